@@ -1,0 +1,5 @@
+"""`python -m modpack`."""
+
+from modpack.cli import main
+
+main()

@@ -1,0 +1,377 @@
+"""Reading a bundle (zip) safely: central-directory checks first, then one streaming pass.
+
+Nothing is extracted to disk. The end-of-central-directory record is checked before zipfile
+parses the directory (an entry-count bomb never gets parsed); sizes, ratios, names, modes and
+overlaps are checked from the directory and the local headers before anything is decompressed.
+The .so is then decompressed once: the pass hashes it and keeps in memory only the parts an ELF
+reader needs (headers, section tables, small sections), so memory stays flat for any size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import stat
+import struct
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import BinaryIO
+
+from modpack.findings import Sink
+
+MAX_ENTRIES = 1000
+MAX_TOTAL_SIZE = 500 * 1024 * 1024  # the RS module size limit quoted in redis-enterprise.md §8
+MAX_RATIO = 200
+RATIO_FLOOR = 32 * 1024 * 1024  # small entries may compress well without being bombs
+MAX_MODULE_JSON = 4 * 1024 * 1024
+CHUNK = 1024 * 1024
+_EOCD = b"PK\x05\x06"
+_EOCD64_LOCATOR = b"PK\x06\x07"
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")
+_ALLOWED_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+
+
+@dataclass
+class Layout:
+    """What a bundle holds, once its directory passed the safety checks."""
+
+    archive: zipfile.ZipFile
+    module_json: zipfile.ZipInfo | None = None
+    binaries: list[zipfile.ZipInfo] = field(default_factory=list)
+    deps: dict[str, zipfile.ZipInfo] = field(default_factory=dict)
+
+
+def declared_entry_count(stream: BinaryIO, size: int) -> int | None:
+    """The entry count of the end-of-central-directory record (zip64 aware), or None."""
+    tail_size = min(size, 65535 + 22)
+    stream.seek(size - tail_size)
+    tail = stream.read(tail_size)
+    at = tail.rfind(_EOCD)
+    if at < 0 or len(tail) - at < 22:
+        return None
+    count: int = struct.unpack_from("<H", tail, at + 10)[0]
+    if count == 0xFFFF and at >= 20 and tail[at - 20 : at - 16] == _EOCD64_LOCATOR:
+        (offset,) = struct.unpack_from("<Q", tail, at - 20 + 8)
+        if offset + 56 <= size:
+            stream.seek(offset)
+            record = stream.read(56)
+            if record[:4] == b"PK\x06\x06":
+                count = struct.unpack_from("<Q", record, 32)[0]
+    return count
+
+
+def open_layout(stream: BinaryIO, size: int, sink: Sink) -> Layout | None:
+    """Check the archive from its directory and local headers; None when it cannot be trusted."""
+    count = declared_entry_count(stream, size)
+    if count is None:
+        sink.add("ZIP001", "", "not a zip archive (no end-of-central-directory record)")
+        return None
+    if count > MAX_ENTRIES:
+        sink.add("ZIP018", "", f"the archive declares {count} entries (the limit is {MAX_ENTRIES})")
+        return None
+    try:
+        archive = zipfile.ZipFile(stream)
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        sink.add("ZIP001", "", f"unreadable zip archive: {exc}")
+        return None
+    if not _entries_safe(archive, infos, stream, size, sink):
+        return None
+    return _layout(archive, infos, sink)
+
+
+def _entries_safe(
+    archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], stream: BinaryIO, size: int, sink: Sink
+) -> bool:
+    safe = True
+    seen: set[str] = set()
+    total = 0
+    for info in infos:
+        name = info.filename
+        if name in seen:
+            sink.add("ZIP010", "", f"entry {name!r} appears more than once")
+            safe = False
+        seen.add(name)
+        safe &= _name_safe(info, sink)
+        if info.flag_bits & 0x1:
+            sink.add("ZIP011", "", f"entry {name!r} is encrypted")
+            safe = False
+        if info.compress_type not in _ALLOWED_METHODS:
+            sink.add("ZIP017", "", f"entry {name!r} uses compression method {info.compress_type}")
+            safe = False
+        total += info.file_size
+        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            ratio = info.file_size // max(info.compress_size, 1)
+            sink.add("ZIP013", "", f"entry {name!r} expands {ratio}:1 to {info.file_size} bytes")
+            safe = False
+    if total > MAX_TOTAL_SIZE:
+        sink.add("ZIP012", "", f"the entries add up to {total} bytes (the limit is {MAX_TOTAL_SIZE})")
+        safe = False
+    return _no_overlaps(archive, infos, stream, size, sink) and safe
+
+
+def _name_safe(info: zipfile.ZipInfo, sink: Sink) -> bool:
+    name = info.filename
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        sink.add("ZIP009", "", f"entry {name!r} is a symbolic link")
+        return False
+    path = PurePosixPath(name.replace("\\", "/"))
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in path.parts:
+        sink.add("ZIP008", "", f"entry name {name!r} leaves the bundle folder")
+        return False
+    if "\x00" in name or "\\" in name:
+        sink.add("ZIP008", "", f"entry name {name!r} contains a backslash or NUL")
+        return False
+    return True
+
+
+def _no_overlaps(
+    archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], stream: BinaryIO, size: int, sink: Sink
+) -> bool:
+    """Each entry's local header and data must end before the next entry and the directory."""
+    directory_start = getattr(archive, "start_dir", size)
+    ordered = sorted(infos, key=lambda i: i.header_offset)
+    for index, info in enumerate(ordered):
+        stream.seek(info.header_offset)
+        header = stream.read(_LOCAL.size)
+        if len(header) < _LOCAL.size or header[:4] != b"PK\x03\x04":
+            sink.add("ZIP016", "", f"entry {info.filename!r} has no local header where the directory says")
+            return False
+        name_len, extra_len = _LOCAL.unpack(header)[9:11]
+        local_name = stream.read(name_len)
+        if local_name.decode("utf-8", "replace") != info.filename and local_name != info.orig_filename.encode(
+            "cp437", "replace"
+        ):
+            sink.add("ZIP016", "", f"entry {info.filename!r} is named {local_name!r} in its local header")
+            return False
+        end = info.header_offset + _LOCAL.size + name_len + extra_len + info.compress_size
+        limit = ordered[index + 1].header_offset if index + 1 < len(ordered) else directory_start
+        if end > limit:
+            sink.add("ZIP015", "", f"entry {info.filename!r} overlaps the next entry or the directory")
+            return False
+    return True
+
+
+def _layout(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], sink: Sink) -> Layout:
+    layout = Layout(archive)
+    for info in infos:
+        name = info.filename
+        if name == "module.json":
+            layout.module_json = info
+        elif name.startswith("deps/"):
+            if not info.is_dir():
+                layout.deps[name] = info
+        elif name.endswith(".so") and "/" not in name:
+            layout.binaries.append(info)
+        else:
+            hint = "module.json must be at the root." if name.endswith("module.json") else ""
+            sink.add("ZIP005", "", f"unexpected entry {name!r}", hint)
+    if layout.module_json is None:
+        nested = [i.filename for i in infos if i.filename.endswith("/module.json")]
+        hint = f"It is at {nested[0]!r}; move it to the root." if nested else ""
+        sink.add("ZIP002", "", "the bundle has no module.json at its root", hint)
+    if len(layout.binaries) != 1:
+        names = ", ".join(i.filename for i in layout.binaries) or "none"
+        sink.add("ZIP003", "", f"the bundle holds {len(layout.binaries)} .so files at its root ({names})")
+    return layout
+
+
+def is_executable(info: zipfile.ZipInfo) -> bool:
+    return bool((info.external_attr >> 16) & 0o111)
+
+
+def read_small(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    """A small member read whole, never more than `limit` bytes however the header lies."""
+    with archive.open(info) as member:
+        data = member.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{info.filename} is larger than {limit} bytes")
+    return data
+
+
+def member_chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
+    """The decompressed member in chunks; zipfile checks the CRC when the stream ends."""
+    with archive.open(info) as member:
+        while chunk := member.read(CHUNK):
+            yield chunk
+
+
+def hash_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    digest = hashlib.sha256()
+    for chunk in member_chunks(archive, info):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- keeping only what an ELF reader needs ---------------------------------------------------
+
+
+class SparseImage(io.RawIOBase):
+    """A read-only, seekable view of a file of which only some byte ranges are kept.
+
+    Reading a byte that was not kept raises OSError: a reader that wanders outside the ranges it
+    declared it needs gets a clear failure, never silently wrong bytes.
+    """
+
+    def __init__(self, size: int, ranges: dict[int, bytes]) -> None:
+        super().__init__()
+        self.size = size
+        self.ranges = _merged(ranges)
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise OSError(22, "negative seek position")
+        self.position = base + offset
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        wanted = min(len(buffer), max(self.size - self.position, 0))
+        if wanted == 0:
+            return 0
+        for start, data in self.ranges:
+            if start <= self.position < start + len(data):
+                got = data[self.position - start : self.position - start + wanted]
+                buffer[: len(got)] = got
+                self.position += len(got)
+                return len(got)
+        raise OSError(5, f"byte {self.position} of the module was not kept for reading")
+
+
+def _merged(ranges: dict[int, bytes]) -> list[tuple[int, bytes]]:
+    """Overlapping or touching ranges joined, so a read within kept bytes is never cut short."""
+    merged: list[tuple[int, bytes]] = []
+    for start, data in sorted(ranges.items()):
+        if merged and start <= merged[-1][0] + len(merged[-1][1]):
+            low, held = merged[-1]
+            overlap = low + len(held) - start
+            merged[-1] = (low, held + data[overlap:]) if overlap < len(data) else (low, held)
+        else:
+            merged.append((start, data))
+    return merged
+
+
+HEAD_KEEP = 16 * 1024 * 1024
+TAIL_KEEP = 16 * 1024 * 1024
+SECTION_KEEP = 8 * 1024 * 1024
+TOTAL_KEEP = 64 * 1024 * 1024
+
+
+@dataclass
+class StreamedBinary:
+    sha256: str
+    size: int
+    image: SparseImage | None
+    problem: str = ""
+
+
+def stream_binary(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> StreamedBinary:
+    """Decompress the .so once: hash it and keep the head, the tail and the section table.
+
+    When the small sections an ELF reader needs lie elsewhere (an unusual layout), a second pass
+    keeps exactly those ranges.
+    """
+    size = info.file_size
+    digest = hashlib.sha256()
+    wanted = _Keeper(size, [(0, min(size, HEAD_KEEP)), (max(size - TAIL_KEEP, 0), size)])
+    for chunk in member_chunks(archive, info):
+        digest.update(chunk)
+        wanted.feed(chunk)
+    needed = _needed_ranges(wanted.ranges(), size)
+    if needed and not wanted.covers(needed):
+        second = _Keeper(size, needed)
+        for chunk in member_chunks(archive, info):
+            second.feed(chunk)
+        wanted = second
+    return StreamedBinary(digest.hexdigest(), size, SparseImage(size, wanted.kept))
+
+
+class _Keeper:
+    """Keeps the bytes of a stream that fall inside the requested ranges (and the ELF tables)."""
+
+    def __init__(self, size: int, ranges: list[tuple[int, int]]) -> None:
+        self.size = size
+        self.want = [r for r in ranges if r[0] < r[1]]
+        self.kept: dict[int, bytes] = {}
+        self.parts: dict[int, list[bytes]] = {}
+        self.offset = 0
+        self.header = b""
+
+    def feed(self, chunk: bytes) -> None:
+        start, end = self.offset, self.offset + len(chunk)
+        if len(self.header) < 64:
+            self.header += chunk[: 64 - len(self.header)]
+            if len(self.header) >= 64:
+                self.want.extend(_table_ranges(self.header, self.size))
+        for low, high in self.want:
+            a, b = max(low, start), min(high, end)
+            if a < b:
+                self.parts.setdefault(low, []).append(chunk[a - start : b - start])
+        self.offset = end
+        if end >= self.size:
+            self.kept = {low: b"".join(p) for low, p in self.parts.items()}
+
+    def ranges(self) -> dict[int, bytes]:
+        return self.kept or {low: b"".join(p) for low, p in self.parts.items()}
+
+    def covers(self, needed: list[tuple[int, int]]) -> bool:
+        spans = [(low, low + len(data)) for low, data in self.ranges().items()]
+        return all(any(a <= low and high <= b for a, b in spans) for low, high in needed)
+
+
+def _table_ranges(header: bytes, size: int) -> list[tuple[int, int]]:
+    """The program and section header tables of a 64-bit little-endian ELF, within the file."""
+    if header[:4] != b"\x7fELF" or header[4] != 2 or header[5] != 1:
+        return []
+    phoff, shoff = struct.unpack_from("<QQ", header, 32)
+    phentsize, phnum, shentsize, shnum = struct.unpack_from("<HHHH", header, 54)
+    ranges = [
+        (phoff, min(phoff + phentsize * phnum, size)),
+        (shoff, min(shoff + shentsize * max(shnum, 1), size)),
+    ]
+    return [(a, b) for a, b in ranges if 0 < a < b <= size]
+
+
+def _needed_ranges(kept: dict[int, bytes], size: int) -> list[tuple[int, int]]:
+    """Small sections (and the tables) an ELF reader may read, from the kept section table."""
+    image = SparseImage(size, kept)
+    try:
+        image.seek(0)
+        header = image.read(64)
+        if len(header) < 64 or header[:4] != b"\x7fELF" or header[4] != 2 or header[5] != 1:
+            return []
+        ranges = _table_ranges(header, size)
+        shoff = struct.unpack_from("<Q", header, 40)[0]
+        shentsize, shnum = struct.unpack_from("<HH", header, 58)
+        if shentsize != 64 or shoff == 0:
+            return ranges
+        image.seek(shoff)
+        table = image.read(64 * min(shnum, 4096))
+    except OSError:
+        return []
+    total = 0
+    for offset in range(0, len(table) - 63, 64):
+        sh_type, sh_offset, sh_size = (
+            struct.unpack_from("<I", table, offset + 4)[0],
+            *struct.unpack_from("<QQ", table, offset + 24),
+        )
+        if sh_type == 8 or sh_size == 0 or sh_size > SECTION_KEEP or sh_offset + sh_size > size:
+            continue  # SHT_NOBITS, empty, large (code, data blobs) or out of bounds
+        total += sh_size
+        if total > TOTAL_KEEP:
+            break
+        ranges.append((sh_offset, sh_offset + sh_size))
+    return ranges

@@ -1,0 +1,236 @@
+"""Checks of module.json metadata: versions, capabilities, platform and dependencies.
+
+Each check reads the module dict defensively: a value of the wrong type was already reported by
+the schema check, so here it is skipped rather than reported twice.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from modpack import policy, versions
+from modpack.findings import Sink
+
+Module = dict[str, Any]
+
+# RAMP's unpacker parses an OS entry as letters then a version (ramp.md §8).
+_OS_ENTRY = re.compile(r"[a-zA-Z_]+(\d+)(\.\d+)?(\.\d+)?")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "arm64v8": "aarch64"}
+ARCHITECTURES = ("x86_64", "aarch64")
+
+
+def check_versions(module: Module, sink: Sink) -> None:
+    semantic = module.get("semantic_version")
+    parsed = None
+    if isinstance(semantic, str) and semantic:
+        problem = versions.semver_problem(semantic)
+        if problem:
+            sink.add("VER001", "semantic_version", problem)
+        else:
+            parsed = versions.parse_semver(semantic)
+    if parsed is not None:
+        _check_components(parsed, sink)
+    _check_numeric_version(module.get("version"), parsed, sink)
+    _check_redis_versions(module, sink)
+
+
+def _check_components(parsed: tuple[int, int, int], sink: Sink) -> None:
+    major, minor, patch = parsed
+    for label, value in (("minor", minor), ("patch", patch)):
+        if value > versions.MAX_COMPONENT:
+            encoded = versions.encode(*parsed)
+            sink.add(
+                "VER002",
+                "semantic_version",
+                f"{label} {value} is above 99: version {encoded} would read back as "
+                f"{'.'.join(map(str, versions.decode(encoded)))}",
+            )
+    if major > versions.MAX_MAJOR:
+        sink.add("VER002", "semantic_version", f"major {major} does not fit the numeric version")
+
+
+def _check_numeric_version(number: Any, parsed: tuple[int, int, int] | None, sink: Sink) -> None:
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        return
+    if isinstance(number, float):
+        if number.is_integer():
+            sink.add(
+                "VER003",
+                "version",
+                f"version is the float {number!r}, as RAMP writes it",
+                f"Write {int(number)} (an integer).",
+            )
+        else:
+            sink.add("VER003", "version", f"version {number!r} is not a whole number")
+            return
+    if parsed is not None and int(number) != versions.encode(*parsed):
+        expected = versions.encode(*parsed)
+        decoded = ".".join(map(str, versions.decode(int(number))))
+        sink.add(
+            "VER004",
+            "version",
+            f"version {int(number)} encodes {decoded}, but semantic_version is {'.'.join(map(str, parsed))}",
+            f"Set version to {expected}.",
+        )
+
+
+def _check_redis_versions(module: Module, sink: Sink) -> None:
+    parsed: dict[str, tuple[int, ...]] = {}
+    for key in ("min_redis_version", "compatible_redis_version", "min_redis_pack_version"):
+        value = module.get(key)
+        if not isinstance(value, str) or value == "":
+            continue
+        version = versions.parse_redis_version(value)
+        if version is None:
+            sink.add("VER005", key, f"{key} {value!r} is not major.minor[.patch]")
+            continue
+        if version[:2] == (99, 99):
+            sink.add("VER010", key, f"{key} {value!r} is the development placeholder")
+            continue
+        parsed[key] = version
+    compatible = module.get("compatible_redis_version")
+    if compatible is None or compatible == "":
+        state = "missing" if compatible is None else "empty"
+        sink.add("VER006", "compatible_redis_version", f"compatible_redis_version is {state}")
+    low, high = parsed.get("min_redis_version"), parsed.get("compatible_redis_version")
+    if high is not None and len(high) > 2:
+        sink.add(
+            "VER009",
+            "compatible_redis_version",
+            f"compatible_redis_version {compatible!r} has a patch level",
+            f"Write {'.'.join(map(str, high[:2]))!r}.",
+        )
+    if low is not None and high is not None:
+        if low[0] != high[0]:
+            sink.add(
+                "VER008",
+                "min_redis_version",
+                f"min_redis_version {module['min_redis_version']!r} and compatible_redis_version "
+                f"{compatible!r} have different majors",
+            )
+        elif low[:2] > high[:2]:
+            sink.add(
+                "VER007",
+                "min_redis_version",
+                f"min_redis_version {module['min_redis_version']!r} is above compatible_redis_version "
+                f"{compatible!r}",
+            )
+
+
+def check_capabilities(module: Module, sink: Sink) -> None:
+    capabilities = module.get("capabilities")
+    if isinstance(capabilities, str):
+        return  # reported by the schema as CAP003
+    if not isinstance(capabilities, list):
+        return
+    known = policy.capabilities()
+    wrong = policy.capability_misspellings()
+    seen: set[str] = set()
+    for index, name in enumerate(capabilities):
+        if not isinstance(name, str):
+            continue
+        path = f"capabilities[{index}]"
+        if name in seen:
+            sink.add("CAP002", path, f"capability {name!r} is listed twice")
+        seen.add(name)
+        if name not in known:
+            sink.add("CAP001", path, f"unknown capability {name!r}", _capability_hint(name, known, wrong))
+    if not capabilities:
+        sink.add("CAP004", "capabilities", "capabilities is empty")
+
+
+def _capability_hint(name: str, known: dict[str, str], wrong: dict[str, str]) -> str:
+    import difflib
+
+    lowered = name.lower().replace("-", "_")
+    guess = wrong.get(lowered) or (lowered if lowered in known else None)
+    if guess is None:
+        close = difflib.get_close_matches(lowered, list(known), n=1, cutoff=0.7)
+        guess = close[0] if close else None
+    if guess:
+        return f"Did you mean {guess!r}?"
+    return "Known capabilities: " + ", ".join(known)
+
+
+def check_platform(module: Module, sink: Sink, *, in_bundle: bool = False) -> None:
+    _check_architecture(module, sink, in_bundle=in_bundle)
+    os_value = module.get("os")
+    if isinstance(os_value, str) and os_value and os_value != "Linux":
+        sink.add("PLT006", "os", f"os is {os_value!r}")
+    if "os_list" in module:
+        sink.add("PLT008", "os_list", "os_list is the legacy name of operating_systems")
+    systems = module.get("operating_systems")
+    if systems is None and "os_list" not in module:
+        if in_bundle:
+            sink.add("PLT005", "operating_systems", "operating_systems is not declared")
+        return
+    key = "operating_systems" if systems is not None else "os_list"
+    entries = module.get(key)
+    if isinstance(entries, list):
+        _check_os_entries(entries, key, module.get("architecture"), sink)
+
+
+def _check_architecture(module: Module, sink: Sink, *, in_bundle: bool) -> None:
+    arch = module.get("architecture")
+    if arch is None:
+        if in_bundle:
+            sink.add("PLT009", "architecture", "architecture is not declared")
+        return
+    if isinstance(arch, str) and arch not in ARCHITECTURES:
+        alias = _ARCH_ALIASES.get(arch.lower())
+        hint = f"Write {alias!r}." if alias else ""
+        sink.add("PLT003", "architecture", f"architecture {arch!r} is not x86_64 or aarch64", hint)
+
+
+def _check_os_entries(entries: list[Any], key: str, arch: Any, sink: Sink) -> None:
+    systems = policy.operating_systems()
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, str):
+            continue
+        path = f"{key}[{index}]"
+        if not _OS_ENTRY.fullmatch(entry):
+            sink.add("PLT001", path, f"{entry!r} is not an OS identifier such as rhel9 or ubuntu22")
+            continue
+        canonical = policy.canonical_os(entry)
+        if canonical in seen or entry in seen:
+            sink.add("PLT007", path, f"{entry!r} is listed twice")
+        seen.add(canonical or entry)
+        if canonical is None or systems[canonical]["status"] != "supported":
+            note = systems[canonical].get("note", "") if canonical else "not a Redis Enterprise OS"
+            sink.add("PLT002", path, f"{entry!r}: {note}".rstrip(": "))
+            continue
+        if arch in ARCHITECTURES and arch not in systems[canonical]["architectures"]:
+            sink.add(
+                "PLT004",
+                path,
+                f"Redis Enterprise ships {entry} only for {', '.join(systems[canonical]['architectures'])}, "
+                f"not {arch}",
+            )
+
+
+def check_dependencies(module: Module, sink: Sink) -> None:
+    for key in ("dependencies", "optional-dependencies"):
+        deps = module.get(key)
+        if not isinstance(deps, dict):
+            continue
+        for name, dep in deps.items():
+            if not isinstance(dep, dict):
+                continue
+            path = f"{key}.{name}"
+            digest = dep.get("sha256")
+            if isinstance(digest, str) and not _SHA256.fullmatch(digest):
+                sink.add("DEP002", f"{path}.sha256", f"sha256 of dependency {name!r} is not 64 hex digits")
+            url = dep.get("url")
+            if isinstance(url, str) and not url.startswith(("http://", "https://")):
+                sink.add("DEP005", f"{path}.url", f"url of dependency {name!r} is {url!r}")
+
+
+def check_module(module: Module, sink: Sink, *, in_bundle: bool = False) -> None:
+    """Every metadata check that needs nothing but the module dict."""
+    check_versions(module, sink)
+    check_capabilities(module, sink)
+    check_platform(module, sink, in_bundle=in_bundle)
+    check_dependencies(module, sink)

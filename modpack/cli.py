@@ -1,0 +1,240 @@
+"""The command line: declares commands and options, calls the library, prints, exits.
+
+This is the only module that prints or exits. Exit status: 0 clean, 1 findings or a failed
+operation, 2 usage. A ModpackError prints as a message and a hint; a traceback appears only with
+--debug. Heavy libraries are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from modpack import __version__
+from modpack.errors import FindingsError, ModpackError, UsageError
+
+FORMATS = ("text", "json", "github", "sarif")
+
+
+def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
+    """`--select zip,CMD001 --select zero-step` -> ("ZIP", "CMD001", "zero-step")."""
+    items = (c.strip() for v in values for c in v.split(","))
+    return tuple(c.upper() if re.fullmatch(r"[A-Za-z]+\d*", c) else c for c in items if c)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="modpack")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+@click.pass_context
+def main_group(ctx: click.Context, debug: bool) -> None:
+    """Package, validate and publish custom Redis modules for Redis Enterprise Software."""
+    ctx.obj = {"debug": debug}
+
+
+def _settings(
+    config: Path | None, select: tuple[str, ...], ignore: tuple[str, ...], strict: bool, load: bool
+) -> Any:
+    from modpack.config import settings_for
+
+    return settings_for(config, select=_codes(select), ignore=_codes(ignore), strict=strict, load=load)
+
+
+def _check_codes(codes: tuple[str, ...]) -> None:
+    from modpack.rules import all_rules
+
+    rules = all_rules()
+    names = {r.name for r in rules.values()}
+    for code in codes:
+        if code not in names and not any(known.startswith(code) for known in rules):
+            raise UsageError(f"no rule matches {code!r}", "Run `modpack rules` to list the codes.")
+
+
+@main_group.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--select", multiple=True, help="Only these rule codes or prefixes (comma-separated).")
+@click.option("--ignore", multiple=True, help="Skip these rule codes or prefixes (comma-separated).")
+@click.option("--strict", is_flag=True, help="Warnings fail too.")
+@click.option("--load", is_flag=True, help="Also load each module into a real redis-server and compare.")
+@click.option(
+    "--config", type=click.Path(path_type=Path, dir_okay=False), help="modpack.toml with [validate]."
+)
+def validate(
+    paths: tuple[Path, ...],
+    fmt: str,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    strict: bool,
+    load: bool,
+    config: Path | None,
+) -> None:
+    """Validate bundles, module.json, modpack.toml, ramp.yml and .so files (folders too)."""
+    from modpack import reporters
+    from modpack.validate import validate_paths
+
+    settings = _settings(config, select, ignore, strict, load)
+    _check_codes(settings.select + settings.ignore)
+    report = validate_paths(paths, settings)
+    if fmt == "text":
+        click.echo(reporters.text(report, colour=_colour()))
+    else:
+        click.echo(reporters.REPORTERS[fmt](report))
+    sys.exit(1 if report.failed else 0)
+
+
+def _colour() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+@main_group.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path), default=Path("modpack.toml"))
+@click.option("--so", "so", type=click.Path(path_type=Path, dir_okay=False), help="The module binary.")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("dist"),
+    show_default=True,
+    help="Output folder.",
+)
+@click.option(
+    "--name", "name_template", help="Bundle file name template, e.g. '{module_name}-{semantic_version}.zip'."
+)
+@click.option("--force", is_flag=True, help="Replace an existing bundle with different content.")
+@click.option("--all", "all_targets", is_flag=True, help="Build every [[targets]] entry.")
+@click.option("--target", "target_names", multiple=True, help="Build this [[targets]] entry (repeatable).")
+@click.option("--discover", is_flag=True, help="Fill the commands from the module when none are declared.")
+def build(
+    path: Path,
+    so: Path | None,
+    out_dir: Path,
+    name_template: str | None,
+    force: bool,
+    all_targets: bool,
+    target_names: tuple[str, ...],
+    discover: bool,
+) -> None:
+    """Build module.json and a deterministic bundle from modpack.toml (or ramp.yml) and the .so."""
+    from modpack import reporters
+    from modpack.builder import build_project
+
+    results = build_project(
+        path,
+        so,
+        out_dir,
+        name_template=name_template,
+        force=force,
+        all_targets=all_targets,
+        target_names=target_names,
+        discover=discover,
+    )
+    for result in results:
+        if result.findings:
+            click.echo(reporters.text(_report(result.findings), colour=_colour()))
+        state = "unchanged" if result.unchanged else "wrote"
+        click.echo(f"{state} {result.path} (sha256 of {result.module['module_file']}: {result.sha256})")
+
+
+def _report(findings: list[Any]) -> Any:
+    from modpack.validate import FileReport, Report
+
+    files: dict[str, FileReport] = {}
+    for finding in findings:
+        files.setdefault(finding.location.file, FileReport(finding.location.file, "unknown")).findings.append(
+            finding
+        )
+    return Report(list(files.values()))
+
+
+@main_group.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(("text", "json", "markdown")), default="text", show_default=True
+)
+def rules(fmt: str) -> None:
+    """List every rule: code, severity, name, why it matters and how to fix it."""
+    from modpack.rule_docs import render
+
+    click.echo(render(fmt))
+
+
+@main_group.command()
+@click.argument("name", type=click.Choice(("module", "modpack", "report")))
+def schema(name: str) -> None:
+    """Print a JSON schema: module (module.json), modpack (modpack.toml), report (validate --format json)."""
+    from importlib import resources
+
+    click.echo((resources.files("modpack") / "schemas" / f"{name}.schema.json").read_text("utf-8"), nl=False)
+
+
+@main_group.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+def inspect(file: Path, fmt: str) -> None:
+    """Describe a module .so or a bundle: architecture, libraries, symbol versions, loadable OSes."""
+    import json
+
+    from modpack.inspect_cli import describe
+
+    description = describe(file)
+    if fmt == "json":
+        click.echo(json.dumps(description, indent=2))
+    else:
+        from modpack.inspect import format_description
+
+        click.echo(format_description(description))
+
+
+def _fail(error: ModpackError, debug: bool) -> NoReturn:
+    if isinstance(error, FindingsError) and error.findings:
+        from modpack import reporters
+
+        click.echo(reporters.text(_report(error.findings), colour=_colour()))
+    click.echo(f"modpack: {error.message}", err=True)
+    if error.hint:
+        click.echo(f"  hint: {error.hint}", err=True)
+    if debug:
+        traceback.print_exc()
+    sys.exit(error.exit_code)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Console entry point: the one place errors become exit codes."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        _register_plugins()
+        main_group.main(args=args, prog_name="modpack", standalone_mode=False)
+    except ModpackError as error:
+        _fail(error, debug)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(2 if isinstance(error, click.UsageError) else error.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("modpack: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)
+    except Exception as error:
+        click.echo(f"modpack: internal error: {type(error).__name__}: {error}", err=True)
+        if debug:
+            traceback.print_exc()
+        else:
+            click.echo("  hint: run again with --debug for the traceback, and report it.", err=True)
+        sys.exit(1)
+    sys.exit(0)
+
+
+def _register_plugins() -> None:
+    """Commands that live beside their library (the REST API, redis-server tools)."""
+    from modpack.command_registry import register
+
+    register(main_group)

@@ -1,0 +1,284 @@
+"""Declarations: modpack.toml (and RAMP's ramp.yml) read into the module.json they describe.
+
+Loading never raises for content problems: syntax errors, unknown keys and wrong types become
+findings in `Declarations.sink`, and the module dict holds whatever could be assembled, so one
+run reports every problem at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modpack import locate, schema, versions
+from modpack.findings import Sink
+
+_ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+# module.json key -> modpack.toml path (anything else lives under [module] by its own name).
+_TOML_PLACES = {
+    "module_name": "module.name",
+    "operating_systems": "platform.operating_systems",
+    "architecture": "platform.architecture",
+    "version": "module.semantic_version",
+    "sha256": "",
+    "commands": "commands",
+}
+_COMMAND_FIELDS = {"command_name": "name", "command_arity": "arity"}
+_MODULE_KEYS = [
+    "display_name",
+    "author",
+    "email",
+    "description",
+    "homepage",
+    "license",
+    "capability_name",
+    "capabilities",
+    "command_line_args",
+    "config_command",
+    "min_redis_version",
+    "compatible_redis_version",
+    "min_redis_pack_version",
+    "module_file",
+    "bigstore_version_2_support",
+    "crdb",
+    "dependencies",
+]
+
+
+@dataclass
+class Settings:
+    """Validation settings from [validate] and the command line (the command line wins)."""
+
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    strict: bool = False
+    load: bool = False
+
+
+@dataclass
+class Target:
+    name: str
+    so: str
+    operating_systems: list[str] | None = None
+    architecture: str | None = None
+    compatible_redis_version: str | None = None
+    min_redis_version: str | None = None
+
+
+@dataclass
+class Declarations:
+    path: Path
+    kind: str  # "toml" or "ramp"
+    sink: Sink
+    module: dict[str, Any] = field(default_factory=dict)
+    settings: Settings = field(default_factory=Settings)
+    targets: list[Target] = field(default_factory=list)
+    output: str | None = None
+    so: str | None = None
+    has_commands: bool = False
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        from modpack.findings import Severity
+
+        return not any(f.severity is Severity.ERROR for f in self.sink.findings)
+
+
+def toml_path(path: str) -> str:
+    """The modpack.toml path of a module.json path: `commands[2].command_arity` -> `commands[2].arity`."""
+    head, _, rest = path.partition(".")
+    base = head.split("[", 1)[0]
+    if base == "commands":
+        parts = path.split(".")
+        if len(parts) > 1:
+            field_name = parts[1].split("[", 1)[0]
+            parts[1] = _COMMAND_FIELDS.get(field_name, field_name)
+        return ".".join(parts)
+    if base in _TOML_PLACES:
+        mapped = _TOML_PLACES[base]
+        return mapped + head[len(base) :] + (f".{rest}" if rest and mapped else "")
+    return f"module.{path}" if path else ""
+
+
+def read_text(path: Path, sink: Sink) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        sink.add("IN001", "", f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else exc}")
+        return None
+
+
+def load(path: Path) -> Declarations:
+    """modpack.toml or ramp.yml, by name."""
+    if path.suffix in (".yml", ".yaml"):
+        from modpack import ramp
+
+        return ramp.load(path)
+    return load_toml(path)
+
+
+def load_toml(path: Path) -> Declarations:
+    sink = Sink(str(path), mapper=toml_path)
+    decl = Declarations(path, "toml", sink)
+    text = read_text(path, sink)
+    if text is None:
+        return decl
+    sink.lines = _lazy_lines(text, locate.toml_lines)
+    import tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        sink.add("IN003", "", f"TOML syntax error: {exc}", line=_toml_error_line(str(exc)))
+        return decl
+    decl.raw = data
+    for violation in schema.check(data, "modpack"):
+        _add_unmapped(sink, violation.code, violation.path, violation.message, violation.hint)
+    data = substitute_env(data, sink, "")
+    _assemble(decl, data)
+    return decl
+
+
+def _lazy_lines(text: str, scan: Any) -> Any:
+    cache: dict[str, Any] = {}
+
+    def line_of(path: str) -> int | None:
+        if "map" not in cache:
+            cache["map"] = locate.resolver(scan(text))
+        result: int | None = cache["map"](path)
+        return result
+
+    return line_of
+
+
+def _add_unmapped(sink: Sink, code: str, path: str, message: str, hint: str = "") -> None:
+    """Add a finding whose path is already a path of the source file."""
+    sink.add(code, path, message, hint, source_path=True)
+
+
+def _toml_error_line(message: str) -> int | None:
+    match = re.search(r"at line (\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+def substitute_env(value: Any, sink: Sink, path: str) -> Any:
+    """Expand ${VAR} in every string (`$$` is a literal `$`); an unset variable is a finding."""
+    if isinstance(value, str):
+        return _expand(value, sink, path)
+    if isinstance(value, list):
+        return [substitute_env(v, sink, locate.join(path, i)) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: substitute_env(v, sink, locate.join(path, k)) for k, v in value.items()}
+    return value
+
+
+def _expand(text: str, sink: Sink, path: str) -> str:
+    if "$" not in text:
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "$"
+        if name in ("target", "os", "arch"):
+            return match.group(0)  # expanded per build target
+        if name not in os.environ:
+            _add_unmapped(sink, "DECL003", path, f"${{{name}}} is not set in the environment")
+            return match.group(0)
+        return os.environ[name]
+
+    return _ENV.sub(replace, text)
+
+
+def _assemble(decl: Declarations, data: dict[str, Any]) -> None:
+    table = _table(data, "module")
+    module: dict[str, Any] = {}
+    name = table.get("name")
+    if isinstance(name, str):
+        module["module_name"] = name
+        module["display_name"] = name
+    for key in _MODULE_KEYS:
+        if key in table:
+            module[key] = table[key]
+    semantic = table.get("semantic_version")
+    if isinstance(semantic, str):
+        module["semantic_version"] = semantic
+        parsed = versions.parse_semver(semantic)
+        if parsed is not None:
+            module["version"] = versions.encode(*parsed)
+    module.setdefault("command_line_args", "")
+    module.setdefault("capabilities", [])
+    if "min_redis_version" not in module and isinstance(module.get("compatible_redis_version"), str):
+        module["min_redis_version"] = module["compatible_redis_version"]
+    platform = _table(data, "platform")
+    for key in ("operating_systems", "architecture"):
+        if key in platform:
+            module[key] = platform[key]
+    commands = data.get("commands")
+    decl.has_commands = isinstance(commands, list) and bool(commands)
+    module["commands"] = [_command(c) for c in commands] if isinstance(commands, list) else []
+    decl.module = module
+    decl.settings = settings_from(data.get("validate"))
+    decl.targets = _targets(data.get("targets"))
+    build = _table(data, "build")
+    decl.output = build.get("output") if isinstance(build.get("output"), str) else None
+    decl.so = build.get("so") if isinstance(build.get("so"), str) else None
+
+
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _command(table: Any) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        return {}
+    command: dict[str, Any] = {"command_name": table.get("name")}
+    if "arity" in table:
+        command["command_arity"] = table["arity"]
+    command["flags"] = table.get("flags", [])
+    for key in ("first_key", "last_key", "step"):
+        command[key] = table.get(key, 0)
+    return command
+
+
+def settings_from(table: Any) -> Settings:
+    if not isinstance(table, dict):
+        return Settings()
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = table.get(key)
+        return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+    return Settings(
+        select=strings("select"),
+        ignore=strings("ignore"),
+        strict=table.get("strict") is True,
+        load=table.get("load") is True,
+    )
+
+
+def _targets(items: Any) -> list[Target]:
+    if not isinstance(items, list):
+        return []
+    targets = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            continue
+        systems = item.get("operating_systems")
+        targets.append(
+            Target(
+                name=item["name"],
+                so=str(item.get("so") or ""),
+                operating_systems=list(systems) if isinstance(systems, list) else None,
+                architecture=item.get("architecture"),
+                compatible_redis_version=item.get("compatible_redis_version"),
+                min_redis_version=item.get("min_redis_version"),
+            )
+        )
+    return targets

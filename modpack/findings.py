@@ -1,0 +1,132 @@
+"""Findings: what a check reports, where, and how to fix it.
+
+Checks never raise for bad input and never stop at the first problem: they add findings to a
+`Sink`. A finding names a rule (stable code, severity, why it matters, how to fix it) and a
+location (file, JSON path, line). Lines are resolved lazily, only for files that have findings,
+so the clean path of `modpack validate` never pays for them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+
+class Severity(enum.IntEnum):
+    INFO = 0
+    WARNING = 1
+    ERROR = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check, documented: `modpack rules` and the README table are generated from these."""
+
+    code: str
+    name: str
+    severity: Severity
+    why: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    path: str = ""
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.path:
+            where += f" [{self.path}]"
+        return where
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: Rule
+    message: str
+    location: Location
+    hint: str = ""
+    severity: Severity = Severity.ERROR
+
+    @property
+    def code(self) -> str:
+        return self.rule.code
+
+    @property
+    def fix(self) -> str:
+        return self.hint or self.rule.fix
+
+
+LineResolver = Callable[[str], int | None]
+"""Maps a path inside a file (`commands[3].first_key`) to a 1-based line, if it can."""
+
+PathMapper = Callable[[str], str]
+"""Maps a module.json path to the path of the same value in the file it came from."""
+
+
+def _same_path(path: str) -> str:
+    return path
+
+
+@dataclass
+class Sink:
+    """Collects findings for one source file.
+
+    `mapper` translates module.json paths into the source's own paths (modpack.toml names
+    `commands[0].arity` what module.json names `commands[0].command_arity`); `lines` turns the
+    translated path into a line number on demand.
+    """
+
+    file: str
+    lines: LineResolver | None = None
+    mapper: PathMapper = _same_path
+    findings: list[Finding] = field(default_factory=list)
+
+    def add(
+        self,
+        code: str,
+        path: str,
+        message: str,
+        hint: str = "",
+        *,
+        line: int | None = None,
+        source_path: bool = False,
+    ) -> None:
+        """Report rule `code` at `path` (a module.json path, or the source's own if `source_path`)."""
+        from modpack.rules import rule
+
+        found = rule(code)
+        where = Location(self.file, path if source_path else self.mapper(path), line)
+        self.findings.append(Finding(found, message, where, hint, found.severity))
+
+    def extend(self, findings: list[Finding]) -> None:
+        self.findings.extend(findings)
+
+    def resolved(self) -> list[Finding]:
+        """The findings with their line numbers filled in."""
+        if self.lines is None:
+            return list(self.findings)
+        return [_with_line(f, self.lines) for f in self.findings]
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(self.findings)
+
+
+def _with_line(finding: Finding, lines: LineResolver) -> Finding:
+    if finding.location.line is not None:
+        return finding
+    try:
+        line = lines(finding.location.path)
+    except Exception:
+        line = None
+    loc = Location(finding.location.file, finding.location.path, line)
+    return Finding(finding.rule, finding.message, loc, finding.hint, finding.severity)

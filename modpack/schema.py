@@ -1,0 +1,154 @@
+"""Schema checks driven by the published JSON Schemas in `schemas/`.
+
+The schemas are the data; this module interprets the subset of JSON Schema 2020-12 they use
+(type, required, properties, additionalProperties, items, minLength, pattern, minimum, $ref), so
+`modpack validate` does not pay the ~90 ms import of the jsonschema package on every run. A test
+checks, on generated documents, that this interpreter flags a document exactly when jsonschema
+does. Keywords `x-modpack-rule`, `x-modpack-required` and `x-modpack-unknown` choose which rule
+reports a violation, so a string where capabilities must be a list reads as CAP003, not as a
+bare type error.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from modpack.locate import join
+
+Schema = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Violation:
+    code: str
+    path: str
+    message: str
+    hint: str = ""
+
+
+@functools.cache
+def load_schema(name: str) -> Schema:
+    """A published schema by name: `module`, `modpack`, `report`."""
+    text = (resources.files("modpack") / "schemas" / f"{name}.schema.json").read_text("utf-8")
+    schema: Schema = json.loads(text)
+    return schema
+
+
+def check(document: Any, schema_name: str) -> list[Violation]:
+    root = load_schema(schema_name)
+    walker = _Walker(root)
+    walker.walk(document, root, "")
+    return walker.violations
+
+
+_TYPE_NAMES = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+    type(None): "null",
+}
+
+
+def type_name(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _is_type(value: Any, wanted: str) -> bool:
+    if wanted == "integer":
+        if isinstance(value, bool):
+            return False
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if wanted == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return type_name(value) == wanted
+
+
+class _Walker:
+    def __init__(self, root: Schema) -> None:
+        self.root = root
+        self.violations: list[Violation] = []
+
+    def add(self, code: str, path: str, message: str, hint: str = "") -> None:
+        self.violations.append(Violation(code, path, message, hint))
+
+    def resolve(self, schema: Schema) -> Schema:
+        ref = schema.get("$ref")
+        if ref is None:
+            return schema
+        node: Any = self.root
+        for part in ref.removeprefix("#/").split("/"):
+            node = node[part]
+        resolved: Schema = node
+        return resolved
+
+    def walk(self, value: Any, schema: Schema, path: str) -> None:
+        schema = self.resolve(schema)
+        wanted = schema.get("type")
+        if wanted is not None and not _is_type(value, wanted):
+            code = schema.get("x-modpack-rule", "SCH002")
+            self.add(code, path, f"{_name(path)} is {_describe(value)}; expected {_article(wanted)}")
+            return
+        if isinstance(value, str):
+            self.string(value, schema, path)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            if "minimum" in schema and value < schema["minimum"]:
+                self.add("SCH005", path, f"{_name(path)} is {value}; the minimum is {schema['minimum']}")
+        elif isinstance(value, list) and "items" in schema:
+            for index, item in enumerate(value):
+                self.walk(item, schema["items"], join(path, index))
+        elif isinstance(value, dict):
+            self.mapping(value, schema, path)
+
+    def string(self, value: str, schema: Schema, path: str) -> None:
+        if len(value) < schema.get("minLength", 0):
+            self.add("SCH004", path, f"{_name(path)} is empty")
+        elif "pattern" in schema and not re.search(schema["pattern"], value):
+            self.add("SCH005", path, f"{_name(path)} is {value!r}; it must match {schema['pattern']}")
+
+    def mapping(self, value: dict[str, Any], schema: Schema, path: str) -> None:
+        for key in schema.get("required", ()):
+            if key not in value:
+                code = schema.get("x-modpack-required", "SCH001")
+                self.add(code, path, f"{_name(join(path, key))} is missing")
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for key, item in value.items():
+            child = join(path, str(key))
+            if key in properties:
+                self.walk(item, properties[key], child)
+            elif extra is False:
+                code = schema.get("x-modpack-unknown", "SCH003")
+                self.add(code, child, f"unknown key {key!r}", _did_you_mean(str(key), properties))
+            elif isinstance(extra, dict):
+                self.walk(item, extra, child)
+
+
+def _name(path: str) -> str:
+    return f"`{path}`" if path else "the document"
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, float) else repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{_article(type_name(value))} ({text})"
+
+
+def _article(name: str) -> str:
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
+def _did_you_mean(key: str, known: dict[str, Any]) -> str:
+    import difflib
+
+    normal = key.replace("-", "_").lower()
+    close = difflib.get_close_matches(normal, list(known), n=1, cutoff=0.75)
+    return f"Did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,404 @@
+"""`modpack validate`: every kind of input, every check, one report.
+
+The entry points return findings; they never raise for bad input and never stop at the first
+problem. Expensive pieces (the ELF reader, a redis-server) are imported only on the paths that
+need them, so validating a module.json stays about as fast as starting Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modpack import locate, schema
+from modpack.checks import commands as command_checks
+from modpack.checks import metadata
+from modpack.declarations import Declarations, Settings
+from modpack.findings import Finding, Severity, Sink
+from modpack.rules import matches
+
+SKIPPED_FOLDERS = {".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache"}
+
+
+@dataclass
+class FileReport:
+    path: str
+    kind: str
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    files: list[FileReport]
+    settings: Settings = field(default_factory=Settings)
+
+    def findings(self) -> list[Finding]:
+        return [f for report in self.files for f in report.findings]
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for f in self.findings() if f.severity is severity)
+
+    @property
+    def failed(self) -> bool:
+        worst = Severity.WARNING if self.settings.strict else Severity.ERROR
+        return any(f.severity >= worst for f in self.findings())
+
+
+def kind_of(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith(".zip"):
+        return "bundle"
+    if name.endswith(".json"):
+        return "module.json"
+    if name.endswith(".toml"):
+        return "modpack.toml"
+    if name.endswith((".yml", ".yaml")):
+        return "ramp.yml"
+    if name.endswith(".so") or ".so." in name:
+        return "binary"
+    return None
+
+
+def _folder_candidates(folder: Path) -> Iterator[Path]:
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_FOLDERS and not d.startswith("."))
+        for name in sorted(files):
+            lowered = name.lower()
+            if (
+                lowered in ("module.json", "modpack.toml")
+                or (lowered.startswith("ramp") and lowered.endswith((".yml", ".yaml")))
+                or lowered.endswith((".zip", ".so"))
+            ):
+                yield Path(root) / name
+
+
+def expand(paths: Iterable[Path]) -> tuple[list[Path], list[FileReport]]:
+    """The files to validate, and findings for folders that hold nothing to validate."""
+    files: list[Path] = []
+    empty: list[FileReport] = []
+    for path in paths:
+        if path.is_dir():
+            found = list(_folder_candidates(path))
+            if not found:
+                sink = Sink(str(path))
+                sink.add("IN007", "", f"{path} holds no bundle, module.json, modpack.toml, ramp.yml or .so")
+                empty.append(FileReport(str(path), "folder", sink.resolved()))
+            files.extend(found)
+        else:
+            files.append(path)
+    return files, empty
+
+
+def validate_paths(paths: Iterable[Path], settings: Settings | None = None) -> Report:
+    settings = settings or Settings()
+    files, reports = expand(paths)
+    for path in files:
+        report = validate_file(path, load=settings.load)
+        report.findings = select(report.findings, settings)
+        reports.append(report)
+    return Report(reports, settings)
+
+
+def select(findings: list[Finding], settings: Settings) -> list[Finding]:
+    kept = []
+    for finding in findings:
+        if settings.select and not matches(finding.code, settings.select):
+            continue
+        if settings.ignore and matches(finding.code, settings.ignore):
+            continue
+        kept.append(finding)
+    return kept
+
+
+def validate_file(path: Path, *, load: bool = False) -> FileReport:
+    kind = kind_of(path)
+    if not path.exists():
+        sink = Sink(str(path))
+        sink.add("IN001", "", f"{path} does not exist")
+        return FileReport(str(path), kind or "unknown", sink.resolved())
+    if kind == "module.json":
+        findings = validate_module_file(path)
+    elif kind in {"modpack.toml", "ramp.yml"}:
+        findings = validate_declarations(path, load=load)
+    elif kind == "bundle":
+        findings = validate_bundle(path, load=load)[1]
+    elif kind == "binary":
+        findings = validate_binary(path)
+    else:
+        sink = Sink(str(path))
+        sink.add("IN005", "", f"{path.name} is not a bundle, module.json, modpack.toml, ramp.yml or .so")
+        findings = sink.resolved()
+    return FileReport(str(path), kind or "unknown", findings)
+
+
+# --- module.json ------------------------------------------------------------------------------
+
+
+def parse_json(text: str, sink: Sink) -> Any:
+    """JSON text as data, with syntax errors and duplicate keys reported; None on a syntax error."""
+    duplicates: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in items:
+            if key in seen:
+                duplicates.append(key)
+            seen[key] = value
+        return seen
+
+    try:
+        document = json.loads(text, object_pairs_hook=pairs)
+    except json.JSONDecodeError as exc:
+        sink.add(
+            "IN002", "", f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", line=exc.lineno
+        )
+        return None
+    except RecursionError:
+        sink.add("IN002", "", "invalid JSON: nested too deeply")
+        return None
+    for key in duplicates:
+        sink.add("IN006", key, f"key {key!r} appears more than once; the last value wins")
+    return document
+
+
+def check_module_document(document: Any, sink: Sink, *, in_bundle: bool = False) -> None:
+    """Schema and semantic checks of one module.json document (or module object)."""
+    for violation in schema.check(document, "module"):
+        sink.add(violation.code, violation.path, violation.message, violation.hint)
+    if isinstance(document, dict):
+        metadata.check_module(document, sink, in_bundle=in_bundle)
+        command_checks.check_commands(document, sink)
+
+
+def validate_module_object(document: Any, source: str = "<request>") -> list[Finding]:
+    """Checks of a module object given as data (a REST request body, say)."""
+    sink = Sink(source)
+    check_module_document(document, sink)
+    return sink.resolved()
+
+
+def validate_module_file(path: Path) -> list[Finding]:
+    from modpack.declarations import read_text
+
+    sink = Sink(str(path))
+    text = read_text(path, sink)
+    if text is None:
+        return sink.resolved()
+    sink.lines = _json_line_resolver(text)
+    document = parse_json(text, sink)
+    if document is not None or not sink.findings:
+        check_module_document(document, sink)
+    return sink.resolved()
+
+
+def _json_line_resolver(text: str) -> Any:
+    cache: dict[str, Any] = {}
+
+    def line_of(path: str) -> int | None:
+        if "resolve" not in cache:
+            cache["resolve"] = locate.resolver(locate.json_lines(text))
+        line: int | None = cache["resolve"](path)
+        return line
+
+    return line_of
+
+
+# --- declarations -----------------------------------------------------------------------------
+
+
+def check_declarations(decl: Declarations, *, binary: Path | None = None, load: bool = False) -> None:
+    """Semantic checks of what the declarations describe (their schema was checked on load)."""
+    if decl.kind == "ramp":
+        from modpack import ramp
+
+        ramp.check(decl)
+        return
+    module = decl.module
+    sink = decl.sink
+    if not decl.raw:
+        return
+    if "min_redis_version" not in module and "module" in decl.raw:
+        sink.add(
+            "SCH001",
+            "min_redis_version",
+            "min_redis_version is missing, and there is no compatible_redis_version to default to",
+        )
+    metadata.check_module(module, sink)
+    command_checks.check_commands(module, sink)
+    so = binary or _declared_binary(decl)
+    if so is not None and so.is_file():
+        from modpack.checks.elf import check_binary
+
+        binary_sink = Sink(str(so))
+        check_binary(so, binary_sink, module=module)
+        sink.extend(binary_sink.findings)
+        if load:
+            _check_load(so, module, sink)
+
+
+def _declared_binary(decl: Declarations) -> Path | None:
+    if not decl.so or "${" in decl.so:
+        return None
+    return (decl.path.parent / decl.so).resolve()
+
+
+def validate_declarations(path: Path, *, load: bool = False) -> list[Finding]:
+    from modpack import declarations
+
+    decl = declarations.load(path)
+    check_declarations(decl, load=load or decl.settings.load)
+    return decl.sink.resolved()
+
+
+def _check_load(so: Path, module: dict[str, Any], sink: Sink) -> None:
+    from modpack.checks.load import check_load
+
+    check_load(so, module, sink)
+
+
+# --- bundles and binaries ---------------------------------------------------------------------
+
+
+def validate_binary(path: Path) -> list[Finding]:
+    from modpack.checks.elf import check_binary
+
+    sink = Sink(str(path))
+    check_binary(path, sink, module=None)
+    return sink.resolved()
+
+
+def validate_bundle(path: Path, *, load: bool = False) -> tuple[dict[str, Any] | None, list[Finding]]:
+    """Every check of a bundle; returns its module.json (when readable) and the findings."""
+    from modpack import bundle
+
+    sink = Sink(str(path))
+    try:
+        stream = path.open("rb")
+    except OSError as exc:
+        sink.add("IN001", "", f"cannot read {path}: {exc.strerror}")
+        return None, sink.resolved()
+    with stream:
+        size = os.fstat(stream.fileno()).st_size
+        layout = bundle.open_layout(stream, size, sink)
+        if layout is None:
+            return None, sink.resolved()
+        with layout.archive:
+            module, module_findings = _bundle_module(path, layout)
+            findings = sink.resolved() + module_findings
+            findings += _bundle_binary(path, layout, module, load=load)
+    return module, findings
+
+
+def _bundle_module(path: Path, layout: Any) -> tuple[dict[str, Any] | None, list[Finding]]:
+    from modpack import bundle
+
+    if layout.module_json is None:
+        return None, []
+    sink = Sink(f"{path}!module.json")
+    try:
+        raw = bundle.read_small(layout.archive, layout.module_json, bundle.MAX_MODULE_JSON)
+        text = raw.decode("utf-8")
+    except ValueError as exc:
+        code = "ZIP019" if "larger" in str(exc) else "IN002"
+        sink.add(code, "", f"module.json cannot be read: {exc}")
+        return None, sink.resolved()
+    except (OSError, EOFError, __import__("zipfile").BadZipFile) as exc:
+        sink.add("ZIP014", "", f"module.json is damaged: {exc}")
+        return None, sink.resolved()
+    sink.lines = _json_line_resolver(text)
+    document = parse_json(text, sink)
+    if document is not None:
+        check_module_document(document, sink, in_bundle=True)
+    module = document if isinstance(document, dict) else None
+    if module is not None:
+        _check_bundled_dependencies(layout, module, sink)
+    return module, sink.resolved()
+
+
+def _check_bundled_dependencies(layout: Any, module: dict[str, Any], sink: Sink) -> None:
+    from modpack import bundle
+
+    deps = module.get("dependencies")
+    if not isinstance(deps, dict):
+        return
+    names = {Path(n).name: info for n, info in layout.deps.items()}
+    for name, dep in deps.items():
+        if not isinstance(dep, dict):
+            continue
+        info = names.get(f"{name}.tgz") or next(
+            (i for n, i in names.items() if n.split(".", 1)[0] == name), None
+        )
+        if info is None:
+            sink.add(
+                "DEP003", f"dependencies.{name}", f"dependency {name!r} is not under deps/ in the bundle"
+            )
+            continue
+        digest = dep.get("sha256")
+        if isinstance(digest, str):
+            try:
+                actual = bundle.hash_member(layout.archive, info)
+            except (OSError, EOFError, ValueError, __import__("zipfile").BadZipFile) as exc:
+                sink.add("ZIP014", f"dependencies.{name}", f"{info.filename} is damaged: {exc}")
+                continue
+            if actual != digest.lower():
+                sink.add(
+                    "DEP004",
+                    f"dependencies.{name}.sha256",
+                    f"{info.filename} has sha256 {actual}, module.json says {digest}",
+                )
+
+
+def _bundle_binary(path: Path, layout: Any, module: dict[str, Any] | None, *, load: bool) -> list[Finding]:
+    import zipfile
+
+    from modpack import bundle
+
+    if len(layout.binaries) != 1:
+        return []
+    info = layout.binaries[0]
+    sink = Sink(f"{path}!{info.filename}")
+    module_sink = Sink(f"{path}!module.json")
+    if module is not None:
+        declared = module.get("module_file")
+        if isinstance(declared, str) and declared and declared != info.filename:
+            module_sink.add(
+                "ZIP004", "module_file", f"module_file is {declared!r}, the bundle holds {info.filename!r}"
+            )
+    if not bundle.is_executable(info):
+        sink.add("ZIP007", "", f"{info.filename} has mode {oct((info.external_attr >> 16) & 0o777)}")
+    try:
+        streamed = bundle.stream_binary(layout.archive, info)
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        sink.add("ZIP014", "", f"{info.filename} does not decompress: {exc}")
+        return module_sink.resolved() + sink.resolved()
+    if module is not None:
+        digest = module.get("sha256")
+        if isinstance(digest, str) and digest and digest.lower() != streamed.sha256:
+            module_sink.add(
+                "ZIP006", "sha256", f"module.json says {digest}, the .so hashes to {streamed.sha256}"
+            )
+    from modpack.checks.elf import check_binary
+
+    check_binary(streamed.image, sink, module=module)
+    if load and module is not None:
+        _load_from_bundle(layout, info, module, sink)
+    return module_sink.resolved() + sink.resolved()
+
+
+def _load_from_bundle(layout: Any, info: Any, module: dict[str, Any], sink: Sink) -> None:
+    """Loading needs a real file: the only place a bundle's .so is written, to a private folder."""
+    import tempfile
+
+    from modpack import bundle
+
+    with tempfile.TemporaryDirectory(prefix="modpack-load-") as folder:
+        target = Path(folder) / info.filename
+        with target.open("wb") as out:
+            for chunk in bundle.member_chunks(layout.archive, info):
+                out.write(chunk)
+        target.chmod(0o755)
+        _check_load(target, module, sink)

@@ -1,0 +1,48 @@
+"""Module and Redis version strings, and the numeric module version encoding."""
+
+from __future__ import annotations
+
+import re
+
+SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
+REDIS_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
+MAX_COMPONENT = 99
+MAX_MAJOR = 214747  # major*10000 must fit a signed 32-bit int, as Redis stores module versions
+
+
+def parse_semver(text: str) -> tuple[int, int, int] | None:
+    match = SEMVER.fullmatch(text)
+    if not match:
+        return None
+    major, minor, patch = (int(g) for g in match.groups())
+    return major, minor, patch
+
+
+def semver_problem(text: str) -> str | None:
+    """Why `text` is not an X.Y.Z Redis Enterprise accepts, or None when it is."""
+    if parse_semver(text) is not None:
+        return None
+    import semver
+
+    try:
+        parsed = semver.Version.parse(text)
+    except ValueError:
+        return f"{text!r} is not a semantic version X.Y.Z"
+    extra = f"-{parsed.prerelease}" if parsed.prerelease else f"+{parsed.build}"
+    return f"{text!r} is valid semver, but Redis Enterprise needs plain X.Y.Z without {extra!r}"
+
+
+def encode(major: int, minor: int, patch: int) -> int:
+    """The numeric module version: major*10000 + minor*100 + patch (redis-enterprise.md §2.1)."""
+    return major * 10000 + minor * 100 + patch
+
+
+def decode(number: int) -> tuple[int, int, int]:
+    return number // 10000, number // 100 % 100, number % 100
+
+
+def parse_redis_version(text: str) -> tuple[int, ...] | None:
+    match = REDIS_VERSION.fullmatch(text)
+    if not match:
+        return None
+    return tuple(int(g) for g in match.groups() if g is not None)
