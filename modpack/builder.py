@@ -10,6 +10,7 @@ when the pass ends; its CRC is fixed in the local header and the central directo
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import hashlib
 import json
@@ -68,16 +69,6 @@ def zip_timestamp() -> tuple[int, int, int, int, int, int]:
     )
 
 
-def canonical_flags(flags: list[Any], target: tuple[int, ...] | None) -> list[str]:
-    """COMMAND INFO spellings, in the order Redis 7 emits them, with `module` on Redis 7 targets."""
-    spelled = policy.module_flag_spellings()
-    order = policy.load("flags")["command_info"]
-    names = {spelled.get(f, f) for f in flags if isinstance(f, str)}
-    if target is not None and target >= (7,):
-        names.add("module")
-    return sorted(names, key=lambda f: (order.index(f) if f in order else len(order), f))
-
-
 def assemble(decl: Declarations, so: Path, facts: Any, target: Target | None = None) -> dict[str, Any]:
     """module.json for one build: the declarations plus what the binary says."""
     module: dict[str, Any] = json.loads(json.dumps(decl.module))  # a deep copy of plain data
@@ -93,7 +84,7 @@ def assemble(decl: Declarations, so: Path, facts: Any, target: Target | None = N
     goal = target_redis(module)
     for command in module.get("commands", []):
         if isinstance(command.get("flags"), list):
-            command["flags"] = canonical_flags(command["flags"], goal)
+            command["flags"] = policy.canonical_flags(command["flags"], goal)
     module["sha256"] = _PLACEHOLDER
     return module
 
@@ -212,6 +203,7 @@ def write_bundle(path: Path, module: dict[str, Any], so: Path, *, force: bool) -
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     temp = Path(temp_name)
     try:
+        os.fchmod(handle, 0o666 & ~_umask())  # mkstemp makes 0600; a bundle is an ordinary file
         with source, os.fdopen(handle, "w+b") as out:
             digest = _write_zip(out, module, source, os.fstat(source.fileno()).st_size)
             out.flush()
@@ -224,6 +216,12 @@ def write_bundle(path: Path, module: dict[str, Any], so: Path, *, force: bool) -
         temp.unlink(missing_ok=True)
         raise
     return digest, unchanged
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _refuse_overwrite(path: Path, *, unchanged: bool, force: bool) -> None:
@@ -284,12 +282,14 @@ def _write_zip(out: BinaryIO, module: dict[str, Any], source: BinaryIO, size: in
 
 
 def _stream_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: BinaryIO) -> str:
-    """Compress and CRC in this thread while another hashes: both release the GIL."""
+    """CRC here, deflate on worker threads, sha256 on another: zlib and hashlib release the GIL."""
     digest = hashlib.sha256()
     with (
         concurrent.futures.ThreadPoolExecutor(max_workers=1) as hasher,
         archive.open(info, "w") as target,
     ):
+        # zipfile calls compress()/flush() on this object; ParallelDeflate keeps that contract.
+        target._compressor = ParallelDeflate(6)  # type: ignore[attr-defined]
         pending: concurrent.futures.Future[None] | None = None
         while chunk := source.read(CHUNK):
             if pending is not None:
@@ -299,6 +299,59 @@ def _stream_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: Binar
         if pending is not None:
             pending.result()
     return digest.hexdigest()
+
+
+class ParallelDeflate:
+    """A zlib compressor (compress/flush) that deflates fixed blocks on several threads.
+
+    Each 1 MiB block is deflated on its own with the previous block's last 32 KiB as preset
+    dictionary and ends with a sync flush (the last one with Z_FINISH), so the concatenation is one
+    valid raw deflate stream, as pigz makes it. The output depends only on the input, never on
+    thread timing, so bundles stay byte-identical.
+    """
+
+    BLOCK = 1024 * 1024
+    WINDOW = 32 * 1024
+
+    def __init__(self, level: int, workers: int | None = None) -> None:
+        self.level = level
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.workers)
+        self.pending: collections.deque[concurrent.futures.Future[bytes]] = collections.deque()
+        self.buffer = bytearray()
+        self.window = b""
+
+    def _submit(self, block: bytes, *, final: bool) -> None:
+        preset, self.window = self.window, block[-self.WINDOW :]
+        self.pending.append(self.pool.submit(_deflate_block, block, preset, self.level, final))
+
+    def compress(self, data: bytes) -> bytes:
+        self.buffer += data
+        while len(self.buffer) >= self.BLOCK:
+            block = bytes(self.buffer[: self.BLOCK])
+            del self.buffer[: self.BLOCK]
+            self._submit(block, final=False)
+        done = []
+        while self.pending and (len(self.pending) > 2 * self.workers or self.pending[0].done()):
+            done.append(self.pending.popleft().result())
+        return b"".join(done)
+
+    def flush(self) -> bytes:
+        self._submit(bytes(self.buffer), final=True)
+        self.buffer.clear()
+        try:
+            return b"".join(future.result() for future in self.pending)
+        finally:
+            self.pending.clear()
+            self.pool.shutdown()
+
+
+def _deflate_block(block: bytes, preset: bytes, level: int, final: bool) -> bytes:
+    if preset:
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, preset)
+    else:
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return compressor.compress(block) + compressor.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
 
 
 def _patch_stored(out: BinaryIO, info: zipfile.ZipInfo, old: bytes, new: bytes) -> None:

@@ -102,13 +102,14 @@ def _entries_safe(
             sink.add("ZIP017", "", f"entry {name!r} uses compression method {info.compress_type}")
             safe = False
         total += info.file_size
-        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            ratio = info.file_size // max(info.compress_size, 1)
-            sink.add("ZIP013", "", f"entry {name!r} expands {ratio}:1 to {info.file_size} bytes")
-            safe = False
     if total > MAX_TOTAL_SIZE:
         sink.add("ZIP012", "", f"the entries add up to {total} bytes (the limit is {MAX_TOTAL_SIZE})")
-        safe = False
+        return False
+    for info in infos:
+        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            ratio = info.file_size // max(info.compress_size, 1)
+            sink.add("ZIP013", "", f"entry {info.filename!r} expands {ratio}:1 to {info.file_size} bytes")
+            safe = False
     return _no_overlaps(archive, infos, stream, size, sink) and safe
 
 

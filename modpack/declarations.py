@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modpack import locate, schema, versions
+from modpack import locate, policy, schema, versions
+from modpack.checks.commands import target_redis
 from modpack.findings import Sink
 
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -94,6 +95,8 @@ def toml_path(path: str) -> str:
     head, _, rest = path.partition(".")
     base = head.split("[", 1)[0]
     if base == "commands":
+        if ".flags[" in path:
+            path = path[: path.index(".flags[") + len(".flags")]  # flags are normalised on load
         parts = path.split(".")
         if len(parts) > 1:
             field_name = parts[1].split("[", 1)[0]
@@ -222,6 +225,10 @@ def _assemble(decl: Declarations, data: dict[str, Any]) -> None:
     commands = data.get("commands")
     decl.has_commands = isinstance(commands, list) and bool(commands)
     module["commands"] = [_command(c) for c in commands] if isinstance(commands, list) else []
+    goal = target_redis(module)
+    for command in module["commands"]:
+        if isinstance(command.get("flags"), list):
+            command["flags"] = policy.canonical_flags(command["flags"], goal)
     decl.module = module
     decl.settings = settings_from(data.get("validate"))
     decl.targets = _targets(data.get("targets"))

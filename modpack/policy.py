@@ -56,3 +56,16 @@ def module_flag_spellings() -> dict[str, str]:
     """RedisModule_CreateCommand flag string -> COMMAND INFO name (keyspecs.md §1.8)."""
     mapping: dict[str, str] = load("flags")["module_to_command_info"]
     return mapping
+
+
+def canonical_flags(flags: list[object], target: tuple[int, ...] | None) -> list[str]:
+    """COMMAND INFO spellings in Redis 7's emission order, with `module` for Redis 7+ targets.
+
+    Redis 7 reports `module` on every module command and 6.x never does (keyspecs.md §1.7).
+    """
+    spelled = module_flag_spellings()
+    order: list[str] = load("flags")["command_info"]
+    names = {spelled.get(f, f) for f in flags if isinstance(f, str)}
+    if target is not None and target >= (7,):
+        names.add("module")
+    return sorted(names, key=lambda f: (order.index(f) if f in order else len(order), f))

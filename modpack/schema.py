@@ -117,7 +117,7 @@ class _Walker:
         for key in schema.get("required", ()):
             if key not in value:
                 code = schema.get("x-modpack-required", "SCH001")
-                self.add(code, path, f"{_name(join(path, key))} is missing")
+                self.add(code, join(path, key), f"{_name(join(path, key))} is missing")
         properties = schema.get("properties", {})
         extra = schema.get("additionalProperties", True)
         for key, item in value.items():

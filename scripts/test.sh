@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs modpack's whole test suite on a fresh Debian/Ubuntu machine: installs what the tests need
+# (a real redis-server, cross compilers for the fixtures, zip and curl for the benchmarks' baselines),
+# installs modpack with its test extras, then runs pytest. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+declare -A tool_package=(
+  [redis-server]=redis-server
+  [aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu
+  [arm-linux-gnueabihf-gcc]=gcc-arm-linux-gnueabihf
+  [gcc]=gcc
+  [g++]=g++
+  [objcopy]=binutils
+  [zip]=zip
+  [curl]=curl
+  [git]=git
+)
+missing=()
+for tool in "${!tool_package[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("${tool_package[$tool]}")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "scripts/test.sh: missing system packages: ${missing[*]}" >&2
+    echo "  install them with: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+exec python3 -m pytest "$@"

@@ -1,0 +1,41 @@
+"""Shared test helpers: paths, the fixture modules, running the real CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+SO = FIXTURES / "so"
+CASES = Path(__file__).resolve().parent / "cases"
+
+
+def run_modpack(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real command line in a subprocess: exit codes, stdout and stderr as a user sees them."""
+    return subprocess.run(
+        [sys.executable, "-m", "modpack", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+def require_redis() -> str:
+    """The redis-server binary; a missing one fails the test unless MODPACK_ALLOW_NO_REDIS=1."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    if os.environ.get("MODPACK_ALLOW_NO_REDIS") == "1":
+        pytest.skip("redis-server is not installed (allowed by MODPACK_ALLOW_NO_REDIS=1)")
+    pytest.fail("redis-server is not installed; CI must install it (set MODPACK_ALLOW_NO_REDIS=1 to skip)")

@@ -1,0 +1,145 @@
+"""`modpack build`: the README's example, determinism, layout, refusals, atomic writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from modpack import versions
+from modpack.schema import check
+from tests.conftest import FIXTURES, SO, run_modpack
+
+EXAMPLE = FIXTURES / "example"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def built(folder: Path) -> Path:
+    bundles = list(folder.glob("*.zip"))
+    assert len(bundles) == 1, bundles
+    return bundles[0]
+
+
+def test_example_builds_the_same_bytes_twice_and_from_another_folder(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    result = run_modpack("build", EXAMPLE, "-o", first)
+    assert result.returncode == 0, result.stderr
+    assert run_modpack("build", EXAMPLE, "-o", first).returncode == 0
+    copy = tmp_path / "copy"
+    shutil.copytree(FIXTURES, copy / "fixtures")
+    result = run_modpack("build", "fixtures/example", "-o", second, cwd=copy)
+    assert result.returncode == 0, result.stderr
+    assert sha256(built(first)) == sha256(built(second))
+    assert "unchanged" in run_modpack("build", EXAMPLE, "-o", first).stdout
+
+
+def test_source_date_epoch_sets_the_timestamps(tmp_path: Path) -> None:
+    result = run_modpack("build", EXAMPLE, "-o", tmp_path, env={"SOURCE_DATE_EPOCH": "1700000000"})
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(built(tmp_path)) as archive:
+        assert {i.date_time for i in archive.infolist()} == {(2023, 11, 14, 22, 13, 20)}
+
+
+def test_bundle_layout_and_module_json(tmp_path: Path) -> None:
+    assert run_modpack("build", EXAMPLE, "-o", tmp_path).returncode == 0
+    bundle = built(tmp_path)
+    assert bundle.name == "hello.Linux-rhel8+rhel9+ubuntu20+ubuntu22+amzn2023-x86_64.1.2.3.zip"
+    with zipfile.ZipFile(bundle) as archive:
+        infos = archive.infolist()
+        assert [i.filename for i in infos] == ["module.json", "hello.so"]
+        assert [i.header_offset for i in infos] == sorted(i.header_offset for i in infos)
+        assert (infos[1].external_attr >> 16) & 0o777 == 0o755
+        assert infos[1].compress_type == zipfile.ZIP_DEFLATED
+        module = json.loads(archive.read("module.json"))
+        binary = archive.read("hello.so")
+    assert binary == (SO / "x86_64" / "hello.so").read_bytes()
+    assert check(module, "module") == []
+    assert module["version"] == versions.encode(1, 2, 3) and isinstance(module["version"], int)
+    assert module["sha256"] == hashlib.sha256(binary).hexdigest()
+    assert module["architecture"] == "x86_64"
+    assert list(module) == sorted(module)
+    flags = {c["command_name"]: c["flags"] for c in module["commands"]}
+    assert flags["hello.set"] == ["write", "denyoom", "module"]
+
+
+def test_architecture_comes_from_the_binary(tmp_path: Path) -> None:
+    toml = tmp_path / "modpack.toml"
+    text = (EXAMPLE / "modpack.toml").read_text().replace('architecture = "x86_64"\n', "")
+    toml.write_text(text.replace("../so/x86_64/hello.so", str(SO / "aarch64" / "hello.so")))
+    result = run_modpack("build", toml, "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stdout + result.stderr
+    with zipfile.ZipFile(built(tmp_path / "out")) as archive:
+        module = json.loads(archive.read("module.json"))
+    assert module["architecture"] == "aarch64"
+    assert "rhel8" not in module["operating_systems"]  # Redis Enterprise ships rhel8 for x86_64 only
+
+
+def test_declared_architecture_contradicting_the_binary_is_refused(tmp_path: Path) -> None:
+    result = run_modpack("build", EXAMPLE, "--so", SO / "aarch64" / "hello.so", "-o", tmp_path / "out")
+    assert result.returncode == 1
+    assert "ELF" in result.stdout and "aarch64" in result.stdout
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+BAD_DECLARATIONS = {
+    "toml syntax": (('name = "hello"', 'name = "hello'), "IN003", None),
+    "no name": (
+        ('name = "hello"                       # the name hello.c passes to RedisModule_Init\n', ""),
+        "SCH001",
+        "module.name",
+    ),
+    "semantic version 1.2": (('"1.2.3"', '"1.2"'), "VER001", "module.semantic_version"),
+    "minor 100": (('"1.2.3"', '"1.100.3"'), "VER002", "module.semantic_version"),
+    "arity 0": (("arity = 3", "arity = 0"), "CMD004", "commands[0].arity"),
+    "unknown key": (('license = "MIT"', 'licence = "MIT"'), "DECL001", "module.licence"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_DECLARATIONS, ids=str)
+def test_bad_declarations_exit_1_naming_file_key_and_fix(tmp_path: Path, case: str) -> None:
+    (old, new), code, key = BAD_DECLARATIONS[case]
+    toml = tmp_path / "modpack.toml"
+    text = (EXAMPLE / "modpack.toml").read_text()
+    assert old in text
+    toml.write_text(
+        text.replace(old, new, 1).replace("../so/x86_64/hello.so", str(SO / "x86_64" / "hello.so"))
+    )
+    out = tmp_path / "out"
+    result = run_modpack("build", toml, "-o", out)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert str(toml) in result.stdout and code in result.stdout and "fix:" in result.stdout
+    if key:
+        assert f"[{key}]" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not out.exists()
+
+
+def test_existing_different_bundle_needs_force(tmp_path: Path) -> None:
+    assert run_modpack("build", EXAMPLE, "-o", tmp_path).returncode == 0
+    bundle = built(tmp_path)
+    bundle.write_bytes(b"something else")
+    result = run_modpack("build", EXAMPLE, "-o", tmp_path)
+    assert result.returncode == 1 and "--force" in result.stderr
+    assert bundle.read_bytes() == b"something else"
+    assert run_modpack("build", EXAMPLE, "-o", tmp_path, "--force").returncode == 0
+    assert zipfile.is_zipfile(bundle)
+    assert [p.name for p in tmp_path.iterdir()] == [bundle.name]  # no temporary file left behind
+
+
+def test_name_template_cannot_leave_the_output_folder(tmp_path: Path) -> None:
+    for template in ("../{module_name}.zip", "{module_name.__class__}.zip", "/tmp/x.zip", "{nope}.zip"):
+        result = run_modpack("build", EXAMPLE, "-o", tmp_path, "--name", template)
+        assert result.returncode == 2, (template, result.stderr)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_so_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_modpack("build", EXAMPLE, "--so", tmp_path / "nothing.so", "-o", tmp_path)
+    assert result.returncode == 2 and "does not exist" in result.stderr

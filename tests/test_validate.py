@@ -1,0 +1,197 @@
+"""`modpack validate`: reference examples, output formats, options, and properties on any input."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from modpack import schema as schema_module
+from modpack.declarations import Settings
+from modpack.findings import Sink
+from modpack.validate import check_module_document, validate_bundle, validate_paths
+from tests.conftest import CASES, ROOT, run_modpack
+
+REFERENCE = ROOT.parent / "shared" / "reference" / "examples" / "module-json"
+GOOD = CASES / "good" / "module-json" / "module.json"
+
+# What each real module.json deserves, and why (see the closing note of the validator issue).
+REFERENCE_FINDINGS = {
+    # The documented POST body: its capabilities are placeholders; no compatible_redis_version.
+    "redis-docs__content__operate__rs__references__rest-api__requests__modules__user-defined.md__post-body.json": [
+        "VER006",
+        "CAP001",
+        "CAP001",
+        "CAP001",
+    ],
+    # RAMP's bundles: a float version, no compatible_redis_version, and (2019) packed on a Mac.
+    "RAMP@a353cfc__test_module.zip__module.json": ["VER003", "VER006", "PLT006"],
+    # An override replaced graph.EXPLAIN wholesale with a bare name: no arity for the proxy.
+    "RAMP@c3455df__test_module.zip__module.json": ["VER003", "VER006", "CMD005", "CMD006"],
+    "RAMP@d3de40a__test_module.zip__module.json": ["SCH003", "VER003", "VER006", "CMD005", "CMD006"],
+    "RAMP__test_module.zip__module.json": ["VER003", "VER006", "CMD005", "CMD006"],
+    # 2020-04: "dependencies": null and no capabilities at all.
+    "RAMP@ef5b2b5__test_module.zip__module.json": ["SCH002", "VER003", "VER006", "CAP004"],
+}
+
+
+def reference_available() -> bool:
+    return REFERENCE.is_dir()
+
+
+@pytest.mark.skipif(not reference_available(), reason="../shared/reference is not beside this checkout")
+@pytest.mark.parametrize("name", sorted(REFERENCE_FINDINGS))
+def test_reference_module_json_gets_what_it_deserves(name: str) -> None:
+    report = validate_paths([REFERENCE / name])
+    assert sorted(f.code for f in report.findings()) == sorted(REFERENCE_FINDINGS[name])
+
+
+def test_json_output_follows_its_published_schema(tmp_path: Path) -> None:
+    result = run_modpack(
+        "validate", "--format", "json", *sorted((CASES / "bad").glob("*/module.json"))[:10], GOOD
+    )
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    published = json.loads(run_modpack("schema", "report").stdout)
+    jsonschema.Draft202012Validator.check_schema(published)
+    jsonschema.validate(document, published)
+    assert document["summary"]["errors"] > 0
+
+
+def test_github_format_prints_workflow_annotations() -> None:
+    result = run_modpack("validate", "--format", "github", CASES / "bad" / "zero-step" / "module.json")
+    line = result.stdout.splitlines()[0]
+    assert line.startswith("::error file=") and ",line=" in line and "KEY002" in line
+
+
+def test_sarif_format_is_sarif() -> None:
+    result = run_modpack("validate", "--format", "sarif", CASES / "bad" / "zero-step" / "module.json")
+    document = json.loads(result.stdout)
+    assert document["version"] == "2.1.0"
+    assert document["runs"][0]["results"][0]["ruleId"] == "KEY002"
+
+
+def test_exit_codes_select_ignore_strict() -> None:
+    warning_case = CASES / "bad" / "no-capabilities" / "module.json"
+    assert run_modpack("validate", GOOD).returncode == 0
+    assert run_modpack("validate", warning_case).returncode == 0
+    assert run_modpack("validate", "--strict", warning_case).returncode == 1
+    assert run_modpack("validate", "--strict", "--ignore", "CAP004", warning_case).returncode == 0
+    assert (
+        run_modpack("validate", "--select", "KEY", CASES / "bad" / "zero-step" / "module.json").returncode
+        == 1
+    )
+    assert (
+        run_modpack("validate", "--select", "CAP", CASES / "bad" / "zero-step" / "module.json").returncode
+        == 0
+    )
+    assert run_modpack("validate", "--select", "NOPE999", GOOD).returncode == 2
+    assert run_modpack("validate").returncode == 2
+
+
+def test_settings_from_modpack_toml(tmp_path: Path) -> None:
+    (tmp_path / "modpack.toml").write_text(
+        '[module]\nname = "x"\nsemantic_version = "1.0.0"\n'
+        'min_redis_version = "7.0"\n[validate]\nstrict = true\n'
+    )
+    target = tmp_path / "module.json"
+    target.write_text((CASES / "bad" / "no-capabilities" / "module.json").read_text())
+    assert run_modpack("validate", "module.json", cwd=tmp_path).returncode == 1
+
+
+def test_one_call_reports_every_file_and_never_stops_early() -> None:
+    paths = [CASES / "bad" / "zero-step" / "module.json", CASES / "bad" / "json-syntax" / "module.json", GOOD]
+    report = validate_paths(paths)
+    assert [len(f.findings) for f in report.files] == [1, 1, 0]
+
+
+def test_text_output_names_file_line_path_and_fix() -> None:
+    result = run_modpack("validate", CASES / "bad" / "zero-step" / "module.json")
+    first, fix = result.stdout.splitlines()[:2]
+    assert "zero-step/module.json:" in first and "[commands[0].step]" in first and "KEY002" in first
+    assert fix.strip().startswith("fix:")
+    assert "\033[" not in result.stdout  # no colour when not a terminal
+
+
+# --- properties -------------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=6)
+    ),
+    max_leaves=40,
+)
+good_module = json.loads(GOOD.read_text())
+module_keys = st.sampled_from(sorted(good_module) + ["commands", "dependencies", "unknown"])
+mutated_modules = st.builds(
+    lambda changes: {**good_module, **changes}, st.dictionaries(module_keys, json_values, max_size=4)
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(json_values, mutated_modules))
+def test_any_json_value_yields_findings_never_an_exception(document: Any) -> None:
+    sink = Sink("module.json")
+    check_module_document(document, sink)
+    for finding in sink.resolved():
+        assert finding.code and finding.message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(json_values, mutated_modules))
+def test_schema_interpreter_agrees_with_jsonschema(document: Any) -> None:
+    published = schema_module.load_schema("module")
+    ours = schema_module.check(document, "module")
+    theirs = list(jsonschema.Draft202012Validator(published).iter_errors(document))
+    assert bool(ours) == bool(theirs), (ours, [e.message for e in theirs])
+
+
+def test_any_text_as_module_json_never_raises(tmp_path: Path) -> None:
+    @settings(max_examples=150, deadline=None)
+    @given(st.text(max_size=300))
+    def check(text: str) -> None:
+        target = tmp_path / "module.json"
+        target.write_text(text, encoding="utf-8")
+        validate_paths([target])
+
+    check()
+
+
+good_bundle = (CASES / "good" / "bundle" / "bundle.zip").read_bytes()
+
+
+@st.composite
+def mutated_zips(draw: st.DrawFn) -> bytes:
+    data = bytearray(good_bundle)
+    for _ in range(draw(st.integers(1, 8))):
+        at = draw(st.integers(0, len(data) - 1))
+        data[at] = draw(st.integers(0, 255))
+    cut = draw(st.integers(0, len(data)))
+    return bytes(data[: cut or len(data)])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.binary(max_size=400), mutated_zips()))
+def test_any_bytes_as_a_bundle_yield_findings_never_an_exception(tmp_path: Path, data: bytes) -> None:
+    target = tmp_path / "bundle.zip"
+    target.write_bytes(data)
+    validate_bundle(target)
+
+
+def test_zip_with_a_directory_entry_and_deps_is_accepted(tmp_path: Path) -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good_bundle)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            target.writestr(info, source.read(info))
+        target.writestr("deps/", b"")
+    path = tmp_path / "bundle.zip"
+    path.write_bytes(out.getvalue())
+    assert [f.code for f in validate_paths([path], Settings()).findings()] == []
