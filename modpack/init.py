@@ -1,0 +1,285 @@
+"""`modpack init`: a modpack.toml for a new module, or converted from ramp.yml, module.json or a bundle.
+
+A conversion carries over every value modpack.toml can hold and reports the rest (`notes`), so
+nothing is dropped silently. RAMP's command edits (exclude_commands, overide_command, add_command)
+are applied to discovered commands as RAMP applies them, except that an edit matching no command
+is an error instead of a silent pass (ramp.md §3.3).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modpack import versions
+from modpack.errors import FindingsError, ModpackError
+from modpack.findings import Finding, Severity, Sink
+
+MODULE_ORDER = (
+    "name display_name semantic_version author email description homepage license capability_name "
+    "capabilities command_line_args config_command min_redis_version compatible_redis_version "
+    "min_redis_pack_version module_file bigstore_version_2_support crdb dependencies"
+).split()
+COMMAND_KEYS = (("command_name", "name"), ("command_arity", "arity"), ("flags", "flags"),
+                ("first_key", "first_key"), ("last_key", "last_key"), ("step", "step"))
+# module.json keys modpack.toml does not hold, and why.
+NOT_CARRIED = {
+    "version": "derived from semantic_version",
+    "sha256": "computed from the binary at build time",
+    "git_sha": "RAMP bookkeeping",
+    "ramp_format_version": "RAMP bookkeeping",
+    "speedb_git_sha": "RAMP bookkeeping",
+    "platforms": "written by Redis Enterprise 7.4-7.22, not by packers",
+    "optional-dependencies": "not used by Redis Enterprise's user-defined module API",
+    "exclude_commands": "RAMP bookkeeping; the excluded commands are simply not declared",
+    "overide_command": "RAMP bookkeeping; the overrides are in [[commands]]",
+    "add_command": "RAMP bookkeeping; the additions are in [[commands]]",
+    "redis_args": "pack-time redis-server flags; modpack needs no redis-server to build",
+    "run_command_line_args": "discovery-time load arguments; pass them to `modpack discover --args`",
+}
+_GETENV = re.compile(r"""\{os\.getenv\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\}""")
+
+
+@dataclass
+class Discovered:
+    """What a loaded module reported: its name, numeric version and top-level commands."""
+
+    name: str
+    version: int
+    commands: list[dict[str, Any]]
+
+
+@dataclass
+class Conversion:
+    module: dict[str, Any] = field(default_factory=dict)
+    platform: dict[str, Any] = field(default_factory=dict)
+    commands: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    so: str | None = None
+    source: str = ""
+
+    def render(self) -> str:
+        return render_toml(self)
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise ModpackError(f"cannot write {value!r} to TOML")
+
+
+def _key(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
+
+
+def render_toml(conv: Conversion) -> str:
+    lines = [f"# modpack.toml{' converted from ' + conv.source if conv.source else ''}.", "# Reference: README.md#modpacktoml; schema: `modpack schema modpack`.", ""]
+    for note in conv.notes:
+        lines.append(f"# NOTE: {note}")
+    if conv.notes:
+        lines.append("")
+    lines.append("[module]")
+    for key in MODULE_ORDER:
+        if key in conv.module:
+            lines.append(f"{key} = {toml_value(conv.module[key])}")
+    if conv.platform:
+        lines += ["", "[platform]"] + [f"{k} = {toml_value(v)}" for k, v in conv.platform.items()]
+    if conv.so:
+        lines += ["", "[build]", f"so = {toml_value(conv.so)}"]
+    for command in conv.commands:
+        lines += ["", "[[commands]]"]
+        for source, target in COMMAND_KEYS:
+            if source in command:
+                lines.append(f"{target} = {toml_value(command[source])}")
+    return "\n".join(lines) + "\n"
+
+
+def _carry_module(conv: Conversion, module: dict[str, Any]) -> None:
+    for key, value in module.items():
+        if key == "module_name":
+            conv.module["name"] = value
+        elif key in MODULE_ORDER and key != "name":
+            conv.module[key] = value
+        elif key in ("architecture", "operating_systems"):
+            conv.platform[key] = value
+        elif key == "os_list":
+            conv.platform.setdefault("operating_systems", value)
+            conv.notes.append("os_list became [platform] operating_systems")
+        elif key == "os":
+            if value != "Linux":
+                conv.notes.append(f"os was {value!r}; Redis Enterprise runs on Linux, so it was dropped")
+        elif key == "commands":
+            conv.commands = [c for c in value if isinstance(c, dict)] if isinstance(value, list) else []
+        elif key == "version":
+            if not _version_agrees(module):
+                conv.notes.append(f"version {value!r} does not encode semantic_version; it is derived now")
+        elif key in ("sha256", "git_sha", "ramp_format_version"):
+            continue  # recomputed at build time, or bookkeeping: nothing is lost
+        elif key in NOT_CARRIED:
+            conv.notes.append(f"{key} was not carried over: {NOT_CARRIED[key]}")
+        elif key not in ("uid", "is_bundled", "action_uid"):
+            conv.notes.append(f"{key} is not a module.json field modpack knows; it was dropped")
+
+
+def _version_agrees(module: dict[str, Any]) -> bool:
+    semantic = module.get("semantic_version")
+    parsed = versions.parse_semver(semantic) if isinstance(semantic, str) else None
+    number = module.get("version")
+    return parsed is not None and isinstance(number, int | float) and int(number) == versions.encode(*parsed)
+
+
+def from_module_json(document: Any, source: str) -> Conversion:
+    if not isinstance(document, dict):
+        raise ModpackError(f"{source} does not hold a module.json object")
+    conv = Conversion(source=source)
+    _carry_module(conv, document)
+    return conv
+
+
+def from_module_file(path: Path) -> Conversion:
+    from modpack.validate import parse_json
+
+    sink = Sink(str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModpackError(f"cannot read {path}: {exc}") from exc
+    document = parse_json(text, sink)
+    _refuse_errors(sink.resolved(), path)
+    return from_module_json(document, str(path))
+
+
+def from_bundle(path: Path) -> Conversion:
+    from modpack.validate import validate_bundle
+
+    module, findings = validate_bundle(path)
+    if module is None:
+        _refuse_errors(findings, path)
+        raise ModpackError(f"{path} has no readable module.json")
+    conv = from_module_json(module, str(path))
+    binary = module.get("module_file")
+    conv.notes.append(f"the binary {binary!r} is inside the bundle; set [build] so to its path, or pass --so")
+    return conv
+
+
+def _refuse_errors(findings: list[Finding], path: Path) -> None:
+    errors = [f for f in findings if f.severity is Severity.ERROR and f.code.startswith(("IN", "ZIP"))]
+    if errors:
+        raise FindingsError(f"{path} cannot be read", errors)
+
+
+def from_ramp(path: Path, discovered: Discovered | None = None, *, name: str | None = None, version: str | None = None) -> Conversion:
+    """ramp.yml as modpack.toml; RAMP's command edits applied to what `discovered` lists."""
+    from modpack import ramp
+
+    decl = ramp.load(path)
+    fatal = [f for f in decl.sink.resolved() if f.severity is Severity.ERROR and f.code in ("IN001", "IN004", "DECL007")]
+    if fatal:
+        raise FindingsError(f"{path} cannot be converted", fatal)
+    conv = Conversion(source=str(path))
+    module = {k: _untemplate(v, k, conv) for k, v in decl.module.items()}
+    commands = apply_ramp_edits(module, discovered.commands if discovered else None, conv, decl.sink)
+    for key in ("module_name", "version", "semantic_version", "commands"):
+        module.pop(key, None)
+    _carry_module(conv, module)
+    conv.commands = commands
+    conv.module["name"] = name or (discovered.name if discovered else "") or decl.module.get("module_name", "")
+    conv.module["semantic_version"] = version or (_semver(discovered.version) if discovered else "")
+    for key, label in (("name", "module name"), ("semantic_version", "semantic_version")):
+        if not conv.module[key]:
+            conv.notes.append(f"{label} is unknown (RAMP reads it from the loaded module): set it, or pass --discover FILE.so")
+    for key in ("redis_args", "run_command_line_args"):
+        if key in decl.raw:
+            conv.notes.append(f"{key} was not carried over: {NOT_CARRIED[key]}")
+    errors = [f for f in decl.sink.findings if f.code == "DECL004"]
+    if errors:
+        raise FindingsError(f"{path}: RAMP command edits match no command", errors)
+    return conv
+
+
+def _semver(number: int) -> str:
+    return ".".join(map(str, versions.decode(number)))
+
+
+def _untemplate(value: Any, key: str, conv: Conversion) -> Any:
+    """RAMP's `{os.getenv('X')}` becomes `${X}`; any other template is kept and reported."""
+    if isinstance(value, str):
+        converted = _GETENV.sub(lambda m: "${" + m.group(1) + "}", value)
+        if converted != value:
+            conv.notes.append(f"{key}: {value!r} became {converted!r} (modpack expands ${{VAR}}, never evaluates)")
+        elif re.search(r"\{\{[^}]*\}\}|\{[^{}]*\}", value):
+            conv.notes.append(f"{key}: {value!r} is a template modpack does not evaluate; replace it")
+        return converted
+    if isinstance(value, list):
+        return [_untemplate(v, key, conv) for v in value]
+    if isinstance(value, dict):
+        return {k: _untemplate(v, f"{key}.{k}", conv) for k, v in value.items()}
+    return value
+
+
+def apply_ramp_edits(module: dict[str, Any], discovered: list[dict[str, Any]] | None, conv: Conversion, sink: Sink) -> list[dict[str, Any]]:
+    """exclude, then override (whole entry), then add, as RAMP does (ramp.md §1, §3.3)."""
+    excludes = [e for e in module.get("exclude_commands") or [] if isinstance(e, str)]
+    overrides = [o for o in module.get("overide_command") or [] if isinstance(o, dict)]
+    additions = [a for a in module.get("add_command") or [] if isinstance(a, dict)]
+    if discovered is None:
+        if excludes:
+            conv.notes.append("exclude_commands applies to discovered commands: run `modpack init --from ramp.yml --discover FILE.so`")
+        if overrides:
+            conv.notes.append("overide_command entries were written as [[commands]]; with --discover they replace the discovered entries")
+        return overrides + additions
+    names = {c.get("command_name") for c in discovered}
+    for index, name in enumerate(excludes):
+        if name not in names:
+            sink.add("DECL004", f"exclude_commands[{index}]", f"exclude_commands names {name!r}, which the module does not register")
+    kept = [dict(c) for c in discovered if c.get("command_name") not in excludes]
+    for index, override in enumerate(overrides):
+        matches = [i for i, c in enumerate(kept) if c.get("command_name") == override.get("command_name")]
+        if len(matches) != 1:
+            sink.add("DECL004", f"overide_command[{index}]", f"overide_command {override.get('command_name')!r} matches {len(matches)} commands")
+            continue
+        kept[matches[0]] = dict(override)
+    return kept + additions
+
+
+def new_module(name: str, version: str, *, so: str | None = None) -> str:
+    """A commented modpack.toml for a new module."""
+    so_line = f'so = {toml_value(so)}' if so else '# so = "build/mymodule.so"'
+    return f"""# modpack.toml: declarations modpack builds module.json and the bundle from.
+# Reference: README.md#modpacktoml; schema: `modpack schema modpack`.
+
+[module]
+name = {toml_value(name)}                # the name the module passes to RedisModule_Init
+semantic_version = {toml_value(version)}     # X.Y.Z; version = X*10000 + Y*100 + Z
+display_name = {toml_value(name)}
+capabilities = []               # e.g. "types", "clustering", "persistence_rdb" (`modpack rules`)
+min_redis_version = "7.0"
+compatible_redis_version = "7.4"  # the database Redis major.minor this build is for
+
+[platform]
+# operating_systems = ["rhel9", "ubuntu22"]  # default: every Redis Enterprise OS the binary loads on
+# architecture = "x86_64"                    # default: from the binary
+
+[build]
+{so_line}
+
+# One table per command (or `modpack discover FILE.so --write modpack.toml`):
+# [[commands]]
+# name = "mymodule.set"
+# arity = 3
+# flags = ["write", "deny-oom"]
+# first_key = 1
+# last_key = 1
+# step = 1
+"""

@@ -1,0 +1,118 @@
+"""`modpack ramp-pack`: RAMP's `ramp pack` options over modpack's checks and deterministic zip.
+
+RAMP's precedence is kept (ramp.md §1): defaults < manifest < command line < what the loaded
+module reports (name, version, commands) < `-n`. Its defects are not: nothing is evaluated, the
+version is an integer, architecture comes from the binary, an override or exclusion that matches
+nothing is an error, and there is no silent "7.4" for compatible_redis_version.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modpack.builder import BuildResult, build
+from modpack.declarations import Declarations
+from modpack.errors import FindingsError, UsageError
+from modpack.findings import Sink
+
+# RAMP -o fields (a str.format over its metadata; `os` is "Linux" there, not the distributions).
+OUTPUT_FIELDS = ("module_name", "display_name", "os", "architecture", "semantic_version", "version")
+
+
+@dataclass
+class RampOptions:
+    module_so: Path
+    manifest: Path | None
+    output: str
+    options: dict[str, Any]
+
+
+def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = False) -> BuildResult:
+    from modpack import init, ramp
+    from modpack.redis.discover import discover, module_json_commands, split_args
+
+    decl = ramp.load(request.manifest) if request.manifest else Declarations(Path("ramp.yml"), "ramp", Sink("ramp.yml"))
+    if request.manifest is not None:
+        fatal = [f for f in decl.sink.resolved() if f.code in ("IN001", "IN004", "DECL007")]
+        if fatal:
+            raise FindingsError(f"{request.manifest} cannot be read", fatal)
+    module = dict(decl.module)
+    _apply_command_line(module, request.options)
+    load_args = module.pop("run_command_line_args", None) or module.get("command_line_args") or ""
+    found = discover(request.module_so, split_args(str(load_args)))
+    conversion = init.Conversion()
+    module["commands"] = init.apply_ramp_edits(module, module_json_commands(found), conversion, decl.sink)
+    errors = [f for f in decl.sink.findings if f.code == "DECL004"]
+    if errors:
+        raise FindingsError("RAMP command edits match no command", errors)
+    module["module_name"] = request.options.get("module_name") or found.module_name
+    module["semantic_version"] = found.semantic_version
+    module["version"] = found.module_version
+    for key in ("exclude_commands", "overide_command", "add_command", "optional-dependencies"):
+        module.pop(key, None)
+    module.setdefault("display_name", module["module_name"])
+    decl.module = module
+    directory, template = _split_output(request.output)
+    name_template = _as_modpack_template(template, module)
+    if dry_run:
+        from modpack.builder import _read_facts, assemble, output_name
+
+        preview = assemble(decl, request.module_so, _read_facts(request.module_so))
+        return BuildResult(directory / output_name(name_template, preview), preview, "")
+    return build(decl, request.module_so, directory, name_template=name_template, force=force)
+
+
+def _apply_command_line(module: dict[str, Any], options: dict[str, Any]) -> None:
+    for key, value in options.items():
+        if value is None or value == () or key == "module_name":
+            continue
+        if key == "capabilities":
+            module[key] = [c.strip() for c in value.split(",") if c.strip()]
+        elif key == "exclude_commands":
+            module[key] = [c.strip() for c in value.split(",") if c.strip()]
+        elif key in ("overide_command", "add_command"):
+            module[key] = [_json_entry(key, v) for v in value]
+        elif key == "os_name":
+            module["os"] = value
+        else:
+            module[key] = value
+
+
+def _json_entry(option: str, text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--{option.replace('_', '-')} {text!r} is not JSON: {exc.msg}") from exc
+    if not isinstance(value, dict) or "command_name" not in value:
+        raise UsageError(f"--{option.replace('_', '-')} needs a JSON object with command_name")
+    return value
+
+
+def _split_output(output: str) -> tuple[Path, str]:
+    path = Path(output)
+    return (path.parent if str(path.parent) else Path(".")), path.name
+
+
+def _check_fields(template: str) -> None:
+    for _, name, spec, conversion in string.Formatter().parse(template):
+        if name is not None and (name not in OUTPUT_FIELDS or spec or conversion):
+            raise UsageError(f"-o {template!r} uses {{{name}}}", "Use " + ", ".join(f"{{{f}}}" for f in OUTPUT_FIELDS))
+
+
+def _as_modpack_template(template: str, module: dict[str, Any]) -> str:
+    """RAMP's `{os}` is the literal "Linux" and `{display_name}` a literal too; the rest are fields
+    modpack's writer fills once the binary has been read (architecture comes from the ELF header)."""
+    _check_fields(template)
+    parts = []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        parts.append(literal.replace("{", "{{").replace("}", "}}"))
+        if name in ("os", "display_name"):
+            value = "Linux" if name == "os" else str(module.get("display_name", ""))
+            parts.append(value.replace("{", "{{").replace("}", "}}"))
+        elif name is not None:
+            parts.append("{" + name + "}")
+    return "".join(parts)

@@ -1,0 +1,153 @@
+"""Commands for where module authors already work: `modpack init` and `modpack ramp-pack`.
+
+Thin click wrappers: the work is in modpack.init, modpack.builder and modpack.redis.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from modpack.errors import UsageError
+
+
+def _discovered(so: Path | None, args: str | None) -> Any:
+    if so is None:
+        return None
+    from modpack.init import Discovered
+    from modpack.redis.discover import discover, module_json_commands, split_args
+
+    found = discover(so, split_args(args or ""))
+    return Discovered(found.module_name, found.module_version, module_json_commands(found))
+
+
+def _write(path: Path, text: str, force: bool) -> None:
+    from modpack.redis.discover import atomic_write
+
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists", "Pass --force to replace it.")
+    atomic_write(path, text)
+
+
+@click.command("init")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False), default=Path("modpack.toml"))
+@click.option("--from", "source", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Convert ramp.yml, module.json or a bundle (.zip).")
+@click.option("--discover", "so", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Load this .so into a real redis-server for its name, version and commands.")
+@click.option("--args", "args", help="Module load arguments for --discover.")
+@click.option("--name", help="The module name (what it passes to RedisModule_Init).")
+@click.option("--version", "version", help="The semantic version X.Y.Z.")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+def init_command(path: Path, source: Path | None, so: Path | None, args: str | None, name: str | None,
+                 version: str | None, force: bool) -> None:
+    """Write modpack.toml: new, or converted from ramp.yml, module.json or a bundle."""
+    discovered = _discovered(so, args)
+    if source is None:
+        text, notes = _new(name, version, discovered, so, path)
+    else:
+        conversion = _convert(source, discovered, name, version)
+        if so is not None:
+            conversion.so = str(so)
+        text, notes = conversion.render(), conversion.notes
+    _write(path, text, force)
+    click.echo(f"wrote {path}")
+    for note in notes:
+        click.echo(f"  not carried over: {note}")
+
+
+def _convert(source: Path, discovered: Any, name: str | None, version: str | None) -> Any:
+    from modpack import init
+
+    kind = source.name.lower()
+    if kind.endswith((".yml", ".yaml")):
+        return init.from_ramp(source, discovered, name=name, version=version)
+    if kind.endswith(".zip"):
+        return init.from_bundle(source)
+    if kind.endswith(".json"):
+        return init.from_module_file(source)
+    raise UsageError(f"--from takes ramp.yml, module.json or a .zip, not {source.name}")
+
+
+def _new(name: str | None, version: str | None, discovered: Any, so: Path | None, path: Path) -> tuple[str, list[str]]:
+    from modpack import init
+
+    if discovered is not None:
+        conversion = init.Conversion(source=str(so))
+        conversion.module = {"name": name or discovered.name,
+                             "semantic_version": version or ".".join(map(str, _decode(discovered.version)))}
+        conversion.commands = discovered.commands
+        conversion.so = str(so.resolve().relative_to(path.resolve().parent, walk_up=True)) if so else None
+        return conversion.render(), []
+    if name is None or version is None:
+        if not sys.stdin.isatty():
+            raise UsageError("init needs --name and --version (or --from / --discover)")
+        name = name or click.prompt("module name (as passed to RedisModule_Init)")
+        version = version or click.prompt("semantic version", default="0.1.0")
+    return init.new_module(name, version, so=str(so) if so else None), []
+
+
+def _decode(number: int) -> tuple[int, int, int]:
+    from modpack import versions
+
+    return versions.decode(number)
+
+
+@click.command("ramp-pack", context_settings={"help_option_names": ["--help"]})
+@click.argument("module_so", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("-m", "--manifest", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("-o", "--output", default="module.zip", show_default=True, help="Output path; {module_name}-style fields.")
+@click.option("-n", "--module-name")
+@click.option("-d", "--display-name")
+@click.option("-b", "--capability-name")
+@click.option("-a", "--author")
+@click.option("-e", "--email")
+@click.option("-A", "--architecture")
+@click.option("-D", "--description")
+@click.option("-h", "--homepage")
+@click.option("-l", "--license")
+@click.option("-c", "--cmdargs", "command_line_args")
+@click.option("--runcmdargs", "run_command_line_args")
+@click.option("-r", "--redis-min-version", "min_redis_version")
+@click.option("-R", "--redis-pack-min-version", "min_redis_pack_version")
+@click.option("-cr", "--redis-compatible-version", "compatible_redis_version")
+@click.option("-cc", "--config-command")
+@click.option("-O", "--os", "os_name")
+@click.option("-C", "--capabilities")
+@click.option("-E", "--exclude-commands")
+@click.option("--overide-command", multiple=True)
+@click.option("--add-command", multiple=True)
+@click.option("--bigstore-version-2-support", is_flag=True, default=None)
+@click.option("-P", "--print-filename-only", is_flag=True)
+@click.option("--packname-file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-v", "--verbose", is_flag=True)
+@click.option("--debug", "debug_flag", is_flag=True)
+@click.option("--force", is_flag=True, help="Replace an existing bundle with different content (modpack's own).")
+def ramp_pack_command(module_so: Path, manifest: Path | None, output: str, print_filename_only: bool,
+                      packname_file: Path | None, verbose: bool, debug_flag: bool, force: bool, **options: Any) -> None:
+    """`ramp pack` compatibility: the same options, modpack's checks and deterministic zip."""
+    import json
+
+    from modpack import reporters
+    from modpack.ramp_pack import RampOptions, ramp_pack
+
+    request = RampOptions(module_so, manifest, output, options)
+    result = ramp_pack(request, dry_run=print_filename_only, force=force)
+    if packname_file is not None:
+        packname_file.write_text(result.path.name)
+    if print_filename_only:
+        click.echo(result.path.name)
+        return
+    if result.findings:
+        from modpack.cli import _report
+
+        click.echo(reporters.text(_report(result.findings)))
+    if verbose or debug_flag:
+        click.echo(json.dumps(result.module, indent=4, sort_keys=True))
+    click.echo(f"wrote {result.path}")
+
+
+COMMANDS = (init_command, ramp_pack_command)
