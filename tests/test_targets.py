@@ -1,0 +1,73 @@
+"""Multi-target builds: one command, one bundle per target, each checked against its own OS."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+from tests.conftest import FIXTURES, SO, run_modpack
+
+TARGETS = """
+[[targets]]
+name = "rhel9-x86_64"
+operating_systems = ["rhel9"]
+architecture = "x86_64"
+so = "{so}/x86_64/hello.so"
+
+[[targets]]
+name = "ubuntu22-x86_64"
+operating_systems = ["ubuntu22"]
+architecture = "x86_64"
+compatible_redis_version = "7.2"
+so = "{so}/${{arch}}/hello.so"
+
+[[targets]]
+name = "rhel9-aarch64"
+operating_systems = ["rhel9"]
+architecture = "aarch64"
+so = "{so}/${{arch}}/hello.so"
+"""
+
+
+def project(tmp_path: Path, targets: str) -> Path:
+    text = (FIXTURES / "example" / "modpack.toml").read_text().replace('architecture = "x86_64"\n', "")
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(text + targets.format(so=SO))
+    return toml
+
+
+def test_build_all_targets_in_one_command(tmp_path: Path) -> None:
+    toml = project(tmp_path, TARGETS)
+    result = run_modpack("build", toml, "--all", "-o", tmp_path / "dist")
+    assert result.returncode == 0, result.stdout + result.stderr
+    bundles = sorted((tmp_path / "dist").glob("*.zip"))
+    assert [b.name for b in bundles] == [
+        "hello.Linux-rhel9-aarch64.1.2.3.zip",
+        "hello.Linux-rhel9-x86_64.1.2.3.zip",
+        "hello.Linux-ubuntu22-x86_64.1.2.3.zip",
+    ]
+    seen = {}
+    for bundle in bundles:
+        with zipfile.ZipFile(bundle) as archive:
+            module = json.loads(archive.read("module.json"))
+        seen[bundle.name] = (module["architecture"], module["operating_systems"], module["compatible_redis_version"])
+    assert seen["hello.Linux-rhel9-aarch64.1.2.3.zip"] == ("aarch64", ["rhel9"], "7.4")
+    assert seen["hello.Linux-ubuntu22-x86_64.1.2.3.zip"] == ("x86_64", ["ubuntu22"], "7.2")
+    assert run_modpack("validate", *bundles).returncode == 0
+
+
+def test_one_target_by_name(tmp_path: Path) -> None:
+    toml = project(tmp_path, TARGETS)
+    result = run_modpack("build", toml, "--target", "rhel9-aarch64", "-o", tmp_path / "dist")
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in (tmp_path / "dist").iterdir()] == ["hello.Linux-rhel9-aarch64.1.2.3.zip"]
+    assert run_modpack("build", toml, "--target", "nope", "-o", tmp_path / "dist").returncode == 2
+
+
+def test_target_that_cannot_load_on_its_os_fails_with_the_elf_finding(tmp_path: Path) -> None:
+    toml = project(tmp_path, TARGETS + '\n[[targets]]\nname = "old"\noperating_systems = ["rhel8"]\nso = "{so}/x86_64/cxx_module.so"\n')
+    result = run_modpack("build", toml, "--target", "old", "-o", tmp_path / "dist")
+    assert result.returncode == 1
+    assert "GLIBCXX" in result.stdout and "rhel8" in result.stdout
+    assert not (tmp_path / "dist").exists() or not list((tmp_path / "dist").iterdir())
