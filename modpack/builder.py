@@ -161,7 +161,7 @@ def build(
     """Validate, then write the bundle atomically; refuse with the findings when there are errors."""
     if not decl.ok:
         raise FindingsError(f"{decl.path} has errors; nothing was written", decl.sink.resolved())
-    facts = _read_facts(so)
+    facts = read_facts(so)
     module = assemble(decl, so, facts, target)
     findings = check_before_write(module, so, decl)
     if any(f.severity is Severity.ERROR for f in findings):
@@ -177,7 +177,7 @@ def build(
     return BuildResult(path, module, digest, findings, unchanged)
 
 
-def _read_facts(so: Path) -> Any:
+def read_facts(so: Path) -> Any:
     from modpack.elf import ElfError, read_elf
 
     try:
@@ -399,6 +399,7 @@ def build_project(
     all_targets: bool = False,
     target_names: tuple[str, ...] = (),
     discover: bool = False,
+    redis_server: str | None = None,
 ) -> list[BuildResult]:
     """`modpack build`: one bundle, or one per selected [[targets]] entry."""
     from modpack import declarations
@@ -427,7 +428,7 @@ def build_project(
     if discover and not decl.has_commands:
         from modpack.redis.discover import fill_commands
 
-        fill_commands(decl, binary)
+        fill_commands(decl, binary, redis_server)
     return [build(decl, binary, out_dir, name_template=name_template, force=force)]
 
 

@@ -268,14 +268,16 @@ def _merged(ranges: dict[int, bytes]) -> list[tuple[int, bytes]]:
 HEAD_KEEP = 16 * 1024 * 1024
 TAIL_KEEP = 16 * 1024 * 1024
 SECTION_KEEP = 8 * 1024 * 1024
-TOTAL_KEEP = 64 * 1024 * 1024
+TABLE_KEEP = 64 * 1024 * 1024  # symbol and string tables, as large as the ELF reader accepts
+TOTAL_KEEP = 96 * 1024 * 1024
+_TABLE_TYPES = {2, 3, 11, 0x6FFFFFFE, 0x6FFFFFFF}  # SYMTAB, STRTAB, DYNSYM, GNU_verneed, GNU_versym
 
 
 @dataclass
 class StreamedBinary:
     sha256: str
     size: int
-    image: SparseImage | None
+    image: SparseImage
     problem: str = ""
 
 
@@ -369,7 +371,8 @@ def _needed_ranges(kept: dict[int, bytes], size: int) -> list[tuple[int, int]]:
             struct.unpack_from("<I", table, offset + 4)[0],
             *struct.unpack_from("<QQ", table, offset + 24),
         )
-        if sh_type == 8 or sh_size == 0 or sh_size > SECTION_KEEP or sh_offset + sh_size > size:
+        limit = TABLE_KEEP if sh_type in _TABLE_TYPES else SECTION_KEEP
+        if sh_type == 8 or sh_size == 0 or sh_size > limit or sh_offset + sh_size > size:
             continue  # SHT_NOBITS, empty, large (code, data blobs) or out of bounds
         total += sh_size
         if total > TOTAL_KEEP:

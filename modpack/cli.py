@@ -38,11 +38,13 @@ def main_group(ctx: click.Context, debug: bool) -> None:
 
 
 def _settings(
-    config: Path | None, select: tuple[str, ...], ignore: tuple[str, ...], strict: bool, load: bool
+    config: Path | None, select: tuple[str, ...], ignore: tuple[str, ...], strict: bool, load: bool, redis: str | None
 ) -> Any:
     from modpack.config import settings_for
 
-    return settings_for(config, select=_codes(select), ignore=_codes(ignore), strict=strict, load=load)
+    return settings_for(
+        config, select=_codes(select), ignore=_codes(ignore), strict=strict, load=load, redis_server=redis
+    )
 
 
 def _check_codes(codes: tuple[str, ...]) -> None:
@@ -63,6 +65,9 @@ def _check_codes(codes: tuple[str, ...]) -> None:
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 @click.option("--load", is_flag=True, help="Also load each module into a real redis-server and compare.")
 @click.option(
+    "--redis-server", "redis", help="redis-server for --load (default: $MODPACK_REDIS_SERVER, PATH)."
+)
+@click.option(
     "--config", type=click.Path(path_type=Path, dir_okay=False), help="modpack.toml with [validate]."
 )
 def validate(
@@ -72,13 +77,14 @@ def validate(
     ignore: tuple[str, ...],
     strict: bool,
     load: bool,
+    redis: str | None,
     config: Path | None,
 ) -> None:
     """Validate bundles, module.json, modpack.toml, ramp.yml and .so files (folders too)."""
     from modpack import reporters
     from modpack.validate import validate_paths
 
-    settings = _settings(config, select, ignore, strict, load)
+    settings = _settings(config, select, ignore, strict, load, redis)
     _check_codes(settings.select + settings.ignore)
     report = validate_paths(paths, settings)
     if fmt == "text":
@@ -111,6 +117,9 @@ def _colour() -> bool:
 @click.option("--all", "all_targets", is_flag=True, help="Build every [[targets]] entry.")
 @click.option("--target", "target_names", multiple=True, help="Build this [[targets]] entry (repeatable).")
 @click.option("--discover", is_flag=True, help="Fill the commands from the module when none are declared.")
+@click.option(
+    "--redis-server", "redis", help="redis-server for --discover (default: $MODPACK_REDIS_SERVER, PATH)."
+)
 def build(
     path: Path,
     so: Path | None,
@@ -120,6 +129,7 @@ def build(
     all_targets: bool,
     target_names: tuple[str, ...],
     discover: bool,
+    redis: str | None,
 ) -> None:
     """Build module.json and a deterministic bundle from modpack.toml (or ramp.yml) and the .so."""
     from modpack import reporters
@@ -134,6 +144,7 @@ def build(
         all_targets=all_targets,
         target_names=target_names,
         discover=discover,
+        redis_server=redis,
     )
     for result in results:
         if result.findings:
@@ -180,7 +191,7 @@ def inspect(file: Path, fmt: str) -> None:
     """Describe a module .so or a bundle: architecture, libraries, symbol versions, loadable OSes."""
     import json
 
-    from modpack.inspect_cli import describe
+    from modpack.inspect import describe
 
     description = describe(file)
     if fmt == "json":

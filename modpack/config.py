@@ -38,6 +38,7 @@ def settings_for(
     ignore: tuple[str, ...] = (),
     strict: bool = False,
     load: bool = False,
+    redis_server: str | None = None,
 ) -> Settings:
     if config is not None and not config.is_file():
         raise UsageError(f"--config {config} does not exist")
@@ -48,4 +49,5 @@ def settings_for(
         ignore=base.ignore + ignore,
         strict=strict or base.strict,
         load=load or base.load,
+        redis_server=redis_server,
     )

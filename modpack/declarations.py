@@ -58,6 +58,7 @@ class Settings:
     ignore: tuple[str, ...] = ()
     strict: bool = False
     load: bool = False
+    redis_server: str | None = None  # for --load; default: $MODPACK_REDIS_SERVER, then PATH
 
 
 @dataclass

@@ -18,13 +18,35 @@ from modpack import versions
 from modpack.errors import FindingsError, ModpackError
 from modpack.findings import Finding, Severity, Sink
 
-MODULE_ORDER = (
-    "name display_name semantic_version author email description homepage license capability_name "
-    "capabilities command_line_args config_command min_redis_version compatible_redis_version "
-    "min_redis_pack_version module_file bigstore_version_2_support crdb dependencies"
-).split()
-COMMAND_KEYS = (("command_name", "name"), ("command_arity", "arity"), ("flags", "flags"),
-                ("first_key", "first_key"), ("last_key", "last_key"), ("step", "step"))
+MODULE_ORDER = [
+    "name",
+    "display_name",
+    "semantic_version",
+    "author",
+    "email",
+    "description",
+    "homepage",
+    "license",
+    "capability_name",
+    "capabilities",
+    "command_line_args",
+    "config_command",
+    "min_redis_version",
+    "compatible_redis_version",
+    "min_redis_pack_version",
+    "module_file",
+    "bigstore_version_2_support",
+    "crdb",
+    "dependencies",
+]
+COMMAND_KEYS = (
+    ("command_name", "name"),
+    ("command_arity", "arity"),
+    ("flags", "flags"),
+    ("first_key", "first_key"),
+    ("last_key", "last_key"),
+    ("step", "step"),
+)
 # module.json keys modpack.toml does not hold, and why.
 NOT_CARRIED = {
     "version": "derived from semantic_version",
@@ -84,7 +106,11 @@ def _key(name: str) -> str:
 
 
 def render_toml(conv: Conversion) -> str:
-    lines = [f"# modpack.toml{' converted from ' + conv.source if conv.source else ''}.", "# Reference: README.md#modpacktoml; schema: `modpack schema modpack`.", ""]
+    lines = [
+        f"# modpack.toml{' converted from ' + conv.source if conv.source else ''}.",
+        "# Reference: README.md#modpacktoml; schema: `modpack schema modpack`.",
+        "",
+    ]
     for note in conv.notes:
         lines.append(f"# NOTE: {note}")
     if conv.notes:
@@ -179,12 +205,18 @@ def _refuse_errors(findings: list[Finding], path: Path) -> None:
         raise FindingsError(f"{path} cannot be read", errors)
 
 
-def from_ramp(path: Path, discovered: Discovered | None = None, *, name: str | None = None, version: str | None = None) -> Conversion:
+def from_ramp(
+    path: Path, discovered: Discovered | None = None, *, name: str | None = None, version: str | None = None
+) -> Conversion:
     """ramp.yml as modpack.toml; RAMP's command edits applied to what `discovered` lists."""
     from modpack import ramp
 
     decl = ramp.load(path)
-    fatal = [f for f in decl.sink.resolved() if f.severity is Severity.ERROR and f.code in ("IN001", "IN004", "DECL007")]
+    fatal = [
+        f
+        for f in decl.sink.resolved()
+        if f.severity is Severity.ERROR and f.code in ("IN001", "IN004", "DECL007")
+    ]
     if fatal:
         raise FindingsError(f"{path} cannot be converted", fatal)
     conv = Conversion(source=str(path))
@@ -194,11 +226,16 @@ def from_ramp(path: Path, discovered: Discovered | None = None, *, name: str | N
         module.pop(key, None)
     _carry_module(conv, module)
     conv.commands = commands
-    conv.module["name"] = name or (discovered.name if discovered else "") or decl.module.get("module_name", "")
+    conv.module["name"] = (
+        name or (discovered.name if discovered else "") or decl.module.get("module_name", "")
+    )
     conv.module["semantic_version"] = version or (_semver(discovered.version) if discovered else "")
     for key, label in (("name", "module name"), ("semantic_version", "semantic_version")):
         if not conv.module[key]:
-            conv.notes.append(f"{label} is unknown (RAMP reads it from the loaded module): set it, or pass --discover FILE.so")
+            conv.notes.append(
+                f"{label} is unknown (RAMP reads it from the loaded module): "
+                "set it, or pass --discover FILE.so"
+            )
     for key in ("redis_args", "run_command_line_args"):
         if key in decl.raw:
             conv.notes.append(f"{key} was not carried over: {NOT_CARRIED[key]}")
@@ -217,7 +254,9 @@ def _untemplate(value: Any, key: str, conv: Conversion) -> Any:
     if isinstance(value, str):
         converted = _GETENV.sub(lambda m: "${" + m.group(1) + "}", value)
         if converted != value:
-            conv.notes.append(f"{key}: {value!r} became {converted!r} (modpack expands ${{VAR}}, never evaluates)")
+            conv.notes.append(
+                f"{key}: {value!r} became {converted!r} (modpack expands ${{VAR}}, never evaluates)"
+            )
         elif re.search(r"\{\{[^}]*\}\}|\{[^{}]*\}", value):
             conv.notes.append(f"{key}: {value!r} is a template modpack does not evaluate; replace it")
         return converted
@@ -228,26 +267,42 @@ def _untemplate(value: Any, key: str, conv: Conversion) -> Any:
     return value
 
 
-def apply_ramp_edits(module: dict[str, Any], discovered: list[dict[str, Any]] | None, conv: Conversion, sink: Sink) -> list[dict[str, Any]]:
+def apply_ramp_edits(
+    module: dict[str, Any], discovered: list[dict[str, Any]] | None, conv: Conversion, sink: Sink
+) -> list[dict[str, Any]]:
     """exclude, then override (whole entry), then add, as RAMP does (ramp.md §1, §3.3)."""
     excludes = [e for e in module.get("exclude_commands") or [] if isinstance(e, str)]
     overrides = [o for o in module.get("overide_command") or [] if isinstance(o, dict)]
     additions = [a for a in module.get("add_command") or [] if isinstance(a, dict)]
     if discovered is None:
         if excludes:
-            conv.notes.append("exclude_commands applies to discovered commands: run `modpack init --from ramp.yml --discover FILE.so`")
+            conv.notes.append(
+                "exclude_commands applies to discovered commands: "
+                "run `modpack init --from ramp.yml --discover FILE.so`"
+            )
         if overrides:
-            conv.notes.append("overide_command entries were written as [[commands]]; with --discover they replace the discovered entries")
+            conv.notes.append(
+                "overide_command entries were written as [[commands]]; "
+                "with --discover they replace the discovered entries"
+            )
         return overrides + additions
     names = {c.get("command_name") for c in discovered}
     for index, name in enumerate(excludes):
         if name not in names:
-            sink.add("DECL004", f"exclude_commands[{index}]", f"exclude_commands names {name!r}, which the module does not register")
+            sink.add(
+                "DECL004",
+                f"exclude_commands[{index}]",
+                f"exclude_commands names {name!r}, which the module does not register",
+            )
     kept = [dict(c) for c in discovered if c.get("command_name") not in excludes]
     for index, override in enumerate(overrides):
         matches = [i for i, c in enumerate(kept) if c.get("command_name") == override.get("command_name")]
         if len(matches) != 1:
-            sink.add("DECL004", f"overide_command[{index}]", f"overide_command {override.get('command_name')!r} matches {len(matches)} commands")
+            sink.add(
+                "DECL004",
+                f"overide_command[{index}]",
+                f"overide_command {override.get('command_name')!r} matches {len(matches)} commands",
+            )
             continue
         kept[matches[0]] = dict(override)
     return kept + additions
@@ -255,7 +310,7 @@ def apply_ramp_edits(module: dict[str, Any], discovered: list[dict[str, Any]] | 
 
 def new_module(name: str, version: str, *, so: str | None = None) -> str:
     """A commented modpack.toml for a new module."""
-    so_line = f'so = {toml_value(so)}' if so else '# so = "build/mymodule.so"'
+    so_line = f"so = {toml_value(so)}" if so else '# so = "build/mymodule.so"'
     return f"""# modpack.toml: declarations modpack builds module.json and the bundle from.
 # Reference: README.md#modpacktoml; schema: `modpack schema modpack`.
 

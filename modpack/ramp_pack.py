@@ -35,7 +35,11 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
     from modpack import init, ramp
     from modpack.redis.discover import discover, module_json_commands, split_args
 
-    decl = ramp.load(request.manifest) if request.manifest else Declarations(Path("ramp.yml"), "ramp", Sink("ramp.yml"))
+    decl = (
+        ramp.load(request.manifest)
+        if request.manifest
+        else Declarations(Path("ramp.yml"), "ramp", Sink("ramp.yml"))
+    )
     if request.manifest is not None:
         fatal = [f for f in decl.sink.resolved() if f.code in ("IN001", "IN004", "DECL007")]
         if fatal:
@@ -59,9 +63,9 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
     directory, template = _split_output(request.output)
     name_template = _as_modpack_template(template, module)
     if dry_run:
-        from modpack.builder import _read_facts, assemble, output_name
+        from modpack.builder import assemble, output_name, read_facts
 
-        preview = assemble(decl, request.module_so, _read_facts(request.module_so))
+        preview = assemble(decl, request.module_so, read_facts(request.module_so))
         return BuildResult(directory / output_name(name_template, preview), preview, "")
     return build(decl, request.module_so, directory, name_template=name_template, force=force)
 
@@ -70,9 +74,7 @@ def _apply_command_line(module: dict[str, Any], options: dict[str, Any]) -> None
     for key, value in options.items():
         if value is None or value == () or key == "module_name":
             continue
-        if key == "capabilities":
-            module[key] = [c.strip() for c in value.split(",") if c.strip()]
-        elif key == "exclude_commands":
+        if key in {"capabilities", "exclude_commands"}:
             module[key] = [c.strip() for c in value.split(",") if c.strip()]
         elif key in ("overide_command", "add_command"):
             module[key] = [_json_entry(key, v) for v in value]
@@ -94,13 +96,15 @@ def _json_entry(option: str, text: str) -> dict[str, Any]:
 
 def _split_output(output: str) -> tuple[Path, str]:
     path = Path(output)
-    return (path.parent if str(path.parent) else Path(".")), path.name
+    return (path.parent if str(path.parent) else Path()), path.name
 
 
 def _check_fields(template: str) -> None:
     for _, name, spec, conversion in string.Formatter().parse(template):
         if name is not None and (name not in OUTPUT_FIELDS or spec or conversion):
-            raise UsageError(f"-o {template!r} uses {{{name}}}", "Use " + ", ".join(f"{{{f}}}" for f in OUTPUT_FIELDS))
+            raise UsageError(
+                f"-o {template!r} uses {{{name}}}", "Use " + ", ".join(f"{{{f}}}" for f in OUTPUT_FIELDS)
+            )
 
 
 def _as_modpack_template(template: str, module: dict[str, Any]) -> str:

@@ -97,7 +97,7 @@ def validate_paths(paths: Iterable[Path], settings: Settings | None = None) -> R
     settings = settings or Settings()
     files, reports = expand(paths)
     for path in files:
-        report = validate_file(path, load=settings.load)
+        report = validate_file(path, settings)
         report.findings = select(report.findings, settings)
         reports.append(report)
     return Report(reports, settings)
@@ -114,7 +114,8 @@ def select(findings: list[Finding], settings: Settings) -> list[Finding]:
     return kept
 
 
-def validate_file(path: Path, *, load: bool = False) -> FileReport:
+def validate_file(path: Path, settings: Settings | None = None) -> FileReport:
+    settings = settings or Settings()
     kind = kind_of(path)
     if not path.exists():
         sink = Sink(str(path))
@@ -123,9 +124,9 @@ def validate_file(path: Path, *, load: bool = False) -> FileReport:
     if kind == "module.json":
         findings = validate_module_file(path)
     elif kind in {"modpack.toml", "ramp.yml"}:
-        findings = validate_declarations(path, load=load)
+        findings = validate_declarations(path, settings)
     elif kind == "bundle":
-        findings = validate_bundle(path, load=load)[1]
+        findings = validate_bundle(path, settings)[1]
     elif kind == "binary":
         findings = validate_binary(path)
     else:
@@ -210,7 +211,9 @@ def _json_line_resolver(text: str) -> Any:
 # --- declarations -----------------------------------------------------------------------------
 
 
-def check_declarations(decl: Declarations, *, binary: Path | None = None, load: bool = False) -> None:
+def check_declarations(
+    decl: Declarations, settings: Settings | None = None, *, binary: Path | None = None
+) -> None:
     """Semantic checks of what the declarations describe (their schema was checked on load)."""
     if decl.kind == "ramp":
         from modpack import ramp
@@ -219,6 +222,7 @@ def check_declarations(decl: Declarations, *, binary: Path | None = None, load: 
         return
     module = decl.module
     sink = decl.sink
+    load = settings is not None and settings.load
     if not decl.raw:
         return
     if "min_redis_version" not in module and "module" in decl.raw:
@@ -236,8 +240,8 @@ def check_declarations(decl: Declarations, *, binary: Path | None = None, load: 
         binary_sink = Sink(str(so))
         check_binary(so, binary_sink, module=module)
         sink.extend(binary_sink.findings)
-        if load:
-            _check_load(so, module, sink)
+        if load and settings is not None:
+            _check_load(so, module, sink, settings.redis_server)
 
 
 def _declared_binary(decl: Declarations) -> Path | None:
@@ -246,18 +250,21 @@ def _declared_binary(decl: Declarations) -> Path | None:
     return (decl.path.parent / decl.so).resolve()
 
 
-def validate_declarations(path: Path, *, load: bool = False) -> list[Finding]:
+def validate_declarations(path: Path, settings: Settings | None = None) -> list[Finding]:
+    from dataclasses import replace
+
     from modpack import declarations
 
+    settings = settings or Settings()
     decl = declarations.load(path)
-    check_declarations(decl, load=load or decl.settings.load)
+    check_declarations(decl, replace(settings, load=settings.load or decl.settings.load))
     return decl.sink.resolved()
 
 
-def _check_load(so: Path, module: dict[str, Any], sink: Sink) -> None:
+def _check_load(so: Path, module: dict[str, Any], sink: Sink, redis_server: str | None) -> None:
     from modpack.checks.load import check_load
 
-    check_load(so, module, sink)
+    check_load(so, module, sink, redis_server)
 
 
 # --- bundles and binaries ---------------------------------------------------------------------
@@ -271,10 +278,13 @@ def validate_binary(path: Path) -> list[Finding]:
     return sink.resolved()
 
 
-def validate_bundle(path: Path, *, load: bool = False) -> tuple[dict[str, Any] | None, list[Finding]]:
+def validate_bundle(
+    path: Path, settings: Settings | None = None
+) -> tuple[dict[str, Any] | None, list[Finding]]:
     """Every check of a bundle; returns its module.json (when readable) and the findings."""
     from modpack import bundle
 
+    settings = settings or Settings()
     sink = Sink(str(path))
     try:
         stream = path.open("rb")
@@ -289,11 +299,14 @@ def validate_bundle(path: Path, *, load: bool = False) -> tuple[dict[str, Any] |
         with layout.archive:
             module, module_findings = _bundle_module(path, layout)
             findings = sink.resolved() + module_findings
-            findings += _bundle_binary(path, layout, module, load=load)
+            findings += _bundle_binary(path, layout, module, settings)
     return module, findings
 
 
 def _bundle_module(path: Path, layout: Any) -> tuple[dict[str, Any] | None, list[Finding]]:
+    import zipfile
+    import zlib
+
     from modpack import bundle
 
     if layout.module_json is None:
@@ -306,7 +319,7 @@ def _bundle_module(path: Path, layout: Any) -> tuple[dict[str, Any] | None, list
         code = "ZIP019" if "larger" in str(exc) else "IN002"
         sink.add(code, "", f"module.json cannot be read: {exc}")
         return None, sink.resolved()
-    except (OSError, EOFError, __import__("zipfile").BadZipFile) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         sink.add("ZIP014", "", f"module.json is damaged: {exc}")
         return None, sink.resolved()
     sink.lines = _json_line_resolver(text)
@@ -320,6 +333,9 @@ def _bundle_module(path: Path, layout: Any) -> tuple[dict[str, Any] | None, list
 
 
 def _check_bundled_dependencies(layout: Any, module: dict[str, Any], sink: Sink) -> None:
+    import zipfile
+    import zlib
+
     from modpack import bundle
 
     deps = module.get("dependencies")
@@ -341,7 +357,7 @@ def _check_bundled_dependencies(layout: Any, module: dict[str, Any], sink: Sink)
         if isinstance(digest, str):
             try:
                 actual = bundle.hash_member(layout.archive, info)
-            except (OSError, EOFError, ValueError, __import__("zipfile").BadZipFile) as exc:
+            except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
                 sink.add("ZIP014", f"dependencies.{name}", f"{info.filename} is damaged: {exc}")
                 continue
             if actual != digest.lower():
@@ -352,8 +368,11 @@ def _check_bundled_dependencies(layout: Any, module: dict[str, Any], sink: Sink)
                 )
 
 
-def _bundle_binary(path: Path, layout: Any, module: dict[str, Any] | None, *, load: bool) -> list[Finding]:
+def _bundle_binary(
+    path: Path, layout: Any, module: dict[str, Any] | None, settings: Settings
+) -> list[Finding]:
     import zipfile
+    import zlib
 
     from modpack import bundle
 
@@ -372,7 +391,7 @@ def _bundle_binary(path: Path, layout: Any, module: dict[str, Any] | None, *, lo
         sink.add("ZIP007", "", f"{info.filename} has mode {oct((info.external_attr >> 16) & 0o777)}")
     try:
         streamed = bundle.stream_binary(layout.archive, info)
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
         sink.add("ZIP014", "", f"{info.filename} does not decompress: {exc}")
         return module_sink.resolved() + sink.resolved()
     if module is not None:
@@ -383,13 +402,25 @@ def _bundle_binary(path: Path, layout: Any, module: dict[str, Any] | None, *, lo
             )
     from modpack.checks.elf import check_binary
 
-    check_binary(streamed.image, sink, module=module)
-    if load and module is not None:
-        _load_from_bundle(layout, info, module, sink)
+    info = check_binary(streamed.image, sink, module=module, suggest_systems=False)
+    if module is not None and "operating_systems" not in module and "os_list" not in module:
+        _report_missing_systems(info, module_sink)
+    if settings.load and module is not None:
+        _load_from_bundle(layout, info, module, sink, settings.redis_server)
     return module_sink.resolved() + sink.resolved()
 
 
-def _load_from_bundle(layout: Any, info: Any, module: dict[str, Any], sink: Sink) -> None:
+def _report_missing_systems(info: Any, sink: Sink) -> None:
+    from modpack import compat
+
+    loadable = compat.loadable_systems(info) if info is not None else []
+    where = f"; the binary loads on {', '.join(loadable)}" if loadable else ""
+    sink.add("PLT005", "operating_systems", f"operating_systems is not declared{where}")
+
+
+def _load_from_bundle(
+    layout: Any, info: Any, module: dict[str, Any], sink: Sink, redis_server: str | None
+) -> None:
     """Loading needs a real file: the only place a bundle's .so is written, to a private folder."""
     import tempfile
 
@@ -401,4 +432,4 @@ def _load_from_bundle(layout: Any, info: Any, module: dict[str, Any], sink: Sink
             for chunk in bundle.member_chunks(layout.archive, info):
                 out.write(chunk)
         target.chmod(0o755)
-        _check_load(target, module, sink)
+        _check_load(target, module, sink, redis_server)

@@ -5,6 +5,7 @@ Thin click wrappers: the work is in modpack.init, modpack.builder and modpack.re
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,16 +35,31 @@ def _write(path: Path, text: str, force: bool) -> None:
 
 @click.command("init")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False), default=Path("modpack.toml"))
-@click.option("--from", "source", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="Convert ramp.yml, module.json or a bundle (.zip).")
-@click.option("--discover", "so", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="Load this .so into a real redis-server for its name, version and commands.")
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Convert ramp.yml, module.json or a bundle (.zip).",
+)
+@click.option(
+    "--discover",
+    "so",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Load this .so into a real redis-server for its name, version and commands.",
+)
 @click.option("--args", "args", help="Module load arguments for --discover.")
 @click.option("--name", help="The module name (what it passes to RedisModule_Init).")
 @click.option("--version", "version", help="The semantic version X.Y.Z.")
 @click.option("--force", is_flag=True, help="Replace an existing file.")
-def init_command(path: Path, source: Path | None, so: Path | None, args: str | None, name: str | None,
-                 version: str | None, force: bool) -> None:
+def init_command(
+    path: Path,
+    source: Path | None,
+    so: Path | None,
+    args: str | None,
+    name: str | None,
+    version: str | None,
+    force: bool,
+) -> None:
     """Write modpack.toml: new, or converted from ramp.yml, module.json or a bundle."""
     discovered = _discovered(so, args)
     if source is None:
@@ -72,15 +88,19 @@ def _convert(source: Path, discovered: Any, name: str | None, version: str | Non
     raise UsageError(f"--from takes ramp.yml, module.json or a .zip, not {source.name}")
 
 
-def _new(name: str | None, version: str | None, discovered: Any, so: Path | None, path: Path) -> tuple[str, list[str]]:
+def _new(
+    name: str | None, version: str | None, discovered: Any, so: Path | None, path: Path
+) -> tuple[str, list[str]]:
     from modpack import init
 
     if discovered is not None:
         conversion = init.Conversion(source=str(so))
-        conversion.module = {"name": name or discovered.name,
-                             "semantic_version": version or ".".join(map(str, _decode(discovered.version)))}
+        conversion.module = {
+            "name": name or discovered.name,
+            "semantic_version": version or ".".join(map(str, _decode(discovered.version))),
+        }
         conversion.commands = discovered.commands
-        conversion.so = str(so.resolve().relative_to(path.resolve().parent, walk_up=True)) if so else None
+        conversion.so = os.path.relpath(so.resolve(), path.resolve().parent) if so else None
         return conversion.render(), []
     if name is None or version is None:
         if not sys.stdin.isatty():
@@ -99,7 +119,9 @@ def _decode(number: int) -> tuple[int, int, int]:
 @click.command("ramp-pack", context_settings={"help_option_names": ["--help"]})
 @click.argument("module_so", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("-m", "--manifest", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("-o", "--output", default="module.zip", show_default=True, help="Output path; {module_name}-style fields.")
+@click.option(
+    "-o", "--output", default="module.zip", show_default=True, help="Output path; {module_name}-style fields."
+)
 @click.option("-n", "--module-name")
 @click.option("-d", "--display-name")
 @click.option("-b", "--capability-name")
@@ -125,9 +147,20 @@ def _decode(number: int) -> tuple[int, int, int]:
 @click.option("--packname-file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("-v", "--verbose", is_flag=True)
 @click.option("--debug", "debug_flag", is_flag=True)
-@click.option("--force", is_flag=True, help="Replace an existing bundle with different content (modpack's own).")
-def ramp_pack_command(module_so: Path, manifest: Path | None, output: str, print_filename_only: bool,
-                      packname_file: Path | None, verbose: bool, debug_flag: bool, force: bool, **options: Any) -> None:
+@click.option(
+    "--force", is_flag=True, help="Replace an existing bundle with different content (modpack's own)."
+)
+def ramp_pack_command(
+    module_so: Path,
+    manifest: Path | None,
+    output: str,
+    print_filename_only: bool,
+    packname_file: Path | None,
+    verbose: bool,
+    debug_flag: bool,
+    force: bool,
+    **options: Any,
+) -> None:
     """`ramp pack` compatibility: the same options, modpack's checks and deterministic zip."""
     import json
 

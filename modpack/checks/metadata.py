@@ -163,9 +163,7 @@ def check_platform(module: Module, sink: Sink, *, in_bundle: bool = False) -> No
         sink.add("PLT008", "os_list", "os_list is the legacy name of operating_systems")
     systems = module.get("operating_systems")
     if systems is None and "os_list" not in module:
-        if in_bundle:
-            sink.add("PLT005", "operating_systems", "operating_systems is not declared")
-        return
+        return  # in a bundle, PLT005 names the OSes its binary loads on (validate._bundle_binary)
     key = "operating_systems" if systems is not None else "os_list"
     entries = module.get(key)
     if isinstance(entries, list):

@@ -1,0 +1,308 @@
+"""Checks of the module binary: will this .so load on the declared OSes and architecture?
+
+`check_binary` reads the ELF facts once (modpack.elf), compares them with module.json and the
+platform policy (modpack.compat) and reports findings; it never raises. A binary that cannot be
+a Redis module at all (not an ELF, 32-bit, an executable, another machine) gets that one finding
+and nothing else, since every further finding would be noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from modpack import compat, elf, policy
+from modpack.compat import Platform
+from modpack.elf import ElfError, ElfInfo
+from modpack.findings import Sink
+
+Module = dict[str, Any]
+Target = tuple[Platform, str]  # a platform and the module.json path that declared it ("" if none)
+
+_ERROR_CODES = {"not-elf": "ELF001", "truncated": "ELF002", "malformed": "ELF003", "unreadable": "IN001"}
+_VERSION_CODES = {"GLIBC": "ELF012", "GLIBCXX": "ELF013", "CXXABI": "ELF014", "GCC": "ELF015"}
+_ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "arm64v8": "aarch64"}
+_SHOWN = 5  # symbols or names quoted in one message
+
+
+def check_binary(
+    source: elf.Source,
+    sink: Sink,
+    module: Module | None = None,
+    *,
+    platforms: Sequence[Platform] | None = None,
+    suggest_systems: bool = True,
+) -> ElfInfo | None:
+    """Check the module binary against `module` (its architecture and operating_systems).
+
+    When `module` declares no operating_systems, ELF029 says where the binary loads, unless
+    `suggest_systems` is off (a bundle reports the missing list as PLT005 with those OSes).
+
+    `source` is a path or a seekable binary stream (the bundle reader's image of the .so).
+    `platforms` replaces the declared operating_systems as the targets to check against (for
+    instance a description of the machine at hand); findings about them carry no path.
+    Returns the ELF facts, or None when the file could not be read as an ELF file at all.
+    """
+    try:
+        info = elf.read_elf(source)
+    except ElfError as exc:
+        sink.add(_ERROR_CODES[exc.kind], "", exc.message)
+        return None
+    # Suggest into a module.json whose list is missing or empty; named but unknown OSes are
+    # PLT001/PLT002 findings, and "operating_systems is not declared" would be untrue there.
+    declared = isinstance(module, dict) and not _names_systems(module)
+    module = module if isinstance(module, dict) else {}
+    if not _loadable_format(info, sink):
+        return info
+    targets = [(p, "") for p in platforms] if platforms is not None else declared_targets(module)
+    declared_arch = _declared_architecture(module)
+    _check_architecture(info, declared_arch, sink)
+    _check_entry_point(info, sink)
+    _check_targets(info, targets, declared_arch, sink)
+    _check_libc(info, sink)
+    _check_needed(info, sink)
+    _check_search_path(info, sink)
+    _check_stack(info, targets, sink)
+    _check_hardening(info, sink)
+    if not targets:
+        _report_loadable(info, sink, suggest=declared and suggest_systems)
+    return info
+
+
+def _names_systems(module: Module) -> bool:
+    entries = module.get("operating_systems", module.get("os_list"))
+    return isinstance(entries, list) and any(isinstance(e, str) and e for e in entries)
+
+
+def declared_targets(module: Module) -> list[Target]:
+    """The known OSes of operating_systems (or the legacy os_list), each once, with its path.
+
+    Junk entries are skipped: the metadata checks report them.
+    """
+    key = "operating_systems" if "operating_systems" in module else "os_list"
+    entries = module.get(key)
+    if not isinstance(entries, list):
+        return []
+    targets: list[Target] = []
+    for index, entry in enumerate(entries):
+        target = compat.platform(entry) if isinstance(entry, str) else None
+        if target is not None and all(target.os_id != t.os_id for t, _ in targets):
+            targets.append((target, f"{key}[{index}]"))
+    return targets
+
+
+def _declared_architecture(module: Module) -> str | None:
+    value = module.get("architecture")
+    if not isinstance(value, str):
+        return None
+    value = _ARCH_ALIASES.get(value.lower(), value)
+    return value if value in elf.ARCHITECTURES.values() else None
+
+
+def _describe_machine(info: ElfInfo) -> str:
+    order = "little" if info.little_endian else "big"
+    return f"{info.elf_class}-bit {order}-endian {info.machine}"
+
+
+def _loadable_format(info: ElfInfo, sink: Sink) -> bool:
+    """Whether the file is a 64-bit LE shared object for a shipped machine; reports why not."""
+    if info.elf_class != 64 or not info.little_endian:
+        sink.add("ELF004", "", f"the binary is a {_describe_machine(info)} ELF file")
+    elif info.e_type != "ET_DYN" or not info.has_dynamic:
+        what = "has no dynamic segment" if info.e_type == "ET_DYN" else f"is of type {info.e_type}"
+        sink.add("ELF005", "", f"the binary {what}: it is not a shared library")
+    elif info.is_pie:
+        sink.add("ELF005", "", "the binary is a position-independent executable (DF_1_PIE), not a library")
+    elif info.architecture is None:
+        sink.add("ELF006", "", f"the binary is for {info.machine}, not x86_64 or aarch64")
+    else:
+        if info.osabi not in ("SYSV", "GNU"):
+            sink.add("ELF008", "", f"the binary's OS/ABI is {info.osabi}, not System V or GNU")
+        if info.has_interp:
+            sink.add("ELF028", "", f"the binary has a program interpreter ({info.interp})")
+        return True
+    return False
+
+
+def _check_architecture(info: ElfInfo, declared: str | None, sink: Sink) -> None:
+    if declared is not None and declared != info.architecture:
+        sink.add(
+            "ELF007",
+            "architecture",
+            f"the binary is built for {info.architecture} ({info.machine}), but architecture is {declared}",
+            f"Set architecture to {info.architecture}, or rebuild the module for {declared}.",
+        )
+
+
+def _check_entry_point(info: ElfInfo, sink: Sink) -> None:
+    entry = info.onload
+    name = elf.ONLOAD
+    if entry.exported_function:
+        return
+    if not entry.in_dynsym and entry.defined_locally:
+        sink.add("ELF010", "", f"{name} is defined but not exported: it is missing from .dynsym")
+    elif not entry.in_dynsym:
+        unknown = "" if info.has_symtab else " (the file is stripped, so it may also be hidden)"
+        sink.add("ELF009", "", f"the binary does not define {name}{unknown}")
+    elif not entry.defined:
+        sink.add(
+            "ELF011", "", f"{name} is undefined in the binary: it imports the name instead of defining it"
+        )
+    elif entry.type not in ("FUNC", "GNU_IFUNC"):
+        sink.add("ELF011", "", f"{name} is a {entry.type} symbol, not a function")
+    else:
+        sink.add(
+            "ELF010", "", f"{name} is exported with {entry.bind} binding and {entry.visibility} visibility"
+        )
+
+
+def _check_targets(info: ElfInfo, targets: list[Target], declared_arch: str | None, sink: Sink) -> None:
+    for target, path in targets:
+        for blocker in compat.blockers(info, target):
+            if blocker.kind in _VERSION_CODES:
+                _report_version(blocker, target, path, sink)
+            elif blocker.kind == "architecture" and declared_arch is None:
+                # With a declared architecture, ELF007 or PLT004 already says this.
+                sink.add(
+                    "ELF027",
+                    path,
+                    f"Redis Enterprise ships {target.os_id} only for {blocker.available}; "
+                    f"the binary is {blocker.needed}",
+                )
+
+
+def _report_version(blocker: compat.Blocker, target: Platform, path: str, sink: Sink) -> None:
+    sink.add(
+        _VERSION_CODES[blocker.kind],
+        path,
+        f"{_provides(blocker, target)}, but the binary needs {blocker.needed}"
+        f" (required by {_some(blocker.symbols)})",
+        f"Build on {target.os_id} or an older OS, or drop {target.os_id} from operating_systems.",
+    )
+
+
+def _provides(blocker: compat.Blocker, target: Platform) -> str:
+    """'rhel8 has glibc 2.28' / "rhel9's libstdc++ goes up to GLIBCXX_3.4.29"."""
+    if blocker.kind == "GLIBC":
+        return f"{target.os_id} has glibc {blocker.available}"
+    provider = compat.FAMILIES[blocker.kind][1]
+    return f"{target.os_id}'s {provider} goes up to {blocker.kind}_{blocker.available}"
+
+
+def _some(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:_SHOWN])
+    return shown + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
+
+
+def _check_libc(info: ElfInfo, sink: Sink) -> None:
+    private = elf.private_versions(info)
+    if private:
+        sink.add("ELF016", "", f"the binary needs {_some(private)}, which only one build of the library has")
+    if elf.libc_family(info) == "musl":
+        musl = [n for n in info.needed if elf.is_musl_library(n)] or [info.interp or "musl"]
+        sink.add("ELF017", "", f"the binary is linked against musl libc ({_some(musl)})")
+
+
+def _check_needed(info: ElfInfo, sink: Sink) -> None:
+    tiers = policy.load("platforms")["libraries"]
+    for name in dict.fromkeys(info.needed):
+        if "/" in name:
+            sink.add("ELF018", "", f"the binary needs the library by path: {name}")
+        elif name in tiers["present"] or elf.is_musl_library(name):
+            continue
+        elif name in tiers["usually_present"]:
+            sink.add("ELF020", "", f"the binary needs {name}, which a minimal node may lack")
+        elif name in tiers["desktop"]:
+            sink.add(
+                "ELF019",
+                "",
+                f"the binary needs {name}, a desktop library that server installs do not have",
+                "Remove the dependency: a Redis module cannot use X11, GL or GLib on a server node.",
+            )
+        else:
+            sink.add("ELF019", "", f"the binary needs {name}, which no Redis Enterprise OS installs")
+
+
+def _check_search_path(info: ElfInfo, sink: Sink) -> None:
+    for tag, entries in (("RUNPATH", info.runpath), ("RPATH", info.rpath)):
+        bad = [entry for entry in entries if not entry.startswith(("$ORIGIN", "${ORIGIN}"))]
+        if bad:
+            shown = ", ".join(repr(entry) if entry else "'' (the working directory)" for entry in bad)
+            sink.add("ELF024", "", f"{tag} points outside the module's directory: {shown}")
+
+
+def _check_stack(info: ElfInfo, targets: list[Target], sink: Sink) -> None:
+    if not info.executable_stack:
+        return
+    why = "PT_GNU_STACK is executable" if info.gnu_stack else "it has no PT_GNU_STACK header"
+    # The error applies to OSes with glibc >= execstack_refused_from_glibc (2.41). No Redis
+    # Enterprise OS in the policy has such a glibc today, so declared OSes get the warning; the
+    # error turns on by itself once the policy gains one (or a `platforms` target has one).
+    refusing = [(target, path) for target, path in targets if compat.refuses_execstack(target)]
+    for target, path in refusing:
+        sink.add(
+            "ELF022",
+            path,
+            f"the binary needs an executable stack ({why}); {target.os_id} has glibc "
+            f"{elf.version_text(target.glibc)}, whose dlopen refuses it",
+        )
+    if not refusing:
+        sink.add("ELF021", "", f"the binary needs an executable stack ({why})")
+
+
+def _check_hardening(info: ElfInfo, sink: Sink) -> None:
+    if info.textrel:
+        sink.add("ELF023", "", "the binary has text relocations (DT_TEXTREL)")
+    unversioned = elf.unversioned_undefined(info)
+    if unversioned and not _unversioned_provider(info):
+        sink.add(
+            "ELF025",
+            "",
+            f"{len(unversioned)} undefined symbols have no version and no needed library that could "
+            f"define them: {_some(unversioned)}",
+        )
+    if info.redis_collisions:
+        sink.add("ELF026", "", f"the binary exports redis-server names: {_some(info.redis_collisions)}")
+
+
+def _unversioned_provider(info: ElfInfo) -> bool:
+    """Whether a needed library may define unversioned symbols (so they need not be redis-server's).
+
+    The libraries every node has (glibc, libstdc++, libgcc_s) version every export; any other
+    needed library from which no version is required may provide unversioned symbols.
+    """
+    present = set(policy.load("platforms")["libraries"]["present"])
+    versioned = {need.library for need in info.version_needs}
+    return any(name not in present and name not in versioned for name in info.needed)
+
+
+def _report_loadable(info: ElfInfo, sink: Sink, *, suggest: bool) -> None:
+    """ELF029 (where it loads, to declare) or ELF030 (nowhere), when no OS was declared."""
+    if elf.libc_family(info) == "musl":
+        return  # ELF017 already says it loads nowhere
+    loadable = compat.loadable_systems(info)
+    oldest = compat.oldest_loadable(info)
+    if oldest is not None:
+        if not suggest:
+            return
+        sink.add(
+            "ELF029",
+            "",
+            f"operating_systems is not declared; the oldest supported OS the binary loads on is "
+            f"{oldest}; all it loads on: {', '.join(loadable)}",
+        )
+        return
+    # Explain with the supported OS that comes closest (fewest reasons), say the newest one.
+    supported = [p for p in compat.platforms() if p.status == "supported"]
+    closest = min(reversed(supported), key=lambda p: len(compat.blockers(info, p)))
+    reasons = "; ".join(_reason(b, closest) for b in compat.blockers(info, closest))
+    sink.add("ELF030", "", f"no supported Redis Enterprise OS can load the binary; {reasons}")
+
+
+def _reason(blocker: compat.Blocker, target: Platform) -> str:
+    if blocker.kind in compat.FAMILIES:
+        return (
+            f"even {_provides(blocker, target)}, but the binary needs {blocker.needed} "
+            f"(required by {_some(blocker.symbols)})"
+        )
+    return f"{target.os_id} cannot provide {blocker.needed} (it has {blocker.available})"

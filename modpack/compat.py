@@ -1,0 +1,158 @@
+"""Can a module load on a Redis Enterprise OS? Its ELF facts against the platform policy.
+
+The limits come from `modpack/data/platforms.json` (the lowest value each OS release has shipped,
+elf.md §3): glibc, the newest GLIBCXX and CXXABI of its libstdc++, the newest GCC node of its
+libgcc_s per architecture, and the architectures Redis Enterprise ships for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from modpack import policy
+from modpack.elf import (
+    ElfInfo,
+    Version,
+    libc_family,
+    parse_version,
+    symbols_by_version,
+    version_key,
+    version_text,
+    versions_by_family,
+)
+
+# Version family -> (policy field, what provides it, as users know it).
+FAMILIES = {
+    "GLIBC": ("glibc", "glibc"),
+    "GLIBCXX": ("glibcxx", "libstdc++"),
+    "CXXABI": ("cxxabi", "libstdc++"),
+    "GCC": ("gcc", "libgcc_s"),
+}
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What one OS provides to a module; `gcc` is per architecture."""
+
+    os_id: str
+    name: str
+    status: str
+    glibc: Version
+    glibcxx: Version
+    cxxabi: Version
+    gcc: tuple[tuple[str, Version], ...]
+    architectures: tuple[str, ...]
+
+    def limit(self, family: str, architecture: str | None) -> Version | None:
+        """The newest version of `family` this OS provides (None: unknown, so not checked)."""
+        if family == "GCC":
+            return dict(self.gcc).get(architecture or "")
+        field = FAMILIES[family][0]
+        value: Version = getattr(self, field)
+        return value
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """One reason a module cannot load on an OS.
+
+    `kind` is a version family (GLIBC, GLIBCXX, CXXABI, GCC), "architecture", "execstack" or
+    "libc". `needed` and `available` are display strings; `symbols` are the `name@VERSION`
+    references (or bare version names) that pull the requirement in, newest first.
+    """
+
+    kind: str
+    needed: str
+    available: str
+    symbols: tuple[str, ...] = ()
+
+
+def platform(os_name: str) -> Platform | None:
+    """The policy entry for any accepted spelling (rhel9, rocky9, ubuntu22.04), or None."""
+    canonical = policy.canonical_os(os_name)
+    if canonical is None:
+        return None
+    return _platform(canonical, policy.operating_systems()[canonical])
+
+
+def platforms() -> list[Platform]:
+    """Every OS of the policy, in policy order, whatever its status."""
+    return [_platform(key, entry) for key, entry in policy.operating_systems().items()]
+
+
+def _platform(os_id: str, entry: dict[str, Any]) -> Platform:
+    return Platform(
+        os_id=os_id,
+        name=entry["name"],
+        status=entry["status"],
+        glibc=parse_version(entry["glibc"]),
+        glibcxx=parse_version(entry["glibcxx"]),
+        cxxabi=parse_version(entry["cxxabi"]),
+        gcc=tuple((arch, parse_version(v)) for arch, v in entry["gcc"].items()),
+        architectures=tuple(entry["architectures"]),
+    )
+
+
+def execstack_refused_from() -> Version:
+    """The glibc from which dlopen refuses a library that asks for an executable stack."""
+    return parse_version(policy.load("platforms")["execstack_refused_from_glibc"]["version"])
+
+
+def refuses_execstack(target: Platform) -> bool:
+    return version_key(target.glibc) >= version_key(execstack_refused_from())
+
+
+def blockers(info: ElfInfo, target: Platform | str) -> list[Blocker]:
+    """Every reason `info` cannot load on `target` (an OS id or a Platform); empty: it can."""
+    resolved = platform(target) if isinstance(target, str) else target
+    if resolved is None:
+        raise KeyError(f"{target!r} is not an OS of the platform policy")
+    found = [blocker for family in FAMILIES if (blocker := _version_blocker(info, resolved, family))]
+    if info.architecture not in resolved.architectures:
+        needed = info.architecture or f"{info.machine} ({info.elf_class}-bit)"
+        found.append(Blocker("architecture", needed, ", ".join(resolved.architectures)))
+    if info.executable_stack and refuses_execstack(resolved):
+        found.append(Blocker("execstack", "an executable stack", f"glibc {version_text(resolved.glibc)}"))
+    if libc_family(info) == "musl":
+        found.append(Blocker("libc", "musl libc", f"glibc {version_text(resolved.glibc)}"))
+    return found
+
+
+def _version_blocker(info: ElfInfo, target: Platform, family: str) -> Blocker | None:
+    limit = target.limit(family, info.architecture)
+    required = versions_by_family(info).get(family, ())
+    if limit is None or not required or version_key(required[0][0]) <= version_key(limit):
+        return None
+    by_version = symbols_by_version(info)
+    culprits: list[str] = []
+    for version, name in required:
+        if version_key(version) <= version_key(limit):
+            break
+        symbols = by_version.get(name, ())
+        culprits.extend(f"{symbol}@{name}" for symbol in symbols)
+        if not symbols:  # a marker node such as GLIBC_ABI_DT_RELR, pulled in by no symbol
+            culprits.append(name)
+    newest_version, newest = required[0]
+    needed = newest
+    if not newest.endswith(version_text(newest_version)):
+        needed = f"{newest} ({FAMILIES[family][1]} {version_text(newest_version)})"
+    return Blocker(family, needed, version_text(limit), tuple(culprits))
+
+
+def can_load(info: ElfInfo, target: Platform | str) -> bool:
+    return not blockers(info, target)
+
+
+def loadable_systems(info: ElfInfo) -> list[str]:
+    """Supported OSes whose limits the binary satisfies, for its architecture, in policy order."""
+    return [p.os_id for p in platforms() if p.status == "supported" and not blockers(info, p)]
+
+
+def oldest_loadable(info: ElfInfo) -> str | None:
+    """The loadable supported OS with the oldest glibc (then libstdc++), or None."""
+    loadable = [p for p in platforms() if p.os_id in set(loadable_systems(info))]
+    if not loadable:
+        return None
+    oldest = min(loadable, key=lambda p: (version_key(p.glibc), version_key(p.glibcxx)))
+    return oldest.os_id

@@ -1,0 +1,849 @@
+"""What a module's ELF file says about where it can load, read safely.
+
+`read_elf` gathers every fact the platform checks need into one `ElfInfo`; the small functions
+after it each answer one question about those facts. The reader is built on pyelftools, which is
+not made for hostile input (elf.md §5: crafted counts cost tens of seconds, fuzzed files raise a
+dozen exception types and loop forever in `.gnu.version_r`). So the header, both header tables and
+the extent of every section are checked here with `struct` before pyelftools sees the file; the
+tables that matter (`.dynamic`, `.dynsym`, `.dynstr`, `.gnu.version`, `.gnu.version_r`) are
+unpacked raw from `section.data()` with every loop capped; sections are found by type, never by
+name; DWARF is never loaded and large sections are never read. Whatever is wrong with the file
+ends as one `ElfError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import stat
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, BinaryIO, Literal, Protocol, cast
+
+from modpack.errors import ModpackError
+
+ErrorKind = Literal["not-elf", "truncated", "malformed", "unreadable"]
+Version = tuple[int, ...]
+
+# Limits far above any real module (25-45 sections, 8-15 segments, elf.md §5.2) and far below
+# what makes pyelftools or this reader slow.
+MAX_SECTIONS = 4096
+MAX_SEGMENTS = 256
+MAX_SYMBOL_TABLE = 64 << 20  # .dynsym/.dynstr/.symtab/.strtab: 2.8 M symbols
+MAX_SMALL_TABLE = 1 << 20  # .dynamic, .gnu.version_r, .shstrtab
+MAX_NOTES = 64 << 10
+MAX_VERNEED = 256
+MAX_VERNAUX = 4096
+MAX_NAME = 4096
+MAX_NOTE_SECTIONS = 32
+
+ONLOAD = "RedisModule_OnLoad"
+
+# Section types (elf.h).
+SHT_NULL, SHT_SYMTAB, SHT_STRTAB, SHT_DYNAMIC, SHT_NOTE, SHT_NOBITS, SHT_DYNSYM = 0, 2, 3, 6, 7, 8, 11
+SHT_GNU_VERNEED, SHT_GNU_VERSYM = 0x6FFFFFFE, 0x6FFFFFFF
+SHF_COMPRESSED = 0x800
+# Segment types and flags.
+PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
+PT_GNU_STACK, PT_GNU_RELRO = 0x6474E551, 0x6474E552
+PF_X, PF_RWX = 1, 7
+# Dynamic tags and flags.
+DT_NULL, DT_NEEDED, DT_SONAME, DT_RPATH = 0, 1, 14, 15
+DT_TEXTREL, DT_BIND_NOW, DT_RUNPATH, DT_FLAGS = 22, 24, 29, 30
+DT_FLAGS_1 = 0x6FFFFFFB
+DF_TEXTREL, DF_BIND_NOW, DF_1_NOW, DF_1_PIE = 0x4, 0x8, 0x1, 0x08000000
+# Machines modpack accepts: (e_machine, class, little endian) -> architecture (elf.md §1.2).
+ARCHITECTURES = {(62, 64, True): "x86_64", (183, 64, True): "aarch64"}
+NT_GNU_BUILD_ID = 3
+
+_SYMBOL_BINDS = {0: "LOCAL", 1: "GLOBAL", 2: "WEAK", 10: "GNU_UNIQUE"}
+_SYMBOL_TYPES = {
+    0: "NOTYPE",
+    1: "OBJECT",
+    2: "FUNC",
+    3: "SECTION",
+    4: "FILE",
+    5: "COMMON",
+    6: "TLS",
+    10: "GNU_IFUNC",
+}
+_VISIBILITIES = ("DEFAULT", "INTERNAL", "HIDDEN", "PROTECTED")
+_OSABI_NAMES = {0: "SYSV", 3: "GNU"}
+
+# Names redis-server exports (it is linked -rdynamic) that a module's own copies would lose to:
+# bundled Lua, sds, dict, zmalloc, jemalloc (elf.md §1.10, §6; valkey#1703, redis#6125).
+_REDIS_SERVER_NAMES = re.compile(
+    rb"(?:lua_|luaL_|luaopen_|je_|zmalloc|zcalloc|zrealloc|zfree|zstrdup"
+    rb"|sds[a-z]|dict[A-Z])"
+)
+_VERSION_NAME = re.compile(r"([A-Z][A-Z0-9]*(?:_[A-Z][A-Z0-9]*)*?)_(\d+(?:\.\d+)*)")
+_MUSL = re.compile(r"(?:libc\.musl-[\w.-]+\.so\.1|ld-musl-[\w.-]+\.so\.1)")
+_GLIBC = re.compile(r"(?:libc\.so\.6|ld-linux[\w.-]*\.so\.\d|ld64\.so\.\d)")
+
+
+class ElfError(ModpackError):
+    """The file is not an ELF module modpack can read; `kind` says how."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+
+
+@dataclass(frozen=True)
+class UndefinedSymbol:
+    """A symbol the module needs from elsewhere, with the version node it asks for."""
+
+    name: str
+    version: str | None
+    library: str | None
+    weak: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}" if self.version else self.name
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    """How `RedisModule_OnLoad` appears: Redis finds it with dlsym(), so only `.dynsym` counts."""
+
+    in_dynsym: bool = False
+    defined: bool = False
+    type: str = ""
+    bind: str = ""
+    visibility: str = ""
+    defined_locally: bool = False  # defined in .symtab (the static table) but not exported
+
+    @property
+    def exported_function(self) -> bool:
+        return (
+            self.in_dynsym
+            and self.defined
+            and self.type in ("FUNC", "GNU_IFUNC")
+            and self.bind in ("GLOBAL", "WEAK", "GNU_UNIQUE")
+            and self.visibility in ("DEFAULT", "PROTECTED")
+        )
+
+
+@dataclass(frozen=True)
+class VersionNeed:
+    """One `.gnu.version_r` entry: a library and the version nodes required from it."""
+
+    library: str
+    versions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ElfInfo:
+    size: int
+    elf_class: int
+    little_endian: bool
+    e_type: str
+    machine: str
+    architecture: str | None
+    osabi: str
+    is_pie: bool
+    has_interp: bool
+    interp: str | None
+    has_dynamic: bool
+    needed: tuple[str, ...]
+    soname: str | None
+    rpath: tuple[str, ...]
+    runpath: tuple[str, ...]
+    version_needs: tuple[VersionNeed, ...]
+    undefined: tuple[UndefinedSymbol, ...]
+    onload: EntryPoint
+    gnu_stack: bool
+    executable_stack: bool
+    rwx_segment: bool
+    textrel: bool
+    bind_now: bool
+    relro: bool
+    build_id: str | None
+    has_symtab: bool
+    has_debug_info: bool
+    redis_collisions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Header:
+    elf_class: int
+    little_endian: bool
+    osabi: int
+    e_type: int
+    e_machine: int
+    phoff: int
+    phentsize: int
+    phnum: int
+    shoff: int
+    shentsize: int
+    shnum: int
+    shstrndx: int
+
+    @property
+    def endian(self) -> str:
+        return "<" if self.little_endian else ">"
+
+    @property
+    def is64(self) -> bool:
+        return self.elf_class == 64
+
+
+@dataclass(frozen=True)
+class _Section:
+    index: int
+    name: int
+    type: int
+    flags: int
+    offset: int
+    size: int
+    link: int
+    info: int
+
+
+@dataclass(frozen=True)
+class _Segment:
+    type: int
+    flags: int
+    offset: int
+    filesz: int
+
+
+@dataclass(frozen=True)
+class _Dynamic:
+    needed: tuple[str, ...] = ()
+    soname: str | None = None
+    rpath: tuple[str, ...] = ()
+    runpath: tuple[str, ...] = ()
+    textrel: bool = False
+    bind_now: bool = False
+    pie: bool = False
+
+
+@dataclass(frozen=True)
+class _Symbols:
+    undefined: tuple[UndefinedSymbol, ...] = ()
+    onload: EntryPoint = EntryPoint()
+    collisions: tuple[str, ...] = ()
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+class Stream(Protocol):
+    """A seekable binary stream, such as an open file or the bundle reader's in-memory image."""
+
+    def read(self, size: int = -1, /) -> bytes | None: ...
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+    def tell(self) -> int: ...
+
+
+Source = str | os.PathLike[str] | Stream
+
+
+def read_elf(source: Source) -> ElfInfo:
+    """Every fact the platform checks need. Raises `ElfError`, and only that, for a bad file.
+
+    `source` is a path, or a seekable binary stream that stays open (the caller owns it).
+    """
+    with contextlib.ExitStack() as owned:
+        if isinstance(source, str | os.PathLike):
+            stream: Stream = owned.enter_context(_open(source))
+        else:
+            stream = source
+        try:
+            size = stream.seek(0, os.SEEK_END)
+            header = _read_header(stream)
+            segments = _read_segments(stream, header, size)
+            sections = _read_sections(stream, header, size)
+        except OSError as exc:
+            raise ElfError("unreadable", f"cannot read the file: {exc.strerror or exc}") from exc
+        try:
+            return _inspect(stream, size, header, segments, sections)
+        except _library_errors() as exc:
+            raise ElfError("malformed", f"damaged ELF structure ({type(exc).__name__}: {exc})") from exc
+
+
+def _open(path: str | os.PathLike[str]) -> BinaryIO:
+    # Outside the broad `try` of read_elf, so "cannot read" stays distinct from "malformed".
+    # stat first: opening a FIFO would block.
+    file = Path(path)
+    try:
+        if not stat.S_ISREG(file.stat().st_mode):
+            raise ElfError("unreadable", f"{os.fspath(path)} is not a regular file")
+        return file.open("rb")
+    except OSError as exc:
+        raise ElfError("unreadable", f"cannot open {os.fspath(path)}: {exc.strerror or exc}") from exc
+
+
+def _library_errors() -> tuple[type[Exception], ...]:
+    """What pyelftools lets escape on malformed input (elf.md §5.1), besides its own ELFError."""
+    from elftools.common.exceptions import ELFError as PyElfError
+    from elftools.construct.core import ConstructError
+
+    return (
+        PyElfError,
+        ConstructError,
+        OSError,
+        ValueError,
+        OverflowError,
+        AssertionError,
+        AttributeError,
+        KeyError,
+        IndexError,
+        TypeError,
+        ZeroDivisionError,
+        struct.error,
+    )
+
+
+def _read_at(stream: Stream, offset: int, length: int) -> bytes:
+    stream.seek(offset)
+    return stream.read(length) or b""
+
+
+def _read_header(stream: Stream) -> _Header:
+    raw = _read_at(stream, 0, 64)
+    if raw[:4] != b"\x7fELF":
+        if raw and b"\x7fELF".startswith(raw):
+            raise ElfError("truncated", f"the file ends after {len(raw)} bytes of the ELF magic")
+        raise ElfError("not-elf", "not an ELF file" + (" (the file is empty)" if not raw else ""))
+    if len(raw) < 16:
+        raise ElfError("truncated", f"the ELF identification is cut short at {len(raw)} bytes")
+    elf_class, data, ident_version, osabi = raw[4], raw[5], raw[6], raw[7]
+    if elf_class not in (1, 2):
+        raise ElfError("malformed", f"invalid ELF class {elf_class} (must be 1 or 2)")
+    if data not in (1, 2):
+        raise ElfError("malformed", f"invalid ELF byte order {data} (must be 1 or 2)")
+    if ident_version != 1:
+        raise ElfError("malformed", f"invalid ELF identification version {ident_version}")
+    endian = "<" if data == 1 else ">"
+    layout = struct.Struct(endian + ("HHIQQQIHHHHHH" if elf_class == 2 else "HHIIIIIHHHHHH"))
+    if len(raw) < 16 + layout.size:
+        raise ElfError("truncated", f"the ELF header is cut short at {len(raw)} bytes")
+    (
+        e_type,
+        e_machine,
+        e_version,
+        _entry,
+        phoff,
+        shoff,
+        _flags,
+        _ehsize,
+        phentsize,
+        phnum,
+        shentsize,
+        shnum,
+        shstrndx,
+    ) = layout.unpack_from(raw, 16)
+    if e_version != 1:
+        raise ElfError("malformed", f"invalid ELF version {e_version}")
+    return _Header(
+        32 * elf_class,
+        data == 1,
+        osabi,
+        e_type,
+        e_machine,
+        phoff,
+        phentsize,
+        phnum,
+        shoff,
+        shentsize,
+        shnum,
+        shstrndx,
+    )
+
+
+def _read_segments(stream: Stream, header: _Header, size: int) -> tuple[_Segment, ...]:
+    if header.phoff == 0 or header.phnum == 0:
+        return ()
+    layout = struct.Struct(header.endian + ("IIQQQQQQ" if header.is64 else "IIIIIIII"))
+    if header.phentsize != layout.size:
+        raise ElfError("malformed", f"program header entry size {header.phentsize}, expected {layout.size}")
+    if header.phnum > MAX_SEGMENTS:
+        raise ElfError("malformed", f"{header.phnum} program headers (a module has about 10)")
+    end = header.phoff + header.phnum * layout.size
+    if end > size:
+        raise ElfError("truncated", _past_end("the program header table", end, size))
+    raw = _read_at(stream, header.phoff, end - header.phoff)
+    segments = []
+    for index, entry in enumerate(layout.iter_unpack(raw)):
+        if header.is64:
+            kind, flags, offset, _va, _pa, filesz, _memsz, _align = entry
+        else:
+            kind, offset, _va, _pa, filesz, _memsz, flags, _align = entry
+        if filesz and offset + filesz > size:
+            raise ElfError("truncated", _past_end(f"segment {index}", offset + filesz, size))
+        segments.append(_Segment(kind, flags, offset, filesz))
+    return tuple(segments)
+
+
+def _read_sections(stream: Stream, header: _Header, size: int) -> tuple[_Section, ...]:
+    layout = struct.Struct(header.endian + ("IIQQQQIIQQ" if header.is64 else "IIIIIIIIII"))
+    if header.shoff == 0:
+        raise ElfError(
+            "malformed",
+            "no section header table (stripped with sstrip?); modpack needs it to read the exported symbols",
+        )
+    if header.shentsize != layout.size:
+        raise ElfError("malformed", f"section header entry size {header.shentsize}, expected {layout.size}")
+    if header.shoff + layout.size > size:
+        raise ElfError("truncated", _past_end("the section header table", header.shoff + layout.size, size))
+    first = _section(0, layout.unpack(_read_at(stream, header.shoff, layout.size)))
+    count = header.shnum or first.size  # e_shnum 0: the real count is in section 0 (extended numbering)
+    if count == 0 or count > MAX_SECTIONS:
+        raise ElfError("malformed", f"{count} sections (a module has 25 to 45)")
+    end = header.shoff + count * layout.size
+    if end > size:
+        raise ElfError("truncated", _past_end("the section header table", end, size))
+    raw = _read_at(stream, header.shoff, end - header.shoff)
+    sections = tuple(_section(i, entry) for i, entry in enumerate(layout.iter_unpack(raw)))
+    for section in sections[1:]:
+        if section.type not in (SHT_NULL, SHT_NOBITS) and section.offset + section.size > size:
+            raise ElfError(
+                "truncated", _past_end(f"section {section.index}", section.offset + section.size, size)
+            )
+    strtab = header.shstrndx if header.shstrndx != 0xFFFF else first.link
+    if not 0 < strtab < count or sections[strtab].type != SHT_STRTAB:
+        raise ElfError("malformed", f"section name table index {strtab} is not a string table")
+    return sections
+
+
+def _section(index: int, entry: tuple[int, ...]) -> _Section:
+    name, kind, flags, _addr, offset, size, link, info, _align, _entsize = entry
+    return _Section(index, name, kind, flags, offset, size, link, info)
+
+
+def _past_end(what: str, end: int, size: int) -> str:
+    return f"{what} ends at byte {end}, past the end of the {size}-byte file (truncated upload?)"
+
+
+class _Image:
+    """The checked tables of one open file, with pyelftools behind `data()`."""
+
+    def __init__(self, stream: Stream, header: _Header, sections: tuple[_Section, ...]) -> None:
+        from elftools.elf.elffile import ELFFile
+
+        self.elf = ELFFile(cast("IO[bytes]", stream))
+        self.header = header
+        self.sections = sections
+        shstrndx = header.shstrndx if header.shstrndx != 0xFFFF else sections[0].link
+        self.names = self.data(sections[shstrndx], MAX_SMALL_TABLE)
+
+    def first(self, kind: int) -> _Section | None:
+        return next((s for s in self.sections if s.type == kind), None)
+
+    def name(self, section: _Section) -> str:
+        return _string(self.names, section.name, "section names", strict=False)
+
+    def data(self, section: _Section, cap: int) -> bytes:
+        if section.size > cap:
+            raise ElfError(
+                "malformed",
+                f"section {section.index} is {section.size} bytes, above "
+                f"modpack's limit of {cap} for its kind",
+            )
+        if section.flags & SHF_COMPRESSED:
+            raise ElfError("malformed", f"section {section.index} is compressed; a module's never are")
+        try:
+            data: bytes = self.elf.get_section(section.index).data()
+        except OSError as exc:
+            # The bounds were checked before, so this is the stream failing, not the file lying.
+            raise ElfError("unreadable", f"cannot read section {section.index}: {exc}") from exc
+        if len(data) != section.size:
+            raise ElfError("truncated", f"section {section.index} is cut short")
+        return data
+
+    def linked_strings(self, section: _Section, cap: int = MAX_SYMBOL_TABLE) -> bytes:
+        if not 0 < section.link < len(self.sections) or self.sections[section.link].type != SHT_STRTAB:
+            raise ElfError("malformed", f"section {section.index} links to {section.link}, not strings")
+        return self.data(self.sections[section.link], cap)
+
+
+def _inspect(
+    stream: Stream,
+    size: int,
+    header: _Header,
+    segments: tuple[_Segment, ...],
+    sections: tuple[_Section, ...],
+) -> ElfInfo:
+    image = _Image(stream, header, sections)
+    dynamic = _dynamic_tags(image)
+    version_map, needs = _version_needs(image)
+    symbols = _dynamic_symbols(image, version_map)
+    onload = symbols.onload
+    if not onload.in_dynsym:
+        onload = EntryPoint(defined_locally=_defined_in_symtab(image, ONLOAD))
+    stack = next((s for s in segments if s.type == PT_GNU_STACK), None)
+    architecture = ARCHITECTURES.get((header.e_machine, header.elf_class, header.little_endian))
+    return ElfInfo(
+        size=size,
+        elf_class=header.elf_class,
+        little_endian=header.little_endian,
+        e_type=_enum_name(image.elf["e_type"]),
+        machine=_enum_name(image.elf["e_machine"]),
+        architecture=architecture,
+        osabi=_OSABI_NAMES.get(header.osabi, str(header.osabi)),
+        is_pie=dynamic.pie,
+        has_interp=any(s.type == PT_INTERP for s in segments),
+        interp=_interpreter(stream, segments),
+        has_dynamic=any(s.type == PT_DYNAMIC for s in segments),
+        needed=dynamic.needed,
+        soname=dynamic.soname,
+        rpath=dynamic.rpath,
+        runpath=dynamic.runpath,
+        version_needs=needs,
+        undefined=symbols.undefined,
+        onload=onload,
+        gnu_stack=stack is not None,
+        # No PT_GNU_STACK means an executable stack, except on aarch64 whose default is RW.
+        executable_stack=bool(stack.flags & PF_X) if stack else architecture != "aarch64",
+        rwx_segment=any(s.type == PT_LOAD and s.flags & PF_RWX == PF_RWX for s in segments),
+        textrel=dynamic.textrel,
+        bind_now=dynamic.bind_now,
+        relro=any(s.type == PT_GNU_RELRO for s in segments),
+        build_id=_build_id(image),
+        has_symtab=image.first(SHT_SYMTAB) is not None,
+        has_debug_info=any(image.name(s) in (".debug_info", ".zdebug_info") for s in sections),
+        redis_collisions=symbols.collisions,
+    )
+
+
+def _enum_name(value: object) -> str:
+    # pyelftools returns unknown enum values as plain ints (elf.md §1.2).
+    return value if isinstance(value, str) else f"0x{value:x}" if isinstance(value, int) else str(value)
+
+
+def _string(table: bytes, offset: int, where: str, *, strict: bool = True) -> str:
+    end = table.find(b"\0", offset, offset + MAX_NAME) if offset < len(table) else -1
+    if end < 0:
+        if not strict:
+            return ""
+        raise ElfError("malformed", f"a name points outside {where}")
+    return table[offset:end].decode("utf-8", errors="replace")
+
+
+def _interpreter(stream: Stream, segments: tuple[_Segment, ...]) -> str | None:
+    interp = next((s for s in segments if s.type == PT_INTERP), None)
+    if interp is None:
+        return None
+    raw = _read_at(stream, interp.offset, min(interp.filesz, MAX_NAME))
+    return raw.split(b"\0", 1)[0].decode("utf-8", errors="replace")
+
+
+def _dynamic_tags(image: _Image) -> _Dynamic:
+    section = image.first(SHT_DYNAMIC)
+    if section is None:
+        return _Dynamic()
+    data = image.data(section, MAX_SMALL_TABLE)
+    strings = image.linked_strings(section)
+    layout = struct.Struct(image.header.endian + ("qQ" if image.header.is64 else "iI"))
+    values: dict[int, list[int]] = {}
+    # Bounded by the section size, not by DT_NULL (a file without DT_NULL runs pyelftools to EOF).
+    for tag, value in layout.iter_unpack(data[: len(data) - len(data) % layout.size]):
+        if tag == DT_NULL:
+            break
+        values.setdefault(tag, []).append(value)
+    else:
+        raise ElfError("malformed", "the dynamic section has no DT_NULL terminator")
+
+    def texts(tag: int) -> tuple[str, ...]:
+        return tuple(_string(strings, v, ".dynstr") for v in values.get(tag, ()))
+
+    flags = _or(values.get(DT_FLAGS, ()))
+    flags_1 = _or(values.get(DT_FLAGS_1, ()))
+    soname = texts(DT_SONAME)
+    return _Dynamic(
+        needed=texts(DT_NEEDED),
+        soname=soname[0] if soname else None,
+        rpath=tuple(p for entry in texts(DT_RPATH) for p in entry.split(":")),
+        runpath=tuple(p for entry in texts(DT_RUNPATH) for p in entry.split(":")),
+        textrel=DT_TEXTREL in values or bool(flags & DF_TEXTREL),
+        bind_now=DT_BIND_NOW in values or bool(flags & DF_BIND_NOW) or bool(flags_1 & DF_1_NOW),
+        pie=bool(flags_1 & DF_1_PIE),
+    )
+
+
+def _or(values: tuple[int, ...] | list[int]) -> int:
+    result = 0
+    for value in values:
+        result |= value
+    return result
+
+
+def _version_needs(image: _Image) -> tuple[dict[int, tuple[str | None, str | None]], tuple[VersionNeed, ...]]:
+    """Version index -> (library, version name), and the requirements per library."""
+    section = image.first(SHT_GNU_VERNEED)
+    if section is None or section.size == 0:
+        return {}, ()
+    data = image.data(section, MAX_SMALL_TABLE)
+    strings = image.linked_strings(section)
+    endian = image.header.endian
+    by_index: dict[int, tuple[str | None, str | None]] = {}
+    needs: list[VersionNeed] = []
+    budget = MAX_VERNAUX
+    # sh_info counts the entries and vn_cnt the versions of each; the chains must hold exactly
+    # that many. Counts are capped and offsets only grow, so a crafted chain cannot loop (elf.md §1.7).
+    if not 0 < section.info <= MAX_VERNEED:
+        raise ElfError("malformed", f".gnu.version_r claims {section.info} entries")
+    for offset in _chain(data, 0, section.info, endian):
+        _version, count, file_offset, aux, _next = struct.unpack_from(endian + "HHIII", data, offset)
+        library = _string(strings, file_offset, ".dynstr")
+        if count > budget:
+            raise ElfError("malformed", f".gnu.version_r claims {count} versions for {library}")
+        names = []
+        for aux_offset in _chain(data, offset + aux, count, endian):
+            _hash, _flags, other, name_offset, _next_aux = struct.unpack_from(
+                endian + "IHHII", data, aux_offset
+            )
+            name = _string(strings, name_offset, ".dynstr")
+            by_index[other & 0x7FFF] = (library, name)
+            names.append(name)
+        budget -= len(names)
+        needs.append(VersionNeed(library, tuple(names)))
+    return by_index, tuple(needs)
+
+
+def _chain(data: bytes, start: int, count: int, endian: str) -> Iterator[int]:
+    """Offsets of the `count` Elf_Verneed or Elf_Vernaux records of a chain (16 bytes each,
+    the offset of the next one at byte 12, 0 in the last)."""
+    offset = start
+    for position in range(count):
+        if offset + 16 > len(data):
+            raise ElfError("malformed", "a symbol version record lies outside .gnu.version_r")
+        yield offset
+        (step,) = struct.unpack_from(endian + "I", data, offset + 12)
+        if step == 0 and position < count - 1:
+            raise ElfError("malformed", f".gnu.version_r chain ends after {position + 1} of {count} records")
+        offset += step
+
+
+def _dynamic_symbols(image: _Image, version_map: dict[int, tuple[str | None, str | None]]) -> _Symbols:
+    section = image.first(SHT_DYNSYM)
+    if section is None:
+        return _Symbols()
+    data = image.data(section, MAX_SYMBOL_TABLE)
+    strings = image.linked_strings(section)
+    layout = _symbol_layout(image.header)
+    versions = _version_indexes(image)
+    target = ONLOAD.encode() + b"\0"
+    undefined: list[UndefinedSymbol] = []
+    collisions: list[str] = []
+    onload = EntryPoint()
+    for index, (name, info, other, shndx) in enumerate(_symbols(data, layout, image.header.is64)):
+        if index == 0 or name == 0:
+            continue
+        if name >= len(strings):
+            raise ElfError("malformed", f"the name of dynamic symbol {index} lies outside .dynstr")
+        bind, kind, visibility = info >> 4, info & 0xF, other & 0x3
+        if shndx == 0:
+            library, version = version_map.get(
+                versions[index] & 0x7FFF if index < len(versions) else 0, (None, None)
+            )
+            undefined.append(UndefinedSymbol(_string(strings, name, ".dynstr"), version, library, bind == 2))
+        elif strings.startswith(target, name):
+            onload = EntryPoint(
+                True,
+                True,
+                _SYMBOL_TYPES.get(kind, str(kind)),
+                _SYMBOL_BINDS.get(bind, str(bind)),
+                _VISIBILITIES[visibility],
+            )
+        elif _exported(bind, kind, visibility) and _REDIS_SERVER_NAMES.match(strings, name):
+            collisions.append(_string(strings, name, ".dynstr"))
+    if not onload.in_dynsym:
+        onload = _undefined_onload(undefined)
+    return _Symbols(tuple(undefined), onload, tuple(collisions))
+
+
+def _exported(bind: int, kind: int, visibility: int) -> bool:
+    """A global or weak object or function that other objects in the process can bind to."""
+    return bind != 0 and kind in (1, 2) and visibility in (0, 3)
+
+
+def _undefined_onload(undefined: list[UndefinedSymbol]) -> EntryPoint:
+    symbol = next((s for s in undefined if s.name == ONLOAD), None)
+    if symbol is None:
+        return EntryPoint()
+    return EntryPoint(True, False, "", "WEAK" if symbol.weak else "GLOBAL", "DEFAULT")
+
+
+def _symbol_layout(header: _Header) -> struct.Struct:
+    # Elf64_Sym: name, info, other, shndx, value, size. Elf32_Sym: name, value, size, info, other, shndx.
+    return struct.Struct(header.endian + ("IBBHQQ" if header.is64 else "IIIBBH"))
+
+
+def _symbols(data: bytes, layout: struct.Struct, is64: bool) -> Iterator[tuple[int, int, int, int]]:
+    """(name offset, info, other, section index) of each symbol."""
+    usable = data[: len(data) - len(data) % layout.size]
+    if is64:
+        for name, info, other, shndx, _value, _size in layout.iter_unpack(usable):
+            yield name, info, other, shndx
+    else:
+        for name, _value, _size, info, other, shndx in layout.iter_unpack(usable):
+            yield name, info, other, shndx
+
+
+def _version_indexes(image: _Image) -> tuple[int, ...]:
+    section = image.first(SHT_GNU_VERSYM)
+    if section is None:
+        return ()
+    data = image.data(section, MAX_SYMBOL_TABLE)
+    usable = data[: len(data) - len(data) % 2]
+    return struct.unpack(f"{image.header.endian}{len(usable) // 2}H", usable)
+
+
+def _defined_in_symtab(image: _Image, wanted: str) -> bool:
+    """Whether the static symbol table defines `wanted`: tells "hidden" from "missing".
+
+    Only a nicety for the message, so a table the stream cannot give (a bundle reader keeps
+    only small sections) counts as "not found" rather than failing the whole read.
+    """
+    section = image.first(SHT_SYMTAB)
+    if section is None:
+        return False
+    try:
+        data = image.data(section, MAX_SYMBOL_TABLE)
+        strings = image.linked_strings(section)
+    except ElfError as exc:
+        if exc.kind != "unreadable":
+            raise
+        return False
+    target = wanted.encode() + b"\0"
+    layout = _symbol_layout(image.header)
+    return any(
+        shndx != 0 and strings.startswith(target, name)
+        for name, _info, _other, shndx in _symbols(data, layout, image.header.is64)
+    )
+
+
+def _build_id(image: _Image) -> str | None:
+    notes = [s for s in image.sections if s.type == SHT_NOTE][:MAX_NOTE_SECTIONS]
+    for section in notes:
+        if section.size > MAX_NOTES:
+            continue
+        found = _build_id_note(image.data(section, MAX_NOTES), image.header.endian)
+        if found:
+            return found
+    return None
+
+
+def _build_id_note(data: bytes, endian: str) -> str | None:
+    # Parsed here rather than with iter_notes, which reads n_descsz bytes as given (elf.md §1.8).
+    offset = 0
+    while offset + 12 <= len(data):
+        namesz, descsz, kind = struct.unpack_from(endian + "III", data, offset)
+        name_start = offset + 12
+        desc_start = name_start + _align4(namesz)
+        if desc_start + descsz > len(data):
+            return None
+        if kind == NT_GNU_BUILD_ID and data[name_start : name_start + namesz] == b"GNU\0":
+            return data[desc_start : desc_start + descsz].hex()
+        offset = desc_start + _align4(descsz)
+    return None
+
+
+def _align4(value: int) -> int:
+    return (value + 3) & ~3
+
+
+# --- questions about the facts --------------------------------------------------------------
+
+
+def parse_version(text: str) -> Version:
+    """'2.2.5' -> (2, 2, 5). Compare versions as int tuples, never as strings: 2.2.5 < 2.17."""
+    return tuple(int(part) for part in text.split("."))
+
+
+def version_text(version: Version) -> str:
+    return ".".join(map(str, version))
+
+
+def version_key(version: Version) -> Version:
+    """A sort key in which 11.0 and 11.0.0 are equal."""
+    end = len(version)
+    while end > 1 and version[end - 1] == 0:
+        end -= 1
+    return version[:end]
+
+
+def split_version_name(name: str) -> tuple[str, Version] | None:
+    """'GLIBC_2.34' -> ('GLIBC', (2, 34)); GLIBC_ABI_DT_RELR -> ('GLIBC', (2, 36)) via the policy."""
+    from modpack import policy
+
+    special: dict[str, str] = {
+        k: v for k, v in policy.load("platforms")["special_versions"].items() if not k.startswith("$")
+    }
+    if name in special:
+        return name.split("_", 1)[0], parse_version(special[name])
+    match = _VERSION_NAME.fullmatch(name)
+    if match is None:
+        return None
+    return match.group(1), parse_version(match.group(2))
+
+
+def private_versions(info: ElfInfo) -> tuple[str, ...]:
+    """Required `*_PRIVATE` nodes: internal to their library, never a stable interface."""
+    return tuple(sorted({v for need in info.version_needs for v in need.versions if v.endswith("_PRIVATE")}))
+
+
+def versions_by_family(info: ElfInfo) -> dict[str, tuple[tuple[Version, str], ...]]:
+    """Per family (GLIBC, GLIBCXX, ...), the required (version, name) pairs, newest first."""
+    found: dict[str, set[tuple[Version, str]]] = {}
+    for need in info.version_needs:
+        for name in need.versions:
+            split = split_version_name(name)
+            if split is not None:
+                found.setdefault(split[0], set()).add((split[1], name))
+    return {
+        family: tuple(sorted(pairs, key=lambda p: (version_key(p[0]), p[1]), reverse=True))
+        for family, pairs in sorted(found.items())
+    }
+
+
+def max_required_versions(info: ElfInfo) -> dict[str, Version]:
+    """The newest version required per family: {"GLIBC": (2, 34), "GLIBCXX": (3, 4, 30), ...}."""
+    return {family: pairs[0][0] for family, pairs in versions_by_family(info).items()}
+
+
+def symbols_by_version(info: ElfInfo) -> dict[str, tuple[str, ...]]:
+    """Version name -> the undefined symbols that require it (what pulls a requirement in)."""
+    found: dict[str, list[str]] = {}
+    for symbol in info.undefined:
+        if symbol.version:
+            found.setdefault(symbol.version, []).append(symbol.name)
+    return {version: tuple(sorted(names)) for version, names in found.items()}
+
+
+def libc_family(info: ElfInfo) -> Literal["glibc", "musl"] | None:
+    """Which C library the module was linked against; None when nothing says (elf.md §2.4)."""
+    names = (*info.needed, *((info.interp.rsplit("/", 1)[-1],) if info.interp else ()))
+    if any(_MUSL.fullmatch(name) for name in names):
+        return "musl"
+    if any(_GLIBC.fullmatch(name) for name in names) or "GLIBC" in versions_by_family(info):
+        return "glibc"
+    return None
+
+
+def is_musl_library(name: str) -> bool:
+    return _MUSL.fullmatch(name) is not None
+
+
+def unversioned_undefined(info: ElfInfo) -> tuple[str, ...]:
+    """Undefined, non-weak symbols without a version, apart from the RedisModule_* API.
+
+    glibc and libstdc++ version every export, so these are resolved from whatever the process
+    already holds (redis-server is linked -rdynamic) or dlopen fails (elf.md §1.6).
+    """
+    return tuple(
+        sorted(
+            {
+                s.name
+                for s in info.undefined
+                if s.version is None and not s.weak and not s.name.startswith("RedisModule_")
+            }
+        )
+    )

@@ -1,0 +1,153 @@
+"""`modpack inspect`: what a module binary is and where it can load, as plain data and as text."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from modpack import compat, elf
+
+_CHUNK = 1 << 20
+
+
+def describe_binary(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A JSON-able description of a module .so. Raises `ElfError` when it is not a readable ELF."""
+    return _describe(elf.read_elf(path), os.fspath(path), sha256_of(path))
+
+
+def describe(path: Path) -> dict[str, Any]:
+    """A .so, or the .so inside a bundle (decompressed once, never written to disk)."""
+    from modpack.errors import ModpackError
+
+    if not path.is_file():
+        raise ModpackError(f"{path} does not exist or is not a file")
+    try:
+        if not zipfile.is_zipfile(path):
+            return describe_binary(path)
+        return _describe_bundled(path)
+    except elf.ElfError as exc:
+        raise ModpackError(f"{path}: {exc.message}", "Run `modpack validate` for every finding.") from exc
+
+
+def _describe_bundled(path: Path) -> dict[str, Any]:
+    from modpack import bundle
+    from modpack.errors import FindingsError
+    from modpack.findings import Sink
+
+    sink = Sink(str(path))
+    with path.open("rb") as stream:
+        layout = bundle.open_layout(stream, path.stat().st_size, sink)
+        if layout is None or len(layout.binaries) != 1:
+            raise FindingsError(f"{path} is not a bundle with one .so", sink.resolved())
+        with layout.archive:
+            member = layout.binaries[0]
+            streamed = bundle.stream_binary(layout.archive, member)
+            description = _describe(
+                elf.read_elf(streamed.image), f"{path}!{member.filename}", streamed.sha256
+            )
+    description["bundle"] = str(path)
+    return description
+
+
+def _describe(info: elf.ElfInfo, name: str, digest: str) -> dict[str, Any]:
+    return {
+        "file": name,
+        "size": info.size,
+        "sha256": digest,
+        "architecture": info.architecture,
+        "machine": info.machine,
+        "elf_class": info.elf_class,
+        "byte_order": "little" if info.little_endian else "big",
+        "type": info.e_type,
+        "build_id": info.build_id,
+        "onload": _entry_point_state(info),
+        "needed": list(info.needed),
+        "soname": info.soname,
+        "rpath": list(info.rpath),
+        "runpath": list(info.runpath),
+        "libc": elf.libc_family(info),
+        "symbol_versions": _symbol_versions(info),
+        "private_versions": list(elf.private_versions(info)),
+        "loadable_on": compat.loadable_systems(info) if _shared_library(info) else [],
+        "oldest_os": compat.oldest_loadable(info) if _shared_library(info) else None,
+        "execstack": info.executable_stack,
+        "textrel": info.textrel,
+        "stripped": not info.has_symtab,
+        "debug_info": info.has_debug_info,
+    }
+
+
+def _shared_library(info: elf.ElfInfo) -> bool:
+    """Whether the file is the kind of object dlopen() can load on some Redis Enterprise node."""
+    return info.architecture is not None and info.e_type == "ET_DYN" and info.has_dynamic and not info.is_pie
+
+
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    """The file's SHA-256, read in 1 MiB chunks so a large module never sits in memory."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _entry_point_state(info: elf.ElfInfo) -> str:
+    """exported | hidden | missing | undefined | not-a-function, as the ELF checks tell them apart."""
+    entry = info.onload
+    if entry.exported_function:
+        return "exported"
+    if not entry.in_dynsym:
+        return "hidden" if entry.defined_locally else "missing"
+    if not entry.defined:
+        return "undefined"
+    return "not-a-function" if entry.type not in ("FUNC", "GNU_IFUNC") else "hidden"
+
+
+def _symbol_versions(info: elf.ElfInfo) -> dict[str, dict[str, Any]]:
+    """Per family: the newest version required and every version name required, newest first."""
+    by_version = elf.symbols_by_version(info)
+    return {
+        family: {
+            "max": elf.version_text(pairs[0][0]),
+            "required": [name for _version, name in pairs],
+            "symbols": [f"{symbol}@{pairs[0][1]}" for symbol in by_version.get(pairs[0][1], ())],
+        }
+        for family, pairs in elf.versions_by_family(info).items()
+    }
+
+
+def format_description(description: dict[str, Any]) -> str:
+    """The description as aligned `label  value` lines for people."""
+    d = description
+    machine = f"{d['elf_class']}-bit {d['byte_order']}-endian {d['machine']}, {d['type']}"
+    versions = [
+        f"{family} {entry['max']}" + (f" ({', '.join(entry['symbols'][:3])})" if entry["symbols"] else "")
+        for family, entry in d["symbol_versions"].items()
+    ]
+    loadable = ", ".join(d["loadable_on"]) or "none of the supported Redis Enterprise OSes"
+    rows = [
+        ("architecture", f"{d['architecture'] or 'unsupported'} ({machine})"),
+        ("size", f"{d['size']} bytes"),
+        ("sha256", d["sha256"]),
+        ("build-id", d["build_id"] or "none"),
+        ("OnLoad", d["onload"]),
+        ("needed", ", ".join(d["needed"]) or "none"),
+        ("runpath", ":".join(d["runpath"]) or "none"),
+        ("rpath", ":".join(d["rpath"]) or "none"),
+        ("libc", d["libc"] or "not determinable"),
+        ("versions", versions or ["none required"]),
+        ("private", ", ".join(d["private_versions"]) or "none"),
+        ("loads on", loadable + (f" (oldest: {d['oldest_os']})" if d["oldest_os"] else "")),
+        ("exec stack", "yes" if d["execstack"] else "no"),
+        ("textrel", "yes" if d["textrel"] else "no"),
+        ("stripped", "yes" if d["stripped"] else "no"),
+    ]
+    lines = [d["file"]]
+    for label, value in rows:
+        values = value if isinstance(value, list) else [value]
+        lines.append(f"  {label:<14}{values[0]}")
+        lines.extend(f"  {'':<14}{more}" for more in values[1:])
+    return "\n".join(lines)

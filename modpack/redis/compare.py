@@ -1,0 +1,347 @@
+"""Declared versus registered: a module.json dict against what a redis-server says the module did.
+
+Redis reports some declarations differently from how they were written, so the declared side is
+normalised to what that Redis version would report before comparing (keyspecs.md):
+- flags are compared in COMMAND INFO spelling (§1.8); the implicit `module` flag (7.0+) is left
+  out; `may_replicate` is hidden from 7.0.1 on and `random` ignored from 7.0 on (§1.6, §1.7);
+  `no-cluster` and `getchannels-api` are never shown;
+- 6.x reports arity -1 for every module command (§2), so arity is compared on 7.0+ only;
+- 7.0+ rebuilds the key triple from a key spec (§1.2): first_key 0 drops the other two, and a
+  last_key below first_key becomes a from-the-end index;
+- a negative declared step is a Redis Enterprise routing policy (ramp.md §3.2): compared as
+  declared, so the key positions are not compared at all.
+Command names are compared case-insensitively, like Redis's command table (§1.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from modpack import policy, versions
+from modpack.redis.model import CommandInfo, Discovery, KeySpec
+
+HIDDEN_MAY_REPLICATE = (7, 0, 1)
+IMPLICIT_MODULE_FLAG = (7, 0, 0)
+KEY_FIELDS = ("first_key", "last_key", "step")
+
+Version = tuple[int, ...]
+Entry = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One difference, as a LOAD finding: rule code, module.json path, message, hint."""
+
+    code: str
+    path: str
+    message: str
+    hint: str = ""
+
+
+def compare(module: Mapping[str, Any], discovery: Discovery) -> list[Difference]:
+    """Every difference between the declarations in `module` and what Redis registered."""
+    found = _identity(module, discovery)
+    registered = {c.name.lower(): c for c in discovery.commands}
+    declared = declared_commands(module)
+    for index, entry, name in declared:
+        info = registered.get(name.lower())
+        path = f"commands[{index}]"
+        if info is None:
+            found.append(_not_registered(path, name))
+        else:
+            found += compare_command(path, entry, info, discovery.redis_version_tuple)
+    names = {name.lower() for _, _, name in declared}
+    found += [_not_declared(c) for c in discovery.commands if c.name.lower() not in names]
+    return found
+
+
+def declared_commands(module: Mapping[str, Any]) -> list[tuple[int, dict[str, Any], str]]:
+    """(index, entry, name) of every commands[] entry that has a name."""
+    entries = module.get("commands")
+    if not isinstance(entries, list):
+        return []
+    return [
+        (index, entry, entry["command_name"])
+        for index, entry in enumerate(entries)
+        if isinstance(entry, dict) and isinstance(entry.get("command_name"), str) and entry["command_name"]
+    ]
+
+
+def compare_command(path: str, entry: Entry, info: CommandInfo, redis: Version) -> list[Difference]:
+    found = _arity(path, entry, info, redis) + _flags(path, entry, info, redis)
+    step = as_int(entry.get("step", 0))
+    if step is not None and step < 0:
+        return [*found, _routing_policy(path, step, info)]
+    return found + _keys(path, entry, info, redis) + _coverage(path, info)
+
+
+# --- module name and version ------------------------------------------------------------------
+
+
+def _identity(module: Mapping[str, Any], discovery: Discovery) -> list[Difference]:
+    found = []
+    name = module.get("module_name")
+    if isinstance(name, str) and name and name != discovery.module_name:
+        found.append(
+            Difference(
+                "LOAD014",
+                "module_name",
+                f"module_name is {name!r}, the module registers itself as {discovery.module_name!r}",
+                f"Use {discovery.module_name!r}, the name the module passes to RedisModule_Init.",
+            )
+        )
+    version = as_int(module.get("version"))
+    if version is not None and version != discovery.module_version:
+        found.append(
+            Difference(
+                "LOAD015",
+                "version",
+                f"version is {version} ({_semver(version)}), the module registers "
+                f"{discovery.module_version} ({discovery.semantic_version})",
+                f"Declare semantic_version {discovery.semantic_version}, or pass the declared version to "
+                "RedisModule_Init and rebuild.",
+            )
+        )
+    return found
+
+
+def _semver(number: int) -> str:
+    return ".".join(str(n) for n in versions.decode(number))
+
+
+# --- commands declared on one side only -------------------------------------------------------
+
+
+def _not_registered(path: str, name: str) -> Difference:
+    return Difference(
+        "LOAD016",
+        path,
+        f"{name} is declared, but the module does not register it",
+        "Remove the entry, or fix its name; names are compared case-insensitively.",
+    )
+
+
+def _not_declared(info: CommandInfo) -> Difference:
+    if info.is_subcommand:
+        parent = info.name.split("|", 1)[0]
+        return Difference(
+            "LOAD018",
+            "commands",
+            f"subcommand {info.name} is registered but not declared; the proxy routes it by {parent}'s entry",
+            "Declare it only if your Redis Enterprise version routes subcommands.",
+        )
+    table = info.as_table()
+    values = ", ".join(f"{k} = {_toml_value(v)}" for k, v in table.items())
+    return Difference(
+        "LOAD017",
+        "commands",
+        f"{info.name} is registered, but not declared: the cluster proxy will not route it",
+        f"Declare it: [[commands]] {values} (modpack discover --write adds it).",
+    )
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return f'"{value}"' if isinstance(value, str) else str(value)
+
+
+# --- arity ------------------------------------------------------------------------------------
+
+
+def arity_differs(declared: Any, info: CommandInfo, redis: Version) -> bool:
+    """True when a declared arity disagrees with Redis; 6.x reports -1 for every module command."""
+    if redis < IMPLICIT_MODULE_FLAG:
+        return False
+    return as_int(declared) != info.arity
+
+
+def _arity(path: str, entry: Entry, info: CommandInfo, redis: Version) -> list[Difference]:
+    declared = entry.get("command_arity")
+    if declared is None or not arity_differs(declared, info, redis):
+        return []
+    return [
+        Difference(
+            "LOAD019",
+            f"{path}.command_arity",
+            f"{info.name}: arity is {declared}, Redis registers {info.arity}",
+            f"Use {info.arity}, or set the arity with RedisModule_SetCommandInfo.",
+        )
+    ]
+
+
+# --- flags ------------------------------------------------------------------------------------
+
+
+def declared_flags(flags: Any, redis: Version) -> frozenset[str]:
+    """Declared flags as the COMMAND INFO names this Redis version would show."""
+    if not isinstance(flags, list):
+        return frozenset()
+    spelled = policy.module_flag_spellings()
+    invisible = policy.load("flags").get("module_only_invisible", {})
+    lowered = (f.lower() for f in flags if isinstance(f, str))
+    names = {spelled.get(f, f) for f in lowered if f not in invisible}
+    names.discard("module")
+    if redis >= HIDDEN_MAY_REPLICATE:
+        names.discard("may_replicate")
+    if redis >= IMPLICIT_MODULE_FLAG:
+        names.discard("random")
+    return frozenset(names)
+
+
+def registered_flags(info: CommandInfo) -> frozenset[str]:
+    return frozenset(info.flags) - {"module"}
+
+
+def flag_differences(flags: Any, info: CommandInfo, redis: Version) -> tuple[list[str], list[str]]:
+    """(declared but not registered, registered but not declared), each in a stable order."""
+    declared, registered = declared_flags(flags, redis), registered_flags(info)
+    return sorted(declared - registered), [f for f in info.flags if f in registered - declared]
+
+
+def _flags(path: str, entry: Entry, info: CommandInfo, redis: Version) -> list[Difference]:
+    if "flags" not in entry:
+        return []  # an entry without flags is a CMD006 finding already
+    missing, extra = flag_differences(entry["flags"], info, redis)
+    if not missing and not extra:
+        return []
+    parts = []
+    if missing:
+        parts.append(f"declared but not registered: {', '.join(missing)}")
+    if extra:
+        parts.append(f"registered but not declared: {', '.join(extra)}")
+    return [
+        Difference(
+            "LOAD020",
+            f"{path}.flags",
+            f"{info.name}: flags differ ({'; '.join(parts)})",
+            f"Declare the flags Redis reports: {', '.join(info.flags) or '(none)'}; or fix the flags string "
+            "given to RedisModule_CreateCommand.",
+        )
+    ]
+
+
+# --- key positions ----------------------------------------------------------------------------
+
+
+def expected_triple(first: int, last: int, step: int, redis: Version) -> tuple[int, int, int]:
+    """What COMMAND INFO shows for a CreateCommand (first, last, step) on this Redis (§1.2)."""
+    if redis < IMPLICIT_MODULE_FLAG:
+        return first, last, step
+    if first == 0:
+        return 0, 0, 0  # no key spec is created; last and step are discarded
+    relative = last if last < 0 else last - first
+    return first, (relative + first if relative >= 0 else relative), step
+
+
+def declared_triple(entry: Entry) -> tuple[int, int, int] | None:
+    values = [as_int(entry.get(key, 0)) for key in KEY_FIELDS]
+    if any(v is None for v in values):
+        return None
+    first, last, step = (v or 0 for v in values)
+    return first, last, step
+
+
+def triple_differs(entry: Entry, info: CommandInfo, redis: Version) -> bool:
+    declared = declared_triple(entry)
+    if declared is None:
+        return True
+    return expected_triple(*declared, redis) != (info.first_key, info.last_key, info.step)
+
+
+def _keys(path: str, entry: Entry, info: CommandInfo, redis: Version) -> list[Difference]:
+    declared = declared_triple(entry)
+    if declared is None:
+        return []  # a wrong type is a schema finding already
+    expected = expected_triple(*declared, redis)
+    registered = (info.first_key, info.last_key, info.step)
+    found = []
+    for key, said, shown, actual in zip(KEY_FIELDS, declared, expected, registered, strict=True):
+        if shown == actual:
+            continue
+        reread = f" (Redis {'.'.join(map(str, redis))} shows it as {shown})" if shown != said else ""
+        found.append(
+            Difference(
+                "LOAD021",
+                f"{path}.{key}",
+                f"{info.name}: {key} is {said}{reread}, Redis registers {actual}",
+                f"Declare first_key/last_key/step as {registered[0]}, {registered[1]}, {registered[2]}, or "
+                "fix the key positions the module registers.",
+            )
+        )
+    return found
+
+
+def _routing_policy(path: str, step: int, info: CommandInfo) -> Difference:
+    return Difference(
+        "LOAD023",
+        f"{path}.step",
+        f"{info.name}: step {step} is a Redis Enterprise routing policy, so its key positions were not "
+        f"compared (Redis registers {info.first_key}, {info.last_key}, {info.step})",
+    )
+
+
+# --- key specs the legacy triple does not cover -----------------------------------------------
+
+
+def uncovered_key_specs(info: CommandInfo) -> list[KeySpec]:
+    """Key specs of a movablekeys command whose keys the legacy (first, last, step) misses (§3.4)."""
+    if not info.movable:
+        return []
+    return [spec for spec in info.key_specs if not _covered(info, spec)]
+
+
+def _covered(info: CommandInfo, spec: KeySpec) -> bool:
+    flags = {f.lower() for f in spec.flags}
+    if "not_key" in flags:
+        return True
+    if "incomplete" in flags or spec.begin_search != "index" or spec.find_keys != "range":
+        return False
+    first, last, step = info.first_key, info.last_key, info.step
+    position, lastkey, keystep = spec.begin_int("index"), spec.find_int("lastkey"), spec.find_int("keystep")
+    if first <= 0 or step <= 0 or position < first or (position - first) % step:
+        return False
+    if lastkey != 0 and (keystep <= 0 or keystep % step):
+        return False
+    return _reaches(last, position + lastkey if lastkey >= 0 else lastkey)
+
+
+def _reaches(last: int, spec_last: int) -> bool:
+    """Does a triple ending at `last` reach a spec ending at `spec_last` (negative: from the end)?"""
+    if last < 0:
+        return spec_last >= 0 or spec_last <= last
+    return 0 <= spec_last <= last
+
+
+def _coverage(path: str, info: CommandInfo) -> list[Difference]:
+    missed = uncovered_key_specs(info)
+    if not missed:
+        return []
+    described = "; ".join(f"[{spec.describe()}]" for spec in missed)
+    return [
+        Difference(
+            "LOAD022",
+            path,
+            f"{info.name}: Redis marks it movablekeys, and first/last/step "
+            f"{info.first_key}, {info.last_key}, {info.step} miss the keys of {len(missed)} key spec(s): "
+            f"{described}",
+        )
+    ]
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+def as_int(value: Any) -> int | None:
+    """An integral number (RAMP writes some as floats), or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None

@@ -1,0 +1,370 @@
+"""`modpack discover`: load a module into a disposable redis-server and list what it registers.
+
+Unlike RAMP (ramp.md §6), discovery lists subcommands (`parent|sub`), keeps the key specs and
+COMMAND DOCS fields Redis 7 reports, sorts the commands by name so every run prints the same thing,
+passes module arguments as separate words (never through eval), and has timeouts everywhere.
+
+Output is modpack.toml `[[commands]]` tables, JSON, or module.json `commands[]` entries; `--write`
+merges the tables into an existing modpack.toml with tomlkit, keeping the user's other keys,
+comments and formatting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import stat
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modpack.errors import ModpackError, UsageError
+from modpack.redis import compare, model
+from modpack.redis.harness import COMMAND_TIMEOUT, HarnessError, RedisServer
+from modpack.redis.model import CommandInfo, Discovery
+
+if TYPE_CHECKING:
+    import tomlkit.items
+
+    from modpack.declarations import Declarations
+
+JSON_FORMAT_VERSION = 1
+
+
+def split_args(text: str) -> list[str]:
+    """Module arguments as words, with shell-style quoting (`--args "a 'b c'"` gives a, b c)."""
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        message = f"cannot split the module arguments {text!r}: {exc}"
+        raise UsageError(message, "Balance the quotes.") from None
+
+
+def discover(
+    so_path: Path,
+    args: Sequence[str] = (),
+    redis_server: str | None = None,
+    *,
+    timeout: float = COMMAND_TIMEOUT,
+) -> Discovery:
+    """Start a disposable redis-server, load the module, and read what it registered."""
+    with RedisServer(redis_server, timeout=timeout) as server:
+        return discover_with(server, so_path, args)
+
+
+def discover_with(server: RedisServer, so_path: Path, args: Sequence[str] = ()) -> Discovery:
+    """Load the module into a running server (one that has not loaded it yet) and read it back."""
+    if not so_path.is_file():
+        raise ModpackError(f"{so_path} does not exist or is not a file")
+    path = so_path.resolve()
+    modern = server.version_tuple >= (7, 0, 0)
+    names_before = _command_names(server, modern)
+    modules_before = model.parse_module_list(server.call("MODULE", "LIST"))
+    server.load_module(path, args)
+    name, version = _new_module(model.parse_module_list(server.call("MODULE", "LIST")), modules_before)
+    added = sorted(_command_names(server, modern) - names_before)
+    commands = _command_infos(server, added)
+    if modern:
+        commands = _with_docs(server, commands)
+    return Discovery(
+        so_path=str(so_path),
+        redis_version=server.version,
+        module_name=name,
+        module_version=version,
+        args=tuple(args),
+        commands=tuple(sorted(commands, key=lambda c: (c.name.lower(), c.name))),
+    )
+
+
+def _command_names(server: RedisServer, modern: bool) -> set[str]:
+    """Every command name; COMMAND LIST (7.0+) includes subcommands, COMMAND (6.x) has none."""
+    if modern:
+        reply = model.as_list(server.call("COMMAND", "LIST"), "COMMAND LIST")
+        return {model.as_str(name, "COMMAND LIST") for name in reply}
+    entries = model.as_list(server.call("COMMAND"), "COMMAND")
+    return {model.as_str(model.as_list(e, "COMMAND")[0], "COMMAND") for e in entries}
+
+
+def _new_module(after: dict[str, int], before: dict[str, int]) -> tuple[str, int]:
+    added = [(name, ver) for name, ver in after.items() if name not in before]
+    if len(added) != 1:
+        raise HarnessError(f"MODULE LIST shows {len(added)} new modules after MODULE LOAD, expected 1")
+    return added[0]
+
+
+def _command_infos(server: RedisServer, names: list[str]) -> list[CommandInfo]:
+    if not names:
+        return []
+    reply = model.as_list(server.call("COMMAND", "INFO", *names), "COMMAND INFO")
+    found: dict[str, CommandInfo] = {}
+    for entry in reply:
+        if entry is None:
+            continue  # a command that vanished, or one hidden from this client
+        for info in model.parse_command_info(entry):
+            found.setdefault(info.name, info)
+    return list(found.values())
+
+
+def _with_docs(server: RedisServer, commands: list[CommandInfo]) -> list[CommandInfo]:
+    if not commands:
+        return []
+    docs = model.parse_docs(server.call("COMMAND", "DOCS", *(c.name for c in commands)))
+    return [_replace_docs(c, docs.get(c.name, {})) for c in commands]
+
+
+def _replace_docs(info: CommandInfo, docs: dict[str, str]) -> CommandInfo:
+    return replace(info, docs=docs)
+
+
+# --- module.json --------------------------------------------------------------------------------
+
+
+def module_json_commands(discovery: Discovery, include_subcommands: bool = False) -> list[dict[str, Any]]:
+    """module.json `commands[]` entries, as RAMP writes them (RAMP never lists subcommands)."""
+    return [c.as_module_json() for c in discovery.selected(include_subcommands)]
+
+
+def fill_commands(decl: Declarations, so_path: Path, redis_server: str | None = None) -> Discovery:
+    """`modpack build --discover`: the module's own commands, when the declarations have none."""
+    args = decl.module.get("command_line_args")
+    discovery = discover(so_path, split_args(args) if isinstance(args, str) else (), redis_server)
+    decl.module["commands"] = module_json_commands(discovery)
+    decl.has_commands = bool(decl.module["commands"])
+    return discovery
+
+
+# --- JSON ---------------------------------------------------------------------------------------
+
+
+def as_json(discovery: Discovery, include_subcommands: bool = True) -> dict[str, Any]:
+    return {
+        "format_version": JSON_FORMAT_VERSION,
+        "redis_version": discovery.redis_version,
+        "module": {
+            "name": discovery.module_name,
+            "version": discovery.module_version,
+            "semantic_version": discovery.semantic_version,
+            "file": discovery.so_path,
+            "args": list(discovery.args),
+        },
+        "commands": [c.as_json() for c in discovery.selected(include_subcommands)],
+    }
+
+
+def to_json(discovery: Discovery, include_subcommands: bool = True) -> str:
+    return json.dumps(as_json(discovery, include_subcommands), indent=2) + "\n"
+
+
+# --- TOML ---------------------------------------------------------------------------------------
+
+
+def to_toml(discovery: Discovery, include_subcommands: bool = True) -> str:
+    """`[[commands]]` tables, with each command's key specs as comments (the schema has no key)."""
+    import tomlkit
+
+    document = tomlkit.document()
+    document.add(tomlkit.comment(_provenance(discovery)))
+    document.add(tomlkit.nl())
+    tables = tomlkit.aot()
+    for info in discovery.selected(include_subcommands):
+        tables.append(_new_table(info, with_key_specs=True))
+    document.add("commands", tables)
+    return tomlkit.dumps(document)
+
+
+def _provenance(discovery: Discovery) -> str:
+    args = f" {shlex.join(discovery.args)}" if discovery.args else ""
+    module = f"{discovery.module_name} {discovery.semantic_version} ({discovery.module_version})"
+    return (
+        f"Commands {module} registers on redis-server {discovery.redis_version}, "
+        f"from {Path(discovery.so_path).name}{args}"
+    )
+
+
+def _new_table(info: CommandInfo, *, with_key_specs: bool = False) -> tomlkit.items.Table:
+    import tomlkit
+
+    table = tomlkit.table()
+    if with_key_specs:
+        for spec in info.key_specs:
+            table.add(tomlkit.comment(f"key spec: {spec.describe()}"))
+    for key, value in info.as_table().items():
+        table.add(key, value)
+    return table
+
+
+@dataclass
+class WriteSummary:
+    """What `write_toml` did to each command, by name."""
+
+    path: Path
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    not_registered: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    written: bool = False
+    redis_version: str = ""
+
+    def describe(self) -> str:
+        """One paragraph for people: what changed, and what was kept."""
+        groups = (("added", self.added), ("updated", self.updated), ("unchanged", self.unchanged))
+        counts = ", ".join(f"{len(items)} {label}" for label, items in groups if items) or "no commands"
+        state = "wrote" if self.written else "unchanged:"
+        text = f"{state} {self.path} ({counts}; redis-server {self.redis_version})"
+        if self.removed:
+            text += f"\nremoved, not registered by the module: {', '.join(self.removed)}"
+        elif self.not_registered:
+            text += (
+                f"\nkept, although the module does not register them: {', '.join(self.not_registered)} "
+                "(--prune removes them)"
+            )
+        return text
+
+
+def write_toml(
+    path: Path, discovery: Discovery, *, include_subcommands: bool = True, prune: bool = False
+) -> WriteSummary:
+    """Merge the discovered commands into modpack.toml (created when missing), atomically.
+
+    A declared command is updated only in the fields that disagree with Redis (after the same
+    normalisation `validate --load` uses), so the user's spelling and comments stay; a negative
+    step (a routing policy) is never replaced. Declared commands the module does not register are
+    kept unless `prune`.
+    """
+    import tomlkit
+
+    old_text = _read_existing(path)
+    document = _parse(path, old_text) if old_text is not None else _new_document(discovery)
+    summary = WriteSummary(path, redis_version=discovery.redis_version)
+    _merge(document, discovery, include_subcommands, prune, summary)
+    new_text = tomlkit.dumps(document).rstrip("\n") + "\n"
+    if new_text != old_text:
+        atomic_write(path, new_text)
+        summary.written = True
+    return summary
+
+
+def _read_existing(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModpackError(f"cannot read {path}: {exc}") from None
+
+
+def _parse(path: Path, text: str) -> tomlkit.TOMLDocument:
+    import tomlkit
+    import tomlkit.exceptions
+
+    try:
+        return tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        message = f"cannot merge into {path}: TOML syntax error: {exc}"
+        raise ModpackError(message, "Fix the file first.") from None
+
+
+def _new_document(discovery: Discovery) -> tomlkit.TOMLDocument:
+    import tomlkit
+
+    document = tomlkit.document()
+    module = tomlkit.table()
+    module.add("name", discovery.module_name)
+    module.add("semantic_version", discovery.semantic_version)
+    document.add("module", module)
+    return document
+
+
+def _merge(
+    document: tomlkit.TOMLDocument,
+    discovery: Discovery,
+    include_subcommands: bool,
+    prune: bool,
+    summary: WriteSummary,
+) -> None:
+    import tomlkit
+
+    tables = _command_tables(document)
+    declared: dict[str, tomlkit.items.Table] = {}
+    for table in tables:
+        name = table.get("name")
+        if isinstance(name, str):
+            declared.setdefault(name.lower(), table)
+    redis = discovery.redis_version_tuple
+    for info in discovery.selected(include_subcommands):
+        table = declared.get(info.name.lower())
+        if table is None:
+            table = _new_table(info)
+            table.add(tomlkit.nl())  # a blank line before whatever follows
+            tables.append(table)
+            summary.added.append(info.name)
+        elif _update(table, info, redis):
+            summary.updated.append(info.name)
+        else:
+            summary.unchanged.append(info.name)
+    registered = {c.name.lower() for c in discovery.commands}
+    stale = [t for key, t in declared.items() if key not in registered]
+    summary.not_registered = [str(t.get("name")) for t in stale]
+    if prune:
+        for table in stale:
+            tables.remove(table)
+        summary.removed = list(summary.not_registered)
+
+
+def _command_tables(document: tomlkit.TOMLDocument) -> tomlkit.items.AoT:
+    import tomlkit
+    import tomlkit.items
+
+    tables = document.get("commands")
+    if tables is None:
+        tables = tomlkit.aot()
+        document.add("commands", tables)
+    if not isinstance(tables, tomlkit.items.AoT):
+        raise ModpackError(
+            "commands is not written as [[commands]] tables, so it cannot be merged",
+            "Rewrite it as [[commands]] tables, or remove it and run again.",
+        )
+    return tables
+
+
+def _update(table: tomlkit.items.Table, info: CommandInfo, redis: tuple[int, ...]) -> bool:
+    """Set the fields that disagree with Redis; True when anything changed."""
+    current = table.unwrap()
+    entry = {
+        "command_arity": current.get("arity"),
+        "flags": current.get("flags", []),
+        **{key: current.get(key, 0) for key in compare.KEY_FIELDS},
+    }
+    changes: dict[str, Any] = {}
+    if "arity" not in current or compare.arity_differs(entry["command_arity"], info, redis):
+        changes["arity"] = info.arity
+    if any(compare.flag_differences(entry["flags"], info, redis)):
+        changes["flags"] = list(info.flags)
+    step = compare.as_int(entry["step"])
+    if not (step is not None and step < 0) and compare.triple_differs(entry, info, redis):
+        changes.update(first_key=info.first_key, last_key=info.last_key, step=info.step)
+    for key, value in changes.items():
+        table[key] = value
+    return bool(changes)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename over it (keeping its mode)."""
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, mode)  # noqa: PTH101
+        os.replace(temporary, path)  # noqa: PTH105
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)  # noqa: PTH108
+        raise

@@ -1,0 +1,176 @@
+"""Why MODULE LOAD failed, read from the server log.
+
+The reply to a failed MODULE LOAD is always `ERR Error loading the extension. Please check the
+server logs.`; the reason is one log line written by src/module.c `moduleLoad()`, often quoting
+`dlerror()`. Each known line becomes a reason key (mapped to a LOAD rule by the check), a message
+that names what is missing, and a hint. Lines measured with redis-server 7.0.15 are listed in
+fixtures/README.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+_DLERROR = re.compile(r"Module (?P<path>.+?) failed to load: (?P<error>.*)$")
+_VERSION_NOT_FOUND = re.compile(r"^(?P<lib>.*?): version `(?P<version>[^']+)' not found")
+_CANNOT_OPEN = re.compile(r"^(?P<lib>.*?): cannot open shared object file")
+_UNDEFINED = re.compile(r"undefined symbol: (?P<symbol>\S+)")
+_NOT_AN_OBJECT = (
+    "wrong ELF class",
+    "invalid ELF header",
+    "file too short",
+    "ELF file's phentsize",
+    "ELF file data encoding",
+    "ELF file OS ABI",
+    "ELF file version",
+    "ELF load command",
+    "only ET_DYN and ET_EXEC",
+    "cannot dynamically load position-independent executable",
+)
+
+BUILD_FOR_TARGET = "Build the module as a 64-bit ELF shared object for the target architecture."
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """Why MODULE LOAD failed: a reason key (the check maps it to a LOAD rule), a message, a hint."""
+
+    reason: str
+    message: str
+    hint: str = ""
+    log: tuple[str, ...] = ()
+
+
+def explain(path: Path, lines: Sequence[str], reply: str) -> LoadFailure:
+    """The reason for a failed load, from the log lines written during MODULE LOAD."""
+    log = tuple(lines)
+    for line in log:
+        found = _explain_line(path, line)
+        if found is not None:
+            return LoadFailure(found.reason, found.message, found.hint, log)
+    shown = f": {log[-1]}" if log else f" (the server replied {reply!r} and logged nothing)"
+    return LoadFailure("unknown", f"MODULE LOAD of {path.name} failed{shown}", "", log)
+
+
+def _explain_line(path: Path, line: str) -> LoadFailure | None:
+    if "does not export RedisModule_OnLoad() symbol" in line:
+        return LoadFailure(
+            "no-onload",
+            f"{path.name} does not export RedisModule_OnLoad",
+            "Export `int RedisModule_OnLoad(RedisModuleCtx *, RedisModuleString **, int)` with default "
+            'visibility and C linkage (extern "C" in C++); check with `nm -D --defined-only`.',
+        )
+    if "initialization failed" in line:
+        return LoadFailure(
+            "onload-failed",
+            f"RedisModule_OnLoad of {path.name} returned an error: {line}",
+            "Redis does not say which call failed. Check the module arguments (command_line_args), the "
+            "flags strings given to RedisModule_CreateCommand (one space between flags, no trailing "
+            "space) and command names already taken.",
+        )
+    match = _DLERROR.search(line)
+    if match is None:
+        return None
+    return _explain_dlerror(path, match.group("path"), match.group("error"))
+
+
+def _explain_dlerror(path: Path, logged_path: str, error: str) -> LoadFailure:
+    error = error.removeprefix(f"{logged_path}: ")
+    for explain_one in _DLERROR_EXPLAINERS:
+        found = explain_one(path, error)
+        if found is not None:
+            return found
+    return LoadFailure("unknown", f"the loader refused {path.name}: {error}")
+
+
+def _not_executable(path: Path, error: str) -> LoadFailure | None:
+    if "execute permission" not in error:
+        return None
+    return LoadFailure(
+        "not-executable",
+        f"{path.name} has no execute permission; Redis refuses it before dlopen()",
+        "chmod 0755 the .so (and store it with mode 0755 in the bundle).",
+    )
+
+
+def _symbol_version(path: Path, error: str) -> LoadFailure | None:
+    match = _VERSION_NOT_FOUND.search(error)
+    if match is None:
+        return None
+    lib, version = Path(match.group("lib")).name, match.group("version")
+    return LoadFailure(
+        "symbol-version",
+        f"{path.name} needs symbol version {version}, which {lib} on this machine does not provide",
+        f"Build on (or in a container of) the oldest platform you target, so no symbol newer than what "
+        f"its {lib} provides is linked.",
+    )
+
+
+def _cannot_open(path: Path, error: str) -> LoadFailure | None:
+    if error.startswith("cannot open shared object file"):
+        # About the module itself (its path was stripped): glibc says this when the file exists
+        # but is built for another machine (measured: an aarch64 .so on x86_64).
+        return LoadFailure(
+            "wrong-binary",
+            f"the loader cannot open {path.name} although the file exists: it is most likely built for "
+            f"another architecture ({error})",
+            BUILD_FOR_TARGET,
+        )
+    match = _CANNOT_OPEN.search(error)
+    if match is None:
+        return None
+    lib = match.group("lib")
+    return LoadFailure(
+        "missing-library",
+        f"{path.name} needs {lib}, which the loader cannot find on this machine",
+        f"Link {lib} statically, ship it as a dependency, or install it on every node "
+        "(Redis Enterprise nodes have only the base OS libraries).",
+    )
+
+
+def _undefined_symbol(path: Path, error: str) -> LoadFailure | None:
+    match = _UNDEFINED.search(error)
+    if match is None:
+        return None
+    return LoadFailure(
+        "undefined-symbol",
+        f"{path.name} uses {match.group('symbol')}, which no loaded library defines",
+        "Link the library that defines it (so it appears in DT_NEEDED) or remove the reference.",
+    )
+
+
+def _not_an_object(path: Path, error: str) -> LoadFailure | None:
+    if not any(text in error for text in _NOT_AN_OBJECT):
+        return None
+    message = f"{path.name} is not a shared object this redis-server can load: {error}"
+    return LoadFailure("wrong-binary", message, BUILD_FOR_TARGET)
+
+
+_DLERROR_EXPLAINERS: tuple[Callable[[Path, str], LoadFailure | None], ...] = (
+    _not_executable,
+    _symbol_version,
+    _cannot_open,
+    _undefined_symbol,
+    _not_an_object,
+)
+
+
+def crashed(path: Path, message: str, log: Sequence[str]) -> LoadFailure:
+    return LoadFailure(
+        "crashed",
+        f"redis-server crashed while loading {path.name}: {message}",
+        "A truncated or damaged .so can crash dlopen() itself; rebuild it and compare its size and "
+        "sha256 with the build output. Otherwise the module's OnLoad crashed: run it under a debugger.",
+        tuple(log),
+    )
+
+
+def timed_out(path: Path, seconds: float) -> LoadFailure:
+    return LoadFailure(
+        "timeout",
+        f"MODULE LOAD of {path.name} did not answer within {seconds:g} s",
+        "RedisModule_OnLoad must return promptly; move slow start-up work to a thread or a timer.",
+    )

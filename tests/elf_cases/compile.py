@@ -1,0 +1,33 @@
+"""Tiny modules compiled with the host's gcc at test time (never committed as binaries)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ONLOAD_C = """
+int RedisModule_OnLoad(void *ctx, void **argv, int argc) {
+    (void)ctx; (void)argv; (void)argc;
+    return 0;
+}
+"""
+
+
+def compile_so(
+    tmp: Path, name: str, source: str, *flags: str, cxx: bool = False, shared: bool = True
+) -> Path:
+    """Compile `source` into tmp/name with gcc (or g++); skip the test when the compiler is missing."""
+    compiler = "g++" if cxx else "gcc"
+    if shutil.which(compiler) is None:
+        pytest.skip(f"{compiler} is not installed")
+    src = tmp / f"{name}.{'cc' if cxx else 'c'}"
+    src.write_text(source)
+    out = tmp / name
+    kind = ["-shared", "-fPIC"] if shared else []
+    subprocess.run(
+        [compiler, "-O1", *kind, "-o", str(out), str(src), *flags], check=True, capture_output=True
+    )
+    return out

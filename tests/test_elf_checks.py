@@ -1,0 +1,237 @@
+"""modpack.checks.elf: each fixture gets exactly its finding; each rule on a case made for it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modpack import compat
+from modpack.checks.elf import check_binary, declared_targets
+from modpack.findings import Finding, Severity, Sink
+from modpack.rules import all_rules
+from tests.conftest import SO
+from tests.elf_cases import builder
+from tests.elf_cases.builder import Spec, Sym
+
+DECLARED = {
+    "architecture": "x86_64",
+    "operating_systems": ["rhel8", "rhel9", "ubuntu20", "ubuntu22", "amzn2023"],
+}
+NOT_UBUNTU22 = [
+    "operating_systems[0]",
+    "operating_systems[1]",
+    "operating_systems[2]",
+    "operating_systems[4]",
+]
+ALL_FIVE = [f"operating_systems[{i}]" for i in range(5)]
+
+# fixture -> [(code, path)] with DECLARED. Fixtures not listed are good modules: no findings.
+EXPECTED: dict[str, list[tuple[str, str]]] = {
+    "x86_64/no_onload.so": [("ELF009", "")],
+    "x86_64/hidden_onload.so": [("ELF010", "")],
+    "x86_64/glibc_future.so": [("ELF012", path) for path in ALL_FIVE],
+    "x86_64/needs_lib.so": [("ELF019", "")],
+    "x86_64/execstack.so": [("ELF021", "")],
+    "x86_64/cxx_module.so": [("ELF013", path) for path in NOT_UBUNTU22],
+    "x86_64/truncated.so": [("ELF002", "")],
+    "x86_64/text.so": [("ELF001", "")],
+    "x86_64/elf32.so": [("ELF004", "")],
+    "aarch64/hello.so": [("ELF007", "architecture")],
+}
+FIXTURES = sorted(str(p.relative_to(SO)) for p in SO.glob("*/*.so"))
+
+
+def findings(path: Path, module: dict[str, Any] | None = None, **kwargs: Any) -> list[Finding]:
+    sink = Sink(str(path))
+    check_binary(path, sink, module, **kwargs)
+    return sink.findings
+
+
+def codes(path: Path, module: dict[str, Any] | None = None, **kwargs: Any) -> list[str]:
+    return [f.code for f in findings(path, module, **kwargs)]
+
+
+def crafted(tmp_path: Path, spec: Spec | None = None) -> Path:
+    data, _layout = builder.build(spec)
+    path = tmp_path / "module.so"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_fixture_gets_exactly_its_finding(name: str) -> None:
+    found = findings(SO / name, DECLARED)
+    assert [(f.code, f.location.path) for f in found] == EXPECTED.get(name, []), [f.message for f in found]
+
+
+def test_the_good_fixture_is_clean() -> None:
+    assert "x86_64/hello.so" in FIXTURES
+    assert findings(SO / "x86_64/hello.so", DECLARED) == []
+
+
+def test_too_new_glibc_message_names_os_versions_and_symbols() -> None:
+    [first, *_rest] = findings(SO / "x86_64/glibc_future.so", DECLARED)
+    assert first.message == (
+        "rhel8 has glibc 2.28, but the binary needs GLIBC_2.99 (required by modpack_future_symbol@GLIBC_2.99)"
+    )
+    assert first.severity is Severity.ERROR
+
+
+def test_no_declared_os_gives_the_oldest_and_the_list() -> None:
+    [info] = findings(SO / "x86_64/hello.so", {"architecture": "x86_64"})
+    assert info.code == "ELF029"
+    assert info.severity is Severity.INFO
+    assert "oldest supported OS the binary loads on is rhel8" in info.message
+    assert info.message.endswith("rhel8, rhel9, ubuntu20, ubuntu22, amzn2023")
+    cxx = findings(SO / "x86_64/cxx_module.so", {"architecture": "x86_64", "operating_systems": []})
+    assert [(f.code, f.message.rsplit(": ", 1)[-1]) for f in cxx] == [("ELF029", "ubuntu22")]
+
+
+def test_no_loadable_os_is_an_error() -> None:
+    [error] = findings(SO / "x86_64/glibc_future.so", {"architecture": "x86_64"})
+    assert error.code == "ELF030"
+    assert "GLIBC_2.99" in error.message
+
+
+def test_junk_and_alias_entries() -> None:
+    module = {
+        "architecture": "amd64",
+        "operating_systems": [7, "rocky8", "plan9", None, "rhel8", "ubuntu22.04"],
+    }
+    assert [(t.os_id, path) for t, path in declared_targets(module)] == [
+        ("rhel8", "operating_systems[1]"),
+        ("ubuntu22", "operating_systems[5]"),
+    ]
+    found = findings(SO / "x86_64/cxx_module.so", module)
+    assert [(f.code, f.location.path) for f in found] == [("ELF013", "operating_systems[1]")]
+    assert codes(SO / "x86_64/hello.so", {"operating_systems": "rhel8"}) == ["ELF029"]
+
+
+def test_legacy_os_list_is_checked() -> None:
+    found = findings(SO / "x86_64/cxx_module.so", {"architecture": "x86_64", "os_list": ["ubuntu20.04"]})
+    assert [(f.code, f.location.path) for f in found] == [("ELF013", "os_list[0]")]
+
+
+def test_arm_binary_for_an_x86_only_os_without_declared_architecture() -> None:
+    found = findings(SO / "aarch64/hello.so", {"operating_systems": ["rhel8", "rhel9"]})
+    assert [(f.code, f.location.path) for f in found] == [("ELF027", "operating_systems[0]")]
+
+
+def test_without_module_json_nothing_is_suggested_but_loading_nowhere_is_reported() -> None:
+    assert codes(SO / "x86_64/hello.so") == []
+    assert codes(SO / "x86_64/hello.so", [1, 2]) == []  # type: ignore[arg-type]
+    assert codes(SO / "x86_64/glibc_future.so") == ["ELF030"]
+
+
+CRAFTED = [
+    (Spec(e_type=builder.ET_EXEC), ["ELF005"]),
+    (Spec(flags_1=0x08000000), ["ELF005"]),
+    (Spec(machine=builder.EM_RISCV), ["ELF006"]),
+    (Spec(little=False, machine=builder.EM_AARCH64), ["ELF004"]),
+    (Spec(osabi=9), ["ELF008"]),
+    (Spec(interp="/lib64/ld-linux-x86-64.so.2"), ["ELF028"]),
+    (Spec(symbols=(Sym("RedisModule_OnLoad", type=builder.OBJECT),)), ["ELF011"]),
+    (Spec(symbols=(Sym("RedisModule_OnLoad", defined=False),)), ["ELF011"]),
+    (Spec(symbols=(Sym("RedisModule_OnLoad", visibility=builder.HIDDEN),)), ["ELF010"]),
+    (Spec(symbols=(Sym("RedisModule_OnLoad", bind=builder.LOCAL),)), ["ELF010"]),
+    (Spec(symbols=(), static_symbols=(Sym("RedisModule_OnLoad", bind=builder.LOCAL),)), ["ELF010"]),
+    (Spec(symbols=(), static_symbols=()), ["ELF009"]),
+    (Spec(symbols=(Sym("RedisModule_OnLoad", bind=builder.WEAK),)), []),
+    (Spec(verneed={"libc.so.6": ("GLIBC_2.2.5", "GLIBC_PRIVATE")}), ["ELF016"]),
+    (Spec(needed=("libc.musl-x86_64.so.1",), verneed={}), ["ELF017"]),
+    (Spec(needed=("libc.so.6", "/home/me/build/libfoo.so")), ["ELF018"]),
+    (Spec(needed=("libc.so.6", "libz.so.1")), ["ELF020"]),
+    (Spec(needed=("libc.so.6", "libX11.so.6")), ["ELF019"]),
+    (Spec(needed=("libc.so.6", "libssl.so.3")), ["ELF019"]),
+    (Spec(needed=("libc.so.6", "libm.so.6", "libstdc++.so.6", "ld-linux-x86-64.so.2")), []),
+    (Spec(stack_flags=7), ["ELF021"]),
+    (Spec(stack_flags=None), ["ELF021"]),
+    (Spec(machine=builder.EM_AARCH64, stack_flags=None), []),
+    (Spec(textrel=True), ["ELF023"]),
+    (Spec(flags=0x4), ["ELF023"]),
+    (Spec(runpath="$ORIGIN:${ORIGIN}/deps"), []),
+    (Spec(runpath="/home/builder/openssl/lib"), ["ELF024"]),
+    (Spec(rpath="lib:"), ["ELF024"]),
+    (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sqrt", defined=False))), ["ELF025"]),
+    (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("RedisModule_Init", defined=False))), []),
+    (
+        Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("__gmon_start__", defined=False, bind=builder.WEAK))),
+        [],
+    ),
+    (
+        Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew"), Sym("dictCreate", type=builder.OBJECT))),
+        ["ELF026"],
+    ),
+    (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew", visibility=builder.HIDDEN))), []),
+    (
+        Spec(needed=("libstdc++.so.6", "libc.so.6"), verneed={"libstdc++.so.6": ("CXXABI_1.3.15",)}),
+        ["ELF014"],
+    ),
+    (Spec(needed=("libgcc_s.so.1", "libc.so.6"), verneed={"libgcc_s.so.1": ("GCC_12.0.0",)}), ["ELF015"]),
+    (Spec(verneed={"libc.so.6": ("GLIBC_2.2.5", "GLIBC_2.35")}), ["ELF012"]),
+    (Spec(verneed={"libstdc++.so.6": ("GLIBCXX_3.4.32",)}, needed=("libstdc++.so.6",)), ["ELF013"]),
+]
+# Rules produced by the dedicated tests of this file and tests/test_elf_malformed.py.
+ELSEWHERE = {"ELF001", "ELF002", "ELF003", "ELF022", "ELF027", "ELF029", "ELF030"}
+
+
+@pytest.mark.parametrize(("spec", "expected"), CRAFTED)
+def test_rule_on_crafted_module(tmp_path: Path, spec: Spec, expected: list[str]) -> None:
+    module = {"architecture": "aarch64" if spec.machine == builder.EM_AARCH64 else "x86_64"}
+    module["operating_systems"] = ["rhel9"]
+    assert codes(crafted(tmp_path, spec), module) == expected
+
+
+def test_unversioned_symbols_from_an_unversioned_library_are_not_flagged(tmp_path: Path) -> None:
+    spec = Spec(
+        needed=("libc.so.6", "libfoo.so.1"),
+        symbols=(Sym("RedisModule_OnLoad"), Sym("foo_init", defined=False)),
+    )
+    assert codes(crafted(tmp_path, spec), {"architecture": "x86_64", "operating_systems": ["rhel9"]}) == [
+        "ELF019"
+    ]
+
+
+def test_unversioned_message_lists_names(tmp_path: Path) -> None:
+    names = [f"rdb{i}" for i in range(7)]
+    spec = Spec(symbols=(Sym("RedisModule_OnLoad"), *(Sym(n, defined=False) for n in names)))
+    [finding] = findings(crafted(tmp_path, spec), {"architecture": "x86_64", "operating_systems": ["rhel9"]})
+    assert finding.message.endswith("rdb0, rdb1, rdb2, rdb3, rdb4 and 2 more")
+
+
+def test_stripped_missing_onload_says_it_may_be_hidden(tmp_path: Path) -> None:
+    [finding] = findings(crafted(tmp_path, Spec(symbols=())), {"operating_systems": ["rhel9"]})
+    assert finding.code == "ELF009"
+    assert "stripped" in finding.message
+
+
+def test_executable_stack_is_an_error_where_glibc_refuses_it(tmp_path: Path) -> None:
+    rhel9 = compat.platform("rhel9")
+    assert rhel9 is not None
+    future = dataclasses.replace(rhel9, os_id="debian13", glibc=(2, 41))
+    path = crafted(tmp_path, Spec(stack_flags=7))
+    found = findings(path, {"architecture": "x86_64"}, platforms=[rhel9, future])
+    assert [(f.code, f.severity) for f in found] == [("ELF022", Severity.ERROR)]
+    assert "debian13 has glibc 2.41" in found[0].message
+
+
+def test_platforms_replace_the_declared_systems() -> None:
+    rhel8 = compat.platform("rhel8")
+    assert rhel8 is not None
+    found = findings(SO / "x86_64/cxx_module.so", DECLARED, platforms=[rhel8])
+    assert [(f.code, f.location.path) for f in found] == [("ELF013", "")]
+
+
+def test_unreadable_file_is_one_finding(tmp_path: Path) -> None:
+    assert codes(tmp_path / "absent.so") == ["IN001"]
+
+
+def test_every_elf_rule_is_documented_and_exercised() -> None:
+    rules = {code: rule for code, rule in all_rules().items() if code.startswith("ELF")}
+    assert all(rule.why and rule.fix and "§" in rule.why + rule.fix for rule in rules.values())
+    covered = {code for _spec, expected in CRAFTED for code in expected}
+    covered |= {code for expected in EXPECTED.values() for code, _path in expected}
+    assert set(rules) - covered - ELSEWHERE == set()

@@ -1,0 +1,98 @@
+"""modpack.inspect: the description of a module binary, as data and as text."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from modpack import elf
+from modpack.inspect import describe_binary, format_description, sha256_of
+from tests.conftest import SO
+from tests.elf_cases import builder
+from tests.elf_cases.builder import Spec, Sym
+
+
+def test_describe_the_good_fixture() -> None:
+    path = SO / "x86_64" / "hello.so"
+    described = describe_binary(path)
+    assert json.loads(json.dumps(described)) == described  # plain JSON-able data
+    assert described["architecture"] == "x86_64"
+    assert described["elf_class"] == 64
+    assert described["needed"] == ["libc.so.6"]
+    assert described["onload"] == "exported"
+    assert described["symbol_versions"] == {
+        "GLIBC": {"max": "2.2.5", "required": ["GLIBC_2.2.5"], "symbols": ["__cxa_finalize@GLIBC_2.2.5"]}
+    }
+    assert described["loadable_on"] == ["rhel8", "rhel9", "ubuntu20", "ubuntu22", "amzn2023"]
+    assert described["oldest_os"] == "rhel8"
+    assert described["size"] == path.stat().st_size
+    assert described["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert described["build_id"] is not None
+    assert described["execstack"] is False
+    assert described["textrel"] is False
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "value"),
+    [
+        ("x86_64/cxx_module.so", "loadable_on", ["ubuntu22"]),
+        ("x86_64/glibc_future.so", "loadable_on", []),
+        ("x86_64/glibc_future.so", "oldest_os", None),
+        ("x86_64/no_onload.so", "onload", "missing"),
+        ("x86_64/hidden_onload.so", "onload", "hidden"),
+        ("x86_64/execstack.so", "execstack", True),
+        ("x86_64/needs_lib.so", "needed", ["libmodpack_absent.so.1", "libc.so.6"]),
+        ("aarch64/hello.so", "loadable_on", ["rhel9", "ubuntu22", "amzn2023"]),
+        ("x86_64/elf32.so", "architecture", None),
+        ("x86_64/elf32.so", "loadable_on", []),
+    ],
+)
+def test_describe_fixtures(name: str, field: str, value: object) -> None:
+    assert describe_binary(SO / name)[field] == value
+
+
+def test_cxx_versions_per_family() -> None:
+    versions = describe_binary(SO / "x86_64" / "cxx_module.so")["symbol_versions"]
+    assert versions["GLIBCXX"]["max"] == "3.4.30"
+    assert versions["GLIBC"]["max"] == "2.2.5"
+
+
+def test_onload_states(tmp_path: Path) -> None:
+    cases = {
+        "not-a-function": Spec(symbols=(Sym("RedisModule_OnLoad", type=builder.OBJECT),)),
+        "undefined": Spec(symbols=(Sym("RedisModule_OnLoad", defined=False),)),
+        "hidden": Spec(symbols=(Sym("RedisModule_OnLoad", visibility=builder.HIDDEN),)),
+    }
+    for state, spec in cases.items():
+        path = tmp_path / f"{state}.so"
+        path.write_bytes(builder.build(spec)[0])
+        assert describe_binary(path)["onload"] == state
+
+
+def test_not_an_elf_raises_the_elf_error() -> None:
+    with pytest.raises(elf.ElfError) as raised:
+        describe_binary(SO / "x86_64" / "text.so")
+    assert raised.value.kind == "not-elf"
+
+
+def test_text_format() -> None:
+    text = format_description(describe_binary(SO / "x86_64" / "cxx_module.so"))
+    lines = text.splitlines()
+    assert lines[0].endswith("cxx_module.so")
+    assert "  architecture  x86_64 (64-bit little-endian EM_X86_64, ET_DYN)" in lines
+    assert "  OnLoad        exported" in lines
+    assert any(line.startswith("  versions      GLIBC 2.2.5") for line in lines)
+    assert any("GLIBCXX 3.4.30" in line for line in lines)
+    assert "  loads on      ubuntu22 (oldest: ubuntu22)" in lines
+    nowhere = format_description(describe_binary(SO / "x86_64" / "glibc_future.so"))
+    assert "  loads on      none of the supported Redis Enterprise OSes" in nowhere.splitlines()
+
+
+def test_sha256_streams_in_chunks(tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    data = bytes(range(256)) * 9000  # more than two 1 MiB chunks
+    path.write_bytes(data)
+    assert sha256_of(path) == hashlib.sha256(data).hexdigest()

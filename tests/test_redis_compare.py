@@ -1,0 +1,257 @@
+"""Declared vs registered, without a server: how each Redis version's reports are normalised."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modpack.redis import compare
+from modpack.redis.model import CommandInfo, Discovery, KeySpec, parse_command_info
+from tests.test_redis_support import expected_commands
+
+R6 = (6, 2, 14)
+R700 = (7, 0, 0)
+R7 = (7, 0, 15)
+
+
+def discovery(
+    *commands: CommandInfo, redis: str = "7.0.15", name: str = "m", version: int = 10000
+) -> Discovery:
+    return Discovery("m.so", redis, name, version, (), commands)
+
+
+def declared(
+    name: str, arity: int = -1, flags: list[str] | None = None, keys: tuple[int, int, int] = (0, 0, 0)
+) -> dict[str, Any]:
+    first, last, step = keys
+    return {"command_name": name, "command_arity": arity, "flags": flags or [],
+            "first_key": first, "last_key": last, "step": step}  # fmt: skip
+
+
+def codes(module: dict[str, Any], found: Discovery) -> list[tuple[str, str]]:
+    return [(d.code, d.path) for d in compare.compare(module, found)]
+
+
+def index_spec(
+    position: int, lastkey: int = 0, keystep: int = 1, flags: tuple[str, ...] = ("RW",)
+) -> KeySpec:
+    return KeySpec(
+        flags, "index", {"index": position}, "range", {"lastkey": lastkey, "keystep": keystep, "limit": 0}
+    )
+
+
+# --- keyspecs.md §1.2: what COMMAND INFO shows for a CreateCommand triple -----------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "on_6", "on_7"),
+    [
+        ((0, 0, 0), (0, 0, 0), (0, 0, 0)),
+        ((0, 1, 1), (0, 1, 1), (0, 0, 0)),
+        ((1, 1, 1), (1, 1, 1), (1, 1, 1)),
+        ((1, -1, 2), (1, -1, 2), (1, -1, 2)),
+        ((1, 0, 0), (1, 0, 0), (1, -1, 0)),
+        ((1, 1, 0), (1, 1, 0), (1, 1, 0)),
+        ((3, 1, 1), (3, 1, 1), (3, -2, 1)),
+        ((2, 4, 1), (2, 4, 1), (2, 4, 1)),
+    ],
+)
+def test_expected_triple(
+    given: tuple[int, int, int], on_6: tuple[int, int, int], on_7: tuple[int, int, int]
+) -> None:
+    assert compare.expected_triple(*given, R6) == on_6
+    assert compare.expected_triple(*given, R7) == on_7
+
+
+# --- flags (§1.6-§1.8) --------------------------------------------------------------------------
+
+
+def test_declared_flags_are_normalised() -> None:
+    flags = ["deny-oom", "Write", "module", "no-cluster", "getchannels-api", "getkeys-api", "random"]
+    assert compare.declared_flags(flags, R7) == {"denyoom", "write", "movablekeys"}
+    assert compare.declared_flags(flags, R6) == {"denyoom", "write", "movablekeys", "random"}
+
+
+def test_may_replicate_is_hidden_from_7_0_1() -> None:
+    info = CommandInfo("x", -1, ("write", "module"), 0, 0, 0)
+    entry = declared("x", flags=["write", "may_replicate"])
+    assert compare.compare_command("c", entry, info, R7) == []
+    assert [d.code for d in compare.compare_command("c", entry, info, R700)] == ["LOAD020"]
+    shown = CommandInfo("x", -1, ("write", "module", "may_replicate"), 0, 0, 0)
+    assert compare.compare_command("c", entry, shown, R700) == []
+
+
+def test_flags_difference_message() -> None:
+    info = CommandInfo("x", -1, ("write", "denyoom", "module"), 0, 0, 0)
+    (found,) = compare.compare_command("commands[0]", declared("x", flags=["readonly", "denyoom"]), info, R7)
+    assert found.path == "commands[0].flags"
+    assert "declared but not registered: readonly; registered but not declared: write" in found.message
+
+
+def test_entry_without_flags_is_not_compared() -> None:
+    info = CommandInfo("x", -1, ("write", "module"), 0, 0, 0)
+    entry = declared("x")
+    del entry["flags"]
+    assert compare.compare_command("c", entry, info, R7) == []
+
+
+# --- Redis 6.x ----------------------------------------------------------------------------------
+
+
+def test_redis_6_reports_are_normalised() -> None:
+    """6.x: a 7-element COMMAND INFO, arity -1 always, no `module` flag, raw key positions."""
+    (info,) = parse_command_info(["mm.keys", -1, ["readonly"], 3, 1, 1, []])
+    assert info.key_specs == () and not info.is_subcommand
+    module = {"commands": [declared("mm.keys", 2, ["readonly", "module"], (3, 1, 1))]}
+    assert codes(module, discovery(info, redis="6.2.14")) == []
+    # The same declaration against Redis 7, which reads 3,1,1 as 3,-2,1 and knows the arity:
+    seven = CommandInfo("mm.keys", -1, ("readonly", "module"), 3, -2, 1)
+    assert codes(module, discovery(seven)) == [("LOAD019", "commands[0].command_arity")]
+
+
+def test_redis_7_entries_with_subcommands_parse() -> None:
+    infos = parse_command_info(expected_commands("subcommands")["sub.config"])
+    assert [i.name for i in infos] == ["sub.config", "sub.config|get", "sub.config|set"]
+    get = infos[1]
+    assert (get.arity, get.flags, get.first_key, get.last_key, get.step) == (
+        -2,
+        ("readonly", "module"),
+        2,
+        2,
+        1,
+    )
+    assert get.key_specs[0].describe() == "RW access update; index 2; range lastkey 0 keystep 1 limit 0"
+
+
+# --- names, module identity, routing policies ---------------------------------------------------
+
+
+def test_names_compare_case_insensitively() -> None:
+    info = CommandInfo("Graph.QUERY", -1, ("write", "module"), 1, 1, 1)
+    module = {"commands": [declared("graph.query", -1, ["write"], (1, 1, 1))]}
+    assert codes(module, discovery(info)) == []
+
+
+def test_module_identity() -> None:
+    module = {"module_name": "m", "version": 10000.0, "commands": []}
+    assert codes(module, discovery()) == []
+    module = {"module_name": "M", "version": "10001", "commands": []}
+    assert codes(module, discovery()) == [("LOAD014", "module_name"), ("LOAD015", "version")]
+    assert codes({"commands": []}, discovery()) == []
+
+
+def test_negative_step_is_compared_as_declared() -> None:
+    info = CommandInfo("ft.search", -2, ("readonly", "module"), 1, 1, 1, (index_spec(1, 0),))
+    module = {"commands": [declared("ft.search", -2, ["readonly"], (0, 0, -1))]}
+    assert codes(module, discovery(info)) == [("LOAD023", "commands[0].step")]
+
+
+def test_declared_and_registered_on_one_side_only() -> None:
+    found = discovery(
+        CommandInfo("a.one", -1, ("module",), 0, 0, 0),
+        CommandInfo("a.box", -2, ("module",), 0, 0, 0),
+        CommandInfo("a.box|get", -2, ("module",), 0, 0, 0),
+    )
+    module = {"commands": [declared("a.box", -2), declared("a.two"), {"flags": []}]}
+    assert codes(module, found) == [
+        ("LOAD016", "commands[1]"),
+        ("LOAD017", "commands"),
+        ("LOAD018", "commands"),
+    ]
+
+
+# --- key specs the legacy triple misses (§3.4-§3.6) -----------------------------------------------
+
+
+def movable(first: int, last: int, step: int, *specs: KeySpec) -> CommandInfo:
+    return CommandInfo("k", -1, ("write", "module", "movablekeys"), first, last, step, specs)
+
+
+@pytest.mark.parametrize(
+    ("info", "uncovered"),
+    [
+        # kspec.nonewithgetkeys: getkeys-api makes it movable; its one spec is the legacy triple.
+        (movable(1, -1, 2, index_spec(1, -1, 2)), 0),
+        # kspec.tworangeswithgap: specs at 1 and 3, the triple stops at 1.
+        (movable(1, 1, 1, index_spec(1), index_spec(3)), 1),
+        # kspec.keyword: a keyword spec can never be described by a triple.
+        (
+            movable(
+                0,
+                0,
+                0,
+                KeySpec(
+                    ("RO",),
+                    "keyword",
+                    {"keyword": "KEYS", "startfrom": 1},
+                    "range",
+                    {"lastkey": -1, "keystep": 1, "limit": 0},
+                ),
+            ),
+            1,
+        ),
+        # An INCOMPLETE spec is movable even when the triple is its copy.
+        (movable(1, 1, 1, index_spec(1, flags=("RW", "incomplete"))), 1),
+        # NOT_KEY specs name no key.
+        (movable(1, 1, 1, index_spec(1), index_spec(5, flags=("RO", "not_key"))), 0),
+        # A triple to the last argument covers a later fixed position; the reverse does not hold.
+        (movable(1, -1, 1, index_spec(4)), 0),
+        (movable(1, 3, 1, index_spec(2, -1)), 1),
+        # The step must reach the spec's keys.
+        (movable(1, -1, 2, index_spec(2)), 1),
+    ],
+)
+def test_uncovered_key_specs(info: CommandInfo, uncovered: int) -> None:
+    assert len(compare.uncovered_key_specs(info)) == uncovered
+
+
+def test_not_movable_is_never_reported() -> None:
+    info = CommandInfo("k", -1, ("write", "module"), 1, 1, 1, (index_spec(1), index_spec(3)))
+    assert compare.uncovered_key_specs(info) == []
+
+
+class Redis6:
+    """Canned Redis 6.2 replies: no COMMAND LIST, COMMAND DOCS or key specs; arity -1 always."""
+
+    version = "6.2.14"
+    version_tuple = (6, 2, 14)
+
+    def __init__(self) -> None:
+        self.loaded = False
+        self.calls: list[tuple[str, ...]] = []
+
+    def entries(self) -> list[list[Any]]:
+        native = [["get", 2, ["readonly", "fast"], 1, 1, 1, ["@read"]]]
+        module = [["m.set", -1, ["write", "denyoom"], 1, 1, 1, []], ["m.Ping", -1, ["fast"], 0, 0, 0, []]]
+        return native + (module if self.loaded else [])
+
+    def load_module(self, path: Any, args: Any) -> None:
+        self.loaded = True
+
+    def call(self, *args: str) -> Any:
+        self.calls.append(args)
+        if args == ("MODULE", "LIST"):
+            return [["name", "m", "ver", 10203, "path", "/m.so", "args", []]] if self.loaded else []
+        if args == ("COMMAND",):
+            return self.entries()
+        if args[:2] == ("COMMAND", "INFO"):
+            return [next(e for e in self.entries() if e[0] == name) for name in args[2:]]
+        raise AssertionError(f"Redis 6.2 has no {args}")
+
+
+def test_discovery_on_redis_6(tmp_path: Path) -> None:
+    from modpack.redis.discover import discover_with
+
+    so = tmp_path / "m.so"
+    so.write_bytes(b"")
+    server = Redis6()
+    found = discover_with(server, so)  # type: ignore[arg-type]
+    assert (found.module_name, found.module_version, found.redis_version) == ("m", 10203, "6.2.14")
+    assert [c.name for c in found.commands] == ["m.Ping", "m.set"]
+    assert found.commands[1].key_specs == () and found.commands[1].docs == {}
+    assert ("COMMAND", "LIST") not in server.calls
+    module = {"module_name": "m", "version": 10203, "commands": [
+        declared("m.ping", 1, ["fast", "module"]), declared("m.set", 3, ["write", "denyoom"], (1, 1, 1))]}  # fmt: skip
+    assert codes(module, found) == []

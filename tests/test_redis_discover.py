@@ -1,0 +1,302 @@
+"""`modpack discover`: exactly what each fixture registers, in a stable order, and `--write` merges."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modpack import declarations
+from modpack.checks.load import check_load
+from modpack.errors import ModpackError, UsageError
+from modpack.findings import Sink
+from modpack.redis import compare, discover
+from modpack.redis.model import Discovery
+from tests.conftest import require_redis, run_modpack
+from tests.test_redis_support import LOADABLE, SO, expected_commands, expected_module
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture(scope="module")
+def discovered() -> dict[str, Discovery]:
+    """Each loadable fixture, discovered once for the tests that only read the result."""
+    require_redis()
+    return {name: discover.discover(SO / f"{name}.so") for name in LOADABLE}
+
+
+def resp2_map(items: list[Any]) -> dict[str, Any]:
+    return {items[i]: items[i + 1] for i in range(0, len(items), 2)}
+
+
+def key_spec_as_json(flat: list[Any]) -> dict[str, Any]:
+    """A recorded RESP2 key spec in the shape `modpack discover --format json` prints."""
+    spec = resp2_map(flat)
+    for part in ("begin_search", "find_keys"):
+        typed = resp2_map(spec[part])
+        spec[part] = {"type": typed["type"], "spec": resp2_map(typed["spec"])}
+    return spec
+
+
+def recorded_as_json(entry: list[Any]) -> dict[str, Any]:
+    name, arity, flags, first, last, step = entry[:6]
+    return {
+        "name": name,
+        "arity": arity,
+        "flags": flags,
+        "first_key": first,
+        "last_key": last,
+        "step": step,
+        "key_specs": [key_spec_as_json(s) for s in entry[8]],
+    }
+
+
+@pytest.mark.parametrize("fixture", LOADABLE)
+def test_lists_exactly_what_the_source_registers(discovered: dict[str, Discovery], fixture: str) -> None:
+    found = discovered[fixture]
+    recorded = expected_commands(fixture)
+    assert [c.name for c in found.commands] == sorted(recorded, key=str.lower)
+    for info in found.commands:
+        shown = info.as_json()
+        shown.pop("docs", None)
+        assert shown == recorded_as_json(recorded[info.name]), info.name
+    module = expected_module(fixture)
+    assert (found.module_name, found.module_version) == (module["name"], module["ver"])
+    assert found.redis_version.count(".") == 2
+
+
+def test_subcommands_are_listed_with_their_parent(discovered: dict[str, Discovery]) -> None:
+    names = [c.name for c in discovered["subcommands"].commands]
+    assert names == ["sub.config", "sub.config|get", "sub.config|set", "sub.plain"]
+    tables = tomllib.loads(discover.to_toml(discovered["subcommands"], include_subcommands=False))
+    assert [t["name"] for t in tables["commands"]] == ["sub.config", "sub.plain"]
+
+
+def test_same_output_on_every_run(discovered: dict[str, Discovery]) -> None:
+    again = discover.discover(SO / "subcommands.so")
+    first = discovered["subcommands"]
+    assert discover.to_toml(again) == discover.to_toml(first)
+    assert discover.to_json(again) == discover.to_json(first)
+
+
+def test_toml_output_is_what_declarations_read(discovered: dict[str, Discovery]) -> None:
+    text = discover.to_toml(discovered["keyspecs"])
+    assert text.startswith("# Commands kspec 1.0.0 (10000) registers on redis-server ")
+    assert (
+        '# key spec: RO access; keyword "KEYS" startfrom 1; keynum keynumidx 0 firstkey 1 keystep 1' in text
+    )
+    assert tomllib.loads(text)["commands"][1] == {
+        "name": "ks.kw",
+        "arity": -1,
+        "flags": ["readonly", "module", "movablekeys"],
+        "first_key": 0,
+        "last_key": 0,
+        "step": 0,
+    }
+
+
+def test_json_output(discovered: dict[str, Discovery]) -> None:
+    data = json.loads(discover.to_json(discovered["subcommands"]))
+    assert data["format_version"] == 1
+    assert data["module"] == {
+        "name": "subcmd",
+        "version": 10000,
+        "semantic_version": "1.0.0",
+        "file": str(SO / "subcommands.so"),
+        "args": [],
+    }
+    get = data["commands"][1]
+    assert get["name"] == "sub.config|get"
+    assert get["docs"] == {"group": "module", "module": "subcmd"}
+    assert get["key_specs"][0]["begin_search"] == {"type": "index", "spec": {"index": 2}}
+
+
+def test_module_json_commands_leave_out_subcommands(discovered: dict[str, Discovery]) -> None:
+    entries = discover.module_json_commands(discovered["subcommands"])
+    assert [e["command_name"] for e in entries] == ["sub.config", "sub.plain"]
+    assert entries[1] == {
+        "command_name": "sub.plain",
+        "command_arity": -1,
+        "flags": ["module", "fast"],
+        "first_key": 0,
+        "last_key": 0,
+        "step": 0,
+    }
+
+
+@pytest.mark.parametrize("fixture", LOADABLE)
+def test_round_trip_discover_write_compare(
+    discovered: dict[str, Discovery], fixture: str, tmp_path: Path
+) -> None:
+    toml = tmp_path / "modpack.toml"
+    summary = discover.write_toml(toml, discovered[fixture])
+    assert summary.written and summary.added == [c.name for c in discovered[fixture].commands]
+    decl = declarations.load_toml(toml)
+    # ks.kw's keyword key spec is a property of the module, not a declaration difference.
+    about_the_module = ["LOAD022"] if fixture == "keyspecs" else []
+    assert [d.code for d in compare.compare(decl.module, discovered[fixture])] == about_the_module
+    sink = Sink(str(toml))
+    check_load(SO / f"{fixture}.so", decl.module, sink)
+    assert [f.code for f in sink.findings] == ["LOAD003", *about_the_module]
+    again = discover.write_toml(toml, discovered[fixture])
+    assert not again.written and again.unchanged == summary.added
+
+
+PROJECT = """\
+# hello, packaged by modpack
+[module]
+name = "hello"
+semantic_version = "1.2.3"
+display_name = "Hello"
+min_redis_version = "7.0"
+compatible_redis_version = "7.0"
+capabilities = ["clustering"]   # we route keys
+
+[platform]
+operating_systems = ["rhel8", "rhel9", "ubuntu20", "ubuntu22", "amzn2023"]
+architecture = "x86_64"
+
+[build]
+so = "{so}"
+"""
+
+
+def test_round_trip_through_the_command_line(tmp_path: Path) -> None:
+    """discover --write, build, then validate --load the declarations and the built module.json."""
+    require_redis()
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(PROJECT.format(so=SO / "hello.so"))
+    done = run_modpack("discover", SO / "hello.so", "--write", toml)
+    assert done.returncode == 0, done.stderr
+    assert "5 added" in done.stdout
+    done = run_modpack("build", toml, "--output", tmp_path / "dist")
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_modpack("validate", "--load", toml)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "LOAD003" in done.stdout and "error" not in done.stdout.replace("0 errors", "")
+    (bundle,) = (tmp_path / "dist").glob("*.zip")
+    with zipfile.ZipFile(bundle) as archive:
+        module = json.loads(archive.read("module.json"))
+    sink = Sink("module.json")
+    check_load(SO / "hello.so", module, sink)
+    assert [f.code for f in sink.findings] == ["LOAD003"]
+
+
+USER_FILE = """\
+# my module, by hand
+[module]
+name = "hello"   # the registered name
+semantic_version = "1.2.3"
+
+# commands I wrote myself
+[[commands]]
+name = "HELLO.SET"  # upper case on purpose
+arity = 3
+flags = ["deny-oom", "write"]
+first_key = 1
+last_key = 1
+step = 1
+
+[[commands]]
+name = "hello.get"  # a routing policy: keep my keys
+arity = 1
+flags = ["readonly"]
+first_key = 0
+last_key = 0
+step = -1
+
+[[commands]]
+name = "hello.retired"
+arity = 2
+
+[validate]
+load = true  # prove it
+"""
+
+
+def test_write_merges_and_keeps_the_users_file(discovered: dict[str, Discovery], tmp_path: Path) -> None:
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(USER_FILE)
+    toml.chmod(0o640)
+    summary = discover.write_toml(toml, discovered["hello"])
+    text = toml.read_text()
+    assert (summary.added, summary.updated, summary.unchanged) == (
+        ["hello.copy", "hello.mset", "hello.ping"],
+        ["hello.get"],
+        ["hello.set"],
+    )
+    assert summary.not_registered == ["hello.retired"] and summary.removed == []
+    for kept in (
+        "# my module, by hand",
+        "# the registered name",
+        '"HELLO.SET"  # upper case on purpose',
+        'flags = ["deny-oom", "write"]',
+        "load = true  # prove it",
+        'name = "hello.retired"',
+    ):
+        assert kept in text, kept
+    data = tomllib.loads(text)
+    get = next(t for t in data["commands"] if t["name"] == "hello.get")
+    assert get == {
+        "name": "hello.get",
+        "arity": 2,
+        "flags": ["readonly", "module", "fast"],
+        "first_key": 0,
+        "last_key": 0,
+        "step": -1,
+    }
+    assert oct(toml.stat().st_mode & 0o777) == "0o640"
+    assert "kept, although the module does not register them: hello.retired" in summary.describe()
+    pruned = discover.write_toml(toml, discovered["hello"], prune=True)
+    assert pruned.removed == ["hello.retired"] and "hello.retired" not in toml.read_text()
+    assert list(tmp_path.iterdir()) == [toml]  # no temporary file left
+
+
+def test_write_refuses_broken_toml_and_leaves_it(discovered: dict[str, Discovery], tmp_path: Path) -> None:
+    toml = tmp_path / "modpack.toml"
+    toml.write_text("[module\nname = 1\n")
+    with pytest.raises(ModpackError, match="TOML syntax error"):
+        discover.write_toml(toml, discovered["hello"])
+    assert toml.read_text() == "[module\nname = 1\n"
+    toml.write_text('commands = [{name = "x"}]\n')
+    with pytest.raises(ModpackError, match=r"not written as \[\[commands\]\] tables"):
+        discover.write_toml(toml, discovered["hello"])
+
+
+def test_fill_commands_for_build_discover(tmp_path: Path) -> None:
+    require_redis()
+    toml = tmp_path / "modpack.toml"
+    toml.write_text('[module]\nname = "subcmd"\nsemantic_version = "1.0.0"\n')
+    decl = declarations.load_toml(toml)
+    assert not decl.has_commands
+    found = discover.fill_commands(decl, SO / "subcommands.so")
+    assert decl.has_commands and found.module_name == "subcmd"
+    assert [c["command_name"] for c in decl.module["commands"]] == ["sub.config", "sub.plain"]
+
+
+def test_arguments_and_failures() -> None:
+    require_redis()
+    assert discover.split_args("a 'b c' \"d\"") == ["a", "b c", "d"]
+    with pytest.raises(UsageError, match="cannot split"):
+        discover.split_args("a 'b")
+    with pytest.raises(ModpackError, match="does not exist"):
+        discover.discover(SO / "nothing-here.so")
+    with pytest.raises(ModpackError, match="returned an error"):
+        discover.discover(SO / "normalise.so", ["unexpected"])
+
+
+def test_command_line(tmp_path: Path) -> None:
+    require_redis()
+    done = run_modpack("discover", SO / "keyspecs.so", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert [c["name"] for c in json.loads(done.stdout)["commands"]] == ["ks.copy", "ks.kw"]
+    done = run_modpack("discover", SO / "normalise.so", "--args", "nope")
+    assert done.returncode == 1
+    assert "RedisModule_OnLoad of normalise.so returned an error" in done.stderr
+    done = run_modpack("discover", SO / "hello.so", env={"PATH": "", "MODPACK_REDIS_SERVER": ""})
+    assert done.returncode == 1
+    assert "redis-server is not installed" in done.stderr and "hint:" in done.stderr

@@ -1,0 +1,310 @@
+"""The disposable redis-server: start-up, the RESP2 client, failed loads, and cleanup in every case."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from modpack.redis import harness, loadlog
+from modpack.redis.harness import (
+    ErrorReply,
+    ModuleLoadError,
+    RedisNotFoundError,
+    RedisServer,
+    RedisStartError,
+    ReplyError,
+    RespClient,
+)
+from tests.conftest import ROOT, require_redis
+from tests.test_redis_support import EXPECTED, SO, assert_cleaned_up, redis_processes_in
+
+# --- the RESP2 client, against a socket pair ---------------------------------------------------
+
+
+def client_fed(data: bytes) -> tuple[RespClient, socket.socket]:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    theirs.sendall(data)
+    return RespClient(ours, timeout=2.0), theirs
+
+
+def test_encode_command_is_binary_safe() -> None:
+    assert harness.encode_command(["MODULE", "LOAD", b"/a b/x.so"]) == (
+        b"*3\r\n$6\r\nMODULE\r\n$4\r\nLOAD\r\n$9\r\n/a b/x.so\r\n"
+    )
+
+
+def test_client_parses_nested_replies() -> None:
+    client, peer = client_fed(b"*4\r\n+OK\r\n:-3\r\n$-1\r\n*2\r\n$3\r\nab\n\r\n-ERR nested\r\n")
+    with peer:
+        assert client.call("X") == ["OK", -3, None, ["ab\n", ErrorReply("ERR nested")]]
+    client.close()
+
+
+def test_client_raises_top_level_errors() -> None:
+    client, peer = client_fed(b"-ERR Error loading the extension.\r\n")
+    with peer, pytest.raises(ReplyError, match="Error loading"):
+        client.call("MODULE", "LOAD", "x")
+    client.close()
+
+
+def test_client_reports_a_closed_connection() -> None:
+    client, peer = client_fed(b"*2\r\n+OK\r\n")
+    peer.close()
+    with pytest.raises(ConnectionError):
+        client.call("X")
+    client.close()
+
+
+def test_client_times_out() -> None:
+    ours, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    client = RespClient(ours, timeout=0.1)
+    with peer, pytest.raises(TimeoutError):
+        client.call("PING")
+    client.close()
+
+
+# --- finding and starting the binary, without a real Redis ---------------------------------------
+
+
+def test_missing_redis_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("MODPACK_REDIS_SERVER", raising=False)
+    with pytest.raises(RedisNotFoundError, match="not installed") as caught:
+        harness.find_redis_server()
+    assert "apt-get install redis-server" in caught.value.hint
+    with pytest.raises(RedisNotFoundError, match="not an executable"):
+        harness.find_redis_server(str(tmp_path / "redis-server"))
+
+
+def test_enable_module_command_only_from_7(tmp_path: Path) -> None:
+    old = harness.server_arguments("redis-server", tmp_path, (6, 2, 14))
+    new = harness.server_arguments("redis-server", tmp_path, (7, 0, 0))
+    assert "--enable-module-command" not in old
+    assert new[-2:] == ["--enable-module-command", "yes"]
+    assert old[old.index("--port") + 1] == "0"
+    assert old[old.index("--save") + 1] == ""
+    assert old[old.index("--unixsocket") + 1] == str(tmp_path / "redis.sock")
+
+
+def fake_server(tmp_path: Path, body: str) -> str:
+    """A redis-server stand-in: prints a version for --version, otherwise runs `body`."""
+    script = tmp_path / "redis-server"
+    script.write_text(
+        textwrap.dedent(f"""\
+            #!/bin/sh
+            if [ "$1" = "--version" ]; then echo "Redis server v=7.0.15 sha=0"; exit 0; fi
+            {body}
+            """)
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_startup_timeout_names_the_output_and_cleans_up(tmp_path: Path) -> None:
+    server = RedisServer(
+        fake_server(tmp_path, "echo still starting; exec /bin/sleep 30"), startup_timeout=0.5
+    )
+    started = time.monotonic()
+    with pytest.raises(RedisStartError, match=r"did not accept connections within 0.5 s") as caught:
+        with server:
+            pass
+    assert time.monotonic() - started < 10
+    assert "still starting" in caught.value.hint
+    assert server.folder is None and server.pid is None
+
+
+def test_a_server_that_exits_at_start_up(tmp_path: Path) -> None:
+    script = fake_server(tmp_path, "echo '*** FATAL CONFIG FILE ERROR'; exit 1")
+    with pytest.raises(RedisStartError, match="exited with status 1") as caught, RedisServer(script):
+        pass
+    assert "FATAL CONFIG" in caught.value.hint
+
+
+def test_unparsable_version(tmp_path: Path) -> None:
+    script = tmp_path / "redis-server"
+    script.write_text("#!/bin/sh\necho hello\n")
+    script.chmod(0o755)
+    with pytest.raises(RedisStartError, match="did not print a Redis version"):
+        harness.binary_version(str(script))
+
+
+# --- log lines explained, from the recorded fixture runs ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fixture", "reason"),
+    [
+        ("no_onload.so", "no-onload"),
+        ("hidden_onload.so", "no-onload"),
+        ("glibc_future.so", "symbol-version"),
+        ("needs_lib.so", "missing-library"),
+        ("elf32.so", "wrong-binary"),
+        ("text.so", "wrong-binary"),
+        ("aarch64/hello.so", "wrong-binary"),
+    ],
+)
+def test_recorded_log_lines_are_explained(fixture: str, reason: str) -> None:
+    path = Path("/m") / fixture
+    lines = [line.replace("{path}", str(path))[2:] for line in EXPECTED["fixtures"][fixture]["log"]]
+    failure = loadlog.explain(path, lines, "ERR Error loading the extension.")
+    assert failure.reason == reason
+    assert path.name in failure.message
+    assert failure.hint
+
+
+def test_other_log_lines_are_explained() -> None:
+    path = Path("/m/x.so")
+    cases = {
+        f"Module {path} failed to load: It does not have execute permissions.": "not-executable",
+        f"Module {path} failed to load: {path}: undefined symbol: foo_bar": "undefined-symbol",
+        f"Module {path} initialization failed. Module not loaded": "onload-failed",
+        f"Module {path} failed to load: something new": "unknown",
+        "nothing useful": "unknown",
+    }
+    for line, reason in cases.items():
+        assert loadlog.explain(path, [line], "ERR").reason == reason, line
+    assert "'ERR x'" in loadlog.explain(path, [], "ERR x").message
+
+
+# --- a real redis-server ------------------------------------------------------------------------
+
+
+@pytest.mark.redis
+def test_reports_the_version_the_server_reads() -> None:
+    binary = require_redis()
+    with RedisServer(binary) as server:
+        assert server.version == ".".join(map(str, harness.binary_version(binary)))
+        assert server.version_tuple >= (6, 0, 0)
+        assert server.call("PING") == "PONG"
+        assert (server.folder / "redis.sock").is_socket()  # type: ignore[operator]
+        assert oct((server.folder / "redis.sock").stat().st_mode & 0o777) == "0o700"  # type: ignore[operator]
+
+
+@pytest.mark.redis
+def test_cleanup_after_a_passing_run() -> None:
+    server = RedisServer(require_redis())
+    with server:
+        pid, folder = server.pid, server.folder
+        server.load_module(SO / "hello.so")
+        assert redis_processes_in(folder) == [pid]  # type: ignore[arg-type]
+    assert_cleaned_up(pid, folder)
+
+
+@pytest.mark.redis
+def test_cleanup_after_a_failing_load() -> None:
+    server = RedisServer(require_redis())
+    with pytest.raises(ModuleLoadError) as caught, server:
+        pid, folder = server.pid, server.folder
+        server.load_module(SO / "no_onload.so")
+    assert caught.value.failure.reason == "no-onload"
+    assert any("RedisModule_OnLoad" in line for line in caught.value.failure.log)
+    assert_cleaned_up(pid, folder)
+
+
+@pytest.mark.redis
+def test_cleanup_after_an_error_in_the_block() -> None:
+    server = RedisServer(require_redis())
+    with pytest.raises(RuntimeError, match="boom"), server:
+        pid, folder = server.pid, server.folder
+        raise RuntimeError("boom")
+    assert_cleaned_up(pid, folder)
+
+
+@pytest.mark.redis
+def test_a_crash_while_loading_is_reported_not_a_hang() -> None:
+    server = RedisServer(require_redis(), timeout=30)
+    started = time.monotonic()
+    with pytest.raises(ModuleLoadError) as caught, server:
+        pid, folder = server.pid, server.folder
+        server.load_module(SO / "truncated.so")
+    assert caught.value.failure.reason == "crashed"
+    assert "crashed by signal: 7" in caught.value.failure.message
+    assert time.monotonic() - started < 15
+    assert_cleaned_up(pid, folder)
+
+
+@pytest.mark.redis
+def test_a_load_that_never_returns_times_out_and_is_killed() -> None:
+    server = RedisServer(require_redis(), timeout=1.0, stop_timeout=30)
+    started = time.monotonic()
+    with pytest.raises(ModuleLoadError) as caught, server:
+        pid, folder = server.pid, server.folder
+        server.load_module(SO / "hang_onload.so")
+    assert caught.value.failure.reason == "timeout"
+    assert time.monotonic() - started < 10  # SIGKILL at once, not after stop_timeout
+    assert_cleaned_up(pid, folder)
+
+
+@pytest.mark.redis
+def test_arguments_and_paths_with_spaces(tmp_path: Path) -> None:
+    folder = tmp_path / "a folder"
+    folder.mkdir()
+    so = folder / "norm alise.so"
+    shutil.copy2(SO / "normalise.so", so)
+    with RedisServer(require_redis()) as server:
+        server.load_module(so)
+    with pytest.raises(ModuleLoadError) as caught, RedisServer(require_redis()) as server:
+        server.load_module(so, ["unexpected", "two words"])
+    assert caught.value.failure.reason == "onload-failed"
+
+
+@pytest.mark.redis
+def test_no_execute_permission(tmp_path: Path) -> None:
+    so = tmp_path / "hello.so"
+    shutil.copy2(SO / "hello.so", so)
+    so.chmod(0o644)
+    with pytest.raises(ModuleLoadError) as caught, RedisServer(require_redis()) as server:
+        server.load_module(so)
+    assert caught.value.failure.reason == "not-executable"
+
+
+CTRL_C_SCRIPT = """
+import sys, time
+from pathlib import Path
+from modpack.redis.harness import RedisServer
+
+with RedisServer() as server:
+    server.load_module(Path(sys.argv[1]))
+    print(server.pid, server.folder, flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.redis
+def test_cleanup_after_ctrl_c(tmp_path: Path) -> None:
+    require_redis()
+    script = tmp_path / "hold.py"
+    script.write_text(CTRL_C_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with subprocess.Popen(
+        [sys.executable, str(script), str(SO / "hello.so")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as child:
+        try:
+            assert child.stdout is not None
+            pid_text, folder_text = child.stdout.readline().split()
+            pid, folder = int(pid_text), Path(folder_text)
+            assert redis_processes_in(folder) == [pid]
+            child.send_signal(signal.SIGINT)
+            _, errors = child.communicate(timeout=30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+    assert "KeyboardInterrupt" in errors
+    assert child.returncode != 0  # KeyboardInterrupt
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the orphan is reaped by init, not by us
+    assert_cleaned_up(pid, folder)

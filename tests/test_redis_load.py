@@ -1,0 +1,220 @@
+"""`validate --load`: each declared-vs-registered case gets exactly its findings; failed loads are
+explained; a missing redis-server is a finding; validate without --load never starts one."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modpack.checks.load import FAILURE_RULES, check_load
+from modpack.findings import Severity, Sink
+from modpack.redis import harness
+from modpack.rules import all_rules
+from tests.conftest import require_redis, run_modpack
+from tests.test_redis_support import SO, assert_cleaned_up
+
+CASES = Path(__file__).resolve().parent / "load_cases"
+CASE_NAMES = sorted(p.name for p in CASES.iterdir() if (p / "expected.json").is_file())
+
+
+def findings_of(so: Path, module: dict[str, Any], redis_server: str | None = None) -> list[str]:
+    sink = Sink(str(so))
+    check_load(so, module, sink, redis_server)
+    return [f"{f.code} {f.location.path}".strip() for f in sink.findings]
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("case", CASE_NAMES)
+def test_case_gets_exactly_its_findings(case: str) -> None:
+    require_redis()
+    expected = json.loads((CASES / case / "expected.json").read_text("utf-8"))
+    module = json.loads((CASES / case / "module.json").read_text("utf-8"))
+    assert sorted(findings_of(SO / expected["so"], module)) == sorted(expected["findings"])
+
+
+@pytest.mark.redis
+def test_messages_name_the_values_and_the_redis_version() -> None:
+    require_redis()
+    module = json.loads((CASES / "mismatch-every-way" / "module.json").read_text("utf-8"))
+    sink = Sink("module.json")
+    check_load(SO / "mismatch.so", module, sink)
+    by_code = {f.code: f for f in sink.findings}
+    assert "redis-server 7." in by_code["LOAD003"].message or "redis-server 6." in by_code["LOAD003"].message
+    assert by_code["LOAD003"].severity is Severity.INFO
+    assert "'mismatched'" in by_code["LOAD014"].message and "'mismatch'" in by_code["LOAD014"].message
+    assert "20000 (2.0.0)" in by_code["LOAD015"].message and "20001 (2.0.1)" in by_code["LOAD015"].message
+    assert "declared but not registered: readonly" in by_code["LOAD020"].message
+    assert "registered but not declared: write" in by_code["LOAD020"].message
+    assert "last_key is 1" in by_code["LOAD021"].message and "registers 2" in by_code["LOAD021"].message
+    assert 'name = "mm.undeclared"' in by_code["LOAD017"].hint
+
+
+@pytest.mark.redis
+def test_reinterpreted_keys_are_explained_when_they_differ() -> None:
+    require_redis()
+    module = json.loads((CASES / "normalise-as-written-in-c" / "module.json").read_text("utf-8"))
+    module["commands"][2]["first_key"] = 2  # 2,1,1 is shown as 2,-1,1 by Redis 7; registered 3,-2,1
+    sink = Sink("module.json")
+    check_load(SO / "normalise.so", module, sink)
+    messages = [f.message for f in sink.findings if f.code == "LOAD021"]
+    assert len(messages) == 2
+    assert any("last_key is 1 (Redis 7.0.15 shows it as -1), Redis registers -2" in m for m in messages)
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    ("fixture", "code"),
+    [
+        ("no_onload.so", "LOAD005"),
+        ("hidden_onload.so", "LOAD005"),
+        ("needs_lib.so", "LOAD006"),
+        ("glibc_future.so", "LOAD007"),
+        ("elf32.so", "LOAD010"),
+        ("text.so", "LOAD010"),
+        ("../aarch64/hello.so", "LOAD010"),
+        ("truncated.so", "LOAD012"),
+    ],
+)
+def test_failed_load_is_one_finding_with_its_reason(fixture: str, code: str) -> None:
+    require_redis()
+    sink = Sink(fixture)
+    check_load(SO / fixture, {"module_name": "x", "commands": []}, sink)
+    assert [(f.code, f.location.path) for f in sink.findings] == [(code, "")]
+    assert "redis-server 7." in sink.findings[0].message or "redis-server 6." in sink.findings[0].message
+    assert sink.findings[0].fix
+
+
+@pytest.mark.redis
+def test_no_execute_permission_is_a_finding(tmp_path: Path) -> None:
+    require_redis()
+    so = tmp_path / "hello.so"
+    shutil.copy2(SO / "hello.so", so)
+    so.chmod(0o644)
+    assert findings_of(so, {}) == ["LOAD009"]
+
+
+@pytest.mark.redis
+def test_a_load_that_hangs_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_redis()
+    monkeypatch.setattr(harness, "COMMAND_TIMEOUT", 1.0)
+    assert findings_of(SO / "hang_onload.so", {}) == ["LOAD013"]
+
+
+def test_missing_redis_server_is_a_finding(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("MODPACK_REDIS_SERVER", raising=False)
+    sink = Sink("hello.so")
+    check_load(SO / "hello.so", {}, sink)
+    assert [f.code for f in sink.findings] == ["LOAD001"]
+    assert sink.findings[0].severity is Severity.WARNING
+    assert "apt-get install redis-server" in sink.findings[0].fix
+    assert findings_of(SO / "hello.so", {}, str(tmp_path / "nowhere" / "redis-server")) == ["LOAD001"]
+
+
+def test_a_server_that_does_not_start_is_a_finding(tmp_path: Path) -> None:
+    script = tmp_path / "redis-server"
+    script.write_text("#!/bin/sh\necho 'Redis server v=7.0.15'\nexit 3\n")
+    script.chmod(0o755)
+    assert findings_of(SO / "hello.so", {}, str(script)) == ["LOAD002"]
+
+
+def test_every_load_rule_is_documented() -> None:
+    rules = all_rules()
+    load = {code: rule for code, rule in rules.items() if code.startswith("LOAD")}
+    assert sorted(load) == [f"LOAD{n:03d}" for n in range(1, 24)]
+    assert set(FAILURE_RULES.values()) <= set(load)
+    for rule in load.values():
+        assert rule.name and rule.why.endswith(".") and rule.fix.endswith(".")
+
+
+# --- validate without --load never needs a redis-server -----------------------------------------
+
+SPY = """#!/bin/sh
+echo "$@" >> "{log}"
+exec "{real}" "$@"
+"""
+
+
+def spy_environment(tmp_path: Path, real: str) -> tuple[dict[str, str], Path]:
+    """PATH without redis-server, and MODPACK_REDIS_SERVER naming a spy that logs each start."""
+    log = tmp_path / "spawned.log"
+    spy = tmp_path / "spy" / "redis-server"
+    spy.parent.mkdir()
+    spy.write_text(SPY.format(log=log, real=real))
+    spy.chmod(0o755)
+    python_dir = str(Path(sys.executable).parent)
+    return {"PATH": python_dir, "MODPACK_REDIS_SERVER": str(spy)}, log
+
+
+def project(tmp_path: Path, load: bool) -> Path:
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(
+        f"""[module]
+name = "hello"
+semantic_version = "1.2.3"
+min_redis_version = "7.0"
+
+[build]
+so = "{SO / "hello.so"}"
+
+[validate]
+load = {str(load).lower()}
+"""
+    )
+    return toml
+
+
+@pytest.mark.redis
+def test_validate_without_load_never_starts_redis(tmp_path: Path) -> None:
+    real = require_redis()
+    env, spawned = spy_environment(tmp_path, os.path.abspath(real))
+    toml = project(tmp_path, load=False)
+    done = run_modpack("validate", toml, env=env)
+    assert "LOAD" not in done.stdout, done.stdout
+    assert not spawned.exists()
+    # The spy works: --load starts the server through it.
+    done = run_modpack("validate", "--load", toml, env=env)
+    assert "LOAD003" in done.stdout, done.stdout + done.stderr
+    assert spawned.exists()
+
+
+def test_validate_without_load_imports_no_redis_code(tmp_path: Path) -> None:
+    toml = project(tmp_path, load=False)
+    code = (
+        "import sys; from pathlib import Path; from modpack.validate import validate_paths; "
+        f"validate_paths([Path({str(toml)!r})]); "
+        "print(sorted(m for m in sys.modules if m.startswith('modpack.redis') or m == 'modpack.checks.load'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PATH": ""},
+    )
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.redis
+def test_check_load_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_redis()
+    recorded: list[tuple[int | None, Path | None]] = []
+    original = harness.RedisServer.start
+
+    def recording_start(self: harness.RedisServer) -> None:
+        original(self)
+        recorded.append((self.pid, self.folder))
+
+    monkeypatch.setattr(harness.RedisServer, "start", recording_start)
+    for fixture in ("hello.so", "no_onload.so", "truncated.so"):
+        check_load(SO / fixture, {}, Sink(fixture))
+    assert len(recorded) == 3
+    for pid, folder in recorded:
+        assert_cleaned_up(pid, folder)
