@@ -9,6 +9,7 @@ reader needs (headers, section tables, small sections), so memory stays flat for
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import io
 import stat
@@ -265,8 +266,8 @@ def _merged(ranges: dict[int, bytes]) -> list[tuple[int, bytes]]:
     return merged
 
 
-HEAD_KEEP = 16 * 1024 * 1024
-TAIL_KEEP = 16 * 1024 * 1024
+HEAD_KEEP = 4 * 1024 * 1024
+TAIL_KEEP = 4 * 1024 * 1024
 SECTION_KEEP = 8 * 1024 * 1024
 TABLE_KEEP = 64 * 1024 * 1024  # symbol and string tables, as large as the ELF reader accepts
 TOTAL_KEEP = 96 * 1024 * 1024
@@ -290,9 +291,16 @@ def stream_binary(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> StreamedBi
     size = info.file_size
     digest = hashlib.sha256()
     wanted = _Keeper(size, [(0, min(size, HEAD_KEEP)), (max(size - TAIL_KEEP, 0), size)])
-    for chunk in member_chunks(archive, info):
-        digest.update(chunk)
-        wanted.feed(chunk)
+    # Inflate here while another thread hashes the previous chunk (both release the GIL).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as hasher:
+        pending: concurrent.futures.Future[None] | None = None
+        for chunk in member_chunks(archive, info):
+            if pending is not None:
+                pending.result()
+            pending = hasher.submit(digest.update, chunk)
+            wanted.feed(chunk)
+        if pending is not None:
+            pending.result()
     needed = _needed_ranges(wanted.ranges(), size)
     if needed and not wanted.covers(needed):
         second = _Keeper(size, needed)
