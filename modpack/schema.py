@@ -39,11 +39,62 @@ def load_schema(name: str) -> Schema:
     return schema
 
 
+# The keywords the interpreter understands; annotations are ignored as JSON Schema ignores them.
+SUPPORTED = frozenset(
+    "type required properties additionalProperties items minLength pattern minimum $ref "
+    "$schema $id $defs title description const enum $comment".split()
+)
+
+
 def check(document: Any, schema_name: str) -> list[Violation]:
     root = load_schema(schema_name)
+    if not interpretable(schema_name):
+        return _check_with_jsonschema(document, root)
     walker = _Walker(root)
     walker.walk(document, root, "")
     return walker.violations
+
+
+@functools.cache
+def interpretable(schema_name: str) -> bool:
+    """True when every keyword of the schema is one the interpreter implements."""
+    return _only_supported(load_schema(schema_name))
+
+
+def _only_supported(node: Any) -> bool:
+    if isinstance(node, list):
+        return all(_only_supported(item) for item in node)
+    if not isinstance(node, dict):
+        return True
+    for key, value in node.items():
+        if key.startswith("x-modpack-"):
+            continue
+        if key not in SUPPORTED:
+            return False
+        if key in ("properties", "$defs"):
+            if not all(_only_supported(v) for v in value.values()):
+                return False
+        elif key in ("items", "additionalProperties") and not _only_supported(value):
+            return False
+    return True
+
+
+def _check_with_jsonschema(document: Any, root: Schema) -> list[Violation]:
+    """The full validator, for a schema that uses more than the interpreter knows."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(root)
+    return [
+        Violation("SCH001" if error.validator == "required" else "SCH002", _error_path(error), error.message)
+        for error in validator.iter_errors(document)
+    ]
+
+
+def _error_path(error: Any) -> str:
+    path = ""
+    for part in error.absolute_path:
+        path = join(path, part)
+    return path
 
 
 _TYPE_NAMES = {
@@ -95,6 +146,12 @@ class _Walker:
         if wanted is not None and not _is_type(value, wanted):
             code = schema.get("x-modpack-rule", "SCH002")
             self.add(code, path, f"{_name(path)} is {_describe(value)}; expected {_article(wanted)}")
+            return
+        if "enum" in schema and value not in schema["enum"]:
+            self.add("SCH005", path, f"{_name(path)} is {value!r}; expected one of {schema['enum']}")
+            return
+        if "const" in schema and value != schema["const"]:
+            self.add("SCH005", path, f"{_name(path)} is {value!r}; expected {schema['const']!r}")
             return
         if isinstance(value, str):
             self.string(value, schema, path)

@@ -195,3 +195,19 @@ def test_zip_with_a_directory_entry_and_deps_is_accepted(tmp_path: Path) -> None
     path = tmp_path / "bundle.zip"
     path.write_bytes(out.getvalue())
     assert [f.code for f in validate_paths([path], Settings()).findings()] == []
+
+
+def test_published_schemas_use_only_what_the_interpreter_implements() -> None:
+    for name in ("module", "modpack"):
+        assert schema_module.interpretable(name), name
+
+
+def test_a_schema_beyond_the_interpreter_goes_to_jsonschema(monkeypatch: pytest.MonkeyPatch) -> None:
+    extended = {**schema_module.load_schema("module"), "minProperties": 100}
+    monkeypatch.setattr(schema_module, "load_schema", lambda name: extended)
+    schema_module.interpretable.cache_clear()
+    try:
+        violations = schema_module.check(json.loads(GOOD.read_text()), "module")
+    finally:
+        schema_module.interpretable.cache_clear()
+    assert [v.code for v in violations] == ["SCH002"] and "properties" in violations[0].message
