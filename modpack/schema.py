@@ -41,8 +41,25 @@ def load_schema(name: str) -> Schema:
 
 # The keywords the interpreter understands; annotations are ignored as JSON Schema ignores them.
 SUPPORTED = frozenset(
-    "type required properties additionalProperties items minLength pattern minimum $ref "
-    "$schema $id $defs title description const enum $comment".split()
+    [
+        "type",
+        "required",
+        "properties",
+        "additionalProperties",
+        "items",
+        "minLength",
+        "pattern",
+        "minimum",
+        "$ref",
+        "$schema",
+        "$id",
+        "$defs",
+        "title",
+        "description",
+        "const",
+        "enum",
+        "$comment",
+    ]
 )
 
 

@@ -25,4 +25,6 @@ def test_wheel_contains_schemas_and_rule_data(tmp_path: Path) -> None:
         assert f"modpack/data/{data}.json" in names
     rule_files = {n for n in names if n.startswith("modpack/data/rules/")}
     assert {Path(n).name for n in rule_files} >= {"schema.json", "command.json", "keys.json", "bundle.json"}
-    assert any(n.endswith("entry_points.txt") and "modpack" in zipfile.ZipFile(wheel).read(n).decode() for n in names)
+    assert any(
+        n.endswith("entry_points.txt") and "modpack" in zipfile.ZipFile(wheel).read(n).decode() for n in names
+    )

@@ -43,14 +43,23 @@ def run_hook(repo: Path, files: dict[str, Path]) -> subprocess.CompletedProcess[
     git("add", "-A", cwd=repo)
     env = {**os.environ, "PRE_COMMIT_HOME": str(repo.parent / "pre-commit-home"), "NO_COLOR": "1"}
     return subprocess.run(
-        ["pre-commit", "run", "--files", *files], cwd=repo, env=env, capture_output=True, text=True, timeout=600, check=False
+        ["pre-commit", "run", "--files", *files],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
 
 def test_hook_passes_good_files(repository: Path) -> None:
     result = run_hook(
         repository,
-        {"module.json": CASES / "good" / "module-json" / "module.json", "pack/ramp.yml": CASES / "good" / "ramp-yml" / "ramp.yml"},
+        {
+            "module.json": CASES / "good" / "module-json" / "module.json",
+            "pack/ramp.yml": CASES / "good" / "ramp-yml" / "ramp.yml",
+        },
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "modpack validate" in result.stdout and "Passed" in result.stdout

@@ -47,7 +47,9 @@ capabilities:
     - clustering
 """
 
-needs_manifests = pytest.mark.skipif(not MANIFESTS.is_dir(), reason="../shared/reference is not beside this checkout")
+needs_manifests = pytest.mark.skipif(
+    not MANIFESTS.is_dir(), reason="../shared/reference is not beside this checkout"
+)
 
 
 @needs_manifests
@@ -94,7 +96,7 @@ def test_init_from_module_json_and_bundle(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert validate_paths([target]).findings() == []
         text = target.read_text()
-        assert 'name = "hello"' in text and "[[commands]]" in text and 'arity = -3' in text
+        assert 'name = "hello"' in text and "[[commands]]" in text and "arity = -3" in text
 
 
 def test_init_new_module_non_interactive(tmp_path: Path) -> None:
@@ -144,7 +146,9 @@ def test_ramp_pack_takes_ramp_options(tmp_path: Path) -> None:
     manifest = tmp_path / "ramp.yml"
     manifest.write_text(HELLO_MANIFEST)
     out = tmp_path / "out" / "{module_name}.{os}-{architecture}.{semantic_version}.zip"
-    result = run_modpack("ramp-pack", "-m", manifest, "-o", out, "-C", "types,clustering,flash", "-cr", "7.4", HELLO)
+    result = run_modpack(
+        "ramp-pack", "-m", manifest, "-o", out, "-C", "types,clustering,flash", "-cr", "7.4", HELLO
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     bundle = tmp_path / "out" / "hello.Linux-x86_64.1.2.3.zip"
     with zipfile.ZipFile(bundle) as archive:
@@ -156,7 +160,12 @@ def test_ramp_pack_takes_ramp_options(tmp_path: Path) -> None:
 
 
 def ramp_available() -> bool:
-    return subprocess.run([sys.executable, "-c", "import RAMP.ramp"], capture_output=True, check=False).returncode == 0
+    return (
+        subprocess.run(
+            [sys.executable, "-c", "import RAMP.ramp"], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
 
 
 @pytest.mark.redis
@@ -169,8 +178,21 @@ def test_real_ramp_zip_differs_only_by_ramps_defects(tmp_path: Path) -> None:
     manifest.write_text(HELLO_MANIFEST)
     (tmp_path / "ramp").mkdir()
     subprocess.run(
-        [sys.executable, "-m", "RAMP.ramp", "pack", "-m", str(manifest), "-o", str(tmp_path / "ramp" / "{module_name}.zip"), str(HELLO)],
-        cwd=tmp_path, check=True, capture_output=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "RAMP.ramp",
+            "pack",
+            "-m",
+            str(manifest),
+            "-o",
+            str(tmp_path / "ramp" / "{module_name}.zip"),
+            str(HELLO),
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     ours = run_modpack("ramp-pack", "-m", manifest, "-o", tmp_path / "ours" / "{module_name}.zip", HELLO)
     assert ours.returncode == 0, ours.stderr

@@ -51,7 +51,11 @@ def test_build_all_targets_in_one_command(tmp_path: Path) -> None:
     for bundle in bundles:
         with zipfile.ZipFile(bundle) as archive:
             module = json.loads(archive.read("module.json"))
-        seen[bundle.name] = (module["architecture"], module["operating_systems"], module["compatible_redis_version"])
+        seen[bundle.name] = (
+            module["architecture"],
+            module["operating_systems"],
+            module["compatible_redis_version"],
+        )
     assert seen["hello.Linux-rhel9-aarch64.1.2.3.zip"] == ("aarch64", ["rhel9"], "7.4")
     assert seen["hello.Linux-ubuntu22-x86_64.1.2.3.zip"] == ("x86_64", ["ubuntu22"], "7.2")
     assert run_modpack("validate", *bundles).returncode == 0
@@ -66,7 +70,11 @@ def test_one_target_by_name(tmp_path: Path) -> None:
 
 
 def test_target_that_cannot_load_on_its_os_fails_with_the_elf_finding(tmp_path: Path) -> None:
-    toml = project(tmp_path, TARGETS + '\n[[targets]]\nname = "old"\noperating_systems = ["rhel8"]\nso = "{so}/x86_64/cxx_module.so"\n')
+    toml = project(
+        tmp_path,
+        TARGETS
+        + '\n[[targets]]\nname = "old"\noperating_systems = ["rhel8"]\nso = "{so}/x86_64/cxx_module.so"\n',
+    )
     result = run_modpack("build", toml, "--target", "old", "-o", tmp_path / "dist")
     assert result.returncode == 1
     assert "GLIBCXX" in result.stdout and "rhel8" in result.stdout
