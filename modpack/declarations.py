@@ -29,7 +29,7 @@ _TOML_PLACES = {
     "commands": "commands",
 }
 _COMMAND_FIELDS = {"command_name": "name", "command_arity": "arity"}
-_MODULE_KEYS = [
+MODULE_KEYS = [  # [module] keys that go to module.json under the same name
     "display_name",
     "author",
     "email",
@@ -206,7 +206,7 @@ def _assemble(decl: Declarations, data: dict[str, Any]) -> None:
     if isinstance(name, str):
         module["module_name"] = name
         module["display_name"] = name
-    for key in _MODULE_KEYS:
+    for key in MODULE_KEYS:
         if key in table:
             module[key] = table[key]
     semantic = table.get("semantic_version")

@@ -15,30 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from modpack import versions
+from modpack.declarations import MODULE_KEYS
 from modpack.errors import FindingsError, ModpackError
 from modpack.findings import Finding, Severity, Sink
 
-MODULE_ORDER = [
+MODULE_ORDER = (
     "name",
     "display_name",
     "semantic_version",
-    "author",
-    "email",
-    "description",
-    "homepage",
-    "license",
-    "capability_name",
-    "capabilities",
-    "command_line_args",
-    "config_command",
-    "min_redis_version",
-    "compatible_redis_version",
-    "min_redis_pack_version",
-    "module_file",
-    "bigstore_version_2_support",
-    "crdb",
-    "dependencies",
-]
+    *(key for key in MODULE_KEYS if key != "display_name"),
+)
 COMMAND_KEYS = (
     ("command_name", "name"),
     ("command_arity", "arity"),

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from modpack.validate import validate_paths
-from tests.conftest import ROOT, SO, require_redis, run_modpack
+from tests.conftest import CASES, ROOT, SO, require_redis, run_modpack
 
 MANIFESTS = ROOT.parent / "shared" / "reference" / "examples" / "ramp"
 HELLO = SO / "x86_64" / "hello.so"
@@ -31,21 +31,7 @@ MANIFEST_FINDINGS = {
     "RedisJSON__pack__ramp.yml": ["VER010"],
 }
 
-HELLO_MANIFEST = """\
-display_name: Hello
-author: modpack
-email: modules@example.com
-description: test module
-homepage: https://example.com
-license: MIT
-command_line_args: ""
-compatible_redis_version: "7.4"
-min_redis_version: "7.0"
-min_redis_pack_version: "7.8"
-capabilities:
-    - types
-    - clustering
-"""
+HELLO_MANIFEST = (CASES / "good" / "ramp-yml" / "ramp.yml").read_text()
 
 needs_manifests = pytest.mark.skipif(
     not MANIFESTS.is_dir(), reason="../shared/reference is not beside this checkout"
@@ -88,8 +74,6 @@ def test_init_from_manifest_without_name_reports_it(tmp_path: Path) -> None:
 
 
 def test_init_from_module_json_and_bundle(tmp_path: Path) -> None:
-    from tests.conftest import CASES
-
     for source in (CASES / "good" / "module-json" / "module.json", CASES / "good" / "bundle" / "bundle.zip"):
         target = tmp_path / f"{source.suffix[1:]}.toml"
         result = run_modpack("init", target, "--from", source)
