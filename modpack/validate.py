@@ -345,9 +345,7 @@ def _check_bundled_dependencies(layout: Any, module: dict[str, Any], sink: Sink)
     for name, dep in deps.items():
         if not isinstance(dep, dict):
             continue
-        info = names.get(f"{name}.tgz") or next(
-            (i for n, i in names.items() if n.split(".", 1)[0] == name), None
-        )
+        info = _bundled_dependency(names, name, dep.get("url"))
         if info is None:
             sink.add(
                 "DEP003", f"dependencies.{name}", f"dependency {name!r} is not under deps/ in the bundle"
@@ -366,6 +364,19 @@ def _check_bundled_dependencies(layout: Any, module: dict[str, Any], sink: Sink)
                     f"dependencies.{name}.sha256",
                     f"{info.filename} has sha256 {actual}, module.json says {digest}",
                 )
+
+
+def _bundled_dependency(names: dict[str, Any], name: str, url: Any) -> Any:
+    """deps/<name>.tgz as RAMP packs it (ramp.md §3.4), deps/<name>.<ext>, or the url's file name."""
+    from urllib.parse import urlparse
+
+    candidates = [f"{name}.tgz"]
+    if isinstance(url, str) and url:
+        candidates.append(Path(urlparse(url).path).name)
+    for candidate in candidates:
+        if candidate in names:
+            return names[candidate]
+    return next((info for file, info in names.items() if file.split(".", 1)[0] == name), None)
 
 
 def _bundle_binary(

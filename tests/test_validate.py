@@ -211,3 +211,25 @@ def test_a_schema_beyond_the_interpreter_goes_to_jsonschema(monkeypatch: pytest.
     finally:
         schema_module.interpretable.cache_clear()
     assert [v.code for v in violations] == ["SCH002"] and "properties" in violations[0].message
+
+
+def test_bundled_dependency_found_by_its_url_file_name(tmp_path: Path) -> None:
+    import hashlib
+
+    archive_bytes = b"a dependency archive"
+    module = json.loads(GOOD.read_text())
+    module["dependencies"] = {
+        "gears_python": {
+            "url": "http://example.com/redisgears-python.linux-x64.1.2.1.tgz",
+            "sha256": hashlib.sha256(archive_bytes).hexdigest(),
+        }
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good_bundle)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            data = json.dumps(module).encode() if info.filename == "module.json" else source.read(info)
+            target.writestr(info, data)
+        target.writestr("deps/redisgears-python.linux-x64.1.2.1.tgz", archive_bytes)
+    path = tmp_path / "bundle.zip"
+    path.write_bytes(out.getvalue())
+    assert [f.code for f in validate_paths([path]).findings()] == []
