@@ -226,8 +226,20 @@ def check_dependencies(module: Module, sink: Sink) -> None:
                 sink.add("DEP005", f"{path}.url", f"url of dependency {name!r} is {url!r}")
 
 
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+
+def check_names(module: Module, sink: Sink) -> None:
+    """module_name and module_file become folder and file names on every node."""
+    for key in ("module_name", "module_file"):
+        value = module.get(key)
+        if isinstance(value, str) and value and not SAFE_NAME.fullmatch(value):
+            sink.add("SCH006", key, f"{key} {value!r} is not a plain file name")
+
+
 def check_module(module: Module, sink: Sink, *, in_bundle: bool = False) -> None:
     """Every metadata check that needs nothing but the module dict."""
+    check_names(module, sink)
     check_versions(module, sink)
     check_capabilities(module, sink)
     check_platform(module, sink, in_bundle=in_bundle)

@@ -114,6 +114,7 @@ MODULE_JSON_CASES: dict[str, Mutation] = {
     "unknown-field": put(homepage_url="https://example.com"),
     "empty-value": put(module_name=""),
     "invalid-value": put(sha256="abc"),
+    "unsafe-name": put(module_name="../hello"),
     "semantic-version-invalid": put(semantic_version="1.2"),
     "semantic-version-overflow": put(semantic_version="1.100.3", version=20003),
     "version-not-integer": put(version=10203.0),
