@@ -38,7 +38,12 @@ def main_group(ctx: click.Context, debug: bool) -> None:
 
 
 def _settings(
-    config: Path | None, select: tuple[str, ...], ignore: tuple[str, ...], strict: bool, load: bool, redis: str | None
+    config: Path | None,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    strict: bool,
+    load: bool,
+    redis: str | None,
 ) -> Any:
     from modpack.config import settings_for
 

@@ -1,0 +1,189 @@
+"""Users, roles and permissions of a local cluster.
+
+Roles and the permissions this server checks are copied from the reference's tables
+(re-docs/operate__rs__references__rest-api__permissions.md, "Roles list per permission").
+Passwords are stored as scrypt hashes (hashlib.scrypt, RFC 7914; n=2**14, r=8, p=1, 16-byte salt)
+in a JSON users file:
+
+    {"users": [{"name": "ci@example.com", "role": "admin",
+                "password_hash": "scrypt$16384$8$1$<salt>$<hash>"}]}
+
+Comparisons are constant-time. A successful check is remembered in memory as an HMAC of the
+password under a per-process random key, so a client making many requests pays for scrypt once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modpack.errors import ModpackError
+
+VIEW_CLUSTER_MODULES = "view_cluster_modules"
+MANAGE_CLUSTER_MODULES = "manage_cluster_modules"
+VIEW_ALL_NODES_INFO = "view_all_nodes_info"
+VIEW_CLUSTER_INFO = "view_cluster_info"
+UPDATE_CLUSTER = "update_cluster"
+
+ROLES = ("admin", "cluster_member", "cluster_viewer", "db_member", "db_viewer", "user_manager", "none")
+_VIEWERS = frozenset(ROLES) - {"none"}
+PERMISSION_ROLES: Mapping[str, frozenset[str]] = {
+    VIEW_CLUSTER_MODULES: _VIEWERS,
+    VIEW_ALL_NODES_INFO: _VIEWERS,
+    VIEW_CLUSTER_INFO: _VIEWERS,
+    MANAGE_CLUSTER_MODULES: frozenset({"admin"}),
+    UPDATE_CLUSTER: frozenset({"admin"}),
+}
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+# scrypt needs 128 * r * n bytes (16 MB) while it runs: one at a time keeps a burst of first
+# requests from multiplying that.
+_SCRYPT_LOCK = threading.Lock()
+_DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
+def allowed(role: str, permission: str) -> bool:
+    return role in PERMISSION_ROLES.get(permission, frozenset())
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, maxmem=64 * 1024 * 1024, **_SCRYPT)
+    parts = ("scrypt", str(_SCRYPT["n"]), str(_SCRYPT["r"]), str(_SCRYPT["p"]), _b64(salt), _b64(digest))
+    return "$".join(parts)
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    """True when `password` matches `encoded` (a `hash_password` string); never raises."""
+    try:
+        fields = encoded.split("$")
+        if len(fields) != 6 or fields[0] != "scrypt":
+            return False
+        expected = base64.b64decode(fields[5])
+        with _SCRYPT_LOCK:
+            digest = _scrypt(password, fields, len(expected))
+    except (ValueError, binascii.Error):
+        return False
+    return hmac.compare_digest(digest, expected)
+
+
+def _scrypt(password: str, fields: list[str], length: int) -> bytes:
+    _, n, r, p, salt, _ = fields
+    return hashlib.scrypt(
+        password.encode(),
+        salt=base64.b64decode(salt),
+        n=int(n),
+        r=int(r),
+        p=int(p),
+        dklen=length,
+        maxmem=64 * 1024 * 1024,
+    )
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    password_hash: str = field(repr=False)
+
+
+class Users:
+    """The users of a cluster, read once from the users file."""
+
+    def __init__(self, users: Iterable[User]) -> None:
+        self._users = {u.name: u for u in users}
+        self._key = secrets.token_bytes(32)
+        self._verified: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, name: str, password: str) -> User | None:
+        """The user when name and password are right; scrypt runs even for unknown names."""
+        user = self._users.get(name)
+        token = hmac.new(self._key, password.encode(), hashlib.sha256).digest()
+        with self._lock:
+            remembered = self._verified.get(name)
+        if user is not None and remembered is not None and hmac.compare_digest(remembered, token):
+            return user
+        if not verify_password(password, user.password_hash if user else _DUMMY_HASH) or user is None:
+            return None
+        with self._lock:
+            self._verified[name] = token
+        return user
+
+
+def read_users(path: Path) -> Users:
+    """Load a users file; a ModpackError says what is wrong with it."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ModpackError(f"cannot read the users file {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise ModpackError(f"the users file {path} is not valid JSON: {exc}") from exc
+    return Users(_parse_user(item, path) for item in _entries(document, path))
+
+
+def _entries(document: object, path: Path) -> list[object]:
+    entries = document.get("users") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise ModpackError(f'the users file {path} has no "users" list', _USERS_HINT)
+    return entries
+
+
+def _parse_user(item: object, path: Path) -> User:
+    if not isinstance(item, dict) or not all(
+        isinstance(item.get(k), str) for k in ("name", "role", "password_hash")
+    ):
+        raise ModpackError(f"{path}: every user needs name, role and password_hash strings", _USERS_HINT)
+    if item["role"] not in ROLES:
+        raise ModpackError(f"{path}: user {item['name']!r} has unknown role {item['role']!r}", _USERS_HINT)
+    return User(item["name"], item["role"], item["password_hash"])
+
+
+_USERS_HINT = f'{{"users": [{{"name": ..., "role": one of {", ".join(ROLES)}, "password_hash": ...}}]}}'
+
+
+def write_users(path: Path, users: Mapping[str, tuple[str, str]]) -> None:
+    """Write a users file from {name: (role, password)}; only the hashes are stored."""
+    entries = [
+        {"name": name, "role": role, "password_hash": hash_password(password)}
+        for name, (role, password) in users.items()
+    ]
+    temp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump({"users": entries}, out, indent=1)
+        out.flush()
+        os.fsync(out.fileno())
+    temp.replace(path)
+
+
+def initial_admin(data: Path, password: str | None) -> Path:
+    """`<data>/users.json`, created on first start with one admin user; returns its path.
+
+    Without a password, a random one is written to `<data>/admin-password` (mode 0600): it is
+    never printed or logged.
+    """
+    users_file = data / "users.json"
+    if users_file.exists():
+        return users_file
+    if password is None:
+        password = secrets.token_urlsafe(18)
+        secret = data / "admin-password"
+        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(password + "\n")
+    write_users(users_file, {"admin": ("admin", password)})
+    return users_file

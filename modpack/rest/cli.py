@@ -1,0 +1,475 @@
+"""The REST commands: `serve`, `publish`, `unpublish`, `artifacts list|delete`, `modules list|delete`.
+
+Thin wrappers: options become a `Connection` or `ServeOptions`, the library does the work, and
+this module prints. Only click is imported at the top; httpx, starlette and uvicorn load inside
+the commands (this module is imported on every `modpack` run). `COMMANDS` is what the main group
+adds (modpack.command_registry).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from modpack.errors import ModpackError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+PROGRESS_MIN_BYTES = 8 * 1024 * 1024
+
+
+# --- shared options ---------------------------------------------------------------------------
+
+
+def connection_options(command: F) -> F:
+    options = [
+        click.option("--cluster", envvar="MODPACK_CLUSTER", help="Cluster REST API, https://host:9443."),
+        click.option(
+            "--node",
+            "node_urls",
+            multiple=True,
+            help="A node's REST API URL (repeat; default: GET /v1/nodes).",
+        ),
+        click.option("-u", "--user", envvar="MODPACK_USER", help="User name [env MODPACK_USER]."),
+        click.option(
+            "--password", envvar="MODPACK_PASSWORD", help="Password; prefer the env MODPACK_PASSWORD."
+        ),
+        click.option(
+            "--ca-cert",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            help="Trust this CA (PEM) for the cluster's TLS certificate.",
+        ),
+        click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (prints a warning)."),
+        click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per request."),
+        click.option(
+            "--retries",
+            type=click.IntRange(0, 10),
+            default=3,
+            show_default=True,
+            help="Retries on connection errors and 5xx answers (never on 4xx).",
+        ),
+    ]
+    return functools.reduce(lambda c, option: option(c), reversed(options), command)
+
+
+def _connection(params: dict[str, Any]) -> Any:
+    from modpack.rest.client import Connection, Credentials
+
+    user, password = params.pop("user"), params.pop("password")
+    if password is not None and not user:
+        raise UsageError("a password was given without --user (or MODPACK_USER)")
+    if user and password is None:
+        password = _ask_password(user)
+    if params["insecure"]:
+        click.echo("modpack: warning: --insecure: TLS certificates are not verified", err=True)
+    return Connection(
+        cluster=params.pop("cluster"),
+        nodes=tuple(params.pop("node_urls")),
+        credentials=Credentials(user, password) if user else None,
+        ca_cert=params.pop("ca_cert"),
+        insecure=params.pop("insecure"),
+        timeout=params.pop("timeout"),
+        retries=params.pop("retries"),
+    )
+
+
+def _ask_password(user: str) -> str:
+    if not sys.stdin.isatty():
+        raise UsageError(f"no password for {user}", "Set MODPACK_PASSWORD (or pass --password).")
+    answer: str = click.prompt(f"Password for {user}", hide_input=True)
+    return answer
+
+
+def _with_connection(command: Callable[..., None]) -> Callable[..., None]:
+    """Turns the connection options into one `connection` argument."""
+
+    @functools.wraps(command)
+    def wrapper(**params: Any) -> None:
+        connection = _connection(params)
+        command(connection=connection, **params)
+
+    return wrapper
+
+
+# --- serve ------------------------------------------------------------------------------------
+
+
+def _node_os(values: tuple[str, ...]) -> tuple[str | None, dict[int, str]]:
+    """`--os rhel9 --os 2=ubuntu22` -> ("rhel9", {2: "ubuntu22"})."""
+    default, per_node = None, {}
+    for value in values:
+        uid, equals, name = value.partition("=")
+        if not equals:
+            default = value
+        elif uid.isdigit():
+            per_node[int(uid)] = name
+        else:
+            raise UsageError(f"--os {value!r}: use OS or NODE=OS, e.g. --os 2=rhel9")
+    return default, per_node
+
+
+@click.command()
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("modpack-cluster"),
+    show_default=True,
+    help="Folder for the configuration store, artifacts, users, certificate.",
+)
+@click.option("--nodes", type=click.IntRange(1, 64), default=3, show_default=True, help="Number of nodes.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address every node listens on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=9443,
+    show_default=True,
+    help="Port of node 1; node N listens on port+N-1. 0: any free ports.",
+)
+@click.option(
+    "--os",
+    "os_names",
+    multiple=True,
+    metavar="[NODE=]OS",
+    help="Node OS (default ubuntu22), for all nodes or one: --os rhel9 --os 2=ubuntu22.",
+)
+@click.option("--arch", default="x86_64", type=click.Choice(["x86_64", "aarch64"]), show_default=True)
+@click.option("--http", "plain_http", is_flag=True, help="Serve plain HTTP instead of HTTPS.")
+@click.option(
+    "--cert", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="TLS certificate (PEM)."
+)
+@click.option("--key", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="TLS key (PEM).")
+@click.option(
+    "--users",
+    "users_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help='Users file: {"users": [{"name", "role", "password_hash"}]}. Default: <data>/users.json.',
+)
+@click.option(
+    "--admin-password",
+    envvar="MODPACK_SERVE_ADMIN_PASSWORD",
+    help="Password of the 'admin' user created on first start (else random, in <data>/admin-password).",
+)
+@click.option(
+    "--max-upload-mb",
+    type=click.IntRange(1),
+    default=500,
+    show_default=True,
+    help="Artifact size limit, enforced while streaming (413 module_too_large).",
+)
+@click.option(
+    "--allow-modules-upload/--disallow-modules-upload",
+    default=None,
+    help="Set the cluster's allow_modules_upload (RS 8.2 switch; default on at creation).",
+)
+@click.option(
+    "--ports-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the node URLs here as JSON once the nodes listen.",
+)
+@click.option("--access-log", is_flag=True, help="Log every request (never credentials).")
+@click.option(
+    "--hash-password", is_flag=True, help="Read a password on stdin, print its hash for a users file, exit."
+)
+def serve(**params: Any) -> None:
+    """Run a local Redis Enterprise module API: N nodes, one configuration store (Ctrl+C stops).
+
+    Every node serves the user-defined module endpoints, GET /v1/modules, /v1/nodes, /v1/cluster
+    and its OpenAPI description at /v1/openapi.json. Data (SQLite store, artifacts, users,
+    certificate) lives in --data and survives restarts.
+    """
+    if params.pop("hash_password"):
+        from modpack.rest.auth import hash_password
+
+        click.echo(hash_password(sys.stdin.readline().rstrip("\r\n")))
+        return
+    from modpack.rest.cluster import LocalCluster, share_one_malloc_arena
+
+    share_one_malloc_arena()
+    options = _serve_options(params)
+    ports_file = params["ports_file"]
+    _log_to_stderr(params["access_log"])
+    with LocalCluster(options) as cluster:
+        if ports_file:
+            cluster.write_ports_file(ports_file)
+        _announce(cluster)
+        _wait_for_signal()
+
+
+def _serve_options(params: dict[str, Any]) -> Any:
+    from modpack.rest.cluster import ServeOptions
+
+    default_os, per_node = _node_os(params["os_names"])
+    options = ServeOptions(
+        data=params["data"],
+        nodes=params["nodes"],
+        host=params["host"],
+        port=params["port"],
+        node_os=per_node,
+        architecture=params["arch"],
+        https=not params["plain_http"],
+        cert=params["cert"],
+        key=params["key"],
+        users_file=params["users_file"],
+        admin_password=params["admin_password"],
+        max_upload=params["max_upload_mb"] * 1024 * 1024,
+        allow_modules_upload=params["allow_modules_upload"],
+        access_log=params["access_log"],
+    )
+    if default_os:
+        options.default_os = default_os
+    return options
+
+
+def _log_to_stderr(access_log: bool) -> None:
+    import logging
+
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO if access_log else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+
+
+def _announce(cluster: Any) -> None:
+    info = cluster.describe()
+    for node in info["nodes"]:
+        click.echo(f"node {node['uid']}: {node['url']} ({node['os']})")
+    if info["ca_cert"]:
+        click.echo(f"certificate: {info['ca_cert']} (clients: --ca-cert {info['ca_cert']})")
+    secret = cluster.options.data / "admin-password"
+    if cluster.options.users_file is None and secret.exists():
+        click.echo(f"user 'admin': password in {secret}")
+    click.echo("Ctrl+C stops the cluster.", err=True)
+
+
+def _wait_for_signal() -> None:
+    import signal
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+
+
+# --- publish and unpublish --------------------------------------------------------------------
+
+
+class ProgressBoard:
+    """One stderr line with every node's upload progress, redrawn at most five times a second."""
+
+    def __init__(self) -> None:
+        self._done: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+        self._drawn = 0.0
+
+    def __call__(self, node: str, sent: int, total: int) -> None:
+        if total < PROGRESS_MIN_BYTES:
+            return
+        with self._lock:
+            self._done[node] = (sent, total)
+            now = time.monotonic()
+            if now - self._drawn < 0.2 and sent < total:
+                return
+            self._drawn = now
+            line = "  ".join(
+                f"{label.split(' (')[0]} {100 * s // t:3d}%" for label, (s, t) in self._done.items()
+            )
+            click.echo(f"\r{line}", nl=False, err=True)
+
+    def finish(self) -> None:
+        if self._done:
+            click.echo("", err=True)
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@connection_options
+@click.option(
+    "--dry-run", is_flag=True, help="Validate and look, then print the calls that would change things."
+)
+@click.option("--allow-upload", is_flag=True, help="Turn allow_modules_upload on first if it is off (admin).")
+@_with_connection
+def publish(bundle: Path, connection: Any, dry_run: bool, allow_upload: bool) -> None:
+    """Publish BUNDLE: module object, then the artifact on every node, then check each node's list."""
+    from modpack.rest import client
+
+    board = ProgressBoard() if sys.stderr.isatty() and not dry_run else None
+    try:
+        result = client.publish(
+            bundle, connection, dry_run=dry_run, allow_upload=allow_upload, progress=board
+        )
+    finally:
+        if board:
+            board.finish()
+    _print_publish(result, dry_run)
+    if result.failed:
+        raise ModpackError(
+            f"publish failed on {len(result.failed)} of {len(result.nodes)} nodes: "
+            + ", ".join(o.node.label for o in result.failed),
+            "Fix what failed and run the same command again: what is already in place is skipped.",
+        )
+
+
+def _print_publish(result: Any, dry_run: bool) -> None:
+    if dry_run:
+        click.echo("dry run; these calls would be made:" if result.calls else "dry run: nothing to do")
+        for call in result.calls:
+            click.echo(f"  {call}")
+    click.echo(f"{result.module_name} {result.version}")
+    uid = f" (uid {result.uid})" if result.uid else ""
+    click.echo(f"  module object: {result.module_object}{uid}")
+    for outcome in result.nodes:
+        detail = f": {outcome.detail}" if outcome.detail else ""
+        click.echo(f"  {outcome.node.label}: {outcome.status}{detail}")
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version", type=click.IntRange(0))
+@connection_options
+@_with_connection
+def unpublish(name: str, version: int, connection: Any) -> None:
+    """Delete NAME VERSION: the artifact on every node, then the module object."""
+    from modpack.rest import client
+
+    result = client.unpublish(name, version, connection)
+    click.echo(f"{name} {version}")
+    _print_outcomes(result.nodes)
+    if result.kept_objects:
+        raise ModpackError(
+            "unpublish failed on " + ", ".join(o.node.label for o in result.failed),
+            "The module object was kept; run the same command again once the nodes are back.",
+        )
+    objects = ", ".join(result.module_objects) or "none found"
+    click.echo(f"  module objects deleted: {objects}")
+
+
+def _print_outcomes(outcomes: list[Any]) -> None:
+    for outcome in outcomes:
+        detail = f": {outcome.detail}" if outcome.detail else ""
+        click.echo(f"  {outcome.node.label}: {outcome.status}{detail}")
+
+
+# --- artifacts and modules --------------------------------------------------------------------
+
+FORMAT = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+
+
+@click.group()
+def artifacts() -> None:
+    """Artifacts on the nodes (GET/DELETE /v2/local/modules/user-defined/artifacts)."""
+
+
+@artifacts.command("list")
+@connection_options
+@FORMAT
+@_with_connection
+def artifacts_list(connection: Any, fmt: str) -> None:
+    """List every node's artifacts."""
+    from modpack.rest import client
+
+    with client.Api(connection) as api:
+        listings = client.node_artifacts(api, connection)
+    if fmt == "json":
+        import json
+
+        payload = [
+            {"node": n.label, "url": n.url, "artifacts": a}
+            if isinstance(a, list)
+            else {"node": n.label, "url": n.url, "error": a}
+            for n, a in listings
+        ]
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        for node, found in listings:
+            _print_listing(node.label, found)
+    failed = [n.label for n, a in listings if isinstance(a, str)]
+    if failed:
+        raise ModpackError("could not list " + ", ".join(failed))
+
+
+def _print_listing(label: str, found: list[dict[str, Any]] | str) -> None:
+    click.echo(f"{label}:")
+    if isinstance(found, str):
+        click.echo(f"  error: {found}")
+    elif not found:
+        click.echo("  (no artifacts)")
+    for item in found if isinstance(found, list) else []:
+        deps = ", ".join(item.get("dependencies") or [])
+        click.echo(
+            f"  {item.get('module_name')} {item.get('version')}" + (f" (deps: {deps})" if deps else "")
+        )
+
+
+@artifacts.command("delete")
+@click.argument("name")
+@click.argument("version", type=click.IntRange(0))
+@connection_options
+@_with_connection
+def artifacts_delete(name: str, version: int, connection: Any) -> None:
+    """Delete NAME VERSION's artifact from every node (the module object stays)."""
+    from modpack.rest import client
+
+    with client.Api(connection) as api:
+        outcomes = client.remove_artifacts(api, connection, name, version)
+    _print_outcomes(outcomes)
+    failed = [o.node.label for o in outcomes if o.failed]
+    if failed:
+        raise ModpackError(
+            "delete failed on " + ", ".join(failed), "Run the same command again when they are up."
+        )
+
+
+@click.group()
+def modules() -> None:
+    """Module objects in the configuration store (GET /v1/modules, DELETE /v2/modules/user-defined)."""
+
+
+@modules.command("list")
+@connection_options
+@FORMAT
+@_with_connection
+def modules_list(connection: Any, fmt: str) -> None:
+    """List the cluster's module objects."""
+    from modpack.rest import client
+
+    with client.Api(connection) as api:
+        found = client.list_modules(api)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(found, indent=2))
+        return
+    for module in found:
+        click.echo(
+            f"{module.get('uid')}  {module.get('module_name')} {module.get('version')}"
+            f" ({module.get('semantic_version', '?')})"
+        )
+    if not found:
+        click.echo("(no module objects)")
+
+
+@modules.command("delete")
+@click.argument("uid")
+@connection_options
+@_with_connection
+def modules_delete(uid: str, connection: Any) -> None:
+    """Delete the module object UID (the artifacts on the nodes stay)."""
+    from modpack.rest import client
+
+    with client.Api(connection) as api:
+        if not client.delete_module(api, uid):
+            raise ModpackError(f"there is no module object {uid}", "`modpack modules list` shows the uids.")
+    click.echo(f"deleted module object {uid}")
+
+
+COMMANDS = (serve, publish, unpublish, artifacts, modules)

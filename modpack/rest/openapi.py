@@ -1,0 +1,306 @@
+"""The OpenAPI 3.1 description `modpack serve` publishes at GET /v1/openapi.json.
+
+Paths, permissions and status codes follow rest-api-user-defined-modules.txt; what the reference
+leaves open is stated here as this server's choice (error codes, the size limit's 413, the
+`port` of a node, bodies of 200 responses that the reference describes as "a status code").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modpack.rest.problems import ERROR_CODES
+
+ARTIFACTS = "/v2/local/modules/user-defined/artifacts"
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": _ref("Error")}}}
+
+
+def _ok(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    if schema is None:
+        return {"description": description}
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _codes(*names: str) -> str:
+    return ", ".join(f"`{n}`" for n in names)
+
+
+def _operation(summary: str, permission: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    answers = {
+        "401": _error("Missing or wrong credentials (`unauthorized`)."),
+        "403": _error(f"The role lacks `{permission}` (`forbidden`)."),
+        **responses,
+    }
+    return {"summary": summary, "description": f"Permission: `{permission}`.", "responses": answers, **extra}
+
+
+def _path_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+
+def _artifact_paths() -> dict[str, Any]:
+    upload_body = {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["module"],
+                    "properties": {"module": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+    return {
+        ARTIFACTS: {
+            "get": _operation(
+                "List custom module artifacts on this node",
+                "view_cluster_modules",
+                {"200": _ok("The artifacts on this node.", {"type": "array", "items": _ref("Artifact")})},
+            ),
+            "post": _operation(
+                "Upload a custom module artifact to this node",
+                "manage_cluster_modules",
+                {
+                    "200": _ok("Artifact uploaded to this node (empty body)."),
+                    "400": _error(f"Missing or bad artifact: {_codes('no_module', 'invalid_module')}."),
+                    "403": _error(
+                        "The role lacks `manage_cluster_modules` (`forbidden`), or uploads are "
+                        "disabled (`modules_upload_disabled`)."
+                    ),
+                    "406": _error(
+                        "Bad metadata: "
+                        + _codes(
+                            "invalid_module_metadata",
+                            "no_module_object",
+                            "os_not_supported",
+                            "module_architecture_not_supported",
+                        )
+                        + "."
+                    ),
+                    "413": _error(
+                        "Larger than the node's upload limit (`module_too_large`); refused from "
+                        "Content-Length before the body is read, or as soon as the limit is passed."
+                    ),
+                },
+                requestBody=upload_body,
+            ),
+        },
+        ARTIFACTS + "/{module_name}/{version}": {
+            "delete": _operation(
+                "Delete a custom module artifact from this node",
+                "manage_cluster_modules",
+                {
+                    "200": _ok("The artifact is deleted from this node (empty body)."),
+                    "404": _error("No such artifact on this node (`artifact_not_found`, or `not_found`)."),
+                    "406": _error("Unsafe module name or non-integer version (`invalid_request`)."),
+                },
+                parameters=[
+                    _path_param("module_name", {"type": "string"}, "The module's name."),
+                    _path_param("version", {"type": "integer", "minimum": 0}, "The numeric version."),
+                ],
+            )
+        },
+    }
+
+
+def _module_paths() -> dict[str, Any]:
+    uid = _path_param("uid", {"type": "string"}, "The module object's uid.")
+    return {
+        "/v2/modules/user-defined": {
+            "post": _operation(
+                "Create a custom module object in the configuration store",
+                "manage_cluster_modules",
+                {
+                    "200": _ok("The module object was created.", _ref("Module")),
+                    "400": _error("The body is not `application/json` (`invalid_content_type`)."),
+                    "403": _error(
+                        "The role lacks `manage_cluster_modules` (`forbidden`), or uploads are "
+                        "disabled (`modules_upload_disabled`)."
+                    ),
+                    "406": _error(
+                        f"Missing or invalid fields: {_codes('invalid_module_object', 'module_exists')}."
+                    ),
+                },
+                requestBody={"required": True, "content": {JSON: {"schema": _ref("ModuleRequest")}}},
+            )
+        },
+        "/v2/modules/user-defined/{uid}": {
+            "delete": _operation(
+                "Delete a custom module object (not the artifacts on the nodes)",
+                "manage_cluster_modules",
+                {
+                    "200": _ok("The module object is deleted (empty body)."),
+                    "404": _error("No module object with this uid (`module_not_found`)."),
+                },
+                parameters=[uid],
+            )
+        },
+        "/v1/modules": {
+            "get": _operation(
+                "List module objects",
+                "view_cluster_modules",
+                {"200": _ok("Every module object.", {"type": "array", "items": _ref("Module")})},
+            )
+        },
+        "/v1/modules/{uid}": {
+            "get": _operation(
+                "Get one module object",
+                "view_cluster_modules",
+                {
+                    "200": _ok("The module object.", _ref("Module")),
+                    "404": _error("Module does not exist (`module_not_found`)."),
+                },
+                parameters=[uid],
+            )
+        },
+    }
+
+
+def _cluster_paths() -> dict[str, Any]:
+    cluster = {"200": _ok("The cluster object.", _ref("Cluster"))}
+    return {
+        "/v1/nodes": {
+            "get": _operation(
+                "List the cluster's nodes",
+                "view_all_nodes_info",
+                {"200": _ok("Every node.", {"type": "array", "items": _ref("Node")})},
+            )
+        },
+        "/v1/cluster": {
+            "get": _operation("The cluster object", "view_cluster_info", cluster),
+            "put": _operation(
+                "Update the cluster (allow_modules_upload only)",
+                "update_cluster",
+                {
+                    **cluster,
+                    "400": _error(
+                        f"Not a valid update: {_codes('invalid_cluster_update', 'invalid_content_type')}."
+                    ),
+                },
+                requestBody={"required": True, "content": {JSON: {"schema": _ref("ClusterUpdate")}}},
+            ),
+        },
+        "/v1/openapi.json": {
+            "get": {
+                "summary": "This description",
+                "security": [],
+                "responses": {"200": _ok("OpenAPI 3.1 description.", {"type": "object"})},
+            }
+        },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    command = {
+        "type": "object",
+        "properties": {
+            "command_name": {"type": "string"},
+            "command_arity": {"type": "integer"},
+            "flags": {"type": "array", "items": {"type": "string"}},
+            "first_key": {"type": "integer"},
+            "last_key": {"type": "integer"},
+            "step": {"type": "integer"},
+        },
+    }
+    request_fields = {
+        "module_name": {"type": "string", "minLength": 1},
+        "version": {"type": "integer", "minimum": 0},
+        "semantic_version": {"type": "string"},
+        "display_name": {"type": "string"},
+        "commands": {"type": "array", "items": command},
+        "command_line_args": {"type": "string"},
+        "capabilities": {"type": "array", "items": {"type": "string"}},
+        "min_redis_version": {"type": "string"},
+    }
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error_code", "description"],
+            "properties": {
+                "error_code": {"type": "string", "enum": sorted(ERROR_CODES)},
+                "description": {"type": "string"},
+            },
+        },
+        "ModuleRequest": {"type": "object", "required": sorted(request_fields), "properties": request_fields},
+        "Module": {
+            "type": "object",
+            "required": ["uid", "module_name", "version", "is_bundled"],
+            "properties": {**request_fields, "uid": {"type": "string"}, "is_bundled": {"type": "boolean"}},
+        },
+        "Artifact": {
+            "type": "object",
+            "required": ["module_name", "version", "dependencies"],
+            "properties": {
+                "module_name": {"type": "string"},
+                "version": {"type": "integer"},
+                "dependencies": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "Node": _node_schema(),
+        "Cluster": {
+            "type": "object",
+            "required": ["name", "allow_modules_upload"],
+            "properties": {
+                "name": {"type": "string"},
+                "allow_modules_upload": {"type": "boolean"},
+                "nodes": {"type": "integer"},
+            },
+        },
+        "ClusterUpdate": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"allow_modules_upload": {"type": "boolean"}},
+        },
+    }
+
+
+def _node_schema() -> dict[str, Any]:
+    strings = (
+        "addr",
+        "status",
+        "architecture",
+        "os_name",
+        "os_family",
+        "os_semantic_version",
+        "os_version",
+        "software_version",
+    )
+    return {
+        "type": "object",
+        "required": ["uid", "addr", "port", "os_name", "architecture"],
+        "properties": {
+            "uid": {"type": "integer"},
+            "port": {"type": "integer", "description": "modpack: the port this node's REST API listens on."},
+            "external_addr": {"type": "array", "items": {"type": "string"}},
+            **{name: {"type": "string"} for name in strings},
+        },
+    }
+
+
+def description(server_url: str) -> dict[str, Any]:
+    """The whole description, with `server_url` (the node that serves it) as its server."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "modpack local cluster: Redis Enterprise user-defined module API",
+            "version": "1",
+            "description": "Errors are {error_code, description}; error codes: "
+            + "; ".join(f"{code} ({status}): {text}" for code, (status, text) in ERROR_CODES.items()),
+        },
+        "servers": [{"url": server_url}],
+        "security": [{"basicAuth": []}],
+        "paths": {**_artifact_paths(), **_module_paths(), **_cluster_paths()},
+        "components": {
+            "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}},
+            "schemas": _schemas(),
+        },
+    }

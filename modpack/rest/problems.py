@@ -1,0 +1,48 @@
+"""The errors the local cluster answers with: `{"error_code": ..., "description": ...}`.
+
+The body shape is the reference's `cluster_Error` schema (redis-enterprise.md §10). Codes that
+Redis Enterprise documents are reused (`no_module`, `invalid_module`, `module_exists`,
+`os_not_supported` from §5.2, `module_architecture_not_supported` from RAMP, §8,
+`modules_upload_disabled` from the 8.2 release notes); the rest are modpack's own. The table is
+also what the OpenAPI description lists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    "unauthorized": (401, "Credentials are missing or wrong."),
+    "forbidden": (403, "The user's role lacks the permission the endpoint needs."),
+    "modules_upload_disabled": (403, "allow_modules_upload is off (PUT /v1/cluster turns it on)."),
+    "not_found": (404, "No such endpoint."),
+    "module_not_found": (404, "No module object with this uid."),
+    "artifact_not_found": (404, "This node has no artifact with this name and version."),
+    "method_not_allowed": (405, "The endpoint does not support this method."),
+    "invalid_content_type": (400, "The body's Content-Type is not the one the endpoint takes."),
+    "no_module": (400, "The multipart body has no `module` file field."),
+    "invalid_module": (400, "The artifact is not a usable zip (bad multipart body, unreadable archive)."),
+    "module_too_large": (413, "The artifact is larger than the node's upload limit."),
+    "invalid_cluster_update": (400, "The cluster update is not an object of known, well-typed fields."),
+    "invalid_module_object": (406, "The module object has missing or invalid fields."),
+    "module_exists": (406, "A module object with this module_name and version already exists."),
+    "invalid_module_metadata": (406, "The artifact's module.json or binary fails validation."),
+    "no_module_object": (406, "No module object matches the artifact's module_name and version."),
+    "os_not_supported": (406, "The artifact's operating_systems do not include the node's OS."),
+    "module_architecture_not_supported": (406, "The artifact is built for another architecture."),
+    "invalid_request": (406, "A path parameter is not acceptable (unsafe module name, non-integer version)."),
+    "internal_error": (500, "The server failed; nothing was changed."),
+}
+
+
+class ApiError(Exception):
+    """A request the server refuses: becomes the status and the JSON error body."""
+
+    def __init__(self, error_code: str, description: str) -> None:
+        super().__init__(description)
+        self.error_code = error_code
+        self.status = ERROR_CODES[error_code][0]
+        self.description = description
+
+    def body(self) -> dict[str, Any]:
+        return {"error_code": self.error_code, "description": self.description}

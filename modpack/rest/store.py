@@ -1,0 +1,262 @@
+"""Where a local cluster keeps what it has: the configuration store and each node's artifacts.
+
+- The configuration store (the CCS of a real cluster) is one SQLite database,
+  `<data>/ccs.sqlite3`, in WAL mode with synchronous=FULL: a committed module object survives a
+  crash of the process and of the machine.
+- Each node keeps its artifacts under `<data>/node-<uid>/<module_name>/<version>/` (the uploaded
+  zip as `module.zip`, and its `module.json`). An artifact folder is built complete in the node's
+  `.tmp/` folder, then renamed into place, so a reader sees a whole artifact or none.
+
+Names coming from requests become path components only after `module_name()` / `version()`
+accepted them: one safe component, never `/`, `..`, NUL or an absolute path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ARTIFACT_ZIP = "module.zip"
+ARTIFACT_JSON = "module.json"
+TEMP_FOLDER = ".tmp"
+MAX_VERSION = 2**63 - 1  # SQLite INTEGER
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_VERSION = re.compile(r"[0-9]{1,19}")
+
+
+class UnsafeNameError(ValueError):
+    """A module name or version that cannot be used (as a path component or at all)."""
+
+
+class ModuleExistsError(Exception):
+    """The configuration store already holds a module object with this name and version."""
+
+    def __init__(self, existing: dict[str, Any]) -> None:
+        super().__init__(f"{existing['module_name']} {existing['version']} exists")
+        self.existing = existing
+
+
+def module_name(value: object) -> str:
+    """`value` when it is a safe module name: letters, digits, `_`, `.`, `-`, starting alnum."""
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise UnsafeNameError(
+            f"module_name {value!r} is not usable: it must be 1-128 letters, digits, '_', '.' or '-',"
+            " starting with a letter or digit"
+        )
+    return value
+
+
+def version(value: object) -> int:
+    """`value` as a module version: a non-negative integer (or its decimal digits)."""
+    if isinstance(value, bool):
+        raise UnsafeNameError(f"version {value!r} is not an integer")
+    if isinstance(value, int) and 0 <= value <= MAX_VERSION:
+        return value
+    if isinstance(value, str) and _VERSION.fullmatch(value) and int(value) <= MAX_VERSION:
+        return int(value)
+    raise UnsafeNameError(f"version {value!r} is not a non-negative integer")
+
+
+# --- configuration store ----------------------------------------------------------------------
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS modules (
+    uid TEXT PRIMARY KEY,
+    module_name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    document TEXT NOT NULL,
+    UNIQUE (module_name, version)
+);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class ConfigStore:
+    """Module objects and cluster settings, in SQLite. Safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def create_module(self, document: dict[str, Any]) -> dict[str, Any]:
+        """Store a module object; returns it with its new `uid`."""
+        stored = {**document, "uid": uuid.uuid4().hex, "is_bundled": False}
+        name, number = module_name(document.get("module_name")), version(document.get("version"))
+        with self._lock:
+            existing = self._find(name, number)
+            if existing is not None:
+                raise ModuleExistsError(existing)
+            self._db.execute(
+                "INSERT INTO modules (uid, module_name, version, document) VALUES (?, ?, ?, ?)",
+                (stored["uid"], name, number, json.dumps(stored)),
+            )
+        return stored
+
+    def modules(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT document FROM modules ORDER BY module_name, version").fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def module(self, uid: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT document FROM modules WHERE uid = ?", (uid,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def find(self, name: str, number: int) -> dict[str, Any] | None:
+        with self._lock:
+            return self._find(name, number)
+
+    def _find(self, name: str, number: int) -> dict[str, Any] | None:
+        row = self._db.execute(
+            "SELECT document FROM modules WHERE module_name = ? AND version = ?", (name, number)
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def delete_module(self, uid: str) -> bool:
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM modules WHERE uid = ?", (uid,))
+        return cursor.rowcount > 0
+
+    def setting(self, key: str, default: Any) -> Any:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_setting(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )
+
+
+# --- artifacts --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Artifact:
+    module_name: str
+    version: int
+    dependencies: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"module_name": self.module_name, "version": self.version, "dependencies": self.dependencies}
+
+
+class NodeArtifacts:
+    """One node's artifact folder. Callers serialise writers of one (name, version) themselves."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.temp = root / TEMP_FOLDER
+
+    def prepare(self) -> None:
+        """Create the folders and drop what an interrupted upload or delete left in `.tmp/`."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.temp, ignore_errors=True)
+        self.temp.mkdir()
+
+    def new_upload(self) -> tuple[int, Path]:
+        """An open file descriptor and path for an upload being received."""
+        fd, name = tempfile.mkstemp(prefix="upload-", suffix=".zip", dir=self.temp)
+        return fd, Path(name)
+
+    def folder(self, name: str, number: int) -> Path:
+        return self.root / module_name(name) / str(version(number))
+
+    def exists(self, name: str, number: int) -> bool:
+        return (self.folder(name, number) / ARTIFACT_JSON).is_file()
+
+    def artifacts(self) -> list[Artifact]:
+        return sorted(self._scan(), key=lambda a: (a.module_name, a.version))
+
+    def _scan(self) -> Iterator[Artifact]:
+        for name_dir in _subfolders(self.root):
+            if name_dir.name == TEMP_FOLDER:
+                continue
+            for version_dir in _subfolders(name_dir):
+                artifact = _read_artifact(name_dir.name, version_dir)
+                if artifact is not None:
+                    yield artifact
+
+    def place(self, upload: Path, module: dict[str, Any]) -> None:
+        """Move a validated upload into `<name>/<version>/`, replacing what was there."""
+        target = self.folder(module["module_name"], module["version"])
+        stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.temp))
+        upload.replace(stage / ARTIFACT_ZIP)
+        _write_synced(stage / ARTIFACT_JSON, json.dumps(module, indent=1).encode())
+        _fsync_folder(stage)
+        target.parent.mkdir(exist_ok=True)
+        self._discard(target)
+        stage.replace(target)
+        _fsync_folder(target.parent)
+
+    def remove(self, name: str, number: int) -> bool:
+        """Delete an artifact; False when there was none."""
+        target = self.folder(name, number)
+        if not target.exists():
+            return False
+        self._discard(target)
+        _fsync_folder(target.parent)
+        return True
+
+    def _discard(self, folder: Path) -> None:
+        """Take a folder out of sight with one rename, then delete it at leisure."""
+        if not folder.exists():
+            return
+        trash = Path(tempfile.mkdtemp(prefix="trash-", dir=self.temp))
+        folder.replace(trash / "artifact")
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return []
+
+
+def _read_artifact(name: str, folder: Path) -> Artifact | None:
+    try:
+        number = version(folder.name)
+        document = json.loads((folder / ARTIFACT_JSON).read_text(encoding="utf-8"))
+    except (UnsafeNameError, OSError, ValueError):
+        return None
+    dependencies = document.get("dependencies") if isinstance(document, dict) else None
+    names = sorted(dependencies) if isinstance(dependencies, dict) else []
+    return Artifact(name, number, names)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with path.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

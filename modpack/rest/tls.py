@@ -1,0 +1,128 @@
+"""TLS for the local cluster: a self-signed certificate made on first start, TLS 1.2 or later.
+
+Like a fresh Redis Enterprise cluster, `modpack serve` answers HTTPS with a self-signed
+certificate. It is created once in `<data>/tls/` (valid for localhost, 127.0.0.1 and ::1) and
+reused on every restart, so a client can trust it with `--ca-cert <data>/tls/cert.pem`.
+
+`modpack serve` makes it in a short-lived child process (`python -m modpack.rest.tls FOLDER`):
+the `cryptography` package then never stays resident in the long-running server (about 12 MB).
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+CERT_NAME = "cert.pem"
+KEY_NAME = "key.pem"
+HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def ensure_certificate(folder: Path, *, in_child: bool = False) -> tuple[Path, Path]:
+    """(certificate, key) in `folder`, generated when missing (by a child process if asked)."""
+    cert, key = folder / CERT_NAME, folder / KEY_NAME
+    if cert.is_file() and key.is_file():
+        return cert, key
+    folder.mkdir(parents=True, exist_ok=True)
+    if in_child:
+        subprocess.run([sys.executable, "-m", "modpack.rest.tls", str(folder)], check=True)
+        return cert, key
+    cert_pem, key_pem = self_signed(HOSTS)
+    _write_private(key, key_pem)
+    _write_private(cert, cert_pem, mode=0o644)
+    return cert, key
+
+
+def self_signed(hosts: tuple[str, ...]) -> tuple[bytes, bytes]:
+    """A PEM certificate and PEM key (ECDSA P-256) valid for `hosts` for ten years."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "modpack local cluster")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName([_general_name(h) for h in hosts]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def _key_usage() -> x509.KeyUsage:
+    """Signs TLS handshakes, and itself: the certificate is its own trust anchor."""
+    from cryptography import x509
+
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _general_name(host: str) -> x509.GeneralName:
+    from cryptography import x509
+
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
+def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    temp.replace(path)
+
+
+def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def client_context(ca_cert: Path | None) -> ssl.SSLContext:
+    """Verifying context: the system trust store, or only `ca_cert` when given."""
+    context = ssl.create_default_context(cafile=str(ca_cert) if ca_cert else None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+if __name__ == "__main__":
+    ensure_certificate(Path(sys.argv[1]))

@@ -1,0 +1,170 @@
+"""The REST commands as a user runs them: output, exit codes, credentials never shown."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from modpack.errors import ModpackError
+from modpack.rest.cli import COMMANDS, ProgressBoard
+from modpack.rest.cluster import LocalCluster
+from tests.conftest import run_modpack
+from tests.test_rest_support import (
+    ADMIN,
+    ROLE_USERS,
+    module_json,
+    running_cluster,
+    write_bundle,
+    write_role_users,
+)
+
+GROUP = click.Group("modpack", commands={c.name: c for c in COMMANDS if c.name})
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    folder = tmp_path_factory.mktemp("cli")
+    with running_cluster(folder / "data", users=write_role_users(folder / "users.json")) as running:
+        yield running
+
+
+def invoke(
+    cluster: LocalCluster, *args: str, user: str = ADMIN.user, password: str = ADMIN.password
+) -> Result:
+    env = {"MODPACK_CLUSTER": cluster.urls[0], "MODPACK_USER": user, "MODPACK_PASSWORD": password}
+    options = ["--ca-cert", str(cluster.ca_cert), "--retries", "0"]
+    return CliRunner().invoke(GROUP, [*args, *options], env=env)
+
+
+def real(cluster: LocalCluster, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
+    return run_modpack(*args, "--cluster", cluster.urls[0], "--ca-cert", str(cluster.ca_cert), env=env)
+
+
+def test_publish_list_and_unpublish_through_the_real_cli(cluster: LocalCluster, tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "cli.zip", module_json(module_name="clitool"))
+    published = real(cluster, "publish", bundle)
+    assert published.returncode == 0, published.stderr
+    assert published.stdout.splitlines()[0] == "clitool 10203"
+    assert "module object: created (uid " in published.stdout
+    assert published.stdout.count(": uploaded: ") == 3
+
+    listed = real(cluster, "artifacts", "list", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    nodes = json.loads(listed.stdout)
+    assert [n["url"] for n in nodes] == cluster.urls
+    assert all(
+        {"module_name": "clitool", "version": 10203, "dependencies": []} in n["artifacts"] for n in nodes
+    )
+
+    gone = real(cluster, "unpublish", "clitool", "10203")
+    assert gone.returncode == 0, gone.stderr
+    assert gone.stdout.count(": deleted") == 3
+    assert "clitool" not in real(cluster, "modules", "list").stdout
+    for run in (published, listed, gone):
+        assert ADMIN.password not in run.stdout + run.stderr
+
+
+def test_dry_run_prints_the_calls_and_changes_nothing(cluster: LocalCluster, tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "dry.zip", module_json(module_name="dry"))
+    result = invoke(cluster, "publish", str(bundle), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert f"POST {cluster.urls[0]}/v2/modules/user-defined (module object dry 10203)" in result.output
+    for url in cluster.urls:
+        assert (
+            f"POST {url}/v2/local/modules/user-defined/artifacts (multipart field module=dry.zip)"
+            in result.output
+        )
+    assert "module object: would create" in result.output
+    assert "dry" not in invoke(cluster, "modules", "list").output
+
+
+def test_modules_and_artifacts_commands(cluster: LocalCluster, tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "cmd.zip", module_json(module_name="cmd"))
+    assert invoke(cluster, "publish", str(bundle)).exit_code == 0
+    text = invoke(cluster, "artifacts", "list")
+    assert text.exit_code == 0
+    assert text.output.count("  cmd 10203") == 3
+
+    deleted = invoke(cluster, "artifacts", "delete", "cmd", "10203")
+    assert deleted.exit_code == 0
+    assert deleted.output.count(": deleted") == 3
+    modules = json.loads(invoke(cluster, "modules", "list", "--format", "json").output)
+    (uid,) = [m["uid"] for m in modules if m["module_name"] == "cmd"]
+    assert invoke(cluster, "modules", "delete", uid).output == f"deleted module object {uid}\n"
+    missing = invoke(cluster, "modules", "delete", uid)
+    assert missing.exit_code == 1
+    assert isinstance(missing.exception, ModpackError)
+    assert f"no module object {uid}" in missing.exception.message
+
+
+def test_viewer_can_list_but_not_publish(cluster: LocalCluster, tmp_path: Path) -> None:
+    viewer = ROLE_USERS["cluster_viewer"]
+    assert invoke(cluster, "modules", "list", user=viewer.user, password=viewer.password).exit_code == 0
+    bundle = write_bundle(tmp_path / "viewer.zip", module_json(module_name="viewer"))
+    refused = invoke(cluster, "publish", str(bundle), user=viewer.user, password=viewer.password)
+    assert refused.exit_code == 1
+    assert isinstance(refused.exception, ModpackError)
+    assert "403 forbidden" in refused.exception.message
+    assert "admin role" in refused.exception.hint
+
+
+def test_wrong_password_is_401_and_never_echoed(cluster: LocalCluster) -> None:
+    result = invoke(cluster, "modules", "list", password="not-the-password-123")
+    assert result.exit_code == 1
+    assert isinstance(result.exception, ModpackError)
+    assert "401 unauthorized" in result.exception.message
+    shown = result.output + result.exception.message + result.exception.hint
+    assert "not-the-password-123" not in shown
+
+
+def test_untrusted_certificate_explains_ca_cert(cluster: LocalCluster) -> None:
+    env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
+    result = CliRunner().invoke(
+        GROUP, ["modules", "list", "--cluster", cluster.urls[0], "--retries", "0"], env=env
+    )
+    assert isinstance(result.exception, ModpackError)
+    assert "not trusted" in result.exception.message
+    assert "--ca-cert" in result.exception.hint
+
+
+def test_insecure_warns_and_works(cluster: LocalCluster) -> None:
+    env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
+    result = CliRunner().invoke(
+        GROUP, ["modules", "list", "--cluster", cluster.urls[0], "--insecure"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning: --insecure" in result.output
+
+
+def test_password_without_user_is_a_usage_error(cluster: LocalCluster) -> None:
+    result = CliRunner().invoke(GROUP, ["modules", "list", "--cluster", cluster.urls[0], "--password", "x"])
+    assert isinstance(result.exception, ModpackError)
+    assert result.exception.exit_code == 2
+
+
+def test_hash_password_prints_a_hash_for_a_users_file() -> None:
+    from modpack.rest.auth import verify_password
+
+    result = CliRunner().invoke(GROUP, ["serve", "--hash-password"], input="s3cret\n")
+    assert result.exit_code == 0
+    assert verify_password("s3cret", result.output.strip())
+
+
+def test_progress_board_draws_one_line_for_large_uploads(capsys: pytest.CaptureFixture[str]) -> None:
+    board = ProgressBoard()
+    board("node 1 (https://a:1)", 10, 100)  # small: nothing drawn
+    big = 64 * 1024 * 1024
+    board("node 1 (https://a:1)", big // 2, big)
+    board("node 2 (https://b:1)", big, big)
+    board.finish()
+    err = capsys.readouterr().err
+    assert "node 1  50%" in err
+    assert "node 2 100%" in err
+    assert err.endswith("\n")

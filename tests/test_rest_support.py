@@ -1,0 +1,132 @@
+"""Helpers for the REST tests: bundles built with zipfile from the fixture modules, and clusters.
+
+Every cluster listens on 127.0.0.1 only, on ports the kernel picks, and is stopped by the
+context manager that started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from modpack.rest import auth
+from modpack.rest.client import Connection, Credentials
+from modpack.rest.cluster import LocalCluster, ServeOptions
+
+ROOT = Path(__file__).resolve().parent.parent
+SO = ROOT / "fixtures" / "so"
+EXPECTED = ROOT / "fixtures" / "expected" / "redis-7.0.15.json"
+ADMIN = Credentials("admin", "admin-secret-pw")
+ROLE_USERS = {role: Credentials(f"{role}@example.com", f"{role}-secret-pw") for role in auth.ROLES}
+
+
+def hello_commands() -> list[dict[str, Any]]:
+    """hello.so's commands as redis-server 7.0.15 reported them (fixtures/expected)."""
+    info = json.loads(EXPECTED.read_text())["fixtures"]["hello.so"]["command_info"]
+    return [
+        {
+            "command_name": c[0],
+            "command_arity": c[1],
+            "flags": c[2],
+            "first_key": c[3],
+            "last_key": c[4],
+            "step": c[5],
+        }
+        for c in info.values()
+    ]
+
+
+def module_json(so: Path = SO / "x86_64" / "hello.so", **overrides: Any) -> dict[str, Any]:
+    """A valid module.json for hello.so (module hello, version 10203, 1.2.3)."""
+    document = {
+        "module_name": "hello",
+        "version": 10203,
+        "semantic_version": "1.2.3",
+        "display_name": "Hello",
+        "commands": hello_commands(),
+        "command_line_args": "",
+        "capabilities": ["types"],
+        "min_redis_version": "7.0",
+        "compatible_redis_version": "7.4",
+        "module_file": "hello.so",
+        "sha256": hashlib.sha256(so.read_bytes()).hexdigest(),
+        "architecture": "x86_64",
+        "operating_systems": ["ubuntu22", "rhel9"],
+    }
+    document.update(overrides)
+    return document
+
+
+def write_bundle(
+    path: Path,
+    module: dict[str, Any] | None = None,
+    so: Path = SO / "x86_64" / "hello.so",
+    *,
+    module_bytes: bytes | None = None,
+    with_module_json: bool = True,
+    so_name: str = "hello.so",
+) -> Path:
+    """A bundle zip: module.json (given, or valid for `so`) and the .so, mode 0755."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        if with_module_json:
+            body = (
+                module_bytes if module_bytes is not None else json.dumps(module or module_json(so)).encode()
+            )
+            archive.writestr("module.json", body)
+        entry = zipfile.ZipInfo(so_name, date_time=(1980, 1, 1, 0, 0, 0))
+        entry.external_attr = 0o100755 << 16
+        entry.compress_type = zipfile.ZIP_DEFLATED
+        archive.writestr(entry, so.read_bytes())
+    return path
+
+
+def write_role_users(path: Path) -> Path:
+    """A users file with the admin and one user per role of the reference's table."""
+    users = {ADMIN.user: ("admin", ADMIN.password)}
+    users.update({c.user: (role, c.password) for role, c in ROLE_USERS.items()})
+    auth.write_users(path, users)
+    return path
+
+
+@contextlib.contextmanager
+def running_cluster(data: Path, users: Path | None = None, **options: Any) -> Iterator[LocalCluster]:
+    """A 3-node HTTPS cluster on 127.0.0.1 (generated certificate), stopped on exit."""
+    settings = ServeOptions(data=data, port=0, users_file=users, admin_password=ADMIN.password, **options)
+    cluster = LocalCluster(settings).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def connection(cluster: LocalCluster, credentials: Credentials = ADMIN, **overrides: Any) -> Connection:
+    settings: dict[str, Any] = {
+        "cluster": cluster.urls[0],
+        "credentials": credentials,
+        "ca_cert": cluster.ca_cert,
+        "retries": 1,
+        "backoff": 0.01,
+    }
+    settings.update(overrides)
+    return Connection(**settings)
+
+
+def test_write_bundle_holds_module_json_and_executable_so(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "hello.zip")
+    with zipfile.ZipFile(bundle) as archive:
+        assert sorted(archive.namelist()) == ["hello.so", "module.json"]
+        assert (archive.getinfo("hello.so").external_attr >> 16) & 0o777 == 0o755
+        assert json.loads(archive.read("module.json"))["version"] == 10203
+
+
+def test_role_users_cover_every_role(tmp_path: Path) -> None:
+    users = auth.read_users(write_role_users(tmp_path / "users.json"))
+    for role, credentials in ROLE_USERS.items():
+        user = users.authenticate(credentials.user, credentials.password)
+        assert user is not None
+        assert user.role == role
