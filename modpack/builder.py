@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import string
-import tempfile
 import time
 import zipfile
 import zlib
@@ -33,6 +32,7 @@ from modpack.findings import Finding, Severity, Sink
 DEFAULT_NAME = "{module_name}.Linux-{os}-{architecture}.{semantic_version}.zip"
 NAME_FIELDS = ("module_name", "os", "architecture", "semantic_version", "version", "target")
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+MAX_NAME_BYTES = 200  # file names stop at 255 bytes, and the temporary name adds to it
 CHUNK = 1024 * 1024
 _PLACEHOLDER = "0" * 64
 
@@ -120,6 +120,11 @@ def output_name(template: str, module: dict[str, Any], target: str = "") -> str:
                 "Use only " + ", ".join(f"{{{f}}}" for f in NAME_FIELDS) + ".",
             )
     name = template.format(**values)
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise UsageError(
+            f"the output name is {len(name.encode())} bytes long (the limit is {MAX_NAME_BYTES})",
+            "Shorten the module name or the --name template.",
+        )
     if (
         not name
         or "/" in name
@@ -195,68 +200,22 @@ def module_json_bytes(module: dict[str, Any]) -> bytes:
 
 
 def write_bundle(path: Path, module: dict[str, Any], so: Path, *, force: bool) -> tuple[str, bool]:
-    """Write to a temporary file in the target folder, fsync, then rename. Returns the .so hash."""
+    """Write atomically (modpack.atomic): never a partial zip, nothing left after a kill."""
+    from modpack.atomic import atomic_output
+
     try:
         source = so.open("rb")
     except OSError as exc:
         raise ModpackError(f"cannot read {so}: {exc.strerror}") from exc
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    temp = Path(temp_name)
-    try:
-        os.fchmod(handle, 0o666 & ~_umask())  # mkstemp makes 0600; a bundle is an ordinary file
-        with source, os.fdopen(handle, "w+b") as out:
-            digest = _write_zip(out, module, source, os.fstat(source.fileno()).st_size)
-            out.flush()
-            os.fsync(out.fileno())
-        unchanged = _same_file(path, temp)
-        _refuse_overwrite(path, unchanged=unchanged, force=force)
-        temp.replace(path)
-        _fsync_folder(path.parent)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    with source, atomic_output(path) as out:
+        digest = _write_zip(out.stream, module, source, os.fstat(source.fileno()).st_size)
+        unchanged = out.same_as_target()
+        if path.exists() and not unchanged and not force:
+            raise OutputExistsError(
+                f"{path} exists with different content", "Pass --force to replace it, or choose another -o."
+            )
+        out.commit()
     return digest, unchanged
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _refuse_overwrite(path: Path, *, unchanged: bool, force: bool) -> None:
-    if path.exists() and not unchanged and not force:
-        raise OutputExistsError(
-            f"{path} exists with different content", "Pass --force to replace it, or choose another -o."
-        )
-
-
-def _same_file(existing: Path, new: Path) -> bool:
-    try:
-        if existing.stat().st_size != new.stat().st_size:
-            return False
-        return _file_hash(existing) == _file_hash(new)
-    except OSError:
-        return False
-
-
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _entry(name: str, mode: int, compress: int) -> zipfile.ZipInfo:

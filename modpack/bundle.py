@@ -75,7 +75,14 @@ def open_layout(stream: BinaryIO, size: int, sink: Sink) -> Layout | None:
     try:
         archive = zipfile.ZipFile(stream)
         infos = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        ValueError,
+        EOFError,
+        NotImplementedError,
+    ) as exc:
         sink.add("ZIP001", "", f"unreadable zip archive: {exc}")
         return None
     if not _entries_safe(archive, infos, stream, size, sink):
@@ -96,8 +103,11 @@ def _entries_safe(
             safe = False
         seen.add(name)
         safe &= _name_safe(info, sink)
-        if info.flag_bits & 0x1:
+        if info.flag_bits & 0x41:  # bit 0: encrypted; bit 6: strong encryption
             sink.add("ZIP011", "", f"entry {name!r} is encrypted")
+            safe = False
+        elif info.flag_bits & 0x20:  # bit 5: compressed patched data, which nothing here reads
+            sink.add("ZIP017", "", f"entry {name!r} holds patched data (general purpose flag bit 5)")
             safe = False
         if info.compress_type not in _ALLOWED_METHODS:
             sink.add("ZIP017", "", f"entry {name!r} uses compression method {info.compress_type}")
@@ -134,9 +144,12 @@ def _no_overlaps(
     archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], stream: BinaryIO, size: int, sink: Sink
 ) -> bool:
     """Each entry's local header and data must end before the next entry and the directory."""
-    directory_start = getattr(archive, "start_dir", size)
+    directory_start = min(getattr(archive, "start_dir", size), size)
     ordered = sorted(infos, key=lambda i: i.header_offset)
     for index, info in enumerate(ordered):
+        if not 0 <= info.header_offset < directory_start:
+            sink.add("ZIP016", "", f"entry {info.filename!r} points outside the archive")
+            return False
         stream.seek(info.header_offset)
         header = stream.read(_LOCAL.size)
         if len(header) < _LOCAL.size or header[:4] != b"PK\x03\x04":

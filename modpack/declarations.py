@@ -109,9 +109,17 @@ def toml_path(path: str) -> str:
     return f"module.{path}" if path else ""
 
 
+MAX_TEXT_FILE = 4 * 1024 * 1024  # declarations and module.json are small; a huge one is crafted
+
+
 def read_text(path: Path, sink: Sink) -> str | None:
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_TEXT_FILE + 1)
+        if len(raw) > MAX_TEXT_FILE:
+            sink.add("IN001", "", f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
+            return None
+        return raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         sink.add("IN001", "", f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else exc}")
         return None
@@ -139,6 +147,9 @@ def load_toml(path: Path) -> Declarations:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         sink.add("IN003", "", f"TOML syntax error: {exc}", line=_toml_error_line(str(exc)))
+        return decl
+    except RecursionError:
+        sink.add("IN003", "", "TOML nested too deeply to read")
         return decl
     decl.raw = data
     for violation in schema.check(data, "modpack"):

@@ -66,6 +66,8 @@ class Finding:
         return self.hint or self.rule.fix
 
 
+MAX_PER_RULE = 50  # findings of one rule listed per file; a crafted file cannot flood the report
+
 LineResolver = Callable[[str], int | None]
 """Maps a path inside a file (`commands[3].first_key`) to a 1-based line, if it can."""
 
@@ -90,6 +92,7 @@ class Sink:
     lines: LineResolver | None = None
     mapper: PathMapper = _same_path
     findings: list[Finding] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
 
     def add(
         self,
@@ -104,18 +107,33 @@ class Sink:
         """Report rule `code` at `path` (a module.json path, or the source's own if `source_path`)."""
         from modpack.rules import rule
 
+        self.counts[code] = self.counts.get(code, 0) + 1
+        if self.counts[code] > MAX_PER_RULE:
+            return  # counted; resolved() reports the rest as one finding
         found = rule(code)
         where = Location(self.file, path if source_path else self.mapper(path), line)
         self.findings.append(Finding(found, message, where, hint, found.severity))
+
+    def saturated(self, code: str) -> bool:
+        """True once `code` has all the findings a file lists: skip costly hints for the rest."""
+        return self.counts.get(code, 0) >= MAX_PER_RULE
 
     def extend(self, findings: list[Finding]) -> None:
         self.findings.extend(findings)
 
     def resolved(self) -> list[Finding]:
-        """The findings with their line numbers filled in."""
+        """The findings with their line numbers filled in, and one more for each flooded rule."""
+        from modpack.rules import rule
+
+        findings = list(self.findings)
+        for code, count in self.counts.items():
+            if count > MAX_PER_RULE:
+                found = rule(code)
+                message = f"and {count - MAX_PER_RULE} more {code} findings in this file"
+                findings.append(Finding(found, message, Location(self.file), "", found.severity))
         if self.lines is None:
-            return list(self.findings)
-        return [_with_line(f, self.lines) for f in self.findings]
+            return findings
+        return [_with_line(f, self.lines) for f in findings]
 
     def __iter__(self) -> Iterator[Finding]:
         return iter(self.findings)

@@ -65,9 +65,12 @@ class _JsonScanner:
     def value(self, path: str, depth: int = 0) -> None:
         self.skip_space()
         self.lines.setdefault(path, self.line)
-        if self.pos >= len(self.text) or depth > 200:
+        if self.pos >= len(self.text):
             return
         char = self.text[self.pos]
+        if depth > 200 and char in "[{":
+            self.skip_nested()
+            return
         if char == "{":
             self.container(path, "}", depth, keyed=True)
         elif char == "[":
@@ -75,6 +78,26 @@ class _JsonScanner:
         else:
             match = (_JSON_STRING if char == '"' else _JSON_SCALAR).match(self.text, self.pos)
             self.pos = match.end() if match else self.pos + 1
+
+    def skip_nested(self) -> None:
+        """Past a container too deep to map: count brackets outside strings, never recurse."""
+        level = 0
+        while self.pos < len(self.text):
+            char = self.text[self.pos]
+            if char == '"':
+                match = _JSON_STRING.match(self.text, self.pos)
+                self.pos = match.end() if match else self.pos + 1
+                continue
+            if char == "\n":
+                self.line += 1
+            elif char in "[{":
+                level += 1
+            elif char in "]}":
+                level -= 1
+                if level == 0:
+                    self.pos += 1
+                    return
+            self.pos += 1
 
     def container(self, path: str, close: str, depth: int, *, keyed: bool) -> None:
         self.pos += 1
@@ -95,7 +118,10 @@ class _JsonScanner:
                 if self.text[self.pos : self.pos + 1] != ":":
                     return
                 self.pos += 1
+            before = self.pos
             self.value(join(path, child), depth + 1)
+            if self.pos == before:  # nothing consumed: malformed text, stop rather than spin
+                return
             index += 1
             self.skip_space()
             if self.text[self.pos : self.pos + 1] == ",":

@@ -17,6 +17,7 @@ from modpack.checks import commands as command_checks
 from modpack.checks import metadata
 from modpack.declarations import Declarations, read_text, substitute_env
 from modpack.findings import Sink
+from modpack.schema import MAX_UNKNOWN_LISTED
 
 # The keys of RAMP's create_default_metadata() (ramp.md §4), 2.5.19 included.
 RAMP_KEYS = frozenset(
@@ -69,6 +70,11 @@ def load(path: Path) -> Declarations:
     text = read_text(path, sink)
     if text is None:
         return decl
+    if len(text) > MAX_MANIFEST:
+        sink.add(
+            "IN004", "", f"the manifest is {len(text)} bytes; a ramp.yml is a few KiB (limit {MAX_MANIFEST})"
+        )
+        return decl
     node = _compose(text, sink)
     if node is None:
         return decl
@@ -86,11 +92,22 @@ def load(path: Path) -> Declarations:
     return decl
 
 
+MAX_MANIFEST = 256 * 1024
+MAX_DEPTH = 64  # real manifests nest 3 levels; deeper is crafted (and recursion-hungry)
+MAX_NODES = 100_000
+
+
 def _compose(text: str, sink: Sink) -> Any:
+    """The node tree, after a linear pass over the events refused aliases and absurd shapes."""
     import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        problem = _shape_problem(yaml.parse(text, Loader=loader))
+        if problem:
+            sink.add("IN004", "", problem)
+            return None
+        node = yaml.compose(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -102,19 +119,61 @@ def _compose(text: str, sink: Sink) -> Any:
     return node
 
 
-def _construct(node: Any, sink: Sink) -> Any:
-    """Plain data from the node tree, with every duplicate mapping key reported."""
+def _shape_problem(events: Any) -> str:
+    """Aliases can expand a few bytes into billions of nodes (or a cycle); a manifest needs none."""
     import yaml
 
+    depth = nodes = 0
+    for event in events:
+        if isinstance(event, yaml.AliasEvent):
+            return f"YAML alias *{event.anchor}{_at(event)}: manifests may not use aliases"
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return f"YAML nested deeper than {MAX_DEPTH} levels{_at(event)}"
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        if isinstance(event, yaml.NodeEvent):
+            nodes += 1
+            if nodes > MAX_NODES:
+                return f"YAML document with more than {MAX_NODES} values"
+    return ""
+
+
+def _at(event: Any) -> str:
+    mark = getattr(event, "start_mark", None)
+    return f" at line {mark.line + 1}" if mark is not None else ""
+
+
+def _construct(node: Any, sink: Sink) -> Any:
+    """Plain data from the node tree, with every duplicate mapping key reported."""
     _report_duplicates(node, sink, "")
-    loader = yaml.SafeLoader("")
+    loader = _json_loader()("")
     try:
         return loader.construct_document(node)
-    except yaml.YAMLError as exc:
-        sink.add("IN004", "", f"YAML error: {exc}")
+    except Exception as exc:
+        sink.add("IN004", "", f"YAML value cannot be read: {exc}")
         return None
     finally:
         loader.dispose()
+
+
+def _json_loader() -> Any:
+    """A safe loader that builds only JSON types: timestamps, binary and sets stay strings."""
+    import yaml
+
+    class JsonLoader(yaml.SafeLoader):
+        pass
+
+    def as_text(loader: Any, node: Any) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return str(node.value)
+        message = f"unsupported YAML tag {node.tag}"
+        raise yaml.constructor.ConstructorError(None, None, message, node.start_mark)
+
+    for tag in ("timestamp", "binary", "set", "omap", "pairs"):
+        JsonLoader.add_constructor(f"tag:yaml.org,2002:{tag}", as_text)
+    return JsonLoader
 
 
 def _report_duplicates(node: Any, sink: Sink, path: str) -> None:
@@ -142,6 +201,12 @@ def _report_duplicates(node: Any, sink: Sink, path: str) -> None:
 def _check_keys(data: dict[str, Any], sink: Sink) -> None:
     import difflib
 
+    unknown = [str(k) for k in data if str(k) not in RAMP_KEYS]
+    if len(unknown) > MAX_UNKNOWN_LISTED:
+        extra = len(unknown) - MAX_UNKNOWN_LISTED
+        sink.add("DECL006", "", f"and {extra} more keys RAMP does not know")
+        keep = set(unknown[:MAX_UNKNOWN_LISTED])
+        data = {k: v for k, v in data.items() if str(k) in RAMP_KEYS or str(k) in keep}
     for key in data:
         name = str(key)
         if name in DISCOVERED_KEYS:

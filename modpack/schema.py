@@ -31,6 +31,9 @@ class Violation:
     hint: str = ""
 
 
+MAX_UNKNOWN_LISTED = 50  # one finding each, then one for the rest: a crafted file stays fast
+
+
 @functools.cache
 def load_schema(name: str) -> Schema:
     """A published schema by name: `module`, `modpack`, `report`."""
@@ -194,15 +197,21 @@ class _Walker:
                 self.add(code, join(path, key), f"{_name(join(path, key))} is missing")
         properties = schema.get("properties", {})
         extra = schema.get("additionalProperties", True)
+        unknown = 0
         for key, item in value.items():
             child = join(path, str(key))
             if key in properties:
                 self.walk(item, properties[key], child)
             elif extra is False:
-                code = schema.get("x-modpack-unknown", "SCH003")
-                self.add(code, child, f"unknown key {key!r}", _did_you_mean(str(key), properties))
+                unknown += 1
+                if unknown <= MAX_UNKNOWN_LISTED:
+                    code = schema.get("x-modpack-unknown", "SCH003")
+                    self.add(code, child, f"unknown key {key!r}", _did_you_mean(str(key), properties))
             elif isinstance(extra, dict):
                 self.walk(item, extra, child)
+        if unknown > MAX_UNKNOWN_LISTED:
+            code = schema.get("x-modpack-unknown", "SCH003")
+            self.add(code, path, f"and {unknown - MAX_UNKNOWN_LISTED} more unknown keys in {_name(path)}")
 
 
 def _name(path: str) -> str:
@@ -210,7 +219,7 @@ def _name(path: str) -> str:
 
 
 def _describe(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, float) else repr(value)
+    text = repr(value) if isinstance(value, float) else json.dumps(value, default=repr)
     if len(text) > 40:
         text = text[:37] + "..."
     return f"{_article(type_name(value))} ({text})"

@@ -234,7 +234,7 @@ def check_declarations(
     metadata.check_module(module, sink)
     command_checks.check_commands(module, sink)
     so = binary or _declared_binary(decl)
-    if so is not None and so.is_file():
+    if so is not None:
         from modpack.checks.elf import check_binary
 
         binary_sink = Sink(str(so))
@@ -245,9 +245,14 @@ def check_declarations(
 
 
 def _declared_binary(decl: Declarations) -> Path | None:
+    """[build] so as a path, when it names an existing file (a bad path is not this check's job)."""
     if not decl.so or "${" in decl.so:
         return None
-    return (decl.path.parent / decl.so).resolve()
+    try:
+        path = (decl.path.parent / decl.so).resolve()
+        return path if path.is_file() else None
+    except (OSError, ValueError):
+        return None
 
 
 def validate_declarations(path: Path, settings: Settings | None = None) -> list[Finding]:
@@ -319,7 +324,7 @@ def _bundle_module(path: Path, layout: Any) -> tuple[dict[str, Any] | None, list
         code = "ZIP019" if "larger" in str(exc) else "IN002"
         sink.add(code, "", f"module.json cannot be read: {exc}")
         return None, sink.resolved()
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
         sink.add("ZIP014", "", f"module.json is damaged: {exc}")
         return None, sink.resolved()
     sink.lines = _json_line_resolver(text)
@@ -355,7 +360,14 @@ def _check_bundled_dependencies(layout: Any, module: dict[str, Any], sink: Sink)
         if isinstance(digest, str):
             try:
                 actual = bundle.hash_member(layout.archive, info)
-            except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+            except (
+                OSError,
+                EOFError,
+                ValueError,
+                zipfile.BadZipFile,
+                zlib.error,
+                NotImplementedError,
+            ) as exc:
                 sink.add("ZIP014", f"dependencies.{name}", f"{info.filename} is damaged: {exc}")
                 continue
             if actual != digest.lower():
@@ -402,7 +414,7 @@ def _bundle_binary(
         sink.add("ZIP007", "", f"{info.filename} has mode {oct((info.external_attr >> 16) & 0o777)}")
     try:
         streamed = bundle.stream_binary(layout.archive, info)
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
         sink.add("ZIP014", "", f"{info.filename} does not decompress: {exc}")
         return module_sink.resolved() + sink.resolved()
     if module is not None:

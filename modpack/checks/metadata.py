@@ -136,7 +136,8 @@ def check_capabilities(module: Module, sink: Sink) -> None:
             sink.add("CAP002", path, f"capability {name!r} is listed twice")
         seen.add(name)
         if name not in known:
-            sink.add("CAP001", path, f"unknown capability {name!r}", _capability_hint(name, known, wrong))
+            hint = "" if sink.saturated("CAP001") else _capability_hint(name, known, wrong)
+            sink.add("CAP001", path, f"unknown capability {name!r}", hint)
     if not capabilities:
         sink.add("CAP004", "capabilities", "capabilities is empty")
 
@@ -235,6 +236,9 @@ def check_names(module: Module, sink: Sink) -> None:
         value = module.get(key)
         if isinstance(value, str) and value and not SAFE_NAME.fullmatch(value):
             sink.add("SCH006", key, f"{key} {value!r} is not a plain file name")
+        elif key == "module_file" and isinstance(value, str) and value and not value.endswith(".so"):
+            # A bundle holds module.json, one .so and deps/: another name is refused by the unpacker.
+            sink.add("SCH006", key, f"module_file {value!r} does not name a .so file")
 
 
 def check_module(module: Module, sink: Sink, *, in_bundle: bool = False) -> None:

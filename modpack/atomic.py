@@ -1,0 +1,130 @@
+"""Atomic output: a file appears complete under its name, or not at all, even after SIGKILL.
+
+Where Linux allows it the data goes to an anonymous file (O_TMPFILE) in the target folder: a
+killed process leaves nothing behind, because the file never had a name. When complete it is
+linked in under a temporary name and renamed over the target in the same folder. Elsewhere a
+named temporary file is used, and the next run removes the ones a killed run left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+_AT_FDCWD = -100
+_AT_EMPTY_PATH = 0x1000
+CHUNK = 1024 * 1024
+
+
+def temporary_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+
+
+def remove_stale(target: Path) -> list[Path]:
+    """Named temporaries of `target` left by a killed run (two writers of one file are unsupported)."""
+    removed = []
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+            removed.append(stale)
+    return removed
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class AtomicFile:
+    """`with AtomicFile(target) as out: out.stream.write(...); out.commit()`."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.named: Path | None = None
+        mode = 0o666 & ~_umask()
+        try:
+            fd = os.open(target.parent, os.O_TMPFILE | os.O_RDWR, mode)
+        except (AttributeError, OSError):
+            self.named = temporary_name(target)
+            fd = os.open(self.named, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
+        self.stream: BinaryIO = os.fdopen(fd, "w+b")
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stream.close()
+        if self.named is not None:
+            self.named.unlink(missing_ok=True)
+
+    def same_as_target(self) -> bool:
+        """True when the target already holds exactly these bytes."""
+        try:
+            if self.target.stat().st_size != os.fstat(self.stream.fileno()).st_size:
+                return False
+            with self.target.open("rb") as existing:
+                return _digest(existing) == _digest(self.stream)
+        except OSError:
+            return False
+
+    def commit(self) -> None:
+        """fsync, give the data a name in the target folder, rename it over the target."""
+        self.stream.flush()
+        os.fsync(self.stream.fileno())
+        if self.named is None:
+            self.named = self._link()
+        self.named.replace(self.target)
+        self.named = None
+        _fsync_folder(self.target.parent)
+
+    def _link(self) -> Path:
+        name = temporary_name(self.target)
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.linkat(self.stream.fileno(), b"", _AT_FDCWD, os.fsencode(name), _AT_EMPTY_PATH) == 0:
+            return name
+        try:
+            os.link(f"/proc/self/fd/{self.stream.fileno()}", name, follow_symlinks=True)
+        except OSError:
+            self._copy_to(name)  # no way to name an anonymous file here: copy it out
+        return name
+
+    def _copy_to(self, name: Path) -> None:
+        self.stream.seek(0)
+        with name.open("xb") as out:
+            while chunk := self.stream.read(CHUNK):
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+
+
+def _digest(stream: BinaryIO) -> str:
+    stream.seek(0)
+    digest = hashlib.sha256()
+    while chunk := stream.read(CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_output(target: Path) -> Iterator[AtomicFile]:
+    remove_stale(target)
+    with AtomicFile(target) as out:
+        yield out

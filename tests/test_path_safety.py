@@ -1,0 +1,322 @@
+"""Paths (issue 8): nothing from a manifest or a name template chooses where `modpack build` writes.
+
+A module name or version with `/`, `..`, NUL or an absolute path, in modpack.toml, in [build]
+output, in a [[targets]] name or in `--name`, is refused with a clear message (exit 1 for
+findings, 2 for usage), and nothing is written anywhere but the output folder: every test
+snapshots the whole workspace (project, a sibling folder, the output folder's parent) before and
+after. The names inside the bundle come from the manifest too (`module_file`), so they are held to
+the same rule: the bundle that gets written must pass modpack's own zip checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modpack.builder import build_project, output_name
+from modpack.errors import UsageError
+from modpack.validate import validate_paths
+from tests.conftest import FIXTURES, SO, run_modpack
+
+EXAMPLE = (FIXTURES / "example" / "modpack.toml").read_text("utf-8")
+HELLO = SO / "x86_64" / "hello.so"
+
+Snapshot = dict[str, tuple[int, int, int]]
+
+
+def workspace(tmp_path: Path, toml: str = EXAMPLE) -> Path:
+    """tmp/project/modpack.toml (the .so by absolute path), tmp/outside/, and tmp/dist/ for output."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "modpack.toml").write_text(
+        toml.replace('"../so/x86_64/hello.so"', json.dumps(str(HELLO))), "utf-8"
+    )
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "keep.txt").write_text("untouched\n")
+    return project
+
+
+def snapshot(root: Path, skip: Path) -> Snapshot:
+    """Every path under root but `skip`: (mode, size, mtime) — a new, changed or removed one shows."""
+    found: Snapshot = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if Path(folder, d) != skip]
+        for name in dirs + files:
+            info = Path(folder, name).lstat()
+            found[str(Path(folder, name).relative_to(root))] = (info.st_mode, info.st_size, info.st_mtime_ns)
+    return found
+
+
+def build(tmp_path: Path, *args: str) -> tuple[int, str]:
+    """`modpack build project -o dist ARGS` from tmp_path; the exit code and all it printed."""
+    result = run_modpack("build", "project", "-o", "dist", *args, cwd=tmp_path)
+    return result.returncode, result.stdout + result.stderr
+
+
+def assert_refused(tmp_path: Path, before: Snapshot, code: int, output: str, *mentions: str) -> None:
+    assert code in (1, 2), output
+    assert "internal error" not in output and "Traceback" not in output, output
+    assert "modpack:" in output, output  # one clear message on stderr
+    for text in mentions:
+        assert text in output, f"{text!r} not named in:\n{output}"
+    assert snapshot(tmp_path, tmp_path / "dist") == before
+    dist = tmp_path / "dist"
+    assert not dist.exists() or not any(dist.iterdir()), list(dist.iterdir())
+
+
+def assert_only_bundles_in(dist: Path) -> None:
+    entries = list(dist.iterdir())
+    assert entries, "nothing was written"
+    for entry in entries:
+        assert (
+            stat.S_ISREG(entry.lstat().st_mode) and entry.suffix == ".zip" and not entry.name.startswith(".")
+        ), entry
+
+
+# --- names from the manifest -------------------------------------------------------------------------
+
+MANIFEST_NAMES = {
+    "parent": ('name = "hello"', 'name = "../evil"', "module_name"),
+    "slash": ('name = "hello"', 'name = "a/b"', "module_name"),
+    "absolute": ('name = "hello"', 'name = "/tmp/modpack-evil"', "module_name"),
+    "nul": ('name = "hello"', 'name = "hel\\u0000lo"', "module_name"),
+    "dot-dot": ('name = "hello"', 'name = ".."', "module_name"),
+    "hidden": ('name = "hello"', 'name = ".hello"', "module_name"),
+    "backslash": ('name = "hello"', 'name = "..\\\\evil"', "module_name"),
+    "version-parent": (
+        'semantic_version = "1.2.3"',
+        'semantic_version = "1.2.3/../../evil"',
+        "semantic_version",
+    ),
+    "version-nul": ('semantic_version = "1.2.3"', 'semantic_version = "1.2.3\\u0000"', "semantic_version"),
+    "version-absolute": ('semantic_version = "1.2.3"', 'semantic_version = "/1.2.3"', "semantic_version"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MANIFEST_NAMES))
+def test_a_hostile_name_or_version_in_modpack_toml_is_refused(tmp_path: Path, case: str) -> None:
+    old, new, field = MANIFEST_NAMES[case]
+    assert old in EXAMPLE
+    workspace(tmp_path, EXAMPLE.replace(old, new, 1))
+    before = snapshot(tmp_path, tmp_path / "dist")
+    code, output = build(tmp_path, "--name", "{module_name}-{semantic_version}.zip")
+    assert_refused(tmp_path, before, code, output, field, "nothing was written")
+
+
+OUTPUT_TEMPLATES = [
+    "../{module_name}.zip",
+    "../../{module_name}.zip",
+    "{module_name}/../../escape.zip",
+    "sub/{module_name}.zip",
+    "/tmp/modpack-escape-{module_name}.zip",
+    "..\\{module_name}.zip",
+    "..",
+    ".",
+    ".{module_name}.zip",
+    "{module_name.__class__}.zip",
+    "{module_name!r}.zip",
+    "{module_name:>300}.zip",
+    "{0}.zip",
+    "{}.zip",
+    "{nope}.zip",
+]
+
+
+@pytest.mark.parametrize("template", OUTPUT_TEMPLATES)
+def test_a_hostile_build_output_in_modpack_toml_is_refused(tmp_path: Path, template: str) -> None:
+    toml = EXAMPLE.replace("[build]\n", f"[build]\noutput = {json.dumps(template)}\n", 1)
+    workspace(tmp_path, toml)
+    before = snapshot(tmp_path, tmp_path / "dist")
+    code, output = build(tmp_path)
+    assert_refused(tmp_path, before, code, output)
+    assert code == 2, output  # a usage error, named as such
+
+
+@pytest.mark.parametrize("template", OUTPUT_TEMPLATES)
+def test_a_hostile_name_template_on_the_command_line_is_refused(tmp_path: Path, template: str) -> None:
+    workspace(tmp_path)
+    before = snapshot(tmp_path, tmp_path / "dist")
+    code, output = build(tmp_path, "--name", template)
+    assert_refused(tmp_path, before, code, output)
+    assert code == 2, output
+
+
+def test_nul_in_a_name_template_is_refused_by_the_library(tmp_path: Path) -> None:
+    """A NUL cannot cross argv, but a template can come from elsewhere (a config, the API)."""
+    project = workspace(tmp_path)
+    before = snapshot(tmp_path, tmp_path / "dist")
+    with pytest.raises(UsageError, match="plain file name"):
+        build_project(
+            project / "modpack.toml", None, tmp_path / "dist", name_template="x\x00{module_name}.zip"
+        )
+    assert snapshot(tmp_path, tmp_path / "dist") == before
+
+
+TARGET_NAMES = ["../../evil", "/tmp/modpack-evil-target", "a/b", "x\\u0000y", ".."]
+
+
+@pytest.mark.parametrize("name", TARGET_NAMES)
+def test_a_hostile_target_name_is_refused(tmp_path: Path, name: str) -> None:
+    toml = EXAMPLE + (
+        f'\n[[targets]]\nname = "{name}"\nso = {json.dumps(str(HELLO))}\narchitecture = "x86_64"\n'
+        'operating_systems = ["rhel9"]\n'
+    )
+    workspace(tmp_path, toml)
+    before = snapshot(tmp_path, tmp_path / "dist")
+    code, output = build(tmp_path, "--all", "--name", "{target}")
+    assert_refused(tmp_path, before, code, output)
+
+
+def test_a_hostile_operating_system_cannot_shape_the_name(tmp_path: Path) -> None:
+    toml = EXAMPLE.replace(
+        'architecture = "x86_64"', 'architecture = "x86_64"\noperating_systems = ["../../evil"]'
+    )
+    workspace(tmp_path, toml)
+    before = snapshot(tmp_path, tmp_path / "dist")
+    code, output = build(tmp_path, "--name", "{module_name}-{os}.zip")
+    assert_refused(tmp_path, before, code, output, "operating_systems")
+
+
+def test_a_very_long_module_name_is_a_clear_error(tmp_path: Path) -> None:
+    """Found by this suite: a 250-character name passes the checks, then mkstemp's temporary name
+    (".<name>.XXXXXXXX.tmp") exceeds NAME_MAX and the CLI prints "internal error: OSError"."""
+    workspace(tmp_path, EXAMPLE.replace('name = "hello"', 'name = "' + "h" * 250 + '"', 1))
+    before = snapshot(tmp_path, tmp_path / "dist")
+    code, output = build(tmp_path)
+    assert_refused(tmp_path, before, code, output)
+
+
+# --- where the bundle lands ------------------------------------------------------------------------------
+
+
+def test_a_good_build_writes_one_plain_file_in_the_output_folder_only(tmp_path: Path) -> None:
+    workspace(tmp_path)
+    before = snapshot(tmp_path, tmp_path / "dist")
+    code, output = build(tmp_path, "--name", "{module_name}-{semantic_version}.zip")
+    assert code == 0, output
+    assert snapshot(tmp_path, tmp_path / "dist") == before
+    assert_only_bundles_in(tmp_path / "dist")
+    assert [p.name for p in (tmp_path / "dist").iterdir()] == ["hello-1.2.3.zip"]
+
+
+def test_a_symlink_at_the_bundle_name_is_replaced_not_followed(tmp_path: Path) -> None:
+    """A link planted where the bundle goes must not redirect the write outside the folder."""
+    workspace(tmp_path)
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    victim = tmp_path / "outside" / "keep.txt"
+    (dist / "hello-1.2.3.zip").symlink_to(victim)
+    before = snapshot(tmp_path, dist)
+    code, output = build(tmp_path, "--name", "{module_name}-{semantic_version}.zip", "--force")
+    assert code == 0, output
+    assert victim.read_text() == "untouched\n"
+    assert snapshot(tmp_path, dist) == before
+    bundle = dist / "hello-1.2.3.zip"
+    assert not bundle.is_symlink() and zipfile.is_zipfile(bundle)
+
+
+def test_a_dangling_symlink_at_the_bundle_name_creates_nothing_outside(tmp_path: Path) -> None:
+    workspace(tmp_path)
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    target = tmp_path / "outside" / "created-through-link.zip"
+    (dist / "hello-1.2.3.zip").symlink_to(target)
+    code, output = build(tmp_path, "--name", "{module_name}-{semantic_version}.zip")
+    assert code in (0, 1), output
+    assert not target.exists()
+    assert "internal error" not in output
+
+
+def test_an_output_folder_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    workspace(tmp_path)
+    (tmp_path / "dist").write_text("a file, not a folder\n")
+    code, output = build(tmp_path)
+    assert code in (1, 2), output
+    assert "internal error" not in output and "Traceback" not in output, output
+    assert (tmp_path / "dist").read_text() == "a file, not a folder\n"
+
+
+# --- names inside the bundle ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "module_file", ["../../evil.so", "/tmp/modpack-evil.so", "sub/hello.so", "..\\\\evil.so"]
+)
+def test_a_hostile_module_file_is_refused(tmp_path: Path, module_file: str) -> None:
+    toml = EXAMPLE.replace('license = "MIT"', f'license = "MIT"\nmodule_file = "{module_file}"', 1)
+    workspace(tmp_path, toml)
+    before = snapshot(tmp_path, tmp_path / "dist")
+    code, output = build(tmp_path)
+    assert_refused(tmp_path, before, code, output, "module_file")
+
+
+@pytest.mark.parametrize("module_file", ["hello.txt", "hello", "module.json", "hello.so.1"])
+def test_a_module_file_the_bundle_checks_refuse_is_not_written(tmp_path: Path, module_file: str) -> None:
+    """module_file names the .so entry: build must not write a bundle its own validator rejects.
+
+    Found by this suite: `module_file = "hello.txt"` is accepted by the build, which writes a zip
+    holding hello.txt and no .so; `modpack validate` then reports ZIP003 and ZIP005.
+    """
+    toml = EXAMPLE.replace('license = "MIT"', f'license = "MIT"\nmodule_file = "{module_file}"', 1)
+    workspace(tmp_path, toml)
+    code, output = build(tmp_path)
+    bundles = list((tmp_path / "dist").glob("*.zip")) if (tmp_path / "dist").is_dir() else []
+    if code == 0:
+        report = validate_paths(bundles)
+        assert not report.failed, [f"{f.code} {f.message}" for f in report.findings()]
+    else:
+        assert code in (1, 2) and not bundles and "internal error" not in output, output
+
+
+# --- the name function itself ---------------------------------------------------------------------------
+
+_HOSTILE = (
+    st.sampled_from(["..", ".", "/", "a/b", "/abs", "a\x00b", "\\", "..\\x", ".x", "", "x" * 300]) | st.text()
+)
+_TEMPLATE = st.sampled_from(
+    [
+        "{module_name}.zip",
+        "{module_name}-{semantic_version}.zip",
+        "{module_name}.Linux-{os}-{architecture}.{semantic_version}.zip",
+        "{module_name}{version}{target}",
+        "{os}",
+        "{target}",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    template=_TEMPLATE,
+    name=_HOSTILE,
+    version=_HOSTILE,
+    system=_HOSTILE,
+    architecture=_HOSTILE,
+    target=_HOSTILE,
+)
+def test_output_name_is_a_plain_name_inside_the_folder_or_refused(
+    template: str, name: str, version: str, system: str, architecture: str, target: str
+) -> None:
+    module = {
+        "module_name": name,
+        "semantic_version": version,
+        "version": version,
+        "operating_systems": [system],
+        "architecture": architecture,
+    }
+    try:
+        result = output_name(template, module, target)
+    except UsageError:
+        return
+    folder = Path("/srv/dist")
+    assert result and "\x00" not in result and "/" not in result and "\\" not in result
+    assert not result.startswith(".")
+    assert os.path.normpath(folder / result) == str(folder / result)
+    assert (folder / result).parent == folder
