@@ -207,9 +207,15 @@ class NodeArtifacts:
         _write_synced(stage / ARTIFACT_JSON, json.dumps(module, indent=1).encode())
         _fsync_folder(stage)
         target.parent.mkdir(exist_ok=True)
-        self._discard(target)
+        if target.exists() and _exchange(stage, target):
+            _fsync_folder(target.parent)  # the old artifact now sits in the stage folder
+            shutil.rmtree(stage, ignore_errors=True)
+            return
+        trash = self._hide(target)  # no atomic exchange here: a two-rename gap remains
         stage.replace(target)
         _fsync_folder(target.parent)
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)
 
     def remove(self, name: str, number: int) -> bool:
         """Delete an artifact; False when there was none."""
@@ -220,13 +226,36 @@ class NodeArtifacts:
         _fsync_folder(target.parent)
         return True
 
-    def _discard(self, folder: Path) -> None:
-        """Take a folder out of sight with one rename, then delete it at leisure."""
+    def _hide(self, folder: Path) -> Path | None:
+        """Take a folder out of sight with one rename; the caller deletes it when safe."""
         if not folder.exists():
-            return
+            return None
         trash = Path(tempfile.mkdtemp(prefix="trash-", dir=self.temp))
         folder.replace(trash / "artifact")
-        shutil.rmtree(trash, ignore_errors=True)
+        return trash
+
+    def _discard(self, folder: Path) -> None:
+        """Take a folder out of sight with one rename, then delete it at leisure."""
+        trash = self._hide(folder)
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where unsupported.
+
+    Replacing an artifact this way leaves no moment, even under SIGKILL, without one.
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange)
+    return bool(result == 0)
 
 
 def _subfolders(folder: Path) -> list[Path]:
