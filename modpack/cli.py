@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from modpack import __version__
+from modpack.command_registry import LazyGroup
 from modpack.errors import FindingsError, ModpackError, UsageError
 
 FORMATS = ("text", "json", "github", "sarif")
@@ -28,7 +29,7 @@ def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(c.upper() if re.fullmatch(r"[A-Za-z]+\d*", c) else c for c in items if c)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="modpack")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 @click.pass_context
@@ -225,7 +226,6 @@ def main(argv: list[str] | None = None) -> NoReturn:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        _register_plugins()
         main_group.main(args=args, prog_name="modpack", standalone_mode=False)
     except ModpackError as error:
         _fail(error, debug)
@@ -247,10 +247,3 @@ def main(argv: list[str] | None = None) -> NoReturn:
             click.echo("  hint: run again with --debug for the traceback, and report it.", err=True)
         sys.exit(1)
     sys.exit(0)
-
-
-def _register_plugins() -> None:
-    """Commands that live beside their library (the REST API, redis-server tools)."""
-    from modpack.command_registry import register
-
-    register(main_group)

@@ -1,25 +1,38 @@
-"""Commands that live beside their library code, added to the main click group.
+"""Commands that live beside their library code, loaded only when they are used.
 
-Each module imports only click at the top; its heavy libraries (httpx, starlette, uvicorn, the
-redis harness) load inside the command that needs them, so `modpack validate` stays fast.
+`modpack validate` must start fast (it runs in pre-commit hooks), so the main group knows these
+commands by name and imports their module only when one of them runs or help lists them.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
-PLUGIN_MODULES = ("modpack.rest.cli", "modpack.redis.cli", "modpack.workflow_cli")
+# command name -> "module:attribute"
+LAZY_COMMANDS = {
+    "serve": "modpack.rest.cli:serve",
+    "publish": "modpack.rest.cli:publish",
+    "unpublish": "modpack.rest.cli:unpublish",
+    "artifacts": "modpack.rest.cli:artifacts",
+    "modules": "modpack.rest.cli:modules",
+    "discover": "modpack.redis.cli:discover",
+    "init": "modpack.workflow_cli:init_command",
+    "ramp-pack": "modpack.workflow_cli:ramp_pack_command",
+}
 
 
-def register(group: click.Group) -> None:
-    for name in PLUGIN_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not exc.name or not name.startswith(exc.name):
-                raise
-            continue  # that part of modpack is not installed in this checkout yet
-        for command in getattr(module, "COMMANDS", ()):
-            group.add_command(command)
+class LazyGroup(click.Group):
+    """A click group whose listed commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            module_name, attribute = LAZY_COMMANDS[cmd_name].split(":")
+            command: Any = getattr(importlib.import_module(module_name), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)

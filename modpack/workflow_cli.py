@@ -183,4 +183,3 @@ def ramp_pack_command(
     click.echo(f"wrote {result.path}")
 
 
-COMMANDS = (init_command, ramp_pack_command)

@@ -1,7 +1,7 @@
 """The `modpack discover` command: options in, library call, output printed.
 
-Only click is imported at the top; the harness loads inside the command (this module is imported
-on every `modpack` run). `COMMANDS` is what the main group adds (modpack.command_registry).
+Only click is imported at the top; the harness loads inside the command. The main group imports
+this module only when `modpack discover` runs (modpack.command_registry).
 """
 
 from __future__ import annotations
@@ -52,4 +52,3 @@ def discover(
         click.echo(library.to_toml(found, include), nl=False)
 
 
-COMMANDS = (discover,)

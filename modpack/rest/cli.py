@@ -2,8 +2,8 @@
 
 Thin wrappers: options become a `Connection` or `ServeOptions`, the library does the work, and
 this module prints. Only click is imported at the top; httpx, starlette and uvicorn load inside
-the commands (this module is imported on every `modpack` run). `COMMANDS` is what the main group
-adds (modpack.command_registry).
+the commands. The main group imports this module only when one of its commands runs
+(modpack.command_registry).
 """
 
 from __future__ import annotations
@@ -472,4 +472,4 @@ def modules_delete(uid: str, connection: Any) -> None:
     click.echo(f"deleted module object {uid}")
 
 
-COMMANDS = (serve, publish, unpublish, artifacts, modules)
+COMMANDS = (serve, publish, unpublish, artifacts, modules)  # for tests that drive them directly

@@ -1,0 +1,37 @@
+"""The command line: lazy commands, start-up imports, and the exit-code boundary."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from modpack.command_registry import LAZY_COMMANDS
+from tests.conftest import CASES, run_modpack
+
+HEAVY = ("httpx", "starlette", "uvicorn", "tomlkit", "yaml", "elftools", "jsonschema", "modpack.rest", "modpack.redis")
+
+
+def test_every_lazy_command_loads() -> None:
+    for name in LAZY_COMMANDS:
+        result = run_modpack(name, "--help")
+        assert result.returncode == 0 and "Usage: modpack" in result.stdout, name
+
+
+def test_validate_of_a_module_json_imports_nothing_heavy() -> None:
+    script = (
+        "import sys, runpy\n"
+        f"sys.argv = ['modpack', 'validate', {str(CASES / 'good' / 'module-json' / 'module.json')!r}]\n"
+        "try:\n    runpy.run_module('modpack', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({HEAVY!r})))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_usage_errors_exit_2_and_internal_errors_never_show_a_traceback() -> None:
+    assert run_modpack("nonsense").returncode == 2
+    assert run_modpack("validate", "--format", "xml", "x").returncode == 2
+    result = run_modpack("build", "/nonexistent/modpack.toml")
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "does not exist" in result.stderr
+    assert run_modpack("--version").stdout.startswith("modpack, version")
