@@ -133,7 +133,7 @@ class Sink:
                 findings.append(Finding(found, message, Location(self.file), "", found.severity))
         if self.lines is None:
             return findings
-        return [_with_line(f, self.lines) for f in findings]
+        return [_with_line(f, self.lines) if f.location.file == self.file else f for f in findings]
 
     def __iter__(self) -> Iterator[Finding]:
         return iter(self.findings)

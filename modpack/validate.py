@@ -211,9 +211,7 @@ def _json_line_resolver(text: str) -> Any:
 # --- declarations -----------------------------------------------------------------------------
 
 
-def check_declarations(
-    decl: Declarations, settings: Settings | None = None, *, binary: Path | None = None
-) -> None:
+def check_declarations(decl: Declarations, settings: Settings | None = None) -> None:
     """Semantic checks of what the declarations describe (their schema was checked on load)."""
     if decl.kind == "ramp":
         from modpack import ramp
@@ -233,13 +231,13 @@ def check_declarations(
         )
     metadata.check_module(module, sink)
     command_checks.check_commands(module, sink)
-    so = binary or _declared_binary(decl)
+    so = _declared_binary(decl)
     if so is not None:
         from modpack.checks.elf import check_binary
 
         binary_sink = Sink(str(so))
         check_binary(so, binary_sink, module=module)
-        sink.extend(binary_sink.findings)
+        sink.extend(binary_sink.resolved())
         if load and settings is not None:
             _check_load(so, module, sink, settings.redis_server)
 
