@@ -55,7 +55,9 @@ def main() -> None:
         print(line("check-jsonschema --schemafile", theirs))
         print(line("modpack validate", ours, theirs))
         target = 0.5 if count == 1 else 1.0
-        print(f"target: modpack <= {target}x check-jsonschema CPU -> {'met' if ours.cpu <= target * theirs.cpu else 'NOT met'}")
+        print(
+            f"target: modpack <= {target}x check-jsonschema CPU -> {'met' if ours.cpu <= target * theirs.cpu else 'NOT met'}"
+        )
 
 
 if __name__ == "__main__":

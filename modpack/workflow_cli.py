@@ -181,5 +181,3 @@ def ramp_pack_command(
     if verbose or debug_flag:
         click.echo(json.dumps(result.module, indent=4, sort_keys=True))
     click.echo(f"wrote {result.path}")
-
-

@@ -8,7 +8,17 @@ import sys
 from modpack.command_registry import LAZY_COMMANDS
 from tests.conftest import CASES, run_modpack
 
-HEAVY = ("httpx", "starlette", "uvicorn", "tomlkit", "yaml", "elftools", "jsonschema", "modpack.rest", "modpack.redis")
+HEAVY = (
+    "httpx",
+    "starlette",
+    "uvicorn",
+    "tomlkit",
+    "yaml",
+    "elftools",
+    "jsonschema",
+    "modpack.rest",
+    "modpack.redis",
+)
 
 
 def test_every_lazy_command_loads() -> None:

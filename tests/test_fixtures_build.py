@@ -14,11 +14,20 @@ def facts(path: Path) -> tuple[object, ...]:
         info = elf.read_elf(path)
     except elf.ElfError as exc:
         return ("error", exc.kind)
-    return (info.architecture, info.elf_class, info.needed, info.version_needs, info.onload, info.executable_stack)
+    return (
+        info.architecture,
+        info.elf_class,
+        info.needed,
+        info.version_needs,
+        info.onload,
+        info.executable_stack,
+    )
 
 
 def test_build_script_rebuilds_the_committed_fixtures(tmp_path: Path) -> None:
-    subprocess.run(["bash", str(FIXTURES / "build.sh"), str(tmp_path)], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        ["bash", str(FIXTURES / "build.sh"), str(tmp_path)], check=True, capture_output=True, timeout=600
+    )
     committed = sorted(p.relative_to(SO) for p in SO.rglob("*.so"))
     rebuilt = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.so"))
     assert rebuilt == committed

@@ -50,5 +50,3 @@ def discover(
         click.echo(library.to_json(found, include), nl=False)
     else:
         click.echo(library.to_toml(found, include), nl=False)
-
-
