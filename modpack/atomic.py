@@ -128,3 +128,14 @@ def atomic_output(target: Path) -> Iterator[AtomicFile]:
     remove_stale(target)
     with AtomicFile(target) as out:
         yield out
+
+
+def write_text(target: Path, text: str, mode: int | None = None) -> None:
+    """A small text file, atomically; `mode` defaults to the existing file's, else the umask's."""
+    if mode is None and target.exists():
+        mode = target.stat().st_mode & 0o7777
+    with atomic_output(target) as out:
+        out.stream.write(text.encode("utf-8"))
+        if mode is not None:
+            os.fchmod(out.stream.fileno(), mode)
+        out.commit()

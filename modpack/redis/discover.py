@@ -11,12 +11,8 @@ comments and formatting.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shlex
-import stat
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -354,17 +350,7 @@ def _update(table: tomlkit.items.Table, info: CommandInfo, redis: tuple[int, ...
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename over it (keeping its mode)."""
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, mode)  # noqa: PTH101
-        os.replace(temporary, path)  # noqa: PTH105
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)  # noqa: PTH108
-        raise
+    """Write beside `path` and rename over it, keeping its mode (modpack.atomic)."""
+    from modpack.atomic import write_text
+
+    write_text(path, text)
