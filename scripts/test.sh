@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs modpack's whole test suite on a fresh Debian/Ubuntu machine: installs what the tests need
-# (a real redis-server, cross compilers for the fixtures, zip and curl for the benchmarks' baselines),
+# (a real redis-server, cross compilers and their C libraries for the fixtures, zip and curl for the
+# benchmarks' baselines),
 # installs modpack with its test extras, then runs pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 declare -A tool_package=(
   [redis-server]=redis-server
-  [aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu
-  [arm-linux-gnueabihf-gcc]=gcc-arm-linux-gnueabihf
+  [aarch64-linux-gnu-gcc]="gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
+  [arm-linux-gnueabihf-gcc]="gcc-arm-linux-gnueabihf libc6-dev-armhf-cross"
   [gcc]=gcc
   [g++]=g++
   [objcopy]=binutils
@@ -18,7 +19,8 @@ declare -A tool_package=(
 )
 missing=()
 for tool in "${!tool_package[@]}"; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("${tool_package[$tool]}")
+  # shellcheck disable=SC2206  # a tool may need several packages (a cross compiler and its libc)
+  command -v "$tool" >/dev/null 2>&1 || missing+=(${tool_package[$tool]})
 done
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
