@@ -174,11 +174,22 @@ def _report(findings: list[Any]) -> Any:
 @click.option(
     "--format", "fmt", type=click.Choice(("text", "json", "markdown")), default="text", show_default=True
 )
-def rules(fmt: str) -> None:
+@click.option(
+    "--capabilities", is_flag=True, help="List the capability names Redis Enterprise knows instead."
+)
+@click.option(
+    "--platforms", is_flag=True, help="List the Redis Enterprise OSes and what they provide instead."
+)
+def rules(fmt: str, capabilities: bool, platforms: bool) -> None:
     """List every rule: code, severity, name, why it matters and how to fix it."""
-    from modpack.rule_docs import render
+    from modpack import rule_docs
 
-    click.echo(render(fmt))
+    if capabilities:
+        click.echo(rule_docs.render_capabilities(fmt))
+    elif platforms:
+        click.echo(rule_docs.render_platforms(fmt))
+    else:
+        click.echo(rule_docs.render(fmt))
 
 
 @main_group.command()

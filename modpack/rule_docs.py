@@ -37,3 +37,34 @@ def _cell(text: str) -> str:
 
 def readme_section() -> str:
     return f"{README_BEGIN}\n{render('markdown')}\n{README_END}"
+
+
+def render_capabilities(fmt: str) -> str:
+    from modpack import policy
+
+    known = policy.capabilities()
+    if fmt == "json":
+        return json.dumps(known, indent=2)
+    if fmt == "markdown":
+        return "\n".join(
+            ["| capability | meaning |", "|---|---|"] + [f"| {k} | {_cell(v)} |" for k, v in known.items()]
+        )
+    return "\n".join(f"{name:<22} {meaning}" for name, meaning in known.items())
+
+
+def render_platforms(fmt: str) -> str:
+    from modpack import policy
+
+    systems = policy.operating_systems()
+    if fmt == "json":
+        return json.dumps(systems, indent=2)
+    rows = [
+        (key, info["name"], info["status"], info["glibc"], info["glibcxx"], ", ".join(info["architectures"]))
+        for key, info in systems.items()
+    ]
+    if fmt == "markdown":
+        head = ["| id | OS | status | glibc | GLIBCXX | architectures |", "|---|---|---|---|---|---|"]
+        return "\n".join(head + ["| " + " | ".join(row) + " |" for row in rows])
+    return "\n".join(
+        f"{r[0]:<10} {r[2]:<10} glibc {r[3]:<5} GLIBCXX {r[4]:<7} {r[5]:<16} {r[1]}" for r in rows
+    )

@@ -45,3 +45,17 @@ def test_usage_errors_exit_2_and_internal_errors_never_show_a_traceback() -> Non
     result = run_modpack("build", "/nonexistent/modpack.toml")
     assert result.returncode == 2 and "Traceback" not in result.stderr and "does not exist" in result.stderr
     assert run_modpack("--version").stdout.startswith("modpack, version")
+
+
+def test_every_command_a_rule_text_points_to_exists() -> None:
+    import re
+
+    from modpack.rules import all_rules
+
+    quoted = {m for r in all_rules().values() for m in re.findall(r"`(modpack [^`]+)`", r.why + " " + r.fix)}
+    assert quoted, "the rule texts name no command"
+    for command in quoted:
+        words = command.split()[1:]
+        words = [w for w in words if not w.isupper()]  # placeholders such as FILE.so
+        result = run_modpack(*words) if "--" in command else run_modpack(*words, "--help")
+        assert result.returncode == 0, (command, result.stderr)
