@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from modpack.hashing import sha256_stream
 
 _AT_FDCWD = -100
 _AT_EMPTY_PATH = 0x1000
@@ -70,7 +71,7 @@ class AtomicFile:
             if self.target.stat().st_size != os.fstat(self.stream.fileno()).st_size:
                 return False
             with self.target.open("rb") as existing:
-                return _digest(existing) == _digest(self.stream)
+                return _rewound_hash(existing) == _rewound_hash(self.stream)
         except OSError:
             return False
 
@@ -104,12 +105,9 @@ class AtomicFile:
             os.fsync(out.fileno())
 
 
-def _digest(stream: BinaryIO) -> str:
+def _rewound_hash(stream: BinaryIO) -> str:
     stream.seek(0)
-    digest = hashlib.sha256()
-    while chunk := stream.read(CHUNK):
-        digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_stream(stream)
 
 
 def _fsync_folder(folder: Path) -> None:

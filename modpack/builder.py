@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import hashlib
 import json
 import os
 import string
@@ -28,12 +27,12 @@ from modpack.checks.commands import target_redis
 from modpack.declarations import Declarations, Target
 from modpack.errors import FindingsError, ModpackError, OutputExistsError, UsageError
 from modpack.findings import Finding, Severity, Sink
+from modpack.hashing import BackgroundHash, stream_chunks
 
 DEFAULT_NAME = "{module_name}.Linux-{os}-{architecture}.{semantic_version}.zip"
 NAME_FIELDS = ("module_name", "os", "architecture", "semantic_version", "version", "target")
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 MAX_NAME_BYTES = 200  # file names stop at 255 bytes, and the temporary name adds to it
-CHUNK = 1024 * 1024
 _PLACEHOLDER = "0" * 64
 
 
@@ -242,21 +241,12 @@ def _write_zip(out: BinaryIO, module: dict[str, Any], source: BinaryIO, size: in
 
 def _stream_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: BinaryIO) -> str:
     """CRC here, deflate on worker threads, sha256 on another: zlib and hashlib release the GIL."""
-    digest = hashlib.sha256()
-    with (
-        concurrent.futures.ThreadPoolExecutor(max_workers=1) as hasher,
-        archive.open(info, "w") as target,
-    ):
+    with BackgroundHash() as digest, archive.open(info, "w") as target:
         # zipfile calls compress()/flush() on this object; ParallelDeflate keeps that contract.
         target._compressor = ParallelDeflate(6)  # type: ignore[attr-defined]
-        pending: concurrent.futures.Future[None] | None = None
-        while chunk := source.read(CHUNK):
-            if pending is not None:
-                pending.result()
-            pending = hasher.submit(digest.update, chunk)
+        for chunk in stream_chunks(source):
+            digest.feed(chunk)
             target.write(chunk)
-        if pending is not None:
-            pending.result()
     return digest.hexdigest()
 
 

@@ -9,8 +9,6 @@ reader needs (headers, section tables, small sections), so memory stays flat for
 
 from __future__ import annotations
 
-import concurrent.futures
-import hashlib
 import io
 import stat
 import struct
@@ -21,6 +19,7 @@ from pathlib import PurePosixPath
 from typing import BinaryIO
 
 from modpack.findings import Sink
+from modpack.hashing import BackgroundHash, sha256_chunks
 
 MAX_ENTRIES = 1000
 MAX_TOTAL_SIZE = 500 * 1024 * 1024  # the RS module size limit quoted in redis-enterprise.md §8
@@ -215,10 +214,7 @@ def member_chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[b
 
 
 def hash_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
-    digest = hashlib.sha256()
-    for chunk in member_chunks(archive, info):
-        digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_chunks(member_chunks(archive, info))
 
 
 # --- keeping only what an ELF reader needs ---------------------------------------------------
@@ -302,18 +298,11 @@ def stream_binary(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> StreamedBi
     keeps exactly those ranges.
     """
     size = info.file_size
-    digest = hashlib.sha256()
     wanted = _Keeper(size, [(0, min(size, HEAD_KEEP)), (max(size - TAIL_KEEP, 0), size)])
-    # Inflate here while another thread hashes the previous chunk (both release the GIL).
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as hasher:
-        pending: concurrent.futures.Future[None] | None = None
+    with BackgroundHash() as digest:  # inflate here while another thread hashes
         for chunk in member_chunks(archive, info):
-            if pending is not None:
-                pending.result()
-            pending = hasher.submit(digest.update, chunk)
+            digest.feed(chunk)
             wanted.feed(chunk)
-        if pending is not None:
-            pending.result()
     needed = _needed_ranges(wanted.ranges(), size)
     if needed and not wanted.covers(needed):
         second = _Keeper(size, needed)

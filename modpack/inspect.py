@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from modpack import compat, elf
-
-_CHUNK = 1 << 20
 
 
 def describe_binary(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -87,11 +84,10 @@ def _shared_library(info: elf.ElfInfo) -> bool:
 
 def sha256_of(path: str | os.PathLike[str]) -> str:
     """The file's SHA-256, read in 1 MiB chunks so a large module never sits in memory."""
-    digest = hashlib.sha256()
+    from modpack.hashing import sha256_stream
+
     with Path(path).open("rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_stream(stream)
 
 
 def _entry_point_state(info: elf.ElfInfo) -> str:
