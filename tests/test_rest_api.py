@@ -18,6 +18,7 @@ import pytest
 from modpack.rest import auth, client
 from modpack.rest.client import Credentials
 from modpack.rest.cluster import LocalCluster
+from modpack.rest.paths import ARTIFACTS, MODULES
 from tests.test_rest_support import (
     ADMIN,
     ROLE_USERS,
@@ -28,9 +29,6 @@ from tests.test_rest_support import (
     write_bundle,
     write_role_users,
 )
-
-ARTIFACTS = "/v2/local/modules/user-defined/artifacts"
-MODULES = "/v2/modules/user-defined"
 
 
 @pytest.fixture(scope="module")

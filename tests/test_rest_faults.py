@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import base64
-import json
-import os
 import signal
 import socket
 import ssl
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +16,17 @@ import pytest
 from modpack.rest import client
 from modpack.rest.client import Connection
 from modpack.rest.cluster import LocalCluster
+from modpack.rest.paths import ARTIFACTS
 from tests.conftest import run_modpack
-from tests.test_rest_support import ADMIN, connection, module_json, running_cluster, write_bundle
-
-ARTIFACTS = "/v2/local/modules/user-defined/artifacts"
+from tests.test_rest_support import (
+    ADMIN,
+    connection,
+    module_json,
+    running_cluster,
+    serve_processes,
+    wait_until,
+    write_bundle,
+)
 
 
 def _cli_publish(cluster: LocalCluster, bundle: Path) -> subprocess.CompletedProcess[str]:
@@ -80,21 +83,14 @@ def _partial_upload(url: str, ca_cert: Path, declared: int, sent: int) -> ssl.SS
     return conn
 
 
-def _wait_until(condition: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_connection_cut_mid_upload_leaves_no_file(tmp_path: Path) -> None:
     with running_cluster(tmp_path / "data") as cluster:
         node = cluster.shared.nodes[0]
         assert cluster.ca_cert is not None
         conn = _partial_upload(cluster.urls[0], cluster.ca_cert, declared=5_000_000, sent=300_000)
-        _wait_until(lambda: any(node.artifacts.temp.iterdir()))  # the upload is being received
+        wait_until(lambda: any(node.artifacts.temp.iterdir()))  # the upload is being received
         conn.close()
-        _wait_until(lambda: not any(node.artifacts.temp.iterdir()))
+        wait_until(lambda: not any(node.artifacts.temp.iterdir()))
         assert [p.name for p in node.artifacts.root.iterdir()] == [".tmp"]
         with client.Api(connection(cluster)) as api:
             assert client.artifacts(api, client.nodes(api)[0]) == []
@@ -106,42 +102,8 @@ def test_connection_cut_mid_upload_leaves_no_file(tmp_path: Path) -> None:
 @pytest.fixture
 def serve_process(tmp_path: Path) -> Iterator[Any]:
     """Starts `modpack serve` subprocesses on the same data folder; kills any left running."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start() -> dict[str, Any]:
-        ports = tmp_path / "ports.json"
-        ports.unlink(missing_ok=True)
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "modpack",
-                "serve",
-                "--data",
-                str(tmp_path / "data"),
-                "--port",
-                "0",
-                "--ports-file",
-                str(ports),
-            ],
-            env={**os.environ, "MODPACK_SERVE_ADMIN_PASSWORD": ADMIN.password},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        started.append(process)
-        _wait_until(lambda: ports.exists() or process.poll() is not None, timeout=30)
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        info: dict[str, Any] = json.loads(ports.read_text())
-        info["process"] = process
-        return info
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-        if process.stderr:
-            process.stderr.close()
+    with serve_processes(tmp_path / "data") as start:
+        yield start
 
 
 def _connection(info: dict[str, Any]) -> Connection:
@@ -166,7 +128,7 @@ def test_sigkilled_server_restarts_with_everything(tmp_path: Path, serve_process
     assert all(len(listing) == 2 for listing in before[1])
     cut = _partial_upload(first["nodes"][1]["url"], Path(first["ca_cert"]), declared=10**7, sent=200_000)
     temp = tmp_path / "data" / "node-2" / ".tmp"
-    _wait_until(lambda: any(temp.iterdir()))
+    wait_until(lambda: any(temp.iterdir()))
 
     first["process"].send_signal(signal.SIGKILL)
     first["process"].wait(timeout=10)

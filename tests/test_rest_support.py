@@ -9,8 +9,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import subprocess
+import sys
+import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +133,40 @@ def test_role_users_cover_every_role(tmp_path: Path) -> None:
         user = users.authenticate(credentials.user, credentials.password)
         assert user is not None
         assert user.role == role
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def serve_processes(data: Path) -> Iterator[Callable[[], dict[str, Any]]]:
+    """`start()` runs `python -m modpack serve` (3 nodes, HTTPS) on `data` as a subprocess and
+    returns its ports file with "process" added; every process still running is killed at exit."""
+    started: list[subprocess.Popen[bytes]] = []
+    ports = data.parent / f"{data.name}-ports.json"
+    log = data.parent / f"{data.name}-serve.log"
+
+    def start() -> dict[str, Any]:
+        ports.unlink(missing_ok=True)
+        command = [sys.executable, "-m", "modpack", "serve", "--data", str(data), "--port", "0"]
+        command += ["--ports-file", str(ports), "--admin-password", ADMIN.password]
+        with log.open("ab") as output:  # a file, not a pipe: a busy server never blocks on it
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=output)
+        started.append(process)
+        wait_until(lambda: ports.exists() or process.poll() is not None)
+        assert process.poll() is None, log.read_text(errors="replace")
+        info: dict[str, Any] = json.loads(ports.read_text())
+        info["process"] = process
+        return info
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)

@@ -25,6 +25,7 @@ import pytest
 
 from modpack.rest import client
 from modpack.rest.cluster import LocalCluster
+from modpack.rest.paths import ARTIFACTS, MODULES
 from tests.test_rest_support import (
     ADMIN,
     ROLE_USERS,
@@ -35,8 +36,6 @@ from tests.test_rest_support import (
     write_role_users,
 )
 
-ARTIFACTS = "/v2/local/modules/user-defined/artifacts"
-MODULES = "/v2/modules/user-defined"
 ANSWER_WITHIN = 5.0
 QUIET = 0.3  # seconds a node's .tmp/ must stay empty after a request
 BOUNDARY = "hostile0boundary"

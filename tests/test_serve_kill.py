@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +27,7 @@ import pytest
 from modpack.rest import client
 from modpack.rest.client import Connection
 from tests.conftest import FIXTURES, run_modpack
-from tests.test_rest_support import ADMIN
+from tests.test_rest_support import ADMIN, serve_processes, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -87,36 +84,11 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
 # --- the server in a subprocess ---------------------------------------------------------------
 
 
-def wait_until(condition: Callable[[], Any], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[[], dict[str, Any]]]:
     """Starts `modpack serve` (3 nodes, HTTPS) on tmp_path/data; kills any left running."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start() -> dict[str, Any]:
-        ports = tmp_path / "ports.json"
-        ports.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "modpack", "serve", "--data", str(tmp_path / "data")]
-        command += ["--port", "0", "--ports-file", str(ports), "--admin-password", ADMIN.password]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        started.append(process)
-        wait_until(lambda: ports.exists() or process.poll() is not None)
-        assert process.poll() is None, "modpack serve stopped while starting"
-        info: dict[str, Any] = json.loads(ports.read_text())
-        info["process"] = process
-        return info
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
+    with serve_processes(tmp_path / "data") as start:
+        yield start
 
 
 def connection(info: dict[str, Any]) -> Connection:

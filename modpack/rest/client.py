@@ -26,14 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modpack.errors import FindingsError, ModpackError, UsageError
+from modpack.rest.paths import ARTIFACTS, MODULES
 
 if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger(__name__)
 
-ARTIFACTS = "/v2/local/modules/user-defined/artifacts"
-MODULES = "/v2/modules/user-defined"
 CHUNK = 1024 * 1024
 DEFAULT_PORT = 9443
 MAX_BACKOFF = 8.0

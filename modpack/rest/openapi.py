@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from modpack.rest.paths import ARTIFACTS, MODULES
 from modpack.rest.problems import ERROR_CODES
 
-ARTIFACTS = "/v2/local/modules/user-defined/artifacts"
 JSON = "application/json"
 
 
@@ -115,7 +115,7 @@ def _artifact_paths() -> dict[str, Any]:
 def _module_paths() -> dict[str, Any]:
     uid = _path_param("uid", {"type": "string"}, "The module object's uid.")
     return {
-        "/v2/modules/user-defined": {
+        MODULES: {
             "post": _operation(
                 "Create a custom module object in the configuration store",
                 "manage_cluster_modules",
@@ -133,7 +133,7 @@ def _module_paths() -> dict[str, Any]:
                 requestBody={"required": True, "content": {JSON: {"schema": _ref("ModuleRequest")}}},
             )
         },
-        "/v2/modules/user-defined/{uid}": {
+        f"{MODULES}/{{uid}}": {
             "delete": _operation(
                 "Delete a custom module object (not the artifacts on the nodes)",
                 "manage_cluster_modules",

@@ -38,6 +38,7 @@ from starlette.routing import Route
 
 from modpack.findings import Severity
 from modpack.rest import auth, store, upload
+from modpack.rest.paths import ARTIFACTS, MODULES
 from modpack.rest.problems import ApiError
 
 MAX_JSON_BODY = 4 * 1024 * 1024
@@ -118,13 +119,13 @@ def create_app(shared: Shared, node: Node) -> Starlette:
 
 
 def _routes() -> list[Route]:
-    artifacts = "/v2/local/modules/user-defined/artifacts"
+    artifacts = ARTIFACTS
     return [
         Route(artifacts, list_artifacts, methods=["GET"]),
         Route(artifacts, upload_artifact, methods=["POST"]),
         Route(artifacts + "/{module_name}/{version}", delete_artifact, methods=["DELETE"]),
-        Route("/v2/modules/user-defined", create_module, methods=["POST"]),
-        Route("/v2/modules/user-defined/{uid}", delete_module, methods=["DELETE"]),
+        Route(MODULES, create_module, methods=["POST"]),
+        Route(f"{MODULES}/{{uid}}", delete_module, methods=["DELETE"]),
         Route("/v1/modules", list_modules, methods=["GET"]),
         Route("/v1/modules/{uid}", get_module, methods=["GET"]),
         Route("/v1/nodes", list_nodes, methods=["GET"]),
