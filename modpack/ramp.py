@@ -17,7 +17,6 @@ from modpack.checks import commands as command_checks
 from modpack.checks import metadata
 from modpack.declarations import Declarations, read_text, substitute_env
 from modpack.findings import Sink
-from modpack.schema import MAX_UNKNOWN_LISTED
 
 # The keys of RAMP's create_default_metadata() (ramp.md §4), 2.5.19 included.
 RAMP_KEYS = frozenset(
@@ -199,23 +198,21 @@ def _report_duplicates(node: Any, sink: Sink, path: str) -> None:
 
 
 def _check_keys(data: dict[str, Any], sink: Sink) -> None:
-    import difflib
-
-    unknown = [str(k) for k in data if str(k) not in RAMP_KEYS]
-    if len(unknown) > MAX_UNKNOWN_LISTED:
-        extra = len(unknown) - MAX_UNKNOWN_LISTED
-        sink.add("DECL006", "", f"and {extra} more keys RAMP does not know")
-        keep = set(unknown[:MAX_UNKNOWN_LISTED])
-        data = {k: v for k, v in data.items() if str(k) in RAMP_KEYS or str(k) in keep}
     for key in data:
         name = str(key)
         if name in DISCOVERED_KEYS:
             sink.add("DECL005", name, f"RAMP ignores {name!r} in a manifest and reads it from the module")
         elif name not in RAMP_KEYS:
-            normal = name.replace("-", "_").lower()
-            close = difflib.get_close_matches(normal, sorted(RAMP_KEYS), n=1, cutoff=0.75)
-            hint = f"Did you mean {close[0]!r}?" if close else ""
+            hint = "" if sink.saturated("DECL006") else _did_you_mean(name)
             sink.add("DECL006", name, f"RAMP does not know the key {name!r}", hint)
+
+
+def _did_you_mean(name: str) -> str:
+    import difflib
+
+    normal = name.replace("-", "_").lower()
+    close = difflib.get_close_matches(normal, sorted(RAMP_KEYS), n=1, cutoff=0.75)
+    return f"Did you mean {close[0]!r}?" if close else ""
 
 
 def _check_templates(value: Any, sink: Sink, path: str) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from modpack.findings import MAX_PER_RULE
 from modpack.locate import join
 
 Schema = dict[str, Any]
@@ -29,9 +30,6 @@ class Violation:
     path: str
     message: str
     hint: str = ""
-
-
-MAX_UNKNOWN_LISTED = 50  # one finding each, then one for the rest: a crafted file stays fast
 
 
 @functools.cache
@@ -204,14 +202,11 @@ class _Walker:
                 self.walk(item, properties[key], child)
             elif extra is False:
                 unknown += 1
-                if unknown <= MAX_UNKNOWN_LISTED:
-                    code = schema.get("x-modpack-unknown", "SCH003")
-                    self.add(code, child, f"unknown key {key!r}", _did_you_mean(str(key), properties))
+                # The sink lists MAX_PER_RULE findings of a rule; hints past that are never shown.
+                hint = _did_you_mean(str(key), properties) if unknown <= MAX_PER_RULE else ""
+                self.add(schema.get("x-modpack-unknown", "SCH003"), child, f"unknown key {key!r}", hint)
             elif isinstance(extra, dict):
                 self.walk(item, extra, child)
-        if unknown > MAX_UNKNOWN_LISTED:
-            code = schema.get("x-modpack-unknown", "SCH003")
-            self.add(code, path, f"and {unknown - MAX_UNKNOWN_LISTED} more unknown keys in {_name(path)}")
 
 
 def _name(path: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -187,4 +186,3 @@ def test_real_ramp_zip_differs_only_by_ramps_defects(tmp_path: Path) -> None:
     ramp_defects = {"VER003", "PLT002", "ELF029"}
     assert "VER003" in ramp_codes
     assert ramp_codes - ramp_defects == our_codes
-    assert shutil.which("redis-server")

@@ -218,3 +218,19 @@ def test_check_load_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch) -> No
     assert len(recorded) == 3
     for pid, folder in recorded:
         assert_cleaned_up(pid, folder)
+
+
+def test_every_logged_load_failure_maps_to_its_rule(tmp_path: Path) -> None:
+    """Log lines as redis-server writes them (src/module.c moduleLoad) -> reason -> LOAD rule."""
+    from modpack.checks.load import failure_rule
+    from modpack.redis import loadlog
+
+    so = tmp_path / "m.so"
+    lines = {
+        f"Module {so} failed to load: {so}: undefined symbol: foo_bar": "LOAD008",
+        f"Module {so} does not export RedisModule_OnLoad() symbol. Module not loaded.": "LOAD005",
+        f"Module {so} initialization failed. Module not loaded": "LOAD011",
+        "Something Redis never wrote before": "LOAD004",
+    }
+    for line, code in lines.items():
+        assert failure_rule(loadlog.explain(so, [line], "ERR").reason) == code, line

@@ -30,6 +30,11 @@ FAILURE_RULES = {
 }
 
 
+def failure_rule(reason: str) -> str:
+    """The LOAD rule of a load-failure reason (modpack.redis.loadlog); LOAD004 when unrecognised."""
+    return FAILURE_RULES.get(reason, "LOAD004")
+
+
 def check_load(so_path: Path, module: dict[str, Any], sink: Sink, redis_server: str | None = None) -> None:
     """Load `so_path` and add a finding for every difference from `module` (a module.json dict)."""
     from modpack.redis import harness
@@ -49,7 +54,7 @@ def _load_and_compare(server: RedisServer, so_path: Path, module: dict[str, Any]
     try:
         discovery = discover.discover_with(server, so_path, _module_args(module))
     except harness.ModuleLoadError as exc:
-        code = FAILURE_RULES.get(exc.failure.reason, "LOAD004")
+        code = failure_rule(exc.failure.reason)
         sink.add(code, "", f"{exc.failure.message} (redis-server {server.version})", exc.failure.hint)
         return
     sink.add("LOAD003", "", _loaded(discovery))
