@@ -81,8 +81,11 @@ class Declarations:
     targets: list[Target] = field(default_factory=list)
     output: str | None = None
     so: str | None = None
-    has_commands: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_commands(self) -> bool:
+        return bool(self.module.get("commands"))
 
     @property
     def ok(self) -> bool:
@@ -235,7 +238,6 @@ def _assemble(decl: Declarations, data: dict[str, Any]) -> None:
         if key in platform:
             module[key] = platform[key]
     commands = data.get("commands")
-    decl.has_commands = isinstance(commands, list) and bool(commands)
     module["commands"] = [_command(c) for c in commands] if isinstance(commands, list) else []
     goal = target_redis(module)
     for command in module["commands"]:

@@ -129,7 +129,6 @@ def fill_commands(decl: Declarations, so_path: Path, redis_server: str | None = 
     args = decl.module.get("command_line_args")
     discovery = discover(so_path, split_args(args) if isinstance(args, str) else (), redis_server)
     decl.module["commands"] = module_json_commands(discovery)
-    decl.has_commands = bool(decl.module["commands"])
     return discovery
 
 
