@@ -268,9 +268,14 @@ def test_no_execute_permission(tmp_path: Path) -> None:
 
 
 CTRL_C_SCRIPT = """
-import sys, time
+import signal, sys, time
 from pathlib import Path
 from modpack.redis.harness import RedisServer
+
+# As in a terminal: Python installs its Ctrl-C handler only when SIGINT is not ignored at start-up,
+# and a job started in the background by a non-interactive shell (a CI runner, say) inherits SIGINT
+# ignored. Without this line the test would time out there, not because of the harness.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 with RedisServer() as server:
     server.load_module(Path(sys.argv[1]))
