@@ -109,13 +109,20 @@ def place(location_file: str, root: Path) -> Place:
     """`dist/x.zip!hello.so` -> the zip relative to `root`, and the entry."""
     name, _, member = location_file.partition("!")
     path = Path(name)
-    absolute = path if path.is_absolute() else Path.cwd() / path
-    absolute = Path(os.path.normpath(absolute))
+    absolute = Path(os.path.normpath(path if path.is_absolute() else Path.cwd() / path))
+    # The path as given first; through symlinks (a workspace reached by a linked folder) second.
+    for candidate in (absolute, _resolved(absolute)):
+        if candidate.is_relative_to(root):
+            relative = candidate.relative_to(root)
+            return Place(PurePosixPath(*relative.parts).as_posix() or ".", True, member)
+    return Place(absolute.as_posix(), False, member)
+
+
+def _resolved(path: Path) -> Path:
     try:
-        relative = absolute.relative_to(root)
-    except ValueError:
-        return Place(absolute.as_posix(), False, member)
-    return Place(PurePosixPath(*relative.parts).as_posix() or ".", True, member)
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return path
 
 
 def _detail(finding: Finding, where: Place) -> str:

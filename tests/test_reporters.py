@@ -214,3 +214,15 @@ def test_colour_when_piped_only_when_forced() -> None:
 def test_workspace_root_prefers_github_workspace(tmp_path: Path) -> None:
     assert workspace_root({"GITHUB_WORKSPACE": str(tmp_path)}) == tmp_path.resolve()
     assert workspace_root({"GITHUB_WORKSPACE": ""}) == Path.cwd().resolve()
+
+
+def test_a_workspace_reached_through_a_symlink_keeps_relative_paths(
+    workspace: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    link = tmp_path_factory.mktemp("links") / "checkout"
+    link.symlink_to(workspace)
+    result = run_modpack(
+        "validate", link / "sub" / "dir" / "module.json", "--format", "github", cwd=workspace,
+        env={"GITHUB_WORKSPACE": str(workspace)},
+    )  # fmt: skip
+    assert result.stdout.startswith("::error file=sub/dir/module.json,line=42,"), result.stdout
