@@ -8,16 +8,19 @@ scripts through shellcheck when it is installed).
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import CASES, ROOT
 
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
 
@@ -107,3 +110,77 @@ def test_actionlint_catches_a_wrong_input_and_a_bad_expression(tmp_path: Path) -
     assert result.returncode == 1
     assert 'input "pathz" is not defined' in result.stdout
     assert 'property "nope" is not defined' in result.stdout
+
+
+def step(name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(s for s in ACTION["runs"]["steps"] if s.get("name") == name)
+    return found
+
+
+def run_step(
+    name: str, inputs: dict[str, str], workspace: Path, shim: Path
+) -> subprocess.CompletedProcess[str]:
+    """One `run:` step of the action as the runner runs it: bash -e, its env with the inputs
+    substituted, GITHUB_OUTPUT and GITHUB_WORKSPACE set, modpack being this checkout."""
+    values = {name: spec.get("default", "") for name, spec in ACTION["inputs"].items()} | inputs
+    env = {
+        key: re.sub(r"\$\{\{ inputs\.([\w-]+) \}\}", lambda m: values[m.group(1)], value)
+        for key, value in step(name).get("env", {}).items()
+    }
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step(name)["run"]],
+        cwd=workspace,
+        env={
+            **os.environ,
+            **env,
+            "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONPATH": str(ROOT),
+            "GITHUB_OUTPUT": str(workspace.parent / "github-output"),
+            "GITHUB_WORKSPACE": str(workspace),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def shim(tmp_path: Path) -> Path:
+    """A folder whose `modpack` is this checkout's, as the action's install step would provide."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "modpack").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m modpack "$@"\n')
+    (folder / "modpack").chmod(0o755)
+    return folder
+
+
+def test_the_validate_step_annotates_writes_sarif_and_passes_the_status_on(
+    tmp_path: Path, shim: Path
+) -> None:
+    workspace = tmp_path / "repo"
+    (workspace / "mods" / "bad").mkdir(parents=True)
+    shutil.copyfile(CASES / "bad" / "zero-step" / "module.json", workspace / "mods" / "bad" / "module.json")
+    shutil.copyfile(CASES / "good" / "ramp-yml" / "ramp.yml", workspace / "ramp.yml")
+    inputs = {"paths": "mods\nramp.yml", "args": "--strict --ignore CMD013", "sarif": "true"}
+    result = run_step("Validate", inputs, workspace, shim)
+    assert result.returncode == 0, result.stderr  # the status is passed on, not raised here
+    assert result.stdout.startswith("::error file=mods/bad/module.json,line=42,title=KEY002 zero-step::")
+    assert "2 files checked" in result.stdout
+    assert (tmp_path / "github-output").read_text() == "exit-code=1\n"
+    sarif = json.loads((workspace / "modpack.sarif").read_text())
+    uri = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert uri == "mods/bad/module.json"
+    final = subprocess.run(
+        ["bash", "-c", step("Fail on findings")["run"]], env={"STATUS": "1"}, check=False, timeout=30
+    )
+    assert final.returncode == 1
+
+
+def test_a_usage_error_writes_no_sarif(tmp_path: Path, shim: Path) -> None:
+    workspace = tmp_path / "repo"
+    workspace.mkdir()
+    result = run_step("Validate", {"paths": ".", "args": "--select NOPE", "sarif": "true"}, workspace, shim)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "github-output").read_text() == "exit-code=2\n"
+    assert not (workspace / "modpack.sarif").exists()
