@@ -21,7 +21,7 @@ from modpack.command_registry import LazyGroup
 from modpack.errors import FindingsError, ModpackError, UsageError
 
 if TYPE_CHECKING:
-    from modpack.reporters import ColourChoice
+    from modpack.reporters import ColourChoice, Output
 
 FORMATS = ("text", "json", "github", "sarif")
 COLOR_OPTION = click.option(
@@ -121,10 +121,10 @@ def _colour(choice: ColourChoice = "auto") -> bool:
     return colour_enabled(choice, sys.stdout.isatty(), os.environ)
 
 
-def _text_output(choice: ColourChoice = "auto") -> Any:
-    from modpack.reporters import Output
+def _text_output(choice: ColourChoice = "auto") -> Output:
+    from modpack import reporters
 
-    return Output(colour=_colour(choice))
+    return reporters.Output(colour=_colour(choice))
 
 
 @main_group.command()
