@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,9 @@ from modpack.reporters import _sarif_rule, colour_enabled, workspace_root
 from tests.conftest import CASES, SO, run_modpack
 
 SARIF_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "sarif-schema-2.1.0.json").read_text())
+# RFC 3986 characters and well-formed percent escapes. jsonschema checks the schema's "uri" and
+# "uri-reference" formats only with optional packages, so the test checks them itself.
+URI_REFERENCE = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
 INJECTED = "evil\n::error title=pwned::owned\n\x1b[2J.so"
 
 
@@ -36,6 +40,7 @@ def workspace(tmp_path: Path) -> Path:
     (tmp_path / "dist").mkdir()
     shutil.copyfile(CASES / "bad" / "sha256-mismatch" / "bundle.zip", tmp_path / "dist" / "bundle.zip")
     shutil.copyfile(SO / "x86_64" / "text.so", tmp_path / "dist" / "text.so")
+    shutil.copyfile(SO / "x86_64" / "text.so", tmp_path / "dist" / "my module:1%.so")
     return tmp_path
 
 
@@ -53,7 +58,9 @@ def test_sarif_is_valid_against_the_published_schema(workspace: Path) -> None:
     run = document["runs"][0]  # type: ignore[index]
     assert run["originalUriBaseIds"] == {"%SRCROOT%": {"uri": workspace.resolve().as_uri() + "/"}}
     uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]}
-    assert uris == {"sub/dir/module.json", "dist/bundle.zip", "dist/text.so"}
+    assert uris == {"sub/dir/module.json", "dist/bundle.zip", "dist/text.so", "dist/my%20module%3A1%25.so"}
+    base = run["originalUriBaseIds"]["%SRCROOT%"]["uri"]
+    assert all(URI_REFERENCE.fullmatch(uri) for uri in [*uris, base]), uris
     rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
     for result in run["results"]:
         assert rules[result["ruleId"]] is run["tool"]["driver"]["rules"][result["ruleIndex"]]
