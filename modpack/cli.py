@@ -12,7 +12,7 @@ import re
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -20,7 +20,18 @@ from modpack import __version__
 from modpack.command_registry import LazyGroup
 from modpack.errors import FindingsError, ModpackError, UsageError
 
+if TYPE_CHECKING:
+    from modpack.reporters import ColourChoice, Output
+
 FORMATS = ("text", "json", "github", "sarif")
+COLOR_OPTION = click.option(
+    "--color",
+    "color",
+    type=click.Choice(("auto", "always", "never")),
+    default="auto",
+    show_default=True,
+    help="Colour the text output: auto is on a terminal unless NO_COLOR is set (FORCE_COLOR forces it).",
+)
 
 
 def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -76,6 +87,7 @@ def _check_codes(codes: tuple[str, ...]) -> None:
 @click.option(
     "--config", type=click.Path(path_type=Path, dir_okay=False), help="modpack.toml with [validate]."
 )
+@COLOR_OPTION
 def validate(
     paths: tuple[Path, ...],
     fmt: str,
@@ -85,23 +97,34 @@ def validate(
     load: bool,
     redis: str | None,
     config: Path | None,
+    color: ColourChoice,
 ) -> None:
-    """Validate bundles, module.json, modpack.toml, ramp.yml and .so files (folders too)."""
+    """Validate bundles, module.json, modpack.toml, ramp.yml and .so files (folders too).
+
+    With --format github or sarif, paths are relative to $GITHUB_WORKSPACE (else the current folder).
+    """
     from modpack import reporters
     from modpack.validate import validate_paths
 
     settings = _settings(config, select, ignore, strict, load, redis)
     _check_codes(settings.select + settings.ignore)
     report = validate_paths(paths, settings)
-    if fmt == "text":
-        click.echo(reporters.text(report, colour=_colour()))
-    else:
-        click.echo(reporters.REPORTERS[fmt](report))
+    output = reporters.Output(_colour(color), reporters.workspace_root(os.environ))
+    # click strips escape sequences from what is not a terminal unless told the colour is wanted.
+    click.echo(reporters.REPORTERS[fmt](report, output), color=output.colour)
     sys.exit(1 if report.failed else 0)
 
 
-def _colour() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+def _colour(choice: ColourChoice = "auto") -> bool:
+    from modpack.reporters import colour_enabled
+
+    return colour_enabled(choice, sys.stdout.isatty(), os.environ)
+
+
+def _text_output(choice: ColourChoice = "auto") -> Output:
+    from modpack import reporters
+
+    return reporters.Output(colour=_colour(choice))
 
 
 @main_group.command()
@@ -126,6 +149,7 @@ def _colour() -> bool:
 @click.option(
     "--redis-server", "redis", help="redis-server for --discover (default: $MODPACK_REDIS_SERVER, PATH)."
 )
+@COLOR_OPTION
 def build(
     path: Path,
     so: Path | None,
@@ -136,6 +160,7 @@ def build(
     target_names: tuple[str, ...],
     discover: bool,
     redis: str | None,
+    color: ColourChoice,
 ) -> None:
     """Build module.json and a deterministic bundle from modpack.toml (or ramp.yml) and the .so."""
     from modpack import reporters
@@ -154,7 +179,8 @@ def build(
     )
     for result in results:
         if result.findings:
-            click.echo(reporters.text(_report(result.findings), colour=_colour()))
+            output = _text_output(color)
+            click.echo(reporters.text(_report(result.findings), output), color=output.colour)
         state = "unchanged" if result.unchanged else "wrote"
         click.echo(f"{state} {result.path} (sha256 of {result.module['module_file']}: {result.sha256})")
 
@@ -171,6 +197,7 @@ def _report(findings: list[Any]) -> Any:
 
 
 @main_group.command()
+@click.argument("codes", nargs=-1)
 @click.option(
     "--format", "fmt", type=click.Choice(("text", "json", "markdown")), default="text", show_default=True
 )
@@ -180,14 +207,25 @@ def _report(findings: list[Any]) -> Any:
 @click.option(
     "--platforms", is_flag=True, help="List the Redis Enterprise OSes and what they provide instead."
 )
-def rules(fmt: str, capabilities: bool, platforms: bool) -> None:
-    """List every rule: code, severity, name, why it matters and how to fix it."""
+def rules(codes: tuple[str, ...], fmt: str, capabilities: bool, platforms: bool) -> None:
+    """List every rule, or explain the rules CODES in full (`modpack rules CMD002`).
+
+    One rule in full: why it matters, how to fix it, what triggers it, what fixes it, its sources.
+    """
     from modpack import rule_docs
 
     if capabilities:
         click.echo(rule_docs.render_capabilities(fmt))
     elif platforms:
         click.echo(rule_docs.render_platforms(fmt))
+    elif codes:
+        found = [rule_docs.find_rule(code) for code in codes]
+        if fmt == "json":
+            import json
+
+            click.echo(json.dumps([rule_docs.rule_dict(r) for r in found], indent=2))
+        else:
+            click.echo("\n\n".join(rule_docs.render_rule(r, fmt) for r in found))
     else:
         click.echo(rule_docs.render(fmt))
 
@@ -223,10 +261,14 @@ def _fail(error: ModpackError, debug: bool) -> NoReturn:
     if isinstance(error, FindingsError) and error.findings:
         from modpack import reporters
 
-        click.echo(reporters.text(_report(error.findings), colour=_colour()))
-    click.echo(f"modpack: {error.message}", err=True)
+        output = _text_output()
+        click.echo(reporters.text(_report(error.findings), output), color=output.colour)
+    from modpack.reporters import printable
+
+    # Messages quote file names and values from the input: one line each, no escape sequences.
+    click.echo(f"modpack: {printable(error.message)}", err=True)
     if error.hint:
-        click.echo(f"  hint: {error.hint}", err=True)
+        click.echo(f"  hint: {printable(error.hint)}", err=True)
     if debug:
         traceback.print_exc()
     sys.exit(error.exit_code)

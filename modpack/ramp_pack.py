@@ -1,9 +1,11 @@
 """`modpack ramp-pack`: RAMP's `ramp pack` options over modpack's checks and deterministic zip.
 
 RAMP's precedence is kept (ramp.md §1): defaults < manifest < command line < what the loaded
-module reports (name, version, commands) < `-n`. Its defects are not: nothing is evaluated, the
+module reports (name, version, commands) < `-n`, and so are its defaults, so a script that ran
+`ramp pack` needs only the one-word change. Its defects are not kept: nothing is evaluated, the
 version is an integer, architecture comes from the binary, an override or exclusion that matches
-nothing is an error, and there is no silent "7.4" for compatible_redis_version.
+nothing is an error, --dependencies works (RAMP iterates the characters of the JSON string), and
+there is no silent "7.4" for compatible_redis_version (VER006 warns instead).
 """
 
 from __future__ import annotations
@@ -22,6 +24,21 @@ from modpack.findings import Sink
 # RAMP -o fields (a str.format over its metadata; `os` is "Linux" there, not the distributions).
 OUTPUT_FIELDS = ("module_name", "display_name", "os", "architecture", "semantic_version", "version")
 
+# What `ramp pack` writes when neither the manifest nor the command line sets it: RAMP's
+# create_default_metadata() (shared/reference/ramp.md §2.1). Left out: empty strings for the
+# descriptive fields (modpack writes none rather than ""), values modpack computes from the
+# binary (sha256, architecture, operating_systems), and compatible_redis_version's "7.4".
+RAMP_DEFAULTS: dict[str, Any] = {
+    "command_line_args": "",
+    "capabilities": [],
+    "min_redis_version": "4.0",
+    "min_redis_pack_version": "5.2",
+}
+# What findings about the options are reported against when no -m manifest was given.
+NO_MANIFEST = "ramp-pack options"
+# Command-line options taking JSON objects, and the module.json key each fills.
+_JSON_OPTIONS = {"dependencies": "dependencies", "optional_dependencies": "optional-dependencies"}
+
 
 @dataclass
 class RampOptions:
@@ -38,14 +55,14 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
     decl = (
         ramp.load(request.manifest)
         if request.manifest
-        else Declarations(Path("ramp.yml"), "ramp", Sink("ramp.yml"))
+        else Declarations(Path(NO_MANIFEST), "ramp", Sink(NO_MANIFEST))
     )
     if request.manifest is not None:
         fatal = [f for f in decl.sink.resolved() if f.code in ("IN001", "IN004", "DECL007")]
         if fatal:
             raise FindingsError(f"{request.manifest} cannot be read", fatal)
-    module = dict(decl.module)
-    _apply_command_line(module, request.options)
+    module = {**RAMP_DEFAULTS, **decl.module}
+    _apply_command_line(module, request.options, decl.sink)
     load_args = module.pop("run_command_line_args", None) or module.get("command_line_args") or ""
     found = discover(request.module_so, split_args(str(load_args)))
     conversion = init.Conversion()
@@ -70,11 +87,16 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
     return build(decl, request.module_so, directory, name_template=name_template, force=force)
 
 
-def _apply_command_line(module: dict[str, Any], options: dict[str, Any]) -> None:
+def _apply_command_line(module: dict[str, Any], options: dict[str, Any], sink: Sink) -> None:
+    from modpack.ramp import normalize_dependencies
+
     for key, value in options.items():
-        if value is None or value == () or key == "module_name":
+        if value is None or value == () or key in ("module_name", "redis_args"):
             continue
-        if key in {"capabilities", "exclude_commands"}:
+        if key in _JSON_OPTIONS:
+            target = _JSON_OPTIONS[key]
+            module[target] = normalize_dependencies(_json_value(key, value), target, sink)
+        elif key in {"capabilities", "exclude_commands"}:
             module[key] = [c.strip() for c in value.split(",") if c.strip()]
         elif key in ("overide_command", "add_command"):
             module[key] = [_json_entry(key, v) for v in value]
@@ -84,11 +106,15 @@ def _apply_command_line(module: dict[str, Any], options: dict[str, Any]) -> None
             module[key] = value
 
 
-def _json_entry(option: str, text: str) -> dict[str, Any]:
+def _json_value(option: str, text: str) -> Any:
     try:
-        value = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"--{option.replace('_', '-')} {text!r} is not JSON: {exc.msg}") from exc
+
+
+def _json_entry(option: str, text: str) -> dict[str, Any]:
+    value = _json_value(option, text)
     if not isinstance(value, dict) or "command_name" not in value:
         raise UsageError(f"--{option.replace('_', '-')} needs a JSON object with command_name")
     return value

@@ -1,22 +1,138 @@
 """Reporters: one report, rendered for people (text), machines (json, sarif) or GitHub (github).
 
-Each reporter is a function from a Report to text; the CLI picks one by name.
+Each reporter is a function from a Report and an `Output` (colour, the folder paths are relative
+to) to text; the CLI picks one by name.
+
+Every string a finding carries may come from the file being checked (a command name, a file
+name), so nothing reaches the output unescaped: a newline in a `.so` name must not start a new
+line, because GitHub Actions reads any line of a step's output that starts with `::` as a
+workflow command (https://docs.github.com/en/actions/reference/workflow-commands-for-github-actions),
+and an escape sequence must not repaint the terminal.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable
-from typing import Any
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+from urllib.parse import quote
 
 from modpack import __version__
-from modpack.findings import Finding, Severity
+from modpack.findings import Finding, Rule, Severity
 from modpack.rules import all_rules
 from modpack.validate import Report
 
 REPORT_FORMAT_VERSION = 1
 _COLOURS = {Severity.ERROR: "\033[31m", Severity.WARNING: "\033[33m", Severity.INFO: "\033[36m"}
 _BOLD, _DIM, _RESET = "\033[1m", "\033[2m", "\033[0m"
+
+ColourChoice = Literal["auto", "always", "never"]
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+SRCROOT = "%SRCROOT%"
+
+
+@dataclass(frozen=True)
+class Output:
+    """How to render: with colour or not, and the folder that file paths are relative to."""
+
+    colour: bool = False
+    root: Path = field(default_factory=Path.cwd)
+
+
+def colour_enabled(choice: ColourChoice, isatty: bool, environ: Mapping[str, str]) -> bool:
+    """--color, then NO_COLOR and FORCE_COLOR (each counts only when non-empty), then the terminal.
+
+    https://no-color.org: "when present and not an empty string"; https://force-color.org likewise.
+    NO_COLOR wins over FORCE_COLOR: turning colour off is the safer reading of a contradiction.
+    """
+    if choice != "auto":
+        return choice == "always"
+    if environ.get("NO_COLOR", ""):
+        return False
+    if environ.get("FORCE_COLOR", ""):
+        return True
+    return isatty and environ.get("TERM", "") != "dumb"
+
+
+def workspace_root(environ: Mapping[str, str]) -> Path:
+    """GitHub's checkout ($GITHUB_WORKSPACE) when set, else the current folder."""
+    workspace = environ.get("GITHUB_WORKSPACE", "")
+    return Path(workspace).resolve() if workspace else Path.cwd().resolve()
+
+
+# --- escaping ---------------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _shown(match: re.Match[str]) -> str:
+    return _NAMED.get(match.group(), f"\\x{ord(match.group()):02x}")
+
+
+def printable(value: str) -> str:
+    """`value` with every control character (C0, DEL, C1) shown as an escape, on one line."""
+    return _CONTROL.sub(_shown, value)
+
+
+def _escape_data(value: str) -> str:
+    """A workflow command's message: GitHub's escapeData (%, CR, LF, which the runner decodes back,
+    so a newline stays a newline inside the annotation) and other control characters shown."""
+    shown = _CONTROL_BUT_LINES.sub(_shown, value)
+    return shown.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(value: str) -> str:
+    """A workflow command's property value (GitHub's escapeProperty: also ':' and ',')."""
+    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+# --- paths ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a finding is, as a file in the workspace (when it is in it) and the part inside it."""
+
+    file: str  # relative to the root, with '/', or absolute when outside the root
+    inside: bool  # the file is under the root
+    member: str  # a bundle's entry ("hello.so") the finding is about, or ""
+
+
+def place(location_file: str, root: Path) -> Place:
+    """`dist/x.zip!hello.so` -> the zip relative to `root`, and the entry."""
+    name, _, member = location_file.partition("!")
+    path = Path(name)
+    absolute = Path(os.path.normpath(path if path.is_absolute() else Path.cwd() / path))
+    # The path as given first; through symlinks (a workspace reached by a linked folder) second.
+    for candidate in (absolute, _resolved(absolute)):
+        if candidate.is_relative_to(root):
+            relative = candidate.relative_to(root)
+            return Place(PurePosixPath(*relative.parts).as_posix() or ".", True, member)
+    return Place(absolute.as_posix(), False, member)
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return path
+
+
+def _detail(finding: Finding, where: Place) -> str:
+    """The message, with what the file path alone cannot say: the bundle entry and the JSON path."""
+    inner = " ".join(part for part in (where.member, finding.location.path) if part)
+    text = f"{finding.message}. Fix: {finding.fix}"
+    return f"[{inner}] {text}" if inner else text
+
+
+# --- text and json ----------------------------------------------------------------------------
 
 
 def _summary(report: Report) -> str:
@@ -28,17 +144,24 @@ def _summary(report: Report) -> str:
     return f"{files} file{'s' if files != 1 else ''} checked: " + ", ".join(counts)
 
 
-def text(report: Report, *, colour: bool = False) -> str:
+def _where(finding: Finding) -> str:
+    where = printable(str(finding.location))
+    # A line of ours must never start with "::" (a workflow command when run in GitHub Actions).
+    return f"./{where}" if where.startswith(":") else where
+
+
+def text(report: Report, output: Output | None = None) -> str:
+    colour = output.colour if output else False
     lines: list[str] = []
 
     def paint(code: str, value: str) -> str:
         return f"{code}{value}{_RESET}" if colour else value
 
     for finding in report.findings():
-        where = str(finding.location)
         label = paint(_COLOURS[finding.severity], f"{finding.severity.label}")
-        lines.append(f"{paint(_BOLD, where)}: {label} {paint(_BOLD, finding.code)} {finding.message}")
-        lines.append(f"  {paint(_DIM, 'fix:')} {finding.fix}")
+        message = printable(finding.message)
+        lines.append(f"{paint(_BOLD, _where(finding))}: {label} {paint(_BOLD, finding.code)} {message}")
+        lines.append(f"  {paint(_DIM, 'fix:')} {printable(finding.fix)}")
     lines.append(_summary(report))
     return "\n".join(lines)
 
@@ -58,7 +181,7 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
     }
 
 
-def as_json(report: Report) -> str:
+def as_json(report: Report, output: Output | None = None) -> str:
     document = {
         "format_version": REPORT_FORMAT_VERSION,
         "tool": {"name": "modpack", "version": __version__},
@@ -77,82 +200,111 @@ def as_json(report: Report) -> str:
     return json.dumps(document, indent=2)
 
 
-def _escape_property(value: str) -> str:
-    return (
-        value.replace("%", "%25")
-        .replace("\r", "%0D")
-        .replace("\n", "%0A")
-        .replace(":", "%3A")
-        .replace(",", "%2C")
-    )
+# --- github -----------------------------------------------------------------------------------
+
+_GITHUB_COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
 
-def _escape_data(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def github(report: Report) -> str:
-    """GitHub Actions workflow commands: one annotation per finding."""
-    command = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+def github(report: Report, output: Output | None = None) -> str:
+    """GitHub Actions workflow commands: one annotation per finding, paths relative to the workspace."""
+    root = (output or Output()).root
     lines = []
     for finding in report.findings():
-        props = [f"file={_escape_property(finding.location.file.split('!', 1)[0])}"]
+        where = place(finding.location.file, root)
+        props = [f"file={_escape_property(where.file)}"]
         if finding.location.line is not None:
             props.append(f"line={finding.location.line}")
         props.append(f"title={_escape_property(finding.code + ' ' + finding.rule.name)}")
-        text_ = f"{finding.message}. Fix: {finding.fix}"
-        if finding.location.path:
-            text_ = f"[{finding.location.path}] {text_}"
-        lines.append(f"::{command[finding.severity]} {','.join(props)}::{_escape_data(text_)}")
+        message = _escape_data(_detail(finding, where))
+        lines.append(f"::{_GITHUB_COMMAND[finding.severity]} {','.join(props)}::{message}")
     lines.append(_summary(report))
     return "\n".join(lines)
 
 
-def sarif(report: Report) -> str:
-    """SARIF 2.1.0 for code-scanning upload."""
-    level = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
-    used = sorted({f.code for f in report.findings()})
-    catalogue = all_rules()
-    rules = [
-        {
-            "id": code,
-            "name": catalogue[code].name,
-            "shortDescription": {"text": catalogue[code].name},
-            "fullDescription": {"text": catalogue[code].why},
-            "help": {"text": catalogue[code].fix},
-            "defaultConfiguration": {"level": level[catalogue[code].severity]},
-        }
-        for code in used
-    ]
-    results = []
-    for finding in report.findings():
-        region = {"startLine": finding.location.line} if finding.location.line else {}
-        physical: dict[str, Any] = {"artifactLocation": {"uri": finding.location.file.split("!", 1)[0]}}
-        if region:
-            physical["region"] = region
-        results.append(
-            {
-                "ruleId": finding.code,
-                "ruleIndex": used.index(finding.code),
-                "level": level[finding.severity],
-                "message": {"text": f"{finding.message}. Fix: {finding.fix}"},
-                "locations": [{"physicalLocation": physical}],
-            }
+# --- sarif ------------------------------------------------------------------------------------
+
+_SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+
+
+def _sarif_rule(rule: Rule) -> dict[str, Any]:
+    """A reportingDescriptor: what code scanning shows beside an alert (SARIF 2.1.0 §3.49)."""
+    references = [f"- {s.title}: {s.url}" if s.title else f"- {s.url}" for s in rule.sources]
+    help_text = f"{rule.why}\n\nFix: {rule.fix}"
+    help_markdown = f"**Why it matters.** {rule.why}\n\n**How to fix it.** {rule.fix}"
+    if references:
+        help_text += "\n\nSources:\n" + "\n".join(references)
+        help_markdown += "\n\n**Sources**\n\n" + "\n".join(
+            f"- [{s.title or s.url}]({s.url})" for s in rule.sources
         )
-    document = {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {"driver": {"name": "modpack", "version": __version__, "rules": rules}},
-                "results": results,
-            }
-        ],
+    descriptor: dict[str, Any] = {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": rule.why},
+        "help": {"text": help_text, "markdown": help_markdown},
+        "defaultConfiguration": {"level": _SARIF_LEVEL[rule.severity]},
+        "properties": {"tags": ["modpack", rule.family]},
     }
+    if rule.sources:
+        descriptor["helpUri"] = rule.sources[0].url
+    return descriptor
+
+
+def _artifact_location(where: Place) -> dict[str, Any]:
+    if where.inside:
+        return {"uri": quote(where.file), "uriBaseId": SRCROOT}
+    return {"uri": Path(where.file).as_uri()}
+
+
+def _fingerprint(finding: Finding, where: Place) -> str:
+    """Stable across runs for the same problem, so code scanning does not open duplicates (GitHub
+    computes one itself only from text files it can read; it cannot read a zip or a .so)."""
+    key = "\0".join((finding.code, where.file, where.member, finding.location.path, finding.message))
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _sarif_result(finding: Finding, where: Place, rule_index: int) -> dict[str, Any]:
+    # GitHub places an alert only with region.startLine (sarif-sdk's GH1003 check); a finding
+    # about a whole file (a zip, a .so, a missing key) is shown on its first line.
+    region = {"startLine": finding.location.line or 1}
+    return {
+        "ruleId": finding.code,
+        "ruleIndex": rule_index,
+        "level": _SARIF_LEVEL[finding.severity],
+        "message": {"text": _detail(finding, where)},
+        "locations": [
+            {"physicalLocation": {"artifactLocation": _artifact_location(where), "region": region}}
+        ],
+        "partialFingerprints": {"modpackFinding/v1": _fingerprint(finding, where)},
+    }
+
+
+def sarif(report: Report, output: Output | None = None) -> str:
+    """SARIF 2.1.0 for code scanning: URIs relative to %SRCROOT% (the workspace), rule help, lines."""
+    root = (output or Output()).root
+    catalogue = all_rules()
+    used = sorted({f.code for f in report.findings()}, key=list(catalogue).index)
+    results = [_sarif_result(f, place(f.location.file, root), used.index(f.code)) for f in report.findings()]
+    run = {
+        "tool": {
+            "driver": {
+                "name": "modpack",
+                "version": __version__,
+                "semanticVersion": __version__,
+                "rules": [_sarif_rule(catalogue[code]) for code in used],
+            }
+        },
+        "originalUriBaseIds": {SRCROOT: {"uri": root.as_uri().rstrip("/") + "/"}},
+        "results": results,
+        "columnKind": "unicodeCodePoints",
+    }
+    document = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
     return json.dumps(document, indent=2)
 
 
-REPORTERS: dict[str, Callable[[Report], str]] = {
+Reporter = Callable[[Report, Output], str]
+
+REPORTERS: dict[str, Reporter] = {
     "text": text,
     "json": as_json,
     "github": github,

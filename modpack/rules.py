@@ -9,30 +9,61 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterable
 from importlib import resources
+from typing import Any
 
-from modpack.findings import Rule, Severity
+from modpack.findings import Example, Rule, Severity, Source
 
 _SEVERITIES = {s.label: s for s in Severity}
+# The keys a rule entry may have; tests/test_rule_docs.py holds every entry to them.
+RULE_KEYS = frozenset({"code", "name", "severity", "why", "fix", "sources", "example_bad", "example_good"})
 
 
 @functools.cache
 def all_rules() -> dict[str, Rule]:
     """Every rule, keyed by code, in catalogue order."""
-    rules: dict[str, Rule] = {}
     folder = resources.files("modpack") / "data" / "rules"
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if not entry.name.endswith(".json"):
-            continue
-        for item in json.loads(entry.read_text(encoding="utf-8")):
-            rules[item["code"]] = Rule(
-                code=item["code"],
-                name=item["name"],
-                severity=_SEVERITIES[item["severity"]],
-                why=item["why"],
-                fix=item["fix"],
-            )
+    return load_rules(
+        json.loads(entry.read_text(encoding="utf-8"))
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".json")
+    )
+
+
+def load_rules(families: Iterable[list[dict[str, Any]]]) -> dict[str, Rule]:
+    """Rules from the parsed JSON of each family file, keyed by code, in catalogue order."""
+    rules = {item["code"]: rule_from_json(item) for family in families for item in family}
     return dict(sorted(rules.items(), key=lambda kv: _sort_key(kv[0])))
+
+
+def rule_from_json(item: dict[str, Any]) -> Rule:
+    return Rule(
+        code=item["code"],
+        name=item["name"],
+        severity=_SEVERITIES[item["severity"]],
+        why=item["why"],
+        fix=item["fix"],
+        sources=tuple(_source(s) for s in item.get("sources", ())),
+        example_bad=_example(item.get("example_bad")),
+        example_good=_example(item.get("example_good")),
+    )
+
+
+def _source(value: str | dict[str, str]) -> Source:
+    """A URL, or {"url": ..., "title": ...}."""
+    if isinstance(value, str):
+        return Source(value)
+    return Source(value["url"], value.get("title", ""))
+
+
+def _example(value: str | dict[str, str] | None) -> Example | None:
+    """An illustration (a string), or {"file": "module.json", "text": <the whole file>}."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return Example(value)
+    return Example(value["text"], value.get("file", ""))
 
 
 def _sort_key(code: str) -> tuple[str, int]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from modpack.command_registry import LAZY_COMMANDS
-from tests.conftest import CASES, run_modpack
+from tests.conftest import CASES, ROOT, run_modpack
 
 HEAVY = (
     "httpx",
@@ -48,8 +51,6 @@ def test_usage_errors_exit_2_and_internal_errors_never_show_a_traceback() -> Non
 
 
 def test_every_command_a_rule_text_points_to_exists() -> None:
-    import re
-
     from modpack.rules import all_rules
 
     quoted = {m for r in all_rules().values() for m in re.findall(r"`(modpack [^`]+)`", r.why + " " + r.fix)}
@@ -59,3 +60,16 @@ def test_every_command_a_rule_text_points_to_exists() -> None:
         words = [w for w in words if not w.isupper()]  # placeholders such as FILE.so
         result = run_modpack(*words) if "--" in command else run_modpack(*words, "--help")
         assert result.returncode == 0, (command, result.stderr)
+
+
+def test_build_findings_follow_color(tmp_path: Path) -> None:
+    """build prints its warnings in colour only when asked (or on a terminal), like validate."""
+    shutil.copytree(ROOT / "fixtures" / "example", tmp_path / "fixtures" / "example")
+    (tmp_path / "fixtures" / "so" / "x86_64").mkdir(parents=True)
+    shutil.copy2(ROOT / "fixtures" / "so" / "x86_64" / "hello.so", tmp_path / "fixtures" / "so" / "x86_64")
+    toml = tmp_path / "fixtures" / "example" / "modpack.toml"
+    toml.write_text(re.sub(r"(?m)^compatible_redis_version.*\n", "", toml.read_text()))
+    plain = run_modpack("build", "fixtures/example", "-o", "dist", cwd=tmp_path, env={"FORCE_COLOR": ""})
+    assert plain.returncode == 0 and "VER006" in plain.stdout and "\x1b[" not in plain.stdout
+    coloured = run_modpack("build", "fixtures/example", "-o", "dist", "--color", "always", cwd=tmp_path)
+    assert coloured.returncode == 0 and "\x1b[33mwarning\x1b[0m" in coloured.stdout

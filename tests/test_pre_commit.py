@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import CASES, ROOT
 
@@ -76,3 +78,14 @@ def test_hook_fails_bad_files_and_prints_findings(repository: Path) -> None:
     assert result.returncode == 1
     assert "Failed" in result.stdout
     assert "KEY002" in result.stdout and "IN004" in result.stdout
+
+
+def test_readme_example_names_real_hooks_and_no_missing_tag() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, flags=re.DOTALL) if "repos:" in b)
+    config = yaml.safe_load(block)
+    hooks = {hook["id"] for hook in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    for repo in config["repos"]:
+        assert {hook["id"] for hook in repo["hooks"]} <= hooks
+        if re.fullmatch(r"v?\d+(\.\d+)*", str(repo["rev"])):  # a release tag must exist
+            assert str(repo["rev"]) in git("tag", "--list", cwd=ROOT).split(), repo["rev"]

@@ -1,0 +1,95 @@
+"""`modpack ramp-pack` is `ramp pack` with one word changed: the same options and the same defaults.
+
+Compared with the real RAMP (ramp-packer from PyPI, a test dependency) on the same fixture module.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import click
+import pytest
+
+from modpack.command_registry import LAZY_COMMANDS
+from modpack.validate import validate_paths
+from tests.conftest import SO, require_redis, run_modpack
+
+HELLO = SO / "x86_64" / "hello.so"
+
+
+def ramp_pack_command() -> click.Command:
+    try:
+        from RAMP.ramp import pack
+    except ImportError:
+        pytest.fail("ramp-packer is not installed; `pip install -e .[test]` installs it")
+    return pack
+
+
+def option_names(command: click.Command) -> set[str]:
+    return {name for p in command.params if isinstance(p, click.Option) for name in p.opts}
+
+
+def test_every_ramp_pack_option_is_accepted() -> None:
+    import importlib
+
+    module_name, attribute = LAZY_COMMANDS["ramp-pack"].split(":")
+    ours = getattr(importlib.import_module(module_name), attribute)
+    missing = option_names(ramp_pack_command()) - option_names(ours)
+    assert missing == set(), f"ramp pack options modpack ramp-pack refuses: {sorted(missing)}"
+
+
+def module_json(bundle: Path) -> dict[str, object]:
+    with zipfile.ZipFile(bundle) as archive:
+        document: dict[str, object] = json.loads(archive.read("module.json"))
+    return document
+
+
+@pytest.mark.redis
+def test_without_a_manifest_ramp_defaults_apply(tmp_path: Path) -> None:
+    """The command RAMP's docs show (no -m, no -C) packs with RAMP's defaults instead of failing."""
+    require_redis()
+    ramp_pack_command()
+    options = ["-a", "me", "-A", "x86_64", "-D", "a module", "-r", "7.0"]
+    (tmp_path / "ramp").mkdir()
+    subprocess.run(
+        [sys.executable, "-m", "RAMP.ramp", "pack", HELLO, *options, "-o", tmp_path / "ramp" / "module.zip"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    ours = run_modpack("ramp-pack", HELLO, *options, "-o", tmp_path / "ours" / "module.zip", cwd=tmp_path)
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+    assert "ramp-pack options" in ours.stdout  # findings name the options, not a ramp.yml that is not there
+    theirs, mine = (
+        module_json(tmp_path / "ramp" / "module.zip"),
+        module_json(tmp_path / "ours" / "module.zip"),
+    )
+    for key in ("command_line_args", "capabilities", "min_redis_version", "min_redis_pack_version", "author"):
+        assert mine[key] == theirs[key], key
+    assert "compatible_redis_version" not in mine  # RAMP's silent "7.4"; modpack warns (VER006)
+    assert {f.code for f in validate_paths([tmp_path / "ours" / "module.zip"]).findings()} <= {
+        "VER006",
+        "CAP004",
+    }
+
+
+@pytest.mark.redis
+def test_dependencies_from_the_command_line(tmp_path: Path) -> None:
+    require_redis()
+    sha = "ab" * 32
+    deps = json.dumps([{"name": "dep1", "url": "https://example.com/dep1.tgz", "sha256": sha}])
+    result = run_modpack(
+        "ramp-pack", HELLO, "--dependencies", deps, "--redis-args", '{"loglevel": "debug"}',
+        "-cr", "7.4", "-r", "7.0", "-o", tmp_path / "m.zip",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    written = module_json(tmp_path / "m.zip")
+    assert written["dependencies"] == {"dep1": {"url": "https://example.com/dep1.tgz", "sha256": sha}}
+    assert "redis_args" not in written
+    bad = run_modpack("ramp-pack", HELLO, "--dependencies", "{not json", "-o", tmp_path / "x.zip")
+    assert bad.returncode == 2 and "--dependencies" in bad.stderr and "is not JSON" in bad.stderr
