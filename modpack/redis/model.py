@@ -124,6 +124,7 @@ class Discovery:
     module_version: int
     args: tuple[str, ...]
     commands: tuple[CommandInfo, ...]
+    redis_origin: str = ""  # which redis-server, when not this machine's: "aarch64, emulated"
 
     @property
     def redis_version_tuple(self) -> tuple[int, ...]:
