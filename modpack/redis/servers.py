@@ -122,8 +122,10 @@ def choose(
     if not candidates:
         raise _none_for(arch, host)
     if target and (goal := versions.parse_redis_version(target)):
-        return min(candidates, key=lambda s: (_distance(s.version_tuple, goal), s.emulated, _newest(s)))
-    return min(candidates, key=lambda s: (s.emulated, s.origin.startswith("Debian"), _newest(s)))
+        return min(
+            candidates, key=lambda s: (_distance(s.version_tuple, goal), s.emulated, bool(s.release), _newest(s))
+        )
+    return min(candidates, key=lambda s: (s.emulated, bool(s.release), _newest(s)))
 
 
 def _distance(version: tuple[int, ...], goal: tuple[int, ...]) -> tuple[int, int]:
