@@ -123,7 +123,8 @@ def choose(
         raise _none_for(arch, host)
     if target and (goal := versions.parse_redis_version(target)):
         return min(
-            candidates, key=lambda s: (_distance(s.version_tuple, goal), s.emulated, bool(s.release), _newest(s))
+            candidates,
+            key=lambda s: (_distance(s.version_tuple, goal), s.emulated, bool(s.release), _newest(s)),
         )
     return min(candidates, key=lambda s: (s.emulated, bool(s.release), _newest(s)))
 
