@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modpack import locate, schema
 from modpack.checks import commands as command_checks
@@ -20,7 +20,7 @@ from modpack.checks import metadata
 from modpack.declarations import Declarations, Settings
 from modpack.findings import Finding, Severity, Sink
 from modpack.rules import matches
-from modpack.types import Module
+from modpack.types import JSON, Module
 
 if TYPE_CHECKING:
     import zipfile
@@ -147,12 +147,12 @@ def validate_file(path: Path, settings: Settings | None = None) -> FileReport:
 # --- module.json ------------------------------------------------------------------------------
 
 
-def parse_json(text: str, sink: Sink) -> Any:
+def parse_json(text: str, sink: Sink) -> JSON | None:
     """JSON text as data, with syntax errors and duplicate keys reported; None on a syntax error."""
     duplicates: list[str] = []
 
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        seen: dict[str, Any] = {}
+    def pairs(items: list[tuple[str, JSON]]) -> dict[str, JSON]:
+        seen: dict[str, JSON] = {}
         for key, value in items:
             if key in seen:
                 duplicates.append(key)
@@ -160,7 +160,7 @@ def parse_json(text: str, sink: Sink) -> Any:
         return seen
 
     try:
-        document = json.loads(text, object_pairs_hook=pairs)
+        document: JSON = json.loads(text, object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
         sink.add(
             "IN002", "", f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", line=exc.lineno
@@ -174,7 +174,7 @@ def parse_json(text: str, sink: Sink) -> Any:
     return document
 
 
-def check_module_document(document: Any, sink: Sink, *, in_bundle: bool = False) -> None:
+def check_module_document(document: JSON, sink: Sink, *, in_bundle: bool = False) -> None:
     """Schema and semantic checks of one module.json document (or module object)."""
     for violation in schema.check(document, "module"):
         sink.add(violation.code, violation.path, violation.message, violation.hint)
@@ -183,7 +183,7 @@ def check_module_document(document: Any, sink: Sink, *, in_bundle: bool = False)
         command_checks.check_commands(document, sink)
 
 
-def validate_module_object(document: Any, source: str = "<request>") -> list[Finding]:
+def validate_module_object(document: JSON, source: str = "<request>") -> list[Finding]:
     """Checks of a module object given as data (a REST request body, say)."""
     sink = Sink(source)
     check_module_document(document, sink)

@@ -22,6 +22,7 @@ from modpack.errors import ModpackError, UsageError
 from modpack.redis import compare, model
 from modpack.redis.harness import COMMAND_TIMEOUT, HarnessError, RedisServer
 from modpack.redis.model import CommandInfo, Discovery
+from modpack.types import JSON, Module
 
 if TYPE_CHECKING:
     import tomlkit.items
@@ -134,7 +135,7 @@ def _replace_docs(info: CommandInfo, docs: dict[str, str]) -> CommandInfo:
 # --- module.json --------------------------------------------------------------------------------
 
 
-def module_json_commands(discovery: Discovery, include_subcommands: bool = False) -> list[dict[str, Any]]:
+def module_json_commands(discovery: Discovery, include_subcommands: bool = False) -> list[Module]:
     """module.json `commands[]` entries, as RAMP writes them (RAMP never lists subcommands)."""
     return [c.as_module_json() for c in discovery.selected(include_subcommands)]
 
@@ -162,7 +163,7 @@ def fill_commands(
 # --- JSON ---------------------------------------------------------------------------------------
 
 
-def as_json(discovery: Discovery, include_subcommands: bool = True) -> dict[str, Any]:
+def as_json(discovery: Discovery, include_subcommands: bool = True) -> dict[str, JSON]:
     return {
         "format_version": JSON_FORMAT_VERSION,
         "redis_version": discovery.redis_version,
