@@ -98,6 +98,7 @@ def check_load(
             target=target_version(module),
             wanted=settings.redis_version,
             explicit=settings.redis_server,
+            subject="it",
         )
     except harness.RedisNotFoundError as exc:
         not_loaded(so_path.name, exc.message, exc.hint, sink, settings)

@@ -61,7 +61,11 @@ def discover(
     if not so_path.is_file():
         raise ModpackError(f"{so_path} does not exist or is not a file")
     spec = servers.choose(
-        binary_architecture(so_path), target=target, wanted=redis_version, explicit=redis_server
+        binary_architecture(so_path),
+        target=target,
+        wanted=redis_version,
+        explicit=redis_server,
+        subject=so_path.name,
     )
     with RedisServer(spec=spec, timeout=timeout) as server:
         return discover_with(server, so_path, args)

@@ -97,13 +97,14 @@ def choose(
     target: str | None = None,
     wanted: str | None = None,
     explicit: str | None = None,
+    subject: str = "the module",
 ) -> ServerSpec:
     """The server to load a module of `architecture` into (None: this machine's).
 
     `wanted` (--redis-version) must match; else the server whose version is closest to `target`
     (compatible_redis_version) wins, this machine's own on a tie; without a target, this
     machine's own, else the newest. `explicit` (--redis-server) is used as given for modules of
-    this machine's architecture.
+    this machine's architecture. `subject` names the module in messages.
     """
     host = host_architecture()
     arch = architecture or host
@@ -111,7 +112,7 @@ def choose(
         return system_server(explicit)
     candidates = available(arch, explicit)
     if wanted:
-        prefix = versions.parse_redis_version(wanted) or ()
+        prefix = tuple(int(part) for part in wanted.split(".") if part.isdigit())
         matching = [s for s in candidates if prefix and s.version_tuple[: len(prefix)] == prefix]
         if not matching:
             raise RedisNotFoundError(
@@ -120,7 +121,7 @@ def choose(
             )
         candidates = matching
     if not candidates:
-        raise _none_for(arch, host)
+        raise _none_for(arch, host, subject)
     if target and (goal := versions.parse_redis_version(target)):
         return min(
             candidates,
@@ -144,11 +145,11 @@ def _listed(candidates: list[ServerSpec]) -> str:
     return ", ".join(s.version or "?" for s in candidates) or "none"
 
 
-def _none_for(arch: str, host: str) -> RedisNotFoundError:
+def _none_for(arch: str, host: str, subject: str) -> RedisNotFoundError:
     if arch == host:
         return RedisNotFoundError("redis-server is not installed (not found on PATH)", INSTALL_HINT)
     return RedisNotFoundError(
-        f"it is built for {arch} and this machine runs {host}: only an {arch} redis-server can "
+        f"{subject} is built for {arch} and this machine runs {host}: only an {arch} redis-server can "
         f"load it, and none is prepared here",
         f"Run `modpack redis prepare --arch {arch}` (Debian's {arch} redis-server, run with qemu-user), "
         f"then run this again; or run it on an {arch} machine.",
