@@ -133,10 +133,15 @@ def test_no_server_for_another_architecture_names_the_command(monkeypatch: pytes
     assert "modpack redis prepare --arch aarch64" in caught.value.hint
 
 
-def test_an_explicit_server_is_used_as_given(tmp_path: Path) -> None:
+def test_a_named_server_is_used_as_given(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """--redis-server or $MODPACK_REDIS_SERVER naming nothing fails, even with prepared servers."""
     missing = str(tmp_path / "redis-server")
+    monkeypatch.setattr(provision, "installed", lambda: [fake(servers.host_architecture(), "8.0.2")])
     with pytest.raises(RedisNotFoundError, match="is not an executable file"):
         servers.choose(servers.host_architecture(), explicit=missing)
+    monkeypatch.setenv("MODPACK_REDIS_SERVER", missing)
+    with pytest.raises(RedisNotFoundError, match="is not an executable file"):
+        servers.choose(servers.host_architecture(), target="8.0")
 
 
 def test_prepare_refuses_what_it_cannot_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

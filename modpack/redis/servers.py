@@ -10,6 +10,7 @@ about the module (glibc refuses it as it refuses any foreign file).
 
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import dataclass
 
@@ -85,7 +86,7 @@ def available(architecture: str, explicit: str | None = None) -> list[ServerSpec
         try:
             found.append(system_server(explicit))
         except RedisNotFoundError:
-            if explicit:
+            if explicit or os.environ.get("MODPACK_REDIS_SERVER"):
                 raise  # a server the user named must exist; never fall back silently
     found += [s for s in provision.installed() if s.architecture == architecture]
     return found
