@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -21,6 +22,7 @@ from modpack.command_registry import LazyGroup
 from modpack.errors import FindingsError, ModpackError, UsageError
 
 if TYPE_CHECKING:
+    from modpack.declarations import Settings
     from modpack.reporters import ColourChoice, Output
 
 FORMATS = ("text", "json", "github", "sarif")
@@ -54,14 +56,30 @@ def _settings(
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     strict: bool,
-    load: bool,
-    redis: str | None,
-) -> Any:
+    load: LoadOptions,
+) -> Settings:
     from modpack.config import settings_for
 
     return settings_for(
-        config, select=_codes(select), ignore=_codes(ignore), strict=strict, load=load, redis_server=redis
+        config,
+        select=_codes(select),
+        ignore=_codes(ignore),
+        strict=strict,
+        load=load.load,
+        load_if_available=load.if_available,
+        redis_server=load.redis_server,
+        redis_version=load.redis_version,
     )
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """validate's --load options, as given on the command line."""
+
+    load: bool = False
+    if_available: bool = False
+    redis_server: str | None = None
+    redis_version: str | None = None
 
 
 def _check_codes(codes: tuple[str, ...]) -> None:
@@ -80,9 +98,23 @@ def _check_codes(codes: tuple[str, ...]) -> None:
 @click.option("--select", multiple=True, help="Only these rule codes or prefixes (comma-separated).")
 @click.option("--ignore", multiple=True, help="Skip these rule codes or prefixes (comma-separated).")
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
-@click.option("--load", is_flag=True, help="Also load each module into a real redis-server and compare.")
+@click.option(
+    "--load",
+    is_flag=True,
+    help="Also load each module into a real redis-server and compare; not loading it fails.",
+)
+@click.option(
+    "--load-if-available",
+    is_flag=True,
+    help="Like --load when a redis-server for the module is there; else only a note (laptops).",
+)
 @click.option(
     "--redis-server", "redis", help="redis-server for --load (default: $MODPACK_REDIS_SERVER, PATH)."
+)
+@click.option(
+    "--redis-version",
+    help="Prove with this Redis (e.g. 8.0; see `modpack redis list`) [default: the one closest to the "
+    "module's compatible_redis_version].",
 )
 @click.option(
     "--config", type=click.Path(path_type=Path, dir_okay=False), help="modpack.toml with [validate]."
@@ -95,7 +127,9 @@ def validate(
     ignore: tuple[str, ...],
     strict: bool,
     load: bool,
+    load_if_available: bool,
     redis: str | None,
+    redis_version: str | None,
     config: Path | None,
     color: ColourChoice,
 ) -> None:
@@ -106,7 +140,14 @@ def validate(
     from modpack import reporters
     from modpack.validate import validate_paths
 
-    settings = _settings(config, select, ignore, strict, load, redis)
+    if load and load_if_available:
+        raise UsageError("--load and --load-if-available contradict each other", "Give one of them.")
+    if redis_version is not None and not re.fullmatch(r"\d+(\.\d+){0,2}", redis_version):
+        raise UsageError(
+            f"--redis-version {redis_version!r} is not a version", "Give one like 8.0 or 7.0.15."
+        )
+    options = LoadOptions(load, load_if_available, redis, redis_version)
+    settings = _settings(config, select, ignore, strict, options)
     _check_codes(settings.select + settings.ignore)
     report = validate_paths(paths, settings)
     output = reporters.Output(_colour(color), reporters.workspace_root(os.environ))

@@ -19,6 +19,7 @@ LAZY_COMMANDS = {
     "artifacts": "modpack.rest.cli:artifacts",
     "modules": "modpack.rest.cli:modules",
     "discover": "modpack.redis.cli:discover",
+    "redis": "modpack.redis.cli:redis_group",
     "init": "modpack.workflow_cli:init_command",
     "ramp-pack": "modpack.workflow_cli:ramp_pack_command",
 }

@@ -38,7 +38,9 @@ def settings_for(
     ignore: tuple[str, ...] = (),
     strict: bool = False,
     load: bool = False,
+    load_if_available: bool = False,
     redis_server: str | None = None,
+    redis_version: str | None = None,
 ) -> Settings:
     if config is not None and not config.is_file():
         raise UsageError(f"--config {config} does not exist")
@@ -48,6 +50,9 @@ def settings_for(
         select=select or base.select,
         ignore=base.ignore + ignore,
         strict=strict or base.strict,
-        load=load or base.load,
+        # --load on the command line insists on loading, whatever [validate] load says
+        load=load or load_if_available or base.load,
+        load_if_available=load_if_available or (base.load_if_available and not load),
         redis_server=redis_server,
+        redis_version=redis_version,
     )

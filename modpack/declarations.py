@@ -57,8 +57,11 @@ class Settings:
     select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     strict: bool = False
-    load: bool = False
+    load: bool = False  # load the module into a real redis-server (--load, load = true)
+    # --load-if-available, load = "if-available": no redis-server for the module is not a failure
+    load_if_available: bool = False
     redis_server: str | None = None  # for --load; default: $MODPACK_REDIS_SERVER, then PATH
+    redis_version: str | None = None  # for --load: the Redis to prove with (default: the target's)
 
 
 @dataclass
@@ -280,7 +283,8 @@ def settings_from(table: Any) -> Settings:
         select=strings("select"),
         ignore=strings("ignore"),
         strict=table.get("strict") is True,
-        load=table.get("load") is True,
+        load=table.get("load") in (True, "if-available"),
+        load_if_available=table.get("load") == "if-available",
     )
 
 

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from modpack import locate, schema
 from modpack.checks import commands as command_checks
@@ -20,6 +20,14 @@ from modpack.checks import metadata
 from modpack.declarations import Declarations, Settings
 from modpack.findings import Finding, Severity, Sink
 from modpack.rules import matches
+from modpack.types import JSON, Module
+
+if TYPE_CHECKING:
+    import zipfile
+    from collections.abc import Callable
+
+    from modpack.bundle import Layout
+    from modpack.elf import ElfInfo
 
 SKIPPED_FOLDERS = {".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache"}
 
@@ -128,7 +136,7 @@ def validate_file(path: Path, settings: Settings | None = None) -> FileReport:
     elif kind == "bundle":
         findings = validate_bundle(path, settings)[1]
     elif kind == "binary":
-        findings = validate_binary(path)
+        findings = validate_binary(path, settings)
     else:
         sink = Sink(str(path))
         sink.add("IN005", "", f"{path.name} is not a bundle, module.json, modpack.toml, ramp.yml or .so")
@@ -139,12 +147,12 @@ def validate_file(path: Path, settings: Settings | None = None) -> FileReport:
 # --- module.json ------------------------------------------------------------------------------
 
 
-def parse_json(text: str, sink: Sink) -> Any:
+def parse_json(text: str, sink: Sink) -> JSON | None:
     """JSON text as data, with syntax errors and duplicate keys reported; None on a syntax error."""
     duplicates: list[str] = []
 
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        seen: dict[str, Any] = {}
+    def pairs(items: list[tuple[str, JSON]]) -> dict[str, JSON]:
+        seen: dict[str, JSON] = {}
         for key, value in items:
             if key in seen:
                 duplicates.append(key)
@@ -152,7 +160,7 @@ def parse_json(text: str, sink: Sink) -> Any:
         return seen
 
     try:
-        document = json.loads(text, object_pairs_hook=pairs)
+        document: JSON = json.loads(text, object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
         sink.add(
             "IN002", "", f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", line=exc.lineno
@@ -166,7 +174,7 @@ def parse_json(text: str, sink: Sink) -> Any:
     return document
 
 
-def check_module_document(document: Any, sink: Sink, *, in_bundle: bool = False) -> None:
+def check_module_document(document: JSON, sink: Sink, *, in_bundle: bool = False) -> None:
     """Schema and semantic checks of one module.json document (or module object)."""
     for violation in schema.check(document, "module"):
         sink.add(violation.code, violation.path, violation.message, violation.hint)
@@ -175,7 +183,7 @@ def check_module_document(document: Any, sink: Sink, *, in_bundle: bool = False)
         command_checks.check_commands(document, sink)
 
 
-def validate_module_object(document: Any, source: str = "<request>") -> list[Finding]:
+def validate_module_object(document: JSON, source: str = "<request>") -> list[Finding]:
     """Checks of a module object given as data (a REST request body, say)."""
     sink = Sink(source)
     check_module_document(document, sink)
@@ -196,14 +204,13 @@ def validate_module_file(path: Path) -> list[Finding]:
     return sink.resolved()
 
 
-def _json_line_resolver(text: str) -> Any:
-    cache: dict[str, Any] = {}
+def _json_line_resolver(text: str) -> Callable[[str], int | None]:
+    cache: dict[str, Callable[[str], int | None]] = {}
 
     def line_of(path: str) -> int | None:
         if "resolve" not in cache:
             cache["resolve"] = locate.resolver(locate.json_lines(text))
-        line: int | None = cache["resolve"](path)
-        return line
+        return cache["resolve"](path)
 
     return line_of
 
@@ -211,16 +218,25 @@ def _json_line_resolver(text: str) -> Any:
 # --- declarations -----------------------------------------------------------------------------
 
 
-def check_declarations(decl: Declarations, settings: Settings | None = None) -> None:
-    """Semantic checks of what the declarations describe (their schema was checked on load)."""
+def check_declarations(
+    decl: Declarations, settings: Settings | None = None, *, so: Path | None = None
+) -> None:
+    """Semantic checks of what the declarations describe (their schema was checked on load).
+
+    The one entry point for declaration checks, `modpack build`'s too: with `settings.load`
+    the binary (`so`, else [build] so) is loaded into a real redis-server and compared, exactly
+    as `validate --load` does. Findings go to `decl.sink`.
+    """
+    settings = settings or Settings()
     if decl.kind == "ramp":
         from modpack import ramp
 
         ramp.check(decl)
+        if settings.load:
+            _load_declared(decl, so, settings)
         return
     module = decl.module
     sink = decl.sink
-    load = settings is not None and settings.load
     if not decl.raw:
         return
     if "min_redis_version" not in module and "module" in decl.raw:
@@ -231,15 +247,31 @@ def check_declarations(decl: Declarations, settings: Settings | None = None) -> 
         )
     metadata.check_module(module, sink)
     command_checks.check_commands(module, sink)
-    so = _declared_binary(decl)
-    if so is not None:
+    binary = so if so is not None else _declared_binary(decl)
+    if binary is not None:
         from modpack.checks.elf import check_binary
 
-        binary_sink = Sink(str(so))
-        check_binary(so, binary_sink, module=module)
+        binary_sink = Sink(str(binary))
+        elf_info = check_binary(binary, binary_sink, module=module)
         sink.extend(binary_sink.resolved())
-        if load and settings is not None:
-            _check_load(so, module, sink, settings.redis_server)
+        if settings.load:
+            check_load_of(binary, module, sink, settings, elf_info)
+    elif settings.load:
+        _load_declared(decl, None, settings)
+
+
+def _load_declared(decl: Declarations, so: Path | None, settings: Settings) -> None:
+    """Load for declarations that may name no binary: LOAD025 (or LOAD024) when they name none."""
+    binary = so if so is not None else _declared_binary(decl)
+    if binary is not None:
+        check_load_of(binary, decl.module, decl.sink, settings)
+        return
+    why = f"{decl.path.name} names no module binary that exists ([build] so is {decl.so or 'not set'})"
+    hint = "Set `so` under [build] to the built .so, or validate the bundle or the .so with --load."
+    if settings.load_if_available:
+        decl.sink.add("LOAD024", "", f"nothing was loaded: {why}", hint)
+    else:
+        decl.sink.add("LOAD025", "", f"--load: nothing was loaded: {why}", hint)
 
 
 def _declared_binary(decl: Declarations) -> Path | None:
@@ -264,26 +296,32 @@ def validate_declarations(path: Path, settings: Settings | None = None) -> list[
     return decl.sink.resolved()
 
 
-def _check_load(so: Path, module: dict[str, Any], sink: Sink, redis_server: str | None) -> None:
+def check_load_of(
+    so: Path, module: Module | None, sink: Sink, settings: Settings, elf_info: ElfInfo | None = None
+) -> None:
+    """`--load` of one binary: `module` None when nothing is declared (a .so validated alone)."""
     from modpack.checks.load import check_load
 
-    check_load(so, module, sink, redis_server)
+    architecture = elf_info.architecture if elf_info is not None else None
+    check_load(so, module, sink, settings, architecture=architecture)
 
 
 # --- bundles and binaries ---------------------------------------------------------------------
 
 
-def validate_binary(path: Path) -> list[Finding]:
+def validate_binary(path: Path, settings: Settings | None = None) -> list[Finding]:
+    """Static checks of a .so; with `settings.load` it is loaded too (nothing to compare with)."""
     from modpack.checks.elf import check_binary
 
+    settings = settings or Settings()
     sink = Sink(str(path))
-    check_binary(path, sink, module=None)
+    elf_info = check_binary(path, sink, module=None)
+    if settings.load:
+        check_load_of(path, None, sink, settings, elf_info)
     return sink.resolved()
 
 
-def validate_bundle(
-    path: Path, settings: Settings | None = None
-) -> tuple[dict[str, Any] | None, list[Finding]]:
+def validate_bundle(path: Path, settings: Settings | None = None) -> tuple[Module | None, list[Finding]]:
     """Every check of a bundle; returns its module.json (when readable) and the findings."""
     from modpack import bundle
 
@@ -306,7 +344,7 @@ def validate_bundle(
     return module, findings
 
 
-def _bundle_module(path: Path, layout: Any) -> tuple[dict[str, Any] | None, list[Finding]]:
+def _bundle_module(path: Path, layout: Layout) -> tuple[Module | None, list[Finding]]:
     import zipfile
     import zlib
 
@@ -335,7 +373,7 @@ def _bundle_module(path: Path, layout: Any) -> tuple[dict[str, Any] | None, list
     return module, sink.resolved()
 
 
-def _check_bundled_dependencies(layout: Any, module: dict[str, Any], sink: Sink) -> None:
+def _check_bundled_dependencies(layout: Layout, module: Module, sink: Sink) -> None:
     import zipfile
     import zlib
 
@@ -376,7 +414,7 @@ def _check_bundled_dependencies(layout: Any, module: dict[str, Any], sink: Sink)
                 )
 
 
-def _bundled_dependency(names: dict[str, Any], name: str, url: Any) -> Any:
+def _bundled_dependency(names: dict[str, zipfile.ZipInfo], name: str, url: object) -> zipfile.ZipInfo | None:
     """deps/<name>.tgz as RAMP packs it (ramp.md §3.4), deps/<name>.<ext>, or the url's file name."""
     from urllib.parse import urlparse
 
@@ -389,9 +427,7 @@ def _bundled_dependency(names: dict[str, Any], name: str, url: Any) -> Any:
     return next((info for file, info in names.items() if file.split(".", 1)[0] == name), None)
 
 
-def _bundle_binary(
-    path: Path, layout: Any, module: dict[str, Any] | None, settings: Settings
-) -> list[Finding]:
+def _bundle_binary(path: Path, layout: Layout, module: Module | None, settings: Settings) -> list[Finding]:
     import zipfile
     import zlib
 
@@ -423,34 +459,49 @@ def _bundle_binary(
             )
     from modpack.checks.elf import check_binary
 
-    info = check_binary(streamed.image, sink, module=module, suggest_systems=False)
+    elf_info = check_binary(streamed.image, sink, module=module, suggest_systems=False)
     if module is not None and "operating_systems" not in module and "os_list" not in module:
-        _report_missing_systems(info, module_sink)
-    if settings.load and module is not None:
-        _load_from_bundle(layout, info, module, sink, settings.redis_server)
+        _report_missing_systems(elf_info, module_sink)
+    if settings.load:
+        _load_from_bundle(layout, info, elf_info, module, sink, settings=settings)
     return module_sink.resolved() + sink.resolved()
 
 
-def _report_missing_systems(info: Any, sink: Sink) -> None:
+def _report_missing_systems(elf_info: ElfInfo | None, sink: Sink) -> None:
     from modpack import compat
 
-    loadable = compat.loadable_systems(info) if info is not None else []
+    loadable = compat.loadable_systems(elf_info) if elf_info is not None else []
     where = f"; the binary loads on {', '.join(loadable)}" if loadable else ""
     sink.add("PLT005", "operating_systems", f"operating_systems is not declared{where}")
 
 
 def _load_from_bundle(
-    layout: Any, info: Any, module: dict[str, Any], sink: Sink, redis_server: str | None
+    layout: Layout,
+    info: zipfile.ZipInfo,
+    elf_info: ElfInfo | None,
+    module: Module | None,
+    sink: Sink,
+    *,
+    settings: Settings,
 ) -> None:
-    """Loading needs a real file: the only place a bundle's .so is written, to a private folder."""
+    """Loading needs a real file: the only place a bundle's .so is written, to a private folder.
+
+    It is made executable (a bundle whose .so is not gets ZIP007 already), and named with the
+    member's base name."""
     import tempfile
+    import zipfile
+    import zlib
 
     from modpack import bundle
 
     with tempfile.TemporaryDirectory(prefix="modpack-load-") as folder:
-        target = Path(folder) / info.filename
-        with target.open("wb") as out:
-            for chunk in bundle.member_chunks(layout.archive, info):
-                out.write(chunk)
+        target = Path(folder) / Path(info.filename).name
+        try:
+            with target.open("wb") as out:
+                for chunk in bundle.member_chunks(layout.archive, info):
+                    out.write(chunk)
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
+            sink.add("ZIP014", "", f"{info.filename} cannot be unpacked to load it: {exc}")
+            return
         target.chmod(0o755)
-        _check_load(target, module, sink, redis_server)
+        check_load_of(target, module, sink, settings, elf_info)

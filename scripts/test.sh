@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 declare -A tool_package=(
   [redis-server]=redis-server
   [aarch64-linux-gnu-gcc]="gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
+  [qemu-aarch64-static]=qemu-user-static
   [arm-linux-gnueabihf-gcc]="gcc-arm-linux-gnueabihf libc6-dev-armhf-cross"
   [gcc]=gcc
   [g++]=g++
@@ -35,4 +36,9 @@ if ((${#missing[@]})); then
 fi
 
 python3 -m pip install -q --disable-pip-version-check -c constraints/test.txt -e '.[test]'
+# The Redis servers the emulation and version tests load modules into (Debian's own packages in a
+# private root under the user's cache folder; a prepared one is kept and reused).
+for server in "aarch64 7.0" "aarch64 8.0" "x86_64 8.0"; do
+  python3 -m modpack redis prepare --arch "${server% *}" --version "${server#* }"
+done
 exec python3 -m pytest "$@"

@@ -217,6 +217,7 @@ class Redis6:
 
     version = "6.2.14"
     version_tuple = (6, 2, 14)
+    spec = None  # this machine's own server, as RedisServer has it
 
     def __init__(self) -> None:
         self.loaded = False

@@ -297,6 +297,8 @@ def test_command_line(tmp_path: Path) -> None:
     done = run_modpack("discover", SO / "normalise.so", "--args", "nope")
     assert done.returncode == 1
     assert "RedisModule_OnLoad of normalise.so returned an error" in done.stderr
-    done = run_modpack("discover", SO / "hello.so", env={"PATH": "", "MODPACK_REDIS_SERVER": ""})
+    # No redis-server on PATH and none prepared (a prepared x86_64 one would be used instead).
+    env = {"PATH": "", "MODPACK_REDIS_SERVER": "", "XDG_CACHE_HOME": str(tmp_path)}
+    done = run_modpack("discover", SO / "hello.so", env=env)
     assert done.returncode == 1
     assert "redis-server is not installed" in done.stderr and "hint:" in done.stderr

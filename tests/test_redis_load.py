@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from modpack.checks.load import FAILURE_RULES, check_load
+from modpack.declarations import Settings
 from modpack.findings import Severity, Sink
 from modpack.redis import harness
 from modpack.rules import all_rules
@@ -26,7 +27,7 @@ CASE_NAMES = sorted(p.name for p in CASES.iterdir() if (p / "expected.json").is_
 
 def findings_of(so: Path, module: dict[str, Any], redis_server: str | None = None) -> list[str]:
     sink = Sink(str(so))
-    check_load(so, module, sink, redis_server)
+    check_load(so, module, sink, Settings(load=True, redis_server=redis_server))
     return [f"{f.code} {f.location.path}".strip() for f in sink.findings]
 
 
@@ -78,7 +79,6 @@ def test_reinterpreted_keys_are_explained_when_they_differ() -> None:
         ("glibc_future.so", "LOAD007"),
         ("elf32.so", "LOAD010"),
         ("text.so", "LOAD010"),
-        ("../aarch64/hello.so", "LOAD010"),
         ("truncated.so", "LOAD012"),
     ],
 )
@@ -107,13 +107,14 @@ def test_a_load_that_hangs_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> None
     assert findings_of(SO / "hang_onload.so", {}) == ["LOAD013"]
 
 
-def test_missing_redis_server_is_a_finding(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_missing_redis_server_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no prepared server either
     monkeypatch.delenv("MODPACK_REDIS_SERVER", raising=False)
     sink = Sink("hello.so")
     check_load(SO / "hello.so", {}, sink)
     assert [f.code for f in sink.findings] == ["LOAD001"]
-    assert sink.findings[0].severity is Severity.WARNING
+    assert sink.findings[0].severity is Severity.ERROR
     assert "apt-get install redis-server" in sink.findings[0].fix
     assert findings_of(SO / "hello.so", {}, str(tmp_path / "nowhere" / "redis-server")) == ["LOAD001"]
 
@@ -128,7 +129,7 @@ def test_a_server_that_does_not_start_is_a_finding(tmp_path: Path) -> None:
 def test_every_load_rule_is_documented() -> None:
     rules = all_rules()
     load = {code: rule for code, rule in rules.items() if code.startswith("LOAD")}
-    assert sorted(load) == [f"LOAD{n:03d}" for n in range(1, 24)]
+    assert sorted(load) == [f"LOAD{n:03d}" for n in range(1, 27)]
     assert set(FAILURE_RULES.values()) <= set(load)
     for rule in load.values():
         assert rule.name and rule.why.endswith(".") and rule.fix.endswith(".")
@@ -214,7 +215,7 @@ def test_check_load_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(harness.RedisServer, "start", recording_start)
     for fixture in ("hello.so", "no_onload.so", "truncated.so"):
-        check_load(SO / fixture, {}, Sink(fixture))
+        check_load(SO / fixture, {}, Sink(fixture), Settings(load=True))
     assert len(recorded) == 3
     for pid, folder in recorded:
         assert_cleaned_up(pid, folder)
@@ -234,3 +235,175 @@ def test_every_logged_load_failure_maps_to_its_rule(tmp_path: Path) -> None:
     }
     for line, code in lines.items():
         assert failure_rule(loadlog.explain(so, [line], "ERR").reason) == code, line
+
+
+# --- --load through the command line: it loads, or it fails (issue 17 item 2) -------------------
+
+EXAMPLE = SO.parent.parent / "example" / "modpack.toml"
+
+
+def example_project(tmp_path: Path, *, drift: bool = False, load: str | None = None) -> Path:
+    """fixtures/example's modpack.toml in `tmp_path`; `drift` declares what hello.so does not do."""
+    text = EXAMPLE.read_text("utf-8").replace('so = "../so/x86_64/hello.so"', f'so = "{SO / "hello.so"}"')
+    if drift:
+        # hello.copy is left out (registered, not declared); hello.get gets the wrong arity.
+        text = text[: text.rindex("[[commands]]")]
+        text = text.replace('name = "hello.get"\narity = 2', 'name = "hello.get"\narity = 3')
+    if load is not None:
+        text += f"\n[validate]\nload = {load}\n"
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(text, "utf-8")
+    return toml
+
+
+def build_bundle(tmp_path: Path, *, drift: bool = False) -> Path:
+    toml = example_project(tmp_path, drift=drift)
+    done = run_modpack("build", toml, "--output", tmp_path / "dist")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (bundle,) = (tmp_path / "dist").glob("*.zip")
+    return bundle
+
+
+def no_redis_environment(tmp_path: Path) -> dict[str, str]:
+    """PATH with python only, no prepared servers, no MODPACK_REDIS_SERVER."""
+    (tmp_path / "empty-cache").mkdir(exist_ok=True)
+    return {
+        "PATH": str(Path(sys.executable).parent),
+        "XDG_CACHE_HOME": str(tmp_path / "empty-cache"),
+        "MODPACK_REDIS_SERVER": "",
+    }
+
+
+@pytest.mark.redis
+def test_load_of_a_matching_bundle_passes_and_names_the_redis(tmp_path: Path) -> None:
+    require_redis()
+    bundle = build_bundle(tmp_path)
+    done = run_modpack("validate", "--load", bundle)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "internal error" not in done.stderr
+    assert "LOAD003 hello 1.2.3 (10203) loaded into redis-server 7." in done.stdout
+    assert "registered 5 commands" in done.stdout
+
+
+@pytest.mark.redis
+def test_load_of_a_drifted_bundle_names_the_commands(tmp_path: Path) -> None:
+    require_redis()
+    bundle = build_bundle(tmp_path, drift=True)
+    done = run_modpack("validate", "--load", bundle)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error LOAD017 hello.copy is registered, but not declared" in done.stdout
+    assert (
+        "[commands[1].command_arity]: error LOAD019 hello.get: arity is 3, Redis registers 2" in done.stdout
+    )
+    assert done.stdout.count("error LOAD") == 2, done.stdout
+
+
+@pytest.mark.redis
+def test_load_true_in_modpack_toml_loads_a_plain_validate(tmp_path: Path) -> None:
+    """[validate] load = true used to crash `modpack validate dist/*.zip` like --load did."""
+    require_redis()
+    bundle = build_bundle(tmp_path)
+    example_project(tmp_path, load="true")
+    done = run_modpack("validate", bundle.relative_to(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "LOAD003" in done.stdout
+
+
+@pytest.mark.redis
+def test_load_of_a_so_alone_loads_it(tmp_path: Path) -> None:
+    require_redis()
+    done = run_modpack("validate", "--load", SO / "hello.so")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "registered 5 commands: hello.copy, hello.get, hello.mset, hello.ping, hello.set" in done.stdout
+    assert "LOAD017" not in done.stdout  # nothing is declared, so nothing is undeclared
+    done = run_modpack("validate", "--load", SO / "needs_lib.so")
+    assert done.returncode == 1
+    assert "error LOAD006 needs_lib.so needs libmodpack_absent.so.1" in done.stdout
+
+
+@pytest.mark.redis
+def test_load_of_a_so_whose_onload_hangs_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    from modpack.validate import validate_paths
+
+    require_redis()
+    monkeypatch.setattr(harness, "COMMAND_TIMEOUT", 1.0)
+    report = validate_paths([SO / "hang_onload.so"], Settings(load=True))
+    assert [f.code for f in report.findings()] == ["LOAD013"]
+    assert report.failed
+
+
+def test_load_without_a_redis_server_fails(tmp_path: Path) -> None:
+    env = no_redis_environment(tmp_path)
+    done = run_modpack("validate", "--load", SO / "hello.so", env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error LOAD001 hello.so was not loaded: redis-server is not installed" in done.stdout
+    assert "apt-get install redis-server" in done.stdout
+    missing = tmp_path / "nowhere" / "redis-server"
+    done = run_modpack("validate", "--load", "--redis-server", missing, SO / "hello.so")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"error LOAD001 hello.so was not loaded: {missing} is not an executable file" in done.stdout
+
+
+def test_load_if_available_without_a_redis_server_passes_with_a_note(tmp_path: Path) -> None:
+    env = no_redis_environment(tmp_path)
+    done = run_modpack("validate", "--load-if-available", SO / "hello.so", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "info LOAD024 hello.so was not loaded: redis-server is not installed" in done.stdout
+    example_project(tmp_path, load='"if-available"')
+    done = run_modpack("validate", SO / "hello.so", env=env, cwd=tmp_path)
+    assert done.returncode == 0 and "LOAD024" in done.stdout, done.stdout + done.stderr
+    # --load on the command line insists, whatever the file says.
+    done = run_modpack("validate", "--load", SO / "hello.so", env=env, cwd=tmp_path)
+    assert done.returncode == 1 and "LOAD001" in done.stdout, done.stdout + done.stderr
+
+
+def test_load_and_load_if_available_together_is_a_usage_error() -> None:
+    done = run_modpack("validate", "--load", "--load-if-available", SO / "hello.so")
+    assert done.returncode == 2
+    assert "contradict" in done.stderr
+
+
+def test_a_module_of_another_architecture_is_not_called_broken(tmp_path: Path) -> None:
+    """Without an emulated aarch64 server: say why it cannot be loaded here, and how to fix that."""
+    env = no_redis_environment(tmp_path)
+    done = run_modpack("validate", "--load", SO.parent / "aarch64" / "hello.so", env=env)
+    assert done.returncode == 1
+    assert "LOAD010" not in done.stdout
+    assert "it is built for aarch64 and this machine runs x86_64" in done.stdout
+    assert "modpack redis prepare --arch aarch64" in done.stdout
+
+
+def test_declarations_naming_no_binary_load_nothing_and_say_so(tmp_path: Path) -> None:
+    toml = example_project(tmp_path)
+    toml.write_text(toml.read_text().replace(f'so = "{SO / "hello.so"}"', 'so = "missing.so"'))
+    done = run_modpack("validate", "--load", toml)
+    assert done.returncode == 1
+    assert "error LOAD025 --load: nothing was loaded: modpack.toml names no module binary" in done.stdout
+
+
+@pytest.mark.redis
+def test_declarations_load_the_binary_given_to_them(tmp_path: Path) -> None:
+    """build's entry point: check_declarations(decl, settings, so=...) loads what it is given."""
+    from modpack import declarations
+    from modpack.validate import check_declarations
+
+    require_redis()
+    decl = declarations.load(example_project(tmp_path, drift=True))
+    check_declarations(decl, Settings(load=True), so=SO / "hello.so")
+    codes = sorted(f.code for f in decl.sink.findings if f.code.startswith("LOAD"))
+    assert codes == ["LOAD003", "LOAD017", "LOAD019"]
+
+
+@pytest.mark.redis
+def test_proof_by_another_major_version_is_a_warning(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Only this machine's 7.0 is there for a module that targets 8.0: say so, and how to fix it."""
+    require_redis()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing prepared
+    module = json.loads((CASES / "hello-as-redis-reports" / "module.json").read_text("utf-8"))
+    module["compatible_redis_version"] = "8.0"
+    sink = Sink("module.json")
+    check_load(SO / "hello.so", module, sink, Settings(load=True))
+    (warning,) = [f for f in sink.findings if f.code == "LOAD026"]
+    assert warning.severity is Severity.WARNING and warning.location.path == "compatible_redis_version"
+    assert "compatible_redis_version is 8.0, and the Redis that proved the module is 7.0" in warning.message
+    assert "modpack redis prepare --version 8.0" in warning.hint

@@ -1,17 +1,25 @@
 """`validate --load`: load the .so into a disposable redis-server and compare with the declarations.
 
-Every outcome is a LOAD finding, never an exception: a missing redis-server (LOAD001), a server
-that does not start (LOAD002), a failed MODULE LOAD explained from the server log (LOAD004-013),
-and each difference between the declarations and what Redis registered (LOAD014-023). LOAD003
-records the Redis version that proved the result.
+Every outcome is a LOAD finding, never an exception: no redis-server that can run the module
+(LOAD001, or LOAD024 when loading is only wanted if possible), a server that does not start
+(LOAD002), a failed MODULE LOAD explained from the server log (LOAD004-013), and each difference
+between the declarations and what Redis registered (LOAD014-023). LOAD003 records the Redis that
+proved the result (version, architecture, how it ran); LOAD026 warns when that Redis is of
+another major version than the one the bundle targets.
+
+The server is chosen by modpack.redis.servers: one of the module's own architecture (from its
+ELF header; an aarch64 module runs in an emulated aarch64 redis-server on an x86_64 machine),
+closest to the module's compatible_redis_version unless --redis-version names one.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from modpack.declarations import Settings
 from modpack.findings import Sink
+from modpack.types import Module
 
 if TYPE_CHECKING:
     from modpack.redis.harness import RedisServer
@@ -28,6 +36,7 @@ FAILURE_RULES = {
     "crashed": "LOAD012",
     "timeout": "LOAD013",
 }
+SHOWN_COMMANDS = 12  # command names listed in LOAD003 for a module loaded without declarations
 
 
 def failure_rule(reason: str) -> str:
@@ -35,38 +44,115 @@ def failure_rule(reason: str) -> str:
     return FAILURE_RULES.get(reason, "LOAD004")
 
 
-def check_load(so_path: Path, module: dict[str, Any], sink: Sink, redis_server: str | None = None) -> None:
-    """Load `so_path` and add a finding for every difference from `module` (a module.json dict)."""
-    from modpack.redis import harness
+def target_version(module: Module | None) -> str | None:
+    """The Redis version the module is for: compatible_redis_version, else min_redis_version."""
+    if module is None:
+        return None
+    for key in ("compatible_redis_version", "min_redis_version"):
+        value = module.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def binary_architecture(so_path: Path) -> str | None:
+    """The architecture in the ELF header (x86_64, aarch64); None when it is not a module's."""
+    from modpack import elf
 
     try:
-        with harness.RedisServer(redis_server, timeout=harness.COMMAND_TIMEOUT) as server:
+        return elf.read_elf(so_path).architecture
+    except elf.ElfError:
+        return None
+
+
+def not_loaded(so_name: str, why: str, hint: str, sink: Sink, settings: Settings) -> None:
+    """The module was not loaded: a failure under --load, a note under --load-if-available."""
+    if settings.load_if_available:
+        sink.add("LOAD024", "", f"{so_name} was not loaded: {why}", hint)
+    else:
+        sink.add("LOAD001", "", f"{so_name} was not loaded: {why}", hint)
+
+
+def check_load(
+    so_path: Path,
+    module: Module | None,
+    sink: Sink,
+    settings: Settings | None = None,
+    *,
+    architecture: str | None = None,
+) -> None:
+    """Load `so_path` and add a finding for every difference from `module` (a module document).
+
+    `module` None means no declarations (a .so validated alone): the module is loaded, a failed
+    load is reported, and LOAD003 lists what it registered; nothing is compared. `architecture`
+    is the binary's (read from its ELF header when not given).
+    """
+    from modpack.redis import harness, servers
+
+    settings = settings or Settings(load=True)
+    if architecture is None:
+        architecture = binary_architecture(so_path)
+    try:
+        spec = servers.choose(
+            architecture,
+            target=target_version(module),
+            wanted=settings.redis_version,
+            explicit=settings.redis_server,
+            subject="it",
+        )
+    except harness.RedisNotFoundError as exc:
+        not_loaded(so_path.name, exc.message, exc.hint, sink, settings)
+        return
+    try:
+        with harness.RedisServer(spec=spec, timeout=harness.COMMAND_TIMEOUT) as server:
             _load_and_compare(server, so_path, module, sink)
     except harness.RedisNotFoundError as exc:
-        sink.add("LOAD001", "", f"{so_path.name} was not loaded: {exc.message}", exc.hint)
+        not_loaded(so_path.name, exc.message, exc.hint, sink, settings)
     except harness.HarnessError as exc:
         sink.add("LOAD002", "", f"{so_path.name} was not loaded: {exc.message}", exc.hint)
 
 
-def _load_and_compare(server: RedisServer, so_path: Path, module: dict[str, Any], sink: Sink) -> None:
+def _load_and_compare(server: RedisServer, so_path: Path, module: Module | None, sink: Sink) -> None:
     from modpack.redis import compare, discover, harness
 
     try:
         discovery = discover.discover_with(server, so_path, _module_args(module))
     except harness.ModuleLoadError as exc:
         code = failure_rule(exc.failure.reason)
-        sink.add(code, "", f"{exc.failure.message} (redis-server {server.version})", exc.failure.hint)
+        sink.add(code, "", f"{exc.failure.message} ({server.describe()})", exc.failure.hint)
         return
-    sink.add("LOAD003", "", _loaded(discovery))
+    sink.add("LOAD003", "", _loaded(discovery, server, listed=module is None))
+    if module is None:
+        return
+    _check_version(module, server, sink)
     for difference in compare.compare(module, discovery):
         sink.add(difference.code, difference.path, difference.message, difference.hint)
 
 
-def _module_args(module: dict[str, Any]) -> list[str]:
+def _check_version(module: Module, server: RedisServer, sink: Sink) -> None:
+    from modpack import versions
+
+    target = target_version(module)
+    wanted = versions.parse_redis_version(target) if target else None
+    if not wanted or not server.version_tuple or server.version_tuple[0] == wanted[0]:
+        return
+    key = "compatible_redis_version" if module.get("compatible_redis_version") else "min_redis_version"
+    arch = server.spec.architecture if server.spec is not None else ""
+    sink.add(
+        "LOAD026",
+        key,
+        f"{key} is {target}, and the Redis that proved the module is {server.version}: what Redis "
+        f"reports for a module differs between major versions",
+        f"Run `modpack redis prepare --version {'.'.join(map(str, wanted[:2]))}"
+        f"{' --arch ' + arch if arch else ''}` so that the Redis the database runs proves it.",
+    )
+
+
+def _module_args(module: Module | None) -> list[str]:
     """command_line_args as words; quoting that does not parse falls back to splitting on spaces."""
     import shlex
 
-    text = module.get("command_line_args")
+    text = module.get("command_line_args") if module is not None else None
     if not isinstance(text, str):
         return []
     try:
@@ -75,13 +161,17 @@ def _module_args(module: dict[str, Any]) -> list[str]:
         return text.split()
 
 
-def _loaded(discovery: Discovery) -> str:
+def _loaded(discovery: Discovery, server: RedisServer, *, listed: bool) -> str:
     count = len(discovery.commands)
     subcommands = sum(1 for c in discovery.commands if c.is_subcommand)
-    listed = f"{count} command{'s' if count != 1 else ''}"
+    registered = f"{count} command{'s' if count != 1 else ''}"
     if subcommands:
-        listed += f" ({subcommands} of them subcommands)"
+        registered += f" ({subcommands} of them subcommands)"
+    if listed and count:
+        names = [c.name for c in discovery.commands]
+        more = f", and {len(names) - SHOWN_COMMANDS} more" if len(names) > SHOWN_COMMANDS else ""
+        registered += f": {', '.join(names[:SHOWN_COMMANDS])}{more}"
     return (
         f"{discovery.module_name} {discovery.semantic_version} ({discovery.module_version}) loaded into "
-        f"redis-server {discovery.redis_version} and registered {listed}"
+        f"{server.describe()} and registered {registered}"
     )

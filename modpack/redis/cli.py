@@ -1,7 +1,7 @@
-"""The `modpack discover` command: options in, library call, output printed.
+"""`modpack discover` and `modpack redis prepare|list`: options in, library call, output printed.
 
-Only click is imported at the top; the harness loads inside the command. The main group imports
-this module only when `modpack discover` runs (modpack.command_registry).
+Only click is imported at the top; the harness loads inside the commands. The main group imports
+this module only when one of these commands runs (modpack.command_registry).
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ import click
     envvar="MODPACK_REDIS_SERVER",
     help="The redis-server to run [env MODPACK_REDIS_SERVER; default: redis-server on PATH].",
 )
+@click.option(
+    "--redis-version",
+    help="Load into this Redis (e.g. 8.0; see `modpack redis list`) [default: this machine's, or the "
+    "newest prepared one of the module's architecture].",
+)
 def discover(
     so: Path,
     module_args: str,
@@ -37,11 +42,17 @@ def discover(
     prune: bool,
     no_subcommands: bool,
     redis_server: str | None,
+    redis_version: str | None,
 ) -> None:
-    """Load a module into a throw-away redis-server and list the commands it registers."""
+    """Load a module into a throw-away redis-server and list the commands it registers.
+
+    A module of another architecture is loaded into an emulated redis-server of its own
+    architecture (`modpack redis prepare --arch aarch64` prepares one)."""
     from modpack.redis import discover as library
 
-    found = library.discover(so, library.split_args(module_args), redis_server)
+    found = library.discover(
+        so, library.split_args(module_args), redis_server, redis_version=_version_option(redis_version)
+    )
     include = not no_subcommands
     if write_path is not None:
         summary = library.write_toml(write_path, found, include_subcommands=include, prune=prune)
@@ -50,3 +61,70 @@ def discover(
         click.echo(library.to_json(found, include), nl=False)
     else:
         click.echo(library.to_toml(found, include), nl=False)
+
+
+def _version_option(text: str | None) -> str | None:
+    import re
+
+    from modpack.errors import UsageError
+
+    if text is not None and not re.fullmatch(r"\d+(\.\d+){0,2}", text):
+        raise UsageError(f"--redis-version {text!r} is not a version", "Give one like 8.0 or 7.0.15.")
+    return text
+
+
+@click.group("redis")
+def redis_group() -> None:
+    """Prepare and list redis-servers of other Redis versions and architectures for --load."""
+
+
+@redis_group.command("prepare")
+@click.option(
+    "--arch",
+    "architecture",
+    type=click.Choice(("x86_64", "aarch64")),
+    help="The architecture of the modules to load [default: this machine's].",
+)
+@click.option(
+    "--version",
+    "version",
+    type=click.Choice(("7.0", "8.0")),
+    default="8.0",
+    show_default=True,
+    help="The Redis version (7.0: Debian bookworm's redis-server, 8.0: trixie's).",
+)
+@click.option("--force", is_flag=True, help="Fetch and unpack again, replacing what is there.")
+def prepare_command(architecture: str | None, version: str, force: bool) -> None:
+    """Fetch Debian's redis-server of that version and architecture into the cache folder.
+
+    Uses private apt folders (the system's apt setup is untouched) and Debian's mirror; a
+    server of another architecture runs under qemu-user (apt-get install qemu-user-static).
+    """
+    from modpack.redis import provision, servers
+
+    arch = architecture or servers.host_architecture()
+    made = provision.prepare(arch, version, force=force)
+    spec = made.spec()
+    how = spec.origin if spec is not None else "cannot run on this machine"
+    click.echo(f"redis-server {made.version} ({how})")
+    click.echo(f"  {made.binary}")
+
+
+@redis_group.command("list")
+def list_command() -> None:
+    """List the redis-servers --load, discover and build --discover can use here."""
+    from modpack.redis import provision, servers
+    from modpack.redis.harness import RedisNotFoundError
+
+    try:
+        own = servers.system_server()
+        click.echo(f"{own.version or '?':<8} {own.architecture:<8} {own.origin}")
+    except RedisNotFoundError as exc:
+        click.echo(
+            f"{'-':<8} {servers.host_architecture():<8} no redis-server of this machine: {exc.message}"
+        )
+    for made in provision.prepared():
+        spec = made.spec()
+        how = spec.origin if spec is not None else f"{made.folder}, cannot run here (qemu-user missing?)"
+        click.echo(f"{made.version:<8} {made.architecture:<8} {how}")
+    click.echo(f"prepared servers live in {provision.cache_root()} (`modpack redis prepare` adds one)")

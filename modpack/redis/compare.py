@@ -17,17 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from modpack import policy, versions
 from modpack.redis.model import CommandInfo, Discovery, KeySpec
+from modpack.types import JSON
 
 HIDDEN_MAY_REPLICATE = (7, 0, 1)
 IMPLICIT_MODULE_FLAG = (7, 0, 0)
 KEY_FIELDS = ("first_key", "last_key", "step")
 
 Version = tuple[int, ...]
-Entry = Mapping[str, Any]
+Entry = Mapping[str, JSON]
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Difference:
     hint: str = ""
 
 
-def compare(module: Mapping[str, Any], discovery: Discovery) -> list[Difference]:
+def compare(module: Mapping[str, JSON], discovery: Discovery) -> list[Difference]:
     """Every difference between the declarations in `module` and what Redis registered."""
     found = _identity(module, discovery)
     registered = {c.name.lower(): c for c in discovery.commands}
@@ -57,16 +57,17 @@ def compare(module: Mapping[str, Any], discovery: Discovery) -> list[Difference]
     return found
 
 
-def declared_commands(module: Mapping[str, Any]) -> list[tuple[int, dict[str, Any], str]]:
+def declared_commands(module: Mapping[str, JSON]) -> list[tuple[int, dict[str, JSON], str]]:
     """(index, entry, name) of every commands[] entry that has a name."""
     entries = module.get("commands")
     if not isinstance(entries, list):
         return []
-    return [
-        (index, entry, entry["command_name"])
-        for index, entry in enumerate(entries)
-        if isinstance(entry, dict) and isinstance(entry.get("command_name"), str) and entry["command_name"]
-    ]
+    found = []
+    for index, entry in enumerate(entries):
+        name = entry.get("command_name") if isinstance(entry, dict) else None
+        if isinstance(entry, dict) and isinstance(name, str) and name:
+            found.append((index, entry, name))
+    return found
 
 
 def compare_command(path: str, entry: Entry, info: CommandInfo, redis: Version) -> list[Difference]:
@@ -80,7 +81,7 @@ def compare_command(path: str, entry: Entry, info: CommandInfo, redis: Version) 
 # --- module name and version ------------------------------------------------------------------
 
 
-def _identity(module: Mapping[str, Any], discovery: Discovery) -> list[Difference]:
+def _identity(module: Mapping[str, JSON], discovery: Discovery) -> list[Difference]:
     found = []
     name = module.get("module_name")
     if isinstance(name, str) and name and name != discovery.module_name:
@@ -142,7 +143,7 @@ def _not_declared(info: CommandInfo) -> Difference:
     )
 
 
-def _toml_value(value: Any) -> str:
+def _toml_value(value: JSON) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return f'"{value}"' if isinstance(value, str) else str(value)
@@ -151,7 +152,7 @@ def _toml_value(value: Any) -> str:
 # --- arity ------------------------------------------------------------------------------------
 
 
-def arity_differs(declared: Any, info: CommandInfo, redis: Version) -> bool:
+def arity_differs(declared: JSON, info: CommandInfo, redis: Version) -> bool:
     """True when a declared arity disagrees with Redis; 6.x reports -1 for every module command."""
     if redis < IMPLICIT_MODULE_FLAG:
         return False
@@ -175,7 +176,7 @@ def _arity(path: str, entry: Entry, info: CommandInfo, redis: Version) -> list[D
 # --- flags ------------------------------------------------------------------------------------
 
 
-def declared_flags(flags: Any, redis: Version) -> frozenset[str]:
+def declared_flags(flags: JSON, redis: Version) -> frozenset[str]:
     """Declared flags as the COMMAND INFO names this Redis version would show."""
     if not isinstance(flags, list):
         return frozenset()
@@ -195,7 +196,7 @@ def registered_flags(info: CommandInfo) -> frozenset[str]:
     return frozenset(info.flags) - {"module"}
 
 
-def flag_differences(flags: Any, info: CommandInfo, redis: Version) -> tuple[list[str], list[str]]:
+def flag_differences(flags: JSON, info: CommandInfo, redis: Version) -> tuple[list[str], list[str]]:
     """(declared but not registered, registered but not declared), each in a stable order."""
     declared, registered = declared_flags(flags, redis), registered_flags(info)
     return sorted(declared - registered), [f for f in info.flags if f in registered - declared]
@@ -334,7 +335,7 @@ def _coverage(path: str, info: CommandInfo) -> list[Difference]:
 # --- values -----------------------------------------------------------------------------------
 
 
-def as_int(value: Any) -> int | None:
+def as_int(value: object) -> int | None:
     """An integral number (RAMP writes some as floats), or None."""
     if isinstance(value, bool):
         return None

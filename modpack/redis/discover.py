@@ -22,6 +22,7 @@ from modpack.errors import ModpackError, UsageError
 from modpack.redis import compare, model
 from modpack.redis.harness import COMMAND_TIMEOUT, HarnessError, RedisServer
 from modpack.redis.model import CommandInfo, Discovery
+from modpack.types import JSON, Module
 
 if TYPE_CHECKING:
     import tomlkit.items
@@ -46,9 +47,27 @@ def discover(
     redis_server: str | None = None,
     *,
     timeout: float = COMMAND_TIMEOUT,
+    redis_version: str | None = None,
+    target: str | None = None,
 ) -> Discovery:
-    """Start a disposable redis-server, load the module, and read what it registered."""
-    with RedisServer(redis_server, timeout=timeout) as server:
+    """Start a disposable redis-server, load the module, and read what it registered.
+
+    The server is one of the module's architecture (an emulated one for a module of another
+    architecture, modpack.redis.servers), `redis_version` when given, else the one closest to
+    `target` (the Redis the module is for)."""
+    from modpack.checks.load import binary_architecture
+    from modpack.redis import servers
+
+    if not so_path.is_file():
+        raise ModpackError(f"{so_path} does not exist or is not a file")
+    spec = servers.choose(
+        binary_architecture(so_path),
+        target=target,
+        wanted=redis_version,
+        explicit=redis_server,
+        subject=so_path.name,
+    )
+    with RedisServer(spec=spec, timeout=timeout) as server:
         return discover_with(server, so_path, args)
 
 
@@ -73,6 +92,7 @@ def discover_with(server: RedisServer, so_path: Path, args: Sequence[str] = ()) 
         module_version=version,
         args=tuple(args),
         commands=tuple(sorted(commands, key=lambda c: (c.name.lower(), c.name))),
+        redis_origin=server.spec.summary if server.spec is not None else "",
     )
 
 
@@ -119,15 +139,27 @@ def _replace_docs(info: CommandInfo, docs: dict[str, str]) -> CommandInfo:
 # --- module.json --------------------------------------------------------------------------------
 
 
-def module_json_commands(discovery: Discovery, include_subcommands: bool = False) -> list[dict[str, Any]]:
+def module_json_commands(discovery: Discovery, include_subcommands: bool = False) -> list[Module]:
     """module.json `commands[]` entries, as RAMP writes them (RAMP never lists subcommands)."""
     return [c.as_module_json() for c in discovery.selected(include_subcommands)]
 
 
-def fill_commands(decl: Declarations, so_path: Path, redis_server: str | None = None) -> Discovery:
-    """`modpack build --discover`: the module's own commands, when the declarations have none."""
+def fill_commands(
+    decl: Declarations, so_path: Path, redis_server: str | None = None, *, redis_version: str | None = None
+) -> Discovery:
+    """`modpack build --discover`: the module's own commands, when the declarations have none.
+
+    Proved by a redis-server of the module's architecture, closest to the Redis it targets."""
+    from modpack.checks.load import target_version
+
     args = decl.module.get("command_line_args")
-    discovery = discover(so_path, split_args(args) if isinstance(args, str) else (), redis_server)
+    discovery = discover(
+        so_path,
+        split_args(args) if isinstance(args, str) else (),
+        redis_server,
+        redis_version=redis_version,
+        target=target_version(decl.module),
+    )
     decl.module["commands"] = module_json_commands(discovery)
     return discovery
 
@@ -135,10 +167,11 @@ def fill_commands(decl: Declarations, so_path: Path, redis_server: str | None = 
 # --- JSON ---------------------------------------------------------------------------------------
 
 
-def as_json(discovery: Discovery, include_subcommands: bool = True) -> dict[str, Any]:
+def as_json(discovery: Discovery, include_subcommands: bool = True) -> dict[str, JSON]:
     return {
         "format_version": JSON_FORMAT_VERSION,
         "redis_version": discovery.redis_version,
+        "redis": discovery.redis_origin,
         "module": {
             "name": discovery.module_name,
             "version": discovery.module_version,
@@ -174,8 +207,9 @@ def to_toml(discovery: Discovery, include_subcommands: bool = True) -> str:
 def _provenance(discovery: Discovery) -> str:
     args = f" {shlex.join(discovery.args)}" if discovery.args else ""
     module = f"{discovery.module_name} {discovery.semantic_version} ({discovery.module_version})"
+    origin = f" ({discovery.redis_origin})" if discovery.redis_origin else ""
     return (
-        f"Commands {module} registers on redis-server {discovery.redis_version}, "
+        f"Commands {module} registers on redis-server {discovery.redis_version}{origin}, "
         f"from {Path(discovery.so_path).name}{args}"
     )
 

@@ -22,10 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from modpack.errors import ModpackError
 from modpack.redis import loadlog
+
+if TYPE_CHECKING:
+    from modpack.redis.servers import ServerSpec
 
 STARTUP_TIMEOUT = 5.0
 COMMAND_TIMEOUT = 60.0
@@ -102,26 +105,30 @@ def find_redis_server(explicit: str | None = None) -> str:
     return found
 
 
-def binary_version(binary: str, timeout: float = 10.0) -> tuple[int, int, int]:
-    """The version `redis-server --version` prints (`Redis server v=7.0.15 ...`)."""
+def binary_version(binary: str | Sequence[str], timeout: float = 10.0) -> tuple[int, int, int]:
+    """The version `redis-server --version` prints (`Redis server v=7.0.15 ...`).
+
+    `binary` is a path, or the whole command that runs redis-server (a loader or an emulator
+    first)."""
+    command = [binary] if isinstance(binary, str) else list(binary)
     try:
         done = subprocess.run(
-            [binary, "--version"], capture_output=True, text=True, timeout=timeout, check=False
+            [*command, "--version"], capture_output=True, text=True, timeout=timeout, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise RedisStartError(f"cannot run {binary} --version: {exc}") from None
+        raise RedisStartError(f"cannot run {command[-1]} --version: {exc}") from None
     match = _VERSION.search(done.stdout)
     if done.returncode != 0 or match is None:
         shown = (done.stdout + done.stderr).strip()[:200]
-        raise RedisStartError(f"{binary} --version did not print a Redis version: {shown!r}")
+        raise RedisStartError(f"{command[-1]} --version did not print a Redis version: {shown!r}")
     major, minor, patch = (int(g) for g in match.groups())
     return major, minor, patch
 
 
-def server_arguments(binary: str, folder: Path, version: tuple[int, int, int]) -> list[str]:
+def server_arguments(binary: str | Sequence[str], folder: Path, version: tuple[int, int, int]) -> list[str]:
     """The command line: unix socket only, no persistence, log in the private folder."""
     args = [
-        binary,
+        *([binary] if isinstance(binary, str) else binary),
         "--port", "0",
         "--unixsocket", str(folder / "redis.sock"),
         "--unixsocketperm", "700",
@@ -257,12 +264,15 @@ class RedisServer:
     """A disposable redis-server. Use as a context manager; `stop()` is safe to call twice.
 
     `version` is what the running server reports (INFO server), `version_tuple` its numbers.
+    `spec` (modpack.redis.servers) names a server to run instead of `binary`: one of another
+    version or architecture, with the start-up time it needs.
     """
 
     binary: str | None = None
     startup_timeout: float = STARTUP_TIMEOUT
     timeout: float = COMMAND_TIMEOUT
     stop_timeout: float = STOP_TIMEOUT
+    spec: ServerSpec | None = None
     folder: Path | None = field(default=None, init=False)
     version: str = field(default="", init=False)
     version_tuple: tuple[int, ...] = field(default=(), init=False)
@@ -298,11 +308,15 @@ class RedisServer:
     def start(self) -> None:
         if self._process is not None:
             raise HarnessError("the server is already running")
-        binary = find_redis_server(self.binary)
-        numbers = binary_version(binary)
+        if self.spec is not None:
+            command: list[str] = list(self.spec.command)
+            self.startup_timeout = max(self.startup_timeout, self.spec.startup_timeout)
+        else:
+            command = [find_redis_server(self.binary)]
+        numbers = binary_version(command, timeout=max(10.0, self.startup_timeout))
         self._crashed = False
         self.folder = private_folder()
-        self._process = self._spawn(server_arguments(binary, self.folder, numbers))
+        self._process = self._spawn(server_arguments(command, self.folder, numbers))
         self._client = self._wait_until_ready()
         self.version = self._info_version()
         self.version_tuple = _version_numbers(self.version) or numbers
@@ -318,6 +332,12 @@ class RedisServer:
                 )  # fmt: skip
         except OSError as exc:
             raise RedisStartError(f"cannot start {args[0]}: {exc}") from None
+
+    def describe(self) -> str:
+        """The Redis that answered, for reports: `redis-server 8.0.2 (aarch64, emulated ...)`."""
+        if self.spec is not None:
+            return self.spec.describe(self.version)
+        return f"redis-server {self.version}"
 
     def stop(self) -> None:
         """Stop the process (SIGTERM, then SIGKILL) and remove the folder, whatever happens."""

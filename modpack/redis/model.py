@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from modpack import versions
 from modpack.redis.harness import HarnessError, Reply
+from modpack.types import JSON, Module
 
 SpecValue = int | str
 
@@ -35,8 +35,8 @@ class KeySpec:
         value = self.find.get(key, 0)
         return value if isinstance(value, int) else 0
 
-    def as_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def as_json(self) -> dict[str, JSON]:
+        data: dict[str, JSON] = {
             "flags": list(self.flags),
             "begin_search": {"type": self.begin_search, "spec": dict(self.begin)},
             "find_keys": {"type": self.find_keys, "spec": dict(self.find)},
@@ -84,7 +84,7 @@ class CommandInfo:
     def movable(self) -> bool:
         return "movablekeys" in self.flags
 
-    def as_table(self) -> dict[str, Any]:
+    def as_table(self) -> dict[str, JSON]:
         """A modpack.toml [[commands]] table."""
         return {
             "name": self.name,
@@ -95,7 +95,7 @@ class CommandInfo:
             "step": self.step,
         }
 
-    def as_module_json(self) -> dict[str, Any]:
+    def as_module_json(self) -> Module:
         """A module.json commands[] entry, as RAMP writes it."""
         return {
             "command_name": self.name,
@@ -106,7 +106,7 @@ class CommandInfo:
             "step": self.step,
         }
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, JSON]:
         data = self.as_table()
         data["key_specs"] = [spec.as_json() for spec in self.key_specs]
         if self.docs:
@@ -124,6 +124,7 @@ class Discovery:
     module_version: int
     args: tuple[str, ...]
     commands: tuple[CommandInfo, ...]
+    redis_origin: str = ""  # which redis-server, when not this machine's: "aarch64, emulated"
 
     @property
     def redis_version_tuple(self) -> tuple[int, ...]:
