@@ -82,6 +82,9 @@ class Declarations:
     output: str | None = None
     so: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    # Paths of values that hold a `{{...}}` placeholder: they stand for something unknown until a
+    # build script expands them, so checks of their value are not made.
+    opaque: set[str] = field(default_factory=set)
 
     @property
     def has_commands(self) -> bool:

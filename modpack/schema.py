@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -203,7 +204,7 @@ class _Walker:
             elif extra is False:
                 unknown += 1
                 # The sink lists MAX_PER_RULE findings of a rule; hints past that are never shown.
-                hint = _did_you_mean(str(key), properties) if unknown <= MAX_PER_RULE else ""
+                hint = did_you_mean(str(key), properties) if unknown <= MAX_PER_RULE else ""
                 self.add(schema.get("x-modpack-unknown", "SCH003"), child, f"unknown key {key!r}", hint)
             elif isinstance(extra, dict):
                 self.walk(item, extra, child)
@@ -224,9 +225,20 @@ def _article(name: str) -> str:
     return ("an " if name[0] in "aeiou" else "a ") + name
 
 
-def _did_you_mean(key: str, known: dict[str, Any]) -> str:
+# Keys renamed by the packers: the old name still turns up in real files, and spelling
+# similarity alone points elsewhere (min_rlec_version is closest to min_redis_version). RAMP PR #10
+# (2017) renamed min_rlec_version to min_redis_pack_version (shared/reference/ramp.md §2, §12).
+RENAMED = {"min_rlec_version": "min_redis_pack_version"}
+
+
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """A hint naming the known key `key` was probably meant to be, or ""."""
     import difflib
 
+    names = sorted(known)
     normal = key.replace("-", "_").lower()
-    close = difflib.get_close_matches(normal, list(known), n=1, cutoff=0.75)
-    return f"Did you mean {close[0]!r}?" if close else ""
+    renamed = RENAMED.get(normal)
+    if renamed in names:
+        return f"{key!r} is the old name of {renamed!r}: write {renamed}."
+    close = difflib.get_close_matches(normal, names, n=1, cutoff=0.75)
+    return f"Did you mean {close[0]!r}?" if close and close[0] != key else ""
