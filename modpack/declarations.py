@@ -157,12 +157,88 @@ def load_toml(path: Path) -> Declarations:
     except RecursionError:
         sink.add("IN003", "", "TOML nested too deeply to read")
         return decl
+    except ValueError as exc:  # an integer of more than 4300 digits (sys.get_int_max_str_digits)
+        sink.add("IN003", "", f"TOML value cannot be read: {exc}", "Write a number Redis can hold.")
+        return decl
     decl.raw = data
-    for violation in schema.check(data, "modpack"):
+    for violation in schema.check(data, "modpack", exact_integers=True):
         _add_unmapped(sink, violation.code, violation.path, violation.message, violation.hint)
+    _check_integer_range(data, sink)
     data = substitute_env(data, sink, "")
     _assemble(decl, data)
+    _check_dependencies(decl)
+    if "module" in data:
+        no_commands(decl.module, sink)
     return decl
+
+
+def _check_dependencies(decl: Declarations) -> None:
+    """Each dependency is a url and a sha256, or a local archive (`local_path`) modpack packs
+    under deps/ and hashes itself, as RAMP does (ramp.md §3.4). A url is needed either way:
+    module.json's dependency object is {url, sha256} (redis-enterprise.md, module object)."""
+    deps = decl.module.get("dependencies")
+    if not isinstance(deps, dict):
+        return
+    for name, dep in deps.items():
+        if not isinstance(dep, dict):
+            continue
+        local = dep.get("local_path")
+        if "sha256" not in dep and not isinstance(local, str):
+            _add_unmapped(
+                decl.sink,
+                "DEP001",
+                f"module.dependencies.{name}",
+                f"dependency {name!r} has neither sha256 nor local_path",
+                "Give the sha256 of the archive at url, or local_path: an archive modpack packs and hashes.",
+            )
+        if isinstance(local, str) and local and "${" not in local:
+            check_local_archive(name, decl.path.parent / local, decl.sink, required=False)
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def check_local_archive(name: str, path: Path, sink: Sink, *, required: bool) -> None:
+    """A local_path is a gzip'd tar (RAMP packs deps/<name>.tgz and Redis Enterprise unpacks it).
+    A missing file is a finding only when building (`required`): validation, as for [build] so,
+    runs before the archive is made."""
+    where = f"module.dependencies.{name}.local_path"
+    try:
+        if not path.is_file():
+            if required:
+                _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: {path} is not a file")
+            return
+        with path.open("rb") as stream:
+            magic = stream.read(2)
+    except OSError as exc:
+        _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: cannot read {path}: {exc.strerror}")
+        return
+    except ValueError:  # a NUL in the path
+        _add_unmapped(sink, "DEP006", where, f"local_path of {name!r} is not a usable path")
+        return
+    if magic != GZIP_MAGIC:
+        _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: {path} is not a gzip archive")
+
+
+def no_commands(module: dict[str, Any], sink: Sink) -> None:
+    """CMD030 for a module that declares no command, unless the command checks say it.
+
+    The rule belongs to checks/commands.py; until it reports it there, this reports it for
+    modpack.toml and for builds, and stays silent once that check does (never twice).
+    """
+    if module.get("commands") != [] or any(f.code == "CMD030" for f in sink.findings):
+        return
+    if _commands_check_reports_empty():
+        return
+    sink.add("CMD030", "commands", "commands is empty: the proxy routes no command of this module")
+
+
+def _commands_check_reports_empty() -> bool:
+    from modpack.checks.commands import check_commands
+
+    probe = Sink("")
+    check_commands({"commands": []}, probe)
+    return any(f.code == "CMD030" for f in probe.findings)
 
 
 def _lazy_lines(text: str, scan: Any) -> Any:
@@ -226,6 +302,10 @@ def _assemble(decl: Declarations, data: dict[str, Any]) -> None:
     for key in MODULE_KEYS:
         if key in table:
             module[key] = table[key]
+    crdb = module.get("crdb")
+    if isinstance(crdb, dict) and isinstance(crdb.get("supported_featureset_versions"), list):
+        versions_list = crdb["supported_featureset_versions"]
+        module["crdb"] = {**crdb, "supported_featureset_versions": [as_integer(v) for v in versions_list]}
     semantic = table.get("semantic_version")
     if isinstance(semantic, str):
         module["semantic_version"] = semantic
@@ -264,11 +344,50 @@ def _command(table: Any) -> dict[str, Any]:
         return {}
     command: dict[str, Any] = {"command_name": table.get("name")}
     if "arity" in table:
-        command["command_arity"] = table["arity"]
+        command["command_arity"] = as_integer(table["arity"])
     command["flags"] = table.get("flags", [])
     for key in ("first_key", "last_key", "step"):
-        command[key] = table.get(key, 0)
+        command[key] = as_integer(table.get(key, 0))
     return command
+
+
+# Redis keeps arity, first_key, last_key and step in C ints: RedisModule_CreateCommand takes
+# `int firstkey, int lastkey, int keystep` (fixtures/include/redismodule_min.h, from redismodule.h).
+INT_RANGE = (-(2**31), 2**31 - 1)
+_INTEGER_FIELDS = ("arity", "first_key", "last_key", "step")
+
+
+def as_integer(value: Any) -> Any:
+    """A number in an integer field as the checks after the schema's should see it: 3.0 as 3, so
+    one cause gives one finding; 2.5, 1e308 or 10**20 (each already reported) as its text, which
+    no check takes for a number. Any other value is returned as it is."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, float) and not value.is_integer():
+        return repr(value)
+    if not INT_RANGE[0] <= value <= INT_RANGE[1]:
+        return repr(value)
+    return int(value)
+
+
+def _check_integer_range(data: dict[str, Any], sink: Sink) -> None:
+    """Integers past what Redis stores (a float is the schema check's finding, not this one's)."""
+    places: list[tuple[str, Any]] = []
+    commands = data.get("commands")
+    if isinstance(commands, list):
+        for index, command in enumerate(commands):
+            if isinstance(command, dict):
+                places += [(f"commands[{index}].{k}", command[k]) for k in _INTEGER_FIELDS if k in command]
+    crdb = _table(_table(data, "module"), "crdb").get("supported_featureset_versions")
+    if isinstance(crdb, list):
+        places += [(f"module.crdb.supported_featureset_versions[{i}]", v) for i, v in enumerate(crdb)]
+    low, high = INT_RANGE
+    for path, value in places:
+        if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
+            shown = str(value) if len(str(value)) <= 24 else f"a {len(str(value))}-digit number"
+            _add_unmapped(
+                sink, "SCH005", path, f"`{path}` is {shown}; Redis keeps it in a C int ({low} to {high})"
+            )
 
 
 def settings_from(table: Any) -> Settings:

@@ -296,7 +296,8 @@ def _check_keys(data: dict[str, Any], sink: Sink) -> None:
     for key in data:
         name = str(key)
         if name in DISCOVERED_KEYS:
-            sink.add("DECL005", name, f"RAMP ignores {name!r} in a manifest and reads it from the module")
+            message = f"RAMP ignores {name!r} in a manifest and reads it from the loaded module"
+            sink.add("DECL005", name, message)
         elif name not in RAMP_KEYS:
             hint = "" if sink.saturated("DECL006") else schema.did_you_mean(name, RAMP_KEYS)
             sink.add("DECL006", name, f"RAMP does not know the key {name!r}", hint)
@@ -400,3 +401,78 @@ def _check_command_entries(module: dict[str, Any], sink: Sink) -> None:
     command_checks.check_commands(view, inner)
     for finding in inner.findings:
         sink.findings.append(finding)
+
+
+# RAMP's own bookkeeping: applied to the commands, never written into module.json (as ramp-pack).
+RAMP_ONLY_KEYS = ("exclude_commands", "overide_command", "add_command", "optional-dependencies")
+# What `modpack build ramp.yml` needs the manifest to give when it does not load the module.
+_NEEDED = {
+    "module_name": "module_name: NAME  # the name the module passes to RedisModule_Init",
+    "semantic_version": "semantic_version: X.Y.Z  # version = X*10000 + Y*100 + Z",
+    "commands": "commands: [...]  # `modpack discover FILE.so` lists them",
+}
+
+
+def prepare_build(decl: Declarations, so: Path, *, discover: bool, redis_server: str | None) -> None:
+    """decl.module as the module.json RAMP writes from this manifest and `so`.
+
+    RAMP takes module_name, version and commands from the loaded module (ramp.md §1, §6); with
+    `discover` so does this, through a real redis-server. Without it they must be in the manifest,
+    and a UsageError names exactly the keys to add. RAMP's command edits then apply as RAMP
+    applies them, except that an edit matching nothing is an error (DECL004).
+    """
+    from modpack import init, versions
+    from modpack.errors import FindingsError
+
+    module = dict(decl.module)
+    if discover:
+        from modpack.redis.discover import discover as load_and_list
+        from modpack.redis.discover import module_json_commands, split_args
+
+        args = decl.raw.get("run_command_line_args") or module.get("command_line_args") or ""
+        found = load_and_list(so, split_args(str(args)), redis_server)
+        module["module_name"] = found.module_name
+        module["semantic_version"] = found.semantic_version
+        module["version"] = found.module_version
+        listed = module_json_commands(found)
+    else:
+        _require_manifest_values(decl, module, redis_server)
+        parsed = versions.parse_semver(module["semantic_version"])
+        if parsed is not None:
+            module["version"] = versions.encode(*parsed)
+        listed = [c for c in module["commands"] if isinstance(c, dict)]
+    before = len(decl.sink.findings)
+    module["commands"] = init.apply_ramp_edits(module, listed, init.Conversion(), decl.sink)
+    unmatched = [f for f in decl.sink.findings[before:] if f.code == "DECL004"]
+    if unmatched:
+        raise FindingsError(f"{decl.path}: RAMP command edits match no command", decl.sink.resolved())
+    for key in RAMP_ONLY_KEYS:
+        module.pop(key, None)
+    module.setdefault("display_name", module["module_name"])
+    decl.module = module
+
+
+def _require_manifest_values(decl: Declarations, module: dict[str, Any], redis_server: str | None) -> None:
+    from modpack import versions
+    from modpack.errors import UsageError
+
+    if "semantic_version" not in module and isinstance(module.get("version"), int):
+        module["semantic_version"] = ".".join(map(str, versions.decode(module["version"])))
+    missing = [key for key in _NEEDED if key not in module]
+    if not missing:
+        return
+    raise UsageError(
+        f"{decl.path} does not give {', '.join(missing)}: RAMP reads "
+        f"{'it' if len(missing) == 1 else 'them'} from the loaded module",
+        f"Pass --discover to load the module into a redis-server{_server_state(redis_server)}, "
+        f"or add to {decl.path.name}:\n    " + "\n    ".join(_NEEDED[key] for key in missing),
+    )
+
+
+def _server_state(redis_server: str | None) -> str:
+    from modpack.redis.harness import RedisNotFoundError, find_redis_server
+
+    try:
+        return f" ({find_redis_server(redis_server)} is there)"
+    except RedisNotFoundError:
+        return " (none was found: install redis-server or set MODPACK_REDIS_SERVER)"
