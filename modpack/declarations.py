@@ -162,7 +162,8 @@ def load_toml(path: Path) -> Declarations:
         return decl
     decl.raw = data
     for violation in schema.check(data, "modpack", exact_integers=True):
-        _add_unmapped(sink, violation.code, violation.path, violation.message, violation.hint)
+        hint = violation.hint or _REQUIRED_HINTS.get(violation.path, "")
+        _add_unmapped(sink, violation.code, violation.path, violation.message, hint)
     _check_integer_range(data, sink)
     data = substitute_env(data, sink, "")
     _assemble(decl, data)
@@ -170,6 +171,14 @@ def load_toml(path: Path) -> Declarations:
     if "module" in data:
         no_commands(decl.module, sink)
     return decl
+
+
+_REQUIRED_HINTS = {
+    "module.name": 'Add name = "..." under [module]: the name the module passes to RedisModule_Init '
+    "(`modpack init --discover FILE.so` reads it from the module).",
+    "module.semantic_version": 'Add semantic_version = "X.Y.Z" under [module] '
+    "(`modpack init --discover FILE.so` reads it from the module).",
+}
 
 
 def _check_dependencies(decl: Declarations) -> None:
