@@ -174,14 +174,14 @@ def check_before_write(
     """The full validator over the module.json about to be written (and its binary, unless the
     declaration checks in `declared` already read it), less what `declared` already says."""
     from modpack.checks.elf import check_binary
-    from modpack.declarations import no_commands, toml_path
+    from modpack.declarations import no_commands, report_floats, toml_path
     from modpack.validate import check_module_document
 
     sink = Sink(str(decl.path), mapper=toml_path if decl.kind == "toml" else lambda p: p)
     sink.lines = decl.sink.lines
     check_module_document(module, sink, in_bundle=True)
     no_commands(module, sink)
-    _check_no_floats(module, sink)
+    report_floats(module, sink)  # never in module.json; the declarations' checks say why first
     findings = sink.resolved()
     if declared is None or decl.kind != "toml":
         binary = Sink(str(so))
@@ -193,22 +193,6 @@ def check_before_write(
 
 def _identity(finding: Finding) -> tuple[str, str, str, str]:
     return (finding.code, finding.location.file, finding.location.path, finding.message)
-
-
-def _check_no_floats(value: Any, sink: Sink, path: str = "") -> None:
-    """modpack never writes a float into module.json: a number there is an integer."""
-    from modpack import locate
-    from modpack.schema import integer_hint
-
-    if isinstance(value, float):
-        hint = integer_hint(value, "integer")
-        sink.add("SCH002", path, f"`{path}` is a float ({value!r}); module.json takes integers", hint)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_no_floats(item, sink, locate.join(path, index))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_no_floats(item, sink, locate.join(path, str(key)))
 
 
 def failing(findings: list[Finding], settings: Settings) -> bool:
@@ -450,8 +434,8 @@ DECLARATION_NAMES = ("modpack.toml", "ramp.yml", "ramp.yaml")
 
 def declarations_path(path: Path) -> Path:
     """A folder means its modpack.toml (or ramp.yml when there is no modpack.toml); so does the
-    default `modpack.toml` when the current folder holds only a ramp.yml."""
-    folder = path if path.is_dir() else path.parent if path.name == "modpack.toml" else None
+    default, `modpack.toml`, when the current folder holds only a ramp.yml."""
+    folder = path if path.is_dir() else Path() if path == Path("modpack.toml") else None
     if folder is not None and not path.is_file():
         for name in DECLARATION_NAMES:
             if (folder / name).is_file():

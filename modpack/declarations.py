@@ -165,6 +165,7 @@ def load_toml(path: Path) -> Declarations:
         hint = violation.hint or _REQUIRED_HINTS.get(violation.path, "")
         _add_unmapped(sink, violation.code, violation.path, violation.message, hint)
     _check_integer_range(data, sink)
+    _check_placeholders(data, sink, "")
     data = substitute_env(data, sink, "")
     _assemble(decl, data)
     _check_dependencies(decl)
@@ -202,6 +203,7 @@ def _check_dependencies(decl: Declarations) -> None:
             )
         if isinstance(local, str) and local and "${" not in local:
             check_local_archive(name, decl.path.parent / local, decl.sink, required=False)
+            _check_given_hash(name, dep.get("sha256"), decl.path.parent / local, decl.sink)
 
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -227,6 +229,27 @@ def check_local_archive(name: str, path: Path, sink: Sink, *, required: bool) ->
         return
     if magic != GZIP_MAGIC:
         _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: {path} is not a gzip archive")
+
+
+def _check_given_hash(name: str, given: Any, path: Path, sink: Sink) -> None:
+    """The build writes the archive's own hash; a sha256 written beside local_path must be it."""
+    if not isinstance(given, str) or any(f.code == "DEP006" for f in sink.findings):
+        return
+    from modpack.hashing import sha256_stream
+
+    try:
+        with path.open("rb") as stream:
+            actual = sha256_stream(stream)
+    except (OSError, ValueError):
+        return  # no archive yet: the build checks it (DEP006)
+    if actual != given.lower():
+        _add_unmapped(
+            sink,
+            "DEP004",
+            f"module.dependencies.{name}.sha256",
+            f"{path} has sha256 {actual}, modpack.toml says {given}",
+            "Remove sha256: the build computes it from local_path.",
+        )
 
 
 def no_commands(module: dict[str, Any], sink: Sink) -> None:
@@ -270,6 +293,24 @@ def _add_unmapped(sink: Sink, code: str, path: str, message: str, hint: str = ""
 def _toml_error_line(message: str) -> int | None:
     match = re.search(r"at line (\d+)", message)
     return int(match.group(1)) if match else None
+
+
+_PLACEHOLDER = re.compile(r"\{\{[^{}\n]*\}\}")
+
+
+def _check_placeholders(value: Any, sink: Sink, path: str) -> None:
+    """A `{{...}}` placeholder is for a build script to expand; modpack would ship it verbatim."""
+    if isinstance(value, str):
+        match = _PLACEHOLDER.search(value)
+        if match:
+            message = f"{match.group()!r} is a template placeholder; modpack never expands it"
+            _add_unmapped(sink, "DECL002", path, message)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_placeholders(item, sink, locate.join(path, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_placeholders(item, sink, locate.join(path, key))
 
 
 def substitute_env(value: Any, sink: Sink, path: str) -> Any:
@@ -377,6 +418,21 @@ def as_integer(value: Any) -> Any:
     if not INT_RANGE[0] <= value <= INT_RANGE[1]:
         return repr(value)
     return int(value)
+
+
+def report_floats(value: Any, sink: Sink, path: str = "") -> None:
+    """A float anywhere in what becomes module.json: modpack writes integers only (JSON readers
+    such as Redis Enterprise's take 3.0 for 3, but a 2.5 or 1e308 has no integer to be)."""
+    if isinstance(value, float):
+        code = "CMD004" if path.endswith("command_arity") else "SCH002"
+        message = f"`{path}` is a float ({value!r}); module.json takes an integer here"
+        sink.add(code, path, message, schema.integer_hint(value, "integer"))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            report_floats(item, sink, locate.join(path, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            report_floats(item, sink, locate.join(path, str(key)))
 
 
 def _check_integer_range(data: dict[str, Any], sink: Sink) -> None:

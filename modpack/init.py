@@ -140,6 +140,8 @@ def _carry_module(conv: Conversion, module: dict[str, Any]) -> None:
             conv.dropped(f"{key} is empty (null)")
         elif key == "module_name":
             conv.module["name"] = value
+        elif key == "crdb" and isinstance(value, dict):
+            conv.module[key] = _crdb_integers(value)
         elif key in MODULE_ORDER and key != "name":
             conv.module[key] = value
         elif key in ("architecture", "operating_systems"):
@@ -151,7 +153,8 @@ def _carry_module(conv: Conversion, module: dict[str, Any]) -> None:
             if value != "Linux":
                 conv.dropped(f"os was {value!r}; Redis Enterprise runs on Linux")
         elif key == "commands":
-            conv.commands = [c for c in value if isinstance(c, dict)] if isinstance(value, list) else []
+            entries = value if isinstance(value, list) else []
+            conv.commands = [_integers(c) for c in entries if isinstance(c, dict)]
         elif key == "version":
             if not _version_agrees(module):
                 conv.changed(f"version {value!r} does not encode semantic_version; it is derived now")
@@ -161,6 +164,24 @@ def _carry_module(conv: Conversion, module: dict[str, Any]) -> None:
             conv.dropped(f"{key}: {NOT_CARRIED[key]}")
         elif key not in ("uid", "is_bundled", "action_uid"):
             conv.dropped(f"{key} is not a module.json field modpack knows")
+
+
+def _integers(command: dict[str, Any]) -> dict[str, Any]:
+    """A command with 3.0 written as 3 (a JSON reader's float): TOML keeps the two apart and
+    build refuses a float where an integer belongs."""
+    from modpack.declarations import as_integer
+
+    fields = ("command_arity", "first_key", "last_key", "step")
+    return {k: as_integer(v) if k in fields else v for k, v in command.items()}
+
+
+def _crdb_integers(crdb: dict[str, Any]) -> dict[str, Any]:
+    from modpack.declarations import as_integer
+
+    versions_list = crdb.get("supported_featureset_versions")
+    if not isinstance(versions_list, list):
+        return crdb
+    return {**crdb, "supported_featureset_versions": [as_integer(v) for v in versions_list]}
 
 
 def _version_agrees(module: dict[str, Any]) -> bool:

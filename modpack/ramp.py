@@ -15,7 +15,7 @@ from typing import Any
 from modpack import locate, schema
 from modpack.checks import commands as command_checks
 from modpack.checks import metadata
-from modpack.declarations import Declarations, read_text, substitute_env
+from modpack.declarations import Declarations, read_text, report_floats, substitute_env
 from modpack.findings import Sink
 
 # The keys of RAMP's create_default_metadata() (ramp.md §4), 2.5.19 included.
@@ -95,6 +95,8 @@ def load(path: Path) -> Declarations:
     _check_keys(data, sink)
     _check_templates(data, sink, "", braces=not broken)
     data = substitute_env(data, sink, "")
+    # A value whose ${VAR} is unset is as unknown as a placeholder: DECL003 is its one finding.
+    decl.opaque |= {f.location.path for f in sink.findings if f.code == "DECL003"}
     decl.module = _module(data, sink)
     return decl
 
@@ -359,6 +361,10 @@ def check(decl: Declarations) -> None:
     metadata.check_platform(module, sink, in_bundle=False)
     metadata.check_dependencies(module, sink)
     _check_command_entries(module, sink)
+    # Numbers RAMP copies into module.json verbatim: a YAML 3.0 would be written as 3.0.
+    for key in ("commands", "overide_command", "add_command", "crdb"):
+        if key in module:
+            report_floats(module[key], sink, key)
     if decl.opaque:
         kept = [f for f in sink.findings[start:] if f.location.path not in decl.opaque]
         sink.findings[start:] = kept
@@ -398,6 +404,10 @@ def _check_command_entries(module: dict[str, Any], sink: Sink) -> None:
     }
     view["commands"] = entries
     inner = Sink(sink.file, mapper=to_source)
+    for violation in schema.check({"commands": entries}, "module"):
+        if violation.path.startswith("commands["):  # the entries' own fields, not the document's
+            message = violation.message.replace(f"`{violation.path}`", f"`{to_source(violation.path)}`")
+            inner.add(violation.code, violation.path, message, violation.hint)
     command_checks.check_commands(view, inner)
     for finding in inner.findings:
         sink.findings.append(finding)

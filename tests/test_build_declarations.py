@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import tarfile
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -359,3 +360,36 @@ def test_init_from_a_real_manifest_then_build(
     for code, row in error_codes(out):
         # SCH001 here is min_redis_version, which the manifest lacks or misspells.
         assert code in checked or (code == "SCH001" and "min_redis_version" in row), (row, checked)
+
+
+def test_a_template_placeholder_in_modpack_toml_is_named(tmp_path: Path) -> None:
+    toml = project(tmp_path, EXAMPLE.replace('command_line_args = ""', 'command_line_args = "X {{NUMVER}}"'))
+    result = run_modpack("validate", toml)
+    assert result.returncode == 1 and "[module.command_line_args]: error DECL002" in result.stdout
+    assert "'{{NUMVER}}' is a template placeholder" in result.stdout
+
+
+def test_a_sha256_beside_local_path_must_be_the_archive_s(tmp_path: Path) -> None:
+    data = make_tgz(tmp_path / "plugin.tgz", b"plugin")
+    right = hashlib.sha256(data).hexdigest()
+    for given, status in ((right, 0), ("0" * 64, 1)):
+        text = with_dependency("plugin.tgz").replace(
+            'local_path = "plugin.tgz"', f'local_path = "plugin.tgz"\nsha256 = "{given}"'
+        )
+        result = run_modpack("validate", project(tmp_path, text))
+        assert result.returncode == status, result.stdout
+        assert ("DEP004" in result.stdout) is (status == 1)
+
+
+def test_init_from_a_module_json_with_json_floats_writes_integers(tmp_path: Path) -> None:
+    document = json.loads((ROOT / "tests" / "cases" / "good" / "module-json" / "module.json").read_text())
+    document["version"] = float(document["version"])  # as RAMP writes it
+    document["commands"][0]["command_arity"] = float(document["commands"][0]["command_arity"])
+    document["crdb"] = {"supported_featureset_versions": [1.0, 3.0]}
+    source = tmp_path / "module.json"
+    source.write_text(json.dumps(document))
+    toml = tmp_path / "modpack.toml"
+    assert run_modpack("init", toml, "--from", source).returncode == 0
+    tomllib.loads(toml.read_text(), parse_float=lambda s: pytest.fail(f"init wrote a float: {s}"))
+    built = run_modpack("build", toml, "--so", HELLO, "-o", tmp_path / "out")
+    assert built.returncode == 0, built.stdout + built.stderr

@@ -143,3 +143,29 @@ def test_an_old_key_name_hints_its_new_name_everywhere(tmp_path: Path) -> None:
         assert hints == [
             "'min_rlec_version' is the old name of 'min_redis_pack_version': write min_redis_pack_version."
         ], path
+
+
+def test_numbers_ramp_would_copy_as_floats_are_errors_at_the_entry(tmp_path: Path) -> None:
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        BASE
+        + "crdb:\n    supported_featureset_versions: [1.0]\n"
+        + 'add_command:\n    - {"command_arity": 3.0, "command_name": "x.get", "first_key": 1, '
+        '"flags": ["readonly", "module"], "last_key": "1e308", "step": 1}\n'
+    )
+    found = findings(manifest)
+    assert sorted((code, line) for code, line, *_ in found) == [
+        ("CMD004", 16),
+        ("SCH002", 14),
+        ("SCH002", 16),
+    ]
+    arity = next(f for f in found if f[0] == "CMD004")
+    assert "`add_command[0].command_arity` is a float (3.0)" in arity[2] and arity[3].startswith("Write 3,")
+    last_key = next(f for f in found if f[0] == "SCH002" and f[1] == 16)
+    assert "`add_command[0].last_key` is a string" in last_key[2]  # YAML 1.1 reads 1e308 as text
+
+
+def test_an_unset_variable_is_the_one_finding_of_its_value(tmp_path: Path) -> None:
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE.replace('min_redis_version: "7.4"', 'min_redis_version: "${MODPACK_UNSET_X}"'))
+    assert [(code, line) for code, line, *_ in findings(manifest)] == [("DECL003", 9)]
