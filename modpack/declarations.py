@@ -165,7 +165,8 @@ def load_toml(path: Path) -> Declarations:
         hint = violation.hint or _REQUIRED_HINTS.get(violation.path, "")
         _add_unmapped(sink, violation.code, violation.path, violation.message, hint)
     _check_integer_range(data, sink)
-    _check_placeholders(data, sink, "")
+    if "{{" in text:
+        _check_placeholders(data, sink, "")
     data = substitute_env(data, sink, "")
     _assemble(decl, data)
     _check_dependencies(decl)
@@ -411,6 +412,8 @@ def as_integer(value: Any) -> Any:
     """A number in an integer field as the checks after the schema's should see it: 3.0 as 3, so
     one cause gives one finding; 2.5, 1e308 or 10**20 (each already reported) as its text, which
     no check takes for a number. Any other value is returned as it is."""
+    if type(value) is int and INT_RANGE[0] <= value <= INT_RANGE[1]:
+        return value  # the common case, first
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value
     if isinstance(value, float) and not value.is_integer():
