@@ -255,8 +255,9 @@ def _check_archives(decl: Declarations, deps: list[LocalDependency]) -> None:
 
     sink = Sink(str(decl.path))
     sink.lines = decl.sink.lines
+    place = "module." if decl.kind == "toml" else ""
     for dep in deps:
-        check_local_archive(dep.name, dep.path, sink, required=True)
+        check_local_archive(dep.name, dep.path, sink, required=True, place=place)
     if sink.findings:
         raise FindingsError(f"{decl.path}: a dependency archive cannot be packed", sink.resolved())
 

@@ -210,11 +210,11 @@ def _check_dependencies(decl: Declarations) -> None:
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def check_local_archive(name: str, path: Path, sink: Sink, *, required: bool) -> None:
+def check_local_archive(name: str, path: Path, sink: Sink, *, required: bool, place: str = "module.") -> None:
     """A local_path is a gzip'd tar (RAMP packs deps/<name>.tgz and Redis Enterprise unpacks it).
     A missing file is a finding only when building (`required`): validation, as for [build] so,
-    runs before the archive is made."""
-    where = f"module.dependencies.{name}.local_path"
+    runs before the archive is made. `place`: where `dependencies` sits in the source file."""
+    where = f"{place}dependencies.{name}.local_path"
     try:
         if not path.is_file():
             if required:

@@ -393,3 +393,27 @@ def test_init_from_a_module_json_with_json_floats_writes_integers(tmp_path: Path
     tomllib.loads(toml.read_text(), parse_float=lambda s: pytest.fail(f"init wrote a float: {s}"))
     built = run_modpack("build", toml, "--so", HELLO, "-o", tmp_path / "out")
     assert built.returncode == 0, built.stdout + built.stderr
+
+
+def test_ramp_yml_local_path_is_packed_as_ramp_packs_it(tmp_path: Path) -> None:
+    commands = (
+        "commands:\n"
+        '    - {"command_name": "hello.get", "command_arity": 2, "flags": ["readonly", "fast"], '
+        '"first_key": 1, "last_key": 1, "step": 1}\n'
+    )
+    dependency = "dependencies:\n    plugin:\n        url: https://example.com/plugin.tgz\n        local_path: plugin.tgz\n"
+    (tmp_path / "ramp.yml").write_text(
+        MANIFEST + 'module_name: hello\nsemantic_version: "1.2.3"\n' + commands + dependency
+    )
+    missing = run_modpack("build", "--so", HELLO, cwd=tmp_path)
+    assert missing.returncode == 1 and "[dependencies.plugin.local_path]: error DEP006" in missing.stdout
+    data = make_tgz(tmp_path / "plugin.tgz", b"plugin")
+    result = run_modpack("build", "--so", HELLO, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (bundle,) = bundles(tmp_path / "dist")
+    with zipfile.ZipFile(bundle) as archive:
+        assert archive.read("deps/plugin.tgz") == data
+        module = json.loads(archive.read("module.json"))
+    assert module["dependencies"]["plugin"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert "local_path" not in module["dependencies"]["plugin"]
+    assert run_modpack("validate", bundle).returncode == 0
