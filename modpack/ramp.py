@@ -94,6 +94,9 @@ def load(path: Path) -> Declarations:
     decl.opaque = set(_templated_paths(data, ""))
     _check_keys(data, sink)
     _check_templates(data, sink, "", braces=not broken)
+    # RAMP evaluates a `{...}` value as an f-string: what it becomes is unknown here, so DECL002
+    # is its one finding, as for placeholders.
+    decl.opaque |= {f.location.path for f in sink.findings if f.code == "DECL002"}
     data = substitute_env(data, sink, "")
     # A value whose ${VAR} is unset is as unknown as a placeholder: DECL003 is its one finding.
     decl.opaque |= {f.location.path for f in sink.findings if f.code == "DECL003"}
@@ -371,13 +374,17 @@ def check(decl: Declarations) -> None:
 
 
 def _without_local_dependencies(module: dict[str, Any]) -> dict[str, Any]:
-    """RAMP needs no url or sha256 for a dependency packed from `local_path`: it hashes the
-    archive it packs (ramp.md §3.4), so those entries are left out of the schema's view."""
+    """RAMP needs no sha256 for a dependency packed from `local_path`: it hashes the archive it
+    packs (ramp.md §3.4). The schema's view gets a stand-in hash for those entries; their url is
+    still required, as module.json's dependency object is {url, sha256}."""
     deps = module.get("dependencies")
     if not isinstance(deps, dict):
         return module
-    kept = {n: d for n, d in deps.items() if not (isinstance(d, dict) and "local_path" in d)}
-    return {**module, "dependencies": kept}
+    view = {
+        name: {"sha256": "0" * 64, **dep} if isinstance(dep, dict) and "local_path" in dep else dep
+        for name, dep in deps.items()
+    }
+    return {**module, "dependencies": view}
 
 
 def _check_command_entries(module: dict[str, Any], sink: Sink) -> None:

@@ -113,16 +113,26 @@ def test_real_template_manifests(name: str, line: int, expected: list[str] | Non
         assert sorted(f[0] for f in found) == expected
 
 
-def test_a_local_path_dependency_needs_no_url_or_sha256(tmp_path: Path) -> None:
+def test_a_local_path_dependency_needs_no_sha256_but_a_url(tmp_path: Path) -> None:
     manifest = tmp_path / "ramp.yml"
     manifest.write_text(
         BASE
-        + "dependencies:\n    plugin:\n        local_path: build/plugin.tgz\n    other:\n        url: https://x/o.tgz\n"
+        + "dependencies:\n"
+        + "    plugin:\n        url: https://x/p.tgz\n        local_path: build/plugin.tgz\n"
+        + "    bare:\n        local_path: build/bare.tgz\n"
+        + "    other:\n        url: https://x/o.tgz\n"
     )
     found = findings(manifest)
     assert [(code, message) for code, _, message, _ in found] == [
-        ("DEP001", "`dependencies.other.sha256` is missing")
+        ("DEP001", "`dependencies.bare.url` is missing"),
+        ("DEP001", "`dependencies.other.sha256` is missing"),
     ]
+
+
+def test_an_f_string_value_is_one_finding(tmp_path: Path) -> None:
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE.replace('min_redis_version: "7.4"', "min_redis_version: \"{os.getenv('V')}\""))
+    assert [(code, line) for code, line, *_ in findings(manifest)] == [("DECL002", 9)]
 
 
 def test_an_old_key_name_hints_its_new_name_everywhere(tmp_path: Path) -> None:
