@@ -208,6 +208,7 @@ def _check_dependencies(decl: Declarations) -> None:
 
 
 GZIP_MAGIC = b"\x1f\x8b"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,100}")
 
 
 def check_local_archive(name: str, path: Path, sink: Sink, *, required: bool, place: str = "module.") -> None:
@@ -215,6 +216,10 @@ def check_local_archive(name: str, path: Path, sink: Sink, *, required: bool, pl
     A missing file is a finding only when building (`required`): validation, as for [build] so,
     runs before the archive is made. `place`: where `dependencies` sits in the source file."""
     where = f"{place}dependencies.{name}.local_path"
+    if not _SAFE_NAME.fullmatch(name):  # it names the entry deps/<name>.tgz
+        message = f"dependency name {name!r} cannot name a file under deps/ (letters, digits, '.', '_', '-')"
+        _add_unmapped(sink, "DEP006", where, message)
+        return
     try:
         if not path.is_file():
             if required:

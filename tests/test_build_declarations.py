@@ -417,3 +417,17 @@ def test_ramp_yml_local_path_is_packed_as_ramp_packs_it(tmp_path: Path) -> None:
     assert module["dependencies"]["plugin"]["sha256"] == hashlib.sha256(data).hexdigest()
     assert "local_path" not in module["dependencies"]["plugin"]
     assert run_modpack("validate", bundle).returncode == 0
+
+
+def test_a_dependency_name_cannot_leave_deps(tmp_path: Path) -> None:
+    make_tgz(tmp_path / "plugin.tgz", b"plugin")
+    text = with_dependency("plugin.tgz").replace(
+        "[module.dependencies.plugin]", '[module.dependencies."../x"]'
+    )
+    result = run_modpack("build", project(tmp_path, text), "-o", tmp_path / "out")
+    assert (
+        result.returncode == 1
+        and "DEP006" in result.stdout
+        and "cannot name a file under deps/" in result.stdout
+    )
+    assert bundles(tmp_path / "out") == []
