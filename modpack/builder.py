@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 from modpack import policy
 from modpack.checks.commands import target_redis
-from modpack.declarations import Declarations, Target
+from modpack.declarations import Declarations, Settings, Target
 from modpack.errors import FindingsError, ModpackError, OutputExistsError, UsageError
 from modpack.findings import Finding, Severity, Sink
 from modpack.hashing import BackgroundHash, stream_chunks
@@ -34,6 +34,18 @@ NAME_FIELDS = ("module_name", "os", "architecture", "semantic_version", "version
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 MAX_NAME_BYTES = 200  # file names stop at 255 bytes, and the temporary name adds to it
 _PLACEHOLDER = "0" * 64
+
+
+@dataclass(frozen=True)
+class LocalDependency:
+    """An archive from `local_path`, packed as deps/<name>.tgz, as RAMP packs it (ramp.md §3.4)."""
+
+    name: str
+    path: Path
+
+    @property
+    def entry(self) -> str:
+        return f"deps/{self.name}.tgz"
 
 
 @dataclass
@@ -84,8 +96,25 @@ def assemble(decl: Declarations, so: Path, facts: Any, target: Target | None = N
     for command in module.get("commands", []):
         if isinstance(command.get("flags"), list):
             command["flags"] = policy.canonical_flags(command["flags"], goal)
+    for dep in local_dependencies(decl):
+        entry = module["dependencies"][dep.name]
+        entry.pop("local_path", None)
+        entry["sha256"] = _PLACEHOLDER  # the hash of the archive, patched in as it is packed
     module["sha256"] = _PLACEHOLDER
     return module
+
+
+def local_dependencies(decl: Declarations) -> list[LocalDependency]:
+    """The dependencies whose archive is packed into the bundle, by name (deterministic order)."""
+    deps = decl.module.get("dependencies")
+    if not isinstance(deps, dict):
+        return []
+    found = []
+    for name, dep in sorted(deps.items()):
+        local = dep.get("local_path") if isinstance(dep, dict) else None
+        if isinstance(local, str) and local:
+            found.append(LocalDependency(str(name), decl.path.parent / local))
+    return found
 
 
 def _apply_target(module: dict[str, Any], target: Target) -> None:
@@ -139,18 +168,38 @@ def output_name(template: str, module: dict[str, Any], target: str = "") -> str:
     return name
 
 
-def check_before_write(module: dict[str, Any], so: Path, decl: Declarations) -> list[Finding]:
-    """The full validator over the module.json about to be written and its binary."""
+def check_before_write(
+    module: dict[str, Any], so: Path, decl: Declarations, declared: list[Finding] | None = None
+) -> list[Finding]:
+    """The full validator over the module.json about to be written (and its binary, unless the
+    declaration checks in `declared` already read it), less what `declared` already says."""
     from modpack.checks.elf import check_binary
-    from modpack.declarations import toml_path
+    from modpack.declarations import no_commands, report_floats, toml_path
     from modpack.validate import check_module_document
 
     sink = Sink(str(decl.path), mapper=toml_path if decl.kind == "toml" else lambda p: p)
     sink.lines = decl.sink.lines
     check_module_document(module, sink, in_bundle=True)
-    binary = Sink(str(so))
-    check_binary(so, binary, module=module)
-    return sink.resolved() + binary.resolved()
+    no_commands(module, sink)
+    report_floats(module, sink)  # never in module.json; the declarations' checks say why first
+    findings = sink.resolved()
+    if declared is None or decl.kind != "toml":
+        binary = Sink(str(so))
+        check_binary(so, binary, module=module)
+        findings += binary.resolved()
+    said = {_identity(f) for f in declared or []}
+    return [f for f in findings if _identity(f) not in said]
+
+
+def _identity(finding: Finding) -> tuple[str, str, str, str]:
+    return (finding.code, finding.location.file, finding.location.path, finding.message)
+
+
+def failing(findings: list[Finding], settings: Settings) -> bool:
+    """What fails `modpack validate` with these settings fails the build: errors, and warnings
+    under strict."""
+    worst = Severity.WARNING if settings.strict else Severity.ERROR
+    return any(f.severity >= worst for f in findings)
 
 
 def build(
@@ -161,24 +210,56 @@ def build(
     name_template: str | None = None,
     force: bool = False,
     target: Target | None = None,
+    settings: Settings | None = None,
+    declared: list[Finding] | None = None,
 ) -> BuildResult:
-    """Validate, then write the bundle atomically; refuse with the findings when there are errors."""
-    if not decl.ok:
+    """Validate, then write the bundle atomically; refuse with the findings when there are errors.
+
+    `declared`: the findings of the declaration checks (`declared_findings`), already selected
+    by `settings`; the bundle's own checks add only what they do not already say.
+    """
+    settings = settings or Settings()
+    if declared is None and not decl.ok:
         raise FindingsError(f"{decl.path} has errors; nothing was written", decl.sink.resolved())
+    if declared is not None and failing(declared, settings):
+        raise FindingsError(_refusal(decl.path, declared), declared)
+    deps = local_dependencies(decl)
+    _check_archives(decl, deps)
     facts = read_facts(so)
     module = assemble(decl, so, facts, target)
-    findings = check_before_write(module, so, decl)
-    if any(f.severity is Severity.ERROR for f in findings):
-        raise FindingsError("the bundle would have errors; nothing was written", findings)
+    from modpack.validate import select
+
+    findings = (declared or []) + select(check_before_write(module, so, decl, declared), settings)
+    if failing(findings, settings):
+        raise FindingsError(_refusal("the bundle", findings), findings)
     template = name_template or decl.output or DEFAULT_NAME
     path = out_dir / output_name(template, module, target.name if target else "")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ModpackError(f"cannot create the output folder {out_dir}: {exc.strerror}") from exc
-    digest, unchanged = write_bundle(path, module, so, force=force)
+    digest, unchanged = write_bundle(path, module, so, force=force, deps=deps)
     module["sha256"] = digest
     return BuildResult(path, module, digest, findings, unchanged)
+
+
+def _refusal(what: object, findings: list[Finding]) -> str:
+    if any(f.severity is Severity.ERROR for f in findings):
+        return f"{what} has errors; nothing was written"
+    return f"{what} has warnings and [validate] strict is set; nothing was written"
+
+
+def _check_archives(decl: Declarations, deps: list[LocalDependency]) -> None:
+    """Each local_path names a gzip archive that can be read (DEP006), before anything is written."""
+    from modpack.declarations import check_local_archive
+
+    sink = Sink(str(decl.path))
+    sink.lines = decl.sink.lines
+    place = "module." if decl.kind == "toml" else ""
+    for dep in deps:
+        check_local_archive(dep.name, dep.path, sink, required=True, place=place)
+    if sink.findings:
+        raise FindingsError(f"{decl.path}: a dependency archive cannot be packed", sink.resolved())
 
 
 def read_facts(so: Path) -> Any:
@@ -198,7 +279,14 @@ def module_json_bytes(module: dict[str, Any]) -> bytes:
     return (json.dumps(module, indent=4, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def write_bundle(path: Path, module: dict[str, Any], so: Path, *, force: bool) -> tuple[str, bool]:
+def write_bundle(
+    path: Path,
+    module: dict[str, Any],
+    so: Path,
+    *,
+    force: bool,
+    deps: list[LocalDependency] | None = None,
+) -> tuple[str, bool]:
     """Write atomically (modpack.atomic): never a partial zip, nothing left after a kill."""
     from modpack.atomic import atomic_output
 
@@ -207,7 +295,8 @@ def write_bundle(path: Path, module: dict[str, Any], so: Path, *, force: bool) -
     except OSError as exc:
         raise ModpackError(f"cannot read {so}: {exc.strerror}") from exc
     with source, atomic_output(path) as out:
-        digest = _write_zip(out.stream, module, source, os.fstat(source.fileno()).st_size)
+        size = os.fstat(source.fileno()).st_size
+        digest = _write_zip(out.stream, module, source, size, deps or [])
         unchanged = out.same_as_target()
         if path.exists() and not unchanged and not force:
             raise OutputExistsError(
@@ -225,7 +314,10 @@ def _entry(name: str, mode: int, compress: int) -> zipfile.ZipInfo:
     return info
 
 
-def _write_zip(out: BinaryIO, module: dict[str, Any], source: BinaryIO, size: int) -> str:
+def _write_zip(
+    out: BinaryIO, module: dict[str, Any], source: BinaryIO, size: int, deps: list[LocalDependency]
+) -> str:
+    """module.json (hashes as placeholders), the .so, then deps/ by name; then the hashes."""
     placeholder = module_json_bytes(module)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         meta = _entry("module.json", 0o644, zipfile.ZIP_STORED)
@@ -233,10 +325,30 @@ def _write_zip(out: BinaryIO, module: dict[str, Any], source: BinaryIO, size: in
         binary = _entry(str(module["module_file"]), 0o755, zipfile.ZIP_DEFLATED)
         binary.file_size = size  # lets zipfile choose zip64 up front, the same way on every run
         digest = _stream_entry(archive, binary, source)
-        module["sha256"] = digest
-        _patch_stored(out, meta, placeholder, module_json_bytes(module))
-        module["sha256"] = _PLACEHOLDER
+        final = json.loads(placeholder)
+        final["sha256"] = digest
+        for dep in deps:
+            final["dependencies"][dep.name]["sha256"] = _pack_archive(archive, dep)
+        _patch_stored(out, meta, placeholder, module_json_bytes(final))
+        for dep in deps:
+            module["dependencies"][dep.name]["sha256"] = final["dependencies"][dep.name]["sha256"]
     return digest
+
+
+def _pack_archive(archive: zipfile.ZipFile, dep: LocalDependency) -> str:
+    """A .tgz is already compressed: stored as it is, streamed, hashed on the way."""
+    try:
+        source = dep.path.open("rb")
+    except OSError as exc:
+        raise ModpackError(f"cannot read {dep.path}: {exc.strerror}") from exc
+    with source, BackgroundHash() as digest:
+        info = _entry(dep.entry, 0o644, zipfile.ZIP_STORED)
+        info.file_size = os.fstat(source.fileno()).st_size
+        with archive.open(info, "w") as target:
+            for chunk in stream_chunks(source):
+                digest.feed(chunk)
+                target.write(chunk)
+    return digest.hexdigest()
 
 
 def _stream_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: BinaryIO) -> str:
@@ -318,13 +430,22 @@ def _patch_stored(out: BinaryIO, info: zipfile.ZipInfo, old: bytes, new: bytes) 
     out.seek(end)
 
 
+DECLARATION_NAMES = ("modpack.toml", "ramp.yml", "ramp.yaml")
+
+
 def declarations_path(path: Path) -> Path:
-    """A folder means its modpack.toml (or ramp.yml when there is no modpack.toml)."""
-    if path.is_dir():
-        for name in ("modpack.toml", "ramp.yml", "ramp.yaml"):
-            if (path / name).is_file():
-                return path / name
-        raise UsageError(f"{path} has no modpack.toml", "Run `modpack init` to write one.")
+    """A folder means its modpack.toml (or ramp.yml when there is no modpack.toml); so does the
+    default, `modpack.toml`, when the current folder holds only a ramp.yml."""
+    folder = path if path.is_dir() else Path() if path == Path("modpack.toml") else None
+    if folder is not None and not path.is_file():
+        for name in DECLARATION_NAMES:
+            if (folder / name).is_file():
+                return folder / name
+        where = "the current folder" if str(folder) in ("", ".") else str(folder)
+        raise UsageError(
+            f"{where} has no modpack.toml or ramp.yml",
+            "Run `modpack init` to write modpack.toml, or pass the declarations file.",
+        )
     if not path.is_file():
         raise UsageError(f"{path} does not exist", "Pass the path of modpack.toml, or run `modpack init`.")
     return path
@@ -350,35 +471,105 @@ def build_project(
     discover: bool = False,
     redis_server: str | None = None,
 ) -> list[BuildResult]:
-    """`modpack build`: one bundle, or one per selected [[targets]] entry."""
+    """`modpack build`: one bundle, or one per selected [[targets]] entry.
+
+    The declarations get the checks `modpack validate` gives them, with the same [validate]
+    settings (select, ignore, strict, load), so build and validate agree on the same inputs.
+    """
     from modpack import declarations
 
     decl = declarations.load(declarations_path(path))
-    if not decl.ok:
-        raise FindingsError(f"{decl.path} has errors; nothing was written", decl.sink.resolved())
+    settings = build_settings(decl, redis_server)
+    _refuse_unreadable(decl, settings)
     base = decl.path.parent
     if all_targets or target_names:
-        return [
-            build(
-                decl,
-                base / expand_placeholders(t.so, t),
-                out_dir,
-                name_template=name_template,
-                force=force,
-                target=t,
+        results = []
+        for target in _chosen_targets(decl, all_targets, target_names):
+            binary = base / expand_placeholders(target.so, target)
+            declared = declared_findings(decl, binary, settings, target)
+            results.append(
+                build(
+                    decl,
+                    binary,
+                    out_dir,
+                    name_template=name_template,
+                    force=force,
+                    target=target,
+                    settings=settings,
+                    declared=declared,
+                )
             )
-            for t in _chosen_targets(decl, all_targets, target_names)
-        ]
-    binary = so if so is not None else (base / decl.so if decl.so else None)
-    if binary is None:
+        return results
+    chosen = so if so is not None else (base / decl.so if decl.so else None)
+    if chosen is None:
         raise UsageError("no module binary to build from", "Pass --so FILE, or set `so` under [build].")
+    binary = chosen
     if not binary.is_file():
         raise UsageError(f"{binary} does not exist", "Build the module first, or fix --so.")
-    if discover and not decl.has_commands:
+    declared = declared_findings(decl, binary, settings)
+    if decl.kind == "ramp":
+        from modpack import ramp
+
+        if failing(declared, settings):
+            raise FindingsError(_refusal(decl.path, declared), declared)
+        ramp.prepare_build(decl, binary, discover=discover, redis_server=redis_server)
+    elif discover and not decl.has_commands:
         from modpack.redis.discover import fill_commands
 
         fill_commands(decl, binary, redis_server)
-    return [build(decl, binary, out_dir, name_template=name_template, force=force)]
+        declared = declared_findings(decl, binary, settings)
+    return [
+        build(
+            decl,
+            binary,
+            out_dir,
+            name_template=name_template,
+            force=force,
+            settings=settings,
+            declared=declared,
+        )
+    ]
+
+
+def build_settings(decl: Declarations, redis_server: str | None) -> Settings:
+    """[validate] of the modpack.toml being built; for a ramp.yml, of the nearest modpack.toml."""
+    from dataclasses import replace
+
+    if decl.kind == "toml":
+        return replace(decl.settings, redis_server=redis_server)
+    from modpack.config import file_settings, find_config
+
+    found = find_config(decl.path.parent.resolve())
+    base = file_settings(found) if found is not None else Settings()
+    return replace(base, redis_server=redis_server)
+
+
+def _refuse_unreadable(decl: Declarations, settings: Settings) -> None:
+    """Errors found while reading the declarations stop the build before anything runs."""
+    from modpack.validate import select
+
+    found = select(decl.sink.resolved(), settings)
+    if any(f.severity is Severity.ERROR for f in found):
+        raise FindingsError(f"{decl.path} has errors; nothing was written", found)
+
+
+def declared_findings(
+    decl: Declarations, so: Path, settings: Settings, target: Target | None = None
+) -> list[Finding]:
+    """What `modpack validate` says of the declarations with this binary (and this target's
+    platform and versions), as `settings` select."""
+    from dataclasses import replace
+
+    from modpack.validate import check_declarations, select
+
+    sink = Sink(decl.sink.file, decl.sink.lines, decl.sink.mapper, list(decl.sink.findings))
+    sink.counts = dict(decl.sink.counts)
+    module: dict[str, Any] = json.loads(json.dumps(decl.module))
+    if target is not None:
+        _apply_target(module, target)
+    view = replace(decl, sink=sink, so=str(so.resolve()), module=module)
+    check_declarations(view, settings)
+    return select(sink.resolved(), settings)
 
 
 def _chosen_targets(decl: Declarations, all_targets: bool, names: tuple[str, ...]) -> list[Target]:

@@ -85,6 +85,9 @@ class Declarations:
     output: str | None = None
     so: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    # Paths of values that hold a `{{...}}` placeholder: they stand for something unknown until a
+    # build script expands them, so checks of their value are not made.
+    opaque: set[str] = field(default_factory=set)
 
     @property
     def has_commands(self) -> bool:
@@ -157,12 +160,126 @@ def load_toml(path: Path) -> Declarations:
     except RecursionError:
         sink.add("IN003", "", "TOML nested too deeply to read")
         return decl
+    except ValueError as exc:  # an integer of more than 4300 digits (sys.get_int_max_str_digits)
+        sink.add("IN003", "", f"TOML value cannot be read: {exc}", "Write a number Redis can hold.")
+        return decl
     decl.raw = data
-    for violation in schema.check(data, "modpack"):
-        _add_unmapped(sink, violation.code, violation.path, violation.message, violation.hint)
+    for violation in schema.check(data, "modpack", exact_integers=True):
+        hint = violation.hint or _REQUIRED_HINTS.get(violation.path, "")
+        _add_unmapped(sink, violation.code, violation.path, violation.message, hint)
+    _check_integer_range(data, sink)
+    if "{{" in text:
+        _check_placeholders(data, sink, "")
     data = substitute_env(data, sink, "")
     _assemble(decl, data)
+    _check_dependencies(decl)
+    if "module" in data:
+        no_commands(decl.module, sink)
     return decl
+
+
+_REQUIRED_HINTS = {
+    "module.name": 'Add name = "..." under [module]: the name the module passes to RedisModule_Init '
+    "(`modpack init --discover FILE.so` reads it from the module).",
+    "module.semantic_version": 'Add semantic_version = "X.Y.Z" under [module] '
+    "(`modpack init --discover FILE.so` reads it from the module).",
+}
+
+
+def _check_dependencies(decl: Declarations) -> None:
+    """Each dependency is a url and a sha256, or a local archive (`local_path`) modpack packs
+    under deps/ and hashes itself, as RAMP does (ramp.md §3.4). A url is needed either way:
+    module.json's dependency object is {url, sha256} (redis-enterprise.md, module object)."""
+    deps = decl.module.get("dependencies")
+    if not isinstance(deps, dict):
+        return
+    for name, dep in deps.items():
+        if not isinstance(dep, dict):
+            continue
+        local = dep.get("local_path")
+        if "sha256" not in dep and not isinstance(local, str):
+            _add_unmapped(
+                decl.sink,
+                "DEP001",
+                f"module.dependencies.{name}",
+                f"dependency {name!r} has neither sha256 nor local_path",
+                "Give the sha256 of the archive at url, or local_path: an archive modpack packs and hashes.",
+            )
+        if isinstance(local, str) and local and "${" not in local:
+            check_local_archive(name, decl.path.parent / local, decl.sink, required=False)
+            _check_given_hash(name, dep.get("sha256"), decl.path.parent / local, decl.sink)
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,100}")
+
+
+def check_local_archive(name: str, path: Path, sink: Sink, *, required: bool, place: str = "module.") -> None:
+    """A local_path is a gzip'd tar (RAMP packs deps/<name>.tgz and Redis Enterprise unpacks it).
+    A missing file is a finding only when building (`required`): validation, as for [build] so,
+    runs before the archive is made. `place`: where `dependencies` sits in the source file."""
+    where = f"{place}dependencies.{name}.local_path"
+    if not _SAFE_NAME.fullmatch(name):  # it names the entry deps/<name>.tgz
+        message = f"dependency name {name!r} cannot name a file under deps/ (letters, digits, '.', '_', '-')"
+        _add_unmapped(sink, "DEP006", where, message)
+        return
+    try:
+        if not path.is_file():
+            if required:
+                _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: {path} is not a file")
+            return
+        with path.open("rb") as stream:
+            magic = stream.read(2)
+    except OSError as exc:
+        _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: cannot read {path}: {exc.strerror}")
+        return
+    except ValueError:  # a NUL in the path
+        _add_unmapped(sink, "DEP006", where, f"local_path of {name!r} is not a usable path")
+        return
+    if magic != GZIP_MAGIC:
+        _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: {path} is not a gzip archive")
+
+
+def _check_given_hash(name: str, given: Any, path: Path, sink: Sink) -> None:
+    """The build writes the archive's own hash; a sha256 written beside local_path must be it."""
+    if not isinstance(given, str) or any(f.code == "DEP006" for f in sink.findings):
+        return
+    from modpack.hashing import sha256_stream
+
+    try:
+        with path.open("rb") as stream:
+            actual = sha256_stream(stream)
+    except (OSError, ValueError):
+        return  # no archive yet: the build checks it (DEP006)
+    if actual != given.lower():
+        _add_unmapped(
+            sink,
+            "DEP004",
+            f"module.dependencies.{name}.sha256",
+            f"{path} has sha256 {actual}, modpack.toml says {given}",
+            "Remove sha256: the build computes it from local_path.",
+        )
+
+
+def no_commands(module: dict[str, Any], sink: Sink) -> None:
+    """CMD030 for a module that declares no command, unless the command checks say it.
+
+    The rule belongs to checks/commands.py; until it reports it there, this reports it for
+    modpack.toml and for builds, and stays silent once that check does (never twice).
+    """
+    if module.get("commands") != [] or any(f.code == "CMD030" for f in sink.findings):
+        return
+    if _commands_check_reports_empty():
+        return
+    sink.add("CMD030", "commands", "commands is empty: the proxy routes no command of this module")
+
+
+def _commands_check_reports_empty() -> bool:
+    from modpack.checks.commands import check_commands
+
+    probe = Sink("")
+    check_commands({"commands": []}, probe)
+    return any(f.code == "CMD030" for f in probe.findings)
 
 
 def _lazy_lines(text: str, scan: Any) -> Any:
@@ -185,6 +302,24 @@ def _add_unmapped(sink: Sink, code: str, path: str, message: str, hint: str = ""
 def _toml_error_line(message: str) -> int | None:
     match = re.search(r"at line (\d+)", message)
     return int(match.group(1)) if match else None
+
+
+_PLACEHOLDER = re.compile(r"\{\{[^{}\n]*\}\}")
+
+
+def _check_placeholders(value: Any, sink: Sink, path: str) -> None:
+    """A `{{...}}` placeholder is for a build script to expand; modpack would ship it verbatim."""
+    if isinstance(value, str):
+        match = _PLACEHOLDER.search(value)
+        if match:
+            message = f"{match.group()!r} is a template placeholder; modpack never expands it"
+            _add_unmapped(sink, "DECL002", path, message)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_placeholders(item, sink, locate.join(path, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_placeholders(item, sink, locate.join(path, key))
 
 
 def substitute_env(value: Any, sink: Sink, path: str) -> Any:
@@ -226,6 +361,10 @@ def _assemble(decl: Declarations, data: dict[str, Any]) -> None:
     for key in MODULE_KEYS:
         if key in table:
             module[key] = table[key]
+    crdb = module.get("crdb")
+    if isinstance(crdb, dict) and isinstance(crdb.get("supported_featureset_versions"), list):
+        versions_list = crdb["supported_featureset_versions"]
+        module["crdb"] = {**crdb, "supported_featureset_versions": [as_integer(v) for v in versions_list]}
     semantic = table.get("semantic_version")
     if isinstance(semantic, str):
         module["semantic_version"] = semantic
@@ -264,11 +403,67 @@ def _command(table: Any) -> dict[str, Any]:
         return {}
     command: dict[str, Any] = {"command_name": table.get("name")}
     if "arity" in table:
-        command["command_arity"] = table["arity"]
+        command["command_arity"] = as_integer(table["arity"])
     command["flags"] = table.get("flags", [])
     for key in ("first_key", "last_key", "step"):
-        command[key] = table.get(key, 0)
+        command[key] = as_integer(table.get(key, 0))
     return command
+
+
+# Redis keeps arity, first_key, last_key and step in C ints: RedisModule_CreateCommand takes
+# `int firstkey, int lastkey, int keystep` (fixtures/include/redismodule_min.h, from redismodule.h).
+INT_RANGE = (-(2**31), 2**31 - 1)
+_INTEGER_FIELDS = ("arity", "first_key", "last_key", "step")
+
+
+def as_integer(value: Any) -> Any:
+    """A number in an integer field as the checks after the schema's should see it: 3.0 as 3, so
+    one cause gives one finding; 2.5, 1e308 or 10**20 (each already reported) as its text, which
+    no check takes for a number. Any other value is returned as it is."""
+    if type(value) is int and INT_RANGE[0] <= value <= INT_RANGE[1]:
+        return value  # the common case, first
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, float) and not value.is_integer():
+        return repr(value)
+    if not INT_RANGE[0] <= value <= INT_RANGE[1]:
+        return repr(value)
+    return int(value)
+
+
+def report_floats(value: Any, sink: Sink, path: str = "") -> None:
+    """A float anywhere in what becomes module.json: modpack writes integers only (JSON readers
+    such as Redis Enterprise's take 3.0 for 3, but a 2.5 or 1e308 has no integer to be)."""
+    if isinstance(value, float):
+        code = "CMD004" if path.endswith("command_arity") else "SCH002"
+        message = f"`{path}` is a float ({value!r}); module.json takes an integer here"
+        sink.add(code, path, message, schema.integer_hint(value, "integer"))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            report_floats(item, sink, locate.join(path, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            report_floats(item, sink, locate.join(path, str(key)))
+
+
+def _check_integer_range(data: dict[str, Any], sink: Sink) -> None:
+    """Integers past what Redis stores (a float is the schema check's finding, not this one's)."""
+    places: list[tuple[str, Any]] = []
+    commands = data.get("commands")
+    if isinstance(commands, list):
+        for index, command in enumerate(commands):
+            if isinstance(command, dict):
+                places += [(f"commands[{index}].{k}", command[k]) for k in _INTEGER_FIELDS if k in command]
+    crdb = _table(_table(data, "module"), "crdb").get("supported_featureset_versions")
+    if isinstance(crdb, list):
+        places += [(f"module.crdb.supported_featureset_versions[{i}]", v) for i, v in enumerate(crdb)]
+    low, high = INT_RANGE
+    for path, value in places:
+        if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
+            shown = str(value) if len(str(value)) <= 24 else f"a {len(str(value))}-digit number"
+            _add_unmapped(
+                sink, "SCH005", path, f"`{path}` is {shown}; Redis keeps it in a C int ({low} to {high})"
+            )
 
 
 def settings_from(table: Any) -> Settings:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modpack import versions
+from modpack import schema, versions
 from modpack.declarations import MODULE_KEYS
 from modpack.errors import FindingsError, ModpackError
 from modpack.findings import Finding, Severity, Sink
@@ -33,7 +33,8 @@ COMMAND_KEYS = (
     ("last_key", "last_key"),
     ("step", "step"),
 )
-# module.json keys modpack.toml does not hold, and why.
+# module.json keys modpack.toml does not hold, and why. RAMP's command edits are not here:
+# they are applied to the commands (apply_ramp_edits), and that is reported there.
 NOT_CARRIED = {
     "version": "derived from semantic_version",
     "sha256": "computed from the binary at build time",
@@ -42,9 +43,6 @@ NOT_CARRIED = {
     "speedb_git_sha": "RAMP bookkeeping",
     "platforms": "written by Redis Enterprise 7.4-7.22, not by packers",
     "optional-dependencies": "not used by Redis Enterprise's user-defined module API",
-    "exclude_commands": "RAMP bookkeeping; the excluded commands are simply not declared",
-    "overide_command": "RAMP bookkeeping; the overrides are in [[commands]]",
-    "add_command": "RAMP bookkeeping; the additions are in [[commands]]",
     "redis_args": "pack-time redis-server flags; modpack needs no redis-server to build",
     "run_command_line_args": "discovery-time load arguments; pass them to `modpack discover --args`",
 }
@@ -53,24 +51,41 @@ _GETENV = re.compile(r"""\{os\.getenv\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\
 
 @dataclass
 class Discovered:
-    """What a loaded module reported: its name, numeric version and top-level commands."""
+    """What a loaded module reported: its name, numeric version and top-level commands, and the
+    version of the redis-server that reported them."""
 
     name: str
     version: int
     commands: list[dict[str, Any]]
+    redis_version: str = ""
 
 
 @dataclass
 class Conversion:
+    """A modpack.toml to write, and what the user must know about it: each note starts with
+    what happened (`dropped:` a value not written; `changed:` a value written differently;
+    `to do:` something the file still needs), so the list never says two things of one key."""
+
     module: dict[str, Any] = field(default_factory=dict)
     platform: dict[str, Any] = field(default_factory=dict)
     commands: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     so: str | None = None
     source: str = ""
+    # Required [module] keys nobody knows yet: written as commented lines to fill in.
+    missing: dict[str, str] = field(default_factory=dict)
 
     def render(self) -> str:
         return render_toml(self)
+
+    def dropped(self, text: str) -> None:
+        self.notes.append(f"dropped: {text}")
+
+    def changed(self, text: str) -> None:
+        self.notes.append(f"changed: {text}")
+
+    def todo(self, text: str) -> None:
+        self.notes.append(f"to do: {text}")
 
 
 def toml_value(value: Any) -> str:
@@ -105,6 +120,8 @@ def render_toml(conv: Conversion) -> str:
     for key in MODULE_ORDER:
         if key in conv.module:
             lines.append(f"{key} = {toml_value(conv.module[key])}")
+        elif key in conv.missing:
+            lines.append(f"# {key} = ...  # to do: {conv.missing[key]}")
     if conv.platform:
         lines += ["", "[platform]"] + [f"{k} = {toml_value(v)}" for k, v in conv.platform.items()]
     if conv.so:
@@ -119,29 +136,52 @@ def render_toml(conv: Conversion) -> str:
 
 def _carry_module(conv: Conversion, module: dict[str, Any]) -> None:
     for key, value in module.items():
-        if key == "module_name":
+        if value is None:  # `description:` with nothing after it; TOML has no null
+            conv.dropped(f"{key} is empty (null)")
+        elif key == "module_name":
             conv.module["name"] = value
+        elif key == "crdb" and isinstance(value, dict):
+            conv.module[key] = _crdb_integers(value)
         elif key in MODULE_ORDER and key != "name":
             conv.module[key] = value
         elif key in ("architecture", "operating_systems"):
             conv.platform[key] = value
         elif key == "os_list":
             conv.platform.setdefault("operating_systems", value)
-            conv.notes.append("os_list became [platform] operating_systems")
+            conv.changed("os_list became [platform] operating_systems")
         elif key == "os":
             if value != "Linux":
-                conv.notes.append(f"os was {value!r}; Redis Enterprise runs on Linux, so it was dropped")
+                conv.dropped(f"os was {value!r}; Redis Enterprise runs on Linux")
         elif key == "commands":
-            conv.commands = [c for c in value if isinstance(c, dict)] if isinstance(value, list) else []
+            entries = value if isinstance(value, list) else []
+            conv.commands = [_integers(c) for c in entries if isinstance(c, dict)]
         elif key == "version":
             if not _version_agrees(module):
-                conv.notes.append(f"version {value!r} does not encode semantic_version; it is derived now")
+                conv.changed(f"version {value!r} does not encode semantic_version; it is derived now")
         elif key in ("sha256", "git_sha", "ramp_format_version"):
             continue  # recomputed at build time, or bookkeeping: nothing is lost
         elif key in NOT_CARRIED:
-            conv.notes.append(f"{key} was not carried over: {NOT_CARRIED[key]}")
+            conv.dropped(f"{key}: {NOT_CARRIED[key]}")
         elif key not in ("uid", "is_bundled", "action_uid"):
-            conv.notes.append(f"{key} is not a module.json field modpack knows; it was dropped")
+            conv.dropped(f"{key} is not a module.json field modpack knows")
+
+
+def _integers(command: dict[str, Any]) -> dict[str, Any]:
+    """A command with 3.0 written as 3 (a JSON reader's float): TOML keeps the two apart and
+    build refuses a float where an integer belongs."""
+    from modpack.declarations import as_integer
+
+    fields = ("command_arity", "first_key", "last_key", "step")
+    return {k: as_integer(v) if k in fields else v for k, v in command.items()}
+
+
+def _crdb_integers(crdb: dict[str, Any]) -> dict[str, Any]:
+    from modpack.declarations import as_integer
+
+    versions_list = crdb.get("supported_featureset_versions")
+    if not isinstance(versions_list, list):
+        return crdb
+    return {**crdb, "supported_featureset_versions": [as_integer(v) for v in versions_list]}
 
 
 def _version_agrees(module: dict[str, Any]) -> bool:
@@ -181,7 +221,7 @@ def from_bundle(path: Path) -> Conversion:
         raise ModpackError(f"{path} has no readable module.json")
     conv = from_module_json(module, str(path))
     binary = module.get("module_file")
-    conv.notes.append(f"the binary {binary!r} is inside the bundle; set [build] so to its path, or pass --so")
+    conv.todo(f"the binary {binary!r} is inside the bundle; set [build] so to its path, or pass --so")
     return conv
 
 
@@ -206,28 +246,93 @@ def from_ramp(
     if fatal:
         raise FindingsError(f"{path} cannot be converted", fatal)
     conv = Conversion(source=str(path))
-    module = {k: _untemplate(v, k, conv) for k, v in decl.module.items()}
-    commands = apply_ramp_edits(module, discovered.commands if discovered else None, conv, decl.sink)
-    for key in ("module_name", "version", "semantic_version", "commands"):
+    given: dict[str, Any] = {
+        k: decl.module[k] for k in ("module_name", "semantic_version", "version") if k in decl.module
+    }
+    module = {k: v for k, v in decl.module.items() if k not in ramp.DISCOVERED_KEYS}
+    module = {k: _untemplate(v, k, conv) for k, v in module.items()}
+    listed = decl.module.get("commands")  # RAMP ignores it; modpack builds from it without discovery
+    base = discovered.commands if discovered else listed if isinstance(listed, list) else None
+    commands = apply_ramp_edits(module, base, conv, decl.sink)
+    for key in ("exclude_commands", "overide_command", "add_command"):
         module.pop(key, None)
     _carry_module(conv, module)
     conv.commands = commands
-    conv.module["name"] = (
-        name or (discovered.name if discovered else "") or decl.module.get("module_name", "")
-    )
-    conv.module["semantic_version"] = version or (_semver(discovered.version) if discovered else "")
-    for key, label in (("name", "module name"), ("semantic_version", "semantic_version")):
-        if not conv.module[key]:
-            conv.notes.append(
-                f"{label} is unknown (RAMP reads it from the loaded module): "
-                "set it, or pass --discover FILE.so"
-            )
-    for key in ("redis_args", "run_command_line_args"):
-        if key in decl.raw:
-            conv.notes.append(f"{key} was not carried over: {NOT_CARRIED[key]}")
+    _name_and_version(conv, given, discovered, name, version)
+    if discovered is not None:
+        _redis_versions(conv, discovered)
+    for key in decl.raw:
+        if key in ramp.PACK_ONLY_KEYS:
+            conv.dropped(f"{key}: {NOT_CARRIED[key]}")
+        elif key not in ramp.RAMP_KEYS:
+            hint = schema.did_you_mean(str(key), ramp.RAMP_KEYS)
+            conv.dropped(f"{key} is not a key RAMP knows, so RAMP ignores it too. {hint}".rstrip(". "))
     errors = [f for f in decl.sink.findings if f.code == "DECL004"]
     if errors:
         raise FindingsError(f"{path}: RAMP command edits match no command", errors)
+    return conv
+
+
+def _name_and_version(
+    conv: Conversion,
+    given: dict[str, Any],
+    discovered: Discovered | None,
+    name: str | None,
+    version: str | None,
+) -> None:
+    """The name and semantic_version: the options, else the loaded module (as RAMP takes them),
+    else what the manifest gives (RAMP ignores it; modpack uses it); or a to-do naming them."""
+    from_manifest = given.get("semantic_version")
+    if not isinstance(from_manifest, str) and isinstance(given.get("version"), int):
+        from_manifest = _semver(given["version"])
+    values = {
+        "name": name or (discovered.name if discovered else None) or given.get("module_name"),
+        "semantic_version": version or (_semver(discovered.version) if discovered else None) or from_manifest,
+    }
+    labels = {
+        "name": "the name the module passes to RedisModule_Init",
+        "semantic_version": "X.Y.Z, the module's version",
+    }
+    for key, value in values.items():
+        if isinstance(value, str) and value:
+            conv.module[key] = value
+            continue
+        conv.missing[key] = labels[key]
+        conv.todo(
+            f"set [module] {key} ({labels[key]}): RAMP reads it from the loaded module; "
+            "or run init again with --discover FILE.so"
+        )
+
+
+def _redis_versions(conv: Conversion, discovered: Discovered) -> None:
+    """With neither version declared, the Redis the commands were read from: their flags are
+    that version's (a 7.x server reports `module` on every command, 6.x never does)."""
+    if "min_redis_version" in conv.module or "compatible_redis_version" in conv.module:
+        return
+    parts = discovered.redis_version.split(".")
+    if len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
+        conv.todo("set [module] min_redis_version and compatible_redis_version")
+        return
+    major_minor = ".".join(parts[:2])
+    conv.module["min_redis_version"] = major_minor
+    conv.module["compatible_redis_version"] = major_minor
+    conv.changed(
+        f"min_redis_version and compatible_redis_version are {major_minor}, the redis-server "
+        "the commands were discovered with; set the Redis your users run"
+    )
+
+
+def from_discovery(
+    discovered: Discovered, source: str, *, name: str | None = None, version: str | None = None
+) -> Conversion:
+    """`modpack init --discover FILE.so`: what the loaded module reported, ready to build."""
+    conv = Conversion(source=source)
+    conv.module["name"] = name or discovered.name
+    conv.module["semantic_version"] = version or _semver(discovered.version)
+    conv.module["capabilities"] = []
+    conv.commands = discovered.commands
+    _redis_versions(conv, discovered)
+    conv.todo("list the module's capabilities (`modpack rules --capabilities`)")
     return conv
 
 
@@ -240,11 +345,9 @@ def _untemplate(value: Any, key: str, conv: Conversion) -> Any:
     if isinstance(value, str):
         converted = _GETENV.sub(lambda m: "${" + m.group(1) + "}", value)
         if converted != value:
-            conv.notes.append(
-                f"{key}: {value!r} became {converted!r} (modpack expands ${{VAR}}, never evaluates)"
-            )
-        elif re.search(r"\{\{[^}]*\}\}|\{[^{}]*\}", value):
-            conv.notes.append(f"{key}: {value!r} is a template modpack does not evaluate; replace it")
+            conv.changed(f"{key}: {value!r} became {converted!r} (modpack expands ${{VAR}}, never evaluates)")
+        elif re.search(r"\{\{[^}]*\}\}|(?<!\$)\{[^{}]*\}", value):
+            conv.todo(f"{key}: {value!r} is a template modpack does not evaluate; replace it")
         return converted
     if isinstance(value, list):
         return [_untemplate(v, key, conv) for v in value]
@@ -262,16 +365,19 @@ def apply_ramp_edits(
     additions = [a for a in module.get("add_command") or [] if isinstance(a, dict)]
     if discovered is None:
         if excludes:
-            conv.notes.append(
-                "exclude_commands applies to discovered commands: "
-                "run `modpack init --from ramp.yml --discover FILE.so`"
+            conv.todo(
+                f"exclude_commands ({len(excludes)} {'name' if len(excludes) == 1 else 'names'}) "
+                "applies to the commands the module "
+                "registers: run `modpack init --from ramp.yml --discover FILE.so` to apply it"
             )
-        if overrides:
-            conv.notes.append(
-                "overide_command entries were written as [[commands]]; "
-                "with --discover they replace the discovered entries"
+        if overrides or additions:
+            conv.changed(
+                "overide_command and add_command entries became [[commands]]; "
+                "with --discover, overrides replace the discovered entries"
             )
         return overrides + additions
+    if excludes or overrides or additions:
+        conv.changed("RAMP's exclude_commands, overide_command and add_command were applied")
     names = {c.get("command_name") for c in discovered}
     for index, name in enumerate(excludes):
         if name not in names:

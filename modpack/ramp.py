@@ -15,7 +15,7 @@ from typing import Any
 from modpack import locate, schema
 from modpack.checks import commands as command_checks
 from modpack.checks import metadata
-from modpack.declarations import Declarations, read_text, substitute_env
+from modpack.declarations import Declarations, read_text, report_floats, substitute_env
 from modpack.findings import Sink
 
 # The keys of RAMP's create_default_metadata() (ramp.md §4), 2.5.19 included.
@@ -74,21 +74,113 @@ def load(path: Path) -> Declarations:
             "IN004", "", f"the manifest is {len(text)} bytes; a ramp.yml is a few KiB (limit {MAX_MANIFEST})"
         )
         return decl
-    node = _compose(text, sink)
+    held, placeholders = hold_placeholders(text)
+    node = _compose(held, sink)
     if node is None:
         return decl
-    lines = locate.yaml_lines(node)
+    lines = {restore(p, placeholders): line for p, line in locate.yaml_lines(node).items()}
     sink.lines = locate.resolver(lines)
     data = _construct(node, sink)
+    if data is _UNREADABLE:
+        return decl
     if not isinstance(data, dict):
         sink.add("DECL007", "", f"the manifest is {schema.type_name(data)}, not a mapping of keys")
         return decl
+    data = restore(data, placeholders)
+    broken = bool(placeholders) and _breaks_yaml(text)
+    if broken:
+        _report_template(text, sink)
     decl.raw = data
+    decl.opaque = set(_templated_paths(data, ""))
     _check_keys(data, sink)
-    _check_templates(data, sink, "")
+    _check_templates(data, sink, "", braces=not broken)
+    # RAMP evaluates a `{...}` value as an f-string: what it becomes is unknown here, so DECL002
+    # is its one finding, as for placeholders.
+    decl.opaque |= {f.location.path for f in sink.findings if f.code == "DECL002"}
     data = substitute_env(data, sink, "")
+    # A value whose ${VAR} is unset is as unknown as a placeholder: DECL003 is its one finding.
+    decl.opaque |= {f.location.path for f in sink.findings if f.code == "DECL003"}
     decl.module = _module(data, sink)
     return decl
+
+
+# `{{NAME}}` placeholders that build scripts expand before RAMP runs (ramp.md §3.4: RedisAI and
+# RedisGears expand them with readies' xtx). One on its own as a key or value is not YAML.
+_PLACEHOLDER = re.compile(r"\{\{[^{}\n]*\}\}")
+_HELD = re.compile(r"__modpack_placeholder_(\d+)__")
+
+
+def hold_placeholders(text: str) -> tuple[str, list[str]]:
+    """The text with each `{{...}}` swapped for a plain token, so the rest can be read as YAML."""
+    found: list[str] = []
+
+    def swap(match: re.Match[str]) -> str:
+        found.append(match.group())
+        return f"__modpack_placeholder_{len(found) - 1}__"
+
+    return _PLACEHOLDER.sub(swap, text), found
+
+
+def restore(value: Any, placeholders: list[str]) -> Any:
+    """Put the placeholders back, in keys and values: they stay opaque strings."""
+    if not placeholders:
+        return value
+    if isinstance(value, str):
+        return _HELD.sub(lambda m: placeholders[int(m.group(1))], value)
+    if isinstance(value, list):
+        return [restore(v, placeholders) for v in value]
+    if isinstance(value, dict):
+        return {restore(k, placeholders): restore(v, placeholders) for k, v in value.items()}
+    return value
+
+
+def _breaks_yaml(text: str) -> bool:
+    """True when the text as written (placeholders included) is not a readable YAML mapping."""
+    import yaml
+
+    if "{{" not in text:
+        return False
+    loader = _json_loader()(text)  # a SafeLoader: JSON types only
+    try:
+        return not isinstance(loader.get_single_data(), dict)
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError):
+        return True
+    finally:
+        loader.dispose()
+
+
+def _report_template(text: str, sink: Sink) -> None:
+    """One finding for a template manifest, at the first placeholder YAML cannot read."""
+    written = [(n, line) for n, line in enumerate(text.splitlines(), 1) if not line.lstrip().startswith("#")]
+    rows = [(n, line) for n, line in written if _PLACEHOLDER.search(line)]
+    bare = [(n, line) for n, line in rows if _BARE_PLACEHOLDER.search(line)]
+    line_number, line = (bare or rows)[0]
+    shown = _PLACEHOLDER.search(line)
+    count = sum(len(_PLACEHOLDER.findall(row)) for _, row in rows)
+    sink.add(
+        "IN004",
+        "",
+        f"{shown.group() if shown else '{{...}}'} is a template placeholder: this file is a template "
+        f"that a build script expands before packing ({count} placeholders), so as written it is not "
+        "YAML; the rest was checked with each placeholder held as an opaque string",
+        "Validate the expanded manifest, or write ${VAR}, which modpack expands from the environment.",
+        line=line_number,
+    )
+
+
+# A placeholder where YAML reads `{` as the start of a flow mapping: a whole key or a whole value.
+_BARE_PLACEHOLDER = re.compile(r"^\s*(?:-\s+)?\{\{|:\s+\{\{")
+
+
+def _templated_paths(value: Any, path: str) -> list[str]:
+    """Paths of the values that hold a placeholder: what they stand for is unknown until expanded."""
+    if isinstance(value, str):
+        return [path] if _PLACEHOLDER.search(value) else []
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _templated_paths(v, locate.join(path, i))]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _templated_paths(v, locate.join(path, str(k)))]
+    return []
 
 
 MAX_MANIFEST = 256 * 1024
@@ -144,15 +236,23 @@ def _at(event: Any) -> str:
     return f" at line {mark.line + 1}" if mark is not None else ""
 
 
+_UNREADABLE = object()  # _construct's answer when a finding already says why
+
+
 def _construct(node: Any, sink: Sink) -> Any:
     """Plain data from the node tree, with every duplicate mapping key reported."""
+    import yaml
+
     _report_duplicates(node, sink, "")
     loader = _json_loader()("")
     try:
         return loader.construct_document(node)
-    except Exception as exc:
-        sink.add("IN004", "", f"YAML value cannot be read: {exc}")
-        return None
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        line = mark.line + 1 if mark is not None else None
+        sink.add("IN004", "", f"YAML value cannot be read: {problem}", line=line)
+        return _UNREADABLE
     finally:
         loader.dispose()
 
@@ -201,32 +301,29 @@ def _check_keys(data: dict[str, Any], sink: Sink) -> None:
     for key in data:
         name = str(key)
         if name in DISCOVERED_KEYS:
-            sink.add("DECL005", name, f"RAMP ignores {name!r} in a manifest and reads it from the module")
+            message = f"RAMP ignores {name!r} in a manifest and reads it from the loaded module"
+            sink.add("DECL005", name, message)
         elif name not in RAMP_KEYS:
-            hint = "" if sink.saturated("DECL006") else _did_you_mean(name)
+            hint = "" if sink.saturated("DECL006") else schema.did_you_mean(name, RAMP_KEYS)
             sink.add("DECL006", name, f"RAMP does not know the key {name!r}", hint)
 
 
-def _did_you_mean(name: str) -> str:
-    import difflib
-
-    normal = name.replace("-", "_").lower()
-    close = difflib.get_close_matches(normal, sorted(RAMP_KEYS), n=1, cutoff=0.75)
-    return f"Did you mean {close[0]!r}?" if close else ""
-
-
-def _check_templates(value: Any, sink: Sink, path: str) -> None:
+def _check_templates(value: Any, sink: Sink, path: str, *, braces: bool = True) -> None:
+    """DECL002 for values RAMP would evaluate; `{{...}}` too unless IN004 already said so."""
     if isinstance(value, str):
-        match = _TEMPLATE.search(value.replace("${", "$("))
+        text = value.replace("${", "$(")
+        if not braces:
+            text = _PLACEHOLDER.sub("", text)
+        match = _TEMPLATE.search(text)
         if match:
             kind = "template placeholder" if match.group().startswith("{{") else "Python f-string field"
             sink.add("DECL002", path, f"{match.group()!r} is a {kind}; modpack never evaluates it")
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_templates(item, sink, locate.join(path, index))
+            _check_templates(item, sink, locate.join(path, index), braces=braces)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_templates(item, sink, locate.join(path, str(key)))
+            _check_templates(item, sink, locate.join(path, str(key)), braces=braces)
 
 
 def _module(data: dict[str, Any], sink: Sink) -> dict[str, Any]:
@@ -257,27 +354,37 @@ def check(decl: Declarations) -> None:
     module, sink = decl.module, decl.sink
     if not decl.raw:
         return
+    start = len(sink.findings)
     present = {k: v for k, v in module.items() if k not in ("overide_command", "add_command")}
-    for violation in schema.check(present, "module"):
+    for violation in schema.check(_without_local_dependencies(present), "module"):
         if violation.code not in ("SCH001", "SCH003"):
             sink.add(violation.code, violation.path, violation.message, violation.hint)
-    _check_dependency_fields(module, sink)
     metadata.check_versions(module, sink)
     metadata.check_capabilities(module, sink)
     metadata.check_platform(module, sink, in_bundle=False)
     metadata.check_dependencies(module, sink)
     _check_command_entries(module, sink)
+    # Numbers RAMP copies into module.json verbatim: a YAML 3.0 would be written as 3.0.
+    for key in ("commands", "overide_command", "add_command", "crdb"):
+        if key in module:
+            report_floats(module[key], sink, key)
+    if decl.opaque:
+        kept = [f for f in sink.findings[start:] if f.location.path not in decl.opaque]
+        sink.findings[start:] = kept
 
 
-def _check_dependency_fields(module: dict[str, Any], sink: Sink) -> None:
+def _without_local_dependencies(module: dict[str, Any]) -> dict[str, Any]:
+    """RAMP needs no sha256 for a dependency packed from `local_path`: it hashes the archive it
+    packs (ramp.md §3.4). The schema's view gets a stand-in hash for those entries; their url is
+    still required, as module.json's dependency object is {url, sha256}."""
     deps = module.get("dependencies")
     if not isinstance(deps, dict):
-        return
-    for name, dep in deps.items():
-        if isinstance(dep, dict) and "local_path" not in dep:
-            missing = [k for k in ("url", "sha256") if k not in dep]
-            if missing:
-                sink.add("DEP001", f"dependencies.{name}", f"dependency {name!r} has no {', '.join(missing)}")
+        return module
+    view = {
+        name: {"sha256": "0" * 64, **dep} if isinstance(dep, dict) and "local_path" in dep else dep
+        for name, dep in deps.items()
+    }
+    return {**module, "dependencies": view}
 
 
 def _check_command_entries(module: dict[str, Any], sink: Sink) -> None:
@@ -304,6 +411,85 @@ def _check_command_entries(module: dict[str, Any], sink: Sink) -> None:
     }
     view["commands"] = entries
     inner = Sink(sink.file, mapper=to_source)
+    for violation in schema.check({"commands": entries}, "module"):
+        if violation.path.startswith("commands["):  # the entries' own fields, not the document's
+            message = violation.message.replace(f"`{violation.path}`", f"`{to_source(violation.path)}`")
+            inner.add(violation.code, violation.path, message, violation.hint)
     command_checks.check_commands(view, inner)
     for finding in inner.findings:
         sink.findings.append(finding)
+
+
+# RAMP's own bookkeeping: applied to the commands, never written into module.json (as ramp-pack).
+RAMP_ONLY_KEYS = ("exclude_commands", "overide_command", "add_command", "optional-dependencies")
+# What `modpack build ramp.yml` needs the manifest to give when it does not load the module.
+_NEEDED = {
+    "module_name": "module_name: NAME  # the name the module passes to RedisModule_Init",
+    "semantic_version": "semantic_version: X.Y.Z  # version = X*10000 + Y*100 + Z",
+    "commands": "commands: [...]  # `modpack discover FILE.so` lists them",
+}
+
+
+def prepare_build(decl: Declarations, so: Path, *, discover: bool, redis_server: str | None) -> None:
+    """decl.module as the module.json RAMP writes from this manifest and `so`.
+
+    RAMP takes module_name, version and commands from the loaded module (ramp.md §1, §6); with
+    `discover` so does this, through a real redis-server. Without it they must be in the manifest,
+    and a UsageError names exactly the keys to add. RAMP's command edits then apply as RAMP
+    applies them, except that an edit matching nothing is an error (DECL004).
+    """
+    from modpack import init, versions
+    from modpack.errors import FindingsError
+
+    module = dict(decl.module)
+    if discover:
+        from modpack.redis.discover import discover as load_and_list
+        from modpack.redis.discover import module_json_commands, split_args
+
+        args = decl.raw.get("run_command_line_args") or module.get("command_line_args") or ""
+        found = load_and_list(so, split_args(str(args)), redis_server)
+        module["module_name"] = found.module_name
+        module["semantic_version"] = found.semantic_version
+        module["version"] = found.module_version
+        listed = module_json_commands(found)
+    else:
+        _require_manifest_values(decl, module, redis_server)
+        parsed = versions.parse_semver(module["semantic_version"])
+        if parsed is not None:
+            module["version"] = versions.encode(*parsed)
+        listed = [c for c in module["commands"] if isinstance(c, dict)]
+    before = len(decl.sink.findings)
+    module["commands"] = init.apply_ramp_edits(module, listed, init.Conversion(), decl.sink)
+    unmatched = [f for f in decl.sink.findings[before:] if f.code == "DECL004"]
+    if unmatched:
+        raise FindingsError(f"{decl.path}: RAMP command edits match no command", decl.sink.resolved())
+    for key in RAMP_ONLY_KEYS:
+        module.pop(key, None)
+    module.setdefault("display_name", module["module_name"])
+    decl.module = module
+
+
+def _require_manifest_values(decl: Declarations, module: dict[str, Any], redis_server: str | None) -> None:
+    from modpack import versions
+    from modpack.errors import UsageError
+
+    if "semantic_version" not in module and isinstance(module.get("version"), int):
+        module["semantic_version"] = ".".join(map(str, versions.decode(module["version"])))
+    missing = [key for key in _NEEDED if key not in module]
+    if not missing:
+        return
+    raise UsageError(
+        f"{decl.path} does not give {', '.join(missing)}: RAMP reads "
+        f"{'it' if len(missing) == 1 else 'them'} from the loaded module",
+        f"Pass --discover to load the module into a redis-server{_server_state(redis_server)}, "
+        f"or add to {decl.path.name}:\n    " + "\n    ".join(_NEEDED[key] for key in missing),
+    )
+
+
+def _server_state(redis_server: str | None) -> str:
+    from modpack.redis.harness import RedisNotFoundError, find_redis_server
+
+    try:
+        return f" ({find_redis_server(redis_server)} is there)"
+    except RedisNotFoundError:
+        return " (none was found: install redis-server or set MODPACK_REDIS_SERVER)"

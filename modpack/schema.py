@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -64,11 +65,17 @@ SUPPORTED = frozenset(
 )
 
 
-def check(document: Any, schema_name: str) -> list[Violation]:
+def check(document: Any, schema_name: str, *, exact_integers: bool = False) -> list[Violation]:
+    """Schema violations; with `exact_integers` a float is never an integer, even 3.0.
+
+    JSON has one number type, so module.json's `10203.0` is an integer to JSON Schema (and to Redis
+    Enterprise, which reads int(float(v))). TOML and YAML have two: `arity = 3.0` there is a float
+    written where an integer belongs, and modpack never writes a float into module.json.
+    """
     root = load_schema(schema_name)
     if not interpretable(schema_name):
         return _check_with_jsonschema(document, root)
-    walker = _Walker(root)
+    walker = _Walker(root, exact_integers=exact_integers)
     walker.walk(document, root, "")
     return walker.violations
 
@@ -130,19 +137,21 @@ def type_name(value: Any) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
-def _is_type(value: Any, wanted: str) -> bool:
+def _is_type(value: Any, wanted: str, *, exact_integers: bool = False) -> bool:
     if wanted == "integer":
         if isinstance(value, bool):
             return False
-        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        integral = isinstance(value, float) and value.is_integer() and not exact_integers
+        return isinstance(value, int) or integral
     if wanted == "number":
         return isinstance(value, int | float) and not isinstance(value, bool)
     return type_name(value) == wanted
 
 
 class _Walker:
-    def __init__(self, root: Schema) -> None:
+    def __init__(self, root: Schema, *, exact_integers: bool = False) -> None:
         self.root = root
+        self.exact_integers = exact_integers
         self.violations: list[Violation] = []
 
     def add(self, code: str, path: str, message: str, hint: str = "") -> None:
@@ -161,9 +170,10 @@ class _Walker:
     def walk(self, value: Any, schema: Schema, path: str) -> None:
         schema = self.resolve(schema)
         wanted = schema.get("type")
-        if wanted is not None and not _is_type(value, wanted):
+        if wanted is not None and not _is_type(value, wanted, exact_integers=self.exact_integers):
             code = schema.get("x-modpack-rule", "SCH002")
-            self.add(code, path, f"{_name(path)} is {_describe(value)}; expected {_article(wanted)}")
+            message = f"{_name(path)} is {_describe(value)}; expected {_article(wanted)}"
+            self.add(code, path, message, integer_hint(value, wanted))
             return
         if "enum" in schema and value not in schema["enum"]:
             self.add("SCH005", path, f"{_name(path)} is {value!r}; expected one of {schema['enum']}")
@@ -203,10 +213,19 @@ class _Walker:
             elif extra is False:
                 unknown += 1
                 # The sink lists MAX_PER_RULE findings of a rule; hints past that are never shown.
-                hint = _did_you_mean(str(key), properties) if unknown <= MAX_PER_RULE else ""
+                hint = did_you_mean(str(key), properties) if unknown <= MAX_PER_RULE else ""
                 self.add(schema.get("x-modpack-unknown", "SCH003"), child, f"unknown key {key!r}", hint)
             elif isinstance(extra, dict):
                 self.walk(item, extra, child)
+
+
+def integer_hint(value: Any, wanted: str) -> str:
+    """The fix for a float where an integer belongs: the integer, when there is an exact one."""
+    if wanted != "integer" or not isinstance(value, float):
+        return ""
+    if value.is_integer() and abs(value) < 2**31:
+        return f"Write {int(value)}, without the decimal point: module.json takes an integer here."
+    return "Write a whole number without a decimal point or exponent."
 
 
 def _name(path: str) -> str:
@@ -224,9 +243,20 @@ def _article(name: str) -> str:
     return ("an " if name[0] in "aeiou" else "a ") + name
 
 
-def _did_you_mean(key: str, known: dict[str, Any]) -> str:
+# Keys renamed by the packers: the old name still turns up in real files, and spelling
+# similarity alone points elsewhere (min_rlec_version is closest to min_redis_version). RAMP PR #10
+# (2017) renamed min_rlec_version to min_redis_pack_version (shared/reference/ramp.md §2, §12).
+RENAMED = {"min_rlec_version": "min_redis_pack_version"}
+
+
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """A hint naming the known key `key` was probably meant to be, or ""."""
     import difflib
 
+    names = sorted(known)
     normal = key.replace("-", "_").lower()
-    close = difflib.get_close_matches(normal, list(known), n=1, cutoff=0.75)
-    return f"Did you mean {close[0]!r}?" if close else ""
+    renamed = RENAMED.get(normal)
+    if renamed in names:
+        return f"{key!r} is the old name of {renamed!r}: write {renamed}."
+    close = difflib.get_close_matches(normal, names, n=1, cutoff=0.75)
+    return f"Did you mean {close[0]!r}?" if close and close[0] != key else ""

@@ -22,7 +22,8 @@ def _discovered(so: Path | None, args: str | None) -> Any:
     from modpack.redis.discover import discover, module_json_commands, split_args
 
     found = discover(so, split_args(args or ""))
-    return Discovered(found.module_name, found.module_version, module_json_commands(found))
+    commands = module_json_commands(found)
+    return Discovered(found.module_name, found.module_version, commands, found.redis_version)
 
 
 def _write(path: Path, text: str, force: bool) -> None:
@@ -72,7 +73,7 @@ def init_command(
     _write(path, text, force)
     click.echo(f"wrote {path}")
     for note in notes:
-        click.echo(f"  not carried over: {note}")
+        click.echo(f"  {note}")
 
 
 def _convert(source: Path, discovered: Any, name: str | None, version: str | None) -> Any:
@@ -94,26 +95,15 @@ def _new(
     from modpack import init
 
     if discovered is not None:
-        conversion = init.Conversion(source=str(so))
-        conversion.module = {
-            "name": name or discovered.name,
-            "semantic_version": version or ".".join(map(str, _decode(discovered.version))),
-        }
-        conversion.commands = discovered.commands
+        conversion = init.from_discovery(discovered, str(so), name=name, version=version)
         conversion.so = os.path.relpath(so.resolve(), path.resolve().parent) if so else None
-        return conversion.render(), []
+        return conversion.render(), conversion.notes
     if name is None or version is None:
         if not sys.stdin.isatty():
             raise UsageError("init needs --name and --version (or --from / --discover)")
         name = name or click.prompt("module name (as passed to RedisModule_Init)")
         version = version or click.prompt("semantic version", default="0.1.0")
     return init.new_module(name, version, so=str(so) if so else None), []
-
-
-def _decode(number: int) -> tuple[int, int, int]:
-    from modpack import versions
-
-    return versions.decode(number)
 
 
 @click.command("ramp-pack", context_settings={"help_option_names": ["--help"]})

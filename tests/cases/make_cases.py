@@ -429,6 +429,16 @@ def main() -> int:
     write(bad / "no-input" / "empty", ".keep", "")
     for rule, text in TOML_CASES.items():
         write(bad / rule, "modpack.toml", text)
+    # No [[commands]] at all (the module.json form of the case belongs to the command checks).
+    write(bad / "no-commands--toml", "modpack.toml", GOOD_TOML[: GOOD_TOML.index("[[commands]]")])
+    # A local_path that is no gzip archive; the dot keeps the file out of the case's inputs.
+    unusable = GOOD_TOML.replace(
+        "[platform]\n",
+        '[module.dependencies.plugin]\nurl = "https://example.com/plugin.tgz"\n'
+        'local_path = ".plugin.tgz"\n\n[platform]\n',
+    )
+    write(bad / "dependency-archive-unusable", "modpack.toml", unusable)
+    write(bad / "dependency-archive-unusable", ".plugin.tgz", "PK\x03\x04 a zip, not a tgz\n")
     for rule, text in RAMP_CASES.items():
         write(bad / (rule if rule != "duplicate-key" else "duplicate-key--yaml"), "ramp.yml", text)
     for rule, data in bundle_cases().items():

@@ -1,0 +1,433 @@
+"""`modpack build` and `modpack validate` agree on declarations: settings, numbers, dependencies,
+modules without commands, ramp.yml as RAMP users write it, and `init` output that builds."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, ROOT, SO, require_redis, run_modpack
+
+EXAMPLE = (FIXTURES / "example" / "modpack.toml").read_text()
+HELLO = SO / "x86_64" / "hello.so"
+REALWORLD = ROOT.parent / "shared" / "reference" / "examples" / "realworld"
+needs_realworld = pytest.mark.skipif(
+    not REALWORLD.is_dir(), reason="shared/reference is not beside this checkout"
+)
+
+
+def project(folder: Path, text: str = EXAMPLE) -> Path:
+    toml = folder / "modpack.toml"
+    toml.write_text(text.replace("../so/x86_64/hello.so", str(HELLO)))
+    return toml
+
+
+def bundles(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.zip")) if folder.is_dir() else []
+
+
+# --- numbers ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "code", "path", "fix"),
+    [
+        ("arity = 3\n", "arity = 3.0\n", "CMD004", "commands[0].arity", "Write 3, without the decimal point"),
+        ("arity = 2\n", "arity = 2.5\n", "CMD004", "commands[1].arity", "Write a whole number"),
+        ("step = 2\n", "step = 1e308\n", "SCH002", "commands[2].step", "Write a whole number"),
+        ("step = 2\n", "step = 99999999999\n", "SCH005", "commands[2].step", "Use a value of the form"),
+        (
+            'compatible_redis_version = "7.4"\n',
+            'compatible_redis_version = "7.4"\ncrdb = { supported_featureset_versions = [1.0] }\n',
+            "SCH002",
+            "module.crdb.supported_featureset_versions[0]",
+            "Write 1, without the decimal point",
+        ),
+    ],
+    ids=["integral-float", "fraction", "huge-float", "past-c-int", "crdb-float"],
+)
+def test_a_float_or_huge_number_in_an_integer_field_is_one_error(
+    tmp_path: Path, old: str, new: str, code: str, path: str, fix: str
+) -> None:
+    assert old in EXAMPLE
+    toml = project(tmp_path, EXAMPLE.replace(old, new, 1))
+    line = EXAMPLE.replace(old, new, 1).splitlines().index(new.splitlines()[-1]) + 1
+    for command in (("validate", toml), ("build", toml, "-o", tmp_path / "out")):
+        result = run_modpack(*command)
+        assert result.returncode == 1, result.stdout + result.stderr
+        errors = [row for row in result.stdout.splitlines() if ": error " in row]
+        assert errors == [row for row in errors if f"{toml}:{line} [{path}]: error {code}" in row], errors
+        assert len(errors) == 1 and fix in result.stdout
+    assert bundles(tmp_path / "out") == []
+
+
+def test_an_integer_past_python_s_digit_limit_is_a_finding(tmp_path: Path) -> None:
+    toml = project(tmp_path, EXAMPLE.replace("step = 2\n", "step = 1" + "0" * 4400 + "\n", 1))
+    for command in (("validate", toml), ("build", toml, "-o", tmp_path / "out")):
+        result = run_modpack(*command)
+        assert result.returncode == 1 and "IN003" in result.stdout
+        assert "internal error" not in result.stdout + result.stderr
+
+
+def test_module_json_of_a_build_holds_no_float(tmp_path: Path) -> None:
+    result = run_modpack("build", project(tmp_path), "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stdout + result.stderr
+    with zipfile.ZipFile(bundles(tmp_path / "out")[0]) as archive:
+        text = archive.read("module.json").decode()
+    json.loads(text, parse_float=lambda s: pytest.fail(f"a float in module.json: {s}"))
+
+
+# --- [validate] settings ------------------------------------------------------------------------
+
+NO_CAPABILITIES = EXAMPLE.replace(
+    'capabilities = ["types", "replica_of", "persistence_rdb", "persistence_aof", "clustering", "failover_migrate", "reshard_rebalance", "backup_restore", "eviction_expiry"]',
+    "capabilities = []",
+)
+
+
+@pytest.mark.parametrize(
+    ("settings", "exit_status", "shown"),
+    [
+        ("", 0, {"CAP004"}),
+        ('[validate]\nignore = ["CAP004"]\n', 0, set()),
+        ("[validate]\nstrict = true\n", 1, {"CAP004"}),
+        ('[validate]\nstrict = true\nignore = ["CAP"]\n', 0, set()),
+        ('[validate]\nstrict = true\nselect = ["ELF"]\n', 0, set()),
+    ],
+    ids=["default", "ignore", "strict", "strict-ignore", "strict-select"],
+)
+def test_build_honours_validate_settings_as_validate_does(
+    tmp_path: Path, settings: str, exit_status: int, shown: set[str]
+) -> None:
+    assert NO_CAPABILITIES != EXAMPLE
+    toml = project(tmp_path, NO_CAPABILITIES.replace("[build]", f"{settings}\n[build]"))
+    checked = run_modpack("validate", toml, cwd=tmp_path)
+    built = run_modpack("build", toml, "-o", tmp_path / "out", cwd=tmp_path)
+    assert (checked.returncode, built.returncode) == (exit_status, exit_status), built.stdout + built.stderr
+
+    def codes(text: str) -> set[str]:
+        return {word for word in text.split() if word[:3] in ("CAP", "ELF") and word[3:].isdigit()}
+
+    assert codes(checked.stdout) - {"ELF029"} == shown
+    assert codes(built.stdout) == codes(checked.stdout)  # the same findings for the same inputs
+    assert len(bundles(tmp_path / "out")) == (1 if exit_status == 0 else 0)
+    if exit_status:
+        assert "strict" in built.stderr
+
+
+@pytest.mark.redis
+def test_build_with_load_true_loads_the_module_like_validate(tmp_path: Path) -> None:
+    require_redis()
+    drifted = EXAMPLE.replace('name = "hello.copy"', 'name = "hello.nothing"')
+    toml = project(tmp_path, drifted.replace("[build]", "[validate]\nload = true\n\n[build]"))
+    checked = run_modpack("validate", toml, cwd=tmp_path)
+    built = run_modpack("build", toml, "-o", tmp_path / "out", cwd=tmp_path)
+    assert checked.returncode == built.returncode == 1, built.stdout + built.stderr
+    loaded = [row for row in checked.stdout.splitlines() if " LOAD" in row]
+    assert loaded and "hello.nothing" in "".join(loaded)
+    assert [row for row in built.stdout.splitlines() if " LOAD" in row] == loaded
+    assert bundles(tmp_path / "out") == []
+
+
+# --- modules without commands -------------------------------------------------------------------
+
+
+def test_a_module_without_commands_is_said_once_by_validate_and_build(tmp_path: Path) -> None:
+    toml = project(tmp_path, EXAMPLE[: EXAMPLE.index("[[commands]]")])
+    for command in (("validate", toml), ("build", toml, "-o", tmp_path / "out")):
+        result = run_modpack(*command)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.count("warning CMD030") == 1 and "the proxy routes no command" in result.stdout
+    strict = project(tmp_path, EXAMPLE[: EXAMPLE.index("[[commands]]")] + "[validate]\nstrict = true\n")
+    assert run_modpack("build", strict, "-o", tmp_path / "strict").returncode == 1
+    assert bundles(tmp_path / "strict") == []
+
+
+# --- local dependency archives ------------------------------------------------------------------
+
+
+def make_tgz(path: Path, payload: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("plugin.so")
+        info.size = len(payload)
+        archive.addfile(info, io.BytesIO(payload))
+    path.write_bytes(buffer.getvalue())
+    return buffer.getvalue()
+
+
+DEPENDENCY = '\n[module.dependencies.plugin]\nurl = "https://example.com/plugin.tgz"\nlocal_path = "{path}"\n'
+
+
+def with_dependency(path: str) -> str:
+    head, tail = EXAMPLE.split("[platform]", 1)
+    return head + DEPENDENCY.format(path=path) + "\n[platform]" + tail
+
+
+def test_a_local_dependency_archive_ships_and_validates_clean(tmp_path: Path) -> None:
+    data = make_tgz(tmp_path / "plugin.tgz", b"\x7fELF plugin" * 1000)
+    toml = project(tmp_path, with_dependency("plugin.tgz"))
+    assert run_modpack("validate", toml).returncode == 0
+    result = run_modpack("build", toml, "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (bundle,) = bundles(tmp_path / "out")
+    with zipfile.ZipFile(bundle) as archive:
+        assert [i.filename for i in archive.infolist()] == ["module.json", "hello.so", "deps/plugin.tgz"]
+        assert archive.read("deps/plugin.tgz") == data
+        assert archive.getinfo("deps/plugin.tgz").date_time == (1980, 1, 1, 0, 0, 0)
+        module = json.loads(archive.read("module.json"))
+    assert module["dependencies"] == {
+        "plugin": {"url": "https://example.com/plugin.tgz", "sha256": hashlib.sha256(data).hexdigest()}
+    }
+    checked = run_modpack("validate", bundle)
+    assert checked.returncode == 0 and "0 errors, 0 warnings, 0 infos" in checked.stdout, checked.stdout
+    first = bundle.read_bytes()
+    again = run_modpack("build", toml, "-o", tmp_path / "again")
+    assert again.returncode == 0 and bundles(tmp_path / "again")[0].read_bytes() == first
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(None, "is not a file"), (b"PK\x03\x04 a zip, not a tgz", "is not a gzip archive")],
+    ids=["missing", "not-gzip"],
+)
+def test_an_unusable_dependency_archive_stops_the_build(
+    tmp_path: Path, content: bytes | None, expected: str
+) -> None:
+    if content is not None:
+        (tmp_path / "plugin.tgz").write_bytes(content)
+    toml = project(tmp_path, with_dependency("plugin.tgz"))
+    checked = run_modpack("validate", toml)
+    # validate, like [build] so, says nothing of an archive not built yet; build needs it.
+    assert ("DEP006" in checked.stdout) is (content is not None)
+    result = run_modpack("build", toml, "-o", tmp_path / "out")
+    assert result.returncode == 1 and "DEP006" in result.stdout and expected in result.stdout
+    assert "[module.dependencies.plugin.local_path]" in result.stdout
+    assert bundles(tmp_path / "out") == []
+
+
+def test_a_dependency_needs_a_hash_or_an_archive(tmp_path: Path) -> None:
+    head, tail = EXAMPLE.split("[platform]", 1)
+    text = head + '\n[module.dependencies.plugin]\nurl = "https://example.com/p.tgz"\n\n[platform]' + tail
+    result = run_modpack("validate", project(tmp_path, text))
+    assert (
+        result.returncode == 1
+        and "DEP001" in result.stdout
+        and "neither sha256 nor local_path" in result.stdout
+    )
+
+
+# --- ramp.yml -----------------------------------------------------------------------------------
+
+MANIFEST = (ROOT / "tests" / "cases" / "good" / "ramp-yml" / "ramp.yml").read_text()
+
+
+def test_build_in_a_folder_with_only_ramp_yml_names_exactly_what_to_add(tmp_path: Path) -> None:
+    (tmp_path / "ramp.yml").write_text(MANIFEST)
+    result = run_modpack("build", "--so", HELLO, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "ramp.yml does not give module_name, semantic_version, commands" in result.stderr
+    assert "Pass --discover" in result.stderr and "module_name: NAME" in result.stderr
+    assert "DECL005" not in result.stdout + result.stderr
+
+
+def test_ramp_yml_that_gives_name_version_and_commands_builds_without_a_contradicting_warning(
+    tmp_path: Path,
+) -> None:
+    commands = (
+        "commands:\n"
+        '    - {"command_name": "hello.get", "command_arity": 2, "flags": ["readonly", "fast"], '
+        '"first_key": 1, "last_key": 1, "step": 1}\n'
+    )
+    (tmp_path / "ramp.yml").write_text(
+        MANIFEST + 'module_name: hello\nsemantic_version: "1.2.3"\n' + commands + "exclude_commands: []\n"
+    )
+    result = run_modpack("build", "--so", HELLO, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "warning DECL005" not in result.stdout and "info DECL005" in result.stdout
+    (bundle,) = bundles(tmp_path / "dist")
+    with zipfile.ZipFile(bundle) as archive:
+        module = json.loads(archive.read("module.json"))
+    assert (module["module_name"], module["version"], module["semantic_version"]) == ("hello", 10203, "1.2.3")
+    assert [c["command_name"] for c in module["commands"]] == ["hello.get"]
+    assert "exclude_commands" not in module
+    assert run_modpack("validate", bundle).returncode == 0
+
+
+@pytest.mark.redis
+def test_build_ramp_yml_with_discover_writes_what_redis_registers(tmp_path: Path) -> None:
+    require_redis()
+    from modpack.redis.discover import discover, module_json_commands
+
+    (tmp_path / "ramp.yml").write_text(MANIFEST + "exclude_commands:\n    - hello.copy\n")
+    result = run_modpack("build", "ramp.yml", "--so", HELLO, "--discover", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (bundle,) = bundles(tmp_path / "dist")
+    with zipfile.ZipFile(bundle) as archive:
+        module = json.loads(archive.read("module.json"))
+    found = discover(HELLO)
+    registered = [c for c in module_json_commands(found) if c["command_name"] != "hello.copy"]
+    assert module["commands"] == registered
+    assert (module["module_name"], module["version"]) == (found.module_name, found.module_version)
+    assert run_modpack("validate", bundle).returncode == 0
+
+
+# --- init output builds -------------------------------------------------------------------------
+
+
+@pytest.mark.redis
+def test_init_discover_writes_a_file_that_builds(tmp_path: Path) -> None:
+    require_redis()
+    toml = tmp_path / "modpack.toml"
+    result = run_modpack("init", toml, "--discover", HELLO)
+    assert result.returncode == 0, result.stderr
+    assert "not carried over" not in result.stdout and "min_redis_version" in toml.read_text()
+    built = run_modpack("build", toml, "-o", tmp_path / "out")
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert run_modpack("validate", *bundles(tmp_path / "out")).returncode == 0
+
+
+def realworld_manifests() -> list[str]:
+    return sorted(p.name for p in REALWORLD.glob("*.yml")) if REALWORLD.is_dir() else []
+
+
+class Run:
+    """The real command line (cli.main), in this process: 45 files x 5 runs in subprocesses
+    would take minutes on a shared machine. Exit status, stdout and stderr as a user sees them."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+
+    def __call__(self, *args: str | Path) -> tuple[int, str, str]:
+        from modpack.cli import main
+
+        self.capsys.readouterr()
+        with pytest.raises(SystemExit) as done:
+            main([str(a) for a in args])
+        out, err = self.capsys.readouterr()
+        assert "Traceback" not in out + err and "internal error" not in out + err, out + err
+        return int(done.value.code or 0), out, err
+
+
+def error_codes(out: str) -> list[tuple[str, str]]:
+    rows = [row for row in out.splitlines() if ": error " in row]
+    return [(row.split(": error ", 1)[1].split()[0], row) for row in rows]
+
+
+@needs_realworld
+@pytest.mark.parametrize("name", realworld_manifests())
+def test_init_from_a_real_manifest_then_build(
+    tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """init --from, then build --so a fixture: a bundle that validates, or a message naming exactly
+    what is missing, or a defect of the manifest itself (which validate reports on it too)."""
+    run = Run(capsys)
+    monkeypatch.chdir(tmp_path)
+    source = REALWORLD / name
+    _, checked, _ = run("validate", source)
+    status, out, _ = run("init", "modpack.toml", "--from", source)
+    if status != 0:
+        # A {{...}} template: as written it is no manifest; the message says so, at its line.
+        assert status == 1 and "IN004" in out and "template placeholder" in out, out
+        assert not (tmp_path / "modpack.toml").exists()
+        return
+    assert "not carried over" not in out
+    status, out, err = run("build", "--so", HELLO, "-o", "out")
+    if status != 0:
+        assert status == 1 and bundles(tmp_path / "out") == [], out + err
+        assert error_codes(out), out + err
+        for code, row in error_codes(out):
+            if code == "SCH001":  # a required value: named, where it goes, how to get it
+                assert any(k in row for k in ("module.name", "module.semantic_version", "min_redis_version"))
+                assert "fix:" in out
+            else:
+                assert code in checked, (row, checked)
+    # The same manifest with the name and version given: it builds, or fails on its own defects.
+    status, out, _ = run("init", "named.toml", "--from", source, "--name", "hello", "--version", "1.2.3")
+    assert status == 0, out
+    status, out, err = run("build", "named.toml", "--so", HELLO, "-o", "named")
+    if status == 0:
+        assert run("validate", *bundles(tmp_path / "named"))[0] == 0
+        return
+    assert status == 1 and error_codes(out), out + err
+    for code, row in error_codes(out):
+        # SCH001 here is min_redis_version, which the manifest lacks or misspells.
+        assert code in checked or (code == "SCH001" and "min_redis_version" in row), (row, checked)
+
+
+def test_a_template_placeholder_in_modpack_toml_is_named(tmp_path: Path) -> None:
+    toml = project(tmp_path, EXAMPLE.replace('command_line_args = ""', 'command_line_args = "X {{NUMVER}}"'))
+    result = run_modpack("validate", toml)
+    assert result.returncode == 1 and "[module.command_line_args]: error DECL002" in result.stdout
+    assert "'{{NUMVER}}' is a template placeholder" in result.stdout
+
+
+def test_a_sha256_beside_local_path_must_be_the_archive_s(tmp_path: Path) -> None:
+    data = make_tgz(tmp_path / "plugin.tgz", b"plugin")
+    right = hashlib.sha256(data).hexdigest()
+    for given, status in ((right, 0), ("0" * 64, 1)):
+        text = with_dependency("plugin.tgz").replace(
+            'local_path = "plugin.tgz"', f'local_path = "plugin.tgz"\nsha256 = "{given}"'
+        )
+        result = run_modpack("validate", project(tmp_path, text))
+        assert result.returncode == status, result.stdout
+        assert ("DEP004" in result.stdout) is (status == 1)
+
+
+def test_init_from_a_module_json_with_json_floats_writes_integers(tmp_path: Path) -> None:
+    document = json.loads((ROOT / "tests" / "cases" / "good" / "module-json" / "module.json").read_text())
+    document["version"] = float(document["version"])  # as RAMP writes it
+    document["commands"][0]["command_arity"] = float(document["commands"][0]["command_arity"])
+    document["crdb"] = {"supported_featureset_versions": [1.0, 3.0]}
+    source = tmp_path / "module.json"
+    source.write_text(json.dumps(document))
+    toml = tmp_path / "modpack.toml"
+    assert run_modpack("init", toml, "--from", source).returncode == 0
+    tomllib.loads(toml.read_text(), parse_float=lambda s: pytest.fail(f"init wrote a float: {s}"))
+    built = run_modpack("build", toml, "--so", HELLO, "-o", tmp_path / "out")
+    assert built.returncode == 0, built.stdout + built.stderr
+
+
+def test_ramp_yml_local_path_is_packed_as_ramp_packs_it(tmp_path: Path) -> None:
+    commands = (
+        "commands:\n"
+        '    - {"command_name": "hello.get", "command_arity": 2, "flags": ["readonly", "fast"], '
+        '"first_key": 1, "last_key": 1, "step": 1}\n'
+    )
+    dependency = "dependencies:\n    plugin:\n        url: https://example.com/plugin.tgz\n        local_path: plugin.tgz\n"
+    (tmp_path / "ramp.yml").write_text(
+        MANIFEST + 'module_name: hello\nsemantic_version: "1.2.3"\n' + commands + dependency
+    )
+    missing = run_modpack("build", "--so", HELLO, cwd=tmp_path)
+    assert missing.returncode == 1 and "[dependencies.plugin.local_path]: error DEP006" in missing.stdout
+    data = make_tgz(tmp_path / "plugin.tgz", b"plugin")
+    result = run_modpack("build", "--so", HELLO, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (bundle,) = bundles(tmp_path / "dist")
+    with zipfile.ZipFile(bundle) as archive:
+        assert archive.read("deps/plugin.tgz") == data
+        module = json.loads(archive.read("module.json"))
+    assert module["dependencies"]["plugin"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert "local_path" not in module["dependencies"]["plugin"]
+    assert run_modpack("validate", bundle).returncode == 0
+
+
+def test_a_dependency_name_cannot_leave_deps(tmp_path: Path) -> None:
+    make_tgz(tmp_path / "plugin.tgz", b"plugin")
+    text = with_dependency("plugin.tgz").replace(
+        "[module.dependencies.plugin]", '[module.dependencies."../x"]'
+    )
+    result = run_modpack("build", project(tmp_path, text), "-o", tmp_path / "out")
+    assert (
+        result.returncode == 1
+        and "DEP006" in result.stdout
+        and "cannot name a file under deps/" in result.stdout
+    )
+    assert bundles(tmp_path / "out") == []

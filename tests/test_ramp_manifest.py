@@ -1,0 +1,181 @@
+"""Reading ramp.yml as real repositories write it: one cause one finding, templates, local deps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from modpack.validate import validate_paths
+from tests.conftest import ROOT, run_modpack
+
+REALWORLD = ROOT.parent / "shared" / "reference" / "examples" / "realworld"
+needs_realworld = pytest.mark.skipif(
+    not REALWORLD.is_dir(), reason="shared/reference is not beside this checkout"
+)
+
+BASE = """display_name: Hello
+author: modpack
+email: modules@example.com
+description: test module
+homepage: https://example.com
+license: MIT
+command_line_args: ""
+compatible_redis_version: "7.4"
+min_redis_version: "7.4"
+min_redis_pack_version: "7.8"
+capabilities:
+    - types
+"""
+
+
+def findings(path: Path) -> list[tuple[str, int | None, str, str]]:
+    report = validate_paths([path])
+    return [(f.code, f.location.line, f.message, f.fix) for f in report.findings()]
+
+
+@pytest.mark.parametrize(
+    ("tail", "line"),
+    [
+        ("commands: [1\n", 14),  # a syntax error: the parser stops
+        ("crdb: {? [1]: 2}\n", 13),  # a list as a mapping key: the constructor stops
+    ],
+    ids=["syntax", "unhashable-key"],
+)
+def test_a_yaml_read_failure_is_one_finding(tmp_path: Path, tail: str, line: int) -> None:
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE + tail)
+    found = findings(manifest)
+    assert [(code, at) for code, at, _, _ in found] == [("IN004", line)], found
+    result = run_modpack("validate", manifest)
+    assert result.returncode == 1 and "DECL007" not in result.stdout and "null" not in result.stdout
+
+
+def test_a_manifest_that_is_not_a_mapping_is_still_decl007(tmp_path: Path) -> None:
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text("- a\n- b\n")
+    assert [code for code, *_ in findings(manifest)] == ["DECL007"]
+
+
+TEMPLATE = (
+    BASE.replace('command_line_args: ""', 'command_line_args: "PATH /opt/{{NUMVER}}/deps"')
+    + """    - resharding
+dependencies:
+    {{NAME_torch}}:
+        url: http://example.com/{{PATH_torch}}
+        sha256: {{SHA256_torch}}
+# {{NAME_all}}: commented out, not counted
+"""
+)
+
+
+def test_template_manifest_is_named_a_template_at_its_line_and_the_rest_is_checked(tmp_path: Path) -> None:
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(TEMPLATE)
+    found = findings(manifest)
+    codes = sorted(code for code, *_ in found)
+    # The template once, where YAML stops reading it; the unknown capability behind it still found;
+    # nothing about the placeholders' values (a sha256 of "{{SHA256_torch}}" is not a bad sha256).
+    assert codes == ["CAP001", "IN004"], found
+    template = next(f for f in found if f[0] == "IN004")
+    assert template[1] == 15  # the line of `{{NAME_torch}}:`, not line 1
+    assert "{{NAME_torch}} is a template placeholder" in template[2]
+    assert "4 placeholders" in template[2] and "opaque" in template[2]
+    assert "${VAR}" in template[3]
+    capability = next(f for f in found if f[0] == "CAP001")
+    assert capability[1] == 13 and "resharding" in capability[2]
+
+
+def test_template_placeholders_inside_valid_yaml_are_decl002_each(tmp_path: Path) -> None:
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE.replace('command_line_args: ""', 'command_line_args: "PATH {{NUMVER}}"'))
+    assert [(code, line) for code, line, *_ in findings(manifest)] == [("DECL002", 7)]
+
+
+@needs_realworld
+@pytest.mark.parametrize(
+    ("name", "line", "expected"),
+    [
+        ("RedisAI__RedisAI@304ad0c33e__ramp.yml", 30, ["IN004", "VER006"]),
+        # `resharding` is not a capability (reshard_rebalance is): a real defect behind the template.
+        ("RedisAI__RedisAI@304ad0c33e__ramp-rce.yml", 24, ["CAP001", "IN004", "VER006"]),
+        ("RedisGears__RedisGears@a2370f09e7__ramp_python.yml", 43, None),
+    ],
+)
+def test_real_template_manifests(name: str, line: int, expected: list[str] | None) -> None:
+    found = findings(REALWORLD / name)
+    template = [f for f in found if f[0] == "IN004"]
+    assert len(template) == 1 and template[0][1] == line and "template" in template[0][2]
+    assert "DECL007" not in {f[0] for f in found}
+    assert not {"DEP001", "DEP002", "DEP005", "DECL002"} & {f[0] for f in found}
+    if expected is not None:
+        assert sorted(f[0] for f in found) == expected
+
+
+def test_a_local_path_dependency_needs_no_sha256_but_a_url(tmp_path: Path) -> None:
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        BASE
+        + "dependencies:\n"
+        + "    plugin:\n        url: https://x/p.tgz\n        local_path: build/plugin.tgz\n"
+        + "    bare:\n        local_path: build/bare.tgz\n"
+        + "    other:\n        url: https://x/o.tgz\n"
+    )
+    found = findings(manifest)
+    assert [(code, message) for code, _, message, _ in found] == [
+        ("DEP001", "`dependencies.bare.url` is missing"),
+        ("DEP001", "`dependencies.other.sha256` is missing"),
+    ]
+
+
+def test_an_f_string_value_is_one_finding(tmp_path: Path) -> None:
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE.replace('min_redis_version: "7.4"', "min_redis_version: \"{os.getenv('V')}\""))
+    assert [(code, line) for code, line, *_ in findings(manifest)] == [("DECL002", 9)]
+
+
+def test_an_old_key_name_hints_its_new_name_everywhere(tmp_path: Path) -> None:
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE.replace("min_redis_pack_version", "min_rlec_version"))
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(
+        '[module]\nname = "m"\nsemantic_version = "1.0.0"\nmin_redis_version = "7.4"\n'
+        'compatible_redis_version = "7.4"\nmin_rlec_version = "7.8"\n'
+        '[[commands]]\nname = "m.get"\narity = 2\nflags = ["readonly"]\nfirst_key = 1\nlast_key = 1\nstep = 1\n'
+    )
+    document = json.loads((ROOT / "tests" / "cases" / "good" / "module-json" / "module.json").read_text())
+    document["min_rlec_version"] = "7.8"
+    module_json = tmp_path / "module.json"
+    module_json.write_text(json.dumps(document))
+    for path, code in ((manifest, "DECL006"), (toml, "DECL001"), (module_json, "SCH003")):
+        hints = [fix for found, _, _, fix in findings(path) if found == code]
+        assert hints == [
+            "'min_rlec_version' is the old name of 'min_redis_pack_version': write min_redis_pack_version."
+        ], path
+
+
+def test_numbers_ramp_would_copy_as_floats_are_errors_at_the_entry(tmp_path: Path) -> None:
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        BASE
+        + "crdb:\n    supported_featureset_versions: [1.0]\n"
+        + 'add_command:\n    - {"command_arity": 3.0, "command_name": "x.get", "first_key": 1, '
+        '"flags": ["readonly", "module"], "last_key": "1e308", "step": 1}\n'
+    )
+    found = findings(manifest)
+    assert sorted((code, line) for code, line, *_ in found) == [
+        ("CMD004", 16),
+        ("SCH002", 14),
+        ("SCH002", 16),
+    ]
+    arity = next(f for f in found if f[0] == "CMD004")
+    assert "`add_command[0].command_arity` is a float (3.0)" in arity[2] and arity[3].startswith("Write 3,")
+    last_key = next(f for f in found if f[0] == "SCH002" and f[1] == 16)
+    assert "`add_command[0].last_key` is a string" in last_key[2]  # YAML 1.1 reads 1e308 as text
+
+
+def test_an_unset_variable_is_the_one_finding_of_its_value(tmp_path: Path) -> None:
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE.replace('min_redis_version: "7.4"', 'min_redis_version: "${MODPACK_UNSET_X}"'))
+    assert [(code, line) for code, line, *_ in findings(manifest)] == [("DECL003", 9)]
