@@ -568,7 +568,7 @@ def declared_findings(
     if target is not None:
         _apply_target(module, target)
     view = replace(decl, sink=sink, so=str(so.resolve()), module=module)
-    check_declarations(view, settings)
+    check_declarations(view, settings, so=so.resolve())
     return select(sink.resolved(), settings)
 
 
