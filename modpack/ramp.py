@@ -304,6 +304,6 @@ def _check_command_entries(module: dict[str, Any], sink: Sink) -> None:
     }
     view["commands"] = entries
     inner = Sink(sink.file, mapper=to_source)
-    command_checks.check_commands(view, inner)
+    command_checks.check_commands(view, inner, hand_written=True)
     for finding in inner.findings:
         sink.findings.append(finding)

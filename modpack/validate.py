@@ -172,7 +172,8 @@ def check_module_document(document: Any, sink: Sink, *, in_bundle: bool = False)
         sink.add(violation.code, violation.path, violation.message, violation.hint)
     if isinstance(document, dict):
         metadata.check_module(document, sink, in_bundle=in_bundle)
-        command_checks.check_commands(document, sink)
+        # In a bundle, CMD013 waits for the binary (_bundle_binary).
+        command_checks.check_commands(document, sink, binary_follows=in_bundle)
 
 
 def validate_module_object(document: Any, source: str = "<request>") -> list[Finding]:
@@ -230,13 +231,14 @@ def check_declarations(decl: Declarations, settings: Settings | None = None) -> 
             "min_redis_version is missing, and there is no compatible_redis_version to default to",
         )
     metadata.check_module(module, sink)
-    command_checks.check_commands(module, sink)
     so = _declared_binary(decl)
+    command_checks.check_commands(module, sink, hand_written=True, binary_follows=so is not None)
     if so is not None:
         from modpack.checks.elf import check_binary
 
         binary_sink = Sink(str(so))
-        check_binary(so, binary_sink, module=module)
+        facts = check_binary(so, binary_sink, module=module)
+        command_checks.check_movable_keys(module, sink, facts.getkeys if facts else None)
         sink.extend(binary_sink.resolved())
         if load and settings is not None:
             _check_load(so, module, sink, settings.redis_server)
@@ -424,6 +426,8 @@ def _bundle_binary(
     from modpack.checks.elf import check_binary
 
     info = check_binary(streamed.image, sink, module=module, suggest_systems=False)
+    if module is not None:
+        command_checks.check_movable_keys(module, module_sink, info.getkeys if info else None)
     if module is not None and "operating_systems" not in module and "os_list" not in module:
         _report_missing_systems(info, module_sink)
     if settings.load and module is not None:

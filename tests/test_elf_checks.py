@@ -126,6 +126,8 @@ def test_without_module_json_nothing_is_suggested_but_loading_nowhere_is_reporte
     assert codes(SO / "x86_64/glibc_future.so") == ["ELF030"]
 
 
+HIDDEN, LOCAL = builder.HIDDEN, builder.LOCAL
+REDIS_NAMES = (Sym("RedisModule_OnLoad"), Sym("sdsnew"), Sym("dictCreate", type=builder.OBJECT))
 CRAFTED = [
     (Spec(e_type=builder.ET_EXEC), ["ELF005"]),
     (Spec(flags_1=0x08000000), ["ELF005"]),
@@ -161,11 +163,36 @@ CRAFTED = [
         Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("__gmon_start__", defined=False, bind=builder.WEAK))),
         [],
     ),
+    # ELF026 follows the relocations: a name redis-server exports, looked up at load time.
+    (Spec(symbols=(*REDIS_NAMES,), relocations=("sdsnew", "dictCreate")), ["ELF026"]),
+    (Spec(symbols=(*REDIS_NAMES,)), []),  # exported, never relocated against (-Bsymbolic)
+    (Spec(symbols=(*REDIS_NAMES,), relocations=("sdsnew",), flags=0x2), []),  # DF_SYMBOLIC
+    (Spec(symbols=(*REDIS_NAMES,), relocations=("sdsnew",), flags=0x2 | 0x4), ["ELF023"]),
+    (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew", visibility=3)), relocations=("sdsnew",)), []),
     (
-        Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew"), Sym("dictCreate", type=builder.OBJECT))),
+        Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew", visibility=HIDDEN)), relocations=("sdsnew",)),
+        [],
+    ),
+    (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew", bind=LOCAL)), relocations=("sdsnew",)), []),
+    (
+        Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew", defined=False)), relocations=("sdsnew",)),
         ["ELF026"],
     ),
-    (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew", visibility=builder.HIDDEN))), []),
+    # an undefined name no relocation uses is never looked up; one redis-server lacks is ELF025's
+    (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew", defined=False)), relocations=(0,)), []),
+    (
+        Spec(
+            symbols=(Sym("RedisModule_OnLoad"), Sym("rdbModpack", defined=False)), relocations=("rdbModpack",)
+        ),
+        ["ELF025"],
+    ),
+    (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("dictModpack")), relocations=("dictModpack",)), []),
+    (
+        Spec(
+            symbols=(Sym("RedisModule_OnLoad"), Sym("je_malloc", defined=False)), relocations=("je_malloc",)
+        ),
+        ["ELF026"],
+    ),
     (
         Spec(needed=("libstdc++.so.6", "libc.so.6"), verneed={"libstdc++.so.6": ("CXXABI_1.3.15",)}),
         ["ELF014"],

@@ -55,16 +55,16 @@ def _check_numeric_version(number: Any, parsed: tuple[int, int, int] | None, sin
     if isinstance(number, bool) or not isinstance(number, int | float):
         return
     if isinstance(number, float):
-        if number.is_integer():
-            sink.add(
-                "VER003",
-                "version",
-                f"version is the float {number!r}, as RAMP writes it",
-                f"Write {int(number)} (an integer).",
-            )
-        else:
-            sink.add("VER003", "version", f"version {number!r} is not a whole number")
-            return
+        if not number.is_integer():
+            return  # not an integer at all: the schema reports it (VER003)
+        # RAMP writes every version as a float (10203.0) and the unpacker Redis Enterprise uses
+        # reads it as int(float(v)) (ramp.md §2, redis-enterprise.md §8): a warning, not a refusal.
+        sink.add(
+            "VER011",
+            "version",
+            f"version is the float {number!r}, as RAMP writes it",
+            f"Write {int(number)} (an integer).",
+        )
     if parsed is not None and int(number) != versions.encode(*parsed):
         expected = versions.encode(*parsed)
         decoded = ".".join(map(str, versions.decode(int(number))))
@@ -103,20 +103,39 @@ def _check_redis_versions(module: Module, sink: Sink) -> None:
             f"Write {'.'.join(map(str, high[:2]))!r}.",
         )
     if low is not None and high is not None:
-        if low[0] != high[0]:
-            sink.add(
-                "VER008",
-                "min_redis_version",
-                f"min_redis_version {module['min_redis_version']!r} and compatible_redis_version "
-                f"{compatible!r} have different majors",
-            )
-        elif low[:2] > high[:2]:
+        if low[:2] > high[:2]:
             sink.add(
                 "VER007",
                 "min_redis_version",
                 f"min_redis_version {module['min_redis_version']!r} is above compatible_redis_version "
                 f"{compatible!r}",
             )
+        elif low[0] != high[0] and _selected_by_minimum(high, parsed.get("min_redis_pack_version")):
+            sink.add(
+                "VER008",
+                "min_redis_version",
+                f"min_redis_version {module['min_redis_version']!r} and compatible_redis_version "
+                f"{compatible!r} have different majors, and a Redis {'.'.join(map(str, high[:2]))} "
+                "database may be matched by min_redis_version",
+            )
+
+
+# Redis Enterprise 7.8.2 added compatible_redis_version; since then min_redis_version "is only
+# relevant to Redis database versions earlier than 7.4" (redis-enterprise.md §1 and §9). Redis's
+# own bundles pair min 7.4 (or 7.1) with compatible 8.0 (re-docs GET_v1_modules capture).
+_MIN_VERSION_IGNORED_FROM_DB = (7, 4)
+_COMPATIBLE_VERSION_FROM_PACK = (7, 8, 2)
+
+
+def _selected_by_minimum(compatible: tuple[int, ...], pack: tuple[int, ...] | None) -> bool:
+    """Whether a cluster may still match the target database by min_redis_version (same major).
+
+    Only for a database before 7.4, and only on a cluster older than 7.8.2 (one that knows
+    nothing of compatible_redis_version), which min_redis_pack_version may rule out.
+    """
+    if compatible[:2] >= _MIN_VERSION_IGNORED_FROM_DB:
+        return False
+    return pack is None or pack < _COMPATIBLE_VERSION_FROM_PACK
 
 
 def check_capabilities(module: Module, sink: Sink) -> None:
@@ -145,14 +164,16 @@ def check_capabilities(module: Module, sink: Sink) -> None:
 def _capability_hint(name: str, known: dict[str, str], wrong: dict[str, str]) -> str:
     import difflib
 
-    lowered = name.lower().replace("-", "_")
+    lowered = name.strip().lower().replace("-", "_")
     guess = wrong.get(lowered) or (lowered if lowered in known else None)
     if guess is None:
         close = difflib.get_close_matches(lowered, list(known), n=1, cutoff=0.7)
         guess = close[0] if close else None
-    if guess:
-        return f"Did you mean {guess!r}?"
-    return "Known capabilities: " + ", ".join(known)
+    if guess is None:
+        return "Known capabilities: " + ", ".join(known)
+    if guess == lowered:
+        return f"Write {guess!r}: capability names are exact, lower case, with underscores."
+    return f"Did you mean {guess!r}?"
 
 
 def check_platform(module: Module, sink: Sink, *, in_bundle: bool = False) -> None:
