@@ -262,3 +262,54 @@ def test_every_elf_rule_is_documented_and_exercised() -> None:
     covered = {code for _spec, expected in CRAFTED for code in expected}
     covered |= {code for expected in EXPECTED.values() for code, _path in expected}
     assert set(rules) - covered - ELSEWHERE == set()
+
+
+GETKEYS_STRINGS = b"readonly getkeys-api\0RedisModule_IsKeysPositionRequest\0RedisModule_KeyAtPos\0"
+
+
+@pytest.mark.parametrize(
+    ("rodata", "flag", "calls"),
+    [
+        (GETKEYS_STRINGS, True, True),
+        (b"readonly\0RedisModule_IsKeysPositionRequest\0RedisModule_KeyAtPos\0", False, True),
+        (b"write getkeys-api\0RedisModule_KeyAtPos\0", True, False),
+        (b"", False, False),
+        (None, False, False),
+    ],
+)
+def test_getkeys_api_evidence_is_read_from_read_only_data(
+    tmp_path: Path, rodata: bytes | None, flag: bool, calls: bool
+) -> None:
+    from modpack import elf
+
+    info = elf.read_elf(crafted(tmp_path, Spec(rodata=rodata)))
+    assert (info.getkeys.flag, info.getkeys.calls, info.getkeys.complete) == (flag, calls, True)
+    assert info.getkeys.implemented is (flag and calls)
+
+
+def test_relocation_lookups_are_read_from_the_relocation_table(tmp_path: Path) -> None:
+    from modpack import elf
+
+    symbols = (
+        Sym("RedisModule_OnLoad"),
+        Sym("sdsnew"),
+        Sym("sdsfree", defined=False),
+        Sym("sdsdup", visibility=3),
+        Sym("unused"),
+    )
+    info = elf.read_elf(
+        crafted(tmp_path, Spec(symbols=symbols, relocations=("sdsnew", "sdsfree", "sdsdup", 0)))
+    )
+    assert info.lookups == (elf.SymbolLookup("sdsnew", True), elf.SymbolLookup("sdsfree", False))
+    assert not info.symbolic
+    symbolic = elf.read_elf(
+        crafted(tmp_path, Spec(symbols=symbols, relocations=("sdsnew", "sdsfree"), flags=0x2))
+    )
+    assert symbolic.symbolic and symbolic.lookups == (elf.SymbolLookup("sdsfree", False),)
+
+
+def test_a_relocation_past_the_symbol_table_is_malformed(tmp_path: Path) -> None:
+    found = findings(crafted(tmp_path, Spec(relocations=(9,))), {"operating_systems": ["rhel9"]})
+    assert [(f.code, f.message) for f in found] == [
+        ("ELF003", "a relocation names dynamic symbol 9, past the table")
+    ]

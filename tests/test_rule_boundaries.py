@@ -504,6 +504,15 @@ def test_movable_keys_with_a_binary_lacking_getkeys_api(getkeys: GetkeysApi, mis
     assert finding.fix == finding.rule.fix
 
 
+def test_movable_keys_with_a_binary_read_in_part() -> None:
+    [finding] = movable_findings(GetkeysApi(flag=False, calls=False, complete=False))
+    assert finding.message == (
+        "command 'hello.get' has movable keys, and part of the binary's read-only data could not be read, "
+        "so modpack cannot tell whether it implements getkeys-api"
+    )
+    assert movable_findings(GetkeysApi(flag=True, calls=True, complete=False)) == []
+
+
 def test_movable_keys_without_commands_to_check() -> None:
     sink = Sink("module.json")
     commands.check_movable_keys({"commands": "x"}, sink, None)

@@ -141,6 +141,13 @@ def _report_movable_keys(commands: list[Command], getkeys: GetkeysApi | None, si
                 "Validate the bundle (or set [build] so), which checks the binary; or make sure the "
                 "module implements getkeys-api (RedisModule_IsKeysPositionRequest/KeyAtPos).",
             )
+        elif not getkeys.complete:
+            sink.add(
+                "CMD013",
+                path,
+                f"command {name!r} has movable keys, and part of the binary's read-only data could not "
+                "be read, so modpack cannot tell whether it implements getkeys-api",
+            )
         else:
             sink.add(
                 "CMD013",
