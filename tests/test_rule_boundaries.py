@@ -76,6 +76,16 @@ KEY_CASES: list[tuple[str, Module, list[tuple[str, str]]]] = [
     ("first 0 step 1", with_command(3, step=1), [("KEY005", "commands[3]")]),
     ("negative first", with_command(1, first_key=-2, last_key=2), [("KEY001", "commands[1].first_key")]),
     ("step 0", with_command(0, step=0), [("KEY002", "commands[0].step")]),
+    (
+        "step 0 says nothing more",
+        with_command(1, first_key=2, last_key=1, step=0),
+        [("KEY002", "commands[1].step")],
+    ),
+    (
+        "arity 0 states no key range",
+        with_command(0, command_arity=0),
+        [("CMD004", "commands[0].command_arity")],
+    ),
     # fixed arity: first_key at the last argument is fine, one past it is not
     ("first at arity-1", with_command(0, command_arity=2), []),
     ("first past arity-1", with_command(0, command_arity=1), [("KEY004", "commands[0].first_key")]),
@@ -191,6 +201,14 @@ FLAG_CASES: list[tuple[str, Module, list[tuple[str, str]]]] = [
     ),
     ("keys, no access flag", with_command(4, flags=["module"]), [("CMD011", "commands[4].flags")]),
     ("keys, readonly", with_command(4, flags=["readonly", "module"]), []),
+    (
+        "keys, arity 0, no access flag",
+        with_command(4, command_arity=0, flags=["module"]),
+        [
+            ("CMD004", "commands[4].command_arity"),
+            ("CMD011", "commands[4].flags"),
+        ],
+    ),
     (
         "movable, no access flag",
         with_command(3, flags=["module", "movablekeys"]),
@@ -362,7 +380,7 @@ NAME_CASES: list[tuple[str, Module, list[tuple[str, str]]]] = [
     ("arity a string", with_command(3, command_arity="1"), []),
     ("no flags", with_command(3, flags=DROP), [("CMD006", "commands[3]")]),
     ("entry not an object", changed(commands=[*good_module()["commands"], "hello.x"]), []),
-    ("commands not a list", changed(commands={"hello.set": {}}), []),
+    ("commands not a list", changed(commands={}), []),
     ("no commands", changed(commands=[]), [("CMD030", "commands")]),
 ]
 
@@ -433,6 +451,10 @@ def test_module_flag_target_falls_back_to_the_minimum() -> None:
     assert [code for code, _ in found(placeholder)] == ["VER010", "CMD020"]
     assert commands.target_redis({"compatible_redis_version": "7.x", "min_redis_version": "6.2"}) == (6, 2)
     assert commands.target_redis({"compatible_redis_version": "", "min_redis_version": 6.2}) is None
+    assert commands.target_redis({"compatible_redis_version": "99.99.0", "min_redis_version": "6.2"}) == (
+        6,
+        2,
+    )
 
 
 def test_module_flag_is_not_judged_on_hand_written_entries() -> None:
@@ -552,12 +574,16 @@ MULTI_CASES: list[tuple[str, Module, str]] = [
     ("movable keys", single_key(flags=["readonly", "module", "movablekeys"]), "hello.get (movable keys)"),
     ("routing policy", single_key(last_key=3, step=-2), ""),
     ("no keys", single_key(first_key=0, last_key=0, step=0), ""),
+    ("first 0 ignores last and step", single_key(first_key=0, last_key=2, step=1), ""),
+    ("last 0", single_key(command_arity=3, last_key=0), ""),
+    ("-1 with arity 0", single_key(command_arity=0, last_key=-1), ""),
     ("step 0", single_key(last_key=2, step=0), ""),
 ]
 
 
 @pytest.mark.parametrize(("module", "listed"), [c[1:] for c in MULTI_CASES], ids=[c[0] for c in MULTI_CASES])
 def test_no_multi_key_against_the_key_positions(module: Module, listed: str) -> None:
+    module = copy.deepcopy(module, {id(DROP): DROP})
     for entry in module["commands"]:
         for key in [k for k, v in entry.items() if v is DROP]:
             del entry[key]
@@ -579,6 +605,14 @@ def test_no_multi_key_lists_at_most_five_commands() -> None:
         "no_multi_key is declared, but 7 command(s) take several keys: m.set0 ("
     )
     assert finding.message.endswith("; m.set4 (keys 1 to the last argument (last_key -1), step 2) and 2 more")
+
+
+@pytest.mark.parametrize(("count", "more"), [(5, ""), (6, " and 1 more")])
+def test_no_multi_key_lists_five_then_counts(count: int, more: str) -> None:
+    module = changed(capabilities=["no_multi_key"])
+    module["commands"] = [command(f"m.set{i}", -3, ["write", "module"], 1, 2, 1) for i in range(count)]
+    finding = next(f for f in check(module) if f.code == "CAP005")
+    assert finding.message.endswith(f"m.set4 (keys 1 to 2, step 1){more}")
 
 
 def test_no_multi_key_needs_a_capability_list() -> None:
@@ -615,6 +649,7 @@ VERSION_CASES: list[tuple[str, Module, list[tuple[str, str]]]] = [
     ("redis version format", changed(min_redis_version="7"), [("VER005", "min_redis_version")]),
     ("pack version format", changed(min_redis_pack_version="7.x"), [("VER005", "min_redis_pack_version")]),
     ("placeholder minimum", changed(min_redis_version="99.99"), [("VER010", "min_redis_version")]),
+    ("placeholder with a patch", changed(min_redis_version="99.99.1"), [("VER010", "min_redis_version")]),
     ("compatible missing", changed(compatible_redis_version=None), [("VER006", "compatible_redis_version")]),
     ("compatible empty", changed(compatible_redis_version=""), [("VER006", "compatible_redis_version")]),
     (
@@ -645,6 +680,16 @@ VERSION_CASES: list[tuple[str, Module, list[tuple[str, str]]]] = [
         [("VER008", "min_redis_version")],
     ),
     (
+        "6.2 / 7.2, pack 7.8.1",
+        changed(min_redis_version="6.2", compatible_redis_version="7.2", min_redis_pack_version="7.8.1"),
+        [("VER008", "min_redis_version")],
+    ),
+    (
+        "6.2 / 7.2.1",
+        changed(min_redis_version="6.2", compatible_redis_version="7.2.1"),
+        [("VER009", "compatible_redis_version"), ("VER008", "min_redis_version")],
+    ),
+    (
         "6.2 / 7.3",
         changed(min_redis_version="6.2", compatible_redis_version="7.3"),
         [("VER008", "min_redis_version")],
@@ -656,6 +701,7 @@ VERSION_CASES: list[tuple[str, Module, list[tuple[str, str]]]] = [
     ("module", "expected"), [c[1:] for c in VERSION_CASES], ids=[c[0] for c in VERSION_CASES]
 )
 def test_versions(module: Module, expected: list[tuple[str, str]]) -> None:
+    module = copy.deepcopy(module)
     if module.get("compatible_redis_version") is None:
         module.pop("compatible_redis_version")
     assert found(module) == expected
@@ -693,6 +739,8 @@ def test_version_messages_carry_the_fix() -> None:
         "database may be matched by min_redis_version"
     )
     assert major.severity.label == "warning"
+    patch_target = check(changed(min_redis_version="6.2", compatible_redis_version="7.2.1"))[1]
+    assert "a Redis 7.2 database" in patch_target.message
     assert only(changed(min_redis_version="99.99")).message == (
         "min_redis_version '99.99' is the development placeholder"
     )
@@ -749,6 +797,8 @@ CAPABILITY_CASES: list[tuple[str, Module, list[tuple[str, str]]]] = [
     ("empty", changed(capabilities=[]), [("CAP004", "capabilities")]),
     ("a string is the schema's", changed(capabilities="types,clustering"), []),
     ("not a list", changed(capabilities={"types": True}), []),
+    ("null", changed(capabilities=None), []),
+    ("a number", changed(capabilities=5), []),
     ("non-string entries", changed(capabilities=["types", 3, None]), []),
 ]
 
@@ -794,6 +844,12 @@ PLATFORM_CASES: list[tuple[str, Callable[[Module], None], list[tuple[str, str]],
         False,
     ),
     (
+        "alias first",
+        lambda m: m.update(operating_systems=["rocky9", "rhel9"]),
+        [("PLT007", "operating_systems[1]")],
+        False,
+    ),
+    (
         "same entry twice",
         lambda m: m.update(operating_systems=["rhel9", 3, "rhel9"]),
         [("PLT007", "operating_systems[2]")],
@@ -828,6 +884,19 @@ def test_platform(change: Callable[[Module], None], expected: list[tuple[str, st
     sink = Sink("module.json")
     metadata.check_platform(module, sink, in_bundle=in_bundle)
     assert [(f.code, f.location.path) for f in sink.findings] == expected
+    if not in_bundle:  # the default is a lone module.json
+        default = Sink("module.json")
+        metadata.check_platform(module, default)
+        assert [(f.code, f.location.path) for f in default.findings] == expected
+
+
+def test_architecture_is_required_only_in_a_bundle() -> None:
+    module = good_module()
+    del module["architecture"]
+    assert found(module) == []
+    sink = Sink("module.json")
+    metadata.check_module(module, sink, in_bundle=True)
+    assert [f.code for f in sink.findings] == ["PLT009"]
 
 
 def test_platform_messages() -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from modpack import policy, versions
 from modpack.findings import Sink
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # mutate: equivalent -- annotations only
     from modpack.elf import GetkeysApi
 
 BLOCKED_NAME_CHARS = {" ": "a space", "\r": "CR", "\n": "LF", "@": "@", "=": "=", ",": ","}
@@ -76,7 +76,7 @@ def target_redis(module: dict[str, Any]) -> tuple[int, ...] | None:
             parsed = versions.parse_redis_version(value)
             if parsed is not None and parsed[:2] != (99, 99):
                 return parsed
-    return None
+    return None  # mutate: equivalent -- the implicit return is None too
 
 
 def check_commands(
@@ -255,7 +255,7 @@ def _check_flag_semantics(command: Command, target: tuple[int, ...] | None, sink
         sink.add("CMD016", path, f"command {name!r} has no_mandatory_keys but no keys")
     if "stale" in flags and writes:
         sink.add("CMD017", path, f"write command {name!r} is allowed on stale replicas")
-    if "random" in flags and target is not None and target >= (7,):
+    if "random" in flags and target is not None and _redis7(target):
         sink.add("CMD018", path, f"command {name!r} has random, ignored by Redis {target[0]}")
     if "may_replicate" in flags:
         sink.add("CMD019", path, f"command {name!r} has may_replicate")
@@ -268,20 +268,25 @@ def _check_module_flag(commands: list[Command], target: tuple[int, ...] | None, 
     if target is None or not with_flags:
         return
     marked = [c for c in with_flags if "module" in c.flags]
-    if target >= (7,) and len(marked) < len(with_flags):
+    if _redis7(target) and len(marked) < len(with_flags):
         sink.add(
             "CMD020",
             "commands",
             f"{len(with_flags) - len(marked)} of {len(with_flags)} commands lack the `module` flag that "
             f"Redis {'.'.join(map(str, target))} reports on every module command",
         )
-    elif target < (7,) and marked:
+    elif not _redis7(target) and marked:
         sink.add(
             "CMD020",
             "commands",
             f"{len(marked)} commands carry the `module` flag, which Redis "
             f"{'.'.join(map(str, target))} never reports",
         )
+
+
+def _redis7(target: tuple[int, ...]) -> bool:
+    """Redis 7.0 or later: `module` on every module command, `random` ignored (keyspecs.md §1.6-7)."""
+    return target >= (7,)  # mutate: equivalent -- versions have 2 or 3 parts, so >= and > agree
 
 
 def _triple(command: Command) -> str:
@@ -343,12 +348,12 @@ def _several_keys(command: Command) -> str:
         return ""  # no keys, a routing policy, or a triple the KEY rules report
     if last >= 0:
         return f"keys {first} to {last}, step {step}" if last - first >= step else ""
-    if arity is not None and arity > 0:
+    if arity is not None and arity > 0:  # mutate: equivalent -- arity 0 or 1 leaves no second key
         resolved = arity + last
         return f"keys {first} to {resolved}, step {step}" if resolved - first >= step else ""
     if arity is not None and arity < 0:
         return f"keys {first} to the last argument (last_key {last}), step {step}"
-    return ""
+    return ""  # mutate: equivalent -- None is as false as ""
 
 
 def _check_key_range(command: Command, sink: Sink) -> None:
@@ -373,18 +378,19 @@ def _check_key_range(command: Command, sink: Sink) -> None:
     if 0 <= last < first:
         sink.add("KEY003", f"{path}.last_key", f"command {name!r} has last_key {last} < first_key {first}")
         return
+    # From here first >= 1, step >= 1, and last >= first or negative.
     if arity is not None and arity > 0:
-        _check_fixed_arity(command, arity, sink)
+        _check_fixed_arity(command, (first, last, step), arity, sink)
     elif arity is not None and arity < -1:
         # -1 is what Redis reports for a module command whose arity was never set (keyspecs.md
         # §2): it states no minimum, so only an explicit -N can leave a minimal call keyless.
-        _check_minimum_arity(command, -arity, sink)
+        _check_minimum_arity(command, (first, last), -arity, sink)
 
 
-def _check_fixed_arity(command: Command, arity: int, sink: Sink) -> None:
-    first, last, step = command.first or 0, command.last or 0, command.step or 1
+def _check_fixed_arity(command: Command, keys: tuple[int, int, int], arity: int, sink: Sink) -> None:
+    first, last, step = keys
     name, path = command.name, command.path
-    resolved = last if last >= 0 else arity + last
+    resolved = last if last >= 0 else arity + last  # mutate: equivalent -- last is never 0 here
     if first > arity - 1:
         sink.add(
             "KEY004",
@@ -393,7 +399,7 @@ def _check_fixed_arity(command: Command, arity: int, sink: Sink) -> None:
             "there, so it takes no key",
             "If the command takes no key, register it with 0,0,0; otherwise fix the arity.",
         )
-    elif last >= 0 and last > arity - 1:
+    elif last > arity - 1:
         sink.add("KEY004", f"{path}.last_key", f"command {name!r} has arity {arity} but last_key {last}")
     elif resolved < first:
         sink.add(
@@ -401,7 +407,7 @@ def _check_fixed_arity(command: Command, arity: int, sink: Sink) -> None:
             f"{path}.last_key",
             f"command {name!r}: last_key {last} resolves to {resolved}, before first_key {first}",
         )
-    elif step > 1 and (resolved - first) % step:
+    elif (resolved - first) % step:
         sink.add(
             "KEY006",
             f"{path}.step",
@@ -409,8 +415,8 @@ def _check_fixed_arity(command: Command, arity: int, sink: Sink) -> None:
         )
 
 
-def _check_minimum_arity(command: Command, minimum: int, sink: Sink) -> None:
-    first, last = command.first or 0, command.last or 0
+def _check_minimum_arity(command: Command, keys: tuple[int, int], minimum: int, sink: Sink) -> None:
+    first, last = keys
     name, path = command.name, command.path
     if first > minimum - 1:
         sink.add(
@@ -418,7 +424,7 @@ def _check_minimum_arity(command: Command, minimum: int, sink: Sink) -> None:
             f"{path}.first_key",
             f"command {name!r} accepts {minimum} arguments, but its first key is at {first}",
         )
-    elif last < 0 and minimum + last < first:
+    elif minimum + last < first:  # only a negative last_key can resolve before first_key
         sink.add(
             "KEY007",
             f"{path}.last_key",

@@ -103,7 +103,8 @@ def _check_redis_versions(module: Module, sink: Sink) -> None:
             f"Write {'.'.join(map(str, high[:2]))!r}.",
         )
     if low is not None and high is not None:
-        if low[:2] > high[:2]:
+        low, high = low[:2], high[:2]  # databases are matched on major.minor
+        if low > high:
             sink.add(
                 "VER007",
                 "min_redis_version",
@@ -115,7 +116,7 @@ def _check_redis_versions(module: Module, sink: Sink) -> None:
                 "VER008",
                 "min_redis_version",
                 f"min_redis_version {module['min_redis_version']!r} and compatible_redis_version "
-                f"{compatible!r} have different majors, and a Redis {'.'.join(map(str, high[:2]))} "
+                f"{compatible!r} have different majors, and a Redis {'.'.join(map(str, high))} "
                 "database may be matched by min_redis_version",
             )
 
@@ -128,22 +129,20 @@ _COMPATIBLE_VERSION_FROM_PACK = (7, 8, 2)
 
 
 def _selected_by_minimum(compatible: tuple[int, ...], pack: tuple[int, ...] | None) -> bool:
-    """Whether a cluster may still match the target database by min_redis_version (same major).
+    """Whether a cluster may still match the compatible (major.minor) database by min_redis_version.
 
     Only for a database before 7.4, and only on a cluster older than 7.8.2 (one that knows
     nothing of compatible_redis_version), which min_redis_pack_version may rule out.
     """
-    if compatible[:2] >= _MIN_VERSION_IGNORED_FROM_DB:
+    if compatible >= _MIN_VERSION_IGNORED_FROM_DB:
         return False
     return pack is None or pack < _COMPATIBLE_VERSION_FROM_PACK
 
 
 def check_capabilities(module: Module, sink: Sink) -> None:
     capabilities = module.get("capabilities")
-    if isinstance(capabilities, str):
-        return  # reported by the schema as CAP003
     if not isinstance(capabilities, list):
-        return
+        return  # the schema reports it (a comma-separated string: CAP003)
     known = policy.capabilities()
     wrong = policy.capability_misspellings()
     seen: set[str] = set()
@@ -167,8 +166,8 @@ def _capability_hint(name: str, known: dict[str, str], wrong: dict[str, str]) ->
     lowered = name.strip().lower().replace("-", "_")
     guess = wrong.get(lowered) or (lowered if lowered in known else None)
     if guess is None:
-        close = difflib.get_close_matches(lowered, list(known), n=1, cutoff=0.7)
-        guess = close[0] if close else None
+        close = difflib.get_close_matches(lowered, list(known), n=1, cutoff=0.7)  # mutate: equivalent -- n
+        guess = next(iter(close), None)
     if guess is None:
         return "Known capabilities: " + ", ".join(known)
     if guess == lowered:
@@ -183,10 +182,8 @@ def check_platform(module: Module, sink: Sink, *, in_bundle: bool = False) -> No
         sink.add("PLT006", "os", f"os is {os_value!r}")
     if "os_list" in module:
         sink.add("PLT008", "os_list", "os_list is the legacy name of operating_systems")
-    systems = module.get("operating_systems")
-    if systems is None and "os_list" not in module:
-        return  # in a bundle, PLT005 names the OSes its binary loads on (validate._bundle_binary)
-    key = "operating_systems" if systems is not None else "os_list"
+    # No list at all: in a bundle, PLT005 names the OSes its binary loads on (validate._bundle_binary).
+    key = "operating_systems" if module.get("operating_systems") is not None else "os_list"
     entries = module.get(key)
     if isinstance(entries, list):
         _check_os_entries(entries, key, module.get("architecture"), sink)
@@ -194,11 +191,9 @@ def check_platform(module: Module, sink: Sink, *, in_bundle: bool = False) -> No
 
 def _check_architecture(module: Module, sink: Sink, *, in_bundle: bool) -> None:
     arch = module.get("architecture")
-    if arch is None:
-        if in_bundle:
-            sink.add("PLT009", "architecture", "architecture is not declared")
-        return
-    if isinstance(arch, str) and arch not in ARCHITECTURES:
+    if arch is None and in_bundle:
+        sink.add("PLT009", "architecture", "architecture is not declared")
+    elif isinstance(arch, str) and arch not in ARCHITECTURES:
         alias = _ARCH_ALIASES.get(arch.lower())
         hint = f"Write {alias!r}." if alias else ""
         sink.add("PLT003", "architecture", f"architecture {arch!r} is not x86_64 or aarch64", hint)
