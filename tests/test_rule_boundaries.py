@@ -570,6 +570,11 @@ MULTI_CASES: list[tuple[str, Module, str]] = [
         single_key(command_arity=-2, last_key=-1),
         ("hello.get (keys 1 to the last argument (last_key -1), step 1)"),
     ),
+    (
+        "-1 with arity -1 (never set)",
+        single_key(command_arity=-1, last_key=-1),
+        ("hello.get (keys 1 to the last argument (last_key -1), step 1)"),
+    ),
     ("-1 without an arity", single_key(command_arity=DROP, last_key=-1), ""),
     ("movable keys", single_key(flags=["readonly", "module", "movablekeys"]), "hello.get (movable keys)"),
     ("routing policy", single_key(last_key=3, step=-2), ""),

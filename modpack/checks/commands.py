@@ -21,7 +21,7 @@ BLOCKED_NAME_CHARS = {" ": "a space", "\r": "CR", "\n": "LF", "@": "@", "=": "="
 ROUTING_POLICIES = (-1, -2, -3)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # mutate: equivalent -- nothing assigns to a Command
 class Command:
     """One command entry, with each field None when absent or of the wrong type."""
 
