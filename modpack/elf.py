@@ -5,10 +5,11 @@ after it each answer one question about those facts. The reader is built on pyel
 not made for hostile input (elf.md §5: crafted counts cost tens of seconds, fuzzed files raise a
 dozen exception types and loop forever in `.gnu.version_r`). So the header, both header tables and
 the extent of every section are checked here with `struct` before pyelftools sees the file; the
-tables that matter (`.dynamic`, `.dynsym`, `.dynstr`, `.gnu.version`, `.gnu.version_r`) are
-unpacked raw from `section.data()` with every loop capped; sections are found by type, never by
-name; DWARF is never loaded and large sections are never read. Whatever is wrong with the file
-ends as one `ElfError`.
+tables that matter (`.dynamic`, `.dynsym`, `.dynstr`, `.gnu.version`, `.gnu.version_r`, the REL
+and RELA tables against `.dynsym`) are unpacked raw from `section.data()` with every loop capped;
+sections are found by type, never by name; DWARF is never loaded and large sections are never
+read whole (the read-only data is searched for a few API names a chunk at a time). Whatever is
+wrong with the file ends as one `ElfError`.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ _SYMBOL_TYPES = {
 _VISIBILITIES = ("DEFAULT", "INTERNAL", "HIDDEN", "PROTECTED")
 _OSABI_NAMES = {0: "SYSV", 3: "GNU"}
 
-MAX_READONLY_DATA = 64 << 20  # read-only data searched for API names, per section
+READ_CHUNK = 1 << 20  # read-only data is searched for API names a chunk at a time
 # What a module implementing getkeys-api carries (keyspecs.md §3.4, §5): the flag in a
 # RedisModule_CreateCommand flags string, and the API fetched by name through RedisModule_GetApi.
 GETKEYS_FLAG = b"getkeys-api"
@@ -551,7 +552,7 @@ def _inspect(
         has_debug_info=any(image.name(s) in (".debug_info", ".zdebug_info") for s in sections),
         symbolic=dynamic.symbolic,
         lookups=symbols.lookups,
-        getkeys=_getkeys_api(image),
+        getkeys=_getkeys_api(image, stream),
     )
 
 
@@ -761,23 +762,42 @@ def _relocated_symbols(image: _Image, dynsym: _Section) -> set[int]:
     return indexes
 
 
-def _getkeys_api(image: _Image) -> GetkeysApi:
-    """Search the read-only data, where string literals live, for the getkeys-api evidence."""
-    flag, complete = False, True
-    calls: set[bytes] = set()
+def _getkeys_api(image: _Image, stream: Stream) -> GetkeysApi:
+    """Search the read-only data, where string literals live, for the getkeys-api evidence.
+
+    Read straight from the stream in chunks, so a large .rodata is scanned, never held.
+    """
+    found: set[bytes] = set()
+    complete = True
     for section in image.sections:
         if section.type != SHT_PROGBITS or section.flags & (SHF_WRITE | SHF_EXECINSTR):
             continue
         if not section.flags & SHF_ALLOC or section.size == 0:
             continue
-        try:
-            data = image.data(section, MAX_READONLY_DATA)
-        except ElfError:
-            complete = False  # too large, compressed or not kept: the answer may be incomplete
+        if section.flags & SHF_COMPRESSED:
+            complete = False
             continue
-        flag = flag or GETKEYS_FLAG in data
-        calls |= {name for name in GETKEYS_CALLS if name in data}
-    return GetkeysApi(flag, len(calls) == len(GETKEYS_CALLS), complete)
+        try:
+            found |= _tokens_in(stream, section.offset, section.size, (GETKEYS_FLAG, *GETKEYS_CALLS))
+        except OSError:
+            complete = False  # a bundle keeps only parts of a large .so: the answer may be incomplete
+    return GetkeysApi(GETKEYS_FLAG in found, all(name in found for name in GETKEYS_CALLS), complete)
+
+
+def _tokens_in(stream: Stream, offset: int, size: int, tokens: tuple[bytes, ...]) -> set[bytes]:
+    """Which tokens occur in bytes [offset, offset + size) of the stream (one may straddle chunks)."""
+    overlap = max(len(token) for token in tokens) - 1
+    found: set[bytes] = set()
+    position, end, tail = offset, offset + size, b""
+    while position < end:
+        chunk = _read_at(stream, position, min(READ_CHUNK, end - position))
+        if not chunk:
+            raise OSError(f"the file ends inside a section, at byte {position}")
+        window = tail + chunk
+        found |= {token for token in tokens if token in window}
+        tail = window[-overlap:]
+        position += len(chunk)
+    return found
 
 
 def _undefined_onload(undefined: list[UndefinedSymbol]) -> EntryPoint:

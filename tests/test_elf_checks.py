@@ -313,3 +313,22 @@ def test_a_relocation_past_the_symbol_table_is_malformed(tmp_path: Path) -> None
     assert [(f.code, f.message) for f in found] == [
         ("ELF003", "a relocation names dynamic symbol 9, past the table")
     ]
+
+
+def test_getkeys_evidence_across_a_chunk_boundary(tmp_path: Path) -> None:
+    from modpack import elf
+
+    padding = b"\0" * (elf.READ_CHUNK - 8)  # "readonly getkeys-api" straddles the first chunk's end
+    info = elf.read_elf(crafted(tmp_path, Spec(rodata=padding + GETKEYS_STRINGS)))
+    assert info.getkeys.implemented
+
+
+def test_read_only_data_a_bundle_did_not_keep_leaves_the_evidence_incomplete() -> None:
+    from modpack import elf
+    from modpack.bundle import SparseImage
+
+    data, layout = builder.build(Spec(rodata=GETKEYS_STRINGS))
+    _index, offset, size = layout.sections[".rodata"]
+    image = SparseImage(len(data), {0: data[:offset], offset + size: data[offset + size :]})
+    getkeys = elf.read_elf(image).getkeys
+    assert (getkeys.flag, getkeys.calls, getkeys.complete) == (False, False, False)
