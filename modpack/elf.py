@@ -5,10 +5,11 @@ after it each answer one question about those facts. The reader is built on pyel
 not made for hostile input (elf.md §5: crafted counts cost tens of seconds, fuzzed files raise a
 dozen exception types and loop forever in `.gnu.version_r`). So the header, both header tables and
 the extent of every section are checked here with `struct` before pyelftools sees the file; the
-tables that matter (`.dynamic`, `.dynsym`, `.dynstr`, `.gnu.version`, `.gnu.version_r`) are
-unpacked raw from `section.data()` with every loop capped; sections are found by type, never by
-name; DWARF is never loaded and large sections are never read. Whatever is wrong with the file
-ends as one `ElfError`.
+tables that matter (`.dynamic`, `.dynsym`, `.dynstr`, `.gnu.version`, `.gnu.version_r`, the REL
+and RELA tables against `.dynsym`) are unpacked raw from `section.data()` with every loop capped;
+sections are found by type, never by name; DWARF is never loaded and large sections are never
+read whole (the read-only data is searched for a few API names a chunk at a time). Whatever is
+wrong with the file ends as one `ElfError`.
 """
 
 from __future__ import annotations
@@ -43,18 +44,19 @@ MAX_NOTE_SECTIONS = 32
 ONLOAD = "RedisModule_OnLoad"
 
 # Section types (elf.h).
-SHT_NULL, SHT_SYMTAB, SHT_STRTAB, SHT_DYNAMIC, SHT_NOTE, SHT_NOBITS, SHT_DYNSYM = 0, 2, 3, 6, 7, 8, 11
+SHT_NULL, SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_RELA = 0, 1, 2, 3, 4
+SHT_DYNAMIC, SHT_NOTE, SHT_NOBITS, SHT_REL, SHT_DYNSYM = 6, 7, 8, 9, 11
 SHT_GNU_VERNEED, SHT_GNU_VERSYM = 0x6FFFFFFE, 0x6FFFFFFF
-SHF_COMPRESSED = 0x800
+SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR, SHF_COMPRESSED = 0x1, 0x2, 0x4, 0x800
 # Segment types and flags.
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
 PT_GNU_STACK, PT_GNU_RELRO = 0x6474E551, 0x6474E552
 PF_X, PF_RWX = 1, 7
 # Dynamic tags and flags.
-DT_NULL, DT_NEEDED, DT_SONAME, DT_RPATH = 0, 1, 14, 15
+DT_NULL, DT_NEEDED, DT_SONAME, DT_RPATH, DT_SYMBOLIC = 0, 1, 14, 15, 16
 DT_TEXTREL, DT_BIND_NOW, DT_RUNPATH, DT_FLAGS = 22, 24, 29, 30
 DT_FLAGS_1 = 0x6FFFFFFB
-DF_TEXTREL, DF_BIND_NOW, DF_1_NOW, DF_1_PIE = 0x4, 0x8, 0x1, 0x08000000
+DF_SYMBOLIC, DF_TEXTREL, DF_BIND_NOW, DF_1_NOW, DF_1_PIE = 0x2, 0x4, 0x8, 0x1, 0x08000000
 # Machines modpack accepts: (e_machine, class, little endian) -> architecture (elf.md §1.2).
 ARCHITECTURES = {(62, 64, True): "x86_64", (183, 64, True): "aarch64"}
 NT_GNU_BUILD_ID = 3
@@ -73,12 +75,11 @@ _SYMBOL_TYPES = {
 _VISIBILITIES = ("DEFAULT", "INTERNAL", "HIDDEN", "PROTECTED")
 _OSABI_NAMES = {0: "SYSV", 3: "GNU"}
 
-# Names redis-server exports (it is linked -rdynamic) that a module's own copies would lose to:
-# bundled Lua, sds, dict, zmalloc, jemalloc (elf.md §1.10, §6; valkey#1703, redis#6125).
-_REDIS_SERVER_NAMES = re.compile(
-    rb"(?:lua_|luaL_|luaopen_|je_|zmalloc|zcalloc|zrealloc|zfree|zstrdup"
-    rb"|sds[a-z]|dict[A-Z])"
-)
+READ_CHUNK = 1 << 20  # read-only data is searched for API names a chunk at a time
+# What a module implementing getkeys-api carries (keyspecs.md §3.4, §5): the flag in a
+# RedisModule_CreateCommand flags string, and the API fetched by name through RedisModule_GetApi.
+GETKEYS_FLAG = b"getkeys-api"
+GETKEYS_CALLS = (b"RedisModule_IsKeysPositionRequest", b"RedisModule_KeyAtPos")
 _VERSION_NAME = re.compile(r"([A-Z][A-Z0-9]*(?:_[A-Z][A-Z0-9]*)*?)_(\d+(?:\.\d+)*)")
 _MUSL = re.compile(r"(?:libc\.musl-[\w.-]+\.so\.1|ld-musl-[\w.-]+\.so\.1)")
 _GLIBC = re.compile(r"(?:libc\.so\.6|ld-linux[\w.-]*\.so\.\d|ld64\.so\.\d)")
@@ -129,6 +130,42 @@ class EntryPoint:
 
 
 @dataclass(frozen=True)
+class SymbolLookup:
+    """A name one of the module's dynamic relocations makes the loader look up in the process.
+
+    Redis loads a module RTLD_LOCAL into a redis-server linked -rdynamic, so the lookup finds
+    redis-server's own definition of the name first (elf.md §1.10). `defined`: the module has its
+    own copy too (default visibility, so it can be preempted), which then goes unused.
+    """
+
+    name: str
+    defined: bool
+
+
+@dataclass(frozen=True)
+class GetkeysApi:
+    """What the binary's read-only data says about getkeys-api (keyspecs.md §3.4).
+
+    The standard redismodule.h fetches every API by name in RedisModule_Init, so the API names
+    alone prove little; a flags string naming getkeys-api is what makes Redis ask for the keys.
+    """
+
+    flag: bool  # a flags string names getkeys-api
+    calls: bool  # RedisModule_IsKeysPositionRequest and RedisModule_KeyAtPos are fetched by name
+    complete: bool = True  # every read-only section could be read
+
+    @property
+    def implemented(self) -> bool:
+        return self.flag and self.calls
+
+    def missing(self) -> str:
+        """What the binary lacks, as the end of "the binary ..."."""
+        if not self.flag:
+            return "registers no command with the getkeys-api flag"
+        return "never fetches RedisModule_IsKeysPositionRequest and RedisModule_KeyAtPos"
+
+
+@dataclass(frozen=True)
 class VersionNeed:
     """One `.gnu.version_r` entry: a library and the version nodes required from it."""
 
@@ -165,7 +202,11 @@ class ElfInfo:
     build_id: str | None
     has_symtab: bool
     has_debug_info: bool
-    redis_collisions: tuple[str, ...]
+    symbolic: bool  # DT_SYMBOLIC / DF_SYMBOLIC: the module's own definitions are looked up first
+    # Names looked up at load time (undefined, or defined but preemptible); None when the
+    # relocation tables could not be read (a bundle keeps only sections of a bounded size).
+    lookups: tuple[SymbolLookup, ...] | None
+    getkeys: GetkeysApi
 
 
 @dataclass(frozen=True)
@@ -221,13 +262,14 @@ class _Dynamic:
     textrel: bool = False
     bind_now: bool = False
     pie: bool = False
+    symbolic: bool = False
 
 
 @dataclass(frozen=True)
 class _Symbols:
     undefined: tuple[UndefinedSymbol, ...] = ()
     onload: EntryPoint = EntryPoint()
-    collisions: tuple[str, ...] = ()
+    lookups: tuple[SymbolLookup, ...] | None = ()
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -473,7 +515,7 @@ def _inspect(
     image = _Image(stream, header, sections)
     dynamic = _dynamic_tags(image)
     version_map, needs = _version_needs(image)
-    symbols = _dynamic_symbols(image, version_map)
+    symbols = _dynamic_symbols(image, version_map, symbolic=dynamic.symbolic)
     onload = symbols.onload
     if not onload.in_dynsym:
         onload = EntryPoint(defined_locally=_defined_in_symtab(image, ONLOAD))
@@ -508,7 +550,9 @@ def _inspect(
         build_id=_build_id(image),
         has_symtab=image.first(SHT_SYMTAB) is not None,
         has_debug_info=any(image.name(s) in (".debug_info", ".zdebug_info") for s in sections),
-        redis_collisions=symbols.collisions,
+        symbolic=dynamic.symbolic,
+        lookups=symbols.lookups,
+        getkeys=_getkeys_api(image, stream),
     )
 
 
@@ -564,6 +608,7 @@ def _dynamic_tags(image: _Image) -> _Dynamic:
         textrel=DT_TEXTREL in values or bool(flags & DF_TEXTREL),
         bind_now=DT_BIND_NOW in values or bool(flags & DF_BIND_NOW) or bool(flags_1 & DF_1_NOW),
         pie=bool(flags_1 & DF_1_PIE),
+        symbolic=DT_SYMBOLIC in values or bool(flags & DF_SYMBOLIC),
     )
 
 
@@ -621,7 +666,9 @@ def _chain(data: bytes, start: int, count: int, endian: str) -> Iterator[int]:
         offset += step
 
 
-def _dynamic_symbols(image: _Image, version_map: dict[int, tuple[str | None, str | None]]) -> _Symbols:
+def _dynamic_symbols(
+    image: _Image, version_map: dict[int, tuple[str | None, str | None]], *, symbolic: bool = False
+) -> _Symbols:
     section = image.first(SHT_DYNSYM)
     if section is None:
         return _Symbols()
@@ -631,9 +678,9 @@ def _dynamic_symbols(image: _Image, version_map: dict[int, tuple[str | None, str
     versions = _version_indexes(image)
     target = ONLOAD.encode() + b"\0"
     undefined: list[UndefinedSymbol] = []
-    collisions: list[str] = []
+    table = list(_symbols(data, layout, image.header.is64))
     onload = EntryPoint()
-    for index, (name, info, other, shndx) in enumerate(_symbols(data, layout, image.header.is64)):
+    for index, (name, info, other, shndx) in enumerate(table):
         if index == 0 or name == 0:
             continue
         if name >= len(strings):
@@ -652,16 +699,105 @@ def _dynamic_symbols(image: _Image, version_map: dict[int, tuple[str | None, str
                 _SYMBOL_BINDS.get(bind, str(bind)),
                 _VISIBILITIES[visibility],
             )
-        elif _exported(bind, kind, visibility) and _REDIS_SERVER_NAMES.match(strings, name):
-            collisions.append(_string(strings, name, ".dynstr"))
     if not onload.in_dynsym:
         onload = _undefined_onload(undefined)
-    return _Symbols(tuple(undefined), onload, tuple(collisions))
+    lookups = _lookups(image, section, table, strings, symbolic=symbolic)
+    return _Symbols(tuple(undefined), onload, lookups)
 
 
-def _exported(bind: int, kind: int, visibility: int) -> bool:
-    """A global or weak object or function that other objects in the process can bind to."""
-    return bind != 0 and kind in (1, 2) and visibility in (0, 3)
+def _lookups(
+    image: _Image,
+    dynsym: _Section,
+    table: list[tuple[int, int, int, int]],
+    strings: bytes,
+    *,
+    symbolic: bool,
+) -> tuple[SymbolLookup, ...] | None:
+    """The symbols the dynamic relocations name that the loader searches the process for.
+
+    A relocation against a local, hidden or internal symbol, or against a protected one the
+    module defines, is bound inside the module; so is one against any symbol the module defines
+    when it is linked -Bsymbolic (which leaves no such relocation, or sets DT_SYMBOLIC). What is
+    left, undefined or defined with default visibility, goes through the global scope, where
+    redis-server comes first (elf.md §1.10).
+    """
+    try:
+        indexes = _relocated_symbols(image, dynsym)
+    except ElfError as exc:
+        if exc.kind != "unreadable":
+            raise
+        return None
+    found: dict[str, SymbolLookup] = {}
+    for index in sorted(indexes):
+        if index >= len(table):
+            raise ElfError("malformed", f"a relocation names dynamic symbol {index}, past the table")
+        name, info, other, shndx = table[index]
+        bind, kind, visibility = info >> 4, info & 0xF, other & 0x3
+        defined = shndx != 0
+        if name == 0 or bind == 0 or kind in (3, 4) or visibility in (1, 2):
+            continue  # unnamed, local, a section or file symbol, internal or hidden
+        if defined and (symbolic or visibility == 3):
+            continue  # bound to the module's own definition
+        text = _string(strings, name, ".dynstr")
+        found.setdefault(text, SymbolLookup(text, defined))
+    return tuple(found.values())
+
+
+def _relocated_symbols(image: _Image, dynsym: _Section) -> set[int]:
+    """Indexes into .dynsym named by the REL/RELA sections that relocate against it."""
+    is64 = image.header.is64
+    indexes: set[int] = set()
+    for section in image.sections:
+        if section.type not in (SHT_RELA, SHT_REL) or section.link != dynsym.index:
+            continue
+        word = "Q" if is64 else "I"
+        addend = ("q" if is64 else "i") if section.type == SHT_RELA else ""
+        layout = struct.Struct(image.header.endian + word + word + addend)
+        data = image.data(section, MAX_SYMBOL_TABLE)
+        shift = 32 if is64 else 8  # ELF64_R_SYM / ELF32_R_SYM
+        for entry in layout.iter_unpack(data[: len(data) - len(data) % layout.size]):
+            symbol = entry[1] >> shift
+            if symbol:
+                indexes.add(symbol)
+    return indexes
+
+
+def _getkeys_api(image: _Image, stream: Stream) -> GetkeysApi:
+    """Search the read-only data, where string literals live, for the getkeys-api evidence.
+
+    Read straight from the stream in chunks, so a large .rodata is scanned, never held.
+    """
+    found: set[bytes] = set()
+    complete = True
+    for section in image.sections:
+        if section.type != SHT_PROGBITS or section.flags & (SHF_WRITE | SHF_EXECINSTR):
+            continue
+        if not section.flags & SHF_ALLOC or section.size == 0:
+            continue
+        if section.flags & SHF_COMPRESSED:
+            complete = False
+            continue
+        try:
+            found |= _tokens_in(stream, section.offset, section.size, (GETKEYS_FLAG, *GETKEYS_CALLS))
+        except OSError:
+            complete = False  # a bundle keeps only parts of a large .so: the answer may be incomplete
+    return GetkeysApi(GETKEYS_FLAG in found, all(name in found for name in GETKEYS_CALLS), complete)
+
+
+def _tokens_in(stream: Stream, offset: int, size: int, tokens: tuple[bytes, ...]) -> set[bytes]:
+    """Which tokens occur in bytes [offset, offset + size) of the stream (one may straddle chunks)."""
+    overlap = max(len(token) for token in tokens) - 1
+    found: set[bytes] = set()
+    position, end, tail = offset, offset + size, b""
+    while position < end:
+        chunk = _read_at(stream, position, min(READ_CHUNK, end - position))
+        if not chunk:
+            raise OSError(f"the file ends inside a section, at byte {position}")
+        window = tail + chunk
+        found |= {token for token in tokens if token in window}
+        tail = window[-overlap:]
+        position += len(chunk)
+    return found
 
 
 def _undefined_onload(undefined: list[UndefinedSymbol]) -> EntryPoint:

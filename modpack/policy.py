@@ -68,4 +68,6 @@ def canonical_flags(flags: list[object], target: tuple[int, ...] | None) -> list
     names = {spelled.get(f, f) for f in flags if isinstance(f, str)}
     if target is not None and target >= (7,):
         names.add("module")
+    elif target is not None:
+        names.discard("module")  # what `discover` copied from a Redis 7 server, for a 6.x target
     return sorted(names, key=lambda f: (order.index(f) if f in order else len(order), f))

@@ -415,7 +415,7 @@ def _check_command_entries(module: dict[str, Any], sink: Sink) -> None:
         if violation.path.startswith("commands["):  # the entries' own fields, not the document's
             message = violation.message.replace(f"`{violation.path}`", f"`{to_source(violation.path)}`")
             inner.add(violation.code, violation.path, message, violation.hint)
-    command_checks.check_commands(view, inner)
+    command_checks.check_commands(view, inner, hand_written=True)
     for finding in inner.findings:
         sink.findings.append(finding)
 

@@ -180,7 +180,8 @@ def check_module_document(document: JSON, sink: Sink, *, in_bundle: bool = False
         sink.add(violation.code, violation.path, violation.message, violation.hint)
     if isinstance(document, dict):
         metadata.check_module(document, sink, in_bundle=in_bundle)
-        command_checks.check_commands(document, sink)
+        # In a bundle, CMD013 waits for the binary (_bundle_binary).
+        command_checks.check_commands(document, sink, binary_follows=in_bundle)
 
 
 def validate_module_object(document: JSON, source: str = "<request>") -> list[Finding]:
@@ -246,13 +247,14 @@ def check_declarations(
             "min_redis_version is missing, and there is no compatible_redis_version to default to",
         )
     metadata.check_module(module, sink)
-    command_checks.check_commands(module, sink)
     binary = so if so is not None else _declared_binary(decl)
+    command_checks.check_commands(module, sink, hand_written=True, binary_follows=binary is not None)
     if binary is not None:
         from modpack.checks.elf import check_binary
 
         binary_sink = Sink(str(binary))
         elf_info = check_binary(binary, binary_sink, module=module)
+        command_checks.check_movable_keys(module, sink, elf_info.getkeys if elf_info else None)
         sink.extend(binary_sink.resolved())
         if settings.load:
             check_load_of(binary, module, sink, settings, elf_info)
@@ -460,6 +462,8 @@ def _bundle_binary(path: Path, layout: Layout, module: Module | None, settings: 
     from modpack.checks.elf import check_binary
 
     elf_info = check_binary(streamed.image, sink, module=module, suggest_systems=False)
+    if module is not None:
+        command_checks.check_movable_keys(module, module_sink, elf_info.getkeys if elf_info else None)
     if module is not None and "operating_systems" not in module and "os_list" not in module:
         _report_missing_systems(elf_info, module_sink)
     if settings.load:

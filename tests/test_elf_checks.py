@@ -126,6 +126,8 @@ def test_without_module_json_nothing_is_suggested_but_loading_nowhere_is_reporte
     assert codes(SO / "x86_64/glibc_future.so") == ["ELF030"]
 
 
+HIDDEN, LOCAL = builder.HIDDEN, builder.LOCAL
+REDIS_NAMES = (Sym("RedisModule_OnLoad"), Sym("sdsnew"), Sym("dictCreate", type=builder.OBJECT))
 CRAFTED = [
     (Spec(e_type=builder.ET_EXEC), ["ELF005"]),
     (Spec(flags_1=0x08000000), ["ELF005"]),
@@ -161,11 +163,36 @@ CRAFTED = [
         Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("__gmon_start__", defined=False, bind=builder.WEAK))),
         [],
     ),
+    # ELF026 follows the relocations: a name redis-server exports, looked up at load time.
+    (Spec(symbols=(*REDIS_NAMES,), relocations=("sdsnew", "dictCreate")), ["ELF026"]),
+    (Spec(symbols=(*REDIS_NAMES,)), []),  # exported, never relocated against (-Bsymbolic)
+    (Spec(symbols=(*REDIS_NAMES,), relocations=("sdsnew",), flags=0x2), []),  # DF_SYMBOLIC
+    (Spec(symbols=(*REDIS_NAMES,), relocations=("sdsnew",), flags=0x2 | 0x4), ["ELF023"]),
+    (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew", visibility=3)), relocations=("sdsnew",)), []),
     (
-        Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew"), Sym("dictCreate", type=builder.OBJECT))),
+        Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew", visibility=HIDDEN)), relocations=("sdsnew",)),
+        [],
+    ),
+    (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew", bind=LOCAL)), relocations=("sdsnew",)), []),
+    (
+        Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew", defined=False)), relocations=("sdsnew",)),
         ["ELF026"],
     ),
-    (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew", visibility=builder.HIDDEN))), []),
+    # an undefined name no relocation uses is never looked up; one redis-server lacks is ELF025's
+    (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew", defined=False)), relocations=(0,)), []),
+    (
+        Spec(
+            symbols=(Sym("RedisModule_OnLoad"), Sym("rdbModpack", defined=False)), relocations=("rdbModpack",)
+        ),
+        ["ELF025"],
+    ),
+    (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("dictModpack")), relocations=("dictModpack",)), []),
+    (
+        Spec(
+            symbols=(Sym("RedisModule_OnLoad"), Sym("je_malloc", defined=False)), relocations=("je_malloc",)
+        ),
+        ["ELF026"],
+    ),
     (
         Spec(needed=("libstdc++.so.6", "libc.so.6"), verneed={"libstdc++.so.6": ("CXXABI_1.3.15",)}),
         ["ELF014"],
@@ -235,3 +262,73 @@ def test_every_elf_rule_is_documented_and_exercised() -> None:
     covered = {code for _spec, expected in CRAFTED for code in expected}
     covered |= {code for expected in EXPECTED.values() for code, _path in expected}
     assert set(rules) - covered - ELSEWHERE == set()
+
+
+GETKEYS_STRINGS = b"readonly getkeys-api\0RedisModule_IsKeysPositionRequest\0RedisModule_KeyAtPos\0"
+
+
+@pytest.mark.parametrize(
+    ("rodata", "flag", "calls"),
+    [
+        (GETKEYS_STRINGS, True, True),
+        (b"readonly\0RedisModule_IsKeysPositionRequest\0RedisModule_KeyAtPos\0", False, True),
+        (b"write getkeys-api\0RedisModule_KeyAtPos\0", True, False),
+        (b"", False, False),
+        (None, False, False),
+    ],
+)
+def test_getkeys_api_evidence_is_read_from_read_only_data(
+    tmp_path: Path, rodata: bytes | None, flag: bool, calls: bool
+) -> None:
+    from modpack import elf
+
+    info = elf.read_elf(crafted(tmp_path, Spec(rodata=rodata)))
+    assert (info.getkeys.flag, info.getkeys.calls, info.getkeys.complete) == (flag, calls, True)
+    assert info.getkeys.implemented is (flag and calls)
+
+
+def test_relocation_lookups_are_read_from_the_relocation_table(tmp_path: Path) -> None:
+    from modpack import elf
+
+    symbols = (
+        Sym("RedisModule_OnLoad"),
+        Sym("sdsnew"),
+        Sym("sdsfree", defined=False),
+        Sym("sdsdup", visibility=3),
+        Sym("unused"),
+    )
+    info = elf.read_elf(
+        crafted(tmp_path, Spec(symbols=symbols, relocations=("sdsnew", "sdsfree", "sdsdup", 0)))
+    )
+    assert info.lookups == (elf.SymbolLookup("sdsnew", True), elf.SymbolLookup("sdsfree", False))
+    assert not info.symbolic
+    symbolic = elf.read_elf(
+        crafted(tmp_path, Spec(symbols=symbols, relocations=("sdsnew", "sdsfree"), flags=0x2))
+    )
+    assert symbolic.symbolic and symbolic.lookups == (elf.SymbolLookup("sdsfree", False),)
+
+
+def test_a_relocation_past_the_symbol_table_is_malformed(tmp_path: Path) -> None:
+    found = findings(crafted(tmp_path, Spec(relocations=(9,))), {"operating_systems": ["rhel9"]})
+    assert [(f.code, f.message) for f in found] == [
+        ("ELF003", "a relocation names dynamic symbol 9, past the table")
+    ]
+
+
+def test_getkeys_evidence_across_a_chunk_boundary(tmp_path: Path) -> None:
+    from modpack import elf
+
+    padding = b"\0" * (elf.READ_CHUNK - 8)  # "readonly getkeys-api" straddles the first chunk's end
+    info = elf.read_elf(crafted(tmp_path, Spec(rodata=padding + GETKEYS_STRINGS)))
+    assert info.getkeys.implemented
+
+
+def test_read_only_data_a_bundle_did_not_keep_leaves_the_evidence_incomplete() -> None:
+    from modpack import elf
+    from modpack.bundle import SparseImage
+
+    data, layout = builder.build(Spec(rodata=GETKEYS_STRINGS))
+    _index, offset, size = layout.sections[".rodata"]
+    image = SparseImage(len(data), {0: data[:offset], offset + size: data[offset + size :]})
+    getkeys = elf.read_elf(image).getkeys
+    assert (getkeys.flag, getkeys.calls, getkeys.complete) == (False, False, False)

@@ -149,13 +149,18 @@ def test_debug_info_is_detected_without_loading_dwarf(tmp_path: Path) -> None:
     assert info.has_debug_info
 
 
-def test_exports_colliding_with_redis_server(tmp_path: Path) -> None:
-    source = (
-        ONLOAD_C
-        + "char *sdsnew(const char *s) { return (char *)s; }\nint lua_gettop(void *L) { return !L; }\n"
+def test_preemptible_definitions_are_looked_up(tmp_path: Path) -> None:
+    source = ONLOAD_C + (
+        "__attribute__((noinline)) char *sdsnew(const char *s) { return (char *)s; }\n"
+        "__attribute__((noinline)) int lua_gettop(void *L) { return !L; }\n"
+        "int use(void) { return sdsnew(0) == 0 && lua_gettop(0); }\n"
     )
     info = elf.read_elf(compile_so(tmp_path, "collide.so", source))
-    assert set(info.redis_collisions) == {"sdsnew", "lua_gettop"}
+    assert info.lookups is not None
+    assert {lookup.name for lookup in info.lookups if lookup.defined} == {"sdsnew", "lua_gettop"}
+    symbolic = elf.read_elf(compile_so(tmp_path, "symbolic.so", source, "-Wl,-Bsymbolic"))
+    assert symbolic.symbolic and symbolic.lookups is not None
+    assert not [lookup for lookup in symbolic.lookups if lookup.defined]
 
 
 def test_cxx_module_needs_glibcxx(tmp_path: Path) -> None:

@@ -32,13 +32,13 @@ REFERENCE_FINDINGS = {
         "CAP001",
     ],
     # RAMP's bundles: a float version, no compatible_redis_version, and (2019) packed on a Mac.
-    "RAMP@a353cfc__test_module.zip__module.json": ["VER003", "VER006", "PLT006"],
+    "RAMP@a353cfc__test_module.zip__module.json": ["VER011", "VER006", "PLT006"],
     # An override replaced graph.EXPLAIN wholesale with a bare name: no arity for the proxy.
-    "RAMP@c3455df__test_module.zip__module.json": ["VER003", "VER006", "CMD005", "CMD006"],
-    "RAMP@d3de40a__test_module.zip__module.json": ["SCH003", "VER003", "VER006", "CMD005", "CMD006"],
-    "RAMP__test_module.zip__module.json": ["VER003", "VER006", "CMD005", "CMD006"],
+    "RAMP@c3455df__test_module.zip__module.json": ["VER011", "VER006", "CMD005", "CMD006"],
+    "RAMP@d3de40a__test_module.zip__module.json": ["SCH003", "VER011", "VER006", "CMD005", "CMD006"],
+    "RAMP__test_module.zip__module.json": ["VER011", "VER006", "CMD005", "CMD006"],
     # 2020-04: "dependencies": null and no capabilities at all.
-    "RAMP@ef5b2b5__test_module.zip__module.json": ["SCH002", "VER003", "VER006", "CAP004"],
+    "RAMP@ef5b2b5__test_module.zip__module.json": ["SCH002", "VER011", "VER006", "CAP004"],
 }
 
 

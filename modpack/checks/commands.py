@@ -9,16 +9,19 @@ convention that a negative step is a proxy routing policy (ramp.md §3.2).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modpack import policy, versions
 from modpack.findings import Sink
+
+if TYPE_CHECKING:  # mutate: equivalent -- annotations only
+    from modpack.elf import GetkeysApi
 
 BLOCKED_NAME_CHARS = {" ": "a space", "\r": "CR", "\n": "LF", "@": "@", "=": "=", ",": ","}
 ROUTING_POLICIES = (-1, -2, -3)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # mutate: equivalent -- nothing assigns to a Command
 class Command:
     """One command entry, with each field None when absent or of the wrong type."""
 
@@ -73,14 +76,26 @@ def target_redis(module: dict[str, Any]) -> tuple[int, ...] | None:
             parsed = versions.parse_redis_version(value)
             if parsed is not None and parsed[:2] != (99, 99):
                 return parsed
-    return None
+    return None  # mutate: equivalent -- the implicit return is None too
 
 
-def check_commands(module: dict[str, Any], sink: Sink) -> None:
+def check_commands(
+    module: dict[str, Any], sink: Sink, *, hand_written: bool = False, binary_follows: bool = False
+) -> None:
+    """Every check of `commands[]` that needs nothing but the module dict.
+
+    `hand_written`: the entries are declarations written by hand (modpack.toml [[commands]],
+    RAMP overide_command/add_command), not a module.json list: nothing is said about the flags
+    Redis would report (CMD020), and no entries is no defect (build --discover fills them).
+    `binary_follows`: the caller checks the binary next and calls `check_movable_keys` with what
+    it says; otherwise CMD013 says that getkeys-api cannot be checked without the binary.
+    """
     entries = module.get("commands")
     if not isinstance(entries, list):
         return
-    commands = [_parse(e, f"commands[{i}]") for i, e in enumerate(entries) if isinstance(e, dict)]
+    if not entries and not hand_written:
+        sink.add("CMD030", "commands", "commands is empty: the proxy routes no command of this module")
+    commands = parse_commands(entries)
     target = target_redis(module)
     _check_names(commands, sink)
     for command in commands:
@@ -88,7 +103,73 @@ def check_commands(module: dict[str, Any], sink: Sink) -> None:
         _check_flag_vocabulary(command, sink)
         _check_flag_semantics(command, target, sink)
         _check_key_range(command, sink)
-    _check_module_flag(commands, target, sink)
+    if not hand_written:
+        _check_module_flag(_generated(commands, module), target, sink)
+    _check_no_multi_key(module, commands, sink)
+    if not binary_follows:
+        _report_movable_keys(commands, None, sink)
+
+
+def parse_commands(entries: list[Any]) -> list[Command]:
+    return [_parse(e, f"commands[{i}]") for i, e in enumerate(entries) if isinstance(e, dict)]
+
+
+def check_movable_keys(module: dict[str, Any], sink: Sink, getkeys: GetkeysApi | None) -> None:
+    """CMD013 for movablekeys commands, told by what the module's binary says (None: no binary)."""
+    entries = module.get("commands")
+    if isinstance(entries, list):
+        _report_movable_keys(parse_commands(entries), getkeys, sink)
+
+
+def _report_movable_keys(commands: list[Command], getkeys: GetkeysApi | None, sink: Sink) -> None:
+    """Movable keys are routed only through getkeys-api (keyspecs.md §3.4).
+
+    Whether the module implements it is in its binary: the flags string passed to
+    RedisModule_CreateCommand names `getkeys-api`, and RedisModule_KeyAtPos is fetched by name.
+    """
+    movable = [c for c in commands if "movablekeys" in c.flags]
+    if getkeys is not None and getkeys.implemented:
+        return
+    for command in movable:
+        path, name = f"{command.path}.flags", command.name
+        if getkeys is None:
+            sink.add(
+                "CMD013",
+                path,
+                f"command {name!r} has movable keys; without the module's binary modpack cannot tell "
+                "whether it implements getkeys-api",
+                "Validate the bundle (or set [build] so), which checks the binary; or make sure the "
+                "module implements getkeys-api (RedisModule_IsKeysPositionRequest/KeyAtPos).",
+            )
+        elif not getkeys.complete:
+            sink.add(
+                "CMD013",
+                path,
+                f"command {name!r} has movable keys, and part of the binary's read-only data could not "
+                "be read, so modpack cannot tell whether it implements getkeys-api",
+            )
+        else:
+            sink.add(
+                "CMD013",
+                path,
+                f"command {name!r} has movable keys, but the binary {getkeys.missing()}: its keys are "
+                "described only by key specs, which cluster routing does not read",
+            )
+
+
+def _generated(commands: list[Command], module: dict[str, Any]) -> list[Command]:
+    """The entries Redis could have reported: RAMP copies overide_command/add_command entries
+    into module.json as written (ramp.md §3.3), and no Redis reports a negative step."""
+    written: set[str] = set()
+    for key in ("overide_command", "add_command"):
+        items = module.get(key)
+        if isinstance(items, list):
+            written |= {e["command_name"].lower() for e in items if _named(e)}
+    return [c for c in commands if not c.routing_policy and (c.name is None or c.name.lower() not in written)]
+
+
+def _named(entry: Any) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("command_name"), str)
 
 
 def _check_names(commands: list[Command], sink: Sink) -> None:
@@ -157,12 +238,15 @@ def _check_flag_semantics(command: Command, target: tuple[int, ...] | None, sink
     writes = "write" in flags
     if writes and "readonly" in flags:
         sink.add("CMD010", path, f"command {name!r} is both write and readonly")
-    if command.has_keys and not (writes or "readonly" in flags):
-        sink.add("CMD011", path, f"command {name!r} takes keys but is neither write nor readonly")
+    if command.has_keys and not (writes or "readonly" in flags) and not _arity_excludes_keys(command):
+        sink.add(
+            "CMD011",
+            path,
+            f"command {name!r} takes keys ({_triple(command)}) but is neither write nor readonly",
+            _access_hint(command),
+        )
     if "readonly" in flags and "denyoom" in flags:
         sink.add("CMD012", path, f"readonly command {name!r} has denyoom")
-    if "movablekeys" in flags:
-        sink.add("CMD013", path, f"command {name!r} has movable keys")
     if "no_auth" in flags and (writes or "denyoom" in flags or command.has_keys):
         sink.add("CMD014", path, f"no_auth command {name!r} touches data")
     if "loading" in flags and (writes or command.has_keys):
@@ -171,7 +255,7 @@ def _check_flag_semantics(command: Command, target: tuple[int, ...] | None, sink
         sink.add("CMD016", path, f"command {name!r} has no_mandatory_keys but no keys")
     if "stale" in flags and writes:
         sink.add("CMD017", path, f"write command {name!r} is allowed on stale replicas")
-    if "random" in flags and target is not None and target >= (7,):
+    if "random" in flags and target is not None and _redis7(target):
         sink.add("CMD018", path, f"command {name!r} has random, ignored by Redis {target[0]}")
     if "may_replicate" in flags:
         sink.add("CMD019", path, f"command {name!r} has may_replicate")
@@ -184,20 +268,92 @@ def _check_module_flag(commands: list[Command], target: tuple[int, ...] | None, 
     if target is None or not with_flags:
         return
     marked = [c for c in with_flags if "module" in c.flags]
-    if target >= (7,) and len(marked) < len(with_flags):
+    if _redis7(target) and len(marked) < len(with_flags):
         sink.add(
             "CMD020",
             "commands",
             f"{len(with_flags) - len(marked)} of {len(with_flags)} commands lack the `module` flag that "
             f"Redis {'.'.join(map(str, target))} reports on every module command",
         )
-    elif target < (7,) and marked:
+    elif not _redis7(target) and marked:
         sink.add(
             "CMD020",
             "commands",
             f"{len(marked)} commands carry the `module` flag, which Redis "
             f"{'.'.join(map(str, target))} never reports",
         )
+
+
+def _redis7(target: tuple[int, ...]) -> bool:
+    """Redis 7.0 or later: `module` on every module command, `random` ignored (keyspecs.md §1.6-7)."""
+    return target >= (7,)  # mutate: equivalent -- versions have 2 or 3 parts, so >= and > agree
+
+
+def _triple(command: Command) -> str:
+    return f"{command.first},{command.last},{command.step}"
+
+
+def _arity_excludes_keys(command: Command) -> bool:
+    """A fixed arity that leaves no argument at first_key: the command takes no key (KEY004)."""
+    arity, first = command.arity, command.first
+    return arity is not None and arity > 0 and first is not None and first > arity - 1
+
+
+def _access_hint(command: Command) -> str:
+    """Add an access flag, unless the key positions are what is wrong.
+
+    Redis never checks the triple (keyspecs.md §1.1), and a module command's arity is -1 unless
+    RM_SetCommandInfo sets it (§2), so whether argument `first_key` really is a key cannot be
+    told from module.json: a triple copied onto a command that takes no key is as likely as a
+    missing flag, the more so when the flags string was empty.
+    """
+    if command.first is None or command.first <= 0:
+        return "Add write or readonly."
+    name, triple = command.name, _triple(command)
+    empty = (
+        "Its flags are empty, as if the registration was never filled in. "
+        if not (command.flags - {"module"})
+        else ""
+    )
+    return (
+        f"{empty}If {name} reads or writes the key at argument {command.first}, add write or readonly. "
+        f"If it takes no key, the key positions {triple} are wrong too: register it with 0,0,0."
+    )
+
+
+def _check_no_multi_key(module: dict[str, Any], commands: list[Command], sink: Sink) -> None:
+    """no_multi_key promises Redis Enterprise that no command takes several keys (§3 of
+    redis-enterprise.md); the key positions of the commands can contradict it."""
+    capabilities = module.get("capabilities")
+    if not isinstance(capabilities, list) or "no_multi_key" not in capabilities:
+        return
+    several = [(c, reason) for c in commands if (reason := _several_keys(c))]
+    if not several:
+        return
+    shown = "; ".join(f"{c.name} ({reason})" for c, reason in several[:5])
+    more = f" and {len(several) - 5} more" if len(several) > 5 else ""
+    sink.add(
+        "CAP005",
+        f"capabilities[{capabilities.index('no_multi_key')}]",
+        f"no_multi_key is declared, but {len(several)} command(s) take several keys: {shown}{more}",
+    )
+
+
+def _several_keys(command: Command) -> str:
+    """Why the command can take more than one key, or "" when it cannot (or it is unknown)."""
+    if "movablekeys" in command.flags:
+        return "movable keys"
+    first, last, step, arity = command.first, command.last, command.step, command.arity
+    if first is None or last is None or step is None or first <= 0 or step <= 0:
+        return ""  # no keys, a routing policy, or a triple the KEY rules report
+    if last >= 0:
+        return f"keys {first} to {last}, step {step}" if last - first >= step else ""
+    if arity is not None and arity > 0:  # mutate: equivalent -- arity 0 or 1 leaves no second key
+        resolved = arity + last
+        return f"keys {first} to {resolved}, step {step}" if resolved - first >= step else ""
+    if arity is not None and arity < 0:
+        return f"keys {first} to the last argument (last_key {last}), step {step}"
+    return ""  # mutate: equivalent -- None is as false as ""
 
 
 def _check_key_range(command: Command, sink: Sink) -> None:
@@ -222,21 +378,28 @@ def _check_key_range(command: Command, sink: Sink) -> None:
     if 0 <= last < first:
         sink.add("KEY003", f"{path}.last_key", f"command {name!r} has last_key {last} < first_key {first}")
         return
+    # From here first >= 1, step >= 1, and last >= first or negative.
     if arity is not None and arity > 0:
-        _check_fixed_arity(command, arity, sink)
+        _check_fixed_arity(command, (first, last, step), arity, sink)
     elif arity is not None and arity < -1:
         # -1 is what Redis reports for a module command whose arity was never set (keyspecs.md
         # §2): it states no minimum, so only an explicit -N can leave a minimal call keyless.
-        _check_minimum_arity(command, -arity, sink)
+        _check_minimum_arity(command, (first, last), -arity, sink)
 
 
-def _check_fixed_arity(command: Command, arity: int, sink: Sink) -> None:
-    first, last, step = command.first or 0, command.last or 0, command.step or 1
+def _check_fixed_arity(command: Command, keys: tuple[int, int, int], arity: int, sink: Sink) -> None:
+    first, last, step = keys
     name, path = command.name, command.path
-    resolved = last if last >= 0 else arity + last
+    resolved = last if last >= 0 else arity + last  # mutate: equivalent -- last is never 0 here
     if first > arity - 1:
-        sink.add("KEY004", f"{path}.first_key", f"command {name!r} has arity {arity} but first_key {first}")
-    elif last >= 0 and last > arity - 1:
+        sink.add(
+            "KEY004",
+            f"{path}.first_key",
+            f"command {name!r} has arity {arity} but first_key {first}: no call has an argument "
+            "there, so it takes no key",
+            "If the command takes no key, register it with 0,0,0; otherwise fix the arity.",
+        )
+    elif last > arity - 1:
         sink.add("KEY004", f"{path}.last_key", f"command {name!r} has arity {arity} but last_key {last}")
     elif resolved < first:
         sink.add(
@@ -244,7 +407,7 @@ def _check_fixed_arity(command: Command, arity: int, sink: Sink) -> None:
             f"{path}.last_key",
             f"command {name!r}: last_key {last} resolves to {resolved}, before first_key {first}",
         )
-    elif step > 1 and (resolved - first) % step:
+    elif (resolved - first) % step:
         sink.add(
             "KEY006",
             f"{path}.step",
@@ -252,8 +415,8 @@ def _check_fixed_arity(command: Command, arity: int, sink: Sink) -> None:
         )
 
 
-def _check_minimum_arity(command: Command, minimum: int, sink: Sink) -> None:
-    first, last = command.first or 0, command.last or 0
+def _check_minimum_arity(command: Command, keys: tuple[int, int], minimum: int, sink: Sink) -> None:
+    first, last = keys
     name, path = command.name, command.path
     if first > minimum - 1:
         sink.add(
@@ -261,7 +424,7 @@ def _check_minimum_arity(command: Command, minimum: int, sink: Sink) -> None:
             f"{path}.first_key",
             f"command {name!r} accepts {minimum} arguments, but its first key is at {first}",
         )
-    elif last < 0 and minimum + last < first:
+    elif minimum + last < first:  # only a negative last_key can resolve before first_key
         sink.add(
             "KEY007",
             f"{path}.last_key",

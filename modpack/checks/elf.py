@@ -253,7 +253,9 @@ def _check_stack(info: ElfInfo, targets: list[Target], sink: Sink) -> None:
 def _check_hardening(info: ElfInfo, sink: Sink) -> None:
     if info.textrel:
         sink.add("ELF023", "", "the binary has text relocations (DT_TEXTREL)")
-    unversioned = elf.unversioned_undefined(info)
+    server = redis_server_names()
+    # Names redis-server defines are ELF026's: they do resolve, to redis-server's own.
+    unversioned = tuple(n for n in elf.unversioned_undefined(info) if n not in server)
     if unversioned and not _unversioned_provider(info):
         sink.add(
             "ELF025",
@@ -261,8 +263,49 @@ def _check_hardening(info: ElfInfo, sink: Sink) -> None:
             f"{len(unversioned)} undefined symbols have no version and no needed library that could "
             f"define them: {_some(unversioned)}",
         )
-    if info.redis_collisions:
-        sink.add("ELF026", "", f"the binary exports redis-server names: {_some(info.redis_collisions)}")
+    _check_redis_bindings(info, server, sink)
+
+
+def redis_server_names() -> frozenset[str]:
+    """Names redis-server exports to the modules it loads (data/redis_server_exports.json)."""
+    data = policy.load("redis_server_exports")
+    return frozenset(data["names"]) | frozenset(data["supplement"]["names"])
+
+
+def _check_redis_bindings(info: ElfInfo, server: frozenset[str], sink: Sink) -> None:
+    """ELF026: relocations the loader resolves to redis-server's definitions (elf.md §1.10).
+
+    Decided from the module's relocations, not from its export list: a name the module exports
+    but binds itself (-Bsymbolic, protected or hidden visibility) loses nothing.
+    """
+    if info.lookups is None:
+        return
+    bound = [lookup for lookup in info.lookups if lookup.name in server]
+    if not bound:
+        return
+    own = sorted(lookup.name for lookup in bound if lookup.defined)
+    taken = sorted(lookup.name for lookup in bound if not lookup.defined)
+    parts = []
+    if own:
+        parts.append(f"{len(own)} of the module's own symbols lose to redis-server's copies: {_some(own)}")
+    if taken:
+        parts.append(f"{len(taken)} undefined symbols resolve to redis-server internals: {_some(taken)}")
+    sink.add("ELF026", "", f"at load time {'; '.join(parts)}", _binding_hint(own, taken))
+
+
+def _binding_hint(own: list[str], taken: list[str]) -> str:
+    hints = []
+    if own:
+        hints.append(
+            "Bind the module's copies to itself: -fvisibility=hidden, a version script, or -Wl,-Bsymbolic"
+        )
+    if taken:
+        hints.append(
+            "link the library that should provide the undefined names, or stop relying on "
+            "redis-server internals (they differ between Redis versions and builds)"
+        )
+    text = "; ".join(hints)
+    return text[0].upper() + text[1:] + "."
 
 
 def _unversioned_provider(info: ElfInfo) -> bool:

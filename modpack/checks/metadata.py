@@ -12,7 +12,7 @@ from typing import Any
 from modpack import policy, versions
 from modpack.findings import Sink
 
-Module = dict[str, Any]
+Module = dict[str, Any]  # mutate: equivalent -- a type alias for annotations
 
 # RAMP's unpacker parses an OS entry as letters then a version (ramp.md §8).
 _OS_ENTRY = re.compile(r"[a-zA-Z_]+(\d+)(\.\d+)?(\.\d+)?")
@@ -55,16 +55,16 @@ def _check_numeric_version(number: Any, parsed: tuple[int, int, int] | None, sin
     if isinstance(number, bool) or not isinstance(number, int | float):
         return
     if isinstance(number, float):
-        if number.is_integer():
-            sink.add(
-                "VER003",
-                "version",
-                f"version is the float {number!r}, as RAMP writes it",
-                f"Write {int(number)} (an integer).",
-            )
-        else:
-            sink.add("VER003", "version", f"version {number!r} is not a whole number")
-            return
+        if not number.is_integer():
+            return  # not an integer at all: the schema reports it (VER003)
+        # RAMP writes every version as a float (10203.0) and the unpacker Redis Enterprise uses
+        # reads it as int(float(v)) (ramp.md §2, redis-enterprise.md §8): a warning, not a refusal.
+        sink.add(
+            "VER011",
+            "version",
+            f"version is the float {number!r}, as RAMP writes it",
+            f"Write {int(number)} (an integer).",
+        )
     if parsed is not None and int(number) != versions.encode(*parsed):
         expected = versions.encode(*parsed)
         decoded = ".".join(map(str, versions.decode(int(number))))
@@ -103,28 +103,46 @@ def _check_redis_versions(module: Module, sink: Sink) -> None:
             f"Write {'.'.join(map(str, high[:2]))!r}.",
         )
     if low is not None and high is not None:
-        if low[0] != high[0]:
-            sink.add(
-                "VER008",
-                "min_redis_version",
-                f"min_redis_version {module['min_redis_version']!r} and compatible_redis_version "
-                f"{compatible!r} have different majors",
-            )
-        elif low[:2] > high[:2]:
+        low, high = low[:2], high[:2]  # databases are matched on major.minor
+        if low > high:
             sink.add(
                 "VER007",
                 "min_redis_version",
                 f"min_redis_version {module['min_redis_version']!r} is above compatible_redis_version "
                 f"{compatible!r}",
             )
+        elif low[0] != high[0] and _selected_by_minimum(high, parsed.get("min_redis_pack_version")):
+            sink.add(
+                "VER008",
+                "min_redis_version",
+                f"min_redis_version {module['min_redis_version']!r} and compatible_redis_version "
+                f"{compatible!r} have different majors, and a Redis {'.'.join(map(str, high))} "
+                "database may be matched by min_redis_version",
+            )
+
+
+# Redis Enterprise 7.8.2 added compatible_redis_version; since then min_redis_version "is only
+# relevant to Redis database versions earlier than 7.4" (redis-enterprise.md §1 and §9). Redis's
+# own bundles pair min 7.4 (or 7.1) with compatible 8.0 (re-docs GET_v1_modules capture).
+_MIN_VERSION_IGNORED_FROM_DB = (7, 4)
+_COMPATIBLE_VERSION_FROM_PACK = (7, 8, 2)
+
+
+def _selected_by_minimum(compatible: tuple[int, ...], pack: tuple[int, ...] | None) -> bool:
+    """Whether a cluster may still match the compatible (major.minor) database by min_redis_version.
+
+    Only for a database before 7.4, and only on a cluster older than 7.8.2 (one that knows
+    nothing of compatible_redis_version), which min_redis_pack_version may rule out.
+    """
+    if compatible >= _MIN_VERSION_IGNORED_FROM_DB:
+        return False
+    return pack is None or pack < _COMPATIBLE_VERSION_FROM_PACK
 
 
 def check_capabilities(module: Module, sink: Sink) -> None:
     capabilities = module.get("capabilities")
-    if isinstance(capabilities, str):
-        return  # reported by the schema as CAP003
     if not isinstance(capabilities, list):
-        return
+        return  # the schema reports it (a comma-separated string: CAP003)
     known = policy.capabilities()
     wrong = policy.capability_misspellings()
     seen: set[str] = set()
@@ -145,14 +163,16 @@ def check_capabilities(module: Module, sink: Sink) -> None:
 def _capability_hint(name: str, known: dict[str, str], wrong: dict[str, str]) -> str:
     import difflib
 
-    lowered = name.lower().replace("-", "_")
+    lowered = name.strip().lower().replace("-", "_")
     guess = wrong.get(lowered) or (lowered if lowered in known else None)
     if guess is None:
-        close = difflib.get_close_matches(lowered, list(known), n=1, cutoff=0.7)
-        guess = close[0] if close else None
-    if guess:
-        return f"Did you mean {guess!r}?"
-    return "Known capabilities: " + ", ".join(known)
+        close = difflib.get_close_matches(lowered, list(known), n=1, cutoff=0.7)  # mutate: equivalent -- n
+        guess = next(iter(close), None)
+    if guess is None:
+        return "Known capabilities: " + ", ".join(known)
+    if guess == lowered:
+        return f"Write {guess!r}: capability names are exact, lower case, with underscores."
+    return f"Did you mean {guess!r}?"
 
 
 def check_platform(module: Module, sink: Sink, *, in_bundle: bool = False) -> None:
@@ -162,10 +182,8 @@ def check_platform(module: Module, sink: Sink, *, in_bundle: bool = False) -> No
         sink.add("PLT006", "os", f"os is {os_value!r}")
     if "os_list" in module:
         sink.add("PLT008", "os_list", "os_list is the legacy name of operating_systems")
-    systems = module.get("operating_systems")
-    if systems is None and "os_list" not in module:
-        return  # in a bundle, PLT005 names the OSes its binary loads on (validate._bundle_binary)
-    key = "operating_systems" if systems is not None else "os_list"
+    # No list at all: in a bundle, PLT005 names the OSes its binary loads on (validate._bundle_binary).
+    key = "operating_systems" if module.get("operating_systems") is not None else "os_list"
     entries = module.get(key)
     if isinstance(entries, list):
         _check_os_entries(entries, key, module.get("architecture"), sink)
@@ -173,11 +191,9 @@ def check_platform(module: Module, sink: Sink, *, in_bundle: bool = False) -> No
 
 def _check_architecture(module: Module, sink: Sink, *, in_bundle: bool) -> None:
     arch = module.get("architecture")
-    if arch is None:
-        if in_bundle:
-            sink.add("PLT009", "architecture", "architecture is not declared")
-        return
-    if isinstance(arch, str) and arch not in ARCHITECTURES:
+    if arch is None and in_bundle:
+        sink.add("PLT009", "architecture", "architecture is not declared")
+    elif isinstance(arch, str) and arch not in ARCHITECTURES:
         alias = _ARCH_ALIASES.get(arch.lower())
         hint = f"Write {alias!r}." if alias else ""
         sink.add("PLT003", "architecture", f"architecture {arch!r} is not x86_64 or aarch64", hint)

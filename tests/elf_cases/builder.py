@@ -2,7 +2,8 @@
 
 `build()` lays out a small but complete 64-bit shared object: program headers (PT_LOAD,
 PT_DYNAMIC, optional PT_INTERP and PT_GNU_STACK), `.dynstr`, `.dynsym`, `.gnu.version`,
-`.gnu.version_r`, `.dynamic`, a build-id note, optional `.symtab`/`.strtab`, `.shstrtab` and the
+`.gnu.version_r`, `.dynamic`, a build-id note, optional `.rela.dyn` (relocations against
+`.dynsym`) and `.rodata`, optional `.symtab`/`.strtab`, `.shstrtab` and the
 section header table. Every field the reader looks at can be chosen, so each case states
 exactly what it exercises; `Layout` tells where each table landed, for targeted corruption.
 """
@@ -58,6 +59,10 @@ class Spec:
     interp: str | None = None
     dt_null: bool = True
     static_symbols: tuple[Sym, ...] | None = None  # a .symtab, as in an unstripped file
+    # R_X86_64_GLOB_DAT relocations in .rela.dyn, against these symbols (a name from `symbols`,
+    # or a raw .dynsym index)
+    relocations: tuple[str | int, ...] = ()
+    rodata: bytes | None = None  # a read-only data section (string literals)
     build_id: bytes = bytes(range(20))
 
 
@@ -96,11 +101,27 @@ def build(spec: Spec | None = None) -> tuple[bytes, Layout]:
         (".dynamic", 6, dynamic, -1, 0),
         (".note.gnu.build-id", 7, note, 0, 0),
     ]
+    if spec.relocations:
+        parts.append((".rela.dyn", 4, _relocations(e, spec), -2, 0))  # -2: link to .dynsym
+    if spec.rodata is not None:
+        parts.append((".rodata", 1, spec.rodata, 0, 0))
     if spec.static_symbols is not None:
         strtab = _Strings()
         parts.append((".symtab", 2, _symbols(e, spec.static_symbols, strtab), -3, 1))  # -3: .strtab
         parts.append((".strtab", 3, bytes(strtab.data), 0, 0))
     return _assemble(e, spec, parts)
+
+
+R_X86_64_GLOB_DAT = 6
+
+
+def _relocations(e: str, spec: Spec) -> bytes:
+    index = {sym.name: position for position, sym in enumerate(spec.symbols, start=1)}
+    out = bytearray()
+    for offset, target in enumerate(spec.relocations):
+        symbol = target if isinstance(target, int) else index[target]
+        out += struct.pack(e + "QQq", 0x3000 + 8 * offset, (symbol << 32) | R_X86_64_GLOB_DAT, 0)
+    return bytes(out)
 
 
 def _version_indexes(verneed: dict[str, tuple[str, ...]]) -> dict[str, int]:
@@ -174,7 +195,7 @@ def _assemble(e: str, spec: Spec, parts: list[tuple[str, int, bytes, int, int]])
     for index, (name, kind, data, link, info) in enumerate(parts, start=1):
         offset = place(data)
         link_to = {-1: ".dynstr", -2: ".dynsym", -3: ".strtab"}.get(link)
-        entsize = {11: SYM, 2: SYM, 6: 16, 0x6FFFFFFF: 2}.get(kind, 0)
+        entsize = {11: SYM, 2: SYM, 6: 16, 4: 24, 0x6FFFFFFF: 2}.get(kind, 0)
         headers += struct.pack(
             e + "IIQQQQIIQQ",
             shstr.add(name),
