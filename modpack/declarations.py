@@ -262,24 +262,16 @@ def _check_given_hash(name: str, given: Any, path: Path, sink: Sink) -> None:
 
 
 def no_commands(module: dict[str, Any], sink: Sink) -> None:
-    """CMD030 for a module that declares no command, unless the command checks say it.
+    """CMD030 for a modpack.toml (or the module.json a build assembles) that declares no command.
 
-    The rule belongs to checks/commands.py; until it reports it there, this reports it for
-    modpack.toml and for builds, and stays silent once that check does (never twice).
+    checks/commands.py says nothing of hand-written declarations with no entries (a ramp.yml never
+    lists them: RAMP reads them from the loaded module), so a modpack.toml is judged here: left
+    empty, the bundle's module.json would route no command (`build --discover` fills them in).
+    Never twice: silent when the module.json checks already said it.
     """
     if module.get("commands") != [] or any(f.code == "CMD030" for f in sink.findings):
         return
-    if _commands_check_reports_empty():
-        return
     sink.add("CMD030", "commands", "commands is empty: the proxy routes no command of this module")
-
-
-def _commands_check_reports_empty() -> bool:
-    from modpack.checks.commands import check_commands
-
-    probe = Sink("")
-    check_commands({"commands": []}, probe)
-    return any(f.code == "CMD030" for f in probe.findings)
 
 
 def _lazy_lines(text: str, scan: Any) -> Any:
