@@ -6,7 +6,7 @@ modpack release on any machine, so the compressor that decides its bytes is pinn
 zlib-ng C library 2.3.3 as bundled by the PyPI package zlib-ng 1.1.0 (pinned `==` in pyproject.toml).
 A build refuses to run with another zlib-ng rather than write other bytes under the same release.
 zlib-ng picks SSE2, SSE4.2 or AVX2 code at run time; its output was checked to be the same on each
-(bench/codec_variants.py runs the known-output test of tests/test_codec.py under qemu's CPU models).
+(bench/codec_variants.py runs the known-output test of tests/test_codec.py under qemu CPU models).
 zlib-ng was chosen by measurement (README, "The codec"): on real code (libLLVM-15.so.1) level 6
 takes 0.43x the CPU of zlib level 6 for output 2.3% larger than `zip -6`; ISA-L is faster still but
 its best level is 12% larger, and zlib-ng's levels below 5 grow by 4% or more.
