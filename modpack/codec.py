@@ -167,7 +167,7 @@ def _inflate(codec: ModuleType, raw: BinaryIO, info: zipfile.ZipInfo, size: int)
         if not data:
             data = raw.read(min(READ, compressed_left))
             if not data:
-                raise EOFError(f"{info.filename} ends before its compressed data does")
+                raise EOFError(f"the compressed data of {info.filename} ends before its deflate stream does")
             compressed_left -= len(data)
         chunk = inflate.decompress(data, min(size, left))
         left -= len(chunk)
