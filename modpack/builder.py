@@ -10,19 +10,16 @@ when the pass ends; its CRC is fixed in the local header and the central directo
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import json
 import os
 import string
 import time
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from modpack import policy
+from modpack import codec, policy
 from modpack.checks.commands import target_redis
 from modpack.declarations import Declarations, Settings, Target
 from modpack.errors import FindingsError, ModpackError, OutputExistsError, UsageError
@@ -355,64 +352,11 @@ def _stream_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: Binar
     """CRC here, deflate on worker threads, sha256 on another: zlib and hashlib release the GIL."""
     with BackgroundHash() as digest, archive.open(info, "w") as target:
         # zipfile calls compress()/flush() on this object; ParallelDeflate keeps that contract.
-        target._compressor = ParallelDeflate(6)  # type: ignore[attr-defined]
+        target._compressor = codec.ParallelDeflate()  # type: ignore[attr-defined]
         for chunk in stream_chunks(source):
             digest.feed(chunk)
             target.write(chunk)
     return digest.hexdigest()
-
-
-class ParallelDeflate:
-    """A zlib compressor (compress/flush) that deflates fixed blocks on several threads.
-
-    Each 1 MiB block is deflated on its own with the previous block's last 32 KiB as preset
-    dictionary and ends with a sync flush (the last one with Z_FINISH), so the concatenation is one
-    valid raw deflate stream, as pigz makes it. The output depends only on the input, never on
-    thread timing, so bundles stay byte-identical.
-    """
-
-    BLOCK = 1024 * 1024
-    WINDOW = 32 * 1024
-
-    def __init__(self, level: int, workers: int | None = None) -> None:
-        self.level = level
-        self.workers = max(1, workers or os.cpu_count() or 1)
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.workers)
-        self.pending: collections.deque[concurrent.futures.Future[bytes]] = collections.deque()
-        self.buffer = bytearray()
-        self.window = b""
-
-    def _submit(self, block: bytes, *, final: bool) -> None:
-        preset, self.window = self.window, block[-self.WINDOW :]
-        self.pending.append(self.pool.submit(_deflate_block, block, preset, self.level, final))
-
-    def compress(self, data: bytes) -> bytes:
-        self.buffer += data
-        while len(self.buffer) >= self.BLOCK:
-            block = bytes(self.buffer[: self.BLOCK])
-            del self.buffer[: self.BLOCK]
-            self._submit(block, final=False)
-        done = []
-        while self.pending and (len(self.pending) > 2 * self.workers or self.pending[0].done()):
-            done.append(self.pending.popleft().result())
-        return b"".join(done)
-
-    def flush(self) -> bytes:
-        self._submit(bytes(self.buffer), final=True)
-        self.buffer.clear()
-        try:
-            return b"".join(future.result() for future in self.pending)
-        finally:
-            self.pending.clear()
-            self.pool.shutdown()
-
-
-def _deflate_block(block: bytes, preset: bytes, level: int, final: bool) -> bytes:
-    if preset:
-        compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, preset)
-    else:
-        compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
-    return compressor.compress(block) + compressor.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
 
 
 def _patch_stored(out: BinaryIO, info: zipfile.ZipInfo, old: bytes, new: bytes) -> None:
@@ -424,7 +368,7 @@ def _patch_stored(out: BinaryIO, info: zipfile.ZipInfo, old: bytes, new: bytes) 
     name_len, extra_len = (int.from_bytes(out.read(2), "little") for _ in range(2))
     out.seek(info.header_offset + 30 + name_len + extra_len)
     out.write(new)
-    info.CRC = zlib.crc32(new)
+    info.CRC = codec.crc32(new)
     out.seek(info.header_offset + 14)
     out.write(info.CRC.to_bytes(4, "little"))
     out.seek(end)

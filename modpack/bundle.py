@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
+from modpack import codec
 from modpack.findings import Sink
 from modpack.hashing import BackgroundHash, sha256_chunks
 
@@ -208,9 +209,7 @@ def read_small(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> b
 
 def member_chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
     """The decompressed member in chunks; zipfile checks the CRC when the stream ends."""
-    with archive.open(info) as member:
-        while chunk := member.read(CHUNK):
-            yield chunk
+    yield from codec.member_chunks(archive, info, CHUNK)
 
 
 def hash_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
@@ -317,9 +316,10 @@ class _Keeper:
 
     def __init__(self, size: int, ranges: list[tuple[int, int]]) -> None:
         self.size = size
-        self.want = [r for r in ranges if r[0] < r[1]]
+        self.want = list(dict.fromkeys(r for r in ranges if r[0] < r[1]))  # head and tail may coincide
         self.kept: dict[int, bytes] = {}
-        self.parts: dict[int, list[bytes]] = {}
+        # keyed by the whole range: in a file under 8 MiB the head and the tail both start at 0
+        self.parts: dict[tuple[int, int], list[bytes]] = {}
         self.offset = 0
         self.header = b""
 
@@ -328,17 +328,25 @@ class _Keeper:
         if len(self.header) < 64:
             self.header += chunk[: 64 - len(self.header)]
             if len(self.header) >= 64:
-                self.want.extend(_table_ranges(self.header, self.size))
+                self.want.extend(r for r in _table_ranges(self.header, self.size) if r not in self.want)
         for low, high in self.want:
             a, b = max(low, start), min(high, end)
             if a < b:
-                self.parts.setdefault(low, []).append(chunk[a - start : b - start])
+                self.parts.setdefault((low, high), []).append(chunk[a - start : b - start])
         self.offset = end
         if end >= self.size:
-            self.kept = {low: b"".join(p) for low, p in self.parts.items()}
+            self.kept = self._joined()
+
+    def _joined(self) -> dict[int, bytes]:
+        kept: dict[int, bytes] = {}
+        for (low, _), parts in self.parts.items():
+            data = b"".join(parts)
+            if len(data) > len(kept.get(low, b"")):
+                kept[low] = data
+        return kept
 
     def ranges(self) -> dict[int, bytes]:
-        return self.kept or {low: b"".join(p) for low, p in self.parts.items()}
+        return self.kept or self._joined()
 
     def covers(self, needed: list[tuple[int, int]]) -> bool:
         spans = [(low, low + len(data)) for low, data in self.ranges().items()]

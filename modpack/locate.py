@@ -8,7 +8,8 @@ place falls back to its nearest parent: a line number helps, it never decides an
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 LineMap = dict[str, int]
@@ -41,106 +42,106 @@ def join(prefix: str, key: str | int) -> str:
 
 # --- JSON -------------------------------------------------------------------------------------
 
-_JSON_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
-_JSON_SCALAR = re.compile(r"[^\s,\]}]+")
+# One token at a time, by a regular expression: a string, a structural character, or a run of
+# scalar characters (true, -1.5e3, ...). Whitespace between tokens is skipped by the search itself;
+# a character no alternative takes (a stray quote) is a token of its own, so nothing ever stalls.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|[{}\[\]:,]|[^\s,\]}\[{:"]+|\S')
+MAX_DEPTH = 200  # containers nested deeper are skipped, not mapped
+_OPEN, _CLOSE, _PUNCTUATION = ("{", "["), ("}", "]"), (":", ",")
 
 
-class _JsonScanner:
-    """A tolerant recursive scanner: records where each value starts, never raises."""
+@dataclass
+class _Container:
+    path: str
+    keyed: bool
+    index: int = 0
+    key: str | None = None  # the key read, until its ':' makes the value expected
+    expects_key: bool = True
 
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 0
-        self.line = 1
-        self.lines: LineMap = {}
 
-    def skip_space(self) -> None:
-        text, pos = self.text, self.pos
-        while pos < len(text) and text[pos] in " \t\r\n":
-            if text[pos] == "\n":
-                self.line += 1
-            pos += 1
-        self.pos = pos
+def json_lines(text: str) -> LineMap:
+    """The line where each value starts, by path; tolerant of any text, never raises.
 
-    def value(self, path: str, depth: int = 0) -> None:
-        self.skip_space()
-        self.lines.setdefault(path, self.line)
-        if self.pos >= len(self.text):
-            return
-        char = self.text[self.pos]
-        if depth > 200 and char in "[{":
-            self.skip_nested()
-            return
-        if char == "{":
-            self.container(path, "}", depth, keyed=True)
-        elif char == "[":
-            self.container(path, "]", depth, keyed=False)
+    A scan over the text's parts with a stack of open containers (no recursion, no per-character
+    Python loop): every value's start offset is noted the first time its path is seen, then the
+    offsets become line numbers in one pass. Malformed text ends the scan where it goes wrong.
+    """
+    offsets: dict[str, int] = {}
+    stack: list[_Container] = []
+    wanted: str | None = ""  # the path of the value expected next, if one is
+    parts = _JSON_TOKEN.finditer(text)
+    for match in parts:
+        part = match.group()
+        if wanted is not None and part not in _CLOSE:
+            offsets.setdefault(wanted, match.start())
+            if part in _OPEN:
+                if len(stack) > MAX_DEPTH:
+                    _skip_nested(parts)
+                else:
+                    stack.append(_Container(wanted, keyed=part == "{"))
+                    wanted = None if part == "{" else join(wanted, 0)
+                    continue
+            elif part in _PUNCTUATION:
+                break
+            wanted = None
+            if not stack:
+                break  # the document's one value is complete
+            continue
+        if not stack:
+            break
+        top = stack[-1]
+        if part in _CLOSE:
+            stack.pop()
+            wanted = None
+            if not stack:
+                break
+        elif part == ",":
+            top.index += 1
+            top.expects_key = top.keyed
+            wanted = None if top.keyed else join(top.path, top.index)
+        elif top.keyed and top.expects_key and top.key is None and part[0] == '"' and len(part) > 1:
+            top.key, top.expects_key = _unquote(part), False
+        elif top.keyed and part == ":" and top.key is not None:
+            wanted, top.key = join(top.path, top.key), None
         else:
-            match = (_JSON_STRING if char == '"' else _JSON_SCALAR).match(self.text, self.pos)
-            self.pos = match.end() if match else self.pos + 1
+            break  # malformed: stop rather than guess
+    if not offsets:
+        offsets[""] = len(text)
+    return _offsets_to_lines(text, offsets)
 
-    def skip_nested(self) -> None:
-        """Past a container too deep to map: count brackets outside strings, never recurse."""
-        level = 0
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            if char == '"':
-                match = _JSON_STRING.match(self.text, self.pos)
-                self.pos = match.end() if match else self.pos + 1
-                continue
-            if char == "\n":
-                self.line += 1
-            elif char in "[{":
-                level += 1
-            elif char in "]}":
-                level -= 1
-                if level == 0:
-                    self.pos += 1
-                    return
-            self.pos += 1
 
-    def container(self, path: str, close: str, depth: int, *, keyed: bool) -> None:
-        self.pos += 1
-        index = 0
-        while True:
-            self.skip_space()
-            if self.pos >= len(self.text) or self.text[self.pos] == close:
-                self.pos += 1
+def _skip_nested(parts: Iterator[re.Match[str]]) -> None:
+    """Past a container too deep to map: count brackets (strings are whole parts), never recurse."""
+    level = 1
+    for match in parts:
+        part = match.group()
+        if part in _OPEN:
+            level += 1
+        elif part in _CLOSE:
+            level -= 1
+            if level == 0:
                 return
-            child: str | int = index
-            if keyed:
-                match = _JSON_STRING.match(self.text, self.pos)
-                if not match:
-                    return
-                child = _unquote(match.group())
-                self.pos = match.end()
-                self.skip_space()
-                if self.text[self.pos : self.pos + 1] != ":":
-                    return
-                self.pos += 1
-            before = self.pos
-            self.value(join(path, child), depth + 1)
-            if self.pos == before:  # nothing consumed: malformed text, stop rather than spin
-                return
-            index += 1
-            self.skip_space()
-            if self.text[self.pos : self.pos + 1] == ",":
-                self.pos += 1
+
+
+def _offsets_to_lines(text: str, offsets: dict[str, int]) -> LineMap:
+    lines: LineMap = {}
+    position, line = 0, 1
+    for path, offset in sorted(offsets.items(), key=lambda item: item[1]):
+        line += text.count("\n", position, offset)
+        position = offset
+        lines[path] = line
+    return lines
 
 
 def _unquote(token: str) -> str:
+    if "\\" not in token:
+        return token[1:-1]  # no escape: the text between the quotes is the key
     import json
 
     try:
         return str(json.loads(token))
     except ValueError:
         return token[1:-1]
-
-
-def json_lines(text: str) -> LineMap:
-    scanner = _JsonScanner(text)
-    scanner.value("")
-    return scanner.lines
 
 
 # --- TOML -------------------------------------------------------------------------------------

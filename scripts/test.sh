@@ -16,6 +16,7 @@ declare -A tool_package=(
   [g++]=g++
   [objcopy]=binutils
   [zip]=zip
+  [unzip]=unzip
   [curl]=curl
   [git]=git
 )

@@ -21,6 +21,8 @@ HEAVY = (
     "jsonschema",
     "modpack.rest",
     "modpack.redis",
+    "zlib_ng",  # the codec: only reading or writing a bundle needs it (modpack/codec.py)
+    "isal",
 )
 
 

@@ -1,0 +1,178 @@
+"""Deflate and inflate in one place: which implementation writes a bundle's bytes and which reads them.
+
+Writing. A deflate stream is not defined by its input: each compressor, and each release of one,
+may choose other matches and other Huffman blocks. A bundle must be byte-identical for a given
+modpack release on any machine, so the compressor that decides its bytes is pinned exactly: the
+zlib-ng C library 2.3.3 as bundled by the PyPI package zlib-ng 1.1.0 (pinned `==` in pyproject.toml).
+A build refuses to run with another zlib-ng rather than write other bytes under the same release.
+zlib-ng picks SSE2, SSE4.2 or AVX2 code at run time; its output was checked to be the same on each
+(bench/codec_variants.py runs the known-output test of tests/test_codec.py under qemu CPU models).
+zlib-ng was chosen by measurement (README, "The codec"): on real code (libLLVM-15.so.1) level 6
+takes 0.43x the CPU of zlib level 6 for output 2.3% larger than `zip -6`; ISA-L is faster still but
+its best level is 12% larger, and zlib-ng's levels below 5 grow by 4% or more.
+
+The input is cut into 1 MiB blocks deflated on worker threads (zlib-ng releases the GIL), each with
+the previous block's last 32 KiB as preset dictionary and ending with a sync flush, the last with
+Z_FINISH: the concatenation is one valid raw deflate stream, as pigz makes it, and it depends only
+on the input, never on the number of threads or their timing.
+
+Reading. Inflated bytes are defined by the format, so the fastest inflater gives the same result as
+any other: zlib-ng's (1.7x faster than zlib on the same stream) when installed, else zlib's. Errors
+from either surface as zlib.error, so callers name one set of exceptions.
+
+This module imports neither zlib-ng nor anything heavy at import time: `modpack validate
+module.json` must stay quick (tests/test_cli.py checks it).
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import os
+import zipfile
+import zlib
+from collections.abc import Iterator
+from types import ModuleType
+from typing import BinaryIO
+
+from modpack.errors import ModpackError
+
+LEVEL = 6
+BLOCK = 1024 * 1024
+WINDOW = 32 * 1024
+CHUNK = 1024 * 1024
+READ = 256 * 1024  # compressed bytes per read: small, so inflating never copies much
+ZLIBNG_PACKAGE = "zlib-ng==1.1.0"
+ZLIBNG_LIBRARY = "2.3.3"  # the C library inside that package: what decides a bundle's bytes
+
+
+class CodecError(ModpackError):
+    """The pinned compressor is missing or another release of it is installed."""
+
+
+def deflater() -> ModuleType:
+    """zlib-ng's zlib module, refusing any release but the pinned one (its bytes would differ)."""
+    try:
+        from zlib_ng import zlib_ng
+    except ImportError as exc:
+        raise CodecError(
+            "modpack build needs the zlib-ng package to write a bundle, and it is not installed",
+            f"Install it with: python3 -m pip install '{ZLIBNG_PACKAGE}'",
+        ) from exc
+    found = getattr(zlib_ng, "ZLIBNG_VERSION", "unknown")
+    if found != ZLIBNG_LIBRARY:
+        raise CodecError(
+            f"zlib-ng {found} is installed; this modpack release writes bundles with zlib-ng "
+            f"{ZLIBNG_LIBRARY}, and another release would write different bytes",
+            f"Install the pinned one with: python3 -m pip install '{ZLIBNG_PACKAGE}'",
+        )
+    return zlib_ng
+
+
+def inflater() -> ModuleType:
+    """The fastest installed implementation of zlib's decompressobj; they all inflate alike."""
+    try:
+        from zlib_ng import zlib_ng
+    except ImportError:
+        return zlib
+    return zlib_ng
+
+
+def crc32(data: bytes, value: int = 0) -> int:
+    """CRC-32 as zip stores it (every implementation computes the same number)."""
+    return zlib.crc32(data, value)
+
+
+class ParallelDeflate:
+    """A compressor object (compress/flush, as zipfile calls it) deflating fixed blocks on threads."""
+
+    def __init__(self, level: int = LEVEL, workers: int | None = None) -> None:
+        self.codec = deflater()
+        self.level = level
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.workers)
+        self.pending: collections.deque[concurrent.futures.Future[bytes]] = collections.deque()
+        self.buffer = bytearray()
+        self.window = b""
+
+    def _submit(self, block: bytes, *, final: bool) -> None:
+        preset, self.window = self.window, block[-WINDOW:]
+        self.pending.append(self.pool.submit(deflate_block, self.codec, block, preset, self.level, final))
+
+    def compress(self, data: bytes) -> bytes:
+        self.buffer += data
+        while len(self.buffer) >= BLOCK:
+            block = bytes(self.buffer[:BLOCK])
+            del self.buffer[:BLOCK]
+            self._submit(block, final=False)
+        done = []  # at most 2 blocks per worker in flight: memory stays a few MiB
+        while self.pending and (len(self.pending) > 2 * self.workers or self.pending[0].done()):
+            done.append(self.pending.popleft().result())
+        return b"".join(done)
+
+    def flush(self) -> bytes:
+        self._submit(bytes(self.buffer), final=True)
+        self.buffer.clear()
+        try:
+            return b"".join(future.result() for future in self.pending)
+        finally:
+            self.pending.clear()
+            self.pool.shutdown()
+
+
+def deflate_block(codec: ModuleType, block: bytes, preset: bytes, level: int, final: bool) -> bytes:
+    """One block as raw deflate, primed with the previous block's tail; sync-flushed unless final."""
+    if preset:
+        compressor = codec.compressobj(level, codec.DEFLATED, -15, 8, codec.Z_DEFAULT_STRATEGY, preset)
+    else:
+        compressor = codec.compressobj(level, codec.DEFLATED, -15)
+    end = codec.Z_FINISH if final else codec.Z_SYNC_FLUSH
+    return bytes(compressor.compress(block) + compressor.flush(end))
+
+
+def deflate(data: bytes, workers: int | None = None) -> bytes:
+    """The raw deflate stream a bundle holds for `data` (what tests and benchmarks compare)."""
+    compressor = ParallelDeflate(workers=workers)
+    return compressor.compress(data) + compressor.flush()
+
+
+def member_chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo, size: int = CHUNK) -> Iterator[bytes]:
+    """A member's bytes in chunks of at most `size`, inflated by the fastest inflater.
+
+    zipfile.open does every check of the entry (local header, name, flags, encryption) and reads
+    stored entries and other methods itself. A deflated entry is then read here, from the stream
+    zipfile positioned at its data: zipfile's own loop copies each compressed block twice and
+    hashes with zlib's slower CRC, a third of the cost of reading a large module. The checks are
+    zipfile's: output cut at the directory's size, then the CRC compared (BadZipFile when it
+    differs), a stream that ends early is EOFError, and a bad stream zlib.error.
+    """
+    codec = inflater()
+    with archive.open(info) as member:
+        raw = getattr(member, "_fileobj", None)
+        if codec is zlib or info.compress_type != zipfile.ZIP_DEFLATED or raw is None:
+            while chunk := member.read(size):
+                yield chunk
+            return
+        try:
+            yield from _inflate(codec, raw, info, size)
+        except codec.error as exc:  # zlib-ng's own error class: callers catch zlib.error
+            raise zlib.error(str(exc)) from exc
+
+
+def _inflate(codec: ModuleType, raw: BinaryIO, info: zipfile.ZipInfo, size: int) -> Iterator[bytes]:
+    inflate = codec.decompressobj(-15)
+    compressed_left, left, crc = info.compress_size, info.file_size, 0
+    while left > 0 and not inflate.eof:
+        data = inflate.unconsumed_tail
+        if not data:
+            data = raw.read(min(READ, compressed_left))
+            if not data:
+                raise EOFError(f"the compressed data of {info.filename} ends before its deflate stream does")
+            compressed_left -= len(data)
+        chunk = inflate.decompress(data, min(size, left))
+        left -= len(chunk)
+        crc = codec.crc32(chunk, crc)
+        if chunk:
+            yield chunk
+    if crc != info.CRC:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")

@@ -1,0 +1,199 @@
+"""The codec (modpack/codec.py): pinned bytes, standard unzippers, size beside zip -6, safe fallbacks."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from modpack import codec
+from tests.conftest import FIXTURES, SO, run_modpack
+
+# sha256 of codec.deflate(code_like(3 MiB)) with zlib-ng 2.3.3 (PyPI zlib-ng 1.1.0) at level 6. When a
+# modpack release moves to another codec release this changes, on purpose and in the same commit.
+KNOWN_DEFLATE = "f62f7dbe4347a4beb9d4577a49213e5dd9c36bac1b741e8b68de9e386387f6ee"
+KNOWN_SIZE = 3 * 1024 * 1024 + 12345  # not a multiple of the block: the last block is short
+
+
+def code_like(size: int) -> bytes:
+    """Deterministic input that compresses like code: instruction-like lines from a sha256 stream.
+
+    Only sha256 decides it, so it is the same on every Python and every machine.
+    """
+    mnemonics = [b"mov", b"lea", b"add", b"cmp", b"jne", b"call", b"push", b"pop", b"xor", b"ret"]
+    registers = [b"rax", b"rbx", b"rcx", b"rdx", b"rsi", b"rdi", b"r8", b"r12"]
+    lines = []
+    total, counter = 0, 0
+    while total < size:
+        digest = hashlib.sha256(counter.to_bytes(8, "little")).digest()
+        counter += 1
+        for i in range(0, 32, 4):
+            a, b, c, d = digest[i : i + 4]
+            line = b"%s %s, [%s+0x%x]\n" % (mnemonics[a % 10], registers[b % 8], registers[c % 8], d % 64)
+            lines.append(line)
+            total += len(line)
+    return b"".join(lines)[:size]
+
+
+@pytest.fixture(scope="module")
+def known_input() -> bytes:
+    return code_like(KNOWN_SIZE)
+
+
+def test_a_known_input_deflates_to_known_bytes_whatever_the_threads(known_input: bytes) -> None:
+    streams = {codec.deflate(known_input, workers=n) for n in (1, 2, 5)}
+    assert len(streams) == 1, "the bytes depend on the number of threads"
+    stream = streams.pop()
+    assert zlib.decompress(stream, -15) == known_input
+    assert hashlib.sha256(stream).hexdigest() == KNOWN_DEFLATE, (
+        "the pinned codec wrote other bytes: a bundle would differ from the same release elsewhere"
+    )
+
+
+def _real_code_module(tmp_path: Path) -> Path:
+    """The fixture module with the system C library added as a non-loaded section: real code."""
+    libc = next(
+        Path(line.split()[-1])
+        for line in Path("/proc/self/maps").read_text().splitlines()
+        if "/libc.so" in line or "/libc-" in line
+    )
+    target = tmp_path / "hello.so"
+    subprocess.run(
+        [
+            "objcopy",
+            "--add-section",
+            f".blob={libc}",
+            "--set-section-flags",
+            ".blob=noload,readonly",
+            str(SO / "x86_64" / "hello.so"),
+            str(target),
+        ],
+        check=True,
+    )
+    target.chmod(0o755)
+    return target
+
+
+def _so_entry(bundle: Path) -> zipfile.ZipInfo:
+    with zipfile.ZipFile(bundle) as archive:
+        return next(i for i in archive.infolist() if i.filename.endswith(".so"))
+
+
+@pytest.fixture(scope="module")
+def real_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("codec")
+    so = _real_code_module(folder)
+    result = run_modpack("build", FIXTURES / "example" / "modpack.toml", "--so", so, "-o", folder / "out")
+    assert result.returncode == 0, result.stderr
+    return so, next((folder / "out").glob("*.zip"))
+
+
+def test_a_bundle_of_real_code_unpacks_with_unzip_and_zipfile(real_bundle: tuple[Path, Path]) -> None:
+    so, bundle = real_bundle
+    assert shutil.which("unzip"), "unzip is needed (Debian package unzip)"
+    tested = subprocess.run(["unzip", "-t", str(bundle)], capture_output=True, text=True, check=False)
+    assert tested.returncode == 0 and "No errors detected" in tested.stdout, tested.stdout
+    with zipfile.ZipFile(bundle) as archive:
+        assert archive.testzip() is None
+        assert archive.read(_so_entry(bundle).filename) == so.read_bytes()
+    assert run_modpack("validate", bundle).returncode == 0
+
+
+def test_a_bundle_of_real_code_is_within_5_percent_of_zip_6(
+    real_bundle: tuple[Path, Path], tmp_path: Path
+) -> None:
+    so, bundle = real_bundle
+    baseline = tmp_path / "baseline.zip"
+    subprocess.run(["zip", "-6", "-q", "-j", str(baseline), str(so)], check=True)
+    ours, theirs = _so_entry(bundle).compress_size, _so_entry(baseline).compress_size
+    assert ours <= 1.05 * theirs, f"{ours} bytes against zip -6's {theirs}"
+
+
+def _run_python(script: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, check=False
+    )
+
+
+_CLI = "import sys, runpy\nsys.argv = ['modpack', *sys.argv[1:]]\nrunpy.run_module('modpack', run_name='__main__')\n"
+_NO_ZLIB_NG = "import sys\nsys.modules['zlib_ng'] = None\n"
+_OTHER_ZLIB_NG = "from zlib_ng import zlib_ng\nzlib_ng.ZLIBNG_VERSION = '2.2.4'\n"
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (_NO_ZLIB_NG, "needs the zlib-ng package"),
+        (_OTHER_ZLIB_NG, "zlib-ng 2.2.4 is installed"),
+    ],
+)
+def test_build_refuses_without_the_pinned_codec_and_writes_nothing(
+    setup: str, message: str, tmp_path: Path
+) -> None:
+    # Another zlib-ng release cannot be installed beside the pinned one, so its version is patched.
+    out = tmp_path / "out"
+    result = _run_python(
+        setup + _CLI,
+        "build",
+        FIXTURES / "example" / "modpack.toml",
+        "--so",
+        SO / "x86_64" / "hello.so",
+        "-o",
+        out,
+    )
+    assert result.returncode == 1, result.stderr
+    assert message in result.stderr and "pip install 'zlib-ng==1.1.0'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not any(out.glob("*")) if out.exists() else True
+
+
+def test_validate_inflates_with_zlib_when_zlib_ng_is_missing(real_bundle: tuple[Path, Path]) -> None:
+    _, bundle = real_bundle
+    result = _run_python(_NO_ZLIB_NG + _CLI, "validate", bundle)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _damaged(bundle: Path, tmp_path: Path, *, crc: bool) -> Path:
+    data = bytearray(bundle.read_bytes())
+    info = _so_entry(bundle)
+    if crc:  # the central directory's CRC of the .so, which zipfile reads into ZipInfo.CRC
+        where = data.rfind(info.CRC.to_bytes(4, "little"))
+        data[where] ^= 0xFF
+    else:  # bytes in the middle of the .so's deflate stream
+        middle = info.header_offset + 30 + len(info.filename) + info.compress_size // 2
+        data[middle : middle + 64] = bytes(64)
+    target = tmp_path / "damaged.zip"
+    target.write_bytes(bytes(data))
+    return target
+
+
+@pytest.mark.parametrize("setup", ["", _NO_ZLIB_NG])
+@pytest.mark.parametrize("crc", [False, True])
+def test_a_damaged_so_entry_is_a_finding_with_either_inflater(
+    real_bundle: tuple[Path, Path], tmp_path: Path, setup: str, crc: bool
+) -> None:
+    damaged = _damaged(real_bundle[1], tmp_path, crc=crc)
+    result = _run_python(setup + _CLI, "validate", damaged)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "ZIP014" in result.stdout or "ZIP006" in result.stdout, result.stdout
+    if crc:
+        assert "Bad CRC-32" in result.stdout
+
+
+def test_member_chunks_reads_stored_entries_and_short_reads_alike(tmp_path: Path, known_input: bytes) -> None:
+    target = tmp_path / "two.zip"
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("stored.bin"), known_input, compress_type=zipfile.ZIP_STORED)
+        archive.writestr(zipfile.ZipInfo("deflated.bin"), known_input, compress_type=zipfile.ZIP_DEFLATED)
+    with zipfile.ZipFile(target) as archive:
+        for info in archive.infolist():
+            chunks = list(codec.member_chunks(archive, info, size=100_000))
+            assert b"".join(chunks) == known_input
+            assert max(len(c) for c in chunks) <= 100_000
