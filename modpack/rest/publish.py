@@ -227,7 +227,9 @@ def preflight(bundles: Sequence[Bundle], view: ClusterView, options: PublishOpti
         bundle = _route(bundles, ref, facts, problems)
         if bundle is not None:
             routes.append(Route(ref, facts, bundle))
-            _check_redis_version(bundle, ref, facts, problems)
+    for bundle in bundles:
+        routed = [(r.node, r.facts) for r in routes if r.bundle is bundle]
+        problems += _redis_version(bundle, routed or view.nodes)
     problems += _unused(bundles, routes)
     problems += _pack_version(bundles, view)
     if view.uploads_switch is False and not options.allow_upload:
@@ -269,21 +271,30 @@ def _route(
     return None
 
 
-def _check_redis_version(bundle: Bundle, ref: NodeRef, facts: NodeFacts | None, problems: list[str]) -> None:
+def _redis_version(bundle: Bundle, nodes: Sequence[tuple[NodeRef, NodeFacts | None]]) -> list[str]:
+    """A line per node that offers no database of the bundle's compatible_redis_version."""
     wanted = bundle.module.get("compatible_redis_version")
-    if not isinstance(wanted, str) or not wanted or facts is None or facts.redis_versions is None:
-        return  # not declared (RS then falls back to min_redis_version), or not reported
-    if platforms.major_minor(wanted) not in facts.redis_versions:
+    if not isinstance(wanted, str) or not wanted:
+        return []  # not declared: RS falls back to min_redis_version (redis-enterprise.md §9)
+    problems = []
+    for ref, facts in nodes:
+        if (
+            facts is None
+            or facts.redis_versions is None
+            or platforms.major_minor(wanted) in facts.redis_versions
+        ):
+            continue  # not reported by the node, or offered
         offered = ", ".join(facts.redis_versions) or "none"
         problems.append(
             f"{bundle.path.name}: compatible_redis_version {wanted!r} is not a Redis version {ref.label}"
             f" offers databases of (supported_database_versions: {offered}); no database could load it"
         )
+    return problems
 
 
 def _unused(bundles: Sequence[Bundle], routes: list[Route]) -> list[str]:
     used = {id(r.bundle) for r in routes}
-    return [f"{b.label} fits no node of this cluster" for b in bundles if id(b) not in used and routes]
+    return [f"{b.label} fits no node of this cluster" for b in bundles if id(b) not in used]
 
 
 def _pack_version(bundles: Sequence[Bundle], view: ClusterView) -> list[str]:
