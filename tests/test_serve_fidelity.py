@@ -293,3 +293,11 @@ def test_the_7_22_upload_answers_an_action_and_refuses_a_newer_pack_version(
         deleted = session.delete(f"{legacy.urls[0]}{LEGACY_MODULES}/{body['uid']}")
         assert "action_uid" in deleted.json()
         assert session.delete(f"{legacy.urls[0]}{LEGACY_MODULES}/{body['uid']}").status_code == 404
+
+
+def test_artifact_commands_explain_that_7_22_has_no_artifact_api(legacy: LocalCluster) -> None:
+    for command in (("artifacts", "list"), ("artifacts", "delete", "hello", "1.2.3")):
+        result = cli(legacy, *command)
+        assert result.returncode == 1
+        assert "before 8.0, which has no per-node artifact API" in result.stderr
+        assert "modpack modules list" in result.stderr

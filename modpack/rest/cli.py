@@ -450,6 +450,16 @@ def artifacts() -> None:
     """Artifacts on the nodes (GET/DELETE /v2/local/modules/user-defined/artifacts)."""
 
 
+def _refuse_on_legacy(api: Any) -> None:
+    from modpack.rest.publish import api_is_legacy
+
+    if api_is_legacy(api):
+        raise ModpackError(
+            "this cluster runs Redis Enterprise before 8.0, which has no per-node artifact API",
+            "`modpack modules list` shows each module and its platforms; `modpack unpublish` removes one.",
+        )
+
+
 @artifacts.command("list")
 @connection_options
 @FORMAT
@@ -459,6 +469,7 @@ def artifacts_list(connection: Any, fmt: str) -> None:
     from modpack.rest import client
 
     with client.Api(connection) as api:
+        _refuse_on_legacy(api)
         listings = client.node_artifacts(api, connection)
     if fmt == "json":
         import json
@@ -503,6 +514,7 @@ def artifacts_delete(name: str, version: str, connection: Any) -> None:
 
     number = parse_version(version)
     with client.Api(connection) as api:
+        _refuse_on_legacy(api)
         outcomes = client.remove_artifacts(api, connection, name, number)
     _print_outcomes(outcomes)
     failed = [o.node.label for o in outcomes if o.failed]
