@@ -301,3 +301,14 @@ def test_artifact_commands_explain_that_7_22_has_no_artifact_api(legacy: LocalCl
         assert result.returncode == 1
         assert "before 8.0, which has no per-node artifact API" in result.stderr
         assert "modpack modules list" in result.stderr
+
+
+def test_a_refused_7_22_upload_leaves_no_module(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "big.zip", module_json(module_name="oldbig"))
+    with running_cluster(tmp_path / "data", software_version="7.22", max_upload=1024) as small:
+        result = client.publish(bundle, connection(small))
+        assert [o.status for o in result.nodes] == ["failed"] * 3
+        assert "413 module_too_large" in result.nodes[0].detail
+        assert result.module_object == "not created"
+        with client.Api(connection(small)) as api:
+            assert client.find_modules(api, "oldbig", 10203) == []
