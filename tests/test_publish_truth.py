@@ -329,3 +329,57 @@ def test_bundles_in_a_zip_keep_module_json_as_published(cluster: LocalCluster, t
     with zipfile.ZipFile(bundle) as archive:
         sent = json.loads(archive.read("module.json"))
     assert {k: v for k, v in stored.items() if k not in ("uid", "is_bundled")} == sent
+
+
+# --- streaming while validating (large bundles) -----------------------------------------------
+
+
+@pytest.fixture
+def pipelined(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Treat every bundle as large: uploads start before validation ends, held before their end."""
+    from modpack.rest import publish
+
+    monkeypatch.setattr(publish, "PIPELINE_MIN", 0)
+
+
+def no_temp_files(cluster: LocalCluster) -> bool:
+    return not [p for n in cluster.nodes for p in n.artifacts.temp.iterdir()]
+
+
+@pytest.mark.usefixtures("pipelined")
+def test_a_streamed_publish_lands_like_an_ordered_one(cluster: LocalCluster, tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "streamed.zip", module_json(module_name="streamed"))
+    result = client.publish(bundle, connection(cluster))
+    assert result.module_object == "created"
+    assert [o.status for o in result.nodes] == ["uploaded"] * 3
+    for node in (1, 2, 3):
+        assert stored_zip(cluster, node, "streamed").read_bytes() == bundle.read_bytes()
+
+
+@pytest.mark.usefixtures("pipelined")
+def test_a_bundle_failing_validation_mid_stream_leaves_nothing(cluster: LocalCluster, tmp_path: Path) -> None:
+    from modpack.errors import FindingsError
+    from tests.test_rest_support import wait_until
+
+    bundle = write_bundle(tmp_path / "badsha.zip", module_json(module_name="badsha", sha256="0" * 64))
+    with pytest.raises(FindingsError) as refused:
+        client.publish(bundle, connection(cluster))
+    assert "nothing was published" in refused.value.message
+    wait_until(lambda: no_temp_files(cluster))  # the held uploads were cut; the nodes drop them
+    assert nothing_of(cluster, "badsha")
+
+
+@pytest.mark.usefixtures("pipelined")
+def test_an_identity_refusal_mid_stream_changes_nothing(cluster: LocalCluster, tmp_path: Path) -> None:
+    from tests.test_rest_support import wait_until
+
+    original = write_bundle(tmp_path / "held.zip", module_json(module_name="held"))
+    client.publish(original, connection(cluster))
+    so = rebuilt(tmp_path / "rebuilt", b"held back")
+    with pytest.raises(IdentityError):
+        client.publish(
+            write_bundle(tmp_path / "held2.zip", module_json(so, module_name="held"), so), connection(cluster)
+        )
+    wait_until(lambda: no_temp_files(cluster))
+    for node in (1, 2, 3):
+        assert stored_zip(cluster, node, "held").read_bytes() == original.read_bytes()

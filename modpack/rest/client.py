@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import os
 import random
 import secrets
 import ssl
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -379,8 +381,43 @@ def upload(api: Api, node: NodeRef, bundle: Path, progress: Progress | None = No
     post_bundle(api, f"{node.url}{ARTIFACTS}", node.label, bundle, progress)
 
 
+class Gate:
+    """Holds uploads back before their last bytes until `open()`; `abort()` makes them fail.
+
+    The server judges an artifact only once its body is complete, so an upload held before
+    its last chunk has changed nothing yet: publish streams while it still validates, and
+    aborts (the server then discards the partial file) if validation or a check fails.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._event = threading.Event()
+        self._aborted = False
+        self._timeout = timeout
+
+    def open(self) -> None:
+        self._event.set()
+
+    def abort(self) -> None:
+        self._aborted = True
+        self._event.set()
+
+    def wait(self) -> None:
+        if not self._event.wait(self._timeout) or self._aborted:
+            raise UploadAborted("the upload was held back and then aborted; nothing was placed")
+
+
+class UploadAborted(ModpackError):
+    """An upload stopped on purpose before its last bytes."""
+
+
 def post_bundle(
-    api: Api, url: str, label: str, bundle: Path, progress: Progress | None = None
+    api: Api,
+    url: str,
+    label: str,
+    bundle: Path,
+    progress: Progress | None = None,
+    *,
+    gate: Gate | None = None,
 ) -> httpx.Response:
     """POST `bundle` to `url` as the multipart field `module`, streamed with a Content-Length."""
     import httpx
@@ -397,7 +434,9 @@ def post_bundle(
     timeout = httpx.Timeout(api.connection.timeout, read=api.connection.upload_timeout)
 
     def build() -> dict[str, Any]:
-        body = _body(bundle, head, tail, lambda sent: progress(label, sent, total) if progress else None)
+        body = _body(
+            bundle, head, tail, lambda sent: progress(label, sent, total) if progress else None, gate
+        )
         return {"content": body, "headers": headers, "timeout": timeout}
 
     try:
@@ -416,11 +455,16 @@ def _multipart_frame(boundary: str, filename: str) -> tuple[bytes, bytes]:
     return head, f"\r\n--{boundary}--\r\n".encode()
 
 
-def _body(bundle: Path, head: bytes, tail: bytes, sent: Callable[[int], None]) -> Iterator[bytes]:
+def _body(
+    bundle: Path, head: bytes, tail: bytes, sent: Callable[[int], None], gate: Gate | None = None
+) -> Iterator[bytes]:
     done = len(head)
     yield head
     with bundle.open("rb") as source:
+        size = os.fstat(source.fileno()).st_size
         while chunk := source.read(CHUNK):
+            if gate is not None and done - len(head) + len(chunk) >= size:
+                gate.wait()  # the last chunk: only once the run may change things
             done += len(chunk)
             sent(done)
             yield chunk

@@ -23,6 +23,7 @@ Clusters before RS 8.0 (7.2 to 7.22) have no user-defined endpoints: there the z
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -335,14 +336,37 @@ def _identity_error(result: PublishResult, fields: list[str], uid: str) -> Ident
     )
 
 
+def _validated_as_peeked(
+    paths: Sequence[Path], peeked: list[Bundle], options: PublishOptions
+) -> list[Bundle]:
+    bundles = load_bundles(paths, options.settings)
+    if [b.module for b in bundles] != [p.module for p in peeked]:
+        raise ModpackError("a bundle changed while it was being published; nothing was placed")
+    return bundles
+
+
 # --- 5. publish -------------------------------------------------------------------------------
 
 
+# Bundles this large stream to the nodes while they are still being validated (see `_pipelined`).
+PIPELINE_MIN = 8 * 1024 * 1024
+
+
 def publish(paths: Sequence[Path], connection: Connection, options: PublishOptions) -> PublishResult:
+    peeked = _peek(paths)
+    large = sum(p.stat().st_size for p in paths) >= PIPELINE_MIN
+    if peeked is not None and large and not options.dry_run and not disagreements(peeked):
+        with Api(connection) as api:
+            view = read_cluster(api)
+            if not view.legacy and view.uploads_switch is not False:
+                return _pipelined(api, paths, peeked, view, options)
+    return _in_order(paths, connection, options)
+
+
+def _in_order(paths: Sequence[Path], connection: Connection, options: PublishOptions) -> PublishResult:
+    """Validate, look, preflight, then change things: one step after the other."""
     bundles = load_bundles(paths, options.settings)
-    first = bundles[0].module
-    result = PublishResult(first["module_name"], first["version"])
-    result.warnings = [w for b in bundles for w in b.warnings]
+    result = _result(bundles)
     with Api(connection) as api:
         view = read_cluster(api)
         routes = preflight(bundles, view, options)
@@ -352,6 +376,66 @@ def publish(paths: Sequence[Path], connection: Connection, options: PublishOptio
                 _LegacyPublish(api, bundles, routes, options, result).run()
             else:
                 _publish_user_defined(api, bundles, routes, options, result)
+    return result
+
+
+def _result(bundles: Sequence[Bundle]) -> PublishResult:
+    first = bundles[0].module
+    result = PublishResult(first["module_name"], first["version"])
+    result.warnings = [w for b in bundles for w in b.warnings]
+    return result
+
+
+def _peek(paths: Sequence[Path]) -> list[Bundle] | None:
+    """Each bundle's module.json, read without validating anything else; None if one is unreadable."""
+    import json
+    import zipfile
+
+    found = []
+    for path in paths:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                module = json.loads(archive.read("module.json"))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return None
+        if not isinstance(module, dict) or not isinstance(module.get("module_name"), str):
+            return None
+        found.append(Bundle(path, module))
+    return found
+
+
+def _pipelined(
+    api: Api, paths: Sequence[Path], peeked: list[Bundle], view: ClusterView, options: PublishOptions
+) -> PublishResult:
+    """Stream to the nodes while validating, and let the uploads finish only once all is well.
+
+    Each upload is held before its last chunk (client.Gate): until then the server has judged
+    nothing and placed nothing. The bundles are validated, the identity proven and the module
+    object created meanwhile; any failure aborts the held uploads and the server discards the
+    partial files. The order of what changes is the one `_in_order` keeps.
+    """
+    try:
+        routes = preflight(peeked, view, options)
+    except PreflightError:
+        load_bundles(paths, options.settings)  # a bundle that does not validate says so first
+        raise
+    result = _result(peeked)
+    gate = client.Gate(api.connection.upload_timeout)
+    work = _NodePublish(api, options, result, {r.node.url: r.bundle for r in routes}, gate)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="modpack-uploads") as runner:
+        uploads = runner.submit(client.each_node, api.connection, [r.node for r in routes], work)
+        try:
+            bundles = _validated_as_peeked(paths, peeked, options)
+            created = _ensure_module_object(api, bundles, options, result)
+        except BaseException:
+            gate.abort()
+            uploads.result()
+            raise
+        gate.open()
+        result.nodes = uploads.result()
+    result.warnings = [w for b in bundles for w in b.warnings]
+    if created and not any(o.status == "uploaded" for o in result.nodes):
+        _roll_back(api, result)
     return result
 
 
@@ -447,6 +531,7 @@ class _NodePublish:
     options: PublishOptions
     result: PublishResult
     bundle_of: dict[str, Bundle]
+    gate: client.Gate | None = None
 
     def __call__(self, node: NodeRef) -> NodeOutcome:
         bundle = self.bundle_of[node.url]
@@ -454,7 +539,9 @@ class _NodePublish:
         self.result.calls.append(f"POST {node.url}{ARTIFACTS} (multipart field module={bundle.path.name})")
         if self.options.dry_run:
             return NodeOutcome(node, "would upload", bundle.path.name, bundle=bundle.path)
-        client.post_bundle(self.api, f"{node.url}{ARTIFACTS}", node.label, bundle.path, self.options.progress)
+        client.post_bundle(
+            self.api, f"{node.url}{ARTIFACTS}", node.label, bundle.path, self.options.progress, gate=self.gate
+        )
         if not client.has_artifact(self.api, node, name, version):
             return NodeOutcome(
                 node, "failed", "the upload was accepted but the node does not list the artifact", bundle.path
