@@ -312,3 +312,18 @@ def test_a_refused_7_22_upload_leaves_no_module(tmp_path: Path) -> None:
         assert result.module_object == "not created"
         with client.Api(connection(small)) as api:
             assert client.find_modules(api, "oldbig", 10203) == []
+
+
+def test_the_switch_is_turned_off_again_when_publish_fails(fresh: LocalCluster, tmp_path: Path) -> None:
+    with http(fresh) as session:
+        session.put(fresh.urls[0] + "/v1/cluster", json={"allow_modules_upload": True})
+        created = session.post(fresh.urls[0] + MODULES, json=module_json(module_name="switchback"))
+        session.put(fresh.urls[0] + "/v1/cluster", json={"allow_modules_upload": False})
+    assert created.status_code == 200
+    so = rebuilt(tmp_path / "b", b"other build")
+    changed = write_bundle(tmp_path / "switchback.zip", module_json(so, module_name="switchback"), so)
+    refused = cli(fresh, "publish", changed, "--allow-upload")
+    assert refused.returncode == 1
+    assert "sha256 differ" in refused.stderr
+    with http(fresh) as session:
+        assert session.get(fresh.urls[0] + "/v1/cluster").json()["allow_modules_upload"] is False
