@@ -187,12 +187,12 @@ class Shared:
     max_upload: int
     software_version: str = SOFTWARE_VERSION
     # Bundles are validated on long-lived threads, off every node's event loop: a validation
-    # holds megabytes (bundle.stream_binary) and is CPU-bound (hashing). Three, so the usual
-    # three nodes receiving one bundle at once validate it side by side (peak RSS with three
-    # parallel 200 MB uploads: 75 MB, bench/bench_publish.py); more would only cost memory.
+    # holds megabytes (bundle.stream_binary) and is CPU-bound (hashing). Two: with three, peak
+    # RSS under three parallel 200 MB uploads rose from about 72 MB to 89 MB
+    # (bench/bench_publish.py), too near the 100 MB budget for a gain lost in the noise.
     validator: concurrent.futures.ThreadPoolExecutor = field(
         default_factory=lambda: concurrent.futures.ThreadPoolExecutor(
-            3, thread_name_prefix="modpack-validate"
+            2, thread_name_prefix="modpack-validate"
         )
     )
     actions: dict[str, dict[str, Any]] = field(default_factory=dict)
