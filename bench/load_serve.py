@@ -1,7 +1,7 @@
 """Load on `modpack serve`: many concurrent clients uploading and listing, then an artifact audit.
 
-The server is `python -m modpack serve` (3 nodes, HTTPS, 127.0.0.1) in its own process, on a fresh
-data folder. Each client owns one module (`load-<n>`, versions 1..VERSIONS, module objects created
+The server is `python -m modpack serve --allow-modules-upload` (3 nodes, HTTPS, 127.0.0.1; the
+8.2 switch starts off on a fresh data folder) in its own process, on a fresh data folder. Each client owns one module (`load-<n>`, versions 1..VERSIONS, module objects created
 before the clock starts) and loops until the time is up: upload one of its bundles to a node
 (rotating), list that node's artifacts, list the module objects. One iteration in four it uploads
 the shared bundle (`shared` version 1, the same bytes from every client) instead: deliberate
@@ -83,7 +83,7 @@ class Stats:
 def start_server(data: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     ports = data.parent / "ports.json"
     command = [sys.executable, "-m", "modpack", "serve", "--data", str(data), "--port", "0"]
-    command += ["--ports-file", str(ports), "--admin-password", PASSWORD]
+    command += ["--ports-file", str(ports), "--admin-password", PASSWORD, "--allow-modules-upload"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while not ports.exists():

@@ -19,6 +19,7 @@ from modpack.rest import auth, client
 from modpack.rest.client import Credentials
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ARTIFACTS, MODULES
+from modpack.rest.publish import PreflightError
 from tests.test_rest_support import (
     ADMIN,
     ROLE_USERS,
@@ -98,12 +99,25 @@ def test_good_bundle_lands_on_every_node_and_is_listed(cluster: LocalCluster, bu
     assert leftovers(cluster) == []
 
 
-def test_publishing_again_changes_nothing(cluster: LocalCluster, bundles: Path) -> None:
+def test_publishing_again_keeps_the_object_and_uploads_what_cannot_be_proven(
+    cluster: LocalCluster, bundles: Path
+) -> None:
+    """A node's listing names no content, so the artifact is sent again; the object is proven equal."""
     bundle = write_bundle(bundles / "hello.zip")
-    client.publish(bundle, connection(cluster))
+    first = client.publish(bundle, connection(cluster))
     again = client.publish(bundle, connection(cluster))
     assert again.module_object == "present"
-    assert [o.status for o in again.nodes] == ["present"] * 3
+    assert again.uid == first.uid
+    assert [o.status for o in again.nodes] == ["uploaded"] * 3
+    for node in range(3):
+        assert [a for a in node_listing(cluster, node) if a["module_name"] == "hello"] == [
+            {"module_name": "hello", "version": 10203, "dependencies": []}
+        ]
+        stored = cluster.options.data / f"node-{node + 1}" / "hello" / "10203" / "module.zip"
+        assert stored.read_bytes() == bundle.read_bytes()
+    with client.Api(connection(cluster)) as api:
+        assert len(client.find_modules(api, "hello", 10203)) == 1
+    assert leftovers(cluster) == []
 
 
 def test_get_module_by_uid_and_unknown_uid(cluster: LocalCluster) -> None:
@@ -437,13 +451,20 @@ def test_uploads_refused_while_allow_modules_upload_is_off(cluster: LocalCluster
         created = session.post(cluster.urls[0] + MODULES, json=module_json(module_name="switch"))
     assert error_of(created)[:2] == (403, "modules_upload_disabled")
     assert error_of(upload(cluster, bundle))[:2] == (403, "modules_upload_disabled")
-    with pytest.raises(client.ClusterError) as refused:
-        client.publish(bundle, connection(cluster))
-    assert "--allow-upload" in refused.value.hint
-    result = client.publish(bundle, connection(cluster), allow_upload=True)
-    assert [o.status for o in result.nodes] == ["uploaded"] * 3
-    with http(cluster) as session:
-        assert session.get(cluster.urls[0] + "/v1/cluster").json()["allow_modules_upload"] is True
+    try:
+        with pytest.raises(PreflightError) as refused:
+            client.publish(bundle, connection(cluster))
+        assert "allow_modules_upload is false" in refused.value.message
+        assert "--allow-upload" in refused.value.message
+        assert 'PUT /v1/cluster {"allow_modules_upload": true}' in refused.value.message
+        result = client.publish(bundle, connection(cluster), allow_upload=True)
+        assert [o.status for o in result.nodes] == ["uploaded"] * 3
+        assert "turned on for this run and off again" in " ".join(result.notes)
+        with http(cluster) as session:
+            assert session.get(cluster.urls[0] + "/v1/cluster").json()["allow_modules_upload"] is False
+    finally:
+        with http(cluster) as session:  # the other tests of this module upload
+            session.put(cluster.urls[0] + "/v1/cluster", json={"allow_modules_upload": True})
 
 
 @pytest.mark.parametrize("body", [{"allow_modules_upload": "yes"}, {"other": 1}, [True]])
@@ -535,12 +556,15 @@ def test_node_os_is_configurable_per_node(tmp_path: Path) -> None:
                 for n in session.get(mixed.urls[0] + "/v1/nodes").json()
             ]
         assert systems == [("ubuntu", "22.04"), ("rhel", "9"), ("amzn", "2023")]
-        result = client.publish(bundle, connection(mixed))
-    assert [o.status for o in result.nodes] == ["uploaded", "uploaded", "failed"]
-    (failed,) = result.failed
-    assert failed.node.url == mixed.urls[2]
-    assert "406 os_not_supported" in failed.detail
-    assert "not compatible with this node's OS 'amzn2023'" in failed.detail
+        with pytest.raises(PreflightError) as refused:  # publish sees the uncovered node first
+            client.publish(bundle, connection(mixed))
+        assert f"node 3 ({mixed.urls[2]}) runs amzn2023/x86_64" in refused.value.message
+        ensure_module_object(mixed)
+        answers = [upload(mixed, bundle, node) for node in range(3)]  # the node itself refuses too
+    assert [a.status_code for a in answers[:2]] == [200, 200]
+    status, code, description = error_of(answers[2])
+    assert (status, code) == (406, "os_not_supported")
+    assert "not compatible with this node's OS 'amzn2023'" in description
 
 
 def test_plain_http_when_asked_for(tmp_path: Path) -> None:

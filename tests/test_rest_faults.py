@@ -53,6 +53,8 @@ def test_node_down_fails_the_publish_naming_it_and_a_rerun_completes(tmp_path: P
         assert f"node 3 ({down})" in failed.stderr
         assert "node 1" not in failed.stderr.split("publish failed")[1]
         assert f"node 3 ({down}): failed: cannot reach {down}" in failed.stdout
+        assert failed.stdout.count(": uploaded: hello.zip") == 2
+        assert "module object: created" in failed.stdout  # nodes 1 and 2 took it: no rollback
         assert ADMIN.password not in failed.stdout + failed.stderr
 
         cluster.start_node(3)
@@ -61,7 +63,7 @@ def test_node_down_fails_the_publish_naming_it_and_a_rerun_completes(tmp_path: P
         assert again.returncode == 0, again.stderr
         assert "module object: present" in again.stdout
         assert f"node 3 ({down}): uploaded" in again.stdout
-        assert again.stdout.count(": present: already had this artifact") == 2
+        assert again.stdout.count(": uploaded: hello.zip") == 3  # a listing proves no content
         with client.Api(connection(cluster)) as api:
             for node in client.nodes(api):
                 assert client.has_artifact(api, node, "hello", 10203)

@@ -98,7 +98,8 @@ def write_role_users(path: Path) -> Path:
 
 @contextlib.contextmanager
 def running_cluster(data: Path, users: Path | None = None, **options: Any) -> Iterator[LocalCluster]:
-    """A 3-node HTTPS cluster on 127.0.0.1 (generated certificate), stopped on exit."""
+    """A 3-node HTTPS cluster on 127.0.0.1 (generated certificate), uploads allowed, stopped on exit."""
+    options.setdefault("allow_modules_upload", True)
     settings = ServeOptions(data=data, port=0, users_file=users, admin_password=ADMIN.password, **options)
     cluster = LocalCluster(settings).start()
     try:
@@ -143,9 +144,10 @@ def wait_until(condition: Callable[[], Any], timeout: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def serve_processes(data: Path) -> Iterator[Callable[[], dict[str, Any]]]:
-    """`start()` runs `python -m modpack serve` (3 nodes, HTTPS) on `data` as a subprocess and
-    returns its ports file with "process" added; every process still running is killed at exit."""
+def serve_processes(data: Path, *extra: str) -> Iterator[Callable[[], dict[str, Any]]]:
+    """`start()` runs `python -m modpack serve` (3 nodes, HTTPS, uploads allowed, `extra` options)
+    on `data` as a subprocess and returns its ports file with "process" added; every process still
+    running is killed at exit."""
     started: list[subprocess.Popen[bytes]] = []
     ports = data.parent / f"{data.name}-ports.json"
     log = data.parent / f"{data.name}-serve.log"
@@ -154,6 +156,7 @@ def serve_processes(data: Path) -> Iterator[Callable[[], dict[str, Any]]]:
         ports.unlink(missing_ok=True)
         command = [sys.executable, "-m", "modpack", "serve", "--data", str(data), "--port", "0"]
         command += ["--ports-file", str(ports), "--admin-password", ADMIN.password]
+        command += ["--allow-modules-upload", *extra]
         with log.open("ab") as output:  # a file, not a pipe: a busy server never blocks on it
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=output)
         started.append(process)

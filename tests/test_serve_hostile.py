@@ -298,7 +298,6 @@ PATHS = {
     "name_too_long": "/" + "a" * 5000 + "/1",
     "unicode_name": "/h%C3%A9llo/10203",
     "double_encoded": "/%252e%252e/10203",
-    "trailing_slash": "/hello/10203/",
     "extra_segment": "/hello/10203/module.zip",
 }
 
@@ -355,7 +354,27 @@ def test_body_cut_short_leaves_nothing(served: Served, case: str) -> None:
 def test_delete_artifact_path_trick_deletes_nothing(served: Served, case: str) -> None:
     status = send_plain(served, request("DELETE", ARTIFACTS + PATHS[case]))
     assert status is not None
-    assert status in {307, 400, 404, 405, 406}, f"{case}: {status}"
+    assert status in {400, 404, 405, 406}, f"{case}: {status}"
+    assert_unharmed(served)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "auth", "expected"),
+    [
+        ("DELETE", ARTIFACTS + "/hello/10203/", None, 401),
+        ("DELETE", ARTIFACTS + "/hello/10203/", VIEWER_AUTH, 403),
+        ("GET", "/v1/modules/", None, 401),
+        ("GET", ARTIFACTS + "/", None, 401),
+        ("DELETE", ARTIFACTS + "/nothing/1/", ADMIN_AUTH, 404),
+        ("GET", "/v1/nodes/", ADMIN_AUTH, 200),
+    ],
+)
+def test_a_trailing_slash_is_the_same_path_never_a_redirect(
+    served: Served, method: str, path: str, auth: str | None, expected: int
+) -> None:
+    """RS 8.2 fidelity: no 307 that answers, before authentication, which endpoints exist."""
+    status = send_plain(served, request(method, path, auth=auth))
+    assert status == expected, f"{method} {path}: {status}"
     assert_unharmed(served)
 
 

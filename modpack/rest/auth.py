@@ -33,6 +33,7 @@ MANAGE_CLUSTER_MODULES = "manage_cluster_modules"
 VIEW_ALL_NODES_INFO = "view_all_nodes_info"
 VIEW_CLUSTER_INFO = "view_cluster_info"
 UPDATE_CLUSTER = "update_cluster"
+VIEW_STATUS_OF_CLUSTER_ACTION = "view_status_of_cluster_action"
 
 ROLES = ("admin", "cluster_member", "cluster_viewer", "db_member", "db_viewer", "user_manager", "none")
 _VIEWERS = frozenset(ROLES) - {"none"}
@@ -40,6 +41,7 @@ PERMISSION_ROLES: Mapping[str, frozenset[str]] = {
     VIEW_CLUSTER_MODULES: _VIEWERS,
     VIEW_ALL_NODES_INFO: _VIEWERS,
     VIEW_CLUSTER_INFO: _VIEWERS,
+    VIEW_STATUS_OF_CLUSTER_ACTION: _VIEWERS,
     MANAGE_CLUSTER_MODULES: frozenset({"admin"}),
     UPDATE_CLUSTER: frozenset({"admin"}),
 }

@@ -165,7 +165,15 @@ def _node_os(values: tuple[str, ...]) -> tuple[str | None, dict[int, str]]:
 @click.option(
     "--allow-modules-upload/--disallow-modules-upload",
     default=None,
-    help="Set the cluster's allow_modules_upload (RS 8.2 switch; default on at creation).",
+    help="Set the cluster's allow_modules_upload (RS 8.2 switch; off on a new data folder, as in RS 8.2).",
+)
+@click.option(
+    "--software-version",
+    default="8.2.0-25",
+    show_default=True,
+    metavar="VERSION",
+    help="Redis Enterprise version to imitate: 8.2 and later have the upload switch, 8.0 the"
+    " user-defined endpoints, 7.2 to 7.22 POST /v2/modules with actions instead.",
 )
 @click.option(
     "--ports-file",
@@ -220,6 +228,7 @@ def _serve_options(params: dict[str, Any]) -> Any:
         max_upload=params["max_upload_mb"] * 1024 * 1024,
         allow_modules_upload=params["allow_modules_upload"],
         access_log=params["access_log"],
+        software_version=params["software_version"],
     )
     if default_os:
         options.default_os = default_os
@@ -238,8 +247,11 @@ def _log_to_stderr(access_log: bool) -> None:
 
 def _announce(cluster: Any) -> None:
     info = cluster.describe()
+    click.echo(f"Redis Enterprise {cluster.shared.software_version} module API")
     for node in info["nodes"]:
         click.echo(f"node {node['uid']}: {node['url']} ({node['os']})")
+    if cluster.shared.has_switch and not cluster.shared.uploads_allowed:
+        click.echo("allow_modules_upload is off: uploads answer 403 until PUT /v1/cluster turns it on")
     if info["ca_cert"]:
         click.echo(f"certificate: {info['ca_cert']} (clients: --ca-cert {info['ca_cert']})")
     secret = cluster.options.data / "admin-password"
@@ -288,22 +300,85 @@ class ProgressBoard:
             click.echo("", err=True)
 
 
+def _rule_codes(values: tuple[str, ...]) -> tuple[str, ...]:
+    """`--select zip,CMD001 --select zero-step` -> ("ZIP", "CMD001", "zero-step"), each checked."""
+    import re
+
+    from modpack.rules import all_rules
+
+    items = (c.strip() for v in values for c in v.split(","))
+    codes = tuple(c.upper() if re.fullmatch(r"[A-Za-z]+\d*", c) else c for c in items if c)
+    rules = all_rules()
+    names = {r.name for r in rules.values()}
+    for code in codes:
+        if code not in names and not any(known.startswith(code) for known in rules):
+            raise UsageError(f"no rule matches {code!r}", "Run `modpack rules` to list the codes.")
+    return codes
+
+
+def _publish_settings(select: tuple[str, ...], ignore: tuple[str, ...], strict: bool) -> Any:
+    """The settings `modpack validate` would use: modpack.toml, then these options."""
+    from modpack.config import settings_for
+
+    return settings_for(None, select=_rule_codes(select), ignore=_rule_codes(ignore), strict=strict)
+
+
 @click.command()
-@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument(
+    "bundles", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True)
+)
 @connection_options
 @click.option(
     "--dry-run", is_flag=True, help="Validate and look, then print the calls that would change things."
 )
-@click.option("--allow-upload", is_flag=True, help="Turn allow_modules_upload on first if it is off (admin).")
+@click.option(
+    "--allow-upload",
+    is_flag=True,
+    help="If allow_modules_upload is off, turn it on for this run and off again after (admin).",
+)
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace a different build the cluster holds under the same module name and version.",
+)
+@click.option(
+    "--select", multiple=True, help="Validate with only these rule codes or prefixes (as validate)."
+)
+@click.option("--ignore", multiple=True, help="Validate without these rule codes or prefixes (as validate).")
+@click.option("--strict", is_flag=True, help="Refuse bundles with warnings too (as validate --strict).")
 @_with_connection
-def publish(bundle: Path, connection: Any, dry_run: bool, allow_upload: bool) -> None:
-    """Publish BUNDLE: module object, then the artifact on every node, then check each node's list."""
+def publish(
+    bundles: tuple[Path, ...],
+    connection: Any,
+    dry_run: bool,
+    allow_upload: bool,
+    replace: bool,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    strict: bool,
+) -> None:
+    """Publish BUNDLES (one per platform) of one module version: each node gets the one that fits.
+
+    Before anything changes, the cluster is read (GET /v1/nodes, /v1/cluster) and every problem
+    is listed: a node no bundle fits, a Redis or Redis Enterprise version the cluster lacks,
+    uploads switched off. A module object already there under this name and version must be the
+    same build (or --replace). Bundles given together must agree on every module.json field but
+    sha256, architecture, operating_systems, os, os_list, dependencies and module_file.
+    On Redis Enterprise 7.2 to 7.22 the bundles go to POST /v2/modules instead.
+    """
     from modpack.rest import client
 
+    settings = _publish_settings(select, ignore, strict)
     board = ProgressBoard() if sys.stderr.isatty() and not dry_run else None
     try:
         result = client.publish(
-            bundle, connection, dry_run=dry_run, allow_upload=allow_upload, progress=board
+            list(bundles),
+            connection,
+            dry_run=dry_run,
+            allow_upload=allow_upload,
+            replace=replace,
+            settings=settings,
+            progress=board,
         )
     finally:
         if board:
@@ -313,11 +388,13 @@ def publish(bundle: Path, connection: Any, dry_run: bool, allow_upload: bool) ->
         raise ModpackError(
             f"publish failed on {len(result.failed)} of {len(result.nodes)} nodes: "
             + ", ".join(o.node.label for o in result.failed),
-            "Fix what failed and run the same command again: what is already in place is skipped.",
+            "Fix what failed and run the same command again: a module object already in place is kept.",
         )
 
 
 def _print_publish(result: Any, dry_run: bool) -> None:
+    for warning in result.warnings:
+        click.echo(f"modpack: warning: {warning.code}: {warning.message}", err=True)
     if dry_run:
         click.echo("dry run; these calls would be made:" if result.calls else "dry run: nothing to do")
         for call in result.calls:
@@ -328,19 +405,23 @@ def _print_publish(result: Any, dry_run: bool) -> None:
     for outcome in result.nodes:
         detail = f": {outcome.detail}" if outcome.detail else ""
         click.echo(f"  {outcome.node.label}: {outcome.status}{detail}")
+    for note in result.notes:
+        click.echo(f"  note: {note}")
 
 
 @click.command()
 @click.argument("name")
-@click.argument("version", type=click.IntRange(0))
+@click.argument("version")
 @connection_options
 @_with_connection
-def unpublish(name: str, version: int, connection: Any) -> None:
-    """Delete NAME VERSION: the artifact on every node, then the module object."""
+def unpublish(name: str, version: str, connection: Any) -> None:
+    """Delete NAME VERSION (10203 or 1.2.3): the artifact on every node, then the module object."""
     from modpack.rest import client
+    from modpack.rest.publish import parse_version
 
-    result = client.unpublish(name, version, connection)
-    click.echo(f"{name} {version}")
+    number = parse_version(version)
+    result = client.unpublish(name, number, connection)
+    click.echo(f"{name} {number}")
     _print_outcomes(result.nodes)
     if result.kept_objects:
         raise ModpackError(
@@ -369,6 +450,16 @@ def artifacts() -> None:
     """Artifacts on the nodes (GET/DELETE /v2/local/modules/user-defined/artifacts)."""
 
 
+def _refuse_on_legacy(api: Any) -> None:
+    from modpack.rest.publish import api_is_legacy
+
+    if api_is_legacy(api):
+        raise ModpackError(
+            "this cluster runs Redis Enterprise before 8.0, which has no per-node artifact API",
+            "`modpack modules list` shows each module and its platforms; `modpack unpublish` removes one.",
+        )
+
+
 @artifacts.command("list")
 @connection_options
 @FORMAT
@@ -378,6 +469,7 @@ def artifacts_list(connection: Any, fmt: str) -> None:
     from modpack.rest import client
 
     with client.Api(connection) as api:
+        _refuse_on_legacy(api)
         listings = client.node_artifacts(api, connection)
     if fmt == "json":
         import json
@@ -412,15 +504,18 @@ def _print_listing(label: str, found: list[dict[str, Any]] | str) -> None:
 
 @artifacts.command("delete")
 @click.argument("name")
-@click.argument("version", type=click.IntRange(0))
+@click.argument("version")
 @connection_options
 @_with_connection
-def artifacts_delete(name: str, version: int, connection: Any) -> None:
-    """Delete NAME VERSION's artifact from every node (the module object stays)."""
+def artifacts_delete(name: str, version: str, connection: Any) -> None:
+    """Delete NAME VERSION's (10203 or 1.2.3) artifact from every node (the module object stays)."""
     from modpack.rest import client
+    from modpack.rest.publish import parse_version
 
+    number = parse_version(version)
     with client.Api(connection) as api:
-        outcomes = client.remove_artifacts(api, connection, name, version)
+        _refuse_on_legacy(api)
+        outcomes = client.remove_artifacts(api, connection, name, number)
     _print_outcomes(outcomes)
     failed = [o.node.label for o in outcomes if o.failed]
     if failed:
@@ -465,9 +560,10 @@ def modules_list(connection: Any, fmt: str) -> None:
 def modules_delete(uid: str, connection: Any) -> None:
     """Delete the module object UID (the artifacts on the nodes stay)."""
     from modpack.rest import client
+    from modpack.rest.publish import delete_module_object
 
     with client.Api(connection) as api:
-        if not client.delete_module(api, uid):
+        if not delete_module_object(api, uid):
             raise ModpackError(f"there is no module object {uid}", "`modpack modules list` shows the uids.")
     click.echo(f"deleted module object {uid}")
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import os
 import random
 import secrets
 import ssl
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -25,11 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modpack.errors import FindingsError, ModpackError, UsageError
+from modpack.errors import ModpackError, UsageError
 from modpack.rest.paths import ARTIFACTS, MODULES
 
 if TYPE_CHECKING:
     import httpx
+
+    from modpack.declarations import Settings
+    from modpack.rest.publish import PublishResult, UnpublishResult
 
 log = logging.getLogger(__name__)
 
@@ -258,22 +263,35 @@ def _hint(status: int, error_code: str) -> str:
 class NodeRef:
     label: str
     url: str
+    uid: str = ""  # the node object's uid, when GET /v1/nodes named this node
 
 
 def nodes(api: Api) -> list[NodeRef]:
     """The nodes to talk to: `--node` URLs as given, else each node of GET /v1/nodes."""
     connection = api.connection
     if connection.nodes:
-        urls = [base_url(u, "--node") for u in connection.nodes]
-        return [NodeRef(f"node {u}", u) for u in urls]
-    cluster = _cluster(connection)
+        return nodes_from(connection, cluster_url(connection), [])
+    cluster = cluster_url(connection)
     listed = api.json("GET", f"{cluster}/v1/nodes")
     if not isinstance(listed, list) or not listed:
         raise ClusterError(f"GET {cluster}/v1/nodes returned no nodes", "Pass the nodes with --node URL.")
-    return [_node_ref(cluster, item) for item in listed]
+    return nodes_from(connection, cluster, listed)
 
 
-def _cluster(connection: Connection) -> str:
+def nodes_from(connection: Connection, cluster: str, listed: list[Any]) -> list[NodeRef]:
+    """NodeRefs for `--node` URLs (matched to node objects by address) or for every node object."""
+    refs = [_node_ref(cluster, item) for item in listed]
+    if not connection.nodes:
+        return refs
+    by_url = {ref.url: ref for ref in refs}
+    given = [base_url(u, "--node") for u in connection.nodes]
+    return [
+        NodeRef(f"node {by_url[u].uid} ({u})", u, by_url[u].uid) if u in by_url else NodeRef(f"node {u}", u)
+        for u in given
+    ]
+
+
+def cluster_url(connection: Connection) -> str:
     """The URL for cluster-wide calls: --cluster, else the first --node (every node serves them)."""
     if connection.cluster:
         return base_url(connection.cluster)
@@ -291,14 +309,15 @@ def _node_ref(cluster: str, node: Any) -> NodeRef:
     port = node.get("port") if isinstance(node.get("port"), int) else parts.port or DEFAULT_PORT
     host_text = f"[{host}]" if ":" in str(host) else str(host)
     url = f"{parts.scheme}://{host_text}:{port}"
-    return NodeRef(f"node {node.get('uid', '?')} ({url})", url)
+    uid = str(node.get("uid", "?"))
+    return NodeRef(f"node {uid} ({url})", url, uid)
 
 
 # --- module objects ---------------------------------------------------------------------------
 
 
 def list_modules(api: Api) -> list[dict[str, Any]]:
-    found = api.json("GET", f"{_cluster(api.connection)}/v1/modules")
+    found = api.json("GET", f"{cluster_url(api.connection)}/v1/modules")
     return [m for m in found if isinstance(m, dict)] if isinstance(found, list) else []
 
 
@@ -312,7 +331,7 @@ def create_module(api: Api, module: dict[str, Any]) -> tuple[str, bool]:
     if existing:
         return str(existing[0].get("uid", "")), False
     try:
-        created = api.json("POST", f"{_cluster(api.connection)}{MODULES}", module)
+        created = api.json("POST", f"{cluster_url(api.connection)}{MODULES}", module)
     except ClusterError as exc:
         again = find_modules(api, module["module_name"], module["version"]) if exc.status == 406 else []
         if not again:
@@ -325,7 +344,7 @@ def delete_module(api: Api, uid: str) -> bool:
     """Delete a module object; False when there was none."""
     quoted = urllib.parse.quote(uid, safe="")
     try:
-        api.send("DELETE", f"{_cluster(api.connection)}{MODULES}/{quoted}")
+        api.send("DELETE", f"{cluster_url(api.connection)}{MODULES}/{quoted}")
     except ClusterError as exc:
         if exc.status == 404:
             return False
@@ -358,7 +377,49 @@ def delete_artifact(api: Api, node: NodeRef, name: str, version: int) -> bool:
 
 
 def upload(api: Api, node: NodeRef, bundle: Path, progress: Progress | None = None) -> None:
-    """Stream `bundle` to one node as the multipart field `module`."""
+    """Stream `bundle` to one node's artifact endpoint as the multipart field `module`."""
+    post_bundle(api, f"{node.url}{ARTIFACTS}", node.label, bundle, progress)
+
+
+class Gate:
+    """Holds uploads back before their last bytes until `open()`; `abort()` makes them fail.
+
+    The server judges an artifact only once its body is complete, so an upload held before
+    its last chunk has changed nothing yet: publish streams while it still validates, and
+    aborts (the server then discards the partial file) if validation or a check fails.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._event = threading.Event()
+        self._aborted = False
+        self._timeout = timeout
+
+    def open(self) -> None:
+        self._event.set()
+
+    def abort(self) -> None:
+        self._aborted = True
+        self._event.set()
+
+    def wait(self) -> None:
+        if not self._event.wait(self._timeout) or self._aborted:
+            raise UploadAborted("the upload was held back and then aborted; nothing was placed")
+
+
+class UploadAborted(ModpackError):
+    """An upload stopped on purpose before its last bytes."""
+
+
+def post_bundle(
+    api: Api,
+    url: str,
+    label: str,
+    bundle: Path,
+    progress: Progress | None = None,
+    *,
+    gate: Gate | None = None,
+) -> httpx.Response:
+    """POST `bundle` to `url` as the multipart field `module`, streamed with a Content-Length."""
     import httpx
 
     boundary = secrets.token_hex(16)
@@ -373,11 +434,13 @@ def upload(api: Api, node: NodeRef, bundle: Path, progress: Progress | None = No
     timeout = httpx.Timeout(api.connection.timeout, read=api.connection.upload_timeout)
 
     def build() -> dict[str, Any]:
-        body = _body(bundle, head, tail, lambda sent: progress(node.label, sent, total) if progress else None)
+        body = _body(
+            bundle, head, tail, lambda sent: progress(label, sent, total) if progress else None, gate
+        )
         return {"content": body, "headers": headers, "timeout": timeout}
 
     try:
-        api.send("POST", f"{node.url}{ARTIFACTS}", build)
+        return api.send("POST", url, build)
     except OSError as exc:
         raise ModpackError(f"cannot read {bundle}: {exc.strerror or exc}") from exc
 
@@ -392,11 +455,16 @@ def _multipart_frame(boundary: str, filename: str) -> tuple[bytes, bytes]:
     return head, f"\r\n--{boundary}--\r\n".encode()
 
 
-def _body(bundle: Path, head: bytes, tail: bytes, sent: Callable[[int], None]) -> Iterator[bytes]:
+def _body(
+    bundle: Path, head: bytes, tail: bytes, sent: Callable[[int], None], gate: Gate | None = None
+) -> Iterator[bytes]:
     done = len(head)
     yield head
     with bundle.open("rb") as source:
+        size = os.fstat(source.fileno()).st_size
         while chunk := source.read(CHUNK):
+            if gate is not None and done - len(head) + len(chunk) >= size:
+                gate.wait()  # the last chunk: only once the run may change things
             done += len(chunk)
             sent(done)
             yield chunk
@@ -404,7 +472,7 @@ def _body(bundle: Path, head: bytes, tail: bytes, sent: Callable[[int], None]) -
     yield tail
 
 
-# --- publish ----------------------------------------------------------------------------------
+# --- publish and unpublish (modpack.rest.publish does the work) -------------------------------
 
 
 @dataclass
@@ -412,82 +480,45 @@ class NodeOutcome:
     node: NodeRef
     status: str  # uploaded | present | failed | would upload | deleted | absent
     detail: str = ""
+    bundle: Path | None = None
 
     @property
     def failed(self) -> bool:
         return self.status == "failed"
 
 
-@dataclass
-class PublishResult:
-    module_name: str
-    version: int
-    module_object: str = ""  # created | present | would create
-    uid: str = ""
-    nodes: list[NodeOutcome] = field(default_factory=list)
-    calls: list[str] = field(default_factory=list)
-
-    @property
-    def failed(self) -> list[NodeOutcome]:
-        return [n for n in self.nodes if n.failed]
-
-
-def check_bundle(bundle: Path) -> dict[str, Any]:
+def check_bundle(bundle: Path, settings: Settings | None = None) -> dict[str, Any]:
     """The bundle's module.json when it validates; FindingsError (with the findings) otherwise."""
-    from modpack.findings import Severity
-    from modpack.validate import validate_bundle
+    from modpack.rest.publish import check_bundle as checked
 
-    module, findings = validate_bundle(bundle)
-    errors = [f for f in findings if f.severity is Severity.ERROR]
-    if errors or module is None:
-        raise FindingsError(f"{bundle} does not validate; nothing was published", errors)
-    return module
+    return checked(bundle, settings).module
 
 
 def publish(
-    bundle: Path,
+    bundles: Path | list[Path],
     connection: Connection,
     *,
     dry_run: bool = False,
     allow_upload: bool = False,
+    replace: bool = False,
+    settings: Settings | None = None,
     progress: Progress | None = None,
 ) -> PublishResult:
-    """Validate, create the module object, upload to every node, verify each node's listing."""
-    module = check_bundle(bundle)
-    result = PublishResult(module["module_name"], module["version"])
-    with Api(connection) as api:
-        targets = nodes(api)
-        if allow_upload:
-            _enable_uploads(api, result, dry_run)
-        _ensure_module_object(api, module, result, dry_run)
-        result.nodes = _each_node(connection, targets, _NodePublish(api, bundle, result, dry_run, progress))
-    return result
+    """Validate, look, preflight, then create the module object and upload each node's bundle."""
+    from modpack.rest import publish as publishing
+
+    paths = [bundles] if isinstance(bundles, Path) else list(bundles)
+    options = publishing.PublishOptions(dry_run, allow_upload, replace, settings, progress)
+    return publishing.publish(paths, connection, options)
 
 
-def _enable_uploads(api: Api, result: PublishResult, dry_run: bool) -> None:
-    url = f"{_cluster(api.connection)}/v1/cluster"
-    cluster = api.json("GET", url)
-    if isinstance(cluster, dict) and cluster.get("allow_modules_upload") is False:
-        result.calls.append(f'PUT {url} {{"allow_modules_upload": true}}')
-        if not dry_run:
-            api.json("PUT", url, {"allow_modules_upload": True})
+def unpublish(name: str, version: int, connection: Connection) -> UnpublishResult:
+    from modpack.rest import publish as publishing
+
+    return publishing.unpublish(name, version, connection)
 
 
-def _ensure_module_object(api: Api, module: dict[str, Any], result: PublishResult, dry_run: bool) -> None:
-    existing = find_modules(api, result.module_name, result.version)
-    if existing:
-        result.module_object, result.uid = "present", str(existing[0].get("uid", ""))
-        return
-    url = f"{_cluster(api.connection)}{MODULES}"
-    result.calls.append(f"POST {url} (module object {result.module_name} {result.version})")
-    if dry_run:
-        result.module_object = "would create"
-        return
-    result.uid, created = create_module(api, module)
-    result.module_object = "created" if created else "present"
-
-
-def _each_node(
+def each_node(
     connection: Connection, targets: list[NodeRef], work: Callable[[NodeRef], NodeOutcome]
 ) -> list[NodeOutcome]:
     """`work` on every node, a few at a time; one node's failure never stops the others."""
@@ -498,71 +529,18 @@ def _each_node(
         except ModpackError as exc:
             return NodeOutcome(node, "failed", exc.message)
 
+    if not targets:
+        return []
     workers = max(1, min(connection.jobs, len(targets)))
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="modpack-node") as pool:
         return list(pool.map(guarded, targets))
-
-
-@dataclass
-class _NodePublish:
-    """Publishing to one node: skip when listed, else upload, then check the listing."""
-
-    api: Api
-    bundle: Path
-    result: PublishResult
-    dry_run: bool
-    progress: Progress | None
-
-    def __call__(self, node: NodeRef) -> NodeOutcome:
-        name, version = self.result.module_name, self.result.version
-        if has_artifact(self.api, node, name, version):
-            return NodeOutcome(node, "present", "already had this artifact")
-        self.result.calls.append(f"POST {node.url}{ARTIFACTS} (multipart field module={self.bundle.name})")
-        if self.dry_run:
-            return NodeOutcome(node, "would upload")
-        upload(self.api, node, self.bundle, self.progress)
-        if not has_artifact(self.api, node, name, version):
-            return NodeOutcome(
-                node, "failed", "the upload was accepted but the node does not list the artifact"
-            )
-        return NodeOutcome(node, "uploaded", f"{self.bundle.stat().st_size} bytes, listed by the node")
-
-
-# --- unpublish and the other commands ---------------------------------------------------------
-
-
-@dataclass
-class UnpublishResult:
-    module_name: str
-    version: int
-    nodes: list[NodeOutcome] = field(default_factory=list)
-    module_objects: list[str] = field(default_factory=list)  # uids deleted
-    kept_objects: bool = False
-
-    @property
-    def failed(self) -> list[NodeOutcome]:
-        return [n for n in self.nodes if n.failed]
-
-
-def unpublish(name: str, version: int, connection: Connection) -> UnpublishResult:
-    """Delete the artifact from every node, then (when every node succeeded) the module object."""
-    result = UnpublishResult(name, version)
-    with Api(connection) as api:
-        result.nodes = remove_artifacts(api, connection, name, version)
-        if result.failed:
-            result.kept_objects = True
-            return result
-        for module in find_modules(api, name, version):
-            if delete_module(api, str(module.get("uid", ""))):
-                result.module_objects.append(str(module.get("uid")))
-    return result
 
 
 def remove_artifacts(api: Api, connection: Connection, name: str, version: int) -> list[NodeOutcome]:
     def remove(node: NodeRef) -> NodeOutcome:
         return NodeOutcome(node, "deleted" if delete_artifact(api, node, name, version) else "absent")
 
-    return _each_node(connection, nodes(api), remove)
+    return each_node(connection, nodes(api), remove)
 
 
 def node_artifacts(api: Api, connection: Connection) -> list[tuple[NodeRef, list[dict[str, Any]] | str]]:

@@ -30,6 +30,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "no_module_object": (406, "No module object matches the artifact's module_name and version."),
     "os_not_supported": (406, "The artifact's operating_systems do not include the node's OS."),
     "module_architecture_not_supported": (406, "The artifact is built for another architecture."),
+    "min_redis_pack_version": (400, "RS 7.x upload: the module needs a newer Redis Enterprise."),
+    "action_not_found": (404, "No action with this action_uid."),
     "invalid_request": (406, "A path parameter is not acceptable (unsafe module name, non-integer version)."),
     "internal_error": (500, "The server failed; nothing was changed."),
 }
@@ -38,10 +40,12 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 class ApiError(Exception):
     """A request the server refuses: becomes the status and the JSON error body."""
 
-    def __init__(self, error_code: str, description: str) -> None:
+    def __init__(self, error_code: str, description: str, status: int | None = None) -> None:
         super().__init__(description)
         self.error_code = error_code
-        self.status = ERROR_CODES[error_code][0]
+        # RS 7.x's POST /v2/modules answers its refusals with 400 (7.22 modules page), where the
+        # user-defined endpoints use 406 for the same codes.
+        self.status = status or ERROR_CODES[error_code][0]
         self.description = description
 
     def body(self) -> dict[str, Any]:

@@ -13,7 +13,21 @@ Endpoints (rest-api-user-defined-modules.txt unless noted):
     PUT    /v1/cluster                          (allow_modules_upload)       update_cluster
     GET    /v1/openapi.json                     (this description; no credentials needed)
 
-Every error is `{"error_code", "description"}` (modpack.rest.problems).
+Served as Redis Enterprise 8.2 by default. With an older `software_version` (`modpack serve
+--software-version 7.22`) the node serves that version's API instead: before 8.0 no user-defined
+endpoints, but (re-docs/operate__rs__7.22__references__rest-api__requests__modules___index.md)
+
+    POST   /v2/modules              multipart upload to the cluster, answers action_uid   update_cluster
+    DELETE /v2/modules/{uid}        answers action_uid                                    update_cluster
+    GET    /v1/actions/{uid}        the action's status                       view_status_of_cluster_action
+
+and before 8.2 no `allow_modules_upload` switch. From 8.2 the switch is off on a new data folder
+and both upload calls answer 403 modules_upload_disabled to every role while it is off (re-docs
+release notes 8.2.0, "Custom module upload is disabled by default").
+
+Every error is `{"error_code", "description"}` (modpack.rest.problems). A path with one trailing
+slash is served as the path without it, after authentication like any other request, never a
+307 redirect that would tell an unauthenticated client which endpoints exist.
 """
 
 from __future__ import annotations
@@ -22,8 +36,14 @@ import asyncio
 import base64
 import binascii
 import concurrent.futures
+import datetime
 import gc
 import json
+import os
+import shutil
+import threading
+import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,21 +55,33 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modpack.findings import Severity
-from modpack.rest import auth, store, upload
-from modpack.rest.paths import ARTIFACTS, MODULES
+from modpack.rest import auth, platforms, store, upload
+from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
 from modpack.rest.problems import ApiError
 
 MAX_JSON_BODY = 4 * 1024 * 1024
 ALLOW_UPLOAD = "allow_modules_upload"
 CLUSTER_NAME = "modpack-local"
-SOFTWARE_VERSION = "8.2.0-0"  # the API generation served: user-defined modules plus the 8.2 switch
+SOFTWARE_VERSION = "8.2.0-25"  # the release the reference's 8.2 notes describe (rs-8-2-0-25)
+
+# The Redis database versions each Redis Enterprise release offers (GET /v1/nodes,
+# supported_database_versions), from the release notes in re-docs: 8.2.0-25 ("includes the following
+# Redis database versions"), 8.0.2-17 and 7.8.2-34. 7.22 is taken to offer what 7.8 does, and
+# releases before 7.8 what 7.8 offers but 7.4 (7.4 databases came with 7.8.2).
+DATABASE_VERSIONS: list[tuple[tuple[int, int], tuple[str, ...]]] = [
+    ((8, 2), ("8.6.2", "8.4.0", "8.2.1", "8.0.2", "7.4.3", "7.2.7", "6.2.13")),
+    ((8, 0), ("8.2.1", "8.0.2", "7.4.3", "7.2.7", "6.2.13")),
+    ((7, 8), ("7.4.0", "7.2.4", "6.2.13")),
+    ((0, 0), ("7.2.4", "6.2.13")),
+]
 
 
 @dataclass
 class Node:
-    """One node: where it listens, what it runs, where its artifacts are."""
+    """One node: where it listens, what it runs, where its artifacts are, whether it is up."""
 
     uid: int
     host: str
@@ -57,25 +89,84 @@ class Node:
     os: str
     architecture: str
     artifacts: store.NodeArtifacts
+    software_version: str = SOFTWARE_VERSION
+    running: bool = False
+    started: float = field(default_factory=time.monotonic)
+    # One lock per (name, version) being written; asyncio locks belong to the node's own event
+    # loop, so they are made afresh each time the node starts.
+    locks: defaultdict[tuple[str, int], asyncio.Lock] = field(
+        default_factory=lambda: defaultdict(asyncio.Lock)
+    )
 
     def as_json(self) -> dict[str, Any]:
+        """The node object: every field the captured real one has (re-docs/captured__...nodes_1.json),
+        named and typed as objects/node.md documents them, plus modpack's `port` of the REST API."""
         name, family, semantic = os_fields(self.os)
+        storage = _disk_size(self.artifacts.root)
         return {
             "uid": self.uid,
+            "accept_servers": True,
             "addr": self.host,
             "port": self.port,
-            "external_addr": [],
-            "status": "active",
-            "accept_servers": True,
             "architecture": self.architecture,
-            "os_name": name,
+            "bigredis_storage_path": str(self.artifacts.root / "flash"),
+            "bigstore_enabled": False,
+            "cores": os.cpu_count() or 1,
+            "ephemeral_storage_path": str(self.artifacts.root / "tmp"),
+            "ephemeral_storage_size": storage,
+            "external_addr": [],
+            "fips_enabled": False,
+            "flash_shard_count": 0,
+            "max_listeners": 100,
+            "max_redis_forks": -1,
+            "max_redis_servers": 100,
+            "max_slave_full_syncs": -1,
             "os_family": family,
+            "os_name": name,
             "os_semantic_version": semantic,
-            "os_version": f"{name} {semantic}",
-            "software_version": SOFTWARE_VERSION,
+            "os_version": f"{_OS_TITLES.get(name, name)} {semantic}",
+            "persistent_storage_path": str(self.artifacts.root),
+            "persistent_storage_size": storage,
+            "rack_id": "",
+            "ram_shard_count": 0,
+            "second_rack_id": "",
             "shard_count": 0,
             "shard_list": [],
+            "software_version": self.software_version,
+            "status": "active" if self.running else "down",
+            "supported_database_versions": database_versions(self.software_version),
+            "system_time": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "total_memory": _total_memory(),
+            "uptime": int(time.monotonic() - self.started) if self.running else 0,
+            "use_internal_ipv6": False,
         }
+
+
+_OS_TITLES = {"ubuntu": "Ubuntu", "rhel": "Red Hat Enterprise Linux", "amzn": "Amazon Linux"}
+
+
+def database_versions(software_version: str) -> list[dict[str, Any]]:
+    """supported_database_versions as the captured node object writes them."""
+    release = (platforms.version_tuple(software_version) or (0, 0, 0))[:2]
+    offered = next(versions for since, versions in DATABASE_VERSIONS if release >= since)
+    return [
+        {"db_type": "redis", "major": True, "redis_version": v.rsplit(".", 1)[0], "version": v}
+        for v in offered
+    ]
+
+
+def _disk_size(folder: Path) -> float:
+    try:
+        return float(shutil.disk_usage(folder).total)
+    except OSError:
+        return 0.0
+
+
+def _total_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 0
 
 
 def os_fields(os_id: str) -> tuple[str, str, str]:
@@ -94,31 +185,77 @@ class Shared:
     users: auth.Users
     nodes: list[Node]
     max_upload: int
-    locks: defaultdict[tuple[int, str, int], asyncio.Lock] = field(
-        default_factory=lambda: defaultdict(asyncio.Lock)
-    )
-    # Bundles are validated on two long-lived threads: a validation holds megabytes
-    # (bundle.stream_binary) and is CPU-bound (hashing), so more at once would only cost memory,
-    # while two let one node's validation overlap another's.
+    software_version: str = SOFTWARE_VERSION
+    # Bundles are validated on long-lived threads, off every node's event loop: a validation
+    # holds megabytes (bundle.stream_binary) and is CPU-bound (hashing). Two: with three, peak
+    # RSS under three parallel 200 MB uploads rose from about 72 MB to 89 MB
+    # (bench/bench_publish.py), too near the 100 MB budget for a gain lost in the noise.
     validator: concurrent.futures.ThreadPoolExecutor = field(
         default_factory=lambda: concurrent.futures.ThreadPoolExecutor(
             2, thread_name_prefix="modpack-validate"
         )
     )
+    actions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    legacy_lock: threading.Lock = field(default_factory=threading.Lock)
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def release(self) -> tuple[int, int]:
+        return (platforms.version_tuple(self.software_version) or (0, 0, 0))[:2]
+
+    @property
+    def legacy(self) -> bool:
+        """Before RS 8.0: POST /v2/modules instead of the user-defined endpoints."""
+        return self.release < platforms.USER_DEFINED_SINCE
+
+    @property
+    def has_switch(self) -> bool:
+        return self.release >= platforms.UPLOAD_SWITCH_SINCE
 
     @property
     def uploads_allowed(self) -> bool:
-        return bool(self.store.setting(ALLOW_UPLOAD, True))
+        """The 8.2 switch; off unless set (a new data folder starts with it off, as RS 8.2 does)."""
+        return not self.has_switch or bool(self.store.setting(ALLOW_UPLOAD, False))
 
 
 def create_app(shared: Shared, node: Node) -> Starlette:
-    app = Starlette(routes=_routes(), exception_handlers=_handlers())
+    app = Starlette(routes=_routes(legacy=shared.legacy), exception_handlers=_handlers())
+    app.router.redirect_slashes = False
+    app.add_middleware(_OneTrailingSlash)
     app.state.shared = shared
     app.state.node = node
     return app
 
 
-def _routes() -> list[Route]:
+class _OneTrailingSlash:
+    """Serve `/v1/modules/` as `/v1/modules`: authenticated like it, never a redirect."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path[:-1], "raw_path": scope.get("raw_path", b"/").rstrip(b"/") or b"/"}
+        await self.app(scope, receive, send)
+
+
+def _routes(*, legacy: bool = False) -> list[Route]:
+    common = [
+        Route("/v1/modules", list_modules, methods=["GET"]),
+        Route("/v1/modules/{uid}", get_module, methods=["GET"]),
+        Route("/v1/nodes", list_nodes, methods=["GET"]),
+        Route("/v1/cluster", get_cluster, methods=["GET"]),
+        Route("/v1/cluster", update_cluster, methods=["PUT"]),
+        Route("/v1/openapi.json", openapi, methods=["GET"]),
+    ]
+    if legacy:
+        return [
+            Route(LEGACY_MODULES, upload_legacy_module, methods=["POST"]),
+            Route(f"{LEGACY_MODULES}/{{uid}}", delete_legacy_module, methods=["DELETE"]),
+            Route(f"{ACTIONS}/{{uid}}", get_action, methods=["GET"]),
+            *common,
+        ]
     artifacts = ARTIFACTS
     return [
         Route(artifacts, list_artifacts, methods=["GET"]),
@@ -126,12 +263,7 @@ def _routes() -> list[Route]:
         Route(artifacts + "/{module_name}/{version}", delete_artifact, methods=["DELETE"]),
         Route(MODULES, create_module, methods=["POST"]),
         Route(f"{MODULES}/{{uid}}", delete_module, methods=["DELETE"]),
-        Route("/v1/modules", list_modules, methods=["GET"]),
-        Route("/v1/modules/{uid}", get_module, methods=["GET"]),
-        Route("/v1/nodes", list_nodes, methods=["GET"]),
-        Route("/v1/cluster", get_cluster, methods=["GET"]),
-        Route("/v1/cluster", update_cluster, methods=["PUT"]),
-        Route("/v1/openapi.json", openapi, methods=["GET"]),
+        *common,
     ]
 
 
@@ -164,13 +296,19 @@ def _context(request: Request) -> tuple[Shared, Node]:
 # --- access -----------------------------------------------------------------------------------
 
 
-def authorize(request: Request, permission: str) -> auth.User:
-    """The user behind the request's Basic credentials, when their role has `permission`."""
+def authorize(request: Request, permission: str, *, uploads: bool = False) -> auth.User:
+    """The user behind the request's Basic credentials, when their role has `permission`.
+
+    For the two upload calls (`uploads`), the 8.2 switch is checked before the role: while it is
+    off they answer 403 modules_upload_disabled "regardless of user role" (release notes 8.2.0).
+    """
     shared, _ = _context(request)
     name, password = _basic_credentials(request.headers.get("authorization"))
     user = shared.users.authenticate(name, password)
     if user is None:
         raise ApiError("unauthorized", "missing or wrong credentials (HTTP Basic authentication)")
+    if uploads:
+        require_uploads_allowed(shared)
     if not auth.allowed(user.role, permission):
         raise ApiError("forbidden", f"role {user.role!r} does not have the {permission} permission")
     return user
@@ -192,9 +330,9 @@ def _basic_credentials(header: str | None) -> tuple[str, str]:
     return name, password
 
 
-async def authorize_async(request: Request, permission: str) -> auth.User:
+async def authorize_async(request: Request, permission: str, *, uploads: bool = False) -> auth.User:
     """`authorize` off the event loop: checking a password runs scrypt."""
-    return await anyio.to_thread.run_sync(authorize, request, permission)
+    return await anyio.to_thread.run_sync(lambda: authorize(request, permission, uploads=uploads))
 
 
 def require_uploads_allowed(shared: Shared) -> None:
@@ -225,9 +363,8 @@ async def get_module(request: Request) -> Response:
 
 
 async def create_module(request: Request) -> Response:
-    await authorize_async(request, auth.MANAGE_CLUSTER_MODULES)
+    await authorize_async(request, auth.MANAGE_CLUSTER_MODULES, uploads=True)
     shared, _ = _context(request)
-    require_uploads_allowed(shared)
     document = await _json_body(request, "invalid_module_object")
     _check_module_object(document)
     try:
@@ -289,7 +426,10 @@ async def list_nodes(request: Request) -> Response:
 
 
 def _cluster(shared: Shared) -> dict[str, Any]:
-    return {"name": CLUSTER_NAME, ALLOW_UPLOAD: shared.uploads_allowed, "nodes": len(shared.nodes)}
+    cluster: dict[str, Any] = {"name": CLUSTER_NAME, "nodes": len(shared.nodes)}
+    if shared.has_switch:  # the field came with 8.2 (objects/cluster: allow_modules_upload)
+        cluster[ALLOW_UPLOAD] = shared.uploads_allowed
+    return cluster
 
 
 async def get_cluster(request: Request) -> Response:
@@ -302,6 +442,11 @@ async def update_cluster(request: Request) -> Response:
     await authorize_async(request, auth.UPDATE_CLUSTER)
     shared, _ = _context(request)
     document = await _json_body(request, "invalid_cluster_update")
+    if not shared.has_switch:
+        raise ApiError(
+            "invalid_cluster_update",
+            f"Redis Enterprise {shared.software_version} has no {ALLOW_UPLOAD} (it came with 8.2)",
+        )
     if not isinstance(document, dict) or set(document) - {ALLOW_UPLOAD}:
         raise ApiError(
             "invalid_cluster_update", f"this cluster accepts only {{{ALLOW_UPLOAD!r}: true|false}}"
@@ -331,9 +476,9 @@ async def list_artifacts(request: Request) -> Response:
 
 async def delete_artifact(request: Request) -> Response:
     await authorize_async(request, auth.MANAGE_CLUSTER_MODULES)
-    shared, node = _context(request)
+    _, node = _context(request)
     name, number = _artifact_key(request.path_params["module_name"], request.path_params["version"])
-    async with shared.locks[(node.uid, name, number)]:
+    async with node.locks[(name, number)]:
         removed = await anyio.to_thread.run_sync(node.artifacts.remove, name, number)
     if not removed:
         raise ApiError("artifact_not_found", f"this node has no artifact {name} version {number}")
@@ -348,16 +493,15 @@ def _artifact_key(name: str, number: str) -> tuple[str, int]:
 
 
 async def upload_artifact(request: Request) -> Response:
-    await authorize_async(request, auth.MANAGE_CLUSTER_MODULES)
+    await authorize_async(request, auth.MANAGE_CLUSTER_MODULES, uploads=True)
     shared, node = _context(request)
-    require_uploads_allowed(shared)
     boundary = upload.boundary_of(request.headers.get("content-type"))
     upload.check_declared_length(request.headers.get("content-length"), shared.max_upload)
     received = upload.Upload(node.artifacts, boundary, shared.max_upload)
     try:
         path = await _receive(request, received)
         module = await _accept(shared, node, path)
-        async with shared.locks[(node.uid, module["module_name"], module["version"])]:
+        async with node.locks[(module["module_name"], module["version"])]:
             await anyio.to_thread.run_sync(node.artifacts.place, path, module)
     except ClientDisconnect:
         return Response(status_code=400)  # nobody reads it: the client is gone
@@ -370,6 +514,18 @@ async def _receive(request: Request, received: upload.Upload) -> Path:
     async for chunk in request.stream():
         received.feed(chunk)
     return await anyio.to_thread.run_sync(received.finish)
+
+
+async def _validated(shared: Shared, path: Path) -> dict[str, Any]:
+    """The upload's module.json, with a safe name and version, when the bundle is valid."""
+    loop = asyncio.get_running_loop()
+    document, findings = await loop.run_in_executor(shared.validator, _validate, path)
+    module = upload.judge(document, findings)
+    try:
+        name, number = store.module_name(module["module_name"]), store.version(module["version"])
+    except store.UnsafeNameError as exc:
+        raise ApiError("invalid_module_metadata", str(exc)) from None
+    return {**module, "module_name": name, "version": number}
 
 
 def _validate(path: Path) -> tuple[dict[str, Any] | None, list[Any]]:
@@ -385,18 +541,150 @@ def _validate(path: Path) -> tuple[dict[str, Any] | None, list[Any]]:
 
 async def _accept(shared: Shared, node: Node, path: Path) -> dict[str, Any]:
     """The upload's module.json when the bundle is valid, matches a module object and this node."""
-    loop = asyncio.get_running_loop()
-    document, findings = await loop.run_in_executor(shared.validator, _validate, path)
-    module = upload.judge(document, findings)
+    module = await _validated(shared, path)
     name, number = module["module_name"], module["version"]
-    try:
-        name, number = store.module_name(name), store.version(number)
-    except store.UnsafeNameError as exc:
-        raise ApiError("invalid_module_metadata", str(exc)) from None
     if shared.store.find(name, number) is None:
         raise ApiError(
             "no_module_object",
             f"no module object {name} version {number} in the cluster: POST /v2/modules/user-defined first",
         )
     upload.check_platform(module, node.os, node.architecture)
-    return {**module, "module_name": name, "version": number}
+    return module
+
+
+# --- RS 7.x: POST /v2/modules, DELETE /v2/modules/<uid>, GET /v1/actions/<uid> ----------------
+
+
+async def upload_legacy_module(request: Request) -> Response:
+    """Take a zip for the whole cluster; answer the module object and an action copying it to nodes."""
+    await authorize_async(request, auth.UPDATE_CLUSTER)
+    shared, node = _context(request)
+    boundary = upload.boundary_of(request.headers.get("content-type"))
+    upload.check_declared_length(request.headers.get("content-length"), shared.max_upload)
+    received = upload.Upload(node.artifacts, boundary, shared.max_upload)
+    try:
+        path = await _receive(request, received)
+        module = await _validated(shared, path)
+        targets = _legacy_targets(shared, module)
+        stored = _merge_legacy_module(shared, module, targets)
+        action = _new_action(shared, "module_upload")
+        kept = path.with_name(path.name + ".kept")
+        path.replace(kept)  # the action copies it to the nodes after this answer
+    except ClientDisconnect:
+        return Response(status_code=400)
+    finally:
+        received.discard()
+    _start(shared, _copy_to_nodes(shared, action, kept, module, targets))
+    return JSONResponse({**stored, "action_uid": action["action_uid"]})
+
+
+def _legacy_targets(shared: Shared, module: dict[str, Any]) -> list[Node]:
+    wanted = module.get("min_redis_pack_version")
+    needed = platforms.version_tuple(wanted)
+    if needed is not None and needed > (platforms.version_tuple(shared.software_version) or (0, 0, 0)):
+        raise ApiError(
+            "min_redis_pack_version",
+            f"Module isn't supported yet in this Redis pack: it needs {wanted},"
+            f" this is {shared.software_version}",
+        )
+    targets = [n for n in shared.nodes if platforms.misfit(module, n.os, n.architecture) is None]
+    if not targets:
+        systems = ", ".join(sorted({f"{n.os}/{n.architecture}" for n in shared.nodes}))
+        raise ApiError(
+            "os_not_supported",
+            f"This module is not supported for this operating system: it is built for"
+            f" {platforms.platform_label(module)}, the nodes run {systems}",
+            status=400,
+        )
+    return targets
+
+
+def _merge_legacy_module(shared: Shared, module: dict[str, Any], targets: list[Node]) -> dict[str, Any]:
+    """Create the module object, or add this build's platforms to the same module's object."""
+    entry = {"dependencies": module.get("dependencies") or {}, "sha256": module.get("sha256", "")}
+    added = {f"{n.os}/{n.architecture}": entry for n in targets}
+    with shared.legacy_lock:
+        existing = shared.store.find(module["module_name"], module["version"])
+        if existing is None:
+            return shared.store.create_module({**module, "platforms": added})
+        have = existing.get("platforms") or {}
+        if set(added) & set(have):
+            raise ApiError(
+                "module_exists",
+                f"Module already in system: {module['module_name']} {module['version']} for"
+                f" {', '.join(sorted(set(added) & set(have)))} (uid {existing['uid']})",
+                status=400,
+            )
+        updated = {**existing, "platforms": {**have, **added}}
+        shared.store.update_module(updated)
+        return updated
+
+
+async def _copy_to_nodes(
+    shared: Shared, action: dict[str, Any], path: Path, module: dict[str, Any], targets: list[Node]
+) -> None:
+    action["status"] = "active"
+    try:
+        await anyio.to_thread.run_sync(_place_everywhere, path, module, targets)
+    except OSError as exc:
+        action.update(status="failed", error=f"copying the module to the nodes failed: {exc}")
+        return
+    finally:
+        path.unlink(missing_ok=True)
+    action.update(status="completed", progress=100)
+
+
+def _place_everywhere(path: Path, module: dict[str, Any], targets: list[Node]) -> None:
+    for node in targets:
+        fd, copy = node.artifacts.new_upload()
+        with os.fdopen(fd, "wb") as out, path.open("rb") as source:
+            shutil.copyfileobj(source, out, 1024 * 1024)
+        node.artifacts.place(copy, module)
+
+
+async def delete_legacy_module(request: Request) -> Response:
+    await authorize_async(request, auth.UPDATE_CLUSTER)
+    shared, _ = _context(request)
+    uid = request.path_params["uid"]
+    module = shared.store.module(uid)
+    if module is None or not shared.store.delete_module(uid):
+        raise ApiError("module_not_found", f"Attempting to delete a nonexistent module: {uid!r}")
+    action = _new_action(shared, "module_delete")
+    _start(shared, _remove_from_nodes(shared, action, module))
+    return JSONResponse({"action_uid": action["action_uid"]})
+
+
+async def _remove_from_nodes(shared: Shared, action: dict[str, Any], module: dict[str, Any]) -> None:
+    def remove() -> None:
+        for node in shared.nodes:
+            node.artifacts.remove(module["module_name"], module["version"])
+
+    await anyio.to_thread.run_sync(remove)
+    action.update(status="completed", progress=100)
+
+
+def _new_action(shared: Shared, name: str) -> dict[str, Any]:
+    """An action object (requests/actions: action_uid, name, progress, status)."""
+    action: dict[str, Any] = {
+        "action_uid": str(uuid.uuid4()),
+        "name": name,
+        "progress": 0,
+        "status": "pending",
+    }
+    shared.actions[action["action_uid"]] = action
+    return action
+
+
+def _start(shared: Shared, work: Any) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    shared.background.add(task)
+    task.add_done_callback(shared.background.discard)
+
+
+async def get_action(request: Request) -> Response:
+    await authorize_async(request, auth.VIEW_STATUS_OF_CLUSTER_ACTION)
+    shared, _ = _context(request)
+    action = shared.actions.get(request.path_params["uid"])
+    if action is None:
+        raise ApiError("action_not_found", "Action does not exist")
+    return JSONResponse(dict(action))

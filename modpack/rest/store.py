@@ -131,6 +131,13 @@ class ConfigStore:
         ).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
+    def update_module(self, document: dict[str, Any]) -> None:
+        """Rewrite a stored module object (same uid, name and version)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE modules SET document = ? WHERE uid = ?", (json.dumps(document), document["uid"])
+            )
+
     def delete_module(self, uid: str) -> bool:
         with self._lock:
             cursor = self._db.execute("DELETE FROM modules WHERE uid = ?", (uid,))

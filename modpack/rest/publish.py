@@ -1,0 +1,757 @@
+"""Publishing bundles to a cluster: validate, look, refuse early, then change things, or roll back.
+
+The order, and why:
+1. **Validate** every bundle locally (modpack.validate, with the user's --select/--ignore), and
+   check that bundles given together are one module and version (`SHARED` below).
+2. **Look** at the cluster: `GET /v1/nodes` (each node's OS, architecture, software version and the
+   Redis versions it offers databases of) and `GET /v1/cluster` (`allow_modules_upload`).
+3. **Preflight**: route each node to the one bundle that fits it, and refuse, with one line per
+   problem and before anything is created, what cannot work: a node no bundle fits, a
+   `compatible_redis_version` a node offers no database of, a cluster older than
+   `min_redis_pack_version`, uploads switched off.
+4. **Identity**: a module object of the same name and version already in the cluster is compared
+   with the bundle's module.json, field by field. Equal: "present". Different: refused (naming the
+   fields), unless --replace. A node's artifact listing says only name, version and
+   dependencies, which proves nothing about content: artifacts are always uploaded.
+5. **Change**: create the module object, upload each node's bundle, check each node's listing.
+   When no node took the artifact, the module object this run created is deleted again.
+
+Clusters before RS 8.0 (7.2 to 7.22) have no user-defined endpoints: there the zip goes to
+`POST /v2/modules` once per platform, the cluster copies it to its nodes, and the returned
+`action_uid` is followed on `/v1/actions/<uid>` (re-docs/..._7.22__..._requests__modules___index.md).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modpack.errors import FindingsError, ModpackError, UsageError
+from modpack.rest import client, platforms
+from modpack.rest.client import Api, ClusterError, Connection, NodeOutcome, NodeRef, Progress
+from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
+from modpack.rest.platforms import NodeFacts
+
+if TYPE_CHECKING:
+    from modpack.declarations import Settings
+    from modpack.findings import Finding
+
+# Bundles given together must agree on every field but these, which describe one platform's build.
+PER_PLATFORM = ("sha256", "architecture", "operating_systems", "os", "os_list", "dependencies", "module_file")
+# Fields a cluster adds to a module object; never part of a bundle's identity.
+SERVER_FIELDS = frozenset({"uid", "is_bundled", "platforms", "action_uid"})
+ACTION_POLL = 0.2
+DONE, FAILED = "completed", "failed"
+
+
+class PreflightError(ModpackError):
+    """The cluster cannot take the bundles; nothing was changed."""
+
+
+class IdentityError(ModpackError):
+    """The cluster holds another build under the same module name and version."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    module: dict[str, Any]
+    warnings: tuple[Finding, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.path.name} ({platforms.platform_label(self.module)})"
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    dry_run: bool = False
+    allow_upload: bool = False  # turn allow_modules_upload on for this run, then off again
+    replace: bool = False  # replace a different build published under the same version
+    settings: Settings | None = None
+    progress: Progress | None = None
+
+
+@dataclass
+class PublishResult:
+    module_name: str
+    version: int
+    module_object: str = ""  # created | present | replaced | would create | would replace
+    uid: str = ""
+    api: str = "user-defined"  # or "v2 (RS 7.x)"
+    nodes: list[NodeOutcome] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[NodeOutcome]:
+        return [n for n in self.nodes if n.failed]
+
+
+# --- 1. bundles -------------------------------------------------------------------------------
+
+
+def check_bundle(path: Path, settings: Settings | None = None) -> Bundle:
+    """The bundle when it validates (findings filtered like `modpack validate`); else FindingsError."""
+    from modpack.findings import Severity
+    from modpack.validate import select, validate_bundle
+
+    settings = settings or _default_settings()
+    module, findings = validate_bundle(path, settings)
+    kept = select(findings, settings)
+    errors = [f for f in kept if f.severity is Severity.ERROR]
+    if settings.strict:
+        errors += [f for f in kept if f.severity is Severity.WARNING]
+    if errors or module is None:
+        raise FindingsError(f"{path} does not validate; nothing was published", errors)
+    return Bundle(path, module, tuple(f for f in kept if f.severity is Severity.WARNING))
+
+
+def _default_settings() -> Settings:
+    from modpack.declarations import Settings
+
+    return Settings()
+
+
+def load_bundles(paths: Sequence[Path], settings: Settings | None = None) -> list[Bundle]:
+    if not paths:
+        raise UsageError("no bundle given")
+    bundles = [check_bundle(p, settings) for p in paths]
+    problems = disagreements(bundles)
+    if problems:
+        raise UsageError(
+            "the bundles given together are not builds of one module version:\n  " + "\n  ".join(problems),
+            "Bundles published together must agree on every field but "
+            + ", ".join(PER_PLATFORM)
+            + "; publish other modules or versions separately.",
+        )
+    return bundles
+
+
+def disagreements(bundles: Sequence[Bundle]) -> list[str]:
+    """One line per field in which a bundle differs from the first (per-platform fields excepted)."""
+    first = bundles[0]
+    problems = []
+    for other in bundles[1:]:
+        fields = [k for k in sorted(_keys(first.module, other.module)) if k not in PER_PLATFORM]
+        for key in fields:
+            if not _same(first.module.get(key), other.module.get(key)):
+                problems.append(f"{other.path.name}: {key} differs from {first.path.name}'s")
+    return problems
+
+
+def _keys(*documents: dict[str, Any]) -> set[str]:
+    return {k for d in documents for k in d} - SERVER_FIELDS
+
+
+def _same(left: object, right: object) -> bool:
+    """Equal, counting an absent field and an empty default ("" [] {} false null) as the same."""
+    if _empty(left) and _empty(right):
+        return True
+    return type(left) is type(right) and left == right
+
+
+def _empty(value: object) -> bool:
+    return value is None or value is False or (isinstance(value, str | list | dict) and not value)
+
+
+# --- 2. the cluster ---------------------------------------------------------------------------
+
+
+@dataclass
+class ClusterView:
+    nodes: list[tuple[NodeRef, NodeFacts | None]]
+    cluster: dict[str, Any]
+    software_version: str | None
+
+    @property
+    def legacy(self) -> bool:
+        """True before RS 8.0: no user-defined endpoints, `POST /v2/modules` instead."""
+        parsed = platforms.version_tuple(self.software_version)
+        return parsed is not None and parsed[:2] < platforms.USER_DEFINED_SINCE
+
+    @property
+    def uploads_switch(self) -> bool | None:
+        value = self.cluster.get("allow_modules_upload")
+        return value if isinstance(value, bool) else None
+
+
+def read_cluster(api: Api) -> ClusterView:
+    base = client.cluster_url(api.connection)
+    listed = api.json("GET", f"{base}/v1/nodes")
+    if not isinstance(listed, list) or not listed:
+        raise ClusterError(f"GET {base}/v1/nodes returned no nodes", "Is --cluster a Redis Enterprise node?")
+    objects = [n for n in listed if isinstance(n, dict)]
+    facts = {str(n.get("uid")): platforms.node_facts(n) for n in objects}
+    refs = client.nodes_from(api.connection, base, objects)
+    matched = [(ref, facts.get(ref.uid) if ref.uid else None) for ref in refs]
+    cluster = api.json("GET", f"{base}/v1/cluster")
+    versions = [f.software_version for f in facts.values() if f.software_version]
+    oldest = min(versions, key=lambda v: platforms.version_tuple(v) or (0, 0, 0)) if versions else None
+    return ClusterView(matched, cluster if isinstance(cluster, dict) else {}, oldest)
+
+
+def api_is_legacy(api: Api) -> bool:
+    """Whether the cluster speaks the RS 7.x module API (read from GET /v1/nodes)."""
+    base = client.cluster_url(api.connection)
+    listed = api.json("GET", f"{base}/v1/nodes")
+    versions = [
+        platforms.version_tuple(n.get("software_version"))
+        for n in (listed if isinstance(listed, list) else [])
+        if isinstance(n, dict)
+    ]
+    known = [v for v in versions if v is not None]
+    return bool(known) and min(known)[:2] < platforms.USER_DEFINED_SINCE
+
+
+# --- 3. preflight -----------------------------------------------------------------------------
+
+
+@dataclass
+class Route:
+    node: NodeRef
+    facts: NodeFacts | None
+    bundle: Bundle
+
+
+def preflight(bundles: Sequence[Bundle], view: ClusterView, options: PublishOptions) -> list[Route]:
+    """Each node with the bundle it gets; PreflightError naming every problem found."""
+    problems: list[str] = []
+    routes = []
+    for ref, facts in view.nodes:
+        bundle = _route(bundles, ref, facts, problems)
+        if bundle is not None:
+            routes.append(Route(ref, facts, bundle))
+    for bundle in bundles:
+        routed = [(r.node, r.facts) for r in routes if r.bundle is bundle]
+        problems += _redis_version(bundle, routed or view.nodes)
+    problems += _unused(bundles, routes)
+    problems += _pack_version(bundles, view)
+    if view.uploads_switch is False and not options.allow_upload:
+        problems.append(
+            "custom module uploads are off on this cluster (allow_modules_upload is false): an admin"
+            ' turns them on with PUT /v1/cluster {"allow_modules_upload": true}, or re-run with'
+            " --allow-upload to turn them on for this run only (modpack turns them off again after)"
+        )
+    if problems:
+        raise PreflightError(
+            "the cluster cannot take "
+            + ", ".join(b.path.name for b in bundles)
+            + "; nothing was changed:\n  "
+            + "\n  ".join(problems),
+            "Fix each line above, then run the same command again.",
+        )
+    return routes
+
+
+def _route(
+    bundles: Sequence[Bundle], ref: NodeRef, facts: NodeFacts | None, problems: list[str]
+) -> Bundle | None:
+    if facts is None:  # a --node URL GET /v1/nodes does not list: only one bundle can be meant
+        if len(bundles) == 1:
+            return bundles[0]
+        problems.append(f"{ref.label}: not in GET /v1/nodes, so which bundle fits it is unknown")
+        return None
+    fitting = [b for b in bundles if platforms.misfit(b.module, facts.os, facts.architecture) is None]
+    if len(fitting) == 1:
+        return fitting[0]
+    if not fitting:
+        offered = "; ".join(b.label for b in bundles)
+        problems.append(f"{ref.label} runs {facts.platform}, which no bundle given is built for ({offered})")
+    else:
+        names = ", ".join(b.path.name for b in fitting)
+        problems.append(
+            f"{ref.label} ({facts.platform}) fits several bundles ({names}): give one per platform"
+        )
+    return None
+
+
+def _redis_version(bundle: Bundle, nodes: Sequence[tuple[NodeRef, NodeFacts | None]]) -> list[str]:
+    """A line per node that offers no database of the bundle's compatible_redis_version."""
+    wanted = bundle.module.get("compatible_redis_version")
+    if not isinstance(wanted, str) or not wanted:
+        return []  # not declared: RS falls back to min_redis_version (redis-enterprise.md §9)
+    problems = []
+    for ref, facts in nodes:
+        if (
+            facts is None
+            or facts.redis_versions is None
+            or platforms.major_minor(wanted) in facts.redis_versions
+        ):
+            continue  # not reported by the node, or offered
+        offered = ", ".join(facts.redis_versions) or "none"
+        problems.append(
+            f"{bundle.path.name}: compatible_redis_version {wanted!r} is not a Redis version {ref.label}"
+            f" offers databases of (supported_database_versions: {offered}); no database could load it"
+        )
+    return problems
+
+
+def _unused(bundles: Sequence[Bundle], routes: list[Route]) -> list[str]:
+    used = {id(r.bundle) for r in routes}
+    return [f"{b.label} fits no node of this cluster" for b in bundles if id(b) not in used]
+
+
+def _pack_version(bundles: Sequence[Bundle], view: ClusterView) -> list[str]:
+    cluster = platforms.version_tuple(view.software_version)
+    wanted = bundles[0].module.get("min_redis_pack_version")
+    needed = platforms.version_tuple(wanted)
+    if cluster is None or needed is None or cluster >= needed:
+        return []
+    return [
+        f"min_redis_pack_version is {wanted!r} but the cluster runs Redis Enterprise"
+        f" {view.software_version} (its oldest node): upgrade the cluster or lower the field"
+    ]
+
+
+# --- 4. identity ------------------------------------------------------------------------------
+
+
+def differences(stored: dict[str, Any], bundles: Sequence[Bundle]) -> list[str]:
+    """The fields in which a stored module object differs from the bundles (empty: the same)."""
+    first = bundles[0].module
+    shared = [
+        k
+        for k in sorted(_keys(stored, first))
+        if k not in PER_PLATFORM and not _same(stored.get(k), first.get(k))
+    ]
+    if any(all(_same(stored.get(k), b.module.get(k)) for k in PER_PLATFORM) for b in bundles):
+        return shared
+    unmatched = [k for k in PER_PLATFORM if all(not _same(stored.get(k), b.module.get(k)) for b in bundles)]
+    return shared + (unmatched or [k for k in PER_PLATFORM if not _same(stored.get(k), first.get(k))])
+
+
+def _identity_error(result: PublishResult, fields: list[str], uid: str) -> IdentityError:
+    return IdentityError(
+        f"the cluster already has module {result.module_name} version {result.version} (uid {uid})"
+        f" with different content: {', '.join(fields)} differ; nothing was changed",
+        "A rebuilt module needs a new version (bump semantic_version and version in module.json);"
+        " or re-run with --replace to delete the module object on the cluster and publish this build.",
+    )
+
+
+def _validated_as_peeked(
+    paths: Sequence[Path], peeked: list[Bundle], options: PublishOptions
+) -> list[Bundle]:
+    bundles = load_bundles(paths, options.settings)
+    if [b.module for b in bundles] != [p.module for p in peeked]:
+        raise ModpackError("a bundle changed while it was being published; nothing was placed")
+    return bundles
+
+
+# --- 5. publish -------------------------------------------------------------------------------
+
+
+# Bundles this large stream to the nodes while they are still being validated (see `_pipelined`).
+PIPELINE_MIN = 8 * 1024 * 1024
+
+
+def publish(paths: Sequence[Path], connection: Connection, options: PublishOptions) -> PublishResult:
+    peeked = _peek(paths)
+    large = sum(p.stat().st_size for p in paths) >= PIPELINE_MIN
+    if peeked is not None and large and not options.dry_run and not disagreements(peeked):
+        with Api(connection) as api:
+            view = read_cluster(api)
+            if not view.legacy and view.uploads_switch is not False:
+                return _pipelined(api, paths, peeked, view, options)
+    return _in_order(paths, connection, options)
+
+
+def _in_order(paths: Sequence[Path], connection: Connection, options: PublishOptions) -> PublishResult:
+    """Validate, look, preflight, then change things: one step after the other."""
+    bundles = load_bundles(paths, options.settings)
+    result = _result(bundles)
+    with Api(connection) as api:
+        view = read_cluster(api)
+        routes = preflight(bundles, view, options)
+        with _UploadsSwitchedOn(api, view, options, result):
+            if view.legacy:
+                result.api = "v2 (RS 7.x)"
+                _LegacyPublish(api, bundles, routes, options, result).run()
+            else:
+                _publish_user_defined(api, bundles, routes, options, result)
+    return result
+
+
+def _result(bundles: Sequence[Bundle]) -> PublishResult:
+    first = bundles[0].module
+    result = PublishResult(first["module_name"], first["version"])
+    result.warnings = [w for b in bundles for w in b.warnings]
+    return result
+
+
+def _peek(paths: Sequence[Path]) -> list[Bundle] | None:
+    """Each bundle's module.json, read without validating anything else; None if one is unreadable."""
+    import json
+    import zipfile
+
+    found = []
+    for path in paths:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                module = json.loads(archive.read("module.json"))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return None
+        if not isinstance(module, dict) or not isinstance(module.get("module_name"), str):
+            return None
+        found.append(Bundle(path, module))
+    return found
+
+
+def _pipelined(
+    api: Api, paths: Sequence[Path], peeked: list[Bundle], view: ClusterView, options: PublishOptions
+) -> PublishResult:
+    """Stream to the nodes while validating, and let the uploads finish only once all is well.
+
+    Each upload is held before its last chunk (client.Gate): until then the server has judged
+    nothing and placed nothing. The bundles are validated, the identity proven and the module
+    object created meanwhile; any failure aborts the held uploads and the server discards the
+    partial files. The order of what changes is the one `_in_order` keeps.
+    """
+    try:
+        routes = preflight(peeked, view, options)
+    except PreflightError:
+        load_bundles(paths, options.settings)  # a bundle that does not validate says so first
+        raise
+    result = _result(peeked)
+    gate = client.Gate(api.connection.upload_timeout)
+    work = _NodePublish(api, options, result, {r.node.url: r.bundle for r in routes}, gate)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="modpack-uploads") as runner:
+        uploads = runner.submit(client.each_node, api.connection, [r.node for r in routes], work)
+        try:
+            bundles = _validated_as_peeked(paths, peeked, options)
+            created = _ensure_module_object(api, bundles, options, result)
+        except BaseException:
+            gate.abort()
+            uploads.result()
+            raise
+        gate.open()
+        result.nodes = uploads.result()
+    result.warnings = [w for b in bundles for w in b.warnings]
+    if created and not any(o.status == "uploaded" for o in result.nodes):
+        _roll_back(api, result)
+    return result
+
+
+class _UploadsSwitchedOn:
+    """Turns allow_modules_upload on for the run when asked to, and off again whatever happens."""
+
+    def __init__(self, api: Api, view: ClusterView, options: PublishOptions, result: PublishResult) -> None:
+        self.url = f"{client.cluster_url(api.connection)}/v1/cluster"
+        self.api, self.result = api, result
+        self.turn = view.uploads_switch is False and options.allow_upload
+        self.dry_run = options.dry_run
+
+    def __enter__(self) -> None:
+        if not self.turn:
+            return
+        self.result.calls.append(f'PUT {self.url} {{"allow_modules_upload": true}}')
+        if not self.dry_run:
+            self.api.json("PUT", self.url, {"allow_modules_upload": True})
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.turn:
+            return
+        self.result.calls.append(f'PUT {self.url} {{"allow_modules_upload": false}}')
+        if self.dry_run:
+            return
+        try:
+            self.api.json("PUT", self.url, {"allow_modules_upload": False})
+        except ModpackError as error:
+            self.result.notes.append(
+                f"allow_modules_upload could NOT be turned off again ({error.message}): turn it off with"
+                ' PUT /v1/cluster {"allow_modules_upload": false}'
+            )
+            return
+        self.result.notes.append("allow_modules_upload was turned on for this run and off again after")
+
+
+def _publish_user_defined(
+    api: Api, bundles: Sequence[Bundle], routes: list[Route], options: PublishOptions, result: PublishResult
+) -> None:
+    created = _ensure_module_object(api, bundles, options, result)
+    publish_one = _NodePublish(api, options, result, {r.node.url: r.bundle for r in routes})
+    result.nodes = client.each_node(api.connection, [r.node for r in routes], publish_one)
+    if created and not options.dry_run and not any(o.status == "uploaded" for o in result.nodes):
+        _roll_back(api, result)
+
+
+def _ensure_module_object(
+    api: Api, bundles: Sequence[Bundle], options: PublishOptions, result: PublishResult
+) -> bool:
+    """Make the module object exist and match; True when this run created it."""
+    existing = client.find_modules(api, result.module_name, result.version)
+    url = f"{client.cluster_url(api.connection)}{MODULES}"
+    if existing:
+        uid = str(existing[0].get("uid", ""))
+        fields = differences(existing[0], bundles)
+        if not fields:
+            result.module_object, result.uid = "present", uid
+            return False
+        if not options.replace:
+            raise _identity_error(result, fields, uid)
+        result.calls.append(f"DELETE {url}/{uid} (replaced: {', '.join(fields)} differ)")
+        result.notes.append(f"replaced module object {uid}: {', '.join(fields)} differed")
+        if not options.dry_run:
+            client.delete_module(api, uid)
+    result.calls.append(f"POST {url} (module object {result.module_name} {result.version})")
+    if options.dry_run:
+        result.module_object = "would replace" if existing else "would create"
+        return False
+    result.uid, created = client.create_module(api, bundles[0].module)
+    result.module_object = ("replaced" if existing else "created") if created else "present"
+    return created
+
+
+def _roll_back(api: Api, result: PublishResult) -> None:
+    try:
+        client.delete_module(api, result.uid)
+    except ModpackError as exc:
+        result.notes.append(
+            f"no node took the artifact, and deleting module object {result.uid} failed: {exc.message}"
+        )
+        return
+    result.module_object = "rolled back"
+    result.notes.append(
+        f"no node took the artifact: module object {result.uid}, created by this run, was deleted again"
+    )
+
+
+@dataclass
+class _NodePublish:
+    """Upload one node's bundle, then check that the node lists it."""
+
+    api: Api
+    options: PublishOptions
+    result: PublishResult
+    bundle_of: dict[str, Bundle]
+    gate: client.Gate | None = None
+
+    def __call__(self, node: NodeRef) -> NodeOutcome:
+        bundle = self.bundle_of[node.url]
+        name, version = self.result.module_name, self.result.version
+        self.result.calls.append(f"POST {node.url}{ARTIFACTS} (multipart field module={bundle.path.name})")
+        if self.options.dry_run:
+            return NodeOutcome(node, "would upload", bundle.path.name, bundle=bundle.path)
+        client.post_bundle(
+            self.api, f"{node.url}{ARTIFACTS}", node.label, bundle.path, self.options.progress, gate=self.gate
+        )
+        if not client.has_artifact(self.api, node, name, version):
+            return NodeOutcome(
+                node, "failed", "the upload was accepted but the node does not list the artifact", bundle.path
+            )
+        size = bundle.path.stat().st_size
+        return NodeOutcome(
+            node, "uploaded", f"{bundle.path.name}, {size} bytes, listed by the node", bundle.path
+        )
+
+
+# --- RS 7.x -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _LegacyPublish:
+    """`POST /v2/modules` once per bundle whose platforms the cluster does not provably hold."""
+
+    api: Api
+    bundles: Sequence[Bundle]
+    routes: list[Route]
+    options: PublishOptions
+    result: PublishResult
+
+    def run(self) -> None:
+        before = client.find_modules(self.api, self.result.module_name, self.result.version)
+        stored = before[0] if before else None
+        if stored is not None and self._replaced(stored):
+            stored = None
+        needed = [b for b in self.bundles if self._wanted(b, stored)]
+        self.result.module_object = "present" if stored is not None else ""
+        self.result.uid = str(stored.get("uid", "")) if stored else ""
+        outcomes: dict[int, tuple[str, str]] = {}
+        for bundle in needed:
+            outcomes[id(bundle)] = self._upload(bundle)
+        self.result.nodes = [self._node_outcome(r, outcomes) for r in self.routes]
+        if stored is None and not self.options.dry_run:
+            self._finish_new()
+
+    def _replaced(self, stored: dict[str, Any]) -> bool:
+        """False when the stored module matches; True once a different one is deleted (--replace)."""
+        fields = differences(_without_platforms(stored), self.bundles)
+        wrong = [
+            f"sha256 for {key}"
+            for key, b in self._platform_bundles()
+            if _platform_sha(stored, key) not in (None, b.module.get("sha256"))
+        ]
+        if "platforms" in stored:  # per-platform fields are judged by the platforms map
+            fields = [f for f in fields if f not in PER_PLATFORM] + wrong
+        if not fields:
+            return False
+        uid = str(stored.get("uid", ""))
+        if not self.options.replace:
+            raise _identity_error(self.result, fields, uid)
+        url = f"{client.cluster_url(self.api.connection)}{LEGACY_MODULES}/{uid}"
+        self.result.calls.append(f"DELETE {url} (replaced: {', '.join(fields)} differ)")
+        self.result.notes.append(f"replaced module {uid}: {', '.join(fields)} differed")
+        if not self.options.dry_run:
+            delete_legacy_module(self.api, uid)
+        return True
+
+    def _platform_bundles(self) -> Iterator[tuple[str, Bundle]]:
+        for route in self.routes:
+            if route.facts is not None:
+                yield f"{route.facts.os}/{route.facts.architecture}", route.bundle
+
+    def _wanted(self, bundle: Bundle, stored: dict[str, Any] | None) -> bool:
+        """Whether the cluster cannot prove it holds this bundle on every node it routes to."""
+        if stored is None:
+            return True
+        keys = [key for key, b in self._platform_bundles() if b is bundle]
+        if "platforms" not in stored:
+            return not keys or stored.get("sha256") != bundle.module.get("sha256")
+        return not keys or any(_platform_sha(stored, key) != bundle.module.get("sha256") for key in keys)
+
+    def _upload(self, bundle: Bundle) -> tuple[str, str]:
+        url = f"{client.cluster_url(self.api.connection)}{LEGACY_MODULES}"
+        self.result.calls.append(f"POST {url} (multipart field module={bundle.path.name})")
+        if self.options.dry_run:
+            return "would upload", bundle.path.name
+        try:
+            answer = client.post_bundle(self.api, url, "cluster", bundle.path, self.options.progress)
+            action = answer.json() if answer.content else {}
+            uid = str(action.get("uid", "")) if isinstance(action, dict) else ""
+            if uid:
+                self.result.uid = uid
+            follow_action(self.api, action.get("action_uid") if isinstance(action, dict) else None)
+        except (ModpackError, ValueError) as exc:
+            return "failed", getattr(exc, "message", str(exc))
+        return "uploaded", f"{bundle.path.name} via POST /v2/modules, copied to the nodes by the cluster"
+
+    def _node_outcome(self, route: Route, outcomes: dict[int, tuple[str, str]]) -> NodeOutcome:
+        status, detail = outcomes.get(id(route.bundle), ("present", "the cluster holds this build (sha256)"))
+        return NodeOutcome(route.node, status, detail, route.bundle.path)
+
+    def _finish_new(self) -> None:
+        now = client.find_modules(self.api, self.result.module_name, self.result.version)
+        if not now:
+            self.result.module_object = "not created"
+            return
+        self.result.uid = str(now[0].get("uid", self.result.uid))
+        if any(o.status == "uploaded" for o in self.result.nodes):
+            self.result.module_object = "created"
+            return
+        delete_legacy_module(self.api, self.result.uid)
+        self.result.module_object = "rolled back"
+        self.result.notes.append(
+            f"no node took the artifact: module {self.result.uid}, created by this run, was deleted again"
+        )
+
+
+def _without_platforms(stored: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in stored.items() if k != "platforms"}
+
+
+def _platform_sha(stored: dict[str, Any], key: str) -> object:
+    entry = stored.get("platforms", {}).get(key) if isinstance(stored.get("platforms"), dict) else None
+    return entry.get("sha256") if isinstance(entry, dict) else None
+
+
+def follow_action(api: Api, action_uid: object, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Wait for `/v1/actions/<uid>` to complete; ClusterError when it fails or takes too long."""
+    if not isinstance(action_uid, str) or not action_uid:
+        return  # nothing to follow: the answer was final
+    url = f"{client.cluster_url(api.connection)}{ACTIONS}/{urllib.parse.quote(action_uid, safe='')}"
+    deadline = time.monotonic() + api.connection.upload_timeout
+    while True:
+        action = api.json("GET", url)
+        status = action.get("status") if isinstance(action, dict) else None
+        if status == DONE:
+            return
+        if status == FAILED:
+            reason = action.get("error") or action.get("description") or "no reason given"
+            raise ClusterError(f"action {action_uid} ({action.get('name', '?')}) failed: {reason}")
+        if time.monotonic() > deadline:
+            raise ClusterError(
+                f"action {action_uid} did not complete within {api.connection.upload_timeout:.0f} s"
+            )
+        sleep(ACTION_POLL)
+
+
+def delete_legacy_module(api: Api, uid: str) -> bool:
+    """`DELETE /v2/modules/<uid>` and follow its action; False when there was none."""
+    quoted = urllib.parse.quote(uid, safe="")
+    try:
+        response = api.send("DELETE", f"{client.cluster_url(api.connection)}{LEGACY_MODULES}/{quoted}")
+    except ClusterError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    body = response.json() if response.content else {}
+    follow_action(api, body.get("action_uid") if isinstance(body, dict) else None)
+    return True
+
+
+# --- unpublish --------------------------------------------------------------------------------
+
+
+@dataclass
+class UnpublishResult:
+    module_name: str
+    version: int
+    nodes: list[NodeOutcome] = field(default_factory=list)
+    module_objects: list[str] = field(default_factory=list)  # uids deleted
+    kept_objects: bool = False
+
+    @property
+    def failed(self) -> list[NodeOutcome]:
+        return [n for n in self.nodes if n.failed]
+
+
+def unpublish(name: str, version: int, connection: Connection) -> UnpublishResult:
+    """Delete the artifact from every node, then (when every node succeeded) the module object.
+
+    On RS 7.x the cluster removes a module from its nodes itself: `DELETE /v2/modules/<uid>`.
+    """
+    result = UnpublishResult(name, version)
+    with Api(connection) as api:
+        legacy = api_is_legacy(api)
+        if not legacy:
+            result.nodes = client.remove_artifacts(api, connection, name, version)
+            if result.failed:
+                result.kept_objects = True
+                return result
+        for module in client.find_modules(api, name, version):
+            uid = str(module.get("uid", ""))
+            deleted = delete_legacy_module(api, uid) if legacy else client.delete_module(api, uid)
+            if deleted:
+                result.module_objects.append(uid)
+    return result
+
+
+def delete_module_object(api: Api, uid: str) -> bool:
+    """`modules delete`: the endpoint the cluster's version has."""
+    return delete_legacy_module(api, uid) if api_is_legacy(api) else client.delete_module(api, uid)
+
+
+def parse_version(text: str) -> int:
+    """A module version as `10203` or as its semantic version `1.2.3` (major*10000+minor*100+patch).
+
+    The encoding is RAMP's (redis-enterprise.md §2.1, `version`); each part must be below 100.
+    """
+    value = text.strip()
+    if value.isdigit():
+        return int(value)
+    parts = value.split(".")
+    if len(parts) == 3 and all(p.isdigit() for p in parts):
+        major, minor, patch = (int(p) for p in parts)
+        if minor < 100 and patch < 100:
+            return major * 10000 + minor * 100 + patch
+    raise UsageError(
+        f"{text!r} is not a module version",
+        "Give the number from module.json's version (10203) or its semantic version (1.2.3).",
+    )

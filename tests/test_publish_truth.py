@@ -1,0 +1,385 @@
+"""`modpack publish` tells the truth (issue 14), against `modpack serve` on loopback over real HTTPS.
+
+- identity: "present" only for a module object equal to the bundle; a changed binary under the
+  same version is refused naming the fields, and replaced with --replace;
+- preflight: a bundle no node fits, a Redis or Redis Enterprise version the cluster lacks, the
+  8.2 switch off: refused before anything is created, one line per problem;
+- rollback: when no node took the artifact, the module object this run created is deleted;
+- one bundle per platform: on a rhel9 + ubuntu22 cluster each node gets its own bundle;
+- `unpublish 1.2.3`, and publish's --select/--ignore/--strict with validate's semantics.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modpack.errors import UsageError
+from modpack.rest import client
+from modpack.rest.cluster import LocalCluster
+from modpack.rest.publish import IdentityError, PreflightError, parse_version
+from tests.conftest import run_modpack
+from tests.test_rest_support import ADMIN, SO, connection, module_json, running_cluster, write_bundle
+
+HELLO = SO / "x86_64" / "hello.so"
+
+
+def rebuilt(folder: Path, tail: bytes = b"\0" * 16) -> Path:
+    """hello.so rebuilt: the same module, other bytes (a different sha256)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    so = folder / "hello.so"
+    so.write_bytes(HELLO.read_bytes() + tail)
+    return so
+
+
+def cli(cluster: LocalCluster, *args: str | Path) -> Any:
+    env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
+    options = ("--cluster", cluster.urls[0], "--ca-cert", str(cluster.ca_cert), "--retries", "0")
+    return run_modpack(*args, *options, env=env)
+
+
+def modules_named(cluster: LocalCluster, name: str) -> list[dict[str, Any]]:
+    with client.Api(connection(cluster)) as api:
+        return [m for m in client.list_modules(api) if m.get("module_name") == name]
+
+
+def stored_zip(cluster: LocalCluster, node: int, name: str, version: int = 10203) -> Path:
+    return cluster.options.data / f"node-{node}" / name / str(version) / "module.zip"
+
+
+def nothing_of(cluster: LocalCluster, name: str) -> bool:
+    """No module object, no artifact folder and no temporary file anywhere in the cluster."""
+    data = cluster.options.data
+    temp = [p for n in cluster.nodes for p in n.artifacts.temp.iterdir()]
+    folders = list(data.glob(f"node-*/{name}/*"))
+    return not modules_named(cluster, name) and not folders and not temp
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    with running_cluster(tmp_path_factory.mktemp("truth") / "data") as running:
+        yield running
+
+
+# --- identity ---------------------------------------------------------------------------------
+
+
+def test_a_changed_binary_under_the_same_version_is_refused_then_replaced(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    document = module_json(module_name="ident")
+    original = write_bundle(tmp_path / "ident.zip", document)
+    assert cli(cluster, "publish", original).returncode == 0
+    so = rebuilt(tmp_path / "rebuilt")
+    changed = write_bundle(tmp_path / "ident-rebuilt.zip", module_json(so, module_name="ident"), so)
+
+    refused = cli(cluster, "publish", changed)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "already has module ident version 10203" in refused.stderr
+    assert "sha256 differ" in refused.stderr
+    assert "--replace" in refused.stderr
+    assert stored_zip(cluster, 2, "ident").read_bytes() == original.read_bytes()  # nothing changed
+
+    replaced = cli(cluster, "publish", changed, "--replace")
+    assert replaced.returncode == 0, replaced.stderr
+    assert "module object: replaced" in replaced.stdout
+    assert "sha256 differed" in replaced.stdout
+    for node in (1, 2, 3):
+        assert stored_zip(cluster, node, "ident").read_bytes() == changed.read_bytes()
+    (stored,) = modules_named(cluster, "ident")
+    assert stored["sha256"] == module_json(so)["sha256"]
+
+
+def test_any_differing_field_is_named_and_an_identical_object_is_present(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    bundle = write_bundle(tmp_path / "fields.zip", module_json(module_name="fields"))
+    first = client.publish(bundle, connection(cluster))
+    assert first.module_object == "created"
+    again = client.publish(bundle, connection(cluster))
+    assert (again.module_object, again.uid) == ("present", first.uid)
+
+    other = module_json(module_name="fields", display_name="Other", command_line_args="x 1")
+    with pytest.raises(IdentityError) as refused:
+        client.publish(write_bundle(tmp_path / "other.zip", other), connection(cluster))
+    assert "command_line_args, display_name differ" in refused.value.message
+    assert modules_named(cluster, "fields")[0]["display_name"] == "Hello"
+
+
+def test_the_identity_check_works_on_the_dry_run_too(cluster: LocalCluster, tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "dry.zip", module_json(module_name="drycheck"))
+    client.publish(bundle, connection(cluster))
+    so = rebuilt(tmp_path / "rebuilt", b"\1" * 8)
+    changed = write_bundle(tmp_path / "dry2.zip", module_json(so, module_name="drycheck"), so)
+    with pytest.raises(IdentityError):
+        client.publish(changed, connection(cluster), dry_run=True)
+    planned = client.publish(changed, connection(cluster), dry_run=True, replace=True)
+    assert planned.module_object == "would replace"
+    assert any(call.startswith("DELETE ") for call in planned.calls)
+    assert modules_named(cluster, "drycheck")[0]["sha256"] == module_json()["sha256"]
+
+
+# --- preflight --------------------------------------------------------------------------------
+
+
+def test_a_bundle_no_node_fits_leaves_nothing_behind(cluster: LocalCluster, tmp_path: Path) -> None:
+    arm = SO / "aarch64" / "hello.so"
+    document = module_json(arm, module_name="armonly", architecture="aarch64")
+    result = cli(cluster, "publish", write_bundle(tmp_path / "arm.zip", document, arm))
+    assert result.returncode == 1
+    assert "nothing was changed" in result.stderr
+    for url in cluster.urls:
+        assert f"({url}) runs ubuntu22/x86_64, which no bundle given is built for" in result.stderr
+    assert nothing_of(cluster, "armonly")
+
+
+def test_every_preflight_problem_is_listed_before_anything_is_created(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    document = module_json(
+        module_name="preflight",
+        operating_systems=["rhel9"],
+        compatible_redis_version="7.0",
+        min_redis_pack_version="99.1",
+    )
+    with pytest.raises(PreflightError) as refused:
+        client.publish(write_bundle(tmp_path / "pre.zip", document), connection(cluster))
+    lines = refused.value.message.splitlines()[1:]
+    assert sum("which no bundle given is built for" in line for line in lines) == 3
+    assert sum("fits no node" in line for line in lines) == 1
+    assert sum("compatible_redis_version '7.0' is not a Redis version" in line for line in lines) == 3
+    assert (
+        "min_redis_pack_version is '99.1' but the cluster runs Redis Enterprise 8.2.0-25"
+        in refused.value.message
+    )
+    assert nothing_of(cluster, "preflight")
+
+
+def test_a_redis_version_the_nodes_do_not_offer_is_refused(cluster: LocalCluster, tmp_path: Path) -> None:
+    document = module_json(module_name="oldredis", compatible_redis_version="7.0")
+    with pytest.raises(PreflightError) as refused:
+        client.publish(write_bundle(tmp_path / "old.zip", document), connection(cluster))
+    message = refused.value.message
+    assert message.count("compatible_redis_version '7.0' is not a Redis version") == 3
+    assert "8.6, 8.4, 8.2, 8.0, 7.4, 7.2, 6.2" in message  # the node objects' supported versions
+    assert nothing_of(cluster, "oldredis")
+
+
+# --- rollback ---------------------------------------------------------------------------------
+
+
+def test_when_no_node_takes_the_artifact_the_created_object_is_deleted(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "big.zip", module_json(module_name="toolarge"))
+    with running_cluster(tmp_path / "data", max_upload=1024) as small:  # every node answers 413
+        result = cli(small, "publish", bundle)
+        assert result.returncode == 1
+        assert result.stdout.count("failed: POST") == 3
+        assert "413 module_too_large" in result.stdout
+        assert "module object: rolled back" in result.stdout
+        assert "created by this run, was deleted again" in result.stdout
+        assert nothing_of(small, "toolarge")
+
+
+def test_an_object_that_was_there_before_is_never_rolled_back(tmp_path: Path) -> None:
+    document = module_json(module_name="kept")
+    with running_cluster(tmp_path / "data", max_upload=1024) as small:
+        with client.Api(connection(small)) as api:
+            uid, _ = client.create_module(api, document)
+        result = client.publish(write_bundle(tmp_path / "kept.zip", document), connection(small))
+        assert (result.module_object, result.uid) == ("present", uid)
+        assert len(result.failed) == 3
+        assert [m["uid"] for m in modules_named(small, "kept")] == [uid]
+
+
+# --- one bundle per platform ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    data = tmp_path_factory.mktemp("mixed") / "data"
+    with running_cluster(data, nodes=2, node_os={1: "rhel9", 2: "ubuntu22"}) as running:
+        yield running
+
+
+def platform_bundles(folder: Path, name: str = "split", **changes: Any) -> tuple[Path, Path]:
+    ubuntu_so = rebuilt(folder / "ubuntu", b"ubuntu build")
+    rhel_so = rebuilt(folder / "rhel", b"rhel build")
+    ubuntu = module_json(ubuntu_so, module_name=name, operating_systems=["ubuntu22"])
+    rhel = module_json(rhel_so, module_name=name, operating_systems=["rhel9"], **changes)
+    return (
+        write_bundle(folder / f"{name}.Linux-ubuntu22.04-x86_64.zip", ubuntu, ubuntu_so),
+        write_bundle(folder / f"{name}.Linux-rhel9-x86_64.zip", rhel, rhel_so),
+    )
+
+
+def test_each_node_gets_the_bundle_built_for_it(mixed: LocalCluster, tmp_path: Path) -> None:
+    ubuntu, rhel = platform_bundles(tmp_path)
+    result = cli(mixed, "publish", ubuntu, rhel)
+    assert result.returncode == 0, result.stderr
+    assert f"node 1 ({mixed.urls[0]}): uploaded: {rhel.name}" in result.stdout
+    assert f"node 2 ({mixed.urls[1]}): uploaded: {ubuntu.name}" in result.stdout
+    assert stored_zip(mixed, 1, "split").read_bytes() == rhel.read_bytes()
+    assert stored_zip(mixed, 2, "split").read_bytes() == ubuntu.read_bytes()
+    again = client.publish([ubuntu, rhel], connection(mixed))  # the object holds one of the two builds
+    assert again.module_object == "present"
+
+
+def test_one_bundle_alone_does_not_cover_a_mixed_cluster(mixed: LocalCluster, tmp_path: Path) -> None:
+    ubuntu, _ = platform_bundles(tmp_path, name="half")
+    with pytest.raises(PreflightError) as refused:
+        client.publish(ubuntu, connection(mixed))
+    assert f"node 1 ({mixed.urls[0]}) runs rhel9/x86_64, which no bundle given is built for" in str(
+        refused.value.message
+    )
+    assert nothing_of(mixed, "half")
+
+
+def test_bundles_that_are_not_one_module_version_are_refused(mixed: LocalCluster, tmp_path: Path) -> None:
+    ubuntu, rhel = platform_bundles(tmp_path, name="apart", display_name="Another", capabilities=[])
+    result = cli(mixed, "publish", ubuntu, rhel)
+    assert result.returncode == 2
+    assert f"{rhel.name}: capabilities differs from {ubuntu.name}'s" in result.stderr
+    assert f"{rhel.name}: display_name differs" in result.stderr
+    assert nothing_of(mixed, "apart")
+
+
+def test_two_bundles_for_one_node_are_refused(mixed: LocalCluster, tmp_path: Path) -> None:
+    ubuntu, rhel = platform_bundles(tmp_path, name="twice")
+    both = module_json(
+        rebuilt(tmp_path / "both"), module_name="twice", operating_systems=["rhel9", "ubuntu22"]
+    )
+    generic = write_bundle(tmp_path / "twice-generic.zip", both, tmp_path / "both" / "hello.so")
+    with pytest.raises(PreflightError) as refused:
+        client.publish([ubuntu, rhel, generic], connection(mixed))
+    assert "fits several bundles" in refused.value.message
+    assert nothing_of(mixed, "twice")
+
+
+# --- unpublish 1.2.3, --select/--ignore/--strict ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "number"), [("10203", 10203), ("1.2.3", 10203), ("0.4.0", 400), ("12.0.99", 120099)]
+)
+def test_versions_are_numbers_or_semantic_versions(text: str, number: int) -> None:
+    assert parse_version(text) == number
+
+
+@pytest.mark.parametrize("text", ["1.2", "1.100.0", "v1.2.3", "-1", ""])
+def test_other_versions_are_usage_errors(text: str) -> None:
+    with pytest.raises(UsageError, match="not a module version"):
+        parse_version(text)
+
+
+def test_unpublish_takes_the_semantic_version_modules_list_prints(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    document = module_json(module_name="semver", version=400, semantic_version="0.4.0")
+    assert cli(cluster, "publish", write_bundle(tmp_path / "semver.zip", document)).returncode == 0
+    assert "semver 400 (0.4.0)" in cli(cluster, "modules", "list").stdout
+    gone = cli(cluster, "unpublish", "semver", "0.4.0")
+    assert gone.returncode == 0, gone.stderr
+    assert gone.stdout.count(": deleted") == 3
+    assert nothing_of(cluster, "semver")
+    wrong = cli(cluster, "unpublish", "semver", "0.4")
+    assert wrong.returncode == 2
+    assert "'0.4' is not a module version" in wrong.stderr
+
+
+def test_publish_filters_findings_as_validate_does(cluster: LocalCluster, tmp_path: Path) -> None:
+    document = module_json(module_name="warned")
+    del document["operating_systems"]  # PLT005, a warning
+    bundle = write_bundle(tmp_path / "warned.zip", document)
+    strict = cli(cluster, "publish", bundle, "--strict")
+    assert strict.returncode == 1
+    assert "PLT005" in strict.stdout  # the findings report, as validate prints it
+    assert nothing_of(cluster, "warned")
+    accepted = cli(cluster, "publish", bundle, "--strict", "--ignore", "PLT005")
+    assert accepted.returncode == 0, accepted.stderr
+    loose = cli(cluster, "publish", bundle)
+    assert "warning: PLT005" in loose.stderr
+    unknown = cli(cluster, "publish", bundle, "--ignore", "NOPE999")
+    assert unknown.returncode == 2
+    assert "no rule matches 'NOPE999'" in unknown.stderr
+
+
+def test_an_ignored_error_lets_the_bundle_past_local_validation(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    document = module_json(module_name="ignored")
+    document["capabilities"] = ["types", "not-a-capability"]
+    bundle = write_bundle(tmp_path / "ignored.zip", document)
+    refused = cli(cluster, "publish", bundle, "--dry-run")
+    assert refused.returncode == 1
+    assert "CAP001" in refused.stdout + refused.stderr  # unknown capability, an error
+    planned = cli(cluster, "publish", bundle, "--dry-run", "--ignore", "CAP001")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "module object: would create" in planned.stdout
+
+
+def test_bundles_in_a_zip_keep_module_json_as_published(cluster: LocalCluster, tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "asis.zip", module_json(module_name="asis"))
+    client.publish(bundle, connection(cluster))
+    (stored,) = modules_named(cluster, "asis")
+    with zipfile.ZipFile(bundle) as archive:
+        sent = json.loads(archive.read("module.json"))
+    assert {k: v for k, v in stored.items() if k not in ("uid", "is_bundled")} == sent
+
+
+# --- streaming while validating (large bundles) -----------------------------------------------
+
+
+@pytest.fixture
+def pipelined(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Treat every bundle as large: uploads start before validation ends, held before their end."""
+    from modpack.rest import publish
+
+    monkeypatch.setattr(publish, "PIPELINE_MIN", 0)
+
+
+def no_temp_files(cluster: LocalCluster) -> bool:
+    return not [p for n in cluster.nodes for p in n.artifacts.temp.iterdir()]
+
+
+@pytest.mark.usefixtures("pipelined")
+def test_a_streamed_publish_lands_like_an_ordered_one(cluster: LocalCluster, tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "streamed.zip", module_json(module_name="streamed"))
+    result = client.publish(bundle, connection(cluster))
+    assert result.module_object == "created"
+    assert [o.status for o in result.nodes] == ["uploaded"] * 3
+    for node in (1, 2, 3):
+        assert stored_zip(cluster, node, "streamed").read_bytes() == bundle.read_bytes()
+
+
+@pytest.mark.usefixtures("pipelined")
+def test_a_bundle_failing_validation_mid_stream_leaves_nothing(cluster: LocalCluster, tmp_path: Path) -> None:
+    from modpack.errors import FindingsError
+    from tests.test_rest_support import wait_until
+
+    bundle = write_bundle(tmp_path / "badsha.zip", module_json(module_name="badsha", sha256="0" * 64))
+    with pytest.raises(FindingsError) as refused:
+        client.publish(bundle, connection(cluster))
+    assert "nothing was published" in refused.value.message
+    wait_until(lambda: no_temp_files(cluster))  # the held uploads were cut; the nodes drop them
+    assert nothing_of(cluster, "badsha")
+
+
+@pytest.mark.usefixtures("pipelined")
+def test_an_identity_refusal_mid_stream_changes_nothing(cluster: LocalCluster, tmp_path: Path) -> None:
+    from tests.test_rest_support import wait_until
+
+    original = write_bundle(tmp_path / "held.zip", module_json(module_name="held"))
+    client.publish(original, connection(cluster))
+    so = rebuilt(tmp_path / "rebuilt", b"held back")
+    with pytest.raises(IdentityError):
+        client.publish(
+            write_bundle(tmp_path / "held2.zip", module_json(so, module_name="held"), so), connection(cluster)
+        )
+    wait_until(lambda: no_temp_files(cluster))
+    for node in (1, 2, 3):
+        assert stored_zip(cluster, node, "held").read_bytes() == original.read_bytes()

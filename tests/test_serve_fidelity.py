@@ -1,0 +1,329 @@
+"""`modpack serve` behaves as Redis Enterprise does, version by version (issue 14).
+
+- 8.2 (re-docs release notes 8.2.0, objects/cluster): `allow_modules_upload` is false on a new
+  data folder, both upload calls answer 403 modules_upload_disabled to every role while it is off;
+- a trailing slash is the same path, authenticated, never a 307 (test_serve_hostile checks more);
+- GET /v1/nodes: a stopped node is `down`; node objects carry the captured real node's fields;
+- 7.22 (re-docs/operate__rs__7.22__...requests__modules___index.md): no user-defined endpoints,
+  POST /v2/modules with an action followed on /v1/actions/<uid>; publish, list and unpublish
+  work against it end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from modpack.rest import auth, client
+from modpack.rest.cluster import LocalCluster
+from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
+from modpack.rest.publish import IdentityError, PreflightError
+from tests.conftest import run_modpack
+from tests.test_rest_support import (
+    ADMIN,
+    ROLE_USERS,
+    SO,
+    connection,
+    module_json,
+    running_cluster,
+    write_bundle,
+    write_role_users,
+)
+
+# A real node object and the node object's documented field names (sources named in the file).
+NODE_FACTS = Path(__file__).resolve().parent.parent / "fixtures" / "expected" / "rs-node-object.json"
+
+
+def http(cluster: LocalCluster, user: Any = ADMIN) -> httpx.Client:
+    context = ssl.create_default_context(cafile=str(cluster.ca_cert))
+    credentials = (user.user, user.password) if user else None
+    return httpx.Client(verify=context, auth=credentials, timeout=30)
+
+
+def cli(cluster: LocalCluster, *args: str | Path) -> Any:
+    env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
+    options = ("--cluster", cluster.urls[0], "--ca-cert", str(cluster.ca_cert), "--retries", "0")
+    return run_modpack(*args, *options, env=env)
+
+
+# --- RS 8.2 -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A cluster on a new data folder, started without --allow-modules-upload."""
+    folder = tmp_path_factory.mktemp("fresh")
+    users = write_role_users(folder / "users.json")
+    with running_cluster(folder / "data", users, allow_modules_upload=None) as running:
+        yield running
+
+
+def test_uploads_start_switched_off_on_a_new_data_folder(fresh: LocalCluster) -> None:
+    with http(fresh) as session:
+        cluster = session.get(fresh.urls[0] + "/v1/cluster").json()
+    assert cluster["allow_modules_upload"] is False
+
+
+@pytest.mark.parametrize("role", auth.ROLES)
+def test_both_upload_calls_answer_modules_upload_disabled_to_every_role(
+    fresh: LocalCluster, role: str
+) -> None:
+    bundle = write_bundle(fresh.options.data.parent / f"{role}.zip")
+    with http(fresh, ROLE_USERS[role]) as session:
+        created = session.post(fresh.urls[0] + MODULES, json=module_json())
+        uploaded = session.post(fresh.urls[1] + ARTIFACTS, files={"module": ("m.zip", bundle.read_bytes())})
+        listed = session.get(fresh.urls[0] + "/v1/modules")
+    for response in (created, uploaded):
+        assert response.status_code == 403
+        assert response.json()["error_code"] == "modules_upload_disabled"
+    assert listed.status_code == (403 if role == "none" else 200)  # listing is unchanged
+
+
+def test_without_credentials_the_upload_calls_still_answer_401(fresh: LocalCluster) -> None:
+    with http(fresh, None) as session:
+        assert session.post(fresh.urls[0] + MODULES, json=module_json()).status_code == 401
+        assert session.post(fresh.urls[0] + ARTIFACTS, files={"module": ("m.zip", b"PK")}).status_code == 401
+
+
+def test_the_option_starts_uploads_open_and_a_restart_keeps_the_switch(tmp_path: Path) -> None:
+    with running_cluster(tmp_path / "data", allow_modules_upload=True) as opened:
+        with http(opened) as session:
+            assert session.get(opened.urls[0] + "/v1/cluster").json()["allow_modules_upload"] is True
+            session.put(opened.urls[0] + "/v1/cluster", json={"allow_modules_upload": False})
+    with running_cluster(tmp_path / "data", allow_modules_upload=None) as again, http(again) as session:
+        assert session.get(again.urls[0] + "/v1/cluster").json()["allow_modules_upload"] is False
+
+
+def test_a_trailing_slash_answers_like_the_path_after_authentication(fresh: LocalCluster) -> None:
+    with http(fresh, None) as anonymous, http(fresh) as admin:
+        assert anonymous.get(fresh.urls[0] + "/v1/modules/").status_code == 401
+        assert anonymous.post(fresh.urls[0] + MODULES + "/", json={}).status_code == 401
+        slash = admin.get(fresh.urls[0] + "/v1/nodes/")
+        assert slash.status_code == 200
+        plain = admin.get(fresh.urls[0] + "/v1/nodes").json()
+        assert [n["uid"] for n in slash.json()] == [n["uid"] for n in plain]
+        assert admin.post(fresh.urls[0] + MODULES + "/", json=module_json()).json()["error_code"] == (
+            "modules_upload_disabled"
+        )
+
+
+def test_a_stopped_node_is_reported_down(tmp_path: Path) -> None:
+    with running_cluster(tmp_path / "data") as cluster:
+        cluster.stop_node(3)
+        with http(cluster) as session:
+            statuses = [n["status"] for n in session.get(cluster.urls[0] + "/v1/nodes").json()]
+        assert statuses == ["active", "active", "down"]
+        cluster.start_node(3)
+        with http(cluster) as session:
+            statuses = [n["status"] for n in session.get(cluster.urls[2] + "/v1/nodes").json()]
+        assert statuses == ["active", "active", "active"]
+
+
+def test_node_objects_carry_the_real_nodes_fields_with_their_types(fresh: LocalCluster) -> None:
+    facts = json.loads(NODE_FACTS.read_text())
+    captured = facts["captured"]
+    with http(fresh) as session:
+        nodes = session.get(fresh.urls[0] + "/v1/nodes").json()
+    allowed = set(facts["documented_fields"]) | set(captured) | {"port"}  # port: modpack's REST port
+    for node in nodes:
+        assert set(captured) <= set(node), set(captured) - set(node)
+        assert set(node) <= allowed, set(node) - allowed
+        for key, value in captured.items():
+            assert type(node[key]) is type(value), key
+    versions = nodes[0]["supported_database_versions"]
+    assert {"db_type": "redis", "major": True, "redis_version": "8.2", "version": "8.2.1"} in versions
+    assert nodes[0]["software_version"] == "8.2.0-25"
+
+
+def test_publish_reads_the_switch_and_restores_it(fresh: LocalCluster, tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "fresh.zip", module_json(module_name="freshmod"))
+    refused = cli(fresh, "publish", bundle)
+    assert refused.returncode == 1
+    assert "allow_modules_upload is false" in refused.stderr
+    published = cli(fresh, "publish", bundle, "--allow-upload")
+    assert published.returncode == 0, published.stderr
+    assert published.stdout.count(": uploaded: fresh.zip") == 3
+    with http(fresh) as session:
+        assert session.get(fresh.urls[0] + "/v1/cluster").json()["allow_modules_upload"] is False
+
+
+def test_before_8_2_there_is_no_switch(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "eighty.zip", module_json(module_name="eighty"))
+    with running_cluster(tmp_path / "data", software_version="8.0", allow_modules_upload=False) as cluster:
+        with http(cluster) as session:
+            assert "allow_modules_upload" not in session.get(cluster.urls[0] + "/v1/cluster").json()
+            put = session.put(cluster.urls[0] + "/v1/cluster", json={"allow_modules_upload": True})
+        assert put.json()["error_code"] == "invalid_cluster_update"
+        result = client.publish(bundle, connection(cluster))
+    assert [o.status for o in result.nodes] == ["uploaded"] * 3
+    assert not any("allow_modules_upload" in call for call in result.calls)
+
+
+def test_serve_refuses_a_version_it_cannot_imitate(tmp_path: Path) -> None:
+    result = run_modpack("serve", "--data", tmp_path / "d", "--port", "0", "--software-version", "6.4")
+    assert result.returncode == 2
+    assert "--software-version '6.4'" in result.stderr
+
+
+# --- RS 7.22 ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def legacy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    data = tmp_path_factory.mktemp("legacy") / "data"
+    with running_cluster(data, software_version="7.22", node_os={3: "rhel9"}) as running:
+        yield running
+
+
+def rebuilt(folder: Path, tail: bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    so = folder / "hello.so"
+    so.write_bytes((SO / "x86_64" / "hello.so").read_bytes() + tail)
+    return so
+
+
+def test_the_7_22_api_has_no_user_defined_endpoints(legacy: LocalCluster) -> None:
+    with http(legacy) as session:
+        # /v2/modules/user-defined reads as DELETE /v2/modules/<uid> there: no such POST
+        assert session.post(legacy.urls[0] + MODULES, json=module_json()).status_code in (404, 405)
+        assert session.get(legacy.urls[0] + ARTIFACTS).status_code == 404
+        assert "allow_modules_upload" not in session.get(legacy.urls[0] + "/v1/cluster").json()
+        (node, *_) = session.get(legacy.urls[0] + "/v1/nodes").json()
+    assert node["software_version"] == "7.22.0-0"
+    assert [v["redis_version"] for v in node["supported_database_versions"]] == ["7.4", "7.2", "6.2"]
+
+
+def test_publish_list_and_unpublish_against_the_7_22_api(legacy: LocalCluster, tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "old.zip", module_json(module_name="oldapi"))
+    published = cli(legacy, "publish", bundle)
+    assert published.returncode == 0, published.stderr
+    assert "module object: created" in published.stdout
+    assert published.stdout.count("uploaded: old.zip via POST /v2/modules") == 3
+    for node in (1, 2, 3):
+        stored = legacy.options.data / f"node-{node}" / "oldapi" / "10203" / "module.zip"
+        assert stored.read_bytes() == bundle.read_bytes()
+    listed = json.loads(cli(legacy, "modules", "list", "--format", "json").stdout)
+    (module,) = [m for m in listed if m["module_name"] == "oldapi"]
+    sha = module_json()["sha256"]
+    assert module["platforms"] == {
+        "ubuntu22/x86_64": {"dependencies": {}, "sha256": sha},
+        "rhel9/x86_64": {"dependencies": {}, "sha256": sha},
+    }
+
+    again = client.publish(bundle, connection(legacy))  # the platforms map proves the content
+    assert again.module_object == "present"
+    assert [o.status for o in again.nodes] == ["present"] * 3
+
+    gone = cli(legacy, "unpublish", "oldapi", "1.2.3")
+    assert gone.returncode == 0, gone.stderr
+    assert f"module objects deleted: {module['uid']}" in gone.stdout
+    assert not any(
+        m["module_name"] == "oldapi"
+        for m in json.loads(cli(legacy, "modules", "list", "--format", "json").stdout)
+    )
+    assert not list(legacy.options.data.glob("node-*/oldapi/*"))
+
+
+def test_a_changed_binary_is_refused_and_replaced_on_7_22(legacy: LocalCluster, tmp_path: Path) -> None:
+    client.publish(write_bundle(tmp_path / "a.zip", module_json(module_name="oldident")), connection(legacy))
+    so = rebuilt(tmp_path / "b", b"rebuilt")
+    changed = write_bundle(tmp_path / "b.zip", module_json(so, module_name="oldident"), so)
+    with pytest.raises(IdentityError) as refused:
+        client.publish(changed, connection(legacy))
+    assert "sha256 for ubuntu22/x86_64" in refused.value.message
+    replaced = client.publish(changed, connection(legacy), replace=True)
+    assert [o.status for o in replaced.nodes] == ["uploaded"] * 3
+    with client.Api(connection(legacy)) as api:
+        (module,) = client.find_modules(api, "oldident", 10203)
+    assert {p["sha256"] for p in module["platforms"].values()} == {module_json(so)["sha256"]}
+
+
+def test_one_bundle_per_platform_on_7_22(legacy: LocalCluster, tmp_path: Path) -> None:
+    ubuntu_so, rhel_so = rebuilt(tmp_path / "u", b"ubuntu"), rebuilt(tmp_path / "r", b"rhel")
+    ubuntu = write_bundle(
+        tmp_path / "u.zip",
+        module_json(ubuntu_so, module_name="oldsplit", operating_systems=["ubuntu22"]),
+        ubuntu_so,
+    )
+    rhel = write_bundle(
+        tmp_path / "r.zip", module_json(rhel_so, module_name="oldsplit", operating_systems=["rhel9"]), rhel_so
+    )
+    result = client.publish([ubuntu, rhel], connection(legacy))
+    assert [o.bundle for o in result.nodes] == [ubuntu, ubuntu, rhel]
+    assert [o.status for o in result.nodes] == ["uploaded"] * 3
+    node3 = legacy.options.data / "node-3" / "oldsplit" / "10203" / "module.zip"
+    assert node3.read_bytes() == rhel.read_bytes()
+    with client.Api(connection(legacy)) as api:
+        (module,) = client.find_modules(api, "oldsplit", 10203)
+    assert module["platforms"]["rhel9/x86_64"]["sha256"] == module_json(rhel_so)["sha256"]
+    assert module["platforms"]["ubuntu22/x86_64"]["sha256"] == module_json(ubuntu_so)["sha256"]
+
+
+def test_the_7_22_upload_answers_an_action_and_refuses_a_newer_pack_version(
+    legacy: LocalCluster, tmp_path: Path
+) -> None:
+    newer = write_bundle(tmp_path / "n.zip", module_json(module_name="newer", min_redis_pack_version="8.0"))
+    with pytest.raises(PreflightError, match=r"min_redis_pack_version is '8\.0'"):
+        client.publish(newer, connection(legacy))
+    with http(legacy) as session:
+        refused = session.post(
+            legacy.urls[0] + LEGACY_MODULES, files={"module": ("n.zip", newer.read_bytes())}
+        )
+        assert (refused.status_code, refused.json()["error_code"]) == (400, "min_redis_pack_version")
+        good = write_bundle(tmp_path / "g.zip", module_json(module_name="actioned"))
+        answer = session.post(legacy.urls[1] + LEGACY_MODULES, files={"module": ("g.zip", good.read_bytes())})
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["module_name"] == "actioned"
+        action_url = f"{legacy.urls[2]}{ACTIONS}/{body['action_uid']}"
+        for _ in range(500):
+            action = session.get(action_url).json()
+            if action["status"] == "completed":
+                break
+        assert action["status"] == "completed"
+        assert {"action_uid", "name", "progress", "status"} <= set(action)
+        again = session.post(legacy.urls[1] + LEGACY_MODULES, files={"module": ("g.zip", good.read_bytes())})
+        assert (again.status_code, again.json()["error_code"]) == (400, "module_exists")
+        deleted = session.delete(f"{legacy.urls[0]}{LEGACY_MODULES}/{body['uid']}")
+        assert "action_uid" in deleted.json()
+        assert session.delete(f"{legacy.urls[0]}{LEGACY_MODULES}/{body['uid']}").status_code == 404
+
+
+def test_artifact_commands_explain_that_7_22_has_no_artifact_api(legacy: LocalCluster) -> None:
+    for command in (("artifacts", "list"), ("artifacts", "delete", "hello", "1.2.3")):
+        result = cli(legacy, *command)
+        assert result.returncode == 1
+        assert "before 8.0, which has no per-node artifact API" in result.stderr
+        assert "modpack modules list" in result.stderr
+
+
+def test_a_refused_7_22_upload_leaves_no_module(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "big.zip", module_json(module_name="oldbig"))
+    with running_cluster(tmp_path / "data", software_version="7.22", max_upload=1024) as small:
+        result = client.publish(bundle, connection(small))
+        assert [o.status for o in result.nodes] == ["failed"] * 3
+        assert "413 module_too_large" in result.nodes[0].detail
+        assert result.module_object == "not created"
+        with client.Api(connection(small)) as api:
+            assert client.find_modules(api, "oldbig", 10203) == []
+
+
+def test_the_switch_is_turned_off_again_when_publish_fails(fresh: LocalCluster, tmp_path: Path) -> None:
+    with http(fresh) as session:
+        session.put(fresh.urls[0] + "/v1/cluster", json={"allow_modules_upload": True})
+        created = session.post(fresh.urls[0] + MODULES, json=module_json(module_name="switchback"))
+        session.put(fresh.urls[0] + "/v1/cluster", json={"allow_modules_upload": False})
+    assert created.status_code == 200
+    so = rebuilt(tmp_path / "b", b"other build")
+    changed = write_bundle(tmp_path / "switchback.zip", module_json(so, module_name="switchback"), so)
+    refused = cli(fresh, "publish", changed, "--allow-upload")
+    assert refused.returncode == 1
+    assert "sha256 differ" in refused.stderr
+    with http(fresh) as session:
+        assert session.get(fresh.urls[0] + "/v1/cluster").json()["allow_modules_upload"] is False
