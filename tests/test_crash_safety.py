@@ -172,7 +172,9 @@ MOMENTS = {
     "half-written": Moment(ready=temporary_holds(0.5)),
     "wholly-written": Moment(ready=temporary_holds(1.0), must_hit=False),  # fsync and rename are quick
     "just-renamed": Moment(ready=renamed, must_hit=False),
-    "time-40pct": Moment(after=0.4),
+    # A fraction of a build timed once, earlier: the machine's load may change in between, so a
+    # late kill is allowed here; the moments above are measured on the file itself and must hit.
+    "time-40pct": Moment(after=0.4, must_hit=False),
     "time-80pct": Moment(after=0.8, must_hit=False),
 }
 

@@ -111,13 +111,14 @@ def fake_server(tmp_path: Path, body: str) -> str:
 
 def test_startup_timeout_names_the_output_and_cleans_up(tmp_path: Path) -> None:
     server = RedisServer(
-        fake_server(tmp_path, "echo still starting; exec /bin/sleep 30"), startup_timeout=0.5
+        fake_server(tmp_path, "echo still starting; exec /bin/sleep 300"), startup_timeout=0.5
     )
     started = time.monotonic()
     with pytest.raises(RedisStartError, match=r"did not accept connections within 0.5 s") as caught:
         with server:
             pass
-    assert time.monotonic() - started < 10
+    # Far below the fake server's 300 s: it was given up at the timeout (generous for a busy machine).
+    assert time.monotonic() - started < 60
     assert "still starting" in caught.value.hint
     assert server.folder is None and server.pid is None
 
@@ -221,26 +222,26 @@ def test_cleanup_after_an_error_in_the_block() -> None:
 
 @pytest.mark.redis
 def test_a_crash_while_loading_is_reported_not_a_hang() -> None:
-    server = RedisServer(require_redis(), timeout=30)
+    server = RedisServer(require_redis(), timeout=300)
     started = time.monotonic()
     with pytest.raises(ModuleLoadError) as caught, server:
         pid, folder = server.pid, server.folder
         server.load_module(SO / "truncated.so")
     assert caught.value.failure.reason == "crashed"
     assert "crashed by signal: 7" in caught.value.failure.message
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 120  # seen as a crash, not waited out as a 300 s hang
     assert_cleaned_up(pid, folder)
 
 
 @pytest.mark.redis
 def test_a_load_that_never_returns_times_out_and_is_killed() -> None:
-    server = RedisServer(require_redis(), timeout=1.0, stop_timeout=30)
+    server = RedisServer(require_redis(), timeout=1.0, stop_timeout=300)
     started = time.monotonic()
     with pytest.raises(ModuleLoadError) as caught, server:
         pid, folder = server.pid, server.folder
         server.load_module(SO / "hang_onload.so")
     assert caught.value.failure.reason == "timeout"
-    assert time.monotonic() - started < 10  # SIGKILL at once, not after stop_timeout
+    assert time.monotonic() - started < 120  # SIGKILL at once, not after the 300 s stop_timeout
     assert_cleaned_up(pid, folder)
 
 
