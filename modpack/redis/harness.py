@@ -30,7 +30,7 @@ from modpack.redis import loadlog
 if TYPE_CHECKING:
     from modpack.redis.servers import ServerSpec
 
-STARTUP_TIMEOUT = 5.0
+STARTUP_TIMEOUT = 15.0  # seconds: redis starts in milliseconds, but a busy CI machine can take far longer
 COMMAND_TIMEOUT = 60.0
 STOP_TIMEOUT = 3.0
 MAX_BULK = 64 * 1024 * 1024
