@@ -223,8 +223,9 @@ def hash_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
 class SparseImage(io.RawIOBase):
     """A read-only, seekable view of a file of which only some byte ranges are kept.
 
-    Reading a byte that was not kept raises OSError: a reader that wanders outside the ranges it
-    declared it needs gets a clear failure, never silently wrong bytes.
+    Reading a byte that was not kept raises OSError, also when a read starts in kept bytes and
+    runs past them: a reader that wanders outside the ranges it declared it needs gets a clear
+    failure, never silently wrong or short bytes (a short read would look like a truncated file).
     """
 
     def __init__(self, size: int, ranges: dict[int, bytes]) -> None:
@@ -256,23 +257,41 @@ class SparseImage(io.RawIOBase):
         for start, data in self.ranges:
             if start <= self.position < start + len(data):
                 got = data[self.position - start : self.position - start + wanted]
-                buffer[: len(got)] = got
-                self.position += len(got)
-                return len(got)
-        raise OSError(5, f"byte {self.position} of the module was not kept for reading")
+                if len(got) < wanted:  # merged ranges are maximal: what follows was not kept
+                    break
+                buffer[:wanted] = got
+                self.position += wanted
+                return wanted
+        raise OSError(5, f"bytes {self.position}..{self.position + wanted} of the module were not kept")
 
 
 def _merged(ranges: dict[int, bytes]) -> list[tuple[int, bytes]]:
-    """Overlapping or touching ranges joined, so a read within kept bytes is never cut short."""
-    merged: list[tuple[int, bytes]] = []
+    """Overlapping or touching ranges joined, so a read within kept bytes is never cut short.
+
+    Each run is joined once at the end (joining piece by piece would copy a large table
+    once per chunk).
+    """
+    runs: list[tuple[int, int, list[bytes]]] = []
     for start, data in sorted(ranges.items()):
-        if merged and start <= merged[-1][0] + len(merged[-1][1]):
-            low, held = merged[-1]
-            overlap = low + len(held) - start
-            merged[-1] = (low, held + data[overlap:]) if overlap < len(data) else (low, held)
+        if runs and start <= runs[-1][1]:
+            low, end, parts = runs[-1]
+            if start + len(data) > end:
+                parts.append(data[end - start :])
+                runs[-1] = (low, start + len(data), parts)
         else:
-            merged.append((start, data))
-    return merged
+            runs.append((start, start + len(data), [data]))
+    return [(low, b"".join(parts)) for low, _end, parts in runs]
+
+
+def _disjoint(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Half-open ranges sorted, empty ones dropped, overlapping or touching ones joined."""
+    joined: list[tuple[int, int]] = []
+    for low, high in sorted(r for r in ranges if r[0] < r[1]):
+        if joined and low <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], high))
+        else:
+            joined.append((low, high))
+    return joined
 
 
 HEAD_KEEP = 4 * 1024 * 1024
@@ -295,31 +314,36 @@ def stream_binary(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> StreamedBi
     """Decompress the .so once: hash it and keep the head, the tail and the section table.
 
     When the small sections an ELF reader needs lie elsewhere (an unusual layout), a second pass
-    keeps exactly those ranges.
+    keeps those ranges as well.
     """
     size = info.file_size
-    wanted = _Keeper(size, [(0, min(size, HEAD_KEEP)), (max(size - TAIL_KEEP, 0), size)])
+    first = [(0, min(size, HEAD_KEEP)), (max(size - TAIL_KEEP, 0), size)]
+    wanted = _Keeper(size, first)
     with BackgroundHash() as digest:  # inflate here while another thread hashes
         for chunk in member_chunks(archive, info):
             digest.feed(chunk)
             wanted.feed(chunk)
-    needed = _needed_ranges(wanted.ranges(), size)
+    needed = _needed_ranges(wanted.pieces, size)
     if needed and not wanted.covers(needed):
-        second = _Keeper(size, needed)
+        second = _Keeper(size, first + needed)  # with the head: the ELF header is read again
         for chunk in member_chunks(archive, info):
             second.feed(chunk)
         wanted = second
-    return StreamedBinary(digest.hexdigest(), size, SparseImage(size, wanted.kept))
+    return StreamedBinary(digest.hexdigest(), size, SparseImage(size, wanted.pieces))
 
 
 class _Keeper:
-    """Keeps the bytes of a stream that fall inside the requested ranges (and the ELF tables)."""
+    """Keeps the bytes of a stream that fall inside the requested ranges (and the ELF tables).
+
+    The requested ranges are kept disjoint, so every byte is kept at most once, however the
+    head, the tail and the tables overlap (a file of at most HEAD_KEEP bytes is all head and all
+    tail). `pieces` maps the file offset of each kept piece to its bytes; pieces never overlap.
+    """
 
     def __init__(self, size: int, ranges: list[tuple[int, int]]) -> None:
         self.size = size
-        self.want = [r for r in ranges if r[0] < r[1]]
-        self.kept: dict[int, bytes] = {}
-        self.parts: dict[int, list[bytes]] = {}
+        self.want = _disjoint(ranges)
+        self.pieces: dict[int, bytes] = {}
         self.offset = 0
         self.header = b""
 
@@ -328,20 +352,15 @@ class _Keeper:
         if len(self.header) < 64:
             self.header += chunk[: 64 - len(self.header)]
             if len(self.header) >= 64:
-                self.want.extend(_table_ranges(self.header, self.size))
+                self.want = _disjoint(self.want + _table_ranges(self.header, self.size))
         for low, high in self.want:
             a, b = max(low, start), min(high, end)
             if a < b:
-                self.parts.setdefault(low, []).append(chunk[a - start : b - start])
+                self.pieces[a] = chunk[a - start : b - start]
         self.offset = end
-        if end >= self.size:
-            self.kept = {low: b"".join(p) for low, p in self.parts.items()}
-
-    def ranges(self) -> dict[int, bytes]:
-        return self.kept or {low: b"".join(p) for low, p in self.parts.items()}
 
     def covers(self, needed: list[tuple[int, int]]) -> bool:
-        spans = [(low, low + len(data)) for low, data in self.ranges().items()]
+        spans = [(low, low + len(data)) for low, data in _merged(self.pieces)]
         return all(any(a <= low and high <= b for a, b in spans) for low, high in needed)
 
 
