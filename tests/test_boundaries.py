@@ -165,6 +165,23 @@ def test_two_aliases_of_one_os_are_one_platform_and_one_target(tmp_path: Path) -
     ]
 
 
+def test_platforms_and_blockers_are_shared_values_that_cannot_be_changed() -> None:
+    """compat hands out the same Platform objects to every caller: none may alter them."""
+    rhel9 = compat.platform("rhel9")
+    assert rhel9 is not None and rhel9 is compat.platform("rocky9")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rhel9.glibc = (2, 99)  # type: ignore[misc]
+    assert len({rhel9, compat.platform("almalinux9"), compat.platform("rhel8")}) == 2
+    blocker = compat.Blocker("GLIBC", "GLIBC_2.35", "2.34")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        blocker.available = "2.35"  # type: ignore[misc]
+    assert len({blocker, compat.Blocker("GLIBC", "GLIBC_2.35", "2.34")}) == 1
+    library = rhel9.library("libssl.so.3")
+    assert library is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        library.installed = False  # type: ignore[misc]
+
+
 def test_a_version_equal_to_the_limit_loads_and_one_above_does_not(tmp_path: Path) -> None:
     at_limit = info_of(tmp_path, needing("GLIBC_2.2.5", "GLIBC_2.28"))
     assert compat.blockers(at_limit, "rhel8") == []
