@@ -23,6 +23,13 @@ from tests.elf_cases import builder
 from tests.elf_cases.builder import Spec, Sym
 
 INT32_MAX = 2**31 - 1  # RedisModule_Init takes the module version as a C int
+MIB = 1024 * 1024
+# The documented limits, written out so that a changed constant in bundle.py fails here.
+MAX_ENTRIES = 1000
+MAX_TOTAL_SIZE = 500 * MIB  # the RS module size limit, redis-enterprise.md §8
+MAX_RATIO = 200
+RATIO_FLOOR = 32 * MIB
+MAX_MODULE_JSON = 4 * MIB
 
 
 def findings_of(check: object, *args: object) -> list[tuple[str, str, str]]:
@@ -302,7 +309,7 @@ def test_a_zip64_end_record_gives_the_count() -> None:
     assert [i.filename for i in layout.binaries] == ["m.so"]
 
 
-@pytest.mark.parametrize(("count", "refused"), [(bundle.MAX_ENTRIES, False), (bundle.MAX_ENTRIES + 1, True)])
+@pytest.mark.parametrize(("count", "refused"), [(MAX_ENTRIES, False), (MAX_ENTRIES + 1, True)])
 def test_the_entry_limit_is_read_from_the_zip64_record(count: int, refused: bool) -> None:
     data = with_zip64_end(zip_bytes(*MODULE), count)
     assert bundle.declared_entry_count(io.BytesIO(data), len(data)) == count
@@ -335,9 +342,7 @@ def test_zip_fz_output_is_read(tmp_path: Path) -> None:
     assert layout is not None and found == []
 
 
-@pytest.mark.parametrize(
-    ("entries", "refused"), [(bundle.MAX_ENTRIES, False), (bundle.MAX_ENTRIES + 1, True)]
-)
+@pytest.mark.parametrize(("entries", "refused"), [(MAX_ENTRIES, False), (MAX_ENTRIES + 1, True)])
 def test_the_entry_limit_on_real_archives(entries: int, refused: bool) -> None:
     data = zip_bytes(*MODULE, *((f"deps/{n}.tgz", b"") for n in range(entries - 2)))
     _layout, found = layout_findings(data)
@@ -403,17 +408,15 @@ def test_the_total_size_limit_is_inclusive(extra: int, refused: bool) -> None:
     # The entries' sizes as the directory declares them: nothing is decompressed to decide.
     payload = incompressible(3 * 1024 * 1024)  # a ratio far below 200:1 even at 500 MiB
     data = zip_bytes(("module.json", b"{}"), ("m.so", payload))
-    data = declared_size(data, "m.so", bundle.MAX_TOTAL_SIZE - 2 + extra)
+    data = declared_size(data, "m.so", MAX_TOTAL_SIZE - 2 + extra)
     layout, found = layout_findings(data)
-    total = bundle.MAX_TOTAL_SIZE + extra
-    limit = ("ZIP012", f"the entries add up to {total} bytes (the limit is {bundle.MAX_TOTAL_SIZE})", "")
+    total = MAX_TOTAL_SIZE + extra
+    limit = ("ZIP012", f"the entries add up to {total} bytes (the limit is {MAX_TOTAL_SIZE})", "")
     assert (limit in found) == refused
     assert (layout is None) == refused
 
 
-@pytest.mark.parametrize(
-    ("declared", "refused"), [(bundle.RATIO_FLOOR, False), (bundle.RATIO_FLOOR + 1, True)]
-)
+@pytest.mark.parametrize(("declared", "refused"), [(RATIO_FLOOR, False), (RATIO_FLOOR + 1, True)])
 def test_entries_up_to_the_ratio_floor_may_compress_any_amount(declared: int, refused: bool) -> None:
     data = zip_bytes(("module.json", b"{}"), ("m.so", b"\0" * 4096))
     data = declared_size(data, "m.so", declared)
@@ -425,11 +428,11 @@ def test_entries_up_to_the_ratio_floor_may_compress_any_amount(declared: int, re
 
 @pytest.mark.parametrize(("extra", "refused"), [(0, False), (1, True)])
 def test_the_ratio_limit_is_inclusive(extra: int, refused: bool) -> None:
-    payload = incompressible(bundle.RATIO_FLOOR // bundle.MAX_RATIO + 4096)
+    payload = incompressible(RATIO_FLOOR // MAX_RATIO + 4096)
     data = zip_bytes(("module.json", b"{}"), ("m.so", payload))
     packed = compressed_size(data, "m.so")
-    declared = bundle.MAX_RATIO * packed + extra
-    assert declared > bundle.RATIO_FLOOR
+    declared = MAX_RATIO * packed + extra
+    assert declared > RATIO_FLOOR
     _layout, found = layout_findings(declared_size(data, "m.so", declared))
     assert (("ZIP013", f"entry 'm.so' expands 200:1 to {declared} bytes", "") in found) == refused
 
@@ -556,6 +559,38 @@ def test_a_directory_offset_outside_the_archive_is_refused() -> None:
     struct.pack_into("<I", data, central + 42, start_dir)
     found = layout_findings(bytes(data))[1]
     assert found == [("ZIP016", "entry 'm.so' points outside the archive", "")]
+
+
+@pytest.mark.parametrize(("size", "refused"), [(MAX_MODULE_JSON, False), (MAX_MODULE_JSON + 1, True)])
+def test_module_json_may_be_up_to_4_mib(tmp_path: Path, size: int, refused: bool) -> None:
+    from modpack import validate
+
+    text = b'{"module_name": "hello"}'
+    text += b" " * (size - len(text))
+    path = tmp_path / "b.zip"
+    path.write_bytes(zip_bytes(("module.json", text), ("m.so", b"\x7fELF")))
+    _module, found = validate.validate_bundle(path)
+    too_large = [f.message for f in found if f.code == "ZIP019"]
+    assert too_large == (
+        [f"module.json cannot be read: module.json is larger than {MAX_MODULE_JSON} bytes"] if refused else []
+    )
+
+
+def test_the_image_of_a_bundled_binary_is_a_raw_stream_buffered_readers_accept() -> None:
+    payload = b"\x7fELF" + incompressible(3 * MIB)
+    data = zip_bytes(("module.json", b"{}"), ("m.so", payload))
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        streamed = bundle.stream_binary(archive, archive.getinfo("m.so"))
+    assert streamed.size == len(payload)
+    reader = io.BufferedReader(streamed.image)
+    assert reader.seekable() and reader.readable()
+    assert reader.read(8) == payload[:8]
+    assert reader.seek(-4, io.SEEK_END) == len(payload) - 4
+    assert reader.read() == payload[-4:]
+    assert streamed.image.seek(10) == 10 and streamed.image.seek(5, io.SEEK_CUR) == 15
+    assert streamed.image.tell() == 15
+    with pytest.raises(OSError, match="negative seek position"):
+        streamed.image.seek(-1)
 
 
 def test_read_small_takes_exactly_the_limit() -> None:
