@@ -148,6 +148,12 @@ class _Mutator(ast.NodeTransformer):
                     return ast.copy_location(ast.Constant(value + delta), node)
         return node
 
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
+        # The annotation is never evaluated (`from __future__ import annotations`): no sites there.
+        if node.value is not None:
+            node.value = self.visit(node.value)
+        return node
+
     def visit_If(self, node: ast.If) -> ast.AST:
         self.generic_visit(node)
         if self._site(node, "if cond -> if not cond"):
@@ -302,6 +308,26 @@ def _run_all(
     free, queue = list(spaces), list(todo)
     running: dict[int, _Running] = {}
     done: list[Outcome] = []
+    try:
+        _loop(free, queue, running, done, source, args, timeout, len(todo))
+    finally:
+        for pid in running:  # interrupted: stop the test runs still going
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    order = {m.index: n for n, m in enumerate(todo)}
+    return sorted(done, key=lambda o: order[o.mutant.index])
+
+
+def _loop(
+    free: list[_Workspace],
+    queue: list[Mutant],
+    running: dict[int, _Running],
+    done: list[Outcome],
+    source: str,
+    args: argparse.Namespace,
+    timeout: float,
+    total: int,
+) -> None:
     while queue or running:
         while queue and free:
             mutant = queue.pop(0)
@@ -316,9 +342,7 @@ def _run_all(
             del running[pid]
             free.append(job.space)
             done.append(Outcome(job.mutant, status, time.monotonic() - job.started))
-            print(f"[{len(done)}/{len(todo)}] {status:<8} {args.module}:{job.mutant.label}", flush=True)
-    order = {m.index: n for n, m in enumerate(todo)}
-    return sorted(done, key=lambda o: order[o.mutant.index])
+            print(f"[{len(done)}/{total}] {status:<8} {args.module}:{job.mutant.label}", flush=True)
 
 
 def _status(pid: int, job: _Running, timeout: float) -> str | None:
@@ -391,7 +415,12 @@ def _report(module: Path, outcomes: list[Outcome], excluded: list[Mutant]) -> in
 
 
 def _lines(text: str) -> set[int]:
-    return {int(part) for part in text.split(",") if part.strip()}
+    """`12,30` or `74-219,300`: the lines whose mutants run."""
+    lines: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        low, _dash, high = part.partition("-")
+        lines.update(range(int(low), int(high or low) + 1))
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -406,10 +435,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", type=Path, help="a file of equivalent mutants, `LINE: MUTATION` a line")
     parser.add_argument("--timeout", type=float, help="seconds per mutant (default: 10x the clean run)")
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once, each in its own copy")
-    parser.add_argument("--lines", type=_lines, help="only mutants on these lines, e.g. 12,30")
+    parser.add_argument("--lines", type=_lines, help="only mutants on these lines, e.g. 12,30 or 74-219")
     parser.add_argument("--list", action="store_true", help="list the mutants and run nothing")
     args = parser.parse_args(argv)
     args.pytest_args = pytest_args
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up as on Ctrl-C
     return run(args)
 
 

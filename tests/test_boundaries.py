@@ -313,9 +313,11 @@ def test_a_zip64_end_record_gives_the_count() -> None:
 def test_the_entry_limit_is_read_from_the_zip64_record(count: int, refused: bool) -> None:
     data = with_zip64_end(zip_bytes(*MODULE), count)
     assert bundle.declared_entry_count(io.BytesIO(data), len(data)) == count
-    _layout, found = layout_findings(data)
+    layout, found = layout_findings(data)
     limit = ("ZIP018", f"the archive declares {count} entries (the limit is 1000)", "")
-    assert (limit in found) == refused
+    # Refused before zipfile parses the directory: the only finding, and no layout.
+    assert found == ([limit] if refused else [])
+    assert (layout is None) == refused
 
 
 def test_a_zip64_locator_pointing_past_the_end_leaves_the_classic_count() -> None:
@@ -323,6 +325,33 @@ def test_a_zip64_locator_pointing_past_the_end_leaves_the_classic_count() -> Non
     locator = data.rfind(b"PK\x06\x07")
     struct.pack_into("<Q", data, locator + 8, len(data) - 55)  # a 56-byte record cannot start there
     assert bundle.declared_entry_count(io.BytesIO(bytes(data)), len(data)) == 0xFFFF
+
+
+def with_record_in_comment(count: int, cut: int = 0) -> bytes:
+    """A zip64 locator pointing at a record held in the archive comment, ending at the last byte
+    (or cut short by `cut` bytes, as in a truncated download)."""
+    data = with_zip64_end(zip_bytes(*MODULE), count)
+    at = data.rfind(b"PK\x05\x06")
+    record = data[data.rfind(b"PK\x06\x06") : data.rfind(b"PK\x06\x07")][: 56 - cut]
+    end = bytearray(data[at : at + 22])
+    struct.pack_into("<H", end, 20, len(record))
+    out = bytearray(data[:at] + bytes(end) + record)
+    struct.pack_into("<Q", out, out.rfind(b"PK\x06\x07") + 8, len(out) - len(record))
+    return bytes(out)
+
+
+def test_a_zip64_record_ending_at_the_last_byte_is_read() -> None:
+    data = with_record_in_comment(1001)
+    assert bundle.declared_entry_count(io.BytesIO(data), len(data)) == 1001
+
+
+def test_a_cut_short_zip64_record_is_not_trusted_and_does_not_crash() -> None:
+    data = with_record_in_comment(1001, cut=1)
+    assert bundle.declared_entry_count(io.BytesIO(data), len(data)) == 0xFFFF
+    assert layout_findings(data) == (
+        None,
+        [("ZIP018", "the archive declares 65535 entries (the limit is 1000)", "")],
+    )
 
 
 def test_zip_fz_output_is_read(tmp_path: Path) -> None:
@@ -345,8 +374,10 @@ def test_zip_fz_output_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("entries", "refused"), [(MAX_ENTRIES, False), (MAX_ENTRIES + 1, True)])
 def test_the_entry_limit_on_real_archives(entries: int, refused: bool) -> None:
     data = zip_bytes(*MODULE, *((f"deps/{n}.tgz", b"") for n in range(entries - 2)))
-    _layout, found = layout_findings(data)
-    assert (("ZIP018", f"the archive declares {entries} entries (the limit is 1000)", "") in found) == refused
+    layout, found = layout_findings(data)
+    limit = ("ZIP018", f"the archive declares {entries} entries (the limit is 1000)", "")
+    assert found == ([limit] if refused else [])
+    assert (layout is None) == refused
 
 
 def test_the_longest_comment_a_zip_may_carry_is_read_past() -> None:
@@ -362,6 +393,40 @@ def test_a_cut_end_record_is_not_a_zip(cut: int) -> None:
     assert layout_findings(data)[1] == [
         ("ZIP001", "not a zip archive (no end-of-central-directory record)", "")
     ]
+
+
+def test_a_file_without_an_end_record_is_not_a_zip() -> None:
+    data = b"this is not a zip archive\n" * 4
+    assert bundle.declared_entry_count(io.BytesIO(data), len(data)) is None
+    assert layout_findings(data) == (
+        None,
+        [("ZIP001", "not a zip archive (no end-of-central-directory record)", "")],
+    )
+
+
+def test_a_classic_count_of_0xffff_without_zip64_records_is_taken_as_is() -> None:
+    data = bytearray(zip_bytes(*MODULE))
+    at = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<HH", data, at + 8, 0xFFFF, 0xFFFF)
+    assert bundle.declared_entry_count(io.BytesIO(bytes(data)), len(data)) == 0xFFFF
+    assert ("ZIP018", "the archive declares 65535 entries (the limit is 1000)", "") in layout_findings(
+        bytes(data)
+    )[1]
+
+
+def test_the_zip64_record_is_read_only_when_the_classic_count_says_so() -> None:
+    """APPNOTE 4.4.1.4: a zip64 field counts only when the classic field holds 0xFFFF."""
+    data = bytearray(with_zip64_end(zip_bytes(*MODULE), 5000))
+    at = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<HH", data, at + 8, 2, 2)  # the classic record has the count after all
+    assert bundle.declared_entry_count(io.BytesIO(bytes(data)), len(data)) == 2
+
+
+def test_an_end_record_over_a_damaged_directory_is_an_unreadable_zip() -> None:
+    data = zip_bytes(*MODULE).replace(b"PK\x01\x02", b"PK\x01\x09", 1)
+    layout, found = layout_findings(data)
+    assert layout is None
+    assert found == [("ZIP001", "unreadable zip archive: Bad magic number for central directory", "")]
 
 
 def test_an_empty_archive_is_read_as_zero_entries() -> None:
