@@ -8,6 +8,7 @@ records as real writers make them. Messages are asserted where they carry the fi
 from __future__ import annotations
 
 import dataclasses
+import errno
 import io
 import struct
 import zipfile
@@ -498,8 +499,21 @@ def test_the_ratio_limit_is_inclusive(extra: int, refused: bool) -> None:
     packed = compressed_size(data, "m.so")
     declared = MAX_RATIO * packed + extra
     assert declared > RATIO_FLOOR
-    _layout, found = layout_findings(declared_size(data, "m.so", declared))
-    assert (("ZIP013", f"entry 'm.so' expands 200:1 to {declared} bytes", "") in found) == refused
+    layout, found = layout_findings(declared_size(data, "m.so", declared))
+    assert found == ([("ZIP013", f"entry 'm.so' expands 200:1 to {declared} bytes", "")] if refused else [])
+    assert (layout is None) == refused
+
+
+def test_an_entry_that_claims_to_expand_from_nothing_is_a_bomb() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("module.json", "{}")
+        archive.writestr("m.so", b"")
+    declared = 40 * MIB
+    assert layout_findings(declared_size(out.getvalue(), "m.so", declared)) == (
+        None,
+        [("ZIP013", f"entry 'm.so' expands {declared}:1 to {declared} bytes", "")],
+    )
 
 
 # --- bundle.py: entries -------------------------------------------------------------------------
@@ -516,12 +530,16 @@ def test_flags_methods_and_modes_each_name_the_entry() -> None:
                 struct.pack_into("<H", data, at + method_at, method)
         return bytes(data)
 
-    assert layout_findings(patched(0x01))[1] == [("ZIP011", "entry 'm.so' is encrypted", "")]
-    assert layout_findings(patched(0x40))[1] == [("ZIP011", "entry 'm.so' is encrypted", "")]
+    # Each refusal is the only finding, and the archive is not trusted (no layout) after it.
+    encrypted = ("ZIP011", "entry 'm.so' is encrypted", "")
+    assert layout_findings(patched(0x01)) == (None, [encrypted])
+    assert layout_findings(patched(0x40)) == (None, [encrypted])
     patched_data = ("ZIP017", "entry 'm.so' holds patched data (general purpose flag bit 5)", "")
-    assert layout_findings(patched(0x20))[1] == [patched_data]
-    assert layout_findings(patched(0x08))[1] == []  # a data descriptor is fine
-    assert layout_findings(patched(0, 12))[1] == [("ZIP017", "entry 'm.so' uses compression method 12", "")]
+    assert layout_findings(patched(0x20)) == (None, [patched_data])
+    layout, found = layout_findings(patched(0x08))  # a data descriptor is fine
+    assert layout is not None and found == []
+    method = ("ZIP017", "entry 'm.so' uses compression method 12", "")
+    assert layout_findings(patched(0, 12)) == (None, [method])
 
 
 @pytest.mark.parametrize(
@@ -529,6 +547,7 @@ def test_flags_methods_and_modes_each_name_the_entry() -> None:
     [
         ("/m.so", "entry name '/m.so' leaves the bundle folder"),
         ("C:m.so", "entry name 'C:m.so' leaves the bundle folder"),
+        ("C:", "entry name 'C:' leaves the bundle folder"),
         ("a/../m.so", "entry name 'a/../m.so' leaves the bundle folder"),
         ("a\\m.so", "entry name 'a\\\\m.so' contains a backslash or NUL"),
     ],
@@ -548,10 +567,13 @@ def test_a_symbolic_link_is_refused() -> None:
     data = zip_bytes(*MODULE)
     link = zip_bytes(("module.json", b"{}"), ("m.so", b"/etc/passwd"), mode=0o120777)
     assert layout_findings(data)[1] == []
-    assert layout_findings(link)[1] == [
-        ("ZIP009", "entry 'module.json' is a symbolic link", ""),
-        ("ZIP009", "entry 'm.so' is a symbolic link", ""),
-    ]
+    assert layout_findings(link) == (
+        None,
+        [
+            ("ZIP009", "entry 'module.json' is a symbolic link", ""),
+            ("ZIP009", "entry 'm.so' is a symbolic link", ""),
+        ],
+    )
 
 
 def test_layout_hints_say_where_module_json_must_go() -> None:
@@ -587,7 +609,9 @@ def test_a_duplicate_entry_is_named() -> None:
         archive.writestr("m.so", "x")
         with pytest.warns(UserWarning, match="Duplicate name"):
             archive.writestr("m.so", "y")
-    assert ("ZIP010", "entry 'm.so' appears more than once", "") in layout_findings(out.getvalue())[1]
+    layout, found = layout_findings(out.getvalue())
+    assert layout is None
+    assert ("ZIP010", "entry 'm.so' appears more than once", "") in found
 
 
 def test_an_entry_whose_data_runs_into_the_next_is_refused() -> None:
@@ -654,8 +678,11 @@ def test_the_image_of_a_bundled_binary_is_a_raw_stream_buffered_readers_accept()
     assert reader.read() == payload[-4:]
     assert streamed.image.seek(10) == 10 and streamed.image.seek(5, io.SEEK_CUR) == 15
     assert streamed.image.tell() == 15
-    with pytest.raises(OSError, match="negative seek position"):
+    with pytest.raises(OSError, match="negative seek position") as refused:
         streamed.image.seek(-1)
+    assert refused.value.errno == errno.EINVAL
+    assert streamed.image.seek(len(payload) + 50) == len(payload) + 50  # past the end: EOF
+    assert streamed.image.read(10) == b""
 
 
 def test_read_small_takes_exactly_the_limit() -> None:

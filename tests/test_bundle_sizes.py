@@ -10,6 +10,7 @@ real bundles written by modpack's own writer from the real fixture module, grown
 
 from __future__ import annotations
 
+import errno
 import random
 import shutil
 import subprocess
@@ -183,8 +184,9 @@ def test_a_read_running_past_the_kept_bytes_fails_instead_of_coming_back_short()
     image = bundle.SparseImage(100, {0: b"a" * 10, 10: b"b" * 5, 50: b"c" * 10})
     assert image.read(15) == b"a" * 10 + b"b" * 5  # touching ranges are one run
     image.seek(12)
-    with pytest.raises(OSError, match="not kept"):
+    with pytest.raises(OSError, match="not kept") as missing:
         image.read(10)
+    assert missing.value.errno == errno.EIO
     image.seek(55)
     assert image.read(5) == b"c" * 5
     image.seek(99)
