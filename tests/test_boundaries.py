@@ -561,6 +561,36 @@ def test_a_one_letter_name_and_a_dotted_name_are_safe() -> None:
     layout, found = layout_findings(zip_bytes(*MODULE, ("deps/a", b""), ("deps/..x.tgz", b"")))
     assert found == [] and layout is not None
     assert sorted(layout.deps) == ["deps/..x.tgz", "deps/a"]
+    layout, found = layout_findings(zip_bytes(*MODULE, ("x", b"")))  # one character at the root
+    assert found == [("ZIP005", "unexpected entry 'x'", "")] and layout is not None
+
+
+def test_non_ascii_names_in_utf8_and_in_cp437_are_read_as_their_local_headers_say() -> None:
+    layout, found = layout_findings(zip_bytes(*MODULE, ("deps/données.tgz", b"x")))
+    assert found == [] and layout is not None and "deps/données.tgz" in layout.deps
+    # An old writer: the name in code page 437 without the UTF-8 flag (0x82 is é there).
+    legacy = zip_bytes(*MODULE, ("deps/dXnnees.tgz", b"x")).replace(
+        b"deps/dXnnees.tgz", b"deps/d\x82nnees.tgz"
+    )
+    layout, found = layout_findings(legacy)
+    assert found == [] and layout is not None and "deps/dénnees.tgz" in layout.deps
+
+
+def test_the_local_extra_field_counts_towards_where_an_entry_ends() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        info = zipfile.ZipInfo("module.json", date_time=(2020, 1, 1, 0, 0, 0))
+        info.extra = struct.pack("<HH", 0x6666, 8) + bytes(8)  # an unknown 12-byte extra block
+        archive.writestr(info, "{}")
+        archive.writestr("m.so", b"x")
+    data = bytearray(out.getvalue())
+    assert layout_findings(bytes(data))[1] == []
+    central = data.find(b"PK\x01\x02")  # module.json's directory entry: 4 bytes too long now
+    struct.pack_into("<I", data, central + 20, 2 + 4)
+    assert layout_findings(bytes(data)) == (
+        None,
+        [("ZIP015", "entry 'module.json' overlaps the next entry or the directory", "")],
+    )
 
 
 def test_a_symbolic_link_is_refused() -> None:
@@ -646,8 +676,18 @@ def test_a_directory_offset_outside_the_archive_is_refused() -> None:
     central = data.find(b"PK\x01\x02", data.find(b"PK\x01\x02") + 4)  # m.so's directory entry
     start_dir = data.find(b"PK\x01\x02")
     struct.pack_into("<I", data, central + 42, start_dir)
-    found = layout_findings(bytes(data))[1]
-    assert found == [("ZIP016", "entry 'm.so' points outside the archive", "")]
+    assert layout_findings(bytes(data)) == (None, [("ZIP016", "entry 'm.so' points outside the archive", "")])
+
+
+def test_a_directory_offset_that_is_not_a_local_header_is_refused() -> None:
+    data = bytearray(zip_bytes(*MODULE))
+    central = data.find(b"PK\x01\x02", data.find(b"PK\x01\x02") + 4)  # m.so's directory entry
+    offset = struct.unpack_from("<I", data, central + 42)[0]
+    struct.pack_into("<I", data, central + 42, offset + 1)  # one byte into m.so's local header
+    assert layout_findings(bytes(data)) == (
+        None,
+        [("ZIP016", "entry 'm.so' has no local header where the directory says", "")],
+    )
 
 
 @pytest.mark.parametrize(("size", "refused"), [(MAX_MODULE_JSON, False), (MAX_MODULE_JSON + 1, True)])

@@ -11,6 +11,7 @@ real bundles written by modpack's own writer from the real fixture module, grown
 from __future__ import annotations
 
 import errno
+import io
 import random
 import shutil
 import subprocess
@@ -189,6 +190,9 @@ def test_a_read_running_past_the_kept_bytes_fails_instead_of_coming_back_short()
     assert missing.value.errno == errno.EIO
     image.seek(55)
     assert image.read(5) == b"c" * 5
+    buffered = io.BufferedReader(bundle.SparseImage(100, {50: bytes(range(50))}), buffer_size=16)
+    buffered.seek(60)
+    assert buffered.read(8) == bytes(range(10, 18))
     image.seek(99)
     with pytest.raises(OSError, match="not kept"):
         image.read(10)
