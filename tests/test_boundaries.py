@@ -624,6 +624,15 @@ def test_layout_hints_say_where_module_json_must_go() -> None:
     ]
     _layout, found = layout_findings(zip_bytes(("module.json", b"{}")))
     assert found == [("ZIP003", "the bundle holds 0 .so files at its root (none)", "")]
+    # Two misplaced copies: the hint names the first in the archive, as unzip would list it.
+    _layout, found = layout_findings(
+        zip_bytes(("a/module.json", b"{}"), ("b/module.json", b"{}"), ("m.so", b"x"))
+    )
+    assert (
+        "ZIP002",
+        "the bundle has no module.json at its root",
+        "It is at 'a/module.json'; move it to the root.",
+    ) in found
 
 
 def test_folders_under_deps_are_not_dependencies() -> None:

@@ -185,9 +185,13 @@ def test_a_read_running_past_the_kept_bytes_fails_instead_of_coming_back_short()
     image = bundle.SparseImage(100, {0: b"a" * 10, 10: b"b" * 5, 50: b"c" * 10})
     assert image.read(15) == b"a" * 10 + b"b" * 5  # touching ranges are one run
     image.seek(12)
-    with pytest.raises(OSError, match="not kept") as missing:
+    with pytest.raises(OSError, match=r"bytes 12\.\.22 of the module were not kept") as missing:
         image.read(10)
     assert missing.value.errno == errno.EIO
+    # A run after a gap joins the run just before it, not the first one.
+    gapped = bundle.SparseImage(100, {0: b"a" * 10, 50: b"c" * 10, 60: b"d" * 5})
+    gapped.seek(55)
+    assert gapped.read(10) == b"c" * 5 + b"d" * 5
     image.seek(55)
     assert image.read(5) == b"c" * 5
     buffered = io.BufferedReader(bundle.SparseImage(100, {50: bytes(range(50))}), buffer_size=16)
@@ -208,3 +212,19 @@ def test_overlapping_ranges_keep_each_byte_once() -> None:
     image = bundle.SparseImage(len(data), keeper.pieces)
     assert sum(len(piece) for piece in keeper.pieces.values()) == len(data)
     assert image.read(len(data)) == data
+
+
+def test_wanted_ranges_after_a_gap_are_joined_with_their_neighbour() -> None:
+    data = bytes(range(256)) * 2
+    keeper = bundle._Keeper(len(data), [(0, 10), (20, 100), (50, 80), (200, 300)])
+    for at in range(0, len(data), 60):
+        keeper.feed(data[at : at + 60])
+    assert sum(len(piece) for piece in keeper.pieces.values()) == 10 + 80 + 100
+    image = bundle.SparseImage(len(data), keeper.pieces)
+    image.seek(20)
+    assert image.read(80) == data[20:100]
+    image.seek(200)
+    assert image.read(100) == data[200:300]
+    image.seek(5)
+    with pytest.raises(OSError, match="not kept"):
+        image.read(10)
