@@ -299,6 +299,7 @@ TAIL_KEEP = 4 * 1024 * 1024
 SECTION_KEEP = 8 * 1024 * 1024
 TABLE_KEEP = 64 * 1024 * 1024  # symbol and string tables, as large as the ELF reader accepts
 TOTAL_KEEP = 96 * 1024 * 1024
+CSTRING_CHUNK = 64
 _TABLE_TYPES = {2, 3, 11, 0x6FFFFFFE, 0x6FFFFFFF}  # SYMTAB, STRTAB, DYNSYM, GNU_verneed, GNU_versym
 
 
@@ -307,7 +308,6 @@ class StreamedBinary:
     sha256: str
     size: int
     image: SparseImage
-    problem: str = ""
 
 
 def stream_binary(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> StreamedBinary:
@@ -406,5 +406,7 @@ def _needed_ranges(kept: dict[int, bytes], size: int) -> list[tuple[int, int]]:
         total += sh_size
         if total > TOTAL_KEEP:
             break
-        ranges.append((sh_offset, sh_offset + sh_size))
+        # pyelftools reads C strings in 64-byte chunks (elftools.common.utils.
+        # parse_cstring_from_stream), so the last name of a string table is read past its end.
+        ranges.append((sh_offset, min(sh_offset + sh_size + CSTRING_CHUNK, size)))
     return ranges

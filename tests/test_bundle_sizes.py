@@ -228,3 +228,33 @@ def test_wanted_ranges_after_a_gap_are_joined_with_their_neighbour() -> None:
     image.seek(5)
     with pytest.raises(OSError, match="not kept"):
         image.read(10)
+
+
+def test_a_module_with_data_appended_after_its_tables_gets_the_verdict_of_the_so_alone(
+    tmp_path: Path,
+) -> None:
+    """5 MiB after the section header table (an appended payload or signature): the table is
+    neither in the head nor in the tail, so the first pass must keep it from the ELF header."""
+    so = _so_of_size(6 * MIB, tmp_path)  # its section header table ends at 6 MiB
+    so.write_bytes(so.read_bytes() + _content(5 * MIB))
+    assert _bundled(_bundle_of(so, tmp_path)) == _alone(so)
+
+
+class _CountingZip(zipfile.ZipFile):
+    """A real ZipFile that counts how often a member is opened (each open is one inflate pass)."""
+
+    opened = 0
+
+    def open(self, name, mode="r", pwd=None, *, force_zip64=False):  # type: ignore[no-untyped-def]
+        type(self).opened += 1
+        return super().open(name, mode, pwd, force_zip64=force_zip64)
+
+
+@pytest.mark.parametrize("size", [2 * MIB, 6 * MIB, 10 * MIB])
+def test_a_usual_module_is_decompressed_once(tmp_path: Path, size: int) -> None:
+    path = _bundle_of(_so_of_size(size, tmp_path), tmp_path)
+    _CountingZip.opened = 0
+    with _CountingZip(path) as archive:
+        streamed = bundle.stream_binary(archive, archive.getinfo("hello.so"))
+    assert _CountingZip.opened == 1
+    assert streamed.size == size
