@@ -222,8 +222,9 @@ def hash_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
 class SparseImage(io.RawIOBase):
     """A read-only, seekable view of a file of which only some byte ranges are kept.
 
-    Reading a byte that was not kept raises OSError: a reader that wanders outside the ranges it
-    declared it needs gets a clear failure, never silently wrong bytes.
+    Reading a byte that was not kept raises OSError, also when a read starts in kept bytes and
+    runs past them: a reader that wanders outside the ranges it declared it needs gets a clear
+    failure, never silently wrong or short bytes (a short read would look like a truncated file).
     """
 
     def __init__(self, size: int, ranges: dict[int, bytes]) -> None:
@@ -255,23 +256,41 @@ class SparseImage(io.RawIOBase):
         for start, data in self.ranges:
             if start <= self.position < start + len(data):
                 got = data[self.position - start : self.position - start + wanted]
-                buffer[: len(got)] = got
-                self.position += len(got)
-                return len(got)
-        raise OSError(5, f"byte {self.position} of the module was not kept for reading")
+                if len(got) < wanted:  # merged ranges are maximal: what follows was not kept
+                    break
+                buffer[:wanted] = got
+                self.position += wanted
+                return wanted
+        raise OSError(5, f"bytes {self.position}..{self.position + wanted} of the module were not kept")
 
 
 def _merged(ranges: dict[int, bytes]) -> list[tuple[int, bytes]]:
-    """Overlapping or touching ranges joined, so a read within kept bytes is never cut short."""
-    merged: list[tuple[int, bytes]] = []
+    """Overlapping or touching ranges joined, so a read within kept bytes is never cut short.
+
+    Each run is joined once at the end (joining piece by piece would copy a large table
+    once per chunk).
+    """
+    runs: list[tuple[int, int, list[bytes]]] = []
     for start, data in sorted(ranges.items()):
-        if merged and start <= merged[-1][0] + len(merged[-1][1]):
-            low, held = merged[-1]
-            overlap = low + len(held) - start
-            merged[-1] = (low, held + data[overlap:]) if overlap < len(data) else (low, held)
+        if runs and start <= runs[-1][1]:
+            low, end, parts = runs[-1]
+            if start + len(data) > end:
+                parts.append(data[end - start :])
+                runs[-1] = (low, start + len(data), parts)
         else:
-            merged.append((start, data))
-    return merged
+            runs.append((start, start + len(data), [data]))
+    return [(low, b"".join(parts)) for low, _end, parts in runs]
+
+
+def _disjoint(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Half-open ranges sorted, empty ones dropped, overlapping or touching ones joined."""
+    joined: list[tuple[int, int]] = []
+    for low, high in sorted(r for r in ranges if r[0] < r[1]):
+        if joined and low <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], high))
+        else:
+            joined.append((low, high))
+    return joined
 
 
 HEAD_KEEP = 4 * 1024 * 1024
@@ -279,6 +298,7 @@ TAIL_KEEP = 4 * 1024 * 1024
 SECTION_KEEP = 8 * 1024 * 1024
 TABLE_KEEP = 64 * 1024 * 1024  # symbol and string tables, as large as the ELF reader accepts
 TOTAL_KEEP = 96 * 1024 * 1024
+CSTRING_CHUNK = 64
 _TABLE_TYPES = {2, 3, 11, 0x6FFFFFFE, 0x6FFFFFFF}  # SYMTAB, STRTAB, DYNSYM, GNU_verneed, GNU_versym
 
 
@@ -287,39 +307,42 @@ class StreamedBinary:
     sha256: str
     size: int
     image: SparseImage
-    problem: str = ""
 
 
 def stream_binary(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> StreamedBinary:
     """Decompress the .so once: hash it and keep the head, the tail and the section table.
 
     When the small sections an ELF reader needs lie elsewhere (an unusual layout), a second pass
-    keeps exactly those ranges.
+    keeps those ranges as well.
     """
     size = info.file_size
-    wanted = _Keeper(size, [(0, min(size, HEAD_KEEP)), (max(size - TAIL_KEEP, 0), size)])
+    first = [(0, min(size, HEAD_KEEP)), (max(size - TAIL_KEEP, 0), size)]
+    wanted = _Keeper(size, first)
     with BackgroundHash() as digest:  # inflate here while another thread hashes
         for chunk in member_chunks(archive, info):
             digest.feed(chunk)
             wanted.feed(chunk)
-    needed = _needed_ranges(wanted.ranges(), size)
+    needed = _needed_ranges(wanted.pieces, size)
     if needed and not wanted.covers(needed):
-        second = _Keeper(size, needed)
+        second = _Keeper(size, first + needed)  # with the head: the ELF header is read again
         for chunk in member_chunks(archive, info):
             second.feed(chunk)
         wanted = second
-    return StreamedBinary(digest.hexdigest(), size, SparseImage(size, wanted.kept))
+    return StreamedBinary(digest.hexdigest(), size, SparseImage(size, wanted.pieces))
 
 
 class _Keeper:
-    """Keeps the bytes of a stream that fall inside the requested ranges (and the ELF tables)."""
+    """Keeps the bytes of a stream that fall inside the requested ranges (and the ELF tables).
+
+    The requested ranges are kept disjoint, so every byte is kept at most once, however the
+    head, the tail and the tables overlap (a file of at most HEAD_KEEP bytes is all head and all
+    tail). `pieces` maps the file offset of each kept piece to its bytes; pieces never overlap.
+    """
 
     def __init__(self, size: int, ranges: list[tuple[int, int]]) -> None:
         self.size = size
-        self.want = list(dict.fromkeys(r for r in ranges if r[0] < r[1]))  # head and tail may coincide
-        self.kept: dict[int, bytes] = {}
-        # keyed by the whole range: in a file under 8 MiB the head and the tail both start at 0
-        self.parts: dict[tuple[int, int], list[bytes]] = {}
+        self.want = _disjoint(ranges)
+        self.pieces: dict[int, bytes] = {}
         self.offset = 0
         self.header = b""
 
@@ -328,28 +351,15 @@ class _Keeper:
         if len(self.header) < 64:
             self.header += chunk[: 64 - len(self.header)]
             if len(self.header) >= 64:
-                self.want.extend(r for r in _table_ranges(self.header, self.size) if r not in self.want)
+                self.want = _disjoint(self.want + _table_ranges(self.header, self.size))
         for low, high in self.want:
             a, b = max(low, start), min(high, end)
             if a < b:
-                self.parts.setdefault((low, high), []).append(chunk[a - start : b - start])
+                self.pieces[a] = chunk[a - start : b - start]
         self.offset = end
-        if end >= self.size:
-            self.kept = self._joined()
-
-    def _joined(self) -> dict[int, bytes]:
-        kept: dict[int, bytes] = {}
-        for (low, _), parts in self.parts.items():
-            data = b"".join(parts)
-            if len(data) > len(kept.get(low, b"")):
-                kept[low] = data
-        return kept
-
-    def ranges(self) -> dict[int, bytes]:
-        return self.kept or self._joined()
 
     def covers(self, needed: list[tuple[int, int]]) -> bool:
-        spans = [(low, low + len(data)) for low, data in self.ranges().items()]
+        spans = [(low, low + len(data)) for low, data in _merged(self.pieces)]
         return all(any(a <= low and high <= b for a, b in spans) for low, high in needed)
 
 
@@ -395,5 +405,7 @@ def _needed_ranges(kept: dict[int, bytes], size: int) -> list[tuple[int, int]]:
         total += sh_size
         if total > TOTAL_KEEP:
             break
-        ranges.append((sh_offset, sh_offset + sh_size))
+        # pyelftools reads C strings in 64-byte chunks (elftools.common.utils.
+        # parse_cstring_from_stream), so the last name of a string table is read past its end.
+        ranges.append((sh_offset, min(sh_offset + sh_size + CSTRING_CHUNK, size)))
     return ranges

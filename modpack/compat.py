@@ -2,11 +2,15 @@
 
 The limits come from `modpack/data/platforms.json` (the lowest value each OS release has shipped,
 elf.md §3): glibc, the newest GLIBCXX and CXXABI of its libstdc++, the newest GCC node of its
-libgcc_s per architecture, and the architectures Redis Enterprise ships for it.
+libgcc_s per architecture, the architectures Redis Enterprise ships for it, and the sonames it
+ships (OpenSSL is libcrypto.so.1.1 on rhel8 and libcrypto.so.3 on rhel9: a module linked to one
+does not load on the other).
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +36,16 @@ FAMILIES = {
 
 
 @dataclass(frozen=True)
+class Library:
+    """A soname an OS ships; `installed` is False when a minimal node may lack its package."""
+
+    soname: str
+    package: str
+    installed: bool
+    source: str
+
+
+@dataclass(frozen=True)
 class Platform:
     """What one OS provides to a module; `gcc` is per architecture."""
 
@@ -43,6 +57,10 @@ class Platform:
     cxxabi: Version
     gcc: tuple[tuple[str, Version], ...]
     architectures: tuple[str, ...]
+    libraries: tuple[Library, ...] = ()
+
+    def library(self, soname: str) -> Library | None:
+        return next((library for library in self.libraries if library.soname == soname), None)
 
     def limit(self, family: str, architecture: str | None) -> Version | None:
         """The newest version of `family` this OS provides (None: unknown, so not checked)."""
@@ -57,9 +75,10 @@ class Platform:
 class Blocker:
     """One reason a module cannot load on an OS.
 
-    `kind` is a version family (GLIBC, GLIBCXX, CXXABI, GCC), "architecture", "execstack" or
-    "libc". `needed` and `available` are display strings; `symbols` are the `name@VERSION`
-    references (or bare version names) that pull the requirement in, newest first.
+    `kind` is a version family (GLIBC, GLIBCXX, CXXABI, GCC), "architecture", "execstack",
+    "libc" or "library" (a soname some OS ships and this one does not). `needed` and
+    `available` are display strings; `symbols` are the `name@VERSION` references (or bare
+    version names) that pull the requirement in, newest first.
     """
 
     kind: str
@@ -71,14 +90,17 @@ class Blocker:
 def platform(os_name: str) -> Platform | None:
     """The policy entry for any accepted spelling (rhel9, rocky9, ubuntu22.04), or None."""
     canonical = policy.canonical_os(os_name)
-    if canonical is None:
-        return None
-    return _platform(canonical, policy.operating_systems()[canonical])
+    return next((p for p in _all_platforms() if p.os_id == canonical), None)
 
 
 def platforms() -> list[Platform]:
     """Every OS of the policy, in policy order, whatever its status."""
-    return [_platform(key, entry) for key, entry in policy.operating_systems().items()]
+    return list(_all_platforms())
+
+
+@functools.cache
+def _all_platforms() -> tuple[Platform, ...]:
+    return tuple(_platform(key, entry) for key, entry in policy.operating_systems().items())
 
 
 def _platform(os_id: str, entry: dict[str, Any]) -> Platform:
@@ -91,6 +113,10 @@ def _platform(os_id: str, entry: dict[str, Any]) -> Platform:
         cxxabi=parse_version(entry["cxxabi"]),
         gcc=tuple((arch, parse_version(v)) for arch, v in entry["gcc"].items()),
         architectures=tuple(entry["architectures"]),
+        libraries=tuple(
+            Library(soname, item["package"], item["installed"], item["source"])
+            for soname, item in entry.get("libraries", {}).items()
+        ),
     )
 
 
@@ -116,7 +142,41 @@ def blockers(info: ElfInfo, target: Platform | str) -> list[Blocker]:
         found.append(Blocker("execstack", "an executable stack", f"glibc {version_text(resolved.glibc)}"))
     if libc_family(info) == "musl":
         found.append(Blocker("libc", "musl libc", f"glibc {version_text(resolved.glibc)}"))
+    found.extend(library_blockers(info, resolved))
     return found
+
+
+def shipping_systems(soname: str) -> list[str]:
+    """The OSes of the policy (any status) that ship `soname`, in policy order."""
+    return [p.os_id for p in platforms() if p.library(soname) is not None]
+
+
+def library_blockers(info: ElfInfo, target: Platform) -> list[Blocker]:
+    """Needed sonames that some OS ships but `target` does not: dlopen fails there.
+
+    A soname no OS ships is not a blocker of one OS (the library checks warn about it), nor is
+    a soname every OS has under the same name (glibc's own, libgcc_s, libstdc++).
+    """
+    found: list[Blocker] = []
+    for name in dict.fromkeys(info.needed):
+        if target.library(name) is None and shipping_systems(name):
+            found.append(Blocker("library", name, ", ".join(alternatives(target, name)) or "none"))
+    return found
+
+
+def alternatives(target: Platform, soname: str) -> list[str]:
+    """The sonames of the same library `target` ships instead (libcrypto.so.1.1 for libcrypto.so.3)."""
+    family = _family(soname)
+    return [
+        library.soname
+        for library in target.libraries
+        if library.soname != soname and _family(library.soname) == family
+    ]
+
+
+def _family(soname: str) -> str:
+    """The library a soname names, without its version: libpython3.6m.so.1.0 -> libpython."""
+    return re.sub(r"[\d.]+m?$", "", soname.split(".so", 1)[0])
 
 
 def _version_blocker(info: ElfInfo, target: Platform, family: str) -> Blocker | None:

@@ -70,6 +70,7 @@ def _describe(info: elf.ElfInfo, name: str, digest: str) -> dict[str, Any]:
         "private_versions": list(elf.private_versions(info)),
         "loadable_on": compat.loadable_systems(info) if _shared_library(info) else [],
         "oldest_os": compat.oldest_loadable(info) if _shared_library(info) else None,
+        "missing_libraries": _missing_libraries(info) if _shared_library(info) else {},
         "execstack": info.executable_stack,
         "textrel": info.textrel,
         "stripped": not info.has_symtab,
@@ -80,6 +81,19 @@ def _describe(info: elf.ElfInfo, name: str, digest: str) -> dict[str, Any]:
 def _shared_library(info: elf.ElfInfo) -> bool:
     """Whether the file is the kind of object dlopen() can load on some Redis Enterprise node."""
     return info.architecture is not None and info.e_type == "ET_DYN" and info.has_dynamic and not info.is_pie
+
+
+def _missing_libraries(info: elf.ElfInfo) -> dict[str, list[str]]:
+    """Per supported OS of the module's architecture: the needed sonames it does not ship."""
+    missing: dict[str, list[str]] = {}
+    for target in compat.platforms():
+        if target.status == "supported" and info.architecture in target.architectures:
+            blocked = compat.library_blockers(info, target)
+            if blocked:
+                missing[target.os_id] = [
+                    b.needed + (f" (has {b.available})" if b.available != "none" else "") for b in blocked
+                ]
+    return missing
 
 
 def sha256_of(path: str | os.PathLike[str]) -> str:
@@ -137,6 +151,10 @@ def format_description(description: dict[str, Any]) -> str:
         ("versions", versions or ["none required"]),
         ("private", ", ".join(d["private_versions"]) or "none"),
         ("loads on", loadable + (f" (oldest: {d['oldest_os']})" if d["oldest_os"] else "")),
+        (
+            "lacks",
+            [f"{os_id}: {', '.join(names)}" for os_id, names in d["missing_libraries"].items()] or "none",
+        ),
         ("exec stack", "yes" if d["execstack"] else "no"),
         ("textrel", "yes" if d["textrel"] else "no"),
         ("stripped", "yes" if d["stripped"] else "no"),

@@ -7,7 +7,10 @@ import re
 SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
 REDIS_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 MAX_COMPONENT = 99
-MAX_MAJOR = 214747  # major*10000 must fit a signed 32-bit int, as Redis stores module versions
+# RedisModule_Init takes the version as a C int. 214747 is the largest major whose every version
+# fits (214747.99.99 = 2147479999 <= 2**31-1); from 214748.36.48 on the number overflows, so a
+# major of 214748 could not take its next minor or patch releases.
+MAX_MAJOR = 214747
 
 
 def parse_semver(text: str) -> tuple[int, int, int] | None:

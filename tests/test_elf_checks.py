@@ -145,9 +145,10 @@ CRAFTED = [
     (Spec(verneed={"libc.so.6": ("GLIBC_2.2.5", "GLIBC_PRIVATE")}), ["ELF016"]),
     (Spec(needed=("libc.musl-x86_64.so.1",), verneed={}), ["ELF017"]),
     (Spec(needed=("libc.so.6", "/home/me/build/libfoo.so")), ["ELF018"]),
-    (Spec(needed=("libc.so.6", "libz.so.1")), ["ELF020"]),
+    (Spec(needed=("libc.so.6", "libatomic.so.1")), ["ELF020"]),
     (Spec(needed=("libc.so.6", "libX11.so.6")), ["ELF019"]),
-    (Spec(needed=("libc.so.6", "libssl.so.3")), ["ELF019"]),
+    (Spec(needed=("libc.so.6", "libssl.so.3", "libz.so.1")), []),  # rhel9 ships both
+    (Spec(needed=("libc.so.6", "libssl.so.1.1")), ["PLT010"]),  # rhel8's OpenSSL, not rhel9's
     (Spec(needed=("libc.so.6", "libm.so.6", "libstdc++.so.6", "ld-linux-x86-64.so.2")), []),
     (Spec(stack_flags=7), ["ELF021"]),
     (Spec(stack_flags=None), ["ELF021"]),

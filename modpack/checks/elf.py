@@ -60,7 +60,7 @@ def check_binary(
     _check_entry_point(info, sink)
     _check_targets(info, targets, declared_arch, sink)
     _check_libc(info, sink)
-    _check_needed(info, sink)
+    _check_needed(info, targets, sink)
     _check_search_path(info, sink)
     _check_stack(info, targets, sink)
     _check_hardening(info, sink)
@@ -203,15 +203,14 @@ def _check_libc(info: ElfInfo, sink: Sink) -> None:
         sink.add("ELF017", "", f"the binary is linked against musl libc ({_some(musl)})")
 
 
-def _check_needed(info: ElfInfo, sink: Sink) -> None:
+def _check_needed(info: ElfInfo, targets: list[Target], sink: Sink) -> None:
+    """Each needed soname against what the OSes ship (platforms.json, per OS with its source)."""
     tiers = policy.load("platforms")["libraries"]
     for name in dict.fromkeys(info.needed):
         if "/" in name:
             sink.add("ELF018", "", f"the binary needs the library by path: {name}")
         elif name in tiers["present"] or elf.is_musl_library(name):
             continue
-        elif name in tiers["usually_present"]:
-            sink.add("ELF020", "", f"the binary needs {name}, which a minimal node may lack")
         elif name in tiers["desktop"]:
             sink.add(
                 "ELF019",
@@ -219,8 +218,36 @@ def _check_needed(info: ElfInfo, sink: Sink) -> None:
                 f"the binary needs {name}, a desktop library that server installs do not have",
                 "Remove the dependency: a Redis module cannot use X11, GL or GLib on a server node.",
             )
-        else:
+        elif not compat.shipping_systems(name):
             sink.add("ELF019", "", f"the binary needs {name}, which no Redis Enterprise OS installs")
+        else:
+            _check_shipped(info, name, targets, sink)
+
+
+def _check_shipped(info: ElfInfo, name: str, targets: list[Target], sink: Sink) -> None:
+    """PLT010 for each declared OS that does not ship `name`; ELF020 where a minimal node may lack it."""
+    shipping = compat.shipping_systems(name)
+    for target, path in targets:
+        if target.library(name) is None and info.architecture in target.architectures:
+            other = compat.alternatives(target, name)
+            instead = f" (it has {', '.join(other)})" if other else ""
+            sink.add(
+                "PLT010",
+                path,
+                f"the binary needs {name}, which {target.os_id} does not ship{instead}",
+                f"Build the {target.os_id} bundle against the library {target.os_id} ships, or drop "
+                f"{target.os_id} from operating_systems ({name} ships on {', '.join(shipping)}).",
+            )
+    systems = [t for t, _path in targets] or [p for p in compat.platforms() if p.status == "supported"]
+    lacking = [(t.os_id, lib.package) for t in systems if (lib := t.library(name)) and not lib.installed]
+    if lacking:
+        where = ", ".join(f"{os_id} ({package})" for os_id, package in lacking)
+        sink.add(
+            "ELF020",
+            "",
+            f"the binary needs {name}, which a minimal node may lack on {where}",
+            "Install that package on every node, or link the library statically.",
+        )
 
 
 def _check_search_path(info: ElfInfo, sink: Sink) -> None:

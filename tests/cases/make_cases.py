@@ -304,7 +304,18 @@ def bundle_cases() -> dict[str, bytes]:
         "header-mismatch": _local_name(bundle(), "hello.so", "hellx.so"),
         "too-many-entries": _entry_count(bundle(), 5000),
         "module-json-too-large": bundle(with_module(put(description=" " * (5 * 1024 * 1024)))),
+        "library-not-on-os": _needing_openssl3_on_rhel8(),
     }
+
+
+def _needing_openssl3_on_rhel8() -> bytes:
+    """A module that needs libcrypto.so.3 (OpenSSL 3), declared for rhel8 (OpenSSL 1.1)."""
+    sys.path.insert(0, str(HERE.parent.parent))
+    from tests.elf_cases import builder
+
+    data, _layout = builder.build(builder.Spec(needed=("libc.so.6", "libcrypto.so.3")))
+    module = with_module(put(operating_systems=["rhel8"], sha256=hashlib.sha256(data).hexdigest()))
+    return bundle(module, so_bytes=data)
 
 
 def _central(data: bytes, name: str) -> int:
