@@ -277,6 +277,11 @@ def test_build_ramp_yml_with_discover_writes_what_redis_registers(tmp_path: Path
     assert module["commands"] == registered
     assert (module["module_name"], module["version"]) == (found.module_name, found.module_version)
     assert run_modpack("validate", bundle).returncode == 0
+    # Proved by the same redis-server, as RAMP users would: what was excluded on purpose warns.
+    loaded = run_modpack("validate", "--load", bundle)
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert "warning LOAD017 hello.copy is registered, but not declared" in loaded.stdout
+    assert " error " not in loaded.stdout
 
 
 # --- init output builds -------------------------------------------------------------------------
