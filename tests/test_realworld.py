@@ -80,7 +80,6 @@ def test_no_known_wrong_kind_comes_back(report: dict[str, list[dict[str, Any]]])
                 assert "template" in f["message"] and f["location"]["line"] > 1, (name, f)
             if f["code"] == "VER011":
                 assert f["severity"] == "warning"  # an integral float version, as RAMP writes it
-            assert "min_redis_version" not in f["fix"] or "min_rlec" not in f["message"]
 
 
 def test_misspelled_keys_get_the_right_hint(report: dict[str, list[dict[str, Any]]]) -> None:
@@ -89,6 +88,18 @@ def test_misspelled_keys_get_the_right_hint(report: dict[str, list[dict[str, Any
     }
     assert hints["RAMP does not know the key 'isplay_name'"] == "Did you mean 'display_name'?"
     assert hints["RAMP does not know the key 'min_redis_verison'"] == "Did you mean 'min_redis_version'?"
+
+
+def test_the_old_name_min_rlec_version_hints_its_new_name(tmp_path: Path) -> None:
+    """A 2017 manifest spelled min_redis_pack_version as min_rlec_version (ramp.md §2.1): the hint
+    must be its new name, not the nearest spelling min_redis_version."""
+    text = (REALWORLD / "RedisLabsModules__redisml@c21f0d7580__ramp.yml").read_text(encoding="utf-8")
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(text.replace("min_redis_pack_version:", "min_rlec_version:"))
+    result = run_modpack("validate", "--format", "json", manifest)
+    [finding] = [f for f in json.loads(result.stdout)["files"][0]["findings"] if f["code"] == "DECL006"]
+    assert "min_rlec_version" in finding["message"]
+    assert "min_redis_pack_version" in finding["fix"] and "'min_redis_version'" not in finding["fix"]
 
 
 @pytest.mark.parametrize(
