@@ -97,11 +97,31 @@ def load(path: Path) -> Declarations:
     # RAMP evaluates a `{...}` value as an f-string: what it becomes is unknown here, so DECL002
     # is its one finding, as for placeholders.
     decl.opaque |= {f.location.path for f in sink.findings if f.code == "DECL002"}
-    data = substitute_env(data, sink, "")
+    data, unread = _substitute_read_values(data, sink)
     # A value whose ${VAR} is unset is as unknown as a placeholder: DECL003 is its one finding.
-    decl.opaque |= {f.location.path for f in sink.findings if f.code == "DECL003"}
+    decl.opaque |= unread | {f.location.path for f in sink.findings if f.code == "DECL003"}
     decl.module = _module(data, sink)
     return decl
+
+
+# Keys whose value nobody reads: RAMP takes `version` from the loaded module, and modpack uses a
+# manifest `version` only when it is an integer, which a ${VAR} string never is (prepare_build).
+_UNREAD_KEYS = frozenset({"version"})
+
+
+def _substitute_read_values(data: dict[str, Any], sink: Sink) -> tuple[dict[str, Any], set[str]]:
+    """${VAR} expanded everywhere, but DECL003 only where the value is read: an unknown key
+    (DECL006) or `version` (DECL005) is ignored whatever it holds, and its own finding says so.
+    FalkorDB's `version: ${SEMVER}` and `semantic-version: ${SEMVER}` are two such values.
+    Returns the data and the paths of unread values left unexpanded (held opaque, so no type
+    finding follows for the raw text)."""
+    result: dict[str, Any] = {}
+    unread = Sink(sink.file)
+    for key, value in data.items():
+        name = str(key)
+        read = name in RAMP_KEYS and name not in _UNREAD_KEYS
+        result[key] = substitute_env(value, sink if read else unread, name)
+    return result, {f.location.path for f in unread.findings}
 
 
 # `{{NAME}}` placeholders that build scripts expand before RAMP runs (ramp.md §3.4: RedisAI and

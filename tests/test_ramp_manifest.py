@@ -179,3 +179,21 @@ def test_an_unset_variable_is_the_one_finding_of_its_value(tmp_path: Path) -> No
     manifest = tmp_path / "ramp.yml"
     manifest.write_text(BASE.replace('min_redis_version: "7.4"', 'min_redis_version: "${MODPACK_UNSET_X}"'))
     assert [(code, line) for code, line, *_ in findings(manifest)] == [("DECL003", 9)]
+
+
+def test_an_unset_variable_in_a_value_nobody_reads_is_no_error(tmp_path: Path) -> None:
+    """FalkorDB's ramp.yml: `version: ${SEMVER}` (RAMP takes version from the module) and
+    hyphenated keys RAMP ignores. Their own DECL005/DECL006 say so; an unset-variable error on a
+    value never read was a false alarm, and so would be a type finding on the raw text."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        BASE
+        + "version: ${MODPACK_UNSET_X}\n"
+        + "semantic-version: ${MODPACK_UNSET_X}\n"
+        + 'config_command: "${MODPACK_UNSET_Y}"\n'
+    )
+    found = sorted((code, line) for code, line, *_ in findings(manifest))
+    assert found == [("DECL003", 15), ("DECL005", 13), ("DECL006", 14)]
+    result = run_modpack("validate", manifest)
+    assert result.returncode == 1 and "${MODPACK_UNSET_Y} is not set" in result.stdout
+    assert "${MODPACK_UNSET_X} is not set" not in result.stdout

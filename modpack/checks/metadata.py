@@ -253,8 +253,17 @@ def check_names(module: Module, sink: Sink) -> None:
         if isinstance(value, str) and value and not SAFE_NAME.fullmatch(value):
             sink.add("SCH006", key, f"{key} {value!r} is not a plain file name")
         elif key == "module_file" and isinstance(value, str) and value and not value.endswith(".so"):
-            # A bundle holds module.json, one .so and deps/: another name is refused by the unpacker.
-            sink.add("SCH006", key, f"module_file {value!r} does not name a .so file")
+            # A bundle holds module.json, one .so and deps/: another name is refused by the unpacker
+            # (redis-enterprise.md §8, invalid_number_of_files). The rule's own fix is about the
+            # characters of a name, which are fine here: say which name to give instead.
+            stem = value.split(".so", 1)[0] if ".so" in value else value.rsplit(".", 1)[0]
+            sink.add(
+                "SCH006",
+                key,
+                f"module_file {value!r} does not name a .so file",
+                f"Pack the loadable module and name it in module_file ({stem or 'module'}.so): a bundle "
+                "holds only module.json, one *.so and deps/ (a .so.debug file holds debug info only)",
+            )
 
 
 def check_module(module: Module, sink: Sink, *, in_bundle: bool = False) -> None:
