@@ -253,7 +253,9 @@ def check_declarations(
         from modpack.checks.elf import check_binary
 
         binary_sink = Sink(str(binary))
-        elf_info = check_binary(binary, binary_sink, module=module)
+        # `modpack build` fills operating_systems from this binary when modpack.toml leaves it out,
+        # so naming where it loads (ELF029) would be noise; loading nowhere (ELF030) is still said.
+        elf_info = check_binary(binary, binary_sink, module=module, suggest_systems=False)
         command_checks.check_movable_keys(module, sink, elf_info.getkeys if elf_info else None)
         sink.extend(binary_sink.resolved())
         if settings.load:

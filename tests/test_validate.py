@@ -233,3 +233,10 @@ def test_bundled_dependency_found_by_its_url_file_name(tmp_path: Path) -> None:
     path = tmp_path / "bundle.zip"
     path.write_bytes(out.getvalue())
     assert [f.code for f in validate_paths([path]).findings()] == []
+
+
+def test_a_clean_modpack_toml_validates_with_no_finding_at_all() -> None:
+    """The bundled example leaves operating_systems to the build: no ELF029 note on every run."""
+    result = run_modpack("validate", ROOT / "fixtures" / "example" / "modpack.toml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().endswith("1 file checked: 0 errors, 0 warnings, 0 infos"), result.stdout
