@@ -46,7 +46,30 @@ def connection_options(command: F) -> F:
             help="Trust this CA (PEM) for the cluster's TLS certificate.",
         ),
         click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (prints a warning)."),
-        click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per request."),
+        click.option(
+            "--allow-http",
+            is_flag=True,
+            help="Send credentials to a plain http:// cluster (clear text; prints a warning).",
+        ),
+        click.option(
+            "--trust-node-addresses",
+            is_flag=True,
+            help="Send credentials to the node hosts GET /v1/nodes names (default: only the cluster's host).",
+        ),
+        click.option(
+            "--max-nodes",
+            type=click.IntRange(1),
+            default=1000,
+            show_default=True,
+            help="Refuse a GET /v1/nodes answer listing more nodes.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(0, min_open=True),
+            default=30.0,
+            show_default=True,
+            help="Seconds any wait may last: connecting, each answer (uploads too), an RS 7.x action.",
+        ),
         click.option(
             "--retries",
             type=click.IntRange(0, 10),
@@ -68,6 +91,10 @@ def _connection(params: dict[str, Any]) -> Any:
         password = _ask_password(user)
     if params["insecure"]:
         click.echo("modpack: warning: --insecure: TLS certificates are not verified", err=True)
+    if params["allow_http"]:
+        click.echo(
+            "modpack: warning: --allow-http: credentials may cross the network in clear text", err=True
+        )
     return Connection(
         cluster=params.pop("cluster"),
         nodes=tuple(params.pop("node_urls")),
@@ -76,6 +103,9 @@ def _connection(params: dict[str, Any]) -> Any:
         insecure=params.pop("insecure"),
         timeout=params.pop("timeout"),
         retries=params.pop("retries"),
+        allow_http=params.pop("allow_http"),
+        trust_node_addresses=params.pop("trust_node_addresses"),
+        max_nodes=params.pop("max_nodes"),
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import logging
 import os
 import socket
 import ssl
@@ -71,6 +72,7 @@ class LocalCluster:
         self._ssl: ssl.SSLContext | None = None
         self.shared: Any = None  # server.Shared, built in start()
         self.nodes: list[Any] = []  # server.Node, kept after stop() for their URLs
+        self.skipped: list[tuple[str, str]] = []  # (uid, why) of stored rows that cannot be served
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -197,6 +199,16 @@ class LocalCluster:
     def _store(self) -> store.ConfigStore:
         """The store; on a new data folder allow_modules_upload starts off, as on RS 8.2."""
         config = store.ConfigStore(self.options.data / "ccs.sqlite3")
+        self.skipped = config.unservable()
+        for uid, why in self.skipped:
+            logging.getLogger(__name__).warning(
+                "module object %s in %s cannot be served (%s): GET /v1/modules skips it;"
+                " DELETE /v2/modules/user-defined/%s removes it",
+                uid,
+                config.path,
+                why,
+                uid,
+            )
         if self.options.allow_modules_upload is not None:
             config.set_setting("allow_modules_upload", self.options.allow_modules_upload)
         elif config.setting("allow_modules_upload", None) is None:

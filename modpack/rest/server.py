@@ -39,6 +39,7 @@ import concurrent.futures
 import datetime
 import gc
 import json
+import math
 import os
 import shutil
 import threading
@@ -366,7 +367,9 @@ async def create_module(request: Request) -> Response:
     await authorize_async(request, auth.MANAGE_CLUSTER_MODULES, uploads=True)
     shared, _ = _context(request)
     document = await _json_body(request, "invalid_module_object")
-    _check_module_object(document)
+    # Off the loop: a module object of a few MB takes seconds to validate, and the loop serves
+    # every other request of this node meanwhile (issue 12).
+    await anyio.to_thread.run_sync(_check_module_object, document)
     try:
         created = shared.store.create_module(document)
     except store.ModuleExistsError as exc:
@@ -381,7 +384,12 @@ async def create_module(request: Request) -> Response:
 def _check_module_object(document: Any) -> None:
     from modpack.validate import validate_module_object
 
-    findings = validate_module_object(document)
+    try:
+        findings = validate_module_object(document)
+    except (ValueError, RecursionError, OverflowError) as exc:
+        # A number or version past what Python converts (a 5000-digit semantic_version): the
+        # object is refused like any invalid one, never a 500 the client would retry.
+        raise ApiError("invalid_module_object", f"invalid module object: {_short(exc)}") from None
     errors = [f for f in findings if f.severity >= Severity.ERROR]
     if errors:
         raise ApiError("invalid_module_object", "invalid module object: " + upload.describe(errors))
@@ -410,10 +418,48 @@ async def _json_body(request: Request, error_code: str) -> Any:
         body += chunk
         if len(body) > MAX_JSON_BODY:
             raise ApiError(error_code, f"the body is larger than {MAX_JSON_BODY} bytes")
+    return await anyio.to_thread.run_sync(parse_json, bytes(body), error_code)
+
+
+def parse_json(body: bytes, error_code: str) -> Any:
+    """A request body as JSON that can be served back: strict UTF-8 (RFC 8259 §8.1), no NaN or
+    Infinity (not JSON, RFC 8259 §6), no lone surrogate (`\\ud800` parses but cannot be encoded
+    as UTF-8), no integer past Python's 4300-digit limit. What is stored must be servable: a
+    stored NaN made every GET /v1/modules answer 500 (issue 12)."""
     try:
-        return json.loads(body)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(error_code, f"the body is not UTF-8 (byte {exc.start})") from None
+    try:
+        document = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
-        raise ApiError(error_code, f"the body is not valid JSON: {exc}") from None
+        raise ApiError(error_code, f"the body is not valid JSON: {_short(exc)}") from None
+    try:
+        servable(document)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(error_code, f"the body cannot be stored: {_short(exc)}") from None
+    return document
+
+
+def servable(document: Any) -> bytes:
+    """`document` as the UTF-8 JSON a response would carry; ValueError when it has none."""
+    return json.dumps(document, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value (RFC 8259 §6)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 300 else text[:300] + "..."
 
 
 # --- cluster and nodes ------------------------------------------------------------------------
