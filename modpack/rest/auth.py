@@ -163,24 +163,30 @@ def write_users(path: Path, users: Mapping[str, tuple[str, str]]) -> None:
         {"name": name, "role": role, "password_hash": hash_password(password)}
         for name, (role, password) in users.items()
     ]
+    _write_json_private(path, {"users": entries})
+
+
+def _write_json_private(path: Path, document: object) -> None:
     temp = path.with_name(f".{path.name}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump({"users": entries}, out, indent=1)
+        json.dump(document, out, indent=1)
         out.flush()
         os.fsync(out.fileno())
     temp.replace(path)
 
 
-def initial_admin(data: Path, password: str | None) -> Path:
-    """`<data>/users.json`, created on first start with one admin user; returns its path.
+def initial_admin(data: Path, password: str | None) -> tuple[Path, bool]:
+    """(`<data>/users.json`, changed): the file is created on first start with one admin user.
 
     Without a password, a random one is written to `<data>/admin-password` (mode 0600): it is
-    never printed or logged.
+    never printed or logged. With a password on a data folder that has users, the password
+    given wins: the `admin` user's hash is replaced when it does not match (changed = True),
+    never silently ignored (issue 12); the other users stay as they are.
     """
     users_file = data / "users.json"
     if users_file.exists():
-        return users_file
+        return users_file, password is not None and _set_admin_password(users_file, password)
     if password is None:
         password = secrets.token_urlsafe(18)
         secret = data / "admin-password"
@@ -188,4 +194,20 @@ def initial_admin(data: Path, password: str | None) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(password + "\n")
     write_users(users_file, {"admin": ("admin", password)})
-    return users_file
+    return users_file, False
+
+
+def _set_admin_password(users_file: Path, password: str) -> bool:
+    """Give `admin` this password (adding the user if missing); False when it already had it."""
+    document = json.loads(users_file.read_text(encoding="utf-8"))
+    entries = _entries(document, users_file)
+    admin = next((e for e in entries if isinstance(e, dict) and e.get("name") == "admin"), None)
+    if admin is not None and verify_password(password, str(admin.get("password_hash", ""))):
+        return False
+    if admin is None:
+        admin = {"name": "admin", "role": "admin"}
+        entries.append(admin)
+    admin["password_hash"] = hash_password(password)
+    _write_json_private(users_file, {"users": entries})
+    (users_file.parent / "admin-password").unlink(missing_ok=True)  # no longer the password
+    return True

@@ -73,6 +73,7 @@ class LocalCluster:
         self.shared: Any = None  # server.Shared, built in start()
         self.nodes: list[Any] = []  # server.Node, kept after stop() for their URLs
         self.skipped: list[tuple[str, str]] = []  # (uid, why) of stored rows that cannot be served
+        self.password_changed = False  # the given admin password replaced the stored one
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -194,7 +195,7 @@ class LocalCluster:
         options = self.options
         if options.nodes < 1:
             raise UsageError("--nodes must be at least 1")
-        options.data.mkdir(parents=True, exist_ok=True)
+        tls.private_folder(options.data)
 
     def _store(self) -> store.ConfigStore:
         """The store; on a new data folder allow_modules_upload starts off, as on RS 8.2."""
@@ -217,7 +218,9 @@ class LocalCluster:
 
     def _users(self) -> auth.Users:
         options = self.options
-        users_file = options.users_file or auth.initial_admin(options.data, options.admin_password)
+        if options.users_file is not None:
+            return auth.read_users(options.users_file)
+        users_file, self.password_changed = auth.initial_admin(options.data, options.admin_password)
         return auth.read_users(users_file)
 
     def _nodes(self, version: str) -> list[Any]:

@@ -223,10 +223,13 @@ class NodeArtifacts:
         self.temp = root / TEMP_FOLDER
 
     def prepare(self) -> None:
-        """Create the folders and drop what an interrupted upload or delete left in `.tmp/`."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Create the folders (0700, whatever the umask) and drop what an interrupted upload or
+        delete left in `.tmp/`."""
+        from modpack.rest.tls import private_folder
+
+        private_folder(self.root)
         shutil.rmtree(self.temp, ignore_errors=True)
-        self.temp.mkdir()
+        private_folder(self.temp)
 
     def new_upload(self) -> tuple[int, Path]:
         """An open file descriptor and path for an upload being received."""
