@@ -100,6 +100,7 @@ class LocalCluster:
             self.stop_node(uid)
         if self.shared is not None:
             self.shared.validator.shutdown()
+            self.shared.guard.close()
             self.shared.store.close()
             self.shared = None
 

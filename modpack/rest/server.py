@@ -196,6 +196,7 @@ class Shared:
             2, thread_name_prefix="modpack-validate"
         )
     )
+    guard: auth.Guard = field(default_factory=auth.Guard)
     actions: dict[str, dict[str, Any]] = field(default_factory=dict)
     legacy_lock: threading.Lock = field(default_factory=threading.Lock)
     background: set[asyncio.Task[None]] = field(default_factory=set)
@@ -274,8 +275,10 @@ def _handlers() -> dict[Any, Any]:
 
 def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    headers = {"WWW-Authenticate": 'Basic realm="modpack"'} if exc.status == 401 else None
-    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+    headers = dict(exc.headers)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="modpack"'
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers or None)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
@@ -297,22 +300,47 @@ def _context(request: Request) -> tuple[Shared, Node]:
 # --- access -----------------------------------------------------------------------------------
 
 
-def authorize(request: Request, permission: str, *, uploads: bool = False) -> auth.User:
+async def authorize_async(request: Request, permission: str, *, uploads: bool = False) -> auth.User:
     """The user behind the request's Basic credentials, when their role has `permission`.
 
-    For the two upload calls (`uploads`), the 8.2 switch is checked before the role: while it is
-    off they answer 403 modules_upload_disabled "regardless of user role" (release notes 8.2.0).
+    Credentials verified before are answered on the loop (one HMAC); only new ones go to the
+    guard's bounded scrypt pool, after the client's failure budget (429 when spent or when too
+    many checks wait). For the two upload calls (`uploads`), the 8.2 switch is checked before the
+    role: while it is off they answer 403 modules_upload_disabled "regardless of user role"
+    (release notes 8.2.0).
     """
     shared, _ = _context(request)
     name, password = _basic_credentials(request.headers.get("authorization"))
-    user = shared.users.authenticate(name, password)
+    user = shared.users.remembered(name, password)
     if user is None:
-        raise ApiError("unauthorized", "missing or wrong credentials (HTTP Basic authentication)")
+        user = await _check_password(shared, request.client.host if request.client else "", name, password)
     if uploads:
         require_uploads_allowed(shared)
     if not auth.allowed(user.role, permission):
         raise ApiError("forbidden", f"role {user.role!r} does not have the {permission} permission")
     return user
+
+
+async def _check_password(shared: Shared, client: str, name: str, password: str) -> auth.User:
+    guard = shared.guard
+    wait = guard.retry_after(client, time.monotonic())
+    if wait:
+        raise _too_many(f"too many failed password checks from {client}: retry in {wait} s", wait)
+    if not guard.enter():
+        raise _too_many("too many password checks are waiting: retry in 1 s", 1)
+    try:
+        loop = asyncio.get_running_loop()
+        user = await loop.run_in_executor(guard.pool, shared.users.authenticate, name, password)
+    finally:
+        guard.leave()
+    if user is None:
+        guard.failed(client, time.monotonic())
+        raise ApiError("unauthorized", "missing or wrong credentials (HTTP Basic authentication)")
+    return user
+
+
+def _too_many(description: str, seconds: int) -> ApiError:
+    return ApiError("too_many_requests", description, headers={"Retry-After": str(seconds)})
 
 
 def _basic_credentials(header: str | None) -> tuple[str, str]:
@@ -329,11 +357,6 @@ def _basic_credentials(header: str | None) -> tuple[str, str]:
     if not colon:
         raise ApiError("unauthorized", "the Basic credentials are not user:password")
     return name, password
-
-
-async def authorize_async(request: Request, permission: str, *, uploads: bool = False) -> auth.User:
-    """`authorize` off the event loop: checking a password runs scrypt."""
-    return await anyio.to_thread.run_sync(lambda: authorize(request, permission, uploads=uploads))
 
 
 def require_uploads_allowed(shared: Shared) -> None:
