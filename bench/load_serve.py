@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -83,8 +84,9 @@ class Stats:
 def start_server(data: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     ports = data.parent / "ports.json"
     command = [sys.executable, "-m", "modpack", "serve", "--data", str(data), "--port", "0"]
-    command += ["--ports-file", str(ports), "--admin-password", PASSWORD, "--allow-modules-upload"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command += ["--ports-file", str(ports), "--allow-modules-upload"]
+    env = {**os.environ, "MODPACK_ADMIN_PASSWORD": PASSWORD}  # never on the command line (ps)
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while not ports.exists():
         if process.poll() is not None or time.monotonic() > deadline:

@@ -115,6 +115,8 @@ def connection(cluster: LocalCluster, credentials: Credentials = ADMIN, **overri
         "ca_cert": cluster.ca_cert,
         "retries": 1,
         "backoff": 0.01,
+        # Tests serve plain HTTP on loopback only when they say so (https=False).
+        "allow_http": cluster.scheme == "http",
     }
     settings.update(overrides)
     return Connection(**settings)

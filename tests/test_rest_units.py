@@ -153,11 +153,23 @@ def test_bad_users_files_are_explained(tmp_path: Path, content: str, says: str) 
 
 
 def test_first_start_creates_an_admin_with_a_private_random_password(tmp_path: Path) -> None:
-    users_file = auth.initial_admin(tmp_path, None)
+    users_file, changed = auth.initial_admin(tmp_path, None)
     secret = (tmp_path / "admin-password").read_text().strip()
     assert stat.S_IMODE((tmp_path / "admin-password").stat().st_mode) == 0o600
     assert auth.read_users(users_file).authenticate("admin", secret) is not None
-    assert auth.initial_admin(tmp_path, "other") == users_file  # never rewritten
+    assert not changed
+    assert auth.initial_admin(tmp_path, None) == (users_file, False)  # kept without a password given
+
+
+def test_a_different_admin_password_on_an_existing_folder_replaces_the_old(tmp_path: Path) -> None:
+    users_file, _ = auth.initial_admin(tmp_path, None)
+    old = (tmp_path / "admin-password").read_text().strip()
+    assert auth.initial_admin(tmp_path, "other-secret") == (users_file, True)
+    users = auth.read_users(users_file)
+    assert users.authenticate("admin", "other-secret") is not None
+    assert users.authenticate("admin", old) is None
+    assert not (tmp_path / "admin-password").exists()  # it no longer held the password
+    assert auth.initial_admin(tmp_path, "other-secret") == (users_file, False)
 
 
 def test_permission_table_matches_the_reference() -> None:

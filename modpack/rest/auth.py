@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 import threading
@@ -47,9 +48,6 @@ PERMISSION_ROLES: Mapping[str, frozenset[str]] = {
 }
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
-# scrypt needs 128 * r * n bytes (16 MB) while it runs: one at a time keeps a burst of first
-# requests from multiplying that.
-_SCRYPT_LOCK = threading.Lock()
 _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
 
@@ -71,8 +69,7 @@ def verify_password(password: str, encoded: str) -> bool:
         if len(fields) != 6 or fields[0] != "scrypt":
             return False
         expected = base64.b64decode(fields[5])
-        with _SCRYPT_LOCK:
-            digest = _scrypt(password, fields, len(expected))
+        digest = _scrypt(password, fields, len(expected))
     except (ValueError, binascii.Error):
         return False
     return hmac.compare_digest(digest, expected)
@@ -111,19 +108,82 @@ class Users:
         self._verified: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    def authenticate(self, name: str, password: str) -> User | None:
-        """The user when name and password are right; scrypt runs even for unknown names."""
+    def remembered(self, name: str, password: str) -> User | None:
+        """The user when this exact name and password were verified before: one HMAC, no scrypt.
+
+        Callers answer from here first, so an authorised client never waits behind the scrypt
+        checks of others (issue 12)."""
         user = self._users.get(name)
         token = hmac.new(self._key, password.encode(), hashlib.sha256).digest()
         with self._lock:
             remembered = self._verified.get(name)
         if user is not None and remembered is not None and hmac.compare_digest(remembered, token):
             return user
+        return None
+
+    def authenticate(self, name: str, password: str) -> User | None:
+        """The user when name and password are right; scrypt runs even for unknown names."""
+        known = self.remembered(name, password)
+        if known is not None:
+            return known
+        user = self._users.get(name)
+        token = hmac.new(self._key, password.encode(), hashlib.sha256).digest()
         if not verify_password(password, user.password_hash if user else _DUMMY_HASH) or user is None:
             return None
         with self._lock:
             self._verified[name] = token
         return user
+
+
+class Guard:
+    """What an unauthenticated client can make the server do: a bounded number of scrypt checks
+    at once, and a per-client budget of failed checks.
+
+    scrypt needs 16 MB and about 80 ms a check: `checkers` run at once, at most `queue` more
+    wait, and past that a request is answered 429 at once. Each client address has a bucket of
+    `burst` failures refilled at `refill` per second; an empty bucket answers 429 with the
+    seconds until the next failure is allowed, before any scrypt runs (issue 12).
+    """
+
+    def __init__(self, checkers: int = 2, queue: int = 32, burst: float = 20.0, refill: float = 2.0) -> None:
+        import concurrent.futures
+
+        self.pool = concurrent.futures.ThreadPoolExecutor(checkers, thread_name_prefix="modpack-scrypt")
+        self._limit = checkers + queue
+        self._burst, self._refill = burst, refill
+        self._pending = 0
+        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, when)
+        self._lock = threading.Lock()
+
+    def retry_after(self, client: str, now: float) -> int:
+        """0 when `client` may try a password now, else the seconds to wait."""
+        with self._lock:
+            tokens = self._tokens(client, now)
+        return 0 if tokens >= 1 else max(1, math.ceil((1 - tokens) / self._refill))
+
+    def failed(self, client: str, now: float) -> None:
+        with self._lock:
+            self._buckets[client] = (self._tokens(client, now) - 1, now)
+            if len(self._buckets) > 100_000:  # forget the full buckets of clients gone quiet
+                self._buckets = {k: v for k, v in self._buckets.items() if v[0] < self._burst - 1}
+
+    def _tokens(self, client: str, now: float) -> float:
+        tokens, when = self._buckets.get(client, (self._burst, now))
+        return min(self._burst, tokens + (now - when) * self._refill)
+
+    def enter(self) -> bool:
+        with self._lock:
+            if self._pending >= self._limit:
+                return False
+            self._pending += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def read_users(path: Path) -> Users:
@@ -163,24 +223,30 @@ def write_users(path: Path, users: Mapping[str, tuple[str, str]]) -> None:
         {"name": name, "role": role, "password_hash": hash_password(password)}
         for name, (role, password) in users.items()
     ]
+    _write_json_private(path, {"users": entries})
+
+
+def _write_json_private(path: Path, document: object) -> None:
     temp = path.with_name(f".{path.name}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump({"users": entries}, out, indent=1)
+        json.dump(document, out, indent=1)
         out.flush()
         os.fsync(out.fileno())
     temp.replace(path)
 
 
-def initial_admin(data: Path, password: str | None) -> Path:
-    """`<data>/users.json`, created on first start with one admin user; returns its path.
+def initial_admin(data: Path, password: str | None) -> tuple[Path, bool]:
+    """(`<data>/users.json`, changed): the file is created on first start with one admin user.
 
     Without a password, a random one is written to `<data>/admin-password` (mode 0600): it is
-    never printed or logged.
+    never printed or logged. With a password on a data folder that has users, the password
+    given wins: the `admin` user's hash is replaced when it does not match (changed = True),
+    never silently ignored (issue 12); the other users stay as they are.
     """
     users_file = data / "users.json"
     if users_file.exists():
-        return users_file
+        return users_file, password is not None and _set_admin_password(users_file, password)
     if password is None:
         password = secrets.token_urlsafe(18)
         secret = data / "admin-password"
@@ -188,4 +254,20 @@ def initial_admin(data: Path, password: str | None) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(password + "\n")
     write_users(users_file, {"admin": ("admin", password)})
-    return users_file
+    return users_file, False
+
+
+def _set_admin_password(users_file: Path, password: str) -> bool:
+    """Give `admin` this password (adding the user if missing); False when it already had it."""
+    document = json.loads(users_file.read_text(encoding="utf-8"))
+    entries = _entries(document, users_file)
+    admin = next((e for e in entries if isinstance(e, dict) and e.get("name") == "admin"), None)
+    if admin is not None and verify_password(password, str(admin.get("password_hash", ""))):
+        return False
+    if admin is None:
+        admin = {"name": "admin", "role": "admin"}
+        entries.append(admin)
+    admin["password_hash"] = hash_password(password)
+    _write_json_private(users_file, {"users": entries})
+    (users_file.parent / "admin-password").unlink(missing_ok=True)  # no longer the password
+    return True

@@ -46,7 +46,30 @@ def connection_options(command: F) -> F:
             help="Trust this CA (PEM) for the cluster's TLS certificate.",
         ),
         click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (prints a warning)."),
-        click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per request."),
+        click.option(
+            "--allow-http",
+            is_flag=True,
+            help="Send credentials to a plain http:// cluster (clear text; prints a warning).",
+        ),
+        click.option(
+            "--trust-node-addresses",
+            is_flag=True,
+            help="Send credentials to the node hosts GET /v1/nodes names (default: only the cluster's host).",
+        ),
+        click.option(
+            "--max-nodes",
+            type=click.IntRange(1),
+            default=1000,
+            show_default=True,
+            help="Refuse a GET /v1/nodes answer listing more nodes.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(0, min_open=True),
+            default=30.0,
+            show_default=True,
+            help="Seconds any wait may last: connecting, each answer (uploads too), an RS 7.x action.",
+        ),
         click.option(
             "--retries",
             type=click.IntRange(0, 10),
@@ -68,6 +91,10 @@ def _connection(params: dict[str, Any]) -> Any:
         password = _ask_password(user)
     if params["insecure"]:
         click.echo("modpack: warning: --insecure: TLS certificates are not verified", err=True)
+    if params["allow_http"]:
+        click.echo(
+            "modpack: warning: --allow-http: credentials may cross the network in clear text", err=True
+        )
     return Connection(
         cluster=params.pop("cluster"),
         nodes=tuple(params.pop("node_urls")),
@@ -76,6 +103,9 @@ def _connection(params: dict[str, Any]) -> Any:
         insecure=params.pop("insecure"),
         timeout=params.pop("timeout"),
         retries=params.pop("retries"),
+        allow_http=params.pop("allow_http"),
+        trust_node_addresses=params.pop("trust_node_addresses"),
+        max_nodes=params.pop("max_nodes"),
     )
 
 
@@ -152,8 +182,15 @@ def _node_os(values: tuple[str, ...]) -> tuple[str | None, dict[int, str]]:
 )
 @click.option(
     "--admin-password",
-    envvar="MODPACK_SERVE_ADMIN_PASSWORD",
-    help="Password of the 'admin' user created on first start (else random, in <data>/admin-password).",
+    envvar=["MODPACK_ADMIN_PASSWORD", "MODPACK_SERVE_ADMIN_PASSWORD"],
+    help="Password of the 'admin' user (else random on first start, in <data>/admin-password); on an"
+    " existing data folder it replaces the admin's. Visible in `ps`: prefer the env"
+    " MODPACK_ADMIN_PASSWORD or --admin-password-file.",
+)
+@click.option(
+    "--admin-password-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Read the admin password from this file's first line.",
 )
 @click.option(
     "--max-upload-mb",
@@ -213,6 +250,7 @@ def _serve_options(params: dict[str, Any]) -> Any:
     from modpack.rest.cluster import ServeOptions
 
     default_os, per_node = _node_os(params["os_names"])
+    password = _admin_password(params)
     options = ServeOptions(
         data=params["data"],
         nodes=params["nodes"],
@@ -224,7 +262,7 @@ def _serve_options(params: dict[str, Any]) -> Any:
         cert=params["cert"],
         key=params["key"],
         users_file=params["users_file"],
-        admin_password=params["admin_password"],
+        admin_password=password,
         max_upload=params["max_upload_mb"] * 1024 * 1024,
         allow_modules_upload=params["allow_modules_upload"],
         access_log=params["access_log"],
@@ -233,6 +271,27 @@ def _serve_options(params: dict[str, Any]) -> Any:
     if default_os:
         options.default_os = default_os
     return options
+
+
+def _admin_password(params: dict[str, Any]) -> str | None:
+    """The admin password from --admin-password (or its env) or --admin-password-file."""
+    password, path = params["admin_password"], params["admin_password_file"]
+    if password is not None and path is not None:
+        raise UsageError("--admin-password and --admin-password-file go alone: give one")
+    if path is not None:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read --admin-password-file {path}: {exc}") from None
+        password = lines[0] if lines else ""
+    if password is not None and not password:
+        raise UsageError("the admin password is empty")
+    if password is not None and params["users_file"] is not None:
+        raise UsageError(
+            "--users names the users file: an admin password given as well would be ignored",
+            "Put the admin in that file (`modpack serve --hash-password`), or drop --users.",
+        )
+    return str(password) if password is not None else None
 
 
 def _log_to_stderr(access_log: bool) -> None:
@@ -254,6 +313,8 @@ def _announce(cluster: Any) -> None:
         click.echo("allow_modules_upload is off: uploads answer 403 until PUT /v1/cluster turns it on")
     if info["ca_cert"]:
         click.echo(f"certificate: {info['ca_cert']} (clients: --ca-cert {info['ca_cert']})")
+    if cluster.password_changed:
+        click.echo("user 'admin': the password given replaced the one stored in the data folder")
     secret = cluster.options.data / "admin-password"
     if cluster.options.users_file is None and secret.exists():
         click.echo(f"user 'admin': password in {secret}")

@@ -17,6 +17,7 @@ import concurrent.futures
 import logging
 import os
 import random
+import re
 import secrets
 import ssl
 import threading
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
 DEFAULT_PORT = 9443
 MAX_BACKOFF = 8.0
+MAX_RESPONSE = 16 * 1024 * 1024  # a JSON answer larger than this is refused, not read (issue 12)
+MAX_NODES = 1000
+_HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}(?:\.[A-Za-z0-9-]{1,63})*\.?")  # RFC 1123
 
 Progress = Callable[[str, int, int], None]
 """progress(node label, bytes sent, bytes in all) while an artifact uploads."""
@@ -74,10 +78,24 @@ class Connection:
     ca_cert: Path | None = None
     insecure: bool = False
     timeout: float = 30.0
-    upload_timeout: float = 600.0
+    # How long to wait for an upload's answer (the server validates first) and for an RS 7.x
+    # action: by default the same bound as every other wait, the user's --timeout.
+    upload_timeout: float | None = None
     retries: int = 3
     backoff: float = 0.5
     jobs: int = 4
+    allow_http: bool = False  # send credentials over plain http:// (never by default)
+    trust_node_addresses: bool = False  # send credentials to hosts GET /v1/nodes names
+    max_nodes: int = MAX_NODES
+    max_response: int = MAX_RESPONSE
+
+    def __post_init__(self) -> None:
+        if self.upload_timeout is None:
+            object.__setattr__(self, "upload_timeout", self.timeout)
+
+    @property
+    def answer_timeout(self) -> float:
+        return self.timeout if self.upload_timeout is None else self.upload_timeout
 
 
 def base_url(url: str, what: str = "--cluster") -> str:
@@ -93,6 +111,19 @@ def base_url(url: str, what: str = "--cluster") -> str:
     if parts.path.strip("/") or parts.query or parts.fragment:
         raise UsageError(f"{what} must be just scheme://host:port, not {_redacted(url)!r}")
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def refuse_plain_http(connection: Connection) -> None:
+    """UsageError when credentials would travel in clear text and the user did not allow it."""
+    if connection.allow_http or connection.credentials is None:
+        return
+    given = [u for u in (connection.cluster, *connection.nodes) if u]
+    plain = [u for u in given if urllib.parse.urlsplit(u.strip()).scheme == "http"]
+    if plain:
+        raise UsageError(
+            f"{_redacted(plain[0])} is plain http://: the password would cross the network in clear text",
+            "Use the cluster's https:// address; --allow-http sends it anyway (trusted networks only).",
+        )
 
 
 def _redacted(url: str) -> str:
@@ -118,6 +149,7 @@ class Api:
 
         self.connection = connection
         self._sleep = sleep
+        refuse_plain_http(connection)
         auth = None
         if connection.credentials is not None:
             auth = httpx.BasicAuth(connection.credentials.user, connection.credentials.password)
@@ -148,10 +180,14 @@ class Api:
         attempts = self.connection.retries + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            kwargs = build() if build else {}
             try:
-                response = self._http.request(method, url, **(build() if build else {}))
+                response = self._request(method, url, kwargs)
             except httpx.TransportError as exc:
-                if not _retryable_error(exc) or last:
+                # An upload whose answer did not come in time is not sent again: the wait for
+                # it is bounded by --timeout once, not (retries + 1) times (issue 12).
+                timed_out = isinstance(exc, httpx.ReadTimeout) and "content" in kwargs
+                if not _retryable_error(exc) or last or timed_out:
                     raise _transport_error(method, url, exc) from exc
                 self._wait(attempt, f"{method} {url}: {type(exc).__name__}")
                 continue
@@ -160,6 +196,25 @@ class Api:
                 continue
             return _checked(method, url, response)
         raise AssertionError("unreachable")
+
+    def _request(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
+        """The response with its body read, refusing a body over `max_response` bytes."""
+        request = self._http.build_request(method, url, **kwargs)
+        response = self._http.send(request, stream=True)
+        try:
+            limit = self.connection.max_response
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise _too_large(method, url, limit)
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise _too_large(method, url, limit)
+            response._content = bytes(body)  # what response.read() would have set
+        finally:
+            response.close()
+        return response
 
     def _wait(self, attempt: int, why: str) -> None:
         delay = min(self.connection.backoff * 2**attempt, MAX_BACKOFF) * (1 + random.random() / 4)  # noqa: S311
@@ -173,6 +228,13 @@ class Api:
             return response.json()
         except ValueError as exc:
             raise ClusterError(f"{method} {url} answered {response.status_code} without a JSON body") from exc
+
+
+def _too_large(method: str, url: str, limit: int) -> ClusterError:
+    return ClusterError(
+        f"{method} {url}: the answer is larger than {limit // (1024 * 1024)} MiB; modpack stopped reading it",
+        "Is this address a Redis Enterprise cluster? Check --cluster / --node.",
+    )
 
 
 def _verify(connection: Connection) -> ssl.SSLContext | bool:
@@ -278,9 +340,27 @@ def nodes(api: Api) -> list[NodeRef]:
     return nodes_from(connection, cluster, listed)
 
 
+def check_node_count(connection: Connection, cluster: str, listed: list[Any]) -> None:
+    if len(listed) > connection.max_nodes:
+        raise ClusterError(
+            f"GET {cluster}/v1/nodes lists {len(listed)} nodes, more than the {connection.max_nodes} allowed",
+            "Pass the nodes with --node URL, or raise --max-nodes if the cluster truly has that many.",
+        )
+
+
 def nodes_from(connection: Connection, cluster: str, listed: list[Any]) -> list[NodeRef]:
-    """NodeRefs for `--node` URLs (matched to node objects by address) or for every node object."""
-    refs = [_node_ref(cluster, item) for item in listed]
+    """NodeRefs for `--node` URLs (matched to node objects by address) or for every node object.
+
+    Node addresses come from the cluster's answer: each must be a plain host, and unless
+    `trust_node_addresses` it must be the cluster's own host, so credentials and bundles go
+    only where the user pointed (issue 12).
+    """
+    check_node_count(connection, cluster, listed)
+    if connection.nodes:
+        refs = [r for r in (_node_ref(cluster, item, strict=False) for item in listed) if r is not None]
+    else:
+        refs = [r for r in (_node_ref(cluster, item) for item in listed) if r is not None]
+        _check_trusted(connection, cluster, refs)
     if not connection.nodes:
         return refs
     by_url = {ref.url: ref for ref in refs}
@@ -300,17 +380,74 @@ def cluster_url(connection: Connection) -> str:
     raise UsageError("no cluster given", "Pass --cluster https://host:9443 (or MODPACK_CLUSTER).")
 
 
-def _node_ref(cluster: str, node: Any) -> NodeRef:
+def _node_ref(cluster: str, node: Any, *, strict: bool = True) -> NodeRef | None:
+    """The node's URL; ClusterError for an address that is not a plain host (None if not strict)."""
+    try:
+        return _node_url(cluster, node)
+    except ClusterError:
+        if strict:
+            raise
+        return None
+
+
+def _node_url(cluster: str, node: Any) -> NodeRef:
     parts = urllib.parse.urlsplit(cluster)
     if not isinstance(node, dict):
         raise ClusterError(f"GET {cluster}/v1/nodes returned an entry that is not an object")
+    uid = str(node.get("uid", "?"))[:40]
     external = node.get("external_addr")
     host = external[0] if isinstance(external, list) and external else node.get("addr") or parts.hostname
-    port = node.get("port") if isinstance(node.get("port"), int) else parts.port or DEFAULT_PORT
-    host_text = f"[{host}]" if ":" in str(host) else str(host)
+    host = _plain_host(cluster, uid, host)
+    port = node.get("port", parts.port or DEFAULT_PORT)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ClusterError(f"GET {cluster}/v1/nodes: node {uid} has port {str(port)[:40]!r}, not 1-65535")
+    host_text = f"[{host}]" if ":" in host else host
     url = f"{parts.scheme}://{host_text}:{port}"
-    uid = str(node.get("uid", "?"))
     return NodeRef(f"node {uid} ({url})", url, uid)
+
+
+def _plain_host(cluster: str, uid: str, host: object) -> str:
+    """`host` when it is a host name or IP address and nothing else (no user info, path, port)."""
+    import ipaddress
+
+    if not isinstance(host, str):
+        raise ClusterError(
+            f"GET {cluster}/v1/nodes: node {uid} has an address of type {type(host).__name__}, not a string",
+            "Pass the nodes with --node URL.",
+        )
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if (
+        not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*\.?", host)
+        or len(host) > 253
+    ):
+        raise ClusterError(
+            f"GET {cluster}/v1/nodes: node {uid} has address {host[:80]!r}, which is not a host name or IP"
+            " address (user info, paths and ports are refused)",
+            "Pass the nodes with --node URL.",
+        )
+    return host
+
+
+def _check_trusted(connection: Connection, cluster: str, refs: list[NodeRef]) -> None:
+    if connection.trust_node_addresses:
+        return
+    own = (urllib.parse.urlsplit(cluster).hostname or "").lower().rstrip(".")
+    foreign = sorted(
+        {
+            host
+            for r in refs
+            if (host := (urllib.parse.urlsplit(r.url).hostname or "").lower().rstrip(".")) != own
+        }
+    )
+    if foreign:
+        raise ClusterError(
+            f"GET {cluster}/v1/nodes names nodes on other hosts ({', '.join(foreign[:5])}); modpack sends"
+            f" credentials only to {own} and to --node addresses",
+            "Pass each node with --node URL, or --trust-node-addresses to use the cluster's addresses.",
+        )
 
 
 # --- module objects ---------------------------------------------------------------------------
@@ -431,7 +568,7 @@ def post_bundle(
         "Content-Length": str(total),
         "Accept": "*/*",
     }
-    timeout = httpx.Timeout(api.connection.timeout, read=api.connection.upload_timeout)
+    timeout = httpx.Timeout(api.connection.timeout, read=api.connection.answer_timeout)
 
     def build() -> dict[str, Any]:
         body = _body(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import logging
 import os
 import socket
 import ssl
@@ -71,6 +72,8 @@ class LocalCluster:
         self._ssl: ssl.SSLContext | None = None
         self.shared: Any = None  # server.Shared, built in start()
         self.nodes: list[Any] = []  # server.Node, kept after stop() for their URLs
+        self.skipped: list[tuple[str, str]] = []  # (uid, why) of stored rows that cannot be served
+        self.password_changed = False  # the given admin password replaced the stored one
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -97,6 +100,7 @@ class LocalCluster:
             self.stop_node(uid)
         if self.shared is not None:
             self.shared.validator.shutdown()
+            self.shared.guard.close()
             self.shared.store.close()
             self.shared = None
 
@@ -192,11 +196,21 @@ class LocalCluster:
         options = self.options
         if options.nodes < 1:
             raise UsageError("--nodes must be at least 1")
-        options.data.mkdir(parents=True, exist_ok=True)
+        tls.private_folder(options.data)
 
     def _store(self) -> store.ConfigStore:
         """The store; on a new data folder allow_modules_upload starts off, as on RS 8.2."""
         config = store.ConfigStore(self.options.data / "ccs.sqlite3")
+        self.skipped = config.unservable()
+        for uid, why in self.skipped:
+            logging.getLogger(__name__).warning(
+                "module object %s in %s cannot be served (%s): GET /v1/modules skips it;"
+                " DELETE /v2/modules/user-defined/%s removes it",
+                uid,
+                config.path,
+                why,
+                uid,
+            )
         if self.options.allow_modules_upload is not None:
             config.set_setting("allow_modules_upload", self.options.allow_modules_upload)
         elif config.setting("allow_modules_upload", None) is None:
@@ -205,7 +219,9 @@ class LocalCluster:
 
     def _users(self) -> auth.Users:
         options = self.options
-        users_file = options.users_file or auth.initial_admin(options.data, options.admin_password)
+        if options.users_file is not None:
+            return auth.read_users(options.users_file)
+        users_file, self.password_changed = auth.initial_admin(options.data, options.admin_password)
         return auth.read_users(users_file)
 
     def _nodes(self, version: str) -> list[Any]:

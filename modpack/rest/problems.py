@@ -33,6 +33,10 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "min_redis_pack_version": (400, "RS 7.x upload: the module needs a newer Redis Enterprise."),
     "action_not_found": (404, "No action with this action_uid."),
     "invalid_request": (406, "A path parameter is not acceptable (unsafe module name, non-integer version)."),
+    "too_many_requests": (
+        429,
+        "Too many failed or waiting password checks (see Retry-After).",
+    ),
     "internal_error": (500, "The server failed; nothing was changed."),
 }
 
@@ -40,8 +44,15 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 class ApiError(Exception):
     """A request the server refuses: becomes the status and the JSON error body."""
 
-    def __init__(self, error_code: str, description: str, status: int | None = None) -> None:
+    def __init__(
+        self,
+        error_code: str,
+        description: str,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(description)
+        self.headers = headers or {}
         self.error_code = error_code
         # RS 7.x's POST /v2/modules answers its refusals with 400 (7.22 modules page), where the
         # user-defined endpoints use 406 for the same codes.

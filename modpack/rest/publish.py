@@ -420,7 +420,7 @@ def _pipelined(
         load_bundles(paths, options.settings)  # a bundle that does not validate says so first
         raise
     result = _result(peeked)
-    gate = client.Gate(api.connection.upload_timeout)
+    gate = client.Gate(api.connection.answer_timeout)
     work = _NodePublish(api, options, result, {r.node.url: r.bundle for r in routes}, gate)
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="modpack-uploads") as runner:
         uploads = runner.submit(client.each_node, api.connection, [r.node for r in routes], work)
@@ -666,7 +666,7 @@ def follow_action(api: Api, action_uid: object, sleep: Callable[[float], None] =
     if not isinstance(action_uid, str) or not action_uid:
         return  # nothing to follow: the answer was final
     url = f"{client.cluster_url(api.connection)}{ACTIONS}/{urllib.parse.quote(action_uid, safe='')}"
-    deadline = time.monotonic() + api.connection.upload_timeout
+    deadline = time.monotonic() + api.connection.answer_timeout
     while True:
         action = api.json("GET", url)
         status = action.get("status") if isinstance(action, dict) else None
@@ -677,7 +677,7 @@ def follow_action(api: Api, action_uid: object, sleep: Callable[[float], None] =
             raise ClusterError(f"action {action_uid} ({action.get('name', '?')}) failed: {reason}")
         if time.monotonic() > deadline:
             raise ClusterError(
-                f"action {action_uid} did not complete within {api.connection.upload_timeout:.0f} s"
+                f"action {action_uid} did not complete within {api.connection.answer_timeout:.0f} s"
             )
         sleep(ACTION_POLL)
 

@@ -39,6 +39,7 @@ import concurrent.futures
 import datetime
 import gc
 import json
+import math
 import os
 import shutil
 import threading
@@ -195,6 +196,7 @@ class Shared:
             2, thread_name_prefix="modpack-validate"
         )
     )
+    guard: auth.Guard = field(default_factory=auth.Guard)
     actions: dict[str, dict[str, Any]] = field(default_factory=dict)
     legacy_lock: threading.Lock = field(default_factory=threading.Lock)
     background: set[asyncio.Task[None]] = field(default_factory=set)
@@ -273,8 +275,10 @@ def _handlers() -> dict[Any, Any]:
 
 def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    headers = {"WWW-Authenticate": 'Basic realm="modpack"'} if exc.status == 401 else None
-    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+    headers = dict(exc.headers)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="modpack"'
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers or None)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
@@ -296,22 +300,47 @@ def _context(request: Request) -> tuple[Shared, Node]:
 # --- access -----------------------------------------------------------------------------------
 
 
-def authorize(request: Request, permission: str, *, uploads: bool = False) -> auth.User:
+async def authorize_async(request: Request, permission: str, *, uploads: bool = False) -> auth.User:
     """The user behind the request's Basic credentials, when their role has `permission`.
 
-    For the two upload calls (`uploads`), the 8.2 switch is checked before the role: while it is
-    off they answer 403 modules_upload_disabled "regardless of user role" (release notes 8.2.0).
+    Credentials verified before are answered on the loop (one HMAC); only new ones go to the
+    guard's bounded scrypt pool, after the client's failure budget (429 when spent or when too
+    many checks wait). For the two upload calls (`uploads`), the 8.2 switch is checked before the
+    role: while it is off they answer 403 modules_upload_disabled "regardless of user role"
+    (release notes 8.2.0).
     """
     shared, _ = _context(request)
     name, password = _basic_credentials(request.headers.get("authorization"))
-    user = shared.users.authenticate(name, password)
+    user = shared.users.remembered(name, password)
     if user is None:
-        raise ApiError("unauthorized", "missing or wrong credentials (HTTP Basic authentication)")
+        user = await _check_password(shared, request.client.host if request.client else "", name, password)
     if uploads:
         require_uploads_allowed(shared)
     if not auth.allowed(user.role, permission):
         raise ApiError("forbidden", f"role {user.role!r} does not have the {permission} permission")
     return user
+
+
+async def _check_password(shared: Shared, client: str, name: str, password: str) -> auth.User:
+    guard = shared.guard
+    wait = guard.retry_after(client, time.monotonic())
+    if wait:
+        raise _too_many(f"too many failed password checks from {client}: retry in {wait} s", wait)
+    if not guard.enter():
+        raise _too_many("too many password checks are waiting: retry in 1 s", 1)
+    try:
+        loop = asyncio.get_running_loop()
+        user = await loop.run_in_executor(guard.pool, shared.users.authenticate, name, password)
+    finally:
+        guard.leave()
+    if user is None:
+        guard.failed(client, time.monotonic())
+        raise ApiError("unauthorized", "missing or wrong credentials (HTTP Basic authentication)")
+    return user
+
+
+def _too_many(description: str, seconds: int) -> ApiError:
+    return ApiError("too_many_requests", description, headers={"Retry-After": str(seconds)})
 
 
 def _basic_credentials(header: str | None) -> tuple[str, str]:
@@ -328,11 +357,6 @@ def _basic_credentials(header: str | None) -> tuple[str, str]:
     if not colon:
         raise ApiError("unauthorized", "the Basic credentials are not user:password")
     return name, password
-
-
-async def authorize_async(request: Request, permission: str, *, uploads: bool = False) -> auth.User:
-    """`authorize` off the event loop: checking a password runs scrypt."""
-    return await anyio.to_thread.run_sync(lambda: authorize(request, permission, uploads=uploads))
 
 
 def require_uploads_allowed(shared: Shared) -> None:
@@ -366,7 +390,9 @@ async def create_module(request: Request) -> Response:
     await authorize_async(request, auth.MANAGE_CLUSTER_MODULES, uploads=True)
     shared, _ = _context(request)
     document = await _json_body(request, "invalid_module_object")
-    _check_module_object(document)
+    # Off the loop: a module object of a few MB takes seconds to validate, and the loop serves
+    # every other request of this node meanwhile (issue 12).
+    await anyio.to_thread.run_sync(_check_module_object, document)
     try:
         created = shared.store.create_module(document)
     except store.ModuleExistsError as exc:
@@ -381,7 +407,12 @@ async def create_module(request: Request) -> Response:
 def _check_module_object(document: Any) -> None:
     from modpack.validate import validate_module_object
 
-    findings = validate_module_object(document)
+    try:
+        findings = validate_module_object(document)
+    except (ValueError, RecursionError, OverflowError) as exc:
+        # A number or version past what Python converts (a 5000-digit semantic_version): the
+        # object is refused like any invalid one, never a 500 the client would retry.
+        raise ApiError("invalid_module_object", f"invalid module object: {_short(exc)}") from None
     errors = [f for f in findings if f.severity >= Severity.ERROR]
     if errors:
         raise ApiError("invalid_module_object", "invalid module object: " + upload.describe(errors))
@@ -410,10 +441,48 @@ async def _json_body(request: Request, error_code: str) -> Any:
         body += chunk
         if len(body) > MAX_JSON_BODY:
             raise ApiError(error_code, f"the body is larger than {MAX_JSON_BODY} bytes")
+    return await anyio.to_thread.run_sync(parse_json, bytes(body), error_code)
+
+
+def parse_json(body: bytes, error_code: str) -> Any:
+    """A request body as JSON that can be served back: strict UTF-8 (RFC 8259 §8.1), no NaN or
+    Infinity (not JSON, RFC 8259 §6), no lone surrogate (`\\ud800` parses but cannot be encoded
+    as UTF-8), no integer past Python's 4300-digit limit. What is stored must be servable: a
+    stored NaN made every GET /v1/modules answer 500 (issue 12)."""
     try:
-        return json.loads(body)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(error_code, f"the body is not UTF-8 (byte {exc.start})") from None
+    try:
+        document = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
-        raise ApiError(error_code, f"the body is not valid JSON: {exc}") from None
+        raise ApiError(error_code, f"the body is not valid JSON: {_short(exc)}") from None
+    try:
+        servable(document)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(error_code, f"the body cannot be stored: {_short(exc)}") from None
+    return document
+
+
+def servable(document: Any) -> bytes:
+    """`document` as the UTF-8 JSON a response would carry; ValueError when it has none."""
+    return json.dumps(document, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value (RFC 8259 §6)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 300 else text[:300] + "..."
 
 
 # --- cluster and nodes ------------------------------------------------------------------------

@@ -107,19 +107,33 @@ class ConfigStore:
                 raise ModuleExistsError(existing)
             self._db.execute(
                 "INSERT INTO modules (uid, module_name, version, document) VALUES (?, ?, ?, ?)",
-                (stored["uid"], name, number, json.dumps(stored)),
+                (stored["uid"], name, number, _dumps(stored)),
             )
         return stored
 
     def modules(self) -> list[dict[str, Any]]:
+        """Every module object that can be served; a row that cannot (see `unservable`) is skipped."""
         with self._lock:
             rows = self._db.execute("SELECT document FROM modules ORDER BY module_name, version").fetchall()
-        return [json.loads(row[0]) for row in rows]
+        return [document for row in rows if (document := _servable(row[0])) is not None]
 
     def module(self, uid: str) -> dict[str, Any] | None:
         with self._lock:
             row = self._db.execute("SELECT document FROM modules WHERE uid = ?", (uid,)).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        return None if row is None else _servable(row[0])
+
+    def unservable(self) -> list[tuple[str, str]]:
+        """(uid, why) of each stored row no response could carry (NaN, a lone surrogate, not an
+        object: written before the server refused such bodies). They are skipped by `modules()`
+        and can still be deleted by uid."""
+        with self._lock:
+            rows = self._db.execute("SELECT uid, document FROM modules ORDER BY uid").fetchall()
+        found = []
+        for uid, text in rows:
+            why = _unservable_reason(text)
+            if why is not None:
+                found.append((str(uid), why))
+        return found
 
     def find(self, name: str, number: int) -> dict[str, Any] | None:
         with self._lock:
@@ -135,7 +149,7 @@ class ConfigStore:
         """Rewrite a stored module object (same uid, name and version)."""
         with self._lock:
             self._db.execute(
-                "UPDATE modules SET document = ? WHERE uid = ?", (json.dumps(document), document["uid"])
+                "UPDATE modules SET document = ? WHERE uid = ?", (_dumps(document), document["uid"])
             )
 
     def delete_module(self, uid: str) -> bool:
@@ -155,6 +169,37 @@ class ConfigStore:
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, json.dumps(value)),
             )
+
+
+def _dumps(document: dict[str, Any]) -> str:
+    """The stored text: strict JSON that encodes as UTF-8 (ValueError otherwise)."""
+    text = json.dumps(document, allow_nan=False)
+    json.dumps(document, ensure_ascii=False).encode("utf-8")  # a lone surrogate raises here
+    return text
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _read(text: object) -> tuple[dict[str, Any] | None, str]:
+    """(document, "") for a row a response can carry, else (None, why)."""
+    try:
+        document = json.loads(str(text), parse_constant=_no_constant)
+        if not isinstance(document, dict):
+            return None, "the stored document is not a JSON object"
+        json.dumps(document, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (ValueError, RecursionError) as exc:
+        return None, str(exc)[:200] or type(exc).__name__
+    return document, ""
+
+
+def _unservable_reason(text: object) -> str | None:
+    return _read(text)[1] or None
+
+
+def _servable(text: object) -> dict[str, Any] | None:
+    return _read(text)[0]
 
 
 # --- artifacts --------------------------------------------------------------------------------
@@ -178,10 +223,13 @@ class NodeArtifacts:
         self.temp = root / TEMP_FOLDER
 
     def prepare(self) -> None:
-        """Create the folders and drop what an interrupted upload or delete left in `.tmp/`."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Create the folders (0700, whatever the umask) and drop what an interrupted upload or
+        delete left in `.tmp/`."""
+        from modpack.rest.tls import private_folder
+
+        private_folder(self.root)
         shutil.rmtree(self.temp, ignore_errors=True)
-        self.temp.mkdir()
+        private_folder(self.temp)
 
     def new_upload(self) -> tuple[int, Path]:
         """An open file descriptor and path for an upload being received."""

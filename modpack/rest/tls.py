@@ -32,7 +32,7 @@ def ensure_certificate(folder: Path, *, in_child: bool = False) -> tuple[Path, P
     cert, key = folder / CERT_NAME, folder / KEY_NAME
     if cert.is_file() and key.is_file():
         return cert, key
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder)
     if in_child:
         subprocess.run([sys.executable, "-m", "modpack.rest.tls", str(folder)], check=True)
         return cert, key
@@ -40,6 +40,17 @@ def ensure_certificate(folder: Path, *, in_child: bool = False) -> tuple[Path, P
     _write_private(key, key_pem)
     _write_private(cert, cert_pem, mode=0o644)
     return cert, key
+
+
+def private_folder(folder: Path) -> None:
+    """Create `folder` (parents as usual) readable by its owner only, whatever the umask; an
+    existing folder is left as it is (it may be the user's own)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:
+        return
+    folder.chmod(0o700)  # mkdir's mode passes through the umask; this does not
 
 
 def self_signed(hosts: tuple[str, ...]) -> tuple[bytes, bytes]:
@@ -61,7 +72,10 @@ def self_signed(hosts: tuple[str, ...]) -> tuple[bytes, bytes]:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=3650))
         .add_extension(x509.SubjectAlternativeName([_general_name(h) for h in hosts]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        # A leaf, not a CA: trusting it (--ca-cert) trusts this one certificate for these hosts,
+        # never another one its key could sign (issue 12). OpenSSL accepts a self-signed leaf
+        # given as the trust anchor (tests/test_serve_secrets.py checks it with httpx).
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -75,7 +89,7 @@ def self_signed(hosts: tuple[str, ...]) -> tuple[bytes, bytes]:
 
 
 def _key_usage() -> x509.KeyUsage:
-    """Signs TLS handshakes, and itself: the certificate is its own trust anchor."""
+    """Signs TLS handshakes only (no keyCertSign: it cannot vouch for other certificates)."""
     from cryptography import x509
 
     return x509.KeyUsage(
@@ -84,7 +98,7 @@ def _key_usage() -> x509.KeyUsage:
         key_encipherment=False,
         data_encipherment=False,
         key_agreement=False,
-        key_cert_sign=True,
+        key_cert_sign=False,
         crl_sign=False,
         encipher_only=False,
         decipher_only=False,
