@@ -63,6 +63,70 @@ def declared_entry_count(stream: BinaryIO, size: int) -> int | None:
     return count
 
 
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # a central-directory record: 46 bytes
+
+
+def directory_span(stream: BinaryIO, size: int) -> tuple[int, int] | None:
+    """Where zipfile will read the central directory: (start, length), or None when unknown.
+
+    The same arithmetic as zipfile: the directory ends where the end record (or the zip64 end
+    record before it) starts, whatever offset the end record gives, so data prepended to the
+    archive does not move it.
+    """
+    tail_size = min(size, 65535 + 22)
+    stream.seek(size - tail_size)
+    tail = stream.read(tail_size)
+    # zipfile's first guess is an end record with no comment, then the last signature in the tail
+    no_comment = tail[-22:-18] == _EOCD and tail[-2:] == b"\x00\x00"
+    at = len(tail) - 22 if no_comment else tail.rfind(_EOCD)
+    if at < 0 or len(tail) - at < 22:
+        return None
+    end = size - tail_size + at
+    (length,) = struct.unpack_from("<I", tail, at + 12)
+    if at >= 20 and tail[at - 20 : at - 16] == _EOCD64_LOCATOR and end >= 76:
+        stream.seek(end - 20 - 56)  # zipfile reads the zip64 record right before the locator
+        record = stream.read(56)
+        if record[:4] == b"PK\x06\x06":
+            (length,) = struct.unpack_from("<Q", record, 40)
+            end -= 56 + 20
+    return end - length, length
+
+
+def directory_within_limit(stream: BinaryIO, size: int, sink: Sink) -> bool:
+    """Count the central-directory records themselves, stopping past MAX_ENTRIES (ZIP018).
+
+    The end record's count may lie: zipfile parses the whole directory whatever it says (about
+    0.55 KB of memory per entry). This walks the records as zipfile will, one fixed-size header
+    at a time, and stops at MAX_ENTRIES + 1, so time and memory stay bounded.
+    """
+    span = directory_span(stream, size)
+    if span is None:
+        return True  # zipfile reports the archive as unreadable (ZIP001)
+    start, length = span
+    if start < 0:
+        return True
+    stream.seek(start)
+    position, count = 0, 0
+    while position < length:
+        record = stream.read(_CENTRAL.size)
+        if len(record) < _CENTRAL.size or record[:4] != b"PK\x01\x02":
+            return True  # zipfile refuses a broken directory itself (ZIP001)
+        count += 1
+        if count > MAX_ENTRIES:
+            sink.add(
+                "ZIP018",
+                "",
+                f"the central directory holds more than {MAX_ENTRIES} entries"
+                f" (the end record declares {declared_entry_count(stream, size)})",
+            )
+            return False
+        name_len, extra_len, comment_len = struct.unpack_from("<3H", record, 28)
+        skip = name_len + extra_len + comment_len
+        stream.seek(skip, 1)
+        position += _CENTRAL.size + skip
+    return True
+
+
 def open_layout(stream: BinaryIO, size: int, sink: Sink) -> Layout | None:
     """Check the archive from its directory and local headers; None when it cannot be trusted."""
     count = declared_entry_count(stream, size)
@@ -71,6 +135,8 @@ def open_layout(stream: BinaryIO, size: int, sink: Sink) -> Layout | None:
         return None
     if count > MAX_ENTRIES:
         sink.add("ZIP018", "", f"the archive declares {count} entries (the limit is {MAX_ENTRIES})")
+        return None
+    if not directory_within_limit(stream, size, sink):
         return None
     try:
         archive = zipfile.ZipFile(stream)

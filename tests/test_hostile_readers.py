@@ -1,0 +1,191 @@
+"""Hostile input for the readers (issue 12, "Readers"): each test is one finding of the probe.
+
+Archives are generated here, small enough to build in a fraction of a second, yet past every
+limit they test; bounds are on memory (tracemalloc) and CPU time, never on wall-clock time.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from modpack import bundle
+from modpack.validate import validate_bundle
+from tests.fuzz.seeds import GOOD_BUNDLE
+
+ROOT = Path(__file__).resolve().parent.parent
+HANG_GUARD = 60  # seconds: each command answers in about 1 s; only a hang gets near this
+
+
+def modpack(*args: str | Path, timeout: float = HANG_GUARD) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "modpack", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def good_module() -> dict[str, object]:
+    with zipfile.ZipFile(GOOD_BUNDLE) as archive:
+        document: dict[str, object] = json.loads(archive.read("module.json"))
+    return document
+
+
+def rebundle(tmp_path: Path, module_json: str, name: str = "bundle.zip") -> Path:
+    """The good bundle with its module.json replaced."""
+    out = tmp_path / name
+    with zipfile.ZipFile(GOOD_BUNDLE) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = module_json.encode() if info.filename == "module.json" else source.read(info)
+            target.writestr(info, data)
+    return out
+
+
+# --- entry count: the central directory is counted, not the end record believed ---------------
+
+
+def many_entries(count: int, declared: int) -> bytes:
+    """A stored zip of `count` empty entries whose end record declares `declared` of them."""
+    local = io.BytesIO()
+    central = io.BytesIO()
+    for index in range(count):
+        name = f"e{index}".encode()
+        offset = local.tell()
+        local.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, 0, 0, 0, len(name), 0) + name)
+        central.write(
+            struct.pack(
+                "<4s4B4HL2L5H2L",
+                b"PK\x01\x02",
+                20,
+                3,
+                20,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0o644 << 16,
+                offset,
+            )
+            + name
+        )
+    directory = central.getvalue()
+    start = local.tell()
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, declared, declared, len(directory), start, 0)
+    return local.getvalue() + directory + end
+
+
+def test_the_generated_archive_is_a_real_zip() -> None:
+    data = many_entries(3, 3)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.namelist() == ["e0", "e1", "e2"]
+        assert archive.testzip() is None
+
+
+def test_an_end_record_that_understates_the_entries_is_zip018(tmp_path: Path) -> None:
+    path = tmp_path / "lying.zip"
+    path.write_bytes(many_entries(bundle.MAX_ENTRIES + 500, 2))
+    result = modpack("validate", path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "ZIP018" in result.stdout
+    assert f"more than {bundle.MAX_ENTRIES} entries" in result.stdout
+    assert "declares 2" in result.stdout
+    assert "internal error" not in result.stderr
+
+
+def test_counting_stops_at_the_limit_whatever_the_archive_holds(tmp_path: Path) -> None:
+    """40 times the limit costs what the limit costs: the directory is never parsed whole."""
+    path = tmp_path / "huge.zip"
+    path.write_bytes(many_entries(40 * bundle.MAX_ENTRIES, 2))
+    tracemalloc.start()
+    cpu = time.process_time()
+    try:
+        _, findings = validate_bundle(path)
+        cpu = time.process_time() - cpu
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [f.code for f in findings] == ["ZIP018"]
+    # zipfile parsing all 40,000 records takes ~25 MB and ~0.5 s of CPU; counting 1001 takes ~0
+    assert peak < 4 * 1024 * 1024, f"peak {peak} bytes"
+    assert cpu < 5, f"{cpu:.2f} s of CPU"
+
+
+def test_an_archive_at_the_limit_is_not_zip018(tmp_path: Path) -> None:
+    path = tmp_path / "limit.zip"
+    path.write_bytes(many_entries(bundle.MAX_ENTRIES, bundle.MAX_ENTRIES))
+    _, findings = validate_bundle(path)
+    assert "ZIP018" not in {f.code for f in findings}
+
+
+# --- numbers and strings past Python's limits -------------------------------------------------
+
+
+def _with(key: str, raw: str) -> str:
+    """The good module.json text with the first `key` set to `raw` (JSON text, unparsed)."""
+    text = json.dumps(good_module(), indent=2)
+    at = text.index(f'"{key}": ') + len(key) + 4
+    end = min(text.index(",", at), text.index("\n", at))
+    return text[:at] + raw + text[end:]
+
+
+HUGE = [
+    ("version", "9" * 4400, "IN002", "key 'version'"),
+    ("step", "9" * 4400, "IN002", "key 'step'"),
+    ("last_key", "9" * 4200, "KEY004", "last_key"),
+    ("semantic_version", '"' + "1" * 5000 + '.0.0"', "VER001", "more than 18 digits"),
+    ("min_redis_version", '"' + "7" * 5000 + '.0"', "VER005", "min_redis_version"),
+]
+
+
+@pytest.mark.parametrize(("key", "raw", "code", "text"), HUGE, ids=[h[0] for h in HUGE])
+def test_huge_numbers_are_findings_in_module_json(
+    tmp_path: Path, key: str, raw: str, code: str, text: str
+) -> None:
+    path = tmp_path / "module.json"
+    path.write_text(_with(key, raw))
+    result = modpack("validate", path)
+    assert result.returncode == 1, result.stderr
+    assert "internal error" not in result.stderr
+    assert code in result.stdout and text in result.stdout
+
+
+@pytest.mark.parametrize(("key", "raw", "code", "text"), HUGE, ids=[h[0] for h in HUGE])
+def test_huge_numbers_are_findings_in_bundles(
+    tmp_path: Path, key: str, raw: str, code: str, text: str
+) -> None:
+    path = rebundle(tmp_path, _with(key, raw))
+    result = modpack("validate", path)
+    assert result.returncode == 1, result.stderr
+    assert "internal error" not in result.stderr
+    assert code in result.stdout and text in result.stdout
+
+
+def test_a_huge_step_within_pythons_limit_does_not_crash(tmp_path: Path) -> None:
+    path = tmp_path / "module.json"
+    path.write_text(_with("step", "9" * 4200))
+    result = modpack("validate", path)
+    assert "internal error" not in result.stderr
+    assert result.returncode in (0, 1)
