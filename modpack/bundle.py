@@ -222,6 +222,8 @@ def _no_overlaps(
             sink.add("ZIP016", "", f"entry {info.filename!r} has no local header where the directory says")
             return False
         name_len, extra_len = _LOCAL.unpack(header)[9:11]
+        if not local_header_agrees(info, header, sink):
+            return False
         local_name = stream.read(name_len)
         if local_name.decode("utf-8", "replace") != info.filename and local_name != info.orig_filename.encode(
             "cp437", "replace"
@@ -232,6 +234,46 @@ def _no_overlaps(
         limit = ordered[index + 1].header_offset if index + 1 < len(ordered) else directory_start
         if end > limit:
             sink.add("ZIP015", "", f"entry {info.filename!r} overlaps the next entry or the directory")
+            return False
+    return True
+
+
+# General purpose flag bits that change how an entry's data is read: 0 encrypted, 3 sizes and CRC
+# in a data descriptor, 5 patched data, 6 strong encryption (APPNOTE.TXT 4.4.4). Other bits (11,
+# UTF-8 names) may differ between the two headers without changing the bytes unpacked.
+_DATA_FLAGS = 0x01 | 0x08 | 0x20 | 0x40
+
+
+def local_header_agrees(info: zipfile.ZipInfo, header: bytes, sink: Sink) -> bool:
+    """The local header's method, flags, CRC and sizes must be the central directory's (ZIP016).
+
+    Unpackers differ in which of the two they believe: Info-ZIP takes sizes from the local header
+    and Python from the directory, so a disagreement unpacks different files. With a data
+    descriptor (flag bit 3) the local CRC and sizes are zero by design, and a zip64 entry keeps
+    0xFFFFFFFF there with the real sizes in an extra field: those are not compared.
+    """
+    _, _, flags, method, _, _, crc, compressed, uncompressed, _, _ = _LOCAL.unpack(header)
+    fields: list[tuple[str, int, int]] = [
+        ("compression method", method, info.compress_type),
+        ("flags", flags & _DATA_FLAGS, info.flag_bits & _DATA_FLAGS),
+    ]
+    if not flags & 0x08:
+        fields.append(("CRC-32", crc, info.CRC))
+        if 0xFFFFFFFF not in (compressed, uncompressed):
+            fields += [
+                ("compressed size", compressed, info.compress_size),
+                ("uncompressed size", uncompressed, info.file_size),
+            ]
+    for what, local, central in fields:
+        if local != central:
+            shown = (f"{local:#x}", f"{central:#x}") if what in ("flags", "CRC-32") else (local, central)
+            sink.add(
+                "ZIP016",
+                "",
+                f"entry {info.filename!r}: the local header gives {what} {shown[0]},"
+                f" the central directory {shown[1]}",
+                "Rebuild the bundle: unpackers that read the local header get different bytes.",
+            )
             return False
     return True
 

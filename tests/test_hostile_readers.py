@@ -189,3 +189,74 @@ def test_a_huge_step_within_pythons_limit_does_not_crash(tmp_path: Path) -> None
     result = modpack("validate", path)
     assert "internal error" not in result.stderr
     assert result.returncode in (0, 1)
+
+
+# --- local header against central directory ---------------------------------------------------
+
+_LOCAL_FIELDS = {
+    "flags": (6, "<H"),
+    "method": (8, "<H"),
+    "crc": (14, "<L"),
+    "compressed": (18, "<L"),
+    "size": (22, "<L"),
+}
+
+
+def patched_local(tmp_path: Path, field: str, value: int) -> tuple[Path, str]:
+    """The good bundle with one field of the .so's local header changed; returns it and the .so name."""
+    data = bytearray(GOOD_BUNDLE.read_bytes())
+    with zipfile.ZipFile(GOOD_BUNDLE) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith(".so"))
+    at, fmt = _LOCAL_FIELDS[field]
+    struct.pack_into(fmt, data, info.header_offset + at, value)
+    path = tmp_path / f"local-{field}.zip"
+    path.write_bytes(bytes(data))
+    return path, info.filename
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "what"),
+    [
+        ("size", 0, "uncompressed size 0"),
+        ("compressed", 0, "compressed size 0"),
+        ("crc", 0x12345678, "CRC-32 0x12345678"),
+        ("method", 0, "compression method 0"),
+        ("flags", 0x01, "flags 0x1"),
+    ],
+)
+def test_a_local_header_that_disagrees_with_the_directory_is_zip016(
+    tmp_path: Path, field: str, value: int, what: str
+) -> None:
+    path, name = patched_local(tmp_path, field, value)
+    result = modpack("validate", path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "ZIP016" in result.stdout
+    assert f"entry {name!r}: the local header gives {what}" in result.stdout
+
+
+def test_a_data_descriptor_bundle_is_not_zip016(tmp_path: Path) -> None:
+    """Written to an unseekable stream, zipfile sets flag bit 3 and zeroes the local sizes: valid."""
+
+    class Unseekable(io.RawIOBase):
+        def __init__(self) -> None:
+            self.data = bytearray()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, chunk: object) -> int:
+            view = memoryview(chunk)  # type: ignore[arg-type]
+            self.data += view
+            return len(view)
+
+    sink = Unseekable()
+    with zipfile.ZipFile(GOOD_BUNDLE) as source, zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info, source.read(info))
+    path = tmp_path / "descriptor.zip"
+    path.write_bytes(bytes(sink.data))
+    with zipfile.ZipFile(path) as archive:
+        assert all(i.flag_bits & 0x08 for i in archive.infolist())
+    result = modpack("validate", path)
+    assert "ZIP016" not in result.stdout, result.stdout
+    assert result.returncode == 0, result.stdout + result.stderr
