@@ -260,3 +260,35 @@ def test_a_data_descriptor_bundle_is_not_zip016(tmp_path: Path) -> None:
     result = modpack("validate", path)
     assert "ZIP016" not in result.stdout, result.stdout
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- inspect on a damaged bundle --------------------------------------------------------------
+
+
+def damaged(tmp_path: Path, how: str) -> Path:
+    """The good bundle with its .so's data damaged: a bad CRC or a broken deflate stream."""
+    data = bytearray(GOOD_BUNDLE.read_bytes())
+    with zipfile.ZipFile(GOOD_BUNDLE) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith(".so"))
+    assert info.compress_type == zipfile.ZIP_DEFLATED
+    name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
+    start = info.header_offset + 30 + name_len + extra_len
+    if how == "crc":
+        data[start + info.compress_size // 2] ^= 0xFF  # still inflates, to the wrong bytes
+    else:
+        data[start : start + 16] = b"\xff" * 16  # block type 3: zlib error -3
+    path = tmp_path / f"{how}.zip"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("how", ["crc", "deflate"])
+def test_inspect_on_a_damaged_bundle_gives_validates_finding(tmp_path: Path, how: str) -> None:
+    path = damaged(tmp_path, how)
+    result = modpack("inspect", path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "internal error" not in result.stderr
+    assert "ZIP014" in result.stdout and "hello.so does not decompress" in result.stdout
+    assert f"modpack: {path}: the .so in the bundle is damaged" in result.stderr
+    validated = modpack("validate", path)
+    assert validated.returncode == 1 and "ZIP014" in validated.stdout
