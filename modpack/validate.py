@@ -361,8 +361,10 @@ def validate_bundle(path: Path, settings: Settings | None = None) -> tuple[Modul
 
     settings = settings or Settings()
     sink = Sink(str(path))
+    from modpack.regular import open_regular
+
     try:
-        stream = path.open("rb")
+        stream = open_regular(path)
     except OSError as exc:
         sink.add("IN001", "", f"cannot read {path}: {exc.strerror}")
         return None, sink.resolved()

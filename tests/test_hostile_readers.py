@@ -292,3 +292,62 @@ def test_inspect_on_a_damaged_bundle_gives_validates_finding(tmp_path: Path, how
     assert f"modpack: {path}: the .so in the bundle is damaged" in result.stderr
     validated = modpack("validate", path)
     assert validated.returncode == 1 and "ZIP014" in validated.stdout
+
+
+# --- non-regular files: a FIFO never blocks a reader ------------------------------------------
+
+FIFO_NAMES = ["module.json", "bundle.zip", "modpack.toml", "ramp.yml"]
+
+
+@pytest.mark.parametrize("name", FIFO_NAMES)
+def test_validate_refuses_a_fifo(tmp_path: Path, name: str) -> None:
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    result = modpack("validate", fifo)  # the timeout is the hang guard: the old reader blocked forever
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"IN001 cannot read {fifo}: a named pipe (FIFO), not a regular file" in result.stdout
+
+
+def test_validate_refuses_a_fifo_met_while_walking_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "module.json").write_text(json.dumps(good_module()))
+    nested = tmp_path / "sub"
+    nested.mkdir()
+    os.mkfifo(nested / "module.json")
+    result = modpack("validate", tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"cannot read {nested / 'module.json'}: a named pipe (FIFO)" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["module.json", "bundle.zip", "ramp.yml"])
+def test_init_from_a_fifo_is_refused(tmp_path: Path, name: str) -> None:
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "modpack", "init", "--from", str(fifo)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=out,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "a named pipe (FIFO), not a regular file" in result.stdout + result.stderr
+    assert list(out.iterdir()) == []  # nothing written
+
+
+def test_open_regular_refuses_a_fifo_swapped_in_after_a_check(tmp_path: Path) -> None:
+    """The type is checked on the open descriptor: no window between a check and the open."""
+    from modpack.regular import open_regular
+
+    path = tmp_path / "module.json"
+    path.write_text("{}")
+    with open_regular(path) as stream:
+        assert stream.read() == b"{}"
+    path.unlink()
+    os.mkfifo(path)
+    with pytest.raises(OSError, match="named pipe"):
+        open_regular(path)
