@@ -351,3 +351,22 @@ def test_open_regular_refuses_a_fifo_swapped_in_after_a_check(tmp_path: Path) ->
     os.mkfifo(path)
     with pytest.raises(OSError, match="named pipe"):
         open_regular(path)
+
+
+def test_a_huge_integer_in_the_settings_modpack_toml_is_a_message(tmp_path: Path) -> None:
+    """validate reads [validate] from the modpack.toml of the current folder before anything else."""
+    (tmp_path / "modpack.toml").write_text(f'[module]\nname = "hello"\nversion = {"9" * 4400}\n')
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "modpack", "validate", "modpack.toml"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "internal error" not in result.stderr
+    assert f"cannot read settings from {tmp_path / 'modpack.toml'}" in result.stderr
+    assert "4300 digits" in result.stderr
