@@ -370,3 +370,25 @@ def test_a_huge_integer_in_the_settings_modpack_toml_is_a_message(tmp_path: Path
     assert "internal error" not in result.stderr
     assert f"cannot read settings from {tmp_path / 'modpack.toml'}" in result.stderr
     assert "4300 digits" in result.stderr
+
+
+def test_discover_refuses_to_merge_into_a_fifo_named_modpack_toml(tmp_path: Path) -> None:
+    """init --discover merges into an existing modpack.toml: a FIFO there is refused, never read."""
+    fifo = tmp_path / "modpack.toml"
+    os.mkfifo(fifo)
+    code = (
+        "import sys; from pathlib import Path; from modpack.errors import ModpackError\n"
+        "from modpack.redis import discover\n"
+        "try: discover._read_existing(Path(sys.argv[1]))\n"
+        "except ModpackError as exc: print(exc.message)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(  # in a child: the old reader blocked forever, the timeout guards it
+        [sys.executable, "-c", code, str(fifo)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    assert f"cannot read {fifo}: a named pipe (FIFO), not a regular file" in result.stdout, result.stderr
