@@ -392,3 +392,24 @@ def test_discover_refuses_to_merge_into_a_fifo_named_modpack_toml(tmp_path: Path
         check=False,
     )
     assert f"cannot read {fifo}: a named pipe (FIFO), not a regular file" in result.stdout, result.stderr
+
+
+def test_a_zip64_end_record_that_understates_the_entries_is_zip018(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The directory is found through the zip64 end record as zipfile finds it, then counted."""
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 1)  # zipfile writes zip64 end records
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for index in range(bundle.MAX_ENTRIES + 100):
+            archive.writestr(f"e{index}", b"")
+    data = bytearray(out.getvalue())
+    zip64 = data.rfind(b"PK\x06\x06")
+    struct.pack_into("<QQ", data, zip64 + 24, 2, 2)  # the zip64 record's counts
+    end = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<HH", data, end + 8, 0xFFFF, 0xFFFF)  # "see the zip64 record"
+    path = tmp_path / "zip64.zip"
+    path.write_bytes(bytes(data))
+    _, findings = validate_bundle(path)
+    assert [f.code for f in findings] == ["ZIP018"]
+    assert "declares 2" in findings[0].message
