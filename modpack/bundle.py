@@ -63,6 +63,70 @@ def declared_entry_count(stream: BinaryIO, size: int) -> int | None:
     return count
 
 
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # a central-directory record: 46 bytes
+
+
+def directory_span(stream: BinaryIO, size: int) -> tuple[int, int] | None:
+    """Where zipfile will read the central directory: (start, length), or None when unknown.
+
+    The same arithmetic as zipfile: the directory ends where the end record (or the zip64 end
+    record before it) starts, whatever offset the end record gives, so data prepended to the
+    archive does not move it.
+    """
+    tail_size = min(size, 65535 + 22)
+    stream.seek(size - tail_size)
+    tail = stream.read(tail_size)
+    # zipfile's first guess is an end record with no comment, then the last signature in the tail
+    no_comment = tail[-22:-18] == _EOCD and tail[-2:] == b"\x00\x00"
+    at = len(tail) - 22 if no_comment else tail.rfind(_EOCD)
+    if at < 0 or len(tail) - at < 22:
+        return None
+    end = size - tail_size + at
+    (length,) = struct.unpack_from("<I", tail, at + 12)
+    if at >= 20 and tail[at - 20 : at - 16] == _EOCD64_LOCATOR and end >= 76:
+        stream.seek(end - 20 - 56)  # zipfile reads the zip64 record right before the locator
+        record = stream.read(56)
+        if record[:4] == b"PK\x06\x06":
+            (length,) = struct.unpack_from("<Q", record, 40)
+            end -= 56 + 20
+    return end - length, length
+
+
+def directory_within_limit(stream: BinaryIO, size: int, sink: Sink) -> bool:
+    """Count the central-directory records themselves, stopping past MAX_ENTRIES (ZIP018).
+
+    The end record's count may lie: zipfile parses the whole directory whatever it says (about
+    0.55 KB of memory per entry). This walks the records as zipfile will, one fixed-size header
+    at a time, and stops at MAX_ENTRIES + 1, so time and memory stay bounded.
+    """
+    span = directory_span(stream, size)
+    if span is None:
+        return True  # zipfile reports the archive as unreadable (ZIP001)
+    start, length = span
+    if start < 0:
+        return True
+    stream.seek(start)
+    position, count = 0, 0
+    while position < length:
+        record = stream.read(_CENTRAL.size)
+        if len(record) < _CENTRAL.size or record[:4] != b"PK\x01\x02":
+            return True  # zipfile refuses a broken directory itself (ZIP001)
+        count += 1
+        if count > MAX_ENTRIES:
+            sink.add(
+                "ZIP018",
+                "",
+                f"the central directory holds more than {MAX_ENTRIES} entries"
+                f" (the end record declares {declared_entry_count(stream, size)})",
+            )
+            return False
+        name_len, extra_len, comment_len = struct.unpack_from("<3H", record, 28)
+        skip = name_len + extra_len + comment_len
+        stream.seek(skip, 1)
+        position += _CENTRAL.size + skip
+    return True
+
+
 def open_layout(stream: BinaryIO, size: int, sink: Sink) -> Layout | None:
     """Check the archive from its directory and local headers; None when it cannot be trusted."""
     count = declared_entry_count(stream, size)
@@ -71,6 +135,8 @@ def open_layout(stream: BinaryIO, size: int, sink: Sink) -> Layout | None:
         return None
     if count > MAX_ENTRIES:
         sink.add("ZIP018", "", f"the archive declares {count} entries (the limit is {MAX_ENTRIES})")
+        return None
+    if not directory_within_limit(stream, size, sink):
         return None
     try:
         archive = zipfile.ZipFile(stream)
@@ -156,6 +222,8 @@ def _no_overlaps(
             sink.add("ZIP016", "", f"entry {info.filename!r} has no local header where the directory says")
             return False
         name_len, extra_len = _LOCAL.unpack(header)[9:11]
+        if not local_header_agrees(info, header, sink):
+            return False
         local_name = stream.read(name_len)
         if local_name.decode("utf-8", "replace") != info.filename and local_name != info.orig_filename.encode(
             "cp437", "replace"
@@ -166,6 +234,46 @@ def _no_overlaps(
         limit = ordered[index + 1].header_offset if index + 1 < len(ordered) else directory_start
         if end > limit:
             sink.add("ZIP015", "", f"entry {info.filename!r} overlaps the next entry or the directory")
+            return False
+    return True
+
+
+# General purpose flag bits that change how an entry's data is read: 0 encrypted, 3 sizes and CRC
+# in a data descriptor, 5 patched data, 6 strong encryption (APPNOTE.TXT 4.4.4). Other bits (11,
+# UTF-8 names) may differ between the two headers without changing the bytes unpacked.
+_DATA_FLAGS = 0x01 | 0x08 | 0x20 | 0x40
+
+
+def local_header_agrees(info: zipfile.ZipInfo, header: bytes, sink: Sink) -> bool:
+    """The local header's method, flags, CRC and sizes must be the central directory's (ZIP016).
+
+    Unpackers differ in which of the two they believe: Info-ZIP takes sizes from the local header
+    and Python from the directory, so a disagreement unpacks different files. With a data
+    descriptor (flag bit 3) the local CRC and sizes are zero by design, and a zip64 entry keeps
+    0xFFFFFFFF there with the real sizes in an extra field: those are not compared.
+    """
+    _, _, flags, method, _, _, crc, compressed, uncompressed, _, _ = _LOCAL.unpack(header)
+    fields: list[tuple[str, int, int]] = [
+        ("compression method", method, info.compress_type),
+        ("flags", flags & _DATA_FLAGS, info.flag_bits & _DATA_FLAGS),
+    ]
+    if not flags & 0x08:
+        fields.append(("CRC-32", crc, info.CRC))
+        if 0xFFFFFFFF not in (compressed, uncompressed):
+            fields += [
+                ("compressed size", compressed, info.compress_size),
+                ("uncompressed size", uncompressed, info.file_size),
+            ]
+    for what, local, central in fields:
+        if local != central:
+            shown = (f"{local:#x}", f"{central:#x}") if what in ("flags", "CRC-32") else (local, central)
+            sink.add(
+                "ZIP016",
+                "",
+                f"entry {info.filename!r}: the local header gives {what} {shown[0]},"
+                f" the central directory {shown[1]}",
+                "Rebuild the bundle: unpackers that read the local header get different bytes.",
+            )
             return False
     return True
 

@@ -24,7 +24,7 @@ def file_settings(path: Path) -> Settings:
 
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: TOML syntax, undecodable text, a 4301-digit int
         raise UsageError(
             f"cannot read settings from {path}: {exc}", "Fix the file or pass --config."
         ) from exc

@@ -16,6 +16,7 @@ from typing import Any
 from modpack import locate, policy, schema, versions
 from modpack.checks.commands import target_redis
 from modpack.findings import Sink
+from modpack.regular import open_regular
 
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -122,9 +123,10 @@ MAX_TEXT_FILE = 4 * 1024 * 1024  # declarations and module.json are small; a hug
 
 
 def read_text(path: Path, sink: Sink) -> str | None:
+    from modpack.regular import read_regular
+
     try:
-        with path.open("rb") as stream:
-            raw = stream.read(MAX_TEXT_FILE + 1)
+        raw = read_regular(path, MAX_TEXT_FILE)
         if len(raw) > MAX_TEXT_FILE:
             sink.add("IN001", "", f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
             return None
@@ -228,7 +230,7 @@ def check_local_archive(name: str, path: Path, sink: Sink, *, required: bool, pl
             if required:
                 _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: {path} is not a file")
             return
-        with path.open("rb") as stream:
+        with open_regular(path) as stream:
             magic = stream.read(2)
     except OSError as exc:
         _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: cannot read {path}: {exc.strerror}")
@@ -247,7 +249,7 @@ def _check_given_hash(name: str, given: Any, path: Path, sink: Sink) -> None:
     from modpack.hashing import sha256_stream
 
     try:
-        with path.open("rb") as stream:
+        with open_regular(path) as stream:
             actual = sha256_stream(stream)
     except (OSError, ValueError):
         return  # no archive yet: the build checks it (DEP006)

@@ -200,12 +200,19 @@ def from_module_json(document: Any, source: str) -> Conversion:
 
 
 def from_module_file(path: Path) -> Conversion:
+    from modpack.declarations import MAX_TEXT_FILE
+    from modpack.regular import read_regular
     from modpack.validate import parse_json
 
     sink = Sink(str(path))
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = read_regular(path, MAX_TEXT_FILE)
+        if len(raw) > MAX_TEXT_FILE:
+            raise ModpackError(f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
+        text = raw.decode("utf-8")
+    except OSError as exc:
+        raise ModpackError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
         raise ModpackError(f"cannot read {path}: {exc}") from exc
     document = parse_json(text, sink)
     _refuse_errors(sink.resolved(), path)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modpack import compat, elf
+
+if TYPE_CHECKING:
+    from modpack.bundle import StreamedBinary
+    from modpack.findings import Sink
 
 
 def describe_binary(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -41,12 +45,28 @@ def _describe_bundled(path: Path) -> dict[str, Any]:
             raise FindingsError(f"{path} is not a bundle with one .so", sink.resolved())
         with layout.archive:
             member = layout.binaries[0]
-            streamed = bundle.stream_binary(layout.archive, member)
+            streamed = _stream_or_refuse(path, layout.archive, member, sink)
             description = _describe(
                 elf.read_elf(streamed.image), f"{path}!{member.filename}", streamed.sha256
             )
     description["bundle"] = str(path)
     return description
+
+
+def _stream_or_refuse(
+    path: Path, archive: zipfile.ZipFile, member: zipfile.ZipInfo, sink: Sink
+) -> StreamedBinary:
+    """The .so decompressed, or the ZIP014 finding validate gives for a damaged entry."""
+    import zlib
+
+    from modpack import bundle
+    from modpack.errors import FindingsError
+
+    try:
+        return bundle.stream_binary(archive, member)
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
+        sink.add("ZIP014", "", f"{member.filename} does not decompress: {exc}")
+        raise FindingsError(f"{path}: the .so in the bundle is damaged", sink.resolved()) from exc
 
 
 def _describe(info: elf.ElfInfo, name: str, digest: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +148,32 @@ def validate_file(path: Path, settings: Settings | None = None) -> FileReport:
 # --- module.json ------------------------------------------------------------------------------
 
 
+# Python refuses to convert integers of more than 4300 digits (sys.get_int_max_str_digits(),
+# https://docs.python.org/3/library/stdtypes.html#int-max-str-digits); no module.json field is a
+# number anywhere near that long (Redis reads them as C ints), so a longer one is a finding.
+MAX_NUMBER_DIGITS = 4300
+_HUGE_NUMBER = re.compile(r'(?:"((?:[^"\\]|\\.)*)"\s*:\s*)?-?\d{' + str(MAX_NUMBER_DIGITS + 1) + "}")
+
+
+class _HugeNumber(ValueError):
+    pass
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise _HugeNumber(digits[:20])
+    return int(digits)
+
+
+def _huge_number_where(text: str) -> tuple[str, int | None]:
+    """The message and line of the first over-long integer in a JSON text."""
+    match = _HUGE_NUMBER.search(text)
+    key = (match.group(1) or "") if match else ""
+    line = text.count("\n", 0, match.start()) + 1 if match else None
+    where = f" (key {key!r})" if key else ""
+    return f"invalid JSON: a number{where} has more than {MAX_NUMBER_DIGITS} digits", line
+
+
 def parse_json(text: str, sink: Sink) -> JSON | None:
     """JSON text as data, with syntax errors and duplicate keys reported; None on a syntax error."""
     duplicates: list[str] = []
@@ -160,7 +187,12 @@ def parse_json(text: str, sink: Sink) -> JSON | None:
         return seen
 
     try:
-        document: JSON = json.loads(text, object_pairs_hook=pairs)
+        document: JSON = json.loads(text, object_pairs_hook=pairs, parse_int=_bounded_int)
+    except _HugeNumber:
+        message, line = _huge_number_where(text)
+        hint = "No module.json field takes a number this long; write the intended value."
+        sink.add("IN002", "", message, hint, line=line)
+        return None
     except json.JSONDecodeError as exc:
         sink.add(
             "IN002", "", f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", line=exc.lineno
@@ -331,8 +363,10 @@ def validate_bundle(path: Path, settings: Settings | None = None) -> tuple[Modul
 
     settings = settings or Settings()
     sink = Sink(str(path))
+    from modpack.regular import open_regular
+
     try:
-        stream = path.open("rb")
+        stream = open_regular(path)
     except OSError as exc:
         sink.add("IN001", "", f"cannot read {path}: {exc.strerror}")
         return None, sink.resolved()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
-SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
-REDIS_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
+# Components are bounded to 18 digits (a signed 64-bit value): Python refuses int() on more than
+# 4300 digits, and no real version comes near either bound.
+SEMVER = re.compile(r"(0|[1-9]\d{0,17})\.(0|[1-9]\d{0,17})\.(0|[1-9]\d{0,17})")
+REDIS_VERSION = re.compile(r"(\d{1,18})\.(\d{1,18})(?:\.(\d{1,18}))?")
 MAX_COMPONENT = 99
 # RedisModule_Init takes the version as a C int. 214747 is the largest major whose every version
 # fits (214747.99.99 = 2147479999 <= 2**31-1); from 214748.36.48 on the number overflows, so a
@@ -25,6 +27,8 @@ def semver_problem(text: str) -> str | None:
     """Why `text` is not an X.Y.Z Redis Enterprise accepts, or None when it is."""
     if parse_semver(text) is not None:
         return None
+    if re.fullmatch(r"\d+\.\d+\.\d+", text):
+        return f"{_short(text)} has a component of more than 18 digits"
     import semver
 
     try:
@@ -49,3 +53,8 @@ def parse_redis_version(text: str) -> tuple[int, ...] | None:
     if not match:
         return None
     return tuple(int(g) for g in match.groups() if g is not None)
+
+
+def _short(text: str) -> str:
+    """`text` quoted, cut in the middle when long, so a message stays readable."""
+    return repr(text) if len(text) <= 60 else repr(f"{text[:28]}...{text[-28:]}")

@@ -162,9 +162,10 @@ def test_validate_inflates_with_zlib_when_zlib_ng_is_missing(real_bundle: tuple[
 def _damaged(bundle: Path, tmp_path: Path, *, crc: bool) -> Path:
     data = bytearray(bundle.read_bytes())
     info = _so_entry(bundle)
-    if crc:  # the central directory's CRC of the .so, which zipfile reads into ZipInfo.CRC
+    if crc:  # the .so's CRC in both headers (they agree, so only the data check can see it)
         where = data.rfind(info.CRC.to_bytes(4, "little"))
         data[where] ^= 0xFF
+        data[info.header_offset + 14] ^= 0xFF
     else:  # bytes in the middle of the .so's deflate stream
         middle = info.header_offset + 30 + len(info.filename) + info.compress_size // 2
         data[middle : middle + 64] = bytes(64)

@@ -48,7 +48,9 @@ class Command:
 def _int(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return int(value) if float(value).is_integer() else None
+    if isinstance(value, int):
+        return value  # never through float(): an integer past 1e308 overflows it
+    return int(value) if value.is_integer() else None
 
 
 def _parse(entry: dict[str, Any], path: str) -> Command:

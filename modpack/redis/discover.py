@@ -279,11 +279,20 @@ def write_toml(
 
 
 def _read_existing(path: Path) -> str | None:
+    from modpack.declarations import MAX_TEXT_FILE
+    from modpack.regular import read_regular
+
     try:
-        return path.read_text(encoding="utf-8")
+        raw = read_regular(path, MAX_TEXT_FILE)  # a FIFO named modpack.toml would block a plain read
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise ModpackError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_TEXT_FILE:
+        raise ModpackError(f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise ModpackError(f"cannot read {path}: {exc}") from None
 
 

@@ -328,11 +328,23 @@ def _central(data: bytes, name: str) -> int:
     raise KeyError(name)
 
 
+def _local(data: bytes, name: str) -> int:
+    at = data.find(b"PK\x03\x04")
+    while at >= 0:
+        length = int.from_bytes(data[at + 26 : at + 28], "little")
+        if data[at + 30 : at + 30 + length] == name.encode():
+            return at
+        at = data.find(b"PK\x03\x04", at + 4)
+    raise KeyError(name)
+
+
 def _sizes(data: bytes, name: str, size: int) -> bytes:
-    """Claim a larger uncompressed size in the central directory (what a bomb does)."""
+    """Claim a larger uncompressed size in both headers (what a bomb does; they agree: no ZIP016)."""
     blob = bytearray(data)
     at = _central(data, name)
     blob[at + 24 : at + 28] = size.to_bytes(4, "little")
+    local = _local(data, name)
+    blob[local + 22 : local + 26] = size.to_bytes(4, "little")
     return bytes(blob)
 
 
@@ -342,6 +354,8 @@ def _compressed_size(data: bytes, name: str, extra: int) -> bytes:
     at = _central(data, name)
     size = int.from_bytes(blob[at + 20 : at + 24], "little") + extra
     blob[at + 20 : at + 24] = size.to_bytes(4, "little")
+    local = _local(data, name)  # both headers agree: the overlap alone is the finding
+    blob[local + 18 : local + 22] = size.to_bytes(4, "little")
     return bytes(blob)
 
 

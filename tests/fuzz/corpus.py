@@ -52,8 +52,14 @@ def random_inputs(target: str, seed: int) -> Iterator[bytes]:
             yield text.encode("utf-8", "surrogatepass")
     else:
         items = binary_corpus(target)
+        zips = target not in ("elf", "bundled_elf")
         while True:
             data, anchors = rng.choice(items)
+            if zips and rng.random() < 0.25:  # a well-formed zip whose headers contradict each other
+                yield mutate.mutate_zip_structure(
+                    data, rng.randrange(mutate.ZIP_OPERATORS), rng.randrange(1 << 16)
+                )
+                continue
             yield mutate.mutate_bytes(data, mutate.random_mutations(rng, mutate.BYTE_OPERATORS), anchors)
 
 

@@ -163,3 +163,59 @@ def random_mutations(rng: random.Random, operators: int, *, most: int = 8) -> li
     """What the random engine applies: 1 to `most` mutations, fewer more often (AFL's havoc)."""
     count = 1 + int(rng.expovariate(0.6)) % most
     return [(rng.randrange(operators), rng.getrandbits(32), rng.getrandbits(16)) for _ in range(count)]
+
+
+# --- structural zip mutations: counts and headers that contradict each other -------------------
+
+ZIP_OPERATORS = 4
+_EOCD = b"PK\x05\x06"
+_CENTRAL = b"PK\x01\x02"
+_LOCAL = b"PK\x03\x04"
+# (local offset, central offset, width) of the fields both headers repeat: flags, method, CRC,
+# compressed and uncompressed size (APPNOTE.TXT 4.3.7 and 4.3.12)
+_SHARED_FIELDS = ((6, 8, 2), (8, 10, 2), (14, 16, 4), (18, 20, 4), (22, 24, 4))
+
+
+def mutate_zip_structure(data: bytes, operator: int, argument: int) -> bytes:
+    """One structural lie in a zip (never raises; bytes that are no zip come back unchanged).
+
+    0: the end record's entry counts say something else than the directory holds;
+    1: the directory's records repeated (up to ~1,500 entries) while the end record keeps its count;
+    2: one field of one local header differs from its central record; 3: the reverse.
+    """
+    out = bytearray(data)
+    end = out.rfind(_EOCD)
+    if end < 0 or end + 22 > len(out):
+        return data
+    count, size_cd = _field_value(out, end + 10, 2), _field_value(out, end + 12, 4)
+    operator %= ZIP_OPERATORS
+    if operator == 0:
+        value = (0, 1, 2, count - 1, count + 1, 0xFFFF, 1001)[argument % 7]
+        _put(out, end + 8, 2, value)
+        _put(out, end + 10, 2, value)
+    elif operator == 1:
+        directory = bytes(out[end - size_cd : end]) if 0 < size_cd <= end else b""
+        if not directory:
+            return data
+        copies = 1 + argument % (1 + 1500 // max(count, 1))
+        grown = directory * (1 + copies)
+        out[end - size_cd : end] = grown
+        _put(out, end - size_cd + len(grown) + 12, 4, len(grown))
+    else:
+        locals_ = [at for at in _offsets(out, _LOCAL) if at + 30 <= end]
+        centrals = [at for at in _offsets(out, _CENTRAL) if at + 46 <= end]
+        if not locals_ or not centrals:
+            return data
+        local, central = locals_[argument % len(locals_)], centrals[argument % len(centrals)]
+        at_local, at_central, width = _SHARED_FIELDS[(argument // 7) % len(_SHARED_FIELDS)]
+        where = local + at_local if operator == 2 else central + at_central
+        _put(out, where, width, _field_value(out, where, width) ^ (1 + (argument // 35) % 255))
+    return bytes(out[:MAX_BYTES])
+
+
+def _offsets(data: bytearray, signature: bytes) -> list[int]:
+    found, at = [], data.find(signature)
+    while at >= 0 and len(found) < 4096:
+        found.append(at)
+        at = data.find(signature, at + 4)
+    return found

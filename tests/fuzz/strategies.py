@@ -397,6 +397,12 @@ def zip_bytes() -> st.SearchStrategy[bytes]:
         | mutated_bytes([*seeds.zip_seeds(), *small], seeds.zip_anchors)
         | zip_entries()
         | zip_entries().flatmap(lambda data: mutated_bytes([data], seeds.zip_anchors))
+        | st.builds(
+            mutate.mutate_zip_structure,
+            st.sampled_from([*seeds.zip_seeds(), *small]),
+            st.integers(0, mutate.ZIP_OPERATORS - 1),
+            st.integers(0, 1 << 16),
+        )
     )
 
 

@@ -1,0 +1,415 @@
+"""Hostile input for the readers (issue 12, "Readers"): each test is one finding of the probe.
+
+Archives are generated here, small enough to build in a fraction of a second, yet past every
+limit they test; bounds are on memory (tracemalloc) and CPU time, never on wall-clock time.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from modpack import bundle
+from modpack.validate import validate_bundle
+from tests.fuzz.seeds import GOOD_BUNDLE
+
+ROOT = Path(__file__).resolve().parent.parent
+HANG_GUARD = 60  # seconds: each command answers in about 1 s; only a hang gets near this
+
+
+def modpack(*args: str | Path, timeout: float = HANG_GUARD) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "modpack", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def good_module() -> dict[str, object]:
+    with zipfile.ZipFile(GOOD_BUNDLE) as archive:
+        document: dict[str, object] = json.loads(archive.read("module.json"))
+    return document
+
+
+def rebundle(tmp_path: Path, module_json: str, name: str = "bundle.zip") -> Path:
+    """The good bundle with its module.json replaced."""
+    out = tmp_path / name
+    with zipfile.ZipFile(GOOD_BUNDLE) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = module_json.encode() if info.filename == "module.json" else source.read(info)
+            target.writestr(info, data)
+    return out
+
+
+# --- entry count: the central directory is counted, not the end record believed ---------------
+
+
+def many_entries(count: int, declared: int) -> bytes:
+    """A stored zip of `count` empty entries whose end record declares `declared` of them."""
+    local = io.BytesIO()
+    central = io.BytesIO()
+    for index in range(count):
+        name = f"e{index}".encode()
+        offset = local.tell()
+        local.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, 0, 0, 0, len(name), 0) + name)
+        central.write(
+            struct.pack(
+                "<4s4B4HL2L5H2L",
+                b"PK\x01\x02",
+                20,
+                3,
+                20,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0o644 << 16,
+                offset,
+            )
+            + name
+        )
+    directory = central.getvalue()
+    start = local.tell()
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, declared, declared, len(directory), start, 0)
+    return local.getvalue() + directory + end
+
+
+def test_the_generated_archive_is_a_real_zip() -> None:
+    data = many_entries(3, 3)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.namelist() == ["e0", "e1", "e2"]
+        assert archive.testzip() is None
+
+
+def test_an_end_record_that_understates_the_entries_is_zip018(tmp_path: Path) -> None:
+    path = tmp_path / "lying.zip"
+    path.write_bytes(many_entries(bundle.MAX_ENTRIES + 500, 2))
+    result = modpack("validate", path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "ZIP018" in result.stdout
+    assert f"more than {bundle.MAX_ENTRIES} entries" in result.stdout
+    assert "declares 2" in result.stdout
+    assert "internal error" not in result.stderr
+
+
+def test_counting_stops_at_the_limit_whatever_the_archive_holds(tmp_path: Path) -> None:
+    """40 times the limit costs what the limit costs: the directory is never parsed whole."""
+    path = tmp_path / "huge.zip"
+    path.write_bytes(many_entries(40 * bundle.MAX_ENTRIES, 2))
+    tracemalloc.start()
+    cpu = time.process_time()
+    try:
+        _, findings = validate_bundle(path)
+        cpu = time.process_time() - cpu
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [f.code for f in findings] == ["ZIP018"]
+    # zipfile parsing all 40,000 records takes ~25 MB and ~0.5 s of CPU; counting 1001 takes ~0
+    assert peak < 4 * 1024 * 1024, f"peak {peak} bytes"
+    assert cpu < 5, f"{cpu:.2f} s of CPU"
+
+
+def test_an_archive_at_the_limit_is_not_zip018(tmp_path: Path) -> None:
+    path = tmp_path / "limit.zip"
+    path.write_bytes(many_entries(bundle.MAX_ENTRIES, bundle.MAX_ENTRIES))
+    _, findings = validate_bundle(path)
+    assert "ZIP018" not in {f.code for f in findings}
+
+
+# --- numbers and strings past Python's limits -------------------------------------------------
+
+
+def _with(key: str, raw: str) -> str:
+    """The good module.json text with the first `key` set to `raw` (JSON text, unparsed)."""
+    text = json.dumps(good_module(), indent=2)
+    at = text.index(f'"{key}": ') + len(key) + 4
+    end = min(text.index(",", at), text.index("\n", at))
+    return text[:at] + raw + text[end:]
+
+
+HUGE = [
+    ("version", "9" * 4400, "IN002", "key 'version'"),
+    ("step", "9" * 4400, "IN002", "key 'step'"),
+    ("last_key", "9" * 4200, "KEY004", "last_key"),
+    ("semantic_version", '"' + "1" * 5000 + '.0.0"', "VER001", "more than 18 digits"),
+    ("min_redis_version", '"' + "7" * 5000 + '.0"', "VER005", "min_redis_version"),
+]
+
+
+@pytest.mark.parametrize(("key", "raw", "code", "text"), HUGE, ids=[h[0] for h in HUGE])
+def test_huge_numbers_are_findings_in_module_json(
+    tmp_path: Path, key: str, raw: str, code: str, text: str
+) -> None:
+    path = tmp_path / "module.json"
+    path.write_text(_with(key, raw))
+    result = modpack("validate", path)
+    assert result.returncode == 1, result.stderr
+    assert "internal error" not in result.stderr
+    assert code in result.stdout and text in result.stdout
+
+
+@pytest.mark.parametrize(("key", "raw", "code", "text"), HUGE, ids=[h[0] for h in HUGE])
+def test_huge_numbers_are_findings_in_bundles(
+    tmp_path: Path, key: str, raw: str, code: str, text: str
+) -> None:
+    path = rebundle(tmp_path, _with(key, raw))
+    result = modpack("validate", path)
+    assert result.returncode == 1, result.stderr
+    assert "internal error" not in result.stderr
+    assert code in result.stdout and text in result.stdout
+
+
+def test_a_huge_step_within_pythons_limit_does_not_crash(tmp_path: Path) -> None:
+    path = tmp_path / "module.json"
+    path.write_text(_with("step", "9" * 4200))
+    result = modpack("validate", path)
+    assert "internal error" not in result.stderr
+    assert result.returncode in (0, 1)
+
+
+# --- local header against central directory ---------------------------------------------------
+
+_LOCAL_FIELDS = {
+    "flags": (6, "<H"),
+    "method": (8, "<H"),
+    "crc": (14, "<L"),
+    "compressed": (18, "<L"),
+    "size": (22, "<L"),
+}
+
+
+def patched_local(tmp_path: Path, field: str, value: int) -> tuple[Path, str]:
+    """The good bundle with one field of the .so's local header changed; returns it and the .so name."""
+    data = bytearray(GOOD_BUNDLE.read_bytes())
+    with zipfile.ZipFile(GOOD_BUNDLE) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith(".so"))
+    at, fmt = _LOCAL_FIELDS[field]
+    struct.pack_into(fmt, data, info.header_offset + at, value)
+    path = tmp_path / f"local-{field}.zip"
+    path.write_bytes(bytes(data))
+    return path, info.filename
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "what"),
+    [
+        ("size", 0, "uncompressed size 0"),
+        ("compressed", 0, "compressed size 0"),
+        ("crc", 0x12345678, "CRC-32 0x12345678"),
+        ("method", 0, "compression method 0"),
+        ("flags", 0x01, "flags 0x1"),
+    ],
+)
+def test_a_local_header_that_disagrees_with_the_directory_is_zip016(
+    tmp_path: Path, field: str, value: int, what: str
+) -> None:
+    path, name = patched_local(tmp_path, field, value)
+    result = modpack("validate", path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "ZIP016" in result.stdout
+    assert f"entry {name!r}: the local header gives {what}" in result.stdout
+
+
+def test_a_data_descriptor_bundle_is_not_zip016(tmp_path: Path) -> None:
+    """Written to an unseekable stream, zipfile sets flag bit 3 and zeroes the local sizes: valid."""
+
+    class Unseekable(io.RawIOBase):
+        def __init__(self) -> None:
+            self.data = bytearray()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, chunk: object) -> int:
+            view = memoryview(chunk)  # type: ignore[arg-type]
+            self.data += view
+            return len(view)
+
+    sink = Unseekable()
+    with zipfile.ZipFile(GOOD_BUNDLE) as source, zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info, source.read(info))
+    path = tmp_path / "descriptor.zip"
+    path.write_bytes(bytes(sink.data))
+    with zipfile.ZipFile(path) as archive:
+        assert all(i.flag_bits & 0x08 for i in archive.infolist())
+    result = modpack("validate", path)
+    assert "ZIP016" not in result.stdout, result.stdout
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- inspect on a damaged bundle --------------------------------------------------------------
+
+
+def damaged(tmp_path: Path, how: str) -> Path:
+    """The good bundle with its .so's data damaged: a bad CRC or a broken deflate stream."""
+    data = bytearray(GOOD_BUNDLE.read_bytes())
+    with zipfile.ZipFile(GOOD_BUNDLE) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith(".so"))
+    assert info.compress_type == zipfile.ZIP_DEFLATED
+    name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
+    start = info.header_offset + 30 + name_len + extra_len
+    if how == "crc":
+        data[start + info.compress_size // 2] ^= 0xFF  # still inflates, to the wrong bytes
+    else:
+        data[start : start + 16] = b"\xff" * 16  # block type 3: zlib error -3
+    path = tmp_path / f"{how}.zip"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("how", ["crc", "deflate"])
+def test_inspect_on_a_damaged_bundle_gives_validates_finding(tmp_path: Path, how: str) -> None:
+    path = damaged(tmp_path, how)
+    result = modpack("inspect", path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "internal error" not in result.stderr
+    assert "ZIP014" in result.stdout and "hello.so does not decompress" in result.stdout
+    assert f"modpack: {path}: the .so in the bundle is damaged" in result.stderr
+    validated = modpack("validate", path)
+    assert validated.returncode == 1 and "ZIP014" in validated.stdout
+
+
+# --- non-regular files: a FIFO never blocks a reader ------------------------------------------
+
+FIFO_NAMES = ["module.json", "bundle.zip", "modpack.toml", "ramp.yml"]
+
+
+@pytest.mark.parametrize("name", FIFO_NAMES)
+def test_validate_refuses_a_fifo(tmp_path: Path, name: str) -> None:
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    result = modpack("validate", fifo)  # the timeout is the hang guard: the old reader blocked forever
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"IN001 cannot read {fifo}: a named pipe (FIFO), not a regular file" in result.stdout
+
+
+def test_validate_refuses_a_fifo_met_while_walking_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "module.json").write_text(json.dumps(good_module()))
+    nested = tmp_path / "sub"
+    nested.mkdir()
+    os.mkfifo(nested / "module.json")
+    result = modpack("validate", tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"cannot read {nested / 'module.json'}: a named pipe (FIFO)" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["module.json", "bundle.zip", "ramp.yml"])
+def test_init_from_a_fifo_is_refused(tmp_path: Path, name: str) -> None:
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "modpack", "init", "--from", str(fifo)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=out,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "a named pipe (FIFO), not a regular file" in result.stdout + result.stderr
+    assert list(out.iterdir()) == []  # nothing written
+
+
+def test_open_regular_refuses_a_fifo_swapped_in_after_a_check(tmp_path: Path) -> None:
+    """The type is checked on the open descriptor: no window between a check and the open."""
+    from modpack.regular import open_regular
+
+    path = tmp_path / "module.json"
+    path.write_text("{}")
+    with open_regular(path) as stream:
+        assert stream.read() == b"{}"
+    path.unlink()
+    os.mkfifo(path)
+    with pytest.raises(OSError, match="named pipe"):
+        open_regular(path)
+
+
+def test_a_huge_integer_in_the_settings_modpack_toml_is_a_message(tmp_path: Path) -> None:
+    """validate reads [validate] from the modpack.toml of the current folder before anything else."""
+    (tmp_path / "modpack.toml").write_text(f'[module]\nname = "hello"\nversion = {"9" * 4400}\n')
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "modpack", "validate", "modpack.toml"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "internal error" not in result.stderr
+    assert f"cannot read settings from {tmp_path / 'modpack.toml'}" in result.stderr
+    assert "4300 digits" in result.stderr
+
+
+def test_discover_refuses_to_merge_into_a_fifo_named_modpack_toml(tmp_path: Path) -> None:
+    """init --discover merges into an existing modpack.toml: a FIFO there is refused, never read."""
+    fifo = tmp_path / "modpack.toml"
+    os.mkfifo(fifo)
+    code = (
+        "import sys; from pathlib import Path; from modpack.errors import ModpackError\n"
+        "from modpack.redis import discover\n"
+        "try: discover._read_existing(Path(sys.argv[1]))\n"
+        "except ModpackError as exc: print(exc.message)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(  # in a child: the old reader blocked forever, the timeout guards it
+        [sys.executable, "-c", code, str(fifo)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    assert f"cannot read {fifo}: a named pipe (FIFO), not a regular file" in result.stdout, result.stderr
+
+
+def test_a_zip64_end_record_that_understates_the_entries_is_zip018(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The directory is found through the zip64 end record as zipfile finds it, then counted."""
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 1)  # zipfile writes zip64 end records
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for index in range(bundle.MAX_ENTRIES + 100):
+            archive.writestr(f"e{index}", b"")
+    data = bytearray(out.getvalue())
+    zip64 = data.rfind(b"PK\x06\x06")
+    struct.pack_into("<QQ", data, zip64 + 24, 2, 2)  # the zip64 record's counts
+    end = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<HH", data, end + 8, 0xFFFF, 0xFFFF)  # "see the zip64 record"
+    path = tmp_path / "zip64.zip"
+    path.write_bytes(bytes(data))
+    _, findings = validate_bundle(path)
+    assert [f.code for f in findings] == ["ZIP018"]
+    assert "declares 2" in findings[0].message
