@@ -147,6 +147,8 @@ def test_tables_ending_at_the_last_byte_are_kept_and_past_it_are_clipped() -> No
     # a table starting at or past the end, or at offset 0 (absent), is no range
     assert bundle._table_ranges(header, 1000) == [(64, 176)]
     assert bundle._table_ranges(_header(phoff=0, shoff=0, phnum=2, shnum=3), 5000) == []
+    # only offset 0 means "no table": a (garbled) header naming byte 1 gets its table kept
+    assert bundle._table_ranges(_header(phoff=1, shoff=0, phnum=2, shnum=3), 5000) == [(1, 113)]
 
 
 def test_zero_section_count_still_keeps_entry_zero() -> None:
@@ -168,6 +170,22 @@ def _image(sections: list[tuple[int, int, int]], size: int, *, shoff: int = 64) 
     """Kept bytes of a `size`-byte file: an ELF header and a section table (kind, offset, size)."""
     table = b"".join(_section(*s) for s in sections)
     return {0: _header(phoff=0, shoff=shoff, phnum=0, shnum=len(sections)), shoff: table}
+
+
+def test_a_big_endian_file_gets_no_ranges_even_from_a_readable_section_table() -> None:
+    kept = _image([(1, 2000, 100)], 10_000)
+    assert bundle._needed_ranges(kept, 10_000)[1:] == [(2000, 2164)]
+    kept[0] = kept[0][:5] + b"\x02" + kept[0][6:]  # EI_DATA: ELFDATA2MSB
+    assert bundle._needed_ranges(kept, 10_000) == []
+
+
+def test_a_section_entry_cut_by_the_end_of_the_file_is_not_read() -> None:
+    entries = [(1, 2000, 100), (1, 3000, 100)]
+    whole = _image(entries, 10_000, shoff=9000)
+    assert bundle._needed_ranges(whole, 10_000)[1:] == [(2000, 2164), (3000, 3164)]
+    size = 9000 + 2 * 64 - 1  # the last entry's final byte (sh_entsize) is missing
+    cut = {0: whole[0], 9000: whole[9000][:-1]}
+    assert bundle._needed_ranges(cut, size) == [(9000, size), (2000, 2164)]
 
 
 def test_small_sections_are_kept_with_a_name_read_past_their_end() -> None:
@@ -244,6 +262,14 @@ def test_keeper_covers_a_range_kept_exactly() -> None:
     assert keeper.pieces == {100: bytes(100)}
     assert keeper.covers([(100, 200)])
     assert not keeper.covers([(99, 200)]) and not keeper.covers([(100, 201)])
+
+
+def test_keeper_pieces_are_never_empty_whatever_the_chunks() -> None:
+    """A range ending exactly where a chunk starts adds no empty piece to the kept bytes."""
+    keeper = bundle._Keeper(300, [(100, 200)])
+    keeper.feed(bytes(200))
+    keeper.feed(bytes(100))
+    assert keeper.pieces == {100: bytes(100)}
 
 
 def test_zip64_locator_at_the_first_byte_of_the_tail() -> None:
