@@ -19,13 +19,20 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from modpack import bundle
+from modpack import bundle, elf
 from tests.conftest import SO
 
 # Every well-formed 64-bit fixture (elf32.so, truncated.so and text.so are other tests' bad inputs).
 REAL = [*sorted((SO / "x86_64").glob("*.so")), SO / "aarch64" / "hello.so"]
 REAL = [p for p in REAL if p.name not in ("elf32.so", "truncated.so", "text.so")]
 TABLE_TYPES = {"SHT_SYMTAB", "SHT_STRTAB", "SHT_DYNSYM", "SHT_GNU_verneed", "SHT_GNU_versym"}
+
+
+# The bundle reader's memory promise: a small section is at most 8 MiB, a symbol or string table
+# at most what modpack's ELF reader accepts (elf.MAX_SYMBOL_TABLE), all of them 96 MiB at most.
+# Stated here as figures, so a change of a budget is a visible decision, not a silent one.
+SECTION_BUDGET = 8 << 20
+TOTAL_BUDGET = 96 << 20
 
 
 def _grown(tmp_path: Path, pad: int) -> Path:
@@ -44,16 +51,16 @@ def _truth(path: Path) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """(the two header tables, the small sections) of a file, as pyelftools reads them."""
     size = path.stat().st_size
     with path.open("rb") as stream:
-        elf = ELFFile(stream)
-        h = elf.header
+        reader = ELFFile(stream)
+        h = reader.header
         tables = [
             (h.e_phoff, h.e_phoff + h.e_phentsize * h.e_phnum),
             (h.e_shoff, h.e_shoff + h.e_shentsize * h.e_shnum),
         ]
         sections = []
-        for section in elf.iter_sections():
+        for section in reader.iter_sections():
             kind, offset, length = section["sh_type"], section["sh_offset"], section["sh_size"]
-            limit = bundle.TABLE_KEEP if kind in TABLE_TYPES else bundle.SECTION_KEEP
+            limit = elf.MAX_SYMBOL_TABLE if kind in TABLE_TYPES else SECTION_BUDGET
             if kind == "SHT_NOBITS" or length == 0 or length > limit:
                 continue
             sections.append((offset, min(offset + length + bundle.CSTRING_CHUNK, size)))
@@ -77,7 +84,7 @@ def test_needed_ranges_are_the_tables_and_every_small_section(path: Path) -> Non
 
 
 def test_a_grown_module_keeps_the_tables_at_its_end_and_not_the_large_section(tmp_path: Path) -> None:
-    grown = _grown(tmp_path, bundle.SECTION_KEEP + 1)
+    grown = _grown(tmp_path, SECTION_BUDGET + 1)
     data = grown.read_bytes()
     size = len(data)
     tables, sections = _truth(grown)
@@ -89,18 +96,18 @@ def test_a_grown_module_keeps_the_tables_at_its_end_and_not_the_large_section(tm
     with grown.open("rb") as stream:
         pad = ELFFile(stream).get_section_by_name(".pad")
         start, length = pad["sh_offset"], pad["sh_size"]
-    assert length == bundle.SECTION_KEEP + 1
+    assert length == SECTION_BUDGET + 1
     # only the 64-byte name reads of the sections before it reach into it
     assert all(b <= start + bundle.CSTRING_CHUNK or a >= start + length for a, b in needed)
 
 
 def test_a_section_of_exactly_the_budget_is_kept(tmp_path: Path) -> None:
-    grown = _grown(tmp_path, bundle.SECTION_KEEP)
+    grown = _grown(tmp_path, SECTION_BUDGET)
     data = grown.read_bytes()
     with grown.open("rb") as stream:
         pad = ELFFile(stream).get_section_by_name(".pad")
         start, length = pad["sh_offset"], pad["sh_size"]
-    assert length == bundle.SECTION_KEEP
+    assert length == SECTION_BUDGET
     needed = bundle._needed_ranges({0: data}, len(data))
     assert (start, min(start + length + bundle.CSTRING_CHUNK, len(data))) in needed
 
@@ -208,9 +215,15 @@ def test_small_sections_are_kept_with_a_name_read_past_their_end() -> None:
     ]
 
 
+def test_the_budgets_are_the_promised_figures() -> None:
+    assert bundle.SECTION_KEEP == SECTION_BUDGET
+    assert bundle.TABLE_KEEP == elf.MAX_SYMBOL_TABLE
+    assert bundle.TOTAL_KEEP == TOTAL_BUDGET
+
+
 def test_section_and_table_budgets_at_their_edges() -> None:
-    size = bundle.TOTAL_KEEP * 2  # only the kept header and table exist in memory
-    s, t = bundle.SECTION_KEEP, bundle.TABLE_KEEP
+    size = TOTAL_BUDGET * 2  # only the kept header and table exist in memory
+    s, t = SECTION_BUDGET, elf.MAX_SYMBOL_TABLE
     sections = [(1, 1 << 20, s), (1, 1 << 21, s + 1), (2, 1 << 25, t), (11, 1 << 27, t + 1)]
     kept = _image(sections, size)
     needed = bundle._needed_ranges(kept, size)
@@ -223,9 +236,9 @@ def test_section_and_table_budgets_at_their_edges() -> None:
 
 @pytest.mark.parametrize("extra", [0, 1])
 def test_total_budget_stops_at_the_section_that_passes_it(extra: int) -> None:
-    t = bundle.TABLE_KEEP
-    rest = bundle.TOTAL_KEEP - t
-    size = bundle.TOTAL_KEEP * 4
+    t = elf.MAX_SYMBOL_TABLE
+    rest = TOTAL_BUDGET - t
+    size = TOTAL_BUDGET * 4
     sections = [(2, 1 << 20, t), (2, 1 << 28, rest + extra), (1, 1 << 29, 100)]
     needed = bundle._needed_ranges(_image(sections, size), size)
     first = (1 << 20, (1 << 20) + t + 64)
@@ -237,6 +250,7 @@ def test_total_budget_stops_at_the_section_that_passes_it(extra: int) -> None:
 
 def test_only_the_first_4096_section_entries_are_read() -> None:
     size = 1 << 20
+    assert elf.MAX_SECTIONS == 4096  # the ELF reader reads no more entries either
     sections = [(1, 0, 0)] * 4095 + [(1, 900_000, 16), (1, 950_000, 16)]
     needed = bundle._needed_ranges(_image(sections, size), size)
     assert needed[1:] == [(900_000, 900_000 + 16 + 64)]
