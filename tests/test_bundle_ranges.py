@@ -268,6 +268,9 @@ def test_an_unkept_header_or_section_table_gives_no_ranges() -> None:
     size = 8192
     assert bundle._needed_ranges({0: _header(phoff=64, shoff=512, phnum=1, shnum=2)[:63]}, size) == []
     assert bundle._needed_ranges({0: _header(phoff=64, shoff=512, phnum=1, shnum=2)}, size) == []
+    # a whole file one byte shorter than the 64-byte ELF header: nothing in it is a table
+    short = _header(phoff=8, shoff=0, phnum=1, shnum=0)[:63]
+    assert bundle._needed_ranges({0: short}, 63) == []
 
 
 def test_keeper_covers_a_range_kept_exactly() -> None:
