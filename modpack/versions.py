@@ -27,7 +27,7 @@ def semver_problem(text: str) -> str | None:
     """Why `text` is not an X.Y.Z Redis Enterprise accepts, or None when it is."""
     if parse_semver(text) is not None:
         return None
-    if re.fullmatch(r"\d+\.\d+\.\d+", text):
+    if re.fullmatch(r"\d+\.\d+\.\d+", text) and any(len(part) > 18 for part in text.split(".")):
         return f"{_short(text)} has a component of more than 18 digits"
     import semver
 

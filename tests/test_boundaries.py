@@ -587,6 +587,8 @@ def test_the_local_extra_field_counts_towards_where_an_entry_ends() -> None:
     assert layout_findings(bytes(data))[1] == []
     central = data.find(b"PK\x01\x02")  # module.json's directory entry: 4 bytes too long now
     struct.pack_into("<I", data, central + 20, 2 + 4)
+    # ... and its local header agrees (else ZIP016 says that first): the overlap is the one defect
+    struct.pack_into("<I", data, data.find(b"PK\x03\x04") + 18, 2 + 4)
     assert layout_findings(bytes(data)) == (
         None,
         [("ZIP015", "entry 'module.json' overlaps the next entry or the directory", "")],
@@ -658,6 +660,7 @@ def test_an_entry_whose_data_runs_into_the_next_is_refused() -> None:
     central = data.find(b"PK\x01\x02")  # module.json's directory entry
     packed = struct.unpack_from("<I", data, central + 20)[0]
     struct.pack_into("<I", data, central + 20, packed + 1)
+    struct.pack_into("<I", data, data.find(b"PK\x03\x04") + 18, packed + 1)  # both headers agree
     assert layout_findings(bytes(data)) == (
         None,
         [("ZIP015", "entry 'module.json' overlaps the next entry or the directory", "")],
