@@ -993,3 +993,41 @@ def test_names(fields: Module, expected: list[tuple[str, str, str]]) -> None:
     sink = Sink("module.json")
     metadata.check_names(good_module() | fields, sink)
     assert [(f.code, f.location.path, f.message) for f in sink.findings] == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "shown"),
+    [
+        ("step", 10**4199, "a number of more than 20 digits"),
+        ("last_key", 2**31, str(2**31)),
+        ("first_key", -(2**31) - 1, str(-(2**31) - 1)),
+        ("command_arity", 2**31, str(2**31)),
+    ],
+)
+def test_a_key_position_outside_a_c_int_is_out_of_range(key: str, value: int, shown: str) -> None:
+    """RedisModule_CreateCommand takes C ints: a server must refuse a 4200-digit step (issue 12)."""
+    from modpack.checks.commands import check_commands
+    from modpack.findings import Sink
+
+    entry = {"command_name": "m.cmd", "command_arity": 3, "flags": ["write"], "first_key": 1,
+             "last_key": 1, "step": 1}  # fmt: skip
+    entry[key] = value
+    sink = Sink("module.json")
+    check_commands({"commands": [entry]}, sink)
+    out = [f for f in sink.resolved() if f.code == "SCH005"]
+    assert [f.location.path for f in out] == [f"commands[0].{key}"]
+    assert (
+        out[0].message
+        == f"`commands[0].{key}` is {shown}; Redis keeps it in a C int (-2147483648 to 2147483647)"
+    )
+
+
+def test_the_c_int_bounds_themselves_are_in_range() -> None:
+    from modpack.checks.commands import check_commands
+    from modpack.findings import Sink
+
+    sink = Sink("module.json")
+    entry = {"command_name": "m.cmd", "command_arity": -(2**31), "flags": ["readonly"], "first_key": 1,
+             "last_key": 2**31 - 1, "step": 1}  # fmt: skip
+    check_commands({"commands": [entry]}, sink)
+    assert [f for f in sink.resolved() if f.code == "SCH005"] == []

@@ -53,6 +53,26 @@ def _int(value: Any) -> int | None:
     return int(value) if value.is_integer() else None
 
 
+# RedisModule_CreateCommand takes arity, first_key, last_key and step as C ints (module.c), so a
+# value outside that range cannot be what the module registers: Redis Enterprise would read
+# another number than the one written, or refuse the object.
+C_INT = (-(2**31), 2**31 - 1)
+_KEY_FIELDS = (("command_arity", "arity"), ("first_key", "first"), ("last_key", "last"), ("step", "step"))
+
+
+def _check_c_ints(command: Command, sink: Sink) -> None:
+    low, high = C_INT
+    for key, attribute in _KEY_FIELDS:
+        value = getattr(command, attribute)
+        if value is not None and not low <= value <= high:
+            shown = str(value) if abs(value) < 10**20 else "a number of more than 20 digits"
+            sink.add(
+                "SCH005",
+                f"{command.path}.{key}",
+                f"`{command.path}.{key}` is {shown}; Redis keeps it in a C int ({low} to {high})",
+            )
+
+
 def _parse(entry: dict[str, Any], path: str) -> Command:
     flags = entry.get("flags")
     names = frozenset(f for f in flags if isinstance(f, str)) if isinstance(flags, list) else frozenset()
@@ -101,6 +121,8 @@ def check_commands(
     target = target_redis(module)
     _check_names(commands, sink)
     for command in commands:
+        if not hand_written:  # the declarations' reader says it for modpack.toml and ramp.yml
+            _check_c_ints(command, sink)
         _check_fields(command, sink)
         _check_flag_vocabulary(command, sink)
         _check_flag_semantics(command, target, sink)
