@@ -25,6 +25,8 @@ for tool in "${!tool_package[@]}"; do
   # shellcheck disable=SC2206  # a tool may need several packages (a cross compiler and its libc)
   command -v "$tool" >/dev/null 2>&1 || missing+=(${tool_package[$tool]})
 done
+# Headers, not commands: the OpenSSL 3 module of tests/test_platform_libraries.py links -lcrypto.
+[ -e /usr/include/openssl/crypto.h ] || missing+=(libssl-dev)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq

@@ -49,3 +49,21 @@ def require_redis() -> str:
     if os.environ.get("MODPACK_ALLOW_NO_REDIS") == "1":
         pytest.skip("redis-server is not installed (allowed by MODPACK_ALLOW_NO_REDIS=1)")
     pytest.fail("redis-server is not installed; CI must install it (set MODPACK_ALLOW_NO_REDIS=1 to skip)")
+
+
+def require(present: bool, what: str) -> None:
+    """A test's tool or input is missing: fail, as CI must; MODPACK_ALLOW_NO_REDIS=1 skips instead."""
+    if present:
+        return
+    if os.environ.get("MODPACK_ALLOW_NO_REDIS") == "1":
+        pytest.skip(f"{what} (allowed by MODPACK_ALLOW_NO_REDIS=1)")
+    pytest.fail(f"{what}; scripts/test.sh installs it (set MODPACK_ALLOW_NO_REDIS=1 to skip)")
+
+
+REALWORLD = ROOT.parent / "shared" / "reference" / "examples" / "realworld"
+
+
+@pytest.fixture
+def realworld_folder() -> Path:
+    require(REALWORLD.is_dir(), f"{REALWORLD} (shared/reference beside this checkout) is missing")
+    return REALWORLD

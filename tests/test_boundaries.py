@@ -20,6 +20,7 @@ from modpack import bundle, compat, elf, versions
 from modpack.checks import metadata
 from modpack.checks.elf import check_binary
 from modpack.findings import Sink
+from tests.conftest import require
 from tests.elf_cases import builder
 from tests.elf_cases.builder import Spec, Sym
 
@@ -360,8 +361,7 @@ def test_zip_fz_output_is_read(tmp_path: Path) -> None:
     import shutil
     import subprocess
 
-    if shutil.which("zip") is None:
-        pytest.skip("zip is not installed")
+    require(shutil.which("zip") is not None, "zip is not installed")
     (tmp_path / "module.json").write_text("{}")
     (tmp_path / "m.so").write_bytes(b"\x7fELF")
     subprocess.run(["zip", "-q", "-fz", "b.zip", "module.json", "m.so"], cwd=tmp_path, check=True)

@@ -18,9 +18,7 @@ from tests.conftest import FIXTURES, ROOT, SO, require_redis, run_modpack
 EXAMPLE = (FIXTURES / "example" / "modpack.toml").read_text()
 HELLO = SO / "x86_64" / "hello.so"
 REALWORLD = ROOT.parent / "shared" / "reference" / "examples" / "realworld"
-needs_realworld = pytest.mark.skipif(
-    not REALWORLD.is_dir(), reason="shared/reference is not beside this checkout"
-)
+needs_realworld = pytest.mark.usefixtures("realworld_folder")  # fails, not skips, when missing
 
 
 def project(folder: Path, text: str = EXAMPLE) -> Path:

@@ -20,7 +20,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from modpack import bundle, elf
-from tests.conftest import SO
+from tests.conftest import SO, require
 
 # Every well-formed 64-bit fixture (elf32.so, truncated.so and text.so are other tests' bad inputs).
 REAL = [*sorted((SO / "x86_64").glob("*.so")), SO / "aarch64" / "hello.so"]
@@ -37,8 +37,7 @@ TOTAL_BUDGET = 96 << 20
 
 def _grown(tmp_path: Path, pad: int) -> Path:
     """hello.so with a non-alloc section of `pad` bytes added (the way debug data grows it)."""
-    if shutil.which("objcopy") is None:
-        pytest.skip("objcopy (binutils) is not installed")
+    require(shutil.which("objcopy") is not None, "objcopy (binutils) is not installed")
     blob = tmp_path / "pad.bin"
     blob.write_bytes(bytes(range(251)) * (pad // 251) + bytes(pad % 251))
     out = tmp_path / "grown.so"

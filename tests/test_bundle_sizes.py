@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from modpack import builder, bundle, declarations, validate
 from modpack.checks.elf import check_binary
 from modpack.findings import Sink
-from tests.conftest import FIXTURES, SO, run_modpack
+from tests.conftest import FIXTURES, SO, require, run_modpack
 from tests.elf_cases.compile import compile_so
 
 BASE = SO / "x86_64" / "hello.so"
@@ -56,8 +56,7 @@ def _so_of_size(size: int, folder: Path) -> Path:
     if size <= len(base):
         out.write_bytes(base[:size])
         return out
-    if shutil.which("objcopy") is None:
-        pytest.skip("objcopy (binutils) is not installed")
+    require(shutil.which("objcopy") is not None, "objcopy (binutils) is not installed")
     pad = folder / "pad.bin"
     grown = folder / "grown.so"
     length = size - len(base) - 64  # the new section header; alignment may add a few bytes

@@ -17,7 +17,7 @@ import pytest
 from modpack import compat, elf, inspect, policy
 from modpack.checks.elf import check_binary
 from modpack.findings import Sink
-from tests.conftest import FIXTURES, run_modpack
+from tests.conftest import FIXTURES, require, run_modpack
 from tests.elf_cases import builder
 from tests.elf_cases.builder import Spec
 from tests.elf_cases.compile import compile_so
@@ -51,8 +51,9 @@ def findings(so: Path, systems: list[str] | None) -> list[tuple[str, str, str, s
 @pytest.fixture(scope="module")
 def openssl3_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("openssl")
-    if not Path("/usr/include/openssl/crypto.h").exists():
-        pytest.skip("the OpenSSL headers (libssl-dev) are not installed")
+    require(
+        Path("/usr/include/openssl/crypto.h").exists(), "the OpenSSL headers (libssl-dev) are not installed"
+    )
     hello = (FIXTURES / "src" / "hello.c").read_text()
     so = compile_so(folder, "hello.so", hello + OPENSSL_C, f"-I{FIXTURES / 'include'}", "-lcrypto")
     assert "libcrypto.so.3" in elf.read_elf(so).needed

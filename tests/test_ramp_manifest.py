@@ -11,9 +11,7 @@ from modpack.validate import validate_paths
 from tests.conftest import ROOT, run_modpack
 
 REALWORLD = ROOT.parent / "shared" / "reference" / "examples" / "realworld"
-needs_realworld = pytest.mark.skipif(
-    not REALWORLD.is_dir(), reason="shared/reference is not beside this checkout"
-)
+needs_realworld = pytest.mark.usefixtures("realworld_folder")  # fails, not skips, when missing
 
 BASE = """display_name: Hello
 author: modpack
