@@ -110,6 +110,19 @@ def json_lines(text: str) -> LineMap:
     return _offsets_to_lines(text, offsets)
 
 
+def json_resolver(text: str) -> Callable[[str], int | None]:
+    """The line of a path in JSON text, as `resolver(json_lines(text))` answers it, built lazily:
+    a file without findings never pays for it."""
+    cache: list[Callable[[str], int | None]] = []
+
+    def line_of(path: str) -> int | None:
+        if not cache:
+            cache.append(resolver(json_lines(text)))
+        return cache[0](path)
+
+    return line_of
+
+
 def _skip_nested(parts: Iterator[re.Match[str]]) -> None:
     """Past a container too deep to map: count brackets (strings are whole parts), never recurse."""
     level = 1

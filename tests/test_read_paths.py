@@ -1,0 +1,108 @@
+"""The fast paths of reading and parsing a module.json say exactly what the full paths say.
+
+`read_regular` sizes its reads by the file (a buffered read of the 4 MiB limit allocated that
+much per file); `parse_json` parses with a shared decoder first and falls back to the full parse,
+which names the defect, for anything that decoder refuses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modpack.findings import Sink
+from modpack.regular import read_regular
+from modpack.validate import parse_json
+
+
+def test_read_regular_returns_the_whole_small_file(tmp_path: Path) -> None:
+    path = tmp_path / "module.json"
+    path.write_bytes(b'{"a": 1}\n')
+    assert read_regular(path, 1024) == b'{"a": 1}\n'
+
+
+def test_read_regular_returns_limit_plus_one_bytes_of_a_larger_file(tmp_path: Path) -> None:
+    path = tmp_path / "big.json"
+    path.write_bytes(b"x" * 5000)
+    assert read_regular(path, 100) == b"x" * 101
+    assert read_regular(path, 4999) == b"x" * 5000
+    assert read_regular(path, 5000) == b"x" * 5000
+
+
+def test_read_regular_of_an_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.json"
+    path.write_bytes(b"")
+    assert read_regular(path, 100) == b""
+
+
+def test_read_regular_reads_past_a_size_that_understates_the_content() -> None:
+    # /proc files are regular files whose st_size is 0: the content must still be read whole.
+    status = Path("/proc/self/status")
+    assert status.stat().st_size == 0
+    data = read_regular(status, 1 << 20)
+    assert b"Name:" in data and data.endswith(b"\n")
+    assert len(read_regular(status, 10)) == 11
+
+
+def _parsed(text: str) -> tuple[object, list[tuple[str, str, str, int | None]]]:
+    sink = Sink("m.json")
+    document = parse_json(text, sink)
+    return document, [(f.code, f.location.path, f.message, f.location.line) for f in sink.findings]
+
+
+def test_parse_json_reports_each_duplicate_key_and_keeps_the_last_value() -> None:
+    document, findings = _parsed('{"a": 1, "b": {"c": 1, "c": 2}, "a": 3}')
+    assert document == {"a": 3, "b": {"c": 2}}
+    assert [(code, path) for code, path, _, _ in findings] == [("IN006", "c"), ("IN006", "a")]
+
+
+def _json_error(text: str) -> str:
+    """What the standard parser says of `text`, as parse_json words it."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    raise AssertionError(f"{text!r} parses")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"a": 1,}', _json_error('{"a": 1,}')),
+        ('\ufeff{"a": 1}', "invalid JSON: Unexpected UTF-8 BOM (decode using utf-8-sig) (line 1, column 1)"),
+        ('{"a": 1} x', "invalid JSON: Extra data (line 1, column 10)"),
+        (
+            '{"version": ' + "9" * 4301 + "}",
+            "invalid JSON: a number (key 'version') has more than 4300 digits",
+        ),
+    ],
+)
+def test_parse_json_names_what_the_fast_decoder_refuses(text: str, message: str) -> None:
+    document, findings = _parsed(text)
+    assert document is None
+    assert [f[:1] + f[2:3] for f in findings] == [("IN002", message)]
+
+
+def test_parse_json_takes_a_4300_digit_number() -> None:
+    document, findings = _parsed('{"version": ' + "9" * 4300 + "}")
+    assert findings == [] and isinstance(document, dict) and document["version"] == int("9" * 4300)
+
+
+def test_parse_json_with_another_int_digit_limit_still_refuses_huge_numbers(tmp_path: Path) -> None:
+    """Under PYTHONINTMAXSTRDIGITS=0 the C scanner reads any number: the full parse still refuses."""
+    path = tmp_path / "module.json"
+    path.write_text('{"version": ' + "9" * 5000 + "}")
+    result = subprocess.run(
+        [sys.executable, "-m", "modpack", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONINTMAXSTRDIGITS": "0"},
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "IN002 invalid JSON: a number (key 'version') has more than 4300 digits" in result.stdout
