@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from modpack import locate, schema
 from modpack.checks import commands as command_checks
 from modpack.checks import metadata
-from modpack.declarations import Declarations, Settings
+from modpack.declarations import Declarations, Settings, read_text
 from modpack.findings import Finding, Severity, Sink
 from modpack.rules import matches
 from modpack.types import JSON, Module
@@ -36,6 +36,8 @@ SKIPPED_FOLDERS = {".git", ".hg", ".venv", "venv", "node_modules", "__pycache__"
 
 @dataclass
 class FileReport:
+    """The findings of one file (or folder) and what kind of input it is."""
+
     path: str
     kind: str
     findings: list[Finding] = field(default_factory=list)
@@ -43,6 +45,8 @@ class FileReport:
 
 @dataclass
 class Report:
+    """Every file's report, and the settings that decide failure."""
+
     files: list[FileReport]
     settings: Settings = field(default_factory=Settings)
 
@@ -250,8 +254,6 @@ def validate_module_object(document: JSON, source: str = "<request>") -> list[Fi
 
 
 def validate_module_file(path: Path) -> list[Finding]:
-    from modpack.declarations import read_text
-
     sink = Sink(str(path))
     text = read_text(path, sink)
     if text is None:
