@@ -8,8 +8,9 @@ convention that a negative step is a proxy routing policy (ramp.md §3.2).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import functools
+import re
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from modpack import policy, versions
 from modpack.findings import Sink
@@ -18,12 +19,16 @@ if TYPE_CHECKING:  # mutate: equivalent -- annotations only
     from modpack.elf import GetkeysApi
 
 BLOCKED_NAME_CHARS = {" ": "a space", "\r": "CR", "\n": "LF", "@": "@", "=": "=", ",": ","}
+_BLOCKED_NAME = re.compile("[" + re.escape("".join(BLOCKED_NAME_CHARS)) + "]")
 ROUTING_POLICIES = (-1, -2, -3)
 
 
-@dataclass(frozen=True)  # mutate: equivalent -- nothing assigns to a Command
-class Command:
-    """One command entry, with each field None when absent or of the wrong type."""
+class Command(NamedTuple):
+    """One command entry, with each field None when absent or of the wrong type.
+
+    A NamedTuple, immutable as a frozen dataclass is but built in half the time: one is built for
+    every command of every file, and `modpack validate` of 5000 files builds 25000.
+    """
 
     path: str
     name: str | None
@@ -46,6 +51,8 @@ class Command:
 
 
 def _int(value: Any) -> int | None:
+    if type(value) is int:
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if isinstance(value, int):
@@ -73,20 +80,30 @@ def _check_c_ints(command: Command, sink: Sink) -> None:
             )
 
 
+@functools.cache
+def _vocabulary() -> tuple[frozenset[str], frozenset[str], dict[str, str], dict[str, str]]:
+    """COMMAND INFO flags, native-only flags, module spellings and invisible module flags, once."""
+    invisible: dict[str, str] = policy.load("flags")["module_only_invisible"]
+    return policy.command_info_flags(), policy.native_only_flags(), policy.module_flag_spellings(), invisible
+
+
 def _parse(entry: dict[str, Any], path: str) -> Command:
     flags = entry.get("flags")
-    names = frozenset(f for f in flags if isinstance(f, str)) if isinstance(flags, list) else frozenset()
-    spelled = policy.module_flag_spellings()
+    if isinstance(flags, list):
+        spelled = _vocabulary()[2]
+        names = frozenset([spelled.get(f, f) for f in flags if isinstance(f, str)])
+    else:
+        names = frozenset()
     name = entry.get("command_name")
     return Command(
-        path=path,
-        name=name if isinstance(name, str) else None,
-        arity=_int(entry.get("command_arity")),
-        flags=frozenset(spelled.get(f, f) for f in names),
-        first=_int(entry.get("first_key")),
-        last=_int(entry.get("last_key")),
-        step=_int(entry.get("step")),
-        raw=entry,
+        path,
+        name if isinstance(name, str) else None,
+        _int(entry.get("command_arity")),
+        names,
+        _int(entry.get("first_key")),
+        _int(entry.get("last_key")),
+        _int(entry.get("step")),
+        entry,
     )
 
 
@@ -206,7 +223,11 @@ def _check_names(commands: list[Command], sink: Sink) -> None:
         if not name.strip():
             sink.add("CMD001", path, "command_name is empty")
             continue
-        bad = sorted({label for char, label in BLOCKED_NAME_CHARS.items() if char in name})
+        bad = (
+            sorted({label for char, label in BLOCKED_NAME_CHARS.items() if char in name})
+            if _BLOCKED_NAME.search(name)
+            else None
+        )
         if bad:
             sink.add("CMD002", path, f"command name {name!r} contains {', '.join(bad)}")
         elif "|" in name:
@@ -233,10 +254,12 @@ def _check_flag_vocabulary(command: Command, sink: Sink) -> None:
     flags = command.raw.get("flags")
     if not isinstance(flags, list):
         return
-    known = policy.command_info_flags()
-    native = policy.native_only_flags()
-    spelled = policy.module_flag_spellings()
-    invisible = policy.load("flags")["module_only_invisible"]
+    known, native, spelled, invisible = _vocabulary()
+    try:
+        if known.issuperset(flags):
+            return  # every flag is a COMMAND INFO name (what a generated entry holds)
+    except TypeError:
+        pass  # an unhashable flag (a list or an object): looked at one by one below
     for index, flag in enumerate(flags):
         if not isinstance(flag, str) or flag in known:
             continue

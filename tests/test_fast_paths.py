@@ -1,4 +1,4 @@
-"""The fast paths of reading and parsing a module.json say exactly what the full paths say.
+"""The fast paths of validating module.json say exactly what the full paths say.
 
 `read_regular` sizes its reads by the file (a buffered read of the 4 MiB limit allocated that
 much per file); `parse_json` parses with a shared decoder first and falls back to the full parse,
@@ -106,3 +106,18 @@ def test_parse_json_with_another_int_digit_limit_still_refuses_huge_numbers(tmp_
     )
     assert result.returncode == 1, result.stderr
     assert "IN002 invalid JSON: a number (key 'version') has more than 4300 digits" in result.stdout
+
+
+def test_unhashable_flags_are_looked_at_one_by_one(tmp_path: Path) -> None:
+    """The vocabulary check first asks whether every flag is known at once; a list or an object
+    among the flags cannot be asked that way, and the flag after it is still judged."""
+    from modpack.checks.commands import check_commands
+
+    sink = Sink("m.json")
+    entry = {"command_name": "x.y", "command_arity": 2, "first_key": 1, "last_key": 1, "step": 1}
+    check_commands({"commands": [{**entry, "flags": [["write"], {"a": 1}, "deny-oom", "readonly"]}]}, sink)
+    found = [(f.code, f.location.path, f.message) for f in sink.findings if f.code.startswith("CMD00")]
+    assert found == [
+        ("CMD008", "commands[0].flags[2]", "flag 'deny-oom' is the RedisModule_CreateCommand spelling")
+    ]
+    assert [f.code for f in sink.findings if f.code == "CMD012"] == ["CMD012"]  # deny-oom read as denyoom
