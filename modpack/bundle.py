@@ -412,6 +412,8 @@ _TABLE_TYPES = {2, 3, 11, 0x6FFFFFFE, 0x6FFFFFFF}  # SYMTAB, STRTAB, DYNSYM, GNU
 
 @dataclass
 class StreamedBinary:
+    """The bundle's .so read once: its hash, its size and the bytes an ELF reader needs."""
+
     sha256: str
     size: int
     image: SparseImage

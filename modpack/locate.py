@@ -52,6 +52,8 @@ _OPEN, _CLOSE, _PUNCTUATION = ("{", "["), ("}", "]"), (":", ",")
 
 @dataclass
 class _Container:
+    """An open object or array of the JSON scan."""
+
     path: str
     keyed: bool
     index: int = 0

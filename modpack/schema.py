@@ -27,6 +27,8 @@ Schema = dict[str, Any]
 
 @dataclass(frozen=True)
 class Violation:
+    """One schema violation: the rule, where, what and how to fix it."""
+
     code: str
     path: str
     message: str

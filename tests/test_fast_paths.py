@@ -121,3 +121,40 @@ def test_unhashable_flags_are_looked_at_one_by_one(tmp_path: Path) -> None:
         ("CMD008", "commands[0].flags[2]", "flag 'deny-oom' is the RedisModule_CreateCommand spelling")
     ]
     assert [f.code for f in sink.findings if f.code == "CMD012"] == ["CMD012"]  # deny-oom read as denyoom
+
+
+# --- the ELF reader names types and machines without pyelftools ---------------------------------
+
+HELLO = Path(__file__).resolve().parent.parent / "fixtures" / "so" / "x86_64" / "hello.so"
+
+
+def test_the_reader_names_types_and_machines_as_pyelftools_does() -> None:
+    from elftools.elf.enums import ENUM_E_MACHINE, ENUM_E_TYPE
+
+    from modpack.elf import _E_TYPES, _MACHINES
+
+    for table, enum in ((_E_TYPES, ENUM_E_TYPE), (_MACHINES, ENUM_E_MACHINE)):
+        for value, name in table.items():
+            assert [k for k, v in enum.items() if v == value] == [name], value
+
+
+def test_reading_a_module_imports_no_pyelftools() -> None:
+    script = (
+        "import sys\n"
+        "from modpack.elf import read_elf\n"
+        f"info = read_elf({str(HELLO)!r})\n"
+        "print(info.e_type, info.machine, sorted(m for m in sys.modules if m.startswith('elftools')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["ET_DYN", "EM_X86_64", "[]"]
+
+
+def test_a_machine_the_reader_does_not_know_is_named_by_pyelftools(tmp_path: Path) -> None:
+    from modpack.elf import read_elf
+
+    data = bytearray(HELLO.read_bytes())
+    data[18:20] = (88).to_bytes(2, "little")  # e_machine: EM_M32R, in no table of modpack's
+    path = tmp_path / "m32r.so"
+    path.write_bytes(bytes(data))
+    info = read_elf(path)
+    assert (info.machine, info.e_type, info.architecture) == ("EM_M32R", "ET_DYN", None)
