@@ -158,3 +158,55 @@ def test_a_machine_the_reader_does_not_know_is_named_by_pyelftools(tmp_path: Pat
     path.write_bytes(bytes(data))
     info = read_elf(path)
     assert (info.machine, info.e_type, info.architecture) == ("EM_M32R", "ET_DYN", None)
+
+
+# --- the background hash: one thread, no concurrent.futures ---------------------------------------
+
+
+def test_background_hash_equals_hashlib_over_many_chunks() -> None:
+    import hashlib
+
+    from modpack.hashing import BackgroundHash
+
+    chunks = [bytes([i % 251]) * (1000 + i * 37) for i in range(300)]
+    with BackgroundHash() as digest:
+        for chunk in chunks:
+            digest.feed(chunk)
+    assert digest.hexdigest() == hashlib.sha256(b"".join(chunks)).hexdigest()
+
+
+def test_background_hash_raises_the_workers_error_and_never_hangs() -> None:
+    from modpack.hashing import BackgroundHash
+
+    with pytest.raises(TypeError):
+        with BackgroundHash() as digest:
+            digest.feed(b"ok")
+            digest.feed("not bytes")  # type: ignore[arg-type]
+            for _ in range(3):
+                digest.feed(b"more")  # the error surfaces here, or on exit
+    with pytest.raises(TypeError):
+        with BackgroundHash() as digest:
+            digest.feed("not bytes")  # type: ignore[arg-type]
+
+
+def test_the_bundle_path_imports_no_concurrent_futures_and_no_pyelftools(tmp_path: Path) -> None:
+    """Reading a bundle needs neither: a thread hashes, and the ELF reader is modpack's own."""
+    from tests.conftest import ROOT
+
+    out = tmp_path / "out"
+    toml = ROOT / "fixtures" / "example" / "modpack.toml"
+    subprocess.run(
+        [sys.executable, "-m", "modpack", "build", str(toml), "--so", str(HELLO), "-o", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    bundle = next(out.glob("*.zip"))
+    script = (
+        "import sys, runpy\n"
+        f"sys.argv = ['modpack', 'validate', {str(bundle)!r}]\n"
+        "try:\n    runpy.run_module('modpack', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('elftools', 'concurrent', 'logging'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
