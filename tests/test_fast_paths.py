@@ -210,3 +210,81 @@ def test_the_bundle_path_imports_no_concurrent_futures_and_no_pyelftools(tmp_pat
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+# --- lines of JSON paths, found by walking toward them ------------------------------------------
+
+from typing import Any  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from modpack.locate import MAX_DEPTH, json_lines, json_resolver, parent_path, resolver  # noqa: E402
+
+_KEYS = st.sampled_from(["a", "b", "a.b", "b[0]", "", "é", 'q"uote', "x\\\\y", "[0]", "commands"])
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+    lambda children: st.lists(children, max_size=4) | st.lists(st.tuples(_KEYS, children), max_size=4),
+    max_leaves=40,
+)
+
+
+def _text(value: Any, indent: Any) -> str:
+    """JSON text; a list of (key, value) pairs is an object, so keys may repeat."""
+    pad = "\n" + " " * indent if indent is not None else ""
+    if isinstance(value, list) and value and all(isinstance(v, tuple) for v in value):
+        items = [f"{pad}{json.dumps(k)}: {_text(v, indent)}" for k, v in value]
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(f"{pad}{_text(v, indent)}" for v in value) + "]"
+    return json.dumps(value)
+
+
+def _paths(text: str) -> set[str]:
+    """Every mapped path, its parents, and paths near them that are not there."""
+    paths = set()
+    for mapped in json_lines(text):
+        path = mapped
+        while True:
+            paths |= {path, path + ".zz", path + "[9]", path + "]"}
+            if not path:
+                break
+            path = parent_path(path)
+    return paths | {"nothere", "[3]", "a.", "a..b"}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_VALUES, st.sampled_from([None, 0, 2]))
+def test_the_walking_resolver_answers_as_the_full_map(value: Any, indent: Any) -> None:
+    text = _text(value, indent)
+    full = resolver(json_lines(text))
+    walking = json_resolver(text)
+    for path in sorted(_paths(text)):
+        assert walking(path) == full(path), (text, path)
+
+
+def test_the_walking_resolver_answers_as_the_full_map_on_every_case_file() -> None:
+    root = Path(__file__).resolve().parent
+    files = sorted(root.glob("cases/**/*.json")) + sorted(root.glob("realworld/**/*.json"))
+    files = [file for file in files if file.is_file()]  # a case may be a broken link on purpose
+    assert len(files) > 20
+    for file in files:
+        text = file.read_text(encoding="utf-8", errors="replace")
+        full, walking = resolver(json_lines(text)), json_resolver(text)
+        for path in sorted(_paths(text)):
+            assert walking(path) == full(path), (file, path)
+
+
+def test_the_walking_resolver_stops_where_json_lines_stops_mapping() -> None:
+    deep = "[" * (MAX_DEPTH + 3) + "1" + "]" * (MAX_DEPTH + 3)
+    full, walking = resolver(json_lines(deep)), json_resolver(deep)
+    for depth in range(MAX_DEPTH - 1, MAX_DEPTH + 4):
+        path = "[0]" * depth
+        assert walking(path) == full(path), depth
+
+
+def test_malformed_text_is_mapped_as_json_lines_maps_it() -> None:
+    text = '{\n "a": 1,\n "b": [1,\n 2,,\n "c": 3}'
+    full, walking = resolver(json_lines(text)), json_resolver(text)
+    for path in ("", "a", "b", "b[1]", "b[2]", "c"):
+        assert walking(path) == full(path), path
