@@ -259,6 +259,39 @@ class _Compiler:
             elif isinstance(value, dict) and mapping is not None:
                 mapping(value, path, out)
 
+        if has_enum or has_const:
+            return check
+        # A value of exactly the wanted type goes straight to its own keywords, as `check` would
+        # take it after its type test (a subclass, another type or a float takes `check` itself).
+        if wanted == "string":
+
+            def check_string(value: Any, path: str, out: list[Violation]) -> None:
+                if type(value) is not str:
+                    check(value, path, out)
+                elif string is not None:
+                    string(value, path, out)
+
+            return check_string
+        if wanted == "object":
+
+            def check_object(value: Any, path: str, out: list[Violation]) -> None:
+                if type(value) is not dict:
+                    check(value, path, out)
+                elif mapping is not None:
+                    mapping(value, path, out)
+
+            return check_object
+        if wanted == "array":
+
+            def check_array(value: Any, path: str, out: list[Violation]) -> None:
+                if type(value) is not list:
+                    check(value, path, out)
+                elif items is not None:
+                    for index, item in enumerate(value):
+                        if type(item) is not items_pass:
+                            items(item, f"{path}[{index}]", out)
+
+            return check_array
         return check
 
     def mapping(self, schema: Schema) -> Checker | None:
