@@ -104,7 +104,12 @@ class ParallelDeflate:
         self.pending.append(self.pool.submit(deflate_block, self.codec, block, preset, self.level, final))
 
     def compress(self, data: bytes) -> bytes:
-        self.buffer += data
+        if not self.buffer and len(data) == BLOCK and type(data) is bytes:
+            # A whole block (the builder reads BLOCK at a time): deflated as it is, where joining
+            # it to the buffer and cutting it out again copied it three times on the main thread.
+            self._submit(data, final=False)
+        else:
+            self.buffer += data
         while len(self.buffer) >= BLOCK:
             block = bytes(self.buffer[:BLOCK])
             del self.buffer[:BLOCK]

@@ -288,3 +288,28 @@ def test_malformed_text_is_mapped_as_json_lines_maps_it() -> None:
     full, walking = resolver(json_lines(text)), json_resolver(text)
     for path in ("", "a", "b", "b[1]", "b[2]", "c"):
         assert walking(path) == full(path), path
+
+
+# --- the parallel deflate takes whole blocks without copying, and writes the same bytes ----------
+
+
+def test_parallel_deflate_writes_the_same_bytes_however_the_input_is_cut() -> None:
+    import random
+    import zlib
+
+    from modpack import codec
+
+    rng = random.Random(16)
+    words = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 9))) for _ in range(500)]
+    data = b"".join(rng.choice(words) for _ in range(700_000))[: int(3.5 * codec.BLOCK)]
+    expected = codec.deflate(data, workers=2)
+    for size, kind in (
+        (codec.BLOCK, bytes),
+        (codec.BLOCK + 7, bytes),
+        (codec.BLOCK, bytearray),
+        (4096, bytes),
+    ):
+        compressor = codec.ParallelDeflate(workers=2)
+        out = b"".join(compressor.compress(kind(data[i : i + size])) for i in range(0, len(data), size))
+        assert out + compressor.flush() == expected, (size, kind)
+    assert zlib.decompress(expected, -15) == data
