@@ -69,6 +69,14 @@ _KEY_FIELDS = (("command_arity", "arity"), ("first_key", "first"), ("last_key", 
 
 def _check_c_ints(command: Command, sink: Sink) -> None:
     low, high = C_INT
+    arity, first, last, step = command.arity, command.first, command.last, command.step
+    if (
+        (arity is None or low <= arity <= high)
+        and (first is None or low <= first <= high)
+        and (last is None or low <= last <= high)
+        and (step is None or low <= step <= high)
+    ):
+        return  # every real entry
     for key, attribute in _KEY_FIELDS:
         value = getattr(command, attribute)
         if value is not None and not low <= value <= high:
@@ -283,9 +291,10 @@ def _check_flag_vocabulary(command: Command, sink: Sink) -> None:
 def _check_flag_semantics(command: Command, target: tuple[int, ...] | None, sink: Sink) -> None:
     flags, path, name = command.flags, f"{command.path}.flags", command.name
     writes = "write" in flags
+    has_keys = command.has_keys
     if writes and "readonly" in flags:
         sink.add("CMD010", path, f"command {name!r} is both write and readonly")
-    if command.has_keys and not (writes or "readonly" in flags) and not _arity_excludes_keys(command):
+    if has_keys and not (writes or "readonly" in flags) and not _arity_excludes_keys(command):
         sink.add(
             "CMD011",
             path,
@@ -294,11 +303,11 @@ def _check_flag_semantics(command: Command, target: tuple[int, ...] | None, sink
         )
     if "readonly" in flags and "denyoom" in flags:
         sink.add("CMD012", path, f"readonly command {name!r} has denyoom")
-    if "no_auth" in flags and (writes or "denyoom" in flags or command.has_keys):
+    if "no_auth" in flags and (writes or "denyoom" in flags or has_keys):
         sink.add("CMD014", path, f"no_auth command {name!r} touches data")
-    if "loading" in flags and (writes or command.has_keys):
+    if "loading" in flags and (writes or has_keys):
         sink.add("CMD015", path, f"command {name!r} runs while loading but touches data")
-    if "no_mandatory_keys" in flags and not command.has_keys and command.first == 0:
+    if "no_mandatory_keys" in flags and not has_keys and command.first == 0:
         sink.add("CMD016", path, f"command {name!r} has no_mandatory_keys but no keys")
     if "stale" in flags and writes:
         sink.add("CMD017", path, f"write command {name!r} is allowed on stale replicas")
