@@ -67,6 +67,8 @@ class Settings:
 
 @dataclass
 class Target:
+    """One [[targets]] entry: a build of the module for other platforms."""
+
     name: str
     so: str
     operating_systems: list[str] | None = None
@@ -77,6 +79,8 @@ class Target:
 
 @dataclass
 class Declarations:
+    """What modpack.toml or ramp.yml declares, with the findings of reading it."""
+
     path: Path
     kind: str  # "toml" or "ramp"
     sink: Sink
