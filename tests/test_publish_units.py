@@ -124,3 +124,19 @@ def test_a_failed_action_is_an_error_with_its_reason() -> None:
     api, _ = _api([{"status": "failed", "name": "module_upload", "error": "disk full"}])
     with pytest.raises(ClusterError, match="action a-2 \\(module_upload\\) failed: disk full"):
         follow_action(api, "a-2", sleep=lambda _: None)
+
+
+def test_a_failed_action_names_its_error_code_and_message() -> None:
+    # objects/action (7.22): "When a task fails, the error_code and error_message fields describe the error."
+    failed = {"status": "failed", "name": "module_upload", "error_code": "insufficient_resources"}
+    api, _ = _api([{"status": "running"}, {**failed, "error_message": "no space left on node 2"}])
+    with pytest.raises(ClusterError, match="failed: insufficient_resources: no space left on node 2"):
+        follow_action(api, "a-3", sleep=lambda _: None)
+
+
+@pytest.mark.parametrize("ended", ["cancelled", "aborted"])
+def test_a_cancelled_or_aborted_action_is_an_error_not_a_wait(ended: str) -> None:
+    api, seen = _api([{"status": ended, "name": "module_upload"}])
+    with pytest.raises(ClusterError, match=f"action a-4 \\(module_upload\\) {ended}: no reason given"):
+        follow_action(api, "a-4", sleep=lambda _: None)
+    assert len(seen) == 1
