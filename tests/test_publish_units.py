@@ -140,3 +140,20 @@ def test_a_cancelled_or_aborted_action_is_an_error_not_a_wait(ended: str) -> Non
     with pytest.raises(ClusterError, match=f"action a-4 \\(module_upload\\) {ended}: no reason given"):
         follow_action(api, "a-4", sleep=lambda _: None)
     assert len(seen) == 1
+
+
+def test_the_client_imports_httpx_without_its_command_line_or_trio() -> None:
+    """Start-up matters for publish: httpx's CLI (click, rich, pygments) and trio are never used."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from modpack.rest.client import Api, Connection\n"
+        "Api(Connection(cluster='https://c:9443')).close()\n"
+        "loaded = [m for m in ('httpx._main', 'rich', 'pygments', 'trio') if m in sys.modules]\n"
+        "import httpx, trio\n"  # both still import as usual afterwards
+        "print(loaded, httpx.Client.__name__, trio.__name__)\n"
+    )
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert shown.stdout.split() == ["[]", "Client", "trio"]

@@ -20,6 +20,7 @@ import random
 import re
 import secrets
 import ssl
+import sys
 import threading
 import time
 import urllib.parse
@@ -145,6 +146,7 @@ class Api:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        _import_httpx()
         import httpx
 
         self.connection = connection
@@ -228,6 +230,30 @@ class Api:
             return response.json()
         except ValueError as exc:
             raise ClusterError(f"{method} {url} answered {response.status_code} without a JSON body") from exc
+
+
+# Modules `import httpx` loads that this synchronous client never uses: httpx's own command line
+# (httpx._main, with click, rich and pygments: the optional `httpx[cli]`, which httpx's __init__
+# replaces by a stub when it cannot be imported) and trio (httpcore looks for it to support trio
+# event loops, and goes without it). About a third of httpx's import time, paid before the first
+# upload byte of every `modpack publish` (bench/bench_publish.py).
+_UNUSED_BY_THIS_CLIENT = ("httpx._main", "trio")
+
+
+def _import_httpx() -> None:
+    """Import httpx and httpcore without the modules above; later imports of them work as usual."""
+    if "httpcore" in sys.modules:
+        return
+    blocked = [name for name in _UNUSED_BY_THIS_CLIENT if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # `import name` now raises ImportError
+    try:
+        import httpcore  # noqa: F401  # httpx imports it only when a client is made
+        import httpx  # noqa: F401
+    finally:
+        for name in blocked:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
 def _too_large(method: str, url: str, limit: int) -> ClusterError:
