@@ -208,7 +208,7 @@ def _legacy_paths() -> dict[str, Any]:
                             "min_redis_pack_version",
                             "os_not_supported",
                         )
-                        + " (a module no node's OS fits), or a bad body (`invalid_content_type`)."
+                        + " (no node's OS and architecture fit it)."
                     ),
                     "413": _error(TOO_LARGE),
                 },
