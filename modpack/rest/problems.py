@@ -37,6 +37,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
         429,
         "Too many failed or waiting password checks (see Retry-After).",
     ),
+    "request_timeout": (408, "Headers or body came too slowly (--header-timeout, --body-timeout)."),
+    "too_many_connections": (503, "The node holds --max-connections connections (see Retry-After)."),
     "internal_error": (500, "The server failed; nothing was changed."),
 }
 
