@@ -312,3 +312,27 @@ def test_a_limit_of_zero_is_a_usage_error(option: str, tmp_path: Path) -> None:
     assert result.returncode == 2
     assert option in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+# --- memory per connection --------------------------------------------------------------------
+
+
+def tls_layers(cluster: LocalCluster) -> list[Any]:
+    from modpack.rest.guard import LeanTLS
+
+    connections = cluster._running[1].server.server_state.connections  # the node's uvicorn state
+    return [c for c in list(connections) if isinstance(c, LeanTLS)]
+
+
+def test_tls_reads_start_small_and_grow_only_for_bulk(quick: LocalCluster, tmp_path: Path) -> None:
+    """An idle HTTPS connection holds a 4 KiB read buffer, not asyncio's 256 KiB; an upload grows it."""
+    from modpack.rest.guard import BULK_READ, SMALL_READ
+
+    with contextlib.closing(connect(quick)) as idle, contextlib.closing(connect(quick)) as bulk:
+        assert get(idle).status == 200
+        assert get(bulk).status == 200
+        body, content_type = multipart(b"\0" * (4 * 1024 * 1024))
+        bulk.sendall(head("POST", ARTIFACTS, content_type, length=len(body)) + body)
+        assert read_answer(bulk).status == 400  # not a zip, judged once complete
+        sizes = sorted(layer.max_size for layer in tls_layers(quick))
+    assert sizes == [SMALL_READ, BULK_READ]

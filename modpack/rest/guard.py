@@ -15,9 +15,11 @@ is the node's protocol factory (uvicorn's `http=` setting) and adds, per connect
   slow client: a real one sends its head in milliseconds), and only when every connection has
   sent a request is the new one refused: a 503 with Retry-After over HTTP, closed before the
   handshake over HTTPS (a handshake only to refuse is the costly part);
-- TLS whose read buffer starts at 16 KiB and grows to asyncio's 256 KiB only once a read fills
-  it. asyncio's own SSLProtocol allocates 256 KiB per connection up front: with it, an idle
-  HTTPS connection cost about 280 KB, with this one about 40 KB (3000 connections measured).
+- TLS whose read buffer starts at 4 KiB and grows to asyncio's 256 KiB only once a read fills
+  it. asyncio's own SSLProtocol allocates 256 KiB per connection up front: with it an idle
+  HTTPS connection cost about 280 KB, with this one about 30 KB (OpenSSL's state is most of
+  it): 3000 connections trickling headers, all held, took a node from 34 MB to 122 MB
+  (bench/load_slow.py).
 
 The idle keep-alive timeout is uvicorn's own `timeout_keep_alive`.
 """
@@ -38,7 +40,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from modpack.rest.limits import ConnectionLimits
 from modpack.rest.problems import ApiError
 
-SMALL_READ = 16 * 1024  # one TLS record's plaintext at most (RFC 8446 §5.1: 2^14 bytes)
+SMALL_READ = 4 * 1024  # a request head or a ClientHello fits; a read that fills it means bulk
 BULK_READ = 256 * 1024  # asyncio's SSLProtocol.max_size, for uploads
 TLS_SHUTDOWN_TIMEOUT = 5.0  # wait for the client's close_notify after ours (asyncio: 30 s)
 RETRY_AFTER = 1  # seconds: slots free as soon as requests finish
@@ -66,6 +68,7 @@ class Slot:
         self._gate.waiting.pop(self, None)
 
     def release(self) -> None:
+        self.evict = _nothing  # drop the protocol: no reference cycle outlives the connection
         if not self.released:
             self.released = True
             self._gate.leave(self)
@@ -90,8 +93,9 @@ class Gate:
                 self._warn(now)
                 return None
             oldest = next(iter(self.waiting))
+            evict = oldest.evict  # release() forgets it
             oldest.release()
-            oldest.evict()
+            evict()
             self.evicted += 1
             self._warn(now)
         slot = Slot(self)
@@ -208,7 +212,7 @@ class LeanTLS(sslproto.SSLProtocol):
             ssl_handshake_timeout=handshake_timeout,  # type: ignore[arg-type]  # a float works
             ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT,
         )
-        self._guard_http = http
+        self._guard_http: GuardedH11 | None = http  # dropped on close: no cycle through it
         self._guard_slot = slot
         self._guard_connections = connections
         self._guard_raw: asyncio.Transport | None = None
@@ -225,6 +229,7 @@ class LeanTLS(sslproto.SSLProtocol):
     def connection_lost(self, exc: BaseException | None) -> None:
         self._guard_slot.release()
         self._guard_connections.discard(self)
+        self._guard_http = self._guard_raw = None
         super().connection_lost(exc)
 
     def buffer_updated(self, nbytes: int) -> None:
@@ -236,7 +241,7 @@ class LeanTLS(sslproto.SSLProtocol):
 
     def shutdown(self) -> None:
         """uvicorn stops the node: close a connection that has no HTTP side yet."""
-        if not self._guard_http.made and self._guard_raw is not None:
+        if self._guard_http is not None and not self._guard_http.made and self._guard_raw is not None:
             self._guard_raw.abort()
 
 
