@@ -194,7 +194,9 @@ def real_client(
     url = info["nodes"][0]["url"]
     while not stop.wait(PING):
         timed_get(http, url, real.kept_alive, real)
-        with httpx.Client(auth=(USER, PASSWORD), verify=info["ca_cert"], timeout=30) as fresh:
+        with httpx.Client(
+            auth=(USER, PASSWORD), verify=ssl.create_default_context(cafile=info["ca_cert"]), timeout=30
+        ) as fresh:
             timed_get(fresh, url, real.fresh, real)
         real.rss.append(memory_mb(pid, "VmRSS"))
         real.sockets.append(open_sockets(pid))
@@ -208,7 +210,9 @@ def flood(
 ) -> tuple[Real, dict[str, int], dict[str, float]]:
     port = int(info["nodes"][0]["url"].rsplit(":", 1)[1])
     real, stop_real = Real(), threading.Event()
-    http = httpx.Client(auth=(USER, PASSWORD), verify=info["ca_cert"], timeout=30)
+    http = httpx.Client(
+        auth=(USER, PASSWORD), verify=ssl.create_default_context(cafile=info["ca_cert"]), timeout=30
+    )
     http.get(info["nodes"][0]["url"] + "/v1/nodes").raise_for_status()  # the kept-alive connection
     spawn = multiprocessing.get_context("spawn")
     report, stop = spawn.Queue(), spawn.Event()
@@ -228,7 +232,9 @@ def flood(
     url = info["nodes"][0]["url"]
     one = Real()
     timed_get(http, url, one.kept_alive, one)
-    with httpx.Client(auth=(USER, PASSWORD), verify=info["ca_cert"], timeout=30) as fresh:
+    with httpx.Client(
+        auth=(USER, PASSWORD), verify=ssl.create_default_context(cafile=info["ca_cert"]), timeout=30
+    ) as fresh:
         timed_get(fresh, url, one.fresh, one)
     after["kept_alive"] = one.kept_alive[0] if one.kept_alive else float("nan")
     after["fresh"] = one.fresh[0] if one.fresh else float("nan")
