@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import select
 import socket
 import ssl
@@ -23,9 +24,16 @@ import pytest
 
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.limits import ConnectionLimits
-from modpack.rest.paths import ARTIFACTS
+from modpack.rest.paths import ARTIFACTS, MODULES
 from tests.conftest import run_modpack
-from tests.test_rest_support import ADMIN, running_cluster, serve_processes, wait_until, write_bundle
+from tests.test_rest_support import (
+    ADMIN,
+    module_json,
+    running_cluster,
+    serve_processes,
+    wait_until,
+    write_bundle,
+)
 
 AUTH = "Basic " + base64.b64encode(f"{ADMIN.user}:{ADMIN.password}".encode()).decode()
 QUICK = ConnectionLimits(header_timeout=1.0, idle_timeout=1.0, body_timeout=2.0, max_connections=64)
@@ -194,6 +202,21 @@ def test_a_stalled_upload_gets_408_and_leaves_nothing_behind(quick: LocalCluster
     assert not (node.artifacts.root / "hello").exists()
     with contextlib.closing(connect(quick)) as sock:
         assert get(sock, ARTIFACTS).json() == []
+
+
+def test_a_stalled_json_body_gets_408_stores_nothing_and_logs_no_traceback(
+    quick: LocalCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    document = json.dumps(module_json(module_name="stalled")).encode()
+    with contextlib.closing(connect(quick)) as sock:
+        sock.sendall(head("POST", MODULES, "Content-Type: application/json", length=len(document)))
+        sock.sendall(document[: len(document) // 2])
+        answer = read_answer(sock)
+        assert answer.status == 408
+        assert closed(sock)
+    with contextlib.closing(connect(quick)) as sock:
+        assert [m["module_name"] for m in get(sock, "/v1/modules").json()] == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_a_slow_but_steady_upload_is_not_cut(quick: LocalCluster, tmp_path: Path) -> None:
