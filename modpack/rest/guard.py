@@ -267,6 +267,7 @@ class GuardedH11(H11Protocol):
         self._header_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._last_body = 0.0
+        self._closing = False  # answered 408 (or cut): what the client still sends is dropped
 
     # --- uvicorn's protocol, extended ---------------------------------------------------------
 
@@ -285,6 +286,8 @@ class GuardedH11(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return  # a TLS close still delivers what was read: no request may start after a 408
         if self._header_timer is None and self.conn.their_state is h11.IDLE:
             # The first byte of a new request on a kept-alive connection: its head is timed.
             self._header_timer = self.loop.call_later(self._limits.header_timeout, self._headers_late)
@@ -338,6 +341,7 @@ class GuardedH11(H11Protocol):
             self._body_timer = self.loop.call_later(self._limits.body_timeout - quiet, self._body_late)
             return
         if cycle is None or cycle.response_started:
+            self._closing = True
             self._slot.release()
             self.transport.close()  # answered already: nothing to say
             return
@@ -355,6 +359,7 @@ class GuardedH11(H11Protocol):
 
     def _answer_and_close(self, description: str) -> None:
         """408 and close; the slot is free at once (a TLS close may linger a few seconds)."""
+        self._closing = True
         self._cancel_timers()
         self._slot.release()
         self.transport.write(error_response(408, "request_timeout", description))
