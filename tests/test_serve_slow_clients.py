@@ -168,6 +168,22 @@ def test_the_header_timer_restarts_for_each_request_on_a_kept_alive_connection(
         assert get(sock).status == 200
 
 
+def test_a_head_past_16_kib_gets_431_however_it_arrives(quick: LocalCluster) -> None:
+    """h11 checks its limit only on a head still incomplete after a read; whole, it passed."""
+    big = head("GET", "/v1/nodes", "X-Big: " + "a" * 65536)
+    for pieces in ([big], [big[:3000], big[3000:]]):
+        with contextlib.closing(connect(quick)) as sock:
+            for piece in pieces:
+                sock.sendall(piece)
+            answer = read_answer(sock)
+            assert answer.status == 431
+            assert answer.json()["error_code"] == "headers_too_large"
+            assert closed(sock)
+    with contextlib.closing(connect(quick)) as sock:  # 15 KiB of headers are fine
+        sock.sendall(head("GET", "/v1/nodes", "X-Big: " + "a" * 15000))
+        assert read_answer(sock).status == 200
+
+
 # --- idle keep-alive --------------------------------------------------------------------------
 
 

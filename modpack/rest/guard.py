@@ -45,6 +45,9 @@ BULK_READ = 256 * 1024  # asyncio's SSLProtocol.max_size, for uploads
 TLS_SHUTDOWN_TIMEOUT = 5.0  # wait for the client's close_notify after ours (asyncio: 30 s)
 RETRY_AFTER = 1  # seconds: slots free as soon as requests finish
 WARN_EVERY = 30.0  # seconds between two warnings about a full node
+# h11's max_incomplete_event_size default, which uvicorn keeps. h11 checks it only on a head
+# still incomplete after a read, so a larger head arriving whole would pass; counted here.
+MAX_HEAD = 16 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +126,9 @@ class Gate:
 def error_response(status: int, error_code: str, description: str, extra: str = "") -> bytes:
     """A complete HTTP/1.1 answer that closes the connection, with the API's error body."""
     body = json.dumps(ApiError(error_code, description).body()).encode()
-    reason = {408: "Request Timeout", 503: "Service Unavailable"}[status]
+    reason = {408: "Request Timeout", 431: "Request Header Fields Too Large", 503: "Service Unavailable"}[
+        status
+    ]
     head = (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n{extra}\r\n"
@@ -268,6 +273,7 @@ class GuardedH11(H11Protocol):
         self._body_timer: asyncio.TimerHandle | None = None
         self._last_body = 0.0
         self._closing = False  # answered 408 (or cut): what the client still sends is dropped
+        self._head_bytes = 0  # of the request head being received
 
     # --- uvicorn's protocol, extended ---------------------------------------------------------
 
@@ -291,8 +297,24 @@ class GuardedH11(H11Protocol):
         if self._header_timer is None and self.conn.their_state is h11.IDLE:
             # The first byte of a new request on a kept-alive connection: its head is timed.
             self._header_timer = self.loop.call_later(self._limits.header_timeout, self._headers_late)
+        if self.conn.their_state is h11.IDLE and self._head_bytes + len(data) > MAX_HEAD:
+            self._receive_long_head(data)
+            return
+        if self.conn.their_state is h11.IDLE:
+            self._head_bytes += len(data)
         super().data_received(data)
         self._follow()
+
+    def _receive_long_head(self, data: bytes) -> None:
+        """Feed h11 up to the head limit; 431 when the head is still incomplete there."""
+        room = MAX_HEAD - self._head_bytes
+        super().data_received(data[:room])  # as if TCP had split the read there
+        self._follow()
+        if self.conn.their_state is h11.IDLE and not self._closing and not self.transport.is_closing():
+            description = f"the request line and headers exceed {MAX_HEAD // 1024} KiB"
+            self._answer_and_close(description, 431, "headers_too_large")
+        elif not self._closing and not self.transport.is_closing():
+            self.data_received(data[room:])
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -306,6 +328,7 @@ class GuardedH11(H11Protocol):
         if state is h11.IDLE:
             return  # the request head is still to come: the header timer runs
         self._slot.established()
+        self._head_bytes = 0
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
@@ -357,13 +380,13 @@ class GuardedH11(H11Protocol):
                 " request headers: it gave its place to a newer one"
             )
 
-    def _answer_and_close(self, description: str) -> None:
-        """408 and close; the slot is free at once (a TLS close may linger a few seconds)."""
+    def _answer_and_close(self, description: str, status: int = 408, code: str = "request_timeout") -> None:
+        """Answer and close; the slot is free at once (a TLS close may linger a few seconds)."""
         self._closing = True
         self._cancel_timers()
         self._slot.release()
-        self.transport.write(error_response(408, "request_timeout", description))
+        self.transport.write(error_response(status, code, description))
         self.transport.close()
         if self.access_log:
             client = f"{self.client[0]}:{self.client[1]}" if self.client else "-"
-            self.access_logger.info("%s - 408 %s", client, description)
+            self.access_logger.info("%s - %d %s", client, status, description)
