@@ -114,8 +114,8 @@ class Gate:
         if now - self._warned >= WARN_EVERY:
             self._warned = now
             log.warning(
-                "%s holds %d connections (--max-connections): %d slow ones closed, %d new ones"
-                " refused so far",
+                "%s holds %d connections (--max-connections); so far %d connections still sending"
+                " their headers were closed for newer ones, %d new connections refused",
                 self.name,
                 self.limit,
                 self.evicted,
