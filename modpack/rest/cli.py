@@ -144,6 +144,42 @@ def _node_os(values: tuple[str, ...]) -> tuple[str | None, dict[int, str]]:
     return default, per_node
 
 
+_LIMIT_HELP = {  # one option per field of ConnectionLimits, in its order
+    "header_timeout": "Seconds for the request line and headers (TLS handshake included); then 408.",
+    "idle_timeout": "Seconds a keep-alive connection may wait for its next request; then closed.",
+    "body_timeout": "Seconds a request body may send nothing; then 408, the partial upload discarded.",
+    "max_connections": "Connections per node. Beyond it a new one replaces the oldest still sending"
+    " its headers, else is refused (503 over HTTP, closed before TLS).",
+}
+
+
+def _limit_options(command: F) -> F:
+    """--header-timeout, --idle-timeout, --body-timeout, --max-connections: slow clients, per node."""
+    from dataclasses import fields
+
+    from modpack.rest.limits import ConnectionLimits
+
+    for limit in reversed(fields(ConnectionLimits)):
+        kind = click.IntRange(1) if limit.type == "int" else click.FloatRange(0, min_open=True)
+        option = click.option(
+            "--" + limit.name.replace("_", "-"),
+            type=kind,
+            default=limit.default,
+            show_default=True,
+            help=_LIMIT_HELP[limit.name],
+        )
+        command = option(command)
+    return command
+
+
+def _limits(params: dict[str, Any]) -> Any:
+    from dataclasses import fields
+
+    from modpack.rest.limits import ConnectionLimits
+
+    return ConnectionLimits(**{limit.name: params[limit.name] for limit in fields(ConnectionLimits)})
+
+
 @click.command()
 @click.option(
     "--data",
@@ -218,6 +254,7 @@ def _node_os(values: tuple[str, ...]) -> tuple[str | None, dict[int, str]]:
     help="Write the node URLs here as JSON once the nodes listen.",
 )
 @click.option("--access-log", is_flag=True, help="Log every request (never credentials).")
+@_limit_options
 @click.option(
     "--hash-password", is_flag=True, help="Read a password on stdin, print its hash for a users file, exit."
 )
@@ -267,6 +304,7 @@ def _serve_options(params: dict[str, Any]) -> Any:
         allow_modules_upload=params["allow_modules_upload"],
         access_log=params["access_log"],
         software_version=params["software_version"],
+        limits=_limits(params),
     )
     if default_os:
         options.default_os = default_os
