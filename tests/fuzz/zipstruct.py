@@ -214,12 +214,16 @@ def write(archive: Archive) -> bytes:
         values["offset"] = archive.offsets.get(index, offsets[index])
         out += _central_bytes(values, member)
         records += 1
+        if len(out) > MAX_BYTES:  # the output is cut there: building more would only cost memory
+            break
     for index, changes, name in archive.extra_central:
         if index < len(offsets):
             member = archive.members[index]
             values = dict(member.central) | {"offset": offsets[index]} | changes
             out += _central_bytes(values, member, name)
             records += 1
+            if len(out) > MAX_BYTES:
+                break
     cd_end = len(out)
     end = archive.end
     if end.zip64 is not None:
@@ -322,8 +326,9 @@ def shared_field(archive: Archive, rng: random.Random) -> None:
         member.local[name] = value
     if side in (1, 2):
         member.central[name] = value
-    if name in ("csize",) and side == 2 and rng.random() < 0.5:  # the payload follows the new size
-        member.payload = (member.payload + bytes(max(0, value - len(member.payload))))[: min(value, 1 << 20)]
+    if name == "csize" and side == 2 and rng.random() < 0.5:  # the payload follows the new size
+        wanted = max(0, min(_u(value, 4), 1 << 20))  # never more than 1 MB, whatever the lie
+        member.payload = (member.payload + bytes(max(0, wanted - len(member.payload))))[:wanted]
 
 
 def descriptor_sizes(archive: Archive, rng: random.Random) -> None:
@@ -337,11 +342,13 @@ def descriptor_sizes(archive: Archive, rng: random.Random) -> None:
     crc, csize, usize = member.central["crc"], member.central["csize"], member.central["usize"]
     kind = rng.randrange(4)
     if kind == 0:
-        member.descriptor = struct.pack("<4sIII", b"PK\x07\x08", crc, csize, usize)
+        member.descriptor = struct.pack("<4sIII", b"PK\x07\x08", _u(crc, 4), _u(csize, 4), _u(usize, 4))
     elif kind == 1:
-        member.descriptor = struct.pack("<III", crc, csize, usize)
+        member.descriptor = struct.pack("<III", _u(crc, 4), _u(csize, 4), _u(usize, 4))
     elif kind == 2:
-        member.descriptor = struct.pack("<4sIII", b"PK\x07\x08", crc ^ 1, csize + 1, usize * 2)
+        member.descriptor = struct.pack(
+            "<4sIII", b"PK\x07\x08", _u(crc ^ 1, 4), _u(csize + 1, 4), _u(usize * 2, 4)
+        )
     else:
         member.descriptor = b""
 
