@@ -79,6 +79,13 @@ def _under_count(archive: Archive) -> None:
     archive.end.total_entries = archive.end.disk_entries = 2
 
 
+def _count(total: int) -> Callable[[Archive], None]:
+    def lie(archive: Archive) -> None:
+        archive.end.total_entries = archive.end.disk_entries = total
+
+    return lie
+
+
 def _duplicate(archive: Archive) -> None:
     archive.extra_central.append((0, {}, b"module.json"))
 
@@ -97,6 +104,8 @@ LIES: dict[str, tuple[Callable[[Archive], None], str]] = {
     "local-method-differs": (_local_method, "ZIP016"),
     "local-name-differs": (_local_name, "ZIP016"),
     "end-record-says-2-of-1003": (_under_count, "ZIP018"),
+    "end-record-says-1-of-2": (_count(1), "ZIP016"),  # Info-ZIP unzip exits 3 on both
+    "end-record-says-3-of-2": (_count(3), "ZIP016"),
     "duplicate-central-record": (_duplicate, "ZIP010"),
     "header-offset-past-end": (_offset_past_end, "ZIP016"),
     "module-json-named-Module-json": (_case_variant_only, "ZIP002"),
