@@ -86,6 +86,15 @@ def _count(total: int) -> Callable[[Archive], None]:
     return lie
 
 
+def _descriptor_missing(archive: Archive) -> None:
+    """Flag bit 3 (sizes in a data descriptor after the data) with no descriptor there."""
+    member = archive.members[0]
+    member.local["flags"] |= 0x08
+    member.central["flags"] |= 0x08
+    for name in ("crc", "csize", "usize"):
+        member.local[name] = 0
+
+
 def _duplicate(archive: Archive) -> None:
     archive.extra_central.append((0, {}, b"module.json"))
 
@@ -106,6 +115,7 @@ LIES: dict[str, tuple[Callable[[Archive], None], str]] = {
     "end-record-says-2-of-1003": (_under_count, "ZIP018"),
     "end-record-says-1-of-2": (_count(1), "ZIP016"),  # Info-ZIP unzip exits 3 on both
     "end-record-says-3-of-2": (_count(3), "ZIP016"),
+    "data-descriptor-missing": (_descriptor_missing, "ZIP015"),  # unzip exits 12 (overlap)
     "duplicate-central-record": (_duplicate, "ZIP010"),
     "header-offset-past-end": (_offset_past_end, "ZIP016"),
     "module-json-named-Module-json": (_case_variant_only, "ZIP002"),
@@ -122,6 +132,15 @@ def test_each_structural_lie_is_a_finding(tmp_path: Path, lie: str) -> None:
     assert data != GOOD
     status, codes, output = _validate(tmp_path, data)
     assert status == 1 and code in codes, output
+
+
+def test_a_data_descriptor_where_flag_bit_3_says_is_clean(tmp_path: Path) -> None:
+    """The other side of the rule above: the descriptor there (as streaming writers put it) is fine."""
+    archive = zipstruct.parse(seeds.crafted_zips()["data-descriptors"])
+    assert archive is not None and all(m.local["flags"] & 0x08 for m in archive.members)
+    assert all(len(m.descriptor) == 16 for m in archive.members)
+    _, codes, output = _validate(tmp_path, zipstruct.write(archive))
+    assert not {"ZIP015", "ZIP016"} & codes, output
 
 
 def test_mutate_is_deterministic_bounded_and_never_raises() -> None:
