@@ -131,7 +131,7 @@ def test_scrypt_work_in_flight_never_exceeds_the_bound_and_a_verified_admin_pass
 ) -> None:
     url = one_node.urls[0] + "/v1/modules"
     assert httpx.get(url, auth=(ADMIN.user, ADMIN.password), timeout=60).status_code == 200  # verified
-    guard = _guard(one_node, checkers=2, queue=3, global_burst=1000.0)
+    guard = _guard(one_node, checkers=2, queue=3, fresh_burst=1000.0)
     hashes = _spy(monkeypatch, gated=True)
     with concurrent.futures.ThreadPoolExecutor(30) as pool:
         flood = [pool.submit(_wrong, url, f"127.0.2.{i + 1}") for i in range(30)]
@@ -197,7 +197,7 @@ def test_the_shared_budget_bounds_failed_checks_whatever_the_number_of_addresses
     one_node: LocalCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = one_node.urls[0] + "/v1/modules"
-    _guard(one_node, burst=100.0, global_burst=4.0, global_refill=0.001)
+    _guard(one_node, burst=100.0, fresh_burst=4.0, fresh_refill=0.001)
     hashes = _spy(monkeypatch, gated=False)
     answers = [_wrong(url, f"127.0.4.{i + 1}") for i in range(12)]  # each address's first try
     assert [a.status_code for a in answers] == [401] * 4 + [429] * 8
@@ -206,10 +206,61 @@ def test_the_shared_budget_bounds_failed_checks_whatever_the_number_of_addresses
     assert int(answers[-1].headers["retry-after"]) >= 1
 
 
+def test_addresses_that_keep_failing_do_not_starve_a_newcomers_first_check(
+    one_node: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Failing addresses spend the suspects' shared bucket; an address that never failed draws
+    from the fresh one, so an honest first check passes while the flood is refused."""
+    url = one_node.urls[0] + "/v1/modules"
+    _guard(one_node, burst=100.0, suspect_burst=3.0, suspect_refill=0.001)
+    hashes = _spy(monkeypatch, gated=False)
+    assert [_wrong(url, f"127.0.9.{i + 1}").status_code for i in range(3)] == [401] * 3  # fresh
+    flood = [_wrong(url, f"127.0.9.{i % 3 + 1}", f"wrong-{i}") for i in range(6)]  # now suspects
+    assert [a.status_code for a in flood] == [401] * 3 + [429] * 3
+    assert "on this server" in flood[-1].json()["description"]
+    assert hashes.started == 6
+    assert _wrong(url, "127.0.9.200", ADMIN.password).status_code == 200  # never verified before
+    assert _wrong(url, "127.0.9.1", "wrong-again").status_code == 429  # the suspects still wait
+    assert hashes.started == 7
+
+
+def test_a_client_that_ignores_retry_after_becomes_a_suspect() -> None:
+    """Decided on the guard's own clock (`now` given): no wall-clock dependence."""
+    guard = auth.Guard(fresh_burst=1.0, fresh_refill=1.0, suspect_burst=1.0, suspect_refill=0.001, hold=1.0)
+    try:
+        assert guard.admit("192.0.2.1", 0.0) is True  # takes the only fresh token
+        for client in ("192.0.2.2", "192.0.2.3"):
+            with pytest.raises(auth.Refused) as refused:
+                guard.admit(client, 0.0)
+            assert refused.value.seconds == 1  # answered at 1.0 (the hold), retry at 2.0
+        assert guard.admit("192.0.2.2", 1.0) is False  # back at once: a suspect's token
+        assert guard.admit("192.0.2.3", 2.1) is True  # honoured Retry-After: still fresh
+    finally:
+        guard.close()
+
+
+def test_places_are_kept_for_clients_that_never_failed() -> None:
+    guard = auth.Guard(checkers=1, queue=3, reserve=2, hold=0.0)
+    try:
+        guard.admit("192.0.2.9", 0.0)
+        guard.settle("192.0.2.9", True, ok=False, now=0.0)  # a failed check: now a suspect
+        assert guard.admit("192.0.2.9", 0.1) is False
+        assert guard.admit("192.0.2.9", 0.2) is False
+        with pytest.raises(auth.Refused, match="waiting"):
+            guard.admit("192.0.2.9", 0.3)  # 2 places of 4 for suspects
+        assert guard.admit("192.0.2.10", 0.3) is True
+        assert guard.admit("192.0.2.11", 0.3) is True
+        with pytest.raises(auth.Refused, match="waiting"):
+            guard.admit("192.0.2.12", 0.3)
+        assert guard.pending == 4
+    finally:
+        guard.close()
+
+
 def test_a_success_gives_its_tokens_back(one_node: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> None:
     """Only failures spend a budget: users verified one after another are never refused."""
     url = one_node.urls[0] + "/v1/modules"
-    guard = _guard(one_node, burst=2.0, refill=0.001, global_burst=2.0, global_refill=0.001)
+    guard = _guard(one_node, burst=2.0, refill=0.001, fresh_burst=2.0, fresh_refill=0.001)
     hashes = _spy(monkeypatch, gated=False)
     users = one_node.shared.users if one_node.shared else None
     assert users is not None
@@ -224,7 +275,7 @@ def test_a_cancelled_check_keeps_its_place_until_its_hash_ends(monkeypatch: pyte
     """A request cancelled while its scrypt runs (shutdown, a timeout) does not free its place
     early: otherwise cancelled requests would let more hashes run than the bound."""
     users = auth.Users([auth.User("admin", "admin", auth.hash_password("right"))])
-    guard = auth.Guard(checkers=1, queue=0, hold=0.0)
+    guard = auth.Guard(checkers=1, queue=0, reserve=0, hold=0.0)
     hashes = _spy(monkeypatch, gated=True)
 
     async def scenario() -> None:
