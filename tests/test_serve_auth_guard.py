@@ -229,12 +229,15 @@ def test_a_client_that_ignores_retry_after_becomes_a_suspect() -> None:
     guard = auth.Guard(fresh_burst=1.0, fresh_refill=1.0, suspect_burst=1.0, suspect_refill=0.001, hold=1.0)
     try:
         assert guard.admit("192.0.2.1", 0.0) is True  # takes the only fresh token
-        for client in ("192.0.2.2", "192.0.2.3"):
+        for client in ("192.0.2.2", "192.0.2.3", "192.0.2.4"):
             with pytest.raises(auth.Refused) as refused:
                 guard.admit(client, 0.0)
             assert refused.value.seconds == 1  # answered at 1.0 (the hold), retry at 2.0
+        with pytest.raises(auth.Refused):
+            guard.admit("192.0.2.4", 0.5)  # sent before the first answer came: not a retry
         assert guard.admit("192.0.2.2", 1.0) is False  # back at once: a suspect's token
-        assert guard.admit("192.0.2.3", 2.1) is True  # honoured Retry-After: still fresh
+        assert guard.admit("192.0.2.4", 2.1) is True  # honoured Retry-After: still fresh
+        assert guard.admit("192.0.2.3", 3.2) is True
     finally:
         guard.close()
 

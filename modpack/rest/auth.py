@@ -191,9 +191,9 @@ class Guard:
         *,
         checkers: int = 1,
         queue: int = 4,
-        burst: float = 10.0,
-        refill: float = 1.0,
-        suspect_burst: float = 10.0,
+        burst: float = 20.0,
+        refill: float = 2.0,
+        suspect_burst: float = 20.0,
         suspect_refill: float = 2.0,
         fresh_burst: float = 10.0,
         fresh_refill: float = 2.0,
@@ -212,7 +212,7 @@ class Guard:
         self._pending = 0
         self._buckets: dict[str, _Bucket] = {}
         self._failed: dict[str, float] = {}  # client -> when its last check failed
-        self._refused: dict[str, float] = {}  # client -> when it may ask again after a 429
+        self._refused: dict[str, tuple[float, float]] = {}  # client -> (429 answered, retry from)
         self._shared = {fresh: _Bucket(rate[0], -math.inf) for fresh, rate in self._rates.items()}
         self._lock = threading.Lock()  # held for arithmetic only, never while hashing
 
@@ -236,7 +236,8 @@ class Guard:
         """Reserve a check for client `key` (its token, a shared token, a place) or raise Refused;
         True when the shared token is from the fresh clients' bucket."""
         with self._lock:
-            if now < self._refused.get(key, -math.inf):  # asked again before its Retry-After
+            answered, retry = self._refused.get(key, (math.inf, math.inf))
+            if answered <= now < retry:  # asked again after its 429, before its Retry-After
                 self._failed[key] = now
             failed = self._failed.get(key)
             fresh = failed is None or now - failed > self._memory
@@ -258,15 +259,18 @@ class Guard:
             return fresh
 
     def _refuse(self, key: str, now: float, wait: int, why: str) -> Refused:
-        """The refusal, remembering when the client may ask again: the answer leaves after the
-        hold and says Retry-After `wait`, so a client back more than half a second before
-        `now + hold + wait` ignored it, and is a suspect (an honest client, one that honours
-        Retry-After as RFC 9110 section 10.2.3 asks, stays fresh)."""
+        """The refusal, remembering when the client may ask again. The answer leaves after the
+        hold and says Retry-After `wait`: a client back after the answer and more than half a
+        second before `now + hold + wait` ignored it, and is a suspect. An honest client (one that
+        honours Retry-After, RFC 9110 section 10.2.3) stays fresh, and so do requests it sent at
+        once on several connections: before the answer left, and the first refusal's window is
+        kept until it ends."""
         if len(self._refused) >= 100_000:  # entries live a few seconds: drop the stale ones
-            self._refused = {k: t for k, t in self._refused.items() if t > now}
+            self._refused = {k: w for k, w in self._refused.items() if w[1] > now}
             if len(self._refused) >= 100_000:
                 self._refused.clear()  # forgetting only makes clients fresh again, still budgeted
-        self._refused[key] = now + self._hold + wait - 0.5
+        if now >= self._refused.get(key, (0.0, -math.inf))[1]:
+            self._refused[key] = (now + self._hold, now + self._hold + wait - 0.5)
         return Refused(f"{why}: retry in {wait} s", wait)
 
     def settle(self, key: str, fresh: bool, *, ok: bool, now: float) -> None:
