@@ -103,7 +103,7 @@ def _guard(cluster: LocalCluster, **settings: Any) -> auth.Guard:
     shared = cluster.shared
     assert shared is not None
     shared.guard.close()
-    shared.guard = auth.Guard(**{"hold": 0.0, **settings})
+    shared.guard = auth.Guard(**{"hold": 0.0, "suspect_hold": 0.0, **settings})
     return shared.guard
 
 
@@ -233,9 +233,13 @@ def test_a_client_that_ignores_retry_after_becomes_a_suspect() -> None:
             with pytest.raises(auth.Refused) as refused:
                 guard.admit(client, 0.0)
             assert refused.value.seconds == 1  # answered at 1.0 (the hold), retry at 2.0
+            assert refused.value.hold == 1.0
         with pytest.raises(auth.Refused):
             guard.admit("192.0.2.4", 0.5)  # sent before the first answer came: not a retry
         assert guard.admit("192.0.2.2", 1.0) is False  # back at once: a suspect's token
+        with pytest.raises(auth.Refused) as refused:
+            guard.admit("192.0.2.2", 1.1)
+        assert refused.value.hold == 5.0  # a suspect's refusal is held longer
         assert guard.admit("192.0.2.4", 2.1) is True  # honoured Retry-After: still fresh
         assert guard.admit("192.0.2.3", 3.2) is True
     finally:
@@ -243,7 +247,7 @@ def test_a_client_that_ignores_retry_after_becomes_a_suspect() -> None:
 
 
 def test_places_are_kept_for_clients_that_never_failed() -> None:
-    guard = auth.Guard(checkers=1, queue=3, reserve=2, hold=0.0)
+    guard = auth.Guard(checkers=1, queue=3, reserve=2, hold=0.0, suspect_hold=0.0)
     try:
         guard.admit("192.0.2.9", 0.0)
         guard.settle("192.0.2.9", True, ok=False, now=0.0)  # a failed check: now a suspect
@@ -278,7 +282,7 @@ def test_a_cancelled_check_keeps_its_place_until_its_hash_ends(monkeypatch: pyte
     """A request cancelled while its scrypt runs (shutdown, a timeout) does not free its place
     early: otherwise cancelled requests would let more hashes run than the bound."""
     users = auth.Users([auth.User("admin", "admin", auth.hash_password("right"))])
-    guard = auth.Guard(checkers=1, queue=0, reserve=0, hold=0.0)
+    guard = auth.Guard(checkers=1, queue=0, reserve=0, hold=0.0, suspect_hold=0.0)
     hashes = _spy(monkeypatch, gated=True)
 
     async def scenario() -> None:
@@ -306,7 +310,7 @@ def test_a_cancelled_check_keeps_its_place_until_its_hash_ends(monkeypatch: pyte
 
 def test_refusals_are_held_so_a_flood_keeps_connections_idle(one_node: LocalCluster) -> None:
     url = one_node.urls[0] + "/v1/modules"
-    _guard(one_node, burst=1.0, refill=0.001, hold=0.5)
+    _guard(one_node, burst=1.0, refill=0.001, hold=0.2, suspect_hold=0.5)
     assert _wrong(url, "127.0.7.1").status_code == 401
     started = time.monotonic()
     assert _wrong(url, "127.0.7.1").status_code == 429

@@ -174,10 +174,12 @@ class Guard:
       the event loop needed (admin p99 368 ms against 184 ms). The threads run at a lower CPU
       priority (nice + `nice`, Linux) so a loaded machine gives the event loop, which answers
       the verified clients, the CPU first (p99 184 ms at nice 0, 74 ms at +10).
-    - A refusal is answered after `hold` seconds (a tarpit): a client that ignores Retry-After
-      and asks again at once keeps its connection idle, which costs the loop nothing, instead of
-      keeping the loop busy with 429s (without it the loop answered about 550 a second and the
-      admin's p99 was 639 ms).
+    - A refusal is answered after `hold` seconds, a suspect's after `suspect_hold` (a tarpit): a
+      client that ignores Retry-After and asks again at once keeps its connection idle, which
+      costs the loop nothing, instead of keeping the loop busy with 429s (without it the loop
+      answered about 550 a second and the admin's p99 was 639 ms), and one that opens a new
+      connection per request makes a TLS handshake every 5 s, not every second (admin p99 344 ms
+      with 1 s).
     - hashlib.scrypt releases the GIL while it hashes (CPython's _hashopenssl.c wraps
       EVP_PBE_scrypt in Py_BEGIN_ALLOW_THREADS), so a hash blocks neither the loop nor other threads.
 
@@ -201,6 +203,7 @@ class Guard:
         reserve: int = 2,
         nice: int = 10,
         hold: float = 1.0,
+        suspect_hold: float = 5.0,
     ) -> None:
         self.pool = concurrent.futures.ThreadPoolExecutor(
             checkers, thread_name_prefix="modpack-scrypt", initializer=_lower_priority, initargs=(nice,)
@@ -208,7 +211,8 @@ class Guard:
         self._limit = checkers + queue
         self._burst, self._refill = burst, refill
         self._rates = {False: (suspect_burst, suspect_refill), True: (fresh_burst, fresh_refill)}
-        self._memory, self._hold, self._reserve = memory, hold, reserve
+        self._memory, self._reserve = memory, reserve
+        self._holds = {True: hold, False: suspect_hold}
         self._pending = 0
         self._buckets: dict[str, _Bucket] = {}
         self._failed: dict[str, float] = {}  # client -> when its last check failed
@@ -223,8 +227,8 @@ class Guard:
         key = client_key(client)
         try:
             fresh = self.admit(key, _now())
-        except Refused:
-            await asyncio.sleep(self._hold)  # the tarpit: an idle connection costs the loop nothing
+        except Refused as refused:
+            await asyncio.sleep(refused.hold)  # the tarpit: an idle connection costs the loop nothing
             raise
         check = self.pool.submit(users.authenticate, name, password)
         # Settled when the hash is done, not when the request ends: a request cancelled while
@@ -246,19 +250,19 @@ class Guard:
             shared = self._refilled(self._shared[fresh], burst, rate, now)
             if bucket.tokens < 1:
                 wait = _seconds(bucket.tokens, self._refill)
-                raise self._refuse(key, now, wait, f"too many failed password checks from {key}")
+                raise self._refuse(key, now, wait, fresh, f"too many failed password checks from {key}")
             if shared.tokens < 1:
                 wait = _seconds(shared.tokens, rate)
-                raise self._refuse(key, now, wait, "too many failed password checks on this server")
+                raise self._refuse(key, now, wait, fresh, "too many failed password checks on this server")
             if self._pending >= self._limit - (0 if fresh else self._reserve):
-                raise self._refuse(key, now, 1, "too many password checks are waiting")
+                raise self._refuse(key, now, 1, fresh, "too many password checks are waiting")
             self._pending += 1
             bucket.tokens -= 1
             shared.tokens -= 1
             self._buckets[key], self._shared[fresh] = bucket, shared
             return fresh
 
-    def _refuse(self, key: str, now: float, wait: int, why: str) -> Refused:
+    def _refuse(self, key: str, now: float, wait: int, fresh: bool, why: str) -> Refused:
         """The refusal, remembering when the client may ask again. The answer leaves after the
         hold and says Retry-After `wait`: a client back after the answer and more than half a
         second before `now + hold + wait` ignored it, and is a suspect. An honest client (one that
@@ -269,9 +273,10 @@ class Guard:
             self._refused = {k: w for k, w in self._refused.items() if w[1] > now}
             if len(self._refused) >= 100_000:
                 self._refused.clear()  # forgetting only makes clients fresh again, still budgeted
+        hold = self._holds[fresh]
         if now >= self._refused.get(key, (0.0, -math.inf))[1]:
-            self._refused[key] = (now + self._hold, now + self._hold + wait - 0.5)
-        return Refused(f"{why}: retry in {wait} s", wait)
+            self._refused[key] = (now + hold, now + hold + wait - 0.5)
+        return Refused(f"{why}: retry in {wait} s", wait, hold)
 
     def settle(self, key: str, fresh: bool, *, ok: bool, now: float) -> None:
         """A check admitted for `key` ended: a success (or no verdict) gives the tokens back; a
@@ -317,9 +322,9 @@ class Guard:
 class Refused(Exception):
     """A password check not started: answered 429 with Retry-After `seconds`."""
 
-    def __init__(self, description: str, seconds: int) -> None:
+    def __init__(self, description: str, seconds: int, hold: float = 0.0) -> None:
         super().__init__(description)
-        self.description, self.seconds = description, seconds
+        self.description, self.seconds, self.hold = description, seconds, hold
 
 
 def client_key(host: str) -> str:
