@@ -264,6 +264,22 @@ def test_places_are_kept_for_clients_that_never_failed() -> None:
         guard.close()
 
 
+def test_the_guard_tables_stay_bounded_whatever_the_number_of_addresses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(auth, "MAX_CLIENTS", 8)
+    guard = auth.Guard(fresh_burst=1.0, fresh_refill=0.001, suspect_burst=0.0, hold=1.0)
+    try:
+        guard.admit("198.51.100.255", 0.0)  # the only fresh token: every other address is refused
+        for i in range(200):  # each refused, then back at once: suspects, all of them
+            for now in (float(i), i + 1.0):
+                with pytest.raises(auth.Refused):
+                    guard.admit(f"198.51.{i // 250}.{i % 250}", now)
+            assert len(guard._failed) <= 8 and len(guard._refused) <= 8 and len(guard._buckets) <= 8
+    finally:
+        guard.close()
+
+
 def test_a_success_gives_its_tokens_back(one_node: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> None:
     """Only failures spend a budget: users verified one after another are never refused."""
     url = one_node.urls[0] + "/v1/modules"

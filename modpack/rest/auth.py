@@ -138,6 +138,9 @@ class Users:
         return user
 
 
+MAX_CLIENTS = 100_000  # per table of the guard: a few MB at most
+
+
 @dataclass
 class _Bucket:
     """A token bucket: `tokens` (at most the burst) as of `when`, refilled continuously."""
@@ -242,7 +245,7 @@ class Guard:
         with self._lock:
             answered, retry = self._refused.get(key, (math.inf, math.inf))
             if answered <= now < retry:  # asked again after its 429, before its Retry-After
-                self._failed[key] = now
+                self._suspect(key, now)
             failed = self._failed.get(key)
             fresh = failed is None or now - failed > self._memory
             burst, rate = self._rates[fresh]
@@ -269,9 +272,9 @@ class Guard:
         honours Retry-After, RFC 9110 section 10.2.3) stays fresh, and so do requests it sent at
         once on several connections: before the answer left, and the first refusal's window is
         kept until it ends."""
-        if len(self._refused) >= 100_000:  # entries live a few seconds: drop the stale ones
+        if len(self._refused) >= MAX_CLIENTS:  # entries live a few seconds: drop the stale ones
             self._refused = {k: w for k, w in self._refused.items() if w[1] > now}
-            if len(self._refused) >= 100_000:
+            if len(self._refused) > MAX_CLIENTS // 2:
                 self._refused.clear()  # forgetting only makes clients fresh again, still budgeted
         hold = self._holds[fresh]
         if now >= self._refused.get(key, (0.0, -math.inf))[1]:
@@ -290,11 +293,23 @@ class Guard:
                 shared = self._shared[fresh]
                 shared.tokens = min(self._rates[fresh][0], shared.tokens + 1)
                 return
-            self._failed[key] = now
-            # Both tables grow only by admitted checks, at most the shared rates a second; past
-            # 100,000 clients, forget those whose bucket is full and whose failure is old.
-            if len(self._failed) > 100_000 or len(self._buckets) > 100_000:
-                self._prune(now)
+            self._suspect(key, now)
+            if len(self._buckets) > MAX_CLIENTS:  # grows only by admitted checks: prune rarely
+                self._buckets = {
+                    k: b
+                    for k, b in self._buckets.items()
+                    if self._refilled(b, self._burst, self._refill, now).tokens < self._burst
+                }
+
+    def _suspect(self, key: str, now: float) -> None:
+        """Mark `key` a suspect. The table is bounded whatever the number of addresses: past
+        MAX_CLIENTS, old marks go, and if most are recent, all go (the clients are then fresh
+        again, still bound by the fresh clients' shared bucket)."""
+        self._failed[key] = now
+        if len(self._failed) > MAX_CLIENTS:
+            self._failed = {k: t for k, t in self._failed.items() if now - t <= self._memory}
+            if len(self._failed) > MAX_CLIENTS // 2:
+                self._failed.clear()
 
     @property
     def pending(self) -> int:
@@ -306,14 +321,6 @@ class Guard:
         if bucket is None:
             return _Bucket(burst, now)
         return _Bucket(min(burst, bucket.tokens + (now - bucket.when) * rate), now)
-
-    def _prune(self, now: float) -> None:
-        self._failed = {k: t for k, t in self._failed.items() if now - t <= self._memory}
-        self._buckets = {
-            k: b
-            for k, b in self._buckets.items()
-            if self._refilled(b, self._burst, self._refill, now).tokens < self._burst
-        }
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
