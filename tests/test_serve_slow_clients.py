@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from modpack.rest.cluster import LocalCluster
+from modpack.rest.guard import MAX_HEAD
 from modpack.rest.limits import ConnectionLimits
 from modpack.rest.paths import ARTIFACTS, MODULES
 from tests.conftest import run_modpack
@@ -182,6 +183,26 @@ def test_a_head_past_16_kib_gets_431_however_it_arrives(quick: LocalCluster) -> 
     with contextlib.closing(connect(quick)) as sock:  # 15 KiB of headers are fine
         sock.sendall(head("GET", "/v1/nodes", "X-Big: " + "a" * 15000))
         assert read_answer(sock).status == 200
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """The QUICK limits over plain HTTP: what arrives in one read is what the client sent at once."""
+    with running_cluster(tmp_path_factory.mktemp("plain") / "data", limits=QUICK, https=False) as cluster:
+        yield cluster
+
+
+def test_a_head_that_fills_the_limit_exactly_then_goes_on_gets_431(plain: LocalCluster) -> None:
+    """Reads that end exactly at 16 KiB, then more head: once, the rest was fed to h11 as an empty
+    read, which h11 takes for the end of the stream, so the client got uvicorn's bare 400."""
+    big = head("GET", "/v1/nodes", "X-Big: " + "a" * 65536)
+    with contextlib.closing(connect(plain)) as sock:
+        sock.sendall(big[:MAX_HEAD])
+        time.sleep(0.3)  # the server reads the first 16 KiB before the rest arrives
+        sock.sendall(big[MAX_HEAD:])
+        answer = read_answer(sock)
+    assert answer.status == 431, answer
+    assert answer.json()["error_code"] == "headers_too_large"
 
 
 # --- idle keep-alive --------------------------------------------------------------------------

@@ -308,8 +308,9 @@ class GuardedH11(H11Protocol):
     def _receive_long_head(self, data: bytes) -> None:
         """Feed h11 up to the head limit; 431 when the head is still incomplete there."""
         room = MAX_HEAD - self._head_bytes
-        super().data_received(data[:room])  # as if TCP had split the read there
-        self._follow()
+        if room > 0:  # never feed h11 b"": to h11 an empty read is the client's end of stream
+            super().data_received(data[:room])  # as if TCP had split the read there
+            self._follow()
         if self.conn.their_state is h11.IDLE and not self._closing and not self.transport.is_closing():
             description = f"the request line and headers exceed {MAX_HEAD // 1024} KiB"
             self._answer_and_close(description, 431, "headers_too_large")

@@ -279,7 +279,7 @@ def _handlers() -> dict[Any, Any]:
     }
 
 
-def _client_gone(request: Request, exc: Exception) -> Response:
+async def _client_gone(request: Request, exc: Exception) -> Response:
     """The client left mid-body (or was answered 408 by modpack.rest.guard): nobody reads this."""
     return Response(status_code=400)
 
