@@ -452,11 +452,11 @@ def build_project(
         raise UsageError(f"{binary} does not exist", "Build the module first, or fix --so.")
     declared = declared_findings(decl, binary, settings)
     if decl.kind == "ramp":
-        from modpack import ramp
+        from modpack.ramp.edits import prepare_build
 
         if failing(declared, settings):
             raise FindingsError(_refusal(decl.path, declared), declared)
-        ramp.prepare_build(decl, binary, discover=discover, redis_server=redis_server)
+        prepare_build(decl, binary, discover=discover, redis_server=redis_server)
     elif discover and not decl.has_commands:
         from modpack.redis.discover import fill_commands
 

@@ -287,13 +287,13 @@ def inspect(file: Path, fmt: str) -> None:
     """Describe a module .so or a bundle: architecture, libraries, symbol versions, loadable OSes."""
     import json
 
-    from modpack.inspect import describe
+    from modpack.inspection import describe
 
     description = describe(file)
     if fmt == "json":
         click.echo(json.dumps(description, indent=2))
     else:
-        from modpack.inspect import format_description
+        from modpack.inspection import format_description
 
         click.echo(format_description(description))
 

@@ -200,10 +200,6 @@ def _version_blocker(info: ElfInfo, target: Platform, family: str) -> Blocker | 
     return Blocker(family, needed, version_text(limit), tuple(culprits))
 
 
-def can_load(info: ElfInfo, target: Platform | str) -> bool:
-    return not blockers(info, target)
-
-
 def loadable_systems(info: ElfInfo) -> list[str]:
     """Supported OSes whose limits the binary satisfies, for its architecture, in policy order."""
     return [p.os_id for p in platforms() if p.status == "supported" and not blockers(info, p)]

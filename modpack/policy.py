@@ -30,10 +30,6 @@ def canonical_os(name: str) -> str | None:
     return os_aliases().get(name.lower())
 
 
-def supported_os_ids() -> list[str]:
-    return [key for key, info in operating_systems().items() if info["status"] == "supported"]
-
-
 def capabilities() -> dict[str, str]:
     caps: dict[str, str] = load("capabilities")["capabilities"]
     return caps

@@ -1,6 +1,6 @@
 """Commands for where module authors already work: `modpack init` and `modpack ramp-pack`.
 
-Thin click wrappers: the work is in modpack.init, modpack.builder and modpack.redis.
+Thin click wrappers: the work is in modpack.scaffold, modpack.ramp, modpack.builder and modpack.redis.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from modpack.errors import UsageError
 def _discovered(so: Path | None, args: str | None) -> Any:
     if so is None:
         return None
-    from modpack.init import Discovered
     from modpack.redis.discover import discover, module_json_commands, split_args
+    from modpack.scaffold import Discovered
 
     found = discover(so, split_args(args or ""))
     commands = module_json_commands(found)
@@ -77,25 +77,25 @@ def init_command(
 
 
 def _convert(source: Path, discovered: Any, name: str | None, version: str | None) -> Any:
-    from modpack import init
+    from modpack import scaffold
 
     kind = source.name.lower()
     if kind.endswith((".yml", ".yaml")):
-        return init.from_ramp(source, discovered, name=name, version=version)
+        return scaffold.from_ramp(source, discovered, name=name, version=version)
     if kind.endswith(".zip"):
-        return init.from_bundle(source)
+        return scaffold.from_bundle(source)
     if kind.endswith(".json"):
-        return init.from_module_file(source)
+        return scaffold.from_module_file(source)
     raise UsageError(f"--from takes ramp.yml, module.json or a .zip, not {source.name}")
 
 
 def _new(
     name: str | None, version: str | None, discovered: Any, so: Path | None, path: Path
 ) -> tuple[str, list[str]]:
-    from modpack import init
+    from modpack import scaffold
 
     if discovered is not None:
-        conversion = init.from_discovery(discovered, str(so), name=name, version=version)
+        conversion = scaffold.from_discovery(discovered, str(so), name=name, version=version)
         conversion.so = os.path.relpath(so.resolve(), path.resolve().parent) if so else None
         return conversion.render(), conversion.notes
     if name is None or version is None:
@@ -103,7 +103,7 @@ def _new(
             raise UsageError("init needs --name and --version (or --from / --discover)")
         name = name or click.prompt("module name (as passed to RedisModule_Init)")
         version = version or click.prompt("semantic version", default="0.1.0")
-    return init.new_module(name, version, so=str(so) if so else None), []
+    return scaffold.new_module(name, version, so=str(so) if so else None), []
 
 
 @click.command("ramp-pack", context_settings={"help_option_names": ["--help"]})
@@ -158,7 +158,7 @@ def ramp_pack_command(
     import json
 
     from modpack import reporters
-    from modpack.ramp_pack import RampOptions, ramp_pack
+    from modpack.ramp.pack import RampOptions, ramp_pack
 
     request = RampOptions(module_so, manifest, output, options)
     result = ramp_pack(request, dry_run=print_filename_only, force=force)

@@ -26,8 +26,10 @@ from hypothesis import strategies as st
 from modpack import builder, bundle, declarations, validate
 from modpack.checks.elf import check_binary
 from modpack.findings import Sink
-from tests.conftest import FIXTURES, SO, require, run_modpack
 from tests.elf_cases.compile import compile_so
+from tests.support.cli import run_modpack
+from tests.support.paths import FIXTURES, SO
+from tests.support.tools import require
 
 BASE = SO / "x86_64" / "hello.so"
 MIB = 1024 * 1024

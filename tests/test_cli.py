@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from modpack.command_registry import LAZY_COMMANDS
-from tests.conftest import CASES, ROOT, run_modpack
+from tests.support.cli import run_modpack
+from tests.support.paths import CASES, ROOT
 
 HEAVY = (
     "httpx",

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from modpack import elf
-from tests.conftest import SO
 from tests.elf_cases import builder
 from tests.elf_cases.builder import Spec, Sym
 from tests.elf_cases.compile import ONLOAD_C, compile_so
+from tests.support.paths import SO
 
 FIXTURES = SO
 HOST_X86_64 = platform.machine() == "x86_64"
@@ -287,7 +287,7 @@ def test_musl_detection(tmp_path: Path) -> None:
 
 def test_nothing_imports_pyelftools_at_import_time() -> None:
     code = (
-        "import sys, modpack.elf, modpack.compat, modpack.inspect, modpack.checks.elf\n"
+        "import sys, modpack.elf, modpack.compat, modpack.inspection, modpack.checks.elf\n"
         "assert 'elftools' not in sys.modules, sorted(m for m in sys.modules if 'elftools' in m)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

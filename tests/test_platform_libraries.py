@@ -14,13 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from modpack import compat, elf, inspect, policy
+from modpack import compat, elf, inspection, policy
 from modpack.checks.elf import check_binary
 from modpack.findings import Sink
-from tests.conftest import FIXTURES, require, run_modpack
 from tests.elf_cases import builder
 from tests.elf_cases.builder import Spec
 from tests.elf_cases.compile import compile_so
+from tests.support.cli import run_modpack
+from tests.support.paths import FIXTURES
+from tests.support.platforms import supported_os_ids
+from tests.support.tools import require
 
 OPENSSL_C = """
 #include "redismodule_min.h"
@@ -118,7 +121,7 @@ def test_build_defaults_to_the_oses_that_ship_openssl3(tmp_path: Path, openssl3_
 
 
 def test_inspect_says_where_an_openssl3_module_loads_and_what_the_others_lack(openssl3_module: Path) -> None:
-    described = inspect.describe(openssl3_module)
+    described = inspection.describe(openssl3_module)
     assert described["loadable_on"] == ["rhel9", "ubuntu22", "amzn2023"]
     assert described["oldest_os"] == "rhel9"
     assert described["missing_libraries"] == {
@@ -222,7 +225,7 @@ def test_a_library_no_os_ships_stays_a_warning_with_the_fix(tmp_path: Path) -> N
     ]
     assert "statically" in found[0][3]
     info = elf.read_elf(crafted(tmp_path, "libmodpack_absent.so.1"))
-    assert compat.loadable_systems(info) == policy.supported_os_ids()
+    assert compat.loadable_systems(info) == supported_os_ids()
 
 
 @pytest.mark.parametrize(
@@ -233,7 +236,7 @@ def test_a_library_no_os_ships_stays_a_warning_with_the_fix(tmp_path: Path) -> N
         (("libcrypto.so.10",), []),
         (("libffi.so.7",), ["ubuntu20"]),
         (("libffi.so.6",), ["rhel8"]),
-        (("libz.so.1", "libuuid.so.1", "libstdc++.so.6"), policy.supported_os_ids()),
+        (("libz.so.1", "libuuid.so.1", "libstdc++.so.6"), supported_os_ids()),
     ],
 )
 def test_loadable_systems_account_for_libraries(

@@ -12,7 +12,7 @@ import pytest
 from modpack.rest import platforms
 from modpack.rest.client import Api, ClusterError, Connection
 from modpack.rest.publish import Bundle, differences, disagreements, follow_action
-from tests.test_rest_support import module_json
+from tests.support.rest import module_json
 
 CAPTURED = Path(__file__).resolve().parent.parent / "fixtures" / "expected" / "rs-node-object.json"
 

@@ -16,7 +16,9 @@ import pytest
 
 from modpack.command_registry import LAZY_COMMANDS
 from modpack.validate import validate_paths
-from tests.conftest import SO, require_redis, run_modpack
+from tests.support.cli import run_modpack
+from tests.support.paths import SO
+from tests.support.tools import require_redis
 
 HELLO = SO / "x86_64" / "hello.so"
 

@@ -16,8 +16,9 @@ from modpack.errors import ModpackError, UsageError
 from modpack.findings import Sink
 from modpack.redis import compare, discover
 from modpack.redis.model import Discovery
-from tests.conftest import require_redis, run_modpack
-from tests.test_redis_support import LOADABLE, SO, expected_commands, expected_module
+from tests.support.cli import run_modpack
+from tests.support.redis import LOADABLE, SO, expected_commands, expected_module
+from tests.support.tools import require_redis
 
 pytestmark = pytest.mark.redis
 

@@ -18,8 +18,11 @@ from modpack import declarations
 from modpack.declarations import Settings
 from modpack.redis import discover, servers
 from modpack.redis.harness import RedisServer
-from tests.conftest import FIXTURES, SO, require_redis, run_modpack
-from tests.redis_prepared import require_prepared
+from modpack.redis.spec import host_architecture
+from tests.support.cli import run_modpack
+from tests.support.paths import FIXTURES, SO
+from tests.support.redis_prepared import require_prepared
+from tests.support.tools import require_redis
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -29,7 +32,7 @@ HELLO_COMMANDS = ["hello.copy", "hello.get", "hello.mset", "hello.ping", "hello.
 
 @pytest.fixture(autouse=True)
 def _on_x86_64() -> None:
-    if servers.host_architecture() != "x86_64":
+    if host_architecture() != "x86_64":
         pytest.skip("these tests emulate aarch64 on an x86_64 machine")
 
 

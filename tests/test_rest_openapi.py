@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from modpack.rest.cluster import LocalCluster
-from tests.test_rest_support import ADMIN, running_cluster
+from tests.support.rest import ADMIN, running_cluster
 
 CHECKS = [
     not_a_server_error,

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from modpack.rest.cluster import LocalCluster
-from tests.test_rest_support import ADMIN, running_cluster
+from tests.support.rest import ADMIN, running_cluster
 
 
 @pytest.fixture

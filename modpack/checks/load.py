@@ -44,27 +44,6 @@ def failure_rule(reason: str) -> str:
     return FAILURE_RULES.get(reason, "LOAD004")
 
 
-def target_version(module: Module | None) -> str | None:
-    """The Redis version the module is for: compatible_redis_version, else min_redis_version."""
-    if module is None:
-        return None
-    for key in ("compatible_redis_version", "min_redis_version"):
-        value = module.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-def binary_architecture(so_path: Path) -> str | None:
-    """The architecture in the ELF header (x86_64, aarch64); None when it is not a module's."""
-    from modpack import elf
-
-    try:
-        return elf.read_elf(so_path).architecture
-    except elf.ElfError:
-        return None
-
-
 def not_loaded(so_name: str, why: str, hint: str, sink: Sink, settings: Settings) -> None:
     """The module was not loaded: a failure under --load, a note under --load-if-available."""
     if settings.load_if_available:
@@ -91,11 +70,11 @@ def check_load(
 
     settings = settings or Settings(load=True)
     if architecture is None:
-        architecture = binary_architecture(so_path)
+        architecture = servers.binary_architecture(so_path)
     try:
         spec = servers.choose(
             architecture,
-            target=target_version(module),
+            target=servers.target_version(module),
             wanted=settings.redis_version,
             explicit=settings.redis_server,
             subject="it",
@@ -131,6 +110,7 @@ def _load_and_compare(server: RedisServer, so_path: Path, module: Module | None,
 
 def _check_version(module: Module, server: RedisServer, sink: Sink) -> None:
     from modpack import versions
+    from modpack.redis.servers import target_version
 
     target = target_version(module)
     wanted = versions.parse_redis_version(target) if target else None

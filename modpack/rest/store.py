@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modpack.atomic import fsync_folder
+
 ARTIFACT_ZIP = "module.zip"
 ARTIFACT_JSON = "module.json"
 TEMP_FOLDER = ".tmp"
@@ -260,15 +262,15 @@ class NodeArtifacts:
         stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.temp))
         upload.replace(stage / ARTIFACT_ZIP)
         _write_synced(stage / ARTIFACT_JSON, json.dumps(module, indent=1).encode())
-        _fsync_folder(stage)
+        fsync_folder(stage)
         target.parent.mkdir(exist_ok=True)
         if target.exists() and _exchange(stage, target):
-            _fsync_folder(target.parent)  # the old artifact now sits in the stage folder
+            fsync_folder(target.parent)  # the old artifact now sits in the stage folder
             shutil.rmtree(stage, ignore_errors=True)
             return
         trash = self._hide(target)  # no atomic exchange here: a two-rename gap remains
         stage.replace(target)
-        _fsync_folder(target.parent)
+        fsync_folder(target.parent)
         if trash is not None:
             shutil.rmtree(trash, ignore_errors=True)
 
@@ -278,7 +280,7 @@ class NodeArtifacts:
         if not target.exists():
             return False
         self._discard(target)
-        _fsync_folder(target.parent)
+        fsync_folder(target.parent)
         return True
 
     def _hide(self, folder: Path) -> Path | None:
@@ -336,11 +338,3 @@ def _write_synced(path: Path, data: bytes) -> None:
         out.write(data)
         out.flush()
         os.fsync(out.fileno())
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -18,6 +18,7 @@ from modpack import schema, versions
 from modpack.declarations import MODULE_KEYS
 from modpack.errors import FindingsError, ModpackError
 from modpack.findings import Finding, Severity, Sink
+from modpack.ramp.edits import apply_ramp_edits
 
 MODULE_ORDER = (
     "name",
@@ -34,7 +35,7 @@ COMMAND_KEYS = (
     ("step", "step"),
 )
 # module.json keys modpack.toml does not hold, and why. RAMP's command edits are not here:
-# they are applied to the commands (apply_ramp_edits), and that is reported there.
+# they are applied to the commands (modpack.ramp.edits), and that is reported there.
 NOT_CARRIED = {
     "version": "derived from semantic_version",
     "sha256": "computed from the binary at build time",
@@ -242,9 +243,9 @@ def from_ramp(
     path: Path, discovered: Discovered | None = None, *, name: str | None = None, version: str | None = None
 ) -> Conversion:
     """ramp.yml as modpack.toml; RAMP's command edits applied to what `discovered` lists."""
-    from modpack import ramp
+    from modpack.ramp import reader
 
-    decl = ramp.load(path)
+    decl = reader.load(path)
     fatal = [
         f
         for f in decl.sink.resolved()
@@ -256,7 +257,7 @@ def from_ramp(
     given: dict[str, Any] = {
         k: decl.module[k] for k in ("module_name", "semantic_version", "version") if k in decl.module
     }
-    module = {k: v for k, v in decl.module.items() if k not in ramp.DISCOVERED_KEYS}
+    module = {k: v for k, v in decl.module.items() if k not in reader.DISCOVERED_KEYS}
     module = {k: _untemplate(v, k, conv) for k, v in module.items()}
     listed = decl.module.get("commands")  # RAMP ignores it; modpack builds from it without discovery
     base = discovered.commands if discovered else listed if isinstance(listed, list) else None
@@ -269,10 +270,10 @@ def from_ramp(
     if discovered is not None:
         _redis_versions(conv, discovered)
     for key in decl.raw:
-        if key in ramp.PACK_ONLY_KEYS:
+        if key in reader.PACK_ONLY_KEYS:
             conv.dropped(f"{key}: {NOT_CARRIED[key]}")
-        elif key not in ramp.RAMP_KEYS:
-            hint = schema.did_you_mean(str(key), ramp.RAMP_KEYS)
+        elif key not in reader.RAMP_KEYS:
+            hint = schema.did_you_mean(str(key), reader.RAMP_KEYS)
             conv.dropped(f"{key} is not a key RAMP knows, so RAMP ignores it too. {hint}".rstrip(". "))
     errors = [f for f in decl.sink.findings if f.code == "DECL004"]
     if errors:
@@ -361,50 +362,6 @@ def _untemplate(value: Any, key: str, conv: Conversion) -> Any:
     if isinstance(value, dict):
         return {k: _untemplate(v, f"{key}.{k}", conv) for k, v in value.items()}
     return value
-
-
-def apply_ramp_edits(
-    module: dict[str, Any], discovered: list[dict[str, Any]] | None, conv: Conversion, sink: Sink
-) -> list[dict[str, Any]]:
-    """exclude, then override (whole entry), then add, as RAMP does (ramp.md §1, §3.3)."""
-    excludes = [e for e in module.get("exclude_commands") or [] if isinstance(e, str)]
-    overrides = [o for o in module.get("overide_command") or [] if isinstance(o, dict)]
-    additions = [a for a in module.get("add_command") or [] if isinstance(a, dict)]
-    if discovered is None:
-        if excludes:
-            conv.todo(
-                f"exclude_commands ({len(excludes)} {'name' if len(excludes) == 1 else 'names'}) "
-                "applies to the commands the module "
-                "registers: run `modpack init --from ramp.yml --discover FILE.so` to apply it"
-            )
-        if overrides or additions:
-            conv.changed(
-                "overide_command and add_command entries became [[commands]]; "
-                "with --discover, overrides replace the discovered entries"
-            )
-        return overrides + additions
-    if excludes or overrides or additions:
-        conv.changed("RAMP's exclude_commands, overide_command and add_command were applied")
-    names = {c.get("command_name") for c in discovered}
-    for index, name in enumerate(excludes):
-        if name not in names:
-            sink.add(
-                "DECL004",
-                f"exclude_commands[{index}]",
-                f"exclude_commands names {name!r}, which the module does not register",
-            )
-    kept = [dict(c) for c in discovered if c.get("command_name") not in excludes]
-    for index, override in enumerate(overrides):
-        matches = [i for i, c in enumerate(kept) if c.get("command_name") == override.get("command_name")]
-        if len(matches) != 1:
-            sink.add(
-                "DECL004",
-                f"overide_command[{index}]",
-                f"overide_command {override.get('command_name')!r} matches {len(matches)} commands",
-            )
-            continue
-        kept[matches[0]] = dict(override)
-    return kept + additions
 
 
 def new_module(name: str, version: str, *, so: str | None = None) -> str:
