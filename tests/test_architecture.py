@@ -56,7 +56,7 @@ def _imports(node: ast.AST) -> list[ast.Import | ast.ImportFrom]:
 
 
 def imported(name: str, path: Path, known: set[str]) -> set[str]:
-    """The package modules that module `name` imports (`from modpack import x` counts x)."""
+    """The package modules that module `name` imports (`from modpack import x` counts modpack.x)."""
     is_package = path.name == "__init__.py"
     targets: set[str] = set()
     for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
@@ -68,7 +68,10 @@ def imported(name: str, path: Path, known: set[str]) -> set[str]:
             parts = name.split(".") if is_package else name.split(".")[:-1]
             parts = parts[: len(parts) - (node.level - 1)]
             base = ".".join([*parts, *([node.module] if node.module else [])])
-        targets |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+        submodules = {f"{base}.{alias.name}" for alias in node.names} & known
+        # `from package import submodule` depends on the submodule; `from module import name`
+        # on the module.
+        targets |= submodules if submodules else {base}
     return {t for t in targets if t in known and t != name}
 
 

@@ -6,12 +6,12 @@ import json
 import subprocess
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner, Result
 
+from modpack.cli.app import main_group
+from modpack.cli.rest import ProgressBoard
 from modpack.errors import ModpackError
-from modpack.rest.cli import COMMANDS, ProgressBoard
 from modpack.rest.cluster import LocalCluster
 from tests.support.cli import run_modpack
 from tests.support.rest import (
@@ -21,7 +21,7 @@ from tests.support.rest import (
     write_bundle,
 )
 
-GROUP = click.Group("modpack", commands={c.name: c for c in COMMANDS if c.name})
+GROUP = main_group  # the real group: its lazy table loads the REST commands
 
 
 @pytest.fixture(scope="module")

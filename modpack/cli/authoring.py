@@ -1,6 +1,7 @@
 """Commands for where module authors already work: `modpack init` and `modpack ramp-pack`.
 
 Thin click wrappers: the work is in modpack.scaffold, modpack.ramp, modpack.builder and modpack.redis.
+Loaded only when one of these commands runs (modpack.cli.lazy).
 """
 
 from __future__ import annotations
@@ -8,14 +9,17 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from modpack.errors import UsageError
 
+if TYPE_CHECKING:
+    from modpack.scaffold import Conversion, Discovered
 
-def _discovered(so: Path | None, args: str | None) -> Any:
+
+def _discovered(so: Path | None, args: str | None) -> Discovered | None:
     if so is None:
         return None
     from modpack.redis.discover import discover, module_json_commands, split_args
@@ -76,7 +80,9 @@ def init_command(
         click.echo(f"  {note}")
 
 
-def _convert(source: Path, discovered: Any, name: str | None, version: str | None) -> Any:
+def _convert(
+    source: Path, discovered: Discovered | None, name: str | None, version: str | None
+) -> Conversion:
     from modpack import scaffold
 
     kind = source.name.lower()
@@ -90,7 +96,7 @@ def _convert(source: Path, discovered: Any, name: str | None, version: str | Non
 
 
 def _new(
-    name: str | None, version: str | None, discovered: Any, so: Path | None, path: Path
+    name: str | None, version: str | None, discovered: Discovered | None, so: Path | None, path: Path
 ) -> tuple[str, list[str]]:
     from modpack import scaffold
 
@@ -168,9 +174,9 @@ def ramp_pack_command(
         click.echo(result.path.name)
         return
     if result.findings:
-        from modpack.cli import _report
+        from modpack.cli.output import report_of
 
-        click.echo(reporters.text(_report(result.findings)))
+        click.echo(reporters.text(report_of(result.findings)))
     if verbose or debug_flag:
         click.echo(json.dumps(result.module, indent=4, sort_keys=True))
     click.echo(f"wrote {result.path}")

@@ -1,7 +1,7 @@
 """`modpack discover` and `modpack redis prepare|list`: options in, library call, output printed.
 
 Only click is imported at the top; the harness loads inside the commands. The main group imports
-this module only when one of these commands runs (modpack.command_registry).
+this module only when one of these commands runs (modpack.cli.lazy).
 """
 
 from __future__ import annotations
