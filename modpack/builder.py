@@ -17,7 +17,7 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from modpack import codec, policy
 from modpack.checks.commands import target_redis
@@ -25,6 +25,9 @@ from modpack.declarations import Declarations, Settings, Target
 from modpack.errors import FindingsError, ModpackError, OutputExistsError, UsageError
 from modpack.findings import Finding, Severity, Sink
 from modpack.hashing import BackgroundHash, stream_chunks
+
+if TYPE_CHECKING:
+    from modpack.elf import ElfInfo
 
 DEFAULT_NAME = "{module_name}.Linux-{os}-{architecture}.{semantic_version}.zip"
 NAME_FIELDS = ("module_name", "os", "architecture", "semantic_version", "version", "target")
@@ -77,7 +80,7 @@ def zip_timestamp() -> tuple[int, int, int, int, int, int]:
     )
 
 
-def assemble(decl: Declarations, so: Path, facts: Any, target: Target | None = None) -> dict[str, Any]:
+def assemble(decl: Declarations, so: Path, facts: ElfInfo, target: Target | None = None) -> dict[str, Any]:
     """module.json for one build: the declarations plus what the binary says."""
     module: dict[str, Any] = json.loads(json.dumps(decl.module))  # a deep copy of plain data
     if target is not None:
@@ -259,7 +262,7 @@ def _check_archives(decl: Declarations, deps: list[LocalDependency]) -> None:
         raise FindingsError(f"{decl.path}: a dependency archive cannot be packed", sink.resolved())
 
 
-def read_facts(so: Path) -> Any:
+def read_facts(so: Path) -> ElfInfo:
     from modpack.elf import ElfError, read_elf
 
     try:

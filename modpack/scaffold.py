@@ -89,7 +89,7 @@ class Conversion:
         self.notes.append(f"to do: {text}")
 
 
-def toml_value(value: Any) -> str:
+def toml_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -192,7 +192,7 @@ def _version_agrees(module: dict[str, Any]) -> bool:
     return parsed is not None and isinstance(number, int | float) and int(number) == versions.encode(*parsed)
 
 
-def from_module_json(document: Any, source: str) -> Conversion:
+def from_module_json(document: object, source: str) -> Conversion:
     if not isinstance(document, dict):
         raise ModpackError(f"{source} does not hold a module.json object")
     conv = Conversion(source=source)
@@ -348,7 +348,7 @@ def _semver(number: int) -> str:
     return ".".join(map(str, versions.decode(number)))
 
 
-def _untemplate(value: Any, key: str, conv: Conversion) -> Any:
+def _untemplate(value: object, key: str, conv: Conversion) -> object:
     """RAMP's `{os.getenv('X')}` becomes `${X}`; any other template is kept and reported."""
     if isinstance(value, str):
         converted = _GETENV.sub(lambda m: "${" + m.group(1) + "}", value)

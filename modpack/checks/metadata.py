@@ -51,7 +51,7 @@ def _check_components(parsed: tuple[int, int, int], sink: Sink) -> None:
         sink.add("VER002", "semantic_version", f"major {major} does not fit the numeric version")
 
 
-def _check_numeric_version(number: Any, parsed: tuple[int, int, int] | None, sink: Sink) -> None:
+def _check_numeric_version(number: object, parsed: tuple[int, int, int] | None, sink: Sink) -> None:
     if isinstance(number, bool) or not isinstance(number, int | float):
         return
     if isinstance(number, float):
@@ -199,7 +199,7 @@ def _check_architecture(module: Module, sink: Sink, *, in_bundle: bool) -> None:
         sink.add("PLT003", "architecture", f"architecture {arch!r} is not x86_64 or aarch64", hint)
 
 
-def _check_os_entries(entries: list[Any], key: str, arch: Any, sink: Sink) -> None:
+def _check_os_entries(entries: list[Any], key: str, arch: object, sink: Sink) -> None:
     systems = policy.operating_systems()
     seen: set[str] = set()
     for index, entry in enumerate(entries):

@@ -158,7 +158,7 @@ def ramp_pack_command(
     verbose: bool,
     debug_flag: bool,
     force: bool,
-    **options: Any,
+    **options: Any,  # noqa: ANN401 -- RAMP's options by name, each a str, bool or tuple (RampOptions)
 ) -> None:
     """`ramp pack` compatibility: the same options, modpack's checks and deterministic zip."""
     import json

@@ -149,7 +149,7 @@ def _with_connection(command: Callable[..., None]) -> Callable[..., None]:
     """Turns the connection options click passes into one `connection` argument."""
 
     @functools.wraps(command)
-    def wrapper(**params: Any) -> None:
+    def wrapper(**params: Any) -> None:  # noqa: ANN401 -- click's options by name; ConnectionOptions types them
         given = ConnectionOptions(**{name: params.pop(name) for name in _CONNECTION_FIELDS})
         command(connection=given.connection(), **params)
 

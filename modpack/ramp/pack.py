@@ -102,7 +102,7 @@ def _apply_command_line(module: dict[str, Any], options: dict[str, Any], sink: S
             module[key] = value
 
 
-def _json_value(option: str, text: str) -> Any:
+def _json_value(option: str, text: str) -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

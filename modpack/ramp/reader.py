@@ -9,14 +9,18 @@ a duplicate key and a template value are findings with line numbers, nothing is 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from modpack import locate, schema
 from modpack.checks import commands as command_checks
 from modpack.checks import metadata
 from modpack.declarations import Declarations, read_text, report_floats, substitute_env
 from modpack.findings import Sink
+
+if TYPE_CHECKING:
+    import yaml
 
 # The keys of RAMP's create_default_metadata() (ramp.md §4), 2.5.19 included.
 RAMP_KEYS = frozenset(
@@ -78,7 +82,7 @@ def load(path: Path) -> Declarations:
     node = _compose(held, sink)
     if node is None:
         return decl
-    lines = {restore(p, placeholders): line for p, line in locate.yaml_lines(node).items()}
+    lines = {restore_text(p, placeholders): line for p, line in locate.yaml_lines(node).items()}
     sink.lines = locate.resolver(lines)
     data = _construct(node, sink)
     if data is _UNREADABLE:
@@ -86,7 +90,8 @@ def load(path: Path) -> Declarations:
     if not isinstance(data, dict):
         sink.add("DECL007", "", f"the manifest is {schema.type_name(data)}, not a mapping of keys")
         return decl
-    data = restore(data, placeholders)
+    # Still the mapping checked above: restore() rebuilds it with the same keys.
+    data = cast("dict[str, Any]", restore(data, placeholders))
     broken = bool(placeholders) and _breaks_yaml(text)
     if broken:
         _report_template(text, sink)
@@ -141,12 +146,19 @@ def hold_placeholders(text: str) -> tuple[str, list[str]]:
     return _PLACEHOLDER.sub(swap, text), found
 
 
-def restore(value: Any, placeholders: list[str]) -> Any:
+def restore_text(text: str, placeholders: list[str]) -> str:
+    """Put the placeholders back into one string."""
+    if not placeholders:
+        return text
+    return _HELD.sub(lambda m: placeholders[int(m.group(1))], text)
+
+
+def restore(value: object, placeholders: list[str]) -> object:
     """Put the placeholders back, in keys and values: they stay opaque strings."""
     if not placeholders:
         return value
     if isinstance(value, str):
-        return _HELD.sub(lambda m: placeholders[int(m.group(1))], value)
+        return restore_text(value, placeholders)
     if isinstance(value, list):
         return [restore(v, placeholders) for v in value]
     if isinstance(value, dict):
@@ -192,7 +204,7 @@ def _report_template(text: str, sink: Sink) -> None:
 _BARE_PLACEHOLDER = re.compile(r"^\s*(?:-\s+)?\{\{|:\s+\{\{")
 
 
-def _templated_paths(value: Any, path: str) -> list[str]:
+def _templated_paths(value: object, path: str) -> list[str]:
     """Paths of the values that hold a placeholder: what they stand for is unknown until expanded."""
     if isinstance(value, str):
         return [path] if _PLACEHOLDER.search(value) else []
@@ -208,7 +220,7 @@ MAX_DEPTH = 64  # real manifests nest 3 levels; deeper is crafted (and recursion
 MAX_NODES = 100_000
 
 
-def _compose(text: str, sink: Sink) -> Any:
+def _compose(text: str, sink: Sink) -> yaml.Node | None:
     """The node tree, after a linear pass over the events refused aliases and absurd shapes."""
     import yaml
 
@@ -230,7 +242,7 @@ def _compose(text: str, sink: Sink) -> Any:
     return node
 
 
-def _shape_problem(events: Any) -> str:
+def _shape_problem(events: Iterable[yaml.Event]) -> str:
     """Aliases can expand a few bytes into billions of nodes (or a cycle); a manifest needs none."""
     import yaml
 
@@ -251,7 +263,7 @@ def _shape_problem(events: Any) -> str:
     return ""
 
 
-def _at(event: Any) -> str:
+def _at(event: yaml.Event) -> str:
     mark = getattr(event, "start_mark", None)
     return f" at line {mark.line + 1}" if mark is not None else ""
 
@@ -259,7 +271,7 @@ def _at(event: Any) -> str:
 _UNREADABLE = object()  # _construct's answer when a finding already says why
 
 
-def _construct(node: Any, sink: Sink) -> Any:
+def _construct(node: yaml.Node, sink: Sink) -> object:
     """Plain data from the node tree, with every duplicate mapping key reported."""
     import yaml
 
@@ -277,14 +289,14 @@ def _construct(node: Any, sink: Sink) -> Any:
         loader.dispose()
 
 
-def _json_loader() -> Any:
+def _json_loader() -> type[yaml.SafeLoader]:
     """A safe loader that builds only JSON types: timestamps, binary and sets stay strings."""
     import yaml
 
     class JsonLoader(yaml.SafeLoader):
         pass
 
-    def as_text(loader: Any, node: Any) -> Any:
+    def as_text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
         if isinstance(node, yaml.ScalarNode):
             return str(node.value)
         message = f"unsupported YAML tag {node.tag}"
@@ -295,7 +307,7 @@ def _json_loader() -> Any:
     return JsonLoader
 
 
-def _report_duplicates(node: Any, sink: Sink, path: str) -> None:
+def _report_duplicates(node: yaml.Node, sink: Sink, path: str) -> None:
     import yaml
 
     if isinstance(node, yaml.MappingNode):
@@ -328,7 +340,7 @@ def _check_keys(data: dict[str, Any], sink: Sink) -> None:
             sink.add("DECL006", name, f"RAMP does not know the key {name!r}", hint)
 
 
-def _check_templates(value: Any, sink: Sink, path: str, *, braces: bool = True) -> None:
+def _check_templates(value: object, sink: Sink, path: str, *, braces: bool = True) -> None:
     """DECL002 for values RAMP would evaluate; `{{...}}` too unless IN004 already said so."""
     if isinstance(value, str):
         text = value.replace("${", "$(")
@@ -354,7 +366,7 @@ def _module(data: dict[str, Any], sink: Sink) -> dict[str, Any]:
     return module
 
 
-def normalize_dependencies(value: Any, key: str, sink: Sink) -> Any:
+def normalize_dependencies(value: object, key: str, sink: Sink) -> object:
     """Both RAMP forms, a list of {name, url, sha256} or a {name: {url, sha256}} map, as a map."""
     if value is None:
         return {}

@@ -24,9 +24,10 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from modpack.atomic import fsync_folder
+from modpack.types import JSON
 
 ARTIFACT_ZIP = "module.zip"
 ARTIFACT_JSON = "module.json"
@@ -159,12 +160,12 @@ class ConfigStore:
             cursor = self._db.execute("DELETE FROM modules WHERE uid = ?", (uid,))
         return cursor.rowcount > 0
 
-    def setting(self, key: str, default: Any) -> Any:
+    def setting(self, key: str, default: JSON) -> JSON:
         with self._lock:
             row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
 
-    def set_setting(self, key: str, value: Any) -> None:
+    def set_setting(self, key: str, value: JSON) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT INTO settings (key, value) VALUES (?, ?)"
@@ -180,7 +181,7 @@ def _dumps(document: dict[str, Any]) -> str:
     return text
 
 
-def _no_constant(name: str) -> Any:
+def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON value")
 
 
