@@ -9,14 +9,13 @@ and nothing else, since every further finding would be noise.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from modpack import compat, elf, policy
 from modpack.compat import Platform
 from modpack.elf import ElfError, ElfInfo
 from modpack.findings import Sink
+from modpack.types import Module
 
-Module = dict[str, Any]
 Target = tuple[Platform, str]  # a platform and the module.json path that declared it ("" if none)
 
 _ERROR_CODES = {"not-elf": "ELF001", "truncated": "ELF002", "malformed": "ELF003", "unreadable": "IN001"}

@@ -23,9 +23,10 @@ from modpack.types import Module
 
 if TYPE_CHECKING:
     from modpack.redis.harness import RedisServer
+    from modpack.redis.loadlog import FailureReason
     from modpack.redis.model import Discovery
 
-FAILURE_RULES = {
+FAILURE_RULES: dict[FailureReason, str] = {
     "no-onload": "LOAD005",
     "missing-library": "LOAD006",
     "symbol-version": "LOAD007",
@@ -39,7 +40,7 @@ FAILURE_RULES = {
 SHOWN_COMMANDS = 12  # command names listed in LOAD003 for a module loaded without declarations
 
 
-def failure_rule(reason: str) -> str:
+def failure_rule(reason: FailureReason) -> str:
     """The LOAD rule of a load-failure reason (modpack.redis.loadlog); LOAD004 when unrecognised."""
     return FAILURE_RULES.get(reason, "LOAD004")
 

@@ -11,8 +11,7 @@ from typing import Any
 
 from modpack import policy, versions
 from modpack.findings import Sink
-
-Module = dict[str, Any]  # mutate: equivalent -- a type alias for annotations
+from modpack.types import Module
 
 # RAMP's unpacker parses an OS entry as letters then a version (ramp.md §8).
 _OS_ENTRY = re.compile(r"[a-zA-Z_]+(\d+)(\.\d+)?(\.\d+)?")

@@ -23,3 +23,8 @@ def newest_defined(path: str | None, family: str) -> tuple[int, ...]:
                     if split and split[0] == family:
                         versions.append(split[1])
     return max(versions, key=elf.version_key)
+
+
+def newest_required(info: elf.ElfInfo) -> dict[str, elf.Version]:
+    """The newest version a module requires per family: {"GLIBC": (2, 34), "GLIBCXX": (3, 4, 30)}."""
+    return {family: pairs[0][0] for family, pairs in elf.versions_by_family(info).items()}
