@@ -158,3 +158,37 @@ def test_relative_imports_resolve_to_package_modules(tmp_path: Path) -> None:
     known = {"pkg", "pkg.m", "pkg.n"}
     assert imported("pkg", package / "__init__.py", known) == {"pkg.m"}
     assert imported("pkg.m", package / "m.py", known) == {"pkg.n"}
+
+
+LAYOUT_BEGIN = "<!-- layout:begin -->"
+LAYOUT_END = "<!-- layout:end -->"
+
+
+def readme_layout() -> list[str]:
+    """The module paths of the README's layout tree: `name.py` lines, nested by two spaces under
+    `folder/` lines, each followed by what the module holds."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text[text.index(LAYOUT_BEGIN) : text.index(LAYOUT_END)]
+    folders: list[str] = []
+    paths = []
+    for line in block.splitlines():
+        name = line.strip().split(" ", 1)[0]
+        if not name.endswith(("/", ".py")) or line.startswith("<!--"):
+            continue
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        folders = folders[:depth]
+        if name.endswith("/"):
+            folders.append(name)
+        else:
+            paths.append("".join(folders) + name)
+    return paths
+
+
+def test_the_readme_layout_lists_every_module_once() -> None:
+    listed = readme_layout()
+    present = sorted(str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py"))
+    assert sorted(set(listed)) == sorted(listed), "a module is listed twice"
+    assert sorted(listed) == present, {
+        "missing from README.md": sorted(set(present) - set(listed)),
+        "listed but absent": sorted(set(listed) - set(present)),
+    }
