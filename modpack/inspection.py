@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modpack import compat, elf
+from modpack import elf, loadability
 
 if TYPE_CHECKING:
     from modpack.bundle import StreamedBinary
@@ -88,8 +88,8 @@ def _describe(info: elf.ElfInfo, name: str, digest: str) -> dict[str, Any]:
         "libc": elf.libc_family(info),
         "symbol_versions": _symbol_versions(info),
         "private_versions": list(elf.private_versions(info)),
-        "loadable_on": compat.loadable_systems(info) if _shared_library(info) else [],
-        "oldest_os": compat.oldest_loadable(info) if _shared_library(info) else None,
+        "loadable_on": loadability.loadable_systems(info) if _shared_library(info) else [],
+        "oldest_os": loadability.oldest_loadable(info) if _shared_library(info) else None,
         "missing_libraries": _missing_libraries(info) if _shared_library(info) else {},
         "execstack": info.executable_stack,
         "textrel": info.textrel,
@@ -106,9 +106,9 @@ def _shared_library(info: elf.ElfInfo) -> bool:
 def _missing_libraries(info: elf.ElfInfo) -> dict[str, list[str]]:
     """Per supported OS of the module's architecture: the needed sonames it does not ship."""
     missing: dict[str, list[str]] = {}
-    for target in compat.platforms():
+    for target in loadability.platforms():
         if target.status == "supported" and info.architecture in target.architectures:
-            blocked = compat.library_blockers(info, target)
+            blocked = loadability.library_blockers(info, target)
             if blocked:
                 missing[target.os_id] = [
                     b.needed + (f" (has {b.available})" if b.available != "none" else "") for b in blocked

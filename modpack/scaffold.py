@@ -170,14 +170,14 @@ def _carry_module(conv: Conversion, module: dict[str, Any]) -> None:
 def _integers(command: dict[str, Any]) -> dict[str, Any]:
     """A command with 3.0 written as 3 (a JSON reader's float): TOML keeps the two apart and
     build refuses a float where an integer belongs."""
-    from modpack.declarations import as_integer
+    from modpack.checks.numbers import as_integer
 
     fields = ("command_arity", "first_key", "last_key", "step")
     return {k: as_integer(v) if k in fields else v for k, v in command.items()}
 
 
 def _crdb_integers(crdb: dict[str, Any]) -> dict[str, Any]:
-    from modpack.declarations import as_integer
+    from modpack.checks.numbers import as_integer
 
     versions_list = crdb.get("supported_featureset_versions")
     if not isinstance(versions_list, list):
@@ -201,9 +201,8 @@ def from_module_json(document: object, source: str) -> Conversion:
 
 
 def from_module_file(path: Path) -> Conversion:
-    from modpack.declarations import MAX_TEXT_FILE
     from modpack.regular import read_regular
-    from modpack.validate import parse_json
+    from modpack.sources import MAX_TEXT_FILE, parse_json
 
     sink = Sink(str(path))
     try:

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modpack import builder, bundle, declarations, validate
+from modpack import builder, bundle, manifests, validate
 from modpack.checks.elf import check_binary
 from modpack.findings import Sink
 from tests.elf_cases.compile import compile_so
@@ -38,7 +38,7 @@ LIMIT = bundle.HEAD_KEEP + bundle.TAIL_KEEP + 2 * CHUNK
 
 
 def _module() -> dict[str, object]:
-    decl = declarations.load(FIXTURES / "example" / "modpack.toml")
+    decl = manifests.load(FIXTURES / "example" / "modpack.toml")
     return builder.assemble(decl, BASE, builder.read_facts(BASE))
 
 

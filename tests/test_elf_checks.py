@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from modpack import compat
+from modpack import loadability
 from modpack.checks.elf import check_binary, declared_targets
 from modpack.findings import Finding, Severity, Sink
 from modpack.rules import all_rules
@@ -241,7 +241,7 @@ def test_stripped_missing_onload_says_it_may_be_hidden(tmp_path: Path) -> None:
 
 @pytest.mark.rule("ELF022")
 def test_executable_stack_is_an_error_where_glibc_refuses_it(tmp_path: Path) -> None:
-    rhel9 = compat.platform("rhel9")
+    rhel9 = loadability.platform("rhel9")
     assert rhel9 is not None
     future = dataclasses.replace(rhel9, os_id="debian13", glibc=(2, 41))
     path = crafted(tmp_path, Spec(stack_flags=7))
@@ -251,7 +251,7 @@ def test_executable_stack_is_an_error_where_glibc_refuses_it(tmp_path: Path) -> 
 
 
 def test_platforms_replace_the_declared_systems() -> None:
-    rhel8 = compat.platform("rhel8")
+    rhel8 = loadability.platform("rhel8")
     assert rhel8 is not None
     found = findings(SO / "x86_64/cxx_module.so", DECLARED, platforms=[rhel8])
     assert [(f.code, f.location.path) for f in found] == [("ELF013", "")]

@@ -288,7 +288,7 @@ def test_musl_detection(tmp_path: Path) -> None:
 
 def test_nothing_imports_pyelftools_at_import_time() -> None:
     code = (
-        "import sys, modpack.elf, modpack.compat, modpack.inspection, modpack.checks.elf\n"
+        "import sys, modpack.elf, modpack.loadability, modpack.inspection, modpack.checks.elf\n"
         "assert 'elftools' not in sys.modules, sorted(m for m in sys.modules if 'elftools' in m)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -31,8 +31,8 @@ import pytest
 
 from modpack import elf, policy
 from modpack.checks.elf import check_binary
-from modpack.compat import Platform
 from modpack.findings import Severity, Sink
+from modpack.loadability import Platform
 from tests.support.libraries import newest_defined
 from tests.support.paths import SO
 from tests.support.tools import require_redis

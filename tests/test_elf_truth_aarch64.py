@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from modpack.checks.elf import check_binary
-from modpack.compat import Platform
 from modpack.findings import Severity, Sink
+from modpack.loadability import Platform
 from modpack.redis import harness, provision
 from modpack.redis.spec import ServerSpec, host_architecture
 from tests.support.libraries import newest_defined

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from modpack.checks.load import FAILURE_RULES, check_load
-from modpack.declarations import Settings
+from modpack.config import Settings
 from modpack.findings import Severity, Sink
 from modpack.redis import harness
 from modpack.rules import all_rules
@@ -391,11 +391,11 @@ def test_declarations_naming_no_binary_load_nothing_and_say_so(tmp_path: Path) -
 @pytest.mark.redis
 def test_declarations_load_the_binary_given_to_them(tmp_path: Path) -> None:
     """build's entry point: check_declarations(decl, settings, so=...) loads what it is given."""
-    from modpack import declarations
+    from modpack import manifests
     from modpack.validate import check_declarations
 
     require_redis()
-    decl = declarations.load(example_project(tmp_path, drift=True))
+    decl = manifests.load(example_project(tmp_path, drift=True))
     check_declarations(decl, Settings(load=True), so=SO / "hello.so")
     codes = sorted(f.code for f in decl.sink.findings if f.code.startswith("LOAD"))
     assert codes == ["LOAD003", "LOAD017", "LOAD019"]

@@ -17,11 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modpack.declarations import Settings
+from modpack.config import Settings
 from modpack.findings import Sink
 from modpack.types import Module
 
 if TYPE_CHECKING:
+    from modpack.elf import ElfInfo
     from modpack.redis.harness import RedisServer
     from modpack.redis.loadlog import FailureReason
     from modpack.redis.model import Discovery
@@ -156,3 +157,12 @@ def _loaded(discovery: Discovery, server: RedisServer, *, listed: bool) -> str:
         f"{discovery.module_name} {discovery.semantic_version} ({discovery.module_version}) loaded into "
         f"{server.describe()} and registered {registered}"
     )
+
+
+def check_load_of(
+    so: Path, module: Module | None, sink: Sink, settings: Settings, elf_info: ElfInfo | None = None
+) -> None:
+    """`--load` of one binary: `module` None when nothing is declared (a .so validated alone);
+    the architecture comes from the ELF facts when they were read."""
+    architecture = elf_info.architecture if elf_info is not None else None
+    check_load(so, module, sink, settings, architecture=architecture)

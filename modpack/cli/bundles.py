@@ -20,7 +20,7 @@ from modpack.cli.output import COLOR_OPTION, check_codes, colour, echo_findings,
 from modpack.errors import UsageError
 
 if TYPE_CHECKING:
-    from modpack.declarations import Settings
+    from modpack.config import Settings
     from modpack.reporters import ColourChoice
 
 FORMATS = ("text", "json", "github", "sarif")

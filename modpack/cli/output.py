@@ -16,8 +16,8 @@ from modpack.errors import UsageError
 
 if TYPE_CHECKING:
     from modpack.findings import Finding
+    from modpack.report import Report
     from modpack.reporters import ColourChoice, Output
-    from modpack.validate import Report
 
 COLOR_OPTION = click.option(
     "--color",
@@ -67,7 +67,7 @@ def text_output(choice: ColourChoice = "auto") -> Output:
 
 def report_of(findings: list[Finding]) -> Report:
     """Findings of a build or a refusal as a report, one file entry per file they name."""
-    from modpack.validate import FileReport, Report
+    from modpack.report import FileReport, Report
 
     files: dict[str, FileReport] = {}
     for finding in findings:

@@ -24,7 +24,7 @@ from modpack.cli.output import rule_codes
 from modpack.errors import ModpackError, UsageError
 
 if TYPE_CHECKING:
-    from modpack.declarations import Settings
+    from modpack.config import Settings
     from modpack.rest.client import Api, Connection, NodeOutcome
     from modpack.rest.cluster import LocalCluster
     from modpack.rest.publish import PublishResult

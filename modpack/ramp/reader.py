@@ -16,8 +16,11 @@ from typing import TYPE_CHECKING, Any, cast
 from modpack import locate, schema
 from modpack.checks import commands as command_checks
 from modpack.checks import metadata
-from modpack.declarations import Declarations, read_text, report_floats, substitute_env
+from modpack.checks.numbers import report_floats
+from modpack.declarations import Declarations
+from modpack.envvars import substitute_env
 from modpack.findings import Sink
+from modpack.sources import read_text
 
 if TYPE_CHECKING:
     import yaml

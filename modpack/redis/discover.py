@@ -278,8 +278,8 @@ def write_toml(
 
 
 def _read_existing(path: Path) -> str | None:
-    from modpack.declarations import MAX_TEXT_FILE
     from modpack.regular import read_regular
+    from modpack.sources import MAX_TEXT_FILE
 
     try:
         raw = read_regular(path, MAX_TEXT_FILE)  # a FIFO named modpack.toml would block a plain read
