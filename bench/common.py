@@ -6,6 +6,7 @@ the benchmark compiles modpack once and lets the children use the .pyc files.
 
 from __future__ import annotations
 
+import atexit
 import compileall
 import os
 import shutil
@@ -40,8 +41,16 @@ def child_env() -> dict[str, str]:
     return env
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: on a shared machine they say how far to trust a run."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def compile_modpack() -> None:
+    """Every benchmark starts here: compile once, and say the load at the start and at the end."""
     compileall.compile_dir(ROOT / "modpack", quiet=1)
+    print(f"load average at start: {load_average()} ({os.cpu_count()} CPUs)")
+    atexit.register(lambda: print(f"load average at end: {load_average()}"))
 
 
 def measure(command: Sequence[str], *, cwd: Path | None = None) -> Run:

@@ -27,15 +27,17 @@ module.json` must stay quick (tests/test_cli.py checks it).
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import os
 import zipfile
 import zlib
 from collections.abc import Iterator
 from types import ModuleType
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from modpack.errors import ModpackError
+
+if TYPE_CHECKING:
+    import concurrent.futures
 
 LEVEL = 6
 BLOCK = 1024 * 1024
@@ -87,6 +89,8 @@ class ParallelDeflate:
     """A compressor object (compress/flush, as zipfile calls it) deflating fixed blocks on threads."""
 
     def __init__(self, level: int = LEVEL, workers: int | None = None) -> None:
+        import concurrent.futures  # here: reading a bundle never deflates
+
         self.codec = deflater()
         self.level = level
         self.workers = max(1, workers or os.cpu_count() or 1)
@@ -100,7 +104,12 @@ class ParallelDeflate:
         self.pending.append(self.pool.submit(deflate_block, self.codec, block, preset, self.level, final))
 
     def compress(self, data: bytes) -> bytes:
-        self.buffer += data
+        if not self.buffer and len(data) == BLOCK and type(data) is bytes:
+            # A whole block (the builder reads BLOCK at a time): deflated as it is, where joining
+            # it to the buffer and cutting it out again copied it three times on the main thread.
+            self._submit(data, final=False)
+        else:
+            self.buffer += data
         while len(self.buffer) >= BLOCK:
             block = bytes(self.buffer[:BLOCK])
             del self.buffer[:BLOCK]

@@ -37,6 +37,8 @@ MODULE_KEYS = [  # [module] keys that go to module.json under the same name
 
 @dataclass
 class Target:
+    """One [[targets]] entry: a build of the module for other platforms."""
+
     name: str
     so: str
     operating_systems: list[str] | None = None
@@ -47,6 +49,8 @@ class Target:
 
 @dataclass
 class Declarations:
+    """What modpack.toml or ramp.yml declares, with the findings of reading it."""
+
     path: Path
     kind: Literal["toml", "ramp"]
     sink: Sink

@@ -1,16 +1,16 @@
 """What a module's ELF file says about where it can load, read safely.
 
 `read_elf` gathers every fact the platform checks need into one `ElfInfo`; the small functions
-after it each answer one question about those facts. The reader is built on pyelftools, which is
-not made for hostile input (elf.md §5: crafted counts cost tens of seconds, fuzzed files raise a
-dozen exception types and loop forever in `.gnu.version_r`). So the header, both header tables and
-the extent of every section are checked here with `struct` before pyelftools sees the file; the
-tables that matter (`.dynamic`, `.dynsym`, `.dynstr`, `.gnu.version`, `.gnu.version_r`, the REL
-and RELA tables against `.dynsym`) are unpacked raw from `section.data()` with every loop capped;
-sections are found by type, never by name; DWARF is never loaded and large sections are never
-read whole (the read-only data is searched for a few API names a chunk at a time). Whatever is
-wrong with the file ends as one `ElfError`.
-"""
+after it each answer one question about those facts. Readers of ELF made for trusted input are not
+made for hostile input (elf.md §5: with pyelftools, crafted counts cost tens of seconds, fuzzed
+files raise a dozen exception types and loop forever in `.gnu.version_r`). So the header, both
+header tables and the extent of every section are checked here with `struct`, and the tables that
+matter (`.dynamic`, `.dynsym`, `.dynstr`, `.gnu.version`, `.gnu.version_r`, the REL and RELA
+tables against `.dynsym`) are read at their checked extents and unpacked raw with every loop
+capped; sections are found by type, never by name; DWARF is never loaded and large sections are
+never read whole (the read-only data is searched for a few API names a chunk at a time).
+pyelftools is imported only to name an unusual machine or file type. Whatever is wrong with the
+file ends as one `ElfError`."""
 
 from __future__ import annotations
 
@@ -175,6 +175,8 @@ class VersionNeed:
 
 @dataclass(frozen=True)
 class ElfInfo:
+    """Every fact of one ELF file that a check needs."""
+
     size: int
     elf_class: int
     little_endian: bool
@@ -211,6 +213,8 @@ class ElfInfo:
 
 @dataclass(frozen=True)
 class _Header:
+    """The ELF header fields the reader uses."""
+
     elf_class: int
     little_endian: bool
     osabi: int
@@ -235,6 +239,8 @@ class _Header:
 
 @dataclass(frozen=True)
 class _Section:
+    """One section header."""
+
     index: int
     name: int
     type: int
@@ -247,6 +253,8 @@ class _Section:
 
 @dataclass(frozen=True)
 class _Segment:
+    """One program header."""
+
     type: int
     flags: int
     offset: int
@@ -255,6 +263,8 @@ class _Segment:
 
 @dataclass(frozen=True)
 class _Dynamic:
+    """What the dynamic section says."""
+
     needed: tuple[str, ...] = ()
     soname: str | None = None
     rpath: tuple[str, ...] = ()
@@ -267,6 +277,8 @@ class _Dynamic:
 
 @dataclass(frozen=True)
 class _Symbols:
+    """What the dynamic symbols say."""
+
     undefined: tuple[UndefinedSymbol, ...] = ()
     onload: EntryPoint = EntryPoint()
     lookups: tuple[SymbolLookup, ...] | None = ()
@@ -464,12 +476,15 @@ def _past_end(what: str, end: int, size: int) -> str:
 
 
 class _Image:
-    """The checked tables of one open file, with pyelftools behind `data()`."""
+    """The checked tables of one open file; `data()` reads a section within its checked extent.
+
+    The header and both tables were read and bounded with `struct` already, so a section's bytes
+    are a plain read at its offset: pyelftools (40 ms to import, a section object per read) is
+    needed only to name a machine or file type this reader does not know (`_type_names`).
+    """
 
     def __init__(self, stream: Stream, header: _Header, sections: tuple[_Section, ...]) -> None:
-        from elftools.elf.elffile import ELFFile
-
-        self.elf = ELFFile(cast("IO[bytes]", stream))
+        self.stream = stream
         self.header = header
         self.sections = sections
         shstrndx = header.shstrndx if header.shstrndx != 0xFFFF else sections[0].link
@@ -490,8 +505,10 @@ class _Image:
             )
         if section.flags & SHF_COMPRESSED:
             raise ElfError("malformed", f"section {section.index} is compressed; a module's never are")
+        if section.type == SHT_NOBITS:
+            return bytes(section.size)  # no bytes in the file: zeros, as the loader maps them
         try:
-            data: bytes = self.elf.get_section(section.index).data()
+            data = _read_at(self.stream, section.offset, section.size)
         except OSError as exc:
             # The bounds were checked before, so this is the stream failing, not the file lying.
             raise ElfError("unreadable", f"cannot read section {section.index}: {exc}") from exc
@@ -521,12 +538,13 @@ def _inspect(
         onload = EntryPoint(defined_locally=_defined_in_symtab(image, ONLOAD))
     stack = next((s for s in segments if s.type == PT_GNU_STACK), None)
     architecture = ARCHITECTURES.get((header.e_machine, header.elf_class, header.little_endian))
+    e_type, machine = _type_names(stream, header)
     return ElfInfo(
         size=size,
         elf_class=header.elf_class,
         little_endian=header.little_endian,
-        e_type=_enum_name(image.elf["e_type"]),
-        machine=_enum_name(image.elf["e_machine"]),
+        e_type=e_type,
+        machine=machine,
         architecture=architecture,
         osabi=_OSABI_NAMES.get(header.osabi, str(header.osabi)),
         is_pie=dynamic.pie,
@@ -554,6 +572,39 @@ def _inspect(
         lookups=symbols.lookups,
         getkeys=_getkeys_api(image, stream),
     )
+
+
+# pyelftools' names (elftools/elf/enums.py, ENUM_E_TYPE and ENUM_E_MACHINE) for the file types and
+# the machines a module is built for or mistaken with; tests/test_elf_reader.py checks each against
+# pyelftools. Any other value is named by pyelftools itself, so every name stays what it was.
+_E_TYPES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
+_MACHINES = {
+    0: "EM_NONE",
+    2: "EM_SPARC",
+    3: "EM_386",
+    8: "EM_MIPS",
+    20: "EM_PPC",
+    21: "EM_PPC64",
+    22: "EM_S390",
+    40: "EM_ARM",
+    43: "EM_SPARCV9",
+    50: "EM_IA_64",
+    62: "EM_X86_64",
+    183: "EM_AARCH64",
+    243: "EM_RISCV",
+    258: "EM_LOONGARCH",
+}
+
+
+def _type_names(stream: Stream, header: _Header) -> tuple[str, str]:
+    """e_type and e_machine by name, as pyelftools names them (ET_DYN, EM_X86_64)."""
+    e_type, machine = _E_TYPES.get(header.e_type), _MACHINES.get(header.e_machine)
+    if e_type is not None and machine is not None:
+        return e_type, machine
+    from elftools.elf.elffile import ELFFile
+
+    elf = ELFFile(cast("IO[bytes]", stream))
+    return _enum_name(elf["e_type"]), _enum_name(elf["e_machine"])
 
 
 def _enum_name(value: object) -> str:

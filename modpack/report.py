@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class FileReport:
+    """The findings of one file (or folder) and what kind of input it is."""
+
     path: str
     kind: SourceKind
     findings: list[Finding] = field(default_factory=list)
@@ -26,6 +28,8 @@ class FileReport:
 
 @dataclass
 class Report:
+    """Every file's report, and the settings that decide failure."""
+
     files: list[FileReport]
     settings: Settings = field(default_factory=Settings)
 

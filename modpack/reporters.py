@@ -12,7 +12,6 @@ and an escape sequence must not repaint the terminal.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -259,6 +258,8 @@ def _artifact_location(where: Place) -> dict[str, Any]:
 def _fingerprint(finding: Finding, where: Place) -> str:
     """Stable across runs for the same problem, so code scanning does not open duplicates (GitHub
     computes one itself only from text files it can read; it cannot read a zip or a .so)."""
+    import hashlib  # here, not at the top: `modpack validate module.json` never needs it
+
     key = "\0".join((finding.code, where.file, where.member, finding.location.path, finding.message))
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,74 @@ def test_a_failed_action_is_an_error_with_its_reason() -> None:
     api, _ = _api([{"status": "failed", "name": "module_upload", "error": "disk full"}])
     with pytest.raises(ClusterError, match="action a-2 \\(module_upload\\) failed: disk full"):
         follow_action(api, "a-2", sleep=lambda _: None)
+
+
+def test_a_failed_action_names_its_error_code_and_message() -> None:
+    # objects/action (7.22): "When a task fails, the error_code and error_message fields describe the error."
+    failed = {"status": "failed", "name": "module_upload", "error_code": "insufficient_resources"}
+    api, _ = _api([{"status": "running"}, {**failed, "error_message": "no space left on node 2"}])
+    with pytest.raises(ClusterError, match="failed: insufficient_resources: no space left on node 2"):
+        follow_action(api, "a-3", sleep=lambda _: None)
+
+
+@pytest.mark.parametrize("ended", ["cancelled", "aborted"])
+def test_a_cancelled_or_aborted_action_is_an_error_not_a_wait(ended: str) -> None:
+    api, seen = _api([{"status": ended, "name": "module_upload"}])
+    with pytest.raises(ClusterError, match=f"action a-4 \\(module_upload\\) {ended}: no reason given"):
+        follow_action(api, "a-4", sleep=lambda _: None)
+    assert len(seen) == 1
+
+
+def test_the_client_imports_httpx_without_its_command_line_or_trio() -> None:
+    """Start-up matters for publish: httpx's CLI (click, rich, pygments) and trio are never used."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from modpack.rest.client import Api, Connection\n"
+        "Api(Connection(cluster='https://c:9443')).close()\n"
+        "loaded = [m for m in ('httpx._main', 'rich', 'pygments', 'trio') if m in sys.modules]\n"
+        "import httpx, trio\n"  # both still import as usual afterwards
+        "print(loaded, httpx.Client.__name__, trio.__name__)\n"
+    )
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert shown.stdout.split() == ["[]", "Client", "trio"]
+
+
+def test_a_7x_rollback_that_cannot_delete_says_so_and_keeps_the_result(tmp_path: Path) -> None:
+    """The action failed and the DELETE that would undo the upload is refused: publish must still
+    return its result (every node failed) with a note naming the module left behind, not raise."""
+    from modpack.rest.client import NodeRef
+    from modpack.rest.publish import PublishOptions, PublishResult, Route, _LegacyPublish
+    from tests.support.rest import write_bundle
+
+    path = write_bundle(tmp_path / "left.zip", module_json(module_name="left"))
+    module = json.loads(zipfile.ZipFile(path).read("module.json"))
+    stored = {**module, "uid": "u1", "is_bundled": False}
+    uploaded: list[bool] = []
+
+    def cluster(request: httpx.Request) -> httpx.Response:
+        route = (request.method, request.url.path)
+        if route == ("GET", "/v1/modules"):
+            return httpx.Response(200, json=[stored] if uploaded else [])
+        if route == ("POST", "/v2/modules"):
+            uploaded.append(True)
+            return httpx.Response(200, json={**stored, "action_uid": "a1"})
+        if route == ("GET", "/v1/actions/a1"):
+            failed = {"error_code": "internal_error", "error_message": "node 3 is down"}
+            return httpx.Response(
+                200, json={"action_uid": "a1", "name": "module_upload", "status": "failed", **failed}
+            )
+        return httpx.Response(403, json={"error_code": "forbidden", "description": "not today"})
+
+    api = Api(Connection(cluster="https://c:9443", retries=0), transport=httpx.MockTransport(cluster))
+    bundle = Bundle(path, module)
+    result = PublishResult("left", module["version"])
+    node = NodeRef("node 1", "https://c:9443", "1")
+    _LegacyPublish(api, [bundle], [Route(node, None, bundle)], PublishOptions(), result).run()
+
+    assert [o.status for o in result.nodes] == ["failed"]
+    assert "internal_error: node 3 is down" in result.nodes[0].detail
+    assert result.module_object != "rolled back"
+    assert any("deleting module u1 failed" in note and "forbidden" in note for note in result.notes)

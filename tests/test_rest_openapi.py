@@ -3,6 +3,8 @@
 The cluster is real (3 nodes, HTTPS, generated certificate); schemathesis generates requests for
 every operation from the description the server itself serves at /v1/openapi.json and checks
 each answer: status code declared, content type declared, body valid against the schema, headers.
+Both APIs are tested: RS 8.2's user-defined one and RS 7.22's (`serve --software-version 7.22`:
+POST /v2/modules, DELETE /v2/modules/<uid>, GET /v1/actions/<uid>).
 """
 
 from __future__ import annotations
@@ -44,12 +46,28 @@ def api_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClust
 
 
 @pytest.fixture(scope="module")
-def api_description(api_cluster: LocalCluster) -> dict[str, Any]:
-    context = ssl.create_default_context(cafile=str(api_cluster.ca_cert))
-    response = httpx.get(api_cluster.urls[1] + "/v1/openapi.json", verify=context)
+def legacy_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    data = tmp_path_factory.mktemp("openapi-7") / "data"
+    with running_cluster(data, software_version="7.22", node_os={3: "rhel9"}) as cluster:
+        yield cluster
+
+
+def served_description(cluster: LocalCluster) -> dict[str, Any]:
+    context = ssl.create_default_context(cafile=str(cluster.ca_cert))
+    response = httpx.get(cluster.urls[1] + "/v1/openapi.json", verify=context)
     response.raise_for_status()
     description: dict[str, Any] = response.json()
     return description
+
+
+@pytest.fixture(scope="module")
+def api_description(api_cluster: LocalCluster) -> dict[str, Any]:
+    return served_description(api_cluster)
+
+
+@pytest.fixture(scope="module")
+def legacy_description(legacy_cluster: LocalCluster) -> dict[str, Any]:
+    return served_description(legacy_cluster)
 
 
 @pytest.fixture
@@ -57,15 +75,32 @@ def api_schema(api_description: dict[str, Any]) -> Any:
     return schemathesis.openapi.from_dict(api_description)
 
 
+@pytest.fixture
+def legacy_api_schema(legacy_description: dict[str, Any]) -> Any:
+    return schemathesis.openapi.from_dict(legacy_description)
+
+
+def admin_session(cluster: LocalCluster) -> requests.Session:
+    http = requests.Session()
+    http.auth = (ADMIN.user, ADMIN.password)
+    http.verify = str(cluster.ca_cert)
+    return http
+
+
 @pytest.fixture(scope="module")
 def session(api_cluster: LocalCluster) -> Iterator[requests.Session]:
-    with requests.Session() as http:
-        http.auth = (ADMIN.user, ADMIN.password)
-        http.verify = str(api_cluster.ca_cert)
+    with admin_session(api_cluster) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def legacy_session(legacy_cluster: LocalCluster) -> Iterator[requests.Session]:
+    with admin_session(legacy_cluster) as http:
         yield http
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
+legacy_schema = schemathesis.pytest.from_fixture("legacy_api_schema")
 
 
 @pytest.mark.slow
@@ -79,16 +114,72 @@ def test_api_conforms_to_its_description(
     )
 
 
-def test_description_names_every_route(api_description: dict[str, Any]) -> None:
+@pytest.mark.slow
+@legacy_schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_the_7_22_api_conforms_to_its_description(
+    case: Any, legacy_session: requests.Session, legacy_cluster: LocalCluster
+) -> None:
+    case.call_and_validate(
+        base_url=legacy_cluster.urls[1],
+        session=legacy_session,
+        verify=str(legacy_cluster.ca_cert),
+        checks=CHECKS,
+    )
+
+
+def served_routes(*, legacy: bool) -> set[tuple[str, str]]:
     from modpack.rest.server import _routes
 
-    served = {(m.lower(), r.path) for r in _routes() for m in (r.methods or ()) if m != "HEAD"}
-    described = {(m, p) for p, ops in api_description["paths"].items() for m in ops}
-    assert described == served
+    return {(m.lower(), r.path) for r in _routes(legacy=legacy) for m in (r.methods or ()) if m != "HEAD"}
 
 
-def test_description_servers_point_at_the_serving_node(
-    api_cluster: LocalCluster, api_description: dict[str, Any]
+def described_routes(description: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(m, p) for p, ops in description["paths"].items() for m in ops}
+
+
+def test_description_names_every_route(api_description: dict[str, Any]) -> None:
+    assert described_routes(api_description) == served_routes(legacy=False)
+
+
+def test_the_7_22_description_names_every_route_it_serves_and_no_other(
+    legacy_description: dict[str, Any],
 ) -> None:
-    assert api_description["servers"] == [{"url": api_cluster.urls[1]}]
-    assert Path(str(api_cluster.ca_cert)).is_file()
+    described = described_routes(legacy_description)
+    assert described == served_routes(legacy=True)
+    assert {
+        ("post", "/v2/modules"),
+        ("delete", "/v2/modules/{uid}"),
+        ("get", "/v1/actions/{uid}"),
+    } <= described
+    assert not any("user-defined" in path for _, path in described)
+    assert "allow_modules_upload" not in legacy_description["components"]["schemas"]["Cluster"]["required"]
+
+
+def test_a_7_22_upload_answer_and_its_action_match_the_description(
+    legacy_cluster: LocalCluster, legacy_description: dict[str, Any], tmp_path: Path
+) -> None:
+    """A real upload (valid bundle) and its action, checked against the served schemas: the
+    generated cases above cannot build a valid bundle, so this one covers the 200 answers."""
+    from jsonschema import Draft202012Validator
+
+    from tests.support.rest import module_json, write_bundle
+
+    def check(value: Any, name: str) -> None:
+        components = legacy_description["components"]
+        schema = {**components["schemas"][name], "components": components}  # for its $refs
+        errors = list(Draft202012Validator(schema).iter_errors(value))
+        assert not errors, [e.message for e in errors]
+
+    bundle = write_bundle(tmp_path / "described.zip", module_json(module_name="described"))
+    context = ssl.create_default_context(cafile=str(legacy_cluster.ca_cert))
+    auth = (ADMIN.user, ADMIN.password)
+    with httpx.Client(base_url=legacy_cluster.urls[0], verify=context, auth=auth, timeout=60) as http:
+        answer = http.post("/v2/modules", files={"module": ("described.zip", bundle.read_bytes())})
+        assert answer.status_code == 200, answer.text
+        check(answer.json(), "LegacyUpload")
+        action = http.get(f"/v1/actions/{answer.json()['action_uid']}").json()
+        check(action, "Action")
+        deleted = http.delete(f"/v2/modules/{answer.json()['uid']}")
+        assert deleted.status_code == 200, deleted.text
+        check(http.get(f"/v1/actions/{deleted.json()['action_uid']}").json(), "Action")

@@ -8,8 +8,9 @@ convention that a negative step is a proxy routing policy (ramp.md §3.2).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import functools
+import re
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from modpack import policy, versions
 from modpack.findings import Sink
@@ -18,12 +19,16 @@ if TYPE_CHECKING:  # mutate: equivalent -- annotations only
     from modpack.elf import GetkeysApi
 
 BLOCKED_NAME_CHARS = {" ": "a space", "\r": "CR", "\n": "LF", "@": "@", "=": "=", ",": ","}
+_BLOCKED_NAME = re.compile("[" + re.escape("".join(BLOCKED_NAME_CHARS)) + "]")
 ROUTING_POLICIES = (-1, -2, -3)
 
 
-@dataclass(frozen=True)  # mutate: equivalent -- nothing assigns to a Command
-class Command:
-    """One command entry, with each field None when absent or of the wrong type."""
+class Command(NamedTuple):
+    """One command entry, with each field None when absent or of the wrong type.
+
+    A NamedTuple, immutable as a frozen dataclass is but built in half the time: one is built for
+    every command of every file, and `modpack validate` of 5000 files builds 25000.
+    """
 
     path: str
     name: str | None
@@ -46,6 +51,8 @@ class Command:
 
 
 def _int(value: Any) -> int | None:
+    if type(value) is int:
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if isinstance(value, int):
@@ -62,6 +69,14 @@ _KEY_FIELDS = (("command_arity", "arity"), ("first_key", "first"), ("last_key", 
 
 def _check_c_ints(command: Command, sink: Sink) -> None:
     low, high = C_INT
+    arity, first, last, step = command.arity, command.first, command.last, command.step
+    if (
+        (arity is None or low <= arity <= high)
+        and (first is None or low <= first <= high)
+        and (last is None or low <= last <= high)
+        and (step is None or low <= step <= high)
+    ):
+        return  # every real entry
     for key, attribute in _KEY_FIELDS:
         value = getattr(command, attribute)
         if value is not None and not low <= value <= high:
@@ -73,20 +88,30 @@ def _check_c_ints(command: Command, sink: Sink) -> None:
             )
 
 
+@functools.cache
+def _vocabulary() -> tuple[frozenset[str], frozenset[str], dict[str, str], dict[str, str]]:
+    """COMMAND INFO flags, native-only flags, module spellings and invisible module flags, once."""
+    invisible: dict[str, str] = policy.load("flags")["module_only_invisible"]
+    return policy.command_info_flags(), policy.native_only_flags(), policy.module_flag_spellings(), invisible
+
+
 def _parse(entry: dict[str, Any], path: str) -> Command:
     flags = entry.get("flags")
-    names = frozenset(f for f in flags if isinstance(f, str)) if isinstance(flags, list) else frozenset()
-    spelled = policy.module_flag_spellings()
+    if isinstance(flags, list):
+        spelled = _vocabulary()[2]
+        names = frozenset([spelled.get(f, f) for f in flags if isinstance(f, str)])
+    else:
+        names = frozenset()
     name = entry.get("command_name")
     return Command(
-        path=path,
-        name=name if isinstance(name, str) else None,
-        arity=_int(entry.get("command_arity")),
-        flags=frozenset(spelled.get(f, f) for f in names),
-        first=_int(entry.get("first_key")),
-        last=_int(entry.get("last_key")),
-        step=_int(entry.get("step")),
-        raw=entry,
+        path,
+        name if isinstance(name, str) else None,
+        _int(entry.get("command_arity")),
+        names,
+        _int(entry.get("first_key")),
+        _int(entry.get("last_key")),
+        _int(entry.get("step")),
+        entry,
     )
 
 
@@ -219,7 +244,11 @@ def _check_names(commands: list[Command], sink: Sink) -> None:
         if not name.strip():
             sink.add("CMD001", path, "command_name is empty")
             continue
-        bad = sorted({label for char, label in BLOCKED_NAME_CHARS.items() if char in name})
+        bad = (
+            sorted({label for char, label in BLOCKED_NAME_CHARS.items() if char in name})
+            if _BLOCKED_NAME.search(name)
+            else None
+        )
         if bad:
             sink.add("CMD002", path, f"command name {name!r} contains {', '.join(bad)}")
         elif "|" in name:
@@ -246,10 +275,12 @@ def _check_flag_vocabulary(command: Command, sink: Sink) -> None:
     flags = command.raw.get("flags")
     if not isinstance(flags, list):
         return
-    known = policy.command_info_flags()
-    native = policy.native_only_flags()
-    spelled = policy.module_flag_spellings()
-    invisible = policy.load("flags")["module_only_invisible"]
+    known, native, spelled, invisible = _vocabulary()
+    try:
+        if known.issuperset(flags):
+            return  # every flag is a COMMAND INFO name (what a generated entry holds)
+    except TypeError:
+        pass  # an unhashable flag (a list or an object): looked at one by one below
     for index, flag in enumerate(flags):
         if not isinstance(flag, str) or flag in known:
             continue
@@ -273,9 +304,10 @@ def _check_flag_vocabulary(command: Command, sink: Sink) -> None:
 def _check_flag_semantics(command: Command, target: tuple[int, ...] | None, sink: Sink) -> None:
     flags, path, name = command.flags, f"{command.path}.flags", command.name
     writes = "write" in flags
+    has_keys = command.has_keys
     if writes and "readonly" in flags:
         sink.add("CMD010", path, f"command {name!r} is both write and readonly")
-    if command.has_keys and not (writes or "readonly" in flags) and not _arity_excludes_keys(command):
+    if has_keys and not (writes or "readonly" in flags) and not _arity_excludes_keys(command):
         sink.add(
             "CMD011",
             path,
@@ -284,11 +316,11 @@ def _check_flag_semantics(command: Command, target: tuple[int, ...] | None, sink
         )
     if "readonly" in flags and "denyoom" in flags:
         sink.add("CMD012", path, f"readonly command {name!r} has denyoom")
-    if "no_auth" in flags and (writes or "denyoom" in flags or command.has_keys):
+    if "no_auth" in flags and (writes or "denyoom" in flags or has_keys):
         sink.add("CMD014", path, f"no_auth command {name!r} touches data")
-    if "loading" in flags and (writes or command.has_keys):
+    if "loading" in flags and (writes or has_keys):
         sink.add("CMD015", path, f"command {name!r} runs while loading but touches data")
-    if "no_mandatory_keys" in flags and not command.has_keys and command.first == 0:
+    if "no_mandatory_keys" in flags and not has_keys and command.first == 0:
         sink.add("CMD016", path, f"command {name!r} has no_mandatory_keys but no keys")
     if "stale" in flags and writes:
         sink.add("CMD017", path, f"write command {name!r} is allowed on stale replicas")

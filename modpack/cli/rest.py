@@ -471,7 +471,12 @@ def publish(
         raise ModpackError(
             f"publish failed on {len(result.failed)} of {len(result.nodes)} nodes: "
             + ", ".join(o.node.label for o in result.failed),
-            "Fix what failed and run the same command again: a module object already in place is kept.",
+            "Fix what failed and run the same command again"
+            + (
+                ": nothing this run created was kept."
+                if result.module_object == "rolled back"
+                else ": a module object already in place is kept."
+            ),
         )
 
 

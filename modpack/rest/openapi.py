@@ -1,15 +1,20 @@
 """The OpenAPI 3.1 description `modpack serve` publishes at GET /v1/openapi.json.
 
-Paths, permissions and status codes follow rest-api-user-defined-modules.txt; what the reference
-leaves open is stated here as this server's choice (error codes, the size limit's 413, the
-`port` of a node, bodies of 200 responses that the reference describes as "a status code").
+It describes the API of the release the node serves. RS 8.0 and later: paths, permissions and
+status codes follow rest-api-user-defined-modules.txt. RS 7.2 to 7.22 (`serve --software-version
+7.22`): no user-defined endpoints, but `POST /v2/modules` (multipart, answers the module object
+with an `action_uid`), `DELETE /v2/modules/<uid>` (answers an `action_uid`) and
+`GET /v1/actions/<uid>` (re-docs/operate__rs__7.22__references__rest-api__requests__modules___index.md;
+the action object: https://redis.io/docs/latest/operate/rs/7.22/references/rest-api/objects/action/).
+What the references leave open is stated here as this server's choice (error codes, the size
+limit's 413, the `port` of a node, bodies of 200 responses described as "a status code").
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from modpack.rest.paths import ARTIFACTS, MODULES
+from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
 from modpack.rest.problems import ERROR_CODES
 
 JSON = "application/json"
@@ -46,19 +51,25 @@ def _path_param(name: str, schema: dict[str, Any], description: str) -> dict[str
     return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
 
 
-def _artifact_paths() -> dict[str, Any]:
-    upload_body = {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["module"],
-                    "properties": {"module": {"type": "string", "format": "binary"}},
-                }
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["module"],
+                "properties": {"module": {"type": "string", "format": "binary"}},
             }
-        },
-    }
+        }
+    },
+}
+TOO_LARGE = (
+    "Larger than the node's upload limit (`module_too_large`); refused from "
+    "Content-Length before the body is read, or as soon as the limit is passed."
+)
+
+
+def _artifact_paths() -> dict[str, Any]:
     return {
         ARTIFACTS: {
             "get": _operation(
@@ -86,12 +97,9 @@ def _artifact_paths() -> dict[str, Any]:
                         )
                         + "."
                     ),
-                    "413": _error(
-                        "Larger than the node's upload limit (`module_too_large`); refused from "
-                        "Content-Length before the body is read, or as soon as the limit is passed."
-                    ),
+                    "413": _error(TOO_LARGE),
                 },
-                requestBody=upload_body,
+                requestBody=UPLOAD_BODY,
             ),
         },
         ARTIFACTS + "/{module_name}/{version}": {
@@ -112,8 +120,11 @@ def _artifact_paths() -> dict[str, Any]:
     }
 
 
+def _uid_param() -> dict[str, Any]:
+    return _path_param("uid", {"type": "string"}, "The module object's uid.")
+
+
 def _module_paths() -> dict[str, Any]:
-    uid = _path_param("uid", {"type": "string"}, "The module object's uid.")
     return {
         MODULES: {
             "post": _operation(
@@ -141,9 +152,15 @@ def _module_paths() -> dict[str, Any]:
                     "200": _ok("The module object is deleted (empty body)."),
                     "404": _error("No module object with this uid (`module_not_found`)."),
                 },
-                parameters=[uid],
+                parameters=[_uid_param()],
             )
         },
+    }
+
+
+def _module_list_paths() -> dict[str, Any]:
+    """GET /v1/modules and /v1/modules/<uid>: every release has them."""
+    return {
         "/v1/modules": {
             "get": _operation(
                 "List module objects",
@@ -159,14 +176,77 @@ def _module_paths() -> dict[str, Any]:
                     "200": _ok("The module object.", _ref("Module")),
                     "404": _error("Module does not exist (`module_not_found`)."),
                 },
-                parameters=[uid],
+                parameters=[_uid_param()],
             )
         },
     }
 
 
-def _cluster_paths() -> dict[str, Any]:
+def _legacy_paths() -> dict[str, Any]:
+    """RS 7.2-7.22: the cluster takes the zip itself and copies it to its nodes in an action."""
+    action_answer = {
+        "type": "object",
+        "required": ["action_uid"],
+        "properties": {"action_uid": {"type": "string"}},
+    }
+    return {
+        LEGACY_MODULES: {
+            "post": _operation(
+                "Upload a module to the cluster (RS 7.x); its nodes get it in an action",
+                "update_cluster",
+                {
+                    "200": _ok(
+                        "Scheduled: the module object with the `action_uid` of the copy to the nodes.",
+                        _ref("LegacyUpload"),
+                    ),
+                    "400": _error(
+                        "Refused: "
+                        + _codes(
+                            "no_module",
+                            "invalid_module",
+                            "module_exists",
+                            "min_redis_pack_version",
+                            "os_not_supported",
+                        )
+                        + " (no node's OS and architecture fit it)."
+                    ),
+                    "413": _error(TOO_LARGE),
+                },
+                requestBody=UPLOAD_BODY,
+            )
+        },
+        f"{LEGACY_MODULES}/{{uid}}": {
+            "delete": _operation(
+                "Delete a module from the cluster and its nodes (RS 7.x), in an action",
+                "update_cluster",
+                {
+                    "200": _ok("Scheduled: the `action_uid` of the deletion.", action_answer),
+                    "404": _error("Attempting to delete a nonexistent module (`module_not_found`)."),
+                },
+                parameters=[_uid_param()],
+            )
+        },
+        f"{ACTIONS}/{{uid}}": {
+            "get": _operation(
+                "The status of an action",
+                "view_status_of_cluster_action",
+                {
+                    "200": _ok("The action object.", _ref("Action")),
+                    "404": _error("Action does not exist (`action_not_found`)."),
+                },
+                parameters=[_path_param("uid", {"type": "string"}, "The action_uid.")],
+            )
+        },
+    }
+
+
+def _cluster_paths(*, legacy: bool) -> dict[str, Any]:
     cluster = {"200": _ok("The cluster object.", _ref("Cluster"))}
+    update = (
+        "Update the cluster: refused, this release has no allow_modules_upload (it came with 8.2)"
+        if legacy
+        else "Update the cluster (allow_modules_upload only)"
+    )
     return {
         "/v1/nodes": {
             "get": _operation(
@@ -178,7 +258,7 @@ def _cluster_paths() -> dict[str, Any]:
         "/v1/cluster": {
             "get": _operation("The cluster object", "view_cluster_info", cluster),
             "put": _operation(
-                "Update the cluster (allow_modules_upload only)",
+                update,
                 "update_cluster",
                 {
                     **cluster,
@@ -199,7 +279,7 @@ def _cluster_paths() -> dict[str, Any]:
     }
 
 
-def _schemas() -> dict[str, Any]:
+def _schemas(*, legacy: bool) -> dict[str, Any]:
     command = {
         "type": "object",
         "properties": {
@@ -248,19 +328,64 @@ def _schemas() -> dict[str, Any]:
         "Node": _node_schema(),
         "Cluster": {
             "type": "object",
-            "required": ["name", "allow_modules_upload"],
+            # allow_modules_upload came with 8.2 (objects/cluster); an older cluster has none.
+            "required": ["name"] if legacy else ["name", "allow_modules_upload"],
             "properties": {
                 "name": {"type": "string"},
                 "allow_modules_upload": {"type": "boolean"},
                 "nodes": {"type": "integer"},
             },
         },
+        **(_legacy_schemas() if legacy else {}),
         "ClusterUpdate": {
             "type": "object",
             "additionalProperties": False,
             "properties": {"allow_modules_upload": {"type": "boolean"}},
         },
     }
+
+
+def _legacy_schemas() -> dict[str, Any]:
+    return {
+        "LegacyUpload": {
+            "allOf": [
+                _ref("Module"),
+                {
+                    "type": "object",
+                    "required": ["action_uid", "platforms"],
+                    "properties": {
+                        "action_uid": {"type": "string"},
+                        "platforms": {
+                            "type": "object",
+                            "description": "modpack: per `os/architecture`, the build the nodes got.",
+                            "additionalProperties": {
+                                "type": "object",
+                                "required": ["sha256"],
+                                "properties": {"sha256": {"type": "string"}, "dependencies": {}},
+                            },
+                        },
+                    },
+                },
+            ]
+        },
+        "Action": {
+            "type": "object",
+            "required": ["action_uid", "name", "progress", "status"],
+            "properties": {
+                "action_uid": {"type": "string"},
+                "name": {"type": "string", "enum": ["module_upload", "module_delete"]},
+                "progress": {"type": "number", "minimum": 0, "maximum": 100},
+                # The documented lifecycle (objects/action); this server uses queued, running,
+                # completed and failed.
+                "status": {"type": "string", "enum": list(ACTION_STATES)},
+                "error_code": {"type": "string", "description": "Why the action failed."},
+                "error_message": {"type": "string"},
+            },
+        },
+    }
+
+
+ACTION_STATES = ("queued", "starting", "running", "cancelling", "cancelled", "aborted", "completed", "failed")
 
 
 def _node_schema() -> dict[str, Any]:
@@ -286,21 +411,24 @@ def _node_schema() -> dict[str, Any]:
     }
 
 
-def description(server_url: str) -> dict[str, Any]:
-    """The whole description, with `server_url` (the node that serves it) as its server."""
+def description(server_url: str, *, legacy: bool = False) -> dict[str, Any]:
+    """The whole description, with `server_url` (the node that serves it) as its server; `legacy`:
+    the RS 7.x module API instead of the user-defined one."""
+    changes = _legacy_paths() if legacy else {**_artifact_paths(), **_module_paths()}
+    what = "RS 7.x module API (POST /v2/modules)" if legacy else "user-defined module API"
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "modpack local cluster: Redis Enterprise user-defined module API",
+            "title": f"modpack local cluster: Redis Enterprise {what}",
             "version": "1",
             "description": "Errors are {error_code, description}; error codes: "
             + "; ".join(f"{code} ({status}): {text}" for code, (status, text) in ERROR_CODES.items()),
         },
         "servers": [{"url": server_url}],
         "security": [{"basicAuth": []}],
-        "paths": {**_artifact_paths(), **_module_paths(), **_cluster_paths()},
+        "paths": {**changes, **_module_list_paths(), **_cluster_paths(legacy=legacy)},
         "components": {
             "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}},
-            "schemas": _schemas(),
+            "schemas": _schemas(legacy=legacy),
         },
     }

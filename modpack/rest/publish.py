@@ -46,7 +46,10 @@ PER_PLATFORM = ("sha256", "architecture", "operating_systems", "os", "os_list", 
 # Fields a cluster adds to a module object; never part of a bundle's identity.
 SERVER_FIELDS = frozenset({"uid", "is_bundled", "platforms", "action_uid"})
 ACTION_POLL = 0.2
-DONE, FAILED = "completed", "failed"
+DONE = "completed"
+# The action lifecycle's ends other than completed (objects/action: failed, cancelled, aborted,
+# https://redis.io/docs/latest/operate/rs/references/rest-api/objects/action/).
+ENDED_BADLY = frozenset({"failed", "cancelled", "aborted"})
 
 
 class PreflightError(ModpackError):
@@ -645,7 +648,13 @@ class _LegacyPublish:
         if any(o.status == "uploaded" for o in self.result.nodes):
             self.result.module_object = "created"
             return
-        delete_legacy_module(self.api, self.result.uid)
+        try:
+            delete_legacy_module(self.api, self.result.uid)
+        except ModpackError as exc:
+            self.result.notes.append(
+                f"no node took the artifact, and deleting module {self.result.uid} failed: {exc.message}"
+            )
+            return
         self.result.module_object = "rolled back"
         self.result.notes.append(
             f"no node took the artifact: module {self.result.uid}, created by this run, was deleted again"
@@ -672,14 +681,21 @@ def follow_action(api: Api, action_uid: object, sleep: Callable[[float], None] =
         status = action.get("status") if isinstance(action, dict) else None
         if status == DONE:
             return
-        if status == FAILED:
-            reason = action.get("error") or action.get("description") or "no reason given"
-            raise ClusterError(f"action {action_uid} ({action.get('name', '?')}) failed: {reason}")
+        if status in ENDED_BADLY:
+            raise ClusterError(f"action {action_uid} ({action.get('name', '?')}) {status}: {_reason(action)}")
         if time.monotonic() > deadline:
             raise ClusterError(
                 f"action {action_uid} did not complete within {api.connection.answer_timeout:.0f} s"
             )
         sleep(ACTION_POLL)
+
+
+def _reason(action: dict[str, Any]) -> str:
+    """A failed action's error_code and error_message (objects/action); older fields as a fallback."""
+    message = action.get("error_message") or action.get("error") or action.get("description")
+    code = action.get("error_code")
+    text = f"{code}: {message}" if code and message else str(message or code or "no reason given")
+    return text[:500]
 
 
 def delete_legacy_module(api: Api, uid: str) -> bool:

@@ -37,6 +37,7 @@ import base64
 import binascii
 import concurrent.futures
 import datetime
+import errno
 import gc
 import json
 import math
@@ -530,7 +531,8 @@ async def update_cluster(request: Request) -> Response:
 async def openapi(request: Request) -> Response:
     from modpack.rest.openapi import description
 
-    return JSONResponse(description(f"{request.url.scheme}://{request.url.netloc}"))
+    shared, _ = _context(request)
+    return JSONResponse(description(f"{request.url.scheme}://{request.url.netloc}", legacy=shared.legacy))
 
 
 # --- artifacts (local to the node) ------------------------------------------------------------
@@ -633,7 +635,7 @@ async def upload_legacy_module(request: Request) -> Response:
     received = upload.Upload(node.artifacts, boundary, shared.max_upload)
     try:
         path = await _receive(request, received)
-        module = await _validated(shared, path)
+        module = await _legacy_validated(shared, path)
         targets = _legacy_targets(shared, module)
         stored = _merge_legacy_module(shared, module, targets)
         action = _new_action(shared, "module_upload")
@@ -645,6 +647,17 @@ async def upload_legacy_module(request: Request) -> Response:
         received.discard()
     _start(shared, _copy_to_nodes(shared, action, kept, module, targets))
     return JSONResponse({**stored, "action_uid": action["action_uid"]})
+
+
+async def _legacy_validated(shared: Shared, path: Path) -> dict[str, Any]:
+    """As `_validated`, with 7.x's error: a bundle that does not validate is `invalid_module`,
+    "Module either corrupted or packaged files are wrong", answered 400 (7.22 modules page)."""
+    try:
+        return await _validated(shared, path)
+    except ApiError as exc:
+        if exc.error_code != "invalid_module_metadata":
+            raise
+        raise ApiError("invalid_module", exc.description, status=400) from None
 
 
 def _legacy_targets(shared: Shared, module: dict[str, Any]) -> list[Node]:
@@ -692,23 +705,50 @@ def _merge_legacy_module(shared: Shared, module: dict[str, Any], targets: list[N
 async def _copy_to_nodes(
     shared: Shared, action: dict[str, Any], path: Path, module: dict[str, Any], targets: list[Node]
 ) -> None:
-    action["status"] = "active"
+    """Install the bundle on each target node in turn; the action fails at the first node that
+    cannot take it, with `error_code` and `error_message` as the action object documents
+    (https://redis.io/docs/latest/operate/rs/7.22/references/rest-api/objects/action/). The nodes
+    done before keep their copy, and the module object stays, until DELETE /v2/modules/<uid>."""
+    action["status"] = "running"
     try:
-        await anyio.to_thread.run_sync(_place_everywhere, path, module, targets)
-    except OSError as exc:
-        action.update(status="failed", error=f"copying the module to the nodes failed: {exc}")
+        for done, node in enumerate(targets):
+            await anyio.to_thread.run_sync(_install, path, module, node)
+            action["progress"] = round(100 * (done + 1) / len(targets), 1)
+    except _InstallFailed as failure:
+        action.update(status="failed", error_code=failure.error_code, error_message=str(failure))
         return
     finally:
         path.unlink(missing_ok=True)
-    action.update(status="completed", progress=100)
+    action.update(status="completed", progress=100.0)
 
 
-def _place_everywhere(path: Path, module: dict[str, Any], targets: list[Node]) -> None:
-    for node in targets:
+class _InstallFailed(Exception):
+    """A node could not take the bundle: the action's error_code and error_message."""
+
+    def __init__(self, error_code: str, message: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
+def _install(path: Path, module: dict[str, Any], node: Node) -> None:
+    """Copy the bundle into one node's artifacts; _InstallFailed when the node cannot take it."""
+    label = f"{module['module_name']} {module['version']}"
+    if not node.running:
+        raise _InstallFailed(
+            "internal_error", f"node {node.uid} is down: {label} could not be installed on it"
+        )
+    copy: Path | None = None
+    try:
         fd, copy = node.artifacts.new_upload()
         with os.fdopen(fd, "wb") as out, path.open("rb") as source:
             shutil.copyfileobj(source, out, 1024 * 1024)
         node.artifacts.place(copy, module)
+    except OSError as exc:
+        if copy is not None:
+            copy.unlink(missing_ok=True)
+        # ENOSPC is the action object's insufficient_resources; anything else has no closer code.
+        code = "insufficient_resources" if exc.errno == errno.ENOSPC else "internal_error"
+        raise _InstallFailed(code, f"installing {label} on node {node.uid} failed: {exc}") from None
 
 
 async def delete_legacy_module(request: Request) -> Response:
@@ -728,17 +768,19 @@ async def _remove_from_nodes(shared: Shared, action: dict[str, Any], module: dic
         for node in shared.nodes:
             node.artifacts.remove(module["module_name"], module["version"])
 
+    action["status"] = "running"
     await anyio.to_thread.run_sync(remove)
-    action.update(status="completed", progress=100)
+    action.update(status="completed", progress=100.0)
 
 
 def _new_action(shared: Shared, name: str) -> dict[str, Any]:
-    """An action object (requests/actions: action_uid, name, progress, status)."""
+    """An action object: action_uid, name, progress (a float since 7.4.2), status; its lifecycle
+    queued -> running -> completed | failed (objects/action, URL in `_copy_to_nodes`)."""
     action: dict[str, Any] = {
         "action_uid": str(uuid.uuid4()),
         "name": name,
-        "progress": 0,
-        "status": "pending",
+        "progress": 0.0,
+        "status": "queued",
     }
     shared.actions[action["action_uid"]] = action
     return action

@@ -1,0 +1,315 @@
+"""The fast paths of validating module.json say exactly what the full paths say.
+
+`read_regular` sizes its reads by the file (a buffered read of the 4 MiB limit allocated that
+much per file); `parse_json` parses with a shared decoder first and falls back to the full parse,
+which names the defect, for anything that decoder refuses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modpack.findings import Sink
+from modpack.regular import read_regular
+from modpack.sources import parse_json
+
+
+def test_read_regular_returns_the_whole_small_file(tmp_path: Path) -> None:
+    path = tmp_path / "module.json"
+    path.write_bytes(b'{"a": 1}\n')
+    assert read_regular(path, 1024) == b'{"a": 1}\n'
+
+
+def test_read_regular_returns_limit_plus_one_bytes_of_a_larger_file(tmp_path: Path) -> None:
+    path = tmp_path / "big.json"
+    path.write_bytes(b"x" * 5000)
+    assert read_regular(path, 100) == b"x" * 101
+    assert read_regular(path, 4999) == b"x" * 5000
+    assert read_regular(path, 5000) == b"x" * 5000
+
+
+def test_read_regular_of_an_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.json"
+    path.write_bytes(b"")
+    assert read_regular(path, 100) == b""
+
+
+def test_read_regular_reads_past_a_size_that_understates_the_content() -> None:
+    # /proc files are regular files whose st_size is 0: the content must still be read whole.
+    status = Path("/proc/self/status")
+    assert status.stat().st_size == 0
+    data = read_regular(status, 1 << 20)
+    assert b"Name:" in data and data.endswith(b"\n")
+    assert len(read_regular(status, 10)) == 11
+
+
+def _parsed(text: str) -> tuple[object, list[tuple[str, str, str, int | None]]]:
+    sink = Sink("m.json")
+    document = parse_json(text, sink)
+    return document, [(f.code, f.location.path, f.message, f.location.line) for f in sink.findings]
+
+
+def test_parse_json_reports_each_duplicate_key_and_keeps_the_last_value() -> None:
+    document, findings = _parsed('{"a": 1, "b": {"c": 1, "c": 2}, "a": 3}')
+    assert document == {"a": 3, "b": {"c": 2}}
+    assert [(code, path) for code, path, _, _ in findings] == [("IN006", "c"), ("IN006", "a")]
+
+
+def _json_error(text: str) -> str:
+    """What the standard parser says of `text`, as parse_json words it."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    raise AssertionError(f"{text!r} parses")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"a": 1,}', _json_error('{"a": 1,}')),
+        ('\ufeff{"a": 1}', "invalid JSON: Unexpected UTF-8 BOM (decode using utf-8-sig) (line 1, column 1)"),
+        ('{"a": 1} x', "invalid JSON: Extra data (line 1, column 10)"),
+        (
+            '{"version": ' + "9" * 4301 + "}",
+            "invalid JSON: a number (key 'version') has more than 4300 digits",
+        ),
+    ],
+)
+def test_parse_json_names_what_the_fast_decoder_refuses(text: str, message: str) -> None:
+    document, findings = _parsed(text)
+    assert document is None
+    assert [f[:1] + f[2:3] for f in findings] == [("IN002", message)]
+
+
+def test_parse_json_takes_a_4300_digit_number() -> None:
+    document, findings = _parsed('{"version": ' + "9" * 4300 + "}")
+    assert findings == [] and isinstance(document, dict) and document["version"] == int("9" * 4300)
+
+
+def test_parse_json_with_another_int_digit_limit_still_refuses_huge_numbers(tmp_path: Path) -> None:
+    """Under PYTHONINTMAXSTRDIGITS=0 the C scanner reads any number: the full parse still refuses."""
+    path = tmp_path / "module.json"
+    path.write_text('{"version": ' + "9" * 5000 + "}")
+    result = subprocess.run(
+        [sys.executable, "-m", "modpack", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONINTMAXSTRDIGITS": "0"},
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "IN002 invalid JSON: a number (key 'version') has more than 4300 digits" in result.stdout
+
+
+def test_unhashable_flags_are_looked_at_one_by_one(tmp_path: Path) -> None:
+    """The vocabulary check first asks whether every flag is known at once; a list or an object
+    among the flags cannot be asked that way, and the flag after it is still judged."""
+    from modpack.checks.commands import check_commands
+
+    sink = Sink("m.json")
+    entry = {"command_name": "x.y", "command_arity": 2, "first_key": 1, "last_key": 1, "step": 1}
+    check_commands({"commands": [{**entry, "flags": [["write"], {"a": 1}, "deny-oom", "readonly"]}]}, sink)
+    found = [(f.code, f.location.path, f.message) for f in sink.findings if f.code.startswith("CMD00")]
+    assert found == [
+        ("CMD008", "commands[0].flags[2]", "flag 'deny-oom' is the RedisModule_CreateCommand spelling")
+    ]
+    assert [f.code for f in sink.findings if f.code == "CMD012"] == ["CMD012"]  # deny-oom read as denyoom
+
+
+# --- the ELF reader names types and machines without pyelftools ---------------------------------
+
+HELLO = Path(__file__).resolve().parent.parent / "fixtures" / "so" / "x86_64" / "hello.so"
+
+
+def test_the_reader_names_types_and_machines_as_pyelftools_does() -> None:
+    from elftools.elf.enums import ENUM_E_MACHINE, ENUM_E_TYPE
+
+    from modpack.elf import _E_TYPES, _MACHINES
+
+    for table, enum in ((_E_TYPES, ENUM_E_TYPE), (_MACHINES, ENUM_E_MACHINE)):
+        for value, name in table.items():
+            assert [k for k, v in enum.items() if v == value] == [name], value
+
+
+def test_reading_a_module_imports_no_pyelftools() -> None:
+    script = (
+        "import sys\n"
+        "from modpack.elf import read_elf\n"
+        f"info = read_elf({str(HELLO)!r})\n"
+        "print(info.e_type, info.machine, sorted(m for m in sys.modules if m.startswith('elftools')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["ET_DYN", "EM_X86_64", "[]"]
+
+
+def test_a_machine_the_reader_does_not_know_is_named_by_pyelftools(tmp_path: Path) -> None:
+    from modpack.elf import read_elf
+
+    data = bytearray(HELLO.read_bytes())
+    data[18:20] = (88).to_bytes(2, "little")  # e_machine: EM_M32R, in no table of modpack's
+    path = tmp_path / "m32r.so"
+    path.write_bytes(bytes(data))
+    info = read_elf(path)
+    assert (info.machine, info.e_type, info.architecture) == ("EM_M32R", "ET_DYN", None)
+
+
+# --- the background hash: one thread, no concurrent.futures ---------------------------------------
+
+
+def test_background_hash_equals_hashlib_over_many_chunks() -> None:
+    import hashlib
+
+    from modpack.hashing import BackgroundHash
+
+    chunks = [bytes([i % 251]) * (1000 + i * 37) for i in range(300)]
+    with BackgroundHash() as digest:
+        for chunk in chunks:
+            digest.feed(chunk)
+    assert digest.hexdigest() == hashlib.sha256(b"".join(chunks)).hexdigest()
+
+
+def test_background_hash_raises_the_workers_error_and_never_hangs() -> None:
+    from modpack.hashing import BackgroundHash
+
+    with pytest.raises(TypeError):
+        with BackgroundHash() as digest:
+            digest.feed(b"ok")
+            digest.feed("not bytes")  # type: ignore[arg-type]
+            for _ in range(3):
+                digest.feed(b"more")  # the error surfaces here, or on exit
+    with pytest.raises(TypeError):
+        with BackgroundHash() as digest:
+            digest.feed("not bytes")  # type: ignore[arg-type]
+
+
+def test_the_bundle_path_imports_no_concurrent_futures_and_no_pyelftools(tmp_path: Path) -> None:
+    """Reading a bundle needs neither: a thread hashes, and the ELF reader is modpack's own."""
+    from tests.support.paths import ROOT
+
+    out = tmp_path / "out"
+    toml = ROOT / "fixtures" / "example" / "modpack.toml"
+    subprocess.run(
+        [sys.executable, "-m", "modpack", "build", str(toml), "--so", str(HELLO), "-o", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    bundle = next(out.glob("*.zip"))
+    script = (
+        "import sys, runpy\n"
+        f"sys.argv = ['modpack', 'validate', {str(bundle)!r}]\n"
+        "try:\n    runpy.run_module('modpack', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('elftools', 'concurrent', 'logging'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+# --- lines of JSON paths, found by walking toward them ------------------------------------------
+
+from typing import Any  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from modpack.locate import MAX_DEPTH, json_lines, json_resolver, parent_path, resolver  # noqa: E402
+
+_KEYS = st.sampled_from(["a", "b", "a.b", "b[0]", "", "é", 'q"uote', "x\\\\y", "[0]", "commands"])
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+    lambda children: st.lists(children, max_size=4) | st.lists(st.tuples(_KEYS, children), max_size=4),
+    max_leaves=40,
+)
+
+
+def _text(value: Any, indent: Any) -> str:
+    """JSON text; a list of (key, value) pairs is an object, so keys may repeat."""
+    pad = "\n" + " " * indent if indent is not None else ""
+    if isinstance(value, list) and value and all(isinstance(v, tuple) for v in value):
+        items = [f"{pad}{json.dumps(k)}: {_text(v, indent)}" for k, v in value]
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(f"{pad}{_text(v, indent)}" for v in value) + "]"
+    return json.dumps(value)
+
+
+def _paths(text: str) -> set[str]:
+    """Every mapped path, its parents, and paths near them that are not there."""
+    paths = set()
+    for mapped in json_lines(text):
+        path = mapped
+        while True:
+            paths |= {path, path + ".zz", path + "[9]", path + "]"}
+            if not path:
+                break
+            path = parent_path(path)
+    return paths | {"nothere", "[3]", "a.", "a..b"}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_VALUES, st.sampled_from([None, 0, 2]))
+def test_the_walking_resolver_answers_as_the_full_map(value: Any, indent: Any) -> None:
+    text = _text(value, indent)
+    full = resolver(json_lines(text))
+    walking = json_resolver(text)
+    for path in sorted(_paths(text)):
+        assert walking(path) == full(path), (text, path)
+
+
+def test_the_walking_resolver_answers_as_the_full_map_on_every_case_file() -> None:
+    root = Path(__file__).resolve().parent
+    files = sorted(root.glob("cases/**/*.json")) + sorted(root.glob("realworld/**/*.json"))
+    files = [file for file in files if file.is_file()]  # a case may be a broken link on purpose
+    assert len(files) > 20
+    for file in files:
+        text = file.read_text(encoding="utf-8", errors="replace")
+        full, walking = resolver(json_lines(text)), json_resolver(text)
+        for path in sorted(_paths(text)):
+            assert walking(path) == full(path), (file, path)
+
+
+def test_the_walking_resolver_stops_where_json_lines_stops_mapping() -> None:
+    deep = "[" * (MAX_DEPTH + 3) + "1" + "]" * (MAX_DEPTH + 3)
+    full, walking = resolver(json_lines(deep)), json_resolver(deep)
+    for depth in range(MAX_DEPTH - 1, MAX_DEPTH + 4):
+        path = "[0]" * depth
+        assert walking(path) == full(path), depth
+
+
+def test_malformed_text_is_mapped_as_json_lines_maps_it() -> None:
+    text = '{\n "a": 1,\n "b": [1,\n 2,,\n "c": 3}'
+    full, walking = resolver(json_lines(text)), json_resolver(text)
+    for path in ("", "a", "b", "b[1]", "b[2]", "c"):
+        assert walking(path) == full(path), path
+
+
+# --- the parallel deflate takes whole blocks without copying, and writes the same bytes ----------
+
+
+def test_parallel_deflate_writes_the_same_bytes_however_the_input_is_cut() -> None:
+    import random
+    import zlib
+
+    from modpack import codec
+
+    rng = random.Random(16)
+    words = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 9))) for _ in range(500)]
+    data = b"".join(rng.choice(words) for _ in range(700_000))[: int(3.5 * codec.BLOCK)]
+    expected = codec.deflate(data, workers=2)
+    for size, kind in (
+        (codec.BLOCK, bytes),
+        (codec.BLOCK + 7, bytes),
+        (codec.BLOCK, bytearray),
+        (4096, bytes),
+    ):
+        compressor = codec.ParallelDeflate(workers=2)
+        out = b"".join(compressor.compress(kind(data[i : i + size])) for i in range(0, len(data), size))
+        assert out + compressor.flush() == expected, (size, kind)
+    assert zlib.decompress(expected, -15) == data

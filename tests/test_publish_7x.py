@@ -1,0 +1,124 @@
+"""Publish's rollback against `modpack serve --software-version 7.22`, end to end over real HTTPS.
+
+On RS 7.x the cluster takes the zip (`POST /v2/modules`) and installs it on its nodes in an
+action followed on `/v1/actions/<uid>`. The action fails when a node cannot take the bundle: here a
+node that is down (LocalCluster.stop_node), the action object then being `failed` with
+`error_code` and `error_message` (objects/action, 7.22). Publish must then remove what it
+created (`DELETE /v2/modules/<uid>`), say so, and exit 1; a re-run once the node is back
+finishes the job.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from modpack.rest.cluster import LocalCluster
+from modpack.rest.paths import ACTIONS, LEGACY_MODULES
+from tests.support.cli import run_modpack
+from tests.support.rest import ADMIN, module_json, running_cluster, write_bundle
+
+
+@pytest.fixture
+def legacy(tmp_path: Path) -> Iterator[LocalCluster]:
+    with running_cluster(tmp_path / "data", software_version="7.22", node_os={3: "rhel9"}) as running:
+        yield running
+
+
+def cli(cluster: LocalCluster, *args: str | Path) -> Any:
+    env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
+    options = ("--cluster", cluster.urls[0], "--ca-cert", str(cluster.ca_cert), "--retries", "0")
+    return run_modpack(*args, *options, env=env)
+
+
+def http(cluster: LocalCluster) -> httpx.Client:
+    context = ssl.create_default_context(cafile=str(cluster.ca_cert))
+    return httpx.Client(
+        base_url=cluster.urls[0], verify=context, auth=(ADMIN.user, ADMIN.password), timeout=60
+    )
+
+
+def listed(cluster: LocalCluster, name: str) -> list[dict[str, Any]]:
+    with http(cluster) as session:
+        modules = session.get("/v1/modules").json()
+    return [m for m in modules if m["module_name"] == name]
+
+
+def installed(cluster: LocalCluster, name: str) -> list[Path]:
+    return sorted(cluster.options.data.glob(f"node-*/{name}/*/module.zip"))
+
+
+def test_a_failed_7x_action_is_rolled_back_and_said(legacy: LocalCluster, tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "rollback.zip", module_json(module_name="rollback"))
+    legacy.stop_node(3)
+
+    failed = cli(legacy, "publish", bundle)
+
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert "module object: rolled back" in failed.stdout
+    assert "no node took the artifact: module" in failed.stdout
+    assert "created by this run, was deleted again" in failed.stdout
+    # each node's line names the action's failure, as the cluster reported it
+    assert failed.stdout.count("failed: internal_error: node 3 is down") == 3, failed.stdout
+    assert "publish failed on 3 of 3 nodes" in failed.stderr
+    assert "nothing this run created was kept" in failed.stderr
+    assert listed(legacy, "rollback") == []
+    assert installed(legacy, "rollback") == []  # nodes 1 and 2 had it before node 3 failed
+
+    legacy.start_node(3)
+    again = cli(legacy, "publish", bundle)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "module object: created" in again.stdout
+    assert len(installed(legacy, "rollback")) == 3
+
+
+def test_the_7x_action_reports_the_node_that_could_not_take_the_bundle(
+    legacy: LocalCluster, tmp_path: Path
+) -> None:
+    """The server side of the failure, as the action object documents it."""
+    bundle = write_bundle(tmp_path / "down.zip", module_json(module_name="downnode"))
+    legacy.stop_node(2)
+    with http(legacy) as session:
+        answer = session.post(LEGACY_MODULES, files={"module": ("down.zip", bundle.read_bytes())})
+        assert answer.status_code == 200, answer.text
+        action = _finished(session, answer.json()["action_uid"])
+        assert action["status"] == "failed"
+        assert action["error_code"] == "internal_error"
+        assert "node 2 is down" in action["error_message"]
+        assert 0 < action["progress"] < 100  # node 1 was done before node 2 failed
+        # the module object stays until it is deleted, as the cluster has no way to know better
+        (module,) = [m for m in session.get("/v1/modules").json() if m["module_name"] == "downnode"]
+        deleted = session.delete(f"{LEGACY_MODULES}/{module['uid']}")
+        assert deleted.status_code == 200
+        assert _finished(session, deleted.json()["action_uid"])["status"] == "completed"
+    assert installed(legacy, "downnode") == []
+
+
+def test_a_7x_bundle_that_does_not_validate_is_invalid_module(legacy: LocalCluster, tmp_path: Path) -> None:
+    """7.x names a bundle that fails validation `invalid_module`, answered 400 (7.22 modules page)."""
+    bad = write_bundle(tmp_path / "bad.zip", {**module_json(module_name="badmeta"), "version": "x"})
+    with http(legacy) as session:
+        answer = session.post(LEGACY_MODULES, files={"module": ("bad.zip", bad.read_bytes())})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error_code"] == "invalid_module"
+    assert listed(legacy, "badmeta") == []
+
+
+def _finished(session: httpx.Client, action_uid: str) -> dict[str, Any]:
+    """The action once it has ended (a hang guard far above the milliseconds it takes)."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        action: dict[str, Any] = session.get(f"{ACTIONS}/{action_uid}").json()
+        if action["status"] in ("completed", "failed"):
+            return action
+        time.sleep(0.05)
+    raise AssertionError(f"action {action_uid} did not end: {json.dumps(action)}")
