@@ -181,7 +181,7 @@ def check_platform(module: Module, sink: Sink, *, in_bundle: bool = False) -> No
         sink.add("PLT006", "os", f"os is {os_value!r}")
     if "os_list" in module:
         sink.add("PLT008", "os_list", "os_list is the legacy name of operating_systems")
-    # No list at all: in a bundle, PLT005 names the OSes its binary loads on (validate._bundle_binary).
+    # No list at all: in a bundle, PLT005 names the OSes its binary loads on (checks/bundle.py).
     key = "operating_systems" if module.get("operating_systems") is not None else "os_list"
     entries = module.get(key)
     if isinstance(entries, list):

@@ -116,7 +116,7 @@ def run_declarations(name: str) -> Callable[[bytes, Path], None]:
         path.write_bytes(data)
         decl = manifests.load(path)
         if not isinstance(decl, declarations.Declarations):
-            raise ContractError(f"declarations.load returned {type(decl).__name__}")
+            raise ContractError(f"manifests.load returned {type(decl).__name__}")
         _validate(data, path)
 
     return run
