@@ -14,7 +14,11 @@ each worker, with every step of more than 8 MB in the peak tied to the input tha
 Inputs of failures not yet in tests/regressions/index.json are written there (the smallest per
 failure) unless --no-save; the slowest input of each parser is kept under --out.
 
+Hangs: --hard-cpu N stops an input after N CPU seconds (a busy machine cannot trip it); --hard is
+the wall-clock backstop. Zips are mutated structurally too (tests/fuzz/zipstruct.py).
+
 Usage: python bench/fuzz_campaign.py [--inputs 140000] [--jobs 2] [--atheris-runs 5000]
+       [--count-for bundle=50000] [--hard 60 --hard-cpu 10]
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from tests.fuzz import harness
 OUT = ROOT / "bench" / "out" / "fuzz"
 HYPOTHESIS_CHUNK = 500
 MEMORY_STEP_MB = 8.0
+CHECKPOINTS = 40  # memory samples per worker, to show it stays flat
 ATHERIS_MAX_SEED = 64 * 1024
 # The slowest parsers start first, so two workers finish close together.
 COST_ORDER = ["ramp_yml", "module_json", "modpack_toml", "bundled_elf", "bundle", "elf", "module_object"]
@@ -78,8 +83,9 @@ class WorkerResult:
     slowest: dict[str, object] = field(default_factory=dict)
     memory: dict[str, float] = field(default_factory=dict)
     memory_steps: list[dict[str, object]] = field(default_factory=list)
-    checkpoints: list[tuple[int, float, float]] = field(default_factory=list)
+    checkpoints: list[tuple[int, float, float, float]] = field(default_factory=list)  # inputs, peak, RSS, s
     wall: float = 0.0
+    cpu: float = 0.0  # user + system seconds of the worker process
 
 
 class Recorder:
@@ -136,6 +142,8 @@ class Recorder:
     def finish(self, wall: float) -> WorkerResult:
         self.result.outcomes = dict(self.kinds)
         self.result.wall = round(wall, 1)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.result.cpu = round(usage.ru_utime + usage.ru_stime, 1)
         return self.result
 
 
@@ -190,29 +198,37 @@ def warm_up(fuzz: harness.Harness, target: str) -> None:
 
 
 def run_worker(
-    target: str, count: int, hypothesis_share: float, seed: int, hard: float, out: Path
+    target: str,
+    count: int,
+    hypothesis_share: float,
+    seed: int,
+    hard: float,
+    out: Path,
+    hard_cpu: float | None,
 ) -> WorkerResult:
     from tests.fuzz import corpus
 
     warnings.simplefilter("error")  # as under pytest (filterwarnings = error)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"modpack-fuzz-{target}-") as scratch:
-        fuzz = harness.Harness(Path(scratch), hard=hard)
+        fuzz = harness.Harness(Path(scratch), hard=hard, hard_cpu=hard_cpu)
         warm_up(fuzz, target)
         recorder = Recorder(target, out / target)
         recorder.result.memory = {
             "peak_start_mb": round(peak_mb(), 1),
             "rss_start_mb": round(current_mb(), 1),
         }
-        step = max(count // 10, 1)
+        step = max(count // CHECKPOINTS, 1)
 
         def consume(engine: str, data: bytes) -> None:
             before = peak_mb()
             recorder.record(engine, data, fuzz.run(target, data), before)
             if recorder.total % step == 0:
-                print(f"{target}: {recorder.total} inputs, {dict(recorder.kinds)}", flush=True)
+                elapsed = round(time.perf_counter() - start, 1)
+                print(f"{target}: {recorder.total} inputs, {elapsed} s, peak {peak_mb():.1f} MB, "
+                      f"RSS {current_mb():.1f} MB, {dict(recorder.kinds)}", flush=True)  # fmt: skip
                 recorder.result.checkpoints.append(
-                    (recorder.total, round(peak_mb(), 1), round(current_mb(), 1))
+                    (recorder.total, round(peak_mb(), 1), round(current_mb(), 1), elapsed)
                 )
 
         from_hypothesis = int(count * hypothesis_share)
@@ -319,11 +335,17 @@ def campaign(options: argparse.Namespace) -> int:
     out: Path = options.out
     out.mkdir(parents=True, exist_ok=True)
     targets = sorted(options.targets or harness.TARGETS, key=lambda t: [*COST_ORDER, t].index(t))
-    counts = split(options.inputs, targets)
+    fixed = dict(item.split("=", 1) for item in options.count_for)
+    counts = split(
+        options.inputs - sum(int(v) for v in fixed.values()), [t for t in targets if t not in fixed]
+    )
+    counts |= {name: int(value) for name, value in fixed.items() if name in targets}
+    targets.sort(key=lambda t: -counts[t])  # the longest worker first, so both slots end close together
     jobs = []
     for target in (t for t in targets if counts[t]):
         args = ["--worker", target, "--count", str(counts[target]), "--hypothesis-share", str(options.hypothesis_share),
                 "--seed", str(options.seed), "--hard", str(options.hard), "--out", str(out)]  # fmt: skip
+        args += ["--hard-cpu", str(options.hard_cpu)] if options.hard_cpu else []
         jobs.append((target, args, out / f"{target}.log"))
     use_atheris = options.atheris_runs > 0 and atheris_available()
     if options.atheris_runs > 0 and not use_atheris:
@@ -409,6 +431,19 @@ def report(results: list[WorkerResult], wall: float) -> dict[str, object]:
     print(f"\n{len(failures)} distinct failures (exception type + place):")
     for name, entry in sorted(failures.items()):
         print(f"  {entry['kind']:<5} x{entry['count']:<6} {name}  [{entry['bytes']} bytes: {entry['input']}]")
+    kinds: Counter[str] = Counter()
+    for result in results:
+        kinds.update(result.outcomes)
+    print(f"\noutcomes: {dict(kinds)} (crash = traceback or broken contract, slow = over {harness.LIMIT:g} s "
+          f"of CPU, hang = stopped at the hard wall limit)")  # fmt: skip
+    print(
+        f"CPU seconds (user+sys): {sum(r.cpu for r in results):.0f} in all; "
+        + ", ".join(f"{r.target} {r.cpu:.0f}" for r in results)
+    )
+    print("\nmemory over time (inputs: peak MB / RSS MB):")
+    for result in results:
+        series = result.checkpoints[:: max(len(result.checkpoints) // 8, 1)] + result.checkpoints[-1:]
+        print(f"  {result.target:<14} " + "  ".join(f"{c[0]}: {c[1]:.0f}/{c[2]:.0f}" for c in series))
     steps = [(r.target, step) for r in results for step in r.memory_steps]
     print(f"\npeak-memory steps above {MEMORY_STEP_MB:g} MB: {len(steps)}")
     for target, step in steps[:20]:
@@ -419,6 +454,8 @@ def report(results: list[WorkerResult], wall: float) -> dict[str, object]:
         "inputs": total,
         "wall_seconds": round(wall, 1),
         "failing_inputs": sum(sum(v for k, v in r.outcomes.items() if k != "ok") for r in results),
+        "outcomes": dict(kinds),
+        "cpu_seconds": round(sum(r.cpu for r in results), 1),
         "distinct_failures": failures,
         "workers": [asdict(r) for r in results],
     }
@@ -460,6 +497,16 @@ def main() -> int:
     parser.add_argument(
         "--hard", type=float, default=harness.HARD_LIMIT, help="seconds before a hang is stopped"
     )
+    parser.add_argument(
+        "--hard-cpu", type=float, default=None, help="CPU seconds of one input before it is stopped as a hang"
+    )
+    parser.add_argument(
+        "--count-for",
+        nargs="*",
+        default=[],
+        metavar="PARSER=N",
+        help="inputs for these parsers (the rest split evenly)",
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--no-save", action="store_true", help="do not add failures to tests/regressions")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -469,7 +516,13 @@ def main() -> int:
     resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))  # a runaway input fails alone, not the machine
     if options.worker:
         result = run_worker(
-            options.worker, options.count, options.hypothesis_share, options.seed, options.hard, options.out
+            options.worker,
+            options.count,
+            options.hypothesis_share,
+            options.seed,
+            options.hard,
+            options.out,
+            options.hard_cpu,
         )
         (options.out / f"{options.worker}.json").write_text(json.dumps(asdict(result)))
         return 0

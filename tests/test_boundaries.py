@@ -318,8 +318,9 @@ def test_the_entry_limit_is_read_from_the_zip64_record(count: int, refused: bool
     assert bundle.declared_entry_count(io.BytesIO(data), len(data)) == count
     layout, found = layout_findings(data)
     limit = ("ZIP018", f"the archive declares {count} entries (the limit is 1000)", "")
-    # Refused before zipfile parses the directory: the only finding, and no layout.
-    assert found == ([limit] if refused else [])
+    # Refused before zipfile parses the directory: the only finding, and no layout. At the limit the
+    # archive is read; its two records under a count of 1000 are the end record's lie (ZIP016).
+    assert [f for f in found if f[0] != "ZIP016"] == ([limit] if refused else [])
     assert (layout is None) == refused
 
 
@@ -537,8 +538,10 @@ def test_flags_methods_and_modes_each_name_the_entry() -> None:
     assert layout_findings(patched(0x40)) == (None, [encrypted])
     patched_data = ("ZIP017", "entry 'm.so' holds patched data (general purpose flag bit 5)", "")
     assert layout_findings(patched(0x20)) == (None, [patched_data])
-    layout, found = layout_findings(patched(0x08))  # a data descriptor is fine
-    assert layout is not None and found == []
+    # Flag bit 3 with no data descriptor after the data: Info-ZIP's unzip refuses it as overlapping
+    # (exit 12). A real descriptor is fine (tests/fuzz/test_zipstruct.py).
+    layout, found = layout_findings(patched(0x08))
+    assert layout is None and [f[0] for f in found] == ["ZIP015"]
     method = ("ZIP017", "entry 'm.so' uses compression method 12", "")
     assert layout_findings(patched(0, 12)) == (None, [method])
 

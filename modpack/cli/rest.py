@@ -173,6 +173,34 @@ def _node_os(values: tuple[str, ...]) -> tuple[str | None, dict[int, str]]:
     return default, per_node
 
 
+_LIMIT_HELP = {  # one option per field of ConnectionLimits, in its order
+    "header_timeout": "Seconds for the request line and headers (TLS handshake included); then 408.",
+    "idle_timeout": "Seconds a keep-alive connection may wait for its next request; then closed.",
+    "body_timeout": "Seconds a request body may send nothing; then 408, the partial upload discarded.",
+    "max_connections": "Connections per node. Beyond it a new one replaces the oldest still sending"
+    " its headers, else is refused (503 over HTTP, closed before TLS).",
+}
+
+
+def _limit_options(command: F) -> F:
+    """--header-timeout, --idle-timeout, --body-timeout, --max-connections: slow clients, per node."""
+    from dataclasses import fields
+
+    from modpack.rest.limits import ConnectionLimits
+
+    for limit in reversed(fields(ConnectionLimits)):
+        kind = click.IntRange(1) if limit.type == "int" else click.FloatRange(0, min_open=True)
+        option = click.option(
+            "--" + limit.name.replace("_", "-"),
+            type=kind,
+            default=limit.default,
+            show_default=True,
+            help=_LIMIT_HELP[limit.name],
+        )
+        command = option(command)
+    return command
+
+
 @click.command()
 @click.option(
     "--data",
@@ -247,6 +275,7 @@ def _node_os(values: tuple[str, ...]) -> tuple[str | None, dict[int, str]]:
     help="Write the node URLs here as JSON once the nodes listen.",
 )
 @click.option("--access-log", is_flag=True, help="Log every request (never credentials).")
+@_limit_options
 @click.option(
     "--hash-password", is_flag=True, help="Read a password on stdin, print its hash for a users file, exit."
 )
@@ -268,6 +297,10 @@ def serve(
     software_version: str,
     ports_file: Path | None,
     access_log: bool,
+    header_timeout: float,
+    idle_timeout: float,
+    body_timeout: float,
+    max_connections: int,
     hash_password: bool,
 ) -> None:
     """Run a local Redis Enterprise module API: N nodes, one configuration store (Ctrl+C stops).
@@ -282,6 +315,7 @@ def serve(
         click.echo(hashed(sys.stdin.readline().rstrip("\r\n")))
         return
     from modpack.rest.cluster import LocalCluster, ServeOptions, share_one_malloc_arena
+    from modpack.rest.limits import ConnectionLimits
 
     default_os, per_node = _node_os(os_names)
     options = ServeOptions(
@@ -300,6 +334,7 @@ def serve(
         allow_modules_upload=allow_modules_upload,
         access_log=access_log,
         software_version=software_version,
+        limits=ConnectionLimits(header_timeout, idle_timeout, body_timeout, max_connections),
     )
     if default_os:
         options.default_os = default_os

@@ -6,6 +6,8 @@ another's); bundle validation runs on a shared pool of threads off every loop. T
 one configuration store; each node has its own artifact folder. `LocalCluster` is used by
 `modpack serve` and by tests alike: it can stop and restart a single node (a node that is down,
 then back) and everything it holds is on disk, so a restarted cluster has what the old one had.
+Each node's connections go through `modpack.rest.guard`: header, idle and stalled-body timeouts
+and a cap on connections (`ServeOptions.limits`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 from modpack.errors import ModpackError, UsageError
 from modpack.rest import auth, store, tls
+from modpack.rest.limits import ConnectionLimits
 
 DEFAULT_PORT = 9443
 DEFAULT_MAX_UPLOAD = 500 * 1024 * 1024  # MAX_MODULE_SIZE_BYTES per redis-enterprise.md §8
@@ -53,6 +56,7 @@ class ServeOptions:
     allow_modules_upload: bool | None = None
     access_log: bool = False
     software_version: str = ""  # default: server.SOFTWARE_VERSION (8.2)
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)  # slow and idle clients
 
 
 @dataclass
@@ -87,6 +91,7 @@ class LocalCluster:
             self._store(), self._users(), self.nodes, self.options.max_upload, version
         )
         self._ssl = self._tls_context()
+        _enough_file_descriptors(self.options.nodes * self.options.limits.max_connections)
         try:
             for node in self.nodes:
                 self.start_node(node.uid)
@@ -117,19 +122,24 @@ class LocalCluster:
         import uvicorn
 
         from modpack.rest import server
+        from modpack.rest.guard import ConnectionGuard
 
         node = self._node(uid)
         sock = _listen(node.host, node.port)
         node.port = sock.getsockname()[1]
+        limits = self.options.limits
+        # TLS is the guard's, not uvicorn's: it admits a connection before any handshake work
+        # and keeps an idle connection's TLS buffers small (modpack.rest.guard).
         config = uvicorn.Config(
             server.create_app(self.shared, node),
             log_config=None,
             access_log=self.options.access_log,
             lifespan="off",
             ws="none",
-            http="h11",
+            # Config.load() takes any protocol factory as is; timeouts may be fractions of a second.
+            http=ConnectionGuard(limits, self._ssl, f"node {uid}"),  # type: ignore[arg-type]
+            timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]
             timeout_graceful_shutdown=3,
-            ssl_context_factory=self._ssl_factory() if self._ssl else None,
         )
         instance = uvicorn.Server(config)
         loop = asyncio.new_event_loop()
@@ -259,15 +269,6 @@ class LocalCluster:
         except (OSError, ssl.SSLError) as exc:
             raise ModpackError(f"cannot use the certificate {cert}: {exc}") from exc
 
-    def _ssl_factory(self) -> Any:
-        context = self._ssl
-
-        def factory(config: Any, default: Any) -> ssl.SSLContext:
-            assert context is not None
-            return context
-
-        return factory
-
 
 def _node_os(name: str) -> str:
     from modpack import policy
@@ -307,6 +308,34 @@ def _listen(host: str, port: int) -> socket.socket:
     sock.listen(128)
     sock.setblocking(False)
     return sock
+
+
+def _enough_file_descriptors(connections: int) -> None:
+    """Raise the soft open-file limit towards the hard one so the connection caps can be reached.
+
+    A common soft limit is 1024: three nodes of 512 connections would meet EMFILE first, and
+    asyncio then stops accepting for a second at a time. Warn when even the hard limit is short.
+    """
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return
+    wanted = connections + 256  # the store, the artifacts being written, the listening sockets
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        target = soft
+    if target < wanted:
+        logging.getLogger(__name__).warning(
+            "open-file limit %d is below the %d connections the nodes may hold: lower"
+            " --max-connections or raise the limit (ulimit -n)",
+            target,
+            connections,
+        )
 
 
 def _wait_started(instance: Any, future: concurrent.futures.Future[None], what: str) -> None:

@@ -37,6 +37,9 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
         429,
         "Too many failed or waiting password checks (see Retry-After).",
     ),
+    "headers_too_large": (431, "The request line and headers exceed 16 KiB."),
+    "request_timeout": (408, "Headers or body came too slowly (--header-timeout, --body-timeout)."),
+    "too_many_connections": (503, "The node holds --max-connections connections (see Retry-After)."),
     "internal_error": (500, "The server failed; nothing was changed."),
 }
 

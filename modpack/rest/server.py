@@ -271,7 +271,17 @@ def _routes(*, legacy: bool = False) -> list[Route]:
 
 
 def _handlers() -> dict[Any, Any]:
-    return {ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error}
+    return {
+        ApiError: _api_error,
+        HTTPException: _http_error,
+        ClientDisconnect: _client_gone,
+        Exception: _internal_error,
+    }
+
+
+def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client left mid-body (or was answered 408 by modpack.rest.guard): nobody reads this."""
+    return Response(status_code=400)
 
 
 def _api_error(request: Request, exc: Exception) -> Response:

@@ -1,7 +1,8 @@
 """The random engine: a seeded stream of inputs per target, for campaigns too long for hypothesis.
 
 Each target draws a seed (real or crafted) and applies 1-8 random mutations, with the same
-operators hypothesis uses (`tests.fuzz.mutate`). Module objects are edited as data instead (a
+operators hypothesis uses (`tests.fuzz.mutate`). Zips get structural lies half of the time
+(`tests.fuzz.zipstruct`: counts, offsets, local against central fields, zip64, duplicates). Module objects are edited as data instead (a
 random node replaced, removed or grown), since mutated JSON text would rarely parse. The stream
 is reproducible: the same `seed` gives the same inputs.
 """
@@ -14,7 +15,7 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from tests.fuzz import mutate, seeds
+from tests.fuzz import mutate, seeds, zipstruct
 
 _TEXT_KINDS = {
     "module_json": (seeds.module_json_seeds, "json", mutate.JSON_TOKENS),
@@ -55,7 +56,16 @@ def random_inputs(target: str, seed: int) -> Iterator[bytes]:
         zips = target not in ("elf", "bundled_elf")
         while True:
             data, anchors = rng.choice(items)
-            if zips and rng.random() < 0.25:  # a well-formed zip whose headers contradict each other
+            draw = rng.random()
+            if zips and draw < 0.4:  # a coherent zip with one to three structural lies (zipstruct)
+                yield zipstruct.mutate(
+                    data,
+                    rng.randrange(zipstruct.OPERATORS),
+                    rng.getrandbits(32),
+                    rounds=1 + int(rng.expovariate(1.2)) % 3,
+                )
+                continue
+            if zips and draw < 0.5:  # one header field patched in place, or the directory repeated
                 yield mutate.mutate_zip_structure(
                     data, rng.randrange(mutate.ZIP_OPERATORS), rng.randrange(1 << 16)
                 )

@@ -161,8 +161,9 @@ TARGETS: dict[str, Target] = {
 
 
 @contextlib.contextmanager
-def _watchdog(limit: float, hard: float) -> Iterator[dict[str, Any]]:
-    """Sample the stack after `limit` CPU seconds, raise Hang after `hard` wall seconds.
+def _watchdog(limit: float, hard: float, hard_cpu: float | None = None) -> Iterator[dict[str, Any]]:
+    """Sample the stack after `limit` CPU seconds, raise Hang after `hard` wall seconds (or after
+    `hard_cpu` CPU seconds when given: the campaign's bound, which a busy machine cannot trip).
 
     SIGPROF (ITIMER_PROF) counts the process's CPU time, so a busy machine does not trigger the
     sample; SIGALRM (ITIMER_REAL) bounds the wall time, so a parser blocked on nothing still ends.
@@ -174,7 +175,12 @@ def _watchdog(limit: float, hard: float) -> Iterator[dict[str, Any]]:
         return
 
     def on_cpu_limit(_signum: int, frame: Any) -> None:
+        if "stack" in sample and hard_cpu is not None:
+            signal.setitimer(signal.ITIMER_PROF, 0.25)  # again, should a finalizer swallow this one
+            raise Hang(f"no answer after {hard_cpu:g} s of CPU")
         sample.setdefault("stack", traceback.extract_stack(frame))
+        if hard_cpu is not None:
+            signal.setitimer(signal.ITIMER_PROF, max(hard_cpu - limit, 0.01))
 
     def on_wall_limit(_signum: int, _frame: Any) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0.25)  # again, should a finalizer swallow this one
@@ -210,10 +216,13 @@ def _no_redis_server() -> Iterator[None]:
 class Harness:
     """Runs inputs against targets in one scratch folder (files are overwritten per input)."""
 
-    def __init__(self, folder: Path, *, limit: float = LIMIT, hard: float = HARD_LIMIT) -> None:
+    def __init__(
+        self, folder: Path, *, limit: float = LIMIT, hard: float = HARD_LIMIT, hard_cpu: float | None = None
+    ) -> None:
         self.folder = folder
         self.limit = limit
         self.hard = hard
+        self.hard_cpu = hard_cpu
         for name in TARGETS:
             (folder / name).mkdir(parents=True, exist_ok=True)
 
@@ -229,7 +238,7 @@ class Harness:
         try:
             with (
                 _no_redis_server(),
-                _watchdog(self.limit, self.hard) as sample,
+                _watchdog(self.limit, self.hard, self.hard_cpu) as sample,
                 contextlib.redirect_stdout(out),
                 contextlib.redirect_stderr(err),
             ):

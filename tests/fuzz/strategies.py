@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from tests.fuzz import mutate, seeds
+from tests.fuzz import mutate, seeds, zipstruct
 from tests.fuzz.seeds import Entry
 
 # --- building blocks ------------------------------------------------------------------------------
@@ -402,6 +402,13 @@ def zip_bytes() -> st.SearchStrategy[bytes]:
             st.sampled_from([*seeds.zip_seeds(), *small]),
             st.integers(0, mutate.ZIP_OPERATORS - 1),
             st.integers(0, 1 << 16),
+        )
+        | st.builds(
+            zipstruct.mutate,
+            st.sampled_from([*seeds.zip_seeds(), *small]),
+            st.integers(0, zipstruct.OPERATORS - 1),
+            st.integers(0, 1 << 32),
+            rounds=st.integers(1, 3),
         )
     )
 
