@@ -284,7 +284,9 @@ def _client_gone(request: Request, exc: Exception) -> Response:
     return Response(status_code=400)
 
 
-def _api_error(request: Request, exc: Exception) -> Response:
+# The handlers are coroutines: Starlette runs a plain function handler on its thread pool, a
+# thread hop per error answer that made a flood of 401/429 answers saturate the event loop (issue 12).
+async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     headers = dict(exc.headers)
     if exc.status == 401:
@@ -292,16 +294,16 @@ def _api_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers or None)
 
 
-def _http_error(request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
         error = ApiError("method_not_allowed", f"{request.method} is not allowed on {request.url.path}")
         return JSONResponse(error.body(), status_code=405, headers=exc.headers)
-    return _api_error(request, ApiError("not_found", f"no endpoint {request.url.path}"))
+    return await _api_error(request, ApiError("not_found", f"no endpoint {request.url.path}"))
 
 
-def _internal_error(request: Request, exc: Exception) -> Response:
-    return _api_error(request, ApiError("internal_error", f"internal error: {type(exc).__name__}"))
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    return await _api_error(request, ApiError("internal_error", f"internal error: {type(exc).__name__}"))
 
 
 def _context(request: Request) -> tuple[Shared, Node]:
@@ -333,25 +335,15 @@ async def authorize_async(request: Request, permission: str, *, uploads: bool = 
 
 
 async def _check_password(shared: Shared, client: str, name: str, password: str) -> auth.User:
-    guard = shared.guard
-    wait = guard.retry_after(client, time.monotonic())
-    if wait:
-        raise _too_many(f"too many failed password checks from {client}: retry in {wait} s", wait)
-    if not guard.enter():
-        raise _too_many("too many password checks are waiting: retry in 1 s", 1)
     try:
-        loop = asyncio.get_running_loop()
-        user = await loop.run_in_executor(guard.pool, shared.users.authenticate, name, password)
-    finally:
-        guard.leave()
+        user = await shared.guard.authenticate(shared.users, client, name, password)
+    except auth.Refused as refused:
+        raise ApiError(
+            "too_many_requests", refused.description, headers={"Retry-After": str(refused.seconds)}
+        ) from None
     if user is None:
-        guard.failed(client, time.monotonic())
         raise ApiError("unauthorized", "missing or wrong credentials (HTTP Basic authentication)")
     return user
-
-
-def _too_many(description: str, seconds: int) -> ApiError:
-    return ApiError("too_many_requests", description, headers={"Retry-After": str(seconds)})
 
 
 def _basic_credentials(header: str | None) -> tuple[str, str]:
