@@ -108,7 +108,7 @@ def big_module(size_mb: int) -> tuple[Path, str]:
 
 def module_json(so: Path) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
-    from tests.test_rest_support import module_json as valid_module_json
+    from tests.support.rest import module_json as valid_module_json
 
     digest = hashlib.sha256()
     with so.open("rb") as source:

@@ -252,7 +252,8 @@ def run_atheris_worker(target: str, runs: int, hard: float, out: Path, stats_pat
         import modpack.declarations
         import modpack.elf
         import modpack.locate
-        import modpack.ramp
+        import modpack.modpack_toml
+        import modpack.ramp.reader
         import modpack.schema
         import modpack.validate  # noqa: F401
 

@@ -37,7 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.test_rest_support import module_json  # a valid module.json for hello.so
+from tests.support.rest import module_json  # a valid module.json for hello.so
 
 HELLO = ROOT / "fixtures" / "so" / "x86_64" / "hello.so"
 USER, PASSWORD = "admin", "load-bench-password"

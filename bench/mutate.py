@@ -2,7 +2,7 @@
 
 Usage (from the repository root):
 
-    python bench/mutate.py modpack/compat.py tests/test_elf_compat.py tests/test_boundaries.py
+    python bench/mutate.py modpack/loadability.py tests/test_elf_compat.py tests/test_boundaries.py
     python bench/mutate.py modpack/bundle.py tests/test_boundaries.py -- -k "not slow"
     python bench/mutate.py modpack/versions.py tests/test_boundaries.py --list
     python bench/mutate.py modpack/versions.py tests/test_boundaries.py --lines 12,30 --jobs 2
@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         at = argv.index("--")
         argv, pytest_args = argv[:at], argv[at + 1 :]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("module", help="the Python file to mutate, e.g. modpack/compat.py")
+    parser.add_argument("module", help="the Python file to mutate, e.g. modpack/loadability.py")
     parser.add_argument("tests", nargs="+", help="the targeted test files (run with pytest -x)")
     parser.add_argument("--skip", type=Path, help="a file of equivalent mutants, `LINE: MUTATION` a line")
     parser.add_argument("--timeout", type=float, help="seconds per mutant (default: 10x the clean run)")

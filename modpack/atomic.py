@@ -83,7 +83,7 @@ class AtomicFile:
             self.named = self._link()
         self.named.replace(self.target)
         self.named = None
-        _fsync_folder(self.target.parent)
+        fsync_folder(self.target.parent)
 
     def _link(self) -> Path:
         name = temporary_name(self.target)
@@ -110,7 +110,9 @@ def _rewound_hash(stream: BinaryIO) -> str:
     return sha256_stream(stream)
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
+    """Make a new name in `folder` durable (a rename is only on disk once its folder is synced).
+    A folder that cannot be opened (some file systems refuse O_RDONLY on one) is left as it is."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

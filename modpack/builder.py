@@ -17,14 +17,18 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from modpack import codec, policy
 from modpack.checks.commands import target_redis
-from modpack.declarations import Declarations, Settings, Target
+from modpack.config import Settings
+from modpack.declarations import Declarations, Target
 from modpack.errors import FindingsError, ModpackError, OutputExistsError, UsageError
 from modpack.findings import Finding, Severity, Sink
 from modpack.hashing import BackgroundHash, stream_chunks
+
+if TYPE_CHECKING:
+    from modpack.elf import ElfInfo
 
 DEFAULT_NAME = "{module_name}.Linux-{os}-{architecture}.{semantic_version}.zip"
 NAME_FIELDS = ("module_name", "os", "architecture", "semantic_version", "version", "target")
@@ -77,7 +81,7 @@ def zip_timestamp() -> tuple[int, int, int, int, int, int]:
     )
 
 
-def assemble(decl: Declarations, so: Path, facts: Any, target: Target | None = None) -> dict[str, Any]:
+def assemble(decl: Declarations, so: Path, facts: ElfInfo, target: Target | None = None) -> dict[str, Any]:
     """module.json for one build: the declarations plus what the binary says."""
     module: dict[str, Any] = json.loads(json.dumps(decl.module))  # a deep copy of plain data
     if target is not None:
@@ -86,13 +90,10 @@ def assemble(decl: Declarations, so: Path, facts: Any, target: Target | None = N
     if "architecture" not in module and facts.architecture is not None:
         module["architecture"] = facts.architecture
     if "operating_systems" not in module:
-        from modpack import compat
+        from modpack import loadability
 
-        module["operating_systems"] = compat.loadable_systems(facts)
-    goal = target_redis(module)
-    for command in module.get("commands", []):
-        if isinstance(command.get("flags"), list):
-            command["flags"] = policy.canonical_flags(command["flags"], goal)
+        module["operating_systems"] = loadability.loadable_systems(facts)
+    policy.canonicalise_commands(module.get("commands"), target_redis(module))
     for dep in local_dependencies(decl):
         entry = module["dependencies"][dep.name]
         entry.pop("local_path", None)
@@ -170,9 +171,11 @@ def check_before_write(
 ) -> list[Finding]:
     """The full validator over the module.json about to be written (and its binary, unless the
     declaration checks in `declared` already read it), less what `declared` already says."""
+    from modpack.checks.commands import no_commands
+    from modpack.checks.document import check_module_document
     from modpack.checks.elf import check_binary
-    from modpack.declarations import no_commands, report_floats, toml_path
-    from modpack.validate import check_module_document
+    from modpack.checks.numbers import report_floats
+    from modpack.modpack_toml import toml_path
 
     sink = Sink(str(decl.path), mapper=toml_path if decl.kind == "toml" else lambda p: p)
     sink.lines = decl.sink.lines
@@ -248,7 +251,7 @@ def _refusal(what: object, findings: list[Finding]) -> str:
 
 def _check_archives(decl: Declarations, deps: list[LocalDependency]) -> None:
     """Each local_path names a gzip archive that can be read (DEP006), before anything is written."""
-    from modpack.declarations import check_local_archive
+    from modpack.modpack_toml import check_local_archive
 
     sink = Sink(str(decl.path))
     sink.lines = decl.sink.lines
@@ -259,7 +262,7 @@ def _check_archives(decl: Declarations, deps: list[LocalDependency]) -> None:
         raise FindingsError(f"{decl.path}: a dependency archive cannot be packed", sink.resolved())
 
 
-def read_facts(so: Path) -> Any:
+def read_facts(so: Path) -> ElfInfo:
     from modpack.elf import ElfError, read_elf
 
     try:
@@ -420,9 +423,9 @@ def build_project(
     The declarations get the checks `modpack validate` gives them, with the same [validate]
     settings (select, ignore, strict, load), so build and validate agree on the same inputs.
     """
-    from modpack import declarations
+    from modpack import manifests
 
-    decl = declarations.load(declarations_path(path))
+    decl = manifests.load(declarations_path(path))
     settings = build_settings(decl, redis_server)
     _refuse_unreadable(decl, settings)
     base = decl.path.parent
@@ -452,11 +455,11 @@ def build_project(
         raise UsageError(f"{binary} does not exist", "Build the module first, or fix --so.")
     declared = declared_findings(decl, binary, settings)
     if decl.kind == "ramp":
-        from modpack import ramp
+        from modpack.ramp.edits import prepare_build
 
         if failing(declared, settings):
             raise FindingsError(_refusal(decl.path, declared), declared)
-        ramp.prepare_build(decl, binary, discover=discover, redis_server=redis_server)
+        prepare_build(decl, binary, discover=discover, redis_server=redis_server)
     elif discover and not decl.has_commands:
         from modpack.redis.discover import fill_commands
 

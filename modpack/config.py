@@ -1,11 +1,25 @@
-"""Validation settings: [validate] in modpack.toml, then the command line on top."""
+"""Validation settings (`Settings`): [validate] in modpack.toml, then the command line on top."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from modpack.declarations import Settings
 from modpack.errors import UsageError
+
+
+@dataclass
+class Settings:
+    """Validation settings from [validate] and the command line (the command line wins)."""
+
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    strict: bool = False
+    load: bool = False  # load the module into a real redis-server (--load, load = true)
+    # --load-if-available, load = "if-available": no redis-server for the module is not a failure
+    load_if_available: bool = False
+    redis_server: str | None = None  # for --load; default: $MODPACK_REDIS_SERVER, then PATH
+    redis_version: str | None = None  # for --load: the Redis to prove with (default: the target's)
 
 
 def find_config(start: Path) -> Path | None:
@@ -19,8 +33,6 @@ def find_config(start: Path) -> Path | None:
 
 def file_settings(path: Path) -> Settings:
     import tomllib
-
-    from modpack.declarations import settings_from
 
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -55,4 +67,22 @@ def settings_for(
         load_if_available=load_if_available or (base.load_if_available and not load),
         redis_server=redis_server,
         redis_version=redis_version,
+    )
+
+
+def settings_from(table: object) -> Settings:
+    """Settings from a parsed [validate] table (anything else: the defaults)."""
+    if not isinstance(table, dict):
+        return Settings()
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = table.get(key)
+        return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+    return Settings(
+        select=strings("select"),
+        ignore=strings("ignore"),
+        strict=table.get("strict") is True,
+        load=table.get("load") in (True, "if-available"),
+        load_if_available=table.get("load") == "if-available",
     )

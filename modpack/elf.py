@@ -51,7 +51,7 @@ SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR, SHF_COMPRESSED = 0x1, 0x2, 0x4, 0x800
 # Segment types and flags.
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
 PT_GNU_STACK, PT_GNU_RELRO = 0x6474E551, 0x6474E552
-PF_X, PF_RWX = 1, 7
+PF_X = 1
 # Dynamic tags and flags.
 DT_NULL, DT_NEEDED, DT_SONAME, DT_RPATH, DT_SYMBOLIC = 0, 1, 14, 15, 16
 DT_TEXTREL, DT_BIND_NOW, DT_RUNPATH, DT_FLAGS = 22, 24, 29, 30
@@ -197,7 +197,6 @@ class ElfInfo:
     onload: EntryPoint
     gnu_stack: bool
     executable_stack: bool
-    rwx_segment: bool
     textrel: bool
     bind_now: bool
     relro: bool
@@ -561,7 +560,6 @@ def _inspect(
         gnu_stack=stack is not None,
         # No PT_GNU_STACK means an executable stack, except on aarch64 whose default is RW.
         executable_stack=bool(stack.flags & PF_X) if stack else architecture != "aarch64",
-        rwx_segment=any(s.type == PT_LOAD and s.flags & PF_RWX == PF_RWX for s in segments),
         textrel=dynamic.textrel,
         bind_now=dynamic.bind_now,
         relro=any(s.type == PT_GNU_RELRO for s in segments),
@@ -989,11 +987,6 @@ def versions_by_family(info: ElfInfo) -> dict[str, tuple[tuple[Version, str], ..
         family: tuple(sorted(pairs, key=lambda p: (version_key(p[0]), p[1]), reverse=True))
         for family, pairs in sorted(found.items())
     }
-
-
-def max_required_versions(info: ElfInfo) -> dict[str, Version]:
-    """The newest version required per family: {"GLIBC": (2, 34), "GLIBCXX": (3, 4, 30), ...}."""
-    return {family: pairs[0][0] for family, pairs in versions_by_family(info).items()}
 
 
 def symbols_by_version(info: ElfInfo) -> dict[str, tuple[str, ...]]:

@@ -8,64 +8,25 @@ so the clean path of `modpack validate` never pays for them.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+# The rule model lives with the catalogue; these names stay importable from here, where the
+# findings that carry them are made.
+from modpack.rules import Example, Rule, Severity, Source, rule
 
-class Severity(enum.IntEnum):
-    INFO = 0
-    WARNING = 1
-    ERROR = 2
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-
-@dataclass(frozen=True)
-class Source:
-    """A public page that backs a rule's "why": a Redis doc page, a Redis source file, an RE API page."""
-
-    url: str
-    title: str = ""
-
-
-@dataclass(frozen=True)
-class Example:
-    """What triggers a rule, or what fixes it.
-
-    With `file` (module.json, modpack.toml, ramp.yml) `text` is that whole file, and a test
-    validates it; without, `text` is an illustration (a shell command, a zip listing).
-    """
-
-    text: str
-    file: str = ""
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One check, documented: `modpack rules` and the README table are generated from these."""
-
-    code: str
-    name: str
-    severity: Severity
-    why: str
-    fix: str
-    sources: tuple[Source, ...] = ()
-    example_bad: Example | None = None
-    example_good: Example | None = None
-
-    @property
-    def family(self) -> str:
-        """ZIP for ZIP001: what --select ZIP picks."""
-        return self.code.rstrip("0123456789")
-
-    @property
-    def summary(self) -> str:
-        """The name as a phrase: "unknown-capability" -> "Unknown capability"."""
-        phrase = self.name.replace("-", " ")
-        return phrase[:1].upper() + phrase[1:]
+__all__ = [
+    "MAX_PER_RULE",
+    "Example",
+    "Finding",
+    "LineResolver",
+    "Location",
+    "PathMapper",
+    "Rule",
+    "Severity",
+    "Sink",
+    "Source",
+]
 
 
 @dataclass(frozen=True)
@@ -139,8 +100,6 @@ class Sink:
         source_path: bool = False,
     ) -> None:
         """Report rule `code` at `path` (a module.json path, or the source's own if `source_path`)."""
-        from modpack.rules import rule
-
         self.counts[code] = self.counts.get(code, 0) + 1
         if self.counts[code] > MAX_PER_RULE:
             return  # counted; resolved() reports the rest as one finding
@@ -157,8 +116,6 @@ class Sink:
 
     def resolved(self) -> list[Finding]:
         """The findings with their line numbers filled in, and one more for each flooded rule."""
-        from modpack.rules import rule
-
         findings = list(self.findings)
         for code, count in self.counts.items():
             if count > MAX_PER_RULE:

@@ -30,10 +30,6 @@ def canonical_os(name: str) -> str | None:
     return os_aliases().get(name.lower())
 
 
-def supported_os_ids() -> list[str]:
-    return [key for key, info in operating_systems().items() if info["status"] == "supported"]
-
-
 def capabilities() -> dict[str, str]:
     caps: dict[str, str] = load("capabilities")["capabilities"]
     return caps
@@ -71,3 +67,11 @@ def canonical_flags(flags: list[object], target: tuple[int, ...] | None) -> list
     elif target is not None:
         names.discard("module")  # what `discover` copied from a Redis 7 server, for a 6.x target
     return sorted(names, key=lambda f: (order.index(f) if f in order else len(order), f))
+
+
+def canonicalise_commands(commands: object, target: tuple[int, ...] | None) -> None:
+    """Every command's flags in place, as canonical_flags spells them for the `target` Redis:
+    what modpack.toml declares and what a build writes, normalised one way."""
+    for command in commands if isinstance(commands, list) else []:
+        if isinstance(command, dict) and isinstance(command.get("flags"), list):
+            command["flags"] = canonical_flags(command["flags"], target)

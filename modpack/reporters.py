@@ -23,8 +23,8 @@ from urllib.parse import quote
 
 from modpack import __version__
 from modpack.findings import Finding, Rule, Severity
+from modpack.report import Report
 from modpack.rules import all_rules
-from modpack.validate import Report
 
 REPORT_FORMAT_VERSION = 1
 _COLOURS = {Severity.ERROR: "\033[31m", Severity.WARNING: "\033[33m", Severity.INFO: "\033[36m"}

@@ -7,13 +7,69 @@ code without running any check.
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from modpack.findings import Example, Rule, Severity, Source
+
+class Severity(enum.IntEnum):
+    INFO = 0
+    WARNING = 1
+    ERROR = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Source:
+    """A public page that backs a rule's "why": a Redis doc page, a Redis source file, an RE API page."""
+
+    url: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Example:
+    """What triggers a rule, or what fixes it.
+
+    With `file` (module.json, modpack.toml, ramp.yml) `text` is that whole file, and a test
+    validates it; without, `text` is an illustration (a shell command, a zip listing).
+    """
+
+    text: str
+    file: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check, documented: `modpack rules` and the README table are generated from these."""
+
+    code: str
+    name: str
+    severity: Severity
+    why: str
+    fix: str
+    sources: tuple[Source, ...] = ()
+    example_bad: Example | None = None
+    example_good: Example | None = None
+
+    @property
+    def family(self) -> str:
+        """ZIP for ZIP001: what --select ZIP picks."""
+        return self.code.rstrip("0123456789")
+
+    @property
+    def summary(self) -> str:
+        """The name as a phrase: "unknown-capability" -> "Unknown capability"."""
+        phrase = self.name.replace("-", " ")
+        return phrase[:1].upper() + phrase[1:]
+
 
 _SEVERITIES = {s.label: s for s in Severity}
 # The keys a rule entry may have; tests/test_rule_docs.py holds every entry to them.

@@ -1,15 +1,26 @@
-"""Shared test helpers: paths, the fixture modules, running the real CLI."""
+"""Pytest set-up and the fixtures shared by several test modules.
+
+Helpers imported by name live in tests/support/ (paths, the CLI in a subprocess, required tools,
+REST and redis helpers); this file holds only what pytest itself must see: the hypothesis
+profiles and fixtures. tests/README.md says where each kind of test goes.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from tests.support import produced
+from tests.support.paths import REALWORLD
+from tests.support.tools import require
+
+if TYPE_CHECKING:
+    from modpack.rest.cluster import LocalCluster
 
 # Property tests run derandomized and with no per-example deadline by default: CI must give the
 # same verdict on every run and on a busy 2-core machine (a deadline is a wall-clock limit).
@@ -20,50 +31,45 @@ settings.register_profile(
 settings.register_profile("explore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("MODPACK_HYPOTHESIS", "ci"))
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "fixtures"
-SO = FIXTURES / "so"
-CASES = Path(__file__).resolve().parent / "cases"
-
-
-def run_modpack(
-    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """The real command line in a subprocess: exit codes, stdout and stderr as a user sees them."""
-    return subprocess.run(
-        [sys.executable, "-m", "modpack", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-        check=False,
-    )
-
-
-def require_redis() -> str:
-    """The redis-server binary; a missing one fails the test unless MODPACK_ALLOW_NO_REDIS=1."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    if os.environ.get("MODPACK_ALLOW_NO_REDIS") == "1":
-        pytest.skip("redis-server is not installed (allowed by MODPACK_ALLOW_NO_REDIS=1)")
-    pytest.fail("redis-server is not installed; CI must install it (set MODPACK_ALLOW_NO_REDIS=1 to skip)")
-
-
-def require(present: bool, what: str) -> None:
-    """A test's tool or input is missing: fail, as CI must; MODPACK_ALLOW_NO_REDIS=1 skips instead."""
-    if present:
-        return
-    if os.environ.get("MODPACK_ALLOW_NO_REDIS") == "1":
-        pytest.skip(f"{what} (allowed by MODPACK_ALLOW_NO_REDIS=1)")
-    pytest.fail(f"{what}; scripts/test.sh installs it (set MODPACK_ALLOW_NO_REDIS=1 to skip)")
-
-
-REALWORLD = ROOT.parent / "shared" / "reference" / "examples" / "realworld"
-
 
 @pytest.fixture
 def realworld_folder() -> Path:
     require(REALWORLD.is_dir(), f"{REALWORLD} (shared/reference beside this checkout) is missing")
     return REALWORLD
+
+
+@pytest.fixture(scope="module")
+def role_users_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A 3-node HTTPS cluster with the admin and one user per role (tests.support.rest.ROLE_USERS),
+    one per test module, stopped after its last test."""
+    from tests.support.rest import running_cluster, write_role_users
+
+    folder = tmp_path_factory.mktemp("cluster")
+    with running_cluster(folder / "data", users=write_role_users(folder / "users.json")) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _rule_marker_is_true(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test marked `@pytest.mark.rule("ELF022", ...)` must produce each of those findings: the
+    rule-coverage check (tests/test_cases.py) counts the marker as the rule's case."""
+    claimed = {code for mark in request.node.iter_markers("rule") for code in mark.args}
+    if not claimed:
+        yield
+        return
+    from modpack.findings import Finding
+
+    made = Finding.__init__
+
+    def recording(self: Finding, *args: object, **kwargs: object) -> None:
+        made(self, *args, **kwargs)  # type: ignore[arg-type]
+        produced.SEEN.add(self.code)
+
+    produced.SEEN.clear()
+    Finding.__init__ = recording  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Finding.__init__ = made  # type: ignore[method-assign]
+    missing = sorted(claimed - produced.SEEN)
+    assert not missing, f"marked @pytest.mark.rule but no such finding was produced: {missing}"

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import CASES, ROOT
+from tests.support.paths import CASES, ROOT
 
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
 

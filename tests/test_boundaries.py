@@ -1,4 +1,4 @@
-"""Boundaries and branches of versions.py, compat.py and bundle.py that no other test pins.
+"""Boundaries and branches of versions.py, loadability.py and bundle.py that no other test pins.
 
 Each value here is one side of a limit that users meet: the largest version component, the
 largest major, the development placeholder, the entry and size limits of a bundle, zip64 end
@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from modpack import bundle, compat, elf, versions
+from modpack import bundle, elf, loadability, versions
 from modpack.checks import metadata
 from modpack.checks.elf import check_binary
 from modpack.findings import Sink
-from tests.conftest import require
 from tests.elf_cases import builder
 from tests.elf_cases.builder import Spec, Sym
+from tests.support.platforms import supported_os_ids
+from tests.support.tools import require
 
 INT32_MAX = 2**31 - 1  # RedisModule_Init takes the module version as a C int
 MIB = 1024 * 1024
@@ -142,7 +143,7 @@ def test_the_99_99_placeholder_target_and_its_neighbours(value: str, placeholder
         ) in found
 
 
-# --- compat.py --------------------------------------------------------------------------------
+# --- loadability.py --------------------------------------------------------------------------------
 
 
 def info_of(tmp_path: Path, spec: Spec) -> elf.ElfInfo:
@@ -158,7 +159,7 @@ def needing(*names: str, library: str = "libc.so.6", machine: int = builder.EM_X
 
 
 def test_two_aliases_of_one_os_are_one_platform_and_one_target(tmp_path: Path) -> None:
-    rocky, rhel = compat.platform("rocky9"), compat.platform("RHEL9")
+    rocky, rhel = loadability.platform("rocky9"), loadability.platform("RHEL9")
     assert rocky is not None and rocky == rhel and rocky.os_id == "rhel9"
     so = tmp_path / "module.so"
     so.write_bytes(builder.build(needing("GLIBC_2.2.5", "GLIBC_2.35"))[0])
@@ -175,16 +176,16 @@ def test_two_aliases_of_one_os_are_one_platform_and_one_target(tmp_path: Path) -
 
 
 def test_platforms_and_blockers_are_shared_values_that_cannot_be_changed() -> None:
-    """compat hands out the same Platform objects to every caller: none may alter them."""
-    rhel9 = compat.platform("rhel9")
-    assert rhel9 is not None and rhel9 is compat.platform("rocky9")
+    """loadability hands out the same Platform objects to every caller: none may alter them."""
+    rhel9 = loadability.platform("rhel9")
+    assert rhel9 is not None and rhel9 is loadability.platform("rocky9")
     with pytest.raises(dataclasses.FrozenInstanceError):
         rhel9.glibc = (2, 99)  # type: ignore[misc]
-    assert len({rhel9, compat.platform("almalinux9"), compat.platform("rhel8")}) == 2
-    blocker = compat.Blocker("GLIBC", "GLIBC_2.35", "2.34")
+    assert len({rhel9, loadability.platform("almalinux9"), loadability.platform("rhel8")}) == 2
+    blocker = loadability.Blocker("GLIBC", "GLIBC_2.35", "2.34")
     with pytest.raises(dataclasses.FrozenInstanceError):
         blocker.available = "2.35"  # type: ignore[misc]
-    assert len({blocker, compat.Blocker("GLIBC", "GLIBC_2.35", "2.34")}) == 1
+    assert len({blocker, loadability.Blocker("GLIBC", "GLIBC_2.35", "2.34")}) == 1
     library = rhel9.library("libssl.so.3")
     assert library is not None
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -193,56 +194,56 @@ def test_platforms_and_blockers_are_shared_values_that_cannot_be_changed() -> No
 
 def test_a_version_equal_to_the_limit_loads_and_one_above_does_not(tmp_path: Path) -> None:
     at_limit = info_of(tmp_path, needing("GLIBC_2.2.5", "GLIBC_2.28"))
-    assert compat.blockers(at_limit, "rhel8") == []
+    assert loadability.blockers(at_limit, "rhel8") == []
     above = info_of(tmp_path, needing("GLIBC_2.2.5", "GLIBC_2.28", "GLIBC_2.29"))
-    [blocker] = compat.blockers(above, "rhel8")
+    [blocker] = loadability.blockers(above, "rhel8")
     # Only the symbols above the limit are blamed, not GLIBC_2.28's.
-    assert blocker == compat.Blocker("GLIBC", "GLIBC_2.29", "2.28", ("f_GLIBC_2.29@GLIBC_2.29",))
-    assert compat.loadable_systems(above) == ["rhel9", "ubuntu20", "ubuntu22", "amzn2023"]
-    assert compat.oldest_loadable(above) == "ubuntu20"
+    assert blocker == loadability.Blocker("GLIBC", "GLIBC_2.29", "2.28", ("f_GLIBC_2.29@GLIBC_2.29",))
+    assert loadability.loadable_systems(above) == ["rhel9", "ubuntu20", "ubuntu22", "amzn2023"]
+    assert loadability.oldest_loadable(above) == "ubuntu20"
 
 
 def test_only_supported_systems_are_offered_and_the_oldest_is_by_glibc(tmp_path: Path) -> None:
     plain = info_of(tmp_path, needing("GLIBC_2.2.5"))
-    assert compat.loadable_systems(plain) == policy_supported()
-    assert compat.can_load(plain, "amzn2") and compat.can_load(plain, "ubuntu24")  # retired, not-yet
-    assert compat.oldest_loadable(plain) == "rhel8"
+    assert loadability.loadable_systems(plain) == policy_supported()
+    assert not loadability.blockers(plain, "amzn2") and not loadability.blockers(
+        plain, "ubuntu24"
+    )  # retired, not-yet
+    assert loadability.oldest_loadable(plain) == "rhel8"
     # rhel9 and amzn2023 have the same glibc and libstdc++: the first in policy order wins.
     newer = info_of(tmp_path, needing("GLIBC_2.2.5", "GLIBC_2.34"))
-    assert compat.oldest_loadable(newer) == "rhel9"
+    assert loadability.oldest_loadable(newer) == "rhel9"
     nowhere = info_of(tmp_path, needing("GLIBC_2.2.5", "GLIBC_2.99"))
-    assert compat.loadable_systems(nowhere) == [] and compat.oldest_loadable(nowhere) is None
+    assert loadability.loadable_systems(nowhere) == [] and loadability.oldest_loadable(nowhere) is None
 
 
 def policy_supported() -> list[str]:
-    from modpack import policy
-
-    return policy.supported_os_ids()
+    return supported_os_ids()
 
 
 def test_a_libstdcxx_tie_on_glibc_picks_the_older_libstdcxx(tmp_path: Path) -> None:
     """rhel8 (glibc 2.28) cannot load GLIBC_2.30; ubuntu20 (2.31) is then the oldest."""
     info = info_of(tmp_path, needing("GLIBC_2.2.5", "GLIBC_2.30"))
-    assert compat.oldest_loadable(info) == "ubuntu20"
+    assert loadability.oldest_loadable(info) == "ubuntu20"
 
 
 def test_an_unknown_os_is_a_key_error_naming_it(tmp_path: Path) -> None:
     info = info_of(tmp_path, needing("GLIBC_2.2.5"))
     with pytest.raises(KeyError, match="'solaris11' is not an OS of the platform policy"):
-        compat.blockers(info, "solaris11")
+        loadability.blockers(info, "solaris11")
 
 
 def test_architecture_blockers_name_the_machine_when_it_is_not_shipped(tmp_path: Path) -> None:
     arm = info_of(tmp_path, needing("GLIBC_2.17", machine=builder.EM_AARCH64))
-    assert compat.blockers(arm, "rhel8") == [compat.Blocker("architecture", "aarch64", "x86_64")]
-    assert compat.blockers(arm, "rhel9") == []
+    assert loadability.blockers(arm, "rhel8") == [loadability.Blocker("architecture", "aarch64", "x86_64")]
+    assert loadability.blockers(arm, "rhel9") == []
     riscv = info_of(tmp_path, Spec(machine=builder.EM_RISCV))
-    [blocker] = compat.blockers(riscv, "rhel9")
-    assert blocker == compat.Blocker("architecture", "EM_RISCV (64-bit)", "x86_64, aarch64")
+    [blocker] = loadability.blockers(riscv, "rhel9")
+    assert blocker == loadability.Blocker("architecture", "EM_RISCV (64-bit)", "x86_64, aarch64")
 
 
 def test_the_gcc_limit_is_unknown_for_an_architecture_the_policy_lacks() -> None:
-    rhel9 = compat.platform("rhel9")
+    rhel9 = loadability.platform("rhel9")
     assert rhel9 is not None
     assert rhel9.limit("GCC", "riscv64") is None
     assert rhel9.limit("GCC", None) is None
@@ -250,21 +251,21 @@ def test_the_gcc_limit_is_unknown_for_an_architecture_the_policy_lacks() -> None
 
 
 def test_execstack_is_refused_from_glibc_2_41_exactly() -> None:
-    rhel9 = compat.platform("rhel9")
+    rhel9 = loadability.platform("rhel9")
     assert rhel9 is not None
-    assert compat.execstack_refused_from() == (2, 41)
-    assert not compat.refuses_execstack(dataclasses.replace(rhel9, glibc=(2, 40)))
-    assert compat.refuses_execstack(dataclasses.replace(rhel9, glibc=(2, 41)))
-    assert not compat.refuses_execstack(rhel9)
+    assert loadability.execstack_refused_from() == (2, 41)
+    assert not loadability.refuses_execstack(dataclasses.replace(rhel9, glibc=(2, 40)))
+    assert loadability.refuses_execstack(dataclasses.replace(rhel9, glibc=(2, 41)))
+    assert not loadability.refuses_execstack(rhel9)
 
 
 def test_a_marker_version_is_named_with_the_glibc_it_means(tmp_path: Path) -> None:
     info = info_of(tmp_path, Spec(verneed={"libc.so.6": ("GLIBC_2.2.5", "GLIBC_ABI_DT_RELR")}))
-    [blocker] = compat.blockers(info, "rhel9")
+    [blocker] = loadability.blockers(info, "rhel9")
     assert blocker.needed == "GLIBC_ABI_DT_RELR (glibc 2.36)"
     # A name that already ends with its version is not repeated.
     plain = info_of(tmp_path, needing("GLIBC_2.2.5", "GLIBC_2.36"))
-    assert compat.blockers(plain, "rhel9")[0].needed == "GLIBC_2.36"
+    assert loadability.blockers(plain, "rhel9")[0].needed == "GLIBC_2.36"
 
 
 # --- bundle.py: the end record ------------------------------------------------------------------

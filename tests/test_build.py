@@ -12,7 +12,8 @@ import pytest
 
 from modpack import versions
 from modpack.schema import check
-from tests.conftest import FIXTURES, SO, run_modpack
+from tests.support.cli import run_modpack
+from tests.support.paths import FIXTURES, SO
 
 EXAMPLE = FIXTURES / "example"
 

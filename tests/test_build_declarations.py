@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, ROOT, SO, require_redis, run_modpack
+from tests.support.cli import run_modpack
+from tests.support.paths import FIXTURES, ROOT, SO
+from tests.support.tools import require_redis
 
 EXAMPLE = (FIXTURES / "example" / "modpack.toml").read_text()
 HELLO = SO / "x86_64" / "hello.so"

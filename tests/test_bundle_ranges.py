@@ -20,7 +20,8 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from modpack import bundle, elf
-from tests.conftest import SO, require
+from tests.support.paths import SO
+from tests.support.tools import require
 
 # Every well-formed 64-bit fixture (elf32.so, truncated.so and text.so are other tests' bad inputs).
 REAL = [*sorted((SO / "x86_64").glob("*.so")), SO / "aarch64" / "hello.so"]

@@ -23,11 +23,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modpack import builder, bundle, declarations, validate
+from modpack import builder, bundle, manifests, validate
 from modpack.checks.elf import check_binary
 from modpack.findings import Sink
-from tests.conftest import FIXTURES, SO, require, run_modpack
 from tests.elf_cases.compile import compile_so
+from tests.support.cli import run_modpack
+from tests.support.paths import FIXTURES, SO
+from tests.support.tools import require
 
 BASE = SO / "x86_64" / "hello.so"
 MIB = 1024 * 1024
@@ -36,7 +38,7 @@ LIMIT = bundle.HEAD_KEEP + bundle.TAIL_KEEP + 2 * CHUNK
 
 
 def _module() -> dict[str, object]:
-    decl = declarations.load(FIXTURES / "example" / "modpack.toml")
+    decl = manifests.load(FIXTURES / "example" / "modpack.toml")
     return builder.assemble(decl, BASE, builder.read_facts(BASE))
 
 

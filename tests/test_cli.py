@@ -7,9 +7,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
-from modpack.command_registry import LAZY_COMMANDS
-from tests.conftest import CASES, ROOT, run_modpack
+from modpack.cli.lazy import LAZY_COMMANDS
+from tests.support.cli import run_modpack
+from tests.support.paths import CASES, ROOT
 
 HEAVY = (
     "httpx",
@@ -75,3 +77,63 @@ def test_build_findings_follow_color(tmp_path: Path) -> None:
     assert plain.returncode == 0 and "VER006" in plain.stdout and "\x1b[" not in plain.stdout
     coloured = run_modpack("build", "fixtures/example", "-o", "dist", "--color", "always", cwd=tmp_path)
     assert coloured.returncode == 0 and "\x1b[33mwarning\x1b[0m" in coloured.stdout
+
+
+def test_every_lazy_command_is_listed_by_the_real_group_and_shows_its_help() -> None:
+    from click.testing import CliRunner
+
+    from modpack.cli.app import main_group
+
+    listed = CliRunner().invoke(main_group, ["--help"])
+    assert listed.exit_code == 0
+    for name in LAZY_COMMANDS:
+        assert f"  {name} " in listed.output, name
+        shown = CliRunner().invoke(main_group, [name, "--help"], prog_name="modpack")
+        assert shown.exit_code == 0 and f"Usage: modpack {name}" in shown.output, name
+
+
+def test_a_lazy_entry_that_is_not_a_command_is_refused_by_name() -> None:
+    import click
+    import pytest
+
+    from modpack.cli.lazy import LazyCommandError, LazyGroup
+
+    class Broken(LazyGroup):
+        lazy: ClassVar[dict[str, str]] = {
+            "oops": "modpack.errors:ModpackError",
+            "gone": "modpack.errors:no_such_name",
+        }
+
+    group = Broken("modpack")
+    with click.Context(group) as ctx:
+        with pytest.raises(LazyCommandError, match=r"'oops': modpack\.errors:ModpackError is type, not a"):
+            group.get_command(ctx, "oops")
+        with pytest.raises(LazyCommandError, match=r"'gone': .* is NoneType, not a command"):
+            group.get_command(ctx, "gone")
+
+
+def test_debug_is_the_groups_option_and_a_commands_own_debug_shows_no_traceback(tmp_path: Path) -> None:
+    """`modpack --debug` turns tracebacks on; ramp-pack's own --debug (RAMP's: print module.json)
+    does not, as an argv scan once made it."""
+    missing = tmp_path / "nowhere" / "modpack.toml"
+    plain = run_modpack("build", missing)
+    debug = run_modpack("--debug", "build", missing)
+    assert plain.returncode == debug.returncode == 2
+    assert "Traceback" not in plain.stderr and "Traceback" in debug.stderr
+    so = tmp_path / "x.so"
+    so.write_bytes(b"not an ELF file")
+    ramp = run_modpack("ramp-pack", "--debug", "-o", tmp_path / "x.zip", so)
+    assert ramp.returncode != 0 and "Traceback" not in ramp.stderr, ramp.stderr
+
+
+def test_the_group_records_debug_in_its_typed_context() -> None:
+    from click.testing import CliRunner
+
+    from modpack.cli.app import CliContext, main_group
+
+    state = CliContext()
+    result = CliRunner().invoke(main_group, ["--debug", "schema", "module"], obj=state)
+    assert result.exit_code == 0 and state.debug is True
+    state = CliContext()
+    CliRunner().invoke(main_group, ["schema", "module"], obj=state)
+    assert state.debug is False

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from modpack import codec
-from tests.conftest import FIXTURES, SO, run_modpack
+from tests.support.cli import run_modpack
+from tests.support.paths import FIXTURES, SO
 
 # sha256 of codec.deflate(code_like(3 MiB)) with zlib-ng 2.3.3 (PyPI zlib-ng 1.1.0) at level 6. When a
 # modpack release moves to another codec release this changes, on purpose and in the same commit.

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from modpack.validate import validate_paths
-from tests.conftest import FIXTURES, SO
+from tests.support.paths import FIXTURES, SO
 
 pytestmark = pytest.mark.slow
 

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from modpack import compat
+from modpack import loadability
 from modpack.checks.elf import check_binary, declared_targets
 from modpack.findings import Finding, Severity, Sink
 from modpack.rules import all_rules
-from tests.conftest import SO
 from tests.elf_cases import builder
 from tests.elf_cases.builder import Spec, Sym
+from tests.support.paths import SO
 
 DECLARED = {
     "architecture": "x86_64",
@@ -80,6 +80,7 @@ def test_too_new_glibc_message_names_os_versions_and_symbols() -> None:
     assert first.severity is Severity.ERROR
 
 
+@pytest.mark.rule("ELF029")
 def test_no_declared_os_gives_the_oldest_and_the_list() -> None:
     [info] = findings(SO / "x86_64/hello.so", {"architecture": "x86_64"})
     assert info.code == "ELF029"
@@ -90,6 +91,7 @@ def test_no_declared_os_gives_the_oldest_and_the_list() -> None:
     assert [(f.code, f.message.rsplit(": ", 1)[-1]) for f in cxx] == [("ELF029", "ubuntu22")]
 
 
+@pytest.mark.rule("ELF030")
 def test_no_loadable_os_is_an_error() -> None:
     [error] = findings(SO / "x86_64/glibc_future.so", {"architecture": "x86_64"})
     assert error.code == "ELF030"
@@ -115,6 +117,7 @@ def test_legacy_os_list_is_checked() -> None:
     assert [(f.code, f.location.path) for f in found] == [("ELF013", "os_list[0]")]
 
 
+@pytest.mark.rule("ELF027")
 def test_arm_binary_for_an_x86_only_os_without_declared_architecture() -> None:
     found = findings(SO / "aarch64/hello.so", {"operating_systems": ["rhel8", "rhel9"]})
     assert [(f.code, f.location.path) for f in found] == [("ELF027", "operating_systems[0]")]
@@ -236,8 +239,9 @@ def test_stripped_missing_onload_says_it_may_be_hidden(tmp_path: Path) -> None:
     assert "stripped" in finding.message
 
 
+@pytest.mark.rule("ELF022")
 def test_executable_stack_is_an_error_where_glibc_refuses_it(tmp_path: Path) -> None:
-    rhel9 = compat.platform("rhel9")
+    rhel9 = loadability.platform("rhel9")
     assert rhel9 is not None
     future = dataclasses.replace(rhel9, os_id="debian13", glibc=(2, 41))
     path = crafted(tmp_path, Spec(stack_flags=7))
@@ -247,7 +251,7 @@ def test_executable_stack_is_an_error_where_glibc_refuses_it(tmp_path: Path) -> 
 
 
 def test_platforms_replace_the_declared_systems() -> None:
-    rhel8 = compat.platform("rhel8")
+    rhel8 = loadability.platform("rhel8")
     assert rhel8 is not None
     found = findings(SO / "x86_64/cxx_module.so", DECLARED, platforms=[rhel8])
     assert [(f.code, f.location.path) for f in found] == [("ELF013", "")]

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from modpack import elf
 from modpack.checks.elf import check_binary
 from modpack.findings import Sink
-from tests.conftest import SO
 from tests.elf_cases import builder
+from tests.support.paths import SO
 
 # CPU seconds: 10x the 0.1 s budget of issue 4 for any malformed input. CPU time, not wall time, so
 # a busy shared machine cannot fail the test; a blow-up (a loop over a lying count) still does.

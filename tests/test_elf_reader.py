@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from modpack import elf
-from tests.conftest import SO
 from tests.elf_cases import builder
 from tests.elf_cases.builder import Spec, Sym
 from tests.elf_cases.compile import ONLOAD_C, compile_so
+from tests.support.libraries import newest_required
+from tests.support.paths import SO
 
 FIXTURES = SO
 HOST_X86_64 = platform.machine() == "x86_64"
@@ -92,7 +93,7 @@ def test_required_versions_and_the_symbols_that_pull_them_in(tmp_path: Path) -> 
     glibc = os.confstr("CS_GNU_LIBC_VERSION") or ""
     if not glibc.startswith("glibc 2.") or elf.parse_version(glibc.split()[1]) < (2, 34):
         pytest.skip("pthread_create@GLIBC_2.34 needs a glibc >= 2.34 host")
-    assert elf.max_required_versions(info)["GLIBC"] >= (2, 34)
+    assert newest_required(info)["GLIBC"] >= (2, 34)
     assert "pthread_create" in elf.symbols_by_version(info)["GLIBC_2.34"]
     assert elf.libc_family(info) == "glibc"
     create = next(s for s in info.undefined if s.name == "pthread_create")
@@ -167,7 +168,7 @@ def test_cxx_module_needs_glibcxx(tmp_path: Path) -> None:
     source = '#include <string>\nextern "C" int RedisModule_OnLoad(void *, void **, int argc) {'
     source += " std::string s(argc + 40, 'x'); return (int)s.size(); }\n"
     info = elf.read_elf(compile_so(tmp_path, "cxx.so", source, cxx=True))
-    assert "GLIBCXX" in elf.max_required_versions(info)
+    assert "GLIBCXX" in newest_required(info)
     assert "libstdc++.so.6" in info.needed
     assert info.onload.exported_function
 
@@ -179,7 +180,7 @@ def test_fixture_hello() -> None:
     info = elf.read_elf(fixture("hello.so"))
     assert info.architecture == "x86_64"
     assert info.needed == ("libc.so.6",)
-    assert elf.max_required_versions(info) == {"GLIBC": (2, 2, 5)}
+    assert newest_required(info) == {"GLIBC": (2, 2, 5)}
     assert info.onload.exported_function
     assert elf.unversioned_undefined(info) == ()
 
@@ -188,7 +189,7 @@ def test_fixture_aarch64() -> None:
     info = elf.read_elf(fixture("hello.so", "aarch64"))
     assert info.architecture == "aarch64"
     assert info.machine == "EM_AARCH64"
-    assert elf.max_required_versions(info) == {"GLIBC": (2, 17)}
+    assert newest_required(info) == {"GLIBC": (2, 17)}
 
 
 def test_fixture_elf32() -> None:
@@ -201,10 +202,10 @@ def test_fixture_elf32() -> None:
 
 def test_fixture_glibc_future_and_cxx() -> None:
     future = elf.read_elf(fixture("glibc_future.so"))
-    assert elf.max_required_versions(future)["GLIBC"] == (2, 99)
+    assert newest_required(future)["GLIBC"] == (2, 99)
     assert elf.symbols_by_version(future)["GLIBC_2.99"] == ("modpack_future_symbol",)
     cxx = elf.read_elf(fixture("cxx_module.so"))
-    assert elf.max_required_versions(cxx)["GLIBCXX"] == (3, 4, 30)
+    assert newest_required(cxx)["GLIBCXX"] == (3, 4, 30)
 
 
 def test_fixture_needs_lib_and_execstack() -> None:
@@ -229,7 +230,7 @@ def test_crafted_versions_special_and_private(tmp_path: Path) -> None:
         },
     )
     info = elf.read_elf(crafted(tmp_path, spec))
-    required = elf.max_required_versions(info)
+    required = newest_required(info)
     assert required["GLIBC"] == (2, 36)  # GLIBC_ABI_DT_RELR, via the policy's special_versions
     assert required["GCC"] == (7, 0, 0)
     assert required["CXXABI"] == (1, 3, 9)
@@ -275,7 +276,7 @@ def test_crafted_big_endian_reads(tmp_path: Path) -> None:
     assert not info.little_endian
     assert info.architecture is None  # big-endian aarch64 is not shipped
     assert info.onload.exported_function
-    assert elf.max_required_versions(info) == {"GLIBC": (2, 2, 5)}
+    assert newest_required(info) == {"GLIBC": (2, 2, 5)}
 
 
 def test_musl_detection(tmp_path: Path) -> None:
@@ -287,7 +288,7 @@ def test_musl_detection(tmp_path: Path) -> None:
 
 def test_nothing_imports_pyelftools_at_import_time() -> None:
     code = (
-        "import sys, modpack.elf, modpack.compat, modpack.inspect, modpack.checks.elf\n"
+        "import sys, modpack.elf, modpack.loadability, modpack.inspection, modpack.checks.elf\n"
         "assert 'elftools' not in sys.modules, sorted(m for m in sys.modules if 'elftools' in m)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

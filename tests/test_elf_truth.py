@@ -31,9 +31,11 @@ import pytest
 
 from modpack import elf, policy
 from modpack.checks.elf import check_binary
-from modpack.compat import Platform
 from modpack.findings import Severity, Sink
-from tests.conftest import SO, require_redis
+from modpack.loadability import Platform
+from tests.support.libraries import newest_defined
+from tests.support.paths import SO
+from tests.support.tools import require_redis
 
 pytestmark = pytest.mark.redis
 
@@ -53,24 +55,6 @@ def installed_libraries() -> dict[str, str]:
         if "x86-64" in rest and "=>" in rest:
             found.setdefault(name, rest.split("=>", 1)[1].strip())
     return found
-
-
-def newest_defined(path: str | None, family: str) -> tuple[int, ...]:
-    """The newest `family` version node a system library defines (its .gnu.version_d)."""
-    if path is None:
-        return (0,)
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.gnuversions import GNUVerDefSection
-
-    versions = [(0,)]
-    with Path(path).open("rb") as stream:
-        for section in ELFFile(stream).iter_sections():
-            if isinstance(section, GNUVerDefSection):
-                for _verdef, names in section.iter_versions():
-                    split = elf.split_version_name(next(names).name)
-                    if split and split[0] == family:
-                        versions.append(split[1])
-    return max(versions, key=elf.version_key)
 
 
 def this_machine() -> Platform:

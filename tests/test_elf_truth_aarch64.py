@@ -23,13 +23,13 @@ from pathlib import Path
 import pytest
 
 from modpack.checks.elf import check_binary
-from modpack.compat import Platform
 from modpack.findings import Severity, Sink
-from modpack.redis import harness, provision, servers
-from modpack.redis.servers import ServerSpec
-from tests.conftest import FIXTURES, SO
-from tests.redis_prepared import require_prepared
-from tests.test_elf_truth import newest_defined
+from modpack.loadability import Platform
+from modpack.redis import harness, provision
+from modpack.redis.spec import ServerSpec, host_architecture
+from tests.support.libraries import newest_defined
+from tests.support.paths import FIXTURES, SO
+from tests.support.redis_prepared import require_prepared
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -145,7 +145,7 @@ def observed_load(path: Path, spec: ServerSpec) -> tuple[bool, str]:
 
 @pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"redis-{v}")
 def emulated(request: pytest.FixtureRequest) -> tuple[ServerSpec, Path, Platform]:
-    if servers.host_architecture() != "x86_64":
+    if host_architecture() != "x86_64":
         pytest.skip("emulates aarch64 on an x86_64 machine")
     spec = require_prepared("aarch64", request.param)
     root = prepared_root(spec)

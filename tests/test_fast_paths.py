@@ -17,7 +17,7 @@ import pytest
 
 from modpack.findings import Sink
 from modpack.regular import read_regular
-from modpack.validate import parse_json
+from modpack.sources import parse_json
 
 
 def test_read_regular_returns_the_whole_small_file(tmp_path: Path) -> None:
@@ -191,7 +191,7 @@ def test_background_hash_raises_the_workers_error_and_never_hangs() -> None:
 
 def test_the_bundle_path_imports_no_concurrent_futures_and_no_pyelftools(tmp_path: Path) -> None:
     """Reading a bundle needs neither: a thread hashes, and the ELF reader is modpack's own."""
-    from tests.conftest import ROOT
+    from tests.support.paths import ROOT
 
     out = tmp_path / "out"
     toml = ROOT / "fixtures" / "example" / "modpack.toml"

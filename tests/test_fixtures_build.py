@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from modpack import elf
-from tests.conftest import FIXTURES, SO
+from tests.support.paths import FIXTURES, SO
 
 
 def facts(path: Path) -> tuple[object, ...]:

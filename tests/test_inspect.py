@@ -1,4 +1,4 @@
-"""modpack.inspect: the description of a module binary, as data and as text."""
+"""modpack.inspection: the description of a module binary, as data and as text."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from modpack import elf
-from modpack.inspect import describe_binary, format_description, sha256_of
-from tests.conftest import SO
+from modpack.inspection import describe_binary, format_description, sha256_of
 from tests.elf_cases import builder
 from tests.elf_cases.builder import Spec, Sym
+from tests.support.paths import SO
 
 
 def test_describe_the_good_fixture() -> None:

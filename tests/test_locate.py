@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modpack.locate import LineMap, join, json_lines, resolver
-from tests.conftest import CASES
+from tests.support.paths import CASES
 
 STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 SCALAR = re.compile(r"[^\s,\]}]+")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def test_wheel_contains_schemas_and_rule_data(tmp_path: Path) -> None:

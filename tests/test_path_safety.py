@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from modpack.builder import build_project, output_name
 from modpack.errors import UsageError
 from modpack.validate import validate_paths
-from tests.conftest import FIXTURES, SO, run_modpack
+from tests.support.cli import run_modpack
+from tests.support.paths import FIXTURES, SO
 
 EXAMPLE = (FIXTURES / "example" / "modpack.toml").read_text("utf-8")
 HELLO = SO / "x86_64" / "hello.so"

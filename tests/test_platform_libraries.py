@@ -14,13 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from modpack import compat, elf, inspect, policy
+from modpack import elf, inspection, loadability, policy
 from modpack.checks.elf import check_binary
 from modpack.findings import Sink
-from tests.conftest import FIXTURES, require, run_modpack
 from tests.elf_cases import builder
 from tests.elf_cases.builder import Spec
 from tests.elf_cases.compile import compile_so
+from tests.support.cli import run_modpack
+from tests.support.paths import FIXTURES
+from tests.support.platforms import supported_os_ids
+from tests.support.tools import require
 
 OPENSSL_C = """
 #include "redismodule_min.h"
@@ -118,7 +121,7 @@ def test_build_defaults_to_the_oses_that_ship_openssl3(tmp_path: Path, openssl3_
 
 
 def test_inspect_says_where_an_openssl3_module_loads_and_what_the_others_lack(openssl3_module: Path) -> None:
-    described = inspect.describe(openssl3_module)
+    described = inspection.describe(openssl3_module)
     assert described["loadable_on"] == ["rhel9", "ubuntu22", "amzn2023"]
     assert described["oldest_os"] == "rhel9"
     assert described["missing_libraries"] == {
@@ -176,7 +179,7 @@ def test_a_library_the_declared_os_does_not_ship_is_an_error(
     assert [(c, p, m) for c, p, m, _f in found] == [("PLT010", "operating_systems[0]", message)]
     fix = found[0][3]
     assert f"drop {system} from operating_systems" in fix
-    assert all(os_id in fix for os_id in compat.shipping_systems(needed))
+    assert all(os_id in fix for os_id in loadability.shipping_systems(needed))
 
 
 def test_each_declared_os_is_checked_on_its_own(tmp_path: Path) -> None:
@@ -222,7 +225,7 @@ def test_a_library_no_os_ships_stays_a_warning_with_the_fix(tmp_path: Path) -> N
     ]
     assert "statically" in found[0][3]
     info = elf.read_elf(crafted(tmp_path, "libmodpack_absent.so.1"))
-    assert compat.loadable_systems(info) == policy.supported_os_ids()
+    assert loadability.loadable_systems(info) == supported_os_ids()
 
 
 @pytest.mark.parametrize(
@@ -233,14 +236,14 @@ def test_a_library_no_os_ships_stays_a_warning_with_the_fix(tmp_path: Path) -> N
         (("libcrypto.so.10",), []),
         (("libffi.so.7",), ["ubuntu20"]),
         (("libffi.so.6",), ["rhel8"]),
-        (("libz.so.1", "libuuid.so.1", "libstdc++.so.6"), policy.supported_os_ids()),
+        (("libz.so.1", "libuuid.so.1", "libstdc++.so.6"), supported_os_ids()),
     ],
 )
 def test_loadable_systems_account_for_libraries(
     tmp_path: Path, needed: tuple[str, ...], loads_on: list[str]
 ) -> None:
     info = elf.read_elf(crafted(tmp_path, *needed))
-    assert compat.loadable_systems(info) == loads_on
+    assert loadability.loadable_systems(info) == loads_on
 
 
 def test_a_so_validated_alone_is_told_where_its_libraries_are(tmp_path: Path) -> None:
@@ -304,20 +307,20 @@ def test_every_supported_os_records_its_openssl_and_the_reference_sonames_hold()
         "amzn2023": "3",
     }
     for os_id, version in expected.items():
-        target = compat.platform(os_id)
+        target = loadability.platform(os_id)
         assert target is not None
         for name in ("libssl", "libcrypto"):
             library = target.library(f"{name}.so.{version}")
             assert library is not None and library.installed, (os_id, name)
-    assert compat.platform("amzn2023") is not None
-    assert compat.platform("amzn2023").library("libssl.so.10") is None  # type: ignore[union-attr]
+    assert loadability.platform("amzn2023") is not None
+    assert loadability.platform("amzn2023").library("libssl.so.10") is None  # type: ignore[union-attr]
 
 
 def test_libnsl_is_per_os_not_a_global_tier() -> None:
     """RHEL UBI lacks libnsl.so.1 (a separate package there); Ubuntu has it in libc6."""
     libraries = policy.load("platforms")["libraries"]
     assert set(libraries) == {"$comment", "present", "desktop"}
-    rhel9, ubuntu22 = compat.platform("rhel9"), compat.platform("ubuntu22")
+    rhel9, ubuntu22 = loadability.platform("rhel9"), loadability.platform("ubuntu22")
     assert rhel9 is not None and ubuntu22 is not None
     nsl_rhel, nsl_ubuntu = rhel9.library("libnsl.so.1"), ubuntu22.library("libnsl.so.1")
     assert nsl_rhel is not None and not nsl_rhel.installed and nsl_rhel.package == "libnsl"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import CASES, ROOT
+from tests.support.paths import CASES, ROOT
 
 
 def git(*args: str, cwd: Path) -> str:

@@ -21,8 +21,8 @@ import pytest
 
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ACTIONS, LEGACY_MODULES
-from tests.conftest import run_modpack
-from tests.test_rest_support import ADMIN, module_json, running_cluster, write_bundle
+from tests.support.cli import run_modpack
+from tests.support.rest import ADMIN, module_json, running_cluster, write_bundle
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from modpack.errors import UsageError
 from modpack.rest import client
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.publish import IdentityError, PreflightError, parse_version
-from tests.conftest import run_modpack
-from tests.test_rest_support import ADMIN, SO, connection, module_json, running_cluster, write_bundle
+from tests.support.cli import run_modpack
+from tests.support.rest import ADMIN, SO, connection, module_json, running_cluster, write_bundle
 
 HELLO = SO / "x86_64" / "hello.so"
 
@@ -359,7 +359,7 @@ def test_a_streamed_publish_lands_like_an_ordered_one(cluster: LocalCluster, tmp
 @pytest.mark.usefixtures("pipelined")
 def test_a_bundle_failing_validation_mid_stream_leaves_nothing(cluster: LocalCluster, tmp_path: Path) -> None:
     from modpack.errors import FindingsError
-    from tests.test_rest_support import wait_until
+    from tests.support.rest import wait_until
 
     bundle = write_bundle(tmp_path / "badsha.zip", module_json(module_name="badsha", sha256="0" * 64))
     with pytest.raises(FindingsError) as refused:
@@ -371,7 +371,7 @@ def test_a_bundle_failing_validation_mid_stream_leaves_nothing(cluster: LocalClu
 
 @pytest.mark.usefixtures("pipelined")
 def test_an_identity_refusal_mid_stream_changes_nothing(cluster: LocalCluster, tmp_path: Path) -> None:
-    from tests.test_rest_support import wait_until
+    from tests.support.rest import wait_until
 
     original = write_bundle(tmp_path / "held.zip", module_json(module_name="held"))
     client.publish(original, connection(cluster))

@@ -13,7 +13,7 @@ import pytest
 from modpack.rest import platforms
 from modpack.rest.client import Api, ClusterError, Connection
 from modpack.rest.publish import Bundle, differences, disagreements, follow_action
-from tests.test_rest_support import module_json
+from tests.support.rest import module_json
 
 CAPTURED = Path(__file__).resolve().parent.parent / "fixtures" / "expected" / "rs-node-object.json"
 
@@ -165,7 +165,7 @@ def test_a_7x_rollback_that_cannot_delete_says_so_and_keeps_the_result(tmp_path:
     return its result (every node failed) with a note naming the module left behind, not raise."""
     from modpack.rest.client import NodeRef
     from modpack.rest.publish import PublishOptions, PublishResult, Route, _LegacyPublish
-    from tests.test_rest_support import write_bundle
+    from tests.support.rest import write_bundle
 
     path = write_bundle(tmp_path / "left.zip", module_json(module_name="left"))
     module = json.loads(zipfile.ZipFile(path).read("module.json"))

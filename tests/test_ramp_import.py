@@ -1,4 +1,5 @@
-"""RAMP compatibility: real manifests, `modpack init --from`, `modpack ramp-pack`, and real RAMP."""
+"""RAMP compatibility: real manifests, `modpack ramp-pack`, and real RAMP (`init --from ramp.yml`:
+test_init.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from modpack.validate import validate_paths
-from tests.conftest import CASES, ROOT, SO, require_redis, run_modpack
+from tests.support.cli import run_modpack
+from tests.support.paths import CASES, RAMP_EXAMPLES, SO
+from tests.support.tools import require_redis
 
-MANIFESTS = ROOT.parent / "shared" / "reference" / "examples" / "ramp"
+MANIFESTS = RAMP_EXAMPLES
 HELLO = SO / "x86_64" / "hello.so"
 
 # The findings each real manifest deserves, and why.
@@ -42,88 +45,6 @@ needs_manifests = pytest.mark.skipif(
 def test_real_manifest_gets_what_it_deserves(name: str) -> None:
     report = validate_paths([MANIFESTS / name])
     assert sorted(f.code for f in report.findings()) == sorted(MANIFEST_FINDINGS[name])
-
-
-@needs_manifests
-@pytest.mark.parametrize("name", sorted(MANIFEST_FINDINGS))
-def test_init_from_real_manifest(tmp_path: Path, name: str) -> None:
-    target = tmp_path / "modpack.toml"
-    result = run_modpack("init", target, "--from", MANIFESTS / name, "--name", "mod", "--version", "1.0.0")
-    assert result.returncode == 0, result.stderr
-    text = target.read_text()
-    assert 'name = "mod"' in text and 'semantic_version = "1.0.0"' in text
-    codes = [f.code for f in validate_paths([target]).findings()]
-    if name.startswith("RAMP__"):
-        assert (
-            "to do: exclude_commands (1 name) applies to the commands the module registers" in result.stdout
-        )
-        assert "not carried over" not in result.stdout and "exclude_commands:" not in result.stdout
-        assert sorted(codes) == ["CMD005", "CMD005", "VER006"]  # the same defects, carried over
-    elif name.startswith("RediSearch"):
-        assert codes == ["VER010"]
-    else:  # no overide_command or add_command: nothing declares a command until --discover
-        assert sorted(codes) == ["CMD030", "VER010"]
-    if name.startswith("RediSearch"):
-        assert "step = -3" in text and 'name = "FT.CURSOR"' in text
-
-
-def test_init_from_manifest_without_name_reports_it(tmp_path: Path) -> None:
-    manifest = tmp_path / "ramp.yml"
-    manifest.write_text(HELLO_MANIFEST + "run_command_line_args: \"{os.getenv('ARGS')}\"\n")
-    result = run_modpack("init", tmp_path / "modpack.toml", "--from", manifest)
-    assert result.returncode == 0
-    assert "to do: set [module] name (the name the module passes to RedisModule_Init)" in result.stdout
-    assert "to do: set [module] semantic_version" in result.stdout
-    assert "dropped: run_command_line_args" in result.stdout
-    text = (tmp_path / "modpack.toml").read_text()
-    assert "# name = ...  # to do:" in text and 'name = ""' not in text  # never an empty value to trip on
-    found = validate_paths([tmp_path / "modpack.toml"]).findings()
-    # What is missing, by name, with how to fill it; and no command is declared (RAMP discovers them).
-    assert sorted((f.code, f.location.path) for f in found) == [
-        ("CMD030", "commands"),
-        ("SCH001", "module.name"),
-        ("SCH001", "module.semantic_version"),
-    ]
-    assert "RedisModule_Init" in next(f.fix for f in found if f.location.path == "module.name")
-
-
-def test_init_from_module_json_and_bundle(tmp_path: Path) -> None:
-    for source in (CASES / "good" / "module-json" / "module.json", CASES / "good" / "bundle" / "bundle.zip"):
-        target = tmp_path / f"{source.suffix[1:]}.toml"
-        result = run_modpack("init", target, "--from", source)
-        assert result.returncode == 0, result.stderr
-        assert validate_paths([target]).findings() == []
-        text = target.read_text()
-        assert 'name = "hello"' in text and "[[commands]]" in text and "arity = -3" in text
-
-
-def test_init_new_module_non_interactive(tmp_path: Path) -> None:
-    target = tmp_path / "modpack.toml"
-    assert run_modpack("init", target, "--name", "mymod", "--version", "0.1.0").returncode == 0
-    # The template declares no capability and no command yet: both are said, neither is an error.
-    assert sorted(f.code for f in validate_paths([target]).findings()) == ["CAP004", "CMD030"]
-    assert run_modpack("init", target, "--name", "x", "--version", "1.0.0").returncode == 2  # exists
-    assert run_modpack("init", tmp_path / "other.toml").returncode == 2  # no TTY to ask on
-
-
-@pytest.mark.redis
-def test_ramp_edits_applied_to_discovered_commands(tmp_path: Path) -> None:
-    require_redis()
-    manifest = tmp_path / "ramp.yml"
-    manifest.write_text(
-        HELLO_MANIFEST
-        + "exclude_commands:\n    - hello.copy\n"
-        + 'overide_command:\n    - {"command_name": "hello.ping", "command_arity": 1, "flags": ["module", "fast"], "first_key": 0, "last_key": 0, "step": -1}\n'
-        + 'add_command:\n    - {"command_name": "hello.extra", "command_arity": -1, "flags": ["module"], "first_key": 0, "last_key": 0, "step": 0}\n'
-    )
-    target = tmp_path / "modpack.toml"
-    result = run_modpack("init", target, "--from", manifest, "--discover", HELLO)
-    assert result.returncode == 0, result.stderr
-    text = target.read_text()
-    assert 'name = "hello"' in text and 'semantic_version = "1.2.3"' in text
-    assert "hello.copy" not in text and 'name = "hello.extra"' in text and "step = -1" in text
-    # operating_systems is left to the build, which fills it from the binary: nothing to say
-    assert [f.code for f in validate_paths([target]).findings()] == []
 
 
 @pytest.mark.redis

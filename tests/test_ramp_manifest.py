@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from modpack.validate import validate_paths
-from tests.conftest import ROOT, run_modpack
+from tests.support.cli import run_modpack
+from tests.support.paths import ROOT
 
 REALWORLD = ROOT.parent / "shared" / "reference" / "examples" / "realworld"
 needs_realworld = pytest.mark.usefixtures("realworld_folder")  # fails, not skips, when missing

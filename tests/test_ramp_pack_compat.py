@@ -14,9 +14,11 @@ from pathlib import Path
 import click
 import pytest
 
-from modpack.command_registry import LAZY_COMMANDS
+from modpack.cli.lazy import LAZY_COMMANDS, load_command
 from modpack.validate import validate_paths
-from tests.conftest import SO, require_redis, run_modpack
+from tests.support.cli import run_modpack
+from tests.support.paths import SO
+from tests.support.tools import require_redis
 
 HELLO = SO / "x86_64" / "hello.so"
 
@@ -34,10 +36,7 @@ def option_names(command: click.Command) -> set[str]:
 
 
 def test_every_ramp_pack_option_is_accepted() -> None:
-    import importlib
-
-    module_name, attribute = LAZY_COMMANDS["ramp-pack"].split(":")
-    ours = getattr(importlib.import_module(module_name), attribute)
+    ours = load_command("ramp-pack", LAZY_COMMANDS["ramp-pack"])
     missing = option_names(ramp_pack_command()) - option_names(ours)
     assert missing == set(), f"ramp pack options modpack ramp-pack refuses: {sorted(missing)}"
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CASES, FIXTURES, ROOT, run_modpack
+from tests.support.cli import run_modpack
+from tests.support.paths import CASES, FIXTURES, ROOT
 
 
 def test_rule_table_matches_the_catalogue() -> None:
@@ -112,7 +113,7 @@ def with_cluster(text: str, folder: Path) -> tuple[str, object]:
     """The block pointed at a local `modpack serve`; returns the text and the context to close."""
     from contextlib import ExitStack
 
-    from tests.test_rest_support import ADMIN, serve_processes
+    from tests.support.rest import ADMIN, serve_processes
 
     assert CLUSTER in text and PASSWORD in text, "the serve block lost its documented placeholders"
     assert f"MODPACK_USER={ADMIN.user} " in text, "the README's user is not modpack serve's"

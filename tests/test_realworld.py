@@ -28,7 +28,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, run_modpack
+from tests.support.cli import run_modpack
+from tests.support.paths import ROOT
 
 REALWORLD = ROOT.parent / "shared" / "reference" / "examples" / "realworld"
 EXPECTED: dict[str, dict[str, list[str]]] = json.loads(

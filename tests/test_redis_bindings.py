@@ -17,8 +17,8 @@ import pytest
 from modpack import elf
 from modpack.checks.elf import check_binary, redis_server_names
 from modpack.findings import Finding, Sink
-from tests.conftest import require_redis
 from tests.elf_cases.compile import compile_so
+from tests.support.tools import require_redis
 
 # OnLoad returns REDISMODULE_ERR so redis-server exits right after dlopen() bound everything
 # (RTLD_NOW); nothing of the module runs but the relocations.

@@ -9,7 +9,7 @@ import pytest
 
 from modpack.redis import compare
 from modpack.redis.model import CommandInfo, Discovery, KeySpec, parse_command_info
-from tests.test_redis_support import expected_commands
+from tests.support.redis import expected_commands
 
 R6 = (6, 2, 14)
 R700 = (7, 0, 0)

@@ -10,14 +10,15 @@ from typing import Any
 
 import pytest
 
-from modpack import declarations
+from modpack import modpack_toml
 from modpack.checks.load import check_load
 from modpack.errors import ModpackError, UsageError
 from modpack.findings import Sink
 from modpack.redis import compare, discover
 from modpack.redis.model import Discovery
-from tests.conftest import require_redis, run_modpack
-from tests.test_redis_support import LOADABLE, SO, expected_commands, expected_module
+from tests.support.cli import run_modpack
+from tests.support.redis import LOADABLE, SO, expected_commands, expected_module
+from tests.support.tools import require_redis
 
 pytestmark = pytest.mark.redis
 
@@ -135,7 +136,7 @@ def test_round_trip_discover_write_compare(
     toml = tmp_path / "modpack.toml"
     summary = discover.write_toml(toml, discovered[fixture])
     assert summary.written and summary.added == [c.name for c in discovered[fixture].commands]
-    decl = declarations.load_toml(toml)
+    decl = modpack_toml.load_toml(toml)
     # ks.kw's keyword key spec is a property of the module, not a declaration difference.
     about_the_module = ["LOAD022"] if fixture == "keyspecs" else []
     assert [d.code for d in compare.compare(decl.module, discovered[fixture])] == about_the_module
@@ -271,7 +272,7 @@ def test_fill_commands_for_build_discover(tmp_path: Path) -> None:
     require_redis()
     toml = tmp_path / "modpack.toml"
     toml.write_text('[module]\nname = "subcmd"\nsemantic_version = "1.0.0"\n')
-    decl = declarations.load_toml(toml)
+    decl = modpack_toml.load_toml(toml)
     assert not decl.has_commands
     found = discover.fill_commands(decl, SO / "subcommands.so")
     assert decl.has_commands and found.module_name == "subcmd"

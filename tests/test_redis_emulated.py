@@ -14,12 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from modpack import declarations
-from modpack.declarations import Settings
+from modpack import manifests, modpack_toml
+from modpack.config import Settings
 from modpack.redis import discover, servers
 from modpack.redis.harness import RedisServer
-from tests.conftest import FIXTURES, SO, require_redis, run_modpack
-from tests.redis_prepared import require_prepared
+from modpack.redis.spec import host_architecture
+from tests.support.cli import run_modpack
+from tests.support.paths import FIXTURES, SO
+from tests.support.redis_prepared import require_prepared
+from tests.support.tools import require_redis
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -29,7 +32,7 @@ HELLO_COMMANDS = ["hello.copy", "hello.get", "hello.mset", "hello.ping", "hello.
 
 @pytest.fixture(autouse=True)
 def _on_x86_64() -> None:
-    if servers.host_architecture() != "x86_64":
+    if host_architecture() != "x86_64":
         pytest.skip("these tests emulate aarch64 on an x86_64 machine")
 
 
@@ -168,7 +171,7 @@ def test_build_discover_uses_the_targeted_redis(tmp_path: Path) -> None:
     toml.write_text(
         '[module]\nname = "subcmd"\nsemantic_version = "1.0.0"\ncompatible_redis_version = "8.0"\n'
     )
-    decl = declarations.load_toml(toml)
+    decl = modpack_toml.load_toml(toml)
     found = discover.fill_commands(decl, SO / "x86_64" / "subcommands.so")
     assert found.redis_version.startswith("8.0.")
     assert [c["command_name"] for c in decl.module["commands"]] == ["sub.config", "sub.plain"]
@@ -178,7 +181,7 @@ def test_check_declarations_proves_with_the_targeted_redis(tmp_path: Path) -> No
     from modpack.validate import check_declarations
 
     require_prepared("x86_64", "8.0")
-    decl = declarations.load(project(tmp_path, SO / "x86_64" / "hello.so", arch="x86_64", redis="8.0"))
+    decl = manifests.load(project(tmp_path, SO / "x86_64" / "hello.so", arch="x86_64", redis="8.0"))
     check_declarations(decl, Settings(load=True))
     (loaded,) = [f for f in decl.sink.findings if f.code == "LOAD003"]
     assert "redis-server 8.0." in loaded.message

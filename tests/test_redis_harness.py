@@ -24,8 +24,9 @@ from modpack.redis.harness import (
     ReplyError,
     RespClient,
 )
-from tests.conftest import ROOT, require_redis
-from tests.test_redis_support import EXPECTED, SO, assert_cleaned_up, redis_processes_in
+from tests.support.paths import ROOT
+from tests.support.redis import EXPECTED, SO, assert_cleaned_up, redis_processes_in
+from tests.support.tools import require_redis
 
 # --- the RESP2 client, against a socket pair ---------------------------------------------------
 

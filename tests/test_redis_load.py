@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 
 from modpack.checks.load import FAILURE_RULES, check_load
-from modpack.declarations import Settings
+from modpack.config import Settings
 from modpack.findings import Severity, Sink
 from modpack.redis import harness
 from modpack.rules import all_rules
-from tests.conftest import require_redis, run_modpack
-from tests.test_redis_support import SO, assert_cleaned_up
+from tests.support.cli import run_modpack
+from tests.support.redis import SO, assert_cleaned_up
+from tests.support.tools import require_redis
 
 CASES = Path(__file__).resolve().parent / "load_cases"
 CASE_NAMES = sorted(p.name for p in CASES.iterdir() if (p / "expected.json").is_file())
@@ -73,13 +74,13 @@ def test_reinterpreted_keys_are_explained_when_they_differ() -> None:
 @pytest.mark.parametrize(
     ("fixture", "code"),
     [
-        ("no_onload.so", "LOAD005"),
-        ("hidden_onload.so", "LOAD005"),
-        ("needs_lib.so", "LOAD006"),
-        ("glibc_future.so", "LOAD007"),
-        ("elf32.so", "LOAD010"),
-        ("text.so", "LOAD010"),
-        ("truncated.so", "LOAD012"),
+        pytest.param("no_onload.so", "LOAD005", marks=pytest.mark.rule("LOAD005")),
+        pytest.param("hidden_onload.so", "LOAD005", marks=pytest.mark.rule("LOAD005")),
+        pytest.param("needs_lib.so", "LOAD006", marks=pytest.mark.rule("LOAD006")),
+        pytest.param("glibc_future.so", "LOAD007", marks=pytest.mark.rule("LOAD007")),
+        pytest.param("elf32.so", "LOAD010", marks=pytest.mark.rule("LOAD010")),
+        pytest.param("text.so", "LOAD010", marks=pytest.mark.rule("LOAD010")),
+        pytest.param("truncated.so", "LOAD012", marks=pytest.mark.rule("LOAD012")),
     ],
 )
 def test_failed_load_is_one_finding_with_its_reason(fixture: str, code: str) -> None:
@@ -91,6 +92,7 @@ def test_failed_load_is_one_finding_with_its_reason(fixture: str, code: str) -> 
     assert sink.findings[0].fix
 
 
+@pytest.mark.rule("LOAD009")
 @pytest.mark.redis
 def test_no_execute_permission_is_a_finding(tmp_path: Path) -> None:
     require_redis()
@@ -100,6 +102,7 @@ def test_no_execute_permission_is_a_finding(tmp_path: Path) -> None:
     assert findings_of(so, {}) == ["LOAD009"]
 
 
+@pytest.mark.rule("LOAD013")
 @pytest.mark.redis
 def test_a_load_that_hangs_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
     require_redis()
@@ -107,6 +110,7 @@ def test_a_load_that_hangs_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> None
     assert findings_of(SO / "hang_onload.so", {}) == ["LOAD013"]
 
 
+@pytest.mark.rule("LOAD001")
 def test_missing_redis_server_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no prepared server either
@@ -119,6 +123,7 @@ def test_missing_redis_server_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert findings_of(SO / "hello.so", {}, str(tmp_path / "nowhere" / "redis-server")) == ["LOAD001"]
 
 
+@pytest.mark.rule("LOAD002")
 def test_a_server_that_does_not_start_is_a_finding(tmp_path: Path) -> None:
     script = tmp_path / "redis-server"
     script.write_text("#!/bin/sh\necho 'Redis server v=7.0.15'\nexit 3\n")
@@ -344,6 +349,7 @@ def test_load_without_a_redis_server_fails(tmp_path: Path) -> None:
     assert f"error LOAD001 hello.so was not loaded: {missing} is not an executable file" in done.stdout
 
 
+@pytest.mark.rule("LOAD024")
 def test_load_if_available_without_a_redis_server_passes_with_a_note(tmp_path: Path) -> None:
     env = no_redis_environment(tmp_path)
     done = run_modpack("validate", "--load-if-available", SO / "hello.so", env=env)
@@ -373,6 +379,7 @@ def test_a_module_of_another_architecture_is_not_called_broken(tmp_path: Path) -
     assert "modpack redis prepare --arch aarch64" in done.stdout
 
 
+@pytest.mark.rule("LOAD025")
 def test_declarations_naming_no_binary_load_nothing_and_say_so(tmp_path: Path) -> None:
     toml = example_project(tmp_path)
     toml.write_text(toml.read_text().replace(f'so = "{SO / "hello.so"}"', 'so = "missing.so"'))
@@ -384,16 +391,17 @@ def test_declarations_naming_no_binary_load_nothing_and_say_so(tmp_path: Path) -
 @pytest.mark.redis
 def test_declarations_load_the_binary_given_to_them(tmp_path: Path) -> None:
     """build's entry point: check_declarations(decl, settings, so=...) loads what it is given."""
-    from modpack import declarations
+    from modpack import manifests
     from modpack.validate import check_declarations
 
     require_redis()
-    decl = declarations.load(example_project(tmp_path, drift=True))
+    decl = manifests.load(example_project(tmp_path, drift=True))
     check_declarations(decl, Settings(load=True), so=SO / "hello.so")
     codes = sorted(f.code for f in decl.sink.findings if f.code.startswith("LOAD"))
     assert codes == ["LOAD003", "LOAD017", "LOAD019"]
 
 
+@pytest.mark.rule("LOAD026")
 @pytest.mark.redis
 def test_proof_by_another_major_version_is_a_warning(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Only this machine's 7.0 is there for a module that targets 8.0: say so, and how to fix it."""

@@ -16,8 +16,8 @@ import pytest
 from modpack.errors import UsageError
 from modpack.redis import provision, servers
 from modpack.redis.harness import RedisNotFoundError
-from modpack.redis.servers import ServerSpec
-from tests.conftest import run_modpack
+from modpack.redis.spec import ServerSpec, host_architecture
+from tests.support.cli import run_modpack
 
 DEPENDS = """\
 redis-tools
@@ -136,19 +136,19 @@ def test_no_server_for_another_architecture_names_the_command(monkeypatch: pytes
 def test_a_named_server_is_used_as_given(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """--redis-server or $MODPACK_REDIS_SERVER naming nothing fails, even with prepared servers."""
     missing = str(tmp_path / "redis-server")
-    monkeypatch.setattr(provision, "installed", lambda: [fake(servers.host_architecture(), "8.0.2")])
+    monkeypatch.setattr(provision, "installed", lambda: [fake(host_architecture(), "8.0.2")])
     with pytest.raises(RedisNotFoundError, match="is not an executable file"):
-        servers.choose(servers.host_architecture(), explicit=missing)
+        servers.choose(host_architecture(), explicit=missing)
     monkeypatch.setenv("MODPACK_REDIS_SERVER", missing)
     with pytest.raises(RedisNotFoundError, match="is not an executable file"):
-        servers.choose(servers.host_architecture(), target="8.0")
+        servers.choose(host_architecture(), target="8.0")
 
 
 def test_prepare_refuses_what_it_cannot_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     with pytest.raises(UsageError, match="unknown architecture 'riscv64'"):
         provision.prepare("riscv64", "8.0")
-    other = "aarch64" if servers.host_architecture() == "x86_64" else "x86_64"
+    other = "aarch64" if host_architecture() == "x86_64" else "x86_64"
     monkeypatch.setattr(
         provision.shutil, "which", lambda name: None if "qemu" in name else f"/usr/bin/{name}"
     )
@@ -177,7 +177,7 @@ def test_redis_list_and_prepare_through_the_command_line(tmp_path: Path) -> None
 
 
 def test_discover_of_another_architecture_without_its_server_says_how(tmp_path: Path) -> None:
-    if servers.host_architecture() != "x86_64":
+    if host_architecture() != "x86_64":
         pytest.skip("the aarch64 fixture is the other architecture only on x86_64")
     aarch64 = Path(__file__).resolve().parent.parent / "fixtures" / "so" / "aarch64" / "hello.so"
     done = run_modpack("discover", aarch64, env={"XDG_CACHE_HOME": str(tmp_path)})

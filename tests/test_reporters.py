@@ -19,7 +19,8 @@ import pytest
 
 from modpack.findings import Example, Rule, Severity, Source
 from modpack.reporters import _sarif_rule, colour_enabled, workspace_root
-from tests.conftest import CASES, SO, run_modpack
+from tests.support.cli import run_modpack
+from tests.support.paths import CASES, SO
 
 SARIF_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "sarif-schema-2.1.0.json").read_text())
 # RFC 3986 characters and well-formed percent escapes. jsonschema checks the schema's "uri" and

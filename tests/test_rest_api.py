@@ -20,7 +20,7 @@ from modpack.rest.client import Credentials
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ARTIFACTS, MODULES
 from modpack.rest.publish import PreflightError
-from tests.test_rest_support import (
+from tests.support.rest import (
     ADMIN,
     ROLE_USERS,
     SO,
@@ -28,16 +28,13 @@ from tests.test_rest_support import (
     module_json,
     running_cluster,
     write_bundle,
-    write_role_users,
 )
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    folder = tmp_path_factory.mktemp("cluster")
-    users = write_role_users(folder / "users.json")
-    with running_cluster(folder / "data", users=users) as running:
-        yield running
+def cluster(role_users_cluster: LocalCluster) -> LocalCluster:
+    """The role-users cluster of tests/conftest.py, under this module's short name."""
+    return role_users_cluster
 
 
 @pytest.fixture(scope="module")

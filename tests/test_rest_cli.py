@@ -4,34 +4,30 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner, Result
 
+from modpack.cli.app import main_group
+from modpack.cli.rest import ProgressBoard
 from modpack.errors import ModpackError
-from modpack.rest.cli import COMMANDS, ProgressBoard
 from modpack.rest.cluster import LocalCluster
-from tests.conftest import run_modpack
-from tests.test_rest_support import (
+from tests.support.cli import run_modpack
+from tests.support.rest import (
     ADMIN,
     ROLE_USERS,
     module_json,
-    running_cluster,
     write_bundle,
-    write_role_users,
 )
 
-GROUP = click.Group("modpack", commands={c.name: c for c in COMMANDS if c.name})
+GROUP = main_group  # the real group: its lazy table loads the REST commands
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    folder = tmp_path_factory.mktemp("cli")
-    with running_cluster(folder / "data", users=write_role_users(folder / "users.json")) as running:
-        yield running
+def cluster(role_users_cluster: LocalCluster) -> LocalCluster:
+    """The role-users cluster of tests/conftest.py, under this module's short name."""
+    return role_users_cluster
 
 
 def invoke(

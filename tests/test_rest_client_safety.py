@@ -22,8 +22,8 @@ import pytest
 from modpack.errors import UsageError
 from modpack.rest import client
 from modpack.rest.cluster import LocalCluster
-from tests.conftest import run_modpack
-from tests.test_rest_support import ADMIN, running_cluster, write_bundle
+from tests.support.cli import run_modpack
+from tests.support.rest import ADMIN, running_cluster, write_bundle
 
 Answer = Callable[[http.server.BaseHTTPRequestHandler], None]
 

@@ -17,8 +17,8 @@ from modpack.rest import client
 from modpack.rest.client import Connection
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ARTIFACTS
-from tests.conftest import run_modpack
-from tests.test_rest_support import (
+from tests.support.cli import run_modpack
+from tests.support.rest import (
     ADMIN,
     connection,
     module_json,

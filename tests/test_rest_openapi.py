@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from modpack.rest.cluster import LocalCluster
-from tests.test_rest_support import ADMIN, running_cluster
+from tests.support.rest import ADMIN, running_cluster
 
 CHECKS = [
     not_a_server_error,
@@ -163,7 +163,7 @@ def test_a_7_22_upload_answer_and_its_action_match_the_description(
     generated cases above cannot build a valid bundle, so this one covers the 200 answers."""
     from jsonschema import Draft202012Validator
 
-    from tests.test_rest_support import module_json, write_bundle
+    from tests.support.rest import module_json, write_bundle
 
     def check(value: Any, name: str) -> None:
         components = legacy_description["components"]

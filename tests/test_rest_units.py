@@ -16,7 +16,7 @@ from modpack.errors import ModpackError, UsageError
 from modpack.rest import auth, client, store, tls, upload
 from modpack.rest.client import Api, ClusterError, Connection, Credentials, NodeRef
 from modpack.rest.problems import ApiError
-from tests.test_rest_support import write_bundle
+from tests.support.rest import write_bundle
 
 # --- names from requests ----------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ from modpack.findings import Example, Rule
 from modpack.rule_docs import render_rule
 from modpack.rules import RULE_KEYS, all_rules, load_rules
 from modpack.validate import validate_paths
-from tests.conftest import CASES, ROOT, run_modpack
+from tests.support.cli import run_modpack
+from tests.support.paths import CASES, ROOT
 
 RULE_FILES = sorted((ROOT / "modpack" / "data" / "rules").glob("*.json"))
 # Documents of this project's own research that users do not have; rule texts cite public pages.

@@ -16,8 +16,9 @@ import pytest
 
 from modpack.validate import validate_paths
 from tests.cases.make_cases import bundle, command, good_module
-from tests.conftest import SO, run_modpack
 from tests.elf_cases.compile import compile_so
+from tests.support.cli import run_modpack
+from tests.support.paths import SO
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "examples" / "realworld"
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from modpack import schema
 from modpack.findings import MAX_PER_RULE
 from modpack.locate import join
-from tests.conftest import CASES
+from tests.support.paths import CASES
 
 
 def reference_check(

@@ -18,7 +18,7 @@ import pytest
 
 from modpack.rest import auth, server
 from modpack.rest.cluster import LocalCluster
-from tests.test_rest_support import ADMIN, running_cluster
+from tests.support.rest import ADMIN, running_cluster
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 from modpack.rest import server
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import MODULES
-from tests.test_rest_support import ADMIN, module_json, running_cluster
+from tests.support.rest import ADMIN, module_json, running_cluster
 
 GUARD = 60.0  # hang guard, far above the validation's few seconds
 

@@ -24,8 +24,8 @@ from modpack.rest import auth, client
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
 from modpack.rest.publish import IdentityError, PreflightError
-from tests.conftest import run_modpack
-from tests.test_rest_support import (
+from tests.support.cli import run_modpack
+from tests.support.rest import (
     ADMIN,
     ROLE_USERS,
     SO,

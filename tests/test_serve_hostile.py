@@ -26,7 +26,7 @@ import pytest
 from modpack.rest import client
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ARTIFACTS, MODULES
-from tests.test_rest_support import (
+from tests.support.rest import (
     ADMIN,
     ROLE_USERS,
     connection,

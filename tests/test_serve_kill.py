@@ -26,8 +26,9 @@ import pytest
 
 from modpack.rest import client
 from modpack.rest.client import Connection
-from tests.conftest import FIXTURES, run_modpack
-from tests.test_rest_support import ADMIN, serve_processes, wait_until
+from tests.support.cli import run_modpack
+from tests.support.paths import FIXTURES
+from tests.support.rest import ADMIN, serve_processes, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ import pytest
 
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import MODULES
-from tests.test_rest_support import ADMIN, module_json, running_cluster, write_role_users
+from tests.support.rest import ADMIN, module_json, running_cluster, write_role_users
 
 
 @pytest.fixture(scope="module")

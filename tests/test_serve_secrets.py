@@ -14,7 +14,7 @@ import pytest
 
 from modpack.rest import tls
 from modpack.rest.cluster import LocalCluster, ServeOptions
-from tests.conftest import run_modpack
+from tests.support.cli import run_modpack
 
 
 def _ports(data: Path) -> Path:

@@ -26,8 +26,8 @@ from modpack.rest.cluster import LocalCluster
 from modpack.rest.guard import MAX_HEAD
 from modpack.rest.limits import ConnectionLimits
 from modpack.rest.paths import ARTIFACTS, MODULES
-from tests.conftest import run_modpack
-from tests.test_rest_support import (
+from tests.support.cli import run_modpack
+from tests.support.rest import (
     ADMIN,
     module_json,
     running_cluster,

@@ -6,7 +6,8 @@ import json
 import zipfile
 from pathlib import Path
 
-from tests.conftest import FIXTURES, SO, run_modpack
+from tests.support.cli import run_modpack
+from tests.support.paths import FIXTURES, SO
 
 TARGETS = """
 [[targets]]

@@ -14,10 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modpack import schema as schema_module
-from modpack.declarations import Settings
+from modpack.checks.document import check_module_document
+from modpack.config import Settings
 from modpack.findings import Sink
-from modpack.validate import check_module_document, validate_bundle, validate_paths
-from tests.conftest import CASES, ROOT, run_modpack
+from modpack.validate import validate_bundle, validate_paths
+from tests.support.cli import run_modpack
+from tests.support.paths import CASES, ROOT
 
 REFERENCE = ROOT.parent / "shared" / "reference" / "examples" / "module-json"
 GOOD = CASES / "good" / "module-json" / "module.json"

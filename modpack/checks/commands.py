@@ -126,6 +126,19 @@ def target_redis(module: dict[str, Any]) -> tuple[int, ...] | None:
     return None  # mutate: equivalent -- the implicit return is None too
 
 
+def no_commands(module: dict[str, Any], sink: Sink) -> None:
+    """CMD030: commands is an empty list, so the proxy routes no command of this module.
+
+    check_commands says it of a module.json; a modpack.toml (and the module.json a build
+    assembles) is judged by the manifest reader, as hand-written entries may be left empty for
+    `build --discover` (a ramp.yml never lists them: RAMP reads them from the loaded module).
+    Never twice: silent when it was already said.
+    """
+    if module.get("commands") != [] or any(f.code == "CMD030" for f in sink.findings):
+        return
+    sink.add("CMD030", "commands", "commands is empty: the proxy routes no command of this module")
+
+
 def check_commands(
     module: dict[str, Any], sink: Sink, *, hand_written: bool = False, binary_follows: bool = False
 ) -> None:
@@ -141,7 +154,7 @@ def check_commands(
     if not isinstance(entries, list):
         return
     if not entries and not hand_written:
-        sink.add("CMD030", "commands", "commands is empty: the proxy routes no command of this module")
+        no_commands(module, sink)
     commands = parse_commands(entries)
     target = target_redis(module)
     _check_names(commands, sink)

@@ -1,7 +1,7 @@
 """Checks of the module binary: will this .so load on the declared OSes and architecture?
 
 `check_binary` reads the ELF facts once (modpack.elf), compares them with module.json and the
-platform policy (modpack.compat) and reports findings; it never raises. A binary that cannot be
+platform policy (modpack.loadability) and reports findings; it never raises. A binary that cannot be
 a Redis module at all (not an ELF, 32-bit, an executable, another machine) gets that one finding
 and nothing else, since every further finding would be noise.
 """
@@ -9,14 +9,13 @@ and nothing else, since every further finding would be noise.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from modpack import compat, elf, policy
-from modpack.compat import Platform
+from modpack import elf, loadability, policy
 from modpack.elf import ElfError, ElfInfo
 from modpack.findings import Sink
+from modpack.loadability import Platform
+from modpack.types import Module
 
-Module = dict[str, Any]
 Target = tuple[Platform, str]  # a platform and the module.json path that declared it ("" if none)
 
 _ERROR_CODES = {"not-elf": "ELF001", "truncated": "ELF002", "malformed": "ELF003", "unreadable": "IN001"}
@@ -85,7 +84,7 @@ def declared_targets(module: Module) -> list[Target]:
         return []
     targets: list[Target] = []
     for index, entry in enumerate(entries):
-        target = compat.platform(entry) if isinstance(entry, str) else None
+        target = loadability.platform(entry) if isinstance(entry, str) else None
         if target is not None and all(target.os_id != t.os_id for t, _ in targets):
             targets.append((target, f"{key}[{index}]"))
     return targets
@@ -158,7 +157,7 @@ def _check_entry_point(info: ElfInfo, sink: Sink) -> None:
 
 def _check_targets(info: ElfInfo, targets: list[Target], declared_arch: str | None, sink: Sink) -> None:
     for target, path in targets:
-        for blocker in compat.blockers(info, target):
+        for blocker in loadability.blockers(info, target):
             if blocker.kind in _VERSION_CODES:
                 _report_version(blocker, target, path, sink)
             elif blocker.kind == "architecture" and declared_arch is None:
@@ -171,7 +170,7 @@ def _check_targets(info: ElfInfo, targets: list[Target], declared_arch: str | No
                 )
 
 
-def _report_version(blocker: compat.Blocker, target: Platform, path: str, sink: Sink) -> None:
+def _report_version(blocker: loadability.Blocker, target: Platform, path: str, sink: Sink) -> None:
     sink.add(
         _VERSION_CODES[blocker.kind],
         path,
@@ -181,11 +180,11 @@ def _report_version(blocker: compat.Blocker, target: Platform, path: str, sink: 
     )
 
 
-def _provides(blocker: compat.Blocker, target: Platform) -> str:
+def _provides(blocker: loadability.Blocker, target: Platform) -> str:
     """'rhel8 has glibc 2.28' / "rhel9's libstdc++ goes up to GLIBCXX_3.4.29"."""
     if blocker.kind == "GLIBC":
         return f"{target.os_id} has glibc {blocker.available}"
-    provider = compat.FAMILIES[blocker.kind][1]
+    provider = loadability.FAMILIES[blocker.kind][1]
     return f"{target.os_id}'s {provider} goes up to {blocker.kind}_{blocker.available}"
 
 
@@ -218,7 +217,7 @@ def _check_needed(info: ElfInfo, targets: list[Target], sink: Sink) -> None:
                 f"the binary needs {name}, a desktop library that server installs do not have",
                 "Remove the dependency: a Redis module cannot use X11, GL or GLib on a server node.",
             )
-        elif not compat.shipping_systems(name):
+        elif not loadability.shipping_systems(name):
             sink.add("ELF019", "", f"the binary needs {name}, which no Redis Enterprise OS installs")
         else:
             _check_shipped(info, name, targets, sink)
@@ -226,10 +225,10 @@ def _check_needed(info: ElfInfo, targets: list[Target], sink: Sink) -> None:
 
 def _check_shipped(info: ElfInfo, name: str, targets: list[Target], sink: Sink) -> None:
     """PLT010 for each declared OS that does not ship `name`; ELF020 where a minimal node may lack it."""
-    shipping = compat.shipping_systems(name)
+    shipping = loadability.shipping_systems(name)
     for target, path in targets:
         if target.library(name) is None and info.architecture in target.architectures:
-            other = compat.alternatives(target, name)
+            other = loadability.alternatives(target, name)
             instead = f" (it has {', '.join(other)})" if other else ""
             sink.add(
                 "PLT010",
@@ -238,7 +237,7 @@ def _check_shipped(info: ElfInfo, name: str, targets: list[Target], sink: Sink) 
                 f"Build the {target.os_id} bundle against the library {target.os_id} ships, or drop "
                 f"{target.os_id} from operating_systems ({name} ships on {', '.join(shipping)}).",
             )
-    systems = [t for t, _path in targets] or [p for p in compat.platforms() if p.status == "supported"]
+    systems = [t for t, _path in targets] or [p for p in loadability.platforms() if p.status == "supported"]
     lacking = [(t.os_id, lib.package) for t in systems if (lib := t.library(name)) and not lib.installed]
     if lacking:
         where = ", ".join(f"{os_id} ({package})" for os_id, package in lacking)
@@ -265,7 +264,7 @@ def _check_stack(info: ElfInfo, targets: list[Target], sink: Sink) -> None:
     # The error applies to OSes with glibc >= execstack_refused_from_glibc (2.41). No Redis
     # Enterprise OS in the policy has such a glibc today, so declared OSes get the warning; the
     # error turns on by itself once the policy gains one (or a `platforms` target has one).
-    refusing = [(target, path) for target, path in targets if compat.refuses_execstack(target)]
+    refusing = [(target, path) for target, path in targets if loadability.refuses_execstack(target)]
     for target, path in refusing:
         sink.add(
             "ELF022",
@@ -350,8 +349,8 @@ def _report_loadable(info: ElfInfo, sink: Sink, *, suggest: bool) -> None:
     """ELF029 (where it loads, to declare) or ELF030 (nowhere), when no OS was declared."""
     if elf.libc_family(info) == "musl":
         return  # ELF017 already says it loads nowhere
-    loadable = compat.loadable_systems(info)
-    oldest = compat.oldest_loadable(info)
+    loadable = loadability.loadable_systems(info)
+    oldest = loadability.oldest_loadable(info)
     if oldest is not None:
         if not suggest:
             return
@@ -363,14 +362,14 @@ def _report_loadable(info: ElfInfo, sink: Sink, *, suggest: bool) -> None:
         )
         return
     # Explain with the supported OS that comes closest (fewest reasons), say the newest one.
-    supported = [p for p in compat.platforms() if p.status == "supported"]
-    closest = min(reversed(supported), key=lambda p: len(compat.blockers(info, p)))
-    reasons = "; ".join(_reason(b, closest) for b in compat.blockers(info, closest))
+    supported = [p for p in loadability.platforms() if p.status == "supported"]
+    closest = min(reversed(supported), key=lambda p: len(loadability.blockers(info, p)))
+    reasons = "; ".join(_reason(b, closest) for b in loadability.blockers(info, closest))
     sink.add("ELF030", "", f"no supported Redis Enterprise OS can load the binary; {reasons}")
 
 
-def _reason(blocker: compat.Blocker, target: Platform) -> str:
-    if blocker.kind in compat.FAMILIES:
+def _reason(blocker: loadability.Blocker, target: Platform) -> str:
+    if blocker.kind in loadability.FAMILIES:
         return (
             f"even {_provides(blocker, target)}, but the binary needs {blocker.needed} "
             f"(required by {_some(blocker.symbols)})"

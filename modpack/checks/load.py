@@ -17,15 +17,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modpack.declarations import Settings
+from modpack.config import Settings
 from modpack.findings import Sink
 from modpack.types import Module
 
 if TYPE_CHECKING:
+    from modpack.elf import ElfInfo
     from modpack.redis.harness import RedisServer
+    from modpack.redis.loadlog import FailureReason
     from modpack.redis.model import Discovery
 
-FAILURE_RULES = {
+FAILURE_RULES: dict[FailureReason, str] = {
     "no-onload": "LOAD005",
     "missing-library": "LOAD006",
     "symbol-version": "LOAD007",
@@ -39,30 +41,9 @@ FAILURE_RULES = {
 SHOWN_COMMANDS = 12  # command names listed in LOAD003 for a module loaded without declarations
 
 
-def failure_rule(reason: str) -> str:
+def failure_rule(reason: FailureReason) -> str:
     """The LOAD rule of a load-failure reason (modpack.redis.loadlog); LOAD004 when unrecognised."""
     return FAILURE_RULES.get(reason, "LOAD004")
-
-
-def target_version(module: Module | None) -> str | None:
-    """The Redis version the module is for: compatible_redis_version, else min_redis_version."""
-    if module is None:
-        return None
-    for key in ("compatible_redis_version", "min_redis_version"):
-        value = module.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-def binary_architecture(so_path: Path) -> str | None:
-    """The architecture in the ELF header (x86_64, aarch64); None when it is not a module's."""
-    from modpack import elf
-
-    try:
-        return elf.read_elf(so_path).architecture
-    except elf.ElfError:
-        return None
 
 
 def not_loaded(so_name: str, why: str, hint: str, sink: Sink, settings: Settings) -> None:
@@ -91,11 +72,11 @@ def check_load(
 
     settings = settings or Settings(load=True)
     if architecture is None:
-        architecture = binary_architecture(so_path)
+        architecture = servers.binary_architecture(so_path)
     try:
         spec = servers.choose(
             architecture,
-            target=target_version(module),
+            target=servers.target_version(module),
             wanted=settings.redis_version,
             explicit=settings.redis_server,
             subject="it",
@@ -131,6 +112,7 @@ def _load_and_compare(server: RedisServer, so_path: Path, module: Module | None,
 
 def _check_version(module: Module, server: RedisServer, sink: Sink) -> None:
     from modpack import versions
+    from modpack.redis.servers import target_version
 
     target = target_version(module)
     wanted = versions.parse_redis_version(target) if target else None
@@ -175,3 +157,12 @@ def _loaded(discovery: Discovery, server: RedisServer, *, listed: bool) -> str:
         f"{discovery.module_name} {discovery.semantic_version} ({discovery.module_version}) loaded into "
         f"{server.describe()} and registered {registered}"
     )
+
+
+def check_load_of(
+    so: Path, module: Module | None, sink: Sink, settings: Settings, elf_info: ElfInfo | None = None
+) -> None:
+    """`--load` of one binary: `module` None when nothing is declared (a .so validated alone);
+    the architecture comes from the ELF facts when they were read."""
+    architecture = elf_info.architecture if elf_info is not None else None
+    check_load(so, module, sink, settings, architecture=architecture)

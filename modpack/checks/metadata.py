@@ -11,8 +11,7 @@ from typing import Any
 
 from modpack import policy, versions
 from modpack.findings import Sink
-
-Module = dict[str, Any]  # mutate: equivalent -- a type alias for annotations
+from modpack.types import Module
 
 # RAMP's unpacker parses an OS entry as letters then a version (ramp.md §8).
 _OS_ENTRY = re.compile(r"[a-zA-Z_]+(\d+)(\.\d+)?(\.\d+)?")
@@ -51,7 +50,7 @@ def _check_components(parsed: tuple[int, int, int], sink: Sink) -> None:
         sink.add("VER002", "semantic_version", f"major {major} does not fit the numeric version")
 
 
-def _check_numeric_version(number: Any, parsed: tuple[int, int, int] | None, sink: Sink) -> None:
+def _check_numeric_version(number: object, parsed: tuple[int, int, int] | None, sink: Sink) -> None:
     if isinstance(number, bool) or not isinstance(number, int | float):
         return
     if isinstance(number, float):
@@ -182,7 +181,7 @@ def check_platform(module: Module, sink: Sink, *, in_bundle: bool = False) -> No
         sink.add("PLT006", "os", f"os is {os_value!r}")
     if "os_list" in module:
         sink.add("PLT008", "os_list", "os_list is the legacy name of operating_systems")
-    # No list at all: in a bundle, PLT005 names the OSes its binary loads on (validate._bundle_binary).
+    # No list at all: in a bundle, PLT005 names the OSes its binary loads on (checks/bundle.py).
     key = "operating_systems" if module.get("operating_systems") is not None else "os_list"
     entries = module.get(key)
     if isinstance(entries, list):
@@ -199,7 +198,7 @@ def _check_architecture(module: Module, sink: Sink, *, in_bundle: bool) -> None:
         sink.add("PLT003", "architecture", f"architecture {arch!r} is not x86_64 or aarch64", hint)
 
 
-def _check_os_entries(entries: list[Any], key: str, arch: Any, sink: Sink) -> None:
+def _check_os_entries(entries: list[Any], key: str, arch: object, sink: Sink) -> None:
     systems = policy.operating_systems()
     seen: set[str] = set()
     for index, entry in enumerate(entries):

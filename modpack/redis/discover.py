@@ -55,13 +55,12 @@ def discover(
     The server is one of the module's architecture (an emulated one for a module of another
     architecture, modpack.redis.servers), `redis_version` when given, else the one closest to
     `target` (the Redis the module is for)."""
-    from modpack.checks.load import binary_architecture
     from modpack.redis import servers
 
     if not so_path.is_file():
         raise ModpackError(f"{so_path} does not exist or is not a file")
     spec = servers.choose(
-        binary_architecture(so_path),
+        servers.binary_architecture(so_path),
         target=target,
         wanted=redis_version,
         explicit=redis_server,
@@ -150,7 +149,7 @@ def fill_commands(
     """`modpack build --discover`: the module's own commands, when the declarations have none.
 
     Proved by a redis-server of the module's architecture, closest to the Redis it targets."""
-    from modpack.checks.load import target_version
+    from modpack.redis.servers import target_version
 
     args = decl.module.get("command_line_args")
     discovery = discover(
@@ -279,8 +278,8 @@ def write_toml(
 
 
 def _read_existing(path: Path) -> str | None:
-    from modpack.declarations import MAX_TEXT_FILE
     from modpack.regular import read_regular
+    from modpack.sources import MAX_TEXT_FILE
 
     try:
         raw = read_regular(path, MAX_TEXT_FILE)  # a FIFO named modpack.toml would block a plain read

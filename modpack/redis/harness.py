@@ -22,15 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Union
+from typing import Union
 
 from modpack.errors import ModpackError
 from modpack.redis import loadlog
+from modpack.redis.spec import STARTUP_TIMEOUT, ServerSpec
 
-if TYPE_CHECKING:
-    from modpack.redis.servers import ServerSpec
-
-STARTUP_TIMEOUT = 15.0  # seconds: redis starts in milliseconds, but a busy CI machine can take far longer
 COMMAND_TIMEOUT = 60.0
 STOP_TIMEOUT = 3.0
 MAX_BULK = 64 * 1024 * 1024

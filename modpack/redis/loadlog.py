@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, TypeAlias
 
 _DLERROR = re.compile(r"Module (?P<path>.+?) failed to load: (?P<error>.*)$")
 _VERSION_NOT_FOUND = re.compile(r"^(?P<lib>.*?): version `(?P<version>[^']+)' not found")
@@ -31,6 +32,20 @@ _NOT_AN_OBJECT = (
     "cannot dynamically load position-independent executable",
 )
 
+# Why a load failed; modpack.checks.load maps each reason to its LOAD rule.
+FailureReason: TypeAlias = Literal[
+    "no-onload",
+    "missing-library",
+    "symbol-version",
+    "undefined-symbol",
+    "not-executable",
+    "wrong-binary",
+    "onload-failed",
+    "crashed",
+    "timeout",
+    "unknown",
+]
+
 BUILD_FOR_TARGET = "Build the module as a 64-bit ELF shared object for the target architecture."
 
 
@@ -38,7 +53,7 @@ BUILD_FOR_TARGET = "Build the module as a 64-bit ELF shared object for the targe
 class LoadFailure:
     """Why MODULE LOAD failed: a reason key (the check maps it to a LOAD rule), a message, a hint."""
 
-    reason: str
+    reason: FailureReason
     message: str
     hint: str = ""
     log: tuple[str, ...] = ()

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modpack.errors import ModpackError, UsageError
-from modpack.redis.servers import ServerSpec, host_architecture
+from modpack.redis.spec import ServerSpec, host_architecture
 
 MANIFEST = "server.json"
 MANIFEST_VERSION = 1

@@ -11,57 +11,34 @@ about the module (glibc refuses it as it refuses any foreign file).
 from __future__ import annotations
 
 import os
-import platform
-from dataclasses import dataclass
+from pathlib import Path
 
 from modpack import versions
-from modpack.redis.harness import INSTALL_HINT, STARTUP_TIMEOUT, RedisNotFoundError
-
-# Starting redis-server under qemu-user takes about 1 s here (translated code, no JIT cache);
-# 60 s leaves room for a loaded CI machine, as the other timeouts do (10x normal and more).
-EMULATED_STARTUP_TIMEOUT = 60.0
-
-_MACHINE_NAMES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+from modpack.redis import provision
+from modpack.redis.harness import INSTALL_HINT, RedisNotFoundError
+from modpack.redis.spec import ServerSpec, host_architecture
+from modpack.types import Module
 
 
-def host_architecture() -> str:
-    """This machine's architecture in modpack's (ELF) spelling: x86_64 or aarch64."""
-    machine = platform.machine().lower()
-    return _MACHINE_NAMES.get(machine, machine)
+def target_version(module: Module | None) -> str | None:
+    """The Redis version the module is for: compatible_redis_version, else min_redis_version."""
+    if module is None:
+        return None
+    for key in ("compatible_redis_version", "min_redis_version"):
+        value = module.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
-@dataclass(frozen=True)
-class ServerSpec:
-    """A runnable redis-server: the command that starts it, and what it is."""
+def binary_architecture(so_path: Path) -> str | None:
+    """The architecture in the ELF header (x86_64, aarch64); None when it is not a module's."""
+    from modpack import elf
 
-    command: tuple[str, ...]  # the argv prefix; redis-server's own arguments follow it
-    architecture: str
-    version: str  # "8.0.2"; "" when only running it tells
-    origin: str  # for people: where it comes from and how it runs
-    emulated: bool = False
-    release: str = ""  # the Debian release it comes from, for a prepared one
-
-    @property
-    def startup_timeout(self) -> float:
-        return EMULATED_STARTUP_TIMEOUT if self.emulated else STARTUP_TIMEOUT
-
-    @property
-    def version_tuple(self) -> tuple[int, ...]:
-        return versions.parse_redis_version(self.version) or ()
-
-    @property
-    def summary(self) -> str:
-        """`aarch64, Debian trixie, emulated`: what it is, without paths (for files written)."""
-        parts = [
-            self.architecture,
-            f"Debian {self.release}" if self.release else "",
-            "emulated" * self.emulated,
-        ]
-        return ", ".join(p for p in parts if p)
-
-    def describe(self, version: str = "") -> str:
-        """`redis-server 8.0.2 (aarch64, ...)`: the Redis that proved a result, for reports."""
-        return f"redis-server {version or self.version or '(unknown version)'} ({self.origin})"
+    try:
+        return elf.read_elf(so_path).architecture
+    except elf.ElfError:
+        return None
 
 
 def system_server(explicit: str | None = None) -> ServerSpec:
@@ -79,8 +56,6 @@ def system_server(explicit: str | None = None) -> ServerSpec:
 
 def available(architecture: str, explicit: str | None = None) -> list[ServerSpec]:
     """Every redis-server that runs `architecture` code here, this machine's own first."""
-    from modpack.redis import provision
-
     found: list[ServerSpec] = []
     if architecture == host_architecture():
         try:

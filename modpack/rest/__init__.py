@@ -5,5 +5,5 @@
   per-node artifact folders;
 - `modpack.rest.client`: publishing a bundle to a cluster (`modpack publish` and friends).
 
-Nothing heavy is imported here: `modpack.rest.cli` is imported on every `modpack` run.
+Nothing heavy is imported here; the commands are in `modpack.cli.rest`.
 """

@@ -35,7 +35,7 @@ from modpack.rest.paths import ARTIFACTS, MODULES
 if TYPE_CHECKING:
     import httpx
 
-    from modpack.declarations import Settings
+    from modpack.config import Settings
     from modpack.rest.publish import PublishResult, UnpublishResult
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
 from modpack.rest.platforms import NodeFacts
 
 if TYPE_CHECKING:
-    from modpack.declarations import Settings
+    from modpack.config import Settings
     from modpack.findings import Finding
 
 # Bundles given together must agree on every field but these, which describe one platform's build.
@@ -117,7 +117,7 @@ def check_bundle(path: Path, settings: Settings | None = None) -> Bundle:
 
 
 def _default_settings() -> Settings:
-    from modpack.declarations import Settings
+    from modpack.config import Settings
 
     return Settings()
 

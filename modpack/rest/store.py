@@ -24,7 +24,10 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+from modpack.atomic import fsync_folder
+from modpack.types import JSON
 
 ARTIFACT_ZIP = "module.zip"
 ARTIFACT_JSON = "module.json"
@@ -157,12 +160,12 @@ class ConfigStore:
             cursor = self._db.execute("DELETE FROM modules WHERE uid = ?", (uid,))
         return cursor.rowcount > 0
 
-    def setting(self, key: str, default: Any) -> Any:
+    def setting(self, key: str, default: JSON) -> JSON:
         with self._lock:
             row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
 
-    def set_setting(self, key: str, value: Any) -> None:
+    def set_setting(self, key: str, value: JSON) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT INTO settings (key, value) VALUES (?, ?)"
@@ -178,7 +181,7 @@ def _dumps(document: dict[str, Any]) -> str:
     return text
 
 
-def _no_constant(name: str) -> Any:
+def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON value")
 
 
@@ -260,15 +263,15 @@ class NodeArtifacts:
         stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.temp))
         upload.replace(stage / ARTIFACT_ZIP)
         _write_synced(stage / ARTIFACT_JSON, json.dumps(module, indent=1).encode())
-        _fsync_folder(stage)
+        fsync_folder(stage)
         target.parent.mkdir(exist_ok=True)
         if target.exists() and _exchange(stage, target):
-            _fsync_folder(target.parent)  # the old artifact now sits in the stage folder
+            fsync_folder(target.parent)  # the old artifact now sits in the stage folder
             shutil.rmtree(stage, ignore_errors=True)
             return
         trash = self._hide(target)  # no atomic exchange here: a two-rename gap remains
         stage.replace(target)
-        _fsync_folder(target.parent)
+        fsync_folder(target.parent)
         if trash is not None:
             shutil.rmtree(trash, ignore_errors=True)
 
@@ -278,7 +281,7 @@ class NodeArtifacts:
         if not target.exists():
             return False
         self._discard(target)
-        _fsync_folder(target.parent)
+        fsync_folder(target.parent)
         return True
 
     def _hide(self, folder: Path) -> Path | None:
@@ -336,11 +339,3 @@ def _write_synced(path: Path, data: bytes) -> None:
         out.write(data)
         out.flush()
         os.fsync(out.fileno())
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -76,7 +76,7 @@ class Outcome:
 
 def _check_report(report: Any) -> None:
     from modpack.findings import Finding
-    from modpack.validate import Report
+    from modpack.report import Report
 
     if not isinstance(report, Report):
         raise ContractError(f"validate_paths returned {type(report).__name__}")
@@ -110,13 +110,13 @@ def run_module_object(data: bytes, folder: Path) -> None:
 
 def run_declarations(name: str) -> Callable[[bytes, Path], None]:
     def run(data: bytes, folder: Path) -> None:
-        from modpack import declarations
+        from modpack import declarations, manifests
 
         path = folder / name
         path.write_bytes(data)
-        decl = declarations.load(path)
+        decl = manifests.load(path)
         if not isinstance(decl, declarations.Declarations):
-            raise ContractError(f"declarations.load returned {type(decl).__name__}")
+            raise ContractError(f"manifests.load returned {type(decl).__name__}")
         _validate(data, path)
 
     return run

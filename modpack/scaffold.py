@@ -18,6 +18,7 @@ from modpack import schema, versions
 from modpack.declarations import MODULE_KEYS
 from modpack.errors import FindingsError, ModpackError
 from modpack.findings import Finding, Severity, Sink
+from modpack.ramp.edits import apply_ramp_edits
 
 MODULE_ORDER = (
     "name",
@@ -34,7 +35,7 @@ COMMAND_KEYS = (
     ("step", "step"),
 )
 # module.json keys modpack.toml does not hold, and why. RAMP's command edits are not here:
-# they are applied to the commands (apply_ramp_edits), and that is reported there.
+# they are applied to the commands (modpack.ramp.edits), and that is reported there.
 NOT_CARRIED = {
     "version": "derived from semantic_version",
     "sha256": "computed from the binary at build time",
@@ -88,7 +89,7 @@ class Conversion:
         self.notes.append(f"to do: {text}")
 
 
-def toml_value(value: Any) -> str:
+def toml_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -169,14 +170,14 @@ def _carry_module(conv: Conversion, module: dict[str, Any]) -> None:
 def _integers(command: dict[str, Any]) -> dict[str, Any]:
     """A command with 3.0 written as 3 (a JSON reader's float): TOML keeps the two apart and
     build refuses a float where an integer belongs."""
-    from modpack.declarations import as_integer
+    from modpack.checks.numbers import as_integer
 
     fields = ("command_arity", "first_key", "last_key", "step")
     return {k: as_integer(v) if k in fields else v for k, v in command.items()}
 
 
 def _crdb_integers(crdb: dict[str, Any]) -> dict[str, Any]:
-    from modpack.declarations import as_integer
+    from modpack.checks.numbers import as_integer
 
     versions_list = crdb.get("supported_featureset_versions")
     if not isinstance(versions_list, list):
@@ -191,7 +192,7 @@ def _version_agrees(module: dict[str, Any]) -> bool:
     return parsed is not None and isinstance(number, int | float) and int(number) == versions.encode(*parsed)
 
 
-def from_module_json(document: Any, source: str) -> Conversion:
+def from_module_json(document: object, source: str) -> Conversion:
     if not isinstance(document, dict):
         raise ModpackError(f"{source} does not hold a module.json object")
     conv = Conversion(source=source)
@@ -200,9 +201,8 @@ def from_module_json(document: Any, source: str) -> Conversion:
 
 
 def from_module_file(path: Path) -> Conversion:
-    from modpack.declarations import MAX_TEXT_FILE
     from modpack.regular import read_regular
-    from modpack.validate import parse_json
+    from modpack.sources import MAX_TEXT_FILE, parse_json
 
     sink = Sink(str(path))
     try:
@@ -242,9 +242,9 @@ def from_ramp(
     path: Path, discovered: Discovered | None = None, *, name: str | None = None, version: str | None = None
 ) -> Conversion:
     """ramp.yml as modpack.toml; RAMP's command edits applied to what `discovered` lists."""
-    from modpack import ramp
+    from modpack.ramp import reader
 
-    decl = ramp.load(path)
+    decl = reader.load(path)
     fatal = [
         f
         for f in decl.sink.resolved()
@@ -256,7 +256,7 @@ def from_ramp(
     given: dict[str, Any] = {
         k: decl.module[k] for k in ("module_name", "semantic_version", "version") if k in decl.module
     }
-    module = {k: v for k, v in decl.module.items() if k not in ramp.DISCOVERED_KEYS}
+    module = {k: v for k, v in decl.module.items() if k not in reader.DISCOVERED_KEYS}
     module = {k: _untemplate(v, k, conv) for k, v in module.items()}
     listed = decl.module.get("commands")  # RAMP ignores it; modpack builds from it without discovery
     base = discovered.commands if discovered else listed if isinstance(listed, list) else None
@@ -269,10 +269,10 @@ def from_ramp(
     if discovered is not None:
         _redis_versions(conv, discovered)
     for key in decl.raw:
-        if key in ramp.PACK_ONLY_KEYS:
+        if key in reader.PACK_ONLY_KEYS:
             conv.dropped(f"{key}: {NOT_CARRIED[key]}")
-        elif key not in ramp.RAMP_KEYS:
-            hint = schema.did_you_mean(str(key), ramp.RAMP_KEYS)
+        elif key not in reader.RAMP_KEYS:
+            hint = schema.did_you_mean(str(key), reader.RAMP_KEYS)
             conv.dropped(f"{key} is not a key RAMP knows, so RAMP ignores it too. {hint}".rstrip(". "))
     errors = [f for f in decl.sink.findings if f.code == "DECL004"]
     if errors:
@@ -347,7 +347,7 @@ def _semver(number: int) -> str:
     return ".".join(map(str, versions.decode(number)))
 
 
-def _untemplate(value: Any, key: str, conv: Conversion) -> Any:
+def _untemplate(value: object, key: str, conv: Conversion) -> object:
     """RAMP's `{os.getenv('X')}` becomes `${X}`; any other template is kept and reported."""
     if isinstance(value, str):
         converted = _GETENV.sub(lambda m: "${" + m.group(1) + "}", value)
@@ -361,50 +361,6 @@ def _untemplate(value: Any, key: str, conv: Conversion) -> Any:
     if isinstance(value, dict):
         return {k: _untemplate(v, f"{key}.{k}", conv) for k, v in value.items()}
     return value
-
-
-def apply_ramp_edits(
-    module: dict[str, Any], discovered: list[dict[str, Any]] | None, conv: Conversion, sink: Sink
-) -> list[dict[str, Any]]:
-    """exclude, then override (whole entry), then add, as RAMP does (ramp.md §1, §3.3)."""
-    excludes = [e for e in module.get("exclude_commands") or [] if isinstance(e, str)]
-    overrides = [o for o in module.get("overide_command") or [] if isinstance(o, dict)]
-    additions = [a for a in module.get("add_command") or [] if isinstance(a, dict)]
-    if discovered is None:
-        if excludes:
-            conv.todo(
-                f"exclude_commands ({len(excludes)} {'name' if len(excludes) == 1 else 'names'}) "
-                "applies to the commands the module "
-                "registers: run `modpack init --from ramp.yml --discover FILE.so` to apply it"
-            )
-        if overrides or additions:
-            conv.changed(
-                "overide_command and add_command entries became [[commands]]; "
-                "with --discover, overrides replace the discovered entries"
-            )
-        return overrides + additions
-    if excludes or overrides or additions:
-        conv.changed("RAMP's exclude_commands, overide_command and add_command were applied")
-    names = {c.get("command_name") for c in discovered}
-    for index, name in enumerate(excludes):
-        if name not in names:
-            sink.add(
-                "DECL004",
-                f"exclude_commands[{index}]",
-                f"exclude_commands names {name!r}, which the module does not register",
-            )
-    kept = [dict(c) for c in discovered if c.get("command_name") not in excludes]
-    for index, override in enumerate(overrides):
-        matches = [i for i, c in enumerate(kept) if c.get("command_name") == override.get("command_name")]
-        if len(matches) != 1:
-            sink.add(
-                "DECL004",
-                f"overide_command[{index}]",
-                f"overide_command {override.get('command_name')!r} matches {len(matches)} commands",
-            )
-            continue
-        kept[matches[0]] = dict(override)
-    return kept + additions
 
 
 def new_module(name: str, version: str, *, so: str | None = None) -> str:

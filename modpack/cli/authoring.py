@@ -1,6 +1,7 @@
 """Commands for where module authors already work: `modpack init` and `modpack ramp-pack`.
 
-Thin click wrappers: the work is in modpack.init, modpack.builder and modpack.redis.
+Thin click wrappers: the work is in modpack.scaffold, modpack.ramp, modpack.builder and modpack.redis.
+Loaded only when one of these commands runs (modpack.cli.lazy).
 """
 
 from __future__ import annotations
@@ -8,18 +9,21 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from modpack.errors import UsageError
 
+if TYPE_CHECKING:
+    from modpack.scaffold import Conversion, Discovered
 
-def _discovered(so: Path | None, args: str | None) -> Any:
+
+def _discovered(so: Path | None, args: str | None) -> Discovered | None:
     if so is None:
         return None
-    from modpack.init import Discovered
     from modpack.redis.discover import discover, module_json_commands, split_args
+    from modpack.scaffold import Discovered
 
     found = discover(so, split_args(args or ""))
     commands = module_json_commands(found)
@@ -76,26 +80,28 @@ def init_command(
         click.echo(f"  {note}")
 
 
-def _convert(source: Path, discovered: Any, name: str | None, version: str | None) -> Any:
-    from modpack import init
+def _convert(
+    source: Path, discovered: Discovered | None, name: str | None, version: str | None
+) -> Conversion:
+    from modpack import scaffold
 
     kind = source.name.lower()
     if kind.endswith((".yml", ".yaml")):
-        return init.from_ramp(source, discovered, name=name, version=version)
+        return scaffold.from_ramp(source, discovered, name=name, version=version)
     if kind.endswith(".zip"):
-        return init.from_bundle(source)
+        return scaffold.from_bundle(source)
     if kind.endswith(".json"):
-        return init.from_module_file(source)
+        return scaffold.from_module_file(source)
     raise UsageError(f"--from takes ramp.yml, module.json or a .zip, not {source.name}")
 
 
 def _new(
-    name: str | None, version: str | None, discovered: Any, so: Path | None, path: Path
+    name: str | None, version: str | None, discovered: Discovered | None, so: Path | None, path: Path
 ) -> tuple[str, list[str]]:
-    from modpack import init
+    from modpack import scaffold
 
     if discovered is not None:
-        conversion = init.from_discovery(discovered, str(so), name=name, version=version)
+        conversion = scaffold.from_discovery(discovered, str(so), name=name, version=version)
         conversion.so = os.path.relpath(so.resolve(), path.resolve().parent) if so else None
         return conversion.render(), conversion.notes
     if name is None or version is None:
@@ -103,7 +109,7 @@ def _new(
             raise UsageError("init needs --name and --version (or --from / --discover)")
         name = name or click.prompt("module name (as passed to RedisModule_Init)")
         version = version or click.prompt("semantic version", default="0.1.0")
-    return init.new_module(name, version, so=str(so) if so else None), []
+    return scaffold.new_module(name, version, so=str(so) if so else None), []
 
 
 @click.command("ramp-pack", context_settings={"help_option_names": ["--help"]})
@@ -152,13 +158,13 @@ def ramp_pack_command(
     verbose: bool,
     debug_flag: bool,
     force: bool,
-    **options: Any,
+    **options: Any,  # noqa: ANN401 -- RAMP's options by name, each a str, bool or tuple (RampOptions)
 ) -> None:
     """`ramp pack` compatibility: the same options, modpack's checks and deterministic zip."""
     import json
 
     from modpack import reporters
-    from modpack.ramp_pack import RampOptions, ramp_pack
+    from modpack.ramp.pack import RampOptions, ramp_pack
 
     request = RampOptions(module_so, manifest, output, options)
     result = ramp_pack(request, dry_run=print_filename_only, force=force)
@@ -168,9 +174,9 @@ def ramp_pack_command(
         click.echo(result.path.name)
         return
     if result.findings:
-        from modpack.cli import _report
+        from modpack.cli.output import report_of
 
-        click.echo(reporters.text(_report(result.findings)))
+        click.echo(reporters.text(report_of(result.findings)))
     if verbose or debug_flag:
         click.echo(json.dumps(result.module, indent=4, sort_keys=True))
     click.echo(f"wrote {result.path}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from modpack import policy
 from modpack.elf import (
@@ -45,13 +45,17 @@ class Library:
     source: str
 
 
+# supported: Redis Enterprise installs on it; retired: no longer; not-yet: announced, not released.
+PlatformStatus: TypeAlias = Literal["supported", "retired", "not-yet"]
+
+
 @dataclass(frozen=True)
 class Platform:
     """What one OS provides to a module; `gcc` is per architecture."""
 
     os_id: str
     name: str
-    status: str
+    status: PlatformStatus
     glibc: Version
     glibcxx: Version
     cxxabi: Version
@@ -107,7 +111,7 @@ def _platform(os_id: str, entry: dict[str, Any]) -> Platform:
     return Platform(
         os_id=os_id,
         name=entry["name"],
-        status=entry["status"],
+        status=_status(os_id, entry["status"]),
         glibc=parse_version(entry["glibc"]),
         glibcxx=parse_version(entry["glibcxx"]),
         cxxabi=parse_version(entry["cxxabi"]),
@@ -118,6 +122,19 @@ def _platform(os_id: str, entry: dict[str, Any]) -> Platform:
             for soname, item in entry.get("libraries", {}).items()
         ),
     )
+
+
+_STATUSES: dict[object, PlatformStatus] = {
+    "supported": "supported",
+    "retired": "retired",
+    "not-yet": "not-yet",
+}
+
+
+def _status(os_id: str, value: object) -> PlatformStatus:
+    if value not in _STATUSES:
+        raise ValueError(f"modpack/data/platforms.json: {os_id} has status {value!r}")
+    return _STATUSES[value]
 
 
 def execstack_refused_from() -> Version:
@@ -198,10 +215,6 @@ def _version_blocker(info: ElfInfo, target: Platform, family: str) -> Blocker | 
     if not newest.endswith(version_text(newest_version)):
         needed = f"{newest} ({FAMILIES[family][1]} {version_text(newest_version)})"
     return Blocker(family, needed, version_text(limit), tuple(culprits))
-
-
-def can_load(info: ElfInfo, target: Platform | str) -> bool:
-    return not blockers(info, target)
 
 
 def loadable_systems(info: ElfInfo) -> list[str]:

@@ -1,4 +1,4 @@
-"""Helpers for the REST tests: bundles built with zipfile from the fixture modules, and clusters.
+"""Helpers of the REST, serve and publish tests: bundles built with zipfile from the fixture modules, and clusters.
 
 Every cluster listens on 127.0.0.1 only, on ports the kernel picks, and is stopped by the
 context manager that started it.
@@ -20,10 +20,9 @@ from typing import Any
 from modpack.rest import auth
 from modpack.rest.client import Connection, Credentials
 from modpack.rest.cluster import LocalCluster, ServeOptions
+from tests.support.paths import FIXTURES, SO
 
-ROOT = Path(__file__).resolve().parent.parent
-SO = ROOT / "fixtures" / "so"
-EXPECTED = ROOT / "fixtures" / "expected" / "redis-7.0.15.json"
+EXPECTED = FIXTURES / "expected" / "redis-7.0.15.json"
 ADMIN = Credentials("admin", "admin-secret-pw")
 ROLE_USERS = {role: Credentials(f"{role}@example.com", f"{role}-secret-pw") for role in auth.ROLES}
 
@@ -120,22 +119,6 @@ def connection(cluster: LocalCluster, credentials: Credentials = ADMIN, **overri
     }
     settings.update(overrides)
     return Connection(**settings)
-
-
-def test_write_bundle_holds_module_json_and_executable_so(tmp_path: Path) -> None:
-    bundle = write_bundle(tmp_path / "hello.zip")
-    with zipfile.ZipFile(bundle) as archive:
-        assert sorted(archive.namelist()) == ["hello.so", "module.json"]
-        assert (archive.getinfo("hello.so").external_attr >> 16) & 0o777 == 0o755
-        assert json.loads(archive.read("module.json"))["version"] == 10203
-
-
-def test_role_users_cover_every_role(tmp_path: Path) -> None:
-    users = auth.read_users(write_role_users(tmp_path / "users.json"))
-    for role, credentials in ROLE_USERS.items():
-        user = users.authenticate(credentials.user, credentials.password)
-        assert user is not None
-        assert user.role == role
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 30.0) -> None:

@@ -1,6 +1,6 @@
 """The prepared redis-servers (`modpack redis prepare`) the emulation and version tests need.
 
-Like `tests.conftest.require_redis()`: a missing one FAILS the test (scripts/test.sh prepares them
+Like `tests.support.tools.require_redis()`: a missing one FAILS the test (scripts/test.sh prepares them
 in CI), unless MODPACK_ALLOW_NO_REDIS=1 (a laptop without them) makes it skip.
 """
 
@@ -11,7 +11,7 @@ import os
 import pytest
 
 from modpack.redis import provision
-from modpack.redis.servers import ServerSpec
+from modpack.redis.spec import ServerSpec
 
 
 def require_prepared(architecture: str, version: str) -> ServerSpec:

@@ -1,24 +1,33 @@
 """The REST commands: `serve`, `publish`, `unpublish`, `artifacts list|delete`, `modules list|delete`.
 
-Thin wrappers: options become a `Connection` or `ServeOptions`, the library does the work, and
-this module prints. Only click is imported at the top; httpx, starlette and uvicorn load inside
-the commands. The main group imports this module only when one of its commands runs
-(modpack.command_registry).
+Thin wrappers: options become a `Connection` (through `ConnectionOptions`) or a `ServeOptions`,
+the library does the work, and this module prints. Only click is imported at the top; httpx,
+starlette and uvicorn load inside the commands. The main group imports this module only when one
+of its commands runs (modpack.cli.lazy).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from modpack.cli.output import rule_codes
 from modpack.errors import ModpackError, UsageError
+
+if TYPE_CHECKING:
+    from modpack.config import Settings
+    from modpack.rest.client import Api, Connection, NodeOutcome
+    from modpack.rest.cluster import LocalCluster
+    from modpack.rest.publish import PublishResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
@@ -81,32 +90,52 @@ def connection_options(command: F) -> F:
     return functools.reduce(lambda c, option: option(c), reversed(options), command)
 
 
-def _connection(params: dict[str, Any]) -> Any:
-    from modpack.rest.client import Connection, Credentials
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """The shared connection options as click parses them (one field per option)."""
 
-    user, password = params.pop("user"), params.pop("password")
-    if password is not None and not user:
-        raise UsageError("a password was given without --user (or MODPACK_USER)")
-    if user and password is None:
-        password = _ask_password(user)
-    if params["insecure"]:
-        click.echo("modpack: warning: --insecure: TLS certificates are not verified", err=True)
-    if params["allow_http"]:
-        click.echo(
-            "modpack: warning: --allow-http: credentials may cross the network in clear text", err=True
+    cluster: str | None
+    node_urls: tuple[str, ...]
+    user: str | None
+    password: str | None = dataclasses.field(repr=False)
+    ca_cert: Path | None
+    insecure: bool
+    allow_http: bool
+    trust_node_addresses: bool
+    max_nodes: int
+    timeout: float
+    retries: int
+
+    def connection(self) -> Connection:
+        """The client's Connection; asks for the password on a terminal when only a user is given."""
+        from modpack.rest.client import Connection, Credentials
+
+        user, password = self.user, self.password
+        if password is not None and not user:
+            raise UsageError("a password was given without --user (or MODPACK_USER)")
+        if user and password is None:
+            password = _ask_password(user)
+        if self.insecure:
+            click.echo("modpack: warning: --insecure: TLS certificates are not verified", err=True)
+        if self.allow_http:
+            click.echo(
+                "modpack: warning: --allow-http: credentials may cross the network in clear text", err=True
+            )
+        return Connection(
+            cluster=self.cluster,
+            nodes=self.node_urls,
+            credentials=Credentials(user, password) if user and password is not None else None,
+            ca_cert=self.ca_cert,
+            insecure=self.insecure,
+            timeout=self.timeout,
+            retries=self.retries,
+            allow_http=self.allow_http,
+            trust_node_addresses=self.trust_node_addresses,
+            max_nodes=self.max_nodes,
         )
-    return Connection(
-        cluster=params.pop("cluster"),
-        nodes=tuple(params.pop("node_urls")),
-        credentials=Credentials(user, password) if user else None,
-        ca_cert=params.pop("ca_cert"),
-        insecure=params.pop("insecure"),
-        timeout=params.pop("timeout"),
-        retries=params.pop("retries"),
-        allow_http=params.pop("allow_http"),
-        trust_node_addresses=params.pop("trust_node_addresses"),
-        max_nodes=params.pop("max_nodes"),
-    )
+
+
+_CONNECTION_FIELDS = tuple(f.name for f in dataclasses.fields(ConnectionOptions))
 
 
 def _ask_password(user: str) -> str:
@@ -117,12 +146,12 @@ def _ask_password(user: str) -> str:
 
 
 def _with_connection(command: Callable[..., None]) -> Callable[..., None]:
-    """Turns the connection options into one `connection` argument."""
+    """Turns the connection options click passes into one `connection` argument."""
 
     @functools.wraps(command)
-    def wrapper(**params: Any) -> None:
-        connection = _connection(params)
-        command(connection=connection, **params)
+    def wrapper(**params: Any) -> None:  # noqa: ANN401 -- click's options by name; ConnectionOptions types them
+        given = ConnectionOptions(**{name: params.pop(name) for name in _CONNECTION_FIELDS})
+        command(connection=given.connection(), **params)
 
     return wrapper
 
@@ -170,14 +199,6 @@ def _limit_options(command: F) -> F:
         )
         command = option(command)
     return command
-
-
-def _limits(params: dict[str, Any]) -> Any:
-    from dataclasses import fields
-
-    from modpack.rest.limits import ConnectionLimits
-
-    return ConnectionLimits(**{limit.name: params[limit.name] for limit in fields(ConnectionLimits)})
 
 
 @click.command()
@@ -258,24 +279,67 @@ def _limits(params: dict[str, Any]) -> Any:
 @click.option(
     "--hash-password", is_flag=True, help="Read a password on stdin, print its hash for a users file, exit."
 )
-def serve(**params: Any) -> None:
+def serve(
+    data: Path,
+    nodes: int,
+    host: str,
+    port: int,
+    os_names: tuple[str, ...],
+    arch: str,
+    plain_http: bool,
+    cert: Path | None,
+    key: Path | None,
+    users_file: Path | None,
+    admin_password: str | None,
+    admin_password_file: Path | None,
+    max_upload_mb: int,
+    allow_modules_upload: bool | None,
+    software_version: str,
+    ports_file: Path | None,
+    access_log: bool,
+    header_timeout: float,
+    idle_timeout: float,
+    body_timeout: float,
+    max_connections: int,
+    hash_password: bool,
+) -> None:
     """Run a local Redis Enterprise module API: N nodes, one configuration store (Ctrl+C stops).
 
     Every node serves the user-defined module endpoints, GET /v1/modules, /v1/nodes, /v1/cluster
     and its OpenAPI description at /v1/openapi.json. Data (SQLite store, artifacts, users,
     certificate) lives in --data and survives restarts.
     """
-    if params.pop("hash_password"):
-        from modpack.rest.auth import hash_password
+    if hash_password:
+        from modpack.rest.auth import hash_password as hashed
 
-        click.echo(hash_password(sys.stdin.readline().rstrip("\r\n")))
+        click.echo(hashed(sys.stdin.readline().rstrip("\r\n")))
         return
-    from modpack.rest.cluster import LocalCluster, share_one_malloc_arena
+    from modpack.rest.cluster import LocalCluster, ServeOptions, share_one_malloc_arena
+    from modpack.rest.limits import ConnectionLimits
 
+    default_os, per_node = _node_os(os_names)
+    options = ServeOptions(
+        data=data,
+        nodes=nodes,
+        host=host,
+        port=port,
+        node_os=per_node,
+        architecture=arch,
+        https=not plain_http,
+        cert=cert,
+        key=key,
+        users_file=users_file,
+        admin_password=_admin_password(admin_password, admin_password_file, users_file),
+        max_upload=max_upload_mb * 1024 * 1024,
+        allow_modules_upload=allow_modules_upload,
+        access_log=access_log,
+        software_version=software_version,
+        limits=ConnectionLimits(header_timeout, idle_timeout, body_timeout, max_connections),
+    )
+    if default_os:
+        options.default_os = default_os
     share_one_malloc_arena()
-    options = _serve_options(params)
-    ports_file = params["ports_file"]
-    _log_to_stderr(params["access_log"])
+    _log_to_stderr(access_log)
     with LocalCluster(options) as cluster:
         if ports_file:
             cluster.write_ports_file(ports_file)
@@ -283,37 +347,8 @@ def serve(**params: Any) -> None:
         _wait_for_signal()
 
 
-def _serve_options(params: dict[str, Any]) -> Any:
-    from modpack.rest.cluster import ServeOptions
-
-    default_os, per_node = _node_os(params["os_names"])
-    password = _admin_password(params)
-    options = ServeOptions(
-        data=params["data"],
-        nodes=params["nodes"],
-        host=params["host"],
-        port=params["port"],
-        node_os=per_node,
-        architecture=params["arch"],
-        https=not params["plain_http"],
-        cert=params["cert"],
-        key=params["key"],
-        users_file=params["users_file"],
-        admin_password=password,
-        max_upload=params["max_upload_mb"] * 1024 * 1024,
-        allow_modules_upload=params["allow_modules_upload"],
-        access_log=params["access_log"],
-        software_version=params["software_version"],
-        limits=_limits(params),
-    )
-    if default_os:
-        options.default_os = default_os
-    return options
-
-
-def _admin_password(params: dict[str, Any]) -> str | None:
+def _admin_password(password: str | None, path: Path | None, users_file: Path | None) -> str | None:
     """The admin password from --admin-password (or its env) or --admin-password-file."""
-    password, path = params["admin_password"], params["admin_password_file"]
     if password is not None and path is not None:
         raise UsageError("--admin-password and --admin-password-file go alone: give one")
     if path is not None:
@@ -324,12 +359,12 @@ def _admin_password(params: dict[str, Any]) -> str | None:
         password = lines[0] if lines else ""
     if password is not None and not password:
         raise UsageError("the admin password is empty")
-    if password is not None and params["users_file"] is not None:
+    if password is not None and users_file is not None:
         raise UsageError(
             "--users names the users file: an admin password given as well would be ignored",
             "Put the admin in that file (`modpack serve --hash-password`), or drop --users.",
         )
-    return str(password) if password is not None else None
+    return password
 
 
 def _log_to_stderr(access_log: bool) -> None:
@@ -342,7 +377,7 @@ def _log_to_stderr(access_log: bool) -> None:
     )
 
 
-def _announce(cluster: Any) -> None:
+def _announce(cluster: LocalCluster) -> None:
     info = cluster.describe()
     click.echo(f"Redis Enterprise {cluster.shared.software_version} module API")
     for node in info["nodes"]:
@@ -399,27 +434,11 @@ class ProgressBoard:
             click.echo("", err=True)
 
 
-def _rule_codes(values: tuple[str, ...]) -> tuple[str, ...]:
-    """`--select zip,CMD001 --select zero-step` -> ("ZIP", "CMD001", "zero-step"), each checked."""
-    import re
-
-    from modpack.rules import all_rules
-
-    items = (c.strip() for v in values for c in v.split(","))
-    codes = tuple(c.upper() if re.fullmatch(r"[A-Za-z]+\d*", c) else c for c in items if c)
-    rules = all_rules()
-    names = {r.name for r in rules.values()}
-    for code in codes:
-        if code not in names and not any(known.startswith(code) for known in rules):
-            raise UsageError(f"no rule matches {code!r}", "Run `modpack rules` to list the codes.")
-    return codes
-
-
-def _publish_settings(select: tuple[str, ...], ignore: tuple[str, ...], strict: bool) -> Any:
+def _publish_settings(select: tuple[str, ...], ignore: tuple[str, ...], strict: bool) -> Settings:
     """The settings `modpack validate` would use: modpack.toml, then these options."""
     from modpack.config import settings_for
 
-    return settings_for(None, select=_rule_codes(select), ignore=_rule_codes(ignore), strict=strict)
+    return settings_for(None, select=rule_codes(select), ignore=rule_codes(ignore), strict=strict)
 
 
 @click.command()
@@ -448,7 +467,7 @@ def _publish_settings(select: tuple[str, ...], ignore: tuple[str, ...], strict: 
 @_with_connection
 def publish(
     bundles: tuple[Path, ...],
-    connection: Any,
+    connection: Connection,
     dry_run: bool,
     allow_upload: bool,
     replace: bool,
@@ -496,7 +515,7 @@ def publish(
         )
 
 
-def _print_publish(result: Any, dry_run: bool) -> None:
+def _print_publish(result: PublishResult, dry_run: bool) -> None:
     for warning in result.warnings:
         click.echo(f"modpack: warning: {warning.code}: {warning.message}", err=True)
     if dry_run:
@@ -518,7 +537,7 @@ def _print_publish(result: Any, dry_run: bool) -> None:
 @click.argument("version")
 @connection_options
 @_with_connection
-def unpublish(name: str, version: str, connection: Any) -> None:
+def unpublish(name: str, version: str, connection: Connection) -> None:
     """Delete NAME VERSION (10203 or 1.2.3): the artifact on every node, then the module object."""
     from modpack.rest import client
     from modpack.rest.publish import parse_version
@@ -536,7 +555,7 @@ def unpublish(name: str, version: str, connection: Any) -> None:
     click.echo(f"  module objects deleted: {objects}")
 
 
-def _print_outcomes(outcomes: list[Any]) -> None:
+def _print_outcomes(outcomes: list[NodeOutcome]) -> None:
     for outcome in outcomes:
         detail = f": {outcome.detail}" if outcome.detail else ""
         click.echo(f"  {outcome.node.label}: {outcome.status}{detail}")
@@ -554,7 +573,7 @@ def artifacts() -> None:
     """Artifacts on the nodes (GET/DELETE /v2/local/modules/user-defined/artifacts)."""
 
 
-def _refuse_on_legacy(api: Any) -> None:
+def _refuse_on_legacy(api: Api) -> None:
     from modpack.rest.publish import api_is_legacy
 
     if api_is_legacy(api):
@@ -568,7 +587,7 @@ def _refuse_on_legacy(api: Any) -> None:
 @connection_options
 @FORMAT
 @_with_connection
-def artifacts_list(connection: Any, fmt: str) -> None:
+def artifacts_list(connection: Connection, fmt: str) -> None:
     """List every node's artifacts."""
     from modpack.rest import client
 
@@ -611,7 +630,7 @@ def _print_listing(label: str, found: list[dict[str, Any]] | str) -> None:
 @click.argument("version")
 @connection_options
 @_with_connection
-def artifacts_delete(name: str, version: str, connection: Any) -> None:
+def artifacts_delete(name: str, version: str, connection: Connection) -> None:
     """Delete NAME VERSION's (10203 or 1.2.3) artifact from every node (the module object stays)."""
     from modpack.rest import client
     from modpack.rest.publish import parse_version
@@ -637,7 +656,7 @@ def modules() -> None:
 @connection_options
 @FORMAT
 @_with_connection
-def modules_list(connection: Any, fmt: str) -> None:
+def modules_list(connection: Connection, fmt: str) -> None:
     """List the cluster's module objects."""
     from modpack.rest import client
 
@@ -661,7 +680,7 @@ def modules_list(connection: Any, fmt: str) -> None:
 @click.argument("uid")
 @connection_options
 @_with_connection
-def modules_delete(uid: str, connection: Any) -> None:
+def modules_delete(uid: str, connection: Connection) -> None:
     """Delete the module object UID (the artifacts on the nodes stay)."""
     from modpack.rest import client
     from modpack.rest.publish import delete_module_object
@@ -670,6 +689,3 @@ def modules_delete(uid: str, connection: Any) -> None:
         if not delete_module_object(api, uid):
             raise ModpackError(f"there is no module object {uid}", "`modpack modules list` shows the uids.")
     click.echo(f"deleted module object {uid}")
-
-
-COMMANDS = (serve, publish, unpublish, artifacts, modules)  # for tests that drive them directly

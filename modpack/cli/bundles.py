@@ -1,8 +1,8 @@
-"""The command line: declares commands and options, calls the library, prints, exits.
+"""The commands on bundles and their parts: validate, build, inspect, rules, schema.
 
-This is the only module that prints or exits. Exit status: 0 clean, 1 findings or a failed
-operation, 2 usage. A ModpackError prints as a message and a hint; a traceback appears only with
---debug. Heavy libraries are imported inside the commands that need them.
+`validate` is the start-up path (pre-commit hooks run it on every commit): only click and the
+light modules are imported at the top; validation, reporters, the builder and the ELF reader
+load inside the commands.
 """
 
 from __future__ import annotations
@@ -10,45 +10,20 @@ from __future__ import annotations
 import os
 import re
 import sys
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 
-from modpack import __version__
-from modpack.command_registry import LazyGroup
-from modpack.errors import FindingsError, ModpackError, UsageError
+from modpack.cli.output import COLOR_OPTION, check_codes, colour, echo_findings, parse_codes
+from modpack.errors import UsageError
 
 if TYPE_CHECKING:
-    from modpack.declarations import Settings
-    from modpack.reporters import ColourChoice, Output
+    from modpack.config import Settings
+    from modpack.reporters import ColourChoice
 
 FORMATS = ("text", "json", "github", "sarif")
-COLOR_OPTION = click.option(
-    "--color",
-    "color",
-    type=click.Choice(("auto", "always", "never")),
-    default="auto",
-    show_default=True,
-    help="Colour the text output: auto is on a terminal unless NO_COLOR is set (FORCE_COLOR forces it).",
-)
-
-
-def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
-    """`--select zip,CMD001 --select zero-step` -> ("ZIP", "CMD001", "zero-step")."""
-    items = (c.strip() for v in values for c in v.split(","))
-    return tuple(c.upper() if re.fullmatch(r"[A-Za-z]+\d*", c) else c for c in items if c)
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="modpack")
-@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
-@click.pass_context
-def main_group(ctx: click.Context, debug: bool) -> None:
-    """Package, validate and publish custom Redis modules for Redis Enterprise Software."""
-    ctx.obj = {"debug": debug}
 
 
 def _settings(
@@ -62,8 +37,8 @@ def _settings(
 
     return settings_for(
         config,
-        select=_codes(select),
-        ignore=_codes(ignore),
+        select=parse_codes(select),
+        ignore=parse_codes(ignore),
         strict=strict,
         load=load.load,
         load_if_available=load.if_available,
@@ -82,17 +57,7 @@ class LoadOptions:
     redis_version: str | None = None
 
 
-def _check_codes(codes: tuple[str, ...]) -> None:
-    from modpack.rules import all_rules
-
-    rules = all_rules()
-    names = {r.name for r in rules.values()}
-    for code in codes:
-        if code not in names and not any(known.startswith(code) for known in rules):
-            raise UsageError(f"no rule matches {code!r}", "Run `modpack rules` to list the codes.")
-
-
-@main_group.command()
+@click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--select", multiple=True, help="Only these rule codes or prefixes (comma-separated).")
@@ -148,27 +113,15 @@ def validate(
         )
     options = LoadOptions(load, load_if_available, redis, redis_version)
     settings = _settings(config, select, ignore, strict, options)
-    _check_codes(settings.select + settings.ignore)
+    check_codes(settings.select + settings.ignore)
     report = validate_paths(paths, settings)
-    output = reporters.Output(_colour(color), reporters.workspace_root(os.environ))
+    output = reporters.Output(colour(color), reporters.workspace_root(os.environ))
     # click strips escape sequences from what is not a terminal unless told the colour is wanted.
     click.echo(reporters.REPORTERS[fmt](report, output), color=output.colour)
     sys.exit(1 if report.failed else 0)
 
 
-def _colour(choice: ColourChoice = "auto") -> bool:
-    from modpack.reporters import colour_enabled
-
-    return colour_enabled(choice, sys.stdout.isatty(), os.environ)
-
-
-def _text_output(choice: ColourChoice = "auto") -> Output:
-    from modpack import reporters
-
-    return reporters.Output(colour=_colour(choice))
-
-
-@main_group.command()
+@click.command()
 @click.argument("path", required=False, type=click.Path(path_type=Path), default=Path("modpack.toml"))
 @click.option("--so", "so", type=click.Path(path_type=Path, dir_okay=False), help="The module binary.")
 @click.option(
@@ -204,7 +157,6 @@ def build(
     color: ColourChoice,
 ) -> None:
     """Build module.json and a deterministic bundle from modpack.toml (or ramp.yml) and the .so."""
-    from modpack import reporters
     from modpack.builder import build_project
 
     results = build_project(
@@ -220,24 +172,12 @@ def build(
     )
     for result in results:
         if result.findings:
-            output = _text_output(color)
-            click.echo(reporters.text(_report(result.findings), output), color=output.colour)
+            echo_findings(result.findings, color)
         state = "unchanged" if result.unchanged else "wrote"
         click.echo(f"{state} {result.path} (sha256 of {result.module['module_file']}: {result.sha256})")
 
 
-def _report(findings: list[Any]) -> Any:
-    from modpack.validate import FileReport, Report
-
-    files: dict[str, FileReport] = {}
-    for finding in findings:
-        files.setdefault(finding.location.file, FileReport(finding.location.file, "unknown")).findings.append(
-            finding
-        )
-    return Report(list(files.values()))
-
-
-@main_group.command()
+@click.command()
 @click.argument("codes", nargs=-1)
 @click.option(
     "--format", "fmt", type=click.Choice(("text", "json", "markdown")), default="text", show_default=True
@@ -271,7 +211,7 @@ def rules(codes: tuple[str, ...], fmt: str, capabilities: bool, platforms: bool)
         click.echo(rule_docs.render(fmt))
 
 
-@main_group.command()
+@click.command()
 @click.argument("name", type=click.Choice(("module", "modpack", "report")))
 def schema(name: str) -> None:
     """Print a JSON schema: module (module.json), modpack (modpack.toml), report (validate --format json)."""
@@ -280,64 +220,22 @@ def schema(name: str) -> None:
     click.echo((resources.files("modpack") / "schemas" / f"{name}.schema.json").read_text("utf-8"), nl=False)
 
 
-@main_group.command()
+@click.command()
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 def inspect(file: Path, fmt: str) -> None:
     """Describe a module .so or a bundle: architecture, libraries, symbol versions, loadable OSes."""
     import json
 
-    from modpack.inspect import describe
+    from modpack.inspection import describe
 
     description = describe(file)
     if fmt == "json":
         click.echo(json.dumps(description, indent=2))
     else:
-        from modpack.inspect import format_description
+        from modpack.inspection import format_description
 
         click.echo(format_description(description))
 
 
-def _fail(error: ModpackError, debug: bool) -> NoReturn:
-    if isinstance(error, FindingsError) and error.findings:
-        from modpack import reporters
-
-        output = _text_output()
-        click.echo(reporters.text(_report(error.findings), output), color=output.colour)
-    from modpack.reporters import printable
-
-    # Messages quote file names and values from the input: one line each, no escape sequences.
-    click.echo(f"modpack: {printable(error.message)}", err=True)
-    if error.hint:
-        click.echo(f"  hint: {printable(error.hint)}", err=True)
-    if debug:
-        traceback.print_exc()
-    sys.exit(error.exit_code)
-
-
-def main(argv: list[str] | None = None) -> NoReturn:
-    """Console entry point: the one place errors become exit codes."""
-    args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args
-    try:
-        main_group.main(args=args, prog_name="modpack", standalone_mode=False)
-    except ModpackError as error:
-        _fail(error, debug)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(2 if isinstance(error, click.UsageError) else error.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("modpack: interrupted", err=True)
-        sys.exit(130)
-    except BrokenPipeError:
-        sys.exit(1)
-    except Exception as error:
-        click.echo(f"modpack: internal error: {type(error).__name__}: {error}", err=True)
-        if debug:
-            traceback.print_exc()
-        else:
-            click.echo("  hint: run again with --debug for the traceback, and report it.", err=True)
-        sys.exit(1)
-    sys.exit(0)
+COMMANDS = (validate, build, rules, schema, inspect)

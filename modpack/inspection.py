@@ -5,21 +5,59 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
 
-from modpack import compat, elf
+from modpack import elf, loadability
 
 if TYPE_CHECKING:
     from modpack.bundle import StreamedBinary
     from modpack.findings import Sink
 
 
-def describe_binary(path: str | os.PathLike[str]) -> dict[str, Any]:
+class SymbolVersions(TypedDict):
+    """One family's requirements: the newest version, every version name, what pulls the newest in."""
+
+    max: str
+    required: list[str]
+    symbols: list[str]
+
+
+class Description(TypedDict):
+    """`modpack inspect --format json`: what a module binary is and where it can load."""
+
+    file: str
+    size: int
+    sha256: str
+    architecture: str | None
+    machine: str
+    elf_class: int
+    byte_order: Literal["little", "big"]
+    type: str
+    build_id: str | None
+    onload: str
+    needed: list[str]
+    soname: str | None
+    rpath: list[str]
+    runpath: list[str]
+    libc: Literal["glibc", "musl"] | None
+    symbol_versions: dict[str, SymbolVersions]
+    private_versions: list[str]
+    loadable_on: list[str]
+    oldest_os: str | None
+    missing_libraries: dict[str, list[str]]
+    execstack: bool
+    textrel: bool
+    stripped: bool
+    debug_info: bool
+    bundle: NotRequired[str]  # the bundle the binary was read from
+
+
+def describe_binary(path: str | os.PathLike[str]) -> Description:
     """A JSON-able description of a module .so. Raises `ElfError` when it is not a readable ELF."""
     return _describe(elf.read_elf(path), os.fspath(path), sha256_of(path))
 
 
-def describe(path: Path) -> dict[str, Any]:
+def describe(path: Path) -> Description:
     """A .so, or the .so inside a bundle (decompressed once, never written to disk)."""
     from modpack.errors import ModpackError
 
@@ -33,7 +71,7 @@ def describe(path: Path) -> dict[str, Any]:
         raise ModpackError(f"{path}: {exc.message}", "Run `modpack validate` for every finding.") from exc
 
 
-def _describe_bundled(path: Path) -> dict[str, Any]:
+def _describe_bundled(path: Path) -> Description:
     from modpack import bundle
     from modpack.errors import FindingsError
     from modpack.findings import Sink
@@ -57,19 +95,18 @@ def _stream_or_refuse(
     path: Path, archive: zipfile.ZipFile, member: zipfile.ZipInfo, sink: Sink
 ) -> StreamedBinary:
     """The .so decompressed, or the ZIP014 finding validate gives for a damaged entry."""
-    import zlib
-
     from modpack import bundle
+    from modpack.checks.bundle import DAMAGED
     from modpack.errors import FindingsError
 
     try:
         return bundle.stream_binary(archive, member)
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
+    except DAMAGED as exc:
         sink.add("ZIP014", "", f"{member.filename} does not decompress: {exc}")
         raise FindingsError(f"{path}: the .so in the bundle is damaged", sink.resolved()) from exc
 
 
-def _describe(info: elf.ElfInfo, name: str, digest: str) -> dict[str, Any]:
+def _describe(info: elf.ElfInfo, name: str, digest: str) -> Description:
     return {
         "file": name,
         "size": info.size,
@@ -88,8 +125,8 @@ def _describe(info: elf.ElfInfo, name: str, digest: str) -> dict[str, Any]:
         "libc": elf.libc_family(info),
         "symbol_versions": _symbol_versions(info),
         "private_versions": list(elf.private_versions(info)),
-        "loadable_on": compat.loadable_systems(info) if _shared_library(info) else [],
-        "oldest_os": compat.oldest_loadable(info) if _shared_library(info) else None,
+        "loadable_on": loadability.loadable_systems(info) if _shared_library(info) else [],
+        "oldest_os": loadability.oldest_loadable(info) if _shared_library(info) else None,
         "missing_libraries": _missing_libraries(info) if _shared_library(info) else {},
         "execstack": info.executable_stack,
         "textrel": info.textrel,
@@ -106,9 +143,9 @@ def _shared_library(info: elf.ElfInfo) -> bool:
 def _missing_libraries(info: elf.ElfInfo) -> dict[str, list[str]]:
     """Per supported OS of the module's architecture: the needed sonames it does not ship."""
     missing: dict[str, list[str]] = {}
-    for target in compat.platforms():
+    for target in loadability.platforms():
         if target.status == "supported" and info.architecture in target.architectures:
-            blocked = compat.library_blockers(info, target)
+            blocked = loadability.library_blockers(info, target)
             if blocked:
                 missing[target.os_id] = [
                     b.needed + (f" (has {b.available})" if b.available != "none" else "") for b in blocked
@@ -136,7 +173,7 @@ def _entry_point_state(info: elf.ElfInfo) -> str:
     return "not-a-function" if entry.type not in ("FUNC", "GNU_IFUNC") else "hidden"
 
 
-def _symbol_versions(info: elf.ElfInfo) -> dict[str, dict[str, Any]]:
+def _symbol_versions(info: elf.ElfInfo) -> dict[str, SymbolVersions]:
     """Per family: the newest version required and every version name required, newest first."""
     by_version = elf.symbols_by_version(info)
     return {
@@ -149,7 +186,7 @@ def _symbol_versions(info: elf.ElfInfo) -> dict[str, dict[str, Any]]:
     }
 
 
-def format_description(description: dict[str, Any]) -> str:
+def format_description(description: Description) -> str:
     """The description as aligned `label  value` lines for people."""
     d = description
     machine = f"{d['elf_class']}-bit {d['byte_order']}-endian {d['machine']}, {d['type']}"

@@ -1,4 +1,7 @@
-"""`modpack ramp-pack`: RAMP's `ramp pack` options over modpack's checks and deterministic zip.
+"""Packing as RAMP packs: module.json from a ramp.yml, the command line and the loaded module.
+
+`modpack ramp-pack`: RAMP's `ramp pack` options over modpack's checks and deterministic zip.
+It ends as `modpack build ramp.yml` does (modpack.ramp.edits.finish_module).
 
 RAMP's precedence is kept (ramp.md §1): defaults < manifest < command line < what the loaded
 module reports (name, version, commands) < `-n`, and so are its defaults, so a script that ran
@@ -20,6 +23,7 @@ from modpack.builder import BuildResult, build
 from modpack.declarations import Declarations
 from modpack.errors import FindingsError, UsageError
 from modpack.findings import Sink
+from modpack.ramp.edits import finish_module
 
 # RAMP -o fields (a str.format over its metadata; `os` is "Linux" there, not the distributions).
 OUTPUT_FIELDS = ("module_name", "display_name", "os", "architecture", "semantic_version", "version")
@@ -49,11 +53,11 @@ class RampOptions:
 
 
 def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = False) -> BuildResult:
-    from modpack import init, ramp
+    from modpack.ramp import reader
     from modpack.redis.discover import discover, module_json_commands, split_args
 
     decl = (
-        ramp.load(request.manifest)
+        reader.load(request.manifest)
         if request.manifest
         else Declarations(Path(NO_MANIFEST), "ramp", Sink(NO_MANIFEST))
     )
@@ -65,20 +69,12 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
     _apply_command_line(module, request.options, decl.sink)
     load_args = module.pop("run_command_line_args", None) or module.get("command_line_args") or ""
     found = discover(request.module_so, split_args(str(load_args)))
-    conversion = init.Conversion()
-    module["commands"] = init.apply_ramp_edits(module, module_json_commands(found), conversion, decl.sink)
-    errors = [f for f in decl.sink.findings if f.code == "DECL004"]
-    if errors:
-        raise FindingsError("RAMP command edits match no command", errors)
     module["module_name"] = request.options.get("module_name") or found.module_name
     module["semantic_version"] = found.semantic_version
     module["version"] = found.module_version
-    for key in ("exclude_commands", "overide_command", "add_command", "optional-dependencies"):
-        module.pop(key, None)
-    module.setdefault("display_name", module["module_name"])
-    decl.module = module
+    finish_module(decl, module, module_json_commands(found))
     directory, template = _split_output(request.output)
-    name_template = _as_modpack_template(template, module)
+    name_template = _as_modpack_template(template, decl.module)
     if dry_run:
         from modpack.builder import assemble, output_name, read_facts
 
@@ -88,7 +84,7 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
 
 
 def _apply_command_line(module: dict[str, Any], options: dict[str, Any], sink: Sink) -> None:
-    from modpack.ramp import normalize_dependencies
+    from modpack.ramp.reader import normalize_dependencies
 
     for key, value in options.items():
         if value is None or value == () or key in ("module_name", "redis_args"):
@@ -106,7 +102,7 @@ def _apply_command_line(module: dict[str, Any], options: dict[str, Any], sink: S
             module[key] = value
 
 
-def _json_value(option: str, text: str) -> Any:
+def _json_value(option: str, text: str) -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -1,7 +1,7 @@
 """`modpack discover` and `modpack redis prepare|list`: options in, library call, output printed.
 
 Only click is imported at the top; the harness loads inside the commands. The main group imports
-this module only when one of these commands runs (modpack.command_registry).
+this module only when one of these commands runs (modpack.cli.lazy).
 """
 
 from __future__ import annotations
@@ -100,9 +100,10 @@ def prepare_command(architecture: str | None, version: str, force: bool) -> None
     Uses private apt folders (the system's apt setup is untouched) and Debian's mirror; a
     server of another architecture runs under qemu-user (apt-get install qemu-user-static).
     """
-    from modpack.redis import provision, servers
+    from modpack.redis import provision
+    from modpack.redis.spec import host_architecture
 
-    arch = architecture or servers.host_architecture()
+    arch = architecture or host_architecture()
     made = provision.prepare(arch, version, force=force)
     spec = made.spec()
     how = spec.origin if spec is not None else "cannot run on this machine"
@@ -115,14 +116,13 @@ def list_command() -> None:
     """List the redis-servers --load, discover and build --discover can use here."""
     from modpack.redis import provision, servers
     from modpack.redis.harness import RedisNotFoundError
+    from modpack.redis.spec import host_architecture
 
     try:
         own = servers.system_server()
         click.echo(f"{own.version or '?':<8} {own.architecture:<8} {own.origin}")
     except RedisNotFoundError as exc:
-        click.echo(
-            f"{'-':<8} {servers.host_architecture():<8} no redis-server of this machine: {exc.message}"
-        )
+        click.echo(f"{'-':<8} {host_architecture():<8} no redis-server of this machine: {exc.message}")
     for made in provision.prepared():
         spec = made.spec()
         how = spec.origin if spec is not None else f"{made.folder}, cannot run here (qemu-user missing?)"

@@ -9,14 +9,21 @@ a duplicate key and a template value are findings with line numbers, nothing is 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from modpack import locate, schema
 from modpack.checks import commands as command_checks
 from modpack.checks import metadata
-from modpack.declarations import Declarations, read_text, report_floats, substitute_env
+from modpack.checks.numbers import report_floats
+from modpack.declarations import Declarations
+from modpack.envvars import substitute_env
 from modpack.findings import Sink
+from modpack.sources import read_text
+
+if TYPE_CHECKING:
+    import yaml
 
 # The keys of RAMP's create_default_metadata() (ramp.md §4), 2.5.19 included.
 RAMP_KEYS = frozenset(
@@ -78,7 +85,7 @@ def load(path: Path) -> Declarations:
     node = _compose(held, sink)
     if node is None:
         return decl
-    lines = {restore(p, placeholders): line for p, line in locate.yaml_lines(node).items()}
+    lines = {restore_text(p, placeholders): line for p, line in locate.yaml_lines(node).items()}
     sink.lines = locate.resolver(lines)
     data = _construct(node, sink)
     if data is _UNREADABLE:
@@ -86,7 +93,8 @@ def load(path: Path) -> Declarations:
     if not isinstance(data, dict):
         sink.add("DECL007", "", f"the manifest is {schema.type_name(data)}, not a mapping of keys")
         return decl
-    data = restore(data, placeholders)
+    # Still the mapping checked above: restore() rebuilds it with the same keys.
+    data = cast("dict[str, Any]", restore(data, placeholders))
     broken = bool(placeholders) and _breaks_yaml(text)
     if broken:
         _report_template(text, sink)
@@ -141,12 +149,19 @@ def hold_placeholders(text: str) -> tuple[str, list[str]]:
     return _PLACEHOLDER.sub(swap, text), found
 
 
-def restore(value: Any, placeholders: list[str]) -> Any:
+def restore_text(text: str, placeholders: list[str]) -> str:
+    """Put the placeholders back into one string."""
+    if not placeholders:
+        return text
+    return _HELD.sub(lambda m: placeholders[int(m.group(1))], text)
+
+
+def restore(value: object, placeholders: list[str]) -> object:
     """Put the placeholders back, in keys and values: they stay opaque strings."""
     if not placeholders:
         return value
     if isinstance(value, str):
-        return _HELD.sub(lambda m: placeholders[int(m.group(1))], value)
+        return restore_text(value, placeholders)
     if isinstance(value, list):
         return [restore(v, placeholders) for v in value]
     if isinstance(value, dict):
@@ -192,7 +207,7 @@ def _report_template(text: str, sink: Sink) -> None:
 _BARE_PLACEHOLDER = re.compile(r"^\s*(?:-\s+)?\{\{|:\s+\{\{")
 
 
-def _templated_paths(value: Any, path: str) -> list[str]:
+def _templated_paths(value: object, path: str) -> list[str]:
     """Paths of the values that hold a placeholder: what they stand for is unknown until expanded."""
     if isinstance(value, str):
         return [path] if _PLACEHOLDER.search(value) else []
@@ -208,7 +223,7 @@ MAX_DEPTH = 64  # real manifests nest 3 levels; deeper is crafted (and recursion
 MAX_NODES = 100_000
 
 
-def _compose(text: str, sink: Sink) -> Any:
+def _compose(text: str, sink: Sink) -> yaml.Node | None:
     """The node tree, after a linear pass over the events refused aliases and absurd shapes."""
     import yaml
 
@@ -230,7 +245,7 @@ def _compose(text: str, sink: Sink) -> Any:
     return node
 
 
-def _shape_problem(events: Any) -> str:
+def _shape_problem(events: Iterable[yaml.Event]) -> str:
     """Aliases can expand a few bytes into billions of nodes (or a cycle); a manifest needs none."""
     import yaml
 
@@ -251,7 +266,7 @@ def _shape_problem(events: Any) -> str:
     return ""
 
 
-def _at(event: Any) -> str:
+def _at(event: yaml.Event) -> str:
     mark = getattr(event, "start_mark", None)
     return f" at line {mark.line + 1}" if mark is not None else ""
 
@@ -259,7 +274,7 @@ def _at(event: Any) -> str:
 _UNREADABLE = object()  # _construct's answer when a finding already says why
 
 
-def _construct(node: Any, sink: Sink) -> Any:
+def _construct(node: yaml.Node, sink: Sink) -> object:
     """Plain data from the node tree, with every duplicate mapping key reported."""
     import yaml
 
@@ -277,14 +292,14 @@ def _construct(node: Any, sink: Sink) -> Any:
         loader.dispose()
 
 
-def _json_loader() -> Any:
+def _json_loader() -> type[yaml.SafeLoader]:
     """A safe loader that builds only JSON types: timestamps, binary and sets stay strings."""
     import yaml
 
     class JsonLoader(yaml.SafeLoader):
         pass
 
-    def as_text(loader: Any, node: Any) -> Any:
+    def as_text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
         if isinstance(node, yaml.ScalarNode):
             return str(node.value)
         message = f"unsupported YAML tag {node.tag}"
@@ -295,7 +310,7 @@ def _json_loader() -> Any:
     return JsonLoader
 
 
-def _report_duplicates(node: Any, sink: Sink, path: str) -> None:
+def _report_duplicates(node: yaml.Node, sink: Sink, path: str) -> None:
     import yaml
 
     if isinstance(node, yaml.MappingNode):
@@ -328,7 +343,7 @@ def _check_keys(data: dict[str, Any], sink: Sink) -> None:
             sink.add("DECL006", name, f"RAMP does not know the key {name!r}", hint)
 
 
-def _check_templates(value: Any, sink: Sink, path: str, *, braces: bool = True) -> None:
+def _check_templates(value: object, sink: Sink, path: str, *, braces: bool = True) -> None:
     """DECL002 for values RAMP would evaluate; `{{...}}` too unless IN004 already said so."""
     if isinstance(value, str):
         text = value.replace("${", "$(")
@@ -354,7 +369,7 @@ def _module(data: dict[str, Any], sink: Sink) -> dict[str, Any]:
     return module
 
 
-def normalize_dependencies(value: Any, key: str, sink: Sink) -> Any:
+def normalize_dependencies(value: object, key: str, sink: Sink) -> object:
     """Both RAMP forms, a list of {name, url, sha256} or a {name: {url, sha256}} map, as a map."""
     if value is None:
         return {}
@@ -438,78 +453,3 @@ def _check_command_entries(module: dict[str, Any], sink: Sink) -> None:
     command_checks.check_commands(view, inner, hand_written=True)
     for finding in inner.findings:
         sink.findings.append(finding)
-
-
-# RAMP's own bookkeeping: applied to the commands, never written into module.json (as ramp-pack).
-RAMP_ONLY_KEYS = ("exclude_commands", "overide_command", "add_command", "optional-dependencies")
-# What `modpack build ramp.yml` needs the manifest to give when it does not load the module.
-_NEEDED = {
-    "module_name": "module_name: NAME  # the name the module passes to RedisModule_Init",
-    "semantic_version": "semantic_version: X.Y.Z  # version = X*10000 + Y*100 + Z",
-    "commands": "commands: [...]  # `modpack discover FILE.so` lists them",
-}
-
-
-def prepare_build(decl: Declarations, so: Path, *, discover: bool, redis_server: str | None) -> None:
-    """decl.module as the module.json RAMP writes from this manifest and `so`.
-
-    RAMP takes module_name, version and commands from the loaded module (ramp.md §1, §6); with
-    `discover` so does this, through a real redis-server. Without it they must be in the manifest,
-    and a UsageError names exactly the keys to add. RAMP's command edits then apply as RAMP
-    applies them, except that an edit matching nothing is an error (DECL004).
-    """
-    from modpack import init, versions
-    from modpack.errors import FindingsError
-
-    module = dict(decl.module)
-    if discover:
-        from modpack.redis.discover import discover as load_and_list
-        from modpack.redis.discover import module_json_commands, split_args
-
-        args = decl.raw.get("run_command_line_args") or module.get("command_line_args") or ""
-        found = load_and_list(so, split_args(str(args)), redis_server)
-        module["module_name"] = found.module_name
-        module["semantic_version"] = found.semantic_version
-        module["version"] = found.module_version
-        listed = module_json_commands(found)
-    else:
-        _require_manifest_values(decl, module, redis_server)
-        parsed = versions.parse_semver(module["semantic_version"])
-        if parsed is not None:
-            module["version"] = versions.encode(*parsed)
-        listed = [c for c in module["commands"] if isinstance(c, dict)]
-    before = len(decl.sink.findings)
-    module["commands"] = init.apply_ramp_edits(module, listed, init.Conversion(), decl.sink)
-    unmatched = [f for f in decl.sink.findings[before:] if f.code == "DECL004"]
-    if unmatched:
-        raise FindingsError(f"{decl.path}: RAMP command edits match no command", decl.sink.resolved())
-    for key in RAMP_ONLY_KEYS:
-        module.pop(key, None)
-    module.setdefault("display_name", module["module_name"])
-    decl.module = module
-
-
-def _require_manifest_values(decl: Declarations, module: dict[str, Any], redis_server: str | None) -> None:
-    from modpack import versions
-    from modpack.errors import UsageError
-
-    if "semantic_version" not in module and isinstance(module.get("version"), int):
-        module["semantic_version"] = ".".join(map(str, versions.decode(module["version"])))
-    missing = [key for key in _NEEDED if key not in module]
-    if not missing:
-        return
-    raise UsageError(
-        f"{decl.path} does not give {', '.join(missing)}: RAMP reads "
-        f"{'it' if len(missing) == 1 else 'them'} from the loaded module",
-        f"Pass --discover to load the module into a redis-server{_server_state(redis_server)}, "
-        f"or add to {decl.path.name}:\n    " + "\n    ".join(_NEEDED[key] for key in missing),
-    )
-
-
-def _server_state(redis_server: str | None) -> str:
-    from modpack.redis.harness import RedisNotFoundError, find_redis_server
-
-    try:
-        return f" ({find_redis_server(redis_server)} is there)"
-    except RedisNotFoundError:
-        return " (none was found: install redis-server or set MODPACK_REDIS_SERVER)"

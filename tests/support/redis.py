@@ -1,6 +1,6 @@
 """Shared helpers of the redis-server tests (no tests here).
 
-Tests marked `redis` need a real redis-server and call `tests.conftest.require_redis()`: when it is
+Tests marked `redis` need a real redis-server and call `tests.support.tools.require_redis()`: when it is
 missing they FAIL, unless MODPACK_ALLOW_NO_REDIS=1 (a laptop without Redis) makes them skip.
 """
 
@@ -11,9 +11,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-SO = ROOT / "fixtures" / "so" / "x86_64"
-EXPECTED = json.loads((ROOT / "fixtures" / "expected" / "redis-7.0.15.json").read_text("utf-8"))
+from tests.support.paths import FIXTURES
+
+SO = FIXTURES / "so" / "x86_64"
+EXPECTED = json.loads((FIXTURES / "expected" / "redis-7.0.15.json").read_text("utf-8"))
 LOADABLE = ("hello", "mismatch", "subcommands", "keyspecs", "execstack", "cxx_module")
 
 

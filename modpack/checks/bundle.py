@@ -1,0 +1,181 @@
+"""The checks of a bundle's members, once modpack.bundle has read its layout safely: module.json
+(and the dependency archives it names), and the module binary against module.json.
+
+Every damaged member is one finding (ZIP014), never an exception: `DAMAGED` names what reading a
+member can raise.
+"""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modpack.checks import commands as command_checks
+from modpack.checks.document import check_module_document
+from modpack.findings import Finding, Sink
+from modpack.sources import json_line_resolver, parse_json
+
+if TYPE_CHECKING:
+    from modpack.bundle import Layout
+    from modpack.config import Settings
+    from modpack.elf import ElfInfo
+    from modpack.types import Module
+
+# What reading a member of a damaged or crafted zip can raise.
+DAMAGED = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError)
+
+
+def check_module_json(path: Path, layout: Layout) -> tuple[Module | None, list[Finding]]:
+    """The bundle's module.json checked as a module.json, and the dependency archives it names."""
+    from modpack import bundle
+
+    if layout.module_json is None:
+        return None, []
+    sink = Sink(f"{path}!module.json")
+    try:
+        raw = bundle.read_small(layout.archive, layout.module_json, bundle.MAX_MODULE_JSON)
+        text = raw.decode("utf-8")
+    except ValueError as exc:
+        code = "ZIP019" if "larger" in str(exc) else "IN002"
+        sink.add(code, "", f"module.json cannot be read: {exc}")
+        return None, sink.resolved()
+    except DAMAGED as exc:
+        sink.add("ZIP014", "", f"module.json is damaged: {exc}")
+        return None, sink.resolved()
+    sink.lines = json_line_resolver(text)
+    document = parse_json(text, sink)
+    if document is not None:
+        check_module_document(document, sink, in_bundle=True)
+    module = document if isinstance(document, dict) else None
+    if module is not None:
+        _check_bundled_dependencies(layout, module, sink)
+    return module, sink.resolved()
+
+
+def _check_bundled_dependencies(layout: Layout, module: Module, sink: Sink) -> None:
+    from modpack import bundle
+
+    deps = module.get("dependencies")
+    if not isinstance(deps, dict):
+        return
+    names = {Path(n).name: info for n, info in layout.deps.items()}
+    for name, dep in deps.items():
+        if not isinstance(dep, dict):
+            continue
+        info = _bundled_dependency(names, name, dep.get("url"))
+        if info is None:
+            sink.add(
+                "DEP003", f"dependencies.{name}", f"dependency {name!r} is not under deps/ in the bundle"
+            )
+            continue
+        digest = dep.get("sha256")
+        if isinstance(digest, str):
+            try:
+                actual = bundle.hash_member(layout.archive, info)
+            except DAMAGED as exc:
+                sink.add("ZIP014", f"dependencies.{name}", f"{info.filename} is damaged: {exc}")
+                continue
+            if actual != digest.lower():
+                sink.add(
+                    "DEP004",
+                    f"dependencies.{name}.sha256",
+                    f"{info.filename} has sha256 {actual}, module.json says {digest}",
+                )
+
+
+def _bundled_dependency(names: dict[str, zipfile.ZipInfo], name: str, url: object) -> zipfile.ZipInfo | None:
+    """deps/<name>.tgz as RAMP packs it (ramp.md §3.4), deps/<name>.<ext>, or the url's file name."""
+    from urllib.parse import urlparse
+
+    candidates = [f"{name}.tgz"]
+    if isinstance(url, str) and url:
+        candidates.append(Path(urlparse(url).path).name)
+    for candidate in candidates:
+        if candidate in names:
+            return names[candidate]
+    return next((info for file, info in names.items() if file.split(".", 1)[0] == name), None)
+
+
+def check_binary_member(
+    path: Path, layout: Layout, module: Module | None, settings: Settings
+) -> list[Finding]:
+    """The bundle's one .so: its mode, its hash and name against module.json, the ELF checks,
+    and with `settings.load` a real load."""
+    from modpack import bundle
+
+    if len(layout.binaries) != 1:
+        return []
+    info = layout.binaries[0]
+    sink = Sink(f"{path}!{info.filename}")
+    module_sink = Sink(f"{path}!module.json")
+    if module is not None:
+        declared = module.get("module_file")
+        if isinstance(declared, str) and declared and declared != info.filename:
+            module_sink.add(
+                "ZIP004", "module_file", f"module_file is {declared!r}, the bundle holds {info.filename!r}"
+            )
+    if not bundle.is_executable(info):
+        sink.add("ZIP007", "", f"{info.filename} has mode {oct((info.external_attr >> 16) & 0o777)}")
+    try:
+        streamed = bundle.stream_binary(layout.archive, info)
+    except DAMAGED as exc:
+        sink.add("ZIP014", "", f"{info.filename} does not decompress: {exc}")
+        return module_sink.resolved() + sink.resolved()
+    if module is not None:
+        digest = module.get("sha256")
+        if isinstance(digest, str) and digest and digest.lower() != streamed.sha256:
+            module_sink.add(
+                "ZIP006", "sha256", f"module.json says {digest}, the .so hashes to {streamed.sha256}"
+            )
+    from modpack.checks.elf import check_binary
+
+    elf_info = check_binary(streamed.image, sink, module=module, suggest_systems=False)
+    if module is not None:
+        command_checks.check_movable_keys(module, module_sink, elf_info.getkeys if elf_info else None)
+    if module is not None and "operating_systems" not in module and "os_list" not in module:
+        _report_missing_systems(elf_info, module_sink)
+    if settings.load:
+        _load_from_bundle(layout, info, elf_info, module, sink, settings=settings)
+    return module_sink.resolved() + sink.resolved()
+
+
+def _report_missing_systems(elf_info: ElfInfo | None, sink: Sink) -> None:
+    from modpack import loadability
+
+    loadable = loadability.loadable_systems(elf_info) if elf_info is not None else []
+    where = f"; the binary loads on {', '.join(loadable)}" if loadable else ""
+    sink.add("PLT005", "operating_systems", f"operating_systems is not declared{where}")
+
+
+def _load_from_bundle(
+    layout: Layout,
+    info: zipfile.ZipInfo,
+    elf_info: ElfInfo | None,
+    module: Module | None,
+    sink: Sink,
+    *,
+    settings: Settings,
+) -> None:
+    """Loading needs a real file: the only place a bundle's .so is written, to a private folder.
+
+    It is made executable (a bundle whose .so is not gets ZIP007 already), and named with the
+    member's base name."""
+    import tempfile
+
+    from modpack import bundle
+
+    with tempfile.TemporaryDirectory(prefix="modpack-load-") as folder:
+        target = Path(folder) / Path(info.filename).name
+        try:
+            with target.open("wb") as out:
+                for chunk in bundle.member_chunks(layout.archive, info):
+                    out.write(chunk)
+        except DAMAGED as exc:
+            sink.add("ZIP014", "", f"{info.filename} cannot be unpacked to load it: {exc}")
+            return
+        target.chmod(0o755)
+        from modpack.checks.load import check_load_of
+
+        check_load_of(target, module, sink, settings, elf_info)

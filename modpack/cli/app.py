@@ -1,0 +1,85 @@
+"""The `modpack` group and the one place errors become exit codes.
+
+Exit status: 0 clean, 1 findings or a failed operation, 2 usage. A ModpackError prints as a
+message and a hint; a traceback appears only with `modpack --debug`. The commands live in one
+module per family: bundles (validate, build, inspect, rules, schema; loaded at start-up, as
+validate must be quick), and, loaded only when used (modpack.cli.lazy), rest (serve, publish,
+unpublish, artifacts, modules), redis (discover, redis) and authoring (init, ramp-pack).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass
+from typing import NoReturn
+
+import click
+
+from modpack import __version__
+from modpack.cli import bundles
+from modpack.cli.lazy import LazyGroup
+from modpack.cli.output import echo_findings
+from modpack.errors import FindingsError, ModpackError
+
+
+@dataclass
+class CliContext:
+    """State the group's own options give every command (click's `ctx.obj`)."""
+
+    debug: bool = False
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="modpack")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+@click.pass_context
+def main_group(ctx: click.Context, debug: bool) -> None:
+    """Package, validate and publish custom Redis modules for Redis Enterprise Software."""
+    ctx.ensure_object(CliContext).debug = debug
+
+
+for _command in bundles.COMMANDS:
+    main_group.add_command(_command)
+
+
+def _fail(error: ModpackError, debug: bool) -> NoReturn:
+    if isinstance(error, FindingsError) and error.findings:
+        echo_findings(error.findings)
+    from modpack.reporters import printable
+
+    # Messages quote file names and values from the input: one line each, no escape sequences.
+    click.echo(f"modpack: {printable(error.message)}", err=True)
+    if error.hint:
+        click.echo(f"  hint: {printable(error.hint)}", err=True)
+    if debug:
+        traceback.print_exc()
+    sys.exit(error.exit_code)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Console entry point: the one place errors become exit codes."""
+    args = sys.argv[1:] if argv is None else argv
+    state = CliContext()  # click fills it while parsing: `modpack --debug ...` sets state.debug
+    try:
+        main_group.main(args=args, prog_name="modpack", standalone_mode=False, obj=state)
+    except ModpackError as error:
+        _fail(error, state.debug)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(2 if isinstance(error, click.UsageError) else error.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("modpack: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)
+    except Exception as error:
+        click.echo(f"modpack: internal error: {type(error).__name__}: {error}", err=True)
+        if state.debug:
+            traceback.print_exc()
+        else:
+            click.echo("  hint: run again with --debug for the traceback, and report it.", err=True)
+        sys.exit(1)
+    sys.exit(0)

@@ -1,0 +1,84 @@
+"""What several command families share: colour, the text report of findings, rule selections.
+
+Only click is imported here; reporters and validation load inside the functions that print.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from modpack.errors import UsageError
+
+if TYPE_CHECKING:
+    from modpack.findings import Finding
+    from modpack.report import Report
+    from modpack.reporters import ColourChoice, Output
+
+COLOR_OPTION = click.option(
+    "--color",
+    "color",
+    type=click.Choice(("auto", "always", "never")),
+    default="auto",
+    show_default=True,
+    help="Colour the text output: auto is on a terminal unless NO_COLOR is set (FORCE_COLOR forces it).",
+)
+
+
+def parse_codes(values: tuple[str, ...]) -> tuple[str, ...]:
+    """`--select zip,CMD001 --select zero-step` -> ("ZIP", "CMD001", "zero-step")."""
+    items = (c.strip() for v in values for c in v.split(","))
+    return tuple(c.upper() if re.fullmatch(r"[A-Za-z]+\d*", c) else c for c in items if c)
+
+
+def rule_codes(values: tuple[str, ...]) -> tuple[str, ...]:
+    """The codes of `values` (parse_codes), each checked by check_codes."""
+    codes = parse_codes(values)
+    check_codes(codes)
+    return codes
+
+
+def check_codes(codes: tuple[str, ...]) -> None:
+    """Each code names a rule, a family or a code prefix; a usage error otherwise."""
+    from modpack.rules import all_rules
+
+    rules = all_rules()
+    names = {r.name for r in rules.values()}
+    for code in codes:
+        if code not in names and not any(known.startswith(code) for known in rules):
+            raise UsageError(f"no rule matches {code!r}", "Run `modpack rules` to list the codes.")
+
+
+def colour(choice: ColourChoice = "auto") -> bool:
+    from modpack.reporters import colour_enabled
+
+    return colour_enabled(choice, sys.stdout.isatty(), os.environ)
+
+
+def text_output(choice: ColourChoice = "auto") -> Output:
+    from modpack import reporters
+
+    return reporters.Output(colour=colour(choice))
+
+
+def report_of(findings: list[Finding]) -> Report:
+    """Findings of a build or a refusal as a report, one file entry per file they name."""
+    from modpack.report import FileReport, Report
+
+    files: dict[str, FileReport] = {}
+    for finding in findings:
+        name = finding.location.file
+        files.setdefault(name, FileReport(name, "unknown")).findings.append(finding)
+    return Report(list(files.values()))
+
+
+def echo_findings(findings: list[Finding], choice: ColourChoice = "auto") -> None:
+    """The findings as the text reporter prints them."""
+    from modpack import reporters
+
+    output = text_output(choice)
+    click.echo(reporters.text(report_of(findings), output), color=output.colour)

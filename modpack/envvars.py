@@ -1,0 +1,44 @@
+"""`${VAR}` in declarations, expanded from the environment; `$$` is a literal `$`.
+
+Nothing is evaluated: an unset variable is a finding (DECL003) and the value stays as written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from modpack import locate
+from modpack.findings import Sink
+
+_ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def substitute_env(value: Any, sink: Sink, path: str) -> Any:  # noqa: ANN401 -- parsed TOML/YAML of any shape, returned in the same shape
+    """Expand ${VAR} in every string (`$$` is a literal `$`); an unset variable is a finding."""
+    if isinstance(value, str):
+        return _expand(value, sink, path)
+    if isinstance(value, list):
+        return [substitute_env(v, sink, locate.join(path, i)) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: substitute_env(v, sink, locate.join(path, k)) for k, v in value.items()}
+    return value
+
+
+def _expand(text: str, sink: Sink, path: str) -> str:
+    if "$" not in text:
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "$"
+        if name in ("target", "os", "arch"):
+            return match.group(0)  # expanded per build target
+        if name not in os.environ:
+            sink.add("DECL003", path, f"${{{name}}} is not set in the environment", source_path=True)
+            return match.group(0)
+        return os.environ[name]
+
+    return _ENV.sub(replace, text)

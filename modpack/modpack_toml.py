@@ -1,0 +1,293 @@
+"""modpack.toml read into Declarations: TOML syntax, the published schema, `${VAR}`, the
+[module], [platform], [build], [[commands]], [[targets]] and [validate] tables, local dependency
+archives. Content problems are findings in the declarations' sink, never exceptions.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from modpack import locate, policy, schema, versions
+from modpack.checks.commands import C_INT, no_commands, target_redis
+from modpack.checks.numbers import as_integer
+from modpack.config import settings_from
+from modpack.declarations import MODULE_KEYS, Declarations, Target
+from modpack.envvars import substitute_env
+from modpack.findings import Sink
+from modpack.regular import open_regular
+from modpack.sources import lazy_lines, read_text
+
+# module.json key -> modpack.toml path (anything else lives under [module] by its own name).
+_TOML_PLACES = {
+    "module_name": "module.name",
+    "operating_systems": "platform.operating_systems",
+    "architecture": "platform.architecture",
+    "version": "module.semantic_version",
+    "sha256": "",
+    "commands": "commands",
+}
+_COMMAND_FIELDS = {"command_name": "name", "command_arity": "arity"}
+_INTEGER_FIELDS = ("arity", "first_key", "last_key", "step")
+
+
+def toml_path(path: str) -> str:
+    """The modpack.toml path of a module.json path: `commands[2].command_arity` -> `commands[2].arity`."""
+    head, _, rest = path.partition(".")
+    base = head.split("[", 1)[0]
+    if base == "commands":
+        if ".flags[" in path:
+            path = path[: path.index(".flags[") + len(".flags")]  # flags are normalised on load
+        parts = path.split(".")
+        if len(parts) > 1:
+            field_name = parts[1].split("[", 1)[0]
+            parts[1] = _COMMAND_FIELDS.get(field_name, field_name)
+        return ".".join(parts)
+    if base in _TOML_PLACES:
+        mapped = _TOML_PLACES[base]
+        return mapped + head[len(base) :] + (f".{rest}" if rest and mapped else "")
+    return f"module.{path}" if path else ""
+
+
+def load_toml(path: Path) -> Declarations:
+    sink = Sink(str(path), mapper=toml_path)
+    decl = Declarations(path, "toml", sink)
+    text = read_text(path, sink)
+    if text is None:
+        return decl
+    sink.lines = lazy_lines(text, locate.toml_lines)
+    import tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        sink.add("IN003", "", f"TOML syntax error: {exc}", line=_toml_error_line(str(exc)))
+        return decl
+    except RecursionError:
+        sink.add("IN003", "", "TOML nested too deeply to read")
+        return decl
+    except ValueError as exc:  # an integer of more than 4300 digits (sys.get_int_max_str_digits)
+        sink.add("IN003", "", f"TOML value cannot be read: {exc}", "Write a number Redis can hold.")
+        return decl
+    decl.raw = data
+    for violation in schema.check(data, "modpack", exact_integers=True):
+        hint = violation.hint or _REQUIRED_HINTS.get(violation.path, "")
+        _add_unmapped(sink, violation.code, violation.path, violation.message, hint)
+    _check_integer_range(data, sink)
+    if "{{" in text:
+        _check_placeholders(data, sink, "")
+    data = substitute_env(data, sink, "")
+    _assemble(decl, data)
+    _check_dependencies(decl)
+    if "module" in data:
+        no_commands(decl.module, sink)
+    return decl
+
+
+_REQUIRED_HINTS = {
+    "module.name": 'Add name = "..." under [module]: the name the module passes to RedisModule_Init '
+    "(`modpack init --discover FILE.so` reads it from the module).",
+    "module.semantic_version": 'Add semantic_version = "X.Y.Z" under [module] '
+    "(`modpack init --discover FILE.so` reads it from the module).",
+}
+
+
+def _check_dependencies(decl: Declarations) -> None:
+    """Each dependency is a url and a sha256, or a local archive (`local_path`) modpack packs
+    under deps/ and hashes itself, as RAMP does (ramp.md §3.4). A url is needed either way:
+    module.json's dependency object is {url, sha256} (redis-enterprise.md, module object)."""
+    deps = decl.module.get("dependencies")
+    if not isinstance(deps, dict):
+        return
+    for name, dep in deps.items():
+        if not isinstance(dep, dict):
+            continue
+        local = dep.get("local_path")
+        if "sha256" not in dep and not isinstance(local, str):
+            _add_unmapped(
+                decl.sink,
+                "DEP001",
+                f"module.dependencies.{name}",
+                f"dependency {name!r} has neither sha256 nor local_path",
+                "Give the sha256 of the archive at url, or local_path: an archive modpack packs and hashes.",
+            )
+        if isinstance(local, str) and local and "${" not in local:
+            check_local_archive(name, decl.path.parent / local, decl.sink, required=False)
+            _check_given_hash(name, dep.get("sha256"), decl.path.parent / local, decl.sink)
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,100}")
+
+
+def check_local_archive(name: str, path: Path, sink: Sink, *, required: bool, place: str = "module.") -> None:
+    """A local_path is a gzip'd tar (RAMP packs deps/<name>.tgz and Redis Enterprise unpacks it).
+    A missing file is a finding only when building (`required`): validation, as for [build] so,
+    runs before the archive is made. `place`: where `dependencies` sits in the source file."""
+    where = f"{place}dependencies.{name}.local_path"
+    if not _SAFE_NAME.fullmatch(name):  # it names the entry deps/<name>.tgz
+        message = f"dependency name {name!r} cannot name a file under deps/ (letters, digits, '.', '_', '-')"
+        _add_unmapped(sink, "DEP006", where, message)
+        return
+    try:
+        if not path.is_file():
+            if required:
+                _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: {path} is not a file")
+            return
+        with open_regular(path) as stream:
+            magic = stream.read(2)
+    except OSError as exc:
+        _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: cannot read {path}: {exc.strerror}")
+        return
+    except ValueError:  # a NUL in the path
+        _add_unmapped(sink, "DEP006", where, f"local_path of {name!r} is not a usable path")
+        return
+    if magic != GZIP_MAGIC:
+        _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: {path} is not a gzip archive")
+
+
+def _check_given_hash(name: str, given: object, path: Path, sink: Sink) -> None:
+    """The build writes the archive's own hash; a sha256 written beside local_path must be it."""
+    if not isinstance(given, str) or any(f.code == "DEP006" for f in sink.findings):
+        return
+    from modpack.hashing import sha256_stream
+
+    try:
+        with open_regular(path) as stream:
+            actual = sha256_stream(stream)
+    except (OSError, ValueError):
+        return  # no archive yet: the build checks it (DEP006)
+    if actual != given.lower():
+        _add_unmapped(
+            sink,
+            "DEP004",
+            f"module.dependencies.{name}.sha256",
+            f"{path} has sha256 {actual}, modpack.toml says {given}",
+            "Remove sha256: the build computes it from local_path.",
+        )
+
+
+def _add_unmapped(sink: Sink, code: str, path: str, message: str, hint: str = "") -> None:
+    """Add a finding whose path is already a path of the source file."""
+    sink.add(code, path, message, hint, source_path=True)
+
+
+def _toml_error_line(message: str) -> int | None:
+    match = re.search(r"at line (\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+_PLACEHOLDER = re.compile(r"\{\{[^{}\n]*\}\}")
+
+
+def _check_placeholders(value: object, sink: Sink, path: str) -> None:
+    """A `{{...}}` placeholder is for a build script to expand; modpack would ship it verbatim."""
+    if isinstance(value, str):
+        match = _PLACEHOLDER.search(value)
+        if match:
+            message = f"{match.group()!r} is a template placeholder; modpack never expands it"
+            _add_unmapped(sink, "DECL002", path, message)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_placeholders(item, sink, locate.join(path, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_placeholders(item, sink, locate.join(path, key))
+
+
+def _assemble(decl: Declarations, data: dict[str, Any]) -> None:
+    table = _table(data, "module")
+    module: dict[str, Any] = {}
+    name = table.get("name")
+    if isinstance(name, str):
+        module["module_name"] = name
+        module["display_name"] = name
+    for key in MODULE_KEYS:
+        if key in table:
+            module[key] = table[key]
+    crdb = module.get("crdb")
+    if isinstance(crdb, dict) and isinstance(crdb.get("supported_featureset_versions"), list):
+        versions_list = crdb["supported_featureset_versions"]
+        module["crdb"] = {**crdb, "supported_featureset_versions": [as_integer(v) for v in versions_list]}
+    semantic = table.get("semantic_version")
+    if isinstance(semantic, str):
+        module["semantic_version"] = semantic
+        parsed = versions.parse_semver(semantic)
+        if parsed is not None:
+            module["version"] = versions.encode(*parsed)
+    module.setdefault("command_line_args", "")
+    module.setdefault("capabilities", [])
+    if "min_redis_version" not in module and isinstance(module.get("compatible_redis_version"), str):
+        module["min_redis_version"] = module["compatible_redis_version"]
+    platform = _table(data, "platform")
+    for key in ("operating_systems", "architecture"):
+        if key in platform:
+            module[key] = platform[key]
+    commands = data.get("commands")
+    module["commands"] = [_command(c) for c in commands] if isinstance(commands, list) else []
+    policy.canonicalise_commands(module["commands"], target_redis(module))
+    decl.module = module
+    decl.settings = settings_from(data.get("validate"))
+    decl.targets = _targets(data.get("targets"))
+    build = _table(data, "build")
+    decl.output = build.get("output") if isinstance(build.get("output"), str) else None
+    decl.so = build.get("so") if isinstance(build.get("so"), str) else None
+
+
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _command(table: object) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        return {}
+    command: dict[str, Any] = {"command_name": table.get("name")}
+    if "arity" in table:
+        command["command_arity"] = as_integer(table["arity"])
+    command["flags"] = table.get("flags", [])
+    for key in ("first_key", "last_key", "step"):
+        command[key] = as_integer(table.get(key, 0))
+    return command
+
+
+def _check_integer_range(data: dict[str, Any], sink: Sink) -> None:
+    """Integers past what Redis stores (a float is the schema check's finding, not this one's)."""
+    places: list[tuple[str, Any]] = []
+    commands = data.get("commands")
+    if isinstance(commands, list):
+        for index, command in enumerate(commands):
+            if isinstance(command, dict):
+                places += [(f"commands[{index}].{k}", command[k]) for k in _INTEGER_FIELDS if k in command]
+    crdb = _table(_table(data, "module"), "crdb").get("supported_featureset_versions")
+    if isinstance(crdb, list):
+        places += [(f"module.crdb.supported_featureset_versions[{i}]", v) for i, v in enumerate(crdb)]
+    low, high = C_INT
+    for path, value in places:
+        if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
+            shown = str(value) if len(str(value)) <= 24 else f"a {len(str(value))}-digit number"
+            _add_unmapped(
+                sink, "SCH005", path, f"`{path}` is {shown}; Redis keeps it in a C int ({low} to {high})"
+            )
+
+
+def _targets(items: object) -> list[Target]:
+    if not isinstance(items, list):
+        return []
+    targets = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            continue
+        systems = item.get("operating_systems")
+        targets.append(
+            Target(
+                name=item["name"],
+                so=str(item.get("so") or ""),
+                operating_systems=list(systems) if isinstance(systems, list) else None,
+                architecture=item.get("architecture"),
+                compatible_redis_version=item.get("compatible_redis_version"),
+                min_redis_version=item.get("min_redis_version"),
+            )
+        )
+    return targets

@@ -1,0 +1,164 @@
+"""RAMP's command edits: exclude_commands, overide_command and add_command (ramp.md §1, §3.3).
+
+Applied to the commands a module registers as RAMP applies them, except that an edit matching no
+command is an error (DECL004) instead of a silent pass. Used by `modpack init --from ramp.yml`,
+and, with the values RAMP takes from the loaded module, by `modpack build ramp.yml`
+(`prepare_build`) and `modpack ramp-pack` (both end in `finish_module`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from modpack.errors import FindingsError, UsageError
+from modpack.findings import Sink
+
+if TYPE_CHECKING:
+    from modpack.declarations import Declarations
+
+# RAMP's own bookkeeping: applied to the commands, never written into module.json (as ramp-pack).
+RAMP_ONLY_KEYS = ("exclude_commands", "overide_command", "add_command", "optional-dependencies")
+
+
+class NoteTaker(Protocol):
+    """Where the edits say what they did or left to do (modpack.scaffold.Conversion is one)."""
+
+    def todo(self, text: str) -> None: ...
+
+    def changed(self, text: str) -> None: ...
+
+
+@dataclass
+class Notes:
+    """Notes nobody shows: packing applies the edits without a file to annotate."""
+
+    notes: list[str] = field(default_factory=list)
+
+    def todo(self, text: str) -> None:
+        self.notes.append(f"to do: {text}")
+
+    def changed(self, text: str) -> None:
+        self.notes.append(f"changed: {text}")
+
+
+def apply_ramp_edits(
+    module: dict[str, Any], discovered: list[dict[str, Any]] | None, conv: NoteTaker, sink: Sink
+) -> list[dict[str, Any]]:
+    """exclude, then override (whole entry), then add, as RAMP does (ramp.md §1, §3.3)."""
+    excludes = [e for e in module.get("exclude_commands") or [] if isinstance(e, str)]
+    overrides = [o for o in module.get("overide_command") or [] if isinstance(o, dict)]
+    additions = [a for a in module.get("add_command") or [] if isinstance(a, dict)]
+    if discovered is None:
+        if excludes:
+            conv.todo(
+                f"exclude_commands ({len(excludes)} {'name' if len(excludes) == 1 else 'names'}) "
+                "applies to the commands the module "
+                "registers: run `modpack init --from ramp.yml --discover FILE.so` to apply it"
+            )
+        if overrides or additions:
+            conv.changed(
+                "overide_command and add_command entries became [[commands]]; "
+                "with --discover, overrides replace the discovered entries"
+            )
+        return overrides + additions
+    if excludes or overrides or additions:
+        conv.changed("RAMP's exclude_commands, overide_command and add_command were applied")
+    names = {c.get("command_name") for c in discovered}
+    for index, name in enumerate(excludes):
+        if name not in names:
+            sink.add(
+                "DECL004",
+                f"exclude_commands[{index}]",
+                f"exclude_commands names {name!r}, which the module does not register",
+            )
+    kept = [dict(c) for c in discovered if c.get("command_name") not in excludes]
+    for index, override in enumerate(overrides):
+        matches = [i for i, c in enumerate(kept) if c.get("command_name") == override.get("command_name")]
+        if len(matches) != 1:
+            sink.add(
+                "DECL004",
+                f"overide_command[{index}]",
+                f"overide_command {override.get('command_name')!r} matches {len(matches)} commands",
+            )
+            continue
+        kept[matches[0]] = dict(override)
+    return kept + additions
+
+
+def finish_module(decl: Declarations, module: dict[str, Any], listed: list[dict[str, Any]]) -> None:
+    """decl.module becomes `module` with RAMP's command edits applied to the `listed` commands,
+    RAMP's bookkeeping keys removed and display_name defaulted to the name, as RAMP writes it.
+    An edit that matches no command stops here (DECL004), before anything is written."""
+    before = len(decl.sink.findings)
+    module["commands"] = apply_ramp_edits(module, listed, Notes(), decl.sink)
+    if any(f.code == "DECL004" for f in decl.sink.findings[before:]):
+        raise FindingsError(f"{decl.path}: RAMP command edits match no command", decl.sink.resolved())
+    for key in RAMP_ONLY_KEYS:
+        module.pop(key, None)
+    module.setdefault("display_name", module["module_name"])
+    decl.module = module
+
+
+# What `modpack build ramp.yml` needs the manifest to give when it does not load the module.
+_NEEDED = {
+    "module_name": "module_name: NAME  # the name the module passes to RedisModule_Init",
+    "semantic_version": "semantic_version: X.Y.Z  # version = X*10000 + Y*100 + Z",
+    "commands": "commands: [...]  # `modpack discover FILE.so` lists them",
+}
+
+
+def prepare_build(decl: Declarations, so: Path, *, discover: bool, redis_server: str | None) -> None:
+    """decl.module as the module.json RAMP writes from this manifest and `so`.
+
+    RAMP takes module_name, version and commands from the loaded module (ramp.md §1, §6); with
+    `discover` so does this, through a real redis-server. Without it they must be in the manifest,
+    and a UsageError names exactly the keys to add. RAMP's command edits then apply as RAMP
+    applies them, except that an edit matching nothing is an error (DECL004).
+    """
+    from modpack import versions
+
+    module = dict(decl.module)
+    if discover:
+        from modpack.redis.discover import discover as load_and_list
+        from modpack.redis.discover import module_json_commands, split_args
+
+        args = decl.raw.get("run_command_line_args") or module.get("command_line_args") or ""
+        found = load_and_list(so, split_args(str(args)), redis_server)
+        module["module_name"] = found.module_name
+        module["semantic_version"] = found.semantic_version
+        module["version"] = found.module_version
+        listed = module_json_commands(found)
+    else:
+        _require_manifest_values(decl, module, redis_server)
+        parsed = versions.parse_semver(module["semantic_version"])
+        if parsed is not None:
+            module["version"] = versions.encode(*parsed)
+        listed = [c for c in module["commands"] if isinstance(c, dict)]
+    finish_module(decl, module, listed)
+
+
+def _require_manifest_values(decl: Declarations, module: dict[str, Any], redis_server: str | None) -> None:
+    from modpack import versions
+
+    if "semantic_version" not in module and isinstance(module.get("version"), int):
+        module["semantic_version"] = ".".join(map(str, versions.decode(module["version"])))
+    missing = [key for key in _NEEDED if key not in module]
+    if not missing:
+        return
+    raise UsageError(
+        f"{decl.path} does not give {', '.join(missing)}: RAMP reads "
+        f"{'it' if len(missing) == 1 else 'them'} from the loaded module",
+        f"Pass --discover to load the module into a redis-server{_server_state(redis_server)}, "
+        f"or add to {decl.path.name}:\n    " + "\n    ".join(_NEEDED[key] for key in missing),
+    )
+
+
+def _server_state(redis_server: str | None) -> str:
+    from modpack.redis.harness import RedisNotFoundError, find_redis_server
+
+    try:
+        return f" ({find_redis_server(redis_server)} is there)"
+    except RedisNotFoundError:
+        return " (none was found: install redis-server or set MODPACK_REDIS_SERVER)"

@@ -1,0 +1,45 @@
+"""The report of a validation: each file checked, what kind it is, and its findings.
+
+Built by modpack.validate and modpack.builder, rendered by modpack.reporters; kept apart from
+both so a change to how files are checked or shown leaves the model alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from modpack.config import Settings
+from modpack.rules import Severity
+
+if TYPE_CHECKING:
+    from modpack.findings import Finding
+    from modpack.sources import SourceKind
+
+
+@dataclass
+class FileReport:
+    """The findings of one file (or folder) and what kind of input it is."""
+
+    path: str
+    kind: SourceKind
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """Every file's report, and the settings that decide failure."""
+
+    files: list[FileReport]
+    settings: Settings = field(default_factory=Settings)
+
+    def findings(self) -> list[Finding]:
+        return [f for report in self.files for f in report.findings]
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for f in self.findings() if f.severity is severity)
+
+    @property
+    def failed(self) -> bool:
+        worst = Severity.WARNING if self.settings.strict else Severity.ERROR
+        return any(f.severity >= worst for f in self.findings())

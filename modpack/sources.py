@@ -1,0 +1,195 @@
+"""Sources: what kind of file an input is, the files a folder holds, reading them, and where a
+path inside one is (its line).
+
+Kept apart from the checks: a new kind of input or a new way to read one changes this module
+only. Line numbers are found lazily, only for files that have findings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, TypeAlias
+
+from modpack import locate
+from modpack.findings import LineResolver, Sink
+from modpack.report import FileReport
+
+if TYPE_CHECKING:
+    from modpack.locate import LineMap
+    from modpack.types import JSON
+
+SourceKind: TypeAlias = Literal[
+    "bundle", "module.json", "modpack.toml", "ramp.yml", "binary", "folder", "unknown"
+]
+
+SKIPPED_FOLDERS = {".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache"}
+
+
+def kind_of(path: Path) -> SourceKind | None:
+    name = path.name.lower()
+    if name.endswith(".zip"):
+        return "bundle"
+    if name.endswith(".json"):
+        return "module.json"
+    if name.endswith(".toml"):
+        return "modpack.toml"
+    if name.endswith((".yml", ".yaml")):
+        return "ramp.yml"
+    if name.endswith(".so") or ".so." in name:
+        return "binary"
+    return None
+
+
+def folder_candidates(folder: Path) -> Iterator[Path]:
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_FOLDERS and not d.startswith("."))
+        for name in sorted(files):
+            lowered = name.lower()
+            if (
+                lowered in ("module.json", "modpack.toml")
+                or (lowered.startswith("ramp") and lowered.endswith((".yml", ".yaml")))
+                or lowered.endswith((".zip", ".so"))
+            ):
+                yield Path(root) / name
+
+
+def expand(paths: Iterable[Path]) -> tuple[list[Path], list[FileReport]]:
+    """The files to validate, and findings for folders that hold nothing to validate."""
+    files: list[Path] = []
+    empty: list[FileReport] = []
+    for path in paths:
+        if path.is_dir():
+            found = list(folder_candidates(path))
+            if not found:
+                sink = Sink(str(path))
+                sink.add("IN007", "", f"{path} holds no bundle, module.json, modpack.toml, ramp.yml or .so")
+                empty.append(FileReport(str(path), "folder", sink.resolved()))
+            files.extend(found)
+        else:
+            files.append(path)
+    return files, empty
+
+
+MAX_TEXT_FILE = 4 * 1024 * 1024  # declarations and module.json are small; a huge one is crafted
+
+
+def read_text(path: Path, sink: Sink) -> str | None:
+    """A small text file the user named (declarations, module.json), or None with IN001."""
+    from modpack.regular import read_regular
+
+    try:
+        raw = read_regular(path, MAX_TEXT_FILE)
+        if len(raw) > MAX_TEXT_FILE:
+            sink.add("IN001", "", f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
+            return None
+        return raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        sink.add("IN001", "", f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else exc}")
+        return None
+
+
+# Python refuses to convert integers of more than 4300 digits (sys.get_int_max_str_digits(),
+# https://docs.python.org/3/library/stdtypes.html#int-max-str-digits); no module.json field is a
+# number anywhere near that long (Redis reads them as C ints), so a longer one is a finding.
+MAX_NUMBER_DIGITS = 4300
+_HUGE_NUMBER = re.compile(r'(?:"((?:[^"\\]|\\.)*)"\s*:\s*)?-?\d{' + str(MAX_NUMBER_DIGITS + 1) + "}")
+
+
+class _HugeNumber(ValueError):
+    pass
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise _HugeNumber(digits[:20])
+    return int(digits)
+
+
+def _huge_number_where(text: str) -> tuple[str, int | None]:
+    """The message and line of the first over-long integer in a JSON text."""
+    match = _HUGE_NUMBER.search(text)
+    key = (match.group(1) or "") if match else ""
+    line = text.count("\n", 0, match.start()) + 1 if match else None
+    where = f" (key {key!r})" if key else ""
+    return f"invalid JSON: a number{where} has more than {MAX_NUMBER_DIGITS} digits", line
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_pairs(items: list[tuple[str, JSON]]) -> dict[str, JSON]:
+    document = dict(items)
+    if len(document) != len(items):
+        raise _DuplicateKey
+    return document
+
+
+# One decoder for every file (building one costs about 5 us), with the C scanner's own int():
+# parse_int and a hook that records duplicates cost a third of the parse. It holds no state, so
+# threads may share it; any file it refuses is parsed again below, which says what is wrong.
+_FAST_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs)
+
+
+def parse_json(text: str, sink: Sink) -> JSON | None:
+    """JSON text as data, with syntax errors and duplicate keys reported; None on a syntax error."""
+    # The C scanner's int() refuses more than sys.get_int_max_str_digits() digits with a
+    # ValueError: with the default limit, a file it parses has no over-long number.
+    if sys.get_int_max_str_digits() == MAX_NUMBER_DIGITS:
+        try:
+            fast: JSON = _FAST_DECODER.decode(text)
+            return fast
+        except (ValueError, RecursionError):
+            pass  # a syntax error, a duplicate key, a BOM or a huge number: the full parse says which
+    duplicates: list[str] = []
+
+    def pairs(items: list[tuple[str, JSON]]) -> dict[str, JSON]:
+        seen: dict[str, JSON] = {}
+        for key, value in items:
+            if key in seen:
+                duplicates.append(key)
+            seen[key] = value
+        return seen
+
+    try:
+        document: JSON = json.loads(text, object_pairs_hook=pairs, parse_int=_bounded_int)
+    except _HugeNumber:
+        message, line = _huge_number_where(text)
+        hint = "No module.json field takes a number this long; write the intended value."
+        sink.add("IN002", "", message, hint, line=line)
+        return None
+    except json.JSONDecodeError as exc:
+        sink.add(
+            "IN002", "", f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", line=exc.lineno
+        )
+        return None
+    except RecursionError:
+        sink.add("IN002", "", "invalid JSON: nested too deeply")
+        return None
+    for key in duplicates:
+        sink.add("IN006", key, f"key {key!r} appears more than once; the last value wins")
+    return document
+
+
+def lazy_lines(text: str, scan: Callable[[str], LineMap]) -> LineResolver:
+    """A line resolver for `text` that scans it (locate.json_lines, toml_lines) only when a
+    finding asks for a line: the clean path never pays for the scan."""
+    cache: dict[str, LineResolver] = {}
+
+    def line_of(path: str) -> int | None:
+        if "resolve" not in cache:
+            cache["resolve"] = locate.resolver(scan(text))
+        return cache["resolve"](path)
+
+    return line_of
+
+
+def json_line_resolver(text: str) -> LineResolver:
+    """Lines of paths in JSON text (module.json): locate.json_resolver walks only toward the
+    paths findings ask for, so a clean file is never scanned."""
+    return locate.json_resolver(text)

@@ -1,0 +1,12 @@
+"""Where things are in the checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+FIXTURES = ROOT / "fixtures"
+SO = FIXTURES / "so"
+CASES = ROOT / "tests" / "cases"
+REALWORLD = ROOT.parent / "shared" / "reference" / "examples" / "realworld"
+RAMP_EXAMPLES = ROOT.parent / "shared" / "reference" / "examples" / "ramp"
