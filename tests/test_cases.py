@@ -16,11 +16,6 @@ RULES_BY_NAME = {rule.name: rule for rule in all_rules().values()}
 # Rules whose input is not a single file: covered by the tests named here.
 ELSEWHERE = {
     "override-matches-nothing": "tests/test_ramp_import.py",
-    # No fixture module makes redis-server write these log lines yet (a failure it does not
-    # recognise; an undefined symbol): test_redis_load.py checks only the log line -> LOAD rule
-    # mapping (test_every_logged_load_failure_maps_to_its_rule). A gap, not a case.
-    "load-failed": "tests/test_redis_load.py",
-    "undefined-symbol": "tests/test_redis_load.py",
 }
 
 
