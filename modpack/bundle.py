@@ -446,10 +446,10 @@ def stream_binary(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> StreamedBi
     size = info.file_size
     first = [(0, min(size, HEAD_KEEP)), (max(size - TAIL_KEEP, 0), size)]
     wanted = _Keeper(size, first)
-    # Hashed here, in the thread that inflates, while the chunk is still in this core's cache: a
-    # hashing thread (BackgroundHash, as `build` uses) shortens the wall time on an idle second
-    # core but costs 0.03 s more CPU for 117 MB (hand-offs, and each chunk read on another core),
-    # and validate's measure is CPU (issue 16: at most 0.7x Python's inflate + sha256).
+    # Hashed here, in the thread that inflates, while the chunk is still in this core's cache.
+    # validate's measure is CPU (issue 16: at most 0.7x Python's inflate + sha256), and measured
+    # by bench/bench_elf.py at load 6-7 on 2 cores, a hashing thread (BackgroundHash, as `build`
+    # uses) cost 0.90x against 0.85x here (median of 5 pairs) for the same median wall time.
     digest = hashlib.sha256()
     for chunk in member_chunks(archive, info):
         digest.update(chunk)

@@ -56,7 +56,8 @@ def read_regular(path: Path, limit: int) -> bytes:
     """
     fd = _regular_fd(path)
     try:
-        wanted = min(os.fstat(fd).st_size, limit) + 1  # + 1 tells EOF, or a file past the limit
+        size = os.fstat(fd).st_size
+        wanted = min(size, limit) + 1  # + 1 tells EOF, or a file past the limit
         pieces: list[bytes] = []
         total = 0
         while total <= limit:
@@ -65,6 +66,8 @@ def read_regular(path: Path, limit: int) -> bytes:
                 break
             pieces.append(piece)
             total += len(piece)
+            if total == size and len(piece) < wanted:
+                break  # all fstat counted, and the read stopped short of the extra byte: the end
             wanted = min(max(wanted, 1 << 16), limit + 1 - total)  # grown since fstat, or /proc
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
     finally:
