@@ -12,7 +12,10 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from json.scanner import make_scanner
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import yaml
 
 LineMap = dict[str, int]
 
@@ -296,7 +299,7 @@ def _toml_key_path(key: str) -> str:
 # --- YAML -------------------------------------------------------------------------------------
 
 
-def yaml_lines(node: Any, path: str = "", lines: LineMap | None = None) -> LineMap:
+def yaml_lines(node: yaml.Node, path: str = "", lines: LineMap | None = None) -> LineMap:
     """Walk a PyYAML node tree (yaml.compose) and record each value's start line."""
     import yaml
 

@@ -17,12 +17,15 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from modpack.findings import MAX_PER_RULE
 from modpack.locate import join
 
-Schema = dict[str, Any]
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+
+Schema = dict[str, Any]  # a JSON Schema document: any JSON under known keywords
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ SUPPORTED = frozenset(
 )
 
 
-def check(document: Any, schema_name: str, *, exact_integers: bool = False) -> list[Violation]:
+def check(document: object, schema_name: str, *, exact_integers: bool = False) -> list[Violation]:
     """Schema violations; with `exact_integers` a float is never an integer, even 3.0.
 
     JSON has one number type, so module.json's `10203.0` is an integer to JSON Schema (and to Redis
@@ -88,7 +91,7 @@ def interpretable(schema_name: str) -> bool:
     return _only_supported(load_schema(schema_name))
 
 
-def _only_supported(node: Any) -> bool:
+def _only_supported(node: object) -> bool:
     if isinstance(node, list):
         return all(_only_supported(item) for item in node)
     if not isinstance(node, dict):
@@ -106,7 +109,7 @@ def _only_supported(node: Any) -> bool:
     return True
 
 
-def _check_with_jsonschema(document: Any, root: Schema) -> list[Violation]:
+def _check_with_jsonschema(document: object, root: Schema) -> list[Violation]:
     """The full validator, for a schema that uses more than the interpreter knows."""
     import jsonschema
 
@@ -117,7 +120,7 @@ def _check_with_jsonschema(document: Any, root: Schema) -> list[Violation]:
     ]
 
 
-def _error_path(error: Any) -> str:
+def _error_path(error: ValidationError) -> str:
     path = ""
     for part in error.absolute_path:
         path = join(path, part)
@@ -135,29 +138,29 @@ _TYPE_NAMES = {
 }
 
 
-def type_name(value: Any) -> str:
+def type_name(value: object) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
-def _is_integer(value: Any) -> bool:
+def _is_integer(value: object) -> bool:
     if isinstance(value, bool):
         return False
     return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
 
 
-def _is_exact_integer(value: Any) -> bool:
+def _is_exact_integer(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _exact(kind: type) -> Callable[[Any], bool]:
+def _exact(kind: type) -> Callable[[object], bool]:
     return lambda value: type(value) is kind
 
 
-_TYPE_TESTS: dict[str, Callable[[Any], bool]] = {
+_TYPE_TESTS: dict[str, Callable[[object], bool]] = {
     "integer": _is_integer,
     "number": _is_number,
     **{name: _exact(kind) for kind, name in _TYPE_NAMES.items() if name not in ("integer", "number")},
@@ -171,7 +174,7 @@ _TYPE_TESTS: dict[str, Callable[[Any], bool]] = {
 # Violations in document order, exactly as the schema's keywords say; tests/test_schema_walker.py
 # compares it with a plain tree walker on generated documents, path, message and hint included.
 
-Checker = Callable[[Any, str, list[Violation]], None]
+Checker = Callable[[object, str, list[Violation]], None]
 _ANNOTATIONS = frozenset(["title", "description", "$comment", "$id", "$schema", "$defs"])
 # A value of exactly this type passes a node that says only `type` (an integral float is an
 # integer too, so it takes the full check; so do subclasses, which type_name does not accept).
@@ -206,7 +209,7 @@ class _Compiler:
         if key not in self.done:
             later: list[Checker] = []
 
-            def forward(value: Any, path: str, out: list[Violation]) -> None:
+            def forward(value: object, path: str, out: list[Violation]) -> None:
                 later[0](value, path, out)  # a $ref cycle calls the node before it is built
 
             self.done[key] = forward
@@ -232,7 +235,7 @@ class _Compiler:
         items_pass = self.passing_type(schema["items"]) if "items" in schema else None
         mapping = self.mapping(schema)
 
-        def check(value: Any, path: str, out: list[Violation]) -> None:
+        def check(value: object, path: str, out: list[Violation]) -> None:
             if type_ok is not None and not type_ok(value):
                 message = f"{_name(path)} is {_describe(value)}; expected {_article(wanted)}"
                 out.append(Violation(type_code, path, message, integer_hint(value, wanted)))
@@ -265,7 +268,7 @@ class _Compiler:
         # take it after its type test (a subclass, another type or a float takes `check` itself).
         if wanted == "string":
 
-            def check_string(value: Any, path: str, out: list[Violation]) -> None:
+            def check_string(value: object, path: str, out: list[Violation]) -> None:
                 if type(value) is not str:
                     check(value, path, out)
                 elif string is not None:
@@ -274,7 +277,7 @@ class _Compiler:
             return check_string
         if wanted == "object":
 
-            def check_object(value: Any, path: str, out: list[Violation]) -> None:
+            def check_object(value: object, path: str, out: list[Violation]) -> None:
                 if type(value) is not dict:
                     check(value, path, out)
                 elif mapping is not None:
@@ -283,7 +286,7 @@ class _Compiler:
             return check_object
         if wanted == "array":
 
-            def check_array(value: Any, path: str, out: list[Violation]) -> None:
+            def check_array(value: object, path: str, out: list[Violation]) -> None:
                 if type(value) is not list:
                     check(value, path, out)
                 elif items is not None:
@@ -327,7 +330,7 @@ class _Compiler:
                 elif extra_check is not None:
                     extra_check(item, join(path, str(key)), out)
 
-        return check
+        return cast("Checker", check)  # called with a dict only: the caller dispatches on type
 
 
 def _string_checker(schema: Schema) -> Checker | None:
@@ -343,10 +346,10 @@ def _string_checker(schema: Schema) -> Checker | None:
         elif search is not None and not search(value):
             out.append(Violation("SCH005", path, f"{_name(path)} is {value!r}; it must match {pattern}"))
 
-    return check
+    return cast("Checker", check)  # called with a str only: the caller dispatches on type
 
 
-def integer_hint(value: Any, wanted: str) -> str:
+def integer_hint(value: object, wanted: str) -> str:
     """The fix for a float where an integer belongs: the integer, when there is an exact one."""
     if wanted != "integer" or not isinstance(value, float):
         return ""
@@ -359,7 +362,7 @@ def _name(path: str) -> str:
     return f"`{path}`" if path else "the document"
 
 
-def _describe(value: Any) -> str:
+def _describe(value: object) -> str:
     text = repr(value) if isinstance(value, float) else json.dumps(value, default=repr)
     if len(text) > 40:
         text = text[:37] + "..."

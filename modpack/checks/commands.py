@@ -50,7 +50,7 @@ class Command(NamedTuple):
         return not self.routing_policy and self.first is not None and self.first > 0
 
 
-def _int(value: Any) -> int | None:
+def _int(value: object) -> int | None:
     if type(value) is int:
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -230,7 +230,7 @@ def _generated(commands: list[Command], module: dict[str, Any]) -> list[Command]
     return [c for c in commands if not c.routing_policy and (c.name is None or c.name.lower() not in written)]
 
 
-def _named(entry: Any) -> bool:
+def _named(entry: object) -> bool:
     return isinstance(entry, dict) and isinstance(entry.get("command_name"), str)
 
 
