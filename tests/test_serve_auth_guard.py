@@ -29,6 +29,9 @@ def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
 
 def test_failures_past_the_budget_get_429_and_verified_credentials_still_pass(cluster: LocalCluster) -> None:
     url = cluster.urls[0] + "/v1/modules"
+    # Budgets that never refill within the test: a busy machine, where one scrypt check takes longer
+    # than the default refill gives back (0.5 s), must not keep a sequential client under budget.
+    _guard(cluster, burst=5.0, refill=0.001, fresh_burst=5.0, fresh_refill=0.001, suspect_refill=0.001)
     assert httpx.get(url, auth=(ADMIN.user, ADMIN.password), timeout=60).status_code == 200  # verified once
     statuses = []
     with httpx.Client(auth=("admin", "wrong"), timeout=60) as http:
