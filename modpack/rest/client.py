@@ -35,8 +35,6 @@ from modpack.rest.paths import ARTIFACTS, MODULES
 if TYPE_CHECKING:
     import httpx
 
-    from modpack.config import Settings
-    from modpack.rest.publish import PublishResult, UnpublishResult
 
 log = logging.getLogger(__name__)
 
@@ -637,7 +635,7 @@ def _body(
     yield tail
 
 
-# --- publish and unpublish (modpack.rest.publish does the work) -------------------------------
+# --- work on every node ---------------------------------------------------------------------
 
 
 @dataclass
@@ -650,37 +648,6 @@ class NodeOutcome:
     @property
     def failed(self) -> bool:
         return self.status == "failed"
-
-
-def check_bundle(bundle: Path, settings: Settings | None = None) -> dict[str, Any]:
-    """The bundle's module.json when it validates; FindingsError (with the findings) otherwise."""
-    from modpack.rest.publish import check_bundle as checked
-
-    return checked(bundle, settings).module
-
-
-def publish(
-    bundles: Path | list[Path],
-    connection: Connection,
-    *,
-    dry_run: bool = False,
-    allow_upload: bool = False,
-    replace: bool = False,
-    settings: Settings | None = None,
-    progress: Progress | None = None,
-) -> PublishResult:
-    """Validate, look, preflight, then create the module object and upload each node's bundle."""
-    from modpack.rest import publish as publishing
-
-    paths = [bundles] if isinstance(bundles, Path) else list(bundles)
-    options = publishing.PublishOptions(dry_run, allow_upload, replace, settings, progress)
-    return publishing.publish(paths, connection, options)
-
-
-def unpublish(name: str, version: int, connection: Connection) -> UnpublishResult:
-    from modpack.rest import publish as publishing
-
-    return publishing.unpublish(name, version, connection)
 
 
 def each_node(

@@ -355,7 +355,22 @@ def _validated_as_peeked(
 PIPELINE_MIN = 8 * 1024 * 1024
 
 
-def publish(paths: Sequence[Path], connection: Connection, options: PublishOptions) -> PublishResult:
+def publish(
+    bundles: Path | Sequence[Path],
+    connection: Connection,
+    *,
+    dry_run: bool = False,
+    allow_upload: bool = False,
+    replace: bool = False,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> PublishResult:
+    """Validate, look, preflight, then create the module object and upload each node's bundle."""
+    paths = [bundles] if isinstance(bundles, Path) else list(bundles)
+    return _publish(paths, connection, PublishOptions(dry_run, allow_upload, replace, settings, progress))
+
+
+def _publish(paths: Sequence[Path], connection: Connection, options: PublishOptions) -> PublishResult:
     peeked = _peek(paths)
     large = sum(p.stat().st_size for p in paths) >= PIPELINE_MIN
     if peeked is not None and large and not options.dry_run and not disagreements(peeked):
