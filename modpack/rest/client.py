@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,8 @@ from modpack.rest.paths import ARTIFACTS, MODULES
 
 if TYPE_CHECKING:
     import httpx
+
+    from modpack.types import JSON
 
 
 log = logging.getLogger(__name__)
@@ -223,13 +225,14 @@ class Api:
         log.info("retrying in %.1f s after %s", delay, why)
         self._sleep(delay)
 
-    def json(self, method: str, url: str, body: Any = None) -> Any:
+    def json(self, method: str, url: str, body: JSON = None) -> JSON:
         build = (lambda: {"json": body}) if body is not None else None
         response = self.send(method, url, build)
         try:
-            return response.json()
+            answer: JSON = response.json()
         except ValueError as exc:
             raise ClusterError(f"{method} {url} answered {response.status_code} without a JSON body") from exc
+        return answer
 
 
 # Modules `import httpx` loads that this synchronous client never uses: httpx's own command line
@@ -366,7 +369,7 @@ def nodes(api: Api) -> list[NodeRef]:
     return nodes_from(connection, cluster, listed)
 
 
-def check_node_count(connection: Connection, cluster: str, listed: list[Any]) -> None:
+def check_node_count(connection: Connection, cluster: str, listed: Sequence[JSON]) -> None:
     if len(listed) > connection.max_nodes:
         raise ClusterError(
             f"GET {cluster}/v1/nodes lists {len(listed)} nodes, more than the {connection.max_nodes} allowed",
@@ -374,7 +377,7 @@ def check_node_count(connection: Connection, cluster: str, listed: list[Any]) ->
         )
 
 
-def nodes_from(connection: Connection, cluster: str, listed: list[Any]) -> list[NodeRef]:
+def nodes_from(connection: Connection, cluster: str, listed: Sequence[JSON]) -> list[NodeRef]:
     """NodeRefs for `--node` URLs (matched to node objects by address) or for every node object.
 
     Node addresses come from the cluster's answer: each must be a plain host, and unless
@@ -406,7 +409,7 @@ def cluster_url(connection: Connection) -> str:
     raise UsageError("no cluster given", "Pass --cluster https://host:9443 (or MODPACK_CLUSTER).")
 
 
-def _node_ref(cluster: str, node: Any, *, strict: bool = True) -> NodeRef | None:
+def _node_ref(cluster: str, node: JSON, *, strict: bool = True) -> NodeRef | None:
     """The node's URL; ClusterError for an address that is not a plain host (None if not strict)."""
     try:
         return _node_url(cluster, node)
@@ -416,7 +419,7 @@ def _node_ref(cluster: str, node: Any, *, strict: bool = True) -> NodeRef | None
         return None
 
 
-def _node_url(cluster: str, node: Any) -> NodeRef:
+def _node_url(cluster: str, node: JSON) -> NodeRef:
     parts = urllib.parse.urlsplit(cluster)
     if not isinstance(node, dict):
         raise ClusterError(f"GET {cluster}/v1/nodes returned an entry that is not an object")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import concurrent.futures
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,7 @@ from modpack.rest.platforms import NodeFacts
 if TYPE_CHECKING:
     from modpack.config import Settings
     from modpack.findings import Finding
+    from modpack.types import JSON
 
 # Bundles given together must agree on every field but these, which describe one platform's build.
 PER_PLATFORM = ("sha256", "architecture", "operating_systems", "os", "os_list", "dependencies", "module_file")
@@ -692,8 +693,9 @@ def follow_action(api: Api, action_uid: object, sleep: Callable[[float], None] =
     url = f"{client.cluster_url(api.connection)}{ACTIONS}/{urllib.parse.quote(action_uid, safe='')}"
     deadline = time.monotonic() + api.connection.answer_timeout
     while True:
-        action = api.json("GET", url)
-        status = action.get("status") if isinstance(action, dict) else None
+        answer = api.json("GET", url)
+        action = answer if isinstance(answer, dict) else {}
+        status = action.get("status")
         if status == DONE:
             return
         if status in ENDED_BADLY:
@@ -705,7 +707,7 @@ def follow_action(api: Api, action_uid: object, sleep: Callable[[float], None] =
         sleep(ACTION_POLL)
 
 
-def _reason(action: dict[str, Any]) -> str:
+def _reason(action: Mapping[str, JSON]) -> str:
     """A failed action's error_code and error_message (objects/action); older fields as a fallback."""
     message = action.get("error_message") or action.get("error") or action.get("description")
     code = action.get("error_code")
