@@ -525,9 +525,7 @@ def _print_publish(result: PublishResult, dry_run: bool) -> None:
     click.echo(f"{result.module_name} {result.version}")
     uid = f" (uid {result.uid})" if result.uid else ""
     click.echo(f"  module object: {result.module_object}{uid}")
-    for outcome in result.nodes:
-        detail = f": {outcome.detail}" if outcome.detail else ""
-        click.echo(f"  {outcome.node.label}: {outcome.status}{detail}")
+    _print_outcomes(result.nodes)
     for note in result.notes:
         click.echo(f"  note: {note}")
 
