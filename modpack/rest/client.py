@@ -27,7 +27,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from modpack.errors import ModpackError, UsageError
 from modpack.rest.paths import ARTIFACTS, MODULES
@@ -642,10 +642,14 @@ def _body(
 # --- work on every node ---------------------------------------------------------------------
 
 
+NodeStatus = Literal["uploaded", "present", "failed", "would upload", "deleted", "absent"]
+"""What became of one node: publish uploads, unpublish and artifacts delete delete."""
+
+
 @dataclass
 class NodeOutcome:
     node: NodeRef
-    status: str  # uploaded | present | failed | would upload | deleted | absent
+    status: NodeStatus
     detail: str = ""
     bundle: Path | None = None
 

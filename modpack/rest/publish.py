@@ -29,11 +29,11 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from modpack.errors import FindingsError, ModpackError, UsageError
 from modpack.rest import client, platforms
-from modpack.rest.client import Api, ClusterError, Connection, NodeOutcome, NodeRef, Progress
+from modpack.rest.client import Api, ClusterError, Connection, NodeOutcome, NodeRef, NodeStatus, Progress
 from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
 from modpack.rest.platforms import NodeFacts
 
@@ -81,11 +81,17 @@ class PublishOptions:
     progress: Progress | None = None
 
 
+ObjectStatus = Literal[
+    "", "created", "present", "replaced", "would create", "would replace", "rolled back", "not created"
+]
+"""What became of the module object ("" until publish has looked)."""
+
+
 @dataclass
 class PublishResult:
     module_name: str
     version: int
-    module_object: str = ""  # created | present | replaced | would create | would replace
+    module_object: ObjectStatus = ""
     uid: str = ""
     api: str = "user-defined"  # or "v2 (RS 7.x)"
     nodes: list[NodeOutcome] = field(default_factory=list)
@@ -592,7 +598,7 @@ class _LegacyPublish:
         needed = [b for b in self.bundles if self._wanted(b, stored)]
         self.result.module_object = "present" if stored is not None else ""
         self.result.uid = str(stored.get("uid", "")) if stored else ""
-        outcomes: dict[int, tuple[str, str]] = {}
+        outcomes: dict[int, tuple[NodeStatus, str]] = {}
         for bundle in needed:
             outcomes[id(bundle)] = self._upload(bundle)
         self.result.nodes = [self._node_outcome(r, outcomes) for r in self.routes]
@@ -635,7 +641,7 @@ class _LegacyPublish:
             return not keys or stored.get("sha256") != bundle.module.get("sha256")
         return not keys or any(_platform_sha(stored, key) != bundle.module.get("sha256") for key in keys)
 
-    def _upload(self, bundle: Bundle) -> tuple[str, str]:
+    def _upload(self, bundle: Bundle) -> tuple[NodeStatus, str]:
         url = f"{client.cluster_url(self.api.connection)}{LEGACY_MODULES}"
         self.result.calls.append(f"POST {url} (multipart field module={bundle.path.name})")
         if self.options.dry_run:
@@ -651,7 +657,7 @@ class _LegacyPublish:
             return "failed", getattr(exc, "message", str(exc))
         return "uploaded", f"{bundle.path.name} via POST /v2/modules, copied to the nodes by the cluster"
 
-    def _node_outcome(self, route: Route, outcomes: dict[int, tuple[str, str]]) -> NodeOutcome:
+    def _node_outcome(self, route: Route, outcomes: dict[int, tuple[NodeStatus, str]]) -> NodeOutcome:
         status, detail = outcomes.get(id(route.bundle), ("present", "the cluster holds this build (sha256)"))
         return NodeOutcome(route.node, status, detail, route.bundle.path)
 
