@@ -113,7 +113,8 @@ def check_bundle(path: Path, settings: Settings | None = None) -> Bundle:
     from modpack.validate import select, validate_bundle
 
     settings = settings or _default_settings()
-    module, findings = validate_bundle(path, settings)
+    verdict = validate_bundle(path, settings)
+    module, findings = verdict.module, verdict.findings
     kept = select(findings, settings)
     errors = [f for f in kept if f.severity is Severity.ERROR]
     if settings.strict:

@@ -67,6 +67,7 @@ from modpack.rest.problems import ApiError
 
 if TYPE_CHECKING:
     from modpack.types import JSON
+    from modpack.validate import BundleVerdict
 
 MAX_JSON_BODY = 4 * 1024 * 1024
 ALLOW_UPLOAD = "allow_modules_upload"
@@ -616,8 +617,8 @@ async def _receive(request: Request, received: upload.Upload) -> Path:
 async def _validated(shared: Shared, path: Path) -> dict[str, Any]:
     """The upload's module.json, with a safe name and version, when the bundle is valid."""
     loop = asyncio.get_running_loop()
-    document, findings = await loop.run_in_executor(shared.validator, _validate, path)
-    module = upload.judge(document, findings)
+    verdict = await loop.run_in_executor(shared.validator, _validate, path)
+    module = upload.judge(verdict.module, verdict.findings)
     try:
         name, number = store.module_name(module["module_name"]), store.version(module["version"])
     except store.UnsafeNameError as exc:
@@ -625,7 +626,7 @@ async def _validated(shared: Shared, path: Path) -> dict[str, Any]:
     return {**module, "module_name": name, "version": number}
 
 
-def _validate(path: Path) -> tuple[dict[str, Any] | None, list[Any]]:
+def _validate(path: Path) -> BundleVerdict:
     from modpack.validate import validate_bundle
 
     try:
