@@ -35,7 +35,7 @@ from modpack.rest.paths import ARTIFACTS, MODULES
 if TYPE_CHECKING:
     import httpx
 
-    from modpack.types import JSON
+    from modpack.types import JSON, Module
 
 
 log = logging.getLogger(__name__)
@@ -483,24 +483,28 @@ def _check_trusted(connection: Connection, cluster: str, refs: list[NodeRef]) ->
 # --- module objects ---------------------------------------------------------------------------
 
 
-def list_modules(api: Api) -> list[dict[str, Any]]:
+def list_modules(api: Api) -> list[Module]:
     found = api.json("GET", f"{cluster_url(api.connection)}/v1/modules")
     return [m for m in found if isinstance(m, dict)] if isinstance(found, list) else []
 
 
-def find_modules(api: Api, name: str, version: int) -> list[dict[str, Any]]:
+def find_modules(api: Api, name: str, version: int) -> list[Module]:
     return [m for m in list_modules(api) if m.get("module_name") == name and m.get("version") == version]
 
 
-def create_module(api: Api, module: dict[str, Any]) -> tuple[str, bool]:
+def create_module(api: Api, module: Module) -> tuple[str, bool]:
     """(uid, created): a module object with this name and version, made if it is not there yet."""
-    existing = find_modules(api, module["module_name"], module["version"])
+    name, version = module.get("module_name"), module.get("version")
+    if not isinstance(name, str) or isinstance(version, bool) or not isinstance(version, int):
+        # check_bundle validated the module.json it came from; this guards a direct caller
+        raise UsageError("a module object needs a string module_name and an integer version")
+    existing = find_modules(api, name, version)
     if existing:
         return str(existing[0].get("uid", "")), False
     try:
         created = api.json("POST", f"{cluster_url(api.connection)}{MODULES}", module)
     except ClusterError as exc:
-        again = find_modules(api, module["module_name"], module["version"]) if exc.status == 406 else []
+        again = find_modules(api, name, version) if exc.status == 406 else []
         if not again:
             raise
         return str(again[0].get("uid", "")), False  # a retried POST that had landed, or a race
@@ -522,7 +526,7 @@ def delete_module(api: Api, uid: str) -> bool:
 # --- artifacts --------------------------------------------------------------------------------
 
 
-def artifacts(api: Api, node: NodeRef) -> list[dict[str, Any]]:
+def artifacts(api: Api, node: NodeRef) -> list[dict[str, JSON]]:
     found = api.json("GET", f"{node.url}{ARTIFACTS}")
     return [a for a in found if isinstance(a, dict)] if isinstance(found, list) else []
 
@@ -688,10 +692,10 @@ def remove_artifacts(api: Api, connection: Connection, name: str, version: int) 
     return each_node(connection, nodes(api), remove)
 
 
-def node_artifacts(api: Api, connection: Connection) -> list[tuple[NodeRef, list[dict[str, Any]] | str]]:
+def node_artifacts(api: Api, connection: Connection) -> list[tuple[NodeRef, list[dict[str, JSON]] | str]]:
     """Each node's artifact listing, or the reason it could not be had."""
 
-    def listing(node: NodeRef) -> tuple[NodeRef, list[dict[str, Any]] | str]:
+    def listing(node: NodeRef) -> tuple[NodeRef, list[dict[str, JSON]] | str]:
         try:
             return node, artifacts(api, node)
         except ModpackError as exc:
