@@ -119,7 +119,7 @@ class Node:
         default_factory=lambda: defaultdict(asyncio.Lock)
     )
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, JSON]:
         """The node object: every field the captured real one has (re-docs/captured__...nodes_1.json),
         named and typed as objects/node.md documents them, plus modpack's `port` of the REST API."""
         name, family, semantic = os_fields(self.os)
@@ -166,7 +166,7 @@ class Node:
 _OS_TITLES = {"ubuntu": "Ubuntu", "rhel": "Red Hat Enterprise Linux", "amzn": "Amazon Linux"}
 
 
-def database_versions(software_version: str) -> list[dict[str, Any]]:
+def database_versions(software_version: str) -> list[JSON]:
     """supported_database_versions as the captured node object writes them."""
     release = (platforms.version_tuple(software_version) or (0, 0, 0))[:2]
     offered = next(versions for since, versions in DATABASE_VERSIONS if release >= since)
