@@ -425,6 +425,8 @@ def build_project(
     """
     from modpack import manifests
 
+    if all_targets or target_names:
+        _refuse_single_build_options(so, discover, "--all" if all_targets else "--target")
     decl = manifests.load(declarations_path(path))
     settings = build_settings(decl, redis_server)
     _refuse_unreadable(decl, settings)
@@ -517,6 +519,22 @@ def declared_findings(
     view = replace(decl, sink=sink, so=str(so.resolve()), module=module)
     check_declarations(view, settings, so=so.resolve())
     return select(sink.resolved(), settings)
+
+
+def _refuse_single_build_options(so: Path | None, discover: bool, chooser: str) -> None:
+    """--so and --discover shape one bundle; with [[targets]] they would be silently dropped."""
+    if so is not None:
+        raise UsageError(
+            f"--so cannot be combined with {chooser}: each [[targets]] entry builds from its own `so`",
+            "Set `so` in each [[targets]] entry and drop --so, or build one bundle with --so and"
+            f" without {chooser}.",
+        )
+    if discover:
+        raise UsageError(
+            f"--discover cannot be combined with {chooser}: commands are not discovered per target",
+            "Declare the commands first (`modpack discover SO --write modpack.toml`, or `modpack build"
+            f" --discover` without {chooser}), then build the targets without --discover.",
+        )
 
 
 def _chosen_targets(decl: Declarations, all_targets: bool, names: tuple[str, ...]) -> list[Target]:

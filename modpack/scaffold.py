@@ -222,7 +222,8 @@ def from_module_file(path: Path) -> Conversion:
 def from_bundle(path: Path) -> Conversion:
     from modpack.validate import validate_bundle
 
-    module, findings = validate_bundle(path)
+    verdict = validate_bundle(path)
+    module, findings = verdict.module, verdict.findings
     if module is None:
         _refuse_errors(findings, path)
         raise ModpackError(f"{path} has no readable module.json")

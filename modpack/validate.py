@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,7 +60,7 @@ def validate_file(path: Path, settings: Settings | None = None) -> FileReport:
     elif kind in {"modpack.toml", "ramp.yml"}:
         findings = validate_declarations(path, settings)
     elif kind == "bundle":
-        findings = validate_bundle(path, settings)[1]
+        findings = validate_bundle(path, settings).findings
     elif kind == "binary":
         findings = validate_binary(path, settings)
     else:
@@ -196,8 +197,16 @@ def validate_binary(path: Path, settings: Settings | None = None) -> list[Findin
     return sink.resolved()
 
 
-def validate_bundle(path: Path, settings: Settings | None = None) -> tuple[Module | None, list[Finding]]:
-    """Every check of a bundle; returns its module.json (when readable) and the findings."""
+@dataclass(frozen=True)
+class BundleVerdict:
+    """What validating a bundle found: its module.json (None when unreadable) and the findings."""
+
+    module: Module | None
+    findings: list[Finding]
+
+
+def validate_bundle(path: Path, settings: Settings | None = None) -> BundleVerdict:
+    """Every check of a bundle: its module.json (when readable) and the findings."""
     from modpack import bundle
     from modpack.checks import bundle as bundle_checks
 
@@ -209,14 +218,14 @@ def validate_bundle(path: Path, settings: Settings | None = None) -> tuple[Modul
         stream = open_regular(path)
     except OSError as exc:
         sink.add("IN001", "", f"cannot read {path}: {exc.strerror}")
-        return None, sink.resolved()
+        return BundleVerdict(None, sink.resolved())
     with stream:
         size = os.fstat(stream.fileno()).st_size
         layout = bundle.open_layout(stream, size, sink)
         if layout is None:
-            return None, sink.resolved()
+            return BundleVerdict(None, sink.resolved())
         with layout.archive:
             module, module_findings = bundle_checks.check_module_json(path, layout)
             findings = sink.resolved() + module_findings
             findings += bundle_checks.check_binary_member(path, layout, module, settings)
-    return module, findings
+    return BundleVerdict(module, findings)

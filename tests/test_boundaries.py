@@ -714,7 +714,7 @@ def test_module_json_may_be_up_to_4_mib(tmp_path: Path, size: int, refused: bool
     text += b" " * (size - len(text))
     path = tmp_path / "b.zip"
     path.write_bytes(zip_bytes(("module.json", text), ("m.so", b"\x7fELF")))
-    _module, found = validate.validate_bundle(path)
+    found = validate.validate_bundle(path).findings
     too_large = [f.message for f in found if f.code == "ZIP019"]
     assert too_large == (
         [f"module.json cannot be read: module.json is larger than {MAX_MODULE_JSON} bytes"] if refused else []

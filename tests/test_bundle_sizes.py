@@ -92,7 +92,7 @@ def _alone(so: Path) -> list[tuple[str, str, str]]:
 
 
 def _bundled(path: Path) -> list[tuple[str, str, str]]:
-    _module_json, findings = validate.validate_bundle(path)
+    findings = validate.validate_bundle(path).findings
     return _binary_findings(findings, f"{path}!hello.so")
 
 

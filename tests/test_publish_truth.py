@@ -21,6 +21,7 @@ import pytest
 
 from modpack.errors import UsageError
 from modpack.rest import client
+from modpack.rest import publish as publishing
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.publish import IdentityError, PreflightError, parse_version
 from tests.support.cli import run_modpack
@@ -99,26 +100,26 @@ def test_any_differing_field_is_named_and_an_identical_object_is_present(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
     bundle = write_bundle(tmp_path / "fields.zip", module_json(module_name="fields"))
-    first = client.publish(bundle, connection(cluster))
+    first = publishing.publish(bundle, connection(cluster))
     assert first.module_object == "created"
-    again = client.publish(bundle, connection(cluster))
+    again = publishing.publish(bundle, connection(cluster))
     assert (again.module_object, again.uid) == ("present", first.uid)
 
     other = module_json(module_name="fields", display_name="Other", command_line_args="x 1")
     with pytest.raises(IdentityError) as refused:
-        client.publish(write_bundle(tmp_path / "other.zip", other), connection(cluster))
+        publishing.publish(write_bundle(tmp_path / "other.zip", other), connection(cluster))
     assert "command_line_args, display_name differ" in refused.value.message
     assert modules_named(cluster, "fields")[0]["display_name"] == "Hello"
 
 
 def test_the_identity_check_works_on_the_dry_run_too(cluster: LocalCluster, tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "dry.zip", module_json(module_name="drycheck"))
-    client.publish(bundle, connection(cluster))
+    publishing.publish(bundle, connection(cluster))
     so = rebuilt(tmp_path / "rebuilt", b"\1" * 8)
     changed = write_bundle(tmp_path / "dry2.zip", module_json(so, module_name="drycheck"), so)
     with pytest.raises(IdentityError):
-        client.publish(changed, connection(cluster), dry_run=True)
-    planned = client.publish(changed, connection(cluster), dry_run=True, replace=True)
+        publishing.publish(changed, connection(cluster), dry_run=True)
+    planned = publishing.publish(changed, connection(cluster), dry_run=True, replace=True)
     assert planned.module_object == "would replace"
     assert any(call.startswith("DELETE ") for call in planned.calls)
     assert modules_named(cluster, "drycheck")[0]["sha256"] == module_json()["sha256"]
@@ -148,7 +149,7 @@ def test_every_preflight_problem_is_listed_before_anything_is_created(
         min_redis_pack_version="99.1",
     )
     with pytest.raises(PreflightError) as refused:
-        client.publish(write_bundle(tmp_path / "pre.zip", document), connection(cluster))
+        publishing.publish(write_bundle(tmp_path / "pre.zip", document), connection(cluster))
     lines = refused.value.message.splitlines()[1:]
     assert sum("which no bundle given is built for" in line for line in lines) == 3
     assert sum("fits no node" in line for line in lines) == 1
@@ -163,7 +164,7 @@ def test_every_preflight_problem_is_listed_before_anything_is_created(
 def test_a_redis_version_the_nodes_do_not_offer_is_refused(cluster: LocalCluster, tmp_path: Path) -> None:
     document = module_json(module_name="oldredis", compatible_redis_version="7.0")
     with pytest.raises(PreflightError) as refused:
-        client.publish(write_bundle(tmp_path / "old.zip", document), connection(cluster))
+        publishing.publish(write_bundle(tmp_path / "old.zip", document), connection(cluster))
     message = refused.value.message
     assert message.count("compatible_redis_version '7.0' is not a Redis version") == 3
     assert "8.6, 8.4, 8.2, 8.0, 7.4, 7.2, 6.2" in message  # the node objects' supported versions
@@ -190,7 +191,7 @@ def test_an_object_that_was_there_before_is_never_rolled_back(tmp_path: Path) ->
     with running_cluster(tmp_path / "data", max_upload=1024) as small:
         with client.Api(connection(small)) as api:
             uid, _ = client.create_module(api, document)
-        result = client.publish(write_bundle(tmp_path / "kept.zip", document), connection(small))
+        result = publishing.publish(write_bundle(tmp_path / "kept.zip", document), connection(small))
         assert (result.module_object, result.uid) == ("present", uid)
         assert len(result.failed) == 3
         assert [m["uid"] for m in modules_named(small, "kept")] == [uid]
@@ -225,14 +226,14 @@ def test_each_node_gets_the_bundle_built_for_it(mixed: LocalCluster, tmp_path: P
     assert f"node 2 ({mixed.urls[1]}): uploaded: {ubuntu.name}" in result.stdout
     assert stored_zip(mixed, 1, "split").read_bytes() == rhel.read_bytes()
     assert stored_zip(mixed, 2, "split").read_bytes() == ubuntu.read_bytes()
-    again = client.publish([ubuntu, rhel], connection(mixed))  # the object holds one of the two builds
+    again = publishing.publish([ubuntu, rhel], connection(mixed))  # the object holds one of the two builds
     assert again.module_object == "present"
 
 
 def test_one_bundle_alone_does_not_cover_a_mixed_cluster(mixed: LocalCluster, tmp_path: Path) -> None:
     ubuntu, _ = platform_bundles(tmp_path, name="half")
     with pytest.raises(PreflightError) as refused:
-        client.publish(ubuntu, connection(mixed))
+        publishing.publish(ubuntu, connection(mixed))
     assert f"node 1 ({mixed.urls[0]}) runs rhel9/x86_64, which no bundle given is built for" in str(
         refused.value.message
     )
@@ -255,7 +256,7 @@ def test_two_bundles_for_one_node_are_refused(mixed: LocalCluster, tmp_path: Pat
     )
     generic = write_bundle(tmp_path / "twice-generic.zip", both, tmp_path / "both" / "hello.so")
     with pytest.raises(PreflightError) as refused:
-        client.publish([ubuntu, rhel, generic], connection(mixed))
+        publishing.publish([ubuntu, rhel, generic], connection(mixed))
     assert "fits several bundles" in refused.value.message
     assert nothing_of(mixed, "twice")
 
@@ -324,7 +325,7 @@ def test_an_ignored_error_lets_the_bundle_past_local_validation(
 
 def test_bundles_in_a_zip_keep_module_json_as_published(cluster: LocalCluster, tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "asis.zip", module_json(module_name="asis"))
-    client.publish(bundle, connection(cluster))
+    publishing.publish(bundle, connection(cluster))
     (stored,) = modules_named(cluster, "asis")
     with zipfile.ZipFile(bundle) as archive:
         sent = json.loads(archive.read("module.json"))
@@ -349,7 +350,7 @@ def no_temp_files(cluster: LocalCluster) -> bool:
 @pytest.mark.usefixtures("pipelined")
 def test_a_streamed_publish_lands_like_an_ordered_one(cluster: LocalCluster, tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "streamed.zip", module_json(module_name="streamed"))
-    result = client.publish(bundle, connection(cluster))
+    result = publishing.publish(bundle, connection(cluster))
     assert result.module_object == "created"
     assert [o.status for o in result.nodes] == ["uploaded"] * 3
     for node in (1, 2, 3):
@@ -363,7 +364,7 @@ def test_a_bundle_failing_validation_mid_stream_leaves_nothing(cluster: LocalClu
 
     bundle = write_bundle(tmp_path / "badsha.zip", module_json(module_name="badsha", sha256="0" * 64))
     with pytest.raises(FindingsError) as refused:
-        client.publish(bundle, connection(cluster))
+        publishing.publish(bundle, connection(cluster))
     assert "nothing was published" in refused.value.message
     wait_until(lambda: no_temp_files(cluster))  # the held uploads were cut; the nodes drop them
     assert nothing_of(cluster, "badsha")
@@ -374,10 +375,10 @@ def test_an_identity_refusal_mid_stream_changes_nothing(cluster: LocalCluster, t
     from tests.support.rest import wait_until
 
     original = write_bundle(tmp_path / "held.zip", module_json(module_name="held"))
-    client.publish(original, connection(cluster))
+    publishing.publish(original, connection(cluster))
     so = rebuilt(tmp_path / "rebuilt", b"held back")
     with pytest.raises(IdentityError):
-        client.publish(
+        publishing.publish(
             write_bundle(tmp_path / "held2.zip", module_json(so, module_name="held"), so), connection(cluster)
         )
     wait_until(lambda: no_temp_files(cluster))

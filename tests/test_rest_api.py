@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from modpack.rest import auth, client
+from modpack.rest import publish as publishing
 from modpack.rest.client import Credentials
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ARTIFACTS, MODULES
@@ -81,7 +82,7 @@ def error_of(response: httpx.Response) -> tuple[int, str, str]:
 
 def test_good_bundle_lands_on_every_node_and_is_listed(cluster: LocalCluster, bundles: Path) -> None:
     bundle = write_bundle(bundles / "hello.zip")
-    result = client.publish(bundle, connection(cluster))
+    result = publishing.publish(bundle, connection(cluster))
     assert [o.status for o in result.nodes] == ["uploaded"] * 3
     assert result.module_object in ("created", "present")
     for node in range(3):
@@ -101,8 +102,8 @@ def test_publishing_again_keeps_the_object_and_uploads_what_cannot_be_proven(
 ) -> None:
     """A node's listing names no content, so the artifact is sent again; the object is proven equal."""
     bundle = write_bundle(bundles / "hello.zip")
-    first = client.publish(bundle, connection(cluster))
-    again = client.publish(bundle, connection(cluster))
+    first = publishing.publish(bundle, connection(cluster))
+    again = publishing.publish(bundle, connection(cluster))
     assert again.module_object == "present"
     assert again.uid == first.uid
     assert [o.status for o in again.nodes] == ["uploaded"] * 3
@@ -137,8 +138,8 @@ def test_nodes_give_address_port_and_os(cluster: LocalCluster) -> None:
 
 def test_unpublish_leaves_nothing(cluster: LocalCluster, bundles: Path) -> None:
     document = module_json(module_name="goodbye", display_name="Goodbye")
-    client.publish(write_bundle(bundles / "goodbye.zip", document), connection(cluster))
-    result = client.unpublish("goodbye", 10203, connection(cluster))
+    publishing.publish(write_bundle(bundles / "goodbye.zip", document), connection(cluster))
+    result = publishing.unpublish("goodbye", 10203, connection(cluster))
     assert [o.status for o in result.nodes] == ["deleted"] * 3
     assert len(result.module_objects) == 1
     for node in range(3):
@@ -147,7 +148,7 @@ def test_unpublish_leaves_nothing(cluster: LocalCluster, bundles: Path) -> None:
     with client.Api(connection(cluster)) as api:
         assert client.find_modules(api, "goodbye", 10203) == []
     assert leftovers(cluster) == []
-    again = client.unpublish("goodbye", 10203, connection(cluster))
+    again = publishing.unpublish("goodbye", 10203, connection(cluster))
     assert [o.status for o in again.nodes] == ["absent"] * 3
 
 
@@ -322,7 +323,7 @@ def test_publish_refuses_an_invalid_bundle_before_any_call(cluster: LocalCluster
     from modpack.errors import FindingsError
 
     with pytest.raises(FindingsError) as caught:
-        client.publish(_module_json_missing_fields(bundles), connection(cluster))
+        publishing.publish(_module_json_missing_fields(bundles), connection(cluster))
     assert "nothing was published" in caught.value.message
     assert any(f.code == "SCH001" for f in caught.value.findings)
 
@@ -450,11 +451,11 @@ def test_uploads_refused_while_allow_modules_upload_is_off(cluster: LocalCluster
     assert error_of(upload(cluster, bundle))[:2] == (403, "modules_upload_disabled")
     try:
         with pytest.raises(PreflightError) as refused:
-            client.publish(bundle, connection(cluster))
+            publishing.publish(bundle, connection(cluster))
         assert "allow_modules_upload is false" in refused.value.message
         assert "--allow-upload" in refused.value.message
         assert 'PUT /v1/cluster {"allow_modules_upload": true}' in refused.value.message
-        result = client.publish(bundle, connection(cluster), allow_upload=True)
+        result = publishing.publish(bundle, connection(cluster), allow_upload=True)
         assert [o.status for o in result.nodes] == ["uploaded"] * 3
         assert "turned on for this run and off again" in " ".join(result.notes)
         with http(cluster) as session:
@@ -537,7 +538,7 @@ def test_bundle_with_a_dependency_lists_it(cluster: LocalCluster, bundles: Path)
     bundle = write_bundle(bundles / "withdeps.zip", document)
     with zipfile.ZipFile(bundle, "a") as archive:
         archive.writestr("deps/libextra.tgz", payload)
-    result = client.publish(bundle, connection(cluster))
+    result = publishing.publish(bundle, connection(cluster))
     assert [o.status for o in result.nodes] == ["uploaded"] * 3
     assert {"module_name": "withdeps", "version": 10203, "dependencies": ["libextra"]} in node_listing(
         cluster, 2
@@ -554,7 +555,7 @@ def test_node_os_is_configurable_per_node(tmp_path: Path) -> None:
             ]
         assert systems == [("ubuntu", "22.04"), ("rhel", "9"), ("amzn", "2023")]
         with pytest.raises(PreflightError) as refused:  # publish sees the uncovered node first
-            client.publish(bundle, connection(mixed))
+            publishing.publish(bundle, connection(mixed))
         assert f"node 3 ({mixed.urls[2]}) runs amzn2023/x86_64" in refused.value.message
         ensure_module_object(mixed)
         answers = [upload(mixed, bundle, node) for node in range(3)]  # the node itself refuses too
@@ -569,5 +570,5 @@ def test_plain_http_when_asked_for(tmp_path: Path) -> None:
     with running_cluster(tmp_path / "data", https=False) as plain:
         assert plain.urls[0].startswith("http://")
         assert plain.ca_cert is None
-        result = client.publish(bundle, connection(plain))
+        result = publishing.publish(bundle, connection(plain))
     assert [o.status for o in result.nodes] == ["uploaded"] * 3

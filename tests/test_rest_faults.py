@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from modpack.rest import client
+from modpack.rest import publish as publishing
 from modpack.rest.client import Connection
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ARTIFACTS
@@ -124,7 +125,7 @@ def test_sigkilled_server_restarts_with_everything(tmp_path: Path, serve_process
     first = serve_process()
     for name in ("alpha", "beta"):
         bundle = write_bundle(tmp_path / f"{name}.zip", module_json(module_name=name))
-        assert not client.publish(bundle, _connection(first)).failed
+        assert not publishing.publish(bundle, _connection(first)).failed
     before = _everything(first)
     assert len(before[0]) == 2
     assert all(len(listing) == 2 for listing in before[1])

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from modpack.rest import auth, client
+from modpack.rest import publish as publishing
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
 from modpack.rest.publish import IdentityError, PreflightError
@@ -160,7 +161,7 @@ def test_before_8_2_there_is_no_switch(tmp_path: Path) -> None:
             assert "allow_modules_upload" not in session.get(cluster.urls[0] + "/v1/cluster").json()
             put = session.put(cluster.urls[0] + "/v1/cluster", json={"allow_modules_upload": True})
         assert put.json()["error_code"] == "invalid_cluster_update"
-        result = client.publish(bundle, connection(cluster))
+        result = publishing.publish(bundle, connection(cluster))
     assert [o.status for o in result.nodes] == ["uploaded"] * 3
     assert not any("allow_modules_upload" in call for call in result.calls)
 
@@ -216,7 +217,7 @@ def test_publish_list_and_unpublish_against_the_7_22_api(legacy: LocalCluster, t
         "rhel9/x86_64": {"dependencies": {}, "sha256": sha},
     }
 
-    again = client.publish(bundle, connection(legacy))  # the platforms map proves the content
+    again = publishing.publish(bundle, connection(legacy))  # the platforms map proves the content
     assert again.module_object == "present"
     assert [o.status for o in again.nodes] == ["present"] * 3
 
@@ -231,13 +232,15 @@ def test_publish_list_and_unpublish_against_the_7_22_api(legacy: LocalCluster, t
 
 
 def test_a_changed_binary_is_refused_and_replaced_on_7_22(legacy: LocalCluster, tmp_path: Path) -> None:
-    client.publish(write_bundle(tmp_path / "a.zip", module_json(module_name="oldident")), connection(legacy))
+    publishing.publish(
+        write_bundle(tmp_path / "a.zip", module_json(module_name="oldident")), connection(legacy)
+    )
     so = rebuilt(tmp_path / "b", b"rebuilt")
     changed = write_bundle(tmp_path / "b.zip", module_json(so, module_name="oldident"), so)
     with pytest.raises(IdentityError) as refused:
-        client.publish(changed, connection(legacy))
+        publishing.publish(changed, connection(legacy))
     assert "sha256 for ubuntu22/x86_64" in refused.value.message
-    replaced = client.publish(changed, connection(legacy), replace=True)
+    replaced = publishing.publish(changed, connection(legacy), replace=True)
     assert [o.status for o in replaced.nodes] == ["uploaded"] * 3
     with client.Api(connection(legacy)) as api:
         (module,) = client.find_modules(api, "oldident", 10203)
@@ -254,7 +257,7 @@ def test_one_bundle_per_platform_on_7_22(legacy: LocalCluster, tmp_path: Path) -
     rhel = write_bundle(
         tmp_path / "r.zip", module_json(rhel_so, module_name="oldsplit", operating_systems=["rhel9"]), rhel_so
     )
-    result = client.publish([ubuntu, rhel], connection(legacy))
+    result = publishing.publish([ubuntu, rhel], connection(legacy))
     assert [o.bundle for o in result.nodes] == [ubuntu, ubuntu, rhel]
     assert [o.status for o in result.nodes] == ["uploaded"] * 3
     node3 = legacy.options.data / "node-3" / "oldsplit" / "10203" / "module.zip"
@@ -270,7 +273,7 @@ def test_the_7_22_upload_answers_an_action_and_refuses_a_newer_pack_version(
 ) -> None:
     newer = write_bundle(tmp_path / "n.zip", module_json(module_name="newer", min_redis_pack_version="8.0"))
     with pytest.raises(PreflightError, match=r"min_redis_pack_version is '8\.0'"):
-        client.publish(newer, connection(legacy))
+        publishing.publish(newer, connection(legacy))
     with http(legacy) as session:
         refused = session.post(
             legacy.urls[0] + LEGACY_MODULES, files={"module": ("n.zip", newer.read_bytes())}
@@ -306,7 +309,7 @@ def test_artifact_commands_explain_that_7_22_has_no_artifact_api(legacy: LocalCl
 def test_a_refused_7_22_upload_leaves_no_module(tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "big.zip", module_json(module_name="oldbig"))
     with running_cluster(tmp_path / "data", software_version="7.22", max_upload=1024) as small:
-        result = client.publish(bundle, connection(small))
+        result = publishing.publish(bundle, connection(small))
         assert [o.status for o in result.nodes] == ["failed"] * 3
         assert "413 module_too_large" in result.nodes[0].detail
         assert result.module_object == "not created"

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from modpack.rest import client
+from modpack.rest import publish as publishing
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ARTIFACTS, MODULES
 from tests.support.rest import (
@@ -72,7 +73,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     users = write_role_users(around / "users.json")
     bundle = write_bundle(around / "hello.zip")
     with running_cluster(data, users, https=False) as cluster:
-        assert not client.publish(bundle, connection(cluster, ca_cert=None)).failed
+        assert not publishing.publish(bundle, connection(cluster, ca_cert=None)).failed
         evil = write_bundle(around / "evil.zip", module_json(module_name="../../../escaped"))
         state = Served(cluster, around, bundle.read_bytes(), evil.read_bytes())
         state.baseline = snapshot(state)

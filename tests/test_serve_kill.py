@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from modpack.rest import client
+from modpack.rest import publish as publishing
 from modpack.rest.client import Connection
 from tests.support.cli import run_modpack
 from tests.support.paths import FIXTURES
@@ -165,9 +166,9 @@ def test_killed_during_uploads_keeps_every_complete_artifact(
 ) -> None:
     data = tmp_path / "data"
     first = serve()
-    assert not client.publish(bundles.good, connection(first)).failed
+    assert not publishing.publish(bundles.good, connection(first)).failed
     with client.Api(connection(first)) as api:
-        client.create_module(api, client.check_bundle(bundles.big))
+        client.create_module(api, publishing.check_bundle(bundles.big).module)
     good_sha = sha256(bundles.good)
     modules_before, _ = listings(first)
 

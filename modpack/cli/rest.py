@@ -484,12 +484,12 @@ def publish(
     sha256, architecture, operating_systems, os, os_list, dependencies and module_file.
     On Redis Enterprise 7.2 to 7.22 the bundles go to POST /v2/modules instead.
     """
-    from modpack.rest import client
+    from modpack.rest import publish as publishing
 
     settings = _publish_settings(select, ignore, strict)
     board = ProgressBoard() if sys.stderr.isatty() and not dry_run else None
     try:
-        result = client.publish(
+        result = publishing.publish(
             list(bundles),
             connection,
             dry_run=dry_run,
@@ -525,9 +525,7 @@ def _print_publish(result: PublishResult, dry_run: bool) -> None:
     click.echo(f"{result.module_name} {result.version}")
     uid = f" (uid {result.uid})" if result.uid else ""
     click.echo(f"  module object: {result.module_object}{uid}")
-    for outcome in result.nodes:
-        detail = f": {outcome.detail}" if outcome.detail else ""
-        click.echo(f"  {outcome.node.label}: {outcome.status}{detail}")
+    _print_outcomes(result.nodes)
     for note in result.notes:
         click.echo(f"  note: {note}")
 
@@ -539,11 +537,10 @@ def _print_publish(result: PublishResult, dry_run: bool) -> None:
 @_with_connection
 def unpublish(name: str, version: str, connection: Connection) -> None:
     """Delete NAME VERSION (10203 or 1.2.3): the artifact on every node, then the module object."""
-    from modpack.rest import client
-    from modpack.rest.publish import parse_version
+    from modpack.rest import publish as publishing
 
-    number = parse_version(version)
-    result = client.unpublish(name, number, connection)
+    number = publishing.parse_version(version)
+    result = publishing.unpublish(name, number, connection)
     click.echo(f"{name} {number}")
     _print_outcomes(result.nodes)
     if result.kept_objects:

@@ -24,10 +24,10 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from modpack.errors import ModpackError, UsageError
 from modpack.rest.paths import ARTIFACTS, MODULES
@@ -35,10 +35,11 @@ from modpack.rest.paths import ARTIFACTS, MODULES
 if TYPE_CHECKING:
     import httpx
 
-    from modpack.config import Settings
-    from modpack.rest.publish import PublishResult, UnpublishResult
+    from modpack.types import JSON, Module
+
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # 4 MiB: against 1 MiB, about 0.1 s less client CPU for three 200 MB uploads, fewer GIL handoffs
 # beside the validation thread (bench/bench_publish.py); 12 MiB for three uploads at once.
@@ -225,13 +226,14 @@ class Api:
         log.info("retrying in %.1f s after %s", delay, why)
         self._sleep(delay)
 
-    def json(self, method: str, url: str, body: Any = None) -> Any:
+    def json(self, method: str, url: str, body: JSON = None) -> JSON:
         build = (lambda: {"json": body}) if body is not None else None
         response = self.send(method, url, build)
         try:
-            return response.json()
+            answer: JSON = response.json()
         except ValueError as exc:
             raise ClusterError(f"{method} {url} answered {response.status_code} without a JSON body") from exc
+        return answer
 
 
 # Modules `import httpx` loads that this synchronous client never uses: httpx's own command line
@@ -368,7 +370,7 @@ def nodes(api: Api) -> list[NodeRef]:
     return nodes_from(connection, cluster, listed)
 
 
-def check_node_count(connection: Connection, cluster: str, listed: list[Any]) -> None:
+def check_node_count(connection: Connection, cluster: str, listed: Sequence[JSON]) -> None:
     if len(listed) > connection.max_nodes:
         raise ClusterError(
             f"GET {cluster}/v1/nodes lists {len(listed)} nodes, more than the {connection.max_nodes} allowed",
@@ -376,7 +378,7 @@ def check_node_count(connection: Connection, cluster: str, listed: list[Any]) ->
         )
 
 
-def nodes_from(connection: Connection, cluster: str, listed: list[Any]) -> list[NodeRef]:
+def nodes_from(connection: Connection, cluster: str, listed: Sequence[JSON]) -> list[NodeRef]:
     """NodeRefs for `--node` URLs (matched to node objects by address) or for every node object.
 
     Node addresses come from the cluster's answer: each must be a plain host, and unless
@@ -408,7 +410,7 @@ def cluster_url(connection: Connection) -> str:
     raise UsageError("no cluster given", "Pass --cluster https://host:9443 (or MODPACK_CLUSTER).")
 
 
-def _node_ref(cluster: str, node: Any, *, strict: bool = True) -> NodeRef | None:
+def _node_ref(cluster: str, node: JSON, *, strict: bool = True) -> NodeRef | None:
     """The node's URL; ClusterError for an address that is not a plain host (None if not strict)."""
     try:
         return _node_url(cluster, node)
@@ -418,7 +420,7 @@ def _node_ref(cluster: str, node: Any, *, strict: bool = True) -> NodeRef | None
         return None
 
 
-def _node_url(cluster: str, node: Any) -> NodeRef:
+def _node_url(cluster: str, node: JSON) -> NodeRef:
     parts = urllib.parse.urlsplit(cluster)
     if not isinstance(node, dict):
         raise ClusterError(f"GET {cluster}/v1/nodes returned an entry that is not an object")
@@ -481,24 +483,28 @@ def _check_trusted(connection: Connection, cluster: str, refs: list[NodeRef]) ->
 # --- module objects ---------------------------------------------------------------------------
 
 
-def list_modules(api: Api) -> list[dict[str, Any]]:
+def list_modules(api: Api) -> list[Module]:
     found = api.json("GET", f"{cluster_url(api.connection)}/v1/modules")
     return [m for m in found if isinstance(m, dict)] if isinstance(found, list) else []
 
 
-def find_modules(api: Api, name: str, version: int) -> list[dict[str, Any]]:
+def find_modules(api: Api, name: str, version: int) -> list[Module]:
     return [m for m in list_modules(api) if m.get("module_name") == name and m.get("version") == version]
 
 
-def create_module(api: Api, module: dict[str, Any]) -> tuple[str, bool]:
+def create_module(api: Api, module: Module) -> tuple[str, bool]:
     """(uid, created): a module object with this name and version, made if it is not there yet."""
-    existing = find_modules(api, module["module_name"], module["version"])
+    name, version = module.get("module_name"), module.get("version")
+    if not isinstance(name, str) or isinstance(version, bool) or not isinstance(version, int):
+        # check_bundle validated the module.json it came from; this guards a direct caller
+        raise UsageError("a module object needs a string module_name and an integer version")
+    existing = find_modules(api, name, version)
     if existing:
         return str(existing[0].get("uid", "")), False
     try:
         created = api.json("POST", f"{cluster_url(api.connection)}{MODULES}", module)
     except ClusterError as exc:
-        again = find_modules(api, module["module_name"], module["version"]) if exc.status == 406 else []
+        again = find_modules(api, name, version) if exc.status == 406 else []
         if not again:
             raise
         return str(again[0].get("uid", "")), False  # a retried POST that had landed, or a race
@@ -520,7 +526,7 @@ def delete_module(api: Api, uid: str) -> bool:
 # --- artifacts --------------------------------------------------------------------------------
 
 
-def artifacts(api: Api, node: NodeRef) -> list[dict[str, Any]]:
+def artifacts(api: Api, node: NodeRef) -> list[dict[str, JSON]]:
     found = api.json("GET", f"{node.url}{ARTIFACTS}")
     return [a for a in found if isinstance(a, dict)] if isinstance(found, list) else []
 
@@ -637,50 +643,23 @@ def _body(
     yield tail
 
 
-# --- publish and unpublish (modpack.rest.publish does the work) -------------------------------
+# --- work on every node ---------------------------------------------------------------------
+
+
+NodeStatus = Literal["uploaded", "present", "failed", "would upload", "deleted", "absent"]
+"""What became of one node: publish uploads, unpublish and artifacts delete delete."""
 
 
 @dataclass
 class NodeOutcome:
     node: NodeRef
-    status: str  # uploaded | present | failed | would upload | deleted | absent
+    status: NodeStatus
     detail: str = ""
     bundle: Path | None = None
 
     @property
     def failed(self) -> bool:
         return self.status == "failed"
-
-
-def check_bundle(bundle: Path, settings: Settings | None = None) -> dict[str, Any]:
-    """The bundle's module.json when it validates; FindingsError (with the findings) otherwise."""
-    from modpack.rest.publish import check_bundle as checked
-
-    return checked(bundle, settings).module
-
-
-def publish(
-    bundles: Path | list[Path],
-    connection: Connection,
-    *,
-    dry_run: bool = False,
-    allow_upload: bool = False,
-    replace: bool = False,
-    settings: Settings | None = None,
-    progress: Progress | None = None,
-) -> PublishResult:
-    """Validate, look, preflight, then create the module object and upload each node's bundle."""
-    from modpack.rest import publish as publishing
-
-    paths = [bundles] if isinstance(bundles, Path) else list(bundles)
-    options = publishing.PublishOptions(dry_run, allow_upload, replace, settings, progress)
-    return publishing.publish(paths, connection, options)
-
-
-def unpublish(name: str, version: int, connection: Connection) -> UnpublishResult:
-    from modpack.rest import publish as publishing
-
-    return publishing.unpublish(name, version, connection)
 
 
 def each_node(
@@ -694,11 +673,16 @@ def each_node(
         except ModpackError as exc:
             return NodeOutcome(node, "failed", exc.message)
 
+    return _on_each(connection, targets, guarded)
+
+
+def _on_each(connection: Connection, targets: list[NodeRef], work: Callable[[NodeRef], T]) -> list[T]:
+    """`work`'s answers for every node in order, at most `connection.jobs` nodes at a time."""
     if not targets:
         return []
     workers = max(1, min(connection.jobs, len(targets)))
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="modpack-node") as pool:
-        return list(pool.map(guarded, targets))
+        return list(pool.map(work, targets))
 
 
 def remove_artifacts(api: Api, connection: Connection, name: str, version: int) -> list[NodeOutcome]:
@@ -708,16 +692,13 @@ def remove_artifacts(api: Api, connection: Connection, name: str, version: int) 
     return each_node(connection, nodes(api), remove)
 
 
-def node_artifacts(api: Api, connection: Connection) -> list[tuple[NodeRef, list[dict[str, Any]] | str]]:
+def node_artifacts(api: Api, connection: Connection) -> list[tuple[NodeRef, list[dict[str, JSON]] | str]]:
     """Each node's artifact listing, or the reason it could not be had."""
 
-    def listing(node: NodeRef) -> tuple[NodeRef, list[dict[str, Any]] | str]:
+    def listing(node: NodeRef) -> tuple[NodeRef, list[dict[str, JSON]] | str]:
         try:
             return node, artifacts(api, node)
         except ModpackError as exc:
             return node, exc.message
 
-    targets = nodes(api)
-    workers = max(1, min(connection.jobs, len(targets)))
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(listing, targets))
+    return _on_each(connection, nodes(api), listing)

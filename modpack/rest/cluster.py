@@ -24,11 +24,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modpack.errors import ModpackError, UsageError
 from modpack.rest import auth, store, tls
 from modpack.rest.limits import ConnectionLimits
+
+if TYPE_CHECKING:
+    from modpack.rest import server
 
 DEFAULT_PORT = 9443
 DEFAULT_MAX_UPLOAD = 500 * 1024 * 1024  # MAX_MODULE_SIZE_BYTES per redis-enterprise.md §8
@@ -75,7 +78,7 @@ class LocalCluster:
         self._running: dict[int, _Running] = {}
         self._ssl: ssl.SSLContext | None = None
         self.shared: Any = None  # server.Shared, built in start()
-        self.nodes: list[Any] = []  # server.Node, kept after stop() for their URLs
+        self.nodes: list[server.Node] = []  # server.Node, kept after stop() for their URLs
         self.skipped: list[tuple[str, str]] = []  # (uid, why) of stored rows that cannot be served
         self.password_changed = False  # the given admin password replaced the stored one
 
@@ -234,7 +237,7 @@ class LocalCluster:
         users_file, self.password_changed = auth.initial_admin(options.data, options.admin_password)
         return auth.read_users(users_file)
 
-    def _nodes(self, version: str) -> list[Any]:
+    def _nodes(self, version: str) -> list[server.Node]:
         from modpack.rest import server
 
         nodes = []
@@ -248,7 +251,7 @@ class LocalCluster:
             nodes.append(node)
         return nodes
 
-    def _node(self, uid: int) -> Any:
+    def _node(self, uid: int) -> server.Node:
         for node in self.nodes:
             if node.uid == uid:
                 return node
@@ -338,7 +341,13 @@ def _enough_file_descriptors(connections: int) -> None:
         )
 
 
-def _wait_started(instance: Any, future: concurrent.futures.Future[None], what: str) -> None:
+class _Starting(Protocol):
+    """What _wait_started reads of a uvicorn.Server."""
+
+    started: bool
+
+
+def _wait_started(instance: _Starting, future: concurrent.futures.Future[None], what: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while not instance.started:
         if future.done():

@@ -32,13 +32,17 @@ import logging
 import ssl
 from asyncio import sslproto
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from modpack.rest.limits import ConnectionLimits
 from modpack.rest.problems import ApiError
+
+if TYPE_CHECKING:
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
 
 SMALL_READ = 4 * 1024  # a request head or a ClientHello fits; a read that fills it means bulk
 BULK_READ = 256 * 1024  # asyncio's SSLProtocol.max_size, for uploads
@@ -145,7 +149,11 @@ class ConnectionGuard:
         self.gate = Gate(limits.max_connections, name)
 
     def __call__(
-        self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
     ) -> asyncio.BaseProtocol:
         """Called by asyncio (through uvicorn) for each accepted connection, before any byte."""
         loop = _loop or asyncio.get_running_loop()
@@ -255,8 +263,8 @@ class GuardedH11(H11Protocol):
 
     def __init__(
         self,
-        config: Any,
-        server_state: Any,
+        config: Config,
+        server_state: ServerState,
         app_state: dict[str, Any],
         loop: asyncio.AbstractEventLoop,
         *,

@@ -38,7 +38,7 @@ def _codes(*names: str) -> str:
     return ", ".join(f"`{n}`" for n in names)
 
 
-def _operation(summary: str, permission: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def _operation(summary: str, permission: str, responses: dict[str, Any], **extra: object) -> dict[str, Any]:
     answers = {
         "401": _error("Missing or wrong credentials (`unauthorized`)."),
         "403": _error(f"The role lacks `{permission}` (`forbidden`)."),

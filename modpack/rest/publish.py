@@ -26,20 +26,21 @@ from __future__ import annotations
 import concurrent.futures
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from modpack.errors import FindingsError, ModpackError, UsageError
 from modpack.rest import client, platforms
-from modpack.rest.client import Api, ClusterError, Connection, NodeOutcome, NodeRef, Progress
+from modpack.rest.client import Api, ClusterError, Connection, NodeOutcome, NodeRef, NodeStatus, Progress
 from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
 from modpack.rest.platforms import NodeFacts
 
 if TYPE_CHECKING:
     from modpack.config import Settings
     from modpack.findings import Finding
+    from modpack.types import JSON
 
 # Bundles given together must agree on every field but these, which describe one platform's build.
 PER_PLATFORM = ("sha256", "architecture", "operating_systems", "os", "os_list", "dependencies", "module_file")
@@ -80,11 +81,17 @@ class PublishOptions:
     progress: Progress | None = None
 
 
+ObjectStatus = Literal[
+    "", "created", "present", "replaced", "would create", "would replace", "rolled back", "not created"
+]
+"""What became of the module object ("" until publish has looked)."""
+
+
 @dataclass
 class PublishResult:
     module_name: str
     version: int
-    module_object: str = ""  # created | present | replaced | would create | would replace
+    module_object: ObjectStatus = ""
     uid: str = ""
     api: str = "user-defined"  # or "v2 (RS 7.x)"
     nodes: list[NodeOutcome] = field(default_factory=list)
@@ -106,7 +113,8 @@ def check_bundle(path: Path, settings: Settings | None = None) -> Bundle:
     from modpack.validate import select, validate_bundle
 
     settings = settings or _default_settings()
-    module, findings = validate_bundle(path, settings)
+    verdict = validate_bundle(path, settings)
+    module, findings = verdict.module, verdict.findings
     kept = select(findings, settings)
     errors = [f for f in kept if f.severity is Severity.ERROR]
     if settings.strict:
@@ -355,7 +363,22 @@ def _validated_as_peeked(
 PIPELINE_MIN = 8 * 1024 * 1024
 
 
-def publish(paths: Sequence[Path], connection: Connection, options: PublishOptions) -> PublishResult:
+def publish(
+    bundles: Path | Sequence[Path],
+    connection: Connection,
+    *,
+    dry_run: bool = False,
+    allow_upload: bool = False,
+    replace: bool = False,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> PublishResult:
+    """Validate, look, preflight, then create the module object and upload each node's bundle."""
+    paths = [bundles] if isinstance(bundles, Path) else list(bundles)
+    return _publish(paths, connection, PublishOptions(dry_run, allow_upload, replace, settings, progress))
+
+
+def _publish(paths: Sequence[Path], connection: Connection, options: PublishOptions) -> PublishResult:
     peeked = _peek(paths)
     large = sum(p.stat().st_size for p in paths) >= PIPELINE_MIN
     if peeked is not None and large and not options.dry_run and not disagreements(peeked):
@@ -576,7 +599,7 @@ class _LegacyPublish:
         needed = [b for b in self.bundles if self._wanted(b, stored)]
         self.result.module_object = "present" if stored is not None else ""
         self.result.uid = str(stored.get("uid", "")) if stored else ""
-        outcomes: dict[int, tuple[str, str]] = {}
+        outcomes: dict[int, tuple[NodeStatus, str]] = {}
         for bundle in needed:
             outcomes[id(bundle)] = self._upload(bundle)
         self.result.nodes = [self._node_outcome(r, outcomes) for r in self.routes]
@@ -619,7 +642,7 @@ class _LegacyPublish:
             return not keys or stored.get("sha256") != bundle.module.get("sha256")
         return not keys or any(_platform_sha(stored, key) != bundle.module.get("sha256") for key in keys)
 
-    def _upload(self, bundle: Bundle) -> tuple[str, str]:
+    def _upload(self, bundle: Bundle) -> tuple[NodeStatus, str]:
         url = f"{client.cluster_url(self.api.connection)}{LEGACY_MODULES}"
         self.result.calls.append(f"POST {url} (multipart field module={bundle.path.name})")
         if self.options.dry_run:
@@ -635,7 +658,7 @@ class _LegacyPublish:
             return "failed", getattr(exc, "message", str(exc))
         return "uploaded", f"{bundle.path.name} via POST /v2/modules, copied to the nodes by the cluster"
 
-    def _node_outcome(self, route: Route, outcomes: dict[int, tuple[str, str]]) -> NodeOutcome:
+    def _node_outcome(self, route: Route, outcomes: dict[int, tuple[NodeStatus, str]]) -> NodeOutcome:
         status, detail = outcomes.get(id(route.bundle), ("present", "the cluster holds this build (sha256)"))
         return NodeOutcome(route.node, status, detail, route.bundle.path)
 
@@ -677,8 +700,9 @@ def follow_action(api: Api, action_uid: object, sleep: Callable[[float], None] =
     url = f"{client.cluster_url(api.connection)}{ACTIONS}/{urllib.parse.quote(action_uid, safe='')}"
     deadline = time.monotonic() + api.connection.answer_timeout
     while True:
-        action = api.json("GET", url)
-        status = action.get("status") if isinstance(action, dict) else None
+        answer = api.json("GET", url)
+        action = answer if isinstance(answer, dict) else {}
+        status = action.get("status")
         if status == DONE:
             return
         if status in ENDED_BADLY:
@@ -690,7 +714,7 @@ def follow_action(api: Api, action_uid: object, sleep: Callable[[float], None] =
         sleep(ACTION_POLL)
 
 
-def _reason(action: dict[str, Any]) -> str:
+def _reason(action: Mapping[str, JSON]) -> str:
     """A failed action's error_code and error_message (objects/action); older fields as a fallback."""
     message = action.get("error_message") or action.get("error") or action.get("description")
     code = action.get("error_code")

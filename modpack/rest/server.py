@@ -47,9 +47,10 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, NotRequired, TypedDict
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -63,6 +64,10 @@ from modpack.findings import Severity
 from modpack.rest import auth, platforms, store, upload
 from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
 from modpack.rest.problems import ApiError
+
+if TYPE_CHECKING:
+    from modpack.types import JSON
+    from modpack.validate import BundleVerdict
 
 MAX_JSON_BODY = 4 * 1024 * 1024
 ALLOW_UPLOAD = "allow_modules_upload"
@@ -79,6 +84,20 @@ DATABASE_VERSIONS: list[tuple[tuple[int, int], tuple[str, ...]]] = [
     ((7, 8), ("7.4.0", "7.2.4", "6.2.13")),
     ((0, 0), ("7.2.4", "6.2.13")),
 ]
+
+
+ActionStatus = Literal["queued", "running", "completed", "failed"]
+
+
+class Action(TypedDict):
+    """An action object as GET /v1/actions/<uid> serves it (objects/action, URL in `_copy_to_nodes`)."""
+
+    action_uid: str
+    name: str
+    progress: float  # a float since 7.4.2
+    status: ActionStatus
+    error_code: NotRequired[str]  # when it failed
+    error_message: NotRequired[str]
 
 
 @dataclass
@@ -100,7 +119,7 @@ class Node:
         default_factory=lambda: defaultdict(asyncio.Lock)
     )
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, JSON]:
         """The node object: every field the captured real one has (re-docs/captured__...nodes_1.json),
         named and typed as objects/node.md documents them, plus modpack's `port` of the REST API."""
         name, family, semantic = os_fields(self.os)
@@ -147,7 +166,7 @@ class Node:
 _OS_TITLES = {"ubuntu": "Ubuntu", "rhel": "Red Hat Enterprise Linux", "amzn": "Amazon Linux"}
 
 
-def database_versions(software_version: str) -> list[dict[str, Any]]:
+def database_versions(software_version: str) -> list[JSON]:
     """supported_database_versions as the captured node object writes them."""
     release = (platforms.version_tuple(software_version) or (0, 0, 0))[:2]
     offered = next(versions for since, versions in DATABASE_VERSIONS if release >= since)
@@ -198,7 +217,7 @@ class Shared:
         )
     )
     guard: auth.Guard = field(default_factory=auth.Guard)
-    actions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    actions: dict[str, Action] = field(default_factory=dict)
     legacy_lock: threading.Lock = field(default_factory=threading.Lock)
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -396,6 +415,8 @@ async def create_module(request: Request) -> Response:
     # Off the loop: a module object of a few MB takes seconds to validate, and the loop serves
     # every other request of this node meanwhile (issue 12).
     await anyio.to_thread.run_sync(_check_module_object, document)
+    if not isinstance(document, dict):  # _check_module_object refused it; this tells the type checker
+        raise ApiError("invalid_module_object", "invalid module object: not a JSON object")
     try:
         created = shared.store.create_module(document)
     except store.ModuleExistsError as exc:
@@ -407,7 +428,8 @@ async def create_module(request: Request) -> Response:
     return JSONResponse(created)
 
 
-def _check_module_object(document: Any) -> None:
+def _check_module_object(document: JSON) -> None:
+    """ApiError (invalid_module_object) unless `document` is a valid module object."""
     from modpack.validate import validate_module_object
 
     try:
@@ -419,6 +441,8 @@ def _check_module_object(document: Any) -> None:
     errors = [f for f in findings if f.severity >= Severity.ERROR]
     if errors:
         raise ApiError("invalid_module_object", "invalid module object: " + upload.describe(errors))
+    if not isinstance(document, dict):  # the checks above report it; this tells the type checker
+        raise ApiError("invalid_module_object", "invalid module object: not a JSON object")
     try:
         store.module_name(document["module_name"])
         store.version(document["version"])
@@ -435,7 +459,7 @@ async def delete_module(request: Request) -> Response:
     return Response(status_code=200)
 
 
-async def _json_body(request: Request, error_code: str) -> Any:
+async def _json_body(request: Request, error_code: str) -> JSON:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
         raise ApiError("invalid_content_type", "send the body as Content-Type: application/json")
@@ -447,7 +471,7 @@ async def _json_body(request: Request, error_code: str) -> Any:
     return await anyio.to_thread.run_sync(parse_json, bytes(body), error_code)
 
 
-def parse_json(body: bytes, error_code: str) -> Any:
+def parse_json(body: bytes, error_code: str) -> JSON:
     """A request body as JSON that can be served back: strict UTF-8 (RFC 8259 §8.1), no NaN or
     Infinity (not JSON, RFC 8259 §6), no lone surrogate (`\\ud800` parses but cannot be encoded
     as UTF-8), no integer past Python's 4300-digit limit. What is stored must be servable: a
@@ -464,15 +488,16 @@ def parse_json(body: bytes, error_code: str) -> Any:
         servable(document)
     except (ValueError, RecursionError) as exc:
         raise ApiError(error_code, f"the body cannot be stored: {_short(exc)}") from None
-    return document
+    parsed: JSON = document
+    return parsed
 
 
-def servable(document: Any) -> bytes:
+def servable(document: JSON) -> bytes:
     """`document` as the UTF-8 JSON a response would carry; ValueError when it has none."""
     return json.dumps(document, ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-def _no_constant(name: str) -> Any:
+def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON value (RFC 8259 §6)")
 
 
@@ -592,8 +617,8 @@ async def _receive(request: Request, received: upload.Upload) -> Path:
 async def _validated(shared: Shared, path: Path) -> dict[str, Any]:
     """The upload's module.json, with a safe name and version, when the bundle is valid."""
     loop = asyncio.get_running_loop()
-    document, findings = await loop.run_in_executor(shared.validator, _validate, path)
-    module = upload.judge(document, findings)
+    verdict = await loop.run_in_executor(shared.validator, _validate, path)
+    module = upload.judge(verdict.module, verdict.findings)
     try:
         name, number = store.module_name(module["module_name"]), store.version(module["version"])
     except store.UnsafeNameError as exc:
@@ -601,7 +626,7 @@ async def _validated(shared: Shared, path: Path) -> dict[str, Any]:
     return {**module, "module_name": name, "version": number}
 
 
-def _validate(path: Path) -> tuple[dict[str, Any] | None, list[Any]]:
+def _validate(path: Path) -> BundleVerdict:
     from modpack.validate import validate_bundle
 
     try:
@@ -705,7 +730,7 @@ def _merge_legacy_module(shared: Shared, module: dict[str, Any], targets: list[N
 
 
 async def _copy_to_nodes(
-    shared: Shared, action: dict[str, Any], path: Path, module: dict[str, Any], targets: list[Node]
+    shared: Shared, action: Action, path: Path, module: dict[str, Any], targets: list[Node]
 ) -> None:
     """Install the bundle on each target node in turn; the action fails at the first node that
     cannot take it, with `error_code` and `error_message` as the action object documents
@@ -717,11 +742,12 @@ async def _copy_to_nodes(
             await anyio.to_thread.run_sync(_install, path, module, node)
             action["progress"] = round(100 * (done + 1) / len(targets), 1)
     except _InstallFailed as failure:
-        action.update(status="failed", error_code=failure.error_code, error_message=str(failure))
+        action["status"] = "failed"
+        action["error_code"], action["error_message"] = failure.error_code, str(failure)
         return
     finally:
         path.unlink(missing_ok=True)
-    action.update(status="completed", progress=100.0)
+    action["status"], action["progress"] = "completed", 100.0
 
 
 class _InstallFailed(Exception):
@@ -765,20 +791,20 @@ async def delete_legacy_module(request: Request) -> Response:
     return JSONResponse({"action_uid": action["action_uid"]})
 
 
-async def _remove_from_nodes(shared: Shared, action: dict[str, Any], module: dict[str, Any]) -> None:
+async def _remove_from_nodes(shared: Shared, action: Action, module: dict[str, Any]) -> None:
     def remove() -> None:
         for node in shared.nodes:
             node.artifacts.remove(module["module_name"], module["version"])
 
     action["status"] = "running"
     await anyio.to_thread.run_sync(remove)
-    action.update(status="completed", progress=100.0)
+    action["status"], action["progress"] = "completed", 100.0
 
 
-def _new_action(shared: Shared, name: str) -> dict[str, Any]:
+def _new_action(shared: Shared, name: str) -> Action:
     """An action object: action_uid, name, progress (a float since 7.4.2), status; its lifecycle
     queued -> running -> completed | failed (objects/action, URL in `_copy_to_nodes`)."""
-    action: dict[str, Any] = {
+    action: Action = {
         "action_uid": str(uuid.uuid4()),
         "name": name,
         "progress": 0.0,
@@ -788,7 +814,7 @@ def _new_action(shared: Shared, name: str) -> dict[str, Any]:
     return action
 
 
-def _start(shared: Shared, work: Any) -> None:
+def _start(shared: Shared, work: Coroutine[Any, Any, None]) -> None:
     task = asyncio.get_running_loop().create_task(work)
     shared.background.add(task)
     task.add_done_callback(shared.background.discard)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -19,6 +19,9 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from modpack.findings import Finding, Severity
 from modpack.rest import store
 from modpack.rest.problems import ApiError
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 FIELD = b"module"
 HEADER_SLACK = 64 * 1024  # multipart headers and small fields around the file
@@ -44,7 +47,7 @@ class _Receiver:
     _value: bytearray = field(default_factory=bytearray)
     _disposition: bytes = b""
 
-    def callbacks(self) -> Any:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": self._header_field,

@@ -1,0 +1,79 @@
+"""`modpack build --all/--target` with an option that shapes one bundle only is refused.
+
+--so and --discover used to be silently dropped when [[targets]] were built (issue 15): each
+target builds from its own `so`, and no command discovery ran, so the user got bundles other
+than the ones asked for and no word about it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import run_modpack
+from tests.support.paths import FIXTURES, SO
+
+TARGETS = """
+[[targets]]
+name = "rhel9-x86_64"
+operating_systems = ["rhel9"]
+architecture = "x86_64"
+so = "{so}/x86_64/hello.so"
+"""
+
+
+def project(tmp_path: Path) -> Path:
+    text = (FIXTURES / "example" / "modpack.toml").read_text().replace('architecture = "x86_64"\n', "")
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(text + TARGETS.format(so=SO))
+    return toml
+
+
+@pytest.mark.parametrize(
+    ("chooser", "extra", "message", "hint"),
+    [
+        (
+            ["--all"],
+            ["--so", str(SO / "x86_64" / "hello.so")],
+            "--so cannot be combined with --all: each [[targets]] entry builds from its own `so`",
+            "drop --so",
+        ),
+        (
+            ["--target", "rhel9-x86_64"],
+            ["--so", str(SO / "x86_64" / "hello.so")],
+            "--so cannot be combined with --target",
+            "without --target",
+        ),
+        (
+            ["--all"],
+            ["--discover"],
+            "--discover cannot be combined with --all: commands are not discovered per target",
+            "modpack discover SO --write modpack.toml",
+        ),
+        (
+            ["--target", "rhel9-x86_64"],
+            ["--discover"],
+            "--discover cannot be combined with --target",
+            "then build the targets without --discover",
+        ),
+    ],
+)
+def test_a_single_bundle_option_with_targets_is_a_usage_error(
+    tmp_path: Path, chooser: list[str], extra: list[str], message: str, hint: str
+) -> None:
+    toml = project(tmp_path)
+    dist = tmp_path / "dist"
+    result = run_modpack("build", toml, *chooser, *extra, "-o", dist)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert hint in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+    assert not dist.exists() or not any(dist.iterdir())
+
+
+def test_the_targets_still_build_without_those_options(tmp_path: Path) -> None:
+    toml = project(tmp_path)
+    result = run_modpack("build", toml, "--all", "-o", tmp_path / "dist")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [p.name for p in (tmp_path / "dist").iterdir()] == ["hello.Linux-rhel9-x86_64.1.2.3.zip"]
