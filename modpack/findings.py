@@ -61,6 +61,20 @@ class Finding:
         return self.hint or self.rule.fix
 
 
+@dataclass(frozen=True)
+class Problem:
+    """A finding not yet placed in a file: rule code, module.json path, message, fix hint.
+
+    What the schema walker (a violation) and the comparison with a live Redis (a difference)
+    produce, before a Sink gives it its rule, severity and location (`Sink.report`).
+    """
+
+    code: str
+    path: str
+    message: str
+    hint: str = ""
+
+
 MAX_PER_RULE = 50  # findings of one rule listed per file; a crafted file cannot flood the report
 
 LineResolver = Callable[[str], int | None]
@@ -106,6 +120,10 @@ class Sink:
         found = rule(code)
         where = Location(self.file, path if source_path else self.mapper(path), line)
         self.findings.append(Finding(found, message, where, hint, found.severity))
+
+    def report(self, problem: Problem) -> None:
+        """Report a Problem at its module.json path."""
+        self.add(problem.code, problem.path, problem.message, problem.hint)
 
     def saturated(self, code: str) -> bool:
         """True once `code` has all the findings a file lists: skip costly hints for the rest."""

@@ -15,11 +15,10 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
-from modpack.findings import MAX_PER_RULE
+from modpack.findings import MAX_PER_RULE, Problem
 from modpack.locate import join
 
 if TYPE_CHECKING:
@@ -28,14 +27,8 @@ if TYPE_CHECKING:
 Schema = dict[str, Any]  # a JSON Schema document: any JSON under known keywords
 
 
-@dataclass(frozen=True)
-class Violation:
-    """One schema violation: the rule, where, what and how to fix it."""
-
-    code: str
-    path: str
-    message: str
-    hint: str = ""
+Violation = Problem
+"""A schema violation: a Problem found by the walker (or jsonschema) in a JSON document."""
 
 
 @functools.cache

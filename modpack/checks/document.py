@@ -13,7 +13,7 @@ from modpack.types import JSON
 def check_module_document(document: JSON, sink: Sink, *, in_bundle: bool = False) -> None:
     """Schema and semantic checks of one module.json document (or module object)."""
     for violation in schema.check(document, "module"):
-        sink.add(violation.code, violation.path, violation.message, violation.hint)
+        sink.report(violation)
     if isinstance(document, dict):
         metadata.check_module(document, sink, in_bundle=in_bundle)
         # In a bundle, CMD013 waits for the binary (_bundle_binary).

@@ -107,7 +107,7 @@ def _load_and_compare(server: RedisServer, so_path: Path, module: Module | None,
         return
     _check_version(module, server, sink)
     for difference in compare.compare(module, discovery):
-        sink.add(difference.code, difference.path, difference.message, difference.hint)
+        sink.report(difference)
 
 
 def _check_version(module: Module, server: RedisServer, sink: Sink) -> None:

@@ -393,7 +393,7 @@ def check(decl: Declarations) -> None:
     present = {k: v for k, v in module.items() if k not in ("overide_command", "add_command")}
     for violation in schema.check(_without_local_dependencies(present), "module"):
         if violation.code not in ("SCH001", "SCH003"):
-            sink.add(violation.code, violation.path, violation.message, violation.hint)
+            sink.report(violation)
     metadata.check_versions(module, sink)
     metadata.check_capabilities(module, sink)
     metadata.check_platform(module, sink, in_bundle=False)

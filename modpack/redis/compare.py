@@ -16,9 +16,9 @@ Command names are compared case-insensitively, like Redis's command table (§1.3
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from modpack import policy, versions
+from modpack.findings import Problem
 from modpack.redis.model import CommandInfo, Discovery, KeySpec
 from modpack.types import JSON
 
@@ -30,14 +30,8 @@ Version = tuple[int, ...]
 Entry = Mapping[str, JSON]
 
 
-@dataclass(frozen=True)
-class Difference:
-    """One difference, as a LOAD finding: rule code, module.json path, message, hint."""
-
-    code: str
-    path: str
-    message: str
-    hint: str = ""
+Difference = Problem
+"""A difference between the declarations and what Redis registered: a Problem with a LOAD rule."""
 
 
 def compare(module: Mapping[str, JSON], discovery: Discovery) -> list[Difference]:
