@@ -52,6 +52,9 @@ WARN_EVERY = 30.0  # seconds between two warnings about a full node
 # h11's max_incomplete_event_size default, which uvicorn keeps. h11 checks it only on a head
 # still incomplete after a read, so a larger head arriving whole would pass; counted here.
 MAX_HEAD = 16 * 1024
+# How long a client whose head was refused (431) may go on sending, read and dropped, before the
+# close: its 431 is then read instead of lost to a reset of the unread bytes.
+LINGER = 2.0
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +324,7 @@ class GuardedH11(H11Protocol):
             self._follow()
         if self.conn.their_state is h11.IDLE and not self._closing and not self.transport.is_closing():
             description = f"the request line and headers exceed {MAX_HEAD // 1024} KiB"
-            self._answer_and_close(description, 431, "headers_too_large")
+            self._answer_and_close(description, 431, "headers_too_large", linger=LINGER)
         elif not self._closing and not self.transport.is_closing():
             self.data_received(data[room:])
 
@@ -389,13 +392,26 @@ class GuardedH11(H11Protocol):
                 " request headers: it gave its place to a newer one"
             )
 
-    def _answer_and_close(self, description: str, status: int = 408, code: str = "request_timeout") -> None:
-        """Answer and close; the slot is free at once (a TLS close may linger a few seconds)."""
+    def _answer_and_close(
+        self, description: str, status: int = 408, code: str = "request_timeout", *, linger: float = 0.0
+    ) -> None:
+        """Answer and close; the slot is free at once (a TLS close may linger a few seconds).
+
+        With `linger`, the connection stays open that long while what the client still sends is
+        read and dropped: closed with unread bytes, a socket answers them with a reset, which may
+        reach the client before the answer does (a lingering close, as web servers do for 4xx)."""
         self._closing = True
         self._cancel_timers()
         self._slot.release()
         self.transport.write(error_response(status, code, description))
-        self.transport.close()
+        if linger > 0:
+            self.loop.call_later(linger, self._close_transport)
+        else:
+            self.transport.close()
         if self.access_log:
             client = f"{self.client[0]}:{self.client[1]}" if self.client else "-"
             self.access_logger.info("%s - %d %s", client, status, description)
+
+    def _close_transport(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
