@@ -119,4 +119,4 @@ def test_a_module_file_that_is_no_so_gets_a_fix_that_fits(
     assert result.returncode == 1
     [finding] = [f for f in json.loads(result.stdout)["files"][0]["findings"] if f["code"] == "SCH006"]
     assert finding["message"] == f"module_file {module_file!r} does not name a .so file"
-    assert f"({named})" in finding["fix"] and "Use letters" not in finding["fix"]
+    assert f"Name the packed module {named} " in finding["fix"] and "Use letters" not in finding["fix"]

@@ -260,8 +260,8 @@ def check_names(module: Module, sink: Sink) -> None:
                 "SCH006",
                 key,
                 f"module_file {value!r} does not name a .so file",
-                f"Pack the loadable module and name it in module_file ({stem or 'module'}.so): a bundle "
-                "holds only module.json, one *.so and deps/ (a .so.debug file holds debug info only)",
+                f"Name the packed module {stem or 'module'}.so and write that in module_file: Redis "
+                "Enterprise's unpacker takes module.json, one *.so and deps/, and refuses any other file",
             )
 
 
