@@ -224,8 +224,7 @@ class _Compiler:
         has_const, const = "const" in schema, schema.get("const")
         string = _string_checker(schema)
         minimum = schema.get("minimum")
-        items = self.compile(schema["items"]) if "items" in schema else None
-        items_pass = self.passing_type(schema["items"]) if "items" in schema else None
+        elements = self.elements(schema)
         mapping = self.mapping(schema)
 
         def check(value: object, path: str, out: list[Violation]) -> None:
@@ -248,10 +247,8 @@ class _Compiler:
                         Violation("SCH005", path, f"{_name(path)} is {value}; the minimum is {minimum}")
                     )
             elif isinstance(value, list):
-                if items is not None:
-                    for index, item in enumerate(value):
-                        if type(item) is not items_pass:
-                            items(item, f"{path}[{index}]", out)
+                if elements is not None:
+                    elements(value, path, out)
             elif isinstance(value, dict) and mapping is not None:
                 mapping(value, path, out)
 
@@ -259,36 +256,35 @@ class _Compiler:
             return check
         # A value of exactly the wanted type goes straight to its own keywords, as `check` would
         # take it after its type test (a subclass, another type or a float takes `check` itself).
-        if wanted == "string":
+        fast: dict[str, tuple[type, Checker | None]] = {
+            "string": (str, string),
+            "object": (dict, mapping),
+            "array": (list, elements),
+        }
+        if wanted not in fast:
+            return check
+        exact, keywords = fast[wanted]
 
-            def check_string(value: object, path: str, out: list[Violation]) -> None:
-                if type(value) is not str:
-                    check(value, path, out)
-                elif string is not None:
-                    string(value, path, out)
+        def check_exact(value: object, path: str, out: list[Violation]) -> None:
+            if type(value) is not exact:
+                check(value, path, out)
+            elif keywords is not None:
+                keywords(value, path, out)
 
-            return check_string
-        if wanted == "object":
+        return check_exact
 
-            def check_object(value: object, path: str, out: list[Violation]) -> None:
-                if type(value) is not dict:
-                    check(value, path, out)
-                elif mapping is not None:
-                    mapping(value, path, out)
+    def elements(self, schema: Schema) -> Checker | None:
+        """The check of an array's items, each value that does not pass on its type alone."""
+        if "items" not in schema:
+            return None
+        items, items_pass = self.compile(schema["items"]), self.passing_type(schema["items"])
 
-            return check_object
-        if wanted == "array":
+        def check(value: list[object], path: str, out: list[Violation]) -> None:
+            for index, item in enumerate(value):
+                if type(item) is not items_pass:
+                    items(item, f"{path}[{index}]", out)
 
-            def check_array(value: object, path: str, out: list[Violation]) -> None:
-                if type(value) is not list:
-                    check(value, path, out)
-                elif items is not None:
-                    for index, item in enumerate(value):
-                        if type(item) is not items_pass:
-                            items(item, f"{path}[{index}]", out)
-
-            return check_array
-        return check
+        return cast("Checker", check)  # called with a list only: the callers dispatch on type
 
     def mapping(self, schema: Schema) -> Checker | None:
         required = tuple(schema.get("required", ()))
