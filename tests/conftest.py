@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.support import produced
-from tests.support.paths import REALWORLD
+from tests.support.paths import RAMP_EXAMPLES, REALWORLD
 from tests.support.tools import require
 
 if TYPE_CHECKING:
@@ -36,6 +36,12 @@ settings.load_profile(os.environ.get("MODPACK_HYPOTHESIS", "ci"))
 def realworld_folder() -> Path:
     require(REALWORLD.is_dir(), f"{REALWORLD} (shared/reference beside this checkout) is missing")
     return REALWORLD
+
+
+@pytest.fixture
+def ramp_examples_folder() -> Path:
+    require(RAMP_EXAMPLES.is_dir(), f"{RAMP_EXAMPLES} (shared/reference beside this checkout) is missing")
+    return RAMP_EXAMPLES
 
 
 @pytest.fixture(scope="module")

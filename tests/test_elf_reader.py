@@ -18,6 +18,7 @@ from tests.elf_cases.builder import Spec, Sym
 from tests.elf_cases.compile import ONLOAD_C, compile_so
 from tests.support.libraries import newest_required
 from tests.support.paths import SO
+from tests.support.tools import require
 
 FIXTURES = SO
 HOST_X86_64 = platform.machine() == "x86_64"
@@ -32,8 +33,7 @@ def crafted(tmp_path: Path, spec: Spec | None = None, name: str = "crafted.so") 
 
 def fixture(name: str, arch: str = "x86_64") -> Path:
     path = FIXTURES / arch / name
-    if not path.exists():
-        pytest.skip(f"fixture {arch}/{name} not built yet")
+    assert path.exists(), f"fixture {arch}/{name} is missing: run fixtures/build.sh"
     return path
 
 
@@ -69,8 +69,7 @@ def test_hidden_onload_is_defined_locally(tmp_path: Path) -> None:
 
 def test_stripped_hidden_onload_is_indistinguishable_from_missing(tmp_path: Path) -> None:
     path = compile_so(tmp_path, "hidden.so", ONLOAD_C, "-fvisibility=hidden")
-    if shutil.which("strip") is None:
-        pytest.skip("strip is not installed")
+    require(shutil.which("strip") is not None, "strip (apt-get install binutils)")
     subprocess.run(["strip", "--strip-all", str(path)], check=True)
     info = elf.read_elf(path)
     assert not info.has_symtab

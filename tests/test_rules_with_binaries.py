@@ -20,8 +20,6 @@ from tests.elf_cases.compile import compile_so
 from tests.support.cli import run_modpack
 from tests.support.paths import SO
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "examples" / "realworld"
-
 # The API fetched by name as the standard redismodule.h does in RedisModule_Init (every API,
 # used or not), with or without a command registered with the getkeys-api flag.
 MODULE_C = """
@@ -137,8 +135,9 @@ def test_module_flag_written_by_discover_is_not_held_against_a_6_target(tmp_path
     assert findings(built) == []
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason="../shared/reference is not beside this checkout")
-def test_hand_written_routing_entries_of_a_real_manifest_are_not_judged_by_redis_flags() -> None:
+def test_hand_written_routing_entries_of_a_real_manifest_are_not_judged_by_redis_flags(
+    realworld_folder: Path,
+) -> None:
     # RediSearch's coordinator manifest: five overide_command routing entries without `module`
-    manifest = REFERENCE / "RediSearch__RediSearch@9ec5efe0d1__src__coord__pack__ramp.yml"
+    manifest = realworld_folder / "RediSearch__RediSearch@9ec5efe0d1__src__coord__pack__ramp.yml"
     assert findings(manifest) == []

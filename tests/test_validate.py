@@ -20,6 +20,7 @@ from modpack.findings import Sink
 from modpack.validate import validate_bundle, validate_paths
 from tests.support.cli import run_modpack
 from tests.support.paths import CASES, ROOT
+from tests.support.tools import require
 
 REFERENCE = ROOT.parent / "shared" / "reference" / "examples" / "module-json"
 GOOD = CASES / "good" / "module-json" / "module.json"
@@ -44,13 +45,9 @@ REFERENCE_FINDINGS = {
 }
 
 
-def reference_available() -> bool:
-    return REFERENCE.is_dir()
-
-
-@pytest.mark.skipif(not reference_available(), reason="../shared/reference is not beside this checkout")
 @pytest.mark.parametrize("name", sorted(REFERENCE_FINDINGS))
 def test_reference_module_json_gets_what_it_deserves(name: str) -> None:
+    require(REFERENCE.is_dir(), f"{REFERENCE} (shared/reference beside this checkout) is missing")
     report = validate_paths([REFERENCE / name])
     assert sorted(f.code for f in report.findings()) == sorted(REFERENCE_FINDINGS[name])
 

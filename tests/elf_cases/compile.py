@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.support.tools import require
 
 ONLOAD_C = """
 int RedisModule_OnLoad(void *ctx, void **argv, int argc) {
@@ -19,10 +19,9 @@ int RedisModule_OnLoad(void *ctx, void **argv, int argc) {
 def compile_so(
     tmp: Path, name: str, source: str, *flags: str, cxx: bool = False, shared: bool = True
 ) -> Path:
-    """Compile `source` into tmp/name with gcc (or g++); skip the test when the compiler is missing."""
+    """Compile `source` into tmp/name with gcc (or g++); the test fails when the compiler is missing."""
     compiler = "g++" if cxx else "gcc"
-    if shutil.which(compiler) is None:
-        pytest.skip(f"{compiler} is not installed")
+    require(shutil.which(compiler) is not None, f"{compiler} (apt-get install {compiler})")
     src = tmp / f"{name}.{'cc' if cxx else 'c'}"
     src.write_text(source)
     out = tmp / name
