@@ -352,10 +352,26 @@ def _name(path: str) -> str:
 
 
 def _describe(value: object) -> str:
-    text = repr(value) if isinstance(value, float) else json.dumps(value, default=repr)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"{_article(type_name(value))} ({text})"
+    return f"{_article(type_name(value))} ({_preview(value)})"
+
+
+_PREVIEW = 40
+
+
+def _preview(value: object) -> str:
+    """The value as JSON text, cut at 40 characters: encoded lazily and only that far, so a 4 MiB
+    value costs nothing and one nested past Python's recursion limit is not an internal error."""
+    if isinstance(value, float):
+        return repr(value)  # nan and inf, which JSON cannot write
+    text = ""
+    try:
+        for chunk in json.JSONEncoder(default=repr).iterencode(value):
+            text += chunk
+            if len(text) > _PREVIEW:
+                break
+    except (RecursionError, ValueError):
+        text += "..." * (len(text) <= _PREVIEW - 3)
+    return text if len(text) <= _PREVIEW else text[: _PREVIEW - 3] + "..."
 
 
 def _article(name: str) -> str:

@@ -22,6 +22,7 @@ import pytest
 from modpack import bundle
 from modpack.validate import validate_bundle
 from tests.fuzz.seeds import GOOD_BUNDLE
+from tests.support.cli import run_modpack
 
 ROOT = Path(__file__).resolve().parent.parent
 HANG_GUARD = 60  # seconds: each command answers in about 1 s; only a hang gets near this
@@ -413,3 +414,16 @@ def test_a_zip64_end_record_that_understates_the_entries_is_zip018(
     findings = validate_bundle(path).findings
     assert [f.code for f in findings] == ["ZIP018"]
     assert "declares 2" in findings[0].message
+
+
+@pytest.mark.parametrize("depth", [900, 950, 980, 990])
+def test_a_deeply_nested_value_is_described_not_an_internal_error(tmp_path: Path, depth: int) -> None:
+    """Near Python's recursion limit the message's preview of the value (json.dumps) recursed past it
+    while the parser and the walker had not: 'internal error: RecursionError' at depth 980."""
+    path = tmp_path / "module.json"
+    path.write_text('{"module_name": ' + "[" * depth + "]" * depth + "}")
+    result = run_modpack("validate", path)
+    assert result.returncode == 1, result.stderr
+    assert "internal error" not in result.stdout + result.stderr
+    # a type finding at module_name, or past the parser's own depth limit an IN002 saying so
+    assert "SCH002" in result.stdout or "IN002" in result.stdout, result.stdout
