@@ -324,12 +324,16 @@ def is_executable(info: zipfile.ZipInfo) -> bool:
     return bool((info.external_attr >> 16) & 0o111)
 
 
+class MemberTooLarge(ValueError):
+    """A member is larger than the reader's limit for it (ZIP019)."""
+
+
 def read_small(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
     """A small member read whole, never more than `limit` bytes however the header lies."""
     with archive.open(info) as member:
         data = member.read(limit + 1)
     if len(data) > limit:
-        raise ValueError(f"{info.filename} is larger than {limit} bytes")
+        raise MemberTooLarge(f"{info.filename} is larger than {limit} bytes")
     return data
 
 

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 from modpack.checks import commands as command_checks
 from modpack.checks import metadata
-from modpack.checks.document import check_module_document
+from modpack.checks.document import check_module_document, check_module_json_text
 from modpack.config import Settings
 from modpack.findings import Finding, Sink
 from modpack.report import FileReport, Report
 from modpack.rules import matches
-from modpack.sources import expand, json_line_resolver, kind_of, parse_json, read_text
+from modpack.sources import expand, kind_of, read_text
 from modpack.types import JSON, Module
 
 if TYPE_CHECKING:
@@ -85,10 +85,7 @@ def validate_module_file(path: Path) -> list[Finding]:
     text = read_text(path, sink)
     if text is None:
         return sink.resolved()
-    sink.lines = json_line_resolver(text)
-    document = parse_json(text, sink)
-    if document is not None or not sink.findings:
-        check_module_document(document, sink)
+    check_module_json_text(text, sink)
     return sink.resolved()
 
 

@@ -427,3 +427,16 @@ def test_a_deeply_nested_value_is_described_not_an_internal_error(tmp_path: Path
     assert "internal error" not in result.stdout + result.stderr
     # a type finding at module_name, or past the parser's own depth limit an IN002 saying so
     assert "SCH002" in result.stdout or "IN002" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("text", [b"null", b"[]", b"7"])
+def test_a_bundled_module_json_that_is_no_object_is_a_finding(tmp_path: Path, text: bytes) -> None:
+    """A bare module.json of `null` got SCH002 while the same text in a bundle got nothing: the two
+    readers had drifted apart (now one, checks.document.check_module_json_text)."""
+    path = tmp_path / "null.zip"
+    with zipfile.ZipFile(GOOD_BUNDLE) as good, zipfile.ZipFile(path, "w") as out:
+        for info in good.infolist():
+            out.writestr(info, text if info.filename == "module.json" else good.read(info))
+    result = run_modpack("validate", path)
+    assert result.returncode == 1, result.stdout
+    assert "module.json:1: error SCH002" in result.stdout, result.stdout

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modpack.checks import commands as command_checks
-from modpack.checks.document import check_module_document
+from modpack.checks.document import check_module_json_text
 from modpack.findings import Finding, Sink
-from modpack.sources import json_line_resolver, parse_json
 
 if TYPE_CHECKING:
     from modpack.bundle import Layout
@@ -37,17 +36,16 @@ def check_module_json(path: Path, layout: Layout) -> tuple[Module | None, list[F
     try:
         raw = bundle.read_small(layout.archive, layout.module_json, bundle.MAX_MODULE_JSON)
         text = raw.decode("utf-8")
-    except ValueError as exc:
-        code = "ZIP019" if "larger" in str(exc) else "IN002"
-        sink.add(code, "", f"module.json cannot be read: {exc}")
+    except bundle.MemberTooLarge as exc:
+        sink.add("ZIP019", "", f"module.json cannot be read: {exc}")
+        return None, sink.resolved()
+    except UnicodeDecodeError as exc:
+        sink.add("IN002", "", f"module.json cannot be read: {exc}")
         return None, sink.resolved()
     except DAMAGED as exc:
         sink.add("ZIP014", "", f"module.json is damaged: {exc}")
         return None, sink.resolved()
-    sink.lines = json_line_resolver(text)
-    document = parse_json(text, sink)
-    if document is not None:
-        check_module_document(document, sink, in_bundle=True)
+    document = check_module_json_text(text, sink, in_bundle=True)
     module = document if isinstance(document, dict) else None
     if module is not None:
         _check_bundled_dependencies(layout, module, sink)

@@ -7,6 +7,7 @@ from modpack import schema
 from modpack.checks import commands as command_checks
 from modpack.checks import metadata
 from modpack.findings import Sink
+from modpack.sources import json_line_resolver, parse_json
 from modpack.types import JSON
 
 
@@ -18,3 +19,16 @@ def check_module_document(document: JSON, sink: Sink, *, in_bundle: bool = False
         metadata.check_module(document, sink, in_bundle=in_bundle)
         # In a bundle, CMD013 waits for the binary (_bundle_binary).
         command_checks.check_commands(document, sink, binary_follows=in_bundle)
+
+
+def check_module_json_text(text: str, sink: Sink, *, in_bundle: bool = False) -> JSON | None:
+    """A module.json's text, parsed (IN002 when it is no JSON) and checked; the document, if any.
+
+    A document that parses to null is still checked, so it gets its type finding (SCH002) like any
+    other value that is not an object; only text that is no JSON at all stops at IN002."""
+    sink.lines = json_line_resolver(text)
+    before = len(sink.findings)
+    document = parse_json(text, sink)
+    if document is not None or len(sink.findings) == before:
+        check_module_document(document, sink, in_bundle=in_bundle)
+    return document
