@@ -133,7 +133,15 @@ def _unique_pairs(items: list[tuple[str, JSON]]) -> dict[str, JSON]:
 # One decoder for every file (building one costs about 5 us), with the C scanner's own int():
 # parse_int and a hook that records duplicates cost a third of the parse. It holds no state, so
 # threads may share it; any file it refuses is parsed again below, which says what is wrong.
-_FAST_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs)
+class _NotJson(ValueError):
+    """NaN, Infinity or -Infinity: Python's json reads them, JSON (RFC 8259) has no such values."""
+
+
+def _no_constant(name: str) -> JSON:
+    raise _NotJson(name)
+
+
+_FAST_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_constant=_no_constant)
 
 
 def parse_json(text: str, sink: Sink) -> JSON | None:
@@ -157,7 +165,14 @@ def parse_json(text: str, sink: Sink) -> JSON | None:
         return seen
 
     try:
-        document: JSON = json.loads(text, object_pairs_hook=pairs, parse_int=_bounded_int)
+        document: JSON = json.loads(
+            text, object_pairs_hook=pairs, parse_int=_bounded_int, parse_constant=_no_constant
+        )
+    except _NotJson as exc:
+        # The REST server refuses such a document (406) and other readers fail on it.
+        hint = "Write a number, or null; JSON has no NaN or Infinity."
+        sink.add("IN002", "", f"invalid JSON: {exc} is not a JSON value (RFC 8259)", hint)
+        return None
     except _HugeNumber:
         message, line = _huge_number_where(text)
         hint = "No module.json field takes a number this long; write the intended value."

@@ -440,3 +440,16 @@ def test_a_bundled_module_json_that_is_no_object_is_a_finding(tmp_path: Path, te
     result = run_modpack("validate", path)
     assert result.returncode == 1, result.stdout
     assert "module.json:1: error SCH002" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json_anywhere_in_module_json(tmp_path: Path, constant: str) -> None:
+    """Python's json reads them; inside a dependency object, which the schema leaves open, one
+    validated clean, and a bundle carrying it reached the server's store, which cannot write it."""
+    document = json.loads((GOOD_BUNDLE.parent.parent / "module-json" / "module.json").read_text())
+    text = json.dumps(document)[:-1] + f', "dependencies": {{"a": {{"weight": {constant}}}}}}}'
+    path = tmp_path / "module.json"
+    path.write_text(text)
+    result = run_modpack("validate", path)
+    assert result.returncode == 1, result.stdout
+    assert f"IN002 invalid JSON: {constant} is not a JSON value" in result.stdout
