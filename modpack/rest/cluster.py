@@ -169,7 +169,8 @@ class LocalCluster:
         finally:
             running.loop.call_soon_threadsafe(running.loop.stop)
             running.thread.join(timeout=START_TIMEOUT)
-            running.loop.close()
+            if not running.thread.is_alive():  # a loop still running cannot be closed (RuntimeError)
+                running.loop.close()
 
     # --- what clients need --------------------------------------------------------------------
 
@@ -288,7 +289,7 @@ def _software_version(text: str) -> str:
     import re
 
     match = re.fullmatch(r"(\d+)\.(\d+)(?:\.(\d+))?(?:-(\d+))?", text.strip())
-    if match is None or int(match[1]) < 7 or (int(match[1]), int(match[2])) < (7, 2):
+    if match is None or (int(match[1]), int(match[2])) < (7, 2):
         raise UsageError(
             f"--software-version {text!r}: give a Redis Enterprise version from 7.2 on, e.g. 7.22 or 8.2.0-25"
         )

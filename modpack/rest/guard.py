@@ -27,6 +27,7 @@ The idle keep-alive timeout is uvicorn's own `timeout_keep_alive`.
 from __future__ import annotations
 
 import asyncio
+import http
 import json
 import logging
 import ssl
@@ -133,9 +134,7 @@ class Gate:
 def error_response(status: int, error_code: str, description: str, extra: str = "") -> bytes:
     """A complete HTTP/1.1 answer that closes the connection, with the API's error body."""
     body = json.dumps(ApiError(error_code, description).body()).encode()
-    reason = {408: "Request Timeout", 431: "Request Header Fields Too Large", 503: "Service Unavailable"}[
-        status
-    ]
+    reason = http.HTTPStatus(status).phrase
     head = (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n{extra}\r\n"
