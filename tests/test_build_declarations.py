@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_modpack
-from tests.support.paths import FIXTURES, ROOT, SO
+from tests.support.paths import FIXTURES, HELLO, ROOT
 from tests.support.tools import require_redis
 
 EXAMPLE = (FIXTURES / "example" / "modpack.toml").read_text()
-HELLO = SO / "x86_64" / "hello.so"
 REALWORLD = ROOT.parent / "shared" / "reference" / "examples" / "realworld"
 needs_realworld = pytest.mark.usefixtures("realworld_folder")  # fails, not skips, when missing
 

@@ -18,6 +18,7 @@ import pytest
 from modpack.findings import Sink
 from modpack.regular import read_regular
 from modpack.sources import parse_json
+from tests.support.paths import HELLO
 
 
 def test_read_regular_returns_the_whole_small_file(tmp_path: Path) -> None:
@@ -124,8 +125,6 @@ def test_unhashable_flags_are_looked_at_one_by_one(tmp_path: Path) -> None:
 
 
 # --- the ELF reader names types and machines without pyelftools ---------------------------------
-
-HELLO = Path(__file__).resolve().parent.parent / "fixtures" / "so" / "x86_64" / "hello.so"
 
 
 def test_the_reader_names_types_and_machines_as_pyelftools_does() -> None:

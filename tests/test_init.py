@@ -9,11 +9,10 @@ import pytest
 
 from modpack.validate import validate_paths
 from tests.support.cli import run_modpack
-from tests.support.paths import CASES, RAMP_EXAMPLES, SO
+from tests.support.paths import CASES, HELLO, RAMP_EXAMPLES
 from tests.support.tools import require_redis
 
 MANIFESTS = RAMP_EXAMPLES
-HELLO = SO / "x86_64" / "hello.so"
 HELLO_MANIFEST = (CASES / "good" / "ramp-yml" / "ramp.yml").read_text()
 # The real manifests test_ramp_import.py validates, converted here.
 REAL_MANIFESTS = (

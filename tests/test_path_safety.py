@@ -24,10 +24,9 @@ from modpack.builder import build_project, output_name
 from modpack.errors import UsageError
 from modpack.validate import validate_paths
 from tests.support.cli import run_modpack
-from tests.support.paths import FIXTURES, SO
+from tests.support.paths import FIXTURES, HELLO
 
 EXAMPLE = (FIXTURES / "example" / "modpack.toml").read_text("utf-8")
-HELLO = SO / "x86_64" / "hello.so"
 
 Snapshot = dict[str, tuple[int, int, int]]
 

@@ -11,7 +11,6 @@ finishes the job.
 from __future__ import annotations
 
 import json
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,27 +20,13 @@ import pytest
 
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ACTIONS, LEGACY_MODULES
-from tests.support.cli import run_modpack
-from tests.support.rest import ADMIN, module_json, running_cluster, write_bundle
+from tests.support.rest import cli, http, module_json, running_cluster, write_bundle
 
 
 @pytest.fixture
 def legacy(tmp_path: Path) -> Iterator[LocalCluster]:
     with running_cluster(tmp_path / "data", software_version="7.22", node_os={3: "rhel9"}) as running:
         yield running
-
-
-def cli(cluster: LocalCluster, *args: str | Path) -> Any:
-    env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
-    options = ("--cluster", cluster.urls[0], "--ca-cert", str(cluster.ca_cert), "--retries", "0")
-    return run_modpack(*args, *options, env=env)
-
-
-def http(cluster: LocalCluster) -> httpx.Client:
-    context = ssl.create_default_context(cafile=str(cluster.ca_cert))
-    return httpx.Client(
-        base_url=cluster.urls[0], verify=context, auth=(ADMIN.user, ADMIN.password), timeout=60
-    )
 
 
 def listed(cluster: LocalCluster, name: str) -> list[dict[str, Any]]:

@@ -24,24 +24,7 @@ from modpack.rest import client
 from modpack.rest import publish as publishing
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.publish import IdentityError, PreflightError, parse_version
-from tests.support.cli import run_modpack
-from tests.support.rest import ADMIN, SO, connection, module_json, running_cluster, write_bundle
-
-HELLO = SO / "x86_64" / "hello.so"
-
-
-def rebuilt(folder: Path, tail: bytes = b"\0" * 16) -> Path:
-    """hello.so rebuilt: the same module, other bytes (a different sha256)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    so = folder / "hello.so"
-    so.write_bytes(HELLO.read_bytes() + tail)
-    return so
-
-
-def cli(cluster: LocalCluster, *args: str | Path) -> Any:
-    env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
-    options = ("--cluster", cluster.urls[0], "--ca-cert", str(cluster.ca_cert), "--retries", "0")
-    return run_modpack(*args, *options, env=env)
+from tests.support.rest import SO, cli, connection, module_json, rebuilt, running_cluster, write_bundle
 
 
 def modules_named(cluster: LocalCluster, name: str) -> list[dict[str, Any]]:

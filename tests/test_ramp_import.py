@@ -13,11 +13,10 @@ import pytest
 
 from modpack.validate import validate_paths
 from tests.support.cli import run_modpack
-from tests.support.paths import CASES, RAMP_EXAMPLES, SO
+from tests.support.paths import CASES, HELLO, RAMP_EXAMPLES
 from tests.support.tools import require_redis
 
 MANIFESTS = RAMP_EXAMPLES
-HELLO = SO / "x86_64" / "hello.so"
 
 # The findings each real manifest deserves, and why.
 MANIFEST_FINDINGS = {

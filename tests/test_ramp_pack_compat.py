@@ -17,10 +17,8 @@ import pytest
 from modpack.cli.lazy import LAZY_COMMANDS, load_command
 from modpack.validate import validate_paths
 from tests.support.cli import run_modpack
-from tests.support.paths import SO
+from tests.support.paths import HELLO
 from tests.support.tools import require_redis
-
-HELLO = SO / "x86_64" / "hello.so"
 
 
 def ramp_pack_command() -> click.Command:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,10 @@ from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ARTIFACTS, MODULES
 from modpack.rest.publish import PreflightError
 from tests.support.rest import (
-    ADMIN,
     ROLE_USERS,
     SO,
     connection,
+    http,
     module_json,
     running_cluster,
     write_bundle,
@@ -41,12 +40,6 @@ def cluster(role_users_cluster: LocalCluster) -> LocalCluster:
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("bundles")
-
-
-def http(cluster: LocalCluster, credentials: Credentials | None = ADMIN) -> httpx.Client:
-    context = ssl.create_default_context(cafile=str(cluster.ca_cert))
-    auth_pair = (credentials.user, credentials.password) if credentials else None
-    return httpx.Client(verify=context, auth=auth_pair, timeout=30)
 
 
 def upload(cluster: LocalCluster, bundle: Path, node: int = 0) -> httpx.Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,10 @@ from modpack.cli.app import main_group
 from modpack.cli.rest import ProgressBoard
 from modpack.errors import ModpackError
 from modpack.rest.cluster import LocalCluster
-from tests.support.cli import run_modpack
 from tests.support.rest import (
     ADMIN,
     ROLE_USERS,
+    cli,
     module_json,
     write_bundle,
 )
@@ -38,20 +37,15 @@ def invoke(
     return CliRunner().invoke(GROUP, [*args, *options], env=env)
 
 
-def real(cluster: LocalCluster, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
-    return run_modpack(*args, "--cluster", cluster.urls[0], "--ca-cert", str(cluster.ca_cert), env=env)
-
-
 def test_publish_list_and_unpublish_through_the_real_cli(cluster: LocalCluster, tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "cli.zip", module_json(module_name="clitool"))
-    published = real(cluster, "publish", bundle)
+    published = cli(cluster, "publish", bundle, retries=None)
     assert published.returncode == 0, published.stderr
     assert published.stdout.splitlines()[0] == "clitool 10203"
     assert "module object: created (uid " in published.stdout
     assert published.stdout.count(": uploaded: ") == 3
 
-    listed = real(cluster, "artifacts", "list", "--format", "json")
+    listed = cli(cluster, "artifacts", "list", "--format", "json", retries=None)
     assert listed.returncode == 0, listed.stderr
     nodes = json.loads(listed.stdout)
     assert [n["url"] for n in nodes] == cluster.urls
@@ -59,10 +53,10 @@ def test_publish_list_and_unpublish_through_the_real_cli(cluster: LocalCluster, 
         {"module_name": "clitool", "version": 10203, "dependencies": []} in n["artifacts"] for n in nodes
     )
 
-    gone = real(cluster, "unpublish", "clitool", "10203")
+    gone = cli(cluster, "unpublish", "clitool", "10203", retries=None)
     assert gone.returncode == 0, gone.stderr
     assert gone.stdout.count(": deleted") == 3
-    assert "clitool" not in real(cluster, "modules", "list").stdout
+    assert "clitool" not in cli(cluster, "modules", "list", retries=None).stdout
     for run in (published, listed, gone):
         assert ADMIN.password not in run.stdout + run.stderr
 

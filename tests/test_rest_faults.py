@@ -6,7 +6,6 @@ import base64
 import signal
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,10 @@ import pytest
 from modpack.rest import client
 from modpack.rest import publish as publishing
 from modpack.rest.client import Connection
-from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ARTIFACTS
-from tests.support.cli import run_modpack
 from tests.support.rest import (
     ADMIN,
+    cli,
     connection,
     module_json,
     running_cluster,
@@ -30,26 +28,12 @@ from tests.support.rest import (
 )
 
 
-def _cli_publish(cluster: LocalCluster, bundle: Path) -> subprocess.CompletedProcess[str]:
-    return run_modpack(
-        "publish",
-        bundle,
-        "--cluster",
-        cluster.urls[0],
-        "--ca-cert",
-        str(cluster.ca_cert),
-        "--retries",
-        "1",
-        env={"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password},
-    )
-
-
 def test_node_down_fails_the_publish_naming_it_and_a_rerun_completes(tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "hello.zip")
     with running_cluster(tmp_path / "data") as cluster:
         down = cluster.urls[2]
         cluster.stop_node(3)
-        failed = _cli_publish(cluster, bundle)
+        failed = cli(cluster, "publish", bundle, retries=1)
         assert failed.returncode == 1, failed.stderr
         assert f"node 3 ({down})" in failed.stderr
         assert "node 1" not in failed.stderr.split("publish failed")[1]
@@ -60,7 +44,7 @@ def test_node_down_fails_the_publish_naming_it_and_a_rerun_completes(tmp_path: P
 
         cluster.start_node(3)
         assert cluster.urls[2] == down
-        again = _cli_publish(cluster, bundle)
+        again = cli(cluster, "publish", bundle, retries=1)
         assert again.returncode == 0, again.stderr
         assert "module object: present" in again.stdout
         assert f"node 3 ({down}): uploaded" in again.stdout

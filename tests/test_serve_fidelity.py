@@ -12,12 +12,9 @@
 from __future__ import annotations
 
 import json
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from modpack.rest import auth, client
@@ -27,11 +24,12 @@ from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
 from modpack.rest.publish import IdentityError, PreflightError
 from tests.support.cli import run_modpack
 from tests.support.rest import (
-    ADMIN,
     ROLE_USERS,
-    SO,
+    cli,
     connection,
+    http,
     module_json,
+    rebuilt,
     running_cluster,
     write_bundle,
     write_role_users,
@@ -39,18 +37,6 @@ from tests.support.rest import (
 
 # A real node object and the node object's documented field names (sources named in the file).
 NODE_FACTS = Path(__file__).resolve().parent.parent / "fixtures" / "expected" / "rs-node-object.json"
-
-
-def http(cluster: LocalCluster, user: Any = ADMIN) -> httpx.Client:
-    context = ssl.create_default_context(cafile=str(cluster.ca_cert))
-    credentials = (user.user, user.password) if user else None
-    return httpx.Client(verify=context, auth=credentials, timeout=30)
-
-
-def cli(cluster: LocalCluster, *args: str | Path) -> Any:
-    env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
-    options = ("--cluster", cluster.urls[0], "--ca-cert", str(cluster.ca_cert), "--retries", "0")
-    return run_modpack(*args, *options, env=env)
 
 
 # --- RS 8.2 -----------------------------------------------------------------------------------
@@ -180,13 +166,6 @@ def legacy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     data = tmp_path_factory.mktemp("legacy") / "data"
     with running_cluster(data, software_version="7.22", node_os={3: "rhel9"}) as running:
         yield running
-
-
-def rebuilt(folder: Path, tail: bytes) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    so = folder / "hello.so"
-    so.write_bytes((SO / "x86_64" / "hello.so").read_bytes() + tail)
-    return so
 
 
 def test_the_7_22_api_has_no_user_defined_endpoints(legacy: LocalCluster) -> None:

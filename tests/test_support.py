@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from pathlib import Path
 
 from modpack.rest import auth
-from tests.support.rest import ROLE_USERS, write_bundle, write_role_users
+from modpack.rest.cluster import LocalCluster
+from tests.support.paths import HELLO
+from tests.support.rest import ROLE_USERS, cli, http, rebuilt, write_bundle, write_role_users
 
 
 def test_write_bundle_holds_module_json_and_executable_so(tmp_path: Path) -> None:
@@ -24,3 +27,27 @@ def test_role_users_cover_every_role(tmp_path: Path) -> None:
         user = users.authenticate(credentials.user, credentials.password)
         assert user is not None
         assert user.role == role
+
+
+def test_http_sends_a_path_to_node_1_and_a_full_url_where_it_says(role_users_cluster: LocalCluster) -> None:
+    cluster = role_users_cluster
+    with http(cluster) as admin, http(cluster, None) as anonymous:
+        relative = admin.get("/v1/modules")
+        other_node = admin.get(cluster.urls[2] + "/v1/modules")
+        refused = anonymous.get("/v1/modules")
+    assert relative.status_code == 200 and str(relative.url) == cluster.urls[0] + "/v1/modules"
+    assert other_node.status_code == 200 and str(other_node.url) == cluster.urls[2] + "/v1/modules"
+    assert refused.status_code == 401
+
+
+def test_cli_runs_the_command_against_the_cluster_as_the_admin(role_users_cluster: LocalCluster) -> None:
+    for retries in (0, None):
+        listed = cli(role_users_cluster, "modules", "list", "--format", "json", retries=retries)
+        assert listed.returncode == 0, listed.stderr
+        assert isinstance(json.loads(listed.stdout), list)
+
+
+def test_rebuilt_is_hello_so_with_other_bytes(tmp_path: Path) -> None:
+    so = rebuilt(tmp_path / "new", b"tail")
+    assert so.read_bytes() == HELLO.read_bytes() + b"tail"
+    assert hashlib.sha256(so.read_bytes()).digest() != hashlib.sha256(HELLO.read_bytes()).digest()

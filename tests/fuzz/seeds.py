@@ -21,10 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-CASES = ROOT / "tests" / "cases"
-SO = ROOT / "fixtures" / "so"
-HELLO = SO / "x86_64" / "hello.so"
+from tests.support.paths import CASES, HELLO, ROOT, SO
+
 REFERENCE = ROOT.parent / "shared" / "reference" / "examples"  # beside the clone, in CI too
 GOOD_BUNDLE = CASES / "good" / "bundle" / "bundle.zip"
 

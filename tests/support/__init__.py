@@ -1,9 +1,10 @@
 """Helpers shared by the test modules, imported by name (`from tests.support.cli import run_modpack`).
 
-paths: the checkout's folders (fixtures, cases, the .so fixtures); cli: the real command line in a
-subprocess; tools: a missing tool or input fails the test; rest: bundles and local clusters for the
-REST tests; redis: recorded replies and clean-up checks for the redis-server tests; redis_prepared:
-the prepared servers of other architectures and versions; libraries: version nodes system
-libraries define; produced: the findings a test produced (what `@pytest.mark.rule` is checked
-against). Fixtures live in tests/conftest.py; tests/README.md says where each kind of test goes.
+paths: the checkout's folders (fixtures, cases, the .so fixtures, HELLO); cli: the real command line
+in a subprocess; tools: a missing tool or input fails the test; rest: bundles and local clusters for
+the REST tests, and `http` / `cli` to talk to one; redis: recorded replies and clean-up checks for
+the redis-server tests; redis_prepared: the prepared servers of other architectures and versions;
+libraries: version nodes system libraries define; produced: the findings a test produced (what
+`@pytest.mark.rule` is checked against). Fixtures live in tests/conftest.py; tests/README.md says
+where each kind of test goes.
 """

@@ -7,6 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = ROOT / "fixtures"
 SO = FIXTURES / "so"
+HELLO = SO / "x86_64" / "hello.so"  # the fixture module most tests package, validate and load
 CASES = ROOT / "tests" / "cases"
 REALWORLD = ROOT.parent / "shared" / "reference" / "examples" / "realworld"
 RAMP_EXAMPLES = ROOT.parent / "shared" / "reference" / "examples" / "ramp"

@@ -1,4 +1,6 @@
-"""Helpers of the REST, serve and publish tests: bundles built with zipfile from the fixture modules, and clusters.
+"""Helpers of the REST, serve and publish tests: bundles built with zipfile from the fixture modules,
+clusters, and the two ways a test talks to one: `http` (an HTTPS client) and `cli` (the real
+command line in a subprocess).
 
 Every cluster listens on 127.0.0.1 only, on ports the kernel picks, and is stopped by the
 context manager that started it.
@@ -15,12 +17,16 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modpack.rest import auth
 from modpack.rest.client import Connection, Credentials
 from modpack.rest.cluster import LocalCluster, ServeOptions
-from tests.support.paths import FIXTURES, SO
+from tests.support.cli import run_modpack
+from tests.support.paths import FIXTURES, HELLO, SO  # noqa: F401 (SO: the REST tests import it from here)
+
+if TYPE_CHECKING:
+    import httpx
 
 EXPECTED = FIXTURES / "expected" / "redis-7.0.15.json"
 ADMIN = Credentials("admin", "admin-secret-pw")
@@ -43,7 +49,7 @@ def hello_commands() -> list[dict[str, Any]]:
     ]
 
 
-def module_json(so: Path = SO / "x86_64" / "hello.so", **overrides: Any) -> dict[str, Any]:
+def module_json(so: Path = HELLO, **overrides: Any) -> dict[str, Any]:
     """A valid module.json for hello.so (module hello, version 10203, 1.2.3)."""
     document = {
         "module_name": "hello",
@@ -67,7 +73,7 @@ def module_json(so: Path = SO / "x86_64" / "hello.so", **overrides: Any) -> dict
 def write_bundle(
     path: Path,
     module: dict[str, Any] | None = None,
-    so: Path = SO / "x86_64" / "hello.so",
+    so: Path = HELLO,
     *,
     module_bytes: bytes | None = None,
     with_module_json: bool = True,
@@ -119,6 +125,40 @@ def connection(cluster: LocalCluster, credentials: Credentials = ADMIN, **overri
     }
     settings.update(overrides)
     return Connection(**settings)
+
+
+def http(cluster: LocalCluster, credentials: Credentials | None = ADMIN) -> httpx.Client:
+    """An HTTPS client trusting the cluster's certificate, as `credentials` (None: no Authorization
+    header). Relative paths go to node 1 (`session.get("/v1/modules")`); a full URL goes where it
+    says (`session.get(cluster.urls[2] + ARTIFACTS)`). The timeout is a hang guard only."""
+    import ssl
+
+    import httpx
+
+    context = ssl.create_default_context(cafile=str(cluster.ca_cert))
+    auth_pair = (credentials.user, credentials.password) if credentials else None
+    return httpx.Client(base_url=cluster.urls[0], verify=context, auth=auth_pair, timeout=60)
+
+
+def cli(
+    cluster: LocalCluster, *args: str | Path, retries: int | None = 0
+) -> subprocess.CompletedProcess[str]:
+    """`python -m modpack ARGS --cluster <node 1> --ca-cert <the cluster's>` as the admin (user and
+    password in the environment, as a user's script would pass them), with `--retries retries`
+    (None: the command's default)."""
+    options = ["--cluster", cluster.urls[0], "--ca-cert", str(cluster.ca_cert)]
+    if retries is not None:
+        options += ["--retries", str(retries)]
+    env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
+    return run_modpack(*args, *options, env=env)
+
+
+def rebuilt(folder: Path, tail: bytes = b"\0" * 16) -> Path:
+    """hello.so rebuilt into `folder`: the same module, other bytes (a different sha256)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    so = folder / "hello.so"
+    so.write_bytes(HELLO.read_bytes() + tail)
+    return so
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 30.0) -> None:
