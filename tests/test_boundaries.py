@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from modpack import bundle, elf, loadability, versions
+from modpack import bundle, loadability, versions
 from modpack.checks import metadata
 from modpack.checks.elf import check_binary
 from modpack.findings import Sink
 from tests.elf_cases import builder
-from tests.elf_cases.builder import Spec, Sym
+from tests.elf_cases.builder import Spec
+from tests.support.elf import info_of, needing
 from tests.support.platforms import supported_os_ids
 from tests.support.tools import require
 
@@ -144,18 +145,6 @@ def test_the_99_99_placeholder_target_and_its_neighbours(value: str, placeholder
 
 
 # --- loadability.py --------------------------------------------------------------------------------
-
-
-def info_of(tmp_path: Path, spec: Spec) -> elf.ElfInfo:
-    data, _layout = builder.build(spec)
-    path = tmp_path / "module.so"
-    path.write_bytes(data)
-    return elf.read_elf(path)
-
-
-def needing(*names: str, library: str = "libc.so.6", machine: int = builder.EM_X86_64) -> Spec:
-    symbols = (Sym("RedisModule_OnLoad"), *(Sym(f"f_{v}", defined=False, version=v) for v in names))
-    return Spec(machine=machine, symbols=symbols, verneed={library: names})
 
 
 def test_two_aliases_of_one_os_are_one_platform_and_one_target(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from modpack.findings import Finding, Severity, Sink
 from modpack.rules import all_rules
 from tests.elf_cases import builder
 from tests.elf_cases.builder import Spec, Sym
+from tests.support.elf import crafted
 from tests.support.paths import SO
 
 DECLARED = {
@@ -52,13 +53,6 @@ def findings(path: Path, module: dict[str, Any] | None = None, **kwargs: Any) ->
 
 def codes(path: Path, module: dict[str, Any] | None = None, **kwargs: Any) -> list[str]:
     return [f.code for f in findings(path, module, **kwargs)]
-
-
-def crafted(tmp_path: Path, spec: Spec | None = None) -> Path:
-    data, _layout = builder.build(spec)
-    path = tmp_path / "module.so"
-    path.write_bytes(data)
-    return path
 
 
 @pytest.mark.parametrize("name", FIXTURES)

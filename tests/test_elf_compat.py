@@ -7,23 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from modpack import elf, loadability, policy
+from modpack import loadability, policy
 from tests.elf_cases import builder
-from tests.elf_cases.builder import Spec, Sym
+from tests.elf_cases.builder import Spec
+from tests.support.elf import info_of, needing
 from tests.support.platforms import supported_os_ids
-
-
-def info_of(tmp_path: Path, spec: Spec) -> elf.ElfInfo:
-    data, _layout = builder.build(spec)
-    path = tmp_path / "module.so"
-    path.write_bytes(data)
-    return elf.read_elf(path)
-
-
-def needing(*versions: str, library: str = "libc.so.6", machine: int = builder.EM_X86_64) -> Spec:
-    """A module whose undefined symbol f_<version> requires each version."""
-    symbols = (Sym("RedisModule_OnLoad"), *(Sym(f"f_{v}", defined=False, version=v) for v in versions))
-    return Spec(machine=machine, symbols=symbols, verneed={library: versions})
 
 
 def test_every_policy_os_parses() -> None:

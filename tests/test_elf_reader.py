@@ -16,19 +16,13 @@ from modpack import elf
 from tests.elf_cases import builder
 from tests.elf_cases.builder import Spec, Sym
 from tests.elf_cases.compile import ONLOAD_C, compile_so
+from tests.support.elf import crafted
 from tests.support.libraries import newest_required
 from tests.support.paths import SO
 from tests.support.tools import require
 
 FIXTURES = SO
 HOST_X86_64 = platform.machine() == "x86_64"
-
-
-def crafted(tmp_path: Path, spec: Spec | None = None, name: str = "crafted.so") -> Path:
-    data, _layout = builder.build(spec)
-    path = tmp_path / name
-    path.write_bytes(data)
-    return path
 
 
 def fixture(name: str, arch: str = "x86_64") -> Path:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from modpack.rest import auth
 from modpack.rest.cluster import LocalCluster
+from tests.support.elf import crafted, info_of, needing
 from tests.support.paths import HELLO
 from tests.support.rest import ROLE_USERS, cli, http, rebuilt, write_bundle, write_role_users
 
@@ -51,3 +52,11 @@ def test_rebuilt_is_hello_so_with_other_bytes(tmp_path: Path) -> None:
     so = rebuilt(tmp_path / "new", b"tail")
     assert so.read_bytes() == HELLO.read_bytes() + b"tail"
     assert hashlib.sha256(so.read_bytes()).digest() != hashlib.sha256(HELLO.read_bytes()).digest()
+
+
+def test_needing_crafts_a_module_requiring_exactly_those_versions(tmp_path: Path) -> None:
+    info = info_of(tmp_path, needing("GLIBC_2.17", "GLIBC_2.35", library="libc.so.6"))
+    assert [(n.library, n.versions) for n in info.version_needs] == [
+        ("libc.so.6", ("GLIBC_2.17", "GLIBC_2.35"))
+    ]
+    assert crafted(tmp_path, name="other.so").name == "other.so"
