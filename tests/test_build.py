@@ -13,13 +13,10 @@ import pytest
 from modpack import versions
 from modpack.schema import check
 from tests.support.cli import run_modpack
+from tests.support.files import sha256
 from tests.support.paths import FIXTURES, SO
 
 EXAMPLE = FIXTURES / "example"
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def built(folder: Path) -> Path:

@@ -14,12 +14,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_modpack
-from tests.support.paths import FIXTURES, HELLO, ROOT
-from tests.support.tools import require_redis
+from tests.support.paths import FIXTURES, HELLO, REALWORLD, ROOT
+from tests.support.tools import needs_realworld, require_redis
 
 EXAMPLE = (FIXTURES / "example" / "modpack.toml").read_text()
-REALWORLD = ROOT.parent / "shared" / "reference" / "examples" / "realworld"
-needs_realworld = pytest.mark.usefixtures("realworld_folder")  # fails, not skips, when missing
 
 
 def project(folder: Path, text: str = EXAMPLE) -> Path:

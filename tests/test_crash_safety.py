@@ -12,7 +12,6 @@ builder's help: see test_the_next_build_clears_what_a_killed_one_left.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import signal
@@ -26,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from modpack.validate import validate_paths
+from tests.support.files import sha256
 from tests.support.paths import FIXTURES, SO
 
 pytestmark = pytest.mark.slow
@@ -35,14 +35,6 @@ NAME = "hello.zip"
 TEMPORARY = f".{NAME}.*.tmp"  # the builder's named temporaries (modpack.atomic), when it needs one
 POLL = 0.001
 EXAMPLE = (FIXTURES / "example" / "modpack.toml").read_text("utf-8")
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_project(folder: Path, so: Path) -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from modpack import elf
 from modpack.checks.elf import check_binary
 from modpack.findings import Sink
 from tests.elf_cases import builder
+from tests.support.files import patched
 from tests.support.paths import SO
 
 # CPU seconds: 10x the 0.1 s budget of issue 4 for any malformed input. CPU time, not wall time, so
@@ -33,12 +33,6 @@ worst: list[float] = [0.0]  # the slowest malformed read of this run, reported a
 def _warm() -> None:
     """Import pyelftools once, so the timings measure reading, not the first import."""
     elf.read_elf(SO / "x86_64" / "hello.so") if (SO / "x86_64" / "hello.so").exists() else None
-
-
-def patched(data: bytes, offset: int, fmt: str, *values: int) -> bytes:
-    out = bytearray(data)
-    struct.pack_into("<" + fmt, out, offset, *values)
-    return bytes(out)
 
 
 def section_field(name: str, field_offset: int) -> int:

@@ -14,7 +14,7 @@ import pytest
 from modpack.validate import validate_paths
 from tests.support.cli import run_modpack
 from tests.support.paths import CASES, HELLO, RAMP_EXAMPLES
-from tests.support.tools import require_redis
+from tests.support.tools import needs_manifests, require_redis
 
 MANIFESTS = RAMP_EXAMPLES
 
@@ -33,9 +33,6 @@ MANIFEST_FINDINGS = {
 }
 
 HELLO_MANIFEST = (CASES / "good" / "ramp-yml" / "ramp.yml").read_text()
-
-# The real manifests are an input the suite needs: missing, the tests fail (conftest's fixture).
-needs_manifests = pytest.mark.usefixtures("ramp_examples_folder")
 
 
 @needs_manifests

@@ -9,10 +9,8 @@ import pytest
 
 from modpack.validate import validate_paths
 from tests.support.cli import run_modpack
-from tests.support.paths import ROOT
-
-REALWORLD = ROOT.parent / "shared" / "reference" / "examples" / "realworld"
-needs_realworld = pytest.mark.usefixtures("realworld_folder")  # fails, not skips, when missing
+from tests.support.paths import REALWORLD, ROOT
+from tests.support.tools import needs_realworld
 
 BASE = """display_name: Hello
 author: modpack

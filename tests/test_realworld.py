@@ -29,9 +29,8 @@ from typing import Any
 import pytest
 
 from tests.support.cli import run_modpack
-from tests.support.paths import ROOT
+from tests.support.paths import REALWORLD
 
-REALWORLD = ROOT.parent / "shared" / "reference" / "examples" / "realworld"
 EXPECTED: dict[str, dict[str, list[str]]] = json.loads(
     (Path(__file__).parent / "realworld" / "expected.json").read_text(encoding="utf-8")
 )

@@ -14,7 +14,6 @@ import pytest
 
 from modpack.rest import client
 from modpack.rest import publish as publishing
-from modpack.rest.client import Connection
 from modpack.rest.paths import ARTIFACTS
 from tests.support.rest import (
     ADMIN,
@@ -22,6 +21,7 @@ from tests.support.rest import (
     connection,
     module_json,
     running_cluster,
+    serve_connection,
     serve_processes,
     wait_until,
     write_bundle,
@@ -93,14 +93,8 @@ def serve_process(tmp_path: Path) -> Iterator[Any]:
         yield start
 
 
-def _connection(info: dict[str, Any]) -> Connection:
-    return Connection(
-        cluster=info["cluster"], credentials=ADMIN, ca_cert=Path(info["ca_cert"]), retries=1, backoff=0.01
-    )
-
-
 def _everything(info: dict[str, Any]) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
-    with client.Api(_connection(info)) as api:
+    with client.Api(serve_connection(info)) as api:
         return client.list_modules(api), [client.artifacts(api, n) for n in client.nodes(api)]
 
 
@@ -109,7 +103,7 @@ def test_sigkilled_server_restarts_with_everything(tmp_path: Path, serve_process
     first = serve_process()
     for name in ("alpha", "beta"):
         bundle = write_bundle(tmp_path / f"{name}.zip", module_json(module_name=name))
-        assert not publishing.publish(bundle, _connection(first)).failed
+        assert not publishing.publish(bundle, serve_connection(first)).failed
     before = _everything(first)
     assert len(before[0]) == 2
     assert all(len(listing) == 2 for listing in before[1])

@@ -19,6 +19,7 @@ from modpack import schema
 from modpack.findings import MAX_PER_RULE
 from modpack.locate import join
 from tests.support.paths import CASES
+from tests.support.strategies import json_values
 
 
 def reference_check(
@@ -106,13 +107,6 @@ def reference_check(
     return out
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=6)
-    ),
-    max_leaves=40,
-)
 GOOD = json.loads((CASES / "good" / "module-json" / "module.json").read_text())
 GOOD_COMMAND = GOOD["commands"][0]
 module_keys = st.sampled_from(sorted(GOOD) + ["commands", "dependencies", "optional-dependencies", "nmae"])

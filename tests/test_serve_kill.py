@@ -12,7 +12,6 @@ temporary file is left, and the listings hold exactly what was complete.
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import os
 import shutil
 import signal
@@ -26,10 +25,10 @@ import pytest
 
 from modpack.rest import client
 from modpack.rest import publish as publishing
-from modpack.rest.client import Connection
 from tests.support.cli import run_modpack
+from tests.support.files import sha256
 from tests.support.paths import FIXTURES
-from tests.support.rest import ADMIN, serve_processes, wait_until
+from tests.support.rest import serve_connection, serve_processes, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -45,14 +44,6 @@ class Bundles:
 
     def sha256s(self) -> set[str]:
         return {sha256(self.good), sha256(self.big)}
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while chunk := source.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def build(project: Path, out: Path, *extra: str) -> Path:
@@ -93,24 +84,18 @@ def serve(tmp_path: Path) -> Iterator[Callable[[], dict[str, Any]]]:
         yield start
 
 
-def connection(info: dict[str, Any]) -> Connection:
-    return Connection(
-        cluster=info["cluster"], credentials=ADMIN, ca_cert=Path(info["ca_cert"]), retries=1, backoff=0.01
-    )
-
-
 def node_refs(info: dict[str, Any]) -> dict[int, client.NodeRef]:
     return {n["uid"]: client.NodeRef(f"node {n['uid']}", n["url"]) for n in info["nodes"]}
 
 
 def listings(info: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
-    with client.Api(connection(info)) as api:
+    with client.Api(serve_connection(info)) as api:
         return client.list_modules(api), {uid: client.artifacts(api, n) for uid, n in node_refs(info).items()}
 
 
 def upload(info: dict[str, Any], uid: int, bundle: Path) -> int:
     """Upload `bundle` to node `uid`; its uid when answered 200 (raises otherwise)."""
-    with client.Api(connection(info)) as api:
+    with client.Api(serve_connection(info)) as api:
         client.upload(api, node_refs(info)[uid], bundle)
     return uid
 
@@ -166,8 +151,8 @@ def test_killed_during_uploads_keeps_every_complete_artifact(
 ) -> None:
     data = tmp_path / "data"
     first = serve()
-    assert not publishing.publish(bundles.good, connection(first)).failed
-    with client.Api(connection(first)) as api:
+    assert not publishing.publish(bundles.good, serve_connection(first)).failed
+    with client.Api(serve_connection(first)) as api:
         client.create_module(api, publishing.check_bundle(bundles.big).module)
     good_sha = sha256(bundles.good)
     modules_before, _ = listings(first)

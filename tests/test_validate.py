@@ -20,6 +20,7 @@ from modpack.findings import Sink
 from modpack.validate import validate_bundle, validate_paths
 from tests.support.cli import run_modpack
 from tests.support.paths import CASES, ROOT
+from tests.support.strategies import json_values
 from tests.support.tools import require
 
 REFERENCE = ROOT.parent / "shared" / "reference" / "examples" / "module-json"
@@ -121,13 +122,6 @@ def test_text_output_names_file_line_path_and_fix() -> None:
 
 # --- properties -------------------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=6)
-    ),
-    max_leaves=40,
-)
 good_module = json.loads(GOOD.read_text())
 module_keys = st.sampled_from(sorted(good_module) + ["commands", "dependencies", "unknown"])
 mutated_modules = st.builds(

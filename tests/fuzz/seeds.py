@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.files import patched as patch
 from tests.support.paths import CASES, HELLO, ROOT, SO
 
 REFERENCE = ROOT.parent / "shared" / "reference" / "examples"  # beside the clone, in CI too
@@ -206,12 +207,6 @@ def _table_fields(section: Section) -> list[Field]:
     if section.type == SHT_NOTE:
         return [(start, 4), (start + 4, 4), (start + 8, 4)]
     return []
-
-
-def patch(data: bytes, offset: int, fmt: str, *values: int) -> bytes:
-    out = bytearray(data)
-    struct.pack_into("<" + fmt, out, offset, *values)
-    return bytes(out)
 
 
 def _elf_cases(base: bytes) -> dict[str, Callable[[ElfMap], bytes]]:

@@ -127,6 +127,13 @@ def connection(cluster: LocalCluster, credentials: Credentials = ADMIN, **overri
     return Connection(**settings)
 
 
+def serve_connection(info: dict[str, Any]) -> Connection:
+    """A connection as the admin to a `modpack serve` process, from its ports file (`serve_processes`)."""
+    return Connection(
+        cluster=info["cluster"], credentials=ADMIN, ca_cert=Path(info["ca_cert"]), retries=1, backoff=0.01
+    )
+
+
 def http(cluster: LocalCluster, credentials: Credentials | None = ADMIN) -> httpx.Client:
     """An HTTPS client trusting the cluster's certificate, as `credentials` (None: no Authorization
     header). Relative paths go to node 1 (`session.get("/v1/modules")`); a full URL goes where it

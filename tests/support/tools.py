@@ -25,3 +25,9 @@ def require(present: bool, what: str) -> None:
     if os.environ.get("MODPACK_ALLOW_NO_REDIS") == "1":
         pytest.skip(f"{what} (allowed by MODPACK_ALLOW_NO_REDIS=1)")
     pytest.fail(f"{what}; scripts/test.sh installs it (set MODPACK_ALLOW_NO_REDIS=1 to skip)")
+
+
+# Marks for tests that read the shared reference examples: missing, such a test fails (the
+# conftest fixture `require`s the folder), as it must in CI.
+needs_realworld = pytest.mark.usefixtures("realworld_folder")
+needs_manifests = pytest.mark.usefixtures("ramp_examples_folder")
