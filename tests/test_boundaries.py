@@ -99,6 +99,19 @@ def test_the_largest_major_is_the_last_whose_every_version_fits_a_c_int() -> Non
         ("1.2", "'1.2' is not a semantic version X.Y.Z"),
         ("01.2.3", "'01.2.3' is not a semantic version X.Y.Z"),
         ("v1.2.3", "'v1.2.3' is not a semantic version X.Y.Z"),
+        # Components: 18 digits is the most; an 18-digit one with a leading zero is only malformed.
+        ("9" * 18 + ".0.0", None),
+        ("1" * 19 + ".0.0", "'1111111111111111111.0.0' has a component of more than 18 digits"),
+        ("0" + "1" * 17 + ".0.0", "'011111111111111111.0.0' is not a semantic version X.Y.Z"),
+        # The message quotes a text of up to 60 characters whole, a longer one as 28 + ... + 28.
+        (
+            "12345678901234567890123456789012345678901234567890123456.0.0",
+            "'12345678901234567890123456789012345678901234567890123456.0.0' has a component of more than 18 digits",
+        ),
+        (
+            "123456789012345678901234567890123456789012345678901234567.0.0",
+            "'1234567890123456789012345678...456789012345678901234567.0.0' has a component of more than 18 digits",
+        ),
     ],
 )
 def test_semantic_version_problems_say_what_to_drop(text: str, problem: str | None) -> None:
