@@ -14,7 +14,7 @@ def newest_defined(path: str | None, family: str) -> tuple[int, ...]:
     from elftools.elf.elffile import ELFFile
     from elftools.elf.gnuversions import GNUVerDefSection
 
-    versions = [(0,)]
+    versions: list[tuple[int, ...]] = [(0,)]
     with Path(path).open("rb") as stream:
         for section in ELFFile(stream).iter_sections():
             if isinstance(section, GNUVerDefSection):
