@@ -24,6 +24,19 @@ def test_every_policy_os_parses() -> None:
     assert loadability.platform("solaris11") is None
 
 
+def test_a_status_the_policy_does_not_know_is_an_error_naming_the_os(monkeypatch: pytest.MonkeyPatch) -> None:
+    systems = {os_id: dict(entry) for os_id, entry in policy.operating_systems().items()}
+    systems["rhel9"]["status"] = "beta"
+    monkeypatch.setattr(policy, "operating_systems", lambda: systems)
+    loadability._all_platforms.cache_clear()
+    try:
+        with pytest.raises(ValueError) as refused:
+            loadability.platforms()
+    finally:
+        loadability._all_platforms.cache_clear()  # the next caller reads the real policy again
+    assert str(refused.value) == "modpack/data/platforms.json: rhel9 has status 'beta'"
+
+
 def test_glibc_blocker_names_versions_and_symbols(tmp_path: Path) -> None:
     info = info_of(tmp_path, needing("GLIBC_2.2.5", "GLIBC_2.30", "GLIBC_2.34"))
     [blocker] = loadability.blockers(info, "rhel8")
