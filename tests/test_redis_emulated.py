@@ -19,7 +19,7 @@ from modpack.config import Settings
 from modpack.redis import discover, servers
 from modpack.redis.harness import RedisServer
 from modpack.redis.spec import host_architecture
-from tests.support.cli import run_modpack
+from tests.support.cli import build, run_modpack
 from tests.support.paths import FIXTURES, SO
 from tests.support.redis_prepared import require_prepared
 from tests.support.tools import require_redis
@@ -53,11 +53,7 @@ def project(tmp_path: Path, so: Path, *, arch: str, drift: bool = False, redis: 
 
 
 def bundle_of(tmp_path: Path, so: Path, **kwargs: object) -> Path:
-    toml = project(tmp_path, so, **kwargs)  # type: ignore[arg-type]
-    done = run_modpack("build", toml, "--output", tmp_path / "dist")
-    assert done.returncode == 0, done.stdout + done.stderr
-    (bundle,) = (tmp_path / "dist").glob("*.zip")
-    return bundle
+    return build(project(tmp_path, so, **kwargs), tmp_path / "dist")  # type: ignore[arg-type]
 
 
 # --- aarch64 on x86_64 ----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from modpack.config import Settings
 from modpack.findings import Severity, Sink
 from modpack.redis import harness
 from modpack.rules import all_rules
-from tests.support.cli import run_modpack
+from tests.support.cli import build, run_modpack
 from tests.support.paths import FIXTURES
 from tests.support.redis import SO, assert_cleaned_up
 from tests.support.tools import require, require_redis
@@ -263,11 +263,7 @@ def example_project(tmp_path: Path, *, drift: bool = False, load: str | None = N
 
 
 def build_bundle(tmp_path: Path, *, drift: bool = False) -> Path:
-    toml = example_project(tmp_path, drift=drift)
-    done = run_modpack("build", toml, "--output", tmp_path / "dist")
-    assert done.returncode == 0, done.stdout + done.stderr
-    (bundle,) = (tmp_path / "dist").glob("*.zip")
-    return bundle
+    return build(example_project(tmp_path, drift=drift), tmp_path / "dist")
 
 
 def no_redis_environment(tmp_path: Path) -> dict[str, str]:

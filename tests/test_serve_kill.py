@@ -25,7 +25,7 @@ import pytest
 
 from modpack.rest import client
 from modpack.rest import publish as publishing
-from tests.support.cli import run_modpack
+from tests.support.cli import build
 from tests.support.files import sha256
 from tests.support.paths import FIXTURES
 from tests.support.rest import serve_connection, serve_processes, wait_until
@@ -44,13 +44,6 @@ class Bundles:
 
     def sha256s(self) -> set[str]:
         return {sha256(self.good), sha256(self.big)}
-
-
-def build(project: Path, out: Path, *extra: str) -> Path:
-    done = run_modpack("build", project, "-o", out, *extra)
-    assert done.returncode == 0, done.stderr
-    (bundle,) = out.glob("*.zip")
-    return bundle
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,13 @@ import json
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from modpack.rest import auth
 from modpack.rest.cluster import LocalCluster
+from tests.support.cli import build
 from tests.support.elf import crafted, info_of, needing
-from tests.support.paths import HELLO
+from tests.support.paths import FIXTURES, HELLO
 from tests.support.rest import ROLE_USERS, cli, http, rebuilt, write_bundle, write_role_users
 
 
@@ -60,3 +63,10 @@ def test_needing_crafts_a_module_requiring_exactly_those_versions(tmp_path: Path
         ("libc.so.6", ("GLIBC_2.17", "GLIBC_2.35"))
     ]
     assert crafted(tmp_path, name="other.so").name == "other.so"
+
+
+def test_build_returns_the_one_bundle_written_and_fails_the_test_on_a_failed_build(tmp_path: Path) -> None:
+    bundle = build(FIXTURES / "example", tmp_path / "out")
+    assert bundle.parent == tmp_path / "out" and zipfile.is_zipfile(bundle)
+    with pytest.raises(AssertionError, match=r"missing\.toml"):
+        build(tmp_path / "missing.toml", tmp_path / "none")

@@ -25,3 +25,12 @@ def run_modpack(
     )
     produced.note_output(done.stdout)
     return done
+
+
+def build(project: Path, out: Path, *extra: str | Path) -> Path:
+    """`modpack build PROJECT -o OUT EXTRA...` in a subprocess, which must succeed (else the test
+    fails showing its output); the one bundle it wrote."""
+    done = run_modpack("build", project, "-o", out, *extra)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (bundle,) = out.glob("*.zip")
+    return bundle
