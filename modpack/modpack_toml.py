@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from modpack import locate, policy, schema, versions
-from modpack.checks.commands import C_INT, no_commands, target_redis
-from modpack.checks.numbers import as_integer
+from modpack.checks.commands import no_commands, target_redis
+from modpack.checks.numbers import C_INT, as_integer
 from modpack.config import settings_from
 from modpack.declarations import MODULE_KEYS, Declarations, Target
 from modpack.envvars import substitute_env

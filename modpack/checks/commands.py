@@ -13,6 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from modpack import policy, versions
+from modpack.checks.numbers import C_INT, integer_value
 from modpack.findings import Sink
 
 if TYPE_CHECKING:  # mutate: equivalent -- annotations only
@@ -50,20 +51,6 @@ class Command(NamedTuple):
         return not self.routing_policy and self.first is not None and self.first > 0
 
 
-def _int(value: object) -> int | None:
-    if type(value) is int:
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if isinstance(value, int):
-        return value  # never through float(): an integer past 1e308 overflows it
-    return int(value) if value.is_integer() else None
-
-
-# RedisModule_CreateCommand takes arity, first_key, last_key and step as C ints (module.c), so a
-# value outside that range cannot be what the module registers: Redis Enterprise would read
-# another number than the one written, or refuse the object.
-C_INT = (-(2**31), 2**31 - 1)
 _KEY_FIELDS = (("command_arity", "arity"), ("first_key", "first"), ("last_key", "last"), ("step", "step"))
 
 
@@ -106,11 +93,11 @@ def _parse(entry: dict[str, Any], path: str) -> Command:
     return Command(
         path,
         name if isinstance(name, str) else None,
-        _int(entry.get("command_arity")),
+        integer_value(entry.get("command_arity")),
         names,
-        _int(entry.get("first_key")),
-        _int(entry.get("last_key")),
-        _int(entry.get("step")),
+        integer_value(entry.get("first_key")),
+        integer_value(entry.get("last_key")),
+        integer_value(entry.get("step")),
         entry,
     )
 
