@@ -137,3 +137,36 @@ def test_the_group_records_debug_in_its_typed_context() -> None:
     state = CliContext()
     CliRunner().invoke(main_group, ["schema", "module"], obj=state)
     assert state.debug is False
+
+
+def test_a_redis_version_that_is_not_a_version_is_one_usage_error_for_validate_and_discover(
+    tmp_path: Path,
+) -> None:
+    """One check of --redis-version (cli.output.checked_redis_version) for both commands that take it:
+    the real group raises the usage error, and the entry point prints it and exits 2."""
+    from click.testing import CliRunner
+
+    from modpack.cli.app import main_group
+    from modpack.errors import UsageError
+
+    module_json = str(CASES / "good" / "module-json" / "module.json")
+    so = tmp_path / "m.so"
+    so.write_bytes(b"\x7fELF")
+    for argv in (
+        ["validate", "--redis-version", "7.x", module_json],
+        ["discover", "--redis-version", "7.x", str(so)],
+    ):
+        result = CliRunner().invoke(main_group, argv, prog_name="modpack")
+        assert isinstance(result.exception, UsageError), (argv, result.output)
+        assert result.exception.exit_code == 2
+        assert result.exception.message == "--redis-version '7.x' is not a version"
+        assert result.exception.hint == "Give one like 8.0 or 7.0.15."
+    for good in ("8", "8.0", "7.0.15"):
+        result = CliRunner().invoke(main_group, ["validate", "--redis-version", good, module_json])
+        assert result.exit_code == 0, (good, result.output)
+    shown = run_modpack("validate", "--redis-version", "8.0.1.2", module_json)
+    assert shown.returncode == 2 and "Traceback" not in shown.stderr
+    assert (
+        "modpack: --redis-version '8.0.1.2' is not a version\n  hint: Give one like 8.0 or 7.0.15."
+        in shown.stderr
+    )
