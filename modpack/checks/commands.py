@@ -78,7 +78,7 @@ def _check_c_ints(command: Command, sink: Sink) -> None:
 @functools.cache
 def _vocabulary() -> tuple[frozenset[str], frozenset[str], dict[str, str], dict[str, str]]:
     """COMMAND INFO flags, native-only flags, module spellings and invisible module flags, once."""
-    invisible: dict[str, str] = policy.load("flags")["module_only_invisible"]
+    invisible = policy.load("flags")["module_only_invisible"]
     return policy.command_info_flags(), policy.native_only_flags(), policy.module_flag_spellings(), invisible
 
 
