@@ -81,6 +81,10 @@ NO_ANY = (
     "modpack/rules.py",
     "modpack/rule_docs.py",
     "modpack/loadability.py",
+    "modpack/reporters.py",
+    "modpack/envvars.py",
+    "modpack/redis/discover.py",
+    "modpack/checks/commands.py",
 )
 
 
