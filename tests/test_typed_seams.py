@@ -85,6 +85,18 @@ NO_ANY = (
     "modpack/envvars.py",
     "modpack/redis/discover.py",
     "modpack/checks/commands.py",
+    "modpack/declarations.py",
+    "modpack/modpack_toml.py",
+    "modpack/builder.py",
+    "modpack/scaffold.py",
+    "modpack/ramp/edits.py",
+    "modpack/ramp/pack.py",
+    "modpack/ramp/reader.py",
+    "modpack/cli/authoring.py",
+    "modpack/cli/output.py",
+    "modpack/cli/bundles.py",
+    "modpack/cli/redis.py",
+    "modpack/types.py",
 )
 
 

@@ -3,8 +3,13 @@ in C ints (C_INT below). Shared by both manifest readers and the build."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, overload
+
 from modpack import locate, schema
 from modpack.findings import Sink
+
+if TYPE_CHECKING:
+    from modpack.types import JSON
 
 # RedisModule_CreateCommand takes arity, first_key, last_key and step as C ints (module.c), so a
 # value outside that range cannot be what the module registers: Redis Enterprise would read
@@ -25,6 +30,10 @@ def integer_value(value: object) -> int | None:
     return int(value) if value.is_integer() else None
 
 
+@overload
+def as_integer(value: JSON) -> JSON: ...
+@overload
+def as_integer(value: object) -> object: ...
 def as_integer(value: object) -> object:
     """A number in an integer field as the checks after the schema's should see it: 3.0 as 3, so
     one cause gives one finding; 2.5, 1e308 or 10**20 (each already reported) as its text, which

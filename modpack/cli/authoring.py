@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +17,7 @@ from modpack.cli.output import COLOR_OPTION, echo_findings
 from modpack.errors import UsageError
 
 if TYPE_CHECKING:
+    from modpack.ramp.pack import RampOption
     from modpack.reporters import ColourChoice
     from modpack.scaffold import Conversion, Discovered
 
@@ -162,7 +163,7 @@ def ramp_pack_command(
     debug_flag: bool,
     force: bool,
     color: ColourChoice,
-    **options: Any,  # noqa: ANN401 -- RAMP's options by name, each a str, bool or tuple (RampOptions)
+    **options: RampOption,  # RAMP's options by name, as click gives them
 ) -> None:
     """`ramp pack` compatibility: the same options, modpack's checks and deterministic zip."""
     import json

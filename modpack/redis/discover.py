@@ -159,7 +159,8 @@ def fill_commands(
         redis_version=redis_version,
         target=target_version(decl.module),
     )
-    decl.module["commands"] = module_json_commands(discovery)
+    commands: list[JSON] = [*module_json_commands(discovery)]
+    decl.module["commands"] = commands
     return discovery
 
 
