@@ -46,6 +46,20 @@ def test_validate_of_a_module_json_imports_nothing_heavy() -> None:
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_validate_of_a_module_json_imports_no_traceback_machinery() -> None:
+    """traceback (with textwrap) is imported only where --debug or an internal error prints one;
+    `modpack --debug` still shows the traceback (test_debug_is_the_groups_option...)."""
+    script = (
+        "import sys, runpy\n"
+        f"sys.argv = ['modpack', 'validate', {str(CASES / 'good' / 'module-json' / 'module.json')!r}]\n"
+        "try:\n    runpy.run_module('modpack', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('traceback', 'textwrap') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_usage_errors_exit_2_and_internal_errors_never_show_a_traceback() -> None:
     assert run_modpack("nonsense").returncode == 2
     assert run_modpack("validate", "--format", "xml", "x").returncode == 2
