@@ -17,7 +17,7 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from modpack import codec, policy
 from modpack.checks.commands import target_redis
@@ -26,9 +26,11 @@ from modpack.declarations import Declarations, Target
 from modpack.errors import FindingsError, ModpackError, OutputExistsError, UsageError
 from modpack.findings import Finding, Severity, Sink
 from modpack.hashing import BackgroundHash, stream_chunks
+from modpack.types import iterated
 
 if TYPE_CHECKING:
     from modpack.elf import ElfInfo
+    from modpack.types import JSON, Module
 
 DEFAULT_NAME = "{module_name}.Linux-{os}-{architecture}.{semantic_version}.zip"
 NAME_FIELDS = ("module_name", "os", "architecture", "semantic_version", "version", "target")
@@ -52,7 +54,7 @@ class LocalDependency:
 @dataclass
 class BuildResult:
     path: Path
-    module: dict[str, Any]
+    module: Module
     sha256: str
     findings: list[Finding] = field(default_factory=list)
     unchanged: bool = False
@@ -81,9 +83,9 @@ def zip_timestamp() -> tuple[int, int, int, int, int, int]:
     )
 
 
-def assemble(decl: Declarations, so: Path, facts: ElfInfo, target: Target | None = None) -> dict[str, Any]:
+def assemble(decl: Declarations, so: Path, facts: ElfInfo, target: Target | None = None) -> Module:
     """module.json for one build: the declarations plus what the binary says."""
-    module: dict[str, Any] = json.loads(json.dumps(decl.module))  # a deep copy of plain data
+    module: Module = json.loads(json.dumps(decl.module))  # a deep copy of plain data
     if target is not None:
         _apply_target(module, target)
     module.setdefault("module_file", so.name)
@@ -92,14 +94,25 @@ def assemble(decl: Declarations, so: Path, facts: ElfInfo, target: Target | None
     if "operating_systems" not in module:
         from modpack import loadability
 
-        module["operating_systems"] = loadability.loadable_systems(facts)
+        systems: list[JSON] = [*loadability.loadable_systems(facts)]
+        module["operating_systems"] = systems
     policy.canonicalise_commands(module.get("commands"), target_redis(module))
     for dep in local_dependencies(decl):
-        entry = module["dependencies"][dep.name]
+        entry = _dependency(module, dep.name)
         entry.pop("local_path", None)
         entry["sha256"] = _PLACEHOLDER  # the hash of the archive, patched in as it is packed
     module["sha256"] = _PLACEHOLDER
     return module
+
+
+def _dependency(module: Module, name: str) -> dict[str, JSON]:
+    """The dependency object of a local archive (local_dependencies found it one in the
+    declarations, and module.json is assembled from them): module["dependencies"][name]."""
+    deps = module["dependencies"]
+    entry = deps[name] if isinstance(deps, dict) else None
+    if not isinstance(entry, dict):  # mutate: equivalent -- local_dependencies listed only objects
+        raise TypeError(f"dependencies.{name} is not an object")
+    return entry
 
 
 def local_dependencies(decl: Declarations) -> list[LocalDependency]:
@@ -115,7 +128,7 @@ def local_dependencies(decl: Declarations) -> list[LocalDependency]:
     return found
 
 
-def _apply_target(module: dict[str, Any], target: Target) -> None:
+def _apply_target(module: Module, target: Target) -> None:
     if target.operating_systems is not None:
         module["operating_systems"] = list(target.operating_systems)
     if target.architecture is not None:
@@ -126,12 +139,12 @@ def _apply_target(module: dict[str, Any], target: Target) -> None:
         module["min_redis_version"] = target.min_redis_version
 
 
-def output_name(template: str, module: dict[str, Any], target: str = "") -> str:
+def output_name(template: str, module: Module, target: str = "") -> str:
     """The bundle's file name from a template; only plain named fields, and no path tricks."""
     systems = module.get("operating_systems") or ["any"]
     values = {
         "module_name": module.get("module_name", ""),
-        "os": "+".join(str(s) for s in systems),
+        "os": "+".join(str(s) for s in iterated(systems)),
         "architecture": module.get("architecture", ""),
         "semantic_version": module.get("semantic_version", ""),
         "version": module.get("version", ""),
@@ -167,7 +180,7 @@ def output_name(template: str, module: dict[str, Any], target: str = "") -> str:
 
 
 def check_before_write(
-    module: dict[str, Any], so: Path, decl: Declarations, declared: list[Finding] | None = None
+    module: Module, so: Path, decl: Declarations, declared: list[Finding] | None = None
 ) -> list[Finding]:
     """The full validator over the module.json about to be written (and its binary, unless the
     declaration checks in `declared` already read it), less what `declared` already says."""
@@ -275,13 +288,13 @@ def read_facts(so: Path) -> ElfInfo:
         raise FindingsError(f"{so} is not a loadable module: {exc}", sink.resolved()) from exc
 
 
-def module_json_bytes(module: dict[str, Any]) -> bytes:
+def module_json_bytes(module: Module) -> bytes:
     return (json.dumps(module, indent=4, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def write_bundle(
     path: Path,
-    module: dict[str, Any],
+    module: Module,
     so: Path,
     *,
     force: bool,
@@ -315,7 +328,7 @@ def _entry(name: str, mode: int, compress: int) -> zipfile.ZipInfo:
 
 
 def _write_zip(
-    out: BinaryIO, module: dict[str, Any], source: BinaryIO, size: int, deps: list[LocalDependency]
+    out: BinaryIO, module: Module, source: BinaryIO, size: int, deps: list[LocalDependency]
 ) -> str:
     """module.json (hashes as placeholders), the .so, then deps/ by name; then the hashes."""
     placeholder = module_json_bytes(module)
@@ -331,7 +344,7 @@ def _write_zip(
             final["dependencies"][dep.name]["sha256"] = _pack_archive(archive, dep)
         _patch_stored(out, meta, placeholder, module_json_bytes(final))
         for dep in deps:
-            module["dependencies"][dep.name]["sha256"] = final["dependencies"][dep.name]["sha256"]
+            _dependency(module, dep.name)["sha256"] = final["dependencies"][dep.name]["sha256"]
     return digest
 
 
@@ -513,7 +526,7 @@ def declared_findings(
 
     sink = Sink(decl.sink.file, decl.sink.lines, decl.sink.mapper, list(decl.sink.findings))
     sink.counts = dict(decl.sink.counts)
-    module: dict[str, Any] = json.loads(json.dumps(decl.module))
+    module: Module = json.loads(json.dumps(decl.module))
     if target is not None:
         _apply_target(module, target)
     view = replace(decl, sink=sink, so=str(so.resolve()), module=module)

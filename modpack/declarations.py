@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from modpack.config import Settings
 from modpack.findings import Severity, Sink
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from modpack.types import Module
 
 MODULE_KEYS = [  # [module] keys that go to module.json under the same name
     "display_name",
@@ -54,12 +59,12 @@ class Declarations:
     path: Path
     kind: Literal["toml", "ramp"]
     sink: Sink
-    module: dict[str, Any] = field(default_factory=dict)
+    module: Module = field(default_factory=dict)
     settings: Settings = field(default_factory=Settings)
     targets: list[Target] = field(default_factory=list)
     output: str | None = None
     so: str | None = None
-    raw: dict[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, object] = field(default_factory=dict)  # the parsed file, before any check
     # Paths of values that hold a `{{...}}` placeholder: they stand for something unknown until a
     # build script expands them, so checks of their value are not made.
     opaque: set[str] = field(default_factory=set)

@@ -7,22 +7,28 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import TypeVar, cast
 
 from modpack import locate
 from modpack.findings import Sink
 
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_Parsed = TypeVar("_Parsed")
 
 
-def substitute_env(value: Any, sink: Sink, path: str) -> Any:  # noqa: ANN401 -- parsed TOML/YAML of any shape, returned in the same shape
-    """Expand ${VAR} in every string (`$$` is a literal `$`); an unset variable is a finding."""
+def substitute_env(value: _Parsed, sink: Sink, path: str) -> _Parsed:
+    """Expand ${VAR} in every string (`$$` is a literal `$`); an unset variable is a finding.
+    Parsed TOML/YAML of any shape, returned in the same shape (a new str, list or dict)."""
+    return cast("_Parsed", _substitute(value, sink, path))
+
+
+def _substitute(value: object, sink: Sink, path: str) -> object:
     if isinstance(value, str):
         return _expand(value, sink, path)
     if isinstance(value, list):
-        return [substitute_env(v, sink, locate.join(path, i)) for i, v in enumerate(value)]
+        return [_substitute(v, sink, locate.join(path, i)) for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {k: substitute_env(v, sink, locate.join(path, k)) for k, v in value.items()}
+        return {k: _substitute(v, sink, locate.join(path, k)) for k, v in value.items()}
     return value
 
 

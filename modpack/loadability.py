@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
 from modpack import policy
 from modpack.elf import (
@@ -107,7 +107,7 @@ def _all_platforms() -> tuple[Platform, ...]:
     return tuple(_platform(key, entry) for key, entry in policy.operating_systems().items())
 
 
-def _platform(os_id: str, entry: dict[str, Any]) -> Platform:
+def _platform(os_id: str, entry: policy.OperatingSystem) -> Platform:
     return Platform(
         os_id=os_id,
         name=entry["name"],

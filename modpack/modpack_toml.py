@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from modpack import locate, policy, schema, versions
-from modpack.checks.commands import C_INT, no_commands, target_redis
-from modpack.checks.numbers import as_integer
+from modpack.checks.commands import no_commands, target_redis
+from modpack.checks.numbers import C_INT, as_integer
 from modpack.config import settings_from
 from modpack.declarations import MODULE_KEYS, Declarations, Target
 from modpack.envvars import substitute_env
 from modpack.findings import Sink
 from modpack.regular import open_regular
 from modpack.sources import lazy_lines, read_text
+
+if TYPE_CHECKING:
+    from modpack.types import JSON, Module
 
 # module.json key -> modpack.toml path (anything else lives under [module] by its own name).
 _TOML_PLACES = {
@@ -71,16 +74,19 @@ def load_toml(path: Path) -> Declarations:
         sink.add("IN003", "", f"TOML value cannot be read: {exc}", "Write a number Redis can hold.")
         return decl
     decl.raw = data
-    for violation in schema.check(data, "modpack", exact_integers=True):
+    # TOML's values are JSON's, and a date: the schema check below reports any date where
+    # module.json takes a value (SCH002), and its error stops every build.
+    parsed = cast("dict[str, JSON]", data)
+    for violation in schema.check(parsed, "modpack", exact_integers=True):
         hint = violation.hint or _REQUIRED_HINTS.get(violation.path, "")
         _add_unmapped(sink, violation.code, violation.path, violation.message, hint)
-    _check_integer_range(data, sink)
+    _check_integer_range(parsed, sink)
     if "{{" in text:
-        _check_placeholders(data, sink, "")
-    data = substitute_env(data, sink, "")
-    _assemble(decl, data)
+        _check_placeholders(parsed, sink, "")
+    parsed = substitute_env(parsed, sink, "")
+    _assemble(decl, parsed)
     _check_dependencies(decl)
-    if "module" in data:
+    if "module" in parsed:
         no_commands(decl.module, sink)
     return decl
 
@@ -196,9 +202,9 @@ def _check_placeholders(value: object, sink: Sink, path: str) -> None:
             _check_placeholders(item, sink, locate.join(path, key))
 
 
-def _assemble(decl: Declarations, data: dict[str, Any]) -> None:
+def _assemble(decl: Declarations, data: dict[str, JSON]) -> None:
     table = _table(data, "module")
-    module: dict[str, Any] = {}
+    module: Module = {}
     name = table.get("name")
     if isinstance(name, str):
         module["module_name"] = name
@@ -207,8 +213,9 @@ def _assemble(decl: Declarations, data: dict[str, Any]) -> None:
         if key in table:
             module[key] = table[key]
     crdb = module.get("crdb")
-    if isinstance(crdb, dict) and isinstance(crdb.get("supported_featureset_versions"), list):
-        versions_list = crdb["supported_featureset_versions"]
+    if isinstance(crdb, dict) and isinstance(
+        versions_list := crdb.get("supported_featureset_versions"), list
+    ):
         module["crdb"] = {**crdb, "supported_featureset_versions": [as_integer(v) for v in versions_list]}
     semantic = table.get("semantic_version")
     if isinstance(semantic, str):
@@ -218,32 +225,35 @@ def _assemble(decl: Declarations, data: dict[str, Any]) -> None:
             module["version"] = versions.encode(*parsed)
     module.setdefault("command_line_args", "")
     module.setdefault("capabilities", [])
-    if "min_redis_version" not in module and isinstance(module.get("compatible_redis_version"), str):
-        module["min_redis_version"] = module["compatible_redis_version"]
+    if "min_redis_version" not in module and isinstance(
+        compatible := module.get("compatible_redis_version"), str
+    ):
+        module["min_redis_version"] = compatible
     platform = _table(data, "platform")
     for key in ("operating_systems", "architecture"):
         if key in platform:
             module[key] = platform[key]
     commands = data.get("commands")
-    module["commands"] = [_command(c) for c in commands] if isinstance(commands, list) else []
-    policy.canonicalise_commands(module["commands"], target_redis(module))
+    entries: list[JSON] = [_command(c) for c in commands] if isinstance(commands, list) else []
+    module["commands"] = entries
+    policy.canonicalise_commands(entries, target_redis(module))
     decl.module = module
     decl.settings = settings_from(data.get("validate"))
     decl.targets = _targets(data.get("targets"))
     build = _table(data, "build")
-    decl.output = build.get("output") if isinstance(build.get("output"), str) else None
-    decl.so = build.get("so") if isinstance(build.get("so"), str) else None
+    decl.output = output if isinstance(output := build.get("output"), str) else None
+    decl.so = so if isinstance(so := build.get("so"), str) else None
 
 
-def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+def _table(data: dict[str, JSON], key: str) -> dict[str, JSON]:
     value = data.get(key)
     return value if isinstance(value, dict) else {}
 
 
-def _command(table: object) -> dict[str, Any]:
+def _command(table: JSON) -> Module:
     if not isinstance(table, dict):
         return {}
-    command: dict[str, Any] = {"command_name": table.get("name")}
+    command: Module = {"command_name": table.get("name")}
     if "arity" in table:
         command["command_arity"] = as_integer(table["arity"])
     command["flags"] = table.get("flags", [])
@@ -252,9 +262,9 @@ def _command(table: object) -> dict[str, Any]:
     return command
 
 
-def _check_integer_range(data: dict[str, Any], sink: Sink) -> None:
+def _check_integer_range(data: dict[str, JSON], sink: Sink) -> None:
     """Integers past what Redis stores (a float is the schema check's finding, not this one's)."""
-    places: list[tuple[str, Any]] = []
+    places: list[tuple[str, JSON]] = []
     commands = data.get("commands")
     if isinstance(commands, list):
         for index, command in enumerate(commands):
@@ -272,22 +282,23 @@ def _check_integer_range(data: dict[str, Any], sink: Sink) -> None:
             )
 
 
-def _targets(items: object) -> list[Target]:
+def _targets(items: JSON) -> list[Target]:
     if not isinstance(items, list):
         return []
     targets = []
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        if not isinstance(item, dict) or not isinstance(name := item.get("name"), str):
             continue
         systems = item.get("operating_systems")
+        # The values as written: one of another type is the schema check's finding (SCH002).
         targets.append(
             Target(
-                name=item["name"],
+                name=name,
                 so=str(item.get("so") or ""),
-                operating_systems=list(systems) if isinstance(systems, list) else None,
-                architecture=item.get("architecture"),
-                compatible_redis_version=item.get("compatible_redis_version"),
-                min_redis_version=item.get("min_redis_version"),
+                operating_systems=cast("list[str]", list(systems)) if isinstance(systems, list) else None,
+                architecture=cast("str | None", item.get("architecture")),
+                compatible_redis_version=cast("str | None", item.get("compatible_redis_version")),
+                min_redis_version=cast("str | None", item.get("min_redis_version")),
             )
         )
     return targets

@@ -5,19 +5,96 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources
-from typing import Any
+from typing import Literal, NotRequired, TypeAlias, TypedDict, overload
+
+# The shapes of modpack/data/*.json (modpack's own files; "$comment" keys are not listed).
+
+
+class Library(TypedDict):
+    package: str
+    installed: bool
+    source: str
+
+
+class OperatingSystem(TypedDict):
+    name: str
+    glibc: str
+    glibcxx: str
+    cxxabi: str
+    gcc: dict[str, str]
+    architectures: list[str]
+    status: str
+    aliases: list[str]
+    note: NotRequired[str]
+    libraries: NotRequired[dict[str, Library]]
+
+
+class SharedLibraries(TypedDict):
+    present: list[str]
+    desktop: list[str]
+
+
+class Sourced(TypedDict):
+    version: str
+    source: str
+
+
+class Platforms(TypedDict):
+    sources: dict[str, str]
+    operating_systems: dict[str, OperatingSystem]
+    special_versions: dict[str, str]
+    execstack_refused_from_glibc: Sourced
+    libraries: SharedLibraries
+
+
+class Capabilities(TypedDict):
+    capabilities: dict[str, str]
+    misspellings: dict[str, str]
+
+
+class Flags(TypedDict):
+    command_info: list[str]
+    native_only: list[str]
+    module_to_command_info: dict[str, str]
+    module_only_invisible: dict[str, str]
+
+
+class Supplement(TypedDict):
+    source: str
+    names: list[str]
+
+
+class RedisServerExports(TypedDict):
+    source: dict[str, str]
+    names: list[str]
+    supplement: Supplement
+
+
+PolicyName: TypeAlias = Literal["platforms", "capabilities", "flags", "redis_server_exports"]
+PolicyData: TypeAlias = Platforms | Capabilities | Flags | RedisServerExports
+
+
+@overload
+def load(name: Literal["platforms"]) -> Platforms: ...
+@overload
+def load(name: Literal["capabilities"]) -> Capabilities: ...
+@overload
+def load(name: Literal["flags"]) -> Flags: ...
+@overload
+def load(name: Literal["redis_server_exports"]) -> RedisServerExports: ...
+def load(name: PolicyName) -> PolicyData:
+    return _read(name)
 
 
 @functools.cache
-def load(name: str) -> dict[str, Any]:
+def _read(name: PolicyName) -> PolicyData:
     text = (resources.files("modpack") / "data" / f"{name}.json").read_text("utf-8")
-    data: dict[str, Any] = json.loads(text)
+    data: PolicyData = json.loads(text)  # modpack's own file, of the shape its TypedDict names
     return data
 
 
-def operating_systems() -> dict[str, dict[str, Any]]:
-    systems: dict[str, dict[str, Any]] = load("platforms")["operating_systems"]
-    return systems
+def operating_systems() -> dict[str, OperatingSystem]:
+    return load("platforms")["operating_systems"]
 
 
 @functools.cache
@@ -31,13 +108,11 @@ def canonical_os(name: str) -> str | None:
 
 
 def capabilities() -> dict[str, str]:
-    caps: dict[str, str] = load("capabilities")["capabilities"]
-    return caps
+    return load("capabilities")["capabilities"]
 
 
 def capability_misspellings() -> dict[str, str]:
-    wrong: dict[str, str] = load("capabilities")["misspellings"]
-    return wrong
+    return load("capabilities")["misspellings"]
 
 
 def command_info_flags() -> frozenset[str]:
@@ -50,8 +125,7 @@ def native_only_flags() -> frozenset[str]:
 
 def module_flag_spellings() -> dict[str, str]:
     """RedisModule_CreateCommand flag string -> COMMAND INFO name (keyspecs.md §1.8)."""
-    mapping: dict[str, str] = load("flags")["module_to_command_info"]
-    return mapping
+    return load("flags")["module_to_command_info"]
 
 
 def canonical_flags(flags: list[object], target: tuple[int, ...] | None) -> list[str]:
@@ -60,7 +134,7 @@ def canonical_flags(flags: list[object], target: tuple[int, ...] | None) -> list
     Redis 7 reports `module` on every module command and 6.x never does (keyspecs.md §1.7).
     """
     spelled = module_flag_spellings()
-    order: list[str] = load("flags")["command_info"]
+    order = load("flags")["command_info"]
     names = {spelled.get(f, f) for f in flags if isinstance(f, str)}
     if target is not None and target >= (7,):
         names.add("module")

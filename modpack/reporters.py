@@ -18,13 +18,16 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 from urllib.parse import quote
 
 from modpack import __version__
 from modpack.findings import Finding, Rule, Severity
 from modpack.report import Report
 from modpack.rules import all_rules
+
+if TYPE_CHECKING:
+    from modpack.types import JSON
 
 REPORT_FORMAT_VERSION = 1
 _COLOURS = {Severity.ERROR: "\033[31m", Severity.WARNING: "\033[33m", Severity.INFO: "\033[36m"}
@@ -165,7 +168,24 @@ def text(report: Report, output: Output | None = None) -> str:
     return "\n".join(lines)
 
 
-def finding_dict(finding: Finding) -> dict[str, Any]:
+class LocationDocument(TypedDict):
+    file: str
+    path: str
+    line: int | None
+
+
+class FindingDocument(TypedDict):
+    """One finding in `--format json` (REPORT_FORMAT_VERSION)."""
+
+    code: str
+    name: str
+    severity: str
+    message: str
+    fix: str
+    location: LocationDocument
+
+
+def finding_dict(finding: Finding) -> FindingDocument:
     return {
         "code": finding.code,
         "name": finding.rule.name,
@@ -225,7 +245,7 @@ def github(report: Report, output: Output | None = None) -> str:
 _SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 
 
-def _sarif_rule(rule: Rule) -> dict[str, Any]:
+def _sarif_rule(rule: Rule) -> dict[str, JSON]:
     """A reportingDescriptor: what code scanning shows beside an alert (SARIF 2.1.0 §3.49)."""
     references = [f"- {s.title}: {s.url}" if s.title else f"- {s.url}" for s in rule.sources]
     help_text = f"{rule.why}\n\nFix: {rule.fix}"
@@ -235,7 +255,7 @@ def _sarif_rule(rule: Rule) -> dict[str, Any]:
         help_markdown += "\n\n**Sources**\n\n" + "\n".join(
             f"- [{s.title or s.url}]({s.url})" for s in rule.sources
         )
-    descriptor: dict[str, Any] = {
+    descriptor: dict[str, JSON] = {
         "id": rule.code,
         "name": rule.name,
         "shortDescription": {"text": rule.summary},
@@ -249,7 +269,7 @@ def _sarif_rule(rule: Rule) -> dict[str, Any]:
     return descriptor
 
 
-def _artifact_location(where: Place) -> dict[str, Any]:
+def _artifact_location(where: Place) -> dict[str, JSON]:
     if where.inside:
         return {"uri": quote(where.file), "uriBaseId": SRCROOT}
     return {"uri": Path(where.file).as_uri()}
@@ -264,10 +284,10 @@ def _fingerprint(finding: Finding, where: Place) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _sarif_result(finding: Finding, where: Place, rule_index: int) -> dict[str, Any]:
+def _sarif_result(finding: Finding, where: Place, rule_index: int) -> dict[str, JSON]:
     # GitHub places an alert only with region.startLine (sarif-sdk's GH1003 check); a finding
     # about a whole file (a zip, a .so, a missing key) is shown on its first line.
-    region = {"startLine": finding.location.line or 1}
+    region: dict[str, JSON] = {"startLine": finding.location.line or 1}
     return {
         "ruleId": finding.code,
         "ruleIndex": rule_index,

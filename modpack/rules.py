@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import NotRequired, TypedDict
 
 
 class Severity(enum.IntEnum):
@@ -71,6 +71,29 @@ class Rule:
         return phrase[:1].upper() + phrase[1:]
 
 
+class SourceEntry(TypedDict):
+    url: str
+    title: NotRequired[str]
+
+
+class ExampleEntry(TypedDict):
+    text: str
+    file: NotRequired[str]
+
+
+class RuleEntry(TypedDict):
+    """One rule as modpack/data/rules/*.json writes it and `modpack rules --format json` prints it."""
+
+    code: str
+    name: str
+    severity: str
+    why: str
+    fix: str
+    sources: NotRequired[list[str | SourceEntry]]
+    example_bad: NotRequired[str | ExampleEntry]
+    example_good: NotRequired[str | ExampleEntry]
+
+
 _SEVERITIES = {s.label: s for s in Severity}
 # The keys a rule entry may have; tests/test_rule_docs.py holds every entry to them.
 RULE_KEYS = frozenset({"code", "name", "severity", "why", "fix", "sources", "example_bad", "example_good"})
@@ -87,13 +110,13 @@ def all_rules() -> dict[str, Rule]:
     )
 
 
-def load_rules(families: Iterable[list[dict[str, Any]]]) -> dict[str, Rule]:
+def load_rules(families: Iterable[list[RuleEntry]]) -> dict[str, Rule]:
     """Rules from the parsed JSON of each family file, keyed by code, in catalogue order."""
     rules = {item["code"]: rule_from_json(item) for family in families for item in family}
     return dict(sorted(rules.items(), key=lambda kv: _sort_key(kv[0])))
 
 
-def rule_from_json(item: dict[str, Any]) -> Rule:
+def rule_from_json(item: RuleEntry) -> Rule:
     return Rule(
         code=item["code"],
         name=item["name"],
@@ -106,14 +129,14 @@ def rule_from_json(item: dict[str, Any]) -> Rule:
     )
 
 
-def _source(value: str | dict[str, str]) -> Source:
+def _source(value: str | SourceEntry) -> Source:
     """A URL, or {"url": ..., "title": ...}."""
     if isinstance(value, str):
         return Source(value)
     return Source(value["url"], value.get("title", ""))
 
 
-def _example(value: str | dict[str, str] | None) -> Example | None:
+def _example(value: str | ExampleEntry | None) -> Example | None:
     """An illustration (a string), or {"file": "module.json", "text": <the whole file>}."""
     if value is None:
         return None

@@ -12,13 +12,16 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from modpack import schema, versions
 from modpack.declarations import MODULE_KEYS
 from modpack.errors import FindingsError, ModpackError
 from modpack.findings import Finding, Severity, Sink
 from modpack.ramp.edits import apply_ramp_edits
+
+if TYPE_CHECKING:
+    from modpack.types import JSON, Module
 
 MODULE_ORDER = (
     "name",
@@ -57,7 +60,7 @@ class Discovered:
 
     name: str
     version: int
-    commands: list[dict[str, Any]]
+    commands: list[Module]
     redis_version: str = ""
 
 
@@ -67,9 +70,9 @@ class Conversion:
     what happened (`dropped:` a value not written; `changed:` a value written differently;
     `to do:` something the file still needs), so the list never says two things of one key."""
 
-    module: dict[str, Any] = field(default_factory=dict)
-    platform: dict[str, Any] = field(default_factory=dict)
-    commands: list[dict[str, Any]] = field(default_factory=list)
+    module: dict[str, JSON] = field(default_factory=dict)
+    platform: dict[str, JSON] = field(default_factory=dict)
+    commands: list[Module] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     so: str | None = None
     source: str = ""
@@ -135,7 +138,7 @@ def render_toml(conv: Conversion) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _carry_module(conv: Conversion, module: dict[str, Any]) -> None:
+def _carry_module(conv: Conversion, module: Module) -> None:
     for key, value in module.items():
         if value is None:  # `description:` with nothing after it; TOML has no null
             conv.dropped(f"{key} is empty (null)")
@@ -167,7 +170,7 @@ def _carry_module(conv: Conversion, module: dict[str, Any]) -> None:
             conv.dropped(f"{key} is not a module.json field modpack knows")
 
 
-def _integers(command: dict[str, Any]) -> dict[str, Any]:
+def _integers(command: Module) -> Module:
     """A command with 3.0 written as 3 (a JSON reader's float): TOML keeps the two apart and
     build refuses a float where an integer belongs."""
     from modpack.checks.numbers import as_integer
@@ -176,7 +179,7 @@ def _integers(command: dict[str, Any]) -> dict[str, Any]:
     return {k: as_integer(v) if k in fields else v for k, v in command.items()}
 
 
-def _crdb_integers(crdb: dict[str, Any]) -> dict[str, Any]:
+def _crdb_integers(crdb: dict[str, JSON]) -> dict[str, JSON]:
     from modpack.checks.numbers import as_integer
 
     versions_list = crdb.get("supported_featureset_versions")
@@ -185,7 +188,7 @@ def _crdb_integers(crdb: dict[str, Any]) -> dict[str, Any]:
     return {**crdb, "supported_featureset_versions": [as_integer(v) for v in versions_list]}
 
 
-def _version_agrees(module: dict[str, Any]) -> bool:
+def _version_agrees(module: Module) -> bool:
     semantic = module.get("semantic_version")
     parsed = versions.parse_semver(semantic) if isinstance(semantic, str) else None
     number = module.get("version")
@@ -254,13 +257,16 @@ def from_ramp(
     if fatal:
         raise FindingsError(f"{path} cannot be converted", fatal)
     conv = Conversion(source=str(path))
-    given: dict[str, Any] = {
+    given: Module = {
         k: decl.module[k] for k in ("module_name", "semantic_version", "version") if k in decl.module
     }
     module = {k: v for k, v in decl.module.items() if k not in reader.DISCOVERED_KEYS}
     module = {k: _untemplate(v, k, conv) for k, v in module.items()}
     listed = decl.module.get("commands")  # RAMP ignores it; modpack builds from it without discovery
-    base = discovered.commands if discovered else listed if isinstance(listed, list) else None
+    if discovered:
+        base: list[Module] | None = discovered.commands
+    else:  # the manifest's entries; one that is no mapping has no name to edit
+        base = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else None
     commands = apply_ramp_edits(module, base, conv, decl.sink)
     for key in ("exclude_commands", "overide_command", "add_command"):
         module.pop(key, None)
@@ -283,7 +289,7 @@ def from_ramp(
 
 def _name_and_version(
     conv: Conversion,
-    given: dict[str, Any],
+    given: Module,
     discovered: Discovered | None,
     name: str | None,
     version: str | None,
@@ -291,8 +297,8 @@ def _name_and_version(
     """The name and semantic_version: the options, else the loaded module (as RAMP takes them),
     else what the manifest gives (RAMP ignores it; modpack uses it); or a to-do naming them."""
     from_manifest = given.get("semantic_version")
-    if not isinstance(from_manifest, str) and isinstance(given.get("version"), int):
-        from_manifest = _semver(given["version"])
+    if not isinstance(from_manifest, str) and isinstance(number := given.get("version"), int):
+        from_manifest = _semver(number)
     values = {
         "name": name or (discovered.name if discovered else None) or given.get("module_name"),
         "semantic_version": version or (_semver(discovered.version) if discovered else None) or from_manifest,
@@ -348,7 +354,7 @@ def _semver(number: int) -> str:
     return ".".join(map(str, versions.decode(number)))
 
 
-def _untemplate(value: object, key: str, conv: Conversion) -> object:
+def _untemplate(value: JSON, key: str, conv: Conversion) -> JSON:
     """RAMP's `{os.getenv('X')}` becomes `${X}`; any other template is kept and reported."""
     if isinstance(value, str):
         converted = _GETENV.sub(lambda m: "${" + m.group(1) + "}", value)

@@ -778,3 +778,43 @@ def test_a_damaged_member_fails_its_crc() -> None:
     struct.pack_into("<I", data, data.find(b"PK\x01\x02", data.find(b"PK\x01\x02") + 4) + 16, info.CRC ^ 1)
     with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive, pytest.raises(zipfile.BadZipFile):
         bundle.hash_member(archive, archive.getinfo("m.so"))
+
+
+# One reading of a number in an integer field, shared by the command checks (which take what it
+# means) and the manifest readers (which keep what no check should take for a number as its text).
+NUMBER_EDGES = [
+    (3, 3, 3),
+    (-1, -1, -1),
+    (3.0, 3, 3),
+    (-0.0, 0, 0),
+    (2.5, None, "2.5"),
+    (float("inf"), None, "inf"),
+    (float("nan"), None, "nan"),
+    (1e308, int(1e308), "1e+308"),
+    (True, None, True),
+    (False, None, False),
+    (2**31 - 1, 2**31 - 1, 2**31 - 1),
+    (2**31, 2**31, repr(2**31)),
+    (-(2**31), -(2**31), -(2**31)),
+    (-(2**31) - 1, -(2**31) - 1, repr(-(2**31) - 1)),
+    (10**400, 10**400, repr(10**400)),
+    (2147483647.0, 2**31 - 1, 2**31 - 1),
+    (2147483648.0, 2**31, "2147483648.0"),
+    ("3", None, "3"),
+    ("", None, ""),
+    (None, None, None),
+    ([1], None, [1]),
+]
+
+
+@pytest.mark.parametrize(("value", "number", "kept"), NUMBER_EDGES)
+def test_an_integer_field_is_read_one_way_by_the_checks_and_the_readers(
+    value: object, number: int | None, kept: object
+) -> None:
+    from modpack.checks.commands import parse_commands
+    from modpack.checks.numbers import as_integer, integer_value
+
+    assert integer_value(value) == number and type(integer_value(value)) is type(number)
+    assert as_integer(value) == kept and type(as_integer(value)) is type(kept)
+    (command,) = parse_commands([{"command_name": "x", "command_arity": value, "first_key": value}])
+    assert command.arity == number and command.first == number

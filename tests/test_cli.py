@@ -46,6 +46,20 @@ def test_validate_of_a_module_json_imports_nothing_heavy() -> None:
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_validate_of_a_module_json_imports_no_traceback_machinery() -> None:
+    """traceback (with textwrap) is imported only where --debug or an internal error prints one;
+    `modpack --debug` still shows the traceback (test_debug_is_the_groups_option...)."""
+    script = (
+        "import sys, runpy\n"
+        f"sys.argv = ['modpack', 'validate', {str(CASES / 'good' / 'module-json' / 'module.json')!r}]\n"
+        "try:\n    runpy.run_module('modpack', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('traceback', 'textwrap') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_usage_errors_exit_2_and_internal_errors_never_show_a_traceback() -> None:
     assert run_modpack("nonsense").returncode == 2
     assert run_modpack("validate", "--format", "xml", "x").returncode == 2
@@ -137,3 +151,36 @@ def test_the_group_records_debug_in_its_typed_context() -> None:
     state = CliContext()
     CliRunner().invoke(main_group, ["schema", "module"], obj=state)
     assert state.debug is False
+
+
+def test_a_redis_version_that_is_not_a_version_is_one_usage_error_for_validate_and_discover(
+    tmp_path: Path,
+) -> None:
+    """One check of --redis-version (cli.output.checked_redis_version) for both commands that take it:
+    the real group raises the usage error, and the entry point prints it and exits 2."""
+    from click.testing import CliRunner
+
+    from modpack.cli.app import main_group
+    from modpack.errors import UsageError
+
+    module_json = str(CASES / "good" / "module-json" / "module.json")
+    so = tmp_path / "m.so"
+    so.write_bytes(b"\x7fELF")
+    for argv in (
+        ["validate", "--redis-version", "7.x", module_json],
+        ["discover", "--redis-version", "7.x", str(so)],
+    ):
+        result = CliRunner().invoke(main_group, argv, prog_name="modpack")
+        assert isinstance(result.exception, UsageError), (argv, result.output)
+        assert result.exception.exit_code == 2
+        assert result.exception.message == "--redis-version '7.x' is not a version"
+        assert result.exception.hint == "Give one like 8.0 or 7.0.15."
+    for good in ("8", "8.0", "7.0.15"):
+        result = CliRunner().invoke(main_group, ["validate", "--redis-version", good, module_json])
+        assert result.exit_code == 0, (good, result.output)
+    shown = run_modpack("validate", "--redis-version", "8.0.1.2", module_json)
+    assert shown.returncode == 2 and "Traceback" not in shown.stderr
+    assert (
+        "modpack: --redis-version '8.0.1.2' is not a version\n  hint: Give one like 8.0 or 7.0.15."
+        in shown.stderr
+    )

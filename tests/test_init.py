@@ -104,3 +104,17 @@ def test_ramp_edits_applied_to_discovered_commands(tmp_path: Path) -> None:
     assert "hello.copy" not in text and 'name = "hello.extra"' in text and "step = -1" in text
     # operating_systems is left to the build, which fills it from the binary: nothing to say
     assert [f.code for f in validate_paths([target]).findings()] == []
+
+
+def test_a_ramp_command_entry_that_is_no_object_is_skipped_not_a_crash(tmp_path: Path) -> None:
+    """A `commands` item that is not a mapping has no name to edit: RAMP's edits run over the
+    others (it once ended init in 'internal error: AttributeError')."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        "module_name: hello\nsemantic_version: 1.0.0\n"
+        'commands: [1, {command_name: "x.y", command_arity: 1}]\nexclude_commands: [x.z]\n'
+    )
+    result = run_modpack("init", tmp_path / "modpack.toml", "--from", manifest)
+    assert result.returncode == 1 and "internal error" not in result.stderr, result.stderr
+    assert "DECL004 exclude_commands names 'x.z', which the module does not register" in result.stdout
+    assert not (tmp_path / "modpack.toml").exists()

@@ -90,3 +90,36 @@ def test_dependencies_from_the_command_line(tmp_path: Path) -> None:
     assert "redis_args" not in written
     bad = run_modpack("ramp-pack", HELLO, "--dependencies", "{not json", "-o", tmp_path / "x.zip")
     assert bad.returncode == 2 and "--dependencies" in bad.stderr and "is not JSON" in bad.stderr
+
+
+@pytest.mark.redis
+def test_ramp_pack_prints_its_findings_as_validate_does(tmp_path: Path) -> None:
+    """ramp-pack prints through the shared printer (cli.output.echo_findings), with --color as
+    build and validate take it: a finding's lines are the ones validate prints for the manifest."""
+    require_redis()
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text('author: me\narchitecture: x86_64\ndescription: a module\nmin_redis_version: "7.0"\n')
+
+    def finding_lines(stdout: str, code: str) -> list[str]:
+        lines = stdout.splitlines()
+        at = next(i for i, line in enumerate(lines) if code in line)
+        return lines[at : at + 2]
+
+    for colour in ("always", "never"):
+        packed = run_modpack(
+            "ramp-pack",
+            HELLO,
+            "-m",
+            manifest.name,
+            "-o",
+            tmp_path / f"{colour}.zip",
+            "--color",
+            colour,
+            cwd=tmp_path,
+        )
+        assert packed.returncode == 0, packed.stdout + packed.stderr
+        validated = run_modpack("validate", "--color", colour, manifest.name, cwd=tmp_path)
+        assert validated.returncode == 0, validated.stdout + validated.stderr
+        mine = finding_lines(packed.stdout, "VER006")
+        assert mine == finding_lines(validated.stdout, "VER006")
+        assert ("\x1b[33mwarning\x1b[0m" in mine[0]) == (colour == "always"), mine

@@ -72,3 +72,113 @@ def test_mypy_catches_the_zipinfo_elfinfo_mix_up(tmp_path: Path) -> None:
     out, _err, status = api.run(["--strict", "--no-incremental", "--follow-imports=silent", str(sample)])
     assert status == 1, out
     assert "Incompatible types in assignment" in out and "ElfInfo" in out, out
+
+
+# Issue 15: modules whose annotations name no `Any` at all (JSON, Module, TypedDicts and
+# dataclasses instead), except on a line whose ANN401 noqa comment says why after "--".
+NO_ANY = (
+    "modpack/policy.py",
+    "modpack/rules.py",
+    "modpack/rule_docs.py",
+    "modpack/loadability.py",
+    "modpack/reporters.py",
+    "modpack/envvars.py",
+    "modpack/redis/discover.py",
+    "modpack/checks/commands.py",
+    "modpack/declarations.py",
+    "modpack/modpack_toml.py",
+    "modpack/builder.py",
+    "modpack/scaffold.py",
+    "modpack/ramp/edits.py",
+    "modpack/ramp/pack.py",
+    "modpack/ramp/reader.py",
+    "modpack/cli/authoring.py",
+    "modpack/cli/output.py",
+    "modpack/cli/bundles.py",
+    "modpack/cli/redis.py",
+    "modpack/cli/app.py",
+    "modpack/cli/lazy.py",
+    "modpack/types.py",
+    "modpack/inspection.py",
+    "modpack/config.py",
+    "modpack/checks/numbers.py",
+    *(
+        f"modpack/redis/{p.name}"
+        for p in sorted((Path(__file__).parents[1] / "modpack" / "redis").glob("*.py"))
+    ),
+)
+
+
+def unexplained_any(path: Path) -> list[str]:
+    """`file:line` of each annotation that names Any on a line without a `-- reason`."""
+    import ast
+
+    text = path.read_text()
+    lines = text.splitlines()
+    found = []
+    for node in ast.walk(ast.parse(text)):
+        annotations: list[ast.expr | None] = []
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            arguments = node.args
+            every = [
+                *arguments.posonlyargs,
+                *arguments.args,
+                *arguments.kwonlyargs,
+                arguments.vararg,
+                arguments.kwarg,
+            ]
+            annotations += [a.annotation for a in every if a is not None] + [node.returns]
+        elif isinstance(node, ast.AnnAssign):
+            annotations.append(node.annotation)
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "cast" and node.args:
+            annotations.append(node.args[0])
+        for annotation in annotations:
+            if annotation is None:
+                continue
+            names = ast.unparse(annotation)
+            if re.search(r"\bAny\b", names) and "# noqa: ANN401 --" not in lines[annotation.lineno - 1]:
+                found.append(f"{path.name}:{annotation.lineno}: {names}")
+    return found
+
+
+@pytest.mark.parametrize("relative", NO_ANY)
+def test_no_unexplained_any_in_the_annotations(relative: str) -> None:
+    from tests.support.paths import ROOT
+
+    assert unexplained_any(ROOT / relative) == []
+
+
+def test_an_unexplained_any_is_found(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "from typing import Any, cast\n"
+        "def f(a: dict[str, Any]) -> None: ...\n"
+        "def g(**kw: Any) -> None: ...  # noqa: ANN401 -- click's options by name\n"
+        "x: list[Any] = []\n"
+        "y = cast('dict[str, Any]', {})\n"
+    )
+    assert unexplained_any(sample) == [
+        "sample.py:2: dict[str, Any]",
+        "sample.py:4: list[Any]",
+        "sample.py:5: 'dict[str, Any]'",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "items"),
+    [([1, "a"], [1, "a"]), ("ab", ["a", "b"]), ({"k": 1, "j": 2}, ["k", "j"]), ([], []), ("", [])],
+)
+def test_iterated_visits_what_a_for_loop_over_the_value_visits(value: object, items: list[object]) -> None:
+    from modpack.types import iterated
+
+    assert iterated(value) == items == list(value)
+
+
+@pytest.mark.parametrize("value", [0, 3, 2.5, True, None])
+def test_iterated_refuses_what_a_for_loop_refuses(value: object) -> None:
+    from modpack.types import iterated
+
+    with pytest.raises(TypeError, match=f"'{type(value).__name__}' object is not iterable"):
+        iterated(value)
+    with pytest.raises(TypeError, match=f"'{type(value).__name__}' object is not iterable"):
+        iter(value)

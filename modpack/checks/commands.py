@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from modpack import policy, versions
+from modpack.checks.numbers import C_INT, integer_value
 from modpack.findings import Sink
 
 if TYPE_CHECKING:  # mutate: equivalent -- annotations only
     from modpack.elf import GetkeysApi
+    from modpack.types import JSON, Module
 
 BLOCKED_NAME_CHARS = {" ": "a space", "\r": "CR", "\n": "LF", "@": "@", "=": "=", ",": ","}
 _BLOCKED_NAME = re.compile("[" + re.escape("".join(BLOCKED_NAME_CHARS)) + "]")
@@ -37,7 +39,7 @@ class Command(NamedTuple):
     first: int | None
     last: int | None
     step: int | None
-    raw: dict[str, Any]
+    raw: dict[str, JSON]
 
     @property
     def routing_policy(self) -> bool:
@@ -50,20 +52,6 @@ class Command(NamedTuple):
         return not self.routing_policy and self.first is not None and self.first > 0
 
 
-def _int(value: object) -> int | None:
-    if type(value) is int:
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if isinstance(value, int):
-        return value  # never through float(): an integer past 1e308 overflows it
-    return int(value) if value.is_integer() else None
-
-
-# RedisModule_CreateCommand takes arity, first_key, last_key and step as C ints (module.c), so a
-# value outside that range cannot be what the module registers: Redis Enterprise would read
-# another number than the one written, or refuse the object.
-C_INT = (-(2**31), 2**31 - 1)
 _KEY_FIELDS = (("command_arity", "arity"), ("first_key", "first"), ("last_key", "last"), ("step", "step"))
 
 
@@ -91,11 +79,11 @@ def _check_c_ints(command: Command, sink: Sink) -> None:
 @functools.cache
 def _vocabulary() -> tuple[frozenset[str], frozenset[str], dict[str, str], dict[str, str]]:
     """COMMAND INFO flags, native-only flags, module spellings and invisible module flags, once."""
-    invisible: dict[str, str] = policy.load("flags")["module_only_invisible"]
+    invisible = policy.load("flags")["module_only_invisible"]
     return policy.command_info_flags(), policy.native_only_flags(), policy.module_flag_spellings(), invisible
 
 
-def _parse(entry: dict[str, Any], path: str) -> Command:
+def _parse(entry: dict[str, JSON], path: str) -> Command:
     flags = entry.get("flags")
     if isinstance(flags, list):
         spelled = _vocabulary()[2]
@@ -106,16 +94,16 @@ def _parse(entry: dict[str, Any], path: str) -> Command:
     return Command(
         path,
         name if isinstance(name, str) else None,
-        _int(entry.get("command_arity")),
+        integer_value(entry.get("command_arity")),
         names,
-        _int(entry.get("first_key")),
-        _int(entry.get("last_key")),
-        _int(entry.get("step")),
+        integer_value(entry.get("first_key")),
+        integer_value(entry.get("last_key")),
+        integer_value(entry.get("step")),
         entry,
     )
 
 
-def target_redis(module: dict[str, Any]) -> tuple[int, ...] | None:
+def target_redis(module: Module) -> tuple[int, ...] | None:
     """The Redis version the entries are meant for: compatible_redis_version, else the minimum."""
     for key in ("compatible_redis_version", "min_redis_version"):
         value = module.get(key)
@@ -126,7 +114,7 @@ def target_redis(module: dict[str, Any]) -> tuple[int, ...] | None:
     return None  # mutate: equivalent -- the implicit return is None too
 
 
-def no_commands(module: dict[str, Any], sink: Sink) -> None:
+def no_commands(module: Module, sink: Sink) -> None:
     """CMD030: commands is an empty list, so the proxy routes no command of this module.
 
     check_commands says it of a module.json; a modpack.toml (and the module.json a build
@@ -140,7 +128,7 @@ def no_commands(module: dict[str, Any], sink: Sink) -> None:
 
 
 def check_commands(
-    module: dict[str, Any], sink: Sink, *, hand_written: bool = False, binary_follows: bool = False
+    module: Module, sink: Sink, *, hand_written: bool = False, binary_follows: bool = False
 ) -> None:
     """Every check of `commands[]` that needs nothing but the module dict.
 
@@ -172,11 +160,11 @@ def check_commands(
         _report_movable_keys(commands, None, sink)
 
 
-def parse_commands(entries: list[Any]) -> list[Command]:
+def parse_commands(entries: list[JSON]) -> list[Command]:
     return [_parse(e, f"commands[{i}]") for i, e in enumerate(entries) if isinstance(e, dict)]
 
 
-def check_movable_keys(module: dict[str, Any], sink: Sink, getkeys: GetkeysApi | None) -> None:
+def check_movable_keys(module: Module, sink: Sink, getkeys: GetkeysApi | None) -> None:
     """CMD013 for movablekeys commands, told by what the module's binary says (None: no binary)."""
     entries = module.get("commands")
     if isinstance(entries, list):
@@ -219,19 +207,20 @@ def _report_movable_keys(commands: list[Command], getkeys: GetkeysApi | None, si
             )
 
 
-def _generated(commands: list[Command], module: dict[str, Any]) -> list[Command]:
+def _generated(commands: list[Command], module: Module) -> list[Command]:
     """The entries Redis could have reported: RAMP copies overide_command/add_command entries
     into module.json as written (ramp.md §3.3), and no Redis reports a negative step."""
     written: set[str] = set()
     for key in ("overide_command", "add_command"):
         items = module.get(key)
         if isinstance(items, list):
-            written |= {e["command_name"].lower() for e in items if _named(e)}
+            written |= {name.lower() for e in items if (name := _command_name(e)) is not None}
     return [c for c in commands if not c.routing_policy and (c.name is None or c.name.lower() not in written)]
 
 
-def _named(entry: object) -> bool:
-    return isinstance(entry, dict) and isinstance(entry.get("command_name"), str)
+def _command_name(entry: JSON) -> str | None:
+    name = entry.get("command_name") if isinstance(entry, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _check_names(commands: list[Command], sink: Sink) -> None:
@@ -390,7 +379,7 @@ def _access_hint(command: Command) -> str:
     )
 
 
-def _check_no_multi_key(module: dict[str, Any], commands: list[Command], sink: Sink) -> None:
+def _check_no_multi_key(module: Module, commands: list[Command], sink: Sink) -> None:
     """no_multi_key promises Redis Enterprise that no command takes several keys (§3 of
     redis-enterprise.md); the key positions of the commands can contradict it."""
     capabilities = module.get("capabilities")

@@ -10,7 +10,6 @@ unpublish, artifacts, modules), redis (discover, redis) and authoring (init, ram
 from __future__ import annotations
 
 import sys
-import traceback
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -53,6 +52,8 @@ def _fail(error: ModpackError, debug: bool) -> NoReturn:
     if error.hint:
         click.echo(f"  hint: {printable(error.hint)}", err=True)
     if debug:
+        import traceback  # only here: start-up never needs it
+
         traceback.print_exc()
     sys.exit(error.exit_code)
 
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except Exception as error:
         click.echo(f"modpack: internal error: {type(error).__name__}: {error}", err=True)
         if state.debug:
+            import traceback
+
             traceback.print_exc()
         else:
             click.echo("  hint: run again with --debug for the traceback, and report it.", err=True)

@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
+from modpack.cli.output import COLOR_OPTION, echo_findings
 from modpack.errors import UsageError
 
 if TYPE_CHECKING:
+    from modpack.ramp.pack import RampOption
+    from modpack.reporters import ColourChoice
     from modpack.scaffold import Conversion, Discovered
 
 
@@ -149,6 +152,7 @@ def _new(
 @click.option(
     "--force", is_flag=True, help="Replace an existing bundle with different content (modpack's own)."
 )
+@COLOR_OPTION
 def ramp_pack_command(
     module_so: Path,
     manifest: Path | None,
@@ -158,12 +162,12 @@ def ramp_pack_command(
     verbose: bool,
     debug_flag: bool,
     force: bool,
-    **options: Any,  # noqa: ANN401 -- RAMP's options by name, each a str, bool or tuple (RampOptions)
+    color: ColourChoice,
+    **options: RampOption,  # RAMP's options by name, as click gives them
 ) -> None:
     """`ramp pack` compatibility: the same options, modpack's checks and deterministic zip."""
     import json
 
-    from modpack import reporters
     from modpack.ramp.pack import RampOptions, ramp_pack
 
     request = RampOptions(module_so, manifest, output, options)
@@ -174,9 +178,7 @@ def ramp_pack_command(
         click.echo(result.path.name)
         return
     if result.findings:
-        from modpack.cli.output import report_of
-
-        click.echo(reporters.text(report_of(result.findings)))
+        echo_findings(result.findings, color)
     if verbose or debug_flag:
         click.echo(json.dumps(result.module, indent=4, sort_keys=True))
     click.echo(f"wrote {result.path}")

@@ -8,7 +8,6 @@ load inside the commands.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from modpack.cli.output import COLOR_OPTION, check_codes, colour, echo_findings, parse_codes
+from modpack.cli.output import (
+    COLOR_OPTION,
+    check_codes,
+    checked_redis_version,
+    colour,
+    echo_findings,
+    parse_codes,
+)
 from modpack.errors import UsageError
 
 if TYPE_CHECKING:
@@ -107,11 +113,7 @@ def validate(
 
     if load and load_if_available:
         raise UsageError("--load and --load-if-available contradict each other", "Give one of them.")
-    if redis_version is not None and not re.fullmatch(r"\d+(\.\d+){0,2}", redis_version):
-        raise UsageError(
-            f"--redis-version {redis_version!r} is not a version", "Give one like 8.0 or 7.0.15."
-        )
-    options = LoadOptions(load, load_if_available, redis, redis_version)
+    options = LoadOptions(load, load_if_available, redis, checked_redis_version(redis_version))
     settings = _settings(config, select, ignore, strict, options)
     check_codes(settings.select + settings.ignore)
     report = validate_paths(paths, settings)

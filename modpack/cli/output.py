@@ -53,6 +53,14 @@ def check_codes(codes: tuple[str, ...]) -> None:
             raise UsageError(f"no rule matches {code!r}", "Run `modpack rules` to list the codes.")
 
 
+def checked_redis_version(text: str | None) -> str | None:
+    """--redis-version as given, or a usage error when it is not a version (8.0, 7.0.15): the one
+    check of the option, shared by validate and discover."""
+    if text is not None and not re.fullmatch(r"\d+(\.\d+){0,2}", text):
+        raise UsageError(f"--redis-version {text!r} is not a version", "Give one like 8.0 or 7.0.15.")
+    return text
+
+
 def colour(choice: ColourChoice = "auto") -> bool:
     from modpack.reporters import colour_enabled
 

@@ -48,10 +48,11 @@ def discover(
 
     A module of another architecture is loaded into an emulated redis-server of its own
     architecture (`modpack redis prepare --arch aarch64` prepares one)."""
+    from modpack.cli.output import checked_redis_version
     from modpack.redis import discover as library
 
     found = library.discover(
-        so, library.split_args(module_args), redis_server, redis_version=_version_option(redis_version)
+        so, library.split_args(module_args), redis_server, redis_version=checked_redis_version(redis_version)
     )
     include = not no_subcommands
     if write_path is not None:
@@ -61,16 +62,6 @@ def discover(
         click.echo(library.to_json(found, include), nl=False)
     else:
         click.echo(library.to_toml(found, include), nl=False)
-
-
-def _version_option(text: str | None) -> str | None:
-    import re
-
-    from modpack.errors import UsageError
-
-    if text is not None and not re.fullmatch(r"\d+(\.\d+){0,2}", text):
-        raise UsageError(f"--redis-version {text!r} is not a version", "Give one like 8.0 or 7.0.15.")
-    return text
 
 
 @click.group("redis")

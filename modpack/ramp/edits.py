@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from modpack.errors import FindingsError, UsageError
 from modpack.findings import Sink
+from modpack.types import iterated
 
 if TYPE_CHECKING:
     from modpack.declarations import Declarations
+    from modpack.types import JSON, Module
 
 # RAMP's own bookkeeping: applied to the commands, never written into module.json (as ramp-pack).
 RAMP_ONLY_KEYS = ("exclude_commands", "overide_command", "add_command", "optional-dependencies")
@@ -44,12 +46,12 @@ class Notes:
 
 
 def apply_ramp_edits(
-    module: dict[str, Any], discovered: list[dict[str, Any]] | None, conv: NoteTaker, sink: Sink
-) -> list[dict[str, Any]]:
+    module: Module, discovered: list[Module] | None, conv: NoteTaker, sink: Sink
+) -> list[Module]:
     """exclude, then override (whole entry), then add, as RAMP does (ramp.md §1, §3.3)."""
-    excludes = [e for e in module.get("exclude_commands") or [] if isinstance(e, str)]
-    overrides = [o for o in module.get("overide_command") or [] if isinstance(o, dict)]
-    additions = [a for a in module.get("add_command") or [] if isinstance(a, dict)]
+    excludes = [e for e in iterated(module.get("exclude_commands") or []) if isinstance(e, str)]
+    overrides = [o for o in iterated(module.get("overide_command") or []) if isinstance(o, dict)]
+    additions = [a for a in iterated(module.get("add_command") or []) if isinstance(a, dict)]
     if discovered is None:
         if excludes:
             conv.todo(
@@ -87,12 +89,13 @@ def apply_ramp_edits(
     return kept + additions
 
 
-def finish_module(decl: Declarations, module: dict[str, Any], listed: list[dict[str, Any]]) -> None:
+def finish_module(decl: Declarations, module: Module, listed: list[Module]) -> None:
     """decl.module becomes `module` with RAMP's command edits applied to the `listed` commands,
     RAMP's bookkeeping keys removed and display_name defaulted to the name, as RAMP writes it.
     An edit that matches no command stops here (DECL004), before anything is written."""
     before = len(decl.sink.findings)
-    module["commands"] = apply_ramp_edits(module, listed, Notes(), decl.sink)
+    commands: list[JSON] = [*apply_ramp_edits(module, listed, Notes(), decl.sink)]
+    module["commands"] = commands
     if any(f.code == "DECL004" for f in decl.sink.findings[before:]):
         raise FindingsError(f"{decl.path}: RAMP command edits match no command", decl.sink.resolved())
     for key in RAMP_ONLY_KEYS:
@@ -132,18 +135,21 @@ def prepare_build(decl: Declarations, so: Path, *, discover: bool, redis_server:
         listed = module_json_commands(found)
     else:
         _require_manifest_values(decl, module, redis_server)
-        parsed = versions.parse_semver(module["semantic_version"])
+        semantic, commands = module["semantic_version"], module["commands"]
+        parsed = (
+            versions.parse_semver(semantic) if isinstance(semantic, str) else None
+        )  # else SCH002 stopped it
         if parsed is not None:
             module["version"] = versions.encode(*parsed)
-        listed = [c for c in module["commands"] if isinstance(c, dict)]
+        listed = [c for c in commands if isinstance(c, dict)] if isinstance(commands, list) else []
     finish_module(decl, module, listed)
 
 
-def _require_manifest_values(decl: Declarations, module: dict[str, Any], redis_server: str | None) -> None:
+def _require_manifest_values(decl: Declarations, module: Module, redis_server: str | None) -> None:
     from modpack import versions
 
-    if "semantic_version" not in module and isinstance(module.get("version"), int):
-        module["semantic_version"] = ".".join(map(str, versions.decode(module["version"])))
+    if "semantic_version" not in module and isinstance(number := module.get("version"), int):
+        module["semantic_version"] = ".".join(map(str, versions.decode(number)))
     missing = [key for key in _NEEDED if key not in module]
     if not missing:
         return

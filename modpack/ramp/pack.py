@@ -17,13 +17,20 @@ import json
 import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from modpack.builder import BuildResult, build
 from modpack.declarations import Declarations
 from modpack.errors import FindingsError, UsageError
 from modpack.findings import Sink
 from modpack.ramp.edits import finish_module
+
+if TYPE_CHECKING:
+    from modpack.types import JSON, Module
+
+# One `ramp pack` option as click gives it: a text, a flag, the texts of a repeated option, or
+# None when not given.
+RampOption: TypeAlias = "str | bool | tuple[str, ...] | None"
 
 # RAMP -o fields (a str.format over its metadata; `os` is "Linux" there, not the distributions).
 OUTPUT_FIELDS = ("module_name", "display_name", "os", "architecture", "semantic_version", "version")
@@ -32,7 +39,7 @@ OUTPUT_FIELDS = ("module_name", "display_name", "os", "architecture", "semantic_
 # create_default_metadata() (shared/reference/ramp.md §2.1). Left out: empty strings for the
 # descriptive fields (modpack writes none rather than ""), values modpack computes from the
 # binary (sha256, architecture, operating_systems), and compatible_redis_version's "7.4".
-RAMP_DEFAULTS: dict[str, Any] = {
+RAMP_DEFAULTS: Module = {
     "command_line_args": "",
     "capabilities": [],
     "min_redis_version": "4.0",
@@ -49,7 +56,7 @@ class RampOptions:
     module_so: Path
     manifest: Path | None
     output: str
-    options: dict[str, Any]
+    options: dict[str, RampOption]
 
 
 def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = False) -> BuildResult:
@@ -69,7 +76,8 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
     _apply_command_line(module, request.options, decl.sink)
     load_args = module.pop("run_command_line_args", None) or module.get("command_line_args") or ""
     found = discover(request.module_so, split_args(str(load_args)))
-    module["module_name"] = request.options.get("module_name") or found.module_name
+    given_name = request.options.get("module_name")
+    module["module_name"] = given_name if isinstance(given_name, str) and given_name else found.module_name
     module["semantic_version"] = found.semantic_version
     module["version"] = found.module_version
     finish_module(decl, module, module_json_commands(found))
@@ -83,33 +91,35 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
     return build(decl, request.module_so, directory, name_template=name_template, force=force)
 
 
-def _apply_command_line(module: dict[str, Any], options: dict[str, Any], sink: Sink) -> None:
+def _apply_command_line(module: Module, options: dict[str, RampOption], sink: Sink) -> None:
     from modpack.ramp.reader import normalize_dependencies
 
     for key, value in options.items():
         if value is None or value == () or key in ("module_name", "redis_args"):
             continue
-        if key in _JSON_OPTIONS:
+        if isinstance(value, tuple):  # overide_command and add_command, the options given once per entry
+            entries: list[JSON] = [_json_entry(key, v) for v in value]
+            module[key] = entries
+        elif key in _JSON_OPTIONS and isinstance(value, str):
             target = _JSON_OPTIONS[key]
             module[target] = normalize_dependencies(_json_value(key, value), target, sink)
-        elif key in {"capabilities", "exclude_commands"}:
+        elif key in {"capabilities", "exclude_commands"} and isinstance(value, str):
             module[key] = [c.strip() for c in value.split(",") if c.strip()]
-        elif key in ("overide_command", "add_command"):
-            module[key] = [_json_entry(key, v) for v in value]
         elif key == "os_name":
             module["os"] = value
         else:
             module[key] = value
 
 
-def _json_value(option: str, text: str) -> object:
+def _json_value(option: str, text: str) -> JSON:
     try:
-        return json.loads(text)
+        value: JSON = json.loads(text)
+        return value
     except json.JSONDecodeError as exc:
         raise UsageError(f"--{option.replace('_', '-')} {text!r} is not JSON: {exc.msg}") from exc
 
 
-def _json_entry(option: str, text: str) -> dict[str, Any]:
+def _json_entry(option: str, text: str) -> Module:
     value = _json_value(option, text)
     if not isinstance(value, dict) or "command_name" not in value:
         raise UsageError(f"--{option.replace('_', '-')} needs a JSON object with command_name")
@@ -129,7 +139,7 @@ def _check_fields(template: str) -> None:
             )
 
 
-def _as_modpack_template(template: str, module: dict[str, Any]) -> str:
+def _as_modpack_template(template: str, module: Module) -> str:
     """RAMP's `{os}` is the literal "Linux" and `{display_name}` a literal too; the rest are fields
     modpack's writer fills once the binary has been read (architecture comes from the ELF header)."""
     _check_fields(template)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from modpack import locate, schema
 from modpack.checks import commands as command_checks
@@ -24,6 +24,8 @@ from modpack.sources import read_text
 
 if TYPE_CHECKING:
     import yaml
+
+    from modpack.types import JSON, Module
 
 # The keys of RAMP's create_default_metadata() (ramp.md §4), 2.5.19 included.
 RAMP_KEYS = frozenset(
@@ -93,8 +95,10 @@ def load(path: Path) -> Declarations:
     if not isinstance(data, dict):
         sink.add("DECL007", "", f"the manifest is {schema.type_name(data)}, not a mapping of keys")
         return decl
-    # Still the mapping checked above: restore() rebuilds it with the same keys.
-    data = cast("dict[str, Any]", restore(data, placeholders))
+    # Still the mapping checked above: restore() rebuilds it with the same keys. Its values are
+    # JSON (_json_loader builds no other type); a key may be a YAML number or null, so code that
+    # needs a key's name takes str(key).
+    data = cast("dict[str, JSON]", restore(data, placeholders))
     broken = bool(placeholders) and _breaks_yaml(text)
     if broken:
         _report_template(text, sink)
@@ -117,13 +121,13 @@ def load(path: Path) -> Declarations:
 _UNREAD_KEYS = frozenset({"version"})
 
 
-def _substitute_read_values(data: dict[str, Any], sink: Sink) -> tuple[dict[str, Any], set[str]]:
+def _substitute_read_values(data: dict[str, JSON], sink: Sink) -> tuple[dict[str, JSON], set[str]]:
     """${VAR} expanded everywhere, but DECL003 only where the value is read: an unknown key
     (DECL006) or `version` (DECL005) is ignored whatever it holds, and its own finding says so.
     FalkorDB's `version: ${SEMVER}` and `semantic-version: ${SEMVER}` are two such values.
     Returns the data and the paths of unread values left unexpanded (held opaque, so no type
     finding follows for the raw text)."""
-    result: dict[str, Any] = {}
+    result: dict[str, JSON] = {}
     unread = Sink(sink.file)
     for key, value in data.items():
         name = str(key)
@@ -332,7 +336,7 @@ def _report_duplicates(node: yaml.Node, sink: Sink, path: str) -> None:
             _report_duplicates(item, sink, locate.join(path, index))
 
 
-def _check_keys(data: dict[str, Any], sink: Sink) -> None:
+def _check_keys(data: dict[str, JSON], sink: Sink) -> None:
     for key in data:
         name = str(key)
         if name in DISCOVERED_KEYS:
@@ -361,7 +365,7 @@ def _check_templates(value: object, sink: Sink, path: str, *, braces: bool = Tru
             _check_templates(item, sink, locate.join(path, str(key)), braces=braces)
 
 
-def _module(data: dict[str, Any], sink: Sink) -> dict[str, Any]:
+def _module(data: dict[str, JSON], sink: Sink) -> Module:
     module = {k: v for k, v in data.items() if k in RAMP_KEYS and k not in PACK_ONLY_KEYS}
     for key in ("dependencies", "optional-dependencies"):
         if key in module:
@@ -369,17 +373,17 @@ def _module(data: dict[str, Any], sink: Sink) -> dict[str, Any]:
     return module
 
 
-def normalize_dependencies(value: object, key: str, sink: Sink) -> object:
+def normalize_dependencies(value: JSON, key: str, sink: Sink) -> JSON:
     """Both RAMP forms, a list of {name, url, sha256} or a {name: {url, sha256}} map, as a map."""
     if value is None:
         return {}
     if isinstance(value, list):
-        result: dict[str, Any] = {}
+        result: dict[str, JSON] = {}
         for index, item in enumerate(value):
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            if not isinstance(item, dict) or not isinstance(name := item.get("name"), str):
                 sink.add("DEP001", f"{key}[{index}]", f"{key}[{index}] has no name")
                 continue
-            result[item["name"]] = {k: v for k, v in item.items() if k != "name"}
+            result[name] = {k: v for k, v in item.items() if k != "name"}
         return result
     return value
 
@@ -408,24 +412,24 @@ def check(decl: Declarations) -> None:
         sink.findings[start:] = kept
 
 
-def _without_local_dependencies(module: dict[str, Any]) -> dict[str, Any]:
+def _without_local_dependencies(module: Module) -> Module:
     """RAMP needs no sha256 for a dependency packed from `local_path`: it hashes the archive it
     packs (ramp.md §3.4). The schema's view gets a stand-in hash for those entries; their url is
     still required, as module.json's dependency object is {url, sha256}."""
     deps = module.get("dependencies")
     if not isinstance(deps, dict):
         return module
-    view = {
+    view: dict[str, JSON] = {
         name: {"sha256": "0" * 64, **dep} if isinstance(dep, dict) and "local_path" in dep else dep
         for name, dep in deps.items()
     }
     return {**module, "dependencies": view}
 
 
-def _check_command_entries(module: dict[str, Any], sink: Sink) -> None:
+def _check_command_entries(module: Module, sink: Sink) -> None:
     """overide_command and add_command entries are commands module.json will carry."""
     places: list[str] = []
-    entries: list[Any] = []
+    entries: list[JSON] = []
     for key in ("overide_command", "add_command"):
         items = module.get(key)
         if isinstance(items, list):
@@ -441,9 +445,7 @@ def _check_command_entries(module: dict[str, Any], sink: Sink) -> None:
             return places[int(index)] + rest
         return path
 
-    view: dict[str, Any] = {
-        k: module[k] for k in ("compatible_redis_version", "min_redis_version") if k in module
-    }
+    view: Module = {k: module[k] for k in ("compatible_redis_version", "min_redis_version") if k in module}
     view["commands"] = entries
     inner = Sink(sink.file, mapper=to_source)
     for violation in schema.check({"commands": entries}, "module"):

@@ -16,7 +16,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modpack.errors import ModpackError, UsageError
 from modpack.redis import compare, model
@@ -159,7 +159,8 @@ def fill_commands(
         redis_version=redis_version,
         target=target_version(decl.module),
     )
-    decl.module["commands"] = module_json_commands(discovery)
+    commands: list[JSON] = [*module_json_commands(discovery)]
+    decl.module["commands"] = commands
     return discovery
 
 
@@ -377,7 +378,7 @@ def _update(table: tomlkit.items.Table, info: CommandInfo, redis: tuple[int, ...
         "flags": current.get("flags", []),
         **{key: current.get(key, 0) for key in compare.KEY_FIELDS},
     }
-    changes: dict[str, Any] = {}
+    changes: dict[str, int | list[str]] = {}
     if "arity" not in current or compare.arity_differs(entry["command_arity"], info, redis):
         changes["arity"] = info.arity
     if any(compare.flag_differences(entry["flags"], info, redis)):
