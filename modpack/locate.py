@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import yaml
 
+    from modpack.types import JSON
+
 LineMap = dict[str, int]
 
 
@@ -117,27 +119,52 @@ def json_lines(text: str) -> LineMap:
     return _offsets_to_lines(text, offsets)
 
 
-def json_resolver(text: str) -> Callable[[str], int | None]:
+@dataclass(frozen=True)
+class ParsedJson:
+    """What a parse of a JSON text learnt, handed to `json_resolver` so it need not parse again.
+
+    The text is well-formed JSON whose value is `document`; `unique_keys` says no object in it
+    repeats a key, so each dict's order is its text's order and it holds every key the text does.
+    """
+
+    document: JSON
+    unique_keys: bool
+
+
+def json_resolver(text: str, parsed: ParsedJson | None = None) -> Callable[[str], int | None]:
     """The line of a path in JSON text, exactly as `resolver(json_lines(text))` answers it.
 
     Built lazily (a file without findings never pays), and for well-formed text it walks only
     toward the paths asked for: a sibling's value is passed over by the json module's C scanner,
     so a finding costs a few dozen steps instead of a scan of the whole file (0.5 ms for a
-    module.json). Text the json module refuses is mapped whole by `json_lines`, tolerant of any text.
+    module.json). `parsed` is what the caller's parse of the text learnt: the text is then not
+    parsed again, and with unique keys its document says which values exist, so a path that is
+    not there (a missing key) costs no scan at all. Without `parsed`, the text is parsed once here
+    to learn whether it is well-formed. Text the json module refuses is mapped whole by
+    `json_lines`, tolerant of any text.
     """
     state: dict[str, Callable[[str], int | None]] = {}
     children: dict[int, list[tuple[str, int]]] = {}
+    members: dict[int, _Members] = {}
 
     def offset_of(path: str) -> int | None:
         return _json_offset(text, path, children)
 
+    def guided_offset_of(path: str) -> int | None:
+        assert parsed is not None  # guided only with a document of unique keys
+        chain = _chain(parsed.document, "", path, 0)
+        return None if chain is None else _chain_offset(text, chain, members)
+
     def line_of(path: str) -> int | None:
         if not state:
-            try:
-                json.loads(text)
-                state["lines"] = _targeted(text, offset_of)
-            except (ValueError, RecursionError):
-                state["lines"] = resolver(json_lines(text))
+            if parsed is not None:
+                state["lines"] = _targeted(text, guided_offset_of if parsed.unique_keys else offset_of)
+            else:
+                try:
+                    json.loads(text)
+                    state["lines"] = _targeted(text, offset_of)
+                except (ValueError, RecursionError):
+                    state["lines"] = resolver(json_lines(text))
         try:
             return state["lines"](path)
         except (ValueError, IndexError, StopIteration, RecursionError):  # never for text json reads
@@ -158,6 +185,105 @@ def _targeted(text: str, offset_of: Callable[[str], int | None]) -> Callable[[st
             path = parent_path(path)
 
     return line_of
+
+
+def _chain(value: object, path: str, target: str, depth: int) -> list[int] | None:
+    """The child ordinals leading from `value` (at `path`) to the first value at `target`: the
+    walk `_walk` makes in the text, made in the parsed document (whose dicts keep text order)."""
+    if path == target:
+        return []
+    if depth > MAX_DEPTH or not isinstance(value, dict | list):
+        return None  # a scalar, or a container json_lines does not map inside
+    for ordinal, child, child_path in _candidates(value, path, target):
+        found = _chain(child, child_path, target, depth + 1)
+        if found is not None:
+            found.insert(0, ordinal)
+            return found
+    return None
+
+
+def _candidates(
+    value: dict[str, object] | list[object], path: str, target: str
+) -> list[tuple[int, object, str]]:
+    """The children of `value` whose paths are `target` or lead to it, in text order, as _walk
+    takes them (a child with the empty path, an empty key at the top, is always taken)."""
+    if isinstance(value, list):
+        if not target.startswith(path + "[") or not value:
+            return []
+        close = target.find("]", len(path) + 1)
+        digits = target[len(path) + 1 : close]
+        if close < 0 or not _INDEX.fullmatch(digits) or int(digits) >= len(value):
+            return []
+        index = int(digits)
+        return [(index, value[index], f"{path}[{index}]")]
+    keys = set() if path else {""}  # an empty key at the top has the empty path: always taken
+    if not path or target.startswith(path + "."):
+        rest = target[len(path) + 1 :] if path else target
+        # A key's path is a prefix of the target that ends where the target has '.', '[' or ends.
+        keys.update(rest[:cut] for cut, char in enumerate(rest) if char in ".[")
+        keys.add(rest)
+    found = [key for key in keys if key in value]
+    if len(found) > 1:
+        order = {key: ordinal for ordinal, key in enumerate(value)}
+        found.sort(key=order.__getitem__)
+        return [(order[key], value[key], join(path, key)) for key in found]
+    return [(list(value).index(key), value[key], join(path, key)) for key in found]
+
+
+_INDEX = re.compile(r"0|[1-9][0-9]*")  # an index as join writes it
+
+
+class _Members:
+    """How far one container's members have been passed over: where each starts, so far."""
+
+    __slots__ = ("first", "keyed", "starts")
+
+    def __init__(self, keyed: bool, first: int) -> None:
+        self.keyed = keyed
+        self.first = first  # where the first member starts
+        self.starts: list[int] = []
+
+
+def _chain_offset(text: str, chain: list[int], cache: dict[int, _Members]) -> int:
+    """Where the value reached by `chain` (child ordinals from the top) starts in the text."""
+    index = _skip(text, 0)
+    for ordinal in chain:
+        index = _member_start(text, index, ordinal, cache)
+    return index
+
+
+def _member_start(text: str, index: int, ordinal: int, cache: dict[int, _Members]) -> int:
+    """The start of the value of member `ordinal` of the container at `index`; the members before
+    it are passed over once per file (`cache`), a scalar one with one regular expression, a
+    container by the C scanner; the member itself is not read."""
+    members = cache.get(index)
+    if members is None:
+        members = cache[index] = _Members(text[index] == "{", _skip(text, index + 1))
+    starts, keyed = members.starts, members.keyed
+    scalar_at = _SCALAR_MEMBER.match if keyed else _SCALAR_ITEM.match
+    while len(starts) <= ordinal:
+        if not starts:
+            starts.append(members.first)
+            continue
+        at = starts[-1]
+        passed = scalar_at(text, at)  # a scalar and the ',' after it
+        if passed is None:
+            after = _NEXT.match(text, _SCAN_ONCE(text, _value_start(text, at, keyed))[1])
+            if after is None or not after.group(1):
+                raise IndexError(ordinal)  # never for a document parsed from this text
+            passed = after
+        starts.append(passed.end())
+    return _value_start(text, starts[ordinal], keyed)
+
+
+def _value_start(text: str, member: int, keyed: bool) -> int:
+    """Where the value of the member starting at `member` starts (past its key, in an object)."""
+    if not keyed:
+        return member
+    found = _KEY.match(text, member)
+    if found is None:
+        raise ValueError(f"no key at {member}")
+    return found.end()
 
 
 _SCAN_STRING: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
@@ -199,8 +325,12 @@ def _walk(
 
 
 # From a key's opening quote past the ':' after it; and from the end of a value past a ',' if any.
-_KEY = re.compile(r'"((?:[^"\\]|\\.)*)"[ \t\n\r]*:[ \t\n\r]*', re.DOTALL)
+_KEY = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)"[ \t\n\r]*:[ \t\n\r]*', re.DOTALL)
 _NEXT = re.compile(r"[ \t\n\r]*(,?)[ \t\n\r]*")
+# A member whose value is a string, a number, true, false or null, with the ',' after it.
+_STRING, _SCALAR = r'"[^"\\]*(?:\\.[^"\\]*)*"', r'[^ \t\n\r,\]}\[{:"]+'
+_SCALAR_ITEM = re.compile(rf"(?:{_STRING}|{_SCALAR})[ \t\n\r]*,[ \t\n\r]*", re.DOTALL)
+_SCALAR_MEMBER = re.compile(rf"{_STRING}[ \t\n\r]*:[ \t\n\r]*{_SCALAR_ITEM.pattern}", re.DOTALL)
 
 
 def _children(text: str, index: int, path: str) -> list[tuple[str, int]]:

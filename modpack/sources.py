@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from modpack import locate
 from modpack.findings import LineResolver, Sink
+from modpack.locate import ParsedJson
 from modpack.report import FileReport
 
 if TYPE_CHECKING:
@@ -146,12 +147,20 @@ _FAST_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_constant
 
 def parse_json(text: str, sink: Sink) -> JSON | None:
     """JSON text as data, with syntax errors and duplicate keys reported; None on a syntax error."""
+    parsed = parse_json_text(text, sink)
+    return None if parsed is None else parsed.document
+
+
+def parse_json_text(text: str, sink: Sink) -> ParsedJson | None:
+    """JSON text parsed, with syntax errors and duplicate keys reported; None on a syntax error.
+
+    The result says what the parse learnt (the document, and whether any key repeats), so the
+    line resolver never parses the text again (json_line_resolver)."""
     # The C scanner's int() refuses more than sys.get_int_max_str_digits() digits with a
     # ValueError: with the default limit, a file it parses has no over-long number.
     if sys.get_int_max_str_digits() == MAX_NUMBER_DIGITS:
         try:
-            fast: JSON = _FAST_DECODER.decode(text)
-            return fast
+            return ParsedJson(_FAST_DECODER.decode(text), unique_keys=True)
         except (ValueError, RecursionError):
             pass  # a syntax error, a duplicate key, a BOM or a huge number: the full parse says which
     duplicates: list[str] = []
@@ -188,7 +197,7 @@ def parse_json(text: str, sink: Sink) -> JSON | None:
         return None
     for key in duplicates:
         sink.add("IN006", key, f"key {key!r} appears more than once; the last value wins")
-    return document
+    return ParsedJson(document, unique_keys=not duplicates)
 
 
 def lazy_lines(text: str, scan: Callable[[str], LineMap]) -> LineResolver:
@@ -204,7 +213,11 @@ def lazy_lines(text: str, scan: Callable[[str], LineMap]) -> LineResolver:
     return line_of
 
 
-def json_line_resolver(text: str) -> LineResolver:
-    """Lines of paths in JSON text (module.json): locate.json_resolver walks only toward the
-    paths findings ask for, so a clean file is never scanned."""
-    return locate.json_resolver(text)
+def json_line_resolver(text: str, parsed: ParsedJson | None) -> LineResolver:
+    """Lines of paths in JSON text (module.json) that `parse_json_text` parsed as `parsed` (None:
+    it is no JSON). locate.json_resolver walks only toward the paths findings ask for, guided by
+    the parsed document, so a clean file is never scanned and no text is parsed twice; text that
+    is no JSON is mapped whole by locate.json_lines, when a finding asks."""
+    if parsed is None:
+        return lazy_lines(text, locate.json_lines)
+    return locate.json_resolver(text, parsed)
