@@ -7,6 +7,7 @@ only. Line numbers are found lazily, only for files that have findings.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 from modpack import locate
 from modpack.findings import LineResolver, Sink
 from modpack.locate import ParsedJson
+from modpack.regular import read_regular
 from modpack.report import FileReport
 
 if TYPE_CHECKING:
@@ -79,18 +81,35 @@ def expand(paths: Iterable[Path]) -> tuple[list[Path], list[FileReport]]:
 MAX_TEXT_FILE = 4 * 1024 * 1024  # declarations and module.json are small; a huge one is crafted
 
 
-def read_text(path: Path, sink: Sink) -> str | None:
-    """A small text file the user named (declarations, module.json), or None with IN001."""
-    from modpack.regular import read_regular
+# What Path.exists() takes for "no such file" (pathlib's _IGNORED_ERRNOS), and it says so for a
+# path with a NUL byte (ValueError) too.
+_NO_SUCH_FILE = frozenset([errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP])
 
+
+def read_text(path: Path, sink: Sink, *, missing: str | None = None) -> str | None:
+    """A small text file the user named (declarations, module.json), or None with IN001.
+
+    With `missing`, a file that does not exist is IN001 with that message, decided by the open
+    itself (no stat before it): what a caller that first asked Path.exists() would have said."""
     try:
         raw = read_regular(path, MAX_TEXT_FILE)
         if len(raw) > MAX_TEXT_FILE:
             sink.add("IN001", "", f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
             return None
         return raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        sink.add("IN001", "", f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else exc}")
+    except OSError as exc:
+        if missing is not None and exc.errno in _NO_SUCH_FILE:
+            sink.add("IN001", "", missing)
+        else:
+            sink.add("IN001", "", f"cannot read {path}: {exc.strerror}")
+        return None
+    except UnicodeDecodeError as exc:
+        sink.add("IN001", "", f"cannot read {path}: {exc}")
+        return None
+    except ValueError:  # a NUL in the path, which Path.exists() also calls no such file
+        if missing is None:
+            raise
+        sink.add("IN001", "", missing)
         return None
 
 
