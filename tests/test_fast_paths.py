@@ -412,3 +412,30 @@ def test_parallel_deflate_writes_the_same_bytes_however_the_input_is_cut() -> No
         out = b"".join(compressor.compress(kind(data[i : i + size])) for i in range(0, len(data), size))
         assert out + compressor.flush() == expected, (size, kind)
     assert zlib.decompress(expected, -15) == data
+
+
+def test_the_same_operating_systems_and_redis_versions_are_judged_once_per_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every file of a run lists the same few OSes and Redis versions: the second file's are not
+    parsed or looked up again, and still get their findings (PLT002, PLT004, PLT007)."""
+    from modpack import policy, versions
+    from modpack.checks import metadata
+
+    document = json.loads((CASES / "good" / "module-json" / "module.json").read_text())
+    document["architecture"] = "aarch64"
+    document["operating_systems"] = ["rhel9", "rhel7", "rhel9", "ubuntu20"]
+    metadata.check_module(document, Sink("a.json"))
+    calls: list[str] = []
+    for module, name in ((policy, "canonical_os"), (versions, "parse_redis_version")):
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda text, o=original, n=name: calls.append(n) or o(text))
+    sink = Sink("b.json")
+    metadata.check_module(document, sink)
+    assert calls == []
+    found = [(f.code, f.location.path) for f in sink.findings if f.code.startswith("PLT")]
+    assert found == [
+        ("PLT002", "operating_systems[1]"),
+        ("PLT007", "operating_systems[2]"),
+        ("PLT004", "operating_systems[3]"),
+    ]
