@@ -146,14 +146,19 @@ def json_resolver(text: str, parsed: ParsedJson | None = None) -> Callable[[str]
     state: dict[str, Callable[[str], int | None]] = {}
     children: dict[int, list[tuple[str, int]]] = {}
     members: dict[int, _Members] = {}
+    offsets: dict[str, int | None] = {}
 
     def offset_of(path: str) -> int | None:
         return _json_offset(text, path, children)
 
     def guided_offset_of(path: str) -> int | None:
         assert parsed is not None  # guided only with a document of unique keys
-        chain = _chain(parsed.document, "", path, 0)
-        return None if chain is None else _chain_offset(text, chain, members)
+        if path not in offsets:
+            cuts = (*(cut.start() for cut in _CUT.finditer(path)), len(path))
+            chain = _chain(parsed.document, "", path, cuts, 0)
+            plain = "\\" not in text  # every '"' delimits a string, every key is written as it is
+            offsets[path] = None if chain is None else _chain_offset(text, chain, members, plain=plain)
+        return offsets[path]
 
     def line_of(path: str) -> int | None:
         if not state:
@@ -187,24 +192,28 @@ def _targeted(text: str, offset_of: Callable[[str], int | None]) -> Callable[[st
     return line_of
 
 
-def _chain(value: object, path: str, target: str, depth: int) -> list[int] | None:
-    """The child ordinals leading from `value` (at `path`) to the first value at `target`: the
-    walk `_walk` makes in the text, made in the parsed document (whose dicts keep text order)."""
+_Step = tuple[int, str | None]  # a child's ordinal in its container, and its key in an object
+
+
+def _chain(value: object, path: str, target: str, cuts: tuple[int, ...], depth: int) -> list[_Step] | None:
+    """The children leading from `value` (at `path`) to the first value at `target`: the walk
+    `_walk` makes in the text, made in the parsed document (whose dicts keep text order).
+    `cuts` are where the target has a '.' or '[', and its end: where a child's path may end."""
     if path == target:
         return []
     if depth > MAX_DEPTH or not isinstance(value, dict | list):
         return None  # a scalar, or a container json_lines does not map inside
-    for ordinal, child, child_path in _candidates(value, path, target):
-        found = _chain(child, child_path, target, depth + 1)
+    for ordinal, key, child, child_path in _candidates(value, path, target, cuts):
+        found = _chain(child, child_path, target, cuts, depth + 1)
         if found is not None:
-            found.insert(0, ordinal)
+            found.insert(0, (ordinal, key))
             return found
     return None
 
 
 def _candidates(
-    value: dict[str, object] | list[object], path: str, target: str
-) -> list[tuple[int, object, str]]:
+    value: dict[str, object] | list[object], path: str, target: str, cuts: tuple[int, ...]
+) -> list[tuple[int, str | None, object, str]]:
     """The children of `value` whose paths are `target` or lead to it, in text order, as _walk
     takes them (a child with the empty path, an empty key at the top, is always taken)."""
     if isinstance(value, list):
@@ -215,22 +224,22 @@ def _candidates(
         if close < 0 or not _INDEX.fullmatch(digits) or int(digits) >= len(value):
             return []
         index = int(digits)
-        return [(index, value[index], f"{path}[{index}]")]
+        return [(index, None, value[index], f"{path}[{index}]")]
     keys = set() if path else {""}  # an empty key at the top has the empty path: always taken
     if not path or target.startswith(path + "."):
-        rest = target[len(path) + 1 :] if path else target
         # A key's path is a prefix of the target that ends where the target has '.', '[' or ends.
-        keys.update(rest[:cut] for cut, char in enumerate(rest) if char in ".[")
-        keys.add(rest)
+        start = len(path) + 1 if path else 0
+        keys.update(target[start:cut] for cut in cuts if cut >= start)
     found = [key for key in keys if key in value]
     if len(found) > 1:
         order = {key: ordinal for ordinal, key in enumerate(value)}
         found.sort(key=order.__getitem__)
-        return [(order[key], value[key], join(path, key)) for key in found]
-    return [(list(value).index(key), value[key], join(path, key)) for key in found]
+        return [(order[key], key, value[key], join(path, key)) for key in found]
+    return [(list(value).index(key), key, value[key], join(path, key)) for key in found]
 
 
 _INDEX = re.compile(r"0|[1-9][0-9]*")  # an index as join writes it
+_CUT = re.compile(r"[.\[]")
 
 
 class _Members:
@@ -244,12 +253,49 @@ class _Members:
         self.starts: list[int] = []
 
 
-def _chain_offset(text: str, chain: list[int], cache: dict[int, _Members]) -> int:
-    """Where the value reached by `chain` (child ordinals from the top) starts in the text."""
+_SEARCH_FROM = 3  # a key this far into its object is searched for, not walked to
+
+
+def _chain_offset(text: str, chain: list[_Step], cache: dict[int, _Members], *, plain: bool) -> int:
+    """Where the value reached by `chain` (children from the top) starts in the text. In `plain`
+    text (no backslash) a key far into its object is found by searching for it (_find_key)."""
     index = _skip(text, 0)
-    for ordinal in chain:
+    for ordinal, key in chain:
+        if key is not None and plain and ordinal >= _SEARCH_FROM:
+            members = cache.get(index)
+            if members is None or len(members.starts) <= ordinal:
+                found = _find_key(text, index, key)
+                if found is not None:
+                    index = found
+                    continue
         index = _member_start(text, index, ordinal, cache)
     return index
+
+
+def _find_key(text: str, index: int, key: str) -> int | None:
+    """The start of the value of `key` in the object at `index` of text with no backslash, found
+    by searching for the key as written, or None.
+
+    Without a backslash every '"' opens or closes a string and a key is written exactly as it
+    reads, so an occurrence of '"key"' followed by ':' is this object's member when the text
+    between the object's '{' and it has an even number of quotes (it is not inside a string) and,
+    outside strings, as many brackets opened as closed (it is not inside a nested value). The
+    object holds `key` once (the parse found no repeated key), so the first such one is it; an
+    occurrence before it lies inside the object, whose depth never drops below it on the way.
+    """
+    token = f'"{key}"'
+    at = text.find(token, index + 1)
+    while at >= 0:
+        parts = text[index + 1 : at].split('"')
+        if len(parts) % 2:  # an even number of quotes: `at` opens a string
+            outside = "".join(parts[0::2])
+            opened = outside.count("{") + outside.count("[")
+            if opened == outside.count("}") + outside.count("]"):
+                found = _KEY.match(text, at)
+                if found is not None:
+                    return found.end()
+        at = text.find(token, at + 1)
+    return None
 
 
 def _member_start(text: str, index: int, ordinal: int, cache: dict[int, _Members]) -> int:

@@ -331,6 +331,20 @@ def test_the_guided_resolver_stops_where_json_lines_stops_mapping() -> None:
         assert guided(path) == full(path), depth
 
 
+def test_a_key_far_into_its_object_is_found_past_look_alikes() -> None:
+    """A key well into an object is searched for (in text without a backslash): an occurrence
+    inside a nested object or list, a string value spelling it, and brackets inside strings are
+    passed over; the member itself is what json_lines places."""
+    text = (
+        '{\n"a": "]",\n"b": {"k": 0,\n "x": [1]},\n"c": ["k", {"k": 1}],\n"d": "k",\n'
+        '"e": "]}",\n"k": {"k": 2},\n"z": 3\n}'
+    )
+    full, guided = resolver(json_lines(text)), _guided(text)
+    assert guided("k") == full("k") == 8 and guided("k.k") == full("k.k") == 8
+    for path in sorted(_paths(text)):
+        assert guided(path) == full(path), path
+
+
 def _findings_module(tmp_path: Path) -> Path:
     """A module.json with findings at a missing key, an unknown key, a nested flag and a list."""
     document = json.loads((CASES / "good" / "module-json" / "module.json").read_text())
