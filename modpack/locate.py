@@ -230,13 +230,14 @@ def _candidates(
             return []
         index = int(digits)
         return [(index, None, value[index], f"{path}[{index}]")]
-    keys = set() if path else {""}  # an empty key at the top has the empty path: always taken
+    keys = [] if path else [""]  # an empty key at the top has the empty path: always taken
     if not path or target.startswith(path + "."):
         # A key's path is a prefix of the target that ends where the target has '.', '[' or ends.
         start = len(path) + 1 if path else 0
-        keys.update(target[start:cut] for cut in cuts if cut >= start)
+        keys += [target[start:cut] for cut in cuts if cut >= start]
     found = [key for key in keys if key in value]
     if len(found) > 1:
+        found = list(dict.fromkeys(found))
         order = {key: ordinal for ordinal, key in enumerate(value)}
         found.sort(key=order.__getitem__)
         return [(order[key], key, value[key], join(path, key)) for key in found]
@@ -246,12 +247,13 @@ def _candidates(
 class _Members:
     """How far one container's members have been passed over: where each starts, so far."""
 
-    __slots__ = ("first", "keyed", "starts")
+    __slots__ = ("first", "found", "keyed", "starts")
 
     def __init__(self, keyed: bool, first: int) -> None:
         self.keyed = keyed
         self.first = first  # where the first member starts
         self.starts: list[int] = []
+        self.found: dict[int, int | None] = {}  # values of members found by _find_key, by ordinal
 
 
 _SEARCH_FROM = 3  # a key this far into its object is searched for, not walked to
@@ -264,11 +266,14 @@ def _chain_offset(text: str, chain: list[_Step], cache: dict[int, _Members], *, 
     for ordinal, key in chain:
         if key is not None and plain and ordinal >= _SEARCH_FROM:
             members = cache.get(index)
-            if members is None or len(members.starts) <= ordinal:
-                found = _find_key(text, index, key)
-                if found is not None:
-                    index = found
-                    continue
+            if members is None:
+                members = cache[index] = _Members(True, _skip(text, index + 1))
+            if ordinal not in members.found and len(members.starts) <= ordinal:
+                members.found[ordinal] = _find_key(text, index, key)
+            found = members.found.get(ordinal)
+            if found is not None:
+                index = found
+                continue
         index = _member_start(text, index, ordinal, cache)
     return index
 
