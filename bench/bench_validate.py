@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -72,6 +73,9 @@ def main() -> None:
     checker = shutil.which("check-jsonschema")
     if checker is None:
         sys.exit("check-jsonschema is needed: pip install check-jsonschema")
+    # `python -m modpack` puts the current folder before PYTHONPATH: run from another checkout, the
+    # children would import that checkout's modpack and measure it instead of this one.
+    os.chdir(ROOT)
     compile_modpack()
     bare = best([PYTHON, "-c", "pass"], repeat=5)
     show("python -c pass", bare.cpu, bare.wall)

@@ -7,6 +7,7 @@ place falls back to its nearest parent: a line number helps, it never decides an
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import yaml
+
+    from modpack.types import JSON
 
 LineMap = dict[str, int]
 
@@ -117,27 +120,60 @@ def json_lines(text: str) -> LineMap:
     return _offsets_to_lines(text, offsets)
 
 
-def json_resolver(text: str) -> Callable[[str], int | None]:
+class ParsedJson:
+    """What a parse of a JSON text learnt, handed to `json_resolver` so it need not parse again.
+
+    The text is well-formed JSON whose value is `document`; `unique_keys` says no object in it
+    repeats a key, so each dict's order is its text's order and it holds every key the text does.
+    (A plain class: a dataclass costs validate 0.4 ms of start-up to build.)
+    """
+
+    __slots__ = ("document", "unique_keys")
+
+    def __init__(self, document: JSON, *, unique_keys: bool) -> None:
+        self.document = document
+        self.unique_keys = unique_keys
+
+
+def json_resolver(text: str, parsed: ParsedJson | None = None) -> Callable[[str], int | None]:
     """The line of a path in JSON text, exactly as `resolver(json_lines(text))` answers it.
 
     Built lazily (a file without findings never pays), and for well-formed text it walks only
     toward the paths asked for: a sibling's value is passed over by the json module's C scanner,
     so a finding costs a few dozen steps instead of a scan of the whole file (0.5 ms for a
-    module.json). Text the json module refuses is mapped whole by `json_lines`, tolerant of any text.
+    module.json). `parsed` is what the caller's parse of the text learnt: the text is then not
+    parsed again, and with unique keys its document says which values exist, so a path that is
+    not there (a missing key) costs no scan at all. Without `parsed`, the text is parsed once here
+    to learn whether it is well-formed. Text the json module refuses is mapped whole by
+    `json_lines`, tolerant of any text.
     """
     state: dict[str, Callable[[str], int | None]] = {}
     children: dict[int, list[tuple[str, int]]] = {}
+    members: dict[int, _Members] = {}
+    offsets: dict[str, int | None] = {}
 
     def offset_of(path: str) -> int | None:
         return _json_offset(text, path, children)
 
+    def guided_offset_of(path: str) -> int | None:
+        assert parsed is not None  # guided only with a document of unique keys
+        if path not in offsets:
+            cuts = (*(cut for cut, char in enumerate(path) if char in ".["), len(path))
+            chain = _chain(parsed.document, "", path, cuts, 0)
+            plain = "\\" not in text  # every '"' delimits a string, every key is written as it is
+            offsets[path] = None if chain is None else _chain_offset(text, chain, members, plain=plain)
+        return offsets[path]
+
     def line_of(path: str) -> int | None:
         if not state:
-            try:
-                json.loads(text)
-                state["lines"] = _targeted(text, offset_of)
-            except (ValueError, RecursionError):
-                state["lines"] = resolver(json_lines(text))
+            if parsed is not None:
+                state["lines"] = _targeted(text, guided_offset_of if parsed.unique_keys else offset_of)
+            else:
+                try:
+                    json.loads(text)
+                    state["lines"] = _targeted(text, offset_of)
+                except (ValueError, RecursionError):
+                    state["lines"] = resolver(json_lines(text))
         try:
             return state["lines"](path)
         except (ValueError, IndexError, StopIteration, RecursionError):  # never for text json reads
@@ -158,6 +194,148 @@ def _targeted(text: str, offset_of: Callable[[str], int | None]) -> Callable[[st
             path = parent_path(path)
 
     return line_of
+
+
+_Step = tuple[int, str | None]  # a child's ordinal in its container, and its key in an object
+
+
+def _chain(value: object, path: str, target: str, cuts: tuple[int, ...], depth: int) -> list[_Step] | None:
+    """The children leading from `value` (at `path`) to the first value at `target`: the walk
+    `_walk` makes in the text, made in the parsed document (whose dicts keep text order).
+    `cuts` are where the target has a '.' or '[', and its end: where a child's path may end."""
+    if path == target:
+        return []
+    if depth > MAX_DEPTH or not isinstance(value, dict | list):
+        return None  # a scalar, or a container json_lines does not map inside
+    for ordinal, key, child, child_path in _candidates(value, path, target, cuts):
+        found = _chain(child, child_path, target, cuts, depth + 1)
+        if found is not None:
+            found.insert(0, (ordinal, key))
+            return found
+    return None
+
+
+def _candidates(
+    value: dict[str, object] | list[object], path: str, target: str, cuts: tuple[int, ...]
+) -> list[tuple[int, str | None, object, str]]:
+    """The children of `value` whose paths are `target` or lead to it, in text order, as _walk
+    takes them (a child with the empty path, an empty key at the top, is always taken)."""
+    if isinstance(value, list):
+        if not target.startswith(path + "[") or not value:
+            return []
+        close = target.find("]", len(path) + 1)
+        digits = target[len(path) + 1 : close]
+        written = digits.isascii() and digits.isdigit() and (digits == "0" or digits[0] != "0")
+        if close < 0 or not written or int(digits) >= len(value):  # an index as join writes it
+            return []
+        index = int(digits)
+        return [(index, None, value[index], f"{path}[{index}]")]
+    keys = [] if path else [""]  # an empty key at the top has the empty path: always taken
+    if not path or target.startswith(path + "."):
+        # A key's path is a prefix of the target that ends where the target has '.', '[' or ends.
+        start = len(path) + 1 if path else 0
+        keys += [target[start:cut] for cut in cuts if cut >= start]
+    found = [key for key in keys if key in value]
+    if len(found) > 1:
+        found = list(dict.fromkeys(found))
+        order = {key: ordinal for ordinal, key in enumerate(value)}
+        found.sort(key=order.__getitem__)
+        return [(order[key], key, value[key], join(path, key)) for key in found]
+    return [(list(value).index(key), key, value[key], join(path, key)) for key in found]
+
+
+class _Members:
+    """How far one container's members have been passed over: where each starts, so far."""
+
+    __slots__ = ("first", "found", "keyed", "starts")
+
+    def __init__(self, keyed: bool, first: int) -> None:
+        self.keyed = keyed
+        self.first = first  # where the first member starts
+        self.starts: list[int] = []
+        self.found: dict[int, int | None] = {}  # values of members found by _find_key, by ordinal
+
+
+_SEARCH_FROM = 3  # a key this far into its object is searched for, not walked to
+
+
+def _chain_offset(text: str, chain: list[_Step], cache: dict[int, _Members], *, plain: bool) -> int:
+    """Where the value reached by `chain` (children from the top) starts in the text. In `plain`
+    text (no backslash) a key far into its object is found by searching for it (_find_key)."""
+    index = _skip(text, 0)
+    for ordinal, key in chain:
+        if key is not None and plain and ordinal >= _SEARCH_FROM:
+            members = cache.get(index)
+            if members is None:
+                members = cache[index] = _Members(True, _skip(text, index + 1))
+            if ordinal not in members.found and len(members.starts) <= ordinal:
+                members.found[ordinal] = _find_key(text, index, key)
+            found = members.found.get(ordinal)
+            if found is not None:
+                index = found
+                continue
+        index = _member_start(text, index, ordinal, cache)
+    return index
+
+
+def _find_key(text: str, index: int, key: str) -> int | None:
+    """The start of the value of `key` in the object at `index` of text with no backslash, found
+    by searching for the key as written, or None.
+
+    Without a backslash every '"' opens or closes a string and a key is written exactly as it
+    reads, so an occurrence of '"key"' followed by ':' is this object's member when the text
+    between the object's '{' and it has an even number of quotes (it is not inside a string) and,
+    outside strings, as many brackets opened as closed (it is not inside a nested value). The
+    object holds `key` once (the parse found no repeated key), so the first such one is it; an
+    occurrence before it lies inside the object, whose depth never drops below it on the way.
+    """
+    token = f'"{key}"'
+    at = text.find(token, index + 1)
+    while at >= 0:
+        parts = text[index + 1 : at].split('"')
+        if len(parts) % 2:  # an even number of quotes: `at` opens a string
+            outside = "".join(parts[0::2])
+            opened = outside.count("{") + outside.count("[")
+            if opened == outside.count("}") + outside.count("]"):
+                found = _KEY.match(text, at)
+                if found is not None:
+                    return found.end()
+        at = text.find(token, at + 1)
+    return None
+
+
+def _member_start(text: str, index: int, ordinal: int, cache: dict[int, _Members]) -> int:
+    """The start of the value of member `ordinal` of the container at `index`; the members before
+    it are passed over once per file (`cache`), a scalar one with one regular expression, a
+    container by the C scanner; the member itself is not read."""
+    members = cache.get(index)
+    if members is None:
+        members = cache[index] = _Members(text[index] == "{", _skip(text, index + 1))
+    starts, keyed = members.starts, members.keyed
+    scalar_at = _scalar_member(keyed)
+    while len(starts) <= ordinal:
+        if not starts:
+            starts.append(members.first)
+            continue
+        at = starts[-1]
+        passed = scalar_at(text, at)  # a scalar and the ',' after it
+        if passed is None:
+            after = _NEXT.match(text, _SCAN_ONCE(text, _value_start(text, at, keyed))[1])
+            if after is None or not after.group(1):
+                raise IndexError(ordinal)  # never for a document parsed from this text
+            passed = after
+        starts.append(passed.end())
+    return _value_start(text, starts[ordinal], keyed)
+
+
+def _value_start(text: str, member: int, keyed: bool) -> int:
+    """Where the value of the member starting at `member` starts (past its key, in an object)."""
+    if not keyed:
+        return member
+    found = _KEY.match(text, member)
+    if found is None:
+        raise ValueError(f"no key at {member}")
+    return found.end()
 
 
 _SCAN_STRING: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
@@ -199,8 +377,18 @@ def _walk(
 
 
 # From a key's opening quote past the ':' after it; and from the end of a value past a ',' if any.
-_KEY = re.compile(r'"((?:[^"\\]|\\.)*)"[ \t\n\r]*:[ \t\n\r]*', re.DOTALL)
+_KEY = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)"[ \t\n\r]*:[ \t\n\r]*', re.DOTALL)
 _NEXT = re.compile(r"[ \t\n\r]*(,?)[ \t\n\r]*")
+
+
+@functools.cache
+def _scalar_member(keyed: bool) -> Callable[[str, int], re.Match[str] | None]:
+    """The match of a member whose value is a string, a number, true, false or null, with the ','
+    after it (with its key in an object). Compiled when first needed: the object's pattern takes
+    4 ms to compile, which `modpack validate` of a clean file must not pay at start-up."""
+    string, scalar = r'"[^"\\]*(?:\\.[^"\\]*)*"', r'[^ \t\n\r,\]}\[{:"]+'
+    item = rf"(?:{string}|{scalar})[ \t\n\r]*,[ \t\n\r]*"
+    return re.compile(rf"{string}[ \t\n\r]*:[ \t\n\r]*{item}" if keyed else item, re.DOTALL).match
 
 
 def _children(text: str, index: int, path: str) -> list[tuple[str, int]]:

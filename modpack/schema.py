@@ -16,15 +16,16 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from importlib import resources
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from modpack.findings import MAX_PER_RULE, Problem
 from modpack.locate import join
+from modpack.types import JSON
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
 
-Schema = dict[str, Any]  # a JSON Schema document: any JSON under known keywords
+Schema = dict[str, JSON]  # a JSON Schema document (or one node of it): JSON under known keywords
 
 
 Violation = Problem
@@ -35,7 +36,7 @@ Violation = Problem
 def load_schema(name: str) -> Schema:
     """A published schema by name: `module`, `modpack`, `report`."""
     text = (resources.files("modpack") / "schemas" / f"{name}.schema.json").read_text("utf-8")
-    schema: Schema = json.loads(text)
+    schema: Schema = json.loads(text)  # one of modpack's own files, each an object
     return schema
 
 
@@ -92,8 +93,8 @@ def _only_supported(node: object) -> bool:
     for key, value in node.items():
         if key.startswith("x-modpack-"):
             continue
-        if key not in SUPPORTED:
-            return False
+        if key not in SUPPORTED or (key == "type" and not isinstance(value, str)):
+            return False  # a list of types (the report schema's) is not implemented either
         if key in ("properties", "$defs"):
             if not all(_only_supported(v) for v in value.values()):
                 return False
@@ -180,6 +181,35 @@ def _compiled(schema_name: str, exact_integers: bool = False) -> Checker:
     return _Compiler(root, exact_integers=exact_integers).compile(root)
 
 
+def _object(node: JSON) -> Schema:
+    """A schema node that must be an object (a subschema, properties): a broken schema file is
+    a bug of modpack's, said as such."""
+    if not isinstance(node, dict):
+        raise TypeError(f"schema node is {type_name(node)}, not an object")
+    return node
+
+
+def _text(schema: Schema, key: str, default: str = "") -> str:
+    value = schema.get(key, default)
+    if not isinstance(value, str):
+        raise TypeError(f"schema keyword {key} is {type_name(value)}, not a string")
+    return value
+
+
+def _number(schema: Schema, key: str) -> int | float | None:
+    value = schema.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise TypeError(f"schema keyword {key} is {type_name(value)}, not a number")
+    return value
+
+
+def _list(schema: Schema, key: str) -> list[JSON]:
+    value = schema.get(key, [])
+    if not isinstance(value, list):
+        raise TypeError(f"schema keyword {key} is {type_name(value)}, not a list")
+    return value
+
+
 class _Compiler:
     def __init__(self, root: Schema, *, exact_integers: bool = False) -> None:
         self.root = root
@@ -190,14 +220,13 @@ class _Compiler:
         ref = schema.get("$ref")
         if ref is None:
             return schema
-        node: Any = self.root
-        for part in ref.removeprefix("#/").split("/"):
-            node = node[part]
-        resolved: Schema = node
-        return resolved
+        node: JSON = self.root
+        for part in str(ref).removeprefix("#/").split("/"):
+            node = _object(node)[part]
+        return _object(node)
 
-    def compile(self, schema: Schema) -> Checker:
-        schema = self.resolve(schema)
+    def compile(self, node: JSON) -> Checker:
+        schema = self.resolve(_object(node))
         key = id(schema)
         if key not in self.done:
             later: list[Checker] = []
@@ -210,20 +239,20 @@ class _Compiler:
             self.done[key] = later[0]
         return self.done[key]
 
-    def passing_type(self, schema: Schema) -> type | None:
+    def passing_type(self, node: JSON) -> type | None:
         """The Python type whose values pass this node with nothing else to check, if there is one."""
-        schema = self.resolve(schema)
+        schema = self.resolve(_object(node))
         keywords = {k for k in schema if k not in _ANNOTATIONS and not k.startswith("x-modpack-")}
-        return _EXACT_TYPES.get(schema["type"]) if keywords == {"type"} else None
+        return _EXACT_TYPES.get(_text(schema, "type")) if keywords == {"type"} else None
 
     def node(self, schema: Schema) -> Checker:
-        wanted: str = schema.get("type", "")
+        wanted = _text(schema, "type")
         type_ok = self.type_tests.get(wanted, lambda value: type_name(value) == wanted) if wanted else None
-        type_code = schema.get("x-modpack-rule", "SCH002")
-        has_enum, enum = "enum" in schema, schema.get("enum", ())
+        type_code = _text(schema, "x-modpack-rule", "SCH002")
+        has_enum, enum = "enum" in schema, _list(schema, "enum")
         has_const, const = "const" in schema, schema.get("const")
         string = _string_checker(schema)
-        minimum = schema.get("minimum")
+        minimum = _number(schema, "minimum")
         elements = self.elements(schema)
         mapping = self.mapping(schema)
 
@@ -287,18 +316,18 @@ class _Compiler:
         return cast("Checker", check)  # called with a list only: the callers dispatch on type
 
     def mapping(self, schema: Schema) -> Checker | None:
-        required = tuple(schema.get("required", ()))
-        required_code = schema.get("x-modpack-required", "SCH001")
-        known: dict[str, Any] = schema.get("properties", {})
+        required = tuple(str(key) for key in _list(schema, "required"))
+        required_code = _text(schema, "x-modpack-required", "SCH001")
+        known = _object(schema.get("properties", {}))
         properties = {key: (self.passing_type(child), self.compile(child)) for key, child in known.items()}
         names = tuple(sorted(known))
         extra = schema.get("additionalProperties", True)
         extra_check = self.compile(extra) if isinstance(extra, dict) else None
-        unknown_code = schema.get("x-modpack-unknown", "SCH003")
+        unknown_code = _text(schema, "x-modpack-unknown", "SCH003")
         if not required and not properties and extra is True:
             return None
 
-        def check(value: dict[str, Any], path: str, out: list[Violation]) -> None:
+        def check(value: dict[str, object], path: str, out: list[Violation]) -> None:
             for key in required:
                 if key not in value:
                     out.append(
@@ -323,8 +352,8 @@ class _Compiler:
 
 
 def _string_checker(schema: Schema) -> Checker | None:
-    min_length = schema.get("minLength", 0)
-    pattern = schema.get("pattern")
+    min_length = _number(schema, "minLength") or 0
+    pattern = _text(schema, "pattern") if "pattern" in schema else None
     search = re.compile(pattern).search if pattern is not None else None
     if not min_length and search is None:
         return None

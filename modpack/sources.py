@@ -7,6 +7,7 @@ only. Line numbers are found lazily, only for files that have findings.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from modpack import locate
 from modpack.findings import LineResolver, Sink
+from modpack.locate import ParsedJson
+from modpack.regular import read_regular
 from modpack.report import FileReport
 
 if TYPE_CHECKING:
@@ -78,18 +81,35 @@ def expand(paths: Iterable[Path]) -> tuple[list[Path], list[FileReport]]:
 MAX_TEXT_FILE = 4 * 1024 * 1024  # declarations and module.json are small; a huge one is crafted
 
 
-def read_text(path: Path, sink: Sink) -> str | None:
-    """A small text file the user named (declarations, module.json), or None with IN001."""
-    from modpack.regular import read_regular
+# What Path.exists() takes for "no such file" (pathlib's _IGNORED_ERRNOS), and it says so for a
+# path with a NUL byte (ValueError) too.
+_NO_SUCH_FILE = frozenset([errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP])
 
+
+def read_text(path: Path, sink: Sink, *, missing: str | None = None) -> str | None:
+    """A small text file the user named (declarations, module.json), or None with IN001.
+
+    With `missing`, a file that does not exist is IN001 with that message, decided by the open
+    itself (no stat before it): what a caller that first asked Path.exists() would have said."""
     try:
         raw = read_regular(path, MAX_TEXT_FILE)
         if len(raw) > MAX_TEXT_FILE:
             sink.add("IN001", "", f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
             return None
         return raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        sink.add("IN001", "", f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else exc}")
+    except OSError as exc:
+        if missing is not None and exc.errno in _NO_SUCH_FILE:
+            sink.add("IN001", "", missing)
+        else:
+            sink.add("IN001", "", f"cannot read {path}: {exc.strerror}")
+        return None
+    except UnicodeDecodeError as exc:
+        sink.add("IN001", "", f"cannot read {path}: {exc}")
+        return None
+    except ValueError:  # a NUL in the path, which Path.exists() also calls no such file
+        if missing is None:
+            raise
+        sink.add("IN001", "", missing)
         return None
 
 
@@ -146,12 +166,20 @@ _FAST_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_constant
 
 def parse_json(text: str, sink: Sink) -> JSON | None:
     """JSON text as data, with syntax errors and duplicate keys reported; None on a syntax error."""
+    parsed = parse_json_text(text, sink)
+    return None if parsed is None else parsed.document
+
+
+def parse_json_text(text: str, sink: Sink) -> ParsedJson | None:
+    """JSON text parsed, with syntax errors and duplicate keys reported; None on a syntax error.
+
+    The result says what the parse learnt (the document, and whether any key repeats), so the
+    line resolver never parses the text again (json_line_resolver)."""
     # The C scanner's int() refuses more than sys.get_int_max_str_digits() digits with a
     # ValueError: with the default limit, a file it parses has no over-long number.
     if sys.get_int_max_str_digits() == MAX_NUMBER_DIGITS:
         try:
-            fast: JSON = _FAST_DECODER.decode(text)
-            return fast
+            return ParsedJson(_FAST_DECODER.decode(text), unique_keys=True)
         except (ValueError, RecursionError):
             pass  # a syntax error, a duplicate key, a BOM or a huge number: the full parse says which
     duplicates: list[str] = []
@@ -188,7 +216,7 @@ def parse_json(text: str, sink: Sink) -> JSON | None:
         return None
     for key in duplicates:
         sink.add("IN006", key, f"key {key!r} appears more than once; the last value wins")
-    return document
+    return ParsedJson(document, unique_keys=not duplicates)
 
 
 def lazy_lines(text: str, scan: Callable[[str], LineMap]) -> LineResolver:
@@ -204,7 +232,11 @@ def lazy_lines(text: str, scan: Callable[[str], LineMap]) -> LineResolver:
     return line_of
 
 
-def json_line_resolver(text: str) -> LineResolver:
-    """Lines of paths in JSON text (module.json): locate.json_resolver walks only toward the
-    paths findings ask for, so a clean file is never scanned."""
-    return locate.json_resolver(text)
+def json_line_resolver(text: str, parsed: ParsedJson | None) -> LineResolver:
+    """Lines of paths in JSON text (module.json) that `parse_json_text` parsed as `parsed` (None:
+    it is no JSON). locate.json_resolver walks only toward the paths findings ask for, guided by
+    the parsed document, so a clean file is never scanned and no text is parsed twice; text that
+    is no JSON is mapped whole by locate.json_lines, when a finding asks."""
+    if parsed is None:
+        return lazy_lines(text, locate.json_lines)
+    return locate.json_resolver(text, parsed)

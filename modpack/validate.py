@@ -51,13 +51,13 @@ def select(findings: list[Finding], settings: Settings) -> list[Finding]:
 def validate_file(path: Path, settings: Settings | None = None) -> FileReport:
     settings = settings or Settings()
     kind = kind_of(path)
+    if kind == "module.json":  # one open says whether it exists (IN001 as below): no stat first
+        return FileReport(str(path), kind, validate_module_file(path))
     if not path.exists():
         sink = Sink(str(path))
         sink.add("IN001", "", f"{path} does not exist")
         return FileReport(str(path), kind or "unknown", sink.resolved())
-    if kind == "module.json":
-        findings = validate_module_file(path)
-    elif kind in {"modpack.toml", "ramp.yml"}:
+    if kind in {"modpack.toml", "ramp.yml"}:
         findings = validate_declarations(path, settings)
     elif kind == "bundle":
         findings = validate_bundle(path, settings).findings
@@ -82,7 +82,7 @@ def validate_module_object(document: JSON, source: str = "<request>") -> list[Fi
 
 def validate_module_file(path: Path) -> list[Finding]:
     sink = Sink(str(path))
-    text = read_text(path, sink)
+    text = read_text(path, sink, missing=f"{path} does not exist")
     if text is None:
         return sink.resolved()
     check_module_json_text(text, sink)

@@ -17,8 +17,8 @@ import pytest
 
 from modpack.findings import Sink
 from modpack.regular import read_regular
-from modpack.sources import parse_json
-from tests.support.paths import HELLO
+from modpack.sources import json_line_resolver, parse_json, parse_json_text
+from tests.support.paths import CASES, HELLO
 
 
 def test_read_regular_returns_the_whole_small_file(tmp_path: Path) -> None:
@@ -289,6 +289,118 @@ def test_malformed_text_is_mapped_as_json_lines_maps_it() -> None:
         assert walking(path) == full(path), path
 
 
+def _guided(text: str) -> Any:
+    """The resolver as validate builds it: with what parse_json_text learnt of the text (None for
+    text it refuses, Infinity say, which json_lines maps)."""
+    return json_line_resolver(text, parse_json_text(text, Sink("m.json")))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_VALUES, st.sampled_from([None, 0, 2]))
+def test_the_resolver_guided_by_the_parsed_document_answers_as_the_full_map(value: Any, indent: Any) -> None:
+    """With unique keys the document says which paths exist (no scan for a missing one) and the
+    text is walked by member ordinals; with a repeated key the text walk of before is used."""
+    text = _text(value, indent)
+    full, guided = resolver(json_lines(text)), _guided(text)
+    for path in sorted(_paths(text)):
+        assert guided(path) == full(path), (text, path)
+
+
+def test_the_guided_resolver_answers_as_the_full_map_on_every_case_file(realworld_folder: Path) -> None:
+    cases = sorted(Path(__file__).resolve().parent.glob("cases/**/*.json"))
+    files = [file for file in cases + sorted(realworld_folder.glob("*.json")) if file.is_file()]
+    checked = 0
+    for file in files:
+        text = file.read_text(encoding="utf-8", errors="replace")
+        if parse_json_text(text, Sink("m.json")) is None:
+            continue  # no JSON: mapped by json_lines itself
+        checked += 1
+        full, guided = resolver(json_lines(text)), _guided(text)
+        for path in sorted(_paths(text)):
+            assert guided(path) == full(path), (file, path)
+    assert checked > 20
+
+
+def test_the_guided_resolver_stops_where_json_lines_stops_mapping() -> None:
+    deep = "[" * (MAX_DEPTH + 3) + "1" + "]" * (MAX_DEPTH + 3)
+    full, guided = resolver(json_lines(deep)), _guided(deep)
+    for depth in range(MAX_DEPTH - 1, MAX_DEPTH + 4):
+        path = "[0]" * depth
+        assert guided(path) == full(path), depth
+
+
+def test_a_key_far_into_its_object_is_found_past_look_alikes() -> None:
+    """A key well into an object is searched for (in text without a backslash): an occurrence
+    inside a nested object or list, a string value spelling it, and brackets inside strings are
+    passed over; the member itself is what json_lines places."""
+    text = (
+        '{\n"a": "]",\n"b": {"k": 0,\n "x": [1]},\n"c": ["k", {"k": 1}],\n"d": "k",\n'
+        '"e": "]}",\n"k": {"k": 2},\n"z": 3\n}'
+    )
+    full, guided = resolver(json_lines(text)), _guided(text)
+    assert guided("k") == full("k") == 8 and guided("k.k") == full("k.k") == 8
+    for path in sorted(_paths(text)):
+        assert guided(path) == full(path), path
+
+
+def _findings_module(tmp_path: Path) -> Path:
+    """A module.json with findings at a missing key, an unknown key, a nested flag and a list."""
+    document = json.loads((CASES / "good" / "module-json" / "module.json").read_text())
+    document["dispaly_name"] = document.pop("display_name")
+    document["commands"][0]["flags"] = ["write", "deny-oom"]
+    path = tmp_path / "module.json"
+    path.write_text(json.dumps(document, indent=2))
+    return path
+
+
+def test_a_module_json_with_findings_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The line resolver takes what the parse learnt: placing every finding never parses the
+    text again (it once called json.loads on it to learn whether the text was well-formed)."""
+    from modpack.validate import validate_module_file
+
+    path = _findings_module(tmp_path)
+    decoded: list[str] = []
+    decode = json.JSONDecoder.decode
+
+    def counting(self: json.JSONDecoder, text: str, *args: Any) -> Any:
+        decoded.append(text)
+        return decode(self, text, *args)
+
+    monkeypatch.setattr(json.JSONDecoder, "decode", counting)  # json.loads and the fast decoder
+    findings = validate_module_file(path)
+    placed = {(f.code, f.location.path): f.location.line for f in findings}
+    lines = path.read_text().splitlines()
+    assert '"deny-oom"' in lines[placed["CMD008", "commands[0].flags[1]"] - 1]
+    assert '"dispaly_name"' in lines[placed["SCH003", "dispaly_name"] - 1]
+    assert placed["SCH001", "display_name"] == 1  # missing: the document's own line
+    assert decoded.count(path.read_text()) == 1  # (policy tables are read once per process too)
+
+
+def test_a_missing_key_is_placed_without_scanning_the_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parsed document says `display_name` is not there: its finding goes to the line of the
+    document without a value of the text being read."""
+    from modpack import locate
+    from modpack.validate import validate_module_file
+
+    document = json.loads((CASES / "good" / "module-json" / "module.json").read_text())
+    del document["display_name"]
+    path = tmp_path / "module.json"
+    path.write_text(json.dumps(document, indent=2))
+    scanned: list[int] = []
+    scan = locate._SCAN_ONCE
+
+    def counting(text: str, index: int) -> Any:
+        scanned.append(index)
+        return scan(text, index)
+
+    monkeypatch.setattr(locate, "_SCAN_ONCE", counting)
+    findings = validate_module_file(path)
+    assert [(f.code, f.location.path, f.location.line) for f in findings] == [("SCH001", "display_name", 1)]
+    assert scanned == []
+
+
 # --- the parallel deflate takes whole blocks without copying, and writes the same bytes ----------
 
 
@@ -312,3 +424,30 @@ def test_parallel_deflate_writes_the_same_bytes_however_the_input_is_cut() -> No
         out = b"".join(compressor.compress(kind(data[i : i + size])) for i in range(0, len(data), size))
         assert out + compressor.flush() == expected, (size, kind)
     assert zlib.decompress(expected, -15) == data
+
+
+def test_the_same_operating_systems_and_redis_versions_are_judged_once_per_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every file of a run lists the same few OSes and Redis versions: the second file's are not
+    parsed or looked up again, and still get their findings (PLT002, PLT004, PLT007)."""
+    from modpack import policy, versions
+    from modpack.checks import metadata
+
+    document = json.loads((CASES / "good" / "module-json" / "module.json").read_text())
+    document["architecture"] = "aarch64"
+    document["operating_systems"] = ["rhel9", "rhel7", "rhel9", "ubuntu20"]
+    metadata.check_module(document, Sink("a.json"))
+    calls: list[str] = []
+    for module, name in ((policy, "canonical_os"), (versions, "parse_redis_version")):
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda text, o=original, n=name: calls.append(n) or o(text))
+    sink = Sink("b.json")
+    metadata.check_module(document, sink)
+    assert calls == []
+    found = [(f.code, f.location.path) for f in sink.findings if f.code.startswith("PLT")]
+    assert found == [
+        ("PLT002", "operating_systems[1]"),
+        ("PLT007", "operating_systems[2]"),
+        ("PLT004", "operating_systems[3]"),
+    ]

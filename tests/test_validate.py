@@ -195,6 +195,14 @@ def test_published_schemas_use_only_what_the_interpreter_implements() -> None:
         assert schema_module.interpretable(name), name
 
 
+def test_a_schema_with_a_list_of_types_goes_to_jsonschema() -> None:
+    """The report schema says `"type": ["string", "null"]`, which the interpreter does not
+    implement: checking against it is jsonschema's (compiling it once raised a TypeError)."""
+    assert not schema_module.interpretable("report")
+    violations = schema_module.check({"files": "x"}, "report")
+    assert violations and {v.code for v in violations} <= {"SCH001", "SCH002"}
+
+
 def test_a_schema_beyond_the_interpreter_goes_to_jsonschema(monkeypatch: pytest.MonkeyPatch) -> None:
     extended = {**schema_module.load_schema("module"), "minProperties": 100}
     monkeypatch.setattr(schema_module, "load_schema", lambda name: extended)
@@ -233,3 +241,24 @@ def test_a_clean_modpack_toml_validates_with_no_finding_at_all() -> None:
     result = run_modpack("validate", ROOT / "fixtures" / "example" / "modpack.toml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith("1 file checked: 0 errors, 0 warnings, 0 infos"), result.stdout
+
+
+def test_a_module_json_that_is_not_there_is_in001_decided_by_the_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Missing, a dangling link, a link loop and a file where a folder should be: each 'does not
+    exist', as Path.exists() says, found by opening the file (no stat per module.json first)."""
+    (tmp_path / "dangling.json").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "loop.json").symlink_to(tmp_path / "loop.json")
+    (tmp_path / "plain").write_text("")
+    names = ["missing.json", "dangling.json", "loop.json", "plain/x/module.json"]
+    paths = [tmp_path / name for name in names] + [GOOD]
+
+    def no_stat(self: Path, *args: Any, **kwargs: Any) -> bool:
+        raise AssertionError(f"{self} was stat'ed before it was opened")
+
+    monkeypatch.setattr(Path, "exists", no_stat)
+    report = validate_paths(paths, Settings())
+    found = [(f.code, f.message) for f in report.findings()]
+    assert found == [("IN001", f"{path} does not exist") for path in paths[:-1]]
+    assert [file.kind for file in report.files] == ["module.json"] * 5

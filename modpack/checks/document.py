@@ -7,7 +7,7 @@ from modpack import schema
 from modpack.checks import commands as command_checks
 from modpack.checks import metadata
 from modpack.findings import Sink
-from modpack.sources import json_line_resolver, parse_json
+from modpack.sources import json_line_resolver, parse_json_text
 from modpack.types import JSON
 
 
@@ -26,9 +26,9 @@ def check_module_json_text(text: str, sink: Sink, *, in_bundle: bool = False) ->
 
     A document that parses to null is still checked, so it gets its type finding (SCH002) like any
     other value that is not an object; only text that is no JSON at all stops at IN002."""
-    sink.lines = json_line_resolver(text)
-    before = len(sink.findings)
-    document = parse_json(text, sink)
-    if document is not None or len(sink.findings) == before:
-        check_module_document(document, sink, in_bundle=in_bundle)
-    return document
+    parsed = parse_json_text(text, sink)
+    sink.lines = json_line_resolver(text, parsed)  # lines are resolved later, when asked
+    if parsed is None:
+        return None
+    check_module_document(parsed.document, sink, in_bundle=in_bundle)
+    return parsed.document

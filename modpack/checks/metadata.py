@@ -6,12 +6,12 @@ the schema check, so here it is skipped rather than reported twice.
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Any
 
 from modpack import policy, versions
 from modpack.findings import Sink
-from modpack.types import Module
+from modpack.types import JSON, Module
 
 # RAMP's unpacker parses an OS entry as letters then a version (ramp.md §8).
 _OS_ENTRY = re.compile(r"[a-zA-Z_]+(\d+)(\.\d+)?(\.\d+)?")
@@ -24,11 +24,10 @@ def check_versions(module: Module, sink: Sink) -> None:
     semantic = module.get("semantic_version")
     parsed = None
     if isinstance(semantic, str) and semantic:
-        problem = versions.semver_problem(semantic)
+        parsed = versions.parse_semver(semantic)
+        problem = versions.semver_problem(semantic) if parsed is None else None  # None iff it parses
         if problem:
             sink.add("VER001", "semantic_version", problem)
-        else:
-            parsed = versions.parse_semver(semantic)
     if parsed is not None:
         _check_components(parsed, sink)
     _check_numeric_version(module.get("version"), parsed, sink)
@@ -81,7 +80,7 @@ def _check_redis_versions(module: Module, sink: Sink) -> None:
         value = module.get(key)
         if not isinstance(value, str) or value == "":
             continue
-        version = versions.parse_redis_version(value)
+        version = _redis_version(value) if len(value) <= 64 else versions.parse_redis_version(value)
         if version is None:
             sink.add("VER005", key, f"{key} {value!r} is not major.minor[.patch]")
             continue
@@ -118,6 +117,10 @@ def _check_redis_versions(module: Module, sink: Sink) -> None:
                 f"{compatible!r} have different majors, and a Redis {'.'.join(map(str, high))} "
                 "database may be matched by min_redis_version",
             )
+
+
+# The same few Redis versions recur in every file of a run: each is parsed once.
+_redis_version = functools.lru_cache(maxsize=256)(versions.parse_redis_version)
 
 
 # Redis Enterprise 7.8.2 added compatible_redis_version; since then min_redis_version "is only
@@ -198,31 +201,54 @@ def _check_architecture(module: Module, sink: Sink, *, in_bundle: bool) -> None:
         sink.add("PLT003", "architecture", f"architecture {arch!r} is not x86_64 or aarch64", hint)
 
 
-def _check_os_entries(entries: list[Any], key: str, arch: object, sink: Sink) -> None:
-    systems = policy.operating_systems()
+def _check_os_entries(entries: list[JSON], key: str, arch: object, sink: Sink) -> None:
+    # Only a known architecture is compared with an OS's (PLT004); any other value is the schema's.
+    known_arch = arch if isinstance(arch, str) and arch in ARCHITECTURES else None
     seen: set[str] = set()
     for index, entry in enumerate(entries):
         if not isinstance(entry, str):
             continue
         path = f"{key}[{index}]"
-        if not _OS_ENTRY.fullmatch(entry):
+        identifier, canonical, problems = _os_entry(entry, known_arch)
+        if not identifier:
             sink.add("PLT001", path, f"{entry!r} is not an OS identifier such as rhel9 or ubuntu22")
             continue
-        canonical = policy.canonical_os(entry)
         if canonical in seen or entry in seen:
             sink.add("PLT007", path, f"{entry!r} is listed twice")
         seen.add(canonical or entry)
-        if canonical is None or systems[canonical]["status"] != "supported":
-            note = systems[canonical].get("note", "") if canonical else "not a Redis Enterprise OS"
-            sink.add("PLT002", path, f"{entry!r}: {note}".rstrip(": "))
-            continue
-        if arch in ARCHITECTURES and arch not in systems[canonical]["architectures"]:
-            sink.add(
-                "PLT004",
-                path,
-                f"Redis Enterprise ships {entry} only for {', '.join(systems[canonical]['architectures'])}, "
-                f"not {arch}",
-            )
+        for code, message in problems:
+            sink.add(code, path, message)
+
+
+_OsVerdict = tuple[bool, str | None, tuple[tuple[str, str], ...]]  # identifier?, canonical, findings
+
+
+def _os_entry(entry: str, arch: str | None) -> _OsVerdict:
+    """What one operating_systems entry is: an identifier at all, its canonical id, and the
+    findings (code, message) it gets on `arch`. The same few entries recur in every file of a
+    run, so a short entry's verdict is worked out once."""
+    return _cached_os_entry(entry, arch) if len(entry) <= 64 else _judge_os_entry(entry, arch)
+
+
+def _judge_os_entry(entry: str, arch: str | None) -> _OsVerdict:
+    if not _OS_ENTRY.fullmatch(entry):
+        return False, None, ()
+    systems = policy.operating_systems()
+    canonical = policy.canonical_os(entry)
+    if canonical is None or systems[canonical]["status"] != "supported":
+        note = systems[canonical].get("note", "") if canonical else "not a Redis Enterprise OS"
+        return True, canonical, (("PLT002", f"{entry!r}: {note}".rstrip(": ")),)
+    if arch is not None and arch not in systems[canonical]["architectures"]:
+        shipped = ", ".join(systems[canonical]["architectures"])
+        return (
+            True,
+            canonical,
+            (("PLT004", f"Redis Enterprise ships {entry} only for {shipped}, not {arch}"),),
+        )
+    return True, canonical, ()
+
+
+_cached_os_entry = functools.lru_cache(maxsize=1024)(_judge_os_entry)
 
 
 def check_dependencies(module: Module, sink: Sink) -> None:
