@@ -17,14 +17,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, BinaryIO, Literal, Protocol, cast
 
 from modpack.errors import ModpackError
+from modpack.regular import open_regular
 
 ErrorKind = Literal["not-elf", "truncated", "malformed", "unreadable"]
 Version = tuple[int, ...]
@@ -322,12 +321,10 @@ def read_elf(source: Source) -> ElfInfo:
 
 def _open(path: str | os.PathLike[str]) -> BinaryIO:
     # Outside the broad `try` of read_elf, so "cannot read" stays distinct from "malformed".
-    # stat first: opening a FIFO would block.
-    file = Path(path)
+    # The type is checked on the open descriptor (open_regular): a check of the path before the
+    # open left a window in which a FIFO swapped in blocked the open forever.
     try:
-        if not stat.S_ISREG(file.stat().st_mode):
-            raise ElfError("unreadable", f"{os.fspath(path)} is not a regular file")
-        return file.open("rb")
+        return open_regular(path)
     except OSError as exc:
         raise ElfError("unreadable", f"cannot open {os.fspath(path)}: {exc.strerror or exc}") from exc
 

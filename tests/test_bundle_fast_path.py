@@ -3,8 +3,10 @@ Python's zipfile + sha256). Structural, never timed: bench/bench_elf.py measures
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +47,53 @@ def test_isa_l_inflates_a_bundle_and_zlib_ng_is_not_loaded(imported: set[str]) -
 def test_the_bundle_path_imports_no_third_party_package_but_click_and_isal(imported: set[str]) -> None:
     packages = {m.partition(".")[0] for m in imported} - set(sys.stdlib_module_names)
     assert packages <= {"modpack", "click", "isal"}, packages - {"modpack", "click", "isal"}
+
+
+# --- the ELF reader opens only regular files, checked on the open descriptor (issue 15) ---------
+
+HANG_GUARD = 60  # seconds: the old reader blocked forever opening a FIFO
+
+
+def _read_elf_in_child(path: Path, setup: str = "") -> str:
+    code = (
+        "import sys\n" + setup + "from modpack.elf import ElfError, read_elf\n"
+        "try: read_elf(sys.argv[1])\n"
+        "except ElfError as exc: print(exc.kind, exc.message)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(  # in a child: the timeout guards a reader that blocks
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    return result.stdout + result.stderr
+
+
+def test_read_elf_refuses_a_fifo(tmp_path: Path) -> None:
+    fifo = tmp_path / "module.so"
+    os.mkfifo(fifo)
+    out = _read_elf_in_child(fifo)
+    assert f"unreadable cannot open {fifo}: a named pipe (FIFO), not a regular file" in out, out
+
+
+def test_read_elf_refuses_a_fifo_swapped_in_after_any_check_of_the_path(tmp_path: Path) -> None:
+    """Every check of the path sees a regular file, as when the FIFO replaces it after the check.
+
+    A writer holds the FIFO open, so a reader that opens it anyway does not block: it reads the
+    pipe and fails on something else (the old reader said 'Illegal seek')."""
+    fifo = tmp_path / "module.so"
+    os.mkfifo(fifo)
+    regular = SO / "x86_64" / "hello.so"
+    setup = (
+        "import os, pathlib\n"
+        f"_real = os.stat({str(regular)!r})\n"
+        "pathlib.Path.stat = lambda self, **kw: _real\n"
+        "os.stat = lambda *a, **kw: _real\n"
+        "_writer = os.open(sys.argv[1], os.O_RDWR | os.O_NONBLOCK)\n"
+        "os.write(_writer, b'\\x7fELF' + bytes(60))\n"
+    )
+    out = _read_elf_in_child(fifo, setup)
+    assert f"unreadable cannot open {fifo}: a named pipe (FIFO), not a regular file" in out, out
