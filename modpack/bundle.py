@@ -495,8 +495,30 @@ class _Keeper:
         self.offset = end
 
     def covers(self, needed: list[tuple[int, int]]) -> bool:
-        spans = [(low, low + len(data)) for low, data in _merged(self.pieces)]
+        spans = _disjoint([(low, low + len(data)) for low, data in self.pieces.items()])  # no bytes joined
         return all(any(a <= low and high <= b for a, b in spans) for low, high in needed)
+
+
+def _kept_bytes(kept: dict[int, bytes], low: int, length: int) -> bytes | None:
+    """Bytes low..low+length from the kept pieces (which may overlap), or None where one is missing.
+
+    Only these bytes are joined: a SparseImage over all the pieces would join megabytes of kept
+    head and tail to read a 64-byte header and a section table.
+    """
+    parts: list[bytes] = []
+    at, high = low, low + length
+    for start in sorted(kept):
+        if at >= high:
+            break
+        data = kept[start]
+        end = start + len(data)
+        if end <= at:
+            continue
+        if start > at:
+            return None
+        parts.append(data[at - start : min(end, high) - start])
+        at = min(end, high)
+    return b"".join(parts) if at >= high else None
 
 
 def _table_ranges(header: bytes, size: int) -> list[tuple[int, int]]:
@@ -514,20 +536,16 @@ def _table_ranges(header: bytes, size: int) -> list[tuple[int, int]]:
 
 def _needed_ranges(kept: dict[int, bytes], size: int) -> list[tuple[int, int]]:
     """Small sections (and the tables) an ELF reader may read, from the kept section table."""
-    image = SparseImage(size, kept)
-    try:
-        image.seek(0)
-        header = image.read(64)
-        if len(header) < 64 or header[:4] != b"\x7fELF" or header[4] != 2 or header[5] != 1:
-            return []
-        ranges = _table_ranges(header, size)
-        shoff = struct.unpack_from("<Q", header, 40)[0]
-        shentsize, shnum = struct.unpack_from("<HH", header, 58)
-        if shentsize != 64 or shoff == 0:
-            return ranges
-        image.seek(shoff)
-        table = image.read(64 * min(shnum, 4096))
-    except OSError:
+    header = _kept_bytes(kept, 0, min(64, size))
+    if header is None or len(header) < 64 or header[:4] != b"\x7fELF" or header[4] != 2 or header[5] != 1:
+        return []
+    ranges = _table_ranges(header, size)
+    shoff = struct.unpack_from("<Q", header, 40)[0]
+    shentsize, shnum = struct.unpack_from("<HH", header, 58)
+    if shentsize != 64 or shoff == 0:
+        return ranges
+    table = _kept_bytes(kept, shoff, max(0, min(64 * min(shnum, 4096), size - shoff)))
+    if table is None:
         return []
     total = 0
     for offset in range(0, len(table) - 63, 64):

@@ -97,3 +97,29 @@ def test_read_elf_refuses_a_fifo_swapped_in_after_any_check_of_the_path(tmp_path
     )
     out = _read_elf_in_child(fifo, setup)
     assert f"unreadable cannot open {fifo}: a named pipe (FIFO), not a regular file" in out, out
+
+
+# --- the section table is read from the kept pieces without joining them all -------------------
+
+
+def test_kept_bytes_answers_as_a_sparse_image_reads() -> None:
+    import random
+
+    from modpack import bundle
+
+    rng = random.Random(16)
+    data = bytes(rng.randrange(256) for _ in range(4000))
+    for _ in range(300):
+        kept: dict[int, bytes] = {}
+        for _ in range(rng.randrange(1, 5)):  # pieces that may overlap, touch or leave gaps
+            low = rng.randrange(4000)
+            kept[low] = data[low : low + rng.randrange(1, 1500)]
+        low, length = rng.randrange(4000), rng.randrange(0, 700)
+        image = bundle.SparseImage(len(data), kept)
+        image.seek(low)
+        try:
+            expected: bytes | None = image.read(length)
+        except OSError:
+            expected = None
+        length = max(0, min(length, len(data) - low))  # as the image cuts a read at the end
+        assert bundle._kept_bytes(kept, low, length) == expected, (sorted(kept), low, length)
