@@ -123,3 +123,22 @@ def test_kept_bytes_answers_as_a_sparse_image_reads() -> None:
             expected = None
         length = max(0, min(length, len(data) - low))  # as the image cuts a read at the end
         assert bundle._kept_bytes(kept, low, length) == expected, (sorted(kept), low, length)
+
+
+# --- the ELF reader's records cost little to define: it is imported on every bundle's path ------
+
+
+def test_the_elf_readers_records_are_named_tuples_and_cannot_be_changed() -> None:
+    """A frozen dataclass costs about 1 ms at import (its methods are compiled then); eleven of
+    them were most of modpack.elf's import time on the bundle path (issue 16)."""
+    import dataclasses
+    import inspect
+
+    from modpack import elf
+
+    records = [c for _, c in inspect.getmembers(elf, inspect.isclass) if c.__module__ == "modpack.elf"]
+    assert not [c.__name__ for c in records if dataclasses.is_dataclass(c)]
+    entry = elf.EntryPoint(in_dynsym=True)
+    with pytest.raises(AttributeError):
+        entry.defined = True  # type: ignore[misc]
+    assert entry == elf.EntryPoint(True) and len({entry, elf.EntryPoint(True)}) == 1
