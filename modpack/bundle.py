@@ -360,7 +360,9 @@ class SparseImage(io.RawIOBase):
     def __init__(self, size: int, ranges: dict[int, bytes]) -> None:
         super().__init__()
         self.size = size
-        self.ranges = _merged(ranges)
+        # The pieces as kept, never joined: a read joins only the bytes it returns (joining the
+        # kept head and tail of a large module copied 8 MiB for reads of a few kilobytes).
+        self.pieces = sorted(ranges.items())
         self.position = 0
 
     def readable(self) -> bool:
@@ -383,33 +385,12 @@ class SparseImage(io.RawIOBase):
         wanted = min(len(buffer), max(self.size - self.position, 0))
         if wanted == 0:
             return 0
-        for start, data in self.ranges:
-            if start <= self.position < start + len(data):
-                got = data[self.position - start : self.position - start + wanted]
-                if len(got) < wanted:  # merged ranges are maximal: what follows was not kept
-                    break
-                buffer[:wanted] = got
-                self.position += wanted
-                return wanted
-        raise OSError(5, f"bytes {self.position}..{self.position + wanted} of the module were not kept")
-
-
-def _merged(ranges: dict[int, bytes]) -> list[tuple[int, bytes]]:
-    """Overlapping or touching ranges joined, so a read within kept bytes is never cut short.
-
-    Each run is joined once at the end (joining piece by piece would copy a large table
-    once per chunk).
-    """
-    runs: list[tuple[int, int, list[bytes]]] = []
-    for start, data in sorted(ranges.items()):
-        if runs and start <= runs[-1][1]:
-            low, end, parts = runs[-1]
-            if start + len(data) > end:
-                parts.append(data[end - start :])
-                runs[-1] = (low, start + len(data), parts)
-        else:
-            runs.append((start, start + len(data), [data]))
-    return [(low, b"".join(parts)) for low, _end, parts in runs]
+        got = _kept_bytes(self.pieces, self.position, wanted)
+        if got is None:
+            raise OSError(5, f"bytes {self.position}..{self.position + wanted} of the module were not kept")
+        buffer[:wanted] = got
+        self.position += wanted
+        return wanted
 
 
 def _disjoint(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -499,24 +480,20 @@ class _Keeper:
         return all(any(a <= low and high <= b for a, b in spans) for low, high in needed)
 
 
-def _kept_bytes(kept: dict[int, bytes], low: int, length: int) -> bytes | None:
-    """Bytes low..low+length from the kept pieces (which may overlap), or None where one is missing.
-
-    Only these bytes are joined: a SparseImage over all the pieces would join megabytes of kept
-    head and tail to read a 64-byte header and a section table.
-    """
+def _kept_bytes(kept: list[tuple[int, bytes]], low: int, length: int) -> bytes | None:
+    """Bytes low..low+length from the kept pieces, sorted by offset (they may overlap), or None
+    where one is missing. Only these bytes are joined; one piece's are sliced, or returned whole."""
     parts: list[bytes] = []
     at, high = low, low + length
-    for start in sorted(kept):
+    for start, data in kept:
         if at >= high:
             break
-        data = kept[start]
         end = start + len(data)
         if end <= at:
             continue
         if start > at:
             return None
-        parts.append(data[at - start : min(end, high) - start])
+        parts.append(data if start == at and end <= high else data[at - start : min(end, high) - start])
         at = min(end, high)
     return b"".join(parts) if at >= high else None
 
@@ -536,7 +513,8 @@ def _table_ranges(header: bytes, size: int) -> list[tuple[int, int]]:
 
 def _needed_ranges(kept: dict[int, bytes], size: int) -> list[tuple[int, int]]:
     """Small sections (and the tables) an ELF reader may read, from the kept section table."""
-    header = _kept_bytes(kept, 0, min(64, size))
+    pieces = sorted(kept.items())
+    header = _kept_bytes(pieces, 0, min(64, size))
     if header is None or len(header) < 64 or header[:4] != b"\x7fELF" or header[4] != 2 or header[5] != 1:
         return []
     ranges = _table_ranges(header, size)
@@ -544,7 +522,7 @@ def _needed_ranges(kept: dict[int, bytes], size: int) -> list[tuple[int, int]]:
     shentsize, shnum = struct.unpack_from("<HH", header, 58)
     if shentsize != 64 or shoff == 0:
         return ranges
-    table = _kept_bytes(kept, shoff, max(0, min(64 * min(shnum, 4096), size - shoff)))
+    table = _kept_bytes(pieces, shoff, max(0, min(64 * min(shnum, 4096), size - shoff)))
     if table is None:
         return []
     total = 0
