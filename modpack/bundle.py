@@ -15,9 +15,8 @@ import stat
 import struct
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from modpack import codec
 from modpack.findings import Sink
@@ -35,14 +34,18 @@ _LOCAL = struct.Struct("<4sHHHHHIIIHH")
 _ALLOWED_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
 
-@dataclass
 class Layout:
-    """What a bundle holds, once its directory passed the safety checks."""
+    """What a bundle holds, once its directory passed the safety checks.
 
-    archive: zipfile.ZipFile
-    module_json: zipfile.ZipInfo | None = None
-    binaries: list[zipfile.ZipInfo] = field(default_factory=list)
-    deps: dict[str, zipfile.ZipInfo] = field(default_factory=dict)
+    A plain class, as StreamedBinary is a NamedTuple: a dataclass compiles its methods at import,
+    about 1 ms each on the path of every bundle (issue 16).
+    """
+
+    def __init__(self, archive: zipfile.ZipFile) -> None:
+        self.archive = archive
+        self.module_json: zipfile.ZipInfo | None = None
+        self.binaries: list[zipfile.ZipInfo] = []
+        self.deps: dict[str, zipfile.ZipInfo] = {}
 
 
 def declared_entry_count(stream: BinaryIO, size: int) -> int | None:
@@ -413,8 +416,7 @@ CSTRING_CHUNK = 64
 _TABLE_TYPES = {2, 3, 11, 0x6FFFFFFE, 0x6FFFFFFF}  # SYMTAB, STRTAB, DYNSYM, GNU_verneed, GNU_versym
 
 
-@dataclass
-class StreamedBinary:
+class StreamedBinary(NamedTuple):
     """The bundle's .so read once: its hash, its size and the bytes an ELF reader needs."""
 
     sha256: str

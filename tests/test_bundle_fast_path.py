@@ -135,16 +135,19 @@ def test_a_sparse_image_reads_exactly_the_kept_bytes_without_joining_them() -> N
 # --- the ELF reader's records cost little to define: it is imported on every bundle's path ------
 
 
-def test_the_elf_readers_records_are_named_tuples_and_cannot_be_changed() -> None:
+def test_the_elf_and_bundle_readers_define_no_dataclass_and_records_cannot_be_changed() -> None:
     """A frozen dataclass costs about 1 ms at import (its methods are compiled then); eleven of
     them were most of modpack.elf's import time on the bundle path (issue 16)."""
     import dataclasses
     import inspect
 
-    from modpack import elf
+    from modpack import bundle, elf
 
-    records = [c for _, c in inspect.getmembers(elf, inspect.isclass) if c.__module__ == "modpack.elf"]
-    assert not [c.__name__ for c in records if dataclasses.is_dataclass(c)]
+    for module in (elf, bundle):
+        records = [
+            c for _, c in inspect.getmembers(module, inspect.isclass) if c.__module__ == module.__name__
+        ]
+        assert not [c.__name__ for c in records if dataclasses.is_dataclass(c)], module.__name__
     entry = elf.EntryPoint(in_dynsym=True)
     with pytest.raises(AttributeError):
         entry.defined = True  # type: ignore[misc]
