@@ -152,3 +152,8 @@ def test_the_elf_and_bundle_readers_define_no_dataclass_and_records_cannot_be_ch
     with pytest.raises(AttributeError):
         entry.defined = True  # type: ignore[misc]
     assert entry == elf.EntryPoint(True) and len({entry, elf.EntryPoint(True)}) == 1
+
+
+def test_the_bundle_path_imports_no_traceback_module(imported: set[str]) -> None:
+    """traceback prints only with --debug: imported there, not at every start (about 1 ms)."""
+    assert "traceback" not in imported

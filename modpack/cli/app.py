@@ -10,7 +10,6 @@ unpublish, artifacts, modules), redis (discover, redis) and authoring (init, ram
 from __future__ import annotations
 
 import sys
-import traceback
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -53,8 +52,14 @@ def _fail(error: ModpackError, debug: bool) -> NoReturn:
     if error.hint:
         click.echo(f"  hint: {printable(error.hint)}", err=True)
     if debug:
-        traceback.print_exc()
+        _print_traceback()
     sys.exit(error.exit_code)
+
+
+def _print_traceback() -> None:
+    import traceback  # only with --debug: with linecache and tokenize, 3 ms on every start-up
+
+    traceback.print_exc()
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
@@ -78,7 +83,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except Exception as error:
         click.echo(f"modpack: internal error: {type(error).__name__}: {error}", err=True)
         if state.debug:
-            traceback.print_exc()
+            _print_traceback()
         else:
             click.echo("  hint: run again with --debug for the traceback, and report it.", err=True)
         sys.exit(1)
