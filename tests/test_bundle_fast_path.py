@@ -157,3 +157,41 @@ def test_the_elf_and_bundle_readers_define_no_dataclass_and_records_cannot_be_ch
 def test_the_bundle_path_imports_no_traceback_module(imported: set[str]) -> None:
     """traceback prints only with --debug: imported there, not at every start (about 1 ms)."""
     assert "traceback" not in imported
+
+
+# --- one inflating pass when the sections the ELF reader never reads lie past the kept head -----
+
+
+def test_unloaded_sections_past_the_kept_head_cost_no_second_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debug data or comments in the middle of a large module: the ELF reader never reads them
+    (only read-only loaded PROGBITS), so keeping them sent the whole .so through a second pass."""
+    import shutil
+    import zipfile
+
+    from modpack import bundle, elf
+
+    assert shutil.which("objcopy"), "objcopy is needed (Debian package binutils)"
+    big, small = tmp_path / "big.bin", tmp_path / "small.bin"
+    big.write_bytes(bytes(5 << 20))
+    small.write_bytes(b"debug" * 20_000)
+    module = tmp_path / "m.so"
+    flags = ["--set-section-flags", ".debug_x=noload,readonly"]
+    # objcopy lays added sections out in reverse order: .head_big, then .debug_x, then .tail_big
+    added = [f".tail_big={big}", f".debug_x={small}", f".head_big={big}"]
+    command = ["objcopy", *[a for s in added for a in ("--add-section", s)], *flags]
+    subprocess.run([*command, str(SO / "x86_64" / "hello.so"), str(module)], check=True)
+    data = module.read_bytes()
+    offset = data.find(b"debug" * 20_000)
+    assert bundle.HEAD_KEEP < offset < len(data) - bundle.TAIL_KEEP - 100_000  # neither head nor tail
+    zipped = tmp_path / "m.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("m.so", data)
+    passes = []
+    inflate = bundle.member_chunks
+    monkeypatch.setattr(bundle, "member_chunks", lambda *args: passes.append(1) or inflate(*args))
+    with zipfile.ZipFile(zipped) as archive:
+        streamed = bundle.stream_binary(archive, archive.getinfo("m.so"))
+    assert len(passes) == 1
+    assert elf.read_elf(streamed.image) == elf.read_elf(module)  # the same facts as from the file
