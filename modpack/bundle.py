@@ -3,8 +3,9 @@
 Nothing is extracted to disk. The end-of-central-directory record is checked before zipfile
 parses the directory (an entry-count bomb never gets parsed); sizes, ratios, names, modes and
 overlaps are checked from the directory and the local headers before anything is decompressed.
-The .so is then decompressed once: the pass hashes it and keeps in memory only the parts an ELF
-reader needs (headers, section tables, small sections), so memory stays flat for any size.
+The .so is then decompressed once: the pass hashes it and keeps in memory a module of up to 32 MiB
+whole, and of a larger one only the parts an ELF reader needs (headers, section tables, small
+sections), so memory stays bounded for any size.
 """
 
 from __future__ import annotations
@@ -407,6 +408,11 @@ def _disjoint(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return joined
 
 
+# A module up to WHOLE_KEEP bytes is kept whole, so it is never inflated twice: its small sections
+# may lie anywhere (a 20 MB module's .gnu.version or .rela.plt lies past a 4 MiB head), and a
+# second pass costs as much as the first (about 2 ms of CPU per MB), where keeping costs a page
+# fault per 4 KiB (0.2 ms per MB). A larger one keeps its head and tail, then what it needs.
+WHOLE_KEEP = 32 * 1024 * 1024
 HEAD_KEEP = 4 * 1024 * 1024
 TAIL_KEEP = 4 * 1024 * 1024
 SECTION_KEEP = 8 * 1024 * 1024
@@ -426,13 +432,16 @@ class StreamedBinary(NamedTuple):
 
 
 def stream_binary(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> StreamedBinary:
-    """Decompress the .so once: hash it and keep the head, the tail and the section table.
+    """Decompress the .so once: hash it and keep it whole (up to WHOLE_KEEP), or its head, its
+    tail and its header tables.
 
-    When the small sections an ELF reader needs lie elsewhere (an unusual layout), a second pass
+    When the small sections an ELF reader needs lie elsewhere in a larger module, a second pass
     keeps those ranges as well.
     """
     size = info.file_size
     first = [(0, min(size, HEAD_KEEP)), (max(size - TAIL_KEEP, 0), size)]
+    if size <= WHOLE_KEEP:
+        first = [(0, size)]
     wanted = _Keeper(size, first)
     # Hashed here, in the thread that inflates, while the chunk is still in this core's cache.
     # validate's measure is CPU (issue 16: at most 0.7x Python's inflate + sha256), and measured
