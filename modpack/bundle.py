@@ -3,8 +3,9 @@
 Nothing is extracted to disk. The end-of-central-directory record is checked before zipfile
 parses the directory (an entry-count bomb never gets parsed); sizes, ratios, names, modes and
 overlaps are checked from the directory and the local headers before anything is decompressed.
-The .so is then decompressed once: the pass hashes it and keeps in memory only the parts an ELF
-reader needs (headers, section tables, small sections), so memory stays flat for any size.
+The .so is then decompressed once: the pass hashes it and keeps in memory a module of up to 32 MiB
+whole, and of a larger one only the parts an ELF reader needs (headers, section tables, small
+sections), so memory stays bounded for any size.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ import stat
 import struct
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from modpack import codec
 from modpack.findings import Sink
@@ -35,14 +35,18 @@ _LOCAL = struct.Struct("<4sHHHHHIIIHH")
 _ALLOWED_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
 
-@dataclass
 class Layout:
-    """What a bundle holds, once its directory passed the safety checks."""
+    """What a bundle holds, once its directory passed the safety checks.
 
-    archive: zipfile.ZipFile
-    module_json: zipfile.ZipInfo | None = None
-    binaries: list[zipfile.ZipInfo] = field(default_factory=list)
-    deps: dict[str, zipfile.ZipInfo] = field(default_factory=dict)
+    A plain class, as StreamedBinary is a NamedTuple: a dataclass compiles its methods at import,
+    about 1 ms each on the path of every bundle (issue 16).
+    """
+
+    def __init__(self, archive: zipfile.ZipFile) -> None:
+        self.archive = archive
+        self.module_json: zipfile.ZipInfo | None = None
+        self.binaries: list[zipfile.ZipInfo] = []
+        self.deps: dict[str, zipfile.ZipInfo] = {}
 
 
 def declared_entry_count(stream: BinaryIO, size: int) -> int | None:
@@ -360,7 +364,9 @@ class SparseImage(io.RawIOBase):
     def __init__(self, size: int, ranges: dict[int, bytes]) -> None:
         super().__init__()
         self.size = size
-        self.ranges = _merged(ranges)
+        # The pieces as kept, never joined: a read joins only the bytes it returns (joining the
+        # kept head and tail of a large module copied 8 MiB for reads of a few kilobytes).
+        self.pieces = sorted(ranges.items())
         self.position = 0
 
     def readable(self) -> bool:
@@ -383,33 +389,12 @@ class SparseImage(io.RawIOBase):
         wanted = min(len(buffer), max(self.size - self.position, 0))
         if wanted == 0:
             return 0
-        for start, data in self.ranges:
-            if start <= self.position < start + len(data):
-                got = data[self.position - start : self.position - start + wanted]
-                if len(got) < wanted:  # merged ranges are maximal: what follows was not kept
-                    break
-                buffer[:wanted] = got
-                self.position += wanted
-                return wanted
-        raise OSError(5, f"bytes {self.position}..{self.position + wanted} of the module were not kept")
-
-
-def _merged(ranges: dict[int, bytes]) -> list[tuple[int, bytes]]:
-    """Overlapping or touching ranges joined, so a read within kept bytes is never cut short.
-
-    Each run is joined once at the end (joining piece by piece would copy a large table
-    once per chunk).
-    """
-    runs: list[tuple[int, int, list[bytes]]] = []
-    for start, data in sorted(ranges.items()):
-        if runs and start <= runs[-1][1]:
-            low, end, parts = runs[-1]
-            if start + len(data) > end:
-                parts.append(data[end - start :])
-                runs[-1] = (low, start + len(data), parts)
-        else:
-            runs.append((start, start + len(data), [data]))
-    return [(low, b"".join(parts)) for low, _end, parts in runs]
+        got = _kept_bytes(self.pieces, self.position, wanted)
+        if got is None:
+            raise OSError(5, f"bytes {self.position}..{self.position + wanted} of the module were not kept")
+        buffer[:wanted] = got
+        self.position += wanted
+        return wanted
 
 
 def _disjoint(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -423,6 +408,11 @@ def _disjoint(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return joined
 
 
+# A module up to WHOLE_KEEP bytes is kept whole, so it is never inflated twice: its small sections
+# may lie anywhere (a 20 MB module's .gnu.version or .rela.plt lies past a 4 MiB head), and a
+# second pass costs as much as the first (about 2 ms of CPU per MB), where keeping costs a page
+# fault per 4 KiB (0.2 ms per MB). A larger one keeps its head and tail, then what it needs.
+WHOLE_KEEP = 32 * 1024 * 1024
 HEAD_KEEP = 4 * 1024 * 1024
 TAIL_KEEP = 4 * 1024 * 1024
 SECTION_KEEP = 8 * 1024 * 1024
@@ -430,10 +420,10 @@ TABLE_KEEP = 64 * 1024 * 1024  # symbol and string tables, as large as the ELF r
 TOTAL_KEEP = 96 * 1024 * 1024
 CSTRING_CHUNK = 64
 _TABLE_TYPES = {2, 3, 11, 0x6FFFFFFE, 0x6FFFFFFF}  # SYMTAB, STRTAB, DYNSYM, GNU_verneed, GNU_versym
+_READ_ONLY_DATA = 0x1 | 0x2 | 0x4  # SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR: of these, only ALLOC is read
 
 
-@dataclass
-class StreamedBinary:
+class StreamedBinary(NamedTuple):
     """The bundle's .so read once: its hash, its size and the bytes an ELF reader needs."""
 
     sha256: str
@@ -442,13 +432,16 @@ class StreamedBinary:
 
 
 def stream_binary(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> StreamedBinary:
-    """Decompress the .so once: hash it and keep the head, the tail and the section table.
+    """Decompress the .so once: hash it and keep it whole (up to WHOLE_KEEP), or its head, its
+    tail and its header tables.
 
-    When the small sections an ELF reader needs lie elsewhere (an unusual layout), a second pass
+    When the small sections an ELF reader needs lie elsewhere in a larger module, a second pass
     keeps those ranges as well.
     """
     size = info.file_size
     first = [(0, min(size, HEAD_KEEP)), (max(size - TAIL_KEEP, 0), size)]
+    if size <= WHOLE_KEEP:
+        first = [(0, size)]
     wanted = _Keeper(size, first)
     # Hashed here, in the thread that inflates, while the chunk is still in this core's cache.
     # validate's measure is CPU (issue 16: at most 0.7x Python's inflate + sha256), and measured
@@ -495,8 +488,26 @@ class _Keeper:
         self.offset = end
 
     def covers(self, needed: list[tuple[int, int]]) -> bool:
-        spans = [(low, low + len(data)) for low, data in _merged(self.pieces)]
+        spans = _disjoint([(low, low + len(data)) for low, data in self.pieces.items()])  # no bytes joined
         return all(any(a <= low and high <= b for a, b in spans) for low, high in needed)
+
+
+def _kept_bytes(kept: list[tuple[int, bytes]], low: int, length: int) -> bytes | None:
+    """Bytes low..low+length from the kept pieces, sorted by offset (they may overlap), or None
+    where one is missing. Only these bytes are joined; one piece's are sliced, or returned whole."""
+    parts: list[bytes] = []
+    at, high = low, low + length
+    for start, data in kept:
+        if at >= high:
+            break
+        end = start + len(data)
+        if end <= at:
+            continue
+        if start > at:
+            return None
+        parts.append(data if start == at and end <= high else data[at - start : min(end, high) - start])
+        at = min(end, high)
+    return b"".join(parts) if at >= high else None
 
 
 def _table_ranges(header: bytes, size: int) -> list[tuple[int, int]]:
@@ -514,20 +525,17 @@ def _table_ranges(header: bytes, size: int) -> list[tuple[int, int]]:
 
 def _needed_ranges(kept: dict[int, bytes], size: int) -> list[tuple[int, int]]:
     """Small sections (and the tables) an ELF reader may read, from the kept section table."""
-    image = SparseImage(size, kept)
-    try:
-        image.seek(0)
-        header = image.read(64)
-        if len(header) < 64 or header[:4] != b"\x7fELF" or header[4] != 2 or header[5] != 1:
-            return []
-        ranges = _table_ranges(header, size)
-        shoff = struct.unpack_from("<Q", header, 40)[0]
-        shentsize, shnum = struct.unpack_from("<HH", header, 58)
-        if shentsize != 64 or shoff == 0:
-            return ranges
-        image.seek(shoff)
-        table = image.read(64 * min(shnum, 4096))
-    except OSError:
+    pieces = sorted(kept.items())
+    header = _kept_bytes(pieces, 0, min(64, size))
+    if header is None or len(header) < 64 or header[:4] != b"\x7fELF" or header[4] != 2 or header[5] != 1:
+        return []
+    ranges = _table_ranges(header, size)
+    shoff = struct.unpack_from("<Q", header, 40)[0]
+    shentsize, shnum = struct.unpack_from("<HH", header, 58)
+    if shentsize != 64 or shoff == 0:
+        return ranges
+    table = _kept_bytes(pieces, shoff, max(0, min(64 * min(shnum, 4096), size - shoff)))
+    if table is None:
         return []
     total = 0
     for offset in range(0, len(table) - 63, 64):
@@ -538,6 +546,12 @@ def _needed_ranges(kept: dict[int, bytes], size: int) -> list[tuple[int, int]]:
         limit = TABLE_KEEP if sh_type in _TABLE_TYPES else SECTION_KEEP
         if sh_type == 8 or sh_size == 0 or sh_size > limit or sh_offset + sh_size > size:
             continue  # SHT_NOBITS, empty, large (code, data blobs) or out of bounds
+        if sh_type == 1 and struct.unpack_from("<Q", table, offset + 8)[0] & _READ_ONLY_DATA != 2:
+            # SHT_PROGBITS the ELF reader never reads: code, writable data, and what is not loaded
+            # (debug data, comments). It reads only read-only loaded data (elf._getkeys_api); keeping
+            # the others sent a module with a small one past the kept head and tail to a second
+            # inflating pass (twice the CPU of validate BUNDLE.zip).
+            continue
         total += sh_size
         if total > TOTAL_KEEP:
             break

@@ -43,7 +43,9 @@ def _grown(tmp_path: Path, pad: int) -> Path:
     blob.write_bytes(bytes(range(251)) * (pad // 251) + bytes(pad % 251))
     out = tmp_path / "grown.so"
     base = SO / "x86_64" / "hello.so"
-    subprocess.run(["objcopy", "--add-section", f".pad={blob}", str(base), str(out)], check=True)
+    # read-only loaded data (SHF_ALLOC), the kind of PROGBITS the ELF reader reads
+    flags = ["--set-section-flags", ".pad=alloc,readonly"]
+    subprocess.run(["objcopy", "--add-section", f".pad={blob}", *flags, str(base), str(out)], check=True)
     return out
 
 
@@ -63,6 +65,9 @@ def _truth(path: Path) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
             limit = elf.MAX_SYMBOL_TABLE if kind in TABLE_TYPES else SECTION_BUDGET
             if kind == "SHT_NOBITS" or length == 0 or length > limit:
                 continue
+            flags = section["sh_flags"] & (elf.SHF_WRITE | elf.SHF_ALLOC | elf.SHF_EXECINSTR)
+            if kind == "SHT_PROGBITS" and flags != elf.SHF_ALLOC:
+                continue  # code, writable or unloaded data: the ELF reader reads none of them
             sections.append((offset, min(offset + length + bundle.CSTRING_CHUNK, size)))
     return tables, sections
 
@@ -143,7 +148,8 @@ def _header(
 
 
 def _section(kind: int, offset: int, size: int) -> bytes:
-    return struct.pack("<IIQQQQIIQQ", 0, kind, 0, 0, offset, size, 0, 0, 1, 0)
+    # SHF_ALLOC: a PROGBITS section is then read-only loaded data, which the ELF reader reads
+    return struct.pack("<IIQQQQIIQQ", 0, kind, 2, 0, offset, size, 0, 0, 1, 0)
 
 
 def test_tables_ending_at_the_last_byte_are_kept_and_past_it_are_clipped() -> None:

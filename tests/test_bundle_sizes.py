@@ -37,6 +37,15 @@ CHUNK = bundle.CHUNK
 LIMIT = bundle.HEAD_KEEP + bundle.TAIL_KEEP + 2 * CHUNK
 
 
+@pytest.fixture(autouse=True, params=["head and tail", "whole"])
+def keeping(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs as a module larger than WHOLE_KEEP (head, tail, then what is needed) and
+    as one kept whole; the CLI's child processes always keep as modpack does."""
+    if request.param == "head and tail":
+        monkeypatch.setattr(bundle, "WHOLE_KEEP", 0)
+    return str(request.param)
+
+
 def _module() -> dict[str, object]:
     decl = manifests.load(FIXTURES / "example" / "modpack.toml")
     return builder.assemble(decl, BASE, builder.read_facts(BASE))
@@ -152,7 +161,9 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
 """
 
 
-def test_small_sections_between_two_large_ones_are_read_in_a_second_pass(tmp_path: Path) -> None:
+def test_small_sections_between_two_large_ones_are_read_in_a_second_pass(
+    tmp_path: Path, keeping: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """.dynamic sits after 9 MiB of .rodata and before 9 MiB of .data: neither head nor tail.
 
     The second pass once kept only the sections, not the ELF header, so such a bundle got
@@ -166,8 +177,13 @@ def test_small_sections_between_two_large_ones_are_read_in_a_second_pass(tmp_pat
     alone = _alone(so)
     assert _bundled(path) == alone
     assert all(code.startswith("ELF") for code, _m, _p in alone)
+    passes = []
+    inflate = bundle.member_chunks
+    monkeypatch.setattr(bundle, "member_chunks", lambda *args: passes.append(1) or inflate(*args))
     with zipfile.ZipFile(path) as archive:
         streamed = bundle.stream_binary(archive, archive.getinfo("hello.so"))
+    # kept whole (it is under WHOLE_KEEP), the module is inflated once, not twice
+    assert len(passes) == (1 if keeping == "whole" else 2)
     streamed.image.seek(dynamic)
     assert streamed.image.read(16) == so.read_bytes()[dynamic : dynamic + 16]
 

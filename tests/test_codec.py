@@ -124,6 +124,9 @@ def _run_python(script: str, *args: str | Path) -> subprocess.CompletedProcess[s
 
 _CLI = "import sys, runpy\nsys.argv = ['modpack', *sys.argv[1:]]\nrunpy.run_module('modpack', run_name='__main__')\n"
 _NO_ZLIB_NG = "import sys\nsys.modules['zlib_ng'] = None\n"
+_NO_ISAL = "import sys\nsys.modules['isal'] = None\n"
+# Reading a bundle: ISA-L when installed, else zlib-ng, else zlib (modpack/codec.py, member_chunks).
+_INFLATERS = ["", _NO_ISAL, _NO_ISAL + _NO_ZLIB_NG]
 _OTHER_ZLIB_NG = "from zlib_ng import zlib_ng\nzlib_ng.ZLIBNG_VERSION = '2.2.4'\n"
 
 
@@ -154,9 +157,12 @@ def test_build_refuses_without_the_pinned_codec_and_writes_nothing(
     assert not any(out.glob("*")) if out.exists() else True
 
 
-def test_validate_inflates_with_zlib_when_zlib_ng_is_missing(real_bundle: tuple[Path, Path]) -> None:
+@pytest.mark.parametrize("setup", [_NO_ISAL, _NO_ISAL + _NO_ZLIB_NG, _NO_ZLIB_NG])
+def test_validate_inflates_with_another_inflater_when_one_is_missing(
+    real_bundle: tuple[Path, Path], setup: str
+) -> None:
     _, bundle = real_bundle
-    result = _run_python(_NO_ZLIB_NG + _CLI, "validate", bundle)
+    result = _run_python(setup + _CLI, "validate", bundle)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -175,7 +181,7 @@ def _damaged(bundle: Path, tmp_path: Path, *, crc: bool) -> Path:
     return target
 
 
-@pytest.mark.parametrize("setup", ["", _NO_ZLIB_NG])
+@pytest.mark.parametrize("setup", _INFLATERS)
 @pytest.mark.parametrize("crc", [False, True])
 def test_a_damaged_so_entry_is_a_finding_with_either_inflater(
     real_bundle: tuple[Path, Path], tmp_path: Path, setup: str, crc: bool
@@ -199,3 +205,44 @@ def test_member_chunks_reads_stored_entries_and_short_reads_alike(tmp_path: Path
             chunks = list(codec.member_chunks(archive, info, size=100_000))
             assert b"".join(chunks) == known_input
             assert max(len(c) for c in chunks) <= 100_000
+
+
+def _only(monkeypatch: pytest.MonkeyPatch, inflater: str) -> None:
+    """member_chunks made to use one inflater, as on a machine where only it is installed."""
+    if inflater != "isal":
+        monkeypatch.setattr(codec, "igzip", lambda: None)
+    if inflater == "zlib":
+        monkeypatch.setattr(codec, "inflater", lambda: zlib)
+
+
+@pytest.mark.parametrize("inflater", ["isal", "zlib_ng", "zlib"])
+def test_every_inflater_keeps_zipfiles_checks(
+    tmp_path: Path, known_input: bytes, monkeypatch: pytest.MonkeyPatch, inflater: str
+) -> None:
+    _only(monkeypatch, inflater)
+    target = tmp_path / "one.zip"
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("m.so"), known_input, compress_type=zipfile.ZIP_DEFLATED)
+
+    def read(change: str, value: int) -> bytes:
+        with zipfile.ZipFile(target) as archive:
+            info = archive.getinfo("m.so")
+            setattr(info, change, value)
+            return b"".join(codec.member_chunks(archive, info, size=100_000))
+
+    with zipfile.ZipFile(target) as archive:
+        info = archive.getinfo("m.so")
+    assert read("CRC", info.CRC) == known_input
+    with pytest.raises(zipfile.BadZipFile, match="Bad CRC-32"):
+        read("CRC", info.CRC ^ 1)
+    with pytest.raises(zipfile.BadZipFile, match="Bad CRC-32"):  # output cut at the directory's size
+        read("file_size", info.file_size // 2)
+    # the stream goes on past the directory's compressed size (zipfile's loop sees the CRC differ)
+    with pytest.raises(EOFError if inflater != "zlib" else zipfile.BadZipFile):
+        read("compress_size", info.compress_size // 2)
+    data = bytearray(target.read_bytes())
+    start = 30 + len("m.so")
+    data[start : start + 64] = b"\xff" * 64  # not a deflate stream: an invalid block type
+    target.write_bytes(bytes(data))
+    with pytest.raises(zlib.error):
+        read("CRC", info.CRC)

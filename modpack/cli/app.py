@@ -52,10 +52,14 @@ def _fail(error: ModpackError, debug: bool) -> NoReturn:
     if error.hint:
         click.echo(f"  hint: {printable(error.hint)}", err=True)
     if debug:
-        import traceback  # only here: start-up never needs it
-
-        traceback.print_exc()
+        _print_traceback()
     sys.exit(error.exit_code)
+
+
+def _print_traceback() -> None:
+    import traceback  # only with --debug: with linecache and tokenize, 3 ms on every start-up
+
+    traceback.print_exc()
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
@@ -79,9 +83,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except Exception as error:
         click.echo(f"modpack: internal error: {type(error).__name__}: {error}", err=True)
         if state.debug:
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback()
         else:
             click.echo("  hint: run again with --debug for the traceback, and report it.", err=True)
         sys.exit(1)

@@ -1,0 +1,197 @@
+"""What `modpack validate BUNDLE.zip` loads and how it reads (issue 16: at most 0.7x the CPU of
+Python's zipfile + sha256). Structural, never timed: bench/bench_elf.py measures the speed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import ROOT, SO
+
+_REPORT = (
+    "import sys, runpy\n"
+    "before = set(sys.modules)\n"
+    "sys.argv = ['modpack', 'validate', sys.argv[1]]\n"
+    "try:\n    runpy.run_module('modpack', run_name='__main__')\n"
+    "except SystemExit:\n    pass\n"
+    "print(' '.join(sorted(set(sys.modules) - before)))\n"
+)
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+    """The modules a validate of a real bundle imports, beyond those the interpreter started with."""
+    out = tmp_path_factory.mktemp("bundle")
+    toml = ROOT / "fixtures" / "example" / "modpack.toml"
+    hello = SO / "x86_64" / "hello.so"
+    build = [sys.executable, "-m", "modpack", "build", str(toml), "--so", str(hello), "-o", str(out)]
+    subprocess.run(build, check=True, capture_output=True)
+    bundle = next(out.glob("*.zip"))
+    result = subprocess.run(
+        [sys.executable, "-c", _REPORT, str(bundle)], capture_output=True, text=True, check=True
+    )
+    assert "0 errors" in result.stdout, result.stdout
+    return set(result.stdout.strip().splitlines()[-1].split())
+
+
+def test_isa_l_inflates_a_bundle_and_zlib_ng_is_not_loaded(imported: set[str]) -> None:
+    # ISA-L inflates and computes the CRC in 0.84x zlib-ng's CPU (modpack/codec.py).
+    assert "isal.igzip_lib" in imported
+    assert not {m for m in imported if m.startswith("zlib_ng")}
+
+
+def test_the_bundle_path_imports_no_third_party_package_but_click_and_isal(imported: set[str]) -> None:
+    packages = {m.partition(".")[0] for m in imported} - set(sys.stdlib_module_names)
+    assert packages <= {"modpack", "click", "isal"}, packages - {"modpack", "click", "isal"}
+
+
+# --- the ELF reader opens only regular files, checked on the open descriptor (issue 15) ---------
+
+HANG_GUARD = 60  # seconds: the old reader blocked forever opening a FIFO
+
+
+def _read_elf_in_child(path: Path, setup: str = "") -> str:
+    code = (
+        "import sys\n" + setup + "from modpack.elf import ElfError, read_elf\n"
+        "try: read_elf(sys.argv[1])\n"
+        "except ElfError as exc: print(exc.kind, exc.message)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(  # in a child: the timeout guards a reader that blocks
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    return result.stdout + result.stderr
+
+
+def test_read_elf_refuses_a_fifo(tmp_path: Path) -> None:
+    fifo = tmp_path / "module.so"
+    os.mkfifo(fifo)
+    out = _read_elf_in_child(fifo)
+    assert f"unreadable cannot open {fifo}: a named pipe (FIFO), not a regular file" in out, out
+
+
+def test_read_elf_refuses_a_fifo_swapped_in_after_any_check_of_the_path(tmp_path: Path) -> None:
+    """Every check of the path sees a regular file, as when the FIFO replaces it after the check.
+
+    A writer holds the FIFO open, so a reader that opens it anyway does not block: it reads the
+    pipe and fails on something else (the old reader said 'Illegal seek')."""
+    fifo = tmp_path / "module.so"
+    os.mkfifo(fifo)
+    regular = SO / "x86_64" / "hello.so"
+    setup = (
+        "import os, pathlib\n"
+        f"_real = os.stat({str(regular)!r})\n"
+        "pathlib.Path.stat = lambda self, **kw: _real\n"
+        "os.stat = lambda *a, **kw: _real\n"
+        "_writer = os.open(sys.argv[1], os.O_RDWR | os.O_NONBLOCK)\n"
+        "os.write(_writer, b'\\x7fELF' + bytes(60))\n"
+    )
+    out = _read_elf_in_child(fifo, setup)
+    assert f"unreadable cannot open {fifo}: a named pipe (FIFO), not a regular file" in out, out
+
+
+# --- the section table is read from the kept pieces without joining them all -------------------
+
+
+def test_a_sparse_image_reads_exactly_the_kept_bytes_without_joining_them() -> None:
+    import random
+
+    from modpack import bundle
+
+    rng = random.Random(16)
+    data = bytes(rng.randrange(256) for _ in range(4000))
+    for _ in range(300):
+        kept: dict[int, bytes] = {}
+        for _ in range(rng.randrange(1, 5)):  # pieces that may overlap, touch or leave gaps
+            low = rng.randrange(4000)
+            kept[low] = data[low : low + rng.randrange(1, 1500)]
+        low, length = rng.randrange(4000), rng.randrange(1, 700)
+        end = min(low + length, len(data))
+        covered = all(
+            any(start <= at < start + len(piece) for start, piece in kept.items()) for at in range(low, end)
+        )
+        image = bundle.SparseImage(len(data), kept)
+        image.seek(low)
+        if covered:
+            assert image.read(length) == data[low:end], (sorted(kept), low, length)
+        else:
+            with pytest.raises(OSError, match="were not kept"):
+                image.read(length)
+    pieces = {0: b"a" * 100, 100: b"b" * 100}
+    image = bundle.SparseImage(200, pieces)
+    assert [data for _, data in image.pieces] == [pieces[0], pieces[100]]  # kept as they came
+    assert all(data is pieces[start] for start, data in image.pieces)
+
+
+# --- the ELF reader's records cost little to define: it is imported on every bundle's path ------
+
+
+def test_the_elf_and_bundle_readers_define_no_dataclass_and_records_cannot_be_changed() -> None:
+    """A frozen dataclass costs about 1 ms at import (its methods are compiled then); eleven of
+    them were most of modpack.elf's import time on the bundle path (issue 16)."""
+    import dataclasses
+    import inspect
+
+    from modpack import bundle, elf
+
+    for module in (elf, bundle):
+        records = [
+            c for _, c in inspect.getmembers(module, inspect.isclass) if c.__module__ == module.__name__
+        ]
+        assert not [c.__name__ for c in records if dataclasses.is_dataclass(c)], module.__name__
+    entry = elf.EntryPoint(in_dynsym=True)
+    with pytest.raises(AttributeError):
+        entry.defined = True  # type: ignore[misc]
+    assert entry == elf.EntryPoint(True) and len({entry, elf.EntryPoint(True)}) == 1
+
+
+def test_the_bundle_path_imports_no_traceback_module(imported: set[str]) -> None:
+    """traceback prints only with --debug: imported there, not at every start (about 1 ms)."""
+    assert "traceback" not in imported
+
+
+# --- one inflating pass when the sections the ELF reader never reads lie past the kept head -----
+
+
+def test_unloaded_sections_past_the_kept_head_cost_no_second_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debug data or comments in the middle of a large module: the ELF reader never reads them
+    (only read-only loaded PROGBITS), so keeping them sent the whole .so through a second pass."""
+    import shutil
+    import zipfile
+
+    from modpack import bundle, elf
+
+    assert shutil.which("objcopy"), "objcopy is needed (Debian package binutils)"
+    big, small = tmp_path / "big.bin", tmp_path / "small.bin"
+    big.write_bytes(bytes(5 << 20))
+    small.write_bytes(b"debug" * 20_000)
+    module = tmp_path / "m.so"
+    flags = ["--set-section-flags", ".debug_x=noload,readonly"]
+    # objcopy lays added sections out in reverse order: .head_big, then .debug_x, then .tail_big
+    added = [f".tail_big={big}", f".debug_x={small}", f".head_big={big}"]
+    command = ["objcopy", *[a for s in added for a in ("--add-section", s)], *flags]
+    subprocess.run([*command, str(SO / "x86_64" / "hello.so"), str(module)], check=True)
+    data = module.read_bytes()
+    offset = data.find(b"debug" * 20_000)
+    assert bundle.HEAD_KEEP < offset < len(data) - bundle.TAIL_KEEP - 100_000  # neither head nor tail
+    zipped = tmp_path / "m.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("m.so", data)
+    passes = []
+    inflate = bundle.member_chunks
+    monkeypatch.setattr(bundle, "member_chunks", lambda *args: passes.append(1) or inflate(*args))
+    with zipfile.ZipFile(zipped) as archive:
+        streamed = bundle.stream_binary(archive, archive.getinfo("m.so"))
+    assert len(passes) == 1
+    assert elf.read_elf(streamed.image) == elf.read_elf(module)  # the same facts as from the file
