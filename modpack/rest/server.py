@@ -50,7 +50,7 @@ from collections import defaultdict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Literal, NamedTuple, NoReturn, NotRequired, TypedDict
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -58,7 +58,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, ExceptionHandler, Receive, Scope, Send
 
 from modpack.findings import Severity
 from modpack.rest import auth, platforms, store, upload
@@ -66,7 +66,7 @@ from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
 from modpack.rest.problems import ApiError
 
 if TYPE_CHECKING:
-    from modpack.types import JSON
+    from modpack.types import JSON, Module
     from modpack.validate import BundleVerdict
 
 MAX_JSON_BODY = 4 * 1024 * 1024
@@ -289,7 +289,7 @@ def _routes(*, legacy: bool = False) -> list[Route]:
     ]
 
 
-def _handlers() -> dict[Any, Any]:
+def _handlers() -> dict[type[Exception], ExceptionHandler]:
     return {
         ApiError: _api_error,
         HTTPException: _http_error,
@@ -522,8 +522,8 @@ async def list_nodes(request: Request) -> Response:
     return JSONResponse([node.as_json() for node in shared.nodes])
 
 
-def _cluster(shared: Shared) -> dict[str, Any]:
-    cluster: dict[str, Any] = {"name": CLUSTER_NAME, "nodes": len(shared.nodes)}
+def _cluster(shared: Shared) -> dict[str, JSON]:
+    cluster: dict[str, JSON] = {"name": CLUSTER_NAME, "nodes": len(shared.nodes)}
     if shared.has_switch:  # the field came with 8.2 (objects/cluster: allow_modules_upload)
         cluster[ALLOW_UPLOAD] = shared.uploads_allowed
     return cluster
@@ -598,9 +598,9 @@ async def upload_artifact(request: Request) -> Response:
     received = upload.Upload(node.artifacts, boundary, shared.max_upload)
     try:
         path = await _receive(request, received)
-        module = await _accept(shared, node, path)
-        async with node.locks[(module["module_name"], module["version"])]:
-            await anyio.to_thread.run_sync(node.artifacts.place, path, module)
+        accepted = await _accept(shared, node, path)
+        async with node.locks[(accepted.name, accepted.number)]:
+            await anyio.to_thread.run_sync(node.artifacts.place, path, accepted.module)
     except ClientDisconnect:
         return Response(status_code=400)  # nobody reads it: the client is gone
     finally:
@@ -614,16 +614,25 @@ async def _receive(request: Request, received: upload.Upload) -> Path:
     return await anyio.to_thread.run_sync(received.finish)
 
 
-async def _validated(shared: Shared, path: Path) -> dict[str, Any]:
+class Validated(NamedTuple):
+    """An uploaded bundle's module.json, with its name and version checked safe (`store.module_name`,
+    `store.version`) and written back into it as a string and an integer."""
+
+    module: Module
+    name: str
+    number: int
+
+
+async def _validated(shared: Shared, path: Path) -> Validated:
     """The upload's module.json, with a safe name and version, when the bundle is valid."""
     loop = asyncio.get_running_loop()
     verdict = await loop.run_in_executor(shared.validator, _validate, path)
     module = upload.judge(verdict.module, verdict.findings)
     try:
-        name, number = store.module_name(module["module_name"]), store.version(module["version"])
+        name, number = store.module_name(module.get("module_name")), store.version(module.get("version"))
     except store.UnsafeNameError as exc:
         raise ApiError("invalid_module_metadata", str(exc)) from None
-    return {**module, "module_name": name, "version": number}
+    return Validated({**module, "module_name": name, "version": number}, name, number)
 
 
 def _validate(path: Path) -> BundleVerdict:
@@ -637,17 +646,17 @@ def _validate(path: Path) -> BundleVerdict:
         gc.collect()
 
 
-async def _accept(shared: Shared, node: Node, path: Path) -> dict[str, Any]:
+async def _accept(shared: Shared, node: Node, path: Path) -> Validated:
     """The upload's module.json when the bundle is valid, matches a module object and this node."""
-    module = await _validated(shared, path)
-    name, number = module["module_name"], module["version"]
+    validated = await _validated(shared, path)
+    name, number = validated.name, validated.number
     if shared.store.find(name, number) is None:
         raise ApiError(
             "no_module_object",
             f"no module object {name} version {number} in the cluster: POST /v2/modules/user-defined first",
         )
-    upload.check_platform(module, node.os, node.architecture)
-    return module
+    upload.check_platform(validated.module, node.os, node.architecture)
+    return validated
 
 
 # --- RS 7.x: POST /v2/modules, DELETE /v2/modules/<uid>, GET /v1/actions/<uid> ----------------
@@ -662,9 +671,9 @@ async def upload_legacy_module(request: Request) -> Response:
     received = upload.Upload(node.artifacts, boundary, shared.max_upload)
     try:
         path = await _receive(request, received)
-        module = await _legacy_validated(shared, path)
-        targets = _legacy_targets(shared, module)
-        stored = _merge_legacy_module(shared, module, targets)
+        validated = await _legacy_validated(shared, path)
+        targets = _legacy_targets(shared, validated.module)
+        stored = _merge_legacy_module(shared, validated, targets)
         action = _new_action(shared, "module_upload")
         kept = path.with_name(path.name + ".kept")
         path.replace(kept)  # the action copies it to the nodes after this answer
@@ -672,11 +681,11 @@ async def upload_legacy_module(request: Request) -> Response:
         return Response(status_code=400)
     finally:
         received.discard()
-    _start(shared, _copy_to_nodes(shared, action, kept, module, targets))
+    _start(shared, _copy_to_nodes(shared, action, kept, validated.module, targets))
     return JSONResponse({**stored, "action_uid": action["action_uid"]})
 
 
-async def _legacy_validated(shared: Shared, path: Path) -> dict[str, Any]:
+async def _legacy_validated(shared: Shared, path: Path) -> Validated:
     """As `_validated`, with 7.x's error: a bundle that does not validate is `invalid_module`,
     "Module either corrupted or packaged files are wrong", answered 400 (7.22 modules page)."""
     try:
@@ -687,7 +696,7 @@ async def _legacy_validated(shared: Shared, path: Path) -> dict[str, Any]:
         raise ApiError("invalid_module", exc.description, status=400) from None
 
 
-def _legacy_targets(shared: Shared, module: dict[str, Any]) -> list[Node]:
+def _legacy_targets(shared: Shared, module: Module) -> list[Node]:
     wanted = module.get("min_redis_pack_version")
     needed = platforms.version_tuple(wanted)
     if needed is not None and needed > (platforms.version_tuple(shared.software_version) or (0, 0, 0)):
@@ -708,29 +717,31 @@ def _legacy_targets(shared: Shared, module: dict[str, Any]) -> list[Node]:
     return targets
 
 
-def _merge_legacy_module(shared: Shared, module: dict[str, Any], targets: list[Node]) -> dict[str, Any]:
+def _merge_legacy_module(shared: Shared, validated: Validated, targets: list[Node]) -> Module:
     """Create the module object, or add this build's platforms to the same module's object."""
-    entry = {"dependencies": module.get("dependencies") or {}, "sha256": module.get("sha256", "")}
-    added = {f"{n.os}/{n.architecture}": entry for n in targets}
+    module = validated.module
+    entry: JSON = {"dependencies": module.get("dependencies") or {}, "sha256": module.get("sha256", "")}
+    added: dict[str, JSON] = {f"{n.os}/{n.architecture}": entry for n in targets}
     with shared.legacy_lock:
-        existing = shared.store.find(module["module_name"], module["version"])
+        existing = shared.store.find(validated.name, validated.number)
         if existing is None:
             return shared.store.create_module({**module, "platforms": added})
-        have = existing.get("platforms") or {}
+        platforms_field = existing.get("platforms")
+        have = platforms_field if isinstance(platforms_field, dict) else {}
         if set(added) & set(have):
             raise ApiError(
                 "module_exists",
-                f"Module already in system: {module['module_name']} {module['version']} for"
+                f"Module already in system: {validated.name} {validated.number} for"
                 f" {', '.join(sorted(set(added) & set(have)))} (uid {existing['uid']})",
                 status=400,
             )
-        updated = {**existing, "platforms": {**have, **added}}
+        updated: Module = {**existing, "platforms": {**have, **added}}
         shared.store.update_module(updated)
         return updated
 
 
 async def _copy_to_nodes(
-    shared: Shared, action: Action, path: Path, module: dict[str, Any], targets: list[Node]
+    shared: Shared, action: Action, path: Path, module: Module, targets: list[Node]
 ) -> None:
     """Install the bundle on each target node in turn; the action fails at the first node that
     cannot take it, with `error_code` and `error_message` as the action object documents
@@ -758,7 +769,7 @@ class _InstallFailed(Exception):
         self.error_code = error_code
 
 
-def _install(path: Path, module: dict[str, Any], node: Node) -> None:
+def _install(path: Path, module: Module, node: Node) -> None:
     """Copy the bundle into one node's artifacts; _InstallFailed when the node cannot take it."""
     label = f"{module['module_name']} {module['version']}"
     if not node.running:
@@ -791,10 +802,11 @@ async def delete_legacy_module(request: Request) -> Response:
     return JSONResponse({"action_uid": action["action_uid"]})
 
 
-async def _remove_from_nodes(shared: Shared, action: Action, module: dict[str, Any]) -> None:
+async def _remove_from_nodes(shared: Shared, action: Action, module: Module) -> None:
     def remove() -> None:
+        name, number = store.module_name(module.get("module_name")), store.version(module.get("version"))
         for node in shared.nodes:
-            node.artifacts.remove(module["module_name"], module["version"])
+            node.artifacts.remove(name, number)
 
     action["status"] = "running"
     await anyio.to_thread.run_sync(remove)
@@ -814,7 +826,7 @@ def _new_action(shared: Shared, name: str) -> Action:
     return action
 
 
-def _start(shared: Shared, work: Coroutine[Any, Any, None]) -> None:
+def _start(shared: Shared, work: Coroutine[object, None, None]) -> None:
     task = asyncio.get_running_loop().create_task(work)
     shared.background.add(task)
     task.add_done_callback(shared.background.discard)

@@ -24,10 +24,10 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from modpack.atomic import fsync_folder
-from modpack.types import JSON
+from modpack.types import JSON, Module
 
 ARTIFACT_ZIP = "module.zip"
 ARTIFACT_JSON = "module.json"
@@ -45,7 +45,7 @@ class UnsafeNameError(ValueError):
 class ModuleExistsError(Exception):
     """The configuration store already holds a module object with this name and version."""
 
-    def __init__(self, existing: dict[str, Any]) -> None:
+    def __init__(self, existing: Module) -> None:
         super().__init__(f"{existing['module_name']} {existing['version']} exists")
         self.existing = existing
 
@@ -100,9 +100,9 @@ class ConfigStore:
         with self._lock:
             self._db.close()
 
-    def create_module(self, document: dict[str, Any]) -> dict[str, Any]:
+    def create_module(self, document: Module) -> Module:
         """Store a module object; returns it with its new `uid`."""
-        stored = {**document, "uid": uuid.uuid4().hex, "is_bundled": False}
+        stored: Module = {**document, "uid": uuid.uuid4().hex, "is_bundled": False}
         name, number = module_name(document.get("module_name")), version(document.get("version"))
         with self._lock:
             existing = self._find(name, number)
@@ -114,13 +114,13 @@ class ConfigStore:
             )
         return stored
 
-    def modules(self) -> list[dict[str, Any]]:
+    def modules(self) -> list[Module]:
         """Every module object that can be served; a row that cannot (see `unservable`) is skipped."""
         with self._lock:
             rows = self._db.execute("SELECT document FROM modules ORDER BY module_name, version").fetchall()
         return [document for row in rows if (document := _servable(row[0])) is not None]
 
-    def module(self, uid: str) -> dict[str, Any] | None:
+    def module(self, uid: str) -> Module | None:
         with self._lock:
             row = self._db.execute("SELECT document FROM modules WHERE uid = ?", (uid,)).fetchone()
         return None if row is None else _servable(row[0])
@@ -138,17 +138,18 @@ class ConfigStore:
                 found.append((str(uid), why))
         return found
 
-    def find(self, name: str, number: int) -> dict[str, Any] | None:
+    def find(self, name: str, number: int) -> Module | None:
         with self._lock:
             return self._find(name, number)
 
-    def _find(self, name: str, number: int) -> dict[str, Any] | None:
+    def _find(self, name: str, number: int) -> Module | None:
         row = self._db.execute(
             "SELECT document FROM modules WHERE module_name = ? AND version = ?", (name, number)
         ).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        document = None if row is None else json.loads(row[0])
+        return document if isinstance(document, dict) else None
 
-    def update_module(self, document: dict[str, Any]) -> None:
+    def update_module(self, document: Module) -> None:
         """Rewrite a stored module object (same uid, name and version)."""
         with self._lock:
             self._db.execute(
@@ -174,7 +175,7 @@ class ConfigStore:
             )
 
 
-def _dumps(document: dict[str, Any]) -> str:
+def _dumps(document: Module) -> str:
     """The stored text: strict JSON that encodes as UTF-8 (ValueError otherwise)."""
     text = json.dumps(document, allow_nan=False)
     json.dumps(document, ensure_ascii=False).encode("utf-8")  # a lone surrogate raises here
@@ -185,7 +186,7 @@ def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def _read(text: object) -> tuple[dict[str, Any] | None, str]:
+def _read(text: object) -> tuple[Module | None, str]:
     """(document, "") for a row a response can carry, else (None, why)."""
     try:
         document = json.loads(str(text), parse_constant=_no_constant)
@@ -201,7 +202,7 @@ def _unservable_reason(text: object) -> str | None:
     return _read(text)[1] or None
 
 
-def _servable(text: object) -> dict[str, Any] | None:
+def _servable(text: object) -> Module | None:
     return _read(text)[0]
 
 
@@ -214,8 +215,9 @@ class Artifact:
     version: int
     dependencies: list[str]
 
-    def as_json(self) -> dict[str, Any]:
-        return {"module_name": self.module_name, "version": self.version, "dependencies": self.dependencies}
+    def as_json(self) -> dict[str, JSON]:
+        names: list[JSON] = [*self.dependencies]
+        return {"module_name": self.module_name, "version": self.version, "dependencies": names}
 
 
 class NodeArtifacts:
@@ -257,9 +259,9 @@ class NodeArtifacts:
                 if artifact is not None:
                     yield artifact
 
-    def place(self, upload: Path, module: dict[str, Any]) -> None:
+    def place(self, upload: Path, module: Module) -> None:
         """Move a validated upload into `<name>/<version>/`, replacing what was there."""
-        target = self.folder(module["module_name"], module["version"])
+        target = self.folder(module_name(module.get("module_name")), version(module.get("version")))
         stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.temp))
         upload.replace(stage / ARTIFACT_ZIP)
         _write_synced(stage / ARTIFACT_JSON, json.dumps(module, indent=1).encode())
