@@ -39,8 +39,6 @@ import concurrent.futures
 import datetime
 import errno
 import gc
-import json
-import math
 import os
 import shutil
 import threading
@@ -50,7 +48,7 @@ from collections import defaultdict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, NamedTuple, NoReturn, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Literal, NamedTuple, NotRequired, TypedDict
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -437,7 +435,7 @@ def _check_module_object(document: JSON) -> None:
     except (ValueError, RecursionError, OverflowError) as exc:
         # A number or version past what Python converts (a 5000-digit semantic_version): the
         # object is refused like any invalid one, never a 500 the client would retry.
-        raise ApiError("invalid_module_object", f"invalid module object: {_short(exc)}") from None
+        raise ApiError("invalid_module_object", f"invalid module object: {store.reason(exc)}") from None
     errors = [f for f in findings if f.severity >= Severity.ERROR]
     if errors:
         raise ApiError("invalid_module_object", "invalid module object: " + upload.describe(errors))
@@ -475,42 +473,21 @@ def parse_json(body: bytes, error_code: str) -> JSON:
     """A request body as JSON that can be served back: strict UTF-8 (RFC 8259 §8.1), no NaN or
     Infinity (not JSON, RFC 8259 §6), no lone surrogate (`\\ud800` parses but cannot be encoded
     as UTF-8), no integer past Python's 4300-digit limit. What is stored must be servable: a
-    stored NaN made every GET /v1/modules answer 500 (issue 12)."""
+    stored NaN made every GET /v1/modules answer 500 (issue 12). The rules are the store's own
+    (`store.loads`, `store.dumps`), so what is accepted here is what the store writes and serves."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ApiError(error_code, f"the body is not UTF-8 (byte {exc.start})") from None
     try:
-        document = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        document = store.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise ApiError(error_code, f"the body is not valid JSON: {_short(exc)}") from None
+        raise ApiError(error_code, f"the body is not valid JSON: {store.reason(exc)}") from None
     try:
-        servable(document)
+        store.dumps(document)
     except (ValueError, RecursionError) as exc:
-        raise ApiError(error_code, f"the body cannot be stored: {_short(exc)}") from None
-    parsed: JSON = document
-    return parsed
-
-
-def servable(document: JSON) -> bytes:
-    """`document` as the UTF-8 JSON a response would carry; ValueError when it has none."""
-    return json.dumps(document, ensure_ascii=False, allow_nan=False).encode("utf-8")
-
-
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a JSON value (RFC 8259 §6)")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {text[:40]} is out of range")
-    return value
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= 300 else text[:300] + "..."
+        raise ApiError(error_code, f"the body cannot be stored: {store.reason(exc)}") from None
+    return document
 
 
 # --- cluster and nodes ------------------------------------------------------------------------

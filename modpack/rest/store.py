@@ -14,6 +14,7 @@ accepted them: one safe component, never `/`, `..`, NUL or an absolute path.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -110,7 +111,7 @@ class ConfigStore:
                 raise ModuleExistsError(existing)
             self._db.execute(
                 "INSERT INTO modules (uid, module_name, version, document) VALUES (?, ?, ?, ?)",
-                (stored["uid"], name, number, _dumps(stored)),
+                (stored["uid"], name, number, dumps(stored)),
             )
         return stored
 
@@ -153,7 +154,7 @@ class ConfigStore:
         """Rewrite a stored module object (same uid, name and version)."""
         with self._lock:
             self._db.execute(
-                "UPDATE modules SET document = ? WHERE uid = ?", (_dumps(document), document["uid"])
+                "UPDATE modules SET document = ? WHERE uid = ?", (dumps(document), document["uid"])
             )
 
     def delete_module(self, uid: str) -> bool:
@@ -175,26 +176,51 @@ class ConfigStore:
             )
 
 
-def _dumps(document: Module) -> str:
-    """The stored text: strict JSON that encodes as UTF-8 (ValueError otherwise)."""
-    text = json.dumps(document, allow_nan=False)
-    json.dumps(document, ensure_ascii=False).encode("utf-8")  # a lone surrogate raises here
+# --- JSON a response can carry: what the server accepts is what the store can write --------------
+
+
+def dumps(document: JSON) -> str:
+    """`document` as the JSON text the store keeps and a response carries: strict JSON (no NaN or
+    Infinity, RFC 8259 §6) that encodes as UTF-8 (a lone surrogate such as `\\ud800` does not).
+    ValueError when it has none, RecursionError when nested past Python's limit."""
+    text = json.dumps(document, ensure_ascii=False, allow_nan=False)
+    text.encode("utf-8")  # a lone surrogate raises here (UnicodeEncodeError, a ValueError)
     return text
 
 
+def loads(text: str) -> JSON:
+    """Strict JSON text as a value: NaN, Infinity and numbers past a float's range (1e999) are
+    refused (ValueError), as `dumps` could not write them back."""
+    value: JSON = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    return value
+
+
 def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a JSON value")
+    raise ValueError(f"{name} is not a JSON value (RFC 8259 §6)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+def reason(exc: BaseException, limit: int = 300) -> str:
+    """What went wrong, for a client or a log line: the message, cut at `limit` characters."""
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _read(text: object) -> tuple[Module | None, str]:
     """(document, "") for a row a response can carry, else (None, why)."""
     try:
-        document = json.loads(str(text), parse_constant=_no_constant)
+        document = loads(str(text))
         if not isinstance(document, dict):
             return None, "the stored document is not a JSON object"
-        json.dumps(document, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        dumps(document)
     except (ValueError, RecursionError) as exc:
-        return None, str(exc)[:200] or type(exc).__name__
+        return None, reason(exc, 200)
     return document, ""
 
 
