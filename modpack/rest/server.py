@@ -416,7 +416,8 @@ async def create_module(request: Request) -> Response:
     if not isinstance(document, dict):  # _check_module_object refused it; this tells the type checker
         raise ApiError("invalid_module_object", "invalid module object: not a JSON object")
     try:
-        created = shared.store.create_module(document)
+        # Off the loop too: encoding a module object of a few MB and SQLite's fsync take a while.
+        created = await anyio.to_thread.run_sync(shared.store.create_module, document)
     except store.ModuleExistsError as exc:
         old = exc.existing
         raise ApiError(
@@ -650,7 +651,8 @@ async def upload_legacy_module(request: Request) -> Response:
         path = await _receive(request, received)
         validated = await _legacy_validated(shared, path)
         targets = _legacy_targets(shared, validated.module)
-        stored = _merge_legacy_module(shared, validated, targets)
+        # Off the loop: it encodes and stores the module object, under a thread lock.
+        stored = await anyio.to_thread.run_sync(_merge_legacy_module, shared, validated, targets)
         action = _new_action(shared, "module_upload")
         kept = path.with_name(path.name + ".kept")
         path.replace(kept)  # the action copies it to the nodes after this answer
