@@ -39,12 +39,13 @@ import concurrent.futures
 import datetime
 import errno
 import gc
+import logging
 import os
 import shutil
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,10 +86,18 @@ DATABASE_VERSIONS: list[tuple[tuple[int, int], tuple[str, ...]]] = [
 
 
 ActionStatus = Literal["queued", "running", "completed", "failed"]
+# Ended (completed or failed) actions kept for GET /v1/actions/<uid>, the oldest ended dropped
+# first; queued and running ones are always kept. A client follows its action until it ends and
+# reads it then (modpack publish polls every fraction of a second), so only recent ones are ever
+# asked for; 1000 keep the last minutes of even a busy CI's uploads and deletes, at a few hundred
+# bytes each (a failed one carries an error message) well under a megabyte.
+MAX_ENDED_ACTIONS = 1000
+
+log = logging.getLogger(__name__)
 
 
 class Action(TypedDict):
-    """An action object as GET /v1/actions/<uid> serves it (objects/action, URL in `_copy_to_nodes`)."""
+    """An action object as GET /v1/actions/<uid> serves it (objects/action, URL in `_as_action`)."""
 
     action_uid: str
     name: str
@@ -216,6 +225,9 @@ class Shared:
     )
     guard: auth.Guard = field(default_factory=auth.Guard)
     actions: dict[str, Action] = field(default_factory=dict)
+    ended: deque[str] = field(default_factory=deque)  # uids of ended actions, oldest first
+    # Held for a dict or deque operation only, never for I/O: node loops take it.
+    actions_lock: threading.Lock = field(default_factory=threading.Lock)
     legacy_lock: threading.Lock = field(default_factory=threading.Lock)
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -660,7 +672,7 @@ async def upload_legacy_module(request: Request) -> Response:
         return Response(status_code=400)
     finally:
         received.discard()
-    _start(shared, _copy_to_nodes(shared, action, kept, validated.module, targets))
+    _start(shared, _as_action(shared, action, _copy_to_nodes(action, kept, validated.module, targets)))
     return JSONResponse({**stored, "action_uid": action["action_uid"]})
 
 
@@ -719,25 +731,48 @@ def _merge_legacy_module(shared: Shared, validated: Validated, targets: list[Nod
         return updated
 
 
-async def _copy_to_nodes(
-    shared: Shared, action: Action, path: Path, module: Module, targets: list[Node]
-) -> None:
-    """Install the bundle on each target node in turn; the action fails at the first node that
-    cannot take it, with `error_code` and `error_message` as the action object documents
-    (https://redis.io/docs/latest/operate/rs/7.22/references/rest-api/objects/action/). The nodes
-    done before keep their copy, and the module object stays, until DELETE /v2/modules/<uid>."""
+async def _as_action(shared: Shared, action: Action, work: Coroutine[object, None, None]) -> None:
+    """Run an action's work: it ends completed, or failed with `error_code` and `error_message`
+    as the action object documents
+    (https://redis.io/docs/latest/operate/rs/7.22/references/rest-api/objects/action/), whatever
+    the work raises: an unforeseen error once left the action `running` for ever."""
     action["status"] = "running"
+    try:
+        await work
+    except _InstallFailed as failure:
+        action["error_code"], action["error_message"] = failure.error_code, str(failure)
+        action["status"] = "failed"
+    except Exception as exc:  # anything unforeseen: the action still ends, and the log says why
+        log.exception("action %s (%s) failed", action["action_uid"], action["name"])
+        action["error_code"] = "internal_error"
+        action["error_message"] = (
+            f"{action['name']} failed on an internal error ({type(exc).__name__}: {store.reason(exc)});"
+            " the server's log has the details"
+        )
+        action["status"] = "failed"
+    else:
+        action["status"], action["progress"] = "completed", 100.0
+    _ended(shared, action)
+
+
+def _ended(shared: Shared, action: Action) -> None:
+    """Remember that `action` ended; forget the oldest ended ones past MAX_ENDED_ACTIONS."""
+    with shared.actions_lock:
+        shared.ended.append(action["action_uid"])
+        while len(shared.ended) > MAX_ENDED_ACTIONS:
+            shared.actions.pop(shared.ended.popleft(), None)
+
+
+async def _copy_to_nodes(action: Action, path: Path, module: Module, targets: list[Node]) -> None:
+    """Install the bundle on each target node in turn; _InstallFailed at the first node that
+    cannot take it. The nodes done before keep their copy, and the module object stays, until
+    DELETE /v2/modules/<uid>."""
     try:
         for done, node in enumerate(targets):
             await anyio.to_thread.run_sync(_install, path, module, node)
             action["progress"] = round(100 * (done + 1) / len(targets), 1)
-    except _InstallFailed as failure:
-        action["status"] = "failed"
-        action["error_code"], action["error_message"] = failure.error_code, str(failure)
-        return
     finally:
         path.unlink(missing_ok=True)
-    action["status"], action["progress"] = "completed", 100.0
 
 
 class _InstallFailed(Exception):
@@ -777,31 +812,30 @@ async def delete_legacy_module(request: Request) -> Response:
     if module is None or not shared.store.delete_module(uid):
         raise ApiError("module_not_found", f"Attempting to delete a nonexistent module: {uid!r}")
     action = _new_action(shared, "module_delete")
-    _start(shared, _remove_from_nodes(shared, action, module))
+    _start(shared, _as_action(shared, action, _remove_from_nodes(shared, module)))
     return JSONResponse({"action_uid": action["action_uid"]})
 
 
-async def _remove_from_nodes(shared: Shared, action: Action, module: Module) -> None:
+async def _remove_from_nodes(shared: Shared, module: Module) -> None:
     def remove() -> None:
         name, number = store.module_name(module.get("module_name")), store.version(module.get("version"))
         for node in shared.nodes:
             node.artifacts.remove(name, number)
 
-    action["status"] = "running"
     await anyio.to_thread.run_sync(remove)
-    action["status"], action["progress"] = "completed", 100.0
 
 
 def _new_action(shared: Shared, name: str) -> Action:
     """An action object: action_uid, name, progress (a float since 7.4.2), status; its lifecycle
-    queued -> running -> completed | failed (objects/action, URL in `_copy_to_nodes`)."""
+    queued -> running -> completed | failed (objects/action, URL in `_as_action`)."""
     action: Action = {
         "action_uid": str(uuid.uuid4()),
         "name": name,
         "progress": 0.0,
         "status": "queued",
     }
-    shared.actions[action["action_uid"]] = action
+    with shared.actions_lock:
+        shared.actions[action["action_uid"]] = action
     return action
 
 
@@ -814,7 +848,8 @@ def _start(shared: Shared, work: Coroutine[object, None, None]) -> None:
 async def get_action(request: Request) -> Response:
     await authorize_async(request, auth.VIEW_STATUS_OF_CLUSTER_ACTION)
     shared, _ = _context(request)
-    action = shared.actions.get(request.path_params["uid"])
+    with shared.actions_lock:
+        action = shared.actions.get(request.path_params["uid"])
     if action is None:
         raise ApiError("action_not_found", "Action does not exist")
     return JSONResponse(dict(action))
