@@ -352,10 +352,10 @@ async def authorize_async(request: Request, permission: str, *, uploads: bool = 
     (release notes 8.2.0).
     """
     shared, _ = _context(request)
-    name, password = _basic_credentials(request.headers.get("authorization"))
-    user = shared.users.remembered(name, password)
+    attempt = shared.users.attempt(*_basic_credentials(request.headers.get("authorization")))
+    user = shared.users.remembered(attempt)
     if user is None:
-        user = await _check_password(shared, request.client.host if request.client else "", name, password)
+        user = await _check_password(shared, request.client.host if request.client else "", attempt)
     if uploads:
         require_uploads_allowed(shared)
     if not auth.allowed(user.role, permission):
@@ -363,9 +363,9 @@ async def authorize_async(request: Request, permission: str, *, uploads: bool = 
     return user
 
 
-async def _check_password(shared: Shared, client: str, name: str, password: str) -> auth.User:
+async def _check_password(shared: Shared, client: str, attempt: auth.Attempt) -> auth.User:
     try:
-        user = await shared.guard.authenticate(shared.users, client, name, password)
+        user = await shared.guard.authenticate(shared.users, client, attempt)
     except auth.Refused as refused:
         raise ApiError(
             "too_many_requests", refused.description, headers={"Retry-After": str(refused.seconds)}
