@@ -50,22 +50,39 @@ def test_failures_past_the_budget_get_429_and_verified_credentials_still_pass(cl
     assert httpx.get(url, auth=(ADMIN.user, ADMIN.password), timeout=60).status_code == 200
 
 
-def test_verified_credentials_do_not_wait_behind_a_scrypt_flood(cluster: LocalCluster) -> None:
+def test_verified_credentials_do_not_wait_behind_a_scrypt_flood(
+    cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the guard's defaults: 60 addresses with wrong passwords fill the scrypt pool and its
+    queue, every hash held (gated) until the verified admin has been answered. Were the admin's
+    request queued behind them, or refused for a place, it would fail here (it once could only be
+    slower: the hashes ran and the admin was answered after them)."""
     url = cluster.urls[0] + "/v1/modules"
-    assert httpx.get(url, auth=(ADMIN.user, ADMIN.password), timeout=60).status_code == 200
+    assert httpx.get(url, auth=(ADMIN.user, ADMIN.password), timeout=60).status_code == 200  # verified
+    guard = cluster.shared.guard
+    hashes = _spy(monkeypatch, gated=True)
 
     def wrong(i: int) -> int:
-        transport = httpx.HTTPTransport(local_address=f"127.0.1.{i + 1}")
-        with httpx.Client(transport=transport, auth=("admin", f"wrong-{i}"), timeout=120) as http:
-            return http.get(url).status_code
+        return _wrong(url, f"127.0.1.{i + 1}", f"wrong-{i}").status_code
 
-    with concurrent.futures.ThreadPoolExecutor(60) as pool:
-        flood = [pool.submit(wrong, i) for i in range(60)]
-        answers = [httpx.get(url, auth=(ADMIN.user, ADMIN.password), timeout=60) for _ in range(5)]
-        results = {f.result() for f in flood}
+    try:
+        with concurrent.futures.ThreadPoolExecutor(60) as pool:
+            flood = [pool.submit(wrong, i) for i in range(60)]
+            # One hashing thread and four waiting (the defaults); the 55 others are refused.
+            _wait_for(
+                lambda: hashes.started == 1 and guard.pending == 5 and len(guard._refused) == 55,
+                "a saturated scrypt pool and 55 refusals",
+            )
+            answers = [httpx.get(url, auth=(ADMIN.user, ADMIN.password), timeout=30) for _ in range(5)]
+            assert hashes.running == 1 and guard.pending == 5  # the admin was answered meanwhile
+            hashes.gate.set()
+            results = [f.result() for f in flood]
+    finally:
+        hashes.gate.set()
     assert all(a.status_code == 200 for a in answers)
-    assert results <= {401, 429}
-    assert 429 in results  # more than the pool and its queue take at once are refused, not queued
+    assert set(results) == {401, 429}
+    assert results.count(401) == 5  # only the admitted checks hashed; the rest were refused, not queued
+    assert hashes.started == 5
 
 
 # --- the guard's bounds, proved by ordering (a gate holds every scrypt until the test opens it) --
