@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hmac
 import inspect
 import threading
 import time
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from modpack.rest import auth, server
+from modpack.rest.auth import Rate
 from modpack.rest.cluster import LocalCluster
 from tests.support.rest import ADMIN, running_cluster
 
@@ -31,7 +33,7 @@ def test_failures_past_the_budget_get_429_and_verified_credentials_still_pass(cl
     url = cluster.urls[0] + "/v1/modules"
     # Budgets that never refill within the test: a busy machine, where one scrypt check takes longer
     # than the default refill gives back (0.5 s), must not keep a sequential client under budget.
-    _guard(cluster, burst=5.0, refill=0.001, fresh_burst=5.0, fresh_refill=0.001, suspect_refill=0.001)
+    _guard(cluster, client=Rate(5.0, 0.001), fresh=Rate(5.0, 0.001), suspects=Rate(20.0, 0.001))
     assert httpx.get(url, auth=(ADMIN.user, ADMIN.password), timeout=60).status_code == 200  # verified once
     statuses = []
     with httpx.Client(auth=("admin", "wrong"), timeout=60) as http:
@@ -48,22 +50,39 @@ def test_failures_past_the_budget_get_429_and_verified_credentials_still_pass(cl
     assert httpx.get(url, auth=(ADMIN.user, ADMIN.password), timeout=60).status_code == 200
 
 
-def test_verified_credentials_do_not_wait_behind_a_scrypt_flood(cluster: LocalCluster) -> None:
+def test_verified_credentials_do_not_wait_behind_a_scrypt_flood(
+    cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the guard's defaults: 60 addresses with wrong passwords fill the scrypt pool and its
+    queue, every hash held (gated) until the verified admin has been answered. Were the admin's
+    request queued behind them, or refused for a place, it would fail here (it once could only be
+    slower: the hashes ran and the admin was answered after them)."""
     url = cluster.urls[0] + "/v1/modules"
-    assert httpx.get(url, auth=(ADMIN.user, ADMIN.password), timeout=60).status_code == 200
+    assert httpx.get(url, auth=(ADMIN.user, ADMIN.password), timeout=60).status_code == 200  # verified
+    guard = cluster.shared.guard
+    hashes = _spy(monkeypatch, gated=True)
 
     def wrong(i: int) -> int:
-        transport = httpx.HTTPTransport(local_address=f"127.0.1.{i + 1}")
-        with httpx.Client(transport=transport, auth=("admin", f"wrong-{i}"), timeout=120) as http:
-            return http.get(url).status_code
+        return _wrong(url, f"127.0.1.{i + 1}", f"wrong-{i}").status_code
 
-    with concurrent.futures.ThreadPoolExecutor(60) as pool:
-        flood = [pool.submit(wrong, i) for i in range(60)]
-        answers = [httpx.get(url, auth=(ADMIN.user, ADMIN.password), timeout=60) for _ in range(5)]
-        results = {f.result() for f in flood}
+    try:
+        with concurrent.futures.ThreadPoolExecutor(60) as pool:
+            flood = [pool.submit(wrong, i) for i in range(60)]
+            # One hashing thread and four waiting (the defaults); the 55 others are refused.
+            _wait_for(
+                lambda: hashes.started == 1 and guard.pending == 5 and len(guard._refused) == 55,
+                "a saturated scrypt pool and 55 refusals",
+            )
+            answers = [httpx.get(url, auth=(ADMIN.user, ADMIN.password), timeout=30) for _ in range(5)]
+            assert hashes.running == 1 and guard.pending == 5  # the admin was answered meanwhile
+            hashes.gate.set()
+            results = [f.result() for f in flood]
+    finally:
+        hashes.gate.set()
     assert all(a.status_code == 200 for a in answers)
-    assert results <= {401, 429}
-    assert 429 in results  # more than the pool and its queue take at once are refused, not queued
+    assert set(results) == {401, 429}
+    assert results.count(401) == 5  # only the admitted checks hashed; the rest were refused, not queued
+    assert hashes.started == 5
 
 
 # --- the guard's bounds, proved by ordering (a gate holds every scrypt until the test opens it) --
@@ -134,7 +153,7 @@ def test_scrypt_work_in_flight_never_exceeds_the_bound_and_a_verified_admin_pass
 ) -> None:
     url = one_node.urls[0] + "/v1/modules"
     assert httpx.get(url, auth=(ADMIN.user, ADMIN.password), timeout=60).status_code == 200  # verified
-    guard = _guard(one_node, checkers=2, queue=3, fresh_burst=1000.0)
+    guard = _guard(one_node, checkers=2, queue=3, fresh=Rate(1000.0, 2.0))
     hashes = _spy(monkeypatch, gated=True)
     with concurrent.futures.ThreadPoolExecutor(30) as pool:
         flood = [pool.submit(_wrong, url, f"127.0.2.{i + 1}") for i in range(30)]
@@ -161,7 +180,7 @@ def test_a_client_over_its_budget_gets_429_without_any_hashing(
     one_node: LocalCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = one_node.urls[0] + "/v1/modules"
-    _guard(one_node, burst=3.0, refill=0.001)
+    _guard(one_node, client=Rate(3.0, 0.001))
     hashes = _spy(monkeypatch, gated=False)
     answers = [_wrong(url, "127.0.3.1", f"wrong-{i}") for i in range(8)]
     assert [a.status_code for a in answers] == [401] * 3 + [429] * 5
@@ -184,7 +203,7 @@ def test_concurrent_requests_cannot_overdraw_a_budget(
     """The token is taken when the check is admitted, not when it has failed: ten requests at
     once from an address with three left start three hashes, not ten."""
     url = one_node.urls[0] + "/v1/modules"
-    guard = _guard(one_node, checkers=1, queue=20, burst=3.0, refill=0.001)
+    guard = _guard(one_node, checkers=1, queue=20, client=Rate(3.0, 0.001))
     hashes = _spy(monkeypatch, gated=True)
     with concurrent.futures.ThreadPoolExecutor(10) as pool:
         flood = [pool.submit(_wrong, url, "127.0.8.1", f"wrong-{i}") for i in range(10)]
@@ -200,7 +219,7 @@ def test_the_shared_budget_bounds_failed_checks_whatever_the_number_of_addresses
     one_node: LocalCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = one_node.urls[0] + "/v1/modules"
-    _guard(one_node, burst=100.0, fresh_burst=4.0, fresh_refill=0.001)
+    _guard(one_node, client=Rate(100.0, 2.0), fresh=Rate(4.0, 0.001))
     hashes = _spy(monkeypatch, gated=False)
     answers = [_wrong(url, f"127.0.4.{i + 1}") for i in range(12)]  # each address's first try
     assert [a.status_code for a in answers] == [401] * 4 + [429] * 8
@@ -215,7 +234,7 @@ def test_addresses_that_keep_failing_do_not_starve_a_newcomers_first_check(
     """Failing addresses spend the suspects' shared bucket; an address that never failed draws
     from the fresh one, so an honest first check passes while the flood is refused."""
     url = one_node.urls[0] + "/v1/modules"
-    _guard(one_node, burst=100.0, suspect_burst=3.0, suspect_refill=0.001)
+    _guard(one_node, client=Rate(100.0, 2.0), suspects=Rate(3.0, 0.001))
     hashes = _spy(monkeypatch, gated=False)
     assert [_wrong(url, f"127.0.9.{i + 1}").status_code for i in range(3)] == [401] * 3  # fresh
     flood = [_wrong(url, f"127.0.9.{i % 3 + 1}", f"wrong-{i}") for i in range(6)]  # now suspects
@@ -229,7 +248,7 @@ def test_addresses_that_keep_failing_do_not_starve_a_newcomers_first_check(
 
 def test_a_client_that_ignores_retry_after_becomes_a_suspect() -> None:
     """Decided on the guard's own clock (`now` given): no wall-clock dependence."""
-    guard = auth.Guard(fresh_burst=1.0, fresh_refill=1.0, suspect_burst=1.0, suspect_refill=0.001, hold=1.0)
+    guard = auth.Guard(fresh=Rate(1.0, 1.0), suspects=Rate(1.0, 0.001), hold=1.0)
     try:
         assert guard.admit("192.0.2.1", 0.0) is True  # takes the only fresh token
         for client in ("192.0.2.2", "192.0.2.3", "192.0.2.4"):
@@ -271,7 +290,7 @@ def test_the_guard_tables_stay_bounded_whatever_the_number_of_addresses(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(auth, "MAX_CLIENTS", 8)
-    guard = auth.Guard(fresh_burst=1.0, fresh_refill=0.001, suspect_burst=0.0, hold=1.0)
+    guard = auth.Guard(fresh=Rate(1.0, 0.001), suspects=Rate(0.0, 2.0), hold=1.0)
     try:
         guard.admit("198.51.100.255", 0.0)  # the only fresh token: every other address is refused
         for i in range(200):  # each refused, then back at once: suspects, all of them
@@ -286,7 +305,7 @@ def test_the_guard_tables_stay_bounded_whatever_the_number_of_addresses(
 def test_a_success_gives_its_tokens_back(one_node: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> None:
     """Only failures spend a budget: users verified one after another are never refused."""
     url = one_node.urls[0] + "/v1/modules"
-    guard = _guard(one_node, burst=2.0, refill=0.001, fresh_burst=2.0, fresh_refill=0.001)
+    guard = _guard(one_node, client=Rate(2.0, 0.001), fresh=Rate(2.0, 0.001))
     hashes = _spy(monkeypatch, gated=False)
     users = one_node.shared.users if one_node.shared else None
     assert users is not None
@@ -305,7 +324,7 @@ def test_a_cancelled_check_keeps_its_place_until_its_hash_ends(monkeypatch: pyte
     hashes = _spy(monkeypatch, gated=True)
 
     async def scenario() -> None:
-        first = asyncio.create_task(guard.authenticate(users, "192.0.2.1", "admin", "wrong"))
+        first = asyncio.create_task(guard.authenticate(users, "192.0.2.1", users.attempt("admin", "wrong")))
         while hashes.started == 0:
             await asyncio.sleep(0.01)
         first.cancel()
@@ -313,11 +332,11 @@ def test_a_cancelled_check_keeps_its_place_until_its_hash_ends(monkeypatch: pyte
             await first
         assert guard.pending == 1  # its scrypt still runs
         with pytest.raises(auth.Refused, match="waiting"):
-            await guard.authenticate(users, "192.0.2.2", "admin", "wrong")
+            await guard.authenticate(users, "192.0.2.2", users.attempt("admin", "wrong"))
         hashes.gate.set()
         while guard.pending:
             await asyncio.sleep(0.01)
-        assert await guard.authenticate(users, "192.0.2.2", "admin", "right") is not None
+        assert await guard.authenticate(users, "192.0.2.2", users.attempt("admin", "right")) is not None
 
     try:
         asyncio.run(asyncio.wait_for(scenario(), HANG_GUARD))
@@ -329,11 +348,53 @@ def test_a_cancelled_check_keeps_its_place_until_its_hash_ends(monkeypatch: pyte
 
 def test_refusals_are_held_so_a_flood_keeps_connections_idle(one_node: LocalCluster) -> None:
     url = one_node.urls[0] + "/v1/modules"
-    _guard(one_node, burst=1.0, refill=0.001, hold=0.2, suspect_hold=0.5)
+    _guard(one_node, client=Rate(1.0, 0.001), hold=0.2, suspect_hold=0.5)
     assert _wrong(url, "127.0.7.1").status_code == 401
     started = time.monotonic()
     assert _wrong(url, "127.0.7.1").status_code == 429
     assert time.monotonic() - started >= 0.5  # a lower bound: a slow machine only adds to it
+
+
+class CountedHmac:
+    """Stands for the `hmac` module in modpack.rest.auth: counts the HMACs made (`new`)."""
+
+    compare_digest = staticmethod(hmac.compare_digest)
+
+    def __init__(self) -> None:
+        self.made = 0
+
+    def new(self, key: bytes, message: bytes, digest: Any) -> hmac.HMAC:
+        self.made += 1
+        return hmac.new(key, message, digest)
+
+
+def test_authenticate_makes_one_hmac_of_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It made three: one in `remembered`, then the same again twice (issue 15)."""
+    users = auth.Users([auth.User("ann", "admin", auth.hash_password("right"))])
+    counted = CountedHmac()
+    monkeypatch.setattr(auth, "hmac", counted)
+    for name, password, passes in [
+        ("ann", "right", True),  # scrypt, then remembered
+        ("ann", "right", True),  # remembered: no scrypt
+        ("ann", "wrong", False),
+        ("bob", "right", False),
+    ]:
+        before = counted.made
+        assert (users.authenticate(name, password) is not None) is passes
+        assert counted.made - before == 1, (name, password)
+
+
+def test_a_request_makes_one_hmac_of_its_password(
+    one_node: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server asks `remembered` on the loop, then the guard's check: one HMAC for both."""
+    url = one_node.urls[0] + "/v1/modules"
+    counted = CountedHmac()
+    monkeypatch.setattr(auth, "hmac", counted)
+    for password, status in [(ADMIN.password, 200), (ADMIN.password, 200), ("wrong", 401)]:
+        before = counted.made
+        assert _wrong(url, "127.0.10.1", password).status_code == status
+        assert counted.made - before == 1, password
 
 
 def test_error_answers_are_made_on_the_event_loop() -> None:

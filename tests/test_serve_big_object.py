@@ -128,3 +128,45 @@ def test_a_big_invalid_object_is_refused_without_blocking_either(
     poster.join(GUARD)
     assert result["post"].status_code == 406
     assert result["post"].json()["error_code"] == "invalid_module_object"
+
+
+def test_the_big_object_is_stored_off_the_event_loop(
+    cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Storing encodes the whole object (and SQLite syncs it to disk): that ran on the node's loop.
+    The store call says which thread it runs on; off the loop, it is held until a cheap request
+    to the same node has been answered."""
+    from modpack.rest import store
+
+    started, answered = threading.Event(), threading.Event()
+    threads: list[str] = []
+    create = store.ConfigStore.create_module
+
+    def gated(self: store.ConfigStore, document: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        started.set()
+        if not threads[-1].startswith("modpack-node"):  # on the loop, waiting would hang the node
+            answered.wait(GUARD)
+        return create(self, document)
+
+    monkeypatch.setattr(store.ConfigStore, "create_module", gated)
+    document = module_json(module_name="stored-off-loop")
+    result: dict[str, httpx.Response] = {}
+
+    def post() -> None:
+        with client(cluster) as http:
+            result["post"] = http.post(cluster.urls[0] + MODULES, json=document)
+
+    with client(cluster) as http:
+        assert http.get(cluster.urls[0] + "/v1/nodes").status_code == 200  # credentials checked first
+        poster = threading.Thread(target=post)
+        poster.start()
+        assert started.wait(GUARD), "the module object was never stored"
+        small = http.get(cluster.urls[0] + "/v1/nodes", timeout=GUARD / 4)
+        still_storing = "post" not in result
+        answered.set()
+        poster.join(GUARD)
+    assert threads and not threads[0].startswith("modpack-node"), threads  # not the node's loop
+    assert small.status_code == 200
+    assert still_storing
+    assert result["post"].status_code == 200, result["post"].text

@@ -12,6 +12,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -117,3 +118,68 @@ def test_store_holding_an_unservable_row_still_lists_the_others(tmp_path: Path) 
             assert http.get(second.urls[0] + "/v1/modules/bad0").status_code == 404
             assert http.delete(second.urls[0] + MODULES + "/bad0").status_code == 200
         assert second.shared.store.unservable() == []
+
+
+# --- one definition of "servable": the request parser and the store agree ---------------------
+
+ROWS = {
+    "clean": '{"module_name": "ok", "x": 1.5}',
+    "non-ascii": '{"module_name": "ok", "x": "\\u00e9\\u4e2d"}',
+    "nan": '{"module_name": "p", "x": NaN}',
+    "minus-infinity": '{"module_name": "p", "x": -Infinity}',
+    "huge-float": '{"module_name": "p", "x": 1e999}',
+    "lone-surrogate": '{"module_name": "p", "x": "\\ud800"}',
+    "int-4400-digits": '{"module_name": "p", "x": ' + "9" * 4400 + "}",
+    "too-deep": '{"module_name": "p", "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+}
+
+
+@pytest.mark.parametrize("case", sorted(ROWS))
+def test_the_server_accepts_exactly_what_its_store_can_serve_back(tmp_path: Path, case: str) -> None:
+    """The request parser and the store's reader once had their own copies of the rules; a text is
+    now refused by one exactly when the other could not serve it."""
+    from modpack.rest import server, store
+    from modpack.rest.problems import ApiError
+
+    text = ROWS[case]
+    try:
+        server.parse_json(text.encode("utf-8"), "invalid_module_object")
+        accepted = True
+    except ApiError:
+        accepted = False
+    config = store.ConfigStore(tmp_path / "ccs.sqlite3")
+    try:
+        config._db.execute(
+            "INSERT INTO modules (uid, module_name, version, document) VALUES ('u', 'p', 1, ?)", (text,)
+        )
+        assert (config.unservable() == []) is accepted
+        assert accepted is (case in {"clean", "non-ascii"})
+    finally:
+        config.close()
+
+
+def test_the_server_and_the_store_write_json_with_one_function(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modpack.rest import server, store
+
+    written: list[object] = []
+    real = store.dumps
+
+    def counted(document: Any) -> str:
+        written.append(document)
+        return real(document)
+
+    monkeypatch.setattr(store, "dumps", counted)
+    body = json.dumps(module_json()).encode()
+    document = server.parse_json(body, "invalid_module_object")
+    assert written == [document]  # the check of the request body
+    config = store.ConfigStore(tmp_path / "ccs.sqlite3")
+    try:
+        assert isinstance(document, dict)
+        created = config.create_module(document)
+        assert written[1] == created  # the stored text
+        assert config.modules() == [created]
+        assert written[2] == created  # the check of what is served back
+    finally:
+        config.close()

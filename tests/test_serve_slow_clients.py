@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
 import logging
 import select
@@ -23,7 +24,7 @@ from typing import Any
 import pytest
 
 from modpack.rest.cluster import LocalCluster
-from modpack.rest.guard import MAX_HEAD
+from modpack.rest.guard import MAX_HEAD, GuardedH11
 from modpack.rest.limits import ConnectionLimits
 from modpack.rest.paths import ARTIFACTS, MODULES
 from tests.support.cli import run_modpack
@@ -194,17 +195,48 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         yield cluster
 
 
-def test_a_head_that_fills_the_limit_exactly_then_goes_on_gets_431(plain: LocalCluster) -> None:
+def test_a_head_that_fills_the_limit_exactly_then_goes_on_gets_431(
+    plain: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Reads that end exactly at 16 KiB, then more head: once, the rest was fed to h11 as an empty
-    read, which h11 takes for the end of the stream, so the client got uvicorn's bare 400."""
+    read, which h11 takes for the end of the stream, so the client got uvicorn's bare 400.
+
+    The server's reads are recorded: the case is only made when a read ended exactly at the limit
+    and another followed. Under load the two sends may arrive as one read; the connection is then
+    tried again with a longer pause, and the test fails if the boundary was never crossed."""
+    reads: dict[int, list[int]] = {}
+    nested = [0]
+    original = GuardedH11.data_received
+
+    def recorded(self: GuardedH11, data: bytes) -> None:
+        # A read from the socket (not the guard feeding itself the rest) before any answer (not
+        # what a connection of an earlier try still sends while its 431 lingers).
+        if not nested[0] and not self._closing:
+            reads.setdefault(id(self), []).append(len(data))
+        nested[0] += 1
+        try:
+            original(self, data)
+        finally:
+            nested[0] -= 1
+
+    monkeypatch.setattr(GuardedH11, "data_received", recorded)
     big = head("GET", "/v1/nodes", "X-Big: " + "a" * 65536)
-    with contextlib.closing(connect(plain)) as sock:
-        sock.sendall(big[:MAX_HEAD])
-        time.sleep(0.3)  # the server reads the first 16 KiB before the rest arrives
-        sock.sendall(big[MAX_HEAD:])
-        answer = read_answer(sock)
-    assert answer.status == 431, answer
-    assert answer.json()["error_code"] == "headers_too_large"
+    seen = []
+    for pause in (0.3, 1.0, 3.0):
+        reads.clear()
+        with contextlib.closing(connect(plain)) as sock:
+            sock.sendall(big[:MAX_HEAD])
+            time.sleep(pause)  # for the server to read the first 16 KiB before the rest arrives
+            sock.sendall(big[MAX_HEAD:])
+            answer = read_answer(sock)
+        assert answer.status == 431, answer
+        assert answer.json()["error_code"] == "headers_too_large"
+        (sizes,) = reads.values()
+        seen.append(sizes)
+        ends = list(itertools.accumulate(sizes))
+        if MAX_HEAD in ends[:-1]:  # a read ended exactly at the limit, and more was read after it
+            return
+    raise AssertionError(f"no read ended exactly at {MAX_HEAD} bytes: the server read {seen}")
 
 
 def test_a_refused_head_lingers_so_a_client_still_sending_is_not_reset(plain: LocalCluster) -> None:

@@ -27,9 +27,10 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple, TypeVar
 
 from modpack.errors import ModpackError
 
@@ -103,6 +104,15 @@ class User:
     password_hash: str = field(repr=False)
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One request's credentials, with the HMAC of the password (`Users.attempt`) made once."""
+
+    name: str
+    password: str = field(repr=False)
+    token: bytes = field(repr=False)
+
+
 class Users:
     """The users of a cluster, read once from the users file."""
 
@@ -113,32 +123,65 @@ class Users:
         # dict lookup or store is atomic, and a lock a hashing thread held would make the loop wait.
         self._verified: dict[str, bytes] = {}
 
-    def remembered(self, name: str, password: str) -> User | None:
-        """The user when this exact name and password were verified before: one HMAC, no scrypt.
+    def attempt(self, name: str, password: str) -> Attempt:
+        """The credentials with their HMAC: the one HMAC a request's check makes."""
+        return Attempt(name, password, hmac.new(self._key, password.encode(), hashlib.sha256).digest())
+
+    def remembered(self, attempt: Attempt) -> User | None:
+        """The user when this exact name and password were verified before: no scrypt.
 
         Callers answer from here first, so an authorised client never waits behind the scrypt
         checks of others (issue 12)."""
-        user = self._users.get(name)
-        token = hmac.new(self._key, password.encode(), hashlib.sha256).digest()
-        remembered = self._verified.get(name)
-        if user is not None and remembered is not None and hmac.compare_digest(remembered, token):
+        user = self._users.get(attempt.name)
+        remembered = self._verified.get(attempt.name)
+        if user is not None and remembered is not None and hmac.compare_digest(remembered, attempt.token):
             return user
         return None
 
-    def authenticate(self, name: str, password: str) -> User | None:
+    def verify(self, attempt: Attempt) -> User | None:
         """The user when name and password are right; scrypt runs even for unknown names."""
-        known = self.remembered(name, password)
+        known = self.remembered(attempt)
         if known is not None:
             return known
-        user = self._users.get(name)
-        token = hmac.new(self._key, password.encode(), hashlib.sha256).digest()
-        if not verify_password(password, user.password_hash if user else _DUMMY_HASH) or user is None:
+        user = self._users.get(attempt.name)
+        if not verify_password(attempt.password, user.password_hash if user else _DUMMY_HASH) or user is None:
             return None
-        self._verified[name] = token
+        self._verified[attempt.name] = attempt.token
         return user
+
+    def authenticate(self, name: str, password: str) -> User | None:
+        """`verify` for a name and password: one HMAC, and scrypt unless verified before."""
+        return self.verify(self.attempt(name, password))
 
 
 MAX_CLIENTS = 100_000  # per table of the guard: a few MB at most
+
+_Entry = TypeVar("_Entry")
+
+
+def _bounded(table: dict[str, _Entry], live: Callable[[_Entry], bool]) -> dict[str, _Entry]:
+    """`table`, or past MAX_CLIENTS entries only its `live` ones, or none if most are live.
+
+    Each table of the guard is bounded so whatever the number of addresses: forgetting a client
+    only makes it fresh again, still bound by the shared buckets."""
+    if len(table) < MAX_CLIENTS:
+        return table
+    kept = {key: entry for key, entry in table.items() if live(entry)}
+    return kept if len(kept) <= MAX_CLIENTS // 2 else {}
+
+
+class Rate(NamedTuple):
+    """A token bucket's shape: at most `burst` tokens, `refill` tokens back a second."""
+
+    burst: float
+    refill: float
+
+
+# The defaults of Guard: each client's own budget, and the buckets its suspects and its fresh
+# clients share (bench/load_auth.py measured them; see Guard).
+CLIENT_RATE = Rate(20.0, 2.0)
+SUSPECTS_RATE = Rate(20.0, 2.0)
+FRESH_RATE = Rate(10.0, 2.0)
 
 
 @dataclass
@@ -155,14 +198,14 @@ class Guard:
 
     - Credentials verified before never come here: `Users.remembered` answers them on the event
       loop with one HMAC and no lock wait, so an admin is never queued behind anyone's scrypt.
-    - Every other request takes, *before* any hashing, a token from its client's bucket (`burst`
-      checks, refilled at `refill` a second) and one from a bucket shared by all clients; a
+    - Every other request takes, *before* any hashing, a token from its client's bucket (`client`:
+      `burst` checks, refilled at `refill` a second) and one from a bucket shared by all clients; a
       success gives both back, so only failed checks spend a budget. An empty bucket is answered
       429 with Retry-After (the seconds until a token is back) without hashing.
     - The shared buckets bound the scrypt work of failed checks whatever the number of client
       addresses. There are two: clients with a failed check in the last `memory` seconds
-      ("suspects") draw from `suspect_burst`/`suspect_refill`, the others from
-      `fresh_burst`/`fresh_refill`. A flood from any number of addresses spends the suspects'
+      ("suspects") draw from a bucket shaped by `suspects`, the others from one shaped by
+      `fresh`. A flood from any number of addresses spends the suspects'
       bucket and leaves the fresh one to clients that never failed, so an honest user's first
       check is not starved by addresses that keep failing; an attacker who keeps minting new
       addresses can spend the fresh bucket too, but never more than both rates together (at the
@@ -196,12 +239,9 @@ class Guard:
         *,
         checkers: int = 1,
         queue: int = 4,
-        burst: float = 20.0,
-        refill: float = 2.0,
-        suspect_burst: float = 20.0,
-        suspect_refill: float = 2.0,
-        fresh_burst: float = 10.0,
-        fresh_refill: float = 2.0,
+        client: Rate = CLIENT_RATE,
+        suspects: Rate = SUSPECTS_RATE,
+        fresh: Rate = FRESH_RATE,
         memory: float = 600.0,
         reserve: int = 2,
         nice: int = 10,
@@ -212,18 +252,18 @@ class Guard:
             checkers, thread_name_prefix="modpack-scrypt", initializer=_lower_priority, initargs=(nice,)
         )
         self._limit = checkers + queue
-        self._burst, self._refill = burst, refill
-        self._rates = {False: (suspect_burst, suspect_refill), True: (fresh_burst, fresh_refill)}
+        self._client = client
+        self._rates = {False: suspects, True: fresh}
         self._memory, self._reserve = memory, reserve
         self._holds = {True: hold, False: suspect_hold}
         self._pending = 0
         self._buckets: dict[str, _Bucket] = {}
         self._failed: dict[str, float] = {}  # client -> when its last check failed
         self._refused: dict[str, tuple[float, float]] = {}  # client -> (429 answered, retry from)
-        self._shared = {fresh: _Bucket(rate[0], -math.inf) for fresh, rate in self._rates.items()}
+        self._shared = {new: _Bucket(rate.burst, -math.inf) for new, rate in self._rates.items()}
         self._lock = threading.Lock()  # held for arithmetic only, never while hashing
 
-    async def authenticate(self, users: Users, client: str, name: str, password: str) -> User | None:
+    async def authenticate(self, users: Users, client: str, attempt: Attempt) -> User | None:
         """The user, or None for wrong credentials; `Refused` (429) when over a budget or full."""
         import asyncio
 
@@ -233,7 +273,7 @@ class Guard:
         except Refused as refused:
             await asyncio.sleep(refused.hold)  # the tarpit: an idle connection costs the loop nothing
             raise
-        check = self.pool.submit(users.authenticate, name, password)
+        check = self.pool.submit(users.verify, attempt)
         # Settled when the hash is done, not when the request ends: a request cancelled while
         # its scrypt runs does not free its place early.
         check.add_done_callback(lambda done: self.settle(key, fresh, ok=_not_a_failure(done), now=_now()))
@@ -248,14 +288,14 @@ class Guard:
                 self._suspect(key, now)
             failed = self._failed.get(key)
             fresh = failed is None or now - failed > self._memory
-            burst, rate = self._rates[fresh]
-            bucket = self._refilled(self._buckets.get(key), self._burst, self._refill, now)
-            shared = self._refilled(self._shared[fresh], burst, rate, now)
+            rate = self._rates[fresh]
+            bucket = self._refilled(self._buckets.get(key), self._client, now)
+            shared = self._refilled(self._shared[fresh], rate, now)
             if bucket.tokens < 1:
-                wait = _seconds(bucket.tokens, self._refill)
+                wait = _seconds(bucket.tokens, self._client.refill)
                 raise self._refuse(key, now, wait, fresh, f"too many failed password checks from {key}")
             if shared.tokens < 1:
-                wait = _seconds(shared.tokens, rate)
+                wait = _seconds(shared.tokens, rate.refill)
                 raise self._refuse(key, now, wait, fresh, "too many failed password checks on this server")
             if self._pending >= self._limit - (0 if fresh else self._reserve):
                 raise self._refuse(key, now, 1, fresh, "too many password checks are waiting")
@@ -272,10 +312,7 @@ class Guard:
         honours Retry-After, RFC 9110 section 10.2.3) stays fresh, and so do requests it sent at
         once on several connections: before the answer left, and the first refusal's window is
         kept until it ends."""
-        if len(self._refused) >= MAX_CLIENTS:  # entries live a few seconds: drop the stale ones
-            self._refused = {k: w for k, w in self._refused.items() if w[1] > now}
-            if len(self._refused) > MAX_CLIENTS // 2:
-                self._refused.clear()  # forgetting only makes clients fresh again, still budgeted
+        self._refused = _bounded(self._refused, lambda window: window[1] > now)  # live a few seconds
         hold = self._holds[fresh]
         if now >= self._refused.get(key, (0.0, -math.inf))[1]:
             self._refused[key] = (now + hold, now + hold + wait - 0.5)
@@ -289,27 +326,22 @@ class Guard:
             if ok:
                 bucket = self._buckets.get(key)
                 if bucket is not None:
-                    bucket.tokens = min(self._burst, bucket.tokens + 1)
+                    bucket.tokens = min(self._client.burst, bucket.tokens + 1)
                 shared = self._shared[fresh]
-                shared.tokens = min(self._rates[fresh][0], shared.tokens + 1)
+                shared.tokens = min(self._rates[fresh].burst, shared.tokens + 1)
                 return
             self._suspect(key, now)
-            if len(self._buckets) > MAX_CLIENTS:  # grows only by admitted checks: prune rarely
-                self._buckets = {
-                    k: b
-                    for k, b in self._buckets.items()
-                    if self._refilled(b, self._burst, self._refill, now).tokens < self._burst
-                }
+            # Grows only by admitted checks; a full bucket is what a forgotten client gets anyway.
+            self._buckets = _bounded(
+                self._buckets, lambda b: self._refilled(b, self._client, now).tokens < self._client.burst
+            )
 
     def _suspect(self, key: str, now: float) -> None:
         """Mark `key` a suspect. The table is bounded whatever the number of addresses: past
         MAX_CLIENTS, old marks go, and if most are recent, all go (the clients are then fresh
         again, still bound by the fresh clients' shared bucket)."""
+        self._failed = _bounded(self._failed, lambda failed: now - failed <= self._memory)
         self._failed[key] = now
-        if len(self._failed) > MAX_CLIENTS:
-            self._failed = {k: t for k, t in self._failed.items() if now - t <= self._memory}
-            if len(self._failed) > MAX_CLIENTS // 2:
-                self._failed.clear()
 
     @property
     def pending(self) -> int:
@@ -317,10 +349,10 @@ class Guard:
         return self._pending
 
     @staticmethod
-    def _refilled(bucket: _Bucket | None, burst: float, rate: float, now: float) -> _Bucket:
+    def _refilled(bucket: _Bucket | None, rate: Rate, now: float) -> _Bucket:
         if bucket is None:
-            return _Bucket(burst, now)
-        return _Bucket(min(burst, bucket.tokens + (now - bucket.when) * rate), now)
+            return _Bucket(rate.burst, now)
+        return _Bucket(min(rate.burst, bucket.tokens + (now - bucket.when) * rate.refill), now)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

@@ -24,13 +24,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 from modpack.errors import ModpackError, UsageError
 from modpack.rest import auth, store, tls
 from modpack.rest.limits import ConnectionLimits
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from modpack.rest import server
 
 DEFAULT_PORT = 9443
@@ -62,9 +64,24 @@ class ServeOptions:
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)  # slow and idle clients
 
 
+class NodeEntry(TypedDict):
+    uid: int
+    url: str
+    os: str
+
+
+class Description(TypedDict):
+    """What `modpack serve` announces and writes to its ports file (`LocalCluster.describe`)."""
+
+    cluster: str
+    nodes: list[NodeEntry]
+    ca_cert: str | None
+    pid: int
+
+
 @dataclass
 class _Running:
-    server: Any  # uvicorn.Server
+    server: uvicorn.Server
     future: concurrent.futures.Future[None]
     loop: asyncio.AbstractEventLoop
     thread: threading.Thread
@@ -77,7 +94,7 @@ class LocalCluster:
         self.options = options
         self._running: dict[int, _Running] = {}
         self._ssl: ssl.SSLContext | None = None
-        self.shared: Any = None  # server.Shared, built in start()
+        self._shared: server.Shared | None = None  # built in start(), dropped by stop()
         self.nodes: list[server.Node] = []  # server.Node, kept after stop() for their URLs
         self.skipped: list[tuple[str, str]] = []  # (uid, why) of stored rows that cannot be served
         self.password_changed = False  # the given admin password replaced the stored one
@@ -90,7 +107,7 @@ class LocalCluster:
         self._prepare_data()
         version = _software_version(self.options.software_version or server.SOFTWARE_VERSION)
         self.nodes = self._nodes(version)
-        self.shared = server.Shared(
+        self._shared = server.Shared(
             self._store(), self._users(), self.nodes, self.options.max_upload, version
         )
         self._ssl = self._tls_context()
@@ -106,11 +123,18 @@ class LocalCluster:
     def stop(self) -> None:
         for uid in list(self._running):
             self.stop_node(uid)
-        if self.shared is not None:
-            self.shared.validator.shutdown()
-            self.shared.guard.close()
-            self.shared.store.close()
-            self.shared = None
+        if self._shared is not None:
+            self._shared.validator.shutdown()
+            self._shared.guard.close()
+            self._shared.store.close()
+            self._shared = None
+
+    @property
+    def shared(self) -> server.Shared:
+        """What the nodes share (store, users, guard, actions); only while the cluster runs."""
+        if self._shared is None:
+            raise ModpackError("the local cluster is not running: start() it first")
+        return self._shared
 
     def __enter__(self) -> LocalCluster:
         return self.start()
@@ -188,7 +212,7 @@ class LocalCluster:
             return None
         return self.options.cert or self.options.data / "tls" / tls.CERT_NAME
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> Description:
         return {
             "cluster": self.urls[0],
             "nodes": [

@@ -154,7 +154,7 @@ class ConnectionGuard:
         self,
         config: Config,
         server_state: ServerState,
-        app_state: dict[str, Any],
+        app_state: dict[str, Any],  # uvicorn's own type: the app's lifespan state, passed through
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> asyncio.BaseProtocol:
         """Called by asyncio (through uvicorn) for each accepted connection, before any byte."""
@@ -215,7 +215,7 @@ class LeanTLS(sslproto.SSLProtocol):
         context: ssl.SSLContext,
         *,
         slot: Slot,
-        connections: set[Any],
+        connections: set[Any],  # uvicorn's ServerState.connections: its protocols, and this one added
         handshake_timeout: float,
     ) -> None:
         super().__init__(
@@ -267,7 +267,7 @@ class GuardedH11(H11Protocol):
         self,
         config: Config,
         server_state: ServerState,
-        app_state: dict[str, Any],
+        app_state: dict[str, Any],  # uvicorn's own type: the app's lifespan state, passed through
         loop: asyncio.AbstractEventLoop,
         *,
         slot: Slot,

@@ -12,33 +12,36 @@ limit's 413, the `port` of a node, bodies of 200 responses described as "a statu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeAlias
 
 from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
 from modpack.rest.problems import ERROR_CODES
+from modpack.types import JSON
 
-JSON = "application/json"
+MEDIA = "application/json"
+Fragment: TypeAlias = dict[str, JSON]
+"""A piece of the description: an OpenAPI object (operation, schema, response...) as JSON."""
 
 
-def _ref(name: str) -> dict[str, str]:
+def _ref(name: str) -> Fragment:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": _ref("Error")}}}
+def _error(description: str) -> Fragment:
+    return {"description": description, "content": {MEDIA: {"schema": _ref("Error")}}}
 
 
-def _ok(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+def _ok(description: str, schema: Fragment | None = None) -> Fragment:
     if schema is None:
         return {"description": description}
-    return {"description": description, "content": {JSON: {"schema": schema}}}
+    return {"description": description, "content": {MEDIA: {"schema": schema}}}
 
 
 def _codes(*names: str) -> str:
     return ", ".join(f"`{n}`" for n in names)
 
 
-def _operation(summary: str, permission: str, responses: dict[str, Any], **extra: object) -> dict[str, Any]:
+def _operation(summary: str, permission: str, responses: Fragment, **extra: JSON) -> Fragment:
     answers = {
         "401": _error("Missing or wrong credentials (`unauthorized`)."),
         "403": _error(f"The role lacks `{permission}` (`forbidden`)."),
@@ -47,11 +50,11 @@ def _operation(summary: str, permission: str, responses: dict[str, Any], **extra
     return {"summary": summary, "description": f"Permission: `{permission}`.", "responses": answers, **extra}
 
 
-def _path_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+def _path_param(name: str, schema: Fragment, description: str) -> Fragment:
     return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
 
 
-UPLOAD_BODY = {
+UPLOAD_BODY: Fragment = {
     "required": True,
     "content": {
         "multipart/form-data": {
@@ -69,7 +72,7 @@ TOO_LARGE = (
 )
 
 
-def _artifact_paths() -> dict[str, Any]:
+def _artifact_paths() -> Fragment:
     return {
         ARTIFACTS: {
             "get": _operation(
@@ -120,11 +123,11 @@ def _artifact_paths() -> dict[str, Any]:
     }
 
 
-def _uid_param() -> dict[str, Any]:
+def _uid_param() -> Fragment:
     return _path_param("uid", {"type": "string"}, "The module object's uid.")
 
 
-def _module_paths() -> dict[str, Any]:
+def _module_paths() -> Fragment:
     return {
         MODULES: {
             "post": _operation(
@@ -141,7 +144,7 @@ def _module_paths() -> dict[str, Any]:
                         f"Missing or invalid fields: {_codes('invalid_module_object', 'module_exists')}."
                     ),
                 },
-                requestBody={"required": True, "content": {JSON: {"schema": _ref("ModuleRequest")}}},
+                requestBody={"required": True, "content": {MEDIA: {"schema": _ref("ModuleRequest")}}},
             )
         },
         f"{MODULES}/{{uid}}": {
@@ -158,7 +161,7 @@ def _module_paths() -> dict[str, Any]:
     }
 
 
-def _module_list_paths() -> dict[str, Any]:
+def _module_list_paths() -> Fragment:
     """GET /v1/modules and /v1/modules/<uid>: every release has them."""
     return {
         "/v1/modules": {
@@ -182,9 +185,9 @@ def _module_list_paths() -> dict[str, Any]:
     }
 
 
-def _legacy_paths() -> dict[str, Any]:
+def _legacy_paths() -> Fragment:
     """RS 7.2-7.22: the cluster takes the zip itself and copies it to its nodes in an action."""
-    action_answer = {
+    action_answer: Fragment = {
         "type": "object",
         "required": ["action_uid"],
         "properties": {"action_uid": {"type": "string"}},
@@ -240,8 +243,8 @@ def _legacy_paths() -> dict[str, Any]:
     }
 
 
-def _cluster_paths(*, legacy: bool) -> dict[str, Any]:
-    cluster = {"200": _ok("The cluster object.", _ref("Cluster"))}
+def _cluster_paths(*, legacy: bool) -> Fragment:
+    cluster: Fragment = {"200": _ok("The cluster object.", _ref("Cluster"))}
     update = (
         "Update the cluster: refused, this release has no allow_modules_upload (it came with 8.2)"
         if legacy
@@ -266,7 +269,7 @@ def _cluster_paths(*, legacy: bool) -> dict[str, Any]:
                         f"Not a valid update: {_codes('invalid_cluster_update', 'invalid_content_type')}."
                     ),
                 },
-                requestBody={"required": True, "content": {JSON: {"schema": _ref("ClusterUpdate")}}},
+                requestBody={"required": True, "content": {MEDIA: {"schema": _ref("ClusterUpdate")}}},
             ),
         },
         "/v1/openapi.json": {
@@ -279,8 +282,8 @@ def _cluster_paths(*, legacy: bool) -> dict[str, Any]:
     }
 
 
-def _schemas(*, legacy: bool) -> dict[str, Any]:
-    command = {
+def _schemas(*, legacy: bool) -> Fragment:
+    command: Fragment = {
         "type": "object",
         "properties": {
             "command_name": {"type": "string"},
@@ -291,7 +294,7 @@ def _schemas(*, legacy: bool) -> dict[str, Any]:
             "step": {"type": "integer"},
         },
     }
-    request_fields = {
+    request_fields: Fragment = {
         "module_name": {"type": "string", "minLength": 1},
         "version": {"type": "integer", "minimum": 0},
         "semantic_version": {"type": "string"},
@@ -306,11 +309,15 @@ def _schemas(*, legacy: bool) -> dict[str, Any]:
             "type": "object",
             "required": ["error_code", "description"],
             "properties": {
-                "error_code": {"type": "string", "enum": sorted(ERROR_CODES)},
+                "error_code": {"type": "string", "enum": [*sorted(ERROR_CODES)]},
                 "description": {"type": "string"},
             },
         },
-        "ModuleRequest": {"type": "object", "required": sorted(request_fields), "properties": request_fields},
+        "ModuleRequest": {
+            "type": "object",
+            "required": [*sorted(request_fields)],
+            "properties": request_fields,
+        },
         "Module": {
             "type": "object",
             "required": ["uid", "module_name", "version", "is_bundled"],
@@ -345,7 +352,7 @@ def _schemas(*, legacy: bool) -> dict[str, Any]:
     }
 
 
-def _legacy_schemas() -> dict[str, Any]:
+def _legacy_schemas() -> Fragment:
     return {
         "LegacyUpload": {
             "allOf": [
@@ -377,7 +384,7 @@ def _legacy_schemas() -> dict[str, Any]:
                 "progress": {"type": "number", "minimum": 0, "maximum": 100},
                 # The documented lifecycle (objects/action); this server uses queued, running,
                 # completed and failed.
-                "status": {"type": "string", "enum": list(ACTION_STATES)},
+                "status": {"type": "string", "enum": [*ACTION_STATES]},
                 "error_code": {"type": "string", "description": "Why the action failed."},
                 "error_message": {"type": "string"},
             },
@@ -388,7 +395,7 @@ def _legacy_schemas() -> dict[str, Any]:
 ACTION_STATES = ("queued", "starting", "running", "cancelling", "cancelled", "aborted", "completed", "failed")
 
 
-def _node_schema() -> dict[str, Any]:
+def _node_schema() -> Fragment:
     strings = (
         "addr",
         "status",
@@ -411,7 +418,7 @@ def _node_schema() -> dict[str, Any]:
     }
 
 
-def description(server_url: str, *, legacy: bool = False) -> dict[str, Any]:
+def description(server_url: str, *, legacy: bool = False) -> Fragment:
     """The whole description, with `server_url` (the node that serves it) as its server; `legacy`:
     the RS 7.x module API instead of the user-defined one."""
     changes = _legacy_paths() if legacy else {**_artifact_paths(), **_module_paths()}

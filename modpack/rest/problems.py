@@ -9,7 +9,7 @@ also what the OpenAPI description lists.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 ERROR_CODES: dict[str, tuple[int, str]] = {
     "unauthorized": (401, "Credentials are missing or wrong."),
@@ -44,6 +44,13 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 }
 
 
+class ErrorBody(TypedDict):
+    """The body of every error answer (cluster_Error, redis-enterprise.md §10)."""
+
+    error_code: str
+    description: str
+
+
 class ApiError(Exception):
     """A request the server refuses: becomes the status and the JSON error body."""
 
@@ -62,5 +69,5 @@ class ApiError(Exception):
         self.status = status or ERROR_CODES[error_code][0]
         self.description = description
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> ErrorBody:
         return {"error_code": self.error_code, "description": self.description}

@@ -39,18 +39,17 @@ import concurrent.futures
 import datetime
 import errno
 import gc
-import json
-import math
+import logging
 import os
 import shutil
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Literal, NamedTuple, NotRequired, TypedDict
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -58,7 +57,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, ExceptionHandler, Receive, Scope, Send
 
 from modpack.findings import Severity
 from modpack.rest import auth, platforms, store, upload
@@ -66,7 +65,7 @@ from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
 from modpack.rest.problems import ApiError
 
 if TYPE_CHECKING:
-    from modpack.types import JSON
+    from modpack.types import JSON, Module
     from modpack.validate import BundleVerdict
 
 MAX_JSON_BODY = 4 * 1024 * 1024
@@ -87,10 +86,18 @@ DATABASE_VERSIONS: list[tuple[tuple[int, int], tuple[str, ...]]] = [
 
 
 ActionStatus = Literal["queued", "running", "completed", "failed"]
+# Ended (completed or failed) actions kept for GET /v1/actions/<uid>, the oldest ended dropped
+# first; queued and running ones are always kept. A client follows its action until it ends and
+# reads it then (modpack publish polls every fraction of a second), so only recent ones are ever
+# asked for; 1000 keep the last minutes of even a busy CI's uploads and deletes, at a few hundred
+# bytes each (a failed one carries an error message) well under a megabyte.
+MAX_ENDED_ACTIONS = 1000
+
+log = logging.getLogger(__name__)
 
 
 class Action(TypedDict):
-    """An action object as GET /v1/actions/<uid> serves it (objects/action, URL in `_copy_to_nodes`)."""
+    """An action object as GET /v1/actions/<uid> serves it (objects/action, URL in `_as_action`)."""
 
     action_uid: str
     name: str
@@ -218,6 +225,9 @@ class Shared:
     )
     guard: auth.Guard = field(default_factory=auth.Guard)
     actions: dict[str, Action] = field(default_factory=dict)
+    ended: deque[str] = field(default_factory=deque)  # uids of ended actions, oldest first
+    # Held for a dict or deque operation only, never for I/O: node loops take it.
+    actions_lock: threading.Lock = field(default_factory=threading.Lock)
     legacy_lock: threading.Lock = field(default_factory=threading.Lock)
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -289,7 +299,7 @@ def _routes(*, legacy: bool = False) -> list[Route]:
     ]
 
 
-def _handlers() -> dict[Any, Any]:
+def _handlers() -> dict[type[Exception], ExceptionHandler]:
     return {
         ApiError: _api_error,
         HTTPException: _http_error,
@@ -342,10 +352,10 @@ async def authorize_async(request: Request, permission: str, *, uploads: bool = 
     (release notes 8.2.0).
     """
     shared, _ = _context(request)
-    name, password = _basic_credentials(request.headers.get("authorization"))
-    user = shared.users.remembered(name, password)
+    attempt = shared.users.attempt(*_basic_credentials(request.headers.get("authorization")))
+    user = shared.users.remembered(attempt)
     if user is None:
-        user = await _check_password(shared, request.client.host if request.client else "", name, password)
+        user = await _check_password(shared, request.client.host if request.client else "", attempt)
     if uploads:
         require_uploads_allowed(shared)
     if not auth.allowed(user.role, permission):
@@ -353,9 +363,9 @@ async def authorize_async(request: Request, permission: str, *, uploads: bool = 
     return user
 
 
-async def _check_password(shared: Shared, client: str, name: str, password: str) -> auth.User:
+async def _check_password(shared: Shared, client: str, attempt: auth.Attempt) -> auth.User:
     try:
-        user = await shared.guard.authenticate(shared.users, client, name, password)
+        user = await shared.guard.authenticate(shared.users, client, attempt)
     except auth.Refused as refused:
         raise ApiError(
             "too_many_requests", refused.description, headers={"Retry-After": str(refused.seconds)}
@@ -418,7 +428,8 @@ async def create_module(request: Request) -> Response:
     if not isinstance(document, dict):  # _check_module_object refused it; this tells the type checker
         raise ApiError("invalid_module_object", "invalid module object: not a JSON object")
     try:
-        created = shared.store.create_module(document)
+        # Off the loop too: encoding a module object of a few MB and SQLite's fsync take a while.
+        created = await anyio.to_thread.run_sync(shared.store.create_module, document)
     except store.ModuleExistsError as exc:
         old = exc.existing
         raise ApiError(
@@ -437,7 +448,7 @@ def _check_module_object(document: JSON) -> None:
     except (ValueError, RecursionError, OverflowError) as exc:
         # A number or version past what Python converts (a 5000-digit semantic_version): the
         # object is refused like any invalid one, never a 500 the client would retry.
-        raise ApiError("invalid_module_object", f"invalid module object: {_short(exc)}") from None
+        raise ApiError("invalid_module_object", f"invalid module object: {store.reason(exc)}") from None
     errors = [f for f in findings if f.severity >= Severity.ERROR]
     if errors:
         raise ApiError("invalid_module_object", "invalid module object: " + upload.describe(errors))
@@ -475,42 +486,21 @@ def parse_json(body: bytes, error_code: str) -> JSON:
     """A request body as JSON that can be served back: strict UTF-8 (RFC 8259 §8.1), no NaN or
     Infinity (not JSON, RFC 8259 §6), no lone surrogate (`\\ud800` parses but cannot be encoded
     as UTF-8), no integer past Python's 4300-digit limit. What is stored must be servable: a
-    stored NaN made every GET /v1/modules answer 500 (issue 12)."""
+    stored NaN made every GET /v1/modules answer 500 (issue 12). The rules are the store's own
+    (`store.loads`, `store.dumps`), so what is accepted here is what the store writes and serves."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ApiError(error_code, f"the body is not UTF-8 (byte {exc.start})") from None
     try:
-        document = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        document = store.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise ApiError(error_code, f"the body is not valid JSON: {_short(exc)}") from None
+        raise ApiError(error_code, f"the body is not valid JSON: {store.reason(exc)}") from None
     try:
-        servable(document)
+        store.dumps(document)
     except (ValueError, RecursionError) as exc:
-        raise ApiError(error_code, f"the body cannot be stored: {_short(exc)}") from None
-    parsed: JSON = document
-    return parsed
-
-
-def servable(document: JSON) -> bytes:
-    """`document` as the UTF-8 JSON a response would carry; ValueError when it has none."""
-    return json.dumps(document, ensure_ascii=False, allow_nan=False).encode("utf-8")
-
-
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a JSON value (RFC 8259 §6)")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {text[:40]} is out of range")
-    return value
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= 300 else text[:300] + "..."
+        raise ApiError(error_code, f"the body cannot be stored: {store.reason(exc)}") from None
+    return document
 
 
 # --- cluster and nodes ------------------------------------------------------------------------
@@ -522,8 +512,8 @@ async def list_nodes(request: Request) -> Response:
     return JSONResponse([node.as_json() for node in shared.nodes])
 
 
-def _cluster(shared: Shared) -> dict[str, Any]:
-    cluster: dict[str, Any] = {"name": CLUSTER_NAME, "nodes": len(shared.nodes)}
+def _cluster(shared: Shared) -> dict[str, JSON]:
+    cluster: dict[str, JSON] = {"name": CLUSTER_NAME, "nodes": len(shared.nodes)}
     if shared.has_switch:  # the field came with 8.2 (objects/cluster: allow_modules_upload)
         cluster[ALLOW_UPLOAD] = shared.uploads_allowed
     return cluster
@@ -598,9 +588,9 @@ async def upload_artifact(request: Request) -> Response:
     received = upload.Upload(node.artifacts, boundary, shared.max_upload)
     try:
         path = await _receive(request, received)
-        module = await _accept(shared, node, path)
-        async with node.locks[(module["module_name"], module["version"])]:
-            await anyio.to_thread.run_sync(node.artifacts.place, path, module)
+        accepted = await _accept(shared, node, path)
+        async with node.locks[(accepted.name, accepted.number)]:
+            await anyio.to_thread.run_sync(node.artifacts.place, path, accepted.module)
     except ClientDisconnect:
         return Response(status_code=400)  # nobody reads it: the client is gone
     finally:
@@ -614,16 +604,25 @@ async def _receive(request: Request, received: upload.Upload) -> Path:
     return await anyio.to_thread.run_sync(received.finish)
 
 
-async def _validated(shared: Shared, path: Path) -> dict[str, Any]:
+class Validated(NamedTuple):
+    """An uploaded bundle's module.json, with its name and version checked safe (`store.module_name`,
+    `store.version`) and written back into it as a string and an integer."""
+
+    module: Module
+    name: str
+    number: int
+
+
+async def _validated(shared: Shared, path: Path) -> Validated:
     """The upload's module.json, with a safe name and version, when the bundle is valid."""
     loop = asyncio.get_running_loop()
     verdict = await loop.run_in_executor(shared.validator, _validate, path)
     module = upload.judge(verdict.module, verdict.findings)
     try:
-        name, number = store.module_name(module["module_name"]), store.version(module["version"])
+        name, number = store.module_name(module.get("module_name")), store.version(module.get("version"))
     except store.UnsafeNameError as exc:
         raise ApiError("invalid_module_metadata", str(exc)) from None
-    return {**module, "module_name": name, "version": number}
+    return Validated({**module, "module_name": name, "version": number}, name, number)
 
 
 def _validate(path: Path) -> BundleVerdict:
@@ -637,17 +636,17 @@ def _validate(path: Path) -> BundleVerdict:
         gc.collect()
 
 
-async def _accept(shared: Shared, node: Node, path: Path) -> dict[str, Any]:
+async def _accept(shared: Shared, node: Node, path: Path) -> Validated:
     """The upload's module.json when the bundle is valid, matches a module object and this node."""
-    module = await _validated(shared, path)
-    name, number = module["module_name"], module["version"]
+    validated = await _validated(shared, path)
+    name, number = validated.name, validated.number
     if shared.store.find(name, number) is None:
         raise ApiError(
             "no_module_object",
             f"no module object {name} version {number} in the cluster: POST /v2/modules/user-defined first",
         )
-    upload.check_platform(module, node.os, node.architecture)
-    return module
+    upload.check_platform(validated.module, node.os, node.architecture)
+    return validated
 
 
 # --- RS 7.x: POST /v2/modules, DELETE /v2/modules/<uid>, GET /v1/actions/<uid> ----------------
@@ -662,9 +661,10 @@ async def upload_legacy_module(request: Request) -> Response:
     received = upload.Upload(node.artifacts, boundary, shared.max_upload)
     try:
         path = await _receive(request, received)
-        module = await _legacy_validated(shared, path)
-        targets = _legacy_targets(shared, module)
-        stored = _merge_legacy_module(shared, module, targets)
+        validated = await _legacy_validated(shared, path)
+        targets = _legacy_targets(shared, validated.module)
+        # Off the loop: it encodes and stores the module object, under a thread lock.
+        stored = await anyio.to_thread.run_sync(_merge_legacy_module, shared, validated, targets)
         action = _new_action(shared, "module_upload")
         kept = path.with_name(path.name + ".kept")
         path.replace(kept)  # the action copies it to the nodes after this answer
@@ -672,11 +672,11 @@ async def upload_legacy_module(request: Request) -> Response:
         return Response(status_code=400)
     finally:
         received.discard()
-    _start(shared, _copy_to_nodes(shared, action, kept, module, targets))
+    _start(shared, _as_action(shared, action, _copy_to_nodes(action, kept, validated.module, targets)))
     return JSONResponse({**stored, "action_uid": action["action_uid"]})
 
 
-async def _legacy_validated(shared: Shared, path: Path) -> dict[str, Any]:
+async def _legacy_validated(shared: Shared, path: Path) -> Validated:
     """As `_validated`, with 7.x's error: a bundle that does not validate is `invalid_module`,
     "Module either corrupted or packaged files are wrong", answered 400 (7.22 modules page)."""
     try:
@@ -687,7 +687,7 @@ async def _legacy_validated(shared: Shared, path: Path) -> dict[str, Any]:
         raise ApiError("invalid_module", exc.description, status=400) from None
 
 
-def _legacy_targets(shared: Shared, module: dict[str, Any]) -> list[Node]:
+def _legacy_targets(shared: Shared, module: Module) -> list[Node]:
     wanted = module.get("min_redis_pack_version")
     needed = platforms.version_tuple(wanted)
     if needed is not None and needed > (platforms.version_tuple(shared.software_version) or (0, 0, 0)):
@@ -708,46 +708,71 @@ def _legacy_targets(shared: Shared, module: dict[str, Any]) -> list[Node]:
     return targets
 
 
-def _merge_legacy_module(shared: Shared, module: dict[str, Any], targets: list[Node]) -> dict[str, Any]:
+def _merge_legacy_module(shared: Shared, validated: Validated, targets: list[Node]) -> Module:
     """Create the module object, or add this build's platforms to the same module's object."""
-    entry = {"dependencies": module.get("dependencies") or {}, "sha256": module.get("sha256", "")}
-    added = {f"{n.os}/{n.architecture}": entry for n in targets}
+    module = validated.module
+    entry: JSON = {"dependencies": module.get("dependencies") or {}, "sha256": module.get("sha256", "")}
+    added: dict[str, JSON] = {f"{n.os}/{n.architecture}": entry for n in targets}
     with shared.legacy_lock:
-        existing = shared.store.find(module["module_name"], module["version"])
+        existing = shared.store.find(validated.name, validated.number)
         if existing is None:
             return shared.store.create_module({**module, "platforms": added})
-        have = existing.get("platforms") or {}
+        platforms_field = existing.get("platforms")
+        have = platforms_field if isinstance(platforms_field, dict) else {}
         if set(added) & set(have):
             raise ApiError(
                 "module_exists",
-                f"Module already in system: {module['module_name']} {module['version']} for"
+                f"Module already in system: {validated.name} {validated.number} for"
                 f" {', '.join(sorted(set(added) & set(have)))} (uid {existing['uid']})",
                 status=400,
             )
-        updated = {**existing, "platforms": {**have, **added}}
+        updated: Module = {**existing, "platforms": {**have, **added}}
         shared.store.update_module(updated)
         return updated
 
 
-async def _copy_to_nodes(
-    shared: Shared, action: Action, path: Path, module: dict[str, Any], targets: list[Node]
-) -> None:
-    """Install the bundle on each target node in turn; the action fails at the first node that
-    cannot take it, with `error_code` and `error_message` as the action object documents
-    (https://redis.io/docs/latest/operate/rs/7.22/references/rest-api/objects/action/). The nodes
-    done before keep their copy, and the module object stays, until DELETE /v2/modules/<uid>."""
+async def _as_action(shared: Shared, action: Action, work: Coroutine[object, None, None]) -> None:
+    """Run an action's work: it ends completed, or failed with `error_code` and `error_message`
+    as the action object documents
+    (https://redis.io/docs/latest/operate/rs/7.22/references/rest-api/objects/action/), whatever
+    the work raises: an unforeseen error once left the action `running` for ever."""
     action["status"] = "running"
+    try:
+        await work
+    except _InstallFailed as failure:
+        action["error_code"], action["error_message"] = failure.error_code, str(failure)
+        action["status"] = "failed"
+    except Exception as exc:  # anything unforeseen: the action still ends, and the log says why
+        log.exception("action %s (%s) failed", action["action_uid"], action["name"])
+        action["error_code"] = "internal_error"
+        action["error_message"] = (
+            f"{action['name']} failed on an internal error ({type(exc).__name__}: {store.reason(exc)});"
+            " the server's log has the details"
+        )
+        action["status"] = "failed"
+    else:
+        action["status"], action["progress"] = "completed", 100.0
+    _ended(shared, action)
+
+
+def _ended(shared: Shared, action: Action) -> None:
+    """Remember that `action` ended; forget the oldest ended ones past MAX_ENDED_ACTIONS."""
+    with shared.actions_lock:
+        shared.ended.append(action["action_uid"])
+        while len(shared.ended) > MAX_ENDED_ACTIONS:
+            shared.actions.pop(shared.ended.popleft(), None)
+
+
+async def _copy_to_nodes(action: Action, path: Path, module: Module, targets: list[Node]) -> None:
+    """Install the bundle on each target node in turn; _InstallFailed at the first node that
+    cannot take it. The nodes done before keep their copy, and the module object stays, until
+    DELETE /v2/modules/<uid>."""
     try:
         for done, node in enumerate(targets):
             await anyio.to_thread.run_sync(_install, path, module, node)
             action["progress"] = round(100 * (done + 1) / len(targets), 1)
-    except _InstallFailed as failure:
-        action["status"] = "failed"
-        action["error_code"], action["error_message"] = failure.error_code, str(failure)
-        return
     finally:
         path.unlink(missing_ok=True)
-    action["status"], action["progress"] = "completed", 100.0
 
 
 class _InstallFailed(Exception):
@@ -758,7 +783,7 @@ class _InstallFailed(Exception):
         self.error_code = error_code
 
 
-def _install(path: Path, module: dict[str, Any], node: Node) -> None:
+def _install(path: Path, module: Module, node: Node) -> None:
     """Copy the bundle into one node's artifacts; _InstallFailed when the node cannot take it."""
     label = f"{module['module_name']} {module['version']}"
     if not node.running:
@@ -787,34 +812,34 @@ async def delete_legacy_module(request: Request) -> Response:
     if module is None or not shared.store.delete_module(uid):
         raise ApiError("module_not_found", f"Attempting to delete a nonexistent module: {uid!r}")
     action = _new_action(shared, "module_delete")
-    _start(shared, _remove_from_nodes(shared, action, module))
+    _start(shared, _as_action(shared, action, _remove_from_nodes(shared, module)))
     return JSONResponse({"action_uid": action["action_uid"]})
 
 
-async def _remove_from_nodes(shared: Shared, action: Action, module: dict[str, Any]) -> None:
+async def _remove_from_nodes(shared: Shared, module: Module) -> None:
     def remove() -> None:
+        name, number = store.module_name(module.get("module_name")), store.version(module.get("version"))
         for node in shared.nodes:
-            node.artifacts.remove(module["module_name"], module["version"])
+            node.artifacts.remove(name, number)
 
-    action["status"] = "running"
     await anyio.to_thread.run_sync(remove)
-    action["status"], action["progress"] = "completed", 100.0
 
 
 def _new_action(shared: Shared, name: str) -> Action:
     """An action object: action_uid, name, progress (a float since 7.4.2), status; its lifecycle
-    queued -> running -> completed | failed (objects/action, URL in `_copy_to_nodes`)."""
+    queued -> running -> completed | failed (objects/action, URL in `_as_action`)."""
     action: Action = {
         "action_uid": str(uuid.uuid4()),
         "name": name,
         "progress": 0.0,
         "status": "queued",
     }
-    shared.actions[action["action_uid"]] = action
+    with shared.actions_lock:
+        shared.actions[action["action_uid"]] = action
     return action
 
 
-def _start(shared: Shared, work: Coroutine[Any, Any, None]) -> None:
+def _start(shared: Shared, work: Coroutine[object, None, None]) -> None:
     task = asyncio.get_running_loop().create_task(work)
     shared.background.add(task)
     task.add_done_callback(shared.background.discard)
@@ -823,7 +848,8 @@ def _start(shared: Shared, work: Coroutine[Any, Any, None]) -> None:
 async def get_action(request: Request) -> Response:
     await authorize_async(request, auth.VIEW_STATUS_OF_CLUSTER_ACTION)
     shared, _ = _context(request)
-    action = shared.actions.get(request.path_params["uid"])
+    with shared.actions_lock:
+        action = shared.actions.get(request.path_params["uid"])
     if action is None:
         raise ApiError("action_not_found", "Action does not exist")
     return JSONResponse(dict(action))

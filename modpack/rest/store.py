@@ -14,6 +14,7 @@ accepted them: one safe component, never `/`, `..`, NUL or an absolute path.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -24,10 +25,10 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from modpack.atomic import fsync_folder
-from modpack.types import JSON
+from modpack.types import JSON, Module
 
 ARTIFACT_ZIP = "module.zip"
 ARTIFACT_JSON = "module.json"
@@ -45,7 +46,7 @@ class UnsafeNameError(ValueError):
 class ModuleExistsError(Exception):
     """The configuration store already holds a module object with this name and version."""
 
-    def __init__(self, existing: dict[str, Any]) -> None:
+    def __init__(self, existing: Module) -> None:
         super().__init__(f"{existing['module_name']} {existing['version']} exists")
         self.existing = existing
 
@@ -100,9 +101,9 @@ class ConfigStore:
         with self._lock:
             self._db.close()
 
-    def create_module(self, document: dict[str, Any]) -> dict[str, Any]:
+    def create_module(self, document: Module) -> Module:
         """Store a module object; returns it with its new `uid`."""
-        stored = {**document, "uid": uuid.uuid4().hex, "is_bundled": False}
+        stored: Module = {**document, "uid": uuid.uuid4().hex, "is_bundled": False}
         name, number = module_name(document.get("module_name")), version(document.get("version"))
         with self._lock:
             existing = self._find(name, number)
@@ -110,17 +111,17 @@ class ConfigStore:
                 raise ModuleExistsError(existing)
             self._db.execute(
                 "INSERT INTO modules (uid, module_name, version, document) VALUES (?, ?, ?, ?)",
-                (stored["uid"], name, number, _dumps(stored)),
+                (stored["uid"], name, number, dumps(stored)),
             )
         return stored
 
-    def modules(self) -> list[dict[str, Any]]:
+    def modules(self) -> list[Module]:
         """Every module object that can be served; a row that cannot (see `unservable`) is skipped."""
         with self._lock:
             rows = self._db.execute("SELECT document FROM modules ORDER BY module_name, version").fetchall()
         return [document for row in rows if (document := _servable(row[0])) is not None]
 
-    def module(self, uid: str) -> dict[str, Any] | None:
+    def module(self, uid: str) -> Module | None:
         with self._lock:
             row = self._db.execute("SELECT document FROM modules WHERE uid = ?", (uid,)).fetchone()
         return None if row is None else _servable(row[0])
@@ -138,21 +139,22 @@ class ConfigStore:
                 found.append((str(uid), why))
         return found
 
-    def find(self, name: str, number: int) -> dict[str, Any] | None:
+    def find(self, name: str, number: int) -> Module | None:
         with self._lock:
             return self._find(name, number)
 
-    def _find(self, name: str, number: int) -> dict[str, Any] | None:
+    def _find(self, name: str, number: int) -> Module | None:
         row = self._db.execute(
             "SELECT document FROM modules WHERE module_name = ? AND version = ?", (name, number)
         ).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        document = None if row is None else json.loads(row[0])
+        return document if isinstance(document, dict) else None
 
-    def update_module(self, document: dict[str, Any]) -> None:
+    def update_module(self, document: Module) -> None:
         """Rewrite a stored module object (same uid, name and version)."""
         with self._lock:
             self._db.execute(
-                "UPDATE modules SET document = ? WHERE uid = ?", (_dumps(document), document["uid"])
+                "UPDATE modules SET document = ? WHERE uid = ?", (dumps(document), document["uid"])
             )
 
     def delete_module(self, uid: str) -> bool:
@@ -174,26 +176,51 @@ class ConfigStore:
             )
 
 
-def _dumps(document: dict[str, Any]) -> str:
-    """The stored text: strict JSON that encodes as UTF-8 (ValueError otherwise)."""
-    text = json.dumps(document, allow_nan=False)
-    json.dumps(document, ensure_ascii=False).encode("utf-8")  # a lone surrogate raises here
+# --- JSON a response can carry: what the server accepts is what the store can write --------------
+
+
+def dumps(document: JSON) -> str:
+    """`document` as the JSON text the store keeps and a response carries: strict JSON (no NaN or
+    Infinity, RFC 8259 §6) that encodes as UTF-8 (a lone surrogate such as `\\ud800` does not).
+    ValueError when it has none, RecursionError when nested past Python's limit."""
+    text = json.dumps(document, ensure_ascii=False, allow_nan=False)
+    text.encode("utf-8")  # a lone surrogate raises here (UnicodeEncodeError, a ValueError)
     return text
 
 
+def loads(text: str) -> JSON:
+    """Strict JSON text as a value: NaN, Infinity and numbers past a float's range (1e999) are
+    refused (ValueError), as `dumps` could not write them back."""
+    value: JSON = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    return value
+
+
 def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a JSON value")
+    raise ValueError(f"{name} is not a JSON value (RFC 8259 §6)")
 
 
-def _read(text: object) -> tuple[dict[str, Any] | None, str]:
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+def reason(exc: BaseException, limit: int = 300) -> str:
+    """What went wrong, for a client or a log line: the message, cut at `limit` characters."""
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _read(text: object) -> tuple[Module | None, str]:
     """(document, "") for a row a response can carry, else (None, why)."""
     try:
-        document = json.loads(str(text), parse_constant=_no_constant)
+        document = loads(str(text))
         if not isinstance(document, dict):
             return None, "the stored document is not a JSON object"
-        json.dumps(document, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        dumps(document)
     except (ValueError, RecursionError) as exc:
-        return None, str(exc)[:200] or type(exc).__name__
+        return None, reason(exc, 200)
     return document, ""
 
 
@@ -201,7 +228,7 @@ def _unservable_reason(text: object) -> str | None:
     return _read(text)[1] or None
 
 
-def _servable(text: object) -> dict[str, Any] | None:
+def _servable(text: object) -> Module | None:
     return _read(text)[0]
 
 
@@ -214,8 +241,9 @@ class Artifact:
     version: int
     dependencies: list[str]
 
-    def as_json(self) -> dict[str, Any]:
-        return {"module_name": self.module_name, "version": self.version, "dependencies": self.dependencies}
+    def as_json(self) -> dict[str, JSON]:
+        names: list[JSON] = [*self.dependencies]
+        return {"module_name": self.module_name, "version": self.version, "dependencies": names}
 
 
 class NodeArtifacts:
@@ -257,9 +285,9 @@ class NodeArtifacts:
                 if artifact is not None:
                     yield artifact
 
-    def place(self, upload: Path, module: dict[str, Any]) -> None:
+    def place(self, upload: Path, module: Module) -> None:
         """Move a validated upload into `<name>/<version>/`, replacing what was there."""
-        target = self.folder(module["module_name"], module["version"])
+        target = self.folder(module_name(module.get("module_name")), version(module.get("version")))
         stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.temp))
         upload.replace(stage / ARTIFACT_ZIP)
         _write_synced(stage / ARTIFACT_JSON, json.dumps(module, indent=1).encode())

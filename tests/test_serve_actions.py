@@ -1,0 +1,151 @@
+"""RS 7.x actions of `modpack serve --software-version 7.22` (POST and DELETE /v2/modules, followed
+on GET /v1/actions/<uid>): every action ends, completed or failed, whatever goes wrong in it, and
+the server keeps a bounded number of ended ones (issue 15)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from modpack.rest import auth, server, store
+from modpack.rest.cluster import LocalCluster
+from modpack.rest.paths import ACTIONS, LEGACY_MODULES
+from tests.support.rest import ADMIN, module_json, running_cluster, write_bundle
+
+GUARD = 60.0  # hang guard: an action takes milliseconds
+
+
+@pytest.fixture
+def legacy(tmp_path: Path) -> Iterator[LocalCluster]:
+    with running_cluster(tmp_path / "data", software_version="7.22", https=False) as running:
+        yield running
+
+
+def session(cluster: LocalCluster) -> httpx.Client:
+    return httpx.Client(base_url=cluster.urls[0], auth=(ADMIN.user, ADMIN.password), timeout=GUARD)
+
+
+def ended(http: httpx.Client, action_uid: str) -> dict[str, Any]:
+    """The action once it has ended; AssertionError when it is still queued or running at the guard."""
+    deadline = time.monotonic() + GUARD
+    action: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        answer = http.get(f"{ACTIONS}/{action_uid}")
+        assert answer.status_code == 200, answer.text
+        action = answer.json()
+        if action["status"] in ("completed", "failed"):
+            return action
+        time.sleep(0.05)
+    raise AssertionError(f"action {action_uid} never ended: {action}")
+
+
+def upload(http: httpx.Client, tmp_path: Path, name: str) -> httpx.Response:
+    bundle = write_bundle(tmp_path / f"{name}.zip", module_json(module_name=name))
+    answer = http.post(LEGACY_MODULES, files={"module": (f"{name}.zip", bundle.read_bytes())})
+    assert answer.status_code == 200, answer.text
+    return answer
+
+
+def test_an_unexpected_error_in_an_upload_ends_its_action_failed(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only _InstallFailed was caught: any other error left the action `running` for ever."""
+
+    def broken(self: store.NodeArtifacts, upload: Path, module: Any) -> None:
+        raise RuntimeError("the disk said something new")
+
+    monkeypatch.setattr(store.NodeArtifacts, "place", broken)
+    with caplog.at_level(logging.ERROR, logger="modpack.rest.server"), session(legacy) as http:
+        action = ended(http, upload(http, tmp_path, "unforeseen").json()["action_uid"])
+    assert action["status"] == "failed", action
+    assert action["error_code"] == "internal_error"
+    assert "RuntimeError: the disk said something new" in action["error_message"]
+    assert action["name"] == "module_upload"
+    logged = [r for r in caplog.records if r.name == "modpack.rest.server" and r.exc_info]
+    assert logged and action["action_uid"] in logged[0].getMessage()
+    assert "the disk said something new" in str(logged[0].exc_info[1])
+    assert not list((legacy.options.data / "node-1" / ".tmp").glob("*.kept"))  # the kept zip went
+
+
+def test_an_unexpected_error_in_a_delete_ends_its_action_failed(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with session(legacy) as http:
+        created = upload(http, tmp_path, "undeletable").json()
+        assert ended(http, created["action_uid"])["status"] == "completed"
+
+        def broken(self: store.NodeArtifacts, name: str, number: int) -> bool:
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(store.NodeArtifacts, "remove", broken)
+        deleted = http.delete(f"{LEGACY_MODULES}/{created['uid']}")
+        assert deleted.status_code == 200, deleted.text
+        action = ended(http, deleted.json()["action_uid"])
+    assert action["status"] == "failed", action
+    assert action["name"] == "module_delete"
+    assert "PermissionError" in action["error_message"]
+
+
+def test_ended_actions_are_capped_and_the_oldest_ended_go_first(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server, "MAX_ENDED_ACTIONS", 2)
+    with session(legacy) as http:
+        uids = []
+        for i in range(4):
+            uids.append(upload(http, tmp_path, f"capped{i}").json()["action_uid"])
+            assert ended(http, uids[-1])["status"] == "completed"
+        answers = [http.get(f"{ACTIONS}/{uid}") for uid in uids]
+    assert [a.status_code for a in answers] == [404, 404, 200, 200]
+    assert answers[0].json()["error_code"] == "action_not_found"
+    assert len(legacy.shared.actions) == 2
+
+
+def test_running_actions_are_never_dropped_by_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More than the cap end while one action still runs: it stays, and so do the newest ended."""
+    monkeypatch.setattr(server, "MAX_ENDED_ACTIONS", 3)
+    shared = server.Shared(store.ConfigStore(tmp_path / "ccs.sqlite3"), auth.Users([]), [], 0)
+    release = threading.Event()
+
+    async def held() -> None:
+        while not release.is_set():
+            await asyncio.sleep(0.001)
+
+    async def nothing() -> None:
+        return
+
+    async def scenario() -> list[str]:
+        slow = server._new_action(shared, "module_upload")
+        running = asyncio.create_task(server._as_action(shared, slow, held()))
+        while slow["status"] != "running":
+            await asyncio.sleep(0.001)
+        quick = []
+        for _ in range(10):
+            action = server._new_action(shared, "module_delete")
+            quick.append(action["action_uid"])
+            await server._as_action(shared, action, nothing())
+        assert shared.actions[slow["action_uid"]]["status"] == "running"
+        assert list(shared.actions) == [slow["action_uid"], *quick[-3:]]
+        release.set()
+        await running
+        return [slow["action_uid"], *quick]
+
+    try:
+        uids = asyncio.run(asyncio.wait_for(scenario(), GUARD))
+    finally:
+        shared.validator.shutdown()
+        shared.store.close()
+    # The slow one ended last: it is the newest ended, and the oldest of the others went.
+    assert set(shared.actions) == {uids[0], *uids[-2:]}
+    assert list(shared.ended) == [*uids[-2:], uids[0]]
+    assert shared.actions[uids[0]]["status"] == "completed"
