@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     from modpack.rest.client import Api, Connection, NodeOutcome
     from modpack.rest.cluster import LocalCluster
     from modpack.rest.publish import PublishResult
+    from modpack.types import JSON
 
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., Any])  # why: click decorates commands of any signature
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 
 
@@ -607,14 +608,15 @@ def artifacts_list(connection: Connection, fmt: str) -> None:
         raise ModpackError("could not list " + ", ".join(failed))
 
 
-def _print_listing(label: str, found: list[dict[str, Any]] | str) -> None:
+def _print_listing(label: str, found: list[dict[str, JSON]] | str) -> None:
     click.echo(f"{label}:")
     if isinstance(found, str):
         click.echo(f"  error: {found}")
     elif not found:
         click.echo("  (no artifacts)")
     for item in found if isinstance(found, list) else []:
-        deps = ", ".join(item.get("dependencies") or [])
+        listed = item.get("dependencies")
+        deps = ", ".join(str(d) for d in listed) if isinstance(listed, list) else ""
         click.echo(
             f"  {item.get('module_name')} {item.get('version')}" + (f" (deps: {deps})" if deps else "")
         )
