@@ -24,6 +24,7 @@ from modpack.rest import client
 from modpack.rest import publish as publishing
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.publish import IdentityError, PreflightError, parse_version
+from tests.support.cli import run_modpack
 from tests.support.rest import SO, cli, connection, module_json, rebuilt, running_cluster, write_bundle
 
 
@@ -304,6 +305,56 @@ def test_an_ignored_error_lets_the_bundle_past_local_validation(
     planned = cli(cluster, "publish", bundle, "--dry-run", "--ignore", "CAP001")
     assert planned.returncode == 0, planned.stdout + planned.stderr
     assert "module object: would create" in planned.stdout
+
+
+def test_modpack_toml_validate_table_counts_for_publish_as_for_validate(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """[validate] in the nearest modpack.toml (or --config) filters publish's findings as it does
+    validate's; an unknown rule code there is a usage error (exit 2) in both."""
+    project = tmp_path / "project"
+    (project / "sub").mkdir(parents=True)
+    toml = project / "modpack.toml"
+    errored = module_json(module_name="tomlerror")
+    errored["capabilities"] = ["types", "not-a-capability"]  # CAP001, an error (the server's too)
+    error_zip = write_bundle(tmp_path / "tomlerror.zip", errored)
+    warned = module_json(module_name="tomlwarned")
+    del warned["operating_systems"]  # PLT005, a warning
+    warned_zip = write_bundle(tmp_path / "tomlwarned.zip", warned)
+
+    refused = cli(cluster, "publish", error_zip, "--dry-run", cwd=project / "sub")
+    assert refused.returncode == 1
+    assert "CAP001" in refused.stdout
+    toml.write_text('[validate]\nignore = ["CAP001"]\n')
+    assert run_modpack("validate", error_zip, cwd=project / "sub").returncode == 0
+    planned = cli(cluster, "publish", error_zip, "--dry-run", cwd=project / "sub")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "module object: would create" in planned.stdout
+
+    toml.write_text("[validate]\nstrict = true\n")
+    strict = cli(cluster, "publish", warned_zip, cwd=project / "sub")
+    assert strict.returncode == 1
+    assert "PLT005" in strict.stdout
+    assert nothing_of(cluster, "tomlwarned")
+    toml.write_text('[validate]\nstrict = true\nignore = ["PLT005"]\n')
+    assert run_modpack("validate", warned_zip, cwd=project / "sub").returncode == 0
+    published = cli(cluster, "publish", warned_zip, cwd=project / "sub")
+    assert published.returncode == 0, published.stdout + published.stderr
+    assert "module object: created" in published.stdout
+    assert "PLT005" not in published.stderr  # ignored, not merely let through
+    assert len(modules_named(cluster, "tomlwarned")) == 1
+
+    toml.write_text('[validate]\nignore = ["NOPE999"]\n')
+    for run in (
+        run_modpack("validate", error_zip, cwd=project),
+        cli(cluster, "publish", error_zip, "--dry-run", cwd=project),
+    ):
+        assert run.returncode == 2, run.stdout + run.stderr
+        assert "no rule matches 'NOPE999'" in run.stderr
+    given = tmp_path / "given.toml"
+    given.write_text('[validate]\nignore = ["CAP001"]\n')
+    chosen = cli(cluster, "publish", error_zip, "--dry-run", "--config", given, cwd=project)
+    assert chosen.returncode == 0, chosen.stdout + chosen.stderr  # --config, not the nearest file
 
 
 def test_bundles_in_a_zip_keep_module_json_as_published(cluster: LocalCluster, tmp_path: Path) -> None:

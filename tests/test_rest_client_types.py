@@ -3,14 +3,20 @@ is refused before any request, and the per-node pool answers in the nodes' order
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import re
 import threading
+from pathlib import Path
 
 import pytest
 
-from modpack.errors import UsageError
+from modpack.errors import FindingsError, UsageError
 from modpack.rest import client
+from modpack.rest import publish as publishing
 from modpack.rest.client import Api, Connection, NodeOutcome, NodeRef
 from modpack.types import Module
+from tests.support.rest import module_json, write_bundle
 
 
 @pytest.mark.parametrize(
@@ -48,3 +54,39 @@ def test_each_node_keeps_the_nodes_order_and_turns_failures_into_outcomes() -> N
     assert outcomes[3].detail == "node 3 is down"
     assert all(name.startswith("modpack-node") for name in threads)
     assert client.each_node(Connection(cluster="https://c:9443"), [], work) == []
+
+
+REST_SEAMS = ("modpack.rest.client", "modpack.rest.publish", "modpack.rest.upload", "modpack.rest.platforms")
+
+
+@pytest.mark.parametrize("module_name", REST_SEAMS)
+def test_no_any_in_the_signatures_and_fields_of_the_rest_client(module_name: str) -> None:
+    """Module objects, node objects and request options cross these modules typed (JSON, Module,
+    RequestOptions), never as Any (issue 15)."""
+    module = importlib.import_module(module_name)
+    loose = []
+    for name, value in vars(module).items():
+        if getattr(value, "__module__", None) != module_name:
+            continue
+        members = [(name, value)]
+        if inspect.isclass(value):
+            members += [(f"{name}.{n}", v) for n, v in vars(value).items() if inspect.isfunction(v)]
+            loose += [(name, str(a)) for a in vars(value).get("__annotations__", {}).values()]
+        for label, function in members:
+            if inspect.isfunction(function):
+                loose += [(label, str(a)) for a in function.__annotations__.values()]
+    assert [(f, a) for f, a in loose if re.search(r"\bAny\b", a)] == []
+
+
+def test_a_bundle_whose_version_is_no_integer_is_validated_before_any_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The streamed path reads module.json before validating; a version that is not an integer
+    sends the bundle down the validate-first path, where the findings say what is wrong."""
+    document = module_json()
+    document["version"] = "1.2.3"
+    bundle = write_bundle(tmp_path / "textversion.zip", document)
+    monkeypatch.setattr(publishing, "PIPELINE_MIN", 0)  # stream even this small bundle
+    with pytest.raises(FindingsError) as caught:  # no server: a request would fail to connect
+        publishing.publish(bundle, Connection(cluster="https://127.0.0.1:1", retries=0))
+    assert any(f.location.path == "version" for f in caught.value.findings)

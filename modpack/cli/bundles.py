@@ -32,16 +32,20 @@ if TYPE_CHECKING:
 FORMATS = ("text", "json", "github", "sarif")
 
 
-def _settings(
+def validation_settings(
     config: Path | None,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     strict: bool,
-    load: LoadOptions,
+    load: LoadOptions | None = None,
 ) -> Settings:
+    """The settings `validate` and `publish` both check with: [validate] of modpack.toml (the
+    nearest, or --config), then the command line on top; every rule code in either, a usage error
+    unless it names a rule."""
     from modpack.config import settings_for
 
-    return settings_for(
+    load = load or LoadOptions()
+    settings = settings_for(
         config,
         select=parse_codes(select),
         ignore=parse_codes(ignore),
@@ -51,6 +55,8 @@ def _settings(
         redis_server=load.redis_server,
         redis_version=load.redis_version,
     )
+    check_codes(settings.select + settings.ignore)
+    return settings
 
 
 @dataclass(frozen=True)
@@ -114,8 +120,7 @@ def validate(
     if load and load_if_available:
         raise UsageError("--load and --load-if-available contradict each other", "Give one of them.")
     options = LoadOptions(load, load_if_available, redis, checked_redis_version(redis_version))
-    settings = _settings(config, select, ignore, strict, options)
-    check_codes(settings.select + settings.ignore)
+    settings = validation_settings(config, select, ignore, strict, options)
     report = validate_paths(paths, settings)
     output = reporters.Output(colour(color), reporters.workspace_root(os.environ))
     # click strips escape sequences from what is not a terminal unless told the colour is wanted.

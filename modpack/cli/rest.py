@@ -20,16 +20,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from modpack.cli.output import rule_codes
 from modpack.errors import ModpackError, UsageError
 
 if TYPE_CHECKING:
-    from modpack.config import Settings
     from modpack.rest.client import Api, Connection, NodeOutcome
     from modpack.rest.cluster import LocalCluster
     from modpack.rest.publish import PublishResult
+    from modpack.types import JSON
 
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., Any])  # why: click decorates commands of any signature
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 
 
@@ -434,13 +433,6 @@ class ProgressBoard:
             click.echo("", err=True)
 
 
-def _publish_settings(select: tuple[str, ...], ignore: tuple[str, ...], strict: bool) -> Settings:
-    """The settings `modpack validate` would use: modpack.toml, then these options."""
-    from modpack.config import settings_for
-
-    return settings_for(None, select=rule_codes(select), ignore=rule_codes(ignore), strict=strict)
-
-
 @click.command()
 @click.argument(
     "bundles", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True)
@@ -464,6 +456,11 @@ def _publish_settings(select: tuple[str, ...], ignore: tuple[str, ...], strict: 
 )
 @click.option("--ignore", multiple=True, help="Validate without these rule codes or prefixes (as validate).")
 @click.option("--strict", is_flag=True, help="Refuse bundles with warnings too (as validate --strict).")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="modpack.toml with [validate] (default: the nearest, as validate).",
+)
 @_with_connection
 def publish(
     bundles: tuple[Path, ...],
@@ -474,6 +471,7 @@ def publish(
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     strict: bool,
+    config: Path | None,
 ) -> None:
     """Publish BUNDLES (one per platform) of one module version: each node gets the one that fits.
 
@@ -484,9 +482,10 @@ def publish(
     sha256, architecture, operating_systems, os, os_list, dependencies and module_file.
     On Redis Enterprise 7.2 to 7.22 the bundles go to POST /v2/modules instead.
     """
+    from modpack.cli.bundles import validation_settings
     from modpack.rest import publish as publishing
 
-    settings = _publish_settings(select, ignore, strict)
+    settings = validation_settings(config, select, ignore, strict)
     board = ProgressBoard() if sys.stderr.isatty() and not dry_run else None
     try:
         result = publishing.publish(
@@ -609,14 +608,15 @@ def artifacts_list(connection: Connection, fmt: str) -> None:
         raise ModpackError("could not list " + ", ".join(failed))
 
 
-def _print_listing(label: str, found: list[dict[str, Any]] | str) -> None:
+def _print_listing(label: str, found: list[dict[str, JSON]] | str) -> None:
     click.echo(f"{label}:")
     if isinstance(found, str):
         click.echo(f"  error: {found}")
     elif not found:
         click.echo("  (no artifacts)")
     for item in found if isinstance(found, list) else []:
-        deps = ", ".join(item.get("dependencies") or [])
+        listed = item.get("dependencies")
+        deps = ", ".join(str(d) for d in listed) if isinstance(listed, list) else ""
         click.echo(
             f"  {item.get('module_name')} {item.get('version')}" + (f" (deps: {deps})" if deps else "")
         )

@@ -27,7 +27,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar
 
 from modpack.errors import ModpackError, UsageError
 from modpack.rest.paths import ARTIFACTS, MODULES
@@ -49,6 +49,17 @@ MAX_BACKOFF = 8.0
 MAX_RESPONSE = 16 * 1024 * 1024  # a JSON answer larger than this is refused, not read (issue 12)
 MAX_NODES = 1000
 _HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}(?:\.[A-Za-z0-9-]{1,63})*\.?")  # RFC 1123
+
+
+class RequestOptions(TypedDict, total=False):
+    """What a request carries besides its method and URL: the keyword arguments of httpx's
+    `Client.build_request` that this client uses."""
+
+    json: JSON
+    content: Iterator[bytes]
+    headers: dict[str, str]
+    timeout: httpx.Timeout
+
 
 Progress = Callable[[str, int, int], None]
 """progress(node label, bytes sent, bytes in all) while an artifact uploads."""
@@ -177,7 +188,7 @@ class Api:
         self.close()
 
     def send(
-        self, method: str, url: str, build: Callable[[], dict[str, Any]] | None = None
+        self, method: str, url: str, build: Callable[[], RequestOptions] | None = None
     ) -> httpx.Response:
         """One request, retried on connection errors and 5xx; `build()` gives fresh httpx kwargs."""
         import httpx
@@ -185,7 +196,7 @@ class Api:
         attempts = self.connection.retries + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
-            kwargs = build() if build else {}
+            kwargs: RequestOptions = build() if build else {}
             try:
                 response = self._request(method, url, kwargs)
             except httpx.TransportError as exc:
@@ -202,7 +213,7 @@ class Api:
             return _checked(method, url, response)
         raise AssertionError("unreachable")
 
-    def _request(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
+    def _request(self, method: str, url: str, kwargs: RequestOptions) -> httpx.Response:
         """The response with its body read, refusing a body over `max_response` bytes."""
         request = self._http.build_request(method, url, **kwargs)
         response = self._http.send(request, stream=True)
@@ -227,8 +238,10 @@ class Api:
         self._sleep(delay)
 
     def json(self, method: str, url: str, body: JSON = None) -> JSON:
-        build = (lambda: {"json": body}) if body is not None else None
-        response = self.send(method, url, build)
+        def build() -> RequestOptions:
+            return {"json": body}
+
+        response = self.send(method, url, build if body is not None else None)
         try:
             answer: JSON = response.json()
         except ValueError as exc:
@@ -604,7 +617,7 @@ def post_bundle(
     }
     timeout = httpx.Timeout(api.connection.timeout, read=api.connection.answer_timeout)
 
-    def build() -> dict[str, Any]:
+    def build() -> RequestOptions:
         body = _body(
             bundle, head, tail, lambda sent: progress(label, sent, total) if progress else None, gate
         )

@@ -16,7 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modpack.types import JSON
 
 USER_DEFINED_SINCE = (8, 0)
 UPLOAD_SWITCH_SINCE = (8, 2)  # allow_modules_upload (re-docs release notes 8.2.0)
@@ -56,7 +59,7 @@ def os_id(name: object, semantic: object, family: object = None) -> str | None:
     return None
 
 
-def bundle_systems(module: Mapping[str, Any]) -> set[str] | None:
+def bundle_systems(module: Mapping[str, JSON]) -> set[str] | None:
     """The canonical OS ids a module.json names, or None when it names none (fits any OS)."""
     from modpack import policy
 
@@ -66,12 +69,12 @@ def bundle_systems(module: Mapping[str, Any]) -> set[str] | None:
     return {policy.canonical_os(str(s)) or str(s).lower() for s in systems}
 
 
-def bundle_architecture(module: Mapping[str, Any]) -> str | None:
+def bundle_architecture(module: Mapping[str, JSON]) -> str | None:
     arch = module.get("architecture")
     return arch if isinstance(arch, str) and arch else None
 
 
-def misfit(module: Mapping[str, Any], node_os: str | None, node_arch: str | None) -> str | None:
+def misfit(module: Mapping[str, JSON], node_os: str | None, node_arch: str | None) -> str | None:
     """Why the bundle cannot go on a node with this OS and architecture; None when it fits.
 
     An unknown node OS or architecture never counts against a bundle: only the node can tell.
@@ -85,7 +88,7 @@ def misfit(module: Mapping[str, Any], node_os: str | None, node_arch: str | None
     return None
 
 
-def platform_label(module: Mapping[str, Any]) -> str:
+def platform_label(module: Mapping[str, JSON]) -> str:
     """`ubuntu22,rhel9/x86_64` for messages; `any OS` / `any architecture` when undeclared."""
     systems = bundle_systems(module)
     arch = bundle_architecture(module) or "any architecture"
@@ -108,7 +111,7 @@ class NodeFacts:
         return f"{self.os or 'unknown OS'}/{self.architecture or 'unknown architecture'}"
 
 
-def node_facts(node: Mapping[str, Any]) -> NodeFacts:
+def node_facts(node: Mapping[str, JSON]) -> NodeFacts:
     arch = node.get("architecture")
     version = node.get("software_version")
     return NodeFacts(

@@ -29,7 +29,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from modpack.errors import FindingsError, ModpackError, UsageError
 from modpack.rest import client, platforms
@@ -40,7 +40,7 @@ from modpack.rest.platforms import NodeFacts
 if TYPE_CHECKING:
     from modpack.config import Settings
     from modpack.findings import Finding
-    from modpack.types import JSON
+    from modpack.types import JSON, Module
 
 # Bundles given together must agree on every field but these, which describe one platform's build.
 PER_PLATFORM = ("sha256", "architecture", "operating_systems", "os", "os_list", "dependencies", "module_file")
@@ -64,7 +64,7 @@ class IdentityError(ModpackError):
 @dataclass(frozen=True)
 class Bundle:
     path: Path
-    module: dict[str, Any]
+    module: Module
     warnings: tuple[Finding, ...] = ()
 
     @property
@@ -157,7 +157,7 @@ def disagreements(bundles: Sequence[Bundle]) -> list[str]:
     return problems
 
 
-def _keys(*documents: dict[str, Any]) -> set[str]:
+def _keys(*documents: Module) -> set[str]:
     return {k for d in documents for k in d} - SERVER_FIELDS
 
 
@@ -178,7 +178,7 @@ def _empty(value: object) -> bool:
 @dataclass
 class ClusterView:
     nodes: list[tuple[NodeRef, NodeFacts | None]]
-    cluster: dict[str, Any]
+    cluster: dict[str, JSON]
     software_version: str | None
 
     @property
@@ -324,7 +324,7 @@ def _pack_version(bundles: Sequence[Bundle], view: ClusterView) -> list[str]:
 # --- 4. identity ------------------------------------------------------------------------------
 
 
-def differences(stored: dict[str, Any], bundles: Sequence[Bundle]) -> list[str]:
+def differences(stored: Module, bundles: Sequence[Bundle]) -> list[str]:
     """The fields in which a stored module object differs from the bundles (empty: the same)."""
     first = bundles[0].module
     shared = [
@@ -407,7 +407,11 @@ def _in_order(paths: Sequence[Path], connection: Connection, options: PublishOpt
 
 def _result(bundles: Sequence[Bundle]) -> PublishResult:
     first = bundles[0].module
-    result = PublishResult(first["module_name"], first["version"])
+    name, version = first.get("module_name"), first.get("version")
+    if not isinstance(name, str) or isinstance(version, bool) or not isinstance(version, int):
+        # validation refuses such a module.json (SCH rules); this guards a direct caller
+        raise UsageError(f"{bundles[0].path}: module.json needs a string module_name and an integer version")
+    result = PublishResult(name, version)
     result.warnings = [w for b in bundles for w in b.warnings]
     return result
 
@@ -424,8 +428,9 @@ def _peek(paths: Sequence[Path]) -> list[Bundle] | None:
                 module = json.loads(archive.read("module.json"))
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             return None
-        if not isinstance(module, dict) or not isinstance(module.get("module_name"), str):
-            return None
+        version = module.get("version") if isinstance(module, dict) else None
+        if not isinstance(module.get("module_name"), str) or not isinstance(version, int) or version is True:
+            return None  # validating first (in order) reports what is wrong
         found.append(Bundle(path, module))
     return found
 
@@ -606,7 +611,7 @@ class _LegacyPublish:
         if stored is None and not self.options.dry_run:
             self._finish_new()
 
-    def _replaced(self, stored: dict[str, Any]) -> bool:
+    def _replaced(self, stored: Module) -> bool:
         """False when the stored module matches; True once a different one is deleted (--replace)."""
         fields = differences(_without_platforms(stored), self.bundles)
         wrong = [
@@ -633,7 +638,7 @@ class _LegacyPublish:
             if route.facts is not None:
                 yield f"{route.facts.os}/{route.facts.architecture}", route.bundle
 
-    def _wanted(self, bundle: Bundle, stored: dict[str, Any] | None) -> bool:
+    def _wanted(self, bundle: Bundle, stored: Module | None) -> bool:
         """Whether the cluster cannot prove it holds this bundle on every node it routes to."""
         if stored is None:
             return True
@@ -684,12 +689,13 @@ class _LegacyPublish:
         )
 
 
-def _without_platforms(stored: dict[str, Any]) -> dict[str, Any]:
+def _without_platforms(stored: Module) -> Module:
     return {k: v for k, v in stored.items() if k != "platforms"}
 
 
-def _platform_sha(stored: dict[str, Any], key: str) -> object:
-    entry = stored.get("platforms", {}).get(key) if isinstance(stored.get("platforms"), dict) else None
+def _platform_sha(stored: Module, key: str) -> JSON:
+    listed = stored.get("platforms")
+    entry = listed.get(key) if isinstance(listed, dict) else None
     return entry.get("sha256") if isinstance(entry, dict) else None
 
 

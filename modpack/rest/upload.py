@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -22,6 +22,8 @@ from modpack.rest.problems import ApiError
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
+
+    from modpack.types import Module
 
 FIELD = b"module"
 HEADER_SLACK = 64 * 1024  # multipart headers and small fields around the file
@@ -164,7 +166,7 @@ class Upload:
 # --- judging the received bundle --------------------------------------------------------------
 
 
-def judge(module: dict[str, Any] | None, findings: list[Finding]) -> dict[str, Any]:
+def judge(module: Module | None, findings: list[Finding]) -> Module:
     """The bundle's module.json when the bundle may be installed; ApiError (400/406) otherwise.
 
     Errors about the archive itself (ZIP rules) make a bad artifact, 400; errors in what it holds
@@ -194,7 +196,7 @@ def _one(finding: Finding) -> str:
     return f"{finding.code}{where}: {finding.message}"
 
 
-def check_platform(module: dict[str, Any], node_os: str, node_arch: str) -> None:
+def check_platform(module: Module, node_os: str, node_arch: str) -> None:
     """406 when the node's OS or architecture is not one the bundle is built for."""
     from modpack import policy
 

@@ -148,16 +148,16 @@ def http(cluster: LocalCluster, credentials: Credentials | None = ADMIN) -> http
 
 
 def cli(
-    cluster: LocalCluster, *args: str | Path, retries: int | None = 0
+    cluster: LocalCluster, *args: str | Path, retries: int | None = 0, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`python -m modpack ARGS --cluster <node 1> --ca-cert <the cluster's>` as the admin (user and
     password in the environment, as a user's script would pass them), with `--retries retries`
-    (None: the command's default)."""
+    (None: the command's default), run in `cwd` (None: the current folder)."""
     options = ["--cluster", cluster.urls[0], "--ca-cert", str(cluster.ca_cert)]
     if retries is not None:
         options += ["--retries", str(retries)]
     env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
-    return run_modpack(*args, *options, env=env)
+    return run_modpack(*args, *options, env=env, cwd=cwd)
 
 
 def rebuilt(folder: Path, tail: bytes = b"\0" * 16) -> Path:
