@@ -9,6 +9,10 @@ from pathlib import Path
 
 from tests.support import produced
 
+# The checkout under test, first on the import path: with `cwd` elsewhere, `python -m modpack`
+# would otherwise import whatever modpack is installed, which may be another checkout's.
+CHECKOUT = str(Path(__file__).resolve().parents[2])
+
 
 def run_modpack(
     *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
@@ -19,12 +23,17 @@ def run_modpack(
         capture_output=True,
         text=True,
         cwd=cwd,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **(env or {}), "PYTHONPATH": _import_path(env)},
         timeout=120,
         check=False,
     )
     produced.note_output(done.stdout)
     return done
+
+
+def _import_path(env: dict[str, str] | None) -> str:
+    given = (env or {}).get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+    return os.pathsep.join([CHECKOUT, *filter(None, given.split(os.pathsep))])
 
 
 def build(project: Path, out: Path, *extra: str | Path) -> Path:
