@@ -188,6 +188,14 @@ def member_chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo, size: int = C
             raise zlib.error(str(exc)) from exc
 
 
+def _compressed(raw: BinaryIO, info: zipfile.ZipInfo, compressed_left: int) -> bytes:
+    """The member's next compressed bytes (at most READ, never past its compressed size)."""
+    data = raw.read(min(READ, compressed_left))
+    if not data:
+        raise EOFError(f"the compressed data of {info.filename} ends before its deflate stream does")
+    return data
+
+
 def _inflate_isal(isal: ModuleType, raw: BinaryIO, info: zipfile.ZipInfo, size: int) -> Iterator[bytes]:
     # DECOMP_GZIP_NO_HDR: a raw deflate stream (no header, and no trailer read), with the CRC-32 of
     # everything written out kept in `crc` (isa-l's igzip_lib.h, ISAL_GZIP_NO_HDR).
@@ -196,9 +204,7 @@ def _inflate_isal(isal: ModuleType, raw: BinaryIO, info: zipfile.ZipInfo, size: 
     while left > 0 and not inflate.eof:
         data = b""
         if inflate.needs_input:
-            data = raw.read(min(READ, compressed_left))
-            if not data:
-                raise EOFError(f"the compressed data of {info.filename} ends before its deflate stream does")
+            data = _compressed(raw, info, compressed_left)
             compressed_left -= len(data)
         chunk = inflate.decompress(data, min(size, left))
         left -= len(chunk)
@@ -214,9 +220,7 @@ def _inflate(codec: ModuleType, raw: BinaryIO, info: zipfile.ZipInfo, size: int)
     while left > 0 and not inflate.eof:
         data = inflate.unconsumed_tail
         if not data:
-            data = raw.read(min(READ, compressed_left))
-            if not data:
-                raise EOFError(f"the compressed data of {info.filename} ends before its deflate stream does")
+            data = _compressed(raw, info, compressed_left)
             compressed_left -= len(data)
         chunk = inflate.decompress(data, min(size, left))
         left -= len(chunk)

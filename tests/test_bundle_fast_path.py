@@ -10,32 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import ROOT, SO
-
-_REPORT = (
-    "import sys, runpy\n"
-    "before = set(sys.modules)\n"
-    "sys.argv = ['modpack', 'validate', sys.argv[1]]\n"
-    "try:\n    runpy.run_module('modpack', run_name='__main__')\n"
-    "except SystemExit:\n    pass\n"
-    "print(' '.join(sorted(set(sys.modules) - before)))\n"
-)
+from tests.support.cli import build, modules_loaded, run_modpack
+from tests.support.paths import HELLO, ROOT, SO
 
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     """The modules a validate of a real bundle imports, beyond those the interpreter started with."""
     out = tmp_path_factory.mktemp("bundle")
-    toml = ROOT / "fixtures" / "example" / "modpack.toml"
-    hello = SO / "x86_64" / "hello.so"
-    build = [sys.executable, "-m", "modpack", "build", str(toml), "--so", str(hello), "-o", str(out)]
-    subprocess.run(build, check=True, capture_output=True)
-    bundle = next(out.glob("*.zip"))
-    result = subprocess.run(
-        [sys.executable, "-c", _REPORT, str(bundle)], capture_output=True, text=True, check=True
-    )
-    assert "0 errors" in result.stdout, result.stdout
-    return set(result.stdout.strip().splitlines()[-1].split())
+    bundle = build(ROOT / "fixtures" / "example" / "modpack.toml", out, "--so", HELLO)
+    assert run_modpack("validate", bundle).returncode == 0  # a clean bundle: every check ran
+    return modules_loaded("validate", bundle)
 
 
 def test_isa_l_inflates_a_bundle_and_zlib_ng_is_not_loaded(imported: set[str]) -> None:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import ClassVar
 
 from modpack.cli.lazy import LAZY_COMMANDS
-from tests.support.cli import run_modpack
+from tests.support.cli import modules_loaded, run_modpack
 from tests.support.paths import CASES, ROOT
 
 HEAVY = (
@@ -35,29 +33,15 @@ def test_every_lazy_command_loads() -> None:
 
 
 def test_validate_of_a_module_json_imports_nothing_heavy() -> None:
-    script = (
-        "import sys, runpy\n"
-        f"sys.argv = ['modpack', 'validate', {str(CASES / 'good' / 'module-json' / 'module.json')!r}]\n"
-        "try:\n    runpy.run_module('modpack', run_name='__main__')\n"
-        "except SystemExit:\n    pass\n"
-        f"print(sorted(m for m in sys.modules if m.startswith({HEAVY!r})))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    loaded = modules_loaded("validate", CASES / "good" / "module-json" / "module.json")
+    assert sorted(m for m in loaded if m.startswith(HEAVY)) == []
 
 
 def test_validate_of_a_module_json_imports_no_traceback_machinery() -> None:
     """traceback (with textwrap) is imported only where --debug or an internal error prints one;
     `modpack --debug` still shows the traceback (test_debug_is_the_groups_option...)."""
-    script = (
-        "import sys, runpy\n"
-        f"sys.argv = ['modpack', 'validate', {str(CASES / 'good' / 'module-json' / 'module.json')!r}]\n"
-        "try:\n    runpy.run_module('modpack', run_name='__main__')\n"
-        "except SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('traceback', 'textwrap') if m in sys.modules))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    loaded = modules_loaded("validate", CASES / "good" / "module-json" / "module.json")
+    assert {"traceback", "textwrap"} & loaded == set()
 
 
 def test_usage_errors_exit_2_and_internal_errors_never_show_a_traceback() -> None:

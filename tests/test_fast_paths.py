@@ -18,6 +18,7 @@ import pytest
 from modpack.findings import Sink
 from modpack.regular import read_regular
 from modpack.sources import json_line_resolver, parse_json, parse_json_text
+from tests.support.cli import modules_loaded
 from tests.support.paths import CASES, HELLO
 
 
@@ -200,19 +201,13 @@ def test_the_bundle_path_imports_no_concurrent_futures_and_no_pyelftools(tmp_pat
         capture_output=True,
     )
     bundle = next(out.glob("*.zip"))
-    script = (
-        "import sys, runpy\n"
-        f"sys.argv = ['modpack', 'validate', {str(bundle)!r}]\n"
-        "try:\n    runpy.run_module('modpack', run_name='__main__')\n"
-        "except SystemExit:\n    pass\n"
-        "print(sorted(m for m in sys.modules if m.startswith(('elftools', 'concurrent', 'logging'))))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    loaded = modules_loaded("validate", bundle)
+    assert sorted(m for m in loaded if m.startswith(("elftools", "concurrent", "logging"))) == []
 
 
 # --- lines of JSON paths, found by walking toward them ------------------------------------------
 
+from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -274,14 +269,6 @@ def test_the_walking_resolver_answers_as_the_full_map_on_every_case_file(realwor
             assert walking(path) == full(path), (file, path)
 
 
-def test_the_walking_resolver_stops_where_json_lines_stops_mapping() -> None:
-    deep = "[" * (MAX_DEPTH + 3) + "1" + "]" * (MAX_DEPTH + 3)
-    full, walking = resolver(json_lines(deep)), json_resolver(deep)
-    for depth in range(MAX_DEPTH - 1, MAX_DEPTH + 4):
-        path = "[0]" * depth
-        assert walking(path) == full(path), depth
-
-
 def test_malformed_text_is_mapped_as_json_lines_maps_it() -> None:
     text = '{\n "a": 1,\n "b": [1,\n 2,,\n "c": 3}'
     full, walking = resolver(json_lines(text)), json_resolver(text)
@@ -321,12 +308,13 @@ def test_the_guided_resolver_answers_as_the_full_map_on_every_case_file(realworl
     assert checked > 20
 
 
-def test_the_guided_resolver_stops_where_json_lines_stops_mapping() -> None:
+@pytest.mark.parametrize("make", [json_resolver, _guided], ids=["walking", "guided"])
+def test_the_resolvers_stop_where_json_lines_stops_mapping(make: Callable[[str], Any]) -> None:
     deep = "[" * (MAX_DEPTH + 3) + "1" + "]" * (MAX_DEPTH + 3)
-    full, guided = resolver(json_lines(deep)), _guided(deep)
+    full, fast = resolver(json_lines(deep)), make(deep)
     for depth in range(MAX_DEPTH - 1, MAX_DEPTH + 4):
         path = "[0]" * depth
-        assert guided(path) == full(path), depth
+        assert fast(path) == full(path), depth
 
 
 def test_a_key_far_into_its_object_is_found_past_look_alikes() -> None:

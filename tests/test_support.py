@@ -70,3 +70,12 @@ def test_build_returns_the_one_bundle_written_and_fails_the_test_on_a_failed_bui
     assert bundle.parent == tmp_path / "out" and zipfile.is_zipfile(bundle)
     with pytest.raises(AssertionError, match=r"missing\.toml"):
         build(tmp_path / "missing.toml", tmp_path / "none")
+
+
+def test_modules_loaded_reports_what_modpack_imports_not_what_the_interpreter_had() -> None:
+    from tests.support.cli import modules_loaded
+    from tests.support.paths import CASES
+
+    loaded = modules_loaded("validate", CASES / "good" / "module-json" / "module.json")
+    assert {"click", "modpack.cli.app"} <= loaded  # the command ran, through the real CLI
+    assert "sys" not in loaded and "runpy" not in loaded  # the interpreter's own, left out

@@ -43,3 +43,27 @@ def build(project: Path, out: Path, *extra: str | Path) -> Path:
     assert done.returncode == 0, done.stdout + done.stderr
     (bundle,) = out.glob("*.zip")
     return bundle
+
+
+_MODULES_LOADED = (
+    "import sys, runpy\n"
+    "before = set(sys.modules)\n"
+    "sys.argv = ['modpack', *sys.argv[1:]]\n"
+    "try:\n    runpy.run_module('modpack', run_name='__main__')\n"
+    "except SystemExit:\n    pass\n"
+    "print(' '.join(sorted(set(sys.modules) - before)))\n"
+)
+
+
+def modules_loaded(*args: str | Path) -> set[str]:
+    """The modules `modpack ARGS` imports in a fresh interpreter, beyond those the interpreter had
+    imported before modpack started (site's own .pth imports, say): what start-up costs a user."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MODULES_LOADED, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": _import_path(None)},
+        timeout=120,
+        check=True,
+    )
+    return set(done.stdout.strip().splitlines()[-1].split())
