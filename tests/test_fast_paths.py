@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -439,3 +440,15 @@ def test_the_same_operating_systems_and_redis_versions_are_judged_once_per_run(
         ("PLT007", "operating_systems[2]"),
         ("PLT004", "operating_systems[3]"),
     ]
+
+
+def test_a_key_behind_many_look_alikes_is_placed_in_linear_time() -> None:
+    """200,000 nested occurrences of a key before the member itself: each character is counted
+    once (the first search recounted from the object's start for every occurrence, and a 3.8 MB
+    module.json with a finding on that key took minutes). Bounded by CPU, 10x what it takes."""
+    nested = ",".join(['{"capabilities":0}'] * 200_000)
+    text = f'{{"a":1,"b":2,"c":3,"junk":[{nested}],\n"capabilities":"bad"}}'
+    start = time.process_time()
+    line = _guided(text)("capabilities")
+    assert line == 2
+    assert time.process_time() - start < 5.0
