@@ -495,15 +495,13 @@ def build_project(
 
 def build_settings(decl: Declarations, redis_server: str | None) -> Settings:
     """[validate] of the modpack.toml being built; for a ramp.yml, of the nearest modpack.toml."""
-    from dataclasses import replace
-
     if decl.kind == "toml":
-        return replace(decl.settings, redis_server=redis_server)
+        return decl.settings._replace(redis_server=redis_server)
     from modpack.config import file_settings, find_config
 
     found = find_config(decl.path.parent.resolve())
     base = file_settings(found) if found is not None else Settings()
-    return replace(base, redis_server=redis_server)
+    return base._replace(redis_server=redis_server)
 
 
 def _refuse_unreadable(decl: Declarations, settings: Settings) -> None:
@@ -524,8 +522,7 @@ def declared_findings(
 
     from modpack.validate import check_declarations, select
 
-    sink = Sink(decl.sink.file, decl.sink.lines, decl.sink.mapper, list(decl.sink.findings))
-    sink.counts = dict(decl.sink.counts)
+    sink = decl.sink.copy()
     module: Module = json.loads(json.dumps(decl.module))
     if target is not None:
         _apply_target(module, target)

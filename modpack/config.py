@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from modpack.errors import UsageError
 
 
-@dataclass
-class Settings:
+class Settings(NamedTuple):
     """Validation settings from [validate] and the command line (the command line wins)."""
 
     select: tuple[str, ...] = ()

@@ -9,7 +9,7 @@ so the clean path of `modpack validate` never pays for them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # The rule model lives with the catalogue; these names stay importable from here, where the
 # findings that carry them are made.
@@ -29,8 +29,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):
     file: str
     path: str = ""
     line: int | None = None
@@ -44,8 +43,7 @@ class Location:
         return where
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     rule: Rule
     message: str
     location: Location
@@ -61,8 +59,7 @@ class Finding:
         return self.hint or self.rule.fix
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """A finding not yet placed in a file: rule code, module.json path, message, fix hint.
 
     What the schema walker (a violation) and the comparison with a live Redis (a difference)
@@ -88,7 +85,6 @@ def _same_path(path: str) -> str:
     return path
 
 
-@dataclass
 class Sink:
     """Collects findings for one source file.
 
@@ -97,11 +93,24 @@ class Sink:
     translated path into a line number on demand.
     """
 
-    file: str
-    lines: LineResolver | None = None
-    mapper: PathMapper = _same_path
-    findings: list[Finding] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
+    __slots__ = ("counts", "file", "findings", "lines", "mapper")
+
+    def __init__(self, file: str, lines: LineResolver | None = None, mapper: PathMapper = _same_path) -> None:
+        self.file = file
+        self.lines = lines
+        self.mapper = mapper
+        self.findings: list[Finding] = []
+        self.counts: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"Sink({self.file!r}, {len(self.findings)} findings)"
+
+    def copy(self) -> Sink:
+        """Another sink for the same file holding what this one holds so far."""
+        twin = Sink(self.file, self.lines, self.mapper)
+        twin.findings = list(self.findings)
+        twin.counts = dict(self.counts)
+        return twin
 
     def add(
         self,

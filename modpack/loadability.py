@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Literal, NamedTuple, TypeAlias
 
 from modpack import policy
 from modpack.elf import (
@@ -35,8 +34,7 @@ FAMILIES = {
 }
 
 
-@dataclass(frozen=True)
-class Library:
+class Library(NamedTuple):
     """A soname an OS ships; `installed` is False when a minimal node may lack its package."""
 
     soname: str
@@ -49,8 +47,7 @@ class Library:
 PlatformStatus: TypeAlias = Literal["supported", "retired", "not-yet"]
 
 
-@dataclass(frozen=True)
-class Platform:
+class Platform(NamedTuple):
     """What one OS provides to a module; `gcc` is per architecture."""
 
     os_id: str
@@ -75,8 +72,7 @@ class Platform:
         return value
 
 
-@dataclass(frozen=True)
-class Blocker:
+class Blocker(NamedTuple):
     """One reason a module cannot load on an OS.
 
     `kind` is a version family (GLIBC, GLIBCXX, CXXABI, GCC), "architecture", "execstack",

@@ -11,7 +11,6 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from json.scanner import make_scanner
 from typing import TYPE_CHECKING
 
@@ -58,15 +57,17 @@ MAX_DEPTH = 200  # containers nested deeper are skipped, not mapped
 _OPEN, _CLOSE, _PUNCTUATION = ("{", "["), ("}", "]"), (":", ",")
 
 
-@dataclass
 class _Container:
     """An open object or array of the JSON scan."""
 
-    path: str
-    keyed: bool
-    index: int = 0
-    key: str | None = None  # the key read, until its ':' makes the value expected
-    expects_key: bool = True
+    __slots__ = ("expects_key", "index", "key", "keyed", "path")
+
+    def __init__(self, path: str, keyed: bool) -> None:
+        self.path = path
+        self.keyed = keyed
+        self.index = 0
+        self.key: str | None = None  # the key read, until its ':' makes the value expected
+        self.expects_key = True
 
 
 def json_lines(text: str) -> LineMap:
@@ -88,7 +89,7 @@ def json_lines(text: str) -> LineMap:
                 if len(stack) > MAX_DEPTH:
                     _skip_nested(parts)
                 else:
-                    stack.append(_Container(wanted, keyed=part == "{"))
+                    stack.append(_Container(wanted, part == "{"))
                     wanted = None if part == "{" else join(wanted, 0)
                     continue
             elif part in _PUNCTUATION:

@@ -6,7 +6,6 @@ both so a change to how files are checked or shown leaves the model alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from modpack.config import Settings
@@ -17,21 +16,31 @@ if TYPE_CHECKING:
     from modpack.sources import SourceKind
 
 
-@dataclass
 class FileReport:
     """The findings of one file (or folder) and what kind of input it is."""
 
-    path: str
-    kind: SourceKind
-    findings: list[Finding] = field(default_factory=list)
+    __slots__ = ("findings", "kind", "path")
+
+    def __init__(self, path: str, kind: SourceKind, findings: list[Finding] | None = None) -> None:
+        self.path = path
+        self.kind = kind
+        self.findings: list[Finding] = [] if findings is None else findings
+
+    def __repr__(self) -> str:
+        return f"FileReport({self.path!r}, {self.kind!r}, {self.findings!r})"
 
 
-@dataclass
 class Report:
     """Every file's report, and the settings that decide failure."""
 
-    files: list[FileReport]
-    settings: Settings = field(default_factory=Settings)
+    __slots__ = ("files", "settings")
+
+    def __init__(self, files: list[FileReport], settings: Settings | None = None) -> None:
+        self.files = files
+        self.settings = Settings() if settings is None else settings
+
+    def __repr__(self) -> str:
+        return f"Report({self.files!r}, {self.settings!r})"
 
     def findings(self) -> list[Finding]:
         return [f for report in self.files for f in report.findings]

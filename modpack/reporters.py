@@ -16,9 +16,8 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Literal, TypedDict
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypedDict
 from urllib.parse import quote
 
 from modpack import __version__
@@ -38,12 +37,12 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SRCROOT = "%SRCROOT%"
 
 
-@dataclass(frozen=True)
-class Output:
-    """How to render: with colour or not, and the folder that file paths are relative to."""
+class Output(NamedTuple):
+    """How to render: with colour or not, and the folder that file paths are relative to
+    (None: the current folder)."""
 
     colour: bool = False
-    root: Path = field(default_factory=Path.cwd)
+    root: Path | None = None
 
 
 def colour_enabled(choice: ColourChoice, isatty: bool, environ: Mapping[str, str]) -> bool:
@@ -98,8 +97,7 @@ def _escape_property(value: str) -> str:
 # --- paths ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Place:
+class Place(NamedTuple):
     """Where a finding is, as a file in the workspace (when it is in it) and the part inside it."""
 
     file: str  # relative to the root, with '/', or absolute when outside the root
@@ -226,7 +224,7 @@ _GITHUB_COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severit
 
 def github(report: Report, output: Output | None = None) -> str:
     """GitHub Actions workflow commands: one annotation per finding, paths relative to the workspace."""
-    root = (output or Output()).root
+    root = (output or Output()).root or Path.cwd()
     lines = []
     for finding in report.findings():
         where = place(finding.location.file, root)
@@ -302,7 +300,7 @@ def _sarif_result(finding: Finding, where: Place, rule_index: int) -> dict[str, 
 
 def sarif(report: Report, output: Output | None = None) -> str:
     """SARIF 2.1.0 for code scanning: URIs relative to %SRCROOT% (the workspace), rule help, lines."""
-    root = (output or Output()).root
+    root = (output or Output()).root or Path.cwd()
     catalogue = all_rules()
     used = sorted({f.code for f in report.findings()}, key=list(catalogue).index)
     results = [_sarif_result(f, place(f.location.file, root), used.index(f.code)) for f in report.findings()]

@@ -3,6 +3,11 @@
 Each family of rules lives in its own JSON file under `modpack/data/rules/`, so the rules can be
 listed (`modpack rules`), documented (the README table is generated from them) and selected by
 code without running any check.
+
+The records here and in the other modules every `modpack validate` imports (findings, report,
+config, loadability, reporters) are NamedTuples or plain classes, not dataclasses: a dataclass
+compiles its methods when its module is imported, about 0.6 ms each, and twenty of them were a
+tenth of what validating a bundle costs beyond inflating it (issue 16).
 """
 
 from __future__ import annotations
@@ -11,9 +16,8 @@ import enum
 import functools
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from importlib import resources
-from typing import NotRequired, TypedDict
+from typing import NamedTuple, NotRequired, TypedDict
 
 
 class Severity(enum.IntEnum):
@@ -26,16 +30,14 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """A public page that backs a rule's "why": a Redis doc page, a Redis source file, an RE API page."""
 
     url: str
     title: str = ""
 
 
-@dataclass(frozen=True)
-class Example:
+class Example(NamedTuple):
     """What triggers a rule, or what fixes it.
 
     With `file` (module.json, modpack.toml, ramp.yml) `text` is that whole file, and a test
@@ -46,8 +48,7 @@ class Example:
     file: str = ""
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """One check, documented: `modpack rules` and the README table are generated from these."""
 
     code: str

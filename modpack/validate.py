@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from modpack.checks import commands as command_checks
 from modpack.checks import metadata
@@ -167,13 +166,11 @@ def _declared_binary(decl: Declarations) -> Path | None:
 
 
 def validate_declarations(path: Path, settings: Settings | None = None) -> list[Finding]:
-    from dataclasses import replace
-
     from modpack import manifests
 
     settings = settings or Settings()
     decl = manifests.load(path)
-    check_declarations(decl, replace(settings, load=settings.load or decl.settings.load))
+    check_declarations(decl, settings._replace(load=settings.load or decl.settings.load))
     return decl.sink.resolved()
 
 
@@ -194,8 +191,7 @@ def validate_binary(path: Path, settings: Settings | None = None) -> list[Findin
     return sink.resolved()
 
 
-@dataclass(frozen=True)
-class BundleVerdict:
+class BundleVerdict(NamedTuple):
     """What validating a bundle found: its module.json (None when unreadable) and the findings."""
 
     module: Module | None

@@ -65,17 +65,18 @@ def _rule_marker_is_true(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     from modpack.findings import Finding
 
-    made = Finding.__init__
+    made = Finding.__new__  # a NamedTuple: every Finding is made here
 
-    def recording(self: Finding, *args: object, **kwargs: object) -> None:
-        made(self, *args, **kwargs)  # type: ignore[arg-type]
-        produced.SEEN.add(self.code)
+    def recording(cls: type[Finding], *args: object, **kwargs: object) -> Finding:
+        finding = made(cls, *args, **kwargs)  # type: ignore[arg-type]
+        produced.SEEN.add(finding.code)
+        return finding
 
     produced.SEEN.clear()
-    Finding.__init__ = recording  # type: ignore[method-assign]
+    Finding.__new__ = recording  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
-        Finding.__init__ = made  # type: ignore[method-assign]
+        Finding.__new__ = made  # type: ignore[method-assign]
     missing = sorted(claimed - produced.SEEN)
     assert not missing, f"marked @pytest.mark.rule but no such finding was produced: {missing}"

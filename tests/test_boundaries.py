@@ -7,7 +7,6 @@ records as real writers make them. Messages are asserted where they carry the fi
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import io
 import struct
@@ -181,16 +180,16 @@ def test_platforms_and_blockers_are_shared_values_that_cannot_be_changed() -> No
     """loadability hands out the same Platform objects to every caller: none may alter them."""
     rhel9 = loadability.platform("rhel9")
     assert rhel9 is not None and rhel9 is loadability.platform("rocky9")
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         rhel9.glibc = (2, 99)  # type: ignore[misc]
     assert len({rhel9, loadability.platform("almalinux9"), loadability.platform("rhel8")}) == 2
     blocker = loadability.Blocker("GLIBC", "GLIBC_2.35", "2.34")
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         blocker.available = "2.35"  # type: ignore[misc]
     assert len({blocker, loadability.Blocker("GLIBC", "GLIBC_2.35", "2.34")}) == 1
     library = rhel9.library("libssl.so.3")
     assert library is not None
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         library.installed = False  # type: ignore[misc]
 
 
@@ -256,8 +255,8 @@ def test_execstack_is_refused_from_glibc_2_41_exactly() -> None:
     rhel9 = loadability.platform("rhel9")
     assert rhel9 is not None
     assert loadability.execstack_refused_from() == (2, 41)
-    assert not loadability.refuses_execstack(dataclasses.replace(rhel9, glibc=(2, 40)))
-    assert loadability.refuses_execstack(dataclasses.replace(rhel9, glibc=(2, 41)))
+    assert not loadability.refuses_execstack(rhel9._replace(glibc=(2, 40)))
+    assert loadability.refuses_execstack(rhel9._replace(glibc=(2, 41)))
     assert not loadability.refuses_execstack(rhel9)
 
 

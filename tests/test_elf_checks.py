@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +236,7 @@ def test_stripped_missing_onload_says_it_may_be_hidden(tmp_path: Path) -> None:
 def test_executable_stack_is_an_error_where_glibc_refuses_it(tmp_path: Path) -> None:
     rhel9 = loadability.platform("rhel9")
     assert rhel9 is not None
-    future = dataclasses.replace(rhel9, os_id="debian13", glibc=(2, 41))
+    future = rhel9._replace(os_id="debian13", glibc=(2, 41))
     path = crafted(tmp_path, Spec(stack_flags=7))
     found = findings(path, {"architecture": "x86_64"}, platforms=[rhel9, future])
     assert [(f.code, f.severity) for f in found] == [("ELF022", Severity.ERROR)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -102,7 +101,7 @@ def test_execstack_only_blocks_from_glibc_2_41(tmp_path: Path) -> None:
     )  # true of the policy today
     rhel9 = loadability.platform("rhel9")
     assert rhel9 is not None
-    future = dataclasses.replace(rhel9, os_id="future", glibc=(2, 41))
+    future = rhel9._replace(os_id="future", glibc=(2, 41))
     assert [b.kind for b in loadability.blockers(info, future)] == ["execstack"]
     assert not loadability.blockers(info, rhel9)
 

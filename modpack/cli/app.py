@@ -10,7 +10,6 @@ unpublish, artifacts, modules), redis (discover, redis) and authoring (init, ram
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from typing import NoReturn
 
 import click
@@ -22,11 +21,13 @@ from modpack.cli.output import echo_findings
 from modpack.errors import FindingsError, ModpackError
 
 
-@dataclass
 class CliContext:
     """State the group's own options give every command (click's `ctx.obj`)."""
 
-    debug: bool = False
+    __slots__ = ("debug",)
+
+    def __init__(self, debug: bool = False) -> None:
+        self.debug = debug
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
