@@ -6,7 +6,7 @@ code without running any check.
 
 The records here and in the other modules every `modpack validate` imports (findings, report,
 config, loadability, reporters) are NamedTuples or plain classes, not dataclasses: a dataclass
-compiles its methods when its module is imported, about 0.6 ms each, and twenty of them were a
+compiles its methods when its module is imported, about 0.6 ms each, and nineteen of them were a
 tenth of what validating a bundle costs beyond inflating it (issue 16).
 """
 
