@@ -405,6 +405,38 @@ def test_a_bundle_failing_validation_mid_stream_leaves_nothing(cluster: LocalClu
 
 
 @pytest.mark.usefixtures("pipelined")
+def test_uploads_stop_at_their_next_chunk_once_validation_fails(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """A 24 MiB module over a slow link, and a sha256 that does not match: validation fails while
+    the uploads are under way, and each stops at its next chunk. They used to learn of it only
+    at their last chunk, so a refused bundle was sent whole to every node first."""
+    import random
+    import threading
+    import time
+
+    from modpack.errors import FindingsError
+    from tests.support.rest import wait_until
+
+    so = rebuilt(tmp_path / "slow", random.Random("slow").randbytes(24 * 1024 * 1024))
+    bundle = write_bundle(tmp_path / "slow.zip", module_json(so, module_name="slow", sha256="0" * 64), so)
+    sent: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def slow_link(node: str, done: int, total: int) -> None:
+        with lock:
+            sent[node] = max(sent.get(node, 0), done)
+        time.sleep(0.25)  # a chunk (4 MiB) every quarter second
+
+    with pytest.raises(FindingsError):
+        publishing.publish(bundle, connection(cluster), progress=slow_link)
+    size = bundle.stat().st_size
+    assert len(sent) == 3 and all(done < 0.6 * size for done in sent.values()), (sent, size)
+    wait_until(lambda: no_temp_files(cluster))
+    assert nothing_of(cluster, "slow")
+
+
+@pytest.mark.usefixtures("pipelined")
 def test_an_identity_refusal_mid_stream_changes_nothing(cluster: LocalCluster, tmp_path: Path) -> None:
     from tests.support.rest import wait_until
 

@@ -589,6 +589,11 @@ class Gate:
         if not self._event.wait(self._timeout) or self._aborted:
             raise UploadAborted("the upload was held back and then aborted; nothing was placed")
 
+    def check(self) -> None:
+        """Before each chunk: an aborted upload stops there, not only once it reaches its last one."""
+        if self._aborted:
+            raise UploadAborted("the upload was aborted before its end; nothing was placed")
+
 
 class UploadAborted(ModpackError):
     """An upload stopped on purpose before its last bytes."""
@@ -647,6 +652,8 @@ def _body(
     with bundle.open("rb") as source:
         size = os.fstat(source.fileno()).st_size
         while chunk := source.read(CHUNK):
+            if gate is not None:
+                gate.check()
             if gate is not None and done - len(head) + len(chunk) >= size:
                 gate.wait()  # the last chunk: only once the run may change things
             done += len(chunk)
