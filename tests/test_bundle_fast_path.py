@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import build, modules_loaded, run_modpack
+from tests.support.cli import build, modules_loaded, run_modpack, run_python
 from tests.support.paths import HELLO, ROOT, SO
 
 
@@ -45,15 +45,7 @@ def _read_elf_in_child(path: Path, setup: str = "") -> str:
         "try: read_elf(sys.argv[1])\n"
         "except ElfError as exc: print(exc.kind, exc.message)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(  # in a child: the timeout guards a reader that blocks
-        [sys.executable, "-c", code, str(path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=HANG_GUARD,
-        check=False,
-    )
+    result = run_python(code, path, timeout=HANG_GUARD)  # in a child: the timeout guards a reader that blocks
     return result.stdout + result.stderr
 
 

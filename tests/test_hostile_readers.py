@@ -22,7 +22,7 @@ import pytest
 from modpack import bundle
 from modpack.validate import validate_bundle
 from tests.fuzz.seeds import GOOD_BUNDLE
-from tests.support.cli import run_modpack
+from tests.support.cli import run_modpack, run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 HANG_GUARD = 60  # seconds: each command answers in about 1 s; only a hang gets near this
@@ -383,15 +383,7 @@ def test_discover_refuses_to_merge_into_a_fifo_named_modpack_toml(tmp_path: Path
         "try: discover._read_existing(Path(sys.argv[1]))\n"
         "except ModpackError as exc: print(exc.message)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(  # in a child: the old reader blocked forever, the timeout guards it
-        [sys.executable, "-c", code, str(fifo)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=HANG_GUARD,
-        check=False,
-    )
+    result = run_python(code, fifo, timeout=HANG_GUARD)  # in a child: the old reader blocked forever
     assert f"cannot read {fifo}: a named pipe (FIFO), not a regular file" in result.stdout, result.stderr
 
 

@@ -653,9 +653,9 @@ def _body(
         size = os.fstat(source.fileno()).st_size
         while chunk := source.read(CHUNK):
             if gate is not None:
-                gate.check()
-            if gate is not None and done - len(head) + len(chunk) >= size:
-                gate.wait()  # the last chunk: only once the run may change things
+                gate.check()  # aborted: stop now, not at the last chunk
+                if done - len(head) + len(chunk) >= size:
+                    gate.wait()  # the last chunk: only once the run may change things
             done += len(chunk)
             sent(done)
             yield chunk

@@ -55,15 +55,22 @@ _MODULES_LOADED = (
 )
 
 
-def modules_loaded(*args: str | Path) -> set[str]:
-    """The modules `modpack ARGS` imports in a fresh interpreter, beyond those the interpreter had
-    imported before modpack started (site's own .pth imports, say): what start-up costs a user."""
-    done = subprocess.run(
-        [sys.executable, "-c", _MODULES_LOADED, *map(str, args)],
+def run_python(code: str, *args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -c CODE ARGS` in a child with the checkout under test first on the import path; the
+    timeout guards code that may block (a reader opening a FIFO)."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": _import_path(None)},
-        timeout=120,
-        check=True,
+        timeout=timeout,
+        check=False,
     )
+
+
+def modules_loaded(*args: str | Path) -> set[str]:
+    """The modules `modpack ARGS` imports in a fresh interpreter, beyond those the interpreter had
+    imported before modpack started (site's own .pth imports, say): what start-up costs a user."""
+    done = run_python(_MODULES_LOADED, *args)
+    assert done.returncode == 0, done.stderr
     return set(done.stdout.strip().splitlines()[-1].split())
