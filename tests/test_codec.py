@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import struct
 import subprocess
 import sys
 import zipfile
@@ -246,3 +248,173 @@ def test_every_inflater_keeps_zipfiles_checks(
     target.write_bytes(bytes(data))
     with pytest.raises(zlib.error):
         read("CRC", info.CRC)
+
+
+# Stored members: read as they lie, CRC-32 by ISA-L when installed, else zlib (codec._stored).
+_STEP = 64 * 1024
+_ZIPFILE_READ = zipfile.ZipExtFile.read  # zipfile's own loop, kept before a test patches it out
+
+
+def _system_code(size: int) -> bytes:
+    """`size` bytes of real machine code: the shared libraries this interpreter has mapped, in turn."""
+    paths = sorted(
+        {line.split()[-1] for line in Path("/proc/self/maps").read_text().splitlines() if ".so" in line}
+    )
+    code = b"".join(Path(p).read_bytes() for p in paths if p.startswith("/") and Path(p).is_file())
+    assert len(code) > 1024 * 1024, paths
+    return (code * (size // len(code) + 1))[:size]
+
+
+def _stored_zip(target: Path, payload: bytes, name: str = "m.so") -> Path:
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.writestr(zipfile.ZipInfo(name), payload, compress_type=zipfile.ZIP_STORED)
+    return target
+
+
+def _data_offset(path: Path, info: zipfile.ZipInfo) -> int:
+    """Where a member's data starts: after its local header, name and extra field."""
+    header = path.read_bytes()[info.header_offset : info.header_offset + 30]
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    return info.header_offset + 30 + name_length + extra_length
+
+
+@pytest.fixture(params=["isal", "zlib"])
+def stored_crc(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which CRC-32 a stored member is checked with: ISA-L's, or zlib's on a machine without isal.
+
+    zipfile's own loop is made to fail, so the stored path is the one under test, and with isal
+    installed so is zlib's CRC-32 (4x slower: the cost this path removes)."""
+    monkeypatch.setattr(
+        zipfile.ZipExtFile, "read", lambda *_: pytest.fail("zipfile's loop read a stored member")
+    )
+    if request.param == "zlib":
+        monkeypatch.setitem(sys.modules, "isal", None)
+        assert codec.checksum() is zlib.crc32
+    else:
+        from isal import isal_zlib
+
+        assert codec.checksum() is isal_zlib.crc32
+        monkeypatch.setattr(zlib, "crc32", lambda *_: pytest.fail("zlib's CRC-32 with isal installed"))
+    return str(request.param)
+
+
+@pytest.mark.parametrize("size", [0, 1, _STEP - 1, _STEP, _STEP + 1, 2 * _STEP, 5 * 1024 * 1024 + 3])
+def test_a_stored_member_reads_as_its_bytes_in_chunks_of_at_most_the_size(
+    tmp_path: Path, stored_crc: str, size: int
+) -> None:
+    payload = _system_code(size)
+    target = _stored_zip(tmp_path / "stored.zip", payload)
+    with zipfile.ZipFile(target) as archive:
+        chunks = list(codec.member_chunks(archive, archive.getinfo("m.so"), size=_STEP))
+    assert b"".join(chunks) == payload
+    assert [len(c) for c in chunks] == [min(_STEP, size - at) for at in range(0, size, _STEP)]
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_a_changed_byte_in_a_stored_member_is_a_bad_crc_naming_it(
+    tmp_path: Path, stored_crc: str, where: str
+) -> None:
+    payload = _system_code(3 * _STEP + 5)
+    target = _stored_zip(tmp_path / "stored.zip", payload, name="lib/mod.so")
+    with zipfile.ZipFile(target) as archive:
+        info = archive.getinfo("lib/mod.so")
+    data = bytearray(target.read_bytes())
+    at = {"first": 0, "middle": len(payload) // 2, "last": len(payload) - 1}[where]
+    data[_data_offset(target, info) + at] ^= 1
+    target.write_bytes(bytes(data))
+    with zipfile.ZipFile(target) as archive, pytest.raises(zipfile.BadZipFile) as raised:
+        b"".join(codec.member_chunks(archive, archive.getinfo("lib/mod.so"), size=_STEP))
+    assert str(raised.value) == "Bad CRC-32 for file 'lib/mod.so'"
+
+
+def _zipfile_reads(archive: zipfile.ZipFile) -> type[BaseException] | None:
+    """What zipfile itself raises reading the archive's one member with its own loop."""
+    try:
+        with archive.open(archive.infolist()[0]) as member:
+            _ZIPFILE_READ(member)
+    except (EOFError, zipfile.BadZipFile) as exc:
+        return type(exc)
+    return None
+
+
+@pytest.mark.parametrize("cut", [1, 40, 5000, 100_000])
+def test_a_stored_member_cut_short_fails_as_zipfile_fails(tmp_path: Path, stored_crc: str, cut: int) -> None:
+    """Bytes cut from the member's data, the directory moved up (its offset fixed): the reader runs
+    into the directory and its end record, 72 bytes here (the CRC differs), or past the end of the
+    file (EOFError)."""
+    payload = _system_code(4 * _STEP)
+    target = _stored_zip(tmp_path / "cut.zip", payload)
+    with zipfile.ZipFile(target) as archive:
+        middle = _data_offset(target, archive.getinfo("m.so")) + len(payload) // 2
+    data = bytearray(target.read_bytes())
+    del data[middle : middle + cut]
+    end = data.rfind(b"PK\x05\x06")
+    offset = int.from_bytes(data[end + 16 : end + 20], "little") - cut
+    data[end + 16 : end + 20] = offset.to_bytes(4, "little")
+    target.write_bytes(bytes(data))
+    with zipfile.ZipFile(target) as archive:
+        expected = _zipfile_reads(archive)
+        assert expected is (zipfile.BadZipFile if cut < 72 else EOFError)
+        with pytest.raises(expected, match=r"m\.so"):
+            b"".join(codec.member_chunks(archive, archive.getinfo("m.so"), size=_STEP))
+
+
+def test_a_stored_member_whose_file_shrinks_while_read_fails_as_zipfile_fails(
+    tmp_path: Path, stored_crc: str
+) -> None:
+    payload = _system_code(4 * _STEP)
+    target = _stored_zip(tmp_path / "shrinks.zip", payload)
+    with zipfile.ZipFile(target) as archive:
+        info = archive.getinfo("m.so")
+        os.truncate(target, _data_offset(target, info) + len(payload) // 2)
+        assert _zipfile_reads(archive) is EOFError
+        chunks = codec.member_chunks(archive, info, size=_STEP)
+        with pytest.raises(EOFError, match=r"the data of m\.so ends 131072 bytes before its size does"):
+            b"".join(chunks)
+
+
+@pytest.mark.parametrize("change", [-1, 1])
+def test_a_stored_member_whose_two_sizes_differ_is_refused(
+    tmp_path: Path, stored_crc: str, change: int
+) -> None:
+    """zipfile reads the smaller of the two: it fails the CRC when the data is short, and would
+    pass over bytes the directory claims when it is long. Either way the directory is wrong."""
+    payload = _system_code(_STEP)
+    target = _stored_zip(tmp_path / "sizes.zip", payload + b"tail")
+    with zipfile.ZipFile(target) as archive:
+        info = archive.getinfo("m.so")
+        info.file_size = len(payload) if change > 0 else len(payload) + 4
+        info.compress_size = info.file_size + change
+        with pytest.raises(
+            zipfile.BadZipFile, match=r"stored file 'm\.so' has \d+ bytes of data for a size of \d+"
+        ):
+            b"".join(codec.member_chunks(archive, info, size=_STEP))
+
+
+def _stored_copy(bundle: Path, target: Path) -> Path:
+    """The bundle with every member stored, as bench/bench_publish.py writes its large one."""
+    with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(target, "w") as out:
+        for info in source.infolist():
+            copy = zipfile.ZipInfo(info.filename, info.date_time)
+            copy.external_attr = info.external_attr
+            out.writestr(copy, source.read(info), compress_type=zipfile.ZIP_STORED)
+    return target
+
+
+@pytest.mark.parametrize("setup", ["", _NO_ISAL])
+def test_validate_finds_a_changed_byte_in_a_stored_bundles_so(
+    real_bundle: tuple[Path, Path], tmp_path: Path, setup: str
+) -> None:
+    stored = _stored_copy(real_bundle[1], tmp_path / "stored.zip")
+    info = _so_entry(stored)
+    assert info.compress_type == zipfile.ZIP_STORED
+    result = _run_python(setup + _CLI, "validate", stored)
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = bytearray(stored.read_bytes())
+    data[_data_offset(stored, info) + info.file_size // 2] ^= 0x01
+    stored.write_bytes(bytes(data))
+    result = _run_python(setup + _CLI, "validate", stored)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "ZIP014" in result.stdout, result.stdout
+    assert f"Bad CRC-32 for file '{info.filename}'" in result.stdout, result.stdout
