@@ -9,14 +9,14 @@ import stat
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from modpack.errors import ModpackError, UsageError
 from modpack.rest import auth, client, store, tls, upload
 from modpack.rest.client import Api, ClusterError, Connection, Credentials, NodeRef
 from modpack.rest.problems import ApiError
-from tests.support.rest import write_bundle
+from modpack.rest.transport import ConnectError, Request, Response, json_answer
+from tests.support.rest import FakeTransport, write_bundle
 
 # --- names from requests ----------------------------------------------------------------------
 
@@ -313,23 +313,23 @@ def _api(handler: Any, retries: int = 3) -> tuple[Api, list[float]]:
     connection = Connection(
         cluster="https://c:9443", credentials=Credentials("ann", "hunter2"), retries=retries
     )
-    return Api(connection, sleep=slept.append, transport=httpx.MockTransport(handler)), slept
+    return Api(connection, sleep=slept.append, transport=FakeTransport(handler)), slept
 
 
 def test_5xx_is_retried_with_growing_backoff() -> None:
     answers = iter([503, 500, 200])
-    api, slept = _api(lambda request: httpx.Response(next(answers), json=[]))
+    api, slept = _api(lambda request: json_answer(next(answers), []))
     assert api.json("GET", "https://c:9443/v1/modules") == []
     assert len(slept) == 2
     assert slept[1] > slept[0]
 
 
 def test_4xx_is_never_retried() -> None:
-    calls: list[httpx.Request] = []
+    calls: list[Request] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Request) -> Response:
         calls.append(request)
-        return httpx.Response(406, json={"error_code": "invalid_module_object", "description": "no version"})
+        return json_answer(406, {"error_code": "invalid_module_object", "description": "no version"})
 
     api, slept = _api(handler)
     with pytest.raises(ClusterError) as refused:
@@ -341,8 +341,8 @@ def test_4xx_is_never_retried() -> None:
 
 
 def test_connection_errors_are_retried_then_reported(caplog: pytest.LogCaptureFixture) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
+    def handler(request: Request) -> Response:
+        raise ConnectError("Connection refused")
 
     api, slept = _api(handler, retries=2)
     with caplog.at_level(logging.DEBUG), pytest.raises(ClusterError) as failed:
@@ -356,11 +356,9 @@ def test_connection_errors_are_retried_then_reported(caplog: pytest.LogCaptureFi
 def test_redirects_are_refused_not_followed(tmp_path: Path) -> None:
     calls: list[str] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(str(request.url))
-        return httpx.Response(
-            307, headers={"location": "https://elsewhere:9443/v2/local/modules/user-defined/artifacts"}
-        )
+    def handler(request: Request) -> Response:
+        calls.append(request.url)
+        return Response(307, {"Location": "https://elsewhere:9443/v2/local/modules/user-defined/artifacts"})
 
     api, _ = _api(handler)
     with pytest.raises(ClusterError) as refused:
@@ -373,10 +371,10 @@ def test_upload_streams_with_content_length_and_basic_auth(tmp_path: Path) -> No
     bundle = write_bundle(tmp_path / "hello.zip")
     seen: dict[str, Any] = {}
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen["headers"] = request.headers
-        seen["body"] = b"".join(request.stream)  # type: ignore[arg-type]
-        return httpx.Response(200)
+    def handler(request: Request) -> Response:
+        seen["headers"] = {name.lower(): value for name, value in request.headers.items()}
+        seen["body"] = request.body
+        return Response(200)
 
     api, _ = _api(handler)
     progress: list[tuple[int, int]] = []
@@ -395,7 +393,7 @@ def test_upload_streams_with_content_length_and_basic_auth(tmp_path: Path) -> No
 
 
 def test_error_bodies_with_message_instead_of_description_are_read() -> None:
-    api, _ = _api(lambda request: httpx.Response(400, json={"error_code": "x", "message": "older shape"}))
+    api, _ = _api(lambda request: json_answer(400, {"error_code": "x", "message": "older shape"}))
     with pytest.raises(ClusterError) as refused:
         api.send("GET", "https://c:9443/v1/modules")
     assert "x: older shape" in refused.value.message

@@ -1,7 +1,7 @@
 """The REST commands: `serve`, `publish`, `unpublish`, `artifacts list|delete`, `modules list|delete`.
 
 Thin wrappers: options become a `Connection` (through `ConnectionOptions`) or a `ServeOptions`,
-the library does the work, and this module prints. Only click is imported at the top; httpx,
+the library does the work, and this module prints. Only click is imported at the top; the HTTP client,
 starlette and uvicorn load inside the commands. The main group imports this module only when one
 of its commands runs (modpack.cli.lazy).
 """

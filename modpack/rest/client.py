@@ -13,18 +13,19 @@ place is left alone, so re-running after a partial failure finishes the job.
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
+import json
 import logging
 import os
 import random
 import re
 import secrets
 import ssl
-import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar
@@ -33,8 +34,7 @@ from modpack.errors import ModpackError, UsageError
 from modpack.rest.paths import ARTIFACTS, MODULES
 
 if TYPE_CHECKING:
-    import httpx
-
+    from modpack.rest.transport import Request, Response, Transport, TransportError
     from modpack.types import JSON, Module
 
 
@@ -52,13 +52,12 @@ _HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}(?:\.[A-Za-z0-9-]{1,63})*
 
 
 class RequestOptions(TypedDict, total=False):
-    """What a request carries besides its method and URL: the keyword arguments of httpx's
-    `Client.build_request` that this client uses."""
+    """What a request carries besides its method and URL."""
 
     json: JSON
-    content: Iterator[bytes]
+    content: Iterable[bytes]
     headers: dict[str, str]
-    timeout: httpx.Timeout
+    read_timeout: float  # the wait for the answer, when not the connection's timeout
 
 
 Progress = Callable[[str, int, int], None]
@@ -152,34 +151,32 @@ def _redacted(url: str) -> str:
 
 
 class Api:
-    """An httpx client bound to a Connection; `send()` applies retries and the no-redirect rule."""
+    """HTTP bound to a Connection; `send()` applies retries and the no-redirect rule."""
 
     def __init__(
         self,
         connection: Connection,
         sleep: Callable[[float], None] = time.sleep,
-        transport: httpx.BaseTransport | None = None,
+        transport: Transport | None = None,
     ) -> None:
-        _import_httpx()
-        import httpx
-
         self.connection = connection
         self._sleep = sleep
         refuse_plain_http(connection)
-        auth = None
+        self._headers = {"Accept": "application/json"}
         if connection.credentials is not None:
-            auth = httpx.BasicAuth(connection.credentials.user, connection.credentials.password)
-        self._http = httpx.Client(
-            auth=auth,
-            verify=_verify(connection),
-            timeout=httpx.Timeout(connection.timeout),
-            follow_redirects=False,
-            headers={"Accept": "application/json"},
-            transport=transport,
-        )
+            pair = f"{connection.credentials.user}:{connection.credentials.password}".encode()
+            self._headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        if transport is None:
+            from modpack.rest.transport import StdlibTransport, proxy_for
+
+            for url in (connection.cluster, *connection.nodes):
+                if url:
+                    proxy_for(url)  # a proxy it cannot use is a usage error now, not a failed call later
+            transport = StdlibTransport(_verify(connection))
+        self._transport = transport
 
     def close(self) -> None:
-        self._http.close()
+        self._transport.close()
 
     def __enter__(self) -> Api:
         return self
@@ -187,23 +184,24 @@ class Api:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def send(
-        self, method: str, url: str, build: Callable[[], RequestOptions] | None = None
-    ) -> httpx.Response:
-        """One request, retried on connection errors and 5xx; `build()` gives fresh httpx kwargs."""
-        import httpx
+    def send(self, method: str, url: str, build: Callable[[], RequestOptions] | None = None) -> Response:
+        """One request, retried on connection errors and 5xx; `build()` gives each attempt's body."""
+        from modpack.rest import transport
 
         attempts = self.connection.retries + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
-            kwargs: RequestOptions = build() if build else {}
+            options: RequestOptions = build() if build else {}
             try:
-                response = self._request(method, url, kwargs)
-            except httpx.TransportError as exc:
+                request = self._request(method, url, options)
+                response = self._transport.send(request, self.connection.max_response)
+            except transport.ResponseTooLarge:
+                raise _too_large(method, url, self.connection.max_response) from None
+            except transport.TransportError as exc:
                 # An upload whose answer did not come in time is not sent again: the wait for
                 # it is bounded by --timeout once, not (retries + 1) times (issue 12).
-                timed_out = isinstance(exc, httpx.ReadTimeout) and "content" in kwargs
-                if not _retryable_error(exc) or last or timed_out:
+                timed_out = isinstance(exc, transport.ReadTimeout) and "content" in options
+                if _certificate_problem(exc) or last or timed_out:
                     raise _transport_error(method, url, exc) from exc
                 self._wait(attempt, f"{method} {url}: {type(exc).__name__}")
                 continue
@@ -213,24 +211,17 @@ class Api:
             return _checked(method, url, response)
         raise AssertionError("unreachable")
 
-    def _request(self, method: str, url: str, kwargs: RequestOptions) -> httpx.Response:
-        """The response with its body read, refusing a body over `max_response` bytes."""
-        request = self._http.build_request(method, url, **kwargs)
-        response = self._http.send(request, stream=True)
-        try:
-            limit = self.connection.max_response
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise _too_large(method, url, limit)
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > limit:
-                    raise _too_large(method, url, limit)
-            response._content = bytes(body)  # what response.read() would have set
-        finally:
-            response.close()
-        return response
+    def _request(self, method: str, url: str, options: RequestOptions) -> Request:
+        from modpack.rest.transport import Request, Timeout
+
+        headers = {**self._headers, **options.get("headers", {})}
+        body: bytes | Iterable[bytes] | None = options.get("content")
+        if "json" in options:
+            text = json.dumps(options["json"], ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            body = text.encode()
+            headers["Content-Type"] = "application/json"
+        wait = self.connection.timeout
+        return Request(method, url, headers, body, Timeout(wait, options.get("read_timeout", wait), wait))
 
     def _wait(self, attempt: int, why: str) -> None:
         delay = min(self.connection.backoff * 2**attempt, MAX_BACKOFF) * (1 + random.random() / 4)  # noqa: S311
@@ -249,30 +240,6 @@ class Api:
         return answer
 
 
-# Modules `import httpx` loads that this synchronous client never uses: httpx's own command line
-# (httpx._main, with click, rich and pygments: the optional `httpx[cli]`, which httpx's __init__
-# replaces by a stub when it cannot be imported) and trio (httpcore looks for it to support trio
-# event loops, and goes without it). About a third of httpx's import time, paid before the first
-# upload byte of every `modpack publish` (bench/bench_publish.py).
-_UNUSED_BY_THIS_CLIENT = ("httpx._main", "trio")
-
-
-def _import_httpx() -> None:
-    """Import httpx and httpcore without the modules above; later imports of them work as usual."""
-    if "httpcore" in sys.modules:
-        return
-    blocked = [name for name in _UNUSED_BY_THIS_CLIENT if name not in sys.modules]
-    for name in blocked:
-        sys.modules[name] = None  # type: ignore[assignment]  # `import name` now raises ImportError
-    try:
-        import httpcore  # noqa: F401  # httpx imports it only when a client is made
-        import httpx  # noqa: F401
-    finally:
-        for name in blocked:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
-
-
 def _too_large(method: str, url: str, limit: int) -> ClusterError:
     return ClusterError(
         f"{method} {url}: the answer is larger than {limit // (1024 * 1024)} MiB; modpack stopped reading it",
@@ -280,21 +247,18 @@ def _too_large(method: str, url: str, limit: int) -> ClusterError:
     )
 
 
-def _verify(connection: Connection) -> ssl.SSLContext | bool:
+def _verify(connection: Connection) -> ssl.SSLContext:
     from modpack.rest import tls
 
     if connection.insecure:
-        return False
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
     try:
         return tls.client_context(connection.ca_cert)
     except (OSError, ssl.SSLError) as exc:
         raise UsageError(f"cannot use --ca-cert {connection.ca_cert}: {exc}") from exc
-
-
-def _retryable_error(exc: httpx.TransportError) -> bool:
-    import httpx
-
-    return not isinstance(exc, httpx.UnsupportedProtocol) and not _certificate_problem(exc)
 
 
 def _certificate_problem(exc: BaseException) -> bool:
@@ -306,7 +270,7 @@ def _certificate_problem(exc: BaseException) -> bool:
     return False
 
 
-def _transport_error(method: str, url: str, exc: httpx.TransportError) -> ModpackError:
+def _transport_error(method: str, url: str, exc: TransportError) -> ModpackError:
     if _certificate_problem(exc):
         return ClusterError(
             f"{url}: the TLS certificate is not trusted",
@@ -318,7 +282,7 @@ def _transport_error(method: str, url: str, exc: httpx.TransportError) -> Modpac
     )
 
 
-def _checked(method: str, url: str, response: httpx.Response) -> httpx.Response:
+def _checked(method: str, url: str, response: Response) -> Response:
     status = response.status_code
     if 200 <= status < 300:
         return response
@@ -338,7 +302,7 @@ def _checked(method: str, url: str, response: httpx.Response) -> httpx.Response:
     )
 
 
-def _error_body(response: httpx.Response) -> tuple[str, str]:
+def _error_body(response: Response) -> tuple[str, str]:
     try:
         body = response.json()
     except ValueError:
@@ -607,10 +571,8 @@ def post_bundle(
     progress: Progress | None = None,
     *,
     gate: Gate | None = None,
-) -> httpx.Response:
+) -> Response:
     """POST `bundle` to `url` as the multipart field `module`, streamed with a Content-Length."""
-    import httpx
-
     boundary = secrets.token_hex(16)
     size = bundle.stat().st_size
     head, tail = _multipart_frame(boundary, bundle.name)
@@ -620,13 +582,12 @@ def post_bundle(
         "Content-Length": str(total),
         "Accept": "*/*",
     }
-    timeout = httpx.Timeout(api.connection.timeout, read=api.connection.answer_timeout)
 
     def build() -> RequestOptions:
         body = _body(
             bundle, head, tail, lambda sent: progress(label, sent, total) if progress else None, gate
         )
-        return {"content": body, "headers": headers, "timeout": timeout}
+        return {"content": body, "headers": headers, "read_timeout": api.connection.answer_timeout}
 
     try:
         return api.send("POST", url, build)

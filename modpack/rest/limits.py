@@ -16,8 +16,8 @@ class ConnectionLimits:
     header_timeout: seconds from accepting a connection (TLS handshake included), or from the
         first byte of a later request on it, to the end of the request's headers; then 408.
     idle_timeout: seconds a keep-alive connection may wait for its next request; then closed.
-        Longer than httpx's 5 s pool expiry, so a client never reuses a connection the server
-        is closing at that moment.
+        Longer than the client's 5 s idle expiry (rest/transport.py), so a client never reuses a
+        connection the server is closing at that moment.
     body_timeout: seconds a request body may send no byte; then 408, and the partial upload is
         discarded (it only ever existed in the node's `.tmp/`).
     max_connections: connections one node holds. A new one beyond it takes the slot of the

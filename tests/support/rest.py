@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from modpack.rest import auth
 from modpack.rest.client import Connection, Credentials
 from modpack.rest.cluster import LocalCluster, ServeOptions
+from modpack.rest.transport import Request, Response
 from tests.support.cli import run_modpack
 from tests.support.paths import FIXTURES, HELLO, SO  # noqa: F401 (SO: the REST tests import it from here)
 
@@ -205,3 +206,20 @@ def serve_processes(data: Path, *extra: str) -> Iterator[Callable[[], dict[str, 
             if process.poll() is None:
                 process.kill()
             process.wait(timeout=10)
+
+
+class FakeTransport:
+    """The client's transport replaced by `answer(request) -> Response`, for unit tests of the
+    retry, redirect and error logic above HTTP (a stand-in: what goes on the wire is tested against
+    modpack serve and http.server on loopback). A streamed body is read whole before `answer`."""
+
+    def __init__(self, answer: Callable[[Request], Response]) -> None:
+        self.answer = answer
+
+    def send(self, request: Request, limit: int) -> Response:
+        if request.body is not None and not isinstance(request.body, bytes):
+            request = request._replace(body=b"".join(request.body))
+        return self.answer(request)
+
+    def close(self) -> None:
+        pass
