@@ -12,14 +12,16 @@ import http.server
 import json
 import select
 import socket
+import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from modpack.errors import UsageError
+from modpack.errors import ModpackError, UsageError
 from modpack.rest import client, transport
 from modpack.rest.paths import ARTIFACTS
 from tests.support.rest import ADMIN, cli, connection, module_json, running_cluster, write_bundle
@@ -52,12 +54,9 @@ class Relay:
 
     def _tunnel(self, peer: socket.socket) -> None:
         with peer, contextlib.suppress(OSError):
-            head = b""
-            while b"\r\n\r\n" not in head:
-                data = peer.recv(4096)
-                if not data:
-                    return
-                head += data
+            head = read_head(peer)
+            if head is None:
+                return
             method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
             with self.lock:
                 self.targets.append(f"{method} {target}")
@@ -131,6 +130,12 @@ def test_no_proxy_sends_the_cluster_direct(
         ("anything", "*", True),
         ("anything", "", False),
         ("anything", " , other", False),
+        ("c.example", "c.example:9443", True),  # the URL's port
+        ("c.example", "c.example:443", False),
+        ("c.example", "*.example", True),
+        ("c.example.", "c.example", True),  # a fully qualified name
+        ("10.1.2.3", "2.3", False),  # a name never matches part of an address
+        ("::1", "[::1]:9443", True),
     ],
 )
 def test_no_proxy_entries(host: str, no_proxy: str, bypassed: bool) -> None:
@@ -239,3 +244,183 @@ def test_usage_errors_name_the_variable_to_change() -> None:
         transport.proxy_for("https://c:9443", {"HTTPS_PROXY": "https://proxy:3128"})
     assert "https://proxy" in refused.value.message
     assert "HTTPS_PROXY=http://host:port" in refused.value.hint
+
+
+def test_the_lower_case_variable_wins_as_with_curl() -> None:
+    environ = {"HTTPS_PROXY": "http://upper:1", "https_proxy": "http://lower:2"}
+    assert transport.proxy_for("https://c:9443", environ) == transport.Proxy("lower", 2, "")
+
+
+def test_an_international_host_name_reaches_the_proxy_in_its_ascii_form(relay: Relay) -> None:
+    environ = {"HTTPS_PROXY": relay.url}
+    sender = transport.StdlibTransport(ssl.create_default_context(), environ)
+    request = transport.Request("GET", "https://bücher.example:9443/v1/nodes", {}, None, _TIMEOUT)
+    with pytest.raises(transport.ConnectError):  # the proxy cannot reach it: .example is reserved
+        sender.send(request, 1024)
+    sender.close()
+    assert relay.targets == ["CONNECT xn--bcher-kva.example:9443"]
+
+
+def test_an_ipv6_cluster_behind_a_proxy_is_refused_with_the_way_out() -> None:
+    with pytest.raises(UsageError) as refused:
+        transport.proxy_for("https://[2001:db8::1]:9443", {"HTTPS_PROXY": "http://proxy:3128"})
+    assert "IPv6 address 2001:db8::1" in refused.value.message
+    assert "NO_PROXY" in refused.value.hint
+
+
+@pytest.mark.parametrize(
+    ("cluster", "proxy", "message"),
+    [
+        ("https://127.0.0.1:99999", "", "https://127.0.0.1:99999: the port is not a number from 1 to 65535"),
+        ("https://127.0.0.1:9443", "http://proxy:31x8", "the proxy proxy: the port is not a number"),
+    ],
+)
+def test_a_port_out_of_range_is_a_usage_error(cluster: str, proxy: str, message: str) -> None:
+    from tests.support.cli import run_modpack
+
+    env = {"MODPACK_USER": "ann", "MODPACK_PASSWORD": "x", "HTTPS_PROXY": proxy}
+    done = run_modpack("modules", "list", "--cluster", cluster, env=env)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_reprs_hide_the_credentials() -> None:
+    request = transport.Request(
+        "GET", "https://c:9443/", {"Authorization": "Basic YW5uOmh1bnRlcjI=", "Accept": "x"}, None, _TIMEOUT
+    )
+    proxy = transport.proxy_for("https://c:9443", {"HTTPS_PROXY": "http://ann:hunter2@proxy:3128"})
+    shown = repr(request) + repr(proxy)
+    assert "YW5u" not in shown and "hunter2" not in shown
+    assert "'Authorization': '***'" in repr(request) and "'Accept': 'x'" in repr(request)
+
+
+_TIMEOUT = transport.Timeout(5.0, 5.0, 5.0)
+
+
+# --- what the peer does -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def raw_server(handle: Any) -> Iterator[tuple[str, list[bytes]]]:
+    """A loopback TCP server calling `handle(connection, heads)` on each connection, on a thread."""
+    heads: list[bytes] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+
+    def serve() -> None:
+        while True:
+            try:
+                peer, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=_guarded, args=(handle, peer, heads), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", heads
+    finally:
+        listener.close()
+
+
+def _guarded(handle: Any, peer: socket.socket, heads: list[bytes]) -> None:
+    with peer, contextlib.suppress(OSError):
+        head = read_head(peer)
+        if head is None:
+            return
+        heads.append(head)
+        handle(peer, head)
+
+
+def read_head(peer: socket.socket) -> bytes | None:
+    """What came up to the end of a request's head (with any body bytes after it); None at EOF."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = peer.recv(65536)
+        if not data:
+            return None
+        head += data
+    return head
+
+
+def _declared(head: bytes) -> int:
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":")[1])
+    return 0
+
+
+def test_a_slow_but_steady_upload_is_not_cut_by_the_timeout(tmp_path: Path) -> None:
+    """--timeout bounds a send that makes no progress. sendall's timeout is one deadline for all it
+    is given: a 4 MiB chunk to a node reading about 1.3 MB/s failed every upload with a 2 s timeout."""
+    bundle = tmp_path / "six.zip"
+    bundle.write_bytes(bytes(6 * 1024 * 1024))
+
+    def slow_reader(peer: socket.socket, head: bytes) -> None:
+        left = _declared(head) - len(head.split(b"\r\n\r\n", 1)[1])
+        while left > 0:
+            data = peer.recv(min(left, 64 * 1024))
+            if not data:
+                return
+            left -= len(data)
+            time.sleep(0.05)
+        peer.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+    with raw_server(slow_reader) as (url, _):
+        plain = client.Connection(
+            cluster=url, credentials=ADMIN, allow_http=True, timeout=2.0, upload_timeout=20.0, retries=0
+        )
+        with client.Api(plain) as api:
+            assert client.post_bundle(api, f"{url}/upload", "node 1", bundle).status_code == 200
+
+
+def test_a_bundle_that_cannot_be_read_says_so_and_is_not_retried(tmp_path: Path) -> None:
+    unreadable = tmp_path / "hello.zip"
+    unreadable.mkdir()  # stat() works, open() fails
+
+    def answer(peer: socket.socket, head: bytes) -> None:
+        peer.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+    with raw_server(answer) as (url, heads):
+        plain = client.Connection(cluster=url, credentials=ADMIN, allow_http=True, retries=3)
+        with client.Api(plain, sleep=lambda _: None) as api, pytest.raises(ModpackError) as refused:
+            client.post_bundle(api, f"{url}/upload", "node 1", unreadable)
+    assert refused.value.message == f"cannot read {unreadable}: Is a directory"
+    assert len(heads) <= 1
+
+
+def test_an_answer_cut_short_is_an_error_not_a_short_body() -> None:
+    def cut(peer: socket.socket, head: bytes) -> None:
+        body = json.dumps([{"uid": 1, "addr": "127.0.0.1"}]).encode()
+        peer.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body[:-1]))
+
+    with raw_server(cut) as (url, heads):
+        plain = client.Connection(cluster=url, credentials=ADMIN, allow_http=True, retries=1)
+        with client.Api(plain, sleep=lambda _: None) as api, pytest.raises(client.ClusterError) as failed:
+            api.json("GET", f"{url}/v1/nodes")
+    assert "the answer ended after 32 of its 33 bytes" in failed.value.message
+    assert len(heads) == 2  # a network fault: retried
+    assert b"User-Agent: modpack/" in heads[0]
+
+
+def test_a_bundle_that_changes_size_while_it_uploads_is_an_error(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "hello.zip")
+    size = bundle.stat().st_size
+    frame = client._multipart_frame("b", bundle.name)
+    with pytest.raises(ModpackError, match="became shorter while it was uploaded"):
+        b"".join(client._body(bundle, size + 1, frame, lambda _: None))
+    with pytest.raises(ModpackError, match="became longer while it was uploaded"):
+        b"".join(client._body(bundle, size - 1, frame, lambda _: None))
+
+
+def test_a_streamed_body_longer_than_announced_is_never_sent_past_it() -> None:
+    def answer(peer: socket.socket, head: bytes) -> None:
+        peer.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    with raw_server(answer) as (url, _):
+        sender = transport.StdlibTransport(ssl.create_default_context(), {})
+        body = iter([b"12345", b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"])
+        request = transport.Request("POST", f"{url}/v1/x", {"Content-Length": "5"}, body, _TIMEOUT)
+        with pytest.raises(transport.BodyLengthError, match="longer than its Content-Length"):
+            sender.send(request, 1024)
+        sender.close()

@@ -200,8 +200,8 @@ def _receive(tmp_path: Path, body: bytes, chunk: int, limit: int = 10**6, bounda
 @pytest.mark.parametrize("chunk", [1, 7, 4096, 10**6])
 def test_clients_multipart_body_is_what_the_server_receives(tmp_path: Path, chunk: int) -> None:
     bundle = write_bundle(tmp_path / "hello.zip")
-    head, tail = client._multipart_frame("bnd", bundle.name)
-    body = b"".join(client._body(bundle, head, tail, lambda _: None))
+    frame = client._multipart_frame("bnd", bundle.name)
+    body = b"".join(client._body(bundle, bundle.stat().st_size, frame, lambda _: None))
     assert _receive(tmp_path, body, chunk).read_bytes() == bundle.read_bytes()
 
 

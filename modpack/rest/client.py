@@ -17,7 +17,6 @@ import base64
 import concurrent.futures
 import json
 import logging
-import os
 import random
 import re
 import secrets
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar
 
+from modpack import __version__
 from modpack.errors import ModpackError, UsageError
 from modpack.rest.paths import ARTIFACTS, MODULES
 
@@ -162,7 +162,7 @@ class Api:
         self.connection = connection
         self._sleep = sleep
         refuse_plain_http(connection)
-        self._headers = {"Accept": "application/json"}
+        self._headers = {"Accept": "application/json", "User-Agent": f"modpack/{__version__}"}
         if connection.credentials is not None:
             pair = f"{connection.credentials.user}:{connection.credentials.password}".encode()
             self._headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
@@ -585,7 +585,7 @@ def post_bundle(
 
     def build() -> RequestOptions:
         body = _body(
-            bundle, head, tail, lambda sent: progress(label, sent, total) if progress else None, gate
+            bundle, size, (head, tail), lambda sent: progress(label, sent, total) if progress else None, gate
         )
         return {"content": body, "headers": headers, "read_timeout": api.connection.answer_timeout}
 
@@ -606,20 +606,29 @@ def _multipart_frame(boundary: str, filename: str) -> tuple[bytes, bytes]:
 
 
 def _body(
-    bundle: Path, head: bytes, tail: bytes, sent: Callable[[int], None], gate: Gate | None = None
+    bundle: Path, size: int, frame: tuple[bytes, bytes], sent: Callable[[int], None], gate: Gate | None = None
 ) -> Iterator[bytes]:
+    """The multipart body: `size` bytes of the bundle between the frame's head and tail; an error,
+    not a body of another length than announced, when the file changes size meanwhile."""
+    head, tail = frame
     done = len(head)
     yield head
     with bundle.open("rb") as source:
-        size = os.fstat(source.fileno()).st_size
-        while chunk := source.read(CHUNK):
+        left = size
+        while left > 0:
+            chunk = source.read(min(CHUNK, left))
+            if not chunk:
+                raise ModpackError(f"{bundle} became shorter while it was uploaded", "Publish it again.")
+            left -= len(chunk)
             if gate is not None:
                 gate.check()  # aborted: stop now, not at the last chunk
-                if done - len(head) + len(chunk) >= size:
+                if left == 0:
                     gate.wait()  # the last chunk: only once the run may change things
             done += len(chunk)
             sent(done)
             yield chunk
+        if source.read(1):
+            raise ModpackError(f"{bundle} became longer while it was uploaded", "Publish it again.")
     sent(done + len(tail))
     yield tail
 

@@ -13,8 +13,13 @@ every `modpack publish` (bench/bench_publish.py).
   write that fails is followed by an attempt to read the response, as servers that refuse a body
   early send one and close.
 - Redirects are answers like any other: nothing here follows them.
+- The write timeout bounds a send that makes no progress (bodies go out in SEND_SLICE pieces), so
+  a slow but steady link finishes; an answer shorter than its Content-Length is an error.
+- A streamed body never goes past its Content-Length, and one that ends short of it is an error;
+  errors of its producer (a bundle that cannot be read, an aborted upload) reach the caller as
+  they are.
 - Proxies: HTTPS_PROXY for https:// URLs, HTTP_PROXY for http:// ones, ALL_PROXY for both (each
-  also in lower case; NO_PROXY lists hosts, domains and networks that go direct, `*` all). Only
+  also in lower case, which wins; NO_PROXY lists hosts, domains and networks that go direct). Only
   http:// proxies: an https:// cluster is reached through a CONNECT tunnel, so TLS, the password
   and the bundle stay end to end.
 """
@@ -42,6 +47,8 @@ if TYPE_CHECKING:
 
 IDLE_EXPIRY = 5.0  # seconds; below modpack serve's idle_timeout (rest/limits.py), as real servers' 15+
 READ = 64 * 1024
+SEND_SLICE = 256 * 1024  # what one send() is given: the write timeout bounds each, not a whole chunk
+EARLY_ANSWER_WAIT = 2.0  # after a failed send: how long an answer sent before the body ended may take
 
 
 class Timeout(NamedTuple):
@@ -56,6 +63,13 @@ class Request(NamedTuple):
     headers: Mapping[str, str]
     body: bytes | Iterable[bytes] | None
     timeout: Timeout
+
+    def __repr__(self) -> str:
+        shown = {k: "***" if k.lower() in _SECRET_HEADERS else v for k, v in self.headers.items()}
+        return f"Request({self.method} {self.url}, headers={shown}, {self.timeout})"
+
+
+_SECRET_HEADERS = ("authorization", "proxy-authorization")
 
 
 class Response:
@@ -120,6 +134,11 @@ class RemoteProtocolError(TransportError):
     """The peer closed the connection or answered something that is not HTTP/1.1."""
 
 
+class BodyLengthError(Exception):
+    """A streamed body gave more or fewer bytes than its Content-Length: the caller's mistake (a
+    file that changed while it was sent), never the network's, so it is not retried."""
+
+
 class ResponseTooLarge(TransportError):
     """The answer's body is longer than the caller's limit; it was not read further."""
 
@@ -140,12 +159,17 @@ class Proxy(NamedTuple):
     port: int
     authorization: str  # a Proxy-Authorization value, or ""
 
+    def __repr__(self) -> str:
+        hidden = "***" if self.authorization else ""
+        return f"Proxy(host={self.host!r}, port={self.port}, authorization={hidden!r})"
+
 
 def proxy_for(url: str, environ: Mapping[str, str] = os.environ) -> Proxy | None:
-    """The proxy the environment names for `url`, or None to go direct."""
+    """The proxy the environment names for `url`, or None to go direct (UsageError: one modpack
+    cannot use). The lower-case variables win, as with curl and Python's urllib."""
     parts = urllib.parse.urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if _bypassed(host, _env(environ, "NO_PROXY")):
+    host = (parts.hostname or "").lower().rstrip(".")
+    if _bypassed(host, _port(parts, url), _env(environ, "NO_PROXY")):
         return None
     given = _env(environ, f"{parts.scheme.upper()}_PROXY") or _env(environ, "ALL_PROXY")
     if not given:
@@ -157,36 +181,64 @@ def proxy_for(url: str, environ: Mapping[str, str] = os.environ) -> Proxy | None
             "modpack reaches clusters through http:// proxies (https:// ones through a CONNECT tunnel);"
             " set HTTPS_PROXY=http://host:port, or add the cluster to NO_PROXY.",
         )
+    if _address(host) is not None and ":" in host:
+        # Python 3.11's CONNECT line writes an IPv6 address without its brackets (http.client).
+        raise UsageError(
+            f"modpack cannot reach the IPv6 address {host} through the proxy {proxy.hostname}",
+            "Add the address to NO_PROXY, or name the cluster by a host name.",
+        )
     authorization = ""
     if proxy.username is not None:
         pair = f"{urllib.parse.unquote(proxy.username)}:{urllib.parse.unquote(proxy.password or '')}"
         authorization = "Basic " + base64.b64encode(pair.encode()).decode()
-    return Proxy(proxy.hostname, proxy.port or 80, authorization)
+    return Proxy(proxy.hostname, _port(proxy, f"the proxy {proxy.hostname}", default=80), authorization)
+
+
+def _port(parts: urllib.parse.SplitResult, what: str, default: int | None = None) -> int:
+    """The URL's port, or the scheme's; UsageError for one that is not 1-65535."""
+    try:
+        port = parts.port
+    except ValueError:
+        raise UsageError(f"{what}: the port is not a number from 1 to 65535") from None
+    if port is not None:
+        return port
+    return default if default is not None else (443 if parts.scheme == "https" else 80)
 
 
 def _env(environ: Mapping[str, str], name: str) -> str:
-    return (environ.get(name) or environ.get(name.lower()) or "").strip()
+    return (environ.get(name.lower()) or environ.get(name) or "").strip()
 
 
-def _bypassed(host: str, no_proxy: str) -> bool:
-    """NO_PROXY as curl and Python read it: `*`, host names, `.domain` suffixes, IPs and networks."""
+def _bypassed(host: str, port: int, no_proxy: str) -> bool:
+    """NO_PROXY as curl and Python's urllib read it: `*`; host names, each also covering its
+    subdomains (`example.com`, `.example.com`, `*.example.com`), with an optional `:port`; IP
+    addresses and networks (`10.0.0.0/8`, `[::1]`). A name never matches part of an address."""
     address = _address(host)
     for entry in (e.strip().lower() for e in no_proxy.split(",")):
-        if not entry:
-            continue
         if entry == "*":
             return True
-        if address is not None and "/" in entry:
+        pattern, wanted = _entry_port(entry)
+        if not pattern or wanted not in (None, port):
+            continue
+        if address is not None:
             try:
-                if address in ipaddress.ip_network(entry, strict=False):
+                if address in ipaddress.ip_network(pattern.strip("[]"), strict=False):
                     return True
             except ValueError:
                 pass
             continue
-        name = entry.lstrip(".").strip("[]")
-        if host == name or host.endswith("." + name):
+        name = pattern.removeprefix("*").lstrip(".").rstrip(".")
+        if name and (host == name or host.endswith("." + name)):
             return True
     return False
+
+
+def _entry_port(entry: str) -> tuple[str, int | None]:
+    """A NO_PROXY entry and its `:port`, if it has one (`[::1]:9443`, `host:9443`)."""
+    head, colon, tail = entry.rpartition(":")
+    if colon and tail.isdigit() and (entry.count(":") == 1 or head.endswith("]")):
+        return head, int(tail)
+    return entry, None
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -226,7 +278,11 @@ class StdlibTransport:
         scheme = parts.scheme
         if scheme not in ("http", "https") or not parts.hostname:
             raise ConnectError(f"cannot send to {request.url!r}: not an http(s)://host URL")
-        origin = _Origin(scheme, parts.hostname, parts.port or (443 if scheme == "https" else 80))
+        try:
+            host = parts.hostname.encode("idna").decode("ascii")  # what DNS and the Host header take
+        except UnicodeError:
+            raise ConnectError(f"{parts.hostname!r} is not a valid international host name") from None
+        origin = _Origin(scheme, host, _port(parts, request.url))
         proxy = proxy_for(request.url, self._environ)
         target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
         if proxy is not None and scheme == "http":
@@ -308,46 +364,22 @@ def _still_open(connection: http.client.HTTPConnection) -> bool:
 def _exchange(
     connection: http.client.HTTPConnection, request: Request, target: str, proxy: Proxy | None, limit: int
 ) -> Response:
-    sock = connection.sock
-    if sock is not None:
-        sock.settimeout(request.timeout.write)
-    body = request.body
-    failed: OSError | None = None
-    try:
-        connection.putrequest(request.method, target, skip_accept_encoding=True)
-        for name, value in request.headers.items():
-            connection.putheader(name, value)
-        if not any(name.lower() == "content-length" for name in request.headers):
-            # What http.client's request() would add: a body's length, and 0 for a bodiless POST/PUT
-            # (RFC 9110 8.6); a streamed body comes with its length (it is never sent chunked).
-            if isinstance(body, bytes):
-                connection.putheader("Content-Length", str(len(body)))
-            elif body is None and request.method in ("POST", "PUT", "PATCH"):
-                connection.putheader("Content-Length", "0")
-        if proxy is not None and proxy.authorization and urllib.parse.urlsplit(request.url).scheme == "http":
-            connection.putheader("Proxy-Authorization", proxy.authorization)
-        if isinstance(body, bytes):
-            connection.endheaders(body)
-        else:
-            connection.endheaders()
-            for chunk in body or ():
-                _send(connection, chunk)
-    except _SendFailed as exc:
-        failed = exc.error
-    except (OSError, http.client.HTTPException) as exc:
-        failed = exc if isinstance(exc, OSError) else OSError(str(exc))
+    failed = _send_request(connection, request, target, proxy)
+    wait = request.timeout.read if failed is None else min(request.timeout.read, EARLY_ANSWER_WAIT)
     if connection.sock is not None:
-        connection.sock.settimeout(request.timeout.read)
+        connection.sock.settimeout(wait)
     try:
         answer = connection.getresponse()
     except TimeoutError as exc:
         if failed is not None:
             raise WriteError(_reason(failed)) from failed
-        raise ReadTimeout(f"no answer within {request.timeout.read:g} s") from exc
+        raise ReadTimeout(f"no answer within {wait:g} s") from exc
     except (OSError, http.client.HTTPException) as exc:
         if failed is not None:
             raise WriteError(_reason(failed)) from failed
         raise RemoteProtocolError(_reason(exc)) from exc
+    if connection.sock is not None:
+        connection.sock.settimeout(request.timeout.read)
     try:
         content = _read(answer, limit, request.timeout.read)
     except (OSError, http.client.HTTPException) as exc:
@@ -362,21 +394,67 @@ def _exchange(
     return Response(answer.status, headers, content, answer.reason)
 
 
-class _SendFailed(Exception):
-    def __init__(self, error: OSError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-def _send(connection: http.client.HTTPConnection, chunk: bytes) -> None:
-    """One body chunk; errors of the socket are told apart from those of the chunk's producer."""
-    sock = connection.sock
-    if sock is None:
-        raise _SendFailed(OSError("the connection is closed"))
+def _send_request(
+    connection: http.client.HTTPConnection, request: Request, target: str, proxy: Proxy | None
+) -> OSError | None:
+    """Send the request; the socket's error when it could not be sent whole (an answer may still
+    have come: a server refusing a body stops reading it). Errors of a streamed body's producer
+    (the bundle cannot be read, the upload was aborted) are raised as they are."""
+    body = request.body
+    declared = _declared_length(request)
     try:
-        sock.sendall(chunk)
-    except OSError as exc:
-        raise _SendFailed(exc) from exc
+        connection.putrequest(request.method, target, skip_accept_encoding=True)
+        for name, value in request.headers.items():
+            connection.putheader(name, value)
+        if declared is not None and not any(k.lower() == "content-length" for k in request.headers):
+            connection.putheader("Content-Length", str(declared))
+        if proxy is not None and proxy.authorization and urllib.parse.urlsplit(request.url).scheme == "http":
+            connection.putheader("Proxy-Authorization", proxy.authorization)
+        connection.endheaders()
+        sock = connection.sock
+        if sock is None:
+            return OSError("the connection is closed")
+        if isinstance(body, bytes):
+            _send_all(sock, body, request.timeout.write)
+            return None
+    except (OSError, http.client.HTTPException) as exc:
+        return exc if isinstance(exc, OSError) else OSError(str(exc))
+    if body is None:
+        return None
+    sent = 0
+    for chunk in body:  # the producer's own errors propagate from here
+        sent += len(chunk)
+        if declared is not None and sent > declared:
+            raise BodyLengthError(f"the request body is longer than its Content-Length ({declared} bytes)")
+        try:
+            _send_all(sock, chunk, request.timeout.write)
+        except OSError as exc:
+            return exc
+    if declared is not None and sent != declared:
+        raise BodyLengthError(f"the request body ended after {sent} of its {declared} bytes")
+    return None
+
+
+def _declared_length(request: Request) -> int | None:
+    """The body's length: the Content-Length header given for a streamed body, else what
+    http.client's request() would send (a body's length; 0 for a bodiless POST/PUT, RFC 9110 8.6)."""
+    for name, value in request.headers.items():
+        if name.lower() == "content-length":
+            return int(value)
+    if isinstance(request.body, bytes):
+        return len(request.body)
+    if request.body is None:
+        return 0 if request.method in ("POST", "PUT", "PATCH") else None
+    return None  # a stream of unknown length: the caller sends Content-Length (never chunked here)
+
+
+def _send_all(sock: socket.socket, data: bytes, timeout: float) -> None:
+    """`data` in slices, so the timeout bounds a send that makes no progress, not the whole of a
+    4 MiB chunk (sendall's timeout is one deadline for everything it is given)."""
+    sock.settimeout(timeout)
+    view = memoryview(data)
+    while view:
+        view = view[sock.send(view[:SEND_SLICE]) :]
 
 
 def _read(answer: http.client.HTTPResponse, limit: int, timeout: float) -> bytes:
@@ -391,6 +469,8 @@ def _read(answer: http.client.HTTPResponse, limit: int, timeout: float) -> bytes
                 raise ResponseTooLarge(f"the answer is longer than {limit} bytes")
     except TimeoutError as exc:
         raise ReadTimeout(f"the answer stopped for {timeout:g} s") from exc
+    if answer.length:  # http.client's read(n) returns what came when the connection ends early
+        raise RemoteProtocolError(f"the answer ended after {len(body)} of its {declared} bytes")
     return bytes(body)
 
 
