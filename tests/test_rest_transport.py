@@ -271,7 +271,11 @@ def test_an_ipv6_cluster_behind_a_proxy_is_refused_with_the_way_out() -> None:
 @pytest.mark.parametrize(
     ("cluster", "proxy", "message"),
     [
-        ("https://127.0.0.1:99999", "", "https://127.0.0.1:99999: the port is not a number from 1 to 65535"),
+        (
+            "https://127.0.0.1:99999",
+            "",
+            "--cluster 'https://127.0.0.1:99999': the port is not a number from 1",
+        ),
         ("https://127.0.0.1:9443", "http://proxy:31x8", "the proxy proxy: the port is not a number"),
     ],
 )

@@ -124,6 +124,10 @@ def base_url(url: str, what: str = "--cluster") -> str:
         )
     if parts.path.strip("/") or parts.query or parts.fragment:
         raise UsageError(f"{what} must be just scheme://host:port, not {_redacted(url)!r}")
+    try:
+        parts.port  # noqa: B018  # urllib checks the port only when asked for it
+    except ValueError:
+        raise UsageError(f"{what} {_redacted(url)!r}: the port is not a number from 1 to 65535") from None
     return f"{parts.scheme}://{parts.netloc}"
 
 
@@ -169,9 +173,10 @@ class Api:
         if transport is None:
             from modpack.rest.transport import StdlibTransport, proxy_for
 
-            for url in (connection.cluster, *connection.nodes):
-                if url:
-                    proxy_for(url)  # a proxy it cannot use is a usage error now, not a failed call later
+            given = [(connection.cluster, "--cluster"), *((node, "--node") for node in connection.nodes)]
+            for url, what in given:
+                if url:  # a bad URL or a proxy it cannot use: a usage error now, not a failed call later
+                    proxy_for(base_url(url, what))
             transport = StdlibTransport(_verify(connection))
         self._transport = transport
 
