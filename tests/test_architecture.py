@@ -188,3 +188,39 @@ def test_the_readme_layout_lists_every_module_once() -> None:
         "missing from README.md": sorted(set(present) - set(listed)),
         "listed but absent": sorted(set(listed) - set(present)),
     }
+
+
+def test_every_package_modpack_imports_is_a_declared_dependency() -> None:
+    """A package modpack imports itself must be in pyproject's dependencies, not come along with
+    another one: h11 and anyio (imported by rest/guard.py and rest/server.py) were installed only
+    because httpx, uvicorn and starlette needed them, and httpx left the dependencies."""
+    import importlib.metadata
+    import re
+    import sys
+    import tomllib
+
+    declared = {
+        re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        for requirement in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    distributions = importlib.metadata.packages_distributions()
+    imported: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top != "modpack":
+                    imported.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+    undeclared = {
+        top: sorted(where)
+        for top, where in imported.items()
+        if not {d.lower().replace("_", "-") for d in distributions.get(top, [top])} & declared
+    }
+    assert undeclared == {}
+    assert {"yaml", "elftools", "h11", "anyio"} <= set(imported)  # the scan sees imports at all
