@@ -229,6 +229,12 @@ class Shared:
     # Held for a dict or deque operation only, never for I/O: node loops take it.
     actions_lock: threading.Lock = field(default_factory=threading.Lock)
     legacy_lock: threading.Lock = field(default_factory=threading.Lock)
+    settings_lock: threading.Lock = field(default_factory=threading.Lock)
+    allow_upload: bool | None = None  # the stored switch, once read (`uploads_allowed`)
+
+    def __post_init__(self) -> None:
+        _ = self.uploads_allowed  # read now, before any node's loop asks for it
+
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
@@ -246,8 +252,21 @@ class Shared:
 
     @property
     def uploads_allowed(self) -> bool:
-        """The 8.2 switch; off unless set (a new data folder starts with it off, as RS 8.2 does)."""
-        return not self.has_switch or bool(self.store.setting(ALLOW_UPLOAD, False))
+        """The 8.2 switch; off unless set (a new data folder starts with it off, as RS 8.2 does).
+
+        Read from the store once, then kept here: every upload asks, on its node's event loop,
+        and the store's lock may be held meanwhile by a worker thread writing a large object."""
+        if not self.has_switch:
+            return True
+        if self.allow_upload is None:
+            self.allow_upload = bool(self.store.setting(ALLOW_UPLOAD, False))
+        return self.allow_upload
+
+    def set_uploads_allowed(self, value: bool) -> None:
+        """Store the switch and keep it (blocking: call it off the loop)."""
+        with self.settings_lock:
+            self.store.set_setting(ALLOW_UPLOAD, value)
+            self.allow_upload = value
 
 
 def create_app(shared: Shared, node: Node) -> Starlette:
@@ -405,14 +424,16 @@ def require_uploads_allowed(shared: Shared) -> None:
 async def list_modules(request: Request) -> Response:
     await authorize_async(request, auth.VIEW_CLUSTER_MODULES)
     shared, _ = _context(request)
-    return JSONResponse(shared.store.modules())
+    # Every store call runs off the node's loop: it takes the store's lock, which a worker thread
+    # may hold while it writes a module object of megabytes and SQLite syncs it to disk.
+    return JSONResponse(await anyio.to_thread.run_sync(shared.store.modules))
 
 
 async def get_module(request: Request) -> Response:
     await authorize_async(request, auth.VIEW_CLUSTER_MODULES)
     shared, _ = _context(request)
     uid = request.path_params["uid"]
-    module = shared.store.module(uid)
+    module = await anyio.to_thread.run_sync(shared.store.module, uid)
     if module is None:
         raise ApiError("module_not_found", f"Module does not exist: no module object has uid {uid!r}")
     return JSONResponse(module)
@@ -465,7 +486,7 @@ async def delete_module(request: Request) -> Response:
     await authorize_async(request, auth.MANAGE_CLUSTER_MODULES)
     shared, _ = _context(request)
     uid = request.path_params["uid"]
-    if not shared.store.delete_module(uid):
+    if not await anyio.to_thread.run_sync(shared.store.delete_module, uid):
         raise ApiError("module_not_found", f"no module object has uid {uid!r}")
     return Response(status_code=200)
 
@@ -541,7 +562,7 @@ async def update_cluster(request: Request) -> Response:
     value = document.get(ALLOW_UPLOAD, shared.uploads_allowed)
     if not isinstance(value, bool):
         raise ApiError("invalid_cluster_update", f"{ALLOW_UPLOAD} must be true or false")
-    shared.store.set_setting(ALLOW_UPLOAD, value)
+    await anyio.to_thread.run_sync(shared.set_uploads_allowed, value)
     return JSONResponse(_cluster(shared))
 
 
@@ -640,7 +661,7 @@ async def _accept(shared: Shared, node: Node, path: Path) -> Validated:
     """The upload's module.json when the bundle is valid, matches a module object and this node."""
     validated = await _validated(shared, path)
     name, number = validated.name, validated.number
-    if shared.store.find(name, number) is None:
+    if await anyio.to_thread.run_sync(shared.store.find, name, number) is None:
         raise ApiError(
             "no_module_object",
             f"no module object {name} version {number} in the cluster: POST /v2/modules/user-defined first",
@@ -808,12 +829,18 @@ async def delete_legacy_module(request: Request) -> Response:
     await authorize_async(request, auth.UPDATE_CLUSTER)
     shared, _ = _context(request)
     uid = request.path_params["uid"]
-    module = shared.store.module(uid)
-    if module is None or not shared.store.delete_module(uid):
+    module = await anyio.to_thread.run_sync(_take_module, shared, uid)
+    if module is None:
         raise ApiError("module_not_found", f"Attempting to delete a nonexistent module: {uid!r}")
     action = _new_action(shared, "module_delete")
     _start(shared, _as_action(shared, action, _remove_from_nodes(shared, module)))
     return JSONResponse({"action_uid": action["action_uid"]})
+
+
+def _take_module(shared: Shared, uid: str) -> Module | None:
+    """Delete the module object `uid` and return it; None when there is none."""
+    module = shared.store.module(uid)
+    return module if module is not None and shared.store.delete_module(uid) else None
 
 
 async def _remove_from_nodes(shared: Shared, module: Module) -> None:
