@@ -18,7 +18,7 @@ from modpack import schema, versions
 from modpack.declarations import MODULE_KEYS
 from modpack.errors import FindingsError, ModpackError
 from modpack.findings import Finding, Severity, Sink
-from modpack.ramp.edits import apply_ramp_edits
+from modpack.ramp.edits import apply_ramp_edits, edit_errors
 
 if TYPE_CHECKING:
     from modpack.types import JSON, Module
@@ -267,6 +267,7 @@ def from_ramp(
         base: list[Module] | None = discovered.commands
     else:  # the manifest's entries; one that is no mapping has no name to edit
         base = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else None
+    before = len(decl.sink.findings)
     commands = apply_ramp_edits(module, base, conv, decl.sink)
     for key in ("exclude_commands", "overide_command", "add_command"):
         module.pop(key, None)
@@ -281,9 +282,9 @@ def from_ramp(
         elif key not in reader.RAMP_KEYS:
             hint = schema.did_you_mean(str(key), reader.RAMP_KEYS)
             conv.dropped(f"{key} is not a key RAMP knows, so RAMP ignores it too. {hint}".rstrip(". "))
-    errors = [f for f in decl.sink.findings if f.code == "DECL004"]
+    errors = edit_errors(decl.sink, before)
     if errors:
-        raise FindingsError(f"{path}: RAMP command edits match no command", errors)
+        raise FindingsError(f"{path}: RAMP's command edits cannot be applied", errors)
     return conv
 
 

@@ -258,7 +258,7 @@ class _Compiler:
 
         def check(value: object, path: str, out: list[Violation]) -> None:
             if type_ok is not None and not type_ok(value):
-                message = f"{_name(path)} is {_describe(value)}; expected {_article(wanted)}"
+                message = wrong_type(path, value, wanted)
                 out.append(Violation(type_code, path, message, integer_hint(value, wanted)))
                 return
             if has_enum and value not in enum:
@@ -374,6 +374,11 @@ def integer_hint(value: object, wanted: str) -> str:
     if value.is_integer() and abs(value) < 2**31:
         return f"Write {int(value)}, without the decimal point: module.json takes an integer here."
     return "Write a whole number without a decimal point or exponent."
+
+
+def wrong_type(path: str, value: object, wanted: str) -> str:
+    """SCH002's message: "`path` is a string ("x"); expected an array"."""
+    return f"{_name(path)} is {_describe(value)}; expected {_article(wanted)}"
 
 
 def _name(path: str) -> str:

@@ -56,6 +56,35 @@ def test_override_matching_nothing_is_an_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.redis
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ("exclude_commands: hello.get", '`exclude_commands` is a string ("hello.get"); expected an array'),
+        ("exclude_commands: 5", "`exclude_commands` is an integer (5); expected an array"),
+        ("overide_command:\n    command_name: hello.get", "`overide_command` is an object"),
+        ("add_command: true", "`add_command` is a boolean (true); expected an array"),
+    ],
+)
+def test_a_command_edit_that_is_not_a_list_is_one_clear_error(
+    tmp_path: Path, edit: str, message: str
+) -> None:
+    """RAMP walks a string exclude_commands letter by letter (and a number not at all): init said
+    "exclude_commands names 'h', which the module does not register" once per letter, and ended
+    in an internal TypeError on a number. Now one SCH002, as validate says it, and nothing written."""
+    require_redis()
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(HELLO_MANIFEST + edit + "\n")
+    result = run_modpack("init", tmp_path / "modpack.toml", "--from", manifest, "--discover", HELLO)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.count("error SCH002") == 1 and message in result.stdout
+    assert "DECL004" not in result.stdout and "internal error" not in result.stderr
+    assert not (tmp_path / "modpack.toml").exists()
+    packed = run_modpack("ramp-pack", "-m", manifest, "-o", tmp_path / "x.zip", HELLO)
+    assert packed.returncode == 1 and "SCH002" in packed.stdout and "internal error" not in packed.stderr
+    assert not (tmp_path / "x.zip").exists()
+
+
+@pytest.mark.redis
 def test_ramp_pack_takes_ramp_options(tmp_path: Path) -> None:
     require_redis()
     manifest = tmp_path / "ramp.yml"

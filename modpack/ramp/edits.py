@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from modpack.errors import FindingsError, UsageError
 from modpack.findings import Sink
-from modpack.types import iterated
 
 if TYPE_CHECKING:
     from modpack.declarations import Declarations
+    from modpack.findings import Finding
     from modpack.types import JSON, Module
 
 # RAMP's own bookkeeping: applied to the commands, never written into module.json (as ramp-pack).
@@ -49,9 +49,9 @@ def apply_ramp_edits(
     module: Module, discovered: list[Module] | None, conv: NoteTaker, sink: Sink
 ) -> list[Module]:
     """exclude, then override (whole entry), then add, as RAMP does (ramp.md §1, §3.3)."""
-    excludes = [e for e in iterated(module.get("exclude_commands") or []) if isinstance(e, str)]
-    overrides = [o for o in iterated(module.get("overide_command") or []) if isinstance(o, dict)]
-    additions = [a for a in iterated(module.get("add_command") or []) if isinstance(a, dict)]
+    excludes = [e for e in _entries(module, "exclude_commands", sink) if isinstance(e, str)]
+    overrides = [o for o in _entries(module, "overide_command", sink) if isinstance(o, dict)]
+    additions = [a for a in _entries(module, "add_command", sink) if isinstance(a, dict)]
     if discovered is None:
         if excludes:
             conv.todo(
@@ -89,6 +89,24 @@ def apply_ramp_edits(
     return kept + additions
 
 
+def _entries(module: Module, key: str, sink: Sink) -> list[JSON]:
+    """The edit's list; anything else is SCH002 and no edit. RAMP would iterate a string letter
+    by letter (and test names as substrings of it), a mapping by its keys, and fail on a number."""
+    from modpack.schema import wrong_type
+
+    value = module.get(key)
+    if value is None or isinstance(value, list):
+        return value or []
+    sink.add("SCH002", key, wrong_type(key, value, "array"))
+    return []
+
+
+def edit_errors(sink: Sink, since: int) -> list[Finding]:
+    """The findings since the `since`-th that stop the edits: an edit matching no command, or an
+    edit list of the wrong type."""
+    return [f for f in sink.findings[since:] if f.code in ("DECL004", "SCH002")]
+
+
 def finish_module(decl: Declarations, module: Module, listed: list[Module]) -> None:
     """decl.module becomes `module` with RAMP's command edits applied to the `listed` commands,
     RAMP's bookkeeping keys removed and display_name defaulted to the name, as RAMP writes it.
@@ -96,8 +114,8 @@ def finish_module(decl: Declarations, module: Module, listed: list[Module]) -> N
     before = len(decl.sink.findings)
     commands: list[JSON] = [*apply_ramp_edits(module, listed, Notes(), decl.sink)]
     module["commands"] = commands
-    if any(f.code == "DECL004" for f in decl.sink.findings[before:]):
-        raise FindingsError(f"{decl.path}: RAMP command edits match no command", decl.sink.resolved())
+    if edit_errors(decl.sink, before):
+        raise FindingsError(f"{decl.path}: RAMP's command edits cannot be applied", decl.sink.resolved())
     for key in RAMP_ONLY_KEYS:
         module.pop(key, None)
     module.setdefault("display_name", module["module_name"])
