@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -39,7 +41,48 @@ def file_settings(path: Path) -> Settings:
         raise UsageError(
             f"cannot read settings from {path}: {exc}", "Fix the file or pass --config."
         ) from exc
-    return settings_from(data.get("validate"))
+    table = data.get("validate")
+    _check_types(path, table)
+    return settings_from(table)
+
+
+def normalized_codes(items: Iterable[str]) -> tuple[str, ...]:
+    """Rule codes as the rules name them: `ver006` and `Zip` are VER006 and ZIP; rule names
+    (`zero-step`) stay as they are; blanks are dropped."""
+    found = (item.strip() for item in items)
+    return tuple(c.upper() if re.fullmatch(r"[A-Za-z]+\d*", c) else c for c in found if c)
+
+
+# [validate] keys and what each takes (modpack.schema.json): a config file that says otherwise is
+# a usage error where it is used, never a setting silently dropped.
+_KINDS = {"select": "a list of rule codes", "ignore": "a list of rule codes", "strict": "true or false"}
+
+
+def _check_types(path: Path, table: object) -> None:
+    if table is None:
+        return
+    if not isinstance(table, dict):
+        raise UsageError(f"{path}: [validate] must be a table", "Write [validate] on a line of its own.")
+    for key, kind in _KINDS.items():
+        value = table.get(key)
+        if value is None:
+            continue
+        ok = (
+            isinstance(value, bool)
+            if key == "strict"
+            else (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        )
+        if not ok:
+            example = "strict = true" if key == "strict" else f'{key} = ["VER006", "CMD"]'
+            raise UsageError(
+                f"{path}: [validate] {key} must be {kind}, not {value!r}"[:300], f"Write {example}."
+            )
+    load = table.get("load")
+    if load is not None and not (isinstance(load, bool) or load == "if-available"):
+        raise UsageError(
+            f'{path}: [validate] load must be true, false or "if-available", not {load!r}'[:300],
+            "Write load = true.",
+        )
 
 
 def settings_for(
@@ -76,7 +119,7 @@ def settings_from(table: object) -> Settings:
 
     def strings(key: str) -> tuple[str, ...]:
         value = table.get(key)
-        return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+        return normalized_codes(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
     return Settings(
         select=strings("select"),

@@ -106,6 +106,50 @@ def test_settings_from_modpack_toml(tmp_path: Path) -> None:
     assert run_modpack("validate", "module.json", cwd=tmp_path).returncode == 1
 
 
+def test_rule_codes_in_modpack_toml_read_as_on_the_command_line(tmp_path: Path) -> None:
+    """`--ignore ver006` was accepted while `ignore = ["ver006"]` in [validate] was "no rule matches"."""
+    target = tmp_path / "module.json"
+    target.write_text((CASES / "bad" / "no-capabilities" / "module.json").read_text())
+    found = run_modpack("validate", target, "--format", "json")
+    codes = {f["code"] for f in json.loads(found.stdout)["files"][0]["findings"]}
+    assert codes, found.stdout
+    listed = ", ".join(f'"{c.lower()}"' for c in sorted(codes))
+    (tmp_path / "modpack.toml").write_text(f"[validate]\nignore = [{listed}]\n")
+    quiet = run_modpack("validate", target, "--config", tmp_path / "modpack.toml")
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert "0 errors, 0 warnings" in quiet.stdout
+
+
+@pytest.mark.parametrize(
+    ("line", "message", "hint"),
+    [
+        (
+            'ignore = "VER006"',
+            "[validate] ignore must be a list of rule codes, not 'VER006'",
+            'ignore = ["VER006"',
+        ),
+        (
+            "select = [1, 2]",
+            "[validate] select must be a list of rule codes, not [1, 2]",
+            'select = ["VER006"',
+        ),
+        ('strict = "yes"', "[validate] strict must be true or false, not 'yes'", "strict = true"),
+        ("load = 1", '[validate] load must be true, false or "if-available", not 1', "load = true"),
+    ],
+)
+def test_a_setting_of_the_wrong_type_is_a_usage_error_not_dropped(
+    tmp_path: Path, line: str, message: str, hint: str
+) -> None:
+    """`ignore = "VER006"` (a string, not a list) was silently dropped: the warning it meant to
+    silence still failed the run, and nothing said why."""
+    config = tmp_path / "modpack.toml"
+    config.write_text(f"[validate]\n{line}\n")
+    result = run_modpack("validate", GOOD, "--config", config)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{config}: {message}" in result.stderr
+    assert hint in result.stderr and "Traceback" not in result.stderr
+
+
 def test_one_call_reports_every_file_and_never_stops_early() -> None:
     paths = [CASES / "bad" / "zero-step" / "module.json", CASES / "bad" / "json-syntax" / "module.json", GOOD]
     report = validate_paths(paths)

@@ -31,8 +31,9 @@ COLOR_OPTION = click.option(
 
 def parse_codes(values: tuple[str, ...]) -> tuple[str, ...]:
     """`--select zip,CMD001 --select zero-step` -> ("ZIP", "CMD001", "zero-step")."""
-    items = (c.strip() for v in values for c in v.split(","))
-    return tuple(c.upper() if re.fullmatch(r"[A-Za-z]+\d*", c) else c for c in items if c)
+    from modpack.config import normalized_codes
+
+    return normalized_codes(c for v in values for c in v.split(","))
 
 
 def rule_codes(values: tuple[str, ...]) -> tuple[str, ...]:
