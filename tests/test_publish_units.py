@@ -13,9 +13,17 @@ import pytest
 from modpack.rest import client, platforms
 from modpack.rest.client import Api, ClusterError, Connection
 from modpack.rest.publish import Bundle, differences, disagreements, follow_action
-from modpack.rest.transport import Request, Response, json_answer
+from modpack.rest.transport import Request, Response
 from tests.support.cli import modules_loaded
-from tests.support.rest import ADMIN, FakeTransport, connection, module_json, running_cluster, write_bundle
+from tests.support.rest import (
+    ADMIN,
+    FakeTransport,
+    connection,
+    json_reply,
+    module_json,
+    running_cluster,
+    write_bundle,
+)
 
 CAPTURED = Path(__file__).resolve().parent.parent / "fixtures" / "expected" / "rs-node-object.json"
 
@@ -112,7 +120,7 @@ def _api(answers: list[dict[str, Any]]) -> tuple[Api, list[str]]:
 
     def handler(request: Request) -> Response:
         seen.append(request.url)
-        return json_answer(200, answers[min(len(seen), len(answers)) - 1])
+        return json_reply(200, answers[min(len(seen), len(answers)) - 1])
 
     return Api(Connection(cluster="https://c:9443"), transport=FakeTransport(handler)), seen
 
@@ -178,16 +186,16 @@ def test_a_7x_rollback_that_cannot_delete_says_so_and_keeps_the_result(tmp_path:
     def cluster(request: Request) -> Response:
         route = (request.method, urllib.parse.urlsplit(request.url).path)
         if route == ("GET", "/v1/modules"):
-            return json_answer(200, [stored] if uploaded else [])
+            return json_reply(200, [stored] if uploaded else [])
         if route == ("POST", "/v2/modules"):
             uploaded.append(True)
-            return json_answer(200, {**stored, "action_uid": "a1"})
+            return json_reply(200, {**stored, "action_uid": "a1"})
         if route == ("GET", "/v1/actions/a1"):
             failed = {"error_code": "internal_error", "error_message": "node 3 is down"}
-            return json_answer(
+            return json_reply(
                 200, {"action_uid": "a1", "name": "module_upload", "status": "failed", **failed}
             )
-        return json_answer(403, {"error_code": "forbidden", "description": "not today"})
+        return json_reply(403, {"error_code": "forbidden", "description": "not today"})
 
     api = Api(Connection(cluster="https://c:9443", retries=0), transport=FakeTransport(cluster))
     bundle = Bundle(path, module)

@@ -417,6 +417,22 @@ def test_a_bundle_that_changes_size_while_it_uploads_is_an_error(tmp_path: Path)
         b"".join(client._body(bundle, size - 1, frame, lambda _: None))
 
 
+def test_a_streamed_body_without_its_length_is_refused_before_a_byte_is_sent() -> None:
+    """Nothing here sends a body chunked: without Content-Length the server could not tell where
+    the body ends, so the request is refused before it leaves."""
+
+    def answer(peer: socket.socket, head: bytes) -> None:
+        peer.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    with raw_server(answer) as (url, heads):
+        sender = transport.StdlibTransport(ssl.create_default_context(), {})
+        request = transport.Request("POST", f"{url}/v1/x", {}, iter([b"12345"]), _TIMEOUT)
+        with pytest.raises(transport.BodyLengthError, match="needs a Content-Length"):
+            sender.send(request, 1024)
+        sender.close()
+    assert heads == []
+
+
 def test_a_streamed_body_longer_than_announced_is_never_sent_past_it() -> None:
     def answer(peer: socket.socket, head: bytes) -> None:
         peer.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")

@@ -15,8 +15,8 @@ from modpack.errors import ModpackError, UsageError
 from modpack.rest import auth, client, store, tls, upload
 from modpack.rest.client import Api, ClusterError, Connection, Credentials, NodeRef
 from modpack.rest.problems import ApiError
-from modpack.rest.transport import ConnectError, Request, Response, json_answer
-from tests.support.rest import FakeTransport, write_bundle
+from modpack.rest.transport import ConnectError, Request, Response
+from tests.support.rest import FakeTransport, json_reply, write_bundle
 
 # --- names from requests ----------------------------------------------------------------------
 
@@ -318,7 +318,7 @@ def _api(handler: Any, retries: int = 3) -> tuple[Api, list[float]]:
 
 def test_5xx_is_retried_with_growing_backoff() -> None:
     answers = iter([503, 500, 200])
-    api, slept = _api(lambda request: json_answer(next(answers), []))
+    api, slept = _api(lambda request: json_reply(next(answers), []))
     assert api.json("GET", "https://c:9443/v1/modules") == []
     assert len(slept) == 2
     assert slept[1] > slept[0]
@@ -329,7 +329,7 @@ def test_4xx_is_never_retried() -> None:
 
     def handler(request: Request) -> Response:
         calls.append(request)
-        return json_answer(406, {"error_code": "invalid_module_object", "description": "no version"})
+        return json_reply(406, {"error_code": "invalid_module_object", "description": "no version"})
 
     api, slept = _api(handler)
     with pytest.raises(ClusterError) as refused:
@@ -393,7 +393,7 @@ def test_upload_streams_with_content_length_and_basic_auth(tmp_path: Path) -> No
 
 
 def test_error_bodies_with_message_instead_of_description_are_read() -> None:
-    api, _ = _api(lambda request: json_answer(400, {"error_code": "x", "message": "older shape"}))
+    api, _ = _api(lambda request: json_reply(400, {"error_code": "x", "message": "older shape"}))
     with pytest.raises(ClusterError) as refused:
         api.send("GET", "https://c:9443/v1/modules")
     assert "x: older shape" in refused.value.message

@@ -431,10 +431,7 @@ def _plain_host(cluster: str, uid: str, host: object) -> str:
         return str(ipaddress.ip_address(host))
     except ValueError:
         pass
-    if (
-        not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*\.?", host)
-        or len(host) > 253
-    ):
+    if not _HOST_NAME.fullmatch(host) or len(host) > 253:
         raise ClusterError(
             f"GET {cluster}/v1/nodes: node {uid} has address {host[:80]!r}, which is not a host name or IP"
             " address (user info, paths and ports are refused)",

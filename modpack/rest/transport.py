@@ -102,11 +102,6 @@ class Response:
         return f"<Response {self.status_code} {self.reason_phrase}>"
 
 
-def json_answer(status_code: int, document: JSON) -> Response:
-    """A JSON Response, as a test's stand-in transport answers."""
-    return Response(status_code, {"content-type": "application/json"}, json.dumps(document).encode())
-
-
 # --- errors -----------------------------------------------------------------------------------
 
 
@@ -287,25 +282,23 @@ class StdlibTransport:
         target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
         if proxy is not None and scheme == "http":
             target = request.url  # a forward proxy takes the absolute URI
-        connection, reused = self._connection(origin, proxy, request.timeout)
-        try:
-            response = _exchange(connection, request, target, proxy, limit)
-        except (WriteError, RemoteProtocolError):
-            connection.close()
-            if not reused or not isinstance(request.body, bytes | None):
-                raise
-            # A kept-alive connection the peer closed just as it was taken (its FIN still on the
-            # way): the request never reached a server that would answer it. Once more, on a new
-            # connection; a streamed body cannot be replayed, and the caller decides about those.
-            connection, _ = self._connection(origin, proxy, request.timeout, reuse=False)
+        reuse = True
+        while True:
+            connection, reused = self._connection(origin, proxy, request.timeout, reuse=reuse)
             try:
                 response = _exchange(connection, request, target, proxy, limit)
+                break
+            except (WriteError, RemoteProtocolError):
+                connection.close()
+                if not reused or not isinstance(request.body, bytes | None):
+                    raise
+                # A kept-alive connection the peer closed just as it was taken (its FIN still on
+                # the way): the request never reached a server that would answer it. Once more,
+                # on a new connection; a streamed body cannot be replayed, the caller decides.
+                reuse = False
             except BaseException:
                 connection.close()
                 raise
-        except BaseException:
-            connection.close()
-            raise
         if response.headers.get("connection", "").lower() == "close":
             connection.close()
         else:
@@ -401,12 +394,13 @@ def _send_request(
     have come: a server refusing a body stops reading it). Errors of a streamed body's producer
     (the bundle cannot be read, the upload was aborted) are raised as they are."""
     body = request.body
-    declared = _declared_length(request)
+    given = next((v for k, v in request.headers.items() if k.lower() == "content-length"), None)
+    declared = int(given) if given is not None else _implied_length(request)
     try:
         connection.putrequest(request.method, target, skip_accept_encoding=True)
         for name, value in request.headers.items():
             connection.putheader(name, value)
-        if declared is not None and not any(k.lower() == "content-length" for k in request.headers):
+        if given is None and declared is not None:
             connection.putheader("Content-Length", str(declared))
         if proxy is not None and proxy.authorization and urllib.parse.urlsplit(request.url).scheme == "http":
             connection.putheader("Proxy-Authorization", proxy.authorization)
@@ -419,33 +413,36 @@ def _send_request(
             return None
     except (OSError, http.client.HTTPException) as exc:
         return exc if isinstance(exc, OSError) else OSError(str(exc))
-    if body is None:
+    if body is None or declared is None:  # a stream always has its length (_implied_length)
         return None
+    return _stream(sock, body, declared, request.timeout.write)
+
+
+def _stream(sock: socket.socket, body: Iterable[bytes], declared: int, timeout: float) -> OSError | None:
+    """A streamed body, exactly `declared` bytes long; the socket's error, if sending failed."""
     sent = 0
     for chunk in body:  # the producer's own errors propagate from here
         sent += len(chunk)
-        if declared is not None and sent > declared:
+        if sent > declared:
             raise BodyLengthError(f"the request body is longer than its Content-Length ({declared} bytes)")
         try:
-            _send_all(sock, chunk, request.timeout.write)
+            _send_all(sock, chunk, timeout)
         except OSError as exc:
             return exc
-    if declared is not None and sent != declared:
+    if sent != declared:
         raise BodyLengthError(f"the request body ended after {sent} of its {declared} bytes")
     return None
 
 
-def _declared_length(request: Request) -> int | None:
-    """The body's length: the Content-Length header given for a streamed body, else what
-    http.client's request() would send (a body's length; 0 for a bodiless POST/PUT, RFC 9110 8.6)."""
-    for name, value in request.headers.items():
-        if name.lower() == "content-length":
-            return int(value)
+def _implied_length(request: Request) -> int | None:
+    """The Content-Length http.client's request() would send: a body's length, 0 for a bodiless
+    POST/PUT (RFC 9110 8.6), none for a bodiless GET or DELETE. A streamed body must come with
+    its Content-Length: nothing here sends a body chunked."""
     if isinstance(request.body, bytes):
         return len(request.body)
     if request.body is None:
         return 0 if request.method in ("POST", "PUT", "PATCH") else None
-    return None  # a stream of unknown length: the caller sends Content-Length (never chunked here)
+    raise BodyLengthError(f"{request.method} {request.url}: a streamed body needs a Content-Length header")
 
 
 def _send_all(sock: socket.socket, data: bytes, timeout: float) -> None:

@@ -208,6 +208,11 @@ def serve_processes(data: Path, *extra: str) -> Iterator[Callable[[], dict[str, 
             process.wait(timeout=10)
 
 
+def json_reply(status_code: int, document: Any) -> Response:
+    """A JSON answer, as a FakeTransport's `answer` gives it."""
+    return Response(status_code, {"content-type": "application/json"}, json.dumps(document).encode())
+
+
 class FakeTransport:
     """The client's transport replaced by `answer(request) -> Response`, for unit tests of the
     retry, redirect and error logic above HTTP (a stand-in: what goes on the wire is tested against
