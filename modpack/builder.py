@@ -15,6 +15,7 @@ import os
 import string
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -384,7 +385,7 @@ def _patch_stored(out: BinaryIO, info: zipfile.ZipInfo, old: bytes, new: bytes) 
     name_len, extra_len = (int.from_bytes(out.read(2), "little") for _ in range(2))
     out.seek(info.header_offset + 30 + name_len + extra_len)
     out.write(new)
-    info.CRC = codec.crc32(new)
+    info.CRC = zlib.crc32(new)
     out.seek(info.header_offset + 14)
     out.write(info.CRC.to_bytes(4, "little"))
     out.seek(end)

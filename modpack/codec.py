@@ -37,7 +37,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING, BinaryIO
+from typing import IO, TYPE_CHECKING, BinaryIO
 
 from modpack.errors import ModpackError
 
@@ -102,11 +102,6 @@ def checksum() -> Callable[[bytes, int], int]:
     except ImportError:
         return zlib.crc32
     return isal_zlib.crc32
-
-
-def crc32(data: bytes, value: int = 0) -> int:
-    """CRC-32 as zip stores it (every implementation computes the same number)."""
-    return zlib.crc32(data, value)
 
 
 class ParallelDeflate:
@@ -184,25 +179,37 @@ def member_chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo, size: int = C
     stored entry whose two sizes differ is BadZipFile.
     """
     with archive.open(info) as member:
-        raw = getattr(member, "_fileobj", None)
-        if raw is not None and getattr(member, "_decrypter", None) is None:
-            if info.compress_type == zipfile.ZIP_STORED:
-                yield from _stored(raw, info, size)
-                return
-            if info.compress_type == zipfile.ZIP_DEFLATED:
-                isal = igzip()
-                codec = inflater() if isal is None else isal
-                if codec is not zlib:
-                    try:
-                        if isal is not None:
-                            yield from _inflate_isal(isal, raw, info, size)
-                        else:
-                            yield from _inflate(codec, raw, info, size)
-                    except codec.error as exc:  # the inflater's own class: callers catch zlib.error
-                        raise zlib.error(str(exc)) from exc
-                    return
-        while chunk := member.read(size):
-            yield chunk
+        direct = _direct(member, info, size)
+        if direct is None:
+            while chunk := member.read(size):
+                yield chunk
+        else:
+            yield from direct
+
+
+def _direct(member: IO[bytes], info: zipfile.ZipInfo, size: int) -> Iterator[bytes] | None:
+    """The member read here rather than by zipfile's loop, or None where zipfile must read it
+    (another method, an encrypted member, no stream to read from, no faster inflater)."""
+    raw = getattr(member, "_fileobj", None)
+    if raw is None or getattr(member, "_decrypter", None) is not None:
+        return None
+    if info.compress_type == zipfile.ZIP_STORED:
+        return _stored(raw, info, size)
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        return None
+    isal = igzip()
+    if isal is not None:
+        return _as_zlib_errors(isal, _inflate_isal(isal, raw, info, size))
+    codec = inflater()
+    return None if codec is zlib else _as_zlib_errors(codec, _inflate(codec, raw, info, size))
+
+
+def _as_zlib_errors(codec: ModuleType, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """`chunks`, with the inflater's own error class raised as zlib.error, which callers catch."""
+    try:
+        yield from chunks
+    except codec.error as exc:
+        raise zlib.error(str(exc)) from exc
 
 
 def _stored(raw: BinaryIO, info: zipfile.ZipInfo, size: int) -> Iterator[bytes]:
