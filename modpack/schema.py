@@ -261,10 +261,12 @@ class _Compiler:
                 message = wrong_type(path, value, wanted)
                 out.append(Violation(type_code, path, message, integer_hint(value, wanted)))
                 return
-            if has_enum and value not in enum:
-                out.append(Violation("SCH005", path, f"{_name(path)} is {value!r}; expected one of {enum}"))
+            if has_enum and not any(json_equal(value, allowed) for allowed in enum):
+                allowed = ", ".join(map(_preview, enum))  # as JSON: true, not True
+                message = f"{_name(path)} is {_preview(value)}; expected one of {allowed}"
+                out.append(Violation("SCH005", path, message))
                 return
-            if has_const and value != const:
+            if has_const and not json_equal(value, const):
                 out.append(Violation("SCH005", path, f"{_name(path)} is {value!r}; expected {const!r}"))
                 return
             if isinstance(value, str):
@@ -374,6 +376,19 @@ def integer_hint(value: object, wanted: str) -> str:
     if value.is_integer() and abs(value) < 2**31:
         return f"Write {int(value)}, without the decimal point: module.json takes an integer here."
     return "Write a whole number without a decimal point or exponent."
+
+
+def json_equal(left: object, right: object) -> bool:
+    """Equality as JSON Schema's enum and const define it: `true` is not `1`, nor `false` `0`
+    (Python's == says they are); 1 and 1.0 are the same number; arrays and objects compare item by
+    item."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return type(left) is type(right) and left == right
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(map(json_equal, left, right))
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(json_equal(left[k], right[k]) for k in left)
+    return left == right
 
 
 def wrong_type(path: str, value: object, wanted: str) -> str:

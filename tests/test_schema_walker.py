@@ -12,6 +12,8 @@ import json
 import re
 from typing import Any
 
+import jsonschema
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -56,12 +58,17 @@ def reference_check(
             hint = schema.integer_hint(value, wanted)
             out.append(schema.Violation(node.get("x-modpack-rule", "SCH002"), path, message, hint))
             return
-        if "enum" in node and value not in node["enum"]:
+        if "enum" in node and not any(_same(value, allowed) for allowed in node["enum"]):
             out.append(
-                schema.Violation("SCH005", path, f"{name} is {value!r}; expected one of {node['enum']}")
+                schema.Violation(
+                    "SCH005",
+                    path,
+                    f"{name} is {schema._preview(value)}; expected one of"
+                    f" {', '.join(map(schema._preview, node['enum']))}",
+                )
             )
             return
-        if "const" in node and value != node["const"]:
+        if "const" in node and not _same(value, node["const"]):
             out.append(schema.Violation("SCH005", path, f"{name} is {value!r}; expected {node['const']!r}"))
             return
         if isinstance(value, str):
@@ -105,6 +112,36 @@ def reference_check(
 
     walk(document, root, "")
     return out
+
+
+def _same(value: Any, allowed: Any) -> bool:
+    """JSON equality as the jsonschema library decides it (`true` is not `1`; 1 is 1.0)."""
+    return bool(jsonschema.Draft202012Validator({"const": allowed}).is_valid(value))
+
+
+@pytest.mark.parametrize(
+    ("value", "schema_node"),
+    [
+        (1, {"enum": [True, False, "if-available"]}),
+        (0, {"enum": [True, False]}),
+        (True, {"enum": [1, 2]}),
+        (False, {"const": 0}),
+        (1.0, {"const": True}),
+        ([1], {"enum": [[True]]}),
+        ({"a": 0}, {"const": {"a": False}}),
+        (True, {"enum": [True]}),
+        (2.0, {"enum": [2]}),
+        ([True], {"const": [True]}),
+    ],
+)
+def test_enum_and_const_tell_booleans_from_numbers_as_json_schema_does(value: Any, schema_node: Any) -> None:
+    """Python's 1 == True let `load = 1` pass modpack.toml's enum [true, false, "if-available"];
+    the compiled walker must agree with the jsonschema library on each of these."""
+    expected = not jsonschema.Draft202012Validator(schema_node).is_valid(value)
+    compiled = schema._Compiler(schema_node).compile(schema_node)
+    found: list[schema.Violation] = []
+    compiled(value, "x", found)
+    assert bool(found) == expected
 
 
 GOOD = json.loads((CASES / "good" / "module-json" / "module.json").read_text())
