@@ -53,36 +53,27 @@ def normalized_codes(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(c.upper() if re.fullmatch(r"[A-Za-z]+\d*", c) else c for c in found if c)
 
 
-# [validate] keys and what each takes (modpack.schema.json): a config file that says otherwise is
-# a usage error where it is used, never a setting silently dropped.
-_KINDS = {"select": "a list of rule codes", "ignore": "a list of rule codes", "strict": "true or false"}
-
-
 def _check_types(path: Path, table: object) -> None:
+    """A [validate] table modpack.schema.json refuses (a wrong type, an unknown key) is a usage
+    error where the settings are used: dropped, the finding it meant to silence still fails."""
     if table is None:
         return
-    if not isinstance(table, dict):
-        raise UsageError(f"{path}: [validate] must be a table", "Write [validate] on a line of its own.")
-    for key, kind in _KINDS.items():
-        value = table.get(key)
-        if value is None:
-            continue
-        ok = (
-            isinstance(value, bool)
-            if key == "strict"
-            else (isinstance(value, list) and all(isinstance(v, str) for v in value))
-        )
-        if not ok:
-            example = "strict = true" if key == "strict" else f'{key} = ["VER006", "CMD"]'
-            raise UsageError(
-                f"{path}: [validate] {key} must be {kind}, not {value!r}"[:300], f"Write {example}."
-            )
-    load = table.get("load")
-    if load is not None and not (isinstance(load, bool) or load == "if-available"):
-        raise UsageError(
-            f'{path}: [validate] load must be true, false or "if-available", not {load!r}'[:300],
-            "Write load = true.",
-        )
+    from modpack import schema
+
+    problems = [
+        v
+        for v in schema.check({"validate": table}, "modpack", exact_integers=True)
+        if v.path == "validate" or v.path.startswith("validate.")
+    ]
+    if problems:
+        first = problems[0]
+        raise UsageError(f"{path} [{first.path}]: {first.message}"[:300], first.hint or _VALIDATE_KEYS)
+
+
+_VALIDATE_KEYS = (
+    '[validate] takes select and ignore (lists of rule codes: ["VER006", "CMD"]), strict (true or'
+    ' false) and load (true, false or "if-available").'
+)
 
 
 def settings_for(
