@@ -230,12 +230,13 @@ class Shared:
     actions_lock: threading.Lock = field(default_factory=threading.Lock)
     legacy_lock: threading.Lock = field(default_factory=threading.Lock)
     settings_lock: threading.Lock = field(default_factory=threading.Lock)
-    allow_upload: bool | None = None  # the stored switch, once read (`uploads_allowed`)
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+    # The 8.2 switch as stored, read once here: every upload asks for it on its node's event loop,
+    # where the store's lock may be held by a worker thread writing a large module object.
+    allow_upload: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
-        _ = self.uploads_allowed  # read now, before any node's loop asks for it
-
-    background: set[asyncio.Task[None]] = field(default_factory=set)
+        self.allow_upload = bool(self.store.setting(ALLOW_UPLOAD, False))
 
     @property
     def release(self) -> tuple[int, int]:
@@ -252,15 +253,8 @@ class Shared:
 
     @property
     def uploads_allowed(self) -> bool:
-        """The 8.2 switch; off unless set (a new data folder starts with it off, as RS 8.2 does).
-
-        Read from the store once, then kept here: every upload asks, on its node's event loop,
-        and the store's lock may be held meanwhile by a worker thread writing a large object."""
-        if not self.has_switch:
-            return True
-        if self.allow_upload is None:
-            self.allow_upload = bool(self.store.setting(ALLOW_UPLOAD, False))
-        return self.allow_upload
+        """The 8.2 switch; off unless set (a new data folder starts with it off, as RS 8.2 does)."""
+        return not self.has_switch or self.allow_upload
 
     def set_uploads_allowed(self, value: bool) -> None:
         """Store the switch and keep it (blocking: call it off the loop)."""
