@@ -10,14 +10,24 @@ if TYPE_CHECKING:
 
 
 class ModpackError(Exception):
-    """A failure the user can act on: printed as one message and a hint, never a traceback."""
+    """A failure the user can act on: printed as one message, its detail lines, and a hint; never
+    a traceback.
+
+    Each of `message`, `details` and `hint` is printed as one line (a newline inside one is shown
+    as an escape: values quoted from the input cannot forge lines), so a failure with several
+    parts, such as every problem a preflight found, gives each part as a detail line.
+    """
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", details: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = tuple(details)
+
+    def __str__(self) -> str:
+        return "\n  ".join((self.message, *self.details))
 
 
 class UsageError(ModpackError):

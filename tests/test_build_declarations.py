@@ -230,8 +230,15 @@ def test_build_in_a_folder_with_only_ramp_yml_names_exactly_what_to_add(tmp_path
     (tmp_path / "ramp.yml").write_text(MANIFEST)
     result = run_modpack("build", "--so", HELLO, cwd=tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "ramp.yml does not give module_name, semantic_version, commands" in result.stderr
-    assert "Pass --discover" in result.stderr and "module_name: NAME" in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("modpack: ramp.yml does not give module_name, semantic_version, commands")
+    assert lines[0].endswith("; add to ramp.yml:")
+    assert [line.split("#")[0].strip() for line in lines[1:4]] == [  # each on its own line
+        "module_name: NAME",
+        "semantic_version: X.Y.Z",
+        "commands: [...]",
+    ]
+    assert lines[4].startswith("  hint: Or pass --discover")
     assert "DECL005" not in result.stdout + result.stderr
 
 

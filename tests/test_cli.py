@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 from typing import ClassVar
 
+import pytest
+
 from modpack.cli.lazy import LAZY_COMMANDS
 from tests.support.cli import modules_loaded, run_modpack
 from tests.support.paths import CASES, ROOT
@@ -168,3 +170,24 @@ def test_a_redis_version_that_is_not_a_version_is_one_usage_error_for_validate_a
         "modpack: --redis-version '8.0.1.2' is not a version\n  hint: Give one like 8.0 or 7.0.15."
         in shown.stderr
     )
+
+
+def test_an_error_prints_its_message_each_detail_and_its_hint_on_lines_of_their_own(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Detail lines keep their own lines; a newline or escape inside any part, which may quote a
+    value from the input, is shown as an escape and cannot forge a line or reach the terminal."""
+    from modpack.cli.app import _fail
+    from modpack.errors import ModpackError
+
+    error = ModpackError("cannot take x\x1b[2J.zip:", "fix it", ["first\nforged", "second"])
+    with pytest.raises(SystemExit) as ended:
+        _fail(error, debug=False)
+    assert ended.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "modpack: cannot take x\\x1b[2J.zip:",
+        "  first\\nforged",
+        "  second",
+        "  hint: fix it",
+    ]
+    assert str(error) == "cannot take x\x1b[2J.zip:\n  first\nforged\n  second"

@@ -117,9 +117,18 @@ def test_a_bundle_no_node_fits_leaves_nothing_behind(cluster: LocalCluster, tmp_
     document = module_json(arm, module_name="armonly", architecture="aarch64")
     result = cli(cluster, "publish", write_bundle(tmp_path / "arm.zip", document, arm))
     assert result.returncode == 1
-    assert "nothing was changed" in result.stderr
-    for url in cluster.urls:
-        assert f"({url}) runs ubuntu22/x86_64, which no bundle given is built for" in result.stderr
+    # What the user reads: the refusal, one line per problem (the nodes sharing it on one line),
+    # the hint. Each problem once was glued into the message with "\n" shown as an escape.
+    lines = result.stderr.splitlines()
+    assert lines[0] == "modpack: the cluster cannot take arm.zip; nothing was changed:"
+    nodes = ", ".join(f"node {i} ({url})" for i, url in enumerate(cluster.urls, 1))
+    nodes = " and ".join(nodes.rsplit(", ", 1))
+    platform = "rhel9,ubuntu22/aarch64"
+    assert lines[1:] == [
+        f"  {nodes} run ubuntu22/x86_64, which no bundle given is built for (arm.zip ({platform}))",
+        f"  arm.zip ({platform}) fits no node of this cluster",
+        "  hint: Fix each line above, then run the same command again.",
+    ]
     assert nothing_of(cluster, "armonly")
 
 
@@ -134,13 +143,16 @@ def test_every_preflight_problem_is_listed_before_anything_is_created(
     )
     with pytest.raises(PreflightError) as refused:
         publishing.publish(write_bundle(tmp_path / "pre.zip", document), connection(cluster))
-    lines = refused.value.message.splitlines()[1:]
-    assert sum("which no bundle given is built for" in line for line in lines) == 3
-    assert sum("fits no node" in line for line in lines) == 1
-    assert sum("compatible_redis_version '7.0' is not a Redis version" in line for line in lines) == 3
-    assert (
-        "min_redis_pack_version is '99.1' but the cluster runs Redis Enterprise 8.2.0-25"
-        in refused.value.message
+    lines = refused.value.details
+    nodes = " and ".join([", ".join(f"node {i} ({url})" for i, url in enumerate(cluster.urls[:-1], 1)),
+                          f"node {len(cluster.urls)} ({cluster.urls[-1]})"])  # fmt: skip
+    assert lines == (  # one line per problem, the nodes that share it named on it
+        f"{nodes} run ubuntu22/x86_64, which no bundle given is built for (pre.zip (rhel9/x86_64))",
+        f"pre.zip: compatible_redis_version '7.0' is not a Redis version {nodes} offer databases of"
+        " (supported_database_versions: 8.6, 8.4, 8.2, 8.0, 7.4, 7.2, 6.2); no database could load it",
+        "pre.zip (rhel9/x86_64) fits no node of this cluster",
+        "min_redis_pack_version is '99.1' but the cluster runs Redis Enterprise 8.2.0-25 (its oldest"
+        " node): upgrade the cluster or lower the field",
     )
     assert nothing_of(cluster, "preflight")
 
@@ -149,9 +161,9 @@ def test_a_redis_version_the_nodes_do_not_offer_is_refused(cluster: LocalCluster
     document = module_json(module_name="oldredis", compatible_redis_version="7.0")
     with pytest.raises(PreflightError) as refused:
         publishing.publish(write_bundle(tmp_path / "old.zip", document), connection(cluster))
-    message = refused.value.message
-    assert message.count("compatible_redis_version '7.0' is not a Redis version") == 3
-    assert "8.6, 8.4, 8.2, 8.0, 7.4, 7.2, 6.2" in message  # the node objects' supported versions
+    (line,) = refused.value.details  # the three nodes offer the same versions: one line
+    assert "compatible_redis_version '7.0' is not a Redis version node 1 (" in line
+    assert "8.6, 8.4, 8.2, 8.0, 7.4, 7.2, 6.2" in line  # the node objects' supported versions
     assert nothing_of(cluster, "oldredis")
 
 
@@ -219,7 +231,7 @@ def test_one_bundle_alone_does_not_cover_a_mixed_cluster(mixed: LocalCluster, tm
     with pytest.raises(PreflightError) as refused:
         publishing.publish(ubuntu, connection(mixed))
     assert f"node 1 ({mixed.urls[0]}) runs rhel9/x86_64, which no bundle given is built for" in str(
-        refused.value.message
+        refused.value
     )
     assert nothing_of(mixed, "half")
 
@@ -241,7 +253,12 @@ def test_two_bundles_for_one_node_are_refused(mixed: LocalCluster, tmp_path: Pat
     generic = write_bundle(tmp_path / "twice-generic.zip", both, tmp_path / "both" / "hello.so")
     with pytest.raises(PreflightError) as refused:
         publishing.publish([ubuntu, rhel, generic], connection(mixed))
-    assert "fits several bundles" in refused.value.message
+    assert refused.value.details == (  # not also "fits no node": each bundle fits a node
+        f"node 1 ({mixed.urls[0]}) (rhel9/x86_64) fits several bundles ({rhel.name}, {generic.name}):"
+        " give one per platform",
+        f"node 2 ({mixed.urls[1]}) (ubuntu22/x86_64) fits several bundles ({ubuntu.name}, {generic.name}):"
+        " give one per platform",
+    )
     assert nothing_of(mixed, "twice")
 
 

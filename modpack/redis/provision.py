@@ -382,10 +382,11 @@ def _run(args: list[str], what: str, cwd: Path | None = None) -> str:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ProvisionError(f"{what} failed: {exc}") from None
     if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-8:])
+        said = (done.stdout + done.stderr).strip().splitlines()[-8:]
         raise ProvisionError(
-            f"{what} failed (exit status {done.returncode})",
-            f"apt said:\n{tail}\nCheck that {DEBIAN_MIRROR} is reachable.",
+            f"{what} failed (exit status {done.returncode})" + ("; the end of its output:" if said else ""),
+            f"Check that {DEBIAN_MIRROR} is reachable.",
+            said,
         )
     return done.stdout
 

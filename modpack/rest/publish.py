@@ -137,10 +137,11 @@ def load_bundles(paths: Sequence[Path], settings: Settings | None = None) -> lis
     problems = disagreements(bundles)
     if problems:
         raise UsageError(
-            "the bundles given together are not builds of one module version:\n  " + "\n  ".join(problems),
+            "the bundles given together are not builds of one module version:",
             "Bundles published together must agree on every field but "
             + ", ".join(PER_PLATFORM)
             + "; publish other modules or versions separately.",
+            problems,
         )
     return bundles
 
@@ -232,17 +233,37 @@ class Route:
 
 
 def preflight(bundles: Sequence[Bundle], view: ClusterView, options: PublishOptions) -> list[Route]:
-    """Each node with the bundle it gets; PreflightError naming every problem found."""
+    """Each node with the bundle it gets; PreflightError naming every problem found, once: nodes
+    with the same problem share its line."""
     problems: list[str] = []
     routes = []
+    unfit: dict[str, list[str]] = {}  # node platform -> the nodes no bundle fits
+    ambiguous: dict[tuple[int, ...], list[str]] = {}  # indexes of the bundles -> nodes they all fit
     for ref, facts in view.nodes:
-        bundle = _route(bundles, ref, facts, problems)
-        if bundle is not None:
-            routes.append(Route(ref, facts, bundle))
+        fitting = _fitting(bundles, facts)
+        if len(fitting) == 1:
+            routes.append(Route(ref, facts, bundles[fitting[0]]))
+        elif facts is None:  # a --node URL GET /v1/nodes does not list: only one bundle can be meant
+            problems.append(f"{ref.label}: not in GET /v1/nodes, so which bundle fits it is unknown")
+        elif not fitting:
+            unfit.setdefault(facts.platform, []).append(ref.label)
+        else:
+            ambiguous.setdefault(tuple(fitting), []).append(f"{ref.label} ({facts.platform})")
+    offered = "; ".join(b.label for b in bundles)
+    for platform, labels in unfit.items():
+        problems.append(
+            f"{_and(labels)} {_verb(labels, 'runs', 'run')} {platform}, which no bundle given is built"
+            f" for ({offered})"
+        )
+    for indexes, labels in ambiguous.items():
+        names = ", ".join(bundles[i].path.name for i in indexes)
+        problems.append(
+            f"{_and(labels)} {_verb(labels, 'fits', 'fit')} several bundles ({names}): give one per platform"
+        )
     for bundle in bundles:
         routed = [(r.node, r.facts) for r in routes if r.bundle is bundle]
         problems += _redis_version(bundle, routed or view.nodes)
-    problems += _unused(bundles, routes)
+    problems += _unused(bundles, view)
     problems += _pack_version(bundles, view)
     if view.uploads_switch is False and not options.allow_upload:
         problems.append(
@@ -252,43 +273,29 @@ def preflight(bundles: Sequence[Bundle], view: ClusterView, options: PublishOpti
         )
     if problems:
         raise PreflightError(
-            "the cluster cannot take "
-            + ", ".join(b.path.name for b in bundles)
-            + "; nothing was changed:\n  "
-            + "\n  ".join(problems),
+            f"the cluster cannot take {', '.join(b.path.name for b in bundles)}; nothing was changed:",
             "Fix each line above, then run the same command again.",
+            problems,
         )
     return routes
 
 
-def _route(
-    bundles: Sequence[Bundle], ref: NodeRef, facts: NodeFacts | None, problems: list[str]
-) -> Bundle | None:
-    if facts is None:  # a --node URL GET /v1/nodes does not list: only one bundle can be meant
-        if len(bundles) == 1:
-            return bundles[0]
-        problems.append(f"{ref.label}: not in GET /v1/nodes, so which bundle fits it is unknown")
-        return None
-    fitting = [b for b in bundles if platforms.misfit(b.module, facts.os, facts.architecture) is None]
-    if len(fitting) == 1:
-        return fitting[0]
-    if not fitting:
-        offered = "; ".join(b.label for b in bundles)
-        problems.append(f"{ref.label} runs {facts.platform}, which no bundle given is built for ({offered})")
-    else:
-        names = ", ".join(b.path.name for b in fitting)
-        problems.append(
-            f"{ref.label} ({facts.platform}) fits several bundles ({names}): give one per platform"
-        )
-    return None
+def _fitting(bundles: Sequence[Bundle], facts: NodeFacts | None) -> list[int]:
+    """The indexes of the bundles a node can take; all of them for a node of unknown platform."""
+    if facts is None:
+        return list(range(len(bundles)))
+    return [
+        i for i, b in enumerate(bundles) if platforms.misfit(b.module, facts.os, facts.architecture) is None
+    ]
 
 
 def _redis_version(bundle: Bundle, nodes: Sequence[tuple[NodeRef, NodeFacts | None]]) -> list[str]:
-    """A line per node that offers no database of the bundle's compatible_redis_version."""
+    """A line per set of Redis versions offered by nodes that offer none of the bundle's
+    compatible_redis_version (usually one line: the nodes of a cluster offer the same)."""
     wanted = bundle.module.get("compatible_redis_version")
     if not isinstance(wanted, str) or not wanted:
         return []  # not declared: RS falls back to min_redis_version (redis-enterprise.md §9)
-    problems = []
+    lacking: dict[tuple[str, ...], list[str]] = {}
     for ref, facts in nodes:
         if (
             facts is None
@@ -296,17 +303,32 @@ def _redis_version(bundle: Bundle, nodes: Sequence[tuple[NodeRef, NodeFacts | No
             or platforms.major_minor(wanted) in facts.redis_versions
         ):
             continue  # not reported by the node, or offered
-        offered = ", ".join(facts.redis_versions) or "none"
-        problems.append(
-            f"{bundle.path.name}: compatible_redis_version {wanted!r} is not a Redis version {ref.label}"
-            f" offers databases of (supported_database_versions: {offered}); no database could load it"
-        )
-    return problems
+        lacking.setdefault(tuple(facts.redis_versions), []).append(ref.label)
+    return [
+        f"{bundle.path.name}: compatible_redis_version {wanted!r} is not a Redis version"
+        f" {_and(labels)} {_verb(labels, 'offers', 'offer')} databases of"
+        f" (supported_database_versions: {', '.join(offered) or 'none'}); no database could load it"
+        for offered, labels in lacking.items()
+    ]
 
 
-def _unused(bundles: Sequence[Bundle], routes: list[Route]) -> list[str]:
-    used = {id(r.bundle) for r in routes}
-    return [f"{b.label} fits no node of this cluster" for b in bundles if id(b) not in used]
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _verb(subjects: Sequence[str], one: str, several: str) -> str:
+    return one if len(subjects) == 1 else several
+
+
+def _unused(bundles: Sequence[Bundle], view: ClusterView) -> list[str]:
+    """A line per bundle that fits no node of the cluster at all (one that fits several nodes
+    ambiguously is reported with them)."""
+    listed = [facts for _, facts in view.nodes if facts is not None]
+    return [
+        f"{b.label} fits no node of this cluster"
+        for i, b in enumerate(bundles)
+        if listed and not any(i in _fitting(bundles, facts) for facts in listed)
+    ]
 
 
 def _pack_version(bundles: Sequence[Bundle], view: ClusterView) -> list[str]:
