@@ -66,7 +66,7 @@ def test_a_changed_binary_under_the_same_version_is_refused_then_replaced(
     refused = cli(cluster, "publish", changed)
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "already has module ident version 10203" in refused.stderr
-    assert "sha256 differ" in refused.stderr
+    assert "with different content: sha256 differs; nothing was changed" in refused.stderr
     assert "--replace" in refused.stderr
     assert stored_zip(cluster, 2, "ident").read_bytes() == original.read_bytes()  # nothing changed
 
@@ -92,7 +92,7 @@ def test_any_differing_field_is_named_and_an_identical_object_is_present(
     other = module_json(module_name="fields", display_name="Other", command_line_args="x 1")
     with pytest.raises(IdentityError) as refused:
         publishing.publish(write_bundle(tmp_path / "other.zip", other), connection(cluster))
-    assert "command_line_args, display_name differ" in refused.value.message
+    assert "with different content: command_line_args and display_name differ;" in refused.value.message
     assert modules_named(cluster, "fields")[0]["display_name"] == "Hello"
 
 

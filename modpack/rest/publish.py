@@ -363,9 +363,10 @@ def differences(stored: Module, bundles: Sequence[Bundle]) -> list[str]:
 def _identity_error(result: PublishResult, fields: list[str], uid: str) -> IdentityError:
     return IdentityError(
         f"the cluster already has module {result.module_name} version {result.version} (uid {uid})"
-        f" with different content: {', '.join(fields)} differ; nothing was changed",
-        "A rebuilt module needs a new version (bump semantic_version and version in module.json);"
-        " or re-run with --replace to delete the module object on the cluster and publish this build.",
+        f" with different content: {_and(fields)} {_verb(fields, 'differs', 'differ')}; nothing was changed",
+        "A rebuilt module needs a new version: bump semantic_version in modpack.toml and build again"
+        " (or semantic_version and version in module.json); or re-run with --replace to delete the"
+        " module object on the cluster and publish this build.",
     )
 
 
