@@ -194,3 +194,25 @@ def test_an_unset_variable_in_a_value_nobody_reads_is_no_error(tmp_path: Path) -
     result = run_modpack("validate", manifest)
     assert result.returncode == 1 and "${MODPACK_UNSET_Y} is not set" in result.stdout
     assert "${MODPACK_UNSET_X} is not set" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "expected"),
+    [
+        (None, [("CAP004", "capabilities is missing: RAMP writes an empty list")]),
+        ("capabilities: []\n", [("CAP004", "capabilities is empty")]),
+        ("capabilities:\n    - types\n", []),
+    ],
+    ids=["missing", "empty", "declared"],
+)
+def test_a_manifest_without_capabilities_packs_an_empty_list(
+    tmp_path: Path, capabilities: str | None, expected: list[tuple[str, str]]
+) -> None:
+    """RAMP's default for capabilities is [] (ramp.md §2.1, create_default_metadata), so a manifest
+    that leaves the key out packs exactly what `capabilities: []` packs, and modpack.toml, which
+    defaults to the same [], says CAP004 for both. A real manifest (redis-interval-sets) omits it."""
+    body = BASE.replace("capabilities:\n    - types\n", capabilities or "")
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(body)
+    found = [(code, message) for code, _, message, _ in findings(manifest) if code.startswith("CAP")]
+    assert found == expected

@@ -400,6 +400,10 @@ def check(decl: Declarations) -> None:
             sink.report(violation)
     metadata.check_versions(module, sink)
     metadata.check_capabilities(module, sink)
+    if "capabilities" not in module:
+        # RAMP's default is [] (create_default_metadata, ramp.md §2.1): leaving the key out packs
+        # what `capabilities: []` packs, as modpack.toml's own default does.
+        sink.add("CAP004", "capabilities", "capabilities is missing: RAMP writes an empty list")
     metadata.check_platform(module, sink, in_bundle=False)
     metadata.check_dependencies(module, sink)
     _check_command_entries(module, sink)
