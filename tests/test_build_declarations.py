@@ -190,6 +190,36 @@ def test_a_local_dependency_archive_ships_and_validates_clean(tmp_path: Path) ->
     assert again.returncode == 0 and bundles(tmp_path / "again")[0].read_bytes() == first
 
 
+def test_a_local_dependency_needs_no_url(tmp_path: Path) -> None:
+    """A local_path archive is shipped under deps/ and Redis Enterprise installs it from there, never
+    from a url (redis-enterprise.md §8: 'RS does not download them'); RAMP packs such an entry with
+    no url (normalize_dependencies skips local_path entries; RediSearch's Redis Enterprise manifest
+    does it). The build wrote that module.json, then refused its own bundle: url was required."""
+    data = make_tgz(tmp_path / "plugin.tgz", b"\x7fELF plugin" * 100)
+    toml = project(
+        tmp_path, with_dependency("plugin.tgz").replace('url = "https://example.com/plugin.tgz"\n', "")
+    )
+    checked = run_modpack("validate", toml)
+    assert checked.returncode == 0 and "0 errors, 0 warnings" in checked.stdout, checked.stdout
+    result = run_modpack("build", toml, "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (bundle,) = bundles(tmp_path / "out")
+    with zipfile.ZipFile(bundle) as archive:
+        module = json.loads(archive.read("module.json"))
+    assert module["dependencies"] == {"plugin": {"sha256": hashlib.sha256(data).hexdigest()}}
+    assert run_modpack("validate", bundle).returncode == 0
+    # Without local_path nothing ships: the {url, sha256} form is still whole or DEP001.
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "nourl").mkdir()
+    bare = project(tmp_path / "bare", with_dependency("x").replace('local_path = "x"\n', ""))
+    assert "neither sha256 nor local_path" in run_modpack("validate", bare).stdout
+    nourl = with_dependency("x").replace(
+        'url = "https://example.com/plugin.tgz"\nlocal_path = "x"', f'sha256 = "{"a" * 64}"'
+    )
+    found = run_modpack("validate", project(tmp_path / "nourl", nourl)).stdout
+    assert "DEP001" in found and "neither url nor local_path" in found, found
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [(None, "is not a file"), (b"PK\x03\x04 a zip, not a tgz", "is not a gzip archive")],

@@ -110,7 +110,11 @@ def test_real_template_manifests(name: str, line: int, expected: list[str] | Non
         assert sorted(f[0] for f in found) == expected
 
 
-def test_a_local_path_dependency_needs_no_sha256_but_a_url(tmp_path: Path) -> None:
+def test_a_local_path_dependency_needs_neither_url_nor_sha256(tmp_path: Path) -> None:
+    """As RAMP's normalize_dependencies (v2.5.16): a map entry with local_path is packed and hashed
+    by the packer and needs neither url nor sha256 (RediSearch's Redis Enterprise manifest ships
+    `svs: {local_path: ...}` alone); any other map entry needs both, and the list form needs name,
+    url and sha256 whatever it holds. The old check asked a url of `bare`."""
     manifest = tmp_path / "ramp.yml"
     manifest.write_text(
         BASE
@@ -118,11 +122,19 @@ def test_a_local_path_dependency_needs_no_sha256_but_a_url(tmp_path: Path) -> No
         + "    plugin:\n        url: https://x/p.tgz\n        local_path: build/plugin.tgz\n"
         + "    bare:\n        local_path: build/bare.tgz\n"
         + "    other:\n        url: https://x/o.tgz\n"
+        + "    nourl:\n        sha256: "
+        + "a" * 64
+        + "\n"
+        + "optional-dependencies:\n"
+        + "    - {name: listed, local_path: build/l.tgz, sha256: "
+        + "b" * 64
+        + "}\n"
     )
     found = findings(manifest)
-    assert [(code, message) for code, _, message, _ in found] == [
-        ("DEP001", "`dependencies.bare.url` is missing"),
+    assert sorted((code, message) for code, _, message, _ in found) == [
+        ("DEP001", "`dependencies.nourl.url` is missing"),
         ("DEP001", "`dependencies.other.sha256` is missing"),
+        ("DEP001", "`optional-dependencies[0].url` is missing"),
     ]
 
 
