@@ -130,15 +130,20 @@ GZIP_MAGIC = b"\x1f\x8b"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,100}")
 
 
-def check_local_archive(name: str, path: Path, sink: Sink, *, required: bool, place: str = "module.") -> None:
+def check_local_archive(
+    name: str, path: Path, sink: Sink, *, required: bool, place: str = "module.", archive: bool = True
+) -> None:
     """A local_path is a gzip'd tar (RAMP packs deps/<name>.tgz and Redis Enterprise unpacks it).
     A missing file is a finding only when building (`required`): validation, as for [build] so,
-    runs before the archive is made. `place`: where `dependencies` sits in the source file."""
+    runs before the archive is made. `place`: where `dependencies` sits in the source file.
+    `archive=False`: a ramp.yml's file or folder the build tar-gzips itself, as RAMP does."""
     where = f"{place}dependencies.{name}.local_path"
     if not _SAFE_NAME.fullmatch(name):  # it names the entry deps/<name>.tgz
         message = f"dependency name {name!r} cannot name a file under deps/ (letters, digits, '.', '_', '-')"
         _add_unmapped(sink, "DEP006", where, message)
         return
+    if not archive:
+        return  # builder.local_dependencies found a folder or a readable regular file
     try:
         if not path.is_file():
             if required:
