@@ -262,6 +262,7 @@ def from_ramp(
     }
     module = {k: v for k, v in decl.module.items() if k not in reader.DISCOVERED_KEYS}
     module = {k: _untemplate(v, k, conv) for k, v in module.items()}
+    _archive_todo(module.get("dependencies"), conv)
     listed = decl.module.get("commands")  # RAMP ignores it; modpack builds from it without discovery
     if discovered:
         base: list[Module] | None = discovered.commands
@@ -353,6 +354,22 @@ def from_discovery(
 
 def _semver(number: int) -> str:
     return ".".join(map(str, versions.decode(number)))
+
+
+def _archive_todo(deps: JSON | None, conv: Conversion) -> None:
+    """RAMP tar-gzips whatever a local_path names into deps/<name>.tgz (ramp.md §3.4; RediSearch's
+    Redis Enterprise manifest names a .so); modpack.toml's local_path is that archive itself."""
+    if not isinstance(deps, dict):
+        return
+    for name, dep in deps.items():
+        local = dep.get("local_path") if isinstance(dep, dict) else None
+        if isinstance(local, str) and not local.endswith((".tgz", ".tar.gz")):
+            folder, _, base = local.rpartition("/")
+            conv.todo(
+                f"dependencies.{name}.local_path: RAMP packed a tar.gz of {local!r}; in modpack.toml "
+                f"local_path is that archive: make it (tar czf {name}.tgz -C {folder or '.'} {base}) "
+                "and point local_path at it"
+            )
 
 
 def _untemplate(value: JSON, key: str, conv: Conversion) -> JSON:
