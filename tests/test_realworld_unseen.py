@@ -1,4 +1,4 @@
-"""modpack's verdicts on 26 more real RAMP manifests, none of them in shared/reference.
+"""modpack's verdicts on 40 more real RAMP manifests, none of them in shared/reference.
 
 tests/realworld_unseen/ holds them verbatim (PROVENANCE.tsv: repository, path, commit): other
 commits and variants of the module repositories whose newest files test_realworld.py pins, and
@@ -6,10 +6,12 @@ forks (goodform, banker, filipecosta90) with content of their own. Each differs 
 every file under shared/reference/examples. expected.json pins the exact multiset of rule codes per
 file, each with the reason it was judged true against shared/reference.
 
-Judged at 26b6173: VER006 18, IN004 3, CAP002 3, CAP003 1, CMD008 1, DECL002 1, DECL005 1,
-DECL006 1 true; DEP001 1 (`svs: {local_path: ...}` in RediSearch's Redis Enterprise manifest, no
-url) a false alarm, gone since: RAMP packs such an entry and Redis Enterprise installs it from
-deps/. No traceback, no exit status but 0/1, from validate or from init --from.
+Judged at 26b6173 (26 files): VER006 18, IN004 3, CAP002 3, CAP003 1, CMD008 1, DECL002 1,
+DECL005 1, DECL006 1 true; DEP001 1 (`svs: {local_path: ...}` in RediSearch's Redis Enterprise
+manifest, no url) a false alarm, gone since: RAMP packs such an entry and Redis Enterprise installs
+it from deps/. 14 files added after, judged the same way: VER006 10, IN004 3, CAP001 1
+('resharding'), CAP002 1, CAP003 1, all true. No traceback, no exit status but 0/1, from
+validate or from init --from.
 """
 
 from __future__ import annotations
@@ -46,10 +48,12 @@ def test_every_file_is_pinned_and_new() -> None:
     names = {p.name for p in _files()}
     provenance = (UNSEEN / "PROVENANCE.tsv").read_text(encoding="utf-8").splitlines()[1:]
     assert names == {line.split("\t")[0] for line in provenance if line.strip()}
-    assert names == set(EXPECTED) and len(names) == 26
+    assert names == set(EXPECTED) and len(names) == 40
     # New content, not a copy of a reference file under another name (line endings aside).
     reference = {p.read_bytes().replace(b"\r\n", b"\n") for p in (REALWORLD.parent).rglob("*") if p.is_file()}
     assert not [p.name for p in _files() if p.read_bytes().replace(b"\r\n", b"\n") in reference]
+    texts = [p.read_bytes().replace(b"\r\n", b"\n") for p in _files()]
+    assert len(set(texts)) == len(texts)  # no two files of the set are the same text either
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
