@@ -228,3 +228,14 @@ def test_a_manifest_without_capabilities_packs_an_empty_list(
     manifest.write_text(body)
     found = [(code, message) for code, _, message, _ in findings(manifest) if code.startswith("CAP")]
     assert found == expected
+
+
+def test_os_list_is_named_as_the_old_name_of_operating_systems(tmp_path: Path) -> None:
+    """A 2019 RedisAI fork lists `os_list:` (RAMP's first attempt, PR #18, reverted by #33; RAMP
+    2.5.2 named the field operating_systems, ramp.md §8). The fix offered was the generic 'Correct
+    the key's spelling', which os_list, spelt right, cannot follow."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE + "os_list:\n    - rhel8\n")
+    [(code, _, message, fix)] = findings(manifest)
+    assert (code, message) == ("DECL006", "RAMP does not know the key 'os_list'")
+    assert fix == "'os_list' is the old name of 'operating_systems': write operating_systems."
