@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modpack import schema, versions
+from modpack import envvars, schema, versions
 from modpack.declarations import MODULE_KEYS
 from modpack.errors import FindingsError, ModpackError
 from modpack.findings import Finding, Severity, Sink
@@ -50,7 +50,6 @@ NOT_CARRIED = {
     "redis_args": "pack-time redis-server flags; modpack needs no redis-server to build",
     "run_command_line_args": "discovery-time load arguments; pass them to `modpack discover --args`",
 }
-_GETENV = re.compile(r"""\{os\.getenv\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\}""")
 
 
 @dataclass
@@ -375,7 +374,7 @@ def _archive_todo(deps: JSON | None, conv: Conversion) -> None:
 def _untemplate(value: JSON, key: str, conv: Conversion) -> JSON:
     """RAMP's `{os.getenv('X')}` becomes `${X}`; any other template is kept and reported."""
     if isinstance(value, str):
-        converted = _GETENV.sub(lambda m: "${" + m.group(1) + "}", value)
+        converted = envvars.from_getenv(value)
         if converted != value:
             conv.changed(f"{key}: {value!r} became {converted!r} (modpack expands ${{VAR}}, never evaluates)")
         elif re.search(r"\{\{[^}]*\}\}|(?<!\$)\{[^{}]*\}", value):

@@ -144,6 +144,24 @@ def test_an_f_string_value_is_one_finding(tmp_path: Path) -> None:
     assert [(code, line) for code, line, *_ in findings(manifest)] == [("DECL002", 9)]
 
 
+@pytest.mark.parametrize(
+    ("value", "fix"),
+    [
+        ("{os.getenv('BINDIR')}/lib/libsvs.so", "Write ${BINDIR}/lib/libsvs.so"),
+        ('{os.getenv( "X_1" )}', "Write ${X_1}"),
+        ("{version}", "Use ${ENV_VAR} substitution"),
+    ],
+)
+def test_an_os_getenv_field_gets_its_exact_replacement(tmp_path: Path, value: str, fix: str) -> None:
+    """RediSearch's Redis Enterprise manifest writes local_path: "{os.getenv('BINDIR')}/...";
+    the fix said only 'Use ${ENV_VAR} substitution', where init --from already knows the exact
+    replacement (RAMP's os.getenv reads the variable, as modpack's ${VAR} does)."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE + f"dependencies:\n    svs:\n        local_path: {json.dumps(value)}\n")
+    [(_, _, _, given)] = [f for f in findings(manifest) if f[0] == "DECL002"]
+    assert given.startswith(fix), given
+
+
 def test_an_old_key_name_hints_its_new_name_everywhere(tmp_path: Path) -> None:
     manifest = tmp_path / "ramp.yml"
     manifest.write_text(BASE.replace("min_redis_pack_version", "min_rlec_version"))

@@ -18,7 +18,7 @@ from modpack.checks import commands as command_checks
 from modpack.checks import metadata
 from modpack.checks.numbers import report_floats
 from modpack.declarations import Declarations
-from modpack.envvars import substitute_env
+from modpack.envvars import from_getenv, substitute_env
 from modpack.findings import Sink
 from modpack.sources import read_text
 
@@ -356,7 +356,15 @@ def _check_templates(value: object, sink: Sink, path: str, *, braces: bool = Tru
         match = _TEMPLATE.search(text)
         if match:
             kind = "template placeholder" if match.group().startswith("{{") else "Python f-string field"
-            sink.add("DECL002", path, f"{match.group()!r} is a {kind}; modpack never evaluates it")
+            # RAMP's os.getenv reads the variable ${VAR} reads: say exactly what to write (as
+            # init --from writes it) when that is all the value evaluates.
+            plain = from_getenv(value)
+            fix = (
+                ""
+                if _TEMPLATE.search(plain.replace("${", "$("))
+                else f"Write {plain}: modpack expands ${{VAR}}."
+            )
+            sink.add("DECL002", path, f"{match.group()!r} is a {kind}; modpack never evaluates it", fix)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_templates(item, sink, locate.join(path, index), braces=braces)
