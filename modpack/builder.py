@@ -42,10 +42,16 @@ _PLACEHOLDER = "0" * 64
 
 @dataclass(frozen=True)
 class LocalDependency:
-    """An archive from `local_path`, packed as deps/<name>.tgz, as RAMP packs it (ramp.md §3.4)."""
+    """An archive from `local_path`, packed as deps/<name>.tgz, as RAMP packs it (ramp.md §3.4).
+
+    `wrap`: a ramp.yml's local_path that is no gzip archive (a file or a folder), which RAMP
+    tar-gzips itself (RediSearch's names libsvs_shared_library.so); modpack.toml's local_path is
+    always the archive.
+    """
 
     name: str
     path: Path
+    wrap: bool = False
 
     @property
     def entry(self) -> str:
@@ -125,8 +131,27 @@ def local_dependencies(decl: Declarations) -> list[LocalDependency]:
     for name, dep in sorted(deps.items()):
         local = dep.get("local_path") if isinstance(dep, dict) else None
         if isinstance(local, str) and local:
-            found.append(LocalDependency(str(name), decl.path.parent / local))
+            path = decl.path.parent / local
+            found.append(LocalDependency(str(name), path, decl.kind == "ramp" and _not_an_archive(path)))
     return found
+
+
+def _not_an_archive(path: Path) -> bool:
+    """A folder, or a regular file that does not start as gzip does; False for what cannot be
+    read (the archive check names that)."""
+    from modpack.modpack_toml import GZIP_MAGIC
+
+    try:
+        if path.is_symlink():
+            return False
+        if path.is_dir():
+            return True
+        if not path.is_file():
+            return False
+        with path.open("rb") as stream:
+            return stream.read(2) != GZIP_MAGIC
+    except (OSError, ValueError):
+        return False
 
 
 def _apply_target(module: Module, target: Target) -> None:
@@ -271,7 +296,7 @@ def _check_archives(decl: Declarations, deps: list[LocalDependency]) -> None:
     sink.lines = decl.sink.lines
     place = "module." if decl.kind == "toml" else ""
     for dep in deps:
-        check_local_archive(dep.name, dep.path, sink, required=True, place=place)
+        check_local_archive(dep.name, dep.path, sink, required=True, place=place, archive=not dep.wrap)
     if sink.findings:
         raise FindingsError(f"{decl.path}: a dependency archive cannot be packed", sink.resolved())
 
@@ -350,12 +375,22 @@ def _write_zip(
 
 
 def _pack_archive(archive: zipfile.ZipFile, dep: LocalDependency) -> str:
-    """A .tgz is already compressed: stored as it is, streamed, hashed on the way."""
-    try:
-        source = dep.path.open("rb")
-    except OSError as exc:
-        raise ModpackError(f"cannot read {dep.path}: {exc.strerror}") from exc
-    with source, BackgroundHash() as digest:
+    """A .tgz is already compressed: stored as it is, streamed, hashed on the way. A ramp.yml's
+    file or folder (`dep.wrap`) is tar-gzipped first, into a temporary file."""
+    import contextlib
+    import tempfile
+
+    with contextlib.ExitStack() as stack:
+        try:
+            if dep.wrap:
+                source: BinaryIO = stack.enter_context(tempfile.TemporaryFile())
+                _tar_gz(dep.path, source)
+                source.seek(0)
+            else:
+                source = stack.enter_context(dep.path.open("rb"))
+        except OSError as exc:
+            raise ModpackError(f"cannot read {dep.path}: {exc.strerror}") from exc
+        digest = stack.enter_context(BackgroundHash())
         info = _entry(dep.entry, 0o644, zipfile.ZIP_STORED)
         info.file_size = os.fstat(source.fileno()).st_size
         with archive.open(info, "w") as target:
@@ -363,6 +398,44 @@ def _pack_archive(archive: zipfile.ZipFile, dep: LocalDependency) -> str:
                 digest.feed(chunk)
                 target.write(chunk)
     return digest.hexdigest()
+
+
+def _tar_gz(root: Path, out: BinaryIO) -> None:
+    """RAMP's `tarfile.add(local_path, arcname=basename)`, gzip'd (ramp.md §3.4), made
+    reproducible: names in sorted order, the bundle's timestamp, owner 0 with no names, modes
+    0755/0644, and a gzip header without a name or a time. Only folders and regular files: a
+    symlink or a device inside is refused (it would point off the build machine)."""
+    import calendar
+    import gzip
+    import stat
+    import tarfile
+
+    mtime = calendar.timegm((*zip_timestamp(), 0, 0, 0))
+
+    def add(tar: tarfile.TarFile, path: Path, name: str) -> None:
+        mode = path.lstat().st_mode
+        info = tarfile.TarInfo(name)
+        info.mtime, info.uid, info.gid, info.uname, info.gname = mtime, 0, 0, "", ""
+        if stat.S_ISDIR(mode):
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+            for child in sorted(path.iterdir(), key=lambda p: p.name):
+                add(tar, child, f"{name}/{child.name}")
+        elif stat.S_ISREG(mode):
+            info.mode = 0o755 if mode & 0o111 else 0o644
+            with path.open("rb") as stream:
+                info.size = os.fstat(stream.fileno()).st_size
+                tar.addfile(info, stream)
+        else:
+            raise ModpackError(
+                f"cannot pack {path}: only folders and regular files go into a dependency archive"
+            )
+
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        add(tar, root, root.name)
 
 
 def _stream_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: BinaryIO) -> str:

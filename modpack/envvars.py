@@ -13,6 +13,8 @@ from modpack import locate
 from modpack.findings import Sink
 
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# RAMP's `{os.getenv('X')}` f-string field (ramp.md §3.4), which reads what `${X}` reads.
+_GETENV = re.compile(r"""\{os\.getenv\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\}""")
 _Parsed = TypeVar("_Parsed")
 
 
@@ -48,3 +50,8 @@ def _expand(text: str, sink: Sink, path: str) -> str:
         return os.environ[name]
 
     return _ENV.sub(replace, text)
+
+
+def from_getenv(value: str) -> str:
+    """`value` with each `{os.getenv('X')}` written as `${X}` (nothing else is touched)."""
+    return _GETENV.sub(lambda m: "${" + m.group(1) + "}", value)

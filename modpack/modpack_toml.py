@@ -101,8 +101,10 @@ _REQUIRED_HINTS = {
 
 def _check_dependencies(decl: Declarations) -> None:
     """Each dependency is a url and a sha256, or a local archive (`local_path`) modpack packs
-    under deps/ and hashes itself, as RAMP does (ramp.md §3.4). A url is needed either way:
-    module.json's dependency object is {url, sha256} (redis-enterprise.md, module object)."""
+    under deps/ and hashes itself, as RAMP does (ramp.md §3.4). A local archive needs no url:
+    Redis Enterprise installs a dependency from the bundle's deps/ and downloads nothing
+    (redis-enterprise.md §8), and RAMP packs a local_path entry without one (normalize_dependencies
+    skips it; RediSearch's Redis Enterprise manifest ships `svs` so)."""
     deps = decl.module.get("dependencies")
     if not isinstance(deps, dict):
         return
@@ -110,14 +112,15 @@ def _check_dependencies(decl: Declarations) -> None:
         if not isinstance(dep, dict):
             continue
         local = dep.get("local_path")
-        if "sha256" not in dep and not isinstance(local, str):
-            _add_unmapped(
-                decl.sink,
-                "DEP001",
-                f"module.dependencies.{name}",
-                f"dependency {name!r} has neither sha256 nor local_path",
-                "Give the sha256 of the archive at url, or local_path: an archive modpack packs and hashes.",
-            )
+        for key, what in (("sha256", "the sha256 of the archive at url"), ("url", "the archive's url")):
+            if key not in dep and not isinstance(local, str):
+                _add_unmapped(
+                    decl.sink,
+                    "DEP001",
+                    f"module.dependencies.{name}",
+                    f"dependency {name!r} has neither {key} nor local_path",
+                    f"Give {what}, or local_path: an archive modpack packs and hashes.",
+                )
         if isinstance(local, str) and local and "${" not in local:
             check_local_archive(name, decl.path.parent / local, decl.sink, required=False)
             _check_given_hash(name, dep.get("sha256"), decl.path.parent / local, decl.sink)
@@ -127,15 +130,20 @@ GZIP_MAGIC = b"\x1f\x8b"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,100}")
 
 
-def check_local_archive(name: str, path: Path, sink: Sink, *, required: bool, place: str = "module.") -> None:
+def check_local_archive(
+    name: str, path: Path, sink: Sink, *, required: bool, place: str = "module.", archive: bool = True
+) -> None:
     """A local_path is a gzip'd tar (RAMP packs deps/<name>.tgz and Redis Enterprise unpacks it).
     A missing file is a finding only when building (`required`): validation, as for [build] so,
-    runs before the archive is made. `place`: where `dependencies` sits in the source file."""
+    runs before the archive is made. `place`: where `dependencies` sits in the source file.
+    `archive=False`: a ramp.yml's file or folder the build tar-gzips itself, as RAMP does."""
     where = f"{place}dependencies.{name}.local_path"
     if not _SAFE_NAME.fullmatch(name):  # it names the entry deps/<name>.tgz
         message = f"dependency name {name!r} cannot name a file under deps/ (letters, digits, '.', '_', '-')"
         _add_unmapped(sink, "DEP006", where, message)
         return
+    if not archive:
+        return  # builder.local_dependencies found a folder or a readable regular file
     try:
         if not path.is_file():
             if required:

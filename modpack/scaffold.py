@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modpack import schema, versions
+from modpack import envvars, schema, versions
 from modpack.declarations import MODULE_KEYS
 from modpack.errors import FindingsError, ModpackError
 from modpack.findings import Finding, Severity, Sink
@@ -50,7 +50,6 @@ NOT_CARRIED = {
     "redis_args": "pack-time redis-server flags; modpack needs no redis-server to build",
     "run_command_line_args": "discovery-time load arguments; pass them to `modpack discover --args`",
 }
-_GETENV = re.compile(r"""\{os\.getenv\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\}""")
 
 
 @dataclass
@@ -262,6 +261,7 @@ def from_ramp(
     }
     module = {k: v for k, v in decl.module.items() if k not in reader.DISCOVERED_KEYS}
     module = {k: _untemplate(v, k, conv) for k, v in module.items()}
+    _archive_todo(module.get("dependencies"), conv)
     listed = decl.module.get("commands")  # RAMP ignores it; modpack builds from it without discovery
     if discovered:
         base: list[Module] | None = discovered.commands
@@ -355,10 +355,26 @@ def _semver(number: int) -> str:
     return ".".join(map(str, versions.decode(number)))
 
 
+def _archive_todo(deps: JSON | None, conv: Conversion) -> None:
+    """RAMP tar-gzips whatever a local_path names into deps/<name>.tgz (ramp.md §3.4; RediSearch's
+    Redis Enterprise manifest names a .so); modpack.toml's local_path is that archive itself."""
+    if not isinstance(deps, dict):
+        return
+    for name, dep in deps.items():
+        local = dep.get("local_path") if isinstance(dep, dict) else None
+        if isinstance(local, str) and not local.endswith((".tgz", ".tar.gz")):
+            folder, _, base = local.rpartition("/")
+            conv.todo(
+                f"dependencies.{name}.local_path: RAMP packed a tar.gz of {local!r}; in modpack.toml "
+                f"local_path is that archive: make it (tar czf {name}.tgz -C {folder or '.'} {base}) "
+                "and point local_path at it"
+            )
+
+
 def _untemplate(value: JSON, key: str, conv: Conversion) -> JSON:
     """RAMP's `{os.getenv('X')}` becomes `${X}`; any other template is kept and reported."""
     if isinstance(value, str):
-        converted = _GETENV.sub(lambda m: "${" + m.group(1) + "}", value)
+        converted = envvars.from_getenv(value)
         if converted != value:
             conv.changed(f"{key}: {value!r} became {converted!r} (modpack expands ${{VAR}}, never evaluates)")
         elif re.search(r"\{\{[^}]*\}\}|(?<!\$)\{[^{}]*\}", value):

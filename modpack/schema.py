@@ -429,8 +429,10 @@ def _article(name: str) -> str:
 
 # Keys renamed by the packers: the old name still turns up in real files, and spelling
 # similarity alone points elsewhere (min_rlec_version is closest to min_redis_version). RAMP PR #10
-# (2017) renamed min_rlec_version to min_redis_pack_version (shared/reference/ramp.md §2, §12).
-RENAMED = {"min_rlec_version": "min_redis_pack_version"}
+# (2017) renamed min_rlec_version to min_redis_pack_version (shared/reference/ramp.md §2, §12);
+# RAMP 2.5.2 (2023) named its OS list operating_systems after the os_list of PR #18, reverted by
+# PR #33 in 2019, and of 2.5.0-2.5.1 (ramp.md §8); a 2019 RedisAI fork's ramp.yml has os_list.
+RENAMED = {"min_rlec_version": "min_redis_pack_version", "os_list": "operating_systems"}
 
 
 def did_you_mean(key: str, known: Iterable[str]) -> str:

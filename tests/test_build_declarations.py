@@ -190,6 +190,36 @@ def test_a_local_dependency_archive_ships_and_validates_clean(tmp_path: Path) ->
     assert again.returncode == 0 and bundles(tmp_path / "again")[0].read_bytes() == first
 
 
+def test_a_local_dependency_needs_no_url(tmp_path: Path) -> None:
+    """A local_path archive is shipped under deps/ and Redis Enterprise installs it from there, never
+    from a url (redis-enterprise.md §8: 'RS does not download them'); RAMP packs such an entry with
+    no url (normalize_dependencies skips local_path entries; RediSearch's Redis Enterprise manifest
+    does it). The build wrote that module.json, then refused its own bundle: url was required."""
+    data = make_tgz(tmp_path / "plugin.tgz", b"\x7fELF plugin" * 100)
+    toml = project(
+        tmp_path, with_dependency("plugin.tgz").replace('url = "https://example.com/plugin.tgz"\n', "")
+    )
+    checked = run_modpack("validate", toml)
+    assert checked.returncode == 0 and "0 errors, 0 warnings" in checked.stdout, checked.stdout
+    result = run_modpack("build", toml, "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (bundle,) = bundles(tmp_path / "out")
+    with zipfile.ZipFile(bundle) as archive:
+        module = json.loads(archive.read("module.json"))
+    assert module["dependencies"] == {"plugin": {"sha256": hashlib.sha256(data).hexdigest()}}
+    assert run_modpack("validate", bundle).returncode == 0
+    # Without local_path nothing ships: the {url, sha256} form is still whole or DEP001.
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "nourl").mkdir()
+    bare = project(tmp_path / "bare", with_dependency("x").replace('local_path = "x"\n', ""))
+    assert "neither sha256 nor local_path" in run_modpack("validate", bare).stdout
+    nourl = with_dependency("x").replace(
+        'url = "https://example.com/plugin.tgz"\nlocal_path = "x"', f'sha256 = "{"a" * 64}"'
+    )
+    found = run_modpack("validate", project(tmp_path / "nourl", nourl)).stdout
+    assert "DEP001" in found and "neither url nor local_path" in found, found
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [(None, "is not a file"), (b"PK\x03\x04 a zip, not a tgz", "is not a gzip archive")],
@@ -428,6 +458,52 @@ def test_ramp_yml_local_path_is_packed_as_ramp_packs_it(tmp_path: Path) -> None:
     assert run_modpack("validate", bundle).returncode == 0
 
 
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_ramp_yml_local_path_that_is_no_archive_is_tarred_as_ramp_tars_it(tmp_path: Path, kind: str) -> None:
+    """RAMP tar-gzips whatever local_path names into deps/<name>.tgz (ramp.md §3.4): RediSearch's
+    Redis Enterprise manifest points it at libsvs_shared_library.so, RedisGears' at its V8 plugin.
+    modpack refused such a ramp.yml (DEP006 'not a gzip archive'); it now packs the same tar.gz,
+    made deterministically (sorted names, fixed times and owners, gzip without a timestamp)."""
+    commands = (
+        "commands:\n"
+        '    - {"command_name": "hello.get", "command_arity": 2, "flags": ["readonly", "fast"], '
+        '"first_key": 1, "last_key": 1, "step": 1}\n'
+    )
+    payload = b"\x7fELF not really a plugin" * 50
+    if kind == "file":
+        (tmp_path / "libplugin.so").write_bytes(payload)
+        (tmp_path / "libplugin.so").chmod(0o755)
+        local, names = "libplugin.so", ["libplugin.so"]
+    else:
+        (tmp_path / "plugin" / "lib").mkdir(parents=True)
+        (tmp_path / "plugin" / "lib" / "b.so").write_bytes(payload)
+        (tmp_path / "plugin" / "a.txt").write_bytes(b"readme")
+        local, names = "plugin", ["plugin", "plugin/a.txt", "plugin/lib", "plugin/lib/b.so"]
+    dependency = f"dependencies:\n    plugin:\n        local_path: {local}\n"
+    (tmp_path / "ramp.yml").write_text(
+        MANIFEST + 'module_name: hello\nsemantic_version: "1.2.3"\n' + commands + dependency
+    )
+    result = run_modpack("build", "--so", HELLO, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (bundle,) = bundles(tmp_path / "dist")
+    with zipfile.ZipFile(bundle) as archive:
+        packed = archive.read("deps/plugin.tgz")
+        module = json.loads(archive.read("module.json"))
+    assert module["dependencies"]["plugin"] == {"sha256": hashlib.sha256(packed).hexdigest()}
+    with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as tar:
+        members = tar.getmembers()
+        assert [m.name for m in members] == names
+        assert all(m.uid == 0 and m.gid == 0 and m.uname == "" and m.mtime == 315532800 for m in members)
+        so = next(m for m in members if m.name.endswith(".so"))
+        assert so.mode == (0o755 if kind == "file" else 0o644)
+        reader = tar.extractfile(so)
+        assert reader is not None and reader.read() == payload
+    assert run_modpack("validate", bundle).returncode == 0
+    first = bundle.read_bytes()
+    again = run_modpack("build", "--so", HELLO, "-o", tmp_path / "again", cwd=tmp_path)
+    assert again.returncode == 0 and bundles(tmp_path / "again")[0].read_bytes() == first
+
+
 def test_a_dependency_name_cannot_leave_deps(tmp_path: Path) -> None:
     make_tgz(tmp_path / "plugin.tgz", b"plugin")
     text = with_dependency("plugin.tgz").replace(
@@ -440,3 +516,23 @@ def test_a_dependency_name_cannot_leave_deps(tmp_path: Path) -> None:
         and "cannot name a file under deps/" in result.stdout
     )
     assert bundles(tmp_path / "out") == []
+
+
+def test_a_symlink_inside_a_ramp_local_path_folder_is_refused(tmp_path: Path) -> None:
+    """A folder RAMP would tar is packed with its files and folders only: a symlink would point
+    off the build machine (or at a secret on it); the build stops and writes nothing."""
+    (tmp_path / "plugin").mkdir()
+    (tmp_path / "plugin" / "link").symlink_to("/etc/hostname")
+    commands = (
+        'commands:\n    - {"command_name": "hello.get", "command_arity": 2, "flags": ["readonly"], '
+        '"first_key": 1, "last_key": 1, "step": 1}\n'
+    )
+    (tmp_path / "ramp.yml").write_text(
+        MANIFEST
+        + 'module_name: hello\nsemantic_version: "1.2.3"\n'
+        + commands
+        + "dependencies:\n    plugin:\n        local_path: plugin\n"
+    )
+    result = run_modpack("build", "--so", HELLO, cwd=tmp_path)
+    assert result.returncode == 1 and "only folders and regular files" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and bundles(tmp_path / "dist") == []

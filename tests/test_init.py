@@ -118,3 +118,20 @@ def test_a_ramp_command_entry_that_is_no_object_is_skipped_not_a_crash(tmp_path:
     assert result.returncode == 1 and "internal error" not in result.stderr, result.stderr
     assert "DECL004 exclude_commands names 'x.z', which the module does not register" in result.stdout
     assert not (tmp_path / "modpack.toml").exists()
+
+
+def test_init_from_ramp_says_a_local_path_that_is_no_archive_must_become_one(tmp_path: Path) -> None:
+    """RAMP tar-gzips what local_path names (RediSearch's Redis Enterprise manifest names
+    libsvs_shared_library.so); modpack.toml's local_path is the .tgz itself, so the converted file
+    built with DEP006 'not a gzip archive' and init said nothing of it."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        HELLO_MANIFEST
+        + "dependencies:\n    svs:\n        local_path: \"{os.getenv('BINDIR')}/lib/libsvs.so\"\n"
+        + "    ready:\n        local_path: build/ready.tgz\n"
+    )
+    result = run_modpack("init", tmp_path / "modpack.toml", "--from", manifest)
+    assert result.returncode == 0, result.stderr
+    todo = [line for line in result.stdout.splitlines() if "local_path" in line and "to do" in line]
+    assert len(todo) == 1 and "svs" in todo[0] and "tar czf svs.tgz" in todo[0], result.stdout
+    assert "# NOTE: to do: dependencies.svs.local_path" in (tmp_path / "modpack.toml").read_text()

@@ -110,7 +110,11 @@ def test_real_template_manifests(name: str, line: int, expected: list[str] | Non
         assert sorted(f[0] for f in found) == expected
 
 
-def test_a_local_path_dependency_needs_no_sha256_but_a_url(tmp_path: Path) -> None:
+def test_a_local_path_dependency_needs_neither_url_nor_sha256(tmp_path: Path) -> None:
+    """As RAMP's normalize_dependencies (v2.5.16): a map entry with local_path is packed and hashed
+    by the packer and needs neither url nor sha256 (RediSearch's Redis Enterprise manifest ships
+    `svs: {local_path: ...}` alone); any other map entry needs both, and the list form needs name,
+    url and sha256 whatever it holds. The old check asked a url of `bare`."""
     manifest = tmp_path / "ramp.yml"
     manifest.write_text(
         BASE
@@ -118,11 +122,19 @@ def test_a_local_path_dependency_needs_no_sha256_but_a_url(tmp_path: Path) -> No
         + "    plugin:\n        url: https://x/p.tgz\n        local_path: build/plugin.tgz\n"
         + "    bare:\n        local_path: build/bare.tgz\n"
         + "    other:\n        url: https://x/o.tgz\n"
+        + "    nourl:\n        sha256: "
+        + "a" * 64
+        + "\n"
+        + "optional-dependencies:\n"
+        + "    - {name: listed, local_path: build/l.tgz, sha256: "
+        + "b" * 64
+        + "}\n"
     )
     found = findings(manifest)
-    assert [(code, message) for code, _, message, _ in found] == [
-        ("DEP001", "`dependencies.bare.url` is missing"),
+    assert sorted((code, message) for code, _, message, _ in found) == [
+        ("DEP001", "`dependencies.nourl.url` is missing"),
         ("DEP001", "`dependencies.other.sha256` is missing"),
+        ("DEP001", "`optional-dependencies[0].url` is missing"),
     ]
 
 
@@ -130,6 +142,24 @@ def test_an_f_string_value_is_one_finding(tmp_path: Path) -> None:
     manifest = tmp_path / "ramp.yml"
     manifest.write_text(BASE.replace('min_redis_version: "7.4"', "min_redis_version: \"{os.getenv('V')}\""))
     assert [(code, line) for code, line, *_ in findings(manifest)] == [("DECL002", 9)]
+
+
+@pytest.mark.parametrize(
+    ("value", "fix"),
+    [
+        ("{os.getenv('BINDIR')}/lib/libsvs.so", "Write ${BINDIR}/lib/libsvs.so"),
+        ('{os.getenv( "X_1" )}', "Write ${X_1}"),
+        ("{version}", "Use ${ENV_VAR} substitution"),
+    ],
+)
+def test_an_os_getenv_field_gets_its_exact_replacement(tmp_path: Path, value: str, fix: str) -> None:
+    """RediSearch's Redis Enterprise manifest writes local_path: "{os.getenv('BINDIR')}/...";
+    the fix said only 'Use ${ENV_VAR} substitution', where init --from already knows the exact
+    replacement (RAMP's os.getenv reads the variable, as modpack's ${VAR} does)."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE + f"dependencies:\n    svs:\n        local_path: {json.dumps(value)}\n")
+    [(_, _, _, given)] = [f for f in findings(manifest) if f[0] == "DECL002"]
+    assert given.startswith(fix), given
 
 
 def test_an_old_key_name_hints_its_new_name_everywhere(tmp_path: Path) -> None:
@@ -194,3 +224,36 @@ def test_an_unset_variable_in_a_value_nobody_reads_is_no_error(tmp_path: Path) -
     result = run_modpack("validate", manifest)
     assert result.returncode == 1 and "${MODPACK_UNSET_Y} is not set" in result.stdout
     assert "${MODPACK_UNSET_X} is not set" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "expected"),
+    [
+        (None, [("CAP004", "capabilities is missing: RAMP writes an empty list")]),
+        ("capabilities: []\n", [("CAP004", "capabilities is empty")]),
+        ("capabilities:\n    - types\n", []),
+    ],
+    ids=["missing", "empty", "declared"],
+)
+def test_a_manifest_without_capabilities_packs_an_empty_list(
+    tmp_path: Path, capabilities: str | None, expected: list[tuple[str, str]]
+) -> None:
+    """RAMP's default for capabilities is [] (ramp.md §2.1, create_default_metadata), so a manifest
+    that leaves the key out packs exactly what `capabilities: []` packs, and modpack.toml, which
+    defaults to the same [], says CAP004 for both. A real manifest (redis-interval-sets) omits it."""
+    body = BASE.replace("capabilities:\n    - types\n", capabilities or "")
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(body)
+    found = [(code, message) for code, _, message, _ in findings(manifest) if code.startswith("CAP")]
+    assert found == expected
+
+
+def test_os_list_is_named_as_the_old_name_of_operating_systems(tmp_path: Path) -> None:
+    """A 2019 RedisAI fork lists `os_list:` (RAMP's first attempt, PR #18, reverted by #33; RAMP
+    2.5.2 named the field operating_systems, ramp.md §8). The fix offered was the generic 'Correct
+    the key's spelling', which os_list, spelt right, cannot follow."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE + "os_list:\n    - rhel8\n")
+    [(code, _, message, fix)] = findings(manifest)
+    assert (code, message) == ("DECL006", "RAMP does not know the key 'os_list'")
+    assert fix == "'os_list' is the old name of 'operating_systems': write operating_systems."

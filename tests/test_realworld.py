@@ -17,6 +17,9 @@ Findings over the 45 files, at a521632 -> now (issue 17):
   Unchanged, each judged true: DECL006 12, IN004 5 (now at the template's line, named a
     template), CMD005 4, CMD006 4, VER010 4, CAP002 3, DECL005 2 (info), CAP003 1, SCH002 1,
     SCH006 1.  Total 75 -> 68.
+
+Then CAP004 0 -> 2: a manifest with no capabilities key packs RAMP's default [] (ramp.md §2.1),
+  as `capabilities: []` does (RedisGraph's 2017 ramp_manifest.yml, redis-interval-sets). Total 70.
 """
 
 from __future__ import annotations

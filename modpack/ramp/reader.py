@@ -9,7 +9,7 @@ a duplicate key and a template value are findings with line numbers, nothing is 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -18,7 +18,7 @@ from modpack.checks import commands as command_checks
 from modpack.checks import metadata
 from modpack.checks.numbers import report_floats
 from modpack.declarations import Declarations
-from modpack.envvars import substitute_env
+from modpack.envvars import from_getenv, substitute_env
 from modpack.findings import Sink
 from modpack.sources import read_text
 
@@ -356,7 +356,15 @@ def _check_templates(value: object, sink: Sink, path: str, *, braces: bool = Tru
         match = _TEMPLATE.search(text)
         if match:
             kind = "template placeholder" if match.group().startswith("{{") else "Python f-string field"
-            sink.add("DECL002", path, f"{match.group()!r} is a {kind}; modpack never evaluates it")
+            # RAMP's os.getenv reads the variable ${VAR} reads: say exactly what to write (as
+            # init --from writes it) when that is all the value evaluates.
+            plain = from_getenv(value)
+            fix = (
+                ""
+                if _TEMPLATE.search(plain.replace("${", "$("))
+                else f"Write {plain}: modpack expands ${{VAR}}."
+            )
+            sink.add("DECL002", path, f"{match.group()!r} is a {kind}; modpack never evaluates it", fix)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_templates(item, sink, locate.join(path, index), braces=braces)
@@ -400,8 +408,13 @@ def check(decl: Declarations) -> None:
             sink.report(violation)
     metadata.check_versions(module, sink)
     metadata.check_capabilities(module, sink)
+    if "capabilities" not in module:
+        # RAMP's default is [] (create_default_metadata, ramp.md §2.1): leaving the key out packs
+        # what `capabilities: []` packs, as modpack.toml's own default does.
+        sink.add("CAP004", "capabilities", "capabilities is missing: RAMP writes an empty list")
     metadata.check_platform(module, sink, in_bundle=False)
     metadata.check_dependencies(module, sink)
+    _check_dependency_urls(decl.raw, sink)
     _check_command_entries(module, sink)
     # Numbers RAMP copies into module.json verbatim: a YAML 3.0 would be written as 3.0.
     for key in ("commands", "overide_command", "add_command", "crdb"):
@@ -412,10 +425,32 @@ def check(decl: Declarations) -> None:
         sink.findings[start:] = kept
 
 
+def _check_dependency_urls(raw: Mapping[str, object], sink: Sink) -> None:
+    """The url RAMP's normalize_dependencies (v2.5.16) asks for, where module.json's schema does not:
+    a map entry needs one unless it has local_path (the packer ships that archive under deps/, and
+    Redis Enterprise installs from there); every item of the list form needs one, local_path or
+    not, and a sha256 too (the schema's view holds a stand-in hash for local_path entries)."""
+    for key in ("dependencies", "optional-dependencies"):
+        deps = raw.get(key)
+        if isinstance(deps, dict):
+            for name, dep in deps.items():
+                if isinstance(dep, dict) and "local_path" not in dep and "url" not in dep:
+                    sink.add("DEP001", f"{key}.{name}.url", f"`{key}.{name}.url` is missing")
+        elif isinstance(deps, list):
+            for index, item in enumerate(deps):
+                if not isinstance(item, dict):
+                    continue  # normalize_dependencies said DEP001 (no name)
+                wanted = ("url", "sha256") if "local_path" in item else ("url",)
+                for field in wanted:
+                    if field not in item:
+                        sink.add("DEP001", f"{key}[{index}].{field}", f"`{key}[{index}].{field}` is missing")
+
+
 def _without_local_dependencies(module: Module) -> Module:
     """RAMP needs no sha256 for a dependency packed from `local_path`: it hashes the archive it
-    packs (ramp.md §3.4). The schema's view gets a stand-in hash for those entries; their url is
-    still required, as module.json's dependency object is {url, sha256}."""
+    packs (ramp.md §3.4). The schema's view gets a stand-in hash for those entries (module.json's
+    dependency needs a sha256; a url only where nothing ships the archive, which
+    _check_dependency_urls asks as RAMP does)."""
     deps = module.get("dependencies")
     if not isinstance(deps, dict):
         return module
