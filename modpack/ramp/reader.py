@@ -99,6 +99,9 @@ def load(path: Path) -> Declarations:
     # JSON (_json_loader builds no other type); a key may be a YAML number or null, so code that
     # needs a key's name takes str(key).
     data = cast("dict[str, JSON]", restore(data, placeholders))
+    # RAMP's f-string field `{os.getenv('X')}` reads the variable `${X}` reads (ramp.md §3.4; real
+    # manifests use it for a dependency's local_path): read as that, not as code modpack never runs.
+    data = cast("dict[str, JSON]", _getenv_as_variables(data))
     broken = bool(placeholders) and _breaks_yaml(text)
     if broken:
         _report_template(text, sink)
@@ -347,6 +350,17 @@ def _check_keys(data: dict[str, JSON], sink: Sink) -> None:
             sink.add("DECL006", name, f"RAMP does not know the key {name!r}", hint)
 
 
+def _getenv_as_variables(value: object) -> object:
+    """Every string with each `{os.getenv('X')}` field written as `${X}`, in a value of any shape."""
+    if isinstance(value, str):
+        return from_getenv(value)
+    if isinstance(value, list):
+        return [_getenv_as_variables(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _getenv_as_variables(item) for key, item in value.items()}
+    return value
+
+
 def _check_templates(value: object, sink: Sink, path: str, *, braces: bool = True) -> None:
     """DECL002 for values RAMP would evaluate; `{{...}}` too unless IN004 already said so."""
     if isinstance(value, str):
@@ -356,15 +370,7 @@ def _check_templates(value: object, sink: Sink, path: str, *, braces: bool = Tru
         match = _TEMPLATE.search(text)
         if match:
             kind = "template placeholder" if match.group().startswith("{{") else "Python f-string field"
-            # RAMP's os.getenv reads the variable ${VAR} reads: say exactly what to write (as
-            # init --from writes it) when that is all the value evaluates.
-            plain = from_getenv(value)
-            fix = (
-                ""
-                if _TEMPLATE.search(plain.replace("${", "$("))
-                else f"Write {plain}: modpack expands ${{VAR}}."
-            )
-            sink.add("DECL002", path, f"{match.group()!r} is a {kind}; modpack never evaluates it", fix)
+            sink.add("DECL002", path, f"{match.group()!r} is a {kind}; modpack never evaluates it")
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_templates(item, sink, locate.join(path, index), braces=braces)
