@@ -1,0 +1,98 @@
+"""The command rules against a real redis-server: each case is a tiny module compiled here, loaded
+into redis-server, and the same declaration checked by modpack.
+
+A case Redis refuses must not pass modpack; a case Redis accepts and routes as declared must not
+be an error of modpack. The Redis side is measured, not assumed: the test fails when Redis does
+something else than the comment says, so a rule never rests on a belief about Redis.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import run_modpack
+from tests.support.modules import compile_module, observe
+
+HEADER = """\
+[module]
+name = "ksx"
+semantic_version = "1.0.0"
+min_redis_version = "{min}"
+compatible_redis_version = "{target}"
+capabilities = ["clustering"]
+
+[build]
+so = "ksx.so"
+"""
+
+
+def project(
+    folder: Path, commands: list[dict[str, object]], *, target: str = "7.0", minimum: str = ""
+) -> Path:
+    """A modpack.toml next to folder/ksx.so declaring `commands` ([[commands]] tables)."""
+    lines = [HEADER.format(min=minimum or target, target=target)]
+    for table in commands:
+        lines.append("[[commands]]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in table.items()]
+        lines.append("")
+    path = folder / "modpack.toml"
+    path.write_text("\n".join(lines), "utf-8")
+    return path
+
+
+def findings(path: Path, *extra: str) -> list[str]:
+    """`modpack validate PATH --format json`: the codes of the CMD, KEY and LOAD findings, as
+    CODE@place."""
+    done = run_modpack("validate", path, "--format", "json", *extra)
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    return sorted(
+        f"{f['code']}@{f['location']['path']}"
+        for file in report["files"]
+        for f in file["findings"]
+        if f["code"].startswith(("CMD", "KEY", "LOAD")) and f["code"] != "LOAD003"
+    )
+
+
+def table(
+    name: str, arity: int = -1, flags: tuple[str, ...] = (), keys: tuple[int, int, int] = (0, 0, 0)
+) -> dict[str, object]:
+    first, last, step = keys
+    return {
+        "name": name,
+        "arity": arity,
+        "flags": list(flags),
+        "first_key": first,
+        "last_key": last,
+        "step": step,
+    }
+
+
+# --- subcommands ----------------------------------------------------------------------------------
+
+SUBCOMMAND = (
+    'TRY(RedisModule_CreateCommand(ctx, "x.c", NULL, "", 0, 0, 0));\n'
+    '    TRY(RedisModule_CreateSubcommand(RedisModule_GetCommand(ctx, "x.c"), "get", reply_ok, "readonly", 2, 2, 1));'
+)
+
+
+@pytest.mark.redis
+def test_a_subcommand_of_the_default_arity_states_no_minimum(tmp_path: Path) -> None:
+    """RedisModule_CreateSubcommand registers arity -2 (the container and its token) unless
+    SetCommandInfo sets one, as -1 is a command's default: KEY007 stays silent about it."""
+    so = compile_module(tmp_path, SUBCOMMAND)
+    seen = observe(so, {"x.c|get": ["k"]})
+    assert seen.loaded
+    entry = seen.info["x.c|get"]
+    assert isinstance(entry, list) and entry[1] == -2 and seen.triple("x.c|get") == (2, 2, 1)
+    assert seen.getkeys["x.c|get"] == ["k"]  # Redis routes it by argument 2
+    declared = project(tmp_path, [table("x.c", -2), table("x.c|get", -2, ("readonly",), (2, 2, 1))])
+    assert findings(declared, "--load") == ["CMD022@commands[1].name"]
+    # An explicit minimum still counts: with -3 (x.c get KEY) a key at 3 is missing from it.
+    declared = project(tmp_path, [table("x.c", -2), table("x.c|get", -3, ("readonly",), (2, 2, 1))])
+    assert findings(declared) == ["CMD022@commands[1].name"]
+    declared = project(tmp_path, [table("x.c", -2), table("x.c|get", -3, ("readonly",), (3, 3, 1))])
+    assert findings(declared) == ["CMD022@commands[1].name", "KEY007@commands[1].first_key"]
