@@ -57,6 +57,7 @@ class Flags(TypedDict):
     native_only: list[str]
     module_to_command_info: dict[str, str]
     module_only_invisible: dict[str, str]
+    module_flag_since: dict[str, str]
 
 
 class Supplement(TypedDict):
@@ -126,6 +127,28 @@ def native_only_flags() -> frozenset[str]:
 def module_flag_spellings() -> dict[str, str]:
     """RedisModule_CreateCommand flag string -> COMMAND INFO name (keyspecs.md §1.8)."""
     return load("flags")["module_to_command_info"]
+
+
+@functools.cache
+def flag_since() -> dict[str, tuple[tuple[int, ...], str]]:
+    """Flag (either spelling, lower case) -> (the first Redis version whose RedisModule_CreateCommand
+    accepts it, the flag string that needs it); flags any version accepts are not listed.
+
+    A COMMAND INFO name takes the oldest of the flag strings that produce it: `noscript` comes
+    from deny-script (any version) as well as from internal (8.0), so it is not listed."""
+    flags = load("flags")
+    since = {
+        name: tuple(int(p) for p in version.split("."))
+        for name, version in flags["module_flag_since"].items()
+    }
+    found: dict[str, tuple[tuple[int, ...], str]] = {name: (version, name) for name, version in since.items()}
+    producers: dict[str, list[str]] = {}
+    for name, shown in flags["module_to_command_info"].items():
+        producers.setdefault(shown, []).append(name)
+    for shown, names in producers.items():
+        if shown not in found and all(n in since for n in names):
+            found[shown] = min((since[n], n) for n in names)
+    return found
 
 
 def canonical_flags(flags: list[object], target: tuple[int, ...] | None) -> list[str]:

@@ -15,6 +15,8 @@ import pytest
 
 from tests.support.cli import run_modpack
 from tests.support.modules import compile_module, observe
+from tests.support.paths import CASES
+from tests.support.redis_prepared import require_prepared
 
 HEADER = """\
 [module]
@@ -96,3 +98,51 @@ def test_a_subcommand_of_the_default_arity_states_no_minimum(tmp_path: Path) -> 
     assert findings(declared) == ["CMD022@commands[1].name"]
     declared = project(tmp_path, [table("x.c", -2), table("x.c|get", -3, ("readonly",), (3, 3, 1))])
     assert findings(declared) == ["CMD022@commands[1].name", "KEY007@commands[1].first_key"]
+
+
+# --- flags a Redis version does not know yet ---------------------------------------------------
+
+
+@pytest.mark.rule("CMD023")
+@pytest.mark.redis
+def test_a_flag_newer_than_min_redis_version_is_named(tmp_path: Path) -> None:
+    """redis-server 7.0.15 refuses the flags string "readonly internal" (the module does not
+    load), 8.0.2 accepts it: declared for min_redis_version 7.0 it is CMD023, for 8.0 it is not."""
+    so = compile_module(tmp_path, 'CC("x.c", "readonly internal", 0, 0, 0);')
+    seven = observe(so)
+    assert seven.version.startswith("7.0.") and not seven.loaded
+    eight = observe(so, spec=require_prepared("x86_64", "8.0"))
+    assert eight.loaded and eight.info == {}  # loaded; an internal command is hidden from COMMAND LIST
+    declared = [table("x.c", flags=("readonly", "internal"))]
+    assert findings(project(tmp_path, declared, target="7.4", minimum="7.0")) == ["CMD023@commands[0].flags"]
+    assert findings(project(tmp_path, declared, target="7.0"), "--load") == [
+        "CMD023@commands[0].flags",
+        "LOAD011@",
+    ]
+    assert findings(project(tmp_path, declared, target="8.0")) == []
+    # Flags 7.0 knows are not named: the same module without internal loads.
+    so = compile_module(
+        tmp_path, 'CC("x.c", "readonly allow-busy no-mandatory-keys getchannels-api", 1, 1, 1);'
+    )
+    assert observe(so).loaded
+    declared = [table("x.c", flags=("readonly", "allow-busy", "no-mandatory-keys"), keys=(1, 1, 1))]
+    assert findings(project(tmp_path, declared, target="7.0")) == []
+    # Older than 7.0, each of them is (the COMMAND INFO spelling of a module.json too).
+    assert findings(project(tmp_path, declared, target="7.0", minimum="6.2")) == [
+        "CMD023@commands[0].flags",
+        "CMD023@commands[0].flags",
+    ]
+
+
+def test_a_module_json_flag_newer_than_min_redis_version_is_named(tmp_path: Path) -> None:
+    module = json.loads((CASES / "good" / "module-json" / "module.json").read_text("utf-8"))
+    module["min_redis_version"] = "6.2"
+    module["commands"][0]["flags"] += ["allow_busy", "noscript"]  # noscript: also deny-script (4.0)
+    path = tmp_path / "module.json"
+    path.write_text(json.dumps(module), "utf-8")
+    done = run_modpack("validate", path, "--format", "json", "--select", "CMD023")
+    report = json.loads(done.stdout)
+    [finding] = report["files"][0]["findings"]
+    assert finding["location"]["path"] == f"commands[0].flags[{len(module['commands'][0]['flags']) - 2}]"
+    assert "flag 'allow_busy' needs Redis 7.0" in finding["message"]
+    assert "'allow-busy'" in finding["message"] and "Redis 6.2" in finding["message"]

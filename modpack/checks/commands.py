@@ -114,6 +114,50 @@ def target_redis(module: Module) -> tuple[int, ...] | None:
     return None  # mutate: equivalent -- the implicit return is None too
 
 
+def lowest_redis(module: Module) -> tuple[int, ...] | None:
+    """The oldest Redis the module claims to load on: min_redis_version, else the compatible one."""
+    for key in ("min_redis_version", "compatible_redis_version"):
+        value = module.get(key)
+        if isinstance(value, str) and value:
+            parsed = versions.parse_redis_version(value)
+            if parsed is not None and parsed[:2] != (99, 99):
+                return parsed
+    return None
+
+
+def check_flag_versions(module: Module, entries: object, sink: Sink) -> None:
+    """CMD023: a flag that the oldest Redis the module claims is older than.
+
+    RedisModule_CreateCommand refuses a flags string with a flag it does not know, and the module
+    fails to load (keyspecs.md §1.5-1.6; redis-server 7.0.15 refuses `internal`, which 8.0.2
+    accepts). `entries` are the flags as written: modpack.toml's before they are spelt as
+    COMMAND INFO does (internal is shown as noscript), module.json's as they are.
+    """
+    lowest = lowest_redis(module)
+    if lowest is None or not isinstance(entries, list):
+        return
+    since = policy.flag_since()
+    shown = ".".join(map(str, lowest[:2]))
+    for index, entry in enumerate(entries):
+        flags = entry.get("flags") if isinstance(entry, dict) else None
+        if not isinstance(flags, list):
+            continue
+        for place, flag in enumerate(flags):
+            needed = since.get(flag.lower()) if isinstance(flag, str) else None
+            if needed is None or lowest >= needed[0]:
+                continue
+            version, string = needed
+            first = ".".join(map(str, version))
+            sink.add(
+                "CMD023",
+                f"commands[{index}].flags[{place}]",
+                f"flag {flag!r} needs Redis {first}: an older RedisModule_CreateCommand refuses the flags "
+                f"string {string!r}, so the module does not load on Redis {shown}, its min_redis_version",
+                f"Raise min_redis_version to {first}, or pass {string!r} only to a Redis that has it "
+                "(RedisModule_GetServerVersion) and declare what the oldest one reports.",
+            )
+
+
 def no_commands(module: Module, sink: Sink) -> None:
     """CMD030: commands is an empty list, so the proxy routes no command of this module.
 
@@ -155,6 +199,7 @@ def check_commands(
         _check_key_range(command, sink)
     if not hand_written:
         _check_module_flag(_generated(commands, module), target, sink)
+        check_flag_versions(module, entries, sink)  # hand-written flags are checked as written
     _check_no_multi_key(module, commands, sink)
     if not binary_follows:
         _report_movable_keys(commands, None, sink)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from modpack.redis.harness import ErrorReply, HarnessError, RedisServer, Reply, ReplyError
+from modpack.redis.spec import ServerSpec
 from tests.support.paths import FIXTURES
 from tests.support.tools import require, require_redis
 
@@ -95,11 +96,18 @@ class Observed:
         return first, last, step
 
 
-def observe(so: Path, getkeys: dict[str, Sequence[str]] | None = None, *, timeout: float = 5.0) -> Observed:
-    """Load `so` into this machine's redis-server and ask COMMAND INFO of every command it added,
-    then COMMAND GETKEYS with the given arguments (after the command name) for each named one."""
-    binary = require_redis()
-    with RedisServer(binary=binary, timeout=timeout) as server:
+def observe(
+    so: Path,
+    getkeys: dict[str, Sequence[str]] | None = None,
+    *,
+    spec: ServerSpec | None = None,
+    timeout: float = 5.0,
+) -> Observed:
+    """Load `so` into this machine's redis-server (or the one `spec` names) and ask COMMAND INFO of
+    every command it added, then COMMAND GETKEYS with the given arguments (after the command name)
+    for each named one."""
+    server_args = {"spec": spec} if spec is not None else {"binary": require_redis()}
+    with RedisServer(timeout=timeout, **server_args) as server:
         before = set(_names(server.call("COMMAND", "LIST")))
         try:
             server.load_module(so)
