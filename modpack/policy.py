@@ -71,8 +71,15 @@ class RedisServerExports(TypedDict):
     supplement: Supplement
 
 
-PolicyName: TypeAlias = Literal["platforms", "capabilities", "flags", "redis_server_exports"]
-PolicyData: TypeAlias = Platforms | Capabilities | Flags | RedisServerExports
+class NativeCommands(TypedDict):
+    source: str
+    commands: dict[str, str]
+
+
+PolicyName: TypeAlias = Literal[
+    "platforms", "capabilities", "flags", "redis_server_exports", "native_commands"
+]
+PolicyData: TypeAlias = Platforms | Capabilities | Flags | RedisServerExports | NativeCommands
 
 
 @overload
@@ -83,6 +90,8 @@ def load(name: Literal["capabilities"]) -> Capabilities: ...
 def load(name: Literal["flags"]) -> Flags: ...
 @overload
 def load(name: Literal["redis_server_exports"]) -> RedisServerExports: ...
+@overload
+def load(name: Literal["native_commands"]) -> NativeCommands: ...
 def load(name: PolicyName) -> PolicyData:
     return _read(name)
 
@@ -149,6 +158,15 @@ def flag_since() -> dict[str, tuple[tuple[int, ...], str]]:
         if shown not in found and all(n in since for n in names):
             found[shown] = min((since[n], n) for n in names)
     return found
+
+
+@functools.cache
+def native_commands() -> dict[str, tuple[int, ...]]:
+    """Lower-case name of every command a stock redis-server has -> the Redis version that added it."""
+    return {
+        name: tuple(int(p) for p in since.split("."))
+        for name, since in load("native_commands")["commands"].items()
+    }
 
 
 def canonical_flags(flags: list[object], target: tuple[int, ...] | None) -> list[str]:

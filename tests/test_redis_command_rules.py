@@ -146,3 +146,24 @@ def test_a_module_json_flag_newer_than_min_redis_version_is_named(tmp_path: Path
     assert finding["location"]["path"] == f"commands[0].flags[{len(module['commands'][0]['flags']) - 2}]"
     assert "flag 'allow_busy' needs Redis 7.0" in finding["message"]
     assert "'allow-busy'" in finding["message"] and "Redis 6.2" in finding["message"]
+
+
+# --- names Redis has already ----------------------------------------------------------------------
+
+
+@pytest.mark.rule("CMD024")
+@pytest.mark.redis
+def test_a_name_redis_has_already_is_an_error(tmp_path: Path) -> None:
+    """redis-server 7.0.15 refuses get in any case; hexpire (7.4) it registers, 8.0.2 refuses it."""
+    for name in ("get", "GET"):
+        assert not observe(compile_module(tmp_path, f'CC("{name}", "readonly", 1, 1, 1);')).loaded
+        declared = project(tmp_path, [table(name, flags=("readonly",), keys=(1, 1, 1))])
+        assert findings(declared) == ["CMD024@commands[0].name"]
+    so = compile_module(tmp_path, 'CC("hexpire", "write", 1, 1, 1);')
+    assert observe(so).loaded
+    assert not observe(so, spec=require_prepared("x86_64", "8.0")).loaded
+    declared = [table("hexpire", flags=("write",), keys=(1, 1, 1))]
+    assert findings(project(tmp_path, declared, target="7.0"), "--load") == []
+    assert findings(project(tmp_path, declared, target="8.0", minimum="7.0")) == ["CMD024@commands[0].name"]
+    # A module's own prefix is no Redis command.
+    assert findings(project(tmp_path, [table("ksx.get", flags=("readonly",), keys=(1, 1, 1))])) == []

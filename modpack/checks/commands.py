@@ -190,6 +190,7 @@ def check_commands(
     commands = parse_commands(entries)
     target = target_redis(module)
     _check_names(commands, sink)
+    _check_native_names(commands, target, sink)
     for command in commands:
         if not hand_written:  # the declarations' reader says it for modpack.toml and ramp.yml
             _check_c_ints(command, sink)
@@ -292,6 +293,27 @@ def _check_names(commands: list[Command], sink: Sink) -> None:
             sink.add("CMD003", path, f"{name!r} duplicates {seen[folded]!r} (names are case-insensitive)")
         else:
             seen[folded] = name
+
+
+def _check_native_names(commands: list[Command], target: tuple[int, ...] | None, sink: Sink) -> None:
+    """CMD024: a name Redis has already. RedisModule_CreateCommand refuses a name in the command
+    table, compared case-insensitively, and the module does not load (keyspecs.md §1.3;
+    redis-server 7.0.15 refuses both get and GET). Judged for the Redis the module is for (the
+    newest of its names when unknown): hexpire came in 7.4, so a 7.2 module may still use it."""
+    native = policy.native_commands()
+    for command in commands:
+        name = command.name
+        since = native.get(name.lower()) if name else None
+        if since is None or (target is not None and since[: len(target)] > target):
+            continue
+        added = ".".join(map(str, since[:2]))
+        sink.add(
+            "CMD024",
+            f"{command.path}.command_name",
+            f"command name {name!r} is a Redis command (since Redis {added}): RedisModule_CreateCommand "
+            "refuses a name already taken, so the module does not load",
+            "Prefix the module's commands with the module name (hello.get, not get).",
+        )
 
 
 def _check_fields(command: Command, sink: Sink) -> None:
