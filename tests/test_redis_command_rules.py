@@ -167,3 +167,75 @@ def test_a_name_redis_has_already_is_an_error(tmp_path: Path) -> None:
     assert findings(project(tmp_path, declared, target="8.0", minimum="7.0")) == ["CMD024@commands[0].name"]
     # A module's own prefix is no Redis command.
     assert findings(project(tmp_path, [table("ksx.get", flags=("readonly",), keys=(1, 1, 1))])) == []
+
+
+# --- key specs Redis accepts and cannot use -------------------------------------------------------
+
+KEYWORD_FROM_0 = (
+    "{.flags = KEY_RO, .begin_search_type = REDISMODULE_KSPEC_BS_KEYWORD, "
+    '.bs.keyword = {.keyword = "KEYS", .startfrom = 0}, '
+    ".find_keys_type = REDISMODULE_KSPEC_FK_RANGE, .fk.range = {-1, 1, 0}}"
+)
+UNUSABLE = {
+    # name: (the key specs given to SetCommandInfo, or None for CreateCommand's 1,1,-1; what
+    # Redis then registers as first/last/step)
+    "x.negstep": (None, (1, 1, -1)),
+    "x.limit": ("IDX(KEY_RW, 1, -2, 1, 2)", (1, -2, 1)),
+    "x.variable": ("IDX(KEY_RW | REDISMODULE_CMD_KEY_VARIABLE_FLAGS, 1, 0, 1, 0)", (1, 1, 1)),
+    "x.keyword0": (KEYWORD_FROM_0, (0, 0, 0)),
+    "x.index0": ("IDX(KEY_RW, 0, 0, 1, 0)", (0, 0, 1)),
+    "x.fine": ("IDX(KEY_RW, 1, -1, 1, 2)", (1, -1, 1)),  # a limit with lastkey -1 is what it is for
+}
+
+
+def unusable_module(folder: Path) -> Path:
+    body = []
+    for name, (specs, _) in UNUSABLE.items():
+        if specs is None:
+            body.append(f'CC("{name}", "write", 1, 1, -1);')
+            continue
+        variable = name.replace(".", "_")
+        body.append(f"static RedisModuleCommandKeySpec {variable}[] = {{{specs}, {{0}}}};")
+        body.append(f'CC("{name}", "write", 0, 0, 0); INFO("{name}", 0, {variable});')
+    return compile_module(folder, "\n    ".join(body))
+
+
+@pytest.mark.rule("LOAD027")
+@pytest.mark.redis
+def test_key_specs_redis_accepts_and_cannot_use_are_errors(tmp_path: Path) -> None:
+    so = unusable_module(tmp_path)
+    seen = observe(so)
+    assert seen.loaded and {name: seen.triple(name) for name in UNUSABLE} == {
+        n: t for n, (_, t) in UNUSABLE.items()
+    }
+    args = ["KEYS", "a", "b", "c"]
+    # What Redis does when it extracts the keys (COMMAND GETKEYS here; cluster routing, ACL key
+    # patterns and client tracking extract them the same way).
+    assert observe(so, {"x.limit": args}).getkeys == {"x.limit": "crashed"}  # an assertion aborts it
+    eight = require_prepared("x86_64", "8.0")
+    assert observe(so, {"x.negstep": args}, spec=eight, timeout=2).getkeys == {"x.negstep": "crashed"}
+    assert observe(so, {"x.index0": args}).getkeys == {"x.index0": ["x.index0"]}  # its own name
+    invalid = "ERR Invalid arguments specified for command"
+    for name in ("x.variable", "x.keyword0"):
+        assert str(observe(so, {name: args}).getkeys[name]) == f"ErrorReply(message='{invalid}')"
+    assert observe(so, {"x.fine": args}).getkeys == {"x.fine": ["KEYS", "a"]}
+    declared = [table(name, flags=("write",), keys=keys) for name, (_, keys) in UNUSABLE.items()]
+    declared[3]["flags"] = ["write", "movablekeys"]  # Redis marks a keyword spec movablekeys
+    assert findings(project(tmp_path, declared), "--load") == [
+        "CMD013@commands[3].flags",  # and without getkeys-api cluster routing misses its keys
+        "KEY005@commands[4]",  # 0,0,1: the step of no key, the static rules' reading
+        "LOAD022@commands[3]",
+        "LOAD023@commands[0].step",  # -1 is also a Redis Enterprise routing policy
+        *(f"LOAD027@commands[{index}]" for index in range(5)),
+    ]
+    done = run_modpack("validate", project(tmp_path, declared), "--load", "--select", "LOAD027")
+    assert (
+        "x.negstep: Redis accepted key specs it cannot use: key spec 1 [RW access update; index 1; "
+        in done.stdout
+    )
+    assert (
+        "keystep -1 never moves forward through the keys: key extraction never ends on Redis 8.0"
+        in done.stdout
+    )
+    assert "limit 2 with lastkey -2 (below -1) fails an assertion" in done.stdout
+    assert "index 0 takes the command name (argv[0]) for a key" in done.stdout
