@@ -100,6 +100,24 @@ def test_a_subcommand_of_the_default_arity_states_no_minimum(tmp_path: Path) -> 
     assert findings(declared) == ["CMD022@commands[1].name", "KEY007@commands[1].first_key"]
 
 
+@pytest.mark.rule("KEY009", "LOAD027")
+@pytest.mark.redis
+def test_a_subcommand_key_at_its_own_name_is_an_error(tmp_path: Path) -> None:
+    """Argument 1 of a subcommand is its own name: Redis accepts keys from 1 and routes by it."""
+    so = compile_module(tmp_path, SUBCOMMAND.replace('"readonly", 2, 2, 1', '"readonly", 1, 1, 1'))
+    seen = observe(so, {"x.c|get": ["k"]})
+    assert seen.loaded and seen.triple("x.c|get") == (1, 1, 1)
+    assert seen.getkeys["x.c|get"] == ["get"]
+    declared = project(tmp_path, [table("x.c", -2), table("x.c|get", -2, ("readonly",), (1, 1, 1))])
+    assert findings(declared, "--load") == ["CMD022@commands[1].name", "KEY009@commands[1].first_key"]
+    # Not declared, it is registered all the same: --load names it.
+    declared = project(tmp_path, [table("x.c", -2)])
+    assert findings(declared, "--load") == ["LOAD018@commands", "LOAD027@commands"]
+    done = run_modpack("validate", declared, "--load", "--select", "LOAD027")
+    assert "x.c|get: Redis accepted key specs it cannot use" in done.stdout
+    assert "index 1 takes the subcommand's own name for a key" in done.stdout
+
+
 # --- flags a Redis version does not know yet ---------------------------------------------------
 
 

@@ -503,6 +503,16 @@ def _check_key_range(command: Command, sink: Sink) -> None:
     if 0 <= last < first:
         sink.add("KEY003", f"{path}.last_key", f"command {name!r} has last_key {last} < first_key {first}")
         return
+    if first == 1 and name is not None and "|" in name:
+        sink.add(
+            "KEY009",
+            f"{path}.first_key",
+            f"subcommand {name!r} has first_key 1, the subcommand's own name: Redis routes every call by "
+            f"{name.split('|', 1)[1]!r}, not by a key",
+            "Key positions of a subcommand count the container's name as 0 and its own as 1: the first "
+            "key is at 2 or later.",
+        )
+        return
     # From here first >= 1, step >= 1, and last >= first or negative.
     if arity is not None and arity > 0:
         _check_fixed_arity(command, (first, last, step), arity, sink)

@@ -47,7 +47,10 @@ def compare(module: Mapping[str, JSON], discovery: Discovery) -> list[Difference
         else:
             found += compare_command(path, entry, info, discovery.redis_version_tuple)
     names = {name.lower() for _, _, name in declared}
-    found += [_not_declared(c) for c in discovery.commands if c.name.lower() not in names]
+    for info in discovery.commands:
+        if info.name.lower() not in names:
+            # Undeclared, it is still registered: its keys are extracted all the same.
+            found += [_not_declared(info), *_hazards("commands", {}, info, discovery.redis_version_tuple)]
     return found
 
 
@@ -343,8 +346,9 @@ def key_spec_hazards(info: CommandInfo, *, said: bool = False) -> list[str]:
     8.0.2, a limit with lastkey below -1 aborts both (an assertion), index 0 returns the command
     name as the key, and a keyword searched from 0 or variable_flags without getkeys-api make
     Redis answer that the arguments are invalid: no key is ever found, so no ACL key pattern
-    applies to the command. `said`: first/last/step are declared as registered, so a step of 0
-    or a negative first key they show is left out (KEY002 and KEY001 name it already)."""
+    applies to the command; a subcommand's index 1 is its own name, by which COMMAND GETKEYS then
+    routes it. `said`: first/last/step are declared as registered, so a step of 0, a negative first
+    key or a subcommand's first key 1 they show is left out (KEY002, KEY001, KEY009 name it)."""
     found = []
     for number, spec in enumerate(info.key_specs):
         flags = {f.lower() for f in spec.flags}
@@ -370,6 +374,8 @@ def key_spec_hazards(info: CommandInfo, *, said: bool = False) -> list[str]:
         if spec.begin_search == "index" and index <= 0 and not (said and index == info.first_key < 0):
             place = "the command name (argv[0])" if index == 0 else "memory before the arguments"
             what.append(f"index {index} takes {place} for a key")
+        if spec.begin_search == "index" and index == 1 and info.is_subcommand and not said:
+            what.append("index 1 takes the subcommand's own name for a key")
         if spec.begin_search == "keyword" and spec.begin_int("startfrom") == 0:
             what.append("a keyword searched from 0 is never found, so its keys are never found")
         if "variable_flags" in flags and not info.movable:
