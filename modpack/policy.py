@@ -172,11 +172,13 @@ def native_commands() -> dict[str, tuple[int, ...]]:
 def canonical_flags(flags: list[object], target: tuple[int, ...] | None) -> list[str]:
     """COMMAND INFO spellings in Redis 7's emission order, with `module` for Redis 7+ targets.
 
-    Redis 7 reports `module` on every module command and 6.x never does (keyspecs.md §1.7).
+    Redis 7 reports `module` on every module command and 6.x never does (keyspecs.md §1.7), and
+    matches a flags string's words case-insensitively (strcasecmp in src/module.c
+    commandFlagsFromString; redis-server 7.0.15 reports "WRITE Deny-OOM" as write, denyoom).
     """
     spelled = module_flag_spellings()
     order = load("flags")["command_info"]
-    names = {spelled.get(f, f) for f in flags if isinstance(f, str)}
+    names = {spelled.get(f.lower(), f.lower()) for f in flags if isinstance(f, str)}
     if target is not None and target >= (7,):
         names.add("module")
     elif target is not None:

@@ -9,6 +9,7 @@ something else than the comment says, so a rule never rests on a belief about Re
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,25 @@ def test_a_module_json_flag_newer_than_min_redis_version_is_named(tmp_path: Path
     assert finding["location"]["path"] == f"commands[0].flags[{len(module['commands'][0]['flags']) - 2}]"
     assert "flag 'allow_busy' needs Redis 7.0" in finding["message"]
     assert "'allow-busy'" in finding["message"] and "Redis 6.2" in finding["message"]
+
+
+@pytest.mark.redis
+def test_flags_are_words_of_any_case_as_redis_reads_them(tmp_path: Path) -> None:
+    """Redis matches each word of a flags string case-insensitively: "WRITE Deny-OOM" is
+    registered as write, denyoom; modpack.toml declares flags in that spelling too."""
+    so = compile_module(tmp_path, 'CC("x.c", "WRITE Deny-OOM", 1, 1, 1);')
+    seen = observe(so)
+    assert seen.loaded
+    entry = seen.info["x.c"]
+    assert isinstance(entry, list) and entry[2] == ["write", "denyoom", "module"]
+    declared = project(tmp_path, [table("x.c", flags=("WRITE", "Deny-OOM"), keys=(1, 1, 1))])
+    assert findings(declared, "--load") == []
+    done = run_modpack("build", tmp_path, "-o", tmp_path / "out")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (bundle,) = (tmp_path / "out").glob("*.zip")
+    with zipfile.ZipFile(bundle) as archive:
+        [command] = json.loads(archive.read("module.json"))["commands"]
+    assert command["flags"] == ["write", "denyoom", "module"]
 
 
 # --- names Redis has already ----------------------------------------------------------------------
