@@ -119,6 +119,23 @@ def test_a_subcommand_key_at_its_own_name_is_an_error(tmp_path: Path) -> None:
     assert "index 1 takes the subcommand's own name for a key" in done.stdout
 
 
+@pytest.mark.redis
+def test_a_name_of_two_subcommand_levels_is_an_error(tmp_path: Path) -> None:
+    """Redis has one level of subcommands: a subcommand of a subcommand is refused, and a
+    subcommand named a|b is registered by 7.0 where no call reaches it (COMMAND INFO has nothing)."""
+    nested = (
+        'TRY(RedisModule_CreateCommand(ctx, "x.c", NULL, "", 0, 0, 0));\n'
+        '    TRY(RedisModule_CreateSubcommand(RedisModule_GetCommand(ctx, "x.c"), "a", NULL, "", 0, 0, 0));\n'
+        '    TRY(RedisModule_CreateSubcommand(RedisModule_GetCommand(ctx, "x.c|a"), "b", reply_ok, "", 0, 0, 0));'
+    )
+    assert not observe(compile_module(tmp_path, nested)).loaded
+    piped = SUBCOMMAND.replace('"get", reply_ok', '"a|b", reply_ok')
+    seen = observe(compile_module(tmp_path, piped))
+    assert seen.loaded and seen.info == {"x.c": seen.info["x.c"], "x.c|a|b": None}
+    for name in ("x.c|a|b", "|get", "x.c|"):
+        assert findings(project(tmp_path, [table("x.c", -2), table(name)])) == ["CMD002@commands[1].name"]
+
+
 # --- flags a Redis version does not know yet ---------------------------------------------------
 
 

@@ -284,8 +284,17 @@ def _check_names(commands: list[Command], sink: Sink) -> None:
             if _BLOCKED_NAME.search(name)
             else None
         )
+        parent, _, sub = name.partition("|")
         if bad:
             sink.add("CMD002", path, f"command name {name!r} contains {', '.join(bad)}")
+        elif "|" in sub or ("|" in name and not (parent and sub)):
+            # One level only: RedisModule_CreateSubcommand refuses a subcommand of a subcommand, and
+            # 7.0 registers a subcommand name holding | where no call reaches it (7.2+ refuses it).
+            sink.add(
+                "CMD002",
+                path,
+                f"command name {name!r} is not container|subcommand: Redis has one level of subcommands",
+            )
         elif "|" in name:
             sink.add("CMD022", path, f"{name!r} is a subcommand entry")
         folded = name.lower()
