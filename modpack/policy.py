@@ -161,6 +161,21 @@ def flag_since() -> dict[str, tuple[tuple[int, ...], str]]:
 
 
 @functools.cache
+def flags_string_words() -> frozenset[str]:
+    """Every word of either flag vocabulary, and the native-only names: what a string literal
+    must be made of to be taken for a RedisModule_CreateCommand flags string."""
+    flags = load("flags")
+    return frozenset(
+        [
+            *flags["module_to_command_info"],
+            *flags["module_only_invisible"],
+            *flags["command_info"],
+            *flags["native_only"],
+        ]
+    )
+
+
+@functools.cache
 def native_commands() -> dict[str, tuple[int, ...]]:
     """Lower-case name of every command a stock redis-server has -> the Redis version that added it."""
     return {

@@ -294,3 +294,46 @@ def test_key_specs_redis_accepts_and_cannot_use_are_errors(tmp_path: Path) -> No
     )
     assert "limit 2 with lastkey -2 (below -1) fails an assertion" in done.stdout
     assert "index 0 takes the command name (argv[0]) for a key" in done.stdout
+
+
+# --- flags strings Redis refuses, read from the binary ---------------------------------------------
+
+
+@pytest.mark.rule("ELF031")
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    ("flags", "problem"),
+    [
+        ("write  fast", "an empty word (a doubled space)"),
+        ("readonly fast  ", "an empty word (a doubled space)"),
+        ("readonly denyoom", "'denyoom' (the flags string says 'deny-oom')"),
+        ("write movablekeys", "'movablekeys' (the flags string says 'getkeys-api')"),
+        ("write module", "'module', no flag of a module"),
+    ],
+)
+def test_a_flags_string_redis_refuses_is_named_from_the_binary(
+    tmp_path: Path, flags: str, problem: str
+) -> None:
+    so = compile_module(tmp_path, f'CC("x.c", "{flags}", 0, 0, 0);')
+    assert not observe(so).loaded
+    done = run_modpack("validate", so)
+    assert done.returncode == 0, done.stdout  # a warning: the string may only look like one
+    assert f"warning ELF031 the binary holds the flags string {flags!r}" in done.stdout
+    assert problem in done.stdout
+
+
+@pytest.mark.redis
+def test_flags_strings_redis_takes_and_sentences_are_not_named(tmp_path: Path) -> None:
+    body = (
+        'CC("x.a", "write deny-oom", 1, 1, 1); CC("x.b", "WRITE Deny-OOM getkeys-api", 1, 1, 1);\n'
+        '    CC("x.c", "readonly fast no-cluster", 1, 1, 1);\n'
+        '    static const char *volatile text[] = {"write failed ", "fast  path", "module name", "readonly "};\n'
+        "    (void)text;"
+    )
+    so = compile_module(tmp_path, body)
+    assert observe(so).loaded
+    done = run_modpack("validate", so)
+    assert "ELF031" not in done.stdout, done.stdout
+    # A trailing space alone fails too, but "readonly " above may be the piece of a flags string a
+    # module puts together at run time: not named.
+    assert not observe(compile_module(tmp_path, 'CC("x.c", "write ", 0, 0, 0);')).loaded
