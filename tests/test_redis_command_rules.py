@@ -337,3 +337,26 @@ def test_flags_strings_redis_takes_and_sentences_are_not_named(tmp_path: Path) -
     # A trailing space alone fails too, but "readonly " above may be the piece of a flags string a
     # module puts together at run time: not named.
     assert not observe(compile_module(tmp_path, 'CC("x.c", "write ", 0, 0, 0);')).loaded
+
+
+@pytest.mark.redis
+def test_first_key_0_with_a_step_as_redis_7_reports_it_names_the_command_name(tmp_path: Path) -> None:
+    """Redis 7 shows first_key 0 with a last_key or step only for a key spec at index 0, whose
+    key is the command's own name; a CreateCommand 0,1,1 it shows as 0,0,0."""
+    specs = "static RedisModuleCommandKeySpec specs[] = {IDX(KEY_RW, 0, 0, 1, 0), {0}};"
+    so = compile_module(
+        tmp_path,
+        f'{specs}\n    CC("x.a", "write", 0, 0, 0); INFO("x.a", 0, specs);\n    CC("x.b", "write", 0, 1, 1);',
+    )
+    seen = observe(so, {"x.a": ["k"]})
+    assert (seen.triple("x.a"), seen.triple("x.b")) == ((0, 0, 1), (0, 0, 0))
+    assert seen.getkeys["x.a"] == ["x.a"]
+    module = json.loads((CASES / "good" / "module-json" / "module.json").read_text("utf-8"))
+    module["commands"][0].update(first_key=0, last_key=0, step=1)
+    path = tmp_path / "module.json"
+    path.write_text(json.dumps(module), "utf-8")
+    done = run_modpack("validate", path, "--select", "KEY005")
+    assert "which Redis 7 reports only for a key spec at index 0: the command name itself" in done.stdout
+    # Declared by hand, 0,1,1 is what a CreateCommand call may pass: Redis drops the rest.
+    done = run_modpack("validate", project(tmp_path, [table("x.b", flags=("write",), keys=(0, 1, 1))]))
+    assert "KEY005" in done.stdout and "key spec at index 0" not in done.stdout
