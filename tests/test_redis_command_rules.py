@@ -156,6 +156,14 @@ def test_a_flag_newer_than_min_redis_version_is_named(tmp_path: Path) -> None:
         "LOAD011@",
     ]
     assert findings(project(tmp_path, declared, target="8.0")) == []
+    # Redis 8 registers it and hides it from COMMAND: validate --load still finds it (it said
+    # LOAD016, "the module does not register it"), and compares its flags as Redis shows them.
+    assert findings(project(tmp_path, declared, target="8.0"), "--load") == []
+    declared = [table("x.c", flags=("write", "internal"))]
+    assert findings(project(tmp_path, declared, target="8.0"), "--load") == ["LOAD020@commands[0].flags"]
+    done = run_modpack("validate", project(tmp_path, [], target="8.0"), "--load")
+    assert "registered 0 commands, and 1 internal command COMMAND hides" in done.stdout
+    assert "LOAD017" not in done.stdout  # RAMP never lists it either
     # Flags 7.0 knows are not named: the same module without internal loads.
     so = compile_module(
         tmp_path, 'CC("x.c", "readonly allow-busy no-mandatory-keys getchannels-api", 1, 1, 1);'
