@@ -827,7 +827,9 @@ def _getkeys_api(image: _Image, stream: Stream) -> GetkeysApi:
             found |= _tokens_in(stream, section.offset, section.size, (GETKEYS_FLAG, *GETKEYS_CALLS), strings)
         except OSError:
             complete = False  # a bundle keeps only parts of a large .so: the answer may be incomplete
-    flag, calls = GETKEYS_FLAG in found, all(name in found for name in GETKEYS_CALLS)
+    # Redis reads the flags case-insensitively: "write GETKEYS-API" asks for the keys too.
+    named = any(GETKEYS_FLAG.decode() in text.lower().split(" ") for text in strings.kept)
+    flag, calls = GETKEYS_FLAG in found or named, all(name in found for name in GETKEYS_CALLS)
     return GetkeysApi(flag, calls, complete, tuple(strings.kept))
 
 

@@ -211,6 +211,18 @@ def test_flags_are_words_of_any_case_as_redis_reads_them(tmp_path: Path) -> None
     assert command["flags"] == ["write", "denyoom", "module"]
 
 
+@pytest.mark.redis
+def test_getkeys_api_in_another_case_is_getkeys_api(tmp_path: Path) -> None:
+    """Redis takes "write GETKEYS-API" as getkeys-api (movablekeys, keys from the callback): the
+    binary check says the module implements it, so CMD013 stays silent."""
+    so = compile_module(tmp_path, 'CC("x.c", "write GETKEYS-API", 0, 0, 0);')
+    seen = observe(so, {"x.c": ["a", "b"]})
+    entry = seen.info["x.c"]
+    assert isinstance(entry, list) and "movablekeys" in entry[2] and seen.getkeys["x.c"] == ["a", "b"]
+    declared = project(tmp_path, [table("x.c", flags=("write", "movablekeys"))])
+    assert findings(declared, "--load") == []
+
+
 # --- names Redis has already ----------------------------------------------------------------------
 
 
