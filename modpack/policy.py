@@ -58,6 +58,7 @@ class Flags(TypedDict):
     module_to_command_info: dict[str, str]
     module_only_invisible: dict[str, str]
     module_flag_since: dict[str, str]
+    left_out_of_declarations: list[str]
 
 
 class Supplement(TypedDict):
@@ -193,7 +194,10 @@ def canonical_flags(flags: list[object], target: tuple[int, ...] | None) -> list
     """
     spelled = module_flag_spellings()
     order = load("flags")["command_info"]
-    names = {spelled.get(f.lower(), f.lower()) for f in flags if isinstance(f, str)}
+    left_out = load("flags")["left_out_of_declarations"]  # getchannels-api: COMMAND INFO never shows it
+    names = {
+        spelled.get(f.lower(), f.lower()) for f in flags if isinstance(f, str) and f.lower() not in left_out
+    }
     if target is not None and target >= (7,):
         names.add("module")
     elif target is not None:

@@ -223,6 +223,27 @@ def test_getkeys_api_in_another_case_is_getkeys_api(tmp_path: Path) -> None:
     assert findings(declared, "--load") == []
 
 
+@pytest.mark.redis
+def test_getchannels_api_copied_from_the_flags_string_is_left_out(tmp_path: Path) -> None:
+    """Redis takes getchannels-api and COMMAND INFO never shows it: modpack.toml may copy it from
+    the C flags string (it was CMD008, an error), and the built module.json leaves it out."""
+    so = compile_module(tmp_path, 'CC("x.c", "readonly getchannels-api", 1, 1, 1);')
+    seen = observe(so)
+    entry = seen.info["x.c"]
+    assert isinstance(entry, list) and entry[2] == ["readonly", "module"]
+    declared = project(tmp_path, [table("x.c", flags=("readonly", "getchannels-api"), keys=(1, 1, 1))])
+    assert findings(declared, "--load") == []
+    done = run_modpack("build", tmp_path, "-o", tmp_path / "out")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (bundle,) = (tmp_path / "out").glob("*.zip")
+    with zipfile.ZipFile(bundle) as archive:
+        [command] = json.loads(archive.read("module.json"))["commands"]
+    assert command["flags"] == ["readonly", "module"]
+    # no-cluster stays a finding: the command does not exist when cluster mode is on.
+    declared = project(tmp_path, [table("x.c", flags=("readonly", "no-cluster"), keys=(1, 1, 1))])
+    assert findings(declared) == ["CMD008@commands[0].flags"]
+
+
 # --- names Redis has already ----------------------------------------------------------------------
 
 
