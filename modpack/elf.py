@@ -78,6 +78,10 @@ READ_CHUNK = 1 << 20  # read-only data is searched for API names a chunk at a ti
 # RedisModule_CreateCommand flags string, and the API fetched by name through RedisModule_GetApi.
 GETKEYS_FLAG = b"getkeys-api"
 GETKEYS_CALLS = (b"RedisModule_IsKeysPositionRequest", b"RedisModule_KeyAtPos")
+# Flags strings are looked for in the first 4 MiB of read-only data, at most 64 kept: the search
+# costs about 4 ms a MiB of code-like data with many NULs (libLLVM-14), 1 ms of random data.
+FLAGS_STRINGS_BUDGET = 4 << 20
+FLAGS_STRINGS_KEPT = 64
 _VERSION_NAME = re.compile(r"([A-Z][A-Z0-9]*(?:_[A-Z][A-Z0-9]*)*?)_(\d+(?:\.\d+)*)")
 _MUSL = re.compile(r"(?:libc\.musl-[\w.-]+\.so\.1|ld-musl-[\w.-]+\.so\.1)")
 _GLIBC = re.compile(r"(?:libc\.so\.6|ld-linux[\w.-]*\.so\.\d|ld64\.so\.\d)")
@@ -141,7 +145,8 @@ class SymbolLookup(NamedTuple):
 
 
 class GetkeysApi(NamedTuple):
-    """What the binary's read-only data says about getkeys-api (keyspecs.md §3.4).
+    """What the binary's read-only data says about its command registrations: getkeys-api
+    (keyspecs.md §3.4) and the strings that look like RedisModule_CreateCommand flags strings.
 
     The standard redismodule.h fetches every API by name in RedisModule_Init, so the API names
     alone prove little; a flags string naming getkeys-api is what makes Redis ask for the keys.
@@ -150,6 +155,9 @@ class GetkeysApi(NamedTuple):
     flag: bool  # a flags string names getkeys-api
     calls: bool  # RedisModule_IsKeysPositionRequest and RedisModule_KeyAtPos are fetched by name
     complete: bool = True  # every read-only section could be read
+    # NUL-terminated strings of flag words of either spelling and one space at least (the first
+    # FLAGS_STRINGS_KEPT, in the first FLAGS_STRINGS_BUDGET bytes of read-only data)
+    flags_strings: tuple[str, ...] = ()
 
     @property
     def implemented(self) -> bool:
@@ -805,6 +813,7 @@ def _getkeys_api(image: _Image, stream: Stream) -> GetkeysApi:
     Read straight from the stream in chunks, so a large .rodata is scanned, never held.
     """
     found: set[bytes] = set()
+    strings = _FlagsStrings()
     complete = True
     for section in image.sections:
         if section.type != SHT_PROGBITS or section.flags & (SHF_WRITE | SHF_EXECINSTR):
@@ -815,23 +824,65 @@ def _getkeys_api(image: _Image, stream: Stream) -> GetkeysApi:
             complete = False
             continue
         try:
-            found |= _tokens_in(stream, section.offset, section.size, (GETKEYS_FLAG, *GETKEYS_CALLS))
+            found |= _tokens_in(stream, section.offset, section.size, (GETKEYS_FLAG, *GETKEYS_CALLS), strings)
         except OSError:
             complete = False  # a bundle keeps only parts of a large .so: the answer may be incomplete
-    return GetkeysApi(GETKEYS_FLAG in found, all(name in found for name in GETKEYS_CALLS), complete)
+    # Redis reads the flags case-insensitively: "write GETKEYS-API" asks for the keys too.
+    named = any(GETKEYS_FLAG.decode() in text.lower().split(" ") for text in strings.kept)
+    flag, calls = GETKEYS_FLAG in found or named, all(name in found for name in GETKEYS_CALLS)
+    return GetkeysApi(flag, calls, complete, tuple(strings.kept))
 
 
-def _tokens_in(stream: Stream, offset: int, size: int, tokens: tuple[bytes, ...]) -> set[bytes]:
-    """Which tokens occur in bytes [offset, offset + size) of the stream (one may straddle chunks)."""
+# A NUL, a word no longer than a flag (17 characters), a space, then letters, '_', '-' and spaces up
+# to a NUL. Possessive, so a sentence fails at its first other character without backtracking.
+_FLAGS_STRING = re.compile(rb"\x00(([A-Za-z_-]{1,20}+) [A-Za-z_ -]{0,200}+)(?=\x00)")
+
+
+class _FlagsStrings:
+    """Collects, within FLAGS_STRINGS_BUDGET bytes, the string literals that may be flags strings:
+    spaces and flag words of either spelling (Redis matches the words case-insensitively)."""
+
+    def __init__(self) -> None:
+        from modpack import policy  # only when a binary is read
+
+        self.words = policy.flags_string_words()
+        self.first_words = frozenset(w.encode() for w in self.words)
+        self.budget = FLAGS_STRINGS_BUDGET
+        self.kept: list[str] = []
+
+    def search(self, window: bytes, start: int) -> None:
+        """Strings that end in `window` at or after `start` (earlier ones were seen already)."""
+        if self.budget <= 0 or len(self.kept) >= FLAGS_STRINGS_KEPT:
+            return
+        self.budget -= len(window) - start
+        for match in _FLAGS_STRING.finditer(window, max(start - 257, 0)):
+            if match.end() + 1 <= start or match[2].lower() not in self.first_words:
+                continue  # ended in the part of the window searched before, or a sentence
+            text = match[1].decode("ascii")
+            words = [w.lower() for w in text.split(" ") if w]
+            wanted = bool(words) and all(w in self.words for w in words)
+            if wanted and text not in self.kept and len(self.kept) < FLAGS_STRINGS_KEPT:
+                self.kept.append(text)
+
+
+def _tokens_in(
+    stream: Stream, offset: int, size: int, tokens: tuple[bytes, ...], strings: _FlagsStrings | None = None
+) -> set[bytes]:
+    """Which tokens occur in bytes [offset, offset + size) of the stream (one may straddle chunks);
+    `strings` collects the flags strings on the way."""
     overlap = max(len(token) for token in tokens) - 1
+    if strings is not None:
+        overlap = max(overlap, 258)  # a NUL, up to 256 characters and the closing NUL
     found: set[bytes] = set()
-    position, end, tail = offset, offset + size, b""
+    position, end, tail = offset, offset + size, b"\x00"  # a section starts a string
     while position < end:
         chunk = _read_at(stream, position, min(READ_CHUNK, end - position))
         if not chunk:
             raise OSError(f"the file ends inside a section, at byte {position}")
         window = tail + chunk
         found |= {token for token in tokens if token in window}
+        if strings is not None:
+            strings.search(window, len(tail))
         tail = window[-overlap:]
         position += len(chunk)
     return found

@@ -57,6 +57,8 @@ class Flags(TypedDict):
     native_only: list[str]
     module_to_command_info: dict[str, str]
     module_only_invisible: dict[str, str]
+    module_flag_since: dict[str, str]
+    left_out_of_declarations: list[str]
 
 
 class Supplement(TypedDict):
@@ -70,8 +72,15 @@ class RedisServerExports(TypedDict):
     supplement: Supplement
 
 
-PolicyName: TypeAlias = Literal["platforms", "capabilities", "flags", "redis_server_exports"]
-PolicyData: TypeAlias = Platforms | Capabilities | Flags | RedisServerExports
+class NativeCommands(TypedDict):
+    source: str
+    commands: dict[str, str]
+
+
+PolicyName: TypeAlias = Literal[
+    "platforms", "capabilities", "flags", "redis_server_exports", "native_commands"
+]
+PolicyData: TypeAlias = Platforms | Capabilities | Flags | RedisServerExports | NativeCommands
 
 
 @overload
@@ -82,6 +91,8 @@ def load(name: Literal["capabilities"]) -> Capabilities: ...
 def load(name: Literal["flags"]) -> Flags: ...
 @overload
 def load(name: Literal["redis_server_exports"]) -> RedisServerExports: ...
+@overload
+def load(name: Literal["native_commands"]) -> NativeCommands: ...
 def load(name: PolicyName) -> PolicyData:
     return _read(name)
 
@@ -128,14 +139,65 @@ def module_flag_spellings() -> dict[str, str]:
     return load("flags")["module_to_command_info"]
 
 
+@functools.cache
+def flag_since() -> dict[str, tuple[tuple[int, ...], str]]:
+    """Flag (either spelling, lower case) -> (the first Redis version whose RedisModule_CreateCommand
+    accepts it, the flag string that needs it); flags any version accepts are not listed.
+
+    A COMMAND INFO name takes the oldest of the flag strings that produce it: `noscript` comes
+    from deny-script (any version) as well as from internal (8.0), so it is not listed."""
+    flags = load("flags")
+    since = {
+        name: tuple(int(p) for p in version.split("."))
+        for name, version in flags["module_flag_since"].items()
+    }
+    found: dict[str, tuple[tuple[int, ...], str]] = {name: (version, name) for name, version in since.items()}
+    producers: dict[str, list[str]] = {}
+    for name, shown in flags["module_to_command_info"].items():
+        producers.setdefault(shown, []).append(name)
+    for shown, names in producers.items():
+        if shown not in found and all(n in since for n in names):
+            found[shown] = min((since[n], n) for n in names)
+    return found
+
+
+@functools.cache
+def flags_string_words() -> frozenset[str]:
+    """Every word of either flag vocabulary, and the native-only names: what a string literal
+    must be made of to be taken for a RedisModule_CreateCommand flags string."""
+    flags = load("flags")
+    return frozenset(
+        [
+            *flags["module_to_command_info"],
+            *flags["module_only_invisible"],
+            *flags["command_info"],
+            *flags["native_only"],
+        ]
+    )
+
+
+@functools.cache
+def native_commands() -> dict[str, tuple[int, ...]]:
+    """Lower-case name of every command a stock redis-server has -> the Redis version that added it."""
+    return {
+        name: tuple(int(p) for p in since.split("."))
+        for name, since in load("native_commands")["commands"].items()
+    }
+
+
 def canonical_flags(flags: list[object], target: tuple[int, ...] | None) -> list[str]:
     """COMMAND INFO spellings in Redis 7's emission order, with `module` for Redis 7+ targets.
 
-    Redis 7 reports `module` on every module command and 6.x never does (keyspecs.md §1.7).
+    Redis 7 reports `module` on every module command and 6.x never does (keyspecs.md §1.7), and
+    matches a flags string's words case-insensitively (strcasecmp in src/module.c
+    commandFlagsFromString; redis-server 7.0.15 reports "WRITE Deny-OOM" as write, denyoom).
     """
     spelled = module_flag_spellings()
     order = load("flags")["command_info"]
-    names = {spelled.get(f, f) for f in flags if isinstance(f, str)}
+    left_out = load("flags")["left_out_of_declarations"]  # getchannels-api: COMMAND INFO never shows it
+    names = {
+        spelled.get(f.lower(), f.lower()) for f in flags if isinstance(f, str) and f.lower() not in left_out
+    }
     if target is not None and target >= (7,):
         names.add("module")
     elif target is not None:

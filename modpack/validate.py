@@ -121,6 +121,7 @@ def check_declarations(
     metadata.check_module(module, sink)
     binary = so if so is not None else _declared_binary(decl)
     command_checks.check_commands(module, sink, hand_written=True, binary_follows=binary is not None)
+    command_checks.check_flag_versions(module, decl.raw.get("commands"), sink)  # as written
     if binary is not None:
         from modpack.checks.elf import check_binary
 

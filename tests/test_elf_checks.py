@@ -131,6 +131,8 @@ CRAFTED = [
     (Spec(little=False, machine=builder.EM_AARCH64), ["ELF004"]),
     (Spec(osabi=9), ["ELF008"]),
     (Spec(interp="/lib64/ld-linux-x86-64.so.2"), ["ELF028"]),
+    (Spec(rodata=b"OK\0write  fast\0x.c\0"), ["ELF031"]),
+    (Spec(rodata=b"OK\0write deny-oom\0write failed \0readonly \0"), []),
     (Spec(symbols=(Sym("RedisModule_OnLoad", type=builder.OBJECT),)), ["ELF011"]),
     (Spec(symbols=(Sym("RedisModule_OnLoad", defined=False),)), ["ELF011"]),
     (Spec(symbols=(Sym("RedisModule_OnLoad", visibility=builder.HIDDEN),)), ["ELF010"]),
@@ -319,6 +321,18 @@ def test_getkeys_evidence_across_a_chunk_boundary(tmp_path: Path) -> None:
     padding = b"\0" * (elf.READ_CHUNK - 8)  # "readonly getkeys-api" straddles the first chunk's end
     info = elf.read_elf(crafted(tmp_path, Spec(rodata=padding + GETKEYS_STRINGS)))
     assert info.getkeys.implemented
+
+
+@pytest.mark.parametrize("before", [0, 2, 8, 40, 300])
+def test_flags_strings_across_a_chunk_boundary(tmp_path: Path, before: int) -> None:
+    """ "readonly denyoom" whose closing NUL falls `before` bytes after the first chunk's end (or
+    right at it): found once, wherever the chunk boundary cuts it."""
+    from modpack import elf
+
+    text = b"readonly denyoom"
+    padding = b"\0" * (elf.READ_CHUNK - len(text) - 1 + before)
+    info = elf.read_elf(crafted(tmp_path, Spec(rodata=padding + text + b"\0x.c\0")))
+    assert info.getkeys.flags_strings == ("readonly denyoom",)
 
 
 def test_read_only_data_a_bundle_did_not_keep_leaves_the_evidence_incomplete() -> None:

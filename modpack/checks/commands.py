@@ -114,6 +114,50 @@ def target_redis(module: Module) -> tuple[int, ...] | None:
     return None  # mutate: equivalent -- the implicit return is None too
 
 
+def lowest_redis(module: Module) -> tuple[int, ...] | None:
+    """The oldest Redis the module claims to load on: min_redis_version, else the compatible one."""
+    for key in ("min_redis_version", "compatible_redis_version"):
+        value = module.get(key)
+        if isinstance(value, str) and value:
+            parsed = versions.parse_redis_version(value)
+            if parsed is not None and parsed[:2] != (99, 99):
+                return parsed
+    return None
+
+
+def check_flag_versions(module: Module, entries: object, sink: Sink) -> None:
+    """CMD023: a flag that the oldest Redis the module claims is older than.
+
+    RedisModule_CreateCommand refuses a flags string with a flag it does not know, and the module
+    fails to load (keyspecs.md §1.5-1.6; redis-server 7.0.15 refuses `internal`, which 8.0.2
+    accepts). `entries` are the flags as written: modpack.toml's before they are spelt as
+    COMMAND INFO does (internal is shown as noscript), module.json's as they are.
+    """
+    lowest = lowest_redis(module)
+    if lowest is None or not isinstance(entries, list):
+        return
+    since = policy.flag_since()
+    shown = ".".join(map(str, lowest[:2]))
+    for index, entry in enumerate(entries):
+        flags = entry.get("flags") if isinstance(entry, dict) else None
+        if not isinstance(flags, list):
+            continue
+        for place, flag in enumerate(flags):
+            needed = since.get(flag.lower()) if isinstance(flag, str) else None
+            if needed is None or lowest >= needed[0]:
+                continue
+            version, string = needed
+            first = ".".join(map(str, version))
+            sink.add(
+                "CMD023",
+                f"commands[{index}].flags[{place}]",
+                f"flag {flag!r} needs Redis {first}: an older RedisModule_CreateCommand refuses the flags "
+                f"string {string!r}, so the module does not load on Redis {shown}, its min_redis_version",
+                f"Raise min_redis_version to {first}, or pass {string!r} only to a Redis that has it "
+                "(RedisModule_GetServerVersion) and declare what the oldest one reports.",
+            )
+
+
 def no_commands(module: Module, sink: Sink) -> None:
     """CMD030: commands is an empty list, so the proxy routes no command of this module.
 
@@ -146,15 +190,17 @@ def check_commands(
     commands = parse_commands(entries)
     target = target_redis(module)
     _check_names(commands, sink)
+    _check_native_names(commands, target, sink)
     for command in commands:
         if not hand_written:  # the declarations' reader says it for modpack.toml and ramp.yml
             _check_c_ints(command, sink)
         _check_fields(command, sink)
         _check_flag_vocabulary(command, sink)
         _check_flag_semantics(command, target, sink)
-        _check_key_range(command, sink)
+        _check_key_range(command, sink, reported=not hand_written and target is not None and _redis7(target))
     if not hand_written:
         _check_module_flag(_generated(commands, module), target, sink)
+        check_flag_versions(module, entries, sink)  # hand-written flags are checked as written
     _check_no_multi_key(module, commands, sink)
     if not binary_follows:
         _report_movable_keys(commands, None, sink)
@@ -238,8 +284,17 @@ def _check_names(commands: list[Command], sink: Sink) -> None:
             if _BLOCKED_NAME.search(name)
             else None
         )
+        parent, _, sub = name.partition("|")
         if bad:
             sink.add("CMD002", path, f"command name {name!r} contains {', '.join(bad)}")
+        elif "|" in sub or ("|" in name and not (parent and sub)):
+            # One level only: RedisModule_CreateSubcommand refuses a subcommand of a subcommand, and
+            # 7.0 registers a subcommand name holding | where no call reaches it (7.2+ refuses it).
+            sink.add(
+                "CMD002",
+                path,
+                f"command name {name!r} is not container|subcommand: Redis has one level of subcommands",
+            )
         elif "|" in name:
             sink.add("CMD022", path, f"{name!r} is a subcommand entry")
         folded = name.lower()
@@ -247,6 +302,27 @@ def _check_names(commands: list[Command], sink: Sink) -> None:
             sink.add("CMD003", path, f"{name!r} duplicates {seen[folded]!r} (names are case-insensitive)")
         else:
             seen[folded] = name
+
+
+def _check_native_names(commands: list[Command], target: tuple[int, ...] | None, sink: Sink) -> None:
+    """CMD024: a name Redis has already. RedisModule_CreateCommand refuses a name in the command
+    table, compared case-insensitively, and the module does not load (keyspecs.md §1.3;
+    redis-server 7.0.15 refuses both get and GET). Judged for the Redis the module is for (the
+    newest of its names when unknown): hexpire came in 7.4, so a 7.2 module may still use it."""
+    native = policy.native_commands()
+    for command in commands:
+        name = command.name
+        since = native.get(name.lower()) if name else None
+        if since is None or (target is not None and since[: len(target)] > target):
+            continue
+        added = ".".join(map(str, since[:2]))
+        sink.add(
+            "CMD024",
+            f"{command.path}.command_name",
+            f"command name {name!r} is a Redis command (since Redis {added}): RedisModule_CreateCommand "
+            "refuses a name already taken, so the module does not load",
+            "Prefix the module's commands with the module name (hello.get, not get).",
+        )
 
 
 def _check_fields(command: Command, sink: Sink) -> None:
@@ -414,7 +490,8 @@ def _several_keys(command: Command) -> str:
     return ""  # mutate: equivalent -- None is as false as ""
 
 
-def _check_key_range(command: Command, sink: Sink) -> None:
+def _check_key_range(command: Command, sink: Sink, *, reported: bool = False) -> None:
+    """`reported`: the entry is what Redis 7+ reported (a module.json for Redis 7 or later)."""
     first, last, step, arity = command.first, command.last, command.step, command.arity
     if first is None or last is None or step is None:
         return
@@ -428,7 +505,16 @@ def _check_key_range(command: Command, sink: Sink) -> None:
         return
     if first == 0:
         if last != 0 or step != 0:
-            sink.add("KEY005", path, f"command {name!r} has first_key 0 but last_key {last}, step {step}")
+            message = f"command {name!r} has first_key 0 but last_key {last}, step {step}"
+            if reported:
+                # Redis 7 drops last/step of a CreateCommand first_key 0 (it prints 0,0,0); it
+                # shows them only for a key spec at index 0, which makes the command name itself
+                # the key: COMMAND GETKEYS answers the name (redis-server 7.0.15 and 8.0.2).
+                message += (
+                    ", which Redis 7 reports only for a key spec at index 0: the command name itself is "
+                    "then taken for a key"
+                )
+            sink.add("KEY005", path, message)
         return
     if step == 0:
         sink.add("KEY002", f"{path}.step", f"command {name!r} has keys ({first},{last}) but step 0")
@@ -436,13 +522,31 @@ def _check_key_range(command: Command, sink: Sink) -> None:
     if 0 <= last < first:
         sink.add("KEY003", f"{path}.last_key", f"command {name!r} has last_key {last} < first_key {first}")
         return
+    if first == 1 and name is not None and "|" in name:
+        sink.add(
+            "KEY009",
+            f"{path}.first_key",
+            f"subcommand {name!r} has first_key 1, the subcommand's own name: Redis routes every call by "
+            f"{name.split('|', 1)[1]!r}, not by a key",
+            "Key positions of a subcommand count the container's name as 0 and its own as 1: the first "
+            "key is at 2 or later.",
+        )
+        return
     # From here first >= 1, step >= 1, and last >= first or negative.
     if arity is not None and arity > 0:
         _check_fixed_arity(command, (first, last, step), arity, sink)
-    elif arity is not None and arity < -1:
-        # -1 is what Redis reports for a module command whose arity was never set (keyspecs.md
-        # §2): it states no minimum, so only an explicit -N can leave a minimal call keyless.
+    elif arity is not None and arity < _default_arity(command):
+        # The default arity, what Redis reports for a module command whose arity was never set
+        # (keyspecs.md §2, §1.4), states no minimum: only an explicit -N can leave a minimal call
+        # keyless.
         _check_minimum_arity(command, (first, last), -arity, sink)
+
+
+def _default_arity(command: Command) -> int:
+    """-1 for a command, -2 for a `parent|sub` subcommand: RedisModule_CreateSubcommand gives
+    every subcommand arity -2 until RedisModule_SetCommandInfo sets one (src/module.c, measured
+    on redis-server 7.0.15 and 8.0.2), so a subcommand entry of arity -2 states no minimum."""
+    return -2 if command.name is not None and "|" in command.name else -1
 
 
 def _check_fixed_arity(command: Command, keys: tuple[int, int, int], arity: int, sink: Sink) -> None:

@@ -63,6 +63,7 @@ def check_binary(
     _check_search_path(info, sink)
     _check_stack(info, targets, sink)
     _check_hardening(info, sink)
+    _check_flags_strings(info, sink)
     if not targets:
         _report_loadable(info, sink, suggest=declared and suggest_systems)
     return info
@@ -274,6 +275,43 @@ def _check_stack(info: ElfInfo, targets: list[Target], sink: Sink) -> None:
         )
     if not refusing:
         sink.add("ELF021", "", f"the binary needs an executable stack ({why})")
+
+
+def _check_flags_strings(info: ElfInfo, sink: Sink) -> None:
+    """ELF031: a string literal made of flag words that RedisModule_CreateCommand refuses.
+
+    Redis splits a flags string on single spaces and refuses the whole call for any word it does
+    not know, an empty one included (keyspecs.md §1.5): "write  fast" fails, and so does a
+    COMMAND INFO name such as denyoom (measured on redis-server 7.0.15: each module failed to
+    load). A string is taken for a flags string when every word is a flag word of either spelling
+    and one at least is a flags-string word; a sentence is never one. A leading or trailing space
+    alone is not named (though "write " fails too): "readonly " is as likely a piece of a flags
+    string built at run time.
+    """
+    flags = policy.load("flags")
+    accepted = {*flags["module_to_command_info"], *flags["module_only_invisible"]}
+    vocabulary = policy.flags_string_words()
+    spelled = {shown: name for name, shown in flags["module_to_command_info"].items() if shown != name}
+    for text in info.getkeys.flags_strings:
+        words = text.split(" ")
+        lowered = [w.lower() for w in words if w]
+        if not all(w in vocabulary for w in lowered) or not any(w in accepted for w in lowered):
+            continue
+        problems = ["an empty word (a doubled space)"] if "" in words[1:-1] else []
+        for word in (w for w in words if w and w.lower() not in accepted):
+            name = spelled.get(word.lower())
+            problems.append(
+                f"{word!r} (the flags string says {name!r})" if name else f"{word!r}, no flag of a module"
+            )
+        if problems:
+            sink.add(
+                "ELF031",
+                "",
+                f"the binary holds the flags string {text!r}, which RedisModule_CreateCommand refuses for "
+                f"{'; '.join(problems)}: a command registered with it fails, and so does the module's load",
+                "Separate the flags with single spaces and spell them as RedisModule_CreateCommand "
+                "takes them (deny-oom, not denyoom).",
+            )
 
 
 def _check_hardening(info: ElfInfo, sink: Sink) -> None:

@@ -153,6 +153,9 @@ def _loaded(discovery: Discovery, server: RedisServer, *, listed: bool) -> str:
         names = [c.name for c in discovery.commands]
         more = f", and {len(names) - SHOWN_COMMANDS} more" if len(names) > SHOWN_COMMANDS else ""
         registered += f": {', '.join(names[:SHOWN_COMMANDS])}{more}"
+    if discovery.internal:
+        hidden = len(discovery.internal)
+        registered += f", and {hidden} internal command{'s' if hidden != 1 else ''} COMMAND hides"
     return (
         f"{discovery.module_name} {discovery.semantic_version} ({discovery.module_version}) loaded into "
         f"{server.describe()} and registered {registered}"

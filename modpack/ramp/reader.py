@@ -494,5 +494,6 @@ def _check_command_entries(module: Module, sink: Sink) -> None:
             message = violation.message.replace(f"`{violation.path}`", f"`{to_source(violation.path)}`")
             inner.add(violation.code, violation.path, message, violation.hint)
     command_checks.check_commands(view, inner, hand_written=True)
+    command_checks.check_flag_versions(view, entries, inner)
     for finding in inner.findings:
         sink.findings.append(finding)

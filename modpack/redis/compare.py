@@ -37,7 +37,9 @@ Difference = Problem
 def compare(module: Mapping[str, JSON], discovery: Discovery) -> list[Difference]:
     """Every difference between the declarations in `module` and what Redis registered."""
     found = _identity(module, discovery)
-    registered = {c.name.lower(): c for c in discovery.commands}
+    # An internal command (8.0+) is registered though COMMAND hides it: declared, it is compared;
+    # undeclared, it is not named (RAMP never lists it, and no client but an internal one calls it).
+    registered = {c.name.lower(): c for c in (*discovery.commands, *discovery.internal)}
     declared = declared_commands(module)
     for index, entry, name in declared:
         info = registered.get(name.lower())
@@ -47,7 +49,10 @@ def compare(module: Mapping[str, JSON], discovery: Discovery) -> list[Difference
         else:
             found += compare_command(path, entry, info, discovery.redis_version_tuple)
     names = {name.lower() for _, _, name in declared}
-    found += [_not_declared(c) for c in discovery.commands if c.name.lower() not in names]
+    for info in discovery.commands:
+        if info.name.lower() not in names:
+            # Undeclared, it is still registered: its keys are extracted all the same.
+            found += [_not_declared(info), *_hazards("commands", {}, info, discovery.redis_version_tuple)]
     return found
 
 
@@ -65,7 +70,11 @@ def declared_commands(module: Mapping[str, JSON]) -> list[tuple[int, dict[str, J
 
 
 def compare_command(path: str, entry: Entry, info: CommandInfo, redis: Version) -> list[Difference]:
-    found = _arity(path, entry, info, redis) + _flags(path, entry, info, redis)
+    found = (
+        _arity(path, entry, info, redis)
+        + _flags(path, entry, info, redis)
+        + _hazards(path, entry, info, redis)
+    )
     step = as_int(entry.get("step", 0))
     if step is not None and step < 0:
         return [*found, _routing_policy(path, step, info)]
@@ -252,6 +261,8 @@ def _keys(path: str, entry: Entry, info: CommandInfo, redis: Version) -> list[Di
         return []  # a wrong type is a schema finding already
     expected = expected_triple(*declared, redis)
     registered = (info.first_key, info.last_key, info.step)
+    if declared == registered:
+        return []  # declared as Redis shows it: 0,0,1 is a key spec at index 0, which no triple gives
     found = []
     for key, said, shown, actual in zip(KEY_FIELDS, declared, expected, registered, strict=True):
         if shown == actual:
@@ -322,6 +333,70 @@ def _coverage(path: str, info: CommandInfo) -> list[Difference]:
             f"{info.name}: Redis marks it movablekeys, and first/last/step "
             f"{info.first_key}, {info.last_key}, {info.step} miss the keys of {len(missed)} key spec(s): "
             f"{described}",
+        )
+    ]
+
+
+# --- key specs Redis accepts and cannot use ----------------------------------------------------
+
+
+def key_spec_hazards(info: CommandInfo, *, said: bool = False) -> list[str]:
+    """What is wrong with each registered key spec that RedisModule_SetCommandInfo (or the spec
+    RedisModule_CreateCommand derives from first/last/step) accepts without a check, and key
+    extraction then trips over (keyspecs.md §3.2, §3.4). Each was measured with COMMAND GETKEYS on
+    redis-server 7.0.15 and 8.0.2: keystep 0 crashes both (SIGSEGV), keystep -1 never answers on
+    8.0.2, a limit with lastkey below -1 aborts both (an assertion), index 0 returns the command
+    name as the key, and a keyword searched from 0 or variable_flags without getkeys-api make
+    Redis answer that the arguments are invalid: no key is ever found, so no ACL key pattern
+    applies to the command; a subcommand's index 1 is its own name, by which COMMAND GETKEYS then
+    routes it. `said`: first/last/step are declared as registered, so a step of 0, a negative first
+    key or a subcommand's first key 1 they show is left out (KEY002, KEY001, KEY009 name it)."""
+    found = []
+    for number, spec in enumerate(info.key_specs):
+        flags = {f.lower() for f in spec.flags}
+        if "not_key" in flags:
+            continue
+        what = []
+        keystep = spec.find_int("keystep")
+        if (
+            spec.find_keys in ("range", "keynum")
+            and keystep <= 0
+            and not (said and keystep == info.step == 0)
+        ):
+            what.append(
+                f"keystep {keystep} never moves forward through the keys: key extraction "
+                + ("crashes the server" if keystep == 0 else "never ends on Redis 8.0")
+            )
+        if spec.find_keys == "range" and spec.find_int("limit") != 0 and spec.find_int("lastkey") < -1:
+            what.append(
+                f"limit {spec.find_int('limit')} with lastkey {spec.find_int('lastkey')} (below -1) fails "
+                "an assertion of key extraction, which aborts the server"
+            )
+        index = spec.begin_int("index")
+        if spec.begin_search == "index" and index <= 0 and not (said and index == info.first_key < 0):
+            place = "the command name (argv[0])" if index == 0 else "memory before the arguments"
+            what.append(f"index {index} takes {place} for a key")
+        if spec.begin_search == "index" and index == 1 and info.is_subcommand and not said:
+            what.append("index 1 takes the subcommand's own name for a key")
+        if spec.begin_search == "keyword" and spec.begin_int("startfrom") == 0:
+            what.append("a keyword searched from 0 is never found, so its keys are never found")
+        if "variable_flags" in flags and not info.movable:
+            what.append("variable_flags without getkeys-api: Redis finds no key at all")
+        found += [f"key spec {number + 1} [{spec.describe()}]: {w}" for w in what]
+    return found
+
+
+def _hazards(path: str, entry: Entry, info: CommandInfo, redis: Version) -> list[Difference]:
+    hazards = key_spec_hazards(info, said=not triple_differs(entry, info, redis))
+    if not hazards:
+        return []
+    return [
+        Difference(
+            "LOAD027",
+            path,
+            f"{info.name}: Redis accepted key specs it cannot use: {'; '.join(hazards)}",
+            "Fix the key positions given to RedisModule_CreateCommand or the key specs given to "
+            "RedisModule_SetCommandInfo; Redis checks neither.",
         )
     ]
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from modpack.errors import ModpackError, UsageError
 from modpack.redis import compare, model
-from modpack.redis.harness import COMMAND_TIMEOUT, HarnessError, RedisServer
+from modpack.redis.harness import COMMAND_TIMEOUT, HarnessError, RedisServer, ReplyError
 from modpack.redis.model import CommandInfo, Discovery
 from modpack.types import JSON, Module
 
@@ -80,10 +80,12 @@ def discover_with(server: RedisServer, so_path: Path, args: Sequence[str] = ()) 
     modules_before = model.parse_module_list(server.call("MODULE", "LIST"))
     server.load_module(path, args)
     name, version = _new_module(model.parse_module_list(server.call("MODULE", "LIST")), modules_before)
-    added = sorted(_command_names(server, modern) - names_before)
+    visible = _command_names(server, modern)
+    added = sorted(visible - names_before)
     commands = _command_infos(server, added)
     if modern:
         commands = _with_docs(server, commands)
+    internal = _internal_commands(server, name, visible) if server.version_tuple >= (8, 0, 0) else []
     return Discovery(
         so_path=str(so_path),
         redis_version=server.version,
@@ -92,7 +94,25 @@ def discover_with(server: RedisServer, so_path: Path, args: Sequence[str] = ()) 
         args=tuple(args),
         commands=tuple(sorted(commands, key=lambda c: (c.name.lower(), c.name))),
         redis_origin=server.spec.summary if server.spec is not None else "",
+        internal=tuple(sorted(internal, key=lambda c: (c.name.lower(), c.name))),
     )
+
+
+def _internal_commands(server: RedisServer, module: str, visible: set[str]) -> list[CommandInfo]:
+    """The module's commands registered with the `internal` flag (Redis 8.0+), which COMMAND hides
+    from every connection but an internal one (keyspecs.md §1.6, §1.8; redis-server 8.0.2 answers
+    nil to COMMAND INFO of one). `DEBUG MARK-INTERNAL-CLIENT` makes this connection internal; it
+    needs enable-debug-command, which the disposable server has. Without it, none are found."""
+    try:
+        server.call("DEBUG", "MARK-INTERNAL-CLIENT")
+    except ReplyError:
+        return []
+    hidden = sorted(_command_names(server, True) - visible)
+    if not hidden:
+        return []
+    docs = model.parse_docs(server.call("COMMAND", "DOCS", *hidden))
+    own = [name for name in hidden if docs.get(name, {}).get("module") == module]
+    return _with_docs(server, _command_infos(server, own))
 
 
 def _command_names(server: RedisServer, modern: bool) -> set[str]:

@@ -136,6 +136,8 @@ def server_arguments(binary: str | Sequence[str], folder: Path, version: tuple[i
         "--daemonize", "no",
     ]  # fmt: skip
     if version >= (7, 0, 0):
+        # DEBUG from the private socket only: discovery uses DEBUG MARK-INTERNAL-CLIENT on 8.0+.
+        args += ["--enable-debug-command", "local"]
         args += ["--enable-module-command", "yes"]  # 7.0+ refuses MODULE LOAD without it
     return args
 

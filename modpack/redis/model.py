@@ -125,6 +125,7 @@ class Discovery:
     args: tuple[str, ...]
     commands: tuple[CommandInfo, ...]
     redis_origin: str = ""  # which redis-server, when not this machine's: "aarch64, emulated"
+    internal: tuple[CommandInfo, ...] = ()  # `internal` commands (8.0+), hidden from COMMAND
 
     @property
     def redis_version_tuple(self) -> tuple[int, ...]:

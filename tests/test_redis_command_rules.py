@@ -1,0 +1,403 @@
+"""The command rules against a real redis-server: each case is a tiny module compiled here, loaded
+into redis-server, and the same declaration checked by modpack.
+
+A case Redis refuses must not pass modpack; a case Redis accepts and routes as declared must not
+be an error of modpack. The Redis side is measured, not assumed: the test fails when Redis does
+something else than the comment says, so a rule never rests on a belief about Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import run_modpack
+from tests.support.modules import compile_module, observe
+from tests.support.paths import CASES
+from tests.support.redis_prepared import require_prepared
+
+HEADER = """\
+[module]
+name = "ksx"
+semantic_version = "1.0.0"
+min_redis_version = "{min}"
+compatible_redis_version = "{target}"
+capabilities = ["clustering"]
+
+[build]
+so = "ksx.so"
+"""
+
+
+def project(
+    folder: Path, commands: list[dict[str, object]], *, target: str = "7.0", minimum: str = ""
+) -> Path:
+    """A modpack.toml next to folder/ksx.so declaring `commands` ([[commands]] tables)."""
+    lines = [HEADER.format(min=minimum or target, target=target)]
+    for table in commands:
+        lines.append("[[commands]]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in table.items()]
+        lines.append("")
+    path = folder / "modpack.toml"
+    path.write_text("\n".join(lines), "utf-8")
+    return path
+
+
+def findings(path: Path, *extra: str) -> list[str]:
+    """`modpack validate PATH --format json`: the codes of the CMD, KEY and LOAD findings, as
+    CODE@place."""
+    done = run_modpack("validate", path, "--format", "json", *extra)
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    return sorted(
+        f"{f['code']}@{f['location']['path']}"
+        for file in report["files"]
+        for f in file["findings"]
+        if f["code"].startswith(("CMD", "KEY", "LOAD")) and f["code"] != "LOAD003"
+    )
+
+
+def table(
+    name: str, arity: int = -1, flags: tuple[str, ...] = (), keys: tuple[int, int, int] = (0, 0, 0)
+) -> dict[str, object]:
+    first, last, step = keys
+    return {
+        "name": name,
+        "arity": arity,
+        "flags": list(flags),
+        "first_key": first,
+        "last_key": last,
+        "step": step,
+    }
+
+
+# --- subcommands ----------------------------------------------------------------------------------
+
+SUBCOMMAND = (
+    'TRY(RedisModule_CreateCommand(ctx, "x.c", NULL, "", 0, 0, 0));\n'
+    '    TRY(RedisModule_CreateSubcommand(RedisModule_GetCommand(ctx, "x.c"), "get", reply_ok, "readonly", 2, 2, 1));'
+)
+
+
+@pytest.mark.redis
+def test_a_subcommand_of_the_default_arity_states_no_minimum(tmp_path: Path) -> None:
+    """RedisModule_CreateSubcommand registers arity -2 (the container and its token) unless
+    SetCommandInfo sets one, as -1 is a command's default: KEY007 stays silent about it."""
+    so = compile_module(tmp_path, SUBCOMMAND)
+    seen = observe(so, {"x.c|get": ["k"]})
+    assert seen.loaded
+    entry = seen.info["x.c|get"]
+    assert isinstance(entry, list) and entry[1] == -2 and seen.triple("x.c|get") == (2, 2, 1)
+    assert seen.getkeys["x.c|get"] == ["k"]  # Redis routes it by argument 2
+    declared = project(tmp_path, [table("x.c", -2), table("x.c|get", -2, ("readonly",), (2, 2, 1))])
+    assert findings(declared, "--load") == ["CMD022@commands[1].name"]
+    # An explicit minimum still counts: with -3 (x.c get KEY) a key at 3 is missing from it.
+    declared = project(tmp_path, [table("x.c", -2), table("x.c|get", -3, ("readonly",), (2, 2, 1))])
+    assert findings(declared) == ["CMD022@commands[1].name"]
+    declared = project(tmp_path, [table("x.c", -2), table("x.c|get", -3, ("readonly",), (3, 3, 1))])
+    assert findings(declared) == ["CMD022@commands[1].name", "KEY007@commands[1].first_key"]
+
+
+@pytest.mark.rule("KEY009", "LOAD027")
+@pytest.mark.redis
+def test_a_subcommand_key_at_its_own_name_is_an_error(tmp_path: Path) -> None:
+    """Argument 1 of a subcommand is its own name: Redis accepts keys from 1 and routes by it."""
+    so = compile_module(tmp_path, SUBCOMMAND.replace('"readonly", 2, 2, 1', '"readonly", 1, 1, 1'))
+    seen = observe(so, {"x.c|get": ["k"]})
+    assert seen.loaded and seen.triple("x.c|get") == (1, 1, 1)
+    assert seen.getkeys["x.c|get"] == ["get"]
+    declared = project(tmp_path, [table("x.c", -2), table("x.c|get", -2, ("readonly",), (1, 1, 1))])
+    assert findings(declared, "--load") == ["CMD022@commands[1].name", "KEY009@commands[1].first_key"]
+    # Not declared, it is registered all the same: --load names it.
+    declared = project(tmp_path, [table("x.c", -2)])
+    assert findings(declared, "--load") == ["LOAD018@commands", "LOAD027@commands"]
+    done = run_modpack("validate", declared, "--load", "--select", "LOAD027")
+    assert "x.c|get: Redis accepted key specs it cannot use" in done.stdout
+    assert "index 1 takes the subcommand's own name for a key" in done.stdout
+
+
+@pytest.mark.redis
+def test_a_name_of_two_subcommand_levels_is_an_error(tmp_path: Path) -> None:
+    """Redis has one level of subcommands: a subcommand of a subcommand is refused, and a
+    subcommand named a|b is registered by 7.0 where no call reaches it (COMMAND INFO has nothing)."""
+    nested = (
+        'TRY(RedisModule_CreateCommand(ctx, "x.c", NULL, "", 0, 0, 0));\n'
+        '    TRY(RedisModule_CreateSubcommand(RedisModule_GetCommand(ctx, "x.c"), "a", NULL, "", 0, 0, 0));\n'
+        '    TRY(RedisModule_CreateSubcommand(RedisModule_GetCommand(ctx, "x.c|a"), "b", reply_ok, "", 0, 0, 0));'
+    )
+    assert not observe(compile_module(tmp_path, nested)).loaded
+    piped = SUBCOMMAND.replace('"get", reply_ok', '"a|b", reply_ok')
+    seen = observe(compile_module(tmp_path, piped))
+    assert seen.loaded and seen.info == {"x.c": seen.info["x.c"], "x.c|a|b": None}
+    for name in ("x.c|a|b", "|get", "x.c|"):
+        assert findings(project(tmp_path, [table("x.c", -2), table(name)])) == ["CMD002@commands[1].name"]
+
+
+# --- flags a Redis version does not know yet ---------------------------------------------------
+
+
+@pytest.mark.rule("CMD023")
+@pytest.mark.redis
+def test_a_flag_newer_than_min_redis_version_is_named(tmp_path: Path) -> None:
+    """redis-server 7.0.15 refuses the flags string "readonly internal" (the module does not
+    load), 8.0.2 accepts it: declared for min_redis_version 7.0 it is CMD023, for 8.0 it is not."""
+    so = compile_module(tmp_path, 'CC("x.c", "readonly internal", 0, 0, 0);')
+    seven = observe(so)
+    assert seven.version.startswith("7.0.") and not seven.loaded
+    eight = observe(so, spec=require_prepared("x86_64", "8.0"))
+    assert eight.loaded and eight.info == {}  # loaded; an internal command is hidden from COMMAND LIST
+    declared = [table("x.c", flags=("readonly", "internal"))]
+    assert findings(project(tmp_path, declared, target="7.4", minimum="7.0")) == ["CMD023@commands[0].flags"]
+    assert findings(project(tmp_path, declared, target="7.0"), "--load") == [
+        "CMD023@commands[0].flags",
+        "LOAD011@",
+    ]
+    assert findings(project(tmp_path, declared, target="8.0")) == []
+    # Redis 8 registers it and hides it from COMMAND: validate --load still finds it (it said
+    # LOAD016, "the module does not register it"), and compares its flags as Redis shows them.
+    assert findings(project(tmp_path, declared, target="8.0"), "--load") == []
+    declared = [table("x.c", flags=("write", "internal"))]
+    assert findings(project(tmp_path, declared, target="8.0"), "--load") == ["LOAD020@commands[0].flags"]
+    done = run_modpack("validate", project(tmp_path, [], target="8.0"), "--load")
+    assert "registered 0 commands, and 1 internal command COMMAND hides" in done.stdout
+    assert "LOAD017" not in done.stdout  # RAMP never lists it either
+    # Flags 7.0 knows are not named: the same module without internal loads.
+    so = compile_module(
+        tmp_path, 'CC("x.c", "readonly allow-busy no-mandatory-keys getchannels-api", 1, 1, 1);'
+    )
+    assert observe(so).loaded
+    declared = [table("x.c", flags=("readonly", "allow-busy", "no-mandatory-keys"), keys=(1, 1, 1))]
+    assert findings(project(tmp_path, declared, target="7.0")) == []
+    # Older than 7.0, each of them is (the COMMAND INFO spelling of a module.json too).
+    assert findings(project(tmp_path, declared, target="7.0", minimum="6.2")) == [
+        "CMD023@commands[0].flags",
+        "CMD023@commands[0].flags",
+    ]
+
+
+def test_a_module_json_flag_newer_than_min_redis_version_is_named(tmp_path: Path) -> None:
+    module = json.loads((CASES / "good" / "module-json" / "module.json").read_text("utf-8"))
+    module["min_redis_version"] = "6.2"
+    module["commands"][0]["flags"] += ["allow_busy", "noscript"]  # noscript: also deny-script (4.0)
+    path = tmp_path / "module.json"
+    path.write_text(json.dumps(module), "utf-8")
+    done = run_modpack("validate", path, "--format", "json", "--select", "CMD023")
+    report = json.loads(done.stdout)
+    [finding] = report["files"][0]["findings"]
+    assert finding["location"]["path"] == f"commands[0].flags[{len(module['commands'][0]['flags']) - 2}]"
+    assert "flag 'allow_busy' needs Redis 7.0" in finding["message"]
+    assert "'allow-busy'" in finding["message"] and "Redis 6.2" in finding["message"]
+
+
+@pytest.mark.redis
+def test_flags_are_words_of_any_case_as_redis_reads_them(tmp_path: Path) -> None:
+    """Redis matches each word of a flags string case-insensitively: "WRITE Deny-OOM" is
+    registered as write, denyoom; modpack.toml declares flags in that spelling too."""
+    so = compile_module(tmp_path, 'CC("x.c", "WRITE Deny-OOM", 1, 1, 1);')
+    seen = observe(so)
+    assert seen.loaded
+    entry = seen.info["x.c"]
+    assert isinstance(entry, list) and entry[2] == ["write", "denyoom", "module"]
+    declared = project(tmp_path, [table("x.c", flags=("WRITE", "Deny-OOM"), keys=(1, 1, 1))])
+    assert findings(declared, "--load") == []
+    done = run_modpack("build", tmp_path, "-o", tmp_path / "out")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (bundle,) = (tmp_path / "out").glob("*.zip")
+    with zipfile.ZipFile(bundle) as archive:
+        [command] = json.loads(archive.read("module.json"))["commands"]
+    assert command["flags"] == ["write", "denyoom", "module"]
+
+
+@pytest.mark.redis
+def test_getkeys_api_in_another_case_is_getkeys_api(tmp_path: Path) -> None:
+    """Redis takes "write GETKEYS-API" as getkeys-api (movablekeys, keys from the callback): the
+    binary check says the module implements it, so CMD013 stays silent."""
+    so = compile_module(tmp_path, 'CC("x.c", "write GETKEYS-API", 0, 0, 0);')
+    seen = observe(so, {"x.c": ["a", "b"]})
+    entry = seen.info["x.c"]
+    assert isinstance(entry, list) and "movablekeys" in entry[2] and seen.getkeys["x.c"] == ["a", "b"]
+    declared = project(tmp_path, [table("x.c", flags=("write", "movablekeys"))])
+    assert findings(declared, "--load") == []
+
+
+@pytest.mark.redis
+def test_getchannels_api_copied_from_the_flags_string_is_left_out(tmp_path: Path) -> None:
+    """Redis takes getchannels-api and COMMAND INFO never shows it: modpack.toml may copy it from
+    the C flags string (it was CMD008, an error), and the built module.json leaves it out."""
+    so = compile_module(tmp_path, 'CC("x.c", "readonly getchannels-api", 1, 1, 1);')
+    seen = observe(so)
+    entry = seen.info["x.c"]
+    assert isinstance(entry, list) and entry[2] == ["readonly", "module"]
+    declared = project(tmp_path, [table("x.c", flags=("readonly", "getchannels-api"), keys=(1, 1, 1))])
+    assert findings(declared, "--load") == []
+    done = run_modpack("build", tmp_path, "-o", tmp_path / "out")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (bundle,) = (tmp_path / "out").glob("*.zip")
+    with zipfile.ZipFile(bundle) as archive:
+        [command] = json.loads(archive.read("module.json"))["commands"]
+    assert command["flags"] == ["readonly", "module"]
+    # no-cluster stays a finding: the command does not exist when cluster mode is on.
+    declared = project(tmp_path, [table("x.c", flags=("readonly", "no-cluster"), keys=(1, 1, 1))])
+    assert findings(declared) == ["CMD008@commands[0].flags"]
+
+
+# --- names Redis has already ----------------------------------------------------------------------
+
+
+@pytest.mark.rule("CMD024")
+@pytest.mark.redis
+def test_a_name_redis_has_already_is_an_error(tmp_path: Path) -> None:
+    """redis-server 7.0.15 refuses get in any case; hexpire (7.4) it registers, 8.0.2 refuses it."""
+    for name in ("get", "GET"):
+        assert not observe(compile_module(tmp_path, f'CC("{name}", "readonly", 1, 1, 1);')).loaded
+        declared = project(tmp_path, [table(name, flags=("readonly",), keys=(1, 1, 1))])
+        assert findings(declared) == ["CMD024@commands[0].name"]
+    so = compile_module(tmp_path, 'CC("hexpire", "write", 1, 1, 1);')
+    assert observe(so).loaded
+    assert not observe(so, spec=require_prepared("x86_64", "8.0")).loaded
+    declared = [table("hexpire", flags=("write",), keys=(1, 1, 1))]
+    assert findings(project(tmp_path, declared, target="7.0"), "--load") == []
+    assert findings(project(tmp_path, declared, target="8.0", minimum="7.0")) == ["CMD024@commands[0].name"]
+    # A module's own prefix is no Redis command.
+    assert findings(project(tmp_path, [table("ksx.get", flags=("readonly",), keys=(1, 1, 1))])) == []
+
+
+# --- key specs Redis accepts and cannot use -------------------------------------------------------
+
+KEYWORD_FROM_0 = (
+    "{.flags = KEY_RO, .begin_search_type = REDISMODULE_KSPEC_BS_KEYWORD, "
+    '.bs.keyword = {.keyword = "KEYS", .startfrom = 0}, '
+    ".find_keys_type = REDISMODULE_KSPEC_FK_RANGE, .fk.range = {-1, 1, 0}}"
+)
+UNUSABLE = {
+    # name: (the key specs given to SetCommandInfo, or None for CreateCommand's 1,1,-1; what
+    # Redis then registers as first/last/step)
+    "x.negstep": (None, (1, 1, -1)),
+    "x.limit": ("IDX(KEY_RW, 1, -2, 1, 2)", (1, -2, 1)),
+    "x.variable": ("IDX(KEY_RW | REDISMODULE_CMD_KEY_VARIABLE_FLAGS, 1, 0, 1, 0)", (1, 1, 1)),
+    "x.keyword0": (KEYWORD_FROM_0, (0, 0, 0)),
+    "x.index0": ("IDX(KEY_RW, 0, 0, 1, 0)", (0, 0, 1)),
+    "x.fine": ("IDX(KEY_RW, 1, -1, 1, 2)", (1, -1, 1)),  # a limit with lastkey -1 is what it is for
+}
+
+
+def unusable_module(folder: Path) -> Path:
+    body = []
+    for name, (specs, _) in UNUSABLE.items():
+        if specs is None:
+            body.append(f'CC("{name}", "write", 1, 1, -1);')
+            continue
+        variable = name.replace(".", "_")
+        body.append(f"static RedisModuleCommandKeySpec {variable}[] = {{{specs}, {{0}}}};")
+        body.append(f'CC("{name}", "write", 0, 0, 0); INFO("{name}", 0, {variable});')
+    return compile_module(folder, "\n    ".join(body))
+
+
+@pytest.mark.rule("LOAD027")
+@pytest.mark.redis
+def test_key_specs_redis_accepts_and_cannot_use_are_errors(tmp_path: Path) -> None:
+    so = unusable_module(tmp_path)
+    seen = observe(so)
+    assert seen.loaded and {name: seen.triple(name) for name in UNUSABLE} == {
+        n: t for n, (_, t) in UNUSABLE.items()
+    }
+    args = ["KEYS", "a", "b", "c"]
+    # What Redis does when it extracts the keys (COMMAND GETKEYS here; cluster routing, ACL key
+    # patterns and client tracking extract them the same way).
+    assert observe(so, {"x.limit": args}).getkeys == {"x.limit": "crashed"}  # an assertion aborts it
+    eight = require_prepared("x86_64", "8.0")
+    assert observe(so, {"x.negstep": args}, spec=eight, timeout=2).getkeys == {"x.negstep": "crashed"}
+    assert observe(so, {"x.index0": args}).getkeys == {"x.index0": ["x.index0"]}  # its own name
+    invalid = "ERR Invalid arguments specified for command"
+    for name in ("x.variable", "x.keyword0"):
+        assert str(observe(so, {name: args}).getkeys[name]) == f"ErrorReply(message='{invalid}')"
+    assert observe(so, {"x.fine": args}).getkeys == {"x.fine": ["KEYS", "a"]}
+    declared = [table(name, flags=("write",), keys=keys) for name, (_, keys) in UNUSABLE.items()]
+    declared[3]["flags"] = ["write", "movablekeys"]  # Redis marks a keyword spec movablekeys
+    assert findings(project(tmp_path, declared), "--load") == [
+        "CMD013@commands[3].flags",  # and without getkeys-api cluster routing misses its keys
+        "KEY005@commands[4]",  # 0,0,1: the step of no key, the static rules' reading
+        "LOAD022@commands[3]",
+        "LOAD023@commands[0].step",  # -1 is also a Redis Enterprise routing policy
+        *(f"LOAD027@commands[{index}]" for index in range(5)),
+    ]
+    done = run_modpack("validate", project(tmp_path, declared), "--load", "--select", "LOAD027")
+    assert (
+        "x.negstep: Redis accepted key specs it cannot use: key spec 1 [RW access update; index 1; "
+        in done.stdout
+    )
+    assert (
+        "keystep -1 never moves forward through the keys: key extraction never ends on Redis 8.0"
+        in done.stdout
+    )
+    assert "limit 2 with lastkey -2 (below -1) fails an assertion" in done.stdout
+    assert "index 0 takes the command name (argv[0]) for a key" in done.stdout
+
+
+# --- flags strings Redis refuses, read from the binary ---------------------------------------------
+
+
+@pytest.mark.rule("ELF031")
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    ("flags", "problem"),
+    [
+        ("write  fast", "an empty word (a doubled space)"),
+        ("readonly fast  ", "an empty word (a doubled space)"),
+        ("readonly denyoom", "'denyoom' (the flags string says 'deny-oom')"),
+        ("write movablekeys", "'movablekeys' (the flags string says 'getkeys-api')"),
+        ("write module", "'module', no flag of a module"),
+    ],
+)
+def test_a_flags_string_redis_refuses_is_named_from_the_binary(
+    tmp_path: Path, flags: str, problem: str
+) -> None:
+    so = compile_module(tmp_path, f'CC("x.c", "{flags}", 0, 0, 0);')
+    assert not observe(so).loaded
+    done = run_modpack("validate", so)
+    assert done.returncode == 0, done.stdout  # a warning: the string may only look like one
+    assert f"warning ELF031 the binary holds the flags string {flags!r}" in done.stdout
+    assert problem in done.stdout
+
+
+@pytest.mark.redis
+def test_flags_strings_redis_takes_and_sentences_are_not_named(tmp_path: Path) -> None:
+    body = (
+        'CC("x.a", "write deny-oom", 1, 1, 1); CC("x.b", "WRITE Deny-OOM getkeys-api", 1, 1, 1);\n'
+        '    CC("x.c", "readonly fast no-cluster", 1, 1, 1);\n'
+        '    static const char *volatile text[] = {"write failed ", "fast  path", "module name", "readonly "};\n'
+        "    (void)text;"
+    )
+    so = compile_module(tmp_path, body)
+    assert observe(so).loaded
+    done = run_modpack("validate", so)
+    assert "ELF031" not in done.stdout, done.stdout
+    # A trailing space alone fails too, but "readonly " above may be the piece of a flags string a
+    # module puts together at run time: not named.
+    assert not observe(compile_module(tmp_path, 'CC("x.c", "write ", 0, 0, 0);')).loaded
+
+
+@pytest.mark.redis
+def test_first_key_0_with_a_step_as_redis_7_reports_it_names_the_command_name(tmp_path: Path) -> None:
+    """Redis 7 shows first_key 0 with a last_key or step only for a key spec at index 0, whose
+    key is the command's own name; a CreateCommand 0,1,1 it shows as 0,0,0."""
+    specs = "static RedisModuleCommandKeySpec specs[] = {IDX(KEY_RW, 0, 0, 1, 0), {0}};"
+    so = compile_module(
+        tmp_path,
+        f'{specs}\n    CC("x.a", "write", 0, 0, 0); INFO("x.a", 0, specs);\n    CC("x.b", "write", 0, 1, 1);',
+    )
+    seen = observe(so, {"x.a": ["k"]})
+    assert (seen.triple("x.a"), seen.triple("x.b")) == ((0, 0, 1), (0, 0, 0))
+    assert seen.getkeys["x.a"] == ["x.a"]
+    module = json.loads((CASES / "good" / "module-json" / "module.json").read_text("utf-8"))
+    module["commands"][0].update(first_key=0, last_key=0, step=1)
+    path = tmp_path / "module.json"
+    path.write_text(json.dumps(module), "utf-8")
+    done = run_modpack("validate", path, "--select", "KEY005")
+    assert "which Redis 7 reports only for a key spec at index 0: the command name itself" in done.stdout
+    # Declared by hand, 0,1,1 is what a CreateCommand call may pass: Redis drops the rest.
+    done = run_modpack("validate", project(tmp_path, [table("x.b", flags=("write",), keys=(0, 1, 1))]))
+    assert "KEY005" in done.stdout and "key spec at index 0" not in done.stdout
