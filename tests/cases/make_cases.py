@@ -232,7 +232,7 @@ RAMP_CASES = {
     "yaml-syntax": GOOD_RAMP.replace("license: MIT", "license: MIT: or not"),
     "duplicate-key": GOOD_RAMP + "capabilities:\n    - types\n",
     "template-value": GOOD_RAMP.replace(
-        'command_line_args: ""', "command_line_args: \"{os.getenv('ARGS')}\""
+        'command_line_args: ""', "command_line_args: \"Plugin {os.path.abspath('plugin.so')}\""
     ),
     "ramp-ignored-key": GOOD_RAMP + "module_name: hello\n",
     "ramp-unknown-key": GOOD_RAMP.replace("display_name:", "isplay_name:"),
