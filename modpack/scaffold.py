@@ -204,19 +204,19 @@ def from_module_json(document: object, source: str) -> Conversion:
 
 
 def from_module_file(path: Path) -> Conversion:
-    from modpack.regular import read_regular
-    from modpack.sources import MAX_TEXT_FILE, parse_json
+    from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, read_regular
+    from modpack.sources import parse_json
 
     sink = Sink(str(path))
     try:
         raw = read_regular(path, MAX_TEXT_FILE)
         if len(raw) > MAX_TEXT_FILE:
             raise ModpackError(f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
-        text = raw.decode("utf-8")
+        text = decode_utf8(raw, str(path))
     except OSError as exc:
         raise ModpackError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ModpackError(f"cannot read {path}: {exc}") from exc
+    except NotUtf8Text as exc:
+        raise ModpackError(exc.message, exc.hint) from None
     document = parse_json(text, sink)
     _refuse_errors(sink.resolved(), path)
     return from_module_json(document, str(path))

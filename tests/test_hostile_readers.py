@@ -445,3 +445,95 @@ def test_nan_and_infinity_are_not_json_anywhere_in_module_json(tmp_path: Path, c
     result = run_modpack("validate", path)
     assert result.returncode == 1, result.stdout
     assert f"IN002 invalid JSON: {constant} is not a JSON value" in result.stdout
+
+
+# --- text that is not UTF-8: what it is, where, and how to save it ----------------------------
+
+MODULE_JSON_TEXT = '{\n  "module_name": "hello"\n}\n'
+ENCODINGS = {
+    "utf-16": (
+        MODULE_JSON_TEXT.encode("utf-16"),
+        ":1: error IN001 {name} is UTF-16 (little-endian) text (it starts with the byte order mark FF FE), not UTF-8",
+    ),
+    "utf-32-be": (
+        b"\x00\x00\xfe\xff" + MODULE_JSON_TEXT.encode("utf-32-be"),
+        ":1: error IN001 {name} is UTF-32 (big-endian) text",
+    ),
+    "utf-8-bom": (
+        MODULE_JSON_TEXT.encode("utf-8-sig"),
+        ":1: error IN001 {name} starts with a UTF-8 byte order mark (EF BB BF)",
+    ),
+    "utf-16-no-bom": (
+        MODULE_JSON_TEXT.encode("utf-16-le"),
+        ":1: error IN001 {name} holds a NUL byte at line 1, column 2: it is not text",
+    ),
+    "latin-1": (
+        b'{\n  "module_name": "caf\xe9"\n}\n',
+        ":2: error IN001 {name} is not UTF-8 text: byte 0xe9 at line 2, column 22 (byte 23) is not valid UTF-8",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", ["module.json", "modpack.toml"])
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_text_that_is_not_utf8_is_named_and_located(tmp_path: Path, kind: str, encoding: str) -> None:
+    """It was IN001 with Python's codec message ("'utf-8' codec can't decode byte 0xff in position
+    0"), no line, and the hint to check the file's permissions; a UTF-8 byte order mark was a
+    syntax error at line 1, column 1 ("Invalid statement" in TOML)."""
+    raw, expected = ENCODINGS[encoding]
+    path = tmp_path / kind
+    path.write_bytes(raw)
+    result = modpack("validate", path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{path}{expected.format(name=path)}" in result.stdout
+    assert "codec can't decode" not in result.stdout
+    assert "permissions" not in result.stdout
+    assert "fix: Save the file as UTF-8" in result.stdout or "fix: Pass the text file itself" in result.stdout
+
+
+def test_a_byte_order_mark_in_ramp_yml_is_read_as_ramp_reads_it(tmp_path: Path) -> None:
+    """YAML allows a UTF-8 byte order mark and RAMP's PyYAML skips it: no finding for it."""
+    path = tmp_path / "ramp.yml"
+    path.write_bytes("\ufeffmodule_name: hello\ncapabilities: [types]\n".encode())
+    result = modpack("validate", path)
+    assert "IN001" not in result.stdout and "IN004" not in result.stdout, result.stdout
+
+
+def test_a_utf16_module_json_in_a_bundle_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "b.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("module.json", MODULE_JSON_TEXT.encode("utf-16"))
+    result = modpack("validate", path)
+    assert result.returncode == 1
+    assert "b.zip!module.json:1: error IN002 module.json is UTF-16 (little-endian) text" in result.stdout
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-bom", "latin-1"])
+def test_settings_and_init_sources_that_are_not_utf8_are_named(tmp_path: Path, encoding: str) -> None:
+    """--config and init --from gave Python's codec message (or "Invalid statement" for a BOM)."""
+    raw, expected = ENCODINGS[encoding]
+    config = tmp_path / "settings.toml"
+    config.write_bytes(raw)
+    module_json = tmp_path / "module.json"
+    module_json.write_bytes(raw)
+    settings = modpack("validate", module_json, "--config", config)
+    assert settings.returncode == 2, settings.stdout + settings.stderr
+    what = expected.split(" {name} ")[1]
+    assert f"modpack: cannot read settings: {config} {what}" in settings.stderr
+    assert "  hint: Save the file as UTF-8" in settings.stderr
+    init = modpack("init", "--from", module_json, tmp_path / "out.toml")
+    assert init.returncode == 1, init.stdout + init.stderr
+    assert f"modpack: {module_json} {what}" in init.stderr
+    assert not (tmp_path / "out.toml").exists()
+
+
+def test_a_fifo_as_config_is_named_not_called_missing(tmp_path: Path) -> None:
+    """It was "--config FIFO does not exist" (is_file() is False for a FIFO)."""
+    fifo = tmp_path / "settings.toml"
+    os.mkfifo(fifo)
+    (tmp_path / "module.json").write_text(json.dumps(good_module()))
+    result = modpack("validate", tmp_path / "module.json", "--config", fifo)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert (
+        f"modpack: cannot read settings from {fifo}: a named pipe (FIFO), not a regular file" in result.stderr
+    )

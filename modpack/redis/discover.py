@@ -279,8 +279,7 @@ def write_toml(
 
 
 def _read_existing(path: Path) -> str | None:
-    from modpack.regular import read_regular
-    from modpack.sources import MAX_TEXT_FILE
+    from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, read_regular
 
     try:
         raw = read_regular(path, MAX_TEXT_FILE)  # a FIFO named modpack.toml would block a plain read
@@ -291,9 +290,9 @@ def _read_existing(path: Path) -> str | None:
     if len(raw) > MAX_TEXT_FILE:
         raise ModpackError(f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
     try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ModpackError(f"cannot read {path}: {exc}") from None
+        return decode_utf8(raw, str(path))
+    except NotUtf8Text as exc:
+        raise ModpackError(exc.message, exc.hint) from None
 
 
 def _parse(path: Path, text: str) -> tomlkit.TOMLDocument:
