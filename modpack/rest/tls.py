@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modpack.errors import ModpackError
+
 if TYPE_CHECKING:
     from cryptography import x509
 
@@ -44,13 +46,22 @@ def ensure_certificate(folder: Path, *, in_child: bool = False) -> tuple[Path, P
 
 def private_folder(folder: Path) -> None:
     """Create `folder` (parents as usual) readable by its owner only, whatever the umask; an
-    existing folder is left as it is (it may be the user's own)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    existing folder is left as it is (it may be the user's own). A folder that cannot be made is
+    a ModpackError naming it."""
     try:
-        folder.mkdir(mode=0o700)
-    except FileExistsError:
-        return
-    folder.chmod(0o700)  # mkdir's mode passes through the umask; this does not
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            if folder.is_dir():
+                return
+            raise
+        folder.chmod(0o700)  # mkdir's mode passes through the umask; this does not
+    except OSError as exc:
+        raise ModpackError(
+            f"cannot create the folder {folder}: {exc.strerror or exc}",
+            "Give --data a folder that can be created and written.",
+        ) from None
 
 
 def self_signed(hosts: tuple[str, ...]) -> tuple[bytes, bytes]:
