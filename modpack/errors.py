@@ -10,13 +10,19 @@ if TYPE_CHECKING:
 
 
 class ModpackError(Exception):
-    """A failure the user can act on: printed as one message and a hint, never a traceback."""
+    """A failure the user can act on: printed as one message and a hint, never a traceback.
+
+    `details` are lines under the message (one per problem). The CLI prints each on its own line
+    with its control characters escaped, so a value inside one (a file name, a node's address)
+    cannot start a line of its own; `message` holds them too, indented, for library callers."""
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, hint: str = "", details: Sequence[str] = ()) -> None:
+        self.summary = message
+        self.details = tuple(details)
+        self.message = message + "".join(f"\n  {line}" for line in self.details)
+        super().__init__(self.message)
         self.hint = hint
 
 

@@ -433,3 +433,13 @@ def test_a_dependency_name_cannot_leave_deps(tmp_path: Path) -> None:
         and "cannot name a file under deps/" in result.stdout
     )
     assert bundles(tmp_path / "out") == []
+
+
+def test_build_of_a_bare_ramp_yml_lists_the_lines_to_add_one_per_line(tmp_path: Path) -> None:
+    (tmp_path / "ramp.yml").write_text("module_name: hello\ncapabilities: [types]\n")
+    result = run_modpack("build", "--so", HELLO, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[1] == "  semantic_version: X.Y.Z  # version = X*10000 + Y*100 + Z"
+    assert lines[2].startswith("  commands: [...]")
+    assert lines[3].startswith("  hint: Pass --discover") and lines[3].endswith("or add the lines above.")

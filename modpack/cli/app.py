@@ -49,7 +49,9 @@ def _fail(error: ModpackError, debug: bool) -> NoReturn:
     from modpack.reporters import printable
 
     # Messages quote file names and values from the input: one line each, no escape sequences.
-    click.echo(f"modpack: {printable(error.message)}", err=True)
+    click.echo(f"modpack: {printable(error.summary)}", err=True)
+    for line in error.details:
+        click.echo(f"  {printable(line)}", err=True)
     if error.hint:
         click.echo(f"  hint: {printable(error.hint)}", err=True)
     if debug:

@@ -130,17 +130,32 @@ def _default_settings() -> Settings:
     return Settings()
 
 
+def _refuse_repeats(paths: Sequence[Path]) -> None:
+    """One file given twice (a shell glob and a name, say) fitted every node twice and no node once."""
+    seen: dict[tuple[int, int], Path] = {}
+    for path in paths:
+        try:
+            info = path.stat()
+        except OSError:
+            continue  # check_bundle says what is wrong with it
+        first = seen.setdefault((info.st_dev, info.st_ino), path)
+        if first is not path:
+            raise UsageError(f"{path} is given twice (as {first})", "Give each bundle once.")
+
+
 def load_bundles(paths: Sequence[Path], settings: Settings | None = None) -> list[Bundle]:
     if not paths:
         raise UsageError("no bundle given")
+    _refuse_repeats(paths)
     bundles = [check_bundle(p, settings) for p in paths]
     problems = disagreements(bundles)
     if problems:
         raise UsageError(
-            "the bundles given together are not builds of one module version:\n  " + "\n  ".join(problems),
+            "the bundles given together are not builds of one module version:",
             "Bundles published together must agree on every field but "
             + ", ".join(PER_PLATFORM)
             + "; publish other modules or versions separately.",
+            problems,
         )
     return bundles
 
@@ -252,11 +267,9 @@ def preflight(bundles: Sequence[Bundle], view: ClusterView, options: PublishOpti
         )
     if problems:
         raise PreflightError(
-            "the cluster cannot take "
-            + ", ".join(b.path.name for b in bundles)
-            + "; nothing was changed:\n  "
-            + "\n  ".join(problems),
+            "the cluster cannot take " + ", ".join(b.path.name for b in bundles) + "; nothing was changed:",
             "Fix each line above, then run the same command again.",
+            problems,
         )
     return routes
 
