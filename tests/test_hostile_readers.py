@@ -537,3 +537,67 @@ def test_a_fifo_as_config_is_named_not_called_missing(tmp_path: Path) -> None:
     assert (
         f"modpack: cannot read settings from {fifo}: a named pipe (FIFO), not a regular file" in result.stderr
     )
+
+
+def _rest_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "MODPACK_USER": "ann", "MODPACK_PASSWORD": "x"}
+
+
+def test_publish_refuses_a_fifo_bundle(tmp_path: Path) -> None:
+    """publish read each bundle's module.json with zipfile before validating: it blocked for ever."""
+    fifo = tmp_path / "bundle.zip"
+    os.mkfifo(fifo)
+    command = [sys.executable, "-m", "modpack", "publish", str(fifo), "--cluster", "https://127.0.0.1:1"]
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=_rest_env(), timeout=HANG_GUARD, check=False
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"IN001 cannot read {fifo}: a named pipe (FIFO), not a regular file" in result.stdout
+    assert f"modpack: {fifo} does not validate; nothing was published" in result.stderr
+
+
+def test_a_fifo_or_a_file_of_no_certificate_as_ca_cert_is_named(tmp_path: Path) -> None:
+    """OpenSSL opened a FIFO and blocked for ever; a file without a certificate got OpenSSL's
+    "[X509: NO_CERTIFICATE_OR_CRL_FOUND] no certificate or crl found (_ssl.c:4154)"."""
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    text = tmp_path / "notes.txt"
+    text.write_text("not a certificate\n")
+    for ca, message in [
+        (fifo, f"cannot use --ca-cert {fifo}: a named pipe (FIFO), not a regular file"),
+        (text, f"cannot use --ca-cert {text}: it holds no PEM certificate (no -----BEGIN CERTIFICATE-----"),
+    ]:
+        command = [sys.executable, "-m", "modpack", "modules", "list", "--cluster", "https://127.0.0.1:1"]
+        result = subprocess.run(
+            [*command, "--ca-cert", str(ca)],
+            capture_output=True,
+            text=True,
+            env=_rest_env(),
+            timeout=HANG_GUARD,
+            check=False,
+        )
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"modpack: {message}" in result.stderr
+
+
+def test_serve_refuses_a_fifo_as_certificate(tmp_path: Path) -> None:
+    fifo = tmp_path / "cert.pem"
+    os.mkfifo(fifo)
+    result = modpack(
+        "serve",
+        "--data",
+        tmp_path / "d",
+        "--port",
+        "0",
+        "--admin-password",
+        "pw",
+        "--cert",
+        fifo,
+        "--key",
+        fifo,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        f"modpack: cannot use the certificate {fifo}: a named pipe (FIFO), not a regular file"
+        in result.stderr
+    )

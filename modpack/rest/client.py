@@ -277,8 +277,13 @@ def _verify(connection: Connection) -> ssl.SSLContext:
         return context
     try:
         return tls.client_context(connection.ca_cert)
-    except (OSError, ssl.SSLError) as exc:
-        raise UsageError(f"cannot use --ca-cert {connection.ca_cert}: {exc}") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot use --ca-cert {connection.ca_cert}: {exc.strerror or exc}") from None
+    except (ValueError, ssl.SSLError) as exc:
+        raise UsageError(
+            f"cannot use --ca-cert {connection.ca_cert}: {exc}",
+            "Pass the CA certificate (PEM) that signed the cluster's REST API certificate.",
+        ) from None
 
 
 def _certificate_problem(exc: BaseException) -> bool:

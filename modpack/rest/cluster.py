@@ -307,8 +307,13 @@ class LocalCluster:
             cert, key = tls.ensure_certificate(options.data / "tls", in_child=True)
         try:
             return tls.server_context(cert, key)
-        except (OSError, ssl.SSLError) as exc:
-            raise ModpackError(f"cannot use the certificate {cert}: {exc}") from exc
+        except ssl.SSLError as exc:  # OpenSSL's "[SSL] PEM lib (_ssl.c:3905)" names no file
+            raise ModpackError(
+                f"cannot use the certificate {cert} and key {key}: {exc.reason or exc}",
+                "Give --cert a PEM certificate and --key its PEM private key.",
+            ) from None
+        except OSError as exc:
+            raise ModpackError(f"cannot use the certificate {exc.filename}: {exc.strerror or exc}") from None
 
 
 def _node_os(name: str) -> str:

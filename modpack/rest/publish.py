@@ -434,10 +434,12 @@ def _peek(paths: Sequence[Path]) -> list[Bundle] | None:
     import json
     import zipfile
 
+    from modpack.regular import open_regular
+
     found = []
     for path in paths:
-        try:
-            with zipfile.ZipFile(path) as archive:
+        try:  # open_regular: a FIFO named bundle.zip blocked here for ever, before validation
+            with open_regular(path) as stream, zipfile.ZipFile(stream) as archive:
                 module = json.loads(archive.read("module.json"))
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             return None

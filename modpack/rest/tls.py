@@ -136,6 +136,12 @@ def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 
 def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """OSError for a file that is not a regular one (OpenSSL's open of a FIFO blocks for ever),
+    ssl.SSLError for one that holds no PEM certificate or key."""
+    from modpack.regular import open_regular
+
+    for path in (cert, key):
+        open_regular(path).close()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert, key)
@@ -143,8 +149,22 @@ def server_context(cert: Path, key: Path) -> ssl.SSLContext:
 
 
 def client_context(ca_cert: Path | None) -> ssl.SSLContext:
-    """Verifying context: the system trust store, or only `ca_cert` when given."""
-    context = ssl.create_default_context(cafile=str(ca_cert) if ca_cert else None)
+    """Verifying context: the system trust store, or only `ca_cert` when given.
+
+    The file is read here (OpenSSL's own open of a FIFO blocked for ever): OSError when it is no
+    regular file, ValueError when it holds no PEM certificate (OpenSSL said "[X509:
+    NO_CERTIFICATE_OR_CRL_FOUND] no certificate or crl found (_ssl.c:4154)")."""
+    from modpack.regular import MAX_TEXT_FILE, read_regular
+
+    cadata = None
+    if ca_cert is not None:
+        raw = read_regular(ca_cert, MAX_TEXT_FILE)
+        if len(raw) > MAX_TEXT_FILE:
+            raise ValueError(f"it is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
+        if b"-----BEGIN CERTIFICATE-----" not in raw:
+            raise ValueError("it holds no PEM certificate (no -----BEGIN CERTIFICATE----- line)")
+        cadata = raw.decode("ascii", "replace")
+    context = ssl.create_default_context(cadata=cadata)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
