@@ -309,6 +309,19 @@ def test_a_malformed_url_is_a_usage_error(cluster: str, proxy: str, message: str
     assert "pw" not in done.stderr
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "1e999"])
+def test_a_client_timeout_that_is_no_finite_number_is_a_usage_error(value: str) -> None:
+    """publish, modules, artifacts: nan was an internal error (ValueError: Invalid value NaN),
+    inf an internal error (OverflowError: timestamp out of range for platform time_t)."""
+    env = {"MODPACK_USER": "ann", "MODPACK_PASSWORD": "x"}
+    from tests.support.cli import run_modpack
+
+    result = run_modpack("modules", "list", "--cluster", "https://127.0.0.1:1", "--timeout", value, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    shown = "inf" if value == "1e999" else value
+    assert f"modpack: --timeout {shown}: give a positive, finite number of seconds" in result.stderr
+
+
 def test_a_malformed_node_url_is_a_usage_error_before_any_call() -> None:
     from tests.support.cli import run_modpack
 

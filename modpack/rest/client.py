@@ -17,6 +17,7 @@ import base64
 import concurrent.futures
 import json
 import logging
+import math
 import random
 import secrets
 import ssl
@@ -102,8 +103,15 @@ class Connection:
     max_response: int = MAX_RESPONSE
 
     def __post_init__(self) -> None:
+        from modpack.rest.limits import seconds
+
+        seconds(self.timeout, "--timeout")
         if self.upload_timeout is None:
             object.__setattr__(self, "upload_timeout", self.timeout)
+        else:
+            seconds(self.upload_timeout, "the upload timeout")
+        if not (math.isfinite(self.backoff) and self.backoff >= 0):
+            raise UsageError(f"the backoff {self.backoff}: give a finite number of seconds, 0 or more")
 
     @property
     def answer_timeout(self) -> float:
