@@ -193,3 +193,33 @@ def test_one_bundle_given_twice_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"modpack: {tmp_path / '.' / 'one.zip'} is given twice (as {bundle})" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "version", "message"),
+    [
+        # '' and '../x' went into every node's DELETE path and came back 'absent' (exit 0); a
+        # version past a C int was sent to every node, each answering 406.
+        ("unpublish", "", "1.2.3", "'' is not a module name"),
+        ("unpublish", "../x", "1.2.3", "'../x' is not a module name"),
+        ("artifacts delete", "..", "10203", "'..' is not a module name"),
+        ("unpublish", "hello", "99999999999999999999999", "past the largest module version, 2147483647"),
+        ("artifacts delete", "hello", "2147483648", "'2147483648' is past the largest module version"),
+        (
+            "unpublish",
+            "hello",
+            "\uff11\uff12",
+            "is not a module version",
+        ),  # fullwidth digits: int() took them
+    ],
+)
+def test_unpublish_refuses_a_name_or_version_no_module_has(
+    command: str, name: str, version: str, message: str
+) -> None:
+    from tests.support.cli import run_modpack
+
+    env = {"MODPACK_USER": "admin", "MODPACK_PASSWORD": "x"}
+    result = run_modpack(*command.split(), name, version, "--cluster", "https://127.0.0.1:1", env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "cannot reach" not in result.stderr  # refused before any call

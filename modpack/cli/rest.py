@@ -633,6 +633,7 @@ def artifacts_delete(name: str, version: str, connection: Connection) -> None:
     from modpack.rest.publish import parse_version
 
     number = parse_version(version)
+    client.module_name_argument(name)  # before any call (remove_artifacts checks it too)
     with client.Api(connection) as api:
         _refuse_on_legacy(api)
         outcomes = client.remove_artifacts(api, connection, name, number)

@@ -707,7 +707,24 @@ def _on_each(connection: Connection, targets: list[NodeRef], work: Callable[[Nod
         return list(pool.map(work, targets))
 
 
+def module_name_argument(name: str) -> str:
+    """`name` when it can be a module_name (what validate's SCH006 allows); else UsageError.
+
+    unpublish and artifacts delete took any text: '' or '../x' went into every node's DELETE
+    path (quote() keeps '.' and '..') and came back 'absent', as if there were nothing to do."""
+    from modpack.checks.metadata import SAFE_NAME
+
+    if not SAFE_NAME.fullmatch(name):
+        raise UsageError(
+            f"{name!r} is not a module name",
+            "Give module.json's module_name: letters, digits, '.', '_' and '-', not starting with '.'.",
+        )
+    return name
+
+
 def remove_artifacts(api: Api, connection: Connection, name: str, version: int) -> list[NodeOutcome]:
+    module_name_argument(name)
+
     def remove(node: NodeRef) -> NodeOutcome:
         return NodeOutcome(node, "deleted" if delete_artifact(api, node, name, version) else "absent")
 

@@ -778,6 +778,7 @@ def unpublish(name: str, version: int, connection: Connection) -> UnpublishResul
 
     On RS 7.x the cluster removes a module from its nodes itself: `DELETE /v2/modules/<uid>`.
     """
+    client.module_name_argument(name)
     result = UnpublishResult(name, version)
     with Api(connection) as api:
         legacy = api_is_legacy(api)
@@ -804,14 +805,25 @@ def parse_version(text: str) -> int:
 
     The encoding is RAMP's (redis-enterprise.md §2.1, `version`); each part must be below 100.
     """
+    from modpack.checks.numbers import C_INT
+
     value = text.strip()
-    if value.isdigit():
-        return int(value)
+    number: int | None = None
+    # ASCII digits only: str.isdigit() and int() also take fullwidth digits, and isdigit() superscripts.
+    if value.isascii() and value.isdigit():
+        number = int(value)
     parts = value.split(".")
-    if len(parts) == 3 and all(p.isdigit() for p in parts):
+    if len(parts) == 3 and all(p.isascii() and p.isdigit() for p in parts):
         major, minor, patch = (int(p) for p in parts)
         if minor < 100 and patch < 100:
-            return major * 10000 + minor * 100 + patch
+            number = major * 10000 + minor * 100 + patch
+    if number is not None and number > C_INT[1]:  # every node answered 406 for one this large
+        raise UsageError(
+            f"{text!r} is past the largest module version, {C_INT[1]} (module.json's version is a C int)",
+            "Give the number from module.json's version (10203) or its semantic version (1.2.3).",
+        )
+    if number is not None:
+        return number
     raise UsageError(
         f"{text!r} is not a module version",
         "Give the number from module.json's version (10203) or its semantic version (1.2.3).",
