@@ -98,6 +98,11 @@ def toml_value(value: object) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
+        if not _encodable(value):  # a file name in another encoding: Python's surrogate escapes
+            raise ModpackError(
+                f"cannot write '{_comment(value)}' to modpack.toml: it is not UTF-8 text",
+                "TOML is UTF-8: rename the file (or fix the value) with UTF-8 characters only.",
+            )
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
@@ -106,18 +111,34 @@ def toml_value(value: object) -> str:
     raise ModpackError(f"cannot write {value!r} to TOML")
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _comment(text: str) -> str:
+    """`text` for a `#` comment: one line (a file name or a value with a newline began a line of
+    TOML of its own), control characters and undecodable bytes shown as escapes."""
+    from modpack.reporters import printable
+
+    return printable(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _key(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
 
 
 def render_toml(conv: Conversion) -> str:
     lines = [
-        f"# modpack.toml{' converted from ' + conv.source if conv.source else ''}.",
+        f"# modpack.toml{' converted from ' + _comment(conv.source) if conv.source else ''}.",
         "# Reference: README.md#modpacktoml; schema: `modpack schema modpack`.",
         "",
     ]
     for note in conv.notes:
-        lines.append(f"# NOTE: {note}")
+        lines.append(f"# NOTE: {_comment(note)}")
     if conv.notes:
         lines.append("")
     lines.append("[module]")
@@ -125,7 +146,7 @@ def render_toml(conv: Conversion) -> str:
         if key in conv.module:
             lines.append(f"{key} = {toml_value(conv.module[key])}")
         elif key in conv.missing:
-            lines.append(f"# {key} = ...  # to do: {conv.missing[key]}")
+            lines.append(f"# {key} = ...  # to do: {_comment(conv.missing[key])}")
     if conv.platform:
         lines += ["", "[platform]"] + [f"{k} = {toml_value(v)}" for k, v in conv.platform.items()]
     if conv.so:
