@@ -16,6 +16,7 @@ import string
 import time
 import zipfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -252,7 +253,7 @@ def build(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ModpackError(f"cannot create the output folder {out_dir}: {exc.strerror}") from exc
-    digest, unchanged = write_bundle(path, module, so, force=force, deps=deps)
+    digest, unchanged = write_bundle(path, module, so, force=force, deps=deps, inputs=[decl.path])
     module["sha256"] = digest
     return BuildResult(path, module, digest, findings, unchanged)
 
@@ -300,10 +301,15 @@ def write_bundle(
     *,
     force: bool,
     deps: list[LocalDependency] | None = None,
+    inputs: Sequence[Path] = (),
 ) -> tuple[str, bool]:
-    """Write atomically (modpack.atomic): never a partial zip, nothing left after a kill."""
+    """Write atomically (modpack.atomic): never a partial zip, nothing left after a kill.
+
+    A target that is one of the inputs (the .so, a dependency archive, or `inputs`: the
+    manifest) is refused, --force or not: `-o same.so` replaced the module binary by its bundle."""
     from modpack.atomic import atomic_output
 
+    _refuse_own_input(path, [so, *(d.path for d in deps or []), *inputs])
     try:
         source = so.open("rb")
     except OSError as exc:
@@ -318,6 +324,23 @@ def write_bundle(
             )
         out.commit()
     return digest, unchanged
+
+
+def _refuse_own_input(target: Path, inputs: Sequence[Path]) -> None:
+    try:
+        written = target.stat()
+    except OSError:
+        return  # nothing there yet: no input can be it
+    for source in inputs:
+        try:
+            read = source.stat()
+        except OSError:
+            continue
+        if (read.st_dev, read.st_ino) == (written.st_dev, written.st_ino):
+            raise UsageError(
+                f"the bundle {target} would replace its own input {source}",
+                "Choose another output folder or name (-o, --name).",
+            )
 
 
 def _entry(name: str, mode: int, compress: int) -> zipfile.ZipInfo:

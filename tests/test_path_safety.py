@@ -405,3 +405,34 @@ def test_ramp_pack_packname_file_in_a_missing_folder_is_named(tmp_path: Path) ->
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"modpack: cannot write {target}: No such file or directory" in result.stderr
     assert "internal error" not in result.stderr
+
+
+@pytest.mark.parametrize("name", ["hello.so", "modpack.toml", "link.so"])
+def test_build_never_replaces_its_own_input(tmp_path: Path, name: str) -> None:
+    """`-o` the project folder and `--name hello.so` (or the manifest's name, or a hard link to
+    the .so): with --force the bundle replaced the module binary, or modpack.toml, by a zip."""
+    project = tmp_path / "p"
+    project.mkdir()
+    so = project / "hello.so"
+    so.write_bytes(HELLO.read_bytes())
+    so.chmod(0o755)
+    (project / "link.so").hardlink_to(so)
+    (project / "modpack.toml").write_text(EXAMPLE.replace('"../so/x86_64/hello.so"', '"hello.so"'), "utf-8")
+    before = snapshot(tmp_path, tmp_path / "none")
+    result = run_modpack("build", project, "-o", project, "--name", name, "--force")
+    assert result.returncode == 2, result.stdout + result.stderr
+    own = "hello.so" if name == "link.so" else name
+    assert (
+        f"modpack: the bundle {project / name} would replace its own input {project / own}" in result.stderr
+    )
+    assert snapshot(tmp_path, tmp_path / "none") == before
+
+
+def test_ramp_pack_never_replaces_its_own_module(tmp_path: Path) -> None:
+    so = tmp_path / "m.so"
+    so.write_bytes(HELLO.read_bytes())
+    so.chmod(0o755)
+    result = run_modpack("ramp-pack", so, "-n", "hello", "-o", so, "--force")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"modpack: the bundle {so} would replace its own input {so}" in result.stderr
+    assert so.read_bytes() == HELLO.read_bytes()
