@@ -152,7 +152,7 @@ def output_name(template: str, module: Module, target: str = "") -> str:
         "version": module.get("version", ""),
         "target": target,
     }
-    for _, name, spec, conversion in string.Formatter().parse(template):
+    for _, name, spec, conversion in template_fields(template, "output name template"):
         if name is None:
             continue
         if name not in NAME_FIELDS or spec or conversion:
@@ -179,6 +179,18 @@ def output_name(template: str, module: Module, target: str = "") -> str:
             "The template and the module's name and version must not contain '/', '..' or NUL.",
         )
     return name
+
+
+def template_fields(template: str, what: str) -> list[tuple[str, str | None, str | None, str | None]]:
+    """`string.Formatter().parse(template)` as a list; a lone brace is a UsageError naming the
+    template (it was an internal error: "ValueError: Single '{' encountered in format string")."""
+    try:
+        return list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise UsageError(
+            f"{what} {template!r}: {exc}",
+            "Write a literal brace twice ({{ or }}); fields are {module_name}-style.",
+        ) from None
 
 
 def check_before_write(

@@ -123,6 +123,11 @@ OUTPUT_TEMPLATES = [
     "{module_name.__class__}.zip",
     "{module_name!r}.zip",
     "{module_name:>300}.zip",
+    # a lone brace was an internal error (ValueError from string.Formatter), in --name,
+    # [build] output and ramp-pack -o alike
+    "{",
+    "}.zip",
+    "{module_name.zip",
     "{0}.zip",
     "{}.zip",
     "{nope}.zip",
