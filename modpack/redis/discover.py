@@ -55,12 +55,20 @@ def discover(
     The server is one of the module's architecture (an emulated one for a module of another
     architecture, modpack.redis.servers), `redis_version` when given, else the one closest to
     `target` (the Redis the module is for)."""
+    from modpack import elf
     from modpack.redis import servers
 
     if not so_path.is_file():
         raise ModpackError(f"{so_path} does not exist or is not a file")
+    try:  # a text file was told to chmod +x, and a truncated one crashed redis-server (SIGBUS)
+        architecture = elf.read_elf(so_path).architecture
+    except elf.ElfError as exc:
+        raise ModpackError(
+            f"{so_path} cannot be loaded: {exc.message}",
+            "Pass the compiled module (.so); `modpack validate` lists what is wrong with this file.",
+        ) from None
     spec = servers.choose(
-        servers.binary_architecture(so_path),
+        architecture,
         target=target,
         wanted=redis_version,
         explicit=redis_server,
