@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from modpack.cli.output import OnceGroup
 from modpack.errors import ModpackError, UsageError
 
 if TYPE_CHECKING:
@@ -564,7 +565,7 @@ FORMAT = click.option(
 )
 
 
-@click.group()
+@click.group(cls=OnceGroup)
 def artifacts() -> None:
     """Artifacts on the nodes (GET/DELETE /v2/local/modules/user-defined/artifacts)."""
 
@@ -645,7 +646,7 @@ def artifacts_delete(name: str, version: str, connection: Connection) -> None:
         )
 
 
-@click.group()
+@click.group(cls=OnceGroup)
 def modules() -> None:
     """Module objects in the configuration store (GET /v1/modules, DELETE /v2/modules/user-defined)."""
 
