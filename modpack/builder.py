@@ -443,7 +443,10 @@ def declarations_path(path: Path) -> Path:
             "Run `modpack init` to write modpack.toml, or pass the declarations file.",
         )
     if not path.is_file():
-        raise UsageError(f"{path} does not exist", "Pass the path of modpack.toml, or run `modpack init`.")
+        from modpack.regular import not_a_file
+
+        hint = "Pass the path of modpack.toml, or run `modpack init`."
+        raise UsageError(f"{path} {not_a_file(path)}", hint)
     return path
 
 
@@ -503,7 +506,9 @@ def build_project(
         raise UsageError("no module binary to build from", "Pass --so FILE, or set `so` under [build].")
     binary = chosen
     if not binary.is_file():
-        raise UsageError(f"{binary} does not exist", "Build the module first, or fix --so.")
+        from modpack.regular import not_a_file
+
+        raise UsageError(f"{binary} {not_a_file(binary)}", "Build the module first, or fix --so.")
     declared = declared_findings(decl, binary, settings)
     if decl.kind == "ramp":
         from modpack.ramp.edits import prepare_build

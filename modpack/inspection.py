@@ -62,7 +62,9 @@ def describe(path: Path) -> Description:
     from modpack.errors import ModpackError
 
     if not path.is_file():
-        raise ModpackError(f"{path} does not exist or is not a file")
+        from modpack.regular import not_a_file
+
+        raise ModpackError(f"{path} {not_a_file(path)}")
     try:
         if not zipfile.is_zipfile(path):
             return describe_binary(path)

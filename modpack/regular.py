@@ -45,6 +45,29 @@ def _regular_fd(path: str | os.PathLike[str]) -> int:
     raise OSError(errno.EINVAL, f"{kind_of(mode)}, not a regular file", os.fspath(path))
 
 
+def not_a_file(path: str | os.PathLike[str]) -> str:
+    """What stands at `path` that is not a regular file, as the end of a sentence naming it.
+
+    "does not exist" was said of a folder, a device, a FIFO, a loop of symbolic links and a path
+    through a file alike."""
+    where = Path(path)
+    try:
+        mode = where.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a loop of symbolic links"
+        if exc.errno == errno.ENOTDIR:
+            return "does not exist (a part of the path before it is a file, not a folder)"
+        if exc.errno == errno.ENOENT and where.is_symlink():
+            return f"is a symbolic link to {str(where.readlink())!r}, which does not exist"
+        if exc.errno == errno.ENOENT:
+            return "does not exist"
+        return f"cannot be read: {exc.strerror}"
+    except ValueError:  # a NUL in the path
+        return "does not exist"
+    return f"is {kind_of(mode)}, not a regular file" if not stat.S_ISREG(mode) else "is a regular file"
+
+
 def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     """`path` opened for binary reading; OSError (strerror saying what it is) when not a regular file."""
     return os.fdopen(_regular_fd(path), "rb")

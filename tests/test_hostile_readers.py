@@ -601,3 +601,34 @@ def test_serve_refuses_a_fifo_as_certificate(tmp_path: Path) -> None:
         f"modpack: cannot use the certificate {fifo}: a named pipe (FIFO), not a regular file"
         in result.stderr
     )
+
+
+def test_what_stands_where_a_file_was_expected_is_named(tmp_path: Path) -> None:
+    """validate, inspect, build and discover said "does not exist" (or "does not exist or is not
+    a file") of a symbolic link loop, a device, a FIFO, a dangling link and a path through a file."""
+    loop = tmp_path / "loop.so"
+    loop.symlink_to(loop)
+    dangling = tmp_path / "gone.so"
+    dangling.symlink_to(tmp_path / "nowhere.so")
+    fifo = tmp_path / "pipe.so"
+    os.mkfifo(fifo)
+    (tmp_path / "file").write_text("x")
+    project = tmp_path / "project"
+    project.mkdir()
+    example = (ROOT / "fixtures" / "example" / "modpack.toml").read_text("utf-8")
+    (project / "modpack.toml").write_text(example.replace("../so/x86_64/hello.so", "hello.so"), "utf-8")
+    cases = {
+        loop: "is a loop of symbolic links",
+        Path("/dev/zero"): "is a character device, not a regular file",
+        fifo: "is a named pipe (FIFO), not a regular file",
+        dangling: f"is a symbolic link to '{tmp_path / 'nowhere.so'}', which does not exist",
+        tmp_path / "file" / "x.so": "does not exist (a part of the path before it is a file, not a folder)",
+    }
+    for path, what in cases.items():
+        for command in (["inspect", path], ["discover", path], ["build", project, "--so", path]):
+            result = modpack(*command)
+            assert result.returncode in (1, 2), result.stdout + result.stderr
+            assert f"modpack: {path} {what}" in result.stderr, (command, result.stderr)
+    for path in (loop, dangling):
+        result = modpack("validate", path)
+        assert f"IN001 {path} {cases[path]}" in result.stdout, result.stdout

@@ -22,6 +22,7 @@ from modpack.errors import ModpackError, UsageError
 from modpack.redis import compare, model
 from modpack.redis.harness import COMMAND_TIMEOUT, HarnessError, RedisServer
 from modpack.redis.model import CommandInfo, Discovery
+from modpack.regular import not_a_file
 from modpack.types import JSON, Module
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def discover(
     from modpack.redis import servers
 
     if not so_path.is_file():
-        raise ModpackError(f"{so_path} does not exist or is not a file")
+        raise ModpackError(f"{so_path} {not_a_file(so_path)}")
     try:  # a text file was told to chmod +x, and a truncated one crashed redis-server (SIGBUS)
         architecture = elf.read_elf(so_path).architecture
     except elf.ElfError as exc:
@@ -81,7 +82,7 @@ def discover(
 def discover_with(server: RedisServer, so_path: Path, args: Sequence[str] = ()) -> Discovery:
     """Load the module into a running server (one that has not loaded it yet) and read it back."""
     if not so_path.is_file():
-        raise ModpackError(f"{so_path} does not exist or is not a file")
+        raise ModpackError(f"{so_path} {not_a_file(so_path)}")
     path = so_path.resolve()
     modern = server.version_tuple >= (7, 0, 0)
     names_before = _command_names(server, modern)
