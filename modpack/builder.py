@@ -239,6 +239,7 @@ def build(
     target: Target | None = None,
     settings: Settings | None = None,
     declared: list[Finding] | None = None,
+    claimed: dict[Path, str] | None = None,
 ) -> BuildResult:
     """Validate, then write the bundle atomically; refuse with the findings when there are errors.
 
@@ -261,6 +262,16 @@ def build(
         raise FindingsError(_refusal("the bundle", findings), findings)
     template = name_template or decl.output or DEFAULT_NAME
     path = out_dir / output_name(template, module, target.name if target else "")
+    if claimed is not None and target is not None:
+        # two targets of one run whose bundles have the same name: the second replaced the first
+        # (--force), or was 'unchanged' when the bytes agreed, and one platform went missing
+        first = claimed.setdefault(path, target.name)
+        if first != target.name:
+            raise UsageError(
+                f"[[targets]] {target.name!r} would write {path}, which {first!r} wrote in this run",
+                "Give the targets different operating_systems or architecture, or use {target} in the"
+                " output name.",
+            )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -485,6 +496,7 @@ def build_project(
     base = decl.path.parent
     if all_targets or target_names:
         results = []
+        claimed: dict[Path, str] = {}
         for target in _chosen_targets(decl, all_targets, target_names):
             binary = base / expand_placeholders(target.so, target)
             declared = declared_findings(decl, binary, settings, target)
@@ -498,6 +510,7 @@ def build_project(
                     target=target,
                     settings=settings,
                     declared=declared,
+                    claimed=claimed,
                 )
             )
         return results
@@ -593,10 +606,15 @@ def _chosen_targets(decl: Declarations, all_targets: bool, names: tuple[str, ...
         raise UsageError(
             f"{decl.path} declares no [[targets]]", "Add [[targets]] tables, or build without --all."
         )
-    if all_targets:
-        return decl.targets
+    names_seen: set[str] = set()
+    for target in decl.targets:
+        if target.name in names_seen:  # --target NAME built only the last of them, in silence
+            raise UsageError(
+                f"{decl.path}: two [[targets]] are named {target.name!r}", "Give each target its own name."
+            )
+        names_seen.add(target.name)
     known = {t.name: t for t in decl.targets}
     missing = [n for n in names if n not in known]
     if missing:
         raise UsageError(f"no target named {', '.join(missing)}", "Targets: " + ", ".join(known))
-    return [known[n] for n in names]
+    return decl.targets if all_targets else [known[n] for n in dict.fromkeys(names)]
