@@ -52,6 +52,9 @@ def file_settings(path: Path) -> Settings:
         raise UsageError(
             f"cannot read settings from {path}: {exc}", "Fix the file or pass --config."
         ) from None
+    except RecursionError:  # tomllib recurses per nesting level: an internal error before
+        message = f"cannot read settings from {path}: a value is nested too deeply"
+        raise UsageError(message, "Fix the file or pass --config.") from None
     table = data.get("validate")
     _check_types(path, table)
     return settings_from(table)

@@ -632,3 +632,31 @@ def test_what_stands_where_a_file_was_expected_is_named(tmp_path: Path) -> None:
     for path in (loop, dangling):
         result = modpack("validate", path)
         assert f"IN001 {path} {cases[path]}" in result.stdout, result.stdout
+
+
+def test_deep_nesting_in_settings_users_and_a_published_bundle_is_a_message(tmp_path: Path) -> None:
+    """tomllib and json recurse per level: --config, serve --users and publish's first look at a
+    bundle's module.json were internal errors (RecursionError) for a deeply nested value."""
+    settings = tmp_path / "settings.toml"
+    settings.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    (tmp_path / "module.json").write_text(json.dumps(good_module()))
+    result = modpack("validate", tmp_path / "module.json", "--config", settings)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"modpack: cannot read settings from {settings}: a value is nested too deeply" in result.stderr
+
+    users = tmp_path / "users.json"
+    users.write_text('{"users": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    result = modpack("serve", "--data", tmp_path / "d", "--port", "0", "--users", users)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"modpack: the users file {users} is not valid JSON: a value is nested too deeply" in result.stderr
+
+    bundle = tmp_path / "deep.zip"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.writestr("module.json", "[" * 100_000 + "]" * 100_000)
+    command = [sys.executable, "-m", "modpack", "publish", str(bundle), "--cluster", "https://127.0.0.1:1"]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=_rest_env(), timeout=HANG_GUARD, check=False
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "IN002 invalid JSON: nested too deeply" in done.stdout
+    assert f"modpack: {bundle} does not validate; nothing was published" in done.stderr

@@ -425,6 +425,8 @@ def _users_document(path: Path) -> object:
         raise ModpackError(exc.message, exc.hint) from None
     except ValueError as exc:
         raise ModpackError(f"the users file {path} is not valid JSON: {exc}") from None
+    except RecursionError:  # an internal error before
+        raise ModpackError(f"the users file {path} is not valid JSON: a value is nested too deeply") from None
 
 
 def _entries(document: object, path: Path) -> list[object]:

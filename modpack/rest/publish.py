@@ -441,8 +441,8 @@ def _peek(paths: Sequence[Path]) -> list[Bundle] | None:
         try:  # open_regular: a FIFO named bundle.zip blocked here for ever, before validation
             with open_regular(path) as stream, zipfile.ZipFile(stream) as archive:
                 module = json.loads(archive.read("module.json"))
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            return None
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, RecursionError):
+            return None  # validating (in order) says what is wrong: deep nesting was an internal error
         version = module.get("version") if isinstance(module, dict) else None
         if not isinstance(module.get("module_name"), str) or not isinstance(version, int) or version is True:
             return None  # validating first (in order) reports what is wrong
