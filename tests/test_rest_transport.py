@@ -322,6 +322,16 @@ def test_a_client_timeout_that_is_no_finite_number_is_a_usage_error(value: str) 
     assert f"modpack: --timeout {shown}: give a positive, finite number of seconds" in result.stderr
 
 
+def test_a_malformed_cluster_url_from_the_environment_is_named_by_its_variable() -> None:
+    """click passes MODPACK_CLUSTER as --cluster: the message said --cluster, which was not given."""
+    from tests.support.cli import run_modpack
+
+    env = {"MODPACK_USER": "ann", "MODPACK_PASSWORD": "x", "MODPACK_CLUSTER": "cluster:9443"}
+    done = run_modpack("modules", "list", env=env)
+    assert done.returncode == 2, done.stderr
+    assert "modpack: MODPACK_CLUSTER must be an http(s)://host[:port] URL, not 'cluster:9443'" in done.stderr
+
+
 def test_a_malformed_node_url_is_a_usage_error_before_any_call() -> None:
     from tests.support.cli import run_modpack
 

@@ -18,6 +18,7 @@ import concurrent.futures
 import json
 import logging
 import math
+import os
 import random
 import secrets
 import ssl
@@ -124,6 +125,8 @@ _URL_FORM = "Give the cluster's address as https://host:9443 (a host name, an IP
 def base_url(url: str, what: str = "--cluster") -> str:
     """`scheme://host:port` of a user-given URL; refuses credentials in it, odd schemes and a host
     that is no host name or IP address (a space, '%', an unclosed '[')."""
+    if what == "--cluster" and url == os.environ.get("MODPACK_CLUSTER"):
+        what = "MODPACK_CLUSTER"  # click passes the variable as --cluster: name what to fix
     try:
         parts = urllib.parse.urlsplit(url.strip())
     except ValueError:  # urllib: "Invalid IPv6 URL" for an unclosed or misplaced bracket
