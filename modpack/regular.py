@@ -60,6 +60,8 @@ def not_a_file(path: str | os.PathLike[str]) -> str:
             return "does not exist (a part of the path before it is a file, not a folder)"
         if exc.errno == errno.ENOENT and where.is_symlink():
             return f"is a symbolic link to {str(where.readlink())!r}, which does not exist"
+        if exc.errno == errno.ENOENT and str(path) == "-":
+            return "does not exist (modpack reads no standard input: pass the file's path)"
         if exc.errno == errno.ENOENT:
             return "does not exist"
         return f"cannot be read: {exc.strerror}"

@@ -660,3 +660,22 @@ def test_deep_nesting_in_settings_users_and_a_published_bundle_is_a_message(tmp_
     assert done.returncode == 1, done.stdout + done.stderr
     assert "IN002 invalid JSON: nested too deeply" in done.stdout
     assert f"modpack: {bundle} does not validate; nothing was published" in done.stderr
+
+
+def test_a_dash_is_not_taken_for_standard_input_in_silence(tmp_path: Path) -> None:
+    """'-' read as a file named '-' that 'does not exist': say that no standard input is read."""
+    for command in (["validate", "-"], ["inspect", "-"], ["build", "-"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "modpack", *command],
+            capture_output=True,
+            text=True,
+            input="{}",
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=HANG_GUARD,
+            check=False,
+        )
+        assert result.returncode in (1, 2), result.stdout + result.stderr
+        assert "- does not exist (modpack reads no standard input: pass the file's path)" in (
+            result.stdout + result.stderr
+        )
