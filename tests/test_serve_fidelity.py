@@ -177,6 +177,13 @@ def test_serve_refuses_a_version_it_cannot_imitate(tmp_path: Path) -> None:
         (["--users", "{utf16}"], 1, "the users file {utf16} is UTF-16 (little-endian) text"),
         (["--ports-file", "{missing}/ports.json"], 1, "cannot write {missing}/ports.json: No such file"),
         (["--host", "no such host"], 1, "cannot listen on no such host:0: "),
+        # a damaged store, or a folder at its name: internal errors (sqlite3.DatabaseError)
+        (
+            ["--data", "{damaged}"],
+            1,
+            "cannot open the configuration store {damaged}/ccs.sqlite3: file is not",
+        ),
+        (["--data", "{foldered}"], 1, "cannot open the configuration store {foldered}/ccs.sqlite3: unable"),
     ],
 )
 def test_serve_names_what_is_wrong_with_its_options(
@@ -184,13 +191,23 @@ def test_serve_names_what_is_wrong_with_its_options(
 ) -> None:
     import os
 
-    places = {"fifo": tmp_path / "users.json", "utf16": tmp_path / "u16.json", "missing": tmp_path / "none"}
+    places = {
+        "fifo": tmp_path / "users.json",
+        "utf16": tmp_path / "u16.json",
+        "missing": tmp_path / "none",
+        "damaged": tmp_path / "damaged",
+        "foldered": tmp_path / "foldered",
+    }
     os.mkfifo(places["fifo"])
+    places["damaged"].mkdir()
+    (places["damaged"] / "ccs.sqlite3").write_bytes(b"not a database" * 400)
+    (places["foldered"] / "ccs.sqlite3").mkdir(parents=True)
     places["utf16"].write_text('{"users": []}', encoding="utf-16")
     given = [o.format(**places) for o in options]
     data = [] if "--data" in given else ["--data", str(tmp_path / "d")]
     password = [] if "--users" in given else ["--admin-password", "pw"]
-    result = run_modpack("serve", *data, "--port", "0", *password, *given)
+    port = [] if "--port" in given else ["--port", "0"]
+    result = run_modpack("serve", *data, *port, *password, *given)
     assert result.returncode == code, result.stdout + result.stderr
     assert f"modpack: {message.format(**places)}" in result.stderr
     assert "internal error" not in result.stderr
