@@ -4,19 +4,29 @@ Where Linux allows it the data goes to an anonymous file (O_TMPFILE) in the targ
 killed process leaves nothing behind, because the file never had a name. When complete it is
 linked in under a temporary name and renamed over the target in the same folder. Elsewhere a
 named temporary file is used, and the next run removes the ones a killed run left.
+
+A target that cannot be written (its folder missing or read-only, a folder at its name, a full
+disk) is a ModpackError naming the target and the system's reason: the caller is told the output
+failed, not an internal error, and nothing is left under the target's name.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import io
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
+from modpack.errors import ModpackError
 from modpack.hashing import sha256_stream
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 _AT_FDCWD = -100
 _AT_EMPTY_PATH = 0x1000
@@ -37,6 +47,41 @@ def remove_stale(target: Path) -> list[Path]:
     return removed
 
 
+def write_error(target: Path, exc: OSError) -> ModpackError:
+    """The output `target` could not be written: the system's reason, and what to do."""
+    return ModpackError(
+        f"cannot write {target}: {exc.strerror or exc}",
+        "Write to a folder that exists, is writable and has room.",
+    )
+
+
+class _Output(io.BufferedRandom):
+    """The output's stream: a failed write, flush or seek (each may write out the buffer: a full
+    disk, a quota, EIO) is write_error."""
+
+    def __init__(self, fd: int, target: Path) -> None:
+        super().__init__(io.FileIO(fd, "r+"))
+        self.target = target
+
+    def write(self, data: ReadableBuffer, /) -> int:
+        try:
+            return super().write(data)
+        except OSError as exc:
+            raise write_error(self.target, exc) from None
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as exc:
+            raise write_error(self.target, exc) from None
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
+        try:
+            return super().seek(offset, whence)  # writes out what is buffered first
+        except OSError as exc:
+            raise write_error(self.target, exc) from None
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -49,21 +94,31 @@ class AtomicFile:
     def __init__(self, target: Path) -> None:
         self.target = target
         self.named: Path | None = None
+        _refuse_folder(target)  # before any work: a rename over a folder fails only at the end
         mode = 0o666 & ~_umask()
         try:
             fd = os.open(target.parent, os.O_TMPFILE | os.O_RDWR, mode)
         except (AttributeError, OSError):
             self.named = temporary_name(target)
-            fd = os.open(self.named, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
-        self.stream: BinaryIO = os.fdopen(fd, "w+b")
+            try:
+                fd = os.open(self.named, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
+            except OSError as exc:
+                self.named = None
+                raise write_error(target, exc) from None
+        self.stream: BinaryIO = _Output(fd, target)
 
     def __enter__(self) -> AtomicFile:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stream.close()
-        if self.named is not None:
-            self.named.unlink(missing_ok=True)
+        try:
+            self.stream.close()  # flushes: on a full disk that fails again, and nothing is kept
+        except ModpackError:
+            if exc[0] is None:
+                raise
+        finally:
+            if self.named is not None:
+                self.named.unlink(missing_ok=True)
 
     def same_as_target(self) -> bool:
         """True when the target already holds exactly these bytes."""
@@ -78,10 +133,13 @@ class AtomicFile:
     def commit(self) -> None:
         """fsync, give the data a name in the target folder, rename it over the target."""
         self.stream.flush()
-        os.fsync(self.stream.fileno())
-        if self.named is None:
-            self.named = self._link()
-        self.named.replace(self.target)
+        try:
+            os.fsync(self.stream.fileno())
+            if self.named is None:
+                self.named = self._link()
+            self.named.replace(self.target)
+        except OSError as exc:
+            raise write_error(self.target, exc) from None
         self.named = None
         fsync_folder(self.target.parent)
 
@@ -103,6 +161,18 @@ class AtomicFile:
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
+
+
+def _refuse_folder(target: Path) -> None:
+    try:
+        is_folder = stat.S_ISDIR(target.lstat().st_mode)  # a symlink at the name is replaced, not followed
+    except OSError:
+        return
+    if is_folder:
+        raise ModpackError(
+            f"cannot write {target}: a folder has that name",
+            "Remove the folder, or choose another output name.",
+        )
 
 
 def _rewound_hash(stream: BinaryIO) -> str:

@@ -16,6 +16,7 @@ import string
 import time
 import zipfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -176,7 +177,7 @@ def output_name(template: str, module: Module, target: str = "") -> str:
         "version": module.get("version", ""),
         "target": target,
     }
-    for _, name, spec, conversion in string.Formatter().parse(template):
+    for _, name, spec, conversion in template_fields(template, "output name template"):
         if name is None:
             continue
         if name not in NAME_FIELDS or spec or conversion:
@@ -203,6 +204,18 @@ def output_name(template: str, module: Module, target: str = "") -> str:
             "The template and the module's name and version must not contain '/', '..' or NUL.",
         )
     return name
+
+
+def template_fields(template: str, what: str) -> list[tuple[str, str | None, str | None, str | None]]:
+    """`string.Formatter().parse(template)` as a list; a lone brace is a UsageError naming the
+    template (it was an internal error: "ValueError: Single '{' encountered in format string")."""
+    try:
+        return list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise UsageError(
+            f"{what} {template!r}: {exc}",
+            "Write a literal brace twice ({{ or }}); fields are {module_name}-style.",
+        ) from None
 
 
 def check_before_write(
@@ -251,6 +264,7 @@ def build(
     target: Target | None = None,
     settings: Settings | None = None,
     declared: list[Finding] | None = None,
+    claimed: dict[Path, str] | None = None,
 ) -> BuildResult:
     """Validate, then write the bundle atomically; refuse with the findings when there are errors.
 
@@ -273,11 +287,21 @@ def build(
         raise FindingsError(_refusal("the bundle", findings), findings)
     template = name_template or decl.output or DEFAULT_NAME
     path = out_dir / output_name(template, module, target.name if target else "")
+    if claimed is not None and target is not None:
+        # two targets of one run whose bundles have the same name: the second replaced the first
+        # (--force), or was 'unchanged' when the bytes agreed, and one platform went missing
+        first = claimed.setdefault(path, target.name)
+        if first != target.name:
+            raise UsageError(
+                f"[[targets]] {target.name!r} would write {path}, which {first!r} wrote in this run",
+                "Give the targets different operating_systems or architecture, or use {target} in the"
+                " output name.",
+            )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ModpackError(f"cannot create the output folder {out_dir}: {exc.strerror}") from exc
-    digest, unchanged = write_bundle(path, module, so, force=force, deps=deps)
+    digest, unchanged = write_bundle(path, module, so, force=force, deps=deps, inputs=[decl.path])
     module["sha256"] = digest
     return BuildResult(path, module, digest, findings, unchanged)
 
@@ -325,10 +349,15 @@ def write_bundle(
     *,
     force: bool,
     deps: list[LocalDependency] | None = None,
+    inputs: Sequence[Path] = (),
 ) -> tuple[str, bool]:
-    """Write atomically (modpack.atomic): never a partial zip, nothing left after a kill."""
+    """Write atomically (modpack.atomic): never a partial zip, nothing left after a kill.
+
+    A target that is one of the inputs (the .so, a dependency archive, or `inputs`: the
+    manifest) is refused, --force or not: `-o same.so` replaced the module binary by its bundle."""
     from modpack.atomic import atomic_output
 
+    _refuse_own_input(path, [so, *(d.path for d in deps or []), *inputs])
     try:
         source = so.open("rb")
     except OSError as exc:
@@ -343,6 +372,23 @@ def write_bundle(
             )
         out.commit()
     return digest, unchanged
+
+
+def _refuse_own_input(target: Path, inputs: Sequence[Path]) -> None:
+    try:
+        written = target.stat()
+    except OSError:
+        return  # nothing there yet: no input can be it
+    for source in inputs:
+        try:
+            read = source.stat()
+        except OSError:
+            continue
+        if (read.st_dev, read.st_ino) == (written.st_dev, written.st_ino):
+            raise UsageError(
+                f"the bundle {target} would replace its own input {source}",
+                "Choose another output folder or name (-o, --name).",
+            )
 
 
 def _entry(name: str, mode: int, compress: int) -> zipfile.ZipInfo:
@@ -481,7 +527,10 @@ def declarations_path(path: Path) -> Path:
             "Run `modpack init` to write modpack.toml, or pass the declarations file.",
         )
     if not path.is_file():
-        raise UsageError(f"{path} does not exist", "Pass the path of modpack.toml, or run `modpack init`.")
+        from modpack.regular import not_a_file
+
+        hint = "Pass the path of modpack.toml, or run `modpack init`."
+        raise UsageError(f"{path} {not_a_file(path)}", hint)
     return path
 
 
@@ -520,6 +569,7 @@ def build_project(
     base = decl.path.parent
     if all_targets or target_names:
         results = []
+        claimed: dict[Path, str] = {}
         for target in _chosen_targets(decl, all_targets, target_names):
             binary = base / expand_placeholders(target.so, target)
             declared = declared_findings(decl, binary, settings, target)
@@ -533,6 +583,7 @@ def build_project(
                     target=target,
                     settings=settings,
                     declared=declared,
+                    claimed=claimed,
                 )
             )
         return results
@@ -541,7 +592,9 @@ def build_project(
         raise UsageError("no module binary to build from", "Pass --so FILE, or set `so` under [build].")
     binary = chosen
     if not binary.is_file():
-        raise UsageError(f"{binary} does not exist", "Build the module first, or fix --so.")
+        from modpack.regular import not_a_file
+
+        raise UsageError(f"{binary} {not_a_file(binary)}", "Build the module first, or fix --so.")
     declared = declared_findings(decl, binary, settings)
     if decl.kind == "ramp":
         from modpack.ramp.edits import prepare_build
@@ -626,10 +679,15 @@ def _chosen_targets(decl: Declarations, all_targets: bool, names: tuple[str, ...
         raise UsageError(
             f"{decl.path} declares no [[targets]]", "Add [[targets]] tables, or build without --all."
         )
-    if all_targets:
-        return decl.targets
+    names_seen: set[str] = set()
+    for target in decl.targets:
+        if target.name in names_seen:  # --target NAME built only the last of them, in silence
+            raise UsageError(
+                f"{decl.path}: two [[targets]] are named {target.name!r}", "Give each target its own name."
+            )
+        names_seen.add(target.name)
     known = {t.name: t for t in decl.targets}
     missing = [n for n in names if n not in known]
     if missing:
         raise UsageError(f"no target named {', '.join(missing)}", "Targets: " + ", ".join(known))
-    return [known[n] for n in names]
+    return decl.targets if all_targets else [known[n] for n in dict.fromkeys(names)]

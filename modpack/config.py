@@ -35,12 +35,26 @@ def find_config(start: Path) -> Path | None:
 def file_settings(path: Path) -> Settings:
     import tomllib
 
+    from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, read_regular
+
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:  # ValueError: TOML syntax, undecodable text, a 4301-digit int
+        raw = read_regular(path, MAX_TEXT_FILE)  # a FIFO given as --config would block a plain read
+        if len(raw) > MAX_TEXT_FILE:
+            raise UsageError(f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB", "Pass --config.")
+        data = tomllib.loads(decode_utf8(raw, str(path)))
+    except NotUtf8Text as exc:
+        raise UsageError(f"cannot read settings: {exc.message}", exc.hint) from None
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read settings from {path}: {exc.strerror or exc}", "Fix the file or pass --config."
+        ) from None
+    except ValueError as exc:  # TOML syntax, a 4301-digit int
         raise UsageError(
             f"cannot read settings from {path}: {exc}", "Fix the file or pass --config."
-        ) from exc
+        ) from None
+    except RecursionError:  # tomllib recurses per nesting level: an internal error before
+        message = f"cannot read settings from {path}: a value is nested too deeply"
+        raise UsageError(message, "Fix the file or pass --config.") from None
     table = data.get("validate")
     _check_types(path, table)
     return settings_from(table)
@@ -87,7 +101,7 @@ def settings_for(
     redis_server: str | None = None,
     redis_version: str | None = None,
 ) -> Settings:
-    if config is not None and not config.is_file():
+    if config is not None and not config.exists():
         raise UsageError(f"--config {config} does not exist")
     path = config or find_config(Path.cwd())
     base = file_settings(path) if path else Settings()

@@ -62,7 +62,9 @@ def describe(path: Path) -> Description:
     from modpack.errors import ModpackError
 
     if not path.is_file():
-        raise ModpackError(f"{path} does not exist or is not a file")
+        from modpack.regular import not_a_file
+
+        raise ModpackError(f"{path} {not_a_file(path)}")
     try:
         if not zipfile.is_zipfile(path):
             return describe_binary(path)
@@ -79,8 +81,14 @@ def _describe_bundled(path: Path) -> Description:
     sink = Sink(str(path))
     with path.open("rb") as stream:
         layout = bundle.open_layout(stream, path.stat().st_size, sink)
-        if layout is None or len(layout.binaries) != 1:
-            raise FindingsError(f"{path} is not a bundle with one .so", sink.resolved())
+        if layout is None:  # the findings say why (too large, damaged, unsafe names); "is not a
+            # bundle with one .so" was said of a bundle holding exactly one
+            raise FindingsError(f"{path} cannot be read as a bundle", sink.resolved())
+        if len(layout.binaries) != 1:
+            raise FindingsError(
+                f"{path} holds {len(layout.binaries)} .so files; inspect reads a bundle with one",
+                sink.resolved(),
+            )
         with layout.archive:
             member = layout.binaries[0]
             streamed = _stream_or_refuse(path, layout.archive, member, sink)

@@ -14,6 +14,8 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
+MAX_TEXT_FILE = 4 * 1024 * 1024  # declarations and module.json are small; a huge one is crafted
+
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
     (stat.S_ISFIFO, "a named pipe (FIFO)"),
@@ -41,6 +43,31 @@ def _regular_fd(path: str | os.PathLike[str]) -> int:
         raise
     os.close(fd)
     raise OSError(errno.EINVAL, f"{kind_of(mode)}, not a regular file", os.fspath(path))
+
+
+def not_a_file(path: str | os.PathLike[str]) -> str:
+    """What stands at `path` that is not a regular file, as the end of a sentence naming it.
+
+    "does not exist" was said of a folder, a device, a FIFO, a loop of symbolic links and a path
+    through a file alike."""
+    where = Path(path)
+    try:
+        mode = where.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a loop of symbolic links"
+        if exc.errno == errno.ENOTDIR:
+            return "does not exist (a part of the path before it is a file, not a folder)"
+        if exc.errno == errno.ENOENT and where.is_symlink():
+            return f"is a symbolic link to {str(where.readlink())!r}, which does not exist"
+        if exc.errno == errno.ENOENT and str(path) == "-":
+            return "does not exist (modpack reads no standard input: pass the file's path)"
+        if exc.errno == errno.ENOENT:
+            return "does not exist"
+        return f"cannot be read: {exc.strerror}"
+    except ValueError:  # a NUL in the path
+        return "does not exist"
+    return f"is {kind_of(mode)}, not a regular file" if not stat.S_ISREG(mode) else "is a regular file"
 
 
 def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
@@ -72,3 +99,77 @@ def read_regular(path: Path, limit: int) -> bytes:
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
     finally:
         os.close(fd)
+
+
+# Byte order marks, UTF-32 first: UTF-32 LE's begins with UTF-16 LE's (the Unicode standard,
+# section 23.8, "Byte Order Mark").
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"),
+    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+    (b"\xff\xfe", "UTF-16 (little-endian)"),
+    (b"\xfe\xff", "UTF-16 (big-endian)"),
+)
+_UTF8_BOM = b"\xef\xbb\xbf"
+SAVE_AS_UTF8 = (
+    "Save the file as UTF-8 without a byte order mark (iconv -f UTF-16 -t UTF-8, or your editor's"
+    " encoding menu)."
+)
+
+
+class NotUtf8Text(ValueError):
+    """A file that should be UTF-8 text and is not: what it is, where, and how to fix it."""
+
+    def __init__(self, message: str, hint: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.line = line
+
+
+def _line_and_column(raw: bytes, offset: int) -> tuple[int, int]:
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    return raw.count(b"\n", 0, offset) + 1, offset - line_start + 1
+
+
+def decode_utf8(raw: bytes, name: str, *, bom_ok: bool = False) -> str:
+    """`raw` as UTF-8 text, else NotUtf8Text saying what the bytes are and where.
+
+    modpack.toml, module.json and ramp.yml are UTF-8 (TOML 1.0 and RFC 8259 say so; RAMP opens
+    ramp.yml as UTF-8). An editor saving UTF-16, a UTF-8 byte order mark the TOML and JSON
+    readers refuse at "line 1, column 1", or a binary file got Python's codec message, which
+    named no line and came with the hint to check the file's permissions. With `bom_ok` a UTF-8
+    byte order mark is kept for the parser (YAML allows one)."""
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            mark = bom.hex(" ").upper()
+            raise NotUtf8Text(
+                f"{name} is {encoding} text (it starts with the byte order mark {mark}), not UTF-8",
+                SAVE_AS_UTF8,
+                1,
+            )
+    if raw.startswith(_UTF8_BOM) and not bom_ok:
+        raise NotUtf8Text(
+            f"{name} starts with a UTF-8 byte order mark (EF BB BF), which TOML and JSON readers refuse",
+            "Save the file as UTF-8 without a byte order mark (in VS Code: 'UTF-8', not 'UTF-8 with BOM').",
+            1,
+        )
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        line, column = _line_and_column(raw, nul)
+        raise NotUtf8Text(
+            f"{name} holds a NUL byte at line {line}, column {column}: it is not text (a binary file,"
+            " or UTF-16 without a byte order mark)",
+            "Pass the text file itself; if it is UTF-16, save it as UTF-8.",
+            line,
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = _line_and_column(raw, exc.start)
+        raise NotUtf8Text(
+            f"{name} is not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}, column {column}"
+            f" (byte {exc.start}) is not valid UTF-8",
+            "Save the file as UTF-8 (text from Windows is often Windows-1252:"
+            " iconv -f WINDOWS-1252 -t UTF-8).",
+            line,
+        ) from None

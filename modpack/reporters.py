@@ -269,7 +269,9 @@ def _sarif_rule(rule: Rule) -> dict[str, JSON]:
 
 def _artifact_location(where: Place) -> dict[str, JSON]:
     if where.inside:
-        return {"uri": quote(where.file), "uriBaseId": SRCROOT}
+        # the name's own bytes, percent-encoded (RFC 3986): a name that is not UTF-8 (a surrogate
+        # escape in Python) was an internal error in quote(), which encodes str as strict UTF-8
+        return {"uri": quote(os.fsencode(where.file)), "uriBaseId": SRCROOT}
     return {"uri": Path(where.file).as_uri()}
 
 

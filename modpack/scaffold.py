@@ -97,6 +97,11 @@ def toml_value(value: object) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
+        if not _encodable(value):  # a file name in another encoding: Python's surrogate escapes
+            raise ModpackError(
+                f"cannot write '{_comment(value)}' to modpack.toml: it is not UTF-8 text",
+                "TOML is UTF-8: rename the file (or fix the value) with UTF-8 characters only.",
+            )
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
@@ -105,18 +110,34 @@ def toml_value(value: object) -> str:
     raise ModpackError(f"cannot write {value!r} to TOML")
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _comment(text: str) -> str:
+    """`text` for a `#` comment: one line (a file name or a value with a newline began a line of
+    TOML of its own), control characters and undecodable bytes shown as escapes."""
+    from modpack.reporters import printable
+
+    return printable(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _key(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
 
 
 def render_toml(conv: Conversion) -> str:
     lines = [
-        f"# modpack.toml{' converted from ' + conv.source if conv.source else ''}.",
+        f"# modpack.toml{' converted from ' + _comment(conv.source) if conv.source else ''}.",
         "# Reference: README.md#modpacktoml; schema: `modpack schema modpack`.",
         "",
     ]
     for note in conv.notes:
-        lines.append(f"# NOTE: {note}")
+        lines.append(f"# NOTE: {_comment(note)}")
     if conv.notes:
         lines.append("")
     lines.append("[module]")
@@ -124,7 +145,7 @@ def render_toml(conv: Conversion) -> str:
         if key in conv.module:
             lines.append(f"{key} = {toml_value(conv.module[key])}")
         elif key in conv.missing:
-            lines.append(f"# {key} = ...  # to do: {conv.missing[key]}")
+            lines.append(f"# {key} = ...  # to do: {_comment(conv.missing[key])}")
     if conv.platform:
         lines += ["", "[platform]"] + [f"{k} = {toml_value(v)}" for k, v in conv.platform.items()]
     if conv.so:
@@ -203,19 +224,19 @@ def from_module_json(document: object, source: str) -> Conversion:
 
 
 def from_module_file(path: Path) -> Conversion:
-    from modpack.regular import read_regular
-    from modpack.sources import MAX_TEXT_FILE, parse_json
+    from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, read_regular
+    from modpack.sources import parse_json
 
     sink = Sink(str(path))
     try:
         raw = read_regular(path, MAX_TEXT_FILE)
         if len(raw) > MAX_TEXT_FILE:
             raise ModpackError(f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
-        text = raw.decode("utf-8")
+        text = decode_utf8(raw, str(path))
     except OSError as exc:
         raise ModpackError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ModpackError(f"cannot read {path}: {exc}") from exc
+    except NotUtf8Text as exc:
+        raise ModpackError(exc.message, exc.hint) from None
     document = parse_json(text, sink)
     _refuse_errors(sink.resolved(), path)
     return from_module_json(document, str(path))

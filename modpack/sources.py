@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 from modpack import locate
 from modpack.findings import LineResolver, Sink
 from modpack.locate import ParsedJson
-from modpack.regular import read_regular
+from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, read_regular
 from modpack.report import FileReport
 
 if TYPE_CHECKING:
@@ -78,33 +78,37 @@ def expand(paths: Iterable[Path]) -> tuple[list[Path], list[FileReport]]:
     return files, empty
 
 
-MAX_TEXT_FILE = 4 * 1024 * 1024  # declarations and module.json are small; a huge one is crafted
-
-
 # What Path.exists() takes for "no such file" (pathlib's _IGNORED_ERRNOS), and it says so for a
 # path with a NUL byte (ValueError) too.
 _NO_SUCH_FILE = frozenset([errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP])
 
 
-def read_text(path: Path, sink: Sink, *, missing: str | None = None) -> str | None:
+def read_text(path: Path, sink: Sink, *, missing: str | None = None, bom_ok: bool = False) -> str | None:
     """A small text file the user named (declarations, module.json), or None with IN001.
 
     With `missing`, a file that does not exist is IN001 with that message, decided by the open
-    itself (no stat before it): what a caller that first asked Path.exists() would have said."""
+    itself (no stat before it): what a caller that first asked Path.exists() would have said.
+    Text that is not UTF-8 is IN001 saying what it is and where (regular.decode_utf8); with
+    `bom_ok` a UTF-8 byte order mark is left for the parser (YAML allows one)."""
     try:
         raw = read_regular(path, MAX_TEXT_FILE)
         if len(raw) > MAX_TEXT_FILE:
-            sink.add("IN001", "", f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
+            sink.add(
+                "IN001",
+                "",
+                f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB",
+                "Pass the declarations or module.json itself: these files are a few KiB.",
+            )
             return None
-        return raw.decode("utf-8")
+        return decode_utf8(raw, str(path), bom_ok=bom_ok)
+    except NotUtf8Text as exc:
+        sink.add("IN001", "", exc.message, exc.hint, line=exc.line)
+        return None
     except OSError as exc:
         if missing is not None and exc.errno in _NO_SUCH_FILE:
             sink.add("IN001", "", missing)
         else:
             sink.add("IN001", "", f"cannot read {path}: {exc.strerror}")
-        return None
-    except UnicodeDecodeError as exc:
-        sink.add("IN001", "", f"cannot read {path}: {exc}")
         return None
     except ValueError:  # a NUL in the path, which Path.exists() also calls no such file
         if missing is None:

@@ -53,8 +53,10 @@ def validate_file(path: Path, settings: Settings | None = None) -> FileReport:
     if kind == "module.json":  # one open says whether it exists (IN001 as below): no stat first
         return FileReport(str(path), kind, validate_module_file(path))
     if not path.exists():
+        from modpack.regular import not_a_file
+
         sink = Sink(str(path))
-        sink.add("IN001", "", f"{path} does not exist")
+        sink.add("IN001", "", f"{path} {not_a_file(path)}")
         return FileReport(str(path), kind or "unknown", sink.resolved())
     if kind in {"modpack.toml", "ramp.yml"}:
         findings = validate_declarations(path, settings)

@@ -262,13 +262,13 @@ def test_build_in_a_folder_with_only_ramp_yml_names_exactly_what_to_add(tmp_path
     assert result.returncode == 2, result.stdout + result.stderr
     lines = result.stderr.splitlines()
     assert lines[0].startswith("modpack: ramp.yml does not give module_name, semantic_version, commands")
-    assert lines[0].endswith("; add to ramp.yml:")
+    assert lines[0].endswith(", add to ramp.yml:")
     assert [line.split("#")[0].strip() for line in lines[1:4]] == [  # each on its own line
         "module_name: NAME",
         "semantic_version: X.Y.Z",
         "commands: [...]",
     ]
-    assert lines[4].startswith("  hint: Or pass --discover")
+    assert lines[4].startswith("  hint: Pass --discover")
     assert "DECL005" not in result.stdout + result.stderr
 
 
@@ -536,3 +536,13 @@ def test_a_symlink_inside_a_ramp_local_path_folder_is_refused(tmp_path: Path) ->
     result = run_modpack("build", "--so", HELLO, cwd=tmp_path)
     assert result.returncode == 1 and "only folders and regular files" in result.stdout + result.stderr
     assert "Traceback" not in result.stderr and bundles(tmp_path / "dist") == []
+
+
+def test_build_of_a_bare_ramp_yml_lists_the_lines_to_add_one_per_line(tmp_path: Path) -> None:
+    (tmp_path / "ramp.yml").write_text("module_name: hello\ncapabilities: [types]\n")
+    result = run_modpack("build", "--so", HELLO, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[1] == "  semantic_version: X.Y.Z  # version = X*10000 + Y*100 + Z"
+    assert lines[2].startswith("  commands: [...]")
+    assert lines[3].startswith("  hint: Pass --discover") and lines[3].endswith("or add the lines above.")

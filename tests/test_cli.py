@@ -11,7 +11,7 @@ import pytest
 
 from modpack.cli.lazy import LAZY_COMMANDS
 from tests.support.cli import modules_loaded, run_modpack
-from tests.support.paths import CASES, ROOT
+from tests.support.paths import CASES, HELLO, ROOT
 
 HEAVY = (
     "httpx",
@@ -191,3 +191,44 @@ def test_an_error_prints_its_message_each_detail_and_its_hint_on_lines_of_their_
         "  hint: fix it",
     ]
     assert str(error) == "cannot take x\x1b[2J.zip:\n  first\nforged\n  second"
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["build", "--so", "a.so", "--so", "b.so"], "--so"),
+        (["build", "-o", "a", "--output", "b"], "-o / --output"),
+        (["validate", ".", "--format", "json", "--format", "text"], "--format"),
+        (["modules", "list", "--cluster", "https://a:1", "--cluster", "https://b:1"], "--cluster"),
+        (["artifacts", "delete", "x", "1", "--timeout", "1", "--timeout", "2"], "--timeout"),
+    ],
+)
+def test_an_option_that_takes_one_value_given_twice_is_a_usage_error(
+    tmp_path: Path, args: list[str], option: str
+) -> None:
+    """click kept the last value in silence: `--so old.so ... --so new.so` built new.so."""
+    result = run_modpack(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"Error: {option} is given more than once; give it once" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_repeatable_options_flags_and_ramp_pack_keep_their_meaning(tmp_path: Path) -> None:
+    (tmp_path / "module.json").write_text("{}")
+    repeated = run_modpack(
+        "validate", "module.json", "--select", "SCH", "--select", "IN", "--strict", "--strict", cwd=tmp_path
+    )
+    assert "given more than once" not in repeated.stderr, repeated.stderr
+    assert repeated.returncode == 1  # the findings, not a usage error
+    # ramp-pack keeps click's last-wins, as `ramp pack` does for the scripts it replaces
+    packed = run_modpack("ramp-pack", HELLO, "-n", "first", "-n", "hello", "-o", "m.zip", cwd=tmp_path)
+    assert packed.returncode == 0, packed.stdout + packed.stderr
+    completion = run_modpack(
+        cwd=tmp_path,
+        env={
+            "_MODPACK_COMPLETE": "bash_complete",
+            "COMP_WORDS": "modpack build --so a --so b --col",
+            "COMP_CWORD": "6",
+        },
+    )
+    assert "--color" in completion.stdout

@@ -445,3 +445,237 @@ def test_nan_and_infinity_are_not_json_anywhere_in_module_json(tmp_path: Path, c
     result = run_modpack("validate", path)
     assert result.returncode == 1, result.stdout
     assert f"IN002 invalid JSON: {constant} is not a JSON value" in result.stdout
+
+
+# --- text that is not UTF-8: what it is, where, and how to save it ----------------------------
+
+MODULE_JSON_TEXT = '{\n  "module_name": "hello"\n}\n'
+ENCODINGS = {
+    "utf-16": (
+        MODULE_JSON_TEXT.encode("utf-16"),
+        ":1: error IN001 {name} is UTF-16 (little-endian) text (it starts with the byte order mark FF FE), not UTF-8",
+    ),
+    "utf-32-be": (
+        b"\x00\x00\xfe\xff" + MODULE_JSON_TEXT.encode("utf-32-be"),
+        ":1: error IN001 {name} is UTF-32 (big-endian) text",
+    ),
+    "utf-8-bom": (
+        MODULE_JSON_TEXT.encode("utf-8-sig"),
+        ":1: error IN001 {name} starts with a UTF-8 byte order mark (EF BB BF)",
+    ),
+    "utf-16-no-bom": (
+        MODULE_JSON_TEXT.encode("utf-16-le"),
+        ":1: error IN001 {name} holds a NUL byte at line 1, column 2: it is not text",
+    ),
+    "latin-1": (
+        b'{\n  "module_name": "caf\xe9"\n}\n',
+        ":2: error IN001 {name} is not UTF-8 text: byte 0xe9 at line 2, column 22 (byte 23) is not valid UTF-8",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", ["module.json", "modpack.toml"])
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_text_that_is_not_utf8_is_named_and_located(tmp_path: Path, kind: str, encoding: str) -> None:
+    """It was IN001 with Python's codec message ("'utf-8' codec can't decode byte 0xff in position
+    0"), no line, and the hint to check the file's permissions; a UTF-8 byte order mark was a
+    syntax error at line 1, column 1 ("Invalid statement" in TOML)."""
+    raw, expected = ENCODINGS[encoding]
+    path = tmp_path / kind
+    path.write_bytes(raw)
+    result = modpack("validate", path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{path}{expected.format(name=path)}" in result.stdout
+    assert "codec can't decode" not in result.stdout
+    assert "permissions" not in result.stdout
+    assert "fix: Save the file as UTF-8" in result.stdout or "fix: Pass the text file itself" in result.stdout
+
+
+def test_a_byte_order_mark_in_ramp_yml_is_read_as_ramp_reads_it(tmp_path: Path) -> None:
+    """YAML allows a UTF-8 byte order mark and RAMP's PyYAML skips it: no finding for it."""
+    path = tmp_path / "ramp.yml"
+    path.write_bytes("\ufeffmodule_name: hello\ncapabilities: [types]\n".encode())
+    result = modpack("validate", path)
+    assert "IN001" not in result.stdout and "IN004" not in result.stdout, result.stdout
+
+
+def test_a_utf16_module_json_in_a_bundle_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "b.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("module.json", MODULE_JSON_TEXT.encode("utf-16"))
+    result = modpack("validate", path)
+    assert result.returncode == 1
+    assert "b.zip!module.json:1: error IN002 module.json is UTF-16 (little-endian) text" in result.stdout
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-bom", "latin-1"])
+def test_settings_and_init_sources_that_are_not_utf8_are_named(tmp_path: Path, encoding: str) -> None:
+    """--config and init --from gave Python's codec message (or "Invalid statement" for a BOM)."""
+    raw, expected = ENCODINGS[encoding]
+    config = tmp_path / "settings.toml"
+    config.write_bytes(raw)
+    module_json = tmp_path / "module.json"
+    module_json.write_bytes(raw)
+    settings = modpack("validate", module_json, "--config", config)
+    assert settings.returncode == 2, settings.stdout + settings.stderr
+    what = expected.split(" {name} ")[1]
+    assert f"modpack: cannot read settings: {config} {what}" in settings.stderr
+    assert "  hint: Save the file as UTF-8" in settings.stderr
+    init = modpack("init", "--from", module_json, tmp_path / "out.toml")
+    assert init.returncode == 1, init.stdout + init.stderr
+    assert f"modpack: {module_json} {what}" in init.stderr
+    assert not (tmp_path / "out.toml").exists()
+
+
+def test_a_fifo_as_config_is_named_not_called_missing(tmp_path: Path) -> None:
+    """It was "--config FIFO does not exist" (is_file() is False for a FIFO)."""
+    fifo = tmp_path / "settings.toml"
+    os.mkfifo(fifo)
+    (tmp_path / "module.json").write_text(json.dumps(good_module()))
+    result = modpack("validate", tmp_path / "module.json", "--config", fifo)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert (
+        f"modpack: cannot read settings from {fifo}: a named pipe (FIFO), not a regular file" in result.stderr
+    )
+
+
+def _rest_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "MODPACK_USER": "ann", "MODPACK_PASSWORD": "x"}
+
+
+def test_publish_refuses_a_fifo_bundle(tmp_path: Path) -> None:
+    """publish read each bundle's module.json with zipfile before validating: it blocked for ever."""
+    fifo = tmp_path / "bundle.zip"
+    os.mkfifo(fifo)
+    command = [sys.executable, "-m", "modpack", "publish", str(fifo), "--cluster", "https://127.0.0.1:1"]
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=_rest_env(), timeout=HANG_GUARD, check=False
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"IN001 cannot read {fifo}: a named pipe (FIFO), not a regular file" in result.stdout
+    assert f"modpack: {fifo} does not validate; nothing was published" in result.stderr
+
+
+def test_a_fifo_or_a_file_of_no_certificate_as_ca_cert_is_named(tmp_path: Path) -> None:
+    """OpenSSL opened a FIFO and blocked for ever; a file without a certificate got OpenSSL's
+    "[X509: NO_CERTIFICATE_OR_CRL_FOUND] no certificate or crl found (_ssl.c:4154)"."""
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    text = tmp_path / "notes.txt"
+    text.write_text("not a certificate\n")
+    for ca, message in [
+        (fifo, f"cannot use --ca-cert {fifo}: a named pipe (FIFO), not a regular file"),
+        (text, f"cannot use --ca-cert {text}: it holds no PEM certificate (no -----BEGIN CERTIFICATE-----"),
+    ]:
+        command = [sys.executable, "-m", "modpack", "modules", "list", "--cluster", "https://127.0.0.1:1"]
+        result = subprocess.run(
+            [*command, "--ca-cert", str(ca)],
+            capture_output=True,
+            text=True,
+            env=_rest_env(),
+            timeout=HANG_GUARD,
+            check=False,
+        )
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"modpack: {message}" in result.stderr
+
+
+def test_serve_refuses_a_fifo_as_certificate(tmp_path: Path) -> None:
+    fifo = tmp_path / "cert.pem"
+    os.mkfifo(fifo)
+    result = modpack(
+        "serve",
+        "--data",
+        tmp_path / "d",
+        "--port",
+        "0",
+        "--admin-password",
+        "pw",
+        "--cert",
+        fifo,
+        "--key",
+        fifo,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        f"modpack: cannot use the certificate {fifo}: a named pipe (FIFO), not a regular file"
+        in result.stderr
+    )
+
+
+def test_what_stands_where_a_file_was_expected_is_named(tmp_path: Path) -> None:
+    """validate, inspect, build and discover said "does not exist" (or "does not exist or is not
+    a file") of a symbolic link loop, a device, a FIFO, a dangling link and a path through a file."""
+    loop = tmp_path / "loop.so"
+    loop.symlink_to(loop)
+    dangling = tmp_path / "gone.so"
+    dangling.symlink_to(tmp_path / "nowhere.so")
+    fifo = tmp_path / "pipe.so"
+    os.mkfifo(fifo)
+    (tmp_path / "file").write_text("x")
+    project = tmp_path / "project"
+    project.mkdir()
+    example = (ROOT / "fixtures" / "example" / "modpack.toml").read_text("utf-8")
+    (project / "modpack.toml").write_text(example.replace("../so/x86_64/hello.so", "hello.so"), "utf-8")
+    cases = {
+        loop: "is a loop of symbolic links",
+        Path("/dev/zero"): "is a character device, not a regular file",
+        fifo: "is a named pipe (FIFO), not a regular file",
+        dangling: f"is a symbolic link to '{tmp_path / 'nowhere.so'}', which does not exist",
+        tmp_path / "file" / "x.so": "does not exist (a part of the path before it is a file, not a folder)",
+    }
+    for path, what in cases.items():
+        for command in (["inspect", path], ["discover", path], ["build", project, "--so", path]):
+            result = modpack(*command)
+            assert result.returncode in (1, 2), result.stdout + result.stderr
+            assert f"modpack: {path} {what}" in result.stderr, (command, result.stderr)
+    for path in (loop, dangling):
+        result = modpack("validate", path)
+        assert f"IN001 {path} {cases[path]}" in result.stdout, result.stdout
+
+
+def test_deep_nesting_in_settings_users_and_a_published_bundle_is_a_message(tmp_path: Path) -> None:
+    """tomllib and json recurse per level: --config, serve --users and publish's first look at a
+    bundle's module.json were internal errors (RecursionError) for a deeply nested value."""
+    settings = tmp_path / "settings.toml"
+    settings.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    (tmp_path / "module.json").write_text(json.dumps(good_module()))
+    result = modpack("validate", tmp_path / "module.json", "--config", settings)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"modpack: cannot read settings from {settings}: a value is nested too deeply" in result.stderr
+
+    users = tmp_path / "users.json"
+    users.write_text('{"users": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    result = modpack("serve", "--data", tmp_path / "d", "--port", "0", "--users", users)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"modpack: the users file {users} is not valid JSON: a value is nested too deeply" in result.stderr
+
+    bundle = tmp_path / "deep.zip"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.writestr("module.json", "[" * 100_000 + "]" * 100_000)
+    command = [sys.executable, "-m", "modpack", "publish", str(bundle), "--cluster", "https://127.0.0.1:1"]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=_rest_env(), timeout=HANG_GUARD, check=False
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "IN002 invalid JSON: nested too deeply" in done.stdout
+    assert f"modpack: {bundle} does not validate; nothing was published" in done.stderr
+
+
+def test_a_dash_is_not_taken_for_standard_input_in_silence(tmp_path: Path) -> None:
+    """'-' read as a file named '-' that 'does not exist': say that no standard input is read."""
+    for command in (["validate", "-"], ["inspect", "-"], ["build", "-"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "modpack", *command],
+            capture_output=True,
+            text=True,
+            input="{}",
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=HANG_GUARD,
+            check=False,
+        )
+        assert result.returncode in (1, 2), result.stdout + result.stderr
+        assert "- does not exist (modpack reads no standard input: pass the file's path)" in (
+            result.stdout + result.stderr
+        )

@@ -3,6 +3,9 @@ bundle (with `--discover`, from what the loaded module registers)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,3 +138,55 @@ def test_init_from_ramp_says_a_local_path_that_is_no_archive_must_become_one(tmp
     todo = [line for line in result.stdout.splitlines() if "local_path" in line and "to do" in line]
     assert len(todo) == 1 and "svs" in todo[0] and "tar czf svs.tgz" in todo[0], result.stdout
     assert "# NOTE: to do: dependencies.svs.local_path" in (tmp_path / "modpack.toml").read_text()
+
+
+def test_a_source_file_name_with_a_newline_stays_in_its_comment(tmp_path: Path) -> None:
+    """The name went into the `# converted from` comment as it was: its newline began a line of
+    TOML, so a file named `x\\n[module]\\nname = "evil"\\n#.json` wrote a second [module] table."""
+    import tomllib
+
+    source = tmp_path / 'x\n[module]\nname = "evil"\n#.json'
+    source.write_text((CASES / "good" / "module-json" / "module.json").read_text())
+    out = tmp_path / "modpack.toml"
+    result = run_modpack("init", "--from", source, out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = out.read_text("utf-8")
+    assert (
+        text.splitlines()[0]
+        == f'# modpack.toml converted from {tmp_path}/x\\n[module]\\nname = "evil"\\n#.json.'
+    )
+    assert tomllib.loads(text)["module"]["name"] != "evil"
+
+
+def _run_bytes(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """run_modpack with the output decoded as the file system does: it prints names not in UTF-8."""
+    from tests.support.cli import CHECKOUT
+
+    return subprocess.run(
+        [sys.executable, "-m", "modpack", *map(str, args)],
+        capture_output=True,
+        text=True,
+        errors="surrogateescape",
+        env={**os.environ, "PYTHONPATH": CHECKOUT},
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_file_name_that_is_not_utf8_is_escaped_or_refused(tmp_path: Path) -> None:
+    """A name in another encoding reached the UTF-8 writer as a surrogate escape: an internal
+    error (UnicodeEncodeError). In a comment it is shown escaped; as a value it is refused."""
+    folder = tmp_path / "bad\udcff"
+    folder.mkdir()
+    (folder / "module.json").write_text((CASES / "good" / "module-json" / "module.json").read_text())
+    converted = _run_bytes("init", "--from", folder / "module.json", folder / "modpack.toml")
+    assert converted.returncode == 0, converted.stdout + converted.stderr
+    assert (
+        (folder / "modpack.toml")
+        .read_text("utf-8")
+        .startswith(f"# modpack.toml converted from {tmp_path}/bad\\udcff/module.json.")
+    )
+    named = _run_bytes("init", "--name", "bad\udcff", "--version", "1.2.3", tmp_path / "n.toml")
+    assert named.returncode == 1, named.stdout + named.stderr
+    assert "modpack: cannot write 'bad\\udcff' to modpack.toml: it is not UTF-8 text" in named.stderr
+    assert not (tmp_path / "n.toml").exists()

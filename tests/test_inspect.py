@@ -12,7 +12,8 @@ from modpack import elf
 from modpack.inspection import describe_binary, format_description, sha256_of
 from tests.elf_cases import builder
 from tests.elf_cases.builder import Spec, Sym
-from tests.support.paths import SO
+from tests.support.cli import run_modpack
+from tests.support.paths import HELLO, SO
 
 
 def test_describe_the_good_fixture() -> None:
@@ -96,3 +97,26 @@ def test_sha256_streams_in_chunks(tmp_path: Path) -> None:
     data = bytes(range(256)) * 9000  # more than two 1 MiB chunks
     path.write_bytes(data)
     assert sha256_of(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_a_bundle_inspect_cannot_read_is_told_apart_from_one_with_several_binaries(tmp_path: Path) -> None:
+    """Both said "is not a bundle with one .so": a bundle holding exactly one .so that cannot be
+    read safely (here an entry name leaving the folder, ZIP008) got it too, beside its finding."""
+    import zipfile
+
+    unsafe = tmp_path / "unsafe.zip"
+    with zipfile.ZipFile(unsafe, "w") as archive:
+        archive.writestr("module.json", "{}")
+        archive.writestr("../hello.so", HELLO.read_bytes())
+    result = run_modpack("inspect", unsafe)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "ZIP008" in result.stdout
+    assert f"modpack: {unsafe} cannot be read as a bundle" in result.stderr
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as archive:
+        archive.writestr("module.json", "{}")
+        archive.writestr("a.so", HELLO.read_bytes())
+        archive.writestr("b.so", HELLO.read_bytes())
+    result = run_modpack("inspect", two)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"modpack: {two} holds 2 .so files; inspect reads a bundle with one" in result.stderr

@@ -123,6 +123,11 @@ OUTPUT_TEMPLATES = [
     "{module_name.__class__}.zip",
     "{module_name!r}.zip",
     "{module_name:>300}.zip",
+    # a lone brace was an internal error (ValueError from string.Formatter), in --name,
+    # [build] output and ramp-pack -o alike
+    "{",
+    "}.zip",
+    "{module_name.zip",
     "{0}.zip",
     "{}.zip",
     "{nope}.zip",
@@ -320,3 +325,119 @@ def test_output_name_is_a_plain_name_inside_the_folder_or_refused(
     assert not result.startswith(".")
     assert os.path.normpath(folder / result) == str(folder / result)
     assert (folder / result).parent == folder
+
+
+# --- outputs that cannot be written: a message naming the file, never an internal error ---------
+
+
+BUNDLE = "hello.zip"
+
+
+def test_a_folder_at_the_bundle_name_is_named_before_any_work(tmp_path: Path) -> None:
+    """It was "exists with different content" without --force, and with --force an internal
+    error (IsADirectoryError from the rename, after the whole zip was written)."""
+    workspace(tmp_path)
+    (tmp_path / "dist" / BUNDLE).mkdir(parents=True)
+    for extra in ((), ("--force",)):
+        code, output = build(tmp_path, "--name", BUNDLE, *extra)
+        assert code == 1, output
+        assert f"modpack: cannot write {Path('dist') / BUNDLE}: a folder has that name" in output
+        assert "hint: Remove the folder, or choose another output name." in output
+        assert "internal error" not in output
+        assert sorted(p.name for p in (tmp_path / "dist").iterdir()) == [BUNDLE]
+        assert (tmp_path / "dist" / BUNDLE).is_dir()
+
+
+def test_an_output_folder_where_no_file_can_be_made_is_named(tmp_path: Path) -> None:
+    """/proc exists but takes no new file: the temporary file's creation was an internal error."""
+    workspace(tmp_path)
+    result = run_modpack("build", "project", "-o", "/proc", "--name", BUNDLE, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"modpack: cannot write /proc/{BUNDLE}: No such file or directory" in result.stderr
+    assert "internal error" not in result.stderr
+
+
+def _file_size_limit(limit: int) -> None:
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write then fails with EFBIG, as on a full disk
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_write_that_fails_part_way_is_named_and_leaves_nothing(tmp_path: Path) -> None:
+    """A full disk, a quota or a file size limit: the write failing half way was an internal
+    error (OSError: [Errno 28] No space left on device). Now the bundle is named with the
+    system's reason, exit 1, and neither the bundle nor a temporary file is left."""
+    import subprocess
+    import sys
+
+    from tests.support.cli import CHECKOUT
+
+    workspace(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "modpack", "build", "project", "-o", "dist", "--name", BUNDLE],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": CHECKOUT},
+        preexec_fn=lambda: _file_size_limit(4096),  # hello.so deflates to about 6 KB
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"modpack: cannot write {Path('dist') / BUNDLE}: File too large" in result.stderr
+    assert "internal error" not in result.stderr
+    assert list((tmp_path / "dist").iterdir()) == []
+
+
+def test_init_into_a_missing_folder_is_named(tmp_path: Path) -> None:
+    """init, discover --write and ramp-pack --packname-file write through modpack.atomic too."""
+    target = tmp_path / "missing" / "modpack.toml"
+    result = run_modpack("init", "--name", "hello", "--version", "1.2.3", target)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"modpack: cannot write {target}: No such file or directory" in result.stderr
+    assert "internal error" not in result.stderr
+    assert not target.parent.exists()
+
+
+def test_ramp_pack_packname_file_in_a_missing_folder_is_named(tmp_path: Path) -> None:
+    """It was an internal error (FileNotFoundError from Path.write_text)."""
+    target = tmp_path / "missing" / "name.txt"
+    result = run_modpack(
+        "ramp-pack", HELLO, "-n", "hello", "-o", tmp_path / "m.zip", "--packname-file", target
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"modpack: cannot write {target}: No such file or directory" in result.stderr
+    assert "internal error" not in result.stderr
+
+
+@pytest.mark.parametrize("name", ["hello.so", "modpack.toml", "link.so"])
+def test_build_never_replaces_its_own_input(tmp_path: Path, name: str) -> None:
+    """`-o` the project folder and `--name hello.so` (or the manifest's name, or a hard link to
+    the .so): with --force the bundle replaced the module binary, or modpack.toml, by a zip."""
+    project = tmp_path / "p"
+    project.mkdir()
+    so = project / "hello.so"
+    so.write_bytes(HELLO.read_bytes())
+    so.chmod(0o755)
+    (project / "link.so").hardlink_to(so)
+    (project / "modpack.toml").write_text(EXAMPLE.replace('"../so/x86_64/hello.so"', '"hello.so"'), "utf-8")
+    before = snapshot(tmp_path, tmp_path / "none")
+    result = run_modpack("build", project, "-o", project, "--name", name, "--force")
+    assert result.returncode == 2, result.stdout + result.stderr
+    own = "hello.so" if name == "link.so" else name
+    assert (
+        f"modpack: the bundle {project / name} would replace its own input {project / own}" in result.stderr
+    )
+    assert snapshot(tmp_path, tmp_path / "none") == before
+
+
+def test_ramp_pack_never_replaces_its_own_module(tmp_path: Path) -> None:
+    so = tmp_path / "m.so"
+    so.write_bytes(HELLO.read_bytes())
+    so.chmod(0o755)
+    result = run_modpack("ramp-pack", so, "-n", "hello", "-o", so, "--force")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"modpack: the bundle {so} would replace its own input {so}" in result.stderr
+    assert so.read_bytes() == HELLO.read_bytes()

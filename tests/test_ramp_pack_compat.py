@@ -123,3 +123,24 @@ def test_ramp_pack_prints_its_findings_as_validate_does(tmp_path: Path) -> None:
         mine = finding_lines(packed.stdout, "VER006")
         assert mine == finding_lines(validated.stdout, "VER006")
         assert ("\x1b[33mwarning\x1b[0m" in mine[0]) == (colour == "always"), mine
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["-o", "{"], "modpack: -o '{': Single '{' encountered in format string"),
+        (["-o", "x/{module_name"], "modpack: -o '{module_name': expected '}' before end of string"),
+        (["--dependencies", "[" * 100_000], "modpack: --dependencies '[[[["),
+    ],
+)
+def test_ramp_pack_options_that_break_a_parser_are_usage_errors(
+    tmp_path: Path, options: list[str], message: str
+) -> None:
+    """A lone brace in -o (string.Formatter's ValueError) and --dependencies nested past Python's
+    recursion limit (RecursionError) were internal errors; the JSON one echoed all 100 KB."""
+    result = run_modpack("ramp-pack", HELLO, "-n", "hello", *options, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "internal error" not in result.stderr
+    assert len(result.stderr) < 1000
+    assert list(tmp_path.iterdir()) == []

@@ -17,6 +17,7 @@ from modpack.findings import Sink
 from modpack.redis import compare, discover
 from modpack.redis.model import Discovery
 from tests.support.cli import run_modpack
+from tests.support.paths import HELLO
 from tests.support.redis import LOADABLE, SO, expected_commands, expected_module
 from tests.support.tools import require_redis
 
@@ -303,3 +304,25 @@ def test_command_line(tmp_path: Path) -> None:
     done = run_modpack("discover", SO / "hello.so", env=env)
     assert done.returncode == 1
     assert "redis-server is not installed" in done.stderr and "hint:" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"#!/bin/sh\necho not a module\n", "not an ELF file"),
+        (HELLO.read_bytes()[:3000], "past the end of the 3000-byte file (truncated upload?)"),
+    ],
+    ids=["text", "truncated"],
+)
+def test_discover_names_a_file_that_is_no_module_before_loading_it(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    """A text file was told 'has no execute permission' (and, made executable, 'file too short'
+    from dlopen); a truncated module crashed redis-server with SIGBUS. The ELF reader now says
+    what the file is before any server starts."""
+    so = tmp_path / "mod.so"
+    so.write_bytes(content)
+    result = run_modpack("discover", so)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"modpack: {so} cannot be loaded: " in result.stderr and message in result.stderr
+    assert "execute permission" not in result.stderr and "crashed" not in result.stderr

@@ -346,6 +346,18 @@ def test_load_without_a_redis_server_fails(tmp_path: Path) -> None:
     assert f"error LOAD001 hello.so was not loaded: {missing} is not an executable file" in done.stdout
 
 
+def test_a_redis_server_named_by_the_environment_is_named_as_such(tmp_path: Path) -> None:
+    """A bad MODPACK_REDIS_SERVER read as if typed on the command line: the user was not told
+    which setting to fix."""
+    missing = tmp_path / "nowhere" / "redis-server"
+    done = run_modpack("validate", "--load", SO / "hello.so", env={"MODPACK_REDIS_SERVER": str(missing)})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"was not loaded: {missing} (MODPACK_REDIS_SERVER) is not an executable file" in done.stdout
+    named = run_modpack("discover", SO / "hello.so", env={"MODPACK_REDIS_SERVER": "no-such-redis"})
+    assert named.returncode == 1, named.stdout + named.stderr
+    assert "modpack: 'no-such-redis' (MODPACK_REDIS_SERVER) is not on PATH" in named.stderr
+
+
 @pytest.mark.rule("LOAD024")
 def test_load_if_available_without_a_redis_server_passes_with_a_note(tmp_path: Path) -> None:
     env = no_redis_environment(tmp_path)

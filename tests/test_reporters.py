@@ -234,3 +234,25 @@ def test_a_workspace_reached_through_a_symlink_keeps_relative_paths(
         env={"GITHUB_WORKSPACE": str(workspace)},
     )  # fmt: skip
     assert result.stdout.startswith("::error file=sub/dir/module.json,line=42,"), result.stdout
+
+
+def test_sarif_of_a_file_whose_name_is_not_utf8_names_its_bytes(tmp_path: Path) -> None:
+    """urllib's quote() encodes a str as strict UTF-8: a name in another encoding (a surrogate
+    escape) was an internal error and no SARIF at all (exit 1 with empty output)."""
+    from tests.support.cli import CHECKOUT
+
+    (tmp_path / "g\udcfe.json").write_bytes(b"{")
+    done = subprocess.run(
+        [sys.executable, "-m", "modpack", "validate", "g\udcfe.json", "--format", "sarif"],
+        capture_output=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": CHECKOUT},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert b"internal error" not in done.stderr
+    log = json.loads(done.stdout)
+    (result,) = log["runs"][0]["results"]
+    location = result["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert location == {"uri": "g%FE.json", "uriBaseId": "%SRCROOT%"}

@@ -158,3 +158,68 @@ def test_progress_board_draws_one_line_for_large_uploads(capsys: pytest.CaptureF
     assert "node 1  50%" in err
     assert "node 2 100%" in err
     assert err.endswith("\n")
+
+
+# --- problems one per line, and a bundle given twice --------------------------------------------
+
+
+def test_each_problem_of_a_refused_publish_is_a_line_of_its_own(tmp_path: Path) -> None:
+    """The problems were joined with newlines inside the message, which the CLI escapes: the user
+    got one long line with literal \\n between them (and "Fix each line above")."""
+    from tests.support.cli import run_modpack
+
+    first = write_bundle(tmp_path / "one.zip", module_json(module_name="one"))
+    second = write_bundle(tmp_path / "two\n::error::x.zip", module_json(module_name="two"))
+    env = {"MODPACK_USER": "admin", "MODPACK_PASSWORD": "x"}
+    result = run_modpack("publish", first, second, "--cluster", "https://127.0.0.1:1", env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == "modpack: the bundles given together are not builds of one module version:"
+    assert lines[1].startswith("  ") and "module_name" in lines[1], lines
+    assert "\\n" not in result.stderr.replace("two\\n::error", "")
+    assert not any(line.startswith("::") for line in lines)  # a value's newline stays escaped
+    assert lines[-1].startswith("  hint: Bundles published together must agree")
+
+
+def test_one_bundle_given_twice_is_a_usage_error(tmp_path: Path) -> None:
+    """It was refused by the cluster check: each node 'fits several bundles' and each bundle
+    'fits no node'."""
+    from tests.support.cli import run_modpack
+
+    bundle = write_bundle(tmp_path / "one.zip", module_json(module_name="one"))
+    env = {"MODPACK_USER": "admin", "MODPACK_PASSWORD": "x"}
+    result = run_modpack(
+        "publish", bundle, tmp_path / "." / "one.zip", "--cluster", "https://127.0.0.1:1", env=env
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"modpack: {tmp_path / '.' / 'one.zip'} is given twice (as {bundle})" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "version", "message"),
+    [
+        # '' and '../x' went into every node's DELETE path and came back 'absent' (exit 0); a
+        # version past a C int was sent to every node, each answering 406.
+        ("unpublish", "", "1.2.3", "'' is not a module name"),
+        ("unpublish", "../x", "1.2.3", "'../x' is not a module name"),
+        ("artifacts delete", "..", "10203", "'..' is not a module name"),
+        ("unpublish", "hello", "99999999999999999999999", "past the largest module version, 2147483647"),
+        ("artifacts delete", "hello", "2147483648", "'2147483648' is past the largest module version"),
+        (
+            "unpublish",
+            "hello",
+            "\uff11\uff12",
+            "is not a module version",
+        ),  # fullwidth digits: int() took them
+    ],
+)
+def test_unpublish_refuses_a_name_or_version_no_module_has(
+    command: str, name: str, version: str, message: str
+) -> None:
+    from tests.support.cli import run_modpack
+
+    env = {"MODPACK_USER": "admin", "MODPACK_PASSWORD": "x"}
+    result = run_modpack(*command.split(), name, version, "--cluster", "https://127.0.0.1:1", env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "cannot reach" not in result.stderr  # refused before any call

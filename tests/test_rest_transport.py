@@ -276,17 +276,81 @@ def test_an_ipv6_cluster_behind_a_proxy_is_refused_with_the_way_out() -> None:
             "",
             "--cluster 'https://127.0.0.1:99999': the port is not a number from 1",
         ),
-        ("https://127.0.0.1:9443", "http://proxy:31x8", "the proxy proxy: the port is not a number"),
+        ("https://127.0.0.1:9443", "http://proxy:31x8", "the proxy in HTTPS_PROXY: the port is not a number"),
+        # urllib raises ValueError for an unbalanced bracket, and http.client InvalidURL for a
+        # space: both were internal errors; a '%' in the host went to the resolver as a name.
+        ("https://[::1", "", "--cluster 'https://[::1': its '[' and ']' do not enclose an IPv6 address"),
+        ("https://a]b:9443", "", "--cluster 'https://a]b:9443': its '[' and ']' do not enclose an IPv6"),
+        ("https://ann:pw@[::1", "", "--cluster '***@[::1': its '[' and ']' do not enclose"),
+        (
+            "https://clu ster:9443",
+            "",
+            "--cluster 'https://clu ster:9443': 'clu ster' is not a host name or IP",
+        ),
+        ("https://%zz:9443", "", "--cluster 'https://%zz:9443': '%zz' is not a host name or IP address"),
+        ("https://127.0.0.1:9443", "http://[::1", "HTTPS_PROXY in the environment is not a URL: its '['"),
+        (
+            "https://127.0.0.1:9443",
+            "http://pro xy:3128",
+            "the proxy in HTTPS_PROXY names 'pro xy', which is not",
+        ),
+        ("https://127.0.0.1:9443", "::::", "the proxy in HTTPS_PROXY ('::::') names no host"),
     ],
 )
-def test_a_port_out_of_range_is_a_usage_error(cluster: str, proxy: str, message: str) -> None:
+def test_a_malformed_url_is_a_usage_error(cluster: str, proxy: str, message: str) -> None:
     from tests.support.cli import run_modpack
 
     env = {"MODPACK_USER": "ann", "MODPACK_PASSWORD": "x", "HTTPS_PROXY": proxy}
     done = run_modpack("modules", "list", "--cluster", cluster, env=env)
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
+    assert "hint: " in done.stderr or "port" in message
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    assert "pw" not in done.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e999"])
+def test_a_client_timeout_that_is_no_finite_number_is_a_usage_error(value: str) -> None:
+    """publish, modules, artifacts: nan was an internal error (ValueError: Invalid value NaN),
+    inf an internal error (OverflowError: timestamp out of range for platform time_t)."""
+    env = {"MODPACK_USER": "ann", "MODPACK_PASSWORD": "x"}
+    from tests.support.cli import run_modpack
+
+    result = run_modpack("modules", "list", "--cluster", "https://127.0.0.1:1", "--timeout", value, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    shown = "inf" if value == "1e999" else value
+    assert f"modpack: --timeout {shown}: give a positive, finite number of seconds" in result.stderr
+
+
+def test_a_malformed_cluster_url_from_the_environment_is_named_by_its_variable() -> None:
+    """click passes MODPACK_CLUSTER as --cluster: the message said --cluster, which was not given."""
+    from tests.support.cli import run_modpack
+
+    env = {"MODPACK_USER": "ann", "MODPACK_PASSWORD": "x", "MODPACK_CLUSTER": "cluster:9443"}
+    done = run_modpack("modules", "list", env=env)
+    assert done.returncode == 2, done.stderr
+    assert "modpack: MODPACK_CLUSTER must be an http(s)://host[:port] URL, not 'cluster:9443'" in done.stderr
+
+
+def test_a_malformed_node_url_is_a_usage_error_before_any_call() -> None:
+    from tests.support.cli import run_modpack
+
+    env = {"MODPACK_USER": "ann", "MODPACK_PASSWORD": "x"}
+    done = run_modpack("artifacts", "list", "--node", "https://[x", env=env)
+    assert done.returncode == 2, done.stderr
+    assert "modpack: --node 'https://[x': its '[' and ']' do not enclose an IPv6 address" in done.stderr
+
+
+def test_a_proxy_that_cannot_be_reached_is_named_as_the_proxy() -> None:
+    """It read "cannot reach https://cluster...: Connection refused", the cluster's fault."""
+    from tests.support.cli import run_modpack
+
+    env = {"MODPACK_USER": "ann", "MODPACK_PASSWORD": "x", "HTTPS_PROXY": "http://127.0.0.1:1"}
+    done = run_modpack(
+        "modules", "list", "--cluster", "https://cluster.invalid:9443", "--timeout", "5", env=env
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Connection refused (through the proxy 127.0.0.1:1 the environment names)" in done.stderr
 
 
 def test_reprs_hide_the_credentials() -> None:

@@ -158,6 +158,63 @@ def test_serve_refuses_a_version_it_cannot_imitate(tmp_path: Path) -> None:
     assert "--software-version '6.4'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("options", "code", "message"),
+    [
+        # Each was accepted, or an internal error: node 9's OS was dropped in silence and the
+        # cluster started; port 65536 was an OverflowError from bind(); a --data that cannot be
+        # made a FileNotFoundError; a FIFO as --users blocked for ever; a ports file in a
+        # missing folder a FileNotFoundError after the nodes started.
+        (["--os", "9=rhel9"], 2, "--os 9=rhel9: there is no node 9 (--nodes 3 makes nodes 1 to 3)"),
+        (["--os", "0=rhel9"], 2, "--os 0=rhel9: there is no node 0"),
+        (
+            ["--port", "65535", "--nodes", "2"],
+            2,
+            "--port 65535 with --nodes 2: node 2 would listen on port 65536",
+        ),
+        (["--data", "/proc/modpack-none"], 1, "cannot create the folder /proc/modpack-none: No such file"),
+        (["--users", "{fifo}"], 1, "cannot read the users file {fifo}: a named pipe (FIFO), not a regular"),
+        (["--users", "{utf16}"], 1, "the users file {utf16} is UTF-16 (little-endian) text"),
+        (["--ports-file", "{missing}/ports.json"], 1, "cannot write {missing}/ports.json: No such file"),
+        (["--host", "no such host"], 1, "cannot listen on no such host:0: "),
+        # a damaged store, or a folder at its name: internal errors (sqlite3.DatabaseError)
+        (
+            ["--data", "{damaged}"],
+            1,
+            "cannot open the configuration store {damaged}/ccs.sqlite3: file is not",
+        ),
+        (["--data", "{foldered}"], 1, "cannot open the configuration store {foldered}/ccs.sqlite3: unable"),
+    ],
+)
+def test_serve_names_what_is_wrong_with_its_options(
+    tmp_path: Path, options: list[str], code: int, message: str
+) -> None:
+    import os
+
+    places = {
+        "fifo": tmp_path / "users.json",
+        "utf16": tmp_path / "u16.json",
+        "missing": tmp_path / "none",
+        "damaged": tmp_path / "damaged",
+        "foldered": tmp_path / "foldered",
+    }
+    os.mkfifo(places["fifo"])
+    places["damaged"].mkdir()
+    (places["damaged"] / "ccs.sqlite3").write_bytes(b"not a database" * 400)
+    (places["foldered"] / "ccs.sqlite3").mkdir(parents=True)
+    places["utf16"].write_text('{"users": []}', encoding="utf-16")
+    given = [o.format(**places) for o in options]
+    data = [] if "--data" in given else ["--data", str(tmp_path / "d")]
+    password = [] if "--users" in given else ["--admin-password", "pw"]
+    port = [] if "--port" in given else ["--port", "0"]
+    result = run_modpack("serve", *data, *port, *password, *given)
+    assert result.returncode == code, result.stdout + result.stderr
+    assert f"modpack: {message.format(**places)}" in result.stderr
+    assert "internal error" not in result.stderr
+    if "--host" in given:  # the hint was "Choose another --port."
+        assert "hint: Check --host: an address of this machine." in result.stderr
+
+
 # --- RS 7.22 ----------------------------------------------------------------------------------
 
 

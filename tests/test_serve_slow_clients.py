@@ -435,6 +435,17 @@ def test_a_limit_of_zero_is_a_usage_error(option: str, tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize("value", ["nan", "inf"])
+@pytest.mark.parametrize("option", ["--header-timeout", "--idle-timeout", "--body-timeout"])
+def test_a_limit_that_is_no_finite_number_is_a_usage_error(option: str, value: str, tmp_path: Path) -> None:
+    """click's FloatRange lets nan and inf through: nan was an internal error (ValueError from
+    ConnectionLimits), inf was taken and the cluster started with no limit at all."""
+    result = run_modpack("serve", "--data", tmp_path / "data", "--port", "0", option, value)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"modpack: {option} {value}: give a positive, finite number of seconds" in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
 # --- memory per connection --------------------------------------------------------------------
 
 

@@ -80,3 +80,27 @@ def test_target_that_cannot_load_on_its_os_fails_with_the_elf_finding(tmp_path: 
     assert result.returncode == 1
     assert "GLIBCXX" in result.stdout and "rhel8" in result.stdout
     assert not (tmp_path / "dist").exists() or not list((tmp_path / "dist").iterdir())
+
+
+def test_two_targets_of_one_name_are_refused(tmp_path: Path) -> None:
+    """`--target twin` built only the last of two [[targets]] named twin, in silence."""
+    twins = TARGETS.replace('"ubuntu22-x86_64"', '"rhel9-x86_64"')
+    toml = project(tmp_path, twins)
+    for chooser in (["--all"], ["--target", "rhel9-x86_64"]):
+        result = run_modpack("build", toml, *chooser, "-o", tmp_path / "dist")
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"modpack: {toml}: two [[targets]] are named 'rhel9-x86_64'" in result.stderr
+        assert not (tmp_path / "dist").exists()
+
+
+def test_two_targets_writing_one_bundle_name_are_refused(tmp_path: Path) -> None:
+    """Two targets whose bundles get the same name: the second was 'unchanged' (or, with --force
+    and other bytes, replaced the first), and one platform's bundle was missing without a word."""
+    same = TARGETS.replace('operating_systems = ["ubuntu22"]', 'operating_systems = ["rhel9"]')
+    toml = project(tmp_path, same)
+    result = run_modpack("build", toml, "--all", "-o", tmp_path / "dist", "--force")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert (
+        f"modpack: [[targets]] 'ubuntu22-x86_64' would write {tmp_path / 'dist' / 'hello.Linux-rhel9-x86_64.1.2.3.zip'},"
+        " which 'rhel9-x86_64' wrote in this run"
+    ) in result.stderr

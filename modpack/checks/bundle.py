@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from modpack.checks import commands as command_checks
 from modpack.checks.document import check_module_json_text
 from modpack.findings import Finding, Sink
+from modpack.regular import NotUtf8Text, decode_utf8
 
 if TYPE_CHECKING:
     from modpack.bundle import Layout
@@ -35,12 +36,12 @@ def check_module_json(path: Path, layout: Layout) -> tuple[Module | None, list[F
     sink = Sink(f"{path}!module.json")
     try:
         raw = bundle.read_small(layout.archive, layout.module_json, bundle.MAX_MODULE_JSON)
-        text = raw.decode("utf-8")
+        text = decode_utf8(raw, "module.json")
     except bundle.MemberTooLarge as exc:
         sink.add("ZIP019", "", f"module.json cannot be read: {exc}")
         return None, sink.resolved()
-    except UnicodeDecodeError as exc:
-        sink.add("IN002", "", f"module.json cannot be read: {exc}")
+    except NotUtf8Text as exc:
+        sink.add("IN002", "", exc.message, exc.hint, line=exc.line)
         return None, sink.resolved()
     except DAMAGED as exc:
         sink.add("ZIP014", "", f"module.json is damaged: {exc}")

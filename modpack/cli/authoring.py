@@ -173,7 +173,9 @@ def ramp_pack_command(
     request = RampOptions(module_so, manifest, output, options)
     result = ramp_pack(request, dry_run=print_filename_only, force=force)
     if packname_file is not None:
-        packname_file.write_text(result.path.name)
+        from modpack.atomic import write_text
+
+        write_text(packname_file, result.path.name)
     if print_filename_only:
         click.echo(result.path.name)
         return

@@ -13,6 +13,8 @@ from typing import ClassVar
 
 import click
 
+from modpack.cli.output import OnceGroup
+
 # command name -> "module:attribute"
 LAZY_COMMANDS = {
     "serve": "modpack.cli.rest:serve",
@@ -40,7 +42,7 @@ def load_command(name: str, target: str) -> click.Command:
     return command
 
 
-class LazyGroup(click.Group):
+class LazyGroup(OnceGroup):
     """A click group whose `lazy` commands (name -> "module:attribute") are imported on first use."""
 
     lazy: ClassVar[dict[str, str]] = LAZY_COMMANDS

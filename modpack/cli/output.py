@@ -1,4 +1,5 @@
-"""What several command families share: colour, the text report of findings, rule selections.
+"""What several command families share: colour, the text report of findings, rule selections, the
+group class that refuses an option given twice.
 
 Only click is imported here; reporters and validation load inside the functions that print.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import click
 
@@ -27,6 +28,46 @@ COLOR_OPTION = click.option(
     show_default=True,
     help="Colour the text output: auto is on a terminal unless NO_COLOR is set (FORCE_COLOR forces it).",
 )
+
+
+class OnceGroup(click.Group):
+    """A group whose commands refuse an option that takes a value given twice.
+
+    click keeps the last value in silence: `build --so old.so ... --so new.so`, `-o a -o b` or
+    `--cluster` twice chose one without a word. Flags and options taking several values
+    (`multiple`) may repeat. ramp-pack keeps click's last-wins, as `ramp pack` (click too) does
+    for the scripts it replaces."""
+
+    last_value_wins: ClassVar[frozenset[str]] = frozenset({"ramp-pack"})
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None and name not in self.last_value_wins and not isinstance(command, click.Group):
+            refuse_repeated_options(command, name or command.name or "", ctx, rest)
+        return name, command, rest
+
+
+def refuse_repeated_options(
+    command: click.Command, name: str, parent: click.Context, args: list[str]
+) -> None:
+    """click.UsageError when an option of `command` that takes one value appears twice in `args`
+    (never while completing a command line: click parses it leniently then)."""
+    if parent.resilient_parsing:
+        return
+    context = click.Context(command, info_name=name, parent=parent, **command.context_settings)
+    try:
+        _, _, order = command.make_parser(context).parse_args(args=list(args))
+    except click.UsageError:
+        return  # the command's own parse reports it
+    seen: set[str | None] = set()
+    for param in order:
+        if not isinstance(param, click.Option) or param.multiple or param.count or param.is_flag:
+            continue
+        if param.name in seen:
+            raise click.UsageError(f"{' / '.join(param.opts)} is given more than once; give it once", context)
+        seen.add(param.name)
 
 
 def parse_codes(values: tuple[str, ...]) -> tuple[str, ...]:

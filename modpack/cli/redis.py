@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from modpack.cli.output import OnceGroup
+
 
 @click.command()
 @click.argument("so", type=click.Path(path_type=Path, dir_okay=False))
@@ -64,7 +66,7 @@ def discover(
         click.echo(library.to_toml(found, include), nl=False)
 
 
-@click.group("redis")
+@click.group("redis", cls=OnceGroup)
 def redis_group() -> None:
     """Prepare and list redis-servers of other Redis versions and architectures for --load."""
 

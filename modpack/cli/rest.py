@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from modpack.cli.output import OnceGroup
 from modpack.errors import ModpackError, UsageError
 
 if TYPE_CHECKING:
@@ -564,7 +565,7 @@ FORMAT = click.option(
 )
 
 
-@click.group()
+@click.group(cls=OnceGroup)
 def artifacts() -> None:
     """Artifacts on the nodes (GET/DELETE /v2/local/modules/user-defined/artifacts)."""
 
@@ -633,6 +634,7 @@ def artifacts_delete(name: str, version: str, connection: Connection) -> None:
     from modpack.rest.publish import parse_version
 
     number = parse_version(version)
+    client.module_name_argument(name)  # before any call (remove_artifacts checks it too)
     with client.Api(connection) as api:
         _refuse_on_legacy(api)
         outcomes = client.remove_artifacts(api, connection, name, number)
@@ -644,7 +646,7 @@ def artifacts_delete(name: str, version: str, connection: Connection) -> None:
         )
 
 
-@click.group()
+@click.group(cls=OnceGroup)
 def modules() -> None:
     """Module objects in the configuration store (GET /v1/modules, DELETE /v2/modules/user-defined)."""
 

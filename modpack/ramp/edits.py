@@ -173,9 +173,11 @@ def _require_manifest_values(decl: Declarations, module: Module, redis_server: s
         return
     raise UsageError(
         f"{decl.path} does not give {', '.join(missing)}: RAMP reads "
-        f"{'it' if len(missing) == 1 else 'them'} from the loaded module; add to {decl.path.name}:",
-        f"Or pass --discover to load the module into a redis-server{_server_state(redis_server)}.",
-        [f"  {_NEEDED[key]}" for key in missing],
+        f"{'it' if len(missing) == 1 else 'them'} from the loaded module; to give "
+        f"{'it' if len(missing) == 1 else 'them'}, add to {decl.path.name}:",
+        f"Pass --discover to load the module into a redis-server{_server_state(redis_server)},"
+        " or add the lines above.",
+        [_NEEDED[key] for key in missing],
     )
 
 

@@ -14,12 +14,11 @@ there is no silent "7.4" for compatible_redis_version (VER006 warns instead).
 from __future__ import annotations
 
 import json
-import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
-from modpack.builder import BuildResult, build
+from modpack.builder import BuildResult, build, template_fields
 from modpack.declarations import Declarations
 from modpack.errors import FindingsError, UsageError
 from modpack.findings import Sink
@@ -112,11 +111,14 @@ def _apply_command_line(module: Module, options: dict[str, RampOption], sink: Si
 
 
 def _json_value(option: str, text: str) -> JSON:
+    shown = repr(text) if len(text) <= 80 else repr(text[:80]) + "..."  # the whole value was echoed
     try:
         value: JSON = json.loads(text)
         return value
     except json.JSONDecodeError as exc:
-        raise UsageError(f"--{option.replace('_', '-')} {text!r} is not JSON: {exc.msg}") from exc
+        raise UsageError(f"--{option.replace('_', '-')} {shown} is not JSON: {exc.msg}") from exc
+    except RecursionError:  # an internal error before
+        raise UsageError(f"--{option.replace('_', '-')} {shown} is nested too deeply") from None
 
 
 def _json_entry(option: str, text: str) -> Module:
@@ -132,7 +134,7 @@ def _split_output(output: str) -> tuple[Path, str]:
 
 
 def _check_fields(template: str) -> None:
-    for _, name, spec, conversion in string.Formatter().parse(template):
+    for _, name, spec, conversion in template_fields(template, "-o"):
         if name is not None and (name not in OUTPUT_FIELDS or spec or conversion):
             raise UsageError(
                 f"-o {template!r} uses {{{name}}}", "Use " + ", ".join(f"{{{f}}}" for f in OUTPUT_FIELDS)
@@ -144,7 +146,7 @@ def _as_modpack_template(template: str, module: Module) -> str:
     modpack's writer fills once the binary has been read (architecture comes from the ELF header)."""
     _check_fields(template)
     parts = []
-    for literal, name, _, _ in string.Formatter().parse(template):
+    for literal, name, _, _ in template_fields(template, "-o"):
         parts.append(literal.replace("{", "{{").replace("}", "}}"))
         if name in ("os", "display_name"):
             value = "Linux" if name == "os" else str(module.get("display_name", ""))

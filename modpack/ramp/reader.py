@@ -75,7 +75,7 @@ _TEMPLATE = re.compile(r"\{\{[^}]*\}\}|\{[^{}]*\}")
 def load(path: Path) -> Declarations:
     sink = Sink(str(path))
     decl = Declarations(path, "ramp", sink)
-    text = read_text(path, sink)
+    text = read_text(path, sink, bom_ok=True)  # RAMP's PyYAML skips a byte order mark
     if text is None:
         return decl
     if len(text) > MAX_MANIFEST:

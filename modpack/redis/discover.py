@@ -22,6 +22,7 @@ from modpack.errors import ModpackError, UsageError
 from modpack.redis import compare, model
 from modpack.redis.harness import COMMAND_TIMEOUT, HarnessError, RedisServer, ReplyError
 from modpack.redis.model import CommandInfo, Discovery
+from modpack.regular import not_a_file
 from modpack.types import JSON, Module
 
 if TYPE_CHECKING:
@@ -55,12 +56,20 @@ def discover(
     The server is one of the module's architecture (an emulated one for a module of another
     architecture, modpack.redis.servers), `redis_version` when given, else the one closest to
     `target` (the Redis the module is for)."""
+    from modpack import elf
     from modpack.redis import servers
 
     if not so_path.is_file():
-        raise ModpackError(f"{so_path} does not exist or is not a file")
+        raise ModpackError(f"{so_path} {not_a_file(so_path)}")
+    try:  # a text file was told to chmod +x, and a truncated one crashed redis-server (SIGBUS)
+        architecture = elf.read_elf(so_path).architecture
+    except elf.ElfError as exc:
+        raise ModpackError(
+            f"{so_path} cannot be loaded: {exc.message}",
+            "Pass the compiled module (.so); `modpack validate` lists what is wrong with this file.",
+        ) from None
     spec = servers.choose(
-        servers.binary_architecture(so_path),
+        architecture,
         target=target,
         wanted=redis_version,
         explicit=redis_server,
@@ -73,7 +82,7 @@ def discover(
 def discover_with(server: RedisServer, so_path: Path, args: Sequence[str] = ()) -> Discovery:
     """Load the module into a running server (one that has not loaded it yet) and read it back."""
     if not so_path.is_file():
-        raise ModpackError(f"{so_path} does not exist or is not a file")
+        raise ModpackError(f"{so_path} {not_a_file(so_path)}")
     path = so_path.resolve()
     modern = server.version_tuple >= (7, 0, 0)
     names_before = _command_names(server, modern)
@@ -299,8 +308,7 @@ def write_toml(
 
 
 def _read_existing(path: Path) -> str | None:
-    from modpack.regular import read_regular
-    from modpack.sources import MAX_TEXT_FILE
+    from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, read_regular
 
     try:
         raw = read_regular(path, MAX_TEXT_FILE)  # a FIFO named modpack.toml would block a plain read
@@ -311,9 +319,9 @@ def _read_existing(path: Path) -> str | None:
     if len(raw) > MAX_TEXT_FILE:
         raise ModpackError(f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
     try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ModpackError(f"cannot read {path}: {exc}") from None
+        return decode_utf8(raw, str(path))
+    except NotUtf8Text as exc:
+        raise ModpackError(exc.message, exc.hint) from None
 
 
 def _parse(path: Path, text: str) -> tomlkit.TOMLDocument:

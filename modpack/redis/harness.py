@@ -84,17 +84,21 @@ Reply = Union[str, int, None, ErrorReply, list["Reply"]]  # noqa: UP007 - a recu
 def find_redis_server(explicit: str | None = None) -> str:
     """The redis-server to run: `explicit` (a path or a name on PATH), else $MODPACK_REDIS_SERVER,
     else `redis-server` on PATH."""
-    explicit = explicit or os.environ.get("MODPACK_REDIS_SERVER") or None
+    from_environment = os.environ.get("MODPACK_REDIS_SERVER") or None
+    explicit = explicit or from_environment
     if explicit:
+        # a bad value in the environment read as if the user had typed it (click passes the
+        # variable as --redis-server too): say where it came from
+        origin = " (MODPACK_REDIS_SERVER)" if explicit == from_environment else ""
         if os.sep in explicit:
             if os.path.isfile(explicit) and os.access(explicit, os.X_OK):  # noqa: PTH113
                 # Never resolve symlinks: Debian's redis-server is a link to redis-check-rdb, and the
                 # binary picks its personality from argv[0].
                 return os.path.abspath(explicit)  # noqa: PTH100
-            raise RedisNotFoundError(f"{explicit} is not an executable file", INSTALL_HINT)
+            raise RedisNotFoundError(f"{explicit}{origin} is not an executable file", INSTALL_HINT)
         found = shutil.which(explicit)
         if found is None:
-            raise RedisNotFoundError(f"{explicit!r} is not on PATH", INSTALL_HINT)
+            raise RedisNotFoundError(f"{explicit!r}{origin} is not on PATH", INSTALL_HINT)
         return found
     found = shutil.which("redis-server")
     if found is None:

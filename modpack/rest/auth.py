@@ -406,13 +406,27 @@ def _lower_priority(nice: int) -> None:
 
 def read_users(path: Path) -> Users:
     """Load a users file; a ModpackError says what is wrong with it."""
+    return Users(_parse_user(item, path) for item in _entries(_users_document(path), path))
+
+
+def _users_document(path: Path) -> object:
+    """The users file parsed; a ModpackError for a FIFO (which blocked), text that is not UTF-8
+    (Python's codec message before) or JSON syntax."""
+    from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, read_regular
+
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_regular(path, MAX_TEXT_FILE)
+        if len(raw) > MAX_TEXT_FILE:
+            raise ModpackError(f"the users file {path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
+        return json.loads(decode_utf8(raw, f"the users file {path}"))
     except OSError as exc:
-        raise ModpackError(f"cannot read the users file {path}: {exc.strerror}") from exc
+        raise ModpackError(f"cannot read the users file {path}: {exc.strerror}") from None
+    except NotUtf8Text as exc:
+        raise ModpackError(exc.message, exc.hint) from None
     except ValueError as exc:
-        raise ModpackError(f"the users file {path} is not valid JSON: {exc}") from exc
-    return Users(_parse_user(item, path) for item in _entries(document, path))
+        raise ModpackError(f"the users file {path} is not valid JSON: {exc}") from None
+    except RecursionError:  # an internal error before
+        raise ModpackError(f"the users file {path} is not valid JSON: a value is nested too deeply") from None
 
 
 def _entries(document: object, path: Path) -> list[object]:
@@ -477,8 +491,7 @@ def initial_admin(data: Path, password: str | None) -> tuple[Path, bool]:
 
 def _set_admin_password(users_file: Path, password: str) -> bool:
     """Give `admin` this password (adding the user if missing); False when it already had it."""
-    document = json.loads(users_file.read_text(encoding="utf-8"))
-    entries = _entries(document, users_file)
+    entries = _entries(_users_document(users_file), users_file)
     admin = next((e for e in entries if isinstance(e, dict) and e.get("name") == "admin"), None)
     if admin is not None and verify_password(password, str(admin.get("password_hash", ""))):
         return False

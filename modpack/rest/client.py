@@ -17,8 +17,9 @@ import base64
 import concurrent.futures
 import json
 import logging
+import math
+import os
 import random
-import re
 import secrets
 import ssl
 import threading
@@ -48,7 +49,6 @@ DEFAULT_PORT = 9443
 MAX_BACKOFF = 8.0
 MAX_RESPONSE = 16 * 1024 * 1024  # a JSON answer larger than this is refused, not read (issue 12)
 MAX_NODES = 1000
-_HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}(?:\.[A-Za-z0-9-]{1,63})*\.?")  # RFC 1123
 
 
 class RequestOptions(TypedDict, total=False):
@@ -104,19 +104,42 @@ class Connection:
     max_response: int = MAX_RESPONSE
 
     def __post_init__(self) -> None:
+        from modpack.rest.limits import seconds
+
+        seconds(self.timeout, "--timeout")
         if self.upload_timeout is None:
             object.__setattr__(self, "upload_timeout", self.timeout)
+        else:
+            seconds(self.upload_timeout, "the upload timeout")
+        if not (math.isfinite(self.backoff) and self.backoff >= 0):
+            raise UsageError(f"the backoff {self.backoff}: give a finite number of seconds, 0 or more")
 
     @property
     def answer_timeout(self) -> float:
         return self.timeout if self.upload_timeout is None else self.upload_timeout
 
 
+_URL_FORM = "Give the cluster's address as https://host:9443 (a host name, an IPv4 address or [IPv6])."
+
+
 def base_url(url: str, what: str = "--cluster") -> str:
-    """`scheme://host:port` of a user-given URL; refuses credentials in it and odd schemes."""
-    parts = urllib.parse.urlsplit(url.strip())
+    """`scheme://host:port` of a user-given URL; refuses credentials in it, odd schemes and a host
+    that is no host name or IP address (a space, '%', an unclosed '[')."""
+    if what == "--cluster" and url == os.environ.get("MODPACK_CLUSTER"):
+        what = "MODPACK_CLUSTER"  # click passes the variable as --cluster: name what to fix
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+    except ValueError:  # urllib: "Invalid IPv6 URL" for an unclosed or misplaced bracket
+        problem = "its '[' and ']' do not enclose an IPv6 address"
+        raise UsageError(f"{what} {_redacted(url)!r}: {problem}", _URL_FORM) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"{what} must be an http(s)://host[:port] URL, not {_redacted(url)!r}")
+        raise UsageError(f"{what} must be an http(s)://host[:port] URL, not {_redacted(url)!r}", _URL_FORM)
+    from modpack.rest.transport import is_host
+
+    if not is_host(parts.hostname):
+        raise UsageError(
+            f"{what} {_redacted(url)!r}: {parts.hostname!r} is not a host name or IP address", _URL_FORM
+        )
     if parts.username is not None or parts.password is not None:
         raise UsageError(
             f"{what} must not carry credentials",
@@ -135,8 +158,8 @@ def refuse_plain_http(connection: Connection) -> None:
     """UsageError when credentials would travel in clear text and the user did not allow it."""
     if connection.allow_http or connection.credentials is None:
         return
-    given = [u for u in (connection.cluster, *connection.nodes) if u]
-    plain = [u for u in given if urllib.parse.urlsplit(u.strip()).scheme == "http"]
+    given = [(u, "--cluster") for u in (connection.cluster,) if u] + [(u, "--node") for u in connection.nodes]
+    plain = [u for u, what in given if base_url(u, what).startswith("http://")]
     if plain:
         raise UsageError(
             f"{_redacted(plain[0])} is plain http://: the password would cross the network in clear text",
@@ -145,7 +168,10 @@ def refuse_plain_http(connection: Connection) -> None:
 
 
 def _redacted(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # not a URL urllib splits: hide everything before an '@'
+        return "***@" + url.rsplit("@", 1)[1] if "@" in url else url
     if "@" not in parts.netloc:
         return url
     return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
@@ -262,8 +288,13 @@ def _verify(connection: Connection) -> ssl.SSLContext:
         return context
     try:
         return tls.client_context(connection.ca_cert)
-    except (OSError, ssl.SSLError) as exc:
-        raise UsageError(f"cannot use --ca-cert {connection.ca_cert}: {exc}") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot use --ca-cert {connection.ca_cert}: {exc.strerror or exc}") from None
+    except (ValueError, ssl.SSLError) as exc:
+        raise UsageError(
+            f"cannot use --ca-cert {connection.ca_cert}: {exc}",
+            "Pass the CA certificate (PEM) that signed the cluster's REST API certificate.",
+        ) from None
 
 
 def _certificate_problem(exc: BaseException) -> bool:
@@ -422,6 +453,8 @@ def _plain_host(cluster: str, uid: str, host: object) -> str:
     """`host` when it is a host name or IP address and nothing else (no user info, path, port)."""
     import ipaddress
 
+    from modpack.rest.transport import is_host
+
     if not isinstance(host, str):
         raise ClusterError(
             f"GET {cluster}/v1/nodes: node {uid} has an address of type {type(host).__name__}, not a string",
@@ -431,7 +464,7 @@ def _plain_host(cluster: str, uid: str, host: object) -> str:
         return str(ipaddress.ip_address(host))
     except ValueError:
         pass
-    if not _HOST_NAME.fullmatch(host) or len(host) > 253:
+    if not is_host(host):
         raise ClusterError(
             f"GET {cluster}/v1/nodes: node {uid} has address {host[:80]!r}, which is not a host name or IP"
             " address (user info, paths and ports are refused)",
@@ -677,7 +710,24 @@ def _on_each(connection: Connection, targets: list[NodeRef], work: Callable[[Nod
         return list(pool.map(work, targets))
 
 
+def module_name_argument(name: str) -> str:
+    """`name` when it can be a module_name (what validate's SCH006 allows); else UsageError.
+
+    unpublish and artifacts delete took any text: '' or '../x' went into every node's DELETE
+    path (quote() keeps '.' and '..') and came back 'absent', as if there were nothing to do."""
+    from modpack.checks.metadata import SAFE_NAME
+
+    if not SAFE_NAME.fullmatch(name):
+        raise UsageError(
+            f"{name!r} is not a module name",
+            "Give module.json's module_name: letters, digits, '.', '_' and '-', not starting with '.'.",
+        )
+    return name
+
+
 def remove_artifacts(api: Api, connection: Connection, name: str, version: int) -> list[NodeOutcome]:
+    module_name_argument(name)
+
     def remove(node: NodeRef) -> NodeOutcome:
         return NodeOutcome(node, "deleted" if delete_artifact(api, node, name, version) else "absent")
 

@@ -224,9 +224,9 @@ class LocalCluster:
 
     def write_ports_file(self, path: Path) -> None:
         """The node URLs as JSON, written atomically (tests and scripts wait for this file)."""
-        temp = path.with_name(f".{path.name}.tmp")
-        temp.write_text(json.dumps(self.describe(), indent=1), encoding="utf-8")
-        temp.replace(path)
+        from modpack.atomic import write_text
+
+        write_text(path, json.dumps(self.describe(), indent=1))
 
     # --- set-up -------------------------------------------------------------------------------
 
@@ -234,6 +234,19 @@ class LocalCluster:
         options = self.options
         if options.nodes < 1:
             raise UsageError("--nodes must be at least 1")
+        if options.port and options.port + options.nodes - 1 > 65535:
+            raise UsageError(
+                f"--port {options.port} with --nodes {options.nodes}: node {options.nodes} would listen on"
+                f" port {options.port + options.nodes - 1}, past 65535",
+                "Choose a lower --port (node N listens on port+N-1), or --port 0 for any free ports.",
+            )
+        strays = sorted(uid for uid in options.node_os if not 1 <= uid <= options.nodes)
+        if strays:
+            raise UsageError(
+                f"--os {strays[0]}={options.node_os[strays[0]]}: there is no node {strays[0]}"
+                f" (--nodes {options.nodes} makes nodes 1 to {options.nodes})",
+                "Give NODE=OS for a node that exists, or raise --nodes.",
+            )
         tls.private_folder(options.data)
 
     def _store(self) -> store.ConfigStore:
@@ -294,8 +307,13 @@ class LocalCluster:
             cert, key = tls.ensure_certificate(options.data / "tls", in_child=True)
         try:
             return tls.server_context(cert, key)
-        except (OSError, ssl.SSLError) as exc:
-            raise ModpackError(f"cannot use the certificate {cert}: {exc}") from exc
+        except ssl.SSLError as exc:  # OpenSSL's "[SSL] PEM lib (_ssl.c:3905)" names no file
+            raise ModpackError(
+                f"cannot use the certificate {cert} and key {key}: {exc.reason or exc}",
+                "Give --cert a PEM certificate and --key its PEM private key.",
+            ) from None
+        except OSError as exc:
+            raise ModpackError(f"cannot use the certificate {exc.filename}: {exc.strerror or exc}") from None
 
 
 def _node_os(name: str) -> str:
@@ -330,8 +348,9 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
+        hint = "Check --host: an address of this machine." if isinstance(exc, socket.gaierror) else ""
         raise ModpackError(
-            f"cannot listen on {host}:{port}: {exc.strerror}", "Choose another --port."
+            f"cannot listen on {host}:{port}: {exc.strerror}", hint or "Choose another --port."
         ) from exc
     sock.listen(128)
     sock.setblocking(False)

@@ -6,7 +6,10 @@ the CLI can name the limits without loading the server stack.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+from modpack.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,17 @@ class ConnectionLimits:
 
     def __post_init__(self) -> None:
         for name in ("header_timeout", "idle_timeout", "body_timeout"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be a positive number of seconds")
+            seconds(getattr(self, name), "--" + name.replace("_", "-"))
         if self.max_connections < 1:
-            raise ValueError("max_connections must be at least 1")
+            raise UsageError("--max-connections must be at least 1")
+
+
+def seconds(value: float, what: str) -> float:
+    """`value` when it is a positive, finite number of seconds; else UsageError naming `what`.
+
+    click's FloatRange(0, min_open=True) lets nan and inf through (nan compares false with its
+    bounds): nan was a ValueError from here (an internal error), inf an internal error where the
+    client turned it into a deadline (OverflowError: timestamp out of range)."""
+    if not (math.isfinite(value) and value > 0):
+        raise UsageError(f"{what} {value}: give a positive, finite number of seconds")
+    return value

@@ -130,9 +130,23 @@ def _default_settings() -> Settings:
     return Settings()
 
 
+def _refuse_repeats(paths: Sequence[Path]) -> None:
+    """One file given twice (a shell glob and a name, say) fitted every node twice and no node once."""
+    seen: dict[tuple[int, int], Path] = {}
+    for path in paths:
+        try:
+            info = path.stat()
+        except OSError:
+            continue  # check_bundle says what is wrong with it
+        first = seen.setdefault((info.st_dev, info.st_ino), path)
+        if first is not path:
+            raise UsageError(f"{path} is given twice (as {first})", "Give each bundle once.")
+
+
 def load_bundles(paths: Sequence[Path], settings: Settings | None = None) -> list[Bundle]:
     if not paths:
         raise UsageError("no bundle given")
+    _refuse_repeats(paths)
     bundles = [check_bundle(p, settings) for p in paths]
     problems = disagreements(bundles)
     if problems:
@@ -444,13 +458,15 @@ def _peek(paths: Sequence[Path]) -> list[Bundle] | None:
     import json
     import zipfile
 
+    from modpack.regular import open_regular
+
     found = []
     for path in paths:
-        try:
-            with zipfile.ZipFile(path) as archive:
+        try:  # open_regular: a FIFO named bundle.zip blocked here for ever, before validation
+            with open_regular(path) as stream, zipfile.ZipFile(stream) as archive:
                 module = json.loads(archive.read("module.json"))
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            return None
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, RecursionError):
+            return None  # validating (in order) says what is wrong: deep nesting was an internal error
         version = module.get("version") if isinstance(module, dict) else None
         if not isinstance(module.get("module_name"), str) or not isinstance(version, int) or version is True:
             return None  # validating first (in order) reports what is wrong
@@ -786,6 +802,7 @@ def unpublish(name: str, version: int, connection: Connection) -> UnpublishResul
 
     On RS 7.x the cluster removes a module from its nodes itself: `DELETE /v2/modules/<uid>`.
     """
+    client.module_name_argument(name)
     result = UnpublishResult(name, version)
     with Api(connection) as api:
         legacy = api_is_legacy(api)
@@ -812,14 +829,25 @@ def parse_version(text: str) -> int:
 
     The encoding is RAMP's (redis-enterprise.md §2.1, `version`); each part must be below 100.
     """
+    from modpack.checks.numbers import C_INT
+
     value = text.strip()
-    if value.isdigit():
-        return int(value)
+    number: int | None = None
+    # ASCII digits only: str.isdigit() and int() also take fullwidth digits, and isdigit() superscripts.
+    if value.isascii() and value.isdigit():
+        number = int(value)
     parts = value.split(".")
-    if len(parts) == 3 and all(p.isdigit() for p in parts):
+    if len(parts) == 3 and all(p.isascii() and p.isdigit() for p in parts):
         major, minor, patch = (int(p) for p in parts)
         if minor < 100 and patch < 100:
-            return major * 10000 + minor * 100 + patch
+            number = major * 10000 + minor * 100 + patch
+    if number is not None and number > C_INT[1]:  # every node answered 406 for one this large
+        raise UsageError(
+            f"{text!r} is past the largest module version, {C_INT[1]} (module.json's version is a C int)",
+            "Give the number from module.json's version (10203) or its semantic version (1.2.3).",
+        )
+    if number is not None:
+        return number
     raise UsageError(
         f"{text!r} is not a module version",
         "Give the number from module.json's version (10203) or its semantic version (1.2.3).",

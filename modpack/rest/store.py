@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from modpack.atomic import fsync_folder
+from modpack.errors import ModpackError
 from modpack.types import JSON, Module
 
 ARTIFACT_ZIP = "module.zip"
@@ -92,10 +93,19 @@ class ConfigStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            # a store of another program with a `modules` table fails here, not at the first request
+            self._db.execute("SELECT uid, module_name, version, document FROM modules LIMIT 0")
+        except sqlite3.Error as exc:  # a damaged file, a folder at its name: an internal error before
+            raise ModpackError(
+                f"cannot open the configuration store {path}: {exc}",
+                "--data names a folder whose store is damaged or another program's: give a new --data"
+                " folder (or move this one away).",
+            ) from None
 
     def close(self) -> None:
         with self._lock:

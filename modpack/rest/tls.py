@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modpack.errors import ModpackError
+
 if TYPE_CHECKING:
     from cryptography import x509
 
@@ -44,13 +46,22 @@ def ensure_certificate(folder: Path, *, in_child: bool = False) -> tuple[Path, P
 
 def private_folder(folder: Path) -> None:
     """Create `folder` (parents as usual) readable by its owner only, whatever the umask; an
-    existing folder is left as it is (it may be the user's own)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    existing folder is left as it is (it may be the user's own). A folder that cannot be made is
+    a ModpackError naming it."""
     try:
-        folder.mkdir(mode=0o700)
-    except FileExistsError:
-        return
-    folder.chmod(0o700)  # mkdir's mode passes through the umask; this does not
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            if folder.is_dir():
+                return
+            raise
+        folder.chmod(0o700)  # mkdir's mode passes through the umask; this does not
+    except OSError as exc:
+        raise ModpackError(
+            f"cannot create the folder {folder}: {exc.strerror or exc}",
+            "Give --data a folder that can be created and written.",
+        ) from None
 
 
 def self_signed(hosts: tuple[str, ...]) -> tuple[bytes, bytes]:
@@ -125,6 +136,12 @@ def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 
 def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """OSError for a file that is not a regular one (OpenSSL's open of a FIFO blocks for ever),
+    ssl.SSLError for one that holds no PEM certificate or key."""
+    from modpack.regular import open_regular
+
+    for path in (cert, key):
+        open_regular(path).close()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert, key)
@@ -132,8 +149,22 @@ def server_context(cert: Path, key: Path) -> ssl.SSLContext:
 
 
 def client_context(ca_cert: Path | None) -> ssl.SSLContext:
-    """Verifying context: the system trust store, or only `ca_cert` when given."""
-    context = ssl.create_default_context(cafile=str(ca_cert) if ca_cert else None)
+    """Verifying context: the system trust store, or only `ca_cert` when given.
+
+    The file is read here (OpenSSL's own open of a FIFO blocked for ever): OSError when it is no
+    regular file, ValueError when it holds no PEM certificate (OpenSSL said "[X509:
+    NO_CERTIFICATE_OR_CRL_FOUND] no certificate or crl found (_ssl.c:4154)")."""
+    from modpack.regular import MAX_TEXT_FILE, read_regular
+
+    cadata = None
+    if ca_cert is not None:
+        raw = read_regular(ca_cert, MAX_TEXT_FILE)
+        if len(raw) > MAX_TEXT_FILE:
+            raise ValueError(f"it is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
+        if b"-----BEGIN CERTIFICATE-----" not in raw:
+            raise ValueError("it holds no PEM certificate (no -----BEGIN CERTIFICATE----- line)")
+        cadata = raw.decode("ascii", "replace")
+    context = ssl.create_default_context(cadata=cadata)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 

@@ -31,6 +31,7 @@ import http.client
 import ipaddress
 import json
 import os
+import re
 import select
 import socket
 import ssl
@@ -159,6 +160,18 @@ class Proxy(NamedTuple):
         return f"Proxy(host={self.host!r}, port={self.port}, authorization={hidden!r})"
 
 
+_HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}(?:\.[A-Za-z0-9-]{1,63})*\.?")  # RFC 1123
+
+
+def is_host(host: str) -> bool:
+    """A host name (RFC 1123) or an IP address, and nothing else (no space, '%', '@', '/')."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return bool(_HOST_NAME.fullmatch(host)) and len(host) <= 253
+    return True
+
+
 def proxy_for(url: str, environ: Mapping[str, str] = os.environ) -> Proxy | None:
     """The proxy the environment names for `url`, or None to go direct (UsageError: one modpack
     cannot use). The lower-case variables win, as with curl and Python's urllib."""
@@ -166,15 +179,29 @@ def proxy_for(url: str, environ: Mapping[str, str] = os.environ) -> Proxy | None
     host = (parts.hostname or "").lower().rstrip(".")
     if _bypassed(host, _port(parts, url), _env(environ, "NO_PROXY")):
         return None
-    given = _env(environ, f"{parts.scheme.upper()}_PROXY") or _env(environ, "ALL_PROXY")
-    if not given:
+    variable = next((v for v in (f"{parts.scheme.upper()}_PROXY", "ALL_PROXY") if _env(environ, v)), None)
+    if variable is None:
         return None
-    proxy = urllib.parse.urlsplit(given if "://" in given else f"http://{given}")
+    given = _env(environ, variable)
+    try:
+        proxy = urllib.parse.urlsplit(given if "://" in given else f"http://{given}")
+    except ValueError:  # an unclosed or misplaced [ ] of an IPv6 address
+        raise UsageError(
+            f"{variable} in the environment is not a URL: its '[' and ']' do not enclose an IPv6 address",
+            _PROXY_FORM,
+        ) from None
+    if proxy.scheme == "http" and not proxy.hostname:
+        raise UsageError(f"the proxy in {variable} ({_redacted_proxy(given)!r}) names no host", _PROXY_FORM)
     if proxy.scheme != "http" or not proxy.hostname:
         raise UsageError(
-            f"the proxy {proxy.scheme}://{proxy.hostname or ''} from the environment is not an http:// proxy",
+            f"the proxy {proxy.scheme}://{proxy.hostname or ''} from {variable} is not an http:// proxy",
             "modpack reaches clusters through http:// proxies (https:// ones through a CONNECT tunnel);"
             " set HTTPS_PROXY=http://host:port, or add the cluster to NO_PROXY.",
+        )
+    if not is_host(proxy.hostname):
+        raise UsageError(
+            f"the proxy in {variable} names {proxy.hostname!r}, which is not a host name or IP address",
+            _PROXY_FORM,
         )
     if _address(host) is not None and ":" in host:
         # Python 3.11's CONNECT line writes an IPv6 address without its brackets (http.client).
@@ -186,7 +213,14 @@ def proxy_for(url: str, environ: Mapping[str, str] = os.environ) -> Proxy | None
     if proxy.username is not None:
         pair = f"{urllib.parse.unquote(proxy.username)}:{urllib.parse.unquote(proxy.password or '')}"
         authorization = "Basic " + base64.b64encode(pair.encode()).decode()
-    return Proxy(proxy.hostname, _port(proxy, f"the proxy {proxy.hostname}", default=80), authorization)
+    return Proxy(proxy.hostname, _port(proxy, f"the proxy in {variable}", default=80), authorization)
+
+
+def _redacted_proxy(given: str) -> str:
+    return "***@" + given.rsplit("@", 1)[1] if "@" in given else given
+
+
+_PROXY_FORM = "Set it to http://host:port (a host name, an IPv4 address or [IPv6]), or unset it."
 
 
 def _port(parts: urllib.parse.SplitResult, what: str, default: int | None = None) -> int:
@@ -326,15 +360,18 @@ class StdlibTransport:
                 connection.set_tunnel(origin.host, origin.port, headers=headers)
         else:
             connection = http.client.HTTPConnection(*where, timeout=timeout.connect)
+        # A failure at the proxy (its name unknown, refused, a CONNECT refused) says so: it read as
+        # the cluster's own, "cannot resolve the host name" of a cluster that resolves.
+        via = f" (through the proxy {proxy.host}:{proxy.port} the environment names)" if proxy else ""
         try:
             connection.connect()
         except TimeoutError as exc:
             connection.close()
             where_to = f"{origin.host}:{origin.port}"
-            raise ConnectTimeout(f"no connection to {where_to} within {timeout.connect:g} s") from exc
+            raise ConnectTimeout(f"no connection to {where_to} within {timeout.connect:g} s{via}") from exc
         except (OSError, http.client.HTTPException) as exc:
             connection.close()
-            raise ConnectError(_reason(exc)) from exc
+            raise ConnectError(_reason(exc) + via) from exc
         return connection, False
 
     def _keep(self, origin: _Origin, connection: http.client.HTTPConnection) -> None:
