@@ -161,6 +161,28 @@ def test_first_start_creates_an_admin_with_a_private_random_password(tmp_path: P
     assert auth.initial_admin(tmp_path, None) == (users_file, False)  # kept without a password given
 
 
+def test_the_first_password_never_goes_through_a_planted_symlink(tmp_path: Path) -> None:
+    """admin-password was opened in place with O_TRUNC: a symlink at its name (or at the
+    temporary name) sent the new password into whatever file it pointed at."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("someone's file\n")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "admin-password").symlink_to(elsewhere)
+    users_file, _ = auth.initial_admin(data, None)
+    secret_file = data / "admin-password"
+    assert not secret_file.is_symlink() and stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert auth.read_users(users_file).authenticate("admin", secret_file.read_text().strip()) is not None
+    assert elsewhere.read_text() == "someone's file\n"
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / ".admin-password.tmp").symlink_to(elsewhere)
+    with pytest.raises(ModpackError, match=r"cannot write .*admin-password: Too many levels of symbolic"):
+        auth.initial_admin(other, None)
+    assert elsewhere.read_text() == "someone's file\n"
+
+
 def test_a_different_admin_password_on_an_existing_folder_replaces_the_old(tmp_path: Path) -> None:
     users_file, _ = auth.initial_admin(tmp_path, None)
     old = (tmp_path / "admin-password").read_text().strip()

@@ -459,13 +459,27 @@ def write_users(path: Path, users: Mapping[str, tuple[str, str]]) -> None:
 
 
 def _write_json_private(path: Path, document: object) -> None:
+    _write_private(path, json.dumps(document, indent=1))
+
+
+def _write_private(path: Path, text: str) -> None:
+    """`text` in `path`, readable by its owner only, whole or not at all (temporary file, rename).
+
+    A symlink planted at either name is never followed: the rename replaces one at `path`, and
+    O_NOFOLLOW refuses one at the temporary name."""
     temp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(document, out, indent=1)
-        out.flush()
-        os.fsync(out.fileno())
-    temp.replace(path)
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        temp.replace(path)
+    except OSError as exc:
+        raise ModpackError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            f"Check the folder {path.parent} (a symlink at {temp.name} is never followed).",
+        ) from None
 
 
 def initial_admin(data: Path, password: str | None) -> tuple[Path, bool]:
@@ -481,10 +495,7 @@ def initial_admin(data: Path, password: str | None) -> tuple[Path, bool]:
         return users_file, password is not None and _set_admin_password(users_file, password)
     if password is None:
         password = secrets.token_urlsafe(18)
-        secret = data / "admin-password"
-        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(password + "\n")
+        _write_private(data / "admin-password", password + "\n")
     write_users(users_file, {"admin": ("admin", password)})
     return users_file, False
 
