@@ -18,7 +18,7 @@ import io
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -209,3 +209,21 @@ def write_text(target: Path, text: str, mode: int | None = None) -> None:
         if mode is not None:
             os.fchmod(out.stream.fileno(), mode)
         out.commit()
+
+
+def one_of(target: Path, inputs: Sequence[Path]) -> Path | None:
+    """The input that `target` already is (same device and inode: a hard link counts), or None.
+
+    A writer checks this before writing: with --force it would otherwise replace its own input."""
+    try:
+        written = target.stat()
+    except OSError:
+        return None  # nothing there yet: no input can be it
+    for source in inputs:
+        try:
+            read = source.stat()
+        except OSError:
+            continue
+        if (read.st_dev, read.st_ino) == (written.st_dev, written.st_ino):
+            return source
+    return None

@@ -375,20 +375,14 @@ def write_bundle(
 
 
 def _refuse_own_input(target: Path, inputs: Sequence[Path]) -> None:
-    try:
-        written = target.stat()
-    except OSError:
-        return  # nothing there yet: no input can be it
-    for source in inputs:
-        try:
-            read = source.stat()
-        except OSError:
-            continue
-        if (read.st_dev, read.st_ino) == (written.st_dev, written.st_ino):
-            raise UsageError(
-                f"the bundle {target} would replace its own input {source}",
-                "Choose another output folder or name (-o, --name).",
-            )
+    from modpack.atomic import one_of
+
+    source = one_of(target, inputs)
+    if source is not None:
+        raise UsageError(
+            f"the bundle {target} would replace its own input {source}",
+            "Choose another output folder or name (-o, --name).",
+        )
 
 
 def _entry(name: str, mode: int, compress: int) -> zipfile.ZipInfo:

@@ -190,3 +190,26 @@ def test_a_file_name_that_is_not_utf8_is_escaped_or_refused(tmp_path: Path) -> N
     assert named.returncode == 1, named.stdout + named.stderr
     assert "modpack: cannot write 'bad\\udcff' to modpack.toml: it is not UTF-8 text" in named.stderr
     assert not (tmp_path / "n.toml").exists()
+
+
+@pytest.mark.parametrize("how", ["--from", "--from, as a hard link", "--discover"])
+def test_init_never_writes_over_what_it_reads(tmp_path: Path, how: str) -> None:
+    """`init --from ramp.yml ramp.yml --force` replaced the manifest with its own conversion (and
+    `init hello.so --discover hello.so --force` the module with TOML): refused before reading."""
+    if how == "--discover":
+        source = tmp_path / "hello.so"
+        source.write_bytes(HELLO.read_bytes())
+        target, args = source, ["--discover", source]
+    else:
+        source = tmp_path / "ramp.yml"
+        source.write_text(HELLO_MANIFEST)
+        target = source
+        if how.endswith("hard link"):
+            target = tmp_path / "modpack.toml"
+            os.link(source, target)
+        args = ["--from", source]
+    before = source.read_bytes()
+    result = run_modpack("init", target, *args, "--force")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"modpack: init would write {target} over its own input {source}" in result.stderr
+    assert source.read_bytes() == before

@@ -69,6 +69,7 @@ def init_command(
     force: bool,
 ) -> None:
     """Write modpack.toml: new, or converted from ramp.yml, module.json or a bundle."""
+    _refuse_own_input(path, [p for p in (source, so) if p is not None])
     discovered = _discovered(so, args)
     if source is None:
         text, notes = _new(name, version, discovered, so, path)
@@ -81,6 +82,18 @@ def init_command(
     click.echo(f"wrote {path}")
     for note in notes:
         click.echo(f"  {note}")
+
+
+def _refuse_own_input(target: Path, inputs: list[Path]) -> None:
+    """A usage error when the file to write is one init reads: with --force it was replaced."""
+    from modpack import atomic
+
+    source = atomic.one_of(target, inputs)
+    if source is not None:
+        raise UsageError(
+            f"init would write {target} over its own input {source}",
+            "Give the modpack.toml to write as PATH (default: modpack.toml in this folder).",
+        )
 
 
 def _convert(
