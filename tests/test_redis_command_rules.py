@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -192,6 +193,17 @@ def test_a_module_json_flag_newer_than_min_redis_version_is_named(tmp_path: Path
     assert "'allow-busy'" in finding["message"] and "Redis 6.2" in finding["message"]
 
 
+def built_command(folder: Path) -> dict[str, Any]:
+    """`modpack build` of the project in `folder`: the one command of the module.json it wrote."""
+    done = run_modpack("build", folder, "-o", folder / "out")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (bundle,) = (folder / "out").glob("*.zip")
+    with zipfile.ZipFile(bundle) as archive:
+        [command] = json.loads(archive.read("module.json"))["commands"]
+    assert isinstance(command, dict)
+    return command
+
+
 @pytest.mark.redis
 def test_flags_are_words_of_any_case_as_redis_reads_them(tmp_path: Path) -> None:
     """Redis matches each word of a flags string case-insensitively: "WRITE Deny-OOM" is
@@ -203,11 +215,7 @@ def test_flags_are_words_of_any_case_as_redis_reads_them(tmp_path: Path) -> None
     assert isinstance(entry, list) and entry[2] == ["write", "denyoom", "module"]
     declared = project(tmp_path, [table("x.c", flags=("WRITE", "Deny-OOM"), keys=(1, 1, 1))])
     assert findings(declared, "--load") == []
-    done = run_modpack("build", tmp_path, "-o", tmp_path / "out")
-    assert done.returncode == 0, done.stdout + done.stderr
-    (bundle,) = (tmp_path / "out").glob("*.zip")
-    with zipfile.ZipFile(bundle) as archive:
-        [command] = json.loads(archive.read("module.json"))["commands"]
+    command = built_command(tmp_path)
     assert command["flags"] == ["write", "denyoom", "module"]
 
 
@@ -233,11 +241,7 @@ def test_getchannels_api_copied_from_the_flags_string_is_left_out(tmp_path: Path
     assert isinstance(entry, list) and entry[2] == ["readonly", "module"]
     declared = project(tmp_path, [table("x.c", flags=("readonly", "getchannels-api"), keys=(1, 1, 1))])
     assert findings(declared, "--load") == []
-    done = run_modpack("build", tmp_path, "-o", tmp_path / "out")
-    assert done.returncode == 0, done.stdout + done.stderr
-    (bundle,) = (tmp_path / "out").glob("*.zip")
-    with zipfile.ZipFile(bundle) as archive:
-        [command] = json.loads(archive.read("module.json"))["commands"]
+    command = built_command(tmp_path)
     assert command["flags"] == ["readonly", "module"]
     # no-cluster stays a finding: the command does not exist when cluster mode is on.
     declared = project(tmp_path, [table("x.c", flags=("readonly", "no-cluster"), keys=(1, 1, 1))])

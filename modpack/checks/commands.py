@@ -105,18 +105,17 @@ def _parse(entry: dict[str, JSON], path: str) -> Command:
 
 def target_redis(module: Module) -> tuple[int, ...] | None:
     """The Redis version the entries are meant for: compatible_redis_version, else the minimum."""
-    for key in ("compatible_redis_version", "min_redis_version"):
-        value = module.get(key)
-        if isinstance(value, str) and value:
-            parsed = versions.parse_redis_version(value)
-            if parsed is not None and parsed[:2] != (99, 99):
-                return parsed
-    return None  # mutate: equivalent -- the implicit return is None too
+    return _first_version(module, ("compatible_redis_version", "min_redis_version"))
 
 
 def lowest_redis(module: Module) -> tuple[int, ...] | None:
     """The oldest Redis the module claims to load on: min_redis_version, else the compatible one."""
-    for key in ("min_redis_version", "compatible_redis_version"):
+    return _first_version(module, ("min_redis_version", "compatible_redis_version"))
+
+
+def _first_version(module: Module, keys: tuple[str, str]) -> tuple[int, ...] | None:
+    """The first of `keys` that holds a Redis version (99.99, the development placeholder, is none)."""
+    for key in keys:
         value = module.get(key)
         if isinstance(value, str) and value:
             parsed = versions.parse_redis_version(value)
