@@ -467,3 +467,105 @@ def test_an_identity_refusal_mid_stream_changes_nothing(cluster: LocalCluster, t
     wait_until(lambda: no_temp_files(cluster))
     for node in (1, 2, 3):
         assert stored_zip(cluster, node, "held").read_bytes() == original.read_bytes()
+
+
+# --- Ctrl+C -------------------------------------------------------------------------------------
+
+
+def _interrupt_once_every_node_sent(chunks: int, pause: float) -> tuple[Any, dict[str, float]]:
+    """A progress callback that sends SIGINT to the main thread once each of the three nodes has
+    sent `chunks` chunks, and slows each link by `pause` seconds a chunk; with the time it did."""
+    import signal
+    import threading
+    import time
+    from collections import Counter
+
+    main, lock, sent, when = threading.main_thread().ident, threading.Lock(), Counter[str](), {}
+
+    def progress(node: str, done: int, total: int) -> None:
+        with lock:
+            sent[node] += 1
+            if len(sent) == 3 and min(sent.values()) >= chunks and not when:
+                when["at"] = time.monotonic()
+                assert main is not None
+                signal.pthread_kill(main, signal.SIGINT)
+        time.sleep(pause)
+
+    return progress, when
+
+
+@pytest.mark.parametrize("mode", ["in order", "pipelined"])
+def test_ctrl_c_stops_the_uploads_and_takes_back_the_module_object(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """Ctrl+C waited for every upload to end: the module was then on every node, and the user was
+    told only 'interrupted'. Now the uploads stop at their next chunk, the module object this run
+    created is deleted again, and the error says what each node holds."""
+    import random
+    import time
+
+    from tests.support.rest import wait_until
+
+    if mode == "pipelined":
+        monkeypatch.setattr(publishing, "PIPELINE_MIN", 0)
+    name = "ctrlc" + mode[0]
+    so = rebuilt(tmp_path / name, random.Random(name).randbytes(10 * 1024 * 1024))  # 3 chunks of 4 MiB
+    bundle = write_bundle(tmp_path / f"{name}.zip", module_json(so, module_name=name), so)
+    # Interrupted after two chunks: the module object exists by then (the third, the last, is the
+    # one a pipelined upload holds until it does), and every upload is still sending.
+    progress, when = _interrupt_once_every_node_sent(2, pause=1.5)
+    with pytest.raises(publishing.PublishInterrupted) as stopped:
+        publishing.publish(bundle, connection(cluster), progress=progress)
+    assert time.monotonic() - when["at"] < 1.5 + 1.5  # one paused chunk, not the rest of the upload
+    error = stopped.value
+    assert error.exit_code == 130
+    assert error.message == f"interrupted: {name} 10203 is on 0 of 3 nodes"
+    assert error.details[0].startswith("module object: rolled back (uid ")
+    assert [line.split(": ", 1)[1] for line in error.details[1:]] == [
+        "not uploaded (the upload was aborted before its end; nothing was placed)"
+    ] * 3
+    assert error.hint == "Nothing is left on the nodes; run the same publish again when ready."
+    wait_until(lambda: no_temp_files(cluster))
+    assert nothing_of(cluster, name)
+
+
+def test_ctrl_c_in_a_terminal_prints_what_the_cluster_holds(cluster: LocalCluster, tmp_path: Path) -> None:
+    """The real command, stopped by SIGINT while all three uploads stream: exit 130, the lines a
+    user reads, and nothing left in the cluster, well before the uploads could have ended."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.support.rest import ADMIN, wait_until
+
+    so = rebuilt(tmp_path / "sigint", random.Random("sigint").randbytes(96 * 1024 * 1024))
+    bundle = write_bundle(tmp_path / "sigint.zip", module_json(so, module_name="sigint"), so)
+    command = [sys.executable, "-m", "modpack", "publish", str(bundle), "--cluster", cluster.urls[0]]
+    env = {**os.environ, "MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
+    process = subprocess.Popen(
+        [*command, "--ca-cert", str(cluster.ca_cert)], env=env, stderr=subprocess.PIPE, text=True
+    )
+    temps = [n.artifacts.temp for n in cluster.nodes]
+    wait_until(
+        lambda: all(any(f.stat().st_size for f in t.iterdir()) for t in temps) or process.poll() is not None
+    )
+    process.send_signal(signal.SIGINT)
+    signalled = time.monotonic()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert time.monotonic() - signalled < 5
+    lines = err.splitlines()
+    assert lines[0] == "modpack: interrupted: sigint 10203 is on 0 of 3 nodes", err
+    # Stopped while validating or after: no module object, or the one this run made, taken back.
+    assert lines[1] == "  module object: not created" or lines[1].startswith(
+        "  module object: rolled back (uid "
+    )
+    assert (
+        len(lines) == 6
+        and lines[5] == "  hint: Nothing is left on the nodes; run the same publish again when ready."
+    )
+    wait_until(lambda: no_temp_files(cluster))
+    assert nothing_of(cluster, "sigint")

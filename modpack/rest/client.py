@@ -661,6 +661,8 @@ def _body(
                     gate.wait()  # the last chunk: only once the run may change things
             done += len(chunk)
             sent(done)
+            if gate is not None:
+                gate.check()  # aborted while the progress report ran: this chunk stays unsent
             yield chunk
         if source.read(1):
             raise ModpackError(f"{bundle} became longer while it was uploaded", "Publish it again.")

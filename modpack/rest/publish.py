@@ -490,23 +490,99 @@ def _pipelined(
         load_bundles(paths, options.settings)  # a bundle that does not validate says so first
         raise
     result = _result(peeked)
-    gate = client.Gate(api.connection.answer_timeout)
-    work = _NodePublish(api, options, result, {r.node.url: r.bundle for r in routes}, gate)
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="modpack-uploads") as runner:
-        uploads = runner.submit(client.each_node, api.connection, [r.node for r in routes], work)
+    with _Uploads(api, options, result, routes) as uploads:
         try:
             bundles = _validated_as_peeked(paths, peeked, options)
             created = _ensure_module_object(api, bundles, options, result)
+        except KeyboardInterrupt:
+            raise  # _Uploads stops the uploads and says what the run leaves
         except BaseException:
-            gate.abort()
-            uploads.result()
+            uploads.abort()
             raise
-        gate.open()
-        result.nodes = uploads.result()
+        uploads.open()
+        result.nodes = uploads.outcomes()
     result.warnings = [w for b in bundles for w in b.warnings]
     if created and not any(o.status == "uploaded" for o in result.nodes):
         _roll_back(api, result)
     return result
+
+
+class PublishInterrupted(ModpackError):
+    """Ctrl+C during publish: what the run had changed, and what it undid."""
+
+    exit_code = 130  # as for SIGINT everywhere else in the CLI
+
+
+class _Uploads:
+    """Every route's upload, run by a worker thread while the caller validates and creates.
+
+    Each upload is held before its last chunk until `open()` (client.Gate). Ctrl+C in the caller
+    aborts them, rather than waiting for them to end: an upload still sending stops at its next
+    chunk and the node discards the partial file, one whose body was sent whole is answered as
+    usual. Then the module object this run created is deleted again when no node took the
+    artifact, and PublishInterrupted says what each node holds.
+    """
+
+    def __init__(
+        self, api: Api, options: PublishOptions, result: PublishResult, routes: Sequence[Route]
+    ) -> None:
+        self._api, self._result = api, result
+        self._gate = client.Gate(api.connection.answer_timeout)
+        work = _NodePublish(api, options, result, {r.node.url: r.bundle for r in routes}, self._gate)
+        self._runner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="modpack-uploads")
+        self._future = self._runner.submit(client.each_node, api.connection, [r.node for r in routes], work)
+
+    def __enter__(self) -> _Uploads:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
+        if isinstance(error, KeyboardInterrupt):
+            self._gate.abort()
+            self._result.nodes = self._future.result()
+            self._runner.shutdown()
+            raise _interrupted(self._api, self._result) from None
+        self._gate.abort()  # a no-op once the uploads ended; else they stop, as the caller failed
+        self._runner.shutdown()
+
+    def open(self) -> None:
+        self._gate.open()
+
+    def abort(self) -> None:
+        self._gate.abort()
+        self._future.result()
+
+    def outcomes(self) -> list[NodeOutcome]:
+        return self._future.result()
+
+
+def _interrupted(api: Api, result: PublishResult) -> PublishInterrupted:
+    """What an interrupted run leaves: the module object (deleted again when this run created it
+    and no node took the artifact) and each node's upload."""
+    took = [o for o in result.nodes if o.status == "uploaded"]
+    notes = len(result.notes)
+    if result.module_object in ("created", "replaced") and not took and _roll_back(api, result):
+        del result.notes[notes:]  # the module object's line says it
+    details = [
+        f"module object: {result.module_object or 'not created'}"
+        + (f" (uid {result.uid})" if result.uid else "")
+    ]
+    details += [
+        f"{o.node.label}: " + ("uploaded" if o.status == "uploaded" else f"not uploaded ({o.detail})")
+        for o in result.nodes
+    ]
+    details += result.notes
+    if took:
+        hint = (
+            f"Run the same publish again to finish, or `modpack unpublish {result.module_name}"
+            f" {result.version}` to remove what was placed."
+        )
+    else:
+        hint = "Nothing is left on the nodes; run the same publish again when ready."
+    return PublishInterrupted(
+        f"interrupted: {result.module_name} {result.version} is on {len(took)} of {len(result.nodes)} nodes",
+        hint,
+        details,
+    )
 
 
 class _UploadsSwitchedOn:
@@ -546,9 +622,14 @@ def _publish_user_defined(
     api: Api, bundles: Sequence[Bundle], routes: list[Route], options: PublishOptions, result: PublishResult
 ) -> None:
     created = _ensure_module_object(api, bundles, options, result)
-    publish_one = _NodePublish(api, options, result, {r.node.url: r.bundle for r in routes})
-    result.nodes = client.each_node(api.connection, [r.node for r in routes], publish_one)
-    if created and not options.dry_run and not any(o.status == "uploaded" for o in result.nodes):
+    if options.dry_run:
+        publish_one = _NodePublish(api, options, result, {r.node.url: r.bundle for r in routes})
+        result.nodes = client.each_node(api.connection, [r.node for r in routes], publish_one)
+        return
+    with _Uploads(api, options, result, routes) as uploads:
+        uploads.open()
+        result.nodes = uploads.outcomes()
+    if created and not any(o.status == "uploaded" for o in result.nodes):
         _roll_back(api, result)
 
 
@@ -579,18 +660,20 @@ def _ensure_module_object(
     return created
 
 
-def _roll_back(api: Api, result: PublishResult) -> None:
+def _roll_back(api: Api, result: PublishResult) -> bool:
+    """Delete the module object this run created; whether it was deleted (a note says either)."""
     try:
         client.delete_module(api, result.uid)
     except ModpackError as exc:
         result.notes.append(
             f"no node took the artifact, and deleting module object {result.uid} failed: {exc.message}"
         )
-        return
+        return False
     result.module_object = "rolled back"
     result.notes.append(
         f"no node took the artifact: module object {result.uid}, created by this run, was deleted again"
     )
+    return True
 
 
 @dataclass
