@@ -107,3 +107,34 @@ def _finished(session: httpx.Client, action_uid: str) -> dict[str, Any]:
             return action
         time.sleep(0.05)
     raise AssertionError(f"action {action_uid} did not end: {json.dumps(action)}")
+
+
+def test_ctrl_c_while_the_7x_action_runs_says_the_cluster_goes_on(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RS 7.x installs from its own action once it has the zip: Ctrl+C while publish follows the
+    action stops publish, not the cluster, so 'interrupted' alone hid a module on its way in."""
+    import signal
+    import threading
+
+    from modpack.rest import publish as publishing
+    from tests.support.rest import connection, wait_until
+
+    real = publishing.follow_action
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        main = threading.main_thread().ident
+        assert main is not None
+        signal.pthread_kill(main, signal.SIGINT)  # Ctrl+C, as the action is first asked about
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(publishing, "follow_action", interrupted)
+    bundle = write_bundle(tmp_path / "going.zip", module_json(module_name="going"))
+    with pytest.raises(publishing.PublishInterrupted) as stopped:
+        publishing.publish(bundle, connection(legacy))
+    assert stopped.value.exit_code == 130
+    assert stopped.value.message.startswith(
+        "interrupted: the cluster took going.zip and goes on installing going 10203"
+    )
+    assert "modpack modules list" in stopped.value.hint
+    wait_until(lambda: len(installed(legacy, "going")) == 3)  # the cluster did go on

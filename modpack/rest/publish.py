@@ -774,15 +774,27 @@ class _LegacyPublish:
         self.result.calls.append(f"POST {url} (multipart field module={bundle.path.name})")
         if self.options.dry_run:
             return "would upload", bundle.path.name
+        action_uid: JSON = None
         try:
             answer = client.post_bundle(self.api, url, "cluster", bundle.path, self.options.progress)
             action = answer.json() if answer.content else {}
             uid = str(action.get("uid", "")) if isinstance(action, dict) else ""
             if uid:
                 self.result.uid = uid
-            follow_action(self.api, action.get("action_uid") if isinstance(action, dict) else None)
+            action_uid = action.get("action_uid") if isinstance(action, dict) else None
+            follow_action(self.api, action_uid)
         except (ModpackError, ValueError) as exc:
             return "failed", getattr(exc, "message", str(exc))
+        except KeyboardInterrupt:
+            if action_uid is None:
+                raise  # the zip was not taken whole: the cluster has nothing
+            # The cluster took the zip: its action goes on without us, and may install it.
+            raise PublishInterrupted(
+                f"interrupted: the cluster took {bundle.path.name} and goes on installing"
+                f" {self.result.module_name} {self.result.version} (action {action_uid})",
+                "See where it stands with `modpack modules list`; `modpack unpublish"
+                f" {self.result.module_name} {self.result.version}` removes it.",
+            ) from None
         return "uploaded", f"{bundle.path.name} via POST /v2/modules, copied to the nodes by the cluster"
 
     def _node_outcome(self, route: Route, outcomes: dict[int, tuple[NodeStatus, str]]) -> NodeOutcome:
