@@ -80,3 +80,16 @@ def _rule_marker_is_true(request: pytest.FixtureRequest) -> Iterator[None]:
         Finding.__new__ = made  # type: ignore[method-assign]
     missing = sorted(claimed - produced.SEEN)
     assert not missing, f"marked @pytest.mark.rule but no such finding was produced: {missing}"
+
+
+@pytest.fixture
+def ctrl_c() -> Iterator[None]:
+    """Ctrl+C raises KeyboardInterrupt in this test, as in a terminal: a test run started in the
+    background (nohup, `cmd &` in a script) inherits SIGINT ignored, and Python keeps it so."""
+    import signal
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -109,6 +109,7 @@ def _finished(session: httpx.Client, action_uid: str) -> dict[str, Any]:
     raise AssertionError(f"action {action_uid} did not end: {json.dumps(action)}")
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_while_the_7x_action_runs_says_the_cluster_goes_on(
     legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

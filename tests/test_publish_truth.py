@@ -494,6 +494,7 @@ def _interrupt_once_every_node_sent(chunks: int, pause: float) -> tuple[Any, dic
     return progress, when
 
 
+@pytest.mark.usefixtures("ctrl_c")
 @pytest.mark.parametrize("mode", ["in order", "pipelined"])
 def test_ctrl_c_stops_the_uploads_and_takes_back_the_module_object(
     cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
@@ -545,8 +546,13 @@ def test_ctrl_c_in_a_terminal_prints_what_the_cluster_holds(cluster: LocalCluste
     bundle = write_bundle(tmp_path / "sigint.zip", module_json(so, module_name="sigint"), so)
     command = [sys.executable, "-m", "modpack", "publish", str(bundle), "--cluster", cluster.urls[0]]
     env = {**os.environ, "MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
+    # A test run started in the background (nohup, `cmd &`) passes SIGINT on ignored, and Python
+    # keeps it so: coreutils' env gives the command Ctrl+C as in a terminal.
     process = subprocess.Popen(
-        [*command, "--ca-cert", str(cluster.ca_cert)], env=env, stderr=subprocess.PIPE, text=True
+        ["env", "--default-signal=INT", *command, "--ca-cert", str(cluster.ca_cert)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     temps = [n.artifacts.temp for n in cluster.nodes]
     wait_until(
