@@ -46,3 +46,7 @@ class FindingsError(ModpackError):
 
 class OutputExistsError(ModpackError):
     """The output file exists with different content and --force was not given."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where a command must undo its work before it ends, as for Ctrl+C (publish)."""

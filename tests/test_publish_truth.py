@@ -530,9 +530,16 @@ def test_ctrl_c_stops_the_uploads_and_takes_back_the_module_object(
     assert nothing_of(cluster, name)
 
 
-def test_ctrl_c_in_a_terminal_prints_what_the_cluster_holds(cluster: LocalCluster, tmp_path: Path) -> None:
-    """The real command, stopped by SIGINT while all three uploads stream: exit 130, the lines a
-    user reads, and nothing left in the cluster, well before the uploads could have ended."""
+@pytest.mark.parametrize(
+    ("signame", "word", "status"), [("SIGINT", "interrupted", 130), ("SIGTERM", "terminated", 143)]
+)
+def test_a_stopped_publish_prints_what_the_cluster_holds(
+    cluster: LocalCluster, tmp_path: Path, signame: str, word: str, status: int
+) -> None:
+    """The real command, stopped by Ctrl+C (or SIGTERM, as a cancelled CI job sends) while all
+    three uploads stream: its exit status, the lines a user reads, and nothing left in the
+    cluster, well before the uploads could have ended. SIGTERM ended the process mid-way and left
+    the module object this run had created."""
     import os
     import random
     import signal
@@ -542,8 +549,9 @@ def test_ctrl_c_in_a_terminal_prints_what_the_cluster_holds(cluster: LocalCluste
 
     from tests.support.rest import ADMIN, wait_until
 
-    so = rebuilt(tmp_path / "sigint", random.Random("sigint").randbytes(96 * 1024 * 1024))
-    bundle = write_bundle(tmp_path / "sigint.zip", module_json(so, module_name="sigint"), so)
+    name = signame.lower()
+    so = rebuilt(tmp_path / name, random.Random(name).randbytes(96 * 1024 * 1024))
+    bundle = write_bundle(tmp_path / f"{name}.zip", module_json(so, module_name=name), so)
     command = [sys.executable, "-m", "modpack", "publish", str(bundle), "--cluster", cluster.urls[0]]
     env = {**os.environ, "MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
     # A test run started in the background (nohup, `cmd &`) passes SIGINT on ignored, and Python
@@ -558,13 +566,13 @@ def test_ctrl_c_in_a_terminal_prints_what_the_cluster_holds(cluster: LocalCluste
     wait_until(
         lambda: all(any(f.stat().st_size for f in t.iterdir()) for t in temps) or process.poll() is not None
     )
-    process.send_signal(signal.SIGINT)
+    process.send_signal(getattr(signal, signame))
     signalled = time.monotonic()
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
+    assert process.returncode == status, err
     assert time.monotonic() - signalled < 5
     lines = err.splitlines()
-    assert lines[0] == "modpack: interrupted: sigint 10203 is on 0 of 3 nodes", err
+    assert lines[0] == f"modpack: {word}: {name} 10203 is on 0 of 3 nodes", err
     # Stopped while validating or after: no module object, or the one this run made, taken back.
     assert lines[1] == "  module object: not created" or lines[1].startswith(
         "  module object: rolled back (uid "
@@ -574,4 +582,4 @@ def test_ctrl_c_in_a_terminal_prints_what_the_cluster_holds(cluster: LocalCluste
         and lines[5] == "  hint: Nothing is left on the nodes; run the same publish again when ready."
     )
     wait_until(lambda: no_temp_files(cluster))
-    assert nothing_of(cluster, "sigint")
+    assert nothing_of(cluster, name)

@@ -18,7 +18,7 @@ from modpack import __version__
 from modpack.cli import bundles
 from modpack.cli.lazy import LazyGroup
 from modpack.cli.output import echo_findings
-from modpack.errors import FindingsError, ModpackError
+from modpack.errors import FindingsError, ModpackError, Terminated
 
 
 class CliContext:
@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except click.ClickException as error:
         error.show()
         sys.exit(2 if isinstance(error, click.UsageError) else error.exit_code)
+    except Terminated:
+        click.echo("modpack: terminated", err=True)
+        sys.exit(143)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("modpack: interrupted", err=True)
         sys.exit(130)

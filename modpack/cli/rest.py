@@ -8,12 +8,14 @@ of its commands runs (modpack.cli.lazy).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from modpack.cli.output import OnceGroup
-from modpack.errors import ModpackError, UsageError
+from modpack.errors import ModpackError, Terminated, UsageError
 
 if TYPE_CHECKING:
     from modpack.rest.client import Api, Connection, NodeOutcome
@@ -434,6 +436,21 @@ class ProgressBoard:
             click.echo("", err=True)
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job, `kill`) stops publish as Ctrl+C does: the uploads abort and
+    what the run created is taken back, where the process ended mid-way and left it."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise Terminated
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 @click.command()
 @click.argument(
     "bundles", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True)
@@ -489,15 +506,16 @@ def publish(
     settings = validation_settings(config, select, ignore, strict)
     board = ProgressBoard() if sys.stderr.isatty() and not dry_run else None
     try:
-        result = publishing.publish(
-            list(bundles),
-            connection,
-            dry_run=dry_run,
-            allow_upload=allow_upload,
-            replace=replace,
-            settings=settings,
-            progress=board,
-        )
+        with _terminate_as_interrupt():
+            result = publishing.publish(
+                list(bundles),
+                connection,
+                dry_run=dry_run,
+                allow_upload=allow_upload,
+                replace=replace,
+                settings=settings,
+                progress=board,
+            )
     finally:
         if board:
             board.finish()

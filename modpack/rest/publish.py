@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from modpack.errors import FindingsError, ModpackError, UsageError
+from modpack.errors import FindingsError, ModpackError, Terminated, UsageError
 from modpack.rest import client, platforms
 from modpack.rest.client import Api, ClusterError, Connection, NodeOutcome, NodeRef, NodeStatus, Progress
 from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
@@ -508,9 +508,19 @@ def _pipelined(
 
 
 class PublishInterrupted(ModpackError):
-    """Ctrl+C during publish: what the run had changed, and what it undid."""
+    """Ctrl+C (or SIGTERM) during publish: what the run had changed, and what it undid."""
 
     exit_code = 130  # as for SIGINT everywhere else in the CLI
+
+    @classmethod
+    def by(
+        cls, signal: KeyboardInterrupt, what: str, hint: str, details: Sequence[str] = ()
+    ) -> PublishInterrupted:
+        """'interrupted: ...' (exit 130), or 'terminated: ...' (exit 143) for SIGTERM."""
+        terminated = isinstance(signal, Terminated)
+        error = cls(f"{'terminated' if terminated else 'interrupted'}: {what}", hint, details)
+        error.exit_code = 143 if terminated else 130  # 128 + the signal's number, as shells report
+        return error
 
 
 class _Uploads:
@@ -540,7 +550,7 @@ class _Uploads:
             self._gate.abort()
             self._result.nodes = self._future.result()
             self._runner.shutdown()
-            raise _interrupted(self._api, self._result) from None
+            raise _interrupted(self._api, self._result, error) from None
         self._gate.abort()  # a no-op once the uploads ended; else they stop, as the caller failed
         self._runner.shutdown()
 
@@ -555,7 +565,7 @@ class _Uploads:
         return self._future.result()
 
 
-def _interrupted(api: Api, result: PublishResult) -> PublishInterrupted:
+def _interrupted(api: Api, result: PublishResult, signal: KeyboardInterrupt) -> PublishInterrupted:
     """What an interrupted run leaves: the module object (deleted again when this run created it
     and no node took the artifact) and each node's upload."""
     took = [o for o in result.nodes if o.status == "uploaded"]
@@ -578,8 +588,9 @@ def _interrupted(api: Api, result: PublishResult) -> PublishInterrupted:
         )
     else:
         hint = "Nothing is left on the nodes; run the same publish again when ready."
-    return PublishInterrupted(
-        f"interrupted: {result.module_name} {result.version} is on {len(took)} of {len(result.nodes)} nodes",
+    return PublishInterrupted.by(
+        signal,
+        f"{result.module_name} {result.version} is on {len(took)} of {len(result.nodes)} nodes",
         hint,
         details,
     )
@@ -785,12 +796,13 @@ class _LegacyPublish:
             follow_action(self.api, action_uid)
         except (ModpackError, ValueError) as exc:
             return "failed", getattr(exc, "message", str(exc))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stopped:
             if action_uid is None:
                 raise  # the zip was not taken whole: the cluster has nothing
             # The cluster took the zip: its action goes on without us, and may install it.
-            raise PublishInterrupted(
-                f"interrupted: the cluster took {bundle.path.name} and goes on installing"
+            raise PublishInterrupted.by(
+                stopped,
+                f"the cluster took {bundle.path.name} and goes on installing"
                 f" {self.result.module_name} {self.result.version} (action {action_uid})",
                 "See where it stands with `modpack modules list`; `modpack unpublish"
                 f" {self.result.module_name} {self.result.version}` removes it.",
