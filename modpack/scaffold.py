@@ -280,7 +280,7 @@ def from_ramp(
     given: Module = {
         k: decl.module[k] for k in ("module_name", "semantic_version", "version") if k in decl.module
     }
-    module = {k: v for k, v in decl.module.items() if k not in reader.DISCOVERED_KEYS}
+    module = {k: v for k, v in reader.module_as_written(decl).items() if k not in reader.DISCOVERED_KEYS}
     module = {k: _untemplate(v, k, conv) for k, v in module.items()}
     _archive_todo(module.get("dependencies"), conv)
     listed = decl.module.get("commands")  # RAMP ignores it; modpack builds from it without discovery

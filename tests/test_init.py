@@ -213,3 +213,21 @@ def test_init_never_writes_over_what_it_reads(tmp_path: Path, how: str) -> None:
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"modpack: init would write {target} over its own input {source}" in result.stderr
     assert source.read_bytes() == before
+
+
+def test_init_from_ramp_keeps_variables_as_written_whatever_the_environment(tmp_path: Path) -> None:
+    """modpack.toml expands ${VAR} at build time, so init carries the reference, not this
+    machine's value: with BINDIR set, {os.getenv('BINDIR')} was written as the expanded path."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        HELLO_MANIFEST
+        + "command_line_args: \"${ARGS}\"\n"
+        + "dependencies:\n    svs:\n        local_path: \"{os.getenv('BINDIR')}/lib/svs.tgz\"\n"
+    )
+    result = run_modpack(
+        "init", tmp_path / "modpack.toml", "--from", manifest, env={"BINDIR": "/opt/bin", "ARGS": "X 1"}
+    )
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "modpack.toml").read_text()
+    assert 'local_path = "${BINDIR}/lib/svs.tgz"' in text and 'command_line_args = "${ARGS}"' in text
+    assert "/opt/bin" not in text and "X 1" not in text

@@ -99,13 +99,13 @@ def load(path: Path) -> Declarations:
     # JSON (_json_loader builds no other type); a key may be a YAML number or null, so code that
     # needs a key's name takes str(key).
     data = cast("dict[str, JSON]", restore(data, placeholders))
+    decl.raw = data  # as written: init --from carries values from it, unexpanded
     # RAMP's f-string field `{os.getenv('X')}` reads the variable `${X}` reads (ramp.md §3.4; real
     # manifests use it for a dependency's local_path): read as that, not as code modpack never runs.
     data = cast("dict[str, JSON]", _getenv_as_variables(data))
     broken = bool(placeholders) and _breaks_yaml(text)
     if broken:
         _report_template(text, sink)
-    decl.raw = data
     decl.opaque = set(_templated_paths(data, ""))
     _check_keys(data, sink)
     _check_templates(data, sink, "", braces=not broken)
@@ -377,6 +377,13 @@ def _check_templates(value: object, sink: Sink, path: str, *, braces: bool = Tru
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_templates(item, sink, locate.join(path, str(key)), braces=braces)
+
+
+def module_as_written(decl: Declarations) -> Module:
+    """The manifest's module.json fields before any ${VAR} is expanded (what init --from carries
+    into modpack.toml, which expands them itself at build time); decl.module is after."""
+    # raw is the parsed manifest: JSON values (_json_loader builds no other type), as `data` above
+    return _module(cast("dict[str, JSON]", dict(decl.raw)), Sink(str(decl.path)))
 
 
 def _module(data: dict[str, JSON], sink: Sink) -> Module:
