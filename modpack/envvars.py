@@ -55,3 +55,14 @@ def _expand(text: str, sink: Sink, path: str) -> str:
 def from_getenv(value: str) -> str:
     """`value` with each `{os.getenv('X')}` written as `${X}` (nothing else is touched)."""
     return _GETENV.sub(lambda m: "${" + m.group(1) + "}", value)
+
+
+def getenv_as_variables(value: object) -> object:
+    """`from_getenv` on every string of a parsed manifest, in a value of any shape."""
+    if isinstance(value, str):
+        return from_getenv(value)
+    if isinstance(value, list):
+        return [getenv_as_variables(item) for item in value]
+    if isinstance(value, dict):
+        return {key: getenv_as_variables(item) for key, item in value.items()}
+    return value

@@ -221,7 +221,7 @@ def test_init_from_ramp_keeps_variables_as_written_whatever_the_environment(tmp_
     manifest = tmp_path / "ramp.yml"
     manifest.write_text(
         HELLO_MANIFEST
-        + "command_line_args: \"${ARGS}\"\n"
+        + 'command_line_args: "${ARGS}"\n'
         + "dependencies:\n    svs:\n        local_path: \"{os.getenv('BINDIR')}/lib/svs.tgz\"\n"
     )
     result = run_modpack(

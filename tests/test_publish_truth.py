@@ -148,9 +148,9 @@ def test_every_preflight_problem_is_listed_before_anything_is_created(
                           f"node {len(cluster.urls)} ({cluster.urls[-1]})"])  # fmt: skip
     assert lines == (  # one line per problem, the nodes that share it named on it
         f"{nodes} run ubuntu22/x86_64, which no bundle given is built for (pre.zip (rhel9/x86_64))",
+        "pre.zip (rhel9/x86_64) fits no node of this cluster",
         f"pre.zip: compatible_redis_version '7.0' is not a Redis version {nodes} offer databases of"
         " (supported_database_versions: 8.6, 8.4, 8.2, 8.0, 7.4, 7.2, 6.2); no database could load it",
-        "pre.zip (rhel9/x86_64) fits no node of this cluster",
         "min_redis_pack_version is '99.1' but the cluster runs Redis Enterprise 8.2.0-25 (its oldest"
         " node): upgrade the cluster or lower the field",
     )

@@ -18,7 +18,7 @@ from modpack.checks import commands as command_checks
 from modpack.checks import metadata
 from modpack.checks.numbers import report_floats
 from modpack.declarations import Declarations
-from modpack.envvars import from_getenv, substitute_env
+from modpack.envvars import getenv_as_variables, substitute_env
 from modpack.findings import Sink
 from modpack.sources import read_text
 
@@ -102,7 +102,7 @@ def load(path: Path) -> Declarations:
     decl.raw = data  # as written: init --from carries values from it, unexpanded
     # RAMP's f-string field `{os.getenv('X')}` reads the variable `${X}` reads (ramp.md §3.4; real
     # manifests use it for a dependency's local_path): read as that, not as code modpack never runs.
-    data = cast("dict[str, JSON]", _getenv_as_variables(data))
+    data = cast("dict[str, JSON]", getenv_as_variables(data))
     broken = bool(placeholders) and _breaks_yaml(text)
     if broken:
         _report_template(text, sink)
@@ -348,17 +348,6 @@ def _check_keys(data: dict[str, JSON], sink: Sink) -> None:
         elif name not in RAMP_KEYS:
             hint = "" if sink.saturated("DECL006") else schema.did_you_mean(name, RAMP_KEYS)
             sink.add("DECL006", name, f"RAMP does not know the key {name!r}", hint)
-
-
-def _getenv_as_variables(value: object) -> object:
-    """Every string with each `{os.getenv('X')}` field written as `${X}`, in a value of any shape."""
-    if isinstance(value, str):
-        return from_getenv(value)
-    if isinstance(value, list):
-        return [_getenv_as_variables(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _getenv_as_variables(item) for key, item in value.items()}
-    return value
 
 
 def _check_templates(value: object, sink: Sink, path: str, *, braces: bool = True) -> None:

@@ -249,35 +249,10 @@ class Route:
 def preflight(bundles: Sequence[Bundle], view: ClusterView, options: PublishOptions) -> list[Route]:
     """Each node with the bundle it gets; PreflightError naming every problem found, once: nodes
     with the same problem share its line."""
-    problems: list[str] = []
-    routes = []
-    unfit: dict[str, list[str]] = {}  # node platform -> the nodes no bundle fits
-    ambiguous: dict[tuple[int, ...], list[str]] = {}  # indexes of the bundles -> nodes they all fit
-    for ref, facts in view.nodes:
-        fitting = _fitting(bundles, facts)
-        if len(fitting) == 1:
-            routes.append(Route(ref, facts, bundles[fitting[0]]))
-        elif facts is None:  # a --node URL GET /v1/nodes does not list: only one bundle can be meant
-            problems.append(f"{ref.label}: not in GET /v1/nodes, so which bundle fits it is unknown")
-        elif not fitting:
-            unfit.setdefault(facts.platform, []).append(ref.label)
-        else:
-            ambiguous.setdefault(tuple(fitting), []).append(f"{ref.label} ({facts.platform})")
-    offered = "; ".join(b.label for b in bundles)
-    for platform, labels in unfit.items():
-        problems.append(
-            f"{_and(labels)} {_verb(labels, 'runs', 'run')} {platform}, which no bundle given is built"
-            f" for ({offered})"
-        )
-    for indexes, labels in ambiguous.items():
-        names = ", ".join(bundles[i].path.name for i in indexes)
-        problems.append(
-            f"{_and(labels)} {_verb(labels, 'fits', 'fit')} several bundles ({names}): give one per platform"
-        )
+    routes, problems = _routes(bundles, view)
     for bundle in bundles:
         routed = [(r.node, r.facts) for r in routes if r.bundle is bundle]
         problems += _redis_version(bundle, routed or view.nodes)
-    problems += _unused(bundles, view)
     problems += _pack_version(bundles, view)
     if view.uploads_switch is False and not options.allow_upload:
         problems.append(
@@ -292,6 +267,43 @@ def preflight(bundles: Sequence[Bundle], view: ClusterView, options: PublishOpti
             problems,
         )
     return routes
+
+
+def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], list[str]]:
+    """Each node with the one bundle that fits it, and a line per routing problem: nodes no
+    bundle fits (by platform), nodes several fit, bundles no listed node takes."""
+    routes, problems = [], []
+    unfit: dict[str, list[str]] = {}  # node platform -> the nodes no bundle fits
+    ambiguous: dict[tuple[int, ...], list[str]] = {}  # indexes of the bundles -> nodes they all fit
+    taken: set[int] | None = None  # indexes of the bundles a node of GET /v1/nodes fits
+    for ref, facts in view.nodes:
+        fitting = _fitting(bundles, facts)
+        if facts is not None:
+            taken = (taken or set()) | set(fitting)
+        if len(fitting) == 1:
+            routes.append(Route(ref, facts, bundles[fitting[0]]))
+        elif facts is None:  # a --node URL GET /v1/nodes does not list: only one bundle can be meant
+            problems.append(f"{ref.label}: not in GET /v1/nodes, so which bundle fits it is unknown")
+        elif not fitting:
+            unfit.setdefault(facts.platform, []).append(ref.label)
+        else:
+            ambiguous.setdefault(tuple(fitting), []).append(f"{ref.label} ({facts.platform})")
+    offered = "; ".join(b.label for b in bundles)
+    problems += [
+        f"{_and(labels)} {_verb(labels, 'runs', 'run')} {platform}, which no bundle given is built"
+        f" for ({offered})"
+        for platform, labels in unfit.items()
+    ]
+    problems += [
+        f"{_and(labels)} {_verb(labels, 'fits', 'fit')} several bundles"
+        f" ({', '.join(bundles[i].path.name for i in indexes)}): give one per platform"
+        for indexes, labels in ambiguous.items()
+    ]
+    if taken is not None:  # None: no node is listed, so no bundle can be said to fit none
+        problems += [
+            f"{b.label} fits no node of this cluster" for i, b in enumerate(bundles) if i not in taken
+        ]
+    return routes, problems
 
 
 def _fitting(bundles: Sequence[Bundle], facts: NodeFacts | None) -> list[int]:
@@ -332,17 +344,6 @@ def _and(items: Sequence[str]) -> str:
 
 def _verb(subjects: Sequence[str], one: str, several: str) -> str:
     return one if len(subjects) == 1 else several
-
-
-def _unused(bundles: Sequence[Bundle], view: ClusterView) -> list[str]:
-    """A line per bundle that fits no node of the cluster at all (one that fits several nodes
-    ambiguously is reported with them)."""
-    listed = [facts for _, facts in view.nodes if facts is not None]
-    return [
-        f"{b.label} fits no node of this cluster"
-        for i, b in enumerate(bundles)
-        if listed and not any(i in _fitting(bundles, facts) for facts in listed)
-    ]
 
 
 def _pack_version(bundles: Sequence[Bundle], view: ClusterView) -> list[str]:
