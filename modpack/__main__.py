@@ -1,5 +1,5 @@
 """`python -m modpack`."""
 
-from modpack.cli import main
+from modpack.cli import run
 
-main()
+run()

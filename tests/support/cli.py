@@ -45,11 +45,14 @@ def build(project: Path, out: Path, *extra: str | Path) -> Path:
     return bundle
 
 
+# cli.main, not `python -m modpack`: the process's entry point (cli.run) ends with os._exit,
+# which would leave nothing to print the modules; main is the same command line without that.
 _MODULES_LOADED = (
-    "import sys, runpy\n"
+    "import sys\n"
     "before = set(sys.modules)\n"
     "sys.argv = ['modpack', *sys.argv[1:]]\n"
-    "try:\n    runpy.run_module('modpack', run_name='__main__')\n"
+    "from modpack.cli import main\n"
+    "try:\n    main()\n"
     "except SystemExit:\n    pass\n"
     "print(' '.join(sorted(set(sys.modules) - before)))\n"
 )
