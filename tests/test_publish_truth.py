@@ -530,6 +530,53 @@ def test_ctrl_c_stops_the_uploads_and_takes_back_the_module_object(
     assert nothing_of(cluster, name)
 
 
+@pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_says_that_the_upload_switch_turned_on_for_the_run_is_off_again(
+    tmp_path: Path,
+) -> None:
+    """With --allow-upload on a cluster whose switch is off, the interrupted run turned the switch
+    off again, but its message was written before that and did not say so."""
+    import random
+
+    from tests.support.rest import http
+
+    name = "switched"
+    so = rebuilt(tmp_path / name, random.Random(name).randbytes(10 * 1024 * 1024))
+    bundle = write_bundle(tmp_path / f"{name}.zip", module_json(so, module_name=name), so)
+    progress, _ = _interrupt_once_every_node_sent(2, pause=1.5)
+    with running_cluster(tmp_path / "data", allow_modules_upload=False) as closed:
+        with pytest.raises(publishing.PublishInterrupted) as stopped:
+            publishing.publish(bundle, connection(closed), allow_upload=True, progress=progress)
+        assert stopped.value.details[0].startswith("module object: rolled back (uid ")
+        assert (
+            stopped.value.details[-1] == "allow_modules_upload was turned on for this run and off again after"
+        )
+        with http(closed) as session:
+            assert session.get(closed.urls[0] + "/v1/cluster").json()["allow_modules_upload"] is False
+        assert nothing_of(closed, name)
+
+
+@pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_just_after_the_module_object_is_made_takes_it_back(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl+C between creating the module object and starting the uploads left the object behind
+    and printed only 'interrupted'."""
+    real = client.create_module
+
+    def created_then_interrupted(api: client.Api, module: Any) -> tuple[str, bool]:
+        real(api, module)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(client, "create_module", created_then_interrupted)
+    bundle = write_bundle(tmp_path / "early.zip", module_json(module_name="early"))
+    with pytest.raises(publishing.PublishInterrupted) as stopped:
+        publishing.publish(bundle, connection(cluster))
+    assert stopped.value.message == "interrupted: early 10203 was not uploaded"
+    assert stopped.value.details[0].startswith("module object: rolled back (uid ")
+    assert nothing_of(cluster, "early")
+
+
 @pytest.mark.parametrize(
     ("signame", "word", "status"), [("SIGINT", "interrupted", 130), ("SIGTERM", "terminated", 143)]
 )

@@ -207,3 +207,53 @@ def test_a_7x_rollback_that_cannot_delete_says_so_and_keeps_the_result(tmp_path:
     assert "internal_error: node 3 is down" in result.nodes[0].detail
     assert result.module_object != "rolled back"
     assert any("deleting module u1 failed" in note and "forbidden" in note for note in result.notes)
+
+
+# --- Ctrl+C while the module object's POST is out ----------------------------------------------
+
+
+def _settled(monkeypatch: pytest.MonkeyPatch, answers: list[Any]) -> tuple[Any, list[float]]:
+    """_settle_creation against a cluster whose module listing gives `answers` in turn."""
+    from modpack.rest import publish as publishing
+
+    def listing(api: Any, name: str, version: int) -> list[dict[str, Any]]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return list(answer)
+
+    monkeypatch.setattr(client, "find_modules", listing)
+    result = publishing.PublishResult("late", 10203, module_object="creating")
+    pauses: list[float] = []
+    publishing._settle_creation(None, result, sleep=pauses.append)  # type: ignore[arg-type]
+    return result, pauses
+
+
+def test_an_object_stored_after_the_interrupt_is_found_and_so_can_be_taken_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result, pauses = _settled(monkeypatch, [[], [], [{"uid": "7", "module_name": "late"}]])
+    assert (result.module_object, result.uid, len(pauses)) == ("created", "7", 2)
+
+
+def test_an_object_never_stored_is_not_created_after_about_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    from modpack.rest import publish as publishing
+
+    result, pauses = _settled(monkeypatch, [[]] * publishing.SETTLE_TRIES)
+    assert result.module_object == "not created"
+    assert 0.5 <= sum(pauses) <= 2
+
+
+def test_a_cluster_that_does_not_answer_leaves_the_object_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    from modpack.rest import publish as publishing
+
+    result, _ = _settled(monkeypatch, [ClusterError("no answer")])
+    assert result.module_object == "creating"
+
+    def no_answer(api: Any, name: str, version: int) -> list[dict[str, Any]]:
+        raise ClusterError("no answer")
+
+    monkeypatch.setattr(client, "find_modules", no_answer)
+    error = publishing._interrupted(None, result, KeyboardInterrupt())  # type: ignore[arg-type]
+    assert error.message == "interrupted: late 10203 was not uploaded"
+    assert error.details[0].startswith("module object: unknown: the run stopped while creating it")

@@ -82,9 +82,17 @@ class PublishOptions:
 
 
 ObjectStatus = Literal[
-    "", "created", "present", "replaced", "would create", "would replace", "rolled back", "not created"
+    "",
+    "creating",
+    "created",
+    "present",
+    "replaced",
+    "would create",
+    "would replace",
+    "rolled back",
+    "not created",
 ]
-"""What became of the module object ("" until publish has looked)."""
+"""What became of the module object ("" until publish has looked; "creating" while its POST is out)."""
 
 
 @dataclass
@@ -571,12 +579,15 @@ def _interrupted(api: Api, result: PublishResult, signal: KeyboardInterrupt) -> 
     and no node took the artifact) and each node's upload."""
     took = [o for o in result.nodes if o.status == "uploaded"]
     notes = len(result.notes)
+    if result.module_object == "creating":
+        _settle_creation(api, result)
     if result.module_object in ("created", "replaced") and not took and _roll_back(api, result):
         del result.notes[notes:]  # the module object's line says it
-    details = [
-        f"module object: {result.module_object or 'not created'}"
-        + (f" (uid {result.uid})" if result.uid else "")
-    ]
+    if result.module_object == "creating":
+        state = "unknown: the run stopped while creating it, and the cluster did not say whether it exists"
+    else:
+        state = result.module_object or "not created"
+    details = [f"module object: {state}" + (f" (uid {result.uid})" if result.uid else "")]
     details += [
         f"{o.node.label}: " + ("uploaded" if o.status == "uploaded" else f"not uploaded ({o.detail})")
         for o in result.nodes
@@ -589,12 +600,27 @@ def _interrupted(api: Api, result: PublishResult, signal: KeyboardInterrupt) -> 
         )
     else:
         hint = "Nothing is left on the nodes; run the same publish again when ready."
-    return PublishInterrupted.by(
-        signal,
-        f"{result.module_name} {result.version} is on {len(took)} of {len(result.nodes)} nodes",
-        hint,
-        details,
-    )
+    where = f"is on {len(took)} of {len(result.nodes)} nodes" if result.nodes else "was not uploaded"
+    return PublishInterrupted.by(signal, f"{result.module_name} {result.version} {where}", hint, details)
+
+
+SETTLE_TRIES, SETTLE_PAUSE = 5, 0.2
+
+
+def _settle_creation(api: Api, result: PublishResult, sleep: Callable[[float], None] = time.sleep) -> None:
+    """After Ctrl+C during the module object's POST: whether the cluster made it. The request had
+    been sent, and the server may still be storing the object: asked a few times, about a second."""
+    for attempt in range(SETTLE_TRIES):
+        try:
+            found = client.find_modules(api, result.module_name, result.version)
+        except ModpackError:
+            return  # stays "creating": said to be unknown
+        if found:
+            result.module_object, result.uid = "created", str(found[0].get("uid", ""))
+            return
+        if attempt + 1 < SETTLE_TRIES:
+            sleep(SETTLE_PAUSE)
+    result.module_object = "not created"
 
 
 class _UploadsSwitchedOn:
@@ -613,7 +639,7 @@ class _UploadsSwitchedOn:
         if not self.dry_run:
             self.api.json("PUT", self.url, {"allow_modules_upload": True})
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
         if not self.turn:
             return
         self.result.calls.append(f'PUT {self.url} {{"allow_modules_upload": false}}')
@@ -621,19 +647,26 @@ class _UploadsSwitchedOn:
             return
         try:
             self.api.json("PUT", self.url, {"allow_modules_upload": False})
-        except ModpackError as error:
-            self.result.notes.append(
-                f"allow_modules_upload could NOT be turned off again ({error.message}): turn it off with"
+        except ModpackError as failed:
+            note = (
+                f"allow_modules_upload could NOT be turned off again ({failed.message}): turn it off with"
                 ' PUT /v1/cluster {"allow_modules_upload": false}'
             )
-            return
-        self.result.notes.append("allow_modules_upload was turned on for this run and off again after")
+        else:
+            note = "allow_modules_upload was turned on for this run and off again after"
+        self.result.notes.append(note)
+        if isinstance(error, PublishInterrupted):
+            # its lines were written before the switch was turned back: one more says what became of it
+            error.details = (*error.details, note)
 
 
 def _publish_user_defined(
     api: Api, bundles: Sequence[Bundle], routes: list[Route], options: PublishOptions, result: PublishResult
 ) -> None:
-    created = _ensure_module_object(api, bundles, options, result)
+    try:
+        created = _ensure_module_object(api, bundles, options, result)
+    except KeyboardInterrupt as signal:  # before any upload: the module object made is taken back
+        raise _interrupted(api, result, signal) from None
     if options.dry_run:
         publish_one = _NodePublish(api, options, result, {r.node.url: r.bundle for r in routes})
         result.nodes = client.each_node(api.connection, [r.node for r in routes], publish_one)
@@ -667,6 +700,7 @@ def _ensure_module_object(
     if options.dry_run:
         result.module_object = "would replace" if existing else "would create"
         return False
+    result.module_object = "creating"  # Ctrl+C from here on: _interrupted asks the cluster
     result.uid, created = client.create_module(api, bundles[0].module)
     result.module_object = ("replaced" if existing else "created") if created else "present"
     return created
