@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import IO, BinaryIO, Literal, NamedTuple, Protocol, cast
 
 from modpack.errors import ModpackError
-from modpack.regular import open_regular
+from modpack.regular import hint_for, open_regular
 
 ErrorKind = Literal["not-elf", "truncated", "malformed", "unreadable"]
 Version = tuple[int, ...]
@@ -90,8 +90,8 @@ _GLIBC = re.compile(r"(?:libc\.so\.6|ld-linux[\w.-]*\.so\.\d|ld64\.so\.\d)")
 class ElfError(ModpackError):
     """The file is not an ELF module modpack can read; `kind` says how."""
 
-    def __init__(self, kind: ErrorKind, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, kind: ErrorKind, message: str, hint: str = "") -> None:
+        super().__init__(message, hint)
         self.kind: ErrorKind = kind
 
 
@@ -325,7 +325,8 @@ def _open(path: str | os.PathLike[str]) -> BinaryIO:
     try:
         return open_regular(path)
     except OSError as exc:
-        raise ElfError("unreadable", f"cannot open {os.fspath(path)}: {exc.strerror or exc}") from exc
+        message = f"cannot open {os.fspath(path)}: {exc.strerror or exc}"
+        raise ElfError("unreadable", message, hint_for(exc)) from exc
 
 
 def _library_errors() -> tuple[type[Exception], ...]:

@@ -15,6 +15,22 @@ from pathlib import Path
 from typing import BinaryIO
 
 MAX_TEXT_FILE = 4 * 1024 * 1024  # declarations and module.json are small; a huge one is crafted
+# The fix for a path that is not a regular file: checking its permissions (the rules' own hint for
+# a file that cannot be read) fixes nothing there.
+NOT_REGULAR_HINT = (
+    "Pass the path of a regular file: modpack does not read from pipes, sockets or devices"
+    " (save what they give to a file first)."
+)
+
+
+class NotRegularFile(OSError):
+    """The path names a folder, FIFO, socket or device (errno EINVAL); strerror says which."""
+
+
+def hint_for(error: OSError) -> str:
+    """The fix to print for an OSError of this module's openers; "" leaves the rule's own."""
+    return NOT_REGULAR_HINT if isinstance(error, NotRegularFile) else ""
+
 
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
@@ -42,7 +58,7 @@ def _regular_fd(path: str | os.PathLike[str]) -> int:
         os.close(fd)
         raise
     os.close(fd)
-    raise OSError(errno.EINVAL, f"{kind_of(mode)}, not a regular file", os.fspath(path))
+    raise NotRegularFile(errno.EINVAL, f"{kind_of(mode)}, not a regular file", os.fspath(path))
 
 
 def not_a_file(path: str | os.PathLike[str]) -> str:

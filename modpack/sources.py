@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 from modpack import locate
 from modpack.findings import LineResolver, Sink
 from modpack.locate import ParsedJson
-from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, read_regular
+from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, hint_for, read_regular
 from modpack.report import FileReport
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def read_text(path: Path, sink: Sink, *, missing: str | None = None, bom_ok: boo
         if missing is not None and exc.errno in _NO_SUCH_FILE:
             sink.add("IN001", "", missing)
         else:
-            sink.add("IN001", "", f"cannot read {path}: {exc.strerror}")
+            sink.add("IN001", "", f"cannot read {path}: {exc.strerror}", hint_for(exc))
         return None
     except ValueError:  # a NUL in the path, which Path.exists() also calls no such file
         if missing is None:

@@ -208,12 +208,12 @@ def validate_bundle(path: Path, settings: Settings | None = None) -> BundleVerdi
 
     settings = settings or Settings()
     sink = Sink(str(path))
-    from modpack.regular import open_regular
+    from modpack.regular import hint_for, open_regular
 
     try:
         stream = open_regular(path)
     except OSError as exc:
-        sink.add("IN001", "", f"cannot read {path}: {exc.strerror}")
+        sink.add("IN001", "", f"cannot read {path}: {exc.strerror}", hint_for(exc))
         return BundleVerdict(None, sink.resolved())
     with stream:
         size = os.fstat(stream.fileno()).st_size

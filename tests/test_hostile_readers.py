@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from modpack import bundle
+from modpack.regular import NOT_REGULAR_HINT
 from modpack.validate import validate_bundle
 from tests.fuzz.seeds import GOOD_BUNDLE
 from tests.support.cli import run_modpack, run_python
@@ -307,6 +308,17 @@ def test_validate_refuses_a_fifo(tmp_path: Path, name: str) -> None:
     result = modpack("validate", fifo)  # the timeout is the hang guard: the old reader blocked forever
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"IN001 cannot read {fifo}: a named pipe (FIFO), not a regular file" in result.stdout
+    # the fix said "Check the path and the file's permissions", which fixes nothing for a FIFO
+    assert f"fix: {NOT_REGULAR_HINT}" in result.stdout
+
+
+def test_validate_refuses_a_fifo_named_as_a_module_binary(tmp_path: Path) -> None:
+    fifo = tmp_path / "module.so"
+    os.mkfifo(fifo)
+    result = modpack("validate", fifo)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"IN001 cannot open {fifo}: a named pipe (FIFO), not a regular file" in result.stdout
+    assert f"fix: {NOT_REGULAR_HINT}" in result.stdout
 
 
 def test_validate_refuses_a_fifo_met_while_walking_a_folder(tmp_path: Path) -> None:

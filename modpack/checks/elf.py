@@ -45,7 +45,7 @@ def check_binary(
     try:
         info = elf.read_elf(source)
     except ElfError as exc:
-        sink.add(_ERROR_CODES[exc.kind], "", exc.message)
+        sink.add(_ERROR_CODES[exc.kind], "", exc.message, exc.hint)
         return None
     # Suggest into a module.json whose list is missing or empty; named but unknown OSes are
     # PLT001/PLT002 findings, and "operating_systems is not declared" would be untrue there.
