@@ -26,7 +26,7 @@ from modpack.checks.commands import target_redis
 from modpack.config import Settings
 from modpack.declarations import Declarations, Target
 from modpack.errors import FindingsError, ModpackError, OutputExistsError, UsageError
-from modpack.findings import Finding, Severity, Sink
+from modpack.findings import Finding, Location, Severity, Sink
 from modpack.hashing import BackgroundHash, stream_chunks
 from modpack.types import iterated
 
@@ -234,13 +234,26 @@ def check_before_write(
     check_module_document(module, sink, in_bundle=True)
     no_commands(module, sink)
     report_floats(module, sink)  # never in module.json; the declarations' checks say why first
-    findings = sink.resolved()
+    findings = _about_the_binary_name(sink.resolved(), sink.mapper("module_file"), so, decl)
     if declared is None or decl.kind != "toml":
         binary = Sink(str(so))
         check_binary(so, binary, module=module)
         findings += binary.resolved()
     said = {_identity(f) for f in declared or []}
     return [f for f in findings if _identity(f) not in said]
+
+
+def _about_the_binary_name(findings: list[Finding], at: str, so: Path, decl: Declarations) -> list[Finding]:
+    """Findings about a module_file the declarations leave out point at the binary: module_file is
+    then its file name (`assemble`), and SCH006 for `--so hello.so.debug` was located at the
+    [module] table of a modpack.toml that names no module_file."""
+    if "module_file" in decl.module:
+        return findings
+    note = f" (module_file is not declared: it is the file name of {so})"
+    return [
+        f._replace(location=Location(str(so)), message=f.message + note) if f.location.path == at else f
+        for f in findings
+    ]
 
 
 def _identity(finding: Finding) -> tuple[str, str, str, str]:

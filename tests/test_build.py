@@ -141,3 +141,30 @@ def test_name_template_cannot_leave_the_output_folder(tmp_path: Path) -> None:
 def test_missing_so_is_a_usage_error(tmp_path: Path) -> None:
     result = run_modpack("build", EXAMPLE, "--so", tmp_path / "nothing.so", "-o", tmp_path)
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_a_binary_name_that_is_no_so_name_is_reported_at_the_binary(tmp_path: Path) -> None:
+    """module_file comes from the binary's file name when modpack.toml leaves it out; SCH006 about
+    it was located at the [module] table of a modpack.toml that names no module_file."""
+    so = tmp_path / "hello.so.debug"
+    shutil.copyfile(SO / "x86_64" / "hello.so", so)
+    result = run_modpack("build", EXAMPLE, "--so", so, "-o", tmp_path / "out")
+    assert result.returncode == 1, result.stdout + result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith(f"{so}: error SCH006 module_file 'hello.so.debug' does not name a .so file")
+    assert f"module_file is not declared: it is the file name of {so}" in first
+    assert "modpack.toml" not in result.stdout
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    # declared, it is the declaration's finding, where the name is written
+    project = tmp_path / "declared"
+    shutil.copytree(EXAMPLE, project)
+    toml = project / "modpack.toml"
+    toml.write_text(
+        toml.read_text()
+        .replace("[module]\n", '[module]\nmodule_file = "hello.so.debug"\n', 1)
+        .replace('so = "../so/x86_64/hello.so"', f'so = "{SO / "x86_64" / "hello.so"}"')
+    )
+    declared = run_modpack("build", project, "-o", tmp_path / "out2")
+    assert declared.returncode == 1, declared.stdout + declared.stderr
+    assert f"{toml}:" in declared.stdout and "SCH006" in declared.stdout
+    assert "is not declared" not in declared.stdout
