@@ -5,6 +5,7 @@ archives. Content problems are findings in the declarations' sink, never excepti
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -78,7 +79,7 @@ def load_toml(path: Path) -> Declarations:
     # module.json takes a value (SCH002), and its error stops every build.
     parsed = cast("dict[str, JSON]", data)
     for violation in schema.check(parsed, "modpack", exact_integers=True):
-        hint = violation.hint or _REQUIRED_HINTS.get(violation.path, "")
+        hint = violation.hint or _REQUIRED_HINTS.get(violation.path, "") or _belongs_elsewhere(violation)
         _add_unmapped(sink, violation.code, violation.path, violation.message, hint)
     _check_integer_range(parsed, sink)
     if "{{" in text:
@@ -89,6 +90,49 @@ def load_toml(path: Path) -> Declarations:
     if "module" in parsed:
         no_commands(decl.module, sink)
     return decl
+
+
+# module.json's names for what modpack.toml says otherwise, or works out itself: authors who know
+# module.json or ramp.yml write them under [module].
+_MODULE_JSON_NAMES = {
+    "module_name": "modpack.toml calls it name, under [module]: write name = ... there.",
+    "version": "modpack.toml computes version from semantic_version (major*10000 + minor*100 + patch):"
+    " remove it.",
+    "sha256": "modpack build computes sha256 from the binary: remove it.",
+    "commands": "Declare each command as a [[commands]] table (name, arity, flags, first_key, last_key,"
+    " step).",
+    "os_list": "It is operating_systems, under [platform]: write operating_systems = [...] there.",
+}
+
+
+def _belongs_elsewhere(violation: schema.Violation) -> str:
+    """The fix for a key modpack.toml knows, written in the wrong place: `operating_systems` under
+    [module] got "Remove the key or correct its spelling" while [platform] takes it."""
+    table, _, key = violation.path.rpartition(".")
+    if violation.code != "DECL001" or "." in table or "[" in table:
+        return ""
+    if table == "module" and key in _MODULE_JSON_NAMES:
+        return _MODULE_JSON_NAMES[key]
+    homes = [t for t, keys in _table_keys().items() if key in keys and t != table]
+    if not homes:
+        return ""
+    where = "[[commands]]" if homes[0] == "commands" else f"[{homes[0]}]"
+    return f"{key} belongs in {where}" + (f", not [{table}]" if table else "") + ": move it there."
+
+
+@functools.cache
+def _table_keys() -> dict[str, frozenset[str]]:
+    """Each table of modpack.toml (modpack.schema.json) with the keys it takes: the plain tables
+    first, so a key both a table and an array of tables take ([build] and [[targets]] `so`) is
+    sent to the plain one."""
+    tables = schema.load_schema("modpack").get("properties")
+    found: dict[str, frozenset[str]] = {}
+    for name, table in (tables if isinstance(tables, dict) else {}).items():
+        body = table.get("items", table) if isinstance(table, dict) else None
+        keys = body.get("properties") if isinstance(body, dict) else None
+        found[name] = frozenset(keys) if isinstance(keys, dict) else frozenset()
+    arrays = {"commands", "targets"}
+    return {n: found[n] for n in sorted(found, key=lambda n: n in arrays)}
 
 
 _REQUIRED_HINTS = {

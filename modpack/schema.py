@@ -433,6 +433,8 @@ def _article(name: str) -> str:
 # RAMP 2.5.2 (2023) named its OS list operating_systems after the os_list of PR #18, reverted by
 # PR #33 in 2019, and of 2.5.0-2.5.1 (ramp.md §8); a 2019 RedisAI fork's ramp.yml has os_list.
 RENAMED = {"min_rlec_version": "min_redis_pack_version", "os_list": "operating_systems"}
+# What modpack.toml's [module] and ramp.yml call a module.json field by another name.
+OTHER_NAMES = {"name": "module_name"}
 
 
 def did_you_mean(key: str, known: Iterable[str]) -> str:
@@ -459,5 +461,10 @@ def _close_name(key: str, names: tuple[str, ...]) -> str:
     renamed = RENAMED.get(normal)
     if renamed in names:
         return f"{key!r} is the old name of {renamed!r}: write {renamed}."
+    other = OTHER_NAMES.get(normal)
+    if other in names:
+        return (
+            f"Here the field is called {other!r} (modpack.toml's [module] calls it {key!r}): write {other}."
+        )
     close = difflib.get_close_matches(normal, names, n=1, cutoff=0.75)
     return f"Did you mean {close[0]!r}?" if close and close[0] != key else ""

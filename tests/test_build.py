@@ -168,3 +168,69 @@ def test_a_binary_name_that_is_no_so_name_is_reported_at_the_binary(tmp_path: Pa
     assert declared.returncode == 1, declared.stdout + declared.stderr
     assert f"{toml}:" in declared.stdout and "SCH006" in declared.stdout
     assert "is not declared" not in declared.stdout
+
+
+WRONG_PLACE = {
+    # (what is moved or written, where it lands): the fix a user reads
+    "operating_systems under [module]": (
+        ("[module]\n", '[module]\noperating_systems = ["rhel9"]\n'),
+        "module.operating_systems",
+        "fix: operating_systems belongs in [platform], not [module]: move it there.",
+    ),
+    "so under [module], also a [[targets]] key": (
+        ("[module]\n", '[module]\nso = "hello.so"\n'),
+        "module.so",
+        "fix: so belongs in [build], not [module]: move it there.",
+    ),
+    "module.json's module_name": (
+        ("[module]\n", '[module]\nmodule_name = "hello"\n'),
+        "module.module_name",
+        "fix: modpack.toml calls it name, under [module]: write name = ... there.",
+    ),
+    "module.json's version": (
+        ("[module]\n", "[module]\nversion = 10203\n"),
+        "module.version",
+        "fix: modpack.toml computes version from semantic_version",
+    ),
+    "a [module] key above every table": (
+        ("[module]\n", 'display_name = "Hello"\n[module]\n'),
+        "display_name",
+        "fix: display_name belongs in [module]: move it there.",
+    ),
+    "a misspelling keeps its own hint": (
+        ('license = "MIT"', 'licence = "MIT"'),
+        "module.licence",
+        "fix: Did you mean 'license'?",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", WRONG_PLACE, ids=str)
+def test_a_key_in_the_wrong_table_says_where_it_belongs(tmp_path: Path, case: str) -> None:
+    """`operating_systems` under [module] got "Remove the key or correct its spelling", though
+    [platform] takes it; module.json's own names got the same."""
+    (old, new), key, fix = WRONG_PLACE[case]
+    toml = tmp_path / "modpack.toml"
+    toml.write_text((EXAMPLE / "modpack.toml").read_text().replace(old, new, 1))
+    result = run_modpack("validate", toml)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if f"[{key}]: error DECL001" in line)
+    assert lines[at + 1].strip().startswith(fix), lines[at : at + 2]
+
+
+def test_module_json_with_modpack_tomls_name_says_module_name(tmp_path: Path) -> None:
+    bundle = tmp_path / "out"
+    assert run_modpack("build", EXAMPLE, "-o", bundle).returncode == 0
+    document = json.loads(zipfile.ZipFile(built(bundle)).read("module.json"))
+    document["name"] = document.pop("module_name")
+    module = tmp_path / "module.json"
+    module.write_text(json.dumps(document, indent=1))
+    result = run_modpack("validate", module)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if "[name]: warning SCH003 unknown key 'name'" in line)
+    assert lines[at + 1].strip() == (
+        "fix: Here the field is called 'module_name' (modpack.toml's [module] calls it 'name'):"
+        " write module_name."
+    )
