@@ -37,6 +37,8 @@ from tests.support.rest import (
 
 # A real node object and the node object's documented field names (sources named in the file).
 NODE_FACTS = Path(__file__).resolve().parent.parent / "fixtures" / "expected" / "rs-node-object.json"
+# The cluster object's documented field names (source named in the file).
+CLUSTER_FACTS = NODE_FACTS.with_name("rs-cluster-object.json")
 
 
 # --- RS 8.2 -----------------------------------------------------------------------------------
@@ -126,6 +128,27 @@ def test_node_objects_carry_the_real_nodes_fields_with_their_types(fresh: LocalC
     versions = nodes[0]["supported_database_versions"]
     assert {"db_type": "redis", "major": True, "redis_version": "8.2", "version": "8.2.1"} in versions
     assert nodes[0]["software_version"] == "8.2.0-25"
+
+
+def test_the_cluster_object_carries_only_documented_fields(tmp_path: Path) -> None:
+    """GET and PUT /v1/cluster answer a cluster object: a field a real cluster does not have (a
+    node count, say) would let a pipeline pass here and fail on the real one."""
+    documented = set(json.loads(CLUSTER_FACTS.read_text())["documented_fields"])
+    answers = []
+    for version in ("8.2", "7.22"):
+        with (
+            running_cluster(tmp_path / version, software_version=version) as cluster,
+            http(cluster) as session,
+        ):
+            answers.append(session.get(cluster.urls[0] + "/v1/cluster"))
+            if version == "8.2":
+                answers.append(
+                    session.put(cluster.urls[0] + "/v1/cluster", json={"allow_modules_upload": True})
+                )
+    for answer in answers:
+        assert answer.status_code == 200
+        assert set(answer.json()) <= documented, set(answer.json()) - documented
+        assert answer.json()["name"]
 
 
 def test_publish_reads_the_switch_and_restores_it(fresh: LocalCluster, tmp_path: Path) -> None:

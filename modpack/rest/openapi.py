@@ -340,7 +340,6 @@ def _schemas(*, legacy: bool) -> Fragment:
             "properties": {
                 "name": {"type": "string"},
                 "allow_modules_upload": {"type": "boolean"},
-                "nodes": {"type": "integer"},
             },
         },
         **(_legacy_schemas() if legacy else {}),

@@ -528,7 +528,9 @@ async def list_nodes(request: Request) -> Response:
 
 
 def _cluster(shared: Shared) -> dict[str, JSON]:
-    cluster: dict[str, JSON] = {"name": CLUSTER_NAME, "nodes": len(shared.nodes)}
+    """The cluster object: only fields objects/cluster documents (a real one has no node count;
+    GET /v1/nodes lists the nodes)."""
+    cluster: dict[str, JSON] = {"name": CLUSTER_NAME}
     if shared.has_switch:  # the field came with 8.2 (objects/cluster: allow_modules_upload)
         cluster[ALLOW_UPLOAD] = shared.uploads_allowed
     return cluster
