@@ -259,6 +259,43 @@ def test_the_7_22_api_has_no_user_defined_endpoints(legacy: LocalCluster) -> Non
     assert [v["redis_version"] for v in node["supported_database_versions"]] == ["7.4", "7.2", "6.2"]
 
 
+def test_every_role_gets_the_7_22_tables_permissions(tmp_path: Path) -> None:
+    """The 7.22 modules page: POST and DELETE /v2/modules need update_cluster (admin); the
+    permissions page: view_status_of_cluster_action (GET /v1/actions/<uid>), view_cluster_modules,
+    view_all_nodes_info and view_cluster_info belong to every role but none."""
+    users = write_role_users(tmp_path / "users.json")
+    bundle = write_bundle(tmp_path / "roles.zip", module_json(module_name="roles"))
+    with running_cluster(tmp_path / "data", users, software_version="7.22") as cluster:
+        with http(cluster) as admin:
+            uploaded = admin.post(
+                cluster.urls[0] + LEGACY_MODULES, files={"module": ("r.zip", bundle.read_bytes())}
+            )
+            assert uploaded.status_code == 200, uploaded.text
+        uid, action = uploaded.json()["uid"], uploaded.json()["action_uid"]
+        for role, credentials in ROLE_USERS.items():
+            if role == "admin":
+                continue  # the admin's own calls are the other tests'
+            with http(cluster, credentials) as session:
+                changes = [
+                    session.post(cluster.urls[1] + LEGACY_MODULES, files={"module": ("r.zip", b"PK")}),
+                    session.delete(cluster.urls[1] + f"{LEGACY_MODULES}/{uid}"),
+                ]
+                views = [
+                    session.get(cluster.urls[2] + f"{ACTIONS}/{action}"),
+                    session.get(cluster.urls[2] + "/v1/modules"),
+                    session.get(cluster.urls[2] + f"/v1/modules/{uid}"),
+                    session.get(cluster.urls[2] + "/v1/nodes"),
+                    session.get(cluster.urls[2] + "/v1/cluster"),
+                ]
+            for answer in changes:
+                assert (answer.status_code, answer.json()["error_code"]) == (403, "forbidden"), role
+                assert "update_cluster" in answer.json()["description"]
+            for answer in views:
+                assert answer.status_code == (403 if role == "none" else 200), (role, answer.url)
+        with http(cluster) as admin:
+            assert admin.get(cluster.urls[0] + f"/v1/modules/{uid}").status_code == 200  # nobody deleted it
+
+
 def test_publish_list_and_unpublish_against_the_7_22_api(legacy: LocalCluster, tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "old.zip", module_json(module_name="oldapi"))
     published = cli(legacy, "publish", bundle)
