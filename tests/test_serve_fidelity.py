@@ -151,6 +151,23 @@ def test_the_cluster_object_carries_only_documented_fields(tmp_path: Path) -> No
         assert answer.json()["name"]
 
 
+@pytest.mark.parametrize("query", ["dry_run=1", "dry_run"])
+def test_a_dry_run_cluster_update_is_checked_and_not_applied(tmp_path: Path, query: str) -> None:
+    """PUT /v1/cluster?dry_run validates the update and applies nothing (requests/cluster: "If
+    called with the dry_run URL query string, the function will validate the cluster object, but
+    will not apply the requested changes")."""
+    with running_cluster(tmp_path / "data", allow_modules_upload=False) as cluster, http(cluster) as session:
+        checked = session.put(f"{cluster.urls[0]}/v1/cluster?{query}", json={"allow_modules_upload": True})
+        refused = session.put(f"{cluster.urls[0]}/v1/cluster?{query}", json={"allow_modules_upload": "yes"})
+        after = session.get(cluster.urls[1] + "/v1/cluster").json()
+        created = session.post(cluster.urls[0] + MODULES, json=module_json())
+    assert checked.status_code == 200
+    assert checked.json()["allow_modules_upload"] is False
+    assert (refused.status_code, refused.json()["error_code"]) == (400, "invalid_cluster_update")
+    assert after["allow_modules_upload"] is False
+    assert (created.status_code, created.json()["error_code"]) == (403, "modules_upload_disabled")
+
+
 def test_publish_reads_the_switch_and_restores_it(fresh: LocalCluster, tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "fresh.zip", module_json(module_name="freshmod"))
     refused = cli(fresh, "publish", bundle)

@@ -558,7 +558,12 @@ async def update_cluster(request: Request) -> Response:
     value = document.get(ALLOW_UPLOAD, shared.uploads_allowed)
     if not isinstance(value, bool):
         raise ApiError("invalid_cluster_update", f"{ALLOW_UPLOAD} must be true or false")
-    await anyio.to_thread.run_sync(shared.set_uploads_allowed, value)
+    # "If called with the dry_run URL query string, the function will validate the cluster
+    # object, but will not apply the requested changes"
+    # (https://redis.io/docs/latest/operate/rs/references/rest-api/requests/cluster/). What a dry
+    # run answers is not documented: here the cluster object as it stays.
+    if "dry_run" not in request.query_params:
+        await anyio.to_thread.run_sync(shared.set_uploads_allowed, value)
     return JSONResponse(_cluster(shared))
 
 
