@@ -37,6 +37,8 @@ from tests.support.rest import (
 
 # A real node object and the node object's documented field names (sources named in the file).
 NODE_FACTS = Path(__file__).resolve().parent.parent / "fixtures" / "expected" / "rs-node-object.json"
+# The cluster object's documented field names (source named in the file).
+CLUSTER_FACTS = NODE_FACTS.with_name("rs-cluster-object.json")
 
 
 # --- RS 8.2 -----------------------------------------------------------------------------------
@@ -126,6 +128,44 @@ def test_node_objects_carry_the_real_nodes_fields_with_their_types(fresh: LocalC
     versions = nodes[0]["supported_database_versions"]
     assert {"db_type": "redis", "major": True, "redis_version": "8.2", "version": "8.2.1"} in versions
     assert nodes[0]["software_version"] == "8.2.0-25"
+
+
+def test_the_cluster_object_carries_only_documented_fields(tmp_path: Path) -> None:
+    """GET and PUT /v1/cluster answer a cluster object: a field a real cluster does not have (a
+    node count, say) would let a pipeline pass here and fail on the real one."""
+    documented = set(json.loads(CLUSTER_FACTS.read_text())["documented_fields"])
+    answers = []
+    for version in ("8.2", "7.22"):
+        with (
+            running_cluster(tmp_path / version, software_version=version) as cluster,
+            http(cluster) as session,
+        ):
+            answers.append(session.get(cluster.urls[0] + "/v1/cluster"))
+            if version == "8.2":
+                answers.append(
+                    session.put(cluster.urls[0] + "/v1/cluster", json={"allow_modules_upload": True})
+                )
+    for answer in answers:
+        assert answer.status_code == 200
+        assert set(answer.json()) <= documented, set(answer.json()) - documented
+        assert answer.json()["name"]
+
+
+@pytest.mark.parametrize("query", ["dry_run=1", "dry_run"])
+def test_a_dry_run_cluster_update_is_checked_and_not_applied(tmp_path: Path, query: str) -> None:
+    """PUT /v1/cluster?dry_run validates the update and applies nothing (requests/cluster: "If
+    called with the dry_run URL query string, the function will validate the cluster object, but
+    will not apply the requested changes")."""
+    with running_cluster(tmp_path / "data", allow_modules_upload=False) as cluster, http(cluster) as session:
+        checked = session.put(f"{cluster.urls[0]}/v1/cluster?{query}", json={"allow_modules_upload": True})
+        refused = session.put(f"{cluster.urls[0]}/v1/cluster?{query}", json={"allow_modules_upload": "yes"})
+        after = session.get(cluster.urls[1] + "/v1/cluster").json()
+        created = session.post(cluster.urls[0] + MODULES, json=module_json())
+    assert checked.status_code == 200
+    assert checked.json()["allow_modules_upload"] is False
+    assert (refused.status_code, refused.json()["error_code"]) == (400, "invalid_cluster_update")
+    assert after["allow_modules_upload"] is False
+    assert (created.status_code, created.json()["error_code"]) == (403, "modules_upload_disabled")
 
 
 def test_publish_reads_the_switch_and_restores_it(fresh: LocalCluster, tmp_path: Path) -> None:
@@ -234,6 +274,43 @@ def test_the_7_22_api_has_no_user_defined_endpoints(legacy: LocalCluster) -> Non
         (node, *_) = session.get(legacy.urls[0] + "/v1/nodes").json()
     assert node["software_version"] == "7.22.0-0"
     assert [v["redis_version"] for v in node["supported_database_versions"]] == ["7.4", "7.2", "6.2"]
+
+
+def test_every_role_gets_the_7_22_tables_permissions(tmp_path: Path) -> None:
+    """The 7.22 modules page: POST and DELETE /v2/modules need update_cluster (admin); the
+    permissions page: view_status_of_cluster_action (GET /v1/actions/<uid>), view_cluster_modules,
+    view_all_nodes_info and view_cluster_info belong to every role but none."""
+    users = write_role_users(tmp_path / "users.json")
+    bundle = write_bundle(tmp_path / "roles.zip", module_json(module_name="roles"))
+    with running_cluster(tmp_path / "data", users, software_version="7.22") as cluster:
+        with http(cluster) as admin:
+            uploaded = admin.post(
+                cluster.urls[0] + LEGACY_MODULES, files={"module": ("r.zip", bundle.read_bytes())}
+            )
+            assert uploaded.status_code == 200, uploaded.text
+        uid, action = uploaded.json()["uid"], uploaded.json()["action_uid"]
+        for role, credentials in ROLE_USERS.items():
+            if role == "admin":
+                continue  # the admin's own calls are the other tests'
+            with http(cluster, credentials) as session:
+                changes = [
+                    session.post(cluster.urls[1] + LEGACY_MODULES, files={"module": ("r.zip", b"PK")}),
+                    session.delete(cluster.urls[1] + f"{LEGACY_MODULES}/{uid}"),
+                ]
+                views = [
+                    session.get(cluster.urls[2] + f"{ACTIONS}/{action}"),
+                    session.get(cluster.urls[2] + "/v1/modules"),
+                    session.get(cluster.urls[2] + f"/v1/modules/{uid}"),
+                    session.get(cluster.urls[2] + "/v1/nodes"),
+                    session.get(cluster.urls[2] + "/v1/cluster"),
+                ]
+            for answer in changes:
+                assert (answer.status_code, answer.json()["error_code"]) == (403, "forbidden"), role
+                assert "update_cluster" in answer.json()["description"]
+            for answer in views:
+                assert answer.status_code == (403 if role == "none" else 200), (role, answer.url)
+        with http(cluster) as admin:
+            assert admin.get(cluster.urls[0] + f"/v1/modules/{uid}").status_code == 200  # nobody deleted it
 
 
 def test_publish_list_and_unpublish_against_the_7_22_api(legacy: LocalCluster, tmp_path: Path) -> None:

@@ -270,6 +270,15 @@ def _cluster_paths(*, legacy: bool) -> Fragment:
                     ),
                 },
                 requestBody={"required": True, "content": {MEDIA: {"schema": _ref("ClusterUpdate")}}},
+                parameters=[
+                    {
+                        "name": "dry_run",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "Validate the update but do not apply it (requests/cluster).",
+                    }
+                ],
             ),
         },
         "/v1/openapi.json": {
@@ -340,7 +349,6 @@ def _schemas(*, legacy: bool) -> Fragment:
             "properties": {
                 "name": {"type": "string"},
                 "allow_modules_upload": {"type": "boolean"},
-                "nodes": {"type": "integer"},
             },
         },
         **(_legacy_schemas() if legacy else {}),

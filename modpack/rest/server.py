@@ -528,7 +528,9 @@ async def list_nodes(request: Request) -> Response:
 
 
 def _cluster(shared: Shared) -> dict[str, JSON]:
-    cluster: dict[str, JSON] = {"name": CLUSTER_NAME, "nodes": len(shared.nodes)}
+    """The cluster object: only fields objects/cluster documents (a real one has no node count;
+    GET /v1/nodes lists the nodes)."""
+    cluster: dict[str, JSON] = {"name": CLUSTER_NAME}
     if shared.has_switch:  # the field came with 8.2 (objects/cluster: allow_modules_upload)
         cluster[ALLOW_UPLOAD] = shared.uploads_allowed
     return cluster
@@ -556,7 +558,12 @@ async def update_cluster(request: Request) -> Response:
     value = document.get(ALLOW_UPLOAD, shared.uploads_allowed)
     if not isinstance(value, bool):
         raise ApiError("invalid_cluster_update", f"{ALLOW_UPLOAD} must be true or false")
-    await anyio.to_thread.run_sync(shared.set_uploads_allowed, value)
+    # "If called with the dry_run URL query string, the function will validate the cluster
+    # object, but will not apply the requested changes"
+    # (https://redis.io/docs/latest/operate/rs/references/rest-api/requests/cluster/). What a dry
+    # run answers is not documented: here the cluster object as it stays.
+    if "dry_run" not in request.query_params:
+        await anyio.to_thread.run_sync(shared.set_uploads_allowed, value)
     return JSONResponse(_cluster(shared))
 
 
