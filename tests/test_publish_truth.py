@@ -125,7 +125,8 @@ def test_a_bundle_no_node_fits_leaves_nothing_behind(cluster: LocalCluster, tmp_
     nodes = " and ".join(nodes.rsplit(", ", 1))
     platform = "rhel9,ubuntu22/aarch64"
     assert lines[1:] == [
-        f"  {nodes} run ubuntu22/x86_64, which no bundle given is built for (arm.zip ({platform}))",
+        f"  {nodes} run ubuntu22/x86_64, which no bundle given is built for (arm.zip ({platform})):"
+        " give a bundle built for ubuntu22/x86_64 too",
         f"  arm.zip ({platform}) fits no node of this cluster",
         "  hint: Fix each line above, then run the same command again.",
     ]
@@ -147,7 +148,8 @@ def test_every_preflight_problem_is_listed_before_anything_is_created(
     nodes = " and ".join([", ".join(f"node {i} ({url})" for i, url in enumerate(cluster.urls[:-1], 1)),
                           f"node {len(cluster.urls)} ({cluster.urls[-1]})"])  # fmt: skip
     assert lines == (  # one line per problem, the nodes that share it named on it
-        f"{nodes} run ubuntu22/x86_64, which no bundle given is built for (pre.zip (rhel9/x86_64))",
+        f"{nodes} run ubuntu22/x86_64, which no bundle given is built for (pre.zip (rhel9/x86_64)):"
+        " give a bundle built for ubuntu22/x86_64 too",
         "pre.zip (rhel9/x86_64) fits no node of this cluster",
         f"pre.zip: compatible_redis_version '7.0' is not a Redis version {nodes} offer databases of"
         " (supported_database_versions: 8.6, 8.4, 8.2, 8.0, 7.4, 7.2, 6.2); no database could load it",

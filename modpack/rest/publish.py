@@ -299,7 +299,7 @@ def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], 
     offered = "; ".join(b.label for b in bundles)
     problems += [
         f"{_and(labels)} {_verb(labels, 'runs', 'run')} {platform}, which no bundle given is built"
-        f" for ({offered})"
+        f" for ({offered}): give a bundle built for {platform} too"
         for platform, labels in unfit.items()
     ]
     problems += [
