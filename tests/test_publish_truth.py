@@ -109,6 +109,65 @@ def test_the_identity_check_works_on_the_dry_run_too(cluster: LocalCluster, tmp_
     assert modules_named(cluster, "drycheck")[0]["sha256"] == module_json()["sha256"]
 
 
+def _keep_only(cluster: LocalCluster, name: str, fields: frozenset[str]) -> None:
+    """Rewrite the stored module object `name` as a cluster keeping only `fields` would hold it."""
+    (stored,) = modules_named(cluster, name)
+    kept = {k: v for k, v in stored.items() if k in fields or k in ("uid", "is_bundled")}
+    cluster.shared.store.update_module(kept)
+
+
+def test_fields_the_cluster_does_not_keep_prove_nothing(cluster: LocalCluster, tmp_path: Path) -> None:
+    """objects/module documents neither commands nor the platform fields, and calls sha256
+    deprecated. On a cluster that drops them, a re-publish of the very same bundle was refused
+    ('architecture, commands, operating_systems and sha256 differ'): identity compared them with
+    nothing. Now they are compared where the cluster kept them, and the note says which were not."""
+    document = module_json(module_name="lean")
+    first = write_bundle(tmp_path / "lean.zip", document)
+    assert cli(cluster, "publish", first).returncode == 0
+    _keep_only(cluster, "lean", publishing.KEPT_FIELDS)
+
+    again = cli(cluster, "publish", first)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "module object: present" in again.stdout
+    assert (
+        "note: the cluster's module object does not keep architecture, commands, module_file," in again.stdout
+    )
+    assert "so they could not be compared; every node is sent this build" in again.stdout
+
+    so = rebuilt(tmp_path / "rebuilt")  # another sha256 the cluster cannot see: uploaded, not refused
+    changed = write_bundle(tmp_path / "lean2.zip", module_json(so, module_name="lean"), so)
+    took = cli(cluster, "publish", changed)
+    assert took.returncode == 0, took.stdout + took.stderr
+    assert all(stored_zip(cluster, n, "lean").read_bytes() == changed.read_bytes() for n in (1, 2, 3))
+
+    described = write_bundle(tmp_path / "lean3.zip", {**document, "description": "another"})
+    refused = cli(cluster, "publish", described)  # a field every cluster keeps still proves a change
+    assert refused.returncode == 1 and "description differs" in refused.stderr
+
+
+def test_a_bundled_module_is_never_replaced_or_removed(cluster: LocalCluster, tmp_path: Path) -> None:
+    """A real cluster lists the modules it ships (is_bundled: true) beside custom ones: `unpublish`
+    and `publish --replace` of the same name and version would have deleted Redis Enterprise's own."""
+    bundle = write_bundle(tmp_path / "shipped.zip", module_json(module_name="shipped"))
+    assert cli(cluster, "publish", bundle).returncode == 0
+    (stored,) = modules_named(cluster, "shipped")
+    cluster.shared.store.update_module({**stored, "is_bundled": True})
+    other = write_bundle(tmp_path / "shipped2.zip", module_json(module_name="shipped", description="mine"))
+
+    replaced = cli(cluster, "publish", other, "--replace")
+    removed = cli(cluster, "unpublish", "shipped", "10203")
+    deleted = cli(cluster, "modules", "delete", stored["uid"])
+    listed = cli(cluster, "modules", "list")
+
+    assert replaced.returncode == 1
+    assert "shipped version 10203 is a module bundled with Redis Enterprise" in replaced.stderr
+    assert removed.returncode == 1 and "nothing was removed" in removed.stderr
+    assert deleted.returncode == 1 and "is a module bundled with Redis Enterprise" in deleted.stderr
+    assert f"{stored['uid']}  shipped 10203 (1.2.3)  bundled with Redis Enterprise" in listed.stdout
+    assert [m["uid"] for m in modules_named(cluster, "shipped")] == [stored["uid"]]
+    assert all(stored_zip(cluster, n, "shipped").read_bytes() == bundle.read_bytes() for n in (1, 2, 3))
+
+
 # --- preflight --------------------------------------------------------------------------------
 
 

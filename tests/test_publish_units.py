@@ -101,6 +101,22 @@ def test_identity_accepts_the_stored_build_of_any_platform_given() -> None:
     assert differences(other, [ubuntu, rhel]) == ["sha256"]
 
 
+def test_identity_judges_only_what_the_cluster_keeps() -> None:
+    """A field a real cluster's module object always has (KEPT_FIELDS) proves a change even when
+    absent; any other one only where the stored object has it."""
+    from modpack.rest.publish import KEPT_FIELDS, unproven
+
+    sent = module_json()
+    lean = {k: v for k, v in sent.items() if k in KEPT_FIELDS} | {"uid": "u1", "is_bundled": False}
+    given = [Bundle(Path("a.zip"), {**sent, "sha256": "9" * 64})]
+    assert differences(lean, given) == []
+    assert "sha256" in unproven(lean, given) and "commands" in unproven(lean, given)
+    filled = {k for k, v in given[0].module.items() if v not in ("", [], {}, None, False)}
+    assert unproven(lean, given) == sorted(filled - KEPT_FIELDS)
+    assert differences({k: v for k, v in lean.items() if k != "capabilities"}, given) == ["capabilities"]
+    assert unproven({**sent, "uid": "u1"}, given) == []  # a cluster keeping everything proves everything
+
+
 def test_a_version_0_is_not_an_absent_version() -> None:
     assert differences({**module_json(), "version": 0}, [Bundle(Path("a.zip"), module_json())]) == ["version"]
 

@@ -688,6 +688,7 @@ def modules_list(connection: Connection, fmt: str) -> None:
         click.echo(
             f"{module.get('uid')}  {module.get('module_name')} {module.get('version')}"
             f" ({module.get('semantic_version', '?')})"
+            + ("  bundled with Redis Enterprise" if module.get("is_bundled") is True else "")
         )
     if not found:
         click.echo("(no module objects)")

@@ -46,6 +46,35 @@ if TYPE_CHECKING:
 PER_PLATFORM = ("sha256", "architecture", "operating_systems", "os", "os_list", "dependencies", "module_file")
 # Fields a cluster adds to a module object; never part of a bundle's identity.
 SERVER_FIELDS = frozenset({"uid", "is_bundled", "platforms", "action_uid"})
+# The fields every module object of a real cluster carries: those of a captured GET /v1/modules
+# (re-docs/captured__redis-enterprise-rs__GET_v1_modules.json), each documented in objects/module.
+# Absent from a stored object, such a field is empty. Any other field of module.json (commands,
+# architecture, operating_systems, module_file, sha256, ...) is compared only where the cluster
+# kept it: objects/module lists neither commands nor the platform fields and calls sha256
+# deprecated, so a cluster that drops them proves nothing about them either way (issue 14: "sha256
+# where the server keeps it"). Artifacts are uploaded whatever the module object says.
+KEPT_FIELDS = frozenset(
+    {
+        "author",
+        "bigstore_version_2_support",
+        "capabilities",
+        "capability_name",
+        "command_line_args",
+        "compatible_redis_version",
+        "config_command",
+        "crdb",
+        "dependencies",
+        "description",
+        "display_name",
+        "email",
+        "homepage",
+        "license",
+        "min_redis_version",
+        "module_name",
+        "semantic_version",
+        "version",
+    }
+)
 ACTION_POLL = 0.2
 DONE = "completed"
 # The action lifecycle's ends other than completed (objects/action: failed, cancelled, aborted,
@@ -370,17 +399,29 @@ def _pack_version(bundles: Sequence[Bundle], view: ClusterView) -> list[str]:
 
 
 def differences(stored: Module, bundles: Sequence[Bundle]) -> list[str]:
-    """The fields in which a stored module object differs from the bundles (empty: the same)."""
+    """The fields in which a stored module object provably differs from the bundles (empty: the
+    same, as far as the fields the cluster keeps tell; `unproven` names the others)."""
     first = bundles[0].module
     shared = [
         k
         for k in sorted(_keys(stored, first))
-        if k not in PER_PLATFORM and not _same(stored.get(k), first.get(k))
+        if k not in PER_PLATFORM and _provable(stored, k) and not _same(stored.get(k), first.get(k))
     ]
-    if any(all(_same(stored.get(k), b.module.get(k)) for k in PER_PLATFORM) for b in bundles):
+    platform = [k for k in PER_PLATFORM if _provable(stored, k)]
+    if any(all(_same(stored.get(k), b.module.get(k)) for k in platform) for b in bundles):
         return shared
-    unmatched = [k for k in PER_PLATFORM if all(not _same(stored.get(k), b.module.get(k)) for b in bundles)]
-    return shared + (unmatched or [k for k in PER_PLATFORM if not _same(stored.get(k), first.get(k))])
+    unmatched = [k for k in platform if all(not _same(stored.get(k), b.module.get(k)) for b in bundles)]
+    return shared + (unmatched or [k for k in platform if not _same(stored.get(k), first.get(k))])
+
+
+def unproven(stored: Module, bundles: Sequence[Bundle]) -> list[str]:
+    """The bundles' fields that the stored module object does not keep, so no comparison judged."""
+    given = {k for b in bundles for k, v in b.module.items() if not _empty(v)}
+    return sorted(k for k in given - SERVER_FIELDS if not _provable(stored, k))
+
+
+def _provable(stored: Module, key: str) -> bool:
+    return key in stored or key in KEPT_FIELDS
 
 
 def _identity_error(result: PublishResult, fields: list[str], uid: str) -> IdentityError:
@@ -685,10 +726,12 @@ def _ensure_module_object(
     existing = client.find_modules(api, result.module_name, result.version)
     url = f"{client.cluster_url(api.connection)}{MODULES}"
     if existing:
+        _refuse_bundled(existing[0], result)
         uid = str(existing[0].get("uid", ""))
         fields = differences(existing[0], bundles)
         if not fields:
             result.module_object, result.uid = "present", uid
+            _note_unproven(existing[0], bundles, result)
             return False
         if not options.replace:
             raise _identity_error(result, fields, uid)
@@ -704,6 +747,25 @@ def _ensure_module_object(
     result.uid, created = client.create_module(api, bundles[0].module)
     result.module_object = ("replaced" if existing else "created") if created else "present"
     return created
+
+
+def _refuse_bundled(stored: Module, result: PublishResult) -> None:
+    """A module Redis Enterprise ships (is_bundled) is never compared, replaced or deleted."""
+    if stored.get("is_bundled") is True:
+        raise IdentityError(
+            f"{result.module_name} version {result.version} is a module bundled with Redis Enterprise"
+            f" (uid {stored.get('uid', '?')}); nothing was changed",
+            "Publish a custom build under a module name or version the cluster does not bundle.",
+        )
+
+
+def _note_unproven(stored: Module, bundles: Sequence[Bundle], result: PublishResult) -> None:
+    fields = unproven(stored, bundles)
+    if fields:
+        result.notes.append(
+            f"the cluster's module object does not keep {_and(fields)}, so {_verb(fields, 'it', 'they')}"
+            " could not be compared; every node is sent this build"
+        )
 
 
 def _roll_back(api: Api, result: PublishResult) -> bool:
@@ -767,6 +829,8 @@ class _LegacyPublish:
     def run(self) -> None:
         before = client.find_modules(self.api, self.result.module_name, self.result.version)
         stored = before[0] if before else None
+        if stored is not None:
+            _refuse_bundled(stored, self.result)
         if stored is not None and self._replaced(stored):
             stored = None
         needed = [b for b in self.bundles if self._wanted(b, stored)]
@@ -947,6 +1011,14 @@ def unpublish(name: str, version: int, connection: Connection) -> UnpublishResul
     client.module_name_argument(name)
     result = UnpublishResult(name, version)
     with Api(connection) as api:
+        for module in client.find_modules(api, name, version):
+            if module.get("is_bundled") is True:
+                raise ModpackError(
+                    f"{name} version {version} is a module bundled with Redis Enterprise"
+                    f" (uid {module.get('uid', '?')}); nothing was removed",
+                    "unpublish removes custom modules only; a bundled module goes with the cluster's"
+                    " upgrades.",
+                )
         legacy = api_is_legacy(api)
         if not legacy:
             result.nodes = client.remove_artifacts(api, connection, name, version)
@@ -962,7 +1034,15 @@ def unpublish(name: str, version: int, connection: Connection) -> UnpublishResul
 
 
 def delete_module_object(api: Api, uid: str) -> bool:
-    """`modules delete`: the endpoint the cluster's version has."""
+    """`modules delete`: the endpoint the cluster's version has; never a bundled module's object."""
+    bundled = [m for m in client.list_modules(api) if m.get("uid") == uid and m.get("is_bundled") is True]
+    if bundled:
+        name, version = bundled[0].get("module_name"), bundled[0].get("version")
+        raise ModpackError(
+            f"module object {uid} ({name} {version}) is a module bundled with Redis Enterprise;"
+            " nothing was deleted",
+            "modpack deletes the objects of custom modules only.",
+        )
     return delete_legacy_module(api, uid) if api_is_legacy(api) else client.delete_module(api, uid)
 
 
