@@ -46,7 +46,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple, NotRequired, TypedDict
@@ -610,7 +610,7 @@ async def upload_artifact(request: Request) -> Response:
     received = upload.Upload(node.artifacts, boundary, shared.max_upload)
     try:
         path = await _receive(request, received)
-        accepted = await _accept(shared, node, path)
+        accepted = await _while_syncing(received, _accept(shared, node, path))
         async with node.locks[(accepted.name, accepted.number)]:
             await anyio.to_thread.run_sync(node.artifacts.place, path, accepted.module)
     except ClientDisconnect:
@@ -618,6 +618,20 @@ async def upload_artifact(request: Request) -> Response:
     finally:
         received.discard()
     return Response(status_code=200)
+
+
+async def _while_syncing(received: upload.Upload, judging: Awaitable[Validated]) -> Validated:
+    """`judging`'s result once the received file is also synced to disk: the fsync (disk-bound,
+    about 0.1 s for 200 MB) runs beside the validation (CPU-bound, about 0.2 s), where it ran
+    before it. The sync is awaited whatever the verdict, so the file is not discarded under it."""
+    syncing = asyncio.ensure_future(anyio.to_thread.run_sync(received.sync))
+    try:
+        verdict = await judging
+    except BaseException:
+        await asyncio.gather(syncing, return_exceptions=True)
+        raise
+    await syncing
+    return verdict
 
 
 async def _receive(request: Request, received: upload.Upload) -> Path:
@@ -817,6 +831,8 @@ def _install(path: Path, module: Module, node: Node) -> None:
         fd, copy = node.artifacts.new_upload()
         with os.fdopen(fd, "wb") as out, path.open("rb") as source:
             shutil.copyfileobj(source, out, 1024 * 1024)
+            out.flush()
+            os.fsync(out.fileno())  # as an 8.x upload is synced before it is placed
         node.artifacts.place(copy, module)
     except OSError as exc:
         if copy is not None:

@@ -142,9 +142,9 @@ class Upload:
             raise ApiError("invalid_module", f"the multipart body is malformed: {exc}") from None
 
     def finish(self) -> Path:
-        """Flush and fsync the received file; errors when the body held no complete artifact."""
+        """Flush and close the received file; errors when the body held no complete artifact.
+        `sync` makes it durable, which the caller runs while the bundle is validated."""
         self._out.flush()
-        os.fsync(self._out.fileno())
         self._out.close()
         receiver = self._receiver
         if not receiver.complete:
@@ -156,6 +156,15 @@ class Upload:
         if receiver.size == 0:
             raise ApiError("invalid_module", "the 'module' field is empty")
         return self.path
+
+    def sync(self) -> None:
+        """fsync the received file (its pages written from any descriptor: fsync(2) syncs the file).
+        Before the file is placed: a crash must not leave a placed artifact of unwritten pages."""
+        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def discard(self) -> None:
         if not self._out.closed:
