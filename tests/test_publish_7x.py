@@ -2,8 +2,8 @@
 
 On RS 7.x the cluster takes the zip (`POST /v2/modules`) and installs it on its nodes in an
 action followed on `/v1/actions/<uid>`. The action fails when a node cannot take the bundle: here a
-node that is down (LocalCluster.stop_node), the action object then being `failed` with
-`error_code` and `error_message` (objects/action, 7.22). Publish must then remove what it
+node that is down (LocalCluster.stop_node) or cannot store a file, the action object then being
+`failed` with `error_code` and `error_message` (objects/action, 7.22). Publish must then remove what it
 created (`DELETE /v2/modules/<uid>`), say so, and exit 1; a re-run once the node is back
 finishes the job.
 """
@@ -11,6 +11,7 @@ finishes the job.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,12 @@ def installed(cluster: LocalCluster, name: str) -> list[Path]:
 
 def test_a_failed_7x_action_is_rolled_back_and_said(legacy: LocalCluster, tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "rollback.zip", module_json(module_name="rollback"))
-    legacy.stop_node(3)
+    # Node 3 cannot store a file: its temporary folder is a file. GET /v1/nodes still says it is
+    # active, so publish goes ahead and the cluster's action fails on node 3 (a node reported
+    # down is refused before anything is sent: the last test below).
+    temp = legacy.nodes[2].artifacts.temp
+    shutil.rmtree(temp)
+    temp.write_text("not a folder")
 
     failed = cli(legacy, "publish", bundle)
 
@@ -51,17 +57,29 @@ def test_a_failed_7x_action_is_rolled_back_and_said(legacy: LocalCluster, tmp_pa
     assert "no node took the artifact: module" in failed.stdout
     assert "created by this run, was deleted again" in failed.stdout
     # each node's line names the action's failure, as the cluster reported it
-    assert failed.stdout.count("failed: internal_error: node 3 is down") == 3, failed.stdout
+    cause = "failed: internal_error: installing rollback 10203 on node 3 failed"
+    assert failed.stdout.count(cause) == 3, failed.stdout
     assert "publish failed on 3 of 3 nodes" in failed.stderr
     assert "nothing this run created was kept" in failed.stderr
     assert listed(legacy, "rollback") == []
     assert installed(legacy, "rollback") == []  # nodes 1 and 2 had it before node 3 failed
 
-    legacy.start_node(3)
+    temp.unlink()
+    temp.mkdir(mode=0o700)
     again = cli(legacy, "publish", bundle)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "module object: created" in again.stdout
     assert len(installed(legacy, "rollback")) == 3
+
+
+def test_a_node_reported_down_is_refused_on_7x_too(legacy: LocalCluster, tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "downed.zip", module_json(module_name="downed"))
+    legacy.stop_node(3)
+    refused = cli(legacy, "publish", bundle)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"node 3 ({legacy.urls[2]}) is down (status in GET /v1/nodes)" in refused.stderr
+    assert "nothing was changed" in refused.stderr
+    assert listed(legacy, "downed") == [] and installed(legacy, "downed") == []
 
 
 def test_the_7x_action_reports_the_node_that_could_not_take_the_bundle(

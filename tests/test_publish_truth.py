@@ -192,6 +192,25 @@ def test_a_bundle_no_node_fits_leaves_nothing_behind(cluster: LocalCluster, tmp_
     assert nothing_of(cluster, "armonly")
 
 
+def test_a_node_reported_down_is_refused_before_anything_is_created(tmp_path: Path) -> None:
+    """A node GET /v1/nodes reports down got the module object created, the other nodes'
+    uploads, and its own failed after every retry: the module on some nodes only, exit 1 after
+    4.6 s here (a real cluster waits for a connect timeout each time). Now it is a preflight line."""
+    bundle = write_bundle(tmp_path / "down.zip", module_json(module_name="downed"))
+    with running_cluster(tmp_path / "data") as cluster:
+        cluster.stop_node(3)
+        refused = cli(cluster, "publish", bundle, retries=None)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert refused.stderr.splitlines()[1] == (
+            f"  node 3 ({cluster.urls[2]}) is down (status in GET /v1/nodes), so no upload to it can"
+            " succeed: run the same command once the cluster reports it active"
+        )
+        assert not modules_named(cluster, "downed")
+        cluster.start_node(3)
+        assert cli(cluster, "publish", bundle).returncode == 0
+        assert all(stored_zip(cluster, n, "downed").read_bytes() == bundle.read_bytes() for n in (1, 2, 3))
+
+
 def test_every_preflight_problem_is_listed_before_anything_is_created(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:

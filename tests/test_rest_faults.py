@@ -28,7 +28,15 @@ from tests.support.rest import (
 )
 
 
-def test_node_down_fails_the_publish_naming_it_and_a_rerun_completes(tmp_path: Path) -> None:
+def test_node_down_fails_the_publish_naming_it_and_a_rerun_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node gone before the cluster has noticed (GET /v1/nodes still says active; a node the
+    cluster reports down is refused by preflight, tests/test_publish_truth.py)."""
+    from modpack.rest import server
+
+    reported = server.Node.as_json
+    monkeypatch.setattr(server.Node, "as_json", lambda node: {**reported(node), "status": "active"})
     bundle = write_bundle(tmp_path / "hello.zip")
     with running_cluster(tmp_path / "data") as cluster:
         down = cluster.urls[2]

@@ -6,8 +6,8 @@ The order, and why:
 2. **Look** at the cluster: `GET /v1/nodes` (each node's OS, architecture, software version and the
    Redis versions it offers databases of) and `GET /v1/cluster` (`allow_modules_upload`).
 3. **Preflight**: route each node to the one bundle that fits it, and refuse, with one line per
-   problem and before anything is created, what cannot work: a node no bundle fits, a
-   `compatible_redis_version` a node offers no database of, a cluster older than
+   problem and before anything is created, what cannot work: a node reported down, a node no
+   bundle fits, a `compatible_redis_version` a node offers no database of, a cluster older than
    `min_redis_pack_version`, uploads switched off.
 4. **Identity**: a module object of the same name and version already in the cluster is compared
    with the bundle's module.json, field by field. Equal: "present". Different: refused (naming the
@@ -287,6 +287,7 @@ def preflight(bundles: Sequence[Bundle], view: ClusterView, options: PublishOpti
     """Each node with the bundle it gets; PreflightError naming every problem found, once: nodes
     with the same problem share its line."""
     routes, problems = _routes(bundles, view)
+    problems[:0] = _down(view)
     for bundle in bundles:
         routed = [(r.node, r.facts) for r in routes if r.bundle is bundle]
         problems += _redis_version(bundle, routed or view.nodes)
@@ -341,6 +342,20 @@ def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], 
             f"{b.label} fits no node of this cluster" for i, b in enumerate(bundles) if i not in taken
         ]
     return routes, problems
+
+
+def _down(view: ClusterView) -> list[str]:
+    """A line for the nodes GET /v1/nodes says are down (objects/node: status 'down'): an upload
+    to one fails after every retry (on a real cluster, each after a connect timeout) and leaves
+    the module on some nodes only."""
+    down = [ref.label for ref, facts in view.nodes if facts is not None and facts.status == "down"]
+    if not down:
+        return []
+    return [
+        f"{_and(down)} {_verb(down, 'is', 'are')} down (status in GET /v1/nodes), so no upload to"
+        f" {_verb(down, 'it', 'them')} can succeed: run the same command once the cluster reports"
+        f" {_verb(down, 'it', 'them')} active"
+    ]
 
 
 def _fitting(bundles: Sequence[Bundle], facts: NodeFacts | None) -> list[int]:
