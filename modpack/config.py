@@ -35,7 +35,7 @@ def find_config(start: Path) -> Path | None:
 def file_settings(path: Path) -> Settings:
     import tomllib
 
-    from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, read_regular
+    from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, hint_for, read_regular
 
     try:
         raw = read_regular(path, MAX_TEXT_FILE)  # a FIFO given as --config would block a plain read
@@ -46,7 +46,8 @@ def file_settings(path: Path) -> Settings:
         raise UsageError(f"cannot read settings: {exc.message}", exc.hint) from None
     except OSError as exc:
         raise UsageError(
-            f"cannot read settings from {path}: {exc.strerror or exc}", "Fix the file or pass --config."
+            f"cannot read settings from {path}: {exc.strerror or exc}",
+            hint_for(exc) or "Fix the file or pass --config.",
         ) from None
     except ValueError as exc:  # TOML syntax, a 4301-digit int
         raise UsageError(

@@ -549,6 +549,7 @@ def test_a_fifo_as_config_is_named_not_called_missing(tmp_path: Path) -> None:
     assert (
         f"modpack: cannot read settings from {fifo}: a named pipe (FIFO), not a regular file" in result.stderr
     )
+    assert f"  hint: {NOT_REGULAR_HINT}" in result.stderr  # was "Fix the file or pass --config."
 
 
 def _rest_env() -> dict[str, str]:
@@ -590,6 +591,7 @@ def test_a_fifo_or_a_file_of_no_certificate_as_ca_cert_is_named(tmp_path: Path) 
         )
         assert result.returncode == 2, result.stdout + result.stderr
         assert f"modpack: {message}" in result.stderr
+        assert (f"  hint: {NOT_REGULAR_HINT}" in result.stderr) is (ca == fifo)
 
 
 def test_serve_refuses_a_fifo_as_certificate(tmp_path: Path) -> None:
@@ -613,6 +615,7 @@ def test_serve_refuses_a_fifo_as_certificate(tmp_path: Path) -> None:
         f"modpack: cannot use the certificate {fifo}: a named pipe (FIFO), not a regular file"
         in result.stderr
     )
+    assert f"  hint: {NOT_REGULAR_HINT}" in result.stderr
 
 
 def test_what_stands_where_a_file_was_expected_is_named(tmp_path: Path) -> None:

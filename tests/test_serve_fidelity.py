@@ -253,6 +253,10 @@ def test_serve_names_what_is_wrong_with_its_options(
     assert "internal error" not in result.stderr
     if "--host" in given:  # the hint was "Choose another --port."
         assert "hint: Check --host: an address of this machine." in result.stderr
+    if "{fifo}" in options:  # there was no hint
+        from modpack.regular import NOT_REGULAR_HINT
+
+        assert f"hint: {NOT_REGULAR_HINT}" in result.stderr
 
 
 # --- RS 7.22 ----------------------------------------------------------------------------------

@@ -412,7 +412,7 @@ def read_users(path: Path) -> Users:
 def _users_document(path: Path) -> object:
     """The users file parsed; a ModpackError for a FIFO (which blocked), text that is not UTF-8
     (Python's codec message before) or JSON syntax."""
-    from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, read_regular
+    from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, hint_for, read_regular
 
     try:
         raw = read_regular(path, MAX_TEXT_FILE)
@@ -420,7 +420,7 @@ def _users_document(path: Path) -> object:
             raise ModpackError(f"the users file {path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
         return json.loads(decode_utf8(raw, f"the users file {path}"))
     except OSError as exc:
-        raise ModpackError(f"cannot read the users file {path}: {exc.strerror}") from None
+        raise ModpackError(f"cannot read the users file {path}: {exc.strerror}", hint_for(exc)) from None
     except NotUtf8Text as exc:
         raise ModpackError(exc.message, exc.hint) from None
     except ValueError as exc:

@@ -289,7 +289,10 @@ def _verify(connection: Connection) -> ssl.SSLContext:
     try:
         return tls.client_context(connection.ca_cert)
     except OSError as exc:
-        raise UsageError(f"cannot use --ca-cert {connection.ca_cert}: {exc.strerror or exc}") from None
+        from modpack.regular import hint_for
+
+        message = f"cannot use --ca-cert {connection.ca_cert}: {exc.strerror or exc}"
+        raise UsageError(message, hint_for(exc)) from None
     except (ValueError, ssl.SSLError) as exc:
         raise UsageError(
             f"cannot use --ca-cert {connection.ca_cert}: {exc}",

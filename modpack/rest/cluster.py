@@ -313,7 +313,10 @@ class LocalCluster:
                 "Give --cert a PEM certificate and --key its PEM private key.",
             ) from None
         except OSError as exc:
-            raise ModpackError(f"cannot use the certificate {exc.filename}: {exc.strerror or exc}") from None
+            from modpack.regular import hint_for
+
+            message = f"cannot use the certificate {exc.filename}: {exc.strerror or exc}"
+            raise ModpackError(message, hint_for(exc)) from None
 
 
 def _node_os(name: str) -> str:
