@@ -232,3 +232,21 @@ def test_repeatable_options_flags_and_ramp_pack_keep_their_meaning(tmp_path: Pat
         },
     )
     assert "--color" in completion.stdout
+
+
+def test_no_rule_codes_to_check_reads_no_rule_table() -> None:
+    """publish checked its (empty) --select/--ignore against every rule, importing the rules and
+    reading their JSON before its first upload byte, which its validation only needs later."""
+    from tests.support.cli import run_python
+
+    code = (
+        "import sys\n"
+        "from modpack.cli.output import check_codes\n"
+        "check_codes(())\n"
+        "print('modpack.rules' in sys.modules)\n"
+        "try:\n    check_codes(('NOPE999',))\n"
+        "except Exception as error:\n    print(type(error).__name__, error)\n"
+    )
+    done = run_python(code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["False", "UsageError no rule matches 'NOPE999'"]
