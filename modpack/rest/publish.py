@@ -837,8 +837,18 @@ class _LegacyPublish:
         self.result.module_object = "present" if stored is not None else ""
         self.result.uid = str(stored.get("uid", "")) if stored else ""
         outcomes: dict[int, tuple[NodeStatus, str]] = {}
-        for bundle in needed:
-            outcomes[id(bundle)] = self._upload(bundle)
+        for at, bundle in enumerate(needed):
+            try:
+                outcomes[id(bundle)] = self._upload(bundle)
+            except KeyboardInterrupt as stopped:
+                if not any(status == "uploaded" for status, _ in outcomes.values()):
+                    raise  # the cluster took nothing of this run
+                # an earlier bundle is installed: say so, as an 8.x run interrupted mid-way does
+                for left in needed[at:]:
+                    outcomes[id(left)] = ("failed", f"interrupted before the cluster took {left.path.name}")
+                self.result.nodes = [self._node_outcome(r, outcomes) for r in self.routes]
+                self.result.module_object = "present" if stored is not None else "created"
+                raise _interrupted(self.api, self.result, stopped) from None
         self.result.nodes = [self._node_outcome(r, outcomes) for r in self.routes]
         if stored is None and not self.options.dry_run:
             self._finish_new()
