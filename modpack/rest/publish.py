@@ -696,8 +696,9 @@ class _UploadsSwitchedOn:
         else:
             note = "allow_modules_upload was turned on for this run and off again after"
         self.result.notes.append(note)
-        if isinstance(error, PublishInterrupted):
-            # its lines were written before the switch was turned back: one more says what became of it
+        if isinstance(error, ModpackError):
+            # the run ends on this error, whose lines were written before the switch was turned
+            # back, and a failed run prints no notes: one more line says what became of it
             error.details = (*error.details, note)
 
 
