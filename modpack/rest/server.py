@@ -627,11 +627,22 @@ async def _while_syncing(received: upload.Upload, judging: Awaitable[Validated])
     syncing = asyncio.ensure_future(anyio.to_thread.run_sync(received.sync))
     try:
         verdict = await judging
+    except asyncio.CancelledError:
+        # The node is stopping (uvicorn cancels what runs past its graceful shutdown) and its loop
+        # stops next: awaiting the sync there left the received file behind. The caller discards
+        # it now; a sync holding it open is unharmed, and what the sync ends with is dropped.
+        syncing.add_done_callback(_outcome_dropped)
+        raise
     except BaseException:
         await asyncio.gather(syncing, return_exceptions=True)
         raise
     await syncing
     return verdict
+
+
+def _outcome_dropped(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a sync of a file discarded under it is no error to log
 
 
 async def _receive(request: Request, received: upload.Upload) -> Path:
