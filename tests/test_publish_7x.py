@@ -183,3 +183,33 @@ def test_ctrl_c_before_the_second_7x_bundle_is_taken_says_what_the_first_left(
     assert "modpack unpublish split 10203" in stopped.value.hint
     assert len(listed(legacy, "split")) == 1
     assert len(installed(legacy, "split")) == 2
+
+
+@pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_after_the_7x_zip_was_sent_says_the_cluster_took_it(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl+C once the whole zip was sent but before the answer was read: the cluster had created
+    the module object and was installing it, and publish printed only 'interrupted', as if the
+    cluster had nothing (the 8.x module object's POST had the same window, e42cbff)."""
+    from modpack.rest import client
+    from modpack.rest import publish as publishing
+    from tests.support.rest import connection, wait_until
+
+    real = client.post_bundle
+
+    def sent_then_interrupted(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(client, "post_bundle", sent_then_interrupted)
+    bundle = write_bundle(tmp_path / "sent.zip", module_json(module_name="sent"))
+    with pytest.raises(publishing.PublishInterrupted) as stopped:
+        publishing.publish(bundle, connection(legacy))
+    assert stopped.value.exit_code == 130
+    assert stopped.value.message.startswith(
+        "interrupted: the cluster took sent.zip and goes on installing sent 10203"
+    )
+    assert "modpack unpublish sent 10203" in stopped.value.hint
+    assert len(listed(legacy, "sent")) == 1
+    wait_until(lambda: len(installed(legacy, "sent")) == 3)  # the cluster did go on

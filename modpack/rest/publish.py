@@ -907,17 +907,32 @@ class _LegacyPublish:
         except (ModpackError, ValueError) as exc:
             return "failed", getattr(exc, "message", str(exc))
         except KeyboardInterrupt as stopped:
-            if action_uid is None:
+            if action_uid is None and not self._taken(bundle):
                 raise  # the zip was not taken whole: the cluster has nothing
             # The cluster took the zip: its action goes on without us, and may install it.
+            action = f"action {action_uid}" if action_uid else "its action's uid was not read"
             raise PublishInterrupted.by(
                 stopped,
                 f"the cluster took {bundle.path.name} and goes on installing"
-                f" {self.result.module_name} {self.result.version} (action {action_uid})",
+                f" {self.result.module_name} {self.result.version} ({action})",
                 "See where it stands with `modpack modules list`; `modpack unpublish"
                 f" {self.result.module_name} {self.result.version}` removes it.",
             ) from None
         return "uploaded", f"{bundle.path.name} via POST /v2/modules, copied to the nodes by the cluster"
+
+    def _taken(self, bundle: Bundle, sleep: Callable[[float], None] = time.sleep) -> bool:
+        """After Ctrl+C during the POST: whether the cluster holds the bundle anyway (the zip was
+        sent whole, the answer not read). Asked a few times, about a second, as _settle_creation."""
+        for attempt in range(SETTLE_TRIES):
+            try:
+                found = client.find_modules(self.api, self.result.module_name, self.result.version)
+            except ModpackError:
+                return False  # no answer: 'interrupted', as before
+            if found and not self._wanted(bundle, found[0]):
+                return True
+            if attempt + 1 < SETTLE_TRIES:
+                sleep(SETTLE_PAUSE)
+        return False
 
     def _node_outcome(self, route: Route, outcomes: dict[int, tuple[NodeStatus, str]]) -> NodeOutcome:
         status, detail = outcomes.get(id(route.bundle), ("present", "the cluster holds this build (sha256)"))
