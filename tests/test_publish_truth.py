@@ -133,6 +133,8 @@ def test_fields_the_cluster_does_not_keep_prove_nothing(cluster: LocalCluster, t
         "note: the cluster's module object does not keep architecture, commands, module_file," in again.stdout
     )
     assert "so they could not be compared; every node is sent this build" in again.stdout
+    dry = cli(cluster, "publish", first, "--dry-run")  # sends nothing, and says so
+    assert "could not be compared; every node would be sent this build" in dry.stdout, dry.stdout
 
     so = rebuilt(tmp_path / "rebuilt")  # another sha256 the cluster cannot see: uploaded, not refused
     changed = write_bundle(tmp_path / "lean2.zip", module_json(so, module_name="lean"), so)

@@ -732,7 +732,7 @@ def _ensure_module_object(
         fields = differences(existing[0], bundles)
         if not fields:
             result.module_object, result.uid = "present", uid
-            _note_unproven(existing[0], bundles, result)
+            _note_unproven(existing[0], bundles, result, options.dry_run)
             return False
         if not options.replace:
             raise _identity_error(result, fields, uid)
@@ -760,12 +760,12 @@ def _refuse_bundled(stored: Module, result: PublishResult) -> None:
         )
 
 
-def _note_unproven(stored: Module, bundles: Sequence[Bundle], result: PublishResult) -> None:
+def _note_unproven(stored: Module, bundles: Sequence[Bundle], result: PublishResult, dry_run: bool) -> None:
     fields = unproven(stored, bundles)
     if fields:
         result.notes.append(
             f"the cluster's module object does not keep {_and(fields)}, so {_verb(fields, 'it', 'they')}"
-            " could not be compared; every node is sent this build"
+            f" could not be compared; every node {'would be' if dry_run else 'is'} sent this build"
         )
 
 
