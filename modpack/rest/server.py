@@ -623,7 +623,8 @@ async def upload_artifact(request: Request) -> Response:
 async def _while_syncing(received: upload.Upload, judging: Awaitable[Validated]) -> Validated:
     """`judging`'s result once the received file is also synced to disk: the fsync (disk-bound,
     about 0.1 s for 200 MB) runs beside the validation (CPU-bound, about 0.2 s), where it ran
-    before it. The sync is awaited whatever the verdict, so the file is not discarded under it."""
+    before it. The sync is awaited whatever the verdict (not once the request is cancelled), so
+    the file is not discarded under it."""
     syncing = asyncio.ensure_future(anyio.to_thread.run_sync(received.sync))
     try:
         verdict = await judging
