@@ -251,9 +251,11 @@ def installed_python() -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(origin, target)
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    complete = venv / "modpack-dependencies-installed"  # the first install ended well
+    if not complete.exists():  # made afresh: a venv whose first install failed lacks dependencies
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
         subprocess.run([*pip, str(source)], check=True)
+        complete.touch()
     else:
         subprocess.run([*pip, "--no-deps", "--force-reinstall", str(source)], check=True)
     return python

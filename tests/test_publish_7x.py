@@ -157,3 +157,77 @@ def test_ctrl_c_while_the_7x_action_runs_says_the_cluster_goes_on(
     )
     assert "modpack modules list" in stopped.value.hint
     wait_until(lambda: len(installed(legacy, "going")) == 3)  # the cluster did go on
+
+
+@pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_before_the_second_7x_bundle_is_taken_says_what_the_first_left(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`publish a.zip b.zip` on RS 7.x: the cluster installed the first bundle (module object and
+    nodes 1 and 2), and Ctrl+C during the second one's POST printed only 'interrupted'."""
+    from modpack.rest import client
+    from modpack.rest import publish as publishing
+    from tests.support.rest import connection, rebuilt
+
+    ubuntu_so, rhel9_so = (
+        rebuilt(tmp_path / "ubuntu", b"ubuntu build"),
+        rebuilt(tmp_path / "rhel9", b"rhel9 build"),
+    )
+    ubuntu = write_bundle(
+        tmp_path / "split.ubuntu22.zip",
+        module_json(ubuntu_so, module_name="split", operating_systems=["ubuntu22"]),
+        ubuntu_so,
+    )
+    rhel9 = write_bundle(
+        tmp_path / "split.rhel9.zip",
+        module_json(rhel9_so, module_name="split", operating_systems=["rhel9"]),
+        rhel9_so,
+    )
+    real, posted = client.post_bundle, []
+
+    def second_interrupted(*args: Any, **kwargs: Any) -> Any:
+        posted.append(args[3])
+        if len(posted) == 2:
+            raise KeyboardInterrupt  # Ctrl+C while the second zip is sent: the cluster has none of it
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(client, "post_bundle", second_interrupted)
+    with pytest.raises(publishing.PublishInterrupted) as stopped:
+        publishing.publish([ubuntu, rhel9], connection(legacy))
+    assert stopped.value.exit_code == 130
+    assert stopped.value.message == "interrupted: split 10203 is on 2 of 3 nodes"
+    assert stopped.value.details[0].startswith("module object: created (uid ")
+    assert f"not uploaded (interrupted before the cluster took {rhel9.name})" in stopped.value.details[-1]
+    assert "modpack unpublish split 10203" in stopped.value.hint
+    assert len(listed(legacy, "split")) == 1
+    assert len(installed(legacy, "split")) == 2
+
+
+@pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_after_the_7x_zip_was_sent_says_the_cluster_took_it(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl+C once the whole zip was sent but before the answer was read: the cluster had created
+    the module object and was installing it, and publish printed only 'interrupted', as if the
+    cluster had nothing (the 8.x module object's POST had the same window, e42cbff)."""
+    from modpack.rest import client
+    from modpack.rest import publish as publishing
+    from tests.support.rest import connection, wait_until
+
+    real = client.post_bundle
+
+    def sent_then_interrupted(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(client, "post_bundle", sent_then_interrupted)
+    bundle = write_bundle(tmp_path / "sent.zip", module_json(module_name="sent"))
+    with pytest.raises(publishing.PublishInterrupted) as stopped:
+        publishing.publish(bundle, connection(legacy))
+    assert stopped.value.exit_code == 130
+    assert stopped.value.message.startswith(
+        "interrupted: the cluster took sent.zip and goes on installing sent 10203"
+    )
+    assert "modpack unpublish sent 10203" in stopped.value.hint
+    assert len(listed(legacy, "sent")) == 1
+    wait_until(lambda: len(installed(legacy, "sent")) == 3)  # the cluster did go on

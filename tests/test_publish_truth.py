@@ -133,6 +133,8 @@ def test_fields_the_cluster_does_not_keep_prove_nothing(cluster: LocalCluster, t
         "note: the cluster's module object does not keep architecture, commands, module_file," in again.stdout
     )
     assert "so they could not be compared; every node is sent this build" in again.stdout
+    dry = cli(cluster, "publish", first, "--dry-run")  # sends nothing, and says so
+    assert "could not be compared; every node would be sent this build" in dry.stdout, dry.stdout
 
     so = rebuilt(tmp_path / "rebuilt")  # another sha256 the cluster cannot see: uploaded, not refused
     changed = write_bundle(tmp_path / "lean2.zip", module_json(so, module_name="lean"), so)
@@ -710,3 +712,34 @@ def test_a_stopped_publish_prints_what_the_cluster_holds(
     )
     wait_until(lambda: no_temp_files(cluster))
     assert nothing_of(cluster, name)
+
+
+def test_a_refused_publish_says_the_upload_switch_it_turned_on_is_still_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --allow-upload, a run refused after turning the switch on (here: the identity check)
+    could not turn it off again, and said so only in the result's notes, which a failed run never
+    prints: the cluster kept accepting uploads and the user was not told."""
+    from tests.support.rest import http
+
+    bundle = write_bundle(tmp_path / "kept.zip", module_json(module_name="kept"))
+    other = write_bundle(tmp_path / "other.zip", module_json(module_name="kept", display_name="Other"))
+    with running_cluster(tmp_path / "data", allow_modules_upload=False) as closed:
+        publishing.publish(bundle, connection(closed), allow_upload=True)
+        real = client.Api.json
+
+        def switch_stays_on(api: client.Api, method: str, url: str, body: Any = None) -> Any:
+            if method == "PUT" and body == {"allow_modules_upload": False}:
+                raise client.ClusterError(f"PUT {url}: the connection was reset")
+            return real(api, method, url, body)
+
+        monkeypatch.setattr(client.Api, "json", switch_stays_on)
+        with pytest.raises(IdentityError) as refused:
+            publishing.publish(other, connection(closed), allow_upload=True)
+        monkeypatch.undo()
+        assert "display_name differs" in refused.value.message
+        assert refused.value.details[-1].startswith(
+            "allow_modules_upload could NOT be turned off again (PUT "
+        )
+        with http(closed) as session:
+            assert session.get(closed.urls[0] + "/v1/cluster").json()["allow_modules_upload"] is True

@@ -7,6 +7,7 @@ are done. Each test slows the sync down to see the order on a real cluster.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -90,3 +91,39 @@ def test_a_refused_upload_waits_for_its_sync_and_leaves_nothing(
         assert _at(events, "sync end") - _at(events, "sync start") >= SLOW_SYNC
         assert list(cluster.nodes[0].artifacts.temp.iterdir()) == []
     assert "place" not in [name for name, _ in events]
+
+
+def test_an_upload_cancelled_by_the_server_stopping_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopping a node cancels a request still running after uvicorn's graceful 3 s: one whose
+    validation was cancelled waited for its sync before discarding the file, the node's loop
+    stopped meanwhile, and the received bundle stayed in the node's temporary folder."""
+    started = threading.Event()
+    real_sync = upload.Upload.sync
+
+    def validate(path: Path) -> server.BundleVerdict:
+        started.set()
+        time.sleep(4)  # past the graceful shutdown's 3 s
+        raise AssertionError("the server stopped: no verdict is read")
+
+    def sync(self: upload.Upload) -> None:
+        time.sleep(6)  # still syncing when the request is cancelled
+        real_sync(self)
+
+    monkeypatch.setattr(server, "_validate", validate)
+    monkeypatch.setattr(upload.Upload, "sync", sync)
+    bundle = write_bundle(tmp_path / "hello.zip")
+    with running_cluster(tmp_path / "data", nodes=1) as cluster:
+        temp = cluster.nodes[0].artifacts.temp
+
+        def send() -> None:
+            with contextlib.suppress(Exception):  # the node goes away under the request
+                _post(cluster, bundle)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        assert started.wait(30)
+        cluster.stop_node(1)
+        assert list(temp.iterdir()) == []
+        sender.join(30)

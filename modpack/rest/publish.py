@@ -711,8 +711,9 @@ class _UploadsSwitchedOn:
         else:
             note = "allow_modules_upload was turned on for this run and off again after"
         self.result.notes.append(note)
-        if isinstance(error, PublishInterrupted):
-            # its lines were written before the switch was turned back: one more says what became of it
+        if isinstance(error, ModpackError):
+            # the run ends on this error, whose lines were written before the switch was turned
+            # back, and a failed run prints no notes: one more line says what became of it
             error.details = (*error.details, note)
 
 
@@ -746,7 +747,7 @@ def _ensure_module_object(
         fields = differences(existing[0], bundles)
         if not fields:
             result.module_object, result.uid = "present", uid
-            _note_unproven(existing[0], bundles, result)
+            _note_unproven(existing[0], bundles, result, options.dry_run)
             return False
         if not options.replace:
             raise _identity_error(result, fields, uid)
@@ -774,12 +775,12 @@ def _refuse_bundled(stored: Module, result: PublishResult) -> None:
         )
 
 
-def _note_unproven(stored: Module, bundles: Sequence[Bundle], result: PublishResult) -> None:
+def _note_unproven(stored: Module, bundles: Sequence[Bundle], result: PublishResult, dry_run: bool) -> None:
     fields = unproven(stored, bundles)
     if fields:
         result.notes.append(
             f"the cluster's module object does not keep {_and(fields)}, so {_verb(fields, 'it', 'they')}"
-            " could not be compared; every node is sent this build"
+            f" could not be compared; every node {'would be' if dry_run else 'is'} sent this build"
         )
 
 
@@ -852,8 +853,18 @@ class _LegacyPublish:
         self.result.module_object = "present" if stored is not None else ""
         self.result.uid = str(stored.get("uid", "")) if stored else ""
         outcomes: dict[int, tuple[NodeStatus, str]] = {}
-        for bundle in needed:
-            outcomes[id(bundle)] = self._upload(bundle)
+        for at, bundle in enumerate(needed):
+            try:
+                outcomes[id(bundle)] = self._upload(bundle)
+            except KeyboardInterrupt as stopped:
+                if not any(status == "uploaded" for status, _ in outcomes.values()):
+                    raise  # the cluster took nothing of this run
+                # an earlier bundle is installed: say so, as an 8.x run interrupted mid-way does
+                for left in needed[at:]:
+                    outcomes[id(left)] = ("failed", f"interrupted before the cluster took {left.path.name}")
+                self.result.nodes = [self._node_outcome(r, outcomes) for r in self.routes]
+                self.result.module_object = "present" if stored is not None else "created"
+                raise _interrupted(self.api, self.result, stopped) from None
         self.result.nodes = [self._node_outcome(r, outcomes) for r in self.routes]
         if stored is None and not self.options.dry_run:
             self._finish_new()
@@ -911,17 +922,32 @@ class _LegacyPublish:
         except (ModpackError, ValueError) as exc:
             return "failed", getattr(exc, "message", str(exc))
         except KeyboardInterrupt as stopped:
-            if action_uid is None:
+            if action_uid is None and not self._taken(bundle):
                 raise  # the zip was not taken whole: the cluster has nothing
             # The cluster took the zip: its action goes on without us, and may install it.
+            action = f"action {action_uid}" if action_uid else "its action's uid was not read"
             raise PublishInterrupted.by(
                 stopped,
                 f"the cluster took {bundle.path.name} and goes on installing"
-                f" {self.result.module_name} {self.result.version} (action {action_uid})",
+                f" {self.result.module_name} {self.result.version} ({action})",
                 "See where it stands with `modpack modules list`; `modpack unpublish"
                 f" {self.result.module_name} {self.result.version}` removes it.",
             ) from None
         return "uploaded", f"{bundle.path.name} via POST /v2/modules, copied to the nodes by the cluster"
+
+    def _taken(self, bundle: Bundle, sleep: Callable[[float], None] = time.sleep) -> bool:
+        """After Ctrl+C during the POST: whether the cluster holds the bundle anyway (the zip was
+        sent whole, the answer not read). Asked a few times, about a second, as _settle_creation."""
+        for attempt in range(SETTLE_TRIES):
+            try:
+                found = client.find_modules(self.api, self.result.module_name, self.result.version)
+            except ModpackError:
+                return False  # no answer: 'interrupted', as before
+            if found and not self._wanted(bundle, found[0]):
+                return True
+            if attempt + 1 < SETTLE_TRIES:
+                sleep(SETTLE_PAUSE)
+        return False
 
     def _node_outcome(self, route: Route, outcomes: dict[int, tuple[NodeStatus, str]]) -> NodeOutcome:
         status, detail = outcomes.get(id(route.bundle), ("present", "the cluster holds this build (sha256)"))
