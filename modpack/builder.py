@@ -26,7 +26,7 @@ from modpack.checks.commands import target_redis
 from modpack.config import Settings
 from modpack.declarations import Declarations, Target
 from modpack.errors import FindingsError, ModpackError, OutputExistsError, UsageError
-from modpack.findings import Finding, Location, Severity, Sink
+from modpack.findings import Finding, Severity, Sink
 from modpack.hashing import BackgroundHash, stream_chunks
 from modpack.types import iterated
 
@@ -223,6 +223,7 @@ def check_before_write(
 ) -> list[Finding]:
     """The full validator over the module.json about to be written (and its binary, unless the
     declaration checks in `declared` already read it), less what `declared` already says."""
+    from modpack.checks import metadata
     from modpack.checks.commands import no_commands
     from modpack.checks.document import check_module_document
     from modpack.checks.elf import check_binary
@@ -234,26 +235,19 @@ def check_before_write(
     check_module_document(module, sink, in_bundle=True)
     no_commands(module, sink)
     report_floats(module, sink)  # never in module.json; the declarations' checks say why first
-    findings = _about_the_binary_name(sink.resolved(), sink.mapper("module_file"), so, decl)
-    if declared is None or decl.kind != "toml":
+    findings = sink.resolved()
+    declared_binary = declared is not None and decl.kind == "toml"  # check_declarations read it
+    if "module_file" not in decl.module:  # it is the binary's name: said of the binary, once
+        at = sink.mapper("module_file")
+        findings = [f for f in findings if f.location.path != at]
+        if not declared_binary:
+            findings += metadata.binary_name_findings(so)
+    if not declared_binary:
         binary = Sink(str(so))
         check_binary(so, binary, module=module)
         findings += binary.resolved()
     said = {_identity(f) for f in declared or []}
     return [f for f in findings if _identity(f) not in said]
-
-
-def _about_the_binary_name(findings: list[Finding], at: str, so: Path, decl: Declarations) -> list[Finding]:
-    """Findings about a module_file the declarations leave out point at the binary: module_file is
-    then its file name (`assemble`), and SCH006 for `--so hello.so.debug` was located at the
-    [module] table of a modpack.toml that names no module_file."""
-    if "module_file" in decl.module:
-        return findings
-    note = f" (module_file is not declared: it is the file name of {so})"
-    return [
-        f._replace(location=Location(str(so)), message=f.message + note) if f.location.path == at else f
-        for f in findings
-    ]
 
 
 def _identity(finding: Finding) -> tuple[str, str, str, str]:

@@ -102,6 +102,7 @@ _MODULE_JSON_NAMES = {
     "commands": "Declare each command as a [[commands]] table (name, arity, flags, first_key, last_key,"
     " step).",
     "os_list": "It is operating_systems, under [platform]: write operating_systems = [...] there.",
+    "os": "It is operating_systems, under [platform]: write operating_systems = [...] there.",
 }
 
 
@@ -111,7 +112,7 @@ def _belongs_elsewhere(violation: schema.Violation) -> str:
     table, _, key = violation.path.rpartition(".")
     if violation.code != "DECL001" or "." in table or "[" in table:
         return ""
-    if table == "module" and key in _MODULE_JSON_NAMES:
+    if table in ("module", "") and key in _MODULE_JSON_NAMES:  # ramp.yml's keys are top-level
         return _MODULE_JSON_NAMES[key]
     homes = [t for t, keys in _table_keys().items() if key in keys and t != table]
     if not homes:

@@ -133,6 +133,8 @@ def check_declarations(
         elf_info = check_binary(binary, binary_sink, module=module, suggest_systems=False)
         command_checks.check_movable_keys(module, sink, elf_info.getkeys if elf_info else None)
         sink.extend(binary_sink.resolved())
+        if "module_file" not in module:  # build names the packed binary after the file
+            sink.extend(metadata.binary_name_findings(binary))
         if settings.load:
             from modpack.checks.load import check_load_of
 

@@ -154,7 +154,17 @@ def test_a_binary_name_that_is_no_so_name_is_reported_at_the_binary(tmp_path: Pa
     assert first.startswith(f"{so}: error SCH006 module_file 'hello.so.debug' does not name a .so file")
     assert f"module_file is not declared: it is the file name of {so}" in first
     assert "modpack.toml" not in result.stdout
+    assert result.stdout.count("SCH006") == 1
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    # validate says what build will: it passed a [build] so that build then refused
+    project = tmp_path / "named"
+    shutil.copytree(EXAMPLE, project)
+    (project / "modpack.toml").write_text(
+        (EXAMPLE / "modpack.toml").read_text().replace('so = "../so/x86_64/hello.so"', f'so = "{so}"')
+    )
+    validated = run_modpack("validate", project / "modpack.toml")
+    assert validated.returncode == 1, validated.stdout + validated.stderr
+    assert validated.stdout.splitlines()[0] == first
     # declared, it is the declaration's finding, where the name is written
     project = tmp_path / "declared"
     shutil.copytree(EXAMPLE, project)
@@ -196,6 +206,16 @@ WRONG_PLACE = {
         ("[module]\n", 'display_name = "Hello"\n[module]\n'),
         "display_name",
         "fix: display_name belongs in [module]: move it there.",
+    ),
+    "ramp.yml's module_name above every table": (
+        ("[module]\n", 'module_name = "hello"\n[module]\n'),
+        "module_name",
+        "fix: modpack.toml calls it name, under [module]: write name = ... there.",
+    ),
+    "ramp.yml's os under [module]": (
+        ("[module]\n", '[module]\nos = "rhel9"\n'),
+        "module.os",
+        "fix: It is operating_systems, under [platform]: write operating_systems = [...] there.",
     ),
     "a misspelling keeps its own hint": (
         ('license = "MIT"', 'licence = "MIT"'),

@@ -117,6 +117,18 @@ def test_identity_judges_only_what_the_cluster_keeps() -> None:
     assert unproven({**sent, "uid": "u1"}, given) == []  # a cluster keeping everything proves everything
 
 
+def test_identity_takes_capabilities_in_any_order() -> None:
+    """RS matches capabilities by name; a cluster that keeps them in another order than sent
+    had every re-publish of the same bundle refused ('capabilities differs')."""
+    sent = module_json(capabilities=["types", "clustering", "backup_restore"])
+    stored = {**sent, "uid": "u1", "capabilities": ["backup_restore", "types", "clustering"]}
+    assert differences(stored, [Bundle(Path("a.zip"), sent)]) == []
+    fewer = {**stored, "capabilities": ["backup_restore", "types"]}
+    assert differences(fewer, [Bundle(Path("a.zip"), sent)]) == ["capabilities"]
+    other_order = Bundle(Path("b.zip"), {**sent, "capabilities": ["clustering", "types", "backup_restore"]})
+    assert disagreements([Bundle(Path("a.zip"), sent), other_order]) == []
+
+
 def test_a_version_0_is_not_an_absent_version() -> None:
     assert differences({**module_json(), "version": 0}, [Bundle(Path("a.zip"), module_json())]) == ["version"]
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import functools
 import re
+from pathlib import Path
 
 from modpack import policy, versions
-from modpack.findings import Sink
+from modpack.findings import Finding, Location, Sink
 from modpack.types import JSON, Module
 
 # RAMP's unpacker parses an OS entry as letters then a version (ramp.md §8).
@@ -289,6 +290,16 @@ def check_names(module: Module, sink: Sink) -> None:
                 f"Name the packed module {stem or 'module'}.so and write that in module_file: Redis "
                 "Enterprise's unpacker takes module.json, one *.so and deps/, and refuses any other file",
             )
+
+
+def binary_name_findings(so: Path) -> list[Finding]:
+    """check_names of the module_file `modpack build` writes when the declarations name none: the
+    binary's file name (builder.assemble). Located at the binary, saying where the name comes
+    from: `--so hello.so.debug` was SCH006 at a [module] table that names no module_file."""
+    probe = Sink(str(so))
+    check_names({"module_file": so.name}, probe)
+    note = f" (module_file is not declared: it is the file name of {so})"
+    return [f._replace(location=Location(str(so)), message=f.message + note) for f in probe.resolved()]
 
 
 def check_module(module: Module, sink: Sink, *, in_bundle: bool = False) -> None:

@@ -24,6 +24,7 @@ Clusters before RS 8.0 (7.2 to 7.22) have no user-defined endpoints: there the z
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -204,7 +205,7 @@ def disagreements(bundles: Sequence[Bundle]) -> list[str]:
     for other in bundles[1:]:
         fields = [k for k in sorted(_keys(first.module, other.module)) if k not in PER_PLATFORM]
         for key in fields:
-            if not _same(first.module.get(key), other.module.get(key)):
+            if not _same(first.module.get(key), other.module.get(key), key):
                 problems.append(f"{other.path.name}: {key} differs from {first.path.name}'s")
     return problems
 
@@ -213,10 +214,18 @@ def _keys(*documents: Module) -> set[str]:
     return {k for d in documents for k in d} - SERVER_FIELDS
 
 
-def _same(left: object, right: object) -> bool:
-    """Equal, counting an absent field and an empty default ("" [] {} false null) as the same."""
+# Lists whose order says nothing: Redis Enterprise checks a database's needs against a module's
+# capabilities by name (redis-enterprise.md §3), and a cluster need not keep them in the order sent.
+UNORDERED = frozenset({"capabilities"})
+
+
+def _same(left: object, right: object, key: str = "") -> bool:
+    """Equal, counting an absent field and an empty default ("" [] {} false null) as the same;
+    the lists of UNORDERED fields in any order."""
     if _empty(left) and _empty(right):
         return True
+    if key in UNORDERED and isinstance(left, list) and isinstance(right, list):
+        return sorted(map(json.dumps, left)) == sorted(map(json.dumps, right))
     return type(left) is type(right) and left == right
 
 
@@ -420,7 +429,7 @@ def differences(stored: Module, bundles: Sequence[Bundle]) -> list[str]:
     shared = [
         k
         for k in sorted(_keys(stored, first))
-        if k not in PER_PLATFORM and _provable(stored, k) and not _same(stored.get(k), first.get(k))
+        if k not in PER_PLATFORM and _provable(stored, k) and not _same(stored.get(k), first.get(k), k)
     ]
     platform = [k for k in PER_PLATFORM if _provable(stored, k)]
     if any(all(_same(stored.get(k), b.module.get(k)) for k in platform) for b in bundles):
