@@ -70,6 +70,12 @@ def test_a_changed_binary_under_the_same_version_is_refused_then_replaced(
     assert "--replace" in refused.stderr
     assert stored_zip(cluster, 2, "ident").read_bytes() == original.read_bytes()  # nothing changed
 
+    previewed = cli(cluster, "publish", changed, "--replace", "--dry-run")
+    assert previewed.returncode == 0, previewed.stderr
+    assert "note: would replace module object" in previewed.stdout and "sha256 differ" in previewed.stdout
+    assert "replaced module object" not in previewed.stdout  # a dry run replaces nothing
+    assert len(modules_named(cluster, "ident")) == 1
+
     replaced = cli(cluster, "publish", changed, "--replace")
     assert replaced.returncode == 0, replaced.stderr
     assert "module object: replaced" in replaced.stdout

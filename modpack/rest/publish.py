@@ -761,9 +761,11 @@ def _ensure_module_object(
         if not options.replace:
             raise _identity_error(result, fields, uid)
         result.calls.append(f"DELETE {url}/{uid} (replaced: {', '.join(fields)} differ)")
-        result.notes.append(f"replaced module object {uid}: {', '.join(fields)} differed")
-        if not options.dry_run:
-            client.delete_module(api, uid)
+        if options.dry_run:
+            result.notes.append(f"would replace module object {uid}: {', '.join(fields)} differ")
+        else:
+            client.delete_module(api, uid)  # the note only once it is done: Ctrl+C may come first
+            result.notes.append(f"replaced module object {uid}: {', '.join(fields)} differed")
     result.calls.append(f"POST {url} (module object {result.module_name} {result.version})")
     if options.dry_run:
         result.module_object = "would replace" if existing else "would create"
