@@ -86,6 +86,31 @@ def test_a_changed_binary_under_the_same_version_is_refused_then_replaced(
     assert stored["sha256"] == module_json(so)["sha256"]
 
 
+def test_an_object_another_run_made_meanwhile_is_proven_too(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another publish of the same name and version created its object between this run's
+    lookup and its POST: create_module found it and this run said 'present' of another build
+    without comparing anything."""
+    theirs = module_json(module_name="raced", description="another build")
+    with client.Api(connection(cluster)) as api:
+        client.create_module(api, theirs)
+    real, calls = client.find_modules, []
+
+    def late(api: client.Api, name: str, version: int) -> list[dict[str, Any]]:
+        calls.append(name)
+        return [] if len(calls) == 1 else real(api, name, version)  # the lookup came before theirs
+
+    monkeypatch.setattr(client, "find_modules", late)
+    ours = write_bundle(tmp_path / "raced.zip", module_json(module_name="raced"))
+    with pytest.raises(IdentityError) as refused:
+        publishing.publish(ours, connection(cluster))
+    assert "with different content: description differs" in refused.value.message
+    (stored,) = modules_named(cluster, "raced")
+    assert stored["description"] == "another build"
+    assert not stored_zip(cluster, 1, "raced").exists()
+
+
 def test_any_differing_field_is_named_and_an_identical_object_is_present(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:

@@ -772,8 +772,21 @@ def _ensure_module_object(
         return False
     result.module_object = "creating"  # Ctrl+C from here on: _interrupted asks the cluster
     result.uid, created = client.create_module(api, bundles[0].module)
+    if not created:  # another run made it since the lookup above: proven like any existing one
+        _check_made_meanwhile(api, bundles, result)
     result.module_object = ("replaced" if existing else "created") if created else "present"
     return created
+
+
+def _check_made_meanwhile(api: Api, bundles: Sequence[Bundle], result: PublishResult) -> None:
+    """IdentityError when the module object another run created meanwhile is another build."""
+    for stored in client.find_modules(api, result.module_name, result.version)[:1]:
+        _refuse_bundled(stored, result)
+        fields = differences(stored, bundles)
+        if fields:
+            result.module_object = "not created"
+            raise _identity_error(result, fields, str(stored.get("uid", "")))
+        _note_unproven(stored, bundles, result, dry_run=False)
 
 
 def _refuse_bundled(stored: Module, result: PublishResult) -> None:
