@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import logging
 import os
@@ -191,6 +192,7 @@ class LocalCluster:
             running.server.force_exit = True
             running.future.result(timeout=START_TIMEOUT)
         finally:
+            _abort_connections(running)
             running.loop.call_soon_threadsafe(running.loop.stop)
             running.thread.join(timeout=START_TIMEOUT)
             if not running.thread.is_alive():  # a loop still running cannot be closed (RuntimeError)
@@ -317,6 +319,28 @@ class LocalCluster:
 
             message = f"cannot use the certificate {exc.filename}: {exc.strerror or exc}"
             raise ModpackError(message, hint_for(exc)) from None
+
+
+def _abort_connections(running: _Running) -> None:
+    """Abort what uvicorn left open: a request still running when its graceful shutdown ran out
+    is cancelled, and its connection stayed open after the node's loop stopped, a socket no one
+    closes (a ResourceWarning at some later garbage collection, in whatever ran then)."""
+
+    from modpack.rest.guard import LeanTLS
+
+    async def abort() -> None:
+        for connection in list(running.server.server_state.connections):
+            if isinstance(connection, LeanTLS):  # a TLS connection: cut its socket
+                connection.abort()
+                continue
+            transport = getattr(connection, "transport", None)  # uvicorn's HTTP protocols
+            if isinstance(transport, asyncio.Transport) and not transport.is_closing():
+                transport.abort()
+        await asyncio.sleep(0)  # connection_lost, called soon, runs before the loop stops
+
+    if running.loop.is_running():
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(abort(), running.loop).result(timeout=START_TIMEOUT)
 
 
 def _node_os(name: str) -> str:

@@ -254,6 +254,11 @@ class LeanTLS(sslproto.SSLProtocol):
             self.max_size = BULK_READ  # type: ignore[misc]  # per connection, on purpose
         super().buffer_updated(nbytes)
 
+    def abort(self) -> None:
+        """Cut the connection: the node stopped and uvicorn left it open (LocalCluster.stop_node)."""
+        if self._guard_raw is not None:
+            self._guard_raw.abort()
+
     def shutdown(self) -> None:
         """uvicorn stops the node: close a connection that has no HTTP side yet."""
         if self._guard_http is not None and not self._guard_http.made and self._guard_raw is not None:
