@@ -655,7 +655,7 @@ def declared_findings(
     if target is not None:
         _apply_target(module, target)
     view = replace(decl, sink=sink, so=str(so.resolve()), module=module)
-    check_declarations(view, settings, so=so.resolve())
+    check_declarations(view, settings, so=so.resolve(), named=so)
     return select(sink.resolved(), settings)
 
 

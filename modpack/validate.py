@@ -94,13 +94,14 @@ def validate_module_file(path: Path) -> list[Finding]:
 
 
 def check_declarations(
-    decl: Declarations, settings: Settings | None = None, *, so: Path | None = None
+    decl: Declarations, settings: Settings | None = None, *, so: Path | None = None, named: Path | None = None
 ) -> None:
     """Semantic checks of what the declarations describe (their schema was checked on load).
 
     The one entry point for declaration checks, `modpack build`'s too: with `settings.load`
     the binary (`so`, else [build] so) is loaded into a real redis-server and compared, exactly
-    as `validate --load` does. Findings go to `decl.sink`.
+    as `validate --load` does. `named`: the binary's path as given (`so` may be resolved), whose
+    file name build packs it under when no module_file is declared. Findings go to `decl.sink`.
     """
     settings = settings or Settings()
     if decl.kind == "ramp":
@@ -133,8 +134,10 @@ def check_declarations(
         elf_info = check_binary(binary, binary_sink, module=module, suggest_systems=False)
         command_checks.check_movable_keys(module, sink, elf_info.getkeys if elf_info else None)
         sink.extend(binary_sink.resolved())
-        if "module_file" not in module:  # build names the packed binary after the file
-            sink.extend(metadata.binary_name_findings(binary))
+        if "module_file" not in module:  # build names the packed binary after the path given,
+            # not after a symlink's target (hello.so -> hello.so.1.0 is packed as hello.so)
+            given = named or (so if so is not None else decl.path.parent / (decl.so or binary.name))
+            sink.extend(metadata.binary_name_findings(given))
         if settings.load:
             from modpack.checks.load import check_load_of
 

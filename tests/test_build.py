@@ -180,6 +180,35 @@ def test_a_binary_name_that_is_no_so_name_is_reported_at_the_binary(tmp_path: Pa
     assert "is not declared" not in declared.stdout
 
 
+def test_the_binary_name_is_the_name_given_not_a_symlinks_target(tmp_path: Path) -> None:
+    """build packs the binary under the name it was given (assemble: module_file = so.name), but
+    SCH006 judged the symlink's resolved target: `--so hello.so` -> hello.so.1.0 was refused
+    (and so was validate of [build] so = "hello.so"), and `--so hello.so.debug` -> real.so wrote
+    a bundle the unpacker refuses, said by nothing."""
+    shutil.copyfile(SO / "x86_64" / "hello.so", tmp_path / "hello.so.1.0")
+    (tmp_path / "hello.so").symlink_to("hello.so.1.0")
+    (tmp_path / "hello.so.debug").symlink_to("hello.so.1.0")
+    versioned = run_modpack("build", EXAMPLE, "--so", tmp_path / "hello.so", "-o", tmp_path / "out")
+    assert versioned.returncode == 0, versioned.stdout + versioned.stderr
+    assert "SCH006" not in versioned.stdout
+    assert [n for n in zipfile.ZipFile(built(tmp_path / "out")).namelist() if n.endswith(".so")] == [
+        "hello.so"
+    ]
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE, project)
+    toml = project / "modpack.toml"
+    toml.write_text(toml.read_text().replace('so = "../so/x86_64/hello.so"', 'so = "../hello.so"'))
+    validated = run_modpack("validate", toml)
+    assert validated.returncode == 0 and "SCH006" not in validated.stdout, validated.stdout
+
+    debug = tmp_path / "hello.so.debug"
+    refused = run_modpack("build", EXAMPLE, "--so", debug, "-o", tmp_path / "out2")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    first = refused.stdout.splitlines()[0]
+    assert first.startswith(f"{debug}: error SCH006 module_file 'hello.so.debug' does not name a .so file")
+    assert not (tmp_path / "out2").exists() or not any((tmp_path / "out2").iterdir())
+
+
 WRONG_PLACE = {
     # (what is moved or written, where it lands): the fix a user reads
     "operating_systems under [module]": (
