@@ -111,6 +111,34 @@ def test_an_object_another_run_made_meanwhile_is_proven_too(
     assert not stored_zip(cluster, 1, "raced").exists()
 
 
+def test_ctrl_c_while_proving_an_object_made_meanwhile_leaves_it_alone(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The object another run made between this run's lookup and its POST is not this run's: a
+    Ctrl+C while it was being compared left the run 'creating', so the interruption asked the
+    cluster, took the object found for this run's own and deleted the other run's object."""
+    theirs = module_json(module_name="racedc", description="another build")
+    with client.Api(connection(cluster)) as api:
+        client.create_module(api, theirs)
+    real, calls = client.find_modules, []
+
+    def late(api: client.Api, name: str, version: int) -> list[dict[str, Any]]:
+        calls.append(name)
+        if len(calls) == 1:
+            return []  # the lookup came before theirs
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # while the object made meanwhile is compared
+        return real(api, name, version)
+
+    monkeypatch.setattr(client, "find_modules", late)
+    ours = write_bundle(tmp_path / "racedc.zip", module_json(module_name="racedc"))
+    with pytest.raises(publishing.PublishInterrupted) as stopped:
+        publishing.publish(ours, connection(cluster))
+    assert "module object: present" in "\n".join(stopped.value.details)
+    (stored,) = modules_named(cluster, "racedc")
+    assert stored["description"] == "another build"
+
+
 def test_any_differing_field_is_named_and_an_identical_object_is_present(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:

@@ -772,7 +772,8 @@ def _ensure_module_object(
         return False
     result.module_object = "creating"  # Ctrl+C from here on: _interrupted asks the cluster
     result.uid, created = client.create_module(api, bundles[0].module)
-    if not created:  # another run made it since the lookup above: proven like any existing one
+    if not created:  # another run made it since the lookup above: proven like any existing one,
+        result.module_object = "present"  # and not this run's: Ctrl+C must not take it back
         _check_made_meanwhile(api, bundles, result)
     result.module_object = ("replaced" if existing else "created") if created else "present"
     return created
