@@ -139,6 +139,31 @@ def test_ctrl_c_while_proving_an_object_made_meanwhile_leaves_it_alone(
     assert stored["description"] == "another build"
 
 
+def test_replace_refused_by_an_object_made_meanwhile_says_the_old_one_is_gone(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--replace deleted the object it found, then another run's build appeared before the POST:
+    the refusal said 'nothing was changed' of a cluster that had just lost its module object."""
+    with client.Api(connection(cluster)) as api:
+        old_uid, _ = client.create_module(api, module_json(module_name="racedr", description="old build"))
+    real = client.delete_module
+
+    def then_theirs(api: client.Api, uid: str) -> bool:
+        deleted = real(api, uid)
+        client.create_module(api, module_json(module_name="racedr", description="their build"))
+        return deleted
+
+    monkeypatch.setattr(client, "delete_module", then_theirs)
+    ours = write_bundle(tmp_path / "racedr.zip", module_json(module_name="racedr"))
+    with pytest.raises(IdentityError) as refused:
+        publishing.publish(ours, connection(cluster), replace=True)
+    assert "description differs" in refused.value.message
+    assert "nothing was changed" not in refused.value.message
+    assert f"--replace had deleted module object {old_uid} before it appeared" in refused.value.message
+    (stored,) = modules_named(cluster, "racedr")
+    assert stored["description"] == "their build"
+
+
 def test_any_differing_field_is_named_and_an_identical_object_is_present(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:

@@ -448,10 +448,12 @@ def _provable(stored: Module, key: str) -> bool:
     return key in stored or key in KEPT_FIELDS
 
 
-def _identity_error(result: PublishResult, fields: list[str], uid: str) -> IdentityError:
+def _identity_error(
+    result: PublishResult, fields: list[str], uid: str, changed: str = "nothing was changed"
+) -> IdentityError:
     return IdentityError(
         f"the cluster already has module {result.module_name} version {result.version} (uid {uid})"
-        f" with different content: {_and(fields)} {_verb(fields, 'differs', 'differ')}; nothing was changed",
+        f" with different content: {_and(fields)} {_verb(fields, 'differs', 'differ')}; {changed}",
         "A rebuilt module needs a new version: bump semantic_version in modpack.toml and build again"
         " (or semantic_version and version in module.json); or re-run with --replace to delete the"
         " module object on the cluster and publish this build.",
@@ -774,19 +776,23 @@ def _ensure_module_object(
     result.uid, created = client.create_module(api, bundles[0].module)
     if not created:  # another run made it since the lookup above: proven like any existing one,
         result.module_object = "present"  # and not this run's: Ctrl+C must not take it back
-        _check_made_meanwhile(api, bundles, result)
+        _check_made_meanwhile(api, bundles, result, str(existing[0].get("uid", "")) if existing else "")
     result.module_object = ("replaced" if existing else "created") if created else "present"
     return created
 
 
-def _check_made_meanwhile(api: Api, bundles: Sequence[Bundle], result: PublishResult) -> None:
-    """IdentityError when the module object another run created meanwhile is another build."""
+def _check_made_meanwhile(api: Api, bundles: Sequence[Bundle], result: PublishResult, replaced: str) -> None:
+    """IdentityError when the module object another run created meanwhile is another build;
+    `replaced`: the uid of the object --replace deleted before ("" when none), which is gone."""
     for stored in client.find_modules(api, result.module_name, result.version)[:1]:
         _refuse_bundled(stored, result)
         fields = differences(stored, bundles)
         if fields:
             result.module_object = "not created"
-            raise _identity_error(result, fields, str(stored.get("uid", "")))
+            changed = "nothing was changed"
+            if replaced:  # this run's --replace deleted the object it had found
+                changed = f"--replace had deleted module object {replaced} before it appeared"
+            raise _identity_error(result, fields, str(stored.get("uid", "")), changed)
         _note_unproven(stored, bundles, result, dry_run=False)
 
 
