@@ -32,7 +32,8 @@ def find_config(start: Path) -> Path | None:
     return None
 
 
-def file_settings(path: Path) -> Settings:
+def file_settings(path: Path, *, given: bool = False) -> Settings:
+    """[validate] of `path`: the --config file when `given`, else the modpack.toml found nearest."""
     import tomllib
 
     from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, hint_for, read_regular
@@ -40,22 +41,20 @@ def file_settings(path: Path) -> Settings:
     try:
         raw = read_regular(path, MAX_TEXT_FILE)  # a FIFO given as --config would block a plain read
         if len(raw) > MAX_TEXT_FILE:
-            raise UsageError(f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB", "Pass --config.")
+            raise UsageError(f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB", _fix(given))
         data = tomllib.loads(decode_utf8(raw, str(path)))
     except NotUtf8Text as exc:
         raise UsageError(f"cannot read settings: {exc.message}", exc.hint) from None
     except OSError as exc:
         raise UsageError(
             f"cannot read settings from {path}: {exc.strerror or exc}",
-            hint_for(exc) or "Fix the file or pass --config.",
+            hint_for(exc) or _fix(given),
         ) from None
     except ValueError as exc:  # TOML syntax, a 4301-digit int
-        raise UsageError(
-            f"cannot read settings from {path}: {exc}", "Fix the file or pass --config."
-        ) from None
+        raise UsageError(f"cannot read settings from {path}: {exc}", _fix(given)) from None
     except RecursionError:  # tomllib recurses per nesting level: an internal error before
         message = f"cannot read settings from {path}: a value is nested too deeply"
-        raise UsageError(message, "Fix the file or pass --config.") from None
+        raise UsageError(message, _fix(given)) from None
     table = data.get("validate")
     _check_types(path, table)
     return settings_from(table)
@@ -91,6 +90,14 @@ _VALIDATE_KEYS = (
 )
 
 
+def _fix(given: bool) -> str:
+    """The fix for a settings file that cannot be read: --config names one, so suggesting it to
+    the user who gave it helps nobody."""
+    if given:
+        return "Fix the file given to --config."
+    return "Fix the file, or give --config another modpack.toml to take the [validate] settings from."
+
+
 def settings_for(
     config: Path | None,
     *,
@@ -105,7 +112,7 @@ def settings_for(
     if config is not None and not config.exists():
         raise UsageError(f"--config {config} does not exist")
     path = config or find_config(Path.cwd())
-    base = file_settings(path) if path else Settings()
+    base = file_settings(path, given=config is not None) if path else Settings()
     return Settings(
         select=select or base.select,
         ignore=base.ignore + ignore,

@@ -694,3 +694,23 @@ def test_a_dash_is_not_taken_for_standard_input_in_silence(tmp_path: Path) -> No
         assert "- does not exist (modpack reads no standard input: pass the file's path)" in (
             result.stdout + result.stderr
         )
+
+
+def test_a_settings_file_that_cannot_be_read_gets_the_fix_for_where_it_came_from(tmp_path: Path) -> None:
+    """'Fix the file or pass --config.' was the fix for a --config file, too."""
+    (tmp_path / "module.json").write_text(json.dumps(good_module()))
+    given = tmp_path / "settings.toml"
+    given.write_text("[validate\nselect = ")
+    named = modpack("validate", tmp_path / "module.json", "--config", given)
+    assert named.returncode == 2, named.stdout + named.stderr
+    assert named.stderr.splitlines()[-1] == "  hint: Fix the file given to --config."
+    found = tmp_path / "project"
+    found.mkdir()
+    (found / "modpack.toml").write_text("[module\n")
+    (found / "module.json").write_text(json.dumps(good_module()))
+    nearest = run_modpack("validate", "module.json", cwd=found)
+    assert nearest.returncode == 2, nearest.stdout + nearest.stderr
+    assert f"cannot read settings from {found / 'modpack.toml'}" in nearest.stderr
+    assert nearest.stderr.splitlines()[-1] == (
+        "  hint: Fix the file, or give --config another modpack.toml to take the [validate] settings from."
+    )
