@@ -178,8 +178,39 @@ def validate_declarations(path: Path, settings: Settings | None = None) -> list[
 
     settings = settings or Settings()
     decl = manifests.load(path)
-    check_declarations(decl, settings._replace(load=settings.load or decl.settings.load))
-    return decl.sink.resolved()
+    effective = settings._replace(load=settings.load or decl.settings.load)
+    targets = _target_findings(decl, effective) if decl.targets else []
+    check_declarations(decl, effective)
+    found = decl.sink.resolved()
+    said = {_identity(f) for f in found}
+    for finding in targets:
+        if _identity(finding) not in said:
+            said.add(_identity(finding))
+            found.append(finding)
+    return found
+
+
+def _target_findings(decl: Declarations, settings: Settings) -> list[Finding]:
+    """What `build --all` says of each [[targets]] entry whose binary exists: its ELF against the
+    target's platform, its file name. validate checked only [build] so, so a target's binary
+    for the wrong architecture passed every pre-commit run and failed the release build. Loading
+    (--load) stays with [build] so: a target is usually for another machine."""
+    from modpack.builder import declared_findings, expand_placeholders
+
+    quiet = settings._replace(load=False, load_if_available=False)
+    found: list[Finding] = []
+    for target in decl.targets:
+        written = expand_placeholders(target.so, target)
+        if not written or "${" in written:
+            continue
+        binary = decl.path.parent / written
+        if binary.is_file():  # not built yet: nothing to check, as for a missing [build] so
+            found += declared_findings(decl, binary, quiet, target)
+    return found
+
+
+def _identity(finding: Finding) -> tuple[str, str, str, str]:
+    return (finding.code, finding.location.file, finding.location.path, finding.message)
 
 
 # --- bundles and binaries ---------------------------------------------------------------------

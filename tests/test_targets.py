@@ -104,3 +104,25 @@ def test_two_targets_writing_one_bundle_name_are_refused(tmp_path: Path) -> None
         f"modpack: [[targets]] 'ubuntu22-x86_64' would write {tmp_path / 'dist' / 'hello.Linux-rhel9-x86_64.1.2.3.zip'},"
         " which 'rhel9-x86_64' wrote in this run"
     ) in result.stderr
+
+
+def test_validate_checks_each_targets_binary_as_build_all_does(tmp_path: Path) -> None:
+    """validate checked only [build] so: an aarch64 target given the x86_64 binary passed every
+    pre-commit run and was refused by the release's `build --all`."""
+    (tmp_path / "right").mkdir()
+    right = project(tmp_path / "right", TARGETS)
+    clean = run_modpack("validate", right)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    wrong_targets = TARGETS.replace(
+        'architecture = "aarch64"\nso = "{so}/${{arch}}/hello.so"',
+        'architecture = "aarch64"\nso = "{so}/x86_64/hello.so"',
+    )
+    assert wrong_targets != TARGETS
+    (tmp_path / "wrong").mkdir()
+    wrong = project(tmp_path / "wrong", wrong_targets)
+    validated = run_modpack("validate", wrong)
+    built = run_modpack("build", wrong, "--all", "-o", tmp_path / "dist")
+    assert validated.returncode == 1 and built.returncode == 1, validated.stdout + built.stdout
+    said = f"{SO / 'x86_64' / 'hello.so'} [architecture]: error ELF007 the binary is built for x86_64"
+    assert said in validated.stdout and said in built.stdout
+    assert validated.stdout.count("ELF007") == 1
