@@ -95,7 +95,7 @@ def assemble(decl: Declarations, so: Path, facts: ElfInfo, target: Target | None
     """module.json for one build: the declarations plus what the binary says."""
     module: Module = json.loads(json.dumps(decl.module))  # a deep copy of plain data
     if target is not None:
-        _apply_target(module, target)
+        target.apply(module)
     module.setdefault("module_file", so.name)
     if "architecture" not in module and facts.architecture is not None:
         module["architecture"] = facts.architecture
@@ -153,17 +153,6 @@ def _not_an_archive(path: Path) -> bool:
             return stream.read(2) != GZIP_MAGIC
     except (OSError, ValueError):
         return False
-
-
-def _apply_target(module: Module, target: Target) -> None:
-    if target.operating_systems is not None:
-        module["operating_systems"] = list(target.operating_systems)
-    if target.architecture is not None:
-        module["architecture"] = target.architecture
-    if target.compatible_redis_version is not None:
-        module["compatible_redis_version"] = target.compatible_redis_version
-    if target.min_redis_version is not None:
-        module["min_redis_version"] = target.min_redis_version
 
 
 def output_name(template: str, module: Module, target: str = "") -> str:
@@ -535,14 +524,6 @@ def declarations_path(path: Path) -> Path:
     return path
 
 
-def expand_placeholders(text: str, target: Target) -> str:
-    systems = target.operating_systems or []
-    values = {"target": target.name, "os": "+".join(systems), "arch": target.architecture or ""}
-    for key, value in values.items():
-        text = text.replace("${" + key + "}", value)
-    return text
-
-
 def build_project(
     path: Path,
     so: Path | None,
@@ -561,6 +542,7 @@ def build_project(
     settings (select, ignore, strict, load), so build and validate agree on the same inputs.
     """
     from modpack import manifests
+    from modpack.validate import declared_findings
 
     if all_targets or target_names:
         _refuse_single_build_options(so, discover, "--all" if all_targets else "--target")
@@ -572,7 +554,7 @@ def build_project(
         results = []
         claimed: dict[Path, str] = {}
         for target in _chosen_targets(decl, all_targets, target_names):
-            binary = base / expand_placeholders(target.so, target)
+            binary = base / target.expand(target.so)
             declared = declared_findings(decl, binary, settings, target)
             results.append(
                 build(
@@ -639,24 +621,6 @@ def _refuse_unreadable(decl: Declarations, settings: Settings) -> None:
     found = select(decl.sink.resolved(), settings)
     if any(f.severity is Severity.ERROR for f in found):
         raise FindingsError(f"{decl.path} has errors; nothing was written", found)
-
-
-def declared_findings(
-    decl: Declarations, so: Path, settings: Settings, target: Target | None = None
-) -> list[Finding]:
-    """What `modpack validate` says of the declarations with this binary (and this target's
-    platform and versions), as `settings` select."""
-    from dataclasses import replace
-
-    from modpack.validate import check_declarations, select
-
-    sink = decl.sink.copy()
-    module: Module = json.loads(json.dumps(decl.module))
-    if target is not None:
-        _apply_target(module, target)
-    view = replace(decl, sink=sink, so=str(so.resolve()), module=module)
-    check_declarations(view, settings, so=so.resolve(), named=so)
-    return select(sink.resolved(), settings)
 
 
 def _refuse_single_build_options(so: Path | None, discover: bool, chooser: str) -> None:

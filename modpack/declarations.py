@@ -51,6 +51,25 @@ class Target:
     compatible_redis_version: str | None = None
     min_redis_version: str | None = None
 
+    def apply(self, module: Module) -> None:
+        """Set the fields this target gives in `module` (the module.json of its build)."""
+        if self.operating_systems is not None:
+            module["operating_systems"] = list(self.operating_systems)
+        if self.architecture is not None:
+            module["architecture"] = self.architecture
+        if self.compatible_redis_version is not None:
+            module["compatible_redis_version"] = self.compatible_redis_version
+        if self.min_redis_version is not None:
+            module["min_redis_version"] = self.min_redis_version
+
+    def expand(self, text: str) -> str:
+        """`text` with ${target}, ${os} and ${arch} replaced by this target's values."""
+        systems = self.operating_systems or []
+        values = {"target": self.name, "os": "+".join(systems), "arch": self.architecture or ""}
+        for key, value in values.items():
+            text = text.replace("${" + key + "}", value)
+        return text
+
 
 @dataclass
 class Declarations:

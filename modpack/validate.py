@@ -23,7 +23,7 @@ from modpack.sources import expand, kind_of, read_text
 from modpack.types import JSON, Module
 
 if TYPE_CHECKING:
-    from modpack.declarations import Declarations
+    from modpack.declarations import Declarations, Target
 
 
 def validate_paths(paths: Iterable[Path], settings: Settings | None = None) -> Report:
@@ -195,18 +195,33 @@ def _target_findings(decl: Declarations, settings: Settings) -> list[Finding]:
     target's platform, its file name. validate checked only [build] so, so a target's binary
     for the wrong architecture passed every pre-commit run and failed the release build. Loading
     (--load) stays with [build] so: a target is usually for another machine."""
-    from modpack.builder import declared_findings, expand_placeholders
-
     quiet = settings._replace(load=False, load_if_available=False)
     found: list[Finding] = []
     for target in decl.targets:
-        written = expand_placeholders(target.so, target)
+        written = target.expand(target.so)
         if not written or "${" in written:
             continue
         binary = decl.path.parent / written
         if binary.is_file():  # not built yet: nothing to check, as for a missing [build] so
             found += declared_findings(decl, binary, quiet, target)
     return found
+
+
+def declared_findings(
+    decl: Declarations, so: Path, settings: Settings, target: Target | None = None
+) -> list[Finding]:
+    """What `modpack validate` says of the declarations with this binary (and this target's
+    platform and versions), as `settings` select: what `build` checks before it packs."""
+    import json
+    from dataclasses import replace
+
+    sink = decl.sink.copy()
+    module: Module = json.loads(json.dumps(decl.module))
+    if target is not None:
+        target.apply(module)
+    view = replace(decl, sink=sink, so=str(so.resolve()), module=module)
+    check_declarations(view, settings, so=so.resolve(), named=so)
+    return select(sink.resolved(), settings)
 
 
 def _identity(finding: Finding) -> tuple[str, str, str, str]:
