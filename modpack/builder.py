@@ -235,12 +235,8 @@ def check_before_write(
         binary = Sink(str(so))
         check_binary(so, binary, module=module)
         findings += binary.resolved()
-    said = {_identity(f) for f in declared or []}
-    return [f for f in findings if _identity(f) not in said]
-
-
-def _identity(finding: Finding) -> tuple[str, str, str, str]:
-    return (finding.code, finding.location.file, finding.location.path, finding.message)
+    said = {f.identity for f in declared or []}
+    return [f for f in findings if f.identity not in said]
 
 
 def failing(findings: list[Finding], settings: Settings) -> bool:

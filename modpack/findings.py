@@ -58,6 +58,11 @@ class Finding(NamedTuple):
     def fix(self) -> str:
         return self.hint or self.rule.fix
 
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        """What makes two findings the same one to a reader: rule, place and message."""
+        return (self.rule.code, self.location.file, self.location.path, self.message)
+
 
 class Problem(NamedTuple):
     """A finding not yet placed in a file: rule code, module.json path, message, fix hint.

@@ -182,10 +182,10 @@ def validate_declarations(path: Path, settings: Settings | None = None) -> list[
     targets = _target_findings(decl, effective) if decl.targets else []
     check_declarations(decl, effective)
     found = decl.sink.resolved()
-    said = {_identity(f) for f in found}
+    said = {f.identity for f in found}
     for finding in targets:
-        if _identity(finding) not in said:
-            said.add(_identity(finding))
+        if finding.identity not in said:
+            said.add(finding.identity)
             found.append(finding)
     return found
 
@@ -222,10 +222,6 @@ def declared_findings(
     view = replace(decl, sink=sink, so=str(so.resolve()), module=module)
     check_declarations(view, settings, so=so.resolve(), named=so)
     return select(sink.resolved(), settings)
-
-
-def _identity(finding: Finding) -> tuple[str, str, str, str]:
-    return (finding.code, finding.location.file, finding.location.path, finding.message)
 
 
 # --- bundles and binaries ---------------------------------------------------------------------
