@@ -21,6 +21,7 @@ import pytest
 
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ACTIONS, LEGACY_MODULES
+from modpack.rest.publish import PublishInterrupted
 from tests.support.rest import cli, http, module_json, running_cluster, write_bundle
 
 
@@ -127,6 +128,23 @@ def _finished(session: httpx.Client, action_uid: str) -> dict[str, Any]:
     raise AssertionError(f"action {action_uid} did not end: {json.dumps(action)}")
 
 
+def _interrupted_while_installing(legacy: LocalCluster, tmp_path: Path, name: str) -> PublishInterrupted:
+    """publish of `name`, interrupted (by the caller's patch) once the cluster has the zip: the
+    error says the cluster goes on installing, and it does, on every node."""
+    from modpack.rest import publish as publishing
+    from tests.support.rest import connection, wait_until
+
+    bundle = write_bundle(tmp_path / f"{name}.zip", module_json(module_name=name))
+    with pytest.raises(publishing.PublishInterrupted) as stopped:
+        publishing.publish(bundle, connection(legacy))
+    assert stopped.value.exit_code == 130
+    assert stopped.value.message.startswith(
+        f"interrupted: the cluster took {name}.zip and goes on installing {name} 10203"
+    )
+    wait_until(lambda: len(installed(legacy, name)) == 3)  # the cluster did go on
+    return stopped.value
+
+
 @pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_while_the_7x_action_runs_says_the_cluster_goes_on(
     legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -137,7 +155,6 @@ def test_ctrl_c_while_the_7x_action_runs_says_the_cluster_goes_on(
     import threading
 
     from modpack.rest import publish as publishing
-    from tests.support.rest import connection, wait_until
 
     real = publishing.follow_action
 
@@ -148,15 +165,8 @@ def test_ctrl_c_while_the_7x_action_runs_says_the_cluster_goes_on(
         real(*args, **kwargs)
 
     monkeypatch.setattr(publishing, "follow_action", interrupted)
-    bundle = write_bundle(tmp_path / "going.zip", module_json(module_name="going"))
-    with pytest.raises(publishing.PublishInterrupted) as stopped:
-        publishing.publish(bundle, connection(legacy))
-    assert stopped.value.exit_code == 130
-    assert stopped.value.message.startswith(
-        "interrupted: the cluster took going.zip and goes on installing going 10203"
-    )
-    assert "modpack modules list" in stopped.value.hint
-    wait_until(lambda: len(installed(legacy, "going")) == 3)  # the cluster did go on
+    stopped = _interrupted_while_installing(legacy, tmp_path, "going")
+    assert "modpack modules list" in stopped.hint
 
 
 @pytest.mark.usefixtures("ctrl_c")
@@ -211,8 +221,6 @@ def test_ctrl_c_after_the_7x_zip_was_sent_says_the_cluster_took_it(
     the module object and was installing it, and publish printed only 'interrupted', as if the
     cluster had nothing (the 8.x module object's POST had the same window, e42cbff)."""
     from modpack.rest import client
-    from modpack.rest import publish as publishing
-    from tests.support.rest import connection, wait_until
 
     real = client.post_bundle
 
@@ -221,13 +229,6 @@ def test_ctrl_c_after_the_7x_zip_was_sent_says_the_cluster_took_it(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(client, "post_bundle", sent_then_interrupted)
-    bundle = write_bundle(tmp_path / "sent.zip", module_json(module_name="sent"))
-    with pytest.raises(publishing.PublishInterrupted) as stopped:
-        publishing.publish(bundle, connection(legacy))
-    assert stopped.value.exit_code == 130
-    assert stopped.value.message.startswith(
-        "interrupted: the cluster took sent.zip and goes on installing sent 10203"
-    )
-    assert "modpack unpublish sent 10203" in stopped.value.hint
+    stopped = _interrupted_while_installing(legacy, tmp_path, "sent")
+    assert "modpack unpublish sent 10203" in stopped.hint
     assert len(listed(legacy, "sent")) == 1
-    wait_until(lambda: len(installed(legacy, "sent")) == 3)  # the cluster did go on

@@ -86,22 +86,31 @@ def test_a_changed_binary_under_the_same_version_is_refused_then_replaced(
     assert stored["sha256"] == module_json(so)["sha256"]
 
 
+def _made_meanwhile(
+    cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch, name: str, interrupt_at: int = 0
+) -> None:
+    """Another run's build of `name` in the cluster, which this run's first lookup did not see
+    yet (find_modules answers [] once); with `interrupt_at`, that call raises KeyboardInterrupt."""
+    with client.Api(connection(cluster)) as api:
+        client.create_module(api, module_json(module_name=name, description="another build"))
+    real, calls = client.find_modules, []
+
+    def late(api: client.Api, name: str, version: int) -> list[dict[str, Any]]:
+        calls.append(name)
+        if len(calls) == interrupt_at:
+            raise KeyboardInterrupt
+        return [] if len(calls) == 1 else real(api, name, version)
+
+    monkeypatch.setattr(client, "find_modules", late)
+
+
 def test_an_object_another_run_made_meanwhile_is_proven_too(
     cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another publish of the same name and version created its object between this run's
     lookup and its POST: create_module found it and this run said 'present' of another build
     without comparing anything."""
-    theirs = module_json(module_name="raced", description="another build")
-    with client.Api(connection(cluster)) as api:
-        client.create_module(api, theirs)
-    real, calls = client.find_modules, []
-
-    def late(api: client.Api, name: str, version: int) -> list[dict[str, Any]]:
-        calls.append(name)
-        return [] if len(calls) == 1 else real(api, name, version)  # the lookup came before theirs
-
-    monkeypatch.setattr(client, "find_modules", late)
+    _made_meanwhile(cluster, monkeypatch, "raced")
     ours = write_bundle(tmp_path / "raced.zip", module_json(module_name="raced"))
     with pytest.raises(IdentityError) as refused:
         publishing.publish(ours, connection(cluster))
@@ -117,20 +126,7 @@ def test_ctrl_c_while_proving_an_object_made_meanwhile_leaves_it_alone(
     """The object another run made between this run's lookup and its POST is not this run's: a
     Ctrl+C while it was being compared left the run 'creating', so the interruption asked the
     cluster, took the object found for this run's own and deleted the other run's object."""
-    theirs = module_json(module_name="racedc", description="another build")
-    with client.Api(connection(cluster)) as api:
-        client.create_module(api, theirs)
-    real, calls = client.find_modules, []
-
-    def late(api: client.Api, name: str, version: int) -> list[dict[str, Any]]:
-        calls.append(name)
-        if len(calls) == 1:
-            return []  # the lookup came before theirs
-        if len(calls) == 3:
-            raise KeyboardInterrupt  # while the object made meanwhile is compared
-        return real(api, name, version)
-
-    monkeypatch.setattr(client, "find_modules", late)
+    _made_meanwhile(cluster, monkeypatch, "racedc", interrupt_at=3)  # 3: while it is compared
     ours = write_bundle(tmp_path / "racedc.zip", module_json(module_name="racedc"))
     with pytest.raises(publishing.PublishInterrupted) as stopped:
         publishing.publish(ours, connection(cluster))
