@@ -24,13 +24,16 @@ on a shared machine says more about the spread of the figures than anything else
 
 modpack publish runs as a user installs it: this checkout's tracked files, copied and installed
 with `pip install` (not editable) into a virtual environment under the bench folder, which pip
-fills with compiled bytecode. The development environment's start-up does not run there: an
-editable install's import hook and the sandbox's .pth files (one imports certifi at every start)
-cost 50-60 ms before modpack's first line, which no user's installation pays. The first run
-creates the environment with modpack's dependencies (pip needs an index); later runs reinstall
-only modpack. `--from-checkout` runs `python -m modpack` from the checkout with this interpreter
-instead (its bytecode kept in a private PYTHONPYCACHEPREFIX, as PYTHONDONTWRITEBYTECODE would
-have every run compile its modules again, about 0.2 s). The cluster always runs from the checkout.
+fills with compiled bytecode, and run as the console script pip made (`venv/bin/modpack`) from the
+bench folder. The development environment's start-up does not run there: an editable install's
+import hook and the sandbox's .pth files (one imports certifi at every start) cost 50-60 ms before
+modpack's first line, which no user's installation pays. Before measuring, the bench checks where
+that command imports modpack from, and stops if it is not the environment (`python -m modpack`
+run from the checkout's folder imports the checkout's modpack). The first run creates the
+environment with modpack's dependencies (pip needs an index); later runs reinstall only modpack.
+`--from-checkout` runs `python -m modpack` from the checkout with this interpreter instead (its
+bytecode kept in a private PYTHONPYCACHEPREFIX: with PYTHONDONTWRITEBYTECODE every run would
+compile its modules again, about 0.2 s). The cluster always runs from the checkout.
 
 Targets (issue 14): publish wall time at most 1.0x curl to the three at once; both peaks < 100 MB.
 Usage: python bench/bench_publish.py [--size-mb 200] [--repeat 3] [--from-checkout]
@@ -236,20 +239,27 @@ def curl_uploads(info: dict[str, Any], zipped: Path, server: int, *, parallel: b
     return Measured(wall, cpu_seconds(server) - cpu, peak, client_cpu)
 
 
-def installed_python() -> Path:
-    """The interpreter of a virtual environment holding this checkout as `pip install` installs it."""
-    venv = WORK / "venv"
-    python = venv / "bin" / "python"
-    source = WORK / "source"
-    shutil.rmtree(source, ignore_errors=True)  # a fresh copy: no build/ folder of an earlier build
+def copy_tracked(source: Path) -> None:
+    """This checkout's tracked files, afresh in `source` (no build/ folder of an earlier build);
+    links stay links: modpack/schemas is one, to ../schemas, and a copy without it installed a
+    modpack that failed on its first module.json."""
+    shutil.rmtree(source, ignore_errors=True)
     tracked = subprocess.run(
         ["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, check=True
     ).stdout.split(b"\0")
     for name in filter(None, tracked):
         origin, target = ROOT / name.decode(), source / name.decode()
-        if origin.is_file():
+        if origin.is_symlink() or origin.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(origin, target)
+            shutil.copy2(origin, target, follow_symlinks=False)
+
+
+def installed_python() -> Path:
+    """The interpreter of a virtual environment holding this checkout as `pip install` installs it."""
+    venv = WORK / "venv"
+    python = venv / "bin" / "python"
+    source = WORK / "source"
+    copy_tracked(source)
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     complete = venv / "modpack-dependencies-installed"  # the first install ended well
     if not complete.exists():  # made afresh: a venv whose first install failed lacks dependencies
@@ -262,21 +272,44 @@ def installed_python() -> Path:
 
 
 def publish_command() -> tuple[list[str], dict[str, str]]:
+    """The command that runs modpack, and its environment; it runs in WORK, so that the
+    checkout (the current folder of `python -m`) is never on its path."""
     env = {**os.environ, "MODPACK_USER": USER, "MODPACK_PASSWORD": PASSWORD}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a user's environment writes bytecode
     if ARGS.from_checkout:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(WORK / "pycache")
+        env["PYTHONPATH"] = str(ROOT)
         return [sys.executable, "-m", "modpack"], env
     for name in ("PYTHONPATH", "PYTHONPYCACHEPREFIX", "PYTHONHOME"):  # the environment's own modpack
         env.pop(name, None)
-    return [str(PYTHON), "-m", "modpack"], env
+    return [str(PYTHON.parent / "modpack")], env  # the console script pip made, as a user runs it
+
+
+def check_imported_modpack() -> Path:
+    """Where the measured command imports modpack from: the virtual environment (or the checkout
+    with --from-checkout), or the bench stops. Run from the checkout, `python -m modpack` imported
+    the checkout's modpack, not the installed one, and compiled it at every run."""
+    command, env = publish_command()
+    python = [sys.executable] if ARGS.from_checkout else [str(PYTHON)]
+    where = subprocess.run(
+        [*python, "-c", "import modpack; print(modpack.__file__)"],
+        env=env,
+        cwd=WORK,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    expected = ROOT if ARGS.from_checkout else PYTHON.parent.parent
+    if not Path(where).resolve().is_relative_to(expected.resolve()):
+        sys.exit(f"{' '.join(command)} would import modpack from {where}, not from {expected}")
+    return Path(where).parent
 
 
 def modpack_publish(info: dict[str, Any], zipped: Path, server: int) -> Measured:
     modpack, env = publish_command()
     command = [*modpack, "publish", str(zipped), "--cluster", info["cluster"], "--ca-cert", info["ca_cert"]]
     cpu, start = cpu_seconds(server), time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, env=env, cwd=WORK, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     (code,), client_cpu, peak = waited([process])
     wall = time.perf_counter() - start
     if code != 0:
@@ -286,6 +319,7 @@ def modpack_publish(info: dict[str, Any], zipped: Path, server: int) -> Measured
 
 def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
+    imported = check_imported_modpack()
     so, origin = big_module(ARGS.size_mb)
     zipped = bundle(so)
     data = WORK / "cluster"
@@ -311,11 +345,16 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
         shutil.rmtree(data, ignore_errors=True)  # 600 MB of artifacts
-    report(zipped, origin, runs, server_peak, loads)
+    report(zipped, origin, runs, server_peak, loads, imported)
 
 
 def report(
-    zipped: Path, origin: str, runs: dict[str, list[Measured]], server_peak: float, loads: list[Any]
+    zipped: Path,
+    origin: str,
+    runs: dict[str, list[Measured]],
+    server_peak: float,
+    loads: list[Any],
+    imported: Path,
 ) -> None:
     best = {kind: min(found, key=lambda m: m.wall) for kind, found in runs.items()}
     median = {kind: statistics.median(m.wall for m in found) for kind, found in runs.items()}
@@ -323,10 +362,8 @@ def report(
     print("command: " + " ".join([Path(sys.executable).name, *sys.argv]))
     print(f"at {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} on {os.cpu_count()} CPUs")
     print(f"bundle: {zipped} ({size:.0f} MiB, stored; code from {origin})")
-    if ARGS.from_checkout:
-        print("modpack publish runs from the checkout (python -m modpack), from compiled bytecode")
-    else:
-        print(f"modpack publish runs installed by pip in {WORK / 'venv'}, from compiled bytecode")
+    command = " ".join(publish_command()[0])
+    print(f"modpack publish runs as `{command} publish ...`, modpack imported from {imported}")
     print(
         f"3 nodes over HTTPS, best (median) of {ARGS.repeat}; server CPU per upload (user+sys) in the best run"
     )

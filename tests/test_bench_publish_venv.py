@@ -8,7 +8,7 @@ import importlib.util
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -55,3 +55,52 @@ def test_a_failed_first_install_is_done_again_with_the_dependencies(
     assert "--no-deps" not in installs[-1]  # the dependencies are installed this time
     bench.installed_python()
     assert "--no-deps" in installs[-1]  # and only modpack is refreshed once they are
+
+
+def test_the_copy_installed_keeps_the_schemas_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """modpack/schemas is a symbolic link to ../schemas: a copy that skipped it installed a
+    modpack whose every publish failed on reading module.schema.json."""
+    bench = _bench(monkeypatch, tmp_path)
+    source = tmp_path / "source"
+    (source / "stale").mkdir(parents=True)  # left by an earlier copy: gone afterwards
+    bench.copy_tracked(source)
+    assert not (source / "stale").exists()
+    assert (source / "modpack" / "schemas").is_symlink()
+    schema = source / "modpack" / "schemas" / "module.schema.json"
+    assert schema.read_bytes() == (Path(CHECKOUT) / "schemas" / "module.schema.json").read_bytes()
+
+
+def _options(
+    monkeypatch: pytest.MonkeyPatch, bench: ModuleType, python: Path, *, from_checkout: bool
+) -> None:
+    monkeypatch.setattr(bench, "ARGS", SimpleNamespace(from_checkout=from_checkout), raising=False)
+    monkeypatch.setattr(bench, "PYTHON", python, raising=False)
+    bench.WORK.mkdir(parents=True, exist_ok=True)
+
+
+def test_the_bench_stops_when_publish_would_not_run_the_installed_modpack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The measured `python -m modpack`, started from the checkout, imported the checkout's
+    modpack rather than the installed one. An environment without modpack installed in it (this
+    interpreter, linked into a folder that is no virtual environment) finds another modpack: the
+    bench says so and stops, rather than measuring it."""
+    bench = _bench(monkeypatch, tmp_path)
+    python = tmp_path / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.symlink_to(sys.executable)
+    _options(monkeypatch, bench, python, from_checkout=False)
+    assert bench.publish_command()[0] == [str(python.parent / "modpack")]  # the console script
+    with pytest.raises(SystemExit, match=r"would import modpack from .*, not from .*venv"):
+        bench.check_imported_modpack()
+
+
+def test_from_the_checkout_the_bench_runs_the_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = _bench(monkeypatch, tmp_path)
+    _options(monkeypatch, bench, Path(sys.executable), from_checkout=True)
+    command, env = bench.publish_command()
+    assert command == [sys.executable, "-m", "modpack"]
+    assert "PYTHONDONTWRITEBYTECODE" not in env  # bytecode kept, not compiled at every run
+    assert bench.check_imported_modpack() == Path(CHECKOUT).resolve() / "modpack"
