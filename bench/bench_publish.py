@@ -13,7 +13,10 @@ each measurement:
   beforehand, so curl makes only the upload calls);
 - curl, one node after the other;
 - `modpack publish` as a user runs it: validate the bundle, read /v1/nodes and /v1/cluster,
-  create the module object, upload to every node, check every node's listing.
+  create the module object, upload to every node, check every node's listing;
+- `modpack publish` of the example module's 5 KiB bundle: all of that but the uploads' bytes.
+  Uploads cannot start before the cluster has named its nodes, so this part of a publish comes
+  before its first upload byte; the report gives publish less it against curl at once.
 
 Each figure is given as the best and, in brackets, the median of the rounds; the ratio both best
 to best and as the median of the rounds' own ratios (curl and publish run back to back in a
@@ -35,7 +38,8 @@ environment with modpack's dependencies (pip needs an index); later runs reinsta
 bytecode kept in a private PYTHONPYCACHEPREFIX: with PYTHONDONTWRITEBYTECODE every run would
 compile its modules again, about 0.2 s). The cluster always runs from the checkout.
 
-Targets (issue 14): publish wall time at most 1.0x curl to the three at once; both peaks < 100 MB.
+Targets (issue 14): publish wall time at most 1.0x curl to the three at once, judged on the median
+of the rounds' own ratios (best to best, one lucky round decides); both peaks < 100 MB.
 Usage: python bench/bench_publish.py [--size-mb 200] [--repeat 3] [--from-checkout]
 """
 
@@ -317,6 +321,18 @@ def modpack_publish(info: dict[str, Any], zipped: Path, server: int) -> Measured
     return Measured(wall, cpu_seconds(server) - cpu, peak, client_cpu)
 
 
+def small_bundle() -> Path:
+    """The example module's bundle (5 KiB), built by this checkout: a publish of it is all the
+    work of a publish but the uploads' bytes (start-up, validation, preflight, module object,
+    each node's check), which the report sets apart from the uploads."""
+    out = WORK / "small"
+    shutil.rmtree(out, ignore_errors=True)
+    build = [sys.executable, "-m", "modpack", "build", str(ROOT / "fixtures" / "example"), "-o", str(out)]
+    subprocess.run(build, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    (found,) = out.glob("*.zip")
+    return found
+
+
 def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     imported = check_imported_modpack()
@@ -325,7 +341,8 @@ def main() -> None:
     data = WORK / "cluster"
     shutil.rmtree(data, ignore_errors=True)
     server, info = start_server(data)
-    runs: dict[str, list[Measured]] = {"parallel": [], "sequential": [], "publish": []}
+    small = small_bundle()
+    runs: dict[str, list[Measured]] = {"parallel": [], "sequential": [], "publish": [], "fixed": []}
     loads = [os.getloadavg()]
     try:
         reset(info, so, keep_module_object=False)
@@ -339,6 +356,8 @@ def main() -> None:
             runs["publish"].append(modpack_publish(info, zipped, server.pid))
             reset(info, so, keep_module_object=True)
             runs["sequential"].append(curl_uploads(info, zipped, server.pid, parallel=False))
+            reset(info, so, keep_module_object=False)
+            runs["fixed"].append(modpack_publish(info, small, server.pid))
             loads.append(os.getloadavg())
         server_peak = peak_mb(server.pid)
     finally:
@@ -371,8 +390,9 @@ def report(
         "parallel": "curl, three nodes at once",
         "sequential": "curl, nodes one after the other",
         "publish": "modpack publish",
+        "fixed": "modpack publish, 5 KiB bundle",
     }
-    for kind in ("parallel", "sequential", "publish"):
+    for kind in ("parallel", "sequential", "publish"):  # the 5 KiB publish has its own line below
         run = best[kind]
         print(
             f"{labels[kind]:<34}{run.wall:7.2f} s ({median[kind]:5.2f} s)"
@@ -389,7 +409,15 @@ def report(
     curl = max(m.client_peak for m in runs["parallel"])
     print(
         f"modpack publish / curl at once: {ratio:.2f}x best to best, {paired:.2f}x the median of each"
-        " round's ratio (target <= 1.00x)"
+        " round's ratio (target: the latter <= 1.00x)"
+    )
+    rest = statistics.median(
+        (p.wall - f.wall) / c.wall
+        for p, f, c in zip(runs["publish"], runs["fixed"], runs["parallel"], strict=True)
+    )
+    print(
+        f"modpack publish less a 5 KiB publish (its start-up, preflight and checks, {median['fixed']:.2f} s):"
+        f" {rest:.2f}x curl at once, the median of each round's ratio"
     )
     print(
         f"peak memory: modpack publish {client:6.1f} MB, one curl {curl:5.1f} MB,"
@@ -399,7 +427,10 @@ def report(
         "load average (1, 5, 15 min), before and after each round: "
         + "; ".join(" ".join(f"{v:.1f}" for v in load) for load in loads)
     )
-    print("targets met" if ratio <= 1.0 and client < 100 and server_peak < 100 else "targets NOT met")
+    # The verdict takes the rounds' own ratios: best to best, one lucky round on a noisy machine
+    # passed (0.99x best to best, 1.08x the median, at 12:31 UTC on 2026-12-01).
+    met = paired <= 1.0 and client < 100 and server_peak < 100
+    print("targets met" if met else "targets NOT met")
 
 
 if __name__ == "__main__":

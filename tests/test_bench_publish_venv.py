@@ -73,7 +73,7 @@ def test_the_copy_installed_keeps_the_schemas_link(tmp_path: Path, monkeypatch: 
 def _options(
     monkeypatch: pytest.MonkeyPatch, bench: ModuleType, python: Path, *, from_checkout: bool
 ) -> None:
-    monkeypatch.setattr(bench, "ARGS", SimpleNamespace(from_checkout=from_checkout), raising=False)
+    monkeypatch.setattr(bench, "ARGS", SimpleNamespace(from_checkout=from_checkout, repeat=3), raising=False)
     monkeypatch.setattr(bench, "PYTHON", python, raising=False)
     bench.WORK.mkdir(parents=True, exist_ok=True)
 
@@ -104,3 +104,31 @@ def test_from_the_checkout_the_bench_runs_the_checkout(
     assert command == [sys.executable, "-m", "modpack"]
     assert "PYTHONDONTWRITEBYTECODE" not in env  # bytecode kept, not compiled at every run
     assert bench.check_imported_modpack() == Path(CHECKOUT).resolve() / "modpack"
+
+
+def test_one_lucky_round_does_not_meet_the_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The verdict is the median of the rounds' ratios: best to best, one round where publish
+    happened to be fast passed a publish slower than curl in most rounds (0.99x against 1.08x)."""
+    bench = _bench(monkeypatch, tmp_path)
+    _options(monkeypatch, bench, Path(sys.executable), from_checkout=True)
+    zipped = tmp_path / "bundle.zip"
+    zipped.write_bytes(b"PK")
+
+    def rounds(*walls: float) -> list[Any]:
+        return [bench.Measured(w, 3.0, 60.0, 1.0) for w in walls]
+
+    runs = {
+        "parallel": rounds(3.00, 3.19, 3.10),
+        "sequential": rounds(2.90, 2.99, 3.02),
+        "publish": rounds(3.43, 3.46, 2.97),  # best to best 0.99x, each round's ratio 1.14x, 1.08x, 0.96x
+        "fixed": rounds(0.38, 0.36, 0.34),
+    }
+    bench.report(zipped, "test", runs, 60.0, [(0.1, 0.1, 0.1)], tmp_path)
+    out = capsys.readouterr().out
+    assert "0.99x best to best, 1.08x the median" in out
+    assert out.rstrip().endswith("targets NOT met")
+    runs["publish"] = rounds(2.95, 3.10, 3.00)
+    bench.report(zipped, "test", runs, 60.0, [(0.1, 0.1, 0.1)], tmp_path)
+    assert capsys.readouterr().out.rstrip().endswith("targets met")
