@@ -12,6 +12,7 @@ from modpack.cli.app import main_group
 from modpack.cli.rest import ProgressBoard
 from modpack.errors import ModpackError
 from modpack.rest.cluster import LocalCluster
+from tests.support.cli import run_modpack
 from tests.support.rest import (
     ADMIN,
     ROLE_USERS,
@@ -121,7 +122,47 @@ def test_untrusted_certificate_explains_ca_cert(cluster: LocalCluster) -> None:
     )
     assert isinstance(result.exception, ModpackError)
     assert "not trusted" in result.exception.message
-    assert "--ca-cert" in result.exception.hint
+    assert "--ca-cert FILE or MODPACK_CA_CERT" in result.exception.hint
+
+
+def test_the_ca_certificate_may_come_from_the_environment(cluster: LocalCluster, tmp_path: Path) -> None:
+    """MODPACK_CA_CERT, beside MODPACK_CLUSTER, MODPACK_USER and MODPACK_PASSWORD: a pipeline sets
+    all four once, and no command needs --ca-cert."""
+    bundle = write_bundle(tmp_path / "envca.zip", module_json(module_name="envca"))
+    env = {
+        "MODPACK_CLUSTER": cluster.urls[0],
+        "MODPACK_CA_CERT": str(cluster.ca_cert),
+        "MODPACK_USER": ADMIN.user,
+        "MODPACK_PASSWORD": ADMIN.password,
+    }
+    published = run_modpack("publish", bundle, env=env)
+    assert published.returncode == 0, published.stderr
+    assert published.stdout.count(": uploaded: ") == 3
+    assert run_modpack("unpublish", "envca", "1.2.3", env=env).returncode == 0
+
+
+@pytest.mark.parametrize("origin", ["--ca-cert", "MODPACK_CA_CERT"])
+def test_an_unusable_ca_certificate_names_where_it_was_given(
+    cluster: LocalCluster, tmp_path: Path, origin: str
+) -> None:
+    """A missing file, a folder, a file with no certificate: exit 2, naming the option or the
+    variable that gave it (click said "Invalid value for '--ca-cert'" of a path from the
+    environment), and nothing is sent."""
+    env = {"MODPACK_CLUSTER": cluster.urls[0], "MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
+    not_pem = tmp_path / "ca.txt"
+    not_pem.write_text("not a certificate\n")
+    for given, problem in (
+        (tmp_path / "missing.pem", "No such file or directory"),
+        (tmp_path, "a folder, not a regular file"),
+        (not_pem, "it holds no PEM certificate"),
+    ):
+        if origin == "--ca-cert":
+            result = run_modpack("modules", "list", "--ca-cert", given, env=env)
+        else:
+            result = run_modpack("modules", "list", env={**env, "MODPACK_CA_CERT": str(given)})
+        assert result.returncode == 2, result.stderr
+        assert f"modpack: cannot use {origin} {given}: {problem}" in result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def test_insecure_warns_and_works(cluster: LocalCluster) -> None:

@@ -53,8 +53,11 @@ def connection_options(command: F) -> F:
         ),
         click.option(
             "--ca-cert",
-            type=click.Path(path_type=Path, dir_okay=False, exists=True),
-            help="Trust this CA (PEM) for the cluster's TLS certificate.",
+            envvar="MODPACK_CA_CERT",
+            # Not exists=True: click's message names --ca-cert when the path came from the
+            # environment; the client reads the file and names where it came from.
+            type=click.Path(path_type=Path),
+            help="Trust this CA (PEM) for the cluster's TLS certificate [env MODPACK_CA_CERT].",
         ),
         click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (prints a warning)."),
         click.option(
@@ -128,6 +131,7 @@ class ConnectionOptions:
             nodes=self.node_urls,
             credentials=Credentials(user, password) if user and password is not None else None,
             ca_cert=self.ca_cert,
+            ca_cert_from="MODPACK_CA_CERT" if _from_environment("ca_cert") else "--ca-cert",
             insecure=self.insecure,
             timeout=self.timeout,
             retries=self.retries,
@@ -138,6 +142,14 @@ class ConnectionOptions:
 
 
 _CONNECTION_FIELDS = tuple(f.name for f in dataclasses.fields(ConnectionOptions))
+
+
+def _from_environment(parameter: str) -> bool:
+    """Whether click took the running command's `parameter` from its environment variable."""
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return False
+    return context.get_parameter_source(parameter) is click.core.ParameterSource.ENVIRONMENT
 
 
 def _ask_password(user: str) -> str:
@@ -387,7 +399,10 @@ def _announce(cluster: LocalCluster) -> None:
     if cluster.shared.has_switch and not cluster.shared.uploads_allowed:
         click.echo("allow_modules_upload is off: uploads answer 403 until PUT /v1/cluster turns it on")
     if info["ca_cert"]:
-        click.echo(f"certificate: {info['ca_cert']} (clients: --ca-cert {info['ca_cert']})")
+        click.echo(
+            f"certificate: {info['ca_cert']} (clients: --ca-cert {info['ca_cert']}"
+            f" or MODPACK_CA_CERT={info['ca_cert']})"
+        )
     if cluster.password_changed:
         click.echo("user 'admin': the password given replaced the one stored in the data folder")
     secret = cluster.options.data / "admin-password"

@@ -90,6 +90,7 @@ class Connection:
     nodes: tuple[str, ...] = ()
     credentials: Credentials | None = None
     ca_cert: Path | None = None
+    ca_cert_from: str = "--ca-cert"  # what gave ca_cert, named in its errors (or MODPACK_CA_CERT)
     insecure: bool = False
     timeout: float = 30.0
     # How long to wait for an upload's answer (the server validates first) and for an RS 7.x
@@ -291,11 +292,11 @@ def _verify(connection: Connection) -> ssl.SSLContext:
     except OSError as exc:
         from modpack.regular import hint_for
 
-        message = f"cannot use --ca-cert {connection.ca_cert}: {exc.strerror or exc}"
+        message = f"cannot use {connection.ca_cert_from} {connection.ca_cert}: {exc.strerror or exc}"
         raise UsageError(message, hint_for(exc)) from None
     except (ValueError, ssl.SSLError) as exc:
         raise UsageError(
-            f"cannot use --ca-cert {connection.ca_cert}: {exc}",
+            f"cannot use {connection.ca_cert_from} {connection.ca_cert}: {exc}",
             "Pass the CA certificate (PEM) that signed the cluster's REST API certificate.",
         ) from None
 
@@ -313,7 +314,8 @@ def _transport_error(method: str, url: str, exc: TransportError) -> ModpackError
     if _certificate_problem(exc):
         return ClusterError(
             f"{url}: the TLS certificate is not trusted",
-            "Pass the cluster's CA with --ca-cert FILE (or --insecure to skip verification).",
+            "Pass the cluster's CA with --ca-cert FILE or MODPACK_CA_CERT (or --insecure to skip"
+            " verification).",
         )
     reason = str(exc) or type(exc).__name__
     return ClusterError(
