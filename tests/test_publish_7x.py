@@ -232,3 +232,83 @@ def test_ctrl_c_after_the_7x_zip_was_sent_says_the_cluster_took_it(
     stopped = _interrupted_while_installing(legacy, tmp_path, "sent")
     assert "modpack unpublish sent 10203" in stopped.hint
     assert len(listed(legacy, "sent")) == 1
+
+
+def _published_then_changed(legacy: LocalCluster, tmp_path: Path, name: str) -> tuple[str, Path]:
+    """`name` published on the 7.x cluster (its module uid), and a build of it whose description
+    differs: what `publish --replace` deletes the installed module for."""
+    from modpack.rest import publish as publishing
+    from tests.support.rest import connection
+
+    first = write_bundle(tmp_path / f"{name}-1.zip", module_json(module_name=name, description="first"))
+    publishing.publish(first, connection(legacy))
+    (stored,) = listed(legacy, name)
+    changed = write_bundle(tmp_path / f"{name}-2.zip", module_json(module_name=name, description="second"))
+    return stored["uid"], changed
+
+
+def test_a_7x_replace_dry_run_says_what_it_would_do(legacy: LocalCluster, tmp_path: Path) -> None:
+    """It printed an empty 'module object:' line and 'replaced module U', of a module it left
+    in place."""
+    uid, changed = _published_then_changed(legacy, tmp_path, "dryreplace")
+    looked = cli(legacy, "publish", changed, "--replace", "--dry-run")
+    assert looked.returncode == 0, looked.stdout + looked.stderr
+    assert "  module object: would replace\n" in looked.stdout
+    assert f"  note: would replace module {uid}: description differ\n" in looked.stdout
+    assert "replaced module" not in looked.stdout
+    assert [m["uid"] for m in listed(legacy, "dryreplace")] == [uid]
+    assert len(installed(legacy, "dryreplace")) == 3
+
+
+@pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_after_a_7x_replace_deleted_the_module_says_so(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On 7.x, --replace deletes the installed module (from every node) before it uploads: Ctrl+C
+    after that printed only 'interrupted', while the cluster no longer held the version."""
+    from modpack.rest import client
+    from modpack.rest import publish as publishing
+    from tests.support.rest import connection
+
+    uid, changed = _published_then_changed(legacy, tmp_path, "gonereplace")
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt  # Ctrl+C as the new build's upload starts
+
+    monkeypatch.setattr(client, "post_bundle", interrupted)
+    with pytest.raises(PublishInterrupted) as stopped:
+        publishing.publish(changed, connection(legacy), replace=True)
+    assert stopped.value.exit_code == 130
+    assert stopped.value.message == (
+        f"interrupted: --replace deleted gonereplace 10203 (module {uid}) from the cluster, and this"
+        " build was not installed"
+    )
+    assert list(stopped.value.details) == [f"replaced module {uid}: description differed"]
+    assert "Run the same publish again" in stopped.value.hint
+    assert listed(legacy, "gonereplace") == []
+    assert installed(legacy, "gonereplace") == []
+
+
+@pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_before_a_7x_replace_deleted_anything_says_the_module_is_there(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modpack.rest import publish as publishing
+    from tests.support.rest import connection
+
+    uid, changed = _published_then_changed(legacy, tmp_path, "keptreplace")
+
+    def interrupted(*args: Any, **kwargs: Any) -> bool:
+        raise KeyboardInterrupt  # Ctrl+C before the DELETE reached the cluster
+
+    monkeypatch.setattr(publishing, "delete_legacy_module", interrupted)
+    monkeypatch.setattr(publishing, "SETTLE_PAUSE", 0.01)
+    with pytest.raises(PublishInterrupted) as stopped:
+        publishing.publish(changed, connection(legacy), replace=True)
+    assert stopped.value.message == (
+        f"interrupted: --replace was deleting keptreplace 10203 (module {uid}), which is still listed"
+        " (its deletion may still be under way); this build was not installed"
+    )
+    assert "modpack modules list" in stopped.value.hint
+    assert [m["uid"] for m in listed(legacy, "keptreplace")] == [uid]
+    assert len(installed(legacy, "keptreplace")) == 3

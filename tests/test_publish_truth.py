@@ -739,6 +739,90 @@ def test_ctrl_c_just_after_the_module_object_is_made_takes_it_back(
     assert nothing_of(cluster, "early")
 
 
+def _replace_interrupted(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, *, reached: bool
+) -> tuple[str, publishing.PublishInterrupted]:
+    """`name` published, then `publish --replace` of a changed build, interrupted during the DELETE
+    of the stored module object: after the cluster did it (`reached`) or before. The stored uid
+    and the error."""
+    published = publishing.publish(
+        write_bundle(tmp_path / f"{name}-1.zip", module_json(module_name=name, description="first")),
+        connection(cluster),
+    )
+    changed = write_bundle(tmp_path / f"{name}-2.zip", module_json(module_name=name, description="second"))
+    real = client.delete_module
+
+    def interrupted(api: client.Api, uid: str) -> bool:
+        if reached:
+            real(api, uid)  # the cluster deleted it; the answer is never read
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(client, "delete_module", interrupted)
+    with pytest.raises(publishing.PublishInterrupted) as stopped:
+        publishing.publish(changed, connection(cluster), replace=True)
+    return published.uid, stopped.value
+
+
+@pytest.mark.usefixtures("ctrl_c")
+@pytest.mark.parametrize("mode", ["in order", "pipelined"])
+def test_ctrl_c_once_replace_deleted_the_module_object_says_what_is_left(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """It said "module object: not created" and "Nothing is left on the nodes", while --replace
+    had deleted the stored object and every node still held that build's artifact."""
+    if mode == "pipelined":
+        monkeypatch.setattr(publishing, "PIPELINE_MIN", 0)
+    name = "replstop" + mode[0]
+    uid, error = _replace_interrupted(cluster, tmp_path, monkeypatch, name, reached=True)
+    assert error.exit_code == 130
+    expected = "is on 0 of 3 nodes" if mode == "pipelined" else "was not uploaded"  # uploads had begun
+    assert error.message == f"interrupted: {name} 10203 {expected}"
+    assert error.details[0] == "module object: not created"
+    assert f"replaced module object {uid}: deleted before the run stopped" in error.details
+    assert error.hint.startswith(
+        f"--replace deleted module object {uid}, and the nodes still hold that build's artifacts:"
+    )
+    assert f"`modpack unpublish {name} 10203`" in error.hint
+    assert modules_named(cluster, name) == []
+    assert all(stored_zip(cluster, node, name).is_file() for node in (1, 2, 3))  # what the hint says
+
+
+@pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_during_replace_with_no_answer_after_says_it_is_unknown(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cluster does not answer once the run is stopped: neither "deleted" nor "present"."""
+    real_lookup, real_delete, deleting = client.find_modules, client.delete_module, []
+
+    def marked(api: client.Api, uid: str) -> bool:
+        deleting.append(uid)
+        return real_delete(api, uid)
+
+    def lookup(api: client.Api, name: str, version: int) -> list[Any]:
+        if deleting:  # once --replace has sent its DELETE
+            raise client.ClusterError("cannot reach the cluster")
+        return real_lookup(api, name, version)
+
+    monkeypatch.setattr(client, "delete_module", marked)  # what _replace_interrupted's DELETE calls
+    monkeypatch.setattr(client, "find_modules", lookup)
+    uid, error = _replace_interrupted(cluster, tmp_path, monkeypatch, "replgone", reached=True)
+    assert error.details[0] == (
+        f"module object: unknown: the run stopped while --replace deleted module object {uid}, and the"
+        " cluster did not say whether it is gone"
+    )
+    assert error.hint.startswith(f"--replace may have deleted module object {uid}, and the nodes")
+
+
+@pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_before_replace_deleted_anything_says_nothing_changed(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uid, error = _replace_interrupted(cluster, tmp_path, monkeypatch, "replkept", reached=False)
+    assert error.details[0] == f"module object: present (uid {uid})"
+    assert error.hint == "Nothing is left on the nodes; run the same publish again when ready."
+    assert [m["uid"] for m in modules_named(cluster, "replkept")] == [uid]
+
+
 @pytest.mark.parametrize(
     ("signame", "word", "status"), [("SIGINT", "interrupted", 130), ("SIGTERM", "terminated", 143)]
 )

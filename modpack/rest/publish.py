@@ -113,6 +113,7 @@ class PublishOptions:
 
 ObjectStatus = Literal[
     "",
+    "replacing",
     "creating",
     "created",
     "present",
@@ -122,7 +123,8 @@ ObjectStatus = Literal[
     "rolled back",
     "not created",
 ]
-"""What became of the module object ("" until publish has looked; "creating" while its POST is out)."""
+"""What became of the module object ("" until publish has looked; "replacing" while --replace's
+DELETE of the stored one is out, "creating" while the POST of this run's is out)."""
 
 
 @dataclass
@@ -131,6 +133,7 @@ class PublishResult:
     version: int
     module_object: ObjectStatus = ""
     uid: str = ""
+    replaced: str = ""  # the uid of the module object --replace deleted, or was deleting
     api: str = "user-defined"  # or "v2 (RS 7.x)"
     nodes: list[NodeOutcome] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
@@ -645,6 +648,8 @@ def _interrupted(api: Api, result: PublishResult, signal: KeyboardInterrupt) -> 
     """What an interrupted run leaves: the module object (deleted again when this run created it
     and no node took the artifact) and each node's upload."""
     took = [o for o in result.nodes if o.status == "uploaded"]
+    if result.module_object == "replacing":
+        _settle_replacing(api, result)
     notes = len(result.notes)
     if result.module_object == "creating":
         _settle_creation(api, result)
@@ -652,6 +657,11 @@ def _interrupted(api: Api, result: PublishResult, signal: KeyboardInterrupt) -> 
         del result.notes[notes:]  # the module object's line says it
     if result.module_object == "creating":
         state = "unknown: the run stopped while creating it, and the cluster did not say whether it exists"
+    elif result.module_object == "replacing":
+        state = (
+            f"unknown: the run stopped while --replace deleted module object {result.replaced}, and the"
+            " cluster did not say whether it is gone"
+        )
     else:
         state = result.module_object or "not created"
     details = [f"module object: {state}" + (f" (uid {result.uid})" if result.uid else "")]
@@ -665,6 +675,14 @@ def _interrupted(api: Api, result: PublishResult, signal: KeyboardInterrupt) -> 
             f"Run the same publish again to finish, or `modpack unpublish {result.module_name}"
             f" {result.version}` to remove what was placed."
         )
+    elif result.replaced and result.module_object != "present":
+        # Deleting a module object leaves its build's artifacts on the nodes (8.x: two endpoints).
+        did = "may have deleted" if result.module_object == "replacing" else "deleted"
+        hint = (
+            f"--replace {did} module object {result.replaced}, and the nodes still hold that build's"
+            " artifacts: run the same publish again to finish, or"
+            f" `modpack unpublish {result.module_name} {result.version}` to remove them."
+        )
     else:
         hint = "Nothing is left on the nodes; run the same publish again when ready."
     where = f"is on {len(took)} of {len(result.nodes)} nodes" if result.nodes else "was not uploaded"
@@ -672,6 +690,22 @@ def _interrupted(api: Api, result: PublishResult, signal: KeyboardInterrupt) -> 
 
 
 SETTLE_TRIES, SETTLE_PAUSE = 5, 0.2
+
+
+def _settle_replacing(api: Api, result: PublishResult) -> None:
+    """After Ctrl+C during --replace's DELETE: whether the stored module object is gone. The
+    request had been sent; the answer was not read. Asked once: on 8.x the DELETE is done when it
+    answers. Gone: "" (nothing created yet), with the note of the deletion; there: "present",
+    nothing changed; no answer: stays "replacing", said to be unknown."""
+    try:
+        found = client.find_modules(api, result.module_name, result.version)
+    except ModpackError:
+        return
+    if any(str(m.get("uid", "")) == result.replaced for m in found):
+        result.module_object, result.uid, result.replaced = "present", result.replaced, ""
+        return
+    result.module_object = ""
+    result.notes.append(f"replaced module object {result.replaced}: deleted before the run stopped")
 
 
 def _settle_creation(api: Api, result: PublishResult, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -766,7 +800,9 @@ def _ensure_module_object(
         if options.dry_run:
             result.notes.append(f"would replace module object {uid}: {', '.join(fields)} differ")
         else:
+            result.module_object, result.replaced = "replacing", uid  # Ctrl+C: _interrupted asks
             client.delete_module(api, uid)  # the note only once it is done: Ctrl+C may come first
+            result.module_object = ""
             result.notes.append(f"replaced module object {uid}: {', '.join(fields)} differed")
     result.calls.append(f"POST {url} (module object {result.module_name} {result.version})")
     if options.dry_run:
@@ -874,14 +910,28 @@ class _LegacyPublish:
     result: PublishResult
 
     def run(self) -> None:
+        try:
+            self._run()
+        except KeyboardInterrupt as stopped:
+            if not self.result.replaced:
+                raise  # the cluster holds what it held: 'interrupted' says it all
+            raise self._interrupted_replacing(stopped) from None
+
+    def _run(self) -> None:
         before = client.find_modules(self.api, self.result.module_name, self.result.version)
         stored = before[0] if before else None
         if stored is not None:
             _refuse_bundled(stored, self.result)
-        if stored is not None and self._replaced(stored):
+        replaced = stored is not None and self._replaced(stored)
+        if replaced:
             stored = None
         needed = [b for b in self.bundles if self._wanted(b, stored)]
-        self.result.module_object = "present" if stored is not None else ""
+        if self.options.dry_run:
+            self.result.module_object = (
+                "would replace" if replaced else "present" if stored is not None else "would create"
+            )
+        else:
+            self.result.module_object = "present" if stored is not None else ""
         self.result.uid = str(stored.get("uid", "")) if stored else ""
         outcomes: dict[int, tuple[NodeStatus, str]] = {}
         for at, bundle in enumerate(needed):
@@ -917,10 +967,49 @@ class _LegacyPublish:
             raise _identity_error(self.result, fields, uid)
         url = f"{client.cluster_url(self.api.connection)}{LEGACY_MODULES}/{uid}"
         self.result.calls.append(f"DELETE {url} (replaced: {', '.join(fields)} differ)")
+        if self.options.dry_run:
+            self.result.notes.append(f"would replace module {uid}: {', '.join(fields)} differ")
+            return True
+        self.result.replaced = uid  # Ctrl+C from here on: run() says what became of it
+        delete_legacy_module(self.api, uid)  # removes the module from every node: no way back
         self.result.notes.append(f"replaced module {uid}: {', '.join(fields)} differed")
-        if not self.options.dry_run:
-            delete_legacy_module(self.api, uid)
         return True
+
+    def _interrupted_replacing(self, stopped: KeyboardInterrupt) -> PublishInterrupted:
+        """Ctrl+C once --replace had set out to delete the stored module, and before the cluster
+        took this run's bundle: whether that module is gone, asked as _settle_creation asks."""
+        name, version, uid = self.result.module_name, self.result.version, self.result.replaced
+        state = "unknown"
+        for attempt in range(SETTLE_TRIES):
+            try:
+                found = client.find_modules(self.api, name, version)
+            except ModpackError:
+                break
+            state = "still listed" if any(str(m.get("uid", "")) == uid for m in found) else "deleted"
+            if state == "deleted":
+                break
+            if attempt + 1 < SETTLE_TRIES:
+                time.sleep(SETTLE_PAUSE)
+        if state == "deleted":
+            return PublishInterrupted.by(
+                stopped,
+                f"--replace deleted {name} {version} (module {uid}) from the cluster, and this build was"
+                " not installed",
+                f"Run the same publish again to install it: the cluster holds no {name} {version} now.",
+                self.result.notes,
+            )
+        how = (
+            "is still listed (its deletion may still be under way)"
+            if state == "still listed"
+            else ("may be gone: the cluster did not answer")
+        )
+        return PublishInterrupted.by(
+            stopped,
+            f"--replace was deleting {name} {version} (module {uid}), which {how}; this build was not"
+            " installed",
+            "See where it stands with `modpack modules list`, then run the same publish again.",
+            self.result.notes,
+        )
 
     def _platform_bundles(self) -> Iterator[tuple[str, Bundle]]:
         for route in self.routes:
