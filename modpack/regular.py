@@ -23,13 +23,20 @@ NOT_REGULAR_HINT = (
 )
 
 
+FOLDER_HINT = "Pass the path of a file, not of a folder."
+
+
 class NotRegularFile(OSError):
     """The path names a folder, FIFO, socket or device (errno EINVAL); strerror says which."""
+
+    folder: bool = False
 
 
 def hint_for(error: OSError) -> str:
     """The fix to print for an OSError of this module's openers; "" leaves the rule's own."""
-    return NOT_REGULAR_HINT if isinstance(error, NotRegularFile) else ""
+    if not isinstance(error, NotRegularFile):
+        return ""
+    return FOLDER_HINT if error.folder else NOT_REGULAR_HINT
 
 
 _KINDS = (
@@ -58,7 +65,9 @@ def _regular_fd(path: str | os.PathLike[str]) -> int:
         os.close(fd)
         raise
     os.close(fd)
-    raise NotRegularFile(errno.EINVAL, f"{kind_of(mode)}, not a regular file", os.fspath(path))
+    error = NotRegularFile(errno.EINVAL, f"{kind_of(mode)}, not a regular file", os.fspath(path))
+    error.folder = stat.S_ISDIR(mode)  # its fix is another path, not saving a stream to a file
+    raise error
 
 
 def not_a_file(path: str | os.PathLike[str]) -> str:

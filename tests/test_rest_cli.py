@@ -163,6 +163,9 @@ def test_an_unusable_ca_certificate_names_where_it_was_given(
         assert result.returncode == 2, result.stderr
         assert f"modpack: cannot use {origin} {given}: {problem}" in result.stderr
         assert "Traceback" not in result.stderr
+        # a folder's fix: another path (it was told that modpack reads no pipes, sockets or devices)
+        assert ("  hint: Pass the path of a file, not of a folder." in result.stderr) is (given == tmp_path)
+        assert "pipes, sockets or devices" not in result.stderr
 
 
 def test_insecure_warns_and_works(cluster: LocalCluster) -> None:
