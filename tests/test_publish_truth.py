@@ -440,6 +440,33 @@ def test_other_versions_are_usage_errors(text: str) -> None:
         parse_version(text)
 
 
+@pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_during_unpublish_says_to_run_it_again(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It printed only 'interrupted', with one node's artifact deleted and the rest in place."""
+    publishing.publish(
+        write_bundle(tmp_path / "halfgone.zip", module_json(module_name="halfgone")), connection(cluster)
+    )
+    real = client.delete_artifact
+
+    def stopped_on_node_2(api: client.Api, node: client.NodeRef, name: str, version: int) -> bool:
+        if node.uid == "2":
+            raise KeyboardInterrupt
+        return real(api, node, name, version)
+
+    monkeypatch.setattr(client, "delete_artifact", stopped_on_node_2)
+    with pytest.raises(publishing.PublishInterrupted) as stopped:
+        publishing.unpublish("halfgone", 10203, connection(cluster))
+    assert stopped.value.exit_code == 130
+    assert stopped.value.message.startswith("interrupted: unpublish of halfgone 10203 stopped part-way")
+    assert stopped.value.hint.startswith("Run `modpack unpublish halfgone 10203` again to finish")
+    assert stored_zip(cluster, 2, "halfgone").is_file() and len(modules_named(cluster, "halfgone")) == 1
+    monkeypatch.setattr(client, "delete_artifact", real)
+    again = publishing.unpublish("halfgone", 10203, connection(cluster))  # what the hint says to do
+    assert not again.failed and nothing_of(cluster, "halfgone")
+
+
 def test_unpublish_takes_the_semantic_version_modules_list_prints(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:

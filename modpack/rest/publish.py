@@ -1170,6 +1170,18 @@ def unpublish(name: str, version: int, connection: Connection) -> UnpublishResul
     On RS 7.x the cluster removes a module from its nodes itself: `DELETE /v2/modules/<uid>`.
     """
     client.module_name_argument(name)
+    try:
+        return _unpublish(name, version, connection)
+    except KeyboardInterrupt as signal:  # some deletions may be done: the user must know to re-run
+        raise PublishInterrupted.by(
+            signal,
+            f"unpublish of {name} {version} stopped part-way: some nodes may still hold the artifact,"
+            " and the module object may still be there",
+            f"Run `modpack unpublish {name} {version}` again to finish: it removes what is left.",
+        ) from None
+
+
+def _unpublish(name: str, version: int, connection: Connection) -> UnpublishResult:
     result = UnpublishResult(name, version)
     with Api(connection) as api:
         for module in client.find_modules(api, name, version):
