@@ -139,9 +139,27 @@ def test_a_local_path_dependency_needs_neither_url_nor_sha256(tmp_path: Path) ->
 
 
 def test_an_f_string_value_is_one_finding(tmp_path: Path) -> None:
+    """In the module's load arguments, which RAMP evaluates as an f-string for discovery."""
     manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE.replace('command_line_args: ""', 'command_line_args: "{os.environ}"'))
+    assert [(code, line) for code, line, *_ in findings(manifest)] == [("DECL002", 7)]
+
+
+def test_braces_in_a_value_ramp_copies_are_text(tmp_path: Path) -> None:
+    """RAMP evaluates only the load arguments and a dependency's local_path (ramp.md §2, §3.4) and
+    copies every other value as written: "Stores {field: value} documents" was DECL002, an error
+    that stopped the build, for a description RAMP packs as it is. A value that is not a version
+    either way is said to be one: "{version}" reaches module.json as it stands."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        BASE.replace("description: test module", 'description: "Stores {field: value} documents"').replace(
+            "display_name: Hello", "display_name: Hello {beta}"
+        )
+    )
+    assert findings(manifest) == []
     manifest.write_text(BASE.replace('min_redis_version: "7.4"', 'min_redis_version: "{version}"'))
-    assert [(code, line) for code, line, *_ in findings(manifest)] == [("DECL002", 9)]
+    assert "DECL002" not in {code for code, *_ in findings(manifest)}
+    assert [code for code, *_ in findings(manifest)] == ["VER005"]  # not a version
 
 
 @pytest.mark.parametrize(

@@ -350,13 +350,20 @@ def _check_keys(data: dict[str, JSON], sink: Sink) -> None:
             sink.add("DECL006", name, f"RAMP does not know the key {name!r}", hint)
 
 
+# The values RAMP evaluates as f-strings (ramp.md §2 step 4, §3.4): the module's load arguments,
+# for discovery, and a dependency's local_path. Every other value is copied as written (ramp.md §4:
+# "known key -> value copied verbatim"), so a `{` in a description is text, not code.
+_EVALUATED = re.compile(r"(run_)?command_line_args|dependencies(\.[^.\[]+|\[\d+\])\.local_path")
+
+
 def _check_templates(value: object, sink: Sink, path: str, *, braces: bool = True) -> None:
-    """DECL002 for values RAMP would evaluate; `{{...}}` too unless IN004 already said so."""
+    """DECL002 for values RAMP would evaluate (a `{...}` field), and for `{{...}}` placeholders
+    anywhere (build scripts expand them before RAMP runs) unless IN004 already said so."""
     if isinstance(value, str):
         text = value.replace("${", "$(")
         if not braces:
             text = _PLACEHOLDER.sub("", text)
-        match = _TEMPLATE.search(text)
+        match = (_TEMPLATE if _EVALUATED.fullmatch(path) else _PLACEHOLDER).search(text)
         if match:
             kind = "template placeholder" if match.group().startswith("{{") else "Python f-string field"
             sink.add("DECL002", path, f"{match.group()!r} is a {kind}; modpack never evaluates it")
