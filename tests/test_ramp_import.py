@@ -56,6 +56,30 @@ def test_override_matching_nothing_is_an_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.redis
+def test_an_exclusion_listed_in_each_spelling_is_no_error(tmp_path: Path) -> None:
+    """RAMP excludes by exact name, so real manifests list both spellings (RedisGears:
+    tconfig_set and TCONFIG_SET): the spelling the module does not register was DECL004, an
+    error that stopped every build of such a manifest. Only the spelling alone is still one: RAMP
+    then keeps the command."""
+    require_redis()
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(HELLO_MANIFEST + "exclude_commands:\n    - hello.ping\n    - HELLO.PING\n")
+    built = run_modpack("build", manifest, "--so", HELLO, "--discover", "-o", tmp_path / "dist")
+    assert built.returncode == 0, built.stdout + built.stderr
+    (bundle,) = (tmp_path / "dist").glob("*.zip")
+    with zipfile.ZipFile(bundle) as archive:
+        commands = {c["command_name"] for c in json.loads(archive.read("module.json"))["commands"]}
+    assert "hello.ping" not in commands and "hello.get" in commands
+    manifest.write_text(HELLO_MANIFEST + "exclude_commands:\n    - HELLO.PING\n")
+    alone = run_modpack("build", manifest, "--so", HELLO, "--discover", "-o", tmp_path / "dist2")
+    assert alone.returncode == 1
+    assert (
+        "DECL004 exclude_commands names 'HELLO.PING', which the module registers as 'hello.ping'; RAMP"
+        " matches names exactly, so the command is not excluded"
+    ) in alone.stdout
+
+
+@pytest.mark.redis
 @pytest.mark.parametrize(
     ("edit", "message"),
     [

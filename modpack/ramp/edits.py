@@ -68,13 +68,22 @@ def apply_ramp_edits(
     if excludes or overrides or additions:
         conv.changed("RAMP's exclude_commands, overide_command and add_command were applied")
     names = {c.get("command_name") for c in discovered}
+    # RAMP excludes by exact name (ramp.md §3.3), so manifests list each spelling a command may
+    # have (RedisGears: tconfig_set and TCONFIG_SET): a spelling that matches nothing is fine when
+    # another spelling of it in the list excludes the command.
+    excluded = {str(n).casefold() for n in excludes if n in names}
     for index, name in enumerate(excludes):
-        if name not in names:
-            sink.add(
-                "DECL004",
-                f"exclude_commands[{index}]",
-                f"exclude_commands names {name!r}, which the module does not register",
+        if name in names or str(name).casefold() in excluded:
+            continue
+        spelled = sorted(str(n) for n in names if isinstance(n, str) and n.casefold() == str(name).casefold())
+        if spelled:
+            message = (
+                f"exclude_commands names {name!r}, which the module registers as {spelled[0]!r}; RAMP"
+                " matches names exactly, so the command is not excluded"
             )
+        else:
+            message = f"exclude_commands names {name!r}, which the module does not register"
+        sink.add("DECL004", f"exclude_commands[{index}]", message)
     kept = [dict(c) for c in discovered if c.get("command_name") not in excludes]
     for index, override in enumerate(overrides):
         matches = [i for i, c in enumerate(kept) if c.get("command_name") == override.get("command_name")]
