@@ -585,6 +585,8 @@ def build_project(
         from modpack.redis.discover import fill_commands
 
         fill_commands(decl, binary, redis_server)
+        if decl.module.get("commands"):
+            decl.sink.withdraw("CMD030")  # the reader's "commands is empty": discovery filled them
         declared = declared_findings(decl, binary, settings)
     return [
         build(

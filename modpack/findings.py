@@ -110,6 +110,11 @@ class Sink:
     def __repr__(self) -> str:
         return f"Sink({self.file!r}, {len(self.findings)} findings)"
 
+    def withdraw(self, code: str) -> None:
+        """Take back what was said under `code`, which a later step made untrue."""
+        self.findings = [f for f in self.findings if f.code != code]
+        self.counts.pop(code, None)
+
     def copy(self) -> Sink:
         """Another sink for the same file holding what this one holds so far."""
         twin = Sink(self.file, self.lines, self.mapper)

@@ -546,3 +546,23 @@ def test_build_of_a_bare_ramp_yml_lists_the_lines_to_add_one_per_line(tmp_path: 
     assert lines[1] == "  semantic_version: X.Y.Z  # version = X*10000 + Y*100 + Z"
     assert lines[2].startswith("  commands: [...]")
     assert lines[3].startswith("  hint: Pass --discover") and lines[3].endswith("or add the lines above.")
+
+
+def test_build_discover_of_a_modpack_toml_without_commands_says_nothing_of_empty_commands(
+    tmp_path: Path,
+) -> None:
+    """The reader's CMD030 ("commands is empty") stayed after --discover had filled them: every
+    build of a modpack.toml that leaves its commands to discovery warned, and with [validate]
+    strict it wrote nothing. Without --discover the warning stands, and strict refuses."""
+    require_redis()
+    text = EXAMPLE[: EXAMPLE.index("[[commands]]")] + "\n[validate]\nstrict = true\n"
+    toml = project(tmp_path, text)
+    built = run_modpack("build", toml, "--discover", "-o", tmp_path / "dist")
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "CMD030" not in built.stdout + built.stderr
+    (bundle,) = bundles(tmp_path / "dist")
+    with zipfile.ZipFile(bundle) as archive:
+        assert json.loads(archive.read("module.json"))["commands"]
+    plain = run_modpack("build", toml, "-o", tmp_path / "plain")
+    assert plain.returncode == 1 and "warning CMD030 commands is empty" in plain.stdout
+    assert bundles(tmp_path / "plain") == []
