@@ -923,7 +923,10 @@ def test_platform_messages() -> None:
             "Use an OS Redis Enterprise supports (see `modpack rules --platforms`).",
         )
     ]
-    assert messages(operating_systems=["rhel7"])[0][0] == "'rhel7': Not supported by RS 7.4 and later."
+    assert messages(operating_systems=["rhel7"])[0][0] == (
+        "'rhel7': Not supported by RS 7.4 and later. The bundle asks for RS 7.8 or later"
+        " (min_redis_pack_version)."
+    )
     assert messages(architecture="aarch64", operating_systems=["rhel8"])[0][0] == (
         "Redis Enterprise ships rhel8 only for x86_64, not aarch64"
     )
@@ -945,6 +948,35 @@ DEPENDENCY_CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     ("not objects", {"d": "https://e.com/d"}, []),
     ("not a map", ["d"], []),
 ]
+
+
+@pytest.mark.parametrize(
+    ("system", "floor", "refused"),
+    [
+        # Amazon Linux 2 runs RS up to 8.0 (in life until Jul 2028), Ubuntu 18.04 up to 7.4, RHEL 7
+        # up to 7.2 (re-docs/embeds__supported-platforms-embed.md): PLT002 said no node runs them.
+        ("amzn2", "7.4.2", False),
+        ("amzn2", "8.0", False),
+        ("amzn2", "8.0.10", False),
+        ("amzn2", None, False),
+        ("amzn2", "8.2", True),
+        ("ubuntu18", "7.4", False),
+        ("ubuntu18", "7.8", True),
+        ("rhel7", "6.4", False),
+        ("rhel7", "7.4", True),
+        ("ubuntu24", None, True),  # not in any release yet
+    ],
+)
+def test_a_retired_os_is_refused_only_past_its_last_release(
+    system: str, floor: str | None, refused: bool
+) -> None:
+    module = good_module() | {"operating_systems": [system]}
+    module.pop("min_redis_pack_version")
+    if floor is not None:
+        module["min_redis_pack_version"] = floor
+    sink = Sink("module.json")
+    metadata.check_platform(module, sink)
+    assert [f.code for f in sink.findings] == (["PLT002"] if refused else [])
 
 
 @pytest.mark.parametrize(

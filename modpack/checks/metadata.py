@@ -189,7 +189,19 @@ def check_platform(module: Module, sink: Sink, *, in_bundle: bool = False) -> No
     key = "operating_systems" if module.get("operating_systems") is not None else "os_list"
     entries = module.get(key)
     if isinstance(entries, list):
-        _check_os_entries(entries, key, module.get("architecture"), sink)
+        _check_os_entries(entries, key, module.get("architecture"), _pack_floor(module), sink)
+
+
+def _pack_floor(module: Module) -> tuple[int, int] | None:
+    """min_redis_pack_version as (major, minor); None when absent or not a version (VER005)."""
+    value = module.get("min_redis_pack_version")
+    return _floor_of(value) if isinstance(value, str) and len(value) <= 64 else None
+
+
+@functools.lru_cache(maxsize=256)  # the same few values recur in every file of a run
+def _floor_of(text: str) -> tuple[int, int] | None:
+    parsed = versions.parse_redis_version(text)
+    return (parsed[0], parsed[1] if len(parsed) > 1 else 0) if parsed else None
 
 
 def _check_architecture(module: Module, sink: Sink, *, in_bundle: bool) -> None:
@@ -202,7 +214,9 @@ def _check_architecture(module: Module, sink: Sink, *, in_bundle: bool) -> None:
         sink.add("PLT003", "architecture", f"architecture {arch!r} is not x86_64 or aarch64", hint)
 
 
-def _check_os_entries(entries: list[JSON], key: str, arch: object, sink: Sink) -> None:
+def _check_os_entries(
+    entries: list[JSON], key: str, arch: object, floor: tuple[int, int] | None, sink: Sink
+) -> None:
     # Only a known architecture is compared with an OS's (PLT004); any other value is the schema's.
     known_arch = arch if isinstance(arch, str) and arch in ARCHITECTURES else None
     seen: set[str] = set()
@@ -210,7 +224,7 @@ def _check_os_entries(entries: list[JSON], key: str, arch: object, sink: Sink) -
         if not isinstance(entry, str):
             continue
         path = f"{key}[{index}]"
-        identifier, canonical, problems = _os_entry(entry, known_arch)
+        identifier, canonical, problems = _os_entry(entry, known_arch, floor)
         if not identifier:
             sink.add("PLT001", path, f"{entry!r} is not an OS identifier such as rhel9 or ubuntu22")
             continue
@@ -224,20 +238,34 @@ def _check_os_entries(entries: list[JSON], key: str, arch: object, sink: Sink) -
 _OsVerdict = tuple[bool, str | None, tuple[tuple[str, str], ...]]  # identifier?, canonical, findings
 
 
-def _os_entry(entry: str, arch: str | None) -> _OsVerdict:
+def _os_entry(entry: str, arch: str | None, floor: tuple[int, int] | None) -> _OsVerdict:
     """What one operating_systems entry is: an identifier at all, its canonical id, and the
-    findings (code, message) it gets on `arch`. The same few entries recur in every file of a
-    run, so a short entry's verdict is worked out once."""
-    return _cached_os_entry(entry, arch) if len(entry) <= 64 else _judge_os_entry(entry, arch)
+    findings (code, message) it gets on `arch` in a bundle for RS `floor` (min_redis_pack_version)
+    and later. The same few entries recur in every file of a run, so a short entry's verdict is
+    worked out once."""
+    if len(entry) <= 64:
+        return _cached_os_entry(entry, arch, floor)
+    return _judge_os_entry(entry, arch, floor)
 
 
-def _judge_os_entry(entry: str, arch: str | None) -> _OsVerdict:
+def _judge_os_entry(entry: str, arch: str | None, floor: tuple[int, int] | None) -> _OsVerdict:
     if not _OS_ENTRY.fullmatch(entry):
         return False, None, ()
     systems = policy.operating_systems()
     canonical = policy.canonical_os(entry)
-    if canonical is None or systems[canonical]["status"] != "supported":
-        note = systems[canonical].get("note", "") if canonical else "not a Redis Enterprise OS"
+    if canonical is None:
+        return True, None, (("PLT002", f"{entry!r}: not a Redis Enterprise OS"),)
+    system = systems[canonical]
+    if system["status"] != "supported":
+        # A retired OS still runs the releases up to its last one (Amazon Linux 2: RS 8.0, in life
+        # until 2028): a bundle those releases may take is installable there.
+        last = system.get("last_rs")
+        last_version = versions.parse_redis_version(last) if isinstance(last, str) else None
+        if last_version is not None and (floor is None or floor <= last_version[:2]):
+            return True, canonical, ()
+        note = system.get("note", "")
+        if last_version is not None and floor is not None:
+            note += f" The bundle asks for RS {floor[0]}.{floor[1]} or later (min_redis_pack_version)."
         return True, canonical, (("PLT002", f"{entry!r}: {note}".rstrip(": ")),)
     if arch is not None and arch not in systems[canonical]["architectures"]:
         shipped = ", ".join(systems[canonical]["architectures"])
