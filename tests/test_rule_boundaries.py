@@ -107,9 +107,13 @@ KEY_CASES: list[tuple[str, Module, list[tuple[str, str]]]] = [
         [("KEY006", "commands[4].step")],
     ),
     ("step 3, -1 resolves to a multiple", with_command(4, command_arity=5, last_key=-1, step=3), []),
+    # A negative last_key is "groups to the end": the last arguments are values (MSET is 1,-1,2 in
+    # COMMAND INFO; `COMMAND GETKEYS MSET k1 v1 k2 v2` is k1 k2). It was KEY006 with a fixed arity.
+    ("step 3, -1 ends on values", with_command(4, command_arity=4, last_key=-1, step=3), []),
+    ("pairs to the end, fixed arity", with_command(4, command_arity=5, last_key=-1, step=2), []),
     (
-        "step 3, -1 resolves off",
-        with_command(4, command_arity=4, last_key=-1, step=3),
+        "step 2 misses a last_key given as a position",
+        with_command(4, command_arity=5, last_key=4, step=2),
         [("KEY006", "commands[4].step")],
     ),
     # a minimum arity (-N): the shortest call must hold the first and the last key

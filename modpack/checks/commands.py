@@ -568,7 +568,10 @@ def _check_fixed_arity(command: Command, keys: tuple[int, int, int], arity: int,
             f"{path}.last_key",
             f"command {name!r}: last_key {last} resolves to {resolved}, before first_key {first}",
         )
-    elif (resolved - first) % step:
+    elif (resolved - first) % step and last >= 0:
+        # A negative last_key with a step is Redis's "groups to the end" (MSET is 1,-1,2 in COMMAND
+        # INFO): the arguments after the last key are its values, which no step reaches. Only a
+        # last_key written as a position names a key the step must land on.
         sink.add(
             "KEY006",
             f"{path}.step",
