@@ -434,6 +434,26 @@ def test_module_flag_missing_on_some_commands_of_a_7_target() -> None:
     )
 
 
+def test_module_flag_missing_on_every_command_is_not_judged() -> None:
+    """The Redis Enterprise docs' module.json has {"flags": ["write"], ...} and an author adds
+    compatible_redis_version 7.4 (the Kubernetes docs require it): CMD020 warned on the docs' own
+    example, which cannot be told from a list Redis 6.x generated."""
+    assert found(without_module_flag(good_module())) == []
+    docs = changed(
+        commands=[
+            {
+                "command_arity": -1,
+                "command_name": "module.command",
+                "first_key": 1,
+                "flags": ["write"],
+                "last_key": 1,
+                "step": 1,
+            }
+        ]
+    )
+    assert found(docs) == []
+
+
 def test_module_flag_on_a_6_target() -> None:
     module = changed(min_redis_version="6.0", compatible_redis_version="6.2")
     finding = only(module)
