@@ -221,6 +221,46 @@ def test_unversioned_symbols_from_an_unversioned_library_are_not_flagged(tmp_pat
     ]
 
 
+def test_unversioned_symbols_beside_versioned_ones_of_the_same_library_are_not_flagged(
+    tmp_path: Path,
+) -> None:
+    """zlib versions only its newer exports: a module calling compressBound (ZLIB_1.2.0) and
+    compress (unversioned) needs ZLIB_1.2.0 from libz.so.1 and binds compress there. ELF025 said
+    compress had no library that could define it."""
+    spec = Spec(
+        needed=("libc.so.6", "libz.so.1"),
+        verneed={"libc.so.6": ("GLIBC_2.2.5",), "libz.so.1": ("ZLIB_1.2.0",)},
+        symbols=(Sym("RedisModule_OnLoad"), Sym("compress", defined=False)),
+    )
+    assert codes(crafted(tmp_path, spec), {"architecture": "x86_64", "operating_systems": ["rhel9"]}) == []
+
+
+def test_a_real_zlib_module_is_clean(tmp_path: Path) -> None:
+    """The same, compiled: gcc links the system's libz.so.1 (zlib1g, on every Debian machine);
+    the prototypes are the module's own, so no zlib headers are needed."""
+    import glob
+    import subprocess
+
+    from tests.support.modules import compile_module
+
+    zlib = sorted(
+        glob.glob("/lib/x86_64-linux-gnu/libz.so.1") + glob.glob("/usr/lib/x86_64-linux-gnu/libz.so.1")
+    )
+    assert zlib, "libz.so.1 (Debian package zlib1g) is missing"
+    body = """
+    extern unsigned long compressBound(unsigned long);
+    extern int compress(unsigned char *, unsigned long *, const unsigned char *, unsigned long);
+    extern unsigned long crc32(unsigned long, const unsigned char *, unsigned int);
+    unsigned char out[64]; unsigned long size = compressBound(5);
+    if (compress(out, &size, (const unsigned char *)"hello", 5) != 0 || crc32(0, out, size) == 0)
+        return REDISMODULE_ERR;
+    """
+    so = compile_module(tmp_path, body, "zmod", link=(zlib[0],))
+    symbols = subprocess.run(["objdump", "-T", str(so)], capture_output=True, text=True, check=True).stdout
+    assert "ZLIB_1.2.0" in symbols  # a version is required from libz.so.1, and compress is not versioned
+    assert [f.code for f in findings(so, {"architecture": "x86_64", "operating_systems": ["rhel9"]})] == []
+
+
 def test_unversioned_message_lists_names(tmp_path: Path) -> None:
     names = [f"rdb{i}" for i in range(7)]
     spec = Spec(symbols=(Sym("RedisModule_OnLoad"), *(Sym(n, defined=False) for n in names)))

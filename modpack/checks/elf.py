@@ -375,12 +375,13 @@ def _binding_hint(own: list[str], taken: list[str]) -> str:
 def _unversioned_provider(info: ElfInfo) -> bool:
     """Whether a needed library may define unversioned symbols (so they need not be redis-server's).
 
-    The libraries every node has (glibc, libstdc++, libgcc_s) version every export; any other
-    needed library from which no version is required may provide unversioned symbols.
+    The libraries every node has (glibc, libstdc++, libgcc_s) version every export (elf.md §2);
+    any other needed library may provide unversioned symbols, even one some versions are required
+    from: zlib exports compress, crc32 and inflate unversioned and compressBound as ZLIB_1.2.0, so
+    a module calling both needs ZLIB_1.2.0 and binds the rest unversioned to libz.so.1.
     """
     present = set(policy.load("platforms")["libraries"]["present"])
-    versioned = {need.library for need in info.version_needs}
-    return any(name not in present and name not in versioned for name in info.needed)
+    return any(name not in present for name in info.needed)
 
 
 def _report_loadable(info: ElfInfo, sink: Sink, *, suggest: bool) -> None:

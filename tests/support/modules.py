@@ -63,8 +63,9 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
 """
 
 
-def compile_module(folder: Path, body: str, module: str = "ksx") -> Path:
-    """`folder/<module>.so`, mode 0755, whose RedisModule_OnLoad runs `body` (C statements)."""
+def compile_module(folder: Path, body: str, module: str = "ksx", link: tuple[str, ...] = ()) -> Path:
+    """`folder/<module>.so`, mode 0755, whose RedisModule_OnLoad runs `body` (C statements),
+    linked with `link` (libraries, as paths or -l options) after the source."""
     gcc = shutil.which("gcc")
     require(gcc is not None, "gcc (apt-get install gcc)")
     assert gcc is not None
@@ -73,7 +74,9 @@ def compile_module(folder: Path, body: str, module: str = "ksx") -> Path:
     so = folder / f"{module}.so"
     include = FIXTURES / "include"
     command = [gcc, "-O2", "-fPIC", "-shared", "-Wall", "-Wno-unused-function", "-I", str(include)]
-    done = subprocess.run([*command, "-o", str(so), str(source)], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [*command, "-o", str(so), str(source), *link], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr
     os.chmod(so, 0o755)
     return so
