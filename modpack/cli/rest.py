@@ -40,7 +40,11 @@ PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 
 def connection_options(command: F) -> F:
     options = [
-        click.option("--cluster", envvar="MODPACK_CLUSTER", help="Cluster REST API, https://host:9443."),
+        click.option(
+            "--cluster",
+            envvar="MODPACK_CLUSTER",
+            help="Cluster REST API, https://host:9443 [env MODPACK_CLUSTER].",
+        ),
         click.option(
             "--node",
             "node_urls",
