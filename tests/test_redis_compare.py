@@ -162,6 +162,26 @@ def test_declared_and_registered_on_one_side_only() -> None:
     ]
 
 
+def test_ramp_edits_recorded_in_module_json_say_what_is_on_purpose() -> None:
+    """RAMP records add_command and exclude_commands in module.json: a command added by hand is
+    one the discovery load does not register (RedisGears' rg.jexecute comes with a plugin), and an
+    excluded one is left out on purpose. --load called the first an error (LOAD016) and warned of
+    the second (LOAD017) on bundles RAMP made from real manifests."""
+    found = discovery(
+        CommandInfo("a.one", -1, ("module",), 0, 0, 0), CommandInfo("a.hidden", -1, ("module",), 0, 0, 0)
+    )
+    module = {
+        "commands": [declared("a.one"), declared("a.later")],
+        "add_command": [{"command_name": "A.LATER"}],
+        "exclude_commands": ["a.hidden"],
+    }
+    assert codes(module, found) == []
+    assert codes({**module, "add_command": [], "exclude_commands": "a.hidden"}, found) == [
+        ("LOAD016", "commands[1]"),
+        ("LOAD017", "commands"),
+    ]
+
+
 # --- key specs the legacy triple misses (§3.4-§3.6) -----------------------------------------------
 
 

@@ -41,19 +41,34 @@ def compare(module: Mapping[str, JSON], discovery: Discovery) -> list[Difference
     # undeclared, it is not named (RAMP never lists it, and no client but an internal one calls it).
     registered = {c.name.lower(): c for c in (*discovery.commands, *discovery.internal)}
     declared = declared_commands(module)
+    # RAMP records its command edits in module.json (ramp.md §3.3): add_command declares what the
+    # module does not register when it is loaded (RedisGears' rg.jexecute comes with a plugin),
+    # and exclude_commands leaves out on purpose what it registers.
+    added, excluded = _edited(module, "add_command"), _edited(module, "exclude_commands")
     for index, entry, name in declared:
         info = registered.get(name.lower())
         path = f"commands[{index}]"
         if info is None:
-            found.append(_not_registered(path, name))
+            if name.lower() not in added:
+                found.append(_not_registered(path, name))
         else:
             found += compare_command(path, entry, info, discovery.redis_version_tuple)
     names = {name.lower() for _, _, name in declared}
     for info in discovery.commands:
-        if info.name.lower() not in names:
+        if info.name.lower() not in names and info.name.lower() not in excluded:
             # Undeclared, it is still registered: its keys are extracted all the same.
             found += [_not_declared(info), *_hazards("commands", {}, info, discovery.redis_version_tuple)]
     return found
+
+
+def _edited(module: Mapping[str, JSON], key: str) -> set[str]:
+    """The command names (lower case) a RAMP edit list in module.json names: strings
+    (exclude_commands) or entries with a command_name (add_command)."""
+    items = module.get(key)
+    if not isinstance(items, list):
+        return set()
+    names = (item.get("command_name") if isinstance(item, dict) else item for item in items)
+    return {name.lower() for name in names if isinstance(name, str)}
 
 
 def declared_commands(module: Mapping[str, JSON]) -> list[tuple[int, dict[str, JSON], str]]:
