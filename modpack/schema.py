@@ -435,6 +435,12 @@ def _article(name: str) -> str:
 RENAMED = {"min_rlec_version": "min_redis_pack_version", "os_list": "operating_systems"}
 # What modpack.toml's [module] and ramp.yml call a module.json field by another name.
 OTHER_NAMES = {"name": "module_name"}
+# Keys RAMP leaks into module.json, no misspelling of another: run_command_line_args given with
+# --runcmdargs is added back after discovery has used it (ramp.md §2, §3.1).
+LEAKED = {
+    "run_command_line_args": "RAMP copies it from --runcmdargs, which only its discovery load uses;"
+    " remove it (command_line_args holds the module's arguments)."
+}
 
 
 def did_you_mean(key: str, known: Iterable[str]) -> str:
@@ -458,6 +464,8 @@ def _close_name(key: str, names: tuple[str, ...]) -> str:
     import difflib
 
     normal = key.replace("-", "_").lower()
+    if normal in LEAKED and normal not in names:
+        return LEAKED[normal]
     renamed = RENAMED.get(normal)
     if renamed in names:
         return f"{key!r} is the old name of {renamed!r}: write {renamed}."

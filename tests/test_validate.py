@@ -316,3 +316,20 @@ def test_a_module_json_that_is_not_there_is_in001_decided_by_the_open(
     found = [(f.code, f.message) for f in report.findings()]
     assert found == [("IN001", f"{path} does not exist") for path in paths[:-1]]
     assert [file.kind for file in report.files] == ["module.json"] * 5
+
+
+def test_the_key_ramp_leaks_from_runcmdargs_is_not_called_a_typo(tmp_path: Path) -> None:
+    """`ramp pack --runcmdargs ...` leaves run_command_line_args in module.json (ramp.md §2):
+    SCH003 said "Did you mean 'command_line_args'?", a key the file already has, whose value the
+    rename would have replaced with the discovery-only arguments."""
+    document = json.loads((CASES / "good" / "module-json" / "module.json").read_text())
+    document["command_line_args"] = "ARG1 2"
+    document["run_command_line_args"] = ""
+    path = tmp_path / "module.json"
+    path.write_text(json.dumps(document, indent=2))
+    [finding] = [f for f in validate_paths([path]).findings() if f.code == "SCH003"]
+    assert "run_command_line_args" in finding.message
+    assert finding.fix == (
+        "RAMP copies it from --runcmdargs, which only its discovery load uses; remove it"
+        " (command_line_args holds the module's arguments)."
+    )
