@@ -242,6 +242,8 @@ def _report_movable_keys(commands: list[Command], getkeys: GetkeysApi | None, si
                 path,
                 f"command {name!r} has movable keys, and part of the binary's read-only data could not "
                 "be read, so modpack cannot tell whether it implements getkeys-api",
+                "Make sure the module implements getkeys-api (RedisModule_IsKeysPositionRequest and "
+                "RedisModule_KeyAtPos); validate --load shows whether Redis extracts its keys.",
             )
         else:
             sink.add(
@@ -249,7 +251,15 @@ def _report_movable_keys(commands: list[Command], getkeys: GetkeysApi | None, si
                 path,
                 f"command {name!r} has movable keys, but the binary {getkeys.missing()}: its keys are "
                 "described only by key specs, which cluster routing does not read",
+                _GETKEYS_FIX,
             )
+
+
+# The binary was read: the rule's own fix ("validate the bundle, or set [build] so") was done.
+_GETKEYS_FIX = (
+    "Implement getkeys-api: register the command with the getkeys-api flag, and answer "
+    "RedisModule_IsKeysPositionRequest with RedisModule_KeyAtPos for each key."
+)
 
 
 def _generated(commands: list[Command], module: Module) -> list[Command]:
