@@ -268,7 +268,7 @@ def validate_bundle(path: Path, settings: Settings | None = None) -> BundleVerdi
         if layout is None:
             return BundleVerdict(None, sink.resolved())
         with layout.archive:
-            module, module_findings = bundle_checks.check_module_json(path, layout)
+            module, module_findings, lines = bundle_checks.check_module_json(path, layout)
             findings = sink.resolved() + module_findings
-            findings += bundle_checks.check_binary_member(path, layout, module, settings)
+            findings += bundle_checks.check_binary_member(path, layout, module, settings, lines)
     return BundleVerdict(module, findings)

@@ -494,3 +494,27 @@ def test_a_failure_modpack_cannot_explain_quotes_the_server(tmp_path: Path) -> N
     check_load(so, {"module_name": "tls", "commands": []}, sink)
     assert [f.code for f in sink.findings] == ["LOAD004"]
     assert "static TLS" in sink.findings[0].message  # the loader's own words, quoted
+
+
+@pytest.mark.redis
+def test_a_bundles_load_differences_are_placed_in_its_module_json(tmp_path: Path) -> None:
+    """--load of a bundle said a declared command is not registered at `bundle.zip!hello.so`,
+    with a module.json path and no line: what it says of the declarations is now at the bundled
+    module.json's line, as it is at modpack.toml's; what it says of the binary stays there."""
+    from tests.support.rest import module_json, write_bundle
+
+    require_redis()
+    document = module_json()
+    extra = dict(document["commands"][0], command_name="hello.nothere")
+    document["commands"] = [*document["commands"], extra]
+    text = json.dumps(document, indent=2)
+    bundle = write_bundle(tmp_path / "b.zip", module_bytes=text.encode())
+    done = run_modpack("validate", "--load", "--format", "json", bundle)
+    assert done.returncode == 1, done.stdout + done.stderr
+    found = {f["code"]: f["location"] for f in json.loads(done.stdout)["files"][0]["findings"]}
+    unregistered = found["LOAD016"]
+    assert unregistered["file"] == f"{bundle}!module.json"
+    assert unregistered["path"] == f"commands[{len(document['commands']) - 1}]"
+    named = next(n for n, line in enumerate(text.splitlines(), 1) if '"hello.nothere"' in line)
+    assert named - 2 <= unregistered["line"] <= named  # the entry's first lines
+    assert found["LOAD003"]["file"] == f"{bundle}!hello.so"  # the load itself: the binary's

@@ -10,11 +10,11 @@ from __future__ import annotations
 import zipfile
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from modpack.checks import commands as command_checks
 from modpack.checks.document import check_module_json_text
-from modpack.findings import Finding, Sink
+from modpack.findings import Finding, LineResolver, Sink
 from modpack.regular import NotUtf8Text, decode_utf8
 
 if TYPE_CHECKING:
@@ -27,30 +27,39 @@ if TYPE_CHECKING:
 DAMAGED = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError)
 
 
-def check_module_json(path: Path, layout: Layout) -> tuple[Module | None, list[Finding]]:
+class BundledModuleJson(NamedTuple):
+    """The bundle's module.json: the document (None when unreadable or not an object), its
+    findings, and where its paths are in its text (for findings placed there later)."""
+
+    module: Module | None
+    findings: list[Finding]
+    lines: LineResolver | None = None
+
+
+def check_module_json(path: Path, layout: Layout) -> BundledModuleJson:
     """The bundle's module.json checked as a module.json, and the dependency archives it names."""
     from modpack import bundle
 
     if layout.module_json is None:
-        return None, []
+        return BundledModuleJson(None, [])
     sink = Sink(f"{path}!module.json")
     try:
         raw = bundle.read_small(layout.archive, layout.module_json, bundle.MAX_MODULE_JSON)
         text = decode_utf8(raw, "module.json")
     except bundle.MemberTooLarge as exc:
         sink.add("ZIP019", "", f"module.json cannot be read: {exc}")
-        return None, sink.resolved()
+        return BundledModuleJson(None, sink.resolved())
     except NotUtf8Text as exc:
         sink.add("IN002", "", exc.message, exc.hint, line=exc.line)
-        return None, sink.resolved()
+        return BundledModuleJson(None, sink.resolved())
     except DAMAGED as exc:
         sink.add("ZIP014", "", f"module.json is damaged: {exc}")
-        return None, sink.resolved()
+        return BundledModuleJson(None, sink.resolved())
     document = check_module_json_text(text, sink, in_bundle=True)
     module = document if isinstance(document, dict) else None
     if module is not None:
         _check_bundled_dependencies(layout, module, sink)
-    return module, sink.resolved()
+    return BundledModuleJson(module, sink.resolved(), sink.lines)
 
 
 def _check_bundled_dependencies(layout: Layout, module: Module, sink: Sink) -> None:
@@ -98,17 +107,18 @@ def _bundled_dependency(names: dict[str, zipfile.ZipInfo], name: str, url: objec
 
 
 def check_binary_member(
-    path: Path, layout: Layout, module: Module | None, settings: Settings
+    path: Path, layout: Layout, module: Module | None, settings: Settings, lines: LineResolver | None = None
 ) -> list[Finding]:
     """The bundle's one .so: its mode, its hash and name against module.json, the ELF checks,
-    and with `settings.load` a real load."""
+    and with `settings.load` a real load. What is said of module.json's fields (sha256, the
+    commands Redis registered) is placed there, at its `lines`."""
     from modpack import bundle
 
     if len(layout.binaries) != 1:
         return []
     info = layout.binaries[0]
     sink = Sink(f"{path}!{info.filename}")
-    module_sink = Sink(f"{path}!module.json")
+    module_sink = Sink(f"{path}!module.json", lines)
     if module is not None:
         declared = module.get("module_file")
         if isinstance(declared, str) and declared and declared != info.filename:
@@ -136,7 +146,7 @@ def check_binary_member(
     if module is not None and "operating_systems" not in module and "os_list" not in module:
         _report_missing_systems(elf_info, module_sink)
     if settings.load:
-        _load_from_bundle(layout, info, elf_info, module, sink, settings=settings)
+        _load_from_bundle(layout, info, elf_info, module, sink, declared=module_sink, settings=settings)
     return module_sink.resolved() + sink.resolved()
 
 
@@ -155,9 +165,11 @@ def _load_from_bundle(
     module: Module | None,
     sink: Sink,
     *,
+    declared: Sink,
     settings: Settings,
 ) -> None:
     """Loading needs a real file: the only place a bundle's .so is written, to a private folder.
+    What the load says of the binary goes to `sink`; what it says of module.json, to `declared`.
 
     It is made executable (a bundle whose .so is not gets ZIP007 already), and named with the
     member's base name."""
@@ -177,4 +189,4 @@ def _load_from_bundle(
         target.chmod(0o755)
         from modpack.checks.load import check_load_of
 
-        check_load_of(target, module, sink, settings, elf_info)
+        check_load_of(target, module, sink, settings, elf_info, declared=declared)

@@ -61,12 +61,14 @@ def check_load(
     settings: Settings | None = None,
     *,
     architecture: str | None = None,
+    declared: Sink | None = None,
 ) -> None:
     """Load `so_path` and add a finding for every difference from `module` (a module document).
 
     `module` None means no declarations (a .so validated alone): the module is loaded, a failed
     load is reported, and LOAD003 lists what it registered; nothing is compared. `architecture`
-    is the binary's (read from its ELF header when not given).
+    is the binary's (read from its ELF header when not given). The differences, which name paths
+    of the declarations, go to `declared` (by default `sink`).
     """
     from modpack.redis import harness, servers
 
@@ -86,14 +88,16 @@ def check_load(
         return
     try:
         with harness.RedisServer(spec=spec, timeout=harness.COMMAND_TIMEOUT) as server:
-            _load_and_compare(server, so_path, module, sink)
+            _load_and_compare(server, so_path, module, sink, declared or sink)
     except harness.RedisNotFoundError as exc:
         not_loaded(so_path.name, exc.message, exc.hint, sink, settings)
     except harness.HarnessError as exc:
         sink.add("LOAD002", "", f"{so_path.name} was not loaded: {exc.message}", exc.hint)
 
 
-def _load_and_compare(server: RedisServer, so_path: Path, module: Module | None, sink: Sink) -> None:
+def _load_and_compare(
+    server: RedisServer, so_path: Path, module: Module | None, sink: Sink, declared: Sink
+) -> None:
     from modpack.redis import compare, discover, harness
 
     try:
@@ -105,9 +109,9 @@ def _load_and_compare(server: RedisServer, so_path: Path, module: Module | None,
     sink.add("LOAD003", "", _loaded(discovery, server, listed=module is None))
     if module is None:
         return
-    _check_version(module, server, sink)
+    _check_version(module, server, declared)
     for difference in compare.compare(module, discovery):
-        sink.report(difference)
+        declared.report(difference)
 
 
 def _check_version(module: Module, server: RedisServer, sink: Sink) -> None:
@@ -163,9 +167,16 @@ def _loaded(discovery: Discovery, server: RedisServer, *, listed: bool) -> str:
 
 
 def check_load_of(
-    so: Path, module: Module | None, sink: Sink, settings: Settings, elf_info: ElfInfo | None = None
+    so: Path,
+    module: Module | None,
+    sink: Sink,
+    settings: Settings,
+    elf_info: ElfInfo | None = None,
+    *,
+    declared: Sink | None = None,
 ) -> None:
     """`--load` of one binary: `module` None when nothing is declared (a .so validated alone);
-    the architecture comes from the ELF facts when they were read."""
+    the architecture comes from the ELF facts when they were read. `declared`: where what is said
+    of the declarations goes (a bundle's module.json), when not in `sink`."""
     architecture = elf_info.architecture if elf_info is not None else None
-    check_load(so, module, sink, settings, architecture=architecture)
+    check_load(so, module, sink, settings, architecture=architecture, declared=declared)
