@@ -126,8 +126,12 @@ def _resolved(path: Path) -> Path:
 
 
 def _detail(finding: Finding, where: Place) -> str:
-    """The message, with what the file path alone cannot say: the bundle entry and the JSON path."""
-    inner = " ".join(part for part in (where.member, finding.location.path) if part)
+    """The message, with what the file path alone cannot say: the bundle entry (and the line in
+    it, which is no line of the zip the annotation is on) and the JSON path."""
+    member = where.member
+    if member and finding.location.line is not None:
+        member = f"{member}:{finding.location.line}"
+    inner = " ".join(part for part in (member, finding.location.path) if part)
     text = f"{finding.message}. Fix: {finding.fix}"
     return f"[{inner}] {text}" if inner else text
 
@@ -229,7 +233,7 @@ def github(report: Report, output: Output | None = None) -> str:
     for finding in report.findings():
         where = place(finding.location.file, root)
         props = [f"file={_escape_property(where.file)}"]
-        if finding.location.line is not None:
+        if finding.location.line is not None and not where.member:  # a member's line is in the text
             props.append(f"line={finding.location.line}")
         props.append(f"title={_escape_property(finding.code + ' ' + finding.rule.name)}")
         message = _escape_data(_detail(finding, where))
@@ -286,8 +290,10 @@ def _fingerprint(finding: Finding, where: Place) -> str:
 
 def _sarif_result(finding: Finding, where: Place, rule_index: int) -> dict[str, JSON]:
     # GitHub places an alert only with region.startLine (sarif-sdk's GH1003 check); a finding
-    # about a whole file (a zip, a .so, a missing key) is shown on its first line.
-    region: dict[str, JSON] = {"startLine": finding.location.line or 1}
+    # about a whole file (a zip, a .so, a missing key), or inside a bundle's member (whose line is
+    # in the message: the zip has none), is shown on its first line.
+    line = finding.location.line if not where.member else None
+    region: dict[str, JSON] = {"startLine": line or 1}
     return {
         "ruleId": finding.code,
         "ruleIndex": rule_index,

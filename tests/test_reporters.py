@@ -256,3 +256,25 @@ def test_sarif_of_a_file_whose_name_is_not_utf8_names_its_bytes(tmp_path: Path) 
     (result,) = log["runs"][0]["results"]
     location = result["locations"][0]["physicalLocation"]["artifactLocation"]
     assert location == {"uri": "g%FE.json", "uriBaseId": "%SRCROOT%"}
+
+
+def test_a_bundle_members_line_is_in_the_text_not_on_the_zip(tmp_path: Path) -> None:
+    """github and SARIF put module.json's line numbers on the .zip (`file=bundle.zip,line=116`),
+    a binary file with no such line: the member's line is now in the message, beside its name."""
+    from tests.support.rest import module_json, write_bundle
+
+    document = module_json()
+    document["version"] = 10203.0  # VER011, at a line of module.json
+    bundle = write_bundle(tmp_path / "b.zip", module_bytes=json.dumps(document, indent=2).encode())
+    env = {"GITHUB_WORKSPACE": str(tmp_path)}
+    github = run_modpack("validate", bundle, "--format", "github", cwd=tmp_path, env=env)
+    [annotation] = [line for line in github.stdout.splitlines() if "VER011" in line]
+    assert annotation.startswith("::warning file=b.zip,title=VER011 ")
+    line = next(
+        n for n, text in enumerate(json.dumps(document, indent=2).splitlines(), 1) if '"version"' in text
+    )
+    assert f"::[module.json:{line} version] " in annotation
+    sarif = json.loads(run_modpack("validate", bundle, "--format", "sarif", cwd=tmp_path, env=env).stdout)
+    [result] = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "VER011"]
+    assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": 1}
+    assert result["message"]["text"].startswith(f"[module.json:{line} version] ")
