@@ -56,7 +56,14 @@ def test_messages_name_the_values_and_the_redis_version() -> None:
     assert "declared but not registered: readonly" in by_code["LOAD020"].message
     assert "registered but not declared: write" in by_code["LOAD020"].message
     assert "last_key is 1" in by_code["LOAD021"].message and "registers 2" in by_code["LOAD021"].message
-    assert 'name = "mm.undeclared"' in by_code["LOAD017"].hint
+    # a module.json's fix is a module.json entry (it was modpack.toml's [[commands]] syntax)
+    assert by_code["LOAD017"].hint.startswith(
+        'Declare it: add {"command_name": "mm.undeclared", "command_arity": '
+    )
+    toml = Sink("modpack.toml")
+    check_load(SO / "mismatch.so", module, toml)
+    [undeclared] = [f for f in toml.findings if f.code == "LOAD017"]
+    assert 'Declare it: [[commands]] name = "mm.undeclared", arity = ' in undeclared.hint
 
 
 @pytest.mark.redis

@@ -110,7 +110,7 @@ def _load_and_compare(
     if module is None:
         return
     _check_version(module, server, declared)
-    for difference in compare.compare(module, discovery):
+    for difference in compare.compare(module, discovery, toml=declared.file.endswith(".toml")):
         declared.report(difference)
 
 

@@ -34,8 +34,9 @@ Difference = Problem
 """A difference between the declarations and what Redis registered: a Problem with a LOAD rule."""
 
 
-def compare(module: Mapping[str, JSON], discovery: Discovery) -> list[Difference]:
-    """Every difference between the declarations in `module` and what Redis registered."""
+def compare(module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = False) -> list[Difference]:
+    """Every difference between the declarations in `module` and what Redis registered; `toml`:
+    they were written as a modpack.toml, whose syntax a fix then uses (else module.json's)."""
     found = _identity(module, discovery)
     # An internal command (8.0+) is registered though COMMAND hides it: declared, it is compared;
     # undeclared, it is not named (RAMP never lists it, and no client but an internal one calls it).
@@ -57,7 +58,10 @@ def compare(module: Mapping[str, JSON], discovery: Discovery) -> list[Difference
     for info in discovery.commands:
         if info.name.lower() not in names and info.name.lower() not in excluded:
             # Undeclared, it is still registered: its keys are extracted all the same.
-            found += [_not_declared(info), *_hazards("commands", {}, info, discovery.redis_version_tuple)]
+            found += [
+                _not_declared(info, toml),
+                *_hazards("commands", {}, info, discovery.redis_version_tuple),
+            ]
     return found
 
 
@@ -142,7 +146,7 @@ def _not_registered(path: str, name: str) -> Difference:
     )
 
 
-def _not_declared(info: CommandInfo) -> Difference:
+def _not_declared(info: CommandInfo, toml: bool) -> Difference:
     if info.is_subcommand:
         parent = info.name.split("|", 1)[0]
         return Difference(
@@ -151,13 +155,18 @@ def _not_declared(info: CommandInfo) -> Difference:
             f"subcommand {info.name} is registered but not declared; the proxy routes it by {parent}'s entry",
             "Declare it only if your Redis Enterprise version routes subcommands.",
         )
-    table = info.as_table()
-    values = ", ".join(f"{k} = {_toml_value(v)}" for k, v in table.items())
+    if toml:
+        values = ", ".join(f"{k} = {_toml_value(v)}" for k, v in info.as_table().items())
+        fix = f"Declare it: [[commands]] {values} (modpack discover --write adds it)."
+    else:
+        import json
+
+        fix = f"Declare it: add {json.dumps(info.as_module_json())} to commands."
     return Difference(
         "LOAD017",
         "commands",
         f"{info.name} is registered, but not declared: the cluster proxy will not route it",
-        f"Declare it: [[commands]] {values} (modpack discover --write adds it).",
+        fix,
     )
 
 
