@@ -979,12 +979,14 @@ DEPENDENCY_CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
 @pytest.mark.parametrize(
     ("system", "floor", "refused"),
     [
-        # Amazon Linux 2 runs RS up to 8.0 (in life until Jul 2028), Ubuntu 18.04 up to 7.4, RHEL 7
-        # up to 7.2 (re-docs/embeds__supported-platforms-embed.md): PLT002 said no node runs them.
+        # Amazon Linux 2 runs RS up to 8.0 (in life until Jul 2028; no packages from 8.0.22),
+        # Ubuntu 18.04 up to 7.4, RHEL 7 up to 7.2 (re-docs/embeds__supported-platforms-embed.md):
+        # PLT002 said no node runs them.
         ("amzn2", "7.4.2", False),
         ("amzn2", "8.0", False),
         ("amzn2", "8.0.10", False),
         ("amzn2", None, False),
+        ("amzn2", "8.0.22", True),  # the major.minor floor let it through (a review)
         ("amzn2", "8.2", True),
         ("ubuntu18", "7.4", False),
         ("ubuntu18", "7.8", True),
@@ -1003,6 +1005,16 @@ def test_a_retired_os_is_refused_only_past_its_last_release(
     sink = Sink("module.json")
     metadata.check_platform(module, sink)
     assert [f.code for f in sink.findings] == (["PLT002"] if refused else [])
+
+
+def test_a_retired_os_still_in_reach_keeps_its_architectures() -> None:
+    """Amazon Linux 2 was only ever shipped for x86_64: an aarch64 bundle for it is PLT004, which
+    a retired OS in reach of min_redis_pack_version skipped (a review)."""
+    module = good_module() | {"architecture": "aarch64", "operating_systems": ["amzn2"]}
+    module.pop("min_redis_pack_version")
+    sink = Sink("module.json")
+    metadata.check_platform(module, sink)
+    assert [f.code for f in sink.findings] == ["PLT004"]
 
 
 @pytest.mark.parametrize(

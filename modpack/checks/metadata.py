@@ -192,16 +192,20 @@ def check_platform(module: Module, sink: Sink, *, in_bundle: bool = False) -> No
         _check_os_entries(entries, key, module.get("architecture"), _pack_floor(module), sink)
 
 
-def _pack_floor(module: Module) -> tuple[int, int] | None:
-    """min_redis_pack_version as (major, minor); None when absent or not a version (VER005)."""
+def _pack_floor(module: Module) -> tuple[int, ...] | None:
+    """min_redis_pack_version as (major, minor, patch); None when absent or not a version (VER005)."""
     value = module.get("min_redis_pack_version")
     return _floor_of(value) if isinstance(value, str) and len(value) <= 64 else None
 
 
 @functools.lru_cache(maxsize=256)  # the same few values recur in every file of a run
-def _floor_of(text: str) -> tuple[int, int] | None:
+def _floor_of(text: str) -> tuple[int, ...] | None:
     parsed = versions.parse_redis_version(text)
-    return (parsed[0], parsed[1] if len(parsed) > 1 else 0) if parsed else None
+    return _three(parsed) if parsed else None
+
+
+def _three(version: tuple[int, ...]) -> tuple[int, ...]:
+    return (*version, 0, 0)[:3]
 
 
 def _check_architecture(module: Module, sink: Sink, *, in_bundle: bool) -> None:
@@ -215,7 +219,7 @@ def _check_architecture(module: Module, sink: Sink, *, in_bundle: bool) -> None:
 
 
 def _check_os_entries(
-    entries: list[JSON], key: str, arch: object, floor: tuple[int, int] | None, sink: Sink
+    entries: list[JSON], key: str, arch: object, floor: tuple[int, ...] | None, sink: Sink
 ) -> None:
     # Only a known architecture is compared with an OS's (PLT004); any other value is the schema's.
     known_arch = arch if isinstance(arch, str) and arch in ARCHITECTURES else None
@@ -238,7 +242,7 @@ def _check_os_entries(
 _OsVerdict = tuple[bool, str | None, tuple[tuple[str, str], ...]]  # identifier?, canonical, findings
 
 
-def _os_entry(entry: str, arch: str | None, floor: tuple[int, int] | None) -> _OsVerdict:
+def _os_entry(entry: str, arch: str | None, floor: tuple[int, ...] | None) -> _OsVerdict:
     """What one operating_systems entry is: an identifier at all, its canonical id, and the
     findings (code, message) it gets on `arch` in a bundle for RS `floor` (min_redis_pack_version)
     and later. The same few entries recur in every file of a run, so a short entry's verdict is
@@ -248,7 +252,7 @@ def _os_entry(entry: str, arch: str | None, floor: tuple[int, int] | None) -> _O
     return _judge_os_entry(entry, arch, floor)
 
 
-def _judge_os_entry(entry: str, arch: str | None, floor: tuple[int, int] | None) -> _OsVerdict:
+def _judge_os_entry(entry: str, arch: str | None, floor: tuple[int, ...] | None) -> _OsVerdict:
     if not _OS_ENTRY.fullmatch(entry):
         return False, None, ()
     systems = policy.operating_systems()
@@ -257,16 +261,17 @@ def _judge_os_entry(entry: str, arch: str | None, floor: tuple[int, int] | None)
         return True, None, (("PLT002", f"{entry!r}: not a Redis Enterprise OS"),)
     system = systems[canonical]
     if system["status"] != "supported":
-        # A retired OS still runs the releases up to its last one (Amazon Linux 2: RS 8.0, in life
-        # until 2028): a bundle those releases may take is installable there.
-        last = system.get("last_rs")
-        last_version = versions.parse_redis_version(last) if isinstance(last, str) else None
-        if last_version is not None and (floor is None or floor <= last_version[:2]):
-            return True, canonical, ()
-        note = system.get("note", "")
-        if last_version is not None and floor is not None:
-            note += f" The bundle asks for RS {floor[0]}.{floor[1]} or later (min_redis_pack_version)."
-        return True, canonical, (("PLT002", f"{entry!r}: {note}".rstrip(": ")),)
+        # A retired OS still runs the releases before the one that dropped it (Amazon Linux 2:
+        # RS 8.0 until 8.0.22, in life until 2028): a bundle those releases may take is
+        # installable there, for the architectures it was shipped for (below).
+        dropped = system.get("dropped_in")
+        cut = versions.parse_redis_version(dropped) if isinstance(dropped, str) else None
+        if cut is None or (floor is not None and floor >= _three(cut)):
+            note = system.get("note", "")
+            if cut is not None and floor is not None:
+                shown = ".".join(map(str, floor if floor[2] else floor[:2]))
+                note += f" The bundle asks for RS {shown} or later (min_redis_pack_version)."
+            return True, canonical, (("PLT002", f"{entry!r}: {note}".rstrip(": ")),)
     if arch is not None and arch not in systems[canonical]["architectures"]:
         shipped = ", ".join(systems[canonical]["architectures"])
         return (
