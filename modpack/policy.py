@@ -32,6 +32,7 @@ class OperatingSystem(TypedDict):
 class SharedLibraries(TypedDict):
     present: list[str]
     desktop: list[str]
+    versioned_exports: list[str]  # every export versioned: no unversioned name binds to them
 
 
 class Sourced(TypedDict):

@@ -235,6 +235,20 @@ def test_unversioned_symbols_beside_versioned_ones_of_the_same_library_are_not_f
     assert codes(crafted(tmp_path, spec), {"architecture": "x86_64", "operating_systems": ["rhel9"]}) == []
 
 
+def test_an_unversioned_name_beside_openssl_is_still_flagged(tmp_path: Path) -> None:
+    """OpenSSL versions every export (OPENSSL_3.0.0): a module that needs it and leaves another
+    name unversioned and undefined cannot have it bound by libcrypto. The zlib fix had let any
+    needed library count (a review)."""
+    spec = Spec(
+        needed=("libc.so.6", "libcrypto.so.3"),
+        verneed={"libc.so.6": ("GLIBC_2.2.5",), "libcrypto.so.3": ("OPENSSL_3.0.0",)},
+        symbols=(Sym("RedisModule_OnLoad"), Sym("not_linked_helper", defined=False)),
+    )
+    assert codes(crafted(tmp_path, spec), {"architecture": "x86_64", "operating_systems": ["rhel9"]}) == [
+        "ELF025"
+    ]
+
+
 def test_a_real_zlib_module_is_clean(tmp_path: Path) -> None:
     """The same, compiled: gcc links the system's libz.so.1 (zlib1g, on every Debian machine);
     the prototypes are the module's own, so no zlib headers are needed."""

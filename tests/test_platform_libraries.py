@@ -319,7 +319,7 @@ def test_every_supported_os_records_its_openssl_and_the_reference_sonames_hold()
 def test_libnsl_is_per_os_not_a_global_tier() -> None:
     """RHEL UBI lacks libnsl.so.1 (a separate package there); Ubuntu has it in libc6."""
     libraries = policy.load("platforms")["libraries"]
-    assert set(libraries) == {"$comment", "present", "desktop"}
+    assert set(libraries) == {"$comment", "present", "desktop", "versioned_exports"}
     rhel9, ubuntu22 = loadability.platform("rhel9"), loadability.platform("ubuntu22")
     assert rhel9 is not None and ubuntu22 is not None
     nsl_rhel, nsl_ubuntu = rhel9.library("libnsl.so.1"), ubuntu22.library("libnsl.so.1")

@@ -375,13 +375,16 @@ def _binding_hint(own: list[str], taken: list[str]) -> str:
 def _unversioned_provider(info: ElfInfo) -> bool:
     """Whether a needed library may define unversioned symbols (so they need not be redis-server's).
 
-    The libraries every node has (glibc, libstdc++, libgcc_s) version every export (elf.md §2);
-    any other needed library may provide unversioned symbols, even one some versions are required
-    from: zlib exports compress, crc32 and inflate unversioned and compressBound as ZLIB_1.2.0, so
-    a module calling both needs ZLIB_1.2.0 and binds the rest unversioned to libz.so.1.
+    The libraries every node has (glibc, libstdc++, libgcc_s) version every export (elf.md §2), and
+    so do OpenSSL's (platforms.json: versioned_exports). Any other needed library may provide
+    unversioned symbols: one no version is required from, and one that versions only some of its
+    exports, as zlib does (compress, crc32 and inflate unversioned, compressBound@ZLIB_1.2.0), of
+    which only the versioned part shows in the module's version needs.
     """
-    present = set(policy.load("platforms")["libraries"]["present"])
-    return any(name not in present for name in info.needed)
+    libraries = policy.load("platforms")["libraries"]
+    present, complete = set(libraries["present"]), set(libraries["versioned_exports"])
+    versioned = {need.library for need in info.version_needs}
+    return any(name not in versioned or name not in complete for name in info.needed if name not in present)
 
 
 def _report_loadable(info: ElfInfo, sink: Sink, *, suggest: bool) -> None:
