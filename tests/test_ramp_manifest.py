@@ -145,6 +145,14 @@ def test_an_f_string_value_is_one_finding(tmp_path: Path) -> None:
     assert [(code, line) for code, line, *_ in findings(manifest)] == [("DECL002", 7)]
 
 
+def test_an_f_string_in_the_local_path_of_a_dotted_dependency_is_found(tmp_path: Path) -> None:
+    """A dependency named gears.v8: its local_path, which RAMP evaluates, was not matched as one
+    (a review)."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE + 'dependencies:\n    gears.v8:\n        local_path: "{ROOT}/v8.tgz"\n')
+    assert [code for code, *_ in findings(manifest)] == ["DECL002"]
+
+
 def test_braces_in_a_value_ramp_copies_are_text(tmp_path: Path) -> None:
     """RAMP evaluates only the load arguments and a dependency's local_path (ramp.md §2, §3.4) and
     copies every other value as written: "Stores {field: value} documents" was DECL002, an error
