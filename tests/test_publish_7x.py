@@ -312,3 +312,28 @@ def test_ctrl_c_before_a_7x_replace_deleted_anything_says_the_module_is_there(
     assert "modpack modules list" in stopped.value.hint
     assert [m["uid"] for m in listed(legacy, "keptreplace")] == [uid]
     assert len(installed(legacy, "keptreplace")) == 3
+
+
+@pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_after_a_7x_replace_installed_the_new_build_says_so(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl+C once the cluster had installed this run's build said "this build was not installed"
+    because the replaced module's uid was gone (a review): the cluster lists the new one."""
+    from modpack.rest import publish as publishing
+    from tests.support.rest import connection
+
+    uid, changed = _published_then_changed(legacy, tmp_path, "newreplace")
+
+    def interrupted(self: Any) -> None:
+        raise KeyboardInterrupt  # Ctrl+C as publish reads back what it installed
+
+    monkeypatch.setattr(publishing._LegacyPublish, "_finish_new", interrupted)
+    with pytest.raises(PublishInterrupted) as stopped:
+        publishing.publish(changed, connection(legacy), replace=True)
+    (now,) = listed(legacy, "newreplace")
+    assert now["uid"] != uid and now["description"] == "second"
+    assert stopped.value.message == (
+        f"interrupted: --replace deleted newreplace 10203 (module {uid}), and the cluster holds this"
+        f" run's build as module {now['uid']}"
+    )

@@ -979,17 +979,26 @@ class _LegacyPublish:
         """Ctrl+C once --replace had set out to delete the stored module, and before the cluster
         took this run's bundle: whether that module is gone, asked as _settle_creation asks."""
         name, version, uid = self.result.module_name, self.result.version, self.result.replaced
-        state = "unknown"
+        state, listed = "unknown", []
         for attempt in range(SETTLE_TRIES):
             try:
-                found = client.find_modules(self.api, name, version)
+                listed = [str(m.get("uid", "")) for m in client.find_modules(self.api, name, version)]
             except ModpackError:
                 break
-            state = "still listed" if any(str(m.get("uid", "")) == uid for m in found) else "deleted"
+            state = "still listed" if uid in listed else "deleted"
             if state == "deleted":
                 break
             if attempt + 1 < SETTLE_TRIES:
                 time.sleep(SETTLE_PAUSE)
+        if state == "deleted" and listed:  # the cluster took this run's bundle before Ctrl+C
+            return PublishInterrupted.by(
+                stopped,
+                f"--replace deleted {name} {version} (module {uid}), and the cluster holds this run's"
+                f" build as module {listed[0]}",
+                "See where it stands with `modpack modules list`; run the same publish again to check"
+                " every node.",
+                self.result.notes,
+            )
         if state == "deleted":
             return PublishInterrupted.by(
                 stopped,
