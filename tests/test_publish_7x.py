@@ -247,6 +247,32 @@ def _published_then_changed(legacy: LocalCluster, tmp_path: Path, name: str) -> 
     return stored["uid"], changed
 
 
+def _replace_stopped(
+    legacy: LocalCluster,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    where: object,
+    attribute: str,
+) -> tuple[str, PublishInterrupted]:
+    """`name` published, then `publish --replace` of a changed build stopped by Ctrl+C when it
+    calls `where.attribute`: the replaced module's uid and the error (exit status 130)."""
+    from modpack.rest import publish as publishing
+    from tests.support.rest import connection
+
+    uid, changed = _published_then_changed(legacy, tmp_path, name)
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(where, attribute, interrupted)
+    monkeypatch.setattr(publishing, "SETTLE_PAUSE", 0.01)
+    with pytest.raises(PublishInterrupted) as stopped:
+        publishing.publish(changed, connection(legacy), replace=True)
+    assert stopped.value.exit_code == 130
+    return uid, stopped.value
+
+
 def test_a_7x_replace_dry_run_says_what_it_would_do(legacy: LocalCluster, tmp_path: Path) -> None:
     """It printed an empty 'module object:' line and 'replaced module U', of a module it left
     in place."""
@@ -267,24 +293,14 @@ def test_ctrl_c_after_a_7x_replace_deleted_the_module_says_so(
     """On 7.x, --replace deletes the installed module (from every node) before it uploads: Ctrl+C
     after that printed only 'interrupted', while the cluster no longer held the version."""
     from modpack.rest import client
-    from modpack.rest import publish as publishing
-    from tests.support.rest import connection
 
-    uid, changed = _published_then_changed(legacy, tmp_path, "gonereplace")
-
-    def interrupted(*args: Any, **kwargs: Any) -> None:
-        raise KeyboardInterrupt  # Ctrl+C as the new build's upload starts
-
-    monkeypatch.setattr(client, "post_bundle", interrupted)
-    with pytest.raises(PublishInterrupted) as stopped:
-        publishing.publish(changed, connection(legacy), replace=True)
-    assert stopped.value.exit_code == 130
-    assert stopped.value.message == (
+    uid, error = _replace_stopped(legacy, tmp_path, monkeypatch, "gonereplace", client, "post_bundle")
+    assert error.message == (
         f"interrupted: --replace deleted gonereplace 10203 (module {uid}) from the cluster, and this"
         " build was not installed"
     )
-    assert list(stopped.value.details) == [f"replaced module {uid}: description differed"]
-    assert "Run the same publish again" in stopped.value.hint
+    assert list(error.details) == [f"replaced module {uid}: description differed"]
+    assert "Run the same publish again" in error.hint
     assert listed(legacy, "gonereplace") == []
     assert installed(legacy, "gonereplace") == []
 
@@ -294,22 +310,16 @@ def test_ctrl_c_before_a_7x_replace_deleted_anything_says_the_module_is_there(
     legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from modpack.rest import publish as publishing
-    from tests.support.rest import connection
 
-    uid, changed = _published_then_changed(legacy, tmp_path, "keptreplace")
-
-    def interrupted(*args: Any, **kwargs: Any) -> bool:
-        raise KeyboardInterrupt  # Ctrl+C before the DELETE reached the cluster
-
-    monkeypatch.setattr(publishing, "delete_legacy_module", interrupted)
-    monkeypatch.setattr(publishing, "SETTLE_PAUSE", 0.01)
-    with pytest.raises(PublishInterrupted) as stopped:
-        publishing.publish(changed, connection(legacy), replace=True)
-    assert stopped.value.message == (
+    # Ctrl+C before the DELETE reached the cluster
+    uid, error = _replace_stopped(
+        legacy, tmp_path, monkeypatch, "keptreplace", publishing, "delete_legacy_module"
+    )
+    assert error.message == (
         f"interrupted: --replace was deleting keptreplace 10203 (module {uid}), which is still listed"
         " (its deletion may still be under way); this build was not installed"
     )
-    assert "modpack modules list" in stopped.value.hint
+    assert "modpack modules list" in error.hint
     assert [m["uid"] for m in listed(legacy, "keptreplace")] == [uid]
     assert len(installed(legacy, "keptreplace")) == 3
 
@@ -321,19 +331,14 @@ def test_ctrl_c_after_a_7x_replace_installed_the_new_build_says_so(
     """Ctrl+C once the cluster had installed this run's build said "this build was not installed"
     because the replaced module's uid was gone (a review): the cluster lists the new one."""
     from modpack.rest import publish as publishing
-    from tests.support.rest import connection
 
-    uid, changed = _published_then_changed(legacy, tmp_path, "newreplace")
-
-    def interrupted(self: Any) -> None:
-        raise KeyboardInterrupt  # Ctrl+C as publish reads back what it installed
-
-    monkeypatch.setattr(publishing._LegacyPublish, "_finish_new", interrupted)
-    with pytest.raises(PublishInterrupted) as stopped:
-        publishing.publish(changed, connection(legacy), replace=True)
+    # Ctrl+C as publish reads back what it installed
+    uid, error = _replace_stopped(
+        legacy, tmp_path, monkeypatch, "newreplace", publishing._LegacyPublish, "_finish_new"
+    )
     (now,) = listed(legacy, "newreplace")
     assert now["uid"] != uid and now["description"] == "second"
-    assert stopped.value.message == (
+    assert error.message == (
         f"interrupted: --replace deleted newreplace 10203 (module {uid}), and the cluster holds this"
         f" run's build as module {now['uid']}"
     )
