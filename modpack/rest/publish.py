@@ -708,20 +708,36 @@ def _settle_replacing(api: Api, result: PublishResult) -> None:
     result.notes.append(f"replaced module object {result.replaced}: deleted before the run stopped")
 
 
-def _settle_creation(api: Api, result: PublishResult, sleep: Callable[[float], None] = time.sleep) -> None:
-    """After Ctrl+C during the module object's POST: whether the cluster made it. The request had
-    been sent, and the server may still be storing the object: asked a few times, about a second."""
+def _settled(
+    api: Api,
+    result: PublishResult,
+    done: Callable[[list[Module]], bool],
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Module] | None:
+    """After Ctrl+C with a request out whose answer was not read: the cluster's module objects of
+    this name and version, asked until `done` says the change arrived, for about a second at most
+    (the server may still be storing it); None when the cluster does not answer."""
+    found: list[Module] = []
     for attempt in range(SETTLE_TRIES):
         try:
             found = client.find_modules(api, result.module_name, result.version)
         except ModpackError:
-            return  # stays "creating": said to be unknown
-        if found:
-            result.module_object, result.uid = "created", str(found[0].get("uid", ""))
-            return
-        if attempt + 1 < SETTLE_TRIES:
-            sleep(SETTLE_PAUSE)
-    result.module_object = "not created"
+            return None
+        if done(found) or attempt + 1 == SETTLE_TRIES:
+            break
+        sleep(SETTLE_PAUSE)
+    return found
+
+
+def _settle_creation(api: Api, result: PublishResult, sleep: Callable[[float], None] = time.sleep) -> None:
+    """After Ctrl+C during the module object's POST: whether the cluster made it."""
+    found = _settled(api, result, bool, sleep)
+    if found is None:
+        return  # stays "creating": said to be unknown
+    if found:
+        result.module_object, result.uid = "created", str(found[0].get("uid", ""))
+    else:
+        result.module_object = "not created"
 
 
 class _UploadsSwitchedOn:
@@ -979,17 +995,9 @@ class _LegacyPublish:
         """Ctrl+C once --replace had set out to delete the stored module, and before the cluster
         took this run's bundle: whether that module is gone, asked as _settle_creation asks."""
         name, version, uid = self.result.module_name, self.result.version, self.result.replaced
-        state, listed = "unknown", []
-        for attempt in range(SETTLE_TRIES):
-            try:
-                listed = [str(m.get("uid", "")) for m in client.find_modules(self.api, name, version)]
-            except ModpackError:
-                break
-            state = "still listed" if uid in listed else "deleted"
-            if state == "deleted":
-                break
-            if attempt + 1 < SETTLE_TRIES:
-                time.sleep(SETTLE_PAUSE)
+        found = _settled(self.api, self.result, lambda now: all(str(m.get("uid", "")) != uid for m in now))
+        listed = [str(m.get("uid", "")) for m in found or []]
+        state = "unknown" if found is None else "still listed" if uid in listed else "deleted"
         if state == "deleted" and listed:  # the cluster took this run's bundle before Ctrl+C
             return PublishInterrupted.by(
                 stopped,
@@ -1067,16 +1075,12 @@ class _LegacyPublish:
     def _taken(self, bundle: Bundle, sleep: Callable[[float], None] = time.sleep) -> bool:
         """After Ctrl+C during the POST: whether the cluster holds the bundle anyway (the zip was
         sent whole, the answer not read). Asked a few times, about a second, as _settle_creation."""
-        for attempt in range(SETTLE_TRIES):
-            try:
-                found = client.find_modules(self.api, self.result.module_name, self.result.version)
-            except ModpackError:
-                return False  # no answer: 'interrupted', as before
-            if found and not self._wanted(bundle, found[0]):
-                return True
-            if attempt + 1 < SETTLE_TRIES:
-                sleep(SETTLE_PAUSE)
-        return False
+
+        def holds(found: list[Module]) -> bool:
+            return bool(found) and not self._wanted(bundle, found[0])
+
+        found = _settled(self.api, self.result, holds, sleep)
+        return found is not None and holds(found)  # no answer: 'interrupted', as before
 
     def _node_outcome(self, route: Route, outcomes: dict[int, tuple[NodeStatus, str]]) -> NodeOutcome:
         status, detail = outcomes.get(id(route.bundle), ("present", "the cluster holds this build (sha256)"))
