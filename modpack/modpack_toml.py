@@ -94,6 +94,7 @@ def load_toml(path: Path) -> Declarations:
 
 # module.json's names for what modpack.toml says otherwise, or works out itself: authors who know
 # module.json or ramp.yml write them under [module].
+_OPERATING_SYSTEMS = "It is operating_systems, under [platform]: write operating_systems = [...] there."
 _MODULE_JSON_NAMES = {
     "module_name": "modpack.toml calls it name, under [module]: write name = ... there.",
     "version": "modpack.toml computes version from semantic_version (major*10000 + minor*100 + patch):"
@@ -101,8 +102,8 @@ _MODULE_JSON_NAMES = {
     "sha256": "modpack build computes sha256 from the binary: remove it.",
     "commands": "Declare each command as a [[commands]] table (name, arity, flags, first_key, last_key,"
     " step).",
-    "os_list": "It is operating_systems, under [platform]: write operating_systems = [...] there.",
-    "os": "It is operating_systems, under [platform]: write operating_systems = [...] there.",
+    "os_list": _OPERATING_SYSTEMS,
+    "os": _OPERATING_SYSTEMS,
 }
 
 

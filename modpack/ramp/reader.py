@@ -352,10 +352,9 @@ def _check_keys(data: dict[str, JSON], sink: Sink) -> None:
 
 # The values RAMP evaluates as f-strings (ramp.md §2 step 4, §3.4): the module's load arguments,
 # for discovery, and a dependency's local_path. Every other value is copied as written (ramp.md §4:
-# "known key -> value copied verbatim"), so a `{` in a description is text, not code.
-_EVALUATED = re.compile(
-    r"(run_)?command_line_args|dependencies(\..+|\[\d+\])\.local_path"
-)  # names may hold dots
+# "known key -> value copied verbatim"), so a `{` in a description is text, not code. A
+# dependency's name may hold dots (gears.v8).
+_EVALUATED = re.compile(r"(run_)?command_line_args|dependencies(\..+|\[\d+\])\.local_path")
 
 
 def _check_templates(value: object, sink: Sink, path: str, *, braces: bool = True) -> None:
