@@ -300,7 +300,10 @@ def test_build_ramp_yml_with_discover_writes_what_redis_registers(tmp_path: Path
     require_redis()
     from modpack.redis.discover import discover, module_json_commands
 
-    (tmp_path / "ramp.yml").write_text(MANIFEST + "exclude_commands:\n    - hello.copy\n")
+    extra = {"command_name": "hello.extra", "command_arity": -1, "flags": ["readonly"], "first_key": 0}
+    (tmp_path / "ramp.yml").write_text(
+        MANIFEST + f"exclude_commands:\n    - hello.copy\nadd_command:\n    - {json.dumps(extra)}\n"
+    )
     result = run_modpack("build", "ramp.yml", "--so", HELLO, "--discover", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     (bundle,) = bundles(tmp_path / "dist")
@@ -308,14 +311,20 @@ def test_build_ramp_yml_with_discover_writes_what_redis_registers(tmp_path: Path
         module = json.loads(archive.read("module.json"))
     found = discover(HELLO)
     registered = [c for c in module_json_commands(found) if c["command_name"] != "hello.copy"]
-    assert module["commands"] == registered
+    assert module["commands"][:-1] == registered and module["commands"][-1]["command_name"] == "hello.extra"
     assert (module["module_name"], module["version"]) == (found.module_name, found.module_version)
+    # RAMP's records of its edits are written as RAMP writes them (ramp.md §3.3), its override
+    # bookkeeping is not
+    assert (module["exclude_commands"], module["add_command"]) == (["hello.copy"], [extra])
+    assert "overide_command" not in module and "optional-dependencies" not in module
     assert run_modpack("validate", bundle).returncode == 0
-    # Proved by the same redis-server, as RAMP users would: what was excluded on purpose warns.
+    # Proved by the same redis-server, as RAMP users would: the command excluded on purpose and
+    # the one added for a plugin to register are not differences (they were LOAD017 and LOAD016,
+    # exit 1, while the records were dropped).
     loaded = run_modpack("validate", "--load", bundle)
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
-    assert "warning LOAD017 hello.copy is registered, but not declared" in loaded.stdout
-    assert " error " not in loaded.stdout
+    assert "LOAD016" not in loaded.stdout and "LOAD017" not in loaded.stdout, loaded.stdout
+    assert "info LOAD003 hello 1.2.3 (10203) loaded into redis-server" in loaded.stdout
 
 
 # --- init output builds -------------------------------------------------------------------------

@@ -171,3 +171,48 @@ def test_real_ramp_zip_differs_only_by_ramps_defects(tmp_path: Path) -> None:
     ramp_defects = {"VER011", "PLT002", "ELF029"}
     assert "VER011" in ramp_codes
     assert ramp_codes - ramp_defects == our_codes
+
+
+@pytest.mark.redis
+def test_ramp_pack_records_command_edits_as_the_real_ramp_does(tmp_path: Path) -> None:
+    """RAMP writes exclude_commands and add_command into module.json (ramp.md §3.3); `validate
+    --load` reads them. modpack dropped them, so its own bundle of the same manifest then failed
+    --load: LOAD016 (exit 1) for the command added for a plugin, LOAD017 for the excluded one."""
+    require_redis()
+    if not ramp_available():
+        pytest.fail("ramp-packer is not installed; `pip install -e .[test]` installs it")
+    extra = {
+        "command_name": "hello.extra",
+        "command_arity": -1,
+        "flags": ["readonly"],
+        "first_key": 0,
+        "last_key": 0,
+        "step": 0,
+    }
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        HELLO_MANIFEST + f"exclude_commands:\n    - hello.copy\nadd_command:\n    - {json.dumps(extra)}\n"
+    )
+    subprocess.run(
+        [sys.executable, "-m", "RAMP.ramp", "pack", "-m", str(manifest), "-o", "ramp.zip", str(HELLO)],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    ours = run_modpack("ramp-pack", "-m", manifest, "-o", tmp_path / "ours.zip", HELLO)
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+    written = {}
+    for name in ("ramp.zip", "ours.zip"):
+        with zipfile.ZipFile(tmp_path / name) as archive:
+            written[name] = json.loads(archive.read("module.json"))
+    for key in ("exclude_commands", "add_command"):
+        assert written["ours.zip"][key] == written["ramp.zip"][key], key
+    assert sorted(c["command_name"] for c in written["ours.zip"]["commands"]) == sorted(
+        c["command_name"] for c in written["ramp.zip"]["commands"]
+    )
+    for name in ("ramp.zip", "ours.zip"):
+        loaded = run_modpack("validate", "--load", tmp_path / name)
+        assert "LOAD016" not in loaded.stdout and "LOAD017" not in loaded.stdout, (name, loaded.stdout)
+    loaded = run_modpack("validate", "--load", tmp_path / "ours.zip")
+    assert loaded.returncode == 0 and "info LOAD003 hello 1.2.3 (10203) loaded" in loaded.stdout

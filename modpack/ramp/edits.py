@@ -20,8 +20,13 @@ if TYPE_CHECKING:
     from modpack.findings import Finding
     from modpack.types import JSON, Module
 
-# RAMP's own bookkeeping: applied to the commands, never written into module.json (as ramp-pack).
-RAMP_ONLY_KEYS = ("exclude_commands", "overide_command", "add_command", "optional-dependencies")
+# RAMP's own bookkeeping: applied to the commands, never written into module.json.
+RAMP_ONLY_KEYS = ("overide_command", "optional-dependencies")
+# Kept in module.json when they name something, as RAMP writes them ("Emitted" as a record,
+# ramp.md §3.3; a RediSearch module.json in examples/realworld carries both): `validate --load`
+# reads them, so a command a plugin registers (add_command) or one left out on purpose
+# (exclude_commands) is not reported as a difference from what Redis registers.
+RAMP_RECORDS = ("exclude_commands", "add_command")
 
 
 class NoteTaker(Protocol):
@@ -118,7 +123,8 @@ def edit_errors(sink: Sink, since: int) -> list[Finding]:
 
 def finish_module(decl: Declarations, module: Module, listed: list[Module]) -> None:
     """decl.module becomes `module` with RAMP's command edits applied to the `listed` commands,
-    RAMP's bookkeeping keys removed and display_name defaulted to the name, as RAMP writes it.
+    RAMP's bookkeeping keys removed (its records of exclusions and additions kept when they name
+    something) and display_name defaulted to the name, as RAMP writes it.
     An edit that matches no command stops here (DECL004), before anything is written."""
     before = len(decl.sink.findings)
     commands: list[JSON] = [*apply_ramp_edits(module, listed, Notes(), decl.sink)]
@@ -127,6 +133,9 @@ def finish_module(decl: Declarations, module: Module, listed: list[Module]) -> N
         raise FindingsError(f"{decl.path}: RAMP's command edits cannot be applied", decl.sink.resolved())
     for key in RAMP_ONLY_KEYS:
         module.pop(key, None)
+    for key in RAMP_RECORDS:
+        if not module.get(key):
+            module.pop(key, None)
     module.setdefault("display_name", module["module_name"])
     decl.module = module
 
