@@ -14,6 +14,9 @@ each measurement:
 - curl, one node after the other;
 - `modpack publish` as a user runs it: validate the bundle, read /v1/nodes and /v1/cluster,
   create the module object, upload to every node, check every node's listing;
+- the floor for any Python client (bench/bare_upload.py): the interpreter modpack runs on,
+  uploading to the three at once with http.client and nothing else (the module object exists
+  beforehand, as for curl);
 - `modpack publish` of the example module's 5 KiB bundle: all of that but the uploads' bytes,
   one step after the other. Uploads cannot start before the cluster has named its nodes, so
   start-up and the reading of the cluster come before a publish's first upload byte (validation
@@ -246,6 +249,27 @@ def curl_uploads(info: dict[str, Any], zipped: Path, server: int, *, parallel: b
     return Measured(wall, cpu_seconds(server) - cpu, peak, client_cpu)
 
 
+def bare_uploads(info: dict[str, Any], zipped: Path, server: int) -> Measured:
+    """bench/bare_upload.py, run by the interpreter publish runs on: Python's start-up and
+    transfer, without any of publish's own work."""
+    python = sys.executable if ARGS.from_checkout else str(PYTHON)
+    urls = [node["url"] for node in info["nodes"]]
+    command = [
+        python,
+        str(ROOT / "bench" / "bare_upload.py"),
+        str(zipped),
+        info["ca_cert"],
+        f"{USER}:{PASSWORD}",
+    ]
+    cpu, start = cpu_seconds(server), time.perf_counter()
+    process = subprocess.Popen([*command, *urls], cwd=WORK)
+    (code,), client_cpu, peak = waited([process])
+    wall = time.perf_counter() - start
+    if code != 0:
+        sys.exit(f"bench/bare_upload.py exited with {code}")
+    return Measured(wall, cpu_seconds(server) - cpu, peak, client_cpu)
+
+
 def copy_tracked(source: Path) -> None:
     """This checkout's tracked files, afresh in `source` (no build/ folder of an earlier build);
     links stay links: modpack/schemas is one, to ../schemas, and a copy without it installed a
@@ -345,7 +369,13 @@ def main() -> None:
     shutil.rmtree(data, ignore_errors=True)
     server, info = start_server(data)
     small = small_bundle()
-    runs: dict[str, list[Measured]] = {"parallel": [], "sequential": [], "publish": [], "fixed": []}
+    runs: dict[str, list[Measured]] = {
+        "parallel": [],
+        "sequential": [],
+        "publish": [],
+        "fixed": [],
+        "bare": [],
+    }
     loads = [os.getloadavg()]
     try:
         reset(info, so, keep_module_object=False)
@@ -361,6 +391,8 @@ def main() -> None:
             runs["sequential"].append(curl_uploads(info, zipped, server.pid, parallel=False))
             reset(info, so, keep_module_object=False)
             runs["fixed"].append(modpack_publish(info, small, server.pid))
+            reset(info, so, keep_module_object=True)
+            runs["bare"].append(bare_uploads(info, zipped, server.pid))
             loads.append(os.getloadavg())
         server_peak = peak_mb(server.pid)
     finally:
@@ -394,8 +426,9 @@ def report(
         "sequential": "curl, nodes one after the other",
         "publish": "modpack publish",
         "fixed": "modpack publish, 5 KiB bundle",
+        "bare": "python http.client, at once",
     }
-    for kind in ("parallel", "sequential", "publish"):  # the 5 KiB publish has its own line below
+    for kind in ("parallel", "sequential", "bare", "publish"):  # the 5 KiB publish has its own line below
         run = best[kind]
         print(
             f"{labels[kind]:<34}{run.wall:7.2f} s ({median[kind]:5.2f} s)"
@@ -421,6 +454,11 @@ def report(
     print(
         f"modpack publish less a 5 KiB publish ({median['fixed']:.2f} s: every step of a publish but the"
         f" uploads' bytes, one after the other): {rest:.2f}x curl at once, the median of each round's ratio"
+    )
+    floor = statistics.median(b.wall / c.wall for b, c in zip(runs["bare"], runs["parallel"], strict=True))
+    print(
+        f"python http.client / curl at once: {floor:.2f}x, the median of each round's ratio (the floor"
+        " for a Python client: start-up and transfer, none of publish's work)"
     )
     print(
         f"peak memory: modpack publish {client:6.1f} MB, one curl {curl:5.1f} MB,"
