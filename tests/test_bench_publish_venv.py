@@ -124,11 +124,46 @@ def test_one_lucky_round_does_not_meet_the_target(
         "sequential": rounds(2.90, 2.99, 3.02),
         "publish": rounds(3.43, 3.46, 2.97),  # best to best 0.99x, each round's ratio 1.14x, 1.08x, 0.96x
         "fixed": rounds(0.38, 0.36, 0.34),
+        "bare": rounds(3.06, 3.13, 3.41),  # each round's ratio 1.02x, 0.98x, 1.10x
     }
     bench.report(zipped, "test", runs, 60.0, [(0.1, 0.1, 0.1)], tmp_path)
     out = capsys.readouterr().out
     assert "0.99x best to best, 1.08x the median" in out
+    assert "python http.client / curl at once: 1.02x, the median of each round's ratio" in out
     assert out.rstrip().endswith("targets NOT met")
     runs["publish"] = rounds(2.95, 3.10, 3.00)
     bench.report(zipped, "test", runs, 60.0, [(0.1, 0.1, 0.1)], tmp_path)
     assert capsys.readouterr().out.rstrip().endswith("targets met")
+
+
+def test_the_bare_upload_reaches_every_node_and_fails_loudly(tmp_path: Path) -> None:
+    """bench/bare_upload.py, the floor the bench sets beside publish, against a real loopback
+    cluster: every node holds the artifact after exit 0; wrong credentials are exit 1 with each
+    node's answer printed, not a floor measured on uploads that never happened."""
+    from modpack.rest import client
+    from tests.support.rest import ADMIN, connection, module_json, running_cluster, write_bundle
+
+    bundle = write_bundle(tmp_path / "hello.zip")
+    script = [sys.executable, str(Path(CHECKOUT) / "bench" / "bare_upload.py"), str(bundle)]
+    with running_cluster(tmp_path / "data") as cluster:
+        with client.Api(connection(cluster)) as api:
+            client.create_module(api, module_json())
+        wrong = subprocess.run(
+            [*script, str(cluster.ca_cert), f"{ADMIN.user}:wrong", *cluster.urls],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert wrong.returncode == 1
+        assert sorted(wrong.stderr.splitlines()) == sorted(f"{url}: HTTP 401" for url in cluster.urls)
+        done = subprocess.run(
+            [*script, str(cluster.ca_cert), f"{ADMIN.user}:{ADMIN.password}", *cluster.urls],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        with client.Api(connection(cluster)) as api:
+            for url in cluster.urls:
+                listed = api.json("GET", f"{url}/v2/local/modules/user-defined/artifacts")
+                assert [(a["module_name"], a["version"]) for a in listed] == [("hello", 10203)], url
