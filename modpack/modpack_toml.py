@@ -291,12 +291,48 @@ def _assemble(decl: Declarations, data: dict[str, JSON]) -> None:
     entries: list[JSON] = [_command(c) for c in commands] if isinstance(commands, list) else []
     module["commands"] = entries
     policy.canonicalise_commands(entries, target_redis(module))
+    _command_records(module, table, decl.sink)
     decl.module = module
     decl.settings = settings_from(data.get("validate"))
     decl.targets = _targets(data.get("targets"))
     build = _table(data, "build")
     decl.output = output if isinstance(output := build.get("output"), str) else None
     decl.so = so if isinstance(so := build.get("so"), str) else None
+
+
+def _command_records(module: Module, table: dict[str, JSON], sink: Sink) -> None:
+    """[module] exclude_commands and add_command, into module.json as RAMP records them (ramp.md
+    §3.3), where `validate --load` reads them: a command the module registers that is left out on
+    purpose, and a declared one the module does not register when it is loaded (a plugin's).
+
+    Names are compared as Redis compares command names, case-insensitively. An excluded command
+    that a [[commands]] table declares, or an added one that none declares, is DECL004."""
+    entries = [c for c in cast("list[JSON]", module["commands"]) if isinstance(c, dict)]
+    declared = {str(c.get("command_name")).casefold() for c in entries}
+    excluded = table.get("exclude_commands")
+    if isinstance(excluded, list) and excluded:
+        for index, name in enumerate(excluded):
+            if isinstance(name, str) and name.casefold() in declared:
+                sink.add(
+                    "DECL004",
+                    f"exclude_commands[{index}]",
+                    f"exclude_commands names {name!r}, which a [[commands]] table declares: a command"
+                    " is declared or excluded, not both",
+                    "Remove the name from exclude_commands, or remove its [[commands]] table.",
+                )
+        module["exclude_commands"] = list(excluded)
+    added = table.get("add_command")
+    if isinstance(added, list) and added:
+        names = {n.casefold() for n in added if isinstance(n, str)}
+        for index, name in enumerate(added):
+            if isinstance(name, str) and name.casefold() not in declared:
+                sink.add(
+                    "DECL004",
+                    f"add_command[{index}]",
+                    f"add_command names {name!r}, which no [[commands]] table declares",
+                    "add_command names [[commands]] tables: declare the command as one, or fix the name.",
+                )
+        module["add_command"] = [dict(c) for c in entries if str(c.get("command_name")).casefold() in names]
 
 
 def _table(data: dict[str, JSON], key: str) -> dict[str, JSON]:

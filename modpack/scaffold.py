@@ -28,6 +28,8 @@ MODULE_ORDER = (
     "display_name",
     "semantic_version",
     *(key for key in MODULE_KEYS if key != "display_name"),
+    "exclude_commands",
+    "add_command",
 )
 COMMAND_KEYS = (
     ("command_name", "name"),
@@ -38,7 +40,8 @@ COMMAND_KEYS = (
     ("step", "step"),
 )
 # module.json keys modpack.toml does not hold, and why. RAMP's command edits are not here:
-# they are applied to the commands (modpack.ramp.edits), and that is reported there.
+# they are applied to the commands (modpack.ramp.edits), and that is reported there; its records
+# of exclusions and additions are kept under [module] by name (`_edit_records`).
 NOT_CARRIED = {
     "version": "derived from semantic_version",
     "sha256": "computed from the binary at build time",
@@ -219,7 +222,11 @@ def from_module_json(document: object, source: str) -> Conversion:
     if not isinstance(document, dict):
         raise ModpackError(f"{source} does not hold a module.json object")
     conv = Conversion(source=source)
-    _carry_module(conv, document)
+    module = dict(document)
+    if module.get("overide_command"):  # RAMP applied it: commands holds the entries it replaced
+        conv.dropped("overide_command: RAMP's record of the entries it replaced, which commands holds")
+    _edit_records(module)
+    _carry_module(conv, module)
     return conv
 
 
@@ -290,8 +297,7 @@ def from_ramp(
         base = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else None
     before = len(decl.sink.findings)
     commands = apply_ramp_edits(module, base, conv, decl.sink)
-    for key in ("exclude_commands", "overide_command", "add_command"):
-        module.pop(key, None)
+    _edit_records(module)
     _carry_module(conv, module)
     conv.commands = commands
     _name_and_version(conv, given, discovered, name, version)
@@ -307,6 +313,24 @@ def from_ramp(
     if errors:
         raise FindingsError(f"{path}: RAMP's command edits cannot be applied", errors)
     return conv
+
+
+def _edit_records(module: Module) -> None:
+    """RAMP's edits in `module` as modpack.toml's [module] keeps them: exclude_commands as given
+    (`build --discover` applies it), add_command as the names of the [[commands]] tables its
+    entries became, both only when they name something; overide_command is applied, not kept.
+    `validate --load` reads both from the module.json a build writes (modpack.ramp.edits)."""
+    module.pop("overide_command", None)
+    excluded, added = module.pop("exclude_commands", None), module.pop("add_command", None)
+    names: list[JSON] = [n for n in excluded if isinstance(n, str)] if isinstance(excluded, list) else []
+    if names:
+        module["exclude_commands"] = names
+    entries = added if isinstance(added, list) else []
+    added_names: list[JSON] = [
+        a["command_name"] for a in entries if isinstance(a, dict) and isinstance(a.get("command_name"), str)
+    ]
+    if added_names:
+        module["add_command"] = added_names
 
 
 def _name_and_version(

@@ -575,3 +575,94 @@ def test_build_discover_of_a_modpack_toml_without_commands_says_nothing_of_empty
     plain = run_modpack("build", toml, "-o", tmp_path / "plain")
     assert plain.returncode == 1 and "warning CMD030 commands is empty" in plain.stdout
     assert bundles(tmp_path / "plain") == []
+
+
+# --- RAMP's records of command edits in modpack.toml -----------------------------------------
+
+
+def test_modpack_toml_edit_records_that_contradict_the_commands_are_decl004(tmp_path: Path) -> None:
+    """[module] exclude_commands names what no [[commands]] table declares, add_command names
+    tables: an excluded command that is declared, or an added one that is not, is an error at its
+    line, and nothing is built."""
+    text = EXAMPLE.replace(
+        'compatible_redis_version = "7.4"\n',
+        'compatible_redis_version = "7.4"\nexclude_commands = ["HELLO.COPY"]\nadd_command = ["hello.later"]\n',
+    )
+    toml = project(tmp_path, text)
+    result = run_modpack("build", toml, "-o", tmp_path / "dist")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        "modpack.toml:18 [module.exclude_commands[0]]: error DECL004 exclude_commands names 'HELLO.COPY',"
+        " which a [[commands]] table declares: a command is declared or excluded, not both" in result.stdout
+    )
+    assert (
+        "modpack.toml:19 [module.add_command[0]]: error DECL004 add_command names 'hello.later', which no"
+        " [[commands]] table declares" in result.stdout
+    )
+    assert bundles(tmp_path / "dist") == []
+    wrong = project(
+        tmp_path, EXAMPLE.replace('license = "MIT"\n', 'license = "MIT"\nadd_command = "hello.copy"\n')
+    )
+    typed = run_modpack("validate", wrong)
+    assert typed.returncode == 1 and "SCH002 `module.add_command` is a string" in typed.stdout, typed.stdout
+
+
+@pytest.mark.redis
+def test_modpack_toml_edit_records_reach_module_json_and_load(tmp_path: Path) -> None:
+    """A command a plugin registers (add_command) and one left out on purpose (exclude_commands):
+    module.json records them as RAMP does, `build --discover` leaves the excluded one out, and
+    `validate --load` of the modpack.toml and of its bundle reports neither (LOAD016, exit 1, and
+    LOAD017 before modpack.toml could say so)."""
+    require_redis()
+    extra = '\n[[commands]]\nname = "hello.later"\narity = -1\nflags = ["readonly"]\n'
+    copy = EXAMPLE.index('[[commands]]\nname = "hello.copy"')
+    text = (EXAMPLE[:copy] + extra).replace(
+        'compatible_redis_version = "7.4"\n',
+        'compatible_redis_version = "7.4"\nexclude_commands = ["hello.copy"]\nadd_command = ["HELLO.LATER"]\n',
+    )
+    toml = project(tmp_path, text)
+    result = run_modpack("build", toml, "-o", tmp_path / "dist")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (bundle,) = bundles(tmp_path / "dist")
+    with zipfile.ZipFile(bundle) as archive:
+        module = json.loads(archive.read("module.json"))
+    assert module["exclude_commands"] == ["hello.copy"]
+    assert module["add_command"] == [c for c in module["commands"] if c["command_name"] == "hello.later"]
+    for declared in (toml, bundle):
+        loaded = run_modpack("validate", "--load", declared)
+        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+        assert "LOAD016" not in loaded.stdout and "LOAD017" not in loaded.stdout, loaded.stdout
+    # Without the records, the same declarations are what --load said before
+    bare = project(
+        tmp_path, text.replace('exclude_commands = ["hello.copy"]\nadd_command = ["HELLO.LATER"]\n', "")
+    )
+    loaded = run_modpack("validate", "--load", bare)
+    assert loaded.returncode == 1
+    assert "error LOAD016 hello.later is declared, but the module does not register it" in loaded.stdout
+    assert "warning LOAD017 hello.copy is registered, but not declared" in loaded.stdout
+    # build --discover: the discovered commands less the excluded one; a name the module does not
+    # register is DECL004, as in a ramp.yml
+    undeclared = EXAMPLE[: EXAMPLE.index("[[commands]]")].replace(
+        'compatible_redis_version = "7.4"\n',
+        'compatible_redis_version = "7.4"\nexclude_commands = ["hello.copy"]\n',
+    )
+    discovered = run_modpack("build", project(tmp_path, undeclared), "--discover", "-o", tmp_path / "found")
+    assert discovered.returncode == 0, discovered.stdout + discovered.stderr
+    (bundle,) = bundles(tmp_path / "found")
+    with zipfile.ZipFile(bundle) as archive:
+        module = json.loads(archive.read("module.json"))
+    assert sorted(c["command_name"] for c in module["commands"]) == [
+        "hello.get",
+        "hello.mset",
+        "hello.ping",
+        "hello.set",
+    ]
+    assert module["exclude_commands"] == ["hello.copy"] and "add_command" not in module
+    typo = project(tmp_path, undeclared.replace('["hello.copy"]', '["hello.cpy"]'))
+    refused = run_modpack("build", typo, "--discover", "-o", tmp_path / "typo")
+    assert refused.returncode == 1
+    assert (
+        "error DECL004 exclude_commands names 'hello.cpy', which the module does not register"
+        in refused.stdout
+    )
+    assert bundles(tmp_path / "typo") == []

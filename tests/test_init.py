@@ -3,9 +3,11 @@ bundle (with `--discover`, from what the loaded module registers)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,9 @@ def test_init_from_real_manifest(tmp_path: Path, name: str) -> None:
         )
         assert "not carried over" not in result.stdout and "exclude_commands:" not in result.stdout
         assert sorted(codes) == ["CMD005", "CMD005", "VER006"]  # the same defects, carried over
+        # RAMP's records, kept by name for module.json and `validate --load` (the `test` command
+        # is an add_command entry, now a [[commands]] table)
+        assert 'exclude_commands = ["graph.BULK"]\nadd_command = ["test"]\n' in text
     elif name.startswith("RediSearch"):
         assert codes == ["VER010"]
     else:  # no overide_command or add_command: nothing declares a command until --discover
@@ -104,9 +109,26 @@ def test_ramp_edits_applied_to_discovered_commands(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     text = target.read_text()
     assert 'name = "hello"' in text and 'semantic_version = "1.2.3"' in text
-    assert "hello.copy" not in text and 'name = "hello.extra"' in text and "step = -1" in text
+    assert 'name = "hello.copy"' not in text and 'name = "hello.extra"' in text and "step = -1" in text
+    assert 'exclude_commands = ["hello.copy"]\nadd_command = ["hello.extra"]\n' in text
     # operating_systems is left to the build, which fills it from the binary: nothing to say
     assert [f.code for f in validate_paths([target]).findings()] == []
+    # Converted, the module passes `validate --load` as RAMP's bundle of the manifest does: the
+    # excluded command and the added one (which no plugin registers here) are RAMP's records, not
+    # differences. They were LOAD017 and LOAD016 (exit 1) while init dropped the records.
+    loaded = run_modpack("validate", "--load", target)
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert "LOAD016" not in loaded.stdout and "LOAD017" not in loaded.stdout, loaded.stdout
+    assert "info LOAD003 hello 1.2.3 (10203) loaded" in loaded.stdout
+    built = run_modpack("build", target, "--so", HELLO, "-o", tmp_path / "dist")
+    assert built.returncode == 0, built.stdout + built.stderr
+    (bundle,) = (tmp_path / "dist").glob("*.zip")
+    with zipfile.ZipFile(bundle) as archive:
+        module = json.loads(archive.read("module.json"))
+    assert module["exclude_commands"] == ["hello.copy"]
+    assert [c["command_name"] for c in module["add_command"]] == ["hello.extra"]
+    loaded = run_modpack("validate", "--load", bundle)
+    assert loaded.returncode == 0 and "LOAD016" not in loaded.stdout and "LOAD017" not in loaded.stdout
 
 
 def test_a_ramp_command_entry_that_is_no_object_is_skipped_not_a_crash(tmp_path: Path) -> None:

@@ -216,3 +216,15 @@ def test_ramp_pack_records_command_edits_as_the_real_ramp_does(tmp_path: Path) -
         assert "LOAD016" not in loaded.stdout and "LOAD017" not in loaded.stdout, (name, loaded.stdout)
     loaded = run_modpack("validate", "--load", tmp_path / "ours.zip")
     assert loaded.returncode == 0 and "info LOAD003 hello 1.2.3 (10203) loaded" in loaded.stdout
+    # `init --from` RAMP's bundle keeps the records by name, so the modpack.toml loads as clean
+    converted = tmp_path / "modpack.toml"
+    init = run_modpack("init", converted, "--from", tmp_path / "ramp.zip")
+    assert init.returncode == 0, init.stdout + init.stderr
+    text = converted.read_text()
+    assert 'exclude_commands = ["hello.copy"]\nadd_command = ["hello.extra"]\n' in text
+    assert "exclude_commands is not a module.json field" not in init.stdout
+    assert "\n[build]\n" not in text  # the binary is inside the bundle: init says to set it
+    converted.write_text(text + f'\n[build]\nso = "{HELLO}"\n')
+    loaded = run_modpack("validate", "--load", converted)
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert "LOAD016" not in loaded.stdout and "LOAD017" not in loaded.stdout, loaded.stdout

@@ -62,7 +62,9 @@ def apply_ramp_edits(
             conv.todo(
                 f"exclude_commands ({len(excludes)} {'name' if len(excludes) == 1 else 'names'}) "
                 "applies to the commands the module "
-                "registers: run `modpack init --from ramp.yml --discover FILE.so` to apply it"
+                "registers: run `modpack init --from ramp.yml --discover FILE.so` to apply it (it is"
+                " kept under [module], where `modpack build --discover` applies it too when no"
+                " [[commands]] table is written)"
             )
         if overrides or additions:
             conv.changed(

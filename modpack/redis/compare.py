@@ -51,7 +51,7 @@ def compare(module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = Fa
         path = f"commands[{index}]"
         if info is None:
             if name.lower() not in added:
-                found.append(_not_registered(path, name))
+                found.append(_not_registered(path, name, toml))
         else:
             found += compare_command(path, entry, info, discovery.redis_version_tuple)
     names = {name.lower() for _, _, name in declared}
@@ -137,12 +137,14 @@ def _semver(number: int) -> str:
 # --- commands declared on one side only -------------------------------------------------------
 
 
-def _not_registered(path: str, name: str) -> Difference:
+def _not_registered(path: str, name: str, toml: bool) -> Difference:
+    where = "[module] add_command" if toml else "add_command"
     return Difference(
         "LOAD016",
         path,
         f"{name} is declared, but the module does not register it",
-        "Remove the entry, or fix its name; names are compared case-insensitively.",
+        "Remove the entry, or fix its name; names are compared case-insensitively. A command a plugin"
+        f" or a later call registers is named in {where}, as RAMP records it.",
     )
 
 
@@ -157,11 +159,17 @@ def _not_declared(info: CommandInfo, toml: bool) -> Difference:
         )
     if toml:
         values = ", ".join(f"{k} = {_toml_value(v)}" for k, v in info.as_table().items())
-        fix = f"Declare it: [[commands]] {values} (modpack discover --write adds it)."
+        fix = (
+            f"Declare it: [[commands]] {values} (modpack discover --write adds it); left out on"
+            " purpose, name it in [module] exclude_commands."
+        )
     else:
         import json
 
-        fix = f"Declare it: add {json.dumps(info.as_module_json())} to commands."
+        fix = (
+            f"Declare it: add {json.dumps(info.as_module_json())} to commands; left out on purpose,"
+            " name it in exclude_commands."
+        )
     return Difference(
         "LOAD017",
         "commands",

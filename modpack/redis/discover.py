@@ -175,7 +175,9 @@ def module_json_commands(discovery: Discovery, include_subcommands: bool = False
 def fill_commands(
     decl: Declarations, so_path: Path, redis_server: str | None = None, *, redis_version: str | None = None
 ) -> Discovery:
-    """`modpack build --discover`: the module's own commands, when the declarations have none.
+    """`modpack build --discover`: the module's own commands, when the declarations have none,
+    less those [module] exclude_commands leaves out (DECL004 for a name the module does not
+    register, as RAMP's edits in modpack.ramp.edits).
 
     Proved by a redis-server of the module's architecture, closest to the Redis it targets."""
     from modpack.redis.servers import target_version
@@ -188,7 +190,21 @@ def fill_commands(
         redis_version=redis_version,
         target=target_version(decl.module),
     )
-    commands: list[JSON] = [*module_json_commands(discovery)]
+    excluded = decl.module.get("exclude_commands")
+    names = [n for n in excluded if isinstance(n, str)] if isinstance(excluded, list) else []
+    registered = {c.name.casefold() for c in discovery.commands}
+    for index, name in enumerate(names):
+        if name.casefold() not in registered:
+            decl.sink.add(
+                "DECL004",
+                f"exclude_commands[{index}]",
+                f"exclude_commands names {name!r}, which the module does not register",
+                "Fix the name (`modpack discover FILE.so` lists what the module registers), or remove it.",
+            )
+    left_out = {n.casefold() for n in names}
+    commands: list[JSON] = [
+        c for c in module_json_commands(discovery) if str(c.get("command_name")).casefold() not in left_out
+    ]
     decl.module["commands"] = commands
     return discovery
 
