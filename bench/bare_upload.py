@@ -6,7 +6,7 @@ beside curl in bench/bench_publish.py, so the report shows how much of publish's
 curl's is Python's start-up and transfer, and how much is publish's own work.
 
 Usage: python bench/bare_upload.py BUNDLE.zip CA_CERT USER:PASSWORD NODE_URL [NODE_URL ...]
-Exit status 0 when every node answered 200, else 1 (each failure printed).
+Exit status 0 when every node answered 200, else 1 (each failure printed); 2 for bad usage.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def upload(url: str, bundle: Path, context: ssl.SSLContext, authorization: str, 
         answer.read()
         if answer.status != 200:
             failures.append(f"{url}: HTTP {answer.status}")
-    except OSError as exc:
+    except (OSError, http.client.HTTPException) as exc:  # BadStatusLine, IncompleteRead, ...
         failures.append(f"{url}: {exc}")
     finally:
         connection.close()

@@ -28,6 +28,7 @@ from modpack.declarations import Declarations, Target
 from modpack.errors import FindingsError, ModpackError, OutputExistsError, UsageError
 from modpack.findings import Finding, Severity, Sink
 from modpack.hashing import BackgroundHash, stream_chunks
+from modpack.records import refresh_added
 from modpack.types import iterated
 
 if TYPE_CHECKING:
@@ -105,6 +106,8 @@ def assemble(decl: Declarations, so: Path, facts: ElfInfo, target: Target | None
         systems: list[JSON] = [*loadability.loadable_systems(facts)]
         module["operating_systems"] = systems
     policy.canonicalise_commands(module.get("commands"), target_redis(module))
+    if decl.kind == "toml":  # a ramp.yml's add_command stays as written, as RAMP writes it
+        refresh_added(module)
     for dep in local_dependencies(decl):
         entry = _dependency(module, dep.name)
         entry.pop("local_path", None)

@@ -90,7 +90,14 @@ class Declarations:
 
     @property
     def has_commands(self) -> bool:
-        return bool(self.module.get("commands"))
+        """Whether the declarations give any of the module's own commands. Those [module]
+        add_command names are registered by a plugin, where discovery cannot see them: RAMP adds
+        them to what it discovers, and so does `build --discover` (`fill_commands`)."""
+        from modpack.records import folded_name, recorded
+
+        added = recorded(self.module, "add_command")
+        commands = self.module.get("commands")
+        return any(folded_name(c) not in added for c in commands) if isinstance(commands, list) else False
 
     @property
     def ok(self) -> bool:

@@ -19,6 +19,7 @@ from modpack.declarations import MODULE_KEYS
 from modpack.errors import FindingsError, ModpackError
 from modpack.findings import Finding, Severity, Sink
 from modpack.ramp.edits import apply_ramp_edits, edit_errors
+from modpack.records import folded_name
 
 if TYPE_CHECKING:
     from modpack.types import JSON, Module
@@ -225,7 +226,7 @@ def from_module_json(document: object, source: str) -> Conversion:
     module = dict(document)
     if module.get("overide_command"):  # RAMP applied it: commands holds the entries it replaced
         conv.dropped("overide_command: RAMP's record of the entries it replaced, which commands holds")
-    _edit_records(module)
+    _edit_records(module, module.get("commands"), conv)
     _carry_module(conv, module)
     return conv
 
@@ -297,7 +298,7 @@ def from_ramp(
         base = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else None
     before = len(decl.sink.findings)
     commands = apply_ramp_edits(module, base, conv, decl.sink)
-    _edit_records(module)
+    _edit_records(module, commands, conv)
     _carry_module(conv, module)
     conv.commands = commands
     _name_and_version(conv, given, discovered, name, version)
@@ -315,22 +316,47 @@ def from_ramp(
     return conv
 
 
-def _edit_records(module: Module) -> None:
+def _edit_records(module: Module, commands: object, conv: Conversion) -> None:
     """RAMP's edits in `module` as modpack.toml's [module] keeps them: exclude_commands as given
     (`build --discover` applies it), add_command as the names of the [[commands]] tables its
     entries became, both only when they name something; overide_command is applied, not kept.
-    `validate --load` reads both from the module.json a build writes (modpack.ramp.edits)."""
+    `validate --load` reads both from the module.json a build writes (modpack.ramp.edits).
+    What cannot be kept is said: a value that is no command name, and an exclusion of a command
+    that `commands` declares (RAMP matches names exactly, so HELLO.COPY never excluded hello.copy,
+    and modpack.toml, which compares as Redis does, would refuse the pair)."""
     module.pop("overide_command", None)
     excluded, added = module.pop("exclude_commands", None), module.pop("add_command", None)
-    names: list[JSON] = [n for n in excluded if isinstance(n, str)] if isinstance(excluded, list) else []
+    entries = commands if isinstance(commands, list) else []
+    declared = {folded_name(c): c.get("command_name") for c in entries if isinstance(c, dict)}
+    names: list[JSON] = []
+    for name in _listed(excluded, "exclude_commands", conv):
+        if not isinstance(name, str):
+            conv.dropped(f"exclude_commands item {json.dumps(name)}: not a command name")
+        elif name.casefold() in declared:
+            conv.dropped(
+                f"exclude_commands {name!r}: {declared[name.casefold()]} is declared as a command (RAMP"
+                " matches names exactly, so it never excluded it)"
+            )
+        else:
+            names.append(name)
     if names:
         module["exclude_commands"] = names
-    entries = added if isinstance(added, list) else []
-    added_names: list[JSON] = [
-        a["command_name"] for a in entries if isinstance(a, dict) and isinstance(a.get("command_name"), str)
-    ]
+    added_names: list[JSON] = []
+    for entry in _listed(added, "add_command", conv):
+        name = entry.get("command_name") if isinstance(entry, dict) else None
+        if isinstance(name, str) and name.casefold() in declared:
+            added_names.append(name)
+        else:
+            conv.dropped(f"add_command item {json.dumps(entry)[:80]}: not a declared command's entry")
     if added_names:
         module["add_command"] = added_names
+
+
+def _listed(value: JSON | None, key: str, conv: Conversion) -> list[JSON]:
+    if value is None or isinstance(value, list):
+        return value or []
+    conv.dropped(f"{key} is not a list: {json.dumps(value)[:80]}")
+    return []
 
 
 def _name_and_version(

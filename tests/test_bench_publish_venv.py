@@ -167,3 +167,47 @@ def test_the_bare_upload_reaches_every_node_and_fails_loudly(tmp_path: Path) -> 
             for url in cluster.urls:
                 listed = api.json("GET", f"{url}/v2/local/modules/user-defined/artifacts")
                 assert [(a["module_name"], a["version"]) for a in listed] == [("hello", 10203)], url
+
+
+def test_the_bare_upload_counts_a_broken_answer_as_a_failure(tmp_path: Path) -> None:
+    """A node that answers with no HTTP status line (http.client's BadStatusLine, not an OSError)
+    killed the upload's thread and left exit 0: a floor measured on an upload that failed."""
+    import socket
+    import threading
+
+    from modpack.rest import tls
+
+    cert, key = tls.ensure_certificate(tmp_path / "tls")
+    context = tls.server_context(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer_garbage() -> None:
+        connection, _ = listener.accept()
+        with context.wrap_socket(connection, server_side=True) as tls_connection:
+            tls_connection.recv(65536)
+            tls_connection.sendall(b"garbage\r\n\r\n")
+
+    server = threading.Thread(target=answer_garbage, daemon=True)
+    server.start()
+    bundle = tmp_path / "bundle.zip"
+    bundle.write_bytes(b"PK" * 1024)
+    url = f"https://127.0.0.1:{port}"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(Path(CHECKOUT) / "bench" / "bare_upload.py"),
+            str(bundle),
+            str(cert),
+            "a:b",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    server.join(timeout=10)
+    listener.close()
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(f"{url}: ") and "Traceback" not in result.stderr, result.stderr

@@ -666,3 +666,81 @@ def test_modpack_toml_edit_records_reach_module_json_and_load(tmp_path: Path) ->
         in refused.stdout
     )
     assert bundles(tmp_path / "typo") == []
+
+
+@pytest.mark.redis
+def test_build_discover_adds_the_tables_add_command_names_to_what_it_finds(tmp_path: Path) -> None:
+    """As RAMP: discovered commands, less exclude_commands, then add_command's. A [[commands]]
+    table that add_command names turned discovery off, so the bundle declared only that command
+    (a ramp.yml converted by init without --discover, then `build --discover`)."""
+    require_redis()
+    records = 'exclude_commands = ["hello.copy"]\nadd_command = ["hello.later"]\n'
+    text = EXAMPLE[: EXAMPLE.index("[[commands]]")].replace(
+        'compatible_redis_version = "7.4"\n', f'compatible_redis_version = "7.4"\n{records}'
+    )
+    toml = project(tmp_path, text + '[[commands]]\nname = "hello.later"\narity = -1\nflags = ["readonly"]\n')
+    built = run_modpack("build", toml, "--discover", "-o", tmp_path / "dist")
+    assert built.returncode == 0, built.stdout + built.stderr
+    (bundle,) = bundles(tmp_path / "dist")
+    with zipfile.ZipFile(bundle) as archive:
+        module = json.loads(archive.read("module.json"))
+    names = [c["command_name"] for c in module["commands"]]
+    assert sorted(names[:-1]) == ["hello.get", "hello.mset", "hello.ping", "hello.set"]
+    assert names[-1] == "hello.later" and module["add_command"] == module["commands"][-1:]
+    loaded = run_modpack("validate", "--load", bundle)
+    assert loaded.returncode == 0 and "LOAD01" not in loaded.stdout, loaded.stdout
+
+
+def test_add_command_entries_are_those_of_each_targets_build(tmp_path: Path) -> None:
+    """A [[targets]] build canonicalises the flags for its own Redis (no `module` flag for 6.x):
+    add_command kept the default build's entries, so it no longer matched commands."""
+    text = EXAMPLE.replace(
+        'compatible_redis_version = "7.4"\n',
+        'compatible_redis_version = "7.4"\nadd_command = ["hello.copy"]\n',
+    )
+    target = (
+        '\n[[targets]]\nname = "old"\noperating_systems = ["rhel8"]\narchitecture = "x86_64"\n'
+        f'compatible_redis_version = "6.2"\nmin_redis_version = "6.2"\nso = "{HELLO}"\n'
+    )
+    toml = project(tmp_path, text + target)
+    for args, folder in ((["--target", "old"], "old"), ([], "default")):
+        built = run_modpack("build", toml, *args, "-o", tmp_path / folder)
+        assert built.returncode == 0, built.stdout + built.stderr
+        (bundle,) = bundles(tmp_path / folder)
+        with zipfile.ZipFile(bundle) as archive:
+            module = json.loads(archive.read("module.json"))
+        copy = [c for c in module["commands"] if c["command_name"] == "hello.copy"]
+        assert module["add_command"] == copy, folder
+        assert ("module" in copy[0]["flags"]) is (folder == "default")
+
+
+def test_init_from_a_module_json_keeps_the_records_it_can_and_says_what_it_drops(tmp_path: Path) -> None:
+    """RAMP's records in a module.json become [module] names; what cannot (not a name, not a list,
+    an entry no command declares, or an exclusion of a declared command, which RAMP's exact match
+    never applied and modpack.toml would refuse as DECL004) is said, not silently dropped."""
+    document = json.loads((ROOT / "tests" / "cases" / "good" / "module-json" / "module.json").read_text())
+    first, second = (c["command_name"] for c in document["commands"][:2])
+    document["exclude_commands"] = ["hello.hidden", first.upper(), 5]
+    document["add_command"] = [dict(document["commands"][1]), {"command_name": "hello.nowhere"}, "x"]
+    document["overide_command"] = [dict(document["commands"][0])]
+    source = tmp_path / "module.json"
+    source.write_text(json.dumps(document))
+    toml = tmp_path / "modpack.toml"
+    result = run_modpack("init", toml, "--from", source)
+    assert result.returncode == 0, result.stdout + result.stderr
+    module = tomllib.loads(toml.read_text())["module"]
+    assert (module["exclude_commands"], module["add_command"]) == (["hello.hidden"], [second])
+    for said in (
+        f"dropped: exclude_commands {first.upper()!r}: {first} is declared as a command (RAMP matches names"
+        " exactly, so it never excluded it)",
+        "dropped: exclude_commands item 5: not a command name",
+        'dropped: add_command item {"command_name": "hello.nowhere"}: not a declared command\'s entry',
+        'dropped: add_command item "x": not a declared command\'s entry',
+        "dropped: overide_command: RAMP's record of the entries it replaced, which commands holds",
+    ):
+        assert said in result.stdout, said
+    assert "DECL004" not in run_modpack("validate", toml).stdout
+    document["exclude_commands"] = "hello.hidden"
+    source.write_text(json.dumps(document))
+    again = run_modpack("init", toml, "--from", source, "--force")
+    assert again.returncode == 0 and 'dropped: exclude_commands is not a list: "hello.hidden"' in again.stdout

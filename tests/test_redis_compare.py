@@ -180,6 +180,17 @@ def test_ramp_edits_recorded_in_module_json_say_what_is_on_purpose() -> None:
         ("LOAD016", "commands[1]"),
         ("LOAD017", "commands"),
     ]
+    # An excluded command's subcommands are left out with it (they were LOAD018 infos)
+    boxed = discovery(
+        CommandInfo("a.one", -1, ("module",), 0, 0, 0),
+        CommandInfo("a.box", -2, ("module",), 0, 0, 0),
+        CommandInfo("a.box|get", -2, ("module",), 0, 0, 0),
+    )
+    assert codes({"commands": [declared("a.one")], "exclude_commands": ["A.BOX"]}, boxed) == []
+    assert codes({"commands": [declared("a.one")]}, boxed) == [
+        ("LOAD017", "commands"),
+        ("LOAD018", "commands"),
+    ]
 
 
 # --- key specs the legacy triple misses (§3.4-§3.6) -----------------------------------------------

@@ -258,6 +258,27 @@ def test_write_merges_and_keeps_the_users_file(discovered: dict[str, Discovery],
     assert list(tmp_path.iterdir()) == [toml]  # no temporary file left
 
 
+def test_write_keeps_to_ramps_records(discovered: dict[str, Discovery], tmp_path: Path) -> None:
+    """[module] exclude_commands and add_command (RAMP's records) hold for --write: it wrote the
+    excluded command as a [[commands]] table, which the next validate refused (DECL004), and
+    --prune removed the one a plugin registers."""
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(
+        USER_FILE.replace(
+            'semantic_version = "1.2.3"\n',
+            'semantic_version = "1.2.3"\nexclude_commands = ["HELLO.COPY"]\nadd_command = ["hello.retired"]\n',
+        )
+    )
+    summary = discover.write_toml(toml, discovered["hello"], prune=True)
+    assert summary.excluded == ["hello.copy"] and "hello.copy" not in summary.added
+    assert summary.removed == [] and summary.not_registered == []
+    assert "left out, as [module] exclude_commands says: hello.copy" in summary.describe()
+    names = [t["name"] for t in tomllib.loads(toml.read_text())["commands"]]
+    assert "hello.copy" not in names and "hello.retired" in names
+    result = run_modpack("validate", toml)
+    assert "DECL004" not in result.stdout, result.stdout
+
+
 def test_write_refuses_broken_toml_and_leaves_it(discovered: dict[str, Discovery], tmp_path: Path) -> None:
     toml = tmp_path / "modpack.toml"
     toml.write_text("[module\nname = 1\n")

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 # RAMP's own bookkeeping: applied to the commands, never written into module.json.
 RAMP_ONLY_KEYS = ("overide_command", "optional-dependencies")
-# Kept in module.json when they name something, as RAMP writes them ("Emitted" as a record,
-# ramp.md §3.3; a RediSearch module.json in examples/realworld carries both): `validate --load`
+# Kept in module.json when they name something. RAMP writes them always, empty too ("Emitted" as
+# a record, ramp.md §3.3; a RediSearch module.json in examples/realworld carries both): `validate --load`
 # reads them, so a command a plugin registers (add_command) or one left out on purpose
 # (exclude_commands) is not reported as a difference from what Redis registers.
 RAMP_RECORDS = ("exclude_commands", "add_command")
@@ -63,8 +63,8 @@ def apply_ramp_edits(
                 f"exclude_commands ({len(excludes)} {'name' if len(excludes) == 1 else 'names'}) "
                 "applies to the commands the module "
                 "registers: run `modpack init --from ramp.yml --discover FILE.so` to apply it (it is"
-                " kept under [module], where `modpack build --discover` applies it too when no"
-                " [[commands]] table is written)"
+                " kept under [module], where `modpack build --discover` applies it too when the only"
+                " [[commands]] tables are those add_command names)"
             )
         if overrides or additions:
             conv.changed(

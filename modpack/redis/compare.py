@@ -19,6 +19,7 @@ from collections.abc import Mapping
 
 from modpack import policy, versions
 from modpack.findings import Problem
+from modpack.records import recorded
 from modpack.redis.model import CommandInfo, Discovery, KeySpec
 from modpack.types import JSON
 
@@ -45,34 +46,24 @@ def compare(module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = Fa
     # RAMP records its command edits in module.json (ramp.md §3.3): add_command declares what the
     # module does not register when it is loaded (RedisGears' rg.jexecute comes with a plugin),
     # and exclude_commands leaves out on purpose what it registers.
-    added, excluded = _edited(module, "add_command"), _edited(module, "exclude_commands")
+    added, excluded = recorded(module, "add_command"), recorded(module, "exclude_commands")
     for index, entry, name in declared:
         info = registered.get(name.lower())
         path = f"commands[{index}]"
         if info is None:
-            if name.lower() not in added:
+            if name.casefold() not in added:
                 found.append(_not_registered(path, name, toml))
         else:
             found += compare_command(path, entry, info, discovery.redis_version_tuple)
     names = {name.lower() for _, _, name in declared}
     for info in discovery.commands:
-        if info.name.lower() not in names and info.name.lower() not in excluded:
+        if info.name.lower() not in names and info.name.split("|", 1)[0].casefold() not in excluded:
             # Undeclared, it is still registered: its keys are extracted all the same.
             found += [
                 _not_declared(info, toml),
                 *_hazards("commands", {}, info, discovery.redis_version_tuple),
             ]
     return found
-
-
-def _edited(module: Mapping[str, JSON], key: str) -> set[str]:
-    """The command names (lower case) a RAMP edit list in module.json names: strings
-    (exclude_commands) or entries with a command_name (add_command)."""
-    items = module.get(key)
-    if not isinstance(items, list):
-        return set()
-    names = (item.get("command_name") if isinstance(item, dict) else item for item in items)
-    return {name.lower() for name in names if isinstance(name, str)}
 
 
 def declared_commands(module: Mapping[str, JSON]) -> list[tuple[int, dict[str, JSON], str]]:

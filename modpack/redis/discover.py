@@ -177,7 +177,8 @@ def fill_commands(
 ) -> Discovery:
     """`modpack build --discover`: the module's own commands, when the declarations have none,
     less those [module] exclude_commands leaves out (DECL004 for a name the module does not
-    register, as RAMP's edits in modpack.ramp.edits).
+    register, as RAMP's edits in modpack.ramp.edits), then the [[commands]] tables add_command
+    names (a plugin registers them), as RAMP appends its add_command entries.
 
     Proved by a redis-server of the module's architecture, closest to the Redis it targets."""
     from modpack.redis.servers import target_version
@@ -190,20 +191,23 @@ def fill_commands(
         redis_version=redis_version,
         target=target_version(decl.module),
     )
+    from modpack.records import folded_name, recorded
+
     excluded = decl.module.get("exclude_commands")
-    names = [n for n in excluded if isinstance(n, str)] if isinstance(excluded, list) else []
     registered = {c.name.casefold() for c in discovery.commands}
-    for index, name in enumerate(names):
-        if name.casefold() not in registered:
+    for index, name in enumerate(excluded if isinstance(excluded, list) else []):
+        if isinstance(name, str) and name.casefold() not in registered:
             decl.sink.add(
                 "DECL004",
                 f"exclude_commands[{index}]",
                 f"exclude_commands names {name!r}, which the module does not register",
                 "Fix the name (`modpack discover FILE.so` lists what the module registers), or remove it.",
             )
-    left_out = {n.casefold() for n in names}
+    left_out = recorded(decl.module, "exclude_commands")
+    added = decl.module.get("add_command")  # the entries of the tables it names: a plugin's commands
     commands: list[JSON] = [
-        c for c in module_json_commands(discovery) if str(c.get("command_name")).casefold() not in left_out
+        *(c for c in module_json_commands(discovery) if folded_name(c) not in left_out),
+        *(added if isinstance(added, list) else []),
     ]
     decl.module["commands"] = commands
     return discovery
@@ -281,6 +285,7 @@ class WriteSummary:
     unchanged: list[str] = field(default_factory=list)
     not_registered: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)  # registered, named in [module] exclude_commands
     written: bool = False
     redis_version: str = ""
 
@@ -290,6 +295,8 @@ class WriteSummary:
         counts = ", ".join(f"{len(items)} {label}" for label, items in groups if items) or "no commands"
         state = "wrote" if self.written else "unchanged:"
         text = f"{state} {self.path} ({counts}; redis-server {self.redis_version})"
+        if self.excluded:
+            text += f"\nleft out, as [module] exclude_commands says: {', '.join(self.excluded)}"
         if self.removed:
             text += f"\nremoved, not registered by the module: {', '.join(self.removed)}"
         elif self.not_registered:
@@ -308,7 +315,8 @@ def write_toml(
     A declared command is updated only in the fields that disagree with Redis (after the same
     normalisation `validate --load` uses), so the user's spelling and comments stay; a negative
     step (a routing policy) is never replaced. Declared commands the module does not register are
-    kept unless `prune`.
+    kept unless `prune`. RAMP's records under [module] hold: a command exclude_commands names is
+    not written, and one add_command names (a plugin registers it) is kept even with `prune`.
     """
     import tomlkit
 
@@ -378,7 +386,11 @@ def _merge(
         if isinstance(name, str):
             declared.setdefault(name.lower(), table)
     redis = discovery.redis_version_tuple
+    excluded, added = _named(document, "exclude_commands"), _named(document, "add_command")
     for info in discovery.selected(include_subcommands):
+        if info.name.split("|", 1)[0].casefold() in excluded:
+            summary.excluded.append(info.name)
+            continue
         table = declared.get(info.name.lower())
         if table is None:
             table = _new_table(info)
@@ -390,12 +402,22 @@ def _merge(
         else:
             summary.unchanged.append(info.name)
     registered = {c.name.lower() for c in discovery.commands}
-    stale = [t for key, t in declared.items() if key not in registered]
+    stale = [t for key, t in declared.items() if key not in registered and key not in added]
     summary.not_registered = [str(t.get("name")) for t in stale]
     if prune:
         for table in stale:
             tables.remove(table)
         summary.removed = list(summary.not_registered)
+
+
+def _named(document: tomlkit.TOMLDocument, key: str) -> set[str]:
+    """The command names (case-folded) a [module] list of RAMP's records gives."""
+    import tomlkit.items
+
+    from modpack.records import recorded
+
+    module = document.get("module")
+    return recorded(module.unwrap(), key) if isinstance(module, tomlkit.items.Table) else set()
 
 
 def _command_tables(document: tomlkit.TOMLDocument) -> tomlkit.items.AoT:

@@ -1,0 +1,40 @@
+"""RAMP's records of its command edits in module.json: `exclude_commands` (names of commands the
+module registers that module.json leaves out on purpose) and `add_command` (entries added by hand,
+which a plugin registers), ramp.md §3.3. modpack.toml keeps them under [module]. Read by `validate
+--load` (modpack.redis.compare), `build --discover` and `discover --write` (modpack.redis.discover),
+and each build (modpack.builder); imports nothing of modpack's, so any of them may use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modpack.types import JSON, Module
+
+
+def recorded(module: Mapping[str, JSON], key: str) -> set[str]:
+    """The command names (case-folded, as Redis compares them) a record of RAMP's edits names:
+    strings (exclude_commands, and modpack.toml's add_command) or entries with a command_name
+    (add_command in module.json)."""
+    items = module.get(key)
+    if not isinstance(items, list):
+        return set()
+    names = (item.get("command_name") if isinstance(item, dict) else item for item in items)
+    return {name.casefold() for name in names if isinstance(name, str)}
+
+
+def folded_name(entry: JSON) -> str | None:
+    """A commands[] entry's command_name, case-folded; None for an entry without a name."""
+    name = entry.get("command_name") if isinstance(entry, dict) else None
+    return name.casefold() if isinstance(name, str) else None
+
+
+def refresh_added(module: Module) -> None:
+    """add_command as the module's current entries of the commands it names: a build
+    canonicalises the flags of `commands` for its target, and the record must say the same."""
+    names = recorded(module, "add_command")
+    commands = module.get("commands")
+    if names and isinstance(commands, list):
+        module["add_command"] = [dict(c) for c in commands if isinstance(c, dict) and folded_name(c) in names]
