@@ -38,3 +38,9 @@ def refresh_added(module: Module) -> None:
     commands = module.get("commands")
     if names and isinstance(commands, list):
         module["add_command"] = [dict(c) for c in commands if isinstance(c, dict) and folded_name(c) in names]
+
+
+def excluded_by(name: str, excluded: set[str]) -> bool:
+    """Whether a registered command (or subcommand, `container|sub`) is one `excluded` names:
+    by its own name, or by its container's."""
+    return name.casefold() in excluded or name.split("|", 1)[0].casefold() in excluded

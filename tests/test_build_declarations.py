@@ -744,3 +744,37 @@ def test_init_from_a_module_json_keeps_the_records_it_can_and_says_what_it_drops
     source.write_text(json.dumps(document))
     again = run_modpack("init", toml, "--from", source, "--force")
     assert again.returncode == 0 and 'dropped: exclude_commands is not a list: "hello.hidden"' in again.stdout
+
+
+def test_a_modpack_toml_that_declares_only_add_commands_tables_is_cmd030(tmp_path: Path) -> None:
+    """Only the tables add_command names (a plugin's commands): the module declares none of its
+    own, which built silently, as an empty commands list does not."""
+    text = EXAMPLE[: EXAMPLE.index("[[commands]]")].replace(
+        'compatible_redis_version = "7.4"\n',
+        'compatible_redis_version = "7.4"\nadd_command = ["hello.later"]\n',
+    )
+    toml = project(tmp_path, text + '[[commands]]\nname = "hello.later"\narity = -1\nflags = ["readonly"]\n')
+    result = run_modpack("validate", toml)
+    assert (
+        "warning CMD030 every command is one add_command names (a plugin registers it): the module"
+        " declares none of its own" in result.stdout
+    ), result.stdout
+
+
+@pytest.mark.redis
+def test_build_discover_refuses_add_command_naming_a_registered_command(tmp_path: Path) -> None:
+    """add_command names a command the module registers: --discover declared it twice (CMD003
+    'hello.set' duplicates 'hello.set', at a path the file does not have)."""
+    require_redis()
+    text = EXAMPLE[: EXAMPLE.index("[[commands]]")].replace(
+        'compatible_redis_version = "7.4"\n',
+        'compatible_redis_version = "7.4"\nadd_command = ["HELLO.SET"]\n',
+    )
+    toml = project(tmp_path, text + '[[commands]]\nname = "hello.set"\narity = 3\nflags = ["write"]\n')
+    result = run_modpack("build", toml, "--discover", "-o", tmp_path / "dist")
+    assert result.returncode == 1
+    assert (
+        "modpack.toml:18 [module.add_command]: error DECL004 add_command names 'hello.set', which the module"
+        " registers itself" in result.stdout
+    ), result.stdout
+    assert "CMD003" not in result.stdout and bundles(tmp_path / "dist") == []

@@ -47,6 +47,11 @@ def test_init_from_real_manifest(tmp_path: Path, name: str) -> None:
         # RAMP's records, kept by name for module.json and `validate --load` (the `test` command
         # is an add_command entry, now a [[commands]] table)
         assert 'exclude_commands = ["graph.BULK"]\nadd_command = ["test"]\n' in text
+        # its override became the only table of the module's own: build --discover would find nothing
+        assert (
+            "to do: the overide_command entries are the only commands declared, and with them `modpack"
+            " build --discover` discovers nothing" in result.stdout
+        )
     elif name.startswith("RediSearch"):
         assert codes == ["VER010"]
     else:  # no overide_command or add_command: nothing declares a command until --discover

@@ -49,7 +49,10 @@ def test_override_matching_nothing_is_an_error(tmp_path: Path) -> None:
     manifest.write_text(HELLO_MANIFEST + "exclude_commands:\n    - hello.nothing\n")
     result = run_modpack("init", tmp_path / "modpack.toml", "--from", manifest, "--discover", HELLO)
     assert result.returncode == 1
-    assert "DECL004" in result.stdout and "hello.nothing" in result.stdout
+    # at its line, as build and ramp-pack say it (init said `ramp.yml [exclude_commands[0]]`)
+    line = HELLO_MANIFEST.count("\n") + 2
+    assert f"ramp.yml:{line} [exclude_commands[0]]: error DECL004" in result.stdout, result.stdout
+    assert "hello.nothing" in result.stdout
     result = run_modpack("ramp-pack", "-m", manifest, "-o", tmp_path / "x.zip", HELLO)
     assert result.returncode == 1 and "DECL004" in result.stdout
     assert not (tmp_path / "x.zip").exists()

@@ -191,6 +191,9 @@ def test_ramp_edits_recorded_in_module_json_say_what_is_on_purpose() -> None:
         ("LOAD017", "commands"),
         ("LOAD018", "commands"),
     ]
+    # a subcommand excluded by its own name: the container is still reported, the subcommand not
+    alone = {"commands": [declared("a.one")], "exclude_commands": ["a.box|GET"]}
+    assert codes(alone, boxed) == [("LOAD017", "commands")]
 
 
 # --- key specs the legacy triple misses (§3.4-§3.6) -----------------------------------------------

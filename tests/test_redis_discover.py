@@ -279,6 +279,20 @@ def test_write_keeps_to_ramps_records(discovered: dict[str, Discovery], tmp_path
     assert "DECL004" not in result.stdout, result.stdout
 
 
+def test_write_leaves_out_an_excluded_subcommand(discovered: dict[str, Discovery], tmp_path: Path) -> None:
+    """exclude_commands may name a subcommand (`container|sub`): --write wrote its table all the
+    same, which the next validate refused (DECL004)."""
+    found = discovered["subcommands"]
+    sub = next(c.name for c in found.commands if "|" in c.name)
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(
+        f'[module]\nname = "x"\nsemantic_version = "1.0.0"\nexclude_commands = ["{sub.upper()}"]\n'
+    )
+    summary = discover.write_toml(toml, found)
+    names = [t["name"] for t in tomllib.loads(toml.read_text())["commands"]]
+    assert summary.excluded == [sub] and sub not in names and sub.split("|")[0] in names
+
+
 def test_write_refuses_broken_toml_and_leaves_it(discovered: dict[str, Discovery], tmp_path: Path) -> None:
     toml = tmp_path / "modpack.toml"
     toml.write_text("[module\nname = 1\n")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from modpack import policy, versions
 from modpack.checks.numbers import C_INT, integer_value
 from modpack.findings import Sink
+from modpack.records import folded_name, recorded
 
 if TYPE_CHECKING:  # mutate: equivalent -- annotations only
     from modpack.elf import GetkeysApi
@@ -158,16 +159,26 @@ def check_flag_versions(module: Module, entries: object, sink: Sink) -> None:
 
 
 def no_commands(module: Module, sink: Sink) -> None:
-    """CMD030: commands is an empty list, so the proxy routes no command of this module.
+    """CMD030: commands is an empty list, or holds only what [module] add_command names (a plugin's
+    commands), so the proxy routes no command of the module's own.
 
     check_commands says it of a module.json; a modpack.toml (and the module.json a build
     assembles) is judged by the manifest reader, as hand-written entries may be left empty for
     `build --discover` (a ramp.yml never lists them: RAMP reads them from the loaded module).
     Never twice: silent when it was already said.
     """
-    if module.get("commands") != [] or any(f.code == "CMD030" for f in sink.findings):
+    if any(f.code == "CMD030" for f in sink.findings):
         return
-    sink.add("CMD030", "commands", "commands is empty: the proxy routes no command of this module")
+    commands, added = module.get("commands"), recorded(module, "add_command")
+    if commands == []:
+        sink.add("CMD030", "commands", "commands is empty: the proxy routes no command of this module")
+    elif isinstance(commands, list) and added and all(folded_name(c) in added for c in commands):
+        sink.add(
+            "CMD030",
+            "commands",
+            "every command is one add_command names (a plugin registers it): the module declares"
+            " none of its own",
+        )
 
 
 def check_commands(

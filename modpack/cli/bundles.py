@@ -144,7 +144,11 @@ def validate(
 @click.option("--force", is_flag=True, help="Replace an existing bundle with different content.")
 @click.option("--all", "all_targets", is_flag=True, help="Build every [[targets]] entry.")
 @click.option("--target", "target_names", multiple=True, help="Build this [[targets]] entry (repeatable).")
-@click.option("--discover", is_flag=True, help="Fill the commands from the module when none are declared.")
+@click.option(
+    "--discover",
+    is_flag=True,
+    help="Fill the commands from the module when none of its own are declared (add_command's are kept).",
+)
 @click.option(
     "--redis-server", "redis", help="redis-server for --discover (default: $MODPACK_REDIS_SERVER, PATH)."
 )

@@ -71,6 +71,12 @@ def apply_ramp_edits(
                 "overide_command and add_command entries became [[commands]]; "
                 "with --discover, overrides replace the discovered entries"
             )
+        if overrides:
+            conv.todo(
+                "the overide_command entries are the only commands declared, and with them `modpack"
+                " build --discover` discovers nothing: run `modpack init --from ramp.yml --discover"
+                " FILE.so` for every command the module registers"
+            )
         return overrides + additions
     if excludes or overrides or additions:
         conv.changed("RAMP's exclude_commands, overide_command and add_command were applied")
@@ -120,7 +126,8 @@ def _entries(module: Module, key: str, sink: Sink) -> list[JSON]:
 def edit_errors(sink: Sink, since: int) -> list[Finding]:
     """The findings since the `since`-th that stop the edits: an edit matching no command, or an
     edit list of the wrong type."""
-    return [f for f in sink.findings[since:] if f.code in ("DECL004", "SCH002")]
+    added = sink.resolved()[since : len(sink.findings)]  # with their lines; not the flood notes after
+    return [f for f in added if f.code in ("DECL004", "SCH002")]
 
 
 def finish_module(decl: Declarations, module: Module, listed: list[Module]) -> None:

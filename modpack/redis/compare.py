@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from modpack import policy, versions
 from modpack.findings import Problem
-from modpack.records import recorded
+from modpack.records import excluded_by, recorded
 from modpack.redis.model import CommandInfo, Discovery, KeySpec
 from modpack.types import JSON
 
@@ -57,7 +57,7 @@ def compare(module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = Fa
             found += compare_command(path, entry, info, discovery.redis_version_tuple)
     names = {name.lower() for _, _, name in declared}
     for info in discovery.commands:
-        if info.name.lower() not in names and info.name.split("|", 1)[0].casefold() not in excluded:
+        if info.name.lower() not in names and not excluded_by(info.name, excluded):
             # Undeclared, it is still registered: its keys are extracted all the same.
             found += [
                 _not_declared(info, toml),

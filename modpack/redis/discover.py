@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modpack.errors import ModpackError, UsageError
+from modpack.records import excluded_by, folded_name, recorded
 from modpack.redis import compare, model
 from modpack.redis.harness import COMMAND_TIMEOUT, HarnessError, RedisServer, ReplyError
 from modpack.redis.model import CommandInfo, Discovery
@@ -191,8 +192,6 @@ def fill_commands(
         redis_version=redis_version,
         target=target_version(decl.module),
     )
-    from modpack.records import folded_name, recorded
-
     excluded = decl.module.get("exclude_commands")
     registered = {c.name.casefold() for c in discovery.commands}
     for index, name in enumerate(excluded if isinstance(excluded, list) else []):
@@ -203,11 +202,21 @@ def fill_commands(
                 f"exclude_commands names {name!r}, which the module does not register",
                 "Fix the name (`modpack discover FILE.so` lists what the module registers), or remove it.",
             )
-    left_out = recorded(decl.module, "exclude_commands")
     added = decl.module.get("add_command")  # the entries of the tables it names: a plugin's commands
+    entries = added if isinstance(added, list) else []
+    claimed = recorded(decl.module, "add_command")
+    for name in sorted(c.name for c in discovery.commands if c.name.casefold() in claimed):
+        decl.sink.add(
+            "DECL004",
+            "add_command",
+            f"add_command names {name!r}, which the module registers itself",
+            "Remove it from add_command (and its [[commands]] table): --discover declares what the"
+            " module registers.",
+        )
+    left_out = recorded(decl.module, "exclude_commands")
     commands: list[JSON] = [
         *(c for c in module_json_commands(discovery) if folded_name(c) not in left_out),
-        *(added if isinstance(added, list) else []),
+        *(e for e in entries if folded_name(e) not in registered),
     ]
     decl.module["commands"] = commands
     return discovery
@@ -388,7 +397,7 @@ def _merge(
     redis = discovery.redis_version_tuple
     excluded, added = _named(document, "exclude_commands"), _named(document, "add_command")
     for info in discovery.selected(include_subcommands):
-        if info.name.split("|", 1)[0].casefold() in excluded:
+        if excluded_by(info.name, excluded):
             summary.excluded.append(info.name)
             continue
         table = declared.get(info.name.lower())
@@ -413,8 +422,6 @@ def _merge(
 def _named(document: tomlkit.TOMLDocument, key: str) -> set[str]:
     """The command names (case-folded) a [module] list of RAMP's records gives."""
     import tomlkit.items
-
-    from modpack.records import recorded
 
     module = document.get("module")
     return recorded(module.unwrap(), key) if isinstance(module, tomlkit.items.Table) else set()
