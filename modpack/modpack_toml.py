@@ -17,6 +17,7 @@ from modpack.config import settings_from
 from modpack.declarations import MODULE_KEYS, Declarations, Target
 from modpack.envvars import substitute_env
 from modpack.findings import Sink
+from modpack.records import folded_name, recorded
 from modpack.regular import open_regular
 from modpack.sources import lazy_lines, read_text
 
@@ -308,7 +309,7 @@ def _command_records(module: Module, table: dict[str, JSON], sink: Sink) -> None
     Names are compared as Redis compares command names, case-insensitively. An excluded command
     that a [[commands]] table declares, or an added one that none declares, is DECL004."""
     entries = [c for c in cast("list[JSON]", module["commands"]) if isinstance(c, dict)]
-    declared = {str(c.get("command_name")).casefold() for c in entries}
+    declared = {folded_name(c) for c in entries}
     excluded = table.get("exclude_commands")
     if isinstance(excluded, list) and excluded:
         for index, name in enumerate(excluded):
@@ -323,7 +324,7 @@ def _command_records(module: Module, table: dict[str, JSON], sink: Sink) -> None
         module["exclude_commands"] = list(excluded)
     added = table.get("add_command")
     if isinstance(added, list) and added:
-        names = {n.casefold() for n in added if isinstance(n, str)}
+        names = recorded(table, "add_command")
         for index, name in enumerate(added):
             if isinstance(name, str) and name.casefold() not in declared:
                 sink.add(
@@ -332,7 +333,7 @@ def _command_records(module: Module, table: dict[str, JSON], sink: Sink) -> None
                     f"add_command names {name!r}, which no [[commands]] table declares",
                     "add_command names [[commands]] tables: declare the command as one, or fix the name.",
                 )
-        module["add_command"] = [dict(c) for c in entries if str(c.get("command_name")).casefold() in names]
+        module["add_command"] = [dict(c) for c in entries if folded_name(c) in names]
 
 
 def _table(data: dict[str, JSON], key: str) -> dict[str, JSON]:

@@ -320,7 +320,7 @@ def _edit_records(module: Module, commands: object, conv: Conversion) -> None:
     """RAMP's edits in `module` as modpack.toml's [module] keeps them: exclude_commands as given
     (`build --discover` applies it), add_command as the names of the [[commands]] tables its
     entries became, both only when they name something; overide_command is applied, not kept.
-    `validate --load` reads both from the module.json a build writes (modpack.ramp.edits).
+    `validate --load` reads both from the module.json a build writes (modpack.records).
     What cannot be kept is said: a value that is no command name, and an exclusion of a command
     that `commands` declares (RAMP matches names exactly, so HELLO.COPY never excluded hello.copy,
     and modpack.toml, which compares as Redis does, would refuse the pair)."""
