@@ -778,3 +778,16 @@ def test_build_discover_refuses_add_command_naming_a_registered_command(tmp_path
         " registers itself" in result.stdout
     ), result.stdout
     assert "CMD003" not in result.stdout and bundles(tmp_path / "dist") == []
+
+
+def test_a_nameless_table_is_no_command_the_records_can_name(tmp_path: Path) -> None:
+    """A [[commands]] table without a name (its own error) was folded as the name 'none', so
+    exclude_commands = ["none"] was also told the command is declared."""
+    text = EXAMPLE.replace(
+        'compatible_redis_version = "7.4"\n',
+        'compatible_redis_version = "7.4"\nexclude_commands = ["none"]\n',
+    )
+    toml = project(tmp_path, text + "\n[[commands]]\narity = 1\n")
+    result = run_modpack("validate", toml)
+    assert result.returncode == 1 and "commands[5]" in result.stdout, result.stdout
+    assert "exclude_commands names 'none'" not in result.stdout, result.stdout
