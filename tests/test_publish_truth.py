@@ -841,6 +841,40 @@ def test_ctrl_c_during_replace_with_no_answer_after_says_it_is_unknown(
 
 
 @pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_during_a_replace_whose_delete_lands_late_says_it_is_gone(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The DELETE was sent and the cluster carried it out a moment after Ctrl+C: asked only once,
+    at once, publish said "present" and "Nothing is left on the nodes" of a module object about
+    to be gone. It asks as after an interrupted creation (about a second), as the 7.x path does."""
+    import threading
+
+    published = publishing.publish(
+        write_bundle(tmp_path / "late-1.zip", module_json(module_name="late", description="first")),
+        connection(cluster),
+    )
+    changed = write_bundle(tmp_path / "late-2.zip", module_json(module_name="late", description="second"))
+    real = client.delete_module
+
+    def deleted_later(api: client.Api, uid: str) -> bool:
+        def delete() -> None:
+            with client.Api(connection(cluster)) as other:
+                real(other, uid)
+
+        threading.Timer(0.25, delete).start()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(client, "delete_module", deleted_later)
+    with pytest.raises(publishing.PublishInterrupted) as stopped:
+        publishing.publish(changed, connection(cluster), replace=True)
+    error = stopped.value
+    assert error.details[0] == "module object: not created", error.details
+    assert f"replaced module object {published.uid}: deleted before the run stopped" in error.details
+    assert error.hint.startswith(f"--replace deleted module object {published.uid}, and the nodes")
+    assert modules_named(cluster, "late") == []
+
+
+@pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_before_replace_deleted_anything_says_nothing_changed(
     cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

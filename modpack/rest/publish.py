@@ -693,15 +693,14 @@ SETTLE_TRIES, SETTLE_PAUSE = 5, 0.2
 
 
 def _settle_replacing(api: Api, result: PublishResult) -> None:
-    """After Ctrl+C during --replace's DELETE: whether the stored module object is gone. The
-    request had been sent; the answer was not read. Asked once: on 8.x the DELETE is done when it
-    answers. Gone: "" (nothing created yet), with the note of the deletion; there: "present",
-    nothing changed; no answer: stays "replacing", said to be unknown."""
-    try:
-        found = client.find_modules(api, result.module_name, result.version)
-    except ModpackError:
+    """After Ctrl+C during --replace's DELETE: whether the stored module object is gone, asked as
+    _settle_creation asks (the request had been sent, the answer was not read). Gone: "" (nothing
+    created yet), with the note of the deletion; there: "present", nothing changed; no answer:
+    stays "replacing", said to be unknown."""
+    found = _settled(api, result, _without(result.replaced))
+    if found is None:
         return
-    if any(str(m.get("uid", "")) == result.replaced for m in found):
+    if not _without(result.replaced)(found):
         result.module_object, result.uid, result.replaced = "present", result.replaced, ""
         return
     result.module_object = ""
@@ -727,6 +726,11 @@ def _settled(
             break
         sleep(SETTLE_PAUSE)
     return found
+
+
+def _without(uid: str) -> Callable[[list[Module]], bool]:
+    """Whether a listing of module objects no longer holds `uid`: a deletion has arrived."""
+    return lambda found: all(str(m.get("uid", "")) != uid for m in found)
 
 
 def _settle_creation(api: Api, result: PublishResult, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -995,7 +999,7 @@ class _LegacyPublish:
         """Ctrl+C once --replace had set out to delete the stored module, and before the cluster
         took this run's bundle: whether that module is gone, asked as _settle_creation asks."""
         name, version, uid = self.result.module_name, self.result.version, self.result.replaced
-        found = _settled(self.api, self.result, lambda now: all(str(m.get("uid", "")) != uid for m in now))
+        found = _settled(self.api, self.result, _without(uid))
         listed = [str(m.get("uid", "")) for m in found or []]
         state = "unknown" if found is None else "still listed" if uid in listed else "deleted"
         if state == "deleted" and listed:  # the cluster took this run's bundle before Ctrl+C
@@ -1018,7 +1022,7 @@ class _LegacyPublish:
         how = (
             "is still listed (its deletion may still be under way)"
             if state == "still listed"
-            else ("may be gone: the cluster did not answer")
+            else "may be gone: the cluster did not answer"
         )
         return PublishInterrupted.by(
             stopped,
