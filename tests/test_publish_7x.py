@@ -83,6 +83,33 @@ def test_a_node_reported_down_is_refused_on_7x_too(legacy: LocalCluster, tmp_pat
     assert listed(legacy, "downed") == [] and installed(legacy, "downed") == []
 
 
+def test_node_choice_is_refused_on_7x(legacy: LocalCluster, tmp_path: Path) -> None:
+    """RS 7.x installs and removes a module on every node itself. `--node` left a down node out
+    of the preflight, and the cluster's action then failed on it (refused late), and a publish
+    that went ahead reported only the nodes it was given. It is refused before anything changes."""
+    bundle = write_bundle(tmp_path / "chosen.zip", module_json(module_name="chosen"))
+    legacy.stop_node(3)
+    chosen = ("--node", legacy.urls[0], "--node", legacy.urls[1])
+
+    refused = cli(legacy, "publish", bundle, *chosen)
+
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert (
+        "--node chooses nodes, but this cluster runs Redis Enterprise before 8.0 (7.22.0-0), which installs"
+        " and removes a module on every node itself; nothing was changed"
+    ) in refused.stderr
+    assert "Run `modpack publish` with --cluster and without --node" in refused.stderr
+    assert listed(legacy, "chosen") == [] and installed(legacy, "chosen") == []
+
+    legacy.start_node(3)
+    assert cli(legacy, "publish", bundle).returncode == 0
+    kept = cli(legacy, "unpublish", "chosen", "1.2.3", "--node", legacy.urls[0])
+    assert kept.returncode == 1, kept.stdout + kept.stderr
+    assert "Run `modpack unpublish` with --cluster and without --node" in kept.stderr
+    assert len(listed(legacy, "chosen")) == 1 and len(installed(legacy, "chosen")) == 3
+
+
 def test_the_7x_action_reports_the_node_that_could_not_take_the_bundle(
     legacy: LocalCluster, tmp_path: Path
 ) -> None:

@@ -62,6 +62,33 @@ def test_publish_list_and_unpublish_through_the_real_cli(cluster: LocalCluster, 
         assert ADMIN.password not in run.stdout + run.stderr
 
 
+def test_unpublish_with_some_nodes_keeps_the_module_object(cluster: LocalCluster, tmp_path: Path) -> None:
+    """`unpublish --node` of one node of three removed the module object too: the two other
+    nodes kept an artifact the cluster no longer knew. It now keeps the object and says why."""
+    bundle = write_bundle(tmp_path / "some.zip", module_json(module_name="somenodes"))
+    assert cli(cluster, "publish", bundle).returncode == 0
+
+    one = cli(cluster, "unpublish", "somenodes", "1.2.3", "--node", cluster.urls[0])
+
+    assert one.returncode == 0, one.stdout + one.stderr
+    assert one.stdout.count(": deleted") == 1, one.stdout
+    assert (
+        "module object kept: --node named 1 of the cluster's 3 nodes, and the others may still hold"
+        " the artifact; run without --node to remove it everywhere"
+    ) in one.stdout
+    assert "module objects deleted" not in one.stdout
+    assert "somenodes" in cli(cluster, "modules", "list").stdout
+    listed = json.loads(cli(cluster, "artifacts", "list", "--format", "json").stdout)
+    holding = [n["url"] for n in listed if any(a["module_name"] == "somenodes" for a in n["artifacts"])]
+    assert holding == cluster.urls[1:]
+
+    every = cli(cluster, "unpublish", "somenodes", "1.2.3", *(a for u in cluster.urls for a in ("--node", u)))
+    assert every.returncode == 0, every.stdout + every.stderr
+    assert every.stdout.count(": deleted") == 2 and every.stdout.count(": absent") == 1, every.stdout
+    assert "module objects deleted: " in every.stdout
+    assert "somenodes" not in cli(cluster, "modules", "list").stdout
+
+
 def test_dry_run_prints_the_calls_and_changes_nothing(cluster: LocalCluster, tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "dry.zip", module_json(module_name="dry"))
     result = invoke(cluster, "publish", str(bundle), "--dry-run")

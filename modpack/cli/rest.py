@@ -585,6 +585,12 @@ def unpublish(name: str, version: str, connection: Connection) -> None:
             "unpublish failed on " + ", ".join(o.node.label for o in result.failed),
             "The module object was kept; run the same command again once the nodes are back.",
         )
+    if result.some_nodes:
+        click.echo(
+            f"  module object kept: {result.some_nodes}, and the others may still hold the artifact;"
+            " run without --node to remove it everywhere"
+        )
+        return
     objects = ", ".join(result.module_objects) or "none found"
     click.echo(f"  module objects deleted: {objects}")
 

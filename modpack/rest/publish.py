@@ -272,16 +272,33 @@ def read_cluster(api: Api) -> ClusterView:
     return ClusterView(matched, cluster if isinstance(cluster, dict) else {}, oldest)
 
 
+def _refuse_node_choice(connection: Connection, version: str | None, command: str) -> None:
+    """Before RS 8.0 the cluster installs (and removes) a module on every node itself
+    (`POST /v2/modules`, `DELETE /v2/modules/<uid>`): `--node` cannot choose nodes there, and a
+    run that went ahead would change nodes it was not given, and report only those it was."""
+    if connection.nodes:
+        running = f" ({version})" if version else ""
+        raise ModpackError(
+            f"--node chooses nodes, but this cluster runs Redis Enterprise before 8.0{running}, which"
+            f" installs and removes a module on every node itself; nothing was changed",
+            f"Run `modpack {command}` with --cluster and without --node: it checks every node of"
+            " GET /v1/nodes first.",
+        )
+
+
 def api_is_legacy(api: Api) -> bool:
     """Whether the cluster speaks the RS 7.x module API (read from GET /v1/nodes)."""
+    return _legacy(_node_objects(api))
+
+
+def _node_objects(api: Api) -> list[dict[str, JSON]]:
     base = client.cluster_url(api.connection)
     listed = api.json("GET", f"{base}/v1/nodes")
-    versions = [
-        platforms.version_tuple(n.get("software_version"))
-        for n in (listed if isinstance(listed, list) else [])
-        if isinstance(n, dict)
-    ]
-    known = [v for v in versions if v is not None]
+    return [n for n in (listed if isinstance(listed, list) else []) if isinstance(n, dict)]
+
+
+def _legacy(listed: Sequence[dict[str, JSON]]) -> bool:
+    known = [v for v in (platforms.version_tuple(n.get("software_version")) for n in listed) if v is not None]
     return bool(known) and min(known)[:2] < platforms.USER_DEFINED_SINCE
 
 
@@ -511,6 +528,8 @@ def _in_order(paths: Sequence[Path], connection: Connection, options: PublishOpt
     result = _result(bundles)
     with Api(connection) as api:
         view = read_cluster(api)
+        if view.legacy:
+            _refuse_node_choice(connection, view.software_version, "publish")
         routes = preflight(bundles, view, options)
         with _UploadsSwitchedOn(api, view, options, result):
             if view.legacy:
@@ -1175,6 +1194,7 @@ class UnpublishResult:
     nodes: list[NodeOutcome] = field(default_factory=list)
     module_objects: list[str] = field(default_factory=list)  # uids deleted
     kept_objects: bool = False
+    some_nodes: str = ""  # why the module object was kept although every node asked succeeded
 
     @property
     def failed(self) -> list[NodeOutcome]:
@@ -1182,9 +1202,11 @@ class UnpublishResult:
 
 
 def unpublish(name: str, version: int, connection: Connection) -> UnpublishResult:
-    """Delete the artifact from every node, then (when every node succeeded) the module object.
+    """Delete the artifact from every node, then the module object: only when every node
+    succeeded, and when `--node` (if given) named as many nodes as the cluster has.
 
-    On RS 7.x the cluster removes a module from its nodes itself: `DELETE /v2/modules/<uid>`.
+    On RS 7.x the cluster removes a module from its nodes itself: `DELETE /v2/modules/<uid>`;
+    `--node` cannot choose nodes there and is refused.
     """
     client.module_name_argument(name)
     try:
@@ -1209,11 +1231,20 @@ def _unpublish(name: str, version: int, connection: Connection) -> UnpublishResu
                     "unpublish removes custom modules only; a bundled module goes with the cluster's"
                     " upgrades.",
                 )
-        legacy = api_is_legacy(api)
-        if not legacy:
+        listed = _node_objects(api)
+        legacy = _legacy(listed)
+        if legacy:
+            _refuse_node_choice(connection, None, "unpublish")
+        else:
             result.nodes = client.remove_artifacts(api, connection, name, version)
             if result.failed:
                 result.kept_objects = True
+                return result
+            given = {client.base_url(u, "--node") for u in connection.nodes}
+            if given and len(given) < len(listed):
+                # The nodes not given may still hold the artifact: deleting the module object
+                # would leave them with an artifact the cluster no longer knows.
+                result.some_nodes = f"--node named {len(given)} of the cluster's {len(listed)} nodes"
                 return result
         for module in client.find_modules(api, name, version):
             uid = str(module.get("uid", ""))
