@@ -1053,17 +1053,12 @@ def is_musl_library(name: str) -> bool:
 
 
 def unversioned_undefined(info: ElfInfo) -> tuple[str, ...]:
-    """Undefined, non-weak symbols without a version, apart from the RedisModule_* API.
+    """Undefined, non-weak symbols without a version, apart from RedisModule_OnLoad (whose
+    absence is a rule of its own).
 
     glibc and libstdc++ version every export, so these are resolved from whatever the process
     already holds (redis-server is linked -rdynamic) or dlopen fails (elf.md §1.6).
     """
     return tuple(
-        sorted(
-            {
-                s.name
-                for s in info.undefined
-                if s.version is None and not s.weak and not s.name.startswith("RedisModule_")
-            }
-        )
+        sorted({s.name for s in info.undefined if s.version is None and not s.weak and s.name != ONLOAD})
     )

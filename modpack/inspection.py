@@ -44,6 +44,7 @@ class Description(TypedDict):
     private_versions: list[str]
     loadable_on: list[str]
     oldest_os: str | None
+    unbound_api: list[str]  # undefined RedisModule_* names: dlopen fails on every node (ELF032)
     missing_libraries: dict[str, list[str]]
     execstack: bool
     textrel: bool
@@ -115,6 +116,11 @@ def _stream_or_refuse(
 
 
 def _describe(info: elf.ElfInfo, name: str, digest: str) -> Description:
+    from modpack.checks.elf import unbound_module_api
+
+    library = _shared_library(info)
+    unbound = unbound_module_api(info) if library else []
+    loads = library and not unbound
     return {
         "file": name,
         "size": info.size,
@@ -133,9 +139,10 @@ def _describe(info: elf.ElfInfo, name: str, digest: str) -> Description:
         "libc": elf.libc_family(info),
         "symbol_versions": _symbol_versions(info),
         "private_versions": list(elf.private_versions(info)),
-        "loadable_on": loadability.loadable_systems(info) if _shared_library(info) else [],
-        "oldest_os": loadability.oldest_loadable(info) if _shared_library(info) else None,
-        "missing_libraries": _missing_libraries(info) if _shared_library(info) else {},
+        "loadable_on": loadability.loadable_systems(info) if loads else [],
+        "oldest_os": loadability.oldest_loadable(info) if loads else None,
+        "unbound_api": unbound,
+        "missing_libraries": _missing_libraries(info) if library else {},
         "execstack": info.executable_stack,
         "textrel": info.textrel,
         "stripped": not info.has_symtab,
@@ -203,6 +210,8 @@ def format_description(description: Description) -> str:
         for family, entry in d["symbol_versions"].items()
     ]
     loadable = ", ".join(d["loadable_on"]) or "none of the supported Redis Enterprise OSes"
+    if d["unbound_api"]:
+        loadable = f"none: nothing defines {', '.join(d['unbound_api'])} (undefined; see ELF032)"
     rows = [
         ("architecture", f"{d['architecture'] or 'unsupported'} ({machine})"),
         ("size", f"{d['size']} bytes"),

@@ -157,7 +157,29 @@ CRAFTED = [
     (Spec(runpath="/home/builder/openssl/lib"), ["ELF024"]),
     (Spec(rpath="lib:"), ["ELF024"]),
     (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sqrt", defined=False))), ["ELF025"]),
-    (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("RedisModule_Init", defined=False))), []),
+    # redis-server defines none of the module API: an undefined RedisModule_* name cannot bind
+    (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("RedisModule_Init", defined=False))), ["ELF032"]),
+    (
+        Spec(
+            symbols=(
+                Sym("RedisModule_OnLoad"),
+                Sym("RedisModule_DisconnectClient", defined=False),
+                Sym("sqrt", defined=False),
+            )
+        ),
+        ["ELF032", "ELF025"],
+    ),
+    (
+        Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("RedisModule_Frob", defined=False, bind=builder.WEAK))),
+        [],
+    ),
+    (  # a library of the module's own may define it
+        Spec(
+            needed=("libc.so.6", "libmodapi.so.1"),
+            symbols=(Sym("RedisModule_OnLoad"), Sym("RedisModule_Frob", defined=False)),
+        ),
+        ["ELF019"],
+    ),
     (
         Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("__gmon_start__", defined=False, bind=builder.WEAK))),
         [],
@@ -273,6 +295,43 @@ def test_a_real_zlib_module_is_clean(tmp_path: Path) -> None:
     symbols = subprocess.run(["objdump", "-T", str(so)], capture_output=True, text=True, check=True).stdout
     assert "ZLIB_1.2.0" in symbols  # a version is required from libz.so.1, and compress is not versioned
     assert [f.code for f in findings(so, {"architecture": "x86_64", "operating_systems": ["rhel9"]})] == []
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    [
+        "int RedisModule_Frobnicate(RedisModuleCtx *ctx);",  # a call the header lacks, as gcc compiles it
+        "extern int (*RedisModule_Frobnicate)(RedisModuleCtx *ctx);",  # a pointer no file defines
+    ],
+)
+def test_an_undefined_module_api_name_is_an_error_and_redis_refuses_it(
+    tmp_path: Path, declaration: str
+) -> None:
+    """helloacl.c of redis/redis calls RedisModule_DisconnectClient, which the header it was
+    built with lacks: gcc compiled an undefined reference, `validate` and `inspect` said the module
+    loads on rhel9, ubuntu22 and amzn2023, and redis-server refused it ("undefined symbol").
+    ELF025 had left every RedisModule_* name out, as if redis-server provided the API."""
+    from tests.support.cli import run_modpack
+    from tests.support.modules import compile_module, observe
+
+    # a declaration at block scope is still an external one: the reference stays undefined
+    body = f"{declaration} if (RedisModule_Frobnicate(ctx) != REDISMODULE_OK) return REDISMODULE_ERR;"
+    so = compile_module(tmp_path, body, "frob")
+    assert not observe(so).loaded  # the real redis-server: "undefined symbol: RedisModule_Frobnicate"
+
+    static = run_modpack("validate", so)
+    assert static.returncode == 1, static.stdout + static.stderr
+    assert (
+        "error ELF032 the binary needs RedisModule_Frobnicate from the process at load time" in static.stdout
+    )
+    shown = run_modpack("inspect", so)
+    assert "loads on      none: nothing defines RedisModule_Frobnicate" in shown.stdout
+    loaded = run_modpack("validate", "--load", so)
+    assert (
+        "error LOAD008 frob.so uses RedisModule_Frobnicate, which redis-server does not export"
+        in loaded.stdout
+    )
+    assert "Link the library" not in loaded.stdout
 
 
 def test_unversioned_message_lists_names(tmp_path: Path) -> None:

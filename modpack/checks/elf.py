@@ -318,16 +318,38 @@ def _check_hardening(info: ElfInfo, sink: Sink) -> None:
     if info.textrel:
         sink.add("ELF023", "", "the binary has text relocations (DT_TEXTREL)")
     server = redis_server_names()
-    # Names redis-server defines are ELF026's: they do resolve, to redis-server's own.
-    unversioned = tuple(n for n in elf.unversioned_undefined(info) if n not in server)
-    if unversioned and not _unversioned_provider(info):
+    api = unbound_module_api(info, server)
+    if api:
+        sink.add(
+            "ELF032",
+            "",
+            f"the binary needs {_some(api)} from the process at load time, which redis-server does"
+            " not export (a module reaches its API through the pointers RedisModule_Init fills in):"
+            " dlopen fails with 'undefined symbol'",
+        )
+    others = [n for n in _unbound(info, server) if n not in api]
+    if others:
         sink.add(
             "ELF025",
             "",
-            f"{len(unversioned)} undefined symbols have no version and no needed library that could "
-            f"define them: {_some(unversioned)}",
+            f"{len(others)} undefined symbols have no version and no needed library that could "
+            f"define them: {_some(others)}",
         )
     _check_redis_bindings(info, server, sink)
+
+
+def unbound_module_api(info: ElfInfo, server: frozenset[str] | None = None) -> list[str]:
+    """Undefined RedisModule_* names nothing can bind: redis-server defines none of the module API
+    (redismodule.h makes each call a pointer the module defines and RedisModule_Init fills in,
+    elf.md §1.5), so unless a needed library may define them, dlopen fails (ELF032)."""
+    return [n for n in _unbound(info, server or redis_server_names()) if n.startswith("RedisModule_")]
+
+
+def _unbound(info: ElfInfo, server: frozenset[str]) -> list[str]:
+    """Unversioned undefined names that neither redis-server (ELF026's) nor a needed library can
+    define."""
+    unversioned = [n for n in elf.unversioned_undefined(info) if n not in server]
+    return unversioned if unversioned and not _unversioned_provider(info) else []
 
 
 def redis_server_names() -> frozenset[str]:

@@ -46,6 +46,15 @@ FailureReason: TypeAlias = Literal[
     "unknown",
 ]
 
+ONLOAD_REASON_LINES = 5  # the log lines before "initialization failed" shown as its reason
+# Lines a server writes at start-up, not while loading a module (a module given at start-up is
+# loaded after them, so they can precede its failure in the same log).
+_STARTUP_NOISE = re.compile(
+    r"oO0OoO0OoO0Oo|Redis version=|Configuration loaded|WARNING|monotonic clock|Running mode|"
+    r"Server initialized|Ready to accept|Increased maximum number of open files|Setting maximum|"
+    r"ready to accept|Loading RDB|DB loaded|Done loading"
+)
+
 BUILD_FOR_TARGET = "Build the module as a 64-bit ELF shared object for the target architecture."
 
 
@@ -62,15 +71,16 @@ class LoadFailure:
 def explain(path: Path, lines: Sequence[str], reply: str) -> LoadFailure:
     """The reason for a failed load, from the log lines written during MODULE LOAD."""
     log = tuple(lines)
-    for line in log:
-        found = _explain_line(path, line)
+    for at, line in enumerate(log):
+        found = _explain_line(path, line, log[:at])
         if found is not None:
             return LoadFailure(found.reason, found.message, found.hint, log)
     shown = f": {log[-1]}" if log else f" (the server replied {reply!r} and logged nothing)"
     return LoadFailure("unknown", f"MODULE LOAD of {path.name} failed{shown}", "", log)
 
 
-def _explain_line(path: Path, line: str) -> LoadFailure | None:
+def _explain_line(path: Path, line: str, before: Sequence[str]) -> LoadFailure | None:
+    """`line` explained, if it is a known failure; `before`: what the load logged until then."""
     if "does not export RedisModule_OnLoad() symbol" in line:
         return LoadFailure(
             "no-onload",
@@ -79,6 +89,16 @@ def _explain_line(path: Path, line: str) -> LoadFailure | None:
             'visibility and C linkage (extern "C" in C++); check with `nm -D --defined-only`.',
         )
     if "initialization failed" in line:
+        # What OnLoad's calls logged first says which failed: RedisModule_SetCommandInfo logs
+        # "Invalid command info: version missing" (measured, 7.0.15), a module its own reasons.
+        said = [text for text in before[-ONLOAD_REASON_LINES:] if not _STARTUP_NOISE.search(text)]
+        if said:
+            return LoadFailure(
+                "onload-failed",
+                f"RedisModule_OnLoad of {path.name} returned an error; before that Redis logged: "
+                + " | ".join(said),
+                "Fix the call those lines name, in the module's RedisModule_OnLoad.",
+            )
         return LoadFailure(
             "onload-failed",
             f"RedisModule_OnLoad of {path.name} returned an error: {line}",
@@ -150,9 +170,21 @@ def _undefined_symbol(path: Path, error: str) -> LoadFailure | None:
     match = _UNDEFINED.search(error)
     if match is None:
         return None
+    symbol = match.group("symbol")
+    if symbol.startswith("RedisModule_"):
+        # No library supplies the module API: RedisModule_Init fills in the module's own pointers
+        # (ELF032), so an undefined RedisModule_* name is a call the header did not declare.
+        return LoadFailure(
+            "undefined-symbol",
+            f"{path.name} uses {symbol}, which redis-server does not export: a module reaches its API"
+            " only through the pointers RedisModule_Init fills in",
+            "Check the name against the redismodule.h the module is built with (a misspelling, or an"
+            " API newer than that header, compiles as an implicit declaration); build with"
+            " -Werror=implicit-function-declaration.",
+        )
     return LoadFailure(
         "undefined-symbol",
-        f"{path.name} uses {match.group('symbol')}, which no loaded library defines",
+        f"{path.name} uses {symbol}, which no loaded library defines",
         "Link the library that defines it (so it appears in DT_NEEDED) or remove the reference.",
     )
 
