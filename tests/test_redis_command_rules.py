@@ -341,6 +341,59 @@ def test_key_specs_redis_accepts_and_cannot_use_are_errors(tmp_path: Path) -> No
     assert "index 0 takes the command name (argv[0]) for a key" in done.stdout
 
 
+@pytest.mark.rule("LOAD027", "LOAD021")
+@pytest.mark.redis
+def test_a_crashing_registration_is_named_for_a_bare_so_too(tmp_path: Path) -> None:
+    """hellodict.c of redis/redis registers 1, 1, 0 (keystep 0): COMMAND GETKEYS crashes the
+    server. `validate --load` of the bundle said LOAD027, of the bare .so only LOAD003 (nothing
+    declared, so nothing was looked at), and LOAD021's fix told a bundle to declare 1, 1, 0."""
+    so = compile_module(tmp_path, 'CC("d.set", "write", 1, 1, 0); CC("d.get", "readonly", 1, 1, 1);')
+    assert observe(so, {"d.set": ["k", "v"]}).getkeys == {"d.set": "crashed"}
+
+    bare = run_modpack("validate", "--load", so)
+    assert bare.returncode == 1, bare.stdout + bare.stderr
+    assert (
+        "error LOAD027 d.set: Redis accepted key specs it cannot use: key spec 1 [RW access update;"
+        " index 1; range lastkey 0 keystep 0 limit 0]: keystep 0 never moves forward through the keys:"
+        " key extraction crashes the server"
+    ) in bare.stdout
+    assert "d.get" not in bare.stdout.split("LOAD003", 1)[1].split("\n", 1)[1]  # d.get is fine
+
+    declared = [
+        table("d.set", flags=("write",), keys=(1, 1, 1)),
+        table("d.get", flags=("readonly",), keys=(1, 1, 1)),
+    ]
+    done = run_modpack("validate", project(tmp_path, declared), "--load", "--select", "LOAD021")
+    assert "d.set: step is 1, Redis registers 0" in done.stdout
+    assert (
+        "fix: Fix the key positions the module registers: step 0 with first key 1 is no layout" in done.stdout
+    )
+    assert "Declare first_key/last_key/step as 1, 1, 0" not in done.stdout
+
+
+@pytest.mark.rule("LOAD011")
+@pytest.mark.redis
+def test_a_failed_onload_says_what_redis_logged_before_it(tmp_path: Path) -> None:
+    """RedisModule_SetCommandInfo refuses a command info without a version and logs "Invalid
+    command info: version missing" (keyspecs.c of Redis's tests, before it set .version); LOAD011
+    said "Redis does not say which call failed" and dropped that line."""
+    body = """
+    CC("v.set", "write", 0, 0, 0);
+    RedisModuleCommandInfo info = {0};
+    info.arity = 2;
+    TRY(RedisModule_SetCommandInfo(RedisModule_GetCommand(ctx, "v.set"), &info));
+    """
+    so = compile_module(tmp_path, body)
+    assert not observe(so).loaded
+    done = run_modpack("validate", "--load", so)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "error LOAD011 RedisModule_OnLoad of ksx.so returned an error; before that Redis logged:"
+        " Invalid command info: version missing (redis-server 7.0."
+    ) in done.stdout
+    assert "Redis does not say which call failed" not in done.stdout
+
+
 # --- flags strings Redis refuses, read from the binary ---------------------------------------------
 
 

@@ -108,6 +108,8 @@ def _load_and_compare(
         return
     sink.add("LOAD003", "", _loaded(discovery, server, listed=module is None))
     if module is None:
+        for defect in compare.registered_defects(discovery):
+            sink.report(defect)
         return
     _check_version(module, server, declared)
     for difference in compare.compare(module, discovery, toml=declared.file.endswith(".toml")):

@@ -66,6 +66,17 @@ def compare(module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = Fa
     return found
 
 
+def registered_defects(discovery: Discovery) -> list[Difference]:
+    """What is wrong with the commands a module registered, with nothing declared to compare (a
+    .so validated alone): key specs Redis accepts and cannot use (LOAD027: hellodict.c of
+    redis/redis registers 1, 1, 0, and COMMAND GETKEYS then crashes the server) and movable keys
+    the legacy triple misses (LOAD022). A module.json made from what it registers has them too."""
+    found = []
+    for info in discovery.commands:
+        found += _hazards("", {}, info, discovery.redis_version_tuple) + _coverage("", info)
+    return found
+
+
 def declared_commands(module: Mapping[str, JSON]) -> list[tuple[int, dict[str, JSON], str]]:
     """(index, entry, name) of every commands[] entry that has a name."""
     entries = module.get("commands")
@@ -287,6 +298,18 @@ def _keys(path: str, entry: Entry, info: CommandInfo, redis: Version) -> list[Di
     if declared == registered:
         return []  # declared as Redis shows it: 0,0,1 is a key spec at index 0, which no triple gives
     found = []
+    if info.first_key > 0 and info.step <= 0:
+        # What Redis registers is itself the defect (LOAD027, KEY002): declaring it would not help.
+        fix = (
+            f"Fix the key positions the module registers: step {info.step} with first key "
+            f"{info.first_key} is no layout Redis can walk (a single key is {info.first_key}, "
+            f"{info.first_key}, 1); then declare what it registers."
+        )
+    else:
+        fix = (
+            f"Declare first_key/last_key/step as {registered[0]}, {registered[1]}, {registered[2]}, or "
+            "fix the key positions the module registers."
+        )
     for key, said, shown, actual in zip(KEY_FIELDS, declared, expected, registered, strict=True):
         if shown == actual:
             continue
@@ -296,8 +319,7 @@ def _keys(path: str, entry: Entry, info: CommandInfo, redis: Version) -> list[Di
                 "LOAD021",
                 f"{path}.{key}",
                 f"{info.name}: {key} is {said}{reread}, Redis registers {actual}",
-                f"Declare first_key/last_key/step as {registered[0]}, {registered[1]}, {registered[2]}, or "
-                "fix the key positions the module registers.",
+                fix,
             )
         )
     return found
