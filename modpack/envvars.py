@@ -45,7 +45,7 @@ def _expand(text: str, sink: Sink, path: str) -> str:
         if name in ("target", "os", "arch"):
             return match.group(0)  # expanded per build target
         if name not in os.environ:
-            sink.add("DECL003", path, f"${{{name}}} is not set in the environment", source_path=True)
+            sink.add("DECL003", path, f"the environment variable {name} is not set", source_path=True)
             return match.group(0)
         return os.environ[name]
 

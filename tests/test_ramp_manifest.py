@@ -184,7 +184,7 @@ def test_an_os_getenv_field_reads_the_environment_as_ramp_does(
     manifest.write_text(BASE + f"dependencies:\n    svs:\n        local_path: {json.dumps(value)}\n")
     monkeypatch.delenv("BINDIR", raising=False)
     assert [(code, line, message) for code, line, message, _ in findings(manifest)] == [
-        ("DECL003", 15, "${BINDIR} is not set in the environment")
+        ("DECL003", 15, "the environment variable BINDIR is not set")
     ]
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "libsvs.so").write_bytes(b"\x7fELF")
@@ -252,8 +252,8 @@ def test_an_unset_variable_in_a_value_nobody_reads_is_no_error(tmp_path: Path) -
     found = sorted((code, line) for code, line, *_ in findings(manifest))
     assert found == [("DECL003", 15), ("DECL005", 13), ("DECL006", 14)]
     result = run_modpack("validate", manifest)
-    assert result.returncode == 1 and "${MODPACK_UNSET_Y} is not set" in result.stdout
-    assert "${MODPACK_UNSET_X} is not set" not in result.stdout
+    assert result.returncode == 1 and "the environment variable MODPACK_UNSET_Y is not set" in result.stdout
+    assert "MODPACK_UNSET_X" not in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import pytest
 
 from modpack.checks import commands, metadata
 from modpack.elf import GetkeysApi
-from modpack.findings import MAX_PER_RULE, Finding, Sink
+from modpack.findings import MAX_PER_RULE, Finding, Severity, Sink
 from tests.cases.make_cases import command, good_module
 
 Module = dict[str, Any]
@@ -1102,3 +1102,22 @@ def test_the_c_int_bounds_themselves_are_in_range() -> None:
              "last_key": 2**31 - 1, "step": 1}  # fmt: skip
     check_commands({"commands": [entry]}, sink)
     assert [f for f in sink.resolved() if f.code == "SCH005"] == []
+
+
+def test_keys_without_access_flag_names_movable_keys_as_such() -> None:
+    """getkeys.c of Redis's tests registers "getkeys-api" with 0,0,0: the message read "takes
+    keys (0,0,0)", as if it contradicted itself."""
+    module = with_command(None, **command("getkeys.command", -1, ["module", "movablekeys"], 0, 0, 0))
+    [finding] = [f for f in check(module) if f.code == "CMD011"]  # CMD013 too: no binary was read
+    assert finding.message == (
+        "command 'getkeys.command' takes movable keys (found by getkeys-api or key specs; first/last/step"
+        " 0,0,0) but is neither write nor readonly"
+    )
+
+
+def test_the_creation_spelling_of_a_flag_is_a_warning() -> None:
+    """RedisGears' shipped ramp.yml has `deny-oom` in a hand-written add_command entry, which
+    RAMP copies as written; the Redis Enterprise docs give both denyoom and deny-oom as examples
+    of module.json flags, and nothing says the cluster refuses either. CMD008 was an error."""
+    finding = only(with_command(0, flags=["write", "deny-oom", "module"]))
+    assert (finding.code, finding.severity) == ("CMD008", Severity.WARNING)

@@ -396,7 +396,7 @@ def _check_flag_semantics(command: Command, target: tuple[int, ...] | None, sink
         sink.add(
             "CMD011",
             path,
-            f"command {name!r} takes keys ({_triple(command)}) but is neither write nor readonly",
+            f"command {name!r} {_keys_said(command)} but is neither write nor readonly",
             _access_hint(command),
         )
     if "readonly" in flags and "denyoom" in flags:
@@ -448,6 +448,14 @@ def _redis7(target: tuple[int, ...]) -> bool:
 
 def _triple(command: Command) -> str:
     return f"{command.first},{command.last},{command.step}"
+
+
+def _keys_said(command: Command) -> str:
+    """How the command takes keys: by its triple, or for movablekeys with 0,0,0 at run time
+    (getkeys-api or key specs), where "takes keys (0,0,0)" read as a contradiction."""
+    if "movablekeys" in command.flags and not command.first:
+        return "takes movable keys (found by getkeys-api or key specs; first/last/step 0,0,0)"
+    return f"takes keys ({_triple(command)})"
 
 
 def _arity_excludes_keys(command: Command) -> bool:
