@@ -167,6 +167,43 @@ so = "{so}"
 """
 
 
+def test_subcommands_go_into_declarations_only_when_asked(tmp_path: Path) -> None:
+    """`discover --write` wrote parent|sub tables, and the next build warned CMD022 about each
+    (RAMP lists no subcommands), while `init --discover` left them out. What goes into
+    declarations (--write, the TOML printed) leaves them out, and says so; JSON lists them."""
+    require_redis()
+    so = SO / "subcommands.so"
+    printed = run_modpack("discover", so)
+    assert printed.returncode == 0, printed.stderr
+    assert "# Left out: the subcommands sub.config|get, sub.config|set (RAMP lists none" in printed.stdout
+    assert [t["name"] for t in tomllib.loads(printed.stdout)["commands"]] == ["sub.config", "sub.plain"]
+    asked = tomllib.loads(run_modpack("discover", so, "--subcommands").stdout)
+    assert [t["name"] for t in asked["commands"]] == [
+        "sub.config",
+        "sub.config|get",
+        "sub.config|set",
+        "sub.plain",
+    ]
+    listed = json.loads(run_modpack("discover", so, "--format", "json").stdout)
+    assert len(listed["commands"]) == 4
+    assert (
+        len(
+            json.loads(run_modpack("discover", so, "--format", "json", "--no-subcommands").stdout)["commands"]
+        )
+        == 2
+    )
+
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(PROJECT.format(so=so).replace('name = "hello"', 'name = "sub"'))
+    written = run_modpack("discover", so, "--write", toml)
+    assert written.returncode == 0, written.stderr
+    assert "left out: the subcommands sub.config|get, sub.config|set" in written.stdout
+    assert "|" not in toml.read_text()
+    built = run_modpack("build", toml, "--output", tmp_path / "dist")
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "CMD022" not in built.stdout + built.stderr
+
+
 def test_round_trip_through_the_command_line(tmp_path: Path) -> None:
     """discover --write, build, then validate --load the declarations and the built module.json."""
     require_redis()
@@ -361,3 +398,14 @@ def test_discover_names_a_file_that_is_no_module_before_loading_it(
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"modpack: {so} cannot be loaded: " in result.stderr and message in result.stderr
     assert "execute permission" not in result.stderr and "crashed" not in result.stderr
+
+
+def test_a_module_without_commands_prints_its_header_first(discovered: dict[str, Discovery]) -> None:
+    """hellohook.c of redis/redis registers no command: the TOML began `commands = []`, above
+    the comment saying which module and Redis it came from."""
+    import dataclasses
+
+    text = discover.to_toml(dataclasses.replace(discovered["hello"], commands=()))
+    assert text.startswith("# Commands hello ")
+    assert "commands = []" not in text and "# It registers no command." in text
+    assert tomllib.loads(text) == {}

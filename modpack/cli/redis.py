@@ -24,7 +24,12 @@ from modpack.cli.output import OnceGroup
     help="Merge the commands into this modpack.toml (keeps its other keys and comments).",
 )
 @click.option("--prune", is_flag=True, help="With --write: drop declared commands Redis does not register.")
-@click.option("--no-subcommands", is_flag=True, help="Leave out parent|sub subcommands (RAMP lists none).")
+@click.option(
+    "--subcommands/--no-subcommands",
+    default=None,
+    help="List parent|sub subcommands too (RAMP lists none; declared, they are CMD022's) [default: with"
+    " --format json only].",
+)
 @click.option(
     "--redis-server",
     "redis_server",
@@ -42,7 +47,7 @@ def discover(
     fmt: str,
     write_path: Path | None,
     prune: bool,
-    no_subcommands: bool,
+    subcommands: bool | None,
     redis_server: str | None,
     redis_version: str | None,
 ) -> None:
@@ -56,7 +61,8 @@ def discover(
     found = library.discover(
         so, library.split_args(module_args), redis_server, redis_version=checked_redis_version(redis_version)
     )
-    include = not no_subcommands
+    # What is written or printed as TOML goes into declarations, where build warns of a subcommand.
+    include = subcommands if subcommands is not None else fmt == "json" and write_path is None
     if write_path is not None:
         summary = library.write_toml(write_path, found, include_subcommands=include, prune=prune)
         click.echo(summary.describe())

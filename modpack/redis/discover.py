@@ -254,12 +254,22 @@ def to_toml(discovery: Discovery, include_subcommands: bool = True) -> str:
 
     document = tomlkit.document()
     document.add(tomlkit.comment(_provenance(discovery)))
+    left_out = [c.name for c in discovery.commands if c.is_subcommand and not include_subcommands]
+    if left_out:
+        document.add(tomlkit.comment(f"Left out: {_subcommands_left_out(left_out)}"))
     document.add(tomlkit.nl())
     tables = tomlkit.aot()
     for info in discovery.selected(include_subcommands):
         tables.append(_new_table(info, with_key_specs=True))
+    if not tables:  # tomlkit writes an empty array of tables as `commands = []`, above the comments
+        document.add(tomlkit.comment("It registers no command."))
+        return tomlkit.dumps(document)
     document.add("commands", tables)
     return tomlkit.dumps(document)
+
+
+def _subcommands_left_out(names: list[str]) -> str:
+    return f"the subcommands {', '.join(names)} (RAMP lists none, see CMD022; --subcommands includes them)"
 
 
 def _provenance(discovery: Discovery) -> str:
@@ -295,6 +305,7 @@ class WriteSummary:
     not_registered: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)  # registered, named in [module] exclude_commands
+    subcommands: list[str] = field(default_factory=list)  # registered subcommands not written
     written: bool = False
     redis_version: str = ""
 
@@ -306,6 +317,8 @@ class WriteSummary:
         text = f"{state} {self.path} ({counts}; redis-server {self.redis_version})"
         if self.excluded:
             text += f"\nleft out, as [module] exclude_commands says: {', '.join(self.excluded)}"
+        if self.subcommands:
+            text += f"\nleft out: {_subcommands_left_out(self.subcommands)}"
         if self.removed:
             text += f"\nremoved, not registered by the module: {', '.join(self.removed)}"
         elif self.not_registered:
@@ -396,6 +409,11 @@ def _merge(
             declared.setdefault(name.lower(), table)
     redis = discovery.redis_version_tuple
     excluded, added = _named(document, "exclude_commands"), _named(document, "add_command")
+    summary.subcommands = [
+        c.name
+        for c in discovery.commands
+        if c.is_subcommand and not include_subcommands and c.name.lower() not in declared
+    ]
     for info in discovery.selected(include_subcommands):
         if excluded_by(info.name, excluded):
             summary.excluded.append(info.name)
