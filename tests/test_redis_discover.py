@@ -167,6 +167,35 @@ so = "{so}"
 """
 
 
+def test_build_discover_refuses_a_name_or_version_the_module_does_not_register(tmp_path: Path) -> None:
+    """countminsketch passes 'COUNTMINSKETCH' and 1 to RedisModule_Init while its sources say
+    1.0.0: `build --discover` loaded it, wrote a bundle declaring countminsketch 1.0.0, and only
+    the bundle's own `validate --load` then said LOAD014 and LOAD015. `discover --write` was as
+    silent."""
+    require_redis()
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(
+        PROJECT.format(so=SO / "hello.so").replace('"1.2.3"', '"1.0.0"').replace('"hello"', '"Hello"')
+    )
+    built = run_modpack("build", toml, "--discover", "--output", tmp_path / "dist")
+    assert built.returncode == 1, built.stdout + built.stderr
+    assert (
+        "modpack.toml:3 [module.name]: error LOAD014 module_name is 'Hello', the module registers itself as 'hello'"
+        in built.stdout
+    )
+    assert (
+        "modpack.toml:4 [module.semantic_version]: error LOAD015 version is 10000 (1.0.0), the module registers 10203 (1.2.3)"
+        in built.stdout
+    )
+    assert "nothing was written" in built.stderr
+    assert not (tmp_path / "dist").exists() or not list((tmp_path / "dist").iterdir())
+
+    written = run_modpack("discover", SO / "hello.so", "--write", toml)
+    assert written.returncode == 0, written.stderr
+    assert "kept as [module] says, though the module disagrees: version is 10000 (1.0.0)" in written.stdout
+    assert "the module registers itself as 'hello'" in written.stdout
+
+
 def test_subcommands_go_into_declarations_only_when_asked(tmp_path: Path) -> None:
     """`discover --write` wrote parent|sub tables, and the next build warned CMD022 about each
     (RAMP lists no subcommands), while `init --discover` left them out. What goes into

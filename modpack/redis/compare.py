@@ -38,7 +38,7 @@ Difference = Problem
 def compare(module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = False) -> list[Difference]:
     """Every difference between the declarations in `module` and what Redis registered; `toml`:
     they were written as a modpack.toml, whose syntax a fix then uses (else module.json's)."""
-    found = _identity(module, discovery)
+    found = identity(module, discovery)
     # An internal command (8.0+) is registered though COMMAND hides it: declared, it is compared;
     # undeclared, it is not named (RAMP never lists it, and no client but an internal one calls it).
     registered = {c.name.lower(): c for c in (*discovery.commands, *discovery.internal)}
@@ -105,7 +105,9 @@ def compare_command(path: str, entry: Entry, info: CommandInfo, redis: Version) 
 # --- module name and version ------------------------------------------------------------------
 
 
-def _identity(module: Mapping[str, JSON], discovery: Discovery) -> list[Difference]:
+def identity(module: Mapping[str, JSON], discovery: Discovery) -> list[Difference]:
+    """LOAD014/LOAD015: the declared module_name and version against what the module passed to
+    RedisModule_Init (MODULE LIST)."""
     found = []
     name = module.get("module_name")
     if isinstance(name, str) and name and name != discovery.module_name:

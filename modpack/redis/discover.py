@@ -192,6 +192,10 @@ def fill_commands(
         redis_version=redis_version,
         target=target_version(decl.module),
     )
+    # The module was loaded: a name or version it does not register would be refused by the
+    # bundle's own `validate --load` (and by Redis Enterprise when it loads the module by name).
+    for difference in compare.identity(decl.module, discovery):
+        decl.sink.report(difference)
     excluded = decl.module.get("exclude_commands")
     registered = {c.name.casefold() for c in discovery.commands}
     for index, name in enumerate(excluded if isinstance(excluded, list) else []):
@@ -306,6 +310,7 @@ class WriteSummary:
     removed: list[str] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)  # registered, named in [module] exclude_commands
     subcommands: list[str] = field(default_factory=list)  # registered subcommands not written
+    identity: list[str] = field(default_factory=list)  # [module] name or version Redis contradicts
     written: bool = False
     redis_version: str = ""
 
@@ -319,6 +324,8 @@ class WriteSummary:
             text += f"\nleft out, as [module] exclude_commands says: {', '.join(self.excluded)}"
         if self.subcommands:
             text += f"\nleft out: {_subcommands_left_out(self.subcommands)}"
+        for problem in self.identity:
+            text += f"\nkept as [module] says, though the module disagrees: {problem}"
         if self.removed:
             text += f"\nremoved, not registered by the module: {', '.join(self.removed)}"
         elif self.not_registered:
@@ -346,11 +353,30 @@ def write_toml(
     document = _parse(path, old_text) if old_text is not None else _new_document(discovery)
     summary = WriteSummary(path, redis_version=discovery.redis_version)
     _merge(document, discovery, include_subcommands, prune, summary)
+    summary.identity = [
+        f"{d.message}; {d.hint[:1].lower()}{d.hint[1:]}"
+        for d in compare.identity(_declared_identity(document), discovery)
+    ]
     new_text = tomlkit.dumps(document).rstrip("\n") + "\n"
     if new_text != old_text:
         atomic_write(path, new_text)
         summary.written = True
     return summary
+
+
+def _declared_identity(document: tomlkit.TOMLDocument) -> Module:
+    """[module] name and semantic_version as module.json's module_name and version."""
+    from modpack import versions
+
+    module = document.get("module")
+    if not isinstance(module, dict):
+        return {}
+    name, semantic = module.get("name"), module.get("semantic_version")
+    parsed = versions.parse_semver(semantic) if isinstance(semantic, str) else None
+    found: Module = {"module_name": str(name)} if isinstance(name, str) else {}
+    if parsed is not None:
+        found["version"] = versions.encode(*parsed)
+    return found
 
 
 def _read_existing(path: Path) -> str | None:
