@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -214,8 +215,8 @@ def test_a_file_name_that_is_not_utf8_is_escaped_or_refused(tmp_path: Path) -> N
         .startswith(f"# modpack.toml converted from {tmp_path}/bad\\udcff/module.json.")
     )
     named = _run_bytes("init", "--name", "bad\udcff", "--version", "1.2.3", tmp_path / "n.toml")
-    assert named.returncode == 1, named.stdout + named.stderr
-    assert "modpack: cannot write 'bad\\udcff' to modpack.toml: it is not UTF-8 text" in named.stderr
+    assert named.returncode == 2, named.stdout + named.stderr  # no module name: refused as usage
+    assert "modpack: --name 'bad\\udcff' is not a module name" in named.stderr
     assert not (tmp_path / "n.toml").exists()
 
 
@@ -258,3 +259,46 @@ def test_init_from_ramp_keeps_variables_as_written_whatever_the_environment(tmp_
     text = (tmp_path / "modpack.toml").read_text()
     assert 'local_path = "${BINDIR}/lib/svs.tgz"' in text and 'command_line_args = "${ARGS}"' in text
     assert "/opt/bin" not in text and "X 1" not in text
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("--version", "1", "--version: '1' is not a semantic version X.Y.Z"),
+        ("--version", "1.0", "--version: '1.0' is not a semantic version X.Y.Z"),
+        ("--version", "1.2.3-rc1", "Redis Enterprise needs plain X.Y.Z without '-rc1'"),
+        ("--version", "1.100.0", "--version: minor 100 is above 99"),
+        ("--name", "my module", "--name 'my module' is not a module name"),
+    ],
+)
+def test_init_refuses_a_name_or_version_validate_would_refuse(
+    tmp_path: Path, option: str, value: str, said: str
+) -> None:
+    """`init --name TOPK --version 1` wrote a modpack.toml whose first validate said VER001: 1 is
+    what real modules (countminsketch, topk) pass to RedisModule_Init, so it is what an author
+    types."""
+    given = {"--name": "mod", "--version": "1.0.0", option: value}
+    target = tmp_path / "modpack.toml"
+    result = run_modpack("init", target, *(item for pair in given.items() for item in pair))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert said in result.stderr
+    assert not target.exists()
+
+
+def test_init_beside_one_binary_names_it(tmp_path: Path) -> None:
+    """`init --name --version` in the folder holding the module's .so left [build] so commented
+    out, so the next `build --discover` stopped at "no module binary to build from"."""
+    shutil.copy(HELLO, tmp_path / "hello.so")
+    made = run_modpack("init", "--name", "hello", "--version", "1.2.3", cwd=tmp_path)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "[build] so = 'hello.so': the one .so beside modpack.toml" in made.stdout
+    assert '\nso = "hello.so"\n' in (tmp_path / "modpack.toml").read_text()
+    built = run_modpack("build", "--discover", "--output", "dist", cwd=tmp_path)
+    assert built.returncode == 0, built.stdout + built.stderr
+
+    two = tmp_path / "two"
+    two.mkdir()
+    for name in ("a.so", "b.so"):
+        shutil.copy(HELLO, two / name)
+    run_modpack("init", "--name", "hello", "--version", "1.2.3", cwd=two)
+    assert '# so = "build/mymodule.so"' in (two / "modpack.toml").read_text()  # which one is not for init

@@ -69,6 +69,7 @@ def init_command(
     force: bool,
 ) -> None:
     """Write modpack.toml: new, or converted from ramp.yml, module.json or a bundle."""
+    _check_identity(name, version)
     _refuse_own_input(path, [p for p in (source, so) if p is not None])
     discovered = _discovered(so, args)
     if source is None:
@@ -82,6 +83,28 @@ def init_command(
     click.echo(f"wrote {path}")
     for note in notes:
         click.echo(f"  {note}")
+
+
+def _check_identity(name: str | None, version: str | None) -> None:
+    """--name and --version as validate would judge them in the file init writes (VER001,
+    VER002, SCH006): `init --version 1` wrote a modpack.toml whose first validate failed."""
+    from modpack.checks.metadata import SAFE_NAME, check_versions
+    from modpack.findings import Sink
+
+    if name is not None and not SAFE_NAME.fullmatch(name):
+        raise UsageError(
+            f"--name {name!r} is not a module name",
+            "Give the name the module passes to RedisModule_Init: letters, digits, '.', '_' and '-'.",
+        )
+    if version is not None:
+        sink = Sink("--version")
+        check_versions({"semantic_version": version}, sink)
+        wrong = [f for f in sink.findings if f.code in ("VER001", "VER002")]  # not the Redis versions'
+        if wrong:
+            raise UsageError(
+                f"--version: {wrong[0].message}",
+                "Give the module's version as X.Y.Z, each part a number (minor and patch below 100).",
+            )
 
 
 def _refuse_own_input(target: Path, inputs: list[Path]) -> None:
@@ -125,7 +148,20 @@ def _new(
             raise UsageError("init needs --name and --version (or --from / --discover)")
         name = name or click.prompt("module name (as passed to RedisModule_Init)")
         version = version or click.prompt("semantic version", default="0.1.0")
-    return scaffold.new_module(name, version, so=str(so) if so else None), []
+        _check_identity(name, version)
+    beside = _only_binary_beside(path)
+    notes = [f"[build] so = {beside!r}: the one .so beside {path.name}"] if beside else []
+    return scaffold.new_module(name, version, so=beside), notes
+
+
+def _only_binary_beside(path: Path) -> str | None:
+    """The one .so file in the folder modpack.toml goes to (build would otherwise need --so), as
+    a path relative to it; None when there is none, or several to choose from."""
+    try:
+        found = [p for p in path.parent.glob("*.so") if p.is_file()]
+    except OSError:
+        return None
+    return found[0].name if len(found) == 1 else None
 
 
 @click.command("ramp-pack", context_settings={"help_option_names": ["--help"]})
