@@ -791,3 +791,23 @@ def test_a_nameless_table_is_no_command_the_records_can_name(tmp_path: Path) -> 
     result = run_modpack("validate", toml)
     assert result.returncode == 1 and "commands[5]" in result.stdout, result.stdout
     assert "exclude_commands names 'none'" not in result.stdout, result.stdout
+
+
+def test_a_missing_arity_is_named_as_modpack_toml_spells_it(tmp_path: Path) -> None:
+    """CMD005 told a modpack.toml author to 'Add command_arity.', and the table then failed
+    with DECL001 unknown key 'command_arity': a [[commands]] table spells it `arity`."""
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(
+        '[module]\nname = "hello"\nsemantic_version = "1.2.3"\nmin_redis_version = "7.0"\n'
+        'compatible_redis_version = "7.0"\ncapabilities = ["clustering"]\n\n'
+        '[[commands]]\nname = "hello.get"\nflags = ["readonly"]\nfirst_key = 1\nlast_key = 1\nstep = 1\n'
+    )
+    done = run_modpack("validate", toml)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error CMD005 command 'hello.get' has no arity" in done.stdout
+    assert "fix: Add `arity = N` to its [[commands]] table" in done.stdout
+    assert "command_arity" not in done.stdout
+    fixed = toml.read_text().replace('flags = ["readonly"]', 'arity = 2\nflags = ["readonly"]')
+    toml.write_text(fixed)
+    again = run_modpack("validate", toml)
+    assert "CMD005" not in again.stdout and "DECL001" not in again.stdout, again.stdout

@@ -457,3 +457,14 @@ def test_read_only_data_a_bundle_did_not_keep_leaves_the_evidence_incomplete() -
     image = SparseImage(len(data), {0: data[:offset], offset + size: data[offset + size :]})
     getkeys = elf.read_elf(image).getkeys
     assert (getkeys.flag, getkeys.calls, getkeys.complete) == (False, False, False)
+
+
+def test_the_binding_fix_keeps_the_entry_point_exported(tmp_path: Path) -> None:
+    """ELF026's fix began with -fvisibility=hidden: countminsketch rebuilt so lost its
+    RedisModule_OnLoad from .dynsym (ELF010), and redis-server refused it. -Bsymbolic alone keeps
+    it; -fvisibility=hidden needs the entry point marked default."""
+    spec = Spec(symbols=(*REDIS_NAMES,), relocations=("sdsnew",))
+    [finding] = findings(crafted(tmp_path, spec), {"architecture": "x86_64", "operating_systems": ["rhel9"]})
+    assert finding.code == "ELF026"
+    assert finding.fix.startswith("Bind the module's copies to itself: link with -Wl,-Bsymbolic, or build")
+    assert 'keep RedisModule_OnLoad exported (__attribute__((visibility("default"))))' in finding.fix

@@ -348,7 +348,11 @@ def _check_native_names(commands: list[Command], target: tuple[int, ...] | None,
 def _check_fields(command: Command, sink: Sink) -> None:
     raw = command.raw
     if "command_arity" not in raw:
-        sink.add("CMD005", command.path, f"command {command.name!r} has no command_arity")
+        if sink.file.endswith(".toml"):  # a [[commands]] table spells it `arity`
+            fix = "Add `arity = N` to its [[commands]] table (negative N: at least |N| arguments)."
+            sink.add("CMD005", command.path, f"command {command.name!r} has no arity", fix)
+        else:
+            sink.add("CMD005", command.path, f"command {command.name!r} has no command_arity")
     elif command.arity == 0:
         sink.add("CMD004", f"{command.path}.command_arity", f"command {command.name!r} has arity 0")
     missing = [k for k in ("flags", "first_key", "last_key", "step") if k not in raw]

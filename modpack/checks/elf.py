@@ -383,7 +383,9 @@ def _binding_hint(own: list[str], taken: list[str]) -> str:
     hints = []
     if own:
         hints.append(
-            "Bind the module's copies to itself: -fvisibility=hidden, a version script, or -Wl,-Bsymbolic"
+            "Bind the module's copies to itself: link with -Wl,-Bsymbolic, or build with"
+            " -fvisibility=hidden (or a version script) and keep RedisModule_OnLoad exported"
+            ' (__attribute__((visibility("default"))))'
         )
     if taken:
         hints.append(
