@@ -131,7 +131,7 @@ def _describe(info: elf.ElfInfo, name: str, digest: str) -> Description:
         "byte_order": "little" if info.little_endian else "big",
         "type": info.e_type,
         "build_id": info.build_id,
-        "onload": _entry_point_state(info),
+        "onload": _entry_point_state(info) if library else "not-a-library",
         "needed": list(info.needed),
         "soname": info.soname,
         "rpath": list(info.rpath),
@@ -177,7 +177,8 @@ def sha256_of(path: str | os.PathLike[str]) -> str:
 
 
 def _entry_point_state(info: elf.ElfInfo) -> str:
-    """exported | hidden | missing | undefined | not-a-function, as the ELF checks tell them apart."""
+    """exported | hidden | missing | undefined | not-a-function, as the ELF checks tell them apart
+    (for a shared library: of an object file or an executable, dlopen reads no entry point)."""
     entry = info.onload
     if entry.exported_function:
         return "exported"

@@ -61,13 +61,16 @@ def folder_candidates(folder: Path) -> Iterator[Path]:
                 yield Path(root) / name
 
 
-def expand(paths: Iterable[Path]) -> tuple[list[Path], list[FileReport]]:
-    """The files to validate, and findings for folders that hold nothing to validate."""
+def expand(
+    paths: Iterable[Path], found_in_folder: Callable[[list[Path]], list[Path]] = list
+) -> tuple[list[Path], list[FileReport]]:
+    """The files to validate, and findings for folders that hold nothing to validate;
+    `found_in_folder` picks among what a folder holds."""
     files: list[Path] = []
     empty: list[FileReport] = []
     for path in paths:
         if path.is_dir():
-            found = list(folder_candidates(path))
+            found = found_in_folder(list(folder_candidates(path)))
             if not found:
                 sink = Sink(str(path))
                 sink.add("IN007", "", f"{path} holds no bundle, module.json, modpack.toml, ramp.yml or .so")

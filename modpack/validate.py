@@ -16,6 +16,7 @@ from modpack.checks import commands as command_checks
 from modpack.checks import metadata
 from modpack.checks.document import check_module_document, check_module_json_text
 from modpack.config import Settings
+from modpack.errors import ModpackError
 from modpack.findings import Finding, Sink
 from modpack.report import FileReport, Report
 from modpack.rules import matches
@@ -28,12 +29,37 @@ if TYPE_CHECKING:
 
 def validate_paths(paths: Iterable[Path], settings: Settings | None = None) -> Report:
     settings = settings or Settings()
-    files, reports = expand(paths)
+    files, reports = expand(paths, _without_declared_binaries)
     for path in files:
         report = validate_file(path, settings)
         report.findings = select(report.findings, settings)
         reports.append(report)
     return Report(reports, settings)
+
+
+def _without_declared_binaries(found: list[Path]) -> list[Path]:
+    """A folder's files less the .so files one of its modpack.toml files names ([build] so, a
+    [[targets]] so): validating the declarations checks that binary, and listing it again
+    reported every finding of it twice."""
+    from modpack import manifests
+
+    named: set[Path] = set()
+    for path in found:
+        if path.name.lower() != "modpack.toml":
+            continue
+        try:
+            decl = manifests.load(path)
+        except (ModpackError, OSError, ValueError):
+            continue  # validating it says what is wrong
+        for so in [decl.so, *(t.so for t in decl.targets)]:
+            if so and "${" not in so:
+                try:
+                    named.add((path.parent / so).resolve())
+                except (OSError, ValueError):
+                    continue
+    if not named:
+        return found
+    return [p for p in found if not (p.name.lower().endswith(".so") and p.resolve() in named)]
 
 
 def select(findings: list[Finding], settings: Settings) -> list[Finding]:
@@ -167,7 +193,7 @@ def _declared_binary(decl: Declarations) -> Path | None:
     if not decl.so or "${" in decl.so:
         return None
     try:
-        path = (decl.path.parent / decl.so).resolve()
+        path = decl.path.parent / decl.so  # as the user sees it: findings name this path
         return path if path.is_file() else None
     except (OSError, ValueError):
         return None

@@ -250,3 +250,31 @@ def test_no_rule_codes_to_check_reads_no_rule_table() -> None:
     done = run_python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["False", "UsageError no rule matches 'NOPE999'"]
+
+
+def test_a_folder_validates_the_binary_its_declarations_name_once(tmp_path: Path) -> None:
+    """`modpack validate project/` listed project/modpack.toml (which checks its [build] so) and
+    project/hello.so again: every binary finding twice, and one file too many in the count. The
+    binary's findings named it by its absolute path; they name it as the folder shows it."""
+    import json
+
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(HELLO, project / "hello.so")
+    example = (ROOT / "fixtures" / "example" / "modpack.toml").read_text()
+    declared = example.replace('so = "../so/x86_64/hello.so"', 'so = "hello.so"')
+    # an x86_64 binary declared aarch64: ELF007, a finding of the binary, to count
+    (project / "modpack.toml").write_text(
+        declared.replace('architecture = "x86_64"', 'architecture = "aarch64"')
+    )
+    done = run_modpack("validate", "project", "--format", "json", cwd=tmp_path)
+    report = json.loads(done.stdout)
+    assert [f["path"] for f in report["files"]] == ["project/modpack.toml"]
+    assert report["summary"]["files"] == 1
+    text = run_modpack("validate", "project", cwd=tmp_path)
+    binary = [line for line in text.stdout.splitlines() if "ELF007" in line]
+    assert len(binary) == 1 and binary[0].startswith("project/hello.so [architecture]: error ELF007"), (
+        text.stdout
+    )
+    alone = run_modpack("validate", "project/hello.so", cwd=tmp_path)  # named, it is validated
+    assert "1 file checked" in alone.stdout

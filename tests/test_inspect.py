@@ -66,6 +66,8 @@ def test_onload_states(tmp_path: Path) -> None:
         "not-a-function": Spec(symbols=(Sym("RedisModule_OnLoad", type=builder.OBJECT),)),
         "undefined": Spec(symbols=(Sym("RedisModule_OnLoad", defined=False),)),
         "hidden": Spec(symbols=(Sym("RedisModule_OnLoad", visibility=builder.HIDDEN),)),
+        # an object file (topk.o): its global RedisModule_OnLoad was shown as "hidden"
+        "not-a-library": Spec(e_type=builder.ET_REL),
     }
     for state, spec in cases.items():
         path = tmp_path / f"{state}.so"
