@@ -131,7 +131,10 @@ def _describe(info: elf.ElfInfo, name: str, digest: str) -> Description:
         "byte_order": "little" if info.little_endian else "big",
         "type": info.e_type,
         "build_id": info.build_id,
-        "onload": _entry_point_state(info) if library else "not-a-library",
+        # any dynamic shared object has an entry point to look up, of a supported machine or not
+        "onload": _entry_point_state(info)
+        if info.e_type == "ET_DYN" and info.has_dynamic
+        else "not-a-library",
         "needed": list(info.needed),
         "soname": info.soname,
         "rpath": list(info.rpath),

@@ -51,15 +51,21 @@ def _without_declared_binaries(found: list[Path]) -> list[Path]:
             decl = manifests.load(path)
         except (ModpackError, OSError, ValueError):
             continue  # validating it says what is wrong
-        for so in [decl.so, *(t.so for t in decl.targets)]:
-            if so and "${" not in so:
-                try:
-                    named.add((path.parent / so).resolve())
-                except (OSError, ValueError):
-                    continue
+        for so in [decl.so, *(t.expand(t.so) for t in decl.targets)]:  # as _target_findings reads them
+            if so and "${" not in so and (resolved := _resolved(path.parent / so)) is not None:
+                named.add(resolved)
     if not named:
         return found
-    return [p for p in found if not (p.name.lower().endswith(".so") and p.resolve() in named)]
+    return [p for p in found if not (p.name.lower().endswith(".so") and _resolved(p) in named)]
+
+
+def _resolved(path: Path) -> Path | None:
+    """`path` without links, or None when it cannot be resolved (a loop of symbolic links is a
+    RuntimeError on Python 3.11: validating that file says IN001)."""
+    try:
+        return path.resolve()
+    except (OSError, ValueError, RuntimeError):
+        return None
 
 
 def select(findings: list[Finding], settings: Settings) -> list[Finding]:
@@ -246,7 +252,7 @@ def declared_findings(
     if target is not None:
         target.apply(module)
     view = replace(decl, sink=sink, so=str(so.resolve()), module=module)
-    check_declarations(view, settings, so=so.resolve(), named=so)
+    check_declarations(view, settings, so=so, named=so)  # findings name the binary as given
     return select(sink.resolved(), settings)
 
 

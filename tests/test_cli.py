@@ -278,3 +278,26 @@ def test_a_folder_validates_the_binary_its_declarations_name_once(tmp_path: Path
     )
     alone = run_modpack("validate", "project/hello.so", cwd=tmp_path)  # named, it is validated
     assert "1 file checked" in alone.stdout
+
+
+def test_a_folder_with_targets_and_a_link_loop_validates_each_file_once(tmp_path: Path) -> None:
+    """The de-duplication read a [[targets]] so as written (build/${target}/hello.so), so the
+    target's binary was listed again; and a loop of symbolic links among the folder's files was
+    an internal error (Path.resolve raises RuntimeError on Python 3.11), where validate says IN001."""
+    import json
+
+    project = tmp_path / "project"
+    (project / "build" / "t1").mkdir(parents=True)
+    shutil.copy(HELLO, project / "build" / "t1" / "hello.so")
+    example = (ROOT / "fixtures" / "example" / "modpack.toml").read_text()
+    targets = '\n[[targets]]\nname = "t1"\noperating_systems = ["rhel9"]\nso = "build/${target}/hello.so"\n'
+    (project / "modpack.toml").write_text(
+        example.replace('so = "../so/x86_64/hello.so"\n', 'so = "build/main/hello.so"\n') + targets
+    )
+    (project / "loop.so").symlink_to("loop.so")
+    done = run_modpack("validate", "project", "--format", "json", cwd=tmp_path)
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
+    report = json.loads(done.stdout)
+    assert sorted(f["path"] for f in report["files"]) == ["project/loop.so", "project/modpack.toml"]
+    [loop] = [f for f in report["files"] if f["path"] == "project/loop.so"]
+    assert [f["code"] for f in loop["findings"]] == ["IN001"]
