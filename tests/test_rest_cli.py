@@ -73,8 +73,9 @@ def test_unpublish_with_some_nodes_keeps_the_module_object(cluster: LocalCluster
     assert one.returncode == 0, one.stdout + one.stderr
     assert one.stdout.count(": deleted") == 1, one.stdout
     assert (
-        "module object kept: --node named 1 of the cluster's 3 nodes, and the others may still hold"
-        " the artifact; run without --node to remove it everywhere"
+        "module object kept: --node matched 1 of the cluster's 3 nodes by their address in GET"
+        " /v1/nodes, and the others may still hold the artifact; run without --node to remove it"
+        " everywhere"
     ) in one.stdout
     assert "module objects deleted" not in one.stdout
     assert "somenodes" in cli(cluster, "modules", "list").stdout
@@ -82,9 +83,16 @@ def test_unpublish_with_some_nodes_keeps_the_module_object(cluster: LocalCluster
     holding = [n["url"] for n in listed if any(a["module_name"] == "somenodes" for a in n["artifacts"])]
     assert holding == cluster.urls[1:]
 
+    # three URLs, two of them one node (an alias): node 3 is not reached, the object stays
+    alias = cluster.urls[0].replace("127.0.0.1", "localhost")
+    aliased = cli(cluster, "unpublish", "somenodes", "1.2.3", "--node", cluster.urls[1], "--node", alias)
+    assert aliased.returncode == 0, aliased.stdout + aliased.stderr
+    assert "module object kept: --node matched 1 of the cluster's 3 nodes" in aliased.stdout
+    assert "somenodes" in cli(cluster, "modules", "list").stdout
+
     every = cli(cluster, "unpublish", "somenodes", "1.2.3", *(a for u in cluster.urls for a in ("--node", u)))
     assert every.returncode == 0, every.stdout + every.stderr
-    assert every.stdout.count(": deleted") == 2 and every.stdout.count(": absent") == 1, every.stdout
+    assert every.stdout.count(": deleted") == 1 and every.stdout.count(": absent") == 2, every.stdout
     assert "module objects deleted: " in every.stdout
     assert "somenodes" not in cli(cluster, "modules", "list").stdout
 

@@ -588,7 +588,8 @@ def unpublish(name: str, version: str, connection: Connection) -> None:
     if result.some_nodes:
         click.echo(
             f"  module object kept: {result.some_nodes}, and the others may still hold the artifact;"
-            " run without --node to remove it everywhere"
+            " run without --node to remove it everywhere, or `modpack modules delete UID` once no node"
+            " holds it"
         )
         return
     objects = ", ".join(result.module_objects) or "none found"

@@ -275,14 +275,19 @@ def read_cluster(api: Api) -> ClusterView:
 def _refuse_node_choice(connection: Connection, version: str | None, command: str) -> None:
     """Before RS 8.0 the cluster installs (and removes) a module on every node itself
     (`POST /v2/modules`, `DELETE /v2/modules/<uid>`): `--node` cannot choose nodes there, and a
-    run that went ahead would change nodes it was not given, and report only those it was."""
+    run that went ahead would change nodes it was not given, and report only those it was.
+    Exit 1, not 2: the command line is valid; this cluster cannot do what it asks."""
     if connection.nodes:
         running = f" ({version})" if version else ""
         raise ModpackError(
             f"--node chooses nodes, but this cluster runs Redis Enterprise before 8.0{running}, which"
             f" installs and removes a module on every node itself; nothing was changed",
-            f"Run `modpack {command}` with --cluster and without --node: it checks every node of"
-            " GET /v1/nodes first.",
+            f"Run `modpack {command}` with --cluster and without --node"
+            + (
+                ": it checks every node of GET /v1/nodes first."
+                if command == "publish"
+                else ": the cluster removes the module from every node."
+            ),
         )
 
 
@@ -1240,12 +1245,19 @@ def _unpublish(name: str, version: int, connection: Connection) -> UnpublishResu
             if result.failed:
                 result.kept_objects = True
                 return result
-            given = {client.base_url(u, "--node") for u in connection.nodes}
-            if given and len(given) < len(listed):
-                # The nodes not given may still hold the artifact: deleting the module object
-                # would leave them with an artifact the cluster no longer knows.
-                result.some_nodes = f"--node named {len(given)} of the cluster's {len(listed)} nodes"
-                return result
+            if connection.nodes:
+                # Nodes --node did not reach may still hold the artifact: deleting the module
+                # object would leave them one the cluster no longer knows. A URL counts for the
+                # node GET /v1/nodes gives that address (an alias, or a port-forward, proves none).
+                refs = client.nodes_from(connection, client.cluster_url(connection), listed)
+                uids = {str(n.get("uid")) for n in listed}
+                reached = {r.uid for r in refs if r.uid} & uids
+                if not uids or reached != uids:
+                    result.some_nodes = (
+                        f"--node matched {len(reached)} of the cluster's {len(uids)} nodes by their"
+                        " address in GET /v1/nodes"
+                    )
+                    return result
         for module in client.find_modules(api, name, version):
             uid = str(module.get("uid", ""))
             deleted = delete_legacy_module(api, uid) if legacy else client.delete_module(api, uid)
