@@ -811,3 +811,15 @@ def test_a_missing_arity_is_named_as_modpack_toml_spells_it(tmp_path: Path) -> N
     toml.write_text(fixed)
     again = run_modpack("validate", toml)
     assert "CMD005" not in again.stdout and "DECL001" not in again.stdout, again.stdout
+
+
+def test_an_empty_command_name_is_named_as_modpack_toml_spells_it(tmp_path: Path) -> None:
+    """CMD001 said 'command_name is empty' of a [[commands]] table, whose key is `name`."""
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(
+        '[module]\nname = "hello"\nsemantic_version = "1.2.3"\nmin_redis_version = "7.0"\n'
+        'compatible_redis_version = "7.0"\ncapabilities = ["clustering"]\n\n'
+        '[[commands]]\nname = " "\narity = 2\nflags = ["readonly"]\nfirst_key = 1\nlast_key = 1\nstep = 1\n'
+    )
+    done = run_modpack("validate", toml)
+    assert "modpack.toml:9 [commands[0].name]: error CMD001 name is empty" in done.stdout, done.stdout

@@ -467,4 +467,5 @@ def test_the_binding_fix_keeps_the_entry_point_exported(tmp_path: Path) -> None:
     [finding] = findings(crafted(tmp_path, spec), {"architecture": "x86_64", "operating_systems": ["rhel9"]})
     assert finding.code == "ELF026"
     assert finding.fix.startswith("Bind the module's copies to itself: link with -Wl,-Bsymbolic, or build")
-    assert 'keep RedisModule_OnLoad exported (__attribute__((visibility("default"))))' in finding.fix
+    assert 'mark RedisModule_OnLoad __attribute__((visibility("default")))' in finding.fix
+    assert "(a version script must list it under global:)" in finding.fix

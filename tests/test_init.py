@@ -269,6 +269,7 @@ def test_init_from_ramp_keeps_variables_as_written_whatever_the_environment(tmp_
         ("--version", "1.2.3-rc1", "Redis Enterprise needs plain X.Y.Z without '-rc1'"),
         ("--version", "1.100.0", "--version: minor 100 is above 99"),
         ("--name", "my module", "--name 'my module' is not a module name"),
+        ("--version", "", "--version is empty"),
     ],
 )
 def test_init_refuses_a_name_or_version_validate_would_refuse(
@@ -302,3 +303,9 @@ def test_init_beside_one_binary_names_it(tmp_path: Path) -> None:
         shutil.copy(HELLO, two / name)
     run_modpack("init", "--name", "hello", "--version", "1.2.3", cwd=two)
     assert '# so = "build/mymodule.so"' in (two / "modpack.toml").read_text()  # which one is not for init
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    shutil.copy(HELLO, odd / "bad\udcff.so")  # a name in another encoding cannot go into UTF-8 TOML
+    named = _run_bytes("init", "--name", "hello", "--version", "1.2.3", odd / "modpack.toml")
+    assert named.returncode == 0, named.stdout + named.stderr
+    assert '# so = "build/mymodule.so"' in (odd / "modpack.toml").read_text()

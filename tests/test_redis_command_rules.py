@@ -376,8 +376,12 @@ def test_a_crashing_registration_is_named_for_a_bare_so_too(tmp_path: Path) -> N
 def test_a_failed_onload_says_what_redis_logged_before_it(tmp_path: Path) -> None:
     """RedisModule_SetCommandInfo refuses a command info without a version and logs "Invalid
     command info: version missing" (keyspecs.c of Redis's tests, before it set .version); LOAD011
-    said "Redis does not say which call failed" and dropped that line."""
+    said "Redis does not say which call failed" and dropped that line. What a module logs of its
+    own (a banner) is shown as logged, not as the reason, and the general hint stays."""
     body = """
+    void (*Log)(RedisModuleCtx *, const char *, const char *, ...) = NULL;
+    RedisModule_GetApi("RedisModule_Log", (void *)&Log);
+    Log(ctx, "notice", "ksx 1.0.0 starting");
     CC("v.set", "write", 0, 0, 0);
     RedisModuleCommandInfo info = {0};
     info.arity = 2;
@@ -388,10 +392,16 @@ def test_a_failed_onload_says_what_redis_logged_before_it(tmp_path: Path) -> Non
     done = run_modpack("validate", "--load", so)
     assert done.returncode == 1, done.stdout + done.stderr
     assert (
-        "error LOAD011 RedisModule_OnLoad of ksx.so returned an error; before that Redis logged:"
-        " Invalid command info: version missing (redis-server 7.0."
+        "error LOAD011 RedisModule_OnLoad of ksx.so returned an error; the server logged during the"
+        " load: <ksx> ksx 1.0.0 starting | Invalid command info: version missing (redis-server 7.0."
     ) in done.stdout
-    assert "Redis does not say which call failed" not in done.stdout
+    assert "fix: A line logged during the load may name the call that failed." in done.stdout
+    assert "the flags strings given to RedisModule_CreateCommand" in done.stdout
+    # a failure nothing logged: the hint alone, as before
+    quiet = compile_module(tmp_path, 'CC("q.set", "write  fast", 0, 0, 0);', "quiet")
+    said = run_modpack("validate", "--load", quiet)
+    assert "error LOAD011 RedisModule_OnLoad of quiet.so returned an error (redis-server" in said.stdout
+    assert "A line logged" not in said.stdout
 
 
 # --- flags strings Redis refuses, read from the binary ---------------------------------------------

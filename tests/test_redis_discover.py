@@ -180,11 +180,11 @@ def test_build_discover_refuses_a_name_or_version_the_module_does_not_register(t
     built = run_modpack("build", toml, "--discover", "--output", tmp_path / "dist")
     assert built.returncode == 1, built.stdout + built.stderr
     assert (
-        "modpack.toml:3 [module.name]: error LOAD014 module_name is 'Hello', the module registers itself as 'hello'"
+        "modpack.toml:3 [module.name]: error LOAD014 [module] name is 'Hello', the module registers itself as 'hello'"
         in built.stdout
     )
     assert (
-        "modpack.toml:4 [module.semantic_version]: error LOAD015 version is 10000 (1.0.0), the module registers 10203 (1.2.3)"
+        "modpack.toml:4 [module.semantic_version]: error LOAD015 semantic_version is 1.0.0 (version 10000), the module registers 10203 (1.2.3)"
         in built.stdout
     )
     assert "nothing was written" in built.stderr
@@ -192,7 +192,10 @@ def test_build_discover_refuses_a_name_or_version_the_module_does_not_register(t
 
     written = run_modpack("discover", SO / "hello.so", "--write", toml)
     assert written.returncode == 0, written.stderr
-    assert "kept as [module] says, though the module disagrees: version is 10000 (1.0.0)" in written.stdout
+    assert (
+        "kept as [module] says, though the module disagrees: semantic_version is 1.0.0 (version 10000)"
+        in written.stdout
+    )
     assert "the module registers itself as 'hello'" in written.stdout
 
 

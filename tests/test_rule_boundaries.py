@@ -1113,6 +1113,10 @@ def test_keys_without_access_flag_names_movable_keys_as_such() -> None:
         "command 'getkeys.command' takes movable keys (found by getkeys-api or key specs; first/last/step"
         " 0,0,0) but is neither write nor readonly"
     )
+    # any other triple is shown as it is, movable or not
+    module = with_command(None, **command("getkeys.other", -1, ["module", "movablekeys"], 1, -1, 1))
+    [finding] = [f for f in check(module) if f.code == "CMD011"]
+    assert finding.message == "command 'getkeys.other' takes keys (1,-1,1) but is neither write nor readonly"
 
 
 def test_the_creation_spelling_of_a_flag_is_a_warning() -> None:

@@ -297,7 +297,7 @@ def _check_names(commands: list[Command], sink: Sink) -> None:
             continue
         path = f"{command.path}.command_name"
         if not name.strip():
-            sink.add("CMD001", path, "command_name is empty")
+            sink.add("CMD001", path, f"{'name' if sink.file.endswith('.toml') else 'command_name'} is empty")
             continue
         bad = (
             sorted({label for char, label in BLOCKED_NAME_CHARS.items() if char in name})
@@ -457,7 +457,7 @@ def _triple(command: Command) -> str:
 def _keys_said(command: Command) -> str:
     """How the command takes keys: by its triple, or for movablekeys with 0,0,0 at run time
     (getkeys-api or key specs), where "takes keys (0,0,0)" read as a contradiction."""
-    if "movablekeys" in command.flags and not command.first:
+    if "movablekeys" in command.flags and (command.first, command.last, command.step) == (0, 0, 0):
         return "takes movable keys (found by getkeys-api or key specs; first/last/step 0,0,0)"
     return f"takes keys ({_triple(command)})"
 

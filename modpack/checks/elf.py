@@ -384,8 +384,8 @@ def _binding_hint(own: list[str], taken: list[str]) -> str:
     if own:
         hints.append(
             "Bind the module's copies to itself: link with -Wl,-Bsymbolic, or build with"
-            " -fvisibility=hidden (or a version script) and keep RedisModule_OnLoad exported"
-            ' (__attribute__((visibility("default"))))'
+            ' -fvisibility=hidden and mark RedisModule_OnLoad __attribute__((visibility("default")))'
+            " (a version script must list it under global:)"
         )
     if taken:
         hints.append(

@@ -96,6 +96,8 @@ def _check_identity(name: str | None, version: str | None) -> None:
             f"--name {name!r} is not a module name",
             "Give the name the module passes to RedisModule_Init: letters, digits, '.', '_' and '-'.",
         )
+    if version is not None and not version.strip():
+        raise UsageError("--version is empty", "Give the module's version as X.Y.Z.")
     if version is not None:
         sink = Sink("--version")
         check_versions({"semantic_version": version}, sink)
@@ -161,7 +163,9 @@ def _only_binary_beside(path: Path) -> str | None:
         found = [p for p in path.parent.glob("*.so") if p.is_file()]
     except OSError:
         return None
-    return found[0].name if len(found) == 1 else None
+    if len(found) != 1 or not found[0].name.isprintable():
+        return None  # a name that is not UTF-8 (a surrogate escape) cannot be written to the file
+    return found[0].name
 
 
 @click.command("ramp-pack", context_settings={"help_option_names": ["--help"]})

@@ -38,7 +38,7 @@ Difference = Problem
 def compare(module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = False) -> list[Difference]:
     """Every difference between the declarations in `module` and what Redis registered; `toml`:
     they were written as a modpack.toml, whose syntax a fix then uses (else module.json's)."""
-    found = identity(module, discovery)
+    found = identity(module, discovery, toml=toml)
     # An internal command (8.0+) is registered though COMMAND hides it: declared, it is compared;
     # undeclared, it is not named (RAMP never lists it, and no client but an internal one calls it).
     registered = {c.name.lower(): c for c in (*discovery.commands, *discovery.internal)}
@@ -105,28 +105,38 @@ def compare_command(path: str, entry: Entry, info: CommandInfo, redis: Version) 
 # --- module name and version ------------------------------------------------------------------
 
 
-def identity(module: Mapping[str, JSON], discovery: Discovery) -> list[Difference]:
+def identity(module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = False) -> list[Difference]:
     """LOAD014/LOAD015: the declared module_name and version against what the module passed to
-    RedisModule_Init (MODULE LIST)."""
+    RedisModule_Init (MODULE LIST); `toml`: named as modpack.toml's [module] spells them."""
     found = []
     name = module.get("module_name")
     if isinstance(name, str) and name and name != discovery.module_name:
+        said = f"[module] name is {name!r}" if toml else f"module_name is {name!r}"
+        use = (
+            f"Set name = {discovery.module_name!r} under [module]"
+            if toml
+            else f"Use {discovery.module_name!r}"
+        )
         found.append(
             Difference(
                 "LOAD014",
                 "module_name",
-                f"module_name is {name!r}, the module registers itself as {discovery.module_name!r}",
-                f"Use {discovery.module_name!r}, the name the module passes to RedisModule_Init.",
+                f"{said}, the module registers itself as {discovery.module_name!r}",
+                f"{use}, the name the module passes to RedisModule_Init.",
             )
         )
     version = as_int(module.get("version"))
     if version is not None and version != discovery.module_version:
+        said = (
+            f"semantic_version is {_semver(version)} (version {version})"
+            if toml
+            else f"version is {version} ({_semver(version)})"
+        )
         found.append(
             Difference(
                 "LOAD015",
                 "version",
-                f"version is {version} ({_semver(version)}), the module registers "
-                f"{discovery.module_version} ({discovery.semantic_version})",
+                f"{said}, the module registers {discovery.module_version} ({discovery.semantic_version})",
                 f"Declare semantic_version {discovery.semantic_version}, or pass the declared version to "
                 "RedisModule_Init and rebuild.",
             )

@@ -194,7 +194,7 @@ def fill_commands(
     )
     # The module was loaded: a name or version it does not register would be refused by the
     # bundle's own `validate --load` (and by Redis Enterprise when it loads the module by name).
-    for difference in compare.identity(decl.module, discovery):
+    for difference in compare.identity(decl.module, discovery, toml=decl.kind == "toml"):
         decl.sink.report(difference)
     excluded = decl.module.get("exclude_commands")
     registered = {c.name.casefold() for c in discovery.commands}
@@ -355,7 +355,7 @@ def write_toml(
     _merge(document, discovery, include_subcommands, prune, summary)
     summary.identity = [
         f"{d.message}; {d.hint[:1].lower()}{d.hint[1:]}"
-        for d in compare.identity(_declared_identity(document), discovery)
+        for d in compare.identity(_declared_identity(document), discovery, toml=True)
     ]
     new_text = tomlkit.dumps(document).rstrip("\n") + "\n"
     if new_text != old_text:

@@ -46,14 +46,7 @@ FailureReason: TypeAlias = Literal[
     "unknown",
 ]
 
-ONLOAD_REASON_LINES = 5  # the log lines before "initialization failed" shown as its reason
-# Lines a server writes at start-up, not while loading a module (a module given at start-up is
-# loaded after them, so they can precede its failure in the same log).
-_STARTUP_NOISE = re.compile(
-    r"oO0OoO0OoO0Oo|Redis version=|Configuration loaded|WARNING|monotonic clock|Running mode|"
-    r"Server initialized|Ready to accept|Increased maximum number of open files|Setting maximum|"
-    r"ready to accept|Loading RDB|DB loaded|Done loading"
-)
+ONLOAD_LOG_LINES = 5  # the last lines a failed OnLoad logged, quoted in LOAD011
 
 BUILD_FOR_TARGET = "Build the module as a 64-bit ELF shared object for the target architecture."
 
@@ -89,22 +82,19 @@ def _explain_line(path: Path, line: str, before: Sequence[str]) -> LoadFailure |
             'visibility and C linkage (extern "C" in C++); check with `nm -D --defined-only`.',
         )
     if "initialization failed" in line:
-        # What OnLoad's calls logged first says which failed: RedisModule_SetCommandInfo logs
-        # "Invalid command info: version missing" (measured, 7.0.15), a module its own reasons.
-        said = [text for text in before[-ONLOAD_REASON_LINES:] if not _STARTUP_NOISE.search(text)]
-        if said:
-            return LoadFailure(
-                "onload-failed",
-                f"RedisModule_OnLoad of {path.name} returned an error; before that Redis logged: "
-                + " | ".join(said),
-                "Fix the call those lines name, in the module's RedisModule_OnLoad.",
-            )
+        # `before` holds only what this MODULE LOAD logged: a failing call may have said why
+        # (RedisModule_SetCommandInfo logs "Invalid command info: version missing", measured on
+        # 7.0.15), or the module its own banner; both are shown, neither is taken for the reason.
+        logged = (
+            f"; the server logged during the load: {' | '.join(before[-ONLOAD_LOG_LINES:])}" if before else ""
+        )
         return LoadFailure(
             "onload-failed",
-            f"RedisModule_OnLoad of {path.name} returned an error: {line}",
-            "Redis does not say which call failed. Check the module arguments (command_line_args), the "
-            "flags strings given to RedisModule_CreateCommand (one space between flags, no trailing "
-            "space) and command names already taken.",
+            f"RedisModule_OnLoad of {path.name} returned an error{logged}",
+            ("A line logged during the load may name the call that failed. " if before else "")
+            + "Redis itself does not say which call failed: check the module arguments"
+            " (command_line_args), the flags strings given to RedisModule_CreateCommand (one space"
+            " between flags, no trailing space), command infos and command names already taken.",
         )
     match = _DLERROR.search(line)
     if match is None:
