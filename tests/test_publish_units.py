@@ -12,7 +12,7 @@ import pytest
 
 from modpack.rest import client, platforms
 from modpack.rest.client import Api, ClusterError, Connection
-from modpack.rest.publish import Bundle, differences, disagreements, follow_action
+from modpack.rest.publish import Bundle, _some_nodes_only, differences, disagreements, follow_action
 from modpack.rest.transport import Request, Response
 from tests.support.cli import modules_loaded
 from tests.support.rest import (
@@ -285,3 +285,39 @@ def test_a_cluster_that_does_not_answer_leaves_the_object_unknown(monkeypatch: p
     error = publishing._interrupted(None, result, KeyboardInterrupt())  # type: ignore[arg-type]
     assert error.message == "interrupted: late 10203 was not uploaded"
     assert error.details[0].startswith("module object: unknown: the run stopped while creating it")
+
+
+@pytest.mark.parametrize(
+    ("listed", "given", "reached"),
+    [
+        # two nodes sharing a uid: matching by uid took reaching one for reaching both
+        (
+            [{"uid": 1, "addr": "10.0.0.1"}, {"uid": 1, "addr": "10.0.0.2"}],
+            ["https://10.0.0.1:9443"],
+            "1 of the 2",
+        ),
+        (
+            [{"uid": 1, "addr": "10.0.0.1"}, {"uid": 2, "addr": "10.0.0.2"}],
+            ["https://10.0.0.1:9443"] * 2,
+            "1 of the 2",
+        ),
+        (
+            [{"addr": "node-a.example"}, {"addr": "node-b.example"}],
+            ["https://NODE-A.example:9443"],
+            "1 of the 2",
+        ),
+        ([], ["https://10.0.0.1:9443"], "0 of the 0"),  # nothing listed proves nothing
+    ],
+)
+def test_unpublish_node_reach_is_decided_by_address(
+    listed: list[Any], given: list[str], reached: str
+) -> None:
+    connection = Connection(cluster="https://10.0.0.1:9443", nodes=tuple(given))
+    assert f"--node reached {reached} nodes GET /v1/nodes lists" in _some_nodes_only(connection, listed)
+
+
+def test_unpublish_node_reaching_every_listed_address_deletes() -> None:
+    listed = [{"uid": 1, "addr": "node-a.example"}, {"uid": 2, "addr": "node-b.example"}]
+    given = ("https://node-b.example:9443", "https://Node-A.example:9443")
+    connection = Connection(cluster="https://node-a.example:9443", nodes=given)
+    assert _some_nodes_only(connection, listed) == ""

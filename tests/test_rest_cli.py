@@ -72,11 +72,14 @@ def test_unpublish_with_some_nodes_keeps_the_module_object(cluster: LocalCluster
 
     assert one.returncode == 0, one.stdout + one.stderr
     assert one.stdout.count(": deleted") == 1, one.stdout
+    uid = one.stdout.split("module object kept (", 1)[1].split(")", 1)[0]
     assert (
-        "module object kept: --node matched 1 of the cluster's 3 nodes by their address in GET"
-        " /v1/nodes, and the others may still hold the artifact; run without --node to remove it"
-        " everywhere"
+        f"module object kept ({uid}): --node reached 1 of the 3 nodes GET /v1/nodes lists (matched by"
+        " address), and the others may still hold the artifact; run without --node to remove it"
+        " everywhere, or `modpack modules delete UID` once no node holds it"
     ) in one.stdout
+    listed_now = cli(cluster, "modules", "list").stdout
+    assert "somenodes 10203 (1.2.3)" in listed_now and uid in listed_now
     assert "module objects deleted" not in one.stdout
     assert "somenodes" in cli(cluster, "modules", "list").stdout
     listed = json.loads(cli(cluster, "artifacts", "list", "--format", "json").stdout)
@@ -85,9 +88,10 @@ def test_unpublish_with_some_nodes_keeps_the_module_object(cluster: LocalCluster
 
     # three URLs, two of them one node (an alias): node 3 is not reached, the object stays
     alias = cluster.urls[0].replace("127.0.0.1", "localhost")
-    aliased = cli(cluster, "unpublish", "somenodes", "1.2.3", "--node", cluster.urls[1], "--node", alias)
+    three = ("--node", cluster.urls[0], "--node", alias, "--node", cluster.urls[1])
+    aliased = cli(cluster, "unpublish", "somenodes", "1.2.3", *three)
     assert aliased.returncode == 0, aliased.stdout + aliased.stderr
-    assert "module object kept: --node matched 1 of the cluster's 3 nodes" in aliased.stdout
+    assert "--node reached 2 of the 3 nodes GET /v1/nodes lists" in aliased.stdout
     assert "somenodes" in cli(cluster, "modules", "list").stdout
 
     every = cli(cluster, "unpublish", "somenodes", "1.2.3", *(a for u in cluster.urls for a in ("--node", u)))

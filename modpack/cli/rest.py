@@ -586,10 +586,11 @@ def unpublish(name: str, version: str, connection: Connection) -> None:
             "The module object was kept; run the same command again once the nodes are back.",
         )
     if result.some_nodes:
+        uids = ", ".join(result.kept_uids) or "none found"
         click.echo(
-            f"  module object kept: {result.some_nodes}, and the others may still hold the artifact;"
-            " run without --node to remove it everywhere, or `modpack modules delete UID` once no node"
-            " holds it"
+            f"  module object kept ({uids}): {result.some_nodes}, and the others may still hold the"
+            " artifact; run without --node to remove it everywhere, or `modpack modules delete UID`"
+            " once no node holds it"
         )
         return
     objects = ", ".join(result.module_objects) or "none found"

@@ -428,6 +428,13 @@ def cluster_url(connection: Connection) -> str:
     raise UsageError("no cluster given", "Pass --cluster https://host:9443 (or MODPACK_CLUSTER).")
 
 
+def node_address(cluster: str, node: JSON) -> str | None:
+    """The base URL modpack would use for a GET /v1/nodes entry, lower-cased to compare with
+    user-given URLs (scheme and host name are case-insensitive); None when it has no usable one."""
+    ref = _node_ref(cluster, node, strict=False)
+    return ref.url.lower() if ref is not None else None
+
+
 def _node_ref(cluster: str, node: JSON, *, strict: bool = True) -> NodeRef | None:
     """The node's URL; ClusterError for an address that is not a plain host (None if not strict)."""
     try:

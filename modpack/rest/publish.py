@@ -1200,6 +1200,7 @@ class UnpublishResult:
     module_objects: list[str] = field(default_factory=list)  # uids deleted
     kept_objects: bool = False
     some_nodes: str = ""  # why the module object was kept although every node asked succeeded
+    kept_uids: list[str] = field(default_factory=list)  # the module objects kept for that reason
 
     @property
     def failed(self) -> list[NodeOutcome]:
@@ -1208,7 +1209,7 @@ class UnpublishResult:
 
 def unpublish(name: str, version: int, connection: Connection) -> UnpublishResult:
     """Delete the artifact from every node, then the module object: only when every node
-    succeeded, and when `--node` (if given) named as many nodes as the cluster has.
+    succeeded, and when `--node` (if given) reached every node GET /v1/nodes lists.
 
     On RS 7.x the cluster removes a module from its nodes itself: `DELETE /v2/modules/<uid>`;
     `--node` cannot choose nodes there and is refused.
@@ -1241,29 +1242,36 @@ def _unpublish(name: str, version: int, connection: Connection) -> UnpublishResu
         if legacy:
             _refuse_node_choice(connection, None, "unpublish")
         else:
+            some = _some_nodes_only(connection, listed)  # decided before anything is deleted
             result.nodes = client.remove_artifacts(api, connection, name, version)
             if result.failed:
                 result.kept_objects = True
                 return result
-            if connection.nodes:
-                # Nodes --node did not reach may still hold the artifact: deleting the module
-                # object would leave them one the cluster no longer knows. A URL counts for the
-                # node GET /v1/nodes gives that address (an alias, or a port-forward, proves none).
-                refs = client.nodes_from(connection, client.cluster_url(connection), listed)
-                uids = {str(n.get("uid")) for n in listed}
-                reached = {r.uid for r in refs if r.uid} & uids
-                if not uids or reached != uids:
-                    result.some_nodes = (
-                        f"--node matched {len(reached)} of the cluster's {len(uids)} nodes by their"
-                        " address in GET /v1/nodes"
-                    )
-                    return result
+            if some:
+                result.some_nodes = some
+                result.kept_uids = [str(m.get("uid", "")) for m in client.find_modules(api, name, version)]
+                return result
         for module in client.find_modules(api, name, version):
             uid = str(module.get("uid", ""))
             deleted = delete_legacy_module(api, uid) if legacy else client.delete_module(api, uid)
             if deleted:
                 result.module_objects.append(uid)
     return result
+
+
+def _some_nodes_only(connection: Connection, listed: Sequence[dict[str, JSON]]) -> str:
+    """Why --node leaves nodes out ("" when it reaches every node GET /v1/nodes lists): those
+    may still hold the artifact, and deleting the module object would leave them one the cluster
+    no longer knows. Each listed node must have its address among the URLs given; an alias of
+    an address, or a port-forward, proves nothing."""
+    if not connection.nodes:
+        return ""
+    given = {client.base_url(u, "--node").lower() for u in connection.nodes}
+    cluster = client.cluster_url(connection)
+    reached = sum(1 for node in listed if client.node_address(cluster, node) in given)
+    if listed and reached == len(listed):
+        return ""
+    return f"--node reached {reached} of the {len(listed)} nodes GET /v1/nodes lists (matched by address)"
 
 
 def delete_module_object(api: Api, uid: str) -> bool:
