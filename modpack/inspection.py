@@ -131,10 +131,9 @@ def _describe(info: elf.ElfInfo, name: str, digest: str) -> Description:
         "byte_order": "little" if info.little_endian else "big",
         "type": info.e_type,
         "build_id": info.build_id,
-        # any dynamic shared object has an entry point to look up, of a supported machine or not
-        "onload": _entry_point_state(info)
-        if info.e_type == "ET_DYN" and info.has_dynamic
-        else "not-a-library",
+        # a shared object of any machine has an entry point to look up; a PIE has none (glibc
+        # refuses to dlopen it), nor has an object file
+        "onload": _entry_point_state(info) if _dlopen_kind(info) else "not-a-library",
         "needed": list(info.needed),
         "soname": info.soname,
         "rpath": list(info.rpath),
@@ -151,6 +150,11 @@ def _describe(info: elf.ElfInfo, name: str, digest: str) -> Description:
         "stripped": not info.has_symtab,
         "debug_info": info.has_debug_info,
     }
+
+
+def _dlopen_kind(info: elf.ElfInfo) -> bool:
+    """An ELF file of the kind dlopen() takes, whatever its machine."""
+    return info.e_type == "ET_DYN" and info.has_dynamic and not info.is_pie
 
 
 def _shared_library(info: elf.ElfInfo) -> bool:

@@ -793,10 +793,11 @@ def test_a_nameless_table_is_no_command_the_records_can_name(tmp_path: Path) -> 
     assert "exclude_commands names 'none'" not in result.stdout, result.stdout
 
 
-def test_a_missing_arity_is_named_as_modpack_toml_spells_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("file_name", ["modpack.toml", "MODPACK.TOML"])  # kind_of ignores the case
+def test_a_missing_arity_is_named_as_modpack_toml_spells_it(tmp_path: Path, file_name: str) -> None:
     """CMD005 told a modpack.toml author to 'Add command_arity.', and the table then failed
     with DECL001 unknown key 'command_arity': a [[commands]] table spells it `arity`."""
-    toml = tmp_path / "modpack.toml"
+    toml = tmp_path / file_name
     toml.write_text(
         '[module]\nname = "hello"\nsemantic_version = "1.2.3"\nmin_redis_version = "7.0"\n'
         'compatible_redis_version = "7.0"\ncapabilities = ["clustering"]\n\n'

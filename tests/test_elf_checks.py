@@ -468,4 +468,4 @@ def test_the_binding_fix_keeps_the_entry_point_exported(tmp_path: Path) -> None:
     assert finding.code == "ELF026"
     assert finding.fix.startswith("Bind the module's copies to itself: link with -Wl,-Bsymbolic, or build")
     assert 'mark RedisModule_OnLoad __attribute__((visibility("default")))' in finding.fix
-    assert "(a version script must list it under global:)" in finding.fix
+    assert "or use a version script that lists it under global:" in finding.fix

@@ -303,9 +303,10 @@ def test_init_beside_one_binary_names_it(tmp_path: Path) -> None:
         shutil.copy(HELLO, two / name)
     run_modpack("init", "--name", "hello", "--version", "1.2.3", cwd=two)
     assert '# so = "build/mymodule.so"' in (two / "modpack.toml").read_text()  # which one is not for init
-    odd = tmp_path / "odd"
-    odd.mkdir()
-    shutil.copy(HELLO, odd / "bad\udcff.so")  # a name in another encoding cannot go into UTF-8 TOML
-    named = _run_bytes("init", "--name", "hello", "--version", "1.2.3", odd / "modpack.toml")
-    assert named.returncode == 0, named.stdout + named.stderr
-    assert '# so = "build/mymodule.so"' in (odd / "modpack.toml").read_text()
+    for odd_name in ("bad\udcff.so", "café.so", 'we"ird.so'):  # validate refuses them as module_file
+        odd = tmp_path / f"odd{len(odd_name)}{odd_name[:2]!r}".replace("'", "")
+        odd.mkdir()
+        shutil.copy(HELLO, odd / odd_name)
+        named = _run_bytes("init", "--name", "hello", "--version", "1.2.3", odd / "modpack.toml")
+        assert named.returncode == 0, named.stdout + named.stderr
+        assert '# so = "build/mymodule.so"' in (odd / "modpack.toml").read_text()

@@ -53,6 +53,8 @@ def test_messages_name_the_values_and_the_redis_version() -> None:
     assert by_code["LOAD003"].severity is Severity.INFO
     assert "'mismatched'" in by_code["LOAD014"].message and "'mismatch'" in by_code["LOAD014"].message
     assert "20000 (2.0.0)" in by_code["LOAD015"].message and "20001 (2.0.1)" in by_code["LOAD015"].message
+    # module.json has both keys: the fix names both (it said only semantic_version, at `version`)
+    assert by_code["LOAD015"].fix.startswith("Declare version 20001 and semantic_version 2.0.1, or pass")
     assert "declared but not registered: readonly" in by_code["LOAD020"].message
     assert "registered but not declared: write" in by_code["LOAD020"].message
     assert "last_key is 1" in by_code["LOAD021"].message and "registers 2" in by_code["LOAD021"].message
@@ -525,3 +527,23 @@ def test_a_bundles_load_differences_are_placed_in_its_module_json(tmp_path: Path
     named = next(n for n, line in enumerate(text.splitlines(), 1) if '"hello.nothere"' in line)
     assert named - 2 <= unregistered["line"] <= named  # the entry's first lines
     assert found["LOAD003"]["file"] == f"{bundle}!hello.so"  # the load itself: the binary's
+
+
+def test_a_failed_onload_quotes_the_last_lines_of_its_load_shortened() -> None:
+    """LOAD011 quoted the last five lines with no sign of those before, and a 1024-character line
+    whole: a message of 5,000 characters."""
+    from modpack.redis import loadlog
+
+    so = Path("/tmp/m.so")
+    lines = [
+        "Invalid command info: version missing",
+        *(f"<m> cleanup step {i}" for i in range(6)),
+        "x" * 1024,
+    ]
+    failure = loadlog.explain(so, [*lines, f"Module {so} initialization failed. Module not loaded"], "ERR")
+    assert failure.message.startswith(
+        "RedisModule_OnLoad of m.so returned an error; the server logged during the load (3 earlier lines"
+        " not shown): <m> cleanup step 2 | <m> cleanup step 3 |"
+    )
+    assert failure.message.endswith(" | " + "x" * 197 + "...")
+    assert len(failure.message) < 400

@@ -384,8 +384,8 @@ def _binding_hint(own: list[str], taken: list[str]) -> str:
     if own:
         hints.append(
             "Bind the module's copies to itself: link with -Wl,-Bsymbolic, or build with"
-            ' -fvisibility=hidden and mark RedisModule_OnLoad __attribute__((visibility("default")))'
-            " (a version script must list it under global:)"
+            ' -fvisibility=hidden and mark RedisModule_OnLoad __attribute__((visibility("default"))),'
+            " or use a version script that lists it under global:"
         )
     if taken:
         hints.append(

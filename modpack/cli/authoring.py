@@ -163,8 +163,10 @@ def _only_binary_beside(path: Path) -> str | None:
         found = [p for p in path.parent.glob("*.so") if p.is_file()]
     except OSError:
         return None
-    if len(found) != 1 or not found[0].name.isprintable():
-        return None  # a name that is not UTF-8 (a surrogate escape) cannot be written to the file
+    from modpack.checks.metadata import SAFE_NAME
+
+    if len(found) != 1 or not SAFE_NAME.fullmatch(found[0].name):
+        return None  # packed as module_file, the name must be one validate accepts (SCH006)
     return found[0].name
 
 

@@ -137,8 +137,13 @@ def identity(module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = F
                 "LOAD015",
                 "version",
                 f"{said}, the module registers {discovery.module_version} ({discovery.semantic_version})",
-                f"Declare semantic_version {discovery.semantic_version}, or pass the declared version to "
-                "RedisModule_Init and rebuild.",
+                (
+                    f"Declare semantic_version {discovery.semantic_version}"
+                    if toml
+                    else f"Declare version {discovery.module_version} and semantic_version"
+                    f" {discovery.semantic_version}"
+                )
+                + ", or pass the declared version to RedisModule_Init and rebuild.",
             )
         )
     return found

@@ -47,6 +47,12 @@ FailureReason: TypeAlias = Literal[
 ]
 
 ONLOAD_LOG_LINES = 5  # the last lines a failed OnLoad logged, quoted in LOAD011
+LOG_LINE_SHOWN = 200  # characters of one quoted line (Redis writes up to 1024)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= LOG_LINE_SHOWN else text[: LOG_LINE_SHOWN - 3] + "..."
+
 
 BUILD_FOR_TARGET = "Build the module as a 64-bit ELF shared object for the target architecture."
 
@@ -85,9 +91,10 @@ def _explain_line(path: Path, line: str, before: Sequence[str]) -> LoadFailure |
         # `before` holds only what this MODULE LOAD logged: a failing call may have said why
         # (RedisModule_SetCommandInfo logs "Invalid command info: version missing", measured on
         # 7.0.15), or the module its own banner; both are shown, neither is taken for the reason.
-        logged = (
-            f"; the server logged during the load: {' | '.join(before[-ONLOAD_LOG_LINES:])}" if before else ""
-        )
+        shown = [_cut(text) for text in before[-ONLOAD_LOG_LINES:]]
+        earlier = len(before) - len(shown)
+        more = f" ({earlier} earlier line{'s' if earlier != 1 else ''} not shown)" if earlier else ""
+        logged = f"; the server logged during the load{more}: {' | '.join(shown)}" if before else ""
         return LoadFailure(
             "onload-failed",
             f"RedisModule_OnLoad of {path.name} returned an error{logged}",
