@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from modpack.findings import Severity, Sink
 from modpack.redis import compare
 from modpack.redis.model import CommandInfo, Discovery, KeySpec, parse_command_info
 from tests.support.redis import expected_commands
@@ -290,3 +291,21 @@ def test_discovery_on_redis_6(tmp_path: Path) -> None:
     module = {"module_name": "m", "version": 10203, "commands": [
         declared("m.ping", 1, ["fast", "module"]), declared("m.set", 3, ["write", "denyoom"], (1, 1, 1))]}  # fmt: skip
     assert codes(module, found) == []
+
+
+@pytest.mark.rule("LOAD028")
+def test_an_exclusion_the_module_does_not_register_is_said() -> None:
+    """exclude_commands naming no registered command excludes nothing: a misspelling leaves the
+    command it meant in module.json. --load said nothing of it. Case differences are not told
+    off (RAMP matches exactly, so manifests list tconfig_set and TCONFIG_SET)."""
+    found = discovery(
+        CommandInfo("a.one", -1, ("module",), 0, 0, 0), CommandInfo("tconfig_set", -1, ("module",), 0, 0, 0)
+    )
+    module = {"commands": [declared("a.one")], "exclude_commands": ["tconfig_set", "TCONFIG_SET", "a.onee"]}
+    assert codes(module, found) == [("LOAD028", "exclude_commands[2]")]
+    sink = Sink("module.json")
+    for difference in compare.compare(module, found):
+        sink.report(difference)
+    [finding] = sink.findings
+    assert finding.severity is Severity.INFO  # a light build may lack a command a full one excludes
+    assert finding.message == "exclude_commands names 'a.onee', which the module does not register"

@@ -55,6 +55,7 @@ def compare(module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = Fa
                 found.append(_not_registered(path, name, toml))
         else:
             found += compare_command(path, entry, info, discovery.redis_version_tuple)
+    found += _unmatched_exclusions(module, registered)
     names = {name.lower() for _, _, name in declared}
     for info in discovery.commands:
         if info.name.lower() not in names and not excluded_by(info.name, excluded):
@@ -154,6 +155,24 @@ def _semver(number: int) -> str:
 
 
 # --- commands declared on one side only -------------------------------------------------------
+
+
+def _unmatched_exclusions(
+    module: Mapping[str, JSON], registered: Mapping[str, CommandInfo]
+) -> list[Difference]:
+    """LOAD028 for each exclude_commands name no registered command has (compared as Redis
+    compares names: a manifest listing both tconfig_set and TCONFIG_SET, for RAMP's exact match,
+    is not told off for either)."""
+    items = module.get("exclude_commands")
+    return [
+        Difference(
+            "LOAD028",
+            f"exclude_commands[{index}]",
+            f"exclude_commands names {name!r}, which the module does not register",
+        )
+        for index, name in enumerate(items if isinstance(items, list) else [])
+        if isinstance(name, str) and name.casefold() not in {key.casefold() for key in registered}
+    ]
 
 
 def _not_registered(path: str, name: str, toml: bool) -> Difference:
