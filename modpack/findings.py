@@ -140,6 +140,12 @@ class Sink:
         where = Location(self.file, path if source_path else self.mapper(path), line)
         self.findings.append(Finding(found, message, where, hint, found.severity))
 
+    @property
+    def toml(self) -> bool:
+        """Whether the findings are about a modpack.toml, whose keys messages then name as it
+        spells them (`arity`, [module] `name`), the file's kind told as sources.kind_of tells it."""
+        return self.file.lower().endswith(".toml")
+
     def report(self, problem: Problem) -> None:
         """Report a Problem at its module.json path."""
         self.add(problem.code, problem.path, problem.message, problem.hint)

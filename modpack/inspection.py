@@ -159,7 +159,7 @@ def _dlopen_kind(info: elf.ElfInfo) -> bool:
 
 def _shared_library(info: elf.ElfInfo) -> bool:
     """Whether the file is the kind of object dlopen() can load on some Redis Enterprise node."""
-    return info.architecture is not None and info.e_type == "ET_DYN" and info.has_dynamic and not info.is_pie
+    return info.architecture is not None and _dlopen_kind(info)
 
 
 def _missing_libraries(info: elf.ElfInfo) -> dict[str, list[str]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -257,13 +258,27 @@ def _check_placeholders(value: object, sink: Sink, path: str) -> None:
             _check_placeholders(item, sink, locate.join(path, key))
 
 
+def identity_of(table: Mapping[str, JSON]) -> Module:
+    """[module] name and semantic_version as module.json's module_name, semantic_version and the
+    numeric version computed from it."""
+    found: Module = {}
+    name, semantic = table.get("name"), table.get("semantic_version")
+    if isinstance(name, str):
+        found["module_name"] = name
+    if isinstance(semantic, str):
+        found["semantic_version"] = semantic
+        parsed = versions.parse_semver(semantic)
+        if parsed is not None:
+            found["version"] = versions.encode(*parsed)
+    return found
+
+
 def _assemble(decl: Declarations, data: dict[str, JSON]) -> None:
     table = _table(data, "module")
     module: Module = {}
-    name = table.get("name")
-    if isinstance(name, str):
-        module["module_name"] = name
-        module["display_name"] = name
+    identity = identity_of(table)
+    if "module_name" in identity:
+        module["module_name"] = module["display_name"] = identity["module_name"]
     for key in MODULE_KEYS:
         if key in table:
             module[key] = table[key]
@@ -272,12 +287,7 @@ def _assemble(decl: Declarations, data: dict[str, JSON]) -> None:
         versions_list := crdb.get("supported_featureset_versions"), list
     ):
         module["crdb"] = {**crdb, "supported_featureset_versions": [as_integer(v) for v in versions_list]}
-    semantic = table.get("semantic_version")
-    if isinstance(semantic, str):
-        module["semantic_version"] = semantic
-        parsed = versions.parse_semver(semantic)
-        if parsed is not None:
-            module["version"] = versions.encode(*parsed)
+    module.update({k: v for k, v in identity.items() if k != "module_name"})
     module.setdefault("command_line_args", "")
     module.setdefault("capabilities", [])
     if "min_redis_version" not in module and isinstance(

@@ -44,3 +44,14 @@ def excluded_by(name: str, excluded: set[str]) -> bool:
     """Whether a registered command (or subcommand, `container|sub`) is one `excluded` names:
     by its own name, or by its container's."""
     return name.casefold() in excluded or name.split("|", 1)[0].casefold() in excluded
+
+
+def unregistered_exclusions(module: Mapping[str, JSON], registered: set[str]) -> list[tuple[int, str]]:
+    """(index, name) of each exclude_commands name no command in `registered` (case-folded names)
+    has: it excludes nothing, and a misspelling leaves the command it meant in module.json."""
+    items = module.get("exclude_commands")
+    return [
+        (index, name)
+        for index, name in enumerate(items if isinstance(items, list) else [])
+        if isinstance(name, str) and name.casefold() not in registered
+    ]

@@ -300,7 +300,7 @@ def _check_names(commands: list[Command], sink: Sink) -> None:
             sink.add(
                 "CMD001",
                 path,
-                f"{'name' if sink.file.lower().endswith('.toml') else 'command_name'} is empty",
+                f"{'name' if sink.toml else 'command_name'} is empty",
             )
             continue
         bad = (
@@ -352,7 +352,7 @@ def _check_native_names(commands: list[Command], target: tuple[int, ...] | None,
 def _check_fields(command: Command, sink: Sink) -> None:
     raw = command.raw
     if "command_arity" not in raw:
-        if sink.file.lower().endswith(".toml"):  # a [[commands]] table spells it `arity`
+        if sink.toml:  # a [[commands]] table spells it `arity`
             fix = "Add `arity = N` to its [[commands]] table (negative N: at least |N| arguments)."
             sink.add("CMD005", command.path, f"command {command.name!r} has no arity", fix)
         else:

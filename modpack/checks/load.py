@@ -112,7 +112,7 @@ def _load_and_compare(
             sink.report(defect)
         return
     _check_version(module, server, declared)
-    for difference in compare.compare(module, discovery, toml=declared.file.lower().endswith(".toml")):
+    for difference in compare.compare(module, discovery, toml=declared.toml):
         declared.report(difference)
 
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from modpack import policy, versions
 from modpack.findings import Problem
-from modpack.records import excluded_by, recorded
+from modpack.records import excluded_by, recorded, unregistered_exclusions
 from modpack.redis.model import CommandInfo, Discovery, KeySpec
 from modpack.types import JSON
 
@@ -163,15 +163,14 @@ def _unmatched_exclusions(
     """LOAD028 for each exclude_commands name no registered command has (compared as Redis
     compares names: a manifest listing both tconfig_set and TCONFIG_SET, for RAMP's exact match,
     is not told off for either)."""
-    items = module.get("exclude_commands")
+    names = {key.casefold() for key in registered}
     return [
         Difference(
             "LOAD028",
             f"exclude_commands[{index}]",
             f"exclude_commands names {name!r}, which the module does not register",
         )
-        for index, name in enumerate(items if isinstance(items, list) else [])
-        if isinstance(name, str) and name.casefold() not in {key.casefold() for key in registered}
+        for index, name in unregistered_exclusions(module, names)
     ]
 
 

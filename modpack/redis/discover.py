@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modpack.errors import ModpackError, UsageError
-from modpack.records import excluded_by, folded_name, recorded
+from modpack.records import excluded_by, folded_name, recorded, unregistered_exclusions
 from modpack.redis import compare, model
 from modpack.redis.harness import COMMAND_TIMEOUT, HarnessError, RedisServer, ReplyError
 from modpack.redis.model import CommandInfo, Discovery
@@ -196,16 +196,14 @@ def fill_commands(
     # bundle's own `validate --load` (and by Redis Enterprise when it loads the module by name).
     for difference in compare.identity(decl.module, discovery, toml=decl.kind == "toml"):
         decl.sink.report(difference)
-    excluded = decl.module.get("exclude_commands")
     registered = {c.name.casefold() for c in discovery.commands}
-    for index, name in enumerate(excluded if isinstance(excluded, list) else []):
-        if isinstance(name, str) and name.casefold() not in registered:
-            decl.sink.add(
-                "DECL004",
-                f"exclude_commands[{index}]",
-                f"exclude_commands names {name!r}, which the module does not register",
-                "Fix the name (`modpack discover FILE.so` lists what the module registers), or remove it.",
-            )
+    for index, name in unregistered_exclusions(decl.module, registered):
+        decl.sink.add(
+            "DECL004",
+            f"exclude_commands[{index}]",
+            f"exclude_commands names {name!r}, which the module does not register",
+            "Fix the name (`modpack discover FILE.so` lists what the module registers), or remove it.",
+        )
     added = decl.module.get("add_command")  # the entries of the tables it names: a plugin's commands
     entries = added if isinstance(added, list) else []
     claimed = recorded(decl.module, "add_command")
@@ -365,18 +363,14 @@ def write_toml(
 
 
 def _declared_identity(document: tomlkit.TOMLDocument) -> Module:
-    """[module] name and semantic_version as module.json's module_name and version."""
-    from modpack import versions
+    """[module] name and semantic_version as module.json's module_name and version, read as a
+    build reads them (modpack_toml.identity_of)."""
+    import tomlkit.items
+
+    from modpack.modpack_toml import identity_of
 
     module = document.get("module")
-    if not isinstance(module, dict):
-        return {}
-    name, semantic = module.get("name"), module.get("semantic_version")
-    parsed = versions.parse_semver(semantic) if isinstance(semantic, str) else None
-    found: Module = {"module_name": str(name)} if isinstance(name, str) else {}
-    if parsed is not None:
-        found["version"] = versions.encode(*parsed)
-    return found
+    return identity_of(module.unwrap()) if isinstance(module, tomlkit.items.Table) else {}
 
 
 def _read_existing(path: Path) -> str | None:

@@ -1229,7 +1229,8 @@ def unpublish(name: str, version: int, connection: Connection) -> UnpublishResul
 def _unpublish(name: str, version: int, connection: Connection) -> UnpublishResult:
     result = UnpublishResult(name, version)
     with Api(connection) as api:
-        for module in client.find_modules(api, name, version):
+        modules = client.find_modules(api, name, version)  # removing artifacts changes no module object
+        for module in modules:
             if module.get("is_bundled") is True:
                 raise ModpackError(
                     f"{name} version {version} is a module bundled with Redis Enterprise"
@@ -1249,9 +1250,9 @@ def _unpublish(name: str, version: int, connection: Connection) -> UnpublishResu
                 return result
             if some:
                 result.some_nodes = some
-                result.kept_uids = [str(m.get("uid", "")) for m in client.find_modules(api, name, version)]
+                result.kept_uids = [str(m.get("uid", "")) for m in modules]
                 return result
-        for module in client.find_modules(api, name, version):
+        for module in modules:
             uid = str(module.get("uid", ""))
             deleted = delete_legacy_module(api, uid) if legacy else client.delete_module(api, uid)
             if deleted:
