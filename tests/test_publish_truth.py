@@ -796,7 +796,9 @@ def test_ctrl_c_once_replace_deleted_the_module_object_says_what_is_left(
     cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
     """It said "module object: not created" and "Nothing is left on the nodes", while --replace
-    had deleted the stored object and every node still held that build's artifact."""
+    had deleted the stored object and every node still held that build's artifact. Then it said
+    so, and left the cluster with artifacts no module object described: the object --replace
+    deleted is now made again, and the cluster holds what it held before the run."""
     if mode == "pipelined":
         monkeypatch.setattr(publishing, "PIPELINE_MIN", 0)
     name = "replstop" + mode[0]
@@ -806,11 +808,15 @@ def test_ctrl_c_once_replace_deleted_the_module_object_says_what_is_left(
     assert error.message == f"interrupted: {name} 10203 {expected}"
     assert error.details[0] == "module object: not created"
     assert f"replaced module object {uid}: deleted before the run stopped" in error.details
-    assert error.hint.startswith(
-        f"--replace deleted module object {uid}, and the nodes still hold that build's artifacts:"
+    [again] = modules_named(cluster, name)
+    assert again["uid"] != uid and again["description"] == "first"  # the build the nodes hold
+    assert f"module object {uid}, which --replace had deleted, was created again as {again['uid']}" in (
+        error.details
     )
-    assert f"`modpack unpublish {name} 10203`" in error.hint
-    assert modules_named(cluster, name) == []
+    assert error.hint == (
+        "The cluster holds the build it held before the run (its module object under a new uid);"
+        " run the same publish again when ready."
+    )
     assert all(stored_zip(cluster, node, name).is_file() for node in (1, 2, 3))  # what the hint says
 
 
@@ -870,8 +876,9 @@ def test_ctrl_c_during_a_replace_whose_delete_lands_late_says_it_is_gone(
     error = stopped.value
     assert error.details[0] == "module object: not created", error.details
     assert f"replaced module object {published.uid}: deleted before the run stopped" in error.details
-    assert error.hint.startswith(f"--replace deleted module object {published.uid}, and the nodes")
-    assert modules_named(cluster, "late") == []
+    assert error.hint.startswith("The cluster holds the build it held before the run")
+    [again] = modules_named(cluster, "late")  # made again: the nodes hold the first build
+    assert again["uid"] != published.uid and again["description"] == "first"
 
 
 @pytest.mark.usefixtures("ctrl_c")
@@ -939,18 +946,16 @@ def test_a_stopped_publish_prints_what_the_cluster_holds(
     assert nothing_of(cluster, name)
 
 
-def test_a_refused_publish_says_the_upload_switch_it_turned_on_is_still_on(
+def test_a_failed_publish_says_the_upload_switch_it_turned_on_is_still_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With --allow-upload, a run refused after turning the switch on (here: the identity check)
-    could not turn it off again, and said so only in the result's notes, which a failed run never
-    prints: the cluster kept accepting uploads and the user was not told."""
+    """With --allow-upload, a run that failed after turning the switch on (here: the cluster
+    refused the module object) could not turn it off again, and said so only in the result's
+    notes, which a failed run never prints: the cluster kept accepting uploads, the user untold."""
     from tests.support.rest import http
 
     bundle = write_bundle(tmp_path / "kept.zip", module_json(module_name="kept"))
-    other = write_bundle(tmp_path / "other.zip", module_json(module_name="kept", display_name="Other"))
     with running_cluster(tmp_path / "data", allow_modules_upload=False) as closed:
-        publishing.publish(bundle, connection(closed), allow_upload=True)
         real = client.Api.json
 
         def switch_stays_on(api: client.Api, method: str, url: str, body: Any = None) -> Any:
@@ -958,13 +963,191 @@ def test_a_refused_publish_says_the_upload_switch_it_turned_on_is_still_on(
                 raise client.ClusterError(f"PUT {url}: the connection was reset")
             return real(api, method, url, body)
 
+        def refused_object(api: client.Api, module: Any) -> tuple[str, bool]:
+            raise client.ClusterError("POST /v2/modules/user-defined: 500 internal_error")
+
         monkeypatch.setattr(client.Api, "json", switch_stays_on)
-        with pytest.raises(IdentityError) as refused:
-            publishing.publish(other, connection(closed), allow_upload=True)
+        monkeypatch.setattr(client, "create_module", refused_object)
+        with pytest.raises(client.ClusterError) as failed:
+            publishing.publish(bundle, connection(closed), allow_upload=True)
         monkeypatch.undo()
-        assert "display_name differs" in refused.value.message
-        assert refused.value.details[-1].startswith(
-            "allow_modules_upload could NOT be turned off again (PUT "
-        )
+        assert failed.value.details[-1].startswith("allow_modules_upload could NOT be turned off again (PUT ")
         with http(closed) as session:
             assert session.get(closed.urls[0] + "/v1/cluster").json()["allow_modules_upload"] is True
+
+
+def test_an_identity_refusal_never_touches_the_upload_switch(tmp_path: Path) -> None:
+    """With --allow-upload, a changed build under a published version turned the cluster-wide
+    switch on and off again (two PUT /v1/cluster) before being refused with "nothing was changed".
+    The module object is judged first now: the refusal changes nothing, the switch included."""
+    from tests.support.rest import http
+
+    bundle = write_bundle(tmp_path / "judged.zip", module_json(module_name="judged"))
+    other = write_bundle(tmp_path / "other.zip", module_json(module_name="judged", display_name="Other"))
+    with running_cluster(tmp_path / "data", allow_modules_upload=False) as closed:
+        assert cli(closed, "publish", bundle, "--allow-upload").returncode == 0
+        refused = cli(closed, "publish", other, "--allow-upload")
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "display_name differs; nothing was changed" in refused.stderr
+        assert "allow_modules_upload" not in refused.stderr  # it was never turned on
+        with http(closed) as session:
+            assert session.get(closed.urls[0] + "/v1/cluster").json()["allow_modules_upload"] is False
+
+
+# --- what a review of the publish path found (helper sweep, 2026-12-01) --------------------------
+
+
+def test_a_mixed_cluster_published_one_platform_at_a_time(mixed: LocalCluster, tmp_path: Path) -> None:
+    """`--node` publishes a mixed cluster one platform at a time: the rhel9 build to node 1, then
+    the ubuntu22 build to node 2. The second run was refused as a rebuild ("operating_systems and
+    sha256 differ"), the module object having been made from the rhel9 bundle, and offered only a
+    destructive --replace; the first did not say that node 2 got nothing."""
+    ubuntu, rhel = platform_bundles(tmp_path, name="stepwise")
+    first = cli(mixed, "publish", rhel, "--node", mixed.urls[0])
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (
+        "note: --node left out node 2, which GET /v1/nodes lists: it gets no artifact of stepwise 10203"
+        in first.stdout
+    )
+    second = cli(mixed, "publish", ubuntu, "--node", mixed.urls[1])
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "module object: present" in second.stdout
+    assert (
+        "the cluster's module object describes the build for rhel9/x86_64, and no bundle given"
+        in second.stdout
+    )
+    assert stored_zip(mixed, 1, "stepwise").read_bytes() == rhel.read_bytes()
+    assert stored_zip(mixed, 2, "stepwise").read_bytes() == ubuntu.read_bytes()
+    # A rebuild for the platform the module object describes is still one.
+    so = rebuilt(tmp_path / "again", b"rhel build, rebuilt")
+    again = write_bundle(
+        tmp_path / "again.zip", module_json(so, module_name="stepwise", operating_systems=["rhel9"]), so
+    )
+    refused = cli(mixed, "publish", again, "--node", mixed.urls[0])
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "with different content: sha256 differs; nothing was changed" in refused.stderr
+
+
+def test_the_same_binary_for_more_systems_is_the_same_build(mixed: LocalCluster, tmp_path: Path) -> None:
+    """After publishing the rhel9 and ubuntu22 bundles, the one bundle for both (the same binary as
+    the rhel9 one) was refused: "operating_systems differs"."""
+    ubuntu, rhel = platform_bundles(tmp_path, name="widened")
+    assert cli(mixed, "publish", rhel, ubuntu).returncode == 0
+    so = tmp_path / "rhel" / "hello.so"  # the rhel9 bundle's binary
+    both = module_json(so, module_name="widened", operating_systems=["rhel9", "ubuntu22"])
+    result = cli(mixed, "publish", write_bundle(tmp_path / "both.zip", both, so))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "module object: present" in result.stdout
+
+
+def test_a_bundle_no_node_needs_is_left_out_with_a_note(cluster: LocalCluster, tmp_path: Path) -> None:
+    """`publish dist/*.zip` with an aarch64 build beside the x86_64 one, to an x86_64 cluster, was
+    refused: "fits no node of this cluster". Every node is covered: the spare bundle is left out,
+    said in a note, and the module object is made from a bundle that is published."""
+    arm_so = SO / "aarch64" / "hello.so"
+    arm = write_bundle(
+        tmp_path / "spare-arm.zip", module_json(arm_so, module_name="spare", architecture="aarch64"), arm_so
+    )
+    x86 = write_bundle(tmp_path / "spare-x86.zip", module_json(module_name="spare"))
+    result = cli(cluster, "publish", arm, x86)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "note: spare-arm.zip (rhel9,ubuntu22/aarch64) fits no node of this cluster: not uploaded" in (
+        result.stdout
+    )
+    assert all(stored_zip(cluster, n, "spare").read_bytes() == x86.read_bytes() for n in (1, 2, 3))
+    [stored] = modules_named(cluster, "spare")
+    assert stored["architecture"] == "x86_64"
+
+
+def test_a_failed_replace_puts_back_the_module_object_it_deleted(tmp_path: Path) -> None:
+    """`publish --replace` deleted the stored module object, then every node refused the new build
+    (413): the run deleted its own object too and said "nothing this run created was kept", which
+    left the nodes with the old build's artifacts and no module object at all."""
+    import random
+
+    first = write_bundle(tmp_path / "first.zip", module_json(module_name="putback", description="first"))
+    so = rebuilt(tmp_path / "big", random.Random("putback").randbytes(200 * 1024))
+    second = write_bundle(
+        tmp_path / "second.zip", module_json(so, module_name="putback", description="second"), so
+    )
+    with running_cluster(tmp_path / "data", max_upload=64 * 1024) as small:
+        assert cli(small, "publish", first).returncode == 0
+        [old] = modules_named(small, "putback")
+        result = cli(small, "publish", second, "--replace")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.stdout.count("413 module_too_large") == 3
+        [again] = modules_named(small, "putback")
+        assert again["uid"] != old["uid"] and again["description"] == "first"
+        assert (
+            f"note: module object {old['uid']}, which --replace had deleted, was created again as"
+            f" {again['uid']}" in result.stdout
+        )
+        assert (
+            "hint: Fix what failed and run the same command again: nothing this run created was kept,"
+            " and the module object --replace deleted was made again." in result.stderr
+        )
+        assert all(stored_zip(small, n, "putback").read_bytes() == first.read_bytes() for n in (1, 2, 3))
+
+
+@pytest.mark.usefixtures("ctrl_c")
+def test_sigterm_between_the_module_object_and_the_uploads_takes_it_back(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM after the module object was made and before the uploads began escaped both
+    handlers: exit 130 "interrupted", and the module object stayed, which no node could load."""
+    from modpack.errors import Terminated
+
+    def terminated(*args: Any, **kwargs: Any) -> None:
+        raise Terminated  # what the SIGTERM handler raises, arriving just before the uploads
+
+    monkeypatch.setattr(publishing._Uploads, "__init__", terminated)
+    bundle = write_bundle(tmp_path / "gap.zip", module_json(module_name="gap"))
+    with pytest.raises(publishing.PublishInterrupted) as stopped:
+        publishing.publish(bundle, connection(cluster))
+    assert stopped.value.exit_code == 143
+    assert stopped.value.message == "terminated: gap 10203 was not uploaded"
+    assert stopped.value.details[0].startswith("module object: rolled back (uid ")
+    assert nothing_of(cluster, "gap")
+
+
+def test_sigterm_before_anything_changed_exits_143(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A SIGTERM before publish had changed anything (while it validated, say) reached click as a
+    KeyboardInterrupt, which click turns into Abort: "interrupted", exit 130, where a cancelled CI
+    job is told 143."""
+    from modpack.cli.app import main
+    from modpack.errors import Terminated
+
+    def terminated(*args: Any, **kwargs: Any) -> None:
+        raise Terminated
+
+    monkeypatch.setattr(publishing, "publish", terminated)
+    monkeypatch.setenv("MODPACK_USER", "admin")
+    monkeypatch.setenv("MODPACK_PASSWORD", "x")
+    bundle = write_bundle(tmp_path / "early.zip", module_json(module_name="early"))
+    with pytest.raises(SystemExit) as ended:
+        main(["publish", str(bundle), "--cluster", "https://127.0.0.1:1"])
+    assert ended.value.code == 143
+    assert capsys.readouterr().err.strip().endswith("modpack: terminated")
+
+
+@pytest.mark.parametrize(
+    ("state", "restored", "said"),
+    [
+        ("rolled back", "", "nothing this run created was kept"),
+        (
+            "rolled back",
+            "u2",
+            "nothing this run created was kept, and the module object --replace deleted was made again",
+        ),
+        ("created", "", "the module object this run created is kept, for the nodes that took the artifact"),
+        ("present", "", "the module object already in place is kept"),
+    ],
+)
+def test_a_failed_publish_says_what_became_of_the_module_object(state: str, restored: str, said: str) -> None:
+    """The hint said "a module object already in place is kept" of the one this run created."""
+    from modpack.cli.rest import _what_was_kept
+
+    result = publishing.PublishResult("m", 10203, module_object=state, restored=restored)  # type: ignore[arg-type]
+    assert _what_was_kept(result) == said

@@ -81,10 +81,12 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except click.ClickException as error:
         error.show()
         sys.exit(2 if isinstance(error, click.UsageError) else error.exit_code)
-    except Terminated:
-        click.echo("modpack: terminated", err=True)
-        sys.exit(143)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (click.exceptions.Abort, KeyboardInterrupt) as stop:
+        # click turns a KeyboardInterrupt (SIGTERM's Terminated too) raised in a command into
+        # Abort: SIGTERM before publish had changed anything said 'interrupted', exit 130
+        if isinstance(stop, Terminated) or isinstance(stop.__cause__, Terminated):
+            click.echo("modpack: terminated", err=True)
+            sys.exit(143)
         click.echo("modpack: interrupted", err=True)
         sys.exit(130)
     except BrokenPipeError:

@@ -543,13 +543,26 @@ def publish(
         raise ModpackError(
             f"publish failed on {len(result.failed)} of {len(result.nodes)} nodes: "
             + ", ".join(o.node.label for o in result.failed),
-            "Fix what failed and run the same command again"
-            + (
-                ": nothing this run created was kept."
-                if result.module_object == "rolled back"
-                else ": a module object already in place is kept."
-            ),
+            f"Fix what failed and run the same command again: {_what_was_kept(result)}.",
         )
+
+
+def _what_was_kept(result: PublishResult) -> str:
+    """What a failed publish leaves of the module object, as its run left it."""
+    if result.module_object == "rolled back":
+        if result.restored:
+            return "nothing this run created was kept, and the module object --replace deleted was made again"
+        return "nothing this run created was kept"
+    if result.module_object == "created":
+        return "the module object this run created is kept, for the nodes that took the artifact"
+    if result.module_object == "replaced":
+        return (
+            "the module object this run created in place of the one --replace deleted is kept, for the"
+            " nodes that took the artifact"
+        )
+    if result.module_object == "present":
+        return "the module object already in place is kept"
+    return f"the module object is {result.module_object or 'not created'}"
 
 
 def _print_publish(result: PublishResult, dry_run: bool) -> None:
@@ -583,7 +596,8 @@ def unpublish(name: str, version: str, connection: Connection) -> None:
     if result.kept_objects:
         raise ModpackError(
             "unpublish failed on " + ", ".join(o.node.label for o in result.failed),
-            "The module object was kept; run the same command again once the nodes are back.",
+            "The module object was kept: each failed node's line says why; run the same command again"
+            " once that is fixed.",
         )
     if result.some_nodes:
         uids = ", ".join(result.kept_uids) or "none found"
@@ -621,7 +635,8 @@ def _refuse_on_legacy(api: Api) -> None:
     if api_is_legacy(api):
         raise ModpackError(
             "this cluster runs Redis Enterprise before 8.0, which has no per-node artifact API",
-            "`modpack modules list` shows each module and its platforms; `modpack unpublish` removes one.",
+            "`modpack modules list --format json` shows each module and its platforms; `modpack unpublish`"
+            " removes one.",
         )
 
 

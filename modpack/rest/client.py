@@ -360,7 +360,10 @@ def _hint(status: int, error_code: str) -> str:
     hints = {
         401: "Check --user and the password (MODPACK_USER / MODPACK_PASSWORD).",
         403: "The user's role lacks the permission; module uploads and deletes need the admin role.",
-        406: "Fix what the description names; `modpack validate` shows the same problems locally.",
+        406: (
+            "Fix what the description names: `modpack validate` checks the documented rules locally,"
+            " and a cluster may apply more."
+        ),
         413: "The bundle is larger than the node accepts.",
     }
     return hints.get(status, "")
@@ -734,7 +737,8 @@ def module_name_argument(name: str) -> str:
     if not SAFE_NAME.fullmatch(name):
         raise UsageError(
             f"{name!r} is not a module name",
-            "Give module.json's module_name: letters, digits, '.', '_' and '-', not starting with '.'.",
+            "Give module.json's module_name: letters, digits, '.', '_' and '-', starting with a letter,"
+            " a digit or '_'.",
         )
     return name
 

@@ -134,6 +134,8 @@ class PublishResult:
     module_object: ObjectStatus = ""
     uid: str = ""
     replaced: str = ""  # the uid of the module object --replace deleted, or was deleting
+    replaced_object: Module | None = None  # that module object as the cluster listed it
+    restored: str = ""  # its uid once made again, when no node took this run's build
     api: str = "user-defined"  # or "v2 (RS 7.x)"
     nodes: list[NodeOutcome] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
@@ -244,6 +246,8 @@ class ClusterView:
     nodes: list[tuple[NodeRef, NodeFacts | None]]
     cluster: dict[str, JSON]
     software_version: str | None
+    chosen: bool = False  # the nodes are those --node gave, not every node GET /v1/nodes lists
+    left_out: tuple[str, ...] = ()  # then the nodes GET /v1/nodes lists that --node did not give
 
     @property
     def legacy(self) -> bool:
@@ -269,7 +273,12 @@ def read_cluster(api: Api) -> ClusterView:
     cluster = api.json("GET", f"{base}/v1/cluster")
     versions = [f.software_version for f in facts.values() if f.software_version]
     oldest = min(versions, key=lambda v: platforms.version_tuple(v) or (0, 0, 0)) if versions else None
-    return ClusterView(matched, cluster if isinstance(cluster, dict) else {}, oldest)
+    chosen = {ref.uid for ref in refs if ref.uid}
+    left_out = tuple(f"node {n.get('uid')}" for n in objects if str(n.get("uid")) not in chosen)
+    view = ClusterView(matched, cluster if isinstance(cluster, dict) else {}, oldest)
+    if api.connection.nodes:
+        view.chosen, view.left_out = True, left_out
+    return view
 
 
 def _refuse_node_choice(connection: Connection, version: str | None, command: str) -> None:
@@ -343,7 +352,7 @@ def preflight(bundles: Sequence[Bundle], view: ClusterView, options: PublishOpti
 
 def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], list[str]]:
     """Each node with the one bundle that fits it, and a line per routing problem: nodes no
-    bundle fits (by platform), nodes several fit, bundles no listed node takes."""
+    bundle fits (by platform), nodes several fit, and each bundle when none fits any node."""
     routes, problems = [], []
     unfit: dict[str, list[str]] = {}  # node platform -> the nodes no bundle fits
     ambiguous: dict[tuple[int, ...], list[str]] = {}  # indexes of the bundles -> nodes they all fit
@@ -371,11 +380,41 @@ def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], 
         f" ({', '.join(bundles[i].path.name for i in indexes)}): give one per platform"
         for indexes, labels in ambiguous.items()
     ]
-    if taken is not None:  # None: no node is listed, so no bundle can be said to fit none
-        problems += [
-            f"{b.label} fits no node of this cluster" for i, b in enumerate(bundles) if i not in taken
-        ]
+    if taken is not None and not taken:  # None: no node is listed, so none can be said to fit
+        # Only when no bundle fits any node: one that fits none beside others that do (an aarch64
+        # build given with dist/*.zip to an x86_64 cluster) is left out with a note (`unused`).
+        problems += [f"{b.label} fits no node {_of_nodes(view)}" for b in bundles]
     return routes, problems
+
+
+def _of_nodes(view: ClusterView) -> str:
+    return "given with --node" if view.chosen else "of this cluster"
+
+
+def unused(bundles: Sequence[Bundle], routes: Sequence[Route], view: ClusterView) -> list[str]:
+    """A note per bundle no route takes: it fits none of the nodes, which other bundles cover."""
+    return [
+        f"{b.label} fits no node {_of_nodes(view)}: not uploaded"
+        for b in bundles
+        if not any(r.bundle.path == b.path for r in routes)
+    ]
+
+
+def left_out(view: ClusterView, result: PublishResult) -> list[str]:
+    """A note naming the nodes --node left out: the module object is the cluster's, and they get
+    no artifact (publishing a mixed cluster one platform at a time is done so)."""
+    if not view.left_out:
+        return []
+    nodes = list(view.left_out)
+    return [
+        f"--node left out {_and(nodes)}, which GET /v1/nodes lists: {_verb(nodes, 'it gets', 'they get')}"
+        f" no artifact of {result.module_name} {result.version}"
+    ]
+
+
+def routed(bundles: Sequence[Bundle], routes: Sequence[Route]) -> list[Bundle]:
+    """The bundles some node gets, in the order given: the module object is made from the first."""
+    return [b for b in bundles if any(r.bundle.path == b.path for r in routes)]
 
 
 def _down(view: ClusterView) -> list[str]:
@@ -456,17 +495,45 @@ def differences(stored: Module, bundles: Sequence[Bundle]) -> list[str]:
         for k in sorted(_keys(stored, first))
         if k not in PER_PLATFORM and _provable(stored, k) and not _same(stored.get(k), first.get(k), k)
     ]
-    platform = [k for k in PER_PLATFORM if _provable(stored, k)]
-    if any(all(_same(stored.get(k), b.module.get(k)) for k in platform) for b in bundles):
+    # A module object made from one platform's bundle describes that build only: the bundles for
+    # other platforms (the ubuntu22 one, beside the rhel9 one it was made from) are other builds
+    # by design, not a rebuild, and a bundle for the same platform that names more or fewer OSes
+    # is the same build when its binary is. So the binary's fields are compared with the bundles
+    # for that platform alone; none given for it: nothing to compare (see `unproven`).
+    alike = [b for b in bundles if _same_platform(stored, b.module)]
+    built = [k for k in PER_PLATFORM if k not in PLATFORM_NAMING and _provable(stored, k)]
+    if not alike or any(all(_same(stored.get(k), b.module.get(k)) for k in built) for b in alike):
         return shared
-    unmatched = [k for k in platform if all(not _same(stored.get(k), b.module.get(k)) for b in bundles)]
-    return shared + (unmatched or [k for k in platform if not _same(stored.get(k), first.get(k))])
+    unmatched = [k for k in built if all(not _same(stored.get(k), b.module.get(k)) for b in alike)]
+    return shared + (unmatched or [k for k in built if not _same(stored.get(k), alike[0].module.get(k))])
+
+
+# The per-platform fields that say where a build goes rather than what it is.
+PLATFORM_NAMING = frozenset({"architecture", "operating_systems", "os", "os_list"})
+
+
+def _same_platform(stored: Module, module: Module) -> bool:
+    """Whether the build a module object describes and a bundle's can be for one node: the same
+    architecture and an OS in common (an undeclared one fits any)."""
+    ours, theirs = platforms.bundle_architecture(stored), platforms.bundle_architecture(module)
+    if ours is not None and theirs is not None and ours != theirs:
+        return False
+    mine, other = platforms.bundle_systems(stored), platforms.bundle_systems(module)
+    return mine is None or other is None or bool(mine & other)
 
 
 def unproven(stored: Module, bundles: Sequence[Bundle]) -> list[str]:
     """The bundles' fields that the stored module object does not keep, so no comparison judged."""
     given = {k for b in bundles for k, v in b.module.items() if not _empty(v)}
     return sorted(k for k in given - SERVER_FIELDS if not _provable(stored, k))
+
+
+def other_platform(stored: Module, bundles: Sequence[Bundle]) -> str:
+    """The platform of the build a module object describes, when no bundle given is for it ("" when
+    one is): their binaries were not compared with it."""
+    if any(_same_platform(stored, b.module) for b in bundles):
+        return ""
+    return platforms.platform_label(stored)
 
 
 def _provable(stored: Module, key: str) -> bool:
@@ -529,19 +596,24 @@ def _publish(paths: Sequence[Path], connection: Connection, options: PublishOpti
 
 def _in_order(paths: Sequence[Path], connection: Connection, options: PublishOptions) -> PublishResult:
     """Validate, look, preflight, then change things: one step after the other."""
-    bundles = load_bundles(paths, options.settings)
-    result = _result(bundles)
+    given = load_bundles(paths, options.settings)
+    result = _result(given)
     with Api(connection) as api:
         view = read_cluster(api)
         if view.legacy:
             _refuse_node_choice(connection, view.software_version, "publish")
-        routes = preflight(bundles, view, options)
-        with _UploadsSwitchedOn(api, view, options, result):
-            if view.legacy:
+        routes = preflight(given, view, options)
+        bundles = routed(given, routes)
+        result.notes += unused(given, routes, view) + left_out(view, result)
+        if view.legacy:
+            with _UploadsSwitchedOn(api, view, options, result):
                 result.api = "v2 (RS 7.x)"
                 _LegacyPublish(api, bundles, routes, options, result).run()
-            else:
-                _publish_user_defined(api, bundles, routes, options, result)
+            return result
+        # Judged before the upload switch is turned on: a refusal then changes nothing at all.
+        judged = _judge_module_object(api, bundles, options, result)
+        with _UploadsSwitchedOn(api, view, options, result):
+            _publish_user_defined(api, bundles, routes, options, result, judged=judged)
     return result
 
 
@@ -593,10 +665,11 @@ def _pipelined(
         load_bundles(paths, options.settings)  # a bundle that does not validate says so first
         raise
     result = _result(peeked)
+    result.notes += unused(peeked, routes, view) + left_out(view, result)
     with _Uploads(api, options, result, routes) as uploads:
         try:
             bundles = _validated_as_peeked(paths, peeked, options)
-            created = _ensure_module_object(api, bundles, options, result)
+            created = _ensure_module_object(api, routed(bundles, routes), options, result)
         except KeyboardInterrupt:
             raise  # _Uploads stops the uploads and says what the run leaves
         except BaseException:
@@ -639,14 +712,21 @@ class _Uploads:
     def __init__(
         self, api: Api, options: PublishOptions, result: PublishResult, routes: Sequence[Route]
     ) -> None:
-        self._api, self._result = api, result
+        self._api, self._result, self._routes = api, result, routes
         self._gate = client.Gate(api.connection.answer_timeout)
-        work = _NodePublish(api, options, result, {r.node.url: r.bundle for r in routes}, self._gate)
+        self._work = _NodePublish(api, options, result, {r.node.url: r.bundle for r in routes}, self._gate)
         self._runner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="modpack-uploads")
-        self._future = self._runner.submit(client.each_node, api.connection, [r.node for r in routes], work)
 
     def __enter__(self) -> _Uploads:
-        return self
+        """Starts the uploads: only here, so that no upload runs that `__exit__` will not stop."""
+        try:
+            nodes = [r.node for r in self._routes]
+            self._future = self._runner.submit(client.each_node, self._api.connection, nodes, self._work)
+            return self
+        except BaseException:
+            self._gate.abort()  # Ctrl+C between the submit and the return: __exit__ never runs
+            self._runner.shutdown()
+            raise
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
         if isinstance(error, KeyboardInterrupt):
@@ -678,7 +758,9 @@ def _interrupted(api: Api, result: PublishResult, signal: KeyboardInterrupt) -> 
     if result.module_object == "creating":
         _settle_creation(api, result)
     if result.module_object in ("created", "replaced") and not took and _roll_back(api, result):
-        del result.notes[notes:]  # the module object's line says it
+        del result.notes[notes]  # "...was deleted again": the module object's line says it
+    elif result.module_object == "" and result.replaced and not took:
+        _restore_replaced(api, result)  # --replace deleted it, and this run made none in its place
     if result.module_object == "creating":
         state = "unknown: the run stopped while creating it, and the cluster did not say whether it exists"
     elif result.module_object == "replacing":
@@ -698,6 +780,11 @@ def _interrupted(api: Api, result: PublishResult, signal: KeyboardInterrupt) -> 
         hint = (
             f"Run the same publish again to finish, or `modpack unpublish {result.module_name}"
             f" {result.version}` to remove what was placed."
+        )
+    elif result.restored:
+        hint = (
+            "The cluster holds the build it held before the run (its module object under a new uid);"
+            " run the same publish again when ready."
         )
     elif result.replaced and result.module_object != "present":
         # Deleting a module object leaves its build's artifacts on the nodes (8.x: two endpoints).
@@ -807,47 +894,83 @@ class _UploadsSwitchedOn:
 
 
 def _publish_user_defined(
-    api: Api, bundles: Sequence[Bundle], routes: list[Route], options: PublishOptions, result: PublishResult
+    api: Api,
+    bundles: Sequence[Bundle],
+    routes: list[Route],
+    options: PublishOptions,
+    result: PublishResult,
+    *,
+    judged: _Judged | None = None,
 ) -> None:
     try:
-        created = _ensure_module_object(api, bundles, options, result)
-    except KeyboardInterrupt as signal:  # before any upload: the module object made is taken back
+        created = _ensure_module_object(api, bundles, options, result, judged)
+        if options.dry_run:
+            publish_one = _NodePublish(api, options, result, {r.node.url: r.bundle for r in routes})
+            result.nodes = client.each_node(api.connection, [r.node for r in routes], publish_one)
+            return
+        with _Uploads(api, options, result, routes) as uploads:  # says itself what Ctrl+C leaves
+            uploads.open()
+            result.nodes = uploads.outcomes()
+    except KeyboardInterrupt as signal:
+        # Before the uploads started, up to the last statement before them (a SIGTERM that came
+        # just after the module object was made left it behind): what was made is taken back.
         raise _interrupted(api, result, signal) from None
-    if options.dry_run:
-        publish_one = _NodePublish(api, options, result, {r.node.url: r.bundle for r in routes})
-        result.nodes = client.each_node(api.connection, [r.node for r in routes], publish_one)
-        return
-    with _Uploads(api, options, result, routes) as uploads:
-        uploads.open()
-        result.nodes = uploads.outcomes()
     if created and not any(o.status == "uploaded" for o in result.nodes):
         _roll_back(api, result)
 
 
-def _ensure_module_object(
+@dataclass(frozen=True)
+class _Judged:
+    """The module object the cluster holds under the bundle's name and version (None: none), and
+    the fields in which it differs, when --replace is to delete it."""
+
+    existing: Module | None
+    differing: tuple[str, ...] = ()
+
+
+def _judge_module_object(
     api: Api, bundles: Sequence[Bundle], options: PublishOptions, result: PublishResult
-) -> bool:
-    """Make the module object exist and match; True when this run created it."""
+) -> _Judged:
+    """What the cluster holds, judged before anything changes: IdentityError for a bundled module,
+    and for another build unless --replace."""
     existing = client.find_modules(api, result.module_name, result.version)
+    if not existing:
+        return _Judged(None)
+    _refuse_bundled(existing[0], result)
+    fields = differences(existing[0], bundles)
+    if fields and not options.replace:
+        raise _identity_error(result, fields, str(existing[0].get("uid", "")))
+    return _Judged(existing[0], tuple(fields))
+
+
+def _ensure_module_object(
+    api: Api,
+    bundles: Sequence[Bundle],
+    options: PublishOptions,
+    result: PublishResult,
+    judged: _Judged | None = None,
+) -> bool:
+    """Make the module object exist and match (as `judged`, or judged now); True when this run
+    created it."""
+    judged = judged or _judge_module_object(api, bundles, options, result)
+    existing, fields = judged.existing, judged.differing
     url = f"{client.cluster_url(api.connection)}{MODULES}"
-    if existing:
-        _refuse_bundled(existing[0], result)
-        uid = str(existing[0].get("uid", ""))
-        fields = differences(existing[0], bundles)
+    if existing is not None:
+        uid = str(existing.get("uid", ""))
         if not fields:
             result.module_object, result.uid = "present", uid
-            _note_unproven(existing[0], bundles, result, options.dry_run)
+            _note_unproven(existing, bundles, result, options.dry_run)
             return False
-        if not options.replace:
-            raise _identity_error(result, fields, uid)
-        result.calls.append(f"DELETE {url}/{uid} (replaced: {', '.join(fields)} differ)")
+        differ = f"{_and(fields)} {_verb(fields, 'differs', 'differ')}"
+        result.calls.append(f"DELETE {url}/{uid} (replaced: {differ})")
         if options.dry_run:
-            result.notes.append(f"would replace module object {uid}: {', '.join(fields)} differ")
+            result.notes.append(f"would replace module object {uid}: {differ}")
         else:
             result.module_object, result.replaced = "replacing", uid  # Ctrl+C: _interrupted asks
+            result.replaced_object = existing
             client.delete_module(api, uid)  # the note only once it is done: Ctrl+C may come first
             result.module_object = ""
-            result.notes.append(f"replaced module object {uid}: {', '.join(fields)} differed")
+            result.notes.append(f"replaced module object {uid}: {_and(fields)} differed")
     result.calls.append(f"POST {url} (module object {result.module_name} {result.version})")
     if options.dry_run:
         result.module_object = "would replace" if existing else "would create"
@@ -856,7 +979,7 @@ def _ensure_module_object(
     result.uid, created = client.create_module(api, bundles[0].module)
     if not created:  # another run made it since the lookup above: proven like any existing one,
         result.module_object = "present"  # and not this run's: Ctrl+C must not take it back
-        _check_made_meanwhile(api, bundles, result, str(existing[0].get("uid", "")) if existing else "")
+        _check_made_meanwhile(api, bundles, result, str(existing.get("uid", "")) if existing else "")
     result.module_object = ("replaced" if existing else "created") if created else "present"
     return created
 
@@ -888,15 +1011,24 @@ def _refuse_bundled(stored: Module, result: PublishResult) -> None:
 
 def _note_unproven(stored: Module, bundles: Sequence[Bundle], result: PublishResult, dry_run: bool) -> None:
     fields = unproven(stored, bundles)
+    sent = "would be" if dry_run else "is"
     if fields:
         result.notes.append(
             f"the cluster's module object does not keep {_and(fields)}, so {_verb(fields, 'it', 'they')}"
-            f" could not be compared; every node {'would be' if dry_run else 'is'} sent this build"
+            f" could not be compared; every node {sent} sent this build"
+        )
+    other = other_platform(stored, bundles)
+    if other:
+        result.notes.append(
+            f"the cluster's module object describes the build for {other}, and no bundle given is for"
+            f" that platform, so their binaries could not be compared with it; every node {sent} sent"
+            " its bundle"
         )
 
 
 def _roll_back(api: Api, result: PublishResult) -> bool:
-    """Delete the module object this run created; whether it was deleted (a note says either)."""
+    """Delete the module object this run created, and put back the one --replace deleted for it;
+    whether this run's was deleted (notes say what became of each)."""
     try:
         client.delete_module(api, result.uid)
     except ModpackError as exc:
@@ -908,7 +1040,29 @@ def _roll_back(api: Api, result: PublishResult) -> bool:
     result.notes.append(
         f"no node took the artifact: module object {result.uid}, created by this run, was deleted again"
     )
+    _restore_replaced(api, result)
     return True
+
+
+def _restore_replaced(api: Api, result: PublishResult) -> None:
+    """The module object --replace deleted, created again (under a new uid) when no node took this
+    run's build: the nodes still hold the artifacts of the build it describes, and without it the
+    cluster knew none of them (a failed --replace left the cluster worse off than it found it)."""
+    stored = result.replaced_object
+    if stored is None:
+        return
+    old, result.replaced_object = result.replaced, None
+    document = {k: v for k, v in stored.items() if k not in SERVER_FIELDS}
+    try:
+        uid, _created = client.create_module(api, document)
+    except ModpackError as exc:
+        result.notes.append(
+            f"--replace had deleted module object {old}, and creating it again failed ({exc.message}):"
+            " the nodes hold that build's artifacts, which no module object describes"
+        )
+        return
+    result.replaced, result.restored = "", uid
+    result.notes.append(f"module object {old}, which --replace had deleted, was created again as {uid}")
 
 
 @dataclass
@@ -1121,7 +1275,7 @@ class _LegacyPublish:
             return
         self.result.uid = str(now[0].get("uid", self.result.uid))
         if any(o.status == "uploaded" for o in self.result.nodes):
-            self.result.module_object = "created"
+            self.result.module_object = "replaced" if self.result.replaced else "created"
             return
         try:
             delete_legacy_module(self.api, self.result.uid)
