@@ -18,7 +18,7 @@ import contextlib
 import os
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import IO, BinaryIO, Literal, NamedTuple, Protocol, cast
 
 from modpack.errors import ModpackError
@@ -808,6 +808,50 @@ def _relocated_symbols(image: _Image, dynsym: _Section) -> set[int]:
     return indexes
 
 
+def _read_only_data(image: _Image) -> Iterator[_Section]:
+    """The sections of read-only data, where string literals live (not .dynstr: symbol names)."""
+    for section in image.sections:
+        if section.type != SHT_PROGBITS or section.flags & (SHF_WRITE | SHF_EXECINSTR):
+            continue
+        if section.flags & SHF_ALLOC and section.size:
+            yield section
+
+
+# A string literal that could be a Redis command name: lowercase, as COMMAND LIST gives them.
+_NAME_LITERAL = re.compile(rb"\x00([a-z][a-z0-9-]{0,39}+)(?=\x00)")
+
+
+def name_literals(path: str | os.PathLike[str], wanted: Collection[str]) -> list[str]:
+    """The string literals of the binary's read-only data that equal a name of `wanted`
+    (lowercase), in the order first found; [] when the file cannot be read as ELF. Streamed in
+    chunks: a large .rodata is scanned, never held."""
+    found: dict[str, None] = {}
+    unreadable: tuple[type[Exception], ...] = (ElfError, OSError, *_library_errors())
+    try:
+        with _open(path) as stream:
+            size = stream.seek(0, os.SEEK_END)
+            header = _read_header(stream)
+            image = _Image(stream, header, _read_sections(stream, header, size))
+            for section in _read_only_data(image):
+                if section.flags & SHF_COMPRESSED:
+                    continue
+                tail, position, end = b"\x00", section.offset, section.offset + section.size
+                while position < end:
+                    chunk = _read_at(stream, position, min(READ_CHUNK, end - position))
+                    if not chunk:
+                        break
+                    window = tail + chunk
+                    for match in _NAME_LITERAL.finditer(window):
+                        name = match[1].decode("ascii")
+                        if name in wanted:
+                            found[name] = None
+                    tail = window[-42:]  # a NUL, up to 40 characters, the closing NUL
+                    position += len(chunk)
+    except unreadable:
+        pass  # what was found before the file proved unreadable
+    return list(found)
+
+
 def _getkeys_api(image: _Image, stream: Stream) -> GetkeysApi:
     """Search the read-only data, where string literals live, for the getkeys-api evidence.
 
@@ -816,11 +860,7 @@ def _getkeys_api(image: _Image, stream: Stream) -> GetkeysApi:
     found: set[bytes] = set()
     strings = _FlagsStrings()
     complete = True
-    for section in image.sections:
-        if section.type != SHT_PROGBITS or section.flags & (SHF_WRITE | SHF_EXECINSTR):
-            continue
-        if not section.flags & SHF_ALLOC or section.size == 0:
-            continue
+    for section in _read_only_data(image):
         if section.flags & SHF_COMPRESSED:
             complete = False
             continue

@@ -46,6 +46,7 @@ class Description(TypedDict):
     oldest_os: str | None
     unbound_api: list[str]  # undefined RedisModule_* names: dlopen fails on every node (ELF032)
     missing_libraries: dict[str, list[str]]
+    unlisted_libraries: list[str]  # needed sonames no Redis Enterprise OS is known to install (ELF019)
     execstack: bool
     textrel: bool
     stripped: bool
@@ -145,6 +146,7 @@ def _describe(info: elf.ElfInfo, name: str, digest: str) -> Description:
         "oldest_os": loadability.oldest_loadable(info) if loads else None,
         "unbound_api": unbound,
         "missing_libraries": _missing_libraries(info) if library else {},
+        "unlisted_libraries": loadability.unlisted_libraries(info) if library else [],
         "execstack": info.executable_stack,
         "textrel": info.textrel,
         "stripped": not info.has_symtab,
@@ -220,6 +222,15 @@ def format_description(description: Description) -> str:
     loadable = ", ".join(d["loadable_on"]) or "none of the supported Redis Enterprise OSes"
     if d["unbound_api"]:
         loadable = f"none: nothing defines {', '.join(d['unbound_api'])} (undefined; see ELF032)"
+    oldest = f" (oldest: {d['oldest_os']})" if d["oldest_os"] else ""
+    unlisted = d["unlisted_libraries"]
+    if unlisted and d["loadable_on"]:  # validate warns ELF019: "loads on" holds only where they are
+        names = ", ".join(unlisted)
+        oldest += f", only where {names} {'is' if len(unlisted) == 1 else 'are'} installed besides the OS"
+    lacking = [f"{os_id}: {', '.join(names)}" for os_id, names in d["missing_libraries"].items()]
+    if unlisted:
+        them = "it" if len(unlisted) == 1 else "them"
+        lacking.append(f"every OS: {', '.join(unlisted)} (no Redis Enterprise OS is known to install {them})")
     rows = [
         ("architecture", f"{d['architecture'] or 'unsupported'} ({machine})"),
         ("size", f"{d['size']} bytes"),
@@ -232,11 +243,8 @@ def format_description(description: Description) -> str:
         ("libc", d["libc"] or "not determinable"),
         ("versions", versions or ["none required"]),
         ("private", ", ".join(d["private_versions"]) or "none"),
-        ("loads on", loadable + (f" (oldest: {d['oldest_os']})" if d["oldest_os"] else "")),
-        (
-            "lacks",
-            [f"{os_id}: {', '.join(names)}" for os_id, names in d["missing_libraries"].items()] or "none",
-        ),
+        ("loads on", loadable + oldest),
+        ("lacks", lacking or "none"),
         ("exec stack", "yes" if d["execstack"] else "no"),
         ("textrel", "yes" if d["textrel"] else "no"),
         ("stripped", "yes" if d["stripped"] else "no"),

@@ -177,6 +177,22 @@ def library_blockers(info: ElfInfo, target: Platform) -> list[Blocker]:
     return found
 
 
+def unlisted_libraries(info: ElfInfo) -> list[str]:
+    """Needed sonames no OS of the policy ships, nor every OS has (glibc's own, the loader, the
+    GCC runtimes): dlopen finds them only where a node has them installed besides its OS (ELF019)."""
+    from modpack import elf
+
+    present = set(policy.load("platforms")["libraries"]["present"])
+    return [
+        name
+        for name in dict.fromkeys(info.needed)
+        if "/" not in name
+        and name not in present
+        and not elf.is_musl_library(name)
+        and not shipping_systems(name)
+    ]
+
+
 def alternatives(target: Platform, soname: str) -> list[str]:
     """The sonames of the same library `target` ships instead (libcrypto.so.1.1 for libcrypto.so.3)."""
     family = _family(soname)

@@ -466,6 +466,40 @@ def test_the_binding_fix_keeps_the_entry_point_exported(tmp_path: Path) -> None:
     spec = Spec(symbols=(*REDIS_NAMES,), relocations=("sdsnew",))
     [finding] = findings(crafted(tmp_path, spec), {"architecture": "x86_64", "operating_systems": ["rhel9"]})
     assert finding.code == "ELF026"
-    assert finding.fix.startswith("Bind the module's copies to itself: link with -Wl,-Bsymbolic, or build")
+    assert finding.fix.startswith(
+        "Bind the module's copies to itself: link with -Wl,-Bsymbolic (not followed"
+    )
     assert 'mark RedisModule_OnLoad __attribute__((visibility("default")))' in finding.fix
     assert "or use a version script that lists it under global:" in finding.fix
+
+
+@pytest.mark.parametrize(
+    ("flags", "bound"),
+    [
+        (("-Wl,-Bsymbolic", "-Wl,-Bsymbolic-functions"), False),  # zpop's Makefile: the last one wins
+        (("-Wl,-Bsymbolic-functions",), False),  # functions only: the data symbol is still looked up
+        (("-Wl,-Bsymbolic",), True),  # what the fix says
+        (("-fvisibility=hidden",), True),  # the other way it names (the entry point marked default)
+    ],
+)
+def test_the_binding_fix_works_as_written_on_a_compiled_module(
+    tmp_path: Path, flags: tuple[str, ...], bound: bool
+) -> None:
+    """itamarhaber/zpop defines its own raxNotFound (a data symbol redis-server exports) and links
+    with -Bsymbolic -Bsymbolic-functions: ELF026 stood, and its fix said to link with -Bsymbolic,
+    which the Makefile already did. The fix now says what undoes it; each way it names is built
+    here and checked, not only its text."""
+    from tests.elf_cases.compile import compile_so
+    from tests.support.paths import FIXTURES
+
+    source = (
+        (FIXTURES / "src" / "hello.c")
+        .read_text()
+        .replace("int RedisModule_OnLoad", '__attribute__((visibility("default"))) int RedisModule_OnLoad', 1)
+    )
+    source += '\nvoid *raxNotFound = (void *)"rax-not-found-pointer";\nvoid *not_found(void) { return raxNotFound; }\n'
+    so = compile_so(tmp_path, "zpop.so", source, f"-I{FIXTURES / 'include'}", *flags)
+    found = findings(so, {"architecture": "x86_64", "operating_systems": ["rhel9"]})
+    codes = [f.code for f in found]
+    assert ("ELF026" not in codes) == bound, [(f.code, f.message) for f in found]
+    assert "ELF010" not in codes  # the entry point stays exported every way

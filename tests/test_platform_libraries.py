@@ -219,13 +219,44 @@ def test_a_library_a_minimal_node_may_lack_is_a_warning_naming_the_package(tmp_p
 
 
 def test_a_library_no_os_ships_stays_a_warning_with_the_fix(tmp_path: Path) -> None:
+    """ELF019 said "which no Redis Enterprise OS installs" of any soname missing from the table
+    (libcrypt.so.1 included, which most of them do install), and inspect said "lacks none" of
+    the same binary: each now says what is known, and inspect names the library too."""
     found = findings(crafted(tmp_path, "libmodpack_absent.so.1"), ["rhel9"])
     assert [(c, m) for c, _p, m, _f in found] == [
-        ("ELF019", "the binary needs libmodpack_absent.so.1, which no Redis Enterprise OS installs")
+        (
+            "ELF019",
+            "the binary needs libmodpack_absent.so.1, which no Redis Enterprise OS is known to install",
+        )
     ]
     assert "statically" in found[0][3]
-    info = elf.read_elf(crafted(tmp_path, "libmodpack_absent.so.1"))
-    assert loadability.loadable_systems(info) == supported_os_ids()
+    so = crafted(tmp_path, "libmodpack_absent.so.1")
+    assert loadability.loadable_systems(elf.read_elf(so)) == supported_os_ids()
+    assert inspection.describe(so)["unlisted_libraries"] == ["libmodpack_absent.so.1"]
+    shown = run_modpack("inspect", so)
+    assert shown.returncode == 0, shown.stderr
+    assert "only where libmodpack_absent.so.1 is installed besides the OS" in shown.stdout
+    assert "every OS: libmodpack_absent.so.1 (no Redis Enterprise OS is known to install it)" in shown.stdout
+
+
+def test_libcrypt_is_where_each_os_puts_it(tmp_path: Path) -> None:
+    """crypt(3) is libcrypt.so.1: glibc's own on the older OSes, libxcrypt's on rhel8 and
+    ubuntu20+, a compatibility package on rhel9 (whose libxcrypt is libcrypt.so.2), and not
+    packaged for amzn2023. A module calling crypt() got ELF019, "no Redis Enterprise OS installs"."""
+    so = crafted(tmp_path, "libcrypt.so.1")
+    assert [(c, m) for c, _p, m, _f in findings(so, ["rhel8", "ubuntu20", "ubuntu22"])] == []
+    found = findings(so, ["rhel9", "amzn2023"])
+    assert [(c, m) for c, _p, m, _f in found] == [
+        ("PLT010", "the binary needs libcrypt.so.1, which amzn2023 does not ship (it has libcrypt.so.2)"),
+        (
+            "ELF020",
+            "the binary needs libcrypt.so.1, which a minimal node may lack on rhel9 (libxcrypt-compat)",
+        ),
+    ]
+    described = inspection.describe(so)
+    assert described["loadable_on"] == ["rhel8", "rhel9", "ubuntu20", "ubuntu22"]
+    assert described["missing_libraries"] == {"amzn2023": ["libcrypt.so.1 (has libcrypt.so.2)"]}
+    assert described["unlisted_libraries"] == []
 
 
 @pytest.mark.parametrize(

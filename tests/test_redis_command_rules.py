@@ -402,6 +402,30 @@ def test_a_failed_onload_says_what_redis_logged_before_it(tmp_path: Path) -> Non
     said = run_modpack("validate", "--load", quiet)
     assert "error LOAD011 RedisModule_OnLoad of quiet.so returned an error (redis-server" in said.stdout
     assert "A line logged" not in said.stdout
+    assert "string literals" not in said.stdout  # none names a command the server has
+
+
+@pytest.mark.rule("LOAD011")
+@pytest.mark.redis
+def test_a_failed_onload_names_the_literals_that_are_commands_redis_has(tmp_path: Path) -> None:
+    """redex's rxlists registers lmpop, a built-in command since Redis 7.0: RedisModule_CreateCommand
+    fails, OnLoad returns an error, and LOAD011 (from validate --load, discover, build --discover)
+    said only that, while `validate` of the .so found nothing. It now names the module's string
+    literals that are commands the server has; a module's own names (with a dot) never are, nor
+    are the flag words ("readonly" is a command too)."""
+    so = compile_module(
+        tmp_path, 'CC("mine.set", "write", 1, 1, 1);\n    CC("get", "readonly", 1, 1, 1);', "taken"
+    )
+    assert not observe(so).loaded
+    for command in (["validate", "--load", so], ["discover", so]):
+        said = run_modpack(*command)
+        assert said.returncode == 1, said.stdout + said.stderr
+        output = said.stdout + said.stderr
+        assert (
+            "RedisModule_OnLoad of taken.so returned an error; among the module's string literals, get"
+            " names a command this redis-server already has, which a module cannot register"
+        ) in output
+        assert "If the module registers it, give that command another name" in output
 
 
 # --- flags strings Redis refuses, read from the binary ---------------------------------------------

@@ -219,7 +219,9 @@ def _check_needed(info: ElfInfo, targets: list[Target], sink: Sink) -> None:
                 "Remove the dependency: a Redis module cannot use X11, GL or GLib on a server node.",
             )
         elif not loadability.shipping_systems(name):
-            sink.add("ELF019", "", f"the binary needs {name}, which no Redis Enterprise OS installs")
+            sink.add(
+                "ELF019", "", f"the binary needs {name}, which no Redis Enterprise OS is known to install"
+            )
         else:
             _check_shipped(info, name, targets, sink)
 
@@ -383,7 +385,8 @@ def _binding_hint(own: list[str], taken: list[str]) -> str:
     hints = []
     if own:
         hints.append(
-            "Bind the module's copies to itself: link with -Wl,-Bsymbolic, or build with"
+            "Bind the module's copies to itself: link with -Wl,-Bsymbolic (not followed by"
+            " -Bsymbolic-functions, which binds functions only and replaces it), or build with"
             ' -fvisibility=hidden and mark RedisModule_OnLoad __attribute__((visibility("default"))),'
             " or use a version script that lists it under global:"
         )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from modpack.errors import ModpackError, UsageError
 from modpack.records import excluded_by, folded_name, recorded, unregistered_exclusions
 from modpack.redis import compare, model
-from modpack.redis.harness import COMMAND_TIMEOUT, HarnessError, RedisServer, ReplyError
+from modpack.redis.harness import COMMAND_TIMEOUT, HarnessError, RedisServer, ReplyError, command_names
 from modpack.redis.model import CommandInfo, Discovery
 from modpack.regular import not_a_file
 from modpack.types import JSON, Module
@@ -127,11 +127,7 @@ def _internal_commands(server: RedisServer, module: str, visible: set[str]) -> l
 
 def _command_names(server: RedisServer, modern: bool) -> set[str]:
     """Every command name; COMMAND LIST (7.0+) includes subcommands, COMMAND (6.x) has none."""
-    if modern:
-        reply = model.as_list(server.call("COMMAND", "LIST"), "COMMAND LIST")
-        return {model.as_str(name, "COMMAND LIST") for name in reply}
-    entries = model.as_list(server.call("COMMAND"), "COMMAND")
-    return {model.as_str(model.as_list(e, "COMMAND")[0], "COMMAND") for e in entries}
+    return command_names(server, modern)
 
 
 def _new_module(after: dict[str, int], before: dict[str, int]) -> tuple[str, int]:

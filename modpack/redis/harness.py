@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Union
+from typing import Protocol, Union
 
 from modpack.errors import ModpackError
 from modpack.redis import loadlog
@@ -458,11 +458,45 @@ class RedisServer:
         try:
             self.call("MODULE", "LOAD", os.fsencode(path), *args)
         except ReplyError as exc:
-            raise ModuleLoadError(loadlog.explain(path, self.log_lines(offset), exc.message)) from None
+            failure = loadlog.explain(path, self.log_lines(offset), exc.message)
+            if failure.reason == "onload-failed":
+                failure = loadlog.with_taken_names(failure, _taken_names_of(self, path))
+            raise ModuleLoadError(failure) from None
         except ServerGoneError as exc:
             raise ModuleLoadError(loadlog.crashed(path, exc.message, exc.log)) from None
         except ReplyTimeoutError:
             raise ModuleLoadError(loadlog.timed_out(path, self.timeout)) from None
+
+
+class _Caller(Protocol):
+    def call(self, *args: str) -> Reply: ...
+
+
+def command_names(server: _Caller, modern: bool) -> set[str]:
+    """Every command name; COMMAND LIST (7.0+) includes subcommands, COMMAND (6.x) has none."""
+    reply = server.call("COMMAND", "LIST") if modern else server.call("COMMAND")
+    if not isinstance(reply, list):
+        raise HarnessError(f"unexpected reply to COMMAND: {reply!r:.200}")
+    names = [
+        entry if modern else (entry[0] if isinstance(entry, list) and entry else None) for entry in reply
+    ]
+    if not all(isinstance(name, str) for name in names):
+        raise HarnessError(f"unexpected reply to COMMAND: {reply!r:.200}")
+    return {name for name in names if isinstance(name, str)}
+
+
+def _taken_names_of(server: RedisServer, path: Path) -> list[str]:
+    """The string literals of the module that name a command the server has (top-level names),
+    less the flag words a flags string may be alone ("readonly" and "pubsub" are commands too).
+    A literal the linker merged into the tail of a longer one ("get" in "mine.get") has no NUL
+    before it and is not seen: only whole literals are named, never a guess."""
+    from modpack import elf, policy
+
+    try:
+        names = {n for n in command_names(server, server.version_tuple >= (7, 0, 0)) if "|" not in n}
+    except (HarnessError, ModpackError):
+        return []
+    return elf.name_literals(path, names - policy.flags_string_words())
 
 
 def _try_connect(path: Path, timeout: float) -> RespClient | None:

@@ -109,6 +109,30 @@ def _explain_line(path: Path, line: str, before: Sequence[str]) -> LoadFailure |
     return _explain_dlerror(path, match.group("path"), match.group("error"))
 
 
+def with_taken_names(failure: LoadFailure, names: Sequence[str]) -> LoadFailure:
+    """A failed OnLoad's explanation, with the module's string literals that name a command the
+    server already has: RedisModule_CreateCommand refuses a name taken, and a module written for
+    an older Redis fails so once Redis adds a command of its name (redex's lmpop, a built-in
+    command since Redis 7.0). Said as what they are: the module may only call them."""
+    if not names:
+        return failure
+    shown = ", ".join(names[:_TAKEN_SHOWN]) + (
+        f" and {len(names) - _TAKEN_SHOWN} more" if len(names) > _TAKEN_SHOWN else ""
+    )
+    verb = "name commands" if len(names) > 1 else "names a command"
+    return LoadFailure(
+        failure.reason,
+        f"{failure.message}; among the module's string literals, {shown} {verb} this redis-server"
+        " already has, which a module cannot register",
+        f"If the module registers {'one of them' if len(names) > 1 else 'it'}, give that command another"
+        " name, prefixed with the module's: RedisModule_CreateCommand fails on a name taken. " + failure.hint,
+        failure.log,
+    )
+
+
+_TAKEN_SHOWN = 5
+
+
 def _explain_dlerror(path: Path, logged_path: str, error: str) -> LoadFailure:
     error = error.removeprefix(f"{logged_path}: ")
     for explain_one in _DLERROR_EXPLAINERS:
