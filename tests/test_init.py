@@ -310,3 +310,16 @@ def test_init_beside_one_binary_names_it(tmp_path: Path) -> None:
         named = _run_bytes("init", "--name", "hello", "--version", "1.2.3", odd / "modpack.toml")
         assert named.returncode == 0, named.stdout + named.stderr
         assert '# so = "build/mymodule.so"' in (odd / "modpack.toml").read_text()
+
+
+def test_init_of_a_folder_writes_modpack_toml_in_it(tmp_path: Path) -> None:
+    """`modpack init .` said "File '.' is a directory" (exit 2), while `modpack build .` takes a
+    folder: a folder is where modpack.toml goes, as build looks for it."""
+    folder = tmp_path / "mod"
+    folder.mkdir()
+    result = run_modpack("init", folder, "--name", "hello", "--version", "1.2.3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(f"wrote {folder / 'modpack.toml'}")
+    assert 'name = "hello"' in (folder / "modpack.toml").read_text()
+    again = run_modpack("init", ".", "--name", "hello", "--version", "1.2.3", cwd=folder)
+    assert again.returncode == 2 and "modpack.toml exists" in again.stderr  # not over it unasked

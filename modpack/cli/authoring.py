@@ -42,7 +42,7 @@ def _write(path: Path, text: str, force: bool) -> None:
 
 
 @click.command("init")
-@click.argument("path", type=click.Path(path_type=Path, dir_okay=False), default=Path("modpack.toml"))
+@click.argument("path", type=click.Path(path_type=Path), default=Path("modpack.toml"))
 @click.option(
     "--from",
     "source",
@@ -68,7 +68,13 @@ def init_command(
     version: str | None,
     force: bool,
 ) -> None:
-    """Write modpack.toml: new, or converted from ramp.yml, module.json or a bundle."""
+    """Write modpack.toml: new, or converted from ramp.yml, module.json or a bundle.
+
+    PATH is the file to write (default: modpack.toml here), or a folder to write modpack.toml in,
+    as `modpack build` takes a folder.
+    """
+    if path.is_dir():  # `init .` said "File '.' is a directory" where build takes one
+        path = path / "modpack.toml"
     _check_identity(name, version)
     _refuse_own_input(path, [p for p in (source, so) if p is not None])
     discovered = _discovered(so, args)
