@@ -321,3 +321,31 @@ def test_unpublish_node_reaching_every_listed_address_deletes() -> None:
     given = ("https://node-b.example:9443", "https://Node-A.example:9443")
     connection = Connection(cluster="https://node-a.example:9443", nodes=given)
     assert _some_nodes_only(connection, listed) == ""
+
+
+@pytest.mark.parametrize(
+    ("granted", "switch", "allow", "legacy", "lacking"),
+    [
+        ({"manage_cluster_modules"}, True, False, False, ""),
+        ({"manage_cluster_modules"}, False, True, False, "update_cluster"),  # --allow-upload turns it on
+        ({"view_cluster_modules"}, False, True, False, "manage_cluster_modules and update_cluster"),
+        ({"manage_cluster_modules"}, None, False, True, "update_cluster"),  # POST /v2/modules before 8.0
+        (None, False, True, False, ""),  # the cluster did not say: the calls will
+    ],
+)
+def test_a_role_is_told_what_it_lacks_for_the_calls_the_run_makes(
+    granted: set[str] | None, switch: bool | None, allow: bool, legacy: bool, lacking: str
+) -> None:
+    from modpack.rest.publish import ClusterView, PublishOptions, _role_lacks
+
+    cluster: dict[str, Any] = {} if switch is None else {"allow_modules_upload": switch}
+    view = ClusterView([], cluster, "7.22.0-28" if legacy else "8.2.0-25", role="somebody")
+    view.permissions = None if granted is None else frozenset(granted)
+    said = _role_lacks(view, PublishOptions(allow_upload=allow))
+    if not lacking:
+        assert said == []
+        return
+    assert said == [
+        f"the user's role, somebody, lacks {lacking}, which publishing needs: run it as a user whose role"
+        f" has {'them' if ' and ' in lacking else 'it'} (admin does)"
+    ]

@@ -306,3 +306,22 @@ def test_unpublish_refuses_a_name_or_version_no_module_has(
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr
     assert "cannot reach" not in result.stderr  # refused before any call
+
+
+@pytest.mark.parametrize("role", ["cluster_viewer", "cluster_member"])
+def test_a_dry_run_says_the_role_cannot_publish(cluster: LocalCluster, tmp_path: Path, role: str) -> None:
+    """`publish --dry-run` as a cluster_viewer or cluster_member said "would create ... would
+    upload", exit 0, while the real run is refused (403): the dry run reads the user's role and
+    its permissions (GET /v1/users/role, /v1/users/permissions/<role>) and says so instead."""
+    user = ROLE_USERS[role]
+    bundle = write_bundle(tmp_path / "roled.zip", module_json(module_name="roled"))
+    dry = invoke(cluster, "publish", str(bundle), "--dry-run", user=user.user, password=user.password)
+    assert dry.exit_code == 1, dry.output
+    assert isinstance(dry.exception, ModpackError)
+    assert (
+        f"the user's role, {role}, lacks manage_cluster_modules, which publishing needs: run it as a"
+        " user whose role has it (admin does)" in dry.exception.details
+    )
+    admin = invoke(cluster, "publish", str(bundle), "--dry-run")
+    assert admin.exit_code == 0, admin.output
+    assert "would upload" in admin.output

@@ -323,8 +323,9 @@ def serve(
 ) -> None:
     """Run a local Redis Enterprise module API: N nodes, one configuration store (Ctrl+C stops).
 
-    Every node serves the user-defined module endpoints, GET /v1/modules, /v1/nodes, /v1/cluster
-    and its OpenAPI description at /v1/openapi.json. Data (SQLite store, artifacts, users,
+    Every node serves the user-defined module endpoints, GET /v1/modules, /v1/nodes, /v1/cluster,
+    the user's role (/v1/users/role, /v1/users/permissions/ROLE) and its OpenAPI description at
+    /v1/openapi.json. Data (SQLite store, artifacts, users,
     certificate) lives in --data and survives restarts.
     """
     if hash_password:

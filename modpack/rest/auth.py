@@ -40,6 +40,7 @@ VIEW_ALL_NODES_INFO = "view_all_nodes_info"
 VIEW_CLUSTER_INFO = "view_cluster_info"
 UPDATE_CLUSTER = "update_cluster"
 VIEW_STATUS_OF_CLUSTER_ACTION = "view_status_of_cluster_action"
+VIEW_ROLE_INFO = "view_role_info"
 
 ROLES = ("admin", "cluster_member", "cluster_viewer", "db_member", "db_viewer", "user_manager", "none")
 _VIEWERS = frozenset(ROLES) - {"none"}
@@ -48,6 +49,7 @@ PERMISSION_ROLES: Mapping[str, frozenset[str]] = {
     VIEW_ALL_NODES_INFO: _VIEWERS,
     VIEW_CLUSTER_INFO: _VIEWERS,
     VIEW_STATUS_OF_CLUSTER_ACTION: _VIEWERS,
+    VIEW_ROLE_INFO: _VIEWERS,
     MANAGE_CLUSTER_MODULES: frozenset({"admin"}),
     UPDATE_CLUSTER: frozenset({"admin"}),
 }
@@ -58,6 +60,12 @@ _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAA
 
 def allowed(role: str, permission: str) -> bool:
     return role in PERMISSION_ROLES.get(permission, frozenset())
+
+
+def permissions_of(role: str) -> list[str]:
+    """The permissions of PERMISSION_ROLES that `role` has, sorted: what `modpack serve` enforces
+    (a real cluster's role has many more, re-docs permissions.md)."""
+    return sorted(permission for permission, roles in PERMISSION_ROLES.items() if role in roles)
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:

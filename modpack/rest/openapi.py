@@ -127,6 +127,43 @@ def _uid_param() -> Fragment:
     return _path_param("uid", {"type": "string"}, "The module object's uid.")
 
 
+def _user_paths() -> Fragment:
+    """The role endpoints of RS 8.x (its openapi.json), with the permissions this server enforces."""
+    role: Fragment = {"type": "object", "properties": {"role": {"type": "string"}}}
+    permissions: Fragment = {
+        "type": "object",
+        "additionalProperties": {
+            "type": "object",
+            "properties": {
+                "api_permissions": {"type": "array", "items": {"type": "string"}},
+                "ui_permissions": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+    }
+    return {
+        "/v1/users/role": {
+            "get": _operation(
+                "The management role of the authenticating user",
+                "view_role_info",
+                {"200": _ok("The role.", role)},
+            )
+        },
+        "/v1/users/permissions/{role}": {
+            "get": _operation(
+                "A role's API permissions: those this server enforces",
+                "view_role_info",
+                {
+                    "200": _ok("The role's permissions.", permissions),
+                    "404": _error("No such role (`not_found`)."),
+                },
+                parameters=[
+                    _path_param("role", {"type": "string"}, "A role name (admin, cluster_member, ...).")
+                ],
+            )
+        },
+    }
+
+
 def _module_paths() -> Fragment:
     return {
         MODULES: {
@@ -429,7 +466,7 @@ def _node_schema() -> Fragment:
 def description(server_url: str, *, legacy: bool = False) -> Fragment:
     """The whole description, with `server_url` (the node that serves it) as its server; `legacy`:
     the RS 7.x module API instead of the user-defined one."""
-    changes = _legacy_paths() if legacy else {**_artifact_paths(), **_module_paths()}
+    changes = _legacy_paths() if legacy else {**_artifact_paths(), **_module_paths(), **_user_paths()}
     what = "RS 7.x module API (POST /v2/modules)" if legacy else "user-defined module API"
     return {
         "openapi": "3.1.0",

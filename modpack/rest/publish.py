@@ -248,6 +248,8 @@ class ClusterView:
     software_version: str | None
     chosen: bool = False  # the nodes are those --node gave, not every node GET /v1/nodes lists
     left_out: tuple[str, ...] = ()  # then the nodes GET /v1/nodes lists that --node did not give
+    role: str | None = None  # the user's role and its API permissions, where read (a dry run)
+    permissions: frozenset[str] | None = None
 
     @property
     def legacy(self) -> bool:
@@ -279,6 +281,43 @@ def read_cluster(api: Api) -> ClusterView:
     if api.connection.nodes:
         view.chosen, view.left_out = True, left_out
     return view
+
+
+def read_role(api: Api, view: ClusterView) -> None:
+    """The user's role and its API permissions (GET /v1/users/role, /v1/users/permissions/<role>,
+    RS 8.x openapi.json), into `view`; left unknown where the cluster does not say. A dry run
+    reads them: it said "would upload" to a cluster_viewer, whose real run is refused (403)."""
+    base = client.cluster_url(api.connection)
+    try:
+        answer = api.json("GET", f"{base}/v1/users/role")
+        role = answer.get("role") if isinstance(answer, dict) else None
+        if not isinstance(role, str) or not role:
+            return
+        listed = api.json("GET", f"{base}/v1/users/permissions/{urllib.parse.quote(role, safe='')}")
+    except ClusterError:
+        return  # an older cluster, or a role that may not ask: the calls themselves will tell
+    entry = listed.get(role) if isinstance(listed, dict) else None
+    granted = entry.get("api_permissions") if isinstance(entry, dict) else None
+    if isinstance(granted, list):
+        view.role, view.permissions = role, frozenset(p for p in granted if isinstance(p, str))
+
+
+def _role_lacks(view: ClusterView, options: PublishOptions) -> list[str]:
+    """A line when the user's role (where read) lacks a permission the run's calls need: the
+    module endpoints' (manage_cluster_modules; POST /v2/modules before 8.0: update_cluster), and
+    update_cluster for --allow-upload to turn the switch on (requests/modules, permissions.md)."""
+    if view.permissions is None:
+        return []
+    needed = ["update_cluster"] if view.legacy else ["manage_cluster_modules"]
+    if view.uploads_switch is False and options.allow_upload and "update_cluster" not in needed:
+        needed.append("update_cluster")
+    missing = [p for p in needed if p not in view.permissions]
+    if not missing:
+        return []
+    return [
+        f"the user's role, {view.role}, lacks {_and(missing)}, which publishing needs: run it as a user"
+        f" whose role has {_verb(missing, 'it', 'them')} (admin does)"
+    ]
 
 
 def _refuse_node_choice(connection: Connection, version: str | None, command: str) -> None:
@@ -335,6 +374,7 @@ def preflight(bundles: Sequence[Bundle], view: ClusterView, options: PublishOpti
         routed = [(r.node, r.facts) for r in routes if r.bundle is bundle]
         problems += _redis_version(bundle, routed or view.nodes)
     problems += _pack_version(bundles, view)
+    problems += _role_lacks(view, options)
     if view.uploads_switch is False and not options.allow_upload:
         problems.append(
             "custom module uploads are off on this cluster (allow_modules_upload is false): an admin"
@@ -602,6 +642,8 @@ def _in_order(paths: Sequence[Path], connection: Connection, options: PublishOpt
         view = read_cluster(api)
         if view.legacy:
             _refuse_node_choice(connection, view.software_version, "publish")
+        if options.dry_run:
+            read_role(api, view)
         routes = preflight(given, view, options)
         bundles = routed(given, routes)
         result.notes += unused(given, routes, view) + left_out(view, result)

@@ -307,6 +307,8 @@ def _routes(*, legacy: bool = False) -> list[Route]:
         Route(artifacts, upload_artifact, methods=["POST"]),
         Route(artifacts + "/{module_name}/{version}", delete_artifact, methods=["DELETE"]),
         Route(MODULES, create_module, methods=["POST"]),
+        Route("/v1/users/role", user_role, methods=["GET"]),
+        Route("/v1/users/permissions/{role}", role_permissions, methods=["GET"]),
         Route(f"{MODULES}/{{uid}}", delete_module, methods=["DELETE"]),
         *common,
     ]
@@ -540,6 +542,22 @@ async def get_cluster(request: Request) -> Response:
     await authorize_async(request, auth.VIEW_CLUSTER_INFO)
     shared, _ = _context(request)
     return JSONResponse(_cluster(shared))
+
+
+async def user_role(request: Request) -> Response:
+    """The authenticating user's role (RS 8.x openapi.json: GET /v1/users/role, {"role": ...})."""
+    user = await authorize_async(request, auth.VIEW_ROLE_INFO)
+    return JSONResponse({"role": user.role})
+
+
+async def role_permissions(request: Request) -> Response:
+    """A role's API permissions (RS 8.x openapi.json: GET /v1/users/permissions/{role}): those
+    this server enforces, so a client can tell before it calls whether its role may."""
+    await authorize_async(request, auth.VIEW_ROLE_INFO)
+    role = request.path_params["role"]
+    if role not in auth.ROLES:
+        raise ApiError("not_found", f"no role {role!r}")
+    return JSONResponse({role: {"api_permissions": auth.permissions_of(role), "ui_permissions": []}})
 
 
 async def update_cluster(request: Request) -> Response:
