@@ -256,3 +256,27 @@ def _drain(conn: Any) -> None:
 def test_connection_refuses_plain_http_in_the_library_too() -> None:
     with pytest.raises(UsageError, match="plain http://"):
         client.Api(client.Connection(cluster="http://127.0.0.1:1", credentials=ADMIN))
+
+
+def test_a_port_that_never_speaks_tls_is_told_apart_from_no_connection() -> None:
+    """A server that takes the TCP connection and never answers the TLS handshake (a port of
+    another protocol, a stuck server) was reported as "no connection ... within 3 s", as if
+    nothing listened there."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # the kernel completes the TCP handshake; nobody ever answers
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}"
+    connection = client.Connection(cluster=url, credentials=ADMIN, timeout=0.5, retries=0)
+    try:
+        with (
+            client.Api(connection, sleep=lambda s: None) as api,
+            pytest.raises(client.ClusterError) as failed,
+        ):
+            client.list_modules(api)
+    finally:
+        listener.close()
+    assert "took the connection but no TLS handshake came within 0.5 s (is it an HTTPS port?)" in str(
+        failed.value.message
+    )

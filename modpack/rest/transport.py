@@ -366,8 +366,17 @@ class StdlibTransport:
         try:
             connection.connect()
         except TimeoutError as exc:
+            # http.client keeps the TCP socket when the TLS handshake on it times out: a server
+            # that took the connection and never answered it was "no connection" (a port of
+            # another protocol, a stuck server), as if nothing listened there
+            handshake = origin.scheme == "https" and proxy is None and connection.sock is not None
             connection.close()
             where_to = f"{origin.host}:{origin.port}"
+            if handshake:
+                raise ConnectTimeout(
+                    f"{where_to} took the connection but no TLS handshake came within {timeout.connect:g} s"
+                    " (is it an HTTPS port?)"
+                ) from exc
             raise ConnectTimeout(f"no connection to {where_to} within {timeout.connect:g} s{via}") from exc
         except (OSError, http.client.HTTPException) as exc:
             connection.close()
