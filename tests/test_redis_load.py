@@ -432,7 +432,58 @@ def test_proof_by_another_major_version_is_a_warning(monkeypatch: pytest.MonkeyP
     (warning,) = [f for f in sink.findings if f.code == "LOAD026"]
     assert warning.severity is Severity.WARNING and warning.location.path == "compatible_redis_version"
     assert "compatible_redis_version is 8.0, and the Redis that proved the module is 7.0" in warning.message
-    assert "modpack redis prepare --version 8.0" in warning.hint
+    assert warning.hint.startswith("Run `modpack redis prepare --arch x86_64 --version 8.0`, then run again.")
+
+
+@pytest.mark.rule("LOAD026")
+@pytest.mark.redis
+def test_proof_by_another_major_version_offers_a_fix_that_can_be_followed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every ramp-pack bundle (min_redis_version 4.0) was told to run `modpack redis prepare
+    --version 4.0`, which refuses any version but 7.0 and 8.0 (exit 2)."""
+    require_redis()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing prepared
+    module = json.loads((CASES / "hello-as-redis-reports" / "module.json").read_text("utf-8"))
+    module.pop("compatible_redis_version", None)
+    module["min_redis_version"] = "4.0"
+    sink = Sink("module.json")
+    check_load(SO / "hello.so", module, sink, Settings(load=True))
+    (warning,) = [f for f in sink.findings if f.code == "LOAD026"]
+    assert warning.location.path == "min_redis_version"
+    assert warning.hint == (
+        "No redis-server 4.x is here, and `modpack redis prepare` offers 7.0 and 8.0 only: name one you"
+        " have with --redis-server (a server of this machine's architecture), or target a Redis the"
+        " check can run on."
+    )
+    prepare = run_modpack("redis", "prepare", "--version", "4.0")
+    assert prepare.returncode == 2  # what the old fix said to run
+
+
+def test_a_server_of_the_version_wanted_that_is_here_is_named_not_prepared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--redis-version 8.0.2 for a module targeting 7.x: LOAD026 said to prepare 7.0, the version of
+    this machine's own redis-server, which `validate --load` had not used only because 8.0.2 was
+    asked for."""
+    from modpack.redis import servers
+    from modpack.redis.spec import ServerSpec
+
+    here = [
+        ServerSpec(("/usr/bin/redis-server",), "x86_64", "7.0.15", "x86_64, of this machine"),
+        ServerSpec(("/cache/redis-server",), "x86_64", "8.0.2", "x86_64, prepared"),
+    ]
+    monkeypatch.setattr(servers, "available", lambda architecture, explicit=None: here)
+    assert servers.how_to_get("x86_64", "7.4", used="8.0.2", major=True) == (
+        "Run again with --redis-version 7.0.15, a redis-server 7.x that is here."
+    )
+    assert servers.how_to_get("x86_64", "8.0", used="7.0.15", major=True) == (
+        "Run again with --redis-version 8.0.2, a redis-server 8.x that is here."
+    )
+    monkeypatch.setattr(servers, "available", lambda architecture, explicit=None: here[:1])
+    assert servers.how_to_get("x86_64", "8.0", used="7.0.15", major=True) == (
+        "Run `modpack redis prepare --arch x86_64 --version 8.0`, then run again."
+    )
 
 
 # Modules compiled here, for failures no committed fixture shows: the symbol is referenced but no

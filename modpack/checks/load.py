@@ -118,21 +118,21 @@ def _load_and_compare(
 
 def _check_version(module: Module, server: RedisServer, sink: Sink) -> None:
     from modpack import versions
-    from modpack.redis.servers import target_version
+    from modpack.redis.servers import how_to_get, target_version
+    from modpack.redis.spec import host_architecture
 
     target = target_version(module)
     wanted = versions.parse_redis_version(target) if target else None
-    if not wanted or not server.version_tuple or server.version_tuple[0] == wanted[0]:
+    if not target or not wanted or not server.version_tuple or server.version_tuple[0] == wanted[0]:
         return
     key = "compatible_redis_version" if module.get("compatible_redis_version") else "min_redis_version"
-    arch = server.spec.architecture if server.spec is not None else ""
+    arch = server.spec.architecture if server.spec is not None else host_architecture()
     sink.add(
         "LOAD026",
         key,
         f"{key} is {target}, and the Redis that proved the module is {server.version}: what Redis "
         f"reports for a module differs between major versions",
-        f"Run `modpack redis prepare --version {'.'.join(map(str, wanted[:2]))}"
-        f"{' --arch ' + arch if arch else ''}` so that the Redis the database runs proves it.",
+        how_to_get(arch, target, used=server.version, major=True),
     )
 
 

@@ -93,7 +93,7 @@ def choose(
         if not matching:
             raise RedisNotFoundError(
                 f"no {arch} redis-server {wanted} is available (found: {_listed(candidates)})",
-                f"Run `modpack redis prepare --arch {arch} --version {wanted}`, or name another version.",
+                how_to_get(arch, wanted),
             )
         candidates = matching
     if not candidates:
@@ -104,6 +104,32 @@ def choose(
             key=lambda s: (_distance(s.version_tuple, goal), s.emulated, bool(s.release), _newest(s)),
         )
     return min(candidates, key=lambda s: (s.emulated, bool(s.release), _newest(s)))
+
+
+def how_to_get(architecture: str, version: str, *, used: str | None = None, major: bool = False) -> str:
+    """A fix that can be followed, for a check that wants Redis `version` (of its major only, with
+    `major`) of `architecture`: --redis-version naming a server of it already here (`used`: the
+    version the check ran on, never suggested again); else `modpack redis prepare` where Debian
+    ships one; else what is left. LOAD026 told a ramp-pack bundle (min_redis_version 4.0) to run
+    `modpack redis prepare --version 4.0`, which offers 7.0 and 8.0 only."""
+    prefix = tuple(int(part) for part in version.split(".") if part.isdigit())[: 1 if major else None]
+    shown = f"{prefix[0]}.x" if major and prefix else version
+    here = [
+        s
+        for s in available(architecture)
+        if prefix and s.version_tuple[: len(prefix)] == prefix and s.version != used
+    ]
+    if here:
+        return f"Run again with --redis-version {here[0].version}, a redis-server {shown} that is here."
+    offered = list(provision.RELEASES.values())
+    ready = [v for v in offered if prefix and tuple(int(n) for n in v.split("."))[: len(prefix)] == prefix]
+    if ready:
+        return f"Run `modpack redis prepare --arch {architecture} --version {ready[0]}`, then run again."
+    return (
+        f"No redis-server {shown} is here, and `modpack redis prepare` offers {' and '.join(offered)}"
+        " only: name one you have with --redis-server (a server of this machine's architecture), or"
+        " target a Redis the check can run on."
+    )
 
 
 def _distance(version: tuple[int, ...], goal: tuple[int, ...]) -> tuple[int, int]:
