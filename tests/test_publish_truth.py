@@ -1151,3 +1151,113 @@ def test_a_failed_publish_says_what_became_of_the_module_object(state: str, rest
 
     result = publishing.PublishResult("m", 10203, module_object=state, restored=restored)  # type: ignore[arg-type]
     assert _what_was_kept(result) == said
+
+
+# --- a review of the fixes above -----------------------------------------------------------------
+
+
+def _published_then(cluster: LocalCluster, tmp_path: Path, name: str) -> tuple[str, Path]:
+    """`name` published with description "first"; the uid, and a changed build to --replace it."""
+    published = publishing.publish(
+        write_bundle(tmp_path / f"{name}-1.zip", module_json(module_name=name, description="first")),
+        connection(cluster),
+    )
+    changed = write_bundle(tmp_path / f"{name}-2.zip", module_json(module_name=name, description="second"))
+    return published.uid, changed
+
+
+def test_a_replace_whose_new_object_the_cluster_refuses_puts_the_old_one_back(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--replace deleted the stored module object, then the cluster refused the new one (406 here,
+    a rule of the cluster's own): the error said nothing of the deletion, and the cluster kept no
+    module object at all."""
+    uid, changed = _published_then(cluster, tmp_path, "refusednew")
+    real, calls = client.create_module, []
+
+    def refused_once(api: client.Api, module: Any) -> tuple[str, bool]:
+        calls.append(module.get("description"))
+        if len(calls) == 1:
+            raise client.ClusterError("POST /v2/modules/user-defined: 406 invalid_module_object")
+        return real(api, module)
+
+    monkeypatch.setattr(client, "create_module", refused_once)
+    with pytest.raises(client.ClusterError) as failed:
+        publishing.publish(changed, connection(cluster), replace=True)
+    [again] = modules_named(cluster, "refusednew")
+    assert calls == ["second", "first"] and again["description"] == "first"
+    assert failed.value.details == (
+        f"replaced module object {uid}: description differed",
+        f"module object {uid}, which --replace had deleted, was created again as {again['uid']}",
+    )
+
+
+@pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_before_the_new_object_landed_puts_the_old_one_back(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl+C during the POST of the new module object, which never landed: "not created", and the
+    object --replace had deleted was not made again (only a run stopped before the POST did)."""
+    uid, changed = _published_then(cluster, tmp_path, "stoppednew")
+    real, calls = client.create_module, []
+
+    def interrupted_once(api: client.Api, module: Any) -> tuple[str, bool]:
+        calls.append(module.get("description"))
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # before the request left: nothing landed
+        return real(api, module)
+
+    monkeypatch.setattr(client, "create_module", interrupted_once)
+    with pytest.raises(publishing.PublishInterrupted) as stopped:
+        publishing.publish(changed, connection(cluster), replace=True)
+    [again] = modules_named(cluster, "stoppednew")
+    assert again["description"] == "first"
+    assert f"module object {uid}, which --replace had deleted, was created again as {again['uid']}" in (
+        stopped.value.details
+    )
+    assert stopped.value.hint.startswith("The cluster holds the build it held before the run")
+
+
+def test_a_listing_without_commands_is_never_made_into_a_module_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real cluster's GET /v1/modules keeps no commands (objects/module; the captured listing):
+    a module object made again from it would route none of the module's commands. The restore is
+    not attempted then, and the note says what to do instead."""
+    import random
+
+    first = write_bundle(tmp_path / "first.zip", module_json(module_name="lossy", description="first"))
+    so = rebuilt(tmp_path / "big", random.Random("lossy").randbytes(200 * 1024))
+    second = write_bundle(
+        tmp_path / "second.zip", module_json(so, module_name="lossy", description="second"), so
+    )
+    with running_cluster(tmp_path / "data", max_upload=64 * 1024) as small:
+        publishing.publish(first, connection(small))
+        real = client.find_modules
+
+        def as_a_real_cluster_lists(api: client.Api, name: str, version: int) -> list[Any]:
+            return [{k: v for k, v in m.items() if k != "commands"} for m in real(api, name, version)]
+
+        monkeypatch.setattr(client, "find_modules", as_a_real_cluster_lists)
+        result = publishing.publish(second, connection(small), replace=True)
+        monkeypatch.undo()
+        assert result.module_object == "rolled back" and not result.restored
+        assert any(
+            "which --replace deleted, cannot be made again from what the cluster lists (it keeps no"
+            " commands): publish the build the nodes hold again" in note
+            for note in result.notes
+        ), result.notes
+        assert modules_named(small, "lossy") == []  # said, not papered over with a lossy object
+
+
+def test_a_node_url_under_another_name_is_not_said_to_be_left_out(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """`--node https://localhost:PORT` reaches node 1, listed as 127.0.0.1: the note said node 1
+    (with the others) was left out and got no artifact, of the node it had just published to."""
+    port = cluster.urls[0].rsplit(":", 1)[1]
+    bundle = write_bundle(tmp_path / "aliased.zip", module_json(module_name="aliased"))
+    result = cli(cluster, "publish", bundle, "--node", f"https://localhost:{port}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "uploaded" in result.stdout
+    assert "left out" not in result.stdout

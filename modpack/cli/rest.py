@@ -553,6 +553,11 @@ def _what_was_kept(result: PublishResult) -> str:
     if result.module_object == "rolled back":
         if result.restored:
             return "nothing this run created was kept, and the module object --replace deleted was made again"
+        if result.replaced:
+            return (
+                "nothing this run created was kept, and the module object --replace deleted is gone"
+                " (see its note)"
+            )
         return "nothing this run created was kept"
     if result.module_object == "created":
         return "the module object this run created is kept, for the nodes that took the artifact"

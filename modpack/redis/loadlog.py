@@ -120,12 +120,15 @@ def with_taken_names(failure: LoadFailure, names: Sequence[str]) -> LoadFailure:
         f" and {len(names) - _TAKEN_SHOWN} more" if len(names) > _TAKEN_SHOWN else ""
     )
     verb = "name commands" if len(names) > 1 else "names a command"
+    hint = (
+        f"If the module registers {'one of them' if len(names) > 1 else 'it'}, give that command another"
+        f" name, prefixed with the module's: RedisModule_CreateCommand fails on a name taken. {failure.hint}"
+    )
     return LoadFailure(
         failure.reason,
         f"{failure.message}; among the module's string literals, {shown} {verb} this redis-server"
         " already has, which a module cannot register",
-        f"If the module registers {'one of them' if len(names) > 1 else 'it'}, give that command another"
-        " name, prefixed with the module's: RedisModule_CreateCommand fails on a name taken. " + failure.hint,
+        hint.rstrip(),
         failure.log,
     )
 

@@ -122,9 +122,13 @@ def how_to_get(architecture: str, version: str, *, used: str | None = None, majo
     if here:
         return f"Run again with --redis-version {here[0].version}, a redis-server {shown} that is here."
     offered = list(provision.RELEASES.values())
-    ready = [v for v in offered if prefix and tuple(int(n) for n in v.split("."))[: len(prefix)] == prefix]
+    series = prefix[:2]  # prepare installs Debian's 8.0.x for 8.0: a patch version is one of them
+    ready = [v for v in offered if series and tuple(int(n) for n in v.split("."))[: len(series)] == series]
     if ready:
-        return f"Run `modpack redis prepare --arch {architecture} --version {ready[0]}`, then run again."
+        return (
+            f"Run `modpack redis prepare --arch {architecture} --version {ready[0]}` (Debian's {ready[0]}.x),"
+            " then run again."
+        )
     return (
         f"No redis-server {shown} is here, and `modpack redis prepare` offers {' and '.join(offered)}"
         " only: name one you have with --redis-server (a server of this machine's architecture), or"

@@ -135,6 +135,7 @@ class PublishResult:
     uid: str = ""
     replaced: str = ""  # the uid of the module object --replace deleted, or was deleting
     replaced_object: Module | None = None  # that module object as the cluster listed it
+    replaced_lacks: tuple[str, ...] = ()  # what the listing of it lacks that a module object needs
     restored: str = ""  # its uid once made again, when no node took this run's build
     api: str = "user-defined"  # or "v2 (RS 7.x)"
     nodes: list[NodeOutcome] = field(default_factory=list)
@@ -276,7 +277,14 @@ def read_cluster(api: Api) -> ClusterView:
     versions = [f.software_version for f in facts.values() if f.software_version]
     oldest = min(versions, key=lambda v: platforms.version_tuple(v) or (0, 0, 0)) if versions else None
     chosen = {ref.uid for ref in refs if ref.uid}
-    left_out = tuple(f"node {n.get('uid')}" for n in objects if str(n.get("uid")) not in chosen)
+    # Only when each --node URL is a listed node's address: one that reaches a node under another
+    # name (localhost for 127.0.0.1) matched none, and the node it published to was "left out".
+    matched_all = all(ref.uid for ref in refs)
+    left_out = (
+        tuple(f"node {n.get('uid')}" for n in objects if str(n.get("uid")) not in chosen)
+        if matched_all
+        else ()
+    )
     view = ClusterView(matched, cluster if isinstance(cluster, dict) else {}, oldest)
     if api.connection.nodes:
         view.chosen, view.left_out = True, left_out
@@ -801,7 +809,7 @@ def _interrupted(api: Api, result: PublishResult, signal: KeyboardInterrupt) -> 
         _settle_creation(api, result)
     if result.module_object in ("created", "replaced") and not took and _roll_back(api, result):
         del result.notes[notes]  # "...was deleted again": the module object's line says it
-    elif result.module_object == "" and result.replaced and not took:
+    elif result.module_object in ("", "not created") and result.replaced and not took:
         _restore_replaced(api, result)  # --replace deleted it, and this run made none in its place
     if result.module_object == "creating":
         state = "unknown: the run stopped while creating it, and the cluster did not say whether it exists"
@@ -1009,7 +1017,7 @@ def _ensure_module_object(
             result.notes.append(f"would replace module object {uid}: {differ}")
         else:
             result.module_object, result.replaced = "replacing", uid  # Ctrl+C: _interrupted asks
-            result.replaced_object = existing
+            result.replaced_object, result.replaced_lacks = existing, _lacking(existing, bundles[0].module)
             client.delete_module(api, uid)  # the note only once it is done: Ctrl+C may come first
             result.module_object = ""
             result.notes.append(f"replaced module object {uid}: {_and(fields)} differed")
@@ -1018,7 +1026,14 @@ def _ensure_module_object(
         result.module_object = "would replace" if existing else "would create"
         return False
     result.module_object = "creating"  # Ctrl+C from here on: _interrupted asks the cluster
-    result.uid, created = client.create_module(api, bundles[0].module)
+    notes = len(result.notes)
+    try:
+        result.uid, created = client.create_module(api, bundles[0].module)
+    except ModpackError as failed:
+        result.module_object = "not created"
+        if result.replaced:  # the one --replace deleted goes back, and the error says so
+            failed.details = (*failed.details, *result.notes[:notes], *_restored_lines(api, result))
+        raise
     if not created:  # another run made it since the lookup above: proven like any existing one,
         result.module_object = "present"  # and not this run's: Ctrl+C must not take it back
         _check_made_meanwhile(api, bundles, result, str(existing.get("uid", "")) if existing else "")
@@ -1089,22 +1104,50 @@ def _roll_back(api: Api, result: PublishResult) -> bool:
 def _restore_replaced(api: Api, result: PublishResult) -> None:
     """The module object --replace deleted, created again (under a new uid) when no node took this
     run's build: the nodes still hold the artifacts of the build it describes, and without it the
-    cluster knew none of them (a failed --replace left the cluster worse off than it found it)."""
-    stored = result.replaced_object
+    cluster knew none of them (a failed --replace left the cluster worse off than it found it).
+    Only from a listing that keeps what a module object needs: a real cluster's GET /v1/modules
+    keeps no commands (objects/module), and an object made from it would route none of them."""
+    stored, old = result.replaced_object, result.replaced
     if stored is None:
         return
-    old, result.replaced_object = result.replaced, None
+    result.replaced_object = None
+    if result.replaced_lacks:
+        result.notes.append(
+            f"module object {old}, which --replace deleted, cannot be made again from what the cluster"
+            f" lists (it keeps no {_and(list(result.replaced_lacks))}): publish the build the nodes hold"
+            f" again to restore it, or `modpack unpublish {result.module_name} {result.version}` to"
+            " remove its artifacts"
+        )
+        return
     document = {k: v for k, v in stored.items() if k not in SERVER_FIELDS}
     try:
-        uid, _created = client.create_module(api, document)
+        uid, created = client.create_module(api, document)
     except ModpackError as exc:
         result.notes.append(
             f"--replace had deleted module object {old}, and creating it again failed ({exc.message}):"
             " the nodes hold that build's artifacts, which no module object describes"
         )
         return
+    if not created:
+        result.notes.append(f"another run made module object {uid} meanwhile, in place of {old}")
+        result.replaced = ""
+        return
     result.replaced, result.restored = "", uid
     result.notes.append(f"module object {old}, which --replace had deleted, was created again as {uid}")
+
+
+def _restored_lines(api: Api, result: PublishResult) -> list[str]:
+    """What the restore of the object --replace deleted says, for an error's lines."""
+    notes = len(result.notes)
+    _restore_replaced(api, result)
+    return result.notes[notes:]
+
+
+def _lacking(stored: Module, sent: Module) -> tuple[str, ...]:
+    """The fields a module.json sends (a module object's content) that a listed object lacks."""
+    return tuple(
+        sorted(k for k, v in sent.items() if k not in SERVER_FIELDS and not _empty(v) and k not in stored)
+    )
 
 
 @dataclass
@@ -1184,7 +1227,8 @@ class _LegacyPublish:
                 for left in needed[at:]:
                     outcomes[id(left)] = ("failed", f"interrupted before the cluster took {left.path.name}")
                 self.result.nodes = [self._node_outcome(r, outcomes) for r in self.routes]
-                self.result.module_object = "present" if stored is not None else "created"
+                made: ObjectStatus = "replaced" if self.result.replaced else "created"
+                self.result.module_object = "present" if stored is not None else made
                 raise _interrupted(self.api, self.result, stopped) from None
         self.result.nodes = [self._node_outcome(r, outcomes) for r in self.routes]
         if stored is None and not self.options.dry_run:
