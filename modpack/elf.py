@@ -835,18 +835,10 @@ def name_literals(path: str | os.PathLike[str], wanted: Collection[str]) -> list
             for section in _read_only_data(image):
                 if section.flags & SHF_COMPRESSED:
                     continue
-                tail, position, end = b"\x00", section.offset, section.offset + section.size
-                while position < end:
-                    chunk = _read_at(stream, position, min(READ_CHUNK, end - position))
-                    if not chunk:
-                        break
-                    window = tail + chunk
-                    for match in _NAME_LITERAL.finditer(window):
-                        name = match[1].decode("ascii")
-                        if name in wanted:
-                            found[name] = None
-                    tail = window[-42:]  # a NUL, up to 40 characters, the closing NUL
-                    position += len(chunk)
+                # a window repeats the last 41 bytes: a NUL and up to 40 characters
+                for window, _start in _windows(stream, section.offset, section.size, 41):
+                    names = (match[1].decode("ascii") for match in _NAME_LITERAL.finditer(window))
+                    found.update((name, None) for name in names if name in wanted)
     except unreadable:
         pass  # what was found before the file proved unreadable
     return list(found)
@@ -915,18 +907,26 @@ def _tokens_in(
     if strings is not None:
         overlap = max(overlap, 258)  # a NUL, up to 256 characters and the closing NUL
     found: set[bytes] = set()
-    position, end, tail = offset, offset + size, b"\x00"  # a section starts a string
+    for window, start in _windows(stream, offset, size, overlap):
+        found |= {token for token in tokens if token in window}
+        if strings is not None:
+            strings.search(window, start)
+    return found
+
+
+def _windows(stream: Stream, offset: int, size: int, overlap: int) -> Iterator[tuple[bytes, int]]:
+    """Bytes [offset, offset + size) of the stream in chunks, each after the last `overlap` bytes
+    of the one before (a string may straddle two), with where the new bytes start; the first
+    after a NUL, as a section starts a string. OSError when the file ends inside the range."""
+    position, end, tail = offset, offset + size, b"\x00"
     while position < end:
         chunk = _read_at(stream, position, min(READ_CHUNK, end - position))
         if not chunk:
             raise OSError(f"the file ends inside a section, at byte {position}")
         window = tail + chunk
-        found |= {token for token in tokens if token in window}
-        if strings is not None:
-            strings.search(window, len(tail))
+        yield window, len(tail)
         tail = window[-overlap:]
         position += len(chunk)
-    return found
 
 
 def _undefined_onload(undefined: list[UndefinedSymbol]) -> EntryPoint:

@@ -222,11 +222,11 @@ def format_description(description: Description) -> str:
     loadable = ", ".join(d["loadable_on"]) or "none of the supported Redis Enterprise OSes"
     if d["unbound_api"]:
         loadable = f"none: nothing defines {', '.join(d['unbound_api'])} (undefined; see ELF032)"
-    oldest = f" (oldest: {d['oldest_os']})" if d["oldest_os"] else ""
+    loadable += f" (oldest: {d['oldest_os']})" if d["oldest_os"] else ""
     unlisted = d["unlisted_libraries"]
     if unlisted and d["loadable_on"]:  # validate warns ELF019: "loads on" holds only where they are
         names = ", ".join(unlisted)
-        oldest += f", only where {names} {'is' if len(unlisted) == 1 else 'are'} installed besides the OS"
+        loadable += f", only where {names} {'is' if len(unlisted) == 1 else 'are'} installed besides the OS"
     lacking = [f"{os_id}: {', '.join(names)}" for os_id, names in d["missing_libraries"].items()]
     if unlisted:
         them = "it" if len(unlisted) == 1 else "them"
@@ -243,7 +243,7 @@ def format_description(description: Description) -> str:
         ("libc", d["libc"] or "not determinable"),
         ("versions", versions or ["none required"]),
         ("private", ", ".join(d["private_versions"]) or "none"),
-        ("loads on", loadable + oldest),
+        ("loads on", loadable),
         ("lacks", lacking or "none"),
         ("exec stack", "yes" if d["execstack"] else "no"),
         ("textrel", "yes" if d["textrel"] else "no"),

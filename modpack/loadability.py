@@ -17,6 +17,7 @@ from modpack import policy
 from modpack.elf import (
     ElfInfo,
     Version,
+    is_musl_library,
     libc_family,
     parse_version,
     symbols_by_version,
@@ -177,20 +178,27 @@ def library_blockers(info: ElfInfo, target: Platform) -> list[Blocker]:
     return found
 
 
-def unlisted_libraries(info: ElfInfo) -> list[str]:
-    """Needed sonames no OS of the policy ships, nor every OS has (glibc's own, the loader, the
-    GCC runtimes): dlopen finds them only where a node has them installed besides its OS (ELF019)."""
-    from modpack import elf
+LibraryKind = Literal["path", "everywhere", "desktop", "unlisted", "per-os"]
 
-    present = set(policy.load("platforms")["libraries"]["present"])
-    return [
-        name
-        for name in dict.fromkeys(info.needed)
-        if "/" not in name
-        and name not in present
-        and not elf.is_musl_library(name)
-        and not shipping_systems(name)
-    ]
+
+def library_kind(soname: str) -> LibraryKind:
+    """What the policy says of a needed soname: a path (ELF018); one every OS has (glibc's own, the
+    loader, the GCC runtimes, or musl's, which ELF017 judges); a desktop library no server has; one
+    no OS is known to ship (both ELF019: dlopen finds them only where a node has them installed
+    besides its OS); else one each OS ships or not (platforms.json, per OS with its source)."""
+    tiers = policy.load("platforms")["libraries"]
+    if "/" in soname:
+        return "path"
+    if soname in tiers["present"] or is_musl_library(soname):
+        return "everywhere"
+    if soname in tiers["desktop"]:
+        return "desktop"
+    return "per-os" if shipping_systems(soname) else "unlisted"
+
+
+def unlisted_libraries(info: ElfInfo) -> list[str]:
+    """Needed sonames no OS is known to install, desktop ones included (ELF019)."""
+    return [n for n in dict.fromkeys(info.needed) if library_kind(n) in ("desktop", "unlisted")]
 
 
 def alternatives(target: Platform, soname: str) -> list[str]:

@@ -1171,8 +1171,12 @@ def test_a_replace_whose_new_object_the_cluster_refuses_puts_the_old_one_back(
 ) -> None:
     """--replace deleted the stored module object, then the cluster refused the new one (406 here,
     a rule of the cluster's own): the error said nothing of the deletion, and the cluster kept no
-    module object at all."""
+    module object at all. (The first fix also put every earlier note of the run in the error: an
+    aarch64 bundle given beside, left out with a note, showed it.)"""
     uid, changed = _published_then(cluster, tmp_path, "refusednew")
+    arm_so = SO / "aarch64" / "hello.so"
+    arm = module_json(arm_so, module_name="refusednew", description="second", architecture="aarch64")
+    spare = write_bundle(tmp_path / "refusednew-arm.zip", arm, arm_so)
     real, calls = client.create_module, []
 
     def refused_once(api: client.Api, module: Any) -> tuple[str, bool]:
@@ -1183,7 +1187,7 @@ def test_a_replace_whose_new_object_the_cluster_refuses_puts_the_old_one_back(
 
     monkeypatch.setattr(client, "create_module", refused_once)
     with pytest.raises(client.ClusterError) as failed:
-        publishing.publish(changed, connection(cluster), replace=True)
+        publishing.publish([changed, spare], connection(cluster), replace=True)
     [again] = modules_named(cluster, "refusednew")
     assert calls == ["second", "first"] and again["description"] == "first"
     assert failed.value.details == (

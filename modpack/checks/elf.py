@@ -205,24 +205,22 @@ def _check_libc(info: ElfInfo, sink: Sink) -> None:
 
 def _check_needed(info: ElfInfo, targets: list[Target], sink: Sink) -> None:
     """Each needed soname against what the OSes ship (platforms.json, per OS with its source)."""
-    tiers = policy.load("platforms")["libraries"]
     for name in dict.fromkeys(info.needed):
-        if "/" in name:
+        kind = loadability.library_kind(name)
+        if kind == "path":
             sink.add("ELF018", "", f"the binary needs the library by path: {name}")
-        elif name in tiers["present"] or elf.is_musl_library(name):
-            continue
-        elif name in tiers["desktop"]:
+        elif kind == "desktop":
             sink.add(
                 "ELF019",
                 "",
                 f"the binary needs {name}, a desktop library that server installs do not have",
                 "Remove the dependency: a Redis module cannot use X11, GL or GLib on a server node.",
             )
-        elif not loadability.shipping_systems(name):
+        elif kind == "unlisted":
             sink.add(
                 "ELF019", "", f"the binary needs {name}, which no Redis Enterprise OS is known to install"
             )
-        else:
+        elif kind == "per-os":
             _check_shipped(info, name, targets, sink)
 
 

@@ -86,11 +86,11 @@ def discover_with(server: RedisServer, so_path: Path, args: Sequence[str] = ()) 
         raise ModpackError(f"{so_path} {not_a_file(so_path)}")
     path = so_path.resolve()
     modern = server.version_tuple >= (7, 0, 0)
-    names_before = _command_names(server, modern)
+    names_before = command_names(server, modern)
     modules_before = model.parse_module_list(server.call("MODULE", "LIST"))
     server.load_module(path, args)
     name, version = _new_module(model.parse_module_list(server.call("MODULE", "LIST")), modules_before)
-    visible = _command_names(server, modern)
+    visible = command_names(server, modern)
     added = sorted(visible - names_before)
     commands = _command_infos(server, added)
     if modern:
@@ -117,17 +117,12 @@ def _internal_commands(server: RedisServer, module: str, visible: set[str]) -> l
         server.call("DEBUG", "MARK-INTERNAL-CLIENT")
     except ReplyError:
         return []
-    hidden = sorted(_command_names(server, True) - visible)
+    hidden = sorted(command_names(server, True) - visible)
     if not hidden:
         return []
     docs = model.parse_docs(server.call("COMMAND", "DOCS", *hidden))
     own = [name for name in hidden if docs.get(name, {}).get("module") == module]
     return _with_docs(server, _command_infos(server, own))
-
-
-def _command_names(server: RedisServer, modern: bool) -> set[str]:
-    """Every command name; COMMAND LIST (7.0+) includes subcommands, COMMAND (6.x) has none."""
-    return command_names(server, modern)
 
 
 def _new_module(after: dict[str, int], before: dict[str, int]) -> tuple[str, int]:

@@ -11,6 +11,7 @@ about the module (glibc refuses it as it refuses any foreign file).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from modpack import versions
@@ -88,12 +89,12 @@ def choose(
         return system_server(explicit)
     candidates = available(arch, explicit)
     if wanted:
-        prefix = tuple(int(part) for part in wanted.split(".") if part.isdigit())
+        prefix = _prefix(wanted)
         matching = [s for s in candidates if prefix and s.version_tuple[: len(prefix)] == prefix]
         if not matching:
             raise RedisNotFoundError(
                 f"no {arch} redis-server {wanted} is available (found: {_listed(candidates)})",
-                how_to_get(arch, wanted),
+                how_to_get(arch, wanted, here=candidates),
             )
         candidates = matching
     if not candidates:
@@ -106,24 +107,31 @@ def choose(
     return min(candidates, key=lambda s: (s.emulated, bool(s.release), _newest(s)))
 
 
-def how_to_get(architecture: str, version: str, *, used: str | None = None, major: bool = False) -> str:
+def how_to_get(
+    architecture: str,
+    version: str,
+    *,
+    used: str | None = None,
+    major: bool = False,
+    here: Sequence[ServerSpec] | None = None,
+) -> str:
     """A fix that can be followed, for a check that wants Redis `version` (of its major only, with
     `major`) of `architecture`: --redis-version naming a server of it already here (`used`: the
     version the check ran on, never suggested again); else `modpack redis prepare` where Debian
     ships one; else what is left. LOAD026 told a ramp-pack bundle (min_redis_version 4.0) to run
-    `modpack redis prepare --version 4.0`, which offers 7.0 and 8.0 only."""
-    prefix = tuple(int(part) for part in version.split(".") if part.isdigit())[: 1 if major else None]
+    `modpack redis prepare --version 4.0`, which offers 7.0 and 8.0 only. `here`: the servers
+    already listed (each listing runs this machine's redis-server for its version)."""
+    prefix = _prefix(version)[: 1 if major else None]
     shown = f"{prefix[0]}.x" if major and prefix else version
-    here = [
-        s
-        for s in available(architecture)
-        if prefix and s.version_tuple[: len(prefix)] == prefix and s.version != used
+    servers = available(architecture) if here is None else here
+    fitting = [
+        s for s in servers if prefix and s.version_tuple[: len(prefix)] == prefix and s.version != used
     ]
-    if here:
-        return f"Run again with --redis-version {here[0].version}, a redis-server {shown} that is here."
+    if fitting:
+        return f"Run again with --redis-version {fitting[0].version}, a redis-server {shown} that is here."
     offered = list(provision.RELEASES.values())
     series = prefix[:2]  # prepare installs Debian's 8.0.x for 8.0: a patch version is one of them
-    ready = [v for v in offered if series and tuple(int(n) for n in v.split("."))[: len(series)] == series]
+    ready = [v for v in offered if series and _prefix(v)[: len(series)] == series]
     if ready:
         return (
             f"Run `modpack redis prepare --arch {architecture} --version {ready[0]}` (Debian's {ready[0]}.x),"
@@ -134,6 +142,11 @@ def how_to_get(architecture: str, version: str, *, used: str | None = None, majo
         " only: name one you have with --redis-server (a server of this machine's architecture), or"
         " target a Redis the check can run on."
     )
+
+
+def _prefix(version: str) -> tuple[int, ...]:
+    """The numbers of a version as given: "8.0.2" -> (8, 0, 2), "7" -> (7,)."""
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
 
 
 def _distance(version: tuple[int, ...], goal: tuple[int, ...]) -> tuple[int, int]:

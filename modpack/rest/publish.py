@@ -276,18 +276,14 @@ def read_cluster(api: Api) -> ClusterView:
     cluster = api.json("GET", f"{base}/v1/cluster")
     versions = [f.software_version for f in facts.values() if f.software_version]
     oldest = min(versions, key=lambda v: platforms.version_tuple(v) or (0, 0, 0)) if versions else None
-    chosen = {ref.uid for ref in refs if ref.uid}
-    # Only when each --node URL is a listed node's address: one that reaches a node under another
-    # name (localhost for 127.0.0.1) matched none, and the node it published to was "left out".
-    matched_all = all(ref.uid for ref in refs)
-    left_out = (
-        tuple(f"node {n.get('uid')}" for n in objects if str(n.get("uid")) not in chosen)
-        if matched_all
-        else ()
-    )
     view = ClusterView(matched, cluster if isinstance(cluster, dict) else {}, oldest)
     if api.connection.nodes:
-        view.chosen, view.left_out = True, left_out
+        view.chosen = True
+        # Named only when each --node URL is a listed node's address: one that reaches a node under
+        # another name (localhost for 127.0.0.1) matches none, and proves nothing of the others.
+        if all(ref.uid for ref in refs):
+            given = {ref.uid for ref in refs}
+            view.left_out = tuple(f"node {n.get('uid')}" for n in objects if str(n.get("uid")) not in given)
     return view
 
 
@@ -430,7 +426,7 @@ def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], 
     ]
     if taken is not None and not taken:  # None: no node is listed, so none can be said to fit
         # Only when no bundle fits any node: one that fits none beside others that do (an aarch64
-        # build given with dist/*.zip to an x86_64 cluster) is left out with a note (`unused`).
+        # build given with dist/*.zip to an x86_64 cluster) is left out with a note (`route_notes`).
         problems += [f"{b.label} fits no node {_of_nodes(view)}" for b in bundles]
     return routes, problems
 
@@ -439,30 +435,29 @@ def _of_nodes(view: ClusterView) -> str:
     return "given with --node" if view.chosen else "of this cluster"
 
 
-def unused(bundles: Sequence[Bundle], routes: Sequence[Route], view: ClusterView) -> list[str]:
-    """A note per bundle no route takes: it fits none of the nodes, which other bundles cover."""
-    return [
-        f"{b.label} fits no node {_of_nodes(view)}: not uploaded"
-        for b in bundles
-        if not any(r.bundle.path == b.path for r in routes)
-    ]
-
-
-def left_out(view: ClusterView, result: PublishResult) -> list[str]:
-    """A note naming the nodes --node left out: the module object is the cluster's, and they get
-    no artifact (publishing a mixed cluster one platform at a time is done so)."""
-    if not view.left_out:
-        return []
-    nodes = list(view.left_out)
-    return [
-        f"--node left out {_and(nodes)}, which GET /v1/nodes lists: {_verb(nodes, 'it gets', 'they get')}"
-        f" no artifact of {result.module_name} {result.version}"
-    ]
-
-
 def routed(bundles: Sequence[Bundle], routes: Sequence[Route]) -> list[Bundle]:
     """The bundles some node gets, in the order given: the module object is made from the first."""
-    return [b for b in bundles if any(r.bundle.path == b.path for r in routes)]
+    taken = {r.bundle.path for r in routes}
+    return [b for b in bundles if b.path in taken]
+
+
+def route_notes(
+    bundles: Sequence[Bundle], routes: Sequence[Route], view: ClusterView, result: PublishResult
+) -> list[str]:
+    """A note per bundle no node gets (it fits none of them; the other bundles cover them all),
+    and one naming the nodes --node left out: the module object is the cluster's, and they get
+    no artifact."""
+    taken = {r.bundle.path for r in routes}
+    notes = [
+        f"{b.label} fits no node {_of_nodes(view)}: not uploaded" for b in bundles if b.path not in taken
+    ]
+    if view.left_out:
+        nodes = list(view.left_out)
+        notes.append(
+            f"--node left out {_and(nodes)}, which GET /v1/nodes lists: {_verb(nodes, 'it gets', 'they get')}"
+            f" no artifact of {result.module_name} {result.version}"
+        )
+    return notes
 
 
 def _down(view: ClusterView) -> list[str]:
@@ -654,7 +649,7 @@ def _in_order(paths: Sequence[Path], connection: Connection, options: PublishOpt
             read_role(api, view)
         routes = preflight(given, view, options)
         bundles = routed(given, routes)
-        result.notes += unused(given, routes, view) + left_out(view, result)
+        result.notes += route_notes(given, routes, view, result)
         if view.legacy:
             with _UploadsSwitchedOn(api, view, options, result):
                 result.api = "v2 (RS 7.x)"
@@ -715,7 +710,7 @@ def _pipelined(
         load_bundles(paths, options.settings)  # a bundle that does not validate says so first
         raise
     result = _result(peeked)
-    result.notes += unused(peeked, routes, view) + left_out(view, result)
+    result.notes += route_notes(peeked, routes, view, result)
     with _Uploads(api, options, result, routes) as uploads:
         try:
             bundles = _validated_as_peeked(paths, peeked, options)
@@ -804,11 +799,10 @@ def _interrupted(api: Api, result: PublishResult, signal: KeyboardInterrupt) -> 
     took = [o for o in result.nodes if o.status == "uploaded"]
     if result.module_object == "replacing":
         _settle_replacing(api, result)
-    notes = len(result.notes)
     if result.module_object == "creating":
         _settle_creation(api, result)
-    if result.module_object in ("created", "replaced") and not took and _roll_back(api, result):
-        del result.notes[notes]  # "...was deleted again": the module object's line says it
+    if result.module_object in ("created", "replaced") and not took:
+        _roll_back(api, result, noted=False)  # the module object's line says it
     elif result.module_object in ("", "not created") and result.replaced and not took:
         _restore_replaced(api, result)  # --replace deleted it, and this run made none in its place
     if result.module_object == "creating":
@@ -1005,6 +999,7 @@ def _ensure_module_object(
     judged = judged or _judge_module_object(api, bundles, options, result)
     existing, fields = judged.existing, judged.differing
     url = f"{client.cluster_url(api.connection)}{MODULES}"
+    deleted = ""  # the note of the object --replace deleted, once it is
     if existing is not None:
         uid = str(existing.get("uid", ""))
         if not fields:
@@ -1020,19 +1015,19 @@ def _ensure_module_object(
             result.replaced_object, result.replaced_lacks = existing, _lacking(existing, bundles[0].module)
             client.delete_module(api, uid)  # the note only once it is done: Ctrl+C may come first
             result.module_object = ""
-            result.notes.append(f"replaced module object {uid}: {_and(fields)} differed")
+            deleted = f"replaced module object {uid}: {_and(fields)} differed"
+            result.notes.append(deleted)
     result.calls.append(f"POST {url} (module object {result.module_name} {result.version})")
     if options.dry_run:
         result.module_object = "would replace" if existing else "would create"
         return False
     result.module_object = "creating"  # Ctrl+C from here on: _interrupted asks the cluster
-    notes = len(result.notes)
     try:
         result.uid, created = client.create_module(api, bundles[0].module)
     except ModpackError as failed:
         result.module_object = "not created"
-        if result.replaced:  # the one --replace deleted goes back, and the error says so
-            failed.details = (*failed.details, *result.notes[:notes], *_restored_lines(api, result))
+        if deleted:  # it goes back; a failed run prints no notes, so the error says both
+            failed.details = (*failed.details, deleted, _restore_replaced(api, result))
         raise
     if not created:  # another run made it since the lookup above: proven like any existing one,
         result.module_object = "present"  # and not this run's: Ctrl+C must not take it back
@@ -1083,9 +1078,10 @@ def _note_unproven(stored: Module, bundles: Sequence[Bundle], result: PublishRes
         )
 
 
-def _roll_back(api: Api, result: PublishResult) -> bool:
+def _roll_back(api: Api, result: PublishResult, *, noted: bool = True) -> bool:
     """Delete the module object this run created, and put back the one --replace deleted for it;
-    whether this run's was deleted (notes say what became of each)."""
+    whether this run's was deleted (notes say what became of each; of this run's, not when
+    `noted` is false: the caller's own line says it)."""
     try:
         client.delete_module(api, result.uid)
     except ModpackError as exc:
@@ -1094,53 +1090,52 @@ def _roll_back(api: Api, result: PublishResult) -> bool:
         )
         return False
     result.module_object = "rolled back"
-    result.notes.append(
-        f"no node took the artifact: module object {result.uid}, created by this run, was deleted again"
-    )
+    if noted:
+        result.notes.append(
+            f"no node took the artifact: module object {result.uid}, created by this run, was deleted again"
+        )
     _restore_replaced(api, result)
     return True
 
 
-def _restore_replaced(api: Api, result: PublishResult) -> None:
+def _restore_replaced(api: Api, result: PublishResult) -> str:
     """The module object --replace deleted, created again (under a new uid) when no node took this
     run's build: the nodes still hold the artifacts of the build it describes, and without it the
     cluster knew none of them (a failed --replace left the cluster worse off than it found it).
     Only from a listing that keeps what a module object needs: a real cluster's GET /v1/modules
-    keeps no commands (objects/module), and an object made from it would route none of them."""
+    keeps no commands (objects/module), and an object made from it would route none of them.
+    Returns the note it adds ("" when --replace deleted nothing)."""
     stored, old = result.replaced_object, result.replaced
     if stored is None:
-        return
+        return ""
     result.replaced_object = None
     if result.replaced_lacks:
-        result.notes.append(
+        note = (
             f"module object {old}, which --replace deleted, cannot be made again from what the cluster"
             f" lists (it keeps no {_and(list(result.replaced_lacks))}): publish the build the nodes hold"
             f" again to restore it, or `modpack unpublish {result.module_name} {result.version}` to"
             " remove its artifacts"
         )
-        return
-    document = {k: v for k, v in stored.items() if k not in SERVER_FIELDS}
+    else:
+        note = _create_again(api, result, {k: v for k, v in stored.items() if k not in SERVER_FIELDS})
+    result.notes.append(note)
+    return note
+
+
+def _create_again(api: Api, result: PublishResult, document: Module) -> str:
+    old = result.replaced
     try:
         uid, created = client.create_module(api, document)
     except ModpackError as exc:
-        result.notes.append(
+        return (
             f"--replace had deleted module object {old}, and creating it again failed ({exc.message}):"
             " the nodes hold that build's artifacts, which no module object describes"
         )
-        return
+    result.replaced = ""
     if not created:
-        result.notes.append(f"another run made module object {uid} meanwhile, in place of {old}")
-        result.replaced = ""
-        return
-    result.replaced, result.restored = "", uid
-    result.notes.append(f"module object {old}, which --replace had deleted, was created again as {uid}")
-
-
-def _restored_lines(api: Api, result: PublishResult) -> list[str]:
-    """What the restore of the object --replace deleted says, for an error's lines."""
-    notes = len(result.notes)
-    _restore_replaced(api, result)
-    return result.notes[notes:]
+        return f"another run made module object {uid} meanwhile, in place of {old}"
+    result.restored = uid
+    return f"module object {old}, which --replace had deleted, was created again as {uid}"
 
 
 def _lacking(stored: Module, sent: Module) -> tuple[str, ...]:
