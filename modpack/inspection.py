@@ -62,13 +62,17 @@ def describe_binary(path: str | os.PathLike[str]) -> Description:
 def describe(path: Path) -> Description:
     """A .so, or the .so inside a bundle (decompressed once, never written to disk)."""
     from modpack.errors import ModpackError
+    from modpack.regular import is_file, not_a_file
 
-    if not path.is_file():
-        from modpack.regular import not_a_file
-
+    if not is_file(path):
         raise ModpackError(f"{path} {not_a_file(path)}")
     try:
         if not zipfile.is_zipfile(path):
+            if path.suffix.lower() == ".zip":  # "not an ELF file" said nothing of what a bundle lacks
+                raise ModpackError(
+                    f"{path} is not a zip archive (no end-of-central-directory record)",
+                    "Pass a bundle `modpack build` wrote, or the module's .so.",
+                )
             return describe_binary(path)
         return _describe_bundled(path)
     except elf.ElfError as exc:

@@ -70,6 +70,14 @@ def _regular_fd(path: str | os.PathLike[str]) -> int:
     raise error
 
 
+def is_file(path: Path) -> bool:
+    """Path.is_file(), False where it raises (a name over 255 bytes): not_a_file then says why."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def not_a_file(path: str | os.PathLike[str]) -> str:
     """What stands at `path` that is not a regular file, as the end of a sentence naming it.
 

@@ -182,9 +182,17 @@ def _carry_module(conv: Conversion, module: Module) -> None:
                 conv.dropped(f"os was {value!r}; Redis Enterprise runs on Linux")
         elif key == "commands":
             entries = value if isinstance(value, list) else []
-            conv.commands = [_integers(c) for c in entries if isinstance(c, dict)]
+            conv.commands = []
+            for index, entry in enumerate(entries):
+                if isinstance(entry, dict):
+                    conv.commands.append(_integers(_object_without_nulls(entry, f"commands[{index}]", conv)))
+                else:
+                    conv.dropped(f"commands[{index}] is {json.dumps(entry)[:40]}, not a command object")
         elif key == "version":
-            if not _version_agrees(module):
+            semantic = module.get("semantic_version")
+            if isinstance(semantic, str) and versions.parse_semver(semantic) is None:
+                conv.todo(f"semantic_version '{_comment(semantic)}' is not MAJOR.MINOR.PATCH: fix it")
+            elif not _version_agrees(module):
                 conv.changed(f"version {value!r} does not encode semantic_version; it is derived now")
         elif key in ("sha256", "git_sha", "ramp_format_version"):
             continue  # recomputed at build time, or bookkeeping: nothing is lost
@@ -192,6 +200,30 @@ def _carry_module(conv: Conversion, module: Module) -> None:
             conv.dropped(f"{key}: {NOT_CARRIED[key]}")
         elif key not in ("uid", "is_bundled", "action_uid"):
             conv.dropped(f"{key} is not a module.json field modpack knows")
+
+
+def _drop_nulls(conv: Conversion) -> None:
+    """Nulls nested in what is carried (`dependencies: {a: null}`, a command's `flags: null`):
+    TOML has no null, so each is left out with a note naming it, as a top-level one is."""
+    conv.module = {k: _without_nulls(v, k, conv) for k, v in conv.module.items()}
+    conv.platform = {k: _without_nulls(v, k, conv) for k, v in conv.platform.items()}
+    conv.commands = [_object_without_nulls(c, f"commands[{i}]", conv) for i, c in enumerate(conv.commands)]
+
+
+def _without_nulls(value: JSON, where: str, conv: Conversion) -> JSON:
+    if isinstance(value, dict):
+        return _object_without_nulls(value, where, conv)
+    if isinstance(value, list):
+        for index in [i for i, v in enumerate(value) if v is None]:
+            conv.dropped(f"{where}[{index}] is empty (null)")
+        return [_without_nulls(v, f"{where}[{i}]", conv) for i, v in enumerate(value) if v is not None]
+    return value
+
+
+def _object_without_nulls(value: dict[str, JSON], where: str, conv: Conversion) -> dict[str, JSON]:
+    for key in [k for k, v in value.items() if v is None]:
+        conv.dropped(f"{where}.{key} is empty (null)")
+    return {k: _without_nulls(v, f"{where}.{k}", conv) for k, v in value.items() if v is not None}
 
 
 def _integers(command: Module) -> Module:
@@ -228,6 +260,7 @@ def from_module_json(document: object, source: str) -> Conversion:
         conv.dropped("overide_command: RAMP's record of the entries it replaced, which commands holds")
     _edit_records(module, module.get("commands"), conv)
     _carry_module(conv, module)
+    _drop_nulls(conv)
     return conv
 
 
@@ -313,6 +346,7 @@ def from_ramp(
     errors = edit_errors(decl.sink, before)
     if errors:
         raise FindingsError(f"{path}: RAMP's command edits cannot be applied", errors)
+    _drop_nulls(conv)
     return conv
 
 

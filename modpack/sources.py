@@ -69,7 +69,7 @@ def expand(
     files: list[Path] = []
     empty: list[FileReport] = []
     for path in paths:
-        if path.is_dir():
+        if _is_dir(path):
             found = found_in_folder(list(folder_candidates(path)))
             if not found:
                 sink = Sink(str(path))
@@ -79,6 +79,15 @@ def expand(
         else:
             files.append(path)
     return files, empty
+
+
+def _is_dir(path: Path) -> bool:
+    """Path.is_dir(), False where it raises (ENAMETOOLONG, EACCES on a parent): the reader of the
+    file then reports it as a file it cannot open, with the reason."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 # What Path.exists() takes for "no such file" (pathlib's _IGNORED_ERRNOS), and it says so for a

@@ -323,3 +323,55 @@ def test_init_of_a_folder_writes_modpack_toml_in_it(tmp_path: Path) -> None:
     assert 'name = "hello"' in (folder / "modpack.toml").read_text()
     again = run_modpack("init", ".", "--name", "hello", "--version", "1.2.3", cwd=folder)
     assert again.returncode == 2 and "modpack.toml exists" in again.stderr  # not over it unasked
+
+
+def _module_json_with(tmp_path: Path, **changes: object) -> Path:
+    document = json.loads((CASES / "good" / "module-json" / "module.json").read_text())
+    document.update(changes)
+    path = tmp_path / "module.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_nulls_nested_in_module_json_are_left_out_with_a_note(tmp_path: Path) -> None:
+    """TOML has no null: `dependencies: {a: null}` or a command's `flags: null` ended init in
+    'cannot write None to TOML', naming no field. Each is now left out, and named."""
+    commands = json.loads((CASES / "good" / "module-json" / "module.json").read_text())["commands"]
+    odd = [1, "x", None, {**commands[0], "flags": None, "first_key": None}]
+    source = _module_json_with(tmp_path, dependencies={"a": None}, commands=odd)
+    target = tmp_path / "modpack.toml"
+    result = run_modpack("init", target, "--from", source)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for note in (
+        "dropped: dependencies.a is empty (null)",
+        "dropped: commands[0] is 1, not a command object",
+        'dropped: commands[1] is "x", not a command object',
+        "dropped: commands[2] is null, not a command object",
+        "dropped: commands[3].flags is empty (null)",
+        "dropped: commands[3].first_key is empty (null)",
+    ):
+        assert note in result.stdout and f"# NOTE: {note}" in target.read_text(), note
+    assert target.read_text().count("[[commands]]") == 1
+
+
+def test_a_ramp_command_with_null_flags_is_converted_with_a_note(tmp_path: Path) -> None:
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        "module_name: hello\nsemantic_version: 1.0.0\ncapabilities: []\n"
+        "commands:\n  - {command_name: hello.get, command_arity: 2, flags: null}\n"
+    )
+    target = tmp_path / "modpack.toml"
+    result = run_modpack("init", target, "--from", manifest)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "flags is empty (null)" in result.stdout, result.stdout
+    assert 'name = "hello.get"' in target.read_text()
+
+
+def test_a_semantic_version_that_is_not_one_is_named_not_the_version(tmp_path: Path) -> None:
+    """It said "changed: version 10203 does not encode semantic_version" of a good version."""
+    source = _module_json_with(tmp_path, semantic_version="1.2.3\u0000", version=10203)
+    result = run_modpack("init", tmp_path / "modpack.toml", "--from", source)
+    assert "to do: semantic_version '1.2.3\\x00' is not MAJOR.MINOR.PATCH: fix it" in result.stdout, (
+        result.stdout
+    )
+    assert "does not encode semantic_version" not in result.stdout

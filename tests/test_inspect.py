@@ -125,3 +125,16 @@ def test_a_bundle_inspect_cannot_read_is_told_apart_from_one_with_several_binari
     result = run_modpack("inspect", two)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"modpack: {two} holds 2 .so files; inspect reads a bundle with one" in result.stderr
+
+
+def test_a_zip_named_file_that_is_no_zip_is_called_so(tmp_path: Path) -> None:
+    """inspect said "not an ELF file" of a .zip of random bytes: what validate's ZIP001 says instead."""
+    bogus = tmp_path / "bundle.zip"
+    bogus.write_bytes(hashlib.sha256(b"x").digest() * 200)
+    done = run_modpack("inspect", bogus)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"{bogus} is not a zip archive (no end-of-central-directory record)" in done.stderr
+    assert "ELF" not in done.stderr
+    binary = tmp_path / "module.so"
+    binary.write_bytes(bogus.read_bytes())
+    assert "not an ELF file" in run_modpack("inspect", binary).stderr

@@ -369,3 +369,17 @@ def test_ctrl_c_after_a_7x_replace_installed_the_new_build_says_so(
         f"interrupted: --replace deleted newreplace 10203 (module {uid}), and the cluster holds this"
         f" run's build as module {now['uid']}"
     )
+
+
+def test_a_7x_refusal_names_each_platform_once(legacy: LocalCluster, tmp_path: Path) -> None:
+    """Two ubuntu22 nodes made the refusal say "sha256 for ubuntu22/x86_64" twice."""
+    from tests.support.rest import rebuilt
+
+    first = write_bundle(tmp_path / "once-1.zip", module_json(module_name="onceeach"))
+    assert cli(legacy, "publish", first).returncode == 0
+    so = rebuilt(tmp_path / "again")
+    changed = write_bundle(tmp_path / "once-2.zip", module_json(so, module_name="onceeach"), so)
+    refused = cli(legacy, "publish", changed)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert refused.stderr.count("sha256 for ubuntu22/x86_64") == 1, refused.stderr
+    assert refused.stderr.count("sha256 for rhel9/x86_64") == 1, refused.stderr

@@ -407,6 +407,17 @@ def test_bundles_that_are_not_one_module_version_are_refused(mixed: LocalCluster
     assert nothing_of(mixed, "apart")
 
 
+def test_bundles_of_one_file_name_are_named_by_their_paths(mixed: LocalCluster, tmp_path: Path) -> None:
+    """dist-a/m.zip and dist-b/m.zip: the refusal named "m.zip, m.zip", which says nothing."""
+    for folder in ("dist-a", "dist-b"):
+        (tmp_path / folder).mkdir()
+        write_bundle(tmp_path / folder / "same.zip", module_json(module_name="samename"))
+    done = cli(mixed, "publish", Path("dist-a/same.zip"), Path("dist-b/same.zip"), cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "fit several bundles (dist-a/same.zip, dist-b/same.zip)" in done.stderr, done.stderr
+    assert nothing_of(mixed, "samename")
+
+
 def test_two_bundles_for_one_node_are_refused(mixed: LocalCluster, tmp_path: Path) -> None:
     ubuntu, rhel = platform_bundles(tmp_path, name="twice")
     both = module_json(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,7 @@ from modpack.cli.app import main_group
 from modpack.cli.rest import ProgressBoard
 from modpack.errors import ModpackError
 from modpack.rest.cluster import LocalCluster
-from tests.support.cli import run_modpack
+from tests.support.cli import CHECKOUT, run_modpack
 from tests.support.rest import (
     ADMIN,
     ROLE_USERS,
@@ -325,3 +328,49 @@ def test_a_dry_run_says_the_role_cannot_publish(cluster: LocalCluster, tmp_path:
     admin = invoke(cluster, "publish", str(bundle), "--dry-run")
     assert admin.exit_code == 0, admin.output
     assert "would upload" in admin.output
+
+
+def test_a_node_given_twice_is_refused_before_anything_changes(cluster: LocalCluster, tmp_path: Path) -> None:
+    """`--node URL --node URL` uploaded to node 1 twice and reported it "uploaded" twice."""
+    bundle = write_bundle(tmp_path / "twice.zip", module_json(module_name="twicenode"))
+    first = cluster.urls[0]
+    for repeated in ((first, first), (first, first + "/"), (first, first.replace("https", "HTTPS"))):
+        nodes = [a for u in repeated for a in ("--node", u)]
+        done = cli(cluster, "publish", bundle, "--allow-upload", *nodes)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "is given twice" in done.stderr and "Give each node once." in done.stderr
+        gone = cli(cluster, "unpublish", "twicenode", "1.2.3", *nodes)
+        assert gone.returncode == 2 and "is given twice" in gone.stderr, gone.stdout + gone.stderr
+    assert "twicenode" not in cli(cluster, "modules", "list").stdout
+    listed = json.loads(cli(cluster, "artifacts", "list", "--format", "json").stdout)
+    assert not any(a["module_name"] == "twicenode" for n in listed for a in n["artifacts"])
+
+
+def test_modules_delete_of_an_empty_uid_is_a_usage_error(cluster: LocalCluster) -> None:
+    """It sent DELETE to the collection URL and printed the cluster's 405."""
+    for uid in ("", " "):
+        done = cli(cluster, "modules", "delete", uid)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "UID is empty" in done.stderr and "405" not in done.stderr
+
+
+def run_modpack_input(stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "modpack", *args]
+    env = {**os.environ, "PYTHONPATH": CHECKOUT}
+    return subprocess.run(
+        command, input=stdin, capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+
+
+def test_hash_password_refuses_an_empty_password() -> None:
+    done = run_modpack_input("", "serve", "--hash-password")
+    assert done.returncode == 2 and "is empty" in done.stderr and not done.stdout, done.stdout + done.stderr
+    made = run_modpack_input("secret\n", "serve", "--hash-password")
+    assert made.returncode == 0 and made.stdout.startswith("scrypt"), made.stdout + made.stderr
+
+
+def test_serve_on_an_address_of_no_interface_here_blames_host_not_port(tmp_path: Path) -> None:
+    done = run_modpack("serve", "--data", tmp_path / "d", "--host", "192.0.2.1", "--port", "0")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "cannot listen on 192.0.2.1:" in done.stderr and "Check --host" in done.stderr, done.stderr
+    assert "--port" not in done.stderr

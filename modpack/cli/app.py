@@ -10,6 +10,7 @@ unpublish, artifacts, modules), redis (discover, redis) and authoring (init, ram
 from __future__ import annotations
 
 import atexit
+import errno
 import os
 import sys
 import threading
@@ -91,14 +92,36 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(1)
+    except OSError as error:
+        if not isinstance(error.filename, (str, bytes)):
+            _internal(error, state.debug)
+        _os_error(error, state.debug)
     except Exception as error:
-        click.echo(f"modpack: internal error: {type(error).__name__}: {error}", err=True)
-        if state.debug:
-            _print_traceback()
-        else:
-            click.echo("  hint: run again with --debug for the traceback, and report it.", err=True)
-        sys.exit(1)
+        _internal(error, state.debug)
     sys.exit(0)
+
+
+# A path the user gave that names no file the system can reach: usage (2), as for a missing one.
+_BAD_PATH = frozenset([errno.ENAMETOOLONG, errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EISDIR])
+
+
+def _os_error(error: OSError, debug: bool) -> NoReturn:
+    """An operating-system error on a named file that no command turned into a message of its
+    own (`Path.is_dir()` raises for a name over 255 bytes, say): the file and the reason, not
+    an internal error."""
+    click.echo(f"modpack: {os.fsdecode(error.filename)}: {error.strerror or error}", err=True)
+    if debug:
+        _print_traceback()
+    sys.exit(2 if error.errno in _BAD_PATH else 1)
+
+
+def _internal(error: Exception, debug: bool) -> NoReturn:
+    click.echo(f"modpack: internal error: {type(error).__name__}: {error}", err=True)
+    if debug:
+        _print_traceback()
+    else:
+        click.echo("  hint: run again with --debug for the traceback, and report it.", err=True)
+    sys.exit(1)
 
 
 def run() -> NoReturn:

@@ -331,7 +331,10 @@ def serve(
     if hash_password:
         from modpack.rest.auth import hash_password as hashed
 
-        click.echo(hashed(sys.stdin.readline().rstrip("\r\n")))
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:  # as for --admin-password-file: an empty password lets anyone in
+            raise UsageError("the password read from standard input is empty", "Pipe the password in.")
+        click.echo(hashed(password))
         return
     from modpack.rest.cluster import LocalCluster, ServeOptions, share_one_malloc_arena
     from modpack.rest.limits import ConnectionLimits
@@ -751,6 +754,8 @@ def modules_delete(uid: str, connection: Connection) -> None:
     from modpack.rest import client
     from modpack.rest.publish import delete_module_object
 
+    if not uid.strip():  # DELETE /v2/modules/user-defined/ names the collection, not an object
+        raise UsageError("UID is empty", "`modpack modules list` shows the uids.")
     with client.Api(connection) as api:
         if not delete_module_object(api, uid):
             raise ModpackError(f"there is no module object {uid}", "`modpack modules list` shows the uids.")

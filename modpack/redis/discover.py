@@ -23,7 +23,7 @@ from modpack.records import excluded_by, folded_name, recorded, unregistered_exc
 from modpack.redis import compare, model
 from modpack.redis.harness import COMMAND_TIMEOUT, HarnessError, RedisServer, ReplyError, command_names
 from modpack.redis.model import CommandInfo, Discovery
-from modpack.regular import not_a_file
+from modpack.regular import is_file, not_a_file
 from modpack.types import JSON, Module
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def discover(
     from modpack import elf
     from modpack.redis import servers
 
-    if not so_path.is_file():
+    if not is_file(so_path):
         raise ModpackError(f"{so_path} {not_a_file(so_path)}")
     try:  # a text file was told to chmod +x, and a truncated one crashed redis-server (SIGBUS)
         architecture = elf.read_elf(so_path).architecture
@@ -82,7 +82,7 @@ def discover(
 
 def discover_with(server: RedisServer, so_path: Path, args: Sequence[str] = ()) -> Discovery:
     """Load the module into a running server (one that has not loaded it yet) and read it back."""
-    if not so_path.is_file():
+    if not is_file(so_path):
         raise ModpackError(f"{so_path} {not_a_file(so_path)}")
     path = so_path.resolve()
     modern = server.version_tuple >= (7, 0, 0)

@@ -416,10 +416,24 @@ def nodes_from(connection: Connection, cluster: str, listed: Sequence[JSON]) -> 
         return refs
     by_url = {ref.url: ref for ref in refs}
     given = [base_url(u, "--node") for u in connection.nodes]
+    _refuse_repeated_nodes(given, by_url)
     return [
         NodeRef(f"node {by_url[u].uid} ({u})", u, by_url[u].uid) if u in by_url else NodeRef(f"node {u}", u)
         for u in given
     ]
+
+
+def _refuse_repeated_nodes(given: Sequence[str], by_url: dict[str, NodeRef]) -> None:
+    """One node given twice (`--node URL --node URL/`, or two addresses GET /v1/nodes gives one
+    node) was uploaded to, and reported, twice."""
+    seen: dict[str, str] = {}
+    for url in given:
+        ref = by_url.get(url)
+        key = f"node {ref.uid}" if ref is not None else url.lower()
+        if key in seen:
+            other = "" if seen[key].lower() == url.lower() else f" (as {seen[key]}: both are {key})"
+            raise UsageError(f"--node {url} is given twice{other}", "Give each node once.")
+        seen[key] = url
 
 
 def cluster_url(connection: Connection) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -375,9 +376,11 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        hint = "Check --host: an address of this machine." if isinstance(exc, socket.gaierror) else ""
+        # EADDRNOTAVAIL: an address no interface of this machine has (--host 8.8.8.8)
+        host_problem = isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL
         raise ModpackError(
-            f"cannot listen on {host}:{port}: {exc.strerror}", hint or "Choose another --port."
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+            "Check --host: an address of this machine." if host_problem else "Choose another --port.",
         ) from exc
     sock.listen(128)
     sock.setblocking(False)

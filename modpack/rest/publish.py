@@ -96,10 +96,22 @@ class Bundle:
     path: Path
     module: Module
     warnings: tuple[Finding, ...] = ()
+    shown: str = ""  # how messages name it: `shown_names`
+
+    @property
+    def name(self) -> str:
+        return self.shown or self.path.name
 
     @property
     def label(self) -> str:
-        return f"{self.path.name} ({platforms.platform_label(self.module)})"
+        return f"{self.name} ({platforms.platform_label(self.module)})"
+
+
+def shown_names(paths: Sequence[Path]) -> dict[Path, str]:
+    """Each bundle's file name, or its path as given where two bundles share a name (dist-x86/m.zip
+    and dist-arm/m.zip): messages named the same file twice."""
+    names = [p.name for p in paths]
+    return {p: str(p) if names.count(p.name) > 1 else p.name for p in paths}
 
 
 @dataclass(frozen=True)
@@ -151,7 +163,7 @@ class PublishResult:
 # --- 1. bundles -------------------------------------------------------------------------------
 
 
-def check_bundle(path: Path, settings: Settings | None = None) -> Bundle:
+def check_bundle(path: Path, settings: Settings | None = None, shown: str = "") -> Bundle:
     """The bundle when it validates (findings filtered like `modpack validate`); else FindingsError."""
     from modpack.findings import Severity
     from modpack.validate import select, validate_bundle
@@ -165,7 +177,7 @@ def check_bundle(path: Path, settings: Settings | None = None) -> Bundle:
         errors += [f for f in kept if f.severity is Severity.WARNING]
     if errors or module is None:
         raise FindingsError(f"{path} does not validate; nothing was published", errors)
-    return Bundle(path, module, tuple(f for f in kept if f.severity is Severity.WARNING))
+    return Bundle(path, module, tuple(f for f in kept if f.severity is Severity.WARNING), shown)
 
 
 def _default_settings() -> Settings:
@@ -191,7 +203,8 @@ def load_bundles(paths: Sequence[Path], settings: Settings | None = None) -> lis
     if not paths:
         raise UsageError("no bundle given")
     _refuse_repeats(paths)
-    bundles = [check_bundle(p, settings) for p in paths]
+    names = shown_names(paths)
+    bundles = [check_bundle(p, settings, names[p]) for p in paths]
     problems = disagreements(bundles)
     if problems:
         raise UsageError(
@@ -212,7 +225,7 @@ def disagreements(bundles: Sequence[Bundle]) -> list[str]:
         fields = [k for k in sorted(_keys(first.module, other.module)) if k not in PER_PLATFORM]
         for key in fields:
             if not _same(first.module.get(key), other.module.get(key), key):
-                problems.append(f"{other.path.name}: {key} differs from {first.path.name}'s")
+                problems.append(f"{other.name}: {key} differs from {first.name}'s")
     return problems
 
 
@@ -387,7 +400,7 @@ def preflight(bundles: Sequence[Bundle], view: ClusterView, options: PublishOpti
         )
     if problems:
         raise PreflightError(
-            f"the cluster cannot take {', '.join(b.path.name for b in bundles)}; nothing was changed:",
+            f"the cluster cannot take {', '.join(b.name for b in bundles)}; nothing was changed:",
             "Fix each line above, then run the same command again.",
             problems,
         )
@@ -421,7 +434,7 @@ def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], 
     ]
     problems += [
         f"{_and(labels)} {_verb(labels, 'fits', 'fit')} several bundles"
-        f" ({', '.join(bundles[i].path.name for i in indexes)}): give one per platform"
+        f" ({', '.join(bundles[i].name for i in indexes)}): give one per platform"
         for indexes, labels in ambiguous.items()
     ]
     if taken is not None and not taken:  # None: no node is listed, so none can be said to fit
@@ -499,7 +512,7 @@ def _redis_version(bundle: Bundle, nodes: Sequence[tuple[NodeRef, NodeFacts | No
             continue  # not reported by the node, or offered
         lacking.setdefault(tuple(facts.redis_versions), []).append(ref.label)
     return [
-        f"{bundle.path.name}: compatible_redis_version {wanted!r} is not a Redis version"
+        f"{bundle.name}: compatible_redis_version {wanted!r} is not a Redis version"
         f" {_and(labels)} {_verb(labels, 'offers', 'offer')} databases of"
         f" (supported_database_versions: {', '.join(offered) or 'none'}); no database could load it"
         for offered, labels in lacking.items()
@@ -680,7 +693,7 @@ def _peek(paths: Sequence[Path]) -> list[Bundle] | None:
 
     from modpack.regular import open_regular
 
-    found = []
+    found, names = [], shown_names(paths)
     for path in paths:
         try:  # open_regular: a FIFO named bundle.zip blocked here for ever, before validation
             with open_regular(path) as stream, zipfile.ZipFile(stream) as archive:
@@ -690,7 +703,7 @@ def _peek(paths: Sequence[Path]) -> list[Bundle] | None:
         version = module.get("version") if isinstance(module, dict) else None
         if not isinstance(module.get("module_name"), str) or not isinstance(version, int) or version is True:
             return None  # validating first (in order) reports what is wrong
-        found.append(Bundle(path, module))
+        found.append(Bundle(path, module, shown=names[path]))
     return found
 
 
@@ -1160,7 +1173,7 @@ class _NodePublish:
         name, version = self.result.module_name, self.result.version
         self.result.calls.append(f"POST {node.url}{ARTIFACTS} (multipart field module={bundle.path.name})")
         if self.options.dry_run:
-            return NodeOutcome(node, "would upload", bundle.path.name, bundle=bundle.path)
+            return NodeOutcome(node, "would upload", bundle.name, bundle=bundle.path)
         client.post_bundle(
             self.api, f"{node.url}{ARTIFACTS}", node.label, bundle.path, self.options.progress, gate=self.gate
         )
@@ -1169,9 +1182,7 @@ class _NodePublish:
                 node, "failed", "the upload was accepted but the node does not list the artifact", bundle.path
             )
         size = bundle.path.stat().st_size
-        return NodeOutcome(
-            node, "uploaded", f"{bundle.path.name}, {size} bytes, listed by the node", bundle.path
-        )
+        return NodeOutcome(node, "uploaded", f"{bundle.name}, {size} bytes, listed by the node", bundle.path)
 
 
 # --- RS 7.x -----------------------------------------------------------------------------------
@@ -1220,7 +1231,7 @@ class _LegacyPublish:
                     raise  # the cluster took nothing of this run
                 # an earlier bundle is installed: say so, as an 8.x run interrupted mid-way does
                 for left in needed[at:]:
-                    outcomes[id(left)] = ("failed", f"interrupted before the cluster took {left.path.name}")
+                    outcomes[id(left)] = ("failed", f"interrupted before the cluster took {left.name}")
                 self.result.nodes = [self._node_outcome(r, outcomes) for r in self.routes]
                 made: ObjectStatus = "replaced" if self.result.replaced else "created"
                 self.result.module_object = "present" if stored is not None else made
@@ -1292,9 +1303,14 @@ class _LegacyPublish:
         )
 
     def _platform_bundles(self) -> Iterator[tuple[str, Bundle]]:
+        """Each platform the nodes have, once (two rhel9 nodes named it twice), with its bundle."""
+        seen = set()
         for route in self.routes:
             if route.facts is not None:
-                yield f"{route.facts.os}/{route.facts.architecture}", route.bundle
+                key = f"{route.facts.os}/{route.facts.architecture}"
+                if key not in seen:
+                    seen.add(key)
+                    yield key, route.bundle
 
     def _wanted(self, bundle: Bundle, stored: Module | None) -> bool:
         """Whether the cluster cannot prove it holds this bundle on every node it routes to."""
@@ -1309,7 +1325,7 @@ class _LegacyPublish:
         url = f"{client.cluster_url(self.api.connection)}{LEGACY_MODULES}"
         self.result.calls.append(f"POST {url} (multipart field module={bundle.path.name})")
         if self.options.dry_run:
-            return "would upload", bundle.path.name
+            return "would upload", bundle.name
         action_uid: JSON = None
         try:
             answer = client.post_bundle(self.api, url, "cluster", bundle.path, self.options.progress)
@@ -1328,12 +1344,12 @@ class _LegacyPublish:
             action = f"action {action_uid}" if action_uid else "its action's uid was not read"
             raise PublishInterrupted.by(
                 stopped,
-                f"the cluster took {bundle.path.name} and goes on installing"
+                f"the cluster took {bundle.name} and goes on installing"
                 f" {self.result.module_name} {self.result.version} ({action})",
                 "See where it stands with `modpack modules list`; `modpack unpublish"
                 f" {self.result.module_name} {self.result.version}` removes it.",
             ) from None
-        return "uploaded", f"{bundle.path.name} via POST /v2/modules, copied to the nodes by the cluster"
+        return "uploaded", f"{bundle.name} via POST /v2/modules, copied to the nodes by the cluster"
 
     def _taken(self, bundle: Bundle, sleep: Callable[[float], None] = time.sleep) -> bool:
         """After Ctrl+C during the POST: whether the cluster holds the bundle anyway (the zip was
