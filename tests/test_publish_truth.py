@@ -1276,3 +1276,21 @@ def test_a_node_url_under_another_name_is_not_said_to_be_left_out(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "uploaded" in result.stdout
     assert "left out" not in result.stdout
+
+
+def test_unpublish_reads_the_nodes_once(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = write_bundle(tmp_path / "once.zip", module_json(module_name="readonce"))
+    publishing.publish(bundle, connection(cluster))
+    asked: list[str] = []
+    json_of = client.Api.json
+
+    def counted(api: client.Api, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(f"{method} {url.split('/', 3)[-1]}")
+        return json_of(api, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(client.Api, "json", counted)
+    done = publishing.unpublish("readonce", 10203, connection(cluster))
+    assert [n.status for n in done.nodes] == ["deleted"] * 3 and done.module_objects
+    assert asked.count("GET v1/nodes") == 1, asked

@@ -757,13 +757,17 @@ def module_name_argument(name: str) -> str:
     return name
 
 
-def remove_artifacts(api: Api, connection: Connection, name: str, version: int) -> list[NodeOutcome]:
+def remove_artifacts(
+    api: Api, connection: Connection, name: str, version: int, listed: Sequence[JSON] | None = None
+) -> list[NodeOutcome]:
+    """Delete the artifact from each node; `listed`: GET /v1/nodes as the caller read it already."""
     module_name_argument(name)
 
     def remove(node: NodeRef) -> NodeOutcome:
         return NodeOutcome(node, "deleted" if delete_artifact(api, node, name, version) else "absent")
 
-    return each_node(connection, nodes(api), remove)
+    refs = nodes_from(connection, cluster_url(connection), listed) if listed else nodes(api)
+    return each_node(connection, refs, remove)
 
 
 def node_artifacts(api: Api, connection: Connection) -> list[tuple[NodeRef, list[dict[str, JSON]] | str]]:

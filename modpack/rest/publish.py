@@ -1495,7 +1495,7 @@ def _unpublish(name: str, version: int, connection: Connection) -> UnpublishResu
             _refuse_node_choice(connection, None, "unpublish")
         else:
             some = _some_nodes_only(connection, listed)  # decided before anything is deleted
-            result.nodes = client.remove_artifacts(api, connection, name, version)
+            result.nodes = client.remove_artifacts(api, connection, name, version, listed)
             if result.failed:
                 result.kept_objects = True
                 return result
