@@ -100,10 +100,12 @@ def prepare_command(architecture: str | None, version: str, force: bool) -> None
     server of another architecture runs under qemu-user (apt-get install qemu-user-static).
     """
     from modpack.redis import provision
+    from modpack.redis.harness import terminate_raises
     from modpack.redis.spec import host_architecture
 
     arch = architecture or host_architecture()
-    made = provision.prepare(arch, version, force=force)
+    with terminate_raises():  # apt-get and dpkg-deb are killed, and the partial folder removed
+        made = provision.prepare(arch, version, force=force)
     spec = made.spec()
     how = spec.origin if spec is not None else "cannot run on this machine"
     click.echo(f"redis-server {made.version} ({how})")

@@ -3,8 +3,13 @@
 The server runs in a fresh temporary folder (socket, log, working directory), listens on no TCP
 port (`--port 0`, so there is no port to race for) and persists nothing. `RedisServer` is a
 context manager that always stops the process (SIGTERM, then SIGKILL) and removes the folder, also
-when the block raises or the user presses Ctrl-C. Every socket operation has a timeout, so a
-module that crashes or hangs the server while loading becomes an error, never a hang.
+when the block raises, the user presses Ctrl-C or the process gets SIGTERM. Every socket operation
+has a timeout, so a module that crashes or hangs the server while loading becomes an error, never
+a hang.
+
+The server runs in its own process group and outlives a Python that dies of a signal, so while it
+runs (in the main thread) SIGTERM raises `Terminated`, as Ctrl-C raises KeyboardInterrupt, and
+the block unwinds through `stop()`; spawning and stopping hold both signals until they are done.
 """
 
 from __future__ import annotations
@@ -17,14 +22,15 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Protocol, Union
+from types import FrameType, TracebackType
+from typing import Protocol, TypeAlias, Union
 
-from modpack.errors import ModpackError
+from modpack.errors import ModpackError, Terminated
 from modpack.redis import loadlog
 from modpack.redis.spec import STARTUP_TIMEOUT, ServerSpec
 
@@ -76,6 +82,7 @@ class ErrorReply:
 
 
 Reply = Union[str, int, None, ErrorReply, list["Reply"]]  # noqa: UP007 - a recursive alias needs a string
+_SignalHandler: TypeAlias = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
 
 
 # --- finding the binary -----------------------------------------------------------------------
@@ -251,6 +258,64 @@ class RespClient:
         self._buffer += chunk
 
 
+# --- signals ----------------------------------------------------------------------------------
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+def _raise_on_terminate() -> _SignalHandler:
+    """Make SIGTERM raise `Terminated` where it would end the process at once (its default
+    action), in the main thread only; the handler it replaced, for `_restore_terminate`, or None
+    when nothing was changed."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None  # ignored, or handled already: left as it is
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _restore_terminate(before: _SignalHandler) -> None:
+    if before is not None:
+        signal.signal(signal.SIGTERM, before)
+
+
+@contextlib.contextmanager
+def terminate_raises() -> Iterator[None]:
+    """SIGTERM raises `Terminated` in the block, so its cleanup runs (a `subprocess.run` kills its
+    child); for work that runs other children than a server."""
+    before = _raise_on_terminate()
+    try:
+        yield
+    finally:
+        _restore_terminate(before)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait for the block (in the main thread), then act as they would have.
+
+    The block starts or stops a server: cut short, it would leave a process or a folder behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        caught.append(signum)
+
+    held = [n for n in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(n) is not None]
+    before = {n: signal.signal(n, hold) for n in held}
+    try:
+        yield
+    finally:
+        for held_number, handler in before.items():
+            signal.signal(held_number, handler)
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)  # its own handler runs now (and may raise)
+
+
 # --- the server -------------------------------------------------------------------------------
 
 
@@ -282,6 +347,7 @@ class RedisServer:
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _client: RespClient | None = field(default=None, init=False, repr=False)
     _crashed: bool = field(default=False, init=False, repr=False)
+    _sigterm_before: _SignalHandler = field(default=None, init=False, repr=False)
 
     def __enter__(self) -> RedisServer:
         try:
@@ -316,10 +382,13 @@ class RedisServer:
             self.startup_timeout = max(self.startup_timeout, self.spec.startup_timeout)
         else:
             command = [find_redis_server(self.binary)]
+        if self._sigterm_before is None:
+            self._sigterm_before = _raise_on_terminate()  # until stop(): SIGTERM unwinds through it
         numbers = binary_version(command, timeout=max(10.0, self.startup_timeout))
         self._crashed = False
-        self.folder = private_folder()
-        self._process = self._spawn(server_arguments(command, self.folder, numbers))
+        with _signals_held():
+            self.folder = private_folder()
+            self._process = self._spawn(server_arguments(command, self.folder, numbers))
         self._client = self._wait_until_ready()
         self.version = self._info_version()
         self.version_tuple = _version_numbers(self.version) or numbers
@@ -343,7 +412,16 @@ class RedisServer:
         return f"redis-server {self.version}"
 
     def stop(self) -> None:
-        """Stop the process (SIGTERM, then SIGKILL) and remove the folder, whatever happens."""
+        """Stop the process (SIGTERM, then SIGKILL) and remove the folder, whatever happens; a
+        signal that comes meanwhile takes effect after."""
+        try:
+            with _signals_held():
+                self._stop_now()
+        finally:
+            _restore_terminate(self._sigterm_before)
+            self._sigterm_before = None
+
+    def _stop_now(self) -> None:
         try:
             if self._client is not None:
                 self._client.close()
