@@ -92,6 +92,28 @@ def test_a_closed_pipe_at_the_final_flush_is_status_1_without_a_traceback() -> N
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
 
 
+def test_ctrl_c_while_the_commands_are_imported_is_interrupted_not_a_traceback() -> None:
+    """Ctrl+C in the first tenth of a second (the imports of the CLI) printed a traceback."""
+    script = """
+        import sys
+        from importlib.abc import MetaPathFinder
+
+        class CtrlC(MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name == "modpack.cli.app":
+                    raise KeyboardInterrupt
+                return None
+
+        sys.meta_path.insert(0, CtrlC())
+        from modpack.cli import run
+        sys.argv = ["modpack", "rules", "ZIP001"]
+        run()
+    """
+    done = _process(script)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "modpack: interrupted\n"
+
+
 class _Ended(Exception):
     def __init__(self, status: int) -> None:
         self.status = status
