@@ -10,13 +10,14 @@ when the pass ends; its CRC is fixed in the local header and the central directo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import string
 import time
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -32,6 +33,7 @@ from modpack.records import refresh_added
 from modpack.types import iterated
 
 if TYPE_CHECKING:
+    from modpack.atomic import AtomicFile
     from modpack.elf import ElfInfo
     from modpack.types import JSON, Module
 
@@ -214,7 +216,8 @@ def check_before_write(
     module: Module, so: Path, decl: Declarations, declared: list[Finding] | None = None
 ) -> list[Finding]:
     """The full validator over the module.json about to be written (and its binary, unless the
-    declaration checks in `declared` already read it), less what `declared` already says."""
+    declaration checks in `declared` already read it), less what `declared` already says (the
+    same rule at the same place)."""
     from modpack.checks import metadata
     from modpack.checks.commands import no_commands
     from modpack.checks.document import check_module_document
@@ -238,8 +241,10 @@ def check_before_write(
         binary = Sink(str(so))
         check_binary(so, binary, module=module)
         findings += binary.resolved()
-    said = {f.identity for f in declared or []}
-    return [f for f in findings if f.identity not in said]
+    # One rule at one place is said once: a ramp.yml without capabilities got CAP004 "missing:
+    # RAMP writes an empty list" from the declarations and "empty" from the [] written.
+    said = {(f.code, f.location.file, f.location.path) for f in declared or []}
+    return [f for f in findings if (f.code, f.location.file, f.location.path) not in said]
 
 
 def failing(findings: list[Finding], settings: Settings) -> bool:
@@ -266,11 +271,50 @@ def build(
     `declared`: the findings of the declaration checks (`declared_findings`), already selected
     by `settings`; the bundle's own checks add only what they do not already say.
     """
+    planned = plan_bundle(
+        decl,
+        so,
+        out_dir,
+        name_template=name_template,
+        target=target,
+        settings=settings,
+        declared=declared,
+        claimed=claimed,
+    )
+    (result,) = write_bundles([planned], out_dir, force=force)
+    return result
+
+
+@dataclass
+class PlannedBundle:
+    """A bundle checked and named, not written yet: its module.json, binary and archives."""
+
+    path: Path
+    module: Module
+    so: Path
+    deps: list[LocalDependency]
+    inputs: list[Path]
+    findings: list[Finding]
+
+
+def plan_bundle(
+    decl: Declarations,
+    so: Path,
+    out_dir: Path,
+    *,
+    name_template: str | None = None,
+    target: Target | None = None,
+    settings: Settings | None = None,
+    declared: list[Finding] | None = None,
+    claimed: dict[Path, str] | None = None,
+) -> PlannedBundle:
+    """Every check `build` makes before it writes; a FindingsError when one fails."""
     settings = settings or Settings()
     if declared is None and not decl.ok:
-        raise FindingsError(f"{decl.path} has errors; nothing was written", decl.sink.resolved())
+        found = decl.sink.resolved()
+        raise FindingsError(_refusal(found), found)
     if declared is not None and failing(declared, settings):
-        raise FindingsError(_refusal(decl.path, declared), declared)
+        raise FindingsError(_refusal(declared), declared)
     deps = local_dependencies(decl)
     _check_archives(decl, deps)
     facts = read_facts(so)
@@ -279,7 +323,7 @@ def build(
 
     findings = (declared or []) + select(check_before_write(module, so, decl, declared), settings)
     if failing(findings, settings):
-        raise FindingsError(_refusal("the bundle", findings), findings)
+        raise FindingsError(_refusal(findings), findings)
     template = name_template or decl.output or DEFAULT_NAME
     path = out_dir / output_name(template, module, target.name if target else "")
     if claimed is not None and target is not None:
@@ -292,19 +336,18 @@ def build(
                 "Give the targets different operating_systems or architecture, or use {target} in the"
                 " output name.",
             )
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ModpackError(f"cannot create the output folder {out_dir}: {exc.strerror}") from exc
-    digest, unchanged = write_bundle(path, module, so, force=force, deps=deps, inputs=[decl.path])
-    module["sha256"] = digest
-    return BuildResult(path, module, digest, findings, unchanged)
+    return PlannedBundle(path, module, so, deps, [decl.path], findings)
 
 
-def _refusal(what: object, findings: list[Finding]) -> str:
-    if any(f.severity is Severity.ERROR for f in findings):
-        return f"{what} has errors; nothing was written"
-    return f"{what} has warnings and [validate] strict is set; nothing was written"
+def _refusal(findings: list[Finding]) -> str:
+    """The refusal line: what holds the findings that fail the build (one file, else "the
+    build"), and that nothing was written."""
+    errors = [f for f in findings if f.severity is Severity.ERROR]
+    failed = errors or [f for f in findings if f.severity is Severity.WARNING]
+    files = list(dict.fromkeys(f.location.file for f in failed))
+    what = f"{files[0]} has" if len(files) == 1 else "the build has"
+    kind = "errors" if errors else "warnings and [validate] strict is set"
+    return f"{what} {kind}; nothing was written"
 
 
 def _check_archives(decl: Declarations, deps: list[LocalDependency]) -> None:
@@ -350,23 +393,76 @@ def write_bundle(
 
     A target that is one of the inputs (the .so, a dependency archive, or `inputs`: the
     manifest) is refused, --force or not: `-o same.so` replaced the module binary by its bundle."""
+    with _staged(PlannedBundle(path, module, so, deps or [], [*inputs], []), force=force) as staged:
+        staged.out.commit()
+    return staged.digest, staged.unchanged
+
+
+def write_bundles(planned: Sequence[PlannedBundle], out_dir: Path, *, force: bool) -> list[BuildResult]:
+    """All or nothing, as far as a file system allows: each bundle goes to a temporary file,
+    and only once every one is complete, and may replace what its name holds, is each renamed
+    into place. A failure before the first rename leaves nothing in `out_dir`; a rename failing
+    after others says which bundles were written and which were not."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModpackError(f"cannot create the output folder {out_dir}: {exc.strerror}") from exc
+    with contextlib.ExitStack() as stack:
+        staged = [stack.enter_context(_staged(p, force=force)) for p in planned]
+        return _rename_all(planned, staged)
+
+
+@dataclass
+class _Staged:
+    """A bundle complete in a temporary file, not yet under its name."""
+
+    out: AtomicFile
+    digest: str
+    unchanged: bool
+
+
+@contextlib.contextmanager
+def _staged(plan: PlannedBundle, *, force: bool) -> Iterator[_Staged]:
     from modpack.atomic import atomic_output
 
-    _refuse_own_input(path, [so, *(d.path for d in deps or []), *inputs])
+    _refuse_own_input(plan.path, [plan.so, *(d.path for d in plan.deps), *plan.inputs])
     try:
-        source = so.open("rb")
+        source = plan.so.open("rb")
     except OSError as exc:
-        raise ModpackError(f"cannot read {so}: {exc.strerror}") from exc
-    with source, atomic_output(path) as out:
+        raise ModpackError(f"cannot read {plan.so}: {exc.strerror}") from exc
+    with source, atomic_output(plan.path) as out:
         size = os.fstat(source.fileno()).st_size
-        digest = _write_zip(out.stream, module, source, size, deps or [])
+        digest = _write_zip(out.stream, plan.module, source, size, plan.deps)
         unchanged = out.same_as_target()
-        if path.exists() and not unchanged and not force:
+        if plan.path.exists() and not unchanged and not force:
             raise OutputExistsError(
-                f"{path} exists with different content", "Pass --force to replace it, or choose another -o."
+                f"{plan.path} exists with different content",
+                "Pass --force to replace it, or choose another -o.",
             )
-        out.commit()
-    return digest, unchanged
+        yield _Staged(out, digest, unchanged)
+
+
+def _rename_all(planned: Sequence[PlannedBundle], staged: list[_Staged]) -> list[BuildResult]:
+    results: list[BuildResult] = []
+    for plan, stage in zip(planned, staged, strict=True):
+        try:
+            stage.out.commit()
+        except ModpackError as exc:
+            if len(planned) == 1:
+                raise
+            raise _partly_written(exc, results, planned) from exc
+        plan.module["sha256"] = stage.digest
+        results.append(BuildResult(plan.path, plan.module, stage.digest, plan.findings, stage.unchanged))
+    return results
+
+
+def _partly_written(
+    exc: ModpackError, results: list[BuildResult], planned: Sequence[PlannedBundle]
+) -> ModpackError:
+    """What the output folder holds after a rename failed: each bundle, written or not."""
+    details = [f"{'unchanged' if r.unchanged else 'written'}: {r.path}" for r in results]
+    details += [f"not written: {p.path}" for p in planned[len(results) :]]
+    return ModpackError(f"{exc.message}; {len(results)} of {len(planned)} bundles written", exc.hint, details)
 
 
 def _refuse_own_input(target: Path, inputs: Sequence[Path]) -> None:
@@ -412,7 +508,6 @@ def _write_zip(
 def _pack_archive(archive: zipfile.ZipFile, dep: LocalDependency) -> str:
     """A .tgz is already compressed: stored as it is, streamed, hashed on the way. A ramp.yml's
     file or folder (`dep.wrap`) is tar-gzipped first, into a temporary file."""
-    import contextlib
     import tempfile
 
     with contextlib.ExitStack() as stack:
@@ -543,33 +638,17 @@ def build_project(
     from modpack import manifests
     from modpack.validate import declared_findings
 
-    if all_targets or target_names:
-        _refuse_single_build_options(so, discover, "--all" if all_targets else "--target")
+    chooser = "--all" if all_targets else "--target" if target_names else ""
+    if chooser:
+        _refuse_single_build_options(so, discover, chooser)
     decl = manifests.load(declarations_path(path))
     settings = build_settings(decl, redis_server)
-    _refuse_unreadable(decl, settings)
     base = decl.path.parent
-    if all_targets or target_names:
-        results = []
-        claimed: dict[Path, str] = {}
-        for target in _chosen_targets(decl, all_targets, target_names):
-            binary = base / target.expand(target.so)
-            declared = declared_findings(decl, binary, settings, target)
-            results.append(
-                build(
-                    decl,
-                    binary,
-                    out_dir,
-                    name_template=name_template,
-                    force=force,
-                    target=target,
-                    settings=settings,
-                    declared=declared,
-                    claimed=claimed,
-                )
-            )
-        return results
     chosen = so if so is not None else (base / decl.so if decl.so else None)
+    _refuse_unreadable(decl, settings, None if chooser else chosen)
+    if chooser:
+        targets = _chosen_targets(decl, all_targets, target_names, chooser)
+        return _build_targets(decl, targets, out_dir, settings, name_template=name_template, force=force)
     if chosen is None:
         raise UsageError("no module binary to build from", "Pass --so FILE, or set `so` under [build].")
     binary = chosen
@@ -582,7 +661,7 @@ def build_project(
         from modpack.ramp.edits import prepare_build
 
         if failing(declared, settings):
-            raise FindingsError(_refusal(decl.path, declared), declared)
+            raise FindingsError(_refusal(declared), declared)
         prepare_build(decl, binary, discover=discover, redis_server=redis_server)
     elif discover and not decl.has_commands:
         from modpack.redis.discover import fill_commands
@@ -604,6 +683,58 @@ def build_project(
     ]
 
 
+def _build_targets(
+    decl: Declarations,
+    targets: list[Target],
+    out_dir: Path,
+    settings: Settings,
+    *,
+    name_template: str | None,
+    force: bool,
+) -> list[BuildResult]:
+    """Every chosen target is checked before any bundle is written, and the bundles are renamed
+    into place only once all are complete (write_bundles): a release never gets some of them."""
+    from modpack.validate import declared_findings
+
+    planned: list[PlannedBundle] = []
+    refused: dict[str, list[Finding]] = {}
+    claimed: dict[Path, str] = {}
+    for target in targets:
+        binary = decl.path.parent / target.expand(target.so)
+        try:
+            declared = declared_findings(decl, binary, settings, target)
+            planned.append(
+                plan_bundle(
+                    decl,
+                    binary,
+                    out_dir,
+                    name_template=name_template,
+                    target=target,
+                    settings=settings,
+                    declared=declared,
+                    claimed=claimed,
+                )
+            )
+        except FindingsError as exc:
+            refused[target.name] = exc.findings
+    if refused:
+        found = _unique([f for findings in refused.values() for f in findings])
+        names = ", ".join(repr(name) for name in refused)
+        raise FindingsError(f"[[targets]] {names}: {_refusal(found)}", found)
+    return write_bundles(planned, out_dir, force=force)
+
+
+def _unique(findings: list[Finding]) -> list[Finding]:
+    """Each finding once: one said of the declarations is said again for every target."""
+    seen: set[tuple[str, str, str, str]] = set()
+    kept = []
+    for finding in findings:
+        if finding.identity not in seen:
+            seen.add(finding.identity)
+            kept.append(finding)
+    return kept
+
+
 def build_settings(decl: Declarations, redis_server: str | None) -> Settings:
     """[validate] of the modpack.toml being built; for a ramp.yml, of the nearest modpack.toml."""
     if decl.kind == "toml":
@@ -615,13 +746,20 @@ def build_settings(decl: Declarations, redis_server: str | None) -> Settings:
     return base._replace(redis_server=redis_server)
 
 
-def _refuse_unreadable(decl: Declarations, settings: Settings) -> None:
-    """Errors found while reading the declarations stop the build before anything runs."""
-    from modpack.validate import select
+def _refuse_unreadable(decl: Declarations, settings: Settings, binary: Path | None) -> None:
+    """Errors found while reading the declarations stop the build before anything runs; the
+    findings shown are all that `modpack validate` says of them (with `binary`, when it is a
+    file: the one this build packs), so the counts agree."""
+    from modpack.validate import declared_findings, select, validate_declarations
 
     found = select(decl.sink.resolved(), settings)
-    if any(f.severity is Severity.ERROR for f in found):
-        raise FindingsError(f"{decl.path} has errors; nothing was written", found)
+    if not any(f.severity is Severity.ERROR for f in found):
+        return
+    if binary is not None and binary.is_file():
+        found = declared_findings(decl, binary, settings)
+    else:
+        found = select(validate_declarations(decl.path, settings), settings)
+    raise FindingsError(_refusal(found), found)
 
 
 def _refuse_single_build_options(so: Path | None, discover: bool, chooser: str) -> None:
@@ -640,10 +778,12 @@ def _refuse_single_build_options(so: Path | None, discover: bool, chooser: str) 
         )
 
 
-def _chosen_targets(decl: Declarations, all_targets: bool, names: tuple[str, ...]) -> list[Target]:
+def _chosen_targets(
+    decl: Declarations, all_targets: bool, names: tuple[str, ...], chooser: str
+) -> list[Target]:
     if not decl.targets:
         raise UsageError(
-            f"{decl.path} declares no [[targets]]", "Add [[targets]] tables, or build without --all."
+            f"{decl.path} declares no [[targets]]", f"Add [[targets]] tables, or build without {chooser}."
         )
     names_seen: set[str] = set()
     for target in decl.targets:

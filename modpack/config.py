@@ -55,9 +55,41 @@ def file_settings(path: Path, *, given: bool = False) -> Settings:
     except RecursionError:  # tomllib recurses per nesting level: an internal error before
         message = f"cannot read settings from {path}: a value is nested too deeply"
         raise UsageError(message, _fix(given)) from None
-    table = data.get("validate")
+    table = _expanded(path, data.get("validate"))
     _check_types(path, table)
-    return settings_from(table)
+    settings = settings_from(table)
+    for key in ("select", "ignore"):
+        check_codes(getattr(settings, key), f"in [validate] {key} of {path}")
+    return settings
+
+
+def _expanded(path: Path, table: object) -> object:
+    """[validate] with ${VAR} expanded, as `modpack build` reads it; an unset variable is a usage
+    error here, where the settings are used."""
+    if table is None:
+        return None
+    from modpack.envvars import substitute_env
+    from modpack.findings import Sink
+
+    sink = Sink(str(path))
+    expanded = substitute_env(table, sink, "validate")
+    if sink.findings:
+        first = sink.findings[0]
+        message = f"{path} [{first.location.path}]: {first.message}"
+        raise UsageError(message, "Set the variable or write the value.")
+    return expanded
+
+
+def check_codes(codes: tuple[str, ...], source: str) -> None:
+    """Each code names a rule, a code prefix or a rule name; else a usage error saying where the
+    code came from (`source`: "given to --ignore", "in [validate] ignore of PATH")."""
+    if not codes:  # no rule table to read
+        return
+    from modpack.rules import selects_a_rule
+
+    for code in codes:
+        if not selects_a_rule(code):
+            raise UsageError(f"no rule matches {code!r} {source}", "Run `modpack rules` to list the codes.")
 
 
 def normalized_codes(items: Iterable[str]) -> tuple[str, ...]:
@@ -111,6 +143,8 @@ def settings_for(
 ) -> Settings:
     if config is not None and not config.exists():
         raise UsageError(f"--config {config} does not exist")
+    check_codes(select, "given to --select")
+    check_codes(ignore, "given to --ignore")
     path = config or find_config(Path.cwd())
     base = file_settings(path, given=config is not None) if path else Settings()
     return Settings(

@@ -7,6 +7,7 @@ become findings in `Declarations.sink`, and `module` holds whatever could be ass
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -62,13 +63,27 @@ class Target:
         if self.min_redis_version is not None:
             module["min_redis_version"] = self.min_redis_version
 
+    def values(self) -> dict[str, str]:
+        """${target}, ${os} and ${arch} of this target: "" where the entry gives none. The fields
+        hold what the file wrote: a value of another type is the schema check's finding."""
+        systems = [s for s in self.operating_systems or () if isinstance(s, str)]
+        arch = self.architecture if isinstance(self.architecture, str) else ""
+        return {"target": self.name, "os": "+".join(systems), "arch": arch}
+
     def expand(self, text: str) -> str:
         """`text` with ${target}, ${os} and ${arch} replaced by this target's values."""
-        systems = self.operating_systems or []
-        values = {"target": self.name, "os": "+".join(systems), "arch": self.architecture or ""}
-        for key, value in values.items():
+        for key, value in self.values().items():
             text = text.replace("${" + key + "}", value)
         return text
+
+
+# `$$` first, so `$${arch}` reads as a literal `$` then `{arch}`, as ${VAR} expansion reads it.
+_TARGET_VARIABLE = re.compile(r"\$\$|\$\{(target|os|arch)\}")
+
+
+def target_variables(text: str) -> list[str]:
+    """The per-target variables (target, os, arch) `text` uses, in order."""
+    return [m.group(1) for m in _TARGET_VARIABLE.finditer(text) if m.group(1)] if "${" in text else []
 
 
 @dataclass

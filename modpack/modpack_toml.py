@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from modpack import locate, policy, schema, versions
 from modpack.checks.commands import no_commands, target_redis
 from modpack.checks.numbers import C_INT, as_integer
-from modpack.config import settings_from
-from modpack.declarations import MODULE_KEYS, Declarations, Target
+from modpack.config import normalized_codes, settings_from
+from modpack.declarations import MODULE_KEYS, Declarations, Target, target_variables
 from modpack.envvars import substitute_env
 from modpack.findings import Sink
 from modpack.records import folded_name, recorded
@@ -86,8 +86,13 @@ def load_toml(path: Path) -> Declarations:
     _check_integer_range(parsed, sink)
     if "{{" in text:
         _check_placeholders(parsed, sink, "")
+    written = parsed
     parsed = substitute_env(parsed, sink, "")
+    if "${" in text:
+        _check_target_variables(written, parsed, sink)
     _assemble(decl, parsed)
+    _check_target_names(parsed, sink)
+    _check_rule_codes(_table(parsed, "validate"), sink)
     _check_dependencies(decl)
     if "module" in parsed:
         no_commands(decl.module, sink)
@@ -243,19 +248,116 @@ def _toml_error_line(message: str) -> int | None:
 _PLACEHOLDER = re.compile(r"\{\{[^{}\n]*\}\}")
 
 
-def _check_placeholders(value: object, sink: Sink, path: str) -> None:
-    """A `{{...}}` placeholder is for a build script to expand; modpack would ship it verbatim."""
+def _strings(value: object, path: str) -> Iterator[tuple[str, str]]:
+    """Each string in parsed TOML, with its path in the file."""
     if isinstance(value, str):
-        match = _PLACEHOLDER.search(value)
-        if match:
-            message = f"{match.group()!r} is a template placeholder; modpack never expands it"
-            _add_unmapped(sink, "DECL002", path, message)
+        yield path, value
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_placeholders(item, sink, locate.join(path, index))
+            yield from _strings(item, locate.join(path, index))
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_placeholders(item, sink, locate.join(path, key))
+            yield from _strings(item, locate.join(path, key))
+
+
+def _check_placeholders(value: object, sink: Sink, path: str) -> None:
+    """A `{{...}}` placeholder is for a build script to expand; modpack would ship it verbatim."""
+    for where, text in _strings(value, path):
+        match = _PLACEHOLDER.search(text)
+        if match:
+            message = f"{match.group()!r} is a template placeholder; modpack never expands it"
+            _add_unmapped(sink, "DECL002", where, message)
+
+
+_TARGET_SO = re.compile(r"targets\[(\d+)\]\.so")
+_TARGET_FIELDS = {"target": "name", "os": "operating_systems", "arch": "architecture"}
+_OUTPUT_FIELDS = {"target": "{target}", "os": "{os}", "arch": "{architecture}"}
+
+
+def _check_target_variables(written: dict[str, JSON], expanded: dict[str, JSON], sink: Sink) -> None:
+    """${target}, ${os} and ${arch} have a value only in a [[targets]] entry's so, where the build
+    expands them with the entry's name, operating_systems and architecture; anywhere else they are
+    kept as written (DECL003), as is one the entry gives no value for. Read as written, so that
+    `$${arch}` stays the literal it means."""
+    for path, text in _strings(written, ""):
+        used = dict.fromkeys(target_variables(text))
+        if not used:
+            continue
+        in_target = _TARGET_SO.fullmatch(path)
+        if in_target is None:
+            for name in used:
+                _add_unmapped(
+                    sink,
+                    "DECL003",
+                    path,
+                    f"${{{name}}} has no value here: only a [[targets]] entry's so expands it",
+                    _outside_target_hint(path, name),
+                )
+            continue
+        entries = expanded.get("targets")
+        entry = entries[int(in_target.group(1))] if isinstance(entries, list) else None
+        target = _target(entry)
+        if target is None or not isinstance(entry, dict):
+            continue  # no name: the schema check's finding
+        values = target.values()
+        for name in (n for n in used if not values[n] and entry.get(_TARGET_FIELDS[n]) in (None, "", [])):
+            _add_unmapped(
+                sink,
+                "DECL003",
+                path,
+                f"${{{name}}} has no value: [[targets]] {target.name!r} gives no {_TARGET_FIELDS[name]}",
+                f"Give the entry {_TARGET_FIELDS[name]}, or write the path without ${{{name}}}.",
+            )
+
+
+def _outside_target_hint(path: str, name: str) -> str:
+    if path == "build.output":
+        return f"The output template's own field is {_OUTPUT_FIELDS[name]}: write it without the $."
+    if path == "build.so":
+        return (
+            "Write the path here; per-target paths go in each [[targets]] entry's so, built with"
+            " `modpack build --all` or --target."
+        )
+    return "Write the value: modpack keeps it as written here."
+
+
+def _check_target_names(data: dict[str, JSON], sink: Sink) -> None:
+    """`--target NAME` chooses a [[targets]] entry by name: two with one name cannot be told apart."""
+    entries = data.get("targets")
+    first: dict[str, int] = {}
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            _add_unmapped(
+                sink,
+                "DECL008",
+                f"targets[{index}].name",
+                f"two [[targets]] are named {name!r}: this one and targets[{first[name]}]",
+                "Give each [[targets]] entry its own name.",
+            )
+        else:
+            first[name] = index
+
+
+def _check_rule_codes(table: dict[str, JSON], sink: Sink) -> None:
+    """[validate] select and ignore entries that match no rule: `modpack validate` refuses them,
+    so the build of this file does too."""
+    from modpack.rules import selects_a_rule
+
+    for key in ("select", "ignore"):
+        entries = table.get(key)
+        for index, entry in enumerate(entries if isinstance(entries, list) else []):
+            codes = normalized_codes([entry]) if isinstance(entry, str) else ()
+            if codes and not selects_a_rule(codes[0]):
+                _add_unmapped(
+                    sink,
+                    "DECL009",
+                    f"validate.{key}[{index}]",
+                    f"[validate] {key} names {entry!r}, which matches no rule",
+                    "Correct the code (`modpack rules` lists them) or remove it.",
+                )
 
 
 def identity_of(table: Mapping[str, JSON]) -> Module:
@@ -386,20 +488,20 @@ def _check_integer_range(data: dict[str, JSON], sink: Sink) -> None:
 def _targets(items: JSON) -> list[Target]:
     if not isinstance(items, list):
         return []
-    targets = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(name := item.get("name"), str):
-            continue
-        systems = item.get("operating_systems")
-        # The values as written: one of another type is the schema check's finding (SCH002).
-        targets.append(
-            Target(
-                name=name,
-                so=str(item.get("so") or ""),
-                operating_systems=cast("list[str]", list(systems)) if isinstance(systems, list) else None,
-                architecture=cast("str | None", item.get("architecture")),
-                compatible_redis_version=cast("str | None", item.get("compatible_redis_version")),
-                min_redis_version=cast("str | None", item.get("min_redis_version")),
-            )
-        )
-    return targets
+    return [target for item in items if (target := _target(item)) is not None]
+
+
+def _target(item: JSON | None) -> Target | None:
+    """One [[targets]] entry, or None without a name."""
+    if not isinstance(item, dict) or not isinstance(name := item.get("name"), str):
+        return None
+    systems = item.get("operating_systems")
+    # The values as written: one of another type is the schema check's finding (SCH002).
+    return Target(
+        name=name,
+        so=str(item.get("so") or ""),
+        operating_systems=cast("list[str]", list(systems)) if isinstance(systems, list) else None,
+        architecture=cast("str | None", item.get("architecture")),
+        compatible_redis_version=cast("str | None", item.get("compatible_redis_version")),
+        min_redis_version=cast("str | None", item.get("min_redis_version")),
+    )

@@ -158,6 +158,11 @@ def rule(code: str) -> Rule:
         raise KeyError(f"no rule {code!r} in the catalogue") from None
 
 
+def selects_a_rule(selector: str) -> bool:
+    """Whether a select/ignore entry matches some rule: by code, code prefix (ZIP, ZIP0) or name."""
+    return any(code.startswith(selector) or found.name == selector for code, found in all_rules().items())
+
+
 def matches(code: str, selectors: tuple[str, ...]) -> bool:
     """True when a selector names the code, its family prefix (ZIP) or a code prefix (ZIP0)."""
     found = rule(code)

@@ -27,14 +27,28 @@ if TYPE_CHECKING:
     from modpack.declarations import Declarations, Target
 
 
-def validate_paths(paths: Iterable[Path], settings: Settings | None = None) -> Report:
+def validate_paths(
+    paths: Iterable[Path], settings: Settings | None = None, skipped: list[tuple[Path, str]] | None = None
+) -> Report:
+    """The report of every file `paths` name (folders expanded). With `skipped` (pre-commit's
+    hooks, which pick files by name), a file named like a module's that holds something else
+    (`modpack.unrelated`) is not validated but listed there, with why."""
     settings = settings or Settings()
     files, reports = expand(paths, _without_declared_binaries)
     for path in files:
+        if skipped is not None and (reason := _unrelated(path)):
+            skipped.append((path, reason))
+            continue
         report = validate_file(path, settings)
         report.findings = select(report.findings, settings)
         reports.append(report)
     return Report(reports, settings)
+
+
+def _unrelated(path: Path) -> str | None:
+    from modpack.unrelated import unrelated
+
+    return unrelated(path)
 
 
 def _without_declared_binaries(found: list[Path]) -> list[Path]:
@@ -182,8 +196,30 @@ def check_declarations(
             from modpack.checks.load import check_load_of
 
             check_load_of(binary, module, sink, settings, elf_info)
-    elif settings.load:
-        _load_declared(decl, None, settings)
+    else:
+        _not_built(decl, decl.so, "build.so")
+        if settings.load:
+            _load_declared(decl, None, settings)
+
+
+def _not_built(decl: Declarations, written: str | None, where: str) -> None:
+    """DECL010 where `so` names a file that is not there (yet): nothing said that the binary's
+    checks did not run, and a fresh clone's pre-commit passed without them."""
+    if not written or "${" in written:
+        return  # nothing named, or a variable DECL003 reports
+    binary = decl.path.parent / written
+    try:
+        if binary.exists():
+            return  # there but not a file: not this finding's matter
+    except (OSError, ValueError):
+        return
+    decl.sink.add(
+        "DECL010",
+        where,
+        f"{binary} is not built yet: the checks of the binary did not run",
+        "Validate again once it is built, or validate the bundle `modpack build` writes.",
+        source_path=True,
+    )
 
 
 def _load_declared(decl: Declarations, so: Path | None, settings: Settings) -> None:
@@ -235,15 +271,19 @@ def _target_findings(decl: Declarations, settings: Settings) -> list[Finding]:
     target's platform, its file name. validate checked only [build] so, so a target's binary
     for the wrong architecture passed every pre-commit run and failed the release build. Loading
     (--load) stays with [build] so: a target is usually for another machine."""
+    from modpack.declarations import target_variables
+
     quiet = settings._replace(load=False, load_if_available=False)
     found: list[Finding] = []
-    for target in decl.targets:
+    for index, target in enumerate(decl.targets):
         written = target.expand(target.so)
         if not written or "${" in written:
             continue
         binary = decl.path.parent / written
-        if binary.is_file():  # not built yet: nothing to check, as for a missing [build] so
+        if binary.is_file():
             found += declared_findings(decl, binary, quiet, target)
+        elif all(target.values()[v] for v in target_variables(target.so)):  # else DECL003 says it
+            _not_built(decl, written, f"targets[{index}].so")
     return found
 
 

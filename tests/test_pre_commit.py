@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.cli import run_modpack
 from tests.support.paths import CASES, ROOT
 
 
@@ -78,6 +79,43 @@ def test_hook_fails_bad_files_and_prints_findings(repository: Path) -> None:
     assert result.returncode == 1
     assert "Failed" in result.stdout
     assert "KEY002" in result.stdout and "IN004" in result.stdout
+
+
+def test_hook_passes_over_files_that_only_share_a_module_files_name(repository: Path, tmp_path: Path) -> None:
+    """docs/screenshots.zip and .github/workflows/ramp-release.yml match the hook's names; they
+    were validated as a bundle and a RAMP manifest (ZIP005, VER006) and blocked the commit. A
+    bundle that is one is still checked beside them."""
+    import zipfile
+
+    screenshots = tmp_path / "screenshots.zip"
+    with zipfile.ZipFile(screenshots, "w") as archive:
+        archive.writestr("a.png", b"\x89PNG\r\n\x1a\n")
+    workflow = tmp_path / "ramp-release.yml"
+    workflow.write_text("name: release\non: [push]\njobs:\n  pack:\n    runs-on: ubuntu-latest\n")
+    compose = tmp_path / "ramp.yml"  # a docker-compose file of that name (UMiamiLibraries/docker-ramp)
+    compose.write_text("version: '3'\nservices:\n  ramp:\n    image: ramp:latest\n")
+    result = run_hook(
+        repository,
+        {
+            "docs/screenshots.zip": screenshots,
+            ".github/workflows/ramp-release.yml": workflow,
+            "deploy/ramp.yml": compose,
+        },
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Passed" in result.stdout  # pre-commit shows a passing hook's output only with --verbose
+    told = run_modpack("validate", "--skip-unrelated", "docs", ".github", "deploy", cwd=repository)
+    assert told.returncode == 0, told.stdout + told.stderr
+    for line in (
+        "modpack: skipped docs/screenshots.zip: a zip with no module.json and no .so: not a module bundle",
+        "modpack: skipped .github/workflows/ramp-release.yml: YAML with none of the keys a RAMP manifest"
+        " has: not a RAMP manifest",
+        "modpack: skipped deploy/ramp.yml: YAML with none of the keys a RAMP manifest has",
+    ):
+        assert line in told.stderr, told.stderr
+    assert run_modpack("validate", "docs", cwd=repository).returncode == 1  # asked for: validated
+    bad = run_hook(repository, {"dist/bad.zip": CASES / "bad" / "no-module-json" / "bundle.zip"})
+    assert bad.returncode == 1 and "ZIP" in bad.stdout, bad.stdout
 
 
 def test_readme_example_names_real_hooks_and_no_missing_tag() -> None:

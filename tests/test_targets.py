@@ -88,8 +88,11 @@ def test_two_targets_of_one_name_are_refused(tmp_path: Path) -> None:
     toml = project(tmp_path, twins)
     for chooser in (["--all"], ["--target", "rhel9-x86_64"]):
         result = run_modpack("build", toml, *chooser, "-o", tmp_path / "dist")
-        assert result.returncode == 2, result.stdout + result.stderr
-        assert f"modpack: {toml}: two [[targets]] are named 'rhel9-x86_64'" in result.stderr
+        assert result.returncode == 1, result.stdout + result.stderr  # the finding validate reports
+        assert (
+            "error DECL008 two [[targets]] are named 'rhel9-x86_64': this one and targets[0]" in result.stdout
+        )
+        assert "[targets[1].name]" in result.stdout
         assert not (tmp_path / "dist").exists()
 
 

@@ -55,7 +55,7 @@ def check_binary(
         return info
     targets = [(p, "") for p in platforms] if platforms is not None else declared_targets(module)
     declared_arch = _declared_architecture(module)
-    _check_architecture(info, declared_arch, sink)
+    _check_architecture(info, declared_arch, sink, module.get("architecture"))
     _check_entry_point(info, sink)
     _check_targets(info, targets, declared_arch, sink)
     _check_libc(info, sink)
@@ -124,12 +124,14 @@ def _loadable_format(info: ElfInfo, sink: Sink) -> bool:
     return False
 
 
-def _check_architecture(info: ElfInfo, declared: str | None, sink: Sink) -> None:
+def _check_architecture(info: ElfInfo, declared: str | None, sink: Sink, written: object = None) -> None:
     if declared is not None and declared != info.architecture:
+        # `arm64` is read as aarch64: the message names the value as written, and what it means
+        given = declared if written == declared else f"{written!r} ({declared})"
         sink.add(
             "ELF007",
             "architecture",
-            f"the binary is built for {info.architecture} ({info.machine}), but architecture is {declared}",
+            f"the binary is built for {info.architecture} ({info.machine}), but architecture is {given}",
             f"Set architecture to {info.architecture}, or rebuild the module for {declared}.",
         )
 

@@ -6,6 +6,7 @@ Loaded only when one of these commands runs (modpack.cli.lazy).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -14,9 +15,10 @@ from typing import TYPE_CHECKING
 import click
 
 from modpack.cli.output import COLOR_OPTION, echo_findings
-from modpack.errors import UsageError
+from modpack.errors import ModpackError, UsageError
 
 if TYPE_CHECKING:
+    from modpack.atomic import AtomicFile
     from modpack.ramp.pack import RampOption
     from modpack.reporters import ColourChoice
     from modpack.scaffold import Conversion, Discovered
@@ -176,6 +178,30 @@ def _only_binary_beside(path: Path) -> str | None:
     return found[0].name
 
 
+def _packname_output(stack: contextlib.ExitStack, path: Path | None) -> AtomicFile | None:
+    """--packname-file, opened before anything is packed: a name that cannot be written fails
+    while no bundle exists (it failed after the bundle was written, which was left behind)."""
+    if path is None:
+        return None
+    from modpack.atomic import atomic_output
+
+    out = stack.enter_context(atomic_output(path))
+    with contextlib.suppress(OSError):  # an existing file keeps its mode, as atomic.write_text keeps it
+        os.fchmod(out.stream.fileno(), path.stat().st_mode & 0o7777)
+    return out
+
+
+def _write_packname(out: AtomicFile, bundle: Path, *, wrote: bool) -> None:
+    """The bundle's file name (RAMP writes no newline), renamed into place after the bundle."""
+    try:
+        out.stream.write(bundle.name.encode("utf-8"))
+        out.commit()
+    except ModpackError as exc:
+        if not wrote:
+            raise
+        raise ModpackError(f"wrote {bundle}, but {exc.message}", exc.hint) from exc
+
+
 @click.command("ramp-pack", context_settings={"help_option_names": ["--help"]})
 @click.argument("module_so", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("-m", "--manifest", type=click.Path(path_type=Path, dir_okay=False, exists=True))
@@ -232,11 +258,11 @@ def ramp_pack_command(
     from modpack.ramp.pack import RampOptions, ramp_pack
 
     request = RampOptions(module_so, manifest, output, options)
-    result = ramp_pack(request, dry_run=print_filename_only, force=force)
-    if packname_file is not None:
-        from modpack.atomic import write_text
-
-        write_text(packname_file, result.path.name)
+    with contextlib.ExitStack() as stack:
+        packname = _packname_output(stack, packname_file)
+        result = ramp_pack(request, dry_run=print_filename_only, force=force)
+        if packname is not None:
+            _write_packname(packname, result.path, wrote=not print_filename_only)
     if print_filename_only:
         click.echo(result.path.name)
         return

@@ -94,6 +94,12 @@ class LoadOptions(NamedTuple):
 @click.option(
     "--config", type=click.Path(path_type=Path, dir_okay=False), help="modpack.toml with [validate]."
 )
+@click.option(
+    "--skip-unrelated",
+    is_flag=True,
+    help="Skip files named like module files that hold something else (a zip with no module.json "
+    "and no .so, YAML with no RAMP key); pre-commit's hooks pass it.",
+)
 @COLOR_OPTION
 def validate(
     paths: tuple[Path, ...],
@@ -106,6 +112,7 @@ def validate(
     redis: str | None,
     redis_version: str | None,
     config: Path | None,
+    skip_unrelated: bool,
     color: ColourChoice,
 ) -> None:
     """Validate bundles, module.json, modpack.toml, ramp.yml and .so files (folders too).
@@ -119,7 +126,10 @@ def validate(
         raise UsageError("--load and --load-if-available contradict each other", "Give one of them.")
     options = LoadOptions(load, load_if_available, redis, checked_redis_version(redis_version))
     settings = validation_settings(config, select, ignore, strict, options)
-    report = validate_paths(paths, settings)
+    skipped: list[tuple[Path, str]] | None = [] if skip_unrelated else None
+    report = validate_paths(paths, settings, skipped)
+    for path, reason in skipped or []:
+        click.echo(f"modpack: skipped {path}: {reason}", err=True)
     output = reporters.Output(colour(color), reporters.workspace_root(os.environ))
     # click strips escape sequences from what is not a terminal unless told the colour is wanted.
     click.echo(reporters.REPORTERS[fmt](report, output), color=output.colour)

@@ -133,8 +133,12 @@ def edit_errors(sink: Sink, since: int) -> list[Finding]:
 def finish_module(decl: Declarations, module: Module, listed: list[Module]) -> None:
     """decl.module becomes `module` with RAMP's command edits applied to the `listed` commands,
     RAMP's bookkeeping keys removed (its records of exclusions and additions kept when they name
-    something) and display_name defaulted to the name, as RAMP writes it.
+    something), its defaults for what `module` leaves out (reader.RAMP_DEFAULTS) and display_name
+    defaulted to the name, as RAMP writes it.
     An edit that matches no command stops here (DECL004), before anything is written."""
+    from modpack.ramp.reader import with_defaults
+
+    module = with_defaults(module)
     before = len(decl.sink.findings)
     commands: list[JSON] = [*apply_ramp_edits(module, listed, Notes(), decl.sink)]
     module["commands"] = commands

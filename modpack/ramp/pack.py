@@ -34,16 +34,6 @@ RampOption: TypeAlias = "str | bool | tuple[str, ...] | None"
 # RAMP -o fields (a str.format over its metadata; `os` is "Linux" there, not the distributions).
 OUTPUT_FIELDS = ("module_name", "display_name", "os", "architecture", "semantic_version", "version")
 
-# What `ramp pack` writes when neither the manifest nor the command line sets it: RAMP's
-# create_default_metadata() (shared/reference/ramp.md §2.1). Left out: empty strings for the
-# descriptive fields (modpack writes none rather than ""), values modpack computes from the
-# binary (sha256, architecture, operating_systems), and compatible_redis_version's "7.4".
-RAMP_DEFAULTS: Module = {
-    "command_line_args": "",
-    "capabilities": [],
-    "min_redis_version": "4.0",
-    "min_redis_pack_version": "5.2",
-}
 # What findings about the options are reported against when no -m manifest was given.
 NO_MANIFEST = "ramp-pack options"
 # Command-line options taking JSON objects, and the module.json key each fills.
@@ -62,6 +52,8 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
     from modpack.ramp import reader
     from modpack.redis.discover import discover, module_json_commands, split_args
 
+    if request.manifest is not None:
+        _refuse_other_kinds(request.manifest)
     decl = (
         reader.load(request.manifest)
         if request.manifest
@@ -71,7 +63,7 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
         fatal = [f for f in decl.sink.resolved() if f.code in ("IN001", "IN004", "DECL007")]
         if fatal:
             raise FindingsError(f"{request.manifest} cannot be read", fatal)
-    module = {**RAMP_DEFAULTS, **decl.module}
+    module = dict(decl.module)  # RAMP's defaults fill what is left out (finish_module)
     _apply_command_line(module, request.options, decl.sink)
     load_args = module.pop("run_command_line_args", None) or module.get("command_line_args") or ""
     found = discover(request.module_so, split_args(str(load_args)))
@@ -88,6 +80,28 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
         preview = assemble(decl, request.module_so, read_facts(request.module_so))
         return BuildResult(directory / output_name(name_template, preview), preview, "")
     return build(decl, request.module_so, directory, name_template=name_template, force=force)
+
+
+# What to run instead when -m names a file of another kind (by its name, as validate tells kinds).
+_INSTEAD = {
+    "modpack.toml": "To build from modpack.toml, run `modpack build {path}`.",
+    "module.json": "To start from module.json, run `modpack init --from {path}`, then `modpack build`.",
+    "bundle": "To check a bundle, run `modpack validate {path}`.",
+    "binary": "Pass the module .so as the argument, and its ramp.yml with -m.",
+}
+
+
+def _refuse_other_kinds(manifest: Path) -> None:
+    """-m takes RAMP's YAML manifest; a modpack.toml given there was read as YAML, and the user
+    got a syntax error about a file that is fine."""
+    from modpack.sources import kind_of
+
+    kind = kind_of(manifest)
+    if kind in _INSTEAD:
+        raise UsageError(
+            f"-m takes RAMP's manifest (a ramp.yml), not a {kind}: {manifest}",
+            _INSTEAD[kind].format(path=manifest),
+        )
 
 
 def _apply_command_line(module: Module, options: dict[str, RampOption], sink: Sink) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, cast
 
 from modpack import locate, schema
@@ -65,6 +66,42 @@ RAMP_KEYS = frozenset(
         "operating_systems",
     ]
 )
+# The keys only a RAMP manifest has: RAMP_KEYS less those any YAML may have (version, name-like
+# fields). A ramp*.yml with none of them is some other file (modpack.unrelated).
+MANIFEST_KEYS = RAMP_KEYS - {
+    "version",
+    "description",
+    "license",
+    "os",
+    "architecture",
+    "author",
+    "email",
+    "homepage",
+    "dependencies",
+    "sha256",
+}
+# What `ramp pack` writes when neither the manifest nor the command line sets it: RAMP's
+# create_default_metadata() (ramp.md §2.1). Left out: empty strings for the descriptive fields
+# (modpack writes none rather than ""), values modpack computes from the binary (sha256,
+# architecture, operating_systems), and compatible_redis_version's "7.4" (VER006 warns instead).
+RAMP_DEFAULTS: Mapping[str, JSON] = MappingProxyType(
+    {
+        "command_line_args": "",
+        "capabilities": [],
+        "min_redis_version": "4.0",
+        "min_redis_pack_version": "5.2",
+    }
+)
+
+
+def with_defaults(module: Module) -> Module:
+    """`module` over RAMP_DEFAULTS (defaults < manifest < command line, ramp.md §1), each default
+    a fresh copy."""
+    import copy
+
+    return {**copy.deepcopy(dict(RAMP_DEFAULTS)), **module}
+
+
 # RAMP overwrites these with what the loaded module reports (ramp.md §1).
 DISCOVERED_KEYS = ("module_name", "version", "semantic_version", "commands")
 # Pack-time keys that never reach module.json.

@@ -1,0 +1,59 @@
+"""Files named like a module's that hold something else: what pre-commit's hooks pass over.
+
+The hooks pick files by name: docs/screenshots.zip, or a GitHub workflow named ramp-release.yml,
+were validated as a bundle and a RAMP manifest and blocked the commit (`modpack validate
+--skip-unrelated`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modpack.sources import kind_of
+
+
+def unrelated(path: Path) -> str | None:
+    """Why a file named like a module's holds something else, or None when it may be one.
+
+    Only what is surely no module file is told apart: a readable zip with no module.json and no .so,
+    and YAML whose top level is a mapping with none of the keys only RAMP manifests have (every
+    one of the 45 real manifests in the reference has one). A file that cannot be read is left
+    to validation, which says what is wrong: it may be a broken bundle or manifest.
+    """
+    kind = kind_of(path)
+    if kind == "bundle":
+        return _unrelated_zip(path)
+    if kind == "ramp.yml":
+        return _unrelated_yaml(path)
+    return None
+
+
+def _unrelated_zip(path: Path) -> str | None:
+    import zipfile
+
+    from modpack.regular import open_regular
+
+    try:
+        with open_regular(path) as stream, zipfile.ZipFile(stream) as archive:
+            names = [n.lower() for n in archive.namelist()]
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+    if any(n.rsplit("/", 1)[-1] == "module.json" or n.endswith(".so") or ".so." in n for n in names):
+        return None
+    return "a zip with no module.json and no .so: not a module bundle"
+
+
+def _unrelated_yaml(path: Path) -> str | None:
+    import yaml
+
+    from modpack.ramp.reader import MANIFEST_KEYS, hold_placeholders
+    from modpack.regular import MAX_TEXT_FILE, read_regular
+
+    try:
+        text, _ = hold_placeholders(read_regular(path, MAX_TEXT_FILE).decode("utf-8"))
+        document = yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    if not isinstance(document, dict) or not document or set(map(str, document)) & MANIFEST_KEYS:
+        return None
+    return "YAML with none of the keys a RAMP manifest has: not a RAMP manifest"

@@ -1,0 +1,210 @@
+"""`modpack build` refuses exactly when `modpack validate` fails: duplicate [[targets]] names,
+variables with no value where they are used, and rule codes in [validate] that match no rule,
+each reported by validate with its rule code and location, and named with where it came from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import run_modpack
+from tests.support.paths import FIXTURES, SO
+
+EXAMPLE = (FIXTURES / "example" / "modpack.toml").read_text()
+BUILD_SO = 'so = "../so/x86_64/hello.so"\n'
+
+
+def project(folder: Path, *, so: str | None = None, extra: str = "") -> Path:
+    """The example modpack.toml in `folder`, [build] so replaced by `so` (absolute by default)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    given = so if so is not None else str(SO / "x86_64" / "hello.so")
+    assert BUILD_SO in EXAMPLE
+    (folder / "modpack.toml").write_text(EXAMPLE.replace(BUILD_SO, f"so = {json.dumps(given)}\n") + extra)
+    return folder
+
+
+def target(name: str, arch: str, so: str | None = None, systems: str = "") -> str:
+    path = so or str(SO / arch / "hello.so")
+    return f'\n[[targets]]\nname = "{name}"\n{systems}architecture = "{arch}"\nso = {json.dumps(path)}\n'
+
+
+def findings(folder: Path, *args: str) -> tuple[int, list[dict[str, object]]]:
+    """`modpack validate FOLDER --format json`: its exit status and every finding."""
+    done = run_modpack("validate", folder, "--format", "json", *args)
+    assert "Traceback" not in done.stderr, done.stderr
+    report = json.loads(done.stdout)
+    return done.returncode, [f for file in report["files"] for f in file["findings"]]
+
+
+def located(found: list[dict[str, object]]) -> list[tuple[object, object]]:
+    return [(f["code"], f["location"]["path"]) for f in found]  # type: ignore[index]
+
+
+# --- two [[targets]] with one name ------------------------------------------------------------
+
+
+@pytest.mark.rule("DECL008")
+def test_two_targets_with_one_name_fail_validate_at_the_second(tmp_path: Path) -> None:
+    folder = project(
+        tmp_path / "t1", extra=target("arm", "aarch64") + target("x86", "x86_64") + target("arm", "aarch64")
+    )
+    rc, found = findings(folder)
+    assert rc == 1
+    assert located(found) == [("DECL008", "targets[2].name")]
+    (finding,) = found
+    assert finding["message"] == "two [[targets]] are named 'arm': this one and targets[0]"
+    assert finding["fix"] == "Give each [[targets]] entry its own name."
+    lines = (folder / "modpack.toml").read_text().splitlines()
+    second = [n for n, line in enumerate(lines, start=1) if line == 'name = "arm"'][1]
+    assert finding["location"]["line"] == second  # type: ignore[index]
+
+
+@pytest.mark.parametrize("choice", [("--all",), ("--target", "x86"), ("--target", "nope")])
+def test_build_refuses_two_targets_with_one_name_with_validate_s_finding(
+    tmp_path: Path, choice: tuple[str, ...]
+) -> None:
+    folder = project(
+        tmp_path / "t1", extra=target("arm", "aarch64") + target("x86", "x86_64") + target("arm", "aarch64")
+    )
+    done = run_modpack("build", folder, "-o", tmp_path / "out", *choice)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "DECL008" in done.stdout and "[targets[2].name]" in done.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_targets_with_their_own_names_are_no_finding(tmp_path: Path) -> None:
+    folder = project(tmp_path / "t", extra=target("arm", "aarch64") + target("x86", "x86_64"))
+    assert findings(folder) == (0, [])
+
+
+# --- variables with no value where they are used ----------------------------------------------
+
+
+@pytest.mark.rule("DECL003")
+@pytest.mark.parametrize("extra", ["", target("arm", "aarch64")], ids=["no-targets", "with-targets"])
+def test_a_per_target_variable_in_build_so_fails_validate_and_build_alike(tmp_path: Path, extra: str) -> None:
+    folder = project(tmp_path / "t2", so="${arch}/hello.so", extra=extra)
+    rc, found = findings(folder)
+    assert rc == 1
+    assert located(found) == [("DECL003", "build.so")]
+    assert found[0]["message"] == "${arch} has no value here: only a [[targets]] entry's so expands it"
+    assert "[[targets]]" in str(found[0]["fix"])
+    done = run_modpack("build", folder, "-o", tmp_path / "out")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "DECL003" in done.stdout and "does not exist" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("place", "old", "new"),
+    [
+        ("module.description", 'description = "', 'description = "${os} '),
+        ("module.command_line_args", 'command_line_args = ""', 'command_line_args = "${target}"'),
+        ("commands[0].name", 'name = "hello.set"', 'name = "hello.${arch}"'),
+    ],
+)
+def test_a_per_target_variable_anywhere_but_a_target_s_so_is_a_finding(
+    tmp_path: Path, place: str, old: str, new: str
+) -> None:
+    folder = project(tmp_path / "p")
+    path = folder / "modpack.toml"
+    path.write_text(path.read_text().replace(old, new, 1))
+    rc, found = findings(folder)
+    assert rc == 1 and ("DECL003", place) in located(found), found
+
+
+def test_a_per_target_variable_in_the_output_template_points_at_the_template_s_field(tmp_path: Path) -> None:
+    folder = project(tmp_path / "p", extra="")
+    path = folder / "modpack.toml"
+    path.write_text(path.read_text().replace("[build]\n", '[build]\noutput = "hello-${arch}.zip"\n'))
+    rc, found = findings(folder)
+    assert rc == 1 and located(found) == [("DECL003", "build.output")]
+    assert "{architecture}" in str(found[0]["fix"])
+
+
+def test_a_target_variable_the_entry_gives_no_value_is_a_finding(tmp_path: Path) -> None:
+    no_arch = f'\n[[targets]]\nname = "a"\nso = "{SO}/${{arch}}/hello.so"\n'
+    no_os = target("b", "aarch64", so=f"{SO}/${{arch}}/${{os}}hello.so", systems="operating_systems = []\n")
+    folder = project(tmp_path / "p", extra=no_arch + no_os)
+    rc, found = findings(folder)
+    assert rc == 1
+    assert located(found) == [("DECL003", "targets[0].so"), ("DECL003", "targets[1].so")]
+    assert [f["message"] for f in found] == [
+        "${arch} has no value: [[targets]] 'a' gives no architecture",
+        "${os} has no value: [[targets]] 'b' gives no operating_systems",
+    ]
+    done = run_modpack("build", folder, "-o", tmp_path / "out", "--all")
+    assert done.returncode == 1 and "DECL003" in done.stdout, done.stdout + done.stderr
+
+
+def test_per_target_variables_in_a_target_s_so_and_a_literal_dollar_are_no_finding(tmp_path: Path) -> None:
+    folder = project(
+        tmp_path / "p",
+        extra=target(
+            "aarch64", "aarch64", so=f"{SO}/${{arch}}/hello.so", systems='operating_systems = ["rhel9"]\n'
+        )
+        + target("x86_64", "x86_64", so=f"{SO}/${{target}}/hello.so"),
+    )
+    path = folder / "modpack.toml"
+    path.write_text(path.read_text().replace('description = "', 'description = "costs $${arch} '))
+    assert findings(folder) == (0, [])
+    done = run_modpack("build", folder, "-o", tmp_path / "out", "--all")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- rule codes in [validate] -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["ignore", "select"])
+def test_an_unknown_code_in_the_nearest_modpack_toml_names_the_file_and_key(tmp_path: Path, key: str) -> None:
+    nearest = tmp_path / "nearest"
+    (nearest / "sub").mkdir(parents=True)
+    (nearest / "modpack.toml").write_text(f'[validate]\n{key} = ["CMD013", "CMD99"]\n')
+    done = run_modpack("validate", "x.zip", cwd=nearest / "sub")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"no rule matches 'CMD99' in [validate] {key} of {nearest / 'modpack.toml'}" in done.stderr
+
+
+@pytest.mark.parametrize("option", ["--ignore", "--select"])
+def test_an_unknown_code_on_the_command_line_names_its_option(tmp_path: Path, option: str) -> None:
+    done = run_modpack("validate", "x.zip", option, "CMD013,CMD99", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"no rule matches 'CMD99' given to {option}" in done.stderr
+
+
+def test_an_unset_variable_in_the_nearest_validate_table_is_named_where_it_is(tmp_path: Path) -> None:
+    (tmp_path / "modpack.toml").write_text('[validate]\nignore = ["${MODPACK_TEST_UNSET_CODE}"]\n')
+    done = run_modpack("validate", "x.zip", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "[validate.ignore[0]]: the environment variable MODPACK_TEST_UNSET_CODE is not set" in done.stderr
+    set_ = run_modpack("validate", "x.zip", cwd=tmp_path, env={"MODPACK_TEST_UNSET_CODE": "CMD013"})
+    assert set_.returncode == 1 and "IN001" in set_.stdout, set_.stdout + set_.stderr
+
+
+@pytest.mark.rule("DECL009")
+def test_an_unknown_code_in_the_built_file_fails_build_as_validate_fails(tmp_path: Path) -> None:
+    folder = project(tmp_path / "p", extra='\n[validate]\nignore = ["CMD013", "cmd99"]\n')
+    rc, found = findings(folder)
+    assert rc == 1 and located(found) == [("DECL009", "validate.ignore[1]")]
+    assert found[0]["message"] == "[validate] ignore names 'cmd99', which matches no rule"
+    done = run_modpack("build", folder, "-o", tmp_path / "out")
+    assert done.returncode == 1 and "DECL009" in done.stdout, done.stdout + done.stderr
+    inside = run_modpack("validate", "modpack.toml", cwd=folder)
+    assert inside.returncode == 2 and "in [validate] ignore of" in inside.stderr
+
+
+def test_codes_prefixes_and_rule_names_in_validate_are_no_finding(tmp_path: Path) -> None:
+    folder = project(
+        tmp_path / "p", extra='\n[validate]\nselect = ["cmd", "zero-step", "DECL0"]\nignore = ["CMD013"]\n'
+    )
+    assert findings(folder) == (0, [])
+    done = run_modpack("validate", "modpack.toml", cwd=folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_target_field_of_another_type_is_the_schema_s_finding_alone(tmp_path: Path) -> None:
+    """architecture = [{}] crashed expanding the target's so (str.replace with a list)."""
+    wrong = f'\n[[targets]]\nname = "a"\narchitecture = [{{}}]\nso = "{SO}/${{arch}}/hello.so"\n'
+    rc, found = findings(project(tmp_path / "p", extra=wrong))
+    assert rc == 1 and located(found) == [("SCH002", "targets[0].architecture")], found
