@@ -344,6 +344,33 @@ def test_when_no_node_takes_the_artifact_the_created_object_is_deleted(tmp_path:
         assert nothing_of(small, "toolarge")
 
 
+def test_a_rollback_that_fails_says_the_object_may_still_be_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hint said the object "is kept, for the nodes that took the artifact" when no node had
+    and the DELETE of the rollback had failed. The DELETE's failure is simulated (the cluster
+    going away between the uploads and it): serve answers a DELETE it can serve."""
+    from modpack.cli.app import main
+
+    def unreachable(api: client.Api, uid: str) -> bool:
+        raise client.ClusterError("cannot reach the cluster: connection refused")
+
+    bundle = write_bundle(tmp_path / "big.zip", module_json(module_name="notrolled"))
+    with running_cluster(tmp_path / "data", max_upload=1024) as small:  # every node answers 413
+        monkeypatch.setattr(client, "delete_module", unreachable)
+        monkeypatch.setenv("MODPACK_USER", "admin")
+        monkeypatch.setenv("MODPACK_PASSWORD", small.options.admin_password or "")
+        options = ["--cluster", small.urls[0], "--ca-cert", str(small.ca_cert), "--retries", "0"]
+        with pytest.raises(SystemExit) as ended:
+            main(["publish", str(bundle), *options])
+        (uid,) = [m["uid"] for m in modules_named(small, "notrolled")]
+    output = capsys.readouterr()
+    assert ended.value.code == 1, output
+    assert f"deleting module object {uid} failed" in output.out
+    assert f"may still be there: `modpack modules delete {uid}` removes it" in output.err
+    assert "for the nodes that took the artifact" not in output.err
+
+
 def test_an_object_that_was_there_before_is_never_rolled_back(tmp_path: Path) -> None:
     document = module_json(module_name="kept")
     with running_cluster(tmp_path / "data", max_upload=1024) as small:
@@ -1161,7 +1188,14 @@ def test_a_failed_publish_says_what_became_of_the_module_object(state: str, rest
     from modpack.cli.rest import _what_was_kept
 
     result = publishing.PublishResult("m", 10203, module_object=state, restored=restored)  # type: ignore[arg-type]
+    result.nodes = [client.NodeOutcome(client.NodeRef("node 1", "https://n1"), "uploaded")]
     assert _what_was_kept(result) == said
+    if state == "created":  # no node took it, and the rollback failed: the object may be there
+        result.nodes, result.uid = [], "u1"
+        assert _what_was_kept(result) == (
+            "no node took the artifact, and the module object this run created (u1) may still be"
+            " there: `modpack modules delete u1` removes it"
+        )
 
 
 # --- a review of the fixes above -----------------------------------------------------------------

@@ -508,3 +508,90 @@ def test_a_streamed_body_longer_than_announced_is_never_sent_past_it() -> None:
         with pytest.raises(transport.BodyLengthError, match="longer than its Content-Length"):
             sender.send(request, 1024)
         sender.close()
+
+
+def _trickle(peer: socket.socket, head: bytes) -> None:
+    """A whole answer, one byte every 0.2 s: each read gets a byte long before any timeout."""
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]":
+        peer.sendall(bytes([byte]))
+        time.sleep(0.2)
+
+
+def test_an_answer_that_trickles_is_cut_at_the_timeout() -> None:
+    """Each read waited at most --timeout, the answer as long as it kept trickling: 144 s for
+    `--timeout 5`. The whole answer, head and body, now ends within it."""
+    with raw_server(_trickle) as (url, heads):
+        plain = client.Connection(cluster=url, credentials=ADMIN, allow_http=True, timeout=1.0, retries=0)
+        started = time.monotonic()
+        with client.Api(plain) as api, pytest.raises(client.ClusterError) as failed:
+            api.json("GET", f"{url}/v1/nodes")
+        took = time.monotonic() - started
+    assert "the answer was not whole within 1 s" in failed.value.message
+    assert took < 3, took
+    assert len(heads) == 1
+
+
+def test_the_cli_ends_a_trickling_answer_at_its_timeout(tmp_path: Path) -> None:
+    from tests.support.cli import run_modpack
+
+    with raw_server(_trickle) as (url, _):
+        started = time.monotonic()
+        done = run_modpack(
+            "modules",
+            "list",
+            "--cluster",
+            url,
+            "--allow-http",
+            "--timeout",
+            "1",
+            "--retries",
+            "1",
+            env={"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password},
+        )
+        took = time.monotonic() - started
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the answer was not whole within 1 s" in done.stderr and "Traceback" not in done.stderr
+    assert took < 10, took  # two tries of 1 s each, a pause between, and the start-up
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (b"\x00\xffGARBAGE\r\n", "the answer is not HTTP (it began '\\x00"),
+        (
+            b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 38\r\n\r\n"
+            b"<html><body><h1>404</h1></body></html>",
+            "404 Not Found: an HTML page, not an answer of Redis Enterprise's REST API",
+        ),
+    ],
+)
+def test_a_server_that_is_not_the_rest_api_is_named_so(answer: bytes, said: str) -> None:
+    """It printed the bytes it got ('cannot reach ...: \\x00ÿGARBAGE'), OpenSSL's
+    "[SSL: WRONG_VERSION_NUMBER]" for plain HTTP on an https:// URL, or a whole HTML page."""
+
+    def reply(peer: socket.socket, head: bytes) -> None:
+        peer.sendall(answer)
+
+    with raw_server(reply) as (url, _):
+        plain = client.Connection(cluster=url, credentials=ADMIN, allow_http=True, retries=0)
+        with client.Api(plain) as api, pytest.raises(client.ClusterError) as failed:
+            api.json("GET", f"{plain.cluster}/v1/modules")
+    assert said in failed.value.message, failed.value.message
+    assert "<html>" not in failed.value.message
+
+
+def test_plain_http_on_an_https_url_is_named_so() -> None:
+    """OpenSSL's "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)" said nothing of
+    the cause: a plain HTTP server answered the TLS handshake."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}"
+        with client.Api(client.Connection(cluster=url, credentials=ADMIN, retries=0)) as api:
+            with pytest.raises(client.ClusterError) as failed:
+                api.json("GET", f"{url}/v1/modules")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "the server does not speak TLS there: an http:// address, or another port?" in failed.value.message
+    assert "WRONG_VERSION_NUMBER" not in failed.value.message

@@ -562,6 +562,13 @@ def _what_was_kept(result: PublishResult) -> str:
                 " (see its note)"
             )
         return "nothing this run created was kept"
+    took = any(o.status == "uploaded" for o in result.nodes)
+    if result.module_object in ("created", "replaced") and not took:
+        # the rollback failed (its note says why): the object may still be there, with no artifact
+        return (
+            f"no node took the artifact, and the module object this run created ({result.uid}) may"
+            f" still be there: `modpack modules delete {result.uid}` removes it"
+        )
     if result.module_object == "created":
         return "the module object this run created is kept, for the nodes that took the artifact"
     if result.module_object == "replaced":

@@ -347,7 +347,10 @@ def _error_body(response: Response) -> tuple[str, str]:
     try:
         body = response.json()
     except ValueError:
-        return "", response.text[:500].strip()
+        text = response.text.strip()
+        if text[:1] == "<":  # a web server's or a proxy's page: its markup filled the terminal
+            return "", "an HTML page, not an answer of Redis Enterprise's REST API"
+        return "", " ".join(text[:500].split())
     if not isinstance(body, dict):
         return "", str(body)[:500]
     description = body.get("description") or body.get("message") or ""

@@ -27,6 +27,7 @@ every `modpack publish` (bench/bench_publish.py).
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import ipaddress
 import json
@@ -405,8 +406,28 @@ def _exchange(
 ) -> Response:
     failed = _send_request(connection, request, target, proxy)
     wait = request.timeout.read if failed is None else min(request.timeout.read, EARLY_ANSWER_WAIT)
+    deadline = None
     if connection.sock is not None:
         connection.sock.settimeout(wait)
+        deadline = _Deadline(connection.sock, wait)
+    try:
+        answer, content = _answer(connection, failed, wait, limit)
+    except TransportError as exc:
+        if deadline is not None and deadline.expired:  # bytes kept coming, too slowly to end in time
+            raise ReadTimeout(f"the answer was not whole within {wait:g} s") from exc
+        raise
+    finally:
+        if deadline is not None:
+            deadline.cancel()
+    headers = {name.lower(): value for name, value in answer.getheaders()}
+    if failed is not None or (deadline is not None and deadline.expired):
+        headers["connection"] = "close"  # the request was not sent whole: the connection is spent
+    return Response(answer.status, headers, content, answer.reason)
+
+
+def _answer(
+    connection: http.client.HTTPConnection, failed: OSError | None, wait: float, limit: int
+) -> tuple[http.client.HTTPResponse, bytes]:
     try:
         answer = connection.getresponse()
     except TimeoutError as exc:
@@ -417,20 +438,35 @@ def _exchange(
         if failed is not None:
             raise WriteError(_reason(failed)) from failed
         raise RemoteProtocolError(_reason(exc)) from exc
-    if connection.sock is not None:
-        connection.sock.settimeout(request.timeout.read)
     try:
-        content = _read(answer, limit, request.timeout.read)
+        return answer, _read(answer, limit, wait)
     except (OSError, http.client.HTTPException) as exc:
         raise RemoteProtocolError(_reason(exc)) from exc
     finally:
         # An answer that ends with the connection (HTTP/1.0, `Connection: close`) holds the socket
         # itself: http.client hands it over, and closing the connection would leave it open.
         answer.close()
-    headers = {name.lower(): value for name, value in answer.getheaders()}
-    if failed is not None:
-        headers["connection"] = "close"  # the request was not sent whole: the connection is spent
-    return Response(answer.status, headers, content, answer.reason)
+
+
+class _Deadline:
+    """One limit for the whole answer, head and body: a socket timeout bounds each read only, and
+    a server sending a byte every few seconds held a 5 s --timeout for minutes. At the limit the
+    socket is shut down (from a timer thread), which ends the read waiting on it."""
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire, (sock,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self, sock: socket.socket) -> None:
+        self.expired = True
+        with contextlib.suppress(OSError):  # closed meanwhile
+            # the descriptor's own shutdown: an SSLSocket's would first try TLS's close_notify
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 def _send_request(
@@ -520,6 +556,11 @@ def _read(answer: http.client.HTTPResponse, limit: int, timeout: float) -> bytes
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"certificate verify failed: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError) and exc.reason == "WRONG_VERSION_NUMBER":
+        # what OpenSSL says of a peer that answered the ClientHello in plain text
+        return "the server does not speak TLS there: an http:// address, or another port?"
+    if isinstance(exc, http.client.BadStatusLine):
+        return f"the answer is not HTTP (it began {str(exc)[:40]!r})"
     if isinstance(exc, socket.gaierror):
         return f"cannot resolve the host name ({exc.strerror or exc})"
     if isinstance(exc, http.client.RemoteDisconnected):
