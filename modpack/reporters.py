@@ -218,7 +218,25 @@ def as_json(report: Report, output: Output | None = None) -> str:
             for f in report.files
         ],
     }
-    return json.dumps(document, indent=2)
+    return json.dumps(_unicode(document), indent=2)
+
+
+def _unicode(value: object) -> object:
+    """`value` with the bytes of a file name that is not UTF-8 (Python's surrogate escapes, which
+    JSON would carry as lone surrogates that strict parsers refuse and jq turns into U+FFFD)
+    written as `\\xff`, and any other lone surrogate as `\\udXXX`: valid UTF-8 throughout."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a surrogate no file name gave (a module.json's "\ud800")
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {key: _unicode(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unicode(item) for item in value]
+    return value
 
 
 # --- github -----------------------------------------------------------------------------------

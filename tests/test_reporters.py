@@ -278,3 +278,24 @@ def test_a_bundle_members_line_is_in_the_text_not_on_the_zip(tmp_path: Path) -> 
     [result] = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "VER011"]
     assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": 1}
     assert result["message"]["text"].startswith(f"[module.json:{line} version] ")
+
+
+def test_a_file_name_that_is_not_utf8_is_valid_utf8_in_the_json_report(tmp_path: Path) -> None:
+    """It carried Python's surrogate escapes as lone surrogates ("\\udcff"), which strict JSON
+    parsers refuse and jq turns into U+FFFD; SARIF percent-encoded the same path correctly."""
+    folder = os.fsencode(tmp_path) + b"/bad\xff\xfename"
+    os.makedirs(folder)
+    with open(folder + b"/module.json", "w") as written:
+        written.write("{}")
+    done = subprocess.run(
+        [sys.executable, "-m", "modpack", "validate", "bad\udcff\udcfename", "--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    text = done.stdout.decode("utf-8")  # strict: a lone surrogate's escape is still legal JSON text
+    assert "\\ud" not in text, text
+    document = json.loads(text)
+    assert document["files"][0]["path"] == "bad\\xff\\xfename/module.json"

@@ -126,7 +126,10 @@ def check_binary_member(
                 "ZIP004", "module_file", f"module_file is {declared!r}, the bundle holds {info.filename!r}"
             )
     if not bundle.is_executable(info):
-        sink.add("ZIP007", "", f"{info.filename} has mode {oct((info.external_attr >> 16) & 0o777)}")
+        mode = (info.external_attr >> 16) & 0o777
+        # a zip made on Windows records no Unix mode, which "has mode 0o0" misdescribed
+        what = f"has mode {oct(mode)}" if info.external_attr >> 16 else "has no Unix mode recorded"
+        sink.add("ZIP007", "", f"{info.filename} {what}: it unpacks without execute permission")
     try:
         streamed = bundle.stream_binary(layout.archive, info)
     except DAMAGED as exc:
