@@ -23,9 +23,11 @@ class OperatingSystem(TypedDict):
     cxxabi: str
     gcc: dict[str, str]
     architectures: list[str]
+    since: NotRequired[dict[str, str]]  # architecture -> the first RS release with packages for it
     status: str
     aliases: list[str]
     note: NotRequired[str]
+    dropped_in: NotRequired[str]  # the first RS release without packages for it
     libraries: NotRequired[dict[str, Library]]
 
 

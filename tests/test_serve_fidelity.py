@@ -199,6 +199,57 @@ def test_serve_refuses_a_version_it_cannot_imitate(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        # redis-enterprise.md §11.1-11.2: ARM64 from 8.0.10 on RHEL 9, Ubuntu 22.04 and AL2023 only,
+        # AL2023 from 8.0.20, no AL2 packages from 8.0.22, RHEL 7 gone by 7.4, Ubuntu 24.04 in none
+        (
+            ["--software-version", "7.22", "--arch", "aarch64"],
+            "node 1 (ubuntu22, aarch64, RS 7.22.0): Redis Enterprise has packages for ubuntu22 on aarch64"
+            " from 8.0.10 on",
+        ),
+        (
+            ["--arch", "aarch64", "--os", "rhel8"],
+            "no Redis Enterprise release has packages for rhel8 on aarch64",
+        ),
+        (
+            ["--os", "amzn2"],
+            "node 1 (amzn2, x86_64, RS 8.2.0): Redis Enterprise has no packages for amzn2 from 8.0.22 on",
+        ),
+        (
+            ["--os", "amzn2023", "--software-version", "8.0.10"],
+            "packages for amzn2023 on x86_64 from 8.0.20 on",
+        ),
+        (
+            ["--os", "3=rhel7"],
+            "node 3 (rhel7, x86_64, RS 8.2.0): Redis Enterprise has no packages for rhel7 from 7.4",
+        ),
+        (["--os", "ubuntu24"], "no Redis Enterprise release has packages for ubuntu24 on x86_64"),
+    ],
+)
+def test_serve_refuses_a_node_no_release_makes(tmp_path: Path, options: list[str], message: str) -> None:
+    """serve imitated an aarch64 7.22 node, or Amazon Linux 2 on 8.2: a pipeline could pass against
+    a cluster that cannot exist."""
+    result = run_modpack("serve", "--data", tmp_path / "d", "--port", "0", *options)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr, result.stderr
+    assert "hint: " in result.stderr and not (tmp_path / "d").exists()  # refused before anything is made
+
+
+def test_serve_imitates_every_node_a_release_makes(tmp_path: Path) -> None:
+    from modpack.rest.cluster import ServeOptions, _refuse_unreleased
+
+    for os_id, arch, version in (
+        ("amzn2023", "aarch64", "8.0.20-1"),
+        ("amzn2", "x86_64", "8.0.10-0"),
+        ("rhel9", "aarch64", "8.2.0-25"),
+        ("rhel8", "x86_64", "7.22.0-0"),
+    ):
+        _refuse_unreleased(1, os_id, arch, version)  # no UsageError
+    assert ServeOptions(data=tmp_path).default_os == "ubuntu22"
+
+
+@pytest.mark.parametrize(
     ("options", "code", "message"),
     [
         # Each was accepted, or an internal error: node 9's OS was dropped in silence and the

@@ -35,6 +35,7 @@ from modpack.rest.limits import ConnectionLimits
 if TYPE_CHECKING:
     import uvicorn
 
+    from modpack.policy import OperatingSystem
     from modpack.rest import server
 
 DEFAULT_PORT = 9443
@@ -106,8 +107,11 @@ class LocalCluster:
     def start(self) -> LocalCluster:
         from modpack.rest import server
 
-        self._prepare_data()
         version = _software_version(self.options.software_version or server.SOFTWARE_VERSION)
+        for uid in range(1, self.options.nodes + 1):  # before anything is made on disk
+            os_id = _node_os(self.options.node_os.get(uid, self.options.default_os))
+            _refuse_unreleased(uid, os_id, self.options.architecture, version)
+        self._prepare_data()
         self.nodes = self._nodes(version)
         self._shared = server.Shared(
             self._store(), self._users(), self.nodes, self.options.max_upload, version
@@ -357,6 +361,46 @@ def _node_os(name: str) -> str:
         known = ", ".join(policy.operating_systems())
         raise UsageError(f"unknown node OS {name!r}", f"Use one of {known}.")
     return canonical
+
+
+def _refuse_unreleased(uid: int, os_id: str, architecture: str, version: str) -> None:
+    """A node no Redis Enterprise release makes: an OS on an architecture it has no packages for
+    (aarch64 rhel8), before its first release there (aarch64 before 8.0.10, Amazon Linux 2023
+    before 8.0.20) or from the one that dropped it (Amazon Linux 2 from 8.0.22): pipelines were
+    tested green against a cluster that cannot exist. platforms.json `architectures`, `since`,
+    `dropped_in`."""
+    from modpack import policy
+
+    release = version.split("-", maxsplit=1)[0]
+    why = _not_released(os_id, policy.operating_systems()[os_id], architecture, release)
+    if why:
+        offered = [
+            name
+            for name, system in policy.operating_systems().items()
+            if not _not_released(name, system, architecture, release)
+        ]
+        hint = (
+            f"Choose --os among {', '.join(offered)} for {architecture} on this --software-version."
+            if offered
+            else f"No Redis Enterprise {release} runs on {architecture}: choose another --software-version"
+            " or --arch."
+        )
+        raise UsageError(f"node {uid} ({os_id}, {architecture}, RS {release}): {why}", hint)
+
+
+def _not_released(os_id: str, system: OperatingSystem, architecture: str, release: str) -> str:
+    """Why RS `release` has no packages for `os_id` on `architecture` ("" when it has)."""
+    from modpack.versions import parse_redis_version
+
+    number = parse_redis_version(release) or ()
+    first, dropped = system.get("since", {}).get(architecture), system.get("dropped_in")
+    if architecture not in system["architectures"] or system["status"] == "not-yet":
+        return f"no Redis Enterprise release has packages for {os_id} on {architecture}"
+    if first and number < (parse_redis_version(first) or ()):
+        return f"Redis Enterprise has packages for {os_id} on {architecture} from {first} on"
+    if dropped and number >= (parse_redis_version(dropped) or ()):
+        return f"Redis Enterprise has no packages for {os_id} from {dropped} on"
+    return ""
 
 
 def _software_version(text: str) -> str:
