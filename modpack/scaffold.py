@@ -323,6 +323,10 @@ def from_ramp(
     }
     module = {k: v for k, v in reader.module_as_written(decl).items() if k not in reader.DISCOVERED_KEYS}
     module = {k: _untemplate(v, k, conv) for k, v in module.items()}
+    for key, value in reader.with_defaults({}).items():  # what `ramp pack` writes for them
+        if key not in module:
+            module[key] = value
+            conv.changed(f"{key} = {json.dumps(value)} written: RAMP's default where ramp.yml has none")
     _archive_todo(module.get("dependencies"), conv)
     listed = decl.module.get("commands")  # RAMP ignores it; modpack builds from it without discovery
     if discovered:

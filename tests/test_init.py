@@ -375,3 +375,35 @@ def test_a_semantic_version_that_is_not_one_is_named_not_the_version(tmp_path: P
         result.stdout
     )
     assert "does not encode semantic_version" not in result.stdout
+
+
+def test_init_from_ramp_writes_ramps_defaults_for_what_the_manifest_leaves_out(tmp_path: Path) -> None:
+    """A bundle built from the converted modpack.toml lacked min_redis_pack_version "5.2" (and the
+    other defaults) that `ramp pack`, and `modpack build ramp.yml`, write for a manifest without them."""
+    import tomllib
+
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text("display_name: Hello\nauthor: me\nemail: me@example.com\nlicense: MIT\n")
+    target = tmp_path / "modpack.toml"
+    result = run_modpack("init", target, "--from", manifest, "--name", "hello", "--version", "1.2.3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    written = tomllib.loads(target.read_text())["module"]
+    expected = {
+        "command_line_args": "",
+        "capabilities": [],
+        "min_redis_version": "4.0",
+        "min_redis_pack_version": "5.2",
+    }
+    assert {k: written.get(k) for k in expected} == expected
+    for key in expected:
+        assert (
+            f"changed: {key} = " in result.stdout
+            and "RAMP's default where ramp.yml has none" in result.stdout
+        )
+    kept = tmp_path / "kept.yml"
+    kept.write_text("display_name: Hello\nmin_redis_version: '7.0'\ncapabilities: [types]\n")
+    again = run_modpack(
+        "init", tmp_path / "kept.toml", "--from", kept, "--name", "hello", "--version", "1.2.3"
+    )
+    assert "changed: min_redis_version" not in again.stdout and "changed: capabilities" not in again.stdout
+    assert tomllib.loads((tmp_path / "kept.toml").read_text())["module"]["min_redis_version"] == "7.0"
