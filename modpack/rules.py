@@ -160,10 +160,11 @@ def rule(code: str) -> Rule:
 
 def selects_a_rule(selector: str) -> bool:
     """Whether a select/ignore entry matches some rule: by code, code prefix (ZIP, ZIP0) or name."""
-    return any(code.startswith(selector) or found.name == selector for code, found in all_rules().items())
+    name = selector.lower()  # `textrel` was upper-cased as if it were a code family
+    return any(code.startswith(selector) or found.name == name for code, found in all_rules().items())
 
 
 def matches(code: str, selectors: tuple[str, ...]) -> bool:
     """True when a selector names the code, its family prefix (ZIP) or a code prefix (ZIP0)."""
     found = rule(code)
-    return any(code.startswith(s) or s == found.name for s in selectors)
+    return any(code.startswith(s) or s.lower() == found.name for s in selectors)

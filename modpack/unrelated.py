@@ -36,7 +36,7 @@ def _unrelated_zip(path: Path) -> str | None:
     try:
         with open_regular(path) as stream, zipfile.ZipFile(stream) as archive:
             names = [n.lower() for n in archive.namelist()]
-    except (OSError, ValueError, zipfile.BadZipFile):
+    except Exception:  # damaged (a zip version it cannot read, ...): validation says
         return None
     if any(n.rsplit("/", 1)[-1] == "module.json" or n.endswith(".so") or ".so." in n for n in names):
         return None
@@ -52,7 +52,7 @@ def _unrelated_yaml(path: Path) -> str | None:
     try:
         text, _ = hold_placeholders(read_regular(path, MAX_TEXT_FILE).decode("utf-8"))
         document = yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError):
+    except Exception:  # unreadable, not YAML, nested too deep: validation says
         return None
     if not isinstance(document, dict) or not document or set(map(str, document)) & MANIFEST_KEYS:
         return None

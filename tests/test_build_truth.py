@@ -346,7 +346,7 @@ def test_target_without_targets_hints_the_option_given(tmp_path: Path) -> None:
     assert everything.returncode == 2 and "without --all" in everything.stderr
 
 
-@pytest.mark.parametrize("given", ["modpack.toml", "module.json"])
+@pytest.mark.parametrize("given", ["modpack.toml"])
 def test_ramp_pack_manifest_must_be_a_ramp_yml(tmp_path: Path, given: str) -> None:
     wrong = tmp_path / given
     wrong.write_text((FIXTURES / "example" / "modpack.toml").read_text(encoding="utf-8"), encoding="utf-8")
@@ -376,3 +376,18 @@ def test_an_architecture_alias_is_named_as_written(tmp_path: Path) -> None:
     built = run_modpack("build", toml, "-o", tmp_path / "out")
     for run in (checked, built):
         assert "but architecture is 'arm64' (aarch64)" in run.stdout, run.stdout + run.stderr
+
+
+@pytest.mark.redis
+def test_ramp_pack_takes_a_manifest_written_as_json(tmp_path: Path) -> None:
+    """RAMP reads -m with a YAML parser, and JSON is YAML: refusing manifest.json by its name
+    refused a manifest RAMP takes."""
+    require_redis()
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(
+        json.dumps({"display_name": "Hello", "capabilities": ["types"], "min_redis_version": "7.0"})
+    )
+    done = run_modpack("ramp-pack", "-m", manifest, "-o", tmp_path / "rp" / "q.zip", HELLO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with zipfile.ZipFile(tmp_path / "rp" / "q.zip") as bundle:
+        assert json.loads(bundle.read("module.json"))["display_name"] == "Hello"

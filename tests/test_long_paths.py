@@ -60,3 +60,34 @@ def test_the_bundle_is_still_validated_beside_a_name_too_long(tmp_path: Path) ->
     done = run_modpack("validate", f"{tmp_path / LONG}.zip", HELLO, "--format", "json")
     assert done.returncode == 1, done.stderr
     assert '"IN001"' in done.stdout and "hello.so" in done.stdout
+
+
+def test_a_name_with_control_characters_is_shown_escaped(tmp_path: Path) -> None:
+    """The fallback printed the name as it is: a newline split the message and an escape
+    sequence reached the terminal."""
+    done = run_modpack("build", "x\n\x1b[31mRED" + "a" * 300, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("modpack: x\\n\\x1b[31mREDaaa") and done.stderr.count("\n") == 1, (
+        done.stderr
+    )
+
+
+def test_an_error_on_modpacks_own_file_is_an_internal_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file of modpack's own (a schema) missing is modpack's fault, to report, not a usage error."""
+    import modpack
+    from modpack import validate
+    from modpack.cli.app import main
+
+    own = Path(modpack.__file__).parent / "schemas" / "gone.schema.json"
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise FileNotFoundError(2, "No such file or directory", str(own))
+
+    monkeypatch.setattr(validate, "validate_paths", broken)
+    with pytest.raises(SystemExit) as ended:
+        main(["validate", str(HELLO)])
+    err = capsys.readouterr().err
+    assert ended.value.code == 1
+    assert "internal error: FileNotFoundError" in err and "report it" in err, err

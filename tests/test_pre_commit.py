@@ -127,3 +127,15 @@ def test_readme_example_names_real_hooks_and_no_missing_tag() -> None:
         assert {hook["id"] for hook in repo["hooks"]} <= hooks
         if re.fullmatch(r"v?\d+(\.\d+)*", str(repo["rev"])):  # a release tag must exist
             assert str(repo["rev"]) in git("tag", "--list", cwd=ROOT).split(), repo["rev"]
+
+
+def test_skip_unrelated_leaves_a_file_it_cannot_read_to_validation(tmp_path: Path) -> None:
+    """A zip of a version zipfile cannot read, or YAML nested past Python's recursion limit, ended
+    the hooks' run in "internal error" where plain validate reports ZIP001 and IN004."""
+    deep = tmp_path / "ramp-deep.yml"
+    deep.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    damaged = ROOT / "tests" / "regressions" / "bundle" / "zip-version-25.zip"
+    done = run_modpack("validate", "--skip-unrelated", damaged, deep)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "internal error" not in done.stderr and "skipped" not in done.stderr, done.stderr
+    assert "error ZIP001" in done.stdout and "error IN004" in done.stdout, done.stdout

@@ -595,3 +595,34 @@ def test_plain_http_on_an_https_url_is_named_so() -> None:
         server.server_close()
     assert "the server does not speak TLS there: an http:// address, or another port?" in failed.value.message
     assert "WRONG_VERSION_NUMBER" not in failed.value.message
+
+
+def test_a_send_that_stalls_stays_a_write_error_under_the_answer_deadline() -> None:
+    """A peer that never reads: the send fails, the answer deadline (2 s here) fired first and
+    turned the WriteError, which is retried, into "the answer was not whole within 2 s"."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(listener.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    sender = transport.StdlibTransport(ssl.create_default_context(), {})
+    body = iter([b"x" * (1 << 20)] * 64)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/v2/modules"
+    request = transport.Request(
+        "POST", url, {"Content-Length": str(64 << 20)}, body, transport.Timeout(5, 30, 1)
+    )
+    try:
+        with pytest.raises(transport.TransportError) as failed:
+            sender.send(request, 1 << 20)
+    finally:
+        sender.close()
+        listener.close()
+        for peer in held:
+            peer.close()
+    assert type(failed.value) is transport.WriteError, repr(failed.value)
+    assert "not whole" not in str(failed.value)

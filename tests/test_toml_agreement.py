@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_modpack
-from tests.support.paths import FIXTURES, SO
+from tests.support.paths import CASES, FIXTURES, SO
 
 EXAMPLE = (FIXTURES / "example" / "modpack.toml").read_text()
 BUILD_SO = 'so = "../so/x86_64/hello.so"\n'
@@ -208,3 +208,18 @@ def test_a_target_field_of_another_type_is_the_schema_s_finding_alone(tmp_path: 
     wrong = f'\n[[targets]]\nname = "a"\narchitecture = [{{}}]\nso = "{SO}/${{arch}}/hello.so"\n'
     rc, found = findings(project(tmp_path / "p", extra=wrong))
     assert rc == 1 and located(found) == [("SCH002", "targets[0].architecture")], found
+
+
+def test_rule_names_select_and_ignore_whatever_their_case(tmp_path: Path) -> None:
+    """`textrel` (ELF023's name) was upper-cased as if it were a code family and matched no rule:
+    a correct [validate] ignore was refused (exit 2, and DECL009 in build)."""
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "modpack.toml").write_text('[validate]\nignore = ["textrel", "Movablekeys"]\n')
+    module = folder / "module.json"
+    module.write_text((CASES / "good" / "module-json" / "module.json").read_text())
+    done = run_modpack("validate", module, "--ignore", "zero-step", cwd=folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no rule matches" not in done.stderr
+    checked = run_modpack("validate", "--config", folder / "modpack.toml", folder / "modpack.toml")
+    assert "DECL009" not in checked.stdout, checked.stdout

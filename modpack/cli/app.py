@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except BrokenPipeError:
         sys.exit(1)
     except OSError as error:
-        if not isinstance(error.filename, (str, bytes)):
+        if not isinstance(error.filename, (str, bytes)) or _own_file(os.fsdecode(error.filename)):
             _internal(error, state.debug)
         _os_error(error, state.debug)
     except Exception as error:
@@ -109,10 +109,24 @@ def _os_error(error: OSError, debug: bool) -> NoReturn:
     """An operating-system error on a named file that no command turned into a message of its
     own (`Path.is_dir()` raises for a name over 255 bytes, say): the file and the reason, not
     an internal error."""
-    click.echo(f"modpack: {os.fsdecode(error.filename)}: {error.strerror or error}", err=True)
+    from modpack.reporters import printable
+
+    named = printable(os.fsdecode(error.filename))  # a newline or an escape sequence, shown escaped
+    click.echo(f"modpack: {named}: {error.strerror or error}", err=True)
     if debug:
         _print_traceback()
     sys.exit(2 if error.errno in _BAD_PATH else 1)
+
+
+def _own_file(name: str) -> bool:
+    """Whether a file is part of modpack itself (its schemas, its data): an error there is an
+    internal one, to report, not a path the user gave."""
+    from pathlib import Path
+
+    import modpack
+
+    package = Path(modpack.__file__).parent.absolute()  # absolute(): no system call that could fail
+    return package in Path(name).absolute().parents
 
 
 def _internal(error: Exception, debug: bool) -> NoReturn:

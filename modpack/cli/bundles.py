@@ -16,7 +16,6 @@ import click
 
 from modpack.cli.output import (
     COLOR_OPTION,
-    check_codes,
     checked_redis_version,
     colour,
     echo_findings,
@@ -44,7 +43,8 @@ def validation_settings(
     from modpack.config import settings_for
 
     load = load or LoadOptions()
-    settings = settings_for(
+    # settings_for checks each select/ignore code, naming where it came from
+    return settings_for(
         config,
         select=parse_codes(select),
         ignore=parse_codes(ignore),
@@ -54,8 +54,6 @@ def validation_settings(
         redis_server=load.redis_server,
         redis_version=load.redis_version,
     )
-    check_codes(settings.select + settings.ignore)
-    return settings
 
 
 class LoadOptions(NamedTuple):

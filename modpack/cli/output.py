@@ -88,12 +88,10 @@ def check_codes(codes: tuple[str, ...]) -> None:
     """Each code names a rule, a family or a code prefix; a usage error otherwise."""
     if not codes:  # no rule table to read: publish's uploads start before its validation needs one
         return
-    from modpack.rules import all_rules
+    from modpack.rules import selects_a_rule
 
-    rules = all_rules()
-    names = {r.name for r in rules.values()}
     for code in codes:
-        if code not in names and not any(known.startswith(code) for known in rules):
+        if not selects_a_rule(code):
             raise UsageError(f"no rule matches {code!r}", "Run `modpack rules` to list the codes.")
 
 

@@ -83,9 +83,9 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
 
 
 # What to run instead when -m names a file of another kind (by its name, as validate tells kinds).
+# Not .json: RAMP reads -m with a YAML parser, and JSON is YAML, so a JSON manifest is RAMP's too.
 _INSTEAD = {
     "modpack.toml": "To build from modpack.toml, run `modpack build {path}`.",
-    "module.json": "To start from module.json, run `modpack init --from {path}`, then `modpack build`.",
     "bundle": "To check a bundle, run `modpack validate {path}`.",
     "binary": "Pass the module .so as the argument, and its ramp.yml with -m.",
 }

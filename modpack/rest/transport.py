@@ -412,8 +412,11 @@ def _exchange(
         deadline = _Deadline(connection.sock, wait)
     try:
         answer, content = _answer(connection, failed, wait, limit)
-    except TransportError as exc:
-        if deadline is not None and deadline.expired:  # bytes kept coming, too slowly to end in time
+    except RemoteProtocolError as exc:
+        # The deadline's shutdown ends a read as if the peer closed: bytes kept coming, too slowly
+        # to end in time. A request not sent whole keeps its WriteError (retried, and no answer
+        # came); a read that timed out on its own says "no answer within".
+        if failed is None and deadline is not None and deadline.expired:
             raise ReadTimeout(f"the answer was not whole within {wait:g} s") from exc
         raise
     finally:
