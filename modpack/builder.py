@@ -451,9 +451,41 @@ def _rename_all(planned: Sequence[PlannedBundle], staged: list[_Staged]) -> list
             if len(planned) == 1:
                 raise
             raise _partly_written(exc, results, planned) from exc
-        plan.module["sha256"] = stage.digest
-        results.append(BuildResult(plan.path, plan.module, stage.digest, plan.findings, stage.unchanged))
+        except KeyboardInterrupt as stop:  # Ctrl+C, SIGTERM: say which bundles are in place
+            if _in_place(stage):
+                results.append(_built(plan, stage))
+            if not results:
+                raise
+            raise _interrupted(stop, results, planned) from None
+        results.append(_built(plan, stage))
     return results
+
+
+def _built(plan: PlannedBundle, stage: _Staged) -> BuildResult:
+    plan.module["sha256"] = stage.digest
+    return BuildResult(plan.path, plan.module, stage.digest, plan.findings, stage.unchanged)
+
+
+def _in_place(stage: _Staged) -> bool:
+    """Whether the rename of a bundle interrupted mid-commit took place: its name holds the very
+    file written (the same inode), not an older one."""
+    try:
+        return os.fstat(stage.out.stream.fileno()).st_ino == stage.out.target.stat().st_ino
+    except (OSError, ValueError):
+        return False
+
+
+def _interrupted(
+    stop: KeyboardInterrupt, results: list[BuildResult], planned: Sequence[PlannedBundle]
+) -> ModpackError:
+    """Ctrl+C (exit 130) or SIGTERM (143) between the renames: which bundles are written."""
+    from modpack.errors import Terminated
+
+    terminated = isinstance(stop, Terminated)
+    error = _partly_written(ModpackError("terminated" if terminated else "interrupted"), results, planned)
+    error.hint = "Run the same build again to write them all."
+    error.exit_code = 143 if terminated else 130
+    return error
 
 
 def _partly_written(

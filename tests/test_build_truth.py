@@ -149,6 +149,53 @@ def test_build_all_says_exactly_what_was_written_when_a_rename_fails(tmp_path: P
     assert f"not written: {second}" in done.stderr and f"not written: {third}" in done.stderr
 
 
+# Ctrl+C (or SIGTERM) at the second rename: before it (after=False) or once it took place.
+_STOPPED_AT_SECOND_RENAME = """
+import sys
+from modpack import atomic
+from modpack.errors import Terminated
+real = atomic.AtomicFile.commit
+calls = []
+stop = {"int": KeyboardInterrupt, "term": Terminated}[sys.argv.pop(1)]
+after = sys.argv.pop(1) == "after"
+def commit(self):
+    calls.append(self.target)
+    if len(calls) == 2:
+        if after:
+            real(self)
+        raise stop
+    real(self)
+atomic.AtomicFile.commit = commit
+from modpack.cli.app import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize(("signal", "status"), [("int", 130), ("term", 143)])
+@pytest.mark.parametrize("after", [False, True])
+def test_build_all_stopped_between_renames_says_what_was_written(
+    tmp_path: Path, signal: str, status: int, after: bool
+) -> None:
+    """It said only "interrupted", and left the bundles renamed before the stop in place."""
+    project = three_targets(tmp_path / "p", HELLO)
+    out = tmp_path / "out"
+    when = "after" if after else "before"
+    done = run_python(_STOPPED_AT_SECOND_RENAME, signal, when, "build", project, "--all", "-o", out)
+    assert done.returncode == status, done.stdout + done.stderr
+    first, second, third = (
+        out / f"hello.Linux-{os}-x86_64.1.2.3.zip" for os in ("rhel9", "ubuntu22", "rhel8")
+    )
+    written = [first, second] if after else [first]
+    assert left_in(out) == sorted(p.name for p in written)
+    word = "terminated" if signal == "term" else "interrupted"
+    assert f"modpack: {word}; {len(written)} of 3 bundles written" in done.stderr, done.stderr
+    for path in written:
+        assert f"written: {path}" in done.stderr
+    for path in {first, second, third} - set(written):
+        assert f"not written: {path}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_build_all_still_writes_every_bundle(tmp_path: Path) -> None:
     project = three_targets(tmp_path / "p", HELLO)
     out = tmp_path / "out"
