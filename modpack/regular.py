@@ -71,9 +71,26 @@ def _regular_fd(path: str | os.PathLike[str]) -> int:
 
 
 def is_file(path: Path) -> bool:
-    """Path.is_file(), False where it raises (a name over 255 bytes): not_a_file then says why."""
+    """Path.is_file(), False where it raises: Python 3.11 lets ENAMETOOLONG (a name over 255
+    bytes) and EACCES on a parent through. The reader, or not_a_file, then says why."""
     try:
         return path.is_file()
+    except OSError:
+        return False
+
+
+def is_dir(path: Path) -> bool:
+    """Path.is_dir(), False where it raises (as is_file)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def exists(path: Path) -> bool:
+    """Path.exists(), False where it raises (as is_file)."""
+    try:
+        return path.exists()
     except OSError:
         return False
 

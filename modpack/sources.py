@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 from modpack import locate
 from modpack.findings import LineResolver, Sink
 from modpack.locate import ParsedJson
-from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, hint_for, read_regular
+from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, hint_for, is_dir, read_regular
 from modpack.report import FileReport
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def expand(
     files: list[Path] = []
     empty: list[FileReport] = []
     for path in paths:
-        if _is_dir(path):
+        if is_dir(path):
             found = found_in_folder(list(folder_candidates(path)))
             if not found:
                 sink = Sink(str(path))
@@ -79,15 +79,6 @@ def expand(
         else:
             files.append(path)
     return files, empty
-
-
-def _is_dir(path: Path) -> bool:
-    """Path.is_dir(), False where it raises (ENAMETOOLONG, EACCES on a parent): the reader of the
-    file then reports it as a file it cannot open, with the reason."""
-    try:
-        return path.is_dir()
-    except OSError:
-        return False
 
 
 # What Path.exists() takes for "no such file" (pathlib's _IGNORED_ERRNOS), and it says so for a

@@ -18,6 +18,7 @@ from modpack.checks.document import check_module_document, check_module_json_tex
 from modpack.config import Settings
 from modpack.errors import ModpackError
 from modpack.findings import Finding, Sink
+from modpack.regular import exists
 from modpack.report import FileReport, Report
 from modpack.rules import matches
 from modpack.sources import expand, kind_of, read_text
@@ -93,20 +94,12 @@ def select(findings: list[Finding], settings: Settings) -> list[Finding]:
     return kept
 
 
-def _exists(path: Path) -> bool:
-    """Path.exists(), False where it raises (a name over 255 bytes): not_a_file says why."""
-    try:
-        return path.exists()
-    except OSError:
-        return False
-
-
 def validate_file(path: Path, settings: Settings | None = None) -> FileReport:
     settings = settings or Settings()
     kind = kind_of(path)
     if kind == "module.json":  # one open says whether it exists (IN001 as below): no stat first
         return FileReport(str(path), kind, validate_module_file(path))
-    if not _exists(path):
+    if not exists(path):
         from modpack.regular import not_a_file
 
         sink = Sink(str(path))

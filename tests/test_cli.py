@@ -241,15 +241,15 @@ def test_no_rule_codes_to_check_reads_no_rule_table() -> None:
 
     code = (
         "import sys\n"
-        "from modpack.cli.output import check_codes\n"
-        "check_codes(())\n"
+        "from modpack.config import check_codes\n"
+        "check_codes((), 'given to --select')\n"
         "print('modpack.rules' in sys.modules)\n"
-        "try:\n    check_codes(('NOPE999',))\n"
+        "try:\n    check_codes(('NOPE999',), 'given to --select')\n"
         "except Exception as error:\n    print(type(error).__name__, error)\n"
     )
     done = run_python(code)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["False", "UsageError no rule matches 'NOPE999'"]
+    assert done.stdout.splitlines() == ["False", "UsageError no rule matches 'NOPE999' given to --select"]
 
 
 def test_a_folder_validates_the_binary_its_declarations_name_once(tmp_path: Path) -> None:

@@ -77,24 +77,6 @@ def parse_codes(values: tuple[str, ...]) -> tuple[str, ...]:
     return normalized_codes(c for v in values for c in v.split(","))
 
 
-def rule_codes(values: tuple[str, ...]) -> tuple[str, ...]:
-    """The codes of `values` (parse_codes), each checked by check_codes."""
-    codes = parse_codes(values)
-    check_codes(codes)
-    return codes
-
-
-def check_codes(codes: tuple[str, ...]) -> None:
-    """Each code names a rule, a family or a code prefix; a usage error otherwise."""
-    if not codes:  # no rule table to read: publish's uploads start before its validation needs one
-        return
-    from modpack.rules import selects_a_rule
-
-    for code in codes:
-        if not selects_a_rule(code):
-            raise UsageError(f"no rule matches {code!r}", "Run `modpack rules` to list the codes.")
-
-
 def checked_redis_version(text: str | None) -> str | None:
     """--redis-version as given, or a usage error when it is not a version (8.0, 7.0.15): the one
     check of the option, shared by validate and discover."""
