@@ -321,6 +321,18 @@ def _layout(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], sink: Sink) 
     if len(layout.binaries) != 1:
         names = ", ".join(i.filename for i in layout.binaries) or "none"
         sink.add("ZIP003", "", f"the bundle holds {len(layout.binaries)} .so files at its root ({names})")
+    elif deps_so := [name for name in layout.deps if name.endswith(".so")]:
+        # The unpacker counts every entry whose name ends in .so, deps/ included, and refuses more
+        # than one (RAMP's unpacker.py, which mirrors Redis Enterprise's: invalid_number_of_files).
+        names = ", ".join([layout.binaries[0].filename, *deps_so])
+        sink.add(
+            "ZIP003",
+            "",
+            f"the bundle holds {1 + len(deps_so)} entries named *.so ({names}): Redis Enterprise counts"
+            " those under deps/ too and refuses more than one (invalid_number_of_files)",
+            "Ship a library the module needs in an archive under deps/ (RAMP packs a dependency as"
+            " deps/<name>.tgz), or link it into the module.",
+        )
     return layout
 
 

@@ -36,11 +36,15 @@ def validate_paths(
     (`modpack.unrelated`) is not validated but listed there, with why."""
     settings = settings or Settings()
     files, reports = expand(paths, _without_declared_binaries)
+    # A ramp.yml names no binary (RAMP takes it on its command line): with --load, the .so or
+    # bundle validated beside it is what is loaded, and the manifest's own "nothing to load" is no
+    # failure of the run.
+    beside = settings.load and any(kind_of(p) in ("bundle", "binary") for p in files)
     for path in files:
         if skipped is not None and (reason := _unrelated(path)):
             skipped.append((path, reason))
             continue
-        report = validate_file(path, settings)
+        report = validate_file(path, settings, binary_beside=beside)
         report.findings = select(report.findings, settings)
         reports.append(report)
     return Report(reports, settings)
@@ -94,7 +98,8 @@ def select(findings: list[Finding], settings: Settings) -> list[Finding]:
     return kept
 
 
-def validate_file(path: Path, settings: Settings | None = None) -> FileReport:
+def validate_file(path: Path, settings: Settings | None = None, *, binary_beside: bool = False) -> FileReport:
+    """`binary_beside`: a .so or bundle is validated in the same run (see validate_paths)."""
     settings = settings or Settings()
     kind = kind_of(path)
     if kind == "module.json":  # one open says whether it exists (IN001 as below): no stat first
@@ -106,7 +111,7 @@ def validate_file(path: Path, settings: Settings | None = None) -> FileReport:
         sink.add("IN001", "", f"{path} {not_a_file(path)}")
         return FileReport(str(path), kind or "unknown", sink.resolved())
     if kind in {"modpack.toml", "ramp.yml"}:
-        findings = validate_declarations(path, settings)
+        findings = validate_declarations(path, settings, binary_beside=binary_beside)
     elif kind == "bundle":
         findings = validate_bundle(path, settings).findings
     elif kind == "binary":
@@ -141,21 +146,28 @@ def validate_module_file(path: Path) -> list[Finding]:
 
 
 def check_declarations(
-    decl: Declarations, settings: Settings | None = None, *, so: Path | None = None, named: Path | None = None
+    decl: Declarations,
+    settings: Settings | None = None,
+    *,
+    so: Path | None = None,
+    named: Path | None = None,
+    binary_beside: bool = False,
 ) -> None:
     """Semantic checks of what the declarations describe (their schema was checked on load).
 
     The one entry point for declaration checks, `modpack build`'s too: with `settings.load`
     the binary (`so`, else [build] so) is loaded into a real redis-server and compared, exactly
     as `validate --load` does. `named`: the binary's path as given (`so` may be resolved), whose
-    file name build packs it under when no module_file is declared. Findings go to `decl.sink`.
+    file name build packs it under when no module_file is declared. `binary_beside`: a .so or
+    bundle is validated in the same run, so a ramp.yml (which names none) need not say that
+    nothing was loaded for it. Findings go to `decl.sink`.
     """
     settings = settings or Settings()
     if decl.kind == "ramp":
         from modpack.ramp import reader
 
         reader.check(decl)
-        if settings.load:
+        if settings.load and not (so is None and binary_beside):
             _load_declared(decl, so, settings)
         return
     module = decl.module
@@ -223,8 +235,12 @@ def _load_declared(decl: Declarations, so: Path | None, settings: Settings) -> N
 
         check_load_of(binary, decl.module, decl.sink, settings)
         return
-    why = f"{decl.path.name} names no module binary that exists ([build] so is {decl.so or 'not set'})"
-    hint = "Set `so` under [build] to the built .so, or validate the bundle or the .so with --load."
+    if decl.kind == "ramp":
+        why = f"{decl.path.name} names no module binary: RAMP takes the .so on its command line"
+        hint = f"Validate the .so (or the bundle) with it: modpack validate --load {decl.path.name} MODULE.so"
+    else:
+        why = f"{decl.path.name} names no module binary that exists ([build] so is {decl.so or 'not set'})"
+        hint = "Set `so` under [build] to the built .so, or validate the bundle or the .so with --load."
     if settings.load_if_available:
         decl.sink.add("LOAD024", "", f"nothing was loaded: {why}", hint)
     else:
@@ -242,14 +258,16 @@ def _declared_binary(decl: Declarations) -> Path | None:
         return None
 
 
-def validate_declarations(path: Path, settings: Settings | None = None) -> list[Finding]:
+def validate_declarations(
+    path: Path, settings: Settings | None = None, *, binary_beside: bool = False
+) -> list[Finding]:
     from modpack import manifests
 
     settings = settings or Settings()
     decl = manifests.load(path)
     effective = settings._replace(load=settings.load or decl.settings.load)
     targets = _target_findings(decl, effective) if decl.targets else []
-    check_declarations(decl, effective)
+    check_declarations(decl, effective, binary_beside=binary_beside)
     found = decl.sink.resolved()
     said = {f.identity for f in found}
     for finding in targets:

@@ -8,17 +8,30 @@ something else than the comment says, so a rule never rests on a belief about Re
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+import subprocess
+import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from modpack.redis.harness import (
+    ReplyError,
+    RespClient,
+    binary_version,
+    private_folder,
+    server_arguments,
+)
 from tests.support.cli import run_modpack
 from tests.support.modules import compile_module, observe
 from tests.support.paths import CASES
 from tests.support.redis_prepared import require_prepared
+from tests.support.tools import require_redis
 
 HEADER = """\
 [module]
@@ -284,7 +297,10 @@ UNUSABLE = {
     "x.variable": ("IDX(KEY_RW | REDISMODULE_CMD_KEY_VARIABLE_FLAGS, 1, 0, 1, 0)", (1, 1, 1)),
     "x.keyword0": (KEYWORD_FROM_0, (0, 0, 0)),
     "x.index0": ("IDX(KEY_RW, 0, 0, 1, 0)", (0, 0, 1)),
-    "x.fine": ("IDX(KEY_RW, 1, -1, 1, 2)", (1, -1, 1)),  # a limit with lastkey -1 is what it is for
+    # Keys are the first half of the arguments (limit 2, lastkey -1, as the limit is meant to be
+    # used): COMMAND GETKEYS honours it, first/last/step drop it (see the cluster-mode test below).
+    "x.half": ("IDX(KEY_RW, 1, -1, 1, 2)", (1, -1, 1)),
+    "x.fine": ("IDX(KEY_RW, 1, 1, 1, 0)", (1, 2, 1)),
 }
 
 
@@ -318,6 +334,7 @@ def test_key_specs_redis_accepts_and_cannot_use_are_errors(tmp_path: Path) -> No
     invalid = "ERR Invalid arguments specified for command"
     for name in ("x.variable", "x.keyword0"):
         assert str(observe(so, {name: args}).getkeys[name]) == f"ErrorReply(message='{invalid}')"
+    assert observe(so, {"x.half": args}).getkeys == {"x.half": ["KEYS", "a"]}
     assert observe(so, {"x.fine": args}).getkeys == {"x.fine": ["KEYS", "a"]}
     declared = [table(name, flags=("write",), keys=keys) for name, (_, keys) in UNUSABLE.items()]
     declared[3]["flags"] = ["write", "movablekeys"]  # Redis marks a keyword spec movablekeys
@@ -325,8 +342,9 @@ def test_key_specs_redis_accepts_and_cannot_use_are_errors(tmp_path: Path) -> No
         "CMD013@commands[3].flags",  # and without getkeys-api cluster routing misses its keys
         "KEY005@commands[4]",  # 0,0,1: the step of no key, the static rules' reading
         "LOAD022@commands[3]",
-        "LOAD023@commands[0].step",  # -1 is also a Redis Enterprise routing policy
-        *(f"LOAD027@commands[{index}]" for index in range(5)),
+        # 1, 1, -1 as registered is no Redis Enterprise routing policy (LOAD023), which a step of
+        # -1 written by hand is: Redis walks these keys backwards.
+        *(f"LOAD027@commands[{index}]" for index in range(6)),
     ]
     done = run_modpack("validate", project(tmp_path, declared), "--load", "--select", "LOAD027")
     assert (
@@ -339,6 +357,70 @@ def test_key_specs_redis_accepts_and_cannot_use_are_errors(tmp_path: Path) -> No
     )
     assert "limit 2 with lastkey -2 (below -1) fails an assertion" in done.stdout
     assert "index 0 takes the command name (argv[0]) for a key" in done.stdout
+
+
+@contextlib.contextmanager
+def cluster_node(so: Path) -> Iterator[RespClient]:
+    """A redis-server in cluster mode owning every slot, with `so` loaded: what cluster routing
+    does with a command's keys (src/cluster.c getNodeByQuery()), over its unix socket."""
+    binary = require_redis()
+    folder = private_folder()
+    args = server_arguments(binary, folder, binary_version([binary]))
+    args += ["--cluster-enabled", "yes", "--cluster-config-file", str(folder / "nodes.conf")]
+    process = subprocess.Popen([*args, "--loadmodule", str(so)], stdout=subprocess.DEVNULL)
+    client = None
+    try:
+        deadline = time.monotonic() + 10
+        while not (folder / "redis.sock").exists():
+            assert process.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.02)
+        client = RespClient.connect(folder / "redis.sock", 5.0)
+        client.call("CLUSTER", "ADDSLOTSRANGE", "0", "16383")
+        while "cluster_state:ok" not in str(client.call("CLUSTER", "INFO")):
+            assert time.monotonic() < deadline, "the one-node cluster did not come up"
+            time.sleep(0.05)
+        yield client
+    finally:
+        if client is not None:
+            client.close()
+        process.kill()
+        process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.rule("LOAD027")
+@pytest.mark.redis
+def test_a_limit_first_last_step_drop_sends_values_to_cluster_routing(tmp_path: Path) -> None:
+    """A key spec whose keys are the first half of the arguments (index 1, lastkey -1, limit 2):
+    COMMAND GETKEYS answers the keys, but Redis copies the spec into first/last/step without its
+    limit, and cluster routing reads only those (keyspecs.md §3.4, §3.5). So every call whose
+    values hash to another slot than its keys fails with CROSSSLOT, and module.json, which carries
+    the same 1, -1, 1, sends the Redis Enterprise proxy the same way. The sweep's ks2.so passed
+    `validate --load` and `discover` said nothing."""
+    body = (
+        "static RedisModuleCommandKeySpec half[] = {IDX(KEY_RO, 1, -1, 1, 2), {0}};\n"
+        '    CC("h.mget", "readonly", 0, 0, 0); INFO("h.mget", -2, half);'
+    )
+    so = compile_module(tmp_path, body, "half")
+    seen = observe(so, {"h.mget": ["{a}1", "{a}2", "x", "y"]})
+    assert seen.triple("h.mget") == (1, -1, 1)
+    assert seen.getkeys == {"h.mget": ["{a}1", "{a}2"]}
+    with cluster_node(so) as node:
+        with pytest.raises(ReplyError, match=r"^CROSSSLOT"):
+            node.call("h.mget", "{a}1", "{a}2", "x", "y")
+        assert node.call("h.mget", "{a}1", "{a}2", "{a}x", "{a}y") == "OK"  # values in the keys' slot
+
+    done = run_modpack("validate", "--load", so)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "error LOAD027 h.mget: Redis accepted key specs it cannot use: key spec 1 [RO access; index 1;"
+        " range lastkey -1 keystep 1 limit 2]: first/last/step 1, -1, 1 are this spec without its limit 2,"
+        " and cluster routing reads only them: every argument from index 1 on is taken for a key"
+    ) in done.stdout
+    found = run_modpack("discover", so)
+    assert found.returncode == 0, found.stderr
+    assert 'name = "h.mget"' in found.stdout and "LOAD027" not in found.stdout  # TOML stays clean
+    assert "modpack: warning: LOAD027 h.mget: Redis accepted key specs it cannot use" in found.stderr
 
 
 @pytest.mark.rule("LOAD027", "LOAD021")

@@ -247,6 +247,78 @@ def test_not_movable_is_never_reported() -> None:
     assert compare.uncovered_key_specs(info) == []
 
 
+def limited_spec(position: int, limit: int, flags: tuple[str, ...] = ("RO",)) -> KeySpec:
+    return KeySpec(
+        flags, "index", {"index": position}, "range", {"lastkey": -1, "keystep": 1, "limit": limit}
+    )
+
+
+@pytest.mark.parametrize(
+    ("specs", "sources"),
+    [
+        # keyspecs.md §3.5, with its worked examples (tests/unit/moduleapi/keyspecs.tcl)
+        ((index_spec(1, -1, 2),), [0]),  # one INDEX + RANGE spec: copied whole, keystep 2 kept
+        ((index_spec(1), index_spec(2)), [0, 1]),  # kspec.tworanges
+        ((index_spec(1), index_spec(3)), [0]),  # kspec.tworangeswithgap: 3 does not follow on from 1
+        ((index_spec(1, -1, 2), index_spec(2)), [1]),  # keystep 2 is skipped when there are several
+        ((index_spec(1, -1), index_spec(2)), [0]),  # a last counted from the end is the largest
+        ((KeySpec(("RO",), "keyword", {"keyword": "K", "startfrom": 1}, "range", {}),), []),
+        ((index_spec(1, flags=("RO", "not_key")), index_spec(2)), [0, 1]),  # NOT_KEY: routed as a key
+    ],
+)
+def test_legacy_sources(specs: tuple[KeySpec, ...], sources: list[int]) -> None:
+    assert compare.legacy_sources(specs) == sources
+
+
+def test_a_limit_the_legacy_triple_drops_is_an_error() -> None:
+    """A spec whose keys are the first half of the arguments (limit 2) becomes first/last/step
+    1, -1, 1: cluster routing then takes the values for keys (CROSSSLOT on redis-server 7.0.15
+    in cluster mode for `k.lim {a}1 {a}2 x y`, while COMMAND GETKEYS answers {a}1 {a}2)."""
+    info = CommandInfo("k.lim", -2, ("readonly", "module"), 1, -1, 1, (limited_spec(1, 2),))
+    module = {"commands": [declared("k.lim", -2, ["readonly"], (1, -1, 1))]}
+    [difference] = compare.compare(module, discovery(info))
+    assert (difference.code, difference.path) == ("LOAD027", "commands[0]")
+    assert (
+        "key spec 1 [RO; index 1; range lastkey -1 keystep 1 limit 2]: first/last/step 1, -1, 1 are this spec"
+        " without its limit 2, and cluster routing reads only them: every argument from index 1 on is"
+        " taken for a key" in difference.message
+    )
+    assert [d.code for d in compare.registered_defects(discovery(info))] == ["LOAD027"]
+    # Not a defect: a limit of 1 (all of them), getkeys-api (routing asks the module: movablekeys),
+    # a spec the triple does not come from, and NOT_KEY, which is documented as routed as a key.
+    fine = [
+        CommandInfo("a", -2, ("module",), 1, -1, 1, (limited_spec(1, 1),)),
+        CommandInfo("b", -2, ("module", "movablekeys"), 1, -1, 1, (limited_spec(1, 2),)),
+        CommandInfo("c", -2, ("module", "movablekeys"), 1, 1, 1, (index_spec(1), limited_spec(3, 2))),
+        CommandInfo("d", 3, ("module",), 1, 2, 1, (index_spec(1, flags=("RO", "not_key")), index_spec(2))),
+    ]
+    assert [d for d in compare.registered_defects(discovery(*fine)) if d.code == "LOAD027"] == []
+
+
+def test_a_negative_step_the_module_registers_is_no_routing_policy() -> None:
+    """1, -1, -1 copied from what the module registers: Redis walks its keys backwards for ever
+    (LOAD027), and saying the step is a Redis Enterprise routing policy contradicted that."""
+    info = CommandInfo("sz.neg", -1, ("write", "module"), 1, -1, -1, (index_spec(1, -1, -1),))
+    module = {"commands": [declared("sz.neg", -1, ["write"], (1, -1, -1))]}
+    assert codes(module, discovery(info)) == [("LOAD027", "commands[0]")]
+    written = {"commands": [declared("sz.neg", -1, ["write"], (0, 0, -1))]}  # a policy, by hand
+    assert codes(written, discovery(info)) == [("LOAD027", "commands[0]"), ("LOAD023", "commands[0].step")]
+
+
+def test_an_incomplete_spec_is_said_to_be_incomplete() -> None:
+    info = movable(1, 1, 1, index_spec(1, flags=("RW", "incomplete")), index_spec(3))
+    [difference] = compare.compare(
+        {"commands": [declared("k", -1, ["write", "movablekeys"], (1, 1, 1))]}, discovery(info)
+    )
+    assert difference.code == "LOAD022"
+    assert difference.message == (
+        "k: Redis marks it movablekeys, and first/last/step 1, 1, 1 miss the keys of 1 key spec(s):"
+        " [RW; index 3; range lastkey 0 keystep 1 limit 0]; and cannot cover 1 key spec(s) flagged"
+        " incomplete, which may not point out every key: [RW incomplete; index 1; range lastkey 0"
+        " keystep 1 limit 0]"
+    )
+
+
 class Redis6:
     """Canned Redis 6.2 replies: no COMMAND LIST, COMMAND DOCS or key specs; arity -1 always."""
 

@@ -406,6 +406,34 @@ def test_declarations_naming_no_binary_load_nothing_and_say_so(tmp_path: Path) -
     assert "error LOAD025 --load: nothing was loaded: modpack.toml names no module binary" in done.stdout
 
 
+@pytest.mark.rule("LOAD025")
+@pytest.mark.redis
+def test_a_ramp_project_folder_loads_its_so_and_the_manifest_asks_for_no_build_so(tmp_path: Path) -> None:
+    """`validate --load .` of a RAMP project (ramp.yml and the .so) failed on LOAD025 for the
+    ramp.yml, whose fix said to set `so` under [build], a table no ramp.yml has: RAMP takes the
+    .so on its command line. The .so beside it is what is loaded; alone, the manifest still
+    fails --load, with a fix a RAMP user can follow."""
+    require_redis()
+    (tmp_path / "ramp.yml").write_text(
+        "display_name: Hello\nauthor: me\nemail: a@b.c\ndescription: d\nhomepage: https://x\n"
+        'license: MIT\ncommand_line_args: ""\ncompatible_redis_version: "7.4"\nmin_redis_version: "7.0"\n'
+        "capabilities:\n  - types\n"
+    )
+    shutil.copy(SO / "hello.so", tmp_path / "hello.so")
+    done = run_modpack("validate", "--load", tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "hello.so: info LOAD003 hello 1.2.3 (10203) loaded into redis-server" in done.stdout
+    assert "LOAD025" not in done.stdout
+    alone = run_modpack("validate", "--load", tmp_path / "ramp.yml")
+    assert alone.returncode == 1
+    assert (
+        "error LOAD025 --load: nothing was loaded: ramp.yml names no module binary: RAMP takes the .so"
+        " on its command line\n  fix: Validate the .so (or the bundle) with it: modpack validate --load"
+        " ramp.yml MODULE.so"
+    ) in alone.stdout
+    assert "[build]" not in alone.stdout
+
+
 @pytest.mark.redis
 def test_declarations_load_the_binary_given_to_them(tmp_path: Path) -> None:
     """build's entry point: check_declarations(decl, settings, so=...) loads what it is given."""

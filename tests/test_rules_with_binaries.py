@@ -76,6 +76,29 @@ def test_bundle_whose_binary_only_fetches_the_api_keeps_the_warning(tmp_path: Pa
     ]
 
 
+def test_bundle_whose_binary_has_the_flag_but_never_fetches_the_api(tmp_path: Path) -> None:
+    """The getkeys-api flag without IsKeysPositionRequest and KeyAtPos: CMD013 said the keys
+    were "described only by key specs", of a command that has the flag and no key spec."""
+    source = MODULE_C.replace("FLAGS", json.dumps("readonly getkeys-api"))
+    for fetched in (
+        '    get("RedisModule_IsKeysPositionRequest", &api[1]);\n',
+        '    get("RedisModule_KeyAtPos", &api[2]);\n',
+    ):
+        assert fetched in source
+        source = source.replace(fetched, "")
+    so = compile_so(tmp_path, "kg.so", source)
+    assert findings(movable_bundle(tmp_path, so)) == [
+        (
+            "CMD013",
+            "commands[3].flags",
+            "command 'kg.get' has movable keys, but the binary never fetches RedisModule_IsKeysPositionRequest"
+            " and RedisModule_KeyAtPos, so none of its commands can say where its keys are: cluster routing,"
+            " which reads only first/last/step or that answer, misses them (a getkeys-api command asked for"
+            " its keys runs instead)",
+        )
+    ]
+
+
 def test_module_json_alone_says_the_binary_is_needed(tmp_path: Path) -> None:
     module = good_module()
     module["commands"] = MOVABLE

@@ -256,6 +256,17 @@ def _report_movable_keys(commands: list[Command], getkeys: GetkeysApi | None, si
                 "Make sure the module implements getkeys-api (RedisModule_IsKeysPositionRequest and "
                 "RedisModule_KeyAtPos); validate --load shows whether Redis extracts its keys.",
             )
+        elif getkeys.flag:
+            # The flag without the two functions: a getkeys-api command asked for its keys runs
+            # as if called (keyspecs.md §4, movablekeys), and answers none.
+            sink.add(
+                "CMD013",
+                path,
+                f"command {name!r} has movable keys, but the binary {getkeys.missing()}, so none of its "
+                "commands can say where its keys are: cluster routing, which reads only first/last/step "
+                "or that answer, misses them (a getkeys-api command asked for its keys runs instead)",
+                _GETKEYS_FIX,
+            )
         else:
             sink.add(
                 "CMD013",

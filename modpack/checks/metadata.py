@@ -64,6 +64,16 @@ def _check_numeric_version(number: object, parsed: tuple[int, int, int] | None, 
             f"version is the float {number!r}, as RAMP writes it",
             f"Write {int(number)} (an integer).",
         )
+    if int(number) == 0:
+        # RAMP's unpacker, which mirrors Redis Enterprise's, refuses a version that is not truthy
+        # (ramp.md §11: module_version_missing): 0, or 0.0, is no version to it.
+        sink.add(
+            "VER012",
+            "version",
+            "version is 0: Redis Enterprise reads 0 as no version and refuses the bundle "
+            "(module_version_missing)"
+            + (", and semantic_version 0.0.0 encodes 0" if parsed == (0, 0, 0) else ""),
+        )
     if parsed is not None and int(number) != versions.encode(*parsed):
         expected = versions.encode(*parsed)
         decoded = ".".join(map(str, versions.decode(int(number))))

@@ -7,10 +7,14 @@ this module only when one of these commands runs (modpack.cli.lazy).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from modpack.cli.output import OnceGroup
+
+if TYPE_CHECKING:
+    from modpack.redis.model import Discovery
 
 
 @click.command()
@@ -70,6 +74,19 @@ def discover(
         click.echo(library.to_json(found, include), nl=False)
     else:
         click.echo(library.to_toml(found, include), nl=False)
+    _warn_registered_defects(found)
+
+
+def _warn_registered_defects(found: Discovery) -> None:
+    """What the module registers that Redis cannot use (a keystep of 0 or -1, a limit routing
+    drops), on stderr: the commands above are what it registers, defects included, and a
+    modpack.toml written from them declares the defect as well (validate then reports it)."""
+    from modpack.redis import compare
+
+    for defect in compare.registered_defects(found):
+        click.echo(f"modpack: warning: {defect.code} {defect.message}", err=True)
+        if defect.hint:
+            click.echo(f"  fix: {defect.hint}", err=True)
 
 
 @click.group("redis", cls=OnceGroup)

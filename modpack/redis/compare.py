@@ -15,7 +15,7 @@ Command names are compared case-insensitively, like Redis's command table (§1.3
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from modpack import policy, versions
 from modpack.findings import Problem
@@ -99,6 +99,10 @@ def compare_command(path: str, entry: Entry, info: CommandInfo, redis: Version) 
     )
     step = as_int(entry.get("step", 0))
     if step is not None and step < 0:
+        if declared_triple(entry) == (info.first_key, info.last_key, info.step):
+            # The module registers this step itself: no policy written for the proxy, but key
+            # positions Redis walks backwards, which LOAD027 names.
+            return found
         return [*found, _routing_policy(path, step, info)]
     return found + _keys(path, entry, info, redis) + _coverage(path, info)
 
@@ -405,14 +409,25 @@ def _coverage(path: str, info: CommandInfo) -> list[Difference]:
     missed = uncovered_key_specs(info)
     if not missed:
         return []
-    described = "; ".join(f"[{spec.describe()}]" for spec in missed)
+    incomplete = [spec for spec in missed if "incomplete" in {f.lower() for f in spec.flags}]
+    parts = []
+    if rest := [spec for spec in missed if spec not in incomplete]:
+        described = "; ".join(f"[{spec.describe()}]" for spec in rest)
+        parts.append(f"miss the keys of {len(rest)} key spec(s): {described}")
+    if incomplete:
+        # INCOMPLETE: the spec may not point out every key (src/redismodule.h), so no triple can
+        # say where the rest are (keyspecs.md §3.5 step 4-5: it sets movablekeys).
+        described = "; ".join(f"[{spec.describe()}]" for spec in incomplete)
+        parts.append(
+            f"cannot cover {len(incomplete)} key spec(s) flagged incomplete, which may not point out "
+            f"every key: {described}"
+        )
     return [
         Difference(
             "LOAD022",
             path,
             f"{info.name}: Redis marks it movablekeys, and first/last/step "
-            f"{info.first_key}, {info.last_key}, {info.step} miss the keys of {len(missed)} key spec(s): "
-            f"{described}",
+            f"{info.first_key}, {info.last_key}, {info.step} {'; and '.join(parts)}",
         )
     ]
 
@@ -432,11 +447,13 @@ def key_spec_hazards(info: CommandInfo, *, said: bool = False) -> list[str]:
     routes it. `said`: first/last/step are declared as registered, so a step of 0, a negative first
     key or a subcommand's first key 1 they show is left out (KEY002, KEY001, KEY009 name it)."""
     found = []
+    limited = {n for n in legacy_sources(info.key_specs) if _limited(info.key_specs[n])}
     for number, spec in enumerate(info.key_specs):
         flags = {f.lower() for f in spec.flags}
         if "not_key" in flags:
             continue
         what = []
+        index = spec.begin_int("index")
         keystep = spec.find_int("keystep")
         if (
             spec.find_keys in ("range", "keynum")
@@ -452,7 +469,14 @@ def key_spec_hazards(info: CommandInfo, *, said: bool = False) -> list[str]:
                 f"limit {spec.find_int('limit')} with lastkey {spec.find_int('lastkey')} (below -1) fails "
                 "an assertion of key extraction, which aborts the server"
             )
-        index = spec.begin_int("index")
+        elif number in limited and not info.movable:
+            what.append(
+                f"first/last/step {info.first_key}, {info.last_key}, {info.step} are this spec without its "
+                f"limit {spec.find_int('limit')}, and cluster routing reads only them: every argument from "
+                f"index {index} on is taken for a key, so a call whose other arguments hash to other "
+                "slots fails with CROSSSLOT or goes to the wrong shard (add getkeys-api, which routing "
+                "asks instead)"
+            )
         if spec.begin_search == "index" and index <= 0 and not (said and index == info.first_key < 0):
             place = "the command name (argv[0])" if index == 0 else "memory before the arguments"
             what.append(f"index {index} takes {place} for a key")
@@ -464,6 +488,33 @@ def key_spec_hazards(info: CommandInfo, *, said: bool = False) -> list[str]:
             what.append("variable_flags without getkeys-api: Redis finds no key at all")
         found += [f"key spec {number + 1} [{spec.describe()}]: {w}" for w in what]
     return found
+
+
+def legacy_sources(specs: Sequence[KeySpec]) -> list[int]:
+    """The key specs Redis copies into the legacy (first, last, step), by their index (keyspecs.md
+    §3.5, src/server.c populateCommandLegacyRangeSpec()): a single INDEX + RANGE spec whole;
+    otherwise each INDEX + RANGE spec of keystep 1 that follows on from the one kept before it.
+    Neither way reads a spec's limit, or its NOT_KEY flag (routed as a key, as documented)."""
+    ranges = [n for n, s in enumerate(specs) if s.begin_search == "index" and s.find_keys == "range"]
+    if len(specs) == 1:
+        return ranges
+    kept, previous_last = [], 0
+    for number in ranges:
+        spec = specs[number]
+        position, lastkey = spec.begin_int("index"), spec.find_int("lastkey")
+        if spec.find_int("keystep") != 1 or (previous_last and previous_last != position - 1):
+            continue
+        kept.append(number)
+        absolute = lastkey + position if lastkey >= 0 else lastkey
+        # Redis keeps the larger as unsigned ints: a last counted from the end (negative) wins.
+        previous_last = max(previous_last, absolute, key=lambda v: v % 2**32)
+    return kept
+
+
+def _limited(spec: KeySpec) -> bool:
+    """A RANGE spec whose limit takes only part of the arguments to the end (§3.3: limit counts
+    only with lastkey -1, and a limit of 1 takes all of them)."""
+    return spec.find_keys == "range" and spec.find_int("lastkey") == -1 and spec.find_int("limit") >= 2
 
 
 def _hazards(path: str, entry: Entry, info: CommandInfo, redis: Version) -> list[Difference]:
