@@ -101,6 +101,7 @@ class LocalCluster:
         self.nodes: list[server.Node] = []  # server.Node, kept after stop() for their URLs
         self.skipped: list[tuple[str, str]] = []  # (uid, why) of stored rows that cannot be served
         self.password_changed = False  # the given admin password replaced the stored one
+        self._lock: int | None = None  # the data folder's lock file, held while the cluster runs
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -112,13 +113,13 @@ class LocalCluster:
             os_id = _node_os(self.options.node_os.get(uid, self.options.default_os))
             _refuse_unreleased(uid, os_id, self.options.architecture, version)
         self._prepare_data()
-        self.nodes = self._nodes(version)
-        self._shared = server.Shared(
-            self._store(), self._users(), self.nodes, self.options.max_upload, version
-        )
-        self._ssl = self._tls_context()
-        _enough_file_descriptors(self.options.nodes * self.options.limits.max_connections)
-        try:
+        try:  # from here on the data folder is locked: a failed start lets it go
+            self.nodes = self._nodes(version)
+            self._shared = server.Shared(
+                self._store(), self._users(), self.nodes, self.options.max_upload, version
+            )
+            self._ssl = self._tls_context()
+            _enough_file_descriptors(self.options.nodes * self.options.limits.max_connections)
             for node in self.nodes:
                 self.start_node(node.uid)
         except BaseException:
@@ -138,6 +139,9 @@ class LocalCluster:
             self._shared.guard.close()
             self._shared.store.close()
             self._shared = None
+        if self._lock is not None:
+            os.close(self._lock)  # the lock goes with the descriptor
+            self._lock = None
 
     @property
     def shared(self) -> server.Shared:
@@ -260,6 +264,8 @@ class LocalCluster:
                 "Give NODE=OS for a node that exists, or raise --nodes.",
             )
         tls.private_folder(options.data)
+        if self._lock is None:
+            self._lock = _lock_data(options.data)
 
     def _store(self) -> store.ConfigStore:
         """The store; on a new data folder allow_modules_upload starts off, as on RS 8.2."""
@@ -508,6 +514,39 @@ def _wait_started(instance: _Starting, future: concurrent.futures.Future[None], 
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+LOCK_FILE = "serve.lock"
+
+
+def _lock_data(data: Path) -> int:
+    """An exclusive lock on `data` (flock on data/serve.lock, which records the holder's pid),
+    held until the descriptor is closed: a second serve on a folder in use cleared the first's
+    `.tmp/` under uploads still arriving, and the two shared one store with two caches of it."""
+    import fcntl
+
+    path = data / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise ModpackError(
+            f"cannot open {path}: {exc.strerror or exc}", "Give a --data folder you can write."
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip()
+        os.close(fd)
+        who = f"another modpack serve (pid {holder})" if holder.isdigit() else "another modpack serve"
+        raise ModpackError(
+            f"the data folder {data} is in use by {who}",
+            "Stop that one first, or give this one another --data folder.",
+        ) from None
+    except OSError:
+        return fd  # a file system without locks (ENOLCK): served unlocked, as before
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 def share_one_malloc_arena() -> None:

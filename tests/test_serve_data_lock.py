@@ -1,0 +1,54 @@
+"""One `modpack serve` per data folder.
+
+A second serve on a --data folder in use started without a word, cleared every node's `.tmp/`
+under the first one's uploads (which then failed: "400 invalid_module: IN001: cannot read
+.../.tmp/upload-....zip"), and shared its store with two caches of it. It is now refused, naming
+the process that holds the folder; the lock goes with that process, however it ends.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.rest import ADMIN, serve_processes
+
+
+def _second_serve(data: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "modpack", "serve", "--data", str(data), "--port", "0"]
+    return subprocess.run(
+        [*command, "--admin-password", ADMIN.password],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_second_serve_on_a_data_folder_in_use_is_refused_and_touches_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with serve_processes(data) as start:
+        first = start()
+        arriving = data / "node-1" / ".tmp" / "upload-arriving.zip"
+        assert arriving.parent.is_dir()
+        arriving.write_bytes(b"PK\x03\x04 half an upload")  # as an upload under way leaves it
+
+        done = _second_serve(data)
+        assert done.returncode == 1, done.stdout + done.stderr
+        pid = first["process"].pid
+        assert f"modpack: the data folder {data} is in use by another modpack serve (pid {pid})" in done.stderr
+        assert "hint: Stop that one first, or give this one another --data folder." in done.stderr
+        assert "Traceback" not in done.stderr
+        assert arriving.exists()  # the first server's upload is left alone
+        assert first["process"].poll() is None
+
+        first["process"].kill()  # however it ends, the lock goes with it
+        first["process"].wait(timeout=10)
+        assert (data / "serve.lock").exists()  # a stale file holds nothing
+        again = start()
+        assert again["process"].poll() is None
+        assert (data / "serve.lock").read_text().strip() == str(again["process"].pid)
+        assert not arriving.exists()  # the new server clears what the killed one left
+        assert os.stat(data / "serve.lock").st_mode & 0o077 == 0
