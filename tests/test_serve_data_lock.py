@@ -38,7 +38,9 @@ def test_a_second_serve_on_a_data_folder_in_use_is_refused_and_touches_nothing(t
         done = _second_serve(data)
         assert done.returncode == 1, done.stdout + done.stderr
         pid = first["process"].pid
-        assert f"modpack: the data folder {data} is in use by another modpack serve (pid {pid})" in done.stderr
+        assert (
+            f"modpack: the data folder {data} is in use by another modpack serve (pid {pid})" in done.stderr
+        )
         assert "hint: Stop that one first, or give this one another --data folder." in done.stderr
         assert "Traceback" not in done.stderr
         assert arriving.exists()  # the first server's upload is left alone

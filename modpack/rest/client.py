@@ -368,6 +368,7 @@ def _hint(status: int, error_code: str) -> str:
             " and a cluster may apply more."
         ),
         413: "The bundle is larger than the node accepts.",
+        507: "The node's disk is full: free space on it, then publish again.",
     }
     return hints.get(status, "")
 

@@ -40,6 +40,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "headers_too_large": (431, "The request line and headers exceed 16 KiB."),
     "request_timeout": (408, "Headers or body came too slowly (--header-timeout, --body-timeout)."),
     "too_many_connections": (503, "The node holds --max-connections connections (see Retry-After)."),
+    "insufficient_resources": (507, "The node has no space left on its disk."),
     "internal_error": (500, "The server failed; nothing was changed."),
 }
 

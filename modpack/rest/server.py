@@ -42,6 +42,7 @@ import gc
 import logging
 import os
 import shutil
+import sqlite3
 import threading
 import time
 import uuid
@@ -319,6 +320,8 @@ def _handlers() -> dict[type[Exception], ExceptionHandler]:
         ApiError: _api_error,
         HTTPException: _http_error,
         ClientDisconnect: _client_gone,
+        OSError: _system_error,
+        sqlite3.OperationalError: _system_error,
         Exception: _internal_error,
     }
 
@@ -344,6 +347,26 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         error = ApiError("method_not_allowed", f"{request.method} is not allowed on {request.url.path}")
         return JSONResponse(error.body(), status_code=405, headers=exc.headers)
     return await _api_error(request, ApiError("not_found", f"no endpoint {request.url.path}"))
+
+
+async def _system_error(request: Request, exc: Exception) -> Response:
+    """A full disk is the node's state, not a fault: 507 insufficient_resources (the code the 7.x
+    action object uses for it) naming the node, no traceback; any other error of the system is
+    an internal one, logged with its traceback as Starlette logs those."""
+    if _disk_full(exc):
+        _, node = _context(request)
+        return await _api_error(
+            request,
+            ApiError("insufficient_resources", f"node {node.uid} has no space left on its disk ({exc})"),
+        )
+    log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    return await _internal_error(request, exc)
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)  # "database or disk is full"
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

@@ -167,9 +167,13 @@ class Upload:
             os.close(fd)
 
     def discard(self) -> None:
-        if not self._out.closed:
-            self._out.close()
-        self.path.unlink(missing_ok=True)
+        try:
+            if not self._out.closed:
+                self._out.close()  # flushes what is buffered: ENOSPC again on a full disk
+        except OSError:
+            pass  # the file is dropped anyway: what it failed to write does not matter
+        finally:
+            self.path.unlink(missing_ok=True)
 
 
 # --- judging the received bundle --------------------------------------------------------------
