@@ -383,3 +383,41 @@ def test_a_7x_refusal_names_each_platform_once(legacy: LocalCluster, tmp_path: P
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert refused.stderr.count("sha256 for ubuntu22/x86_64") == 1, refused.stderr
     assert refused.stderr.count("sha256 for rhel9/x86_64") == 1, refused.stderr
+
+
+@pytest.mark.parametrize("others_first", [1, 2])
+def test_two_identical_7x_publishes_at_once_both_succeed(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, others_first: int
+) -> None:
+    """Two runs of the same `publish a.zip b.zip` on RS 7.x: the one whose POST came second got
+    '400 module_exists: Module already in system' and failed that node, though the cluster held
+    its very build; with nothing uploaded it then deleted the module object the other run had
+    made. The other run is played here between this run's look at the cluster and its POST of
+    bundle `others_first` (the first, or the second of the two), for real, over HTTPS."""
+    from modpack.rest import client
+    from modpack.rest import publish as publishing
+    from tests.support.rest import connection, rebuilt
+
+    bundles = []
+    for system in ("ubuntu22", "rhel9"):
+        so = rebuilt(tmp_path / system, f"{system} build".encode())
+        made = module_json(so, module_name="twice", operating_systems=[system])
+        bundles.append(write_bundle(tmp_path / f"twice.{system}.zip", made, so))
+    real, posts = client.post_bundle, []
+
+    def the_other_run_first(*args: Any, **kwargs: Any) -> Any:
+        posts.append(args[3])
+        if len(posts) == others_first:
+            monkeypatch.setattr(client, "post_bundle", real)
+            other = publishing.publish(bundles, connection(legacy))
+            assert not other.failed and {n.status for n in other.nodes} <= {"uploaded", "present"}
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(client, "post_bundle", the_other_run_first)
+    result = publishing.publish(bundles, connection(legacy))
+    assert not result.failed, [(n.status, n.detail) for n in result.nodes]
+    meanwhile = [n for n in result.nodes if n.detail.endswith("another run installed it meanwhile")]
+    assert meanwhile and all(n.status == "present" for n in meanwhile)
+    assert result.module_object == ("present" if others_first == 1 else "created")
+    assert len(listed(legacy, "twice")) == 1  # the other run's object was not rolled back
+    assert len(installed(legacy, "twice")) == 3

@@ -1335,6 +1335,10 @@ class _LegacyPublish:
                 self.result.uid = uid
             action_uid = action.get("action_uid") if isinstance(action, dict) else None
             follow_action(self.api, action_uid)
+        except ClusterError as exc:
+            if exc.error_code == "module_exists" and (meanwhile := self._installed_meanwhile(bundle)):
+                return meanwhile
+            return "failed", exc.message
         except (ModpackError, ValueError) as exc:
             return "failed", getattr(exc, "message", str(exc))
         except KeyboardInterrupt as stopped:
@@ -1350,6 +1354,16 @@ class _LegacyPublish:
                 f" {self.result.module_name} {self.result.version}` removes it.",
             ) from None
         return "uploaded", f"{bundle.name} via POST /v2/modules, copied to the nodes by the cluster"
+
+    def _installed_meanwhile(self, bundle: Bundle) -> tuple[NodeStatus, str] | None:
+        """After 400 module_exists: "present" when the build the cluster now holds for this
+        bundle's platforms is this one (another run installed it since this one looked, as two
+        identical publishes at once do); None when it is another build, which stays a failure."""
+        found = client.find_modules(self.api, self.result.module_name, self.result.version)
+        if not found or self._wanted(bundle, found[0]):
+            return None
+        self.result.uid = str(found[0].get("uid", self.result.uid))
+        return "present", "the cluster holds this build (sha256): another run installed it meanwhile"
 
     def _taken(self, bundle: Bundle, sleep: Callable[[float], None] = time.sleep) -> bool:
         """After Ctrl+C during the POST: whether the cluster holds the bundle anyway (the zip was
@@ -1373,6 +1387,9 @@ class _LegacyPublish:
         self.result.uid = str(now[0].get("uid", self.result.uid))
         if any(o.status == "uploaded" for o in self.result.nodes):
             self.result.module_object = "replaced" if self.result.replaced else "created"
+            return
+        if any(o.status == "present" for o in self.result.nodes):
+            self.result.module_object = "present"  # another run's, installed meanwhile: not ours to undo
             return
         try:
             delete_legacy_module(self.api, self.result.uid)
