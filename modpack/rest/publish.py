@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from modpack.errors import FindingsError, ModpackError, Terminated, UsageError
 from modpack.rest import client, platforms
@@ -620,6 +621,8 @@ def _validated_as_peeked(
 # --- 5. publish -------------------------------------------------------------------------------
 
 
+T = TypeVar("T")
+
 # Bundles this large stream to the nodes while they are still being validated (see `_pipelined`).
 PIPELINE_MIN = 8 * 1024 * 1024
 
@@ -670,8 +673,8 @@ def _in_order(paths: Sequence[Path], connection: Connection, options: PublishOpt
             return result
         # Judged before the upload switch is turned on: a refusal then changes nothing at all.
         judged = _judge_module_object(api, bundles, options, result)
-        with _UploadsSwitchedOn(api, view, options, result):
-            _publish_user_defined(api, bundles, routes, options, result, judged=judged)
+        with _UploadsSwitchedOn(api, view, options, result) as switch:
+            _publish_user_defined(api, bundles, routes, options, result, judged=judged, switch=switch)
     return result
 
 
@@ -724,10 +727,14 @@ def _pipelined(
         raise
     result = _result(peeked)
     result.notes += route_notes(peeked, routes, view, result)
-    with _Uploads(api, options, result, routes) as uploads:
+    # The switch is on (or there is none): the object turns it on again only if it goes off meanwhile.
+    with (
+        _UploadsSwitchedOn(api, view, options, result) as switch,
+        _Uploads(api, options, result, routes, switch) as uploads,
+    ):
         try:
             bundles = _validated_as_peeked(paths, peeked, options)
-            created = _ensure_module_object(api, routed(bundles, routes), options, result)
+            created = _ensure_module_object(api, routed(bundles, routes), options, result, switch=switch)
         except KeyboardInterrupt:
             raise  # _Uploads stops the uploads and says what the run leaves
         except BaseException:
@@ -768,11 +775,17 @@ class _Uploads:
     """
 
     def __init__(
-        self, api: Api, options: PublishOptions, result: PublishResult, routes: Sequence[Route]
+        self,
+        api: Api,
+        options: PublishOptions,
+        result: PublishResult,
+        routes: Sequence[Route],
+        switch: _UploadsSwitchedOn | None = None,
     ) -> None:
         self._api, self._result, self._routes = api, result, routes
         self._gate = client.Gate(api.connection.answer_timeout)
-        self._work = _NodePublish(api, options, result, {r.node.url: r.bundle for r in routes}, self._gate)
+        bundle_of = {r.node.url: r.bundle for r in routes}
+        self._work = _NodePublish(api, options, result, bundle_of, self._gate, switch)
         self._runner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="modpack-uploads")
 
     def __enter__(self) -> _Uploads:
@@ -918,15 +931,41 @@ class _UploadsSwitchedOn:
     def __init__(self, api: Api, view: ClusterView, options: PublishOptions, result: PublishResult) -> None:
         self.url = f"{client.cluster_url(api.connection)}/v1/cluster"
         self.api, self.result = api, result
+        self.allowed = options.allow_upload
         self.turn = view.uploads_switch is False and options.allow_upload
         self.dry_run = options.dry_run
+        self._again = threading.Lock()
+        self._switched_off = False  # by someone else, during this run
 
-    def __enter__(self) -> None:
-        if not self.turn:
-            return
-        self.result.calls.append(f'PUT {self.url} {{"allow_modules_upload": true}}')
-        if not self.dry_run:
-            self.api.json("PUT", self.url, {"allow_modules_upload": True})
+    def __enter__(self) -> _UploadsSwitchedOn:
+        if self.turn:
+            self.result.calls.append(f'PUT {self.url} {{"allow_modules_upload": true}}')
+            if not self.dry_run:
+                self.api.json("PUT", self.url, {"allow_modules_upload": True})
+        return self
+
+    def on_again(self) -> bool:
+        """After a node answered 403 modules_upload_disabled: the switch went off during this run
+        (another run's --allow-upload ending, or an operator). With --allow-upload it is turned
+        on again, once for every node, and off at the end as this run's own; True when it is on."""
+        with self._again:
+            if not self._switched_off:
+                self._switched_off = True
+                if not self.allowed:
+                    self.result.notes.append(
+                        "allow_modules_upload was turned off while this run was uploading (by another"
+                        " run's --allow-upload ending, or by an operator)"
+                    )
+                    return False
+                self.result.calls.append(f'PUT {self.url} {{"allow_modules_upload": true}} (again)')
+                self.api.json("PUT", self.url, {"allow_modules_upload": True})
+                self.result.notes.append(
+                    "allow_modules_upload was turned off while this run was uploading (by another run's"
+                    " --allow-upload ending, or by an operator): it was turned on again for the uploads it"
+                    " had stopped"
+                )
+                self.turn = True  # turned on by this run now: off again at its end
+            return self.allowed
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
         if not self.turn:
@@ -950,6 +989,17 @@ class _UploadsSwitchedOn:
             error.details = (*error.details, note)
 
 
+def _switched_on(switch: _UploadsSwitchedOn | None, call: Callable[[], T]) -> T:
+    """`call()`, once more after 403 modules_upload_disabled when `switch` turned uploads on again
+    (both upload calls answer it while the switch is off: release notes 8.2.0)."""
+    try:
+        return call()
+    except ClusterError as refused:
+        if refused.error_code != "modules_upload_disabled" or switch is None or not switch.on_again():
+            raise
+    return call()
+
+
 def _publish_user_defined(
     api: Api,
     bundles: Sequence[Bundle],
@@ -958,14 +1008,15 @@ def _publish_user_defined(
     result: PublishResult,
     *,
     judged: _Judged | None = None,
+    switch: _UploadsSwitchedOn | None = None,
 ) -> None:
     try:
-        created = _ensure_module_object(api, bundles, options, result, judged)
+        created = _ensure_module_object(api, bundles, options, result, judged, switch=switch)
         if options.dry_run:
             publish_one = _NodePublish(api, options, result, {r.node.url: r.bundle for r in routes})
             result.nodes = client.each_node(api.connection, [r.node for r in routes], publish_one)
             return
-        with _Uploads(api, options, result, routes) as uploads:  # says itself what Ctrl+C leaves
+        with _Uploads(api, options, result, routes, switch) as uploads:  # says what Ctrl+C leaves
             uploads.open()
             result.nodes = uploads.outcomes()
     except KeyboardInterrupt as signal:
@@ -1006,9 +1057,11 @@ def _ensure_module_object(
     options: PublishOptions,
     result: PublishResult,
     judged: _Judged | None = None,
+    *,
+    switch: _UploadsSwitchedOn | None = None,
 ) -> bool:
     """Make the module object exist and match (as `judged`, or judged now); True when this run
-    created it."""
+    created it. `switch`: turns allow_modules_upload on again if it goes off meanwhile."""
     judged = judged or _judge_module_object(api, bundles, options, result)
     existing, fields = judged.existing, judged.differing
     url = f"{client.cluster_url(api.connection)}{MODULES}"
@@ -1036,7 +1089,7 @@ def _ensure_module_object(
         return False
     result.module_object = "creating"  # Ctrl+C from here on: _interrupted asks the cluster
     try:
-        result.uid, created = client.create_module(api, bundles[0].module)
+        result.uid, created = _switched_on(switch, lambda: client.create_module(api, bundles[0].module))
     except ModpackError as failed:
         result.module_object = "not created"
         if deleted:  # it goes back; a failed run prints no notes, so the error says both
@@ -1167,6 +1220,7 @@ class _NodePublish:
     result: PublishResult
     bundle_of: dict[str, Bundle]
     gate: client.Gate | None = None
+    switch: _UploadsSwitchedOn | None = None
 
     def __call__(self, node: NodeRef) -> NodeOutcome:
         bundle = self.bundle_of[node.url]
@@ -1174,8 +1228,10 @@ class _NodePublish:
         self.result.calls.append(f"POST {node.url}{ARTIFACTS} (multipart field module={bundle.path.name})")
         if self.options.dry_run:
             return NodeOutcome(node, "would upload", bundle.name, bundle=bundle.path)
-        client.post_bundle(
-            self.api, f"{node.url}{ARTIFACTS}", node.label, bundle.path, self.options.progress, gate=self.gate
+        url, progress = f"{node.url}{ARTIFACTS}", self.options.progress
+        _switched_on(
+            self.switch,
+            lambda: client.post_bundle(self.api, url, node.label, bundle.path, progress, gate=self.gate),
         )
         if not client.has_artifact(self.api, node, name, version):
             return NodeOutcome(

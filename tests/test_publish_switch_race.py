@@ -1,0 +1,84 @@
+"""allow_modules_upload turned off while a publish uploads: another run's --allow-upload ending.
+
+Run A turns the cluster-wide switch on, run B starts, sees it on and so leaves it alone, A ends
+and turns it off, and B's uploads got '403 modules_upload_disabled' on every node it had not
+reached yet, though B was given --allow-upload (the sweep's two `publish --allow-upload` runs).
+Here the switch is turned off, over HTTPS as A does, just before B's first upload, for real.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modpack.rest import client
+from modpack.rest import publish as publishing
+from modpack.rest.cluster import LocalCluster
+from tests.support.rest import connection, http, module_json, rebuilt, running_cluster, write_bundle
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Any:
+    with running_cluster(tmp_path / "data", allow_modules_upload=True) as running:
+        yield running
+
+
+def _switch(cluster: LocalCluster) -> bool:
+    with http(cluster) as session:
+        value: bool = session.get("/v1/cluster").json()["allow_modules_upload"]
+        return value
+
+
+def _turned_off_by_another_run(cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    real, lock, turned = client.post_bundle, threading.Lock(), []
+
+    def after_the_other_run_ended(*args: Any, **kwargs: Any) -> Any:
+        with lock:  # every node's upload waits for it: the switch is off before any is sent
+            if not turned:
+                turned.append(True)
+                with http(cluster) as session:
+                    assert session.put("/v1/cluster", json={"allow_modules_upload": False}).status_code == 200
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(client, "post_bundle", after_the_other_run_ended)
+
+
+def _bundle(tmp_path: Path, name: str, size: int) -> Path:
+    so = rebuilt(tmp_path / name, random.Random(name).randbytes(size))
+    return write_bundle(tmp_path / f"{name}.zip", module_json(so, module_name=name), so)
+
+
+@pytest.mark.parametrize("size", [16, 9 * 1024 * 1024])  # in order, and streamed while validated
+def test_with_allow_upload_the_switch_is_turned_on_again_and_off_at_the_end(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    bundle = _bundle(tmp_path, f"again{size}", size)
+    assert _switch(cluster) is True
+    _turned_off_by_another_run(cluster, monkeypatch)
+    result = publishing.publish(bundle, connection(cluster), allow_upload=True)
+    assert [n.status for n in result.nodes] == ["uploaded"] * 3, [n.detail for n in result.nodes]
+    assert (
+        "allow_modules_upload was turned off while this run was uploading (by another run's --allow-upload"
+        " ending, or by an operator): it was turned on again for the uploads it had stopped"
+    ) in result.notes
+    assert "allow_modules_upload was turned on for this run and off again after" in result.notes
+    assert _switch(cluster) is False  # as the other run had left it
+
+
+def test_without_allow_upload_the_nodes_fail_and_the_run_says_why(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = _bundle(tmp_path, "closed", 16)
+    _turned_off_by_another_run(cluster, monkeypatch)
+    result = publishing.publish(bundle, connection(cluster))
+    assert [n.status for n in result.nodes] == ["failed"] * 3
+    assert all("403 modules_upload_disabled" in n.detail for n in result.nodes)
+    assert (
+        "allow_modules_upload was turned off while this run was uploading (by another run's --allow-upload"
+        " ending, or by an operator)"
+    ) in result.notes
+    assert _switch(cluster) is False
