@@ -543,6 +543,13 @@ def publish(
         if board:
             board.finish()
     _print_publish(result, dry_run)
+    if result.module_object == "deleted meanwhile":
+        name, version = result.module_name, result.version
+        raise ModpackError(
+            f"publish failed: the module object of {name} {version} was deleted while this run uploaded",
+            f"Run the same publish again to make it and check every node, or `modpack unpublish {name}"
+            f" {version}` to remove what the nodes took.",
+        )
     if result.failed:
         raise ModpackError(
             f"publish failed on {len(result.failed)} of {len(result.nodes)} nodes: "

@@ -135,9 +135,11 @@ ObjectStatus = Literal[
     "would replace",
     "rolled back",
     "not created",
+    "deleted meanwhile",
 ]
 """What became of the module object ("" until publish has looked; "replacing" while --replace's
-DELETE of the stored one is out, "creating" while the POST of this run's is out)."""
+DELETE of the stored one is out, "creating" while the POST of this run's is out; "deleted
+meanwhile" when it was gone once the uploads ended: an unpublish, or an operator, ran meanwhile)."""
 
 
 @dataclass
@@ -745,6 +747,8 @@ def _pipelined(
     result.warnings = [w for b in bundles for w in b.warnings]
     if created and not any(o.status == "uploaded" for o in result.nodes):
         _roll_back(api, result)
+    else:
+        _check_still_there(api, result)
     return result
 
 
@@ -1025,6 +1029,31 @@ def _publish_user_defined(
         raise _interrupted(api, result, signal) from None
     if created and not any(o.status == "uploaded" for o in result.nodes):
         _roll_back(api, result)
+    elif not options.dry_run:
+        _check_still_there(api, result)
+
+
+def _check_still_there(api: Api, result: PublishResult) -> None:
+    """The module object said kept must still be listed once the uploads ended: an unpublish (or
+    an operator) deleting it meanwhile left the nodes that took the artifact holding one no module
+    object names (DELETE /v2/modules/user-defined/<uid> and each node's artifact go separately,
+    rest-api-user-defined-modules.txt), while the run said the object was kept."""
+    if result.module_object not in ("created", "replaced", "present"):
+        return
+    listed = client.find_modules(api, result.module_name, result.version)
+    if any(str(m.get("uid", "")) == result.uid for m in listed) or (listed and not result.uid):
+        return
+    result.module_object = "deleted meanwhile"
+    took = [o.node.label for o in result.nodes if o.status in ("uploaded", "present")]
+    result.notes.append(
+        f"the module object {result.uid} was deleted while this run uploaded (an unpublish, or an"
+        " operator)"
+        + (
+            f"; {_and(took)} {_verb(took, 'holds', 'hold')} the artifact with no module object"
+            if took
+            else ""
+        )
+    )
 
 
 @dataclass(frozen=True)
