@@ -120,6 +120,37 @@ def test_store_holding_an_unservable_row_still_lists_the_others(tmp_path: Path) 
         assert second.shared.store.unservable() == []
 
 
+@pytest.mark.parametrize("document", ["{not json", "[1, 2]"])
+def test_a_damaged_row_under_a_name_and_version_is_named_not_a_500(tmp_path: Path, document: str) -> None:
+    """A row edited by hand (not JSON, or not an object) under hello 10203: creating that module
+    object answered '500 internal_error: JSONDecodeError' (or IntegrityError, from the row's
+    UNIQUE name and version), and a bad settings value made serve exit with an internal error.
+    Each now says which row it is and how to remove it; the setting falls back to its default."""
+    users = write_role_users(tmp_path / "users.json")
+    data = tmp_path / "data"
+    with running_cluster(data, users, https=False):
+        pass
+    with sqlite3.connect(data / "ccs.sqlite3") as db:
+        db.execute(
+            "INSERT INTO modules (uid, module_name, version, document) VALUES (?, ?, ?, ?)",
+            ("dead", "hello", 10203, document),
+        )
+        db.execute("UPDATE settings SET value = 'yes' WHERE key = 'allow_modules_upload'")
+    with running_cluster(data, users, https=False, allow_modules_upload=None) as second:
+        assert second.shared.uploads_allowed is False  # 'yes' is no JSON: the default, with a warning
+        second.shared.set_uploads_allowed(True)
+        with httpx.Client(auth=(ADMIN.user, ADMIN.password), timeout=60) as http:
+            made = http.post(second.urls[0] + MODULES, json=module_json())
+            assert made.status_code == 406, made.text
+            assert made.json()["error_code"] == "module_exists"
+            assert made.json()["description"].startswith(
+                "the configuration store holds a damaged module object for hello version 10203 (uid dead: "
+            )
+            assert made.json()["description"].endswith("DELETE /v2/modules/user-defined/dead removes it")
+            assert http.delete(second.urls[0] + MODULES + "/dead").status_code == 200
+            assert http.post(second.urls[0] + MODULES, json=module_json()).status_code == 200
+
+
 # --- one definition of "servable": the request parser and the store agree ---------------------
 
 ROWS = {

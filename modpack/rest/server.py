@@ -470,6 +470,8 @@ async def create_module(request: Request) -> Response:
     try:
         # Off the loop too: encoding a module object of a few MB and SQLite's fsync take a while.
         created = await anyio.to_thread.run_sync(shared.store.create_module, document)
+    except store.DamagedModuleError as exc:
+        raise ApiError("module_exists", exc.describe()) from None
     except store.ModuleExistsError as exc:
         old = exc.existing
         raise ApiError(
@@ -730,7 +732,11 @@ async def _accept(shared: Shared, node: Node, path: Path) -> Validated:
     """The upload's module.json when the bundle is valid, matches a module object and this node."""
     validated = await _validated(shared, path)
     name, number = validated.name, validated.number
-    if await anyio.to_thread.run_sync(shared.store.find, name, number) is None:
+    try:
+        stored = await anyio.to_thread.run_sync(shared.store.find, name, number)
+    except store.DamagedModuleError as exc:
+        raise ApiError("no_module_object", exc.describe()) from None
+    if stored is None:
         raise ApiError(
             "no_module_object",
             f"no module object {name} version {number} in the cluster: POST /v2/modules/user-defined first",
@@ -804,7 +810,10 @@ def _merge_legacy_module(shared: Shared, validated: Validated, targets: list[Nod
     entry: JSON = {"dependencies": module.get("dependencies") or {}, "sha256": module.get("sha256", "")}
     added: dict[str, JSON] = {f"{n.os}/{n.architecture}": entry for n in targets}
     with shared.legacy_lock:
-        existing = shared.store.find(validated.name, validated.number)
+        try:
+            existing = shared.store.find(validated.name, validated.number)
+        except store.DamagedModuleError as exc:
+            raise ApiError("module_exists", exc.describe(), status=400) from None
         if existing is None:
             return shared.store.create_module({**module, "platforms": added})
         platforms_field = existing.get("platforms")

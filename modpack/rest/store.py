@@ -14,6 +14,7 @@ accepted them: one safe component, never `/`, `..`, NUL or an absolute path.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -50,6 +51,21 @@ class ModuleExistsError(Exception):
     def __init__(self, existing: Module) -> None:
         super().__init__(f"{existing['module_name']} {existing['version']} exists")
         self.existing = existing
+
+
+class DamagedModuleError(Exception):
+    """The store holds a row under this name and version that no response can carry (see
+    `ConfigStore.unservable`): it takes the name and version, and only its uid removes it."""
+
+    def __init__(self, uid: str, why: str, name: str, number: int) -> None:
+        super().__init__(f"{name} {number}: {why}")
+        self.uid, self.why, self.name, self.number = uid, why, name, number
+
+    def describe(self) -> str:
+        return (
+            f"the configuration store holds a damaged module object for {self.name} version {self.number}"
+            f" (uid {self.uid}: {self.why}); DELETE /v2/modules/user-defined/{self.uid} removes it"
+        )
 
 
 def module_name(value: object) -> str:
@@ -154,11 +170,17 @@ class ConfigStore:
             return self._find(name, number)
 
     def _find(self, name: str, number: int) -> Module | None:
+        """The module object of this name and version; DamagedModuleError when its row cannot be
+        served (a JSONDecodeError once answered every request for it with a 500)."""
         row = self._db.execute(
-            "SELECT document FROM modules WHERE module_name = ? AND version = ?", (name, number)
+            "SELECT uid, document FROM modules WHERE module_name = ? AND version = ?", (name, number)
         ).fetchone()
-        document = None if row is None else json.loads(row[0])
-        return document if isinstance(document, dict) else None
+        if row is None:
+            return None
+        document, why = _read(row[1])
+        if document is None:
+            raise DamagedModuleError(str(row[0]), why, name, number)
+        return document
 
     def update_module(self, document: Module) -> None:
         """Rewrite a stored module object (same uid, name and version)."""
@@ -173,9 +195,19 @@ class ConfigStore:
         return cursor.rowcount > 0
 
     def setting(self, key: str, default: JSON) -> JSON:
+        """A stored setting, or `default`: also for a value that is no JSON (edited by hand), which
+        made serve exit with "internal error: JSONDecodeError"; a warning names it."""
         with self._lock:
             row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        if row is None:
+            return default
+        try:
+            return loads(str(row[0]))
+        except (ValueError, RecursionError):
+            logging.getLogger(__name__).warning(
+                "setting %s in %s is not JSON (%r): %s is used", key, self.path, str(row[0])[:40], default
+            )
+            return default
 
     def set_setting(self, key: str, value: JSON) -> None:
         with self._lock:
