@@ -307,7 +307,7 @@ def test_a_7x_replace_dry_run_says_what_it_would_do(legacy: LocalCluster, tmp_pa
     looked = cli(legacy, "publish", changed, "--replace", "--dry-run")
     assert looked.returncode == 0, looked.stdout + looked.stderr
     assert "  module object: would replace\n" in looked.stdout
-    assert f"  note: would replace module {uid}: description differ\n" in looked.stdout
+    assert f"  note: would replace module {uid}: description differs\n" in looked.stdout  # one field
     assert "replaced module" not in looked.stdout
     assert [m["uid"] for m in listed(legacy, "dryreplace")] == [uid]
     assert len(installed(legacy, "dryreplace")) == 3

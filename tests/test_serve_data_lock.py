@@ -1,4 +1,4 @@
-"""One `modpack serve` per data folder.
+"""One `modpack serve` per data folder, and what it says of the folder's certificate.
 
 A second serve on a --data folder in use started without a word, cleared every node's `.tmp/`
 under the first one's uploads (which then failed: "400 invalid_module: IN001: cannot read
@@ -54,3 +54,22 @@ def test_a_second_serve_on_a_data_folder_in_use_is_refused_and_touches_nothing(t
         assert (data / "serve.lock").read_text().strip() == str(again["process"].pid)
         assert not arriving.exists()  # the new server clears what the killed one left
         assert os.stat(data / "serve.lock").st_mode & 0o077 == 0
+
+
+def test_a_certificate_made_afresh_in_place_of_a_half_pair_is_said(tmp_path: Path) -> None:
+    """With data/tls/key.pem gone, serve made a new certificate and key without a word, and every
+    client holding the old --ca-cert then failed its TLS handshake."""
+    data = tmp_path / "data"
+    with serve_processes(data) as start:
+        first = start()
+        old = (data / "tls" / "cert.pem").read_bytes()
+        first["process"].kill()
+        first["process"].wait(timeout=10)
+        (data / "tls" / "key.pem").unlink()
+        start()
+        log = (tmp_path / "data-serve.log").read_text()
+    assert (data / "tls" / "cert.pem").read_bytes() != old
+    assert (
+        f"{data / 'tls'} had cert.pem without its pair: a new certificate and key were made; clients must"
+        f" trust the new {data / 'tls' / 'cert.pem'}"
+    ) in log

@@ -1341,13 +1341,14 @@ class _LegacyPublish:
         if not self.options.replace:
             raise _identity_error(self.result, fields, uid)
         url = f"{client.cluster_url(self.api.connection)}{LEGACY_MODULES}/{uid}"
-        self.result.calls.append(f"DELETE {url} (replaced: {', '.join(fields)} differ)")
+        differ = f"{_and(fields)} {_verb(fields, 'differs', 'differ')}"
+        self.result.calls.append(f"DELETE {url} (replaced: {differ})")
         if self.options.dry_run:
-            self.result.notes.append(f"would replace module {uid}: {', '.join(fields)} differ")
+            self.result.notes.append(f"would replace module {uid}: {differ}")
             return True
         self.result.replaced = uid  # Ctrl+C from here on: run() says what became of it
         delete_legacy_module(self.api, uid)  # removes the module from every node: no way back
-        self.result.notes.append(f"replaced module {uid}: {', '.join(fields)} differed")
+        self.result.notes.append(f"replaced module {uid}: {_and(fields)} differed")
         return True
 
     def _interrupted_replacing(self, stopped: KeyboardInterrupt) -> PublishInterrupted:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import logging
 import os
 import ssl
 import subprocess
@@ -34,13 +35,22 @@ def ensure_certificate(folder: Path, *, in_child: bool = False) -> tuple[Path, P
     cert, key = folder / CERT_NAME, folder / KEY_NAME
     if cert.is_file() and key.is_file():
         return cert, key
+    kept = [p.name for p in (cert, key) if p.exists()]  # half of a pair: made afresh, and said
     private_folder(folder)
     if in_child:
         subprocess.run([sys.executable, "-m", "modpack.rest.tls", str(folder)], check=True)
-        return cert, key
-    cert_pem, key_pem = self_signed(HOSTS)
-    _write_private(key, key_pem)
-    _write_private(cert, cert_pem, mode=0o644)
+    else:
+        cert_pem, key_pem = self_signed(HOSTS)
+        _write_private(key, key_pem)
+        _write_private(cert, cert_pem, mode=0o644)
+    if kept:
+        # Clients holding the old certificate (--ca-cert) no longer trust this server.
+        logging.getLogger(__name__).warning(
+            "%s had %s without its pair: a new certificate and key were made; clients must trust the new %s",
+            folder,
+            " and ".join(kept),
+            cert,
+        )
     return cert, key
 
 
