@@ -36,14 +36,17 @@ def validate_paths(
     (`modpack.unrelated`) is not validated but listed there, with why."""
     settings = settings or Settings()
     files, reports = expand(paths, _without_declared_binaries)
-    # A ramp.yml names no binary (RAMP takes it on its command line): with --load, the .so or
-    # bundle validated beside it is what is loaded, and the manifest's own "nothing to load" is no
-    # failure of the run.
-    beside = settings.load and any(kind_of(p) in ("bundle", "binary") for p in files)
+    kept = []
     for path in files:
         if skipped is not None and (reason := _unrelated(path)):
             skipped.append((path, reason))
-            continue
+        else:
+            kept.append(path)
+    # A ramp.yml names no binary (RAMP takes it on its command line): with --load, the .so or
+    # bundle validated beside it is what is loaded, and the manifest's own "nothing to load" is no
+    # failure of the run.
+    beside = settings.load and any(kind_of(p) in ("bundle", "binary") for p in kept)
+    for path in kept:
         report = validate_file(path, settings, binary_beside=beside)
         report.findings = select(report.findings, settings)
         reports.append(report)

@@ -82,3 +82,29 @@ def test_without_allow_upload_the_nodes_fail_and_the_run_says_why(
         " ending, or by an operator)"
     ) in result.notes
     assert _switch(cluster) is False
+
+
+def test_a_rollback_puts_back_what_replace_deleted_while_the_switch_is_still_on(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A streamed --replace run that no node took rolls back: it deletes its object and makes the
+    one --replace deleted again, a POST the switch guards. The switch this run had turned on
+    again was already off by then, so that POST got 403 and the deleted object was lost."""
+    import shutil
+
+    small = _bundle(tmp_path, "swap", 16)
+    first = publishing.publish(small, connection(cluster))
+    assert first.module_object == "created"
+    big = _bundle(tmp_path / "big", "swap", 9 * 1024 * 1024)  # another build: --replace deletes the first
+    for node in cluster.nodes:  # no node can store a file: every upload fails
+        shutil.rmtree(node.artifacts.temp)
+        node.artifacts.temp.write_text("not a folder")
+    _turned_off_by_another_run(cluster, monkeypatch)
+    result = publishing.publish(big, connection(cluster), allow_upload=True, replace=True)
+    assert [n.status for n in result.nodes] == ["failed"] * 3
+    assert result.module_object == "rolled back"
+    assert result.restored, result.notes
+    with http(cluster) as session:
+        [back] = [m for m in session.get("/v1/modules").json() if m["module_name"] == "swap"]
+    assert back["uid"] == result.restored
+    assert _switch(cluster) is False  # turned on again by this run, and off at its end

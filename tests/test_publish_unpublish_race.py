@@ -68,3 +68,66 @@ def test_publish_says_when_its_module_object_was_deleted_meanwhile(
     assert "is kept" not in done.output + error.hint
     with http(cluster) as session:
         assert [m for m in session.get("/v1/modules").json() if m["module_name"] == "raced"] == []
+
+
+def test_the_same_build_made_again_meanwhile_is_no_deletion(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another run's unpublish and publish of the very same build while this one uploads: the
+    object is there under a new uid, and calling it 'deleted meanwhile' (with a hint to unpublish)
+    would have had the user remove a good state."""
+    from modpack.rest import publish as publishing
+    from tests.support.rest import connection
+
+    document = module_json(module_name="again")
+    bundle = write_bundle(tmp_path / "again.zip", document)
+    real, lock, posts = client.post_bundle, threading.Lock(), []
+
+    def unpublished_and_published_again(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            posts.append(args[1])
+            if len(posts) == 2:
+                with http(cluster) as session:
+                    [module] = [m for m in session.get("/v1/modules").json() if m["module_name"] == "again"]
+                    assert session.delete(f"{MODULES}/{module['uid']}").status_code == 200
+                    assert session.post(MODULES, json=document).status_code == 200
+            return real(*args, **kwargs)
+
+    monkeypatch.setattr(client, "post_bundle", unpublished_and_published_again)
+    result = publishing.publish(bundle, connection(cluster))
+    assert result.module_object == "created" and not result.failed
+    with http(cluster) as session:
+        [module] = [m for m in session.get("/v1/modules").json() if m["module_name"] == "again"]
+    assert result.uid == module["uid"]
+    assert any(note.endswith(f"made again as {module['uid']} (another run?)") for note in result.notes)
+
+
+def test_a_look_that_fails_after_the_uploads_leaves_their_outcomes(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look again once the uploads ended is one more GET: its failure made a publish whose
+    every node took the artifact end in that GET's error, with no node's outcome said."""
+    from modpack.rest import publish as publishing
+    from modpack.rest.client import ClusterError
+    from tests.support.rest import connection
+
+    bundle = write_bundle(tmp_path / "looked.zip", module_json(module_name="looked"))
+    real_post = client.post_bundle
+
+    def then_the_cluster_goes_away(*args: Any, **kwargs: Any) -> Any:
+        answer = real_post(*args, **kwargs)
+
+        def gone(*_: Any, **__: Any) -> Any:
+            raise ClusterError("GET https://cluster/v1/modules: connection refused")
+
+        monkeypatch.setattr(client, "find_modules", gone)
+        return answer
+
+    monkeypatch.setattr(client, "post_bundle", then_the_cluster_goes_away)
+    result = publishing.publish(bundle, connection(cluster))
+    assert [n.status for n in result.nodes] == ["uploaded"] * 3
+    assert result.module_object == "created"
+    assert (
+        "could not check that the module object is still there: GET https://cluster/v1/modules:"
+        " connection refused"
+    ) in result.notes

@@ -293,6 +293,18 @@ def test_a_limit_the_legacy_triple_drops_is_an_error() -> None:
         CommandInfo("d", 3, ("module",), 1, 2, 1, (index_spec(1, flags=("RO", "not_key")), index_spec(2))),
     ]
     assert [d for d in compare.registered_defects(discovery(*fine)) if d.code == "LOAD027"] == []
+    # movablekeys from another key spec, not getkeys-api: the binary registers no command with
+    # the flag, so routing reads first/last/step alone (keyspecs.md §3.4, §3.6)
+    keyword = KeySpec(
+        ("RO",), "keyword", {"keyword": "STORE", "startfrom": 1}, "range", {"lastkey": 0, "keystep": 1}
+    )
+    mixed = CommandInfo("m", -2, ("module", "movablekeys"), 1, -1, 1, (limited_spec(1, 2), keyword))
+    assert [d.code for d in compare.registered_defects(discovery(mixed), getkeys_api=False)] == [
+        "LOAD027",
+        "LOAD022",
+    ]
+    unknown = compare.registered_defects(discovery(mixed))  # the binary not read: not said
+    assert [d.code for d in unknown] == ["LOAD022"]
 
 
 def test_a_negative_step_the_module_registers_is_no_routing_policy() -> None:
@@ -303,6 +315,14 @@ def test_a_negative_step_the_module_registers_is_no_routing_policy() -> None:
     assert codes(module, discovery(info)) == [("LOAD027", "commands[0]")]
     written = {"commands": [declared("sz.neg", -1, ["write"], (0, 0, -1))]}  # a policy, by hand
     assert codes(written, discovery(info)) == [("LOAD027", "commands[0]"), ("LOAD023", "commands[0].step")]
+
+
+def test_a_negative_step_registered_on_redis_6_is_still_said() -> None:
+    """Redis 6 shows no key specs, so LOAD027 cannot name a step the module registers; the note
+    that the step is not compared stays (it was dropped with LOAD023's contradiction on 7+)."""
+    info = CommandInfo("sz.neg", -1, ("write",), 1, -1, -1)
+    module = {"commands": [declared("sz.neg", -1, ["write"], (1, -1, -1))]}
+    assert codes(module, discovery(info, redis="6.2.14")) == [("LOAD023", "commands[0].step")]
 
 
 def test_an_incomplete_spec_is_said_to_be_incomplete() -> None:

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -432,6 +433,14 @@ def test_a_ramp_project_folder_loads_its_so_and_the_manifest_asks_for_no_build_s
         " ramp.yml MODULE.so"
     ) in alone.stdout
     assert "[build]" not in alone.stdout
+    # A zip the hooks skip (no module.json, no .so) is no binary beside the manifest
+    with zipfile.ZipFile(tmp_path / "screenshots.zip", "w") as archive:
+        archive.writestr("a.png", b"\x89PNG")
+    hooked = run_modpack(
+        "validate", "--load", "--skip-unrelated", tmp_path / "ramp.yml", tmp_path / "screenshots.zip"
+    )
+    assert hooked.returncode == 1, hooked.stdout + hooked.stderr
+    assert "error LOAD025" in hooked.stdout
 
 
 @pytest.mark.redis

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.rest import ADMIN, serve_processes
 
 
@@ -73,3 +75,27 @@ def test_a_certificate_made_afresh_in_place_of_a_half_pair_is_said(tmp_path: Pat
         f"{data / 'tls'} had cert.pem without its pair: a new certificate and key were made; clients must"
         f" trust the new {data / 'tls' / 'cert.pem'}"
     ) in log
+
+
+def test_the_lock_holds_when_its_pid_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a full disk the pid write after the lock raised: serve ended in an internal error, and
+    in-process the locked descriptor stayed open, so the next start on the folder was refused."""
+    import errno
+
+    from modpack.errors import ModpackError
+    from modpack.rest.cluster import LocalCluster, ServeOptions
+    from tests.support.rest import running_cluster
+
+    def full(*_: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    data = tmp_path / "data"
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "pwrite", full)
+        with running_cluster(data):
+            with pytest.raises(ModpackError, match=r"is in use by another modpack serve$"):
+                LocalCluster(ServeOptions(data=data, port=0, admin_password=ADMIN.password)).start()
+    with running_cluster(data):  # let go at stop
+        pass

@@ -19,7 +19,7 @@ import pytest
 
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import MODULES
-from tests.support.rest import ADMIN, module_json, running_cluster, write_role_users
+from tests.support.rest import ADMIN, module_json, running_cluster, write_bundle, write_role_users
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +120,10 @@ def test_store_holding_an_unservable_row_still_lists_the_others(tmp_path: Path) 
         assert second.shared.store.unservable() == []
 
 
-@pytest.mark.parametrize("document", ["{not json", "[1, 2]"])
-def test_a_damaged_row_under_a_name_and_version_is_named_not_a_500(tmp_path: Path, document: str) -> None:
+@pytest.mark.parametrize(("document", "setting"), [("{not json", "yes"), ("[1, 2]", '"true"')])
+def test_a_damaged_row_under_a_name_and_version_is_named_not_a_500(
+    tmp_path: Path, document: str, setting: str
+) -> None:
     """A row edited by hand (not JSON, or not an object) under hello 10203: creating that module
     object answered '500 internal_error: JSONDecodeError' (or IntegrityError, from the row's
     UNIQUE name and version), and a bad settings value made serve exit with an internal error.
@@ -135,9 +137,10 @@ def test_a_damaged_row_under_a_name_and_version_is_named_not_a_500(tmp_path: Pat
             "INSERT INTO modules (uid, module_name, version, document) VALUES (?, ?, ?, ?)",
             ("dead", "hello", 10203, document),
         )
-        db.execute("UPDATE settings SET value = 'yes' WHERE key = 'allow_modules_upload'")
+        db.execute("UPDATE settings SET value = ? WHERE key = 'allow_modules_upload'", (setting,))
     with running_cluster(data, users, https=False, allow_modules_upload=None) as second:
-        assert second.shared.uploads_allowed is False  # 'yes' is no JSON: the default, with a warning
+        # 'yes' is no JSON: the default, with a warning; "true" is a string, not the switch's true
+        assert second.shared.uploads_allowed is False
         second.shared.set_uploads_allowed(True)
         with httpx.Client(auth=(ADMIN.user, ADMIN.password), timeout=60) as http:
             made = http.post(second.urls[0] + MODULES, json=module_json())
@@ -214,3 +217,27 @@ def test_the_server_and_the_store_write_json_with_one_function(
         assert written[2] == created  # the check of what is served back
     finally:
         config.close()
+
+
+def test_a_damaged_row_on_rs_7x_is_named_with_the_7x_route_that_removes_it(tmp_path: Path) -> None:
+    """On a 7.x cluster the refusal named DELETE /v2/modules/user-defined/<uid>, a route 7.x has
+    not, and its own DELETE /v2/modules/<uid> answered 404 for a row it could not read: the name
+    and version stayed taken for good."""
+    users = write_role_users(tmp_path / "users.json")
+    data = tmp_path / "data"
+    with running_cluster(data, users, https=False, software_version="7.22"):
+        pass
+    with sqlite3.connect(data / "ccs.sqlite3") as db:
+        db.execute(
+            "INSERT INTO modules (uid, module_name, version, document) VALUES (?, ?, ?, ?)",
+            ("dead", "hello", 10203, "{not json"),
+        )
+    bundle = write_bundle(tmp_path / "hello.zip")
+    with running_cluster(data, users, https=False, software_version="7.22") as legacy:
+        with httpx.Client(auth=(ADMIN.user, ADMIN.password), timeout=60) as http:
+            with bundle.open("rb") as body:
+                refused = http.post(legacy.urls[0] + "/v2/modules", files={"module": ("hello.zip", body)})
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["description"].endswith("DELETE /v2/modules/dead removes it")
+            assert http.delete(legacy.urls[0] + "/v2/modules/dead").status_code == 200
+        assert legacy.shared.store.unservable() == []

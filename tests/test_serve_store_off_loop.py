@@ -21,7 +21,16 @@ from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ARTIFACTS, LEGACY_MODULES, MODULES
 from tests.support.rest import http, module_json, running_cluster, write_bundle
 
-CALLS = ("modules", "module", "find", "create_module", "delete_module", "setting", "set_setting")
+CALLS = (
+    "modules",
+    "module",
+    "find",
+    "create_module",
+    "delete_module",
+    "take_module",
+    "setting",
+    "set_setting",
+)
 
 
 @pytest.fixture
@@ -69,7 +78,7 @@ def test_the_7x_delete_calls_the_store_off_the_loop(
 ) -> None:
     with http(legacy_cluster) as session:
         assert session.delete(f"{LEGACY_MODULES}/no-such-uid").status_code == 404
-    assert ("module", "AnyIO worker thread") in store_threads
+    assert ("take_module", "AnyIO worker thread") in store_threads
     assert on_a_loop(store_threads) == []
 
 

@@ -62,13 +62,15 @@ def check_load(
     *,
     architecture: str | None = None,
     declared: Sink | None = None,
+    getkeys_api: bool | None = None,
 ) -> None:
     """Load `so_path` and add a finding for every difference from `module` (a module document).
 
     `module` None means no declarations (a .so validated alone): the module is loaded, a failed
     load is reported, and LOAD003 lists what it registered; nothing is compared. `architecture`
     is the binary's (read from its ELF header when not given). The differences, which name paths
-    of the declarations, go to `declared` (by default `sink`).
+    of the declarations, go to `declared` (by default `sink`). `getkeys_api`: whether the binary
+    registers a command with the getkeys-api flag (None: not known), for the key-spec checks.
     """
     from modpack.redis import harness, servers
 
@@ -88,7 +90,7 @@ def check_load(
         return
     try:
         with harness.RedisServer(spec=spec, timeout=harness.COMMAND_TIMEOUT) as server:
-            _load_and_compare(server, so_path, module, sink, declared or sink)
+            _load_and_compare(server, so_path, module, sink, declared or sink, getkeys_api=getkeys_api)
     except harness.RedisNotFoundError as exc:
         not_loaded(so_path.name, exc.message, exc.hint, sink, settings)
     except harness.HarnessError as exc:
@@ -96,7 +98,13 @@ def check_load(
 
 
 def _load_and_compare(
-    server: RedisServer, so_path: Path, module: Module | None, sink: Sink, declared: Sink
+    server: RedisServer,
+    so_path: Path,
+    module: Module | None,
+    sink: Sink,
+    declared: Sink,
+    *,
+    getkeys_api: bool | None = None,
 ) -> None:
     from modpack.redis import compare, discover, harness
 
@@ -108,11 +116,11 @@ def _load_and_compare(
         return
     sink.add("LOAD003", "", _loaded(discovery, server, listed=module is None))
     if module is None:
-        for defect in compare.registered_defects(discovery):
+        for defect in compare.registered_defects(discovery, getkeys_api=getkeys_api):
             sink.report(defect)
         return
     _check_version(module, server, declared)
-    for difference in compare.compare(module, discovery, toml=declared.toml):
+    for difference in compare.compare(module, discovery, toml=declared.toml, getkeys_api=getkeys_api):
         declared.report(difference)
 
 
@@ -181,4 +189,6 @@ def check_load_of(
     the architecture comes from the ELF facts when they were read. `declared`: where what is said
     of the declarations goes (a bundle's module.json), when not in `sink`."""
     architecture = elf_info.architecture if elf_info is not None else None
-    check_load(so, module, sink, settings, architecture=architecture, declared=declared)
+    getkeys = elf_info.getkeys if elf_info is not None else None
+    flag = getkeys.flag if getkeys is not None and getkeys.complete else None
+    check_load(so, module, sink, settings, architecture=architecture, declared=declared, getkeys_api=flag)

@@ -35,9 +35,13 @@ Difference = Problem
 """A difference between the declarations and what Redis registered: a Problem with a LOAD rule."""
 
 
-def compare(module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = False) -> list[Difference]:
+def compare(
+    module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = False, getkeys_api: bool | None = None
+) -> list[Difference]:
     """Every difference between the declarations in `module` and what Redis registered; `toml`:
-    they were written as a modpack.toml, whose syntax a fix then uses (else module.json's)."""
+    they were written as a modpack.toml, whose syntax a fix then uses (else module.json's).
+    `getkeys_api`: whether the binary registers a command with the getkeys-api flag (None: not
+    known), which decides whether cluster routing may ask the module for keys (§3.4)."""
     found = identity(module, discovery, toml=toml)
     # An internal command (8.0+) is registered though COMMAND hides it: declared, it is compared;
     # undeclared, it is not named (RAMP never lists it, and no client but an internal one calls it).
@@ -54,7 +58,7 @@ def compare(module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = Fa
             if name.casefold() not in added:
                 found.append(_not_registered(path, name, toml))
         else:
-            found += compare_command(path, entry, info, discovery.redis_version_tuple)
+            found += compare_command(path, entry, info, discovery.redis_version_tuple, getkeys_api)
     found += _unmatched_exclusions(module, registered)
     names = {name.lower() for _, _, name in declared}
     for info in discovery.commands:
@@ -62,19 +66,19 @@ def compare(module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = Fa
             # Undeclared, it is still registered: its keys are extracted all the same.
             found += [
                 _not_declared(info, toml),
-                *_hazards("commands", {}, info, discovery.redis_version_tuple),
+                *_hazards("commands", {}, info, discovery.redis_version_tuple, getkeys_api),
             ]
     return found
 
 
-def registered_defects(discovery: Discovery) -> list[Difference]:
+def registered_defects(discovery: Discovery, *, getkeys_api: bool | None = None) -> list[Difference]:
     """What is wrong with the commands a module registered, with nothing declared to compare (a
     .so validated alone): key specs Redis accepts and cannot use (LOAD027: hellodict.c of
     redis/redis registers 1, 1, 0, and COMMAND GETKEYS then crashes the server) and movable keys
     the legacy triple misses (LOAD022). A module.json made from what it registers has them too."""
     found = []
     for info in discovery.commands:
-        found += _hazards("", {}, info, discovery.redis_version_tuple) + _coverage("", info)
+        found += _hazards("", {}, info, discovery.redis_version_tuple, getkeys_api) + _coverage("", info)
     return found
 
 
@@ -91,17 +95,19 @@ def declared_commands(module: Mapping[str, JSON]) -> list[tuple[int, dict[str, J
     return found
 
 
-def compare_command(path: str, entry: Entry, info: CommandInfo, redis: Version) -> list[Difference]:
+def compare_command(
+    path: str, entry: Entry, info: CommandInfo, redis: Version, getkeys_api: bool | None = None
+) -> list[Difference]:
     found = (
         _arity(path, entry, info, redis)
         + _flags(path, entry, info, redis)
-        + _hazards(path, entry, info, redis)
+        + _hazards(path, entry, info, redis, getkeys_api)
     )
     step = as_int(entry.get("step", 0))
     if step is not None and step < 0:
-        if declared_triple(entry) == (info.first_key, info.last_key, info.step):
+        if info.key_specs and declared_triple(entry) == (info.first_key, info.last_key, info.step):
             # The module registers this step itself: no policy written for the proxy, but key
-            # positions Redis walks backwards, which LOAD027 names.
+            # positions Redis walks backwards, which LOAD027 names (from its key spec: Redis 7+).
             return found
         return [*found, _routing_policy(path, step, info)]
     return found + _keys(path, entry, info, redis) + _coverage(path, info)
@@ -435,7 +441,7 @@ def _coverage(path: str, info: CommandInfo) -> list[Difference]:
 # --- key specs Redis accepts and cannot use ----------------------------------------------------
 
 
-def key_spec_hazards(info: CommandInfo, *, said: bool = False) -> list[str]:
+def key_spec_hazards(info: CommandInfo, *, said: bool = False, getkeys_api: bool | None = None) -> list[str]:
     """What is wrong with each registered key spec that RedisModule_SetCommandInfo (or the spec
     RedisModule_CreateCommand derives from first/last/step) accepts without a check, and key
     extraction then trips over (keyspecs.md §3.2, §3.4). Each was measured with COMMAND GETKEYS on
@@ -469,7 +475,9 @@ def key_spec_hazards(info: CommandInfo, *, said: bool = False) -> list[str]:
                 f"limit {spec.find_int('limit')} with lastkey {spec.find_int('lastkey')} (below -1) fails "
                 "an assertion of key extraction, which aborts the server"
             )
-        elif number in limited and not info.movable:
+        elif number in limited and (not info.movable or getkeys_api is False):
+            # movablekeys comes from getkeys-api or from other key specs (§3.6): only without the
+            # flag anywhere in the binary is routing sure to read first/last/step alone.
             what.append(
                 f"first/last/step {info.first_key}, {info.last_key}, {info.step} are this spec without its "
                 f"limit {spec.find_int('limit')}, and cluster routing reads only them: every argument from "
@@ -517,8 +525,10 @@ def _limited(spec: KeySpec) -> bool:
     return spec.find_keys == "range" and spec.find_int("lastkey") == -1 and spec.find_int("limit") >= 2
 
 
-def _hazards(path: str, entry: Entry, info: CommandInfo, redis: Version) -> list[Difference]:
-    hazards = key_spec_hazards(info, said=not triple_differs(entry, info, redis))
+def _hazards(
+    path: str, entry: Entry, info: CommandInfo, redis: Version, getkeys_api: bool | None = None
+) -> list[Difference]:
+    hazards = key_spec_hazards(info, said=not triple_differs(entry, info, redis), getkeys_api=getkeys_api)
     if not hazards:
         return []
     return [

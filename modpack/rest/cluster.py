@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypedDict
 
 from modpack.errors import ModpackError, UsageError
-from modpack.rest import auth, store, tls
+from modpack.rest import auth, platforms, store, tls
 from modpack.rest.limits import ConnectionLimits
 
 if TYPE_CHECKING:
@@ -116,7 +116,11 @@ class LocalCluster:
         try:  # from here on the data folder is locked: a failed start lets it go
             self.nodes = self._nodes(version)
             self._shared = server.Shared(
-                self._store(), self._users(), self.nodes, self.options.max_upload, version
+                self._store(legacy=_release(version) < platforms.USER_DEFINED_SINCE),
+                self._users(),
+                self.nodes,
+                self.options.max_upload,
+                version,
             )
             self._ssl = self._tls_context()
             _enough_file_descriptors(self.options.nodes * self.options.limits.max_connections)
@@ -267,18 +271,17 @@ class LocalCluster:
         if self._lock is None:
             self._lock = _lock_data(options.data)
 
-    def _store(self) -> store.ConfigStore:
+    def _store(self, *, legacy: bool) -> store.ConfigStore:
         """The store; on a new data folder allow_modules_upload starts off, as on RS 8.2."""
         config = store.ConfigStore(self.options.data / "ccs.sqlite3")
         self.skipped = config.unservable()
         for uid, why in self.skipped:
             logging.getLogger(__name__).warning(
-                "module object %s in %s cannot be served (%s): GET /v1/modules skips it;"
-                " DELETE /v2/modules/user-defined/%s removes it",
+                "module object %s in %s cannot be served (%s): GET /v1/modules skips it; %s removes it",
                 uid,
                 config.path,
                 why,
-                uid,
+                store.delete_route(uid, legacy=legacy),
             )
         if self.options.allow_modules_upload is not None:
             config.set_setting("allow_modules_upload", self.options.allow_modules_upload)
@@ -516,6 +519,10 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def _release(version: str) -> tuple[int, int]:
+    return (platforms.version_tuple(version) or (0, 0, 0))[:2]
+
+
 LOCK_FILE = "serve.lock"
 
 
@@ -544,8 +551,11 @@ def _lock_data(data: Path) -> int:
         ) from None
     except OSError:
         return fd  # a file system without locks (ENOLCK): served unlocked, as before
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    try:  # the pid only names the holder in the refusal above: a full disk does not stop serve
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError:
+        pass
     return fd
 
 

@@ -730,25 +730,24 @@ def _pipelined(
     result = _result(peeked)
     result.notes += route_notes(peeked, routes, view, result)
     # The switch is on (or there is none): the object turns it on again only if it goes off meanwhile.
-    with (
-        _UploadsSwitchedOn(api, view, options, result) as switch,
-        _Uploads(api, options, result, routes, switch) as uploads,
-    ):
-        try:
-            bundles = _validated_as_peeked(paths, peeked, options)
-            created = _ensure_module_object(api, routed(bundles, routes), options, result, switch=switch)
-        except KeyboardInterrupt:
-            raise  # _Uploads stops the uploads and says what the run leaves
-        except BaseException:
-            uploads.abort()
-            raise
-        uploads.open()
-        result.nodes = uploads.outcomes()
-    result.warnings = [w for b in bundles for w in b.warnings]
-    if created and not any(o.status == "uploaded" for o in result.nodes):
-        _roll_back(api, result)
-    else:
-        _check_still_there(api, result)
+    with _UploadsSwitchedOn(api, view, options, result) as switch:
+        with _Uploads(api, options, result, routes, switch) as uploads:
+            try:
+                bundles = _validated_as_peeked(paths, peeked, options)
+                created = _ensure_module_object(api, routed(bundles, routes), options, result, switch=switch)
+            except KeyboardInterrupt:
+                raise  # _Uploads stops the uploads and says what the run leaves
+            except BaseException:
+                uploads.abort()
+                raise
+            uploads.open()
+            result.nodes = uploads.outcomes()
+        result.warnings = [w for b in bundles for w in b.warnings]
+        # While the switch is still on: putting back what --replace deleted is a POST it guards.
+        if created and not any(o.status == "uploaded" for o in result.nodes):
+            _roll_back(api, result)
+        else:
+            _check_still_there(api, routed(bundles, routes), result)
     return result
 
 
@@ -1030,18 +1029,30 @@ def _publish_user_defined(
     if created and not any(o.status == "uploaded" for o in result.nodes):
         _roll_back(api, result)
     elif not options.dry_run:
-        _check_still_there(api, result)
+        _check_still_there(api, bundles, result)
 
 
-def _check_still_there(api: Api, result: PublishResult) -> None:
+def _check_still_there(api: Api, bundles: Sequence[Bundle], result: PublishResult) -> None:
     """The module object said kept must still be listed once the uploads ended: an unpublish (or
     an operator) deleting it meanwhile left the nodes that took the artifact holding one no module
     object names (DELETE /v2/modules/user-defined/<uid> and each node's artifact go separately,
-    rest-api-user-defined-modules.txt), while the run said the object was kept."""
+    rest-api-user-defined-modules.txt), while the run said the object was kept. The same build
+    made again meanwhile (another run's unpublish and publish) is this run's all the same."""
     if result.module_object not in ("created", "replaced", "present"):
         return
-    listed = client.find_modules(api, result.module_name, result.version)
+    try:
+        listed = client.find_modules(api, result.module_name, result.version)
+    except ModpackError as failed:  # the uploads' outcomes stand: say what could not be checked
+        result.notes.append(f"could not check that the module object is still there: {failed.message}")
+        return
     if any(str(m.get("uid", "")) == result.uid for m in listed) or (listed and not result.uid):
+        return
+    if listed and not differences(listed[0], bundles):
+        result.notes.append(
+            f"the module object {result.uid} was deleted while this run uploaded, and the same build was"
+            f" made again as {listed[0].get('uid', '?')} (another run?)"
+        )
+        result.uid = str(listed[0].get("uid", ""))
         return
     result.module_object = "deleted meanwhile"
     took = [o.node.label for o in result.nodes if o.status in ("uploaded", "present")]
@@ -1445,7 +1456,10 @@ class _LegacyPublish:
         """After 400 module_exists: "present" when the build the cluster now holds for this
         bundle's platforms is this one (another run installed it since this one looked, as two
         identical publishes at once do); None when it is another build, which stays a failure."""
-        found = client.find_modules(self.api, self.result.module_name, self.result.version)
+        try:
+            found = client.find_modules(self.api, self.result.module_name, self.result.version)
+        except ModpackError:
+            return None  # not proven: the module_exists refusal stands
         if not found or self._wanted(bundle, found[0]):
             return None
         self.result.uid = str(found[0].get("uid", self.result.uid))

@@ -237,7 +237,8 @@ class Shared:
     allow_upload: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
-        self.allow_upload = bool(self.store.setting(ALLOW_UPLOAD, False))
+        # Only true turns uploads on: a value edited by hand ("false" as a JSON string) is off.
+        self.allow_upload = self.store.setting(ALLOW_UPLOAD, False) is True
 
     @property
     def release(self) -> tuple[int, int]:
@@ -350,14 +351,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _system_error(request: Request, exc: Exception) -> Response:
-    """A full disk is the node's state, not a fault: 507 insufficient_resources (the code the 7.x
-    action object uses for it) naming the node, no traceback; any other error of the system is
-    an internal one, logged with its traceback as Starlette logs those."""
+    """A full disk is the node's state, not a fault: 507 insufficient_resources (Redis Enterprise's
+    error code for a lack of resources, requests/bdbs; 507 Insufficient Storage, RFC 4918) naming
+    the node, no traceback; any other error of the system is an internal one, logged with its
+    traceback as Starlette logs those."""
     if _disk_full(exc):
         _, node = _context(request)
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)  # no server paths
         return await _api_error(
             request,
-            ApiError("insufficient_resources", f"node {node.uid} has no space left on its disk ({exc})"),
+            ApiError("insufficient_resources", f"node {node.uid} has no space left on its disk ({why})"),
         )
     log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
     return await _internal_error(request, exc)
@@ -813,7 +816,7 @@ def _merge_legacy_module(shared: Shared, validated: Validated, targets: list[Nod
         try:
             existing = shared.store.find(validated.name, validated.number)
         except store.DamagedModuleError as exc:
-            raise ApiError("module_exists", exc.describe(), status=400) from None
+            raise ApiError("module_exists", exc.describe(legacy=True), status=400) from None
         if existing is None:
             return shared.store.create_module({**module, "platforms": added})
         platforms_field = existing.get("platforms")
@@ -901,7 +904,7 @@ def _install(path: Path, module: Module, node: Node) -> None:
         if copy is not None:
             copy.unlink(missing_ok=True)
         # ENOSPC is the action object's insufficient_resources; anything else has no closer code.
-        code = "insufficient_resources" if exc.errno == errno.ENOSPC else "internal_error"
+        code = "insufficient_resources" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "internal_error"
         raise _InstallFailed(code, f"installing {label} on node {node.uid} failed: {exc}") from None
 
 
@@ -918,9 +921,10 @@ async def delete_legacy_module(request: Request) -> Response:
 
 
 def _take_module(shared: Shared, uid: str) -> Module | None:
-    """Delete the module object `uid` and return it; None when there is none."""
-    module = shared.store.module(uid)
-    return module if module is not None and shared.store.delete_module(uid) else None
+    """Delete the module object `uid` and return its name and version; None when there is none.
+    A damaged row goes too: its uid is the only way to remove it."""
+    taken = shared.store.take_module(uid)
+    return None if taken is None else {"module_name": taken[0], "version": taken[1]}
 
 
 async def _remove_from_nodes(shared: Shared, module: Module) -> None:

@@ -61,11 +61,17 @@ class DamagedModuleError(Exception):
         super().__init__(f"{name} {number}: {why}")
         self.uid, self.why, self.name, self.number = uid, why, name, number
 
-    def describe(self) -> str:
+    def describe(self, *, legacy: bool = False) -> str:
+        """`legacy`: the cluster serves RS 7.x's API, whose DELETE is /v2/modules/<uid>."""
         return (
             f"the configuration store holds a damaged module object for {self.name} version {self.number}"
-            f" (uid {self.uid}: {self.why}); DELETE /v2/modules/user-defined/{self.uid} removes it"
+            f" (uid {self.uid}: {self.why}); {delete_route(self.uid, legacy=legacy)} removes it"
         )
+
+
+def delete_route(uid: str, *, legacy: bool) -> str:
+    """The request that deletes module object `uid` on this API (RS 7.x: /v2/modules/<uid>)."""
+    return f"DELETE /v2/modules/{uid}" if legacy else f"DELETE /v2/modules/user-defined/{uid}"
 
 
 def module_name(value: object) -> str:
@@ -194,6 +200,18 @@ class ConfigStore:
             cursor = self._db.execute("DELETE FROM modules WHERE uid = ?", (uid,))
         return cursor.rowcount > 0
 
+    def take_module(self, uid: str) -> tuple[str, int] | None:
+        """Delete the module object `uid`, its document readable or not (a damaged row too), and
+        return its module name and version; None when there is none."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT module_name, version FROM modules WHERE uid = ?", (uid,)
+            ).fetchone()
+            if row is None:
+                return None
+            self._db.execute("DELETE FROM modules WHERE uid = ?", (uid,))
+        return str(row[0]), int(row[1])
+
     def setting(self, key: str, default: JSON) -> JSON:
         """A stored setting, or `default`: also for a value that is no JSON (edited by hand), which
         made serve exit with "internal error: JSONDecodeError"; a warning names it."""
@@ -205,7 +223,7 @@ class ConfigStore:
             return loads(str(row[0]))
         except (ValueError, RecursionError):
             logging.getLogger(__name__).warning(
-                "setting %s in %s is not JSON (%r): %s is used", key, self.path, str(row[0])[:40], default
+                "setting %s in %s is not JSON (%r): taken as not set", key, self.path, str(row[0])[:40]
             )
             return default
 
