@@ -533,21 +533,24 @@ def test_movable_keys_with_a_binary_implementing_getkeys_api_are_fine() -> None:
 
 
 @pytest.mark.parametrize(
-    ("getkeys", "missing"),
+    ("getkeys", "said"),
     [
-        (GetkeysApi(flag=False, calls=True), "registers no command with the getkeys-api flag"),
         (
+            GetkeysApi(flag=False, calls=True),
+            "registers no command with the getkeys-api flag: its keys are described only by key specs,"
+            " which cluster routing does not read",
+        ),
+        (  # the flag without the functions: no key specs need be involved
             GetkeysApi(flag=True, calls=False),
-            "never fetches RedisModule_IsKeysPositionRequest and RedisModule_KeyAtPos",
+            "never fetches RedisModule_IsKeysPositionRequest and RedisModule_KeyAtPos, so none of its"
+            " commands can say where its keys are: cluster routing, which reads only first/last/step or"
+            " that answer, misses them (a getkeys-api command asked for its keys runs instead)",
         ),
     ],
 )
-def test_movable_keys_with_a_binary_lacking_getkeys_api(getkeys: GetkeysApi, missing: str) -> None:
+def test_movable_keys_with_a_binary_lacking_getkeys_api(getkeys: GetkeysApi, said: str) -> None:
     [finding] = movable_findings(getkeys)
-    assert finding.message == (
-        f"command 'hello.get' has movable keys, but the binary {missing}: its keys are described only "
-        "by key specs, which cluster routing does not read"
-    )
+    assert finding.message == f"command 'hello.get' has movable keys, but the binary {said}"
     # the binary was read: the fix is the module's, not "validate the bundle" (the catalogue's)
     assert finding.fix.startswith("Implement getkeys-api: register the command with the getkeys-api flag")
     assert "bundle" not in finding.fix and "[build] so" not in finding.fix
