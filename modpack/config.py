@@ -25,9 +25,11 @@ class Settings(NamedTuple):
 
 def find_config(start: Path) -> Path | None:
     """The nearest modpack.toml in `start` or its parents, as ruff finds pyproject.toml."""
+    from modpack.regular import is_file  # False where a name is too long, as for no file
+
     for folder in (start, *start.parents):
         candidate = folder / "modpack.toml"
-        if candidate.is_file():
+        if is_file(candidate):
             return candidate
     return None
 
@@ -141,22 +143,61 @@ def settings_for(
     redis_server: str | None = None,
     redis_version: str | None = None,
 ) -> Settings:
+    """The command line's settings on top of [validate] of --config, else of the modpack.toml
+    nearest the current folder (see `NearestSettings` for one file's own)."""
     if config is not None and not config.exists():
         raise UsageError(f"--config {config} does not exist")
     check_codes(select, "given to --select")
     check_codes(ignore, "given to --ignore")
+    given = Settings(select, ignore, strict, load, load_if_available, redis_server, redis_version)
     path = config or find_config(Path.cwd())
-    base = file_settings(path, given=config is not None) if path else Settings()
+    return merged(file_settings(path, given=config is not None) if path else Settings(), given)
+
+
+def merged(base: Settings, given: Settings) -> Settings:
+    """`given` (the command line) on top of `base` ([validate] of a modpack.toml)."""
     return Settings(
-        select=select or base.select,
-        ignore=base.ignore + ignore,
-        strict=strict or base.strict,
+        select=given.select or base.select,
+        ignore=base.ignore + given.ignore,
+        strict=given.strict or base.strict,
         # --load on the command line insists on loading, whatever [validate] load says
-        load=load or load_if_available or base.load,
-        load_if_available=load_if_available or (base.load_if_available and not load),
-        redis_server=redis_server,
-        redis_version=redis_version,
+        load=given.load or given.load_if_available or base.load,
+        load_if_available=given.load_if_available or (base.load_if_available and not given.load),
+        redis_server=given.redis_server,
+        redis_version=given.redis_version,
     )
+
+
+class NearestSettings:
+    """Each file's settings: [validate] of the modpack.toml nearest that file (its own, for a
+    modpack.toml), as ruff finds pyproject.toml per file, with the command line `given` on top.
+
+    Taken from the current folder, they made a run from a repository's root (pre-commit's hooks
+    run there) pass what `modpack build` of the module refused under its own [validate] strict,
+    and fail what its [validate] ignore accepted. A modpack.toml whose own [validate] cannot be
+    used is validated with the command line's alone: DECL009 says what is wrong with it.
+    """
+
+    def __init__(self, given: Settings) -> None:
+        self.given = given
+        self._read: dict[Path, Settings] = {}
+
+    def __call__(self, path: Path) -> Settings:
+        try:
+            folder = path.resolve().parent
+        except (OSError, RuntimeError):  # a loop of links: validating the file says IN001
+            return self.given
+        found = find_config(folder)
+        if found is None:
+            return self.given
+        if found not in self._read:
+            try:
+                self._read[found] = file_settings(found)
+            except UsageError:
+                if found != path.resolve():
+                    raise  # another file's settings: the usage error names it
+                self._read[found] = Settings()  # its own: its findings say what is wrong
+        return merged(self._read[found], self.given)
 
 
 def settings_from(table: object) -> Settings:

@@ -19,12 +19,13 @@ if TYPE_CHECKING:
 class FileReport:
     """The findings of one file (or folder) and what kind of input it is."""
 
-    __slots__ = ("findings", "kind", "path")
+    __slots__ = ("findings", "kind", "path", "strict")
 
     def __init__(self, path: str, kind: SourceKind, findings: list[Finding] | None = None) -> None:
         self.path = path
         self.kind = kind
         self.findings: list[Finding] = [] if findings is None else findings
+        self.strict: bool | None = None  # its own [validate] strict; None: the report's
 
     def __repr__(self) -> str:
         return f"FileReport({self.path!r}, {self.kind!r}, {self.findings!r})"
@@ -50,5 +51,9 @@ class Report:
 
     @property
     def failed(self) -> bool:
-        worst = Severity.WARNING if self.settings.strict else Severity.ERROR
-        return any(f.severity >= worst for f in self.findings())
+        for report in self.files:
+            strict = self.settings.strict if report.strict is None else report.strict
+            worst = Severity.WARNING if strict else Severity.ERROR
+            if any(f.severity >= worst for f in report.findings):
+                return True
+        return False

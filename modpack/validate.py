@@ -8,7 +8,7 @@ need them, so validating a module.json stays about as fast as starting Python.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -29,11 +29,16 @@ if TYPE_CHECKING:
 
 
 def validate_paths(
-    paths: Iterable[Path], settings: Settings | None = None, skipped: list[tuple[Path, str]] | None = None
+    paths: Iterable[Path],
+    settings: Settings | None = None,
+    skipped: list[tuple[Path, str]] | None = None,
+    *,
+    settings_of: Callable[[Path], Settings] | None = None,
 ) -> Report:
     """The report of every file `paths` name (folders expanded). With `skipped` (pre-commit's
     hooks, which pick files by name), a file named like a module's that holds something else
-    (`modpack.unrelated`) is not validated but listed there, with why."""
+    (`modpack.unrelated`) is not validated but listed there, with why. `settings_of`: each
+    file's own settings (config.NearestSettings), where `settings` are not for every file."""
     settings = settings or Settings()
     files, reports = expand(paths, _without_declared_binaries)
     kept = []
@@ -45,10 +50,12 @@ def validate_paths(
     # A ramp.yml names no binary (RAMP takes it on its command line): with --load, the .so or
     # bundle validated beside it is what is loaded, and the manifest's own "nothing to load" is no
     # failure of the run.
-    beside = settings.load and any(kind_of(p) in ("bundle", "binary") for p in kept)
+    binaries = any(kind_of(p) in ("bundle", "binary") for p in kept)
     for path in kept:
-        report = validate_file(path, settings, binary_beside=beside)
-        report.findings = select(report.findings, settings)
+        own = settings_of(path) if settings_of is not None else settings
+        report = validate_file(path, own, binary_beside=own.load and binaries)
+        report.findings = select(report.findings, own)
+        report.strict = own.strict
         reports.append(report)
     return Report(reports, settings)
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.support.cli import run_modpack
-from tests.support.paths import CASES, ROOT
+from tests.support.paths import CASES, FIXTURES, ROOT, SO
 
 
 def git(*args: str, cwd: Path) -> str:
@@ -79,6 +79,32 @@ def test_hook_fails_bad_files_and_prints_findings(repository: Path) -> None:
     assert result.returncode == 1
     assert "Failed" in result.stdout
     assert "KEY002" in result.stdout and "IN004" in result.stdout
+
+
+def test_hook_reads_each_module_s_own_validate_table_as_build_does(repository: Path, tmp_path: Path) -> None:
+    """The hooks run from the repository's root: [validate] was read from the modpack.toml nearest
+    there (none), so a module's own `strict = true` passed the commit of what `modpack build` of it
+    refused, and its `ignore` failed what build accepted."""
+    strict = tmp_path / "strict.toml"
+    lenient = tmp_path / "lenient.toml"
+    example = (FIXTURES / "example" / "modpack.toml").read_text().replace('"7.4"', '"7.4.1"')  # VER009
+    example = example.replace('so = "../so/x86_64/hello.so"', 'so = "build/hello.so"')  # DECL010, an info
+    strict.write_text(example + "\n[validate]\nstrict = true\n")
+    lenient.write_text(example + '\n[validate]\nstrict = true\nignore = ["VER009"]\n')
+    refused = run_hook(repository, {"strict/modpack.toml": strict})
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "VER009" in refused.stdout
+    built = run_modpack(
+        "build", repository / "strict", "--so", SO / "x86_64" / "hello.so", "-o", tmp_path / "a"
+    )
+    assert built.returncode == 1 and "[validate] strict is set" in built.stderr, built.stdout + built.stderr
+    (repository / "strict" / "modpack.toml").unlink()
+    passed = run_hook(repository, {"lenient/modpack.toml": lenient})
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    made = run_modpack(
+        "build", repository / "lenient", "--so", SO / "x86_64" / "hello.so", "-o", tmp_path / "b"
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
 
 
 def test_hook_passes_over_files_that_only_share_a_module_files_name(repository: Path, tmp_path: Path) -> None:

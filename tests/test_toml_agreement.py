@@ -223,3 +223,30 @@ def test_rule_names_select_and_ignore_whatever_their_case(tmp_path: Path) -> Non
     assert "no rule matches" not in done.stderr
     checked = run_modpack("validate", "--config", folder / "modpack.toml", folder / "modpack.toml")
     assert "DECL009" not in checked.stdout, checked.stdout
+
+
+def test_each_file_takes_the_validate_table_nearest_it_not_the_current_folder_s(tmp_path: Path) -> None:
+    """From a repository's root a module's own [validate] was not read (the root has no
+    modpack.toml): `ignore` there was not applied to its modpack.toml, nor to a module.json beside
+    it, while `modpack build` of the module applied it. --config still names one for every file."""
+    module = project(tmp_path / "repo" / "mod", extra='\n[validate]\nignore = ["VER009"]\n')
+    text = (
+        (module / "modpack.toml")
+        .read_text()
+        .replace('compatible_redis_version = "7.4"', 'compatible_redis_version = "7.4.1"')
+    )
+    (module / "modpack.toml").write_text(text)
+    document = json.loads((CASES / "good" / "module-json" / "module.json").read_text())
+    (module / "module.json").write_text(json.dumps({**document, "compatible_redis_version": "7.4.1"}))
+    root = tmp_path / "repo"
+    for name in ("mod/modpack.toml", "mod/module.json"):
+        done = run_modpack("validate", name, "--strict", cwd=root)
+        assert done.returncode == 0 and "VER009" not in done.stdout, done.stdout + done.stderr
+    other = tmp_path / "other.toml"
+    other.write_text("[validate]\nstrict = true\n")
+    given = run_modpack("validate", "mod/module.json", "--config", other, cwd=root)
+    assert given.returncode == 1 and "VER009" in given.stdout, given.stdout + given.stderr
+    alone = tmp_path / "alone" / "module.json"  # no modpack.toml above it: the command line's alone
+    alone.parent.mkdir()
+    alone.write_text((module / "module.json").read_text())
+    assert run_modpack("validate", alone, "--strict", cwd=root).returncode == 1

@@ -42,17 +42,26 @@ def validation_settings(
     unless it names a rule."""
     from modpack.config import settings_for
 
-    load = load or LoadOptions()
+    given = command_line(select, ignore, strict, load)
     # settings_for checks each select/ignore code, naming where it came from
-    return settings_for(
-        config,
-        select=parse_codes(select),
-        ignore=parse_codes(ignore),
-        strict=strict,
-        load=load.load,
-        load_if_available=load.if_available,
-        redis_server=load.redis_server,
-        redis_version=load.redis_version,
+    return settings_for(config, **given._asdict())
+
+
+def command_line(
+    select: tuple[str, ...], ignore: tuple[str, ...], strict: bool, load: LoadOptions | None = None
+) -> Settings:
+    """The settings the command line gives, before any [validate] is read."""
+    from modpack.config import Settings
+
+    load = load or LoadOptions()
+    return Settings(
+        parse_codes(select),
+        parse_codes(ignore),
+        strict,
+        load.load,
+        load.if_available,
+        load.redis_server,
+        load.redis_version,
     )
 
 
@@ -123,9 +132,13 @@ def validate(
     if load and load_if_available:
         raise UsageError("--load and --load-if-available contradict each other", "Give one of them.")
     options = LoadOptions(load, load_if_available, redis, checked_redis_version(redis_version))
+    from modpack.config import NearestSettings
+
     settings = validation_settings(config, select, ignore, strict, options)
+    # Without --config, each file takes the [validate] nearest it, as `modpack build` of it does.
+    own = None if config is not None else NearestSettings(command_line(select, ignore, strict, options))
     skipped: list[tuple[Path, str]] | None = [] if skip_unrelated else None
-    report = validate_paths(paths, settings, skipped)
+    report = validate_paths(paths, settings, skipped, settings_of=own)
     for path, reason in skipped or []:
         click.echo(f"modpack: skipped {path}: {reason}", err=True)
     output = reporters.Output(colour(color), reporters.workspace_root(os.environ))
