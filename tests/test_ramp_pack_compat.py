@@ -144,3 +144,46 @@ def test_ramp_pack_options_that_break_a_parser_are_usage_errors(
     assert "internal error" not in result.stderr
     assert len(result.stderr) < 1000
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.redis
+def test_packname_file_and_p_say_the_path_as_ramp_formats_it(tmp_path: Path) -> None:
+    """RAMP writes `output.format(**metadata)` to --packname-file, folder included, and prints it
+    for -P only when no --packname-file takes it (RAMP/packer.py, ramp.md §2 step 12): RediSearch's
+    and RedisAI's pack scripts run `realpath $(cat FILE)` on it. modpack wrote the bare file name
+    (another place than the bundle's) and printed it with --packname-file too."""
+    require_redis()
+    output = "out/{module_name}-{semantic_version}.zip"
+    common = ["-cr", "7.4", "-C", "types", "-o", output, HELLO]
+    printed = run_modpack("ramp-pack", "-P", *common, cwd=tmp_path)
+    assert printed.returncode == 0 and printed.stdout == "out/hello-1.2.3.zip\n", (
+        printed.stdout + printed.stderr
+    )
+    quiet = run_modpack("ramp-pack", "-P", "--packname-file", "pn.txt", *common, cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stdout == "", quiet.stdout + quiet.stderr
+    assert (tmp_path / "pn.txt").read_text() == "out/hello-1.2.3.zip"
+    assert not (tmp_path / "out").exists()  # -P packs nothing
+    packed = run_modpack("ramp-pack", "--packname-file", "pn2.txt", *common, cwd=tmp_path)
+    assert packed.returncode == 0, packed.stdout + packed.stderr
+    named = tmp_path / (tmp_path / "pn2.txt").read_text()
+    assert named.is_file() and named == tmp_path / "out" / "hello-1.2.3.zip"
+
+
+@pytest.mark.redis
+def test_ramp_pack_says_the_manifest_s_own_findings_and_takes_capabilities_once(tmp_path: Path) -> None:
+    """A misspelt key of the manifest (DECL006, which validate and build say, and RAMP names as an
+    unknown attribute) was not said by ramp-pack, which packed RAMP's default in its place; and
+    `-C 'types, clustering,types'` kept 'types' twice, which RAMP's set() takes once."""
+    require_redis()
+    (tmp_path / "ramp.yml").write_text(
+        'isplay_name: Hello\nmin_redis_verison: "7.2"\ncompatible_redis_version: "7.4"\n'
+    )
+    done = run_modpack(
+        "ramp-pack", "-m", "ramp.yml", "-C", "types, clustering,types", "-o", "m.zip", HELLO, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ramp.yml:1 [isplay_name]: warning DECL006 RAMP does not know the key 'isplay_name'" in done.stdout
+    assert "fix: Did you mean 'min_redis_version'?" in done.stdout
+    with zipfile.ZipFile(tmp_path / "m.zip") as archive:
+        module = json.loads(archive.read("module.json"))
+    assert module["capabilities"] == ["types", "clustering"]

@@ -192,9 +192,10 @@ def _packname_output(stack: contextlib.ExitStack, path: Path | None) -> AtomicFi
 
 
 def _write_packname(out: AtomicFile, bundle: Path, *, wrote: bool) -> None:
-    """The bundle's file name (RAMP writes no newline), renamed into place after the bundle."""
+    """The bundle's path as -o formats it, folder included (RAMP writes `output.format(...)`, with
+    no newline), renamed into place after the bundle. Scripts run `realpath $(cat FILE)` on it."""
     try:
-        out.stream.write(bundle.name.encode("utf-8"))
+        out.stream.write(str(bundle).encode("utf-8"))
         out.commit()
     except ModpackError as exc:
         if not wrote:
@@ -264,7 +265,8 @@ def ramp_pack_command(
         if packname is not None:
             _write_packname(packname, result.path, wrote=not print_filename_only)
     if print_filename_only:
-        click.echo(result.path.name)
+        if packname is None:  # RAMP prints the name only when no --packname-file takes it
+            click.echo(str(result.path))
         return
     if result.findings:
         echo_findings(result.findings, color)

@@ -79,7 +79,10 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
 
         preview = assemble(decl, request.module_so, read_facts(request.module_so))
         return BuildResult(directory / output_name(name_template, preview), preview, "")
-    return build(decl, request.module_so, directory, name_template=name_template, force=force)
+    # The manifest's own findings (an unknown key, which RAMP names too: `unknown attribute`)
+    # are said with the bundle's, as `modpack build ramp.yml` says them.
+    said = decl.sink.resolved()
+    return build(decl, request.module_so, directory, name_template=name_template, force=force, declared=said)
 
 
 # What to run instead when -m names a file of another kind (by its name, as validate tells kinds).
@@ -117,7 +120,8 @@ def _apply_command_line(module: Module, options: dict[str, RampOption], sink: Si
             target = _JSON_OPTIONS[key]
             module[target] = normalize_dependencies(_json_value(key, value), target, sink)
         elif key in {"capabilities", "exclude_commands"} and isinstance(value, str):
-            module[key] = [c.strip() for c in value.split(",") if c.strip()]
+            # RAMP splits on commas and takes a set (ramp.md §2.1): a name given twice is one
+            module[key] = list(dict.fromkeys(c.strip() for c in value.split(",") if c.strip()))
         elif key == "os_name":
             module["os"] = value
         else:
