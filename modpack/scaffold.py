@@ -323,6 +323,7 @@ def from_ramp(
     }
     module = {k: v for k, v in reader.module_as_written(decl).items() if k not in reader.DISCOVERED_KEYS}
     module = {k: _untemplate(v, k, conv) for k, v in module.items()}
+    _as_lists(module, conv)
     for key, value in reader.with_defaults({}).items():  # what `ramp pack` writes for them
         if key not in module:
             module[key] = value
@@ -478,6 +479,17 @@ def _archive_todo(deps: JSON | None, conv: Conversion) -> None:
                 f"local_path is that archive: make it (tar czf {name}.tgz -C {folder or '.'} {base}) "
                 "and point local_path at it"
             )
+
+
+def _as_lists(module: dict[str, JSON], conv: Conversion) -> None:
+    """capabilities written as one comma-separated string (real manifests have it, ramp.md §10)
+    becomes the list it means, each name once, with a note: RAMP copies the string as it is, and
+    the build of the converted file failed on CAP003."""
+    value = module.get("capabilities")
+    if isinstance(value, str):
+        names: list[JSON] = list(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+        module["capabilities"] = names
+        conv.changed(f"capabilities: the string {value!r} became the list {json.dumps(names)}")
 
 
 def _untemplate(value: JSON, key: str, conv: Conversion) -> JSON:

@@ -78,7 +78,23 @@ def expand(
             files.extend(found)
         else:
             files.append(path)
-    return files, empty
+    return _once(files), empty
+
+
+def _once(files: list[Path]) -> list[Path]:
+    """Each file once, as first named: `a/module.json ./a/module.json`, or a folder and a file in
+    it, checked it twice and printed (and annotated) every finding twice."""
+    seen: set[object] = set()
+    kept = []
+    for path in files:
+        try:
+            key: object = path.resolve()
+        except (OSError, RuntimeError, ValueError):  # validating it says what is wrong
+            key = path
+        if key not in seen:
+            seen.add(key)
+            kept.append(path)
+    return kept
 
 
 # What Path.exists() takes for "no such file" (pathlib's _IGNORED_ERRNOS), and it says so for a

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from modpack.validate import validate_paths
 from tests.support.cli import run_modpack
-from tests.support.paths import CASES, HELLO, RAMP_EXAMPLES
+from tests.support.paths import CASES, HELLO, RAMP_EXAMPLES, REALWORLD
 from tests.support.tools import needs_manifests, require_redis
 
 MANIFESTS = RAMP_EXAMPLES
@@ -98,6 +99,10 @@ def test_init_new_module_non_interactive(tmp_path: Path) -> None:
     assert sorted(f.code for f in validate_paths([target]).findings()) == ["CAP004", "CMD030"]
     assert run_modpack("init", target, "--name", "x", "--version", "1.0.0").returncode == 2  # exists
     assert run_modpack("init", tmp_path / "other.toml").returncode == 2  # no TTY to ask on
+    # A bare init beside the file said it needed --name and --version: the file's being there is why
+    bare = run_modpack("init", cwd=tmp_path)
+    assert bare.returncode == 2
+    assert bare.stderr == "modpack: modpack.toml exists\n  hint: Pass --force to replace it.\n"
 
 
 @pytest.mark.redis
@@ -407,3 +412,16 @@ def test_init_from_ramp_writes_ramps_defaults_for_what_the_manifest_leaves_out(t
     )
     assert "changed: min_redis_version" not in again.stdout and "changed: capabilities" not in again.stdout
     assert tomllib.loads((tmp_path / "kept.toml").read_text())["module"]["min_redis_version"] == "7.0"
+
+
+def test_init_from_a_manifest_with_capabilities_as_one_string_writes_the_list(tmp_path: Path) -> None:
+    """RedisTimeSeries' ramp_manifest.yml gives capabilities as one comma-separated string: init
+    copied the string and said nothing, and the build of what it wrote failed on CAP003."""
+    manifest = REALWORLD / "RedisTimeSeries__RedisTimeSeries@38a6ddd59f__ramp_manifest.yml"
+    target = tmp_path / "modpack.toml"
+    done = run_modpack("init", "--from", manifest, target, "--name", "timeseries", "--version", "1.2.3")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "changed: capabilities: the string 'types,no_multi_key," in done.stdout
+    written = tomllib.loads(target.read_text())
+    assert written["module"]["capabilities"][:3] == ["types", "no_multi_key", "replica_of"]
+    assert "CAP003" not in {f.code for f in validate_paths([target]).findings()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -333,3 +334,16 @@ def test_the_key_ramp_leaks_from_runcmdargs_is_not_called_a_typo(tmp_path: Path)
         "RAMP copies it from --runcmdargs, which only its discovery load uses; remove it"
         " (command_line_args holds the module's arguments)."
     )
+
+
+def test_a_file_named_twice_is_checked_once(tmp_path: Path) -> None:
+    """`validate a a/module.json ./a/module.json` checked one file three times: every finding
+    printed, and annotated on the pull request, three times."""
+    folder = tmp_path / "a"
+    folder.mkdir()
+    shutil.copyfile(CASES / "bad" / "zero-step" / "module.json", folder / "module.json")
+    done = run_modpack(
+        "validate", "a", "a/module.json", "./a/module.json", "--format", "github", cwd=tmp_path
+    )
+    assert done.returncode == 1
+    assert done.stdout.count("title=KEY002 ") == 1, done.stdout

@@ -38,9 +38,13 @@ def _discovered(so: Path | None, args: str | None) -> Discovered | None:
 def _write(path: Path, text: str, force: bool) -> None:
     from modpack.redis.discover import atomic_write
 
+    _refuse_existing(path, force)  # again: it may have come meanwhile
+    atomic_write(path, text)
+
+
+def _refuse_existing(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise UsageError(f"{path} exists", "Pass --force to replace it.")
-    atomic_write(path, text)
 
 
 @click.command("init")
@@ -77,6 +81,8 @@ def init_command(
     """
     if path.is_dir():  # `init .` said "File '.' is a directory" where build takes one
         path = path / "modpack.toml"
+    # First: a bare `init` beside an existing modpack.toml said it needed --name and --version.
+    _refuse_existing(path, force)
     _check_identity(name, version)
     _refuse_own_input(path, [p for p in (source, so) if p is not None])
     discovered = _discovered(so, args)
