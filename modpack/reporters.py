@@ -299,11 +299,19 @@ def _artifact_location(where: Place) -> dict[str, JSON]:
 
 def _fingerprint(finding: Finding, where: Place) -> str:
     """Stable across runs for the same problem, so code scanning does not open duplicates (GitHub
-    computes one itself only from text files it can read; it cannot read a zip or a .so)."""
+    computes one itself only from text files it can read; it cannot read a zip or a .so).
+
+    A message names files as the command line reached them (build/hello.so from the module's
+    folder, mod/build/hello.so from the repository's root): only the last part of each path is
+    kept, or a workflow's working-directory changed every fingerprint."""
     import hashlib  # here, not at the top: `modpack validate module.json` never needs it
 
-    key = "\0".join((finding.code, where.file, where.member, finding.location.path, finding.message))
+    message = _LAST_PART.sub(r"\1", finding.message)
+    key = "\0".join((finding.code, where.file, where.member, finding.location.path, message))
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+_LAST_PART = re.compile(r"[^\s'\"]*/([^\s/'\"]+)")
 
 
 def _sarif_result(finding: Finding, where: Place, rule_index: int) -> dict[str, JSON]:

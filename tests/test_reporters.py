@@ -299,3 +299,22 @@ def test_a_file_name_that_is_not_utf8_is_valid_utf8_in_the_json_report(tmp_path:
     assert "\\ud" not in text, text
     document = json.loads(text)
     assert document["files"][0]["path"] == "bad\\xff\\xfename/module.json"
+
+
+def test_sarif_fingerprints_do_not_depend_on_the_current_folder(tmp_path: Path) -> None:
+    """DECL010's message names the binary as the command line reached it (build/hello.so from the
+    module's folder, noso/build/hello.so from the workspace): the fingerprint hashed it whole, so
+    a workflow whose working-directory changed made code scanning close and reopen every alert."""
+    module = tmp_path / "noso"
+    module.mkdir()
+    text = (CASES.parent.parent / "fixtures" / "example" / "modpack.toml").read_text()
+    (module / "modpack.toml").write_text(
+        text.replace('so = "../so/x86_64/hello.so"', 'so = "build/hello.so"')
+    )
+    env = {"GITHUB_WORKSPACE": str(tmp_path)}
+    prints = {}
+    for cwd, path in ((tmp_path, "noso/modpack.toml"), (module, "modpack.toml")):
+        done = run_modpack("validate", path, "--format", "sarif", cwd=cwd, env=env)
+        [result] = [r for r in json.loads(done.stdout)["runs"][0]["results"] if r["ruleId"] == "DECL010"]
+        prints[str(cwd)] = result["partialFingerprints"]["modpackFinding/v1"]
+    assert len(set(prints.values())) == 1, prints
