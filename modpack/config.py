@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -181,23 +182,44 @@ class NearestSettings:
     def __init__(self, given: Settings) -> None:
         self.given = given
         self._read: dict[Path, Settings] = {}
+        self._nearest: dict[str, Path | None] = {}  # folder -> its nearest modpack.toml
 
     def __call__(self, path: Path) -> Settings:
-        try:
-            folder = path.resolve().parent
-        except (OSError, RuntimeError):  # a loop of links: validating the file says IN001
-            return self.given
-        found = find_config(folder)
+        # Where the user sees the file (links are not followed): a folder's files share one look.
+        absolute = os.path.abspath(path)  # noqa: PTH100 -- strings: 1000 files, 1000 looks
+        found = self._nearest_to(os.path.dirname(absolute))  # noqa: PTH120
         if found is None:
             return self.given
         if found not in self._read:
             try:
                 self._read[found] = file_settings(found)
             except UsageError:
-                if found != path.resolve():
+                if str(found) != absolute:
                     raise  # another file's settings: the usage error names it
                 self._read[found] = Settings()  # its own: its findings say what is wrong
         return merged(self._read[found], self.given)
+
+    def _nearest_to(self, folder: str) -> Path | None:
+        """find_config(folder), each folder looked at once however many files it holds."""
+        passed: list[str] = []
+        found: Path | None = None
+        place = folder
+        while True:
+            if place in self._nearest:
+                found = self._nearest[place]
+                break
+            passed.append(place)
+            candidate = os.path.join(place, "modpack.toml")  # noqa: PTH118
+            if os.path.isfile(candidate):  # noqa: PTH113 -- False for any OSError, a long name too
+                found = Path(candidate)
+                break
+            parent = os.path.dirname(place)  # noqa: PTH120
+            if parent == place:
+                break
+            place = parent
+        for place in passed:
+            self._nearest[place] = found
+        return found
 
 
 def settings_from(table: object) -> Settings:

@@ -88,8 +88,9 @@ def _once(files: list[Path]) -> list[Path]:
     kept = []
     for path in files:
         try:
-            key: object = path.resolve()
-        except (OSError, RuntimeError, ValueError):  # validating it says what is wrong
+            status = path.stat()  # the file itself, whatever names and links reach it
+            key: object = (status.st_dev, status.st_ino)
+        except (OSError, ValueError):  # validating it says what is wrong
             key = path
         if key not in seen:
             seen.add(key)

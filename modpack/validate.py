@@ -50,10 +50,12 @@ def validate_paths(
     # A ramp.yml names no binary (RAMP takes it on its command line): with --load, the .so or
     # bundle validated beside it is what is loaded, and the manifest's own "nothing to load" is no
     # failure of the run.
-    binaries = any(kind_of(p) in ("bundle", "binary") for p in kept)
+    binaries: list[bool] = []  # looked for once, and only when some file is to be loaded
     for path in kept:
         own = settings_of(path) if settings_of is not None else settings
-        report = validate_file(path, own, binary_beside=own.load and binaries)
+        if own.load and not binaries:
+            binaries.append(any(kind_of(p) in ("bundle", "binary") for p in kept))
+        report = validate_file(path, own, binary_beside=own.load and binaries[0])
         report.findings = select(report.findings, own)
         report.strict = own.strict
         reports.append(report)
