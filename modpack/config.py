@@ -170,40 +170,53 @@ def merged(base: Settings, given: Settings) -> Settings:
 
 
 class NearestSettings:
-    """Each file's settings: [validate] of the modpack.toml nearest that file (its own, for a
-    modpack.toml), as ruff finds pyproject.toml per file, with the command line `given` on top.
+    """Each file's settings, as `modpack build` of it reads them, with the command line `given`
+    on top: a modpack.toml's own [validate]; for any other file, [validate] of the modpack.toml
+    nearest its folder (links of folders followed, as build's `decl.path.parent.resolve()`), as
+    ruff finds pyproject.toml per file.
 
     Taken from the current folder, they made a run from a repository's root (pre-commit's hooks
     run there) pass what `modpack build` of the module refused under its own [validate] strict,
-    and fail what its [validate] ignore accepted. A modpack.toml whose own [validate] cannot be
-    used is validated with the command line's alone: DECL009 says what is wrong with it.
+    and fail what its [validate] ignore accepted. A modpack.toml whose own table cannot be used is
+    validated with the command line's alone (DECL009 says what is wrong with it); for the other
+    files near it, that table is a usage error, whatever order they come in.
     """
 
     def __init__(self, given: Settings) -> None:
         self.given = given
-        self._read: dict[Path, Settings] = {}
+        self._alone = merged(Settings(), given)  # no table: the command line's, as it reads them
+        self._read: dict[Path, Settings | UsageError] = {}
         self._nearest: dict[str, Path | None] = {}  # folder -> its nearest modpack.toml
 
     def __call__(self, path: Path) -> Settings:
-        # Where the user sees the file (links are not followed): a folder's files share one look.
-        absolute = os.path.abspath(path)  # noqa: PTH100 -- strings: 1000 files, 1000 looks
-        found = self._nearest_to(os.path.dirname(absolute))  # noqa: PTH120
+        if path.name.lower().endswith(".toml"):  # declarations: validated as a modpack.toml (sources.kind_of)
+            table = self._table(path)
+            return merged(Settings() if isinstance(table, UsageError) else table, self.given)
+        folder = os.path.dirname(os.path.abspath(path))  # noqa: PTH100, PTH120 -- strings: one look per folder
+        found = self._nearest_to(folder)
         if found is None:
-            return self.given
-        if found not in self._read:
+            return self._alone
+        table = self._table(found)
+        if isinstance(table, UsageError):
+            raise table  # another file's settings: the usage error names it
+        return merged(table, self.given)
+
+    def _table(self, path: Path) -> Settings | UsageError:
+        if path not in self._read:
             try:
-                self._read[found] = file_settings(found)
-            except UsageError:
-                if str(found) != absolute:
-                    raise  # another file's settings: the usage error names it
-                self._read[found] = Settings()  # its own: its findings say what is wrong
-        return merged(self._read[found], self.given)
+                self._read[path] = file_settings(path)
+            except UsageError as exc:
+                self._read[path] = exc
+        return self._read[path]
 
     def _nearest_to(self, folder: str) -> Path | None:
-        """find_config(folder), each folder looked at once however many files it holds."""
-        passed: list[str] = []
+        """find_config of the folder with its links followed, each folder looked at once."""
+        if folder in self._nearest:
+            return self._nearest[folder]
+        real = os.path.realpath(folder)
+        passed: list[str] = [folder]
         found: Path | None = None
-        place = folder
+        place = real
         while True:
             if place in self._nearest:
                 found = self._nearest[place]

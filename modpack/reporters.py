@@ -145,7 +145,10 @@ def _summary(report: Report) -> str:
         for s in (Severity.ERROR, Severity.WARNING, Severity.INFO)
     ]
     files = len(report.files)
-    return f"{files} file{'s' if files != 1 else ''} checked: " + ", ".join(counts)
+    line = f"{files} file{'s' if files != 1 else ''} checked: " + ", ".join(counts)
+    if report.failed and not report.count(Severity.ERROR):  # failed on warnings: say whose strict
+        line += "; warnings fail under --strict or the files' [validate] strict"
+    return line
 
 
 def _where(finding: Finding) -> str:

@@ -486,7 +486,7 @@ def _as_lists(module: dict[str, JSON], conv: Conversion) -> None:
     becomes the list it means, each name once, with a note: RAMP copies the string as it is, and
     the build of the converted file failed on CAP003."""
     value = module.get("capabilities")
-    if isinstance(value, str):
+    if isinstance(value, str) and "{" not in value:  # a template is said as one (_untemplate)
         names: list[JSON] = list(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
         module["capabilities"] = names
         conv.changed(f"capabilities: the string {value!r} became the list {json.dumps(names)}")

@@ -83,15 +83,17 @@ def expand(
 
 def _once(files: list[Path]) -> list[Path]:
     """Each file once, as first named: `a/module.json ./a/module.json`, or a folder and a file in
-    it, checked it twice and printed (and annotated) every finding twice."""
-    seen: set[object] = set()
+    it, checked it twice and printed (and annotated) every finding twice. A file is its name in
+    its folder (links of folders followed), not its target: two folders linking one modpack.toml
+    are two modules, whose relative [build] so each names from its own folder."""
+    seen: set[tuple[str, str]] = set()
+    folders: dict[str, str] = {}
     kept = []
     for path in files:
-        try:
-            status = path.stat()  # the file itself, whatever names and links reach it
-            key: object = (status.st_dev, status.st_ino)
-        except (OSError, ValueError):  # validating it says what is wrong
-            key = path
+        given = os.path.dirname(os.path.abspath(path))  # noqa: PTH100, PTH120 -- strings: 1000 files
+        if given not in folders:
+            folders[given] = os.path.realpath(given)
+        key = (folders[given], path.name)
         if key not in seen:
             seen.add(key)
             kept.append(path)

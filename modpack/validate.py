@@ -47,15 +47,19 @@ def validate_paths(
             skipped.append((path, reason))
         else:
             kept.append(path)
+
     # A ramp.yml names no binary (RAMP takes it on its command line): with --load, the .so or
     # bundle validated beside it is what is loaded, and the manifest's own "nothing to load" is no
     # failure of the run.
-    binaries: list[bool] = []  # looked for once, and only when some file is to be loaded
+    def settings_for(path: Path) -> Settings:
+        return settings_of(path) if settings_of is not None else settings
+
+    loaded: list[bool] = []  # looked for once, and only when some file is to be loaded
     for path in kept:
-        own = settings_of(path) if settings_of is not None else settings
-        if own.load and not binaries:
-            binaries.append(any(kind_of(p) in ("bundle", "binary") for p in kept))
-        report = validate_file(path, own, binary_beside=own.load and binaries[0])
+        own = settings_for(path)
+        if own.load and not loaded:  # a binary of the run that is itself loaded
+            loaded.append(any(kind_of(p) in ("bundle", "binary") and settings_for(p).load for p in kept))
+        report = validate_file(path, own, binary_beside=own.load and loaded[0])
         report.findings = select(report.findings, own)
         report.strict = own.strict
         reports.append(report)

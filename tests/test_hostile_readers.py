@@ -367,11 +367,12 @@ def test_open_regular_refuses_a_fifo_swapped_in_after_a_check(tmp_path: Path) ->
 
 
 def test_a_huge_integer_in_the_settings_modpack_toml_is_a_message(tmp_path: Path) -> None:
-    """validate reads [validate] from the modpack.toml of the current folder before anything else."""
+    """validate reads [validate] from the modpack.toml nearest a file before it checks the file."""
     (tmp_path / "modpack.toml").write_text(f'[module]\nname = "hello"\nversion = {"9" * 4400}\n')
+    (tmp_path / "module.json").write_text("{}")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
-        [sys.executable, "-m", "modpack", "validate", "modpack.toml"],
+        [sys.executable, "-m", "modpack", "validate", "module.json"],
         capture_output=True,
         text=True,
         env=env,
@@ -382,6 +383,10 @@ def test_a_huge_integer_in_the_settings_modpack_toml_is_a_message(tmp_path: Path
     assert result.returncode == 2, result.stdout + result.stderr
     assert "internal error" not in result.stderr
     assert f"cannot read settings from {tmp_path / 'modpack.toml'}" in result.stderr
+    own = run_modpack("validate", "modpack.toml", cwd=tmp_path)  # its own table: a finding of it
+    assert own.returncode == 1 and "error IN003 TOML value cannot be read" in own.stdout, (
+        own.stdout + own.stderr
+    )
     assert "4300 digits" in result.stderr
 
 

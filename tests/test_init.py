@@ -425,3 +425,17 @@ def test_init_from_a_manifest_with_capabilities_as_one_string_writes_the_list(tm
     written = tomllib.loads(target.read_text())
     assert written["module"]["capabilities"][:3] == ["types", "no_multi_key", "replica_of"]
     assert "CAP003" not in {f.code for f in validate_paths([target]).findings()}
+
+
+def test_init_refuses_its_own_input_before_an_existing_file_and_keeps_templates_whole(tmp_path: Path) -> None:
+    """`init --from ramp.yml ramp.yml` said "exists: pass --force", which then was refused as its
+    own input; and a capabilities template with a comma was split into three broken names."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text("display_name: x\ncapabilities: \"{os.getenv('CAPS', 'types,flash')}\"\n")
+    done = run_modpack("init", "--from", manifest, manifest)
+    assert done.returncode == 2 and "over its own input" in done.stderr, done.stderr
+    target = tmp_path / "modpack.toml"
+    made = run_modpack("init", "--from", manifest, target, "--name", "x", "--version", "1.0.0")
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert isinstance(tomllib.loads(target.read_text())["module"]["capabilities"], str)
+    assert "became the list" not in made.stdout

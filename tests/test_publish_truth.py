@@ -554,17 +554,19 @@ def test_an_ignored_error_lets_the_bundle_past_local_validation(
 def test_modpack_toml_validate_table_counts_for_publish_as_for_validate(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
-    """[validate] in the nearest modpack.toml (or --config) filters publish's findings as it does
-    validate's; an unknown rule code there is a usage error (exit 2) in both."""
+    """[validate] in the modpack.toml nearest each bundle (or --config) filters publish's findings
+    as it does validate's, from whatever folder they run; an unknown rule code there is a usage
+    error (exit 2) in both."""
     project = tmp_path / "project"
     (project / "sub").mkdir(parents=True)
+    (project / "dist").mkdir()
     toml = project / "modpack.toml"
     errored = module_json(module_name="tomlerror")
     errored["capabilities"] = ["types", "not-a-capability"]  # CAP001, an error (the server's too)
-    error_zip = write_bundle(tmp_path / "tomlerror.zip", errored)
+    error_zip = write_bundle(project / "dist" / "tomlerror.zip", errored)
     warned = module_json(module_name="tomlwarned")
     del warned["operating_systems"]  # PLT005, a warning
-    warned_zip = write_bundle(tmp_path / "tomlwarned.zip", warned)
+    warned_zip = write_bundle(project / "dist" / "tomlwarned.zip", warned)
 
     refused = cli(cluster, "publish", error_zip, "--dry-run", cwd=project / "sub")
     assert refused.returncode == 1

@@ -375,10 +375,11 @@ def test_load_if_available_without_a_redis_server_passes_with_a_note(tmp_path: P
     assert done.returncode == 0, done.stdout + done.stderr
     assert "info LOAD024 hello.so was not loaded: redis-server is not installed" in done.stdout
     example_project(tmp_path, load='"if-available"')
-    done = run_modpack("validate", SO / "hello.so", env=env, cwd=tmp_path)
+    shutil.copy(SO / "hello.so", tmp_path / "beside.so")  # [validate] of the modpack.toml nearest it
+    done = run_modpack("validate", tmp_path / "beside.so", env=env)
     assert done.returncode == 0 and "LOAD024" in done.stdout, done.stdout + done.stderr
     # --load on the command line insists, whatever the file says.
-    done = run_modpack("validate", "--load", SO / "hello.so", env=env, cwd=tmp_path)
+    done = run_modpack("validate", "--load", tmp_path / "beside.so", env=env)
     assert done.returncode == 1 and "LOAD001" in done.stdout, done.stdout + done.stderr
 
 
@@ -441,6 +442,13 @@ def test_a_ramp_project_folder_loads_its_so_and_the_manifest_asks_for_no_build_s
     )
     assert hooked.returncode == 1, hooked.stdout + hooked.stderr
     assert "error LOAD025" in hooked.stdout
+    # A .so whose own settings do not load it is no proof for a manifest whose settings do
+    (tmp_path / "modpack.toml").write_text("[validate]\nload = true\n")
+    other = tmp_path.parent / f"{tmp_path.name}-other"
+    other.mkdir()
+    shutil.copy(SO / "hello.so", other / "hello.so")
+    unproven = run_modpack("validate", tmp_path / "ramp.yml", other / "hello.so")
+    assert unproven.returncode == 1 and "error LOAD025" in unproven.stdout, unproven.stdout + unproven.stderr
 
 
 @pytest.mark.redis

@@ -5,6 +5,7 @@ each reported by validate with its rule code and location, and named with where 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -190,8 +191,9 @@ def test_an_unknown_code_in_the_built_file_fails_build_as_validate_fails(tmp_pat
     assert found[0]["message"] == "[validate] ignore names 'cmd99', which matches no rule"
     done = run_modpack("build", folder, "-o", tmp_path / "out")
     assert done.returncode == 1 and "DECL009" in done.stdout, done.stdout + done.stderr
+    # From its own folder too: the file's own table is its finding, not the run's usage error
     inside = run_modpack("validate", "modpack.toml", cwd=folder)
-    assert inside.returncode == 2 and "in [validate] ignore of" in inside.stderr
+    assert inside.returncode == 1 and "DECL009" in inside.stdout, inside.stdout + inside.stderr
 
 
 def test_codes_prefixes_and_rule_names_in_validate_are_no_finding(tmp_path: Path) -> None:
@@ -250,3 +252,39 @@ def test_each_file_takes_the_validate_table_nearest_it_not_the_current_folder_s(
     alone.parent.mkdir()
     alone.write_text((module / "module.json").read_text())
     assert run_modpack("validate", alone, "--strict", cwd=root).returncode == 1
+
+
+def test_settings_and_files_as_build_reads_them_whatever_the_order_and_links(tmp_path: Path) -> None:
+    """A review of the per-file settings: the current folder's table was still read (an unknown
+    code there failed a run of files with tables of their own); a broken table failed a run or
+    not by the order of the files; a modpack.toml linked from another folder was checked once
+    though each folder's [build] so names another binary; a linked modpack.toml's own table was
+    not read, though build reads it."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "modpack.toml").write_text('[validate]\nignore = ["NOPE999"]\n')  # no file under it takes it
+    project(root / "mod", extra='\n[validate]\nignore = ["VER009"]\n')
+    done = run_modpack("validate", "mod/modpack.toml", cwd=root)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    broken = project(root / "broken", extra='\n[validate]\nignore = ["NOPE999"]\n')
+    shutil.copyfile(CASES / "good" / "module-json" / "module.json", broken / "module.json")
+    orders = [["broken/module.json", "broken/modpack.toml"], ["broken/modpack.toml", "broken/module.json"]]
+    outcomes = {run_modpack("validate", *order, cwd=root).returncode for order in orders}
+    assert outcomes == {2}  # the module.json's table is unusable, whatever comes first
+
+    # Two folders linking one modpack.toml: each [build] so is its own folder's
+    shared = EXAMPLE.replace(BUILD_SO, 'so = "m.so"\n')
+    (root / "configs").mkdir()
+    (root / "configs" / "modpack.toml").write_text(shared + "\n[validate]\nstrict = true\n")
+    for name, so in (("good", SO / "x86_64" / "hello.so"), ("bad", SO / "aarch64" / "hello.so")):
+        (root / name).mkdir()
+        (root / name / "modpack.toml").symlink_to("../configs/modpack.toml")
+        shutil.copyfile(so, root / name / "m.so")
+    both = run_modpack("validate", "good", "bad", cwd=root)
+    assert both.returncode == 1 and "2 files checked" in both.stdout, both.stdout + both.stderr
+    assert "bad/m.so [architecture]: error ELF007" in both.stdout
+    assert "ELF007" in both.stdout  # the aarch64 binary against the declared x86_64
+    built = run_modpack("build", "good", "-o", tmp_path / "dist", cwd=root)  # strict from the linked table
+    alone = run_modpack("validate", "good", cwd=root)
+    assert (built.returncode == 0) == (alone.returncode == 0), built.stdout + built.stderr + alone.stdout

@@ -81,10 +81,10 @@ def init_command(
     """
     if path.is_dir():  # `init .` said "File '.' is a directory" where build takes one
         path = path / "modpack.toml"
-    # First: a bare `init` beside an existing modpack.toml said it needed --name and --version.
+    _refuse_own_input(path, [p for p in (source, so) if p is not None])  # --force cannot lift it
+    # Then: a bare `init` beside an existing modpack.toml said it needed --name and --version.
     _refuse_existing(path, force)
     _check_identity(name, version)
-    _refuse_own_input(path, [p for p in (source, so) if p is not None])
     discovered = _discovered(so, args)
     if source is None:
         text, notes = _new(name, version, discovered, so, path)

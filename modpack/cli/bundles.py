@@ -24,7 +24,7 @@ from modpack.cli.output import (
 from modpack.errors import UsageError
 
 if TYPE_CHECKING:
-    from modpack.config import Settings
+    from modpack.config import NearestSettings, Settings
     from modpack.reporters import ColourChoice
 
 FORMATS = ("text", "json", "github", "sarif")
@@ -45,6 +45,26 @@ def validation_settings(
     given = command_line(select, ignore, strict, load)
     # settings_for checks each select/ignore code, naming where it came from
     return settings_for(config, **given._asdict())
+
+
+def file_by_file_settings(
+    config: Path | None,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    strict: bool,
+    load: LoadOptions | None = None,
+) -> Settings | NearestSettings:
+    """What `validate` and `publish` check each file with: --config's [validate] for every file,
+    else each file's own nearest (config.NearestSettings), as `modpack build` of it reads it; the
+    current folder's table is then no file's, and is not read. The command line on top."""
+    from modpack.config import NearestSettings, check_codes
+
+    if config is not None:
+        return validation_settings(config, select, ignore, strict, load)
+    given = command_line(select, ignore, strict, load)
+    check_codes(given.select, "given to --select")
+    check_codes(given.ignore, "given to --ignore")
+    return NearestSettings(given)
 
 
 def command_line(
@@ -134,9 +154,9 @@ def validate(
     options = LoadOptions(load, load_if_available, redis, checked_redis_version(redis_version))
     from modpack.config import NearestSettings
 
-    settings = validation_settings(config, select, ignore, strict, options)
-    # Without --config, each file takes the [validate] nearest it, as `modpack build` of it does.
-    own = None if config is not None else NearestSettings(command_line(select, ignore, strict, options))
+    chosen = file_by_file_settings(config, select, ignore, strict, options)
+    own = chosen if isinstance(chosen, NearestSettings) else None
+    settings = chosen.given if isinstance(chosen, NearestSettings) else chosen
     skipped: list[tuple[Path, str]] | None = [] if skip_unrelated else None
     report = validate_paths(paths, settings, skipped, settings_of=own)
     for path, reason in skipped or []:
