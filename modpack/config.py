@@ -24,15 +24,30 @@ class Settings(NamedTuple):
     redis_version: str | None = None  # for --load: the Redis to prove with (default: the target's)
 
 
-def find_config(start: Path) -> Path | None:
-    """The nearest modpack.toml in `start` or its parents, as ruff finds pyproject.toml."""
-    from modpack.regular import is_file  # False where a name is too long, as for no file
-
-    for folder in (start, *start.parents):
-        candidate = folder / "modpack.toml"
-        if is_file(candidate):
-            return candidate
-    return None
+def find_config(start: Path | str, seen: dict[str, Path | None] | None = None) -> Path | None:
+    """The nearest modpack.toml in `start` (an absolute folder) or its parents, as ruff finds
+    pyproject.toml. `seen` keeps each folder's answer across calls: a run over 1000 files in
+    sibling folders looks at each parent once. On strings: Path objects cost more than the stat."""
+    seen = {} if seen is None else seen
+    passed: list[str] = []
+    found: Path | None = None
+    place = str(start)
+    while True:
+        if place in seen:
+            found = seen[place]
+            break
+        passed.append(place)
+        candidate = os.path.join(place, "modpack.toml")  # noqa: PTH118
+        if os.path.isfile(candidate):  # noqa: PTH113 -- False for any OSError, a long name too
+            found = Path(candidate)
+            break
+        parent = os.path.dirname(place)  # noqa: PTH120
+        if parent == place:
+            break
+        place = parent
+    for place in passed:
+        seen[place] = found
+    return found
 
 
 def file_settings(path: Path, *, given: bool = False) -> Settings:
@@ -133,26 +148,17 @@ def _fix(given: bool) -> str:
     return "Fix the file, or give --config another modpack.toml to take the [validate] settings from."
 
 
-def settings_for(
-    config: Path | None,
-    *,
-    select: tuple[str, ...] = (),
-    ignore: tuple[str, ...] = (),
-    strict: bool = False,
-    load: bool = False,
-    load_if_available: bool = False,
-    redis_server: str | None = None,
-    redis_version: str | None = None,
-) -> Settings:
-    """The command line's settings on top of [validate] of --config, else of the modpack.toml
-    nearest the current folder (see `NearestSettings` for one file's own)."""
-    if config is not None and not config.exists():
+def settings_for(config: Path | None, given: Settings) -> Settings | NearestSettings:
+    """What validate and publish check each file with, the command line `given` on top: --config's
+    [validate] for every file, else each file's own (NearestSettings). Every rule code, a usage
+    error unless it names a rule (check_codes says where it came from)."""
+    check_codes(given.select, "given to --select")
+    check_codes(given.ignore, "given to --ignore")
+    if config is None:
+        return NearestSettings(given)
+    if not config.exists():
         raise UsageError(f"--config {config} does not exist")
-    check_codes(select, "given to --select")
-    check_codes(ignore, "given to --ignore")
-    given = Settings(select, ignore, strict, load, load_if_available, redis_server, redis_version)
-    path = config or find_config(Path.cwd())
-    return merged(file_settings(path, given=config is not None) if path else Settings(), given)
+    return merged(file_settings(config, given=True), given)
 
 
 def merged(base: Settings, given: Settings) -> Settings:
@@ -184,9 +190,10 @@ class NearestSettings:
 
     def __init__(self, given: Settings) -> None:
         self.given = given
-        self._alone = merged(Settings(), given)  # no table: the command line's, as it reads them
+        self.alone = merged(Settings(), given)  # no table: the command line's, as it reads them
         self._read: dict[Path, Settings | UsageError] = {}
-        self._nearest: dict[str, Path | None] = {}  # folder -> its nearest modpack.toml
+        self._seen: dict[str, Path | None] = {}  # folder (links followed) -> its nearest modpack.toml
+        self._real: dict[str, str] = {}  # folder as given -> with its links followed
 
     def __call__(self, path: Path) -> Settings:
         if path.name.lower().endswith(".toml"):  # declarations: validated as a modpack.toml (sources.kind_of)
@@ -195,7 +202,7 @@ class NearestSettings:
         folder = os.path.dirname(os.path.abspath(path))  # noqa: PTH100, PTH120 -- strings: one look per folder
         found = self._nearest_to(folder)
         if found is None:
-            return self._alone
+            return self.alone
         table = self._table(found)
         if isinstance(table, UsageError):
             raise table  # another file's settings: the usage error names it
@@ -210,29 +217,10 @@ class NearestSettings:
         return self._read[path]
 
     def _nearest_to(self, folder: str) -> Path | None:
-        """find_config of the folder with its links followed, each folder looked at once."""
-        if folder in self._nearest:
-            return self._nearest[folder]
-        real = os.path.realpath(folder)
-        passed: list[str] = [folder]
-        found: Path | None = None
-        place = real
-        while True:
-            if place in self._nearest:
-                found = self._nearest[place]
-                break
-            passed.append(place)
-            candidate = os.path.join(place, "modpack.toml")  # noqa: PTH118
-            if os.path.isfile(candidate):  # noqa: PTH113 -- False for any OSError, a long name too
-                found = Path(candidate)
-                break
-            parent = os.path.dirname(place)  # noqa: PTH120
-            if parent == place:
-                break
-            place = parent
-        for place in passed:
-            self._nearest[place] = found
-        return found
+        """find_config of the folder with its links followed (as build's resolve()), once each."""
+        if folder not in self._real:
+            self._real[folder] = os.path.realpath(folder)
+        return find_config(self._real[folder], self._seen)
 
 
 def settings_from(table: object) -> Settings:

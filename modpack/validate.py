@@ -8,14 +8,14 @@ need them, so validating a module.json stays about as fast as starting Python.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from modpack.checks import commands as command_checks
 from modpack.checks import metadata
 from modpack.checks.document import check_module_document, check_module_json_text
-from modpack.config import Settings
+from modpack.config import NearestSettings, Settings
 from modpack.errors import ModpackError
 from modpack.findings import Finding, Sink
 from modpack.regular import exists
@@ -30,16 +30,15 @@ if TYPE_CHECKING:
 
 def validate_paths(
     paths: Iterable[Path],
-    settings: Settings | None = None,
+    settings: Settings | NearestSettings | None = None,
     skipped: list[tuple[Path, str]] | None = None,
-    *,
-    settings_of: Callable[[Path], Settings] | None = None,
 ) -> Report:
-    """The report of every file `paths` name (folders expanded). With `skipped` (pre-commit's
-    hooks, which pick files by name), a file named like a module's that holds something else
-    (`modpack.unrelated`) is not validated but listed there, with why. `settings_of`: each
-    file's own settings (config.NearestSettings), where `settings` are not for every file."""
+    """The report of every file `paths` name (folders expanded), each checked with `settings`, or
+    with its own when they are NearestSettings. With `skipped` (pre-commit's hooks, which pick
+    files by name), a file named like a module's that holds something else (`modpack.unrelated`)
+    is not validated but listed there, with why."""
     settings = settings or Settings()
+    base = settings.alone if isinstance(settings, NearestSettings) else settings
     files, reports = expand(paths, _without_declared_binaries)
     kept = []
     for path in files:
@@ -48,22 +47,22 @@ def validate_paths(
         else:
             kept.append(path)
 
-    # A ramp.yml names no binary (RAMP takes it on its command line): with --load, the .so or
-    # bundle validated beside it is what is loaded, and the manifest's own "nothing to load" is no
-    # failure of the run.
     def settings_for(path: Path) -> Settings:
-        return settings_of(path) if settings_of is not None else settings
+        return settings(path) if isinstance(settings, NearestSettings) else base
 
-    loaded: list[bool] = []  # looked for once, and only when some file is to be loaded
+    # A ramp.yml names no binary (RAMP takes it on its command line): with --load, a .so or
+    # bundle of the run that is itself loaded is what proves it, and the manifest's own "nothing
+    # to load" is no failure of the run. Looked for once, and only when a file is to be loaded.
+    loaded: bool | None = None
     for path in kept:
         own = settings_for(path)
-        if own.load and not loaded:  # a binary of the run that is itself loaded
-            loaded.append(any(kind_of(p) in ("bundle", "binary") and settings_for(p).load for p in kept))
-        report = validate_file(path, own, binary_beside=own.load and loaded[0])
+        if own.load and loaded is None:
+            loaded = any(kind_of(p) in ("bundle", "binary") and settings_for(p).load for p in kept)
+        report = validate_file(path, own, binary_beside=own.load and bool(loaded))
         report.findings = select(report.findings, own)
         report.strict = own.strict
         reports.append(report)
-    return Report(reports, settings)
+    return Report(reports, base)
 
 
 def _unrelated(path: Path) -> str | None:

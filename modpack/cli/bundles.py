@@ -36,45 +36,14 @@ def validation_settings(
     ignore: tuple[str, ...],
     strict: bool,
     load: LoadOptions | None = None,
-) -> Settings:
-    """The settings `validate` and `publish` both check with: [validate] of modpack.toml (the
-    nearest, or --config), then the command line on top; every rule code in either, a usage error
-    unless it names a rule."""
-    from modpack.config import settings_for
-
-    given = command_line(select, ignore, strict, load)
-    # settings_for checks each select/ignore code, naming where it came from
-    return settings_for(config, **given._asdict())
-
-
-def file_by_file_settings(
-    config: Path | None,
-    select: tuple[str, ...],
-    ignore: tuple[str, ...],
-    strict: bool,
-    load: LoadOptions | None = None,
 ) -> Settings | NearestSettings:
-    """What `validate` and `publish` check each file with: --config's [validate] for every file,
-    else each file's own nearest (config.NearestSettings), as `modpack build` of it reads it; the
-    current folder's table is then no file's, and is not read. The command line on top."""
-    from modpack.config import NearestSettings, check_codes
-
-    if config is not None:
-        return validation_settings(config, select, ignore, strict, load)
-    given = command_line(select, ignore, strict, load)
-    check_codes(given.select, "given to --select")
-    check_codes(given.ignore, "given to --ignore")
-    return NearestSettings(given)
-
-
-def command_line(
-    select: tuple[str, ...], ignore: tuple[str, ...], strict: bool, load: LoadOptions | None = None
-) -> Settings:
-    """The settings the command line gives, before any [validate] is read."""
-    from modpack.config import Settings
+    """What `validate` and `publish` check each file with (config.settings_for): --config's
+    [validate] for every file, else each file's nearest, as `modpack build` of it reads it; the
+    command line on top."""
+    from modpack.config import Settings, settings_for
 
     load = load or LoadOptions()
-    return Settings(
+    given = Settings(
         parse_codes(select),
         parse_codes(ignore),
         strict,
@@ -83,6 +52,7 @@ def command_line(
         load.redis_server,
         load.redis_version,
     )
+    return settings_for(config, given)
 
 
 class LoadOptions(NamedTuple):
@@ -152,13 +122,9 @@ def validate(
     if load and load_if_available:
         raise UsageError("--load and --load-if-available contradict each other", "Give one of them.")
     options = LoadOptions(load, load_if_available, redis, checked_redis_version(redis_version))
-    from modpack.config import NearestSettings
-
-    chosen = file_by_file_settings(config, select, ignore, strict, options)
-    own = chosen if isinstance(chosen, NearestSettings) else None
-    settings = chosen.given if isinstance(chosen, NearestSettings) else chosen
+    settings = validation_settings(config, select, ignore, strict, options)
     skipped: list[tuple[Path, str]] | None = [] if skip_unrelated else None
-    report = validate_paths(paths, settings, skipped, settings_of=own)
+    report = validate_paths(paths, settings, skipped)
     for path, reason in skipped or []:
         click.echo(f"modpack: skipped {path}: {reason}", err=True)
     output = reporters.Output(colour(color), reporters.workspace_root(os.environ))

@@ -523,10 +523,10 @@ def publish(
     sha256, architecture, operating_systems, os, os_list, dependencies and module_file.
     On Redis Enterprise 7.2 to 7.22 the bundles go to POST /v2/modules instead.
     """
-    from modpack.cli.bundles import file_by_file_settings
+    from modpack.cli.bundles import validation_settings
     from modpack.rest import publish as publishing
 
-    settings = file_by_file_settings(config, select, ignore, strict)
+    settings = validation_settings(config, select, ignore, strict)
     board = ProgressBoard() if sys.stderr.isatty() and not dry_run else None
     try:
         with _terminate_as_interrupt():

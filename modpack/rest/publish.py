@@ -40,11 +40,9 @@ from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
 from modpack.rest.platforms import NodeFacts
 
 if TYPE_CHECKING:
-    from modpack.config import Settings
+    from modpack.config import NearestSettings, Settings
     from modpack.findings import Finding
     from modpack.types import JSON, Module
-
-    SettingsOf = Callable[[Path], Settings]  # each bundle's validation settings (config.NearestSettings)
 
 # Bundles given together must agree on every field but these, which describe one platform's build.
 PER_PLATFORM = ("sha256", "architecture", "operating_systems", "os", "os_list", "dependencies", "module_file")
@@ -122,7 +120,7 @@ class PublishOptions:
     dry_run: bool = False
     allow_upload: bool = False  # turn allow_modules_upload on for this run, then off again
     replace: bool = False  # replace a different build published under the same version
-    settings: Settings | SettingsOf | None = None
+    settings: Settings | NearestSettings | None = None
     progress: Progress | None = None
 
 
@@ -204,9 +202,9 @@ def _refuse_repeats(paths: Sequence[Path]) -> None:
             raise UsageError(f"{path} is given twice (as {first})", "Give each bundle once.")
 
 
-def load_bundles(paths: Sequence[Path], settings: Settings | SettingsOf | None = None) -> list[Bundle]:
-    """Each bundle validated, with `settings` or, when they are a function, with each bundle's
-    own (config.NearestSettings: as `modpack validate` of it judges it)."""
+def load_bundles(paths: Sequence[Path], settings: Settings | NearestSettings | None = None) -> list[Bundle]:
+    """Each bundle validated with `settings`, or with its own when they are NearestSettings (as
+    `modpack validate` of it judges it)."""
     if not paths:
         raise UsageError("no bundle given")
     _refuse_repeats(paths)
@@ -640,11 +638,11 @@ def publish(
     dry_run: bool = False,
     allow_upload: bool = False,
     replace: bool = False,
-    settings: Settings | SettingsOf | None = None,
+    settings: Settings | NearestSettings | None = None,
     progress: Progress | None = None,
 ) -> PublishResult:
     """Validate, look, preflight, then create the module object and upload each node's bundle.
-    `settings`: the validation settings, or a function giving each bundle's."""
+    `settings`: the validation settings, or NearestSettings giving each bundle's."""
     paths = [bundles] if isinstance(bundles, Path) else list(bundles)
     return _publish(paths, connection, PublishOptions(dry_run, allow_upload, replace, settings, progress))
 
