@@ -84,8 +84,8 @@ def file_settings(path: Path, *, given: bool = False) -> Settings:
 def _expanded(path: Path, table: object) -> object:
     """[validate] with ${VAR} expanded, as `modpack build` reads it; an unset variable is a usage
     error here, where the settings are used."""
-    if table is None:
-        return None
+    if table is None or "$" not in repr(table):  # nothing to expand: envvars not imported
+        return table
     from modpack.envvars import substitute_env
     from modpack.findings import Sink
 

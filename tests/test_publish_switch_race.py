@@ -33,13 +33,17 @@ def _switch(cluster: LocalCluster) -> bool:
         return value
 
 
-def _turned_off_by_another_run(cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> None:
-    real, lock, turned = client.post_bundle, threading.Lock(), []
+def _turned_off_by_another_run(
+    cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch, before: tuple[int, ...] = (1,)
+) -> None:
+    """The switch turned off (another run's end) before the upload calls numbered `before`,
+    counted from 1, retries included, one call at a time."""
+    real, lock, calls = client.post_bundle, threading.Lock(), []
 
     def after_the_other_run_ended(*args: Any, **kwargs: Any) -> Any:
         with lock:  # every node's upload waits for it: the switch is off before any is sent
-            if not turned:
-                turned.append(True)
+            calls.append(True)
+            if len(calls) in before:
                 with http(cluster) as session:
                     assert session.put("/v1/cluster", json={"allow_modules_upload": False}).status_code == 200
         return real(*args, **kwargs)
@@ -108,3 +112,18 @@ def test_a_rollback_puts_back_what_replace_deleted_while_the_switch_is_still_on(
         [back] = [m for m in session.get("/v1/modules").json() if m["module_name"] == "swap"]
     assert back["uid"] == result.restored
     assert _switch(cluster) is False  # turned on again by this run, and off at its end
+
+
+def test_a_switch_turned_off_twice_is_turned_on_twice(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The switch went off again after this run had turned it on again: the second refused upload
+    was retried without a PUT, got 403 once more and failed its node."""
+    bundle = _bundle(tmp_path, "twice", 16)
+    # One node after the other (jobs=1): off before node 1's first call, and before node 2's
+    # first (call 3: node 1's retry was call 2)
+    _turned_off_by_another_run(cluster, monkeypatch, before=(1, 3))
+    result = publishing.publish(bundle, connection(cluster, jobs=1), allow_upload=True)
+    assert [n.status for n in result.nodes] == ["uploaded"] * 3, [n.detail for n in result.nodes]
+    assert sum(call.endswith("(again)") for call in result.calls) >= 2
+    assert _switch(cluster) is False

@@ -5,14 +5,13 @@ OSError), the partial upload stayed in `.tmp/` (the discard's close hit ENOSPC a
 unlink), so the disk stayed full and every later upload failed the same way until serve
 restarted, and serve's log held tracebacks. The uploads here write to /dev/full, where every
 write fails with the kernel's own ENOSPC: a tmpfs cannot be mounted on every machine the tests
-run on. Filling the configuration store's disk is simulated (the one mock): sqlite answers
-"database or disk is full" there.
+run on. The configuration store's disk is filled by sqlite's own limit: PRAGMA max_page_count
+at the pages it holds, so the next insert fails with SQLITE_FULL, "database or disk is full".
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -71,14 +70,13 @@ def test_a_full_disk_answers_507_removes_the_partial_upload_and_recovers(
 
 
 def test_a_full_disk_under_the_store_is_507_too(
-    cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    cluster: LocalCluster, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def full(*args: Any, **kwargs: Any) -> Any:
-        raise sqlite3.OperationalError("database or disk is full")
-
-    monkeypatch.setattr(store.ConfigStore, "create_module", full)
+    database = cluster.shared.store._db  # the store's own connection: the limit holds for it alone
+    database.execute(f"PRAGMA max_page_count = {database.execute('PRAGMA page_count').fetchone()[0]}")
+    big = module_json(description="x" * 200_000)  # more than the pages left
     with http(cluster) as session:
-        answer = session.post("/v2/modules/user-defined", json=module_json())
+        answer = session.post("/v2/modules/user-defined", json=big)
     assert answer.status_code == 507, answer.text
     assert answer.json()["description"] == "node 1 has no space left on its disk (database or disk is full)"
     assert "Traceback" not in caplog.text

@@ -569,7 +569,7 @@ def _what_was_kept(result: PublishResult) -> str:
                 " (see its note)"
             )
         return "nothing this run created was kept"
-    took = any(o.status == "uploaded" for o in result.nodes)
+    took = result.took
     if result.module_object in ("created", "replaced") and not took:
         # the rollback failed (its note says why): the object may still be there, with no artifact
         return (

@@ -116,7 +116,7 @@ class LocalCluster:
         try:  # from here on the data folder is locked: a failed start lets it go
             self.nodes = self._nodes(version)
             self._shared = server.Shared(
-                self._store(legacy=_release(version) < platforms.USER_DEFINED_SINCE),
+                self._store(legacy=platforms.release(version) < platforms.USER_DEFINED_SINCE),
                 self._users(),
                 self.nodes,
                 self.options.max_upload,
@@ -517,10 +517,6 @@ def _wait_started(instance: _Starting, future: concurrent.futures.Future[None], 
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-def _release(version: str) -> tuple[int, int]:
-    return (platforms.version_tuple(version) or (0, 0, 0))[:2]
 
 
 LOCK_FILE = "serve.lock"

@@ -27,6 +27,11 @@ UPLOAD_SWITCH_SINCE = (8, 2)  # allow_modules_upload (re-docs release notes 8.2.
 _VERSION = re.compile(r"\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 
 
+def release(software_version: str) -> tuple[int, int]:
+    """A Redis Enterprise version's (major, minor): `7.22.0-28` -> (7, 22); (0, 0) when unreadable."""
+    return (version_tuple(software_version) or (0, 0, 0))[:2]
+
+
 def version_tuple(text: object) -> tuple[int, int, int] | None:
     """`8.2.0-25` -> (8, 2, 0); `7.4` -> (7, 4, 0); None when it does not start with a number."""
     if not isinstance(text, str):

@@ -162,6 +162,11 @@ class PublishResult:
     def failed(self) -> list[NodeOutcome]:
         return [n for n in self.nodes if n.failed]
 
+    @property
+    def took(self) -> bool:
+        """Whether a node took this run's artifact."""
+        return any(n.status == "uploaded" for n in self.nodes)
+
 
 # --- 1. bundles -------------------------------------------------------------------------------
 
@@ -747,7 +752,7 @@ def _pipelined(
             result.nodes = uploads.outcomes()
         result.warnings = [w for b in bundles for w in b.warnings]
         # While the switch is still on: putting back what --replace deleted is a POST it guards.
-        if created and not any(o.status == "uploaded" for o in result.nodes):
+        if created and not result.took:
             _roll_back(api, result)
         else:
             _check_still_there(api, routed(bundles, routes), result)
@@ -937,11 +942,11 @@ class _UploadsSwitchedOn:
     def __init__(self, api: Api, view: ClusterView, options: PublishOptions, result: PublishResult) -> None:
         self.url = f"{client.cluster_url(api.connection)}/v1/cluster"
         self.api, self.result = api, result
-        self.allowed = options.allow_upload
+        self.allowed = options.allow_upload  # may turn it on again (turn says whether it did)
         self.turn = view.uploads_switch is False and options.allow_upload
         self.dry_run = options.dry_run
         self._again = threading.Lock()
-        self._switched_off = False  # by someone else, during this run
+        self._said = False  # the note that the switch went off during this run
 
     def __enter__(self) -> _UploadsSwitchedOn:
         if self.turn:
@@ -953,24 +958,21 @@ class _UploadsSwitchedOn:
     def on_again(self) -> bool:
         """After a node answered 403 modules_upload_disabled: the switch went off during this run
         (another run's --allow-upload ending, or an operator). With --allow-upload it is turned
-        on again, once for every node, and off at the end as this run's own; True when it is on."""
+        on again (each time: it may go off twice; the PUT is idempotent, and each refused call is
+        retried once), and off at the end as this run's own; True when it is on."""
         with self._again:
-            if not self._switched_off:
-                self._switched_off = True
-                if not self.allowed:
-                    self.result.notes.append(
-                        "allow_modules_upload was turned off while this run was uploading (by another"
-                        " run's --allow-upload ending, or by an operator)"
-                    )
-                    return False
+            said = (
+                "allow_modules_upload was turned off while this run was uploading (by another run's"
+                " --allow-upload ending, or by an operator)"
+            )
+            if self.allowed:
                 self.result.calls.append(f'PUT {self.url} {{"allow_modules_upload": true}} (again)')
                 self.api.json("PUT", self.url, {"allow_modules_upload": True})
-                self.result.notes.append(
-                    "allow_modules_upload was turned off while this run was uploading (by another run's"
-                    " --allow-upload ending, or by an operator): it was turned on again for the uploads it"
-                    " had stopped"
-                )
                 self.turn = True  # turned on by this run now: off again at its end
+                said += ": it was turned on again for the uploads it had stopped"
+            if not self._said:
+                self._said = True
+                self.result.notes.append(said)
             return self.allowed
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
@@ -1029,7 +1031,7 @@ def _publish_user_defined(
         # Before the uploads started, up to the last statement before them (a SIGTERM that came
         # just after the module object was made left it behind): what was made is taken back.
         raise _interrupted(api, result, signal) from None
-    if created and not any(o.status == "uploaded" for o in result.nodes):
+    if created and not result.took:
         _roll_back(api, result)
     elif not options.dry_run:
         _check_still_there(api, bundles, result)
@@ -1488,7 +1490,7 @@ class _LegacyPublish:
             self.result.module_object = "not created"
             return
         self.result.uid = str(now[0].get("uid", self.result.uid))
-        if any(o.status == "uploaded" for o in self.result.nodes):
+        if self.result.took:
             self.result.module_object = "replaced" if self.result.replaced else "created"
             return
         if any(o.status == "present" for o in self.result.nodes):

@@ -242,7 +242,7 @@ class Shared:
 
     @property
     def release(self) -> tuple[int, int]:
-        return (platforms.version_tuple(self.software_version) or (0, 0, 0))[:2]
+        return platforms.release(self.software_version)
 
     @property
     def legacy(self) -> bool:
@@ -369,7 +369,11 @@ async def _system_error(request: Request, exc: Exception) -> Response:
 def _disk_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)  # "database or disk is full"
+    # sqlite3 sets sqlite_errorcode on what it raises (Python 3.11+)
+    return (
+        isinstance(exc, sqlite3.OperationalError)
+        and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    )
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
@@ -904,7 +908,7 @@ def _install(path: Path, module: Module, node: Node) -> None:
         if copy is not None:
             copy.unlink(missing_ok=True)
         # ENOSPC is the action object's insufficient_resources; anything else has no closer code.
-        code = "insufficient_resources" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "internal_error"
+        code = "insufficient_resources" if _disk_full(exc) else "internal_error"
         raise _InstallFailed(code, f"installing {label} on node {node.uid} failed: {exc}") from None
 
 

@@ -196,9 +196,7 @@ class ConfigStore:
             )
 
     def delete_module(self, uid: str) -> bool:
-        with self._lock:
-            cursor = self._db.execute("DELETE FROM modules WHERE uid = ?", (uid,))
-        return cursor.rowcount > 0
+        return self.take_module(uid) is not None
 
     def take_module(self, uid: str) -> tuple[str, int] | None:
         """Delete the module object `uid`, its document readable or not (a damaged row too), and
