@@ -167,6 +167,11 @@ def test_packname_file_and_p_say_the_path_as_ramp_formats_it(tmp_path: Path) -> 
     assert packed.returncode == 0, packed.stdout + packed.stderr
     named = tmp_path / (tmp_path / "pn2.txt").read_text()
     assert named.is_file() and named == tmp_path / "out" / "hello-1.2.3.zip"
+    # the folder as -o spells it: `./x.zip` stayed `./x.zip` in RAMP, and became `x.zip` here
+    dotted = run_modpack(
+        "ramp-pack", "-P", "-cr", "7.4", "-C", "types", "-o", "./out//x.zip", HELLO, cwd=tmp_path
+    )
+    assert dotted.returncode == 0 and dotted.stdout == "./out//x.zip\n", dotted.stdout + dotted.stderr
 
 
 @pytest.mark.redis

@@ -197,16 +197,22 @@ def _packname_output(stack: contextlib.ExitStack, path: Path | None) -> AtomicFi
     return out
 
 
-def _write_packname(out: AtomicFile, bundle: Path, *, wrote: bool) -> None:
+def _as_formatted(output: str, bundle: Path) -> str:
+    """The bundle's path as RAMP formats -o (`output.format(...)`): its folder spelt as given
+    (`./x.zip` stays `./x.zip`, where Path says `x.zip`), then the bundle's file name."""
+    return output[: output.rfind("/") + 1] + bundle.name
+
+
+def _write_packname(out: AtomicFile, formatted: str, *, wrote: bool) -> None:
     """The bundle's path as -o formats it, folder included (RAMP writes `output.format(...)`, with
     no newline), renamed into place after the bundle. Scripts run `realpath $(cat FILE)` on it."""
     try:
-        out.stream.write(str(bundle).encode("utf-8"))
+        out.stream.write(formatted.encode("utf-8"))
         out.commit()
     except ModpackError as exc:
         if not wrote:
             raise
-        raise ModpackError(f"wrote {bundle}, but {exc.message}", exc.hint) from exc
+        raise ModpackError(f"wrote {formatted}, but {exc.message}", exc.hint) from exc
 
 
 @click.command("ramp-pack", context_settings={"help_option_names": ["--help"]})
@@ -268,11 +274,12 @@ def ramp_pack_command(
     with contextlib.ExitStack() as stack:
         packname = _packname_output(stack, packname_file)
         result = ramp_pack(request, dry_run=print_filename_only, force=force)
+        formatted = _as_formatted(output, result.path)
         if packname is not None:
-            _write_packname(packname, result.path, wrote=not print_filename_only)
+            _write_packname(packname, formatted, wrote=not print_filename_only)
     if print_filename_only:
         if packname is None:  # RAMP prints the name only when no --packname-file takes it
-            click.echo(str(result.path))
+            click.echo(formatted)
         return
     if result.findings:
         echo_findings(result.findings, color)
