@@ -65,6 +65,7 @@ class Discovered:
     version: int
     commands: list[Module]
     redis_version: str = ""
+    args: str = ""  # the load arguments it was discovered with (--args)
 
 
 @dataclass
@@ -342,6 +343,7 @@ def from_ramp(
     _name_and_version(conv, given, discovered, name, version)
     if discovered is not None:
         _redis_versions(conv, discovered)
+        _load_args(conv, discovered)
     for key in decl.raw:
         if key in reader.PACK_ONLY_KEYS:
             conv.dropped(f"{key}: {NOT_CARRIED[key]}")
@@ -447,6 +449,22 @@ def _redis_versions(conv: Conversion, discovered: Discovered) -> None:
     )
 
 
+def _load_args(conv: Conversion, discovered: Discovered) -> None:
+    """The arguments the module loaded with (--args) become command_line_args, which every node
+    loads it with: a module whose OnLoad needs them was written without, and built so."""
+    given = conv.module.get("command_line_args") or ""
+    if not discovered.args or given == discovered.args:
+        return
+    if given:
+        conv.todo(
+            f"command_line_args is {given!r}, and the commands were discovered with --args"
+            f" {discovered.args!r}: the nodes load it with command_line_args"
+        )
+        return
+    conv.module["command_line_args"] = discovered.args
+    conv.changed(f"command_line_args = {json.dumps(discovered.args)}: the --args it was discovered with")
+
+
 def from_discovery(
     discovered: Discovered, source: str, *, name: str | None = None, version: str | None = None
 ) -> Conversion:
@@ -457,6 +475,7 @@ def from_discovery(
     conv.module["capabilities"] = []
     conv.commands = discovered.commands
     _redis_versions(conv, discovered)
+    _load_args(conv, discovered)
     conv.todo("list the module's capabilities (`modpack rules --capabilities`)")
     return conv
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_modpack
+from tests.support.modules import compile_module
 from tests.support.paths import FIXTURES, HELLO, REALWORLD, ROOT
 from tests.support.tools import needs_realworld, require_redis
 
@@ -340,6 +341,38 @@ def test_init_discover_writes_a_file_that_builds(tmp_path: Path) -> None:
     built = run_modpack("build", toml, "-o", tmp_path / "out")
     assert built.returncode == 0, built.stdout + built.stderr
     assert run_modpack("validate", *bundles(tmp_path / "out")).returncode == 0
+
+
+@pytest.mark.redis
+def test_init_discover_keeps_the_load_arguments_it_discovered_with(tmp_path: Path) -> None:
+    """A module whose OnLoad needs `MODE fast`: init --discover --args loaded it so, and wrote a
+    modpack.toml without command_line_args, which built a bundle every node fails to load."""
+    so = compile_module(
+        tmp_path, 'if (argc != 2) return REDISMODULE_ERR;\n    CC("a.get", "readonly", 1, 1, 1);'
+    )
+    toml = tmp_path / "modpack.toml"
+    made = run_modpack("init", toml, "--discover", so, "--args", "MODE fast")
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert 'changed: command_line_args = "MODE fast": the --args it was discovered with' in made.stdout
+    assert tomllib.loads(toml.read_text())["module"]["command_line_args"] == "MODE fast"
+    loaded = run_modpack("validate", tmp_path, "--load")
+    assert loaded.returncode == 0 and "LOAD003" in loaded.stdout, loaded.stdout + loaded.stderr
+    built = run_modpack("build", toml, "-o", tmp_path / "out")
+    assert built.returncode == 0, built.stdout + built.stderr
+    [bundle] = bundles(tmp_path / "out")
+    with zipfile.ZipFile(bundle) as archive:
+        assert json.loads(archive.read("module.json"))["command_line_args"] == "MODE fast"
+    # discover --write: a new file takes them too; an existing file keeps its own, and says so
+    fresh = tmp_path / "fresh.toml"
+    wrote = run_modpack("discover", so, "--args", "MODE fast", "--write", fresh)
+    assert wrote.returncode == 0, wrote.stdout + wrote.stderr
+    assert tomllib.loads(fresh.read_text())["module"]["command_line_args"] == "MODE fast"
+    toml.write_text(toml.read_text().replace('command_line_args = "MODE fast"\n', ""))
+    kept = run_modpack("discover", so, "--args", "MODE fast", "--write", toml)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert (
+        "kept [module] command_line_args = '', though the module was discovered with --args 'MODE fast'"
+    ) in kept.stdout
 
 
 def realworld_manifests() -> list[str]:

@@ -91,6 +91,18 @@ def test_no_loadable_os_is_an_error() -> None:
     assert "GLIBC_2.99" in error.message
 
 
+def test_no_loadable_os_is_explained_with_the_closest_one(tmp_path: Path) -> None:
+    """GLIBC_2.36 (arc4random, Debian 12's glibc) loads nowhere; the closest OS is ubuntu22 with
+    2.35. ELF030 named amzn2023 (2.34), the last in the list of those one version short."""
+    spec = Spec(
+        symbols=(Sym("RedisModule_OnLoad"), Sym("arc4random", defined=False, version="GLIBC_2.36")),
+        verneed={"libc.so.6": ("GLIBC_2.2.5", "GLIBC_2.36")},
+    )
+    [error] = findings(crafted(tmp_path, spec), {"architecture": "x86_64"})
+    assert error.code == "ELF030"
+    assert "even ubuntu22 has glibc 2.35, but the binary needs GLIBC_2.36" in error.message, error.message
+
+
 def test_junk_and_alias_entries() -> None:
     module = {
         "architecture": "amd64",

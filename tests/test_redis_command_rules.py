@@ -289,6 +289,10 @@ KEYWORD_FROM_0 = (
     '.bs.keyword = {.keyword = "KEYS", .startfrom = 0}, '
     ".find_keys_type = REDISMODULE_KSPEC_FK_RANGE, .fk.range = {-1, 1, 0}}"
 )
+KEYNUM_STEP_0 = (
+    "{.flags = KEY_RO, .begin_search_type = REDISMODULE_KSPEC_BS_INDEX, .bs.index.pos = 1, "
+    ".find_keys_type = REDISMODULE_KSPEC_FK_KEYNUM, .fk.keynum = {.keynumidx = 0, .firstkey = 1, .keystep = 0}}"
+)
 UNUSABLE = {
     # name: (the key specs given to SetCommandInfo, or None for CreateCommand's 1,1,-1; what
     # Redis then registers as first/last/step)
@@ -301,6 +305,9 @@ UNUSABLE = {
     # used): COMMAND GETKEYS honours it, first/last/step drop it (see the cluster-mode test below).
     "x.half": ("IDX(KEY_RW, 1, -1, 1, 2)", (1, -1, 1)),
     "x.fine": ("IDX(KEY_RW, 1, 1, 1, 0)", (1, 2, 1)),
+    # numkeys at index 1, keys from 2 with keystep 0: a KEYNUM spec is never copied into
+    # first/last/step (0, 0, 0 with movablekeys), and it was let through as if KEY002 named it
+    "x.keynum0": (KEYNUM_STEP_0, (0, 0, 0)),
 }
 
 
@@ -336,15 +343,19 @@ def test_key_specs_redis_accepts_and_cannot_use_are_errors(tmp_path: Path) -> No
         assert str(observe(so, {name: args}).getkeys[name]) == f"ErrorReply(message='{invalid}')"
     assert observe(so, {"x.half": args}).getkeys == {"x.half": ["KEYS", "a"]}
     assert observe(so, {"x.fine": args}).getkeys == {"x.fine": ["KEYS", "a"]}
+    assert observe(so, {"x.keynum0": ["2", "a", "b"]}).getkeys == {"x.keynum0": "crashed"}
     declared = [table(name, flags=("write",), keys=keys) for name, (_, keys) in UNUSABLE.items()]
     declared[3]["flags"] = ["write", "movablekeys"]  # Redis marks a keyword spec movablekeys
+    declared[7]["flags"] = ["write", "movablekeys"]  # and a KEYNUM spec
     assert findings(project(tmp_path, declared), "--load") == [
         "CMD013@commands[3].flags",  # and without getkeys-api cluster routing misses its keys
+        "CMD013@commands[7].flags",
         "KEY005@commands[4]",  # 0,0,1: the step of no key, the static rules' reading
         "LOAD022@commands[3]",
+        "LOAD022@commands[7]",
         # 1, 1, -1 as registered is no Redis Enterprise routing policy (LOAD023), which a step of
         # -1 written by hand is: Redis walks these keys backwards.
-        *(f"LOAD027@commands[{index}]" for index in range(6)),
+        *(f"LOAD027@commands[{index}]" for index in (*range(6), 7)),
     ]
     done = run_modpack("validate", project(tmp_path, declared), "--load", "--select", "LOAD027")
     assert (
@@ -357,6 +368,14 @@ def test_key_specs_redis_accepts_and_cannot_use_are_errors(tmp_path: Path) -> No
     )
     assert "limit 2 with lastkey -2 (below -1) fails an assertion" in done.stdout
     assert "index 0 takes the command name (argv[0]) for a key" in done.stdout
+    assert (
+        "x.keynum0: Redis accepted key specs it cannot use: key spec 1 [RO access; index 1; keynum keynumidx 0"
+        " firstkey 1 keystep 0]: keystep 0 never moves forward through the keys: key extraction crashes"
+    ) in done.stdout
+    assert (
+        "variable_flags without getkeys-api: ACL key checks and COMMAND GETKEYS find no key, so no ACL key"
+        " pattern ever applies to the command"
+    ) in done.stdout
 
 
 @contextlib.contextmanager
@@ -420,7 +439,8 @@ def test_a_limit_first_last_step_drop_sends_values_to_cluster_routing(tmp_path: 
     found = run_modpack("discover", so)
     assert found.returncode == 0, found.stderr
     assert 'name = "h.mget"' in found.stdout and "LOAD027" not in found.stdout  # TOML stays clean
-    assert "modpack: warning: LOAD027 h.mget: Redis accepted key specs it cannot use" in found.stderr
+    # labelled error, as the catalogue and validate --load have it (it said warning)
+    assert "modpack: error: LOAD027 h.mget: Redis accepted key specs it cannot use" in found.stderr
 
 
 @pytest.mark.rule("LOAD027", "LOAD021")

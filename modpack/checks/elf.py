@@ -430,9 +430,13 @@ def _report_loadable(info: ElfInfo, sink: Sink, *, suggest: bool) -> None:
             f"{oldest}; all it loads on: {', '.join(loadable)}",
         )
         return
-    # Explain with the supported OS that comes closest (fewest reasons), say the newest one.
+    # Explain with the supported OS that comes closest: fewest reasons, then the newest runtime
+    # (a binary needing GLIBC_2.36 is named against ubuntu22's 2.35, not amzn2023's 2.34).
     supported = [p for p in loadability.platforms() if p.status == "supported"]
-    closest = min(reversed(supported), key=lambda p: len(loadability.blockers(info, p)))
+    closest = min(
+        supported,
+        key=lambda p: (len(loadability.blockers(info, p)), [-part for part in (*p.glibc, 0, *p.glibcxx)]),
+    )
     reasons = "; ".join(_reason(b, closest) for b in loadability.blockers(info, closest))
     sink.add("ELF030", "", f"no supported Redis Enterprise OS can load the binary; {reasons}")
 

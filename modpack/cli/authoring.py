@@ -32,7 +32,9 @@ def _discovered(so: Path | None, args: str | None) -> Discovered | None:
 
     found = discover(so, split_args(args or ""))
     commands = module_json_commands(found)
-    return Discovered(found.module_name, found.module_version, commands, found.redis_version)
+    return Discovered(
+        found.module_name, found.module_version, commands, found.redis_version, (args or "").strip()
+    )
 
 
 def _write(path: Path, text: str, force: bool) -> None:

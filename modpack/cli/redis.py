@@ -68,7 +68,9 @@ def discover(
     # What is written or printed as TOML goes into declarations, where build warns of a subcommand.
     include = subcommands if subcommands is not None else fmt == "json" and write_path is None
     if write_path is not None:
-        summary = library.write_toml(write_path, found, include_subcommands=include, prune=prune)
+        summary = library.write_toml(
+            write_path, found, include_subcommands=include, prune=prune, load_args=module_args.strip()
+        )
         click.echo(summary.describe())
     elif fmt == "json":
         click.echo(library.to_json(found, include), nl=False)
@@ -82,9 +84,12 @@ def _warn_registered_defects(found: Discovery) -> None:
     drops), on stderr: the commands above are what it registers, defects included, and a
     modpack.toml written from them declares the defect as well (validate then reports it)."""
     from modpack.redis import compare
+    from modpack.rules import rule
 
     for defect in compare.registered_defects(found):
-        click.echo(f"modpack: warning: {defect.code} {defect.message}", err=True)
+        # labelled as the catalogue (and validate --load) has it: LOAD027 is an error
+        severity = rule(defect.code).severity.label
+        click.echo(f"modpack: {severity}: {defect.code} {defect.message}", err=True)
         if defect.hint:
             click.echo(f"  fix: {defect.hint}", err=True)
 

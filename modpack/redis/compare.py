@@ -448,12 +448,14 @@ def key_spec_hazards(info: CommandInfo, *, said: bool = False, getkeys_api: bool
     redis-server 7.0.15 and 8.0.2: keystep 0 crashes both (SIGSEGV), keystep -1 never answers on
     8.0.2, a limit with lastkey below -1 aborts both (an assertion), index 0 returns the command
     name as the key, and a keyword searched from 0 or variable_flags without getkeys-api make
-    Redis answer that the arguments are invalid: no key is ever found, so no ACL key pattern
-    applies to the command; a subcommand's index 1 is its own name, by which COMMAND GETKEYS then
-    routes it. `said`: first/last/step are declared as registered, so a step of 0, a negative first
-    key or a subcommand's first key 1 they show is left out (KEY002, KEY001, KEY009 name it)."""
+    COMMAND GETKEYS answer that the arguments are invalid: ACL checks find no key, so no ACL key
+    pattern applies to the command (cluster routing reads first/last/step instead); a
+    subcommand's index 1 is its own name, by which COMMAND GETKEYS then routes it. `said`:
+    first/last/step are declared as registered, so a step of 0, a negative first key or a
+    subcommand's first key 1 they show is left out (KEY002, KEY001, KEY009 name it)."""
     found = []
-    limited = {n for n in legacy_sources(info.key_specs) if _limited(info.key_specs[n])}
+    sources = legacy_sources(info.key_specs)
+    limited = {n for n in sources if _limited(info.key_specs[n])}
     for number, spec in enumerate(info.key_specs):
         flags = {f.lower() for f in spec.flags}
         if "not_key" in flags:
@@ -464,7 +466,9 @@ def key_spec_hazards(info: CommandInfo, *, said: bool = False, getkeys_api: bool
         if (
             spec.find_keys in ("range", "keynum")
             and keystep <= 0
-            and not (said and keystep == info.step == 0)
+            # step 0 declared as registered is KEY002's, but only from a spec copied into it: a
+            # KEYNUM spec never is, and its keystep 0 crashes the server all the same
+            and not (said and number in sources and keystep == info.step == 0)
         ):
             what.append(
                 f"keystep {keystep} never moves forward through the keys: key extraction "
@@ -493,7 +497,11 @@ def key_spec_hazards(info: CommandInfo, *, said: bool = False, getkeys_api: bool
         if spec.begin_search == "keyword" and spec.begin_int("startfrom") == 0:
             what.append("a keyword searched from 0 is never found, so its keys are never found")
         if "variable_flags" in flags and not info.movable:
-            what.append("variable_flags without getkeys-api: Redis finds no key at all")
+            # §3.4: ACL checks and COMMAND GETKEYS take no key; cluster routing reads first/last/step
+            what.append(
+                "variable_flags without getkeys-api: ACL key checks and COMMAND GETKEYS find no key, so"
+                " no ACL key pattern ever applies to the command"
+            )
         found += [f"key spec {number + 1} [{spec.describe()}]: {w}" for w in what]
     return found
 

@@ -300,6 +300,7 @@ class WriteSummary:
     excluded: list[str] = field(default_factory=list)  # registered, named in [module] exclude_commands
     subcommands: list[str] = field(default_factory=list)  # registered subcommands not written
     identity: list[str] = field(default_factory=list)  # [module] name or version Redis contradicts
+    args_differ: str = ""  # what [module] command_line_args keeps, when --args said otherwise
     written: bool = False
     redis_version: str = ""
 
@@ -315,6 +316,8 @@ class WriteSummary:
             text += f"\nleft out: {_subcommands_left_out(self.subcommands)}"
         for problem in self.identity:
             text += f"\nkept as [module] says, though the module disagrees: {problem}"
+        if self.args_differ:
+            text += f"\n{self.args_differ}"
         if self.removed:
             text += f"\nremoved, not registered by the module: {', '.join(self.removed)}"
         elif self.not_registered:
@@ -326,7 +329,12 @@ class WriteSummary:
 
 
 def write_toml(
-    path: Path, discovery: Discovery, *, include_subcommands: bool = True, prune: bool = False
+    path: Path,
+    discovery: Discovery,
+    *,
+    include_subcommands: bool = True,
+    prune: bool = False,
+    load_args: str = "",
 ) -> WriteSummary:
     """Merge the discovered commands into modpack.toml (created when missing), atomically.
 
@@ -335,17 +343,26 @@ def write_toml(
     step (a routing policy) is never replaced. Declared commands the module does not register are
     kept unless `prune`. RAMP's records under [module] hold: a command exclude_commands names is
     not written, and one add_command names (a plugin registers it) is kept even with `prune`.
+    `load_args`, the arguments the module was loaded with, are a new file's command_line_args
+    (every node loads it with them); an existing file's are kept, and said when they differ.
     """
     import tomlkit
 
     old_text = _read_existing(path)
-    document = _parse(path, old_text) if old_text is not None else _new_document(discovery)
+    document = _parse(path, old_text) if old_text is not None else _new_document(discovery, load_args)
     summary = WriteSummary(path, redis_version=discovery.redis_version)
     _merge(document, discovery, include_subcommands, prune, summary)
     summary.identity = [
         f"{d.message}; {d.hint[:1].lower()}{d.hint[1:]}"
         for d in compare.identity(_declared_identity(document), discovery, toml=True)
     ]
+    declared_args = _declared_args(document)
+    if old_text is not None and load_args and declared_args != load_args:
+        summary.args_differ = (
+            f"kept [module] command_line_args = {declared_args!r}, though the module was discovered"
+            f" with --args {load_args!r}: every node loads it with command_line_args; set it there if"
+            " it needs them"
+        )
     new_text = tomlkit.dumps(document).rstrip("\n") + "\n"
     if new_text != old_text:
         atomic_write(path, new_text)
@@ -362,6 +379,14 @@ def _declared_identity(document: tomlkit.TOMLDocument) -> Module:
 
     module = document.get("module")
     return identity_of(module.unwrap()) if isinstance(module, tomlkit.items.Table) else {}
+
+
+def _declared_args(document: tomlkit.TOMLDocument) -> str:
+    import tomlkit.items
+
+    module = document.get("module")
+    given = module.unwrap().get("command_line_args") if isinstance(module, tomlkit.items.Table) else None
+    return given if isinstance(given, str) else ""
 
 
 def _read_existing(path: Path) -> str | None:
@@ -392,13 +417,15 @@ def _parse(path: Path, text: str) -> tomlkit.TOMLDocument:
         raise ModpackError(message, "Fix the file first.") from None
 
 
-def _new_document(discovery: Discovery) -> tomlkit.TOMLDocument:
+def _new_document(discovery: Discovery, load_args: str) -> tomlkit.TOMLDocument:
     import tomlkit
 
     document = tomlkit.document()
     module = tomlkit.table()
     module.add("name", discovery.module_name)
     module.add("semantic_version", discovery.semantic_version)
+    if load_args:  # a module whose OnLoad needs them fails on every node without
+        module.add("command_line_args", load_args)
     document.add("module", module)
     return document
 
