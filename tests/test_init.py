@@ -273,6 +273,7 @@ def test_init_from_ramp_keeps_variables_as_written_whatever_the_environment(tmp_
         ("--version", "1.0", "--version: '1.0' is not a semantic version X.Y.Z"),
         ("--version", "1.2.3-rc1", "Redis Enterprise needs plain X.Y.Z without '-rc1'"),
         ("--version", "1.100.0", "--version: minor 100 is above 99"),
+        ("--version", "0.0.0", "--version: version is 0: Redis Enterprise reads 0 as no version"),
         ("--name", "my module", "--name 'my module' is not a module name"),
         ("--version", "", "--version is empty"),
     ],

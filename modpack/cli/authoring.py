@@ -115,9 +115,14 @@ def _check_identity(name: str | None, version: str | None) -> None:
     if version is not None and not version.strip():
         raise UsageError("--version is empty", "Give the module's version as X.Y.Z.")
     if version is not None:
+        from modpack import versions
+
         sink = Sink("--version")
-        check_versions({"semantic_version": version}, sink)
-        wrong = [f for f in sink.findings if f.code in ("VER001", "VER002")]  # not the Redis versions'
+        parsed = versions.parse_semver(version)
+        encoded = {"version": versions.encode(*parsed)} if parsed is not None else {}
+        check_versions({"semantic_version": version, **encoded}, sink)  # the numeric one build writes
+        # VER012: 0.0.0 is version 0, which the unpacker reads as none; not the Redis versions'
+        wrong = [f for f in sink.findings if f.code in ("VER001", "VER002", "VER012")]
         if wrong:
             raise UsageError(
                 f"--version: {wrong[0].message}",
