@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from modpack.rest import publish as publishing
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.publish import IdentityError, PreflightError, parse_version
 from tests.support.cli import run_modpack
-from tests.support.rest import SO, cli, connection, module_json, rebuilt, running_cluster, write_bundle
+from tests.support.rest import ADMIN, SO, cli, connection, module_json, rebuilt, running_cluster, write_bundle
 
 
 def modules_named(cluster: LocalCluster, name: str) -> list[dict[str, Any]]:
@@ -423,6 +424,51 @@ def test_one_bundle_alone_does_not_cover_a_mixed_cluster(mixed: LocalCluster, tm
         refused.value
     )
     assert nothing_of(mixed, "half")
+
+
+def by_name(url: str) -> str:
+    """The node's URL with its host name in place of its address: how pipelines reach nodes."""
+    return url.replace("127.0.0.1", "localhost")
+
+
+def named(cluster: LocalCluster, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
+    options = ["--cluster", by_name(cluster.urls[0]), "--ca-cert", str(cluster.ca_cert), "--retries", "0"]
+    return run_modpack(*args, *options, env=env)
+
+
+def test_nodes_reached_by_host_name_are_checked_as_their_node_objects(
+    mixed: LocalCluster, tmp_path: Path
+) -> None:
+    """`--node https://localhost:PORT` matched no node object (GET /v1/nodes gives 127.0.0.1): a
+    rhel9-only bundle passed the preflight (the dry run said "would upload"), the module object
+    was made, the ubuntu22 node answered 406; two bundles were refused, "which bundle fits it
+    is unknown". And the cluster reached by its name alone was refused for "nodes on other hosts"."""
+    ubuntu, rhel = platform_bundles(tmp_path, name="byname")
+    nodes = [item for url in mixed.urls for item in ("--node", by_name(url))]
+    for dry in (["--dry-run"], []):
+        refused = named(mixed, "publish", *dry, *nodes, rhel)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert (
+            f"node 2 ({by_name(mixed.urls[1])}) runs ubuntu22/x86_64, which no bundle given is built for"
+            in (refused.stderr)
+        )
+        assert nothing_of(mixed, "byname")
+    done = named(mixed, "publish", *nodes, ubuntu, rhel)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"node 1 ({by_name(mixed.urls[0])}): uploaded: {rhel.name}" in done.stdout
+    assert stored_zip(mixed, 2, "byname").read_bytes() == ubuntu.read_bytes()
+    alone = named(mixed, "publish", ubuntu, rhel)  # no --node: the cluster's addresses, by its name
+    assert alone.returncode == 0 and "module object: present" in alone.stdout, alone.stdout + alone.stderr
+    # A URL that matches no node object (a port-forward would not): said, not passed over in silence.
+    stray = named(
+        mixed, "publish", "--dry-run", "--node", by_name(mixed.urls[0]), "--node", "https://localhost:1", rhel
+    )
+    assert stray.returncode == 0, stray.stdout + stray.stderr
+    assert (
+        "note: node https://localhost:1 matches no node GET /v1/nodes lists (by address), so whether the bundle"
+        " fits it was not checked; node 2, which GET /v1/nodes lists, gets no artifact unless that URL reaches it"
+    ) in stray.stdout
 
 
 def test_bundles_that_are_not_one_module_version_are_refused(mixed: LocalCluster, tmp_path: Path) -> None:
@@ -1305,13 +1351,16 @@ def test_a_node_url_under_another_name_is_not_said_to_be_left_out(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
     """`--node https://localhost:PORT` reaches node 1, listed as 127.0.0.1: the note said node 1
-    (with the others) was left out and got no artifact, of the node it had just published to."""
+    (with the others) was left out and got no artifact, of the node it had just published to.
+    localhost resolves to node 1's address on its port: the others are left out, and said so."""
     port = cluster.urls[0].rsplit(":", 1)[1]
     bundle = write_bundle(tmp_path / "aliased.zip", module_json(module_name="aliased"))
     result = cli(cluster, "publish", bundle, "--node", f"https://localhost:{port}")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "uploaded" in result.stdout
-    assert "left out" not in result.stdout
+    assert f"node 1 (https://localhost:{port}): uploaded" in result.stdout
+    assert "note: --node left out node 2 and node 3, which GET /v1/nodes lists: they get no artifact" in (
+        result.stdout
+    )
 
 
 def test_unpublish_reads_the_nodes_once(

@@ -89,12 +89,17 @@ def test_unpublish_with_some_nodes_keeps_the_module_object(cluster: LocalCluster
     holding = [n["url"] for n in listed if any(a["module_name"] == "somenodes" for a in n["artifacts"])]
     assert holding == cluster.urls[1:]
 
-    # three URLs, two of them one node (an alias): node 3 is not reached, the object stays
+    # three URLs, two of them one node (an alias, localhost for 127.0.0.1): refused, as one URL
+    # given twice is (it was taken for a third node, and the run went on as if one were reached)
     alias = cluster.urls[0].replace("127.0.0.1", "localhost")
     three = ("--node", cluster.urls[0], "--node", alias, "--node", cluster.urls[1])
     aliased = cli(cluster, "unpublish", "somenodes", "1.2.3", *three)
-    assert aliased.returncode == 0, aliased.stdout + aliased.stderr
-    assert "--node reached 2 of the 3 nodes GET /v1/nodes lists" in aliased.stdout
+    assert aliased.returncode == 2, aliased.stdout + aliased.stderr
+    assert f"--node {alias} is given twice (as {cluster.urls[0]}: both are node 1)" in aliased.stderr
+    assert "somenodes" in cli(cluster, "modules", "list").stdout
+    two = cli(cluster, "unpublish", "somenodes", "1.2.3", "--node", alias, "--node", cluster.urls[1])
+    assert two.returncode == 0, two.stdout + two.stderr
+    assert "--node reached 2 of the 3 nodes GET /v1/nodes lists" in two.stdout
     assert "somenodes" in cli(cluster, "modules", "list").stdout
 
     every = cli(cluster, "unpublish", "somenodes", "1.2.3", *(a for u in cluster.urls for a in ("--node", u)))

@@ -151,6 +151,43 @@ def test_credentials_go_only_to_the_clusters_host_unless_trusted() -> None:
     assert "node addresses" not in trusted.output
 
 
+def test_node_addresses_the_clusters_host_name_resolves_to_are_its_own() -> None:
+    """https://localhost:9443 answering with nodes at 127.0.0.1 (a cluster reached by its name,
+    GET /v1/nodes giving addresses) was refused as "nodes on other hosts"; 127.0.0.2 is not an
+    address localhost resolves to, and stays refused."""
+    base = "https://localhost:9443"
+    trusted = client.Connection(cluster=base, credentials=ADMIN, retries=0)
+    refs = client.nodes_from(trusted, base, [node("127.0.0.1", 9443), node("127.0.0.1", 9444, uid=2)])
+    assert [r.url for r in refs] == ["https://127.0.0.1:9443", "https://127.0.0.1:9444"]
+    with pytest.raises(client.ClusterError, match=r"names nodes on other hosts \(127\.0\.0\.2\)"):
+        client.nodes_from(trusted, base, [node("127.0.0.1"), node("127.0.0.2", uid=2)])
+
+
+def test_nodes_only_read_about_are_not_judged_by_address() -> None:
+    """RS 7.x places the module on its nodes itself: publish through the cluster's name never
+    calls the nodes' addresses, and was refused for them, with a hint (--node) 7.x refuses."""
+    base = "https://cluster.example:9443"
+    given = client.Connection(cluster=base, credentials=ADMIN, retries=0)
+    listed = [node("10.1.2.3"), node("10.1.2.4", uid=2)]
+    with pytest.raises(client.ClusterError, match="other hosts"):
+        client.nodes_from(given, base, listed)
+    refs = client.nodes_from(given, base, listed, contacted=False)
+    assert [r.uid for r in refs] == ["1", "2"]
+
+
+def test_node_urls_are_matched_by_the_addresses_their_host_names_resolve_to() -> None:
+    refs = [
+        client.NodeRef("node 1", "https://127.0.0.1:9443", "1"),
+        client.NodeRef("node 2", "https://127.0.0.1:9444", "2"),
+    ]
+    assert client.match_node("https://localhost:9444", refs) == refs[1]  # the port tells them apart
+    assert client.match_node("https://LOCALHOST:9443", refs) == refs[0]
+    assert client.match_node("https://localhost:9445", refs) is None  # no node on that port
+    assert client.match_node("https://127.0.0.2:9443", refs) is None  # another address
+    assert client.match_node("https://nowhere.invalid:9443", refs) is None  # does not resolve
+    assert client.match_node("http://localhost:9443", refs) is None  # another scheme
+
+
 def test_node_given_with_node_option_is_used_whatever_the_cluster_says() -> None:
     with fake_cluster(json_answer([node("evil@localhost"), node("10.9.9.9", uid=2)])) as (base, seen):
         connection = client.Connection(

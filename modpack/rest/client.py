@@ -403,36 +403,76 @@ def check_node_count(connection: Connection, cluster: str, listed: Sequence[JSON
         )
 
 
-def nodes_from(connection: Connection, cluster: str, listed: Sequence[JSON]) -> list[NodeRef]:
+def nodes_from(
+    connection: Connection, cluster: str, listed: Sequence[JSON], *, contacted: bool = True
+) -> list[NodeRef]:
     """NodeRefs for `--node` URLs (matched to node objects by address) or for every node object.
 
     Node addresses come from the cluster's answer: each must be a plain host, and unless
-    `trust_node_addresses` it must be the cluster's own host, so credentials and bundles go
-    only where the user pointed (issue 12).
+    `trust_node_addresses` it must be the cluster's own host (or an address that host name
+    resolves to), so credentials and bundles go only where the user pointed (issue 12).
+    `contacted=False`: the nodes are only read about, never called (RS 7.x, where the cluster
+    places the module itself), so their addresses are not judged.
     """
     check_node_count(connection, cluster, listed)
-    if connection.nodes:
+    if connection.nodes or not contacted:
         refs = [r for r in (_node_ref(cluster, item, strict=False) for item in listed) if r is not None]
     else:
         refs = [r for r in (_node_ref(cluster, item) for item in listed) if r is not None]
         _check_trusted(connection, cluster, refs)
     if not connection.nodes:
         return refs
-    by_url = {ref.url: ref for ref in refs}
     given = [base_url(u, "--node") for u in connection.nodes]
-    _refuse_repeated_nodes(given, by_url)
+    matched = {u: match_node(u, refs) for u in given}
+    _refuse_repeated_nodes(given, matched)
     return [
-        NodeRef(f"node {by_url[u].uid} ({u})", u, by_url[u].uid) if u in by_url else NodeRef(f"node {u}", u)
+        NodeRef(f"node {ref.uid} ({u})", u, ref.uid)
+        if (ref := matched[u]) is not None
+        else NodeRef(f"node {u}", u)
         for u in given
     ]
 
 
-def _refuse_repeated_nodes(given: Sequence[str], by_url: dict[str, NodeRef]) -> None:
+def match_node(url: str, refs: Sequence[NodeRef]) -> NodeRef | None:
+    """The listed node a user-given URL reaches: the same address, or else a host name that
+    resolves to one node's address on the same port and scheme (`localhost` for 127.0.0.1, a
+    node's FQDN for the address GET /v1/nodes gives); None when none, or several, match."""
+    lowered = url.lower()
+    exact = [r for r in refs if r.url.lower() == lowered]
+    if exact:
+        return exact[0]
+    given = urllib.parse.urlsplit(url)
+    same_port = [
+        r for r in refs if (n := urllib.parse.urlsplit(r.url)).port == given.port and n.scheme == given.scheme
+    ]
+    reached = host_addresses(given.hostname or "") if same_port else frozenset()
+    found = [r for r in same_port if reached & host_addresses(urllib.parse.urlsplit(r.url).hostname or "")]
+    return found[0] if len(found) == 1 else None
+
+
+def host_addresses(host: str) -> frozenset[str]:
+    """The IP addresses `host` stands for: itself when it is one, else what it resolves to
+    (empty when it does not resolve)."""
+    import ipaddress
+    import socket
+
+    try:
+        return frozenset({str(ipaddress.ip_address(host.strip("[]")))})
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return frozenset()
+    return frozenset(str(ipaddress.ip_address(str(info[4][0]).split("%")[0])) for info in found)
+
+
+def _refuse_repeated_nodes(given: Sequence[str], matched: dict[str, NodeRef | None]) -> None:
     """One node given twice (`--node URL --node URL/`, or two addresses GET /v1/nodes gives one
     node) was uploaded to, and reported, twice."""
     seen: dict[str, str] = {}
     for url in given:
-        ref = by_url.get(url)
+        ref = matched.get(url)
         key = f"node {ref.uid}" if ref is not None else url.lower()
         if key in seen:
             other = "" if seen[key].lower() == url.lower() else f" (as {seen[key]}: both are {key})"
@@ -449,11 +489,9 @@ def cluster_url(connection: Connection) -> str:
     raise UsageError("no cluster given", "Pass --cluster https://host:9443 (or MODPACK_CLUSTER).")
 
 
-def node_address(cluster: str, node: JSON) -> str | None:
-    """The base URL modpack would use for a GET /v1/nodes entry, lower-cased to compare with
-    user-given URLs (scheme and host name are case-insensitive); None when it has no usable one."""
-    ref = _node_ref(cluster, node, strict=False)
-    return ref.url.lower() if ref is not None else None
+def node_ref(cluster: str, node: JSON) -> NodeRef | None:
+    """The NodeRef of a GET /v1/nodes entry; None when it has no usable address."""
+    return _node_ref(cluster, node, strict=False)
 
 
 def _node_ref(cluster: str, node: JSON, *, strict: bool = True) -> NodeRef | None:
@@ -510,13 +548,13 @@ def _check_trusted(connection: Connection, cluster: str, refs: list[NodeRef]) ->
     if connection.trust_node_addresses:
         return
     own = (urllib.parse.urlsplit(cluster).hostname or "").lower().rstrip(".")
-    foreign = sorted(
-        {
-            host
-            for r in refs
-            if (host := (urllib.parse.urlsplit(r.url).hostname or "").lower().rstrip(".")) != own
-        }
-    )
+    hosts = {(urllib.parse.urlsplit(r.url).hostname or "").lower().rstrip(".") for r in refs}
+    foreign = sorted(hosts - {own})
+    if foreign:
+        # An address the cluster's own host name resolves to is where the user pointed too:
+        # https://localhost:9443 and nodes at 127.0.0.1, or a cluster FQDN over its nodes' addresses.
+        owned = host_addresses(own)
+        foreign = [h for h in foreign if not (addresses := host_addresses(h)) or not addresses <= owned]
     if foreign:
         raise ClusterError(
             f"GET {cluster}/v1/nodes names nodes on other hosts ({', '.join(foreign[:5])}); modpack sends"

@@ -272,6 +272,7 @@ class ClusterView:
     software_version: str | None
     chosen: bool = False  # the nodes are those --node gave, not every node GET /v1/nodes lists
     left_out: tuple[str, ...] = ()  # then the nodes GET /v1/nodes lists that --node did not give
+    unmatched: tuple[str, ...] = ()  # or, when some --node matched no listed node, those none matched
     role: str | None = None  # the user's role and its API permissions, where read (a dry run)
     permissions: frozenset[str] | None = None
 
@@ -294,19 +295,24 @@ def read_cluster(api: Api) -> ClusterView:
         raise ClusterError(f"GET {base}/v1/nodes returned no nodes", "Is --cluster a Redis Enterprise node?")
     objects = [n for n in listed if isinstance(n, dict)]
     facts = {str(n.get("uid")): platforms.node_facts(n) for n in objects}
-    refs = client.nodes_from(api.connection, base, objects)
-    matched = [(ref, facts.get(ref.uid) if ref.uid else None) for ref in refs]
-    cluster = api.json("GET", f"{base}/v1/cluster")
     versions = [f.software_version for f in facts.values() if f.software_version]
     oldest = min(versions, key=lambda v: platforms.version_tuple(v) or (0, 0, 0)) if versions else None
-    view = ClusterView(matched, cluster if isinstance(cluster, dict) else {}, oldest)
+    view = ClusterView([], {}, oldest)
+    # Before 8.0 the cluster places the module on its nodes itself: their addresses are never called.
+    refs = client.nodes_from(api.connection, base, objects, contacted=not view.legacy)
+    view.nodes = [(ref, facts.get(ref.uid) if ref.uid else None) for ref in refs]
+    cluster = api.json("GET", f"{base}/v1/cluster")
+    view.cluster = cluster if isinstance(cluster, dict) else {}
     if api.connection.nodes:
         view.chosen = True
-        # Named only when each --node URL is a listed node's address: one that reaches a node under
-        # another name (localhost for 127.0.0.1) matches none, and proves nothing of the others.
+        # A --node URL matched to no listed node (a port-forward) may reach any of the unmatched
+        # ones: those are named as left out only when every --node URL matched one.
+        given = {ref.uid for ref in refs if ref.uid}
+        unmatched = [f"node {n.get('uid')}" for n in objects if str(n.get("uid")) not in given]
         if all(ref.uid for ref in refs):
-            given = {ref.uid for ref in refs}
-            view.left_out = tuple(f"node {n.get('uid')}" for n in objects if str(n.get("uid")) not in given)
+            view.left_out = tuple(unmatched)
+        else:
+            view.unmatched = tuple(unmatched)
     return view
 
 
@@ -479,6 +485,15 @@ def route_notes(
         notes.append(
             f"--node left out {_and(nodes)}, which GET /v1/nodes lists: {_verb(nodes, 'it gets', 'they get')}"
             f" no artifact of {result.module_name} {result.version}"
+        )
+    if view.unmatched:
+        nodes = list(view.unmatched)
+        strays = [r.node.label for r in routes if not r.node.uid]
+        notes.append(
+            f"{_and(strays)} {_verb(strays, 'matches', 'match')} no node GET /v1/nodes lists (by address),"
+            f" so whether the bundle fits {_verb(strays, 'it', 'them')} was not checked; {_and(nodes)},"
+            f" which GET /v1/nodes lists, {_verb(nodes, 'gets', 'get')} no artifact unless"
+            f" {_verb(strays, 'that URL reaches', 'those URLs reach')} {_verb(nodes, 'it', 'them')}"
         )
     return notes
 
@@ -1636,13 +1651,14 @@ def _unpublish(name: str, version: int, connection: Connection) -> UnpublishResu
 def _some_nodes_only(connection: Connection, listed: Sequence[dict[str, JSON]]) -> str:
     """Why --node leaves nodes out ("" when it reaches every node GET /v1/nodes lists): those
     may still hold the artifact, and deleting the module object would leave them one the cluster
-    no longer knows. Each listed node must have its address among the URLs given; an alias of
-    an address, or a port-forward, proves nothing."""
+    no longer knows. Each listed node must be reached by a URL given: its address, or a host
+    name resolving to it on its port (client.match_node); a port-forward proves nothing."""
     if not connection.nodes:
         return ""
-    given = {client.base_url(u, "--node").lower() for u in connection.nodes}
     cluster = client.cluster_url(connection)
-    reached = sum(1 for node in listed if client.node_address(cluster, node) in given)
+    refs = [r for r in (client.node_ref(cluster, node) for node in listed) if r is not None]
+    given = [client.base_url(u, "--node") for u in connection.nodes]
+    reached = len({m.url for u in given if (m := client.match_node(u, refs)) is not None})
     if listed and reached == len(listed):
         return ""
     return f"--node reached {reached} of the {len(listed)} nodes GET /v1/nodes lists (matched by address)"
