@@ -114,6 +114,45 @@ def test_a_rollback_puts_back_what_replace_deleted_while_the_switch_is_still_on(
     assert _switch(cluster) is False  # turned on again by this run, and off at its end
 
 
+@pytest.mark.parametrize("size", [17, 9 * 1024 * 1024])  # in order, and streamed while validated
+def test_the_post_putting_back_what_replace_deleted_turns_the_switch_on_again(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """The switch went off (another run ending) after the uploads failed and before the rollback:
+    the POST putting back the module object --replace deleted got 403, was not retried as the
+    run's own POSTs are, and the cluster was left with no module object for the build its nodes
+    hold."""
+    import shutil
+
+    first = publishing.publish(_bundle(tmp_path, "lost", 16), connection(cluster))
+    assert first.module_object == "created"
+    other = _bundle(tmp_path / "other", "lost", size)  # another build (16 bytes were the first's)
+    for node in cluster.nodes:  # no node can store a file: every upload fails
+        shutil.rmtree(node.artifacts.temp)
+        node.artifacts.temp.write_text("not a folder")
+    real = publishing._roll_back
+
+    def after_the_other_run_ended(*args: Any, **kwargs: Any) -> Any:
+        with http(cluster) as session:
+            assert session.put("/v1/cluster", json={"allow_modules_upload": False}).status_code == 200
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(publishing, "_roll_back", after_the_other_run_ended)
+    result = publishing.publish(other, connection(cluster), allow_upload=True, replace=True)
+    assert [n.status for n in result.nodes] == ["failed"] * 3
+    assert result.restored, result.notes
+    with http(cluster) as session:
+        [back] = [m for m in session.get("/v1/modules").json() if m["module_name"] == "lost"]
+    assert back["uid"] == result.restored and back["sha256"] == first_sha(tmp_path)
+    assert _switch(cluster) is False  # turned on again by this run, and off at its end
+
+
+def first_sha(tmp_path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256((tmp_path / "lost" / "hello.so").read_bytes()).hexdigest()
+
+
 def test_a_switch_turned_off_twice_is_turned_on_twice(
     cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

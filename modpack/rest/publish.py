@@ -768,7 +768,7 @@ def _pipelined(
         result.warnings = [w for b in bundles for w in b.warnings]
         # While the switch is still on: putting back what --replace deleted is a POST it guards.
         if created and not result.took:
-            _roll_back(api, result)
+            _roll_back(api, result, switch=switch)
         else:
             _check_still_there(api, routed(bundles, routes), result)
     return result
@@ -808,7 +808,7 @@ class _Uploads:
         routes: Sequence[Route],
         switch: _UploadsSwitchedOn | None = None,
     ) -> None:
-        self._api, self._result, self._routes = api, result, routes
+        self._api, self._result, self._routes, self._switch = api, result, routes, switch
         self._gate = client.Gate(api.connection.answer_timeout)
         bundle_of = {r.node.url: r.bundle for r in routes}
         self._work = _NodePublish(api, options, result, bundle_of, self._gate, switch)
@@ -830,7 +830,7 @@ class _Uploads:
             self._gate.abort()
             self._result.nodes = self._future.result()
             self._runner.shutdown()
-            raise _interrupted(self._api, self._result, error) from None
+            raise _interrupted(self._api, self._result, error, self._switch) from None
         self._gate.abort()  # a no-op once the uploads ended; else they stop, as the caller failed
         self._runner.shutdown()
 
@@ -845,7 +845,9 @@ class _Uploads:
         return self._future.result()
 
 
-def _interrupted(api: Api, result: PublishResult, signal: KeyboardInterrupt) -> PublishInterrupted:
+def _interrupted(
+    api: Api, result: PublishResult, signal: KeyboardInterrupt, switch: _UploadsSwitchedOn | None = None
+) -> PublishInterrupted:
     """What an interrupted run leaves: the module object (deleted again when this run created it
     and no node took the artifact) and each node's upload."""
     took = [o for o in result.nodes if o.status == "uploaded"]
@@ -854,9 +856,9 @@ def _interrupted(api: Api, result: PublishResult, signal: KeyboardInterrupt) -> 
     if result.module_object == "creating":
         _settle_creation(api, result)
     if result.module_object in ("created", "replaced") and not took:
-        _roll_back(api, result, noted=False)  # the module object's line says it
+        _roll_back(api, result, noted=False, switch=switch)  # the module object's line says it
     elif result.module_object in ("", "not created") and result.replaced and not took:
-        _restore_replaced(api, result)  # --replace deleted it, and this run made none in its place
+        _restore_replaced(api, result, switch)  # --replace deleted it, and this run made none in its place
     if result.module_object == "creating":
         state = "unknown: the run stopped while creating it, and the cluster did not say whether it exists"
     elif result.module_object == "replacing":
@@ -1045,9 +1047,9 @@ def _publish_user_defined(
     except KeyboardInterrupt as signal:
         # Before the uploads started, up to the last statement before them (a SIGTERM that came
         # just after the module object was made left it behind): what was made is taken back.
-        raise _interrupted(api, result, signal) from None
+        raise _interrupted(api, result, signal, switch) from None
     if created and not result.took:
-        _roll_back(api, result)
+        _roll_back(api, result, switch=switch)
     elif not options.dry_run:
         _check_still_there(api, bundles, result)
 
@@ -1153,7 +1155,7 @@ def _ensure_module_object(
     except ModpackError as failed:
         result.module_object = "not created"
         if deleted:  # it goes back; a failed run prints no notes, so the error says both
-            failed.details = (*failed.details, deleted, _restore_replaced(api, result))
+            failed.details = (*failed.details, deleted, _restore_replaced(api, result, switch))
         raise
     if not created:  # another run made it since the lookup above: proven like any existing one,
         result.module_object = "present"  # and not this run's: Ctrl+C must not take it back
@@ -1204,10 +1206,13 @@ def _note_unproven(stored: Module, bundles: Sequence[Bundle], result: PublishRes
         )
 
 
-def _roll_back(api: Api, result: PublishResult, *, noted: bool = True) -> bool:
+def _roll_back(
+    api: Api, result: PublishResult, *, noted: bool = True, switch: _UploadsSwitchedOn | None = None
+) -> bool:
     """Delete the module object this run created, and put back the one --replace deleted for it;
     whether this run's was deleted (notes say what became of each; of this run's, not when
-    `noted` is false: the caller's own line says it)."""
+    `noted` is false: the caller's own line says it). `switch`: the run's upload switch, which
+    the POST putting it back needs on (another run's --allow-upload may have turned it off)."""
     try:
         client.delete_module(api, result.uid)
     except ModpackError as exc:
@@ -1220,11 +1225,11 @@ def _roll_back(api: Api, result: PublishResult, *, noted: bool = True) -> bool:
         result.notes.append(
             f"no node took the artifact: module object {result.uid}, created by this run, was deleted again"
         )
-    _restore_replaced(api, result)
+    _restore_replaced(api, result, switch)
     return True
 
 
-def _restore_replaced(api: Api, result: PublishResult) -> str:
+def _restore_replaced(api: Api, result: PublishResult, switch: _UploadsSwitchedOn | None = None) -> str:
     """The module object --replace deleted, created again (under a new uid) when no node took this
     run's build: the nodes still hold the artifacts of the build it describes, and without it the
     cluster knew none of them (a failed --replace left the cluster worse off than it found it).
@@ -1243,15 +1248,18 @@ def _restore_replaced(api: Api, result: PublishResult) -> str:
             " remove its artifacts"
         )
     else:
-        note = _create_again(api, result, {k: v for k, v in stored.items() if k not in SERVER_FIELDS})
+        document = {k: v for k, v in stored.items() if k not in SERVER_FIELDS}
+        note = _create_again(api, result, document, switch)
     result.notes.append(note)
     return note
 
 
-def _create_again(api: Api, result: PublishResult, document: Module) -> str:
+def _create_again(
+    api: Api, result: PublishResult, document: Module, switch: _UploadsSwitchedOn | None
+) -> str:
     old = result.replaced
-    try:
-        uid, created = client.create_module(api, document)
+    try:  # a POST the upload switch guards, as the run's own (release notes 8.2.0)
+        uid, created = _switched_on(switch, lambda: client.create_module(api, document))
     except ModpackError as exc:
         return (
             f"--replace had deleted module object {old}, and creating it again failed ({exc.message}):"
