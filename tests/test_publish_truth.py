@@ -26,7 +26,17 @@ from modpack.rest import publish as publishing
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.publish import IdentityError, PreflightError, parse_version
 from tests.support.cli import run_modpack
-from tests.support.rest import ADMIN, SO, cli, connection, module_json, rebuilt, running_cluster, write_bundle
+from tests.support.rest import (
+    ADMIN,
+    SO,
+    cli,
+    connection,
+    http,
+    module_json,
+    rebuilt,
+    running_cluster,
+    write_bundle,
+)
 
 
 def modules_named(cluster: LocalCluster, name: str) -> list[dict[str, Any]]:
@@ -177,6 +187,31 @@ def test_any_differing_field_is_named_and_an_identical_object_is_present(
     assert modules_named(cluster, "fields")[0]["display_name"] == "Hello"
 
 
+def test_a_module_object_made_from_the_required_fields_only_is_not_called_a_rebuild(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """A module object POSTed with the request body's required fields only (by hand, or by another
+    tool): publish said author, description, ... "differ" and "A rebuilt module needs a new
+    version", of a build that is the same."""
+    module = module_json(module_name="minimal", author="Ada", license="MIT")
+    required = publishing.REQUIRED_FIELDS
+    with http(cluster) as session:
+        made = session.post("/v2/modules/user-defined", json={k: module[k] for k in required if k in module})
+        assert made.status_code == 200, made.text
+    done = cli(cluster, "publish", write_bundle(tmp_path / "minimal.zip", module))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "with different content: it has no author, compatible_redis_version and license, which this"
+        " bundle's module.json gives; nothing was changed"
+    ) in done.stderr
+    assert "differ" not in done.stderr.split("with different content:", 1)[1].split("\n", 1)[0]
+    assert (
+        "hint: If the nodes hold this build, and its module object was made from fewer fields (by hand or"
+        " by another tool), re-run with --replace"
+    ) in done.stderr
+    assert "A rebuilt module needs a new version" not in done.stderr
+
+
 def test_the_identity_check_works_on_the_dry_run_too(cluster: LocalCluster, tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "dry.zip", module_json(module_name="drycheck"))
     publishing.publish(bundle, connection(cluster))
@@ -225,7 +260,9 @@ def test_fields_the_cluster_does_not_keep_prove_nothing(cluster: LocalCluster, t
 
     described = write_bundle(tmp_path / "lean3.zip", {**document, "description": "another"})
     refused = cli(cluster, "publish", described)  # a field every cluster keeps still proves a change
-    assert refused.returncode == 1 and "description differs" in refused.stderr
+    assert refused.returncode == 1 and "it has no description, which this bundle's module.json gives" in (
+        refused.stderr
+    )
 
 
 def test_a_bundled_module_is_never_replaced_or_removed(cluster: LocalCluster, tmp_path: Path) -> None:

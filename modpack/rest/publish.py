@@ -48,6 +48,20 @@ if TYPE_CHECKING:
 PER_PLATFORM = ("sha256", "architecture", "operating_systems", "os", "os_list", "dependencies", "module_file")
 # Fields a cluster adds to a module object; never part of a bundle's identity.
 SERVER_FIELDS = frozenset({"uid", "is_bundled", "platforms", "action_uid"})
+# The fields a module object's POST must give (rest-api-user-defined-modules.txt, "Request body");
+# an object made from these alone holds none of the others.
+REQUIRED_FIELDS = frozenset(
+    {
+        "module_name",
+        "version",
+        "semantic_version",
+        "display_name",
+        "commands",
+        "command_line_args",
+        "capabilities",
+        "min_redis_version",
+    }
+)
 # The fields every module object of a real cluster carries: those of a captured GET /v1/modules
 # (re-docs/captured__redis-enterprise-rs__GET_v1_modules.json), each documented in objects/module.
 # Absent from a stored object, such a field is empty. Any other field of module.json (commands,
@@ -622,14 +636,35 @@ def _provable(stored: Module, key: str) -> bool:
 
 
 def _identity_error(
-    result: PublishResult, fields: list[str], uid: str, changed: str = "nothing was changed"
+    result: PublishResult, fields: list[str], stored: Module, changed: str = "nothing was changed"
 ) -> IdentityError:
+    """The refusal of a module object that differs in `fields`: those it holds other values in,
+    and those it holds none in (an object made by hand or by another tool from the required
+    fields only, rest-api-user-defined-modules.txt), which are no sign of a rebuild."""
+    uid = str(stored.get("uid", ""))
+    missing = [
+        f for f in fields if f not in REQUIRED_FIELDS and stored.get(f) is not False and _empty(stored.get(f))
+    ]
+    differ = [f for f in fields if f not in missing]
+    said = [f"{_and(differ)} {_verb(differ, 'differs', 'differ')}"] if differ else []
+    if missing:
+        said.append(f"it has no {_and(missing)}, which this bundle's module.json gives")
+    if differ:
+        hint = (
+            "A rebuilt module needs a new version: bump semantic_version in modpack.toml and build again"
+            " (or semantic_version and version in module.json); or re-run with --replace to delete the"
+            " module object on the cluster and publish this build."
+        )
+    else:
+        hint = (
+            "If the nodes hold this build, and its module object was made from fewer fields (by hand or"
+            " by another tool), re-run with --replace to make it again from this bundle's module.json;"
+            " if this is a rebuild, bump semantic_version and build again."
+        )
     return IdentityError(
         f"the cluster already has module {result.module_name} version {result.version} (uid {uid})"
-        f" with different content: {_and(fields)} {_verb(fields, 'differs', 'differ')}; {changed}",
-        "A rebuilt module needs a new version: bump semantic_version in modpack.toml and build again"
-        " (or semantic_version and version in module.json); or re-run with --replace to delete the"
-        " module object on the cluster and publish this build.",
+        f" with different content: {'; '.join(said)}; {changed}",
+        hint,
     )
 
 
@@ -1109,7 +1144,7 @@ def _judge_module_object(
     _refuse_bundled(existing[0], result)
     fields = differences(existing[0], bundles)
     if fields and not options.replace:
-        raise _identity_error(result, fields, str(existing[0].get("uid", "")))
+        raise _identity_error(result, fields, existing[0])
     return _Judged(existing[0], tuple(fields))
 
 
@@ -1175,7 +1210,7 @@ def _check_made_meanwhile(api: Api, bundles: Sequence[Bundle], result: PublishRe
             changed = "nothing was changed"
             if replaced:  # this run's --replace deleted the object it had found
                 changed = f"--replace had deleted module object {replaced} before it appeared"
-            raise _identity_error(result, fields, str(stored.get("uid", "")), changed)
+            raise _identity_error(result, fields, stored, changed)
         _note_unproven(stored, bundles, result, dry_run=False)
 
 
@@ -1378,7 +1413,7 @@ class _LegacyPublish:
             return False
         uid = str(stored.get("uid", ""))
         if not self.options.replace:
-            raise _identity_error(self.result, fields, uid)
+            raise _identity_error(self.result, fields, stored)
         url = f"{client.cluster_url(self.api.connection)}{LEGACY_MODULES}/{uid}"
         differ = f"{_and(fields)} {_verb(fields, 'differs', 'differ')}"
         self.result.calls.append(f"DELETE {url} (replaced: {differ})")
