@@ -240,6 +240,29 @@ def test_ctrl_c_before_the_second_7x_bundle_is_taken_says_what_the_first_left(
     assert len(installed(legacy, "split")) == 2
 
 
+def test_ctrl_c_before_the_7x_cluster_took_anything_says_nothing_changed(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl+C while the one zip is sent to POST /v2/modules: publish printed only 'modpack:
+    interrupted', where an 8.x run says what the module object and the nodes hold."""
+    from modpack.rest import client
+    from modpack.rest.publish import publish
+    from tests.support.rest import connection
+
+    def sending(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt  # the zip not sent whole: the cluster has none of it
+
+    monkeypatch.setattr(client, "post_bundle", sending)
+    bundle = write_bundle(tmp_path / "stopped.zip", module_json(module_name="stopped"))
+    with pytest.raises(PublishInterrupted) as stopped:
+        publish(bundle, connection(legacy))
+    assert stopped.value.exit_code == 130
+    assert stopped.value.message == "interrupted: stopped 10203 was not uploaded"
+    assert stopped.value.details == ("module object: not created",)
+    assert stopped.value.hint == "Nothing was changed on the cluster; run the same publish again when ready."
+    assert listed(legacy, "stopped") == []
+
+
 @pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_after_the_7x_zip_was_sent_says_the_cluster_took_it(
     legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -21,6 +21,7 @@ from tests.support.rest import (
     ROLE_USERS,
     cli,
     module_json,
+    running_cluster,
     write_bundle,
 )
 
@@ -63,6 +64,26 @@ def test_publish_list_and_unpublish_through_the_real_cli(cluster: LocalCluster, 
     assert "clitool" not in cli(cluster, "modules", "list", retries=None).stdout
     for run in (published, listed, gone):
         assert ADMIN.password not in run.stdout + run.stderr
+
+
+def test_a_failed_unpublish_says_whether_a_module_object_was_kept(tmp_path: Path) -> None:
+    """A node down, and no module object of that name and version: the hint said "The module
+    object was kept" of one that does not exist; with one, it names its uid."""
+    with running_cluster(tmp_path / "data") as cluster:
+        cluster.stop_node(3)
+        nothing = cli(cluster, "unpublish", "neverwas", "1.2.3")
+        assert nothing.returncode == 1, nothing.stdout + nothing.stderr
+        assert "hint: The cluster has no module object of neverwas 10203: each failed node's line" in (
+            nothing.stderr
+        )
+        cluster.start_node(3)
+        bundle = write_bundle(tmp_path / "kept.zip", module_json(module_name="keptone"))
+        assert cli(cluster, "publish", bundle).returncode == 0
+        uid = cli(cluster, "modules", "list").stdout.split()[0]
+        cluster.stop_node(3)
+        kept = cli(cluster, "unpublish", "keptone", "1.2.3")
+        assert kept.returncode == 1, kept.stdout + kept.stderr
+        assert f"hint: The module object ({uid}) was kept: each failed node's line says why" in kept.stderr
 
 
 def test_unpublish_with_some_nodes_keeps_the_module_object(cluster: LocalCluster, tmp_path: Path) -> None:

@@ -617,10 +617,14 @@ def unpublish(name: str, version: str, connection: Connection) -> None:
     click.echo(f"{name} {number}")
     _print_outcomes(result.nodes)
     if result.kept_objects:
+        kept = (
+            f"The module object ({', '.join(result.kept_uids)}) was kept"
+            if result.kept_uids
+            else f"The cluster has no module object of {name} {number}"  # it said one was kept
+        )
         raise ModpackError(
             "unpublish failed on " + ", ".join(o.node.label for o in result.failed),
-            "The module object was kept: each failed node's line says why; run the same command again"
-            " once that is fixed.",
+            f"{kept}: each failed node's line says why; run the same command again once that is fixed.",
         )
     if result.some_nodes:
         uids = ", ".join(result.kept_uids) or "none found"

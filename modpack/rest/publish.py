@@ -1361,9 +1361,17 @@ class _LegacyPublish:
         try:
             self._run()
         except KeyboardInterrupt as stopped:
-            if not self.result.replaced:
-                raise  # the cluster holds what it held: 'interrupted' says it all
-            raise self._interrupted_replacing(stopped) from None
+            if self.result.replaced:
+                raise self._interrupted_replacing(stopped) from None
+            # The cluster holds what it held (a bare 'interrupted' said nothing of it, nor of the
+            # upload switch this run turned on and off again, which _UploadsSwitchedOn adds).
+            result = self.result
+            raise PublishInterrupted.by(
+                stopped,
+                f"{result.module_name} {result.version} was not uploaded",
+                "Nothing was changed on the cluster; run the same publish again when ready.",
+                [f"module object: {'present' if result.module_object == 'present' else 'not created'}"],
+            ) from None
 
     def _run(self) -> None:
         before = client.find_modules(self.api, self.result.module_name, self.result.version)
@@ -1676,12 +1684,13 @@ def _unpublish(name: str, version: int, connection: Connection) -> UnpublishResu
         else:
             some = _some_nodes_only(connection, listed)  # decided before anything is deleted
             result.nodes = client.remove_artifacts(api, connection, name, version, listed)
+            if result.failed or some:
+                result.kept_uids = [str(m.get("uid", "")) for m in modules]
             if result.failed:
                 result.kept_objects = True
                 return result
             if some:
                 result.some_nodes = some
-                result.kept_uids = [str(m.get("uid", "")) for m in modules]
                 return result
         for module in modules:
             uid = str(module.get("uid", ""))
