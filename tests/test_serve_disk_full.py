@@ -7,11 +7,17 @@ restarted, and serve's log held tracebacks. The uploads here write to /dev/full,
 write fails with the kernel's own ENOSPC: a tmpfs cannot be mounted on every machine the tests
 run on. The configuration store's disk is filled by sqlite's own limit: PRAGMA max_page_count
 at the pages it holds, so the next insert fails with SQLITE_FULL, "database or disk is full".
+
+An upload that fits the disk whose module.json, written beside it once it is placed, does not
+(/dev/full again, under that one file) was answered 507 and left the whole upload in
+`.tmp/stage-*/`, on 8.x and in a 7.x install alike: the disk stayed full after the 507.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +25,8 @@ import pytest
 
 from modpack.rest import store
 from modpack.rest.cluster import LocalCluster
-from modpack.rest.paths import ARTIFACTS
-from tests.support.rest import cli, http, module_json, running_cluster, write_bundle
+from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES
+from tests.support.rest import cli, http, module_json, rebuilt, running_cluster, write_bundle
 
 
 @pytest.fixture
@@ -80,3 +86,115 @@ def test_a_full_disk_under_the_store_is_507_too(
     assert answer.status_code == 507, answer.text
     assert answer.json()["description"] == "node 1 has no space left on its disk (database or disk is full)"
     assert "Traceback" not in caplog.text
+
+
+def _module_json_hits_a_full_disk(path: Path, data: bytes) -> None:
+    """store._write_synced on a disk with room for the upload and none for its module.json: the
+    file is made, and its bytes go to /dev/full, whose every write fails with ENOSPC."""
+    path.touch()
+    fd = os.open("/dev/full", os.O_WRONLY)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _left_in_temp(cluster: LocalCluster) -> list[str]:
+    return sorted(
+        str(p.relative_to(cluster.options.data)) for p in cluster.options.data.glob("node-*/.tmp/**/*")
+    )
+
+
+def test_a_disk_full_while_placing_the_artifact_leaves_no_stage_folder(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = write_bundle(tmp_path / "hello.zip")
+    monkeypatch.setattr(store, "_write_synced", _module_json_hits_a_full_disk)
+    with http(cluster) as session:
+        assert session.post("/v2/modules/user-defined", json=module_json()).status_code == 200
+        answer = session.post(ARTIFACTS, files={"module": ("hello.zip", bundle.read_bytes())})
+        listed = session.get(ARTIFACTS).json()
+    assert answer.status_code == 507, answer.text
+    assert answer.json()["error_code"] == "insufficient_resources"
+    assert _left_in_temp(cluster) == []  # the upload went with its stage folder
+    assert listed == []
+
+    monkeypatch.undo()  # space freed: the same upload goes through, with no restart
+    with http(cluster) as session:
+        assert (
+            session.post(ARTIFACTS, files={"module": ("hello.zip", bundle.read_bytes())}).status_code == 200
+        )
+    assert (
+        cluster.options.data / "node-1" / "hello" / "10203" / "module.zip"
+    ).read_bytes() == bundle.read_bytes()
+
+
+def test_a_disk_full_while_replacing_an_artifact_keeps_the_old_one(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = write_bundle(tmp_path / "hello.zip")
+    so = rebuilt(tmp_path / "b", b"second build")
+    second = write_bundle(tmp_path / "second.zip", module_json(so), so)
+    with http(cluster) as session:
+        assert session.post("/v2/modules/user-defined", json=module_json()).status_code == 200
+        assert (
+            session.post(ARTIFACTS, files={"module": ("hello.zip", bundle.read_bytes())}).status_code == 200
+        )
+        monkeypatch.setattr(store, "_write_synced", _module_json_hits_a_full_disk)
+        answer = session.post(ARTIFACTS, files={"module": ("second.zip", second.read_bytes())})
+        listed = session.get(ARTIFACTS).json()
+    assert answer.status_code == 507, answer.text
+    assert _left_in_temp(cluster) == []
+    assert listed == [{"module_name": "hello", "version": 10203, "dependencies": []}]
+    kept = cluster.options.data / "node-1" / "hello" / "10203"
+    assert (kept / "module.zip").read_bytes() == bundle.read_bytes()
+    assert json.loads((kept / "module.json").read_text())["sha256"] == module_json()["sha256"]
+
+
+def test_a_move_in_that_fails_puts_the_old_artifact_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no atomic exchange is to be had, the old artifact is hidden, then the stage renamed
+    to its place: a failed rename lost the old artifact and kept the new one in `.tmp/`."""
+    artifacts = store.NodeArtifacts(tmp_path / "node-1")
+    artifacts.prepare()
+    old, new = tmp_path / "old.zip", tmp_path / "new.zip"
+    old.write_bytes(b"old build")
+    new.write_bytes(b"new build")
+    artifacts.place(old, module_json())
+    monkeypatch.setattr(store, "_exchange", lambda first, second: False)
+    real_replace = Path.replace
+
+    def replace(self: Path, target: Any) -> Path:
+        if self.name.startswith("stage-"):
+            raise OSError(28, "No space left on device")
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", replace)
+    with pytest.raises(OSError, match="No space left"):
+        artifacts.place(new, module_json())
+    monkeypatch.undo()
+    assert (artifacts.folder("hello", 10203) / "module.zip").read_bytes() == b"old build"
+    assert [a.module_name for a in artifacts.artifacts()] == ["hello"]
+    assert list(artifacts.temp.iterdir()) == []
+
+
+def test_a_7x_install_on_a_full_disk_fails_its_action_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = write_bundle(tmp_path / "hello.zip")
+    with running_cluster(tmp_path / "data", software_version="7.22", nodes=1) as legacy:
+        monkeypatch.setattr(store, "_write_synced", _module_json_hits_a_full_disk)
+        with http(legacy) as session:
+            answer = session.post(LEGACY_MODULES, files={"module": ("hello.zip", bundle.read_bytes())})
+            assert answer.status_code == 200, answer.text
+            for _ in range(600):
+                action = session.get(f"{ACTIONS}/{answer.json()['action_uid']}").json()
+                if action["status"] in ("completed", "failed"):
+                    break
+                time.sleep(0.05)
+        assert action["status"] == "failed", action
+        assert action["error_code"] == "insufficient_resources"
+        assert "No space left on device" in action["error_message"]
+        assert _left_in_temp(legacy) == []
+        assert not (legacy.options.data / "node-1" / "hello" / "10203").exists()

@@ -903,13 +903,15 @@ def _install(path: Path, module: Module, node: Node) -> None:
             shutil.copyfileobj(source, out, 1024 * 1024)
             out.flush()
             os.fsync(out.fileno())  # as an 8.x upload is synced before it is placed
-        node.artifacts.place(copy, module)
+        node.artifacts.place(copy, module)  # which removes its stage folder when it fails
+        copy = None  # placed: renamed into the artifact folder
     except OSError as exc:
-        if copy is not None:
-            copy.unlink(missing_ok=True)
         # ENOSPC is the action object's insufficient_resources; anything else has no closer code.
         code = "insufficient_resources" if _disk_full(exc) else "internal_error"
         raise _InstallFailed(code, f"installing {label} on node {node.uid} failed: {exc}") from None
+    finally:
+        if copy is not None:  # any error, not only an OSError, leaves no copy behind
+            copy.unlink(missing_ok=True)
 
 
 async def delete_legacy_module(request: Request) -> Response:

@@ -13,6 +13,7 @@ accepted them: one safe component, never `/`, `..`, NUL or an absolute path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -344,19 +345,40 @@ class NodeArtifacts:
                     yield artifact
 
     def place(self, upload: Path, module: Module) -> None:
-        """Move a validated upload into `<name>/<version>/`, replacing what was there."""
+        """Move a validated upload into `<name>/<version>/`, replacing what was there.
+
+        Whatever fails (ENOSPC writing module.json, most often), the stage folder goes, with the
+        upload renamed into it, and the artifact that was there stays: a failed place once left
+        the whole upload in `.tmp/stage-*/`, keeping a full disk full until serve restarted."""
         target = self.folder(module_name(module.get("module_name")), version(module.get("version")))
         stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.temp))
-        upload.replace(stage / ARTIFACT_ZIP)
-        _write_synced(stage / ARTIFACT_JSON, json.dumps(module, indent=1).encode())
-        fsync_folder(stage)
-        target.parent.mkdir(exist_ok=True)
-        if target.exists() and _exchange(stage, target):
-            fsync_folder(target.parent)  # the old artifact now sits in the stage folder
-            shutil.rmtree(stage, ignore_errors=True)
-            return
-        trash = self._hide(target)  # no atomic exchange here: a two-rename gap remains
-        stage.replace(target)
+        moved_in = False
+        try:
+            upload.replace(stage / ARTIFACT_ZIP)
+            _write_synced(stage / ARTIFACT_JSON, json.dumps(module, indent=1).encode())
+            fsync_folder(stage)
+            target.parent.mkdir(exist_ok=True)
+            if target.exists() and _exchange(stage, target):
+                fsync_folder(target.parent)  # the old artifact now sits in the stage folder
+            else:
+                self._move_in(stage, target)
+                moved_in = True
+        finally:
+            if not moved_in:  # the upload, or the artifact it replaced
+                shutil.rmtree(stage, ignore_errors=True)
+
+    def _move_in(self, stage: Path, target: Path) -> None:
+        """Rename `stage` to `target` where no atomic exchange is to be had: a two-rename gap
+        remains. The old artifact is put back when the second rename fails."""
+        trash = self._hide(target)
+        try:
+            stage.replace(target)
+        except OSError:
+            if trash is not None:
+                with contextlib.suppress(OSError):  # else .tmp/ keeps it until the next start
+                    (trash / "artifact").replace(target)
+                    shutil.rmtree(trash, ignore_errors=True)
+            raise
         fsync_folder(target.parent)
         if trash is not None:
             shutil.rmtree(trash, ignore_errors=True)
@@ -375,7 +397,11 @@ class NodeArtifacts:
         if not folder.exists():
             return None
         trash = Path(tempfile.mkdtemp(prefix="trash-", dir=self.temp))
-        folder.replace(trash / "artifact")
+        try:
+            folder.replace(trash / "artifact")
+        except OSError:
+            trash.rmdir()  # empty: nothing was hidden
+            raise
         return trash
 
     def _discard(self, folder: Path) -> None:
