@@ -11,22 +11,32 @@ at the pages it holds, so the next insert fails with SQLITE_FULL, "database or d
 An upload that fits the disk whose module.json, written beside it once it is placed, does not
 (/dev/full again, under that one file) was answered 507 and left the whole upload in
 `.tmp/stage-*/`, on 8.x and in a 7.x install alike: the disk stayed full after the 507.
+
+serve restarted on a full disk said its store was damaged and to give a new --data folder (or
+move this one away): sqlite could not size the store's -shm index and said SQLITE_IOERR_SHMSIZE,
+"disk I/O error". sqlite fails here for real, on RLIMIT_FSIZE (EFBIG where a full disk gives
+ENOSPC; sqlite's answer is the same), and statvfs says the folder's file system is full.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import resource
+import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from modpack.errors import ModpackError
 from modpack.rest import store
-from modpack.rest.cluster import LocalCluster
+from modpack.rest.cluster import LocalCluster, ServeOptions
 from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES
-from tests.support.rest import cli, http, module_json, rebuilt, running_cluster, write_bundle
+from tests.support.rest import ADMIN, cli, http, module_json, rebuilt, running_cluster, write_bundle
 
 
 @pytest.fixture
@@ -198,3 +208,99 @@ def test_a_7x_install_on_a_full_disk_fails_its_action_and_leaves_nothing(
         assert "No space left on device" in action["error_message"]
         assert _left_in_temp(legacy) == []
         assert not (legacy.options.data / "node-1" / "hello" / "10203").exists()
+
+
+@contextlib.contextmanager
+def _files_limited_to(size: int) -> Iterator[None]:
+    """No file of this process grows past `size` bytes (RLIMIT_FSIZE; Python ignores SIGXFSZ, so
+    such a write fails with EFBIG): sqlite can neither size a -shm index nor append to a WAL."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def _no_room_in(folder: Path) -> Any:
+    """os.statvfs, saying that `folder`'s file system has no free block."""
+    real = os.statvfs
+
+    def statvfs(path: Any) -> os.statvfs_result:
+        found = real(path)
+        if Path(path) != folder:
+            return found
+        return os.statvfs_result((found.f_bsize, found.f_frsize, found.f_blocks, 0, 0, *found[5:10]))
+
+    return statvfs
+
+
+def _restart(data: Path, **options: Any) -> ModpackError:
+    """What serve says when it cannot start again on `data` (as `modpack: MESSAGE` and `hint: HINT`)."""
+    with pytest.raises(ModpackError) as refused:
+        LocalCluster(ServeOptions(data=data, port=0, nodes=1, https=False, **options)).start()
+    return refused.value
+
+
+def _first_start(data: Path) -> str:
+    """A healthy data folder holding one module object; its uid."""
+    with running_cluster(data, nodes=1) as first, http(first) as session:
+        created = session.post("/v2/modules/user-defined", json=module_json())
+    assert created.status_code == 200, created.text
+    return str(created.json()["uid"])
+
+
+def test_serve_restarted_on_a_full_disk_says_so_and_keeps_its_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    uid = _first_start(data)
+    monkeypatch.setattr(os, "statvfs", _no_room_in(data))
+    with _files_limited_to(16 * 1024):
+        refused = _restart(data, admin_password=ADMIN.password)
+    assert refused.message == (
+        f"cannot open the configuration store {data / 'ccs.sqlite3'}: the file system holding {data}"
+        " is full (0 KiB free; SQLITE_IOERR_SHMSIZE: disk I/O error)"
+    )
+    assert refused.hint == (
+        "Free space on that file system (or raise the quota), then start serve again with the same"
+        " --data: a full disk does not damage the store."
+    )
+    monkeypatch.undo()  # space freed: the same store serves what it held
+    with running_cluster(data, nodes=1) as again, http(again) as session:
+        assert [m["uid"] for m in session.get("/v1/modules").json()] == [uid]
+
+
+def test_a_full_disk_under_the_switch_written_at_start_is_said_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store opens (its -shm index is there, sized: a serve killed on a full disk leaves it),
+    and the switch --allow-modules-upload writes fails: an internal error (OperationalError)."""
+    data = tmp_path / "data"
+    _first_start(data)
+    held = sqlite3.connect(data / "ccs.sqlite3")  # keeps the -shm index as a killed serve does
+    try:
+        held.execute("SELECT count(*) FROM modules").fetchone()
+        monkeypatch.setattr(os, "statvfs", _no_room_in(data))
+        with _files_limited_to(0):
+            refused = _restart(data, admin_password=ADMIN.password, allow_modules_upload=False)
+    finally:
+        held.close()
+    assert refused.message.startswith(
+        f"cannot use the configuration store {data / 'ccs.sqlite3'}: the file system holding {data} is full"
+    ), refused.message
+    assert "a full disk does not damage the store" in refused.hint
+
+
+def test_a_disk_io_error_with_room_left_is_no_damaged_store_either(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _first_start(data)
+    with _files_limited_to(16 * 1024):
+        refused = _restart(data, admin_password=ADMIN.password)
+    assert refused.message == (
+        f"cannot open the configuration store {data / 'ccs.sqlite3'}: disk I/O error (SQLITE_IOERR_SHMSIZE)"
+    )
+    assert refused.hint == (
+        f"The file system holding {data} failed a read or a write (the kernel's log may say why);"
+        " check that disk, then start serve again with the same --data."
+    )

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import ssl
 import sys
 import threading
@@ -274,6 +275,15 @@ class LocalCluster:
     def _store(self, *, legacy: bool) -> store.ConfigStore:
         """The store; on a new data folder allow_modules_upload starts off, as on RS 8.2."""
         config = store.ConfigStore(self.options.data / "ccs.sqlite3")
+        try:
+            self._settle(config, legacy=legacy)
+        except sqlite3.Error as exc:  # SQLITE_FULL writing the switch on a full disk: no internal error
+            config.close()
+            raise store.unusable(config.path, exc, "use") from None
+        return config
+
+    def _settle(self, config: store.ConfigStore, *, legacy: bool) -> None:
+        """Name the rows no response can carry; set the switch as the options say."""
         self.skipped = config.unservable()
         for uid, why in self.skipped:
             logging.getLogger(__name__).warning(
@@ -287,7 +297,6 @@ class LocalCluster:
             config.set_setting("allow_modules_upload", self.options.allow_modules_upload)
         elif config.setting("allow_modules_upload", None) is None:
             config.set_setting("allow_modules_upload", False)
-        return config
 
     def _users(self) -> auth.Users:
         options = self.options

@@ -37,7 +37,6 @@ import base64
 import binascii
 import concurrent.futures
 import datetime
-import errno
 import gc
 import logging
 import os
@@ -355,7 +354,7 @@ async def _system_error(request: Request, exc: Exception) -> Response:
     error code for a lack of resources, requests/bdbs; 507 Insufficient Storage, RFC 4918) naming
     the node, no traceback; any other error of the system is an internal one, logged with its
     traceback as Starlette logs those."""
-    if _disk_full(exc):
+    if store.disk_full(exc):
         _, node = _context(request)
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)  # no server paths
         return await _api_error(
@@ -364,16 +363,6 @@ async def _system_error(request: Request, exc: Exception) -> Response:
         )
     log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
     return await _internal_error(request, exc)
-
-
-def _disk_full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError):
-        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    # sqlite3 sets sqlite_errorcode on what it raises (Python 3.11+)
-    return (
-        isinstance(exc, sqlite3.OperationalError)
-        and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-    )
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
@@ -907,7 +896,7 @@ def _install(path: Path, module: Module, node: Node) -> None:
         copy = None  # placed: renamed into the artifact folder
     except OSError as exc:
         # ENOSPC is the action object's insufficient_resources; anything else has no closer code.
-        code = "insufficient_resources" if _disk_full(exc) else "internal_error"
+        code = "insufficient_resources" if store.disk_full(exc) else "internal_error"
         raise _InstallFailed(code, f"installing {label} on node {node.uid} failed: {exc}") from None
     finally:
         if copy is not None:  # any error, not only an OSError, leaves no copy behind

@@ -14,6 +14,7 @@ accepted them: one safe component, never `/`, `..`, NUL or an absolute path.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import math
@@ -124,11 +125,7 @@ class ConfigStore:
             # a store of another program with a `modules` table fails here, not at the first request
             self._db.execute("SELECT uid, module_name, version, document FROM modules LIMIT 0")
         except sqlite3.Error as exc:  # a damaged file, a folder at its name: an internal error before
-            raise ModpackError(
-                f"cannot open the configuration store {path}: {exc}",
-                "--data names a folder whose store is damaged or another program's: give a new --data"
-                " folder (or move this one away).",
-            ) from None
+            raise unusable(path, exc, "open") from None
 
     def close(self) -> None:
         with self._lock:
@@ -233,6 +230,68 @@ class ConfigStore:
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, json.dumps(value)),
             )
+
+
+# Less room than this on the store's file system is why sqlite failed when its error does not say
+# so itself: opening a WAL store sizes its 32 KiB -shm index (a full disk fails that with
+# SQLITE_IOERR_SHMSIZE, "disk I/O error") and a write appends WAL frames of a page each.
+LOW_SPACE = 1024 * 1024
+
+
+def disk_full(exc: BaseException) -> bool:
+    """ENOSPC or EDQUOT from the system, or sqlite's SQLITE_FULL ("database or disk is full"),
+    read from the error code sqlite3 sets on what it raises (Python 3.11), not from the message."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_FULL
+
+
+def unusable(path: Path, exc: sqlite3.Error, doing: str) -> ModpackError:
+    """Why serve cannot `doing` ("open", "use") its configuration store, and what to do.
+
+    A full file system is said as such, naming the folder: serve restarted on a full disk said
+    the store was damaged and to give a new --data folder, abandoning a healthy store (a full
+    disk fails a transaction, it does not damage the file). Its error is SQLITE_FULL, or one
+    that does not say why (SQLITE_IOERR_SHMSIZE "disk I/O error", SQLITE_CANTOPEN), and then
+    the file system's free space tells."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    name = getattr(exc, "sqlite_errorname", None) or "sqlite"
+    folder = path.parent
+    room = room_left(folder) if primary in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN) else None
+    if disk_full(exc) or room is not None:
+        return ModpackError(
+            f"cannot {doing} the configuration store {path}: the file system holding {folder} is full"
+            f" ({f'{room}; ' if room else ''}{name}: {exc})",
+            "Free space on that file system (or raise the quota), then start serve again with the same"
+            " --data: a full disk does not damage the store.",
+        )
+    if primary == sqlite3.SQLITE_IOERR:
+        return ModpackError(
+            f"cannot {doing} the configuration store {path}: {exc} ({name})",
+            f"The file system holding {folder} failed a read or a write (the kernel's log may say why);"
+            " check that disk, then start serve again with the same --data.",
+        )
+    return ModpackError(
+        f"cannot {doing} the configuration store {path}: {exc}",
+        "--data names a folder whose store is damaged or another program's: give a new --data"
+        " folder (or move this one away).",
+    )
+
+
+def room_left(folder: Path) -> str | None:
+    """How little room the file system holding `folder` has ("12 KiB free", "no free inodes")
+    when it is below LOW_SPACE; None when there is room, or statvfs cannot tell."""
+    try:
+        found = os.statvfs(folder)
+    except OSError:
+        return None
+    if found.f_files and not found.f_ffree:  # a file system that counts inodes has none left
+        return "no free inodes"
+    blocks = found.f_bfree if os.geteuid() == 0 else found.f_bavail  # root writes the reserved ones
+    free = blocks * found.f_frsize
+    return f"{free // 1024} KiB free" if free < LOW_SPACE else None
 
 
 # --- JSON a response can carry: what the server accepts is what the store can write --------------
