@@ -11,9 +11,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,6 +81,23 @@ def test_without_credentials_the_upload_calls_still_answer_401(fresh: LocalClust
     with http(fresh, None) as session:
         assert session.post(fresh.urls[0] + MODULES, json=module_json()).status_code == 401
         assert session.post(fresh.urls[0] + ARTIFACTS, files={"module": ("m.zip", b"PK")}).status_code == 401
+
+
+@pytest.mark.parametrize("credentials", [ROLE_USERS["admin"], None])
+def test_the_7_x_upload_answers_405_from_8_0_on(fresh: LocalCluster, credentials: Any) -> None:
+    """redis-enterprise.md §5.3: an RS 8.x cluster answers POST /v2/modules with 405 (the
+    redis-enterprise-rs client says "not supported in this Redis Enterprise version"); serve
+    answered 404, which that client reads as "try POST /v1/modules"."""
+    with http(fresh, credentials) as session:
+        answer = session.post(fresh.urls[0] + LEGACY_MODULES, files={"module": ("m.zip", b"PK")})
+        v1 = session.post(fresh.urls[0] + "/v1/modules", files={"module": ("m.zip", b"PK")})
+    assert answer.status_code == 405, answer.text
+    assert answer.json()["error_code"] == "method_not_allowed"
+    assert answer.json()["description"].startswith(
+        "POST /v2/modules is not allowed on Redis Enterprise 8.2.0-25"
+    )
+    assert answer.headers["allow"] == ""
+    assert v1.status_code == 405  # as the same client found it
 
 
 def test_the_option_starts_uploads_open_and_a_restart_keeps_the_switch(tmp_path: Path) -> None:
@@ -332,7 +352,8 @@ def test_the_7_22_api_has_no_user_defined_endpoints(legacy: LocalCluster) -> Non
 
 
 def test_every_role_gets_the_7_22_tables_permissions(tmp_path: Path) -> None:
-    """The 7.22 modules page: POST and DELETE /v2/modules need update_cluster (admin); the
+    """The 7.22 modules page: POST and DELETE /v2/modules (and their deprecated /v1/modules forms)
+    need update_cluster (admin); the
     permissions page: view_status_of_cluster_action (GET /v1/actions/<uid>), view_cluster_modules,
     view_all_nodes_info and view_cluster_info belong to every role but none."""
     users = write_role_users(tmp_path / "users.json")
@@ -351,6 +372,8 @@ def test_every_role_gets_the_7_22_tables_permissions(tmp_path: Path) -> None:
                 changes = [
                     session.post(cluster.urls[1] + LEGACY_MODULES, files={"module": ("r.zip", b"PK")}),
                     session.delete(cluster.urls[1] + f"{LEGACY_MODULES}/{uid}"),
+                    session.post(cluster.urls[1] + "/v1/modules", files={"module": ("r.zip", b"PK")}),
+                    session.delete(cluster.urls[1] + f"/v1/modules/{uid}"),
                 ]
                 views = [
                     session.get(cluster.urls[2] + f"{ACTIONS}/{action}"),
@@ -464,6 +487,76 @@ def test_the_7_22_upload_answers_an_action_and_refuses_a_newer_pack_version(
         deleted = session.delete(f"{legacy.urls[0]}{LEGACY_MODULES}/{body['uid']}")
         assert "action_uid" in deleted.json()
         assert session.delete(f"{legacy.urls[0]}{LEGACY_MODULES}/{body['uid']}").status_code == 404
+
+
+def with_dependency(path: Path, name: str) -> Path:
+    """A valid bundle of module `name` with one dependency, `extra`, in its deps/ folder."""
+    payload = b"a dependency"
+    digest = hashlib.sha256(payload).hexdigest()
+    dependencies = {"extra": {"url": "https://example.com/extra.tgz", "sha256": digest}}
+    write_bundle(path, module_json(module_name=name, dependencies=dependencies))
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("deps/extra.tgz", payload)
+    return path
+
+
+def test_the_deprecated_v1_upload_and_delete_of_7_22(legacy: LocalCluster, tmp_path: Path) -> None:
+    """The 7.22 modules page lists POST /v1/modules and DELETE /v1/modules/<uid> (deprecated
+    since 7.2, as in the 7.4 and 7.8 docs); serve answered both with 405."""
+    bundle = write_bundle(tmp_path / "v1.zip", module_json(module_name="vone"))
+    with http(legacy) as session:
+        uploaded = session.post(
+            legacy.urls[1] + "/v1/modules", files={"module": ("v1.zip", bundle.read_bytes())}
+        )
+        assert (uploaded.status_code, uploaded.content) == (200, b"")  # "Returns a status code"
+        for node in (1, 2, 3):  # on every node before the answer: no action to follow
+            stored = legacy.options.data / f"node-{node}" / "vone" / "10203" / "module.zip"
+            assert stored.read_bytes() == bundle.read_bytes()
+        (module,) = [
+            m for m in session.get(legacy.urls[0] + "/v1/modules").json() if m["module_name"] == "vone"
+        ]
+        assert set(module["platforms"]) == {"ubuntu22/x86_64", "rhel9/x86_64"}
+        again = session.post(
+            legacy.urls[1] + "/v1/modules", files={"module": ("v1.zip", bundle.read_bytes())}
+        )
+        assert (again.status_code, again.json()["error_code"]) == (400, "module_exists")
+        broken = session.post(legacy.urls[1] + "/v1/modules", files={"module": ("x.zip", b"PK not a zip")})
+        assert (broken.status_code, broken.json()["error_code"]) == (400, "invalid_module")
+        missing = session.post(legacy.urls[1] + "/v1/modules", files={"other": ("x.zip", b"PK")})
+        assert (missing.status_code, missing.json()["error_code"]) == (400, "no_module")
+
+        deleted = session.delete(f"{legacy.urls[2]}/v1/modules/{module['uid']}")
+        assert (deleted.status_code, deleted.content) == (200, b"")
+        assert session.get(f"{legacy.urls[0]}/v1/modules/{module['uid']}").status_code == 404
+        assert not list(legacy.options.data.glob("node-*/vone/*"))  # gone from the nodes before the answer
+        gone = session.delete(f"{legacy.urls[2]}/v1/modules/{module['uid']}")
+        assert (gone.status_code, gone.json()["error_code"]) == (404, "module_not_found")
+
+
+def test_the_v1_calls_of_7_22_refuse_a_module_with_dependencies(legacy: LocalCluster, tmp_path: Path) -> None:
+    """ "This endpoint does not support dependencies, see v2" (dependencies_not_supported): a 400
+    from POST /v1/modules, and from DELETE /v1/modules/<uid> the 406 its page lists."""
+    bundle = with_dependency(tmp_path / "deps.zip", "withdeps")
+    with http(legacy) as session:
+        refused = session.post(
+            legacy.urls[0] + "/v1/modules", files={"module": ("d.zip", bundle.read_bytes())}
+        )
+        assert (refused.status_code, refused.json()["error_code"]) == (400, "dependencies_not_supported")
+        assert "POST /v2/modules uploads it" in refused.json()["description"]
+        listed = session.get(legacy.urls[0] + "/v1/modules").json()
+        assert not any(m["module_name"] == "withdeps" for m in listed)  # nothing was created
+        assert not list(legacy.options.data.glob("node-*/withdeps"))
+
+        uploaded = session.post(
+            legacy.urls[0] + LEGACY_MODULES, files={"module": ("d.zip", bundle.read_bytes())}
+        )
+        assert uploaded.status_code == 200, uploaded.text
+        uid = uploaded.json()["uid"]
+        kept = session.delete(f"{legacy.urls[0]}/v1/modules/{uid}")
+        assert (kept.status_code, kept.json()["error_code"]) == (406, "dependencies_not_supported")
+        assert f"DELETE /v2/modules/{uid} deletes it" in kept.json()["description"]
+        assert session.get(f"{legacy.urls[0]}/v1/modules/{uid}").status_code == 200
+        assert "action_uid" in session.delete(f"{legacy.urls[0]}{LEGACY_MODULES}/{uid}").json()
 
 
 def test_artifact_commands_explain_that_7_22_has_no_artifact_api(legacy: LocalCluster) -> None:

@@ -3,7 +3,8 @@
 It describes the API of the release the node serves. RS 8.0 and later: paths, permissions and
 status codes follow rest-api-user-defined-modules.txt. RS 7.2 to 7.22 (`serve --software-version
 7.22`): no user-defined endpoints, but `POST /v2/modules` (multipart, answers the module object
-with an `action_uid`), `DELETE /v2/modules/<uid>` (answers an `action_uid`) and
+with an `action_uid`), `DELETE /v2/modules/<uid>` (answers an `action_uid`), their deprecated
+v1 forms `POST /v1/modules` and `DELETE /v1/modules/<uid>` (answering a status code) and
 `GET /v1/actions/<uid>` (re-docs/operate__rs__7.22__references__rest-api__requests__modules___index.md;
 the action object: https://redis.io/docs/latest/operate/rs/7.22/references/rest-api/objects/action/).
 What the references leave open is stated here as this server's choice (error codes, the size
@@ -198,15 +199,17 @@ def _module_paths() -> Fragment:
     }
 
 
-def _module_list_paths() -> Fragment:
-    """GET /v1/modules and /v1/modules/<uid>: every release has them."""
+def _module_list_paths(*, legacy: bool) -> Fragment:
+    """GET /v1/modules and /v1/modules/<uid>: every release has them; RS 7.x the deprecated POST
+    and DELETE too."""
     return {
         "/v1/modules": {
             "get": _operation(
                 "List module objects",
                 "view_cluster_modules",
                 {"200": _ok("Every module object.", {"type": "array", "items": _ref("Module")})},
-            )
+            ),
+            **({"post": _v1_upload()} if legacy else {}),
         },
         "/v1/modules/{uid}": {
             "get": _operation(
@@ -217,8 +220,67 @@ def _module_list_paths() -> Fragment:
                     "404": _error("Module does not exist (`module_not_found`)."),
                 },
                 parameters=[_uid_param()],
-            )
+            ),
+            **({"delete": _v1_delete()} if legacy else {}),
         },
+    }
+
+
+def _v1_upload() -> Fragment:
+    return _operation(
+        "Upload a module to the cluster (RS 7.x, deprecated since 7.2); its nodes get it before the answer",
+        "update_cluster",
+        {
+            "200": _ok('Installed on every node that fits it (the docs: "Returns a status code").'),
+            "400": _error(
+                "Refused: "
+                + _codes(
+                    "no_module",
+                    "invalid_module",
+                    "module_exists",
+                    "min_redis_pack_version",
+                    "os_not_supported",
+                    "dependencies_not_supported",
+                )
+                + "."
+            ),
+            "413": _error(TOO_LARGE),
+            "500": _error(
+                "A node could not take it (`internal_error`: a node is down); the module object stays."
+            ),
+            "507": _error("A node's disk is full (`insufficient_resources`); the module object stays."),
+        },
+        requestBody=UPLOAD_BODY,
+    )
+
+
+def _v1_delete() -> Fragment:
+    return _operation(
+        "Delete a module from the cluster and its nodes (RS 7.x, deprecated since 7.2)",
+        "update_cluster",
+        {
+            "200": _ok('Deleted, from every node too (the docs: "Returns a status code").'),
+            "404": _error("Attempting to delete a nonexistent module (`module_not_found`)."),
+            "406": _error(
+                "The module has dependencies (`dependencies_not_supported`):"
+                " DELETE /v2/modules/<uid> deletes it."
+            ),
+        },
+        parameters=[_uid_param()],
+    )
+
+
+def _removed_paths() -> Fragment:
+    """RS 8.x: POST /v2/modules answers 405 (redis-enterprise.md §5.3)."""
+    return {
+        LEGACY_MODULES: {
+            "post": {
+                "summary": "RS 7.x's upload, gone from 8.0 on",
+                "description": "Answered before authentication.",
+                "security": [],
+                "responses": {"405": _error("Not allowed on this release (`method_not_allowed`).")},
+            }
+        }
     }
 
 
@@ -466,7 +528,11 @@ def _node_schema() -> Fragment:
 def description(server_url: str, *, legacy: bool = False) -> Fragment:
     """The whole description, with `server_url` (the node that serves it) as its server; `legacy`:
     the RS 7.x module API instead of the user-defined one."""
-    changes = _legacy_paths() if legacy else {**_artifact_paths(), **_module_paths(), **_user_paths()}
+    changes = (
+        _legacy_paths()
+        if legacy
+        else {**_artifact_paths(), **_module_paths(), **_user_paths(), **_removed_paths()}
+    )
     what = "RS 7.x module API (POST /v2/modules)" if legacy else "user-defined module API"
     return {
         "openapi": "3.1.0",
@@ -478,7 +544,7 @@ def description(server_url: str, *, legacy: bool = False) -> Fragment:
         },
         "servers": [{"url": server_url}],
         "security": [{"basicAuth": []}],
-        "paths": {**changes, **_module_list_paths(), **_cluster_paths(legacy=legacy)},
+        "paths": {**changes, **_module_list_paths(legacy=legacy), **_cluster_paths(legacy=legacy)},
         "components": {
             "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}},
             "schemas": _schemas(legacy=legacy),

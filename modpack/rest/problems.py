@@ -31,6 +31,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "os_not_supported": (406, "The artifact's operating_systems do not include the node's OS."),
     "module_architecture_not_supported": (406, "The artifact is built for another architecture."),
     "min_redis_pack_version": (400, "RS 7.x upload: the module needs a newer Redis Enterprise."),
+    "dependencies_not_supported": (
+        400,
+        "RS 7.x POST /v1/modules (400) or DELETE /v1/modules/<uid> (406): the module has dependencies;"
+        " the /v2/modules calls take them.",
+    ),
     "action_not_found": (404, "No action with this action_uid."),
     "invalid_request": (406, "A path parameter is not acceptable (unsafe module name, non-integer version)."),
     "too_many_requests": (

@@ -19,9 +19,13 @@ endpoints, but (re-docs/operate__rs__7.22__references__rest-api__requests__modul
 
     POST   /v2/modules              multipart upload to the cluster, answers action_uid   update_cluster
     DELETE /v2/modules/{uid}        answers action_uid                                    update_cluster
+    POST   /v1/modules              (deprecated) the same upload, done before a bare 200  update_cluster
+    DELETE /v1/modules/{uid}        (deprecated) the same delete, done before a bare 200  update_cluster
     GET    /v1/actions/{uid}        the action's status                       view_status_of_cluster_action
 
-and before 8.2 no `allow_modules_upload` switch. From 8.2 the switch is off on a new data folder
+(the v1 pair deprecated since 7.2, and listed by the 7.4, 7.8 and 7.22 docs alike), and before
+8.2 no `allow_modules_upload` switch. From 8.0 on POST /v2/modules answers 405 (redis-enterprise.md
+§5.3). From 8.2 the switch is off on a new data folder
 and both upload calls answer 403 modules_upload_disabled to every role while it is off (re-docs
 release notes 8.2.0, "Custom module upload is disabled by default").
 
@@ -299,6 +303,8 @@ def _routes(*, legacy: bool = False) -> list[Route]:
         return [
             Route(LEGACY_MODULES, upload_legacy_module, methods=["POST"]),
             Route(f"{LEGACY_MODULES}/{{uid}}", delete_legacy_module, methods=["DELETE"]),
+            Route("/v1/modules", upload_v1_module, methods=["POST"]),
+            Route("/v1/modules/{uid}", delete_v1_module, methods=["DELETE"]),
             Route(f"{ACTIONS}/{{uid}}", get_action, methods=["GET"]),
             *common,
         ]
@@ -311,6 +317,7 @@ def _routes(*, legacy: bool = False) -> list[Route]:
         Route("/v1/users/role", user_role, methods=["GET"]),
         Route("/v1/users/permissions/{role}", role_permissions, methods=["GET"]),
         Route(f"{MODULES}/{{uid}}", delete_module, methods=["DELETE"]),
+        Route(LEGACY_MODULES, upload_removed, methods=["POST"]),
         *common,
     ]
 
@@ -613,6 +620,23 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(description(f"{request.url.scheme}://{request.url.netloc}", legacy=shared.legacy))
 
 
+async def upload_removed(request: Request) -> Response:
+    """POST /v2/modules from RS 8.0 on: 405, as a real 8.x cluster answers it (redis-enterprise.md
+    §5.3: "On RS 8.x, the redis-enterprise-rs client gets 405 from POST /v2/modules", [RERS-MOD],
+    whose src/modules.rs reads a 404 as "try POST /v1/modules" and a 405 as "Module upload via
+    REST API is not supported in this Redis Enterprise version"); the 8.x docs no longer list it
+    (§0). Answered before any authentication, as every 405 here; the empty Allow says that no
+    method is (RFC 9110 §10.2.1)."""
+    shared, _ = _context(request)
+    raise ApiError(
+        "method_not_allowed",
+        f"POST {LEGACY_MODULES} is not allowed on Redis Enterprise {shared.software_version} (it went"
+        f" with 8.0): POST {MODULES} creates the module object, POST {ARTIFACTS} on each node uploads"
+        " the bundle",
+        headers={"Allow": ""},
+    )
+
+
 # --- artifacts (local to the node) ------------------------------------------------------------
 
 
@@ -747,16 +771,11 @@ async def _accept(shared: Shared, node: Node, path: Path) -> Validated:
 async def upload_legacy_module(request: Request) -> Response:
     """Take a zip for the whole cluster; answer the module object and an action copying it to nodes."""
     await authorize_async(request, auth.UPDATE_CLUSTER)
-    shared, node = _context(request)
-    boundary = upload.boundary_of(request.headers.get("content-type"))
-    upload.check_declared_length(request.headers.get("content-length"), shared.max_upload)
-    received = upload.Upload(node.artifacts, boundary, shared.max_upload)
+    shared, _ = _context(request)
+    received = _legacy_upload(request)
     try:
         path = await _receive(request, received)
-        validated = await _legacy_validated(shared, path)
-        targets = _legacy_targets(shared, validated.module)
-        # Off the loop: it encodes and stores the module object, under a thread lock.
-        stored = await anyio.to_thread.run_sync(_merge_legacy_module, shared, validated, targets)
+        validated, targets, stored = await _legacy_module(shared, path)
         action = _new_action(shared, "module_upload")
         kept = path.with_name(path.name + ".kept")
         path.replace(kept)  # the action copies it to the nodes after this answer
@@ -766,6 +785,78 @@ async def upload_legacy_module(request: Request) -> Response:
         received.discard()
     _start(shared, _as_action(shared, action, _copy_to_nodes(action, kept, validated.module, targets)))
     return JSONResponse({**stored, "action_uid": action["action_uid"]})
+
+
+async def upload_v1_module(request: Request) -> Response:
+    """POST /v1/modules, RS 7.x's deprecated upload (7.22 modules page, "Upload module v1"): the
+    upload of POST /v2/modules without an action. The page says "Returns a status code", so a
+    200 has no body here, and only 400 for its refusals, one of them its own:
+    dependencies_not_supported, "This endpoint does not support dependencies, see v2". It leaves
+    open when the nodes get the module: here before the answer (the v2 page alone says
+    "Asynchronously"), and a node that cannot take it is this call's error (500 internal_error,
+    507 insufficient_resources), the module object kept as a failed v2 action keeps it."""
+    await authorize_async(request, auth.UPDATE_CLUSTER)
+    shared, _ = _context(request)
+    received = _legacy_upload(request)
+    try:
+        path = await _receive(request, received)
+        validated, targets, _ = await _legacy_module(shared, path, v1=True)
+        for node in targets:
+            await anyio.to_thread.run_sync(_install, path, validated.module, node)
+    except _InstallFailed as failure:
+        raise ApiError(failure.error_code, str(failure)) from None
+    except ClientDisconnect:
+        return Response(status_code=400)
+    finally:
+        received.discard()
+    return Response(status_code=200)
+
+
+def _legacy_upload(request: Request) -> upload.Upload:
+    """The upload a 7.x POST receives, refused (400 no_module, 413) before a byte is read when
+    its headers already say so."""
+    shared, node = _context(request)
+    boundary = upload.boundary_of(request.headers.get("content-type"))
+    upload.check_declared_length(request.headers.get("content-length"), shared.max_upload)
+    return upload.Upload(node.artifacts, boundary, shared.max_upload)
+
+
+async def _legacy_module(
+    shared: Shared, path: Path, *, v1: bool = False
+) -> tuple[Validated, list[Node], Module]:
+    """A received 7.x upload judged: the bundle, the nodes it goes to and its stored module object."""
+    validated = await _legacy_validated(shared, path)
+    if v1:
+        _refuse_dependencies(validated.module, "POST /v1/modules", "POST /v2/modules uploads it", 400)
+    targets = _legacy_targets(shared, validated.module)
+    # Off the loop: it encodes and stores the module object, under a thread lock.
+    stored = await anyio.to_thread.run_sync(_merge_legacy_module, shared, validated, targets)
+    return validated, targets, stored
+
+
+def _refuse_dependencies(module: Module, call: str, instead: str, status: int) -> None:
+    """dependencies_not_supported for a module with dependencies: 7.x's v1 calls take none (7.22
+    modules page: "This endpoint does not support dependencies, see v2")."""
+    names = sorted(_dependencies(module))
+    if names:
+        raise ApiError(
+            "dependencies_not_supported",
+            f"{call} does not support dependencies, see v2: {module.get('module_name')}"
+            f" {module.get('version')} has {', '.join(names)}; {instead}",
+            status=status,
+        )
+
+
+def _dependencies(module: Module) -> set[str]:
+    """The names of a module's dependencies: a bundle's own, or those of any platform its
+    module object holds."""
+    found = module.get("dependencies")
+    names = set(found) if isinstance(found, dict) else set()
+    platforms_field = module.get("platforms")
+    for entry in platforms_field.values() if isinstance(platforms_field, dict) else ():
+        more = entry.get("dependencies") if isinstance(entry, dict) else None
+        names |= set(more) if isinstance(more, dict) else set()
+    return names
 
 
 async def _legacy_validated(shared: Shared, path: Path) -> Validated:
@@ -913,6 +1004,31 @@ async def delete_legacy_module(request: Request) -> Response:
     action = _new_action(shared, "module_delete")
     _start(shared, _as_action(shared, action, _remove_from_nodes(shared, module)))
     return JSONResponse({"action_uid": action["action_uid"]})
+
+
+async def delete_v1_module(request: Request) -> Response:
+    """DELETE /v1/modules/<uid>, RS 7.x's deprecated delete (7.22 modules page, "Delete module
+    v1"): "Returns a status code", 200 once the module object and every node's copy are gone,
+    404 for a nonexistent module, 406 dependencies_not_supported for a module with dependencies,
+    which DELETE /v2/modules/<uid> deletes."""
+    await authorize_async(request, auth.UPDATE_CLUSTER)
+    shared, _ = _context(request)
+    uid = request.path_params["uid"]
+    module = await anyio.to_thread.run_sync(_take_module_without_dependencies, shared, uid)
+    if module is None:
+        raise ApiError("module_not_found", f"Attempting to delete a nonexistent module: {uid!r}")
+    await _remove_from_nodes(shared, module)
+    return Response(status_code=200)
+
+
+def _take_module_without_dependencies(shared: Shared, uid: str) -> Module | None:
+    with shared.legacy_lock:  # no upload adds a platform with dependencies in between
+        document = shared.store.module(uid)  # None for a damaged row, which has none to tell
+        if document is not None:
+            _refuse_dependencies(
+                document, f"DELETE /v1/modules/{uid}", f"DELETE /v2/modules/{uid} deletes it", 406
+            )
+        return _take_module(shared, uid)
 
 
 def _take_module(shared: Shared, uid: str) -> Module | None:
