@@ -167,6 +167,17 @@ def test_packname_file_and_p_say_the_path_as_ramp_formats_it(tmp_path: Path) -> 
     assert packed.returncode == 0, packed.stdout + packed.stderr
     named = tmp_path / (tmp_path / "pn2.txt").read_text()
     assert named.is_file() and named == tmp_path / "out" / "hello-1.2.3.zip"
+    # fields in the folder are filled as in the name (RAMP formats the whole of -o): the bundle
+    # went to a folder named `{architecture}`, and --packname-file named that folder
+    fielded = run_modpack(
+        "ramp-pack", "--packname-file", "pn3.txt", *common[:4], "-o", "by/{architecture}/{module_name}.zip", HELLO,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert fielded.returncode == 0, fielded.stdout + fielded.stderr
+    assert (tmp_path / "pn3.txt").read_text() == "by/x86_64/hello.zip"
+    assert (tmp_path / "by" / "x86_64" / "hello.zip").is_file() and not (
+        tmp_path / "by" / "{architecture}"
+    ).exists()
     # the folder as -o spells it: `./x.zip` stayed `./x.zip` in RAMP, and became `x.zip` here
     dotted = run_modpack(
         "ramp-pack", "-P", "-cr", "7.4", "-C", "types", "-o", "./out//x.zip", HELLO, cwd=tmp_path

@@ -204,12 +204,6 @@ def _packname_output(stack: contextlib.ExitStack, path: Path | None) -> AtomicFi
     return out
 
 
-def _as_formatted(output: str, bundle: Path) -> str:
-    """The bundle's path as RAMP formats -o (`output.format(...)`): its folder spelt as given
-    (`./x.zip` stays `./x.zip`, where Path says `x.zip`), then the bundle's file name."""
-    return output[: output.rfind("/") + 1] + bundle.name
-
-
 def _write_packname(out: AtomicFile, formatted: str, *, wrote: bool) -> None:
     """The bundle's path as -o formats it, folder included (RAMP writes `output.format(...)`, with
     no newline), renamed into place after the bundle. Scripts run `realpath $(cat FILE)` on it."""
@@ -280,8 +274,7 @@ def ramp_pack_command(
     request = RampOptions(module_so, manifest, output, options)
     with contextlib.ExitStack() as stack:
         packname = _packname_output(stack, packname_file)
-        result = ramp_pack(request, dry_run=print_filename_only, force=force)
-        formatted = _as_formatted(output, result.path)
+        result, formatted = ramp_pack(request, dry_run=print_filename_only, force=force)
         if packname is not None:
             _write_packname(packname, formatted, wrote=not print_filename_only)
     if print_filename_only:

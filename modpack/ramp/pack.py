@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 from modpack.builder import BuildResult, build, template_fields
 from modpack.declarations import Declarations
@@ -48,7 +48,16 @@ class RampOptions:
     options: dict[str, RampOption]
 
 
-def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = False) -> BuildResult:
+class RampPacked(NamedTuple):
+    """The bundle written (or, with -P, that would be), and its path as RAMP formats -o: the
+    folder spelt as given, its fields filled (`./x.zip` stays `./x.zip`, where Path says `x.zip`),
+    which --packname-file holds and -P prints."""
+
+    result: BuildResult
+    formatted: str
+
+
+def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = False) -> RampPacked:
     from modpack.ramp import reader
     from modpack.redis.discover import discover, module_json_commands, split_args
 
@@ -72,17 +81,28 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
     module["semantic_version"] = found.semantic_version
     module["version"] = found.module_version
     finish_module(decl, module, module_json_commands(found))
-    directory, template = _split_output(request.output)
+    folder, slash, template = _split_output(request.output)
     name_template = _as_modpack_template(template, decl.module)
-    if dry_run:
-        from modpack.builder import assemble, output_name, read_facts
+    preview: Module | None = None
+    if dry_run or "{" in folder:
+        from modpack.builder import assemble, read_facts
 
         preview = assemble(decl, request.module_so, read_facts(request.module_so))
-        return BuildResult(directory / output_name(name_template, preview), preview, "")
-    # The manifest's own findings (an unknown key, which RAMP names too: `unknown attribute`)
-    # are said with the bundle's, as `modpack build ramp.yml` says them.
-    said = decl.sink.resolved()
-    return build(decl, request.module_so, directory, name_template=name_template, force=force, declared=said)
+    folder = _formatted_folder(folder, decl.module, preview)
+    directory = Path(folder or slash or ".")  # "/x.zip" is in /
+    if dry_run:
+        from modpack.builder import output_name
+
+        assert preview is not None
+        result = BuildResult(directory / output_name(name_template, preview), preview, "")
+    else:
+        # The manifest's own findings (an unknown key, which RAMP names too: `unknown attribute`)
+        # are said with the bundle's, as `modpack build ramp.yml` says them.
+        said = decl.sink.resolved()
+        result = build(
+            decl, request.module_so, directory, name_template=name_template, force=force, declared=said
+        )
+    return RampPacked(result, f"{folder}{slash}{result.path.name}")
 
 
 # What to run instead when -m names a file of another kind (by its name, as validate tells kinds).
@@ -146,9 +166,18 @@ def _json_entry(option: str, text: str) -> Module:
     return value
 
 
-def _split_output(output: str) -> tuple[Path, str]:
-    path = Path(output)
-    return (path.parent if str(path.parent) else Path()), path.name
+def _split_output(output: str) -> tuple[str, str, str]:
+    """-o as its folder (as given, "" for none), the "/" after it (if any) and its file name template."""
+    return output.rpartition("/")
+
+
+def _formatted_folder(folder: str, given: Module, preview: Module | None) -> str:
+    """-o's folder with its fields filled as RAMP fills the whole of -o (`output.format(...)`,
+    ramp.md §2 step 12): `-o out/{architecture}/x.zip` went to a folder named `{architecture}`."""
+    if preview is None or "{" not in folder:
+        return folder
+    values = {k: preview.get(k, "") for k in ("module_name", "architecture", "semantic_version", "version")}
+    return _as_modpack_template(folder, given).format(**values)
 
 
 def _check_fields(template: str) -> None:
