@@ -56,6 +56,22 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         yield running
 
 
+def test_a_module_object_is_listed_with_the_fields_every_real_listing_carries(tmp_path: Path) -> None:
+    """Every module object of a real cluster's GET /v1/modules carries bigstore_version_2_support,
+    config_command, crdb and dependencies (re-docs captured__redis-enterprise-rs__GET_v1_modules:
+    false or true, "", {}, {}); serve listed an object POSTed without them without them."""
+    module = module_json(module_name="fourfields")
+    required = {k: module[k] for k in publishing.REQUIRED_FIELDS}
+    with running_cluster(tmp_path / "data", allow_modules_upload=True) as cluster, http(cluster) as session:
+        made = session.post(MODULES, json=required)
+        assert made.status_code == 200, made.text
+        [listed] = [m for m in session.get("/v1/modules").json() if m["module_name"] == "fourfields"]
+        one = session.get(f"/v1/modules/{listed['uid']}").json()
+    expected = {"bigstore_version_2_support": False, "config_command": "", "crdb": {}, "dependencies": {}}
+    assert {k: listed[k] for k in expected} == expected == {k: one[k] for k in expected}
+    assert listed["commands"] == required["commands"]  # what was stored is listed as it was
+
+
 def test_uploads_start_switched_off_on_a_new_data_folder(fresh: LocalCluster) -> None:
     with http(fresh) as session:
         cluster = session.get(fresh.urls[0] + "/v1/cluster").json()

@@ -443,12 +443,31 @@ def require_uploads_allowed(shared: Shared) -> None:
 # --- configuration store endpoints ------------------------------------------------------------
 
 
+# Fields every module object of a real cluster's listing carries (captured GET /v1/modules;
+# objects/module documents each), as it shows them for an object made without them. What else a
+# real cluster lists of a user-defined module object (its commands, architecture and
+# operating_systems, which objects/module does not document) no capture shows: serve lists what
+# was stored, and publish judges only what a listing holds (publish.KEPT_FIELDS).
+LISTED_DEFAULTS: dict[str, JSON] = {
+    "bigstore_version_2_support": False,
+    "config_command": "",
+    "crdb": {},
+    "dependencies": {},
+}
+
+
+def listed(module: Module) -> Module:
+    """A stored module object as GET /v1/modules answers it."""
+    return {**LISTED_DEFAULTS, **module}
+
+
 async def list_modules(request: Request) -> Response:
     await authorize_async(request, auth.VIEW_CLUSTER_MODULES)
     shared, _ = _context(request)
     # Every store call runs off the node's loop: it takes the store's lock, which a worker thread
     # may hold while it writes a module object of megabytes and SQLite syncs it to disk.
-    return JSONResponse(await anyio.to_thread.run_sync(shared.store.modules))
+    modules = await anyio.to_thread.run_sync(shared.store.modules)
+    return JSONResponse([listed(m) for m in modules])
 
 
 async def get_module(request: Request) -> Response:
@@ -458,7 +477,7 @@ async def get_module(request: Request) -> Response:
     module = await anyio.to_thread.run_sync(shared.store.module, uid)
     if module is None:
         raise ApiError("module_not_found", f"Module does not exist: no module object has uid {uid!r}")
-    return JSONResponse(module)
+    return JSONResponse(listed(module))
 
 
 async def create_module(request: Request) -> Response:
