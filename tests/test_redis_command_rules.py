@@ -594,3 +594,33 @@ def test_first_key_0_with_a_step_as_redis_7_reports_it_names_the_command_name(tm
     # Declared by hand, 0,1,1 is what a CreateCommand call may pass: Redis drops the rest.
     done = run_modpack("validate", project(tmp_path, [table("x.b", flags=("write",), keys=(0, 1, 1))]))
     assert "KEY005" in done.stdout and "key spec at index 0" not in done.stdout
+
+
+# --- a Redis Enterprise routing policy ------------------------------------------------------------
+
+
+@pytest.mark.rule("LOAD023")
+@pytest.mark.redis
+def test_a_routing_policy_is_not_judged_on_movablekeys(tmp_path: Path) -> None:
+    """A negative step is a proxy routing policy (ramp.md §3.2): the proxy sends the command to a
+    random shard or to a cursor's, not by its keys, so movablekeys (the keys are not at fixed
+    positions) is replaced as first/last/step are. An override written as RediSearch's are, with
+    the access flag alone, failed `validate --load` with LOAD020 'registered but not declared:
+    movablekeys'; write against readonly is still a difference."""
+    so = compile_module(tmp_path, 'CC("x.search", "readonly getkeys-api", 0, 0, 0);')
+    seen = observe(so)
+    assert seen.loaded and "movablekeys" in seen.info["x.search"][2]
+    path = project(tmp_path, [table("x.search", flags=("readonly",), keys=(0, 0, -1))])
+    done = run_modpack("validate", path, "--load")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "LOAD020" not in done.stdout
+    assert (
+        "info LOAD023 x.search: step -1 is a Redis Enterprise routing policy, so its key positions and"
+        " movablekeys were not compared (Redis registers 0, 0, 0)"
+    ) in done.stdout
+    path = project(tmp_path, [table("x.search", flags=("write",), keys=(0, 0, -1))])
+    assert findings(path, "--load") == ["LOAD020@commands[0].flags", "LOAD023@commands[0].step"]
+    done = run_modpack("validate", path, "--load")
+    assert "flags differ (declared but not registered: write; registered but not declared: readonly)" in (
+        done.stdout
+    )

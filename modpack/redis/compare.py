@@ -9,7 +9,8 @@ normalised to what that Redis version would report before comparing (keyspecs.md
 - 7.0+ rebuilds the key triple from a key spec (§1.2): first_key 0 drops the other two, and a
   last_key below first_key becomes a from-the-end index;
 - a negative declared step is a Redis Enterprise routing policy (ramp.md §3.2): compared as
-  declared, so the key positions are not compared at all.
+  declared, so the key positions are not compared at all, nor movablekeys, which says only that
+  the keys are not at fixed positions.
 Command names are compared case-insensitively, like Redis's command table (§1.3).
 """
 
@@ -98,18 +99,25 @@ def declared_commands(module: Mapping[str, JSON]) -> list[tuple[int, dict[str, J
 def compare_command(
     path: str, entry: Entry, info: CommandInfo, redis: Version, getkeys_api: bool | None = None
 ) -> list[Difference]:
+    step = as_int(entry.get("step", 0))
+    # The module may register this negative step itself: no policy written for the proxy, but key
+    # positions Redis walks backwards, which LOAD027 names (from its key spec: Redis 7+).
+    registered_step = bool(info.key_specs) and declared_triple(entry) == (
+        info.first_key,
+        info.last_key,
+        info.step,
+    )
+    policy_step = step if step is not None and step < 0 and not registered_step else None
     found = (
         _arity(path, entry, info, redis)
-        + _flags(path, entry, info, redis)
+        + _flags(path, entry, info, redis, routing_policy=policy_step is not None)
         + _hazards(path, entry, info, redis, getkeys_api)
     )
-    step = as_int(entry.get("step", 0))
+    if policy_step is not None:
+        movable = "movablekeys" in info.flags or "movablekeys" in declared_flags(entry.get("flags"), redis)
+        return [*found, _routing_policy(path, policy_step, info, movable=movable)]
     if step is not None and step < 0:
-        if info.key_specs and declared_triple(entry) == (info.first_key, info.last_key, info.step):
-            # The module registers this step itself: no policy written for the proxy, but key
-            # positions Redis walks backwards, which LOAD027 names (from its key spec: Redis 7+).
-            return found
-        return [*found, _routing_policy(path, step, info)]
+        return found
     return found + _keys(path, entry, info, redis) + _coverage(path, info)
 
 
@@ -284,10 +292,19 @@ def flag_differences(flags: JSON, info: CommandInfo, redis: Version) -> tuple[li
     return sorted(declared - registered), [f for f in info.flags if f in registered - declared]
 
 
-def _flags(path: str, entry: Entry, info: CommandInfo, redis: Version) -> list[Difference]:
+def _flags(
+    path: str, entry: Entry, info: CommandInfo, redis: Version, *, routing_policy: bool = False
+) -> list[Difference]:
     if "flags" not in entry:
         return []  # an entry without flags is a CMD006 finding already
     missing, extra = flag_differences(entry["flags"], info, redis)
+    if routing_policy:
+        # movablekeys says only that the keys are not at fixed positions (keyspecs.md §3.6), and
+        # a negative step replaces key routing with a proxy policy (a random shard, or the shard
+        # of a cursor: ramp.md §3.2), as it replaces first/last/step, which are not compared
+        # either (LOAD023). Write, readonly and the rest still matter (replicas, OOM): compared.
+        missing = [f for f in missing if f != "movablekeys"]
+        extra = [f for f in extra if f != "movablekeys"]
     if not missing and not extra:
         return []
     parts = []
@@ -370,12 +387,13 @@ def _keys(path: str, entry: Entry, info: CommandInfo, redis: Version) -> list[Di
     return found
 
 
-def _routing_policy(path: str, step: int, info: CommandInfo) -> Difference:
+def _routing_policy(path: str, step: int, info: CommandInfo, *, movable: bool) -> Difference:
     return Difference(
         "LOAD023",
         f"{path}.step",
-        f"{info.name}: step {step} is a Redis Enterprise routing policy, so its key positions were not "
-        f"compared (Redis registers {info.first_key}, {info.last_key}, {info.step})",
+        f"{info.name}: step {step} is a Redis Enterprise routing policy, so its key positions"
+        f"{' and movablekeys' if movable else ''} were not compared (Redis registers "
+        f"{info.first_key}, {info.last_key}, {info.step})",
     )
 
 
