@@ -238,9 +238,9 @@ def check_before_write(
         if not declared_binary:
             findings += metadata.binary_name_findings(so)
     if not declared_binary:
-        binary = Sink(str(so))
-        check_binary(so, binary, module=module)
-        findings += binary.resolved()
+        binary, fields = Sink(str(so)), Sink(sink.file, sink.lines, sink.mapper)
+        check_binary(so, binary, module=module, declaring=fields)  # an OS it cannot load on: declared here
+        findings += fields.resolved() + binary.resolved()
     # One rule at one place is said once: a ramp.yml without capabilities got CAP004 "missing:
     # RAMP writes an empty list" from the declarations and "empty" from the [] written.
     said = {(f.code, f.location.file, f.location.path) for f in declared or []}

@@ -41,9 +41,13 @@ MODULE_KEYS = [  # [module] keys that go to module.json under the same name
 ]
 
 
+TARGET_FIELDS = ("operating_systems", "architecture", "compatible_redis_version", "min_redis_version")
+
+
 @dataclass
 class Target:
-    """One [[targets]] entry: a build of the module for other platforms."""
+    """One [[targets]] entry: a build of the module for other platforms; each of TARGET_FIELDS
+    it gives replaces the module's own."""
 
     name: str
     so: str

@@ -17,7 +17,7 @@ from modpack.checks import metadata
 from modpack.checks.document import check_module_document, check_module_json_text
 from modpack.config import NearestSettings, Settings
 from modpack.errors import ModpackError
-from modpack.findings import Finding, Sink
+from modpack.findings import Finding, PathMapper, Sink
 from modpack.regular import exists
 from modpack.report import FileReport, Report
 from modpack.rules import matches
@@ -205,7 +205,7 @@ def check_declarations(
         binary_sink = Sink(str(binary))
         # `modpack build` fills operating_systems from this binary when modpack.toml leaves it out,
         # so naming where it loads (ELF029) would be noise; loading nowhere (ELF030) is still said.
-        elf_info = check_binary(binary, binary_sink, module=module, suggest_systems=False)
+        elf_info = check_binary(binary, binary_sink, module=module, suggest_systems=False, declaring=sink)
         command_checks.check_movable_keys(module, sink, elf_info.getkeys if elf_info else None)
         sink.extend(binary_sink.resolved())
         if "module_file" not in module:  # build names the packed binary after the path given,
@@ -325,9 +325,25 @@ def declared_findings(
     module: Module = json.loads(json.dumps(decl.module))
     if target is not None:
         target.apply(module)
+        index = next(i for i, t in enumerate(decl.targets) if t is target)
+        sink.mapper = _in_target(sink.mapper, target, index)
     view = replace(decl, sink=sink, so=str(so.resolve()), module=module)
     check_declarations(view, settings, so=so, named=so)  # findings name the binary as given
     return select(sink.resolved(), settings)
+
+
+def _in_target(mapper: PathMapper, target: Target, index: int) -> PathMapper:
+    """A finding about a value the target gives (its operating_systems, architecture, Redis
+    versions) is placed at the target's entry, where it was written, not at [platform] or [module]."""
+    from modpack.declarations import TARGET_FIELDS
+
+    given = {key for key in TARGET_FIELDS if getattr(target, key) is not None}
+
+    def mapped(path: str) -> str:
+        key = path.split(".", 1)[0].split("[", 1)[0]
+        return f"targets[{index}].{path}" if key in given else mapper(path)
+
+    return mapped
 
 
 # --- bundles and binaries ---------------------------------------------------------------------

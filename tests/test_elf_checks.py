@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
+import subprocess
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +16,10 @@ from modpack import loadability
 from modpack.checks.elf import check_binary, declared_targets
 from modpack.findings import Finding, Severity, Sink
 from modpack.rules import all_rules
+from tests.cases.make_cases import good_module
 from tests.elf_cases import builder
 from tests.elf_cases.builder import Spec, Sym
+from tests.support.cli import run_modpack
 from tests.support.elf import crafted
 from tests.support.paths import SO
 
@@ -515,3 +522,71 @@ def test_the_binding_fix_works_as_written_on_a_compiled_module(
     codes = [f.code for f in found]
     assert ("ELF026" not in codes) == bound, [(f.code, f.message) for f in found]
     assert "ELF010" not in codes  # the entry point stays exported every way
+
+
+PLACED_TOML = """\
+[module]
+name = "hello"
+semantic_version = "1.2.3"
+capabilities = ["clustering"]
+compatible_redis_version = "7.4"
+
+[platform]
+operating_systems = ["rhel9", "ubuntu22"]
+architecture = "{arch}"
+
+[build]
+so = "hello.so"
+
+[[commands]]
+name = "hello.get"
+arity = 2
+flags = ["readonly"]
+first_key = 1
+last_key = 1
+step = 1
+"""
+
+
+def annotations(done: subprocess.CompletedProcess[str], code: str) -> list[str]:
+    return [line for line in done.stdout.splitlines() if f"title={code} " in line]
+
+
+@pytest.mark.rule("ELF012", "ELF007")
+def test_a_finding_about_a_declared_field_is_placed_at_its_line(tmp_path: Path) -> None:
+    """ELF012 names an OS of operating_systems, ELF007 the architecture: the fix is made in the
+    file that declares them, where the annotation belongs. Of a modpack.toml they were annotated
+    on the .so, with the key path as text and no line; of a bundle, on its .so."""
+    shutil.copy(SO / "x86_64/glibc_future.so", tmp_path / "hello.so")
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(PLACED_TOML.format(arch="x86_64"), "utf-8")
+    done = run_modpack("validate", toml, "--format", "github")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert [a.split("::")[1] for a in annotations(done, "ELF012")] == [
+        f"error file={toml},line=8,title=ELF012 glibc-too-new",
+        f"error file={toml},line=8,title=ELF012 glibc-too-new",
+    ]
+    assert "[platform.operating_systems[1]] ubuntu22 has glibc 2.35" in done.stdout
+    # aarch64 declared for an x86_64 binary: ELF007 at the architecture line
+    toml.write_text(PLACED_TOML.format(arch="aarch64"), "utf-8")
+    done = run_modpack("validate", toml, "--format", "github")
+    [placed] = annotations(done, "ELF007")
+    assert placed.startswith(
+        f"::error file={toml},line=9,title=ELF007 architecture-mismatch::[platform.architecture]"
+    )
+    # A bundle: at module.json's line, as its sha256 (ZIP006) is
+    module = good_module()
+    data = (SO / "x86_64/glibc_future.so").read_bytes()
+    module.update(operating_systems=["rhel9"], sha256=hashlib.sha256(data).hexdigest())
+    bundle = tmp_path / "hello.zip"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.writestr("module.json", json.dumps(module, indent=2))
+        member = zipfile.ZipInfo(module["module_file"])
+        member.external_attr = 0o100755 << 16
+        archive.writestr(member, data)
+    done = run_modpack("validate", bundle)
+    line = next(n for n, text in enumerate(json.dumps(module, indent=2).splitlines(), 1) if '"rhel9"' in text)
+    assert (
+        f"{bundle}!module.json:{line} [operating_systems[0]]: error ELF012 rhel9 has glibc 2.34"
+        in done.stdout
+    )

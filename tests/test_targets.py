@@ -126,6 +126,8 @@ def test_validate_checks_each_targets_binary_as_build_all_does(tmp_path: Path) -
     validated = run_modpack("validate", wrong)
     built = run_modpack("build", wrong, "--all", "-o", tmp_path / "dist")
     assert validated.returncode == 1 and built.returncode == 1, validated.stdout + built.stdout
-    said = f"{SO / 'x86_64' / 'hello.so'} [architecture]: error ELF007 the binary is built for x86_64"
+    # at the target's architecture, where the fix is made (it was on the .so, with no line)
+    line = wrong.read_text().splitlines().index('architecture = "aarch64"') + 1
+    said = f"{wrong}:{line} [targets[2].architecture]: error ELF007 the binary is built for x86_64"
     assert said in validated.stdout and said in built.stdout
     assert validated.stdout.count("ELF007") == 1

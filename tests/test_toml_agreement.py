@@ -283,7 +283,7 @@ def test_settings_and_files_as_build_reads_them_whatever_the_order_and_links(tmp
         shutil.copyfile(so, root / name / "m.so")
     both = run_modpack("validate", "good", "bad", cwd=root)
     assert both.returncode == 1 and "2 files checked" in both.stdout, both.stdout + both.stderr
-    assert "bad/m.so [architecture]: error ELF007" in both.stdout
+    assert "bad/modpack.toml:21 [platform.architecture]: error ELF007" in both.stdout  # bad's own binary
     assert "ELF007" in both.stdout  # the aarch64 binary against the declared x86_64
     built = run_modpack("build", "good", "-o", tmp_path / "dist", cwd=root)  # strict from the linked table
     alone = run_modpack("validate", "good", cwd=root)

@@ -143,7 +143,7 @@ def check_binary_member(
             )
     from modpack.checks.elf import check_binary
 
-    elf_info = check_binary(streamed.image, sink, module=module, suggest_systems=False)
+    elf_info = check_binary(streamed.image, sink, module=module, suggest_systems=False, declaring=module_sink)
     if module is not None:
         command_checks.check_movable_keys(module, module_sink, elf_info.getkeys if elf_info else None)
     if module is not None and "operating_systems" not in module and "os_list" not in module:

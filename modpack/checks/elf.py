@@ -9,6 +9,7 @@ and nothing else, since every further finding would be noise.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from modpack import elf, loadability, policy
 from modpack.elf import ElfError, ElfInfo
@@ -31,6 +32,7 @@ def check_binary(
     *,
     platforms: Sequence[Platform] | None = None,
     suggest_systems: bool = True,
+    declaring: Sink | None = None,
 ) -> ElfInfo | None:
     """Check the module binary against `module` (its architecture and operating_systems).
 
@@ -40,6 +42,9 @@ def check_binary(
     `source` is a path or a seekable binary stream (the bundle reader's image of the .so).
     `platforms` replaces the declared operating_systems as the targets to check against (for
     instance a description of the machine at hand); findings about them carry no path.
+    `declaring`: the sink of the file that declares `module` (a modpack.toml, a bundle's
+    module.json), where a finding about a declared field (an OS of operating_systems, the
+    architecture) is placed, at that field's line; without it, `sink` takes them too.
     Returns the ELF facts, or None when the file could not be read as an ELF file at all.
     """
     try:
@@ -55,18 +60,30 @@ def check_binary(
         return info
     targets = [(p, "") for p in platforms] if platforms is not None else declared_targets(module)
     declared_arch = _declared_architecture(module)
-    _check_architecture(info, declared_arch, sink, module.get("architecture"))
+    fields = declaring if declaring is not None else sink
+    _check_architecture(info, declared_arch, fields, module.get("architecture"))
     _check_entry_point(info, sink)
-    _check_targets(info, targets, declared_arch, sink)
+    _check_targets(info, targets, declared_arch, _Placed(sink, fields))
     _check_libc(info, sink)
-    _check_needed(info, targets, sink)
+    _check_needed(info, targets, _Placed(sink, fields))
     _check_search_path(info, sink)
-    _check_stack(info, targets, sink)
+    _check_stack(info, targets, _Placed(sink, fields))
     _check_hardening(info, sink)
     _check_flags_strings(info, sink)
     if not targets:
         _report_loadable(info, sink, suggest=declared and suggest_systems)
     return info
+
+
+class _Placed(NamedTuple):
+    """Where a finding goes: one about a declared field (a path such as operating_systems[0]) to
+    the declaring file, at that field, where the fix is made; one about the binary alone to it."""
+
+    binary: Sink
+    fields: Sink
+
+    def add(self, code: str, path: str, message: str, hint: str = "") -> None:
+        (self.fields if path else self.binary).add(code, path, message, hint)
 
 
 def _names_systems(module: Module) -> bool:
@@ -158,7 +175,7 @@ def _check_entry_point(info: ElfInfo, sink: Sink) -> None:
         )
 
 
-def _check_targets(info: ElfInfo, targets: list[Target], declared_arch: str | None, sink: Sink) -> None:
+def _check_targets(info: ElfInfo, targets: list[Target], declared_arch: str | None, sink: _Placed) -> None:
     for target, path in targets:
         for blocker in loadability.blockers(info, target):
             if blocker.kind in _VERSION_CODES:
@@ -173,7 +190,7 @@ def _check_targets(info: ElfInfo, targets: list[Target], declared_arch: str | No
                 )
 
 
-def _report_version(blocker: loadability.Blocker, target: Platform, path: str, sink: Sink) -> None:
+def _report_version(blocker: loadability.Blocker, target: Platform, path: str, sink: _Placed) -> None:
     sink.add(
         _VERSION_CODES[blocker.kind],
         path,
@@ -205,7 +222,7 @@ def _check_libc(info: ElfInfo, sink: Sink) -> None:
         sink.add("ELF017", "", f"the binary is linked against musl libc ({_some(musl)})")
 
 
-def _check_needed(info: ElfInfo, targets: list[Target], sink: Sink) -> None:
+def _check_needed(info: ElfInfo, targets: list[Target], sink: _Placed) -> None:
     """Each needed soname against what the OSes ship (platforms.json, per OS with its source)."""
     for name in dict.fromkeys(info.needed):
         kind = loadability.library_kind(name)
@@ -226,7 +243,7 @@ def _check_needed(info: ElfInfo, targets: list[Target], sink: Sink) -> None:
             _check_shipped(info, name, targets, sink)
 
 
-def _check_shipped(info: ElfInfo, name: str, targets: list[Target], sink: Sink) -> None:
+def _check_shipped(info: ElfInfo, name: str, targets: list[Target], sink: _Placed) -> None:
     """PLT010 for each declared OS that does not ship `name`; ELF020 where a minimal node may lack it."""
     shipping = loadability.shipping_systems(name)
     for target, path in targets:
@@ -260,7 +277,7 @@ def _check_search_path(info: ElfInfo, sink: Sink) -> None:
             sink.add("ELF024", "", f"{tag} points outside the module's directory: {shown}")
 
 
-def _check_stack(info: ElfInfo, targets: list[Target], sink: Sink) -> None:
+def _check_stack(info: ElfInfo, targets: list[Target], sink: _Placed) -> None:
     if not info.executable_stack:
         return
     why = "PT_GNU_STACK is executable" if info.gnu_stack else "it has no PT_GNU_STACK header"
