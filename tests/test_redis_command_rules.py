@@ -624,3 +624,28 @@ def test_a_routing_policy_is_not_judged_on_movablekeys(tmp_path: Path) -> None:
     assert "flags differ (declared but not registered: write; registered but not declared: readonly)" in (
         done.stdout
     )
+
+
+@pytest.mark.rule("ELF031")
+@pytest.mark.redis
+def test_a_flags_string_newer_than_min_redis_version_is_named_from_the_binary(tmp_path: Path) -> None:
+    """An internal command (8.0) is hidden from COMMAND, so nothing declares it and CMD023 cannot
+    name it: a module registering "write internal" with min_redis_version 7.4 validated clean, and
+    its OnLoad fails on redis-server 7.0.15 (8.0.2 takes it)."""
+    so = compile_module(
+        tmp_path, 'CC("x.pub", "readonly fast", 1, 1, 1); CC("x.sync", "write internal", 1, 1, 1);'
+    )
+    assert not observe(so).loaded
+    assert observe(so, spec=require_prepared("x86_64", "8.0")).loaded
+    declared = [table("x.pub", flags=("readonly", "fast"), keys=(1, 1, 1))]
+    done = run_modpack("validate", project(tmp_path, declared, target="7.4"))
+    assert done.returncode == 0, done.stdout + done.stderr  # a warning, as every ELF031
+    assert (
+        f"{so}: warning ELF031 the binary holds the flags string 'write internal', which"
+        " RedisModule_CreateCommand of Redis 7.4, the module's min_redis_version, refuses for 'internal'"
+        " (Redis 8.0 and later)"
+    ) in done.stdout
+    assert "Raise min_redis_version to 8.0" in done.stdout
+    done = run_modpack("validate", project(tmp_path, declared, target="8.0"))
+    assert "ELF031" not in done.stdout, done.stdout
+    assert "ELF031" not in run_modpack("validate", so).stdout  # alone: no Redis is claimed

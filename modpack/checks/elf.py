@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from modpack import elf, loadability, policy
+from modpack.checks.commands import lowest_redis
 from modpack.elf import ElfError, ElfInfo
 from modpack.findings import Sink
 from modpack.loadability import Platform
@@ -69,7 +70,7 @@ def check_binary(
     _check_search_path(info, sink)
     _check_stack(info, targets, _Placed(sink, fields))
     _check_hardening(info, sink)
-    _check_flags_strings(info, sink)
+    _check_flags_strings(info, sink, lowest_redis(module))
     if not targets:
         _report_loadable(info, sink, suggest=declared and suggest_systems)
     return info
@@ -296,8 +297,9 @@ def _check_stack(info: ElfInfo, targets: list[Target], sink: _Placed) -> None:
         sink.add("ELF021", "", f"the binary needs an executable stack ({why})")
 
 
-def _check_flags_strings(info: ElfInfo, sink: Sink) -> None:
-    """ELF031: a string literal made of flag words that RedisModule_CreateCommand refuses.
+def _check_flags_strings(info: ElfInfo, sink: Sink, lowest: tuple[int, ...] | None = None) -> None:
+    """ELF031: a string literal made of flag words that RedisModule_CreateCommand refuses, on every
+    Redis or on `lowest`, the oldest the module claims (min_redis_version).
 
     Redis splits a flags string on single spaces and refuses the whole call for any word it does
     not know, an empty one included (keyspecs.md §1.5): "write  fast" fails, and so does a
@@ -305,9 +307,12 @@ def _check_flags_strings(info: ElfInfo, sink: Sink) -> None:
     load). A string is taken for a flags string when every word is a flag word of either spelling
     and one at least is a flags-string word; a sentence is never one. A leading or trailing space
     alone is not named (though "write " fails too): "readonly " is as likely a piece of a flags
-    string built at run time.
+    string built at run time. A flag newer than `lowest` is refused there as an unknown word is
+    (redis-server 7.0.15 refuses "write internal", 8.0.2 takes it): CMD023 says it of a declared
+    flag, this of the binary, where a command COMMAND never shows (internal) is not declared.
     """
     flags = policy.load("flags")
+    since = policy.flag_since() if lowest is not None else {}
     accepted = {*flags["module_to_command_info"], *flags["module_only_invisible"]}
     vocabulary = policy.flags_string_words()
     spelled = {shown: name for name, shown in flags["module_to_command_info"].items() if shown != name}
@@ -322,6 +327,7 @@ def _check_flags_strings(info: ElfInfo, sink: Sink) -> None:
             problems.append(
                 f"{word!r} (the flags string says {name!r})" if name else f"{word!r}, no flag of a module"
             )
+        newer = _newer_flags(words, since, lowest)
         if problems:
             sink.add(
                 "ELF031",
@@ -331,6 +337,33 @@ def _check_flags_strings(info: ElfInfo, sink: Sink) -> None:
                 "Separate the flags with single spaces and spell them as RedisModule_CreateCommand "
                 "takes them (deny-oom, not denyoom).",
             )
+        elif newer and lowest is not None:
+            needed = max(version for _, version in newer)
+            oldest, first = _dotted(lowest), _dotted(needed)
+            named = ", ".join(f"{word!r} (Redis {_dotted(version)} and later)" for word, version in newer)
+            sink.add(
+                "ELF031",
+                "",
+                f"the binary holds the flags string {text!r}, which RedisModule_CreateCommand of Redis "
+                f"{oldest}, the module's min_redis_version, refuses for {named}: a command registered with "
+                f"it fails there, and so does the module's load",
+                f"Raise min_redis_version to {first}, or pass those flags only to a Redis that has them "
+                "(RedisModule_GetServerVersion).",
+            )
+
+
+def _newer_flags(
+    words: list[str], since: dict[str, tuple[tuple[int, ...], str]], lowest: tuple[int, ...] | None
+) -> list[tuple[str, tuple[int, ...]]]:
+    """The words of a flags string that Redis `lowest` does not know yet, with the version that does."""
+    if lowest is None:
+        return []
+    found = [(word, since[word.lower()][0]) for word in words if word.lower() in since]
+    return [(word, version) for word, version in found if version > lowest[: len(version)]]
+
+
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version[:2]))
 
 
 def _check_hardening(info: ElfInfo, sink: Sink) -> None:
