@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import socket
 import subprocess
 import time
 import zipfile
@@ -386,6 +387,7 @@ def cluster_node(so: Path) -> Iterator[RespClient]:
     folder = private_folder()
     args = server_arguments(binary, folder, binary_version([binary]))
     args += ["--cluster-enabled", "yes", "--cluster-config-file", str(folder / "nodes.conf")]
+    args += ["--cluster-port", str(free_port())]  # --port 0 would put the bus on 10000
     process = subprocess.Popen([*args, "--loadmodule", str(so)], stdout=subprocess.DEVNULL)
     client = None
     try:
@@ -649,3 +651,74 @@ def test_a_flags_string_newer_than_min_redis_version_is_named_from_the_binary(tm
     done = run_modpack("validate", project(tmp_path, declared, target="8.0"))
     assert "ELF031" not in done.stdout, done.stdout
     assert "ELF031" not in run_modpack("validate", so).stdout  # alone: no Redis is claimed
+
+
+# --- no-cluster in a module for sharded databases --------------------------------------------------
+
+
+def loads_in_cluster_mode(so: Path) -> tuple[bool, str]:
+    """Whether redis-server --cluster-enabled yes starts with `so` loaded, and what it logged."""
+    binary = require_redis()
+    folder = private_folder()
+    args = server_arguments(binary, folder, binary_version([binary]))
+    args += ["--cluster-enabled", "yes", "--cluster-config-file", str(folder / "nodes.conf")]
+    args += ["--cluster-port", str(free_port())]  # --port 0 would put the bus on 10000
+    process = subprocess.Popen([*args, "--loadmodule", str(so)], stdout=subprocess.DEVNULL)
+    log, deadline = folder / "redis.log", time.monotonic() + 10
+    try:
+        # the socket is there before modules load: ready is what the log says once they did
+        while process.poll() is None and "ready to accept" not in _text(log).lower():
+            assert time.monotonic() < deadline, "redis-server neither started nor stopped"
+            time.sleep(0.02)
+        return process.poll() is None, _text(log)
+    finally:
+        process.kill()
+        process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+@pytest.mark.rule("CAP006")
+@pytest.mark.redis
+def test_a_no_cluster_command_in_a_clustering_module_is_named(tmp_path: Path) -> None:
+    """RedisModule_CreateCommand refuses no-cluster in cluster mode (keyspecs.md §1.1, check 3), so
+    a module declaring clustering fails to load on redis-server --cluster-enabled yes; validate
+    said nothing of it, from the declared flags or from the binary."""
+    so = compile_module(
+        tmp_path, 'CC("x.get", "readonly", 1, 1, 1); CC("x.scan", "readonly no-cluster", 0, 0, 0);'
+    )
+    assert observe(so).loaded
+    started, log = loads_in_cluster_mode(so)
+    assert not started and "initialization failed" in log, log
+    without = compile_module(tmp_path, 'CC("x.scan", "readonly", 0, 0, 0);', "plain")
+    assert loads_in_cluster_mode(without)[0]  # the same command without no-cluster loads
+    declared = [table("x.get", flags=("readonly",), keys=(1, 1, 1)), table("x.scan", flags=("readonly",))]
+    done = run_modpack("validate", project(tmp_path, declared))  # capabilities = ["clustering"]
+    assert done.returncode == 0, done.stdout + done.stderr  # a warning: Redis Enterprise's shards are unknown
+    assert (
+        f"{so}: warning CAP006 the binary holds the flags string 'readonly no-cluster', and capabilities has"
+        " clustering: redis-server with cluster-enabled yes refuses to register a no-cluster command"
+    ) in done.stdout
+    # declared as the flags string has it: said there, once
+    declared[1]["flags"] = ["readonly", "no-cluster"]
+    path = project(tmp_path, declared)
+    done = run_modpack("validate", path)
+    line = path.read_text().splitlines().index('flags = ["readonly", "no-cluster"]') + 1
+    assert f"{path}:{line} [commands[1].flags]: warning CAP006 command 'x.scan' is no-cluster" in done.stdout
+    assert done.stdout.count("CAP006") == 1, done.stdout
+    # without clustering, no-cluster is what the module means
+    path.write_text(path.read_text().replace('capabilities = ["clustering"]', 'capabilities = ["types"]'))
+    assert "CAP006" not in run_modpack("validate", path).stdout

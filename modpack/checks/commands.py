@@ -212,6 +212,8 @@ def check_commands(
         _check_module_flag(_generated(commands, module), target, sink)
         check_flag_versions(module, entries, sink)  # hand-written flags are checked as written
     _check_no_multi_key(module, commands, sink)
+    if hand_written:  # in a module.json, where COMMAND never shows it, CMD008 names no-cluster
+        _check_no_cluster(module, commands, sink)
     if not binary_follows:
         _report_movable_keys(commands, None, sink)
 
@@ -521,6 +523,42 @@ def _check_no_multi_key(module: Module, commands: list[Command], sink: Sink) -> 
         f"capabilities[{capabilities.index('no_multi_key')}]",
         f"no_multi_key is declared, but {len(several)} command(s) take several keys: {shown}{more}",
     )
+
+
+def clustered(module: Module) -> bool:
+    """Whether the module declares the clustering capability (a sharded database)."""
+    capabilities = module.get("capabilities")
+    return isinstance(capabilities, list) and "clustering" in capabilities
+
+
+NO_CLUSTER_EFFECT = (
+    "redis-server with cluster-enabled yes refuses to register a no-cluster command "
+    "(RedisModule_CreateCommand returns an error), so an OnLoad that checks it fails and the module "
+    "does not load"
+)
+NO_CLUSTER_FIX = (
+    "Drop no-cluster and refuse the command at run time in a cluster (RedisModule_GetContextFlags "
+    "and REDISMODULE_CTX_FLAGS_CLUSTER), or drop clustering from capabilities."
+)
+
+
+def _check_no_cluster(module: Module, commands: list[Command], sink: Sink) -> None:
+    """CAP006: a no-cluster command in a module that declares clustering (keyspecs.md §1.1, check
+    3; measured on redis-server 7.0.15 with --cluster-enabled yes). A warning: how Redis Enterprise
+    runs a sharded database's shards is not published (§8)."""
+    if not clustered(module):
+        return
+    for command in commands:
+        flags = command.raw.get("flags")
+        words = [f.lower() if isinstance(f, str) else "" for f in flags] if isinstance(flags, list) else []
+        if "no-cluster" in words:
+            sink.add(
+                "CAP006",
+                f"{command.path}.flags[{words.index('no-cluster')}]",
+                f"command {command.name!r} is no-cluster, and capabilities has clustering: "
+                + NO_CLUSTER_EFFECT,
+                NO_CLUSTER_FIX,
+            )
 
 
 def _several_keys(command: Command) -> str:

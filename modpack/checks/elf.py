@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from modpack import elf, loadability, policy
-from modpack.checks.commands import lowest_redis
+from modpack.checks.commands import NO_CLUSTER_EFFECT, NO_CLUSTER_FIX, clustered, lowest_redis, parse_commands
 from modpack.elf import ElfError, ElfInfo
 from modpack.findings import Sink
 from modpack.loadability import Platform
-from modpack.types import Module
+from modpack.types import JSON, Module
 
 Target = tuple[Platform, str]  # a platform and the module.json path that declared it ("" if none)
 
@@ -71,6 +71,7 @@ def check_binary(
     _check_stack(info, targets, _Placed(sink, fields))
     _check_hardening(info, sink)
     _check_flags_strings(info, sink, lowest_redis(module))
+    _check_no_cluster_strings(info, module, sink)
     if not targets:
         _report_loadable(info, sink, suggest=declared and suggest_systems)
     return info
@@ -350,6 +351,28 @@ def _check_flags_strings(info: ElfInfo, sink: Sink, lowest: tuple[int, ...] | No
                 f"Raise min_redis_version to {first}, or pass those flags only to a Redis that has them "
                 "(RedisModule_GetServerVersion).",
             )
+
+
+def _check_no_cluster_strings(info: ElfInfo, module: Module, sink: Sink) -> None:
+    """CAP006 from the binary: a flags string naming no-cluster, in a module that declares
+    clustering. COMMAND never shows no-cluster, so a module.json made from it does not carry it;
+    a declared no-cluster command is named at its declaration instead."""
+    if not clustered(module) or any("no-cluster" in c.flags for c in parse_commands(_entries(module))):
+        return
+    for text in info.getkeys.flags_strings:
+        if "no-cluster" in text.lower().split(" "):
+            sink.add(
+                "CAP006",
+                "",
+                f"the binary holds the flags string {text!r}, and capabilities has clustering: "
+                f"{NO_CLUSTER_EFFECT}",
+                NO_CLUSTER_FIX,
+            )
+
+
+def _entries(module: Module) -> list[JSON]:
+    entries = module.get("commands")
+    return entries if isinstance(entries, list) else []
 
 
 def _newer_flags(
