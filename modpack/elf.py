@@ -158,6 +158,8 @@ class GetkeysApi(NamedTuple):
     # NUL-terminated strings of flag words of either spelling and one space at least (the first
     # FLAGS_STRINGS_KEPT, in the first FLAGS_STRINGS_BUDGET bytes of read-only data)
     flags_strings: tuple[str, ...] = ()
+    # every flags string of the read-only data is among flags_strings (neither limit was reached)
+    strings_complete: bool = True
 
     @property
     def implemented(self) -> bool:
@@ -863,7 +865,7 @@ def _getkeys_api(image: _Image, stream: Stream) -> GetkeysApi:
     # Redis reads the flags case-insensitively: "write GETKEYS-API" asks for the keys too.
     named = any(GETKEYS_FLAG.decode() in text.lower().split(" ") for text in strings.kept)
     flag, calls = GETKEYS_FLAG in found or named, all(name in found for name in GETKEYS_CALLS)
-    return GetkeysApi(flag, calls, complete, tuple(strings.kept))
+    return GetkeysApi(flag, calls, complete, tuple(strings.kept), strings.complete)
 
 
 # A NUL, a word no longer than a flag (17 characters), a space, then letters, '_', '-' and spaces up
@@ -882,6 +884,11 @@ class _FlagsStrings:
         self.first_words = frozenset(w.encode() for w in self.words)
         self.budget = FLAGS_STRINGS_BUDGET
         self.kept: list[str] = []
+
+    @property
+    def complete(self) -> bool:
+        """Whether no string was left unseen: the budget lasted and fewer than the most were kept."""
+        return self.budget > 0 and len(self.kept) < FLAGS_STRINGS_KEPT
 
     def search(self, window: bytes, start: int) -> None:
         """Strings that end in `window` at or after `start` (earlier ones were seen already)."""

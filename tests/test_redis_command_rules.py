@@ -722,3 +722,48 @@ def test_a_no_cluster_command_in_a_clustering_module_is_named(tmp_path: Path) ->
     # without clustering, no-cluster is what the module means
     path.write_text(path.read_text().replace('capabilities = ["clustering"]', 'capabilities = ["types"]'))
     assert "CAP006" not in run_modpack("validate", path).stdout
+
+
+# --- movable keys, command by command --------------------------------------------------------------
+
+KEYWORD_SPEC = (
+    "static RedisModuleCommandKeySpec keyword[] = {{.flags = KEY_RO,"
+    ' .begin_search_type = REDISMODULE_KSPEC_BS_KEYWORD, .bs.keyword = {.keyword = "KEYS", .startfrom = 1},'
+    " .find_keys_type = REDISMODULE_KSPEC_FK_KEYNUM, .fk.keynum = {.keynumidx = 0, .firstkey = 1, .keystep = 1}},"
+    " {0}};\n"
+)
+
+
+@pytest.mark.rule("CMD013")
+@pytest.mark.redis
+def test_movable_keys_of_a_key_spec_command_are_named_beside_a_getkeys_api_one(tmp_path: Path) -> None:
+    """Cluster routing reads getkeys-api or first/last/step (keyspecs.md §3.4): x.mget
+    (getkeys-api) gets CROSSSLOT, x.search (a KEYWORD + KEYNUM key spec alone) runs with keys in
+    two slots. Both are movablekeys; one getkeys-api command anywhere in the binary silenced
+    CMD013 for every command. Its flags (readonly fast) are no getkeys-api flags string's."""
+    body = KEYWORD_SPEC + (
+        '    CC("x.mget", "readonly getkeys-api", 0, 0, 0);\n'
+        '    CC("x.search", "readonly fast", 0, 0, 0); INFO("x.search", -2, keyword);'
+    )
+    so = compile_module(tmp_path, body)
+    seen = observe(so)
+    assert all("movablekeys" in seen.info[name][2] for name in ("x.mget", "x.search"))
+    with cluster_node(so) as node:
+        with pytest.raises(ReplyError, match=r"^CROSSSLOT"):
+            node.call("x.mget", "a", "b")
+        assert node.call("x.search", "KEYS", "2", "a", "b") == "OK"  # a and b hash to two slots
+    declared = [
+        table("x.mget", -1, ("readonly", "module", "movablekeys")),
+        table("x.search", -2, ("readonly", "module", "fast", "movablekeys")),
+    ]
+    path = project(tmp_path, declared)
+    done = run_modpack("validate", path)
+    assert done.returncode == 0, done.stdout + done.stderr  # a warning
+    line = path.read_text().splitlines().index('flags = ["readonly", "module", "fast", "movablekeys"]') + 1
+    assert (
+        f"{path}:{line} [commands[1].flags]: warning CMD013 command 'x.search' has movable keys, but no flags"
+        " string of the binary that names getkeys-api gives its flags (fast, movablekeys, readonly; the"
+        " binary has 'readonly getkeys-api'): its keys are described by key specs, which cluster routing"
+        " does not read"
+    ) in done.stdout
+    assert done.stdout.count("CMD013") == 1  # x.mget's flags are the getkeys-api string's

@@ -237,6 +237,7 @@ def _report_movable_keys(commands: list[Command], getkeys: GetkeysApi | None, si
     """
     movable = [c for c in commands if "movablekeys" in c.flags]
     if getkeys is not None and getkeys.implemented:
+        _report_key_spec_movables(movable, getkeys, sink)
         return
     for command in movable:
         path, name = f"{command.path}.flags", command.name
@@ -277,6 +278,47 @@ def _report_movable_keys(commands: list[Command], getkeys: GetkeysApi | None, si
                 "described only by key specs, which cluster routing does not read",
                 _GETKEYS_FIX,
             )
+
+
+def _report_key_spec_movables(movable: list[Command], getkeys: GetkeysApi, sink: Sink) -> None:
+    """The binary implements getkeys-api, but per command: Redis 7 marks a command movablekeys for
+    getkeys-api or for key specs the legacy triple cannot hold (keyspecs.md §3.6), and cluster
+    routing reads only getkeys-api and first/last/step (§3.4). A getkeys-api command's declared
+    flags are those of a flags string naming getkeys-api; a movable command whose flags no such
+    string gives has its keys in key specs alone. Silent where that cannot be told: flags strings
+    left unread, or none of them naming getkeys-api (a string put together at run time). Two
+    commands with the same flags, one with getkeys-api and one with key specs, cannot be told
+    apart without loading the module (LOAD022 does)."""
+    if not getkeys.strings_complete:
+        return
+    given = [_command_info_flags(t) for t in getkeys.flags_strings if "getkeys-api" in t.lower().split(" ")]
+    if not given:
+        return
+    shown = ", ".join(repr(t) for t in getkeys.flags_strings if "getkeys-api" in t.lower().split(" "))
+    for command in movable:
+        declared = command.flags - _NOT_COMPARED
+        if any(flags == declared for flags in given):
+            continue
+        sink.add(
+            "CMD013",
+            f"{command.path}.flags",
+            f"command {command.name!r} has movable keys, but no flags string of the binary that names "
+            f"getkeys-api gives its flags ({', '.join(sorted(declared))}; the binary has {shown}): its keys "
+            "are described by key specs, which cluster routing does not read",
+            _GETKEYS_FIX,
+        )
+
+
+# Flags Redis shows or hides by version (module since 7.0, may_replicate hidden from 7.0.1, random
+# ignored from 7.0): not compared between a flags string and a declaration.
+_NOT_COMPARED = frozenset({"module", "may_replicate", "random"})
+
+
+def _command_info_flags(text: str) -> frozenset[str]:
+    """The COMMAND INFO names a flags string gives (no-cluster and getchannels-api show none)."""
+    spelled = policy.load("flags")["module_to_command_info"]
+    words = {w.lower() for w in text.split(" ") if w}
+    return frozenset(spelled[w] for w in words if w in spelled) - _NOT_COMPARED
 
 
 # The binary was read: the rule's own fix ("validate the bundle, or set [build] so") was done.
