@@ -347,7 +347,8 @@ def _check_flags_strings(info: ElfInfo, sink: Sink, lowest: tuple[int, ...] | No
                 "",
                 f"the binary holds the flags string {text!r}, which RedisModule_CreateCommand of Redis "
                 f"{oldest}, the module's min_redis_version, refuses for {named}: a command registered with "
-                f"it fails there, and so does the module's load",
+                f"it fails there, and so does the module's load, unless the module checks the Redis version"
+                " before it passes them",
                 f"Raise min_redis_version to {first}, or pass those flags only to a Redis that has them "
                 "(RedisModule_GetServerVersion).",
             )
