@@ -246,9 +246,15 @@ def _load_declared(decl: Declarations, so: Path | None, settings: Settings) -> N
     """Load for declarations that may name no binary: LOAD025 (or LOAD024) when they name none."""
     binary = so if so is not None else _declared_binary(decl)
     if binary is not None:
-        from modpack.checks.load import check_load_of
+        from functools import partial
 
-        check_load_of(binary, decl.module, decl.sink, settings)
+        from modpack.checks.load import check_load_of
+        from modpack.ramp.edits import packed_from
+
+        # A ramp.yml lists no commands (RAMP reads them from the module): it is compared as packed,
+        # where every command the module registers was "registered, but not declared" (LOAD017).
+        packed = partial(packed_from, decl) if decl.kind == "ramp" else None
+        check_load_of(binary, decl.module, decl.sink, settings, packed=packed)
         return
     if decl.kind == "ramp":
         why = f"{decl.path.name} names no module binary: RAMP takes the .so on its command line"

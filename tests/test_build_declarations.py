@@ -297,6 +297,28 @@ def test_ramp_yml_that_gives_name_version_and_commands_builds_without_a_contradi
 
 
 @pytest.mark.redis
+def test_a_ramp_yml_is_loaded_as_ramp_packs_it(tmp_path: Path) -> None:
+    """A ramp.yml lists no commands (RAMP reads them from the module): `build ramp.yml --so` with
+    [validate] load = true (a modpack.toml beside it) said LOAD017 "registered, but not declared"
+    of every command the module registers, and strict failed the build. It is compared with the
+    module.json RAMP packs: what it registers, with the manifest's edits applied."""
+    require_redis()
+    override = {"command_name": "hello.get", "command_arity": 2, "flags": ["readonly", "fast"], "first_key": 0,
+                "last_key": 0, "step": -1}  # fmt: skip
+    (tmp_path / "ramp.yml").write_text(
+        MANIFEST + f"exclude_commands:\n    - hello.copy\noveride_command:\n    - {json.dumps(override)}\n"
+    )
+    (tmp_path / "modpack.toml").write_text("[validate]\nload = true\nstrict = true\n")
+    result = run_modpack("build", "ramp.yml", "--so", HELLO, "--discover", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "LOAD017" not in result.stdout and "info LOAD003 hello 1.2.3 (10203) loaded into" in result.stdout
+    assert (
+        "hello.get: step -1 is a Redis Enterprise routing policy" in result.stdout
+    )  # the override, compared
+    assert len(bundles(tmp_path / "dist")) == 1
+
+
+@pytest.mark.redis
 def test_build_ramp_yml_with_discover_writes_what_redis_registers(tmp_path: Path) -> None:
     require_redis()
     from modpack.redis.discover import discover, module_json_commands

@@ -22,6 +22,8 @@ from modpack.findings import Sink
 from modpack.types import Module
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from modpack.elf import ElfInfo
     from modpack.redis.harness import RedisServer
     from modpack.redis.loadlog import FailureReason
@@ -63,6 +65,7 @@ def check_load(
     architecture: str | None = None,
     declared: Sink | None = None,
     getkeys_api: bool | None = None,
+    packed: Callable[[Discovery], Module] | None = None,
 ) -> None:
     """Load `so_path` and add a finding for every difference from `module` (a module document).
 
@@ -71,6 +74,8 @@ def check_load(
     is the binary's (read from its ELF header when not given). The differences, which name paths
     of the declarations, go to `declared` (by default `sink`). `getkeys_api`: whether the binary
     registers a command with the getkeys-api flag (None: not known), for the key-spec checks.
+    `packed`: the module document is made from what the module registered (a ramp.yml lists no
+    commands: RAMP reads them from the module, then applies its edits).
     """
     from modpack.redis import harness, servers
 
@@ -90,7 +95,9 @@ def check_load(
         return
     try:
         with harness.RedisServer(spec=spec, timeout=harness.COMMAND_TIMEOUT) as server:
-            _load_and_compare(server, so_path, module, sink, declared or sink, getkeys_api=getkeys_api)
+            _load_and_compare(
+                server, so_path, module, sink, declared or sink, getkeys_api=getkeys_api, packed=packed
+            )
     except harness.RedisNotFoundError as exc:
         not_loaded(so_path.name, exc.message, exc.hint, sink, settings)
     except harness.HarnessError as exc:
@@ -105,6 +112,7 @@ def _load_and_compare(
     declared: Sink,
     *,
     getkeys_api: bool | None = None,
+    packed: Callable[[Discovery], Module] | None = None,
 ) -> None:
     from modpack.redis import compare, discover, harness
 
@@ -120,6 +128,8 @@ def _load_and_compare(
             sink.report(defect)
         return
     _check_version(module, server, declared)
+    if packed is not None:
+        module = packed(discovery)
     for difference in compare.compare(module, discovery, toml=declared.toml, getkeys_api=getkeys_api):
         declared.report(difference)
 
@@ -184,6 +194,7 @@ def check_load_of(
     elf_info: ElfInfo | None = None,
     *,
     declared: Sink | None = None,
+    packed: Callable[[Discovery], Module] | None = None,
 ) -> None:
     """`--load` of one binary: `module` None when nothing is declared (a .so validated alone);
     the architecture comes from the ELF facts when they were read. `declared`: where what is said
@@ -191,4 +202,13 @@ def check_load_of(
     architecture = elf_info.architecture if elf_info is not None else None
     getkeys = elf_info.getkeys if elf_info is not None else None
     flag = getkeys.flag if getkeys is not None and getkeys.complete else None
-    check_load(so, module, sink, settings, architecture=architecture, declared=declared, getkeys_api=flag)
+    check_load(
+        so,
+        module,
+        sink,
+        settings,
+        architecture=architecture,
+        declared=declared,
+        getkeys_api=flag,
+        packed=packed,
+    )

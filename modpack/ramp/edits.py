@@ -8,6 +8,7 @@ and, with the values RAMP takes from the loaded module, by `modpack build ramp.y
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -18,6 +19,7 @@ from modpack.findings import Sink
 if TYPE_CHECKING:
     from modpack.declarations import Declarations
     from modpack.findings import Finding
+    from modpack.redis.model import Discovery
     from modpack.types import JSON, Module
 
 # RAMP's own bookkeeping: applied to the commands, never written into module.json.
@@ -151,6 +153,25 @@ def finish_module(decl: Declarations, module: Module, listed: list[Module]) -> N
             module.pop(key, None)
     module.setdefault("display_name", module["module_name"])
     decl.module = module
+
+
+def packed_from(decl: Declarations, discovery: Discovery) -> Module:
+    """The module.json `ramp pack` writes from this ramp.yml and what the module registered: its
+    name and version, its commands with RAMP's edits applied (ramp.md §1 steps 5-11). What a
+    ramp.yml is compared with when the module is loaded: it lists no commands, RAMP reads them
+    from the module. Edit errors are not said here: build and validate say them of the file."""
+    from modpack.ramp.reader import with_defaults
+    from modpack.redis.discover import module_json_commands
+
+    module = with_defaults(json.loads(json.dumps(decl.module)))
+    module["module_name"] = discovery.module_name
+    module["semantic_version"] = discovery.semantic_version
+    module["version"] = discovery.module_version
+    listed = module_json_commands(discovery)
+    module["commands"] = [*apply_ramp_edits(module, listed, Notes(), Sink(str(decl.path)))]
+    for key in RAMP_ONLY_KEYS:
+        module.pop(key, None)
+    return module
 
 
 # What `modpack build ramp.yml` needs the manifest to give when it does not load the module.
