@@ -1153,6 +1153,29 @@ def test_a_mixed_cluster_published_one_platform_at_a_time(mixed: LocalCluster, t
     assert "with different content: sha256 differs; nothing was changed" in refused.stderr
 
 
+def test_a_listing_without_the_platform_fields_cannot_call_another_platform_a_rebuild(
+    mixed: LocalCluster, tmp_path: Path
+) -> None:
+    """objects/module documents no architecture or operating_systems, and a real listing shows no
+    commands (redis-enterprise.md §2.1): on such a listing the ubuntu22 bundle, published after the
+    rhel9 one the module object was made from, was refused as a rebuild ("sha256 differs"), since
+    nothing said the object was another platform's. Not proven either way, it is uploaded, and
+    the note says why."""
+    ubuntu, rhel = platform_bundles(tmp_path, name="undocumented")
+    assert cli(mixed, "publish", rhel, "--node", mixed.urls[0]).returncode == 0
+    _keep_only(mixed, "undocumented", publishing.KEPT_FIELDS | {"sha256", "module_file"})  # as documented
+    second = cli(mixed, "publish", ubuntu, "--node", mixed.urls[1])
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "module object: present" in second.stdout
+    assert (
+        "note: the cluster's module object has another sha256 and keeps no architecture or operating_systems,"
+        " so whether it describes another platform's build or an earlier build of this one cannot be told;"
+        " every node is sent this build"
+    ) in second.stdout
+    assert stored_zip(mixed, 2, "undocumented").read_bytes() == ubuntu.read_bytes()
+    assert stored_zip(mixed, 1, "undocumented").read_bytes() == rhel.read_bytes()
+
+
 def test_the_same_binary_for_more_systems_is_the_same_build(mixed: LocalCluster, tmp_path: Path) -> None:
     """After publishing the rhel9 and ubuntu22 bundles, the one bundle for both (the same binary as
     the rhel9 one) was refused: "operating_systems differs"."""

@@ -599,12 +599,23 @@ def differences(stored: Module, bundles: Sequence[Bundle]) -> list[str]:
     built = [k for k in PER_PLATFORM if k not in PLATFORM_NAMING and _provable(stored, k)]
     if not alike or any(all(_same(stored.get(k), b.module.get(k)) for k in built) for b in alike):
         return shared
+    if platform_unknown(stored):
+        # A listing without the platform fields (objects/module documents none) cannot say which
+        # build its sha256 is: the ubuntu22 bundle published after the rhel9 one the object was
+        # made from was refused as a rebuild. Not proven either way: uploaded (`_note_unproven`).
+        return shared
     unmatched = [k for k in built if all(not _same(stored.get(k), b.module.get(k)) for b in alike)]
     return shared + (unmatched or [k for k in built if not _same(stored.get(k), alike[0].module.get(k))])
 
 
 # The per-platform fields that say where a build goes rather than what it is.
 PLATFORM_NAMING = frozenset({"architecture", "operating_systems", "os", "os_list"})
+
+
+def platform_unknown(stored: Module) -> bool:
+    """Whether a module object keeps neither its architecture nor its OSes: for which platform's
+    build it was made cannot be told from it."""
+    return platforms.bundle_architecture(stored) is None and platforms.bundle_systems(stored) is None
 
 
 def _same_platform(stored: Module, module: Module) -> bool:
@@ -1231,6 +1242,14 @@ def _note_unproven(stored: Module, bundles: Sequence[Bundle], result: PublishRes
         result.notes.append(
             f"the cluster's module object does not keep {_and(fields)}, so {_verb(fields, 'it', 'they')}"
             f" could not be compared; every node {sent} sent this build"
+        )
+    built = [k for k in PER_PLATFORM if k not in PLATFORM_NAMING and k in stored]
+    unmatched = [k for k in built if all(not _same(stored.get(k), b.module.get(k)) for b in bundles)]
+    if unmatched and platform_unknown(stored):
+        result.notes.append(
+            f"the cluster's module object has another {_and(unmatched)} and keeps no architecture or"
+            " operating_systems, so whether it describes another platform's build or an earlier build of"
+            f" this one cannot be told; every node {sent} sent this build"
         )
     other = other_platform(stored, bundles)
     if other:
