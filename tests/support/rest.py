@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import random
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modpack.errors import ModpackError
 from modpack.rest import auth
 from modpack.rest.client import Connection, Credentials
 from modpack.rest.cluster import LocalCluster, ServeOptions
@@ -104,10 +106,25 @@ def write_role_users(path: Path) -> Path:
 
 @contextlib.contextmanager
 def running_cluster(data: Path, users: Path | None = None, **options: Any) -> Iterator[LocalCluster]:
-    """A 3-node HTTPS cluster on 127.0.0.1 (generated certificate), uploads allowed, stopped on exit."""
+    """A 3-node HTTPS cluster on 127.0.0.1 (generated certificate), uploads allowed, stopped on exit.
+
+    Its ports lie below the kernel's ephemeral range (ip_local_port_range, 32768-60999 by default):
+    a node a test stops and starts again took its port back, and from that range an outgoing
+    connection of another test could hold it meanwhile as its source port ("cannot listen on
+    127.0.0.1:39443: Address already in use", one CI run in many)."""
     options.setdefault("allow_modules_upload", True)
-    settings = ServeOptions(data=data, port=0, users_file=users, admin_password=ADMIN.password, **options)
-    cluster = LocalCluster(settings).start()
+    for attempt in range(50):
+        port = random.randrange(20000, 32000)
+        settings = ServeOptions(
+            data=data, port=port, users_file=users, admin_password=ADMIN.password, **options
+        )
+        try:
+            cluster = LocalCluster(settings).start()
+        except ModpackError as exc:
+            if "cannot listen on" not in exc.message or attempt == 49:
+                raise
+            continue  # another test's cluster has one of these ports: try others
+        break
     try:
         yield cluster
     finally:
