@@ -232,6 +232,16 @@ def test_serve_refuses_a_version_it_cannot_imitate(tmp_path: Path) -> None:
     result = run_modpack("serve", "--data", tmp_path / "d", "--port", "0", "--software-version", "6.4")
     assert result.returncode == 2
     assert "--software-version '6.4'" in result.stderr
+    # 8.0's first release, with the user-defined endpoints, is 8.0.2-17: serve imitated an 8.0.0
+    unreleased = run_modpack("serve", "--data", tmp_path / "e", "--port", "0", "--software-version", "8.0.1")
+    assert unreleased.returncode == 2, unreleased.stdout + unreleased.stderr
+    assert "Redis Enterprise 8.0 was first released as 8.0.2-17" in unreleased.stderr
+
+
+def test_8_0_is_its_first_release(tmp_path: Path) -> None:
+    with running_cluster(tmp_path / "data", software_version="8.0") as cluster, http(cluster) as session:
+        [node, *_] = session.get(cluster.urls[0] + "/v1/nodes").json()
+    assert node["software_version"] == "8.0.2-17"
 
 
 @pytest.mark.parametrize(

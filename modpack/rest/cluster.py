@@ -421,8 +421,14 @@ def _not_released(os_id: str, system: OperatingSystem, architecture: str, releas
     return ""
 
 
+# The first release of a major.minor where it is not .0: 8.0's first (its GA, the one with the
+# user-defined module endpoints) is 8.0.2-17; there was no 8.0.0 or 8.0.1 (redis-enterprise.md §1).
+FIRST_RELEASE = {(8, 0): (2, 17)}
+
+
 def _software_version(text: str) -> str:
-    """`7.22` -> `7.22.0-0`; a full `8.2.0-25` as given; UsageError for anything else."""
+    """`7.22` -> `7.22.0-0`, `8.0` -> `8.0.2-17`; a full `8.2.0-25` as given; UsageError for
+    anything else, and for an 8.0 release before the first."""
     import re
 
     match = re.fullmatch(r"(\d+)\.(\d+)(?:\.(\d+))?(?:-(\d+))?", text.strip())
@@ -430,7 +436,17 @@ def _software_version(text: str) -> str:
         raise UsageError(
             f"--software-version {text!r}: give a Redis Enterprise version from 7.2 on, e.g. 7.22 or 8.2.0-25"
         )
-    return f"{match[1]}.{match[2]}.{match[3] or 0}-{match[4] or 0}"
+    release = (int(match[1]), int(match[2]))
+    first_patch, first_build = FIRST_RELEASE.get(release, (0, 0))
+    if match[3] is None:
+        return f"{match[1]}.{match[2]}.{first_patch}-{match[4] or first_build}"
+    if int(match[3]) < first_patch:
+        raise UsageError(
+            f"--software-version {text!r}: Redis Enterprise {match[1]}.{match[2]} was first released as"
+            f" {match[1]}.{match[2]}.{first_patch}-{first_build}",
+            f"Give {match[1]}.{match[2]} or {match[1]}.{match[2]}.{first_patch}-{first_build}.",
+        )
+    return f"{match[1]}.{match[2]}.{match[3]}-{match[4] or 0}"
 
 
 class _CancelledAtStop(logging.Filter):
