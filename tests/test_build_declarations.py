@@ -312,9 +312,13 @@ def test_a_ramp_yml_is_loaded_as_ramp_packs_it(tmp_path: Path) -> None:
     result = run_modpack("build", "ramp.yml", "--so", HELLO, "--discover", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "LOAD017" not in result.stdout and "info LOAD003 hello 1.2.3 (10203) loaded into" in result.stdout
-    assert (
-        "hello.get: step -1 is a Redis Enterprise routing policy" in result.stdout
-    )  # the override, compared
+    # the override, compared, and said where the ramp.yml writes it (not at the packed commands[0])
+    line = next(
+        n for n, text in enumerate((tmp_path / "ramp.yml").read_text().splitlines(), 1) if "step" in text
+    )
+    assert f"ramp.yml:{line} [overide_command[0].step]: info LOAD023 hello.get: step -1 is a Redis" in (
+        result.stdout
+    )
     assert len(bundles(tmp_path / "dist")) == 1
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from modpack.elf import ElfInfo
+    from modpack.ramp.edits import Packed
     from modpack.redis.harness import RedisServer
     from modpack.redis.loadlog import FailureReason
     from modpack.redis.model import Discovery
@@ -65,7 +66,7 @@ def check_load(
     architecture: str | None = None,
     declared: Sink | None = None,
     getkeys_api: bool | None = None,
-    packed: Callable[[Discovery], Module] | None = None,
+    packed: Callable[[Discovery], Packed] | None = None,
 ) -> None:
     """Load `so_path` and add a finding for every difference from `module` (a module document).
 
@@ -112,7 +113,7 @@ def _load_and_compare(
     declared: Sink,
     *,
     getkeys_api: bool | None = None,
-    packed: Callable[[Discovery], Module] | None = None,
+    packed: Callable[[Discovery], Packed] | None = None,
 ) -> None:
     from modpack.redis import compare, discover, harness
 
@@ -128,10 +129,13 @@ def _load_and_compare(
             sink.report(defect)
         return
     _check_version(module, server, declared)
-    if packed is not None:
-        module = packed(discovery)
+    as_packed = packed(discovery) if packed is not None else None
+    if as_packed is not None:
+        module = as_packed.module
     for difference in compare.compare(module, discovery, toml=declared.toml, getkeys_api=getkeys_api):
-        declared.report(difference)
+        # of a ramp.yml, said where it writes the entry (overide_command[0]), not at the packed index
+        place = as_packed.place(difference.path) if as_packed is not None else difference.path
+        declared.report(difference._replace(path=place))
 
 
 def _check_version(module: Module, server: RedisServer, sink: Sink) -> None:
@@ -194,7 +198,7 @@ def check_load_of(
     elf_info: ElfInfo | None = None,
     *,
     declared: Sink | None = None,
-    packed: Callable[[Discovery], Module] | None = None,
+    packed: Callable[[Discovery], Packed] | None = None,
 ) -> None:
     """`--load` of one binary: `module` None when nothing is declared (a .so validated alone);
     the architecture comes from the ELF facts when they were read. `declared`: where what is said

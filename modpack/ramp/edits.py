@@ -9,9 +9,10 @@ and, with the values RAMP takes from the loaded module, by `modpack build ramp.y
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from modpack.errors import FindingsError, UsageError
 from modpack.findings import Sink
@@ -155,7 +156,24 @@ def finish_module(decl: Declarations, module: Module, listed: list[Module]) -> N
     decl.module = module
 
 
-def packed_from(decl: Declarations, discovery: Discovery) -> Module:
+class Packed(NamedTuple):
+    """The module.json `ramp pack` writes, and where each of its commands[] entries is written in
+    the ramp.yml: an overide_command or add_command entry, or nowhere (read from the module)."""
+
+    module: Module
+    written: dict[int, str]
+
+    def place(self, path: str) -> str:
+        """A path of the module.json (`commands[3].step`) as a path of the ramp.yml
+        (`overide_command[0].step`; "" for a command only the module names)."""
+        match = re.match(r"commands\[(\d+)\]", path)
+        if match is None:
+            return path
+        entry = self.written.get(int(match[1]), "")
+        return entry + path[match.end() :] if entry else ""
+
+
+def packed_from(decl: Declarations, discovery: Discovery) -> Packed:
     """The module.json `ramp pack` writes from this ramp.yml and what the module registered: its
     name and version, its commands with RAMP's edits applied (ramp.md §1 steps 5-11). What a
     ramp.yml is compared with when the module is loaded: it lists no commands, RAMP reads them
@@ -168,10 +186,22 @@ def packed_from(decl: Declarations, discovery: Discovery) -> Module:
     module["semantic_version"] = discovery.semantic_version
     module["version"] = discovery.module_version
     listed = module_json_commands(discovery)
-    module["commands"] = [*apply_ramp_edits(module, listed, Notes(), Sink(str(decl.path)))]
+    commands = apply_ramp_edits(module, listed, Notes(), Sink(str(decl.path)))
+    module["commands"] = [*commands]
+    written: dict[int, str] = {}
+    for key in ("overide_command", "add_command"):
+        entries = module.get(key)
+        names = (
+            [e.get("command_name") if isinstance(e, dict) else None for e in entries]
+            if isinstance(entries, list)
+            else []
+        )
+        for index, command in enumerate(commands):
+            if index not in written and command.get("command_name") in names:
+                written[index] = f"{key}[{names.index(command.get('command_name'))}]"
     for key in RAMP_ONLY_KEYS:
         module.pop(key, None)
-    return module
+    return Packed(module, written)
 
 
 # What `modpack build ramp.yml` needs the manifest to give when it does not load the module.
