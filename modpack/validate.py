@@ -251,9 +251,11 @@ def _load_declared(decl: Declarations, so: Path | None, settings: Settings) -> N
         from modpack.checks.load import check_load_of
         from modpack.ramp.edits import packed_from
 
-        # A ramp.yml lists no commands (RAMP reads them from the module): it is compared as packed,
-        # where every command the module registers was "registered, but not declared" (LOAD017).
-        packed = partial(packed_from, decl) if decl.kind == "ramp" else None
+        # A ramp.yml that lists no commands (RAMP reads them from the module) is compared as packed,
+        # where every command the module registers was "registered, but not declared" (LOAD017);
+        # one that lists them is built from them without --discover, and compared as written.
+        listed = decl.kind == "ramp" and isinstance(decl.module.get("commands"), list)
+        packed = partial(packed_from, decl) if decl.kind == "ramp" and not listed else None
         check_load_of(binary, decl.module, decl.sink, settings, packed=packed)
         return
     if decl.kind == "ramp":

@@ -320,6 +320,19 @@ def test_a_ramp_yml_is_loaded_as_ramp_packs_it(tmp_path: Path) -> None:
         result.stdout
     )
     assert len(bundles(tmp_path / "dist")) == 1
+    # What the manifest gives itself is what build writes without --discover, and is compared as
+    # written: a wrong name and a command listed with wrong keys (they built clean when the whole
+    # module was taken from what it registers)
+    wrong = {"command_name": "hello.set", "command_arity": 3, "flags": ["write", "denyoom"], "first_key": 2,
+             "last_key": 2, "step": 1}  # fmt: skip
+    (tmp_path / "ramp.yml").write_text(
+        MANIFEST + f'module_name: hellox\nsemantic_version: "1.2.3"\ncommands:\n    - {json.dumps(wrong)}\n'
+    )
+    refused = run_modpack("build", "ramp.yml", "--so", HELLO, "-o", "wrong", cwd=tmp_path)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "error LOAD014 module_name is 'hellox', the module registers itself as 'hello'" in refused.stdout
+    assert "error LOAD021 hello.set: first_key is 2, Redis registers 1" in refused.stdout
+    assert not (tmp_path / "wrong").exists()
 
 
 @pytest.mark.redis

@@ -242,7 +242,7 @@ CRAFTED = [
     (Spec(verneed={"libstdc++.so.6": ("GLIBCXX_3.4.32",)}, needed=("libstdc++.so.6",)), ["ELF013"]),
 ]
 # Rules produced by the dedicated tests of this file and tests/test_elf_malformed.py.
-ELSEWHERE = {"ELF001", "ELF002", "ELF003", "ELF022", "ELF027", "ELF029", "ELF030"}
+ELSEWHERE = {"ELF001", "ELF002", "ELF003", "ELF022", "ELF027", "ELF029", "ELF030", "ELF033"}
 
 
 @pytest.mark.parametrize(("spec", "expected"), CRAFTED)
@@ -250,6 +250,22 @@ def test_rule_on_crafted_module(tmp_path: Path, spec: Spec, expected: list[str])
     module = {"architecture": "aarch64" if spec.machine == builder.EM_AARCH64 else "x86_64"}
     module["operating_systems"] = ["rhel9"]
     assert codes(crafted(tmp_path, spec), module) == expected
+
+
+@pytest.mark.rule("ELF033")
+def test_a_flags_string_newer_than_min_redis_version_has_its_own_code(tmp_path: Path) -> None:
+    so = crafted(tmp_path, Spec(rodata=b"OK\0write internal\0"))
+    module: dict[str, Any] = {
+        "architecture": "x86_64",
+        "operating_systems": ["rhel9"],
+        "min_redis_version": "7.4",
+    }
+    assert codes(so, module) == ["ELF033"]
+    assert codes(so, {**module, "min_redis_version": "8.0"}) == []
+    declared = [
+        {"command_name": "x.sync", "flags": ["write", "internal"], "first_key": 0, "last_key": 0, "step": 0}
+    ]
+    assert codes(so, {**module, "commands": declared}) == []  # declared: CMD023 says it
 
 
 def test_unversioned_symbols_from_an_unversioned_library_are_not_flagged(tmp_path: Path) -> None:

@@ -284,6 +284,67 @@ def test_ctrl_c_after_the_7x_zip_was_sent_says_the_cluster_took_it(
     assert len(listed(legacy, "sent")) == 1
 
 
+def test_ctrl_c_once_the_7x_zip_was_sent_and_the_cluster_does_not_answer_says_it_is_unknown(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zip sent whole, Ctrl+C, and the cluster not answering whether it took it: publish said
+    "was not uploaded ... Nothing was changed on the cluster", which then listed the module."""
+    from modpack.errors import ModpackError
+    from modpack.rest import client
+    from modpack.rest import publish as publishing
+    from tests.support.rest import connection
+
+    real_post, real_find = client.post_bundle, client.find_modules
+
+    def sent_then_interrupted(*args: Any, **kwargs: Any) -> Any:
+        real_post(*args, **kwargs)
+        monkeypatch.setattr(client, "find_modules", no_answer)
+        raise KeyboardInterrupt
+
+    def no_answer(*args: Any, **kwargs: Any) -> Any:
+        raise ModpackError("GET /v1/modules: timed out")
+
+    monkeypatch.setattr(client, "post_bundle", sent_then_interrupted)
+    monkeypatch.setattr(publishing, "SETTLE_PAUSE", 0.01)
+    bundle = write_bundle(tmp_path / "unknown.zip", module_json(module_name="unknown"))
+    with pytest.raises(PublishInterrupted) as stopped:
+        publishing.publish(bundle, connection(legacy))
+    monkeypatch.setattr(client, "find_modules", real_find)
+    assert stopped.value.message == (
+        "interrupted: the run stopped once the cluster had been sent unknown 10203, and the cluster did not"
+        " say whether it took it"
+    )
+    assert "Nothing was changed" not in stopped.value.hint and "modpack modules list" in stopped.value.hint
+    assert len(listed(legacy, "unknown")) == 1  # it had: "not uploaded" was untrue
+
+
+def test_ctrl_c_after_the_7x_install_says_what_the_cluster_holds(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl+C while publish looked the installed module up: it said "was not uploaded ... Nothing
+    was changed on the cluster" of a module every node had."""
+    from modpack.rest import client
+    from modpack.rest import publish as publishing
+    from tests.support.rest import connection
+
+    real, calls = client.find_modules, []
+
+    def second_interrupted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(True)
+        if len(calls) == 2:  # the first looks before, the second after the install
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(client, "find_modules", second_interrupted)
+    bundle = write_bundle(tmp_path / "done.zip", module_json(module_name="done"))
+    with pytest.raises(PublishInterrupted) as stopped:
+        publishing.publish(bundle, connection(legacy))
+    monkeypatch.setattr(client, "find_modules", real)
+    assert stopped.value.message == "interrupted: done 10203 is on 3 of 3 nodes"
+    assert "Nothing was changed" not in stopped.value.hint
+    assert len(listed(legacy, "done")) == 1
+
+
 def _published_then_changed(legacy: LocalCluster, tmp_path: Path, name: str) -> tuple[str, Path]:
     """`name` published on the 7.x cluster (its module uid), and a build of it whose description
     differs: what `publish --replace` deletes the installed module for."""

@@ -193,7 +193,7 @@ def test_a_module_object_made_from_the_required_fields_only_is_not_called_a_rebu
     """A module object POSTed with the request body's required fields only (by hand, or by another
     tool): publish said author, description, ... "differ" and "A rebuilt module needs a new
     version", of a build that is the same."""
-    module = module_json(module_name="minimal", author="Ada", license="MIT")
+    module = module_json(module_name="minimal", author="Ada", license="MIT", bigstore_version_2_support=True)
     required = publishing.REQUIRED_FIELDS
     with http(cluster) as session:
         made = session.post("/v2/modules/user-defined", json={k: module[k] for k in required if k in module})
@@ -201,8 +201,8 @@ def test_a_module_object_made_from_the_required_fields_only_is_not_called_a_rebu
     done = cli(cluster, "publish", write_bundle(tmp_path / "minimal.zip", module))
     assert done.returncode == 1, done.stdout + done.stderr
     assert (
-        "with different content: it has no author, compatible_redis_version and license, which this"
-        " bundle's module.json gives; nothing was changed"
+        "with different content: it has no author, bigstore_version_2_support, compatible_redis_version and"
+        " license, which this bundle's module.json gives; nothing was changed"
     ) in done.stderr
     assert "differ" not in done.stderr.split("with different content:", 1)[1].split("\n", 1)[0]
     assert (
@@ -480,7 +480,7 @@ def test_nodes_reached_by_host_name_are_checked_as_their_node_objects(
     """`--node https://localhost:PORT` matched no node object (GET /v1/nodes gives 127.0.0.1): a
     rhel9-only bundle passed the preflight (the dry run said "would upload"), the module object
     was made, the ubuntu22 node answered 406; two bundles were refused, "which bundle fits it
-    is unknown". And the cluster reached by its name alone was refused for "nodes on other hosts"."""
+    is unknown"."""
     ubuntu, rhel = platform_bundles(tmp_path, name="byname")
     nodes = [item for url in mixed.urls for item in ("--node", by_name(url))]
     for dry in (["--dry-run"], []):
@@ -495,8 +495,9 @@ def test_nodes_reached_by_host_name_are_checked_as_their_node_objects(
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"node 1 ({by_name(mixed.urls[0])}): uploaded: {rhel.name}" in done.stdout
     assert stored_zip(mixed, 2, "byname").read_bytes() == ubuntu.read_bytes()
-    alone = named(mixed, "publish", ubuntu, rhel)  # no --node: the cluster's addresses, by its name
-    assert alone.returncode == 0 and "module object: present" in alone.stdout, alone.stdout + alone.stderr
+    # No --node: the cluster is localhost, its nodes 127.0.0.1, which is not the host the user named
+    alone = named(mixed, "publish", ubuntu, rhel)
+    assert alone.returncode == 1 and "names nodes on other hosts (127.0.0.1)" in alone.stderr, alone.stderr
     # A URL that matches no node object (a port-forward would not): said, not passed over in silence.
     stray = named(
         mixed, "publish", "--dry-run", "--node", by_name(mixed.urls[0]), "--node", "https://localhost:1", rhel

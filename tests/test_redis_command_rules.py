@@ -628,12 +628,13 @@ def test_a_routing_policy_is_not_judged_on_movablekeys(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.rule("ELF031")
+@pytest.mark.rule("ELF033")
 @pytest.mark.redis
 def test_a_flags_string_newer_than_min_redis_version_is_named_from_the_binary(tmp_path: Path) -> None:
     """An internal command (8.0) is hidden from COMMAND, so nothing declares it and CMD023 cannot
     name it: a module registering "write internal" with min_redis_version 7.4 validated clean, and
-    its OnLoad fails on redis-server 7.0.15 (8.0.2 takes it)."""
+    its OnLoad fails on redis-server 7.0.15 (8.0.2 takes it). Its own code (it was ELF031): a
+    module that passes the flag only to a Redis that has it ignores ELF033 and keeps ELF031."""
     so = compile_module(
         tmp_path, 'CC("x.pub", "readonly fast", 1, 1, 1); CC("x.sync", "write internal", 1, 1, 1);'
     )
@@ -641,16 +642,27 @@ def test_a_flags_string_newer_than_min_redis_version_is_named_from_the_binary(tm
     assert observe(so, spec=require_prepared("x86_64", "8.0")).loaded
     declared = [table("x.pub", flags=("readonly", "fast"), keys=(1, 1, 1))]
     done = run_modpack("validate", project(tmp_path, declared, target="7.4"))
-    assert done.returncode == 0, done.stdout + done.stderr  # a warning, as every ELF031
+    assert done.returncode == 0, done.stdout + done.stderr  # a warning
     assert (
-        f"{so}: warning ELF031 the binary holds the flags string 'write internal', which"
+        f"{so}: warning ELF033 the binary holds the flags string 'write internal', which"
         " RedisModule_CreateCommand of Redis 7.4, the module's min_redis_version, refuses for 'internal'"
         " (Redis 8.0 and later)"
     ) in done.stdout
     assert "Raise min_redis_version to 8.0" in done.stdout
+    ignored = run_modpack(
+        "validate", project(tmp_path, declared, target="7.4"), "--ignore", "ELF033", "--strict"
+    )
+    assert ignored.returncode == 0 and "ELF03" not in ignored.stdout, ignored.stdout
     done = run_modpack("validate", project(tmp_path, declared, target="8.0"))
-    assert "ELF031" not in done.stdout, done.stdout
-    assert "ELF031" not in run_modpack("validate", so).stdout  # alone: no Redis is claimed
+    assert "ELF033" not in done.stdout, done.stdout
+    assert "ELF033" not in run_modpack("validate", so).stdout  # alone: no Redis is claimed
+    # a flag a declaration names is CMD023's, not said twice (the project's ksx.so, rebuilt)
+    compile_module(tmp_path, 'CC("x.pop", "write blocking", 1, 1, 1);')
+    said = run_modpack(
+        "validate",
+        project(tmp_path, [table("x.pop", flags=("write", "blocking"), keys=(1, 1, 1))], target="6.2"),
+    )
+    assert "CMD023" in said.stdout and "ELF033" not in said.stdout, said.stdout
 
 
 # --- no-cluster in a module for sharded databases --------------------------------------------------
@@ -767,3 +779,26 @@ def test_movable_keys_of_a_key_spec_command_are_named_beside_a_getkeys_api_one(t
         " does not read"
     ) in done.stdout
     assert done.stdout.count("CMD013") == 1  # x.mget's flags are the getkeys-api string's
+
+
+@pytest.mark.redis
+def test_a_getkeys_api_flags_string_merged_into_a_longer_one_is_still_its_commands(tmp_path: Path) -> None:
+    """gcc -O2 merges "readonly getkeys-api" into the tail of "fast readonly getkeys-api": only the
+    longer string is in the binary, and x.mget (readonly getkeys-api) was said to have its keys in
+    key specs (CMD013), though redis-server routes it by getkeys-api."""
+    body = (
+        '    CC("x.exists", "fast readonly getkeys-api", 0, 0, 0);\n'
+        '    CC("x.mget", "readonly getkeys-api", 0, 0, 0);'
+    )
+    so = compile_module(tmp_path, body)
+    data = so.read_bytes()
+    assert b"\0fast readonly getkeys-api\0" in data and b"\0readonly getkeys-api\0" not in data  # merged
+    with cluster_node(so) as node:
+        with pytest.raises(ReplyError, match=r"^CROSSSLOT"):
+            node.call("x.mget", "a", "b")  # routed by getkeys-api
+    declared = [
+        table("x.exists", -1, ("readonly", "module", "fast", "movablekeys")),
+        table("x.mget", -1, ("readonly", "module", "movablekeys")),
+    ]
+    done = run_modpack("validate", project(tmp_path, declared), "--strict")
+    assert done.returncode == 0 and "CMD013" not in done.stdout, done.stdout + done.stderr

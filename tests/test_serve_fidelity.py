@@ -236,6 +236,8 @@ def test_serve_refuses_a_version_it_cannot_imitate(tmp_path: Path) -> None:
     unreleased = run_modpack("serve", "--data", tmp_path / "e", "--port", "0", "--software-version", "8.0.1")
     assert unreleased.returncode == 2, unreleased.stdout + unreleased.stderr
     assert "Redis Enterprise 8.0 was first released as 8.0.2-17" in unreleased.stderr
+    early = run_modpack("serve", "--data", tmp_path / "f", "--port", "0", "--software-version", "8.0.2-5")
+    assert early.returncode == 2 and "first released as 8.0.2-17" in early.stderr, early.stderr
 
 
 def test_8_0_is_its_first_release(tmp_path: Path) -> None:

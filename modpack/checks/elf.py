@@ -70,7 +70,8 @@ def check_binary(
     _check_search_path(info, sink)
     _check_stack(info, targets, _Placed(sink, fields))
     _check_hardening(info, sink)
-    _check_flags_strings(info, sink, lowest_redis(module))
+    declared_flags = frozenset(f for c in parse_commands(_entries(module)) for f in c.flags)
+    _check_flags_strings(info, sink, lowest_redis(module), declared_flags)
     _check_no_cluster_strings(info, module, sink)
     if not targets:
         _report_loadable(info, sink, suggest=declared and suggest_systems)
@@ -298,9 +299,12 @@ def _check_stack(info: ElfInfo, targets: list[Target], sink: _Placed) -> None:
         sink.add("ELF021", "", f"the binary needs an executable stack ({why})")
 
 
-def _check_flags_strings(info: ElfInfo, sink: Sink, lowest: tuple[int, ...] | None = None) -> None:
-    """ELF031: a string literal made of flag words that RedisModule_CreateCommand refuses, on every
-    Redis or on `lowest`, the oldest the module claims (min_redis_version).
+def _check_flags_strings(
+    info: ElfInfo, sink: Sink, lowest: tuple[int, ...] | None = None, declared: frozenset[str] = frozenset()
+) -> None:
+    """ELF031: a string literal made of flag words that RedisModule_CreateCommand refuses on every
+    Redis; ELF033: one it refuses on `lowest`, the oldest the module claims (min_redis_version),
+    for a flag no declaration names (`declared`, COMMAND INFO names: CMD023 says those).
 
     Redis splits a flags string on single spaces and refuses the whole call for any word it does
     not know, an empty one included (keyspecs.md §1.5): "write  fast" fails, and so does a
@@ -310,7 +314,9 @@ def _check_flags_strings(info: ElfInfo, sink: Sink, lowest: tuple[int, ...] | No
     alone is not named (though "write " fails too): "readonly " is as likely a piece of a flags
     string built at run time. A flag newer than `lowest` is refused there as an unknown word is
     (redis-server 7.0.15 refuses "write internal", 8.0.2 takes it): CMD023 says it of a declared
-    flag, this of the binary, where a command COMMAND never shows (internal) is not declared.
+    flag, ELF033 of the binary, where a command COMMAND never shows (internal) is not declared. It
+    has its own code: a module that passes the flag only to a Redis that has it ignores it, and
+    keeps ELF031's spelling check.
     """
     flags = policy.load("flags")
     since = policy.flag_since() if lowest is not None else {}
@@ -328,7 +334,11 @@ def _check_flags_strings(info: ElfInfo, sink: Sink, lowest: tuple[int, ...] | No
             problems.append(
                 f"{word!r} (the flags string says {name!r})" if name else f"{word!r}, no flag of a module"
             )
-        newer = _newer_flags(words, since, lowest)
+        newer = [
+            (word, version)
+            for word, version in _newer_flags(words, since, lowest)
+            if flags["module_to_command_info"].get(word.lower(), word.lower()) not in declared
+        ]
         if problems:
             sink.add(
                 "ELF031",
@@ -343,7 +353,7 @@ def _check_flags_strings(info: ElfInfo, sink: Sink, lowest: tuple[int, ...] | No
             oldest, first = _dotted(lowest), _dotted(needed)
             named = ", ".join(f"{word!r} (Redis {_dotted(version)} and later)" for word, version in newer)
             sink.add(
-                "ELF031",
+                "ELF033",
                 "",
                 f"the binary holds the flags string {text!r}, which RedisModule_CreateCommand of Redis "
                 f"{oldest}, the module's min_redis_version, refuses for {named}: a command registered with "

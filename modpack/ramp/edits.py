@@ -175,16 +175,18 @@ class Packed(NamedTuple):
 
 def packed_from(decl: Declarations, discovery: Discovery) -> Packed:
     """The module.json `ramp pack` writes from this ramp.yml and what the module registered: its
-    name and version, its commands with RAMP's edits applied (ramp.md §1 steps 5-11). What a
-    ramp.yml is compared with when the module is loaded: it lists no commands, RAMP reads them
-    from the module. Edit errors are not said here: build and validate say them of the file."""
+    name and version where the manifest gives none, its commands with RAMP's edits applied
+    (ramp.md §1 steps 5-11). What a ramp.yml that lists no commands is compared with when the
+    module is loaded: RAMP reads them from the module. Edit errors are not said here: build and
+    validate say them of the file."""
     from modpack.ramp.reader import with_defaults
     from modpack.redis.discover import module_json_commands
 
     module = with_defaults(json.loads(json.dumps(decl.module)))
-    module["module_name"] = discovery.module_name
-    module["semantic_version"] = discovery.semantic_version
-    module["version"] = discovery.module_version
+    # What the manifest gives is what build writes (and is compared): only the rest is read.
+    module.setdefault("module_name", discovery.module_name)
+    if "semantic_version" not in module:
+        module["semantic_version"], module["version"] = discovery.semantic_version, discovery.module_version
     listed = module_json_commands(discovery)
     commands = apply_ramp_edits(module, listed, Notes(), Sink(str(decl.path)))
     module["commands"] = [*commands]

@@ -409,8 +409,8 @@ def nodes_from(
     """NodeRefs for `--node` URLs (matched to node objects by address) or for every node object.
 
     Node addresses come from the cluster's answer: each must be a plain host, and unless
-    `trust_node_addresses` it must be the cluster's own host (or an address that host name
-    resolves to), so credentials and bundles go only where the user pointed (issue 12).
+    `trust_node_addresses` it must be the cluster's own host, so credentials and bundles go only
+    where the user pointed (issue 12).
     `contacted=False`: the nodes are only read about, never called (RS 7.x, where the cluster
     places the module itself), so their addresses are not judged.
     """
@@ -548,13 +548,11 @@ def _check_trusted(connection: Connection, cluster: str, refs: list[NodeRef]) ->
     if connection.trust_node_addresses:
         return
     own = (urllib.parse.urlsplit(cluster).hostname or "").lower().rstrip(".")
+    # Only the host the user named: not the addresses its name resolves to, nor a name the answer
+    # gives that resolves there. Connecting by another name or by the bare address sends another
+    # Host and SNI, which a shared ingress or load balancer routes to another backend.
     hosts = {(urllib.parse.urlsplit(r.url).hostname or "").lower().rstrip(".") for r in refs}
     foreign = sorted(hosts - {own})
-    if foreign:
-        # An address the cluster's own host name resolves to is where the user pointed too:
-        # https://localhost:9443 and nodes at 127.0.0.1, or a cluster FQDN over its nodes' addresses.
-        owned = host_addresses(own)
-        foreign = [h for h in foreign if not (addresses := host_addresses(h)) or not addresses <= owned]
     if foreign:
         raise ClusterError(
             f"GET {cluster}/v1/nodes names nodes on other hosts ({', '.join(foreign[:5])}); modpack sends"

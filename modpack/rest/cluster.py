@@ -438,15 +438,15 @@ def _software_version(text: str) -> str:
         )
     release = (int(match[1]), int(match[2]))
     first_patch, first_build = FIRST_RELEASE.get(release, (0, 0))
-    if match[3] is None:
-        return f"{match[1]}.{match[2]}.{first_patch}-{match[4] or first_build}"
-    if int(match[3]) < first_patch:
+    patch = first_patch if match[3] is None else int(match[3])
+    build = int(match[4]) if match[4] is not None else first_build if patch == first_patch else 0
+    if (patch, build) < (first_patch, first_build):
         raise UsageError(
             f"--software-version {text!r}: Redis Enterprise {match[1]}.{match[2]} was first released as"
             f" {match[1]}.{match[2]}.{first_patch}-{first_build}",
             f"Give {match[1]}.{match[2]} or {match[1]}.{match[2]}.{first_patch}-{first_build}.",
         )
-    return f"{match[1]}.{match[2]}.{match[3]}-{match[4] or 0}"
+    return f"{match[1]}.{match[2]}.{patch}-{build}"
 
 
 class _CancelledAtStop(logging.Filter):

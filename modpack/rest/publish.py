@@ -653,9 +653,9 @@ def _identity_error(
     and those it holds none in (an object made by hand or by another tool from the required
     fields only, rest-api-user-defined-modules.txt), which are no sign of a rebuild."""
     uid = str(stored.get("uid", ""))
-    missing = [
-        f for f in fields if f not in REQUIRED_FIELDS and stored.get(f) is not False and _empty(stored.get(f))
-    ]
+    # An object made without a field lists it empty, or at its default (bigstore_version_2_support
+    # false, as a real listing shows it): which is no sign of a rebuild either.
+    missing = [f for f in fields if f not in REQUIRED_FIELDS and _empty(stored.get(f))]
     differ = [f for f in fields if f not in missing]
     said = [f"{_and(differ)} {_verb(differ, 'differs', 'differ')}"] if differ else []
     if missing:
@@ -1375,6 +1375,9 @@ class _LegacyPublish:
     routes: list[Route]
     options: PublishOptions
     result: PublishResult
+    # What Ctrl+C leaves: a POST was sent (or begun), and the cluster then said it took nothing
+    sent: bool = False
+    nothing_taken: bool = False
 
     def run(self) -> None:
         try:
@@ -1382,9 +1385,19 @@ class _LegacyPublish:
         except KeyboardInterrupt as stopped:
             if self.result.replaced:
                 raise self._interrupted_replacing(stopped) from None
-            # The cluster holds what it held (a bare 'interrupted' said nothing of it, nor of the
-            # upload switch this run turned on and off again, which _UploadsSwitchedOn adds).
             result = self.result
+            if self.result.took:  # stopped after the cluster installed it (checking what it holds)
+                raise _interrupted(self.api, result, stopped) from None
+            if self.sent and not self.nothing_taken:
+                raise PublishInterrupted.by(
+                    stopped,
+                    f"the run stopped once the cluster had been sent {result.module_name} {result.version},"
+                    " and the cluster did not say whether it took it",
+                    "See where it stands with `modpack modules list`; `modpack unpublish"
+                    f" {result.module_name} {result.version}` removes it, or run the same publish again.",
+                ) from None
+            # Nothing sent, or the cluster said it holds none of it (a bare 'interrupted' said nothing
+            # of that, nor of the upload switch turned on and off again, which _UploadsSwitchedOn adds).
             raise PublishInterrupted.by(
                 stopped,
                 f"{result.module_name} {result.version} was not uploaded",
@@ -1515,6 +1528,7 @@ class _LegacyPublish:
             return "would upload", bundle.name
         action_uid: JSON = None
         try:
+            self.sent = True
             answer = client.post_bundle(self.api, url, "cluster", bundle.path, self.options.progress)
             action = answer.json() if answer.content else {}
             uid = str(action.get("uid", "")) if isinstance(action, dict) else ""
@@ -1529,8 +1543,12 @@ class _LegacyPublish:
         except (ModpackError, ValueError) as exc:
             return "failed", getattr(exc, "message", str(exc))
         except KeyboardInterrupt as stopped:
-            if action_uid is None and not self._taken(bundle):
-                raise  # the zip was not taken whole: the cluster has nothing
+            taken = self._taken(bundle) if action_uid is None else True
+            if taken is False:
+                self.nothing_taken = True  # the cluster answered, and holds none of it
+                raise
+            if taken is None:
+                raise  # the cluster did not answer: run() says that it is not known
             # The cluster took the zip: its action goes on without us, and may install it.
             action = f"action {action_uid}" if action_uid else "its action's uid was not read"
             raise PublishInterrupted.by(
@@ -1555,15 +1573,16 @@ class _LegacyPublish:
         self.result.uid = str(found[0].get("uid", self.result.uid))
         return "present", "the cluster holds this build (sha256): another run installed it meanwhile"
 
-    def _taken(self, bundle: Bundle, sleep: Callable[[float], None] = time.sleep) -> bool:
+    def _taken(self, bundle: Bundle, sleep: Callable[[float], None] = time.sleep) -> bool | None:
         """After Ctrl+C during the POST: whether the cluster holds the bundle anyway (the zip was
-        sent whole, the answer not read). Asked a few times, about a second, as _settle_creation."""
+        sent whole, the answer not read). Asked a few times, about a second, as _settle_creation;
+        None when the cluster did not answer."""
 
         def holds(found: list[Module]) -> bool:
             return bool(found) and not self._wanted(bundle, found[0])
 
         found = _settled(self.api, self.result, holds, sleep)
-        return found is not None and holds(found)  # no answer: 'interrupted', as before
+        return None if found is None else holds(found)
 
     def _node_outcome(self, route: Route, outcomes: dict[int, tuple[NodeStatus, str]]) -> NodeOutcome:
         status, detail = outcomes.get(id(route.bundle), ("present", "the cluster holds this build (sha256)"))
