@@ -682,6 +682,12 @@ def build_project(
         targets = _chosen_targets(decl, all_targets, target_names, chooser)
         return _build_targets(decl, targets, out_dir, settings, name_template=name_template, force=force)
     if chosen is None:
+        if decl.targets:  # each [[targets]] entry names its own binary: the run must pick them
+            names = ", ".join(t.name for t in decl.targets)
+            raise UsageError(
+                f"no module binary to build from: {decl.path.name} builds its [[targets]] ({names})",
+                "Pass --all for every target, or --target NAME for some (or --so FILE for one bundle).",
+            )
         raise UsageError("no module binary to build from", "Pass --so FILE, or set `so` under [build].")
     binary = chosen
     if not binary.is_file():

@@ -77,3 +77,19 @@ def test_the_targets_still_build_without_those_options(tmp_path: Path) -> None:
     result = run_modpack("build", toml, "--all", "-o", tmp_path / "dist")
     assert result.returncode == 0, result.stdout + result.stderr
     assert [p.name for p in (tmp_path / "dist").iterdir()] == ["hello.Linux-rhel9-x86_64.1.2.3.zip"]
+
+
+def test_a_build_that_picks_no_target_of_a_targets_only_file_says_how_to(tmp_path: Path) -> None:
+    """A modpack.toml whose binaries are only in [[targets]] entries: a plain build said "Pass
+    --so FILE, or set so under [build]", and not that its targets need --all or --target."""
+    toml = project(tmp_path)
+    toml.write_text(
+        "\n".join(line for line in toml.read_text().splitlines() if not line.startswith('so = "..'))
+    )
+    result = run_modpack("build", toml, "-o", tmp_path / "dist")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert (
+        "no module binary to build from: modpack.toml builds its [[targets]] (rhel9-x86_64)" in result.stderr
+    )
+    assert "hint: Pass --all for every target, or --target NAME for some" in result.stderr
+    assert not (tmp_path / "dist").exists()

@@ -125,6 +125,11 @@ def test_a_bundle_inspect_cannot_read_is_told_apart_from_one_with_several_binari
     result = run_modpack("inspect", two)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"modpack: {two} holds 2 .so files; inspect reads a bundle with one" in result.stderr
+    # --format json: stdout stays JSON or empty (the text report of the findings was printed there)
+    for bundle, code in ((two, "ZIP003"), (unsafe, "ZIP008")):
+        machine = run_modpack("inspect", "--format", "json", bundle, env={"FORCE_COLOR": "1"})
+        assert machine.returncode == 1 and machine.stdout == "", machine.stdout
+        assert f"{bundle}: error {code} " in machine.stderr, machine.stderr
 
 
 def test_a_zip_named_file_that_is_no_zip_is_called_so(tmp_path: Path) -> None:

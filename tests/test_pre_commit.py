@@ -144,6 +144,38 @@ def test_hook_passes_over_files_that_only_share_a_module_files_name(repository: 
     assert bad.returncode == 1 and "ZIP" in bad.stdout, bad.stdout
 
 
+def test_a_file_named_like_an_option_is_validated_as_a_file(tmp_path: Path) -> None:
+    """A staged -release.zip made the hook's modpack see the option -r ("No such option: -r",
+    exit 2), and no file of the commit was checked, an error in ramp.yml among them."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git("init", "-q", cwd=repo)
+    (repo / ".pre-commit-config.yaml").write_text(
+        f"repos:\n- repo: {ROOT}\n  rev: {hook_revision()}\n  hooks:\n  - id: modpack-validate\n"
+    )
+    shutil.copyfile(CASES / "good" / "module-json" / "module.json", repo / "module.json")
+    (repo / "m").mkdir()
+    shutil.copyfile(CASES / "bad" / "yaml-syntax" / "ramp.yml", repo / "m" / "ramp.yml")
+    built = run_modpack("build", FIXTURES / "example", "-o", tmp_path / "dist")
+    assert built.returncode == 0, built.stdout + built.stderr
+    [bundle] = (tmp_path / "dist").glob("*.zip")
+    shutil.copyfile(bundle, repo / "-release.zip")
+    git("add", "-A", "--", ".", cwd=repo)
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "NO_COLOR": "1"}
+    result = subprocess.run(
+        ["pre-commit", "run", "--all-files"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "No such option" not in result.stdout and "IN004" in result.stdout, result.stdout
+    assert "3 files checked" in result.stdout, result.stdout
+
+
 def test_readme_example_names_real_hooks_and_no_missing_tag() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, flags=re.DOTALL) if "repos:" in b)

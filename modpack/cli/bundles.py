@@ -21,7 +21,7 @@ from modpack.cli.output import (
     echo_findings,
     parse_codes,
 )
-from modpack.errors import UsageError
+from modpack.errors import FindingsError, ModpackError, UsageError
 
 if TYPE_CHECKING:
     from modpack.config import NearestSettings, Settings
@@ -245,7 +245,15 @@ def inspect(file: Path, fmt: str) -> None:
 
     from modpack.inspection import describe
 
-    description = describe(file)
+    try:
+        description = describe(file)
+    except FindingsError as refused:
+        if fmt != "json":
+            raise
+        # --format json keeps stdout JSON or empty: the findings go to stderr, with the error (the
+        # text report of a bundle's findings went to stdout, where a pipeline parses JSON).
+        lines = [f"{f.location}: {f.severity.label} {f.code} {f.message}" for f in refused.findings]
+        raise ModpackError(refused.message, refused.hint, lines) from None
     if fmt == "json":
         click.echo(json.dumps(description, indent=2))
     else:
