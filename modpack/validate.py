@@ -196,6 +196,8 @@ def check_declarations(
             "min_redis_version is missing, and there is no compatible_redis_version to default to",
         )
     metadata.check_module(module, sink)
+    if decl.output is not None:
+        _check_output_template(decl.output, module, sink)
     binary = so if so is not None else _declared_binary(decl)
     command_checks.check_commands(module, sink, hand_written=True, binary_follows=binary is not None)
     command_checks.check_flag_versions(module, decl.raw.get("commands"), sink)  # as written
@@ -220,6 +222,20 @@ def check_declarations(
         _not_built(decl, decl.so, "build.so")
         if settings.load:
             _load_declared(decl, None, settings)
+
+
+def _check_output_template(template: str, module: Module, sink: Sink) -> None:
+    """DECL011: the [build] output template build would refuse, as build refuses it (a usage
+    error there, without a line; validate passed it, and so did the pre-commit hook)."""
+    from modpack.errors import UsageError
+    from modpack.naming import output_name
+
+    if "${" in template:
+        return  # an environment variable, which DECL003 judges
+    try:
+        output_name(template, module)
+    except UsageError as refused:
+        sink.add("DECL011", "build.output", refused.message, refused.hint, source_path=True)
 
 
 def _not_built(decl: Declarations, written: str | None, where: str) -> None:

@@ -896,3 +896,33 @@ def test_an_empty_command_name_is_named_as_modpack_toml_spells_it(tmp_path: Path
     )
     done = run_modpack("validate", toml)
     assert "modpack.toml:9 [commands[0].name]: error CMD001 name is empty" in done.stdout, done.stdout
+
+
+@pytest.mark.rule("DECL011")
+@pytest.mark.parametrize(
+    ("template", "said"),
+    [
+        ("{foo}.zip", "output name template '{foo}.zip' uses {foo}"),
+        ("{module_name", "output name template '{module_name': expected '}' before end of string"),
+        ("sub/{module_name}.zip", "the output name 'sub/hello.zip' is not a plain file name"),
+        ("/tmp/x.zip", "the output name '/tmp/x.zip' is not a plain file name"),
+    ],
+)
+def test_validate_refuses_the_output_template_build_refuses(tmp_path: Path, template: str, said: str) -> None:
+    """validate passed a [build] output template that build then refused (a usage error, no
+    line), so the pre-commit hook passed the commit; both now say DECL011 at its line."""
+    text = (FIXTURES / "example" / "modpack.toml").read_text()
+    so = (FIXTURES / "example" / "../so/x86_64/hello.so").resolve()
+    text = text.replace('so = "../so/x86_64/hello.so"', f'so = "{so}"\noutput = {json.dumps(template)}')
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(text)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if row.startswith("output = "))
+    checked = run_modpack("validate", toml)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert f"{toml}:{line} [build.output]: error DECL011 {said}" in checked.stdout, checked.stdout
+    built = run_modpack("build", toml, "-o", tmp_path / "dist")
+    assert built.returncode == 1 and f"error DECL011 {said}" in built.stdout, built.stdout + built.stderr
+    assert not (tmp_path / "dist").exists()
+    good = text.replace(f"output = {json.dumps(template)}", 'output = "{module_name}-{architecture}.zip"')
+    toml.write_text(good)
+    assert "DECL011" not in run_modpack("validate", toml).stdout

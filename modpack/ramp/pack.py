@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
-from modpack.builder import BuildResult, build, template_fields
+from modpack.builder import BuildResult, build
 from modpack.declarations import Declarations
 from modpack.errors import FindingsError, UsageError
 from modpack.findings import Sink
+from modpack.naming import template_fields
 from modpack.ramp.edits import finish_module
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
     folder = _formatted_folder(folder, decl.module, preview)
     directory = Path(folder or slash or ".")  # "/x.zip" is in /
     if dry_run:
-        from modpack.builder import output_name
+        from modpack.naming import output_name
 
         assert preview is not None
         result = BuildResult(directory / output_name(name_template, preview), preview, "")
