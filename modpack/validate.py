@@ -16,7 +16,7 @@ from modpack.checks import commands as command_checks
 from modpack.checks import metadata
 from modpack.checks.document import check_module_document, check_module_json_text
 from modpack.config import NearestSettings, Settings
-from modpack.errors import ModpackError
+from modpack.errors import ModpackError, UsageError
 from modpack.findings import Finding, PathMapper, Sink
 from modpack.regular import exists
 from modpack.report import FileReport, Report
@@ -227,7 +227,6 @@ def check_declarations(
 def _check_output_template(template: str, module: Module, sink: Sink) -> None:
     """DECL011: the [build] output template build would refuse, as build refuses it (a usage
     error there, without a line; validate passed it, and so did the pre-commit hook)."""
-    from modpack.errors import UsageError
     from modpack.naming import output_name
 
     if "${" in template:

@@ -28,7 +28,12 @@ def hook_revision() -> str:
 def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("pre-commit") is None:
         pytest.fail("pre-commit is not installed; `pip install -e .[test]` installs it")
-    repo = tmp_path_factory.mktemp("repo")
+    return new_repository(tmp_path_factory.mktemp("repo"))
+
+
+def new_repository(repo: Path) -> Path:
+    """A git repository at `repo` whose .pre-commit-config.yaml runs this checkout's hook."""
+    repo.mkdir(exist_ok=True)
     git("init", "-q", cwd=repo)
     git("config", "user.email", "test@example.com", cwd=repo)
     git("config", "user.name", "test", cwd=repo)
@@ -44,9 +49,14 @@ def run_hook(repo: Path, files: dict[str, Path]) -> subprocess.CompletedProcess[
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
     git("add", "-A", cwd=repo)
+    return pre_commit(repo, "--files", *files)
+
+
+def pre_commit(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`pre-commit run ARGS` in `repo`, with a cache of its own beside it and no colours."""
     env = {**os.environ, "PRE_COMMIT_HOME": str(repo.parent / "pre-commit-home"), "NO_COLOR": "1"}
     return subprocess.run(
-        ["pre-commit", "run", "--files", *files],
+        ["pre-commit", "run", *args],
         cwd=repo,
         env=env,
         capture_output=True,
@@ -147,12 +157,7 @@ def test_hook_passes_over_files_that_only_share_a_module_files_name(repository: 
 def test_a_file_named_like_an_option_is_validated_as_a_file(tmp_path: Path) -> None:
     """A staged -release.zip made the hook's modpack see the option -r ("No such option: -r",
     exit 2), and no file of the commit was checked, an error in ramp.yml among them."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git("init", "-q", cwd=repo)
-    (repo / ".pre-commit-config.yaml").write_text(
-        f"repos:\n- repo: {ROOT}\n  rev: {hook_revision()}\n  hooks:\n  - id: modpack-validate\n"
-    )
+    repo = new_repository(tmp_path / "repo")
     shutil.copyfile(CASES / "good" / "module-json" / "module.json", repo / "module.json")
     (repo / "m").mkdir()
     shutil.copyfile(CASES / "bad" / "yaml-syntax" / "ramp.yml", repo / "m" / "ramp.yml")
@@ -161,16 +166,7 @@ def test_a_file_named_like_an_option_is_validated_as_a_file(tmp_path: Path) -> N
     [bundle] = (tmp_path / "dist").glob("*.zip")
     shutil.copyfile(bundle, repo / "-release.zip")
     git("add", "-A", "--", ".", cwd=repo)
-    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "NO_COLOR": "1"}
-    result = subprocess.run(
-        ["pre-commit", "run", "--all-files"],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = pre_commit(repo, "--all-files")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "No such option" not in result.stdout and "IN004" in result.stdout, result.stdout
     assert "3 files checked" in result.stdout, result.stdout

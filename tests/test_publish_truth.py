@@ -194,7 +194,7 @@ def test_a_module_object_made_from_the_required_fields_only_is_not_called_a_rebu
     tool): publish said author, description, ... "differ" and "A rebuilt module needs a new
     version", of a build that is the same."""
     module = module_json(module_name="minimal", author="Ada", license="MIT", bigstore_version_2_support=True)
-    required = publishing.REQUIRED_FIELDS
+    required = publishing.required_fields()
     with http(cluster) as session:
         made = session.post("/v2/modules/user-defined", json={k: module[k] for k in required if k in module})
         assert made.status_code == 200, made.text

@@ -379,16 +379,21 @@ def test_key_specs_redis_accepts_and_cannot_use_are_errors(tmp_path: Path) -> No
     ) in done.stdout
 
 
-@contextlib.contextmanager
-def cluster_node(so: Path) -> Iterator[RespClient]:
-    """A redis-server in cluster mode owning every slot, with `so` loaded: what cluster routing
-    does with a command's keys (src/cluster.c getNodeByQuery()), over its unix socket."""
+def start_cluster_mode(so: Path) -> tuple[Path, subprocess.Popen[bytes]]:
+    """A redis-server with --cluster-enabled yes and `so` loaded, started in a private folder."""
     binary = require_redis()
     folder = private_folder()
     args = server_arguments(binary, folder, binary_version([binary]))
     args += ["--cluster-enabled", "yes", "--cluster-config-file", str(folder / "nodes.conf")]
     args += ["--cluster-port", str(free_port())]  # --port 0 would put the bus on 10000
-    process = subprocess.Popen([*args, "--loadmodule", str(so)], stdout=subprocess.DEVNULL)
+    return folder, subprocess.Popen([*args, "--loadmodule", str(so)], stdout=subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def cluster_node(so: Path) -> Iterator[RespClient]:
+    """A redis-server in cluster mode owning every slot, with `so` loaded: what cluster routing
+    does with a command's keys (src/cluster.c getNodeByQuery()), over its unix socket."""
+    folder, process = start_cluster_mode(so)
     client = None
     try:
         deadline = time.monotonic() + 10
@@ -670,12 +675,7 @@ def test_a_flags_string_newer_than_min_redis_version_is_named_from_the_binary(tm
 
 def loads_in_cluster_mode(so: Path) -> tuple[bool, str]:
     """Whether redis-server --cluster-enabled yes starts with `so` loaded, and what it logged."""
-    binary = require_redis()
-    folder = private_folder()
-    args = server_arguments(binary, folder, binary_version([binary]))
-    args += ["--cluster-enabled", "yes", "--cluster-config-file", str(folder / "nodes.conf")]
-    args += ["--cluster-port", str(free_port())]  # --port 0 would put the bus on 10000
-    process = subprocess.Popen([*args, "--loadmodule", str(so)], stdout=subprocess.DEVNULL)
+    folder, process = start_cluster_mode(so)
     log, deadline = folder / "redis.log", time.monotonic() + 10
     try:
         # the socket is there before modules load: ready is what the log says once they did

@@ -222,11 +222,16 @@ def parse_commands(entries: list[JSON]) -> list[Command]:
     return [_parse(e, f"commands[{i}]") for i, e in enumerate(entries) if isinstance(e, dict)]
 
 
+def module_commands(module: Module) -> list[Command]:
+    """The module's commands[] entries that are objects, parsed (none when it has no list)."""
+    entries = module.get("commands")
+    return parse_commands(entries) if isinstance(entries, list) else []
+
+
 def check_movable_keys(module: Module, sink: Sink, getkeys: GetkeysApi | None) -> None:
     """CMD013 for movablekeys commands, told by what the module's binary says (None: no binary)."""
-    entries = module.get("commands")
-    if isinstance(entries, list):
-        _report_movable_keys(parse_commands(entries), getkeys, sink)
+    if isinstance(module.get("commands"), list):
+        _report_movable_keys(module_commands(module), getkeys, sink)
 
 
 def _report_movable_keys(commands: list[Command], getkeys: GetkeysApi | None, sink: Sink) -> None:
@@ -301,7 +306,7 @@ def _report_key_spec_movables(movable: list[Command], getkeys: GetkeysApi, sink:
     given = [
         _command_info_flags(" ".join(tail)) for tail in tails if "getkeys-api" in (w.lower() for w in tail)
     ]
-    shown = ", ".join(repr(t) for t in getkeys.flags_strings if "getkeys-api" in t.lower().split(" "))
+    shown = ", ".join(repr(t) for t in named)
     for command in movable:
         declared = command.flags - _NOT_COMPARED
         if any(flags == declared for flags in given):

@@ -12,11 +12,18 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from modpack import elf, loadability, policy
-from modpack.checks.commands import NO_CLUSTER_EFFECT, NO_CLUSTER_FIX, clustered, lowest_redis, parse_commands
+from modpack.checks.commands import (
+    NO_CLUSTER_EFFECT,
+    NO_CLUSTER_FIX,
+    Command,
+    clustered,
+    lowest_redis,
+    module_commands,
+)
 from modpack.elf import ElfError, ElfInfo
 from modpack.findings import Sink
 from modpack.loadability import Platform
-from modpack.types import JSON, Module
+from modpack.types import Module
 
 Target = tuple[Platform, str]  # a platform and the module.json path that declared it ("" if none)
 
@@ -70,9 +77,9 @@ def check_binary(
     _check_search_path(info, sink)
     _check_stack(info, targets, _Placed(sink, fields))
     _check_hardening(info, sink)
-    declared_flags = frozenset(f for c in parse_commands(_entries(module)) for f in c.flags)
-    _check_flags_strings(info, sink, lowest_redis(module), declared_flags)
-    _check_no_cluster_strings(info, module, sink)
+    commands = module_commands(module)
+    _check_flags_strings(info, sink, lowest_redis(module), frozenset(f for c in commands for f in c.flags))
+    _check_no_cluster_strings(info, module, commands, sink)
     if not targets:
         _report_loadable(info, sink, suggest=declared and suggest_systems)
     return info
@@ -348,7 +355,7 @@ def _check_flags_strings(
                 "Separate the flags with single spaces and spell them as RedisModule_CreateCommand "
                 "takes them (deny-oom, not denyoom).",
             )
-        elif newer and lowest is not None:
+        elif newer and lowest is not None:  # (lowest: for the type checker; newer needs it)
             needed = max(version for _, version in newer)
             oldest, first = _dotted(lowest), _dotted(needed)
             named = ", ".join(f"{word!r} (Redis {_dotted(version)} and later)" for word, version in newer)
@@ -364,11 +371,11 @@ def _check_flags_strings(
             )
 
 
-def _check_no_cluster_strings(info: ElfInfo, module: Module, sink: Sink) -> None:
+def _check_no_cluster_strings(info: ElfInfo, module: Module, commands: list[Command], sink: Sink) -> None:
     """CAP006 from the binary: a flags string naming no-cluster, in a module that declares
     clustering. COMMAND never shows no-cluster, so a module.json made from it does not carry it;
     a declared no-cluster command is named at its declaration instead."""
-    if not clustered(module) or any("no-cluster" in c.flags for c in parse_commands(_entries(module))):
+    if not clustered(module) or any("no-cluster" in c.flags for c in commands):
         return
     for text in info.getkeys.flags_strings:
         if "no-cluster" in text.lower().split(" "):
@@ -379,11 +386,6 @@ def _check_no_cluster_strings(info: ElfInfo, module: Module, sink: Sink) -> None
                 f"{NO_CLUSTER_EFFECT}",
                 NO_CLUSTER_FIX,
             )
-
-
-def _entries(module: Module) -> list[JSON]:
-    entries = module.get("commands")
-    return entries if isinstance(entries, list) else []
 
 
 def _newer_flags(
@@ -517,10 +519,8 @@ def _report_loadable(info: ElfInfo, sink: Sink, *, suggest: bool) -> None:
     # Explain with the supported OS that comes closest: fewest reasons, then the newest runtime
     # (a binary needing GLIBC_2.36 is named against ubuntu22's 2.35, not amzn2023's 2.34).
     supported = [p for p in loadability.platforms() if p.status == "supported"]
-    closest = min(
-        supported,
-        key=lambda p: (len(loadability.blockers(info, p)), [-part for part in (*p.glibc, 0, *p.glibcxx)]),
-    )
+    newest_first = sorted(supported, key=lambda p: (p.glibc, p.glibcxx), reverse=True)
+    closest = min(newest_first, key=lambda p: len(loadability.blockers(info, p)))  # the first of the fewest
     reasons = "; ".join(_reason(b, closest) for b in loadability.blockers(info, closest))
     sink.add("ELF030", "", f"no supported Redis Enterprise OS can load the binary; {reasons}")
 

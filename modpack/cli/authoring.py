@@ -27,14 +27,15 @@ if TYPE_CHECKING:
 def _discovered(so: Path | None, args: str | None) -> Discovered | None:
     if so is None:
         return None
+    import shlex
+
     from modpack.redis.discover import discover, module_json_commands, split_args
     from modpack.scaffold import Discovered
 
     found = discover(so, split_args(args or ""))
     commands = module_json_commands(found)
-    return Discovered(
-        found.module_name, found.module_version, commands, found.redis_version, (args or "").strip()
-    )
+    loaded_with = shlex.join(found.args)  # as given, quoting and all
+    return Discovered(found.module_name, found.module_version, commands, found.redis_version, loaded_with)
 
 
 def _write(path: Path, text: str, force: bool) -> None:

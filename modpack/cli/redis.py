@@ -68,9 +68,7 @@ def discover(
     # What is written or printed as TOML goes into declarations, where build warns of a subcommand.
     include = subcommands if subcommands is not None else fmt == "json" and write_path is None
     if write_path is not None:
-        summary = library.write_toml(
-            write_path, found, include_subcommands=include, prune=prune, load_args=module_args.strip()
-        )
+        summary = library.write_toml(write_path, found, include_subcommands=include, prune=prune)
         click.echo(summary.describe())
     elif fmt == "json":
         click.echo(library.to_json(found, include), nl=False)

@@ -334,7 +334,6 @@ def write_toml(
     *,
     include_subcommands: bool = True,
     prune: bool = False,
-    load_args: str = "",
 ) -> WriteSummary:
     """Merge the discovered commands into modpack.toml (created when missing), atomically.
 
@@ -343,12 +342,13 @@ def write_toml(
     step (a routing policy) is never replaced. Declared commands the module does not register are
     kept unless `prune`. RAMP's records under [module] hold: a command exclude_commands names is
     not written, and one add_command names (a plugin registers it) is kept even with `prune`.
-    `load_args`, the arguments the module was loaded with, are a new file's command_line_args
-    (every node loads it with them); an existing file's are kept, and said when they differ.
+    The arguments the module was loaded with are a new file's command_line_args (every node
+    loads it with them); an existing file's are kept, and said when they differ.
     """
     import tomlkit
 
     old_text = _read_existing(path)
+    load_args = shlex.join(discovery.args)  # as they were given, quoting and all
     document = _parse(path, old_text) if old_text is not None else _new_document(discovery, load_args)
     summary = WriteSummary(path, redis_version=discovery.redis_version)
     _merge(document, discovery, include_subcommands, prune, summary)
@@ -373,20 +373,22 @@ def write_toml(
 def _declared_identity(document: tomlkit.TOMLDocument) -> Module:
     """[module] name and semantic_version as module.json's module_name and version, read as a
     build reads them (modpack_toml.identity_of)."""
-    import tomlkit.items
-
     from modpack.modpack_toml import identity_of
 
-    module = document.get("module")
-    return identity_of(module.unwrap()) if isinstance(module, tomlkit.items.Table) else {}
+    return identity_of(_module_table(document))
 
 
 def _declared_args(document: tomlkit.TOMLDocument) -> str:
+    given = _module_table(document).get("command_line_args")
+    return given if isinstance(given, str) else ""
+
+
+def _module_table(document: tomlkit.TOMLDocument) -> dict[str, JSON]:
+    """[module] as plain data ({} when there is no such table)."""
     import tomlkit.items
 
     module = document.get("module")
-    given = module.unwrap().get("command_line_args") if isinstance(module, tomlkit.items.Table) else None
-    return given if isinstance(given, str) else ""
+    return module.unwrap() if isinstance(module, tomlkit.items.Table) else {}
 
 
 def _read_existing(path: Path) -> str | None:

@@ -226,24 +226,23 @@ def _module_list_paths(*, legacy: bool) -> Fragment:
     }
 
 
+# The 400 error codes of RS 7.x's uploads (POST /v2/modules, and POST /v1/modules with one more).
+LEGACY_UPLOAD_REFUSALS = (
+    "no_module",
+    "invalid_module",
+    "module_exists",
+    "min_redis_pack_version",
+    "os_not_supported",
+)
+
+
 def _v1_upload() -> Fragment:
     return _operation(
         "Upload a module to the cluster (RS 7.x, deprecated since 7.2); its nodes get it before the answer",
         "update_cluster",
         {
             "200": _ok('Installed on every node that fits it (the docs: "Returns a status code").'),
-            "400": _error(
-                "Refused: "
-                + _codes(
-                    "no_module",
-                    "invalid_module",
-                    "module_exists",
-                    "min_redis_pack_version",
-                    "os_not_supported",
-                    "dependencies_not_supported",
-                )
-                + "."
-            ),
+            "400": _error("Refused: " + _codes(*LEGACY_UPLOAD_REFUSALS, "dependencies_not_supported") + "."),
             "413": _error(TOO_LARGE),
             "500": _error(
                 "A node could not take it (`internal_error`: a node is down); the module object stays."
@@ -303,13 +302,7 @@ def _legacy_paths() -> Fragment:
                     ),
                     "400": _error(
                         "Refused: "
-                        + _codes(
-                            "no_module",
-                            "invalid_module",
-                            "module_exists",
-                            "min_redis_pack_version",
-                            "os_not_supported",
-                        )
+                        + _codes(*LEGACY_UPLOAD_REFUSALS)
                         + " (no node's OS and architecture fit it)."
                     ),
                     "413": _error(TOO_LARGE),

@@ -48,20 +48,6 @@ if TYPE_CHECKING:
 PER_PLATFORM = ("sha256", "architecture", "operating_systems", "os", "os_list", "dependencies", "module_file")
 # Fields a cluster adds to a module object; never part of a bundle's identity.
 SERVER_FIELDS = frozenset({"uid", "is_bundled", "platforms", "action_uid"})
-# The fields a module object's POST must give (rest-api-user-defined-modules.txt, "Request body");
-# an object made from these alone holds none of the others.
-REQUIRED_FIELDS = frozenset(
-    {
-        "module_name",
-        "version",
-        "semantic_version",
-        "display_name",
-        "commands",
-        "command_line_args",
-        "capabilities",
-        "min_redis_version",
-    }
-)
 # The fields every module object of a real cluster carries: those of a captured GET /v1/modules
 # (re-docs/captured__redis-enterprise-rs__GET_v1_modules.json), each documented in objects/module.
 # Absent from a stored object, such a field is empty. Any other field of module.json (commands,
@@ -596,7 +582,7 @@ def differences(stored: Module, bundles: Sequence[Bundle]) -> list[str]:
     # is the same build when its binary is. So the binary's fields are compared with the bundles
     # for that platform alone; none given for it: nothing to compare (see `unproven`).
     alike = [b for b in bundles if _same_platform(stored, b.module)]
-    built = [k for k in PER_PLATFORM if k not in PLATFORM_NAMING and _provable(stored, k)]
+    built = _built_fields(stored)
     if not alike or any(all(_same(stored.get(k), b.module.get(k)) for k in built) for b in alike):
         return shared
     if platform_unknown(stored):
@@ -604,8 +590,18 @@ def differences(stored: Module, bundles: Sequence[Bundle]) -> list[str]:
         # build its sha256 is: the ubuntu22 bundle published after the rhel9 one the object was
         # made from was refused as a rebuild. Not proven either way: uploaded (`_note_unproven`).
         return shared
-    unmatched = [k for k in built if all(not _same(stored.get(k), b.module.get(k)) for b in alike)]
+    unmatched = _unmatched(stored, built, alike)
     return shared + (unmatched or [k for k in built if not _same(stored.get(k), alike[0].module.get(k))])
+
+
+def _built_fields(stored: Module) -> list[str]:
+    """The per-platform fields that say what a build is (sha256, module_file), where kept."""
+    return [k for k in PER_PLATFORM if k not in PLATFORM_NAMING and _provable(stored, k)]
+
+
+def _unmatched(stored: Module, fields: list[str], bundles: Sequence[Bundle]) -> list[str]:
+    """Those of `fields` in which the stored object matches none of `bundles`."""
+    return [k for k in fields if all(not _same(stored.get(k), b.module.get(k)) for b in bundles)]
 
 
 # The per-platform fields that say where a build goes rather than what it is.
@@ -646,6 +642,16 @@ def _provable(stored: Module, key: str) -> bool:
     return key in stored or key in KEPT_FIELDS
 
 
+def required_fields() -> frozenset[str]:
+    """The fields a module object's POST must give (rest-api-user-defined-modules.txt, "Request
+    body"), as the published module schema requires them: an object made from these alone holds
+    none of the others."""
+    from modpack.schema import load_schema
+
+    required = load_schema("module").get("required")
+    return frozenset(str(f) for f in required) if isinstance(required, list) else frozenset()
+
+
 def _identity_error(
     result: PublishResult, fields: list[str], stored: Module, changed: str = "nothing was changed"
 ) -> IdentityError:
@@ -655,7 +661,8 @@ def _identity_error(
     uid = str(stored.get("uid", ""))
     # An object made without a field lists it empty, or at its default (bigstore_version_2_support
     # false, as a real listing shows it): which is no sign of a rebuild either.
-    missing = [f for f in fields if f not in REQUIRED_FIELDS and _empty(stored.get(f))]
+    required = required_fields()
+    missing = [f for f in fields if f not in required and _empty(stored.get(f))]
     differ = [f for f in fields if f not in missing]
     said = [f"{_and(differ)} {_verb(differ, 'differs', 'differ')}"] if differ else []
     if missing:
@@ -1243,8 +1250,7 @@ def _note_unproven(stored: Module, bundles: Sequence[Bundle], result: PublishRes
             f"the cluster's module object does not keep {_and(fields)}, so {_verb(fields, 'it', 'they')}"
             f" could not be compared; every node {sent} sent this build"
         )
-    built = [k for k in PER_PLATFORM if k not in PLATFORM_NAMING and k in stored]
-    unmatched = [k for k in built if all(not _same(stored.get(k), b.module.get(k)) for b in bundles)]
+    unmatched = _unmatched(stored, [k for k in _built_fields(stored) if k in stored], bundles)
     if unmatched and platform_unknown(stored):
         result.notes.append(
             f"the cluster's module object has another {_and(unmatched)} and keeps no architecture or"

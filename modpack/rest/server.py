@@ -50,7 +50,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple, NotRequired, TypedDict
@@ -1013,13 +1013,21 @@ def _install(path: Path, module: Module, node: Node) -> None:
             copy.unlink(missing_ok=True)
 
 
-async def delete_legacy_module(request: Request) -> Response:
+async def _taken_for_delete(
+    request: Request, take: Callable[[Shared, str], Module | None]
+) -> tuple[Shared, Module]:
+    """A 7.x delete's module object, taken out of the store by `take` (404 when there is none)."""
     await authorize_async(request, auth.UPDATE_CLUSTER)
     shared, _ = _context(request)
     uid = request.path_params["uid"]
-    module = await anyio.to_thread.run_sync(_take_module, shared, uid)
+    module = await anyio.to_thread.run_sync(take, shared, uid)
     if module is None:
         raise ApiError("module_not_found", f"Attempting to delete a nonexistent module: {uid!r}")
+    return shared, module
+
+
+async def delete_legacy_module(request: Request) -> Response:
+    shared, module = await _taken_for_delete(request, _take_module)
     action = _new_action(shared, "module_delete")
     _start(shared, _as_action(shared, action, _remove_from_nodes(shared, module)))
     return JSONResponse({"action_uid": action["action_uid"]})
@@ -1030,12 +1038,7 @@ async def delete_v1_module(request: Request) -> Response:
     v1"): "Returns a status code", 200 once the module object and every node's copy are gone,
     404 for a nonexistent module, 406 dependencies_not_supported for a module with dependencies,
     which DELETE /v2/modules/<uid> deletes."""
-    await authorize_async(request, auth.UPDATE_CLUSTER)
-    shared, _ = _context(request)
-    uid = request.path_params["uid"]
-    module = await anyio.to_thread.run_sync(_take_module_without_dependencies, shared, uid)
-    if module is None:
-        raise ApiError("module_not_found", f"Attempting to delete a nonexistent module: {uid!r}")
+    shared, module = await _taken_for_delete(request, _take_module_without_dependencies)
     await _remove_from_nodes(shared, module)
     return Response(status_code=200)
 
