@@ -11,6 +11,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from json.scanner import make_scanner
 from typing import TYPE_CHECKING
 
@@ -459,35 +460,154 @@ def _unquote(token: str) -> str:
 
 # --- TOML -------------------------------------------------------------------------------------
 
-_TOML_TABLE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
-_TOML_KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.\-]+)\s*=""")
+# A scanner, not a line matcher: a `key =` or `[table]` inside a multi-line string is text, and
+# the items of an array or inline table spanning lines get their own lines. Only offsets are
+# recorded here; the document was parsed (tomllib) before any line is asked for, so the scanner
+# is lenient: on text that is not TOML it still ends, and places what it can.
+_TOML_BLANK = re.compile(r"(?:[ \t\r\n]+|#[^\n]*)*")  # whitespace, line ends and comments
+_TOML_SPACE = re.compile(r"[ \t]*")
+_TOML_KEY_PART = re.compile(r"""[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'""")
+_TOML_STRING = re.compile(
+    # multi-line basic, then literal: up to two quotes may end their text; unclosed, they run to the end
+    r'"""(?:[^"\\]|\\.|"(?!""))*(?:"{3,5}|\Z)'
+    r"|'''(?:[^']|'(?!''))*(?:'{3,5}|\Z)"
+    r'|"(?:[^"\\\n]|\\.)*"?'  # basic, or its unterminated rest of the line
+    r"|'[^'\n]*'?"
+)
+_TOML_SCALAR = re.compile(r"[^,\]}\n#]+")  # a number, boolean or date: up to what ends a value
+_TOML_LINE_END = re.compile(r"[^\n]*\n?")
 
 
 def toml_lines(text: str) -> LineMap:
-    """Table headers and `key =` lines; array-of-tables get their index (`commands[2]`)."""
-    lines: LineMap = {}
-    counts: dict[str, int] = {}
-    table = ""
-    for number, raw in enumerate(text.splitlines(), start=1):
-        header = _TOML_TABLE.match(raw)
-        if header:
-            name = _toml_key_path(header.group(2))
-            if header.group(1) == "[[":
-                counts[name] = counts.get(name, -1) + 1
-                table = f"{name}[{counts[name]}]"
+    """Tables, keys, array items and inline tables' keys; arrays of tables get their index
+    (`commands[2]`), and a table under one (`[targets.build]`) belongs to its last element."""
+    scanner = _TomlScanner(text)
+    scanner.run()
+    return _offsets_to_lines(text, scanner.offsets)
+
+
+class _TomlScanner:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.offsets: dict[str, int] = {}
+        self.arrays: dict[str, int] = {}  # each array of tables (its path): its last index
+
+    def run(self) -> None:
+        text, table = self.text, ""
+        at = _TOML_BLANK.match(text).end()  # type: ignore[union-attr]  # matches the empty string
+        while at < len(text):
+            start = at
+            if text[at] == "[":
+                double = text.startswith("[[", at)
+                parts, at = self._key(at + (2 if double else 1))
+                table = self._table(parts, double)
+                self.offsets.setdefault(table, start)
+                at = _TOML_LINE_END.match(text, at).end()  # type: ignore[union-attr]
             else:
-                table = name
-            lines.setdefault(table, number)
-            continue
-        key = _TOML_KEY.match(raw)
-        if key:
-            lines.setdefault(join(table, _toml_key_path(key.group(1))), number)
-    return lines
+                parts, at = self._key(at)
+                at = _TOML_SPACE.match(text, at).end()  # type: ignore[union-attr]
+                if parts and text.startswith("=", at):
+                    path = _joined(table, parts)
+                    self.offsets.setdefault(path, start)
+                    at = self._value(at + 1, path)
+                else:  # not a statement: skip the line (always one character at least)
+                    at = max(_TOML_LINE_END.match(text, at).end(), start + 1)  # type: ignore[union-attr]
+            at = _TOML_BLANK.match(text, at).end()  # type: ignore[union-attr]
+
+    def _key(self, at: int) -> tuple[list[str], int]:
+        """A dotted key's parts (unquoted) from `at`, and where it ends."""
+        parts: list[str] = []
+        while True:
+            at = _TOML_SPACE.match(self.text, at).end()  # type: ignore[union-attr]
+            part = _TOML_KEY_PART.match(self.text, at)
+            if part is None:
+                return parts, at
+            token = part.group()
+            parts.append(_unquote(token) if token[0] in "\"'" else token)
+            at = _TOML_SPACE.match(self.text, part.end()).end()  # type: ignore[union-attr]
+            if not self.text.startswith(".", at):
+                return parts, at
+            at += 1
+
+    def _table(self, parts: list[str], double: bool) -> str:
+        """The path of a `[a.b]` (or `[[a.b]]`) header: a part naming an array of tables stands
+        for its last element, and `[[...]]` itself adds an element."""
+        path = ""
+        for number, part in enumerate(parts, start=1):
+            path = join(path, part)
+            if double and number == len(parts):
+                self.arrays[path] = self.arrays.get(path, -1) + 1
+                return f"{path}[{self.arrays[path]}]"
+            if path in self.arrays:
+                path = f"{path}[{self.arrays[path]}]"
+        return path
+
+    def _value(self, at: int, path: str) -> int:
+        """Records what lies inside the value at `at` (array items, inline tables' keys); returns
+        where the value ends. Iterative: an array nested a thousand deep is no recursion."""
+        text = self.text
+        containers: list[_TomlContainer] = []
+        state, target = "value", path
+        while True:
+            at = (_TOML_BLANK if containers else _TOML_SPACE).match(text, at).end()  # type: ignore[union-attr]
+            if at >= len(text):
+                return at
+            char = text[at]
+            if state == "value":
+                if char in "[{":
+                    containers.append(_TomlContainer("]" if char == "[" else "}", target))
+                    state, at = "item", at + 1
+                    continue
+                at, state = self._scalar(at), "after"
+                if not containers:
+                    return at
+                continue
+            container = containers[-1]
+            if char in "]}":  # this container's end (the other closer, stray, ends it too)
+                containers.pop()
+                state, at = "after", at + 1
+                if not containers:
+                    return at
+            elif state == "item" and container.closer == "]":
+                target = join(container.path, container.index)
+                self.offsets.setdefault(target, at)
+                state = "value"
+            elif state == "item":
+                parts, end = self._key(at)
+                end = _TOML_SPACE.match(text, end).end()  # type: ignore[union-attr]
+                if parts and text.startswith("=", end):
+                    target = _joined(container.path, parts)
+                    self.offsets.setdefault(target, at)
+                    state, at = "value", end + 1
+                else:
+                    at = max(end, at + 1)  # not a key: skip it
+            else:  # after an item: its separator is due
+                if char == ",":
+                    container.index += 1
+                    state = "item"
+                at += 1  # the comma, or a character that has no place here
+
+    def _scalar(self, at: int) -> int:
+        """Where the string, number, boolean or date at `at` ends (`at` itself if none starts there)."""
+        if self.text[at] in "\"'":
+            return _TOML_STRING.match(self.text, at).end()  # type: ignore[union-attr]  # takes the quote at least
+        scalar = _TOML_SCALAR.match(self.text, at)
+        return scalar.end() if scalar else at
 
 
-def _toml_key_path(key: str) -> str:
-    parts = [p.strip().strip("\"'") for p in key.split(".")]
-    return ".".join(parts)
+@dataclass
+class _TomlContainer:
+    """An array (closer `]`) or inline table (`}`) being scanned, and the index of its current item."""
+
+    closer: str
+    path: str
+    index: int = 0
+
+
+def _joined(prefix: str, parts: list[str]) -> str:
+    for part in parts:
+        prefix = join(prefix, part)
+    return prefix
 
 
 # --- YAML -------------------------------------------------------------------------------------

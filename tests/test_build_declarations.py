@@ -926,3 +926,24 @@ def test_validate_refuses_the_output_template_build_refuses(tmp_path: Path, temp
     good = text.replace(f"output = {json.dumps(template)}", 'output = "{module_name}-{architecture}.zip"')
     toml.write_text(good)
     assert "DECL011" not in run_modpack("validate", toml).stdout
+
+
+def test_findings_after_a_multi_line_string_or_array_name_their_own_line(tmp_path: Path) -> None:
+    """A line matcher took `[commands]` inside a multi-line description for a table header: every
+    key after it was placed in the wrong table, and CAP001 on a capability written on a line of
+    its own pointed at the [module] header, 12 lines above it."""
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(
+        '[module]\nname = "hello"\nsemantic_version = "1.2.3"\n'
+        'description = """Counts things.\nUsage, in a table:\n[commands]\nname = "count"\n"""\n'
+        'min_redis_version = "7.0"\ncompatible_redis_version = "7.0"\n'
+        'capabilities = [\n  "clustering",\n  "replica_off",  # [sic]\n]\n\n'
+        '[[commands]]\nname = "hello.get"\narity = 0\nflags = ["readonly"]\nfirst_key = 1\nlast_key = 1\nstep = 1\n'
+    )
+    done = run_modpack("validate", toml)
+    assert (
+        "modpack.toml:13 [module.capabilities[1]]: error CAP001 unknown capability 'replica_off'"
+        in done.stdout
+    )
+    assert "modpack.toml:18 [commands[0].arity]: error CMD004" in done.stdout, done.stdout
+    assert done.returncode == 1

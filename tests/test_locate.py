@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modpack.locate import LineMap, join, json_lines, resolver
+from modpack.locate import LineMap, join, json_lines, resolver, toml_lines
 from tests.support.paths import CASES
 
 STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
@@ -169,4 +169,117 @@ def test_deep_nesting_is_skipped_not_recursed() -> None:
 @given(st.text(alphabet=st.sampled_from(list('{}[]:,"\\ \nab1-.e')), max_size=80))
 def test_any_text_gets_lines_never_an_exception(text: str) -> None:
     lines = json_lines(text)
+    assert all(1 <= line <= text.count("\n") + 1 for line in lines.values())
+
+
+# --- TOML ---------------------------------------------------------------------------------------
+#
+# The oracle: documents written here line by line, so the line of every key, array item and
+# inline table's key is known as it is written. Values that span lines (multi-line strings whose
+# text looks like `[table]` and `key = 1`, arrays with an item a line) are where a line matcher
+# went wrong: every key after such a string was placed in the wrong table, or on its header.
+
+LOOKALIKES = ["[commands]", "[[targets]]", "name = 'x'", "  arity = 3", "# not a comment", '"', "'", "]"]
+toml_keys = st.sampled_from(["name", "arity", "flags", "so", "a-b", '"quoted key"', "'literal'", "x.y"])
+
+
+@st.composite
+def toml_values(draw: st.DrawFn, key_path: str, first_line: int) -> tuple[list[str], dict[str, int]]:
+    """A value's lines (the first follows `key = `) and the lines of the paths inside it."""
+    kind = draw(st.sampled_from(["int", "string", "multiline", "literal", "array", "long_array", "inline"]))
+    if kind == "int":
+        return [str(draw(st.integers(-5, 5)))], {}
+    if kind == "string":
+        return ['"a \\" [b] = c"'], {}
+    if kind in ("multiline", "literal"):
+        quote = '"""' if kind == "multiline" else "'''"
+        body = draw(st.lists(st.sampled_from(LOOKALIKES), max_size=3))
+        return [quote, *body, f"text{quote}"], {}
+    if kind == "array":
+        size = draw(st.integers(0, 3))
+        return ["[" + ", ".join(f'"{n}"' for n in range(size)) + "]"], {
+            f"{key_path}[{n}]": first_line for n in range(size)
+        }
+    if kind == "long_array":
+        size = draw(st.integers(1, 3))
+        items = [f'  "item {n}",  # a comment, = and ]' for n in range(size)]
+        return ["[", *items, "]"], {f"{key_path}[{n}]": first_line + 1 + n for n in range(size)}
+    return ['{ name = "n", arity = 2, flags = ["a", "b"] }'], {
+        f"{key_path}.{key}": first_line for key in ("name", "arity", "flags", "flags[0]", "flags[1]")
+    }
+
+
+def _key_path(key: str) -> str:
+    return ".".join(part.strip("\"'") for part in key.split(".")) if key[0] not in "\"'" else key[1:-1]
+
+
+@st.composite
+def toml_documents(draw: st.DrawFn) -> tuple[str, dict[str, int]]:
+    lines: list[str] = []
+    expected: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for header in draw(
+        st.lists(
+            st.sampled_from(["", "[module]", "[[commands]]", "[[targets]]", "[targets.build]"]), max_size=6
+        )
+    ):
+        if header == "[targets.build]" and "targets" not in counts:
+            continue  # a table under an array of tables needs an element to belong to
+        if header:
+            name = header.strip("[]")
+            if header.startswith("[["):
+                counts[name] = counts.get(name, -1) + 1
+                table = f"{name}[{counts[name]}]"
+            else:
+                table = f"targets[{counts['targets']}].build" if name == "targets.build" else name
+            if table in expected:
+                continue  # a table defined twice is not TOML
+            lines.append(header)
+            expected[table] = len(lines)
+        else:
+            if lines:
+                continue  # keys before any table only at the top
+            table = ""
+        for key in dict.fromkeys(draw(st.lists(toml_keys, max_size=4))):
+            path = f"{table}.{_key_path(key)}" if table else _key_path(key)
+            if key == "x.y" and path in expected:
+                continue
+            value, inside = draw(toml_values(path, len(lines) + 1))
+            lines.append(f"{key} = {value[0]}")
+            lines.extend(value[1:])
+            expected[path] = len(lines) - len(value) + 1
+            expected.update(inside)
+        lines.append(draw(st.sampled_from(["", "# a comment = 1", "   "])))
+    return "\n".join(lines) + "\n", expected
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(toml_documents())
+def test_every_toml_key_gets_the_line_it_was_written_on(document: tuple[str, dict[str, int]]) -> None:
+    import tomllib
+
+    text, expected = document
+    tomllib.loads(text)  # the oracle writes TOML
+    lines = toml_lines(text)
+    assert {path: lines.get(path) for path in expected} == expected, text
+
+
+def test_a_table_under_an_array_of_tables_belongs_to_its_last_element() -> None:
+    text = '[[targets]]\nname = "a"\n[targets.build]\nso = "a.so"\n[[targets]]\nname = "b"\n[targets.build]\nso = "b.so"\n'
+    lines = toml_lines(text)
+    assert lines["targets[0].build.so"] == 4 and lines["targets[1].build.so"] == 8
+    assert "targets.build.so" not in lines
+
+
+def test_unterminated_and_deep_toml_ends() -> None:
+    assert toml_lines('a = """never closed\n[b]\nc = 1\n')["a"] == 1
+    assert "b" not in toml_lines('a = """never closed\n[b]\nc = 1\n')
+    deep = toml_lines("a = " + "[" * 5000 + "]" * 5000 + "\nb = 1\n")
+    assert deep["a"] == 1 and deep["b"] == 2
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("[]{}=,.\"'#\\ \nab1")), max_size=80))
+def test_any_text_gets_toml_lines_never_an_exception(text: str) -> None:
+    lines = toml_lines(text)
     assert all(1 <= line <= text.count("\n") + 1 for line in lines.values())
