@@ -264,11 +264,21 @@ def _check_placeholders(value: object, sink: Sink, path: str) -> None:
     """A `{{...}}` placeholder is for a build script to expand; modpack would ship it verbatim."""
     for where, text in _strings(value, path):
         match = _PLACEHOLDER.search(text)
-        if match:
+        if match and where == "build.output":  # a format template: doubled braces are literal ones
+            written = match.group()
+            message = (
+                f"{written!r} is a template placeholder; the output template writes it as {written[1:-1]!r}"
+            )
+            _add_unmapped(sink, "DECL002", where, message, _OUTPUT_FIELDS_HINT)
+        elif match:
             message = f"{match.group()!r} is a template placeholder; modpack never expands it"
             _add_unmapped(sink, "DECL002", where, message)
 
 
+_OUTPUT_FIELDS_HINT = (
+    "Write each field in single braces: {module_name}, {os}, {architecture}, {semantic_version},"
+    " {version}, {target}."
+)
 _TARGET_SO = re.compile(r"targets\[(\d+)\]\.so")
 _TARGET_FIELDS = {"target": "name", "os": "operating_systems", "arch": "architecture"}
 _OUTPUT_FIELDS = {"target": "{target}", "os": "{os}", "arch": "{architecture}"}

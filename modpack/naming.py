@@ -68,5 +68,6 @@ def template_fields(template: str, what: str) -> list[tuple[str, str | None, str
     except ValueError as exc:
         raise UsageError(
             f"{what} {template!r}: {exc}",
-            "Write a literal brace twice ({{ or }}); fields are {module_name}-style.",
+            "A field is a name in one pair of braces, such as {module_name}:"
+            " remove the brace without its pair.",
         ) from None

@@ -195,7 +195,12 @@ def check_declarations(
             "min_redis_version",
             "min_redis_version is missing, and there is no compatible_redis_version to default to",
         )
-    metadata.check_module(module, sink)
+    written = decl.raw.get("module")
+    # modpack.toml's default is [] (as RAMP's): "capabilities is empty" of a table without the key
+    # sent the author looking for an empty list that is not there.
+    metadata.check_module(
+        module, sink, capabilities_defaulted=isinstance(written, dict) and "capabilities" not in written
+    )
     if decl.output is not None:
         _check_output_template(decl.output, module, sink)
     binary = so if so is not None else _declared_binary(decl)

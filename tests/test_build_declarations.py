@@ -947,3 +947,52 @@ def test_findings_after_a_multi_line_string_or_array_name_their_own_line(tmp_pat
     )
     assert "modpack.toml:18 [commands[0].arity]: error CMD004" in done.stdout, done.stdout
     assert done.returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("", "capabilities is missing: the build writes an empty list"),
+        ("capabilities = []\n", "capabilities is empty"),
+    ],
+    ids=["missing", "empty"],
+)
+def test_capabilities_left_out_of_modpack_toml_are_called_missing(
+    tmp_path: Path, written: str, said: str
+) -> None:
+    """CAP004 said "capabilities is empty" of a [module] table without the key: the author looked
+    for an empty list that is not there. The build writes [] for both, and both are warned of."""
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(
+        '[module]\nname = "hello"\nsemantic_version = "1.2.3"\nmin_redis_version = "7.0"\n'
+        f'compatible_redis_version = "7.0"\n{written}\n'
+        '[[commands]]\nname = "hello.get"\narity = 2\nflags = ["readonly"]\nfirst_key = 1\nlast_key = 1\nstep = 1\n'
+    )
+    done = run_modpack("validate", toml)
+    line = 6 if written else 1
+    assert f"modpack.toml:{line} [module.capabilities]: warning CAP004 {said}\n" in done.stdout, done.stdout
+    assert done.returncode == 0
+
+
+@pytest.mark.parametrize("template", ["{module_name.zip", "{{module_name}}.zip", "{{ module_name }}.zip"])
+def test_the_output_template_fixes_lead_to_a_template_that_passes(tmp_path: Path, template: str) -> None:
+    """DECL011's fix for a lone brace was "write a literal brace twice", and DECL002 then said
+    `{{module_name}}` is a placeholder modpack never expands (the output template does: to the
+    text '{module_name}'). Each fix now says single braces, and following it passes."""
+    text = (FIXTURES / "example" / "modpack.toml").read_text()
+    so = (FIXTURES / "so" / "x86_64" / "hello.so").resolve()
+    text = text.replace('so = "../so/x86_64/hello.so"', f'so = "{so}"\noutput = {json.dumps(template)}')
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(text)
+    checked = run_modpack("validate", toml)
+    assert checked.returncode == 1 and "brace twice" not in checked.stdout, checked.stdout
+    if "{{" in template:
+        written = template.replace("{{", "{").replace("}}", "}").removesuffix(".zip")
+        said = f"error DECL002 {template.removesuffix('.zip')!r} is a template placeholder; the output"
+        assert f"{said} template writes it as {written!r}\n" in checked.stdout, checked.stdout
+        assert "fix: Write each field in single braces: {module_name}, {os}" in checked.stdout
+    else:
+        assert "fix: A field is a name in one pair of braces, such as {module_name}" in checked.stdout
+    toml.write_text(text.replace(f"output = {json.dumps(template)}", 'output = "{module_name}.zip"'))
+    again = run_modpack("validate", toml)
+    assert again.returncode == 0 and "DECL0" not in again.stdout, again.stdout

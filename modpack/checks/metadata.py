@@ -152,7 +152,8 @@ def _selected_by_minimum(compatible: tuple[int, ...], pack: tuple[int, ...] | No
     return pack is None or pack < _COMPATIBLE_VERSION_FROM_PACK
 
 
-def check_capabilities(module: Module, sink: Sink) -> None:
+def check_capabilities(module: Module, sink: Sink, *, defaulted: bool = False) -> None:
+    """`defaulted`: the source left capabilities out, and the build writes an empty list."""
     capabilities = module.get("capabilities")
     if not isinstance(capabilities, list):
         return  # the schema reports it (a comma-separated string: CAP003)
@@ -170,7 +171,8 @@ def check_capabilities(module: Module, sink: Sink) -> None:
             hint = "" if sink.saturated("CAP001") else _capability_hint(name, known, wrong)
             sink.add("CAP001", path, f"unknown capability {name!r}", hint)
     if not capabilities:
-        sink.add("CAP004", "capabilities", "capabilities is empty")
+        said = "missing: the build writes an empty list" if defaulted else "empty"
+        sink.add("CAP004", "capabilities", f"capabilities is {said}")
 
 
 def _capability_hint(name: str, known: dict[str, str], wrong: dict[str, str]) -> str:
@@ -345,10 +347,12 @@ def binary_name_findings(so: Path) -> list[Finding]:
     return [f._replace(location=Location(str(so)), message=f.message + note) for f in probe.resolved()]
 
 
-def check_module(module: Module, sink: Sink, *, in_bundle: bool = False) -> None:
+def check_module(
+    module: Module, sink: Sink, *, in_bundle: bool = False, capabilities_defaulted: bool = False
+) -> None:
     """Every metadata check that needs nothing but the module dict."""
     check_names(module, sink)
     check_versions(module, sink)
-    check_capabilities(module, sink)
+    check_capabilities(module, sink, defaulted=capabilities_defaulted)
     check_platform(module, sink, in_bundle=in_bundle)
     check_dependencies(module, sink)
