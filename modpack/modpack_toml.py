@@ -18,6 +18,7 @@ from modpack.config import normalized_codes, settings_from
 from modpack.declarations import MODULE_KEYS, Declarations, Target, target_variables
 from modpack.envvars import substitute_env
 from modpack.findings import Sink
+from modpack.naming import NAME_FIELDS
 from modpack.records import folded_name, recorded
 from modpack.regular import open_regular
 from modpack.sources import lazy_lines, read_text
@@ -275,10 +276,7 @@ def _check_placeholders(value: object, sink: Sink, path: str) -> None:
             _add_unmapped(sink, "DECL002", where, message)
 
 
-_OUTPUT_FIELDS_HINT = (
-    "Write each field in single braces: {module_name}, {os}, {architecture}, {semantic_version},"
-    " {version}, {target}."
-)
+_OUTPUT_FIELDS_HINT = "Write each field in single braces: " + ", ".join(f"{{{f}}}" for f in NAME_FIELDS) + "."
 _TARGET_SO = re.compile(r"targets\[(\d+)\]\.so")
 _TARGET_FIELDS = {"target": "name", "os": "operating_systems", "arch": "architecture"}
 _OUTPUT_FIELDS = {"target": "{target}", "os": "{os}", "arch": "{architecture}"}
