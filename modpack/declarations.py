@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
     from modpack.types import Module
 
+# DECL010's fix, for a binary or a dependency archive the build packs that is not there yet.
+NOT_BUILT_HINT = "Validate again once it is built, or validate the bundle `modpack build` writes."
+
 MODULE_KEYS = [  # [module] keys that go to module.json under the same name
     "display_name",
     "author",

@@ -15,7 +15,7 @@ from modpack import locate, policy, schema, versions
 from modpack.checks.commands import no_commands, target_redis
 from modpack.checks.numbers import C_INT, as_integer
 from modpack.config import normalized_codes, settings_from
-from modpack.declarations import MODULE_KEYS, Declarations, Target, target_variables
+from modpack.declarations import MODULE_KEYS, NOT_BUILT_HINT, Declarations, Target, target_variables
 from modpack.envvars import substitute_env
 from modpack.findings import Sink
 from modpack.naming import NAME_FIELDS
@@ -188,8 +188,9 @@ def check_local_archive(
     name: str, path: Path, sink: Sink, *, required: bool, place: str = "module.", archive: bool = True
 ) -> None:
     """A local_path is a gzip'd tar (RAMP packs deps/<name>.tgz and Redis Enterprise unpacks it).
-    A missing file is a finding only when building (`required`): validation, as for [build] so,
-    runs before the archive is made. `place`: where `dependencies` sits in the source file.
+    A missing file is an error only when building (`required`): validation, as for [build] so,
+    may run before the archive is made, and says that its checks did not run (DECL010).
+    `place`: where `dependencies` sits in the source file.
     `archive=False`: a ramp.yml's file or folder the build tar-gzips itself, as RAMP does."""
     where = f"{place}dependencies.{name}.local_path"
     if not _SAFE_NAME.fullmatch(name):  # it names the entry deps/<name>.tgz
@@ -200,8 +201,13 @@ def check_local_archive(
         return  # builder.local_dependencies found a folder or a readable regular file
     try:
         if not path.is_file():
-            if required:
+            if required or path.exists():  # a folder is no archive, built or not
                 _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: {path} is not a file")
+            else:
+                message = (
+                    f"{path} is not built yet: the checks of the archive of dependency {name!r} did not run"
+                )
+                _add_unmapped(sink, "DECL010", where, message, NOT_BUILT_HINT)
             return
         with open_regular(path) as stream:
             magic = stream.read(2)

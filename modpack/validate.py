@@ -16,6 +16,7 @@ from modpack.checks import commands as command_checks
 from modpack.checks import metadata
 from modpack.checks.document import check_module_document, check_module_json_text
 from modpack.config import NearestSettings, Settings
+from modpack.declarations import NOT_BUILT_HINT
 from modpack.errors import ModpackError, UsageError
 from modpack.findings import Finding, PathMapper, Sink
 from modpack.regular import exists
@@ -257,7 +258,7 @@ def _not_built(decl: Declarations, written: str | None, where: str) -> None:
         "DECL010",
         where,
         f"{binary} is not built yet: the checks of the binary did not run",
-        "Validate again once it is built, or validate the bundle `modpack build` writes.",
+        NOT_BUILT_HINT,
         source_path=True,
     )
 

@@ -56,3 +56,33 @@ def test_a_target_not_built_yet_is_named_by_its_entry(tmp_path: Path) -> None:
         )
     ]
     assert [f["location"]["path"] for f in findings if f["code"] == "DECL003"] == ["targets[2].so"]
+
+
+@pytest.mark.rule("DECL010")
+def test_a_dependency_archive_not_built_yet_is_said_and_checked_once_it_is(tmp_path: Path) -> None:
+    """validate said nothing of a local_path archive that is not there: its checks (a gzip'd tar,
+    the sha256 written beside it) had not run, and only build then failed (DEP006)."""
+    import gzip
+    import hashlib
+
+    dependency = '\n[module.dependencies.plugin]\nlocal_path = "deps/plugin.tgz"\nsha256 = "{}"\n'
+    text = EXAMPLE.replace('so = "../so/x86_64/hello.so"', f'so = "{HELLO}"')
+    text = text.replace("\n[platform]", dependency.format("0" * 64) + "\n[platform]")
+    toml = _project(tmp_path, text)
+    line = text.splitlines().index('local_path = "deps/plugin.tgz"') + 1
+    archive = tmp_path / "deps" / "plugin.tgz"
+    done = run_modpack("validate", toml, "--strict")
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = f"modpack.toml:{line} [module.dependencies.plugin.local_path]: info DECL010 {archive} is not built yet"
+    assert said in done.stdout and "archive of dependency 'plugin' did not run" in done.stdout, done.stdout
+    archive.mkdir(parents=True)  # a folder is no archive, built or not
+    folder = run_modpack("validate", toml)
+    assert (
+        folder.returncode == 1
+        and f"error DEP006 local_path of 'plugin': {archive} is not a file" in folder.stdout
+    )
+    archive.rmdir()
+    archive.write_bytes(gzip.compress(b"a tar would be here"))
+    built = run_modpack("validate", toml)
+    assert built.returncode == 1 and "DECL010" not in built.stdout, built.stdout  # checked now:
+    assert "error DEP004" in built.stdout and hashlib.sha256(archive.read_bytes()).hexdigest() in built.stdout
