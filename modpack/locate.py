@@ -478,6 +478,12 @@ _TOML_SCALAR = re.compile(r"[^,\]}\n#]+")  # a number, boolean or date: up to wh
 _TOML_LINE_END = re.compile(r"[^\n]*\n?")
 
 
+def _end(pattern: re.Pattern[str], text: str, at: int) -> int:
+    """Where `pattern`, which may match nothing, ends when matched at `at`."""
+    found = pattern.match(text, at)
+    return found.end() if found else at
+
+
 def toml_lines(text: str) -> LineMap:
     """Tables, keys, array items and inline tables' keys; arrays of tables get their index
     (`commands[2]`), and a table under one (`[targets.build]`) belongs to its last element."""
@@ -494,7 +500,7 @@ class _TomlScanner:
 
     def run(self) -> None:
         text, table = self.text, ""
-        at = _TOML_BLANK.match(text).end()  # type: ignore[union-attr]  # matches the empty string
+        at = _end(_TOML_BLANK, text, 0)
         while at < len(text):
             start = at
             if text[at] == "[":
@@ -502,29 +508,29 @@ class _TomlScanner:
                 parts, at = self._key(at + (2 if double else 1))
                 table = self._table(parts, double)
                 self.offsets.setdefault(table, start)
-                at = _TOML_LINE_END.match(text, at).end()  # type: ignore[union-attr]
+                at = _end(_TOML_LINE_END, text, at)
             else:
                 parts, at = self._key(at)
-                at = _TOML_SPACE.match(text, at).end()  # type: ignore[union-attr]
+                at = _end(_TOML_SPACE, text, at)
                 if parts and text.startswith("=", at):
                     path = _joined(table, parts)
                     self.offsets.setdefault(path, start)
                     at = self._value(at + 1, path)
                 else:  # not a statement: skip the line (always one character at least)
-                    at = max(_TOML_LINE_END.match(text, at).end(), start + 1)  # type: ignore[union-attr]
-            at = _TOML_BLANK.match(text, at).end()  # type: ignore[union-attr]
+                    at = max(_end(_TOML_LINE_END, text, at), start + 1)
+            at = _end(_TOML_BLANK, text, at)
 
     def _key(self, at: int) -> tuple[list[str], int]:
         """A dotted key's parts (unquoted) from `at`, and where it ends."""
         parts: list[str] = []
         while True:
-            at = _TOML_SPACE.match(self.text, at).end()  # type: ignore[union-attr]
+            at = _end(_TOML_SPACE, self.text, at)
             part = _TOML_KEY_PART.match(self.text, at)
             if part is None:
                 return parts, at
             token = part.group()
             parts.append(_unquote(token) if token[0] in "\"'" else token)
-            at = _TOML_SPACE.match(self.text, part.end()).end()  # type: ignore[union-attr]
+            at = _end(_TOML_SPACE, self.text, part.end())
             if not self.text.startswith(".", at):
                 return parts, at
             at += 1
@@ -549,13 +555,13 @@ class _TomlScanner:
         containers: list[_TomlContainer] = []
         state, target = "value", path
         while True:
-            at = (_TOML_BLANK if containers else _TOML_SPACE).match(text, at).end()  # type: ignore[union-attr]
+            at = _end(_TOML_BLANK if containers else _TOML_SPACE, text, at)
             if at >= len(text):
                 return at
             char = text[at]
             if state == "value":
                 if char in "[{":
-                    containers.append(_TomlContainer("]" if char == "[" else "}", target))
+                    containers.append(_TomlContainer(char == "[", target))
                     state, at = "item", at + 1
                     continue
                 at, state = self._scalar(at), "after"
@@ -563,18 +569,18 @@ class _TomlScanner:
                     return at
                 continue
             container = containers[-1]
-            if char in "]}":  # this container's end (the other closer, stray, ends it too)
+            if char in "]}":  # this container's end (the other closer, out of place, ends it too)
                 containers.pop()
                 state, at = "after", at + 1
                 if not containers:
                     return at
-            elif state == "item" and container.closer == "]":
+            elif state == "item" and container.array:
                 target = join(container.path, container.index)
                 self.offsets.setdefault(target, at)
                 state = "value"
             elif state == "item":
                 parts, end = self._key(at)
-                end = _TOML_SPACE.match(text, end).end()  # type: ignore[union-attr]
+                end = _end(_TOML_SPACE, text, end)
                 if parts and text.startswith("=", end):
                     target = _joined(container.path, parts)
                     self.offsets.setdefault(target, at)
@@ -590,16 +596,16 @@ class _TomlScanner:
     def _scalar(self, at: int) -> int:
         """Where the string, number, boolean or date at `at` ends (`at` itself if none starts there)."""
         if self.text[at] in "\"'":
-            return _TOML_STRING.match(self.text, at).end()  # type: ignore[union-attr]  # takes the quote at least
+            return _end(_TOML_STRING, self.text, at)  # the quote at least
         scalar = _TOML_SCALAR.match(self.text, at)
         return scalar.end() if scalar else at
 
 
 @dataclass
 class _TomlContainer:
-    """An array (closer `]`) or inline table (`}`) being scanned, and the index of its current item."""
+    """An array or inline table being scanned, and the index of its current item."""
 
-    closer: str
+    array: bool
     path: str
     index: int = 0
 
