@@ -254,13 +254,16 @@ def plan_bundle(
 ) -> PlannedBundle:
     """Every check `build` makes before it writes; a FindingsError when one fails."""
     settings = settings or Settings()
+    unusable = _archive_findings(decl)
     if declared is None and not decl.ok:
-        found = decl.sink.resolved()
+        found = _with_archives(decl.sink.resolved(), unusable)
         raise FindingsError(_refusal(found), found)
-    if declared is not None and failing(declared, settings):
-        raise FindingsError(_refusal(declared), declared)
-    deps = local_dependencies(decl)
-    _check_archives(decl, deps)
+    if declared is not None:
+        declared = _with_archives(declared, unusable)
+        if failing(declared, settings):
+            raise FindingsError(_refusal(declared), declared)
+    if unusable:
+        raise FindingsError(f"{decl.path}: a dependency archive cannot be packed", unusable)
     facts = read_facts(so)
     module = assemble(decl, so, facts, target)
     from modpack.validate import select
@@ -280,7 +283,7 @@ def plan_bundle(
                 "Give the targets different operating_systems or architecture, or use {target} in the"
                 " output name.",
             )
-    return PlannedBundle(path, module, so, deps, [decl.path], findings)
+    return PlannedBundle(path, module, so, local_dependencies(decl), [decl.path], findings)
 
 
 def _refusal(findings: list[Finding]) -> str:
@@ -294,17 +297,35 @@ def _refusal(findings: list[Finding]) -> str:
     return f"{what} {kind}; nothing was written"
 
 
-def _check_archives(decl: Declarations, deps: list[LocalDependency]) -> None:
-    """Each local_path names a gzip archive that can be read (DEP006), before anything is written."""
+def _archive_findings(decl: Declarations) -> list[Finding]:
+    """DEP006 for each local_path that is not a gzip archive that can be read, as a build needs:
+    here an archive not built yet is one, where validate says that its checks did not run."""
     from modpack.modpack_toml import check_local_archive
 
     sink = Sink(str(decl.path))
     sink.lines = decl.sink.lines
     place = "module." if decl.kind == "toml" else ""
-    for dep in deps:
+    for dep in local_dependencies(decl):
         check_local_archive(dep.name, dep.path, sink, required=True, place=place, archive=not dep.wrap)
-    if sink.findings:
-        raise FindingsError(f"{decl.path}: a dependency archive cannot be packed", sink.resolved())
+    return sink.resolved()
+
+
+def _with_archives(declared: list[Finding], unusable: list[Finding]) -> list[Finding]:
+    """The declarations' findings with the build's archive verdicts: validate's "not built yet"
+    (DECL010) of an archive gives way, in its place, to DEP006, so a build refused for another
+    reason says what its archives lack in the same run, not advice to validate again."""
+    said = {(f.code, f.location.path, f.message) for f in declared}
+    new = [f for f in unusable if (f.code, f.location.path, f.message) not in said]
+    merged: list[Finding] = []
+    for finding in declared:
+        if finding.code == "DECL010":
+            instead = [f for f in new if f.location.path == finding.location.path]
+            if instead:
+                merged += instead
+                new = [f for f in new if f not in instead]
+                continue
+        merged.append(finding)
+    return merged + new
 
 
 def read_facts(so: Path) -> ElfInfo:
@@ -741,6 +762,7 @@ def _refuse_unreadable(decl: Declarations, settings: Settings, binary: Path | No
         found = declared_findings(decl, binary, settings)
     else:
         found = select(validate_declarations(decl.path, settings), settings)
+    found = _with_archives(found, _archive_findings(decl))
     raise FindingsError(_refusal(found), found)
 
 

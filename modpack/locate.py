@@ -11,9 +11,8 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from json.scanner import make_scanner
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     import yaml
@@ -469,12 +468,17 @@ _TOML_SPACE = re.compile(r"[ \t]*")
 _TOML_KEY_PART = re.compile(r"""[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'""")
 _TOML_STRING = re.compile(
     # multi-line basic, then literal: up to two quotes may end their text; unclosed, they run to the end
-    r'"""(?:[^"\\]|\\.|"(?!""))*(?:"{3,5}|\Z)'
+    r'"""(?:[^"\\]|\\[\s\S]|"(?!""))*(?:"{3,5}|\Z)'  # an escape may be a line-ending backslash
     r"|'''(?:[^']|'(?!''))*(?:'{3,5}|\Z)"
     r'|"(?:[^"\\\n]|\\.)*"?'  # basic, or its unterminated rest of the line
     r"|'[^'\n]*'?"
 )
 _TOML_SCALAR = re.compile(r"[^,\]}\n#]+")  # a number, boolean or date: up to what ends a value
+_TOML_OPENERS = re.compile(r"[\[{]+")
+_TOML_CLOSERS = re.compile(r"[\]}]+")
+_TOML_NESTED = re.compile(r"[^\[\]{}\"'#]+")  # what a skipped container holds between brackets and strings
+_TOML_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))", re.DOTALL)
+_TOML_ESCAPED = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
 _TOML_LINE_END = re.compile(r"[^\n]*\n?")
 
 
@@ -499,7 +503,7 @@ class _TomlScanner:
         self.arrays: dict[str, int] = {}  # each array of tables (its path): its last index
 
     def run(self) -> None:
-        text, table = self.text, ""
+        text, table = self.text, cast("str | None", "")  # None: a table nested too deep to map
         at = _end(_TOML_BLANK, text, 0)
         while at < len(text):
             start = at
@@ -507,14 +511,14 @@ class _TomlScanner:
                 double = text.startswith("[[", at)
                 parts, at = self._key(at + (2 if double else 1))
                 table = self._table(parts, double)
-                self.offsets.setdefault(table, start)
+                self._record(table, start)
                 at = _end(_TOML_LINE_END, text, at)
             else:
                 parts, at = self._key(at)
                 at = _end(_TOML_SPACE, text, at)
                 if parts and text.startswith("=", at):
                     path = _joined(table, parts)
-                    self.offsets.setdefault(path, start)
+                    self._record(path, start)
                     at = self._value(at + 1, path)
                 else:  # not a statement: skip the line (always one character at least)
                     at = max(_end(_TOML_LINE_END, text, at), start + 1)
@@ -529,15 +533,22 @@ class _TomlScanner:
             if part is None:
                 return parts, at
             token = part.group()
-            parts.append(_unquote(token) if token[0] in "\"'" else token)
+            parts.append(_toml_key_text(token))
             at = _end(_TOML_SPACE, self.text, part.end())
             if not self.text.startswith(".", at):
                 return parts, at
             at += 1
 
-    def _table(self, parts: list[str], double: bool) -> str:
+    def _record(self, path: str | None, at: int) -> None:
+        if path is not None:
+            self.offsets.setdefault(path, at)
+
+    def _table(self, parts: list[str], double: bool) -> str | None:
         """The path of a `[a.b]` (or `[[a.b]]`) header: a part naming an array of tables stands
-        for its last element, and `[[...]]` itself adds an element."""
+        for its last element, and `[[...]]` itself adds an element. None past MAX_DEPTH parts:
+        each part's path is built, so a header a thousand parts long cost a million steps."""
+        if len(parts) > MAX_DEPTH:
+            return None
         path = ""
         for number, part in enumerate(parts, start=1):
             path = join(path, part)
@@ -548,18 +559,21 @@ class _TomlScanner:
                 path = f"{path}[{self.arrays[path]}]"
         return path
 
-    def _value(self, at: int, path: str) -> int:
+    def _value(self, at: int, path: str | None) -> int:
         """Records what lies inside the value at `at` (array items, inline tables' keys); returns
         where the value ends. Iterative: an array nested a thousand deep is no recursion."""
         text = self.text
         containers: list[_TomlContainer] = []
-        state, target = "value", path
+        state, target = "value", path  # target None: inside what is mapped no deeper
         while True:
             at = _end(_TOML_BLANK if containers else _TOML_SPACE, text, at)
             if at >= len(text):
                 return at
             char = text[at]
             if state == "value":
+                if char in "[{" and len(containers) >= MAX_DEPTH:
+                    at, state = self._skip_container(at), "after"  # mapped no deeper, as JSON
+                    continue
                 if char in "[{":
                     containers.append(_TomlContainer(char == "[", target))
                     state, at = "item", at + 1
@@ -575,15 +589,15 @@ class _TomlScanner:
                 if not containers:
                     return at
             elif state == "item" and container.array:
-                target = join(container.path, container.index)
-                self.offsets.setdefault(target, at)
+                target = None if container.path is None else join(container.path, container.index)
+                self._record(target, at)
                 state = "value"
             elif state == "item":
                 parts, end = self._key(at)
                 end = _end(_TOML_SPACE, text, end)
                 if parts and text.startswith("=", end):
                     target = _joined(container.path, parts)
-                    self.offsets.setdefault(target, at)
+                    self._record(target, at)
                     state, at = "value", end + 1
                 else:
                     at = max(end, at + 1)  # not a key: skip it
@@ -593,6 +607,27 @@ class _TomlScanner:
                     state = "item"
                 at += 1  # the comma, or a character that has no place here
 
+    def _skip_container(self, at: int) -> int:
+        """Past the array or inline table at `at`, however deep, recording nothing inside it."""
+        text, depth = self.text, 0
+        while at < len(text):
+            char = text[at]
+            if char in "[{":
+                run = _end(_TOML_OPENERS, text, at) - at
+                depth, at = depth + run, at + run
+            elif char in "]}":
+                run = min(_end(_TOML_CLOSERS, text, at) - at, depth)
+                depth, at = depth - run, at + run
+                if depth == 0:
+                    return at
+            elif char in "\"'":
+                at = max(self._scalar(at), at + 1)
+            elif char == "#":
+                at = _end(_TOML_LINE_END, text, at)
+            else:
+                at = max(_end(_TOML_NESTED, text, at), at + 1)
+        return at
+
     def _scalar(self, at: int) -> int:
         """Where the string, number, boolean or date at `at` ends (`at` itself if none starts there)."""
         if self.text[at] in "\"'":
@@ -601,16 +636,40 @@ class _TomlScanner:
         return scalar.end() if scalar else at
 
 
-@dataclass
 class _TomlContainer:
-    """An array or inline table being scanned, and the index of its current item."""
+    """An array or inline table being scanned, and the index of its current item. A plain class:
+    validating a bundle imports this module, and a dataclass costs its start-up."""
 
-    array: bool
-    path: str
-    index: int = 0
+    __slots__ = ("array", "index", "path")
+
+    def __init__(self, array: bool, path: str | None) -> None:
+        self.array = array
+        self.path = path
+        self.index = 0
 
 
-def _joined(prefix: str, parts: list[str]) -> str:
+def _toml_key_text(token: str) -> str:
+    """A key as TOML reads it: a bare key as written, a quoted one without its quotes, a basic
+    one's escapes (\\t, \\", \\uXXXX, \\UXXXXXXXX, ...) decoded."""
+    if token[0] not in "\"'":
+        return token
+    body = token[1:-1]
+    if token[0] == "'" or "\\" not in body:
+        return body
+
+    def decoded(escape: re.Match[str]) -> str:
+        code = escape.group(1) or escape.group(2)
+        if code is None:
+            return _TOML_ESCAPED.get(escape.group(3), escape.group())
+        return chr(int(code, 16)) if int(code, 16) <= 0x10FFFF else escape.group()
+
+    return _TOML_ESCAPE.sub(decoded, body)
+
+
+def _joined(prefix: str | None, parts: list[str]) -> str | None:
+    """`prefix` and a dotted key's parts joined; None past MAX_DEPTH parts, or under None."""
+    if prefix is None or len(parts) > MAX_DEPTH:
+        return None
     for part in parts:
         prefix = join(prefix, part)
     return prefix

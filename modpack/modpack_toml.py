@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -63,7 +64,9 @@ def load_toml(path: Path) -> Declarations:
     text = read_text(path, sink)
     if text is None:
         return decl
-    sink.lines = lazy_lines(text, locate.toml_lines)
+    lines = lazy_lines(text, locate.toml_lines)
+    # The whole document has no line of its own: a finding about it (IN003) never scans the text.
+    sink.lines = lambda path: lines(path) if path else None
     import tomllib
 
     try:
@@ -200,22 +203,28 @@ def check_local_archive(
     if not archive:
         return  # builder.local_dependencies found a folder or a readable regular file
     try:
-        if not path.is_file():
-            if required or path.exists():  # a folder is no archive, built or not
-                _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: {path} is not a file")
-            else:
-                message = (
-                    f"{path} is not built yet: the checks of the archive of dependency {name!r} did not run"
-                )
-                _add_unmapped(sink, "DECL010", where, message, NOT_BUILT_HINT)
-            return
-        with open_regular(path) as stream:
-            magic = stream.read(2)
-    except OSError as exc:
+        mode: int | None = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:  # a loop of links, a parent that is a file: never an archive as written
         _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: cannot read {path}: {exc.strerror}")
         return
     except ValueError:  # a NUL in the path
         _add_unmapped(sink, "DEP006", where, f"local_path of {name!r} is not a usable path")
+        return
+    if mode is None and not required:
+        message = f"{path} is not built yet: the checks of the archive of dependency {name!r} did not run"
+        _add_unmapped(sink, "DECL010", where, message, NOT_BUILT_HINT)
+        return
+    if mode is None or not stat.S_ISREG(mode):  # a folder is no archive, built or not
+        what = "does not exist" if mode is None else "is not a file"
+        _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: {path} {what}")
+        return
+    try:
+        with open_regular(path) as stream:
+            magic = stream.read(2)
+    except OSError as exc:
+        _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: cannot read {path}: {exc.strerror}")
         return
     if magic != GZIP_MAGIC:
         _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: {path} is not a gzip archive")
@@ -223,8 +232,11 @@ def check_local_archive(
 
 def _check_given_hash(name: str, given: object, path: Path, sink: Sink) -> None:
     """The build writes the archive's own hash; a sha256 written beside local_path must be it."""
-    if not isinstance(given, str) or any(f.code == "DEP006" for f in sink.findings):
-        return
+    where = f"module.dependencies.{name}.local_path"
+    if not isinstance(given, str) or any(
+        f.code == "DEP006" and f.location.path == where for f in sink.findings
+    ):
+        return  # this archive is unusable (another's is still hashed)
     from modpack.hashing import sha256_stream
 
     try:
@@ -272,9 +284,9 @@ def _check_placeholders(value: object, sink: Sink, path: str) -> None:
     for where, text in _strings(value, path):
         match = _PLACEHOLDER.search(text)
         if match and where == "build.output":  # a format template: doubled braces are literal ones
-            written = match.group()
             message = (
-                f"{written!r} is a template placeholder; the output template writes it as {written[1:-1]!r}"
+                f"{match.group()!r} is a template placeholder; the output template writes doubled braces"
+                " as braces, so it names no field"
             )
             _add_unmapped(sink, "DECL002", where, message, _OUTPUT_FIELDS_HINT)
         elif match:
@@ -308,9 +320,9 @@ def _check_target_variables(written: dict[str, JSON], expanded: dict[str, JSON],
                     _outside_target_hint(path, name),
                 )
             continue
-        entries = expanded.get("targets")
-        entry = entries[int(in_target.group(1))] if isinstance(entries, list) else None
-        target = _target(entry)
+        entries, index = expanded.get("targets"), int(in_target.group(1))
+        entry = entries[index] if isinstance(entries, list) else None
+        target = _target(entry, index)
         if target is None or not isinstance(entry, dict):
             continue  # no name: the schema check's finding
         values = target.values()
@@ -502,11 +514,11 @@ def _check_integer_range(data: dict[str, JSON], sink: Sink) -> None:
 def _targets(items: JSON) -> list[Target]:
     if not isinstance(items, list):
         return []
-    return [target for item in items if (target := _target(item)) is not None]
+    return [target for index, item in enumerate(items) if (target := _target(item, index)) is not None]
 
 
-def _target(item: JSON | None) -> Target | None:
-    """One [[targets]] entry, or None without a name."""
+def _target(item: JSON | None, index: int) -> Target | None:
+    """One [[targets]] entry, the index-th written, or None without a name (the schema says so)."""
     if not isinstance(item, dict) or not isinstance(name := item.get("name"), str):
         return None
     systems = item.get("operating_systems")
@@ -514,6 +526,7 @@ def _target(item: JSON | None) -> Target | None:
     return Target(
         name=name,
         so=str(item.get("so") or ""),
+        index=index,
         operating_systems=cast("list[str]", list(systems)) if isinstance(systems, list) else None,
         architecture=cast("str | None", item.get("architecture")),
         compatible_redis_version=cast("str | None", item.get("compatible_redis_version")),

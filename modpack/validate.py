@@ -16,7 +16,6 @@ from modpack.checks import commands as command_checks
 from modpack.checks import metadata
 from modpack.checks.document import check_module_document, check_module_json_text
 from modpack.config import NearestSettings, Settings
-from modpack.declarations import NOT_BUILT_HINT
 from modpack.errors import ModpackError, UsageError
 from modpack.findings import Finding, PathMapper, Sink
 from modpack.regular import exists
@@ -246,6 +245,8 @@ def _check_output_template(template: str, module: Module, sink: Sink) -> None:
 def _not_built(decl: Declarations, written: str | None, where: str) -> None:
     """DECL010 where `so` names a file that is not there (yet): nothing said that the binary's
     checks did not run, and a fresh clone's pre-commit passed without them."""
+    from modpack.declarations import NOT_BUILT_HINT  # where declarations are read: imported already
+
     if not written or "${" in written:
         return  # nothing named, or a variable DECL003 reports
     binary = decl.path.parent / written
@@ -330,7 +331,7 @@ def _target_findings(decl: Declarations, settings: Settings) -> list[Finding]:
 
     quiet = settings._replace(load=False, load_if_available=False)
     found: list[Finding] = []
-    for index, target in enumerate(decl.targets):
+    for target in decl.targets:
         written = target.expand(target.so)
         if not written or "${" in written:
             continue
@@ -338,7 +339,7 @@ def _target_findings(decl: Declarations, settings: Settings) -> list[Finding]:
         if binary.is_file():
             found += declared_findings(decl, binary, quiet, target)
         elif all(target.values()[v] for v in target_variables(target.so)):  # else DECL003 says it
-            _not_built(decl, written, f"targets[{index}].so")
+            _not_built(decl, written, f"targets[{target.index}].so")
     return found
 
 
@@ -354,8 +355,7 @@ def declared_findings(
     module: Module = json.loads(json.dumps(decl.module))
     if target is not None:
         target.apply(module)
-        index = next(i for i, t in enumerate(decl.targets) if t is target)
-        sink.mapper = _in_target(sink.mapper, target, index)
+        sink.mapper = _in_target(sink.mapper, target, target.index)
     view = replace(decl, sink=sink, so=str(so.resolve()), module=module)
     check_declarations(view, settings, so=so, named=so)  # findings name the binary as given
     return select(sink.resolved(), settings)

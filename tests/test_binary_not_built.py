@@ -86,3 +86,79 @@ def test_a_dependency_archive_not_built_yet_is_said_and_checked_once_it_is(tmp_p
     built = run_modpack("validate", toml)
     assert built.returncode == 1 and "DECL010" not in built.stdout, built.stdout  # checked now:
     assert "error DEP004" in built.stdout and hashlib.sha256(archive.read_bytes()).hexdigest() in built.stdout
+
+
+def _with_dependencies(tmp_path: Path, dependencies: dict[str, str]) -> Path:
+    """The example with a [module.dependencies.NAME] table per entry (its local_path, and a
+    sha256 of zeros for names starting with 'hashed')."""
+    tables = ""
+    for name, local in dependencies.items():
+        tables += f"\n[module.dependencies.{name}]\nlocal_path = {json.dumps(local)}\n"
+        tables += f'sha256 = "{"0" * 64}"\n' if name.startswith("hashed") else ""
+    text = EXAMPLE.replace('so = "../so/x86_64/hello.so"', f'so = "{HELLO}"')
+    return _project(tmp_path, text.replace("\n[platform]", tables + "\n[platform]"))
+
+
+def _gzip(path: Path) -> None:
+    import gzip
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(b"a tar would be here"))
+
+
+@pytest.mark.rule("DEP006")
+def test_an_unusable_archive_hides_no_other_dependency_s_hash(tmp_path: Path) -> None:
+    """A folder as one local_path (DEP006 at validate since it is no archive, built or not) made
+    validate skip every other dependency's hash check: the wrong sha256 of `hashed` went unsaid."""
+    (tmp_path / "deps" / "folder").mkdir(parents=True)
+    _gzip(tmp_path / "deps" / "hashed.tgz")
+    toml = _with_dependencies(tmp_path, {"afolder": "deps/folder", "hashed": "deps/hashed.tgz"})
+    done = run_modpack("validate", toml)
+    assert done.returncode == 1
+    assert "[module.dependencies.afolder.local_path]: error DEP006" in done.stdout, done.stdout
+    assert "[module.dependencies.hashed.sha256]: error DEP004" in done.stdout, done.stdout
+
+
+@pytest.mark.rule("DEP006")
+def test_a_local_path_that_can_never_be_a_file_is_not_called_unbuilt(tmp_path: Path) -> None:
+    """A path with a NUL, or a loop of links, is no file whatever is built: it was "not built yet"
+    (DECL010, exit 0) at validate and DEP006 only at build."""
+    (tmp_path / "deps").mkdir()
+    (tmp_path / "deps" / "loop.tgz").symlink_to("loop.tgz")
+    toml = _with_dependencies(tmp_path, {"nul": "deps/p\u0000.tgz", "loop": "deps/loop.tgz"})
+    done = run_modpack("validate", toml)
+    assert done.returncode == 1 and "DECL010" not in done.stdout, done.stdout
+    assert (
+        "[module.dependencies.nul.local_path]: error DEP006 local_path of 'nul' is not a usable path"
+        in done.stdout
+    )
+    assert "error DEP006 local_path of 'loop': cannot read" in done.stdout and "symbolic links" in done.stdout
+
+
+@pytest.mark.rule("DEP006")
+def test_a_build_refused_for_another_reason_says_the_archive_is_missing(tmp_path: Path) -> None:
+    """build printed validate's "not built yet ... Validate again once it is built" (DECL010) of a
+    missing archive when another finding refused it; the archive's DEP006 came only in a run after."""
+    _gzip(tmp_path / "deps" / "hashed.tgz")
+    toml = _with_dependencies(tmp_path, {"missing": "deps/missing.tgz", "hashed": "deps/hashed.tgz"})
+    built = run_modpack("build", toml, "-o", tmp_path / "dist")
+    assert built.returncode == 1 and not (tmp_path / "dist").exists()
+    missing = tmp_path / "deps" / "missing.tgz"
+    said = f"[module.dependencies.missing.local_path]: error DEP006 local_path of 'missing': {missing} does not exist"
+    assert said in built.stdout and "error DEP004" in built.stdout, built.stdout
+    assert "DECL010" not in built.stdout and "Validate again" not in built.stdout
+
+
+@pytest.mark.rule("DECL010")
+def test_a_target_after_one_without_a_name_is_placed_at_its_own_entry(tmp_path: Path) -> None:
+    """Entries without a name were dropped before their places were counted, so the named entry
+    after one was said as targets[0], at the nameless entry's line."""
+    targets = '\n[[targets]]\nso = "first.so"\n\n[[targets]]\nname = "b"\nso = "second.so"\n'
+    text = EXAMPLE.replace('so = "../so/x86_64/hello.so"', f'so = "{HELLO}"') + targets
+    toml = _project(tmp_path, text)
+    line = text.splitlines().index('so = "second.so"') + 1
+    done = run_modpack("validate", toml)
+    assert (
+        f"modpack.toml:{line} [targets[1].so]: info DECL010 {tmp_path / 'second.so'} is not built yet"
+        in done.stdout
+    ), done.stdout

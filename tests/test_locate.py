@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modpack.locate import LineMap, join, json_lines, resolver, toml_lines
+from modpack.locate import MAX_DEPTH, LineMap, join, json_lines, resolver, toml_lines
 from tests.support.paths import CASES
 
 STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
@@ -179,7 +179,17 @@ def test_any_text_gets_lines_never_an_exception(text: str) -> None:
 # text looks like `[table]` and `key = 1`, arrays with an item a line) are where a line matcher
 # went wrong: every key after such a string was placed in the wrong table, or on its header.
 
-LOOKALIKES = ["[commands]", "[[targets]]", "name = 'x'", "  arity = 3", "# not a comment", '"', "'", "]"]
+LOOKALIKES = [
+    "[commands]",
+    "[[targets]]",
+    "name = 'x'",
+    "  arity = 3",
+    "# not a comment",
+    '"',
+    "'",
+    "]",
+    "a line-ending backslash \\",  # in a basic string it joins the lines; in a literal one, text
+]
 toml_keys = st.sampled_from(["name", "arity", "flags", "so", "a-b", '"quoted key"', "'literal'", "x.y"])
 
 
@@ -274,8 +284,41 @@ def test_a_table_under_an_array_of_tables_belongs_to_its_last_element() -> None:
 def test_unterminated_and_deep_toml_ends() -> None:
     assert toml_lines('a = """never closed\n[b]\nc = 1\n')["a"] == 1
     assert "b" not in toml_lines('a = """never closed\n[b]\nc = 1\n')
-    deep = toml_lines("a = " + "[" * 5000 + "]" * 5000 + "\nb = 1\n")
-    assert deep["a"] == 1 and deep["b"] == 2
+
+
+def test_deep_toml_is_mapped_no_deeper_than_json() -> None:
+    """Every nested item's path was kept, each one longer than the last: 16,000 deep took 394 MB
+    and 40,000 deep made `modpack validate` of a 200 KB file need gigabytes. Past MAX_DEPTH
+    containers (or dotted parts), nothing is mapped."""
+    deep = toml_lines("a = " + "[" * 3000 + "]" * 3000 + "\nb = 1\n")
+    assert deep["a"] == 1 and deep["b"] == 2 and len(deep) <= MAX_DEPTH + 2
+    tables = toml_lines("".join(f"[[{'.'.join(['a'] * n)}]]\n" for n in range(1, 1000)) + "[c]\nd = 1\n")
+    assert len(tables) <= MAX_DEPTH + 2 and tables["c.d"] == 1001
+    inline = toml_lines("a = " + "[{b = " * 2000 + "1" + "}]" * 2000 + "\nc = 2\n")
+    assert inline["c"] == 2 and len(inline) <= 2 * MAX_DEPTH + 2
+
+
+def test_a_line_ending_backslash_keeps_the_string_whole() -> None:
+    """`\\` at the end of a line in a basic multi-line string joins the lines; the scanner read
+    the string as `""` and what followed as statements: `[[commands]]` in a description shifted
+    every command by one, and keys after it went to the wrong table."""
+    text = '[module]\ndescription = """Counts. \\\n[[commands]]\nname = 1\n"""\nname = "n"\n[[commands]]\nname = "a"\n'
+    assert toml_lines(text) == {
+        "module": 1,
+        "module.description": 2,
+        "module.name": 6,
+        "commands[0]": 7,
+        "commands[0].name": 8,
+    }
+
+
+def test_quoted_keys_are_read_as_toml_reads_them() -> None:
+    text = '[t]\n"\\U0001F600" = 1\n"a\\tb\\"c" = 2\n\'C:\\x\' = 3\n"a.b" = 4\n'
+    import tomllib
+
+    assert set(tomllib.loads(text)["t"]) == {"\U0001f600", 'a\tb"c', "C:\\x", "a.b"}
+    lines = toml_lines(text)
+    assert (lines["t.\U0001f600"], lines['t.a\tb"c'], lines["t.C:\\x"], lines["t.a.b"]) == (2, 3, 4, 5)
 
 
 @settings(max_examples=400, deadline=None)
