@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from json.scanner import make_scanner
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import yaml
@@ -503,7 +503,8 @@ class _TomlScanner:
         self.arrays: dict[str, int] = {}  # each array of tables (its path): its last index
 
     def run(self) -> None:
-        text, table = self.text, cast("str | None", "")  # None: a table nested too deep to map
+        text = self.text
+        table: str | None = ""  # None: a table nested too deep to map
         at = _end(_TOML_BLANK, text, 0)
         while at < len(text):
             start = at
