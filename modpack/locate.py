@@ -511,15 +511,13 @@ class _TomlScanner:
             if text[at] == "[":
                 double = text.startswith("[[", at)
                 parts, at = self._key(at + (2 if double else 1))
-                table = self._table(parts, double)
-                self._record(table, start)
+                table = self._table(parts, double, start)
                 at = _end(_TOML_LINE_END, text, at)
             else:
                 parts, at = self._key(at)
                 at = _end(_TOML_SPACE, text, at)
                 if parts and text.startswith("=", at):
-                    path = _joined(table, parts)
-                    self._record(path, start)
+                    path = self._key_path(table, parts, start)
                     at = self._value(at + 1, path)
                 else:  # not a statement: skip the line (always one character at least)
                     at = max(_end(_TOML_LINE_END, text, at), start + 1)
@@ -544,20 +542,35 @@ class _TomlScanner:
         if path is not None:
             self.offsets.setdefault(path, at)
 
-    def _table(self, parts: list[str], double: bool) -> str | None:
-        """The path of a `[a.b]` (or `[[a.b]]`) header: a part naming an array of tables stands
-        for its last element, and `[[...]]` itself adds an element. None past MAX_DEPTH parts:
-        each part's path is built, so a header a thousand parts long cost a million steps."""
+    def _key_path(self, prefix: str | None, parts: list[str], at: int) -> str | None:
+        """The path of a dotted key under `prefix`, recorded at `at` with the tables it opens on
+        the way (`module.name = ...` at the top is where `module` starts too), unless placed before."""
+        if prefix is None or len(parts) > MAX_DEPTH:
+            return None
+        path = prefix
+        for part in parts:
+            path = join(path, part)
+            self._record(path, at)
+        return path
+
+    def _table(self, parts: list[str], double: bool, at: int) -> str | None:
+        """The path of a `[a.b]` (or `[[a.b]]`) header at `at`, recorded there with the tables
+        it opens on the way (and an array of tables with its first element): a part naming an
+        array of tables stands for its last element, and `[[...]]` itself adds an element. None
+        past MAX_DEPTH parts: each part's path is built, so a header a thousand parts long cost a
+        million steps."""
         if len(parts) > MAX_DEPTH:
             return None
         path = ""
         for number, part in enumerate(parts, start=1):
             path = join(path, part)
+            self._record(path, at)
             if double and number == len(parts):
                 self.arrays[path] = self.arrays.get(path, -1) + 1
-                return f"{path}[{self.arrays[path]}]"
-            if path in self.arrays:
                 path = f"{path}[{self.arrays[path]}]"
+            elif path in self.arrays:
+                path = f"{path}[{self.arrays[path]}]"
+        self._record(path, at)
         return path
 
     def _value(self, at: int, path: str | None) -> int:
@@ -597,8 +610,7 @@ class _TomlScanner:
                 parts, end = self._key(at)
                 end = _end(_TOML_SPACE, text, end)
                 if parts and text.startswith("=", end):
-                    target = _joined(container.path, parts)
-                    self._record(target, at)
+                    target = self._key_path(container.path, parts, at)
                     state, at = "value", end + 1
                 else:
                     at = max(end, at + 1)  # not a key: skip it
@@ -665,15 +677,6 @@ def _toml_key_text(token: str) -> str:
         return chr(int(code, 16)) if int(code, 16) <= 0x10FFFF else escape.group()
 
     return _TOML_ESCAPE.sub(decoded, body)
-
-
-def _joined(prefix: str | None, parts: list[str]) -> str | None:
-    """`prefix` and a dotted key's parts joined; None past MAX_DEPTH parts, or under None."""
-    if prefix is None or len(parts) > MAX_DEPTH:
-        return None
-    for part in parts:
-        prefix = join(prefix, part)
-    return prefix
 
 
 # --- YAML -------------------------------------------------------------------------------------

@@ -999,3 +999,21 @@ def test_the_output_template_fixes_lead_to_a_template_that_passes(tmp_path: Path
     toml.write_text(text.replace(f"output = {json.dumps(template)}", 'output = "{module_name}.zip"'))
     again = run_modpack("validate", toml)
     assert again.returncode == 0 and "DECL0" not in again.stdout, again.stdout
+
+
+def test_findings_in_tables_opened_by_dotted_keys_have_a_line(tmp_path: Path) -> None:
+    """A modpack.toml written with dotted keys (`module.name = ...`, no [module] header) printed
+    findings about `module` and `module.dependencies.dep1` without a line (no `line=` in GitHub
+    annotations), and a stray key under a [[commands]] table at the table's header."""
+    so = (FIXTURES / "so" / "x86_64" / "hello.so").resolve()
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(
+        f'module.name = "hello"\nmodule.semantic_version = "1.2.3"\nmodule.capabilities = ["types"]\n'
+        f'module.dependencies.dep1.url = "https://example.com/x.tgz"\nbuild.so = "{so}"\n\n'
+        '[[commands]]\nname = "hello.get"\narity = 2\nflags = ["readonly"]\nfirst_key = 1\nlast_key = 1\nstep = 1\n'
+        "extra.sub = 1\n"
+    )
+    done = run_modpack("validate", toml)
+    assert "modpack.toml:4 [module.dependencies.dep1]: error DEP001" in done.stdout, done.stdout
+    assert "modpack.toml:1 [module.min_redis_version]: error SCH001" in done.stdout, done.stdout
+    assert "modpack.toml:14 [commands[0].extra]: error DECL001" in done.stdout, done.stdout

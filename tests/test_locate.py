@@ -246,6 +246,7 @@ def toml_documents(draw: st.DrawFn) -> tuple[str, dict[str, int]]:
                 continue  # a table defined twice is not TOML
             lines.append(header)
             expected[table] = len(lines)
+            expected.setdefault(table.partition("[")[0], len(lines))  # an array of tables, at its first
         else:
             if lines:
                 continue  # keys before any table only at the top
@@ -258,6 +259,8 @@ def toml_documents(draw: st.DrawFn) -> tuple[str, dict[str, int]]:
             lines.append(f"{key} = {value[0]}")
             lines.extend(value[1:])
             expected[path] = len(lines) - len(value) + 1
+            if key == "x.y":  # a dotted key opens table x where it is written
+                expected.setdefault(path.removesuffix(".y"), expected[path])
             expected.update(inside)
         lines.append(draw(st.sampled_from(["", "# a comment = 1", "   "])))
     return "\n".join(lines) + "\n", expected
@@ -293,7 +296,7 @@ def test_deep_toml_is_mapped_no_deeper_than_json() -> None:
     deep = toml_lines("a = " + "[" * 3000 + "]" * 3000 + "\nb = 1\n")
     assert deep["a"] == 1 and deep["b"] == 2 and len(deep) <= MAX_DEPTH + 2
     tables = toml_lines("".join(f"[[{'.'.join(['a'] * n)}]]\n" for n in range(1, 1000)) + "[c]\nd = 1\n")
-    assert len(tables) <= MAX_DEPTH + 2 and tables["c.d"] == 1001
+    assert len(tables) <= 2 * MAX_DEPTH + 2 and tables["c.d"] == 1001
     inline = toml_lines("a = " + "[{b = " * 2000 + "1" + "}]" * 2000 + "\nc = 2\n")
     assert inline["c"] == 2 and len(inline) <= 2 * MAX_DEPTH + 2
 
@@ -307,6 +310,7 @@ def test_a_line_ending_backslash_keeps_the_string_whole() -> None:
         "module": 1,
         "module.description": 2,
         "module.name": 6,
+        "commands": 7,
         "commands[0]": 7,
         "commands[0].name": 8,
     }
@@ -326,3 +330,28 @@ def test_quoted_keys_are_read_as_toml_reads_them() -> None:
 def test_any_text_gets_toml_lines_never_an_exception(text: str) -> None:
     lines = toml_lines(text)
     assert all(1 <= line <= text.count("\n") + 1 for line in lines.values())
+
+
+def test_dotted_keys_place_the_tables_they_open() -> None:
+    """`module.name = ...` at the top opens table `module`: a finding about the module as a whole
+    (a missing field) or about `module.dependencies.dep1` had no line to fall back to."""
+    text = (
+        'module.name = "hello"\nmodule.dependencies.dep1.url = "u"\nbuild.so = "x"\n'
+        '[[commands]]\nname = "a"\nextra.sub = 1\n[[commands]]\nname = "b"\n'
+    )
+    assert toml_lines(text) == {
+        "module": 1,
+        "module.name": 1,
+        "module.dependencies": 2,
+        "module.dependencies.dep1": 2,
+        "module.dependencies.dep1.url": 2,
+        "build": 3,
+        "build.so": 3,
+        "commands": 4,
+        "commands[0]": 4,
+        "commands[0].name": 5,
+        "commands[0].extra": 6,
+        "commands[0].extra.sub": 6,
+        "commands[1]": 7,
+        "commands[1].name": 8,
+    }
