@@ -209,11 +209,13 @@ def build(
     settings: Settings | None = None,
     declared: list[Finding] | None = None,
     claimed: dict[Path, str] | None = None,
+    any_name: bool = False,
 ) -> BuildResult:
     """Validate, then write the bundle atomically; refuse with the findings when there are errors.
 
     `declared`: the findings of the declaration checks (`declared_findings`), already selected
-    by `settings`; the bundle's own checks add only what they do not already say.
+    by `settings`; the bundle's own checks add only what they do not already say. `any_name`:
+    the name need not end in .zip (ramp-pack's -o, as RAMP's).
     """
     planned = plan_bundle(
         decl,
@@ -224,6 +226,7 @@ def build(
         settings=settings,
         declared=declared,
         claimed=claimed,
+        any_name=any_name,
     )
     (result,) = write_bundles([planned], out_dir, force=force)
     return result
@@ -251,6 +254,7 @@ def plan_bundle(
     settings: Settings | None = None,
     declared: list[Finding] | None = None,
     claimed: dict[Path, str] | None = None,
+    any_name: bool = False,
 ) -> PlannedBundle:
     """Every check `build` makes before it writes; a FindingsError when one fails."""
     settings = settings or Settings()
@@ -272,7 +276,7 @@ def plan_bundle(
     if failing(findings, settings):
         raise FindingsError(_refusal(findings), findings)
     template = name_template or decl.output or DEFAULT_NAME
-    path = out_dir / output_name(template, module, target.name if target else "")
+    path = out_dir / output_name(template, module, target.name if target else "", bundle=not any_name)
     if claimed is not None and target is not None:
         # two targets of one run whose bundles have the same name: the second replaced the first
         # (--force), or was 'unchanged' when the bytes agreed, and one platform went missing
@@ -280,8 +284,8 @@ def plan_bundle(
         if first != target.name:
             raise UsageError(
                 f"[[targets]] {target.name!r} would write {path}, which {first!r} wrote in this run",
-                "Give the targets different operating_systems or architecture, or use {target} in the"
-                " output name.",
+                "Put {target} in the output name (or give the targets different operating_systems or"
+                " architecture).",
             )
     return PlannedBundle(path, module, so, local_dependencies(decl), [decl.path], findings)
 
@@ -635,6 +639,10 @@ def build_project(
     from modpack import manifests
     from modpack.validate import declared_findings
 
+    if all_targets and target_names:  # --all built every target, --target NAME unheeded
+        raise UsageError(
+            "--all and --target cannot be combined", "Pass --all for every target, or --target NAME."
+        )
     chooser = "--all" if all_targets else "--target" if target_names else ""
     if chooser:
         _refuse_single_build_options(so, discover, chooser)

@@ -20,8 +20,10 @@ NAME_FIELDS = ("module_name", "os", "architecture", "semantic_version", "version
 MAX_NAME_BYTES = 200  # file names stop at 255 bytes, and the temporary name adds to it
 
 
-def output_name(template: str, module: Module, target: str = "") -> str:
-    """The bundle's file name from a template; only plain named fields, and no path tricks."""
+def output_name(template: str, module: Module, target: str = "", *, bundle: bool = False) -> str:
+    """The file name from a template; only plain named fields, and no path tricks. `bundle`: a
+    name modpack itself will know as a bundle again (validate, inspect and publish go by .zip);
+    ramp-pack's -o writes any name, as RAMP does."""
     systems = module.get("operating_systems") or ["any"]
     values = {
         "module_name": module.get("module_name", ""),
@@ -34,10 +36,23 @@ def output_name(template: str, module: Module, target: str = "") -> str:
     for _, name, spec, conversion in template_fields(template, "output name template"):
         if name is None:
             continue
-        if name not in NAME_FIELDS or spec or conversion:
+        if name not in NAME_FIELDS:
             raise UsageError(
                 f"output name template {template!r} uses {{{name}}}",
                 "Use only " + ", ".join(f"{{{f}}}" for f in NAME_FIELDS) + ".",
+            )
+        if spec or conversion:
+            written = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            raise UsageError(
+                f"output name template {template!r} uses {{{written}}}:"
+                " a field takes no conversion or format",
+                f"Write {{{name}}}.",
+            )
+        if name == "target" and not target:
+            raise UsageError(
+                f"output name template {template!r} uses {{target}},"
+                " which only a [[targets]] entry's build fills",
+                "Leave {target} out, or add [[targets]] and build them with --all or --target.",
             )
     name = template.format(**values)
     if len(name.encode()) > MAX_NAME_BYTES:
@@ -56,6 +71,11 @@ def output_name(template: str, module: Module, target: str = "") -> str:
         raise UsageError(
             f"the output name {name!r} is not a plain file name",
             "The template and the module's name and version must not contain '/', '..' or NUL.",
+        )
+    if bundle and not name.endswith(".zip"):
+        raise UsageError(
+            f"the output name {name!r} does not end in .zip",
+            "End the template with .zip: modpack validate, inspect and publish know a bundle by it.",
         )
     return name
 

@@ -202,7 +202,7 @@ def check_declarations(
         module, sink, capabilities_defaulted=isinstance(written, dict) and "capabilities" not in written
     )
     if decl.output is not None:
-        _check_output_template(decl.output, module, sink)
+        _check_output_template(decl, module, sink)
     binary = so if so is not None else _declared_binary(decl)
     command_checks.check_commands(module, sink, hand_written=True, binary_follows=binary is not None)
     command_checks.check_flag_versions(module, decl.raw.get("commands"), sink)  # as written
@@ -229,17 +229,30 @@ def check_declarations(
             _load_declared(decl, None, settings)
 
 
-def _check_output_template(template: str, module: Module, sink: Sink) -> None:
+def _check_output_template(decl: Declarations, module: Module, sink: Sink) -> None:
     """DECL011: the [build] output template build would refuse, as build refuses it (a usage
-    error there, without a line; validate passed it, and so did the pre-commit hook)."""
+    error there, without a line; validate passed it, and so did the pre-commit hook): for the
+    bundle of [build] so and for each [[targets]] entry's, each refusal said once."""
+    import json
+
     from modpack.naming import output_name
 
-    if "${" in template:
-        return  # an environment variable, which DECL003 judges
-    try:
-        output_name(template, module)
-    except UsageError as refused:
-        sink.add("DECL011", "build.output", refused.message, refused.hint, source_path=True)
+    template = decl.output
+    if template is None or "${" in template:
+        return  # none, or an environment variable, which DECL003 judges
+    builds: list[tuple[str, Module]] = [("", module)] if decl.so or not decl.targets else []
+    for target in decl.targets:
+        built: Module = json.loads(json.dumps(module))
+        target.apply(built)
+        builds.append((target.name, built))
+    said: set[str] = set()
+    for name, built in builds:
+        try:
+            output_name(template, built, name, bundle=True)
+        except UsageError as refused:
+            if refused.message not in said:
+                said.add(refused.message)
+                sink.add("DECL011", "build.output", refused.message, refused.hint, source_path=True)
 
 
 def _not_built(decl: Declarations, written: str | None, where: str) -> None:

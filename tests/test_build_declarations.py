@@ -910,6 +910,18 @@ def test_an_empty_command_name_is_named_as_modpack_toml_spells_it(tmp_path: Path
         ("{module_name", "output name template '{module_name': expected '}' before end of string"),
         ("sub/{module_name}.zip", "the output name 'sub/hello.zip' is not a plain file name"),
         ("/tmp/x.zip", "the output name '/tmp/x.zip' is not a plain file name"),
+        # a bundle not named .zip was written, and validate and publish then refused it (IN005)
+        ("{module_name}", "the output name 'hello' does not end in .zip"),
+        # said as "uses {version}", a field its fix allows
+        (
+            "{version:>10}.zip",
+            "output name template '{version:>10}.zip' uses {version:>10}: a field takes no",
+        ),
+        # said as "the output name '.zip' is not a plain file name"
+        (
+            "{target}.zip",
+            "output name template '{target}.zip' uses {target}, which only a [[targets]] entry's",
+        ),
     ],
 )
 def test_validate_refuses_the_output_template_build_refuses(tmp_path: Path, template: str, said: str) -> None:

@@ -57,6 +57,12 @@ def project(tmp_path: Path) -> Path:
             "--discover cannot be combined with --target",
             "then build the targets without --discover",
         ),
+        (  # --all built every target, and --target went unheeded
+            ["--all"],
+            ["--target", "rhel9-x86_64"],
+            "--all and --target cannot be combined",
+            "Pass --all for every target, or --target NAME.",
+        ),
     ],
 )
 def test_a_single_bundle_option_with_targets_is_a_usage_error(

@@ -101,7 +101,13 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
         # are said with the bundle's, as `modpack build ramp.yml` says them.
         said = decl.sink.resolved()
         result = build(
-            decl, request.module_so, directory, name_template=name_template, force=force, declared=said
+            decl,
+            request.module_so,
+            directory,
+            name_template=name_template,
+            force=force,
+            declared=said,
+            any_name=True,  # RAMP's -o names any file
         )
     return RampPacked(result, f"{folder}{slash}{result.path.name}")
 
