@@ -159,8 +159,8 @@ _REQUIRED_HINTS = {
 def _check_dependencies(decl: Declarations) -> None:
     """Each dependency is a url and a sha256, or a local archive (`local_path`) modpack packs
     under deps/ and hashes itself, as RAMP does (ramp.md §3.4). A local archive needs no url:
-    Redis Enterprise installs a dependency from the bundle's deps/ and downloads nothing
-    (redis-enterprise.md §8), and RAMP packs a local_path entry without one (normalize_dependencies
+    Redis Enterprise installs a dependency from the bundle's deps/ (redis-enterprise.md §8), or
+    fetches it from its url, and RAMP packs a local_path entry without one (normalize_dependencies
     skips it; RediSearch's Redis Enterprise manifest ships `svs` so)."""
     deps = decl.module.get("dependencies")
     if not isinstance(deps, dict):

@@ -1029,3 +1029,37 @@ def test_findings_in_tables_opened_by_dotted_keys_have_a_line(tmp_path: Path) ->
     assert "modpack.toml:4 [module.dependencies.dep1]: error DEP001" in done.stdout, done.stdout
     assert "modpack.toml:1 [module.min_redis_version]: error SCH001" in done.stdout, done.stdout
     assert "modpack.toml:14 [commands[0].extra]: error DECL001" in done.stdout, done.stdout
+
+
+@pytest.mark.rule("DEP003")
+def test_a_url_dependency_builds_a_bundle_that_validates(tmp_path: Path) -> None:
+    """The README's `dependencies = { dep1 = { url, sha256 } }` built a bundle that validate (so
+    publish) then refused, DEP003 "not under deps/ in the bundle": Redis Enterprise fetches such a
+    dependency from its url when the module is uploaded (RS 7.22 POST /v2/modules: 404 "Dependency
+    not found", 500 "Failed to get dependency"). Only one with neither an archive nor a url is."""
+    head, tail = EXAMPLE.split("[platform]", 1)
+    dependency = (
+        f'dependencies = {{ dep1 = {{ url = "https://example.com/dep1.tgz", sha256 = "{"a" * 64}" }} }}\n'
+    )
+    toml = project(tmp_path, head + dependency + "\n[platform]" + tail)
+    assert run_modpack("validate", toml).returncode == 0
+    built = run_modpack("build", toml, "-o", tmp_path / "out")
+    assert built.returncode == 0, built.stdout + built.stderr
+    [bundle] = bundles(tmp_path / "out")
+    checked = run_modpack("validate", bundle)
+    assert checked.returncode == 0 and "DEP003" not in checked.stdout, checked.stdout
+    # the same dependency without its url: nothing to install it from
+    with zipfile.ZipFile(bundle) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    module = json.loads(entries["module.json"])
+    del module["dependencies"]["dep1"]["url"]
+    entries["module.json"] = json.dumps(module).encode()
+    broken = tmp_path / "broken.zip"
+    with zipfile.ZipFile(broken, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    refused = run_modpack("validate", broken)
+    said = (
+        "[dependencies.dep1]: error DEP003 dependency 'dep1' is not under deps/ in the bundle, and has no url"
+    )
+    assert refused.returncode == 1 and said in refused.stdout, refused.stdout

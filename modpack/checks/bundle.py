@@ -72,11 +72,17 @@ def _check_bundled_dependencies(layout: Layout, module: Module, sink: Sink) -> N
     for name, dep in deps.items():
         if not isinstance(dep, dict):
             continue
-        info = _bundled_dependency(names, name, dep.get("url"))
+        url = dep.get("url")
+        info = _bundled_dependency(names, name, url)
         if info is None:
-            sink.add(
-                "DEP003", f"dependencies.{name}", f"dependency {name!r} is not under deps/ in the bundle"
-            )
+            # One with a url is fetched by the cluster when the module is uploaded (RS 7.22, POST
+            # /v2/modules: 404 "Dependency not found", 500 "Failed to get dependency"); RAMP packs
+            # only local_path ones, and its url-only manifests are Redis's own (RedisGears).
+            if not (isinstance(url, str) and url.strip()):
+                message = (
+                    f"dependency {name!r} is not under deps/ in the bundle, and has no url to fetch it from"
+                )
+                sink.add("DEP003", f"dependencies.{name}", message)
             continue
         digest = dep.get("sha256")
         if isinstance(digest, str):

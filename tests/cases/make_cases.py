@@ -293,7 +293,8 @@ def bundle_cases() -> dict[str, bytes]:
         "corrupt-entry": _corrupt(bundle(), "hello.so"),
         "os-missing": bundle(with_module(drop("operating_systems"))),
         "architecture-missing": bundle(with_module(drop("architecture"))),
-        "dependency-not-bundled": bundle(with_module(dep_module)),
+        # with a url the cluster fetches it; with neither an archive nor a url nothing installs it
+        "dependency-not-bundled": bundle(with_module(put(dependencies={"dep1": {"sha256": "0" * 64}}))),
         "dependency-hash-mismatch": bundle(
             with_module(dep_module), extra=[("deps/dep1.tgz", b"another archive", 0o100644)]
         ),
