@@ -647,6 +647,14 @@ def build_project(
     if chooser:
         _refuse_single_build_options(so, discover, chooser)
     decl = manifests.load(declarations_path(path))
+    if decl.kind == "toml" and decl.raw:
+        from modpack.modpack_toml import settings_only
+
+        if settings_only(decl.raw):
+            raise UsageError(
+                f"{decl.path} holds only [validate]: the settings of the files under its folder, no module",
+                "Build a module's modpack.toml (with [module], and [build] so or --so).",
+            )
     settings = build_settings(decl, redis_server)
     base = decl.path.parent
     chosen = so if so is not None else (base / decl.so if decl.so else None)

@@ -40,6 +40,12 @@ _COMMAND_FIELDS = {"command_name": "name", "command_arity": "arity"}
 _INTEGER_FIELDS = ("arity", "first_key", "last_key", "step")
 
 
+def settings_only(data: Mapping[str, object]) -> bool:
+    """A modpack.toml that holds only [validate]: the settings of the files under its folder (a
+    repository's root, say), not a module's declarations."""
+    return set(data) == {"validate"}
+
+
 def toml_path(path: str) -> str:
     """The modpack.toml path of a module.json path: `commands[2].command_arity` -> `commands[2].arity`."""
     head, _, rest = path.partition(".")
@@ -85,6 +91,8 @@ def load_toml(path: Path) -> Declarations:
     # module.json takes a value (SCH002), and its error stops every build.
     parsed = cast("dict[str, JSON]", data)
     for violation in schema.check(parsed, "modpack", exact_integers=True):
+        if settings_only(parsed) and not violation.path.startswith("validate"):
+            continue  # no module to miss: a folder's settings (README, "as ruff finds pyproject.toml")
         hint = violation.hint or _REQUIRED_HINTS.get(violation.path, "") or _belongs_elsewhere(violation)
         _add_unmapped(sink, violation.code, violation.path, violation.message, hint)
     _check_integer_range(parsed, sink)

@@ -185,10 +185,12 @@ def check_declarations(
         if settings.load and not (so is None and binary_beside):
             _load_declared(decl, so, settings)
         return
+    from modpack.modpack_toml import settings_only  # read it: imported already
+
     module = decl.module
     sink = decl.sink
-    if not decl.raw:
-        return
+    if not decl.raw or settings_only(decl.raw):
+        return  # nothing, or only [validate]: its codes were checked as it was read
     if "min_redis_version" not in module and "module" in decl.raw:
         sink.add(
             "SCH001",

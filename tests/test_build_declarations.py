@@ -1063,3 +1063,29 @@ def test_a_url_dependency_builds_a_bundle_that_validates(tmp_path: Path) -> None
         "[dependencies.dep1]: error DEP003 dependency 'dep1' is not under deps/ in the bundle, and has no url"
     )
     assert refused.returncode == 1 and said in refused.stdout, refused.stdout
+
+
+def test_a_modpack_toml_of_settings_only_is_not_a_module(tmp_path: Path) -> None:
+    """A repository's root modpack.toml with only [validate] (the settings of the files under it,
+    as the README says ruff finds pyproject.toml) was validated as a module: SCH001 "`module` is
+    missing", so the pre-commit hook, which passes every modpack.toml, failed every commit."""
+    (tmp_path / "hello").mkdir()
+    module = tmp_path / "hello" / "ramp.yml"  # no compatible_redis_version (VER006): the root ignores it
+    module.write_text(
+        "display_name: Hello\nauthor: me\nemail: a@example.com\ndescription: says hello\n"
+        'homepage: https://example.com\nlicense: MIT\ncommand_line_args: ""\nmin_redis_version: "7.0"\n'
+        'min_redis_pack_version: "7.2"\ncapabilities:\n    - types\n'
+    )
+    assert "VER006" in run_modpack("validate", module).stdout
+    root = tmp_path / "modpack.toml"
+    root.write_text('[validate]\nignore = ["VER006"]\n')
+    done = run_modpack("validate", "--skip-unrelated", "--strict", "--", root, module)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.endswith("2 files checked: 0 errors, 0 warnings, 0 infos\n"), done.stdout
+    root.write_text('[validate]\nignore = ["VER0066"]\n')  # its own settings are still checked
+    wrong = run_modpack("validate", root)
+    assert wrong.returncode == 1 and "error DECL009 [validate] ignore names 'VER0066'" in wrong.stdout
+    root.write_text('[validate]\nignore = ["VER006"]\n')
+    built = run_modpack("build", root, "-o", tmp_path / "dist")
+    assert built.returncode == 2 and "holds only [validate]" in built.stderr, built.stderr
+    assert not (tmp_path / "dist").exists()
