@@ -1089,3 +1089,25 @@ def test_a_modpack_toml_of_settings_only_is_not_a_module(tmp_path: Path) -> None
     built = run_modpack("build", root, "-o", tmp_path / "dist")
     assert built.returncode == 2 and "holds only [validate]" in built.stderr, built.stderr
     assert not (tmp_path / "dist").exists()
+
+
+@pytest.mark.rule("PLT005")
+def test_an_empty_operating_systems_list_is_warned_of_where_written_and_in_the_bundle(tmp_path: Path) -> None:
+    """`operating_systems = []` built a bundle for no OS (hello.Linux-any-...) with no finding in
+    validate of either file; a list that was left out gets PLT005, and [] declares no more."""
+    toml = project(
+        tmp_path,
+        EXAMPLE.replace('architecture = "x86_64"', 'operating_systems = []\narchitecture = "x86_64"'),
+    )
+    line = toml.read_text().splitlines().index("operating_systems = []") + 1
+    checked = run_modpack("validate", "--strict", toml)
+    assert checked.returncode == 1
+    assert (
+        f"modpack.toml:{line} [platform.operating_systems]: warning PLT005 operating_systems is empty"
+        in checked.stdout
+    )
+    built = run_modpack("build", toml, "-o", tmp_path / "out")
+    assert built.returncode == 0, built.stdout + built.stderr
+    [bundle] = bundles(tmp_path / "out")
+    again = run_modpack("validate", bundle)
+    assert "[operating_systems]: warning PLT005 operating_systems is empty" in again.stdout, again.stdout

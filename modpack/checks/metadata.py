@@ -200,6 +200,8 @@ def check_platform(module: Module, sink: Sink, *, in_bundle: bool = False) -> No
     # No list at all: in a bundle, PLT005 names the OSes its binary loads on (checks/bundle.py).
     key = "operating_systems" if module.get("operating_systems") is not None else "os_list"
     entries = module.get(key)
+    if entries == []:  # declares no OS: a node's cannot be among them (or, read leniently, is not checked)
+        sink.add("PLT005", key, f"{key} is empty")
     if isinstance(entries, list):
         _check_os_entries(entries, key, module.get("architecture"), _pack_floor(module), sink)
 
