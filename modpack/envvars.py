@@ -52,6 +52,12 @@ def _expand(text: str, sink: Sink, path: str) -> str:
     return _ENV.sub(replace, text)
 
 
+def literal(text: str) -> str:
+    """`text` written so that expanding it gives `text` back: each `$` as `$$` (a value read from
+    module.json is literal, and `${VAR}` in it is no variable)."""
+    return text.replace("$", "$$")
+
+
 def from_getenv(value: str) -> str:
     """`value` with each `{os.getenv('X')}` written as `${X}` (nothing else is touched)."""
     return _GETENV.sub(lambda m: "${" + m.group(1) + "}", value)

@@ -262,7 +262,39 @@ def from_module_json(document: object, source: str) -> Conversion:
     _edit_records(module, module.get("commands"), conv)
     _carry_module(conv, module)
     _drop_nulls(conv)
+    _literal_dollars(conv)
     return conv
+
+
+def _literal_dollars(conv: Conversion) -> None:
+    """Every `$` of a module.json string written as `$$`: module.json is literal, and modpack.toml
+    expands `${VAR}` (`description = "costs ${PRICE}"` became the environment's PRICE at build
+    time, or DECL003 when unset). A ramp.yml is expanded as modpack.toml is, so it is not escaped."""
+    where: list[str] = []
+    conv.module = {k: _escaped(v, k, where) for k, v in conv.module.items()}
+    conv.platform = {k: _escaped(v, k, where) for k, v in conv.platform.items()}
+    conv.commands = [_escaped_object(c, f"commands[{i}]", where) for i, c in enumerate(conv.commands)]
+    if where:
+        conv.changed(
+            f"{', '.join(where)}: each '$' is written '$$', modpack.toml's literal '$' (a '${{VAR}}'"
+            " there reads the environment)"
+        )
+
+
+def _escaped(value: JSON, where: str, found: list[str]) -> JSON:
+    if isinstance(value, str):
+        if "$" in value:
+            found.append(where)
+        return envvars.literal(value)
+    if isinstance(value, list):
+        return [_escaped(v, f"{where}[{i}]", found) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return _escaped_object(value, where, found)
+    return value
+
+
+def _escaped_object(value: dict[str, JSON], where: str, found: list[str]) -> dict[str, JSON]:
+    return {k: _escaped(v, f"{where}.{k}", found) for k, v in value.items()}
 
 
 def from_module_file(path: Path) -> Conversion:
