@@ -46,3 +46,23 @@ def test_module_json_values_with_dollars_stay_literal(tmp_path: Path) -> None:
     built = built_module_json(tmp_path, tmp_path / "out", "--so", HELLO, env=env)
     assert built["description"] == LITERAL
     assert built["author"] == "$$USER"
+
+
+def test_a_path_ending_in_a_slash_is_a_folder(tmp_path: Path) -> None:
+    """`init nofold/` wrote a file named nofold: a trailing '/' names a folder, made when missing,
+    and a file there is not overwritten."""
+    done = run_modpack("init", "nofold/", "--name", "mymod", "--version", "0.1.0", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("wrote nofold/modpack.toml\n")
+    assert 'name = "mymod"' in (tmp_path / "nofold" / "modpack.toml").read_text()
+    nested = run_modpack("init", "a/b/", "--name", "mymod", "--version", "0.1.0", cwd=tmp_path)
+    assert nested.returncode == 0, nested.stderr
+    assert (tmp_path / "a" / "b" / "modpack.toml").is_file()
+    (tmp_path / "file").write_text("mine\n")
+    refused = run_modpack("init", "file/", "--name", "mymod", "--version", "0.1.0", "--force", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("modpack: file/ is not a folder\n")
+    assert (tmp_path / "file").read_text() == "mine\n"
+    blocked = run_modpack("init", "file/sub/", "--name", "mymod", "--version", "0.1.0", cwd=tmp_path)
+    assert blocked.returncode == 1 and "Traceback" not in blocked.stderr
+    assert blocked.stderr.startswith("modpack: cannot make the folder file/sub: Not a directory\n")

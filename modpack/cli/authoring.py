@@ -51,7 +51,7 @@ def _refuse_existing(path: Path, force: bool) -> None:
 
 
 @click.command("init")
-@click.argument("path", type=click.Path(path_type=Path), default=Path("modpack.toml"))
+@click.argument("given", metavar="[PATH]", type=click.Path(), default="modpack.toml")
 @click.option(
     "--from",
     "source",
@@ -69,7 +69,7 @@ def _refuse_existing(path: Path, force: bool) -> None:
 @click.option("--version", "version", help="The semantic version X.Y.Z.")
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 def init_command(
-    path: Path,
+    given: str,
     source: Path | None,
     so: Path | None,
     args: str | None,
@@ -80,10 +80,9 @@ def init_command(
     """Write modpack.toml: new, or converted from ramp.yml, module.json or a bundle.
 
     PATH is the file to write (default: modpack.toml here), or a folder to write modpack.toml in,
-    as `modpack build` takes a folder.
+    as `modpack build` takes a folder; a PATH ending in '/' is a folder, made when missing.
     """
-    if path.is_dir():  # `init .` said "File '.' is a directory" where build takes one
-        path = path / "modpack.toml"
+    path, folder = _target(given)
     _refuse_own_input(path, [p for p in (source, so) if p is not None])  # --force cannot lift it
     # Then: a bare `init` beside an existing modpack.toml said it needed --name and --version.
     _refuse_existing(path, force)
@@ -96,10 +95,48 @@ def init_command(
         if so is not None:
             conversion.so = str(so)
         text, notes = conversion.render(), conversion.notes
-    _write(path, text, force)
+    made = _make_folder(folder) if folder is not None else []
+    try:
+        _write(path, text, force)
+    except BaseException:
+        for created in reversed(made):  # nothing was written: the folders made for it go too
+            with contextlib.suppress(OSError):
+                created.rmdir()
+        raise
     click.echo(f"wrote {path}")
     for note in notes:
         click.echo(f"  {note}")
+
+
+def _target(given: str) -> tuple[Path, Path | None]:
+    """The modpack.toml to write for PATH, and the folder to make for it first (None: no folder
+    to make). A folder writes modpack.toml in it, as `modpack build` takes a folder (`init .` said
+    "File '.' is a directory"); so does a name ending in '/', a folder to be, like `mkdir -p`'s
+    (`init nofold/` wrote a file named nofold)."""
+    path = Path(given)
+    if path.is_dir():
+        return path / "modpack.toml", None
+    if given.rpartition("/")[2] not in ("", ".", ".."):  # Path(given) drops a trailing "/"
+        return path, None
+    if os.path.lexists(path):
+        raise UsageError(
+            f"{given} is not a folder",
+            "Give a folder to write modpack.toml in, or the file to write (without the trailing '/').",
+        )
+    return path / "modpack.toml", path
+
+
+def _make_folder(folder: Path) -> list[Path]:
+    """Make `folder` and the parents it lacks; the ones made, outermost first."""
+    missing = [p for p in (folder, *folder.parents) if not os.path.lexists(p)][::-1]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModpackError(
+            f"cannot make the folder {folder}: {exc.strerror or exc}",
+            "Give a folder that exists or can be made (a writable parent, no file in the way).",
+        ) from None
+    return missing
 
 
 def _check_identity(name: str | None, version: str | None) -> None:
