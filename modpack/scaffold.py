@@ -8,20 +8,26 @@ is an error instead of a silent pass (ramp.md §3.3).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modpack import envvars, schema, versions
 from modpack.declarations import MODULE_KEYS
-from modpack.errors import FindingsError, ModpackError
+from modpack.errors import FindingsError, ModpackError, UsageError
 from modpack.findings import Finding, Severity, Sink
 from modpack.ramp.edits import apply_ramp_edits, edit_errors
 from modpack.records import folded_name
 
 if TYPE_CHECKING:
+    import zipfile
+
+    from modpack.bundle import Layout
     from modpack.types import JSON, Module
 
 MODULE_ORDER = (
@@ -80,6 +86,10 @@ class Conversion:
     notes: list[str] = field(default_factory=list)
     so: str | None = None
     source: str = ""
+    # The bundle converted, and the dependency archives in it to extract beside modpack.toml:
+    # dependency name -> its entry under deps/ (extract_archives).
+    bundle: Path | None = None
+    archives: dict[str, str] = field(default_factory=dict)
     # Required [module] keys nobody knows yet: written as commented lines to fill in.
     missing: dict[str, str] = field(default_factory=dict)
 
@@ -325,9 +335,137 @@ def from_bundle(path: Path) -> Conversion:
         _refuse_errors(findings, path)
         raise ModpackError(f"{path} has no readable module.json")
     conv = from_module_json(module, str(path))
+    _find_archives(conv, path, module.get("dependencies"))
     binary = module.get("module_file")
     conv.todo(f"the binary {binary!r} is inside the bundle; set [build] so to its path, or pass --so")
     return conv
+
+
+def _find_archives(conv: Conversion, path: Path, deps: JSON | None) -> None:
+    """The archives under deps/ that the bundle's dependencies name, for extract_archives: a
+    dependency converted without its archive (sha256 and url only) failed the build (DEP001) or
+    built a bundle without it. One whose name is no plain file name is left to the user."""
+    from modpack.checks.bundle import bundled_dependency
+    from modpack.checks.metadata import SAFE_NAME
+
+    if not isinstance(deps, dict) or not deps:
+        return
+    with _opened_bundle(path) as layout:
+        names = {Path(entry).name: info for entry, info in layout.deps.items()}
+        for name, dep in deps.items():
+            info = bundled_dependency(names, name, dep.get("url") if isinstance(dep, dict) else None)
+            if info is None or not isinstance(dep, dict):
+                continue
+            if SAFE_NAME.fullmatch(name):
+                conv.archives[name] = info.filename
+            else:
+                conv.todo(
+                    f"dependencies.{_comment(name)}: the bundle ships its archive as {info.filename!r};"
+                    " extract it and set local_path to its path"
+                )
+    conv.bundle = path
+
+
+@contextlib.contextmanager
+def _opened_bundle(path: Path) -> Iterator[Layout]:
+    """The bundle's entries, checked as validate checks them; a ModpackError when they cannot be."""
+    from modpack import bundle
+    from modpack.regular import open_regular
+
+    sink = Sink(str(path))
+    try:
+        stream = open_regular(path)
+    except OSError as exc:
+        raise ModpackError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with stream:
+        layout = bundle.open_layout(stream, os.fstat(stream.fileno()).st_size, sink)
+        if layout is None:
+            raise FindingsError(f"{path} cannot be read", sink.resolved())
+        with layout.archive:
+            yield layout
+
+
+def extract_archives(conv: Conversion, folder: Path) -> list[Path]:
+    """Write each dependency archive of the converted bundle into `folder` as <name>.tgz, where
+    the new modpack.toml's local_path names it (its sha256 goes: build hashes the file), and say
+    so in the notes. A file of that name with other content is a usage error, before anything is
+    written; one with the same content is used as it is. Returns the files written: all or none."""
+    if conv.bundle is None or not conv.archives:
+        return []
+    from modpack import bundle
+    from modpack.atomic import atomic_output
+    from modpack.checks.bundle import DAMAGED
+
+    written: list[Path] = []
+    try:
+        with _opened_bundle(conv.bundle) as layout:
+            infos = {info.filename: info for info in layout.deps.values()}
+            # every refusal before any file is written
+            present = {
+                n for n, e in conv.archives.items() if _already_there(folder / f"{n}.tgz", layout, infos[e])
+            }
+            for name, entry in conv.archives.items():
+                if name in present:
+                    continue
+                target = folder / f"{name}.tgz"
+                with atomic_output(target) as out:
+                    for chunk in bundle.member_chunks(layout.archive, infos[entry]):
+                        out.stream.write(chunk)
+                    out.commit()
+                written.append(target)
+    except DAMAGED as exc:
+        _remove(written)
+        raise ModpackError(f"cannot extract a dependency archive from {conv.bundle}: {exc}") from None
+    except BaseException:
+        _remove(written)
+        raise
+    _name_archives(conv, folder, present)
+    return written
+
+
+def _already_there(target: Path, layout: Layout, info: zipfile.ZipInfo) -> bool:
+    """True when `target` holds the archive already; False when there is no such file; a usage
+    error when another file is in the way (it is never replaced)."""
+    from modpack import bundle
+    from modpack.hashing import sha256_stream
+
+    if not os.path.lexists(target):
+        return False
+    try:
+        with target.open("rb") as existing:
+            if sha256_stream(existing) == bundle.hash_member(layout.archive, info):
+                return True
+    except OSError:
+        pass
+    raise UsageError(
+        f"{target} exists, and is not the bundle's {info.filename}: init extracts that archive there,"
+        " for local_path to name it",
+        "Move the file away, or write modpack.toml to another folder.",
+    )
+
+
+def _name_archives(conv: Conversion, folder: Path, present: set[str]) -> None:
+    deps = conv.module.get("dependencies")
+    if not isinstance(deps, dict):
+        return
+    for name, entry in conv.archives.items():
+        dep = deps.get(name)
+        if not isinstance(dep, dict):
+            continue
+        local = f"{name}.tgz"
+        deps[name] = {**{k: v for k, v in dep.items() if k != "sha256"}, "local_path": local}
+        where = folder / local
+        how = "was already there with its content" if name in present else f"is extracted to {where}"
+        conv.changed(
+            f"dependencies.{name}: the bundle's {entry} {how}; local_path = {json.dumps(local)} names it,"
+            " and the build hashes it (sha256 left out)"
+        )
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _refuse_errors(findings: list[Finding], path: Path) -> None:

@@ -73,7 +73,7 @@ def _check_bundled_dependencies(layout: Layout, module: Module, sink: Sink) -> N
         if not isinstance(dep, dict):
             continue
         url = dep.get("url")
-        info = _bundled_dependency(names, name, url)
+        info = bundled_dependency(names, name, url)
         if info is None:
             # One with a url is fetched by the cluster when the module is uploaded (RS 7.22, POST
             # /v2/modules: 404 "Dependency not found", 500 "Failed to get dependency"); RAMP packs
@@ -99,8 +99,9 @@ def _check_bundled_dependencies(layout: Layout, module: Module, sink: Sink) -> N
                 )
 
 
-def _bundled_dependency(names: dict[str, zipfile.ZipInfo], name: str, url: object) -> zipfile.ZipInfo | None:
-    """deps/<name>.tgz as RAMP packs it (ramp.md §3.4), deps/<name>.<ext>, or the url's file name."""
+def bundled_dependency(names: dict[str, zipfile.ZipInfo], name: str, url: object) -> zipfile.ZipInfo | None:
+    """deps/<name>.tgz as RAMP packs it (ramp.md §3.4), deps/<name>.<ext>, or the url's file name;
+    `names` maps the file names under deps/ to their entries."""
     from urllib.parse import urlparse
 
     candidates = [f"{name}.tgz"]

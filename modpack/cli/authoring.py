@@ -88,18 +88,27 @@ def init_command(
     _refuse_existing(path, force)
     _check_identity(name, version)
     discovered = _discovered(so, args)
+    conversion = None
     if source is None:
         text, notes = _new(name, version, discovered, so, path)
     else:
         conversion = _convert(source, discovered, name, version)
         if so is not None:
             conversion.so = str(so)
-        text, notes = conversion.render(), conversion.notes
     made = _make_folder(folder) if folder is not None else []
+    extracted: list[Path] = []
     try:
+        if conversion is not None:
+            from modpack.scaffold import extract_archives
+
+            extracted = extract_archives(conversion, path.parent)  # a bundle's deps/, beside it
+            text, notes = conversion.render(), conversion.notes
         _write(path, text, force)
     except BaseException:
-        for created in reversed(made):  # nothing was written: the folders made for it go too
+        for written in extracted:  # nothing was written: what was made for it goes too
+            with contextlib.suppress(OSError):
+                written.unlink()
+        for created in reversed(made):
             with contextlib.suppress(OSError):
                 created.rmdir()
         raise
