@@ -62,6 +62,8 @@ def discover(
     from modpack.cli.output import checked_redis_version
     from modpack.redis import discover as library
 
+    if write_path is not None:
+        library.refuse_other_target(write_path, so)
     found = library.discover(
         so, library.split_args(module_args), redis_server, redis_version=checked_redis_version(redis_version)
     )

@@ -328,6 +328,29 @@ class WriteSummary:
         return text
 
 
+def refuse_other_target(path: Path, so_path: Path) -> None:
+    """--write merges into a modpack.toml: a RAMP manifest, a module.json or a bundle there is a
+    usage error naming `modpack init`, which converts it, before any module is loaded (it said
+    "cannot merge into ramp.yml: TOML syntax error ... Fix the file first", of a valid manifest)."""
+    lowered = path.name.lower()
+    kinds = {
+        ".yml": "a RAMP manifest",
+        ".yaml": "a RAMP manifest",
+        ".json": "a module.json",
+        ".zip": "a bundle",
+    }
+    kind = next((k for suffix, k in kinds.items() if lowered.endswith(suffix)), None)
+    if kind is None:
+        return
+    into = f" {shlex.quote(str(path.with_name('modpack.toml')))}" if path.parent != Path() else ""
+    convert = f"modpack init{into} --from {shlex.quote(str(path))}"
+    if kind == "a RAMP manifest":
+        hint = f"Convert it with the commands discovered: `{convert} --discover {shlex.quote(str(so_path))}`."
+    else:
+        hint = f"Convert it with `{convert}`, then give the modpack.toml written to --write."
+    raise UsageError(f"--write takes a modpack.toml, not {path} ({kind})", hint)
+
+
 def write_toml(
     path: Path,
     discovery: Discovery,
@@ -416,7 +439,8 @@ def _parse(path: Path, text: str) -> tomlkit.TOMLDocument:
         return tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as exc:
         message = f"cannot merge into {path}: TOML syntax error: {exc}"
-        raise ModpackError(message, "Fix the file first.") from None
+        hint = "Fix the file first: --write merges into a modpack.toml (`modpack init` converts other files)."
+        raise ModpackError(message, hint) from None
 
 
 def _new_document(discovery: Discovery, load_args: str) -> tomlkit.TOMLDocument:
