@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import zipfile
 
     from modpack.bundle import Layout
+    from modpack.redis.model import Discovery
     from modpack.types import JSON, Module
 
 MODULE_ORDER = (
@@ -647,6 +648,29 @@ def from_discovery(
     _redis_versions(conv, discovered)
     _load_args(conv, discovered)
     conv.todo("list the module's capabilities (`modpack rules --capabilities`)")
+    return conv
+
+
+def discovered_of(found: Discovery) -> Discovered:
+    """What `modpack discover` found, as the conversions take it: module.json's commands (no
+    subcommands, as RAMP lists them) and the load arguments as one string, quoting and all."""
+    import shlex
+
+    from modpack.redis.discover import module_json_commands
+
+    commands = module_json_commands(found)
+    return Discovered(
+        found.module_name, found.module_version, commands, found.redis_version, shlex.join(found.args)
+    )
+
+
+def discovered_file(
+    discovered: Discovered, so: Path, path: Path, *, name: str | None = None, version: str | None = None
+) -> Conversion:
+    """A new modpack.toml at `path` for the module `so`, from what loading it reported: the one
+    `modpack init --discover` writes, and `modpack discover --write` when `path` is new."""
+    conv = from_discovery(discovered, str(so), name=name, version=version)
+    conv.so = os.path.relpath(so.resolve(), path.resolve().parent)
     return conv
 
 

@@ -42,3 +42,51 @@ def test_write_to_a_ramp_manifest_points_to_init(tmp_path: Path) -> None:
         assert other.stderr.startswith(f"modpack: --write takes a modpack.toml, not {name} ({kind})\n")
         assert f"`modpack init --from {name}`" in other.stderr
         assert not (tmp_path / name).exists()
+
+
+@pytest.mark.redis
+def test_a_new_file_is_the_one_init_writes(tmp_path: Path) -> None:
+    """A new file held only [module] name and semantic_version and the commands: its first
+    validate failed (SCH001 min_redis_version is missing), and [build] so was left out although
+    the binary was known. It is now the file `modpack init --discover` writes."""
+    require_redis()
+    folder = tmp_path / "project"
+    folder.mkdir()
+    done = run_modpack("discover", HELLO, "--write", folder / "new.toml")
+    assert done.returncode == 0, done.stderr
+    notes = done.stdout.splitlines()[1:]
+    assert notes[0].startswith("  changed: min_redis_version and compatible_redis_version are ")
+    assert notes[1:] == ["  to do: list the module's capabilities (`modpack rules --capabilities`)"]
+    text = (folder / "new.toml").read_text()
+    initialised = run_modpack("init", folder / "init.toml", "--discover", HELLO)
+    assert initialised.returncode == 0, initialised.stderr
+    assert text == (folder / "init.toml").read_text()  # the same file, commands and all
+    checked = run_modpack("validate", folder / "new.toml")
+    assert checked.returncode == 0, checked.stdout
+    assert " 0 errors," in checked.stdout  # CAP004, the capabilities init leaves to declare, at most
+    assert "SCH001" not in checked.stdout
+    built = run_modpack("build", folder / "new.toml", "-o", tmp_path / "dist")  # [build] so found it
+    assert built.returncode == 0, built.stdout + built.stderr
+
+
+MODULE_ONLY = '[module]\nname = "hello"\nsemantic_version = "1.2.3"'
+WITH_A_COMMAND = (
+    MODULE_ONLY
+    + '\n\n[[commands]]\nname = "hello.get"\narity = 2\nflags = ["readonly", "fast"]\nfirst_key = 1\nlast_key = 1\nstep = 1'
+)
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("given", [MODULE_ONLY, MODULE_ONLY + "\n", WITH_A_COMMAND, WITH_A_COMMAND + "\n\n"])
+def test_each_table_added_has_one_blank_line_above_it(tmp_path: Path, given: str) -> None:
+    """A file ending without a blank line got its first [[commands]] right under its last line,
+    and tables after it two blank lines apart."""
+    require_redis()
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(given)
+    done = run_modpack("discover", HELLO, "--write", toml)
+    assert done.returncode == 0, done.stderr
+    text = toml.read_text()
+    assert text.startswith(given.rstrip("\n") + "\n\n[[commands]]\n")
+    assert text.count("[[commands]]") == 5 == text.count("\n\n[[commands]]\n")
+    assert "\n\n\n" not in text and text.endswith("step = 1\n")

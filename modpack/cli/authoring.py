@@ -27,15 +27,10 @@ if TYPE_CHECKING:
 def _discovered(so: Path | None, args: str | None) -> Discovered | None:
     if so is None:
         return None
-    import shlex
+    from modpack.redis.discover import discover, split_args
+    from modpack.scaffold import discovered_of
 
-    from modpack.redis.discover import discover, module_json_commands, split_args
-    from modpack.scaffold import Discovered
-
-    found = discover(so, split_args(args or ""))
-    commands = module_json_commands(found)
-    loaded_with = shlex.join(found.args)  # as given, quoting and all
-    return Discovered(found.module_name, found.module_version, commands, found.redis_version, loaded_with)
+    return discovered_of(discover(so, split_args(args or "")))
 
 
 def _write(path: Path, text: str, force: bool) -> None:
@@ -209,9 +204,8 @@ def _new(
 ) -> tuple[str, list[str]]:
     from modpack import scaffold
 
-    if discovered is not None:
-        conversion = scaffold.from_discovery(discovered, str(so), name=name, version=version)
-        conversion.so = os.path.relpath(so.resolve(), path.resolve().parent) if so else None
+    if discovered is not None and so is not None:  # --discover gave both
+        conversion = scaffold.discovered_file(discovered, so, path, name=name, version=version)
         return conversion.render(), conversion.notes
     if name is None or version is None:
         if not sys.stdin.isatty():

@@ -70,13 +70,30 @@ def discover(
     # What is written or printed as TOML goes into declarations, where build warns of a subcommand.
     include = subcommands if subcommands is not None else fmt == "json" and write_path is None
     if write_path is not None:
-        summary = library.write_toml(write_path, found, include_subcommands=include, prune=prune)
+        summary = library.write_toml(
+            write_path,
+            found,
+            include_subcommands=include,
+            prune=prune,
+            new_file=lambda: _new_file(found, so, write_path),
+        )
         click.echo(summary.describe())
     elif fmt == "json":
         click.echo(library.to_json(found, include), nl=False)
     else:
         click.echo(library.to_toml(found, include), nl=False)
     _warn_registered_defects(found)
+
+
+def _new_file(found: Discovery, so: Path, path: Path) -> tuple[str, list[str]]:
+    """The modpack.toml `modpack init --discover` writes, without its commands (the merge adds
+    them): [module] name, version, the Redis versions and capabilities, [build] so. A new file
+    held only name and semantic_version, and its first validate failed (SCH001)."""
+    from modpack import scaffold
+
+    conversion = scaffold.discovered_file(scaffold.discovered_of(found), so, path)
+    conversion.commands = []
+    return conversion.render(), conversion.notes
 
 
 def _warn_registered_defects(found: Discovery) -> None:

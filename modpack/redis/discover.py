@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -303,6 +303,7 @@ class WriteSummary:
     args_differ: str = ""  # what [module] command_line_args keeps, when --args said otherwise
     written: bool = False
     redis_version: str = ""
+    notes: list[str] = field(default_factory=list)  # a new file's, as `modpack init` says them
 
     def describe(self) -> str:
         """One paragraph for people: what changed, and what was kept."""
@@ -310,6 +311,8 @@ class WriteSummary:
         counts = ", ".join(f"{len(items)} {label}" for label, items in groups if items) or "no commands"
         state = "wrote" if self.written else "unchanged:"
         text = f"{state} {self.path} ({counts}; redis-server {self.redis_version})"
+        for note in self.notes:
+            text += f"\n  {note}"
         if self.excluded:
             text += f"\nleft out, as [module] exclude_commands says: {', '.join(self.excluded)}"
         if self.subcommands:
@@ -357,8 +360,13 @@ def write_toml(
     *,
     include_subcommands: bool = True,
     prune: bool = False,
+    new_file: Callable[[], tuple[str, list[str]]] | None = None,
 ) -> WriteSummary:
     """Merge the discovered commands into modpack.toml (created when missing), atomically.
+
+    A missing file starts as `new_file` gives it (its text, without commands, and the notes
+    to say of it: `modpack discover --write` gives the file `modpack init --discover` writes, so
+    that it validates), else as [module] name and semantic_version only.
 
     A declared command is updated only in the fields that disagree with Redis (after the same
     normalisation `validate --load` uses), so the user's spelling and comments stay; a negative
@@ -372,8 +380,14 @@ def write_toml(
 
     old_text = _read_existing(path)
     load_args = shlex.join(discovery.args)  # as they were given, quoting and all
-    document = _parse(path, old_text) if old_text is not None else _new_document(discovery, load_args)
     summary = WriteSummary(path, redis_version=discovery.redis_version)
+    if old_text is not None:  # with a line end after its last line, where the tables go
+        document = _parse(path, old_text if old_text.endswith("\n") else f"{old_text}\n")
+    elif new_file is not None:
+        start, summary.notes = new_file()
+        document = _parse(path, start)
+    else:
+        document = _new_document(discovery, load_args)
     _merge(document, discovery, include_subcommands, prune, summary)
     summary.identity = [
         f"{d.message}; {d.hint[:1].lower()}{d.hint[1:]}"
@@ -465,7 +479,7 @@ def _merge(
 ) -> None:
     import tomlkit
 
-    tables = _command_tables(document)
+    tables, before = _command_tables(document)
     declared: dict[str, tomlkit.items.Table] = {}
     for table in tables:
         name = table.get("name")
@@ -486,7 +500,7 @@ def _merge(
         if table is None:
             table = _new_table(info)
             table.add(tomlkit.nl())  # a blank line before whatever follows
-            tables.append(table)
+            _append(tables, table, before)
             summary.added.append(info.name)
         elif _update(table, info, redis):
             summary.updated.append(info.name)
@@ -509,12 +523,15 @@ def _named(document: tomlkit.TOMLDocument, key: str) -> set[str]:
     return recorded(module.unwrap(), key) if isinstance(module, tomlkit.items.Table) else set()
 
 
-def _command_tables(document: tomlkit.TOMLDocument) -> tomlkit.items.AoT:
+def _command_tables(document: tomlkit.TOMLDocument) -> tuple[tomlkit.items.AoT, str]:
+    """The [[commands]] tables, and the text before them when there are none yet (the file)."""
     import tomlkit
     import tomlkit.items
 
     tables = document.get("commands")
+    before = ""
     if tables is None:
+        before = tomlkit.dumps(document)
         tables = tomlkit.aot()
         document.add("commands", tables)
     if not isinstance(tables, tomlkit.items.AoT):
@@ -522,7 +539,16 @@ def _command_tables(document: tomlkit.TOMLDocument) -> tomlkit.items.AoT:
             "commands is not written as [[commands]] tables, so it cannot be merged",
             "Rewrite it as [[commands]] tables, or remove it and run again.",
         )
-    return tables
+    return tables, before
+
+
+def _append(tables: tomlkit.items.AoT, table: tomlkit.items.Table, first: str) -> None:
+    """Append `table` with one blank line above it: tomlkit puts none after a file or a table that
+    ends without one (`[[commands]]` right under `semantic_version = ...`), and adds one more
+    after a table that ends with one. `first` is the text before the first of the tables."""
+    above = tables[-1].as_string() if len(tables) else first
+    tables.append(table)
+    table.trivia.indent = "" if not above or above.endswith("\n\n") else "\n"
 
 
 def _update(table: tomlkit.items.Table, info: CommandInfo, redis: tuple[int, ...]) -> bool:
