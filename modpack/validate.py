@@ -330,14 +330,22 @@ def validate_declarations(
     check_declarations(decl, effective, binary_beside=binary_beside)
     found = decl.sink.resolved()
     said = {f.identity for f in found}
-    for finding in targets:
+    for target, finding in targets:
         if finding.identity not in said:
             said.add(finding.identity)
-            found.append(finding)
+            found.append(_of_target(finding, target))
     return found
 
 
-def _target_findings(decl: Declarations, settings: Settings) -> list[Finding]:
+def _of_target(finding: Finding, target: Target) -> Finding:
+    """A target's finding placed outside its entry (VER007 at [module] min_redis_version against
+    the target's compatible_redis_version) names the target: with several, which one was unsaid."""
+    if finding.location.path.startswith(f"targets[{target.index}]"):
+        return finding
+    return finding._replace(message=f"{finding.message} (for [[targets]] {target.name!r})")
+
+
+def _target_findings(decl: Declarations, settings: Settings) -> list[tuple[Target, Finding]]:
     """What `build --all` says of each [[targets]] entry whose binary exists: its ELF against the
     target's platform, its file name. validate checked only [build] so, so a target's binary
     for the wrong architecture passed every pre-commit run and failed the release build. Loading
@@ -345,14 +353,14 @@ def _target_findings(decl: Declarations, settings: Settings) -> list[Finding]:
     from modpack.declarations import target_variables
 
     quiet = settings._replace(load=False, load_if_available=False)
-    found: list[Finding] = []
+    found: list[tuple[Target, Finding]] = []
     for target in decl.targets:
         written = target.expand(target.so)
         if not written or "${" in written:
             continue
         binary = decl.path.parent / written
         if binary.is_file():
-            found += declared_findings(decl, binary, quiet, target)
+            found += [(target, finding) for finding in declared_findings(decl, binary, quiet, target)]
         elif all(target.values()[v] for v in target_variables(target.so)):  # else DECL003 says it
             _not_built(decl, written, f"targets[{target.index}].so")
     return found

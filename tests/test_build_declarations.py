@@ -1111,3 +1111,18 @@ def test_an_empty_operating_systems_list_is_warned_of_where_written_and_in_the_b
     [bundle] = bundles(tmp_path / "out")
     again = run_modpack("validate", bundle)
     assert "[operating_systems]: warning PLT005 operating_systems is empty" in again.stdout, again.stdout
+
+
+def test_a_target_s_finding_outside_its_entry_names_the_target(tmp_path: Path) -> None:
+    """VER007 between [module] min_redis_version and one target's compatible_redis_version was
+    said at [module] without naming the target: with several, which one was unsaid."""
+    text = EXAMPLE.replace('min_redis_version = "7.0"', 'min_redis_version = "7.2"')
+    text += f'\n[[targets]]\nname = "new"\nso = "{HELLO}"\n'
+    text += f'\n[[targets]]\nname = "old"\ncompatible_redis_version = "7.0"\nso = "{HELLO}"\n'
+    toml = project(tmp_path, text)
+    done = run_modpack("validate", toml)
+    said = (
+        "[module.min_redis_version]: error VER007 min_redis_version '7.2' is above compatible_redis_version"
+    )
+    assert f"{said} '7.0' (for [[targets]] 'old')\n" in done.stdout, done.stdout
+    assert "'new'" not in done.stdout
