@@ -130,10 +130,16 @@ def test_a_target_variable_the_entry_gives_no_value_is_a_finding(tmp_path: Path)
     folder = project(tmp_path / "p", extra=no_arch + no_os)
     rc, found = findings(folder)
     assert rc == 1
-    assert located(found) == [("DECL003", "targets[0].so"), ("DECL003", "targets[1].so")]
+    # an empty operating_systems declares no OS: PLT005 says it too
+    assert located(found) == [
+        ("DECL003", "targets[0].so"),
+        ("DECL003", "targets[1].so"),
+        ("PLT005", "targets[1].operating_systems"),
+    ]
     assert [f["message"] for f in found] == [
         "${arch} has no value: [[targets]] 'a' gives no architecture",
         "${os} has no value: [[targets]] 'b' gives no operating_systems",
+        "operating_systems is empty",
     ]
     done = run_modpack("build", folder, "-o", tmp_path / "out", "--all")
     assert done.returncode == 1 and "DECL003" in done.stdout, done.stdout + done.stderr
