@@ -488,6 +488,14 @@ def _end(pattern: re.Pattern[str], text: str, at: int) -> int:
     return found.end() if found else at
 
 
+def unclosed_string_line(text: str) -> int | None:
+    """The line where a multi-line string opens that nothing closes (tomllib: "Unterminated string
+    (at end of document)", no line), if there is one."""
+    scanner = _TomlScanner(text)
+    scanner.run()
+    return None if scanner.unclosed is None else text.count("\n", 0, scanner.unclosed) + 1
+
+
 def toml_lines(text: str) -> LineMap:
     """Tables, keys, array items and inline tables' keys; arrays of tables get their index
     (`commands[2]`), and a table under one (`[targets.build]`) belongs to its last element."""
@@ -501,6 +509,7 @@ class _TomlScanner:
         self.text = text
         self.offsets: dict[str, int] = {}
         self.arrays: dict[str, int] = {}  # each array of tables (its path): its last index
+        self.unclosed: int | None = None  # where a multi-line string that is never closed opens
 
     def run(self) -> None:
         text = self.text
@@ -644,7 +653,11 @@ class _TomlScanner:
     def _scalar(self, at: int) -> int:
         """Where the string, number, boolean or date at `at` ends (`at` itself if none starts there)."""
         if self.text[at] in "\"'":
-            return _end(_TOML_STRING, self.text, at)  # the quote at least
+            end = _end(_TOML_STRING, self.text, at)  # the quote at least
+            opener = self.text[at : at + 3]
+            if opener in ('"""', "'''") and end == len(self.text) and not self.text.endswith(opener, at + 3):
+                self.unclosed = at  # runs to the end of the text: tomllib says no line of it
+            return end
         scalar = _TOML_SCALAR.match(self.text, at)
         return scalar.end() if scalar else at
 

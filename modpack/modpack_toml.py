@@ -78,7 +78,10 @@ def load_toml(path: Path) -> Declarations:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        sink.add("IN003", "", f"TOML syntax error: {exc}", line=_toml_error_line(str(exc)))
+        line = _toml_error_line(str(exc))
+        if line is None and "Unterminated string" in str(exc):
+            line = locate.unclosed_string_line(text)
+        sink.add("IN003", "", f"TOML syntax error: {exc}", line=line)
         return decl
     except RecursionError:
         sink.add("IN003", "", "TOML nested too deeply to read")

@@ -1126,3 +1126,13 @@ def test_a_target_s_finding_outside_its_entry_names_the_target(tmp_path: Path) -
     )
     assert f"{said} '7.0' (for [[targets]] 'old')\n" in done.stdout, done.stdout
     assert "'new'" not in done.stdout
+
+
+def test_an_unclosed_multi_line_string_is_said_at_the_line_it_opens(tmp_path: Path) -> None:
+    """tomllib says "Unterminated string (at end of document)" with no line, and the fix said to
+    fix the syntax "at the reported line": none was reported."""
+    toml = tmp_path / "modpack.toml"
+    toml.write_text('[module]\nname = "a"\ndescription = """never\nclosed\n[b]\nx = 1\n')
+    done = run_modpack("validate", toml)
+    assert done.returncode == 1
+    assert f"{toml}:3: error IN003 TOML syntax error: Unterminated string" in done.stdout, done.stdout

@@ -355,3 +355,13 @@ def test_dotted_keys_place_the_tables_they_open() -> None:
         "commands[1]": 7,
         "commands[1].name": 8,
     }
+
+
+def test_the_line_of_a_multi_line_string_nothing_closes() -> None:
+    from modpack.locate import unclosed_string_line
+
+    assert unclosed_string_line('a = 1\nb = """x\ny\n') == 2
+    assert unclosed_string_line("a = 1\nb = '''x\n") == 2
+    assert unclosed_string_line('a = """x"""') is None
+    assert unclosed_string_line('a = """') == 1
+    assert unclosed_string_line('a = "x"\n') is None
