@@ -79,10 +79,10 @@ class Target:
         return {"target": self.name, "os": "+".join(systems), "arch": arch}
 
     def expand(self, text: str) -> str:
-        """`text` with ${target}, ${os} and ${arch} replaced by this target's values."""
-        for key, value in self.values().items():
-            text = text.replace("${" + key + "}", value)
-        return text
+        """`text` (this target's so, its ${VAR} expanded and its `$$` kept) with ${target}, ${os}
+        and ${arch} replaced by this target's values and `$$` by a literal `$`, in one pass."""
+        values = self.values()
+        return _TARGET_VARIABLE.sub(lambda m: values[m.group(1)] if m.group(1) else "$", text)
 
 
 # `$$` first, so `$${arch}` reads as a literal `$` then `{arch}`, as ${VAR} expansion reads it.

@@ -160,6 +160,18 @@ def test_per_target_variables_in_a_target_s_so_and_a_literal_dollar_are_no_findi
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_a_doubled_dollar_in_a_target_s_so_is_a_literal_dollar(tmp_path: Path) -> None:
+    """`$$` is a literal `$` (README), but a target's so had its `$$` undone before ${target} was
+    expanded: `$${target}/hello.so` looked for x86/hello.so, not the folder named `${target}`."""
+    folder = project(tmp_path / "p", extra=target("x86", "x86_64", so="$${target}/hello.so"))
+    (folder / "${target}").mkdir()
+    shutil.copyfile(SO / "x86_64" / "hello.so", folder / "${target}" / "hello.so")
+    assert findings(folder) == (0, [])
+    done = run_modpack("build", folder, "-o", tmp_path / "out", "--all")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "${target}" not in done.stdout  # nothing said of it: the folder was found
+
+
 # --- rule codes in [validate] -----------------------------------------------------------------
 
 
