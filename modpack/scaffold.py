@@ -500,6 +500,11 @@ def from_ramp(
         if key not in module:
             module[key] = value
             conv.changed(f"{key} = {json.dumps(value)} written: RAMP's default where ramp.yml has none")
+    if "compatible_redis_version" not in module:  # RAMP 2.5.9 and later inject "7.4" (ramp.md §2.1)
+        conv.todo(
+            'compatible_redis_version: `ramp pack` writes "7.4" where ramp.yml has none, whatever the'
+            " module is built for; set it to the database Redis major.minor of this build (VER006 warns)"
+        )
     _archive_todo(module.get("dependencies"), conv)
     listed = decl.module.get("commands")  # RAMP ignores it; modpack builds from it without discovery
     if discovered:

@@ -16,7 +16,7 @@ import pytest
 
 from modpack.validate import validate_paths
 from tests.support.cli import run_modpack
-from tests.support.paths import CASES, HELLO, RAMP_EXAMPLES, REALWORLD
+from tests.support.paths import CASES, FIXTURES, HELLO, RAMP_EXAMPLES, REALWORLD
 from tests.support.tools import needs_manifests, require_redis
 
 MANIFESTS = RAMP_EXAMPLES
@@ -440,3 +440,36 @@ def test_init_refuses_its_own_input_before_an_existing_file_and_keeps_templates_
     assert made.returncode == 0, made.stdout + made.stderr
     assert isinstance(tomllib.loads(target.read_text())["module"]["capabilities"], str)
     assert "became the list" not in made.stdout
+
+
+@pytest.mark.parametrize("given", ["", 'compatible_redis_version: "7.2"\n'])
+def test_init_from_ramp_says_what_ramp_writes_for_a_missing_compatible_version(
+    tmp_path: Path, given: str
+) -> None:
+    """RAMP 2.5.9 and later write compatible_redis_version "7.4" when the manifest has none, for
+    any module; init listed RAMP's other injected defaults but said nothing of this one."""
+    lines = [
+        line for line in HELLO_MANIFEST.splitlines(keepends=True) if "compatible_redis_version" not in line
+    ]
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text("".join(lines) + given)
+    result = run_modpack("init", tmp_path / "modpack.toml", "--from", manifest)
+    assert result.returncode == 0, result.stderr
+    said = 'to do: compatible_redis_version: `ramp pack` writes "7.4" where ramp.yml has none'
+    assert (said in result.stdout) is (not given), result.stdout
+
+
+def test_an_unset_variable_in_semantic_version_is_said_once(tmp_path: Path) -> None:
+    """DECL003 said the variable is not set, and VER001 then said '${VERSION}' is not a semantic
+    version, with a fix to write a literal: two findings, one cause."""
+    text = (FIXTURES / "example" / "modpack.toml").read_text()
+    text = text.replace('"../so/x86_64/hello.so"', json.dumps(str(HELLO)))
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(
+        text.replace('semantic_version = "1.2.3"', 'semantic_version = "${MODPACK_UNSET_VERSION}"')
+    )
+    done = run_modpack(
+        "validate", toml, env={k: v for k, v in os.environ.items() if k != "MODPACK_UNSET_VERSION"}
+    )
+    assert "error DECL003 the environment variable MODPACK_UNSET_VERSION is not set" in done.stdout
+    assert "VER001" not in done.stdout, done.stdout

@@ -27,7 +27,7 @@ def check_versions(module: Module, sink: Sink) -> None:
     if isinstance(semantic, str) and semantic:
         parsed = versions.parse_semver(semantic)
         problem = versions.semver_problem(semantic) if parsed is None else None  # None iff it parses
-        if problem:
+        if problem and "${" not in semantic:  # an unset ${VAR}, kept as written: DECL003 says it
             sink.add("VER001", "semantic_version", problem)
     if parsed is not None:
         _check_components(parsed, sink)
