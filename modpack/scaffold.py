@@ -195,9 +195,14 @@ def _carry_module(conv: Conversion, module: Module) -> None:
         elif key == "commands":
             entries = value if isinstance(value, list) else []
             conv.commands = []
+            known = dict(COMMAND_KEYS)
             for index, entry in enumerate(entries):
                 if isinstance(entry, dict):
                     conv.commands.append(_integers(_object_without_nulls(entry, f"commands[{index}]", conv)))
+                    for unknown in (k for k in entry if k not in known):  # not rendered: said, not lost
+                        conv.dropped(
+                            f"commands[{index}].{_comment(unknown)} is not a command field modpack knows"
+                        )
                 else:
                     conv.dropped(f"commands[{index}] is {json.dumps(entry)[:40]}, not a command object")
         elif key == "version":

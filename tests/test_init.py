@@ -473,3 +473,17 @@ def test_an_unset_variable_in_semantic_version_is_said_once(tmp_path: Path) -> N
     )
     assert "error DECL003 the environment variable MODPACK_UNSET_VERSION is not set" in done.stdout
     assert "VER001" not in done.stdout, done.stdout
+
+
+def test_init_from_module_json_says_a_command_field_it_cannot_keep(tmp_path: Path) -> None:
+    """A command's unknown field (`acl_categories`) vanished from the converted file without the
+    `dropped:` line every unknown top-level field gets, though init says nothing is lost unsaid."""
+    source = tmp_path / "module.json"
+    module = json.loads((CASES / "good" / "module-json" / "module.json").read_text())
+    module["commands"][0]["acl_categories"] = ["@read"]
+    source.write_text(json.dumps(module))
+    result = run_modpack("init", tmp_path / "modpack.toml", "--from", source)
+    assert result.returncode == 0, result.stderr
+    said = "dropped: commands[0].acl_categories is not a command field modpack knows"
+    assert said in result.stdout, result.stdout
+    assert "acl_categories" not in (tmp_path / "modpack.toml").read_text().replace(said, "")
