@@ -195,7 +195,8 @@ def _check_dependencies(decl: Declarations) -> None:
 
 
 GZIP_MAGIC = b"\x1f\x8b"
-_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,100}")
+# A dependency name that can name its entry deps/<name>.tgz (and the file init extracts it to).
+DEPENDENCY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,100}")
 
 
 def check_local_archive(
@@ -207,7 +208,7 @@ def check_local_archive(
     `place`: where `dependencies` sits in the source file.
     `archive=False`: a ramp.yml's file or folder the build tar-gzips itself, as RAMP does."""
     where = f"{place}dependencies.{name}.local_path"
-    if not _SAFE_NAME.fullmatch(name):  # it names the entry deps/<name>.tgz
+    if not DEPENDENCY_NAME.fullmatch(name):  # it names the entry deps/<name>.tgz
         message = f"dependency name {name!r} cannot name a file under deps/ (letters, digits, '.', '_', '-')"
         _add_unmapped(sink, "DEP006", where, message)
         return

@@ -352,7 +352,7 @@ def _find_archives(conv: Conversion, path: Path, deps: JSON | None) -> None:
     dependency converted without its archive (sha256 and url only) failed the build (DEP001) or
     built a bundle without it. One whose name is no plain file name is left to the user."""
     from modpack.checks.bundle import bundled_dependency
-    from modpack.checks.metadata import SAFE_NAME
+    from modpack.modpack_toml import DEPENDENCY_NAME
 
     if not isinstance(deps, dict) or not deps:
         return
@@ -362,7 +362,7 @@ def _find_archives(conv: Conversion, path: Path, deps: JSON | None) -> None:
             info = bundled_dependency(names, name, dep.get("url") if isinstance(dep, dict) else None)
             if info is None or not isinstance(dep, dict):
                 continue
-            if SAFE_NAME.fullmatch(name):
+            if DEPENDENCY_NAME.fullmatch(name):  # as the build will accept it
                 conv.archives[name] = info.filename
             else:
                 conv.todo(
