@@ -258,7 +258,8 @@ def plan_bundle(
 ) -> PlannedBundle:
     """Every check `build` makes before it writes; a FindingsError when one fails."""
     settings = settings or Settings()
-    unusable = _archive_findings(decl)
+    deps = local_dependencies(decl)
+    unusable = _archive_findings(decl, deps)
     if declared is None and not decl.ok:
         found = _with_archives(decl.sink.resolved(), unusable)
         raise FindingsError(_refusal(found), found)
@@ -287,7 +288,7 @@ def plan_bundle(
                 "Put {target} in the output name (or give the targets different operating_systems or"
                 " architecture).",
             )
-    return PlannedBundle(path, module, so, local_dependencies(decl), [decl.path], findings)
+    return PlannedBundle(path, module, so, deps, [decl.path], findings)
 
 
 def _refusal(findings: list[Finding]) -> str:
@@ -301,7 +302,7 @@ def _refusal(findings: list[Finding]) -> str:
     return f"{what} {kind}; nothing was written"
 
 
-def _archive_findings(decl: Declarations) -> list[Finding]:
+def _archive_findings(decl: Declarations, deps: list[LocalDependency]) -> list[Finding]:
     """DEP006 for each local_path that is not a gzip archive that can be read, as a build needs:
     here an archive not built yet is one, where validate says that its checks did not run."""
     from modpack.modpack_toml import check_local_archive
@@ -309,7 +310,7 @@ def _archive_findings(decl: Declarations) -> list[Finding]:
     sink = Sink(str(decl.path))
     sink.lines = decl.sink.lines
     place = "module." if decl.kind == "toml" else ""
-    for dep in local_dependencies(decl):
+    for dep in deps:
         check_local_archive(dep.name, dep.path, sink, required=True, place=place, archive=not dep.wrap)
     return sink.resolved()
 
@@ -318,8 +319,8 @@ def _with_archives(declared: list[Finding], unusable: list[Finding]) -> list[Fin
     """The declarations' findings with the build's archive verdicts: validate's "not built yet"
     (DECL010) of an archive gives way, in its place, to DEP006, so a build refused for another
     reason says what its archives lack in the same run, not advice to validate again."""
-    said = {(f.code, f.location.path, f.message) for f in declared}
-    new = [f for f in unusable if (f.code, f.location.path, f.message) not in said]
+    said = {f.identity for f in declared}
+    new = [f for f in unusable if f.identity not in said]
     merged: list[Finding] = []
     for finding in declared:
         if finding.code == "DECL010":
@@ -778,7 +779,7 @@ def _refuse_unreadable(decl: Declarations, settings: Settings, binary: Path | No
         found = declared_findings(decl, binary, settings)
     else:
         found = select(validate_declarations(decl.path, settings), settings)
-    found = _with_archives(found, _archive_findings(decl))
+    found = _with_archives(found, _archive_findings(decl, local_dependencies(decl)))
     raise FindingsError(_refusal(found), found)
 
 

@@ -54,7 +54,7 @@ class Target:
 
     name: str
     so: str
-    index: int = 0  # its place among the [[targets]] entries as written (targets[index] in findings)
+    index: int  # its place among the [[targets]] entries as written (targets[index] in findings)
     operating_systems: list[str] | None = None
     architecture: str | None = None
     compatible_redis_version: str | None = None

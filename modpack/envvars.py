@@ -15,7 +15,7 @@ from modpack.findings import Sink
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # A [[targets]] entry's so keeps its `$$`: Target.expand reads it with ${target}, ${os} and ${arch}
 # in one pass, so that `$${target}` stays the literal `${target}` (it became the target's name).
-_TARGET_SO = re.compile(r"targets\[\d+\]\.so")
+TARGET_SO = re.compile(r"targets\[(\d+)\]\.so")
 # RAMP's `{os.getenv('X')}` f-string field (ramp.md §3.4), which reads what `${X}` reads.
 _GETENV = re.compile(r"""\{os\.getenv\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\}""")
 _Parsed = TypeVar("_Parsed")
@@ -40,7 +40,7 @@ def _substitute(value: object, sink: Sink, path: str) -> object:
 def _expand(text: str, sink: Sink, path: str) -> str:
     if "$" not in text:
         return text
-    dollar = "$$" if _TARGET_SO.fullmatch(path) else "$"
+    dollar = "$$" if TARGET_SO.fullmatch(path) else "$"
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)

@@ -17,9 +17,9 @@ from modpack.checks.commands import no_commands, target_redis
 from modpack.checks.numbers import C_INT, as_integer
 from modpack.config import normalized_codes, settings_from
 from modpack.declarations import MODULE_KEYS, NOT_BUILT_HINT, Declarations, Target, target_variables
-from modpack.envvars import substitute_env
+from modpack.envvars import TARGET_SO, substitute_env
 from modpack.findings import Sink
-from modpack.naming import NAME_FIELDS
+from modpack.naming import FIELDS_TEXT
 from modpack.records import folded_name, recorded
 from modpack.regular import open_regular
 from modpack.sources import lazy_lines, read_text
@@ -306,8 +306,7 @@ def _check_placeholders(value: object, sink: Sink, path: str) -> None:
             _add_unmapped(sink, "DECL002", where, message)
 
 
-_OUTPUT_FIELDS_HINT = "Write each field in single braces: " + ", ".join(f"{{{f}}}" for f in NAME_FIELDS) + "."
-_TARGET_SO = re.compile(r"targets\[(\d+)\]\.so")
+_OUTPUT_FIELDS_HINT = f"Write each field in single braces: {FIELDS_TEXT}."
 _TARGET_FIELDS = {"target": "name", "os": "operating_systems", "arch": "architecture"}
 _OUTPUT_FIELDS = {"target": "{target}", "os": "{os}", "arch": "{architecture}"}
 
@@ -321,7 +320,7 @@ def _check_target_variables(written: dict[str, JSON], expanded: dict[str, JSON],
         used = dict.fromkeys(target_variables(text))
         if not used:
             continue
-        in_target = _TARGET_SO.fullmatch(path)
+        in_target = TARGET_SO.fullmatch(path)
         if in_target is None:
             for name in used:
                 _add_unmapped(

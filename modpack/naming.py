@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 DEFAULT_NAME = "{module_name}.Linux-{os}-{architecture}.{semantic_version}.zip"
 NAME_FIELDS = ("module_name", "os", "architecture", "semantic_version", "version", "target")
+FIELDS_TEXT = ", ".join(f"{{{f}}}" for f in NAME_FIELDS)  # as fixes name them
 MAX_NAME_BYTES = 200  # file names stop at 255 bytes, and the temporary name adds to it
 
 
@@ -39,7 +40,7 @@ def output_name(template: str, module: Module, target: str = "", *, bundle: bool
         if name not in NAME_FIELDS:
             raise UsageError(
                 f"output name template {template!r} uses {{{name}}}",
-                "Use only " + ", ".join(f"{{{f}}}" for f in NAME_FIELDS) + ".",
+                f"Use only {FIELDS_TEXT}.",
             )
         if spec or conversion:
             written = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")

@@ -242,9 +242,12 @@ def _check_output_template(decl: Declarations, module: Module, sink: Sink) -> No
     template = decl.output
     if template is None or "${" in template:
         return  # none, or an environment variable, which DECL003 judges
-    builds: list[tuple[str, Module]] = [("", module)] if decl.so or not decl.targets else []
+    # What build takes from the binary when the declarations leave it out stands in (refusing
+    # `{architecture}.zip` as the name '.zip' refused a template build writes as x86_64.zip).
+    named: Module = {"architecture": "x86_64", "operating_systems": ["any"], **module}
+    builds: list[tuple[str, Module]] = [("", named)] if decl.so or not decl.targets else []
     for target in decl.targets:
-        built: Module = json.loads(json.dumps(module))
+        built: Module = json.loads(json.dumps(named))
         target.apply(built)
         builds.append((target.name, built))
     said: set[str] = set()
