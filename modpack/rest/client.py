@@ -6,7 +6,7 @@ Safety rules, all in `Api.send()`:
 - TLS is verified (system trust store, or `ca_cert`) unless `insecure` is asked for;
 - credentials travel only in the Authorization header: never in URLs, reprs, logs or errors.
 
-Uploads are streamed from the file in 4 MiB chunks with a known Content-Length: memory stays flat
+Uploads are streamed from the file in 256 KiB chunks with a known Content-Length: memory stays flat
 for any bundle size. `publish()` is resumable: a module object or an artifact that is already in
 place is left alone, so re-running after a partial failure finishes the job.
 """
@@ -42,9 +42,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# 4 MiB: against 1 MiB, about 0.1 s less client CPU for three 200 MB uploads, fewer GIL handoffs
-# beside the validation thread (bench/bench_publish.py); 12 MiB for three uploads at once.
-CHUNK = 4 * 1024 * 1024
+# One send's worth (transport.SEND_SLICE). Against 4 MiB, publish of the 200 MB bundle to three
+# nodes (bench/bench_publish.py, 8 alternating pairs) had the same wall and client CPU (2.11 s and
+# 1.03 s against 2.11 s and 1.05 s, medians) and a peak of 39 MB, not 62: three 4 MiB chunks in
+# flight, each a fresh allocation, where these stay in the allocator's arenas.
+CHUNK = 256 * 1024
 DEFAULT_PORT = 9443
 MAX_BACKOFF = 8.0
 MAX_RESPONSE = 16 * 1024 * 1024  # a JSON answer larger than this is refused, not read (issue 12)
