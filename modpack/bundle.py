@@ -10,13 +10,15 @@ sections), so memory stays bounded for any size.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import os
 import stat
 import struct
 import zipfile
 from collections.abc import Iterator
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO, NamedTuple
 
 from modpack import codec
@@ -142,6 +144,29 @@ def directory_within_limit(stream: BinaryIO, size: int, sink: Sink) -> bool:
             "Rebuild the bundle: unpackers that trust the end record read a different list of entries.",
         )
     return True
+
+
+@contextlib.contextmanager
+def opened(path: Path, sink: Sink) -> Iterator[Layout | None]:
+    """The bundle at `path` as every command reads one: a regular file only (never a FIFO or a
+    device, whose open or read blocks), its directory checked by open_layout. Yields None when
+    it cannot be read as a bundle; the findings in `sink` say why (IN001 when it cannot be
+    opened at all). The archive is open inside the block and closed after it."""
+    from modpack.regular import hint_for, open_regular
+
+    try:
+        stream = open_regular(path)
+    except OSError as exc:
+        sink.add("IN001", "", f"cannot read {path}: {exc.strerror or exc}", hint_for(exc))
+        yield None
+        return
+    with stream:
+        layout = open_layout(stream, os.fstat(stream.fileno()).st_size, sink)
+        if layout is None:
+            yield None
+            return
+        with layout.archive:
+            yield layout
 
 
 def open_layout(stream: BinaryIO, size: int, sink: Sink) -> Layout | None:

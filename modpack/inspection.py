@@ -85,8 +85,7 @@ def _describe_bundled(path: Path) -> Description:
     from modpack.findings import Sink
 
     sink = Sink(str(path))
-    with path.open("rb") as stream:
-        layout = bundle.open_layout(stream, path.stat().st_size, sink)
+    with bundle.opened(path, sink) as layout:
         if layout is None:  # the findings say why (too large, damaged, unsafe names); "is not a
             # bundle with one .so" was said of a bundle holding exactly one
             raise FindingsError(f"{path} cannot be read as a bundle", sink.resolved())
@@ -95,12 +94,9 @@ def _describe_bundled(path: Path) -> Description:
                 f"{path} holds {len(layout.binaries)} .so files; inspect reads a bundle with one",
                 sink.resolved(),
             )
-        with layout.archive:
-            member = layout.binaries[0]
-            streamed = _stream_or_refuse(path, layout.archive, member, sink)
-            description = _describe(
-                elf.read_elf(streamed.image), f"{path}!{member.filename}", streamed.sha256
-            )
+        member = layout.binaries[0]
+        streamed = _stream_or_refuse(path, layout.archive, member, sink)
+        description = _describe(elf.read_elf(streamed.image), f"{path}!{member.filename}", streamed.sha256)
     description["bundle"] = str(path)
     return description
 

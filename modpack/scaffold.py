@@ -374,21 +374,14 @@ def _find_archives(conv: Conversion, path: Path, deps: JSON | None) -> None:
 
 @contextlib.contextmanager
 def _opened_bundle(path: Path) -> Iterator[Layout]:
-    """The bundle's entries, checked as validate checks them; a ModpackError when they cannot be."""
+    """The bundle's entries, checked as validate checks them; a FindingsError when they cannot be."""
     from modpack import bundle
-    from modpack.regular import open_regular
 
     sink = Sink(str(path))
-    try:
-        stream = open_regular(path)
-    except OSError as exc:
-        raise ModpackError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with stream:
-        layout = bundle.open_layout(stream, os.fstat(stream.fileno()).st_size, sink)
+    with bundle.opened(path, sink) as layout:
         if layout is None:
             raise FindingsError(f"{path} cannot be read", sink.resolved())
-        with layout.archive:
-            yield layout
+        yield layout
 
 
 def extract_archives(conv: Conversion, folder: Path) -> list[Path]:

@@ -7,7 +7,6 @@ need them, so validating a module.json stays about as fast as starting Python.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -432,20 +431,10 @@ def validate_bundle(path: Path, settings: Settings | None = None) -> BundleVerdi
 
     settings = settings or Settings()
     sink = Sink(str(path))
-    from modpack.regular import hint_for, open_regular
-
-    try:
-        stream = open_regular(path)
-    except OSError as exc:
-        sink.add("IN001", "", f"cannot read {path}: {exc.strerror}", hint_for(exc))
-        return BundleVerdict(None, sink.resolved())
-    with stream:
-        size = os.fstat(stream.fileno()).st_size
-        layout = bundle.open_layout(stream, size, sink)
+    with bundle.opened(path, sink) as layout:
         if layout is None:
             return BundleVerdict(None, sink.resolved())
-        with layout.archive:
-            module, module_findings, lines = bundle_checks.check_module_json(path, layout)
-            findings = sink.resolved() + module_findings
-            findings += bundle_checks.check_binary_member(path, layout, module, settings, lines)
+        module, module_findings, lines = bundle_checks.check_module_json(path, layout)
+        findings = sink.resolved() + module_findings
+        findings += bundle_checks.check_binary_member(path, layout, module, settings, lines)
     return BundleVerdict(module, findings)
