@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from modpack import codec, policy
 from modpack.checks.commands import target_redis
 from modpack.config import Settings
-from modpack.declarations import Declarations, Target
+from modpack.declarations import Declarations, Target, module_for
 from modpack.errors import FindingsError, ModpackError, OutputExistsError, UsageError
 from modpack.findings import Finding, Severity, Sink
 from modpack.hashing import BackgroundHash, stream_chunks
@@ -92,9 +92,7 @@ def zip_timestamp() -> tuple[int, int, int, int, int, int]:
 
 def assemble(decl: Declarations, so: Path, facts: ElfInfo, target: Target | None = None) -> Module:
     """module.json for one build: the declarations plus what the binary says."""
-    module: Module = json.loads(json.dumps(decl.module))  # a deep copy of plain data
-    if target is not None:
-        target.apply(module)
+    module = module_for(decl.module, target)
     module.setdefault("module_file", so.name)
     if "architecture" not in module and facts.architecture is not None:
         module["architecture"] = facts.architecture

@@ -60,7 +60,7 @@ class Target:
     compatible_redis_version: str | None = None
     min_redis_version: str | None = None
 
-    def apply(self, module: Module) -> None:
+    def _apply(self, module: Module) -> None:
         """Set the fields this target gives in `module` (the module.json of its build)."""
         if self.operating_systems is not None:
             module["operating_systems"] = list(self.operating_systems)
@@ -83,6 +83,17 @@ class Target:
         and ${arch} replaced by this target's values and `$$` by a literal `$`, in one pass."""
         values = self.values()
         return _TARGET_VARIABLE.sub(lambda m: values[m.group(1)] if m.group(1) else "$", text)
+
+
+def module_for(module: Module, target: Target | None) -> Module:
+    """The module.json of one build, before what it takes from the binary: a deep copy of the
+    declared `module` (plain JSON data) with the fields `target` gives, when it is a target's."""
+    import json
+
+    built: Module = json.loads(json.dumps(module))
+    if target is not None:
+        target._apply(built)
+    return built
 
 
 # `$$` first, so `$${arch}` reads as a literal `$` then `{arch}`, as ${VAR} expansion reads it.

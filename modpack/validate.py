@@ -234,8 +234,7 @@ def _check_output_template(decl: Declarations, module: Module, sink: Sink) -> No
     """DECL011: the [build] output template build would refuse, as build refuses it (a usage
     error there, without a line; validate passed it, and so did the pre-commit hook): for the
     bundle of [build] so and for each [[targets]] entry's, each refusal said once."""
-    import json
-
+    from modpack.declarations import module_for
     from modpack.naming import output_name
 
     template = decl.output
@@ -245,10 +244,7 @@ def _check_output_template(decl: Declarations, module: Module, sink: Sink) -> No
     # `{architecture}.zip` as the name '.zip' refused a template build writes as x86_64.zip).
     named: Module = {"architecture": "x86_64", "operating_systems": ["any"], **module}
     builds: list[tuple[str, Module]] = [("", named)] if decl.so or not decl.targets else []
-    for target in decl.targets:
-        built: Module = json.loads(json.dumps(named))
-        target.apply(built)
-        builds.append((target.name, built))
+    builds += [(target.name, module_for(named, target)) for target in decl.targets]
     said: set[str] = set()
     for name, built in builds:
         try:
@@ -373,13 +369,13 @@ def declared_findings(
 ) -> list[Finding]:
     """What `modpack validate` says of the declarations with this binary (and this target's
     platform and versions), as `settings` select: what `build` checks before it packs."""
-    import json
     from dataclasses import replace
 
+    from modpack.declarations import module_for
+
     sink = decl.sink.copy()
-    module: Module = json.loads(json.dumps(decl.module))
+    module = module_for(decl.module, target)
     if target is not None:
-        target.apply(module)
         sink.mapper = _in_target(sink.mapper, target, target.index)
     view = replace(decl, sink=sink, so=str(so.resolve()), module=module)
     check_declarations(view, settings, so=so, named=so)  # findings name the binary as given
