@@ -230,8 +230,7 @@ def module_commands(module: Module) -> list[Command]:
 
 def check_movable_keys(module: Module, sink: Sink, getkeys: GetkeysApi | None) -> None:
     """CMD013 for movablekeys commands, told by what the module's binary says (None: no binary)."""
-    if isinstance(module.get("commands"), list):
-        _report_movable_keys(module_commands(module), getkeys, sink)
+    _report_movable_keys(module_commands(module), getkeys, sink)
 
 
 def _report_movable_keys(commands: list[Command], getkeys: GetkeysApi | None, sink: Sink) -> None:
