@@ -15,7 +15,7 @@ from modpack.checks import commands as command_checks
 from modpack.checks import metadata
 from modpack.checks.document import check_module_document, check_module_json_text
 from modpack.config import NearestSettings, Settings
-from modpack.errors import ModpackError, UsageError
+from modpack.errors import FindingsError, ModpackError, UsageError
 from modpack.findings import Finding, PathMapper, Sink
 from modpack.regular import exists
 from modpack.report import FileReport, Report
@@ -166,6 +166,7 @@ def check_declarations(
     so: Path | None = None,
     named: Path | None = None,
     binary_beside: bool = False,
+    target: Target | None = None,
 ) -> None:
     """Semantic checks of what the declarations describe (their schema was checked on load).
 
@@ -174,7 +175,8 @@ def check_declarations(
     as `validate --load` does. `named`: the binary's path as given (`so` may be resolved), whose
     file name build packs it under when no module_file is declared. `binary_beside`: a .so or
     bundle is validated in the same run, so a ramp.yml (which names none) need not say that
-    nothing was loaded for it. Findings go to `decl.sink`.
+    nothing was loaded for it. `target`: the declarations are that [[targets]] entry's build
+    (its fields applied to `decl.module`, `so` its binary). Findings go to `decl.sink`.
     """
     settings = settings or Settings()
     if decl.kind == "ramp":
@@ -203,7 +205,7 @@ def check_declarations(
         module, sink, capabilities_defaulted=isinstance(written, dict) and "capabilities" not in written
     )
     if decl.output is not None:
-        _check_output_template(decl, module, sink)
+        _check_output_template(decl, module, sink, target)
     binary = so if so is not None else _declared_binary(decl)
     command_checks.check_commands(module, sink, hand_written=True, binary_follows=binary is not None)
     command_checks.check_flag_versions(module, decl.raw.get("commands"), sink)  # as written
@@ -230,10 +232,11 @@ def check_declarations(
             _load_declared(decl, None, settings)
 
 
-def _check_output_template(decl: Declarations, module: Module, sink: Sink) -> None:
+def _check_output_template(decl: Declarations, module: Module, sink: Sink, target: Target | None) -> None:
     """DECL011: the [build] output template build would refuse, as build refuses it (a usage
     error there, without a line; validate passed it, and so did the pre-commit hook): for the
-    bundle of [build] so and for each [[targets]] entry's, each refusal said once."""
+    bundle of [build] so and for each [[targets]] entry's, each refusal said once; for one
+    target's build (`target`), for its bundle alone."""
     from modpack.declarations import module_for
     from modpack.naming import output_name
 
@@ -243,8 +246,12 @@ def _check_output_template(decl: Declarations, module: Module, sink: Sink) -> No
     # What build takes from the binary when the declarations leave it out stands in (refusing
     # `{architecture}.zip` as the name '.zip' refused a template build writes as x86_64.zip).
     named: Module = {"architecture": "x86_64", "operating_systems": ["any"], **module}
-    builds: list[tuple[str, Module]] = [("", named)] if decl.so or not decl.targets else []
-    builds += [(target.name, module_for(named, target)) for target in decl.targets]
+    builds: list[tuple[str, Module]]
+    if target is not None:  # `{target}` in a template built --all was refused as if [build] so's
+        builds = [(target.name, named)]
+    else:
+        builds = [("", named)] if decl.so or not decl.targets else []
+        builds += [(entry.name, module_for(named, entry)) for entry in decl.targets]
     said: set[str] = set()
     for name, built in builds:
         try:
@@ -352,6 +359,7 @@ def _target_findings(decl: Declarations, settings: Settings) -> list[tuple[Targe
 
     quiet = settings._replace(load=False, load_if_available=False)
     found: list[tuple[Target, Finding]] = []
+    built: list[tuple[Target, Path]] = []
     for target in decl.targets:
         written = target.expand(target.so)
         if not written or "${" in written:
@@ -359,9 +367,45 @@ def _target_findings(decl: Declarations, settings: Settings) -> list[tuple[Targe
         binary = decl.path.parent / written
         if binary.is_file():
             found += [(target, finding) for finding in declared_findings(decl, binary, quiet, target)]
+            built.append((target, binary))
         elif all(target.values()[v] for v in target_variables(target.so)):  # else DECL003 says it
             _not_built(decl, written, f"targets[{target.index}].so")
-    return found
+    return found + _shared_names(decl, built, settings)
+
+
+def _shared_names(
+    decl: Declarations, built: list[tuple[Target, Path]], settings: Settings
+) -> list[tuple[Target, Finding]]:
+    """DECL011 for a [[targets]] entry whose bundle would have the name an earlier entry's has:
+    `build --all` refuses it, where validate and the pre-commit hook passed the file. Judged only
+    for targets whose binary exists, since the name may take their architecture and OSes from it."""
+    from modpack.builder import assemble, read_facts
+    from modpack.naming import DEFAULT_NAME, output_name
+
+    template = decl.output or DEFAULT_NAME
+    if "${" in template:
+        return []  # an environment variable, which DECL003 judges
+    sink = Sink(str(decl.path), decl.sink.lines)
+    first: dict[str, Target] = {}
+    for target, binary in built:
+        try:
+            module = assemble(decl, binary, read_facts(binary), target)
+            name = output_name(template, module, target.name, bundle=True)
+        except (FindingsError, UsageError):
+            continue  # not a module (its ELF findings), or a template the check above refuses
+        earlier = first.setdefault(name, target)
+        if earlier is not target and earlier.name != target.name:  # one name twice is DECL008's
+            sink.add(
+                "DECL011",
+                f"targets[{target.index}]",
+                f"[[targets]] {target.name!r} would write the bundle {name!r}, as [[targets]]"
+                f" {earlier.name!r} does: `modpack build --all` refuses the second",
+                "Put {target} in [build] output, or give the targets different operating_systems"
+                " or architecture.",
+                source_path=True,
+            )
+    by_index = {f"targets[{target.index}]": target for target, _ in built}
+    return [(by_index[f.location.path], f) for f in select(sink.resolved(), settings)]
 
 
 def declared_findings(
@@ -378,7 +422,7 @@ def declared_findings(
     if target is not None:
         sink.mapper = _in_target(sink.mapper, target, target.index)
     view = replace(decl, sink=sink, so=str(so.resolve()), module=module)
-    check_declarations(view, settings, so=so, named=so)  # findings name the binary as given
+    check_declarations(view, settings, so=so, named=so, target=target)  # findings name the binary as given
     return select(sink.resolved(), settings)
 
 

@@ -1125,7 +1125,7 @@ def test_a_target_s_finding_outside_its_entry_names_the_target(tmp_path: Path) -
         "[module.min_redis_version]: error VER007 min_redis_version '7.2' is above compatible_redis_version"
     )
     assert f"{said} '7.0' (for [[targets]] 'old')\n" in done.stdout, done.stdout
-    assert "'new'" not in done.stdout
+    assert "(for [[targets]] 'new')" not in done.stdout
 
 
 def test_an_unclosed_multi_line_string_is_said_at_the_line_it_opens(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ import json
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from tests.support.cli import run_modpack
 from tests.support.paths import FIXTURES, SO
 
@@ -107,6 +109,48 @@ def test_two_targets_writing_one_bundle_name_are_refused(tmp_path: Path) -> None
         f"modpack: [[targets]] 'ubuntu22-x86_64' would write {tmp_path / 'dist' / 'hello.Linux-rhel9-x86_64.1.2.3.zip'},"
         " which 'rhel9-x86_64' wrote in this run"
     ) in result.stderr
+
+
+def test_target_in_the_output_name_builds_every_target(tmp_path: Path) -> None:
+    """`{target}` in [build] output, as DECL011's own fix advises, was refused by `build --all`
+    and by validate: each target's build judged the template for [build] so's bundle too, which
+    has no {target} (here there is no [build] so at all)."""
+    toml = project(tmp_path, TARGETS)
+    so_line = next(line for line in toml.read_text().splitlines() if line.startswith("so = "))
+    toml.write_text(toml.read_text().replace(so_line, 'output = "{target}-{semantic_version}.zip"'))
+    validated = run_modpack("validate", toml)
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    built = run_modpack("build", toml, "--all", "-o", tmp_path / "dist")
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert sorted(p.name for p in (tmp_path / "dist").iterdir()) == [
+        "rhel9-aarch64-1.2.3.zip",
+        "rhel9-x86_64-1.2.3.zip",
+        "ubuntu22-x86_64-1.2.3.zip",
+    ]
+
+
+@pytest.mark.rule("DECL011")
+def test_validate_says_two_targets_would_write_one_bundle_name(tmp_path: Path) -> None:
+    """validate and the pre-commit hook passed two [[targets]] whose bundles get one name, which
+    `build --all` then refused; the name takes the OS list and architecture each entry gives."""
+    same = TARGETS.replace('operating_systems = ["ubuntu22"]', 'operating_systems = ["rhel9"]')
+    toml = project(tmp_path, same)
+    result = run_modpack("validate", toml)
+    assert result.returncode == 1, result.stdout + result.stderr
+    line = toml.read_text().splitlines().index('name = "ubuntu22-x86_64"')  # its [[targets]] header
+    assert (
+        f"{toml}:{line} [targets[1]]: error DECL011 [[targets]] 'ubuntu22-x86_64' would write the bundle"
+        " 'hello.Linux-rhel9-x86_64.1.2.3.zip', as [[targets]] 'rhel9-x86_64' does:"
+        " `modpack build --all` refuses the second"
+    ) in result.stdout
+    assert "fix: Put {target} in [build] output" in result.stdout
+    assert result.stdout.count("DECL011") == 1
+    # {target} in the name tells them apart (for targets only: [build] so's bundle has none),
+    # and so does another OS (TARGETS as it is)
+    so_line = next(line for line in toml.read_text().splitlines() if line.startswith("so = "))
+    toml.write_text(toml.read_text().replace(so_line, 'output = "{target}-{semantic_version}.zip"'))
+    assert run_modpack("validate", toml).returncode == 0
+    assert run_modpack("validate", project(tmp_path, TARGETS)).returncode == 0
 
 
 def test_validate_checks_each_targets_binary_as_build_all_does(tmp_path: Path) -> None:
