@@ -23,6 +23,14 @@ class Settings(NamedTuple):
     redis_server: str | None = None  # for --load; default: $MODPACK_REDIS_SERVER, then PATH
     redis_version: str | None = None  # for --load: the Redis to prove with (default: the target's)
 
+    def reports(self, code: str) -> bool:
+        """Whether a finding of rule `code` is kept: --select/select and --ignore/ignore."""
+        from modpack.rules import matches
+
+        if self.select and not matches(code, self.select):
+            return False
+        return not (self.ignore and matches(code, self.ignore))
+
 
 def find_config(start: Path | str, seen: dict[str, Path | None] | None = None) -> Path | None:
     """The nearest modpack.toml in `start` (an absolute folder) or its parents, as ruff finds

@@ -19,7 +19,6 @@ from modpack.errors import FindingsError, ModpackError, UsageError
 from modpack.findings import Finding, PathMapper, Sink
 from modpack.regular import exists
 from modpack.report import FileReport, Report
-from modpack.rules import matches
 from modpack.sources import expand, kind_of, read_text
 from modpack.types import JSON, Module
 
@@ -102,14 +101,7 @@ def _resolved(path: Path) -> Path | None:
 
 
 def select(findings: list[Finding], settings: Settings) -> list[Finding]:
-    kept = []
-    for finding in findings:
-        if settings.select and not matches(finding.code, settings.select):
-            continue
-        if settings.ignore and matches(finding.code, settings.ignore):
-            continue
-        kept.append(finding)
-    return kept
+    return [finding for finding in findings if settings.reports(finding.code)]
 
 
 def validate_file(path: Path, settings: Settings | None = None, *, binary_beside: bool = False) -> FileReport:

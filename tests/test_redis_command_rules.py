@@ -480,6 +480,42 @@ def test_a_crashing_registration_is_named_for_a_bare_so_too(tmp_path: Path) -> N
     assert "Declare first_key/last_key/step as 1, 1, 0" not in done.stdout
 
 
+@pytest.mark.rule("LOAD027", "KEY002", "KEY009")
+@pytest.mark.redis
+def test_a_crash_stays_said_when_the_static_rule_that_names_it_is_ignored(tmp_path: Path) -> None:
+    """--load leaves a step of 0 declared as registered to KEY002 (one finding, one cause); with
+    KEY002 ignored (--ignore, or [validate] ignore) a bundle whose command crashes redis-server on
+    key extraction passed `validate --load` clean. The same for a subcommand's key at its own
+    name (KEY009)."""
+    so = compile_module(tmp_path, 'CC("d.set", "write", 1, 1, 0); CC("d.get", "readonly", 1, 1, 1);')
+    declared = project(
+        tmp_path,
+        [table("d.set", -1, ("write",), (1, 1, 0)), table("d.get", -1, ("readonly",), (1, 1, 1))],
+    )
+    assert so.parent == declared.parent
+    assert findings(declared, "--load") == ["KEY002@commands[0].step"]  # said once, by KEY002
+    for ignored in (["--ignore", "KEY002"], ["--ignore", "KEY"]):
+        done = run_modpack("validate", declared, "--load", *ignored)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert (
+            "error LOAD027 d.set: Redis accepted key specs it cannot use: key spec 1 [RW access update;"
+            " index 1; range lastkey 0 keystep 0 limit 0]: keystep 0 never moves forward through the keys:"
+            " key extraction crashes the server"
+        ) in done.stdout
+    declared.write_text(declared.read_text() + '\n[validate]\nignore = ["KEY002"]\n')
+    assert findings(declared, "--load") == ["LOAD027@commands[0]"]
+
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    compile_module(sub, SUBCOMMAND.replace('"readonly", 2, 2, 1', '"readonly", 1, 1, 1'))
+    declared = project(sub, [table("x.c", -2), table("x.c|get", -2, ("readonly",), (1, 1, 1))])
+    assert "KEY009@commands[1].first_key" in findings(declared, "--load")
+    assert "LOAD027@commands[1]" not in findings(declared, "--load")
+    done = run_modpack("validate", declared, "--load", "--ignore", "KEY009")
+    assert "x.c|get: Redis accepted key specs it cannot use" in done.stdout, done.stdout
+    assert "index 1 takes the subcommand's own name for a key" in done.stdout
+
+
 @pytest.mark.rule("LOAD011")
 @pytest.mark.redis
 def test_a_failed_onload_says_what_redis_logged_before_it(tmp_path: Path) -> None:

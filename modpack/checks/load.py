@@ -79,6 +79,7 @@ def check_load(
     commands: RAMP reads them from the module, then applies its edits).
     """
     from modpack.redis import harness, servers
+    from modpack.redis.compare import STATIC_KEY_RULES
 
     settings = settings or Settings(load=True)
     if architecture is None:
@@ -97,7 +98,14 @@ def check_load(
     try:
         with harness.RedisServer(spec=spec, timeout=harness.COMMAND_TIMEOUT) as server:
             _load_and_compare(
-                server, so_path, module, sink, declared or sink, getkeys_api=getkeys_api, packed=packed
+                server,
+                so_path,
+                module,
+                sink,
+                declared or sink,
+                getkeys_api=getkeys_api,
+                packed=packed,
+                reported=frozenset(c for c in STATIC_KEY_RULES if settings.reports(c)),
             )
     except harness.RedisNotFoundError as exc:
         not_loaded(so_path.name, exc.message, exc.hint, sink, settings)
@@ -114,6 +122,7 @@ def _load_and_compare(
     *,
     getkeys_api: bool | None = None,
     packed: Callable[[Discovery], Packed] | None = None,
+    reported: frozenset[str] = frozenset(),
 ) -> None:
     from modpack.redis import compare, discover, harness
 
@@ -132,7 +141,10 @@ def _load_and_compare(
     as_packed = packed(discovery) if packed is not None else None
     if as_packed is not None:
         module = as_packed.module
-    for difference in compare.compare(module, discovery, toml=declared.toml, getkeys_api=getkeys_api):
+    differences = compare.compare(
+        module, discovery, toml=declared.toml, getkeys_api=getkeys_api, reported=reported
+    )
+    for difference in differences:
         # of a ramp.yml, said where it writes the entry (overide_command[0]), not at the packed index
         place = as_packed.place(difference.path) if as_packed is not None else difference.path
         declared.report(difference._replace(path=place))

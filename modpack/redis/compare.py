@@ -36,13 +36,24 @@ Difference = Problem
 """A difference between the declarations and what Redis registered: a Problem with a LOAD rule."""
 
 
+# The static rules that judge a declared first/last/step: LOAD027 leaves to them what the
+# declared triple shows when it is the registered one (key_spec_hazards).
+STATIC_KEY_RULES = frozenset({"KEY001", "KEY002", "KEY009"})
+
+
 def compare(
-    module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = False, getkeys_api: bool | None = None
+    module: Mapping[str, JSON],
+    discovery: Discovery,
+    *,
+    toml: bool = False,
+    getkeys_api: bool | None = None,
+    reported: frozenset[str] = STATIC_KEY_RULES,
 ) -> list[Difference]:
     """Every difference between the declarations in `module` and what Redis registered; `toml`:
     they were written as a modpack.toml, whose syntax a fix then uses (else module.json's).
     `getkeys_api`: whether the binary registers a command with the getkeys-api flag (None: not
-    known), which decides whether cluster routing may ask the module for keys (§3.4)."""
+    known), which decides whether cluster routing may ask the module for keys (§3.4).
+    `reported`: the STATIC_KEY_RULES this run reports; LOAD027 says what the others would."""
     found = identity(module, discovery, toml=toml)
     # An internal command (8.0+) is registered though COMMAND hides it: declared, it is compared;
     # undeclared, it is not named (RAMP never lists it, and no client but an internal one calls it).
@@ -59,7 +70,9 @@ def compare(
             if name.casefold() not in added:
                 found.append(_not_registered(path, name, toml))
         else:
-            found += compare_command(path, entry, info, discovery.redis_version_tuple, getkeys_api)
+            found += compare_command(
+                path, entry, info, discovery.redis_version_tuple, getkeys_api=getkeys_api, reported=reported
+            )
     found += _unmatched_exclusions(module, registered)
     names = {name.lower() for _, _, name in declared}
     for info in discovery.commands:
@@ -67,7 +80,7 @@ def compare(
             # Undeclared, it is still registered: its keys are extracted all the same.
             found += [
                 _not_declared(info, toml),
-                *_hazards("commands", {}, info, discovery.redis_version_tuple, getkeys_api),
+                *_hazards("commands", {}, info, discovery.redis_version_tuple, getkeys_api=getkeys_api),
             ]
     return found
 
@@ -79,7 +92,8 @@ def registered_defects(discovery: Discovery, *, getkeys_api: bool | None = None)
     the legacy triple misses (LOAD022). A module.json made from what it registers has them too."""
     found = []
     for info in discovery.commands:
-        found += _hazards("", {}, info, discovery.redis_version_tuple, getkeys_api) + _coverage("", info)
+        found += _hazards("", {}, info, discovery.redis_version_tuple, getkeys_api=getkeys_api)
+        found += _coverage("", info)
     return found
 
 
@@ -97,7 +111,13 @@ def declared_commands(module: Mapping[str, JSON]) -> list[tuple[int, dict[str, J
 
 
 def compare_command(
-    path: str, entry: Entry, info: CommandInfo, redis: Version, getkeys_api: bool | None = None
+    path: str,
+    entry: Entry,
+    info: CommandInfo,
+    redis: Version,
+    *,
+    getkeys_api: bool | None = None,
+    reported: frozenset[str] = STATIC_KEY_RULES,
 ) -> list[Difference]:
     step = as_int(entry.get("step", 0))
     # The module may register this negative step itself: no policy written for the proxy, but key
@@ -111,7 +131,7 @@ def compare_command(
     found = (
         _arity(path, entry, info, redis)
         + _flags(path, entry, info, redis, routing_policy=policy_step is not None)
-        + _hazards(path, entry, info, redis, getkeys_api)
+        + _hazards(path, entry, info, redis, getkeys_api=getkeys_api, reported=reported)
     )
     if policy_step is not None:
         movable = "movablekeys" in info.flags or "movablekeys" in declared_flags(entry.get("flags"), redis)
@@ -459,7 +479,9 @@ def _coverage(path: str, info: CommandInfo) -> list[Difference]:
 # --- key specs Redis accepts and cannot use ----------------------------------------------------
 
 
-def key_spec_hazards(info: CommandInfo, *, said: bool = False, getkeys_api: bool | None = None) -> list[str]:
+def key_spec_hazards(
+    info: CommandInfo, *, said: frozenset[str] = frozenset(), getkeys_api: bool | None = None
+) -> list[str]:
     """What is wrong with each registered key spec that RedisModule_SetCommandInfo (or the spec
     RedisModule_CreateCommand derives from first/last/step) accepts without a check, and key
     extraction then trips over (keyspecs.md §3.2, §3.4). Each was measured with COMMAND GETKEYS on
@@ -468,9 +490,10 @@ def key_spec_hazards(info: CommandInfo, *, said: bool = False, getkeys_api: bool
     name as the key, and a keyword searched from 0 or variable_flags without getkeys-api make
     COMMAND GETKEYS answer that the arguments are invalid: ACL checks find no key, so no ACL key
     pattern applies to the command (cluster routing reads first/last/step instead); a
-    subcommand's index 1 is its own name, by which COMMAND GETKEYS then routes it. `said`:
-    first/last/step are declared as registered, so a step of 0, a negative first key or a
-    subcommand's first key 1 they show is left out (KEY002, KEY001, KEY009 name it)."""
+    subcommand's index 1 is its own name, by which COMMAND GETKEYS then routes it. `said`: the
+    STATIC_KEY_RULES that name what first/last/step show, declared as registered: a step of 0
+    (KEY002), a negative first key (KEY001) or a subcommand's first key 1 (KEY009) is left to
+    them. One the run does not report (--ignore KEY002) is said here: a crash stays said."""
     found = []
     sources = legacy_sources(info.key_specs)
     limited = {n for n in sources if _limited(info.key_specs[n])}
@@ -486,7 +509,7 @@ def key_spec_hazards(info: CommandInfo, *, said: bool = False, getkeys_api: bool
             and keystep <= 0
             # step 0 declared as registered is KEY002's, but only from a spec copied into it: a
             # KEYNUM spec never is, and its keystep 0 crashes the server all the same
-            and not (said and number in sources and keystep == info.step == 0)
+            and not ("KEY002" in said and number in sources and keystep == info.step == 0)
         ):
             what.append(
                 f"keystep {keystep} never moves forward through the keys: key extraction "
@@ -507,10 +530,14 @@ def key_spec_hazards(info: CommandInfo, *, said: bool = False, getkeys_api: bool
                 "slots fails with CROSSSLOT or goes to the wrong shard (add getkeys-api, which routing "
                 "asks instead)"
             )
-        if spec.begin_search == "index" and index <= 0 and not (said and index == info.first_key < 0):
+        if (
+            spec.begin_search == "index"
+            and index <= 0
+            and not ("KEY001" in said and index == info.first_key < 0)
+        ):
             place = "the command name (argv[0])" if index == 0 else "memory before the arguments"
             what.append(f"index {index} takes {place} for a key")
-        if spec.begin_search == "index" and index == 1 and info.is_subcommand and not said:
+        if spec.begin_search == "index" and index == 1 and info.is_subcommand and "KEY009" not in said:
             what.append("index 1 takes the subcommand's own name for a key")
         if spec.begin_search == "keyword" and spec.begin_int("startfrom") == 0:
             what.append("a keyword searched from 0 is never found, so its keys are never found")
@@ -552,9 +579,16 @@ def _limited(spec: KeySpec) -> bool:
 
 
 def _hazards(
-    path: str, entry: Entry, info: CommandInfo, redis: Version, getkeys_api: bool | None = None
+    path: str,
+    entry: Entry,
+    info: CommandInfo,
+    redis: Version,
+    *,
+    getkeys_api: bool | None = None,
+    reported: frozenset[str] = frozenset(),
 ) -> list[Difference]:
-    hazards = key_spec_hazards(info, said=not triple_differs(entry, info, redis), getkeys_api=getkeys_api)
+    said = frozenset() if triple_differs(entry, info, redis) else reported
+    hazards = key_spec_hazards(info, said=said, getkeys_api=getkeys_api)
     if not hazards:
         return []
     return [
