@@ -186,7 +186,12 @@ def check_before_write(
     # One rule at one place is said once: a ramp.yml without capabilities got CAP004 "missing:
     # RAMP writes an empty list" from the declarations and "empty" from the [] written.
     said = {(f.code, f.location.file, f.location.path) for f in declared or []}
-    return [f for f in findings if (f.code, f.location.file, f.location.path) not in said]
+    findings = [f for f in findings if (f.code, f.location.file, f.location.path) not in said]
+    if decl.kind == "ramp":  # ramp-pack's without a manifest: said of RAMP's defaults, as validate does
+        from modpack.ramp.reader import named_defaults
+
+        findings = named_defaults(findings, module, decl.raw)
+    return findings
 
 
 def failing(findings: list[Finding], settings: Settings) -> bool:

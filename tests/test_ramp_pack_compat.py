@@ -203,3 +203,37 @@ def test_ramp_pack_says_the_manifest_s_own_findings_and_takes_capabilities_once(
     with zipfile.ZipFile(tmp_path / "m.zip") as archive:
         module = json.loads(archive.read("module.json"))
     assert module["capabilities"] == ["types", "clustering"]
+
+
+@pytest.mark.rule("VER008")
+def test_a_finding_on_ramps_default_version_says_it_is_the_default(tmp_path: Path) -> None:
+    """RAMP writes min_redis_version '4.0' when nothing sets it. ramp-pack -cr 7.0 said VER008 of
+    "min_redis_version '4.0'", a value the user never gave, and validate of a ramp.yml setting
+    only compatible_redis_version 7.0 said nothing of what `build` and ramp-pack then warned."""
+    require_redis()
+    note = (
+        " (min_redis_version '4.0' is RAMP's default, which ramp pack writes when nothing sets it:"
+        " set it in the manifest, or with -r)"
+    )
+    vague = "warning VER008 min_redis_version '4.0' and compatible_redis_version '7.0' have different majors"
+    packed = run_modpack(
+        "ramp-pack", HELLO, "-C", "types", "-cr", "7.0", "-o", tmp_path / "a.zip", cwd=tmp_path
+    )
+    assert packed.returncode == 0, packed.stdout + packed.stderr
+    assert f"ramp-pack options [min_redis_version]: {vague}" in packed.stdout
+    assert note in packed.stdout
+    given = run_modpack(
+        "ramp-pack", HELLO, "-C", "types", "-cr", "7.0", "-r", "7.0", "-o", tmp_path / "b.zip"
+    )
+    assert "VER008" not in given.stdout, given.stdout
+
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text('compatible_redis_version: "7.0"\ncapabilities: [types]\n')
+    validated = run_modpack("validate", manifest)
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    assert f"{manifest}:1 [min_redis_version]: {vague}" in validated.stdout
+    assert note in validated.stdout
+    built = run_modpack("ramp-pack", "-m", manifest, HELLO, "-o", tmp_path / "c.zip", cwd=tmp_path)
+    assert built.stdout.count("VER008") == 1 and note in built.stdout, built.stdout
+    manifest.write_text('compatible_redis_version: "7.0"\nmin_redis_version: "7.0"\ncapabilities: [types]\n')
+    assert "VER008" not in run_modpack("validate", manifest).stdout

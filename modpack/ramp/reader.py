@@ -26,6 +26,7 @@ from modpack.sources import read_text
 if TYPE_CHECKING:
     import yaml
 
+    from modpack.findings import Finding
     from modpack.types import JSON, Module
 
 # The keys of RAMP's create_default_metadata() (ramp.md §4), 2.5.19 included.
@@ -100,6 +101,30 @@ def with_defaults(module: Module) -> Module:
     import copy
 
     return {**copy.deepcopy(dict(RAMP_DEFAULTS)), **module}
+
+
+# The `ramp pack` option of each defaulted version (ramp.md §2), named in the note below.
+_VERSION_DEFAULTS = {"min_redis_version": "-r", "min_redis_pack_version": "-R"}
+
+
+def named_defaults(findings: list[Finding], module: Module, written: Mapping[str, object]) -> list[Finding]:
+    """A finding at a version RAMP's default fills (not `written` in the manifest, the default's
+    value in `module`) says so: "min_redis_version '4.0' and ..." named a value nobody wrote."""
+    defaulted = {
+        key: option
+        for key, option in _VERSION_DEFAULTS.items()
+        if key not in written and module.get(key) == RAMP_DEFAULTS[key]
+    }
+    return [
+        f._replace(
+            message=f"{f.message} ({f.location.path} {RAMP_DEFAULTS[f.location.path]!r} is RAMP's default,"
+            f" which ramp pack writes when nothing sets it: set it in the manifest, or with"
+            f" {defaulted[f.location.path]})"
+        )
+        if f.location.path in defaulted
+        else f
+        for f in findings
+    ]
 
 
 # RAMP overwrites these with what the loaded module reports (ramp.md §1).
@@ -453,7 +478,12 @@ def check(decl: Declarations) -> None:
     for violation in schema.check(_without_local_dependencies(present), "module"):
         if violation.code not in ("SCH001", "SCH003"):
             sink.report(violation)
-    metadata.check_versions(module, sink)
+    # judged as packed: RAMP writes its default where the manifest sets no version (VER008 of
+    # min_redis_version '4.0' against a compatible_redis_version of 7.0 was said by build alone)
+    versions = Sink(sink.file, sink.lines, sink.mapper)
+    packed = {**{k: RAMP_DEFAULTS[k] for k in _VERSION_DEFAULTS}, **module}
+    metadata.check_versions(packed, versions)
+    sink.extend(named_defaults(versions.resolved(), packed, decl.raw))
     metadata.check_capabilities(module, sink)
     if "capabilities" not in module:
         # RAMP's default is [] (create_default_metadata, ramp.md §2.1): leaving the key out packs
