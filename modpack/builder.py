@@ -94,13 +94,9 @@ def assemble(decl: Declarations, so: Path, facts: ElfInfo, target: Target | None
     """module.json for one build: the declarations plus what the binary says."""
     module = module_for(decl.module, target)
     module.setdefault("module_file", so.name)
-    if "architecture" not in module and facts.architecture is not None:
-        module["architecture"] = facts.architecture
-    if "operating_systems" not in module:
-        from modpack import loadability
+    from modpack.loadability import fill_platform
 
-        systems: list[JSON] = [*loadability.loadable_systems(facts)]
-        module["operating_systems"] = systems
+    fill_platform(module, facts)
     policy.canonicalise_commands(module.get("commands"), target_redis(module))
     if decl.kind == "toml":  # a ramp.yml's add_command stays as written, as RAMP writes it
         refresh_added(module)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Literal, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypeAlias
 
 from modpack import policy
 from modpack.elf import (
@@ -25,6 +25,9 @@ from modpack.elf import (
     version_text,
     versions_by_family,
 )
+
+if TYPE_CHECKING:
+    from modpack.types import JSON, Module
 
 # Version family -> (policy field, what provides it, as users know it).
 FAMILIES = {
@@ -240,6 +243,16 @@ def _version_blocker(info: ElfInfo, target: Platform, family: str) -> Blocker | 
 def loadable_systems(info: ElfInfo) -> list[str]:
     """Supported OSes whose limits the binary satisfies, for its architecture, in policy order."""
     return [p.os_id for p in platforms() if p.status == "supported" and not blockers(info, p)]
+
+
+def fill_platform(module: Module, info: ElfInfo) -> None:
+    """What `build` takes from the binary where the declarations give none: its architecture, and
+    every supported OS it loads on."""
+    if "architecture" not in module and info.architecture is not None:
+        module["architecture"] = info.architecture
+    if "operating_systems" not in module:
+        systems: list[JSON] = [*loadable_systems(info)]
+        module["operating_systems"] = systems
 
 
 def oldest_loadable(info: ElfInfo) -> str | None:

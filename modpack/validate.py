@@ -15,7 +15,7 @@ from modpack.checks import commands as command_checks
 from modpack.checks import metadata
 from modpack.checks.document import check_module_document, check_module_json_text
 from modpack.config import NearestSettings, Settings
-from modpack.errors import FindingsError, ModpackError, UsageError
+from modpack.errors import ModpackError, UsageError
 from modpack.findings import Finding, PathMapper, Sink
 from modpack.regular import exists
 from modpack.report import FileReport, Report
@@ -371,7 +371,9 @@ def _shared_names(
     """DECL011 for a [[targets]] entry whose bundle would have the name an earlier entry's has:
     `build --all` refuses it, where validate and the pre-commit hook passed the file. Judged only
     for targets whose binary exists, since the name may take their architecture and OSes from it."""
-    from modpack.builder import assemble, read_facts
+    from modpack.declarations import module_for
+    from modpack.elf import ElfError, read_elf
+    from modpack.loadability import fill_platform
     from modpack.naming import DEFAULT_NAME, output_name
 
     template = decl.output or DEFAULT_NAME
@@ -380,10 +382,11 @@ def _shared_names(
     sink = Sink(str(decl.path), decl.sink.lines)
     first: dict[str, Target] = {}
     for target, binary in built:
+        module = module_for(decl.module, target)  # the fields a name takes, as build fills them
         try:
-            module = assemble(decl, binary, read_facts(binary), target)
+            fill_platform(module, read_elf(binary))
             name = output_name(template, module, target.name, bundle=True)
-        except (FindingsError, UsageError):
+        except (ElfError, UsageError):
             continue  # not a module (its ELF findings), or a template the check above refuses
         earlier = first.setdefault(name, target)
         if earlier is not target and earlier.name != target.name:  # one name twice is DECL008's
