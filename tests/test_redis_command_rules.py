@@ -444,10 +444,20 @@ def test_a_limit_first_last_step_drop_sends_values_to_cluster_routing(tmp_path: 
         " and cluster routing reads only them: every argument from index 1 on is taken for a key"
     ) in done.stdout
     found = run_modpack("discover", so)
-    assert found.returncode == 0, found.stderr
+    # an error, so exit 1 as validate --load of the .so (it printed the error and exited 0)
+    assert found.returncode == 1, found.stderr
     assert 'name = "h.mget"' in found.stdout and "LOAD027" not in found.stdout  # TOML stays clean
     # labelled error, as the catalogue and validate --load have it (it said warning)
     assert "modpack: error: LOAD027 h.mget: Redis accepted key specs it cannot use" in found.stderr
+    # init --discover wrote the file in silence (exit 0), whose validate then failed
+    made = run_modpack("init", "--discover", so, f"{tmp_path}/made/")
+    assert made.returncode == 1, made.stdout + made.stderr
+    assert (tmp_path / "made" / "modpack.toml").is_file()
+    assert f"wrote {tmp_path / 'made' / 'modpack.toml'}" in made.stdout
+    assert "modpack: error: LOAD027 h.mget: Redis accepted key specs it cannot use" in made.stderr
+    fine = compile_module(tmp_path / "made", 'CC("h.get", "readonly", 1, 1, 1);', "fine")
+    assert run_modpack("discover", fine).returncode == 0
+    assert run_modpack("init", "--discover", fine, f"{tmp_path}/fine/").returncode == 0
 
 
 @pytest.mark.rule("LOAD027", "LOAD021")

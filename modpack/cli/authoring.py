@@ -14,23 +14,26 @@ from typing import TYPE_CHECKING
 
 import click
 
-from modpack.cli.output import COLOR_OPTION, echo_findings
+from modpack.cli.output import COLOR_OPTION, echo_findings, echo_registered_defects
 from modpack.errors import ModpackError, UsageError
 
 if TYPE_CHECKING:
     from modpack.atomic import AtomicFile
     from modpack.ramp.pack import RampOption
+    from modpack.redis.model import Discovery
     from modpack.reporters import ColourChoice
     from modpack.scaffold import Conversion, Discovered
 
 
-def _discovered(so: Path | None, args: str | None) -> Discovered | None:
+def _discovered(so: Path | None, args: str | None) -> tuple[Discovered | None, Discovery | None]:
+    """What --discover found, as init writes it and as Redis reported it (None: no --discover)."""
     if so is None:
-        return None
+        return None, None
     from modpack.redis.discover import discover, split_args
     from modpack.scaffold import discovered_of
 
-    return discovered_of(discover(so, split_args(args or "")))
+    found = discover(so, split_args(args or ""))
+    return discovered_of(found), found
 
 
 def _write(path: Path, text: str, force: bool) -> None:
@@ -82,7 +85,7 @@ def init_command(
     # Then: a bare `init` beside an existing modpack.toml said it needed --name and --version.
     _refuse_existing(path, force)
     _check_identity(name, version)
-    discovered = _discovered(so, args)
+    discovered, found = _discovered(so, args)
     conversion = None
     if source is None:
         text, notes = _new(name, version, discovered, so, path)
@@ -110,6 +113,8 @@ def init_command(
     click.echo(f"wrote {path}")
     for note in notes:
         click.echo(f"  {note}")
+    if found is not None and echo_registered_defects(found):
+        sys.exit(1)  # written as registered; a command Redis cannot use is the module's to fix
 
 
 def _target(given: str) -> tuple[Path, Path | None]:

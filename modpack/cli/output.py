@@ -17,6 +17,7 @@ from modpack.errors import UsageError
 
 if TYPE_CHECKING:
     from modpack.findings import Finding
+    from modpack.redis.model import Discovery
     from modpack.report import Report
     from modpack.reporters import ColourChoice, Output
 
@@ -114,3 +115,23 @@ def echo_findings(findings: list[Finding], choice: ColourChoice = "auto") -> Non
 
     output = text_output(choice)
     click.echo(reporters.text(report_of(findings), output), color=output.colour)
+
+
+def echo_registered_defects(found: Discovery) -> bool:
+    """What the module registers that Redis cannot use (a keystep of 0 or -1, a limit routing
+    drops), on stderr; True when one is an error (LOAD027: discover and `init --discover` then
+    exit 1, as `validate --load` of the .so does). The commands listed or written are what it
+    registers, defects included, and a modpack.toml written from them declares the defect as well
+    (validate then reports it)."""
+    from modpack.redis import compare
+    from modpack.rules import Severity, rule
+
+    failed = False
+    for defect in compare.registered_defects(found):
+        # labelled as the catalogue (and validate --load) has it: LOAD027 is an error
+        severity = rule(defect.code).severity
+        failed |= severity is Severity.ERROR
+        click.echo(f"modpack: {severity.label}: {defect.code} {defect.message}", err=True)
+        if defect.hint:
+            click.echo(f"  fix: {defect.hint}", err=True)
+    return failed

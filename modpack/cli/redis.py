@@ -6,6 +6,7 @@ this module only when one of these commands runs (modpack.cli.lazy).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,7 +60,7 @@ def discover(
 
     A module of another architecture is loaded into an emulated redis-server of its own
     architecture (`modpack redis prepare --arch aarch64` prepares one)."""
-    from modpack.cli.output import checked_redis_version
+    from modpack.cli.output import checked_redis_version, echo_registered_defects
     from modpack.redis import discover as library
 
     if write_path is not None:
@@ -82,7 +83,8 @@ def discover(
         click.echo(library.to_json(found, include), nl=False)
     else:
         click.echo(library.to_toml(found, include), nl=False)
-    _warn_registered_defects(found)
+    if echo_registered_defects(found):
+        sys.exit(1)  # a command Redis registers and cannot use: an error, as validate --load says
 
 
 def _new_file(found: Discovery, so: Path, path: Path) -> tuple[str, list[str]]:
@@ -94,21 +96,6 @@ def _new_file(found: Discovery, so: Path, path: Path) -> tuple[str, list[str]]:
     conversion = scaffold.discovered_file(scaffold.discovered_of(found), so, path)
     conversion.commands = []
     return conversion.render(), conversion.notes
-
-
-def _warn_registered_defects(found: Discovery) -> None:
-    """What the module registers that Redis cannot use (a keystep of 0 or -1, a limit routing
-    drops), on stderr: the commands above are what it registers, defects included, and a
-    modpack.toml written from them declares the defect as well (validate then reports it)."""
-    from modpack.redis import compare
-    from modpack.rules import rule
-
-    for defect in compare.registered_defects(found):
-        # labelled as the catalogue (and validate --load) has it: LOAD027 is an error
-        severity = rule(defect.code).severity.label
-        click.echo(f"modpack: {severity}: {defect.code} {defect.message}", err=True)
-        if defect.hint:
-            click.echo(f"  fix: {defect.hint}", err=True)
 
 
 @click.group("redis", cls=OnceGroup)
