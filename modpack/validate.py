@@ -334,15 +334,16 @@ def validate_declarations(
     return found
 
 
-def _of_target(finding: Finding, target: Target) -> Finding:
+def _of_target(finding: Finding, target: Target | None) -> Finding:
     """A target's finding placed outside its entry (VER007 at [module] min_redis_version against
-    the target's compatible_redis_version) names the target: with several, which one was unsaid."""
-    if finding.location.path.startswith(f"targets[{target.index}]"):
+    the target's compatible_redis_version) names the target: with several, which one was unsaid.
+    None: the finding names its targets itself."""
+    if target is None or finding.location.path.startswith(f"targets[{target.index}]"):
         return finding
     return finding._replace(message=f"{finding.message} (for [[targets]] {target.name!r})")
 
 
-def _target_findings(decl: Declarations, settings: Settings) -> list[tuple[Target, Finding]]:
+def _target_findings(decl: Declarations, settings: Settings) -> list[tuple[Target | None, Finding]]:
     """What `build --all` says of each [[targets]] entry whose binary exists: its ELF against the
     target's platform, its file name. validate checked only [build] so, so a target's binary
     for the wrong architecture passed every pre-commit run and failed the release build. Loading
@@ -350,7 +351,7 @@ def _target_findings(decl: Declarations, settings: Settings) -> list[tuple[Targe
     from modpack.declarations import target_variables
 
     quiet = settings._replace(load=False, load_if_available=False)
-    found: list[tuple[Target, Finding]] = []
+    found: list[tuple[Target | None, Finding]] = []
     built: list[tuple[Target, Path]] = []
     for target in decl.targets:
         written = target.expand(target.so)
@@ -362,12 +363,10 @@ def _target_findings(decl: Declarations, settings: Settings) -> list[tuple[Targe
             built.append((target, binary))
         elif all(target.values()[v] for v in target_variables(target.so)):  # else DECL003 says it
             _not_built(decl, written, f"targets[{target.index}].so")
-    return found + _shared_names(decl, built, settings)
+    return found + [(None, finding) for finding in _shared_names(decl, built, settings)]
 
 
-def _shared_names(
-    decl: Declarations, built: list[tuple[Target, Path]], settings: Settings
-) -> list[tuple[Target, Finding]]:
+def _shared_names(decl: Declarations, built: list[tuple[Target, Path]], settings: Settings) -> list[Finding]:
     """DECL011 for a [[targets]] entry whose bundle would have the name an earlier entry's has:
     `build --all` refuses it, where validate and the pre-commit hook passed the file. Judged only
     for targets whose binary exists, since the name may take their architecture and OSes from it."""
@@ -399,8 +398,7 @@ def _shared_names(
                 " or architecture.",
                 source_path=True,
             )
-    by_index = {f"targets[{target.index}]": target for target, _ in built}
-    return [(by_index[f.location.path], f) for f in select(sink.resolved(), settings)]
+    return select(sink.resolved(), settings)
 
 
 def declared_findings(

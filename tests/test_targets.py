@@ -153,6 +153,18 @@ def test_validate_says_two_targets_would_write_one_bundle_name(tmp_path: Path) -
     assert run_modpack("validate", project(tmp_path, TARGETS)).returncode == 0
 
 
+def test_many_targets_of_one_bundle_name_are_said_without_a_crash(tmp_path: Path) -> None:
+    """Past the 50 findings of one rule a file lists, the summary finding has no target: the first
+    version of the shared-name check looked its target up by path and raised KeyError."""
+    one = 'name = "t{i}"\noperating_systems = ["rhel9"]\nso = "{so}/x86_64/hello.so"\n'
+    entries = "".join("\n[[targets]]\n" + one.replace("{i}", str(i)) for i in range(55))
+    toml = project(tmp_path, entries)
+    result = run_modpack("validate", toml)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "error DECL011 and 4 more DECL011 findings in this file" in result.stdout
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
 def test_validate_checks_each_targets_binary_as_build_all_does(tmp_path: Path) -> None:
     """validate checked only [build] so: an aarch64 target given the x86_64 binary passed every
     pre-commit run and was refused by the release's `build --all`."""
