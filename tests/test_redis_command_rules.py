@@ -526,6 +526,39 @@ def test_a_crash_stays_said_when_the_static_rule_that_names_it_is_ignored(tmp_pa
     assert "index 1 takes the subcommand's own name for a key" in done.stdout
 
 
+@pytest.mark.rule("LOAD029")
+@pytest.mark.redis
+def test_a_getkeys_callback_that_names_a_key_past_the_arguments_is_an_error(tmp_path: Path) -> None:
+    """A getkeys-api callback answering RedisModule_KeyAtPos(ctx, 999) (as redis/redis
+    tests/modules/keyposvalidate.c does; argc itself reads one past the end, and crashes only
+    sometimes): COMMAND GETKEYS crashes redis-server 7.0.15,
+    and so does every call in a cluster, which routes by the callback. `validate --load` passed
+    such a module clean: nothing in what it registers shows it."""
+    body = 'CC_PAST_END("p.bad", "readonly getkeys-api", 1, 1, 1); CC("p.good", "readonly getkeys-api", 1, 1, 1);'
+    so = compile_module(tmp_path, body)
+    seen = observe(so, {"p.good": ["a", "b"], "p.bad": ["a"]})
+    assert seen.getkeys["p.good"] == ["a", "b"] and seen.getkeys["p.bad"] == "crashed"
+
+    bare = run_modpack("validate", "--load", so)
+    assert bare.returncode == 1, bare.stdout + bare.stderr
+    said = f"{so}: error LOAD029 p.bad: `COMMAND GETKEYS p.bad 1` ended the server: redis-server closed the connection"
+    assert said in bare.stdout, bare.stdout  # the first call crashes: position 999 of 2 arguments
+    assert "its getkeys-api callback names a key Redis cannot read" in bare.stdout
+    assert "p.good" not in bare.stdout.split("LOAD029", 1)[1]
+    declared = project(
+        tmp_path,
+        [
+            table("p.bad", -1, ("readonly", "movablekeys"), (1, 1, 1)),
+            table("p.good", -1, ("readonly", "movablekeys"), (1, 1, 1)),
+        ],
+    )
+    assert findings(declared, "--load") == ["LOAD029@commands[0]"]
+    # a module whose callbacks answer within the arguments: nothing (p.good alone)
+    (tmp_path / "good").mkdir()
+    good = compile_module(tmp_path / "good", 'CC("p.good", "readonly getkeys-api", 1, 1, 1);')
+    assert "LOAD029" not in run_modpack("validate", "--load", good).stdout
+
+
 @pytest.mark.rule("LOAD011")
 @pytest.mark.redis
 def test_a_failed_onload_says_what_redis_logged_before_it(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from modpack.elf import ElfInfo
+    from modpack.findings import Problem
     from modpack.ramp.edits import Packed
     from modpack.redis.harness import RedisServer
     from modpack.redis.loadlog import FailureReason
@@ -136,6 +137,8 @@ def _load_and_compare(
     if module is None:
         for defect in compare.registered_defects(discovery, getkeys_api=getkeys_api):
             sink.report(defect)
+        if (crash := _probe(server, discovery, {}, getkeys_api)) is not None:
+            sink.report(crash)
         return
     _check_version(module, server, declared)
     as_packed = packed(discovery) if packed is not None else None
@@ -144,10 +147,24 @@ def _load_and_compare(
     differences = compare.compare(
         module, discovery, toml=declared.toml, getkeys_api=getkeys_api, reported=reported
     )
-    for difference in differences:
+    places = {name.lower(): f"commands[{index}]" for index, _, name in compare.declared_commands(module)}
+    crash = _probe(server, discovery, places, getkeys_api)  # last: it may end the server
+    for difference in [*differences, *([crash] if crash is not None else [])]:
         # of a ramp.yml, said where it writes the entry (overide_command[0]), not at the packed index
         place = as_packed.place(difference.path) if as_packed is not None else difference.path
         declared.report(difference._replace(path=place))
+
+
+def _probe(
+    server: RedisServer, discovery: Discovery, places: dict[str, str], getkeys_api: bool | None
+) -> Problem | None:
+    """LOAD029: a getkeys-api callback that crashes or hangs the server when asked for keys (None:
+    the binary names no getkeys-api, so no command has a callback to ask)."""
+    if getkeys_api is False:
+        return None
+    from modpack.redis.probe import probe_getkeys
+
+    return probe_getkeys(server, discovery.commands, places)
 
 
 def _check_version(module: Module, server: RedisServer, sink: Sink) -> None:

@@ -5,7 +5,8 @@ The modules use the project's own minimal header (fixtures/include/redismodule_m
 the bodies may use: CC(name, flags, first, last, step) registers a command (OnLoad fails when
 RedisModule_CreateCommand does), INFO(name, arity, specs) calls RedisModule_SetCommandInfo,
 IDX(flags, pos, lastkey, keystep, limit) is an INDEX + RANGE key spec, KEY_RO / KEY_RW its usual
-flags. Every command replies OK, and answers a getkeys-api request with every argument.
+flags. Every command replies OK, and answers a getkeys-api request with every argument; one
+registered with CC_PAST_END answers it with position 999, past the last argument.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ static int reply_ok(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     }
     return RedisModule_ReplyWithSimpleString(ctx, "OK");
 }
+static int keys_past_end(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    REDISMODULE_NOT_USED(argv);
+    if (IsKeysPositionRequest && IsKeysPositionRequest(ctx)) {
+        KeyAtPos(ctx, 999);  /* no such argument, as keyposvalidate.c of redis/redis names */
+        return REDISMODULE_OK;
+    }
+    return RedisModule_ReplyWithSimpleString(ctx, "OK");
+}
 static int set_info(RedisModuleCtx *ctx, const char *name, int arity, RedisModuleCommandKeySpec *specs) {
     RedisModuleCommandInfo info = {0};
     RedisModuleCommand *command = RedisModule_GetCommand(ctx, name);
@@ -44,6 +53,8 @@ static int set_info(RedisModuleCtx *ctx, const char *name, int arity, RedisModul
 }
 #define TRY(x) do { if ((x) != REDISMODULE_OK) return REDISMODULE_ERR; } while (0)
 #define CC(name, flags, f, l, s) TRY(RedisModule_CreateCommand(ctx, name, reply_ok, flags, f, l, s))
+#define CC_PAST_END(name, flags, f, l, s) \
+    TRY(RedisModule_CreateCommand(ctx, name, keys_past_end, flags, f, l, s))
 #define INFO(name, arity, specs) TRY(set_info(ctx, name, arity, specs))
 #define IDX(fl, p, lk, st, lim) {.flags = (fl), .begin_search_type = REDISMODULE_KSPEC_BS_INDEX, \
     .bs.index.pos = (p), .find_keys_type = REDISMODULE_KSPEC_FK_RANGE, \

@@ -1,0 +1,68 @@
+"""The getkeys-api probe's choices, with a server that answers as told: which commands it asks,
+with which arguments, and what it says of a hang. A real crash is in test_redis_command_rules.py;
+a real hang would cost the probe's whole 10 s wait, so the timeout is told here."""
+
+from __future__ import annotations
+
+import pytest
+
+from modpack.redis.harness import Reply, ReplyError, ReplyTimeoutError
+from modpack.redis.model import CommandInfo, KeySpec, SpecValue
+from modpack.redis.probe import PROBE_TIMEOUT, argument_counts, asks_callback, probe_getkeys
+
+
+class Told:
+    """Answers COMMAND GETKEYS as `answers` says by command name: a list, or an exception."""
+
+    def __init__(self, answers: dict[str, Reply | Exception]) -> None:
+        self.answers = answers
+        self.asked: list[tuple[str, ...]] = []
+
+    def call(self, *args: str | bytes, timeout: float | None = None) -> Reply:
+        assert timeout == PROBE_TIMEOUT
+        asked = tuple(str(a) for a in args)
+        self.asked.append(asked)
+        answer = self.answers.get(asked[2], [])
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def command(name: str, arity: int, flags: tuple[str, ...], specs: tuple[KeySpec, ...] = ()) -> CommandInfo:
+    return CommandInfo(name, arity, flags, 1, 1, 1, specs)
+
+
+@pytest.mark.parametrize(("arity", "counts"), [(3, [2]), (1, [0]), (-1, [1, 3]), (-2, [1, 3]), (-4, [3, 5])])
+def test_argument_counts_meet_the_arity(arity: int, counts: list[int]) -> None:
+    assert argument_counts(arity) == counts
+
+
+def test_only_commands_whose_keys_come_from_the_callback_are_asked() -> None:
+    index: dict[str, SpecValue] = {"index": 1}
+    last: dict[str, SpecValue] = {"lastkey": 0, "keystep": 1, "limit": 0}
+    variable = KeySpec(("RW", "access", "update", "variable_flags"), "index", index, "range", last)
+    complete = KeySpec(("RO", "access"), "index", index, "range", last)
+    assert asks_callback(command("a", -1, ("readonly", "movablekeys")))
+    assert asks_callback(command("b", -1, ("readonly", "movablekeys"), (variable,)))
+    assert not asks_callback(command("c", -1, ("readonly", "movablekeys"), (complete,)))  # specs are read
+    assert not asks_callback(command("d", -1, ("readonly",)))
+    server = Told({})
+    assert (
+        probe_getkeys(server, [command("d", -1, ("readonly",)), command("a", 3, ("movablekeys",))], {})
+        is None
+    )
+    assert server.asked == [("COMMAND", "GETKEYS", "a", "1", "2")]
+
+
+def test_an_error_reply_is_an_answer_and_a_hang_is_said() -> None:
+    server = Told({"a": ReplyError("Invalid arguments"), "b": ReplyTimeoutError("no answer")})
+    problem = probe_getkeys(
+        server, [command("a", -2, ("movablekeys",)), command("b", 2, ("movablekeys",))], {"b": "commands[1]"}
+    )
+    assert problem is not None
+    assert (problem.code, problem.path) == ("LOAD029", "commands[1]")
+    assert problem.message == (
+        "b: `COMMAND GETKEYS b 1` got no answer within 10 s: its getkeys-api callback does not return,"
+        " and cluster routing and ACL key checks run it on every call"
+    )
+    assert [asked[2:] for asked in server.asked] == [("a", "1"), ("a", "1", "2", "3"), ("b", "1")]
