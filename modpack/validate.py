@@ -7,6 +7,7 @@ need them, so validating a module.json stays about as fast as starting Python.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -256,24 +257,41 @@ def _check_output_template(decl: Declarations, module: Module, sink: Sink, targe
 
 def _not_built(decl: Declarations, written: str | None, where: str) -> None:
     """DECL010 where `so` names a file that is not there (yet): nothing said that the binary's
-    checks did not run, and a fresh clone's pre-commit passed without them."""
+    checks did not run, and a fresh clone's pre-commit passed without them. IN001 where it names
+    something that is no file (a folder, a FIFO, a loop of links), which build refuses."""
     from modpack.declarations import NOT_BUILT_HINT  # where declarations are read: imported already
 
     if not written or "${" in written:
         return  # nothing named, or a variable DECL003 reports
     binary = decl.path.parent / written
+    if not no_binary(decl.sink, binary, where):
+        decl.sink.add(
+            "DECL010",
+            where,
+            f"{binary} is not built yet: the checks of the binary did not run",
+            NOT_BUILT_HINT,
+            source_path=True,
+        )
+
+
+def no_binary(sink: Sink, binary: Path, where: str) -> bool:
+    """IN001 at `where` (an `so` key) when `binary` names something that is there and is no
+    regular file; False when there is nothing (not built yet) or a regular file."""
     try:
-        if binary.exists():
-            return  # there but not a file: not this finding's matter
+        if not os.path.lexists(binary) or binary.is_file():
+            return False
     except (OSError, ValueError):
-        return
-    decl.sink.add(
-        "DECL010",
+        pass  # a name too long, a parent that cannot be read: not_a_file says which
+    from modpack.regular import not_a_file
+
+    sink.add(
+        "IN001",
         where,
-        f"{binary} is not built yet: the checks of the binary did not run",
-        NOT_BUILT_HINT,
+        f"{binary} {not_a_file(binary)}: no module binary",
+        "Name the module's .so (a regular file) here.",
         source_path=True,
     )
+    return True
 
 
 def _load_declared(decl: Declarations, so: Path | None, settings: Settings) -> None:
@@ -349,16 +367,26 @@ def _target_findings(decl: Declarations, settings: Settings) -> list[tuple[Targe
     for the wrong architecture passed every pre-commit run and failed the release build. Loading
     (--load) stays with [build] so: a target is usually for another machine."""
     from modpack.declarations import target_variables
+    from modpack.regular import is_file
 
     quiet = settings._replace(load=False, load_if_available=False)
     found: list[tuple[Target | None, Finding]] = []
     built: list[tuple[Target, Path]] = []
     for target in decl.targets:
+        if target.so == "":  # build --all read it as the folder the file is in
+            decl.sink.add(
+                "SCH004",
+                f"targets[{target.index}].so",
+                "so is empty",
+                "Name the target's module binary.",
+                source_path=True,
+            )
+            continue
         written = target.expand(target.so)
         if not written or "${" in written:
             continue
         binary = decl.path.parent / written
-        if binary.is_file():
+        if is_file(binary):
             found += [(target, finding) for finding in declared_findings(decl, binary, quiet, target)]
             built.append((target, binary))
         elif all(target.values()[v] for v in target_variables(target.so)):  # else DECL003 says it

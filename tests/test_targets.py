@@ -187,3 +187,29 @@ def test_validate_checks_each_targets_binary_as_build_all_does(tmp_path: Path) -
     said = f"{wrong}:{line} [targets[2].architecture]: error ELF007 the binary is built for x86_64"
     assert said in validated.stdout and said in built.stdout
     assert validated.stdout.count("ELF007") == 1
+
+
+@pytest.mark.rule("IN001", "SCH004")
+def test_a_target_so_that_is_no_file_is_said_by_validate_and_refused_by_build(tmp_path: Path) -> None:
+    """A target's so naming a loop of links ended `build --all` in 'internal error: RuntimeError:
+    Symlink loop', and validate called it "not built yet"; a folder, a device or an empty so
+    passed validate, which build then refused."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "loop.so").symlink_to("loop.so")
+    cases = {
+        "bin/loop.so": ("is a loop of symbolic links", "IN001"),
+        "bin": ("is a folder", "IN001"),
+        "/dev/null": ("is a character device", "IN001"),
+        "": ("so is empty", "SCH004"),
+    }
+    for so, (said, code) in cases.items():
+        toml = project(tmp_path, f'\n[[targets]]\nname = "t"\narchitecture = "x86_64"\nso = "{so}"\n')
+        line = toml.read_text().splitlines().index(f'so = "{so}"') + 1
+        checked = run_modpack("validate", toml)
+        assert checked.returncode == 1, checked.stdout
+        assert f"{toml}:{line} [targets[0].so]: error {code} " in checked.stdout, checked.stdout
+        assert said in checked.stdout and "[targets[0].so]: info DECL010" not in checked.stdout
+        built = run_modpack("build", toml, "--all", "-o", tmp_path / "dist")
+        assert built.returncode == 1, built.stdout + built.stderr  # as validate says, where it says
+        assert f"{toml}:{line} [targets[0].so]: error {code} " in built.stdout, built.stdout
+        assert "internal error" not in built.stderr and not (tmp_path / "dist").exists()
