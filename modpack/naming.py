@@ -61,6 +61,11 @@ def output_name(template: str, module: Module, target: str = "", *, bundle: bool
             f"the output name is {len(name.encode())} bytes long (the limit is {MAX_NAME_BYTES})",
             "Shorten the module name or the --name template.",
         )
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):  # a newline began a CI workflow command
+        raise UsageError(
+            f"the output name {name!r} holds a control character",
+            "Use printable characters in the module's name, version and [[targets]] names.",
+        )
     if (
         not name
         or "/" in name

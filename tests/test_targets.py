@@ -213,3 +213,26 @@ def test_a_target_so_that_is_no_file_is_said_by_validate_and_refused_by_build(tm
         assert built.returncode == 1, built.stdout + built.stderr  # as validate says, where it says
         assert f"{toml}:{line} [targets[0].so]: error {code} " in built.stdout, built.stdout
         assert "internal error" not in built.stderr and not (tmp_path / "dist").exists()
+
+
+@pytest.mark.rule("DECL011")
+def test_a_target_name_with_a_control_character_never_becomes_a_file_name(tmp_path: Path) -> None:
+    """A [[targets]] name with a newline, put in the bundle's name by {target}, wrote a file whose
+    name held it, and `wrote dist/hello-x86` was followed by a line of its own that GitHub reads as
+    a workflow command (the README's CI job runs build --all)."""
+    name = "x86\\n::error file=README.md::injected\\u001b[31m"
+    targets = f'\n[[targets]]\nname = "{name}"\narchitecture = "x86_64"\nso = "{{so}}/x86_64/hello.so"\n'
+    toml = project(tmp_path, targets)
+    so_line = next(line for line in toml.read_text().splitlines() if line.startswith("so = "))
+    toml.write_text(toml.read_text().replace(so_line, 'output = "{module_name}-{target}.zip"', 1))
+    checked = run_modpack("validate", toml)
+    assert checked.returncode == 1, checked.stdout
+    assert (
+        "error DECL011 the output name 'hello-x86\\n::error file=README.md::injected\\x1b[31m.zip'"
+        in checked.stdout
+    )
+    built = run_modpack("build", toml, "--all", "-o", tmp_path / "dist")
+    assert built.returncode == 1, built.stdout + built.stderr
+    assert not (tmp_path / "dist").exists()
+    lines = (built.stdout + built.stderr).splitlines()
+    assert not any(line.startswith("::") for line in lines), lines
