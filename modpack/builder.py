@@ -713,7 +713,7 @@ def _build_targets(
 ) -> list[BuildResult]:
     """Every chosen target is checked before any bundle is written, and the bundles are renamed
     into place only once all are complete (write_bundles): a release never gets some of them."""
-    from modpack.validate import declared_findings, no_binary
+    from modpack.validate import declared_findings, empty_so, no_binary
 
     planned: list[PlannedBundle] = []
     refused: dict[str, list[Finding]] = {}
@@ -722,7 +722,7 @@ def _build_targets(
         binary = decl.path.parent / target.expand(target.so)
         where, said = f"targets[{target.index}].so", Sink(str(decl.path), decl.sink.lines)
         if not target.so:  # the folder the file is in
-            said.add("SCH004", where, "so is empty", "Name the target's module binary.", source_path=True)
+            empty_so(decl, target, said)
         if not target.so or no_binary(said, binary, where):  # a loop of links was an internal error
             refused[target.name] = said.resolved()
             continue

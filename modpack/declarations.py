@@ -53,7 +53,7 @@ class Target:
     it gives replaces the module's own."""
 
     name: str
-    so: str
+    so: str  # "" when the entry gives none (SCH001) or an empty one (SCH004)
     index: int  # its place among the [[targets]] entries as written (targets[index] in findings)
     operating_systems: list[str] | None = None
     architecture: str | None = None

@@ -445,6 +445,12 @@ def _assemble(decl: Declarations, data: dict[str, JSON]) -> None:
     decl.module = module
     decl.settings = settings_from(data.get("validate"))
     decl.targets = _targets(data.get("targets"))
+    if "min_redis_version" not in _table(data, "module"):
+        # min_redis_version defaults to compatible_redis_version in each build: a target giving
+        # 7.2 was refused (VER007) against the 7.4 [module]'s default, which nobody wrote
+        for target in decl.targets:
+            if target.min_redis_version is None and isinstance(target.compatible_redis_version, str):
+                target.min_redis_version = target.compatible_redis_version
     build = _table(data, "build")
     decl.output = output if isinstance(output := build.get("output"), str) else None
     decl.so = so if isinstance(so := build.get("so"), str) else None

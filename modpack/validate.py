@@ -274,6 +274,20 @@ def _not_built(decl: Declarations, written: str | None, where: str) -> None:
         )
 
 
+def empty_so(decl: Declarations, target: Target, sink: Sink, *, missing_said: bool = False) -> None:
+    """SCH004 for a [[targets]] entry's `so = ""`; SCH001 for one it leaves out, unless the
+    schema check said it already (`missing_said`)."""
+    entries = decl.raw.get("targets")
+    entry = entries[target.index] if isinstance(entries, list) and target.index < len(entries) else None
+    where = f"targets[{target.index}].so"
+    if isinstance(entry, dict) and "so" in entry:
+        sink.add("SCH004", where, "so is empty", "Name the target's module binary.", source_path=True)
+    elif not missing_said:
+        sink.add(
+            "SCH001", where, f"`{where}` is missing", "Name the target's module binary.", source_path=True
+        )
+
+
 def no_binary(sink: Sink, binary: Path, where: str) -> bool:
     """IN001 at `where` (an `so` key) when `binary` names something that is there and is no
     regular file; False when there is nothing (not built yet) or a regular file."""
@@ -373,14 +387,8 @@ def _target_findings(decl: Declarations, settings: Settings) -> list[tuple[Targe
     found: list[tuple[Target | None, Finding]] = []
     built: list[tuple[Target, Path]] = []
     for target in decl.targets:
-        if target.so == "":  # build --all read it as the folder the file is in
-            decl.sink.add(
-                "SCH004",
-                f"targets[{target.index}].so",
-                "so is empty",
-                "Name the target's module binary.",
-                source_path=True,
-            )
+        if not target.so:  # build --all read it as the folder the file is in
+            empty_so(decl, target, decl.sink, missing_said=True)
             continue
         written = target.expand(target.so)
         if not written or "${" in written:

@@ -236,3 +236,28 @@ def test_a_target_name_with_a_control_character_never_becomes_a_file_name(tmp_pa
     assert not (tmp_path / "dist").exists()
     lines = (built.stdout + built.stderr).splitlines()
     assert not any(line.startswith("::") for line in lines), lines
+
+
+def test_a_target_s_min_redis_version_defaults_to_its_own_compatible_version(tmp_path: Path) -> None:
+    """min_redis_version defaults to compatible_redis_version; a target giving compatible 7.2 under
+    a [module] of 7.4 without a min was refused with VER007 "min_redis_version '7.4' is above
+    compatible_redis_version '7.2'", a minimum nobody wrote, by validate and by build --all."""
+    text = (FIXTURES / "example" / "modpack.toml").read_text()
+    text = text.replace('min_redis_version = "7.0"\n', "").replace('architecture = "x86_64"\n', "")
+    assert "min_redis_version" not in text
+    targets = '\n[[targets]]\nname = "old"\ncompatible_redis_version = "7.2"\nso = "{so}/x86_64/hello.so"\n'
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(text + targets.format(so=SO))
+    checked = run_modpack("validate", toml)
+    assert checked.returncode == 0, checked.stdout
+    built = run_modpack("build", toml, "--all", "-o", tmp_path / "dist")
+    assert built.returncode == 0, built.stdout + built.stderr
+    (bundle,) = (tmp_path / "dist").glob("*.zip")
+    with zipfile.ZipFile(bundle) as archive:
+        module = json.loads(archive.read("module.json"))
+    assert (module["min_redis_version"], module["compatible_redis_version"]) == ("7.2", "7.2")
+    # a minimum written in [module] stays the module's, and the target is judged against it
+    toml.write_text(
+        text.replace("[module]\n", '[module]\nmin_redis_version = "7.4"\n', 1) + targets.format(so=SO)
+    )
+    assert "VER007" in run_modpack("validate", toml).stdout
