@@ -207,7 +207,7 @@ def build(
     target: Target | None = None,
     settings: Settings | None = None,
     declared: list[Finding] | None = None,
-    claimed: dict[Path, str] | None = None,
+    claimed: dict[Path, Target] | None = None,
     any_name: bool = False,
 ) -> BuildResult:
     """Validate, then write the bundle atomically; refuse with the findings when there are errors.
@@ -252,7 +252,7 @@ def plan_bundle(
     target: Target | None = None,
     settings: Settings | None = None,
     declared: list[Finding] | None = None,
-    claimed: dict[Path, str] | None = None,
+    claimed: dict[Path, Target] | None = None,
     any_name: bool = False,
 ) -> PlannedBundle:
     """Every check `build` makes before it writes; a FindingsError when one fails."""
@@ -280,13 +280,13 @@ def plan_bundle(
     if claimed is not None and target is not None:
         # two targets of one run whose bundles have the same name: the second replaced the first
         # (--force), or was 'unchanged' when the bytes agreed, and one platform went missing
-        first = claimed.setdefault(path, target.name)
-        if first != target.name:
-            raise UsageError(
-                f"[[targets]] {target.name!r} would write {path}, which {first!r} wrote in this run",
-                "Put {target} in the output name (or give the targets different operating_systems or"
-                " architecture).",
-            )
+        first = claimed.setdefault(path, target)
+        if first is not target:
+            from modpack.validate import say_shared_name
+
+            sink = Sink(str(decl.path), decl.sink.lines)
+            say_shared_name(sink, target, first, path.name)
+            raise FindingsError(f"[[targets]] {target.name!r}: {_refusal(sink.findings)}", sink.resolved())
     return PlannedBundle(path, module, so, deps, [decl.path], findings)
 
 
@@ -717,7 +717,7 @@ def _build_targets(
 
     planned: list[PlannedBundle] = []
     refused: dict[str, list[Finding]] = {}
-    claimed: dict[Path, str] = {}
+    claimed: dict[Path, Target] = {}
     for target in targets:
         binary = decl.path.parent / target.expand(target.so)
         where, said = f"targets[{target.index}].so", Sink(str(decl.path), decl.sink.lines)

@@ -425,16 +425,21 @@ def _shared_names(decl: Declarations, built: list[tuple[Target, Path]], settings
             continue  # not a module (its ELF findings), or a template the check above refuses
         earlier = first.setdefault(name, target)
         if earlier is not target and earlier.name != target.name:  # one name twice is DECL008's
-            sink.add(
-                "DECL011",
-                f"targets[{target.index}]",
-                f"[[targets]] {target.name!r} would write the bundle {name!r}, as [[targets]]"
-                f" {earlier.name!r} does: `modpack build --all` refuses the second",
-                "Put {target} in [build] output, or give the targets different operating_systems"
-                " or architecture.",
-                source_path=True,
-            )
+            say_shared_name(sink, target, earlier, name)
     return select(sink.resolved(), settings)
+
+
+def say_shared_name(sink: Sink, target: Target, earlier: Target, name: str) -> None:
+    """DECL011 at a [[targets]] entry whose bundle has the name an earlier entry's has: validate
+    and `build --all` say it alike."""
+    sink.add(
+        "DECL011",
+        f"targets[{target.index}]",
+        f"[[targets]] {target.name!r} would write the bundle {name!r}, as [[targets]]"
+        f" {earlier.name!r} does: `modpack build --all` refuses the second",
+        "Put {target} in [build] output, or give the targets different operating_systems or architecture.",
+        source_path=True,
+    )
 
 
 def declared_findings(
