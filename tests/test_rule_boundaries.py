@@ -358,16 +358,16 @@ def test_keys_without_access_flag_says_the_key_positions_may_be_wrong() -> None:
     assert finding.fix == (
         "Its flags are empty, as if the registration was never filled in. If nr.threads reads or writes "
         "the key at argument 1, add write or readonly. If it takes no key, the key positions 1,1,1 are "
-        "wrong too: register it with 0,0,0 and no key spec (Redis derives first/last/step from "
+        "wrong too: register it with 0,0,0 and no key spec (Redis 7 derives first/last/step from "
         "RedisModule_SetCommandInfo's key specs)."
     )
     fast = only(with_command(None, **command("nr.get", -2, ["module", "fast"], 1, 1, 1)))
     assert fast.fix.startswith("If nr.get reads or writes the key at argument 1")
-    # kspec.keyword of Redis's tests/modules/keyspecs.c: flags "", key specs from which Redis
-    # derives 1,1,1 and movablekeys; the flags string was as empty as nr.threads'
+    # movablekeys comes from key specs (kspec.keyword of Redis's tests/modules/keyspecs.c, flags "")
+    # or from getkeys-api in the flags string: the flags were not surely empty, so no remark
     keyword = with_command(None, **command("kspec.keyword", -1, ["module", "movablekeys"], 1, 1, 1))
     (derived,) = [f for f in check(keyword) if f.code == "CMD011"]
-    assert derived.fix.startswith("Its flags are empty, as if the registration was never filled in.")
+    assert derived.fix.startswith("If kspec.keyword reads or writes the key at argument 1")
     movable = check(with_command(3, flags=["module", "movablekeys"]))[0]
     assert (movable.code, movable.fix) == ("CMD011", "Add write or readonly.")
 

@@ -549,17 +549,18 @@ def _access_hint(command: Command) -> str:
     if command.first is None or command.first <= 0:
         return "Add write or readonly."
     name, triple = command.name, _triple(command)
-    # `module` and `movablekeys` are Redis's own (COMMAND INFO adds them), not the flags string's
+    # `module` is Redis's own; movablekeys may come from key specs or from the flags string's
+    # getkeys-api, so a command showing it may have had a flags string: no remark then
     empty = (
         "Its flags are empty, as if the registration was never filled in. "
-        if not (command.flags - {"module", "movablekeys"})
+        if not (command.flags - {"module"})
         else ""
     )
     # A module with key specs registers 0,0,0 and Redis derives the triple from them (§3.5).
     return (
         f"{empty}If {name} reads or writes the key at argument {command.first}, add write or readonly. "
         f"If it takes no key, the key positions {triple} are wrong too: register it with 0,0,0 and no"
-        " key spec (Redis derives first/last/step from RedisModule_SetCommandInfo's key specs)."
+        " key spec (Redis 7 derives first/last/step from RedisModule_SetCommandInfo's key specs)."
     )
 
 
