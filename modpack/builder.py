@@ -186,7 +186,7 @@ def check_before_write(
     if decl.kind == "ramp":  # ramp-pack's without a manifest: said of RAMP's defaults, as validate does
         from modpack.ramp.reader import named_defaults
 
-        findings = named_defaults(findings, module, decl.raw)
+        findings = named_defaults(findings, module, {*decl.raw, *decl.given})
     return findings
 
 

@@ -121,6 +121,8 @@ class Declarations:
     # Paths of values that hold a `{{...}}` placeholder: they stand for something unknown until a
     # build script expands them, so checks of their value are not made.
     opaque: set[str] = field(default_factory=set)
+    # module.json keys the command line sets over the file (ramp-pack's options, as `ramp pack`'s)
+    given: frozenset[str] = frozenset()
 
     @property
     def has_commands(self) -> bool:

@@ -226,6 +226,11 @@ def test_a_finding_on_ramps_default_version_says_it_is_the_default(tmp_path: Pat
         "ramp-pack", HELLO, "-C", "types", "-cr", "7.0", "-r", "7.0", "-o", tmp_path / "b.zip"
     )
     assert "VER008" not in given.stdout, given.stdout
+    # -r 4.0 given: the value is the default's, but the user set it
+    chosen = run_modpack(
+        "ramp-pack", HELLO, "-C", "types", "-cr", "7.0", "-r", "4.0", "-o", tmp_path / "d.zip"
+    )
+    assert vague in chosen.stdout and "RAMP's default" not in chosen.stdout, chosen.stdout
 
     manifest = tmp_path / "ramp.yml"
     manifest.write_text('compatible_redis_version: "7.0"\ncapabilities: [types]\n')

@@ -75,6 +75,7 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
             raise FindingsError(f"{request.manifest} cannot be read", fatal)
     module = dict(decl.module)  # RAMP's defaults fill what is left out (finish_module)
     _apply_command_line(module, request.options, decl.sink)
+    decl.given = frozenset(k for k, v in request.options.items() if v is not None and v != ())
     load_args = module.pop("run_command_line_args", None) or module.get("command_line_args") or ""
     found = discover(request.module_so, split_args(str(load_args)))
     given_name = request.options.get("module_name")

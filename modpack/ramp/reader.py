@@ -9,7 +9,7 @@ a duplicate key and a template value are findings with line numbers, nothing is 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, cast
@@ -107,9 +107,10 @@ def with_defaults(module: Module) -> Module:
 _VERSION_DEFAULTS = {"min_redis_version": "-r", "min_redis_pack_version": "-R"}
 
 
-def named_defaults(findings: list[Finding], module: Module, written: Mapping[str, object]) -> list[Finding]:
-    """A finding at a version RAMP's default fills (not `written` in the manifest, the default's
-    value in `module`) says so: "min_redis_version '4.0' and ..." named a value nobody wrote."""
+def named_defaults(findings: list[Finding], module: Module, written: Collection[str]) -> list[Finding]:
+    """A finding at a version RAMP's default fills (not `written` by the manifest or an option,
+    the default's value in `module`) says so: "min_redis_version '4.0' and ..." named a value
+    nobody wrote."""
     defaulted = {
         key: option
         for key, option in _VERSION_DEFAULTS.items()
