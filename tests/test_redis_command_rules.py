@@ -526,6 +526,27 @@ def test_a_crash_stays_said_when_the_static_rule_that_names_it_is_ignored(tmp_pa
     assert "index 1 takes the subcommand's own name for a key" in done.stdout
 
 
+@pytest.mark.rule("LOAD027")
+@pytest.mark.redis
+def test_discover_judges_a_movable_command_as_validate_load_does(tmp_path: Path) -> None:
+    """A limit-2 range spec beside a keyword spec: Redis marks the command movablekeys, and the
+    binary names no getkeys-api, so routing reads the limit-less first/last/step. validate --load
+    said LOAD027 and exited 1; discover, which never read the binary, said a warning and exited 0."""
+    body = (
+        "static RedisModuleCommandKeySpec s[] = {IDX(KEY_RO, 1, -1, 1, 2), {.flags = KEY_RO,"
+        ' .begin_search_type = REDISMODULE_KSPEC_BS_KEYWORD, .bs.keyword = {.keyword = "STORE",'
+        " .startfrom = 1}, .find_keys_type = REDISMODULE_KSPEC_FK_RANGE, .fk.range = {.lastkey = 0,"
+        " .keystep = 1, .limit = 0}}, {0}};\n"
+        '    CC("m.get", "readonly", 0, 0, 0); INFO("m.get", -2, s);'
+    )
+    so = compile_module(tmp_path, body, "mov")
+    checked = run_modpack("validate", "--load", so)
+    found = run_modpack("discover", so)
+    assert checked.returncode == found.returncode == 1, checked.stdout + found.stderr
+    said = "LOAD027 m.get: Redis accepted key specs it cannot use"
+    assert f"error {said}" in checked.stdout and f"modpack: error: {said}" in found.stderr
+
+
 @pytest.mark.rule("LOAD029")
 @pytest.mark.redis
 def test_a_getkeys_callback_that_names_a_key_past_the_arguments_is_an_error(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ import click
 from modpack.errors import UsageError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from modpack.findings import Finding
     from modpack.redis.model import Discovery
     from modpack.report import Report
@@ -117,17 +119,19 @@ def echo_findings(findings: list[Finding], choice: ColourChoice = "auto") -> Non
     click.echo(reporters.text(report_of(findings), output), color=output.colour)
 
 
-def echo_registered_defects(found: Discovery) -> bool:
+def echo_registered_defects(found: Discovery, so: Path) -> bool:
     """What the module registers that Redis cannot use (a keystep of 0 or -1, a limit routing
     drops), on stderr; True when one is an error (LOAD027: discover and `init --discover` then
     exit 1, as `validate --load` of the .so does). The commands listed or written are what it
     registers, defects included, and a modpack.toml written from them declares the defect as well
-    (validate then reports it)."""
+    (validate then reports it). `so`: the module's binary, read as `validate --load` reads it
+    (whether it names getkeys-api decides what routing reads)."""
+    from modpack.checks.load import getkeys_flag_of
     from modpack.redis import compare
     from modpack.rules import Severity, rule
 
     failed = False
-    for defect in compare.registered_defects(found):
+    for defect in compare.registered_defects(found, getkeys_api=getkeys_flag_of(so)):
         # labelled as the catalogue (and validate --load) has it: LOAD027 is an error
         severity = rule(defect.code).severity
         failed |= severity is Severity.ERROR
