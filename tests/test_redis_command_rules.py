@@ -515,6 +515,16 @@ def test_a_crash_stays_said_when_the_static_rule_that_names_it_is_ignored(tmp_pa
     declared.write_text(declared.read_text() + '\n[validate]\nignore = ["KEY002"]\n')
     assert findings(declared, "--load") == ["LOAD027@commands[0]"]
 
+    # first key -1 with step 0: KEY001 is said and the static check stops, so KEY002 never is;
+    # the crash was left to it all the same, and went unsaid in every run
+    neg = tmp_path / "neg"
+    neg.mkdir()
+    compile_module(neg, 'CC("n.x", "readonly", -1, -1, 0);')
+    declared = project(neg, [table("n.x", -1, ("readonly",), (-1, -1, 0))])
+    done = run_modpack("validate", declared, "--load")
+    assert "KEY001" in done.stdout and "KEY002" not in done.stdout, done.stdout
+    assert "keystep 0 never moves forward through the keys: key extraction crashes the server" in done.stdout
+
     sub = tmp_path / "sub"
     sub.mkdir()
     compile_module(sub, SUBCOMMAND.replace('"readonly", 2, 2, 1', '"readonly", 1, 1, 1'))

@@ -1134,3 +1134,26 @@ def test_the_creation_spelling_of_a_flag_is_a_warning() -> None:
     of module.json flags, and nothing says the cluster refuses either. CMD008 was an error."""
     finding = only(with_command(0, flags=["write", "deny-oom", "module"]))
     assert (finding.code, finding.severity) == ("CMD008", Severity.WARNING)
+
+
+KEY_RANGE_CODES = {"KEY001", "KEY002", "KEY003", "KEY005", "KEY008", "KEY009"}
+
+
+@pytest.mark.parametrize("name", ["x.get", "x.c|get"])
+def test_key_range_rule_is_what_the_key_range_check_says_first(name: str) -> None:
+    """--load's LOAD027 leaves to the static check what it says of a registered triple, told by
+    key_range_rule: told wrongly (KEY002 of a step 0 whose first key is negative, where KEY001 is
+    said and the check stops), a keystep 0 that crashes the server went unsaid by both."""
+    values = (-3, -2, -1, 0, 1, 2, 3)
+    for first in values:
+        for last in values:
+            for step in values:
+                sink = Sink("module.json")
+                command = commands.Command("commands[0]", name, -1, frozenset(), first, last, step, {})
+                commands._check_key_range(command, sink)
+                said = [f.code for f in sink.findings if f.code in KEY_RANGE_CODES]
+                assert commands.key_range_rule(first, last, step, name) == (said[0] if said else None), (
+                    first,
+                    last,
+                    step,
+                )

@@ -635,6 +635,24 @@ def _several_keys(command: Command) -> str:
     return ""  # mutate: equivalent -- None is as false as ""
 
 
+def key_range_rule(first: int, last: int, step: int, name: str | None) -> str | None:
+    """The rule _check_key_range says first of these key positions (it says one at most of these
+    and stops), or None: what --load's LOAD027 leaves to it when they are what Redis registered."""
+    if step < 0:
+        return "KEY008" if step not in ROUTING_POLICIES else None
+    if first < 0:
+        return "KEY001"
+    if first == 0:
+        return "KEY005" if last != 0 or step != 0 else None
+    if step == 0:
+        return "KEY002"
+    if 0 <= last < first:
+        return "KEY003"
+    if first == 1 and name is not None and "|" in name:
+        return "KEY009"
+    return None
+
+
 def _check_key_range(command: Command, sink: Sink, *, reported: bool = False) -> None:
     """`reported`: the entry is what Redis 7+ reported (a module.json for Redis 7 or later)."""
     first, last, step, arity = command.first, command.last, command.step, command.arity

@@ -585,9 +585,14 @@ def _hazards(
     redis: Version,
     *,
     getkeys_api: bool | None = None,
-    reported: frozenset[str] = frozenset(),
+    reported: frozenset[str] = STATIC_KEY_RULES,
 ) -> list[Difference]:
-    said = frozenset() if triple_differs(entry, info, redis) else reported
+    said: frozenset[str] = frozenset()
+    if not triple_differs(entry, info, redis):  # what the static check says of the triple, if run
+        from modpack.checks.commands import key_range_rule
+
+        rule = key_range_rule(info.first_key, info.last_key, info.step, info.name)
+        said = reported & {rule} if rule is not None else frozenset()
     hazards = key_spec_hazards(info, said=said, getkeys_api=getkeys_api)
     if not hazards:
         return []
