@@ -646,3 +646,23 @@ def test_a_failed_onload_quotes_the_last_lines_of_its_load_shortened() -> None:
     )
     assert failure.message.endswith(" | " + "x" * 197 + "...")
     assert len(failure.message) < 400
+
+
+@pytest.mark.rule("LOAD020")
+@pytest.mark.redis
+def test_a_command_without_flags_is_compared_when_cmd006_is_not_said(tmp_path: Path) -> None:
+    """--load leaves a commands[] entry without flags to CMD006 (a warning); with CMD006 ignored,
+    the flags Redis registers (readonly) went unsaid, though the proxy routes the entry with none."""
+    from tests.support.rest import module_json, write_bundle
+
+    module = module_json()
+    (index, entry) = next((i, c) for i, c in enumerate(module["commands"]) if "readonly" in c["flags"])
+    del entry["flags"]
+    bundle = write_bundle(tmp_path / "hello.zip", module)
+    said = run_modpack("validate", "--load", bundle, "--format", "json")
+    codes = {(f["code"], f["location"]["path"]) for f in json.loads(said.stdout)["files"][0]["findings"]}
+    assert ("CMD006", f"commands[{index}]") in codes and ("LOAD020", f"commands[{index}].flags") not in codes
+    ignored = run_modpack("validate", "--load", bundle, "--ignore", "CMD006,CMD011")
+    assert ignored.returncode == 1, ignored.stdout + ignored.stderr
+    assert f"[commands[{index}].flags]: error LOAD020 {entry['command_name']}: flags differ" in ignored.stdout
+    assert "registered but not declared: readonly" in ignored.stdout

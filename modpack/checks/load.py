@@ -80,7 +80,7 @@ def check_load(
     commands: RAMP reads them from the module, then applies its edits).
     """
     from modpack.redis import harness, servers
-    from modpack.redis.compare import STATIC_KEY_RULES
+    from modpack.redis.compare import STATIC_RULES
 
     settings = settings or Settings(load=True)
     if architecture is None:
@@ -106,7 +106,7 @@ def check_load(
                 declared or sink,
                 getkeys_api=getkeys_api,
                 packed=packed,
-                reported=frozenset(c for c in STATIC_KEY_RULES if settings.reports(c)),
+                reported=frozenset(c for c in STATIC_RULES if settings.reports(c)),
             )
     except harness.RedisNotFoundError as exc:
         not_loaded(so_path.name, exc.message, exc.hint, sink, settings)

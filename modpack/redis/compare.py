@@ -36,9 +36,10 @@ Difference = Problem
 """A difference between the declarations and what Redis registered: a Problem with a LOAD rule."""
 
 
-# The static rules that judge a declared first/last/step: LOAD027 leaves to them what the
-# declared triple shows when it is the registered one (key_spec_hazards).
-STATIC_KEY_RULES = frozenset({"KEY001", "KEY002", "KEY009"})
+# The static rules --load leaves a difference to when it is said already: what a declared
+# first/last/step shows when it is the registered one (key_spec_hazards), and a command entry
+# without flags (CMD006). One a run does not report (--ignore) is said by --load after all.
+STATIC_RULES = frozenset({"KEY001", "KEY002", "KEY009", "CMD006"})
 
 
 def compare(
@@ -47,13 +48,13 @@ def compare(
     *,
     toml: bool = False,
     getkeys_api: bool | None = None,
-    reported: frozenset[str] = STATIC_KEY_RULES,
+    reported: frozenset[str] = STATIC_RULES,
 ) -> list[Difference]:
     """Every difference between the declarations in `module` and what Redis registered; `toml`:
     they were written as a modpack.toml, whose syntax a fix then uses (else module.json's).
     `getkeys_api`: whether the binary registers a command with the getkeys-api flag (None: not
     known), which decides whether cluster routing may ask the module for keys (§3.4).
-    `reported`: the STATIC_KEY_RULES this run reports; LOAD027 says what the others would."""
+    `reported`: the STATIC_RULES this run reports; --load says what the others would have."""
     found = identity(module, discovery, toml=toml)
     # An internal command (8.0+) is registered though COMMAND hides it: declared, it is compared;
     # undeclared, it is not named (RAMP never lists it, and no client but an internal one calls it).
@@ -117,7 +118,7 @@ def compare_command(
     redis: Version,
     *,
     getkeys_api: bool | None = None,
-    reported: frozenset[str] = STATIC_KEY_RULES,
+    reported: frozenset[str] = STATIC_RULES,
 ) -> list[Difference]:
     step = as_int(entry.get("step", 0))
     # The module may register this negative step itself: no policy written for the proxy, but key
@@ -130,7 +131,7 @@ def compare_command(
     policy_step = step if step is not None and step < 0 and not registered_step else None
     found = (
         _arity(path, entry, info, redis)
-        + _flags(path, entry, info, redis, routing_policy=policy_step is not None)
+        + _flags(path, entry, info, redis, routing_policy=policy_step is not None, reported=reported)
         + _hazards(path, entry, info, redis, getkeys_api=getkeys_api, reported=reported)
     )
     if policy_step is not None:
@@ -313,11 +314,17 @@ def flag_differences(flags: JSON, info: CommandInfo, redis: Version) -> tuple[li
 
 
 def _flags(
-    path: str, entry: Entry, info: CommandInfo, redis: Version, *, routing_policy: bool = False
+    path: str,
+    entry: Entry,
+    info: CommandInfo,
+    redis: Version,
+    *,
+    routing_policy: bool = False,
+    reported: frozenset[str] = STATIC_RULES,
 ) -> list[Difference]:
-    if "flags" not in entry:
+    if "flags" not in entry and "CMD006" in reported:
         return []  # an entry without flags is a CMD006 finding already
-    missing, extra = flag_differences(entry["flags"], info, redis)
+    missing, extra = flag_differences(entry.get("flags", []), info, redis)  # none: routed with none
     if routing_policy:
         # movablekeys says only that the keys are not at fixed positions (keyspecs.md §3.6), and
         # a negative step replaces key routing with a proxy policy (a random shard, or the shard
@@ -491,7 +498,7 @@ def key_spec_hazards(
     COMMAND GETKEYS answer that the arguments are invalid: ACL checks find no key, so no ACL key
     pattern applies to the command (cluster routing reads first/last/step instead); a
     subcommand's index 1 is its own name, by which COMMAND GETKEYS then routes it. `said`: the
-    STATIC_KEY_RULES that name what first/last/step show, declared as registered: a step of 0
+    STATIC_RULES that name what first/last/step show, declared as registered: a step of 0
     (KEY002), a negative first key (KEY001) or a subcommand's first key 1 (KEY009) is left to
     them. One the run does not report (--ignore KEY002) is said here: a crash stays said."""
     found = []
@@ -585,7 +592,7 @@ def _hazards(
     redis: Version,
     *,
     getkeys_api: bool | None = None,
-    reported: frozenset[str] = STATIC_KEY_RULES,
+    reported: frozenset[str] = STATIC_RULES,
 ) -> list[Difference]:
     said: frozenset[str] = frozenset()
     if not triple_differs(entry, info, redis):  # what the static check says of the triple, if run
