@@ -201,7 +201,13 @@ def check_platform(module: Module, sink: Sink, *, in_bundle: bool = False) -> No
     key = "operating_systems" if module.get("operating_systems") is not None else "os_list"
     entries = module.get(key)
     if entries == []:  # declares no OS: a node's cannot be among them (or, read leniently, is not checked)
-        sink.add("PLT005", key, f"{key} is empty")
+        sink.add(
+            "PLT005",
+            key,
+            f"{key} is empty",
+            f"List the OSes the module is for, or leave {key} out (modpack build then fills it from"
+            " the binary; an empty list it writes as it is).",
+        )
     if isinstance(entries, list):
         _check_os_entries(entries, key, module.get("architecture"), _pack_floor(module), sink)
 
