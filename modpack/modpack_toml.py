@@ -366,7 +366,11 @@ def _check_target_names(data: dict[str, JSON], sink: Sink) -> None:
         name = entry.get("name") if isinstance(entry, dict) else None
         if not isinstance(name, str):
             continue
-        if name in first:
+        if not name.strip():  # chosen by `--target ''` alone, and {target} in a bundle name is then ""
+            _add_unmapped(
+                sink, "SCH004", f"targets[{index}].name", "name is empty", "Give the target a name."
+            )
+        elif name in first:
             _add_unmapped(
                 sink,
                 "DECL008",

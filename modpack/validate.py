@@ -240,11 +240,12 @@ def _check_output_template(decl: Declarations, module: Module, sink: Sink, targe
     # `{architecture}.zip` as the name '.zip' refused a template build writes as x86_64.zip).
     named: Module = {"architecture": "x86_64", "operating_systems": ["any"], **module}
     builds: list[tuple[str, Module]]
+    # a target without a name is SCH004's: "{target} outside a [[targets]] build" told nothing
     if target is not None:  # `{target}` in a template built --all was refused as if [build] so's
-        builds = [(target.name, named)]
+        builds = [(target.name, named)] if target.name.strip() else []
     else:
         builds = [("", named)] if decl.so or not decl.targets else []
-        builds += [(entry.name, module_for(named, entry)) for entry in decl.targets]
+        builds += [(entry.name, module_for(named, entry)) for entry in decl.targets if entry.name.strip()]
     said: set[str] = set()
     for name, built in builds:
         try:

@@ -265,3 +265,20 @@ def test_a_target_s_min_redis_version_defaults_to_its_own_compatible_version(tmp
         text.replace("[module]\n", '[module]\nmin_redis_version = "7.4"\n', 1) + targets.format(so=SO)
     )
     assert "VER007" in run_modpack("validate", toml).stdout
+
+
+@pytest.mark.rule("SCH004")
+def test_a_target_without_a_name_is_said_once_where_written(tmp_path: Path) -> None:
+    """`name = ""` passed validate (without {target} in the bundle name), and with {target} it got
+    DECL011's "{target} only a [[targets]] entry's build fills" and its fix "add [[targets]]"."""
+    empty = TARGETS.replace('name = "rhel9-aarch64"', 'name = ""')
+    toml = project(tmp_path, empty)
+    line = toml.read_text().splitlines().index('name = ""') + 1
+    for output in ("", 'output = "{module_name}-{target}.zip"'):
+        if output:
+            so_line = next(x for x in toml.read_text().splitlines() if x.startswith("so = "))
+            toml.write_text(toml.read_text().replace(so_line, output, 1))
+        checked = run_modpack("validate", toml)
+        assert checked.returncode == 1, checked.stdout
+        assert f"{toml}:{line} [targets[2].name]: error SCH004 name is empty" in checked.stdout
+        assert "DECL011" not in checked.stdout, checked.stdout
