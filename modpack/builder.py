@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 import zipfile
 import zlib
@@ -186,8 +187,34 @@ def check_before_write(
     if decl.kind == "ramp":  # ramp-pack's without a manifest: said of RAMP's defaults, as validate does
         from modpack.ramp.reader import named_defaults
 
-        findings = named_defaults(findings, module, {*decl.raw, *decl.given})
+        findings = named_defaults(
+            _unsaid_entries(findings, module, decl, declared or []), module, {*decl.raw, *decl.given}
+        )
     return findings
+
+
+def _unsaid_entries(
+    findings: list[Finding], module: Module, decl: Declarations, declared: list[Finding]
+) -> list[Finding]:
+    """A ramp.yml's overide_command and add_command entries are checked as written (at
+    add_command[0]) and again packed (at commands[5]): a rule said of the entry is not said again of
+    the command it packs into."""
+    from modpack.ramp.edits import manifest_places
+
+    commands = module.get("commands")
+    places = manifest_places(
+        decl.raw, [c for c in commands if isinstance(c, dict)] if isinstance(commands, list) else []
+    )
+    kept = []
+    for finding in findings:
+        match = re.match(r"commands\[(\d+)\]", finding.location.path)
+        entry = places.get(int(match[1])) if match else None
+        if entry is not None and any(
+            f.code == finding.code and f.location.path.startswith(entry) for f in declared
+        ):
+            continue
+        kept.append(finding)
+    return kept
 
 
 def failing(findings: list[Finding], settings: Settings) -> bool:

@@ -242,3 +242,24 @@ def test_a_finding_on_ramps_default_version_says_it_is_the_default(tmp_path: Pat
     assert built.stdout.count("VER008") == 1 and note in built.stdout, built.stdout
     manifest.write_text('compatible_redis_version: "7.0"\nmin_redis_version: "7.0"\ncapabilities: [types]\n')
     assert "VER008" not in run_modpack("validate", manifest).stdout
+
+
+@pytest.mark.rule("CMD023")
+def test_an_added_command_is_judged_against_ramps_default_minimum_once(tmp_path: Path) -> None:
+    """add_command flags ['allow-busy'] (Redis 7.0) in a ramp.yml giving no min_redis_version:
+    ramp-pack and build warned CMD023 against min_redis_version '4.0', RAMP's default, and validate
+    said nothing; once validate said it, build said it twice (of the entry and of the packed
+    command it becomes)."""
+    require_redis()
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        'compatible_redis_version: "7.2"\ncapabilities: [types]\nadd_command:\n'
+        "  - {command_name: x.plug, command_arity: -1, flags: [allow-busy], first_key: 0, last_key: 0, step: 0}\n"
+    )
+    note = "(min_redis_version '4.0' is RAMP's default, which ramp pack writes when nothing sets it"
+    checked = run_modpack("validate", manifest)
+    assert "[add_command[0].flags[0]]: warning CMD023 flag 'allow-busy' needs Redis 7.0" in checked.stdout
+    assert "does not load on Redis 4.0, its min_redis_version " + note in checked.stdout, checked.stdout
+    built = run_modpack("build", manifest, "--so", HELLO, "--discover", "-o", tmp_path / "out")
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert built.stdout.count("CMD023") == 1, built.stdout

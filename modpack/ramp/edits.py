@@ -18,6 +18,8 @@ from modpack.errors import FindingsError, UsageError
 from modpack.findings import Sink
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from modpack.declarations import Declarations
     from modpack.findings import Finding
     from modpack.redis.model import Discovery
@@ -190,9 +192,18 @@ def packed_from(decl: Declarations, discovery: Discovery) -> Packed:
     listed = module_json_commands(discovery)
     commands = apply_ramp_edits(module, listed, Notes(), Sink(str(decl.path)))
     module["commands"] = [*commands]
+    written = manifest_places(module, commands)
+    for key in RAMP_ONLY_KEYS:
+        module.pop(key, None)
+    return Packed(module, written)
+
+
+def manifest_places(manifest: Mapping[str, object], commands: Sequence[Module]) -> dict[int, str]:
+    """Where the manifest writes each of the packed `commands` (by its index there) that an
+    overide_command or add_command entry gives: `add_command[0]`."""
     written: dict[int, str] = {}
     for key in ("overide_command", "add_command"):
-        entries = module.get(key)
+        entries = manifest.get(key)
         names = (
             [e.get("command_name") if isinstance(e, dict) else None for e in entries]
             if isinstance(entries, list)
@@ -201,9 +212,7 @@ def packed_from(decl: Declarations, discovery: Discovery) -> Packed:
         for index, command in enumerate(commands):
             if index not in written and command.get("command_name") in names:
                 written[index] = f"{key}[{names.index(command.get('command_name'))}]"
-    for key in RAMP_ONLY_KEYS:
-        module.pop(key, None)
-    return Packed(module, written)
+    return written
 
 
 # What `modpack build ramp.yml` needs the manifest to give when it does not load the module.

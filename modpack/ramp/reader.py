@@ -116,16 +116,20 @@ def named_defaults(findings: list[Finding], module: Module, written: Collection[
         for key, option in _VERSION_DEFAULTS.items()
         if key not in written and module.get(key) == RAMP_DEFAULTS[key]
     }
-    return [
-        f._replace(
-            message=f"{f.message} ({f.location.path} {RAMP_DEFAULTS[f.location.path]!r} is RAMP's default,"
-            f" which ramp pack writes when nothing sets it: set it in the manifest, or with"
-            f" {defaulted[f.location.path]})"
+    noted = []
+    for finding in findings:
+        # at the version itself, or naming it ("... does not load on Redis 4.0, its min_redis_version")
+        key = next(
+            (k for k in defaulted if finding.location.path == k or f"its {k}" in finding.message), None
         )
-        if f.location.path in defaulted
-        else f
-        for f in findings
-    ]
+        note = (
+            f" ({key} {RAMP_DEFAULTS[key]!r} is RAMP's default, which ramp pack writes when nothing sets"
+            f" it: set it in the manifest, or with {defaulted[key]})"
+            if key is not None
+            else ""
+        )
+        noted.append(finding._replace(message=finding.message + note) if note else finding)
+    return noted
 
 
 # RAMP overwrites these with what the loaded module reports (ramp.md §1).
@@ -493,7 +497,7 @@ def check(decl: Declarations) -> None:
     metadata.check_platform(module, sink, in_bundle=False)
     metadata.check_dependencies(module, sink)
     _check_dependency_urls(decl.raw, sink)
-    _check_command_entries(module, sink)
+    _check_command_entries(module, sink, decl.raw)
     # Numbers RAMP copies into module.json verbatim: a YAML 3.0 would be written as 3.0.
     for key in ("commands", "overide_command", "add_command", "crdb"):
         if key in module:
@@ -539,7 +543,7 @@ def _without_local_dependencies(module: Module) -> Module:
     return {**module, "dependencies": view}
 
 
-def _check_command_entries(module: Module, sink: Sink) -> None:
+def _check_command_entries(module: Module, sink: Sink, written: Collection[str]) -> None:
     """overide_command and add_command entries are commands module.json will carry."""
     places: list[str] = []
     entries: list[JSON] = []
@@ -558,7 +562,9 @@ def _check_command_entries(module: Module, sink: Sink) -> None:
             return places[int(index)] + rest
         return path
 
-    view: Module = {k: module[k] for k in ("compatible_redis_version", "min_redis_version") if k in module}
+    # the versions as packed: RAMP's min_redis_version default where the manifest gives none
+    packed = {**{k: RAMP_DEFAULTS[k] for k in _VERSION_DEFAULTS}, **module}
+    view: Module = {k: packed[k] for k in ("compatible_redis_version", "min_redis_version") if k in packed}
     view["commands"] = entries
     inner = Sink(sink.file, mapper=to_source)
     for violation in schema.check({"commands": entries}, "module"):
@@ -567,5 +573,4 @@ def _check_command_entries(module: Module, sink: Sink) -> None:
             inner.add(violation.code, violation.path, message, violation.hint)
     command_checks.check_commands(view, inner, hand_written=True)
     command_checks.check_flag_versions(view, entries, inner)
-    for finding in inner.findings:
-        sink.findings.append(finding)
+    sink.findings += named_defaults(inner.findings, view, written)
