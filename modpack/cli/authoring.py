@@ -113,7 +113,7 @@ def init_command(
     click.echo(f"wrote {path}")
     for note in notes:
         click.echo(f"  {note}")
-    if found is not None and so is not None and echo_registered_defects(found, so):
+    if found is not None and so is not None and echo_registered_defects(found, so, path):
         sys.exit(1)  # written as registered; a command Redis cannot use is the module's to fix
 
 

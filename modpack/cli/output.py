@@ -18,6 +18,7 @@ from modpack.errors import UsageError
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from modpack.config import Settings
     from modpack.findings import Finding
     from modpack.redis.model import Discovery
     from modpack.report import Report
@@ -119,19 +120,24 @@ def echo_findings(findings: list[Finding], choice: ColourChoice = "auto") -> Non
     click.echo(reporters.text(report_of(findings), output), color=output.colour)
 
 
-def echo_registered_defects(found: Discovery, so: Path) -> bool:
+def echo_registered_defects(found: Discovery, so: Path, near: Path) -> bool:
     """What the module registers that Redis cannot use (a keystep of 0 or -1, a limit routing
     drops), on stderr; True when one is an error (LOAD027: discover and `init --discover` then
     exit 1, as `validate --load` of the .so does). The commands listed or written are what it
     registers, defects included, and a modpack.toml written from them declares the defect as well
     (validate then reports it). `so`: the module's binary, read as `validate --load` reads it
-    (whether it names getkeys-api decides what routing reads)."""
+    (whether it names getkeys-api decides what routing reads). `near`: the modpack.toml written,
+    or a file whose nearest modpack.toml's [validate] select/ignore apply, as validate applies them
+    (a LOAD027 the project ignores failed every `discover --write` of its CI)."""
     from modpack.checks.load import getkeys_flag_of
     from modpack.redis import compare
     from modpack.rules import Severity, rule
 
+    settings = _settings_near(near)
     failed = False
     for defect in compare.registered_defects(found, getkeys_api=getkeys_flag_of(so)):
+        if not settings.reports(defect.code):
+            continue
         # labelled as the catalogue (and validate --load) has it: LOAD027 is an error
         severity = rule(defect.code).severity
         failed |= severity is Severity.ERROR
@@ -139,3 +145,15 @@ def echo_registered_defects(found: Discovery, so: Path) -> bool:
         if defect.hint:
             click.echo(f"  fix: {defect.hint}", err=True)
     return failed
+
+
+def _settings_near(path: Path) -> Settings:
+    """[validate] of `path` when it is a modpack.toml, else of the nearest one above it; none when
+    there is none, or it cannot be read (discover itself says nothing of a broken one)."""
+    from modpack.config import Settings, file_settings, find_config
+
+    config = path if path.name == "modpack.toml" and path.is_file() else find_config(path.parent.resolve())
+    try:
+        return file_settings(config) if config is not None else Settings()
+    except UsageError:
+        return Settings()

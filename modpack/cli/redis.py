@@ -83,7 +83,7 @@ def discover(
         click.echo(library.to_json(found, include), nl=False)
     else:
         click.echo(library.to_toml(found, include), nl=False)
-    if echo_registered_defects(found, so):
+    if echo_registered_defects(found, so, write_path or so):
         sys.exit(1)  # a command Redis registers and cannot use: an error, as validate --load says
 
 
