@@ -93,10 +93,10 @@ def zip_timestamp() -> tuple[int, int, int, int, int, int]:
 
 def assemble(decl: Declarations, so: Path, facts: ElfInfo, target: Target | None = None) -> Module:
     """module.json for one build: the declarations plus what the binary says."""
-    module = module_for(decl.module, target)
-    module.setdefault("module_file", so.name)
     from modpack.loadability import fill_platform
 
+    module = module_for(decl.module, target)
+    module.setdefault("module_file", so.name)
     fill_platform(module, facts)
     policy.canonicalise_commands(module.get("commands"), target_redis(module))
     if decl.kind == "toml":  # a ramp.yml's add_command stays as written, as RAMP writes it

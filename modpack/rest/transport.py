@@ -532,7 +532,7 @@ def _implied_length(request: Request) -> int | None:
 
 def _send_all(sock: socket.socket, data: bytes, timeout: float) -> None:
     """`data` in slices, so the timeout bounds a send that makes no progress, not the whole of a
-    4 MiB chunk (sendall's timeout is one deadline for everything it is given)."""
+    large body given at once (sendall's timeout is one deadline for everything it is given)."""
     sock.settimeout(timeout)
     view = memoryview(data)
     while view:
