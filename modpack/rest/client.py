@@ -42,10 +42,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# One send's worth (transport.SEND_SLICE, which a send may still split). Against 4 MiB, publish of the 200 MB bundle to three
-# nodes (bench/bench_publish.py, 8 alternating pairs) had the same wall and client CPU (2.11 s and
-# 1.03 s against 2.11 s and 1.05 s, medians) and a peak of 39 MB, not 62: three 4 MiB chunks in
-# flight, each a fresh allocation, where these stay in the allocator's arenas.
+# One send's worth (transport.SEND_SLICE, which a send may still split). Against 4 MiB, publish
+# of the 200 MB bundle to three nodes (bench/bench_publish.py, 8 alternating pairs) had the same
+# wall and client CPU (2.11 s and 1.03 s against 2.11 s and 1.05 s, medians) and a peak of 39 MB,
+# not 62: three 4 MiB chunks in flight, each a fresh allocation, where these stay in the arenas.
 CHUNK = 256 * 1024
 DEFAULT_PORT = 9443
 MAX_BACKOFF = 8.0
