@@ -59,7 +59,7 @@ def output_name(template: str, module: Module, target: str = "", *, bundle: bool
     if len(name.encode()) > MAX_NAME_BYTES:
         raise UsageError(
             f"the output name is {len(name.encode())} bytes long (the limit is {MAX_NAME_BYTES})",
-            "Shorten the module name or the --name template.",
+            "Shorten the module name or the name template ([build] output, or --name).",
         )
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):  # a newline began a CI workflow command
         raise UsageError(

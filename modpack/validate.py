@@ -197,9 +197,9 @@ def check_declarations(
     metadata.check_module(
         module, sink, capabilities_defaulted=isinstance(written, dict) and "capabilities" not in written
     )
-    if decl.output is not None:
-        _check_output_template(decl, module, sink, target)
     binary = so if so is not None else _declared_binary(decl)
+    if decl.output is not None:
+        _check_output_template(decl, module, sink, target, binary)
     command_checks.check_commands(module, sink, hand_written=True, binary_follows=binary is not None)
     command_checks.check_flag_versions(module, decl.raw.get("commands"), sink)  # as written
     if binary is not None:
@@ -225,27 +225,32 @@ def check_declarations(
             _load_declared(decl, None, settings)
 
 
-def _check_output_template(decl: Declarations, module: Module, sink: Sink, target: Target | None) -> None:
+def _check_output_template(
+    decl: Declarations, module: Module, sink: Sink, target: Target | None, binary: Path | None
+) -> None:
     """DECL011: the [build] output template build would refuse, as build refuses it (a usage
     error there, without a line; validate passed it, and so did the pre-commit hook): for the
-    bundle of [build] so and for each [[targets]] entry's, each refusal said once; for one
-    target's build (`target`), for its bundle alone."""
+    bundle of `binary` (`target`'s, or [build] so's) and for each [[targets]] entry's whose binary
+    is not there (each judged with its own when it is), each refusal said once."""
     from modpack.declarations import module_for
     from modpack.naming import output_name
+    from modpack.regular import is_file
 
     template = decl.output
     if template is None or "${" in template:
         return  # none, or an environment variable, which DECL003 judges
-    # What build takes from the binary when the declarations leave it out stands in (refusing
-    # `{architecture}.zip` as the name '.zip' refused a template build writes as x86_64.zip).
-    named: Module = {"architecture": "x86_64", "operating_systems": ["any"], **module}
+    named = _as_named(module, binary)
     builds: list[tuple[str, Module]]
     # a target without a name is SCH004's: "{target} outside a [[targets]] build" told nothing
     if target is not None:  # `{target}` in a template built --all was refused as if [build] so's
         builds = [(target.name, named)] if target.name.strip() else []
     else:
         builds = [("", named)] if decl.so or not decl.targets else []
-        builds += [(entry.name, module_for(named, entry)) for entry in decl.targets if entry.name.strip()]
+        builds += [
+            (entry.name, module_for(_as_named(module, None), entry))
+            for entry in decl.targets
+            if entry.name.strip() and not is_file(decl.path.parent / entry.expand(entry.so))
+        ]
     said: set[str] = set()
     for name, built in builds:
         try:
@@ -254,6 +259,23 @@ def _check_output_template(decl: Declarations, module: Module, sink: Sink, targe
             if refused.message not in said:
                 said.add(refused.message)
                 sink.add("DECL011", "build.output", refused.message, refused.hint, source_path=True)
+
+
+def _as_named(module: Module, binary: Path | None) -> Module:
+    """The fields a bundle name takes, as build fills them from `binary` (its architecture and the
+    OSes it loads on: a 165-character name of six OSes passed as '{name}.any.zip', and build
+    refused it as too long); stand-ins where there is none to read, so `{architecture}.zip` is
+    not judged as the name '.zip'."""
+    import contextlib
+
+    from modpack.elf import ElfError, read_elf
+    from modpack.loadability import fill_platform
+
+    named = dict(module)
+    if binary is not None:
+        with contextlib.suppress(ElfError, OSError):  # not a module: its own findings say so
+            fill_platform(named, read_elf(binary))
+    return {"architecture": "x86_64", "operating_systems": ["any"], **named}
 
 
 def _not_built(decl: Declarations, written: str | None, where: str) -> None:

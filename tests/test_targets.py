@@ -282,3 +282,23 @@ def test_a_target_without_a_name_is_said_once_where_written(tmp_path: Path) -> N
         assert checked.returncode == 1, checked.stdout
         assert f"{toml}:{line} [targets[2].name]: error SCH004 name is empty" in checked.stdout
         assert "DECL011" not in checked.stdout, checked.stdout
+
+
+@pytest.mark.rule("DECL011")
+def test_a_bundle_name_too_long_with_the_binary_s_oses_is_said_by_validate(tmp_path: Path) -> None:
+    """validate judged the bundle name with the stand-in OS list 'any', where build fills in every
+    OS the binary loads on: a long module name passed validate and build refused it (exit 2)."""
+    name = "m" * 165
+    text = (FIXTURES / "example" / "modpack.toml").read_text()
+    text = text.replace('name = "hello"', f'name = "{name}"').replace(
+        'so = "../so/x86_64/hello.so"', f'so = "{SO}/x86_64/hello.so"\noutput = "{{module_name}}.{{os}}.zip"'
+    )
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(text)
+    line = text.splitlines().index('output = "{module_name}.{os}.zip"') + 1
+    checked = run_modpack("validate", toml)
+    assert checked.returncode == 1, checked.stdout
+    assert f"{toml}:{line} [build.output]: error DECL011 the output name is " in checked.stdout
+    assert "bytes long (the limit is 200)" in checked.stdout
+    built = run_modpack("build", toml, "-o", tmp_path / "dist")
+    assert built.returncode != 0 and not (tmp_path / "dist").exists()
