@@ -152,7 +152,11 @@ def _not_an_archive(path: Path) -> bool:
 
 
 def check_before_write(
-    module: Module, so: Path, decl: Declarations, declared: list[Finding] | None = None
+    module: Module,
+    so: Path,
+    decl: Declarations,
+    declared: list[Finding] | None = None,
+    target: Target | None = None,
 ) -> list[Finding]:
     """The full validator over the module.json about to be written (and its binary, unless the
     declaration checks in `declared` already read it), less what `declared` already says (the
@@ -166,6 +170,10 @@ def check_before_write(
 
     sink = Sink(str(decl.path), mapper=toml_path if decl.kind == "toml" else lambda p: p)
     sink.lines = decl.sink.lines
+    if target is not None:  # said where the target gives the value, as validate says it
+        from modpack.validate import in_target
+
+        sink.mapper = in_target(sink.mapper, target, target.index)
     check_module_document(module, sink, in_bundle=True)
     no_commands(module, sink)
     report_floats(module, sink)  # never in module.json; the declarations' checks say why first
@@ -299,7 +307,7 @@ def plan_bundle(
     module = assemble(decl, so, facts, target)
     from modpack.validate import select
 
-    findings = (declared or []) + select(check_before_write(module, so, decl, declared), settings)
+    findings = (declared or []) + select(check_before_write(module, so, decl, declared, target), settings)
     if failing(findings, settings):
         raise FindingsError(_refusal(findings), findings)
     template = name_template or decl.output or DEFAULT_NAME

@@ -477,13 +477,13 @@ def declared_findings(
     sink = decl.sink.copy()
     module = module_for(decl.module, target)
     if target is not None:
-        sink.mapper = _in_target(sink.mapper, target, target.index)
+        sink.mapper = in_target(sink.mapper, target, target.index)
     view = replace(decl, sink=sink, so=str(so.resolve()), module=module)
     check_declarations(view, settings, so=so, named=so, target=target)  # findings name the binary as given
     return select(sink.resolved(), settings)
 
 
-def _in_target(mapper: PathMapper, target: Target, index: int) -> PathMapper:
+def in_target(mapper: PathMapper, target: Target, index: int) -> PathMapper:
     """A finding about a value the target gives (its operating_systems, architecture, Redis
     versions) is placed at the target's entry, where it was written, not at [platform] or [module]."""
     from modpack.declarations import TARGET_FIELDS

@@ -302,3 +302,23 @@ def test_a_bundle_name_too_long_with_the_binary_s_oses_is_said_by_validate(tmp_p
     assert "bytes long (the limit is 200)" in checked.stdout
     built = run_modpack("build", toml, "-o", tmp_path / "dist")
     assert built.returncode != 0 and not (tmp_path / "dist").exists()
+
+
+def test_build_all_says_a_target_s_warning_once_where_validate_does(tmp_path: Path) -> None:
+    """build --all said each of a target's warnings twice: at the target's entry, and again from
+    the check of the module.json it writes, at [module] compatible_redis_version (a line holding
+    another value) and at [platform] operating_systems (a table the file does not have)."""
+    target = (
+        '\n[[targets]]\nname = "t"\ncompatible_redis_version = "8.0.2"\n'
+        'operating_systems = ["rhel9", "rhel9"]\nso = "{so}/x86_64/hello.so"\n'
+    )
+    toml = project(tmp_path, target)
+    checked = run_modpack("validate", toml)
+    built = run_modpack("build", toml, "--all", "-o", tmp_path / "dist")
+    assert built.returncode == 0, built.stdout + built.stderr
+    for done in (checked, built):
+        assert "[targets[0].compatible_redis_version]: warning VER009" in done.stdout, done.stdout
+        assert "[targets[0].operating_systems[1]]: warning PLT007" in done.stdout
+        assert "[module.compatible_redis_version]" not in done.stdout
+        assert "[platform.operating_systems" not in done.stdout
+    assert built.stdout.count("VER009") == checked.stdout.count("VER009") == 1
