@@ -1442,3 +1442,35 @@ def test_unpublish_reads_the_nodes_once(
     done = publishing.unpublish("readonce", 10203, connection(cluster))
     assert [n.status for n in done.nodes] == ["deleted"] * 3 and done.module_objects
     assert asked.count("GET v1/nodes") == 1, asked
+
+
+def test_a_stop_whose_exception_python_dropped_still_stops_the_uploads(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM's handler raises in the main thread, and Python drops an exception raised while a
+    weakref callback runs ("Exception ignored in: <function WeakSet...>" in CI): publish went on,
+    uploaded everything and exited 0 after a cancelled job's SIGTERM. The handler also records the
+    stop: here it is recorded as a dropped raise leaves it, and the uploads stop for it."""
+    import random
+
+    from modpack.errors import Terminated
+    from tests.support.rest import wait_until
+
+    monkeypatch.setattr(publishing, "PIPELINE_MIN", 0)
+    so = rebuilt(tmp_path / "dropped", random.Random("dropped").randbytes(3 * client.CHUNK))
+    bundle = write_bundle(tmp_path / "dropped.zip", module_json(so, module_name="dropped"), so)
+
+    def progress(node: str, done: int, total: int) -> None:
+        if done > client.CHUNK and client.stop_requested() is None:
+            client.request_stop(Terminated())  # what the handler leaves when its raise is dropped
+
+    client.clear_stop()
+    try:
+        with pytest.raises(publishing.PublishInterrupted) as stopped:
+            publishing.publish(bundle, connection(cluster), progress=progress)
+    finally:
+        client.clear_stop()
+    assert stopped.value.exit_code == 143
+    assert stopped.value.message == "terminated: dropped 10203 is on 0 of 3 nodes"
+    wait_until(lambda: no_temp_files(cluster))
+    assert nothing_of(cluster, "dropped")

@@ -464,14 +464,28 @@ def _terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM (a cancelled CI job, `kill`) stops publish as Ctrl+C does: the uploads abort and
     what the run created is taken back, where the process ended mid-way and left it."""
 
+    from modpack.rest import client
+
     def stop(signum: int, frame: object) -> None:
+        client.request_stop(Terminated())  # kept where a dropped raise cannot lose it
         raise Terminated
 
+    def interrupt(signum: int, frame: object) -> None:
+        client.request_stop(KeyboardInterrupt())
+        raise KeyboardInterrupt
+
+    client.clear_stop()
     before = signal.signal(signal.SIGTERM, stop)
+    # Ctrl+C as Python's own handler, but kept too; not where SIGINT is ignored (nohup, `cmd &`)
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    before_int = signal.SIG_IGN if ignored else signal.signal(signal.SIGINT, interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, before)
+        if not ignored:
+            signal.signal(signal.SIGINT, before_int)
+        client.clear_stop()
 
 
 @click.command()

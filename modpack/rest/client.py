@@ -635,6 +635,27 @@ def upload(api: Api, node: NodeRef, bundle: Path, progress: Progress | None = No
     post_bundle(api, f"{node.url}{ARTIFACTS}", node.label, bundle, progress)
 
 
+# The signal (Ctrl+C, SIGTERM) a handler raised in the main thread. Python drops an exception
+# raised while a weakref callback or __del__ runs ("Exception ignored in ..."), and publish then
+# went on to upload everything and exit 0 after a cancelled CI job's SIGTERM: kept here too, every
+# upload stops at its next chunk and publish raises it again once the uploads have stopped.
+_STOPPED: list[KeyboardInterrupt] = []
+
+
+def request_stop(signal: KeyboardInterrupt) -> None:
+    """Record a signal's stop (from its handler, before it raises `signal`)."""
+    _STOPPED.append(signal)
+
+
+def stop_requested() -> KeyboardInterrupt | None:
+    """The first signal recorded since `clear_stop()`, or None."""
+    return _STOPPED[0] if _STOPPED else None
+
+
+def clear_stop() -> None:
+    _STOPPED.clear()
+
+
 class Gate:
     """Holds uploads back before their last bytes until `open()`; `abort()` makes them fail.
 
@@ -656,12 +677,13 @@ class Gate:
         self._event.set()
 
     def wait(self) -> None:
-        if not self._event.wait(self._timeout) or self._aborted:
+        if not self._event.wait(self._timeout) or self._aborted or _STOPPED:
             raise UploadAborted("the upload was held back and then aborted; nothing was placed")
 
     def check(self) -> None:
-        """Before each chunk: an aborted upload stops there, not only once it reaches its last one."""
-        if self._aborted:
+        """Before each chunk: an aborted upload stops there, not only once it reaches its last one;
+        so does every upload once a signal asked to stop."""
+        if self._aborted or _STOPPED:
             raise UploadAborted("the upload was aborted before its end; nothing was placed")
 
 

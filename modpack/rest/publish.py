@@ -895,7 +895,11 @@ class _Uploads:
         self._future.result()
 
     def outcomes(self) -> list[NodeOutcome]:
-        return self._future.result()
+        nodes = self._future.result()
+        stopped = client.stop_requested()
+        if stopped is not None:  # a signal whose exception Python dropped: the uploads stopped for it
+            raise stopped
+        return nodes
 
 
 def _interrupted(
