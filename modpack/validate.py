@@ -256,9 +256,17 @@ def _check_output_template(
         try:
             output_name(template, built, name, bundle=True)
         except UsageError as refused:
+            hint = refused.hint
+            if (
+                not name and decl.targets and "{target}" in refused.message
+            ):  # "add [[targets]]" of a file with some
+                hint = (
+                    "[build] so's bundle has no target: leave {target} out, or remove [build] so and"
+                    " build the [[targets]] with --all."
+                )
             if refused.message not in said:
                 said.add(refused.message)
-                sink.add("DECL011", "build.output", refused.message, refused.hint, source_path=True)
+                sink.add("DECL011", "build.output", refused.message, hint, source_path=True)
 
 
 def _as_named(module: Module, binary: Path | None) -> Module:

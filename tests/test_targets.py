@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -322,3 +323,20 @@ def test_build_all_says_a_target_s_warning_once_where_validate_does(tmp_path: Pa
         assert "[module.compatible_redis_version]" not in done.stdout
         assert "[platform.operating_systems" not in done.stdout
     assert built.stdout.count("VER009") == checked.stdout.count("VER009") == 1
+
+
+@pytest.mark.rule("DECL011")
+def test_target_in_the_name_with_build_so_too_says_what_to_do_with_the_targets(tmp_path: Path) -> None:
+    """With [build] so and [[targets]] both, `{target}` in the name is refused for [build] so's
+    bundle, and the fix said "add [[targets]]" to a file that has them."""
+    (tmp_path / "so").mkdir()
+    shutil.copy(SO / "x86_64" / "hello.so", tmp_path / "so" / "hello.so")
+    toml = project(tmp_path, TARGETS)
+    so_line = next(line for line in toml.read_text().splitlines() if line.startswith("so = "))
+    toml.write_text(toml.read_text().replace(so_line, 'so = "so/hello.so"\noutput = "{target}.zip"', 1))
+    checked = run_modpack("validate", toml)
+    assert "error DECL011 output name template '{target}.zip' uses {target}" in checked.stdout, checked.stdout
+    assert (
+        "fix: [build] so's bundle has no target: leave {target} out, or remove [build] so" in checked.stdout
+    )
+    assert "add [[targets]]" not in checked.stdout
