@@ -221,7 +221,7 @@ def check_declarations(
             check_load_of(binary, module, sink, settings, elf_info)
     else:
         _not_built(decl, decl.so, "build.so")
-        if settings.load:
+        if settings.load and (decl.so or not decl.targets):  # targets alone: each loads its own
             _load_declared(decl, None, settings)
 
 
@@ -410,11 +410,14 @@ def _target_findings(decl: Declarations, settings: Settings) -> list[tuple[Targe
     """What `build --all` says of each [[targets]] entry whose binary exists: its ELF against the
     target's platform, its file name. validate checked only [build] so, so a target's binary
     for the wrong architecture passed every pre-commit run and failed the release build. Loading
-    (--load) stays with [build] so: a target is usually for another machine."""
+    (--load) stays with [build] so where there is one: a target is usually for another machine;
+    without it each target's binary is loaded, as `build --all` loads it."""
     from modpack.declarations import target_variables
     from modpack.regular import is_file
 
-    quiet = settings._replace(load=False, load_if_available=False)
+    # Loaded only without [build] so, as build --all loads each target: else [build] so is the
+    # module loaded, and a target is usually for another machine.
+    quiet = settings._replace(load=False, load_if_available=False) if decl.so else settings
     found: list[tuple[Target | None, Finding]] = []
     built: list[tuple[Target, Path]] = []
     for target in decl.targets:

@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.cli import run_modpack
 from tests.support.paths import FIXTURES, SO
+from tests.support.tools import require_redis
 
 TARGETS = """
 [[targets]]
@@ -340,3 +341,25 @@ def test_target_in_the_name_with_build_so_too_says_what_to_do_with_the_targets(t
         "fix: [build] so's bundle has no target: leave {target} out, or remove [build] so" in checked.stdout
     )
     assert "add [[targets]]" not in checked.stdout
+
+
+@pytest.mark.redis
+@pytest.mark.rule("LOAD003")
+def test_load_true_in_a_targets_only_file_loads_each_target(tmp_path: Path) -> None:
+    """`[validate] load = true` in a modpack.toml with [[targets]] and no [build] so: validate said
+    LOAD025 ("set [build] so"), exit 1, while build --all loaded each target and wrote them."""
+    require_redis()
+    two = (
+        '\n[[targets]]\nname = "el9"\noperating_systems = ["rhel9"]\nso = "{so}/x86_64/hello.so"\n'
+        '\n[[targets]]\nname = "u22"\noperating_systems = ["ubuntu22"]\nso = "{so}/x86_64/hello.so"\n'
+    )
+    toml = project(tmp_path, two)
+    so_line = next(line for line in toml.read_text().splitlines() if line.startswith("so = "))
+    toml.write_text(toml.read_text().replace(so_line, "", 1) + "\n[validate]\nload = true\n")
+    checked = run_modpack("validate", toml)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "LOAD025" not in checked.stdout
+    # loaded for each; the second target's binary is the first's, so the same line is said once
+    assert "registered 5 commands (for [[targets]] 'el9')" in checked.stdout, checked.stdout
+    built = run_modpack("build", toml, "--all", "-o", tmp_path / "dist")
+    assert built.returncode == 0, built.stdout + built.stderr
