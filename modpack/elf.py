@@ -1109,3 +1109,17 @@ def unversioned_undefined(info: ElfInfo) -> tuple[str, ...]:
     return tuple(
         sorted({s.name for s in info.undefined if s.version is None and not s.weak and s.name != ONLOAD})
     )
+
+
+def getkeys_flag(info: ElfInfo | None) -> bool | None:
+    """Whether the binary registers a command with the getkeys-api flag (None: not known)."""
+    getkeys = info.getkeys if info is not None else None
+    return getkeys.flag if getkeys is not None and getkeys.complete else None
+
+
+def getkeys_flag_of(path: str | os.PathLike[str]) -> bool | None:
+    """getkeys_flag of the binary at `path`, read here (None when it cannot be read)."""
+    try:
+        return getkeys_flag(read_elf(path))
+    except (ElfError, OSError):
+        return None

@@ -464,6 +464,23 @@ def test_a_limit_first_last_step_drop_sends_values_to_cluster_routing(tmp_path: 
     for extra in ([], ["--write", str(quiet / "modpack.toml")]):
         hushed = run_modpack("discover", quiet / so.name, *extra)
         assert hushed.returncode == 0 and "LOAD027" not in hushed.stderr, hushed.stderr
+    # build --discover and ramp-pack load it too, and wrote its bundle in silence
+    (tmp_path / "b").mkdir()
+    toml = tmp_path / "b" / "modpack.toml"
+    toml.write_text(
+        f'[module]\nname = "half"\nsemantic_version = "1.0.0"\ncompatible_redis_version = "7.0"\n'
+        f'capabilities = ["types"]\n\n[build]\nso = "{so}"\n'
+    )
+    for command in (
+        ["build", toml, "--discover", "-o", tmp_path / "b" / "dist"],
+        ["ramp-pack", so, "-C", "types", "-r", "7.0", "-cr", "7.0", "-o", tmp_path / "b" / "dist" / "r.zip"],
+    ):
+        refused = run_modpack(*command)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "error LOAD027 h.mget: Redis accepted key specs it cannot use" in refused.stdout, (
+            refused.stdout
+        )
+        assert not (tmp_path / "b" / "dist").exists()
     fine = compile_module(tmp_path / "made", 'CC("h.get", "readonly", 1, 1, 1);', "fine")
     assert run_modpack("discover", fine).returncode == 0
     assert run_modpack("init", "--discover", fine, f"{tmp_path}/fine/").returncode == 0

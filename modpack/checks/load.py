@@ -233,6 +233,8 @@ def check_load_of(
     the architecture comes from the ELF facts when they were read. `declared`: where what is said
     of the declarations goes (a bundle's module.json), when not in `sink`."""
     architecture = elf_info.architecture if elf_info is not None else None
+    from modpack.elf import getkeys_flag
+
     flag = getkeys_flag(elf_info)
     check_load(
         so,
@@ -244,19 +246,3 @@ def check_load_of(
         getkeys_api=flag,
         packed=packed,
     )
-
-
-def getkeys_flag(elf_info: ElfInfo | None) -> bool | None:
-    """Whether the binary registers a command with the getkeys-api flag (None: not known)."""
-    getkeys = elf_info.getkeys if elf_info is not None else None
-    return getkeys.flag if getkeys is not None and getkeys.complete else None
-
-
-def getkeys_flag_of(so: Path) -> bool | None:
-    """getkeys_flag of the binary at `so`, read here (None when it cannot be read)."""
-    from modpack.elf import ElfError, read_elf
-
-    try:
-        return getkeys_flag(read_elf(so))
-    except (ElfError, OSError):
-        return None

@@ -129,7 +129,7 @@ def echo_registered_defects(found: Discovery, so: Path, near: Path) -> bool:
     (whether it names getkeys-api decides what routing reads). `near`: the modpack.toml written,
     or a file whose nearest modpack.toml's [validate] select/ignore apply, as validate applies them
     (a LOAD027 the project ignores failed every `discover --write` of its CI)."""
-    from modpack.checks.load import getkeys_flag_of
+    from modpack.elf import getkeys_flag_of
     from modpack.redis import compare
     from modpack.rules import Severity, rule
 

@@ -240,6 +240,9 @@ def prepare_build(decl: Declarations, so: Path, *, discover: bool, redis_server:
 
         args = decl.raw.get("run_command_line_args") or module.get("command_line_args") or ""
         found = load_and_list(so, split_args(str(args)), redis_server)
+        from modpack.redis.compare import report_registered_defects
+
+        report_registered_defects(decl.sink, found, so)
         module["module_name"] = found.module_name
         module["semantic_version"] = found.semantic_version
         module["version"] = found.module_version

@@ -78,6 +78,9 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
     decl.given = frozenset(k for k, v in request.options.items() if v is not None and v != ())
     load_args = module.pop("run_command_line_args", None) or module.get("command_line_args") or ""
     found = discover(request.module_so, split_args(str(load_args)))
+    from modpack.redis.compare import report_registered_defects
+
+    report_registered_defects(decl.sink, found, request.module_so)
     given_name = request.options.get("module_name")
     module["module_name"] = given_name if isinstance(given_name, str) and given_name else found.module_name
     module["semantic_version"] = found.semantic_version

@@ -17,9 +17,10 @@ Command names are compared case-insensitively, like Redis's command table (§1.3
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from modpack import policy, versions
-from modpack.findings import Problem
+from modpack.findings import Problem, Sink
 from modpack.records import excluded_by, recorded, unregistered_exclusions
 from modpack.redis.model import CommandInfo, Discovery, KeySpec
 from modpack.types import JSON
@@ -628,3 +629,13 @@ def as_int(value: object) -> int | None:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
     return None
+
+
+def report_registered_defects(sink: Sink, discovery: Discovery, so: Path) -> None:
+    """What the module at `so` registers and Redis cannot use (LOAD027, LOAD022), said of the file
+    a command that loaded it builds from (build --discover, ramp-pack), as `validate --load` says
+    it of the bundle they write: such a bundle was written in silence."""
+    from modpack.elf import getkeys_flag_of
+
+    for defect in registered_defects(discovery, getkeys_api=getkeys_flag_of(so)):
+        sink.report(defect)

@@ -187,6 +187,7 @@ def fill_commands(
     # bundle's own `validate --load` (and by Redis Enterprise when it loads the module by name).
     for difference in compare.identity(decl.module, discovery, toml=decl.kind == "toml"):
         decl.sink.report(difference)
+    compare.report_registered_defects(decl.sink, discovery, so_path)
     registered = {c.name.casefold() for c in discovery.commands}
     for index, name in unregistered_exclusions(decl.module, registered):
         decl.sink.add(
