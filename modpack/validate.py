@@ -237,7 +237,7 @@ def _check_output_template(
     from modpack.regular import is_file
 
     template = decl.output
-    if template is None or "${" in template:
+    if template is None or _unexpanded(decl, "build.output", template):
         return  # none, or an environment variable, which DECL003 judges
     named = _as_named(module, binary)
     builds: list[tuple[str, Module]]
@@ -286,13 +286,19 @@ def _as_named(module: Module, binary: Path | None) -> Module:
     return {"architecture": "x86_64", "operating_systems": ["any"], **named}
 
 
+def _unexpanded(decl: Declarations, path: str, text: str) -> bool:
+    """Whether `text`, the value at `path`, still holds a ${VAR} that could not be expanded (DECL003
+    says so): a `${` that `$$` wrote is a literal one, and the value is judged as any other."""
+    return "${" in text and any(f.code == "DECL003" and f.location.path == path for f in decl.sink.findings)
+
+
 def _not_built(decl: Declarations, written: str | None, where: str) -> None:
     """DECL010 where `so` names a file that is not there (yet): nothing said that the binary's
     checks did not run, and a fresh clone's pre-commit passed without them. IN001 where it names
     something that is no file (a folder, a FIFO, a loop of links), which build refuses."""
     from modpack.declarations import NOT_BUILT_HINT  # where declarations are read: imported already
 
-    if not written or "${" in written:
+    if not written or _unexpanded(decl, where, written):
         return  # nothing named, or a variable DECL003 reports
     binary = decl.path.parent / written
     if not no_binary(decl.sink, binary, where):
@@ -369,7 +375,7 @@ def _load_declared(decl: Declarations, so: Path | None, settings: Settings) -> N
 
 def _declared_binary(decl: Declarations) -> Path | None:
     """[build] so as a path, when it names an existing file (a bad path is not this check's job)."""
-    if not decl.so or "${" in decl.so:
+    if not decl.so or _unexpanded(decl, "build.so", decl.so):
         return None
     try:
         path = decl.path.parent / decl.so  # as the user sees it: findings name this path
@@ -425,7 +431,7 @@ def _target_findings(decl: Declarations, settings: Settings) -> list[tuple[Targe
             empty_so(decl, target, decl.sink, missing_said=True)
             continue
         written = target.expand(target.so)
-        if not written or "${" in written:
+        if not written or _unexpanded(decl, f"targets[{target.index}].so", written):
             continue
         binary = decl.path.parent / written
         if is_file(binary):
@@ -446,7 +452,7 @@ def _shared_names(decl: Declarations, built: list[tuple[Target, Path]], settings
     from modpack.naming import DEFAULT_NAME, output_name
 
     template = decl.output or DEFAULT_NAME
-    if "${" in template:
+    if _unexpanded(decl, "build.output", template):
         return []  # an environment variable, which DECL003 judges
     sink = Sink(str(decl.path), decl.sink.lines)
     first: dict[str, Target] = {}

@@ -363,3 +363,26 @@ def test_load_true_in_a_targets_only_file_loads_each_target(tmp_path: Path) -> N
     assert "registered 5 commands (for [[targets]] 'el9')" in checked.stdout, checked.stdout
     built = run_modpack("build", toml, "--all", "-o", tmp_path / "dist")
     assert built.returncode == 0, built.stdout + built.stderr
+
+
+@pytest.mark.rule("ELF007")
+def test_a_literal_dollar_brace_from_double_dollar_is_judged_as_any_path(tmp_path: Path) -> None:
+    """`$$` writes a literal `$`, so `bin/$${target}/hello.so` names a folder called ${target}; validate
+    read the `${` left as a variable DECL003 had judged, and skipped the binary's checks (and the
+    output template's), which build then failed on (ELF007)."""
+    folder = tmp_path / "bin" / "${target}"
+    folder.mkdir(parents=True)
+    shutil.copy(SO / "x86_64" / "hello.so", folder / "hello.so")
+    wrong = '\n[[targets]]\nname = "t"\narchitecture = "aarch64"\nso = "bin/$${{target}}/hello.so"\n'
+    toml = project(tmp_path, wrong)
+    checked = run_modpack("validate", toml)
+    assert checked.returncode == 1, checked.stdout
+    assert "[targets[0].architecture]: error ELF007 the binary is built for x86_64" in checked.stdout
+    built = run_modpack("build", toml, "--all", "-o", tmp_path / "dist")
+    assert built.returncode == 1 and "ELF007" in built.stdout
+    so_line = next(line for line in toml.read_text().splitlines() if line.startswith("so = "))
+    toml.write_text(toml.read_text().replace(so_line, 'output = "{module_name}-$${x}.zip"', 1))
+    assert (
+        "error DECL011 output name template '{module_name}-${x}.zip' uses {x}"
+        in run_modpack("validate", toml).stdout
+    )
