@@ -25,6 +25,7 @@ from modpack.types import JSON, Module
 
 if TYPE_CHECKING:
     from modpack.declarations import Declarations, Target
+    from modpack.elf import ElfInfo
 
 
 def validate_paths(
@@ -198,8 +199,7 @@ def check_declarations(
         module, sink, capabilities_defaulted=isinstance(written, dict) and "capabilities" not in written
     )
     binary = so if so is not None else _declared_binary(decl)
-    if decl.output is not None:
-        _check_output_template(decl, module, sink, target, binary)
+    elf_info = None
     command_checks.check_commands(module, sink, hand_written=True, binary_follows=binary is not None)
     command_checks.check_flag_versions(module, decl.raw.get("commands"), sink)  # as written
     if binary is not None:
@@ -223,15 +223,18 @@ def check_declarations(
         _not_built(decl, decl.so, "build.so")
         if settings.load and (decl.so or not decl.targets):  # targets alone: each loads its own
             _load_declared(decl, None, settings)
+    if decl.output is not None:  # after the binary's checks: the name takes its facts, read once
+        _check_output_template(decl, module, sink, target, elf_info)
 
 
 def _check_output_template(
-    decl: Declarations, module: Module, sink: Sink, target: Target | None, binary: Path | None
+    decl: Declarations, module: Module, sink: Sink, target: Target | None, facts: ElfInfo | None
 ) -> None:
     """DECL011: the [build] output template build would refuse, as build refuses it (a usage
     error there, without a line; validate passed it, and so did the pre-commit hook): for the
-    bundle of `binary` (`target`'s, or [build] so's) and for each [[targets]] entry's whose binary
-    is not there (each judged with its own when it is), each refusal said once."""
+    bundle of the binary `facts` were read from (`target`'s, or [build] so's) and for each
+    [[targets]] entry's whose binary is not there (each judged with its own when it is), each
+    refusal said once."""
     from modpack.declarations import module_for
     from modpack.naming import output_name
     from modpack.regular import is_file
@@ -239,7 +242,7 @@ def _check_output_template(
     template = decl.output
     if template is None or _unexpanded(decl, "build.output", template):
         return  # none, or an environment variable, which DECL003 judges
-    named = _as_named(module, binary)
+    named = _as_named(module, facts)
     builds: list[tuple[str, Module]]
     # a target without a name is SCH004's: "{target} outside a [[targets]] build" told nothing
     if target is not None:  # `{target}` in a template built --all was refused as if [build] so's
@@ -269,20 +272,16 @@ def _check_output_template(
                 sink.add("DECL011", "build.output", refused.message, hint, source_path=True)
 
 
-def _as_named(module: Module, binary: Path | None) -> Module:
-    """The fields a bundle name takes, as build fills them from `binary` (its architecture and the
-    OSes it loads on: a 165-character name of six OSes passed as '{name}.any.zip', and build
-    refused it as too long); stand-ins where there is none to read, so `{architecture}.zip` is
-    not judged as the name '.zip'."""
-    import contextlib
-
-    from modpack.elf import ElfError, read_elf
+def _as_named(module: Module, facts: ElfInfo | None) -> Module:
+    """The fields a bundle name takes, as build fills them from the binary's `facts` (its
+    architecture and the OSes it loads on: a 165-character name of six OSes passed as
+    '{name}.any.zip', and build refused it as too long); stand-ins where there are none, so
+    `{architecture}.zip` is not judged as the name '.zip'."""
     from modpack.loadability import fill_platform
 
     named = dict(module)
-    if binary is not None:
-        with contextlib.suppress(ElfError, OSError):  # not a module: its own findings say so
-            fill_platform(named, read_elf(binary))
+    if facts is not None:
+        fill_platform(named, facts)
     return {"architecture": "x86_64", "operating_systems": ["any"], **named}
 
 
