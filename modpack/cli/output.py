@@ -129,22 +129,18 @@ def echo_registered_defects(found: Discovery, so: Path, near: Path) -> bool:
     (whether it names getkeys-api decides what routing reads). `near`: the modpack.toml written,
     or a file whose nearest modpack.toml's [validate] select/ignore apply, as validate applies them
     (a LOAD027 the project ignores failed every `discover --write` of its CI)."""
-    from modpack.elf import getkeys_flag_of
+    from modpack.findings import Severity, Sink
     from modpack.redis import compare
-    from modpack.rules import Severity, rule
 
+    said = Sink(str(so))
+    compare.report_registered_defects(said, found, so)  # as build --discover and ramp-pack say them
     settings = _settings_near(near)
-    failed = False
-    for defect in compare.registered_defects(found, getkeys_api=getkeys_flag_of(so)):
-        if not settings.reports(defect.code):
-            continue
-        # labelled as the catalogue (and validate --load) has it: LOAD027 is an error
-        severity = rule(defect.code).severity
-        failed |= severity is Severity.ERROR
-        click.echo(f"modpack: {severity.label}: {defect.code} {defect.message}", err=True)
+    kept = [f for f in said.findings if settings.reports(f.code)]
+    for defect in kept:  # labelled as the catalogue (and validate --load) has it: LOAD027 is an error
+        click.echo(f"modpack: {defect.severity.label}: {defect.code} {defect.message}", err=True)
         if defect.hint:
             click.echo(f"  fix: {defect.hint}", err=True)
-    return failed
+    return any(f.severity is Severity.ERROR for f in kept)
 
 
 def _settings_near(path: Path) -> Settings:
