@@ -551,6 +551,31 @@ def test_a_crash_stays_said_when_the_static_rule_that_names_it_is_ignored(tmp_pa
     assert "KEY001" in done.stdout and "KEY002" not in done.stdout, done.stdout
     assert "keystep 0 never moves forward through the keys: key extraction crashes the server" in done.stdout
 
+    # the same crash in a bundle whose module.json gives no step (or one that is no number): the
+    # static check says only CMD006 of it, never KEY002, and LOAD027 left it to KEY002 all the same
+    nostep = tmp_path / "nostep"
+    nostep.mkdir()
+    compile_module(nostep, 'CC("z.get", "readonly", 1, 1, 0);')
+    built = run_modpack(
+        "build", project(nostep, [table("z.get", -1, ("readonly",), (1, 1, 1))]), "-o", nostep / "out"
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    (bundle,) = (nostep / "out").glob("*.zip")
+    with zipfile.ZipFile(bundle) as archive:
+        module, binary = json.loads(archive.read("module.json")), archive.read("ksx.so")
+    for step in (None, "0"):
+        if step is None:
+            del module["commands"][0]["step"]
+        else:
+            module["commands"][0]["step"] = step
+        with zipfile.ZipFile(bundle, "w") as archive:
+            archive.writestr("module.json", json.dumps(module))
+            archive.writestr("ksx.so", binary)
+        done = run_modpack("validate", bundle, "--load")
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "KEY002" not in done.stdout, done.stdout
+        assert "error LOAD027 z.get: Redis accepted key specs it cannot use" in done.stdout, done.stdout
+
     sub = tmp_path / "sub"
     sub.mkdir()
     compile_module(sub, SUBCOMMAND.replace('"readonly", 2, 2, 1', '"readonly", 1, 1, 1'))
@@ -610,6 +635,19 @@ def test_a_getkeys_callback_that_names_a_key_past_the_arguments_is_an_error(tmp_
         ],
     )
     assert findings(declared, "--load") == ["LOAD029@commands[0]"]
+    # a subcommand's callback: asked as `COMMAND GETKEYS s.top get ...`, its two names
+    (tmp_path / "sub").mkdir()
+    sub = compile_module(
+        tmp_path / "sub",
+        'TRY(RedisModule_CreateCommand(ctx, "s.top", NULL, "", 0, 0, 0));\n'
+        '    TRY(RedisModule_CreateSubcommand(RedisModule_GetCommand(ctx, "s.top"), "get", keys_past_end,'
+        ' "readonly getkeys-api", 0, 0, 0));',
+    )
+    done = run_modpack("validate", "--load", sub)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error LOAD029 s.top|get: `COMMAND GETKEYS s.top get 1` ended the server" in done.stdout, (
+        done.stdout
+    )
     # a module whose callbacks answer within the arguments: nothing (p.good alone)
     (tmp_path / "good").mkdir()
     good = compile_module(tmp_path / "good", 'CC("p.good", "readonly getkeys-api", 1, 1, 1);')

@@ -37,6 +37,20 @@ def test_argument_counts_meet_the_arity(arity: int, counts: list[int]) -> None:
     assert argument_counts(arity) == counts
 
 
+@pytest.mark.parametrize(("arity", "counts"), [(4, [2]), (2, [0]), (-2, [1, 3]), (-3, [1, 3]), (-5, [3, 5])])
+def test_a_subcommands_arity_counts_both_its_names(arity: int, counts: list[int]) -> None:
+    assert argument_counts(arity, words=2) == counts
+
+
+def test_a_subcommand_is_asked_by_its_two_names() -> None:
+    """COMMAND GETKEYS "x.c|get" ... is no command (Redis answers "Invalid command specified"),
+    and the probe took that answer for the callback's: a subcommand's crash went unsaid."""
+    server = Told({"x.c": ReplyTimeoutError("no answer")})
+    problem = probe_getkeys(server, [command("x.c|get", 3, ("movablekeys",))], {})
+    assert server.asked == [("COMMAND", "GETKEYS", "x.c", "get", "1")]
+    assert problem is not None and "`COMMAND GETKEYS x.c get 1` got no answer" in problem.message
+
+
 def test_only_commands_whose_keys_come_from_the_callback_are_asked() -> None:
     index: dict[str, SpecValue] = {"index": 1}
     last: dict[str, SpecValue] = {"lastkey": 0, "keystep": 1, "limit": 0}

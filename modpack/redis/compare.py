@@ -580,6 +580,13 @@ def legacy_sources(specs: Sequence[KeySpec]) -> list[int]:
     return kept
 
 
+def _given_whole(entry: Entry) -> bool:
+    """first_key, last_key and step each given as a number, as the static key check needs them."""
+    from modpack.checks.numbers import integer_value
+
+    return all(integer_value(entry.get(key)) is not None for key in KEY_FIELDS)
+
+
 def _limited(spec: KeySpec) -> bool:
     """A RANGE spec whose limit takes only part of the arguments to the end (§3.3: limit counts
     only with lastkey -1, and a limit of 1 takes all of them)."""
@@ -596,7 +603,9 @@ def _hazards(
     reported: frozenset[str] = STATIC_RULES,
 ) -> list[Difference]:
     said: frozenset[str] = frozenset()
-    if not triple_differs(entry, info, redis):  # what the static check says of the triple, if run
+    # What the static check says of the triple, if it runs: only of one given whole, as numbers
+    # (a missing step counts as 0 here, and the static check says nothing of it but CMD006).
+    if not triple_differs(entry, info, redis) and _given_whole(entry):
         from modpack.checks.commands import key_range_rule
 
         rule = key_range_rule(info.first_key, info.last_key, info.step, info.name)

@@ -36,13 +36,14 @@ _HINT = (
 )
 
 
-def argument_counts(arity: int) -> list[int]:
-    """The argument counts (after the name) to ask with: a fixed arity's own; for a variable one
-    (-N, at least N - 1), its least (and at least one) and two more, so a callback that walks
+def argument_counts(arity: int, words: int = 1) -> list[int]:
+    """The argument counts (after the name's `words`: 2 for a subcommand, whose arity counts its
+    container's name and its own) to ask with: a fixed arity's own; for a variable one (-N, at
+    least N - words), its least (and at least one) and two more, so a callback that walks
     key/value pairs or reads a count meets more than one."""
     if arity > 0:
-        return [arity - 1]
-    least = max(-arity - 1, 1)
+        return [max(arity - words, 0)]
+    least = max(-arity - words, 1)
     return [least, least + 2]
 
 
@@ -65,11 +66,14 @@ def probe_getkeys(
     for info in commands:
         if not asks_callback(info):
             continue
-        for count in argument_counts(info.arity):
-            arguments = [str(n) for n in range(1, count + 1)]
-            call = " ".join(["COMMAND GETKEYS", info.name, *arguments])
+        # A subcommand is named by two arguments, its container's and its own ("x.c|get" is
+        # no command: Redis answers "Invalid command specified" and never asks the callback).
+        names = info.name.split("|")
+        for count in argument_counts(info.arity, len(names)):
+            arguments = [*names, *(str(n) for n in range(1, count + 1))]
+            call = " ".join(["COMMAND GETKEYS", *arguments])
             try:
-                server.call("COMMAND", "GETKEYS", info.name, *arguments, timeout=PROBE_TIMEOUT)
+                server.call("COMMAND", "GETKEYS", *arguments, timeout=PROBE_TIMEOUT)
                 continue
             except ReplyError:
                 continue  # an answer: no key, or arguments the callback refuses
