@@ -196,6 +196,35 @@ def test_ctrl_c_while_the_7x_action_runs_says_the_cluster_goes_on(
     assert "modpack modules list" in stopped.hint
 
 
+def test_a_dropped_stop_while_the_7x_action_runs_says_the_cluster_goes_on(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGTERM whose exception Python dropped, recorded once the cluster has the zip: publish
+    followed the action to its end and exited 0; it stops as a raised one does."""
+    from modpack.errors import Terminated
+    from modpack.rest import client
+    from modpack.rest import publish as publishing
+    from tests.support.rest import connection, wait_until
+
+    real = publishing.follow_action
+
+    def stopped_then_followed(*args: Any, **kwargs: Any) -> None:
+        client.request_stop(Terminated())  # what the handler leaves when its raise is dropped
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(publishing, "follow_action", stopped_then_followed)
+    bundle = write_bundle(tmp_path / "ignored.zip", module_json(module_name="ignored"))
+    client.clear_stop()
+    try:
+        with pytest.raises(PublishInterrupted) as stopped:
+            publishing.publish(bundle, connection(legacy))
+    finally:
+        client.clear_stop()
+    assert stopped.value.exit_code == 143
+    assert stopped.value.message.startswith("terminated: the cluster took ignored.zip and goes on installing")
+    wait_until(lambda: len(installed(legacy, "ignored")) == 3)
+
+
 @pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_before_the_second_7x_bundle_is_taken_says_what_the_first_left(
     legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

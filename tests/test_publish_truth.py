@@ -1444,19 +1444,23 @@ def test_unpublish_reads_the_nodes_once(
     assert asked.count("GET v1/nodes") == 1, asked
 
 
+@pytest.mark.parametrize("api", ["8.x pipelined", "8.x in order", "7.22"])
 def test_a_stop_whose_exception_python_dropped_still_stops_the_uploads(
-    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: str
 ) -> None:
     """SIGTERM's handler raises in the main thread, and Python drops an exception raised while a
     weakref callback runs ("Exception ignored in: <function WeakSet...>" in CI): publish went on,
     uploaded everything and exited 0 after a cancelled job's SIGTERM. The handler also records the
-    stop: here it is recorded as a dropped raise leaves it, and the uploads stop for it."""
+    stop: here it is recorded as a dropped raise leaves it, and the uploads stop for it, on each
+    path (RS 7.x's POST /v2/modules went on to the end and exited 0), before the module object
+    is created (the pipelined run created it, then rolled it back)."""
+    import contextlib
     import random
 
     from modpack.errors import Terminated
     from tests.support.rest import wait_until
 
-    monkeypatch.setattr(publishing, "PIPELINE_MIN", 0)
+    monkeypatch.setattr(publishing, "PIPELINE_MIN", 0 if api == "8.x pipelined" else 2**62)
     so = rebuilt(tmp_path / "dropped", random.Random("dropped").randbytes(3 * client.CHUNK))
     bundle = write_bundle(tmp_path / "dropped.zip", module_json(so, module_name="dropped"), so)
 
@@ -1465,12 +1469,24 @@ def test_a_stop_whose_exception_python_dropped_still_stops_the_uploads(
             client.request_stop(Terminated())  # what the handler leaves when its raise is dropped
 
     client.clear_stop()
-    try:
-        with pytest.raises(publishing.PublishInterrupted) as stopped:
-            publishing.publish(bundle, connection(cluster), progress=progress)
-    finally:
-        client.clear_stop()
-    assert stopped.value.exit_code == 143
-    assert stopped.value.message == "terminated: dropped 10203 is on 0 of 3 nodes"
-    wait_until(lambda: no_temp_files(cluster))
-    assert nothing_of(cluster, "dropped")
+    with contextlib.ExitStack() as stack:
+        target = cluster
+        if api == "7.22":
+            target = stack.enter_context(running_cluster(tmp_path / "data", software_version="7.22"))
+        try:
+            with pytest.raises(publishing.PublishInterrupted) as stopped:
+                publishing.publish(bundle, connection(target), progress=progress)
+        finally:
+            client.clear_stop()
+        assert stopped.value.exit_code == 143
+        if api == "7.22":
+            assert stopped.value.message == "terminated: dropped 10203 was not uploaded"
+            assert stopped.value.details == ("module object: not created",)
+        else:
+            assert stopped.value.message == "terminated: dropped 10203 is on 0 of 3 nodes"
+            # in order, the object comes before the uploads and is rolled back; pipelined, the
+            # uploads come first and the stop is seen before the object is made
+            rolled = any(line.startswith("module object: rolled back") for line in stopped.value.details)
+            assert rolled == (api == "8.x in order"), stopped.value.details
+        wait_until(lambda: no_temp_files(target))
+        assert nothing_of(target, "dropped")

@@ -810,6 +810,7 @@ def _pipelined(
         with _Uploads(api, options, result, routes, switch) as uploads:
             try:
                 bundles = _validated_as_peeked(paths, peeked, options)
+                raise_dropped_stop()  # before the module object: a stop creates nothing more
                 created = _ensure_module_object(api, routed(bundles, routes), options, result, switch=switch)
             except KeyboardInterrupt:
                 raise  # _Uploads stops the uploads and says what the run leaves
@@ -825,6 +826,14 @@ def _pipelined(
         else:
             _check_still_there(api, routed(bundles, routes), result)
     return result
+
+
+def raise_dropped_stop() -> None:
+    """Raise the stop a signal recorded (client.request_stop), whose own exception Python may
+    have dropped: the run then goes no further than where a raised one would have left it."""
+    stopped = client.stop_requested()
+    if stopped is not None:
+        raise stopped
 
 
 class PublishInterrupted(ModpackError):
@@ -896,9 +905,7 @@ class _Uploads:
 
     def outcomes(self) -> list[NodeOutcome]:
         nodes = self._future.result()
-        stopped = client.stop_requested()
-        if stopped is not None:  # a signal whose exception Python dropped: the uploads stopped for it
-            raise stopped
+        raise_dropped_stop()  # the uploads stopped for it
         return nodes
 
 
@@ -1392,6 +1399,7 @@ class _LegacyPublish:
     def run(self) -> None:
         try:
             self._run()
+            raise_dropped_stop()
         except KeyboardInterrupt as stopped:
             if self.result.replaced:
                 raise self._interrupted_replacing(stopped) from None
@@ -1539,7 +1547,13 @@ class _LegacyPublish:
         action_uid: JSON = None
         try:
             self.sent = True
-            answer = client.post_bundle(self.api, url, "cluster", bundle.path, self.options.progress)
+            # An open gate: it holds nothing back, and stops the upload at its next chunk once a
+            # signal asked to stop (one whose exception Python dropped would let it go on).
+            gate = client.Gate(self.api.connection.answer_timeout)
+            gate.open()
+            answer = client.post_bundle(
+                self.api, url, "cluster", bundle.path, self.options.progress, gate=gate
+            )
             action = answer.json() if answer.content else {}
             uid = str(action.get("uid", "")) if isinstance(action, dict) else ""
             if uid:
@@ -1550,6 +1564,10 @@ class _LegacyPublish:
             if exc.error_code == "module_exists" and (meanwhile := self._installed_meanwhile(bundle)):
                 return meanwhile
             return "failed", exc.message
+        except client.UploadAborted:
+            self.nothing_taken = True  # stopped before its last bytes: the cluster has none of it
+            raise_dropped_stop()
+            raise
         except (ModpackError, ValueError) as exc:
             return "failed", getattr(exc, "message", str(exc))
         except KeyboardInterrupt as stopped:
@@ -1640,6 +1658,7 @@ def follow_action(api: Api, action_uid: object, sleep: Callable[[float], None] =
     url = f"{client.cluster_url(api.connection)}{ACTIONS}/{urllib.parse.quote(action_uid, safe='')}"
     deadline = time.monotonic() + api.connection.answer_timeout
     while True:
+        raise_dropped_stop()
         answer = api.json("GET", url)
         action = answer if isinstance(answer, dict) else {}
         status = action.get("status")
