@@ -366,6 +366,10 @@ def _load_declared(decl: Declarations, so: Path | None, settings: Settings) -> N
     else:
         why = f"{decl.path.name} names no module binary that exists ([build] so is {decl.so or 'not set'})"
         hint = "Set `so` under [build] to the built .so, or validate the bundle or the .so with --load."
+    _nothing_loaded(decl, settings, why, hint)
+
+
+def _nothing_loaded(decl: Declarations, settings: Settings, why: str, hint: str) -> None:
     if settings.load_if_available:
         decl.sink.add("LOAD024", "", f"nothing was loaded: {why}", hint)
     else:
@@ -438,6 +442,15 @@ def _target_findings(decl: Declarations, settings: Settings) -> list[tuple[Targe
             built.append((target, binary))
         elif all(target.values()[v] for v in target_variables(target.so)):  # else DECL003 says it
             _not_built(decl, written, f"targets[{target.index}].so")
+    if not decl.so and not built and (settings.load or settings.load_if_available):
+        _nothing_loaded(  # --load with targets alone, none of them built: it loaded nothing, exit 0
+            decl,
+            settings,
+            f"{decl.path.name} names no module binary that exists ([build] so is not set, and no"
+            " [[targets]] entry's so is built)",
+            "Build the [[targets]] binaries (or set `so` under [build]), or validate the bundles or the"
+            " .so files with --load.",
+        )
     return found + [(None, finding) for finding in _shared_names(decl, built, settings)]
 
 

@@ -365,6 +365,30 @@ def test_load_true_in_a_targets_only_file_loads_each_target(tmp_path: Path) -> N
     assert built.returncode == 0, built.stdout + built.stderr
 
 
+@pytest.mark.rule("LOAD025", "LOAD024")
+def test_load_of_a_targets_only_file_none_of_whose_targets_is_built_says_nothing_was_loaded(
+    tmp_path: Path,
+) -> None:
+    """--load of a modpack.toml with [[targets]] and no [build] so, whose target binaries are not
+    built: nothing was loaded and validate exited 0, where the same file with [build] so naming a
+    missing binary says LOAD025."""
+    toml = project(
+        tmp_path, '\n[[targets]]\nname = "el9"\noperating_systems = ["rhel9"]\nso = "build/el9/hello.so"\n'
+    )
+    so_line = next(line for line in toml.read_text().splitlines() if line.startswith("so = "))
+    toml.write_text(toml.read_text().replace(so_line, "", 1))
+    checked = run_modpack("validate", "--load", toml)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert (
+        "error LOAD025 --load: nothing was loaded: modpack.toml names no module binary that exists"
+        " ([build] so is not set, and no [[targets]] entry's so is built)"
+    ) in checked.stdout
+    assert "build/el9/hello.so is not built yet" in checked.stdout, checked.stdout
+    quiet = run_modpack("validate", "--load-if-available", toml)
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert "info LOAD024 nothing was loaded" in quiet.stdout, quiet.stdout
+
+
 @pytest.mark.rule("ELF007")
 def test_a_literal_dollar_brace_from_double_dollar_is_judged_as_any_path(tmp_path: Path) -> None:
     """`$$` writes a literal `$`, so `bin/$${target}/hello.so` names a folder called ${target}; validate
