@@ -300,11 +300,13 @@ def _not_built(decl: Declarations, written: str | None, where: str) -> None:
     if not written or _unexpanded(decl, where, written):
         return  # nothing named, or a variable DECL003 reports
     binary = decl.path.parent / written
-    if not no_binary(decl.sink, binary, where):
+    link = _dangling_link(binary)
+    if link is not None or not no_binary(decl.sink, binary, where):
+        shown = f"{binary} (a link to {link!r})" if link is not None else str(binary)
         decl.sink.add(
             "DECL010",
             where,
-            f"{binary} is not built yet: the checks of the binary did not run",
+            f"{shown} is not built yet: the checks of the binary did not run",
             NOT_BUILT_HINT,
             source_path=True,
         )
@@ -322,6 +324,21 @@ def empty_so(decl: Declarations, target: Target, sink: Sink, *, missing_said: bo
         sink.add(
             "SCH001", where, f"`{where}` is missing", "Name the target's module binary.", source_path=True
         )
+
+
+def _dangling_link(path: Path) -> str | None:
+    """What a symbolic link at `path` points to when that is not there (a link into a build folder
+    not built yet, as a fresh clone has it); None for anything else, a loop of links included."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        try:
+            return str(path.readlink())
+        except (OSError, ValueError):
+            return None  # no link: nothing at all is there
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def no_binary(sink: Sink, binary: Path, where: str) -> bool:

@@ -410,3 +410,30 @@ def test_a_literal_dollar_brace_from_double_dollar_is_judged_as_any_path(tmp_pat
         "error DECL011 output name template '{module_name}-${x}.zip' uses {x}"
         in run_modpack("validate", toml).stdout
     )
+
+
+@pytest.mark.rule("DECL010")
+def test_a_so_linking_into_a_build_folder_not_built_yet_is_not_built_yet(tmp_path: Path) -> None:
+    """A target's so (or [build] so) that is a link into a build folder a fresh clone has not built
+    yet: validate said IN001 "no module binary" ("Name the module's .so (a regular file) here")
+    and exited 1, where a missing file is "not built yet" (DECL010, exit 0): a fresh clone's
+    pre-commit failed on a correct path. build --all still refuses it, saying where the link goes."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "hello.so").symlink_to("../build/hello.so")
+    toml = project(tmp_path, '\n[[targets]]\nname = "t"\narchitecture = "x86_64"\nso = "bin/hello.so"\n')
+    line = toml.read_text().splitlines().index('so = "bin/hello.so"') + 1
+    checked = run_modpack("validate", toml)
+    assert checked.returncode == 0, checked.stdout
+    said = "bin/hello.so (a link to '../build/hello.so') is not built yet"
+    assert f"{toml}:{line} [targets[0].so]: info DECL010 " in checked.stdout and said in checked.stdout
+    assert "IN001" not in checked.stdout
+    built = run_modpack("build", toml, "--all", "-o", tmp_path / "dist")
+    assert built.returncode == 1, built.stdout + built.stderr
+    assert "is a symbolic link to '../build/hello.so', which does not exist" in built.stdout, built.stdout
+    assert not (tmp_path / "dist").exists()
+
+    so_line = next(x for x in toml.read_text().splitlines() if x.startswith("so = ") and "bin/" not in x)
+    toml.write_text(toml.read_text().replace(so_line, 'so = "bin/hello.so"', 1))  # [build] so too
+    checked = run_modpack("validate", toml)
+    assert checked.returncode == 0, checked.stdout
+    assert checked.stdout.count(said) == 2, checked.stdout  # the target's and [build] so's
