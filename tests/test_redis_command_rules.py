@@ -481,6 +481,26 @@ def test_a_limit_first_last_step_drop_sends_values_to_cluster_routing(tmp_path: 
             refused.stdout
         )
         assert not (tmp_path / "b" / "dist").exists()
+    # ... and a project that ignores LOAD027 ([validate] ignore of the modpack.toml nearest the
+    # manifest, or the module without one) had ramp-pack refuse what discover and build accept
+    (quiet / "ramp.yml").write_text("display_name: half\ncapabilities: [types]\n")
+    for manifest in ([], ["-m", quiet / "ramp.yml"]):
+        packed = run_modpack(
+            "ramp-pack",
+            quiet / so.name,
+            *manifest,
+            "-r",
+            "7.0",
+            "-cr",
+            "7.0",
+            "-C",
+            "types",
+            "-o",
+            quiet / "r.zip",
+        )
+        assert packed.returncode == 0, packed.stdout + packed.stderr
+        assert "LOAD027" not in packed.stdout + packed.stderr and (quiet / "r.zip").is_file()
+        (quiet / "r.zip").unlink()
     fine = compile_module(tmp_path / "made", 'CC("h.get", "readonly", 1, 1, 1);', "fine")
     assert run_modpack("discover", fine).returncode == 0
     assert run_modpack("init", "--discover", fine, f"{tmp_path}/fine/").returncode == 0

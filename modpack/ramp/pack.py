@@ -76,6 +76,11 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
     module = dict(decl.module)  # RAMP's defaults fill what is left out (finish_module)
     _apply_command_line(module, request.options, decl.sink)
     decl.given = frozenset(k for k, v in request.options.items() if v is not None and v != ())
+    # [validate] select/ignore of the project, as `modpack build ramp.yml` and discover apply them:
+    # the nearest modpack.toml to the manifest, or to the module without one
+    from modpack.builder import settings_near
+
+    settings = settings_near(request.manifest or request.module_so)
     load_args = module.pop("run_command_line_args", None) or module.get("command_line_args") or ""
     found = discover(request.module_so, split_args(str(load_args)))
     from modpack.redis.compare import report_registered_defects
@@ -103,7 +108,9 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
     else:
         # The manifest's own findings (an unknown key, which RAMP names too: `unknown attribute`)
         # are said with the bundle's, as `modpack build ramp.yml` says them.
-        said = decl.sink.resolved()
+        from modpack.validate import select
+
+        said = select(decl.sink.resolved(), settings)
         result = build(
             decl,
             request.module_so,
@@ -111,6 +118,7 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
             name_template=name_template,
             force=force,
             declared=said,
+            settings=settings,
             any_name=True,  # RAMP's -o names any file
         )
     return RampPacked(result, f"{folder}{slash}{result.path.name}")
