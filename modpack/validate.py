@@ -266,10 +266,19 @@ def _check_output_template(
                 hint = (
                     "[build] so's bundle has no target: leave {target} out, or remove [build] so and"
                     " build the [[targets]] with --all."
+                    if _written_so(decl)
+                    else "--so's bundle has no target: leave {target} out, or build the [[targets]]"
+                    " with --all (or --target NAME)."
                 )
             if refused.message not in said:
                 said.add(refused.message)
                 sink.add("DECL011", "build.output", refused.message, hint, source_path=True)
+
+
+def _written_so(decl: Declarations) -> bool:
+    """Whether the file gives [build] so: a view of it for `build --so` has the path given there."""
+    build = decl.raw.get("build")
+    return isinstance(build, dict) and bool(build.get("so"))
 
 
 def _as_named(module: Module, facts: ElfInfo | None) -> Module:

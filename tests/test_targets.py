@@ -341,6 +341,16 @@ def test_target_in_the_name_with_build_so_too_says_what_to_do_with_the_targets(t
         "fix: [build] so's bundle has no target: leave {target} out, or remove [build] so" in checked.stdout
     )
     assert "add [[targets]]" not in checked.stdout
+    # without [build] so, `build --so X` builds a bundle of no target: the fix named [build] so
+    toml.write_text(toml.read_text().replace('so = "so/hello.so"\n', "", 1))
+    built = run_modpack("build", toml, "--so", tmp_path / "so" / "hello.so", "-o", tmp_path / "dist")
+    assert built.returncode == 1, built.stdout + built.stderr
+    assert "error DECL011 output name template '{target}.zip' uses {target}" in built.stdout, built.stdout
+    assert (
+        "fix: --so's bundle has no target: leave {target} out, or build the [[targets]] with --all"
+        in built.stdout
+    )
+    assert "[build] so" not in built.stdout
 
 
 @pytest.mark.redis
