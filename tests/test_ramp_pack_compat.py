@@ -263,3 +263,18 @@ def test_an_added_command_is_judged_against_ramps_default_minimum_once(tmp_path:
     built = run_modpack("build", manifest, "--so", HELLO, "--discover", "-o", tmp_path / "out")
     assert built.returncode == 0, built.stdout + built.stderr
     assert built.stdout.count("CMD023") == 1, built.stdout
+    # ramp-pack -m said it of the packed command (commands[1], a path the manifest does not have,
+    # at line 1) and left out the manifest's own findings (CMD008): it never ran the manifest's checks
+    packed = run_modpack("ramp-pack", "-m", manifest, HELLO, "-o", tmp_path / "p.zip", cwd=tmp_path)
+    assert packed.returncode == 0, packed.stdout + packed.stderr
+    for done in (checked, packed):
+        assert "ramp.yml:4 [add_command[0].flags[0]]: warning CMD023 flag 'allow-busy'" in done.stdout
+        assert "ramp.yml:4 [add_command[0].flags[0]]: warning CMD008 flag 'allow-busy'" in done.stdout
+    assert "[commands[" not in packed.stdout and packed.stdout.count("CMD023") == 1, packed.stdout
+    # an option replaces what the manifest packs: -r 7.0 leaves no CMD023 and no RAMP default note
+    raised = run_modpack(
+        "ramp-pack", "-m", manifest, HELLO, "-r", "7.0", "-o", tmp_path / "r.zip", cwd=tmp_path
+    )
+    assert raised.returncode == 0, raised.stdout + raised.stderr
+    assert "CMD023" not in raised.stdout and "RAMP's default" not in raised.stdout, raised.stdout
+    assert "[add_command[0].flags[0]]: warning CMD008" in raised.stdout

@@ -488,7 +488,7 @@ def check(decl: Declarations) -> None:
     versions = Sink(sink.file, sink.lines, sink.mapper)
     packed = {**{k: RAMP_DEFAULTS[k] for k in _VERSION_DEFAULTS}, **module}
     metadata.check_versions(packed, versions)
-    sink.extend(named_defaults(versions.resolved(), packed, decl.raw))
+    sink.extend(named_defaults(versions.resolved(), packed, {*decl.raw, *decl.given}))
     metadata.check_capabilities(module, sink)
     if "capabilities" not in module:
         # RAMP's default is [] (create_default_metadata, ramp.md §2.1): leaving the key out packs
