@@ -182,3 +182,9 @@ def _with_line(finding: Finding, lines: LineResolver) -> Finding:
         line = None
     loc = Location(finding.location.file, finding.location.path, line)
     return Finding(finding.rule, finding.message, loc, finding.hint, finding.severity)
+
+
+def unset_variable(sink: Sink, path: str) -> bool:
+    """Whether DECL003 said that the value at `path` keeps a ${VAR} it could not expand (the checks
+    of that value then wait for it); a `${` that `$$` wrote is a literal one, judged as any text."""
+    return any(f.code == "DECL003" and f.location.path == path for f in sink.findings)

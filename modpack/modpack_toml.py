@@ -18,7 +18,7 @@ from modpack.checks.numbers import C_INT, as_integer
 from modpack.config import normalized_codes, settings_from
 from modpack.declarations import MODULE_KEYS, NOT_BUILT_HINT, Declarations, Target, target_variables
 from modpack.envvars import TARGET_SO, substitute_env
-from modpack.findings import Sink
+from modpack.findings import Sink, unset_variable
 from modpack.naming import FIELDS_TEXT
 from modpack.records import folded_name, recorded
 from modpack.regular import open_regular
@@ -189,7 +189,11 @@ def _check_dependencies(decl: Declarations) -> None:
                     f"dependency {name!r} has neither {key} nor local_path",
                     f"Give {what}, or local_path: an archive modpack packs and hashes.",
                 )
-        if isinstance(local, str) and local and "${" not in local:
+        if (
+            isinstance(local, str)
+            and local
+            and not unset_variable(decl.sink, f"module.dependencies.{name}.local_path")
+        ):
             check_local_archive(name, decl.path.parent / local, decl.sink, required=False)
             _check_given_hash(name, dep.get("sha256"), decl.path.parent / local, decl.sink)
 

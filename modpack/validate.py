@@ -17,7 +17,7 @@ from modpack.checks import metadata
 from modpack.checks.document import check_module_document, check_module_json_text
 from modpack.config import NearestSettings, Settings
 from modpack.errors import ModpackError, UsageError
-from modpack.findings import Finding, PathMapper, Sink
+from modpack.findings import Finding, PathMapper, Sink, unset_variable
 from modpack.regular import exists
 from modpack.report import FileReport, Report
 from modpack.sources import expand, kind_of, read_text
@@ -85,8 +85,13 @@ def _without_declared_binaries(found: list[Path]) -> list[Path]:
             decl = manifests.load(path)
         except (ModpackError, OSError, ValueError):
             continue  # validating it says what is wrong
-        for so in [decl.so, *(t.expand(t.so) for t in decl.targets)]:  # as _target_findings reads them
-            if so and "${" not in so and (resolved := _resolved(path.parent / so)) is not None:
+        places = [("build.so", decl.so), *((f"targets[{t.index}].so", t.expand(t.so)) for t in decl.targets)]
+        for where, so in places:  # as _target_findings reads them: a `${` that `$$` wrote is literal
+            if (
+                so
+                and not _unexpanded(decl, where, so)
+                and (resolved := _resolved(path.parent / so)) is not None
+            ):
                 named.add(resolved)
     if not named:
         return found
@@ -297,7 +302,7 @@ def _as_named(module: Module, facts: ElfInfo | None) -> Module:
 def _unexpanded(decl: Declarations, path: str, text: str) -> bool:
     """Whether `text`, the value at `path`, still holds a ${VAR} that could not be expanded (DECL003
     says so): a `${` that `$$` wrote is a literal one, and the value is judged as any other."""
-    return "${" in text and any(f.code == "DECL003" and f.location.path == path for f in decl.sink.findings)
+    return "${" in text and unset_variable(decl.sink, path)
 
 
 def _not_built(decl: Declarations, written: str | None, where: str) -> None:

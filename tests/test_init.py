@@ -473,6 +473,24 @@ def test_an_unset_variable_in_semantic_version_is_said_once(tmp_path: Path) -> N
     )
     assert "error DECL003 the environment variable MODPACK_UNSET_VERSION is not set" in done.stdout
     assert "VER001" not in done.stdout, done.stdout
+    # `$$` writes a literal `$`: "1.0.${X}" is what the bundle would hold, and no semantic version;
+    # any `${` kept VER001 quiet, as it did in a module.json, where nothing is expanded at all.
+    # A local dependency archive under such a path went unchecked the same way.
+    toml.write_text(
+        text.replace('semantic_version = "1.2.3"', 'semantic_version = "1.0.$${X}"')
+        + '\n[module.dependencies.dep]\nlocal_path = "deps/$${V}/dep.tgz"\n'
+    )
+    done = run_modpack("validate", toml)
+    assert "error VER001 '1.0.${X}' is not a semantic version" in done.stdout, done.stdout
+    assert (
+        "[module.dependencies.dep.local_path]: info DECL010 " in done.stdout and "${V}/dep.tgz" in done.stdout
+    )
+    assert "DECL003" not in done.stdout
+    module = json.loads((CASES / "good" / "module-json" / "module.json").read_text())
+    module["semantic_version"] = "1.0.${X}"
+    (tmp_path / "module.json").write_text(json.dumps(module))
+    done = run_modpack("validate", tmp_path / "module.json")
+    assert "error VER001 '1.0.${X}' is not a semantic version" in done.stdout, done.stdout
 
 
 def test_init_from_module_json_says_a_command_field_it_cannot_keep(tmp_path: Path) -> None:

@@ -414,6 +414,13 @@ def test_a_literal_dollar_brace_from_double_dollar_is_judged_as_any_path(tmp_pat
     assert "[targets[0].architecture]: error ELF007 the binary is built for x86_64" in checked.stdout
     built = run_modpack("build", toml, "--all", "-o", tmp_path / "dist")
     assert built.returncode == 1 and "ELF007" in built.stdout
+    # validate of the folder: the binary the target names is checked once, as the target's
+    # (it was also listed as a file of the folder: every finding of it twice, "2 files checked")
+    (tmp_path / "bin" / "${target}" / "hello.so").unlink()
+    shutil.copy(SO / "x86_64" / "execstack.so", folder / "hello.so")
+    toml.write_text(toml.read_text().replace('architecture = "aarch64"', 'architecture = "x86_64"'))
+    whole = run_modpack("validate", tmp_path)
+    assert whole.stdout.count("ELF021") == 1 and "1 file checked" in whole.stdout, whole.stdout
     so_line = next(line for line in toml.read_text().splitlines() if line.startswith("so = "))
     toml.write_text(toml.read_text().replace(so_line, 'output = "{module_name}-$${x}.zip"', 1))
     assert (

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from modpack import policy, versions
-from modpack.findings import Finding, Location, Sink
+from modpack.findings import Finding, Location, Sink, unset_variable
 from modpack.types import JSON, Module
 
 # RAMP's unpacker parses an OS entry as letters then a version (ramp.md §8).
@@ -27,7 +27,9 @@ def check_versions(module: Module, sink: Sink) -> None:
     if isinstance(semantic, str) and semantic:
         parsed = versions.parse_semver(semantic)
         problem = versions.semver_problem(semantic) if parsed is None else None  # None iff it parses
-        if problem and "${" not in semantic:  # an unset ${VAR}, kept as written: DECL003 says it
+        # an unset ${VAR} is kept as written, and DECL003 says it; a `${` that `$$` wrote (or any
+        # in a module.json, where nothing is expanded) is what the bundle holds
+        if problem and not unset_variable(sink, sink.mapper("semantic_version")):
             sink.add("VER001", "semantic_version", problem)
     if parsed is not None:
         _check_components(parsed, sink)
