@@ -628,6 +628,26 @@ def test_discover_judges_a_movable_command_as_validate_load_does(tmp_path: Path)
     assert f"error {said}" in checked.stdout and f"modpack: error: {said}" in found.stderr
 
 
+@pytest.mark.rule("LOAD022")
+@pytest.mark.redis
+def test_movable_keys_the_triple_misses_are_said_only_without_getkeys_api(tmp_path: Path) -> None:
+    """Key specs at index 1 and 3 (a gap): Redis marks the command movablekeys and copies only
+    1, 1, 1 into first/last/step, which cluster routing reads unless the command has getkeys-api,
+    whose callback it asks instead (keyspecs.md §3.4). LOAD022 ("implement getkeys-api") was said
+    of a module that does."""
+    gap = (
+        "static RedisModuleCommandKeySpec gap[] = {IDX(KEY_RW, 1, 0, 1, 0), IDX(KEY_RW, 3, 0, 1, 0), {0}};\n"
+    )
+    for flags, said in (("write", True), ("write getkeys-api", False)):
+        folder = tmp_path / flags.replace(" ", "-")
+        folder.mkdir()
+        so = compile_module(folder, gap + f'    CC("g.set", "{flags}", 1, 1, 1); INFO("g.set", -4, gap);')
+        assert observe(so, {}).triple("g.set") == (1, 1, 1)
+        done = run_modpack("validate", "--load", so)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert ("warning LOAD022 g.set: Redis marks it movablekeys" in done.stdout) is said, done.stdout
+
+
 @pytest.mark.rule("LOAD029")
 @pytest.mark.redis
 def test_a_getkeys_callback_that_names_a_key_past_the_arguments_is_an_error(tmp_path: Path) -> None:
