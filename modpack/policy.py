@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from importlib import resources
 from typing import Literal, NotRequired, TypeAlias, TypedDict, overload
 
@@ -117,8 +118,26 @@ def os_aliases() -> dict[str, str]:
     return {alias: key for key, info in operating_systems().items() for alias in info["aliases"]}
 
 
+# Redis Enterprise reads an OS entry as its first run of letters and its first version (RAMP's
+# unpacker, _os_version_parser: re.search of [a-zA-Z_]+ and (\d+)(\.\d+)?(\.\d+)?), so 'ubuntu-22.04'
+# is the OS 'ubuntu22.04' is, and an entry without either is refused (module_os_list_invalid).
+_OS_NAME = re.compile(r"[a-zA-Z_]+")
+_OS_VERSION = re.compile(r"(\d+)(\.\d+)?(\.\d+)?")
+
+
+def os_as_read(entry: str) -> str | None:
+    """An operating_systems entry as Redis Enterprise reads it (letters, then the version:
+    'ubuntu-22.04' is 'ubuntu22.04'), or None for one it refuses."""
+    name, version = _OS_NAME.search(entry), _OS_VERSION.search(entry)
+    return f"{name[0]}{version[0]}" if name and version else None
+
+
 def canonical_os(name: str) -> str | None:
-    return os_aliases().get(name.lower())
+    aliases = os_aliases()
+    found = aliases.get(name.lower())
+    if found is None and (read := os_as_read(name)) is not None:
+        found = aliases.get(read.lower())
+    return found
 
 
 def capabilities() -> dict[str, str]:

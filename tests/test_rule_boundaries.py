@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from modpack import policy
 from modpack.checks import commands, metadata
 from modpack.elf import GetkeysApi
 from modpack.findings import MAX_PER_RULE, Finding, Severity, Sink
@@ -869,10 +870,11 @@ PLATFORM_CASES: list[tuple[str, Callable[[Module], None], list[tuple[str, str]],
     ("os empty", lambda m: m.update(os=""), [], False),
     (
         "legacy os_list",
-        lambda m: (m.pop("operating_systems"), m.update(os_list=["rhel9", "rhel-9"])),
+        lambda m: (m.pop("operating_systems"), m.update(os_list=["rhel9", "rhel-9", "linux"])),
         [
             ("PLT008", "os_list"),
-            ("PLT001", "os_list[1]"),
+            ("PLT007", "os_list[1]"),  # Redis Enterprise reads 'rhel-9' as rhel9
+            ("PLT001", "os_list[2]"),
         ],
         False,
     ),
@@ -966,9 +968,23 @@ def test_platform_messages() -> None:
         "Redis Enterprise ships rhel8 only for x86_64, not aarch64"
     )
     assert (
-        messages(operating_systems=["rhel-9"])[0][0]
-        == "'rhel-9' is not an OS identifier such as rhel9 or ubuntu22"
+        messages(operating_systems=["rhel"])[0][0]
+        == "'rhel' is not an OS identifier (letters, then a version) such as rhel9 or ubuntu22"
     )
+    # Redis Enterprise reads an entry as its first letters and its first version (RAMP's unpacker,
+    # _os_version_parser): 'ubuntu-22.04' is ubuntu22.04 to it, and was a PLT001 error here
+    assert messages(operating_systems=["ubuntu-22.04", "RHEL 9", "rhel_9"]) == [  # '_' is a letter to it
+        (
+            "'rhel_9': not a Redis Enterprise OS",
+            "Use an OS Redis Enterprise supports (see `modpack rules --platforms`).",
+        )
+    ]
+    assert [policy.canonical_os(e) for e in ("ubuntu-22.04", "RHEL 9", "linux", "x86")] == [
+        "ubuntu22",
+        "rhel9",
+        None,
+        None,
+    ]
 
 
 DEPENDENCY_CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [

@@ -15,7 +15,6 @@ from modpack.findings import Finding, Location, Sink, unset_variable
 from modpack.types import JSON, Module
 
 # RAMP's unpacker parses an OS entry as letters then a version (ramp.md §8).
-_OS_ENTRY = re.compile(r"[a-zA-Z_]+(\d+)(\.\d+)?(\.\d+)?")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "arm64v8": "aarch64"}
 ARCHITECTURES = ("x86_64", "aarch64")
@@ -252,7 +251,11 @@ def _check_os_entries(
         path = f"{key}[{index}]"
         identifier, canonical, problems = _os_entry(entry, known_arch, floor)
         if not identifier:
-            sink.add("PLT001", path, f"{entry!r} is not an OS identifier such as rhel9 or ubuntu22")
+            sink.add(
+                "PLT001",
+                path,
+                f"{entry!r} is not an OS identifier (letters, then a version) such as rhel9 or ubuntu22",
+            )
             continue
         if canonical in seen or entry in seen:
             sink.add("PLT007", path, f"{entry!r} is listed twice")
@@ -275,7 +278,7 @@ def _os_entry(entry: str, arch: str | None, floor: tuple[int, ...] | None) -> _O
 
 
 def _judge_os_entry(entry: str, arch: str | None, floor: tuple[int, ...] | None) -> _OsVerdict:
-    if not _OS_ENTRY.fullmatch(entry):
+    if policy.os_as_read(entry) is None:
         return False, None, ()
     systems = policy.operating_systems()
     canonical = policy.canonical_os(entry)
