@@ -112,6 +112,22 @@ def test_redis_6_reports_are_normalised() -> None:
     assert codes(module, discovery(seven)) == [("LOAD019", "commands[0].command_arity")]
 
 
+def test_a_module_json_for_redis_6_declares_arity_minus_one_whichever_redis_proves_it() -> None:
+    """RAMP on 6.2 writes arity -1 for every command (6.x reports nothing else): proved on Redis 7
+    (LOAD026 says the version differs), such a bundle got a LOAD019 error for each command whose
+    arity the module sets on 7 (RedisModule_SetCommandInfo)."""
+    seven = CommandInfo("v.get", 2, ("readonly", "module"), 1, 1, 1)
+    for_six = {
+        "compatible_redis_version": "6.2",
+        "commands": [declared("v.get", -1, ["readonly"], (1, 1, 1))],
+    }
+    assert codes(for_six, discovery(seven)) == []
+    for_seven = {**for_six, "compatible_redis_version": "7.2"}
+    assert codes(for_seven, discovery(seven)) == [("LOAD019", "commands[0].command_arity")]
+    wrong = {**for_six, "commands": [declared("v.get", 3, ["readonly"], (1, 1, 1))]}  # not 6.x's -1
+    assert codes(wrong, discovery(seven)) == [("LOAD019", "commands[0].command_arity")]
+
+
 def test_redis_7_entries_with_subcommands_parse() -> None:
     infos = parse_command_info(expected_commands("subcommands")["sub.config"])
     assert [i.name for i in infos] == ["sub.config", "sub.config|get", "sub.config|set"]

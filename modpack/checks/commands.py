@@ -18,6 +18,8 @@ from modpack.findings import Sink
 from modpack.records import folded_name, recorded
 
 if TYPE_CHECKING:  # mutate: equivalent -- annotations only
+    from collections.abc import Mapping
+
     from modpack.elf import GetkeysApi
     from modpack.types import JSON, Module
 
@@ -104,7 +106,7 @@ def _parse(entry: dict[str, JSON], path: str) -> Command:
     )
 
 
-def target_redis(module: Module) -> tuple[int, ...] | None:
+def target_redis(module: Mapping[str, JSON]) -> tuple[int, ...] | None:
     """The Redis version the entries are meant for: compatible_redis_version, else the minimum."""
     return _first_version(module, ("compatible_redis_version", "min_redis_version"))
 
@@ -114,7 +116,7 @@ def lowest_redis(module: Module) -> tuple[int, ...] | None:
     return _first_version(module, ("min_redis_version", "compatible_redis_version"))
 
 
-def _first_version(module: Module, keys: tuple[str, str]) -> tuple[int, ...] | None:
+def _first_version(module: Mapping[str, JSON], keys: tuple[str, str]) -> tuple[int, ...] | None:
     """The first of `keys` that holds a Redis version (99.99, the development placeholder, is none)."""
     for key in keys:
         value = module.get(key)

@@ -56,7 +56,10 @@ def compare(
     `getkeys_api`: whether the binary registers a command with the getkeys-api flag (None: not
     known), which decides whether cluster routing may ask the module for keys (§3.4).
     `reported`: the STATIC_RULES this run reports; --load says what the others would have."""
+    from modpack.checks.commands import target_redis
+
     found = identity(module, discovery, toml=toml)
+    declared_for = target_redis(module)
     # An internal command (8.0+) is registered though COMMAND hides it: declared, it is compared;
     # undeclared, it is not named (RAMP never lists it, and no client but an internal one calls it).
     registered = {c.name.lower(): c for c in (*discovery.commands, *discovery.internal)}
@@ -73,7 +76,13 @@ def compare(
                 found.append(_not_registered(path, name, toml))
         else:
             found += compare_command(
-                path, entry, info, discovery.redis_version_tuple, getkeys_api=getkeys_api, reported=reported
+                path,
+                entry,
+                info,
+                discovery.redis_version_tuple,
+                getkeys_api=getkeys_api,
+                reported=reported,
+                declared_for=declared_for,
             )
     found += _unmatched_exclusions(module, registered)
     names = {name.lower() for _, _, name in declared}
@@ -120,7 +129,10 @@ def compare_command(
     *,
     getkeys_api: bool | None = None,
     reported: frozenset[str] = STATIC_RULES,
+    declared_for: Version | None = None,
 ) -> list[Difference]:
+    """`declared_for`: the Redis version the declarations are for (compatible_redis_version),
+    when it is not the one that registered the commands (`redis`)."""
     step = as_int(entry.get("step", 0))
     # The module may register this negative step itself: no policy written for the proxy, but key
     # positions Redis walks backwards, which LOAD027 names (from its key spec: Redis 7+).
@@ -131,7 +143,7 @@ def compare_command(
     )
     policy_step = step if step is not None and step < 0 and not registered_step else None
     found = (
-        _arity(path, entry, info, redis)
+        _arity(path, entry, info, redis, declared_for)
         + _flags(path, entry, info, redis, routing_policy=policy_step is not None, reported=reported)
         + _hazards(path, entry, info, redis, getkeys_api=getkeys_api, reported=reported)
     )
@@ -271,9 +283,15 @@ def arity_differs(declared: JSON, info: CommandInfo, redis: Version) -> bool:
     return as_int(declared) != info.arity
 
 
-def _arity(path: str, entry: Entry, info: CommandInfo, redis: Version) -> list[Difference]:
+def _arity(
+    path: str, entry: Entry, info: CommandInfo, redis: Version, declared_for: Version | None = None
+) -> list[Difference]:
     declared = entry.get("command_arity")
     if declared is None or not arity_differs(declared, info, redis):
+        return []
+    if declared_for is not None and declared_for < IMPLICIT_MODULE_FLAG and as_int(declared) == -1:
+        # Redis 6.x reports -1 for every module command (keyspecs.md §2: RM_CreateCommand hard-codes
+        # it), so -1 is what a module.json for 6.x declares, whichever Redis proves it (LOAD026).
         return []
     return [
         Difference(
