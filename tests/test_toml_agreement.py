@@ -212,6 +212,18 @@ def test_an_unknown_code_in_the_built_file_fails_build_as_validate_fails(tmp_pat
     # From its own folder too: the file's own table is its finding, not the run's usage error
     inside = run_modpack("validate", "modpack.toml", cwd=folder)
     assert inside.returncode == 1 and "DECL009" in inside.stdout, inside.stdout + inside.stderr
+    # a select that selects no rule hid every finding, DECL009 included: build wrote the bundle
+    # of a module whose version reads back as another (VER002) and exited 0
+    text = (
+        (folder / "modpack.toml").read_text().replace('ignore = ["CMD013", "cmd99"]', 'select = ["ZIP,CMD"]')
+    )
+    (folder / "modpack.toml").write_text(
+        text.replace('semantic_version = "1.2.3"', 'semantic_version = "1.2.300"')
+    )
+    done = run_modpack("build", folder, "-o", tmp_path / "out")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error DECL009 [validate] select names 'ZIP,CMD', which matches no rule" in done.stdout
+    assert not (tmp_path / "out").exists()
 
 
 def test_codes_prefixes_and_rule_names_in_validate_are_no_finding(tmp_path: Path) -> None:
