@@ -682,6 +682,44 @@ def test_deep_nesting_in_settings_users_and_a_published_bundle_is_a_message(tmp_
     assert f"modpack: {bundle} does not validate; nothing was published" in done.stderr
 
 
+def _damaged_module_json(bundle: Path, damage: str) -> None:
+    """A bundle whose module.json (its first entry) is damaged as `damage` says."""
+    import struct
+
+    text = "null" if damage == "null" else json.dumps(good_module())
+    method = zipfile.ZIP_LZMA if damage == "lzma" else zipfile.ZIP_STORED
+    with zipfile.ZipFile(bundle, "w", method) as archive:
+        archive.writestr("module.json", text)
+    data = bytearray(bundle.read_bytes())
+    for signature, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
+        at = data.find(signature)
+        if damage == "encrypted":
+            struct.pack_into("<H", data, at + flag_at, 0x01)
+        elif damage == "method 99":
+            struct.pack_into("<H", data, at + method_at, 99)
+    if damage == "lzma":
+        start = 30 + len("module.json") + 4  # past the local header and LZMA's own properties header
+        data[start : start + 16] = b"\xff" * 16
+    bundle.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["encrypted", "method 99", "null", "lzma"])
+def test_publish_of_a_bundle_whose_module_json_cannot_be_read_says_why(tmp_path: Path, damage: str) -> None:
+    """publish read each bundle's module.json before validating it, and an encrypted entry, an
+    unknown method, bad LZMA data or a module.json that is no object ended in 'internal error'
+    (RuntimeError, NotImplementedError, LZMAError, AttributeError); validate said what is wrong."""
+    bundle = tmp_path / "damaged.zip"
+    _damaged_module_json(bundle, damage)
+    assert modpack("validate", bundle).returncode == 1
+    command = [sys.executable, "-m", "modpack", "publish", str(bundle), "--cluster", "https://127.0.0.1:1"]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=_rest_env(), timeout=HANG_GUARD, check=False
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "internal error" not in done.stderr
+    assert f"modpack: {bundle} does not validate; nothing was published" in done.stderr, done.stderr
+
+
 def test_a_dash_is_not_taken_for_standard_input_in_silence(tmp_path: Path) -> None:
     """'-' read as a file named '-' that 'does not exist': say that no standard input is read."""
     for command in (["validate", "-"], ["inspect", "-"], ["build", "-"]):

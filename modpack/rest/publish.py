@@ -772,16 +772,22 @@ def _peek(paths: Sequence[Path]) -> list[Bundle] | None:
     import json
     import zipfile
 
+    from modpack.bundle import MAX_MODULE_JSON
     from modpack.regular import open_regular
 
     found, names = [], shown_names(paths)
     for path in paths:
         try:  # open_regular: a FIFO named bundle.zip blocked here for ever, before validation
             with open_regular(path) as stream, zipfile.ZipFile(stream) as archive:
+                if archive.getinfo("module.json").file_size > MAX_MODULE_JSON:
+                    return None  # validation says so; read whole here, 300 MB of it took 640 MB
                 module = json.loads(archive.read("module.json"))
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, RecursionError):
-            return None  # validating (in order) says what is wrong: deep nesting was an internal error
-        version = module.get("version") if isinstance(module, dict) else None
+        except Exception:  # any damage (encrypted, an unknown method, bad LZMA data, deep nesting):
+            # validating, in order, says what is wrong, where it was an internal error
+            return None
+        if not isinstance(module, dict):
+            return None  # null, a list: validating first (in order) reports what is wrong
+        version = module.get("version")
         if not isinstance(module.get("module_name"), str) or not isinstance(version, int) or version is True:
             return None  # validating first (in order) reports what is wrong
         found.append(Bundle(path, module, shown=names[path]))
