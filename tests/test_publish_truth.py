@@ -1490,3 +1490,20 @@ def test_a_stop_whose_exception_python_dropped_still_stops_the_uploads(
             assert rolled == (api == "8.x in order"), stopped.value.details
         wait_until(lambda: no_temp_files(target))
         assert nothing_of(target, "dropped")
+
+
+@pytest.mark.parametrize("software", ["8.2.0-25", "7.22"])
+def test_a_ramp_bundle_whose_version_is_a_float_is_published(tmp_path: Path, software: str) -> None:
+    """RAMP writes version as a float (10203.0; the unpacker reads int(float(v))). validate warns
+    (VER011) and passes it, publish refused it ('needs ... an integer version', exit 2, no place,
+    no fix), and `modpack serve` answered its artifact 406 where Redis Enterprise takes it. The
+    module object is made with the integer."""
+    bundle = write_bundle(tmp_path / "floaty.zip", module_json(module_name="floaty", version=10203.0))
+    with running_cluster(tmp_path / "data", software_version=software) as target:
+        done = cli(target, "publish", bundle)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "warning: VER011: version is the float 10203.0, as RAMP writes it" in done.stderr
+        [stored] = modules_named(target, "floaty")
+        assert stored["version"] == 10203 and isinstance(stored["version"], int)
+        again = cli(target, "publish", bundle)  # the same build: the object is present
+        assert again.returncode == 0 and "module object: present" in again.stdout, again.stdout + again.stderr

@@ -749,8 +749,11 @@ async def _validated(shared: Shared, path: Path) -> Validated:
     loop = asyncio.get_running_loop()
     verdict = await loop.run_in_executor(shared.validator, _validate, path)
     module = upload.judge(verdict.module, verdict.findings)
+    raw = module.get("version")
+    if isinstance(raw, float) and raw.is_integer():  # RAMP writes 10203.0, which the unpacker
+        raw = int(raw)  # reads as int(float(v)) (ramp.md §2.2): a RAMP bundle is taken
     try:
-        name, number = store.module_name(module.get("module_name")), store.version(module.get("version"))
+        name, number = store.module_name(module.get("module_name")), store.version(raw)
     except store.UnsafeNameError as exc:
         raise ApiError("invalid_module_metadata", str(exc)) from None
     return Validated({**module, "module_name": name, "version": number}, name, number)
