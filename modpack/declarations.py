@@ -18,7 +18,7 @@ from modpack.findings import Severity, Sink
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from modpack.types import Module
+    from modpack.types import JSON, Module
 
 # DECL010's fix, for a binary or a dependency archive the build packs that is not there yet.
 NOT_BUILT_HINT = "Validate again once it is built, or validate the bundle `modpack build` writes."
@@ -87,13 +87,22 @@ class Target:
 
 def module_for(module: Module, target: Target | None) -> Module:
     """The module.json of one build, before what it takes from the binary: a deep copy of the
-    declared `module` (plain JSON data) with the fields `target` gives, when it is a target's."""
-    import json
-
-    built: Module = json.loads(json.dumps(module))
+    declared `module` with the fields `target` gives, when it is a target's."""
+    built: Module = {key: _copied(value) for key, value in module.items()}
     if target is not None:
         target._apply(built)
     return built
+
+
+def _copied(value: JSON) -> JSON:
+    """A copy of JSON-like data sharing no list or dict, as a JSON round trip makes one (an entry
+    RAMP's edits put in two places is two objects), and keeping any other value as it is: a TOML
+    date the schema check refuses (SCH002) was an internal error in that round trip."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
 
 
 # `$$` first, so `$${arch}` reads as a literal `$` then `{arch}`, as ${VAR} expansion reads it.

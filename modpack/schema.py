@@ -11,6 +11,7 @@ bare type error.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import re
@@ -412,6 +413,8 @@ def _preview(value: object) -> str:
     value costs nothing and one nested past Python's recursion limit is not an internal error."""
     if isinstance(value, float):
         return repr(value)  # nan and inf, which JSON cannot write
+    if isinstance(value, datetime.date | datetime.time):  # a TOML date or time, as TOML writes it
+        return value.isoformat()
     text = ""
     try:
         for chunk in json.JSONEncoder(default=repr).iterencode(value):

@@ -66,6 +66,34 @@ def test_a_float_or_huge_number_in_an_integer_field_is_one_error(
     assert bundles(tmp_path / "out") == []
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ('author = "modpack"\n', "author = 2024-01-15\n", "`module.author` is a date (2024-01-15)"),
+        ("arity = 3\n", "arity = 07:32:00\n", "`commands[0].arity` is a time (07:32:00)"),
+        (
+            'display_name = "Hello"\n',
+            "display_name = 1979-05-27T07:32:00Z\n",
+            "`module.display_name` is a datetime (1979-05-27T07:32:00+00:00)",
+        ),
+    ],
+    ids=["date", "time", "datetime"],
+)
+def test_a_toml_date_or_time_is_a_finding_of_build_as_of_validate(
+    tmp_path: Path, old: str, new: str, said: str
+) -> None:
+    """A TOML date or time where a string or number belongs: build ended in 'internal error:
+    TypeError: Object of type date is not JSON serializable', and validate showed the value as
+    "datetime.date(2024, 1, 15)"."""
+    assert old in EXAMPLE
+    toml = project(tmp_path, EXAMPLE.replace(old, new, 1))
+    for command in (("validate", toml), ("build", toml, "-o", tmp_path / "out")):
+        result = run_modpack(*command)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert said in result.stdout and "internal error" not in result.stderr, result.stdout + result.stderr
+    assert bundles(tmp_path / "out") == []
+
+
 def test_an_integer_past_python_s_digit_limit_is_a_finding(tmp_path: Path) -> None:
     toml = project(tmp_path, EXAMPLE.replace("step = 2\n", "step = 1" + "0" * 4400 + "\n", 1))
     for command in (("validate", toml), ("build", toml, "-o", tmp_path / "out")):
