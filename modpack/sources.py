@@ -205,9 +205,11 @@ def parse_json_text(text: str, sink: Sink) -> ParsedJson | None:
     # ValueError: with the default limit, a file it parses has no over-long number.
     if sys.get_int_max_str_digits() == MAX_NUMBER_DIGITS:
         try:
-            return ParsedJson(_FAST_DECODER.decode(text), unique_keys=True)
+            fast = ParsedJson(_FAST_DECODER.decode(text), unique_keys=True)
         except (ValueError, RecursionError):
             pass  # a syntax error, a duplicate key, a BOM or a huge number: the full parse says which
+        else:
+            return None if _lone_surrogate(text, fast.document, sink) else fast
     duplicates: list[str] = []
 
     def pairs(items: list[tuple[str, JSON]]) -> dict[str, JSON]:
@@ -240,9 +242,55 @@ def parse_json_text(text: str, sink: Sink) -> ParsedJson | None:
     except RecursionError:
         sink.add("IN002", "", "invalid JSON: nested too deeply")
         return None
+    if _lone_surrogate(text, document, sink):
+        return None
     for key in duplicates:
         sink.add("IN006", key, f"key {key!r} appears more than once; the last value wins")
     return ParsedJson(document, unique_keys=not duplicates)
+
+
+# Only a \u escape of D800-DFFF makes a surrogate: the text itself was decoded from UTF-8.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(text: str, document: JSON, sink: Sink) -> bool:
+    """IN002 for a string holding a lone surrogate (a "\\ud800" escape without its pair): no
+    UTF-8 text can hold it, I-JSON (RFC 7493 §2.1) forbids it, and publishing such a module.json
+    ended in an internal error (the request body could not be encoded)."""
+    if "\\u" not in text or not _SURROGATE_ESCAPE.search(text):
+        return False
+    found = _surrogate_at(document, "")
+    if found is None:
+        return False  # only pairs, which decode to one character
+    path, value = found
+    shown = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    where = f"`{path}`" if path else "a key"
+    sink.add(
+        "IN002",
+        "",
+        f"invalid JSON: {where} holds a lone surrogate ({shown[:60]}), which no UTF-8 text can hold"
+        " (RFC 7493 §2.1)",
+        "Write the character itself, or both halves of its \\u escape pair.",
+    )
+    return True
+
+
+def _surrogate_at(value: JSON, path: str) -> tuple[str, str] | None:
+    """(path, string) of the first string, key or value, holding a surrogate code point."""
+    if isinstance(value, str):
+        return (path, value) if any("\ud800" <= c <= "\udfff" for c in value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else key
+            if any("\ud800" <= c <= "\udfff" for c in key):
+                return (path, key)
+            if (found := _surrogate_at(item, inner)) is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := _surrogate_at(item, f"{path}[{index}]")) is not None:
+                return found
+    return None
 
 
 def lazy_lines(text: str, scan: Callable[[str], LineMap]) -> LineResolver:

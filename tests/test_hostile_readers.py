@@ -464,6 +464,29 @@ def test_nan_and_infinity_are_not_json_anywhere_in_module_json(tmp_path: Path, c
     assert f"IN002 invalid JSON: {constant} is not a JSON value" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [("author", "`author` holds a lone surrogate (mod\\ud800pack)"), ("key", "a key holds a lone surrogate")],
+)
+def test_a_lone_surrogate_in_module_json_is_not_json_text(tmp_path: Path, where: str, said: str) -> None:
+    """ "\\ud800" parses (Python's json reads it) but no UTF-8 text can hold it: validate passed such a
+    bundle clean and publish ended in 'internal error: UnicodeEncodeError'. A pair is one character."""
+    document = json.loads((GOOD_BUNDLE.parent.parent / "module-json" / "module.json").read_text())
+    if where == "author":
+        document["author"] = "mod\ud800pack"
+    else:
+        document["x\udc00"] = 1
+    text = json.dumps(document)  # ensure_ascii: each surrogate as its \\u escape
+    path = tmp_path / "module.json"
+    path.write_text(text)
+    result = run_modpack("validate", path)
+    assert result.returncode == 1, result.stdout
+    assert f"IN002 invalid JSON: {said}" in result.stdout, result.stdout
+    paired = text.replace("\\ud800", "\\ud83d\\ude00").replace("\\udc00", "\\ud83d\\ude00")
+    path.write_text(paired)
+    assert "IN002" not in run_modpack("validate", path).stdout
+
+
 # --- text that is not UTF-8: what it is, where, and how to save it ----------------------------
 
 MODULE_JSON_TEXT = '{\n  "module_name": "hello"\n}\n'
