@@ -90,3 +90,24 @@ def test_each_table_added_has_one_blank_line_above_it(tmp_path: Path, given: str
     assert text.startswith(given.rstrip("\n") + "\n\n[[commands]]\n")
     assert text.count("[[commands]]") == 5 == text.count("\n\n[[commands]]\n")
     assert "\n\n\n" not in text and text.endswith("step = 1\n")
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('[module]\nname = "hello"\nname = "x"\n', "Cannot overwrite a value (at line 3, column 11)"),
+        ('[module]\nname = "hello"\n[module]\n', "Cannot declare ('module',) twice (at line 3, column 8)"),
+    ],
+    ids=["key twice", "table twice"],
+)
+def test_a_file_tomlkit_refuses_is_named_with_where(tmp_path: Path, text: str, said: str) -> None:
+    """A key given twice in a table ended `discover --write` in 'internal error: KeyAlreadyPresent'
+    (a table twice was a syntax error already); both now say where, and change nothing."""
+    require_redis()
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(text)
+    done = run_modpack("discover", HELLO, "--write", toml)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"modpack: cannot merge into {toml}: TOML syntax error: {said}" in done.stderr, done.stderr
+    assert toml.read_text() == text

@@ -452,8 +452,15 @@ def _parse(path: Path, text: str) -> tomlkit.TOMLDocument:
 
     try:
         return tomlkit.parse(text)
-    except tomlkit.exceptions.ParseError as exc:
-        message = f"cannot merge into {path}: TOML syntax error: {exc}"
+    except tomlkit.exceptions.TOMLKitError as exc:  # ParseError; KeyAlreadyPresent for a key twice
+        import tomllib
+
+        try:  # which says where: tomlkit's "Key "name" already exists." did not
+            tomllib.loads(text)
+            why = str(exc)
+        except tomllib.TOMLDecodeError as located:
+            why = str(located)
+        message = f"cannot merge into {path}: TOML syntax error: {why}"
         hint = "Fix the file first: --write merges into a modpack.toml (`modpack init` converts other files)."
         raise ModpackError(message, hint) from None
 
