@@ -88,12 +88,71 @@ def _umask() -> int:
     return mask
 
 
-class AtomicFile:
-    """`with AtomicFile(target) as out: out.stream.write(...); out.commit()`."""
+class _Direct(io.BufferedWriter):
+    """The stream of a FIFO or a device written as it is: a failed write is write_error."""
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, fd: int, target: Path) -> None:
+        super().__init__(io.FileIO(fd, "w"))
         self.target = target
+
+    def write(self, data: ReadableBuffer, /) -> int:
+        try:
+            return super().write(data)
+        except OSError as exc:
+            raise write_error(self.target, exc) from None
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as exc:
+            raise write_error(self.target, exc) from None
+
+
+_SPECIAL = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def special_kind(target: Path) -> str | None:
+    """What `target` (links followed) is when it is no file a rename may replace: a FIFO, a device
+    or a socket; None for a regular file, a folder or nothing."""
+    try:
+        mode = target.stat().st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return next((kind for test, kind in _SPECIAL if test(mode)), None)
+
+
+class AtomicFile:
+    """`with AtomicFile(target) as out: out.stream.write(...); out.commit()`.
+
+    `named`: a file the user named to be written (the name file of ramp-pack, the modpack.toml init
+    or discover --write writes): a symbolic link there is written through (the file it names is
+    replaced, the link kept), and a FIFO or a device is written to as it is (/dev/stdout, a shell's
+    >(...), as RAMP writes it); renaming over them replaced the user's link, and as root replaced
+    /dev/stdout itself. Otherwise (a bundle) a link at the name is replaced, not followed, so a
+    planted one cannot send the write elsewhere, and a FIFO or a device is refused."""
+
+    def __init__(self, target: Path, *, named: bool = False) -> None:
         self.named: Path | None = None
+        self.direct = False
+        kind = special_kind(target)
+        if kind is not None:
+            if not named:
+                raise ModpackError(
+                    f"cannot write {target}: it is {kind}, not a file",
+                    "Name a file to write (one that is not there yet, or a regular file).",
+                )
+            self.target, self.direct = target, True
+            try:
+                fd = os.open(target, os.O_WRONLY)
+            except OSError as exc:
+                raise write_error(target, exc) from None
+            self.stream: BinaryIO = _Direct(fd, target)
+            return
+        if named and target.is_symlink():
+            target = Path(os.path.realpath(target))  # the file the link names, replaced; the link kept
+        self.target = target
         _refuse_folder(target)  # before any work: a rename over a folder fails only at the end
         mode = 0o666 & ~_umask()
         try:
@@ -105,7 +164,7 @@ class AtomicFile:
             except OSError as exc:
                 self.named = None
                 raise write_error(target, exc) from None
-        self.stream: BinaryIO = _Output(fd, target)
+        self.stream = _Output(fd, target)
 
     def __enter__(self) -> AtomicFile:
         return self
@@ -122,6 +181,8 @@ class AtomicFile:
 
     def same_as_target(self) -> bool:
         """True when the target already holds exactly these bytes."""
+        if self.direct:
+            return False
         try:
             if self.target.stat().st_size != os.fstat(self.stream.fileno()).st_size:
                 return False
@@ -133,6 +194,8 @@ class AtomicFile:
     def commit(self) -> None:
         """fsync, give the data a name in the target folder, rename it over the target."""
         self.stream.flush()
+        if self.direct:
+            return  # written where it goes: a FIFO or a device has nothing to rename
         try:
             os.fsync(self.stream.fileno())
             if self.named is None:
@@ -194,19 +257,22 @@ def fsync_folder(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_output(target: Path) -> Iterator[AtomicFile]:
-    remove_stale(target)
-    with AtomicFile(target) as out:
+def atomic_output(target: Path, *, named: bool = False) -> Iterator[AtomicFile]:
+    """AtomicFile(target, named=named), the temporaries a killed run left removed first."""
+    if special_kind(target) is None:
+        remove_stale(Path(os.path.realpath(target)) if named and target.is_symlink() else target)
+    with AtomicFile(target, named=named) as out:
         yield out
 
 
 def write_text(target: Path, text: str, mode: int | None = None) -> None:
-    """A small text file, atomically; `mode` defaults to the existing file's, else the umask's."""
-    if mode is None and target.exists():
-        mode = target.stat().st_mode & 0o7777
-    with atomic_output(target) as out:
+    """A small text file the user named (AtomicFile's `named`), atomically where it is a file;
+    `mode` defaults to the existing file's, else the umask's."""
+    with atomic_output(target, named=True) as out:
+        if mode is None and not out.direct and out.target.exists():
+            mode = out.target.stat().st_mode & 0o7777
         out.stream.write(text.encode("utf-8"))
-        if mode is not None:
+        if mode is not None and not out.direct:
             os.fchmod(out.stream.fileno(), mode)
         out.commit()
 

@@ -452,3 +452,45 @@ def test_ramp_pack_never_replaces_its_own_module(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"modpack: the bundle {so} would replace its own input {so}" in result.stderr
     assert so.read_bytes() == HELLO.read_bytes()
+
+
+def test_a_name_file_or_modpack_toml_the_user_names_is_written_through_links_and_pipes(
+    tmp_path: Path,
+) -> None:
+    """Files the user names to be written were renamed over whatever had the name: a symbolic link
+    (a modpack.toml linked from elsewhere lost its link, and discover --write merged into a copy
+    while the file it names kept the old text), a FIFO (its reader waited for ever) and, run as
+    root, --packname-file /dev/stdout replaced /dev/stdout itself. RAMP writes the name file as it
+    is: they are written through now."""
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "real.txt").write_text("old\n")
+    (tmp_path / "link").symlink_to("real.txt")
+    packed = tmp_path / "m.zip"
+    for name_file in ("link", "pipe"):
+        target = tmp_path / name_file
+        reader = None
+        if name_file == "pipe":
+            import subprocess
+
+            reader = subprocess.Popen(["cat", str(target)], stdout=subprocess.PIPE)
+        done = run_modpack("ramp-pack", HELLO, "-o", packed, "-P", "--packname-file", target)
+        assert done.returncode == 0, done.stdout + done.stderr
+        if reader is not None:
+            assert reader.communicate(timeout=30)[0] == str(packed).encode()
+        assert target.is_symlink() if name_file == "link" else stat.S_ISFIFO(target.lstat().st_mode)
+    assert (tmp_path / "real.txt").read_text() == str(packed)
+    # a bundle is never written through: a FIFO or a device at its name is refused, named
+    refused = run_modpack("ramp-pack", HELLO, "-o", tmp_path / "pipe", "--force")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"modpack: cannot write {tmp_path / 'pipe'}: it is a FIFO, not a file" in refused.stderr
+    assert stat.S_ISFIFO((tmp_path / "pipe").lstat().st_mode)
+    # init --force into a linked modpack.toml writes the file the link names
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "real.toml").write_text("old = 1\n")
+    (tmp_path / "project" / "modpack.toml").symlink_to("real.toml")
+    init = run_modpack(
+        "init", tmp_path / "project" / "modpack.toml", "--name", "x", "--version", "1.2.3", "--force"
+    )
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert (tmp_path / "project" / "modpack.toml").is_symlink()
+    assert 'name = "x"' in (tmp_path / "project" / "real.toml").read_text()

@@ -244,9 +244,10 @@ def _packname_output(stack: contextlib.ExitStack, path: Path | None) -> AtomicFi
         return None
     from modpack.atomic import atomic_output
 
-    out = stack.enter_context(atomic_output(path))
-    with contextlib.suppress(OSError):  # an existing file keeps its mode, as atomic.write_text keeps it
-        os.fchmod(out.stream.fileno(), path.stat().st_mode & 0o7777)
+    out = stack.enter_context(atomic_output(path, named=True))  # RAMP writes it as it is: /dev/stdout
+    if not out.direct:
+        with contextlib.suppress(OSError):  # an existing file keeps its mode, as atomic.write_text keeps it
+            os.fchmod(out.stream.fileno(), out.target.stat().st_mode & 0o7777)
     return out
 
 
