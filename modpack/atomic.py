@@ -18,9 +18,9 @@ import io
 import os
 import secrets
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from modpack.errors import ModpackError
 from modpack.hashing import sha256_stream
@@ -55,37 +55,35 @@ def write_error(target: Path, exc: OSError) -> ModpackError:
     )
 
 
+T = TypeVar("T")
+
+
+def _mapped(target: Path, call: Callable[[], T]) -> T:
+    """`call()`, a failure of which (a full disk, a quota, EIO, a closed pipe) is write_error."""
+    try:
+        return call()
+    except OSError as exc:
+        raise write_error(target, exc) from None
+
+
 class _Output(io.BufferedRandom):
-    """The output's stream: a failed write, flush or seek (each may write out the buffer: a full
-    disk, a quota, EIO) is write_error."""
+    """The output's stream: a failed write, flush or seek (each may write out the buffer) is
+    write_error."""
 
     def __init__(self, fd: int, target: Path) -> None:
         super().__init__(io.FileIO(fd, "r+"))
         self.target = target
 
     def write(self, data: ReadableBuffer, /) -> int:
-        try:
-            return super().write(data)
-        except OSError as exc:
-            raise write_error(self.target, exc) from None
+        return _mapped(self.target, lambda: super(_Output, self).write(data))
 
     def flush(self) -> None:
-        try:
-            super().flush()
-        except OSError as exc:
-            raise write_error(self.target, exc) from None
+        _mapped(self.target, super().flush)
 
     def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
-        try:
-            return super().seek(offset, whence)  # writes out what is buffered first
-        except OSError as exc:
-            raise write_error(self.target, exc) from None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+        return _mapped(
+            self.target, lambda: super(_Output, self).seek(offset, whence)
+        )  # writes out the buffer
 
 
 class _Direct(io.BufferedWriter):
@@ -96,16 +94,16 @@ class _Direct(io.BufferedWriter):
         self.target = target
 
     def write(self, data: ReadableBuffer, /) -> int:
-        try:
-            return super().write(data)
-        except OSError as exc:
-            raise write_error(self.target, exc) from None
+        return _mapped(self.target, lambda: super(_Direct, self).write(data))
 
     def flush(self) -> None:
-        try:
-            super().flush()
-        except OSError as exc:
-            raise write_error(self.target, exc) from None
+        _mapped(self.target, super().flush)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 _SPECIAL = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
