@@ -149,3 +149,24 @@ def test_run_leaves_a_live_thread_to_pythons_shutdown(monkeypatch: pytest.Monkey
 )
 def test_exit_status_of_a_system_exit(code: object, status: int) -> None:
     assert app._exit_status(code) == status
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate", ""],
+        ["validate", "module.json", ""],
+        ["inspect", ""],
+        ["build", ".", "-o", ""],
+        ["publish", "", "--cluster", "https://127.0.0.1:1"],
+        ["init", ""],
+    ],
+    ids=["validate", "validate-second", "inspect", "build-output", "publish", "init"],
+)
+def test_an_empty_path_is_a_usage_error_not_the_current_folder(tmp_path: Path, args: list[str]) -> None:
+    """Path("") is the current folder: `validate ""` (an unset variable in a CI script) checked the
+    folder it ran in, and passed where that held a good bundle; `build -o ""` wrote into it."""
+    done = run_modpack(*args, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "is empty (an unset variable?): give a path, or . for the current folder" in done.stderr
+    assert list(tmp_path.iterdir()) == []

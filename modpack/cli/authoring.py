@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from modpack.cli.output import COLOR_OPTION, echo_findings, echo_registered_defects
+from modpack.cli.output import COLOR_OPTION, GivenPath, echo_findings, echo_registered_defects
 from modpack.errors import ModpackError, UsageError
 
 if TYPE_CHECKING:
@@ -49,17 +49,17 @@ def _refuse_existing(path: Path, force: bool) -> None:
 
 
 @click.command("init")
-@click.argument("given", metavar="[PATH]", type=click.Path(), default="modpack.toml")
+@click.argument("given", metavar="[PATH]", type=GivenPath(), default="modpack.toml")
 @click.option(
     "--from",
     "source",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    type=GivenPath(path_type=Path, dir_okay=False, exists=True),
     help="Convert ramp.yml, module.json or a bundle (.zip).",
 )
 @click.option(
     "--discover",
     "so",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    type=GivenPath(path_type=Path, dir_okay=False, exists=True),
     help="Load this .so into a real redis-server for its name, version and commands.",
 )
 @click.option("--args", "args", help="Module load arguments for --discover.")
@@ -264,8 +264,8 @@ def _write_packname(out: AtomicFile, formatted: str, *, wrote: bool) -> None:
 
 
 @click.command("ramp-pack", context_settings={"help_option_names": ["--help"]})
-@click.argument("module_so", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("-m", "--manifest", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("module_so", type=GivenPath(path_type=Path, dir_okay=False, exists=True))
+@click.option("-m", "--manifest", type=GivenPath(path_type=Path, dir_okay=False, exists=True))
 @click.option(
     "-o", "--output", default="module.zip", show_default=True, help="Output path; {module_name}-style fields."
 )
@@ -294,7 +294,7 @@ def _write_packname(out: AtomicFile, formatted: str, *, wrote: bool) -> None:
 @click.option("--optional-dependencies", help="JSON, as --dependencies.")
 @click.option("--redis-args", help="Accepted for compatibility and ignored, as `ramp pack` ignores it.")
 @click.option("-P", "--print-filename-only", is_flag=True)
-@click.option("--packname-file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--packname-file", type=GivenPath(path_type=Path, dir_okay=False))
 @click.option("-v", "--verbose", is_flag=True)
 @click.option("--debug", "debug_flag", is_flag=True)
 @click.option(

@@ -16,6 +16,7 @@ import click
 
 from modpack.cli.output import (
     COLOR_OPTION,
+    GivenPath,
     checked_redis_version,
     colour,
     echo_findings,
@@ -65,7 +66,7 @@ class LoadOptions(NamedTuple):
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=GivenPath(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--select", multiple=True, help="Only these rule codes or prefixes (comma-separated).")
 @click.option("--ignore", multiple=True, help="Skip these rule codes or prefixes (comma-separated).")
@@ -89,7 +90,7 @@ class LoadOptions(NamedTuple):
     "module's compatible_redis_version].",
 )
 @click.option(
-    "--config", type=click.Path(path_type=Path, dir_okay=False), help="modpack.toml with [validate]."
+    "--config", type=GivenPath(path_type=Path, dir_okay=False), help="modpack.toml with [validate]."
 )
 @click.option(
     "--skip-unrelated",
@@ -134,13 +135,13 @@ def validate(
 
 
 @click.command()
-@click.argument("path", required=False, type=click.Path(path_type=Path), default=Path("modpack.toml"))
-@click.option("--so", "so", type=click.Path(path_type=Path, dir_okay=False), help="The module binary.")
+@click.argument("path", required=False, type=GivenPath(path_type=Path), default=Path("modpack.toml"))
+@click.option("--so", "so", type=GivenPath(path_type=Path, dir_okay=False), help="The module binary.")
 @click.option(
     "-o",
     "--output",
     "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=GivenPath(path_type=Path, file_okay=False),
     default=Path("dist"),
     show_default=True,
     help="Output folder.",
@@ -237,7 +238,7 @@ def schema(name: str) -> None:
 
 
 @click.command()
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=GivenPath(path_type=Path, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 def inspect(file: Path, fmt: str) -> None:
     """Describe a module .so or a bundle: architecture, libraries, symbol versions, loadable OSes."""

@@ -24,6 +24,20 @@ if TYPE_CHECKING:
     from modpack.report import Report
     from modpack.reporters import ColourChoice, Output
 
+
+class GivenPath(click.Path):
+    """click.Path that refuses an empty argument: Path("") is the current folder, so `validate ""`
+    (an unset variable in a CI script) checked the folder it ran in and passed, and `build -o ""`
+    wrote into it."""
+
+    def convert(
+        self, value: str | os.PathLike[str], param: click.Parameter | None, ctx: click.Context | None
+    ) -> str | bytes | os.PathLike[str]:
+        if value == "":
+            self.fail("is empty (an unset variable?): give a path, or . for the current folder", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 COLOR_OPTION = click.option(
     "--color",
     "color",

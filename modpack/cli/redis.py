@@ -12,20 +12,20 @@ from typing import TYPE_CHECKING
 
 import click
 
-from modpack.cli.output import OnceGroup
+from modpack.cli.output import GivenPath, OnceGroup
 
 if TYPE_CHECKING:
     from modpack.redis.model import Discovery
 
 
 @click.command()
-@click.argument("so", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("so", type=GivenPath(path_type=Path, dir_okay=False))
 @click.option("--args", "module_args", default="", help="Module arguments for MODULE LOAD (shell quoting).")
 @click.option("--format", "fmt", type=click.Choice(("toml", "json")), default="toml", show_default=True)
 @click.option(
     "--write",
     "write_path",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=GivenPath(path_type=Path, dir_okay=False),
     help="Merge the commands into this modpack.toml (keeps its other keys and comments).",
 )
 @click.option("--prune", is_flag=True, help="With --write: drop declared commands Redis does not register.")

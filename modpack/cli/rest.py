@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from modpack.cli.output import OnceGroup
+from modpack.cli.output import GivenPath, OnceGroup
 from modpack.errors import ModpackError, Terminated, UsageError
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def connection_options(command: F) -> F:
             envvar="MODPACK_CA_CERT",
             # Not exists=True: click's message names --ca-cert when the path came from the
             # environment; the client reads the file and names where it came from.
-            type=click.Path(path_type=Path),
+            type=GivenPath(path_type=Path),
             help="Trust this CA (PEM) for the cluster's TLS certificate [env MODPACK_CA_CERT].",
         ),
         click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (prints a warning)."),
@@ -222,7 +222,7 @@ def _limit_options(command: F) -> F:
 @click.command()
 @click.option(
     "--data",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=GivenPath(path_type=Path, file_okay=False),
     default=Path("modpack-cluster"),
     show_default=True,
     help="Folder for the configuration store, artifacts, users, certificate.",
@@ -246,13 +246,13 @@ def _limit_options(command: F) -> F:
 @click.option("--arch", default="x86_64", type=click.Choice(["x86_64", "aarch64"]), show_default=True)
 @click.option("--http", "plain_http", is_flag=True, help="Serve plain HTTP instead of HTTPS.")
 @click.option(
-    "--cert", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="TLS certificate (PEM)."
+    "--cert", type=GivenPath(path_type=Path, dir_okay=False, exists=True), help="TLS certificate (PEM)."
 )
-@click.option("--key", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="TLS key (PEM).")
+@click.option("--key", type=GivenPath(path_type=Path, dir_okay=False, exists=True), help="TLS key (PEM).")
 @click.option(
     "--users",
     "users_file",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    type=GivenPath(path_type=Path, dir_okay=False, exists=True),
     help='Users file: {"users": [{"name", "role", "password_hash"}]}. Default: <data>/users.json.',
 )
 @click.option(
@@ -264,7 +264,7 @@ def _limit_options(command: F) -> F:
 )
 @click.option(
     "--admin-password-file",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    type=GivenPath(path_type=Path, dir_okay=False, exists=True),
     help="Read the admin password from this file's first line.",
 )
 @click.option(
@@ -289,7 +289,7 @@ def _limit_options(command: F) -> F:
 )
 @click.option(
     "--ports-file",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=GivenPath(path_type=Path, dir_okay=False),
     help="Write the node URLs here as JSON once the nodes listen.",
 )
 @click.option("--access-log", is_flag=True, help="Log every request (never credentials).")
@@ -490,7 +490,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 @click.command()
 @click.argument(
-    "bundles", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True)
+    "bundles", nargs=-1, required=True, type=GivenPath(path_type=Path, dir_okay=False, exists=True)
 )
 @connection_options
 @click.option(
@@ -513,7 +513,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
 @click.option("--strict", is_flag=True, help="Refuse bundles with warnings too (as validate --strict).")
 @click.option(
     "--config",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=GivenPath(path_type=Path, dir_okay=False),
     help="modpack.toml with [validate] (default: each bundle's nearest, as validate).",
 )
 @_with_connection
