@@ -451,6 +451,28 @@ def test_a_bundled_module_json_that_is_no_object_is_a_finding(tmp_path: Path, te
     assert "module.json:1: error SCH002" in result.stdout, result.stdout
 
 
+@pytest.mark.rule("SCH001")
+def test_a_bundle_whose_module_json_names_no_module_file_is_refused(tmp_path: Path) -> None:
+    """Redis Enterprise's unpacker opens the .so by module.json's module_file before any check
+    (zf.open(metadata["module_file"])): a bundle without it fails to upload, and validated clean
+    (module_file "" was SCH004, null SCH002)."""
+    path = tmp_path / "nameless.zip"
+    with zipfile.ZipFile(GOOD_BUNDLE) as good, zipfile.ZipFile(path, "w") as out:
+        for info in good.infolist():
+            data = good.read(info)
+            if info.filename == "module.json":
+                module = json.loads(data)
+                del module["module_file"]
+                data = json.dumps(module).encode()
+            out.writestr(info, data)
+    result = run_modpack("validate", path)
+    assert result.returncode == 1, result.stdout
+    assert "module.json:1 [module_file]: error SCH001 `module_file` is missing" in result.stdout, (
+        result.stdout
+    )
+    assert 'fix: Add "module_file": "hello.so".' in result.stdout
+
+
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_nan_and_infinity_are_not_json_anywhere_in_module_json(tmp_path: Path, constant: str) -> None:
     """Python's json reads them; inside a dependency object, which the schema leaves open, one

@@ -132,6 +132,15 @@ def check_binary_member(
             module_sink.add(
                 "ZIP004", "module_file", f"module_file is {declared!r}, the bundle holds {info.filename!r}"
             )
+        elif "module_file" not in module:
+            # The unpacker opens the binary by it before any check (zf.open(metadata["module_file"]),
+            # RAMP's unpacker.py; redis-enterprise.md §12): without it the upload fails.
+            module_sink.add(
+                "SCH001",
+                "module_file",
+                "`module_file` is missing: Redis Enterprise opens the bundle's .so by this name",
+                f'Add "module_file": "{info.filename}".',
+            )
     if not bundle.is_executable(info):
         mode = (info.external_attr >> 16) & 0o777
         # a zip made on Windows records no Unix mode, which "has mode 0o0" misdescribed
