@@ -868,9 +868,11 @@ def _getkeys_api(image: _Image, stream: Stream) -> GetkeysApi:
     return GetkeysApi(flag, calls, complete, tuple(strings.kept), strings.complete)
 
 
-# A NUL, a word no longer than a flag (17 characters), a space, then letters, '_', '-' and spaces up
-# to a NUL. Possessive, so a sentence fails at its first other character without backtracking.
-_FLAGS_STRING = re.compile(rb"\x00(([A-Za-z_-]{1,20}+) [A-Za-z_ -]{0,200}+)(?=\x00)")
+# A NUL, a word no longer than a flag (17 characters), a space or a comma, then letters, '_', '-',
+# spaces and commas up to a NUL. Possessive, so a sentence fails at its first other character
+# without backtracking. Commas: "write,deny-oom" is refused (Redis splits on single spaces).
+_FLAGS_STRING = re.compile(rb"\x00(([A-Za-z_-]{1,20}+)[ ,][A-Za-z_, -]{0,200}+)(?=\x00)")
+_FLAG_SEPARATORS = re.compile(r"[ ,]")
 
 
 class _FlagsStrings:
@@ -899,7 +901,7 @@ class _FlagsStrings:
             if match.end() + 1 <= start or match[2].lower() not in self.first_words:
                 continue  # ended in the part of the window searched before, or a sentence
             text = match[1].decode("ascii")
-            words = [w.lower() for w in text.split(" ") if w]
+            words = [w.lower() for w in _FLAG_SEPARATORS.split(text) if w]
             wanted = bool(words) and all(w in self.words for w in words)
             if wanted and text not in self.kept and len(self.kept) < FLAGS_STRINGS_KEPT:
                 self.kept.append(text)

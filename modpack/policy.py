@@ -185,8 +185,9 @@ def flag_since() -> dict[str, tuple[tuple[int, ...], str]]:
 
 @functools.cache
 def flags_string_words() -> frozenset[str]:
-    """Every word of either flag vocabulary, and the native-only names: what a string literal
-    must be made of to be taken for a RedisModule_CreateCommand flags string."""
+    """Every word of either flag vocabulary, the native-only names and a module flag with '_' for
+    '-': what a string literal must be made of to be taken for a RedisModule_CreateCommand flags
+    string."""
     flags = load("flags")
     return frozenset(
         [
@@ -194,8 +195,20 @@ def flags_string_words() -> frozenset[str]:
             *flags["module_only_invisible"],
             *flags["command_info"],
             *flags["native_only"],
+            *underscored_flags(),
         ]
     )
+
+
+@functools.cache
+def underscored_flags() -> dict[str, str]:
+    """A module flag written with '_' for '-' (deny_oom), which neither vocabulary has, -> the flag
+    (deny-oom): RedisModule_CreateCommand refuses it, and the module does not load (redis-server
+    7.0.15, "write deny_oom", "readonly getkeys_api", "readonly no_cluster")."""
+    flags = load("flags")
+    module = [*flags["module_to_command_info"], *flags["module_only_invisible"]]
+    known = {*module, *flags["command_info"], *flags["native_only"]}
+    return {f.replace("-", "_"): f for f in module if "-" in f and f.replace("-", "_") not in known}
 
 
 @functools.cache

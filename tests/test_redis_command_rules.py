@@ -764,6 +764,11 @@ def test_a_failed_onload_names_the_literals_that_are_commands_redis_has(tmp_path
         ("readonly denyoom", "'denyoom' (the flags string says 'deny-oom')"),
         ("write movablekeys", "'movablekeys' (the flags string says 'getkeys-api')"),
         ("write module", "'module', no flag of a module"),
+        # '_' for '-', and commas, were never taken for flags strings: each fails the load too
+        ("write deny_oom", "'deny_oom' (the flags string says 'deny-oom')"),
+        ("readonly getkeys_api", "'getkeys_api' (the flags string says 'getkeys-api')"),
+        ("readonly no_cluster", "'no_cluster' (the flags string says 'no-cluster')"),
+        ("write,deny-oom", "commas (Redis splits the flags on single spaces only)"),
     ],
 )
 def test_a_flags_string_redis_refuses_is_named_from_the_binary(
@@ -782,7 +787,8 @@ def test_flags_strings_redis_takes_and_sentences_are_not_named(tmp_path: Path) -
     body = (
         'CC("x.a", "write deny-oom", 1, 1, 1); CC("x.b", "WRITE Deny-OOM getkeys-api", 1, 1, 1);\n'
         '    CC("x.c", "readonly fast no-cluster", 1, 1, 1);\n'
-        '    static const char *volatile text[] = {"write failed ", "fast  path", "module name", "readonly "};\n'
+        '    static const char *volatile text[] = {"write failed ", "fast  path", "module name", "readonly ",'
+        ' "a, b", "fast, cheap"};\n'
         "    (void)text;"
     )
     so = compile_module(tmp_path, body)

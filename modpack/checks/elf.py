@@ -329,14 +329,21 @@ def _check_flags_strings(
     since = policy.flag_since() if lowest is not None else {}
     accepted = {*flags["module_to_command_info"], *flags["module_only_invisible"]}
     vocabulary = policy.flags_string_words()
+    underscored = policy.underscored_flags()
     spelled = {shown: name for name, shown in flags["module_to_command_info"].items() if shown != name}
+    spelled.update(underscored)
     for text in info.getkeys.flags_strings:
         words = text.split(" ")
-        lowered = [w.lower() for w in words if w]
-        if not all(w in vocabulary for w in lowered) or not any(w in accepted for w in lowered):
+        pieces = [p for w in words for p in w.split(",")]
+        lowered = [w.lower() for w in pieces if w]
+        if not all(w in vocabulary for w in lowered) or not any(
+            w in accepted or w in underscored for w in lowered
+        ):
             continue
         problems = ["an empty word (a doubled space)"] if "" in words[1:-1] else []
-        for word in (w for w in words if w and w.lower() not in accepted):
+        if "," in text:
+            problems.append("commas (Redis splits the flags on single spaces only)")
+        for word in (w for w in pieces if w and w.lower() not in accepted):
             name = spelled.get(word.lower())
             problems.append(
                 f"{word!r} (the flags string says {name!r})" if name else f"{word!r}, no flag of a module"
