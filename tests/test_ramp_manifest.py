@@ -287,3 +287,35 @@ def test_os_list_is_named_as_the_old_name_of_operating_systems(tmp_path: Path) -
     [(code, _, message, fix)] = findings(manifest)
     assert (code, message) == ("DECL006", "RAMP does not know the key 'os_list'")
     assert fix == "'os_list' is the old name of 'operating_systems': write operating_systems."
+
+
+@pytest.mark.rule("KEY003", "SCH006")
+def test_what_build_packs_from_a_manifest_is_validated_as_build_judges_it(tmp_path: Path) -> None:
+    """RAMP reads module_name, semantic_version and commands from the module (DECL005), but
+    `modpack build` without --discover packs the manifest's own, and module_file names the
+    packed binary: a last_key below the first key and module_file '../hello.so' passed validate,
+    and build refused both."""
+    from tests.support.paths import HELLO
+
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        BASE
+        + 'module_name: hello\nsemantic_version: "1.2.3"\nmodule_file: ../hello.so\ncommands:\n'
+        + "  - {command_name: hello.set, command_arity: 3, flags: [write], first_key: 5, last_key: 1, step: 1}\n"
+    )
+    lines = manifest.read_text().splitlines()
+    at = {
+        key: 1 + next(i for i, line in enumerate(lines) if line.startswith(key))
+        for key in ("module_file", "  - ")
+    }
+    checked = run_modpack("validate", manifest)
+    built = run_modpack("build", tmp_path, "--so", HELLO, "-o", tmp_path / "out")
+    for done in (checked, built):
+        assert done.returncode == 1, done.stdout + done.stderr
+        said = done.stdout
+        assert (
+            f"ramp.yml:{at['module_file']} [module_file]: error SCH006 module_file '../hello.so'" in said
+        ), said
+        assert f"ramp.yml:{at['  - ']} [commands[0].last_key]: error KEY003 command 'hello.set'" in said, said
+        assert said.count("KEY003") == said.count("SCH006") == 1
+    assert not (tmp_path / "out").exists()

@@ -495,6 +495,9 @@ def check(decl: Declarations) -> None:
         # what `capabilities: []` packs, as modpack.toml's own default does.
         sink.add("CAP004", "capabilities", "capabilities is missing: RAMP writes an empty list")
     metadata.check_platform(module, sink, in_bundle=False)
+    # module_name and module_file name files on every node: `modpack build` (without --discover)
+    # packs the manifest's own (SCH006 there passed validate, and build refused it)
+    metadata.check_names(module, sink)
     metadata.check_dependencies(module, sink)
     _check_dependency_urls(decl.raw, sink)
     _check_command_entries(module, sink, decl.raw)
@@ -544,10 +547,12 @@ def _without_local_dependencies(module: Module) -> Module:
 
 
 def _check_command_entries(module: Module, sink: Sink, written: Collection[str]) -> None:
-    """overide_command and add_command entries are commands module.json will carry."""
+    """overide_command and add_command entries are commands module.json will carry, and so is the
+    manifest's own commands list, which `modpack build` without --discover packs (RAMP reads the
+    module's: DECL005): a last_key below the first passed validate, and build refused it."""
     places: list[str] = []
     entries: list[JSON] = []
-    for key in ("overide_command", "add_command"):
+    for key in ("commands", "overide_command", "add_command"):
         items = module.get(key)
         if isinstance(items, list):
             for index, item in enumerate(items):
