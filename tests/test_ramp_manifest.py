@@ -319,3 +319,16 @@ def test_what_build_packs_from_a_manifest_is_validated_as_build_judges_it(tmp_pa
         assert f"ramp.yml:{at['  - ']} [commands[0].last_key]: error KEY003 command 'hello.set'" in said, said
         assert said.count("KEY003") == said.count("SCH006") == 1
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.rule("SCH002")
+@pytest.mark.parametrize("key", ["add_command", "overide_command", "commands"])
+def test_a_command_list_that_is_no_list_is_said_by_validate_as_by_build(tmp_path: Path, key: str) -> None:
+    """`add_command: {command_name: x}` (an object, not a list of them) passed validate, and build
+    --discover refused it (SCH002)."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE + f'{key}: {{"command_name": "x"}}\n')
+    done = run_modpack("validate", manifest)
+    assert done.returncode == 1, done.stdout
+    assert f"[{key}]: error SCH002 `{key}` is an object" in done.stdout, done.stdout
+    assert done.stdout.count("SCH002") == 1

@@ -554,6 +554,11 @@ def _check_command_entries(module: Module, sink: Sink, written: Collection[str])
     entries: list[JSON] = []
     for key in ("commands", "overide_command", "add_command"):
         items = module.get(key)
+        if key != "commands" and items is not None and not isinstance(items, list):  # commands: the schema's
+            # build refused it (SCH002), and validate passed it
+            sink.add(
+                "SCH002", key, schema.wrong_type(key, items, "array"), "Write a list of command objects."
+            )
         if isinstance(items, list):
             for index, item in enumerate(items):
                 places.append(f"{key}[{index}]")
