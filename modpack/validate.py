@@ -228,8 +228,8 @@ def check_declarations(
         _not_built(decl, decl.so, "build.so")
         if settings.load and (decl.so or not decl.targets):  # targets alone: each loads its own
             _load_declared(decl, None, settings)
-    if decl.output is not None:  # after the binary's checks: the name takes its facts, read once
-        _check_output_template(decl, module, sink, target, elf_info)
+    if decl.output is not None or decl.kind == "toml":  # after the binary's checks: the name takes
+        _check_output_template(decl, module, sink, target, elf_info)  # its facts, read once
 
 
 def _check_output_template(
@@ -241,12 +241,12 @@ def _check_output_template(
     [[targets]] entry's whose binary is not there (each judged with its own when it is), each
     refusal said once."""
     from modpack.declarations import module_for
-    from modpack.naming import output_name
+    from modpack.naming import DEFAULT_NAME, output_name
     from modpack.regular import is_file
 
-    template = decl.output
-    if template is None or _unexpanded(decl, "build.output", template):
-        return  # none, or an environment variable, which DECL003 judges
+    template = decl.output if decl.output is not None else DEFAULT_NAME
+    if _unexpanded(decl, "build.output", template):
+        return  # an environment variable, which DECL003 judges
     named = _as_named(module, facts)
     builds: list[tuple[str, Module]]
     # a target without a name is SCH004's: "{target} outside a [[targets]] build" told nothing
@@ -275,9 +275,18 @@ def _check_output_template(
                     else "--so's bundle has no target: leave {target} out, or build the [[targets]]"
                     " with --all (or --target NAME)."
                 )
+            if decl.output is None:  # the default name: only its length is not another rule's (SCH006,
+                if "bytes long" not in refused.message:  # VER001 say what makes it no file name)
+                    continue
+                refused = UsageError(
+                    f"{refused.message}: the bundle's default name ({DEFAULT_NAME})",
+                    "Shorten the module name, or give [build] output a shorter name template.",
+                )
+                hint = refused.hint
             if refused.message not in said:
                 said.add(refused.message)
-                sink.add("DECL011", "build.output", refused.message, hint, source_path=True)
+                where = "build.output" if decl.output is not None else "module.name"
+                sink.add("DECL011", where, refused.message, hint, source_path=True)
 
 
 def _written_so(decl: Declarations) -> bool:

@@ -318,3 +318,42 @@ def test_settings_and_files_as_build_reads_them_whatever_the_order_and_links(tmp
     built = run_modpack("build", "good", "-o", tmp_path / "dist", cwd=root)  # strict from the linked table
     alone = run_modpack("validate", "good", cwd=root)
     assert (built.returncode == 0) == (alone.returncode == 0), built.stdout + built.stderr + alone.stdout
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "code", "path"),
+    [
+        pytest.param(
+            'min_redis_version = "7.0"',
+            'min_redis_version = ""',
+            "SCH004",
+            "module.min_redis_version",
+            marks=pytest.mark.rule("SCH004"),
+            id="empty-min-redis-version",
+        ),
+        pytest.param(
+            'name = "hello"',
+            f'name = "{"h" * 150}"',
+            "DECL011",
+            "module.name",
+            marks=pytest.mark.rule("DECL011"),
+            id="default-name-too-long",
+        ),
+    ],
+)
+def test_what_build_refuses_validate_refuses_at_the_same_place(
+    tmp_path: Path, old: str, new: str, code: str, path: str
+) -> None:
+    """An empty min_redis_version, and a module name that makes the default bundle name longer
+    than 200 bytes, passed validate; build refused them (SCH004; 'the output name is 212 bytes
+    long', exit 2, naming no file)."""
+    folder = project(tmp_path / "p")
+    toml = folder / "modpack.toml"
+    assert old in toml.read_text()
+    toml.write_text(toml.read_text().replace(old, new, 1))
+    rc, found = findings(folder)
+    assert rc == 1 and (code, path) in located(found), located(found)
+    built = run_modpack("build", folder, "-o", tmp_path / "out")
+    assert built.returncode == 1, built.stdout + built.stderr
+    assert f"[{path}]: error {code}" in built.stdout, built.stdout
+    assert not (tmp_path / "out").exists()
