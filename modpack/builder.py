@@ -709,7 +709,15 @@ def build_project(
     if not binary.is_file():
         from modpack.regular import not_a_file
 
-        raise UsageError(f"{binary} {not_a_file(binary)}", "Build the module first, or fix --so.")
+        if so is not None:
+            raise UsageError(f"{binary} {not_a_file(binary)}", "Build the module first, or fix --so.")
+        # [build] so named it: say which file, which line, and what to fix there
+        line = decl.sink.lines("build.so") if decl.sink.lines else None
+        where = f"{decl.path}:{line}" if line else str(decl.path)
+        raise UsageError(
+            f"{binary} {not_a_file(binary)} ([build] so of {where})",
+            f"Build the module first, fix `so` under [build] in {decl.path.name}, or pass --so FILE.",
+        )
     declared = declared_findings(decl, binary, settings)
     if decl.kind == "ramp":
         from modpack.ramp.edits import prepare_build

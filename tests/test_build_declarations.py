@@ -1181,3 +1181,19 @@ def test_an_output_template_of_a_field_the_binary_gives_is_no_finding(tmp_path: 
     built = run_modpack("build", toml, "-o", tmp_path / "out")
     assert built.returncode == 0, built.stdout + built.stderr
     assert [p.name for p in bundles(tmp_path / "out")] == ["x86_64.zip"]
+
+
+def test_a_build_so_that_is_not_there_names_the_file_and_line_not_so_option(tmp_path: Path) -> None:
+    """[build] so naming nothing: build said 'x does not exist; hint: Build the module first, or
+    fix --so', of a run given no --so, and named neither modpack.toml nor its line."""
+    text = EXAMPLE.replace('so = "../so/x86_64/hello.so"', 'so = "x"', 1)
+    assert text != EXAMPLE
+    toml = project(tmp_path, text)
+    line = text.splitlines().index('so = "x"') + 1
+    done = run_modpack("build", tmp_path, "-o", tmp_path / "out")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"modpack: {tmp_path / 'x'} does not exist ([build] so of {toml}:{line})" in done.stderr, (
+        done.stderr
+    )
+    assert "fix `so` under [build] in modpack.toml, or pass --so FILE" in done.stderr
+    assert "fix --so." not in done.stderr
