@@ -12,7 +12,9 @@ from typing import TypeVar, cast
 from modpack import locate
 from modpack.findings import Sink
 
-_ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# `$$`, a ${NAME}, or any other `${` (group 2): a shell form such as ${VAR:-default}, ${}, an
+# unclosed ${VAR, which nothing expands and the value kept as written (it went into module.json).
+_ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|(\$\{[^}]{0,60}\}?)")
 # A [[targets]] entry's so keeps its `$$`: Target.expand reads it with ${target}, ${os} and ${arch}
 # in one pass, so that `$${target}` stays the literal `${target}` (it became the target's name).
 TARGET_SO = re.compile(r"targets\[(\d+)\]\.so")
@@ -44,6 +46,16 @@ def _expand(text: str, sink: Sink, path: str) -> str:
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
+        if match.group(2) is not None:
+            sink.add(
+                "DECL003",
+                path,
+                f"{match.group(2)!r} is no variable modpack expands: only ${{NAME}} is, with no default"
+                " or other shell form",
+                "Write ${NAME} and set NAME, or write $${ for a literal ${.",
+                source_path=True,
+            )
+            return match.group(0)
         if name is None:
             return dollar
         if name in ("target", "os", "arch"):

@@ -357,3 +357,23 @@ def test_what_build_refuses_validate_refuses_at_the_same_place(
     assert built.returncode == 1, built.stdout + built.stderr
     assert f"[{path}]: error {code}" in built.stdout, built.stdout
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.rule("DECL003")
+@pytest.mark.parametrize("written", ["${SODIR:-/opt}", "${}", "${SODIR", "${ SODIR }"])
+def test_a_shell_form_of_a_variable_is_said_not_kept_in_silence(tmp_path: Path, written: str) -> None:
+    """Only ${NAME} is expanded: ${SODIR:-/opt} (a shell default), ${}, an unclosed ${SODIR or
+    ${ SODIR } went into module.json as written (author), or made [build] so a file 'not built
+    yet', with no finding."""
+    folder = project(tmp_path / "p")
+    toml = folder / "modpack.toml"
+    toml.write_text(
+        toml.read_text().replace('author = "modpack"', f"author = {json.dumps(written + 'x')}", 1)
+    )
+    rc, found = findings(folder)
+    assert rc == 1 and ("DECL003", "module.author") in located(found), located(found)
+    [said] = [f for f in found if f["code"] == "DECL003"]
+    assert "is no variable modpack expands: only ${NAME} is" in str(said["message"])
+    built = run_modpack("build", folder, "-o", tmp_path / "out")
+    assert built.returncode == 1 and "DECL003" in built.stdout, built.stdout + built.stderr
+    assert not (tmp_path / "out").exists()
