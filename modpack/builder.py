@@ -641,6 +641,14 @@ def declarations_path(path: Path) -> Path:
         for name in DECLARATION_NAMES:
             if (folder / name).is_file():
                 return folder / name
+        for name in DECLARATION_NAMES:  # there, but no file: a dangling link, a folder, a FIFO
+            if os.path.lexists(folder / name):
+                from modpack.regular import not_a_file
+
+                unusable = folder / name
+                raise UsageError(
+                    f"{unusable} {not_a_file(unusable)}", "Make it the module's declarations file."
+                )
         where = "the current folder" if str(folder) in ("", ".") else str(folder)
         raise UsageError(
             f"{where} has no modpack.toml or ramp.yml",

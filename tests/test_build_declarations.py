@@ -1197,3 +1197,19 @@ def test_a_build_so_that_is_not_there_names_the_file_and_line_not_so_option(tmp_
     )
     assert "fix `so` under [build] in modpack.toml, or pass --so FILE" in done.stderr
     assert "fix --so." not in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["dangling link", "folder"])
+def test_a_folder_whose_modpack_toml_is_no_file_says_what_it_is(tmp_path: Path, kind: str) -> None:
+    """build of a folder whose modpack.toml is a link to nothing or a folder said 'the folder has no
+    modpack.toml or ramp.yml', which the user could see was false; validate named the cause."""
+    toml = tmp_path / "modpack.toml"
+    if kind == "folder":
+        toml.mkdir()
+    else:
+        toml.symlink_to("nowhere.toml")
+    done = run_modpack("build", tmp_path, "-o", tmp_path / "out")
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = "is a folder, not a regular file" if kind == "folder" else "is a symbolic link to 'nowhere.toml'"
+    assert f"modpack: {toml} {said}" in done.stderr, done.stderr
+    assert "has no modpack.toml" not in done.stderr
