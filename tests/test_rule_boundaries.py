@@ -766,9 +766,12 @@ def test_version_messages_carry_the_fix() -> None:
     assert only(changed(semantic_version="1.2.100", version=10300)).message.startswith(
         "patch 100 is above 99"
     )
-    assert only(changed(semantic_version="214748.0.0", version=2147480000)).message == (
-        "major 214748 does not fit the numeric version"
+    major = only(changed(semantic_version="214748.0.0", version=2147480000))
+    assert (
+        major.message == "major 214748 does not fit the numeric version (major * 10000 + minor * 100 + patch)"
     )
+    # the fix was VER002's own "Keep minor and patch below 100", of a major
+    assert major.fix == "Keep major at 214747 or below: the numeric version is a C int."
     assert "'-rc1'" in only(changed(semantic_version="1.2.3-rc1")).message
     patch = only(changed(compatible_redis_version="7.4.1", min_redis_version="7.4"))
     assert patch.fix == "Write '7.4'."

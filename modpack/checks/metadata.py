@@ -48,7 +48,12 @@ def _check_components(parsed: tuple[int, int, int], sink: Sink) -> None:
                 f"{'.'.join(map(str, versions.decode(encoded)))}",
             )
     if major > versions.MAX_MAJOR:
-        sink.add("VER002", "semantic_version", f"major {major} does not fit the numeric version")
+        sink.add(
+            "VER002",
+            "semantic_version",
+            f"major {major} does not fit the numeric version (major * 10000 + minor * 100 + patch)",
+            f"Keep major at {versions.MAX_MAJOR} or below: the numeric version is a C int.",
+        )
 
 
 def _check_numeric_version(number: object, parsed: tuple[int, int, int] | None, sink: Sink) -> None:
