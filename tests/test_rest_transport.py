@@ -276,6 +276,9 @@ def test_an_ipv6_cluster_behind_a_proxy_is_refused_with_the_way_out() -> None:
             "",
             "--cluster 'https://127.0.0.1:99999': the port is not a number from 1",
         ),
+        # port 0, which urllib takes: it was "Connection refused" after every retry
+        ("https://127.0.0.1:0", "", "--cluster 'https://127.0.0.1:0': the port is not a number from 1"),
+        ("https://127.0.0.1:9443", "http://proxy:0", "the proxy in HTTPS_PROXY: the port is not a number"),
         ("https://127.0.0.1:9443", "http://proxy:31x8", "the proxy in HTTPS_PROXY: the port is not a number"),
         # urllib raises ValueError for an unbalanced bracket, and http.client InvalidURL for a
         # space: both were internal errors; a '%' in the host went to the resolver as a name.

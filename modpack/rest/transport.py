@@ -229,7 +229,9 @@ def _port(parts: urllib.parse.SplitResult, what: str, default: int | None = None
     try:
         port = parts.port
     except ValueError:
-        raise UsageError(f"{what}: the port is not a number from 1 to 65535") from None
+        port = 0
+    if port == 0:  # urllib takes 0, which connects nowhere
+        raise UsageError(f"{what}: the port is not a number from 1 to 65535")
     if port is not None:
         return port
     return default if default is not None else (443 if parts.scheme == "https" else 80)
