@@ -111,3 +111,11 @@ def test_a_file_tomlkit_refuses_is_named_with_where(tmp_path: Path, text: str, s
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"modpack: cannot merge into {toml}: TOML syntax error: {said}" in done.stderr, done.stderr
     assert toml.read_text() == text
+
+
+def test_prune_without_write_is_a_usage_error(tmp_path: Path) -> None:
+    """--prune drops declared commands from the file --write merges into: without --write it was
+    ignored in silence, and the listing printed."""
+    done = run_modpack("discover", HELLO, "--prune", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "modpack: --prune works with --write" in done.stderr and done.stdout == ""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from modpack.cli.output import GivenPath, OnceGroup
+from modpack.errors import UsageError
 
 if TYPE_CHECKING:
     from modpack.redis.model import Discovery
@@ -65,6 +66,8 @@ def discover(
 
     if write_path is not None:
         library.refuse_other_target(write_path, so)
+    elif prune:  # it was ignored: the list printed still held what it would have dropped
+        raise UsageError("--prune works with --write", "Pass --write PATH: it drops from that file.")
     found = library.discover(
         so, library.split_args(module_args), redis_server, redis_version=checked_redis_version(redis_version)
     )
