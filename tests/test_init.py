@@ -505,3 +505,19 @@ def test_init_from_module_json_says_a_command_field_it_cannot_keep(tmp_path: Pat
     said = "dropped: commands[0].acl_categories is not a command field modpack knows"
     assert said in result.stdout, result.stdout
     assert "acl_categories" not in (tmp_path / "modpack.toml").read_text().replace(said, "")
+
+
+@pytest.mark.parametrize(
+    ("name", "option"),
+    [("ramp.yml", "--from"), ("module.json", "--from"), ("x.zip", "--from"), ("x.so", "--discover")],
+)
+def test_init_writes_no_toml_under_a_name_read_as_another_kind(
+    tmp_path: Path, name: str, option: str
+) -> None:
+    """`init ramp.yml` (or module.json, x.zip, x.so) wrote TOML there, which validate, build and
+    publish then read as that other kind and misread."""
+    done = run_modpack("init", tmp_path / name, "--name", "x", "--version", "1.2.3")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"modpack: init writes a modpack.toml, not {tmp_path / name}" in done.stderr
+    assert f"pass {name} with {option} to read it" in done.stderr
+    assert not (tmp_path / name).exists()

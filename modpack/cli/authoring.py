@@ -82,6 +82,7 @@ def init_command(
     """
     path, folder = _target(given)
     _refuse_own_input(path, [p for p in (source, so) if p is not None])  # --force cannot lift it
+    _refuse_other_kind(path)
     # Then: a bare `init` beside an existing modpack.toml said it needed --name and --version.
     _refuse_existing(path, force)
     _check_identity(name, version)
@@ -133,6 +134,26 @@ def _target(given: str) -> tuple[Path, Path | None]:
             "Give a folder to write modpack.toml in, or the file to write (without the trailing '/').",
         )
     return path / "modpack.toml", path
+
+
+def _refuse_other_kind(path: Path) -> None:
+    """init writes a modpack.toml: under a name every command reads as another kind (ramp.yml,
+    module.json, a bundle or a .so) it wrote TOML that each of them then misread."""
+    from modpack.sources import kind_of
+
+    kinds = {
+        "ramp.yml": "a RAMP manifest",
+        "module.json": "a module.json",
+        "bundle": "a bundle",
+        "binary": "a .so",
+    }
+    kind = kinds.get(str(kind_of(path)))
+    if kind is not None:
+        option = "--discover" if kind == "a .so" else "--from"
+        raise UsageError(
+            f"init writes a modpack.toml, not {path} ({kind}, by its name)",
+            f"Write {path.with_name('modpack.toml')}, and pass {path.name} with {option} to read it.",
+        )
 
 
 def _make_folder(folder: Path) -> list[Path]:
