@@ -170,3 +170,22 @@ def test_leaf_key_cannot_vouch_for_another_host(tmp_path: Path) -> None:
         with pytest.raises(ssl.SSLCertVerificationError):
             client_context.wrap_socket(raw, server_hostname="localhost")
     listener.close()
+
+
+@pytest.mark.parametrize("variable", ["MODPACK_ADMIN_PASSWORD", "MODPACK_SERVE_ADMIN_PASSWORD"])
+def test_a_password_from_the_environment_and_a_password_file_name_the_variable(
+    tmp_path: Path, variable: str
+) -> None:
+    """With the password in the environment, --admin-password-file said '--admin-password and
+    --admin-password-file go alone', naming an option the user never gave."""
+    secret = tmp_path / "secret"
+    secret.write_text("pw\n")
+    done = run_modpack(
+        "serve", "--data", tmp_path / "d", "--port", "0", "--admin-password-file", secret, env={variable: "x"}
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = (
+        f"modpack: {variable} in the environment gives the admin password, and so does --admin-password-file"
+    )
+    assert said in done.stderr, done.stderr
+    assert "--admin-password and" not in done.stderr

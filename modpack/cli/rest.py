@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import os
 import signal
 import sys
 import threading
@@ -372,6 +373,14 @@ def serve(
 def _admin_password(password: str | None, path: Path | None, users_file: Path | None) -> str | None:
     """The admin password from --admin-password (or its env) or --admin-password-file."""
     if password is not None and path is not None:
+        source = click.get_current_context().get_parameter_source("admin_password")
+        if source is click.core.ParameterSource.ENVIRONMENT:  # it named an option not given
+            names = ("MODPACK_ADMIN_PASSWORD", "MODPACK_SERVE_ADMIN_PASSWORD")
+            name = next(v for v in names if os.environ.get(v))
+            raise UsageError(
+                f"{name} in the environment gives the admin password, and so does --admin-password-file",
+                f"Unset {name}, or drop --admin-password-file.",
+            )
         raise UsageError("--admin-password and --admin-password-file go alone: give one")
     if path is not None:
         try:
