@@ -82,6 +82,12 @@ def printable(value: str) -> str:
     return _CONTROL.sub(_shown, value)
 
 
+def shown_path(path: object) -> str:
+    """A path as a report shows it: on one line, its control characters and the bytes of a name
+    that is not UTF-8 as escapes (`\\n`, `\\xff`)."""
+    return printable(str(_unicode(str(path))))
+
+
 def _escape_data(value: str) -> str:
     """A workflow command's message: GitHub's escapeData (%, CR, LF, which the runner decodes back,
     so a newline stays a newline inside the annotation) and other control characters shown."""

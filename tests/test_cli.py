@@ -302,3 +302,18 @@ def test_a_folder_with_targets_and_a_link_loop_validates_each_file_once(tmp_path
     assert sorted(f["path"] for f in report["files"]) == ["project/loop.so", "project/modpack.toml"]
     [loop] = [f for f in report["files"] if f["path"] == "project/loop.so"]
     assert [f["code"] for f in loop["findings"]] == ["IN001"]
+
+
+def test_build_and_init_show_a_path_on_one_line(tmp_path: Path) -> None:
+    """build's `wrote PATH` printed a newline in the output folder's name as a line break (and the
+    bytes of a name that is not UTF-8 raw), where validate's report escapes them."""
+    from tests.support.paths import FIXTURES
+
+    odd = tmp_path / "a\nb"
+    done = run_modpack("build", FIXTURES / "example", "-o", odd)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [line] = done.stdout.splitlines()
+    assert line.startswith(f"wrote {tmp_path}/a\\nb/hello.") and line.endswith(")"), line
+    made = run_modpack("init", odd / "modpack.toml", "--name", "x", "--version", "1.2.3")
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert made.stdout.splitlines()[0] == f"wrote {tmp_path}/a\\nb/modpack.toml", made.stdout

@@ -111,7 +111,7 @@ def init_command(
             with contextlib.suppress(OSError):
                 created.rmdir()
         raise
-    click.echo(f"wrote {path}")
+    click.echo(f"wrote {_shown(path)}")
     for note in notes:
         click.echo(f"  {note}")
     if found is not None and so is not None and echo_registered_defects(found, so, path):
@@ -134,6 +134,12 @@ def _target(given: str) -> tuple[Path, Path | None]:
             "Give a folder to write modpack.toml in, or the file to write (without the trailing '/').",
         )
     return path / "modpack.toml", path
+
+
+def _shown(path: Path) -> str:
+    from modpack.reporters import shown_path
+
+    return shown_path(path)
 
 
 def _refuse_other_kind(path: Path) -> None:
@@ -353,4 +359,4 @@ def ramp_pack_command(
         echo_findings(result.findings, color)
     if verbose or debug_flag:
         click.echo(json.dumps(result.module, indent=4, sort_keys=True))
-    click.echo(f"wrote {result.path}")
+    click.echo(f"wrote {_shown(result.path)}")

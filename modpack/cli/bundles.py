@@ -187,11 +187,14 @@ def build(
         discover=discover,
         redis_server=redis,
     )
+    from modpack.reporters import shown_path
+
     for result in results:
         if result.findings:
             echo_findings(result.findings, color)
         state = "unchanged" if result.unchanged else "wrote"
-        click.echo(f"{state} {result.path} (sha256 of {result.module['module_file']}: {result.sha256})")
+        shown = shown_path(result.path)  # a newline in it made two lines of one
+        click.echo(f"{state} {shown} (sha256 of {result.module['module_file']}: {result.sha256})")
 
 
 @click.command()
