@@ -107,13 +107,16 @@ def _umask() -> int:
 
 
 _SPECIAL = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+# Where the system keeps links to open files: /dev/stdout, /dev/fd/N, /proc/self/fd/N.
+_FD_ALIASES = ("/dev/", "/proc/")
 
 
-def special_kind(target: Path) -> str | None:
-    """What `target` (links followed) is when it is no file a rename may replace: a FIFO, a device
-    or a socket; None for a regular file, a folder or nothing."""
+def special_kind(target: Path, *, follow: bool = True) -> str | None:
+    """What `target` (its link followed when `follow`) is when it is no file a rename may replace:
+    a FIFO, a device or a socket; None for a regular file, a folder, a link (not followed) or
+    nothing."""
     try:
-        mode = target.stat().st_mode
+        mode = (target.stat() if follow else target.lstat()).st_mode
     except (OSError, ValueError):
         return None
     if stat.S_ISSOCK(mode):
@@ -121,35 +124,64 @@ def special_kind(target: Path) -> str | None:
     return next((kind for test, kind in _SPECIAL if test(mode)), None)
 
 
+def _written_in_place(target: Path) -> bool:
+    """A name the user gave to be written as it is, as RAMP's open(path, "w") writes it: a FIFO or a
+    device itself, or a link where the system keeps open files (/dev/stdout, a shell's >(...) as
+    /dev/fd/63), whatever it points to: renaming over it replaced the link (as root, /dev/stdout
+    itself), and a new file where it points left a shell's redirection writing to a deleted one."""
+    if special_kind(target, follow=False) is not None:
+        return True
+    if not target.is_symlink():
+        return False
+    try:
+        folder = target.absolute().parent.resolve()  # the link's own folder: /dev/fd is /proc/self/fd
+    except (OSError, RuntimeError):
+        return False
+    return f"{folder}/".startswith(_FD_ALIASES)
+
+
+def _linked_file(target: Path) -> Path:
+    """The regular file a link at `target` names, to be replaced with the link kept; else `target`
+    itself (no link; or one to nothing or to no regular file, which is replaced, not followed: a
+    link planted at the name must not create a file where it points)."""
+    if not target.is_symlink():
+        return target
+    try:
+        resolved = Path(os.path.realpath(target, strict=True))
+    except (OSError, ValueError, RuntimeError):
+        return target
+    return resolved if resolved.is_file() else target
+
+
 class AtomicFile:
     """`with AtomicFile(target) as out: out.stream.write(...); out.commit()`.
 
     `named`: a file the user named to be written (the name file of ramp-pack, the modpack.toml init
-    or discover --write writes): a symbolic link there is written through (the file it names is
-    replaced, the link kept), and a FIFO or a device is written to as it is (/dev/stdout, a shell's
-    >(...), as RAMP writes it); renaming over them replaced the user's link, and as root replaced
-    /dev/stdout itself. Otherwise (a bundle) a link at the name is replaced, not followed, so a
-    planted one cannot send the write elsewhere, and a FIFO or a device is refused."""
+    or discover --write writes). A link there to an existing regular file is written through (that
+    file is replaced, the link kept: a linked modpack.toml lost its link); a FIFO, a device, or a
+    link where the system keeps open files (/dev/stdout) is written to as it is (_written_in_place).
+    Otherwise (a bundle) a link at the name is replaced, not followed, and a FIFO or a device is
+    refused."""
 
     def __init__(self, target: Path, *, named: bool = False) -> None:
         self.named: Path | None = None
         self.direct = False
-        kind = special_kind(target)
-        if kind is not None:
-            if not named:
-                raise ModpackError(
-                    f"cannot write {target}: it is {kind}, not a file",
-                    "Name a file to write (one that is not there yet, or a regular file).",
-                )
+        if named and _written_in_place(target):
             self.target, self.direct = target, True
-            try:
-                fd = os.open(target, os.O_WRONLY)
+            try:  # O_APPEND: /dev/stdout sent to a file keeps what was written to it before
+                fd = os.open(target, os.O_WRONLY | os.O_APPEND)
             except OSError as exc:
                 raise write_error(target, exc) from None
             self.stream: BinaryIO = _Direct(fd, target)
             return
-        if named and target.is_symlink():
-            target = Path(os.path.realpath(target))  # the file the link names, replaced; the link kept
+        kind = special_kind(target, follow=False)
+        if kind is not None:
+            raise ModpackError(
+                f"cannot write {target}: it is {kind}, not a file",
+                "Name a file to write (one that is not there yet, or a regular file).",
+            )
+        if named:
+            target = _linked_file(target)
         self.target = target
         _refuse_folder(target)  # before any work: a rename over a folder fails only at the end
         mode = 0o666 & ~_umask()
@@ -257,8 +289,8 @@ def fsync_folder(folder: Path) -> None:
 @contextlib.contextmanager
 def atomic_output(target: Path, *, named: bool = False) -> Iterator[AtomicFile]:
     """AtomicFile(target, named=named), the temporaries a killed run left removed first."""
-    if special_kind(target) is None:
-        remove_stale(Path(os.path.realpath(target)) if named and target.is_symlink() else target)
+    if not (named and _written_in_place(target)):
+        remove_stale(_linked_file(target) if named else target)
     with AtomicFile(target, named=named) as out:
         yield out
 

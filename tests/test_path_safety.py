@@ -25,7 +25,7 @@ from modpack.errors import UsageError
 from modpack.naming import output_name
 from modpack.validate import validate_paths
 from tests.support.cli import run_modpack
-from tests.support.paths import FIXTURES, HELLO
+from tests.support.paths import FIXTURES, HELLO, ROOT
 
 EXAMPLE = (FIXTURES / "example" / "modpack.toml").read_text("utf-8")
 
@@ -494,3 +494,50 @@ def test_a_name_file_or_modpack_toml_the_user_names_is_written_through_links_and
     assert init.returncode == 0, init.stdout + init.stderr
     assert (tmp_path / "project" / "modpack.toml").is_symlink()
     assert 'name = "x"' in (tmp_path / "project" / "real.toml").read_text()
+
+
+def test_a_link_to_nothing_at_a_named_file_creates_nothing_where_it_points(tmp_path: Path) -> None:
+    """A link at modpack.toml pointing to a file that is not there: init wrote the new file where
+    the link pointed (and without --force, exists() being false for it); a link at a bundle's name
+    to /dev/null refused the bundle as 'a character device'. Both links are replaced now, not
+    followed, and init asks for --force first."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    project = tmp_path / "named"
+    project.mkdir()
+    (project / "modpack.toml").symlink_to(victim / "planted.sh")
+    made = run_modpack("init", project / "modpack.toml", "--name", "hello", "--version", "1.0.0")
+    assert made.returncode == 2 and "Pass --force" in made.stderr, made.stdout + made.stderr
+    forced = run_modpack("init", project / "modpack.toml", "--name", "hello", "--version", "1.0.0", "--force")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert list(victim.iterdir()) == [] and not (project / "modpack.toml").is_symlink()
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    planted = dist / "hello-1.2.3.zip"
+    planted.symlink_to("/dev/null")
+    workspace(tmp_path)
+    code, output = build(tmp_path, "--name", "{module_name}-{semantic_version}.zip", "--force")
+    assert code == 0, output
+    assert not planted.is_symlink() and zipfile.is_zipfile(planted)
+
+
+def test_packname_file_dev_stdout_sent_to_a_file_keeps_that_file(tmp_path: Path) -> None:
+    """--packname-file /dev/stdout with stdout sent to a file: the file was replaced by a new one
+    holding the name alone, and the shell's redirection went on writing to the deleted one."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "log.txt"
+    log.write_text("")
+    inode = log.stat().st_ino
+    with log.open("ab") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "modpack", "ramp-pack", str(HELLO), "-o", str(tmp_path / "x.zip"),
+             "-r", "7.0", "-cr", "7.4", "-C", "types", "--packname-file", "/dev/stdout"],
+            stdout=out, stderr=subprocess.PIPE, check=False, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert log.stat().st_ino == inode  # the file the redirection writes, not a new one
+    text = log.read_text()
+    assert f"wrote {tmp_path / 'x.zip'}" in text and text.count(str(tmp_path / "x.zip")) == 2, text
+    assert Path("/dev/stdout").is_symlink()

@@ -44,7 +44,7 @@ def _write(path: Path, text: str, force: bool) -> None:
 
 
 def _refuse_existing(path: Path, force: bool) -> None:
-    if path.exists() and not force:
+    if os.path.lexists(path) and not force:  # a link to nothing is there too: --force replaces it
         raise UsageError(f"{path} exists", "Pass --force to replace it.")
 
 
