@@ -690,6 +690,7 @@ def build_project(
     if chooser:
         _refuse_single_build_options(so, discover, chooser)
     decl = manifests.load(declarations_path(path))
+    decl.discovered = discover and decl.kind == "ramp"  # the module's own name and commands are packed
     if decl.kind == "toml" and decl.raw:
         from modpack.modpack_toml import settings_only
 

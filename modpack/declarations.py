@@ -132,6 +132,9 @@ class Declarations:
     opaque: set[str] = field(default_factory=set)
     # module.json keys the command line sets over the file (ramp-pack's options, as `ramp pack`'s)
     given: frozenset[str] = frozenset()
+    # A ramp.yml built RAMP's way (ramp-pack, build --discover): the loaded module gives its
+    # module_name, version, semantic_version and commands, and the manifest's own are not packed.
+    discovered: bool = False
 
     @property
     def has_commands(self) -> bool:

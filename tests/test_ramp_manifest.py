@@ -332,3 +332,29 @@ def test_a_command_list_that_is_no_list_is_said_by_validate_as_by_build(tmp_path
     assert done.returncode == 1, done.stdout
     assert f"[{key}]: error SCH002 `{key}` is an object" in done.stdout, done.stdout
     assert done.stdout.count("SCH002") == 1
+
+
+@pytest.mark.redis
+def test_what_discovery_replaces_is_not_judged_where_it_is_replaced(tmp_path: Path) -> None:
+    """ramp-pack and build --discover take module_name and commands from the loaded module, as RAMP
+    does: the manifest's own, which validate and a plain build judge (they pack them), refused
+    those runs too (SCH006 of '../evil', KEY003 of a command the module does not register so)."""
+    from tests.support.paths import HELLO
+    from tests.support.tools import require_redis
+
+    require_redis()
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        BASE
+        + 'module_name: "../evil"\ncommands:\n'
+        + "  - {command_name: hello.get, command_arity: 2, flags: [readonly], first_key: 2, last_key: 1, step: 1}\n"
+    )
+    for command in (
+        ["ramp-pack", HELLO, "-m", manifest, "-o", tmp_path / "r.zip"],
+        ["build", manifest, "--so", HELLO, "--discover", "-o", tmp_path / "d"],
+    ):
+        done = run_modpack(*command)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "SCH006" not in done.stdout and "KEY003" not in done.stdout, done.stdout
+    plain = run_modpack("build", manifest, "--so", HELLO, "-o", tmp_path / "p")
+    assert plain.returncode == 1 and "SCH006" in plain.stdout and "KEY003" in plain.stdout, plain.stdout

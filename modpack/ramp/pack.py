@@ -84,6 +84,7 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
 
         from modpack.ramp import reader
 
+        decl.discovered = True  # RAMP's way: the module gives its name, version and commands
         reader.check(replace(decl, module=module))
     # [validate] select/ignore of the project, as `modpack build ramp.yml` and discover apply them:
     # the nearest modpack.toml to the manifest, or to the module without one

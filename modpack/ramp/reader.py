@@ -497,10 +497,12 @@ def check(decl: Declarations) -> None:
     metadata.check_platform(module, sink, in_bundle=False)
     # module_name and module_file name files on every node: `modpack build` (without --discover)
     # packs the manifest's own (SCH006 there passed validate, and build refused it)
-    metadata.check_names(module, sink)
+    metadata.check_names(
+        {k: v for k, v in module.items() if not (decl.discovered and k == "module_name")}, sink
+    )
     metadata.check_dependencies(module, sink)
     _check_dependency_urls(decl.raw, sink)
-    _check_command_entries(module, sink, decl.raw)
+    _check_command_entries(module, sink, decl.raw, discovered=decl.discovered)
     # Numbers RAMP copies into module.json verbatim: a YAML 3.0 would be written as 3.0.
     for key in ("commands", "overide_command", "add_command", "crdb"):
         if key in module:
@@ -546,13 +548,17 @@ def _without_local_dependencies(module: Module) -> Module:
     return {**module, "dependencies": view}
 
 
-def _check_command_entries(module: Module, sink: Sink, written: Collection[str]) -> None:
+def _check_command_entries(
+    module: Module, sink: Sink, written: Collection[str], *, discovered: bool = False
+) -> None:
     """overide_command and add_command entries are commands module.json will carry, and so is the
     manifest's own commands list, which `modpack build` without --discover packs (RAMP reads the
     module's: DECL005): a last_key below the first passed validate, and build refused it."""
     places: list[str] = []
     entries: list[JSON] = []
-    for key in ("commands", "overide_command", "add_command"):
+    for key in (
+        ("overide_command", "add_command") if discovered else ("commands", "overide_command", "add_command")
+    ):
         items = module.get(key)
         if key != "commands" and items is not None and not isinstance(items, list):  # commands: the schema's
             # build refused it (SCH002), and validate passed it
