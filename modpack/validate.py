@@ -182,6 +182,8 @@ def check_declarations(
         from modpack.ramp import reader
 
         reader.check(decl)
+        if "module_name" in decl.module and not decl.discovered:  # build packs it, in the default name
+            _check_output_template(decl, decl.module, decl.sink, None, _facts(so))
         if settings.load and not (so is None and binary_beside):
             _load_declared(decl, so, settings)
         return
@@ -278,15 +280,33 @@ def _check_output_template(
             if decl.output is None:  # the default name: only its length is not another rule's (SCH006,
                 if "bytes long" not in refused.message:  # VER001 say what makes it no file name)
                     continue
+                other = (
+                    "give [build] output a shorter name template"
+                    if decl.kind == "toml"
+                    else "build with --name"
+                )
                 refused = UsageError(
                     f"{refused.message}: the bundle's default name ({DEFAULT_NAME})",
-                    "Shorten the module name, or give [build] output a shorter name template.",
+                    f"Shorten the module name, or {other}.",
                 )
                 hint = refused.hint
             if refused.message not in said:
                 said.add(refused.message)
-                where = "build.output" if decl.output is not None else "module.name"
+                name_key = "module.name" if decl.kind == "toml" else "module_name"
+                where = "build.output" if decl.output is not None else name_key
                 sink.add("DECL011", where, refused.message, hint, source_path=True)
+
+
+def _facts(so: Path | None) -> ElfInfo | None:
+    """The binary's facts, for a name that takes them (its OSes), where a binary is given and reads."""
+    if so is None:
+        return None
+    from modpack.elf import ElfError, read_elf
+
+    try:
+        return read_elf(so)
+    except (ElfError, OSError):
+        return None  # the binary's own checks say why
 
 
 def _written_so(decl: Declarations) -> bool:

@@ -358,3 +358,24 @@ def test_what_discovery_replaces_is_not_judged_where_it_is_replaced(tmp_path: Pa
         assert "SCH006" not in done.stdout and "KEY003" not in done.stdout, done.stdout
     plain = run_modpack("build", manifest, "--so", HELLO, "-o", tmp_path / "p")
     assert plain.returncode == 1 and "SCH006" in plain.stdout and "KEY003" in plain.stdout, plain.stdout
+
+
+@pytest.mark.rule("DECL011")
+def test_a_ramp_yml_whose_default_bundle_name_is_too_long_is_refused_with_its_line(tmp_path: Path) -> None:
+    """build of a ramp.yml whose module_name makes the default bundle name longer than 200 bytes
+    (with every OS the binary loads on) said 'the output name is 212 bytes long', exit 2, naming no
+    file, and its fix named [build] output, which a ramp.yml does not have."""
+    from tests.support.paths import HELLO
+
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        BASE
+        + f'module_name: {"h" * 150}\nsemantic_version: "1.2.3"\ncommands:\n'
+        + "  - {command_name: hello.get, command_arity: 2, flags: [readonly], first_key: 1, last_key: 1, step: 1}\n"
+    )
+    line = manifest.read_text().splitlines().index(f"module_name: {'h' * 150}") + 1
+    done = run_modpack("build", manifest, "--so", HELLO, "-o", tmp_path / "out")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"ramp.yml:{line} [module_name]: error DECL011 the output name is 212 bytes long" in done.stdout
+    assert "fix: Shorten the module name, or build with --name." in done.stdout
+    assert not (tmp_path / "out").exists()

@@ -332,6 +332,14 @@ def test_settings_and_files_as_build_reads_them_whatever_the_order_and_links(tmp
             id="empty-min-redis-version",
         ),
         pytest.param(
+            "[[commands]]",
+            '[[targets]]\nname = "t"\nso = "hello.so"\nmin_redis_version = ""\n\n[[commands]]',
+            "SCH004",
+            "targets[0].min_redis_version",
+            marks=pytest.mark.rule("SCH004"),
+            id="empty-target-min-redis-version",
+        ),
+        pytest.param(
             'name = "hello"',
             f'name = "{"h" * 150}"',
             "DECL011",
