@@ -278,3 +278,21 @@ def test_an_added_command_is_judged_against_ramps_default_minimum_once(tmp_path:
     assert raised.returncode == 0, raised.stdout + raised.stderr
     assert "CMD023" not in raised.stdout and "RAMP's default" not in raised.stdout, raised.stdout
     assert "[add_command[0].flags[0]]: warning CMD008" in raised.stdout
+
+
+def test_a_finding_of_an_option_is_placed_at_the_option_not_in_the_manifest(tmp_path: Path) -> None:
+    """ramp-pack -m m.yml --add-command '{...}' said the entry's findings at m.yml:1
+    [add_command[0].flags[0]], a line and a path the manifest does not have."""
+    manifest = tmp_path / "m.yml"
+    manifest.write_text(
+        'display_name: x\ncompatible_redis_version: "7.2"\nmin_redis_version: "7.2"\ncapabilities: [types]\n'
+    )
+    entry = '{"command_name": "hello.extra", "command_arity": -1, "flags": ["deny_oom", "write"],'
+    entry += ' "first_key": 2, "last_key": 1, "step": 1}'
+    done = run_modpack("ramp-pack", HELLO, "-m", manifest, "--add-command", entry, "-o", tmp_path / "o.zip")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "ramp-pack options [--add-command[0].flags[0]]: error CMD007 unknown flag 'deny_oom'" in done.stdout
+    )
+    assert "ramp-pack options [--add-command[0].last_key]: error KEY003" in done.stdout
+    assert "m.yml:" not in done.stdout, done.stdout

@@ -14,6 +14,7 @@ there is no silent "7.4" for compatible_redis_version (VER006 warns instead).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypeAlias
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 from modpack.builder import BuildResult, build
 from modpack.declarations import Declarations
 from modpack.errors import FindingsError, UsageError
-from modpack.findings import Sink
+from modpack.findings import Finding, Location, Sink
 from modpack.naming import template_fields
 from modpack.ramp.edits import finish_module
 
@@ -85,7 +86,9 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
         from modpack.ramp import reader
 
         decl.discovered = True  # RAMP's way: the module gives its name, version and commands
+        start = len(decl.sink.findings)
         reader.check(replace(decl, module=module))
+        decl.sink.findings[start:] = [_at_option(f, decl.given) for f in decl.sink.findings[start:]]
     # [validate] select/ignore of the project, as `modpack build ramp.yml` and discover apply them:
     # the nearest modpack.toml to the manifest, or to the module without one
     from modpack.builder import settings_near
@@ -154,6 +157,21 @@ def _refuse_other_kinds(manifest: Path) -> None:
             f"-m takes RAMP's manifest (a ramp.yml), not a {kind}: {manifest}",
             _INSTEAD[kind].format(path=manifest),
         )
+
+
+def _at_option(finding: Finding, given: frozenset[str]) -> Finding:
+    """A finding of a value an option gave, placed at that option (`--add-command[0].flags[0]`, in
+    the ramp-pack options), not at a line of the manifest, which does not hold it."""
+    key = re.split(r"[.\[]", finding.location.path, maxsplit=1)[0]
+    option = next((o for o in given if _MODULE_KEYS.get(o, o) == key), None)
+    if option is None:
+        return finding
+    path = f"--{option.replace('_', '-')}{finding.location.path[len(key) :]}"
+    return finding._replace(location=Location(NO_MANIFEST, path))
+
+
+# The module.json key an option sets where its name is another.
+_MODULE_KEYS = {"os_name": "os", **_JSON_OPTIONS}
 
 
 def _apply_command_line(module: Module, options: dict[str, RampOption], sink: Sink) -> None:
