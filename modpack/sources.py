@@ -249,15 +249,33 @@ def parse_json_text(text: str, sink: Sink) -> ParsedJson | None:
     return ParsedJson(document, unique_keys=not duplicates)
 
 
-# Only a \u escape of D800-DFFF makes a surrogate: the text itself was decoded from UTF-8.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+def _lone_surrogate_escape(text: str) -> bool:
+    """Whether `text` has a \\u escape of a lone surrogate: a high half (D800-DBFF) not followed by
+    a low one, or a low half (DC00-DFFF) not after a high one. Only an escape makes a surrogate (the
+    text was decoded from UTF-8), and a pair, as json.dump writes an emoji, is one character: the
+    document is walked only for a lone one. An escaped backslash before `u` may be taken for one:
+    the walk then finds no surrogate."""
+    at = text.find("\\u")
+    while at != -1:
+        digits = text[at + 2 : at + 6]
+        if len(digits) == 4 and digits[0] in "dD":
+            if digits[1] in "89abAB":
+                low = text[at + 6 : at + 12]  # its pair's low half: \\uDC00 to \\uDFFF
+                if len(low) < 6 or low[:2] != "\\u" or low[2] not in "dD" or low[3] not in "cdefCDEF":
+                    return True
+                at = text.find("\\u", at + 12)
+                continue
+            if digits[1] in "cdefCDEF":
+                return True
+        at = text.find("\\u", at + 2)
+    return False
 
 
 def _lone_surrogate(text: str, document: JSON, sink: Sink) -> bool:
     """IN002 for a string holding a lone surrogate (a "\\ud800" escape without its pair): no
     UTF-8 text can hold it, I-JSON (RFC 7493 §2.1) forbids it, and publishing such a module.json
     ended in an internal error (the request body could not be encoded)."""
-    if "\\u" not in text or not _SURROGATE_ESCAPE.search(text):
+    if "\\u" not in text or not _lone_surrogate_escape(text):
         return False
     found = _surrogate_at(document, "")
     if found is None:
