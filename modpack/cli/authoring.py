@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from modpack.cli.output import COLOR_OPTION, GivenPath, echo_findings, echo_registered_defects
+from modpack.cli.output import COLOR_OPTION, GivenPath, GivenText, echo_findings, echo_registered_defects
 from modpack.errors import ModpackError, UsageError
 
 if TYPE_CHECKING:
@@ -294,7 +294,12 @@ def _write_packname(out: AtomicFile, formatted: str, *, wrote: bool) -> None:
 @click.argument("module_so", type=GivenPath(path_type=Path, dir_okay=False, exists=True))
 @click.option("-m", "--manifest", type=GivenPath(path_type=Path, dir_okay=False, exists=True))
 @click.option(
-    "-o", "--output", default="module.zip", show_default=True, help="Output path; {module_name}-style fields."
+    "-o",
+    "--output",
+    type=GivenText(),
+    default="module.zip",
+    show_default=True,
+    help="Output path; {module_name}-style fields.",
 )
 @click.option("-n", "--module-name")
 @click.option("-d", "--display-name")

@@ -17,6 +17,7 @@ import click
 from modpack.cli.output import (
     COLOR_OPTION,
     GivenPath,
+    GivenText,
     checked_redis_version,
     colour,
     echo_findings,
@@ -82,7 +83,10 @@ class LoadOptions(NamedTuple):
     help="Like --load when a redis-server for the module is there; else only a note (laptops).",
 )
 @click.option(
-    "--redis-server", "redis", help="redis-server for --load (default: $MODPACK_REDIS_SERVER, PATH)."
+    "--redis-server",
+    "redis",
+    type=GivenText(),
+    help="redis-server for --load (default: $MODPACK_REDIS_SERVER, PATH).",
 )
 @click.option(
     "--redis-version",
@@ -158,7 +162,10 @@ def validate(
     help="Fill the commands from the module when none of its own are declared (add_command's are kept).",
 )
 @click.option(
-    "--redis-server", "redis", help="redis-server for --discover (default: $MODPACK_REDIS_SERVER, PATH)."
+    "--redis-server",
+    "redis",
+    type=GivenText(),
+    help="redis-server for --discover (default: $MODPACK_REDIS_SERVER, PATH).",
 )
 @COLOR_OPTION
 def build(

@@ -38,6 +38,16 @@ class GivenPath(click.Path):
         return super().convert(value, param, ctx)
 
 
+class GivenText(click.types.StringParamType):
+    """A text option that refuses an empty value, as GivenPath does a path: ramp-pack -o "" wrote
+    into the current folder, --redis-server "" fell back to the redis-server on PATH."""
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if value == "":
+            self.fail("is empty (an unset variable?): give a value, or leave the option out", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 COLOR_OPTION = click.option(
     "--color",
     "color",

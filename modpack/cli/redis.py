@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from modpack.cli.output import GivenPath, OnceGroup
+from modpack.cli.output import GivenPath, GivenText, OnceGroup
 from modpack.errors import UsageError
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     "--redis-server",
     "redis_server",
     envvar="MODPACK_REDIS_SERVER",
+    type=GivenText(),
     help="The redis-server to run [env MODPACK_REDIS_SERVER; default: redis-server on PATH].",
 )
 @click.option(
