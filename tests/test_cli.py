@@ -317,3 +317,6 @@ def test_build_and_init_show_a_path_on_one_line(tmp_path: Path) -> None:
     made = run_modpack("init", odd / "modpack.toml", "--name", "x", "--version", "1.2.3")
     assert made.returncode == 0, made.stdout + made.stderr
     assert made.stdout.splitlines()[0] == f"wrote {tmp_path}/a\\nb/modpack.toml", made.stdout
+    merged = run_modpack("discover", HELLO, "--write", odd / "modpack.toml")
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert merged.stdout.splitlines()[0].startswith(f"wrote {tmp_path}/a\\nb/modpack.toml ("), merged.stdout

@@ -136,7 +136,7 @@ def _target(given: str) -> tuple[Path, Path | None]:
     return path / "modpack.toml", path
 
 
-def _shown(path: Path) -> str:
+def _shown(path: object) -> str:
     from modpack.reporters import shown_path
 
     return shown_path(path)
@@ -287,7 +287,7 @@ def _write_packname(out: AtomicFile, formatted: str, *, wrote: bool) -> None:
     except ModpackError as exc:
         if not wrote:
             raise
-        raise ModpackError(f"wrote {formatted}, but {exc.message}", exc.hint) from exc
+        raise ModpackError(f"wrote {_shown(formatted)}, but {exc.message}", exc.hint) from exc
 
 
 @click.command("ramp-pack", context_settings={"help_option_names": ["--help"]})

@@ -310,8 +310,10 @@ class WriteSummary:
         """One paragraph for people: what changed, and what was kept."""
         groups = (("added", self.added), ("updated", self.updated), ("unchanged", self.unchanged))
         counts = ", ".join(f"{len(items)} {label}" for label, items in groups if items) or "no commands"
+        from modpack.reporters import shown_path
+
         state = "wrote" if self.written else "unchanged:"
-        text = f"{state} {self.path} ({counts}; redis-server {self.redis_version})"
+        text = f"{state} {shown_path(self.path)} ({counts}; redis-server {self.redis_version})"
         for note in self.notes:
             text += f"\n  {note}"
         if self.excluded:
