@@ -3,6 +3,7 @@ modules without commands, ramp.yml as RAMP users write it, and `init` output tha
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -251,8 +252,16 @@ def test_a_local_dependency_needs_no_url(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "expected"),
-    [(None, "does not exist"), (b"PK\x03\x04 a zip, not a tgz", "is not a gzip archive")],
-    ids=["missing", "not-gzip"],
+    [
+        (None, "does not exist"),
+        (b"PK\x03\x04 a zip, not a tgz", "is not a gzip archive"),
+        # cut to its first 100 bytes: only the gzip magic was read, and it validated and shipped
+        (
+            gzip.compress(b"x" * 50000 + bytes(range(256)) * 400)[:100],
+            "is a damaged gzip archive: it ends before",
+        ),
+    ],
+    ids=["missing", "not-gzip", "truncated"],
 )
 def test_an_unusable_dependency_archive_stops_the_build(
     tmp_path: Path, content: bytes | None, expected: str
