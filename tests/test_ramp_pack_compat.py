@@ -296,23 +296,3 @@ def test_a_finding_of_an_option_is_placed_at_the_option_not_in_the_manifest(tmp_
     )
     assert "ramp-pack options [--add-command[0].last_key]: error KEY003" in done.stdout
     assert "m.yml:" not in done.stdout, done.stdout
-    # without -m the same: it was said at the packed commands[5].flags[2], 'module' counted in
-    bare = run_modpack(
-        "ramp-pack",
-        HELLO,
-        "-r",
-        "7.2",
-        "-cr",
-        "7.2",
-        "-C",
-        "types",
-        "--add-command",
-        entry,
-        "-o",
-        tmp_path / "b.zip",
-    )
-    assert bare.returncode == 1, bare.stdout + bare.stderr
-    assert (
-        "ramp-pack options [--add-command[0].flags[0]]: error CMD007 unknown flag 'deny_oom'" in bare.stdout
-    )
-    assert "[commands[" not in bare.stdout, bare.stdout

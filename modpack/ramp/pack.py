@@ -77,18 +77,18 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
     module = dict(decl.module)  # RAMP's defaults fill what is left out (finish_module)
     _apply_command_line(module, request.options, decl.sink)
     decl.given = frozenset(k for k, v in request.options.items() if v is not None and v != ())
-    # The manifest's own checks, as build and validate of it run them, of what is packed (the
-    # options replace its values): its entries are said where it writes them, at overide_command[0],
-    # not at the commands[1] they pack into, and an option's at the option, with or without -m.
-    from dataclasses import replace
+    if request.manifest is not None:
+        # The manifest's own checks, as build and validate of it run them, of what is packed (the
+        # options replace its values): its entries are said where it writes them, at
+        # overide_command[0], not at the commands[1] they pack into, and none is left out.
+        from dataclasses import replace
 
-    from modpack.ramp import reader
+        from modpack.ramp import reader
 
-    decl.discovered = True  # RAMP's way: the module gives its name, version and commands
-    start = len(decl.sink.findings)
-    raw = decl.raw or module  # without -m, the options are what is written
-    reader.check(replace(decl, module=module, raw=raw))
-    decl.sink.findings[start:] = [_at_option(f, decl.given) for f in decl.sink.findings[start:]]
+        decl.discovered = True  # RAMP's way: the module gives its name, version and commands
+        start = len(decl.sink.findings)
+        reader.check(replace(decl, module=module))
+        decl.sink.findings[start:] = [_at_option(f, decl.given) for f in decl.sink.findings[start:]]
     # [validate] select/ignore of the project, as `modpack build ramp.yml` and discover apply them:
     # the nearest modpack.toml to the manifest, or to the module without one
     from modpack.builder import settings_near
