@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import io
 import os
+import re
 import secrets
 import stat
 from collections.abc import Callable, Iterator, Sequence
@@ -107,8 +108,9 @@ def _umask() -> int:
 
 
 _SPECIAL = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
-# Where the system keeps links to open files: /dev/stdout, /dev/fd/N, /proc/self/fd/N.
-_FD_ALIASES = ("/dev/", "/proc/")
+# The system's names of this process's own open files: /dev/stdout, /dev/fd/63 (a shell's >(...)).
+_OWN_DESCRIPTOR = re.compile(r"/dev/(?:std(in|out|err)|fd/(\d+))|/proc/self/fd/(\d+)")
+_STANDARD = {"in": 0, "out": 1, "err": 2}
 
 
 def special_kind(target: Path, *, follow: bool = True) -> str | None:
@@ -119,32 +121,58 @@ def special_kind(target: Path, *, follow: bool = True) -> str | None:
         mode = (target.stat() if follow else target.lstat()).st_mode
     except (OSError, ValueError):
         return None
+    return _kind(mode)
+
+
+def _kind(mode: int) -> str | None:
     if stat.S_ISSOCK(mode):
         return "a socket"
     return next((kind for test, kind in _SPECIAL if test(mode)), None)
 
 
-def _written_in_place(target: Path) -> bool:
-    """A name the user gave to be written as it is, as RAMP's open(path, "w") writes it: a FIFO or a
-    device itself, or a link where the system keeps open files (/dev/stdout, a shell's >(...) as
-    /dev/fd/63), whatever it points to: renaming over it replaced the link (as root, /dev/stdout
-    itself), and a new file where it points left a shell's redirection writing to a deleted one."""
-    if special_kind(target, follow=False) is not None:
-        return True
-    if not target.is_symlink():
-        return False
+def _own_descriptor(target: Path) -> int | None:
+    """The descriptor `target` names when it is one of this process's own (/dev/stdout, /dev/fd/N,
+    /proc/self/fd/N), written through a duplicate: it shares the descriptor's offset, so a name
+    written to /dev/stdout sent to a file by `>` is not overwritten by what is printed next."""
+    match = _OWN_DESCRIPTOR.fullmatch(str(target))
+    if match is None:
+        return None
+    standard, number, proc = match.groups()
+    return _STANDARD[standard] if standard else int(number or proc)
+
+
+def _open_in_place(target: Path) -> int | None:
+    """A descriptor to write a user-named FIFO or device as it is (as RAMP's open(path, "w")
+    writes it), or one of this process's own; None for anything a rename should replace. The
+    name itself must be the FIFO or device: O_NOFOLLOW, and checked again on what was opened."""
+    own = _own_descriptor(target)
+    if own is not None:
+        try:
+            return os.dup(own)
+        except OSError as exc:
+            raise write_error(target, exc) from None
+    if special_kind(target, follow=False) is None:
+        return None
     try:
-        folder = target.absolute().parent.resolve()  # the link's own folder: /dev/fd is /proc/self/fd
-    except (OSError, RuntimeError):
-        return False
-    return f"{folder}/".startswith(_FD_ALIASES)
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise write_error(target, exc) from None
+    if _kind(os.fstat(fd).st_mode) is None:  # swapped for a file or a link since it was looked at
+        os.close(fd)
+        raise ModpackError(f"cannot write {target}: it changed while it was opened", "Run the command again.")
+    return fd
 
 
 def _linked_file(target: Path) -> Path:
-    """The regular file a link at `target` names, to be replaced with the link kept; else `target`
-    itself (no link; or one to nothing or to no regular file, which is replaced, not followed: a
-    link planted at the name must not create a file where it points)."""
-    if not target.is_symlink():
+    """The regular file a link at `target` names, to be replaced with the link kept: only a link
+    the user running modpack owns (as root, a link another user planted in a shared folder such as
+    /tmp must not send the write elsewhere) to an existing regular file. Else `target` itself: the
+    link is replaced, not followed."""
+    try:
+        link = target.lstat()
+    except (OSError, ValueError):
+        return target
+    if not stat.S_ISLNK(link.st_mode) or link.st_uid != os.geteuid():
         return target
     try:
         resolved = Path(os.path.realpath(target, strict=True))
@@ -157,21 +185,18 @@ class AtomicFile:
     """`with AtomicFile(target) as out: out.stream.write(...); out.commit()`.
 
     `named`: a file the user named to be written (the name file of ramp-pack, the modpack.toml init
-    or discover --write writes). A link there to an existing regular file is written through (that
-    file is replaced, the link kept: a linked modpack.toml lost its link); a FIFO, a device, or a
-    link where the system keeps open files (/dev/stdout) is written to as it is (_written_in_place).
-    Otherwise (a bundle) a link at the name is replaced, not followed, and a FIFO or a device is
-    refused."""
+    or discover --write writes). A link of the user's own to an existing regular file is written
+    through (that file is replaced and the link kept: a linked modpack.toml lost its link); a FIFO
+    or a device at the name, or one of the process's own descriptors (/dev/stdout), is written as
+    it is (_open_in_place); any other link is replaced, not followed. Otherwise (a bundle) a link
+    at the name is replaced, not followed, and a FIFO or a device is refused."""
 
     def __init__(self, target: Path, *, named: bool = False) -> None:
         self.named: Path | None = None
         self.direct = False
-        if named and _written_in_place(target):
+        fd = _open_in_place(target) if named else None
+        if fd is not None:
             self.target, self.direct = target, True
-            try:  # O_APPEND: /dev/stdout sent to a file keeps what was written to it before
-                fd = os.open(target, os.O_WRONLY | os.O_APPEND)
-            except OSError as exc:
-                raise write_error(target, exc) from None
             self.stream: BinaryIO = _Direct(fd, target)
             return
         kind = special_kind(target, follow=False)
@@ -196,6 +221,16 @@ class AtomicFile:
                 raise write_error(target, exc) from None
         self.stream = _Output(fd, target)
 
+    def existing_mode(self) -> int | None:
+        """The mode of the regular file this write replaces (a link is none), to keep it."""
+        if self.direct:
+            return None
+        try:
+            found = self.target.lstat()
+        except OSError:
+            return None
+        return found.st_mode & 0o7777 if stat.S_ISREG(found.st_mode) else None
+
     def __enter__(self) -> AtomicFile:
         return self
 
@@ -211,7 +246,7 @@ class AtomicFile:
 
     def same_as_target(self) -> bool:
         """True when the target already holds exactly these bytes."""
-        if self.direct:
+        if self.direct or self.target.is_symlink():  # a link at the name is replaced: never "unchanged"
             return False
         try:
             if self.target.stat().st_size != os.fstat(self.stream.fileno()).st_size:
@@ -289,7 +324,7 @@ def fsync_folder(folder: Path) -> None:
 @contextlib.contextmanager
 def atomic_output(target: Path, *, named: bool = False) -> Iterator[AtomicFile]:
     """AtomicFile(target, named=named), the temporaries a killed run left removed first."""
-    if not (named and _written_in_place(target)):
+    if not (named and (_own_descriptor(target) is not None or special_kind(target, follow=False))):
         remove_stale(_linked_file(target) if named else target)
     with AtomicFile(target, named=named) as out:
         yield out
@@ -299,8 +334,7 @@ def write_text(target: Path, text: str, mode: int | None = None) -> None:
     """A small text file the user named (AtomicFile's `named`), atomically where it is a file;
     `mode` defaults to the existing file's, else the umask's."""
     with atomic_output(target, named=True) as out:
-        if mode is None and not out.direct and out.target.exists():
-            mode = out.target.stat().st_mode & 0o7777
+        mode = mode if mode is not None else out.existing_mode()
         out.stream.write(text.encode("utf-8"))
         if mode is not None and not out.direct:
             os.fchmod(out.stream.fileno(), mode)
@@ -312,7 +346,7 @@ def one_of(target: Path, inputs: Sequence[Path]) -> Path | None:
 
     A writer checks this before writing: with --force it would otherwise replace its own input."""
     try:
-        written = target.stat()
+        written = target.lstat()  # a link at the name is replaced, never what it points to
     except OSError:
         return None  # nothing there yet: no input can be it
     for source in inputs:

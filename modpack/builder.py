@@ -438,7 +438,7 @@ def _staged(plan: PlannedBundle, *, force: bool) -> Iterator[_Staged]:
         size = os.fstat(source.fileno()).st_size
         digest = _write_zip(out.stream, plan.module, source, size, plan.deps)
         unchanged = out.same_as_target()
-        if plan.path.exists() and not unchanged and not force:
+        if os.path.lexists(plan.path) and not unchanged and not force:  # a link to nothing too
             raise OutputExistsError(
                 f"{plan.path} exists with different content",
                 "Pass --force to replace it, or choose another -o.",

@@ -530,7 +530,7 @@ def test_packname_file_dev_stdout_sent_to_a_file_keeps_that_file(tmp_path: Path)
     log = tmp_path / "log.txt"
     log.write_text("")
     inode = log.stat().st_ino
-    with log.open("ab") as out:
+    with log.open("wb") as out:  # `>`: the name was written at offset 0, then printed over
         done = subprocess.run(
             [sys.executable, "-m", "modpack", "ramp-pack", str(HELLO), "-o", str(tmp_path / "x.zip"),
              "-r", "7.0", "-cr", "7.4", "-C", "types", "--packname-file", "/dev/stdout"],
@@ -541,3 +541,33 @@ def test_packname_file_dev_stdout_sent_to_a_file_keeps_that_file(tmp_path: Path)
     text = log.read_text()
     assert f"wrote {tmp_path / 'x.zip'}" in text and text.count(str(tmp_path / "x.zip")) == 2, text
     assert Path("/dev/stdout").is_symlink()
+
+
+def test_a_link_another_user_planted_is_replaced_not_followed_and_gives_no_mode(tmp_path: Path) -> None:
+    """Run as root, a named file's link was followed wherever it pointed: one another user planted
+    in a shared folder (a sticky /tmp, /dev/shm) replaced root's own file, and the new file took
+    the mode of what the link named (a link to /dev/null gave rw-rw-rw-). Only a link of the user's
+    own to a regular file is written through now, and a replaced link gives the umask's mode."""
+    victim = tmp_path / "victim"
+    victim.write_text("root's\n")
+    victim.chmod(0o600)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    planted = shared / "name.txt"
+    planted.symlink_to(victim)
+    if os.geteuid() == 0:
+        os.lchown(planted, 65534, 65534)  # nobody's link
+    else:
+        pytest.fail("run as root in CI: a link of another user cannot be made otherwise")
+    done = run_modpack("ramp-pack", HELLO, "-o", tmp_path / "x.zip", "--packname-file", planted)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert victim.read_text() == "root's\n" and not planted.is_symlink()
+    assert planted.read_text() == str(tmp_path / "x.zip")
+    devnull = tmp_path / "toml"
+    devnull.mkdir()
+    (devnull / "modpack.toml").symlink_to("/dev/null")
+    made = run_modpack("init", devnull / "modpack.toml", "--name", "x", "--version", "1.2.3", "--force")
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert stat.S_IMODE((devnull / "modpack.toml").lstat().st_mode) & 0o022 == 0
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)

@@ -272,9 +272,9 @@ def _packname_output(stack: contextlib.ExitStack, path: Path | None) -> AtomicFi
     from modpack.atomic import atomic_output
 
     out = stack.enter_context(atomic_output(path, named=True))  # RAMP writes it as it is: /dev/stdout
-    if not out.direct:
-        with contextlib.suppress(OSError):  # an existing file keeps its mode, as atomic.write_text keeps it
-            os.fchmod(out.stream.fileno(), out.target.stat().st_mode & 0o7777)
+    mode = out.existing_mode()  # an existing file keeps its mode, as atomic.write_text keeps it
+    if mode is not None:
+        os.fchmod(out.stream.fileno(), mode)
     return out
 
 
