@@ -296,3 +296,16 @@ def test_a_finding_of_an_option_is_placed_at_the_option_not_in_the_manifest(tmp_
     )
     assert "ramp-pack options [--add-command[0].last_key]: error KEY003" in done.stdout
     assert "m.yml:" not in done.stdout, done.stdout
+
+
+def test_a_field_an_option_gives_is_judged_once(tmp_path: Path) -> None:
+    """ramp-pack -m m.yml -r 6.0 said VER008 twice once ec570ad placed the manifest check's finding
+    at the option: once there, and once at the field, where the bundle's own check says it."""
+    manifest = tmp_path / "m.yml"
+    manifest.write_text(
+        'display_name: x\ncompatible_redis_version: "7.2"\nmin_redis_version: "7.2"\ncapabilities: [types]\n'
+    )
+    done = run_modpack("ramp-pack", HELLO, "-m", manifest, "-r", "6.0", "-o", tmp_path / "o.zip")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("VER008") == 1, done.stdout
+    assert "1 file checked: 0 errors, 1 warning" in done.stdout, done.stdout

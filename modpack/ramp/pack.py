@@ -163,6 +163,8 @@ def _at_option(finding: Finding, given: frozenset[str]) -> Finding:
     """A finding of a value an option gave, placed at that option (`--add-command[0].flags[0]`, in
     the ramp-pack options), not at a line of the manifest, which does not hold it."""
     key = re.split(r"[.\[]", finding.location.path, maxsplit=1)[0]
+    if key not in _ENTRY_OPTIONS:  # a field's own finding stays where the bundle's checks say it
+        return finding  # too (moved, VER008 of -r was said twice), at the field
     option = next((o for o in given if _MODULE_KEYS.get(o, o) == key), None)
     if option is None:
         return finding
@@ -170,6 +172,9 @@ def _at_option(finding: Finding, given: frozenset[str]) -> Finding:
     return finding._replace(location=Location(NO_MANIFEST, path))
 
 
+# Options giving command entries (--overide-command, --add-command: one per entry), whose
+# findings the bundle's checks say at the packed command instead, with another index.
+_ENTRY_OPTIONS = frozenset({"overide_command", "add_command"})
 # The module.json key an option sets where its name is another.
 _MODULE_KEYS = {"os_name": "os", **_JSON_OPTIONS}
 
