@@ -253,9 +253,9 @@ def _lone_surrogate_escape(text: str) -> bool:
     """Whether `text` has a \\u escape of a lone surrogate: a high half (D800-DBFF) not followed by
     a low one, or a low half (DC00-DFFF) not after a high one. Only an escape makes a surrogate (the
     text was decoded from UTF-8), and a pair, as json.dump writes an emoji, is one character: the
-    document is walked only for a lone one. An escaped backslash before `u` may be taken for one:
-    the walk then finds no surrogate."""
-    at = text.find("\\u")
+    document is walked only for a lone one. A `\\u` after an odd number of backslashes is an
+    escaped backslash and the letter u, which is no escape (it hid a lone half that followed)."""
+    at = _escape_at(text, 0)
     while at != -1:
         digits = text[at + 2 : at + 6]
         if len(digits) == 4 and digits[0] in "dD":
@@ -263,12 +263,26 @@ def _lone_surrogate_escape(text: str) -> bool:
                 low = text[at + 6 : at + 12]  # its pair's low half: \\uDC00 to \\uDFFF
                 if len(low) < 6 or low[:2] != "\\u" or low[2] not in "dD" or low[3] not in "cdefCDEF":
                     return True
-                at = text.find("\\u", at + 12)
+                at = _escape_at(text, at + 12)
                 continue
             if digits[1] in "cdefCDEF":
                 return True
-        at = text.find("\\u", at + 2)
+        at = _escape_at(text, at + 2)
     return False
+
+
+def _escape_at(text: str, start: int) -> int:
+    """Where the next \\u escape starts at or after `start` (a `\\u` preceded by an even number
+    of backslashes), or -1."""
+    at = text.find("\\u", start)
+    while at != -1:
+        before = at
+        while before > 0 and text[before - 1] == "\\":
+            before -= 1
+        if (at - before) % 2 == 0:
+            return at
+        at = text.find("\\u", at + 2)
+    return -1
 
 
 def _lone_surrogate(text: str, document: JSON, sink: Sink) -> bool:

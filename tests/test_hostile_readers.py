@@ -823,3 +823,26 @@ def test_a_surrogate_pair_does_not_send_the_parse_to_walk_the_document(
     assert sources.parse_json_text(text, sink) is not None and sink.findings == []
     with pytest.raises(AssertionError, match="walked"):
         sources.parse_json_text(text.replace("\\ude00", ""), Sink("module.json"))
+
+
+@pytest.mark.parametrize(
+    ("text", "lone"),
+    [
+        (r'{"a": "\\uD800\uDC00"}', True),  # a literal \uD800, then a lone low half
+        (r'{"a": "\\\\\uDBFF\uDFFF"}', False),  # two escaped backslashes, then a pair
+        (r'{"a": "\\\\\\uDBFF\uDFFF"}', True),  # three: a literal \uDBFF, then a lone low half
+        (r'{"a": "x\ud83d\ude00\udc00"}', True),  # a low half right after a pair
+        (r'{"a": "\\uD800"}', False),  # the text \uD800, no surrogate at all
+    ],
+)
+def test_the_lone_surrogate_check_reads_escaped_backslashes_as_json_does(text: str, lone: bool) -> None:
+    """A `\\u` after an escaped backslash is the letter u: taken for a high half, it made the
+    check pass over the lone low half after it, which then ended `init --from` in 'not UTF-8'."""
+    from modpack import sources
+    from modpack.findings import Sink
+
+    decoded = json.loads(text)["a"]
+    assert any("\ud800" <= c <= "\udfff" for c in decoded) is lone  # what JSON itself reads
+    sink = Sink("module.json")
+    sources.parse_json_text(text, sink)
+    assert [f.code for f in sink.findings] == (["IN002"] if lone else [])
