@@ -357,3 +357,22 @@ def one_of(target: Path, inputs: Sequence[Path]) -> Path | None:
         if (read.st_dev, read.st_ino) == (written.st_dev, written.st_ino):
             return source
     return None
+
+
+def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """`data` in `path`, readable by its owner only (`mode`), whole or not at all (a temporary file,
+    then a rename). A link planted at either name is never followed: the rename replaces one at
+    `path`, and O_NOFOLLOW refuses one at the temporary name (a TLS key was written through it)."""
+    temp = path.with_name(f".{path.name}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        temp.replace(path)
+    except OSError as exc:
+        raise ModpackError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            f"Check the folder {path.parent} (a symlink at {temp.name} is never followed).",
+        ) from None

@@ -189,3 +189,33 @@ def test_a_password_from_the_environment_and_a_password_file_name_the_variable(
     )
     assert said in done.stderr, done.stderr
     assert "--admin-password and" not in done.stderr
+
+
+def test_the_tls_key_never_goes_through_a_planted_symlink(tmp_path: Path) -> None:
+    """tls wrote key.pem by way of .key.pem.tmp opened without O_NOFOLLOW: a link planted at the
+    temporary name sent the new private key into whatever file it pointed at."""
+    victim = tmp_path / "victim"
+    victim.write_text("someone's file\n")
+    (tmp_path / "d" / "tls").mkdir(parents=True)
+    (tmp_path / "d" / "tls" / ".key.pem.tmp").symlink_to(victim)
+    done = run_modpack("serve", "--data", tmp_path / "d", "--port", "0", "--host", "")
+    assert done.returncode == 2 and "is empty (an unset variable?)" in done.stderr, done.stderr
+    command = [
+        sys.executable,
+        "-m",
+        "modpack",
+        "serve",
+        "--data",
+        str(tmp_path / "d"),
+        "--port",
+        "0",
+        "--nodes",
+        "1",
+    ]
+    try:  # the key is made before any node listens: a run that gets past it serves until stopped
+        made = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("serve started, having written its key through the planted link")
+    assert made.returncode == 1, made.stdout + made.stderr
+    assert "a symlink at .key.pem.tmp is never followed" in made.stderr, made.stderr
+    assert victim.read_text() == "someone's file\n"

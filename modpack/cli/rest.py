@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from modpack.cli.output import GivenPath, OnceGroup
+from modpack.cli.output import GivenPath, GivenText, OnceGroup
 from modpack.errors import ModpackError, Terminated, UsageError
 
 if TYPE_CHECKING:
@@ -229,7 +229,9 @@ def _limit_options(command: F) -> F:
     help="Folder for the configuration store, artifacts, users, certificate.",
 )
 @click.option("--nodes", type=click.IntRange(1, 64), default=3, show_default=True, help="Number of nodes.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address every node listens on.")
+@click.option(
+    "--host", type=GivenText(), default="127.0.0.1", show_default=True, help="Address every node listens on."
+)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),

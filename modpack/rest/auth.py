@@ -471,23 +471,10 @@ def _write_json_private(path: Path, document: object) -> None:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """`text` in `path`, readable by its owner only, whole or not at all (temporary file, rename).
+    """`text` in `path`, readable by its owner only, whole or not at all (atomic.write_private)."""
+    from modpack.atomic import write_private
 
-    A symlink planted at either name is never followed: the rename replaces one at `path`, and
-    O_NOFOLLOW refuses one at the temporary name."""
-    temp = path.with_name(f".{path.name}.tmp")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        temp.replace(path)
-    except OSError as exc:
-        raise ModpackError(
-            f"cannot write {path}: {exc.strerror or exc}",
-            f"Check the folder {path.parent} (a symlink at {temp.name} is never followed).",
-        ) from None
+    write_private(path, text.encode("utf-8"))
 
 
 def initial_admin(data: Path, password: str | None) -> tuple[Path, bool]:

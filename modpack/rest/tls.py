@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import logging
-import os
 import ssl
 import subprocess
 import sys
@@ -38,7 +37,13 @@ def ensure_certificate(folder: Path, *, in_child: bool = False) -> tuple[Path, P
     kept = [p.name for p in (cert, key) if p.exists()]  # half of a pair: made afresh, and said
     private_folder(folder)
     if in_child:
-        subprocess.run([sys.executable, "-m", "modpack.rest.tls", str(folder)], check=True)
+        child = [sys.executable, "-m", "modpack.rest.tls", str(folder)]
+        made = subprocess.run(child, capture_output=True, text=True, check=False)
+        if made.returncode != 0:  # it says why on its last line (a traceback was an internal error)
+            lines = made.stderr.strip().splitlines() or [f"exit status {made.returncode}"]
+            from modpack.errors import ModpackError
+
+            raise ModpackError(f"cannot make the TLS certificate in {folder}: {lines[-1]}")
     else:
         cert_pem, key_pem = self_signed(HOSTS)
         _write_private(key, key_pem)
@@ -136,13 +141,10 @@ def _general_name(host: str) -> x509.GeneralName:
 
 
 def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    temp.replace(path)
+    """atomic.write_private: a link planted at the temporary name sent the key through it."""
+    from modpack.atomic import write_private
+
+    write_private(path, data, mode)
 
 
 def server_context(cert: Path, key: Path) -> ssl.SSLContext:
@@ -180,4 +182,10 @@ def client_context(ca_cert: Path | None) -> ssl.SSLContext:
 
 
 if __name__ == "__main__":
-    ensure_certificate(Path(sys.argv[1]))
+    from modpack.errors import ModpackError
+
+    try:
+        ensure_certificate(Path(sys.argv[1]))
+    except ModpackError as refused:  # one line for the parent to say: no traceback
+        print(f"{refused.message} ({refused.hint})" if refused.hint else refused.message, file=sys.stderr)
+        sys.exit(1)
