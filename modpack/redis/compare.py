@@ -640,15 +640,46 @@ def _hazards(
         rule = key_range_rule(info.first_key, info.last_key, info.step, info.name)
         said = reported & {rule} if rule is not None else frozenset()
     hazards = key_spec_hazards(info, said=said, getkeys_api=getkeys_api)
-    if not hazards:
+    found = (
+        [
+            Difference(
+                "LOAD027",
+                path,
+                f"{info.name}: Redis accepted key specs it cannot use: {'; '.join(hazards)}",
+                "Fix the key positions given to RedisModule_CreateCommand or the key specs given to "
+                "RedisModule_SetCommandInfo; Redis checks neither.",
+            )
+        ]
+        if hazards
+        else []
+    )
+    return found + _limited_if_not_routed_by_callback(path, info, getkeys_api)
+
+
+def _limited_if_not_routed_by_callback(
+    path: str, info: CommandInfo, getkeys_api: bool | None
+) -> list[Difference]:
+    """A limited range spec (LOAD027's "this spec without its limit") of a movable command where the
+    binary registers getkeys-api for some command: routing asks the callback if this command has
+    the flag, and reads the limit-less first/last/step if not (it was dropped: a module with one
+    getkeys-api command hid the hazard of every other). COMMAND INFO does not say which: a warning
+    saying so (LOAD022's, key specs routing may not read)."""
+    if not (getkeys_api and info.movable):
         return []
+    limited = [n for n in legacy_sources(info.key_specs) if _limited(info.key_specs[n])]
+    if not limited:
+        return []
+    spec = info.key_specs[limited[0]]
     return [
         Difference(
-            "LOAD027",
+            "LOAD022",
             path,
-            f"{info.name}: Redis accepted key specs it cannot use: {'; '.join(hazards)}",
-            "Fix the key positions given to RedisModule_CreateCommand or the key specs given to "
-            "RedisModule_SetCommandInfo; Redis checks neither.",
+            f"{info.name}: key spec {limited[0] + 1} [{spec.describe()}]: first/last/step {info.first_key},"
+            f" {info.last_key}, {info.step} are this spec without its limit {spec.find_int('limit')}, and"
+            " cluster routing reads only them unless the command has getkeys-api (the binary registers"
+            " getkeys-api for a command: if this is one, routing asks its callback, and nothing is wrong)",
+            "If the command has no getkeys-api callback, add one (routing asks it instead), or register"
+            " key positions the legacy triple describes.",
         )
     ]
 
