@@ -346,7 +346,7 @@ def test_what_discovery_replaces_is_not_judged_where_it_is_replaced(tmp_path: Pa
     manifest = tmp_path / "ramp.yml"
     manifest.write_text(
         BASE
-        + 'module_name: "../evil"\ncommands:\n'
+        + 'module_name: "../evil"\nsemantic_version: "1.x"\ncommands:\n'
         + "  - {command_name: hello.get, command_arity: 2, flags: [readonly], first_key: 2, last_key: 1, step: 1}\n"
     )
     for command in (
@@ -356,8 +356,10 @@ def test_what_discovery_replaces_is_not_judged_where_it_is_replaced(tmp_path: Pa
         done = run_modpack(*command)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "SCH006" not in done.stdout and "KEY003" not in done.stdout, done.stdout
+        assert "VER001" not in done.stdout, done.stdout  # semantic_version too: the module's is packed
     plain = run_modpack("build", manifest, "--so", HELLO, "-o", tmp_path / "p")
     assert plain.returncode == 1 and "SCH006" in plain.stdout and "KEY003" in plain.stdout, plain.stdout
+    assert "VER001" in plain.stdout
 
 
 @pytest.mark.rule("DECL011")

@@ -473,9 +473,17 @@ def normalize_dependencies(value: JSON, key: str, sink: Sink) -> JSON:
     return value
 
 
+# What RAMP reads from the loaded module, whatever the manifest says (ramp.md §1 step 5).
+DISCOVERED = frozenset({"module_name", "version", "semantic_version", "commands"})
+
+
 def check(decl: Declarations) -> None:
-    """What a ramp.yml declares, checked as module.json fields (nothing is required here)."""
+    """What a ramp.yml declares, checked as module.json fields (nothing is required here). Built
+    RAMP's way (`decl.discovered`), the fields the loaded module gives are not the manifest's to
+    judge: they are not packed."""
     module, sink = decl.module, decl.sink
+    if decl.discovered:
+        module = {k: v for k, v in module.items() if k not in DISCOVERED}
     if not decl.raw:
         return
     start = len(sink.findings)
@@ -497,9 +505,7 @@ def check(decl: Declarations) -> None:
     metadata.check_platform(module, sink, in_bundle=False)
     # module_name and module_file name files on every node: `modpack build` (without --discover)
     # packs the manifest's own (SCH006 there passed validate, and build refused it)
-    metadata.check_names(
-        {k: v for k, v in module.items() if not (decl.discovered and k == "module_name")}, sink
-    )
+    metadata.check_names(module, sink)
     metadata.check_dependencies(module, sink)
     _check_dependency_urls(decl.raw, sink)
     _check_command_entries(module, sink, decl.raw, discovered=decl.discovered)
