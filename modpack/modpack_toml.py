@@ -159,11 +159,13 @@ def _table_keys() -> dict[str, frozenset[str]]:
     return {n: found[n] for n in sorted(found, key=lambda n: n in arrays)}
 
 
+# `modpack discover FILE.so` prints what the module registers; `init --discover` would write a new
+# file (and refuse, or with --force replace this one with everything it holds).
 _REQUIRED_HINTS = {
     "module.name": 'Add name = "..." under [module]: the name the module passes to RedisModule_Init '
-    "(`modpack init --discover FILE.so` reads it from the module).",
+    "(`modpack discover FILE.so` shows it).",
     "module.semantic_version": 'Add semantic_version = "X.Y.Z" under [module] '
-    "(`modpack init --discover FILE.so` reads it from the module).",
+    "(`modpack discover FILE.so` shows the version the module registers).",
 }
 
 

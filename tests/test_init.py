@@ -521,3 +521,17 @@ def test_init_writes_no_toml_under_a_name_read_as_another_kind(
     assert f"modpack: init writes a modpack.toml, not {tmp_path / name}" in done.stderr
     assert f"pass {name} with {option} to read it" in done.stderr
     assert not (tmp_path / name).exists()
+
+
+def test_the_fix_for_a_missing_name_points_to_a_command_that_works_on_the_file(tmp_path: Path) -> None:
+    """A modpack.toml without [module] name (as `init --from ramp.yml` leaves one, for a to-do):
+    the fix said `modpack init --discover FILE.so` reads it, which refuses a file that exists, and
+    with --force replaces it with everything it holds. discover shows the name without writing."""
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(
+        f'[module]\ncompatible_redis_version = "7.2"\ncapabilities = ["types"]\n[build]\nso = "{HELLO}"\n'
+    )
+    done = run_modpack("validate", toml)
+    assert done.returncode == 1, done.stdout
+    assert "(`modpack discover FILE.so` shows it)" in done.stdout, done.stdout
+    assert "init --discover" not in done.stdout
