@@ -164,21 +164,26 @@ def _open_in_place(target: Path) -> int | None:
 
 
 def _linked_file(target: Path) -> Path:
-    """The regular file a link at `target` names, to be replaced with the link kept: only a link
-    the user running modpack owns (as root, a link another user planted in a shared folder such as
-    /tmp must not send the write elsewhere) to an existing regular file. Else `target` itself: the
-    link is replaced, not followed."""
-    try:
-        link = target.lstat()
-    except (OSError, ValueError):
-        return target
-    if not stat.S_ISLNK(link.st_mode) or link.st_uid != os.geteuid():
-        return target
-    try:
-        resolved = Path(os.path.realpath(target, strict=True))
-    except (OSError, ValueError, RuntimeError):
-        return target
-    return resolved if resolved.is_file() else target
+    """The regular file a link at `target` names, to be replaced with the link kept: only through
+    links the user running modpack owns, every one of the chain (as root, a link another user
+    planted in a shared folder such as /tmp, first or further on, must not send the write
+    elsewhere), to an existing regular file. Else `target` itself: the link is replaced, not
+    followed."""
+    current = target
+    for _ in range(40):  # the kernel's own limit on a chain of links
+        try:
+            found = current.lstat()
+        except (OSError, ValueError):
+            return target
+        if stat.S_ISREG(found.st_mode):
+            return target if current == target else Path(os.path.realpath(current))
+        if not stat.S_ISLNK(found.st_mode) or found.st_uid != os.geteuid():
+            return target  # not a file, or a link in the chain that another user made
+        try:
+            current = current.parent / current.readlink()
+        except (OSError, ValueError):
+            return target
+    return target
 
 
 class AtomicFile:

@@ -564,6 +564,23 @@ def test_a_link_another_user_planted_is_replaced_not_followed_and_gives_no_mode(
     assert done.returncode == 0, done.stdout + done.stderr
     assert victim.read_text() == "root's\n" and not planted.is_symlink()
     assert planted.read_text() == str(tmp_path / "x.zip")
+    # a chain: the user's own link to a link another user planted: the chain is not followed
+    (tmp_path / "mine").symlink_to(planted_again := shared / "again.txt")
+    planted_again.symlink_to(victim)
+    os.lchown(planted_again, 65534, 65534)
+    again = run_modpack("ramp-pack", HELLO, "-o", tmp_path / "y.zip", "--packname-file", tmp_path / "mine")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert victim.read_text() == "root's\n" and not (tmp_path / "mine").is_symlink()
+    # the user's own chain to a regular file is followed to it, the links kept
+    own = tmp_path / "own.txt"
+    own.write_text("old\n")
+    (tmp_path / "hop").symlink_to(own)
+    (tmp_path / "first").symlink_to(tmp_path / "hop")
+    followed = run_modpack(
+        "ramp-pack", HELLO, "-o", tmp_path / "z.zip", "--packname-file", tmp_path / "first"
+    )
+    assert followed.returncode == 0, followed.stdout + followed.stderr
+    assert own.read_text() == str(tmp_path / "z.zip") and (tmp_path / "first").is_symlink()
     devnull = tmp_path / "toml"
     devnull.mkdir()
     (devnull / "modpack.toml").symlink_to("/dev/null")
