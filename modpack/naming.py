@@ -55,6 +55,12 @@ def output_name(template: str, module: Module, target: str = "", *, bundle: bool
                 " which only a [[targets]] entry's build fills",
                 "Leave {target} out, or add [[targets]] and build them with --all or --target.",
             )
+    if not values["module_name"] and any(f[1] == "module_name" for f in template_fields(template, "")):
+        # it was "the output name '.Linux-...zip' is not a plain file name", naming no cause
+        raise UsageError(
+            "the bundle is named after the module, which has no name",
+            "Give the module its name: [module] name in modpack.toml, module_name in a ramp.yml.",
+        )
     name = template.format(**values)
     if len(name.encode()) > MAX_NAME_BYTES:
         raise UsageError(

@@ -1222,3 +1222,14 @@ def test_a_folder_whose_modpack_toml_is_no_file_says_what_it_is(tmp_path: Path, 
     said = "is a folder, not a regular file" if kind == "folder" else "is a symbolic link to 'nowhere.toml'"
     assert f"modpack: {toml} {said}" in done.stderr, done.stderr
     assert "has no modpack.toml" not in done.stderr
+
+
+def test_a_build_of_a_module_without_a_name_says_so_where_a_select_hides_the_finding(tmp_path: Path) -> None:
+    """[modul] (a typo) with [validate] select = ["CMD", "KEY"]: the select hides SCH001 (no name),
+    and build stopped at 'the output name '.Linux-...zip' is not a plain file name', naming no cause."""
+    text = EXAMPLE.replace("[module]", "[modul]", 1) + '\n[validate]\nselect = ["CMD", "KEY"]\n'
+    toml = project(tmp_path, text)
+    done = run_modpack("build", toml, "-o", tmp_path / "out")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "modpack: the bundle is named after the module, which has no name" in done.stderr, done.stderr
+    assert "[module] name in modpack.toml" in done.stderr and "not a plain file name" not in done.stderr
