@@ -196,8 +196,8 @@ def _check_dependencies(decl: Declarations) -> None:
             and local
             and not unset_variable(decl.sink, f"module.dependencies.{name}.local_path")
         ):
-            check_local_archive(name, decl.path.parent / local, decl.sink, required=False)
-            _check_given_hash(name, dep.get("sha256"), decl.path.parent / local, decl.sink)
+            digest = check_local_archive(name, decl.path.parent / local, decl.sink, required=False)
+            _check_given_hash(name, dep.get("sha256"), digest, decl.path.parent / local, decl.sink)
 
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -207,98 +207,95 @@ DEPENDENCY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,100}")
 
 def check_local_archive(
     name: str, path: Path, sink: Sink, *, required: bool, place: str = "module.", archive: bool = True
-) -> None:
+) -> str | None:
     """A local_path is a gzip'd tar (RAMP packs deps/<name>.tgz and Redis Enterprise unpacks it).
     A missing file is an error only when building (`required`): validation, as for [build] so,
     may run before the archive is made, and says that its checks did not run (DECL010).
     `place`: where `dependencies` sits in the source file.
-    `archive=False`: a ramp.yml's file or folder the build tar-gzips itself, as RAMP does."""
+    `archive=False`: a ramp.yml's file or folder the build tar-gzips itself, as RAMP does.
+    Returns the sha256 of an archive that was read through (None for any other)."""
     where = f"{place}dependencies.{name}.local_path"
     if not DEPENDENCY_NAME.fullmatch(name):  # it names the entry deps/<name>.tgz
         message = f"dependency name {name!r} cannot name a file under deps/ (letters, digits, '.', '_', '-')"
         _add_unmapped(sink, "DEP006", where, message)
-        return
+        return None
     if not archive:
-        return  # builder.local_dependencies found a folder or a readable regular file
+        return None  # builder.local_dependencies found a folder or a readable regular file
     try:
         mode: int | None = path.stat().st_mode
     except FileNotFoundError:
         mode = None
     except OSError as exc:  # a loop of links, a parent that is a file: never an archive as written
         _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: cannot read {path}: {exc.strerror}")
-        return
+        return None
     except ValueError:  # a NUL in the path
         _add_unmapped(sink, "DEP006", where, f"local_path of {name!r} is not a usable path")
-        return
+        return None
     if mode is None and not required:
         message = f"{path} is not built yet: the checks of the archive of dependency {name!r} did not run"
         _add_unmapped(sink, "DECL010", where, message, NOT_BUILT_HINT)
-        return
+        return None
     if mode is None or not stat.S_ISREG(mode):  # a folder is no archive, built or not
         what = "does not exist" if mode is None else "is not a file"
         _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: {path} {what}")
-        return
+        return None
     try:
-        with open_regular(path) as stream:
-            magic = stream.read(2)
+        digest, damage = read_archive(path)
     except OSError as exc:
         _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: cannot read {path}: {exc.strerror}")
-        return
-    if magic != GZIP_MAGIC:
+        return None
+    if damage == NOT_GZIP:
         _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: {path} is not a gzip archive")
-        return
-    damage = gzip_damage(path)
-    if damage:  # Redis Enterprise unpacks it on every node: a cut archive fails there, not here
+    elif damage:  # Redis Enterprise unpacks it on every node: a cut archive fails there, not here
         _add_unmapped(
             sink, "DEP006", where, f"local_path of {name!r}: {path} is a damaged gzip archive: {damage}"
         )
+    return None if damage else digest
 
 
 GZIP_CHECKED = 1024**3  # decompressed bytes read to prove an archive whole; past them it is taken as it is
+NOT_GZIP = "no gzip magic"
 
 
-def gzip_damage(path: Path) -> str:
-    """Why the gzip archive at `path` is not whole ("" when it is, or is larger than GZIP_CHECKED
-    decompressed): streamed, its output thrown away, so a large archive is never held. gzip allows
-    several members one after the other, and zero bytes after the last."""
+def read_archive(path: Path) -> tuple[str, str]:
+    """(sha256, why the gzip archive at `path` is not whole: NOT_GZIP, a zlib error, a truncation,
+    or "") in one streamed pass, the inflated bytes thrown away: a large archive is never held,
+    and past GZIP_CHECKED decompressed bytes it is only hashed. gzip allows several members one
+    after the other, and zero bytes after the last. OSError when it cannot be read."""
+    import hashlib
     import zlib
 
-    inflater, started, produced, pending = zlib.decompressobj(wbits=31), False, 0, b""
-    try:
-        with open_regular(path) as stream:
-            while data := pending or stream.read(1024 * 1024):
-                pending = b""
+    digest, inflater = hashlib.sha256(), zlib.decompressobj(wbits=31)
+    started, produced, damage, first = False, 0, "", True
+    with open_regular(path) as stream:
+        while raw := stream.read(1024 * 1024):
+            digest.update(raw)
+            if first and not raw.startswith(GZIP_MAGIC):
+                damage = NOT_GZIP
+            first, data = False, raw
+            while data and not damage and produced <= GZIP_CHECKED:
                 if not started and not data.strip(b"\0"):
-                    continue  # padding after the last member
-                produced += len(inflater.decompress(data, 1024 * 1024))
-                started = True
-                if produced > GZIP_CHECKED:
-                    return ""
-                if inflater.unconsumed_tail:
-                    pending = inflater.unconsumed_tail
-                elif inflater.eof:  # a member ended: what follows is the next one's
-                    pending, inflater, started = inflater.unused_data, zlib.decompressobj(wbits=31), False
-    except zlib.error as exc:
-        return str(exc)
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    return "it ends before the archive does (truncated)" if started and not inflater.eof else ""
+                    break  # padding after the last member
+                try:
+                    produced += len(inflater.decompress(data, 1024 * 1024))
+                except zlib.error as exc:
+                    damage = str(exc)
+                    break
+                started, data = True, inflater.unconsumed_tail
+                if not data and inflater.eof:  # a member ended: what follows is the next one's
+                    data, inflater, started = inflater.unused_data, zlib.decompressobj(wbits=31), False
+    if first:
+        damage = NOT_GZIP  # empty
+    elif not damage and started and not inflater.eof and produced <= GZIP_CHECKED:
+        damage = "it ends before the archive does (truncated)"
+    return digest.hexdigest(), damage
 
 
-def _check_given_hash(name: str, given: object, path: Path, sink: Sink) -> None:
-    """The build writes the archive's own hash; a sha256 written beside local_path must be it."""
-    where = f"module.dependencies.{name}.local_path"
-    if not isinstance(given, str) or any(
-        f.code == "DEP006" and f.location.path == where for f in sink.findings
-    ):
-        return  # this archive is unusable (another's is still hashed)
-    from modpack.hashing import sha256_stream
-
-    try:
-        with open_regular(path) as stream:
-            actual = sha256_stream(stream)
-    except (OSError, ValueError):
-        return  # no archive yet: the build checks it (DEP006)
+def _check_given_hash(name: str, given: object, actual: str | None, path: Path, sink: Sink) -> None:
+    """The build writes the archive's own hash (`actual`, read by check_local_archive; None when
+    it is unusable or not there yet): a sha256 written beside local_path must be it."""
+    if not isinstance(given, str) or actual is None:
+        return
     if actual != given.lower():
         _add_unmapped(
             sink,
