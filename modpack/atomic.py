@@ -113,12 +113,11 @@ _OWN_DESCRIPTOR = re.compile(r"/dev/(?:std(in|out|err)|fd/(\d+))|/proc/self/fd/(
 _STANDARD = {"in": 0, "out": 1, "err": 2}
 
 
-def special_kind(target: Path, *, follow: bool = True) -> str | None:
-    """What `target` (its link followed when `follow`) is when it is no file a rename may replace:
-    a FIFO, a device or a socket; None for a regular file, a folder, a link (not followed) or
-    nothing."""
+def special_kind(target: Path) -> str | None:
+    """What the name `target` itself is when it is no file a rename may replace: a FIFO, a device
+    or a socket; None for a regular file, a folder, a link (never followed) or nothing."""
     try:
-        mode = (target.stat() if follow else target.lstat()).st_mode
+        mode = target.lstat().st_mode
     except (OSError, ValueError):
         return None
     return _kind(mode)
@@ -151,7 +150,7 @@ def _open_in_place(target: Path) -> int | None:
             return os.dup(own)
         except OSError as exc:
             raise write_error(target, exc) from None
-    if special_kind(target, follow=False) is None:
+    if special_kind(target) is None:
         return None
     try:
         fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
@@ -204,7 +203,7 @@ class AtomicFile:
             self.target, self.direct = target, True
             self.stream: BinaryIO = _Direct(fd, target)
             return
-        kind = special_kind(target, follow=False)
+        kind = special_kind(target)
         if kind is not None:
             raise ModpackError(
                 f"cannot write {target}: it is {kind}, not a file",
@@ -329,7 +328,7 @@ def fsync_folder(folder: Path) -> None:
 @contextlib.contextmanager
 def atomic_output(target: Path, *, named: bool = False) -> Iterator[AtomicFile]:
     """AtomicFile(target, named=named), the temporaries a killed run left removed first."""
-    if not (named and (_own_descriptor(target) is not None or special_kind(target, follow=False))):
+    if not (named and (_own_descriptor(target) is not None or special_kind(target))):
         remove_stale(_linked_file(target) if named else target)
     with AtomicFile(target, named=named) as out:
         yield out

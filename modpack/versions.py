@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modpack.types import Module
 
 # Components are bounded to 18 digits (a signed 64-bit value): Python refuses int() on more than
 # 4300 digits, and no real version comes near either bound.
@@ -58,3 +62,13 @@ def parse_redis_version(text: str) -> tuple[int, ...] | None:
 def _short(text: str) -> str:
     """`text` quoted, cut in the middle when long, so a message stays readable."""
     return repr(text) if len(text) <= 60 else repr(f"{text[:28]}...{text[-28:]}")
+
+
+def integral_version(module: Module) -> Module:
+    """module.json as Redis Enterprise reads it: RAMP writes version as a float (10203.0, VER011),
+    which the unpacker reads as int(float(v)) (ramp.md §2.2) and the module object documents as an
+    integer. A copy with that integer; any other version as it is."""
+    version = module.get("version")
+    if isinstance(version, float) and version.is_integer():
+        return {**module, "version": int(version)}
+    return module

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
+from modpack import versions
 from modpack.errors import FindingsError, ModpackError, Terminated, UsageError
 from modpack.rest import client, platforms
 from modpack.rest.client import Api, ClusterError, Connection, NodeOutcome, NodeRef, NodeStatus, Progress
@@ -186,18 +187,11 @@ def check_bundle(path: Path, settings: Settings | None = None, shown: str = "") 
     if errors or module is None:
         raise FindingsError(f"{path} does not validate; nothing was published", errors)
     return Bundle(
-        path, integral_version(module), tuple(f for f in kept if f.severity is Severity.WARNING), shown
+        path,
+        versions.integral_version(module),
+        tuple(f for f in kept if f.severity is Severity.WARNING),
+        shown,
     )
-
-
-def integral_version(module: Module) -> Module:
-    """module.json as it is published: RAMP writes version as a float (10203.0, VER011), which
-    Redis Enterprise's unpacker reads as int(float(v)) (ramp.md §2.2) and the module object
-    documents as an integer: the object is made with, and compared as, that integer."""
-    version = module.get("version")
-    if isinstance(version, float) and version.is_integer():
-        return {**module, "version": int(version)}
-    return module
 
 
 def _default_settings() -> Settings:
@@ -799,7 +793,7 @@ def _peek(paths: Sequence[Path]) -> list[Bundle] | None:
             return None
         if not isinstance(module, dict):
             return None  # null, a list: validating first (in order) reports what is wrong
-        module = integral_version(module)
+        module = versions.integral_version(module)
         version = module.get("version")
         if not isinstance(module.get("module_name"), str) or not isinstance(version, int) or version is True:
             return None  # validating first (in order) reports what is wrong

@@ -63,6 +63,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, ExceptionHandler, Receive, Scope, Send
 
+from modpack import versions
 from modpack.findings import Severity
 from modpack.rest import auth, platforms, store, upload
 from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
@@ -748,12 +749,9 @@ async def _validated(shared: Shared, path: Path) -> Validated:
     """The upload's module.json, with a safe name and version, when the bundle is valid."""
     loop = asyncio.get_running_loop()
     verdict = await loop.run_in_executor(shared.validator, _validate, path)
-    module = upload.judge(verdict.module, verdict.findings)
-    raw = module.get("version")
-    if isinstance(raw, float) and raw.is_integer():  # RAMP writes 10203.0, which the unpacker
-        raw = int(raw)  # reads as int(float(v)) (ramp.md §2.2): a RAMP bundle is taken
+    module = versions.integral_version(upload.judge(verdict.module, verdict.findings))  # RAMP's 10203.0
     try:
-        name, number = store.module_name(module.get("module_name")), store.version(raw)
+        name, number = store.module_name(module.get("module_name")), store.version(module.get("version"))
     except store.UnsafeNameError as exc:
         raise ApiError("invalid_module_metadata", str(exc)) from None
     return Validated({**module, "module_name": name, "version": number}, name, number)
