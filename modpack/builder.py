@@ -816,16 +816,9 @@ def build_settings(decl: Declarations, redis_server: str | None) -> Settings:
     """[validate] of the modpack.toml being built; for a ramp.yml, of the nearest modpack.toml."""
     if decl.kind == "toml":
         return decl.settings._replace(redis_server=redis_server)
+    from modpack.config import settings_near
+
     return settings_near(decl.path)._replace(redis_server=redis_server)
-
-
-def settings_near(path: Path) -> Settings:
-    """[validate] of the modpack.toml nearest the file `path` (in its folder or above); none
-    without one. A modpack.toml that cannot be read is a UsageError, as it is to build."""
-    from modpack.config import file_settings, find_config
-
-    found = find_config(path.parent.resolve())
-    return file_settings(found) if found is not None else Settings()
 
 
 def _refuse_unreadable(decl: Declarations, settings: Settings, binary: Path | None) -> None:

@@ -250,3 +250,10 @@ def settings_from(table: object) -> Settings:
         load=table.get("load") in (True, "if-available"),
         load_if_available=table.get("load") == "if-available",
     )
+
+
+def settings_near(path: Path) -> Settings:
+    """[validate] of the modpack.toml nearest the file `path` (itself, when it is one; else in its
+    folder or above); none without one. One that cannot be read is a UsageError, as to build."""
+    found = find_config(path.parent.resolve())
+    return file_settings(found) if found is not None else Settings()

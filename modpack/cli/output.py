@@ -170,10 +170,9 @@ def echo_registered_defects(found: Discovery, so: Path, near: Path) -> bool:
 def _settings_near(path: Path) -> Settings:
     """[validate] of `path` when it is a modpack.toml, else of the nearest one above it; none when
     there is none, or it cannot be read (discover itself says nothing of a broken one)."""
-    from modpack.config import Settings, file_settings, find_config
+    from modpack.config import Settings, settings_near
 
-    config = path if path.name == "modpack.toml" and path.is_file() else find_config(path.parent.resolve())
-    try:
-        return file_settings(config) if config is not None else Settings()
+    try:  # a modpack.toml is the nearest to itself: found in its own folder
+        return settings_near(path)
     except UsageError:
         return Settings()

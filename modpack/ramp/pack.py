@@ -91,7 +91,7 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
         decl.sink.findings[start:] = [_at_option(f, decl.given) for f in decl.sink.findings[start:]]
     # [validate] select/ignore of the project, as `modpack build ramp.yml` and discover apply them:
     # the nearest modpack.toml to the manifest, or to the module without one
-    from modpack.builder import settings_near
+    from modpack.config import settings_near
 
     settings = settings_near(request.manifest or request.module_so)
     load_args = module.pop("run_command_line_args", None) or module.get("command_line_args") or ""

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
+from modpack.atomic import write_private
 from modpack.errors import ModpackError
 
 VIEW_CLUSTER_MODULES = "view_cluster_modules"
@@ -467,14 +468,7 @@ def write_users(path: Path, users: Mapping[str, tuple[str, str]]) -> None:
 
 
 def _write_json_private(path: Path, document: object) -> None:
-    _write_private(path, json.dumps(document, indent=1))
-
-
-def _write_private(path: Path, text: str) -> None:
-    """`text` in `path`, readable by its owner only, whole or not at all (atomic.write_private)."""
-    from modpack.atomic import write_private
-
-    write_private(path, text.encode("utf-8"))
+    write_private(path, json.dumps(document, indent=1).encode())
 
 
 def initial_admin(data: Path, password: str | None) -> tuple[Path, bool]:
@@ -490,7 +484,7 @@ def initial_admin(data: Path, password: str | None) -> tuple[Path, bool]:
         return users_file, password is not None and _set_admin_password(users_file, password)
     if password is None:
         password = secrets.token_urlsafe(18)
-        _write_private(data / "admin-password", password + "\n")
+        write_private(data / "admin-password", (password + "\n").encode())
     write_users(users_file, {"admin": ("admin", password)})
     return users_file, False
 

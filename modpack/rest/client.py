@@ -150,12 +150,9 @@ def base_url(url: str, what: str = "--cluster") -> str:
         )
     if parts.path.strip("/") or parts.query or parts.fragment:
         raise UsageError(f"{what} must be just scheme://host:port, not {_redacted(url)!r}")
-    try:
-        port = parts.port  # urllib checks the port only when asked for it, and takes 0
-    except ValueError:
-        port = 0
-    if port == 0:  # 0 connects nowhere: it was "Connection refused" after the retries
-        raise UsageError(f"{what} {_redacted(url)!r}: the port is not a number from 1 to 65535")
+    from modpack.rest.transport import port_of
+
+    port_of(parts, f"{what} {_redacted(url)!r}")  # 1 to 65535: 0 was "Connection refused" at the end
     return f"{parts.scheme}://{parts.netloc}"
 
 

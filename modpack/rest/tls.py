@@ -46,8 +46,10 @@ def ensure_certificate(folder: Path, *, in_child: bool = False) -> tuple[Path, P
             raise ModpackError(f"cannot make the TLS certificate in {folder}: {lines[-1]}")
     else:
         cert_pem, key_pem = self_signed(HOSTS)
-        _write_private(key, key_pem)
-        _write_private(cert, cert_pem, mode=0o644)
+        from modpack.atomic import write_private  # a link planted at its temporary name is never followed
+
+        write_private(key, key_pem)
+        write_private(cert, cert_pem, mode=0o644)
     if kept:
         # Clients holding the old certificate (--ca-cert) no longer trust this server.
         logging.getLogger(__name__).warning(
@@ -138,13 +140,6 @@ def _general_name(host: str) -> x509.GeneralName:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
         return x509.DNSName(host)
-
-
-def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """atomic.write_private: a link planted at the temporary name sent the key through it."""
-    from modpack.atomic import write_private
-
-    write_private(path, data, mode)
 
 
 def server_context(cert: Path, key: Path) -> ssl.SSLContext:

@@ -178,7 +178,7 @@ def proxy_for(url: str, environ: Mapping[str, str] = os.environ) -> Proxy | None
     cannot use). The lower-case variables win, as with curl and Python's urllib."""
     parts = urllib.parse.urlsplit(url)
     host = (parts.hostname or "").lower().rstrip(".")
-    if _bypassed(host, _port(parts, url), _env(environ, "NO_PROXY")):
+    if _bypassed(host, port_of(parts, url), _env(environ, "NO_PROXY")):
         return None
     variable = next((v for v in (f"{parts.scheme.upper()}_PROXY", "ALL_PROXY") if _env(environ, v)), None)
     if variable is None:
@@ -214,7 +214,7 @@ def proxy_for(url: str, environ: Mapping[str, str] = os.environ) -> Proxy | None
     if proxy.username is not None:
         pair = f"{urllib.parse.unquote(proxy.username)}:{urllib.parse.unquote(proxy.password or '')}"
         authorization = "Basic " + base64.b64encode(pair.encode()).decode()
-    return Proxy(proxy.hostname, _port(proxy, f"the proxy in {variable}", default=80), authorization)
+    return Proxy(proxy.hostname, port_of(proxy, f"the proxy in {variable}", default=80), authorization)
 
 
 def _redacted_proxy(given: str) -> str:
@@ -224,7 +224,7 @@ def _redacted_proxy(given: str) -> str:
 _PROXY_FORM = "Set it to http://host:port (a host name, an IPv4 address or [IPv6]), or unset it."
 
 
-def _port(parts: urllib.parse.SplitResult, what: str, default: int | None = None) -> int:
+def port_of(parts: urllib.parse.SplitResult, what: str, default: int | None = None) -> int:
     """The URL's port, or the scheme's; UsageError for one that is not 1-65535."""
     try:
         port = parts.port
@@ -314,7 +314,7 @@ class StdlibTransport:
             host = parts.hostname.encode("idna").decode("ascii")  # what DNS and the Host header take
         except UnicodeError:
             raise ConnectError(f"{parts.hostname!r} is not a valid international host name") from None
-        origin = _Origin(scheme, host, _port(parts, request.url))
+        origin = _Origin(scheme, host, port_of(parts, request.url))
         proxy = proxy_for(request.url, self._environ)
         target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
         if proxy is not None and scheme == "http":
