@@ -47,13 +47,11 @@ def _expand(text: str, sink: Sink, path: str) -> str:
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         if match.group(2) is not None:
-            sink.add(
-                "DECL003",
+            sink.say_unexpanded(
                 path,
                 f"{match.group(2)!r} is no variable modpack expands: only ${{NAME}} is, with no default"
                 " or other shell form",
                 "Write ${NAME} and set NAME, or write $${ for a literal ${.",
-                source_path=True,
             )
             return match.group(0)
         if name is None:
@@ -61,7 +59,7 @@ def _expand(text: str, sink: Sink, path: str) -> str:
         if name in ("target", "os", "arch"):
             return match.group(0)  # expanded per build target
         if name not in os.environ:
-            sink.add("DECL003", path, f"the environment variable {name} is not set", source_path=True)
+            sink.say_unexpanded(path, f"the environment variable {name} is not set")
             return match.group(0)
         return os.environ[name]
 

@@ -98,7 +98,7 @@ class Sink:
     translated path into a line number on demand.
     """
 
-    __slots__ = ("counts", "file", "findings", "lines", "mapper")
+    __slots__ = ("counts", "file", "findings", "lines", "mapper", "unexpanded")
 
     def __init__(self, file: str, lines: LineResolver | None = None, mapper: PathMapper = _same_path) -> None:
         self.file = file
@@ -106,6 +106,7 @@ class Sink:
         self.mapper = mapper
         self.findings: list[Finding] = []
         self.counts: dict[str, int] = {}
+        self.unexpanded: set[str] = set()  # source paths of values kept with a ${...} (DECL003)
 
     def __repr__(self) -> str:
         return f"Sink({self.file!r}, {len(self.findings)} findings)"
@@ -120,6 +121,7 @@ class Sink:
         twin = Sink(self.file, self.lines, self.mapper)
         twin.findings = list(self.findings)
         twin.counts = dict(self.counts)
+        twin.unexpanded = set(self.unexpanded)
         return twin
 
     def add(
@@ -139,6 +141,12 @@ class Sink:
         found = rule(code)
         where = Location(self.file, path if source_path else self.mapper(path), line)
         self.findings.append(Finding(found, message, where, hint, found.severity))
+
+    def say_unexpanded(self, path: str, message: str, hint: str = "") -> None:
+        """DECL003 at the source path `path`, whose value keeps a placeholder with no value: the
+        checks of that value wait for it (unset_variable), past the 50 findings a rule lists too."""
+        self.unexpanded.add(path)
+        self.add("DECL003", path, message, hint, source_path=True)
 
     @property
     def toml(self) -> bool:
@@ -187,4 +195,4 @@ def _with_line(finding: Finding, lines: LineResolver) -> Finding:
 def unset_variable(sink: Sink, path: str) -> bool:
     """Whether DECL003 said that the value at `path` keeps a ${VAR} it could not expand (the checks
     of that value then wait for it); a `${` that `$$` wrote is a literal one, judged as any text."""
-    return any(f.code == "DECL003" and f.location.path == path for f in sink.findings)
+    return path in sink.unexpanded

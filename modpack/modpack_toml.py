@@ -363,9 +363,7 @@ def _check_target_variables(written: dict[str, JSON], expanded: dict[str, JSON],
         in_target = TARGET_SO.fullmatch(path)
         if in_target is None:
             for name in used:
-                _add_unmapped(
-                    sink,
-                    "DECL003",
+                sink.say_unexpanded(
                     path,
                     f"${{{name}}} has no value here: only a [[targets]] entry's so expands it",
                     _outside_target_hint(path, name),
@@ -378,9 +376,7 @@ def _check_target_variables(written: dict[str, JSON], expanded: dict[str, JSON],
             continue  # no name: the schema check's finding
         values = target.values()
         for name in (n for n in used if not values[n] and entry.get(_TARGET_FIELDS[n]) in (None, "", [])):
-            _add_unmapped(
-                sink,
-                "DECL003",
+            sink.say_unexpanded(
                 path,
                 f"${{{name}}} has no value: [[targets]] {target.name!r} gives no {_TARGET_FIELDS[name]}",
                 f"Give the entry {_TARGET_FIELDS[name]}, or write the path without ${{{name}}}.",

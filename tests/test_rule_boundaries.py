@@ -1176,3 +1176,16 @@ def test_key_range_rule_is_what_the_key_range_check_says_first(name: str) -> Non
                     last,
                     step,
                 )
+
+
+def test_a_value_kept_with_a_placeholder_is_known_past_the_findings_a_rule_lists() -> None:
+    """Whether a value kept its ${...} was read from the DECL003 findings themselves: past the 50
+    a rule lists (MAX_PER_RULE), a value whose variable is unset was checked as literal text."""
+    from modpack.findings import unset_variable
+
+    sink = Sink("modpack.toml")
+    for index in range(MAX_PER_RULE + 10):
+        sink.say_unexpanded(f"targets[{index}].so", "the environment variable X is not set")
+    assert len([f for f in sink.findings if f.code == "DECL003"]) == MAX_PER_RULE
+    assert unset_variable(sink, f"targets[{MAX_PER_RULE + 9}].so")
+    assert not unset_variable(sink, "build.so") and unset_variable(sink.copy(), "targets[0].so")

@@ -181,7 +181,7 @@ def load(path: Path) -> Declarations:
     decl.opaque |= {f.location.path for f in sink.findings if f.code == "DECL002"}
     data, unread = _substitute_read_values(data, sink)
     # A value whose ${VAR} is unset is as unknown as a placeholder: DECL003 is its one finding.
-    decl.opaque |= unread | {f.location.path for f in sink.findings if f.code == "DECL003"}
+    decl.opaque |= unread | sink.unexpanded
     decl.module = _module(data, sink)
     return decl
 
