@@ -303,7 +303,8 @@ def test_a_bundle_name_too_long_with_the_binary_s_oses_is_said_by_validate(tmp_p
     assert f"{toml}:{line} [build.output]: error DECL011 the output name is " in checked.stdout
     assert "bytes long (the limit is 200)" in checked.stdout
     built = run_modpack("build", toml, "-o", tmp_path / "dist")
-    assert built.returncode != 0 and not (tmp_path / "dist").exists()
+    assert built.returncode == 1 and not (tmp_path / "dist").exists(), built.stdout + built.stderr
+    assert f"{toml}:{line} [build.output]: error DECL011 the output name is " in built.stdout  # as validate
 
 
 def test_build_all_says_a_target_s_warning_once_where_validate_does(tmp_path: Path) -> None:
