@@ -367,16 +367,17 @@ def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
     """`data` in `path`, readable by its owner only (`mode`), whole or not at all (a temporary file,
     then a rename). A link planted at either name is never followed: the rename replaces one at
     `path`, and O_NOFOLLOW refuses one at the temporary name (a TLS key was written through it)."""
-    temp = path.with_name(f".{path.name}.tmp")
+    temp = temporary_name(path)  # its own name, made anew (O_EXCL): two runs never share it
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
         temp.replace(path)
     except OSError as exc:
+        temp.unlink(missing_ok=True)
         raise ModpackError(
             f"cannot write {path}: {exc.strerror or exc}",
-            f"Check the folder {path.parent} (a symlink at {temp.name} is never followed).",
+            f"Check the folder {path.parent}: it must be writable (a link there is never followed).",
         ) from None
