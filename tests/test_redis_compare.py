@@ -128,6 +128,18 @@ def test_a_module_json_for_redis_6_declares_arity_minus_one_whichever_redis_prov
     assert codes(wrong, discovery(seven)) == [("LOAD019", "commands[0].command_arity")]
 
 
+@pytest.mark.parametrize("written", ["7.0", "7", "7.0.0"])
+def test_a_module_json_for_redis_7_0_written_short_is_not_taken_for_redis_6(written: str) -> None:
+    """ "7.0" parsed as (7, 0), which Python orders below (7, 0, 0): a module.json for Redis 7.0 was
+    judged as one for 6.x, and its arity -1 for a command Redis registers with arity 2 passed."""
+    seven = CommandInfo("v.get", 2, ("readonly", "module"), 1, 1, 1)
+    module = {
+        "compatible_redis_version": written,
+        "commands": [declared("v.get", -1, ["readonly"], (1, 1, 1))],
+    }
+    assert codes(module, discovery(seven)) == [("LOAD019", "commands[0].command_arity")]
+
+
 def test_redis_7_entries_with_subcommands_parse() -> None:
     infos = parse_command_info(expected_commands("subcommands")["sub.config"])
     assert [i.name for i in infos] == ["sub.config", "sub.config|get", "sub.config|set"]
