@@ -381,3 +381,16 @@ def test_a_ramp_yml_whose_default_bundle_name_is_too_long_is_refused_with_its_li
     assert f"ramp.yml:{line} [module_name]: error DECL011 the output name is 212 bytes long" in done.stdout
     assert "fix: Shorten the module name, or build with --name." in done.stdout
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.rule("SCH002")
+@pytest.mark.parametrize("key", ["add_command", "overide_command", "dependencies", "optional-dependencies"])
+def test_a_list_left_empty_is_an_error_as_ramp_pack_fails_on_it(tmp_path: Path, key: str) -> None:
+    """`add_command:` with its entries commented out is YAML null, which RAMP copies over its default
+    and then iterates (TypeError, or "invalid dependencies format"): no zip. It validated clean."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE + f"{key}:\n#  - {{command_name: hello.search}}\n")
+    done = run_modpack("validate", manifest)
+    assert done.returncode == 1, done.stdout
+    assert f"ramp.yml:13 [{key}]: error SCH002 `{key}` is a null (null)" in done.stdout, done.stdout
+    assert "`ramp pack` fails on it and writes no zip" in done.stdout

@@ -507,6 +507,7 @@ def check(decl: Declarations) -> None:
     # packs the manifest's own (SCH006 there passed validate, and build refused it)
     metadata.check_names(module, sink)
     metadata.check_dependencies(module, sink)
+    _check_empty_lists(decl.raw, sink)
     _check_dependency_urls(decl.raw, sink)
     _check_command_entries(module, sink, decl.raw, discovered=decl.discovered)
     # Numbers RAMP copies into module.json verbatim: a YAML 3.0 would be written as 3.0.
@@ -516,6 +517,27 @@ def check(decl: Declarations) -> None:
     if decl.opaque:
         kept = [f for f in sink.findings[start:] if f.location.path not in decl.opaque]
         sink.findings[start:] = kept
+
+
+# Keys RAMP iterates as given: a key left empty (`add_command:` with its entries commented out) is
+# None, which `init_from_manifest` copies over the default (ramp.md §1 step 2), and `ramp pack`
+# then fails with no zip: `for override in None` (TypeError) or normalize_dependencies' "invalid
+# dependencies format" (§3.4). exclude_commands is the schema's (an array, SCH002 already).
+_ITERATED = ("overide_command", "add_command", "dependencies", "optional-dependencies")
+
+
+def _check_empty_lists(raw: Mapping[str, object], sink: Sink) -> None:
+    for key in _ITERATED:
+        if key in raw and raw[key] is None:
+            wanted = "array" if key.endswith("command") else "object"
+            sink.add(
+                "SCH002",
+                key,
+                schema.wrong_type(key, None, wanted) + ": `ramp pack` fails on it and writes no zip",
+                f"Write `{key}: []` or remove the key."
+                if wanted == "array"
+                else f"Remove the key, or give `{key}` its entries.",
+            )
 
 
 def _check_dependency_urls(raw: Mapping[str, object], sink: Sink) -> None:
