@@ -114,3 +114,15 @@ def test_every_rule_cites_a_public_url_and_no_internal_document() -> None:
     internal = [code for code, rule in all_rules().items() if INTERNAL.search(rule_text(rule))]
     assert without_url == [], f"{len(without_url)} rules cite no public URL: {without_url}"
     assert internal == [], f"{len(internal)} rules name an internal document: {internal}"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [("--platforms", "--capabilities"), ("--platforms", "CMD013"), ("--capabilities", "KEY002")],
+)
+def test_listings_and_codes_given_together_are_a_usage_error(arguments: tuple[str, ...]) -> None:
+    """`rules --platforms --capabilities` printed the capabilities alone and exited 0."""
+    result = run_modpack("rules", *arguments)
+    assert result.returncode == 2, result.stdout
+    assert "cannot be combined" in result.stderr
+    assert result.stdout == ""

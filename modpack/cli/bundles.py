@@ -222,6 +222,13 @@ def rules(codes: tuple[str, ...], fmt: str, capabilities: bool, platforms: bool)
     """
     from modpack import rule_docs
 
+    given = [
+        name
+        for name, on in (("--capabilities", capabilities), ("--platforms", platforms), ("CODES", codes))
+        if on
+    ]
+    if len(given) > 1:  # one was printed and the others dropped, exit 0
+        raise click.UsageError(f"{' and '.join(given)} cannot be combined: give one of them per run")
     if capabilities:
         click.echo(rule_docs.render_capabilities(fmt))
     elif platforms:
