@@ -61,6 +61,7 @@ SUPPORTED = frozenset(
         "const",
         "enum",
         "$comment",
+        "anyOf",  # only of `required` branches, with maxProperties at most (_required_branch)
     ]
 )
 
@@ -99,7 +100,7 @@ def _only_supported(node: object) -> bool:
         if key in ("properties", "$defs"):
             if not all(_only_supported(v) for v in value.values()):
                 return False
-        elif key in ("items", "additionalProperties") and not _only_supported(value):
+        elif not _supported_child(key, value):
             return False
     return True
 
@@ -320,6 +321,9 @@ class _Compiler:
 
     def mapping(self, schema: Schema) -> Checker | None:
         required = tuple(str(key) for key in _list(schema, "required"))
+        branches = [_required_branch(branch) for branch in _list(schema, "anyOf")]
+        if branches:  # the first branch's keys are the ones said missing, when no branch holds
+            required = branches[0][0]
         required_code = _text(schema, "x-modpack-required", "SCH001")
         known = _object(schema.get("properties", {}))
         properties = {key: (self.passing_type(child), self.compile(child)) for key, child in known.items()}
@@ -331,7 +335,8 @@ class _Compiler:
             return None
 
         def check(value: dict[str, object], path: str, out: list[Violation]) -> None:
-            for key in required:
+            held = any(_holds(value, keys, most) for keys, most in branches)
+            for key in () if held else required:
                 if key not in value:
                     out.append(
                         Violation(required_code, join(path, key), f"{_name(join(path, key))} is missing")
@@ -352,6 +357,30 @@ class _Compiler:
                     extra_check(item, join(path, str(key)), out)
 
         return cast("Checker", check)  # called with a dict only: the caller dispatches on type
+
+
+def _required_branch(branch: object) -> tuple[tuple[str, ...], int | None]:
+    """An anyOf branch the walker reads: {"required": [...]}, with at most "maxProperties". A
+    modpack.toml holds [module], or [validate] alone (a folder's settings)."""
+    assert isinstance(branch, dict) and _is_required_branch(branch)  # _only_supported said so
+    most = branch.get("maxProperties")
+    return tuple(str(key) for key in _list(branch, "required")), most if isinstance(most, int) else None
+
+
+def _supported_child(key: str, value: object) -> bool:
+    if key in ("items", "additionalProperties"):
+        return _only_supported(value)
+    if key == "anyOf":
+        return isinstance(value, list) and all(_is_required_branch(branch) for branch in value)
+    return True
+
+
+def _is_required_branch(branch: object) -> bool:
+    return isinstance(branch, dict) and set(branch) <= {"required", "maxProperties"}
+
+
+def _holds(value: dict[str, object], keys: tuple[str, ...], most: int | None) -> bool:
+    return all(key in value for key in keys) and (most is None or len(value) <= most)
 
 
 def _string_checker(schema: Schema) -> Checker | None:

@@ -89,7 +89,16 @@ def reference_check(
             mapping(value, node, path)
 
     def mapping(value: dict[str, Any], node: dict[str, Any], path: str) -> None:
-        for key in node.get("required", ()):
+        required = node.get("required", ())
+        if "anyOf" in node:  # branches of required keys: when none holds, the first one's are missing
+            branches = node["anyOf"]
+            holds = any(
+                all(k in value for k in b.get("required", ()))
+                and len(value) <= b.get("maxProperties", len(value))
+                for b in branches
+            )
+            required = () if holds else branches[0].get("required", ())
+        for key in required:
             if key not in value:
                 code = node.get("x-modpack-required", "SCH001")
                 out.append(
@@ -191,3 +200,22 @@ def test_every_case_file_gets_the_same_violations() -> None:
         assert schema.check(document, "module") == reference_check(document, "module"), path
         checked += 1
     assert checked > 50
+
+
+@pytest.mark.parametrize(
+    ("document", "valid"),
+    [
+        ({"validate": {"strict": True}}, True),  # a folder's settings (README: "holds only [validate]")
+        ({"validate": {}, "build": {}}, False),
+        ({"platform": {}}, False),
+        ({}, False),
+    ],
+)
+def test_the_published_modpack_schema_takes_a_settings_only_file(document: Any, valid: bool) -> None:
+    """The README has editors validate modpack.toml with `modpack schema modpack`; its `required:
+    [module]` marked the [validate]-only file the README recommends as wrong. JSON Schema's reading
+    (jsonschema, as an editor's) and modpack's agree on which files lack a [module]."""
+    published = jsonschema.Draft202012Validator(schema.load_schema("modpack"))
+    assert published.is_valid(document) is valid
+    missing = [v for v in schema.check(document, "modpack") if v.code == "SCH001" and v.path == "module"]
+    assert bool(missing) is not valid
