@@ -659,7 +659,41 @@ def declarations_path(path: Path) -> Path:
 
         hint = "Pass the path of modpack.toml, or run `modpack init`."
         raise UsageError(f"{path} {not_a_file(path)}", hint)
+    _refuse_other_kinds(path)
     return path
+
+
+def _refuse_other_kinds(path: Path) -> None:
+    """A module binary, a bundle or a module.json given where build takes its declarations was
+    read as TOML ("holds a NUL byte ... save it as UTF-8", exit 1): each is named for what it is,
+    with the command that takes it."""
+    from modpack.regular import open_regular
+    from modpack.reporters import shown_path
+
+    try:
+        with open_regular(path) as stream:
+            head = stream.read(4)
+    except OSError:
+        return  # reading it says why, with the file's name (IN001)
+    shown = shown_path(path)
+    if head == b"\x7fELF" or path.suffix == ".so":
+        raise UsageError(
+            f"{shown} is a module binary: build reads a modpack.toml or ramp.yml, and packs the binary"
+            " it names",
+            f"Pass it as `--so {shown}` with the declarations, or write them:"
+            f" `modpack init --discover {shown}`.",
+        )
+    if head in (b"PK\x03\x04", b"PK\x05\x06") or path.suffix == ".zip":  # a zip, or an empty one
+        raise UsageError(
+            f"{shown} is a bundle: build makes bundles from a modpack.toml or ramp.yml",
+            f"Check it with `modpack validate {shown}`, or write its declarations:"
+            f" `modpack init --from {shown}`.",
+        )
+    if path.suffix == ".json":
+        raise UsageError(
+            f"{shown} is a module.json: build writes module.json from a modpack.toml or ramp.yml",
+            f"Write the declarations from it: `modpack init --from {shown}`.",
+        )
 
 
 def build_project(

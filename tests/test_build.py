@@ -14,7 +14,7 @@ from modpack import versions
 from modpack.schema import check
 from tests.support.cli import run_modpack
 from tests.support.files import sha256
-from tests.support.paths import FIXTURES, SO
+from tests.support.paths import FIXTURES, HELLO, SO
 
 EXAMPLE = FIXTURES / "example"
 
@@ -283,3 +283,41 @@ def test_module_json_with_modpack_tomls_name_says_module_name(tmp_path: Path) ->
         "fix: Here the field is called 'module_name' (modpack.toml's [module] calls it 'name'):"
         " write module_name."
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "what", "next_step"),
+    [
+        ("hello.so", "is a module binary", "modpack init --discover"),
+        ("hello.zip", "is a bundle", "modpack init --from"),
+        ("module.json", "is a module.json", "modpack init --from"),
+        ("no-suffix", "is a module binary", "--so"),  # by its first bytes
+    ],
+)
+def test_a_file_build_does_not_take_is_named_for_what_it_is(
+    tmp_path: Path, name: str, what: str, next_step: str
+) -> None:
+    """`modpack build hello.so` read the binary as TOML: "holds a NUL byte ... save it as UTF-8",
+    exit 1, as if the user's declarations had findings."""
+    given = tmp_path / name
+    if name == "hello.zip":
+        done = run_modpack("build", EXAMPLE, "-o", tmp_path / "dist")
+        assert done.returncode == 0, done.stderr
+        shutil.copy(next((tmp_path / "dist").glob("*.zip")), given)
+    elif name == "module.json":
+        given.write_text('{"module_name": "hello"}\n')
+    else:
+        shutil.copy(HELLO, given)
+    done = run_modpack("build", given, "-o", tmp_path / "out")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{given} {what}" in done.stderr and next_step in done.stderr, done.stderr
+    assert "NUL byte" not in done.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_modpack_toml_whose_first_key_starts_with_pk_is_still_read(tmp_path: Path) -> None:
+    """The bundle test reads the zip signature PK\\x03\\x04, not "PK": a TOML may begin with PKG."""
+    toml = tmp_path / "hello.toml"
+    toml.write_text("PKG = 1\n")
+    done = run_modpack("build", toml, "-o", tmp_path / "out")
+    assert "is a bundle" not in done.stderr
+    assert "PKG" in done.stdout + done.stderr, done.stdout + done.stderr
