@@ -296,11 +296,11 @@ def plan_bundle(
     unusable = _archive_findings(decl, deps)
     if declared is None and not decl.ok:
         found = _with_archives(decl.sink.resolved(), unusable)
-        raise FindingsError(_refusal(found), found)
+        raise FindingsError(refusal(found), found)
     if declared is not None:
         declared = _with_archives(declared, unusable)
         if failing(declared, settings):
-            raise FindingsError(_refusal(declared), declared)
+            raise FindingsError(refusal(declared), declared)
     if unusable:
         raise FindingsError(f"{decl.path}: a dependency archive cannot be packed", unusable)
     facts = read_facts(so)
@@ -309,7 +309,7 @@ def plan_bundle(
 
     findings = (declared or []) + select(check_before_write(module, so, decl, declared, target), settings)
     if failing(findings, settings):
-        raise FindingsError(_refusal(findings), findings)
+        raise FindingsError(refusal(findings), findings)
     template = name_template or decl.output or DEFAULT_NAME
     path = out_dir / output_name(template, module, target.name if target else "", bundle=not any_name)
     if claimed is not None and target is not None:
@@ -321,11 +321,11 @@ def plan_bundle(
 
             sink = Sink(str(decl.path), decl.sink.lines)
             say_shared_name(sink, target, first, path.name)
-            raise FindingsError(f"[[targets]] {target.name!r}: {_refusal(sink.findings)}", sink.resolved())
+            raise FindingsError(f"[[targets]] {target.name!r}: {refusal(sink.findings)}", sink.resolved())
     return PlannedBundle(path, module, so, deps, [decl.path], findings)
 
 
-def _refusal(findings: list[Finding]) -> str:
+def refusal(findings: list[Finding]) -> str:
     """The refusal line: what holds the findings that fail the build (one file, else "the
     build"), and that nothing was written."""
     errors = [f for f in findings if f.severity is Severity.ERROR]
@@ -766,8 +766,13 @@ def build_project(
         from modpack.ramp.edits import prepare_build
 
         if failing(declared, settings):
-            raise FindingsError(_refusal(declared), declared)
+            raise FindingsError(refusal(declared), declared)
+        before = len(decl.sink.findings)
         prepare_build(decl, binary, discover=discover, redis_server=redis_server)
+        # what the edits said of the loaded module (LOAD028) is said with the rest, as ramp-pack says it
+        from modpack.validate import select
+
+        declared = [*declared, *select(decl.sink.resolved()[before:], settings)]
     elif discover and not decl.has_commands:
         from modpack.redis.discover import fill_commands
 
@@ -831,7 +836,7 @@ def _build_targets(
     if refused:
         found = _unique([f for findings in refused.values() for f in findings])
         names = ", ".join(repr(name) for name in refused)
-        raise FindingsError(f"[[targets]] {names}: {_refusal(found)}", found)
+        raise FindingsError(f"[[targets]] {names}: {refusal(found)}", found)
     return write_bundles(planned, out_dir, force=force)
 
 
@@ -869,7 +874,7 @@ def _refuse_unreadable(decl: Declarations, settings: Settings, binary: Path | No
     else:
         found = select(validate_declarations(decl.path, settings), settings)
     found = _with_archives(found, _archive_findings(decl, local_dependencies(decl)))
-    raise FindingsError(_refusal(found), found)
+    raise FindingsError(refusal(found), found)
 
 
 def _refuse_single_build_options(so: Path | None, discover: bool, chooser: str) -> None:

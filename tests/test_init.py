@@ -148,11 +148,11 @@ def test_a_ramp_command_entry_that_is_no_object_is_skipped_not_a_crash(tmp_path:
     manifest = tmp_path / "ramp.yml"
     manifest.write_text(
         "module_name: hello\nsemantic_version: 1.0.0\n"
-        'commands: [1, {command_name: "x.y", command_arity: 1}]\nexclude_commands: [x.z]\n'
+        'commands: [1, {command_name: "x.y", command_arity: 1}]\nexclude_commands: [X.Y]\n'
     )
     result = run_modpack("init", tmp_path / "modpack.toml", "--from", manifest)
     assert result.returncode == 1 and "internal error" not in result.stderr, result.stderr
-    assert "DECL004 exclude_commands names 'x.z', which the module does not register" in result.stdout
+    assert "DECL004 exclude_commands names 'X.Y', which the module registers as 'x.y'" in result.stdout
     assert not (tmp_path / "modpack.toml").exists()
 
 

@@ -46,16 +46,57 @@ def test_real_manifest_gets_what_it_deserves(name: str) -> None:
 def test_override_matching_nothing_is_an_error(tmp_path: Path) -> None:
     require_redis()
     manifest = tmp_path / "ramp.yml"
-    manifest.write_text(HELLO_MANIFEST + "exclude_commands:\n    - hello.nothing\n")
+    manifest.write_text(
+        HELLO_MANIFEST + "overide_command:\n    - {command_name: hello.nothing, command_arity: 2}\n"
+    )
     result = run_modpack("init", tmp_path / "modpack.toml", "--from", manifest, "--discover", HELLO)
     assert result.returncode == 1
-    # at its line, as build and ramp-pack say it (init said `ramp.yml [exclude_commands[0]]`)
+    # at its line, as build and ramp-pack say it (init said `ramp.yml [overide_command[0]]`)
     line = HELLO_MANIFEST.count("\n") + 2
-    assert f"ramp.yml:{line} [exclude_commands[0]]: error DECL004" in result.stdout, result.stdout
+    assert f"ramp.yml:{line} [overide_command[0]]: error DECL004" in result.stdout, result.stdout
     assert "hello.nothing" in result.stdout
     result = run_modpack("ramp-pack", "-m", manifest, "-o", tmp_path / "x.zip", HELLO)
     assert result.returncode == 1 and "DECL004" in result.stdout
     assert not (tmp_path / "x.zip").exists()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    ("name", "code", "status"),
+    [
+        pytest.param("hello.nothing", "info LOAD028", 0, marks=pytest.mark.rule("LOAD028")),
+        pytest.param("hello.pong", "error DECL004", 1, marks=pytest.mark.rule("DECL004")),  # hello.ping
+    ],
+)
+def test_an_exclusion_the_module_lacks_is_judged_alike_by_every_command(
+    tmp_path: Path, name: str, code: str, status: int
+) -> None:
+    """A name no command of this build has is information, as `validate --load` said it (LOAD028:
+    a light build lacks commands its manifest excludes), where init, ramp-pack and build --discover
+    refused it (DECL004) and build refused what validate passed. A near miss of a name the module
+    registers (hello.pong for hello.ping) leaves that command in module.json: an error in each."""
+    require_redis()
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(HELLO_MANIFEST + f"exclude_commands:\n    - {name}\n")
+    line = HELLO_MANIFEST.count("\n") + 2
+    said = f"ramp.yml:{line} [exclude_commands[0]]: {code} exclude_commands names {name!r}"
+    for command in (
+        ("init", tmp_path / "modpack.toml", "--from", manifest, "--discover", HELLO),
+        ("ramp-pack", "-m", manifest, "-o", tmp_path / "x.zip", HELLO),
+        ("build", manifest, "--discover", "--so", HELLO, "-o", tmp_path / "dist"),
+    ):
+        result = run_modpack(*command)
+        assert result.returncode == status, (command, result.stdout, result.stderr)
+        if command[0] != "init" or status:  # init says what stops it, not information
+            assert said in result.stdout, (command, result.stdout)
+    assert (tmp_path / "x.zip").exists() is (status == 0)
+    packed = zipfile.ZipFile(tmp_path / "x.zip") if status == 0 else None
+    if packed is not None:
+        with packed:
+            module = json.loads(packed.read("module.json"))
+        loaded = run_modpack("validate", "--load", tmp_path / "x.zip")
+        assert loaded.returncode == 0 and f"info LOAD028 exclude_commands names {name!r}" in loaded.stdout
+        assert module["exclude_commands"] == [name]
 
 
 @pytest.mark.redis

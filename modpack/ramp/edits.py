@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from modpack.errors import FindingsError, UsageError
 from modpack.findings import Sink
+from modpack.records import kept_names, unmatched_exclusion
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -99,8 +100,11 @@ def apply_ramp_edits(
                 f"exclude_commands names {name!r}, which the module registers as {spelled[0]!r}; RAMP"
                 " matches names exactly, so the command is not excluded"
             )
-        else:
-            message = f"exclude_commands names {name!r}, which the module does not register"
+        else:  # as validate --load says it: a build of the module may lack the command
+            registered = (n for n in names if isinstance(n, str))
+            code, message, hint = unmatched_exclusion(str(name), kept_names(module, registered))
+            sink.add(code, f"exclude_commands[{index}]", message, hint)
+            continue
         sink.add("DECL004", f"exclude_commands[{index}]", message)
     kept = [dict(c) for c in discovered if c.get("command_name") not in excludes]
     for index, override in enumerate(overrides):

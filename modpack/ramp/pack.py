@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 from modpack.builder import BuildResult, build
 from modpack.declarations import Declarations
 from modpack.errors import FindingsError, UsageError
-from modpack.findings import Finding, Location, Sink
+from modpack.findings import Finding, Location, Severity, Sink
 from modpack.naming import template_fields
 from modpack.ramp.edits import finish_module
 
 if TYPE_CHECKING:
+    from modpack.config import Settings
     from modpack.types import JSON, Module
 
 # One `ramp pack` option as click gives it: a text, a flag, the texts of a repeated option, or
@@ -60,8 +61,35 @@ class RampPacked(NamedTuple):
 
 
 def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = False) -> RampPacked:
+    decl, module = _read(request)
+    # [validate] select/ignore of the project, as `modpack build ramp.yml` and discover apply them:
+    # the nearest modpack.toml to the manifest, or to the module without one
+    from modpack.config import settings_near
+
+    settings = settings_near(request.manifest or request.module_so)
+    _pack_discovered(decl, module, request)
+    folder, slash, template = _split_output(request.output)
+    name_template = _as_modpack_template(template, decl.module)
+    preview: Module | None = None
+    if dry_run or "{" in folder:
+        from modpack.builder import assemble, read_facts
+
+        preview = assemble(decl, request.module_so, read_facts(request.module_so))
+    folder = _formatted_folder(folder, decl.module, preview)
+    directory = Path(folder or slash or ".")  # "/x.zip" is in /
+    if dry_run:
+        from modpack.naming import output_name
+
+        assert preview is not None
+        result = BuildResult(directory / output_name(name_template, preview), preview, "")
+    else:
+        result = _write(decl, request.module_so, directory, name_template, force=force, settings=settings)
+    return RampPacked(result, f"{folder}{slash}{result.path.name}")
+
+
+def _read(request: RampOptions) -> tuple[Declarations, Module]:
+    """The manifest (or none), and the module.json fields it and the options give, checked."""
     from modpack.ramp import reader
-    from modpack.redis.discover import discover, module_json_commands, split_args
 
     if request.manifest is not None:
         _refuse_other_kinds(request.manifest)
@@ -83,50 +111,50 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
         # overide_command[0], not at the commands[1] they pack into, and none is left out.
         from dataclasses import replace
 
-        from modpack.ramp import reader
-
         decl.discovered = True  # RAMP's way: the module gives its name, version and commands
         start = len(decl.sink.findings)
         reader.check(replace(decl, module=module))
         decl.sink.findings[start:] = [_at_option(f, decl.given) for f in decl.sink.findings[start:]]
-    # [validate] select/ignore of the project, as `modpack build ramp.yml` and discover apply them:
-    # the nearest modpack.toml to the manifest, or to the module without one
-    from modpack.config import settings_near
+    return decl, module
 
-    settings = settings_near(request.manifest or request.module_so)
+
+def _pack_discovered(decl: Declarations, module: Module, request: RampOptions) -> None:
+    """decl.module: what the loaded module registers, with RAMP's command edits applied."""
+    from modpack.redis.compare import report_registered_defects
+    from modpack.redis.discover import discover, module_json_commands, split_args
+
     load_args = module.pop("run_command_line_args", None) or module.get("command_line_args") or ""
     found = discover(request.module_so, split_args(str(load_args)))
-    from modpack.redis.compare import report_registered_defects
-
     report_registered_defects(decl.sink, found, request.module_so)
     given_name = request.options.get("module_name")
     module["module_name"] = given_name if isinstance(given_name, str) and given_name else found.module_name
     module["semantic_version"] = found.semantic_version
     module["version"] = found.module_version
-    finish_module(decl, module, module_json_commands(found))
-    folder, slash, template = _split_output(request.output)
-    name_template = _as_modpack_template(template, decl.module)
-    preview: Module | None = None
-    if dry_run or "{" in folder:
-        from modpack.builder import assemble, read_facts
+    start = len(decl.sink.findings)
+    try:
+        finish_module(decl, module, module_json_commands(found))
+    except FindingsError as refused:  # an edit -E, --overide-command or --add-command gave
+        moved = _at_fields([_at_option(f, decl.given) for f in refused.findings], str(decl.path), decl.given)
+        places = list(dict.fromkeys(f.location.file for f in moved if f.severity is Severity.ERROR))
+        where = places[0] if len(places) == 1 else f"{decl.path} and the {NO_MANIFEST}"
+        raise FindingsError(f"{where}: RAMP's command edits cannot be applied", moved) from None
+    decl.sink.findings[start:] = [_at_option(f, decl.given) for f in decl.sink.findings[start:]]
 
-        preview = assemble(decl, request.module_so, read_facts(request.module_so))
-    folder = _formatted_folder(folder, decl.module, preview)
-    directory = Path(folder or slash or ".")  # "/x.zip" is in /
-    if dry_run:
-        from modpack.naming import output_name
 
-        assert preview is not None
-        result = BuildResult(directory / output_name(name_template, preview), preview, "")
-    else:
-        # The manifest's own findings (an unknown key, which RAMP names too: `unknown attribute`)
-        # are said with the bundle's, as `modpack build ramp.yml` says them.
-        from modpack.validate import select
+def _write(
+    decl: Declarations, so: Path, directory: Path, name_template: str, *, force: bool, settings: Settings
+) -> BuildResult:
+    """The bundle, with the manifest's own findings (an unknown key, which RAMP names too: `unknown
+    attribute`) said with the bundle's, as `modpack build ramp.yml` says them."""
+    from modpack.builder import refusal
+    from modpack.validate import select
 
-        said = select(decl.sink.resolved(), settings)
+    said = select(decl.sink.resolved(), settings)
+    manifest = str(decl.path)
+    try:
         result = build(
             decl,
-            request.module_so,
+            so,
             directory,
             name_template=name_template,
             force=force,
@@ -134,7 +162,11 @@ def ramp_pack(request: RampOptions, *, dry_run: bool = False, force: bool = Fals
             settings=settings,
             any_name=True,  # RAMP's -o names any file
         )
-    return RampPacked(result, f"{folder}{slash}{result.path.name}")
+    except FindingsError as refused:
+        moved = _at_fields(refused.findings, manifest, decl.given)
+        raise FindingsError(refusal(moved) if moved else str(refused), moved) from None
+    result.findings = _at_fields(result.findings, manifest, decl.given)
+    return result
 
 
 # What to run instead when -m names a file of another kind (by its name, as validate tells kinds).
@@ -164,12 +196,26 @@ def _at_option(finding: Finding, given: frozenset[str]) -> Finding:
     the ramp-pack options), not at a line of the manifest, which does not hold it."""
     key = re.split(r"[.\[]", finding.location.path, maxsplit=1)[0]
     if key not in _ENTRY_OPTIONS:  # a field's own finding stays where the bundle's checks say it
-        return finding  # too (moved, VER008 of -r was said twice), at the field
+        return finding  # too (moved, VER008 of -r was said twice), at the field: _at_fields
     option = next((o for o in given if _MODULE_KEYS.get(o, o) == key), None)
     if option is None:
         return finding
     path = f"--{option.replace('_', '-')}{finding.location.path[len(key) :]}"
     return finding._replace(location=Location(NO_MANIFEST, path))
+
+
+def _at_fields(findings: list[Finding], manifest: str, given: frozenset[str]) -> list[Finding]:
+    """The findings of a field an option set (-r 7, -C types,resharding), said at the ramp-pack
+    options rather than at the manifest's line, which holds another value or none ("ramp.yml:9
+    [min_redis_version] ... '7'" where line 9 reads "7.0"). Once, after the bundle's checks and the
+    manifest's have said it at the field and the two were made one."""
+    fields = {_MODULE_KEYS.get(o, o) for o in given} - _ENTRY_OPTIONS
+    return [
+        f._replace(location=Location(NO_MANIFEST, f.location.path))
+        if f.location.file == manifest and re.split(r"[.\[]", f.location.path, maxsplit=1)[0] in fields
+        else f
+        for f in findings
+    ]
 
 
 # Options giving command entries (--overide-command, --add-command: one per entry), whose

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modpack.errors import ModpackError, UsageError
-from modpack.records import excluded_by, folded_name, recorded, unregistered_exclusions
+from modpack.records import (
+    excluded_by,
+    folded_name,
+    kept_names,
+    recorded,
+    unmatched_exclusion,
+    unregistered_exclusions,
+)
 from modpack.redis import compare, model
 from modpack.redis.harness import COMMAND_TIMEOUT, HarnessError, RedisServer, ReplyError, command_names
 from modpack.redis.model import CommandInfo, Discovery
@@ -168,9 +175,9 @@ def fill_commands(
     decl: Declarations, so_path: Path, redis_server: str | None = None, *, redis_version: str | None = None
 ) -> Discovery:
     """`modpack build --discover`: the module's own commands, when the declarations have none,
-    less those [module] exclude_commands leaves out (DECL004 for a name the module does not
-    register, as RAMP's edits in modpack.ramp.edits), then the [[commands]] tables add_command
-    names (a plugin registers them), as RAMP appends its add_command entries.
+    less those [module] exclude_commands leaves out (records.unmatched_exclusion for a name the
+    module does not register, as RAMP's edits and `validate --load` say it), then the [[commands]]
+    tables add_command names (a plugin registers them), as RAMP appends its add_command entries.
 
     Proved by a redis-server of the module's architecture, closest to the Redis it targets."""
     from modpack.redis.servers import target_version
@@ -189,13 +196,12 @@ def fill_commands(
         decl.sink.report(difference)
     compare.report_registered_defects(decl.sink, discovery, so_path)
     registered = {c.name.casefold() for c in discovery.commands}
+    # LOAD028 (info), as `validate --load` says it: a name a build of the module lacks is harmless,
+    # and build refuses what validate refuses (DECL004 here stopped a build validate passed)
+    kept = kept_names(decl.module, (c.name for c in discovery.commands))
     for index, name in unregistered_exclusions(decl.module, registered):
-        decl.sink.add(
-            "DECL004",
-            f"exclude_commands[{index}]",
-            f"exclude_commands names {name!r}, which the module does not register",
-            "Fix the name (`modpack discover FILE.so` lists what the module registers), or remove it.",
-        )
+        code, message, hint = unmatched_exclusion(name, kept)
+        decl.sink.add(code, f"exclude_commands[{index}]", message, hint)
     added = decl.module.get("add_command")  # the entries of the tables it names: a plugin's commands
     entries = added if isinstance(added, list) else []
     claimed = recorded(decl.module, "add_command")
