@@ -309,3 +309,28 @@ def test_a_field_an_option_gives_is_judged_once(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("VER008") == 1, done.stdout
     assert "1 file checked: 0 errors, 1 warning" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (("-r", "7"), "ramp-pack options [min_redis_version]: error VER005 min_redis_version '7'"),
+        (("-C", "types,resharding"), "ramp-pack options [capabilities[1]]: error CAP001"),
+        (("-A", "amd64"), "ramp-pack options [architecture]: error PLT003"),
+    ],
+)
+def test_a_field_an_option_gives_is_said_at_the_options_not_at_the_manifest(
+    tmp_path: Path, options: tuple[str, ...], said: str
+) -> None:
+    """ramp-pack -m m.yml -r 7 said "m.yml:3 [min_redis_version] ... '7'" where line 3 reads "7.2",
+    and "m.yml has errors": the manifest was blamed, at a line holding another value."""
+    manifest = tmp_path / "m.yml"
+    manifest.write_text(
+        'display_name: x\ncompatible_redis_version: "7.2"\nmin_redis_version: "7.2"\ncapabilities: [types]\n'
+    )
+    done = run_modpack("ramp-pack", HELLO, "-m", manifest, *options, "-o", tmp_path / "o.zip")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert said in done.stdout, done.stdout
+    assert "m.yml:" not in done.stdout, done.stdout
+    assert "ramp-pack options has errors; nothing was written" in done.stderr, done.stderr
+    assert not (tmp_path / "o.zip").exists()
