@@ -610,11 +610,19 @@ def _enum_name(value: object) -> str:
 
 
 def _string(table: bytes, offset: int, where: str, *, strict: bool = True) -> str:
+    """The name at `offset`, its first MAX_NAME bytes when longer. C++ template names pass 4096
+    bytes (a std::tuple of 80 long type names: 5943), and such a module loads: a long name is no
+    defect. A string table ends with a NUL (gABI, "String Table"), so one whose last byte is one
+    ends every name in it; only a name in a table without it runs outside. Scanning no further
+    than MAX_NAME keeps a table of millions of names pointing into one long span linear."""
     end = table.find(b"\0", offset, offset + MAX_NAME) if offset < len(table) else -1
     if end < 0:
-        if not strict:
+        if offset < len(table) and table.endswith(b"\0"):
+            end = offset + MAX_NAME
+        elif not strict:
             return ""
-        raise ElfError("malformed", f"a name points outside {where}")
+        else:
+            raise ElfError("malformed", f"a name points outside {where}")
     return table[offset:end].decode("utf-8", errors="replace")
 
 

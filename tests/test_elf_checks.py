@@ -606,3 +606,36 @@ def test_a_finding_about_a_declared_field_is_placed_at_its_line(tmp_path: Path) 
         f"{bundle}!module.json:{line} [operating_systems[0]]: error ELF012 rhel9 has glibc 2.34"
         in done.stdout
     )
+
+
+@pytest.mark.redis
+def test_a_name_longer_than_4096_bytes_is_no_defect(tmp_path: Path) -> None:
+    """C++ template names pass 4096 bytes (a std::tuple of 80 long type names: 5943), and such a
+    module loads; the reader called it "ELF003 a name points outside .dynstr" and build refused it."""
+    from tests.support.paths import FIXTURES
+    from tests.support.tools import require_redis
+
+    gcc = shutil.which("gcc")
+    assert gcc is not None, "gcc (apt-get install gcc)"
+    name = "f_" + "x" * 6000
+    source = tmp_path / "ln.c"
+    source.write_text(
+        '#include "redismodule_min.h"\n'
+        f"int {name}(int a) {{ return a + 1; }}\n"
+        "int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {\n"
+        "    REDISMODULE_NOT_USED(argv); REDISMODULE_NOT_USED(argc);\n"
+        '    if (RedisModule_Init(ctx, "ln", 1, REDISMODULE_APIVER_1) != REDISMODULE_OK) return REDISMODULE_ERR;\n'
+        f"    return {name}(0) > 0 ? REDISMODULE_OK : REDISMODULE_ERR;\n"
+        "}\n"
+    )
+    so = tmp_path / "ln.so"
+    include = str(FIXTURES / "include")
+    subprocess.run([gcc, "-O2", "-fPIC", "-shared", "-I", include, "-o", so, source], check=True)
+    so.chmod(0o755)
+    done = run_modpack("validate", so)
+    assert done.returncode == 0 and "ELF003" not in done.stdout, done.stdout
+    described = run_modpack("inspect", so)
+    assert described.returncode == 0 and "OnLoad        exported" in described.stdout, described.stdout
+    require_redis()
+    loaded = run_modpack("validate", "--load", so)
+    assert "info LOAD003 ln 0.0.1 (1) loaded" in loaded.stdout, loaded.stdout
