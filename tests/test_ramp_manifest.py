@@ -394,3 +394,45 @@ def test_a_list_left_empty_is_an_error_as_ramp_pack_fails_on_it(tmp_path: Path, 
     assert done.returncode == 1, done.stdout
     assert f"ramp.yml:13 [{key}]: error SCH002 `{key}` is a null (null)" in done.stdout, done.stdout
     assert "`ramp pack` fails on it and writes no zip" in done.stdout
+
+
+def test_an_alias_is_read_as_ramp_reads_it(tmp_path: Path) -> None:
+    """RAMP loads the manifest with yaml.FullLoader, which follows aliases; modpack refused any
+    alias ("IN004 ... manifests may not use aliases", with no line) and checked nothing else."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        'display_name: Hello\ncapabilities: [types]\ncommand_line_args: ""\n'
+        'compatible_redis_version: &redis "7.4"\nmin_redis_version: *redis\n'
+    )
+    done = run_modpack("validate", manifest)
+    assert done.returncode == 0, done.stdout
+    # the alias's value is what is checked: a bad one is said at both keys
+    manifest.write_text(manifest.read_text().replace('"7.4"', '"7"'))
+    done = run_modpack("validate", manifest)
+    assert done.returncode == 1, done.stdout
+    assert "[compatible_redis_version]: error VER005" in done.stdout, done.stdout
+    assert "[min_redis_version]: error VER005" in done.stdout, done.stdout
+
+
+@pytest.mark.rule("IN004")
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "a1: &a1 [*a1]\n",
+            "ramp.yml:1: error IN004 YAML alias *a1 at line 1 refers to a collection it is inside",
+        ),
+        (
+            'a0: &a0 ["x","x","x","x","x","x","x","x","x"]\n'
+            + "".join(f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10)),
+            "error IN004 YAML document with more than 100000 values, aliases expanded",
+        ),
+    ],
+)
+def test_an_alias_that_cycles_or_explodes_is_refused_at_its_line(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(text)
+    done = run_modpack("validate", manifest)
+    assert done.returncode == 1 and said in done.stdout, done.stdout

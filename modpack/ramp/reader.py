@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, cast
@@ -303,9 +304,9 @@ def _compose(text: str, sink: Sink) -> yaml.Node | None:
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        problem = _shape_problem(yaml.parse(text, Loader=loader))
+        problem, line = _shape_problem(yaml.parse(text, Loader=loader))
         if problem:
-            sink.add("IN004", "", problem)
+            sink.add("IN004", "", problem, line=line)
             return None
         node = yaml.compose(text, Loader=loader)
     except yaml.YAMLError as exc:
@@ -319,25 +320,61 @@ def _compose(text: str, sink: Sink) -> yaml.Node | None:
     return node
 
 
-def _shape_problem(events: Iterable[yaml.Event]) -> str:
-    """Aliases can expand a few bytes into billions of nodes (or a cycle); a manifest needs none."""
+@dataclass
+class _Level:
+    """An open collection of the document, its size and depth counted with aliases expanded."""
+
+    anchor: str | None
+    values: int = 1
+    below: int = 0
+
+
+def _shape_problem(events: Iterable[yaml.Event]) -> tuple[str, int | None]:
+    """What the document would be, aliases expanded, when that is absurd: aliases can expand a few
+    bytes into billions of nodes, or refer to a collection they are inside (a cycle). RAMP reads a
+    manifest with yaml.FullLoader, which follows aliases (ramp.md §1 step 2), so an anchor used
+    for a shared value is fine; its expanded size and depth are counted, never built."""
     import yaml
 
-    depth = nodes = 0
+    anchored: dict[str, tuple[int, int]] = {}  # anchor -> (values, depth) of its node, expanded
+    stack = [_Level(None, 0)]
     for event in events:
+        problem = ""
         if isinstance(event, yaml.AliasEvent):
-            return f"YAML alias *{event.anchor}{_at(event)}: manifests may not use aliases"
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                return f"YAML nested deeper than {MAX_DEPTH} levels{_at(event)}"
+            anchor = str(event.anchor)
+            if any(level.anchor == anchor for level in stack):
+                problem = f"YAML alias *{anchor}{_at(event)} refers to a collection it is inside"
+            else:
+                problem = _added(stack, *anchored.get(anchor, (1, 0)), event)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            stack.append(_Level(event.anchor))
+            problem = _too_deep(len(stack) - 1, event)
         elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-        if isinstance(event, yaml.NodeEvent):
-            nodes += 1
-            if nodes > MAX_NODES:
-                return f"YAML document with more than {MAX_NODES} values"
-    return ""
+            done = stack.pop()
+            if done.anchor is not None:
+                anchored[done.anchor] = (done.values, done.below + 1)
+            problem = _added(stack, done.values, done.below + 1, event)
+        elif isinstance(event, yaml.ScalarEvent):
+            if event.anchor is not None:
+                anchored[event.anchor] = (1, 0)
+            problem = _added(stack, 1, 0, event)
+        if problem:
+            mark = getattr(event, "start_mark", None)
+            return problem, mark.line + 1 if mark is not None else None
+    return "", None
+
+
+def _added(stack: list[_Level], values: int, depth: int, event: yaml.Event) -> str:
+    """Count `values` (`depth` levels deep) into the open collection; the problem when too many."""
+    stack[-1].values += values
+    stack[-1].below = max(stack[-1].below, depth)
+    if sum(level.values for level in stack) > MAX_NODES:
+        return f"YAML document with more than {MAX_NODES} values, aliases expanded"
+    return _too_deep(len(stack) - 1 + depth, event)
+
+
+def _too_deep(depth: int, event: yaml.Event) -> str:
+    return f"YAML nested deeper than {MAX_DEPTH} levels{_at(event)}" if depth > MAX_DEPTH else ""
 
 
 def _at(event: yaml.Event) -> str:
