@@ -436,3 +436,38 @@ def test_an_alias_that_cycles_or_explodes_is_refused_at_its_line(
     manifest.write_text(text)
     done = run_modpack("validate", manifest)
     assert done.returncode == 1 and said in done.stdout, done.stdout
+
+
+GET = '{"command_name": "hello.get", "command_arity": 2, "first_key": 1, "last_key": 1, "step": 1, "flags": ["readonly"]}'
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        f"overide_command:\n  - {GET}\n  - {GET.replace('2,', '-2,')}\n",  # the second replaces the first
+        f"commands:\n  - {GET}\noveride_command:\n  - {GET}\n",  # the override replaces the entry
+    ],
+)
+def test_an_override_replaces_the_entry_of_its_name_as_ramp_packs_it(tmp_path: Path, tail: str) -> None:
+    """RAMP replaces the entry whose command_name is the override's, in place, each time: module.json
+    carries one hello.get. Validation judged both entries as packed and said CMD003 (a duplicate
+    command, whose second registration fails), which never happens."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE + tail)
+    done = run_modpack("validate", manifest)
+    assert done.returncode == 0 and "CMD003" not in done.stdout, done.stdout
+
+
+@pytest.mark.rule("DECL004")
+def test_an_override_of_an_excluded_command_is_an_error(tmp_path: Path) -> None:
+    """RAMP excludes first, so an override of an excluded command matches nothing: RAMP drops it
+    with a message and exit 0, and module.json carries neither. modpack said nothing."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE + f"exclude_commands: [hello.get]\noveride_command:\n  - {GET}\n")
+    done = run_modpack("validate", manifest)
+    assert done.returncode == 1, done.stdout
+    line = BASE.count("\n") + 3
+    assert (
+        f"ramp.yml:{line} [overide_command[0].command_name]: error DECL004 overide_command 'hello.get'"
+        in done.stdout
+    )

@@ -613,27 +613,79 @@ def _without_local_dependencies(module: Module) -> Module:
     return {**module, "dependencies": view}
 
 
+def _check_excluded_overrides(module: Module, sink: Sink) -> None:
+    """DECL004 for an override of a command exclude_commands names: RAMP excludes first, so the
+    override matches no command, and RAMP drops it ("the given override command appears more then
+    once", exit 0; ramp.md §3.3): the module.json carries neither."""
+    excluded, overrides = module.get("exclude_commands"), module.get("overide_command")
+    if not isinstance(excluded, list) or not isinstance(overrides, list):
+        return
+    for index, item in enumerate(overrides):
+        name = item.get("command_name") if isinstance(item, dict) else None
+        if isinstance(name, str) and name in excluded:
+            sink.add(
+                "DECL004",
+                f"overide_command[{index}].command_name",
+                f"overide_command {name!r} overrides a command exclude_commands leaves out: RAMP"
+                " excludes first, so the override matches nothing and module.json carries neither",
+                f"Remove {name!r} from exclude_commands to pack the override, or remove the override.",
+            )
+
+
+def _packed_entries(module: Module, *, discovered: bool) -> tuple[list[str], list[JSON]]:
+    """The command entries module.json will carry, each with where the manifest writes it, as RAMP
+    packs them (ramp.md §1 step 7, §3.3): the commands (the manifest's own, unless the module's
+    replace them) less exclude_commands, each override replacing the entry of its exact name in
+    place (a second override of one name replaces the first: only the last is packed), then the
+    additions. An override matching nothing written replaces a command the module registers."""
+    excluded = module.get("exclude_commands")
+    names = (
+        set(excluded) if isinstance(excluded, list) and all(isinstance(e, str) for e in excluded) else set()
+    )
+    packed: list[tuple[str, JSON]] = []
+    commands = module.get("commands")
+    if not discovered and isinstance(commands, list):
+        packed = [
+            (f"commands[{i}]", c)
+            for i, c in enumerate(commands)
+            if not (isinstance(c, dict) and c.get("command_name") in names)
+        ]
+    for key in ("overide_command", "add_command"):
+        items = module.get(key)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            name = item.get("command_name") if isinstance(item, dict) else None
+            if key == "overide_command" and name in names:
+                continue  # matches nothing once excluded: RAMP drops it (_check_command_entries)
+            same = [
+                i
+                for i, (_, entry) in enumerate(packed)
+                if key == "overide_command"
+                and name is not None
+                and isinstance(entry, dict)
+                and entry.get("command_name") == name
+            ]
+            if len(same) == 1:
+                packed[same[0]] = (f"{key}[{index}]", item)
+            else:
+                packed.append((f"{key}[{index}]", item))
+    return [place for place, _ in packed], [entry for _, entry in packed]
+
+
 def _check_command_entries(
     module: Module, sink: Sink, written: Collection[str], *, discovered: bool = False
 ) -> None:
     """overide_command and add_command entries are commands module.json will carry, and so is the
     manifest's own commands list, which `modpack build` without --discover packs (RAMP reads the
     module's: DECL005): a last_key below the first passed validate, and build refused it."""
-    places: list[str] = []
-    entries: list[JSON] = []
-    for key in (
-        ("overide_command", "add_command") if discovered else ("commands", "overide_command", "add_command")
-    ):
+    for key in ("overide_command", "add_command"):
         items = module.get(key)
-        if key != "commands" and items is not None and not isinstance(items, list):  # commands: the schema's
+        if items is not None and not isinstance(items, list):  # commands: the schema's
             # build refused it (SCH002), and validate passed it
             sink.add(
                 "SCH002", key, schema.wrong_type(key, items, "array"), "Write a list of command objects."
             )
-        if isinstance(items, list):
-            for index, item in enumerate(items):
-                places.append(f"{key}[{index}]")
-                entries.append(item)
+    _check_excluded_overrides(module, sink)
+    places, entries = _packed_entries(module, discovered=discovered)
     if not entries:
         return
 
