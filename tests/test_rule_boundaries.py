@@ -870,6 +870,7 @@ PLATFORM_CASES: list[tuple[str, Callable[[Module], None], list[tuple[str, str]],
     ("architecture not a string", lambda m: m.update(architecture=64), [], False),
     ("os Darwin", lambda m: m.update(os="Darwin"), [("PLT006", "os")], False),
     ("os Linux", lambda m: m.update(os="Linux"), [], False),
+    ("os linux, lower case", lambda m: m.update(os="linux"), [], False),  # was PLT006 "os is 'linux'"
     ("os empty", lambda m: m.update(os=""), [], False),
     (
         "legacy os_list",

@@ -199,7 +199,9 @@ def _capability_hint(name: str, known: dict[str, str], wrong: dict[str, str]) ->
 def check_platform(module: Module, sink: Sink, *, in_bundle: bool = False) -> None:
     _check_architecture(module, sink, in_bundle=in_bundle)
     os_value = module.get("os")
-    if isinstance(os_value, str) and os_value and os_value != "Linux":
+    # informational (the packing host's platform.system(); no unpacker reads it, redis-enterprise.md
+    # §2): "linux" says Linux as well as RAMP's "Linux" does
+    if isinstance(os_value, str) and os_value and os_value.casefold() != "linux":
         sink.add("PLT006", "os", f"os is {os_value!r}")
     if "os_list" in module:
         sink.add("PLT008", "os_list", "os_list is the legacy name of operating_systems")
