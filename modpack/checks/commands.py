@@ -117,17 +117,14 @@ def lowest_redis(module: Module) -> tuple[int, ...] | None:
 
 
 def _first_version(module: Mapping[str, JSON], keys: tuple[str, str]) -> tuple[int, ...] | None:
-    """The first of `keys` that holds a Redis version (99.99, the development placeholder, is none).
-
-    Padded to (major, minor, patch): "7.0" is (7, 0, 0), which Python's tuple order puts below
-    (7, 0, 0) when left as (7, 0), and a 7.0 target was then taken for Redis 6.
-    """
+    """The first of `keys` that holds a Redis version (99.99, the development placeholder, is none),
+    as written: (7, 4) for "7.4". Compare it with a version of another length by major and minor."""
     for key in keys:
         value = module.get(key)
         if isinstance(value, str) and value:
             parsed = versions.parse_redis_version(value)
             if parsed is not None and parsed[:2] != (99, 99):
-                return (*parsed, 0, 0, 0)[: max(3, len(parsed))]
+                return parsed
     return None
 
 

@@ -287,7 +287,9 @@ def _arity(
     declared = entry.get("command_arity")
     if declared is None or not arity_differs(declared, info, redis):
         return []
-    if declared_for is not None and declared_for < IMPLICIT_MODULE_FLAG and as_int(declared) == -1:
+    # by major: "7.0" is (7, 0), which Python orders below (7, 0, 0), and a 7.0 module.json was
+    # taken for one for Redis 6
+    if declared_for is not None and declared_for[:1] < IMPLICIT_MODULE_FLAG[:1] and as_int(declared) == -1:
         # Redis 6.x reports -1 for every module command (keyspecs.md §2: RM_CreateCommand hard-codes
         # it), so -1 is what a module.json for 6.x declares, whichever Redis proves it (LOAD026).
         return []
