@@ -207,6 +207,14 @@ FLAG_CASES: list[tuple[str, Module, list[tuple[str, str]]]] = [
     ),
     ("keys, no access flag", with_command(4, flags=["module"]), [("CMD011", "commands[4].flags")]),
     ("keys, readonly", with_command(4, flags=["readonly", "module"]), []),
+    # CMD011 said "neither write nor readonly" (fix: "its flags are empty") of flags that say write
+    # in a way another finding names: a string (SCH002), upper case (CMD007)
+    ("keys, flags a string", with_command(4, flags="write denyoom"), []),  # SCH002, by the schema
+    (
+        "keys, WRITE",
+        with_command(4, flags=["WRITE", "module"]),
+        [("CMD007", "commands[4].flags[0]")],
+    ),
     (
         "keys, arity 0, no access flag",
         with_command(4, command_arity=0, flags=["module"]),

@@ -469,7 +469,7 @@ def _check_flag_semantics(command: Command, target: tuple[int, ...] | None, sink
     has_keys = command.has_keys
     if writes and "readonly" in flags:
         sink.add("CMD010", path, f"command {name!r} is both write and readonly")
-    if has_keys and not (writes or "readonly" in flags) and not _arity_excludes_keys(command):
+    if has_keys and not _access_written(command) and not _arity_excludes_keys(command):
         sink.add(
             "CMD011",
             path,
@@ -492,6 +492,15 @@ def _check_flag_semantics(command: Command, target: tuple[int, ...] | None, sink
         sink.add("CMD019", path, f"command {name!r} has may_replicate")
     if "admin" in flags and "skip_monitor" in flags:
         sink.add("CMD021", path, f"admin command {name!r} also has skip_monitor")
+
+
+def _access_written(command: Command) -> bool:
+    """Whether the entry says write or readonly, or cannot say anything: flags that are no list are
+    SCH002's, and WRITE is CMD007's (CMD011 said "neither write nor readonly" of both)."""
+    raw = command.raw.get("flags")
+    if not isinstance(raw, list):
+        return True
+    return any(isinstance(f, str) and f.strip().lower() in ("write", "readonly") for f in raw)
 
 
 def _check_module_flag(commands: list[Command], target: tuple[int, ...] | None, sink: Sink) -> None:
