@@ -471,3 +471,14 @@ def test_an_override_of_an_excluded_command_is_an_error(tmp_path: Path) -> None:
         f"ramp.yml:{line} [overide_command[0].command_name]: error DECL004 overide_command 'hello.get'"
         in done.stdout
     )
+
+
+def test_a_flag_of_an_override_is_no_load_failure(tmp_path: Path) -> None:
+    """An override replaces module.json's text of a command, never what RedisModule_CreateCommand
+    is given: CMD023 said its `internal` (Redis 8.0) meant "the module does not load on Redis 7.4"."""
+    manifest = tmp_path / "ramp.yml"
+    override = GET.replace('["readonly"]', '["readonly", "internal"]')
+    manifest.write_text(BASE + f"overide_command:\n  - {override}\n")
+    done = run_modpack("validate", manifest)
+    assert "CMD023" not in done.stdout and "does not load" not in done.stdout, done.stdout
+    assert "warning CMD008 flag 'internal' is the RedisModule_CreateCommand spelling" in done.stdout
