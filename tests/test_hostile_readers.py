@@ -561,6 +561,22 @@ def test_a_byte_order_mark_in_ramp_yml_is_read_as_ramp_reads_it(tmp_path: Path) 
     assert "IN001" not in result.stdout and "IN004" not in result.stdout, result.stdout
 
 
+def test_a_byte_order_mark_on_a_bundles_module_json_is_read_as_redis_enterprise_reads_it(
+    tmp_path: Path,
+) -> None:
+    """Redis Enterprise's unpacker (RAMP's mirrors it) reads the member with json.load, whose bytes
+    may start with a UTF-8 byte order mark; the bundle was IN002 "which JSON readers refuse"."""
+    path = tmp_path / "b.zip"
+    with zipfile.ZipFile(GOOD_BUNDLE) as good, zipfile.ZipFile(path, "w") as archive:
+        for item in good.infolist():
+            data = good.read(item)
+            archive.writestr(item, b"\xef\xbb\xbf" + data if item.filename == "module.json" else data)
+    with zipfile.ZipFile(path) as archive:
+        assert json.load(archive.open("module.json"))  # as the unpacker reads it
+    result = modpack("validate", path)
+    assert result.returncode == 0 and "IN002" not in result.stdout, result.stdout
+
+
 def test_a_utf16_module_json_in_a_bundle_is_named(tmp_path: Path) -> None:
     path = tmp_path / "b.zip"
     with zipfile.ZipFile(path, "w") as archive:

@@ -45,7 +45,9 @@ def check_module_json(path: Path, layout: Layout) -> BundledModuleJson:
     sink = Sink(f"{path}!module.json")
     try:
         raw = bundle.read_small(layout.archive, layout.module_json, bundle.MAX_MODULE_JSON)
-        text = decode_utf8(raw, "module.json")
+        # Redis Enterprise reads it as RAMP/unpacker.py (which mirrors it, ramp.md §11) does:
+        # json.load of the zip member, bytes, which takes a UTF-8 byte order mark (utf-8-sig)
+        text = decode_utf8(raw, "module.json", bom_ok=True).removeprefix("\ufeff")
     except bundle.MemberTooLarge as exc:
         sink.add("ZIP019", "", f"module.json cannot be read: {exc}")
         return BundledModuleJson(None, sink.resolved())
