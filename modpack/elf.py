@@ -120,12 +120,17 @@ class EntryPoint(NamedTuple):
     bind: str = ""
     visibility: str = ""
     defined_locally: bool = False  # defined in .symtab (the static table) but not exported
+    # Its only version is hidden (`.symver f, RedisModule_OnLoad@V1`, one @): dlsym() of the bare
+    # name passes over such a definition (glibc dl-lookup.c, check_match: "Don't accept hidden
+    # symbols"), so Redis does not find it
+    hidden_version: bool = False
 
     @property
     def exported_function(self) -> bool:
         return (
             self.in_dynsym
             and self.defined
+            and not self.hidden_version
             and self.type in ("FUNC", "GNU_IFUNC")
             and self.bind in ("GLOBAL", "WEAK", "GNU_UNIQUE")
             and self.visibility in ("DEFAULT", "PROTECTED")
@@ -748,12 +753,15 @@ def _dynamic_symbols(
             )
             undefined.append(UndefinedSymbol(_string(strings, name, ".dynstr"), version, library, bind == 2))
         elif strings.startswith(target, name):
+            index_word = versions[index] if index < len(versions) else 0
             onload = EntryPoint(
                 True,
                 True,
                 _SYMBOL_TYPES.get(kind, str(kind)),
                 _SYMBOL_BINDS.get(bind, str(bind)),
                 _VISIBILITIES[visibility],
+                hidden_version=bool(index_word & 0x8000)
+                and (index_word & 0x7FFF) >= 2,  # 0, 1: local, global
             )
     if not onload.in_dynsym:
         onload = _undefined_onload(undefined)

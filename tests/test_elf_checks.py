@@ -639,3 +639,62 @@ def test_a_name_longer_than_4096_bytes_is_no_defect(tmp_path: Path) -> None:
     require_redis()
     loaded = run_modpack("validate", "--load", so)
     assert "info LOAD003 ln 0.0.1 (1) loaded" in loaded.stdout, loaded.stdout
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    ("symver", "exported"),
+    [
+        pytest.param("RedisModule_OnLoad@MOD_1.0", False, marks=pytest.mark.rule("ELF010")),
+        ("RedisModule_OnLoad@@MOD_1.0", True),  # the default version: dlsym finds it
+    ],
+)
+def test_an_entry_point_with_only_a_hidden_version_is_not_exported(
+    tmp_path: Path, symver: str, exported: bool
+) -> None:
+    """`.symver onload_v1, RedisModule_OnLoad@MOD_1.0` (one @) gives the entry point a hidden
+    version, which dlsym() of the bare name passes over: Redis says the module does not export
+    it (LOAD005). modpack called it exported and validated the module clean."""
+    from tests.support.paths import FIXTURES
+    from tests.support.tools import require_redis
+
+    gcc = shutil.which("gcc")
+    assert gcc is not None, "gcc (apt-get install gcc)"
+    source, script, so = tmp_path / "hv.c", tmp_path / "hv.map", tmp_path / "hv.so"
+    source.write_text(
+        '#include "redismodule_min.h"\n'
+        "int onload_v1(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {\n"
+        "    REDISMODULE_NOT_USED(argv); REDISMODULE_NOT_USED(argc);\n"
+        '    return RedisModule_Init(ctx, "hv", 1, REDISMODULE_APIVER_1);\n'
+        "}\n"
+        f'__asm__(".symver onload_v1, {symver}");\n'
+    )
+    script.write_text("MOD_1.0 { global: RedisModule_OnLoad; local: *; };\n")
+    include = str(FIXTURES / "include")
+    command = [
+        gcc,
+        "-O2",
+        "-fPIC",
+        "-shared",
+        "-I",
+        include,
+        "-o",
+        so,
+        source,
+        f"-Wl,--version-script={script}",
+    ]
+    subprocess.run(command, check=True)
+    so.chmod(0o755)
+    done = run_modpack("validate", so)
+    described = run_modpack("inspect", so)
+    require_redis()
+    loaded = run_modpack("validate", "--load", so)
+    if exported:
+        assert done.returncode == 0 and "ELF010" not in done.stdout, done.stdout
+        assert "OnLoad        exported" in described.stdout, described.stdout
+        assert "info LOAD003 hv 0.0.1 (1) loaded" in loaded.stdout, loaded.stdout
+    else:
+        assert done.returncode == 1, done.stdout
+        assert "error ELF010 RedisModule_OnLoad has only a hidden symbol version" in done.stdout
+        assert "OnLoad        hidden" in described.stdout, described.stdout
+        assert "LOAD005" in loaded.stdout, loaded.stdout  # what Redis says of it

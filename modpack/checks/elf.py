@@ -179,6 +179,14 @@ def _check_entry_point(info: ElfInfo, sink: Sink) -> None:
         )
     elif entry.type not in ("FUNC", "GNU_IFUNC"):
         sink.add("ELF011", "", f"{name} is a {entry.type} symbol, not a function")
+    elif entry.hidden_version:
+        sink.add(
+            "ELF010",
+            "",
+            f"{name} has only a hidden symbol version (name@VERSION): dlsym() of the bare name, as"
+            " Redis calls it, passes over it",
+            f"Make the version the default (.symver ..., {name}@@VERSION) or export {name} unversioned.",
+        )
     else:
         sink.add(
             "ELF010", "", f"{name} is exported with {entry.bind} binding and {entry.visibility} visibility"
