@@ -811,9 +811,17 @@ def _relocated_symbols(image: _Image, dynsym: _Section) -> set[int]:
     """Indexes into .dynsym named by the REL/RELA sections that relocate against it."""
     is64 = image.header.is64
     indexes: set[int] = set()
+    seen: set[tuple[int, int, int]] = set()
+    budget = MAX_SYMBOL_TABLE  # over every table: 4000 headers naming one 8 MB table read it 4000 times
     for section in image.sections:
         if section.type not in (SHT_RELA, SHT_REL) or section.link != dynsym.number:
             continue
+        if (section.offset, section.size, section.type) in seen:
+            continue
+        seen.add((section.offset, section.size, section.type))
+        budget -= section.size
+        if budget < 0:
+            raise ElfError("unreadable", "the relocation tables are larger than any module's")
         word = "Q" if is64 else "I"
         addend = ("q" if is64 else "i") if section.type == SHT_RELA else ""
         layout = struct.Struct(image.header.endian + word + word + addend)
@@ -870,18 +878,32 @@ def _getkeys_api(image: _Image, stream: Stream) -> GetkeysApi:
     found: set[bytes] = set()
     strings = _FlagsStrings()
     complete = True
-    for section in _read_only_data(image):
-        if section.flags & SHF_COMPRESSED:
-            complete = False
-            continue
+    sections = list(_read_only_data(image))
+    if any(section.flags & SHF_COMPRESSED for section in sections):
+        complete = False
+    plain = [(s.offset, s.size) for s in sections if not s.flags & SHF_COMPRESSED]
+    for offset, size in _union(plain):
         try:
-            found |= _tokens_in(stream, section.offset, section.size, (GETKEYS_FLAG, *GETKEYS_CALLS), strings)
+            found |= _tokens_in(stream, offset, size, (GETKEYS_FLAG, *GETKEYS_CALLS), strings)
         except OSError:
             complete = False  # a bundle keeps only parts of a large .so: the answer may be incomplete
     # Redis reads the flags case-insensitively: "write GETKEYS-API" asks for the keys too.
     named = any(GETKEYS_FLAG.decode() in text.lower().split(" ") for text in strings.kept)
     flag, calls = GETKEYS_FLAG in found or named, all(name in found for name in GETKEYS_CALLS)
     return GetkeysApi(flag, calls, complete, tuple(strings.kept), strings.complete)
+
+
+def _union(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(offset, size) ranges merged where they overlap, so each byte of the file is scanned once:
+    4000 section headers over one 16 MB blob took 92 s, scanned 4000 times."""
+    merged: list[tuple[int, int]] = []
+    for offset, size in sorted(ranges):
+        if merged and offset <= merged[-1][0] + merged[-1][1]:
+            start, length = merged[-1]
+            merged[-1] = (start, max(length, offset + size - start))
+        else:
+            merged.append((offset, size))
+    return merged
 
 
 # A NUL, a word no longer than a flag (17 characters), a space or a comma, then letters, '_', '-',

@@ -16,6 +16,7 @@ from modpack import elf
 from modpack.checks.elf import check_binary
 from modpack.findings import Sink
 from tests.elf_cases import builder
+from tests.support.cli import run_modpack
 from tests.support.files import patched
 from tests.support.paths import SO
 
@@ -238,3 +239,44 @@ def test_edited_crafted_file_never_escapes(tmp_path: Path, edits: list[tuple[int
 def test_report_worst_case() -> None:
     """Not a check: prints the slowest malformed read of the run (pytest -s shows it)."""
     print(f"worst malformed read: {worst[0] * 1000:.1f} ms")
+
+
+def _with_extra_sections(source: Path, target: Path, blob_mib: int, copies: int, kind: str) -> Path:
+    """`source` with a blob of `blob_mib` MiB appended and `copies` section headers all covering
+    it: read-only data (PROGBITS, ALLOC) or RELA tables linked to .dynsym."""
+    import struct
+
+    data = source.read_bytes()
+    header, section = struct.Struct("<16sHHIQQQIHHHHHH"), struct.Struct("<IIQQQQIIQQ")
+    fields = list(header.unpack_from(data, 0))
+    table, count = fields[6], fields[12]
+    sections = [list(section.unpack_from(data, table + i * 64)) for i in range(count)]
+    dynsym = next(i for i, s in enumerate(sections) if s[1] == 11)
+    out = bytearray(data)
+    blob = len(out)
+    out += (b"\x00write deny-oom\x00" + bytes(range(256))) * ((blob_mib << 20) // 272)
+    while len(out) % 8:
+        out.append(0)
+    size = len(out) - blob
+    extra = (
+        [0, 1, 2, 0, blob, size, 0, 0, 1, 0]
+        if kind == "rodata"
+        else [0, 4, 2, 0, blob, size, dynsym, 0, 8, 24]
+    )
+    fields[6], fields[12] = len(out), count + copies
+    out += b"".join(section.pack(*s) for s in sections) + section.pack(*extra) * copies
+    header.pack_into(out, 0, *fields)
+    target.write_bytes(out)
+    return target
+
+
+@pytest.mark.parametrize("kind", ["rodata", "rela"])
+def test_many_section_headers_over_one_blob_read_it_once(tmp_path: Path, kind: str) -> None:
+    """4000 headers (under the 4096 limit) over one 16 MiB blob had the reader scan it 4000 times:
+    92 s for read-only data, 200 s for relocation tables of 8 MiB, readelf instant. A hang guard
+    far above the time a read takes now (about a second), not a benchmark."""
+    crafted = _with_extra_sections(SO / "x86_64" / "hello.so", tmp_path / "many.so", 16, 4000, kind)
+    started = time.monotonic()
+    done = run_modpack("validate", crafted)
+    assert time.monotonic() - started < 60, "the blob was read once per section header"
+    assert "Traceback" not in done.stderr and done.returncode in (0, 1), done.stdout + done.stderr
