@@ -181,7 +181,7 @@ def library_blockers(info: ElfInfo, target: Platform) -> list[Blocker]:
     return found
 
 
-LibraryKind = Literal["path", "everywhere", "desktop", "unlisted", "per-os"]
+LibraryKind = Literal["path", "beside", "everywhere", "desktop", "unlisted", "per-os"]
 
 
 def library_kind(soname: str) -> LibraryKind:
@@ -190,6 +190,10 @@ def library_kind(soname: str) -> LibraryKind:
     no OS is known to ship (both ELF019: dlopen finds them only where a node has them installed
     besides its OS); else one each OS ships or not (platforms.json, per OS with its source)."""
     tiers = policy.load("platforms")["libraries"]
+    if soname.startswith(("$ORIGIN/", "${ORIGIN}/")):
+        # ld.so expands $ORIGIN in DT_NEEDED to the module's folder (ld.so(8)), where Redis
+        # Enterprise extracts the bundle's deps/ (redis-enterprise.md §4.3): it is shipped, not lost
+        return "beside"
     if "/" in soname:
         return "path"
     if soname in tiers["present"] or is_musl_library(soname):

@@ -698,3 +698,41 @@ def test_an_entry_point_with_only_a_hidden_version_is_not_exported(
         assert "error ELF010 RedisModule_OnLoad has only a hidden symbol version" in done.stdout
         assert "OnLoad        hidden" in described.stdout, described.stdout
         assert "LOAD005" in loaded.stdout, loaded.stdout  # what Redis says of it
+
+
+@pytest.mark.redis
+@pytest.mark.rule("ELF019")
+def test_a_library_needed_beside_the_module_is_no_build_machine_path(tmp_path: Path) -> None:
+    """A DT_NEEDED of $ORIGIN/deps/libdep.so was ELF018 (an error: "by path", a path that "exists
+    only on the build machine"), while ld.so expands $ORIGIN to the module's folder and the module
+    loads with the library there, where Redis Enterprise extracts the bundle's deps/."""
+    from tests.support.paths import FIXTURES
+    from tests.support.tools import require_redis
+
+    gcc = shutil.which("gcc")
+    assert gcc is not None, "gcc (apt-get install gcc)"
+    (tmp_path / "deps").mkdir()
+    (tmp_path / "dep.c").write_text("int dep_fn(int a) { return a + 1; }\n")
+    library = tmp_path / "deps" / "libdep.so"
+    soname = "-Wl,-soname,$ORIGIN/deps/libdep.so"
+    subprocess.run([gcc, "-shared", "-fPIC", soname, "-o", library, tmp_path / "dep.c"], check=True)
+    (tmp_path / "od.c").write_text(
+        '#include "redismodule_min.h"\nint dep_fn(int);\n'
+        "int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {\n"
+        "    REDISMODULE_NOT_USED(argv); REDISMODULE_NOT_USED(argc);\n"
+        "    if (dep_fn(0) != 1) return REDISMODULE_ERR;\n"
+        '    return RedisModule_Init(ctx, "od", 1, REDISMODULE_APIVER_1);\n'
+        "}\n"
+    )
+    so = tmp_path / "od.so"
+    include = str(FIXTURES / "include")
+    subprocess.run(
+        [gcc, "-O2", "-fPIC", "-shared", "-I", include, "-o", so, tmp_path / "od.c", library], check=True
+    )
+    so.chmod(0o755)
+    done = run_modpack("validate", so)
+    assert "ELF018" not in done.stdout, done.stdout
+    assert "warning ELF019 the binary needs $ORIGIN/deps/libdep.so, beside the module" in done.stdout
+    require_redis()
+    loaded = run_modpack("validate", "--load", so)
+    assert "info LOAD003 od 0.0.1 (1) loaded" in loaded.stdout, loaded.stdout

@@ -246,6 +246,14 @@ def _check_needed(info: ElfInfo, targets: list[Target], sink: _Placed) -> None:
         kind = loadability.library_kind(name)
         if kind == "path":
             sink.add("ELF018", "", f"the binary needs the library by path: {name}")
+        elif kind == "beside":
+            sink.add(
+                "ELF019",
+                "",
+                f"the binary needs {name}, beside the module: no OS installs it there",
+                "Ship it in the bundle under deps/, which Redis Enterprise extracts into the module's"
+                " folder, or link it statically.",
+            )
         elif kind == "desktop":
             sink.add(
                 "ELF019",
