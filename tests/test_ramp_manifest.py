@@ -482,3 +482,20 @@ def test_a_flag_of_an_override_is_no_load_failure(tmp_path: Path) -> None:
     done = run_modpack("validate", manifest)
     assert "CMD023" not in done.stdout and "does not load" not in done.stdout, done.stdout
     assert "warning CMD008 flag 'internal' is the RedisModule_CreateCommand spelling" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        'commands:\n  - {"command_name": [a, b]}\nexclude_commands: [x]\n',
+        'overide_command:\n  - {"command_name": [a]}\n  - {"command_name": [a]}\n',
+    ],
+)
+def test_a_command_name_that_is_no_string_is_a_finding_not_a_crash(tmp_path: Path, tail: str) -> None:
+    """The packing of the entries as RAMP packs them (9d80af4) looked names up in a set: a
+    command_name written as a list ended in "internal error: TypeError: unhashable type"."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(BASE + tail)
+    done = run_modpack("validate", manifest)
+    assert done.returncode == 1 and "internal error" not in done.stderr, done.stderr
+    assert "SCH002" in done.stdout, done.stdout

@@ -632,6 +632,12 @@ def _check_excluded_overrides(module: Module, sink: Sink) -> None:
             )
 
 
+def _name_of(entry: JSON) -> str | None:
+    """An entry's command_name when it is a string (a fuzzed one may be a list: unhashable)."""
+    name = entry.get("command_name") if isinstance(entry, dict) else None
+    return name if isinstance(name, str) else None
+
+
 def _packed_entries(module: Module, *, discovered: bool) -> tuple[list[str], list[JSON]]:
     """The command entries module.json will carry, each with where the manifest writes it, as RAMP
     packs them (ramp.md §1 step 7, §3.3): the commands (the manifest's own, unless the module's
@@ -639,21 +645,15 @@ def _packed_entries(module: Module, *, discovered: bool) -> tuple[list[str], lis
     place (a second override of one name replaces the first: only the last is packed), then the
     additions. An override matching nothing written replaces a command the module registers."""
     excluded = module.get("exclude_commands")
-    names = (
-        set(excluded) if isinstance(excluded, list) and all(isinstance(e, str) for e in excluded) else set()
-    )
+    names = {e for e in excluded if isinstance(e, str)} if isinstance(excluded, list) else set()
     packed: list[tuple[str, JSON]] = []
     commands = module.get("commands")
     if not discovered and isinstance(commands, list):
-        packed = [
-            (f"commands[{i}]", c)
-            for i, c in enumerate(commands)
-            if not (isinstance(c, dict) and c.get("command_name") in names)
-        ]
+        packed = [(f"commands[{i}]", c) for i, c in enumerate(commands) if _name_of(c) not in names]
     for key in ("overide_command", "add_command"):
         items = module.get(key)
         for index, item in enumerate(items if isinstance(items, list) else []):
-            name = item.get("command_name") if isinstance(item, dict) else None
+            name = _name_of(item)
             if key == "overide_command" and name in names:
                 continue  # matches nothing once excluded: RAMP drops it (_check_command_entries)
             same = [
