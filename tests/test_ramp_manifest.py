@@ -499,3 +499,37 @@ def test_a_command_name_that_is_no_string_is_a_finding_not_a_crash(tmp_path: Pat
     done = run_modpack("validate", manifest)
     assert done.returncode == 1 and "internal error" not in done.stderr, done.stderr
     assert "SCH002" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (
+            "ramp.yml",
+            BASE.replace(
+                'min_redis_version: "7.4"\n', 'min_redis_version: "7.4"\nmin_redis_version: "8.0"\n'
+            ),
+        ),
+        (
+            "module.json",
+            '{\n  "module_name": "hello",\n  "compatible_redis_version": "7.4",\n'
+            '  "min_redis_version": "7.4",\n  "min_redis_version": "8.0"\n}\n',
+        ),
+    ],
+)
+def test_a_repeated_key_is_judged_at_the_value_readers_keep(tmp_path: Path, name: str, text: str) -> None:
+    """YAML and JSON readers keep a repeated key's last value; its findings (and IN006 itself)
+    were said at the first occurrence, a line that reads "7.4" for a VER007 about '8.0'."""
+    path = tmp_path / name
+    path.write_text(text)
+    line = (
+        text.splitlines().index(
+            'min_redis_version: "8.0"' if name == "ramp.yml" else '  "min_redis_version": "8.0"'
+        )
+        + 1
+    )
+    done = run_modpack("validate", path)
+    assert f"{name}:{line} [min_redis_version]: error VER007 min_redis_version '8.0'" in done.stdout, (
+        done.stdout
+    )
+    assert f"{name}:{line} [min_redis_version]: warning IN006" in done.stdout, done.stdout
