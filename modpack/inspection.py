@@ -61,11 +61,11 @@ def describe_binary(path: str | os.PathLike[str]) -> Description:
 
 def describe(path: Path) -> Description:
     """A .so, or the .so inside a bundle (decompressed once, never written to disk)."""
-    from modpack.errors import ModpackError
+    from modpack.errors import ModpackError, UsageError
     from modpack.regular import is_file, not_a_file
 
-    if not is_file(path):
-        raise ModpackError(f"{path} {not_a_file(path)}")
+    if not is_file(path):  # the command's one input: a usage error (2), as build and publish say it
+        raise UsageError(f"{path} {not_a_file(path)}", "Pass the module .so or a bundle (.zip).")
     try:
         if not zipfile.is_zipfile(path):
             if path.suffix.lower() == ".zip":  # "not an ELF file" said nothing of what a bundle lacks

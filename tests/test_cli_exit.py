@@ -188,3 +188,24 @@ def test_an_empty_path_is_a_usage_error_not_the_current_folder(tmp_path: Path, a
     assert done.returncode == 2, done.stdout + done.stderr
     assert "is empty (an unset variable?): give a" in done.stderr, done.stderr
     assert sorted(tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("inspect", "nope.so"),
+        ("discover", "nope.so"),
+        ("build", "nope.toml"),
+        ("ramp-pack", "nope.so"),
+        ("init", "--from", "nope.yml"),
+    ],
+)
+def test_a_missing_input_is_a_usage_error_for_every_command(
+    tmp_path: Path, arguments: tuple[str, ...]
+) -> None:
+    """inspect and discover of a missing file exited 1 ("findings") where build, publish,
+    ramp-pack and init exit 2: a script could not tell a wrong invocation from a failed check."""
+    done = run_modpack(*arguments, cwd=tmp_path)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "nope" in done.stderr and "does not exist" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

@@ -67,8 +67,8 @@ def discover(
     from modpack import elf
     from modpack.redis import servers
 
-    if not is_file(so_path):
-        raise ModpackError(f"{so_path} {not_a_file(so_path)}")
+    if not is_file(so_path):  # the module to load: a usage error (2), as build and publish say it
+        raise UsageError(f"{so_path} {not_a_file(so_path)}", "Pass the compiled module (.so).")
     try:  # a text file was told to chmod +x, and a truncated one crashed redis-server (SIGBUS)
         architecture = elf.read_elf(so_path).architecture
     except elf.ElfError as exc:
