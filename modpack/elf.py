@@ -18,12 +18,13 @@ import contextlib
 import os
 import re
 import struct
-from collections.abc import Collection, Iterator
-from typing import IO, BinaryIO, Literal, NamedTuple, Protocol, cast
+from collections.abc import Callable, Collection, Iterator
+from typing import IO, BinaryIO, Literal, NamedTuple, Protocol, TypeVar, cast
 
 from modpack.errors import ModpackError
 from modpack.regular import hint_for, open_regular
 
+T = TypeVar("T")
 ErrorKind = Literal["not-elf", "truncated", "malformed", "unreadable"]
 Version = tuple[int, ...]
 
@@ -218,6 +219,9 @@ class ElfInfo(NamedTuple):
     # relocation tables could not be read (a bundle keeps only sections of a bounded size).
     lookups: tuple[SymbolLookup, ...] | None
     getkeys: GetkeysApi
+    # x86-64 micro-architecture level the code needs (GNU_PROPERTY_X86_ISA_1_NEEDED): 1 for the
+    # baseline, or when the binary says nothing; 2, 3, 4 for x86-64-v2, v3 (AVX2), v4 (AVX-512)
+    isa_level: int = 1
 
 
 class _Header(NamedTuple):
@@ -567,12 +571,13 @@ def _inspect(
         textrel=dynamic.textrel,
         bind_now=dynamic.bind_now,
         relro=any(s.type == PT_GNU_RELRO for s in segments),
-        build_id=_build_id(image),
+        build_id=_note(image, NT_GNU_BUILD_ID, _build_id_desc),
         has_symtab=image.first(SHT_SYMTAB) is not None,
         has_debug_info=any(image.name(s) in (".debug_info", ".zdebug_info") for s in sections),
         symbolic=dynamic.symbolic,
         lookups=symbols.lookups,
         getkeys=_getkeys_api(image, stream),
+        isa_level=(_note(image, NT_GNU_PROPERTY_TYPE_0, _isa_level) or 1) if architecture == "x86_64" else 1,
     )
 
 
@@ -1032,29 +1037,54 @@ def _defined_in_symtab(image: _Image, wanted: str) -> bool:
     )
 
 
-def _build_id(image: _Image) -> str | None:
+def _note(image: _Image, kind: int, read: Callable[[bytes, _Header], T | None]) -> T | None:
+    """`read` of the first GNU note of `kind` it answers for, in the note sections."""
     notes = [s for s in image.sections if s.type == SHT_NOTE][:MAX_NOTE_SECTIONS]
     for section in notes:
         if section.size > MAX_NOTES:
             continue
-        found = _build_id_note(image.data(section, MAX_NOTES), image.header.endian)
-        if found:
-            return found
+        for desc in _gnu_notes(image.data(section, MAX_NOTES), image.header.endian, kind):
+            found = read(desc, image.header)
+            if found is not None:
+                return found
     return None
 
 
-def _build_id_note(data: bytes, endian: str) -> str | None:
-    # Parsed here rather than with iter_notes, which reads n_descsz bytes as given (elf.md §1.8).
+def _gnu_notes(data: bytes, endian: str, wanted: int) -> Iterator[bytes]:
+    """The descriptors of the GNU notes of type `wanted`; parsed here rather than with
+    iter_notes, which reads n_descsz bytes as given (elf.md §1.8)."""
     offset = 0
     while offset + 12 <= len(data):
         namesz, descsz, kind = struct.unpack_from(endian + "III", data, offset)
         name_start = offset + 12
         desc_start = name_start + _align4(namesz)
         if desc_start + descsz > len(data):
-            return None
-        if kind == NT_GNU_BUILD_ID and data[name_start : name_start + namesz] == b"GNU\0":
-            return data[desc_start : desc_start + descsz].hex()
+            return
+        if kind == wanted and data[name_start : name_start + namesz] == b"GNU\0":
+            yield data[desc_start : desc_start + descsz]
         offset = desc_start + _align4(descsz)
+
+
+def _build_id_desc(desc: bytes, _header: _Header) -> str | None:
+    return desc.hex() or None
+
+
+NT_GNU_PROPERTY_TYPE_0 = 5
+GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002  # binutils 2.36+; bits: 1 baseline, 2 v2, 4 v3, 8 v4
+
+
+def _isa_level(desc: bytes, header: _Header) -> int | None:
+    """x86-64-v2..v4 from GNU_PROPERTY_X86_ISA_1_NEEDED (auditwheel's reading: the highest bit
+    above the baseline's), None when the property is absent. Properties are 8-byte aligned in a
+    64-bit file."""
+    align = 8 if header.is64 else 4
+    offset = 0
+    while offset + 8 <= len(desc):
+        kind, size = struct.unpack_from(header.endian + "II", desc, offset)
+        if kind == GNU_PROPERTY_X86_ISA_1_NEEDED and size >= 4 and offset + 12 <= len(desc):
+            (bits,) = struct.unpack_from(header.endian + "I", desc, offset + 8)
+            return 4 if bits & 8 else 3 if bits & 4 else 2 if bits & 2 else 1
+        offset += 8 + (size + align - 1) // align * align
     return None
 
 

@@ -242,7 +242,7 @@ CRAFTED = [
     (Spec(verneed={"libstdc++.so.6": ("GLIBCXX_3.4.32",)}, needed=("libstdc++.so.6",)), ["ELF013"]),
 ]
 # Rules produced by the dedicated tests of this file and tests/test_elf_malformed.py.
-ELSEWHERE = {"ELF001", "ELF002", "ELF003", "ELF022", "ELF027", "ELF029", "ELF030", "ELF033"}
+ELSEWHERE = {"ELF001", "ELF002", "ELF003", "ELF022", "ELF027", "ELF029", "ELF030", "ELF033", "ELF034"}
 
 
 @pytest.mark.parametrize(("spec", "expected"), CRAFTED)
@@ -736,3 +736,31 @@ def test_a_library_needed_beside_the_module_is_no_build_machine_path(tmp_path: P
     require_redis()
     loaded = run_modpack("validate", "--load", so)
     assert "info LOAD003 od 0.0.1 (1) loaded" in loaded.stdout, loaded.stdout
+
+
+@pytest.mark.parametrize(
+    ("level", "said"),
+    [
+        ("", None),
+        ("x86-64-v2", None),  # RHEL 9's own floor, which its toolchain marks
+        pytest.param("x86-64-v3", "x86-64-v3 (AVX2, FMA, BMI2)", marks=pytest.mark.rule("ELF034")),
+        pytest.param("x86-64-v4", "x86-64-v4 (AVX-512)", marks=pytest.mark.rule("ELF034")),
+    ],
+)
+def test_an_isa_level_above_the_baseline_is_said(tmp_path: Path, level: str, said: str | None) -> None:
+    """A module linked -z x86-64-v4 (or built -march=x86-64-v4 with a marking toolchain) is one
+    glibc 2.33+ refuses on a CPU without AVX-512 ("CPU ISA level is lower than required"); modpack
+    said nothing and listed every OS as a place it loads."""
+    gcc = shutil.which("gcc")
+    assert gcc is not None, "gcc (apt-get install gcc)"
+    (tmp_path / "m.c").write_text(
+        "int f(int a) { return a + 1; }\nint RedisModule_OnLoad(void) { return 0; }\n"
+    )
+    so = tmp_path / "m.so"
+    marking = [f"-Wl,-z,{level}"] if level else []
+    subprocess.run([gcc, "-O2", "-fPIC", "-shared", *marking, "-o", so, tmp_path / "m.c"], check=True)
+    done = run_modpack("validate", so)
+    if said is None:
+        assert "ELF034" not in done.stdout, done.stdout
+    else:
+        assert f"warning ELF034 the binary needs {said}: glibc refuses to load it" in done.stdout, done.stdout

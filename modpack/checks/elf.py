@@ -77,12 +77,29 @@ def check_binary(
     _check_search_path(info, sink)
     _check_stack(info, targets, _Placed(sink, fields))
     _check_hardening(info, sink)
+    _check_isa_level(info, sink)
     commands = module_commands(module)
     _check_flags_strings(info, sink, lowest_redis(module), frozenset(f for c in commands for f in c.flags))
     _check_no_cluster_strings(info, module, commands, sink)
     if not targets:
         _report_loadable(info, sink, suggest=declared and suggest_systems)
     return info
+
+
+# What each x86-64 level adds that a node's CPU may lack (x86-64 psABI, micro-architecture levels).
+# Not v2 (SSE4.2, POPCNT): RHEL 9 itself needs it, and its toolchain marks what it builds with it
+# (manylinux README's RHEL 9 caveat), so a module built there would be told off for its OS's floor.
+_ISA_LEVELS = {3: "AVX2, FMA, BMI2", 4: "AVX-512"}
+
+
+def _check_isa_level(info: ElfInfo, sink: Sink) -> None:
+    if info.isa_level in _ISA_LEVELS:
+        sink.add(
+            "ELF034",
+            "",
+            f"the binary needs x86-64-v{info.isa_level} ({_ISA_LEVELS[info.isa_level]}): glibc refuses"
+            " to load it on a CPU without those instructions",
+        )
 
 
 class _Placed(NamedTuple):
