@@ -367,6 +367,36 @@ def test_a_redis_version_the_nodes_do_not_offer_is_refused(cluster: LocalCluster
     assert nothing_of(cluster, "oldredis")
 
 
+def test_without_compatible_redis_version_min_redis_version_is_judged_as_rs_falls_back(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """With no compatible_redis_version RS picks a module by min_redis_version and the same major
+    (redis-enterprise.md §9): a 9.0 floor fits no database of these nodes, and a dry run said
+    "would create", "would upload", exit 0."""
+    document = module_json(module_name="fallback", min_redis_version="9.0")
+    del document["compatible_redis_version"]
+    bundle = write_bundle(tmp_path / "fallback.zip", document)
+
+    refused = cli(cluster, "publish", bundle, "--dry-run", "--allow-upload")
+
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "would upload" not in refused.stdout
+    nodes = ", ".join(f"node {i} ({url})" for i, url in enumerate(cluster.urls[:-1], 1))
+    assert (
+        f"fallback.zip: no compatible_redis_version, so Redis Enterprise picks it by min_redis_version"
+        f" '9.0', for a database of Redis 9.x from 9.0 on, and {nodes} and node 3 ({cluster.urls[2]})"
+        " offer none (supported_database_versions: 8.6, 8.4, 8.2, 8.0, 7.4, 7.2, 6.2); no database"
+        " could load it"
+    ) in refused.stderr
+    assert nothing_of(cluster, "fallback")
+
+    document["min_redis_version"] = "8.4"  # 8.4 and 8.6 databases take it
+    fits = write_bundle(tmp_path / "fits.zip", document)
+    looked = cli(cluster, "publish", fits, "--dry-run")
+    assert looked.returncode == 0, looked.stdout + looked.stderr
+    assert "would upload" in looked.stdout
+
+
 # --- rollback ---------------------------------------------------------------------------------
 
 

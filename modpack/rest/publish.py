@@ -7,8 +7,8 @@ The order, and why:
    Redis versions it offers databases of) and `GET /v1/cluster` (`allow_modules_upload`).
 3. **Preflight**: route each node to the one bundle that fits it, and refuse, with one line per
    problem and before anything is created, what cannot work: a node reported down, a node no
-   bundle fits, a `compatible_redis_version` a node offers no database of, a cluster older than
-   `min_redis_pack_version`, uploads switched off.
+   bundle fits, a `compatible_redis_version` (else `min_redis_version`) a node offers no database
+   of, a cluster older than `min_redis_pack_version`, uploads switched off.
 4. **Identity**: a module object of the same name and version already in the cluster is compared
    with the bundle's module.json, field by field. Equal: "present". Different: refused (naming the
    fields), unless --replace. A node's artifact listing says only name, version and
@@ -528,26 +528,51 @@ def _fitting(bundles: Sequence[Bundle], facts: NodeFacts | None) -> list[int]:
 
 
 def _redis_version(bundle: Bundle, nodes: Sequence[tuple[NodeRef, NodeFacts | None]]) -> list[str]:
-    """A line per set of Redis versions offered by nodes that offer none of the bundle's
-    compatible_redis_version (usually one line: the nodes of a cluster offer the same)."""
-    wanted = bundle.module.get("compatible_redis_version")
-    if not isinstance(wanted, str) or not wanted:
-        return []  # not declared: RS falls back to min_redis_version (redis-enterprise.md §9)
+    """A line per set of Redis versions offered by nodes that offer no database the bundle can be
+    loaded into (usually one line: the nodes of a cluster offer the same), judged as RS picks a
+    module for a database (redis-enterprise.md §9): its compatible_redis_version's
+    major.minor exactly; where that is not set (or ""), min_redis_version or later of the same major."""
+    module = bundle.module
+    wanted = module.get("compatible_redis_version")
+    if isinstance(wanted, str) and wanted:
+        exact = platforms.major_minor(wanted)
+        return [
+            f"{bundle.name}: compatible_redis_version {wanted!r} is not a Redis version {_and(labels)}"
+            f" {_verb(labels, 'offers', 'offer')} databases of (supported_database_versions:"
+            f" {', '.join(offered) or 'none'}); no database could load it"
+            for offered, labels in _offering_none(nodes, lambda version: version == exact).items()
+        ]
+    lowest = module.get("min_redis_version")
+    floor = platforms.version_tuple(lowest)
+    if floor is None:
+        return []  # neither declared: nothing RS picks by
+    return [
+        f"{bundle.name}: no compatible_redis_version, so Redis Enterprise picks it by min_redis_version"
+        f" {lowest!r}, for a database of Redis {floor[0]}.x from {floor[0]}.{floor[1]} on, and"
+        f" {_and(labels)} {_verb(labels, 'offers', 'offer')} none (supported_database_versions:"
+        f" {', '.join(offered) or 'none'}); no database could load it"
+        for offered, labels in _offering_none(nodes, lambda version: _from_on(version, floor)).items()
+    ]
+
+
+def _from_on(offered: str, floor: tuple[int, int, int]) -> bool:
+    """Whether a database version (major.minor, all a node says of it) is of `floor`'s major and
+    not below it: RS's fallback to min_redis_version. The patch is not compared, as the node lists
+    none for certain (a 7.4.2 floor beside a 7.4 database is not proven to fail)."""
+    parsed = platforms.version_tuple(offered)
+    return parsed is not None and parsed[0] == floor[0] and parsed[:2] >= floor[:2]
+
+
+def _offering_none(
+    nodes: Sequence[tuple[NodeRef, NodeFacts | None]], fits: Callable[[str], bool]
+) -> dict[tuple[str, ...], list[str]]:
+    """The nodes that report their Redis versions and offer none that `fits`, by what they offer."""
     lacking: dict[tuple[str, ...], list[str]] = {}
     for ref, facts in nodes:
-        if (
-            facts is None
-            or facts.redis_versions is None
-            or platforms.major_minor(wanted) in facts.redis_versions
-        ):
+        if facts is None or facts.redis_versions is None or any(map(fits, facts.redis_versions)):
             continue  # not reported by the node, or offered
         lacking.setdefault(tuple(facts.redis_versions), []).append(ref.label)
-    return [
-        f"{bundle.name}: compatible_redis_version {wanted!r} is not a Redis version"
-        f" {_and(labels)} {_verb(labels, 'offers', 'offer')} databases of"
-        f" (supported_database_versions: {', '.join(offered) or 'none'}); no database could load it"
-        for offered, labels in lacking.items()
-    ]
+    return lacking
 
 
 def _and(items: Sequence[str]) -> str:
