@@ -484,18 +484,41 @@ def test_ctrl_c_after_a_7x_replace_installed_the_new_build_says_so(
     )
 
 
-def test_a_7x_refusal_names_each_platform_once(legacy: LocalCluster, tmp_path: Path) -> None:
-    """Two ubuntu22 nodes made the refusal say "sha256 for ubuntu22/x86_64" twice."""
+def _rebuild_refused(legacy: LocalCluster, tmp_path: Path, name: str) -> str:
+    """`name` published on the 7.x cluster, then a rebuild of it (another binary, the same
+    version) published: its refusal's stderr (exit 1)."""
     from tests.support.rest import rebuilt
 
-    first = write_bundle(tmp_path / "once-1.zip", module_json(module_name="onceeach"))
+    first = write_bundle(tmp_path / f"{name}-1.zip", module_json(module_name=name))
     assert cli(legacy, "publish", first).returncode == 0
     so = rebuilt(tmp_path / "again")
-    changed = write_bundle(tmp_path / "once-2.zip", module_json(so, module_name="onceeach"), so)
+    changed = write_bundle(tmp_path / f"{name}-2.zip", module_json(so, module_name=name), so)
     refused = cli(legacy, "publish", changed)
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert refused.stderr.count("sha256 for ubuntu22/x86_64") == 1, refused.stderr
-    assert refused.stderr.count("sha256 for rhel9/x86_64") == 1, refused.stderr
+    return refused.stderr
+
+
+def test_a_7x_refusal_names_each_platform_once(legacy: LocalCluster, tmp_path: Path) -> None:
+    """Two ubuntu22 nodes made the refusal say "sha256 for ubuntu22/x86_64" twice."""
+    said = _rebuild_refused(legacy, tmp_path, "onceeach")
+    assert said.count("sha256 for ubuntu22/x86_64") == 1, said
+    assert said.count("sha256 for rhel9/x86_64") == 1, said
+
+
+def test_a_7x_rebuild_is_said_to_differ_and_to_need_a_new_version(
+    legacy: LocalCluster, tmp_path: Path
+) -> None:
+    """The cluster holds a sha256 for each platform, and the rebuild's differs: the refusal said
+    "it has no sha256 for ...", and its hint steered to --replace as for an object made from fewer
+    fields."""
+    said = _rebuild_refused(legacy, tmp_path, "rebuilt7")
+    assert (
+        "with different content: sha256 for ubuntu22/x86_64 and sha256 for rhel9/x86_64 differ;"
+        " nothing was changed"
+    ) in said
+    assert "it has no" not in said
+    assert "A rebuilt module needs a new version: bump semantic_version" in said
+    assert len(listed(legacy, "rebuilt7")) == 1 and len(installed(legacy, "rebuilt7")) == 3
 
 
 @pytest.mark.parametrize("others_first", [1, 2])

@@ -1498,18 +1498,21 @@ class _LegacyPublish:
     def _replaced(self, stored: Module) -> bool:
         """False when the stored module matches; True once a different one is deleted (--replace)."""
         fields = differences(_without_platforms(stored), self.bundles)
-        wrong = [
-            f"sha256 for {key}"
+        # What the platforms map holds for each platform whose sha256 differs, under the name the
+        # messages give it: _identity_error asks the object for each field's value, and read from
+        # the object itself such a name held nothing, which it said the object lacked.
+        wrong: dict[str, JSON] = {
+            f"sha256 for {key}": held
             for key, b in self._platform_bundles()
-            if _platform_sha(stored, key) not in (None, b.module.get("sha256"))
-        ]
+            if (held := _platform_sha(stored, key)) not in (None, b.module.get("sha256"))
+        }
         if "platforms" in stored:  # per-platform fields are judged by the platforms map
-            fields = [f for f in fields if f not in PER_PLATFORM] + wrong
+            fields = [f for f in fields if f not in PER_PLATFORM] + list(wrong)
         if not fields:
             return False
         uid = str(stored.get("uid", ""))
         if not self.options.replace:
-            raise _identity_error(self.result, fields, stored)
+            raise _identity_error(self.result, fields, {**stored, **wrong})
         url = f"{client.cluster_url(self.api.connection)}{LEGACY_MODULES}/{uid}"
         differ = f"{_and(fields)} {_verb(fields, 'differs', 'differ')}"
         self.result.calls.append(f"DELETE {url} (replaced: {differ})")
