@@ -557,3 +557,55 @@ def test_two_identical_7x_publishes_at_once_both_succeed(
     assert result.module_object == ("present" if others_first == 1 else "created")
     assert len(listed(legacy, "twice")) == 1  # the other run's object was not rolled back
     assert len(installed(legacy, "twice")) == 3
+
+
+def _undeletable(legacy: LocalCluster, monkeypatch: pytest.MonkeyPatch, node: int) -> None:
+    """Node `node` cannot delete a module's folder (as one made immutable by chattr +i)."""
+    artifacts = legacy.nodes[node - 1].artifacts
+
+    def refused(name: str, number: int) -> bool:
+        if artifacts.folder(name, number).exists():
+            raise PermissionError(1, "Operation not permitted", str(artifacts.folder(name, number)))
+        return False
+
+    monkeypatch.setattr(artifacts, "remove", refused)
+
+
+def test_a_failed_7x_rollback_says_what_it_left(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Node 3 cannot take the bundle, and node 1 cannot delete the copy the failed install left
+    it: the rollback failed, and publish printed 'module object:  (uid ...)' with the hint that
+    the module object was not created, which this run had created."""
+    bundle = write_bundle(tmp_path / "stuck.zip", module_json(module_name="stuck"))
+    temp = legacy.nodes[2].artifacts.temp
+    shutil.rmtree(temp)
+    temp.write_text("not a folder")
+    _undeletable(legacy, monkeypatch, 1)
+
+    failed = cli(legacy, "publish", bundle)
+
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "Traceback" not in failed.stderr
+    (uid,) = {line.split("(uid ")[1].rstrip(")") for line in failed.stdout.splitlines() if "(uid " in line}
+    # this serve drops the module object before its delete action runs, as a cluster may
+    assert f"  module object: created, rolled back in part (uid {uid})\n" in failed.stdout
+    assert (
+        f"note: no node took the artifact; the cluster deleted module object {uid}, created by this run,"
+        " but the deletion failed (action "
+    ) in failed.stdout
+    assert "(module_delete) failed: internal_error: " in failed.stdout
+    assert "not created" not in failed.stderr
+    assert (
+        f"the cluster deleted the module object this run created ({uid}), but nodes may still hold files"
+        " of it (see the note): once what failed is fixed, publish it again and `modpack unpublish"
+        " stuck 10203` removes it from every node"
+    ) in failed.stderr
+    assert listed(legacy, "stuck") == [] and len(installed(legacy, "stuck")) == 2
+
+    monkeypatch.undo()
+    temp.unlink()
+    temp.mkdir(mode=0o700)
+    assert cli(legacy, "publish", bundle).returncode == 0
+    assert cli(legacy, "unpublish", "stuck", "1.2.3").returncode == 0
+    assert listed(legacy, "stuck") == [] and installed(legacy, "stuck") == []

@@ -434,8 +434,9 @@ def test_a_rollback_that_fails_says_the_object_may_still_be_there(
         (uid,) = [m["uid"] for m in modules_named(small, "notrolled")]
     output = capsys.readouterr()
     assert ended.value.code == 1, output
-    assert f"deleting module object {uid} failed" in output.out
-    assert f"may still be there: `modpack modules delete {uid}` removes it" in output.err
+    assert f"  module object: created, rollback failed (uid {uid})\n" in output.out
+    assert f"deleting module object {uid}, created by this run, failed (cannot reach" in output.out
+    assert f"({uid}) is still there: `modpack unpublish notrolled 10203` removes it" in output.err
     assert "for the nodes that took the artifact" not in output.err
 
 
@@ -1331,11 +1332,11 @@ def test_a_failed_publish_says_what_became_of_the_module_object(state: str, rest
     result = publishing.PublishResult("m", 10203, module_object=state, restored=restored)  # type: ignore[arg-type]
     result.nodes = [client.NodeOutcome(client.NodeRef("node 1", "https://n1"), "uploaded")]
     assert _what_was_kept(result) == said
-    if state == "created":  # no node took it, and the rollback failed: the object may be there
-        result.nodes, result.uid = [], "u1"
+    if state == "created":  # no node took it, and the rollback failed: the object is there
+        result.nodes, result.uid, result.module_object = [], "u1", "created, rollback failed"
         assert _what_was_kept(result) == (
-            "no node took the artifact, and the module object this run created (u1) may still be"
-            " there: `modpack modules delete u1` removes it"
+            "no node took the artifact, and the module object this run created (u1) is still there:"
+            " `modpack unpublish m 10203` removes it, once what failed is fixed"
         )
 
 

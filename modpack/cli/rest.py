@@ -594,12 +594,18 @@ def _what_was_kept(result: PublishResult) -> str:
                 " (see its note)"
             )
         return "nothing this run created was kept"
-    took = result.took
-    if result.module_object in ("created", "replaced") and not took:
-        # the rollback failed (its note says why): the object may still be there, with no artifact
+    name, version = result.module_name, result.version
+    if result.module_object == "created, rollback failed":  # the note says why
         return (
-            f"no node took the artifact, and the module object this run created ({result.uid}) may"
-            f" still be there: `modpack modules delete {result.uid}` removes it"
+            f"no node took the artifact, and the module object this run created ({result.uid}) is still"
+            f" there: `modpack unpublish {name} {version}` removes it, once what failed is fixed"
+        )
+    if result.module_object == "created, rolled back in part":
+        # RS 7.x removes a module's files from its nodes only with its module object
+        return (
+            f"the cluster deleted the module object this run created ({result.uid}), but nodes may still"
+            f" hold files of it (see the note): once what failed is fixed, publish it again and"
+            f" `modpack unpublish {name} {version}` removes it from every node"
         )
     if result.module_object == "created":
         return "the module object this run created is kept, for the nodes that took the artifact"

@@ -135,12 +135,17 @@ ObjectStatus = Literal[
     "would create",
     "would replace",
     "rolled back",
+    "created, rollback failed",
+    "created, rolled back in part",
     "not created",
     "deleted meanwhile",
 ]
 """What became of the module object ("" until publish has looked; "replacing" while --replace's
 DELETE of the stored one is out, "creating" while the POST of this run's is out; "deleted
-meanwhile" when it was gone once the uploads ended: an unpublish, or an operator, ran meanwhile)."""
+meanwhile" when it was gone once the uploads ended: an unpublish, or an operator, ran meanwhile).
+When no node took the artifact and deleting this run's object again failed: "created, rollback
+failed" while the cluster still lists it (or did not say), "created, rolled back in part" when it
+no longer does but the deletion's action failed (RS 7.x), so nodes may hold files of it."""
 
 
 @dataclass
@@ -994,6 +999,11 @@ def _interrupted(
             " artifacts: run the same publish again to finish, or"
             f" `modpack unpublish {result.module_name} {result.version}` to remove them."
         )
+    elif result.module_object == "created, rollback failed":
+        hint = (
+            f"Module object {result.uid}, created by this run, is still there: `modpack unpublish"
+            f" {result.module_name} {result.version}` removes it."
+        )
     else:
         hint = "Nothing is left on the nodes; run the same publish again when ready."
     where = f"is on {len(took)} of {len(result.nodes)} nodes" if result.nodes else "was not uploaded"
@@ -1325,9 +1335,7 @@ def _roll_back(
     try:
         client.delete_module(api, result.uid)
     except ModpackError as exc:
-        result.notes.append(
-            f"no node took the artifact, and deleting module object {result.uid} failed: {exc.message}"
-        )
+        rollback_failed(api, result, exc.message)
         return False
     result.module_object = "rolled back"
     if noted:
@@ -1336,6 +1344,33 @@ def _roll_back(
         )
     _restore_replaced(api, result, switch)
     return True
+
+
+def rollback_failed(api: Api, result: PublishResult, why: str) -> None:
+    """The status and note of the module object this run created, when no node took the artifact
+    and deleting it again failed (`why`): still listed, or not said ("created, rollback failed");
+    or gone, the deletion's action having failed to remove it from every node (RS 7.x, "created,
+    rolled back in part"). It printed an empty status on 7.x, and a hint that it was not created."""
+    uid = result.uid
+    try:
+        listed = any(
+            str(m.get("uid", "")) == uid for m in client.find_modules(api, result.module_name, result.version)
+        )
+    except ModpackError:
+        listed = True  # not known: said to be there, which what the hint names settles either way
+    if listed:
+        result.module_object = "created, rollback failed"
+        result.notes.append(
+            f"no node took the artifact, and deleting module object {uid}, created by this run, failed"
+            f" ({why}): the cluster still lists it"
+        )
+        return
+    result.module_object = "created, rolled back in part"
+    result.notes.append(
+        f"no node took the artifact; the cluster deleted module object {uid}, created by this run, but"
+        f" the deletion failed ({why}): the nodes it names may still hold files of"
+        f" {result.module_name} {result.version}"
+    )
 
 
 def _restore_replaced(api: Api, result: PublishResult, switch: _UploadsSwitchedOn | None = None) -> str:
@@ -1672,9 +1707,7 @@ class _LegacyPublish:
         try:
             delete_legacy_module(self.api, self.result.uid)
         except ModpackError as exc:
-            self.result.notes.append(
-                f"no node took the artifact, and deleting module {self.result.uid} failed: {exc.message}"
-            )
+            rollback_failed(self.api, self.result, exc.message)
             return
         self.result.module_object = "rolled back"
         self.result.notes.append(
