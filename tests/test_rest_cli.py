@@ -68,7 +68,8 @@ def test_publish_list_and_unpublish_through_the_real_cli(cluster: LocalCluster, 
 
 def test_a_failed_unpublish_says_whether_a_module_object_was_kept(tmp_path: Path) -> None:
     """A node down, and no module object of that name and version: the hint said "The module
-    object was kept" of one that does not exist; with one, it names its uid."""
+    object was kept" of one that does not exist; with one, it names its uid, which is deleted
+    before the artifacts, and a re-run once the node is back removes what is left."""
     with running_cluster(tmp_path / "data") as cluster:
         cluster.stop_node(3)
         nothing = cli(cluster, "unpublish", "neverwas", "1.2.3")
@@ -81,9 +82,52 @@ def test_a_failed_unpublish_says_whether_a_module_object_was_kept(tmp_path: Path
         assert cli(cluster, "publish", bundle).returncode == 0
         uid = cli(cluster, "modules", "list").stdout.split()[0]
         cluster.stop_node(3)
-        kept = cli(cluster, "unpublish", "keptone", "1.2.3")
-        assert kept.returncode == 1, kept.stdout + kept.stderr
-        assert f"hint: The module object ({uid}) was kept: each failed node's line says why" in kept.stderr
+        half = cli(cluster, "unpublish", "keptone", "1.2.3")
+        assert half.returncode == 1, half.stdout + half.stderr
+        assert f"  module objects deleted: {uid}\n" in half.stdout
+        assert f"hint: The module object ({uid}) was deleted: each failed node's line says why" in half.stderr
+        assert (
+            "run the same command again once that is fixed, and it removes the artifacts left" in half.stderr
+        )
+        assert "keptone" not in cli(cluster, "modules", "list").stdout
+        cluster.start_node(3)
+        again = cli(cluster, "unpublish", "keptone", "1.2.3")  # the object is gone: the artifact is not
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "  module objects deleted: none found\n" in again.stdout
+        assert again.stdout.count(": absent") == 2 and again.stdout.count(": deleted") == 1, again.stdout
+        assert list(cluster.options.data.glob("node-*/keptone/*")) == []
+
+
+def test_unpublish_deletes_no_artifact_of_a_module_a_database_uses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """unpublish deleted every node's artifact first, then met 406 module_in_use on the module
+    object (a database uses the module: redis-enterprise.md §4.4): the database's module was
+    gone from every node. The object goes first now, and its refusal leaves every artifact."""
+    from modpack.rest.problems import ApiError
+
+    with running_cluster(tmp_path / "data") as cluster:
+        bundle = write_bundle(tmp_path / "used.zip", module_json(module_name="inuse"))
+        assert cli(cluster, "publish", bundle).returncode == 0
+        uid = cli(cluster, "modules", "list").stdout.split()[0]
+
+        def in_use(uid: str) -> bool:
+            raise ApiError("module_in_use", "the module is in use by database db:1", status=406)
+
+        monkeypatch.setattr(cluster.shared.store, "delete_module", in_use)
+        refused = cli(cluster, "unpublish", "inuse", "1.2.3")
+
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert f"deleting module object {uid} of inuse 10203 failed (DELETE " in refused.stderr
+        assert "406 module_in_use: the module is in use by database db:1); no artifact was deleted" in (
+            refused.stderr
+        )
+        assert "hint: A database uses the module: remove it from the databases that use it" in refused.stderr
+        assert len(list(cluster.options.data.glob("node-*/inuse/10203/module.zip"))) == 3
+        monkeypatch.undo()
+        assert uid in cli(cluster, "modules", "list").stdout
+        assert cli(cluster, "unpublish", "inuse", "1.2.3").returncode == 0
+        assert list(cluster.options.data.glob("node-*/inuse/*")) == []
 
 
 def test_unpublish_with_some_nodes_keeps_the_module_object(cluster: LocalCluster, tmp_path: Path) -> None:

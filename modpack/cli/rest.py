@@ -29,7 +29,7 @@ from modpack.errors import ModpackError, Terminated, UsageError
 if TYPE_CHECKING:
     from modpack.rest.client import Api, Connection, NodeOutcome
     from modpack.rest.cluster import LocalCluster
-    from modpack.rest.publish import PublishResult
+    from modpack.rest.publish import PublishResult, UnpublishResult
     from modpack.types import JSON
 
 F = TypeVar("F", bound=Callable[..., Any])  # why: click decorates commands of any signature
@@ -640,23 +640,19 @@ def _print_publish(result: PublishResult, dry_run: bool) -> None:
 @connection_options
 @_with_connection
 def unpublish(name: str, version: str, connection: Connection) -> None:
-    """Delete NAME VERSION (10203 or 1.2.3): the artifact on every node, then the module object."""
+    """Delete NAME VERSION (10203 or 1.2.3): the module object, then the artifact on every node.
+
+    The cluster refuses to delete the module object while a database uses the module (406
+    module_in_use): then no artifact is deleted. A re-run removes what a failed run left, the
+    artifacts of a version whose module object is gone too. With --node leaving nodes out, the
+    module object is kept and only the nodes given lose their artifact. On Redis Enterprise 7.x,
+    DELETE /v2/modules/<uid> removes the module from every node.
+    """
     from modpack.rest import publish as publishing
 
     number = publishing.parse_version(version)
     result = publishing.unpublish(name, number, connection)
     click.echo(f"{name} {number}")
-    _print_outcomes(result.nodes)
-    if result.kept_objects:
-        kept = (
-            f"The module object ({', '.join(result.kept_uids)}) was kept"
-            if result.kept_uids
-            else f"The cluster has no module object of {name} {number}"  # it said one was kept
-        )
-        raise ModpackError(
-            "unpublish failed on " + ", ".join(o.node.label for o in result.failed),
-            f"{kept}: each failed node's line says why; run the same command again once that is fixed.",
-        )
     if result.some_nodes:
         uids = ", ".join(result.kept_uids) or "none found"
         click.echo(
@@ -664,9 +660,24 @@ def unpublish(name: str, version: str, connection: Connection) -> None:
             " artifact; run without --node to remove it everywhere, or `modpack modules delete UID`"
             " once no node holds it"
         )
-        return
-    objects = ", ".join(result.module_objects) or "none found"
-    click.echo(f"  module objects deleted: {objects}")
+    else:
+        click.echo(f"  module objects deleted: {', '.join(result.module_objects) or 'none found'}")
+    _print_outcomes(result.nodes)
+    if result.failed:
+        raise ModpackError(
+            "unpublish failed on " + ", ".join(o.node.label for o in result.failed),
+            f"{_object_after(result)}: each failed node's line says why; run the same command again once"
+            " that is fixed, and it removes the artifacts left.",
+        )
+
+
+def _object_after(result: UnpublishResult) -> str:
+    """What became of the module object of an unpublish that failed on some nodes."""
+    if result.some_nodes and result.kept_uids:
+        return f"The module object ({', '.join(result.kept_uids)}) was kept"
+    if result.module_objects:
+        return f"The module object ({', '.join(result.module_objects)}) was deleted"
+    return f"The cluster has no module object of {result.module_name} {result.version}"
 
 
 def _print_outcomes(outcomes: list[NodeOutcome]) -> None:

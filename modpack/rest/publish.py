@@ -1778,8 +1778,7 @@ class UnpublishResult:
     version: int
     nodes: list[NodeOutcome] = field(default_factory=list)
     module_objects: list[str] = field(default_factory=list)  # uids deleted
-    kept_objects: bool = False
-    some_nodes: str = ""  # why the module object was kept although every node asked succeeded
+    some_nodes: str = ""  # why the module object was kept: --node left nodes out
     kept_uids: list[str] = field(default_factory=list)  # the module objects kept for that reason
 
     @property
@@ -1787,9 +1786,19 @@ class UnpublishResult:
         return [n for n in self.nodes if n.failed]
 
 
+class ObjectRefused(ModpackError):
+    """The cluster would not delete the module object (406 module_in_use while a database uses
+    it): unpublish then deletes no artifact."""
+
+
 def unpublish(name: str, version: int, connection: Connection) -> UnpublishResult:
-    """Delete the artifact from every node, then the module object: only when every node
-    succeeded, and when `--node` (if given) reached every node GET /v1/nodes lists.
+    """Delete the module object, then the artifact on every node, in the order the reference
+    gives (redis-enterprise.md §4.4, §12): the cluster refuses the object's deletion while a database
+    uses the module (406 module_in_use), and then no artifact is touched; deleted first, the
+    artifacts were gone from every node before that refusal. Each node's artifact is found by name
+    and version, so a re-run removes those a run that stopped part-way left, with the object gone.
+    With `--node` leaving nodes of GET /v1/nodes out, the object is kept (they may still hold the
+    artifact) and only the nodes given lose theirs.
 
     On RS 7.x the cluster removes a module from its nodes itself: `DELETE /v2/modules/<uid>`;
     `--node` cannot choose nodes there and is refused.
@@ -1800,8 +1809,8 @@ def unpublish(name: str, version: int, connection: Connection) -> UnpublishResul
     except KeyboardInterrupt as signal:  # some deletions may be done: the user must know to re-run
         raise PublishInterrupted.by(
             signal,
-            f"unpublish of {name} {version} stopped part-way: some nodes may still hold the artifact,"
-            " and the module object may still be there",
+            f"unpublish of {name} {version} stopped part-way: the module object may still be there,"
+            " and some nodes may still hold the artifact",
             f"Run `modpack unpublish {name} {version}` again to finish: it removes what is left.",
         ) from None
 
@@ -1809,7 +1818,7 @@ def unpublish(name: str, version: int, connection: Connection) -> UnpublishResul
 def _unpublish(name: str, version: int, connection: Connection) -> UnpublishResult:
     result = UnpublishResult(name, version)
     with Api(connection) as api:
-        modules = client.find_modules(api, name, version)  # removing artifacts changes no module object
+        modules = client.find_modules(api, name, version)
         for module in modules:
             if module.get("is_bundled") is True:
                 raise ModpackError(
@@ -1822,23 +1831,48 @@ def _unpublish(name: str, version: int, connection: Connection) -> UnpublishResu
         legacy = _legacy(listed)
         if legacy:
             _refuse_node_choice(connection, None, "unpublish")
+            _delete_objects(api, modules, result, legacy=True)  # which removes them from the nodes
+            return result
+        result.some_nodes = _some_nodes_only(connection, listed)  # decided before anything is deleted
+        if result.some_nodes:
+            result.kept_uids = [str(m.get("uid", "")) for m in modules]
         else:
-            some = _some_nodes_only(connection, listed)  # decided before anything is deleted
-            result.nodes = client.remove_artifacts(api, connection, name, version, listed)
-            if result.failed or some:
-                result.kept_uids = [str(m.get("uid", "")) for m in modules]
-            if result.failed:
-                result.kept_objects = True
-                return result
-            if some:
-                result.some_nodes = some
-                return result
-        for module in modules:
-            uid = str(module.get("uid", ""))
-            deleted = delete_legacy_module(api, uid) if legacy else client.delete_module(api, uid)
-            if deleted:
-                result.module_objects.append(uid)
+            _delete_objects(api, modules, result)
+        result.nodes = client.remove_artifacts(api, connection, name, version, listed)
     return result
+
+
+def _delete_objects(
+    api: Api, modules: Sequence[Module], result: UnpublishResult, *, legacy: bool = False
+) -> None:
+    """Delete each module object; on 8.x, ObjectRefused at the first the cluster does not delete."""
+    for module in modules:
+        uid = str(module.get("uid", ""))
+        if legacy:  # the action's failure says what it removed
+            deleted = delete_legacy_module(api, uid)
+        else:
+            try:
+                deleted = client.delete_module(api, uid)
+            except ClusterError as refused:
+                raise _object_refused(result, uid, refused) from None
+        if deleted:
+            result.module_objects.append(uid)
+
+
+def _object_refused(result: UnpublishResult, uid: str, refused: ClusterError) -> ObjectRefused:
+    done = f" (module object {_and(result.module_objects)} was deleted)" if result.module_objects else ""
+    if refused.error_code == "module_in_use":
+        hint = (
+            "A database uses the module: remove it from the databases that use it, or upgrade them to"
+            " another version of it, then run the same command again."
+        )
+    else:
+        hint = refused.hint or "Fix what the answer names, then run the same command again."
+    return ObjectRefused(
+        f"deleting module object {uid} of {result.module_name} {result.version} failed"
+        f" ({refused.message}); no artifact was deleted{done}",
+        hint,
+    )
 
 
 def _some_nodes_only(connection: Connection, listed: Sequence[dict[str, JSON]]) -> str:
