@@ -588,24 +588,55 @@ def test_a_failed_7x_rollback_says_what_it_left(
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "Traceback" not in failed.stderr
     (uid,) = {line.split("(uid ")[1].rstrip(")") for line in failed.stdout.splitlines() if "(uid " in line}
-    # this serve drops the module object before its delete action runs, as a cluster may
-    assert f"  module object: created, rolled back in part (uid {uid})\n" in failed.stdout
+    # the cluster keeps a module object whose delete action failed
+    assert f"  module object: created, rollback failed (uid {uid})\n" in failed.stdout
     assert (
-        f"note: no node took the artifact; the cluster deleted module object {uid}, created by this run,"
-        " but the deletion failed (action "
+        f"note: no node took the artifact, and deleting module object {uid}, created by this run, failed"
+        " (action "
     ) in failed.stdout
-    assert "(module_delete) failed: internal_error: " in failed.stdout
+    assert "(module_delete) failed: internal_error: removing stuck 10203 failed on node 1" in failed.stdout
+    assert "the cluster still lists it" in failed.stdout
     assert "not created" not in failed.stderr
     assert (
-        f"the cluster deleted the module object this run created ({uid}), but nodes may still hold files"
-        " of it (see the note): once what failed is fixed, publish it again and `modpack unpublish"
-        " stuck 10203` removes it from every node"
+        f"no node took the artifact, and the module object this run created ({uid}) is still there:"
+        " `modpack unpublish stuck 10203` removes it, once what failed is fixed"
     ) in failed.stderr
-    assert listed(legacy, "stuck") == [] and len(installed(legacy, "stuck")) == 2
+    assert [m["uid"] for m in listed(legacy, "stuck")] == [uid] and len(installed(legacy, "stuck")) == 1
 
-    monkeypatch.undo()
+    monkeypatch.undo()  # what the hint says, once what failed is fixed
     temp.unlink()
     temp.mkdir(mode=0o700)
-    assert cli(legacy, "publish", bundle).returncode == 0
     assert cli(legacy, "unpublish", "stuck", "1.2.3").returncode == 0
     assert listed(legacy, "stuck") == [] and installed(legacy, "stuck") == []
+    assert cli(legacy, "publish", bundle).returncode == 0
+    assert len(installed(legacy, "stuck")) == 3
+
+
+def test_a_7x_unpublish_whose_action_failed_says_what_is_left_and_a_rerun_finishes(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Node 2 could not remove its copy: unpublish said only "action ... (module_delete) failed",
+    and a second one "none found", exit 0, as the cluster had dropped the module object before
+    its action ran, while node 2 still held the files."""
+    bundle = write_bundle(tmp_path / "left7.zip", module_json(module_name="left7"))
+    assert cli(legacy, "publish", bundle).returncode == 0
+    (uid,) = [m["uid"] for m in listed(legacy, "left7")]
+    _undeletable(legacy, monkeypatch, 2)
+
+    failed = cli(legacy, "unpublish", "left7", "1.2.3")
+
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert f"deleting module object {uid} of left7 10203 failed (action " in failed.stderr
+    assert (
+        f"(module_delete) failed: internal_error: removing left7 10203 failed on node 2 (Operation not"
+        f" permitted): the module object {uid} stays until a delete removes it from every node); the"
+        " cluster still lists it, and the nodes named there may still hold its files"
+    ) in failed.stderr
+    assert "hint: Run `modpack unpublish left7 10203` again once what failed is fixed" in failed.stderr
+    assert [m["uid"] for m in listed(legacy, "left7")] == [uid] and len(installed(legacy, "left7")) == 1
+
+    monkeypatch.undo()
+    again = cli(legacy, "unpublish", "left7", "1.2.3")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"  module objects deleted: {uid}\n" in again.stdout
+    assert listed(legacy, "left7") == [] and installed(legacy, "left7") == []

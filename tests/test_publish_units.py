@@ -240,6 +240,89 @@ def test_a_7x_rollback_that_cannot_delete_says_so_and_keeps_the_result(tmp_path:
     )
 
 
+def _dropping_7x_cluster(stored: dict[str, Any], installed: bool) -> FakeTransport:
+    """A 7.22 cluster holding `stored` (from the first POST /v2/modules, unless `installed`) whose
+    upload action fails, and which drops the module object at DELETE /v2/modules/<uid> although
+    the delete action then fails on node 2: what a cluster may do, which serve does not."""
+    held: list[dict[str, Any]] = [stored] if installed else []
+    node = {"uid": 1, "addr": "c", "software_version": "7.22.0-28", "status": "active"}
+
+    def failed(name: str, why: str) -> Response:
+        answer = {"name": name, "status": "failed", "error_code": "internal_error", "error_message": why}
+        return json_reply(200, {"action_uid": name, **answer})
+
+    def cluster(request: Request) -> Response:
+        route = (request.method, urllib.parse.urlsplit(request.url).path)
+        if route == ("GET", "/v1/modules"):
+            return json_reply(200, held)
+        if route == ("GET", "/v1/nodes"):
+            return json_reply(200, [node])
+        if route == ("POST", "/v2/modules"):
+            held.append(stored)
+            return json_reply(200, {**stored, "action_uid": "module_upload"})
+        if route == ("DELETE", f"/v2/modules/{stored['uid']}"):
+            held.clear()
+            return json_reply(200, {"action_uid": "module_delete"})
+        if route == ("GET", "/v1/actions/module_upload"):
+            return failed("module_upload", "installing on node 3 failed")
+        if route == ("GET", "/v1/actions/module_delete"):
+            return failed("module_delete", "removing on node 2 failed: Operation not permitted")
+        return json_reply(404, {"error_code": "not_found", "message": route[1]})
+
+    return FakeTransport(cluster)
+
+
+def test_a_7x_rollback_the_cluster_did_in_part_says_what_is_left(tmp_path: Path) -> None:
+    """The cluster no longer lists the module object this run created, but its delete action
+    failed: the status was empty and the hint said the module object was not created."""
+    from modpack.rest.client import NodeRef
+    from modpack.rest.publish import PublishOptions, PublishResult, Route, _LegacyPublish
+
+    path = write_bundle(tmp_path / "part.zip", module_json(module_name="part"))
+    module = json.loads(zipfile.ZipFile(path).read("module.json"))
+    api = Api(
+        Connection(cluster="https://c:9443", retries=0),
+        transport=_dropping_7x_cluster({**module, "uid": "u1"}, installed=False),
+    )
+    bundle = Bundle(path, module)
+    result = PublishResult("part", module["version"])
+    node = NodeRef("node 1", "https://c:9443", "1")
+    _LegacyPublish(api, [bundle], [Route(node, None, bundle)], PublishOptions(), result).run()
+
+    assert result.module_object == "created, rolled back in part"
+    assert result.uid == "u1"
+    assert result.notes == [
+        "no node took the artifact; the cluster deleted module object u1, created by this run, but the"
+        " deletion failed (action module_delete (module_delete) failed: internal_error: removing on node 2"
+        " failed: Operation not permitted): the nodes it names may still hold files of part 10203"
+    ]
+
+
+def test_a_7x_unpublish_the_cluster_did_in_part_says_what_is_left() -> None:
+    """The cluster dropped the module object, and its delete action failed on node 2: unpublish
+    said only the action's failure, and a second one "none found", exit 0."""
+    from modpack.rest import publish as publishing
+
+    stored = {**module_json(module_name="part"), "uid": "u1", "is_bundled": False}
+    connection = Connection(cluster="https://c:9443", retries=0)
+    transport = _dropping_7x_cluster(stored, installed=True)
+    real = publishing.Api
+
+    def faked(connection: Connection) -> Api:
+        return real(connection, transport=transport)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(publishing, "Api", faked)
+        with pytest.raises(publishing.ModpackError) as failed:
+            publishing.unpublish("part", 10203, connection)
+    assert failed.value.message == (
+        "the cluster deleted module object u1 of part 10203, but not from every node (action"
+        " module_delete (module_delete) failed: internal_error: removing on node 2 failed: Operation not"
+        " permitted): the nodes named there may still hold its files"
+    )
+    assert "publish part 10203 again, then `modpack unpublish part 10203`" in failed.value.hint
+
+
 # --- Ctrl+C while the module object's POST is out ----------------------------------------------
 
 

@@ -83,7 +83,7 @@ def test_an_unexpected_error_in_a_delete_ends_its_action_failed(
         assert ended(http, created["action_uid"])["status"] == "completed"
 
         def broken(self: store.NodeArtifacts, name: str, number: int) -> bool:
-            raise PermissionError(13, "Permission denied")
+            raise RuntimeError("the disk said something new")  # a node that cannot is the next test's
 
         monkeypatch.setattr(store.NodeArtifacts, "remove", broken)
         deleted = http.delete(f"{LEGACY_MODULES}/{created['uid']}")
@@ -91,7 +91,41 @@ def test_an_unexpected_error_in_a_delete_ends_its_action_failed(
         action = ended(http, deleted.json()["action_uid"])
     assert action["status"] == "failed", action
     assert action["name"] == "module_delete"
-    assert "PermissionError" in action["error_message"]
+    assert "RuntimeError: the disk said something new" in action["error_message"]
+
+
+def test_a_delete_a_node_cannot_do_keeps_the_module_object_and_names_the_node(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The module object was taken out of the store before the delete action ran: when a node
+    could not remove its copy, the cluster no longer listed the module and no later DELETE could
+    reach the files left. The 7.22 page: the DELETE answers an action_uid "that allows you to track
+    the progress of module deletion", a deletion that fails has not happened, and the object stays."""
+    with session(legacy) as http:
+        created = upload(http, tmp_path, "stays").json()
+        assert ended(http, created["action_uid"])["status"] == "completed"
+        node_2 = legacy.nodes[1].artifacts
+
+        def refused(name: str, number: int) -> bool:
+            raise PermissionError(1, "Operation not permitted")
+
+        monkeypatch.setattr(node_2, "remove", refused)
+        deleted = http.delete(f"{LEGACY_MODULES}/{created['uid']}")
+        action = ended(http, deleted.json()["action_uid"])
+        assert action["status"] == "failed", action
+        assert action["error_code"] == "internal_error"
+        assert action["error_message"] == (
+            f"removing stays 10203 failed on node 2 (Operation not permitted): the module object"
+            f" {created['uid']} stays until a delete removes it from every node"
+        )
+        assert [m["uid"] for m in http.get("/v1/modules").json() if m["module_name"] == "stays"] == [
+            created["uid"]
+        ]
+        monkeypatch.undo()
+        again = http.delete(f"{LEGACY_MODULES}/{created['uid']}")
+        assert ended(http, again.json()["action_uid"])["status"] == "completed"
+        assert [m for m in http.get("/v1/modules").json() if m["module_name"] == "stays"] == []
+    assert list(legacy.options.data.glob("node-*/stays/*")) == []
 
 
 def test_ended_actions_are_capped_and_the_oldest_ended_go_first(

@@ -34,6 +34,7 @@ from tests.support.rest import (
     module_json,
     rebuilt,
     running_cluster,
+    wait_until,
     write_bundle,
     write_role_users,
 )
@@ -514,6 +515,9 @@ def test_the_7_22_upload_answers_an_action_and_refuses_a_newer_pack_version(
         assert (again.status_code, again.json()["error_code"]) == (400, "module_exists")
         deleted = session.delete(f"{legacy.urls[0]}{LEGACY_MODULES}/{body['uid']}")
         assert "action_uid" in deleted.json()
+        # the deletion is the action's ("scheduled module deletion"): the object goes when it ends
+        action_url = f"{legacy.urls[2]}{ACTIONS}/{deleted.json()['action_uid']}"
+        wait_until(lambda: session.get(action_url).json()["status"] == "completed")
         assert session.delete(f"{legacy.urls[0]}{LEGACY_MODULES}/{body['uid']}").status_code == 404
 
 

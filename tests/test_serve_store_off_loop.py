@@ -28,6 +28,7 @@ CALLS = (
     "create_module",
     "delete_module",
     "take_module",
+    "module_key",
     "setting",
     "set_setting",
 )
@@ -78,7 +79,7 @@ def test_the_7x_delete_calls_the_store_off_the_loop(
 ) -> None:
     with http(legacy_cluster) as session:
         assert session.delete(f"{LEGACY_MODULES}/no-such-uid").status_code == 404
-    assert ("take_module", "AnyIO worker thread") in store_threads
+    assert ("module_key", "AnyIO worker thread") in store_threads
     assert on_a_loop(store_threads) == []
 
 

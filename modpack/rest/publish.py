@@ -93,6 +93,11 @@ class IdentityError(ModpackError):
     """The cluster holds another build under the same module name and version."""
 
 
+class ActionFailed(ClusterError):
+    """A 7.x action the cluster had taken on ended badly, or did not end in time: unlike a refused
+    call, it may have done part of its work."""
+
+
 @dataclass(frozen=True)
 class Bundle:
     path: Path
@@ -1739,9 +1744,9 @@ def follow_action(api: Api, action_uid: object, sleep: Callable[[float], None] =
         if status == DONE:
             return
         if status in ENDED_BADLY:
-            raise ClusterError(f"action {action_uid} ({action.get('name', '?')}) {status}: {_reason(action)}")
+            raise ActionFailed(f"action {action_uid} ({action.get('name', '?')}) {status}: {_reason(action)}")
         if time.monotonic() > deadline:
-            raise ClusterError(
+            raise ActionFailed(
                 f"action {action_uid} did not complete within {api.connection.answer_timeout:.0f} s"
             )
         sleep(ACTION_POLL)
@@ -1845,21 +1850,21 @@ def _unpublish(name: str, version: int, connection: Connection) -> UnpublishResu
 def _delete_objects(
     api: Api, modules: Sequence[Module], result: UnpublishResult, *, legacy: bool = False
 ) -> None:
-    """Delete each module object; on 8.x, ObjectRefused at the first the cluster does not delete."""
+    """Delete each module object (on 7.x, with every node's copy); an error at the first the
+    cluster does not delete, which says what is left."""
     for module in modules:
         uid = str(module.get("uid", ""))
-        if legacy:  # the action's failure says what it removed
-            deleted = delete_legacy_module(api, uid)
-        else:
-            try:
-                deleted = client.delete_module(api, uid)
-            except ClusterError as refused:
-                raise _object_refused(result, uid, refused) from None
+        try:
+            deleted = delete_legacy_module(api, uid) if legacy else client.delete_module(api, uid)
+        except ActionFailed as failed:
+            raise _removal_failed(api, result, uid, failed) from None
+        except ClusterError as refused:
+            raise _object_refused(result, uid, refused, legacy) from None
         if deleted:
             result.module_objects.append(uid)
 
 
-def _object_refused(result: UnpublishResult, uid: str, refused: ClusterError) -> ObjectRefused:
+def _object_refused(result: UnpublishResult, uid: str, refused: ClusterError, legacy: bool) -> ObjectRefused:
     done = f" (module object {_and(result.module_objects)} was deleted)" if result.module_objects else ""
     if refused.error_code == "module_in_use":
         hint = (
@@ -1868,10 +1873,37 @@ def _object_refused(result: UnpublishResult, uid: str, refused: ClusterError) ->
         )
     else:
         hint = refused.hint or "Fix what the answer names, then run the same command again."
+    untouched = "nothing was removed from the nodes" if legacy else "no artifact was deleted"
     return ObjectRefused(
         f"deleting module object {uid} of {result.module_name} {result.version} failed"
-        f" ({refused.message}); no artifact was deleted{done}",
+        f" ({refused.message}); {untouched}{done}",
         hint,
+    )
+
+
+def _removal_failed(api: Api, result: UnpublishResult, uid: str, failed: ActionFailed) -> ModpackError:
+    """A 7.x DELETE whose action failed (its reason names the nodes that could not remove their
+    copy): what is left, as the cluster's listing says. An unpublish said only the action's
+    failure, and a second one "none found" of a module a node still held: a cluster that drops
+    the module object although its action fails leaves files no REST call of 7.x reaches."""
+    name, version = result.module_name, result.version
+    try:
+        kept: bool | None = any(str(m.get("uid", "")) == uid for m in client.find_modules(api, name, version))
+    except ModpackError:
+        kept = None
+    if kept is False:
+        return ModpackError(
+            f"the cluster deleted module object {uid} of {name} {version}, but not from every node"
+            f" ({failed.message}): the nodes named there may still hold its files",
+            "RS 7.x removes a module's files only with its module object: once what failed is fixed,"
+            f" publish {name} {version} again, then `modpack unpublish {name} {version}` removes it from"
+            " every node.",
+        )
+    listed = "still lists it" if kept else "did not say whether it still lists it"
+    return ModpackError(
+        f"deleting module object {uid} of {name} {version} failed ({failed.message}); the cluster"
+        f" {listed}, and the nodes named there may still hold its files",
+        f"Run `modpack unpublish {name} {version}` again once what failed is fixed: it removes what is left.",
     )
 
 

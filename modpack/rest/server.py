@@ -982,7 +982,7 @@ async def _copy_to_nodes(action: Action, path: Path, module: Module, targets: li
 
 
 class _InstallFailed(Exception):
-    """A node could not take the bundle: the action's error_code and error_message."""
+    """A node could not take the bundle, or remove it: the action's error_code and error_message."""
 
     def __init__(self, error_code: str, message: str) -> None:
         super().__init__(message)
@@ -1014,23 +1014,24 @@ def _install(path: Path, module: Module, node: Node) -> None:
             copy.unlink(missing_ok=True)
 
 
-async def _taken_for_delete(
-    request: Request, take: Callable[[Shared, str], Module | None]
-) -> tuple[Shared, Module]:
-    """A 7.x delete's module object, taken out of the store by `take` (404 when there is none)."""
+async def _to_delete(
+    request: Request, find: Callable[[Shared, str], tuple[str, int] | None]
+) -> tuple[Shared, str, tuple[str, int]]:
+    """A 7.x delete's uid and module name and version, as `find` reads them (404 when there is
+    no such module object). The object stays until the module is off every node (`_delete_everywhere`)."""
     await authorize_async(request, auth.UPDATE_CLUSTER)
     shared, _ = _context(request)
     uid = request.path_params["uid"]
-    module = await anyio.to_thread.run_sync(take, shared, uid)
-    if module is None:
+    key = await anyio.to_thread.run_sync(find, shared, uid)
+    if key is None:
         raise ApiError("module_not_found", f"Attempting to delete a nonexistent module: {uid!r}")
-    return shared, module
+    return shared, uid, key
 
 
 async def delete_legacy_module(request: Request) -> Response:
-    shared, module = await _taken_for_delete(request, _take_module)
+    shared, uid, key = await _to_delete(request, _module_key)
     action = _new_action(shared, "module_delete")
-    _start(shared, _as_action(shared, action, _remove_from_nodes(shared, module)))
+    _start(shared, _as_action(shared, action, _delete_everywhere(shared, uid, key, action)))
     return JSONResponse({"action_uid": action["action_uid"]})
 
 
@@ -1038,36 +1039,62 @@ async def delete_v1_module(request: Request) -> Response:
     """DELETE /v1/modules/<uid>, RS 7.x's deprecated delete (7.22 modules page, "Delete module
     v1"): "Returns a status code", 200 once the module object and every node's copy are gone,
     404 for a nonexistent module, 406 dependencies_not_supported for a module with dependencies,
-    which DELETE /v2/modules/<uid> deletes."""
-    shared, module = await _taken_for_delete(request, _take_module_without_dependencies)
-    await _remove_from_nodes(shared, module)
+    which DELETE /v2/modules/<uid> deletes. A node that cannot remove its copy is this call's
+    error (500 internal_error), the module object kept as a failed v2 action keeps it."""
+    shared, uid, key = await _to_delete(request, _module_key_without_dependencies)
+    try:
+        await _delete_everywhere(shared, uid, key)
+    except _InstallFailed as failure:
+        raise ApiError(failure.error_code, str(failure)) from None
     return Response(status_code=200)
 
 
-def _take_module_without_dependencies(shared: Shared, uid: str) -> Module | None:
-    with shared.legacy_lock:  # no upload adds a platform with dependencies in between
-        document = shared.store.module(uid)  # None for a damaged row, which has none to tell
-        if document is not None:
-            _refuse_dependencies(
-                document, f"DELETE /v1/modules/{uid}", f"DELETE /v2/modules/{uid} deletes it", 406
-            )
-        return _take_module(shared, uid)
+def _module_key_without_dependencies(shared: Shared, uid: str) -> tuple[str, int] | None:
+    document = shared.store.module(uid)  # None for a damaged row, which has none to tell
+    if document is not None:
+        _refuse_dependencies(
+            document, f"DELETE /v1/modules/{uid}", f"DELETE /v2/modules/{uid} deletes it", 406
+        )
+    return _module_key(shared, uid)
 
 
-def _take_module(shared: Shared, uid: str) -> Module | None:
-    """Delete the module object `uid` and return its name and version; None when there is none.
-    A damaged row goes too: its uid is the only way to remove it."""
-    taken = shared.store.take_module(uid)
-    return None if taken is None else {"module_name": taken[0], "version": taken[1]}
+def _module_key(shared: Shared, uid: str) -> tuple[str, int] | None:
+    """The name and version of module object `uid`; a damaged row's too: its uid is the only way
+    to remove it."""
+    return shared.store.module_key(uid)
 
 
-async def _remove_from_nodes(shared: Shared, module: Module) -> None:
-    def remove() -> None:
-        name, number = store.module_name(module.get("module_name")), store.version(module.get("version"))
-        for node in shared.nodes:
-            node.artifacts.remove(name, number)
+async def _delete_everywhere(
+    shared: Shared, uid: str, key: tuple[str, int], action: Action | None = None
+) -> None:
+    """Remove the module from every node, then its module object; _InstallFailed naming each node
+    that could not remove its copy, and the object then stays, listed, so that a DELETE again
+    finishes the job. The 7.22 modules page answers DELETE /v2/modules/<uid> with "an action_uid
+    that allows you to track the progress of module deletion" (200: "Success, scheduled module
+    deletion"): the deletion is the action's, and one that failed has not deleted the module.
+    The object was taken out of the store before the action ran: a failed one left nodes holding
+    files that no module object, and so no later DELETE, could reach."""
+    name, number = store.module_name(key[0]), store.version(key[1])
 
-    await anyio.to_thread.run_sync(remove)
+    def remove() -> list[str]:
+        failed = []
+        for done, node in enumerate(shared.nodes):
+            try:
+                node.artifacts.remove(name, number)
+            except OSError as exc:
+                failed.append(f"node {node.uid} ({exc.strerror or exc})")
+            if action is not None:
+                action["progress"] = round(100 * (done + 1) / len(shared.nodes), 1)
+        return failed
+
+    failed = await anyio.to_thread.run_sync(remove)
+    if failed:
+        raise _InstallFailed(
+            "internal_error",
+            f"removing {name} {number} failed on {', '.join(failed)}: the module object {uid} stays until"
+            " a delete removes it from every node",
+        )
+    await anyio.to_thread.run_sync(shared.store.take_module, uid)
 
 
 def _new_action(shared: Shared, name: str) -> Action:

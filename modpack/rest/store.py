@@ -196,6 +196,15 @@ class ConfigStore:
     def delete_module(self, uid: str) -> bool:
         return self.take_module(uid) is not None
 
+    def module_key(self, uid: str) -> tuple[str, int] | None:
+        """The module name and version of the module object `uid`, its document readable or not
+        (a damaged row too); None when there is none."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT module_name, version FROM modules WHERE uid = ?", (uid,)
+            ).fetchone()
+        return None if row is None else (str(row[0]), int(row[1]))
+
     def take_module(self, uid: str) -> tuple[str, int] | None:
         """Delete the module object `uid`, its document readable or not (a damaged row too), and
         return its module name and version; None when there is none."""
