@@ -484,6 +484,35 @@ def test_each_node_gets_the_bundle_built_for_it(mixed: LocalCluster, tmp_path: P
     assert again.module_object == "present"
 
 
+def test_a_rebuild_for_the_platform_the_module_object_does_not_describe_is_said(
+    mixed: LocalCluster, tmp_path: Path
+) -> None:
+    """`publish rhel.zip ubuntu.zip`, then the same with another ubuntu22 binary under the same
+    version: node 2's binary was replaced, exit 0 and no note, as the module object describes the
+    rhel9 build only. Nothing the cluster keeps says what node 2 holds, so it is uploaded, and said."""
+    ubuntu, rhel = platform_bundles(tmp_path, name="remix")
+    assert cli(mixed, "publish", rhel, ubuntu).returncode == 0
+    so = rebuilt(tmp_path / "ubuntu2", b"another ubuntu build")
+    document = module_json(so, module_name="remix", operating_systems=["ubuntu22"])
+    other = write_bundle(tmp_path / "remix2.Linux-ubuntu22.04-x86_64.zip", document, so)
+    said = (
+        "note: the cluster's module object describes the build for rhel9/x86_64 alone, so"
+        f" {other.name} (ubuntu22/x86_64) could not be compared with the build the nodes of its platform"
+        " hold (a node's artifact list names no content): it {} uploaded over it, replacing any other"
+        " build of remix 10203 there"
+    )
+
+    dry = cli(mixed, "publish", rhel, other, "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert said.format("would be") in dry.stdout, dry.stdout
+    done = cli(mixed, "publish", rhel, other)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "module object: present" in done.stdout
+    assert said.format("is") in done.stdout, done.stdout
+    assert stored_zip(mixed, 2, "remix").read_bytes() == other.read_bytes()
+
+
 def test_one_bundle_alone_does_not_cover_a_mixed_cluster(mixed: LocalCluster, tmp_path: Path) -> None:
     ubuntu, _ = platform_bundles(tmp_path, name="half")
     with pytest.raises(PreflightError) as refused:

@@ -1328,6 +1328,23 @@ def _note_unproven(stored: Module, bundles: Sequence[Bundle], result: PublishRes
             f" that platform, so their binaries could not be compared with it; every node {sent} sent"
             " its bundle"
         )
+    beside = (
+        []
+        if other or platform_unknown(stored)
+        else [b for b in bundles if not _same_platform(stored, b.module)]
+    )
+    if beside:
+        # The other platforms' builds: nothing the cluster keeps says what their nodes hold, so a
+        # rebuild of one under this version went over the old one with exit 0 and no word.
+        labels = [b.label for b in beside]
+        uploaded = "would be" if dry_run else _verb(labels, "is", "are")
+        result.notes.append(
+            f"the cluster's module object describes the build for {platforms.platform_label(stored)} alone,"
+            f" so {_and(labels)} could not be compared with the build the nodes of"
+            f" {_verb(labels, 'its platform', 'their platforms')} hold (a node's artifact list names no"
+            f" content): {_verb(labels, 'it', 'they')} {uploaded} uploaded over it, replacing any other build"
+            f" of {result.module_name} {result.version} there"
+        )
 
 
 def _roll_back(
