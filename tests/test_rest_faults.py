@@ -36,7 +36,9 @@ def test_node_down_fails_the_publish_naming_it_and_a_rerun_completes(
     from modpack.rest import server
 
     reported = server.Node.as_json
-    monkeypatch.setattr(server.Node, "as_json", lambda node: {**reported(node), "status": "active"})
+    monkeypatch.setattr(
+        server.Node, "as_json", lambda node, *reached: {**reported(node, *reached), "status": "active"}
+    )
     bundle = write_bundle(tmp_path / "hello.zip")
     with running_cluster(tmp_path / "data") as cluster:
         down = cluster.urls[2]

@@ -27,6 +27,7 @@ from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
 from modpack.rest.publish import IdentityError, PreflightError
 from tests.support.cli import run_modpack
 from tests.support.rest import (
+    ADMIN,
     ROLE_USERS,
     cli,
     connection,
@@ -149,6 +150,47 @@ def test_a_stopped_node_is_reported_down(tmp_path: Path) -> None:
         with http(cluster) as session:
             statuses = [n["status"] for n in session.get(cluster.urls[2] + "/v1/nodes").json()]
         assert statuses == ["active", "active", "active"]
+
+
+def test_a_node_on_every_address_gives_one_the_client_reaches(tmp_path: Path) -> None:
+    """`serve --host 0.0.0.0` gave 0.0.0.0 as each node's addr (objects/node: "Internal IP address
+    of node"), and announced it: publish refused "names nodes on other hosts (0.0.0.0)". The
+    node gives the address the client reached it on, and serve announces the loopback one."""
+    import ssl
+
+    import httpx
+
+    bundle = write_bundle(tmp_path / "wide.zip", module_json(module_name="wide"))
+    with running_cluster(tmp_path / "data", host="0.0.0.0") as cluster:
+        ports = [n.port for n in cluster.nodes]
+        assert cluster.describe()["cluster"] == f"https://127.0.0.1:{ports[0]}"
+        local = [f"https://127.0.0.1:{port}" for port in ports]
+        context = ssl.create_default_context(cafile=str(cluster.ca_cert))
+        with httpx.Client(verify=context, auth=(ADMIN.user, ADMIN.password), timeout=60) as session:
+            nodes = session.get(f"{local[1]}/v1/nodes").json()
+        assert [f"https://{n['addr']}:{n['port']}" for n in nodes] == local
+        # another address of this machine (the whole of 127/8 is loopback), which the certificate
+        # does not name: the node gives that one
+        context.check_hostname = False
+        with httpx.Client(verify=context, auth=(ADMIN.user, ADMIN.password), timeout=60) as session:
+            other = session.get(f"https://127.0.0.2:{ports[0]}/v1/nodes").json()
+        assert {n["addr"] for n in other} == {"127.0.0.2"}
+
+        env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
+        done = run_modpack(
+            "publish",
+            bundle,
+            "--cluster",
+            local[0],
+            "--ca-cert",
+            str(cluster.ca_cert),
+            "--retries",
+            "0",
+            env=env,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.count(": uploaded: wide.zip") == 3, done.stdout
+        assert len(list(cluster.options.data.glob("node-*/wide/10203/module.zip"))) == 3
 
 
 def test_node_objects_carry_the_real_nodes_fields_with_their_types(fresh: LocalCluster) -> None:

@@ -230,7 +230,14 @@ def _limit_options(command: F) -> F:
 )
 @click.option("--nodes", type=click.IntRange(1, 64), default=3, show_default=True, help="Number of nodes.")
 @click.option(
-    "--host", type=GivenText(), default="127.0.0.1", show_default=True, help="Address every node listens on."
+    "--host",
+    type=GivenText(),
+    default="127.0.0.1",
+    show_default=True,
+    help=(
+        "Address every node listens on; with 0.0.0.0 or :: (every address) a node gives as its addr"
+        " the address a client reached it on, and serve announces 127.0.0.1 or ::1."
+    ),
 )
 @click.option(
     "--port",

@@ -225,7 +225,9 @@ class LocalCluster:
 
     @property
     def urls(self) -> list[str]:
-        return [f"{self.scheme}://{_url_host(n.host)}:{n.port}" for n in self.nodes]
+        from modpack.rest.server import advertised_address
+
+        return [f"{self.scheme}://{_url_host(advertised_address(n.host))}:{n.port}" for n in self.nodes]
 
     @property
     def ca_cert(self) -> Path | None:

@@ -131,15 +131,16 @@ class Node:
         default_factory=lambda: defaultdict(asyncio.Lock)
     )
 
-    def as_json(self) -> dict[str, JSON]:
+    def as_json(self, reached: str | None = None) -> dict[str, JSON]:
         """The node object: every field the captured real one has (re-docs/captured__...nodes_1.json),
-        named and typed as objects/node.md documents them, plus modpack's `port` of the REST API."""
+        named and typed as objects/node.md documents them, plus modpack's `port` of the REST API.
+        `reached`: the address the request came in on (`advertised_address`)."""
         name, family, semantic = os_fields(self.os)
         storage = _disk_size(self.artifacts.root)
         return {
             "uid": self.uid,
             "accept_servers": True,
-            "addr": self.host,
+            "addr": advertised_address(self.host, reached),
             "port": self.port,
             "architecture": self.architecture,
             "bigredis_storage_path": str(self.artifacts.root / "flash"),
@@ -176,6 +177,35 @@ class Node:
 
 
 _OS_TITLES = {"ubuntu": "Ubuntu", "rhel": "Red Hat Enterprise Linux", "amzn": "Amazon Linux"}
+
+
+def advertised_address(bound: str, reached: str | None = None) -> str:
+    """The address a node gives as its `addr` ("Internal IP address of node", objects/node) and
+    serve announces: the one it listens on, or for a wildcard bind (0.0.0.0, ::), which is no
+    address a client can reach, a real one. That is the address the request came in on
+    (`reached`): the node listens on every address of this machine and so does every other node,
+    so the address this client reached one on reaches them all, from wherever it is, and it is the
+    host the client named, which publish checks node addresses against (client._check_trusted).
+    Without a request (serve's announcement, its ports file), the loopback address of the bind's
+    family, which the generated certificate names. 0.0.0.0 sent clients to 0.0.0.0."""
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(bound)
+    except ValueError:
+        return bound  # a host name
+    if not address.is_unspecified:
+        return bound
+    if reached:
+        try:
+            seen = ipaddress.ip_address(reached.split("%")[0])
+        except ValueError:
+            seen = None
+        if isinstance(seen, ipaddress.IPv6Address) and seen.ipv4_mapped is not None:
+            seen = seen.ipv4_mapped  # a dual-stack :: socket reached over IPv4
+        if seen is not None and not seen.is_unspecified:
+            return str(seen)
+    return "127.0.0.1" if address.version == 4 else "::1"
 
 
 def database_versions(software_version: str) -> list[JSON]:
@@ -574,7 +604,9 @@ def parse_json(body: bytes, error_code: str) -> JSON:
 async def list_nodes(request: Request) -> Response:
     await authorize_async(request, auth.VIEW_ALL_NODES_INFO)
     shared, _ = _context(request)
-    return JSONResponse([node.as_json() for node in shared.nodes])
+    reached = request.scope.get("server")  # (host, port) of the socket the request came in on
+    address = str(reached[0]) if isinstance(reached, tuple | list) and reached else None
+    return JSONResponse([node.as_json(address) for node in shared.nodes])
 
 
 def _cluster(shared: Shared) -> dict[str, JSON]:
