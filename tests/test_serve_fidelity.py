@@ -422,6 +422,34 @@ def test_the_7_22_api_has_no_user_defined_endpoints(legacy: LocalCluster) -> Non
     assert [v["redis_version"] for v in node["supported_database_versions"]] == ["7.4", "7.2", "6.2"]
 
 
+def test_7_22_errors_say_error_code_and_message(legacy: LocalCluster, fresh: LocalCluster) -> None:
+    """The 7.22 modules page: "a JSON object with `error_code` and `message` fields"; serve's 7.x
+    answers said `description`, the field of 8.x's cluster_Error."""
+    from modpack.rest.guard import error_response
+
+    for cluster, said in ((legacy, "message"), (fresh, "description")):
+        with http(cluster) as session:
+            missing = session.delete(
+                f"{cluster.urls[0]}{LEGACY_MODULES if cluster is legacy else MODULES}/none"
+            )
+        with http(cluster, None) as anonymous:
+            unknown = anonymous.get(f"{cluster.urls[1]}/v1/modules")
+        for answer, code in ((missing, "module_not_found"), (unknown, "unauthorized")):
+            body = answer.json()
+            assert set(body) == {"error_code", said}, (cluster.shared.software_version, body)
+            assert body["error_code"] == code
+        with http(cluster) as session:
+            schema = session.get(f"{cluster.urls[0]}/v1/openapi.json").json()["components"]["schemas"][
+                "Error"
+            ]
+        assert schema["required"] == ["error_code", said]
+    closing = error_response(503, "too_many_connections", "retry shortly", legacy=True)
+    assert json.loads(closing.split(b"\r\n\r\n", 1)[1]) == {
+        "error_code": "too_many_connections",
+        "message": "retry shortly",
+    }
+
+
 def test_every_role_gets_the_7_22_tables_permissions(tmp_path: Path) -> None:
     """The 7.22 modules page: POST and DELETE /v2/modules (and their deprecated /v1/modules forms)
     need update_cluster (admin); the
@@ -455,7 +483,7 @@ def test_every_role_gets_the_7_22_tables_permissions(tmp_path: Path) -> None:
                 ]
             for answer in changes:
                 assert (answer.status_code, answer.json()["error_code"]) == (403, "forbidden"), role
-                assert "update_cluster" in answer.json()["description"]
+                assert "update_cluster" in answer.json()["message"]
             for answer in views:
                 assert answer.status_code == (403 if role == "none" else 200), (role, answer.url)
         with http(cluster) as admin:
@@ -616,7 +644,7 @@ def test_the_v1_calls_of_7_22_refuse_a_module_with_dependencies(legacy: LocalClu
             legacy.urls[0] + "/v1/modules", files={"module": ("d.zip", bundle.read_bytes())}
         )
         assert (refused.status_code, refused.json()["error_code"]) == (400, "dependencies_not_supported")
-        assert "POST /v2/modules uploads it" in refused.json()["description"]
+        assert "POST /v2/modules uploads it" in refused.json()["message"]
         listed = session.get(legacy.urls[0] + "/v1/modules").json()
         assert not any(m["module_name"] == "withdeps" for m in listed)  # nothing was created
         assert not list(legacy.options.data.glob("node-*/withdeps"))
@@ -628,7 +656,7 @@ def test_the_v1_calls_of_7_22_refuse_a_module_with_dependencies(legacy: LocalClu
         uid = uploaded.json()["uid"]
         kept = session.delete(f"{legacy.urls[0]}/v1/modules/{uid}")
         assert (kept.status_code, kept.json()["error_code"]) == (406, "dependencies_not_supported")
-        assert f"DELETE /v2/modules/{uid} deletes it" in kept.json()["description"]
+        assert f"DELETE /v2/modules/{uid} deletes it" in kept.json()["message"]
         assert session.get(f"{legacy.urls[0]}/v1/modules/{uid}").status_code == 200
         assert "action_uid" in session.delete(f"{legacy.urls[0]}{LEGACY_MODULES}/{uid}").json()
 

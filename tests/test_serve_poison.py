@@ -238,6 +238,6 @@ def test_a_damaged_row_on_rs_7x_is_named_with_the_7x_route_that_removes_it(tmp_p
             with bundle.open("rb") as body:
                 refused = http.post(legacy.urls[0] + "/v2/modules", files={"module": ("hello.zip", body)})
             assert refused.status_code == 400, refused.text
-            assert refused.json()["description"].endswith("DELETE /v2/modules/dead removes it")
+            assert refused.json()["message"].endswith("DELETE /v2/modules/dead removes it")
             assert http.delete(legacy.urls[0] + "/v2/modules/dead").status_code == 200
         wait_until(lambda: legacy.shared.store.unservable() == [])  # once its delete action ends

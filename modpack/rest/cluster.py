@@ -184,7 +184,7 @@ class LocalCluster:
             lifespan="off",
             ws="none",
             # Config.load() takes any protocol factory as is; timeouts may be fractions of a second.
-            http=ConnectionGuard(limits, self._ssl, f"node {uid}"),  # type: ignore[arg-type]
+            http=ConnectionGuard(limits, self._ssl, f"node {uid}", legacy=self.shared.legacy),  # type: ignore[arg-type]
             timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]
             timeout_graceful_shutdown=3,
         )

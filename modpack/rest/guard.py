@@ -131,9 +131,12 @@ class Gate:
             )
 
 
-def error_response(status: int, error_code: str, description: str, extra: str = "") -> bytes:
-    """A complete HTTP/1.1 answer that closes the connection, with the API's error body."""
-    body = json.dumps(ApiError(error_code, description).body()).encode()
+def error_response(
+    status: int, error_code: str, description: str, extra: str = "", *, legacy: bool = False
+) -> bytes:
+    """A complete HTTP/1.1 answer that closes the connection, with the API's error body (`legacy`:
+    as RS 7.x words it)."""
+    body = json.dumps(ApiError(error_code, description).body(legacy=legacy)).encode()
     reason = http.HTTPStatus(status).phrase
     head = (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
@@ -145,10 +148,13 @@ def error_response(status: int, error_code: str, description: str, extra: str = 
 class ConnectionGuard:
     """uvicorn's protocol factory for one node: admits, times and counts its connections."""
 
-    def __init__(self, limits: ConnectionLimits, tls: ssl.SSLContext | None, name: str) -> None:
+    def __init__(
+        self, limits: ConnectionLimits, tls: ssl.SSLContext | None, name: str, *, legacy: bool = False
+    ) -> None:
         self.limits = limits
         self.tls = tls
         self.gate = Gate(limits.max_connections, name)
+        self.legacy = legacy  # error bodies as RS 7.x words them
 
     def __call__(
         self,
@@ -161,10 +167,17 @@ class ConnectionGuard:
         loop = _loop or asyncio.get_running_loop()
         slot = self.gate.admit(loop.time())
         if slot is None:
-            return _Refused(self.tls is None)
+            return _Refused(self.tls is None, self.legacy)
         deadline = loop.time() + self.limits.header_timeout
         http = GuardedH11(
-            config, server_state, app_state, loop, slot=slot, limits=self.limits, deadline=deadline
+            config,
+            server_state,
+            app_state,
+            loop,
+            slot=slot,
+            limits=self.limits,
+            deadline=deadline,
+            legacy=self.legacy,
         )
         if self.tls is None:
             return http
@@ -181,8 +194,9 @@ class ConnectionGuard:
 class _Refused(asyncio.Protocol):
     """A connection beyond the node's cap: 503 and close (HTTP), or close before the handshake."""
 
-    def __init__(self, plain: bool) -> None:
+    def __init__(self, plain: bool, legacy: bool = False) -> None:
         self.plain = plain
+        self.legacy = legacy
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.WriteTransport)
@@ -193,6 +207,7 @@ class _Refused(asyncio.Protocol):
                     "too_many_connections",
                     "this node holds as many connections as it may: retry shortly",
                     f"retry-after: {RETRY_AFTER}\r\n",
+                    legacy=self.legacy,
                 )
             )
         transport.close()
@@ -278,8 +293,10 @@ class GuardedH11(H11Protocol):
         slot: Slot,
         limits: ConnectionLimits,
         deadline: float,
+        legacy: bool = False,
     ) -> None:
         super().__init__(config, server_state, app_state, loop)
+        self._legacy = legacy  # error bodies as RS 7.x words them
         self.made = False  # connection_made has run (for TLS: the handshake is done)
         self._slot = slot
         self._limits = limits
@@ -407,7 +424,7 @@ class GuardedH11(H11Protocol):
         self._closing = True
         self._cancel_timers()
         self._slot.release()
-        self.transport.write(error_response(status, code, description))
+        self.transport.write(error_response(status, code, description, legacy=self._legacy))
         if linger > 0:
             self.loop.call_later(linger, self._close_transport)
         else:

@@ -384,6 +384,7 @@ def _cluster_paths(*, legacy: bool) -> Fragment:
 
 
 def _schemas(*, legacy: bool) -> Fragment:
+    said = "message" if legacy else "description"  # the error's text, as RS 7.x words it (problems)
     command: Fragment = {
         "type": "object",
         "properties": {
@@ -408,10 +409,10 @@ def _schemas(*, legacy: bool) -> Fragment:
     return {
         "Error": {
             "type": "object",
-            "required": ["error_code", "description"],
+            "required": ["error_code", said],
             "properties": {
                 "error_code": {"type": "string", "enum": [*sorted(ERROR_CODES)]},
-                "description": {"type": "string"},
+                said: {"type": "string"},
             },
         },
         "ModuleRequest": {

@@ -1,6 +1,9 @@
-"""The errors the local cluster answers with: `{"error_code": ..., "description": ...}`.
+"""The errors the local cluster answers with: `{"error_code": ..., "description": ...}`, and on
+RS 7.x `{"error_code": ..., "message": ...}`.
 
-The body shape is the reference's `cluster_Error` schema (redis-enterprise.md §10). Codes that
+The body shape is the reference's `cluster_Error` schema (redis-enterprise.md §10); the 7.22
+modules page says "a JSON object with `error_code` and `message` fields" of each of its calls'
+errors (re-docs/..._7.22__..._requests__modules___index.md), as older request pages do. Codes that
 Redis Enterprise documents are reused (`no_module`, `invalid_module`, `module_exists`,
 `os_not_supported` from §5.2, `module_architecture_not_supported` from RAMP, §8,
 `modules_upload_disabled` from the 8.2 release notes); the rest are modpack's own. The table is
@@ -57,6 +60,13 @@ class ErrorBody(TypedDict):
     description: str
 
 
+class LegacyErrorBody(TypedDict):
+    """The body of every error answer of RS 7.x (the 7.22 modules page: `error_code` and `message`)."""
+
+    error_code: str
+    message: str
+
+
 class ApiError(Exception):
     """A request the server refuses: becomes the status and the JSON error body."""
 
@@ -75,5 +85,8 @@ class ApiError(Exception):
         self.status = status or ERROR_CODES[error_code][0]
         self.description = description
 
-    def body(self) -> ErrorBody:
+    def body(self, *, legacy: bool = False) -> ErrorBody | LegacyErrorBody:
+        """The JSON error body; `legacy`: as RS 7.x words it."""
+        if legacy:
+            return {"error_code": self.error_code, "message": self.description}
         return {"error_code": self.error_code, "description": self.description}

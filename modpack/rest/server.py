@@ -29,9 +29,10 @@ endpoints, but (re-docs/operate__rs__7.22__references__rest-api__requests__modul
 and both upload calls answer 403 modules_upload_disabled to every role while it is off (re-docs
 release notes 8.2.0, "Custom module upload is disabled by default").
 
-Every error is `{"error_code", "description"}` (modpack.rest.problems). A path with one trailing
-slash is served as the path without it, after authentication like any other request, never a
-307 redirect that would tell an unauthenticated client which endpoints exist.
+Every error is `{"error_code", "description"}`, on 7.x `{"error_code", "message"}`
+(modpack.rest.problems). A path with one trailing slash is served as the path without it, after
+authentication like any other request, never a 307 redirect that would tell an unauthenticated
+client which endpoints exist.
 """
 
 from __future__ import annotations
@@ -376,14 +377,16 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers)
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="modpack"'
-    return JSONResponse(exc.body(), status_code=exc.status, headers=headers or None)
+    shared, _ = _context(request)
+    return JSONResponse(exc.body(legacy=shared.legacy), status_code=exc.status, headers=headers or None)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
         error = ApiError("method_not_allowed", f"{request.method} is not allowed on {request.url.path}")
-        return JSONResponse(error.body(), status_code=405, headers=exc.headers)
+        shared, _ = _context(request)
+        return JSONResponse(error.body(legacy=shared.legacy), status_code=405, headers=exc.headers)
     return await _api_error(request, ApiError("not_found", f"no endpoint {request.url.path}"))
 
 
