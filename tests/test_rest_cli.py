@@ -444,3 +444,19 @@ def test_serve_on_an_address_of_no_interface_here_blames_host_not_port(tmp_path:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "cannot listen on 192.0.2.1:" in done.stderr and "Check --host" in done.stderr, done.stderr
     assert "--port" not in done.stderr
+
+
+def test_publish_says_what_every_bundle_given_lacks(tmp_path: Path) -> None:
+    """publish a.zip b.zip stopped at the first bundle that does not validate: b's findings were
+    never shown, and the user fixed and re-ran once per bundle, where validate of both says all."""
+    from tests.support.cli import run_modpack
+    from tests.support.paths import CASES
+
+    first, second = (
+        CASES / "bad" / "so-not-executable" / "bundle.zip",
+        CASES / "bad" / "sha256-mismatch" / "bundle.zip",
+    )
+    done = run_modpack("publish", "--cluster", "https://127.0.0.1:9", first, second, cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error ZIP007" in done.stdout and "error ZIP006" in done.stdout, done.stdout
+    assert "2 of 2 bundles do not validate" in done.stderr and "nothing was published" in done.stderr

@@ -230,7 +230,23 @@ def load_bundles(paths: Sequence[Path], settings: Settings | NearestSettings | N
         raise UsageError("no bundle given")
     _refuse_repeats(paths)
     names = shown_names(paths)
-    bundles = [check_bundle(p, settings(p) if callable(settings) else settings, names[p]) for p in paths]
+    bundles: list[Bundle] = []
+    refused: list[tuple[Path, FindingsError]] = []
+    for path in paths:  # each one validated, as `modpack validate` of them all reports each
+        try:
+            bundles.append(
+                check_bundle(path, settings(path) if callable(settings) else settings, names[path])
+            )
+        except FindingsError as refusal:
+            refused.append((path, refusal))
+    if len(refused) == 1:
+        raise refused[0][1]
+    if refused:
+        which = ", ".join(str(path) for path, _ in refused)
+        raise FindingsError(
+            f"{len(refused)} of {len(paths)} bundles do not validate ({which}); nothing was published",
+            [finding for _, refusal in refused for finding in refusal.findings],
+        )
     problems = disagreements(bundles)
     if problems:
         raise UsageError(
