@@ -460,3 +460,34 @@ def test_publish_says_what_every_bundle_given_lacks(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "error ZIP007" in done.stdout and "error ZIP006" in done.stdout, done.stdout
     assert "2 of 2 bundles do not validate" in done.stderr and "nothing was published" in done.stderr
+
+
+def test_serve_names_its_certificate_by_an_absolute_path(tmp_path: Path) -> None:
+    """serve --data ./cluster printed (and wrote to its ports file) cluster/tls/cert.pem, relative
+    to where it started: following its advice from the module's folder failed with "cannot use
+    MODPACK_CA_CERT cluster/tls/cert.pem: No such file or directory"."""
+    from tests.support.cli import CHECKOUT, run_modpack
+    from tests.support.rest import ADMIN, wait_until
+
+    (tmp_path / "server").mkdir()
+    (tmp_path / "module").mkdir()
+    ports = tmp_path / "ports.json"
+    command = [sys.executable, "-m", "modpack", "serve", "--data", "cluster", "--port", "0", "--nodes", "1"]
+    command += ["--ports-file", str(ports), "--admin-password", ADMIN.password]
+    checkout = {**os.environ, "PYTHONPATH": CHECKOUT}  # this checkout's modpack, as run_modpack runs it
+    process = subprocess.Popen(
+        command, cwd=tmp_path / "server", env=checkout, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_until(lambda: ports.exists() or process.poll() is not None)
+        assert process.poll() is None
+        info = json.loads(ports.read_text())
+        assert Path(info["ca_cert"]).is_absolute() and Path(info["ca_cert"]).is_file(), info
+        env = {"MODPACK_CLUSTER": info["cluster"], "MODPACK_CA_CERT": info["ca_cert"]}
+        env |= {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
+        listed = run_modpack("modules", "list", cwd=tmp_path / "module", env=env)
+        assert listed.returncode == 0, listed.stdout + listed.stderr
+    finally:
+        process.terminate()
+        announced = process.communicate(timeout=30)[0].decode()
+    assert f"certificate: {info['ca_cert']} (clients: --ca-cert {info['ca_cert']}" in announced, announced

@@ -241,7 +241,9 @@ class LocalCluster:
             "nodes": [
                 {"uid": n.uid, "url": u, "os": n.os} for n, u in zip(self.nodes, self.urls, strict=True)
             ],
-            "ca_cert": str(self.ca_cert) if self.ca_cert else None,
+            # absolute: a client runs from another folder (the module's), where a relative
+            # cluster/tls/cert.pem named nothing ("cannot use MODPACK_CA_CERT ...: No such file")
+            "ca_cert": str(self.ca_cert.absolute()) if self.ca_cert else None,
             "pid": os.getpid(),
         }
 
