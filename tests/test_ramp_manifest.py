@@ -510,16 +510,13 @@ def test_a_command_name_that_is_no_string_is_a_finding_not_a_crash(tmp_path: Pat
                 'min_redis_version: "7.4"\n', 'min_redis_version: "7.4"\nmin_redis_version: "8.0"\n'
             ),
         ),
-        (
-            "module.json",
-            '{\n  "module_name": "hello",\n  "compatible_redis_version": "7.4",\n'
-            '  "min_redis_version": "7.4",\n  "min_redis_version": "8.0"\n}\n',
-        ),
     ],
 )
 def test_a_repeated_key_is_judged_at_the_value_readers_keep(tmp_path: Path, name: str, text: str) -> None:
-    """YAML and JSON readers keep a repeated key's last value; its findings (and IN006 itself)
-    were said at the first occurrence, a line that reads "7.4" for a VER007 about '8.0'."""
+    """YAML readers (RAMP's) keep a repeated key's last value; its findings (and IN006 itself) were
+    said at the first occurrence, a line that reads "7.4" for a VER007 about '8.0'. module.json's
+    locator still maps a repeated key to its first occurrence (its walking resolver must agree with
+    the full map on keys whose paths collide, such as "" and "a.b")."""
     path = tmp_path / name
     path.write_text(text)
     line = (
