@@ -7,7 +7,7 @@ and each build (modpack.builder); imports nothing of modpack's, so any of them m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -63,28 +63,11 @@ class UnmatchedExclusion(NamedTuple):
     hint: str
 
 
-def unmatched_exclusion(name: str, registered: Iterable[str]) -> UnmatchedExclusion:
+def unmatched_exclusion(name: str) -> UnmatchedExclusion:
     """What an exclude_commands name no registered command has is, said alike by `validate --load`,
-    `build --discover` and a RAMP-way build: LOAD028 (information) when it is no command of this
-    build (a light build of RediSearch lacks some), DECL004 (error) when it is one letter or so from
-    a command the module registers, which it meant and which module.json keeps."""
-    import difflib
-
-    spelled = {r.casefold(): r for r in registered}
-    close = difflib.get_close_matches(name.casefold(), list(spelled), n=1, cutoff=0.85)
-    message = f"exclude_commands names {name!r}, which the module does not register"
-    if not close:
-        return UnmatchedExclusion("LOAD028", message, "")
-    meant = spelled[close[0]]
+    `build --discover` and a RAMP-way build: LOAD028, information. A build of the module may lack
+    the command (a light build of RediSearch), and a name near a kept one is no proof of a typo:
+    mget beside get, ts.madd beside ts.add, _FT.CONFIG beside FT.CONFIG are all real commands."""
     return UnmatchedExclusion(
-        "DECL004",
-        f"{message}: it is close to {meant!r}, which the module registers and module.json keeps",
-        f"Write {meant!r} if that is the command to leave out; remove the name if no build of the"
-        " module registers it.",
+        "LOAD028", f"exclude_commands names {name!r}, which the module does not register", ""
     )
-
-
-def kept_names(module: Mapping[str, JSON], registered: Iterable[str]) -> list[str]:
-    """The registered command names exclude_commands does not leave out: what a near miss meant."""
-    excluded = recorded(module, "exclude_commands")
-    return [name for name in registered if not excluded_by(name, excluded)]

@@ -753,8 +753,8 @@ def test_modpack_toml_edit_records_reach_module_json_and_load(tmp_path: Path) ->
     assert loaded.returncode == 1
     assert "error LOAD016 hello.later is declared, but the module does not register it" in loaded.stdout
     assert "warning LOAD017 hello.copy is registered, but not declared" in loaded.stdout
-    # build --discover: the discovered commands less the excluded one; a near miss of a name the
-    # module registers is DECL004, as in a ramp.yml and under validate --load
+    # build --discover: the discovered commands less the excluded one; a name the module does not
+    # register is LOAD028, as in a ramp.yml and under validate --load
     undeclared = EXAMPLE[: EXAMPLE.index("[[commands]]")].replace(
         'compatible_redis_version = "7.4"\n',
         'compatible_redis_version = "7.4"\nexclude_commands = ["hello.copy"]\n',
@@ -772,13 +772,11 @@ def test_modpack_toml_edit_records_reach_module_json_and_load(tmp_path: Path) ->
     ]
     assert module["exclude_commands"] == ["hello.copy"] and "add_command" not in module
     typo = project(tmp_path, undeclared.replace('["hello.copy"]', '["hello.cpy"]'))
-    refused = run_modpack("build", typo, "--discover", "-o", tmp_path / "typo")
-    assert refused.returncode == 1
+    said = run_modpack("build", typo, "--discover", "-o", tmp_path / "typo")
+    assert said.returncode == 0, said.stdout + said.stderr  # as validate --load judges it
     assert (
-        "error DECL004 exclude_commands names 'hello.cpy', which the module does not register: it is"
-        " close to 'hello.copy'" in refused.stdout
+        "info LOAD028 exclude_commands names 'hello.cpy', which the module does not register" in said.stdout
     )
-    assert bundles(tmp_path / "typo") == []
 
 
 @pytest.mark.redis

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from modpack.errors import FindingsError, UsageError
 from modpack.findings import Sink
-from modpack.records import kept_names, unmatched_exclusion
+from modpack.records import unmatched_exclusion
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -101,8 +101,7 @@ def apply_ramp_edits(
                 " matches names exactly, so the command is not excluded"
             )
         else:  # as validate --load says it: a build of the module may lack the command
-            registered = (n for n in names if isinstance(n, str))
-            code, message, hint = unmatched_exclusion(str(name), kept_names(module, registered))
+            code, message, hint = unmatched_exclusion(str(name))
             sink.add(code, f"exclude_commands[{index}]", message, hint)
             continue
         sink.add("DECL004", f"exclude_commands[{index}]", message)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from modpack import policy, versions
 from modpack.findings import Problem, Sink
-from modpack.records import excluded_by, kept_names, recorded, unmatched_exclusion, unregistered_exclusions
+from modpack.records import excluded_by, recorded, unmatched_exclusion, unregistered_exclusions
 from modpack.redis.model import CommandInfo, Discovery, KeySpec
 from modpack.types import JSON
 
@@ -212,14 +212,13 @@ def _semver(number: int) -> str:
 def _unmatched_exclusions(
     module: Mapping[str, JSON], registered: Mapping[str, CommandInfo]
 ) -> list[Difference]:
-    """LOAD028 (DECL004 for a near miss) for each exclude_commands name no registered command has
+    """LOAD028 for each exclude_commands name no registered command has
     (compared as Redis compares names: a manifest listing both tconfig_set and TCONFIG_SET, for
     RAMP's exact match, is not told off for either)."""
     names = {key.casefold() for key in registered}
-    kept = kept_names(module, (info.name for info in registered.values()))
     found = []
     for index, name in unregistered_exclusions(module, names):
-        code, message, hint = unmatched_exclusion(name, kept)
+        code, message, hint = unmatched_exclusion(name)
         found.append(Difference(code, f"exclude_commands[{index}]", message, hint))
     return found
 

@@ -22,7 +22,6 @@ from modpack.errors import ModpackError, UsageError
 from modpack.records import (
     excluded_by,
     folded_name,
-    kept_names,
     recorded,
     unmatched_exclusion,
     unregistered_exclusions,
@@ -198,9 +197,8 @@ def fill_commands(
     registered = {c.name.casefold() for c in discovery.commands}
     # LOAD028 (info), as `validate --load` says it: a name a build of the module lacks is harmless,
     # and build refuses what validate refuses (DECL004 here stopped a build validate passed)
-    kept = kept_names(decl.module, (c.name for c in discovery.commands))
     for index, name in unregistered_exclusions(decl.module, registered):
-        code, message, hint = unmatched_exclusion(name, kept)
+        code, message, hint = unmatched_exclusion(name)
         decl.sink.add(code, f"exclude_commands[{index}]", message, hint)
     added = decl.module.get("add_command")  # the entries of the tables it names: a plugin's commands
     entries = added if isinstance(added, list) else []
