@@ -757,7 +757,9 @@ def _dynamic_symbols(
                 versions[index] & 0x7FFF if index < len(versions) else 0, (None, None)
             )
             undefined.append(UndefinedSymbol(_string(strings, name, ".dynstr"), version, library, bind == 2))
-        elif strings.startswith(target, name):
+        elif strings.startswith(target, name) and not (onload.in_dynsym and not onload.hidden_version):
+            # the first definition dlsym() takes: one of the default version beats a hidden one
+            # (a module may define both, gold putting the default first)
             index_word = versions[index] if index < len(versions) else 0
             onload = EntryPoint(
                 True,

@@ -643,14 +643,18 @@ def test_a_name_longer_than_4096_bytes_is_no_defect(tmp_path: Path) -> None:
 
 @pytest.mark.redis
 @pytest.mark.parametrize(
-    ("symver", "exported"),
+    ("symver", "linker", "exported"),
     [
-        pytest.param("RedisModule_OnLoad@MOD_1.0", False, marks=pytest.mark.rule("ELF010")),
-        ("RedisModule_OnLoad@@MOD_1.0", True),  # the default version: dlsym finds it
+        pytest.param("RedisModule_OnLoad@MOD_1.0", "bfd", False, marks=pytest.mark.rule("ELF010")),
+        ("RedisModule_OnLoad@@MOD_1.0", "bfd", True),  # the default version: dlsym finds it
+        # a hidden and a default version both: dlsym takes the default, wherever the linker puts it
+        # (gold first, bfd last); the check took the last entry and said ELF010 of gold's
+        ("RedisModule_OnLoad@MOD_1.0 RedisModule_OnLoad@@MOD_2.0", "gold", True),
+        ("RedisModule_OnLoad@MOD_1.0 RedisModule_OnLoad@@MOD_2.0", "bfd", True),
     ],
 )
 def test_an_entry_point_with_only_a_hidden_version_is_not_exported(
-    tmp_path: Path, symver: str, exported: bool
+    tmp_path: Path, symver: str, linker: str, exported: bool
 ) -> None:
     """`.symver onload_v1, RedisModule_OnLoad@MOD_1.0` (one @) gives the entry point a hidden
     version, which dlsym() of the bare name passes over: Redis says the module does not export
@@ -661,28 +665,24 @@ def test_an_entry_point_with_only_a_hidden_version_is_not_exported(
     gcc = shutil.which("gcc")
     assert gcc is not None, "gcc (apt-get install gcc)"
     source, script, so = tmp_path / "hv.c", tmp_path / "hv.map", tmp_path / "hv.so"
+    versions = symver.split()
     source.write_text(
         '#include "redismodule_min.h"\n'
-        "int onload_v1(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {\n"
-        "    REDISMODULE_NOT_USED(argv); REDISMODULE_NOT_USED(argc);\n"
-        '    return RedisModule_Init(ctx, "hv", 1, REDISMODULE_APIVER_1);\n'
-        "}\n"
-        f'__asm__(".symver onload_v1, {symver}");\n'
+        + "".join(
+            f"int onload_v{i}(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {{\n"
+            "    REDISMODULE_NOT_USED(argv); REDISMODULE_NOT_USED(argc);\n"
+            '    return RedisModule_Init(ctx, "hv", 1, REDISMODULE_APIVER_1);\n'
+            "}\n"
+            f'__asm__(".symver onload_v{i}, {version}");\n'
+            for i, version in enumerate(versions)
+        )
     )
-    script.write_text("MOD_1.0 { global: RedisModule_OnLoad; local: *; };\n")
+    script.write_text(
+        "MOD_1.0 { global: RedisModule_OnLoad; local: *; };\nMOD_2.0 { global: RedisModule_OnLoad; } MOD_1.0;\n"
+    )
     include = str(FIXTURES / "include")
-    command = [
-        gcc,
-        "-O2",
-        "-fPIC",
-        "-shared",
-        "-I",
-        include,
-        "-o",
-        so,
-        source,
-        f"-Wl,--version-script={script}",
-    ]
+    command = [gcc, "-O2", "-fPIC", "-shared", f"-fuse-ld={linker}", "-I", include, "-o", so, source]
+    command.append(f"-Wl,--version-script={script}")
     subprocess.run(command, check=True)
     so.chmod(0o755)
     done = run_modpack("validate", so)
