@@ -334,3 +334,20 @@ def test_a_field_an_option_gives_is_said_at_the_options_not_at_the_manifest(
     assert "m.yml:" not in done.stdout, done.stdout
     assert "ramp-pack options has errors; nothing was written" in done.stderr, done.stderr
     assert not (tmp_path / "o.zip").exists()
+
+
+def test_a_key_left_empty_that_an_option_fills_is_no_failure(tmp_path: Path) -> None:
+    """`add_command:` left empty fails `ramp pack` (SCH002 says so), unless --add-command gives the
+    entries: RAMP's command-line pass replaces the manifest's value. ramp-pack refused it."""
+    manifest = tmp_path / "m.yml"
+    manifest.write_text(
+        'display_name: x\ncompatible_redis_version: "7.2"\nmin_redis_version: "7.2"\ncapabilities: [types]\n'
+        "add_command:\n"
+    )
+    entry = '{"command_name": "hello.extra", "command_arity": -1, "first_key": 0, "last_key": 0, "step": 0,'
+    entry += ' "flags": ["readonly", "module"]}'
+    done = run_modpack("ramp-pack", HELLO, "-m", manifest, "--add-command", entry, "-o", tmp_path / "o.zip")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SCH002" not in done.stdout and (tmp_path / "o.zip").is_file()
+    alone = run_modpack("validate", manifest)  # without the option it is the failure RAMP meets
+    assert alone.returncode == 1 and "error SCH002 `add_command` is a null" in alone.stdout, alone.stdout

@@ -544,7 +544,7 @@ def check(decl: Declarations) -> None:
     # packs the manifest's own (SCH006 there passed validate, and build refused it)
     metadata.check_names(module, sink)
     metadata.check_dependencies(module, sink)
-    _check_empty_lists(decl.raw, sink)
+    _check_empty_lists(decl.raw, sink, decl.given)
     _check_dependency_urls(decl.raw, sink)
     _check_command_entries(module, sink, decl.raw, discovered=decl.discovered)
     # Numbers RAMP copies into module.json verbatim: a YAML 3.0 would be written as 3.0.
@@ -563,9 +563,12 @@ def check(decl: Declarations) -> None:
 _ITERATED = ("overide_command", "add_command", "dependencies", "optional-dependencies")
 
 
-def _check_empty_lists(raw: Mapping[str, object], sink: Sink) -> None:
+def _check_empty_lists(raw: Mapping[str, object], sink: Sink, given: Collection[str] = ()) -> None:
+    """`given`: the ramp-pack options given, whose values replace the manifest's (RAMP's command
+    line pass, ramp.md §1 step 3): a key left empty that an option fills is no failure."""
+    replaced = {option.replace("_", "-") for option in given} | set(given)
     for key in _ITERATED:
-        if key in raw and raw[key] is None:
+        if key in raw and raw[key] is None and key not in replaced:
             wanted = "array" if key.endswith("command") else "object"
             sink.add(
                 "SCH002",
