@@ -190,7 +190,9 @@ def library_kind(soname: str) -> LibraryKind:
     no OS is known to ship (both ELF019: dlopen finds them only where a node has them installed
     besides its OS); else one each OS ships or not (platforms.json, per OS with its source)."""
     tiers = policy.load("platforms")["libraries"]
-    if soname.startswith(("$ORIGIN/", "${ORIGIN}/")):
+    # in the module's folder itself or under it: a path that climbs out (..) is one deps/ can never
+    # fill, a bundle holding only module.json, the .so and deps/ (redis-enterprise.md §8)
+    if soname.startswith(("$ORIGIN/", "${ORIGIN}/")) and ".." not in soname.split("/"):
         # ld.so expands $ORIGIN in DT_NEEDED to the module's folder (ld.so(8)), where Redis
         # Enterprise extracts the bundle's deps/ (redis-enterprise.md §4.3): it is shipped, not lost
         return "beside"

@@ -733,6 +733,18 @@ def test_a_library_needed_beside_the_module_is_no_build_machine_path(tmp_path: P
     done = run_modpack("validate", so)
     assert "ELF018" not in done.stdout, done.stdout
     assert "warning ELF019 the binary needs $ORIGIN/deps/libdep.so, beside the module" in done.stdout
+    # a path that climbs out of the module's folder is one no bundle can fill: still ELF018
+    climbing = tmp_path / "climbing.so"
+    soname = "-Wl,-soname,$ORIGIN/../lib/libdep.so"
+    subprocess.run([gcc, "-shared", "-fPIC", soname, "-o", library, tmp_path / "dep.c"], check=True)
+    subprocess.run(
+        [gcc, "-O2", "-fPIC", "-shared", "-I", include, "-o", climbing, tmp_path / "od.c", library],
+        check=True,
+    )
+    out = run_modpack("validate", climbing)
+    assert "error ELF018 the binary needs the library by path: $ORIGIN/../lib/libdep.so" in out.stdout, (
+        out.stdout
+    )
     require_redis()
     loaded = run_modpack("validate", "--load", so)
     assert "info LOAD003 od 0.0.1 (1) loaded" in loaded.stdout, loaded.stdout
