@@ -772,7 +772,9 @@ def build_project(
         # what the edits said of the loaded module (LOAD028) is said with the rest, as ramp-pack says it
         from modpack.validate import select
 
-        declared = [*declared, *select(decl.sink.resolved()[before:], settings)]
+        # (the findings alone: resolved() ends with its "and N more" notes, said once already)
+        added = decl.sink.resolved()[before : len(decl.sink.findings)]
+        declared = [*declared, *select(added, settings)]
     elif discover and not decl.has_commands:
         from modpack.redis.discover import fill_commands
 

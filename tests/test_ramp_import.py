@@ -273,3 +273,16 @@ def test_ramp_pack_records_command_edits_as_the_real_ramp_does(tmp_path: Path) -
     loaded = run_modpack("validate", "--load", converted)
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
     assert "LOAD016" not in loaded.stdout and "LOAD017" not in loaded.stdout, loaded.stdout
+
+
+@pytest.mark.redis
+def test_build_discover_of_a_flooded_manifest_says_its_flood_note_once(tmp_path: Path) -> None:
+    """60 unknown keys: DECL006 lists 50 and notes "and 10 more". build ramp.yml --discover said
+    the note twice and counted 52 warnings (b498783 added the edits' findings with the notes)."""
+    require_redis()
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(HELLO_MANIFEST + "".join(f"unknown_key_{i}: 1\n" for i in range(60)))
+    done = run_modpack("build", manifest, "--so", HELLO, "--discover", "-o", tmp_path / "dist")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("and 10 more DECL006 findings") == 1, done.stdout
+    assert "0 errors, 51 warnings" in done.stdout, done.stdout
