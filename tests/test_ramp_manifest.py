@@ -530,3 +530,16 @@ def test_a_repeated_key_is_judged_at_the_value_readers_keep(tmp_path: Path, name
         done.stdout
     )
     assert f"{name}:{line} [min_redis_version]: warning IN006" in done.stdout, done.stdout
+
+
+def test_merge_keys_are_merged_not_repeated(tmp_path: Path) -> None:
+    """`<<: *a` then `<<: *b` merges both mappings (RAMP's FullLoader does); IN006 called the second
+    merge key a repeated key whose last value wins."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        'display_name: Hello\ncapabilities: [types]\ncommand_line_args: ""\n'
+        'x-a: &a {min_redis_version: "7.4"}\nx-b: &b {compatible_redis_version: "7.4"}\n<<: *a\n<<: *b\n'
+    )
+    done = run_modpack("validate", manifest)
+    assert "IN006" not in done.stdout, done.stdout
+    assert "VER006" not in done.stdout, done.stdout  # compatible_redis_version came through the merge
