@@ -655,24 +655,23 @@ def _packed_entries(module: Module, *, discovered: bool) -> tuple[list[str], lis
     commands = module.get("commands")
     if not discovered and isinstance(commands, list):
         packed = [(f"commands[{i}]", c) for i, c in enumerate(commands) if _name_of(c) not in names]
+    at: dict[str, list[int]] = {}  # name -> where entries of it are packed: one look-up an override
+    for position, (_, entry) in enumerate(packed):
+        if (named := _name_of(entry)) is not None:
+            at.setdefault(named, []).append(position)
     for key in ("overide_command", "add_command"):
         items = module.get(key)
         for index, item in enumerate(items if isinstance(items, list) else []):
             name = _name_of(item)
             if key == "overide_command" and name in names:
                 continue  # matches nothing once excluded: RAMP drops it (_check_command_entries)
-            same = [
-                i
-                for i, (_, entry) in enumerate(packed)
-                if key == "overide_command"
-                and name is not None
-                and isinstance(entry, dict)
-                and entry.get("command_name") == name
-            ]
-            if len(same) == 1:
+            same = at.get(name, []) if key == "overide_command" and name is not None else []
+            if len(same) == 1:  # the replacement has the same name: `at` stays true
                 packed[same[0]] = (f"{key}[{index}]", item)
-            else:
-                packed.append((f"{key}[{index}]", item))
+                continue
+            if name is not None:
+                at.setdefault(name, []).append(len(packed))
+            packed.append((f"{key}[{index}]", item))
     return [place for place, _ in packed], [entry for _, entry in packed]
 
 
