@@ -47,6 +47,7 @@ class Description(TypedDict):
     unbound_api: list[str]  # undefined RedisModule_* names: dlopen fails on every node (ELF032)
     missing_libraries: dict[str, list[str]]
     unlisted_libraries: list[str]  # needed sonames no Redis Enterprise OS is known to install (ELF019)
+    x86_isa_level: int | None  # the x86-64 level (1 to 4) it needs of the CPU (ELF034); None off x86-64
     execstack: bool
     textrel: bool
     stripped: bool
@@ -147,6 +148,7 @@ def _describe(info: elf.ElfInfo, name: str, digest: str) -> Description:
         "unbound_api": unbound,
         "missing_libraries": _missing_libraries(info) if library else {},
         "unlisted_libraries": loadability.unlisted_libraries(info) if library else [],
+        "x86_isa_level": info.isa_level if info.architecture == "x86_64" else None,
         "execstack": info.executable_stack,
         "textrel": info.textrel,
         "stripped": not info.has_symtab,
@@ -227,6 +229,9 @@ def format_description(description: Description) -> str:
     if unlisted and d["loadable_on"]:  # validate warns ELF019: "loads on" holds only where they are
         names = ", ".join(unlisted)
         loadable += f", only where {names} {'is' if len(unlisted) == 1 else 'are'} installed besides the OS"
+    level = d["x86_isa_level"]
+    if level is not None and level >= 3 and d["loadable_on"]:  # ELF034: glibc refuses it on an older CPU
+        loadable += f", on CPUs with x86-64-v{level} only"
     lacking = [f"{os_id}: {', '.join(names)}" for os_id, names in d["missing_libraries"].items()]
     if unlisted:
         them = "it" if len(unlisted) == 1 else "them"

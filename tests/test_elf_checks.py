@@ -772,7 +772,12 @@ def test_an_isa_level_above_the_baseline_is_said(tmp_path: Path, level: str, sai
     marking = [f"-Wl,-z,{level}"] if level else []
     subprocess.run([gcc, "-O2", "-fPIC", "-shared", *marking, "-o", so, tmp_path / "m.c"], check=True)
     done = run_modpack("validate", so)
+    described = run_modpack("inspect", so)
+    as_json = json.loads(run_modpack("inspect", "--format", "json", so).stdout)
+    assert as_json["x86_isa_level"] == (int(level[-1]) if level else 1)
     if said is None:
         assert "ELF034" not in done.stdout, done.stdout
+        assert "on CPUs with" not in described.stdout, described.stdout
     else:
         assert f"warning ELF034 the binary needs {said}: glibc refuses to load it" in done.stdout, done.stdout
+        assert f", on CPUs with {level} only" in described.stdout, described.stdout  # inspect's "loads on"
