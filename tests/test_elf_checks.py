@@ -754,7 +754,7 @@ def test_a_library_needed_beside_the_module_is_no_build_machine_path(tmp_path: P
     ("level", "said"),
     [
         ("", None),
-        ("x86-64-v2", None),  # RHEL 9's own floor, which its toolchain marks
+        ("x86-64-v2", None),  # RHEL 9's own floor
         pytest.param("x86-64-v3", "x86-64-v3 (AVX2, FMA, BMI2)", marks=pytest.mark.rule("ELF034")),
         pytest.param("x86-64-v4", "x86-64-v4 (AVX-512)", marks=pytest.mark.rule("ELF034")),
     ],

@@ -87,8 +87,8 @@ def check_binary(
 
 
 # What each x86-64 level adds that a node's CPU may lack (x86-64 psABI, micro-architecture levels).
-# Not v2 (SSE4.2, POPCNT): RHEL 9 itself needs it, and its toolchain marks what it builds with it
-# (manylinux README's RHEL 9 caveat), so a module built there would be told off for its OS's floor.
+# Not v2 (SSE4.2, POPCNT): RHEL 9 requires it of the machine (the manylinux README's RHEL 9
+# caveat, elf.md §2.5), so a module built there for RHEL 9's own level would be told off for it.
 _ISA_LEVELS = {3: "AVX2, FMA, BMI2", 4: "AVX-512"}
 
 
