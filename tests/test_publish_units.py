@@ -435,3 +435,26 @@ def test_a_role_is_told_what_it_lacks_for_the_calls_the_run_makes(
         f"the user's role, somebody, lacks {lacking}, which publishing needs: run it as a user whose role"
         f" has {'them' if ' and ' in lacking else 'it'} (admin does)"
     ]
+
+
+def test_a_rollback_whose_listing_cannot_be_read_does_not_claim_what_it_did_not_see(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the listing after a failed rollback could not be read, the note still said "the
+    cluster still lists it" (found by a review): it says that is not known."""
+    from modpack.errors import ModpackError
+    from modpack.rest import client
+    from modpack.rest.publish import PublishResult, rollback_failed
+
+    def unreadable(*_args: object, **_kwargs: object) -> list[dict[str, object]]:
+        raise ModpackError("the cluster did not answer")
+
+    monkeypatch.setattr(client, "find_modules", unreadable)
+    result = PublishResult("m", 10203)
+    result.uid = "u1"
+    rollback_failed(Api(Connection(cluster="https://c:9443", retries=0)), result, "timed out")
+    assert result.module_object == "created, rollback failed"
+    assert result.notes == [
+        "no node took the artifact, and deleting module object u1, created by this run, failed (timed out):"
+        " whether the cluster still lists it is not known"
+    ]

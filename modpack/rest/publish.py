@@ -1390,17 +1390,21 @@ def rollback_failed(api: Api, result: PublishResult, why: str) -> None:
     or gone, the deletion's action having failed to remove it from every node (RS 7.x, "created,
     rolled back in part"). It printed an empty status on 7.x, and a hint that it was not created."""
     uid = result.uid
+    listed: bool | None
     try:
         listed = any(
             str(m.get("uid", "")) == uid for m in client.find_modules(api, result.module_name, result.version)
         )
     except ModpackError:
-        listed = True  # not known: said to be there, which what the hint names settles either way
-    if listed:
+        listed = None  # not known: the hint's unpublish settles it either way
+    if listed is not False:
         result.module_object = "created, rollback failed"
+        whether = (
+            "the cluster still lists it" if listed else "whether the cluster still lists it is not known"
+        )
         result.notes.append(
             f"no node took the artifact, and deleting module object {uid}, created by this run, failed"
-            f" ({why}): the cluster still lists it"
+            f" ({why}): {whether}"
         )
         return
     result.module_object = "created, rolled back in part"
