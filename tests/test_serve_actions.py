@@ -183,3 +183,35 @@ def test_running_actions_are_never_dropped_by_the_cap(
     assert set(shared.actions) == {uids[0], *uids[-2:]}
     assert list(shared.ended) == [*uids[-2:], uids[0]]
     assert shared.actions[uids[0]]["status"] == "completed"
+
+
+def test_an_upload_while_its_module_is_being_deleted_is_refused(tmp_path: Path) -> None:
+    """A 7.x delete keeps the module object until every node has removed its copy (7f3770e): an
+    upload of another platform's build of that version, merged into the object meanwhile, put
+    files on a node that the delete then left with no module object, out of any DELETE's reach
+    (found by a review). Such an upload is refused until the delete has ended."""
+    options = {"software_version": "7.22", "https": False, "nodes": 2, "node_os": {2: "rhel9"}}
+    with running_cluster(tmp_path / "data", **options) as cluster, session(cluster) as http:
+        first = write_bundle(tmp_path / "u.zip", module_json(operating_systems=["ubuntu22"]))
+        created = http.post(LEGACY_MODULES, files={"module": ("u.zip", first.read_bytes())}).json()
+        assert ended(http, created["action_uid"])["status"] == "completed"
+        release, removing = threading.Event(), threading.Event()
+        node = cluster.nodes[0].artifacts
+        remove = node.remove
+
+        def held(name: str, number: int) -> None:
+            removing.set()
+            assert release.wait(GUARD)
+            remove(name, number)
+
+        node.remove = held  # type: ignore[method-assign]
+        deleted = http.delete(f"{LEGACY_MODULES}/{created['uid']}").json()
+        assert removing.wait(GUARD)
+        second = write_bundle(tmp_path / "r.zip", module_json(operating_systems=["rhel9"]))
+        racing = http.post(LEGACY_MODULES, files={"module": ("r.zip", second.read_bytes())})
+        release.set()
+        assert racing.status_code == 400, racing.text
+        assert "is being deleted" in racing.json()["message"]
+        assert ended(http, deleted["action_uid"])["status"] == "completed"
+        assert http.get("/v1/modules").json() == []
+    assert list((tmp_path / "data").glob("node-*/hello/*")) == []

@@ -265,6 +265,9 @@ class Shared:
     # Held for a dict or deque operation only, never for I/O: node loops take it.
     actions_lock: threading.Lock = field(default_factory=threading.Lock)
     legacy_lock: threading.Lock = field(default_factory=threading.Lock)
+    # (name, version) of the 7.x module objects a delete is removing, under legacy_lock: an upload
+    # merged into one meanwhile put files on a node that the delete then left with no object
+    deleting: set[tuple[str, int]] = field(default_factory=set)
     settings_lock: threading.Lock = field(default_factory=threading.Lock)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     # The 8.2 switch as stored, read once here: every upload asks for it on its node's event loop,
@@ -956,6 +959,13 @@ def _merge_legacy_module(shared: Shared, validated: Validated, targets: list[Nod
             existing = shared.store.find(validated.name, validated.number)
         except store.DamagedModuleError as exc:
             raise ApiError("module_exists", exc.describe(legacy=True), status=400) from None
+        if (validated.name, validated.number) in shared.deleting:
+            raise ApiError(
+                "module_exists",
+                f"Module {validated.name} {validated.number} is being deleted: upload it again once"
+                " its delete action has ended",
+                status=400,
+            )
         if existing is None:
             return shared.store.create_module({**module, "platforms": added})
         platforms_field = existing.get("platforms")
@@ -1110,7 +1120,18 @@ async def _delete_everywhere(
     The object was taken out of the store before the action ran: a failed one left nodes holding
     files that no module object, and so no later DELETE, could reach."""
     name, number = store.module_name(key[0]), store.version(key[1])
+    with shared.legacy_lock:
+        if (name, number) in shared.deleting:
+            raise _InstallFailed("internal_error", f"{name} {number} is being deleted by another request")
+        shared.deleting.add((name, number))
+    try:
+        await _remove_everywhere(shared, uid, name, number, action)
+    finally:
+        with shared.legacy_lock:
+            shared.deleting.discard((name, number))
 
+
+async def _remove_everywhere(shared: Shared, uid: str, name: str, number: int, action: Action | None) -> None:
     def remove() -> list[str]:
         failed = []
         for done, node in enumerate(shared.nodes):
