@@ -215,3 +215,37 @@ def test_an_upload_while_its_module_is_being_deleted_is_refused(tmp_path: Path) 
         assert ended(http, deleted["action_uid"])["status"] == "completed"
         assert http.get("/v1/modules").json() == []
     assert list((tmp_path / "data").glob("node-*/hello/*")) == []
+
+
+def test_a_delete_while_an_upload_is_being_copied_to_the_nodes_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other half of the race: an upload merged into the module object before the delete
+    began, still copying to the nodes, put its copies there after the delete had removed them,
+    and the delete then dropped the object. Such a delete fails, and the next one finishes."""
+    release, copying = threading.Event(), threading.Event()
+    install = server._install
+
+    def held(*args: Any) -> None:
+        copying.set()
+        assert release.wait(GUARD)
+        install(*args)
+
+    monkeypatch.setattr(server, "_install", held)
+    with (
+        running_cluster(tmp_path / "data", software_version="7.22", https=False) as cluster,
+        session(cluster) as http,
+    ):
+        bundle = write_bundle(tmp_path / "c.zip", module_json(module_name="copying"))
+        created = http.post(LEGACY_MODULES, files={"module": ("c.zip", bundle.read_bytes())}).json()
+        assert copying.wait(GUARD)
+        early = http.delete(f"{LEGACY_MODULES}/{created['uid']}").json()
+        refused = ended(http, early["action_uid"])
+        release.set()
+        assert refused["status"] == "failed", refused
+        assert "is being copied to the nodes by an upload" in refused["error_message"]
+        assert ended(http, created["action_uid"])["status"] == "completed"
+        again = http.delete(f"{LEGACY_MODULES}/{created['uid']}").json()
+        assert ended(http, again["action_uid"])["status"] == "completed"
+        assert http.get("/v1/modules").json() == []
+    assert list((tmp_path / "data").glob("node-*/copying/*")) == []

@@ -268,6 +268,9 @@ class Shared:
     # (name, version) of the 7.x module objects a delete is removing, under legacy_lock: an upload
     # merged into one meanwhile put files on a node that the delete then left with no object
     deleting: set[tuple[str, int]] = field(default_factory=set)
+    # (name, version) -> 7.x uploads merged into its module object and still copying to the nodes,
+    # under legacy_lock: a delete meanwhile removed the copies before they were made
+    installing: dict[tuple[str, int], int] = field(default_factory=dict)
     settings_lock: threading.Lock = field(default_factory=threading.Lock)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     # The 8.2 switch as stored, read once here: every upload asks for it on its node's event loop,
@@ -834,14 +837,19 @@ async def upload_legacy_module(request: Request) -> Response:
     try:
         path = await _receive(request, received)
         validated, targets, stored = await _legacy_module(shared, path)
-        action = _new_action(shared, "module_upload")
-        kept = path.with_name(path.name + ".kept")
-        path.replace(kept)  # the action copies it to the nodes after this answer
+        try:
+            action = _new_action(shared, "module_upload")
+            kept = path.with_name(path.name + ".kept")
+            path.replace(kept)  # the action copies it to the nodes after this answer
+        except BaseException:
+            await anyio.to_thread.run_sync(_install_ended, shared, validated)
+            raise
     except ClientDisconnect:
         return Response(status_code=400)
     finally:
         received.discard()
-    _start(shared, _as_action(shared, action, _copy_to_nodes(action, kept, validated.module, targets)))
+    copying = _installing(shared, validated, _copy_to_nodes(action, kept, validated.module, targets))
+    _start(shared, _as_action(shared, action, copying))
     return JSONResponse({**stored, "action_uid": action["action_uid"]})
 
 
@@ -859,8 +867,7 @@ async def upload_v1_module(request: Request) -> Response:
     try:
         path = await _receive(request, received)
         validated, targets, _ = await _legacy_module(shared, path, v1=True)
-        for node in targets:
-            await anyio.to_thread.run_sync(_install, path, validated.module, node)
+        await _installing(shared, validated, _install_all(path, validated.module, targets))
     except _InstallFailed as failure:
         raise ApiError(failure.error_code, str(failure)) from None
     except ClientDisconnect:
@@ -868,6 +875,11 @@ async def upload_v1_module(request: Request) -> Response:
     finally:
         received.discard()
     return Response(status_code=200)
+
+
+async def _install_all(path: Path, module: Module, targets: list[Node]) -> None:
+    for node in targets:
+        await anyio.to_thread.run_sync(_install, path, module, node)
 
 
 def _legacy_upload(request: Request) -> upload.Upload:
@@ -967,7 +979,9 @@ def _merge_legacy_module(shared: Shared, validated: Validated, targets: list[Nod
                 status=400,
             )
         if existing is None:
-            return shared.store.create_module({**module, "platforms": added})
+            created = shared.store.create_module({**module, "platforms": added})
+            _count_install(shared, validated, +1)
+            return created
         platforms_field = existing.get("platforms")
         have = platforms_field if isinstance(platforms_field, dict) else {}
         if set(added) & set(have):
@@ -979,7 +993,31 @@ def _merge_legacy_module(shared: Shared, validated: Validated, targets: list[Nod
             )
         updated: Module = {**existing, "platforms": {**have, **added}}
         shared.store.update_module(updated)
+        _count_install(shared, validated, +1)
         return updated
+
+
+def _count_install(shared: Shared, validated: Validated, step: int) -> None:
+    """One more (or one fewer) upload of this module version copying to the nodes; under legacy_lock."""
+    key = (validated.name, validated.number)
+    count = shared.installing.get(key, 0) + step
+    if count > 0:
+        shared.installing[key] = count
+    else:
+        shared.installing.pop(key, None)
+
+
+def _install_ended(shared: Shared, validated: Validated) -> None:
+    with shared.legacy_lock:
+        _count_install(shared, validated, -1)
+
+
+async def _installing(shared: Shared, validated: Validated, work: Coroutine[object, None, None]) -> None:
+    """`work`, the copying of an upload to the nodes, counted as in flight until it ends."""
+    try:
+        await work
+    finally:
+        await anyio.to_thread.run_sync(_install_ended, shared, validated)
 
 
 async def _as_action(shared: Shared, action: Action, work: Coroutine[object, None, None]) -> None:
@@ -1123,6 +1161,12 @@ async def _delete_everywhere(
     with shared.legacy_lock:
         if (name, number) in shared.deleting:
             raise _InstallFailed("internal_error", f"{name} {number} is being deleted by another request")
+        if shared.installing.get((name, number)):
+            raise _InstallFailed(
+                "internal_error",
+                f"{name} {number} is being copied to the nodes by an upload: delete it again once that"
+                " upload's action has ended",
+            )
         shared.deleting.add((name, number))
     try:
         await _remove_everywhere(shared, uid, name, number, action)
