@@ -86,6 +86,17 @@ def test_missing_redis_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
         harness.find_redis_server(str(tmp_path / "redis-server"))
 
 
+def test_a_bad_redis_server_from_the_environment_is_told_to_be_fixed_there(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """MODPACK_REDIS_SERVER naming nothing: the message named the variable, and the fix said to
+    install redis-server, which would not help while the variable points elsewhere."""
+    monkeypatch.setenv("MODPACK_REDIS_SERVER", str(tmp_path / "nothing"))
+    with pytest.raises(RedisNotFoundError, match=r"\(MODPACK_REDIS_SERVER\) is not an executable") as caught:
+        harness.find_redis_server()
+    assert caught.value.hint == "Fix or unset MODPACK_REDIS_SERVER, or pass --redis-server PATH."
+
+
 def test_enable_module_command_only_from_7(tmp_path: Path) -> None:
     old = harness.server_arguments("redis-server", tmp_path, (6, 2, 14))
     new = harness.server_arguments("redis-server", tmp_path, (7, 0, 0))

@@ -40,6 +40,7 @@ MAX_BULK = 64 * 1024 * 1024
 MAX_SOCKET_PATH = 100  # sockaddr_un.sun_path holds 108 bytes on Linux, with the NUL
 LOG_TAIL_LINES = 12
 INSTALL_HINT = "Install redis-server (Debian: apt-get install redis-server) or pass --redis-server PATH."
+ENVIRONMENT_HINT = "Fix or unset MODPACK_REDIS_SERVER, or pass --redis-server PATH."
 
 # "12345:M 26 Nov 2026 19:34:44.143 # " : pid, role, date, time and the level marker.
 _LOG_PREFIX = re.compile(r"^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ (?:[.\-*#] )?")
@@ -97,15 +98,16 @@ def find_redis_server(explicit: str | None = None) -> str:
         # a bad value in the environment read as if the user had typed it (click passes the
         # variable as --redis-server too): say where it came from
         origin = " (MODPACK_REDIS_SERVER)" if explicit == from_environment else ""
+        hint = ENVIRONMENT_HINT if origin else INSTALL_HINT
         if os.sep in explicit:
             if os.path.isfile(explicit) and os.access(explicit, os.X_OK):  # noqa: PTH113
                 # Never resolve symlinks: Debian's redis-server is a link to redis-check-rdb, and the
                 # binary picks its personality from argv[0].
                 return os.path.abspath(explicit)  # noqa: PTH100
-            raise RedisNotFoundError(f"{explicit}{origin} is not an executable file", INSTALL_HINT)
+            raise RedisNotFoundError(f"{explicit}{origin} is not an executable file", hint)
         found = shutil.which(explicit)
         if found is None:
-            raise RedisNotFoundError(f"{explicit!r}{origin} is not on PATH", INSTALL_HINT)
+            raise RedisNotFoundError(f"{explicit!r}{origin} is not on PATH", hint)
         return found
     found = shutil.which("redis-server")
     if found is None:
