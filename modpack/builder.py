@@ -696,6 +696,30 @@ def _refuse_other_kinds(path: Path) -> None:
         )
 
 
+def _ramp_prepared(
+    decl: Declarations,
+    binary: Path,
+    declared: list[Finding],
+    settings: Settings,
+    *,
+    discover: bool,
+    redis_server: str | None,
+) -> list[Finding]:
+    """A ramp.yml's module made as RAMP makes it (its command edits applied), and the findings
+    with what the edits said of the loaded module (LOAD028), as ramp-pack says them: each flooded
+    rule's "and N more" note once, counting the edits' findings too."""
+    from modpack.ramp.edits import prepare_build
+    from modpack.validate import select
+
+    if failing(declared, settings):
+        raise FindingsError(refusal(declared), declared)
+    before = len(decl.sink.findings)
+    notes = decl.sink.resolved()[before:]  # the notes as `declared` holds them
+    prepare_build(decl, binary, discover=discover, redis_server=redis_server)
+    kept = [f for f in declared if f not in notes]
+    return [*kept, *select(decl.sink.resolved()[before:], settings)]
+
+
 def build_project(
     path: Path,
     so: Path | None,
@@ -763,18 +787,9 @@ def build_project(
         )
     declared = declared_findings(decl, binary, settings)
     if decl.kind == "ramp":
-        from modpack.ramp.edits import prepare_build
-
-        if failing(declared, settings):
-            raise FindingsError(refusal(declared), declared)
-        before = len(decl.sink.findings)
-        prepare_build(decl, binary, discover=discover, redis_server=redis_server)
-        # what the edits said of the loaded module (LOAD028) is said with the rest, as ramp-pack says it
-        from modpack.validate import select
-
-        # (the findings alone: resolved() ends with its "and N more" notes, said once already)
-        added = decl.sink.resolved()[before : len(decl.sink.findings)]
-        declared = [*declared, *select(added, settings)]
+        declared = _ramp_prepared(
+            decl, binary, declared, settings, discover=discover, redis_server=redis_server
+        )
     elif discover and not decl.has_commands:
         from modpack.redis.discover import fill_commands
 

@@ -286,3 +286,19 @@ def test_build_discover_of_a_flooded_manifest_says_its_flood_note_once(tmp_path:
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("and 10 more DECL006 findings") == 1, done.stdout
     assert "0 errors, 51 warnings" in done.stdout, done.stdout
+
+
+@pytest.mark.redis
+def test_build_discover_says_the_flood_note_of_a_rule_the_edits_flood(tmp_path: Path) -> None:
+    """60 exclusions the module does not register: LOAD028 lists 50 and notes "and 10 more".
+    Taking the edits' findings without the sink's notes (31d138b) dropped that note, and counted
+    50 infos (found by a review)."""
+    require_redis()
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        HELLO_MANIFEST + "exclude_commands:\n" + "".join(f"  - hello.nothing{i}\n" for i in range(60))
+    )
+    done = run_modpack("build", manifest, "--so", HELLO, "--discover", "-o", tmp_path / "dist")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("info LOAD028 and 10 more LOAD028 findings in this file") == 1, done.stdout
+    assert "0 errors, 0 warnings, 51 infos" in done.stdout, done.stdout
