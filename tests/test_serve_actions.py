@@ -249,3 +249,47 @@ def test_a_delete_while_an_upload_is_being_copied_to_the_nodes_is_refused(
         assert ended(http, again["action_uid"])["status"] == "completed"
         assert http.get("/v1/modules").json() == []
     assert list((tmp_path / "data").glob("node-*/copying/*")) == []
+
+
+def test_a_delete_does_not_hold_the_node_loop_while_an_upload_writes_its_module_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The delete's mark (4e4b07b) took the 7.x lock on the node's event loop, while an upload's
+    worker holds it across its store writes: every request of the node waited for the write
+    (found by a review). The mark is taken off the loop now."""
+    with (
+        running_cluster(tmp_path / "data", software_version="7.22", https=False) as cluster,
+        session(cluster) as http,
+    ):
+        created = upload(http, tmp_path, "first").json()
+        assert ended(http, created["action_uid"])["status"] == "completed"
+        writing, release = threading.Event(), threading.Event()
+        create = cluster.shared.store.create_module
+
+        def slow(module: Any) -> Any:
+            writing.set()
+            assert release.wait(GUARD)
+            return create(module)
+
+        monkeypatch.setattr(cluster.shared.store, "create_module", slow)
+        other = write_bundle(tmp_path / "other.zip", module_json(module_name="other"))
+        racing = threading.Thread(
+            target=lambda: httpx.post(
+                cluster.urls[0] + LEGACY_MODULES,
+                auth=(ADMIN.user, ADMIN.password),
+                files={"module": ("other.zip", other.read_bytes())},
+                timeout=GUARD,
+            )
+        )
+        racing.start()
+        try:
+            assert writing.wait(GUARD)
+            deleted = http.delete(f"{LEGACY_MODULES}/{created['uid']}").json()
+            started = time.monotonic()
+            answer = http.get(f"{ACTIONS}/{deleted['action_uid']}")
+            waited = time.monotonic() - started
+        finally:
+            release.set()
+            racing.join(GUARD)
+        assert answer.status_code == 200 and waited < 2.0, waited  # it waited for the write: minutes
+        assert ended(http, deleted["action_uid"])["status"] == "completed"

@@ -1158,6 +1158,17 @@ async def _delete_everywhere(
     The object was taken out of the store before the action ran: a failed one left nodes holding
     files that no module object, and so no later DELETE, could reach."""
     name, number = store.module_name(key[0]), store.version(key[1])
+    # off the loop: an upload's worker holds legacy_lock across its store writes
+    await anyio.to_thread.run_sync(_begin_delete, shared, name, number)
+    try:
+        await _remove_everywhere(shared, uid, name, number, action)
+    finally:
+        await anyio.to_thread.run_sync(_end_delete, shared, name, number)
+
+
+def _begin_delete(shared: Shared, name: str, number: int) -> None:
+    """Mark the module version as being deleted; _InstallFailed when it is, or when an upload of
+    it is still copying to the nodes."""
     with shared.legacy_lock:
         if (name, number) in shared.deleting:
             raise _InstallFailed("internal_error", f"{name} {number} is being deleted by another request")
@@ -1168,11 +1179,11 @@ async def _delete_everywhere(
                 " upload's action has ended",
             )
         shared.deleting.add((name, number))
-    try:
-        await _remove_everywhere(shared, uid, name, number, action)
-    finally:
-        with shared.legacy_lock:
-            shared.deleting.discard((name, number))
+
+
+def _end_delete(shared: Shared, name: str, number: int) -> None:
+    with shared.legacy_lock:
+        shared.deleting.discard((name, number))
 
 
 async def _remove_everywhere(shared: Shared, uid: str, name: str, number: int, action: Action | None) -> None:
