@@ -543,3 +543,7 @@ def test_merge_keys_are_merged_not_repeated(tmp_path: Path) -> None:
     done = run_modpack("validate", manifest)
     assert "IN006" not in done.stdout, done.stdout
     assert "VER006" not in done.stdout, done.stdout  # compatible_redis_version came through the merge
+    # a repeated key inside a merged mapping is still one (b12a238 stopped looking inside merges)
+    manifest.write_text(BASE + '<<: {min_redis_pack_version: "7.8", min_redis_pack_version: "8.0"}\n')
+    inside = run_modpack("validate", manifest)
+    assert "[<<.min_redis_pack_version]: warning IN006" in inside.stdout, inside.stdout

@@ -429,9 +429,8 @@ def _report_duplicates(node: yaml.Node, sink: Sink, path: str) -> None:
         for key_node, value_node in node.value:
             key = str(key_node.value)
             child = locate.join(path, key)
-            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *a`, `<<: *b`: merged, not replaced
-                continue
-            if key in seen:
+            merge = key_node.tag == "tag:yaml.org,2002:merge"  # `<<: *a`, `<<: *b`: merged, not replaced
+            if key in seen and not merge:
                 sink.add(
                     "IN006",
                     child,
