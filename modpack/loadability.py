@@ -192,7 +192,7 @@ def library_kind(soname: str) -> LibraryKind:
     tiers = policy.load("platforms")["libraries"]
     # in the module's folder itself or under it: a path that climbs out (..) is one deps/ can never
     # fill, a bundle holding only module.json, the .so and deps/ (redis-enterprise.md §8)
-    if soname.startswith(("$ORIGIN/", "${ORIGIN}/")) and ".." not in soname.split("/"):
+    if soname.startswith(("$ORIGIN/", "${ORIGIN}/")) and _within(soname.split("/", 1)[1]):
         # ld.so expands $ORIGIN in DT_NEEDED to the module's folder (ld.so(8)), where Redis
         # Enterprise extracts the bundle's deps/ (redis-enterprise.md §4.3): it is shipped, not lost
         return "beside"
@@ -203,6 +203,14 @@ def library_kind(soname: str) -> LibraryKind:
     if soname in tiers["desktop"]:
         return "desktop"
     return "per-os" if shipping_systems(soname) else "unlisted"
+
+
+def _within(relative: str) -> bool:
+    """Whether a path relative to the module's folder stays in it: deps/../libdep.so does."""
+    import posixpath
+
+    normal = posixpath.normpath(relative)
+    return normal != ".." and not normal.startswith("../")
 
 
 def unlisted_libraries(info: ElfInfo) -> list[str]:

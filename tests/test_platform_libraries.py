@@ -371,3 +371,21 @@ def test_the_openssl3_case_needs_no_compiler() -> None:
     result = run_modpack("validate", case)
     assert result.returncode == 1
     assert "libcrypto.so.3, which rhel8 does not ship (it has libcrypto.so.1.1)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("soname", "kind"),
+    [
+        ("$ORIGIN/deps/libdep.so", "beside"),
+        ("${ORIGIN}/libdep.so", "beside"),
+        ("$ORIGIN/deps/../libdep.so", "beside"),  # was "path" (ELF018) for the .. alone (found by a review)
+        ("$ORIGIN/./deps/libdep.so", "beside"),
+        ("$ORIGIN/../lib/libdep.so", "path"),  # out of the module's folder: no bundle fills it
+        ("$ORIGIN/deps/../../libdep.so", "path"),
+        ("/opt/lib/libdep.so", "path"),
+    ],
+)
+def test_a_needed_path_is_beside_the_module_only_within_its_folder(soname: str, kind: str) -> None:
+    from modpack.loadability import library_kind
+
+    assert library_kind(soname) == kind
