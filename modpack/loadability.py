@@ -192,7 +192,7 @@ def library_kind(soname: str) -> LibraryKind:
     tiers = policy.load("platforms")["libraries"]
     # in the module's folder itself or under it: a path that climbs out (..) is one deps/ can never
     # fill, a bundle holding only module.json, the .so and deps/ (redis-enterprise.md §8)
-    if soname.startswith(("$ORIGIN/", "${ORIGIN}/")) and _within(soname.split("/", 1)[1]):
+    if soname.startswith(("$ORIGIN/", "${ORIGIN}/")) and in_module_folder(soname):
         # ld.so expands $ORIGIN in DT_NEEDED to the module's folder (ld.so(8)), where Redis
         # Enterprise extracts the bundle's deps/ (redis-enterprise.md §4.3): it is shipped, not lost
         return "beside"
@@ -205,12 +205,16 @@ def library_kind(soname: str) -> LibraryKind:
     return "per-os" if shipping_systems(soname) else "unlisted"
 
 
-def _within(relative: str) -> bool:
-    """Whether a path relative to the module's folder stays in it: deps/../libdep.so does."""
+def in_module_folder(path: str) -> bool:
+    """Whether a $ORIGIN path stays in the module's folder: $ORIGIN/deps/../libdep.so does,
+    $ORIGIN/../lib does not (and no bundle can put anything there)."""
     import posixpath
 
-    normal = posixpath.normpath(relative)
-    return normal != ".." and not normal.startswith("../")
+    for origin in ("$ORIGIN", "${ORIGIN}"):
+        if path == origin or path.startswith(origin + "/"):
+            normal = posixpath.normpath("." + path[len(origin) :])
+            return normal != ".." and not normal.startswith("../")
+    return False
 
 
 def unlisted_libraries(info: ElfInfo) -> list[str]:

@@ -781,3 +781,31 @@ def test_an_isa_level_above_the_baseline_is_said(tmp_path: Path, level: str, sai
     else:
         assert f"warning ELF034 the binary needs {said}: glibc refuses to load it" in done.stdout, done.stdout
         assert f", on CPUs with {level} only" in described.stdout, described.stdout  # inspect's "loads on"
+
+
+@pytest.mark.parametrize(
+    ("runpath", "outside"),
+    [
+        ("$ORIGIN", False),
+        ("$ORIGIN/deps", False),
+        ("$ORIGIN/deps/../lib", False),
+        pytest.param(
+            "$ORIGIN/../lib", True, marks=pytest.mark.rule("ELF024")
+        ),  # was passed: starts with $ORIGIN
+        pytest.param("/opt/build/lib", True, marks=pytest.mark.rule("ELF024")),
+    ],
+)
+def test_a_search_path_that_leaves_the_module_folder_is_said(
+    tmp_path: Path, runpath: str, outside: bool
+) -> None:
+    """RUNPATH $ORIGIN/../lib passed ELF024 for starting with $ORIGIN, while it leaves the module's
+    folder, where a bundle's deps/ lands, as the needed path of 6411879 does (found by a review)."""
+    gcc = shutil.which("gcc")
+    assert gcc is not None, "gcc (apt-get install gcc)"
+    (tmp_path / "m.c").write_text("int RedisModule_OnLoad(void) { return 0; }\n")
+    so = tmp_path / "m.so"
+    command = [gcc, "-O2", "-fPIC", "-shared", f"-Wl,-rpath,{runpath}", "-Wl,--enable-new-dtags"]
+    subprocess.run([*command, "-o", so, tmp_path / "m.c"], check=True)
+    done = run_modpack("validate", so)
+    said = f"warning ELF024 RUNPATH points outside the module's directory: {runpath!r}"
+    assert (said in done.stdout) is outside, done.stdout

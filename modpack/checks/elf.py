@@ -314,7 +314,7 @@ def _check_shipped(info: ElfInfo, name: str, targets: list[Target], sink: _Place
 
 def _check_search_path(info: ElfInfo, sink: Sink) -> None:
     for tag, entries in (("RUNPATH", info.runpath), ("RPATH", info.rpath)):
-        bad = [entry for entry in entries if not entry.startswith(("$ORIGIN", "${ORIGIN}"))]
+        bad = [entry for entry in entries if not loadability.in_module_folder(entry)]
         if bad:
             shown = ", ".join(repr(entry) if entry else "'' (the working directory)" for entry in bad)
             sink.add("ELF024", "", f"{tag} points outside the module's directory: {shown}")
