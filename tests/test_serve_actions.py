@@ -293,3 +293,33 @@ def test_a_delete_does_not_hold_the_node_loop_while_an_upload_writes_its_module_
             racing.join(GUARD)
         assert answer.status_code == 200 and waited < 2.0, waited  # it waited for the write: minutes
         assert ended(http, deleted["action_uid"])["status"] == "completed"
+
+
+def test_a_second_delete_of_a_module_being_deleted_waits_and_succeeds(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second DELETE while the first was removing the nodes' copies ended 'failed', internal_error
+    ("is being deleted by another request"), although the module was deleted: a client checking
+    the action called a delete that happened a failure (found by a review). It waits for the first
+    and, the module object being gone, ends completed."""
+    with session(legacy) as http:
+        created = upload(http, tmp_path, "twice").json()
+        assert ended(http, created["action_uid"])["status"] == "completed"
+        release, removing = threading.Event(), threading.Event()
+        node = legacy.nodes[0].artifacts
+        remove = node.remove
+
+        def held(name: str, number: int) -> None:
+            removing.set()
+            assert release.wait(GUARD)
+            remove(name, number)
+
+        monkeypatch.setattr(node, "remove", held)
+        first = http.delete(f"{LEGACY_MODULES}/{created['uid']}").json()
+        assert removing.wait(GUARD)
+        second = http.delete(f"{LEGACY_MODULES}/{created['uid']}").json()
+        release.set()
+        assert ended(http, first["action_uid"])["status"] == "completed"
+        assert ended(http, second["action_uid"])["status"] == "completed"
+        assert [m for m in http.get("/v1/modules").json() if m["module_name"] == "twice"] == []
+    assert list(legacy.options.data.glob("node-*/twice/*")) == []

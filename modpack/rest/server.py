@@ -1159,19 +1159,28 @@ async def _delete_everywhere(
     files that no module object, and so no later DELETE, could reach."""
     name, number = store.module_name(key[0]), store.version(key[1])
     # off the loop: an upload's worker holds legacy_lock across its store writes
-    await anyio.to_thread.run_sync(_begin_delete, shared, name, number)
+    if not await anyio.to_thread.run_sync(_begin_delete, shared, uid, name, number):
+        return  # another delete of it, which this one waited for, removed it
     try:
         await _remove_everywhere(shared, uid, name, number, action)
     finally:
         await anyio.to_thread.run_sync(_end_delete, shared, name, number)
 
 
-def _begin_delete(shared: Shared, name: str, number: int) -> None:
-    """Mark the module version as being deleted; _InstallFailed when it is, or when an upload of
-    it is still copying to the nodes."""
+def _begin_delete(shared: Shared, uid: str, name: str, number: int) -> bool:
+    """Mark the module version as being deleted: True, or False when another delete of it was
+    running, this one waited for it, and the module object is gone (the module is deleted, as
+    asked). _InstallFailed when an upload of it is still copying to the nodes."""
+    while True:
+        with shared.legacy_lock:
+            if (name, number) not in shared.deleting:
+                break
+        time.sleep(0.05)
     with shared.legacy_lock:
-        if (name, number) in shared.deleting:
-            raise _InstallFailed("internal_error", f"{name} {number} is being deleted by another request")
+        if (name, number) in shared.deleting:  # a third one came first: wait for it too
+            return _begin_delete(shared, uid, name, number)
+        if shared.store.module(uid) is None and shared.store.module_key(uid) is None:
+            return False
         if shared.installing.get((name, number)):
             raise _InstallFailed(
                 "internal_error",
@@ -1179,6 +1188,7 @@ def _begin_delete(shared: Shared, name: str, number: int) -> None:
                 " upload's action has ended",
             )
         shared.deleting.add((name, number))
+        return True
 
 
 def _end_delete(shared: Shared, name: str, number: int) -> None:
