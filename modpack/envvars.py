@@ -59,7 +59,13 @@ def _expand(text: str, sink: Sink, path: str) -> str:
         if name in ("target", "os", "arch"):
             return match.group(0)  # expanded per build target
         if name not in os.environ:
-            sink.say_unexpanded(path, f"the environment variable {name} is not set")
+            # in a ramp.yml the rule's fix ([[targets]]' ${target}) is no help, and RAMP writes the text
+            hint = (
+                ""
+                if sink.toml
+                else f"Set {name} for modpack, or write the value: `ramp pack` copies ${{{name}}} as it is."
+            )
+            sink.say_unexpanded(path, f"the environment variable {name} is not set", hint)
             return match.group(0)
         return os.environ[name]
 
