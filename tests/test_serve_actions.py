@@ -47,6 +47,21 @@ def ended(http: httpx.Client, action_uid: str) -> dict[str, Any]:
     raise AssertionError(f"action {action_uid} never ended: {action}")
 
 
+class Held:
+    """`owner.name` replaced by a call that says it started, then waits until released."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> None:
+        self.started, self.release = threading.Event(), threading.Event()
+        original = getattr(owner, name)
+
+        def held(*args: Any) -> Any:
+            self.started.set()
+            assert self.release.wait(GUARD)
+            return original(*args)
+
+        monkeypatch.setattr(owner, name, held)
+
+
 def upload(http: httpx.Client, tmp_path: Path, name: str) -> httpx.Response:
     bundle = write_bundle(tmp_path / f"{name}.zip", module_json(module_name=name))
     answer = http.post(LEGACY_MODULES, files={"module": (f"{name}.zip", bundle.read_bytes())})
@@ -185,7 +200,9 @@ def test_running_actions_are_never_dropped_by_the_cap(
     assert shared.actions[uids[0]]["status"] == "completed"
 
 
-def test_an_upload_while_its_module_is_being_deleted_is_refused(tmp_path: Path) -> None:
+def test_an_upload_while_its_module_is_being_deleted_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A 7.x delete keeps the module object until every node has removed its copy (7f3770e): an
     upload of another platform's build of that version, merged into the object meanwhile, put
     files on a node that the delete then left with no module object, out of any DELETE's reach
@@ -195,21 +212,12 @@ def test_an_upload_while_its_module_is_being_deleted_is_refused(tmp_path: Path) 
         first = write_bundle(tmp_path / "u.zip", module_json(operating_systems=["ubuntu22"]))
         created = http.post(LEGACY_MODULES, files={"module": ("u.zip", first.read_bytes())}).json()
         assert ended(http, created["action_uid"])["status"] == "completed"
-        release, removing = threading.Event(), threading.Event()
-        node = cluster.nodes[0].artifacts
-        remove = node.remove
-
-        def held(name: str, number: int) -> None:
-            removing.set()
-            assert release.wait(GUARD)
-            remove(name, number)
-
-        node.remove = held  # type: ignore[method-assign]
+        removing = Held(monkeypatch, cluster.nodes[0].artifacts, "remove")
         deleted = http.delete(f"{LEGACY_MODULES}/{created['uid']}").json()
-        assert removing.wait(GUARD)
+        assert removing.started.wait(GUARD)
         second = write_bundle(tmp_path / "r.zip", module_json(operating_systems=["rhel9"]))
         racing = http.post(LEGACY_MODULES, files={"module": ("r.zip", second.read_bytes())})
-        release.set()
+        removing.release.set()
         assert racing.status_code == 400, racing.text
         assert "is being deleted" in racing.json()["message"]
         assert ended(http, deleted["action_uid"])["status"] == "completed"
@@ -223,25 +231,17 @@ def test_a_delete_while_an_upload_is_being_copied_to_the_nodes_is_refused(
     """The other half of the race: an upload merged into the module object before the delete
     began, still copying to the nodes, put its copies there after the delete had removed them,
     and the delete then dropped the object. Such a delete fails, and the next one finishes."""
-    release, copying = threading.Event(), threading.Event()
-    install = server._install
-
-    def held(*args: Any) -> None:
-        copying.set()
-        assert release.wait(GUARD)
-        install(*args)
-
-    monkeypatch.setattr(server, "_install", held)
+    copying = Held(monkeypatch, server, "_install")
     with (
         running_cluster(tmp_path / "data", software_version="7.22", https=False) as cluster,
         session(cluster) as http,
     ):
         bundle = write_bundle(tmp_path / "c.zip", module_json(module_name="copying"))
         created = http.post(LEGACY_MODULES, files={"module": ("c.zip", bundle.read_bytes())}).json()
-        assert copying.wait(GUARD)
+        assert copying.started.wait(GUARD)
         early = http.delete(f"{LEGACY_MODULES}/{created['uid']}").json()
         refused = ended(http, early["action_uid"])
-        release.set()
+        copying.release.set()
         assert refused["status"] == "failed", refused
         assert "is being copied to the nodes by an upload" in refused["error_message"]
         assert ended(http, created["action_uid"])["status"] == "completed"
@@ -263,15 +263,7 @@ def test_a_delete_does_not_hold_the_node_loop_while_an_upload_writes_its_module_
     ):
         created = upload(http, tmp_path, "first").json()
         assert ended(http, created["action_uid"])["status"] == "completed"
-        writing, release = threading.Event(), threading.Event()
-        create = cluster.shared.store.create_module
-
-        def slow(module: Any) -> Any:
-            writing.set()
-            assert release.wait(GUARD)
-            return create(module)
-
-        monkeypatch.setattr(cluster.shared.store, "create_module", slow)
+        writing = Held(monkeypatch, cluster.shared.store, "create_module")
         other = write_bundle(tmp_path / "other.zip", module_json(module_name="other"))
         racing = threading.Thread(
             target=lambda: httpx.post(
@@ -283,13 +275,13 @@ def test_a_delete_does_not_hold_the_node_loop_while_an_upload_writes_its_module_
         )
         racing.start()
         try:
-            assert writing.wait(GUARD)
+            assert writing.started.wait(GUARD)
             deleted = http.delete(f"{LEGACY_MODULES}/{created['uid']}").json()
             started = time.monotonic()
             answer = http.get(f"{ACTIONS}/{deleted['action_uid']}")
             waited = time.monotonic() - started
         finally:
-            release.set()
+            writing.release.set()
             racing.join(GUARD)
         assert answer.status_code == 200 and waited < 2.0, waited  # it waited for the write: minutes
         assert ended(http, deleted["action_uid"])["status"] == "completed"
@@ -305,20 +297,11 @@ def test_a_second_delete_of_a_module_being_deleted_waits_and_succeeds(
     with session(legacy) as http:
         created = upload(http, tmp_path, "twice").json()
         assert ended(http, created["action_uid"])["status"] == "completed"
-        release, removing = threading.Event(), threading.Event()
-        node = legacy.nodes[0].artifacts
-        remove = node.remove
-
-        def held(name: str, number: int) -> None:
-            removing.set()
-            assert release.wait(GUARD)
-            remove(name, number)
-
-        monkeypatch.setattr(node, "remove", held)
+        removing = Held(monkeypatch, legacy.nodes[0].artifacts, "remove")
         first = http.delete(f"{LEGACY_MODULES}/{created['uid']}").json()
-        assert removing.wait(GUARD)
+        assert removing.started.wait(GUARD)
         second = http.delete(f"{LEGACY_MODULES}/{created['uid']}").json()
-        release.set()
+        removing.release.set()
         assert ended(http, first["action_uid"])["status"] == "completed"
         assert ended(http, second["action_uid"])["status"] == "completed"
         assert [m for m in http.get("/v1/modules").json() if m["module_name"] == "twice"] == []
