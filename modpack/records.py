@@ -8,7 +8,7 @@ and each build (modpack.builder); imports nothing of modpack's, so any of them m
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from modpack.types import JSON, Module
@@ -57,17 +57,9 @@ def unregistered_exclusions(module: Mapping[str, JSON], registered: set[str]) ->
     ]
 
 
-class UnmatchedExclusion(NamedTuple):
-    code: str
-    message: str
-    hint: str
-
-
-def unmatched_exclusion(name: str) -> UnmatchedExclusion:
-    """What an exclude_commands name no registered command has is, said alike by `validate --load`,
-    `build --discover` and a RAMP-way build: LOAD028, information. A build of the module may lack
-    the command (a light build of RediSearch), and a name near a kept one is no proof of a typo:
-    mget beside get, ts.madd beside ts.add, _FT.CONFIG beside FT.CONFIG are all real commands."""
-    return UnmatchedExclusion(
-        "LOAD028", f"exclude_commands names {name!r}, which the module does not register", ""
-    )
+def unmatched_exclusion(name: str) -> str:
+    """LOAD028's message for an exclude_commands name no registered command has, said alike by
+    `validate --load`, `build --discover` and a RAMP-way build. Information: a build of the module
+    may lack the command (a light build of RediSearch), and a name near a kept one is no proof of
+    a typo (mget beside get, ts.madd beside ts.add, _FT.CONFIG beside FT.CONFIG)."""
+    return f"exclude_commands names {name!r}, which the module does not register"

@@ -101,8 +101,7 @@ def apply_ramp_edits(
                 " matches names exactly, so the command is not excluded"
             )
         else:  # as validate --load says it: a build of the module may lack the command
-            code, message, hint = unmatched_exclusion(str(name))
-            sink.add(code, f"exclude_commands[{index}]", message, hint)
+            sink.add("LOAD028", f"exclude_commands[{index}]", unmatched_exclusion(str(name)))
             continue
         sink.add("DECL004", f"exclude_commands[{index}]", message)
     kept = [dict(c) for c in discovered if c.get("command_name") not in excludes]

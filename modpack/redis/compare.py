@@ -216,11 +216,10 @@ def _unmatched_exclusions(
     (compared as Redis compares names: a manifest listing both tconfig_set and TCONFIG_SET, for
     RAMP's exact match, is not told off for either)."""
     names = {key.casefold() for key in registered}
-    found = []
-    for index, name in unregistered_exclusions(module, names):
-        code, message, hint = unmatched_exclusion(name)
-        found.append(Difference(code, f"exclude_commands[{index}]", message, hint))
-    return found
+    return [
+        Difference("LOAD028", f"exclude_commands[{index}]", unmatched_exclusion(name))
+        for index, name in unregistered_exclusions(module, names)
+    ]
 
 
 def _not_registered(path: str, name: str, toml: bool) -> Difference:

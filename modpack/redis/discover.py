@@ -198,8 +198,7 @@ def fill_commands(
     # LOAD028 (info), as `validate --load` says it: a name a build of the module lacks is harmless,
     # and build refuses what validate refuses (DECL004 here stopped a build validate passed)
     for index, name in unregistered_exclusions(decl.module, registered):
-        code, message, hint = unmatched_exclusion(name)
-        decl.sink.add(code, f"exclude_commands[{index}]", message, hint)
+        decl.sink.add("LOAD028", f"exclude_commands[{index}]", unmatched_exclusion(name))
     added = decl.module.get("add_command")  # the entries of the tables it names: a plugin's commands
     entries = added if isinstance(added, list) else []
     claimed = recorded(decl.module, "add_command")

@@ -1171,24 +1171,25 @@ def _begin_delete(shared: Shared, uid: str, name: str, number: int) -> bool:
     """Mark the module version as being deleted: True, or False when another delete of it was
     running, this one waited for it, and the module object is gone (the module is deleted, as
     asked). _InstallFailed when an upload of it is still copying to the nodes."""
-    while True:
+    while True:  # until no other delete of it runs (checked and marked under one hold of the lock)
         with shared.legacy_lock:
             if (name, number) not in shared.deleting:
-                break
+                return _mark_deleting(shared, uid, name, number)
         time.sleep(0.05)
-    with shared.legacy_lock:
-        if (name, number) in shared.deleting:  # a third one came first: wait for it too
-            return _begin_delete(shared, uid, name, number)
-        if shared.store.module(uid) is None and shared.store.module_key(uid) is None:
-            return False
-        if shared.installing.get((name, number)):
-            raise _InstallFailed(
-                "internal_error",
-                f"{name} {number} is being copied to the nodes by an upload: delete it again once that"
-                " upload's action has ended",
-            )
-        shared.deleting.add((name, number))
-        return True
+
+
+def _mark_deleting(shared: Shared, uid: str, name: str, number: int) -> bool:
+    """_begin_delete's decision, under legacy_lock."""
+    if shared.store.module(uid) is None and shared.store.module_key(uid) is None:
+        return False
+    if shared.installing.get((name, number)):
+        raise _InstallFailed(
+            "internal_error",
+            f"{name} {number} is being copied to the nodes by an upload: delete it again once that"
+            " upload's action has ended",
+        )
+    shared.deleting.add((name, number))
+    return True
 
 
 def _end_delete(shared: Shared, name: str, number: int) -> None:
