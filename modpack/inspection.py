@@ -230,7 +230,7 @@ def format_description(description: Description) -> str:
         names = ", ".join(unlisted)
         loadable += f", only where {names} {'is' if len(unlisted) == 1 else 'are'} installed besides the OS"
     level = d["x86_isa_level"]
-    if level is not None and level >= 3 and d["loadable_on"]:  # ELF034: glibc refuses it on an older CPU
+    if level is not None and level >= 2 and d["loadable_on"]:  # ELF034: glibc refuses it on an older CPU
         loadable += f", on CPUs with x86-64-v{level} only"
     lacking = [f"{os_id}: {', '.join(names)}" for os_id, names in d["missing_libraries"].items()]
     if unlisted:

@@ -63,6 +63,7 @@ class Platform(NamedTuple):
     gcc: tuple[tuple[str, Version], ...]
     architectures: tuple[str, ...]
     libraries: tuple[Library, ...] = ()
+    x86_64_level: int = 1  # what the OS requires of an x86-64 CPU: 2 for RHEL 9 (ELF034)
 
     def library(self, soname: str) -> Library | None:
         return next((library for library in self.libraries if library.soname == soname), None)
@@ -121,6 +122,7 @@ def _platform(os_id: str, entry: policy.OperatingSystem) -> Platform:
             Library(soname, item["package"], item["installed"], item["source"])
             for soname, item in entry.get("libraries", {}).items()
         ),
+        x86_64_level=entry.get("x86_64_level", 1),
     )
 
 

@@ -24,6 +24,7 @@ class OperatingSystem(TypedDict):
     cxxabi: str
     gcc: dict[str, str]
     architectures: list[str]
+    x86_64_level: NotRequired[int]  # the x86-64 micro-architecture level the OS requires of its CPU
     since: NotRequired[dict[str, str]]  # architecture -> the first RS release with packages for it
     status: str
     aliases: list[str]

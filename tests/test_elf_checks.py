@@ -22,6 +22,7 @@ from tests.elf_cases.builder import Spec, Sym
 from tests.support.cli import run_modpack
 from tests.support.elf import crafted
 from tests.support.paths import SO
+from tests.support.rest import module_json, write_bundle
 
 DECLARED = {
     "architecture": "x86_64",
@@ -754,7 +755,9 @@ def test_a_library_needed_beside_the_module_is_no_build_machine_path(tmp_path: P
     ("level", "said"),
     [
         ("", None),
-        ("x86-64-v2", None),  # RHEL 9's own floor
+        pytest.param(
+            "x86-64-v2", "x86-64-v2 (SSE4.2, POPCNT)", marks=pytest.mark.rule("ELF034")
+        ),  # no target: only RHEL 9 requires it
         pytest.param("x86-64-v3", "x86-64-v3 (AVX2, FMA, BMI2)", marks=pytest.mark.rule("ELF034")),
         pytest.param("x86-64-v4", "x86-64-v4 (AVX-512)", marks=pytest.mark.rule("ELF034")),
     ],
@@ -763,14 +766,7 @@ def test_an_isa_level_above_the_baseline_is_said(tmp_path: Path, level: str, sai
     """A module linked -z x86-64-v4 (or built -march=x86-64-v4 with a marking toolchain) is one
     glibc 2.33+ refuses on a CPU without AVX-512 ("CPU ISA level is lower than required"); modpack
     said nothing and listed every OS as a place it loads."""
-    gcc = shutil.which("gcc")
-    assert gcc is not None, "gcc (apt-get install gcc)"
-    (tmp_path / "m.c").write_text(
-        "int f(int a) { return a + 1; }\nint RedisModule_OnLoad(void) { return 0; }\n"
-    )
-    so = tmp_path / "m.so"
-    marking = [f"-Wl,-z,{level}"] if level else []
-    subprocess.run([gcc, "-O2", "-fPIC", "-shared", *marking, "-o", so, tmp_path / "m.c"], check=True)
+    so = isa_marked(tmp_path, level)
     done = run_modpack("validate", so)
     described = run_modpack("inspect", so)
     as_json = json.loads(run_modpack("inspect", "--format", "json", so).stdout)
@@ -781,6 +777,51 @@ def test_an_isa_level_above_the_baseline_is_said(tmp_path: Path, level: str, sai
     else:
         assert f"warning ELF034 the binary needs {said}: glibc refuses to load it" in done.stdout, done.stdout
         assert f", on CPUs with {level} only" in described.stdout, described.stdout  # inspect's "loads on"
+
+
+def isa_marked(folder: Path, level: str) -> Path:
+    """A module linked -z <level> (none for ""): GNU_PROPERTY_X86_ISA_1_NEEDED says the level."""
+    gcc = shutil.which("gcc")
+    assert gcc is not None, "gcc (apt-get install gcc)"
+    (folder / "m.c").write_text(
+        "int f(int a) { return a + 1; }\nint RedisModule_OnLoad(void) { return 0; }\n"
+    )
+    so = folder / "m.so"
+    marking = [f"-Wl,-z,{level}"] if level else []
+    subprocess.run([gcc, "-O2", "-fPIC", "-shared", *marking, "-o", so, folder / "m.c"], check=True)
+    return so
+
+
+@pytest.mark.parametrize(
+    ("systems", "said"),
+    [
+        (["rhel9"], None),  # RHEL 9 requires x86-64-v2 of its machines (elf.md §2.5)
+        pytest.param(
+            ["rhel9", "ubuntu22"],
+            "; ubuntu22 does not require them of a node, RHEL 9 does",
+            marks=pytest.mark.rule("ELF034"),
+        ),
+        pytest.param(
+            ["rhel8", "rhel9", "ubuntu20"],
+            "; rhel8 and ubuntu20 do not require them of a node, RHEL 9 does",
+            marks=pytest.mark.rule("ELF034"),
+        ),
+    ],
+)
+def test_x86_64_v2_is_said_for_targets_that_run_on_older_cpus(
+    tmp_path: Path, systems: list[str], said: str | None
+) -> None:
+    """x86-64-v2 was never said, as if every node were RHEL 9: ubuntu22 and rhel8 run on CPUs
+    without SSE4.2 and POPCNT, where glibc 2.33+ refuses the module and an older one loads it
+    until the first such instruction (elf.md §2.5 and its table: v2 is fine for RHEL 9 only)."""
+    so = isa_marked(tmp_path, "x86-64-v2")
+    bundle = write_bundle(tmp_path / "m.zip", module_json(so, operating_systems=systems), so)
+    done = run_modpack("validate", bundle)
+    if said is None:
+        assert "ELF034" not in done.stdout, done.stdout
+    else:
+        line = "warning ELF034 the binary needs x86-64-v2 (SSE4.2, POPCNT): glibc refuses to load it on a CPU"
+        assert f"{line} without those instructions{said}" in done.stdout, done.stdout
 
 
 @pytest.mark.parametrize(

@@ -77,7 +77,7 @@ def check_binary(
     _check_search_path(info, sink)
     _check_stack(info, targets, _Placed(sink, fields))
     _check_hardening(info, sink)
-    _check_isa_level(info, sink)
+    _check_isa_level(info, targets, sink)
     commands = module_commands(module)
     _check_flags_strings(info, sink, lowest_redis(module), frozenset(f for c in commands for f in c.flags))
     _check_no_cluster_strings(info, module, commands, sink)
@@ -87,19 +87,33 @@ def check_binary(
 
 
 # What each x86-64 level adds that a node's CPU may lack (x86-64 psABI, micro-architecture levels).
-# Not v2 (SSE4.2, POPCNT): RHEL 9 requires it of the machine (the manylinux README's RHEL 9
-# caveat, elf.md §2.5), so a module built there for RHEL 9's own level would be told off for it.
-_ISA_LEVELS = {3: "AVX2, FMA, BMI2", 4: "AVX-512"}
+_ISA_LEVELS = {2: "SSE4.2, POPCNT", 3: "AVX2, FMA, BMI2", 4: "AVX-512"}
 
 
-def _check_isa_level(info: ElfInfo, sink: Sink) -> None:
-    if info.isa_level in _ISA_LEVELS:
-        sink.add(
-            "ELF034",
-            "",
-            f"the binary needs x86-64-v{info.isa_level} ({_ISA_LEVELS[info.isa_level]}): glibc refuses"
-            " to load it on a CPU without those instructions",
-        )
+def _check_isa_level(info: ElfInfo, targets: Sequence[Target], sink: Sink) -> None:
+    level = info.isa_level
+    if level not in _ISA_LEVELS:
+        return
+    said = (
+        f"the binary needs x86-64-v{level} ({_ISA_LEVELS[level]}): glibc refuses to load it on a CPU"
+        " without those instructions"
+    )
+    if level == 2:
+        # RHEL 9 requires v2 of the machine (elf.md §2.5, the manylinux README's RHEL 9 caveat), so
+        # a module built for RHEL 9's own level is no defect there; the other OSes run on older CPUs.
+        lower = [p.os_id for p, _ in targets if p.x86_64_level < level]
+        if targets and not lower:
+            return
+        if not lower:
+            said += "; only RHEL 9 requires them of a node"
+        else:
+            verb = "does" if len(lower) == 1 else "do"
+            said += f"; {_listed(lower)} {verb} not require them of a node, RHEL 9 does"
+    sink.add("ELF034", "", said)
+
+
+def _listed(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 class _Placed(NamedTuple):
