@@ -79,6 +79,11 @@ def _without_declared_binaries(found: list[Path]) -> list[Path]:
 
     named: set[Path] = set()
     for path in found:
+        if kind_of(path) == "module.json":
+            binary = _named_beside(path)
+            if binary is not None and (resolved := _resolved(binary)) is not None:
+                named.add(resolved)  # validating the module.json checks it (an unpacked bundle)
+            continue
         if path.name.lower() != "modpack.toml":
             continue
         try:
@@ -96,6 +101,18 @@ def _without_declared_binaries(found: list[Path]) -> list[Path]:
     if not named:
         return found
     return [p for p in found if not (p.name.lower().endswith(".so") and _resolved(p) in named)]
+
+
+def _named_beside(module_json: Path) -> Path | None:
+    """The binary beside `module_json` that validating it checks (binary_beside), if any."""
+    import json
+
+    from modpack.regular import MAX_TEXT_FILE, read_regular
+
+    try:
+        return binary_beside(module_json, json.loads(read_regular(module_json, MAX_TEXT_FILE)))
+    except (OSError, ValueError, RecursionError):
+        return None  # validating it says what is wrong
 
 
 def _resolved(path: Path) -> Path | None:
@@ -116,7 +133,7 @@ def validate_file(path: Path, settings: Settings | None = None, *, binary_beside
     settings = settings or Settings()
     kind = kind_of(path)
     if kind == "module.json":  # one open says whether it exists (IN001 as below): no stat first
-        return FileReport(str(path), kind, validate_module_file(path))
+        return FileReport(str(path), kind, validate_module_file(path, settings))
     if not exists(path):
         from modpack.regular import not_a_file
 
@@ -146,13 +163,41 @@ def validate_module_object(document: JSON, source: str = "<request>") -> list[Fi
     return sink.resolved()
 
 
-def validate_module_file(path: Path) -> list[Finding]:
+def validate_module_file(path: Path, settings: Settings | None = None) -> list[Finding]:
+    """A module.json; with the binary its module_file names beside it (`binary_beside`: a bundle
+    unpacked), that binary checked against it as a bundle's is, and loaded with `--load`."""
     sink = Sink(str(path))
     text = read_text(path, sink, missing=f"{path} does not exist")
     if text is None:
         return sink.resolved()
-    check_module_json_text(text, sink)
-    return sink.resolved()
+    binary: Path | None = None
+
+    def beside(document: JSON) -> bool:
+        nonlocal binary
+        binary = binary_beside(path, document)
+        return binary is not None
+
+    document = check_module_json_text(text, sink, binary_follows=beside)
+    if binary is None or not isinstance(document, dict):
+        return sink.resolved()
+    from modpack.checks.bundle import check_unpacked
+
+    found = check_unpacked(binary, document, sink, settings or Settings())
+    return sink.resolved() + found
+
+
+def binary_beside(module_json: Path, document: JSON) -> Path | None:
+    """The binary a module.json's module_file names in its own folder, when it is there: a bundle
+    unpacked (or its parts before packing), whose module.json is then checked against it. Only a
+    plain file name counts, as the bundle's member is one (ZIP004)."""
+    name = document.get("module_file") if isinstance(document, dict) else None
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name:
+        return None
+    binary = module_json.parent / name
+    try:
+        return binary if binary.is_file() else None  # a FIFO or folder is none: never opened here
+    except (OSError, ValueError):
+        return None
 
 
 # --- declarations -----------------------------------------------------------------------------

@@ -666,3 +666,33 @@ def test_a_command_without_flags_is_compared_when_cmd006_is_not_said(tmp_path: P
     assert ignored.returncode == 1, ignored.stdout + ignored.stderr
     assert f"[commands[{index}].flags]: error LOAD020 {entry['command_name']}: flags differ" in ignored.stdout
     assert "registered but not declared: readonly" in ignored.stdout
+
+
+@pytest.mark.redis
+@pytest.mark.rule("LOAD021")
+def test_an_unpacked_bundle_is_loaded_and_compared_with_its_module_json(tmp_path: Path) -> None:
+    """A module.json beside the binary its module_file names (a bundle unpacked, or its parts
+    before packing) was checked alone and the binary loaded alone: `validate --load folder` said
+    "registered N commands" and exit 0 for declarations Redis contradicts, which the same files
+    zipped refused. It is checked as the bundle's module.json is now, and the binary once."""
+    require_redis()
+    folder = tmp_path / "unpacked"
+    folder.mkdir()
+    shutil.copy(SO / "mismatch.so", folder / "mismatch.so")
+    module = json.loads((CASES / "mismatch-every-way" / "module.json").read_text("utf-8"))
+    module.update(module_file="mismatch.so", sha256="0" * 64)
+    (folder / "module.json").write_text(json.dumps(module, indent=2), "utf-8")
+    for named in (folder, folder / "module.json"):
+        done = run_modpack("validate", "--load", named)
+        assert done.returncode == 1, done.stdout + done.stderr
+        out = done.stdout
+        assert (
+            f"{folder / 'module.json'}:" in out and "[commands[2].last_key]: error LOAD021 mm.keys" in out
+        ), out
+        assert "[sha256]: error ZIP006 module.json says 0000" in out, out
+        assert out.count("LOAD003") == 1, out  # the binary is loaded once, as the module.json's
+    static = run_modpack("validate", folder / "module.json")
+    assert "ZIP006" in static.stdout and "LOAD" not in static.stdout, static.stdout
+    (folder / "module.json").write_text(json.dumps({**module, "module_file": "other.so"}), "utf-8")
+    alone = run_modpack("validate", "--load", folder)  # names no binary beside it: checked apart
+    assert "ZIP006" not in alone.stdout and "LOAD021" not in alone.stdout, alone.stdout

@@ -18,6 +18,7 @@ from modpack.findings import Finding, LineResolver, Sink
 from modpack.regular import NotUtf8Text, decode_utf8
 
 if TYPE_CHECKING:
+    from modpack import elf
     from modpack.bundle import Layout
     from modpack.config import Settings
     from modpack.elf import ElfInfo
@@ -153,22 +154,52 @@ def check_binary_member(
     except DAMAGED as exc:
         sink.add("ZIP014", "", f"{info.filename} does not decompress: {exc}")
         return module_sink.resolved() + sink.resolved()
+    elf_info = check_against_module(streamed.image, streamed.sha256, module, sink, module_sink)
+    if settings.load:
+        _load_from_bundle(layout, info, elf_info, module, sink, declared=module_sink, settings=settings)
+    return module_sink.resolved() + sink.resolved()
+
+
+def check_against_module(
+    source: elf.Source, sha256: str, module: Module | None, sink: Sink, module_sink: Sink
+) -> ElfInfo | None:
+    """The checks of a bundle's binary (`source`, which hashes to `sha256`) against its module.json:
+    the hash, the ELF checks and the commands' movable keys. What is said of module.json's fields
+    goes to `module_sink`, the rest to `sink`."""
     if module is not None:
         digest = module.get("sha256")
-        if isinstance(digest, str) and digest and digest.lower() != streamed.sha256:
-            module_sink.add(
-                "ZIP006", "sha256", f"module.json says {digest}, the .so hashes to {streamed.sha256}"
-            )
+        if isinstance(digest, str) and digest and digest.lower() != sha256:
+            module_sink.add("ZIP006", "sha256", f"module.json says {digest}, the .so hashes to {sha256}")
     from modpack.checks.elf import check_binary
 
-    elf_info = check_binary(streamed.image, sink, module=module, suggest_systems=False, declaring=module_sink)
+    elf_info = check_binary(source, sink, module=module, suggest_systems=False, declaring=module_sink)
     if module is not None:
         command_checks.check_movable_keys(module, module_sink, elf_info.getkeys if elf_info else None)
     if module is not None and "operating_systems" not in module and "os_list" not in module:
         _report_missing_systems(elf_info, module_sink)
+    return elf_info
+
+
+def check_unpacked(binary: Path, module: Module, module_sink: Sink, settings: Settings) -> list[Finding]:
+    """The binary beside a module.json (validate.binary_beside), checked as a bundle's: against the
+    module.json (what is said of its fields goes to `module_sink`), and loaded with `--load`,
+    where what Redis registers is compared with its commands."""
+    from modpack.hashing import sha256_stream
+    from modpack.regular import open_regular
+
+    sink = Sink(str(binary))
+    try:
+        with open_regular(binary) as stream:
+            digest = sha256_stream(stream)
+    except OSError as exc:
+        sink.add("IN001", "", f"{binary} cannot be read: {exc.strerror or exc}")
+        return sink.resolved()
+    elf_info = check_against_module(binary, digest, module, sink, module_sink)
     if settings.load:
-        _load_from_bundle(layout, info, elf_info, module, sink, declared=module_sink, settings=settings)
-    return module_sink.resolved() + sink.resolved()
+        from modpack.checks.load import check_load_of
+
+        check_load_of(binary, module, sink, settings, elf_info, declared=module_sink)
+    return sink.resolved()
 
 
 def _report_missing_systems(elf_info: ElfInfo | None, sink: Sink) -> None:
