@@ -561,3 +561,40 @@ def test_an_unset_variable_in_a_ramp_yml_gets_a_fix_for_a_ramp_yml(tmp_path: Pat
     assert "error DECL003 the environment variable MODPACK_TEST_UNSET is not set" in done.stdout, done.stdout
     assert "fix: Set MODPACK_TEST_UNSET for modpack, or write the value: `ramp pack` copies" in done.stdout
     assert "[[targets]]" not in done.stdout
+
+
+_TABBED = 'command_line_args: ""\ncompatible_redis_version: "7.4"\nmin_redis_version: "7.4"\ncapabilities: [types]\n'
+
+
+@pytest.mark.rule("IN004")
+@pytest.mark.parametrize(
+    ("first", "line"),
+    [
+        ("display_name: X\t\n", 1),  # a tab after a value
+        ("display_name: X\t# the name\n", 1),  # before a comment
+        ('add_command:\n  - {"command_name": "ts.mget",\t"command_arity": -1}\n', 2),  # in a flow mapping
+    ],
+)
+def test_a_tab_ramp_cannot_read_is_an_error(tmp_path: Path, first: str, line: int) -> None:
+    """libyaml takes these tabs, PyYAML's own reader (RAMP's, yaml.FullLoader) refuses them and
+    `ramp pack` then packs defaults for every field: validate said the file was clean."""
+    import yaml
+
+    text = first + _TABBED
+    with pytest.raises(yaml.YAMLError):
+        yaml.load(text, Loader=yaml.FullLoader)  # RAMP's own call
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(text, "utf-8")
+    done = run_modpack("validate", manifest)
+    assert done.returncode == 1, done.stdout
+    assert f"ramp.yml:{line}: error IN004 YAML syntax error: found character '\\t'" in done.stdout, (
+        done.stdout
+    )
+    assert "`ramp pack` packs its defaults for every field" in done.stdout, done.stdout
+
+
+def test_a_tab_inside_quotes_is_text(tmp_path: Path) -> None:
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text('display_name: "X\tY"\n' + _TABBED, "utf-8")
+    done = run_modpack("validate", "--format", "json", manifest)
+    assert done.returncode == 0, done.stdout
