@@ -47,6 +47,18 @@ def join(prefix: str, key: str | int) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
+def strings(value: object, path: str = "") -> Iterator[tuple[str, str]]:
+    """Each string in parsed data (TOML, YAML, JSON), with its path (`path` is the value's own)."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from strings(item, join(path, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from strings(item, join(path, str(key)))
+
+
 # --- JSON -------------------------------------------------------------------------------------
 
 # One token at a time, by a regular expression: a string, a structural character, or a run of

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import re
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -319,21 +319,9 @@ def _toml_error_line(message: str) -> int | None:
 _PLACEHOLDER = re.compile(r"\{\{[^{}\n]*\}\}")
 
 
-def _strings(value: object, path: str) -> Iterator[tuple[str, str]]:
-    """Each string in parsed TOML, with its path in the file."""
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _strings(item, locate.join(path, index))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(item, locate.join(path, key))
-
-
 def _check_placeholders(value: object, sink: Sink, path: str) -> None:
     """A `{{...}}` placeholder is for a build script to expand; modpack would ship it verbatim."""
-    for where, text in _strings(value, path):
+    for where, text in locate.strings(value, path):
         match = _PLACEHOLDER.search(text)
         if match and where == "build.output":  # a format template: doubled braces are literal ones
             message = (
@@ -356,7 +344,7 @@ def _check_target_variables(written: dict[str, JSON], expanded: dict[str, JSON],
     expands them with the entry's name, operating_systems and architecture; anywhere else they are
     kept as written (DECL003), as is one the entry gives no value for. Read as written, so that
     `$${arch}` stays the literal it means."""
-    for path, text in _strings(written, ""):
+    for path, text in locate.strings(written, ""):
         used = dict.fromkeys(target_variables(text))
         if not used:
             continue

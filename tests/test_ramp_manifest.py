@@ -598,3 +598,66 @@ def test_a_tab_inside_quotes_is_text(tmp_path: Path) -> None:
     manifest.write_text('display_name: "X\tY"\n' + _TABBED, "utf-8")
     done = run_modpack("validate", "--format", "json", manifest)
     assert done.returncode == 0, done.stdout
+
+
+_VERSIONS = (
+    'display_name: X\ncapabilities: [types]\nmin_redis_version: "7.4"\ncompatible_redis_version: "7.4"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        pytest.param(
+            'display_name: X\nmin_redis_version: "7.4"\ncompatible_redis_version: "${REDIS_MM}"\n',
+            "ramp.yml:3 [compatible_redis_version]: warning DECL012 `ramp pack` packs ${REDIS_MM} as written,"
+            " where modpack expands it from the environment",
+            marks=pytest.mark.rule("DECL012"),
+            id="a variable RAMP copies",
+        ),
+        pytest.param(
+            _VERSIONS + 'command_line_args: "BACKENDSPATH ${REDIS_MM}/deps"\n',
+            "ramp.yml:5 [command_line_args]: warning DECL012 `ramp pack` reads {REDIS_MM} in ${REDIS_MM} as a"
+            " Python name and stops (NameError)",
+            marks=pytest.mark.rule("DECL012"),
+            id="a variable RAMP evaluates",
+        ),
+        pytest.param(
+            _VERSIONS + "command_line_args: 'CONFIG \"a b\"'\n",
+            "ramp.yml:5 [command_line_args]: warning DECL012 `ramp pack` evaluates command_line_args as a"
+            " Python f-string, which this value is not (a double quote, which ends the f-string)",
+            marks=pytest.mark.rule("DECL012"),
+            id="a double quote",
+        ),
+        pytest.param(
+            _VERSIONS + 'run_command_line_args: "PATTERN {a"\n',
+            "ramp.yml:5 [run_command_line_args]: warning DECL012 `ramp pack` evaluates run_command_line_args as a"
+            " Python f-string, which this value is not (a { that no } closes)",
+            marks=pytest.mark.rule("DECL012"),
+            id="a lone brace",
+        ),
+        pytest.param(
+            'display_name: X\nmin_redis_version: "8.0"\n',
+            "ramp.yml:2 [min_redis_version]: warning DECL012 `ramp pack` (2.5.9 and later) writes"
+            " compatible_redis_version '7.4' when nothing sets it, below min_redis_version '8.0'",
+            marks=pytest.mark.rule("DECL012"),
+            id="RAMP's 7.4 below the minimum",
+        ),
+        (_VERSIONS + "command_line_args: \"PATH {os.getenv('REDIS_MM')}/deps\"\n", None),  # RAMP's own form
+        (_VERSIONS + 'command_line_args: "PATH {{NUMVER}}/deps"\n', None),  # literal braces for RAMP
+        ('display_name: X\nmin_redis_version: "7.2"\n', None),
+        (_VERSIONS + "command_line_args: 'PATH {os.getenv(\"REDIS_MM\")}/deps'\n", None),  # Python 3.12's
+        ('display_name: X\nmin_redis_version: "8.0"\ncompatible_redis_version: "8.0"\n', None),
+    ],
+)
+def test_what_ramp_packs_otherwise_is_said(tmp_path: Path, text: str, said: str | None) -> None:
+    """`ramp pack` never expands ${VAR} (validate said nothing when it was set), stops on a value
+    it evaluates as an f-string that is none, and writes compatible_redis_version 7.4 below an 8.0
+    minimum; modpack build does none of these, so validate said the file was clean."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(text, "utf-8")
+    done = run_modpack("validate", manifest, env={"REDIS_MM": "7.4"})
+    if said is None:
+        assert "DECL012" not in done.stdout, done.stdout
+    else:
+        assert said in done.stdout, done.stdout

@@ -170,6 +170,7 @@ def load(path: Path) -> Declarations:
     decl.raw = data  # as written: init --from carries values from it, unexpanded
     # RAMP's f-string field `{os.getenv('X')}` reads the variable `${X}` reads (ramp.md §3.4; real
     # manifests use it for a dependency's local_path): read as that, not as code modpack never runs.
+    _check_ramp_reading(data, sink)
     data = cast("dict[str, JSON]", getenv_as_variables(data))
     broken = bool(placeholders) and _breaks_yaml(text)
     if broken:
@@ -497,6 +498,78 @@ def _check_templates(value: object, sink: Sink, path: str, *, braces: bool = Tru
             _check_templates(item, sink, locate.join(path, str(key)), braces=braces)
 
 
+# A ${NAME} modpack expands, as envvars reads it (no shell forms: those are DECL003's).
+_VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _check_ramp_reading(data: Mapping[str, JSON], sink: Sink) -> None:
+    """DECL012 where `ramp pack` packs a value read as written otherwise than modpack does: a set
+    ${NAME}, which RAMP never expands, and a value RAMP evaluates as an f-string that it cannot
+    evaluate. An unset ${NAME} is DECL003's, a `{...}` field DECL002's."""
+    for key, value in data.items():
+        name = str(key)
+        if name in RAMP_KEYS and name not in _UNREAD_KEYS:
+            for path, text in locate.strings(value, name):
+                _check_ramp_string(path, text, sink)
+
+
+def _check_ramp_string(path: str, text: str, sink: Sink) -> None:
+    import os
+
+    evaluated = _EVALUATED.fullmatch(path) is not None
+    if evaluated and (broken := _fstring_error(text)):
+        # RAMP runs eval('f"%s"' % value) (ramp.md §6, §12.6): a `"` ends the string, a lone brace
+        # or a line break is no f-string, and `ramp pack` stops with a SyntaxError before discovery.
+        sink.add(
+            "DECL012",
+            path,
+            f"`ramp pack` evaluates {path} as a Python f-string, which this value is not ({broken}):"
+            " it stops before packing anything",
+            "Leave out double quotes and line breaks, and write {{ and }} for literal braces (modpack"
+            " reads the value as written).",
+        )
+        return
+    names = [n for n in _VARIABLE.findall(text) if n in os.environ]  # an unset one is DECL003
+    if not names:
+        return
+    shown = ", ".join(f"${{{n}}}" for n in names)
+    if evaluated:
+        said = f"`ramp pack` reads {{{names[0]}}} in {shown} as a Python name and stops (NameError)"
+        hint = f"Write {{os.getenv('{names[0]}')}}, which both RAMP and modpack read from the environment."
+    else:
+        said = f"`ramp pack` packs {shown} as written, where modpack expands it from the environment"
+        hint = "Pack this ramp.yml with modpack build, or write the value itself for ramp pack."
+    sink.add("DECL012", path, said, hint)
+
+
+def _fstring_error(text: str) -> str | None:
+    """Why `f"<text>"` is no f-string on any Python RAMP runs on, or None: a double quote or a line
+    break outside a {field} ends the string, a lone brace opens or closes nothing, a backslash last
+    escapes the closing quote. Inside a field a double quote is Python 3.12's (PEP 701) and an
+    error before it, so that is not said; `{os.getenv("X")}` reads X either way (envvars)."""
+    index, length = 0, len(text)
+    while index < length:
+        char = text[index]
+        if char in "{}" and text.startswith(char * 2, index):
+            index += 2  # {{ and }} are literal braces
+            continue
+        if char == "{":
+            end = text.find("}", index + 1)
+            if end < 0:
+                return "a { that no } closes"
+            index = end + 1
+            continue
+        if char == "}":
+            return "a } that no { opens"
+        if char == '"':
+            return "a double quote, which ends the f-string"
+        if char in "\r\n":
+            return "a line break"
+        index += 1
+    trailing = len(text) - len(text.rstrip("\\"))
+    return "a backslash last, which escapes the closing quote" if trailing % 2 else None
+
+
 def module_as_written(decl: Declarations) -> Module:
     """The manifest's module.json fields before any ${VAR} is expanded (what init --from carries
     into modpack.toml, which expands them itself at build time); decl.module is after."""
@@ -551,6 +624,7 @@ def check(decl: Declarations) -> None:
     packed = {**{k: RAMP_DEFAULTS[k] for k in _VERSION_DEFAULTS}, **module}
     metadata.check_versions(packed, versions)
     sink.extend(named_defaults(versions.resolved(), packed, {*decl.raw, *decl.given}))
+    _check_default_compatible(module, sink)
     metadata.check_capabilities(module, sink)
     if "capabilities" not in module:
         # RAMP's default is [] (create_default_metadata, ramp.md §2.1): leaving the key out packs
@@ -571,6 +645,34 @@ def check(decl: Declarations) -> None:
     if decl.opaque:
         kept = [f for f in sink.findings[start:] if f.location.path not in decl.opaque]
         sink.findings[start:] = kept
+
+
+# What `ramp pack` 2.5.9 and later writes for a missing compatible_redis_version (ramp.md §2, §12.11).
+_RAMP_COMPATIBLE = (7, 4)
+
+
+def _check_default_compatible(module: Module, sink: Sink) -> None:
+    """DECL012 for a min_redis_version above the "7.4" RAMP writes in compatible_redis_version's
+    place: VER006 says the field is missing (modpack build leaves it out), but not that the bundle
+    `ramp pack` makes then matches no database of the module's own minimum (RediSearch #7567 hit
+    the default from the other side)."""
+    from modpack.versions import parse_redis_version
+
+    minimum = module.get("min_redis_version")
+    if "compatible_redis_version" in module or not isinstance(minimum, str) or len(minimum) > 64:
+        return
+    low = parse_redis_version(minimum)
+    if low is None or low[:2] == (99, 99) or low[:2] <= _RAMP_COMPATIBLE:
+        return  # VER005 and VER010 say what is wrong with it
+    shown = ".".join(map(str, _RAMP_COMPATIBLE))
+    sink.add(
+        "DECL012",
+        "min_redis_version",
+        f"`ramp pack` (2.5.9 and later) writes compatible_redis_version {shown!r} when nothing sets it,"
+        f" below min_redis_version {minimum!r}: no database of the module's own minimum matches that bundle",
+        f"Set compatible_redis_version (to {'.'.join(map(str, low[:2]))!r} or the newest you tested),"
+        " or pass -cr to ramp pack.",
+    )
 
 
 # Keys RAMP iterates as given: a key left empty (`add_command:` with its entries commented out) is
