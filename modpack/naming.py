@@ -10,7 +10,6 @@ import string
 from typing import TYPE_CHECKING
 
 from modpack.errors import UsageError
-from modpack.types import iterated
 
 if TYPE_CHECKING:
     from modpack.types import Module
@@ -28,7 +27,8 @@ def output_name(template: str, module: Module, target: str = "", *, bundle: bool
     systems = module.get("operating_systems") or ["any"]
     values = {
         "module_name": module.get("module_name", ""),
-        "os": "+".join(str(s) for s in iterated(systems)),
+        # a value of another type is the schema's (SCH002): named as one entry, never iterated
+        "os": "+".join(str(s) for s in (systems if isinstance(systems, list) else [systems])),
         "architecture": module.get("architecture", ""),
         "semantic_version": module.get("semantic_version", ""),
         "version": module.get("version", ""),

@@ -14,14 +14,3 @@ JSONScalar: TypeAlias = str | int | float | bool | None
 JSON: TypeAlias = Union[JSONScalar, list["JSON"], dict[str, "JSON"]]  # noqa: UP007 - recursive alias
 Module: TypeAlias = dict[str, JSON]
 """One module document: module.json's top-level object."""
-
-
-def iterated(value: JSON) -> list[JSON]:
-    """What `for item in value` visits: a list's items, a string's characters, an object's keys;
-    a number, a bool or None is not iterable (the loop's TypeError). For code that walked a value
-    of a manifest without checking its type first, typed without changing what it does."""
-    if isinstance(value, list):
-        return value
-    if isinstance(value, str | dict):
-        return list(value)
-    raise TypeError(f"{type(value).__name__!r} object is not iterable")

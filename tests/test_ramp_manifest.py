@@ -661,3 +661,19 @@ def test_what_ramp_packs_otherwise_is_said(tmp_path: Path, text: str, said: str 
         assert "DECL012" not in done.stdout, done.stdout
     else:
         assert said in done.stdout, done.stdout
+
+
+@pytest.mark.rule("SCH002")
+@pytest.mark.parametrize("systems", ["87654", "rhel8", "{a: 1}", "true"])
+def test_operating_systems_of_another_type_is_a_finding_not_an_internal_error(
+    tmp_path: Path, systems: str
+) -> None:
+    """The bundle-name check iterated operating_systems: a number was "internal error: TypeError:
+    'int' object is not iterable" (exit 1, no finding said), and a string was named letter by
+    letter (r+h+e+l+8). Found by the fuzzing test."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(_VERSIONS + f"module_name: hello\noperating_systems: {systems}\n", "utf-8")
+    done = run_modpack("validate", manifest)  # module_name: build names the bundle after it
+    assert "internal error" not in done.stdout + done.stderr, done.stderr
+    assert done.returncode == 1, done.stdout
+    assert "ramp.yml:6 [operating_systems]: error SCH002" in done.stdout, done.stdout

@@ -162,23 +162,3 @@ def test_an_unexplained_any_is_found(tmp_path: Path) -> None:
         "sample.py:4: list[Any]",
         "sample.py:5: 'dict[str, Any]'",
     ]
-
-
-@pytest.mark.parametrize(
-    ("value", "items"),
-    [([1, "a"], [1, "a"]), ("ab", ["a", "b"]), ({"k": 1, "j": 2}, ["k", "j"]), ([], []), ("", [])],
-)
-def test_iterated_visits_what_a_for_loop_over_the_value_visits(value: object, items: list[object]) -> None:
-    from modpack.types import iterated
-
-    assert iterated(value) == items == list(value)
-
-
-@pytest.mark.parametrize("value", [0, 3, 2.5, True, None])
-def test_iterated_refuses_what_a_for_loop_refuses(value: object) -> None:
-    from modpack.types import iterated
-
-    with pytest.raises(TypeError, match=f"'{type(value).__name__}' object is not iterable"):
-        iterated(value)
-    with pytest.raises(TypeError, match=f"'{type(value).__name__}' object is not iterable"):
-        iter(value)
