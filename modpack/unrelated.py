@@ -16,15 +16,19 @@ def unrelated(path: Path) -> str | None:
     """Why a file named like a module's holds something else, or None when it may be one.
 
     Only what is surely no module file is told apart: a readable zip with no module.json and no .so,
-    and YAML whose top level is a mapping with none of the keys only RAMP manifests have (every
-    one of the 45 real manifests in the reference has one). A file that cannot be read is left
-    to validation, which says what is wrong: it may be a broken bundle or manifest.
+    YAML whose top level is a mapping with none of the keys only RAMP manifests have (every
+    one of the 45 real manifests in the reference has one), and a module.json that is such a JSON
+    object (a HumHub or Foundry VTT module.json: id, name, version, description). A file that
+    cannot be read is left to validation, which says what is wrong: it may be a broken bundle or
+    manifest.
     """
     kind = kind_of(path)
     if kind == "bundle":
         return _unrelated_zip(path)
     if kind == "ramp.yml":
         return _unrelated_yaml(path)
+    if kind == "module.json":
+        return _unrelated_json(path)
     return None
 
 
@@ -57,3 +61,22 @@ def _unrelated_yaml(path: Path) -> str | None:
     if not isinstance(document, dict) or not document or set(map(str, document)) & MANIFEST_KEYS:
         return None
     return "YAML with none of the keys a RAMP manifest has: not a RAMP manifest"
+
+
+def _unrelated_json(path: Path) -> str | None:
+    import json
+
+    from modpack.ramp.reader import MANIFEST_KEYS
+    from modpack.regular import MAX_TEXT_FILE, read_regular
+
+    try:
+        document = json.loads(read_regular(path, MAX_TEXT_FILE).decode("utf-8-sig"))
+    except Exception:  # unreadable, not JSON, nested too deep: validation says
+        return None
+    if not isinstance(document, dict) or not document or set(document) & (_MODULE_JSON_KEYS | MANIFEST_KEYS):
+        return None
+    return "JSON with none of the keys a Redis module's module.json has: another kind of module.json"
+
+
+# module.json fields RAMP's manifest does not have (module.schema.json), besides MANIFEST_KEYS.
+_MODULE_JSON_KEYS = frozenset({"os_list", "platforms", "git_sha"})

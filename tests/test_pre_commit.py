@@ -130,23 +130,30 @@ def test_hook_passes_over_files_that_only_share_a_module_files_name(repository: 
     workflow.write_text("name: release\non: [push]\njobs:\n  pack:\n    runs-on: ubuntu-latest\n")
     compose = tmp_path / "ramp.yml"  # a docker-compose file of that name (UMiamiLibraries/docker-ramp)
     compose.write_text("version: '3'\nservices:\n  ramp:\n    image: ramp:latest\n")
+    plugin = tmp_path / "module.json"  # a HumHub module's (humhub/rest), 8 errors where the hook ran
+    plugin.write_text('{"id": "rest", "name": "RESTful API", "description": "x", "version": "0.10.0"}')
     result = run_hook(
         repository,
         {
             "docs/screenshots.zip": screenshots,
             ".github/workflows/ramp-release.yml": workflow,
             "deploy/ramp.yml": compose,
+            "protected/modules/rest/module.json": plugin,
         },
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Passed" in result.stdout  # pre-commit shows a passing hook's output only with --verbose
-    told = run_modpack("validate", "--skip-unrelated", "docs", ".github", "deploy", cwd=repository)
+    told = run_modpack(
+        "validate", "--skip-unrelated", "docs", ".github", "deploy", "protected", cwd=repository
+    )
     assert told.returncode == 0, told.stdout + told.stderr
     for line in (
         "modpack: skipped docs/screenshots.zip: a zip with no module.json and no .so: not a module bundle",
         "modpack: skipped .github/workflows/ramp-release.yml: YAML with none of the keys a RAMP manifest"
         " has: not a RAMP manifest",
         "modpack: skipped deploy/ramp.yml: YAML with none of the keys a RAMP manifest has",
+        "modpack: skipped protected/modules/rest/module.json: JSON with none of the keys a Redis module's"
+        " module.json has",
     ):
         assert line in told.stderr, told.stderr
     assert run_modpack("validate", "docs", cwd=repository).returncode == 1  # asked for: validated
