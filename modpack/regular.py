@@ -181,6 +181,13 @@ def _line_and_column(raw: bytes, offset: int) -> tuple[int, int]:
     return raw.count(b"\n", 0, offset) + 1, offset - line_start + 1
 
 
+def decode_module_json(raw: bytes, name: str) -> str:
+    """A module.json's bytes as text, as Redis Enterprise reads them: json.load of the bundle's
+    member (RAMP's unpacker.py, ramp.md §11) skips a UTF-8 byte order mark, which RFC 8259 §8.1
+    lets a parser ignore. So one is no error here, in a bundle or out of one. Else decode_utf8."""
+    return decode_utf8(raw, name, bom_ok=True).removeprefix("\ufeff")
+
+
 def decode_utf8(raw: bytes, name: str, *, bom_ok: bool = False) -> str:
     """`raw` as UTF-8 text, else NotUtf8Text saying what the bytes are and where.
 
@@ -199,7 +206,7 @@ def decode_utf8(raw: bytes, name: str, *, bom_ok: bool = False) -> str:
             )
     if raw.startswith(_UTF8_BOM) and not bom_ok:
         raise NotUtf8Text(
-            f"{name} starts with a UTF-8 byte order mark (EF BB BF), which TOML and JSON readers refuse",
+            f"{name} starts with a UTF-8 byte order mark (EF BB BF), which its reader (TOML's) refuses",
             "Save the file as UTF-8 without a byte order mark (in VS Code: 'UTF-8', not 'UTF-8 with BOM').",
             1,
         )

@@ -314,7 +314,7 @@ def _escaped_object(value: dict[str, JSON], where: str, found: list[str]) -> dic
 
 
 def from_module_file(path: Path) -> Conversion:
-    from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, read_regular
+    from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_module_json, read_regular
     from modpack.sources import parse_json
 
     sink = Sink(str(path))
@@ -322,7 +322,7 @@ def from_module_file(path: Path) -> Conversion:
         raw = read_regular(path, MAX_TEXT_FILE)
         if len(raw) > MAX_TEXT_FILE:
             raise ModpackError(f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
-        text = decode_utf8(raw, str(path))
+        text = decode_module_json(raw, str(path))
     except OSError as exc:
         raise ModpackError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except NotUtf8Text as exc:

@@ -167,9 +167,10 @@ def validate_module_file(path: Path, settings: Settings | None = None) -> list[F
     """A module.json; with the binary its module_file names beside it (`binary_beside`: a bundle
     unpacked), that binary checked against it as a bundle's is, and loaded with `--load`."""
     sink = Sink(str(path))
-    text = read_text(path, sink, missing=f"{path} does not exist")
+    text = read_text(path, sink, missing=f"{path} does not exist", bom_ok=True)
     if text is None:
         return sink.resolved()
+    text = text.removeprefix("\ufeff")  # as Redis Enterprise reads it (regular.decode_module_json)
     binary: Path | None = None
 
     def beside(document: JSON) -> bool:

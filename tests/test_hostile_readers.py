@@ -536,8 +536,16 @@ ENCODINGS = {
 }
 
 
-@pytest.mark.parametrize("kind", ["module.json", "modpack.toml"])
-@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize(
+    ("kind", "encoding"),
+    [
+        (kind, encoding)
+        for kind in ("module.json", "modpack.toml")
+        for encoding in ENCODINGS
+        # read as Redis Enterprise reads it: test_a_module_json_byte_order_mark_is_read_as_...
+        if (kind, encoding) != ("module.json", "utf-8-bom")
+    ],
+)
 def test_text_that_is_not_utf8_is_named_and_located(tmp_path: Path, kind: str, encoding: str) -> None:
     """It was IN001 with Python's codec message ("'utf-8' codec can't decode byte 0xff in position
     0"), no line, and the hint to check the file's permissions; a UTF-8 byte order mark was a
@@ -599,10 +607,31 @@ def test_settings_and_init_sources_that_are_not_utf8_are_named(tmp_path: Path, e
     what = expected.split(" {name} ")[1]
     assert f"modpack: cannot read settings: {config} {what}" in settings.stderr
     assert "  hint: Save the file as UTF-8" in settings.stderr
+    if encoding == "utf-8-bom":
+        return  # init --from reads module.json as Redis Enterprise does (the test below)
     init = modpack("init", "--from", module_json, tmp_path / "out.toml")
     assert init.returncode == 1, init.stdout + init.stderr
     assert f"modpack: {module_json} {what}" in init.stderr
     assert not (tmp_path / "out.toml").exists()
+
+
+def test_a_module_json_byte_order_mark_is_read_as_redis_enterprise_reads_it(tmp_path: Path) -> None:
+    """A module.json starting with a UTF-8 byte order mark was IN001 "which TOML and JSON readers
+    refuse", and init --from refused it, where the same bytes in a bundle pass: Redis Enterprise's
+    json.load of bytes skips it (RFC 8259 §8.1 lets a parser ignore one)."""
+    path = tmp_path / "module.json"
+    path.write_bytes(json.dumps(good_module(), indent=2).encode("utf-8-sig"))
+    assert json.loads(path.read_bytes())  # as json.load of the bundle's member reads it
+    result = modpack("validate", path)
+    assert result.returncode == 0 and "IN001" not in result.stdout, result.stdout
+    broken = path.read_text("utf-8-sig").replace('"semantic_version"', '"semantic_version" 1')
+    path.write_bytes(broken.encode("utf-8-sig"))
+    located = modpack("validate", path)  # lines are counted from the text after the mark
+    assert f"{path}:5: error IN002" in located.stdout, located.stdout
+    path.write_bytes(json.dumps(good_module(), indent=2).encode("utf-8-sig"))
+    init = modpack("init", "--from", path, tmp_path / "out.toml")
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert (tmp_path / "out.toml").is_file()
 
 
 def test_a_fifo_as_config_is_named_not_called_missing(tmp_path: Path) -> None:

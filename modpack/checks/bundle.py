@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from modpack.checks import commands as command_checks
 from modpack.checks.document import check_module_json_text
 from modpack.findings import Finding, LineResolver, Sink
-from modpack.regular import NotUtf8Text, decode_utf8
+from modpack.regular import NotUtf8Text, decode_module_json
 
 if TYPE_CHECKING:
     from modpack import elf
@@ -46,9 +46,7 @@ def check_module_json(path: Path, layout: Layout) -> BundledModuleJson:
     sink = Sink(f"{path}!module.json")
     try:
         raw = bundle.read_small(layout.archive, layout.module_json, bundle.MAX_MODULE_JSON)
-        # Redis Enterprise reads it as RAMP/unpacker.py (which mirrors it, ramp.md §11) does:
-        # json.load of the zip member, bytes, which takes a UTF-8 byte order mark (utf-8-sig)
-        text = decode_utf8(raw, "module.json", bom_ok=True).removeprefix("\ufeff")
+        text = decode_module_json(raw, "module.json")
     except bundle.MemberTooLarge as exc:
         sink.add("ZIP019", "", f"module.json cannot be read: {exc}")
         return BundledModuleJson(None, sink.resolved())
