@@ -181,6 +181,24 @@ def _line_and_column(raw: bytes, offset: int) -> tuple[int, int]:
     return raw.count(b"\n", 0, offset) + 1, offset - line_start + 1
 
 
+def decode_manifest(raw: bytes, name: str) -> str:
+    """A ramp.yml's bytes as RAMP reads them: `ramp pack -m` opens the file in binary (click.File
+    'rb', ramp.md §5) and PyYAML's reader takes UTF-16 by its byte order mark (what Windows
+    PowerShell 5's `>` writes) and UTF-8 with or without one. Else decode_utf8."""
+    for bom, encoding in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if raw.startswith(bom) and not raw.startswith(b"\xff\xfe\x00\x00"):  # not UTF-32
+            try:
+                return raw[len(bom) :].decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise NotUtf8Text(
+                    f"{name} starts with a {encoding.upper()} byte order mark, but byte {exc.start + 2}"
+                    f" is not {encoding.upper()} text",
+                    SAVE_AS_UTF8,
+                    None,
+                ) from None
+    return decode_utf8(raw, name, bom_ok=True)
+
+
 def decode_module_json(raw: bytes, name: str) -> str:
     """A module.json's bytes as text, as Redis Enterprise reads them: json.load of the bundle's
     member (RAMP's unpacker.py, ramp.md §11) skips a UTF-8 byte order mark, which RFC 8259 §8.1

@@ -105,13 +105,15 @@ def _once(files: list[Path]) -> list[Path]:
 _NO_SUCH_FILE = frozenset([errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP])
 
 
-def read_text(path: Path, sink: Sink, *, missing: str | None = None, bom_ok: bool = False) -> str | None:
+def read_text(
+    path: Path, sink: Sink, *, missing: str | None = None, decode: Callable[[bytes, str], str] = decode_utf8
+) -> str | None:
     """A small text file the user named (declarations, module.json), or None with IN001.
 
     With `missing`, a file that does not exist is IN001 with that message, decided by the open
     itself (no stat before it): what a caller that first asked Path.exists() would have said.
-    Text that is not UTF-8 is IN001 saying what it is and where (regular.decode_utf8); with
-    `bom_ok` a UTF-8 byte order mark is left for the parser (YAML allows one)."""
+    Text that `decode` refuses is IN001 saying what it is and where (regular.decode_utf8, or the
+    reading of a module.json or a ramp.yml as their readers take them)."""
     try:
         raw = read_regular(path, MAX_TEXT_FILE)
         if len(raw) > MAX_TEXT_FILE:
@@ -122,7 +124,7 @@ def read_text(path: Path, sink: Sink, *, missing: str | None = None, bom_ok: boo
                 "Pass the declarations or module.json itself: these files are a few KiB.",
             )
             return None
-        return decode_utf8(raw, str(path), bom_ok=bom_ok)
+        return decode(raw, str(path))
     except NotUtf8Text as exc:
         sink.add("IN001", "", exc.message, exc.hint, line=exc.line)
         return None

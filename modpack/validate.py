@@ -18,7 +18,7 @@ from modpack.checks.document import check_module_document, check_module_json_tex
 from modpack.config import NearestSettings, Settings
 from modpack.errors import ModpackError, UsageError
 from modpack.findings import Finding, PathMapper, Sink, unset_variable
-from modpack.regular import exists
+from modpack.regular import decode_module_json, exists
 from modpack.report import FileReport, Report
 from modpack.sources import expand, kind_of, read_text
 from modpack.types import JSON, Module
@@ -167,10 +167,9 @@ def validate_module_file(path: Path, settings: Settings | None = None) -> list[F
     """A module.json; with the binary its module_file names beside it (`binary_beside`: a bundle
     unpacked), that binary checked against it as a bundle's is, and loaded with `--load`."""
     sink = Sink(str(path))
-    text = read_text(path, sink, missing=f"{path} does not exist", bom_ok=True)
+    text = read_text(path, sink, missing=f"{path} does not exist", decode=decode_module_json)
     if text is None:
         return sink.resolved()
-    text = text.removeprefix("\ufeff")  # as Redis Enterprise reads it (regular.decode_module_json)
     binary: Path | None = None
 
     def beside(document: JSON) -> bool:

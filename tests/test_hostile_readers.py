@@ -569,6 +569,23 @@ def test_a_byte_order_mark_in_ramp_yml_is_read_as_ramp_reads_it(tmp_path: Path) 
     assert "IN001" not in result.stdout and "IN004" not in result.stdout, result.stdout
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_a_utf16_ramp_yml_is_read_as_ramp_reads_it(tmp_path: Path, encoding: str) -> None:
+    """`ramp pack -m` opens the manifest in binary and PyYAML reads UTF-16 by its byte order mark
+    (Windows PowerShell 5's `>` writes it): validate refused the file RAMP packs (IN001), and said
+    nothing of what is in it."""
+    import yaml
+
+    text = "display_name: X\ncapabilities: [types]\nmin_redis_version: '7.4'\nbad: 1\n"
+    raw = text.encode(encoding) if encoding == "utf-16" else b"\xfe\xff" + text.encode(encoding)
+    assert yaml.load(raw, Loader=yaml.FullLoader)["bad"] == 1  # RAMP's reading of it
+    path = tmp_path / "ramp.yml"
+    path.write_bytes(raw)
+    result = modpack("validate", path)
+    assert "IN001" not in result.stdout, result.stdout
+    assert f"{path}:4 [bad]: warning DECL006 RAMP does not know the key 'bad'" in result.stdout, result.stdout
+
+
 def test_a_byte_order_mark_on_a_bundles_module_json_is_read_as_redis_enterprise_reads_it(
     tmp_path: Path,
 ) -> None:

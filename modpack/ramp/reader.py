@@ -22,6 +22,7 @@ from modpack.checks.numbers import report_floats
 from modpack.declarations import Declarations
 from modpack.envvars import getenv_as_variables, substitute_env
 from modpack.findings import Sink
+from modpack.regular import decode_manifest
 from modpack.sources import read_text
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ _TEMPLATE = re.compile(r"\{\{[^}]*\}\}|\{[^{}]*\}")
 def load(path: Path) -> Declarations:
     sink = Sink(str(path))
     decl = Declarations(path, "ramp", sink)
-    text = read_text(path, sink, bom_ok=True)  # RAMP's PyYAML skips a byte order mark
+    text = read_text(path, sink, decode=decode_manifest)
     if text is None:
         return decl
     if len(text) > MAX_MANIFEST:
