@@ -696,3 +696,136 @@ def test_an_unpacked_bundle_is_loaded_and_compared_with_its_module_json(tmp_path
     (folder / "module.json").write_text(json.dumps({**module, "module_file": "other.so"}), "utf-8")
     alone = run_modpack("validate", "--load", folder)  # names no binary beside it: checked apart
     assert "ZIP006" not in alone.stdout and "LOAD021" not in alone.stdout, alone.stdout
+
+
+# --- a module that needs a newer Redis than this machine's -----------------------------------------
+
+# What RediSearch does: look up a function of the module API a later Redis added (7.2's
+# RedisModule_SetCommandACLCategories) and refuse to load without it.
+NEEDS_7_2 = """int (*SetACL)(RedisModuleCommand *, const char *) = NULL;
+    RedisModule_GetApi("RedisModule_SetCommandACLCategories", (void *)&SetACL);
+    if (SetACL == NULL) return REDISMODULE_ERR;  /* Redis 7.2+ */
+    CC("am.get", "readonly", 1, 1, 1);
+    TRY(SetACL(RedisModule_GetCommand(ctx, "am.get"), "read"));"""
+NEEDS_7_2_TOML = """[module]
+name = "newer"
+semantic_version = "1.0.0"
+min_redis_version = "7.4"
+compatible_redis_version = "7.4"
+capabilities = ["clustering"]
+
+[build]
+so = "newer.so"
+
+[[commands]]
+name = "am.get"
+arity = -1
+flags = ["readonly"]
+first_key = 1
+last_key = 1
+step = 1
+"""
+
+
+def needs_7_2(tmp_path: Path) -> Path:
+    """A modpack.toml for 7.4 (its minimum too) of a module that refuses to load on Redis 7.0."""
+    from tests.support.modules import compile_module, observe
+
+    so = compile_module(tmp_path, NEEDS_7_2, "newer")
+    assert not observe(so).loaded  # redis-server 7.0.15: OnLoad returns an error
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(NEEDS_7_2_TOML, "utf-8")
+    return toml
+
+
+@pytest.mark.redis
+def test_a_module_for_a_newer_redis_is_loaded_into_a_server_not_older_than_its_minimum(
+    tmp_path: Path,
+) -> None:
+    """min_redis_version 7.4 with this machine's 7.0.15 and a prepared 8.0.2: 7.0.15 was chosen as
+    nearer 7.4, and its failed OnLoad said to be the module's (LOAD011, exit 1); LOAD026 of a run
+    on 8.0.2 said to run again with --redis-version 7.0.15."""
+    from tests.support.redis_prepared import require_prepared
+
+    require_redis()
+    require_prepared("x86_64", "8.0")
+    toml = needs_7_2(tmp_path)
+    for extra in ([], ["--redis-version", "8.0"]):
+        done = run_modpack("validate", "--load", toml, *extra)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "info LOAD003 newer 1.0.0 (10000) loaded into redis-server 8.0.2" in done.stdout
+        assert "warning LOAD026 compatible_redis_version is 7.4, and the Redis that proved" in done.stdout
+        assert "7.0.15" not in done.stdout and "LOAD011" not in done.stdout
+
+
+@pytest.mark.rule("LOAD001", "LOAD024", "LOAD026")
+@pytest.mark.redis
+def test_a_module_that_fails_on_a_redis_older_than_its_minimum_is_not_called_broken(
+    tmp_path: Path,
+) -> None:
+    """Only 7.0.15 here, for a module whose min_redis_version is 7.4: its OnLoad fails there, which
+    proves nothing against it. Not loaded (LOAD001, or LOAD024 with --load-if-available), saying
+    so and how to get a newer server; LOAD011 said "RedisModule_OnLoad returned an error" with a
+    fix naming the module's flags and arguments."""
+    require_redis()
+    toml = needs_7_2(tmp_path)
+    (tmp_path / "empty-cache").mkdir()
+    nothing_prepared = {"XDG_CACHE_HOME": str(tmp_path / "empty-cache")}
+    done = run_modpack("validate", "--load", toml, env=nothing_prepared)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "error LOAD001 newer.so was not loaded: RedisModule_OnLoad of newer.so returned an error, on"
+        " redis-server 7.0.15"
+    ) in done.stdout
+    assert (
+        "which is older than the module's min_redis_version 7.4: a module may refuse to load on a Redis"
+        " older than it needs"
+    ) in done.stdout
+    assert (
+        "fix: Run `modpack redis prepare --arch x86_64 --version 8.0` (Debian's 8.0.x, not older than"
+        " 7.4), then run again; or name a redis-server you have with --redis-server or"
+        " $MODPACK_REDIS_SERVER"
+    ) in done.stdout
+    assert "LOAD011" not in done.stdout
+    optional = run_modpack("validate", "--load-if-available", toml, env=nothing_prepared)
+    assert optional.returncode == 0, optional.stdout + optional.stderr
+    assert "info LOAD024 newer.so was not loaded: RedisModule_OnLoad of newer.so returned" in optional.stdout
+    # build --discover, which loads a module whose commands are not declared, says it as well
+    toml.write_text(NEEDS_7_2_TOML[: NEEDS_7_2_TOML.index("[[commands]]")], "utf-8")
+    found = run_modpack("build", toml, "--discover", "-o", tmp_path / "dist", env=nothing_prepared)
+    assert found.returncode == 1
+    assert "older than the module's min_redis_version 7.4" in found.stdout + found.stderr
+    # a module that loads on the older server all the same: proved, with a warning
+    hello = NEEDS_7_2_TOML.replace("newer.so", str(SO / "hello.so")).replace('"newer"', '"hello"')
+    toml.write_text(hello, "utf-8")
+    older = run_modpack("validate", "--load", toml, env=nothing_prepared)
+    assert (
+        "warning LOAD026 min_redis_version is 7.4, and the Redis that proved the module is 7.0.15, older"
+        " than that"
+    ) in older.stdout, older.stdout
+
+
+def test_a_fix_never_names_a_redis_older_than_the_minimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Of this machine's 7.0.15 and a prepared 8.0.2, a module whose minimum is 7.4 goes to 8.0.2,
+    and no fix names 7.0.15 or Debian's 7.0."""
+    from modpack.redis import servers
+    from modpack.redis.spec import ServerSpec
+
+    here = [
+        ServerSpec(("/usr/bin/redis-server",), "x86_64", "7.0.15", "x86_64, of this machine"),
+        ServerSpec(("/cache/redis-server",), "x86_64", "8.0.2", "x86_64, prepared", release="trixie"),
+    ]
+    monkeypatch.setattr(servers, "available", lambda architecture, explicit=None: here)
+    assert servers.choose("x86_64", target="7.4").version == "7.0.15"  # 7.0 is nearer 7.4 than 8.0
+    assert servers.choose("x86_64", target="7.4", minimum="7.4").version == "8.0.2"
+    assert servers.choose("x86_64", target="7.4", minimum="7.0").version == "7.0.15"
+    assert servers.choose("x86_64", target="7.4", minimum="9.0").version == "7.0.15"  # none: nearest
+    assert servers.choose("x86_64", target="7.4", minimum="7.4", wanted="7.0").version == "7.0.15"
+    assert servers.how_to_get("x86_64", "7.4", used="8.0.2", major=True, minimum="7.4") == (
+        "No redis-server 7.x of 7.4 or newer is here, and `modpack redis prepare` offers 7.0 and 8.0"
+        " only: name one you have with --redis-server (a server of this machine's architecture), or"
+        " target a Redis the check can run on."
+    )
+    assert servers.how_to_get_newer("x86_64", "7.4") == (
+        "Run again with --redis-version 8.0.2, a redis-server 7.4 or newer that is here."
+    )

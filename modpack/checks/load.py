@@ -92,6 +92,7 @@ def check_load(
             wanted=settings.redis_version,
             explicit=settings.redis_server,
             subject="it",
+            minimum=_minimum(module),
         )
     except harness.RedisNotFoundError as exc:
         not_loaded(so_path.name, exc.message, exc.hint, sink, settings)
@@ -104,6 +105,7 @@ def check_load(
                 module,
                 sink,
                 declared or sink,
+                settings=settings,
                 getkeys_api=getkeys_api,
                 packed=packed,
                 reported=frozenset(c for c in STATIC_RULES if settings.reports(c)),
@@ -121,15 +123,21 @@ def _load_and_compare(
     sink: Sink,
     declared: Sink,
     *,
+    settings: Settings,
     getkeys_api: bool | None = None,
     packed: Callable[[Discovery], Packed] | None = None,
     reported: frozenset[str] = frozenset(),
 ) -> None:
-    from modpack.redis import compare, discover, harness
+    from modpack.redis import compare, discover, harness, servers
 
     try:
         discovery = discover.discover_with(server, so_path, _module_args(module))
     except harness.ModuleLoadError as exc:
+        older = servers.older_redis_failure(exc.failure, server, servers.minimum_version(module))
+        if older is not None:
+            # not the module's failure: no server of the Redis it needs was here (or one was named)
+            not_loaded(so_path.name, older.message, older.hint, sink, settings)
+            return
         code = failure_rule(exc.failure.reason)
         sink.add(code, "", f"{exc.failure.message} ({server.describe()})", exc.failure.hint)
         return
@@ -155,6 +163,14 @@ def _load_and_compare(
         declared.report(difference._replace(path=place))
 
 
+def _minimum(module: Module | None) -> str | None:
+    """The oldest Redis the module claims to load on (servers.minimum_version), None if none."""
+    from modpack.redis import servers
+
+    floor = servers.minimum_version(module)
+    return floor[1] if floor is not None else None
+
+
 def _probe(
     server: RedisServer, discovery: Discovery, places: dict[str, str], getkeys_api: bool | None
 ) -> Problem | None:
@@ -168,23 +184,42 @@ def _probe(
 
 
 def _check_version(module: Module, server: RedisServer, sink: Sink) -> None:
+    """LOAD026: the module was proved by a Redis of another major version than the one it targets,
+    or by one older than its min_redis_version, on which Redis Enterprise never runs it. A fix never
+    names a server older than the minimum (a module for 7.4 proved by 8.0.2 was told to run again
+    with --redis-version 7.0.15)."""
     from modpack import versions
-    from modpack.redis.servers import how_to_get, target_version
+    from modpack.redis.servers import (
+        how_to_get,
+        how_to_get_newer,
+        minimum_version,
+        older_than,
+        target_version,
+    )
     from modpack.redis.spec import host_architecture
 
+    arch = server.spec.architecture if server.spec is not None else host_architecture()
+    floor, minimum = minimum_version(module) or ("", None)
     target = target_version(module)
     wanted = versions.parse_redis_version(target) if target else None
-    if not target or not wanted or not server.version_tuple or server.version_tuple[0] == wanted[0]:
-        return
-    key = "compatible_redis_version" if module.get("compatible_redis_version") else "min_redis_version"
-    arch = server.spec.architecture if server.spec is not None else host_architecture()
-    sink.add(
-        "LOAD026",
-        key,
-        f"{key} is {target}, and the Redis that proved the module is {server.version}: what Redis "
-        f"reports for a module differs between major versions",
-        how_to_get(arch, target, used=server.version, major=True),
-    )
+    if target and wanted and server.version_tuple and server.version_tuple[0] != wanted[0]:
+        key = "compatible_redis_version" if module.get("compatible_redis_version") else "min_redis_version"
+        sink.add(
+            "LOAD026",
+            key,
+            f"{key} is {target}, and the Redis that proved the module is {server.version}: what Redis "
+            f"reports for a module differs between major versions",
+            how_to_get(arch, target, used=server.version, major=True, minimum=minimum),
+        )
+    elif minimum is not None and older_than(server.version_tuple, minimum):
+        sink.add(
+            "LOAD026",
+            floor,
+            f"{floor} is {minimum}, and the Redis that proved the module is {server.version}, older than"
+            " that: Redis Enterprise does not run the module on it, and what Redis reports for a module"
+            " changes between versions",
+            how_to_get_newer(arch, minimum),
+        )
 
 
 def _module_args(module: Module | None) -> list[str]:

@@ -122,9 +122,12 @@ def _pack_discovered(decl: Declarations, module: Module, request: RampOptions) -
     """decl.module: what the loaded module registers, with RAMP's command edits applied."""
     from modpack.redis.compare import report_registered_defects
     from modpack.redis.discover import discover, module_json_commands, split_args
+    from modpack.redis.servers import minimum_version
 
     load_args = module.pop("run_command_line_args", None) or module.get("command_line_args") or ""
-    found = discover(request.module_so, split_args(str(load_args)))
+    # a server not older than -r (min_redis_version) when there is one: a module that needs a
+    # newer Redis refuses to load on an older one
+    found = discover(request.module_so, split_args(str(load_args)), minimum=minimum_version(module))
     report_registered_defects(decl.sink, found, request.module_so)
     given_name = request.options.get("module_name")
     module["module_name"] = given_name if isinstance(given_name, str) and given_name else found.module_name

@@ -57,14 +57,18 @@ def discover(
     timeout: float = COMMAND_TIMEOUT,
     redis_version: str | None = None,
     target: str | None = None,
+    minimum: tuple[str, str] | None = None,
 ) -> Discovery:
     """Start a disposable redis-server, load the module, and read what it registered.
 
     The server is one of the module's architecture (an emulated one for a module of another
     architecture, modpack.redis.servers), `redis_version` when given, else the one closest to
-    `target` (the Redis the module is for)."""
+    `target` (the Redis the module is for) of those not older than `minimum` (the key and value
+    of servers.minimum_version). A load that fails on an older one says so (the module may need
+    the Redis it names)."""
     from modpack import elf
     from modpack.redis import servers
+    from modpack.redis.harness import ModuleLoadError
 
     if not is_file(so_path):  # the module to load: a usage error (2), as build and publish say it
         raise UsageError(f"{so_path} {not_a_file(so_path)}", "Pass the compiled module (.so).")
@@ -81,9 +85,16 @@ def discover(
         wanted=redis_version,
         explicit=redis_server,
         subject=so_path.name,
+        minimum=minimum[1] if minimum is not None else None,
     )
     with RedisServer(spec=spec, timeout=timeout) as server:
-        return discover_with(server, so_path, args)
+        try:
+            return discover_with(server, so_path, args)
+        except ModuleLoadError as exc:
+            older = servers.older_redis_failure(exc.failure, server, minimum)
+            if older is None:
+                raise
+            raise ModuleLoadError(older) from None
 
 
 def discover_with(server: RedisServer, so_path: Path, args: Sequence[str] = ()) -> Discovery:
@@ -179,7 +190,7 @@ def fill_commands(
     tables add_command names (a plugin registers them), as RAMP appends its add_command entries.
 
     Proved by a redis-server of the module's architecture, closest to the Redis it targets."""
-    from modpack.redis.servers import target_version
+    from modpack.redis.servers import minimum_version, target_version
 
     args = decl.module.get("command_line_args")
     discovery = discover(
@@ -188,6 +199,7 @@ def fill_commands(
         redis_server,
         redis_version=redis_version,
         target=target_version(decl.module),
+        minimum=minimum_version(decl.module),
     )
     # The module was loaded: a name or version it does not register would be refused by the
     # bundle's own `validate --load` (and by Redis Enterprise when it loads the module by name).

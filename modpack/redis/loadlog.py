@@ -135,6 +135,27 @@ def with_taken_names(failure: LoadFailure, names: Sequence[str]) -> LoadFailure:
 
 _TAKEN_SHOWN = 5
 
+# The failures a module can cause itself by needing a newer Redis: an OnLoad that returns an error
+# when RedisModule_GetApi finds no function of a later Redis (RediSearch checks its version so),
+# or one that calls such a function anyway and crashes. A missing library or a symbol version is
+# the machine's, whichever Redis loads the module.
+OLDER_REDIS_REASONS: frozenset[FailureReason] = frozenset({"onload-failed", "crashed", "timeout", "unknown"})
+
+
+def on_older_redis(failure: LoadFailure, server: str, key: str, minimum: str, newer: str) -> LoadFailure:
+    """A failed load on `server` (described), older than the module's `key` (min_redis_version)
+    `minimum`: said as what it is, no proof against the module (LOAD011 said "RedisModule_OnLoad
+    returned an error" of a module for 7.4 on 7.0.15, with a fix naming its flags and arguments).
+    `newer`: how to get a server that is not older (servers.how_to_get_newer)."""
+    return LoadFailure(
+        failure.reason,
+        f"{failure.message}, on {server}, which is older than the module's {key} {minimum}: a module"
+        " may refuse to load on a Redis older than it needs (a function of the module API it looks up"
+        " is missing there), so this proves nothing against the module",
+        newer + (f" If it fails on a Redis {minimum} or newer too: {failure.hint}" if failure.hint else ""),
+        failure.log,
+    )
+
 
 def _explain_dlerror(path: Path, logged_path: str, error: str) -> LoadFailure:
     error = error.removeprefix(f"{logged_path}: ")

@@ -13,12 +13,17 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modpack import versions
 from modpack.redis import provision
 from modpack.redis.harness import INSTALL_HINT, RedisNotFoundError
 from modpack.redis.spec import ServerSpec, host_architecture
 from modpack.types import Module
+
+if TYPE_CHECKING:
+    from modpack.redis.harness import RedisServer
+    from modpack.redis.loadlog import LoadFailure
 
 
 def target_version(module: Module | None) -> str | None:
@@ -30,6 +35,45 @@ def target_version(module: Module | None) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
+
+
+def minimum_version(module: Module | None) -> tuple[str, str] | None:
+    """(key, version) of the oldest Redis the module claims to load on: min_redis_version, else
+    compatible_redis_version; 99.99, the development placeholder, is none (as
+    modpack.checks.commands.lowest_redis reads them)."""
+    for key in ("min_redis_version", "compatible_redis_version"):
+        value = module.get(key) if module is not None else None
+        parsed = versions.parse_redis_version(value) if isinstance(value, str) else None
+        if isinstance(value, str) and parsed and parsed[:2] != (99, 99):
+            return key, value
+    return None
+
+
+def older_than(version: tuple[int, ...], minimum: str | None) -> bool:
+    """Whether a server of `version` is older than `minimum` ("7.4" is 7.4.0); an unknown version
+    (()) is not said to be."""
+    floor = versions.parse_redis_version(minimum) if minimum else None
+    if not floor or not version:
+        return False
+    return (*version, 0, 0, 0)[:3] < (*floor, 0, 0, 0)[:3]
+
+
+def older_redis_failure(
+    failure: LoadFailure, server: RedisServer, minimum: tuple[str, str] | None
+) -> LoadFailure | None:
+    """A failed load said as one on a redis-server older than the module's `minimum` (the key and
+    version minimum_version gives), when it was and the failure is one a module that needs a newer
+    Redis can cause (loadlog.OLDER_REDIS_REASONS); None otherwise."""
+    from modpack.redis import loadlog
+
+    if minimum is None or failure.reason not in loadlog.OLDER_REDIS_REASONS:
+        return None
+    key, version = minimum
+    if not older_than(server.version_tuple, version):
+        return None
+    architecture = server.spec.architecture if server.spec is not None else host_architecture()
+    newer = how_to_get_newer(architecture, version)
+    return loadlog.on_older_redis(failure, server.describe(), key, version, newer)
 
 
 def binary_architecture(so_path: Path) -> str | None:
@@ -75,13 +119,17 @@ def choose(
     wanted: str | None = None,
     explicit: str | None = None,
     subject: str = "the module",
+    minimum: str | None = None,
 ) -> ServerSpec:
     """The server to load a module of `architecture` into (None: this machine's).
 
-    `wanted` (--redis-version) must match; else the server whose version is closest to `target`
+    `wanted` (--redis-version) must match; else, of the servers not older than `minimum`
+    (min_redis_version) when there is one, the server whose version is closest to `target`
     (compatible_redis_version) wins, this machine's own on a tie; without a target, this
     machine's own, else the newest. `explicit` (--redis-server) is used as given for modules of
-    this machine's architecture. `subject` names the module in messages.
+    this machine's architecture. `subject` names the module in messages. A module for 7.4 that
+    looks up an API of 7.2 and refuses to load without it was loaded into this machine's 7.0.15,
+    nearer 7.4 than a prepared 8.0.2, and its OnLoad's error was reported as the module's.
     """
     host = host_architecture()
     arch = architecture or host
@@ -99,6 +147,9 @@ def choose(
         candidates = matching
     if not candidates:
         raise _none_for(arch, host, subject)
+    if not wanted:
+        recent = [s for s in candidates if not older_than(s.version_tuple, minimum)]
+        candidates = recent or candidates  # none: the load says that the server is older
     if target and (goal := versions.parse_redis_version(target)):
         return min(
             candidates,
@@ -114,33 +165,83 @@ def how_to_get(
     used: str | None = None,
     major: bool = False,
     here: Sequence[ServerSpec] | None = None,
+    minimum: str | None = None,
 ) -> str:
     """A fix that can be followed, for a check that wants Redis `version` (of its major only, with
-    `major`) of `architecture`: --redis-version naming a server of it already here (`used`: the
-    version the check ran on, never suggested again); else `modpack redis prepare` where Debian
-    ships one; else what is left. LOAD026 told a ramp-pack bundle (min_redis_version 4.0) to run
-    `modpack redis prepare --version 4.0`, which offers 7.0 and 8.0 only. `here`: the servers
-    already listed (each listing runs this machine's redis-server for its version)."""
+    `major`) of `architecture`, not older than `minimum` (min_redis_version): --redis-version
+    naming a server of it already here (`used`: the version the check ran on, never suggested
+    again); else `modpack redis prepare` where Debian ships one; else what is left. LOAD026 told a
+    ramp-pack bundle (min_redis_version 4.0) to run `modpack redis prepare --version 4.0`, which
+    offers 7.0 and 8.0 only, and a module for 7.4 (minimum 7.4) proved by 8.0.2 to run again with
+    --redis-version 7.0.15. `here`: the servers already listed (each listing runs this machine's
+    redis-server for its version)."""
     prefix = _prefix(version)[: 1 if major else None]
     shown = f"{prefix[0]}.x" if major and prefix else version
+    if older_than(prefix, minimum):  # 7.x for a minimum of 7.4: any 7.x not older than it
+        shown += f" of {minimum} or newer"
     servers = available(architecture) if here is None else here
     fitting = [
-        s for s in servers if prefix and s.version_tuple[: len(prefix)] == prefix and s.version != used
+        s
+        for s in servers
+        if prefix
+        and s.version_tuple[: len(prefix)] == prefix
+        and s.version != used
+        and not older_than(s.version_tuple, minimum)
     ]
     if fitting:
         return f"Run again with --redis-version {fitting[0].version}, a redis-server {shown} that is here."
-    offered = list(provision.RELEASES.values())
     series = prefix[:2]  # prepare installs Debian's 8.0.x for 8.0: a patch version is one of them
-    ready = [v for v in offered if series and _prefix(v)[: len(series)] == series]
+    ready = [v for v in _offered(minimum) if series and _prefix(v)[: len(series)] == series]
+    if ready:
+        return _prepare(architecture, ready[0])
+    return (
+        f"No redis-server {shown} is here, and `modpack redis prepare` offers {_OFFERS} only: name one"
+        " you have with --redis-server (a server of this machine's architecture), or target a Redis"
+        " the check can run on."
+    )
+
+
+def how_to_get_newer(architecture: str, minimum: str, *, here: Sequence[ServerSpec] | None = None) -> str:
+    """A fix for a check run on a redis-server older than the module's `minimum`
+    (min_redis_version), which chose it only because none newer was there (or --redis-version
+    asked for it): a server of `architecture` not older than `minimum`, here or to prepare."""
+    servers = available(architecture) if here is None else here
+    fitting = [s for s in servers if s.version and not older_than(s.version_tuple, minimum)]
+    if fitting:
+        return (
+            f"Run again with --redis-version {fitting[0].version}, a redis-server {minimum} or newer"
+            " that is here."
+        )
+    named = (
+        "name a redis-server you have with --redis-server or $MODPACK_REDIS_SERVER (one of this"
+        " machine's architecture)"
+    )
+    ready = _offered(minimum)
     if ready:
         return (
-            f"Run `modpack redis prepare --arch {architecture} --version {ready[0]}` (Debian's {ready[0]}.x),"
-            " then run again."
+            f"Run `modpack redis prepare --arch {architecture} --version {ready[-1]}` (Debian's"
+            f" {ready[-1]}.x, not older than {minimum}), then run again; or {named}."
         )
     return (
-        f"No redis-server {shown} is here, and `modpack redis prepare` offers {' and '.join(offered)}"
-        " only: name one you have with --redis-server (a server of this machine's architecture), or"
-        " target a Redis the check can run on."
+        f"No redis-server {minimum} or newer is here, and `modpack redis prepare` offers {_OFFERS} only:"
+        f" {named}."
+    )
+
+
+_OFFERS = " and ".join(provision.RELEASES.values())
+
+
+def _offered(minimum: str | None) -> list[str]:
+    """The Redis series `modpack redis prepare` installs (Debian's 7.0.x, 8.0.x), less those older
+    than `minimum` (by major and minor: which patch Debian ships is not known here)."""
+    floor = ".".join(minimum.split(".")[:2]) if minimum else None
+    return [v for v in provision.RELEASES.values() if not older_than(_prefix(v), floor)]
+
+
+def _prepare(architecture: str, series: str) -> str:
+    return (
+        f"Run `modpack redis prepare --arch {architecture} --version {series}` (Debian's {series}.x),"
+        " then run again."
     )
 
 
