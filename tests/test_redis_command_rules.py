@@ -659,6 +659,37 @@ def test_movable_keys_the_triple_misses_say_whether_getkeys_api_may_route_them(t
         assert (note in done.stdout) is maybe, done.stdout
 
 
+@pytest.mark.rule("LOAD020")
+@pytest.mark.redis
+def test_movablekeys_from_key_specs_alone_is_not_asked_of_a_declaration_for_redis_6(tmp_path: Path) -> None:
+    """RedisBloom's cms.merge: "write deny-oom", 1, 1, 1, then (where SetCommandInfo is there) an
+    INDEX 1 RANGE spec and an INDEX 2 KEYNUM one. Redis 7.0 derives movablekeys from the KEYNUM
+    spec; 6.2 shows it only with getkeys-api (keyspecs.md §3.6), so a module.json for 6.2 declares
+    write and denyoom, and `validate --load` on 7.0 said `error LOAD020 cms.merge: flags differ
+    (registered but not declared: movablekeys)`, while it forgave the 6.x arity -1. A declaration
+    for 7.0 is still told."""
+    body = (
+        "static RedisModuleCommandKeySpec s[] = {IDX(REDISMODULE_CMD_KEY_RW, 1, 0, 1, 0),\n"
+        "        {.flags = KEY_RO, .begin_search_type = REDISMODULE_KSPEC_BS_INDEX, .bs.index.pos = 2,\n"
+        "         .find_keys_type = REDISMODULE_KSPEC_FK_KEYNUM, .fk.keynum = {0, 1, 1}}, {0}};\n"
+        '    CC("cms.merge", "write deny-oom", 1, 1, 1); INFO("cms.merge", -4, s);'
+    )
+    seen = observe(compile_module(tmp_path, body))
+    assert seen.triple("cms.merge") == (1, 1, 1)
+    registered = seen.info["cms.merge"]
+    assert isinstance(registered, list) and "movablekeys" in registered[2]  # 7.0: from the KEYNUM spec
+    entry = table("cms.merge", -1, ("write", "denyoom"), (1, 1, 1))
+    for target, said in (("6.2", False), ("7.0", True)):
+        done = run_modpack("validate", "--load", project(tmp_path, [entry], target=target))
+        assert done.returncode == (1 if said else 0), done.stdout + done.stderr
+        flags = "error LOAD020 cms.merge: flags differ (registered but not declared: movablekeys)"
+        assert (flags in done.stdout) is said, done.stdout
+    # the 7.0 arity and flags declared for 6.2 are right as well
+    movable = table("cms.merge", -4, ("write", "denyoom", "movablekeys"), (1, 1, 1))
+    done = run_modpack("validate", "--load", project(tmp_path, [movable], target="6.2"))
+    assert done.returncode == 0 and "LOAD020" not in done.stdout, done.stdout
+
+
 @pytest.mark.rule("LOAD029")
 @pytest.mark.redis
 def test_a_getkeys_callback_that_names_a_key_past_the_arguments_is_an_error(tmp_path: Path) -> None:

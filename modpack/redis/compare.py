@@ -5,7 +5,9 @@ normalised to what that Redis version would report before comparing (keyspecs.md
 - flags are compared in COMMAND INFO spelling (§1.8); the implicit `module` flag (7.0+) is left
   out; `may_replicate` is hidden from 7.0.1 on and `random` ignored from 7.0 on (§1.6, §1.7);
   `no-cluster` and `getchannels-api` are never shown;
-- 6.x reports arity -1 for every module command (§2), so arity is compared on 7.0+ only;
+- 6.x reports arity -1 for every module command (§2), so arity is compared on 7.0+ only, and
+  shows movablekeys of a module command only with getkeys-api (§3.6), so a declaration for 6.x
+  without it is not told off where 7.0+ derives it from key specs alone;
 - 7.0+ rebuilds the key triple from a key spec (§1.2): first_key 0 drops the other two, and a
   last_key below first_key becomes a from-the-end index;
 - a negative declared step is a Redis Enterprise routing policy (ramp.md §3.2): compared as
@@ -144,7 +146,16 @@ def compare_command(
     policy_step = step if step is not None and step < 0 and not registered_step else None
     found = (
         _arity(path, entry, info, redis, declared_for)
-        + _flags(path, entry, info, redis, routing_policy=policy_step is not None, reported=reported)
+        + _flags(
+            path,
+            entry,
+            info,
+            redis,
+            routing_policy=policy_step is not None,
+            reported=reported,
+            movable_on_6=_movable_on_6(info, getkeys_api),
+            declared_for=declared_for,
+        )
         + _hazards(path, entry, info, redis, getkeys_api=getkeys_api, reported=reported)
     )
     if policy_step is not None:
@@ -338,10 +349,20 @@ def _flags(
     *,
     routing_policy: bool = False,
     reported: frozenset[str] = STATIC_RULES,
+    movable_on_6: bool = True,
+    declared_for: Version | None = None,
 ) -> list[Difference]:
+    """`movable_on_6`: whether Redis 6.x would show the command movablekeys too (_movable_on_6);
+    `declared_for`: the Redis version the declarations are for, when known."""
     if "flags" not in entry and "CMD006" in reported:
         return []  # an entry without flags is a CMD006 finding already
     missing, extra = flag_differences(entry.get("flags", []), info, redis)  # none: routed with none
+    if not movable_on_6 and declared_for is not None and declared_for[:1] < IMPLICIT_MODULE_FLAG[:1]:
+        # A module.json for 6.x declares the flags 6.x reports, which shows movablekeys of a module
+        # command only with getkeys-api (keyspecs.md §3.6: 6.2 src/server.c addReplyCommand());
+        # 7.0+ derives it from key specs as well (populateCommandMovableKeys), which RedisBloom's
+        # cms.merge registers when SetCommandInfo is there. Forgiven as arity is (_arity).
+        extra = [f for f in extra if f != "movablekeys"]
     if routing_policy:
         # movablekeys says only that the keys are not at fixed positions (keyspecs.md §3.6), and
         # a negative step replaces key routing with a proxy policy (a random shard, or the shard
@@ -365,6 +386,13 @@ def _flags(
             "given to RedisModule_CreateCommand.",
         )
     ]
+
+
+def _movable_on_6(info: CommandInfo, getkeys_api: bool | None) -> bool:
+    """Whether Redis 6.x would show this movablekeys command so too: unless the binary registers no
+    command with getkeys-api, the flag 6.x derives it from alone, it may (COMMAND INFO does not
+    say which command has the flag). True for a command 7.0+ does not show movablekeys either."""
+    return not (info.movable and getkeys_api is False)
 
 
 # --- key positions ----------------------------------------------------------------------------
