@@ -659,6 +659,45 @@ def test_movable_keys_the_triple_misses_say_whether_getkeys_api_may_route_them(t
         assert (note in done.stdout) is maybe, done.stdout
 
 
+@pytest.mark.rule("LOAD022")
+@pytest.mark.redis
+def test_a_triple_of_every_argument_covers_every_key_spec_from_its_first_key(tmp_path: Path) -> None:
+    """first/last/step 1, -1, 1 take every argument for a key, so cluster routing sees every key a
+    keyword spec (or one flagged incomplete) finds: `k.cov a X b` with keys of two slots is
+    CROSSSLOT in cluster mode. LOAD022 said the triple "miss[es] the keys of" the keyword spec. A
+    triple from 2 on still misses what an incomplete spec may not point out (argument 1)."""
+    keyword = (
+        "{.flags = KEY_RO, .begin_search_type = REDISMODULE_KSPEC_BS_KEYWORD,"
+        ' .bs.keyword = {.keyword = "X", .startfrom = 1},'
+        " .find_keys_type = REDISMODULE_KSPEC_FK_RANGE, .fk.range = {0, 1, 0}}"
+    )
+    incomplete = "KEY_RW | REDISMODULE_CMD_KEY_INCOMPLETE"
+    body = (
+        f"static RedisModuleCommandKeySpec cov[] = {{IDX(KEY_RW, 1, -1, 1, 0), {keyword}, {{0}}}};\n"
+        f"    static RedisModuleCommandKeySpec inc[] = {{IDX({incomplete}, 1, -1, 1, 0), {{0}}}};\n"
+        f"    static RedisModuleCommandKeySpec inc2[] = {{IDX({incomplete}, 2, -1, 1, 0), {{0}}}};\n"
+        '    CC("k.cov", "write", 0, 0, 0); INFO("k.cov", -2, cov);\n'
+        '    CC("k.inc", "write", 0, 0, 0); INFO("k.inc", -2, inc);\n'
+        '    CC("k.inc2", "write", 0, 0, 0); INFO("k.inc2", -3, inc2);'
+    )
+    so = compile_module(tmp_path, body)
+    seen = observe(so)
+    assert seen.triple("k.cov") == seen.triple("k.inc") == (1, -1, 1)
+    assert seen.triple("k.inc2") == (2, -1, 1)
+    with cluster_node(so) as node:
+        # {X}1 hashes as X does: only the key after the keyword is of another slot
+        assert node.call("k.cov", "{X}1", "X", "{X}2") == "OK"
+        with pytest.raises(ReplyError, match=r"^CROSSSLOT"):
+            node.call("k.cov", "{X}1", "X", "{b}2")
+    done = run_modpack("validate", "--load", so)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "LOAD022 k.cov" not in done.stdout and "LOAD022 k.inc:" not in done.stdout, done.stdout
+    assert (
+        "warning LOAD022 k.inc2: Redis marks it movablekeys, and first/last/step 2, -1, 1 cannot cover 1"
+        " key spec(s) flagged incomplete"
+    ) in done.stdout
+
+
 @pytest.mark.rule("LOAD020")
 @pytest.mark.redis
 def test_movablekeys_from_key_specs_alone_is_not_asked_of_a_declaration_for_redis_6(tmp_path: Path) -> None:

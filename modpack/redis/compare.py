@@ -483,6 +483,11 @@ def _covered(info: CommandInfo, spec: KeySpec) -> bool:
     flags = {f.lower() for f in spec.flags}
     if "not_key" in flags:
         return True
+    if _takes_the_rest(info) and _lowest_key(spec) >= info.first_key:
+        # every argument from first_key on is a key to routing, so is every key the spec finds
+        # (a 1, -1, 1 command with a keyword spec answers CROSSSLOT in cluster mode for keys of two
+        # slots, measured on 7.0.15), and every key an incomplete spec may not point out
+        return True
     if "incomplete" in flags or spec.begin_search != "index" or spec.find_keys != "range":
         return False
     first, last, step = info.first_key, info.last_key, info.step
@@ -492,6 +497,32 @@ def _covered(info: CommandInfo, spec: KeySpec) -> bool:
     if lastkey != 0 and (keystep <= 0 or keystep % step):
         return False
     return _reaches(last, position + lastkey if lastkey >= 0 else lastkey)
+
+
+def _takes_the_rest(info: CommandInfo) -> bool:
+    """first/last/step take every argument from first_key to the last (src/db.c
+    getKeysUsingLegacyRangeSpec() reads last_key -1 as argc - 1)."""
+    return info.first_key > 0 and info.last_key == -1 and info.step == 1
+
+
+def _lowest_key(spec: KeySpec) -> int:
+    """The lowest argument index a key of `spec` can be at (7.0 src/db.c getKeysUsingKeySpecs():
+    a RANGE takes keys from where the search began on, a KEYNUM from there plus firstkey, and a
+    keyword is searched for from startfrom on, or from the end back to index 2, the keys following
+    it). A spec that does not say where its keys are (unknown, or flagged incomplete: it may not
+    point out every key) has them among the arguments, from index 1 on."""
+    flags = {f.lower() for f in spec.flags}
+    if spec.begin_search == "index":
+        start = spec.begin_int("index")
+    elif spec.begin_search == "keyword":
+        start = max(spec.begin_int("startfrom"), 1) + 1
+    else:
+        return 1
+    if spec.find_keys == "keynum":
+        start += spec.find_int("firstkey")
+    elif spec.find_keys != "range":
+        return min(start, 1)
+    return min(start, 1) if "incomplete" in flags else start
 
 
 def _reaches(last: int, spec_last: int) -> bool:
