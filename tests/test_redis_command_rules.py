@@ -814,9 +814,10 @@ def test_a_failed_onload_says_what_redis_logged_before_it(tmp_path: Path) -> Non
 def test_a_failed_onload_names_the_literals_that_are_commands_redis_has(tmp_path: Path) -> None:
     """redex's rxlists registers lmpop, a built-in command since Redis 7.0: RedisModule_CreateCommand
     fails, OnLoad returns an error, and LOAD011 (from validate --load, discover, build --discover)
-    said only that, while `validate` of the .so found nothing. It now names the module's string
-    literals that are commands the server has; a module's own names (with a dot) never are, nor
-    are the flag words ("readonly" is a command too)."""
+    said only that, while `validate` of the .so found nothing. It names the module's string
+    literals that are commands the server has, as a possibility where nothing declared says what
+    the module registers, and as the error where the declarations name it; a module's own names
+    (with a dot) never are, nor are the flag words ("readonly" is a command too)."""
     so = compile_module(
         tmp_path, 'CC("mine.set", "write", 1, 1, 1);\n    CC("get", "readonly", 1, 1, 1);', "taken"
     )
@@ -826,10 +827,56 @@ def test_a_failed_onload_names_the_literals_that_are_commands_redis_has(tmp_path
         assert said.returncode == 1, said.stdout + said.stderr
         output = said.stdout + said.stderr
         assert (
-            "RedisModule_OnLoad of taken.so returned an error; among the module's string literals, get"
-            " names a command this redis-server already has, which a module cannot register"
+            "RedisModule_OnLoad of taken.so returned an error; the module's string literals include get,"
+            " the name of a command this redis-server has: if the module registers it (not only calls"
+            " it), that is the error, since a module cannot register a name taken"
         ) in output
         assert "If the module registers it, give that command another name" in output
+    (tmp_path / "modpack.toml").write_text(
+        HEADER.replace('"ksx"', '"taken"').replace("ksx.so", "taken.so").format(min="7.0", target="7.0")
+        + "\n".join(f'[[commands]]\nname = "{name}"\nflags = ["readonly"]\n' for name in ("mine.set", "get")),
+        "utf-8",
+    )
+    declared = run_modpack("validate", "--load", tmp_path / "modpack.toml")
+    assert (
+        "error LOAD011 RedisModule_OnLoad of taken.so returned an error; get is declared as a command of"
+        " the module, and this redis-server has a command of that name already, which a module cannot"
+        " register"
+    ) in declared.stdout, declared.stdout
+    assert "fix: Give the command another name, prefixed with the module's" in declared.stdout
+
+
+@pytest.mark.rule("LOAD011")
+@pytest.mark.redis
+def test_a_command_a_failed_onload_only_calls_is_not_said_to_be_its_error(tmp_path: Path) -> None:
+    """RedisTimeSeries, RediSearch, RedisGears and RedisGraph call `info` in their OnLoad; one that
+    then refuses its arguments (as RedisTimeSeries' ReadConfig refuses an odd list) was told
+    "among the module's string literals, info names a command this redis-server already has,
+    which a module cannot register", with a fix to rename the command. Where the declarations say
+    what it registers, nothing is said of info; a .so alone names it as a possibility only."""
+    body = """
+    void *(*Call)(RedisModuleCtx *, const char *, const char *, ...) = NULL;
+    void (*FreeCallReply)(void *) = NULL;
+    RedisModule_GetApi("RedisModule_Call", (void *)&Call);
+    RedisModule_GetApi("RedisModule_FreeCallReply", (void *)&FreeCallReply);
+    void *reply = Call(ctx, "info", "c", "server");  /* as RedisTimeSeries' RTS_GetRedisVersion */
+    if (reply != NULL) FreeCallReply(reply);
+    if (argc % 2) return REDISMODULE_ERR;  /* an odd argument list refused */
+    CC("ts.add", "write deny-oom", 1, 1, 1);
+    """
+    so = compile_module(tmp_path, body, "ksx")
+    toml = project(tmp_path, [table("ts.add", -1, ("write", "denyoom"), (1, 1, 1))])
+    toml.write_text(
+        toml.read_text("utf-8").replace("[build]", 'command_line_args = "ODD"\n\n[build]'), "utf-8"
+    )
+    done = run_modpack("validate", "--load", toml)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error LOAD011 RedisModule_OnLoad of ksx.so returned an error (redis-server" in done.stdout
+    assert "info" not in done.stdout.split("LOAD011", 1)[1].split("\n", 1)[0]
+    assert "give that command another name" not in done.stdout.lower()
+    alone = run_modpack("discover", so, "--args", "ODD")
+    assert alone.returncode == 1
+    assert "if the module registers it (not only calls it), that is the error" in alone.stderr
 
 
 # --- flags strings Redis refuses, read from the binary ---------------------------------------------

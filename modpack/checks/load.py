@@ -129,6 +129,7 @@ def _load_and_compare(
     reported: frozenset[str] = frozenset(),
 ) -> None:
     from modpack.redis import compare, discover, harness, servers
+    from modpack.redis.loadlog import with_taken_names
 
     try:
         discovery = discover.discover_with(server, so_path, _module_args(module))
@@ -138,8 +139,8 @@ def _load_and_compare(
             # not the module's failure: no server of the Redis it needs was here (or one was named)
             not_loaded(so_path.name, older.message, older.hint, sink, settings)
             return
-        code = failure_rule(exc.failure.reason)
-        sink.add(code, "", f"{exc.failure.message} ({server.describe()})", exc.failure.hint)
+        failure = with_taken_names(exc.failure, _declared_names(module))
+        sink.add(failure_rule(failure.reason), "", f"{failure.message} ({server.describe()})", failure.hint)
         return
     sink.add("LOAD003", "", _loaded(discovery, server, listed=module is None))
     if module is None:
@@ -161,6 +162,19 @@ def _load_and_compare(
         # of a ramp.yml, said where it writes the entry (overide_command[0]), not at the packed index
         place = as_packed.place(difference.path) if as_packed is not None else difference.path
         declared.report(difference._replace(path=place))
+
+
+def _declared_names(module: Module | None) -> set[str] | None:
+    """The names of the commands the module declares it registers (its commands, and those
+    exclude_commands leaves out on purpose), None when it declares none (a .so alone, a ramp.yml):
+    which of its string literals it registers is then not known."""
+    from modpack.records import recorded
+    from modpack.redis.compare import declared_commands
+
+    if module is None:
+        return None
+    names = {name for _, _, name in declared_commands(module)} | recorded(module, "exclude_commands")
+    return names or None
 
 
 def _minimum(module: Module | None) -> str | None:

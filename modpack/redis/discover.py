@@ -91,10 +91,12 @@ def discover(
         try:
             return discover_with(server, so_path, args)
         except ModuleLoadError as exc:
+            from modpack.redis.loadlog import with_taken_names
+
             older = servers.older_redis_failure(exc.failure, server, minimum)
-            if older is None:
-                raise
-            raise ModuleLoadError(older) from None
+            # nothing declared says which commands the module registers (build --discover loads a
+            # module whose commands are not declared)
+            raise ModuleLoadError(older or with_taken_names(exc.failure)) from None
 
 
 def discover_with(server: RedisServer, so_path: Path, args: Sequence[str] = ()) -> Discovery:

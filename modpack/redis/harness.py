@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Protocol, TypeAlias, Union
@@ -540,7 +540,8 @@ class RedisServer:
         except ReplyError as exc:
             failure = loadlog.explain(path, self.log_lines(offset), exc.message)
             if failure.reason == "onload-failed":
-                failure = loadlog.with_taken_names(failure, _taken_names_of(self, path))
+                # said by the caller, who knows what the module declares (loadlog.with_taken_names)
+                failure = replace(failure, taken=tuple(_taken_names_of(self, path)))
             raise ModuleLoadError(failure) from None
         except ServerGoneError as exc:
             raise ModuleLoadError(loadlog.crashed(path, exc.message, exc.log)) from None

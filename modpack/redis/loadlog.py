@@ -10,8 +10,8 @@ fixtures/README.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, TypeAlias
 
@@ -65,6 +65,9 @@ class LoadFailure:
     message: str
     hint: str = ""
     log: tuple[str, ...] = ()
+    # the module's string literals that name a command the server has (a failed OnLoad's), which
+    # with_taken_names says, as the declarations allow
+    taken: tuple[str, ...] = ()
 
 
 def explain(path: Path, lines: Sequence[str], reply: str) -> LoadFailure:
@@ -109,28 +112,47 @@ def _explain_line(path: Path, line: str, before: Sequence[str]) -> LoadFailure |
     return _explain_dlerror(path, match.group("path"), match.group("error"))
 
 
-def with_taken_names(failure: LoadFailure, names: Sequence[str]) -> LoadFailure:
+def with_taken_names(failure: LoadFailure, declared: Collection[str] | None = None) -> LoadFailure:
     """A failed OnLoad's explanation, with the module's string literals that name a command the
-    server already has: RedisModule_CreateCommand refuses a name taken, and a module written for
-    an older Redis fails so once Redis adds a command of its name (redex's lmpop, a built-in
-    command since Redis 7.0). Said as what they are: the module may only call them."""
+    server already has (`failure.taken`): RedisModule_CreateCommand refuses a name taken, and a
+    module written for an older Redis fails so once Redis adds a command of its name (redex's
+    lmpop, a built-in command since Redis 7.0). A literal is no registration: RedisTimeSeries,
+    RediSearch and RedisGears call `info` in their OnLoad, and a module named `acl` passes its name
+    to RedisModule_Init; each was told its failure was a name it cannot register. So a clash is
+    said as the cause only of a name in `declared` (the module's declared commands, which say
+    what it registers): of none of them, nothing is said; without declarations (None), the
+    literals are named as a possibility."""
+    names = list(failure.taken)
     if not names:
         return failure
+    if declared is not None:
+        folded = {name.casefold() for name in declared}
+        names = [name for name in names if name.casefold() in folded]
+        if not names:
+            return failure
     shown = ", ".join(names[:_TAKEN_SHOWN]) + (
         f" and {len(names) - _TAKEN_SHOWN} more" if len(names) > _TAKEN_SHOWN else ""
     )
-    verb = "name commands" if len(names) > 1 else "names a command"
+    some = "one of them" if len(names) > 1 else "it"
+    if declared is not None:
+        said = (
+            f"{shown} {'are' if len(names) > 1 else 'is'} declared as a command of the module, and this"
+            f" redis-server has a command of {'each' if len(names) > 1 else 'that'} name already, which"
+            " a module cannot register"
+        )
+        fix = "Give the command another name"
+    else:
+        said = (
+            f"the module's string literals include {shown}, the name{'s' if len(names) > 1 else ''} of"
+            f" {'commands' if len(names) > 1 else 'a command'} this redis-server has: if the module"
+            f" registers {some} (not only calls it), that is the error, since a module cannot register"
+            " a name taken"
+        )
+        fix = f"If the module registers {some}, give that command another name"
     hint = (
-        f"If the module registers {'one of them' if len(names) > 1 else 'it'}, give that command another"
-        f" name, prefixed with the module's: RedisModule_CreateCommand fails on a name taken. {failure.hint}"
+        f"{fix}, prefixed with the module's: RedisModule_CreateCommand fails on a name taken. {failure.hint}"
     )
-    return LoadFailure(
-        failure.reason,
-        f"{failure.message}; among the module's string literals, {shown} {verb} this redis-server"
-        " already has, which a module cannot register",
-        hint.rstrip(),
-        failure.log,
-    )
+    return replace(failure, message=f"{failure.message}; {said}", hint=hint.rstrip(), taken=())
 
 
 _TAKEN_SHOWN = 5
