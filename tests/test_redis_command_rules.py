@@ -882,6 +882,47 @@ def test_a_command_a_failed_onload_only_calls_is_not_said_to_be_its_error(tmp_pa
 # --- flags strings Redis refuses, read from the binary ---------------------------------------------
 
 
+@pytest.mark.rule("LOAD030", "CMD022")
+@pytest.mark.redis
+def test_commands_command_info_does_not_describe_are_said_not_dropped(tmp_path: Path) -> None:
+    """redis-server 7.0.15 registers an empty name and one with a `|` (a client can call both, and
+    COMMAND LIST names them), while COMMAND INFO answers nil for both: discover listed the other
+    command alone, and `validate --load` said "registered 1 command" with no finding, and of a
+    declared `u.pipe|x` that the module does not register it (LOAD016)."""
+    body = (
+        'CC("u.get", "readonly", 1, 1, 1);\n'
+        '    CC("u.pipe|x", "readonly", 1, 1, 1);\n'
+        '    CC("", "readonly", 0, 0, 0);'
+    )
+    so = compile_module(tmp_path, body)
+    seen = observe(so)
+    assert seen.info == {"": None, "u.get": seen.info["u.get"], "u.pipe|x": None}
+    said = (
+        '"u.pipe|x" is registered (COMMAND LIST names it, and a client can call it), but COMMAND INFO'
+        " answers nil for it: Redis Enterprise, which learns a module's commands from COMMAND INFO (as RAMP"
+        " does), cannot know its arity, flags or keys"
+    )
+    done = run_modpack("validate", "--load", so)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        'registered 1 command: u.get; also "" and "u.pipe|x", which COMMAND INFO does not describe'
+    ) in done.stdout
+    assert f"warning LOAD030 {said}" in done.stdout and 'warning LOAD030 "" is registered' in done.stdout
+    found = run_modpack("discover", so)
+    assert found.returncode == 0, found.stderr
+    assert '# Left out: "" and "u.pipe|x", which COMMAND INFO does not describe (see LOAD030)' in found.stdout
+    assert f"modpack: warning: LOAD030 {said}" in found.stderr
+    listed = json.loads(run_modpack("discover", so, "--format", "json").stdout)
+    assert listed["undescribed_commands"] == ["", "u.pipe|x"]
+    declared = project(
+        tmp_path,
+        [table("u.get", -1, ("readonly",), (1, 1, 1)), table("u.pipe|x", -1, ("readonly",), (1, 1, 1))],
+    )
+    codes = findings(declared, "--load")
+    assert "LOAD030@commands[1]" in codes and "LOAD030@commands" in codes, codes
+    assert not [c for c in codes if c.startswith("LOAD016")], codes
+
+
 @pytest.mark.rule("ELF031")
 @pytest.mark.redis
 @pytest.mark.parametrize(

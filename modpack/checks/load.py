@@ -262,6 +262,10 @@ def _loaded(discovery: Discovery, server: RedisServer, *, listed: bool) -> str:
     if discovery.internal:
         hidden = len(discovery.internal)
         registered += f", and {hidden} internal command{'s' if hidden != 1 else ''} COMMAND hides"
+    if discovery.undescribed:
+        from modpack.redis.compare import undescribed_names
+
+        registered += f"; also {undescribed_names(discovery)}"
     return (
         f"{discovery.module_name} {discovery.semantic_version} ({discovery.module_version}) loaded into "
         f"{server.describe()} and registered {registered}"

@@ -70,10 +70,13 @@ def compare(
     # module does not register when it is loaded (RedisGears' rg.jexecute comes with a plugin),
     # and exclude_commands leaves out on purpose what it registers.
     added, excluded = recorded(module, "add_command"), recorded(module, "exclude_commands")
+    undescribed = {name.lower() for name in discovery.undescribed}
     for index, entry, name in declared:
         info = registered.get(name.lower())
         path = f"commands[{index}]"
-        if info is None:
+        if info is None and name.lower() in undescribed:
+            found.append(_undescribed(path, name))
+        elif info is None:
             if name.casefold() not in added:
                 found.append(_not_registered(path, name, toml))
         else:
@@ -88,6 +91,7 @@ def compare(
             )
     found += _unmatched_exclusions(module, registered)
     names = {name.lower() for _, _, name in declared}
+    found += [_undescribed("commands", name) for name in discovery.undescribed if name.lower() not in names]
     for info in discovery.commands:
         if info.name.lower() not in names and not excluded_by(info.name, excluded):
             # Undeclared, it is still registered: its keys are extracted all the same.
@@ -103,7 +107,7 @@ def registered_defects(discovery: Discovery, *, getkeys_api: bool | None = None)
     .so validated alone): key specs Redis accepts and cannot use (LOAD027: hellodict.c of
     redis/redis registers 1, 1, 0, and COMMAND GETKEYS then crashes the server) and movable keys
     the legacy triple misses (LOAD022). A module.json made from what it registers has them too."""
-    found = []
+    found = [_undescribed("", name) for name in discovery.undescribed]
     for info in discovery.commands:
         found += _hazards("", {}, info, discovery.redis_version_tuple, getkeys_api=getkeys_api)
         found += _coverage("", info, getkeys_api)
@@ -231,6 +235,36 @@ def _unmatched_exclusions(
         Difference("LOAD028", f"exclude_commands[{index}]", unmatched_exclusion(name))
         for index, name in unregistered_exclusions(module, names)
     ]
+
+
+def undescribed_names(discovery: Discovery) -> str:
+    """`"" and "e.pipe|x", which COMMAND INFO does not describe`: Discovery.undescribed, for
+    people (an empty name is seen only quoted)."""
+    import json
+
+    names = [json.dumps(name) for name in discovery.undescribed]
+    shown = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+    return f"{shown}, which COMMAND INFO does not describe"
+
+
+def _undescribed(path: str, name: str) -> Difference:
+    """LOAD030: a command COMMAND LIST names (and a client can call) that COMMAND INFO answers nil
+    for, measured on redis-server 7.0.15: RedisModule_CreateCommand accepts an empty name (8.0.2
+    too) and one with `|`, which COMMAND INFO looks up as container|subcommand (src/server.c
+    lookupCommandBySds() splits the name at `|`, and finds nothing of an empty one). Discovery
+    dropped them in silence: `validate --load` said "registered 1 command" of a module with three."""
+    import json
+
+    return Difference(
+        "LOAD030",
+        path,
+        f"{json.dumps(name)} is registered (COMMAND LIST names it, and a client can call it), but COMMAND"
+        " INFO answers nil for it: Redis Enterprise, which learns a module's commands from COMMAND INFO"
+        " (as RAMP does), cannot know its arity, flags or keys, so the cluster proxy cannot route it",
+        "Give the command a name that is not empty and has no '|' (a subcommand is registered with"
+        " RedisModule_CreateSubcommand): Redis 7.2 and later refuse a name with '|', and the module then"
+        " does not load.",
+    )
 
 
 def _not_registered(path: str, name: str, toml: bool) -> Difference:

@@ -112,6 +112,7 @@ def discover_with(server: RedisServer, so_path: Path, args: Sequence[str] = ()) 
     visible = command_names(server, modern)
     added = sorted(visible - names_before)
     commands = _command_infos(server, added)
+    described = {c.name.lower() for c in commands}
     if modern:
         commands = _with_docs(server, commands)
     internal = _internal_commands(server, name, visible) if server.version_tuple >= (8, 0, 0) else []
@@ -124,6 +125,7 @@ def discover_with(server: RedisServer, so_path: Path, args: Sequence[str] = ()) 
         commands=tuple(sorted(commands, key=lambda c: (c.name.lower(), c.name))),
         redis_origin=server.spec.summary if server.spec is not None else "",
         internal=tuple(sorted(internal, key=lambda c: (c.name.lower(), c.name))),
+        undescribed=tuple(name for name in added if name.lower() not in described),
     )
 
 
@@ -158,7 +160,7 @@ def _command_infos(server: RedisServer, names: list[str]) -> list[CommandInfo]:
     found: dict[str, CommandInfo] = {}
     for entry in reply:
         if entry is None:
-            continue  # a command that vanished, or one hidden from this client
+            continue  # one COMMAND INFO cannot look up (Discovery.undescribed), or one hidden
         for info in model.parse_command_info(entry):
             found.setdefault(info.name, info)
     return list(found.values())
@@ -249,6 +251,7 @@ def as_json(discovery: Discovery, include_subcommands: bool = True) -> dict[str,
             "args": list(discovery.args),
         },
         "commands": [c.as_json() for c in discovery.selected(include_subcommands)],
+        "undescribed_commands": list(discovery.undescribed),
     }
 
 
@@ -268,6 +271,8 @@ def to_toml(discovery: Discovery, include_subcommands: bool = True) -> str:
     left_out = [c.name for c in discovery.commands if c.is_subcommand and not include_subcommands]
     if left_out:
         document.add(tomlkit.comment(f"Left out: {_subcommands_left_out(left_out)}"))
+    if discovery.undescribed:
+        document.add(tomlkit.comment(f"Left out: {compare.undescribed_names(discovery)} (see LOAD030)"))
     document.add(tomlkit.nl())
     tables = tomlkit.aot()
     for info in discovery.selected(include_subcommands):
@@ -317,6 +322,7 @@ class WriteSummary:
     removed: list[str] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)  # registered, named in [module] exclude_commands
     subcommands: list[str] = field(default_factory=list)  # registered subcommands not written
+    undescribed: str = ""  # the registered commands COMMAND INFO does not describe, not written
     identity: list[str] = field(default_factory=list)  # [module] name or version Redis contradicts
     args_differ: str = ""  # what [module] command_line_args keeps, when --args said otherwise
     written: bool = False
@@ -337,6 +343,8 @@ class WriteSummary:
             text += f"\nleft out, as [module] exclude_commands says: {', '.join(self.excluded)}"
         if self.subcommands:
             text += f"\nleft out: {_subcommands_left_out(self.subcommands)}"
+        if self.undescribed:
+            text += f"\nleft out: {self.undescribed} (see LOAD030)"
         for problem in self.identity:
             text += f"\nkept as [module] says, though the module disagrees: {problem}"
         if self.args_differ:
@@ -401,6 +409,8 @@ def write_toml(
     old_text = _read_existing(path)
     load_args = shlex.join(discovery.args)  # as they were given, quoting and all
     summary = WriteSummary(path, redis_version=discovery.redis_version)
+    if discovery.undescribed:
+        summary.undescribed = compare.undescribed_names(discovery)
     if old_text is not None:  # with a line end after its last line, where the tables go
         document = _parse(path, old_text if old_text.endswith("\n") else f"{old_text}\n")
     elif new_file is not None:

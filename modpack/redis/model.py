@@ -126,6 +126,9 @@ class Discovery:
     commands: tuple[CommandInfo, ...]
     redis_origin: str = ""  # which redis-server, when not this machine's: "aarch64, emulated"
     internal: tuple[CommandInfo, ...] = ()  # `internal` commands (8.0+), hidden from COMMAND
+    # commands COMMAND LIST names and COMMAND INFO answers nil for: an empty name, or one with a
+    # `|` (which 7.0.15 registers as a command of its own, and COMMAND INFO reads as parent|sub)
+    undescribed: tuple[str, ...] = ()
 
     @property
     def redis_version_tuple(self) -> tuple[int, ...]:
