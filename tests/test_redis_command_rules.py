@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from modpack.redis.harness import (
+    ConnectionClosedError,
     ReplyError,
     RespClient,
     binary_version,
@@ -773,6 +774,40 @@ def test_a_getkeys_callback_that_names_a_key_past_the_arguments_is_an_error(tmp_
     (tmp_path / "good").mkdir()
     good = compile_module(tmp_path / "good", 'CC("p.good", "readonly getkeys-api", 1, 1, 1);')
     assert "LOAD029" not in run_modpack("validate", "--load", good).stdout
+
+
+@pytest.mark.rule("LOAD029")
+@pytest.mark.redis
+def test_a_getkeys_callback_only_cluster_routing_asks_is_asked_as_routing_asks_it(tmp_path: Path) -> None:
+    """A getkeys-api command with complete key specs: COMMAND GETKEYS reads the specs and answers,
+    so the probe never reached the callback (position 999), while cluster routing asks it on every
+    call and crashes redis-server 7.0.15 (and 8.0.2). `validate --load` passed it."""
+    specs = (
+        "static RedisModuleCommandKeySpec s[] = {IDX(KEY_RW, 1, 0, 1, 0), IDX(KEY_RO, 2, 0, 1, 0), {0}};\n"
+    )
+    so = compile_module(
+        tmp_path, specs + '    CC_PAST_END("g.spec", "write getkeys-api", 1, 1, 1); INFO("g.spec", -3, s);'
+    )
+    assert observe(so, {"g.spec": ["a", "b"]}).getkeys == {"g.spec": ["a", "b"]}
+    with cluster_node(so) as node, pytest.raises(ConnectionClosedError):
+        node.call("g.spec", "{a}1", "{a}2")  # the server crashed
+    done = run_modpack("validate", "--load", so)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "error LOAD029 g.spec: `g.spec 1 2`, sent inside MULTI to a cluster-enabled redis-server (routed,"
+        " never run), ended the server: redis-server closed the connection"
+    ) in done.stdout, done.stdout
+    assert (
+        "which cluster routing reads on every call; COMMAND GETKEYS reads its key specs instead"
+        in done.stdout
+    )
+    # a callback naming its arguments: refused (no slot is served), nothing said
+    (tmp_path / "good").mkdir()
+    good = compile_module(
+        tmp_path / "good", specs + '    CC("g.spec", "write getkeys-api", 1, 1, 1); INFO("g.spec", -3, s);'
+    )
+    fine = run_modpack("validate", "--load", good)
+    assert fine.returncode == 0 and "LOAD029" not in fine.stdout, fine.stdout
 
 
 @pytest.mark.rule("LOAD011")

@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import pytest
 
-from modpack.redis.harness import Reply, ReplyError, ReplyTimeoutError
+from modpack.redis.harness import Reply, ReplyError, ReplyTimeoutError, ServerGoneError
 from modpack.redis.model import CommandInfo, KeySpec, SpecValue
-from modpack.redis.probe import PROBE_TIMEOUT, argument_counts, asks_callback, probe_getkeys
+from modpack.redis.probe import (
+    PROBE_TIMEOUT,
+    argument_counts,
+    asks_callback,
+    probe_getkeys,
+    probe_routing,
+    routed_by_callback_only,
+)
 
 
 class Told:
-    """Answers COMMAND GETKEYS as `answers` says by command name: a list, or an exception."""
+    """Answers COMMAND GETKEYS (or a call) as `answers` says by command name: a list, or an
+    exception."""
 
     def __init__(self, answers: dict[str, Reply | Exception]) -> None:
         self.answers = answers
@@ -22,7 +30,8 @@ class Told:
         assert timeout == PROBE_TIMEOUT
         asked = tuple(str(a) for a in args)
         self.asked.append(asked)
-        answer = self.answers.get(asked[2], [])
+        name = asked[2] if asked[:2] == ("COMMAND", "GETKEYS") else asked[0]  # or a call itself
+        answer = self.answers.get(name, [])
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -80,3 +89,25 @@ def test_an_error_reply_is_an_answer_and_a_hang_is_said() -> None:
         " and cluster routing and ACL key checks run it on every call"
     )
     assert [asked[2:] for asked in server.asked] == [("a", "1"), ("a", "1", "2", "3"), ("b", "1")]
+
+
+def test_a_command_only_routing_asks_the_callback_of_is_sent_inside_multi() -> None:
+    """Complete key specs: COMMAND GETKEYS reads them, cluster routing asks the callback. Such a
+    command is sent as a call, inside MULTI (queued if routing finds no key: never run), then
+    DISCARD; one COMMAND GETKEYS reaches, or without movable keys, is not sent."""
+    index: dict[str, SpecValue] = {"index": 1}
+    last: dict[str, SpecValue] = {"lastkey": 0, "keystep": 1, "limit": 0}
+    complete = KeySpec(("RW", "update"), "index", index, "range", last)
+    commands = [
+        command("s.spec", -2, ("write", "movablekeys"), (complete,)),
+        command("s.plain", -2, ("write",), (complete,)),
+        command("s.api", -2, ("write", "movablekeys")),
+    ]
+    assert [c.name for c in commands if routed_by_callback_only(c)] == ["s.spec"]
+    server = Told({})
+    assert probe_routing(server, commands, {}) is None
+    assert server.asked == [("MULTI",), ("s.spec", "1"), ("s.spec", "1", "2", "3"), ("DISCARD",)]
+    gone = Told({"s.spec": ServerGoneError("redis-server closed the connection")})
+    problem = probe_routing(gone, commands, {"s.spec": "commands[0]"})
+    assert problem is not None and (problem.code, problem.path) == ("LOAD029", "commands[0]")
+    assert problem.message.startswith("s.spec: `s.spec 1`, sent inside MULTI to a cluster-enabled")

@@ -189,12 +189,28 @@ def _probe(
     server: RedisServer, discovery: Discovery, places: dict[str, str], getkeys_api: bool | None
 ) -> Problem | None:
     """LOAD029: a getkeys-api callback that crashes or hangs the server when asked for keys (None:
-    the binary names no getkeys-api, so no command has a callback to ask)."""
+    the binary names no getkeys-api, so no command has a callback to ask). Asked through COMMAND
+    GETKEYS where that reaches it, else as cluster routing asks it (probe.probe_routing)."""
     if getkeys_api is False:
         return None
-    from modpack.redis.probe import probe_getkeys
+    from modpack.redis.probe import probe_getkeys, probe_routing, routed_by_callback_only
 
-    return probe_getkeys(server, discovery.commands, places)
+    crash = probe_getkeys(server, discovery.commands, places)
+    if crash is not None or not any(routed_by_callback_only(c) for c in discovery.commands):
+        return crash
+    from modpack.redis import harness
+
+    # a server of its own, started only for such commands: routing asks only in cluster mode
+    try:
+        with harness.RedisServer(
+            binary=server.binary, spec=server.spec, timeout=server.timeout, cluster=True
+        ) as routed:
+            routed.load_module(Path(discovery.so_path).resolve(), discovery.args)
+            return probe_routing(routed, discovery.commands, places)
+    except harness.HarnessError:
+        # no cluster-mode server here (its bus port taken meanwhile), or a module that does not
+        # load in cluster mode (a no-cluster command): nothing proved either way
+        return None
 
 
 def _check_version(module: Module, server: RedisServer, sink: Sink) -> None:

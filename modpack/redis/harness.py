@@ -155,6 +155,22 @@ def server_arguments(binary: str | Sequence[str], folder: Path, version: tuple[i
     return args
 
 
+def cluster_arguments(folder: Path) -> list[str]:
+    """Cluster mode, with no slot assigned: a command with keys is refused (CLUSTERDOWN) once its
+    keys are extracted (src/cluster.c getNodeByQuery()). The bus listens on loopback, on a port
+    that was free a moment ago: with --port 0 it would take 10000 (port + 10000), shared by every
+    such server at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return [
+        "--cluster-enabled", "yes",
+        "--cluster-config-file", str(folder / "nodes.conf"),
+        "--cluster-port", str(port),
+        "--bind", "127.0.0.1",
+    ]  # fmt: skip
+
+
 def private_folder() -> Path:
     """A fresh 0700 folder whose socket path fits in sockaddr_un (a long TMPDIR falls back to /tmp)."""
     folder = Path(tempfile.mkdtemp(prefix="modpack-redis-"))
@@ -343,6 +359,7 @@ class RedisServer:
     timeout: float = COMMAND_TIMEOUT
     stop_timeout: float = STOP_TIMEOUT
     spec: ServerSpec | None = None
+    cluster: bool = False  # cluster mode with no slot assigned (cluster_arguments)
     folder: Path | None = field(default=None, init=False)
     version: str = field(default="", init=False)
     version_tuple: tuple[int, ...] = field(default=(), init=False)
@@ -390,7 +407,8 @@ class RedisServer:
         self._crashed = False
         with _signals_held():
             self.folder = private_folder()
-            self._process = self._spawn(server_arguments(command, self.folder, numbers))
+            args = server_arguments(command, self.folder, numbers)
+            self._process = self._spawn(args + (cluster_arguments(self.folder) if self.cluster else []))
         self._client = self._wait_until_ready()
         self.version = self._info_version()
         self.version_tuple = _version_numbers(self.version) or numbers

@@ -9,6 +9,15 @@ commands, whose callbacks name position argc or 999; newer Redis filters such po
 (moduleGetCommandKeysViaAPI, with that test). Nothing in the registration shows it, so the
 callbacks are asked: COMMAND GETKEYS with made-up arguments, after every other check of the run,
 since a crash ends the server.
+
+COMMAND GETKEYS reads a command's complete key specs instead of its callback (7.0 src/db.c
+getKeysFromCommandWithSpecs()), while cluster routing asks the callback of every command with the
+flag (getNodeByQuery() through getKeysFromCommand()). Such a command is asked as routing asks it:
+sent, inside MULTI, to a cluster-enabled redis-server with no slot assigned. Routing extracts its
+keys before anything else; a key then gets CLUSTERDOWN (no slot is served), and a call without
+one is queued: MULTI never lets it run (DISCARD drops it). Measured on redis-server 7.0.15 and
+8.0.2 with a command whose callback names no key and that aborts if run; a callback naming
+position 999 of a command with key specs crashes both there, while COMMAND GETKEYS answers.
 """
 
 from __future__ import annotations
@@ -52,7 +61,7 @@ def asks_callback(info: CommandInfo) -> bool:
     keys with no key spec, or one with variable_flags (which Redis gives the spec it makes from a
     getkeys-api command's first/last/step). Complete key specs are read instead (7.0 src/db.c
     getKeysFromCommandWithSpecs), and LOAD027 judges those; cluster routing asks the callback all
-    the same (getKeysFromCommand), which no request from outside reaches."""
+    the same (getKeysFromCommand): probe_routing asks it so."""
     variable = any("variable_flags" in {f.lower() for f in spec.flags} for spec in info.key_specs)
     return info.movable and (not info.key_specs or variable)
 
@@ -66,28 +75,80 @@ def probe_getkeys(
     for info in commands:
         if not asks_callback(info):
             continue
-        # A subcommand is named by two arguments, its container's and its own ("x.c|get" is
-        # no command: Redis answers "Invalid command specified" and never asks the callback).
-        names = info.name.split("|")
-        for count in argument_counts(info.arity, len(names)):
-            arguments = [*names, *(str(n) for n in range(1, count + 1))]
+        for arguments in _calls(info):
             call = " ".join(["COMMAND GETKEYS", *arguments])
-            try:
-                server.call("COMMAND", "GETKEYS", *arguments, timeout=PROBE_TIMEOUT)
-                continue
-            except ReplyError:
-                continue  # an answer: no key, or arguments the callback refuses
-            except ServerGoneError as gone:
-                what = (
-                    f"ended the server: {gone.message}; its getkeys-api callback names a key Redis"
-                    " cannot read, which cluster routing and ACL key checks read on every call"
-                )
-            except ReplyTimeoutError:
-                what = (
-                    f"got no answer within {PROBE_TIMEOUT:g} s: its getkeys-api callback does not"
-                    " return, and cluster routing and ACL key checks run it on every call"
-                )
-            return Problem(
-                "LOAD029", places.get(info.name.lower(), ""), f"{info.name}: `{call}` {what}", _HINT
-            )
+            what = _asked(server, ("COMMAND", "GETKEYS", *arguments), _EVERY_READER)
+            if what is not None:
+                return _problem(info, f"`{call}` {what}", places)
     return None
+
+
+def routed_by_callback_only(info: CommandInfo) -> bool:
+    """Whether cluster routing asks this command's getkeys-api callback, if it has one, where
+    COMMAND GETKEYS does not: movable keys with complete key specs. One with first/last/step that
+    never move forward is left out: without the flag, routing walks them instead (LOAD027)."""
+    walks = info.first_key <= 0 or info.step > 0
+    return info.movable and bool(info.key_specs) and not asks_callback(info) and walks
+
+
+def probe_routing(
+    server: Asked, commands: Sequence[CommandInfo], places: Mapping[str, str]
+) -> Problem | None:
+    """LOAD029 for the first command routed_by_callback_only whose routing, on a cluster-enabled
+    `server` with no slot, crashes or hangs it; None when every call was refused or queued."""
+    routed = [info for info in commands if routed_by_callback_only(info)]
+    if not routed:
+        return None
+    server.call("MULTI", timeout=PROBE_TIMEOUT)
+    for info in routed:
+        for arguments in _calls(info):
+            what = _asked(server, arguments, _ROUTING)
+            if what is not None:
+                call = " ".join(arguments)
+                said = (
+                    f"`{call}`, sent inside MULTI to a cluster-enabled redis-server (routed, never run),"
+                    f" {what}; COMMAND GETKEYS reads its key specs instead"
+                )
+                return _problem(info, said, places)
+    server.call("DISCARD", timeout=PROBE_TIMEOUT)
+    return None
+
+
+def _calls(info: CommandInfo) -> list[list[str]]:
+    """The name's words and made-up arguments of each call to ask with: a subcommand is named by
+    two, its container's and its own ("x.c|get" is no command: Redis answers "Invalid command
+    specified" to COMMAND GETKEYS and "unknown command" to a call, and never asks the callback)."""
+    names = info.name.split("|")
+    return [
+        [*names, *(str(n) for n in range(1, count + 1))] for count in argument_counts(info.arity, len(names))
+    ]
+
+
+def _asked(server: Asked, call: Sequence[str], readers: tuple[str, str]) -> str | None:
+    """What asking `call` did, when it crashed or hung the server; None for an answer (an error
+    reply is one: no key, or arguments the callback refuses). `readers`: who else extracts the
+    command's keys so on every call, as the subject of "read" and of "run"."""
+    reads, runs = readers
+    try:
+        server.call(*call, timeout=PROBE_TIMEOUT)
+    except ReplyError:
+        return None
+    except ServerGoneError as gone:
+        return (
+            f"ended the server: {gone.message}; its getkeys-api callback names a key Redis cannot"
+            f" read, which {reads} on every call"
+        )
+    except ReplyTimeoutError:
+        return (
+            f"got no answer within {PROBE_TIMEOUT:g} s: its getkeys-api callback does not return, and"
+            f" {runs} on every call"
+        )
+    return None
+
+
+_EVERY_READER = ("cluster routing and ACL key checks read", "cluster routing and ACL key checks run it")
+_ROUTING = ("cluster routing reads", "cluster routing runs it")
+
+
+def _problem(info: CommandInfo, said: str, places: Mapping[str, str]) -> Problem:
+    return Problem("LOAD029", places.get(info.name.lower(), ""), f"{info.name}: {said}", _HINT)
