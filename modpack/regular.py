@@ -200,9 +200,10 @@ def decode_manifest(raw: bytes, name: str) -> str:
 
 
 def decode_module_json(raw: bytes, name: str) -> str:
-    """A module.json's bytes as text, as Redis Enterprise reads them: json.load of the bundle's
-    member (RAMP's unpacker.py, ramp.md §11) skips a UTF-8 byte order mark, which RFC 8259 §8.1
-    lets a parser ignore. So one is no error here, in a bundle or out of one. Else decode_utf8."""
+    """A module.json's bytes as text: json.load of the bundle's member (RAMP's unpacker.py, which
+    mirrors Redis Enterprise's, ramp.md §11) skips a UTF-8 byte order mark, which RFC 8259 §8.1
+    lets a parser ignore, so one is no error here, in a bundle or out of one. Else decode_utf8
+    (UTF-16, which json.load of bytes would also take, stays an error: RFC 8259 §8.1 says UTF-8)."""
     return decode_utf8(raw, name, bom_ok=True).removeprefix("\ufeff")
 
 
@@ -224,7 +225,7 @@ def decode_utf8(raw: bytes, name: str, *, bom_ok: bool = False) -> str:
             )
     if raw.startswith(_UTF8_BOM) and not bom_ok:
         raise NotUtf8Text(
-            f"{name} starts with a UTF-8 byte order mark (EF BB BF), which its reader (TOML's) refuses",
+            f"{name} starts with a UTF-8 byte order mark (EF BB BF), which this file may not start with",
             "Save the file as UTF-8 without a byte order mark (in VS Code: 'UTF-8', not 'UTF-8 with BOM').",
             1,
         )

@@ -57,7 +57,11 @@ def validate_paths(
     for path in kept:
         own = settings_for(path)
         if own.load and loaded is None:
-            loaded = any(kind_of(p) in ("bundle", "binary") and settings_for(p).load for p in kept)
+            loaded = any(
+                (kind_of(p) in ("bundle", "binary") or (kind_of(p) == "module.json" and _named_beside(p)))
+                and settings_for(p).load
+                for p in kept
+            )
         report = validate_file(path, own, binary_beside=own.load and bool(loaded))
         report.findings = select(report.findings, own)
         report.strict = own.strict
@@ -105,14 +109,14 @@ def _without_declared_binaries(found: list[Path]) -> list[Path]:
 
 def _named_beside(module_json: Path) -> Path | None:
     """The binary beside `module_json` that validating it checks (binary_beside), if any."""
-    import json
+    from modpack.regular import MAX_TEXT_FILE, decode_module_json, read_regular
+    from modpack.sources import parse_json_text
 
-    from modpack.regular import MAX_TEXT_FILE, read_regular
-
-    try:
-        return binary_beside(module_json, json.loads(read_regular(module_json, MAX_TEXT_FILE)))
+    try:  # read as validate_module_file reads it: a file it refuses keeps its binary in the list
+        parsed = parse_json_text(decode_module_json(read_regular(module_json, MAX_TEXT_FILE), ""), Sink(""))
     except (OSError, ValueError, RecursionError):
         return None  # validating it says what is wrong
+    return binary_beside(module_json, parsed.document) if parsed is not None else None
 
 
 def _resolved(path: Path) -> Path | None:

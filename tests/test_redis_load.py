@@ -691,8 +691,15 @@ def test_an_unpacked_bundle_is_loaded_and_compared_with_its_module_json(tmp_path
         ), out
         assert "[sha256]: error ZIP006 module.json says 0000" in out, out
         assert out.count("LOAD003") == 1, out  # the binary is loaded once, as the module.json's
+    (folder / "ramp.yml").write_text("display_name: X\n", "utf-8")  # names no binary: no LOAD025 then
+    with_manifest = run_modpack("validate", "--load", folder, "--select", "LOAD025,LOAD003")
+    assert "LOAD025" not in with_manifest.stdout and "LOAD003" in with_manifest.stdout, with_manifest.stdout
+    (folder / "ramp.yml").unlink()
     static = run_modpack("validate", folder / "module.json")
     assert "ZIP006" in static.stdout and "LOAD" not in static.stdout, static.stdout
+    (folder / "module.json").write_text(json.dumps(module), "utf-16")  # refused: the binary alone
+    refused = run_modpack("validate", folder)
+    assert "IN001" in refused.stdout and "2 files checked" in refused.stdout, refused.stdout
     (folder / "module.json").write_text(json.dumps({**module, "module_file": "other.so"}), "utf-8")
     alone = run_modpack("validate", "--load", folder)  # names no binary beside it: checked apart
     assert "ZIP006" not in alone.stdout and "LOAD021" not in alone.stdout, alone.stdout

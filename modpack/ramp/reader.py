@@ -305,34 +305,33 @@ def _compose(text: str, sink: Sink) -> yaml.Node | None:
     import yaml
 
     # RAMP reads the manifest with PyYAML's pure-Python reader (yaml.load, FullLoader: ramp.md §1
-    # step 2). libyaml, 3 ms faster a file, reads the same YAML but for tabs: it takes a tab after
-    # a value or before a comment that PyYAML refuses ("found character '\t' that cannot start any
-    # token"), and RAMP then packs its defaults for every field. A text with a tab, or one libyaml
-    # refuses, is read as RAMP reads it.
-    fast = getattr(yaml, "CSafeLoader", None)
-    loaders = [yaml.SafeLoader] if fast is None or "\t" in text else [fast, yaml.SafeLoader]
-    for loader in loaders:
+    # step 2), and libyaml differs from it: it takes tabs after a value or before a comment, a `?`
+    # in a plain scalar inside [...] or {...}, `key: |#`, which PyYAML refuses, and `ramp pack` then
+    # packs its defaults for every field. The shape is checked on libyaml's events (fast, and the
+    # guard against alias bombs), the tree composed as RAMP reads it.
+    fast = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
         try:
-            problem, line = _shape_problem(yaml.parse(text, Loader=loader))
-            if problem:
-                sink.add("IN004", "", problem, line=line)
-                return None
-            node = yaml.compose(text, Loader=loader)
-            break
-        except yaml.YAMLError as exc:
-            if loader is not loaders[-1]:
-                continue
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else None
-            problem = getattr(exc, "problem", None) or str(exc)
-            hint = (
-                "Indent and separate with spaces: YAML takes a tab only inside quotes, and `ramp pack`"
-                " packs its defaults for every field of a manifest it cannot read."
-                if "'\\t'" in problem
-                else ""
-            )
-            sink.add("IN004", "", f"YAML syntax error: {problem}", hint, line=line)
+            problem, line = _shape_problem(yaml.parse(text, Loader=fast))
+        except yaml.YAMLError:
+            problem, line = _shape_problem(yaml.parse(text, Loader=yaml.SafeLoader))
+        if problem:
+            sink.add("IN004", "", problem, line=line)
             return None
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        hint = (
+            "Indent and separate with spaces: YAML takes a tab only inside quotes, and `ramp pack`"
+            " packs its defaults for every field of a manifest it cannot read."
+            if "'\\t'" in problem
+            else "`ramp pack` reads the file with PyYAML, and packs its defaults for every field of a"
+            " manifest it cannot read."
+        )
+        sink.add("IN004", "", f"YAML syntax error: {problem}", hint, line=line)
+        return None
     if node is None:
         sink.add("DECL007", "", "the manifest is empty")
     return node
@@ -507,17 +506,20 @@ def _check_ramp_reading(data: Mapping[str, JSON], sink: Sink) -> None:
     """DECL012 where `ramp pack` packs a value read as written otherwise than modpack does: a set
     ${NAME}, which RAMP never expands, and a value RAMP evaluates as an f-string that it cannot
     evaluate. An unset ${NAME} is DECL003's, a `{...}` field DECL002's."""
+    # RAMP evaluates `run_command_line_args or command_line_args` (ramp.md §1 step 4), never
+    # both, and overwrites the discovered keys with what the loaded module reports.
+    skipped = {"command_line_args"} if data.get("run_command_line_args") else set()
     for key, value in data.items():
         name = str(key)
-        if name in RAMP_KEYS and name not in _UNREAD_KEYS:
+        if name in RAMP_KEYS and name not in _UNREAD_KEYS and name not in DISCOVERED_KEYS:
             for path, text in locate.strings(value, name):
-                _check_ramp_string(path, text, sink)
+                _check_ramp_string(path, text, sink, evaluated=path not in skipped)
 
 
-def _check_ramp_string(path: str, text: str, sink: Sink) -> None:
+def _check_ramp_string(path: str, text: str, sink: Sink, *, evaluated: bool) -> None:
     import os
 
-    evaluated = _EVALUATED.fullmatch(path) is not None
+    evaluated = evaluated and _EVALUATED.fullmatch(path) is not None
     if evaluated and (broken := _fstring_error(text)):
         # RAMP runs eval('f"%s"' % value) (ramp.md §6, §12.6): a `"` ends the string, a lone brace
         # or a line break is no f-string, and `ramp pack` stops with a SyntaxError before discovery.
@@ -539,7 +541,7 @@ def _check_ramp_string(path: str, text: str, sink: Sink) -> None:
         hint = f"Write {{os.getenv('{names[0]}')}}, which both RAMP and modpack read from the environment."
     else:
         said = f"`ramp pack` packs {shown} as written, where modpack expands it from the environment"
-        hint = "Pack this ramp.yml with modpack build, or write the value itself for ramp pack."
+        hint = "If the file is packed with ramp pack too, write the value itself; modpack expands it."
     sink.add("DECL012", path, said, hint)
 
 
