@@ -63,7 +63,7 @@ def _expand(text: str, sink: Sink, path: str) -> str:
             hint = (
                 ""
                 if sink.toml
-                else f"Set {name} for modpack, or write the value: `ramp pack` copies ${{{name}}} as it is."
+                else f"Set {name} for modpack, or write the value: `ramp pack` never expands ${{{name}}}."
             )
             sink.say_unexpanded(path, f"the environment variable {name} is not set", hint)
             return match.group(0)

@@ -552,14 +552,16 @@ def test_merge_keys_are_merged_not_repeated(tmp_path: Path) -> None:
 @pytest.mark.rule("DECL003")
 def test_an_unset_variable_in_a_ramp_yml_gets_a_fix_for_a_ramp_yml(tmp_path: Path) -> None:
     """DECL003's fix spoke of a [[targets]] entry's so, which a ramp.yml has none of, and not of
-    `ramp pack`, which copies ${NAME} into module.json as it is."""
+    `ramp pack`, which never expands ${NAME}: it copies it, or reads it as a Python name where it
+    evaluates the value (command_line_args), so "copies it as it is" was untrue there."""
     manifest = tmp_path / "ramp.yml"
     manifest.write_text(
         BASE.replace('compatible_redis_version: "7.4"', 'compatible_redis_version: "${MODPACK_TEST_UNSET}"')
     )
     done = run_modpack("validate", manifest)
     assert "error DECL003 the environment variable MODPACK_TEST_UNSET is not set" in done.stdout, done.stdout
-    assert "fix: Set MODPACK_TEST_UNSET for modpack, or write the value: `ramp pack` copies" in done.stdout
+    said = "fix: Set MODPACK_TEST_UNSET for modpack, or write the value: `ramp pack` never expands"
+    assert f"{said} ${{MODPACK_TEST_UNSET}}." in done.stdout, done.stdout
     assert "[[targets]]" not in done.stdout
 
 
