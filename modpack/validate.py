@@ -40,6 +40,9 @@ def validate_paths(
     settings = settings or Settings()
     base = settings.alone if isinstance(settings, NearestSettings) else settings
     files, reports = expand(paths, _without_declared_binaries)
+    # named one by one too: `validate module.json hello.so` checked hello.so twice, once as the
+    # module.json's and once alone (and loaded it twice with --load)
+    files = _without_declared_binaries(files)
     kept = []
     for path in files:
         if skipped is not None and (reason := _unrelated(path)):
@@ -78,9 +81,7 @@ def _unrelated(path: Path) -> str | None:
 def _without_declared_binaries(found: list[Path]) -> list[Path]:
     """A folder's files less the .so files one of its modpack.toml files names ([build] so, a
     [[targets]] so): validating the declarations checks that binary, and listing it again
-    reported every finding of it twice."""
-    from modpack import manifests
-
+    reported every finding of it twice. Also a module.json's binary beside it (binary_beside)."""
     named: set[Path] = set()
     for path in found:
         if kind_of(path) == "module.json":
@@ -90,6 +91,8 @@ def _without_declared_binaries(found: list[Path]) -> list[Path]:
             continue
         if path.name.lower() != "modpack.toml":
             continue
+        from modpack import manifests
+
         try:
             decl = manifests.load(path)
         except (ModpackError, OSError, ValueError):

@@ -682,8 +682,8 @@ def test_an_unpacked_bundle_is_loaded_and_compared_with_its_module_json(tmp_path
     module = json.loads((CASES / "mismatch-every-way" / "module.json").read_text("utf-8"))
     module.update(module_file="mismatch.so", sha256="0" * 64)
     (folder / "module.json").write_text(json.dumps(module, indent=2), "utf-8")
-    for named in (folder, folder / "module.json"):
-        done = run_modpack("validate", "--load", named)
+    for named in ([folder], [folder / "module.json"], [folder / "module.json", folder / "mismatch.so"]):
+        done = run_modpack("validate", "--load", *named)
         assert done.returncode == 1, done.stdout + done.stderr
         out = done.stdout
         assert (
