@@ -327,8 +327,8 @@ def _compose(text: str, sink: Sink) -> yaml.Node | None:
             "Indent and separate with spaces: YAML takes a tab only inside quotes, and `ramp pack`"
             " packs its defaults for every field of a manifest it cannot read."
             if "'\\t'" in problem
-            else "`ramp pack` reads the file with PyYAML, and packs its defaults for every field of a"
-            " manifest it cannot read."
+            else "Fix the YAML: `ramp pack` reads it with PyYAML, and it packs its defaults for every"
+            " field of a manifest it cannot read."
         )
         sink.add("IN004", "", f"YAML syntax error: {problem}", hint, line=line)
         return None
