@@ -81,7 +81,10 @@ def _unrelated(path: Path) -> str | None:
 def _without_declared_binaries(found: list[Path]) -> list[Path]:
     """A folder's files less the .so files one of its modpack.toml files names ([build] so, a
     [[targets]] so): validating the declarations checks that binary, and listing it again
-    reported every finding of it twice. Also a module.json's binary beside it (binary_beside)."""
+    reported every finding of it twice. Also a module.json's binary beside it (binary_beside).
+    Without a .so among them there is nothing to take out, and no declarations are read for it."""
+    if not any(p.name.lower().endswith(".so") for p in found):
+        return found
     named: set[Path] = set()
     for path in found:
         if kind_of(path) == "module.json":
