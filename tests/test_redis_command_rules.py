@@ -194,6 +194,46 @@ def test_a_flag_newer_than_min_redis_version_is_named(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.rule("LOAD003")
+@pytest.mark.redis
+def test_an_internal_subcommand_is_hidden_not_a_failed_load(tmp_path: Path) -> None:
+    """redis-server 8.0.2 answers COMMAND INFO of a container with a nil among its subcommands
+    for one registered "internal", to a client that is not internal. validate --load said
+    LOAD002 "was not loaded: unexpected reply to COMMAND INFO: None" of a module that loaded, and
+    discover failed; the subcommand is now one of the internal commands COMMAND hides. The
+    subcommand of an internal container is no internal command: any client calls it."""
+    so = compile_module(
+        tmp_path,
+        'TRY(RedisModule_CreateCommand(ctx, "x.box", NULL, "", 0, 0, 0));\n'
+        '    TRY(RedisModule_CreateSubcommand(RedisModule_GetCommand(ctx, "x.box"), "open", reply_ok,'
+        ' "readonly", 2, 2, 1));\n'
+        '    TRY(RedisModule_CreateSubcommand(RedisModule_GetCommand(ctx, "x.box"), "secret", reply_ok,'
+        ' "readonly internal", 2, 2, 1));\n'
+        '    TRY(RedisModule_CreateCommand(ctx, "x.hid", NULL, "internal", 0, 0, 0));\n'
+        '    TRY(RedisModule_CreateSubcommand(RedisModule_GetCommand(ctx, "x.hid"), "get", reply_ok,'
+        ' "readonly", 2, 2, 1));',
+    )
+    eight = observe(so, spec=require_prepared("x86_64", "8.0"))
+    assert eight.loaded and sorted(eight.info) == ["x.box", "x.box|open", "x.hid|get"]
+    box = eight.info["x.box"]
+    assert isinstance(box, list) and None in box[9]  # the internal subcommand, among x.box|open
+    assert [sub[0] for sub in box[9] if sub is not None] == ["x.box|open"]
+    declared = [
+        table("x.box", -2),
+        table("x.box|open", -2, ("readonly",), (2, 2, 1)),
+        table("x.hid|get", -2, ("readonly",), (2, 2, 1)),
+    ]
+    path = project(tmp_path, declared, target="8.0")
+    assert findings(path, "--load") == ["CMD022@commands[1].name", "CMD022@commands[2].name"]
+    done = run_modpack("validate", path, "--load")
+    assert (
+        "registered 3 commands (2 of them subcommands), and 2 internal commands COMMAND hides" in done.stdout
+    )
+    done = run_modpack("discover", so, "--redis-version", "8.0", "--subcommands", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert [c["name"] for c in json.loads(done.stdout)["commands"]] == ["x.box", "x.box|open", "x.hid|get"]
+
+
 def test_a_module_json_flag_newer_than_min_redis_version_is_named(tmp_path: Path) -> None:
     module = json.loads((CASES / "good" / "module-json" / "module.json").read_text("utf-8"))
     module["min_redis_version"] = "6.2"

@@ -143,7 +143,10 @@ def _internal_commands(server: RedisServer, module: str, visible: set[str]) -> l
         return []
     docs = model.parse_docs(server.call("COMMAND", "DOCS", *hidden))
     own = [name for name in hidden if docs.get(name, {}).get("module") == module]
-    return _with_docs(server, _command_infos(server, own))
+    # an internal container's subcommands come with it, and one not flagged internal is not hidden
+    # (COMMAND LIST names it, and any client can call it: redis-server 8.0.2)
+    infos = [info for info in _command_infos(server, own) if info.name not in visible]
+    return _with_docs(server, infos)
 
 
 def _new_module(after: dict[str, int], before: dict[str, int]) -> tuple[str, int]:

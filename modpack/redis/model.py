@@ -171,7 +171,9 @@ def pairs(reply: Reply, what: str) -> Iterator[tuple[str, Reply]]:
 
 
 def parse_command_info(entry: Reply) -> list[CommandInfo]:
-    """One COMMAND INFO entry: the command, then its subcommands (7.0+ element 9)."""
+    """One COMMAND INFO entry: the command, then its subcommands (7.0+ element 9). A subcommand
+    registered with the `internal` flag (8.0+) is a nil there for a client that is not internal
+    (redis-server 8.0.2): hidden, as COMMAND LIST hides it, and left out here too."""
     items = as_list(entry, "COMMAND INFO")
     if len(items) < 6:
         raise HarnessError(f"COMMAND INFO entry has {len(items)} elements, expected at least 6")
@@ -186,7 +188,7 @@ def parse_command_info(entry: Reply) -> list[CommandInfo]:
         key_specs=tuple(parse_key_spec(s) for s in as_list(items[8], what)) if len(items) > 8 else (),
     )
     subcommands = as_list(items[9], what) if len(items) > 9 else []
-    return [command] + [info for sub in subcommands for info in parse_command_info(sub)]
+    return [command] + [info for sub in subcommands if sub is not None for info in parse_command_info(sub)]
 
 
 def parse_key_spec(reply: Reply) -> KeySpec:
