@@ -161,8 +161,9 @@ class GetkeysApi(NamedTuple):
     flag: bool  # a flags string names getkeys-api
     calls: bool  # RedisModule_IsKeysPositionRequest and RedisModule_KeyAtPos are fetched by name
     complete: bool = True  # every read-only section could be read
-    # NUL-terminated strings of flag words of either spelling and one space at least (the first
-    # FLAGS_STRINGS_KEPT, in the first FLAGS_STRINGS_BUDGET bytes of read-only data)
+    # NUL-terminated strings of flag words of either spelling and one space at least, or of one
+    # module flag with a '-' alone ("no-cluster"; the first FLAGS_STRINGS_KEPT, in the first
+    # FLAGS_STRINGS_BUDGET bytes of read-only data)
     flags_strings: tuple[str, ...] = ()
     # every flags string of the read-only data is among flags_strings (neither limit was reached)
     strings_complete: bool = True
@@ -918,6 +919,9 @@ def _union(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
 # without backtracking. Commas: "write,deny-oom" is refused (Redis splits on single spaces).
 _FLAGS_STRING = re.compile(rb"\x00(([A-Za-z_-]{1,20}+)[ ,][A-Za-z_, -]{0,200}+)(?=\x00)")
 _FLAG_SEPARATORS = re.compile(r"[ ,]")
+# A string literal of one word with a '-' (no-cluster): a flag of a module's flags string alone
+# ("no-cluster" is a whole flags string), which no other string of a binary is spelled as.
+_LONE_FLAG = re.compile(rb"\x00([A-Za-z]{1,20}+(?:-[A-Za-z]{1,20}+){1,3}+)(?=\x00)")
 
 
 class _FlagsStrings:
@@ -929,6 +933,10 @@ class _FlagsStrings:
 
         self.words = policy.flags_string_words()
         self.first_words = frozenset(w.encode() for w in self.words)
+        flags = policy.load("flags")
+        self.lone = frozenset(
+            w for w in (*flags["module_to_command_info"], *flags["module_only_invisible"]) if "-" in w
+        )
         self.budget = FLAGS_STRINGS_BUDGET
         self.kept: list[str] = []
 
@@ -949,6 +957,12 @@ class _FlagsStrings:
             words = [w.lower() for w in _FLAG_SEPARATORS.split(text) if w]
             wanted = bool(words) and all(w in self.words for w in words)
             if wanted and text not in self.kept and len(self.kept) < FLAGS_STRINGS_KEPT:
+                self.kept.append(text)
+        for match in _LONE_FLAG.finditer(window, max(start - 257, 0)):
+            text = match[1].decode("ascii")
+            if match.end() + 1 <= start or text.lower() not in self.lone:
+                continue
+            if text not in self.kept and len(self.kept) < FLAGS_STRINGS_KEPT:
                 self.kept.append(text)
 
 

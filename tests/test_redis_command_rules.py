@@ -1200,6 +1200,32 @@ def test_a_no_cluster_command_in_a_clustering_module_is_named(tmp_path: Path) ->
     assert "CAP006" not in run_modpack("validate", path).stdout
 
 
+@pytest.mark.rule("CAP006")
+@pytest.mark.redis
+def test_a_lone_no_cluster_flags_string_is_named(tmp_path: Path) -> None:
+    """A command registered with the flags string "no-cluster" alone (a word, no space) was not
+    taken for a flags string: validate of a module declaring clustering said nothing, and
+    redis-server --cluster-enabled yes refuses to load it. Case does not count (Redis compares
+    the flags with strcasecmp); a lone word that is no flag with a '-' stays unnamed."""
+    so = compile_module(
+        tmp_path,
+        'CC("x.get", "readonly", 1, 1, 1); CC("x.scan", "NO-CLUSTER", 0, 0, 0);\n'
+        '    static const char *volatile text[] = {"no-such-flag", "cluster", "read-only"};\n'
+        "    (void)text;",
+    )
+    assert observe(so).loaded
+    started, log = loads_in_cluster_mode(so)
+    assert not started and "initialization failed" in log, log
+    declared = [table("x.get", flags=("readonly",), keys=(1, 1, 1)), table("x.scan")]
+    done = run_modpack("validate", project(tmp_path, declared), "--load")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        f"{so}: warning CAP006 the binary holds the flags string 'NO-CLUSTER', and capabilities has"
+        " clustering"
+    ) in done.stdout
+    assert done.stdout.count("CAP006") == 1 and "ELF031" not in done.stdout, done.stdout
+
+
 # --- movable keys, command by command --------------------------------------------------------------
 
 KEYWORD_SPEC = (

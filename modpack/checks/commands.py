@@ -298,12 +298,12 @@ def _report_key_spec_movables(movable: list[Command], getkeys: GetkeysApi, sink:
     apart without loading the module (LOAD022 does)."""
     if not getkeys.strings_complete:
         return
-    named = [t for t in getkeys.flags_strings if "getkeys-api" in t.lower().split(" ")]
+    # a lone "getkeys-api" may as well be a piece of a flags string put together at run time
+    named = [t for t in getkeys.flags_strings if " " in t and "getkeys-api" in t.lower().split(" ")]
     if not named:
         return
     # The linker merges a string into the tail of a longer one ("readonly getkeys-api" into "fast
-    # readonly getkeys-api"), and a lone "getkeys-api" is no kept flags string (it has no space):
-    # every word-tail holding the flag is a flags string the binary may pass.
+    # readonly getkeys-api"): every word-tail holding the flag is a flags string the binary may pass.
     tails = [words[start:] for words in (t.split(" ") for t in named) for start in range(len(words))]
     given = [
         _command_info_flags(" ".join(tail)) for tail in tails if "getkeys-api" in (w.lower() for w in tail)
