@@ -41,6 +41,15 @@ MAX_NAME = 4096
 MAX_NOTE_SECTIONS = 32
 
 ONLOAD = "RedisModule_OnLoad"
+# Relocations that give a thread-pointer offset (initial-exec TLS), by machine: R_X86_64_TPOFF64,
+# R_X86_64_TPOFF32; R_AARCH64_TLS_TPREL64. glibc's loader places the TLS block such a relocation
+# names in the static TLS block, at dlopen (CHECK_STATIC_TLS, elf/dl-reloc.c).
+TP_RELATIVE = {62: frozenset({18, 23}), 183: frozenset({1030})}
+# Bytes of static TLS glibc keeps for every library dlopen()ed later (elf/dl-tls.c: TLS_STATIC_SURPLUS
+# before 2.32, the same "historic value 1664" of the tunables' defaults since): one whose own block
+# is larger fails with "cannot allocate memory in static TLS block" (measured on redis-server 7.0.15:
+# aarch64 loaded 1664 bytes, not 1680; x86_64, whose area is rounded up to 64 bytes, 1680, not 1700).
+STATIC_TLS_SURPLUS = 1664
 
 # Section types (elf.h).
 SHT_NULL, SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_RELA = 0, 1, 2, 3, 4
@@ -48,7 +57,7 @@ SHT_DYNAMIC, SHT_NOTE, SHT_NOBITS, SHT_REL, SHT_DYNSYM = 6, 7, 8, 9, 11
 SHT_GNU_VERNEED, SHT_GNU_VERSYM = 0x6FFFFFFE, 0x6FFFFFFF
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR, SHF_COMPRESSED = 0x1, 0x2, 0x4, 0x800
 # Segment types and flags.
-PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
+PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_TLS = 1, 2, 3, 7
 PT_GNU_STACK, PT_GNU_RELRO = 0x6474E551, 0x6474E552
 PF_X = 1
 # Dynamic tags and flags.
@@ -56,6 +65,7 @@ DT_NULL, DT_NEEDED, DT_SONAME, DT_RPATH, DT_SYMBOLIC = 0, 1, 14, 15, 16
 DT_TEXTREL, DT_BIND_NOW, DT_RUNPATH, DT_FLAGS = 22, 24, 29, 30
 DT_FLAGS_1 = 0x6FFFFFFB
 DF_SYMBOLIC, DF_TEXTREL, DF_BIND_NOW, DF_1_NOW, DF_1_PIE = 0x2, 0x4, 0x8, 0x1, 0x08000000
+DF_STATIC_TLS = 0x10
 # Machines modpack accepts: (e_machine, class, little endian) -> architecture (elf.md §1.2).
 ARCHITECTURES = {(62, 64, True): "x86_64", (183, 64, True): "aarch64"}
 NT_GNU_BUILD_ID = 3
@@ -223,6 +233,10 @@ class ElfInfo(NamedTuple):
     # x86-64 micro-architecture level the code needs (GNU_PROPERTY_X86_ISA_1_NEEDED): 1 for the
     # baseline, or when the binary says nothing; 2, 3, 4 for x86-64-v2, v3 (AVX2), v4 (AVX-512)
     isa_level: int = 1
+    # Bytes of the module's own thread-local storage that initial-exec code reaches at a fixed
+    # offset from the thread pointer (a TP-relative relocation names it): dlopen must find them in
+    # the static TLS block. 0 when the module's TLS, if any, is reached through __tls_get_addr.
+    static_tls: int = 0
 
 
 class _Header(NamedTuple):
@@ -270,6 +284,9 @@ class _Segment(NamedTuple):
     flags: int
     offset: int
     filesz: int
+    vaddr: int = 0
+    memsz: int = 0
+    align: int = 0
 
 
 class _Dynamic(NamedTuple):
@@ -283,6 +300,7 @@ class _Dynamic(NamedTuple):
     bind_now: bool = False
     pie: bool = False
     symbolic: bool = False
+    static_tls: bool = False  # DF_STATIC_TLS: the linker saw initial-exec TLS accesses
 
 
 class _Symbols(NamedTuple):
@@ -291,6 +309,8 @@ class _Symbols(NamedTuple):
     undefined: tuple[UndefinedSymbol, ...] = ()
     onload: EntryPoint = EntryPoint()
     lookups: tuple[SymbolLookup, ...] | None = ()
+    # a TP-relative relocation names the module's own TLS; None when the relocations were not read
+    own_static_tls: bool | None = False
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -434,12 +454,12 @@ def _read_segments(stream: Stream, header: _Header, size: int) -> tuple[_Segment
     segments = []
     for index, entry in enumerate(layout.iter_unpack(raw)):
         if header.is64:
-            kind, flags, offset, _va, _pa, filesz, _memsz, _align = entry
+            kind, flags, offset, vaddr, _pa, filesz, memsz, align = entry
         else:
-            kind, offset, _va, _pa, filesz, _memsz, flags, _align = entry
+            kind, offset, vaddr, _pa, filesz, memsz, flags, align = entry
         if filesz and offset + filesz > size:
             raise ElfError("truncated", _past_end(f"segment {index}", offset + filesz, size))
-        segments.append(_Segment(kind, flags, offset, filesz))
+        segments.append(_Segment(kind, flags, offset, filesz, vaddr, memsz, align))
     return tuple(segments)
 
 
@@ -579,7 +599,23 @@ def _inspect(
         lookups=symbols.lookups,
         getkeys=_getkeys_api(image, stream),
         isa_level=(_note(image, NT_GNU_PROPERTY_TYPE_0, _isa_level) or 1) if architecture == "x86_64" else 1,
+        static_tls=_static_tls(segments, dynamic, symbols),
     )
+
+
+def _static_tls(segments: tuple[_Segment, ...], dynamic: _Dynamic, symbols: _Symbols) -> int:
+    """The bytes of the module's TLS block the loader must place in static TLS at dlopen.
+
+    glibc does so when it applies a TP-relative relocation (initial-exec TLS, -ftls-model=initial-exec
+    or code that asks for it) whose symbol is the module's own: `l_tls_blocksize` (p_memsz) plus
+    `l_tls_firstbyte_offset` (p_vaddr modulo p_align), _dl_try_allocate_static_tls in elf/dl-reloc.c.
+    Without the relocations (a bundle keeps only sections of a bounded size), DF_STATIC_TLS says it.
+    """
+    tls = next((s for s in segments if s.type == PT_TLS and s.memsz), None)
+    own = symbols.own_static_tls if symbols.own_static_tls is not None else dynamic.static_tls
+    if tls is None or not own:
+        return 0
+    return tls.memsz + (tls.vaddr % tls.align if tls.align > 1 else 0)
 
 
 # pyelftools' names (elftools/elf/enums.py, ENUM_E_TYPE and ENUM_E_MACHINE) for the file types and
@@ -676,6 +712,7 @@ def _dynamic_tags(image: _Image) -> _Dynamic:
         bind_now=DT_BIND_NOW in values or bool(flags & DF_BIND_NOW) or bool(flags_1 & DF_1_NOW),
         pie=bool(flags_1 & DF_1_PIE),
         symbolic=DT_SYMBOLIC in values or bool(flags & DF_SYMBOLIC),
+        static_tls=bool(flags & DF_STATIC_TLS),
     )
 
 
@@ -773,8 +810,8 @@ def _dynamic_symbols(
             )
     if not onload.in_dynsym:
         onload = _undefined_onload(undefined)
-    lookups = _lookups(image, section, table, strings, symbolic=symbolic)
-    return _Symbols(tuple(undefined), onload, lookups)
+    lookups, own_static_tls = _lookups(image, section, table, strings, symbolic=symbolic)
+    return _Symbols(tuple(undefined), onload, lookups, own_static_tls)
 
 
 def _lookups(
@@ -784,8 +821,10 @@ def _lookups(
     strings: bytes,
     *,
     symbolic: bool,
-) -> tuple[SymbolLookup, ...] | None:
-    """The symbols the dynamic relocations name that the loader searches the process for.
+) -> tuple[tuple[SymbolLookup, ...] | None, bool | None]:
+    """The symbols the dynamic relocations name that the loader searches the process for, and
+    whether a TP-relative relocation names the module's own TLS (None for both when the relocation
+    tables could not be read).
 
     A relocation against a local, hidden or internal symbol, or against a protected one the
     module defines, is bound inside the module; so is one against any symbol the module defines
@@ -794,11 +833,13 @@ def _lookups(
     redis-server comes first (elf.md §1.10).
     """
     try:
-        indexes = _relocated_symbols(image, dynsym)
+        indexes, tp_relative = _relocated_symbols(image, dynsym)
     except ElfError as exc:
         if exc.kind != "unreadable":
             raise
-        return None
+        return None, None
+    # symbol 0: the module's own block (a local or hidden TLS symbol); a defined symbol: its own too
+    own_static_tls = any(i == 0 or (i < len(table) and table[i][3] != 0) for i in tp_relative)
     found: dict[str, SymbolLookup] = {}
     for index in sorted(indexes):
         if index >= len(table):
@@ -812,13 +853,16 @@ def _lookups(
             continue  # bound to the module's own definition
         text = _string(strings, name, ".dynstr")
         found.setdefault(text, SymbolLookup(text, defined))
-    return tuple(found.values())
+    return tuple(found.values()), own_static_tls
 
 
-def _relocated_symbols(image: _Image, dynsym: _Section) -> set[int]:
-    """Indexes into .dynsym named by the REL/RELA sections that relocate against it."""
+def _relocated_symbols(image: _Image, dynsym: _Section) -> tuple[set[int], set[int]]:
+    """Indexes into .dynsym named by the REL/RELA sections that relocate against it, and those
+    (0 included) named by a TP-relative relocation."""
     is64 = image.header.is64
+    tp_types = TP_RELATIVE.get(image.header.e_machine, frozenset())
     indexes: set[int] = set()
+    tp_relative: set[int] = set()
     seen: set[tuple[int, int, int]] = set()
     budget = MAX_SYMBOL_TABLE  # over every table: 4000 headers naming one 8 MB table read it 4000 times
     for section in image.sections:
@@ -835,11 +879,14 @@ def _relocated_symbols(image: _Image, dynsym: _Section) -> set[int]:
         layout = struct.Struct(image.header.endian + word + word + addend)
         data = image.data(section, MAX_SYMBOL_TABLE)
         shift = 32 if is64 else 8  # ELF64_R_SYM / ELF32_R_SYM
+        type_mask = (1 << shift) - 1  # ELF64_R_TYPE / ELF32_R_TYPE
         for entry in layout.iter_unpack(data[: len(data) - len(data) % layout.size]):
             symbol = entry[1] >> shift
             if symbol:
                 indexes.add(symbol)
-    return indexes
+            if entry[1] & type_mask in tp_types:
+                tp_relative.add(symbol)
+    return indexes, tp_relative
 
 
 def _read_only_data(image: _Image) -> Iterator[_Section]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple, TypeAlias
 
 from modpack import policy
 from modpack.elf import (
+    STATIC_TLS_SURPLUS,
     ElfInfo,
     Version,
     is_musl_library,
@@ -81,9 +82,10 @@ class Blocker(NamedTuple):
     """One reason a module cannot load on an OS.
 
     `kind` is a version family (GLIBC, GLIBCXX, CXXABI, GCC), "architecture", "execstack",
-    "libc" or "library" (a soname some OS ships and this one does not). `needed` and
-    `available` are display strings; `symbols` are the `name@VERSION` references (or bare
-    version names) that pull the requirement in, newest first.
+    "static-tls" (initial-exec TLS beyond what glibc keeps for dlopen), "libc" or "library" (a
+    soname some OS ships and this one does not). `needed` and `available` are display strings;
+    `symbols` are the `name@VERSION` references (or bare version names) that pull the
+    requirement in, newest first.
     """
 
     kind: str
@@ -157,6 +159,9 @@ def blockers(info: ElfInfo, target: Platform | str) -> list[Blocker]:
     if info.architecture not in resolved.architectures:
         needed = info.architecture or f"{info.machine} ({info.elf_class}-bit)"
         found.append(Blocker("architecture", needed, ", ".join(resolved.architectures)))
+    if info.static_tls > STATIC_TLS_SURPLUS:
+        needed = f"{info.static_tls} bytes of static TLS"
+        found.append(Blocker("static-tls", needed, f"{STATIC_TLS_SURPLUS} bytes for dlopen()ed libraries"))
     if info.executable_stack and refuses_execstack(resolved):
         found.append(Blocker("execstack", "an executable stack", f"glibc {version_text(resolved.glibc)}"))
     if libc_family(info) == "musl":

@@ -243,7 +243,18 @@ CRAFTED = [
     (Spec(verneed={"libstdc++.so.6": ("GLIBCXX_3.4.32",)}, needed=("libstdc++.so.6",)), ["ELF013"]),
 ]
 # Rules produced by the dedicated tests of this file and tests/test_elf_malformed.py.
-ELSEWHERE = {"ELF001", "ELF002", "ELF003", "ELF022", "ELF027", "ELF029", "ELF030", "ELF033", "ELF034"}
+ELSEWHERE = {
+    "ELF001",
+    "ELF002",
+    "ELF003",
+    "ELF022",
+    "ELF027",
+    "ELF029",
+    "ELF030",
+    "ELF033",
+    "ELF034",
+    "ELF035",
+}
 
 
 @pytest.mark.parametrize(("spec", "expected"), CRAFTED)
@@ -850,3 +861,66 @@ def test_a_search_path_that_leaves_the_module_folder_is_said(
     done = run_modpack("validate", so)
     said = f"warning ELF024 RUNPATH points outside the module's directory: {runpath!r}"
     assert (said in done.stdout) is outside, done.stdout
+
+
+STATIC_TLS_BODY = (
+    "static __thread char scratch[%d]; scratch[argc %% %d] = 1; if (scratch[1] == 2) return REDISMODULE_ERR;"
+)
+
+
+@pytest.mark.parametrize(
+    ("size", "model", "refused"),
+    [
+        pytest.param(4096, "initial-exec", True, marks=pytest.mark.rule("ELF035")),
+        (64, "initial-exec", False),  # fits in what glibc keeps for dlopen
+        (4096, "global-dynamic", False),  # reached through __tls_get_addr: allocated apart
+    ],
+)
+def test_initial_exec_tls_beyond_the_static_surplus_is_an_error(
+    tmp_path: Path, size: int, model: str, refused: bool
+) -> None:
+    """A module whose 4 KiB __thread buffer is reached with initial-exec code (a TP-relative
+    relocation): validate said nothing, inspect listed every OS as a place it loads, and
+    redis-server refused it ("cannot allocate memory in static TLS block"). Thread-local data of
+    the -fPIC default model, however large, loads."""
+    from tests.support.modules import compile_module, observe
+
+    body = STATIC_TLS_BODY % (size, size)
+    so = compile_module(tmp_path, body, "tlsmod", link=(f"-ftls-model={model}",))
+    assert observe(so).loaded is not refused  # the real loader
+    static = run_modpack("validate", so)
+    shown = run_modpack("inspect", so)
+    if refused:
+        assert static.returncode == 1, static.stdout + static.stderr
+        assert (
+            f"error ELF035 the binary reaches {size} bytes of thread-local storage with initial-exec code;"
+            in static.stdout
+        ), static.stdout
+        assert "ELF030" not in static.stdout, static.stdout  # ELF035 says it of every OS
+        assert "loads on      none of the supported Redis Enterprise OSes" in shown.stdout, shown.stdout
+    else:
+        assert "ELF035" not in static.stdout, static.stdout
+        assert "loads on      rhel8," in shown.stdout, shown.stdout
+
+
+def test_static_tls_of_an_aarch64_module_is_read_from_its_relocations(tmp_path: Path) -> None:
+    """aarch64's linker sets no DF_STATIC_TLS: the R_AARCH64_TLS_TPREL64 relocation says it."""
+    from tests.support.paths import FIXTURES
+    from tests.support.tools import require
+
+    gcc = shutil.which("aarch64-linux-gnu-gcc")
+    require(gcc is not None, "aarch64-linux-gnu-gcc (apt-get install gcc-aarch64-linux-gnu)")
+    assert gcc is not None
+    source = tmp_path / "t.c"
+    source.write_text(
+        '#include "redismodule_min.h"\n__thread char scratch[4096];\n'
+        "int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {\n"
+        "    (void)ctx; (void)argv; scratch[argc] = 1; return REDISMODULE_OK;\n}\n"
+    )
+    so = tmp_path / "t.so"
+    include = f"-I{FIXTURES / 'include'}"
+    for model, expected in (("initial-exec", ["ELF035"]), ("global-dynamic", [])):
+        command = [gcc, "-O2", "-fPIC", "-shared", f"-ftls-model={model}", include, "-o", so, source]
+        subprocess.run(command, check=True)
+        module = {"architecture": "aarch64", "operating_systems": ["rhel9"]}
+        assert codes(so, module) == expected, model

@@ -76,6 +76,7 @@ def check_binary(
     _check_needed(info, targets, _Placed(sink, fields))
     _check_search_path(info, sink)
     _check_stack(info, targets, _Placed(sink, fields))
+    _check_static_tls(info, sink)
     _check_hardening(info, sink)
     _check_isa_level(info, targets, sink)
     commands = module_commands(module)
@@ -353,6 +354,19 @@ def _check_stack(info: ElfInfo, targets: list[Target], sink: _Placed) -> None:
         sink.add("ELF021", "", f"the binary needs an executable stack ({why})")
 
 
+def _check_static_tls(info: ElfInfo, sink: Sink) -> None:
+    """ELF035: initial-exec TLS larger than the static TLS glibc keeps for libraries dlopen()ed later."""
+    if info.static_tls <= elf.STATIC_TLS_SURPLUS:
+        return
+    sink.add(
+        "ELF035",
+        "",
+        f"the binary reaches {info.static_tls} bytes of thread-local storage with initial-exec code;"
+        f" glibc keeps {elf.STATIC_TLS_SURPLUS} bytes of static TLS for every library dlopen()ed after"
+        " start-up, so dlopen fails with 'cannot allocate memory in static TLS block'",
+    )
+
+
 def _check_flags_strings(
     info: ElfInfo, sink: Sink, lowest: tuple[int, ...] | None = None, declared: frozenset[str] = frozenset()
 ) -> None:
@@ -558,6 +572,8 @@ def _report_loadable(info: ElfInfo, sink: Sink, *, suggest: bool) -> None:
     """ELF029 (where it loads, to declare) or ELF030 (nowhere), when no OS was declared."""
     if elf.libc_family(info) == "musl":
         return  # ELF017 already says it loads nowhere
+    if info.static_tls > elf.STATIC_TLS_SURPLUS:
+        return  # and ELF035 of any glibc
     loadable = loadability.loadable_systems(info)
     oldest = loadability.oldest_loadable(info)
     if oldest is not None:
