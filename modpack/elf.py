@@ -237,6 +237,9 @@ class ElfInfo(NamedTuple):
     # offset from the thread pointer (a TP-relative relocation names it): dlopen must find them in
     # the static TLS block. 0 when the module's TLS, if any, is reached through __tls_get_addr.
     static_tls: int = 0
+    # A separate debug-info file (objcopy --only-keep-debug): the program headers of the module,
+    # whose dynamic segment and sections (.dynamic, .dynsym, .text) hold no bytes in the file
+    debug_only: bool = False
 
 
 class _Header(NamedTuple):
@@ -578,7 +581,9 @@ def _inspect(
         is_pie=dynamic.pie,
         has_interp=any(s.type == PT_INTERP for s in segments),
         interp=_interpreter(stream, segments),
-        has_dynamic=any(s.type == PT_DYNAMIC for s in segments),
+        # glibc refuses a PT_DYNAMIC with no bytes in the file ("object file has no dynamic section")
+        has_dynamic=any(s.type == PT_DYNAMIC and s.filesz for s in segments),
+        debug_only=_debug_only(segments, sections),
         needed=dynamic.needed,
         soname=dynamic.soname,
         rpath=dynamic.rpath,
@@ -601,6 +606,17 @@ def _inspect(
         isa_level=(_note(image, NT_GNU_PROPERTY_TYPE_0, _isa_level) or 1) if architecture == "x86_64" else 1,
         static_tls=_static_tls(segments, dynamic, symbols),
     )
+
+
+def _debug_only(segments: tuple[_Segment, ...], sections: tuple[_Section, ...]) -> bool:
+    """Whether the file is the debug-info companion of a module: its PT_DYNAMIC holds no bytes in
+    the file and no section is of type SHT_DYNAMIC (objcopy --only-keep-debug, strip
+    --only-keep-debug and eu-strip -f keep the program headers of the module and turn .dynamic,
+    .dynsym and .text into SHT_NOBITS)."""
+    dynamic = [s for s in segments if s.type == PT_DYNAMIC]
+    if not dynamic or any(s.filesz for s in dynamic):
+        return False
+    return not any(s.type == SHT_DYNAMIC for s in sections)
 
 
 def _static_tls(segments: tuple[_Segment, ...], dynamic: _Dynamic, symbols: _Symbols) -> int:

@@ -924,3 +924,31 @@ def test_static_tls_of_an_aarch64_module_is_read_from_its_relocations(tmp_path: 
         subprocess.run(command, check=True)
         module = {"architecture": "aarch64", "operating_systems": ["rhel9"]}
         assert codes(so, module) == expected, model
+
+
+@pytest.mark.rule("ELF005")
+def test_a_separate_debug_info_file_is_not_taken_for_the_module(tmp_path: Path) -> None:
+    """The file objcopy --only-keep-debug writes keeps the module's headers, with .dynamic, .dynsym
+    and .text as SHT_NOBITS. Packed in place of the module, validate said ELF010 (OnLoad "defined
+    but not exported", fix: mark it visibility default) and inspect listed every OS as a place it
+    loads; redis-server refused it: "object file has no dynamic section"."""
+    from tests.support.modules import compile_module, observe
+    from tests.support.tools import require
+
+    objcopy = shutil.which("objcopy")
+    require(objcopy is not None, "objcopy (apt-get install binutils)")
+    assert objcopy is not None
+    so = compile_module(tmp_path, "", "dbg")
+    debug = tmp_path / "debug" / "dbg.so"
+    debug.parent.mkdir()
+    subprocess.run([objcopy, "--only-keep-debug", so, debug], check=True)
+    debug.chmod(0o755)
+    assert observe(so).loaded
+    assert not observe(debug).loaded  # "object file has no dynamic section"
+    static = run_modpack("validate", debug)
+    assert static.returncode == 1, static.stdout + static.stderr
+    assert "error ELF005 the binary is a separate debug-info file" in static.stdout, static.stdout
+    assert "ELF010" not in static.stdout and "ELF009" not in static.stdout, static.stdout
+    shown = run_modpack("inspect", debug)
+    assert "loads on      none of the supported Redis Enterprise OSes" in shown.stdout, shown.stdout
+    assert codes(so, {"architecture": "x86_64", "operating_systems": ["rhel9"]}) == []

@@ -167,6 +167,16 @@ def _loadable_format(info: ElfInfo, sink: Sink) -> bool:
     """Whether the file is a 64-bit LE shared object for a shipped machine; reports why not."""
     if info.elf_class != 64 or not info.little_endian:
         sink.add("ELF004", "", f"the binary is a {_describe_machine(info)} ELF file")
+    elif info.e_type == "ET_DYN" and info.debug_only:
+        sink.add(
+            "ELF005",
+            "",
+            "the binary is a separate debug-info file (as objcopy --only-keep-debug writes): its dynamic"
+            " segment, symbols and code hold no bytes, so dlopen fails with 'object file has no dynamic"
+            " section'",
+            "Pack the module itself (the .so the linker wrote, stripped or not), not its debug-info"
+            " companion.",
+        )
     elif info.e_type != "ET_DYN" or not info.has_dynamic:
         what = "has no dynamic segment" if info.e_type == "ET_DYN" else f"is of type {info.e_type}"
         sink.add("ELF005", "", f"the binary {what}: it is not a shared library")
