@@ -916,12 +916,34 @@ def _read_only_data(image: _Image) -> Iterator[_Section]:
 
 # A string literal that could be a Redis command name: lowercase, as COMMAND LIST gives them.
 _NAME_LITERAL = re.compile(rb"\x00([a-z][a-z0-9-]{0,39}+)(?=\x00)")
+# The name of a function of the module API, as a string literal: redismodule.h's RedisModule_Init
+# asks redis-server for each function it declares by this name (RedisModule_GetApi), and
+# redis-server registers each function it has under it (src/module.c, REGISTER_API).
+_API_LITERAL = re.compile(rb"\x00(RedisModule_[A-Za-z0-9_]{1,80}+)(?=\x00)")
 
 
 def name_literals(path: str | os.PathLike[str], wanted: Collection[str]) -> list[str]:
     """The string literals of the binary's read-only data that equal a name of `wanted`
-    (lowercase), in the order first found; [] when the file cannot be read as ELF. Streamed in
-    chunks: a large .rodata is scanned, never held."""
+    (lowercase), in the order first found; [] when the file cannot be read as ELF."""
+    return _literals(path, _NAME_LITERAL, 41, wanted.__contains__)
+
+
+def api_names(path: str | os.PathLike[str]) -> frozenset[str]:
+    """The names of module API functions among the binary's string literals: of a module, those
+    its RedisModule_Init asks for; of a redis-server, those it offers. Empty when unreadable."""
+    return frozenset(_literals(path, _API_LITERAL, 94))
+
+
+def _literals(
+    path: str | os.PathLike[str],
+    pattern: re.Pattern[bytes],
+    overlap: int,
+    keep: Callable[[str], bool] = bool,
+) -> list[str]:
+    """The distinct string literals of the read-only data that `pattern` matches (group 1) and
+    `keep` keeps, in the order first found; a window repeats the last `overlap` bytes (a NUL and
+    the longest match). Streamed in chunks: a large .rodata is scanned, never held. What was
+    found before the file proved unreadable, [] when it cannot be read as ELF."""
     found: dict[str, None] = {}
     unreadable: tuple[type[Exception], ...] = (ElfError, OSError, *_library_errors())
     try:
@@ -932,12 +954,11 @@ def name_literals(path: str | os.PathLike[str], wanted: Collection[str]) -> list
             for section in _read_only_data(image):
                 if section.flags & SHF_COMPRESSED:
                     continue
-                # a window repeats the last 41 bytes: a NUL and up to 40 characters
-                for window, _start in _windows(stream, section.offset, section.size, 41):
-                    names = (match[1].decode("ascii") for match in _NAME_LITERAL.finditer(window))
-                    found.update((name, None) for name in names if name in wanted)
+                for window, _start in _windows(stream, section.offset, section.size, overlap):
+                    literals = (match[1].decode("ascii") for match in pattern.finditer(window))
+                    found.update((literal, None) for literal in literals if keep(literal))
     except unreadable:
-        pass  # what was found before the file proved unreadable
+        pass
     return list(found)
 
 

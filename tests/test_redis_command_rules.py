@@ -954,6 +954,47 @@ def test_a_command_a_failed_onload_only_calls_is_not_said_to_be_its_error(tmp_pa
     assert "if the module registers it (not only calls it), that is the error" in alone.stderr
 
 
+@pytest.mark.rule("LOAD011", "LOAD012")
+@pytest.mark.redis
+def test_a_failed_load_names_the_module_api_the_server_does_not_have(tmp_path: Path) -> None:
+    """RedisModule_SetCommandACLCategories came with Redis 7.2: on 7.0.15, RedisModule_GetApi leaves
+    its pointer NULL, a module calling it anyway crashes the server in OnLoad (SIGSEGV), and one
+    that checks returns an error. LOAD012 said only to rebuild the .so or debug OnLoad, of a module
+    whose min_redis_version of 7.0 was the mistake. The functions the module looks up and the
+    server does not offer are named, with how to guard them or raise min_redis_version."""
+    require_redis()
+    lookup = """
+    int (*SetAcl)(RedisModuleCommand *, const char *) = NULL;
+    RedisModule_GetApi("RedisModule_SetCommandACLCategories", (void *)&SetAcl);
+    CC("acl.get", "readonly", 1, 1, 1);
+    """
+    (tmp_path / "crash").mkdir()
+    crashing = compile_module(
+        tmp_path / "crash", lookup + '    TRY(SetAcl(RedisModule_GetCommand(ctx, "acl.get"), "read"));', "acl"
+    )
+    (tmp_path / "guard").mkdir()
+    guarded = compile_module(
+        tmp_path / "guard", lookup + "    if (SetAcl == NULL) return REDISMODULE_ERR;", "acl"
+    )
+    said = (
+        "the module looks up 1 function of the module API that this redis-server does not have"
+        " (RedisModule_SetCommandACLCategories), which RedisModule_Init leaves as NULL pointers"
+    )
+    fix = "call each only when RMAPI_FUNC_SUPPORTED says the server has it, or raise min_redis_version"
+    for so, rule in ((crashing, "LOAD012"), (guarded, "LOAD011")):
+        done = run_modpack("validate", "--load", so, "--redis-version", "7.0.15")
+        assert done.returncode == 1, done.stdout + done.stderr
+        line = next(line for line in done.stdout.splitlines() if f"error {rule} " in line)
+        assert said in line, done.stdout
+        assert fix in done.stdout
+    # a module looking up only what the server has: nothing of the kind is said
+    plain = compile_module(
+        tmp_path, 'CC("p.get", "readonly", 1, 1, 1);\n    return REDISMODULE_ERR;', "plain"
+    )
+    quiet = run_modpack("validate", "--load", plain, "--redis-version", "7.0.15")
+    assert "error LOAD011 " in quiet.stdout and "looks up" not in quiet.stdout, quiet.stdout
+
+
 # --- flags strings Redis refuses, read from the binary ---------------------------------------------
 
 

@@ -129,7 +129,7 @@ def _load_and_compare(
     reported: frozenset[str] = frozenset(),
 ) -> None:
     from modpack.redis import compare, discover, harness, servers
-    from modpack.redis.loadlog import with_taken_names
+    from modpack.redis.loadlog import with_missing_api, with_taken_names
 
     try:
         discovery = discover.discover_with(server, so_path, _module_args(module))
@@ -139,7 +139,7 @@ def _load_and_compare(
             # not the module's failure: no server of the Redis it needs was here (or one was named)
             not_loaded(so_path.name, older.message, older.hint, sink, settings)
             return
-        failure = with_taken_names(exc.failure, _declared_names(module))
+        failure = with_taken_names(with_missing_api(exc.failure), _declared_names(module))
         sink.add(failure_rule(failure.reason), "", f"{failure.message} ({server.describe()})", failure.hint)
         return
     sink.add("LOAD003", "", _loaded(discovery, server, listed=module is None))

@@ -91,12 +91,12 @@ def discover(
         try:
             return discover_with(server, so_path, args)
         except ModuleLoadError as exc:
-            from modpack.redis.loadlog import with_taken_names
+            from modpack.redis.loadlog import with_missing_api, with_taken_names
 
             older = servers.older_redis_failure(exc.failure, server, minimum)
             # nothing declared says which commands the module registers (build --discover loads a
             # module whose commands are not declared)
-            raise ModuleLoadError(older or with_taken_names(exc.failure)) from None
+            raise ModuleLoadError(older or with_taken_names(with_missing_api(exc.failure))) from None
 
 
 def discover_with(server: RedisServer, so_path: Path, args: Sequence[str] = ()) -> Discovery:

@@ -363,6 +363,7 @@ class RedisServer:
     folder: Path | None = field(default=None, init=False)
     version: str = field(default="", init=False)
     version_tuple: tuple[int, ...] = field(default=(), init=False)
+    executable: str = field(default="", init=False)  # the redis-server binary run (qemu's too)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _client: RespClient | None = field(default=None, init=False, repr=False)
     _crashed: bool = field(default=False, init=False, repr=False)
@@ -401,6 +402,7 @@ class RedisServer:
             self.startup_timeout = max(self.startup_timeout, self.spec.startup_timeout)
         else:
             command = [find_redis_server(self.binary)]
+        self.executable = command[-1]  # a prepared server's command ends with its binary too
         if self._sigterm_before is None:
             self._sigterm_before = _raise_on_terminate()  # until stop(): SIGTERM unwinds through it
         numbers = binary_version(command, timeout=max(10.0, self.startup_timeout))
@@ -560,11 +562,24 @@ class RedisServer:
             if failure.reason == "onload-failed":
                 # said by the caller, who knows what the module declares (loadlog.with_taken_names)
                 failure = replace(failure, taken=tuple(_taken_names_of(self, path)))
-            raise ModuleLoadError(failure) from None
+            raise ModuleLoadError(self._with_missing_api(failure, path)) from None
         except ServerGoneError as exc:
-            raise ModuleLoadError(loadlog.crashed(path, exc.message, exc.log)) from None
+            failure = loadlog.crashed(path, exc.message, exc.log)
+            raise ModuleLoadError(self._with_missing_api(failure, path)) from None
         except ReplyTimeoutError:
             raise ModuleLoadError(loadlog.timed_out(path, self.timeout)) from None
+
+    def _with_missing_api(self, failure: loadlog.LoadFailure, path: Path) -> loadlog.LoadFailure:
+        """A failed OnLoad or a crash, with the module API functions the module looks up that
+        this server does not have, which the caller says (loadlog.with_missing_api)."""
+        if failure.reason not in ("onload-failed", "crashed"):
+            return failure
+        from modpack import elf
+
+        offered = elf.api_names(self.executable) if self.executable else frozenset()
+        if not offered:  # not a redis-server binary that could be read: nothing to compare with
+            return failure
+        return replace(failure, missing_api=tuple(sorted(elf.api_names(path) - offered)))
 
 
 class _Caller(Protocol):

@@ -68,6 +68,8 @@ class LoadFailure:
     # the module's string literals that name a command the server has (a failed OnLoad's), which
     # with_taken_names says, as the declarations allow
     taken: tuple[str, ...] = ()
+    # the module API functions the module looks up that the server lacks (with_missing_api)
+    missing_api: tuple[str, ...] = ()
 
 
 def explain(path: Path, lines: Sequence[str], reply: str) -> LoadFailure:
@@ -156,6 +158,41 @@ def with_taken_names(failure: LoadFailure, declared: Collection[str] | None = No
 
 
 _TAKEN_SHOWN = 5
+_MISSING_API_SHOWN = 5
+
+
+def with_missing_api(failure: LoadFailure) -> LoadFailure:
+    """A failed OnLoad or a crash, with the module API functions the module looks up that the
+    server does not have (`failure.missing_api`: names the module's binary holds and the server's
+    does not). RedisModule_Init looks up every function of the redismodule.h the module is built
+    with and leaves those the server lacks as NULL pointers: a call to one crashes the server (a
+    7.2 call on 7.0.15 is a SIGSEGV in OnLoad), and a module that checks for it returns an error.
+    A module built with a newer header looks up functions it never calls too, so they are named
+    as the likely cause, not the proven one."""
+    if not failure.missing_api:
+        return failure
+    hint = (
+        "A call to a function the server does not have crashes it, and a module that checks for one"
+        " may refuse to load: call each only when RMAPI_FUNC_SUPPORTED says the server has it, or"
+        " raise min_redis_version to a Redis that has them (validate --load then runs such a server)."
+    )
+    return replace(
+        failure,
+        message=f"{failure.message}; {_missing_api(failure.missing_api)}",
+        hint=f"{hint} {failure.hint}".rstrip(),
+        missing_api=(),
+    )
+
+
+def _missing_api(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:_MISSING_API_SHOWN]) + (
+        f" and {len(names) - _MISSING_API_SHOWN} more" if len(names) > _MISSING_API_SHOWN else ""
+    )
+    return (
+        f"the module looks up {len(names)} function{'' if len(names) == 1 else 's'} of the module API"
+        f" that this redis-server does not have ({shown}), which RedisModule_Init leaves as NULL pointers"
+    )
+
 
 # The failures a module can cause itself by needing a newer Redis: an OnLoad that returns an error
 # when RedisModule_GetApi finds no function of a later Redis (RediSearch checks its version so),
@@ -172,8 +209,13 @@ def on_older_redis(failure: LoadFailure, server: str, key: str, minimum: str, ne
     return LoadFailure(
         failure.reason,
         f"{failure.message}, on {server}, which is older than the module's {key} {minimum}: a module"
-        " may refuse to load on a Redis older than it needs (a function of the module API it looks up"
-        " is missing there), so this proves nothing against the module",
+        " may refuse to load on a Redis older than it needs ("
+        + (
+            _missing_api(failure.missing_api)
+            if failure.missing_api
+            else "a function of the module API it looks up is missing there"
+        )
+        + "), so this proves nothing against the module",
         newer + (f" If it fails on a Redis {minimum} or newer too: {failure.hint}" if failure.hint else ""),
         failure.log,
     )
