@@ -63,6 +63,8 @@ PF_X = 1
 # Dynamic tags and flags.
 DT_NULL, DT_NEEDED, DT_SONAME, DT_RPATH, DT_SYMBOLIC = 0, 1, 14, 15, 16
 DT_TEXTREL, DT_BIND_NOW, DT_RUNPATH, DT_FLAGS = 22, 24, 29, 30
+DT_RELR = 36  # packed relative relocations (glibc 2.36's elf.h)
+RELR_MARKER = "GLIBC_ABI_DT_RELR"  # the version node glibc 2.36+ defines for DT_RELR (elf.md §2.3)
 DT_FLAGS_1 = 0x6FFFFFFB
 DF_SYMBOLIC, DF_TEXTREL, DF_BIND_NOW, DF_1_NOW, DF_1_PIE = 0x2, 0x4, 0x8, 0x1, 0x08000000
 DF_STATIC_TLS = 0x10
@@ -240,6 +242,9 @@ class ElfInfo(NamedTuple):
     # A separate debug-info file (objcopy --only-keep-debug): the program headers of the module,
     # whose dynamic segment and sections (.dynamic, .dynsym, .text) hold no bytes in the file
     debug_only: bool = False
+    # DT_RELR: relative relocations packed (ld -z pack-relative-relocs), which only glibc 2.36+
+    # applies; an older one ignores the tag and leaves those pointers unrelocated
+    packed_relocations: bool = False
 
 
 class _Header(NamedTuple):
@@ -304,6 +309,7 @@ class _Dynamic(NamedTuple):
     pie: bool = False
     symbolic: bool = False
     static_tls: bool = False  # DF_STATIC_TLS: the linker saw initial-exec TLS accesses
+    relr: bool = False  # DT_RELR
 
 
 class _Symbols(NamedTuple):
@@ -605,6 +611,7 @@ def _inspect(
         getkeys=_getkeys_api(image, stream),
         isa_level=(_note(image, NT_GNU_PROPERTY_TYPE_0, _isa_level) or 1) if architecture == "x86_64" else 1,
         static_tls=_static_tls(segments, dynamic, symbols),
+        packed_relocations=dynamic.relr,
     )
 
 
@@ -729,6 +736,7 @@ def _dynamic_tags(image: _Image) -> _Dynamic:
         pie=bool(flags_1 & DF_1_PIE),
         symbolic=DT_SYMBOLIC in values or bool(flags & DF_SYMBOLIC),
         static_tls=bool(flags & DF_STATIC_TLS),
+        relr=DT_RELR in values,
     )
 
 
@@ -1235,11 +1243,15 @@ def private_versions(info: ElfInfo) -> tuple[str, ...]:
 def versions_by_family(info: ElfInfo) -> dict[str, tuple[tuple[Version, str], ...]]:
     """Per family (GLIBC, GLIBCXX, ...), the required (version, name) pairs, newest first."""
     found: dict[str, set[tuple[Version, str]]] = {}
-    for need in info.version_needs:
-        for name in need.versions:
-            split = split_version_name(name)
-            if split is not None:
-                found.setdefault(split[0], set()).add((split[1], name))
+    names = [name for need in info.version_needs for name in need.versions]
+    if info.packed_relocations and not _linked_to_musl(info):
+        # ld adds this marker only when it links against a libc that defines it: a module that
+        # needs no libc symbol has DT_RELR without it, and an older glibc loads it unrelocated
+        names.append(RELR_MARKER)
+    for name in names:
+        split = split_version_name(name)
+        if split is not None:
+            found.setdefault(split[0], set()).add((split[1], name))
     return {
         family: tuple(sorted(pairs, key=lambda p: (version_key(p[0]), p[1]), reverse=True))
         for family, pairs in sorted(found.items())
@@ -1257,12 +1269,19 @@ def symbols_by_version(info: ElfInfo) -> dict[str, tuple[str, ...]]:
 
 def libc_family(info: ElfInfo) -> Literal["glibc", "musl"] | None:
     """Which C library the module was linked against; None when nothing says (elf.md §2.4)."""
-    names = (*info.needed, *((info.interp.rsplit("/", 1)[-1],) if info.interp else ()))
-    if any(_MUSL.fullmatch(name) for name in names):
+    if _linked_to_musl(info):
         return "musl"
-    if any(_GLIBC.fullmatch(name) for name in names) or "GLIBC" in versions_by_family(info):
+    if any(_GLIBC.fullmatch(name) for name in _libc_names(info)) or "GLIBC" in versions_by_family(info):
         return "glibc"
     return None
+
+
+def _libc_names(info: ElfInfo) -> tuple[str, ...]:
+    return (*info.needed, *((info.interp.rsplit("/", 1)[-1],) if info.interp else ()))
+
+
+def _linked_to_musl(info: ElfInfo) -> bool:
+    return any(_MUSL.fullmatch(name) for name in _libc_names(info))
 
 
 def is_musl_library(name: str) -> bool:

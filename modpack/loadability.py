@@ -257,12 +257,17 @@ def _version_blocker(info: ElfInfo, target: Platform, family: str) -> Blocker | 
         symbols = by_version.get(name, ())
         culprits.extend(f"{symbol}@{name}" for symbol in symbols)
         if not symbols:  # a marker node such as GLIBC_ABI_DT_RELR, pulled in by no symbol
-            culprits.append(name)
+            culprits.append(_marker_cause(name))
     newest_version, newest = required[0]
     needed = newest
     if not newest.endswith(version_text(newest_version)):
         needed = f"{newest} ({FAMILIES[family][1]} {version_text(newest_version)})"
     return Blocker(family, needed, version_text(limit), tuple(culprits))
+
+
+def _marker_cause(name: str) -> str:
+    """What pulls in a marker version node (platforms.json `marker_causes`), else its name."""
+    return policy.load("platforms")["marker_causes"].get(name, name)
 
 
 def loadable_systems(info: ElfInfo) -> list[str]:

@@ -48,6 +48,7 @@ class Platforms(TypedDict):
     sources: dict[str, str]
     operating_systems: dict[str, OperatingSystem]
     special_versions: dict[str, str]
+    marker_causes: dict[str, str]
     execstack_refused_from_glibc: Sourced
     libraries: SharedLibraries
 

@@ -653,6 +653,48 @@ def test_a_name_longer_than_4096_bytes_is_no_defect(tmp_path: Path) -> None:
     assert "info LOAD003 ln 0.0.1 (1) loaded" in loaded.stdout, loaded.stdout
 
 
+@pytest.mark.rule("ELF012")
+@pytest.mark.parametrize("libc", [True, False], ids=["calls-libc", "no-libc"])
+def test_packed_relative_relocations_need_glibc_2_36(tmp_path: Path, libc: bool) -> None:
+    """ld -z pack-relative-relocs (binutils 2.38+) writes DT_RELR, which only glibc 2.36+ applies:
+    an older one ignores the tag and loads the module with those pointers unrelocated. ld adds the
+    marker version GLIBC_ABI_DT_RELR only when it links against libc; ELF012 said such a module
+    needed it "(required by GLIBC_ABI_DT_RELR)", and said nothing of one that calls no libc
+    function, which has DT_RELR and no marker. Both are now said, naming the cause and the link
+    option that leaves it out."""
+    from tests.support.paths import FIXTURES
+
+    gcc = shutil.which("gcc")
+    assert gcc is not None, "gcc (apt-get install gcc)"
+    source = tmp_path / "relr.c"
+    source.write_text(
+        '#include <string.h>\n#include "redismodule_min.h"\n'
+        'static const char *names[] = {"relr.a", "relr.b", "relr.c"};  /* relative relocations */\n'
+        f"int relr_size(int i) {{ return {'(int)strlen(names[i % 3])' if libc else 'names[i % 3][0]'}; }}\n"
+        "int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {\n"
+        "    REDISMODULE_NOT_USED(argv); REDISMODULE_NOT_USED(argc);\n"
+        "    return RedisModule_Init(ctx, names[relr_size(argc) % 3], 1, REDISMODULE_APIVER_1);\n"
+        "}\n"
+    )
+    so = tmp_path / "relr.so"
+    include = str(FIXTURES / "include")
+    command = [gcc, "-O0", "-fPIC", "-shared", "-Wl,-z,pack-relative-relocs", "-I", include, "-o", so, source]
+    subprocess.run(command, check=True)
+    so.chmod(0o755)
+    module = good_module()
+    module.update(module_file="relr.so", operating_systems=["ubuntu22", "rhel9"], commands=[])
+    module["sha256"] = hashlib.sha256(so.read_bytes()).hexdigest()
+    (tmp_path / "module.json").write_text(json.dumps(module))
+    done = run_modpack("validate", tmp_path, "--ignore", "CMD030")
+    assert done.returncode == 1, done.stdout
+    for os_id, glibc in (("ubuntu22", "2.35"), ("rhel9", "2.34")):
+        assert (
+            f"error ELF012 {os_id} has glibc {glibc}, but the binary needs GLIBC_ABI_DT_RELR (glibc 2.36)"
+            " (required by the packed relative relocations of -z pack-relative-relocs, which"
+            " -z nopack-relative-relocs leaves out)"
+        ) in done.stdout, done.stdout
+
+
 @pytest.mark.redis
 @pytest.mark.parametrize(
     ("symver", "linker", "exported"),
