@@ -166,3 +166,54 @@ def test_a_switch_turned_off_twice_is_turned_on_twice(
     assert [n.status for n in result.nodes] == ["uploaded"] * 3, [n.detail for n in result.nodes]
     assert sum(call.endswith("(again)") for call in result.calls) >= 2
     assert _switch(cluster) is False
+
+
+@pytest.mark.usefixtures("ctrl_c")
+@pytest.mark.parametrize("mode", ["in order", "pipelined"])
+def test_ctrl_c_during_the_put_turning_uploads_on_turns_them_off_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """Ctrl+C while `--allow-upload`'s PUT waited for its answer: the cluster had turned uploads
+    on, and the run printed only 'interrupted', leaving allow_modules_upload on for everyone."""
+    if mode == "pipelined":
+        monkeypatch.setattr(publishing, "PIPELINE_MIN", 0)
+    real = client.Api.json
+
+    def answer_never_read(api: client.Api, method: str, url: str, body: Any = None) -> Any:
+        answer = real(api, method, url, body)
+        if method == "PUT" and body == {"allow_modules_upload": True}:
+            raise KeyboardInterrupt  # the cluster did it; the answer is never read
+        return answer
+
+    monkeypatch.setattr(client.Api, "json", answer_never_read)
+    bundle = write_bundle(tmp_path / "put.zip", module_json(module_name="put"))
+    with running_cluster(tmp_path / "data", allow_modules_upload=False) as closed:
+        with pytest.raises(publishing.PublishInterrupted) as stopped:
+            publishing.publish(bundle, connection(closed), allow_upload=True)
+        assert not _switch(closed)
+        assert stopped.value.message == "interrupted: put 10203 was not uploaded"
+        assert "allow_modules_upload was turned on for this run and off again after" in stopped.value.details
+
+
+def test_a_put_turning_uploads_on_that_got_no_answer_turns_them_off_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PUT reached the cluster but its answer did not come back (a timeout): the run failed
+    and left allow_modules_upload on without a word."""
+    real = client.Api.json
+
+    def timed_out(api: client.Api, method: str, url: str, body: Any = None) -> Any:
+        answer = real(api, method, url, body)
+        if method == "PUT" and body == {"allow_modules_upload": True}:
+            raise client.ClusterError(f"PUT {url}: no answer within 30 s")
+        return answer
+
+    monkeypatch.setattr(client.Api, "json", timed_out)
+    bundle = write_bundle(tmp_path / "lost.zip", module_json(module_name="lost"))
+    with running_cluster(tmp_path / "data", allow_modules_upload=False) as closed:
+        with pytest.raises(client.ClusterError) as failed:
+            publishing.publish(bundle, connection(closed), allow_upload=True)
+        assert not _switch(closed)
+        assert (
+            failed.value.details[-1] == "allow_modules_upload was turned on for this run and off again after"
+        )

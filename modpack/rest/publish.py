@@ -1102,7 +1102,17 @@ class _UploadsSwitchedOn:
         if self.turn:
             self.result.calls.append(f'PUT {self.url} {{"allow_modules_upload": true}}')
             if not self.dry_run:
-                self.api.json("PUT", self.url, {"allow_modules_upload": True})
+                try:
+                    self.api.json("PUT", self.url, {"allow_modules_upload": True})
+                except KeyboardInterrupt as signal:
+                    # The PUT may have reached the cluster, its answer unread: `with` runs no
+                    # __exit__ for an __enter__ that raised, and the switch stayed on unsaid.
+                    self.__exit__(type(signal), signal, None)
+                    raise _interrupted(self.api, self.result, signal) from None
+                except ClusterError as failed:
+                    if failed.status is None or failed.status >= 500:  # no answer: it may have landed
+                        self.__exit__(type(failed), failed, None)
+                    raise
         return self
 
     def on_again(self) -> bool:
