@@ -561,6 +561,9 @@ def test_the_cli_ends_a_trickling_answer_at_its_timeout(tmp_path: Path) -> None:
     ("answer", "said"),
     [
         (b"\x00\xffGARBAGE\r\n", "the answer is not HTTP (it began '\\x00"),
+        # closed without a byte (an HTTPS node asked in plain http://): it said "the answer is
+        # not HTTP (it began 'Remote end closed connection without res')", quoting no answer
+        (b"", "the server closed the connection without answering"),
         (
             b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 38\r\n\r\n"
             b"<html><body><h1>404</h1></body></html>",

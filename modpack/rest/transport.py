@@ -564,12 +564,12 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLError) and exc.reason == "WRONG_VERSION_NUMBER":
         # what OpenSSL says of a peer that answered the ClientHello in plain text
         return "the server does not speak TLS there: an http:// address, or another port?"
+    if isinstance(exc, http.client.RemoteDisconnected):  # a BadStatusLine too: asked first
+        return "the server closed the connection without answering"
     if isinstance(exc, http.client.BadStatusLine):
         return f"the answer is not HTTP (it began {str(exc)[:40]!r})"
     if isinstance(exc, socket.gaierror):
         return f"cannot resolve the host name ({exc.strerror or exc})"
-    if isinstance(exc, http.client.RemoteDisconnected):
-        return "the server closed the connection without answering"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
