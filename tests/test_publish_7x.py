@@ -640,3 +640,36 @@ def test_a_7x_unpublish_whose_action_failed_says_what_is_left_and_a_rerun_finish
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"  module objects deleted: {uid}\n" in again.stdout
     assert listed(legacy, "left7") == [] and installed(legacy, "left7") == []
+
+
+@pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_once_the_7x_zip_went_whole_and_the_cluster_lists_nothing_yet_says_it_is_unknown(
+    legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl+C once the last bytes of the zip were handed to the connection, over a slow link: the
+    cluster listed nothing for the second the run asked, and publish said "was not uploaded ...
+    Nothing was changed on the cluster"; the bytes still on their way arrived, and the cluster
+    installed the module on every node after the run had ended."""
+    from modpack.rest import client
+    from modpack.rest import publish as publishing
+    from tests.support.rest import connection
+
+    real_post, real_find = client.post_bundle, client.find_modules
+
+    def sent_then_interrupted(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(client, "find_modules", lambda *a, **k: [])  # still receiving it
+        real_post(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(client, "post_bundle", sent_then_interrupted)
+    monkeypatch.setattr(publishing, "SETTLE_PAUSE", 0.01)
+    bundle = write_bundle(tmp_path / "late.zip", module_json(module_name="late"))
+    with pytest.raises(PublishInterrupted) as stopped:
+        publishing.publish(bundle, connection(legacy))
+    monkeypatch.setattr(client, "find_modules", real_find)
+    assert stopped.value.message == (
+        "interrupted: the run stopped once the cluster had been sent late 10203, and the cluster did not"
+        " say whether it took it"
+    )
+    assert "Nothing was changed" not in stopped.value.hint and "modpack modules list" in stopped.value.hint
+    assert len(listed(legacy, "late")) == 1  # it had it: "Nothing was changed" was untrue

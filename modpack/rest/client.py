@@ -667,6 +667,9 @@ class Gate:
         self._event = threading.Event()
         self._aborted = False
         self._timeout = timeout
+        # The body's last bytes were handed to the connection: the server may take the upload
+        # though its answer is never read.
+        self.handed_over = False
 
     def open(self) -> None:
         self._event.set()
@@ -759,6 +762,8 @@ def _body(
         if source.read(1):
             raise ModpackError(f"{bundle} became longer while it was uploaded", "Publish it again.")
     sent(done + len(tail))
+    if gate is not None:
+        gate.handed_over = True
     yield tail
 
 

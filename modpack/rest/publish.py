@@ -1673,12 +1673,12 @@ class _LegacyPublish:
         if self.options.dry_run:
             return "would upload", bundle.name
         action_uid: JSON = None
+        # An open gate: it holds nothing back, and stops the upload at its next chunk once a
+        # signal asked to stop (one whose exception Python dropped would let it go on).
+        gate = client.Gate(self.api.connection.answer_timeout)
+        gate.open()
         try:
             self.sent = True
-            # An open gate: it holds nothing back, and stops the upload at its next chunk once a
-            # signal asked to stop (one whose exception Python dropped would let it go on).
-            gate = client.Gate(self.api.connection.answer_timeout)
-            gate.open()
             answer = client.post_bundle(
                 self.api, url, "cluster", bundle.path, self.options.progress, gate=gate
             )
@@ -1701,7 +1701,10 @@ class _LegacyPublish:
         except KeyboardInterrupt as stopped:
             taken = self._taken(bundle) if action_uid is None else True
             if taken is False:
-                self.nothing_taken = True  # the cluster answered, and holds none of it
+                # The cluster answered, and holds none of it; unless the zip went whole, that is
+                # not for good: the last bytes may still be on their way (the network's buffers),
+                # and the cluster installs it once they arrive, after this run ended (unknown).
+                self.nothing_taken = not gate.handed_over
                 raise
             if taken is None:
                 raise  # the cluster did not answer: run() says that it is not known
