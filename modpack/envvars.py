@@ -35,8 +35,30 @@ def _substitute(value: object, sink: Sink, path: str) -> object:
     if isinstance(value, list):
         return [_substitute(v, sink, locate.join(path, i)) for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {k: _substitute(v, sink, locate.join(path, k)) for k, v in value.items()}
+        return _substitute_mapping(value, sink, path)
     return value
+
+
+def _substitute_mapping(value: dict[object, object], sink: Sink, path: str) -> dict[object, object]:
+    """A mapping's keys are strings too: a dependency named `${NAME_torch}` takes its name from the
+    environment (it went into module.json as the text `${NAME_torch}`, its url and sha256
+    expanded). Two keys that expand to one name keep the last value, as a key given twice does."""
+    result: dict[object, object] = {}
+    written: dict[object, object] = {}
+    for key, item in value.items():
+        child = locate.join(path, key) if isinstance(key, str | int) else path
+        name = _expand(key, sink, child) if isinstance(key, str) else key
+        if name in written:
+            sink.add(
+                "IN006",
+                child,
+                f"key {key!r} expands to {name!r}, as key {written[name]!r} does: the last value is kept",
+                "Give each key a variable of its own value, or one key.",
+                source_path=True,
+            )
+        written[name] = key
+        result[name] = _substitute(item, sink, child)
+    return result
 
 
 def _expand(text: str, sink: Sink, path: str) -> str:

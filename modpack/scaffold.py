@@ -310,7 +310,13 @@ def _escaped(value: JSON, where: str, found: list[str]) -> JSON:
 
 
 def _escaped_object(value: dict[str, JSON], where: str, found: list[str]) -> dict[str, JSON]:
-    return {k: _escaped(v, f"{where}.{k}", found) for k, v in value.items()}
+    """The keys too: modpack.toml expands ${VAR} in a key (a dependency's name) as in a value."""
+    escaped: dict[str, JSON] = {}
+    for key, item in value.items():
+        if "$" in key:
+            found.append(f"{where}.{key}")
+        escaped[envvars.literal(key)] = _escaped(item, f"{where}.{key}", found)
+    return escaped
 
 
 def from_module_file(path: Path) -> Conversion:

@@ -220,6 +220,53 @@ def test_a_local_dependency_archive_ships_and_validates_clean(tmp_path: Path) ->
     assert again.returncode == 0 and bundles(tmp_path / "again")[0].read_bytes() == first
 
 
+SHA_A, SHA_B = "a" * 64, "b" * 64
+NAMED_BY_VARIABLES = (
+    f'\n[module.dependencies."${{DEP_NAME}}"]\nurl = "https://example.com/${{DEP_NAME}}.tgz"\nsha256 = "{SHA_A}"\n'
+    f'\n[module.dependencies."a$${{b}}"]\nurl = "https://example.com/b.tgz"\nsha256 = "{SHA_B}"\n'
+)
+
+
+@pytest.mark.rule("DECL003")
+def test_a_dependency_named_by_a_variable_takes_its_name_from_the_environment(tmp_path: Path) -> None:
+    """`${VAR}` is read in every string, and a dependency's name is one (RedisAI's manifests name
+    theirs by a build variable): module.json named the dependency `${DEP_NAME}`, its url expanded
+    beside it, with nothing said. `$$` in a name is a literal `$` (`a$${b}` is `a${b}`), and init from the bundle writes
+    it back so, for the same bundle again."""
+    head, tail = EXAMPLE.split("[platform]", 1)
+    toml = project(tmp_path, head + NAMED_BY_VARIABLES + "\n[platform]" + tail)
+    built = run_modpack("build", toml, "-o", tmp_path / "out", env={"DEP_NAME": "torch"})
+    assert built.returncode == 0, built.stdout + built.stderr
+    (bundle,) = bundles(tmp_path / "out")
+    with zipfile.ZipFile(bundle) as archive:
+        module = json.loads(archive.read("module.json"))
+    assert module["dependencies"] == {
+        "torch": {"url": "https://example.com/torch.tgz", "sha256": SHA_A},
+        "a${b}": {"url": "https://example.com/b.tgz", "sha256": SHA_B},
+    }
+    missing = run_modpack("validate", toml)
+    said = "[module.dependencies.${DEP_NAME}]: error DECL003 the environment variable DEP_NAME is not set"
+    assert said in missing.stdout, missing.stdout
+    again = tmp_path / "again"
+    again.mkdir()
+    assert run_modpack("init", "--from", bundle, cwd=again).returncode == 0
+    rebuilt = run_modpack("build", again, "--so", HELLO, "-o", again / "out")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert bundles(again / "out")[0].read_bytes() == bundle.read_bytes()
+
+
+@pytest.mark.rule("IN006")
+def test_two_dependency_names_that_expand_alike_are_said(tmp_path: Path) -> None:
+    head, tail = EXAMPLE.split("[platform]", 1)
+    text = NAMED_BY_VARIABLES + NAMED_BY_VARIABLES.replace("DEP_NAME", "OTHER").replace('"a$${b}"', '"c"')
+    toml = project(tmp_path, head + text + "\n[platform]" + tail)
+    done = run_modpack("validate", toml, env={"DEP_NAME": "torch", "OTHER": "torch"})
+    said = (
+        "warning IN006 key '${OTHER}' expands to 'torch', as key '${DEP_NAME}' does: the last value is kept"
+    )
+    assert said in done.stdout, done.stdout
+
+
 def test_a_local_dependency_needs_no_url(tmp_path: Path) -> None:
     """A local_path archive is shipped under deps/ and Redis Enterprise installs it from there, never
     from a url (redis-enterprise.md §8: 'RS does not download them'); RAMP packs such an entry with

@@ -644,6 +644,13 @@ _VERSIONS = (
             marks=pytest.mark.rule("DECL012"),
             id="RAMP's 7.4 below the minimum",
         ),
+        pytest.param(
+            _VERSIONS + 'dependencies:\n  "${REDIS_MM}":\n    url: https://example.com/d.tgz\n',
+            "ramp.yml:6 [dependencies.${REDIS_MM}]: warning DECL012 `ramp pack` packs ${REDIS_MM} as written,"
+            " where modpack expands it from the environment",
+            marks=pytest.mark.rule("DECL012"),
+            id="a variable in a dependency's name",
+        ),
         (_VERSIONS + "command_line_args: \"PATH {os.getenv('REDIS_MM')}/deps\"\n", None),  # RAMP's own form
         (_VERSIONS + 'command_line_args: "PATH {{NUMVER}}/deps"\n', None),  # literal braces for RAMP
         ('display_name: X\nmin_redis_version: "7.2"\n', None),

@@ -9,7 +9,7 @@ a duplicate key and a template value are findings with line numbers, nothing is 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -514,6 +514,21 @@ def _check_ramp_reading(data: Mapping[str, JSON], sink: Sink) -> None:
         if name in RAMP_KEYS and name not in _UNREAD_KEYS and name not in DISCOVERED_KEYS:
             for path, text in locate.strings(value, name):
                 _check_ramp_string(path, text, sink, evaluated=path not in skipped)
+            for path, inner in _keys(value, name):  # a dependency's name: RAMP packs it as written
+                _check_ramp_string(path, inner, sink, evaluated=False)
+
+
+def _keys(value: object, path: str) -> Iterator[tuple[str, str]]:
+    """Each string key nested in `value`, with its own path (`dependencies.${NAME}`)."""
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _keys(item, locate.join(path, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = locate.join(path, str(key))
+            if isinstance(key, str):
+                yield child, key
+            yield from _keys(item, child)
 
 
 def _check_ramp_string(path: str, text: str, sink: Sink, *, evaluated: bool) -> None:
