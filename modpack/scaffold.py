@@ -567,10 +567,30 @@ def _edit_records(module: Module, commands: object, conv: Conversion) -> None:
         name = entry.get("command_name") if isinstance(entry, dict) else None
         if isinstance(name, str) and name.casefold() in declared:
             added_names.append(name)
+            if isinstance(entry, dict) and (shown := _record_difference(entry, entries)):
+                conv.changed(
+                    f"add_command {name!r}: the record differs from its commands entry in {shown};"
+                    " add_command names the [[commands]] table, and a build records that table's entry as"
+                    " it packs it"
+                )
         else:
             conv.dropped(f"add_command item {json.dumps(entry)[:80]}: not a declared command's entry")
     if added_names:
         module["add_command"] = added_names
+
+
+def _record_difference(entry: dict[str, JSON], commands: list[JSON]) -> str:
+    """How an add_command record differs from the commands entry of its name ("" when it does not):
+    a ramp.yml build records the entry as written (flags ["deny-oom"]) and packs it canonical."""
+    name = folded_name(entry)
+    packed = next((c for c in commands if isinstance(c, dict) and folded_name(c) == name), None)
+    if packed is None or packed == entry:
+        return ""
+    fields = sorted(k for k in {*entry, *packed} if entry.get(k) != packed.get(k))
+    return ", ".join(
+        f"{k} {json.dumps(entry.get(k))[:60]} (commands: {json.dumps(packed.get(k))[:60]})"
+        for k in fields[:3]
+    )
 
 
 def _listed(value: JSON | None, key: str, conv: Conversion) -> list[JSON]:

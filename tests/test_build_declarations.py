@@ -1278,3 +1278,26 @@ def test_a_build_of_a_module_without_a_name_says_so_where_a_select_hides_the_fin
     assert done.returncode == 2, done.stdout + done.stderr
     assert "modpack: the bundle is named after the module, which has no name" in done.stderr, done.stderr
     assert "[module] name in modpack.toml" in done.stderr and "not a plain file name" not in done.stderr
+
+
+def test_init_says_when_an_add_command_record_is_not_its_commands_entry(tmp_path: Path) -> None:
+    """A ramp.yml build records an add_command entry as written (flags ["deny-oom"]) and packs it
+    canonical (["denyoom"]). init from that bundle or module.json named the table and said nothing,
+    and the bundle rebuilt from its modpack.toml recorded the packed entry: another module.json."""
+    document = json.loads((ROOT / "tests" / "cases" / "good" / "module-json" / "module.json").read_text())
+    packed = next(c for c in document["commands"] if "denyoom" in c.get("flags", []))
+    written = {**packed, "flags": ["deny-oom" if f == "denyoom" else f for f in packed["flags"]]}
+    document["add_command"] = [written]
+    source = tmp_path / "module.json"
+    source.write_text(json.dumps(document))
+    result = run_modpack("init", tmp_path / "modpack.toml", "--from", source)
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = (
+        f"changed: add_command {packed['command_name']!r}: the record differs from its commands entry in flags"
+        f" {json.dumps(written['flags'])} (commands: {json.dumps(packed['flags'])})"
+    )
+    assert said in result.stdout, result.stdout
+    document["add_command"] = [packed]  # the record a modpack.toml build writes: nothing to say
+    source.write_text(json.dumps(document))
+    same = run_modpack("init", tmp_path / "modpack.toml", "--from", source, "--force")
+    assert same.returncode == 0 and "changed: add_command" not in same.stdout, same.stdout
