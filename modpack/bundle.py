@@ -34,7 +34,23 @@ CHUNK = 1024 * 1024
 _EOCD = b"PK\x05\x06"
 _EOCD64_LOCATOR = b"PK\x06\x07"
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")
-_ALLOWED_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+# The methods Python's zipfile reads, as Redis Enterprise's unpacker does (RAMP's unpacker.py opens
+# each member with ZipFile.open): `zip -Z bzip2` and 7-Zip's -mm=BZip2 and -mm=LZMA make bundles the
+# node takes. Deflate64 (7-Zip's -mm=Deflate64), PPMd, zstd and the rest it cannot read.
+_ALLOWED_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+_METHOD_NAMES = {
+    6: "imploded",
+    9: "Deflate64",
+    10: "PKWARE DCL imploded",
+    18: "IBM TERSE",
+    19: "IBM LZ77",
+    93: "zstd",
+    95: "xz",
+    96: "JPEG",
+    97: "WavPack",
+    98: "PPMd",
+    99: "AES-encrypted",
+}
 
 
 class Layout:
@@ -218,7 +234,9 @@ def _entries_safe(
             sink.add("ZIP017", "", f"entry {name!r} holds patched data (general purpose flag bit 5)")
             safe = False
         if info.compress_type not in _ALLOWED_METHODS:
-            sink.add("ZIP017", "", f"entry {name!r} uses compression method {info.compress_type}")
+            method = info.compress_type
+            known = f" ({_METHOD_NAMES[method]})" if method in _METHOD_NAMES else ""
+            sink.add("ZIP017", "", f"entry {name!r} uses compression method {method}{known}")
             safe = False
         total += info.file_size
     if total > MAX_TOTAL_SIZE:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import pytest
 
 from tests.support.cli import build, run_modpack
 from tests.support.paths import FIXTURES
+from tests.support.tools import require
 
 EXAMPLE = FIXTURES / "example"
 SO = FIXTURES / "so" / "x86_64" / "hello.so"
@@ -91,3 +94,68 @@ def test_a_second_so_under_deps_is_refused(tmp_path: Path, entry: str) -> None:
 def test_deps_entries_the_unpacker_does_not_count_pass(tmp_path: Path, entry: str) -> None:
     done = run_modpack("validate", _bundle_with(tmp_path, entry))
     assert "ZIP003" not in done.stdout, done.stdout
+
+
+def _recompressed(bundle: Path, target: Path, method: int) -> Path:
+    """`bundle` with every member compressed by `method`, names and modes kept."""
+    with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(target, "w") as archive:
+        for info in source.infolist():
+            data = source.read(info)
+            info.compress_type = method
+            archive.writestr(info, data)
+    return target
+
+
+def test_bzip2_and_lzma_bundles_pass_as_the_unpacker_reads_them(tmp_path: Path) -> None:
+    """The unpacker opens members with Python's zipfile, which reads bzip2 and LZMA: `zip -Z bzip2`
+    and 7-Zip's -mm=BZip2 / -mm=LZMA bundles were ZIP017 'uses compression method 12', and
+    refused by serve, where the node takes them."""
+    require(shutil.which("zip") is not None, "zip is not installed")
+    good = build(_project(tmp_path / "project", "1.2.3"), tmp_path / "dist")
+    parts = tmp_path / "parts"
+    with zipfile.ZipFile(good) as archive:
+        archive.extractall(parts)
+    (parts / "hello.so").chmod(0o755)
+    bzip2 = tmp_path / "bzip2.zip"
+    subprocess.run(["zip", "-q", "-Z", "bzip2", str(bzip2), "module.json", "hello.so"], cwd=parts, check=True)
+    with zipfile.ZipFile(bzip2) as archive:
+        assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_BZIP2}
+    lzma = _recompressed(good, tmp_path / "lzma.zip", zipfile.ZIP_LZMA)
+    for bundle in (bzip2, lzma):
+        done = run_modpack("validate", bundle)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "ZIP017" not in done.stdout
+        assert run_modpack("inspect", bundle).returncode == 0
+
+
+@pytest.mark.rule("ZIP017")
+def test_a_method_the_unpacker_cannot_read_is_refused_by_name(tmp_path: Path) -> None:
+    """Deflate64 (7-Zip's -mm=Deflate64): Python's zipfile raises NotImplementedError on it."""
+    good = build(_project(tmp_path / "project", "1.2.3"), tmp_path / "dist")
+    data = bytearray(good.read_bytes())
+    for signature, method_at in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        at = data.find(signature)
+        while at >= 0:
+            struct.pack_into("<H", data, at + method_at, 9)
+            at = data.find(signature, at + 4)
+    bundle = tmp_path / "deflate64.zip"
+    bundle.write_bytes(bytes(data))
+    done = run_modpack("validate", bundle)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error ZIP017 entry 'hello.so' uses compression method 9 (Deflate64)" in done.stdout
+
+
+def test_damaged_lzma_data_is_zip014_not_a_crash(tmp_path: Path) -> None:
+    good = build(_project(tmp_path / "project", "1.2.3"), tmp_path / "dist")
+    bundle = _recompressed(good, tmp_path / "lzma.zip", zipfile.ZIP_LZMA)
+    data = bytearray(bundle.read_bytes())
+    with zipfile.ZipFile(bundle) as archive:
+        info = archive.getinfo("hello.so")
+    start = info.header_offset + 30 + len("hello.so") + len(info.extra) + 4 + 200
+    data[start : start + 64] = b"\xff" * 64
+    bundle.write_bytes(bytes(data))
+    for command in ("validate", "inspect"):
+        done = run_modpack(command, bundle)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
+        assert "ZIP014" in done.stdout + done.stderr

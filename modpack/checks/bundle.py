@@ -7,6 +7,7 @@ member can raise.
 
 from __future__ import annotations
 
+import lzma
 import zipfile
 import zlib
 from pathlib import Path
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
     from modpack.types import Module
 
 # What reading a member of a damaged or crafted zip can raise.
-DAMAGED = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError)
+# (bad bzip2 data is an OSError; bad LZMA data an LZMAError, which is no OSError.)
+DAMAGED = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, NotImplementedError)
 
 
 class BundledModuleJson(NamedTuple):

@@ -289,7 +289,7 @@ def bundle_cases() -> dict[str, bytes]:
         "unsafe-path": bundle(extra=[("deps/../../etc/evil", b"x", 0o100644)]),
         "symlink-entry": bundle(extra=[("deps/link", b"/etc/passwd", 0o120777)]),
         "encrypted-entry": _encrypted(bundle()),
-        "unsupported-compression": _method(bundle(), "hello.so", 12),
+        "unsupported-compression": _method(bundle(), "hello.so", 9),  # Deflate64
         "corrupt-entry": _corrupt(bundle(), "hello.so"),
         "os-missing": bundle(with_module(drop("operating_systems"))),
         "architecture-missing": bundle(with_module(drop("architecture"))),
