@@ -20,7 +20,7 @@ from modpack.errors import ModpackError, UsageError
 from modpack.findings import Finding, PathMapper, Sink, unset_variable
 from modpack.regular import decode_module_json, exists
 from modpack.report import FileReport, Report
-from modpack.sources import expand, kind_of, read_text
+from modpack.sources import SourceKind, expand, kind_of, read_text
 from modpack.types import JSON, Module
 
 if TYPE_CHECKING:
@@ -150,6 +150,8 @@ def validate_file(path: Path, settings: Settings | None = None, *, binary_beside
         sink = Sink(str(path))
         sink.add("IN001", "", f"{path} {not_a_file(path)}")
         return FileReport(str(path), kind or "unknown", sink.resolved())
+    if kind is None:
+        kind = _sniffed(path)
     if kind in {"modpack.toml", "ramp.yml"}:
         findings = validate_declarations(path, settings, binary_beside=binary_beside)
     elif kind == "bundle":
@@ -161,6 +163,23 @@ def validate_file(path: Path, settings: Settings | None = None, *, binary_beside
         sink.add("IN005", "", f"{path.name} is not a bundle, module.json, modpack.toml, ramp.yml or .so")
         findings = sink.resolved()
     return FileReport(str(path), kind or "unknown", findings)
+
+
+def _sniffed(path: Path) -> SourceKind | None:
+    """A bundle or a .so by its bytes, when its name does not say: a bundle saved as `hello.zip.1`
+    or a CI artifact named without .zip is uploaded by publish, read by inspect and taken by Redis
+    Enterprise, which never looks at the name; validate said IN005 'is not a bundle'."""
+    import zipfile
+
+    from modpack.regular import open_regular
+
+    try:
+        with open_regular(path) as stream:
+            if stream.read(4) == b"\x7fELF":
+                return "binary"
+            return "bundle" if zipfile.is_zipfile(stream) else None
+    except OSError:
+        return None
 
 
 # --- module.json ------------------------------------------------------------------------------

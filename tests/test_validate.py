@@ -347,3 +347,23 @@ def test_a_file_named_twice_is_checked_once(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert done.stdout.count("title=KEY002 ") == 1, done.stdout
+
+
+@pytest.mark.rule("IN005")
+def test_a_bundle_or_binary_not_named_so_is_read_by_its_bytes(tmp_path: Path) -> None:
+    """A bundle saved as hello.zip.1 (a second download) or a CI artifact without .zip was IN005
+    'is not a bundle', while inspect read it, publish uploaded it and Redis Enterprise, which never
+    looks at the name, took it. A file that is neither zip nor ELF stays IN005."""
+    good = CASES / "good" / "bundle" / "bundle.zip"
+    hello = ROOT / "fixtures" / "so" / "x86_64" / "hello.so"
+    renamed = {"hello.zip.1": good, "artifact": good, "hello-module": hello}
+    for name, source in renamed.items():
+        shutil.copyfile(source, tmp_path / name)
+        done = run_modpack("validate", "--format", "json", tmp_path / name)
+        report = json.loads(done.stdout)
+        assert report["files"][0]["kind"] == ("binary" if source == hello else "bundle"), done.stdout
+        assert "IN005" not in done.stdout, done.stdout
+    (tmp_path / "notes").write_text("not a bundle")
+    done = run_modpack("validate", tmp_path / "notes")
+    assert done.returncode == 1
+    assert "error IN005 notes is not a bundle, module.json, modpack.toml, ramp.yml or .so" in done.stdout
