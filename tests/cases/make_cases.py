@@ -163,7 +163,7 @@ MODULE_JSON_CASES: dict[str, Mutation] = {
     "unreachable-last-key": cmd(4, step=2),
     "minimal-call-no-key": cmd(2, command_arity=-2, first_key=2, last_key=-1, step=1),
     "unknown-routing-policy": cmd(3, step=-5),
-    "os-invalid": put(operating_systems=["rhel-9"]),
+    "os-invalid": put(operating_systems=["rhel"]),  # no version: RE reads "rhel-9" as rhel9
     "os-unsupported": put(operating_systems=["rhel9", "debian12"]),
     "architecture-invalid": put(architecture="arm64", operating_systems=["rhel9"]),
     "architecture-os-unsupported": put(architecture="aarch64", operating_systems=["rhel8"]),
