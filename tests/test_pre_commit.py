@@ -200,3 +200,20 @@ def test_skip_unrelated_leaves_a_file_it_cannot_read_to_validation(tmp_path: Pat
     assert done.returncode == 1, done.stdout + done.stderr
     assert "internal error" not in done.stderr and "skipped" not in done.stderr, done.stderr
     assert "error ZIP001" in done.stdout and "error IN004" in done.stdout, done.stdout
+
+
+def test_a_skipped_file_s_name_is_shown_on_one_line(tmp_path: Path) -> None:
+    """The `skipped` line printed the file name as it is: a zip in a folder whose name held a
+    newline and `::error file=x::` started a line of its own, a workflow command in GitHub
+    Actions, though every other place a name is shown escapes it."""
+    import zipfile
+
+    folder = tmp_path / "docs\n::error file=ramp.yml::injected"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "screenshots.zip", "w") as archive:
+        archive.writestr("a.png", b"\x89PNG\r\n\x1a\n")
+    done = run_modpack("validate", "--skip-unrelated", "--format", "github", "--", folder.name, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not any(line.startswith("::") for line in done.stderr.splitlines()), done.stderr
+    shown = "modpack: skipped docs\\n::error file=ramp.yml::injected/screenshots.zip: a zip with no"
+    assert shown in done.stderr, done.stderr

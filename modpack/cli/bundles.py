@@ -131,7 +131,8 @@ def validate(
     skipped: list[tuple[Path, str]] | None = [] if skip_unrelated else None
     report = validate_paths(paths, settings, skipped)
     for path, reason in skipped or []:
-        click.echo(f"modpack: skipped {path}: {reason}", err=True)
+        # a file name may hold a newline: on a line of its own, `::error ...` is a workflow command
+        click.echo(f"modpack: skipped {reporters.shown_path(path)}: {reason}", err=True)
     output = reporters.Output(colour(color), reporters.workspace_root(os.environ))
     # click strips escape sequences from what is not a terminal unless told the colour is wanted.
     click.echo(reporters.REPORTERS[fmt](report, output), color=output.colour)
