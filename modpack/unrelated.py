@@ -15,12 +15,12 @@ from modpack.sources import kind_of
 def unrelated(path: Path) -> str | None:
     """Why a file named like a module's holds something else, or None when it may be one.
 
-    Only what is surely no module file is told apart: a readable zip with no module.json and no .so,
-    YAML whose top level is a mapping with none of the keys only RAMP manifests have (every
-    one of the 45 real manifests in the reference has one), and a module.json that is such a JSON
-    object (a HumHub or Foundry VTT module.json: id, name, version, description). A file that
-    cannot be read is left to validation, which says what is wrong: it may be a broken bundle or
-    manifest.
+    Only what is surely no module file is told apart: a readable zip with no .so and no module.json
+    but one of another kind (a Foundry VTT module's release zip holds its own module.json), YAML
+    whose top level is a mapping with none of the keys only RAMP manifests have (every one of the
+    45 real manifests in the reference has one), and a module.json that is such a JSON object (a
+    HumHub or Foundry VTT module.json: id, name, version, description). A file that cannot be read
+    is left to validation, which says what is wrong: it may be a broken bundle or manifest.
     """
     kind = kind_of(path)
     if kind == "bundle":
@@ -35,16 +35,28 @@ def unrelated(path: Path) -> str | None:
 def _unrelated_zip(path: Path) -> str | None:
     import zipfile
 
-    from modpack.regular import open_regular
+    from modpack.regular import MAX_TEXT_FILE, open_regular
 
     try:
         with open_regular(path) as stream, zipfile.ZipFile(stream) as archive:
             names = [n.lower() for n in archive.namelist()]
+            if any(n.endswith(".so") or ".so." in n for n in names):
+                return None
+            manifests = [
+                i for i in archive.infolist() if i.filename.lower().rsplit("/", 1)[-1] == "module.json"
+            ]
+            if not manifests:
+                return "a zip with no module.json and no .so: not a module bundle"
+            # A Foundry VTT or HumHub module's release zip holds its own module.json, and no .so.
+            if len(manifests) > 1:  # no such zip holds two: validation says what it is
+                return None
+            with archive.open(manifests[0]) as member:
+                text = member.read(MAX_TEXT_FILE + 1)
+            if len(text) > MAX_TEXT_FILE or not _other_module_json(text):
+                return None
     except Exception:  # damaged (a zip version it cannot read, ...): validation says
         return None
-    if any(n.rsplit("/", 1)[-1] == "module.json" or n.endswith(".so") or ".so." in n for n in names):
-        return None
-    return "a zip with no module.json and no .so: not a module bundle"
+    return "a zip whose module.json has none of a Redis module's keys, and no .so: not a module bundle"
 
 
 def _unrelated_yaml(path: Path) -> str | None:
@@ -64,18 +76,32 @@ def _unrelated_yaml(path: Path) -> str | None:
 
 
 def _unrelated_json(path: Path) -> str | None:
-    import json
-
-    from modpack.ramp.reader import MANIFEST_KEYS
     from modpack.regular import MAX_TEXT_FILE, read_regular
 
     try:
-        document = json.loads(read_regular(path, MAX_TEXT_FILE).decode("utf-8-sig"))
-    except Exception:  # unreadable, not JSON, nested too deep: validation says
+        text = read_regular(path, MAX_TEXT_FILE)
+    except Exception:  # unreadable: validation says
         return None
-    if not isinstance(document, dict) or not document or set(document) & (_MODULE_JSON_KEYS | MANIFEST_KEYS):
+    if len(text) > MAX_TEXT_FILE or not _other_module_json(text):
         return None
     return "JSON with none of the keys a Redis module's module.json has: another kind of module.json"
+
+
+def _other_module_json(text: bytes) -> bool:
+    """True for a JSON object with none of a Redis module's keys (a HumHub or Foundry VTT module's)."""
+    import json
+
+    from modpack.ramp.reader import MANIFEST_KEYS
+
+    try:
+        document = json.loads(text.decode("utf-8-sig"))
+    except Exception:  # not JSON, nested too deep: validation says
+        return False
+    return (
+        isinstance(document, dict)
+        and bool(document)
+        and not set(document) & (_MODULE_JSON_KEYS | MANIFEST_KEYS)
+    )
 
 
 # module.json fields RAMP's manifest does not have (module.schema.json), besides MANIFEST_KEYS.

@@ -217,3 +217,31 @@ def test_a_skipped_file_s_name_is_shown_on_one_line(tmp_path: Path) -> None:
     assert not any(line.startswith("::") for line in done.stderr.splitlines()), done.stderr
     shown = "modpack: skipped docs\\n::error file=ramp.yml::injected/screenshots.zip: a zip with no"
     assert shown in done.stderr, done.stderr
+
+
+def test_hook_passes_over_another_kind_of_module_s_release_zip(repository: Path, tmp_path: Path) -> None:
+    """A Foundry VTT module's release zip holds its own module.json (id, title, esmodules) and no
+    .so: the hook validated it as a bundle and blocked the commit with 20 findings (ZIP003, ZIP005,
+    SCH001...). A zip whose module.json is a Redis module's is still checked, .so or not."""
+    import zipfile
+
+    foundry = tmp_path / "module.zip"
+    with zipfile.ZipFile(foundry, "w") as archive:
+        archive.writestr(
+            "module.json",
+            '{"id": "my-module", "title": "My Module", "version": "1.0.0", "esmodules": ["scripts/module.js"],'
+            ' "compatibility": {"minimum": "11", "verified": "12"}}',
+        )
+        archive.writestr("scripts/module.js", "Hooks.once('init', () => {});\n")
+    unbuilt = tmp_path / "unbuilt.zip"
+    with zipfile.ZipFile(unbuilt, "w") as archive:
+        archive.write(CASES / "good" / "module-json" / "module.json", "module.json")
+    passed = run_hook(repository, {"foundry/dist/module.zip": foundry})
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    told = run_modpack("validate", "--skip-unrelated", "foundry", cwd=repository)
+    assert told.returncode == 0, told.stdout + told.stderr
+    assert "modpack: skipped foundry/dist/module.zip: a zip whose module.json has none" in told.stderr
+    (repository / "foundry" / "dist" / "module.zip").unlink()
+    refused = run_hook(repository, {"dist/unbuilt.zip": unbuilt})
+    assert refused.returncode == 1 and "ZIP003" in refused.stdout, refused.stdout + refused.stderr
+    (repository / "dist" / "unbuilt.zip").unlink()
