@@ -18,9 +18,10 @@ def unrelated(path: Path) -> str | None:
     Only what is surely no module file is told apart: a readable zip with no .so and no module.json
     but one of another kind (a Foundry VTT module's release zip holds its own module.json), YAML
     whose top level is a mapping with none of the keys only RAMP manifests have (every one of the
-    45 real manifests in the reference has one), and a module.json that is such a JSON object (a
-    HumHub or Foundry VTT module.json: id, name, version, description). A file that cannot be read
-    is left to validation, which says what is wrong: it may be a broken bundle or manifest.
+    45 real manifests in the reference has one) or a list of such mappings (an Ansible playbook),
+    and a module.json that is such a JSON object (a HumHub or Foundry VTT module.json: id, name,
+    version, description). A file that cannot be read is left to validation, which says what is
+    wrong: it may be a broken bundle or manifest.
     """
     kind = kind_of(path)
     if kind == "bundle":
@@ -70,6 +71,11 @@ def _unrelated_yaml(path: Path) -> str | None:
         document = yaml.safe_load(text)
     except Exception:  # unreadable, not YAML, nested too deep: validation says
         return None
+    if isinstance(document, list) and document and all(isinstance(item, dict) and item for item in document):
+        # an Ansible playbook (ramp.yml, ramp-up.yml): a list of plays; a manifest is one mapping
+        if any(set(map(str, item)) & MANIFEST_KEYS for item in document):
+            return None
+        return "a YAML list of mappings with none of the keys a RAMP manifest has: not a RAMP manifest"
     if not isinstance(document, dict) or not document or set(map(str, document)) & MANIFEST_KEYS:
         return None
     return "YAML with none of the keys a RAMP manifest has: not a RAMP manifest"

@@ -245,3 +245,22 @@ def test_hook_passes_over_another_kind_of_module_s_release_zip(repository: Path,
     refused = run_hook(repository, {"dist/unbuilt.zip": unbuilt})
     assert refused.returncode == 1 and "ZIP003" in refused.stdout, refused.stdout + refused.stderr
     (repository / "dist" / "unbuilt.zip").unlink()
+
+
+def test_hook_passes_over_an_ansible_playbook_named_ramp_yml(repository: Path, tmp_path: Path) -> None:
+    """An Ansible playbook named ramp.yml (a list of plays: hosts, become, roles) was validated as
+    a RAMP manifest and blocked the commit with DECL007; --skip-unrelated passed over YAML of
+    another kind only when it was a mapping. A list that holds a RAMP key is still validated."""
+    playbook = tmp_path / "ramp.yml"
+    playbook.write_text("# ramp up the redis hosts\n- hosts: redis\n  become: true\n  roles:\n    - ramp\n")
+    listed = tmp_path / "ramp-listed.yml"
+    listed.write_text("- module_name: hello\n  semantic_version: 1.2.3\n")
+    passed = run_hook(repository, {"ansible/ramp.yml": playbook})
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    told = run_modpack("validate", "--skip-unrelated", "ansible", cwd=repository)
+    assert told.returncode == 0, told.stdout + told.stderr
+    assert "modpack: skipped ansible/ramp.yml: a YAML list of mappings with none of the keys" in told.stderr
+    (repository / "ansible" / "ramp.yml").unlink()
+    refused = run_hook(repository, {"pack/ramp-listed.yml": listed})
+    assert refused.returncode == 1 and "DECL007" in refused.stdout, refused.stdout + refused.stderr
+    (repository / "pack" / "ramp-listed.yml").unlink()
