@@ -184,3 +184,28 @@ def test_a_usage_error_writes_no_sarif(tmp_path: Path, shim: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "github-output").read_text() == "exit-code=2\n"
     assert not (workspace / "modpack.sarif").exists()
+
+
+def test_quotes_keep_a_path_with_spaces_and_an_option_s_value_whole(tmp_path: Path, shim: Path) -> None:
+    """The inputs were split at every space and quotes were kept as characters: `paths: "My
+    Module"` validated `"My` and `Module"` (IN001 twice, the module.json never looked at), and
+    `args: --ignore "CMD013"` was a usage error (no rule matches '"CMD013"')."""
+    workspace = tmp_path / "repo"
+    (workspace / "My Module").mkdir(parents=True)
+    shutil.copyfile(CASES / "bad" / "zero-step" / "module.json", workspace / "My Module" / "module.json")
+    inputs = {"paths": '"My Module"', "args": '--ignore "CMD013" --strict'}
+    result = run_step("Validate", inputs, workspace, shim)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("::error file=My Module/module.json,line=42,title=KEY002 zero-step::")
+    assert "IN001" not in result.stdout and "1 file checked" in result.stdout, result.stdout
+    assert (tmp_path / "github-output").read_text() == "exit-code=1\n"
+
+
+def test_an_unclosed_quote_is_a_usage_error(tmp_path: Path, shim: Path) -> None:
+    workspace = tmp_path / "repo"
+    workspace.mkdir()
+    result = run_step("Validate", {"paths": "'My Module", "sarif": "true"}, workspace, shim)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "::error title=modpack::a quote in the paths or args input is not closed\n"
+    assert (tmp_path / "github-output").read_text() == "exit-code=2\n"
+    assert not (workspace / "modpack.sarif").exists()
