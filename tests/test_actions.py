@@ -209,3 +209,21 @@ def test_an_unclosed_quote_is_a_usage_error(tmp_path: Path, shim: Path) -> None:
     assert result.stdout == "::error title=modpack::a quote in the paths or args input is not closed\n"
     assert (tmp_path / "github-output").read_text() == "exit-code=2\n"
     assert not (workspace / "modpack.sarif").exists()
+
+
+def test_a_pattern_in_paths_is_expanded_as_on_a_run_line(tmp_path: Path, shim: Path) -> None:
+    """`paths: dist/*.zip` (the README's `modpack validate dist/*.zip`, moved into the action)
+    reached modpack as it was written: "dist/*.zip does not exist" (IN001), and no bundle checked.
+    A pattern that matches nothing is still passed on, for modpack to name."""
+    workspace = tmp_path / "repo"
+    (workspace / "dist" / "x86_64").mkdir(parents=True)
+    shutil.copyfile(CASES / "bad" / "no-module-json" / "bundle.zip", workspace / "dist" / "a b.zip")
+    shutil.copyfile(CASES / "bad" / "no-module-json" / "bundle.zip", workspace / "dist" / "x86_64" / "c.zip")
+    result = run_step("Validate", {"paths": "dist/*.zip\ndist/**/c.zip build/*.zip"}, workspace, shim)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("::error file=dist/a b.zip,title=ZIP002 ") for line in lines), result.stdout
+    assert any(line.startswith("::error file=dist/x86_64/c.zip,title=ZIP002 ") for line in lines)
+    assert "::error file=build/*.zip,title=IN001 unreadable-file::build/*.zip does not exist" in result.stdout
+    assert "IN001" not in result.stdout.replace("build/*.zip,title=IN001", ""), result.stdout
+    assert "3 files checked" in result.stdout, result.stdout
