@@ -66,9 +66,12 @@ def _unrelated_yaml(path: Path) -> str | None:
     from modpack.ramp.reader import MANIFEST_KEYS, hold_placeholders
     from modpack.regular import MAX_TEXT_FILE, read_regular
 
+    # libyaml when PyYAML has it: only the top-level keys matter here, and the pure-Python reader
+    # took as long as validating the manifest afterwards (the reader's own pass reads as RAMP does).
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         text, _ = hold_placeholders(read_regular(path, MAX_TEXT_FILE).decode("utf-8"))
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
     except Exception:  # unreadable, not YAML, nested too deep: validation says
         return None
     if isinstance(document, list) and document and all(isinstance(item, dict) and item for item in document):
