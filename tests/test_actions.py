@@ -227,3 +227,13 @@ def test_a_pattern_in_paths_is_expanded_as_on_a_run_line(tmp_path: Path, shim: P
     assert "::error file=build/*.zip,title=IN001 unreadable-file::build/*.zip does not exist" in result.stdout
     assert "IN001" not in result.stdout.replace("build/*.zip,title=IN001", ""), result.stdout
     assert "3 files checked" in result.stdout, result.stdout
+
+
+def test_the_steps_use_no_bash_4_or_gnu_only_feature() -> None:
+    """The validate step split its inputs with mapfile -d '' (bash 4.4), globstar (bash 4) and
+    xargs -r (GNU): macOS's own bash is 3.2 and its xargs BSD's. The splitting is Python's now;
+    the shell scripts of the steps must keep to what every runner's bash and tools have."""
+    gnu_or_bash4 = re.compile(r"\b(mapfile|readarray|globstar|declare -A|xargs -r)\b|\$\{\w+(,,|\^\^)")
+    for each in ACTION["runs"]["steps"]:
+        found = gnu_or_bash4.search(each.get("run", ""))
+        assert found is None, f"step {each.get('name')!r} uses {found.group(0)!r}" if found else ""
