@@ -237,3 +237,15 @@ def test_the_steps_use_no_bash_4_or_gnu_only_feature() -> None:
     for each in ACTION["runs"]["steps"]:
         found = gnu_or_bash4.search(each.get("run", ""))
         assert found is None, f"step {each.get('name')!r} uses {found.group(0)!r}" if found else ""
+
+
+def test_a_path_that_begins_with_a_dash_is_a_path(tmp_path: Path, shim: Path) -> None:
+    """The step passed the paths before the options with no `--`: a folder named `-mods` was read
+    as an option (a usage error, exit code 2) and nothing was validated."""
+    workspace = tmp_path / "repo"
+    (workspace / "-mods").mkdir(parents=True)
+    shutil.copyfile(CASES / "bad" / "zero-step" / "module.json", workspace / "-mods" / "module.json")
+    result = run_step("Validate", {"paths": "-mods", "args": "--ignore CMD013"}, workspace, shim)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("::error file=-mods/module.json,line=42,title=KEY002 zero-step::")
+    assert (tmp_path / "github-output").read_text() == "exit-code=1\n"
