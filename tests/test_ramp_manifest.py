@@ -53,6 +53,8 @@ def test_a_manifest_that_is_not_a_mapping_is_still_decl007(tmp_path: Path) -> No
     manifest = tmp_path / "ramp.yml"
     manifest.write_text("- a\n- b\n")
     assert [code for code, *_ in findings(manifest)] == ["DECL007"]
+    said = run_modpack("validate", manifest)  # it said "the manifest is array"
+    assert "error DECL007 the manifest is a list, not a mapping of keys" in said.stdout, said.stdout
 
 
 TEMPLATE = (

@@ -162,7 +162,7 @@ def load(path: Path) -> Declarations:
     if data is _UNREADABLE:
         return decl
     if not isinstance(data, dict):
-        sink.add("DECL007", "", f"the manifest is {schema.type_name(data)}, not a mapping of keys")
+        sink.add("DECL007", "", f"the manifest is {_a_yaml(data)}, not a mapping of keys")
         return decl
     # Still the mapping checked above: restore() rebuilds it with the same keys. Its values are
     # JSON (_json_loader builds no other type); a key may be a YAML number or null, so code that
@@ -400,6 +400,14 @@ def _at(event: yaml.Event) -> str:
 
 
 _UNREADABLE = object()  # _construct's answer when a finding already says why
+
+
+_YAML_KINDS = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "true or false"}
+
+
+def _a_yaml(value: object) -> str:
+    """What a YAML document is, said for people: 'a list' (DECL007 said 'the manifest is array')."""
+    return "null" if value is None else _YAML_KINDS.get(type(value), schema.type_name(value))
 
 
 def _construct(node: yaml.Node, sink: Sink) -> object:
