@@ -21,7 +21,9 @@ import pytest
 
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ACTIONS, LEGACY_MODULES
-from modpack.rest.publish import PublishInterrupted
+from modpack.rest.publish import interruption
+from modpack.rest.publish import legacy as publish_7x
+from modpack.rest.publish.interruption import PublishInterrupted
 from tests.support.rest import cli, http, module_json, running_cluster, write_bundle
 
 
@@ -162,7 +164,7 @@ def _interrupted_while_installing(legacy: LocalCluster, tmp_path: Path, name: st
     from tests.support.rest import connection, wait_until
 
     bundle = write_bundle(tmp_path / f"{name}.zip", module_json(module_name=name))
-    with pytest.raises(publishing.PublishInterrupted) as stopped:
+    with pytest.raises(PublishInterrupted) as stopped:
         publishing.publish(bundle, connection(legacy))
     assert stopped.value.exit_code == 130
     assert stopped.value.message.startswith(
@@ -181,9 +183,7 @@ def test_ctrl_c_while_the_7x_action_runs_says_the_cluster_goes_on(
     import signal
     import threading
 
-    from modpack.rest import publish as publishing
-
-    real = publishing.follow_action
+    real = publish_7x.follow_action
 
     def interrupted(*args: Any, **kwargs: Any) -> None:
         main = threading.main_thread().ident
@@ -191,7 +191,7 @@ def test_ctrl_c_while_the_7x_action_runs_says_the_cluster_goes_on(
         signal.pthread_kill(main, signal.SIGINT)  # Ctrl+C, as the action is first asked about
         real(*args, **kwargs)
 
-    monkeypatch.setattr(publishing, "follow_action", interrupted)
+    monkeypatch.setattr(publish_7x, "follow_action", interrupted)
     stopped = _interrupted_while_installing(legacy, tmp_path, "going")
     assert "modpack modules list" in stopped.hint
 
@@ -206,13 +206,13 @@ def test_a_dropped_stop_while_the_7x_action_runs_says_the_cluster_goes_on(
     from modpack.rest import publish as publishing
     from tests.support.rest import connection, wait_until
 
-    real = publishing.follow_action
+    real = publish_7x.follow_action
 
     def stopped_then_followed(*args: Any, **kwargs: Any) -> None:
         client.request_stop(Terminated())  # what the handler leaves when its raise is dropped
         real(*args, **kwargs)
 
-    monkeypatch.setattr(publishing, "follow_action", stopped_then_followed)
+    monkeypatch.setattr(publish_7x, "follow_action", stopped_then_followed)
     bundle = write_bundle(tmp_path / "ignored.zip", module_json(module_name="ignored"))
     client.clear_stop()
     try:
@@ -258,7 +258,7 @@ def test_ctrl_c_before_the_second_7x_bundle_is_taken_says_what_the_first_left(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(client, "post_bundle", second_interrupted)
-    with pytest.raises(publishing.PublishInterrupted) as stopped:
+    with pytest.raises(PublishInterrupted) as stopped:
         publishing.publish([ubuntu, rhel9], connection(legacy))
     assert stopped.value.exit_code == 130
     assert stopped.value.message == "interrupted: split 10203 is on 2 of 3 nodes"
@@ -334,7 +334,7 @@ def test_ctrl_c_once_the_7x_zip_was_sent_and_the_cluster_does_not_answer_says_it
         raise ModpackError("GET /v1/modules: timed out")
 
     monkeypatch.setattr(client, "post_bundle", sent_then_interrupted)
-    monkeypatch.setattr(publishing, "SETTLE_PAUSE", 0.01)
+    monkeypatch.setattr(interruption, "SETTLE_PAUSE", 0.01)
     bundle = write_bundle(tmp_path / "unknown.zip", module_json(module_name="unknown"))
     with pytest.raises(PublishInterrupted) as stopped:
         publishing.publish(bundle, connection(legacy))
@@ -406,7 +406,7 @@ def _replace_stopped(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(where, attribute, interrupted)
-    monkeypatch.setattr(publishing, "SETTLE_PAUSE", 0.01)
+    monkeypatch.setattr(interruption, "SETTLE_PAUSE", 0.01)
     with pytest.raises(PublishInterrupted) as stopped:
         publishing.publish(changed, connection(legacy), replace=True)
     assert stopped.value.exit_code == 130
@@ -449,11 +449,10 @@ def test_ctrl_c_after_a_7x_replace_deleted_the_module_says_so(
 def test_ctrl_c_before_a_7x_replace_deleted_anything_says_the_module_is_there(
     legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modpack.rest import publish as publishing
 
     # Ctrl+C before the DELETE reached the cluster
     uid, error = _replace_stopped(
-        legacy, tmp_path, monkeypatch, "keptreplace", publishing, "delete_legacy_module"
+        legacy, tmp_path, monkeypatch, "keptreplace", publish_7x, "delete_legacy_module"
     )
     assert error.message == (
         f"interrupted: --replace was deleting keptreplace 10203 (module {uid}), which is still listed"
@@ -470,11 +469,10 @@ def test_ctrl_c_after_a_7x_replace_installed_the_new_build_says_so(
 ) -> None:
     """Ctrl+C once the cluster had installed this run's build said "this build was not installed"
     because the replaced module's uid was gone (a review): the cluster lists the new one."""
-    from modpack.rest import publish as publishing
 
     # Ctrl+C as publish reads back what it installed
     uid, error = _replace_stopped(
-        legacy, tmp_path, monkeypatch, "newreplace", publishing._LegacyPublish, "_finish_new"
+        legacy, tmp_path, monkeypatch, "newreplace", publish_7x.LegacyPublish, "_finish_new"
     )
     (now,) = listed(legacy, "newreplace")
     assert now["uid"] != uid and now["description"] == "second"
@@ -662,7 +660,7 @@ def test_ctrl_c_once_the_7x_zip_went_whole_and_the_cluster_lists_nothing_yet_say
         raise KeyboardInterrupt
 
     monkeypatch.setattr(client, "post_bundle", sent_then_interrupted)
-    monkeypatch.setattr(publishing, "SETTLE_PAUSE", 0.01)
+    monkeypatch.setattr(interruption, "SETTLE_PAUSE", 0.01)
     bundle = write_bundle(tmp_path / "late.zip", module_json(module_name="late"))
     with pytest.raises(PublishInterrupted) as stopped:
         publishing.publish(bundle, connection(legacy))

@@ -18,6 +18,8 @@ import pytest
 from modpack.rest import client
 from modpack.rest import publish as publishing
 from modpack.rest.cluster import LocalCluster
+from modpack.rest.publish import run, user_defined
+from modpack.rest.publish.interruption import PublishInterrupted
 from tests.support.rest import connection, http, module_json, rebuilt, running_cluster, write_bundle
 
 
@@ -130,14 +132,14 @@ def test_the_post_putting_back_what_replace_deleted_turns_the_switch_on_again(
     for node in cluster.nodes:  # no node can store a file: every upload fails
         shutil.rmtree(node.artifacts.temp)
         node.artifacts.temp.write_text("not a folder")
-    real = publishing._roll_back
+    real = user_defined.roll_back
 
     def after_the_other_run_ended(*args: Any, **kwargs: Any) -> Any:
         with http(cluster) as session:
             assert session.put("/v1/cluster", json={"allow_modules_upload": False}).status_code == 200
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(publishing, "_roll_back", after_the_other_run_ended)
+    monkeypatch.setattr(user_defined, "roll_back", after_the_other_run_ended)
     result = publishing.publish(other, connection(cluster), allow_upload=True, replace=True)
     assert [n.status for n in result.nodes] == ["failed"] * 3
     assert result.restored, result.notes
@@ -176,7 +178,7 @@ def test_ctrl_c_during_the_put_turning_uploads_on_turns_them_off_again(
     """Ctrl+C while `--allow-upload`'s PUT waited for its answer: the cluster had turned uploads
     on, and the run printed only 'interrupted', leaving allow_modules_upload on for everyone."""
     if mode == "pipelined":
-        monkeypatch.setattr(publishing, "PIPELINE_MIN", 0)
+        monkeypatch.setattr(run, "PIPELINE_MIN", 0)
     real = client.Api.json
 
     def answer_never_read(api: client.Api, method: str, url: str, body: Any = None) -> Any:
@@ -188,7 +190,7 @@ def test_ctrl_c_during_the_put_turning_uploads_on_turns_them_off_again(
     monkeypatch.setattr(client.Api, "json", answer_never_read)
     bundle = write_bundle(tmp_path / "put.zip", module_json(module_name="put"))
     with running_cluster(tmp_path / "data", allow_modules_upload=False) as closed:
-        with pytest.raises(publishing.PublishInterrupted) as stopped:
+        with pytest.raises(PublishInterrupted) as stopped:
             publishing.publish(bundle, connection(closed), allow_upload=True)
         assert not _switch(closed)
         assert stopped.value.message == "interrupted: put 10203 was not uploaded"

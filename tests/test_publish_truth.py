@@ -24,7 +24,12 @@ from modpack.errors import UsageError
 from modpack.rest import client
 from modpack.rest import publish as publishing
 from modpack.rest.cluster import LocalCluster
-from modpack.rest.publish import IdentityError, PreflightError, parse_version
+from modpack.rest.publish import run as publish_run
+from modpack.rest.publish import user_defined
+from modpack.rest.publish.identity import KEPT_FIELDS, IdentityError, required_fields
+from modpack.rest.publish.interruption import PublishInterrupted
+from modpack.rest.publish.preflight import PreflightError
+from modpack.rest.publish.removal import parse_version
 from tests.support.cli import run_modpack
 from tests.support.rest import (
     ADMIN,
@@ -139,7 +144,7 @@ def test_ctrl_c_while_proving_an_object_made_meanwhile_leaves_it_alone(
     cluster, took the object found for this run's own and deleted the other run's object."""
     _made_meanwhile(cluster, monkeypatch, "racedc", interrupt_at=3)  # 3: while it is compared
     ours = write_bundle(tmp_path / "racedc.zip", module_json(module_name="racedc"))
-    with pytest.raises(publishing.PublishInterrupted) as stopped:
+    with pytest.raises(PublishInterrupted) as stopped:
         publishing.publish(ours, connection(cluster))
     assert "module object: present" in "\n".join(stopped.value.details)
     (stored,) = modules_named(cluster, "racedc")
@@ -194,7 +199,7 @@ def test_a_module_object_made_from_the_required_fields_only_is_not_called_a_rebu
     tool): publish said author, description, ... "differ" and "A rebuilt module needs a new
     version", of a build that is the same."""
     module = module_json(module_name="minimal", author="Ada", license="MIT", bigstore_version_2_support=True)
-    required = publishing.required_fields()
+    required = required_fields()
     with http(cluster) as session:
         made = session.post("/v2/modules/user-defined", json={k: module[k] for k in required if k in module})
         assert made.status_code == 200, made.text
@@ -240,7 +245,7 @@ def test_fields_the_cluster_does_not_keep_prove_nothing(cluster: LocalCluster, t
     document = module_json(module_name="lean")
     first = write_bundle(tmp_path / "lean.zip", document)
     assert cli(cluster, "publish", first).returncode == 0
-    _keep_only(cluster, "lean", publishing.KEPT_FIELDS)
+    _keep_only(cluster, "lean", KEPT_FIELDS)
 
     again = cli(cluster, "publish", first)
     assert again.returncode == 0, again.stdout + again.stderr
@@ -638,7 +643,7 @@ def test_ctrl_c_during_unpublish_says_to_run_it_again(
         return real(api, node, name, version)
 
     monkeypatch.setattr(client, "delete_artifact", stopped_on_node_2)
-    with pytest.raises(publishing.PublishInterrupted) as stopped:
+    with pytest.raises(PublishInterrupted) as stopped:
         publishing.unpublish("halfgone", 10203, connection(cluster))
     assert stopped.value.exit_code == 130
     assert stopped.value.message.startswith("interrupted: unpublish of halfgone 10203 stopped part-way")
@@ -765,9 +770,7 @@ def test_bundles_in_a_zip_keep_module_json_as_published(cluster: LocalCluster, t
 @pytest.fixture
 def pipelined(monkeypatch: pytest.MonkeyPatch) -> None:
     """Treat every bundle as large: uploads start before validation ends, held before their end."""
-    from modpack.rest import publish
-
-    monkeypatch.setattr(publish, "PIPELINE_MIN", 0)
+    monkeypatch.setattr(publish_run, "PIPELINE_MIN", 0)
 
 
 def no_temp_files(cluster: LocalCluster) -> bool:
@@ -884,14 +887,14 @@ def test_ctrl_c_stops_the_uploads_and_takes_back_the_module_object(
     from tests.support.rest import wait_until
 
     if mode == "pipelined":
-        monkeypatch.setattr(publishing, "PIPELINE_MIN", 0)
+        monkeypatch.setattr(publish_run, "PIPELINE_MIN", 0)
     name = "ctrlc" + mode[0]
     so = rebuilt(tmp_path / name, random.Random(name).randbytes(10 * 1024 * 1024))  # 3 chunks of 4 MiB
     bundle = write_bundle(tmp_path / f"{name}.zip", module_json(so, module_name=name), so)
     # Interrupted after two chunks: the module object exists by then (the third, the last, is the
     # one a pipelined upload holds until it does), and every upload is still sending.
     progress, when = _interrupt_once_every_node_sent(2, pause=1.5)
-    with pytest.raises(publishing.PublishInterrupted) as stopped:
+    with pytest.raises(PublishInterrupted) as stopped:
         publishing.publish(bundle, connection(cluster), progress=progress)
     assert time.monotonic() - when["at"] < 1.5 + 1.5  # one paused chunk, not the rest of the upload
     error = stopped.value
@@ -921,7 +924,7 @@ def test_ctrl_c_says_that_the_upload_switch_turned_on_for_the_run_is_off_again(
     bundle = write_bundle(tmp_path / f"{name}.zip", module_json(so, module_name=name), so)
     progress, _ = _interrupt_once_every_node_sent(2, pause=1.5)
     with running_cluster(tmp_path / "data", allow_modules_upload=False) as closed:
-        with pytest.raises(publishing.PublishInterrupted) as stopped:
+        with pytest.raises(PublishInterrupted) as stopped:
             publishing.publish(bundle, connection(closed), allow_upload=True, progress=progress)
         assert stopped.value.details[0].startswith("module object: rolled back (uid ")
         assert (
@@ -946,7 +949,7 @@ def test_ctrl_c_just_after_the_module_object_is_made_takes_it_back(
 
     monkeypatch.setattr(client, "create_module", created_then_interrupted)
     bundle = write_bundle(tmp_path / "early.zip", module_json(module_name="early"))
-    with pytest.raises(publishing.PublishInterrupted) as stopped:
+    with pytest.raises(PublishInterrupted) as stopped:
         publishing.publish(bundle, connection(cluster))
     assert stopped.value.message == "interrupted: early 10203 was not uploaded"
     assert stopped.value.details[0].startswith("module object: rolled back (uid ")
@@ -955,7 +958,7 @@ def test_ctrl_c_just_after_the_module_object_is_made_takes_it_back(
 
 def _replace_interrupted(
     cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, *, reached: bool
-) -> tuple[str, publishing.PublishInterrupted]:
+) -> tuple[str, PublishInterrupted]:
     """`name` published, then `publish --replace` of a changed build, interrupted during the DELETE
     of the stored module object: after the cluster did it (`reached`) or before. The stored uid
     and the error."""
@@ -972,7 +975,7 @@ def _replace_interrupted(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(client, "delete_module", interrupted)
-    with pytest.raises(publishing.PublishInterrupted) as stopped:
+    with pytest.raises(PublishInterrupted) as stopped:
         publishing.publish(changed, connection(cluster), replace=True)
     return published.uid, stopped.value
 
@@ -987,7 +990,7 @@ def test_ctrl_c_once_replace_deleted_the_module_object_says_what_is_left(
     so, and left the cluster with artifacts no module object described: the object --replace
     deleted is now made again, and the cluster holds what it held before the run."""
     if mode == "pipelined":
-        monkeypatch.setattr(publishing, "PIPELINE_MIN", 0)
+        monkeypatch.setattr(publish_run, "PIPELINE_MIN", 0)
     name = "replstop" + mode[0]
     uid, error = _replace_interrupted(cluster, tmp_path, monkeypatch, name, reached=True)
     assert error.exit_code == 130
@@ -1058,7 +1061,7 @@ def test_ctrl_c_during_a_replace_whose_delete_lands_late_says_it_is_gone(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(client, "delete_module", deleted_later)
-    with pytest.raises(publishing.PublishInterrupted) as stopped:
+    with pytest.raises(PublishInterrupted) as stopped:
         publishing.publish(changed, connection(cluster), replace=True)
     error = stopped.value
     assert error.details[0] == "module object: not created", error.details
@@ -1225,7 +1228,7 @@ def test_a_listing_without_the_platform_fields_cannot_call_another_platform_a_re
     the note says why."""
     ubuntu, rhel = platform_bundles(tmp_path, name="undocumented")
     assert cli(mixed, "publish", rhel, "--node", mixed.urls[0]).returncode == 0
-    _keep_only(mixed, "undocumented", publishing.KEPT_FIELDS | {"sha256", "module_file"})  # as documented
+    _keep_only(mixed, "undocumented", KEPT_FIELDS | {"sha256", "module_file"})  # as documented
     second = cli(mixed, "publish", ubuntu, "--node", mixed.urls[1])
     assert second.returncode == 0, second.stdout + second.stderr
     assert "module object: present" in second.stdout
@@ -1310,9 +1313,9 @@ def test_sigterm_between_the_module_object_and_the_uploads_takes_it_back(
     def terminated(*args: Any, **kwargs: Any) -> None:
         raise Terminated  # what the SIGTERM handler raises, arriving just before the uploads
 
-    monkeypatch.setattr(publishing._Uploads, "__init__", terminated)
+    monkeypatch.setattr(user_defined._Uploads, "__init__", terminated)
     bundle = write_bundle(tmp_path / "gap.zip", module_json(module_name="gap"))
-    with pytest.raises(publishing.PublishInterrupted) as stopped:
+    with pytest.raises(PublishInterrupted) as stopped:
         publishing.publish(bundle, connection(cluster))
     assert stopped.value.exit_code == 143
     assert stopped.value.message == "terminated: gap 10203 was not uploaded"
@@ -1429,7 +1432,7 @@ def test_ctrl_c_before_the_new_object_landed_puts_the_old_one_back(
         return real(api, module)
 
     monkeypatch.setattr(client, "create_module", interrupted_once)
-    with pytest.raises(publishing.PublishInterrupted) as stopped:
+    with pytest.raises(PublishInterrupted) as stopped:
         publishing.publish(changed, connection(cluster), replace=True)
     [again] = modules_named(cluster, "stoppednew")
     assert again["description"] == "first"
@@ -1521,7 +1524,7 @@ def test_a_stop_whose_exception_python_dropped_still_stops_the_uploads(
     from modpack.errors import Terminated
     from tests.support.rest import wait_until
 
-    monkeypatch.setattr(publishing, "PIPELINE_MIN", 0 if api == "8.x pipelined" else 2**62)
+    monkeypatch.setattr(publish_run, "PIPELINE_MIN", 0 if api == "8.x pipelined" else 2**62)
     so = rebuilt(tmp_path / "dropped", random.Random("dropped").randbytes(3 * client.CHUNK))
     bundle = write_bundle(tmp_path / "dropped.zip", module_json(so, module_name="dropped"), so)
 
@@ -1535,7 +1538,7 @@ def test_a_stop_whose_exception_python_dropped_still_stops_the_uploads(
         if api == "7.22":
             target = stack.enter_context(running_cluster(tmp_path / "data", software_version="7.22"))
         try:
-            with pytest.raises(publishing.PublishInterrupted) as stopped:
+            with pytest.raises(PublishInterrupted) as stopped:
                 publishing.publish(bundle, connection(target), progress=progress)
         finally:
             client.clear_stop()
@@ -1560,19 +1563,19 @@ def test_a_stop_dropped_while_a_pipelined_publish_validates_creates_no_module_ob
     the module object was created after the uploads had stopped, then rolled back."""
     from modpack.errors import Terminated
 
-    monkeypatch.setattr(publishing, "PIPELINE_MIN", 0)
-    real = publishing._validated_as_peeked
+    monkeypatch.setattr(publish_run, "PIPELINE_MIN", 0)
+    real = user_defined._validated_as_peeked
 
     def validated_then_stopped(*args: Any, **kwargs: Any) -> Any:
         found = real(*args, **kwargs)
         client.request_stop(Terminated())  # what the handler leaves when its raise is dropped
         return found
 
-    monkeypatch.setattr(publishing, "_validated_as_peeked", validated_then_stopped)
+    monkeypatch.setattr(user_defined, "_validated_as_peeked", validated_then_stopped)
     bundle = write_bundle(tmp_path / "early.zip", module_json(module_name="early"))
     client.clear_stop()
     try:
-        with pytest.raises(publishing.PublishInterrupted) as stopped:
+        with pytest.raises(PublishInterrupted) as stopped:
             publishing.publish(bundle, connection(cluster))
     finally:
         client.clear_stop()

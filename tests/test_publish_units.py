@@ -12,7 +12,10 @@ import pytest
 
 from modpack.rest import client, platforms
 from modpack.rest.client import Api, ClusterError, Connection
-from modpack.rest.publish import Bundle, _some_nodes_only, differences, disagreements, follow_action
+from modpack.rest.publish.actions import follow_action
+from modpack.rest.publish.bundles import Bundle, disagreements
+from modpack.rest.publish.identity import differences
+from modpack.rest.publish.removal import _some_nodes_only
 from modpack.rest.transport import Request, Response
 from tests.support.cli import modules_loaded
 from tests.support.rest import (
@@ -104,7 +107,7 @@ def test_identity_accepts_the_stored_build_of_any_platform_given() -> None:
 def test_identity_judges_only_what_the_cluster_keeps() -> None:
     """A field a real cluster's module object always has (KEPT_FIELDS) proves a change even when
     absent; any other one only where the stored object has it."""
-    from modpack.rest.publish import KEPT_FIELDS, unproven
+    from modpack.rest.publish.identity import KEPT_FIELDS, unproven
 
     sent = module_json()
     lean = {k: v for k, v in sent.items() if k in KEPT_FIELDS} | {"uid": "u1", "is_bundled": False}
@@ -204,7 +207,9 @@ def test_a_7x_rollback_that_cannot_delete_says_so_and_keeps_the_result(tmp_path:
     """The action failed and the DELETE that would undo the upload is refused: publish must still
     return its result (every node failed) with a note naming the module left behind, not raise."""
     from modpack.rest.client import NodeRef
-    from modpack.rest.publish import PublishOptions, PublishResult, Route, _LegacyPublish
+    from modpack.rest.publish.legacy import LegacyPublish
+    from modpack.rest.publish.preflight import Route
+    from modpack.rest.publish.results import PublishOptions, PublishResult
 
     path = write_bundle(tmp_path / "left.zip", module_json(module_name="left"))
     module = json.loads(zipfile.ZipFile(path).read("module.json"))
@@ -229,7 +234,7 @@ def test_a_7x_rollback_that_cannot_delete_says_so_and_keeps_the_result(tmp_path:
     bundle = Bundle(path, module)
     result = PublishResult("left", module["version"])
     node = NodeRef("node 1", "https://c:9443", "1")
-    _LegacyPublish(api, [bundle], [Route(node, None, bundle)], PublishOptions(), result).run()
+    LegacyPublish(api, [bundle], [Route(node, None, bundle)], PublishOptions(), result).run()
 
     assert [o.status for o in result.nodes] == ["failed"]
     assert "internal_error: node 3 is down" in result.nodes[0].detail
@@ -276,7 +281,9 @@ def test_a_7x_rollback_the_cluster_did_in_part_says_what_is_left(tmp_path: Path)
     """The cluster no longer lists the module object this run created, but its delete action
     failed: the status was empty and the hint said the module object was not created."""
     from modpack.rest.client import NodeRef
-    from modpack.rest.publish import PublishOptions, PublishResult, Route, _LegacyPublish
+    from modpack.rest.publish.legacy import LegacyPublish
+    from modpack.rest.publish.preflight import Route
+    from modpack.rest.publish.results import PublishOptions, PublishResult
 
     path = write_bundle(tmp_path / "part.zip", module_json(module_name="part"))
     module = json.loads(zipfile.ZipFile(path).read("module.json"))
@@ -287,7 +294,7 @@ def test_a_7x_rollback_the_cluster_did_in_part_says_what_is_left(tmp_path: Path)
     bundle = Bundle(path, module)
     result = PublishResult("part", module["version"])
     node = NodeRef("node 1", "https://c:9443", "1")
-    _LegacyPublish(api, [bundle], [Route(node, None, bundle)], PublishOptions(), result).run()
+    LegacyPublish(api, [bundle], [Route(node, None, bundle)], PublishOptions(), result).run()
 
     assert result.module_object == "created, rolled back in part"
     assert result.uid == "u1"
@@ -301,19 +308,21 @@ def test_a_7x_rollback_the_cluster_did_in_part_says_what_is_left(tmp_path: Path)
 def test_a_7x_unpublish_the_cluster_did_in_part_says_what_is_left() -> None:
     """The cluster dropped the module object, and its delete action failed on node 2: unpublish
     said only the action's failure, and a second one "none found", exit 0."""
+    from modpack.errors import ModpackError
     from modpack.rest import publish as publishing
+    from modpack.rest.publish import removal
 
     stored = {**module_json(module_name="part"), "uid": "u1", "is_bundled": False}
     connection = Connection(cluster="https://c:9443", retries=0)
     transport = _dropping_7x_cluster(stored, installed=True)
-    real = publishing.Api
+    real = removal.Api
 
     def faked(connection: Connection) -> Api:
         return real(connection, transport=transport)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(publishing, "Api", faked)
-        with pytest.raises(publishing.ModpackError) as failed:
+        patch.setattr(removal, "Api", faked)
+        with pytest.raises(ModpackError) as failed:
             publishing.unpublish("part", 10203, connection)
     assert failed.value.message == (
         "the cluster deleted module object u1 of part 10203, but not from every node (action"
@@ -328,7 +337,8 @@ def test_a_7x_unpublish_the_cluster_did_in_part_says_what_is_left() -> None:
 
 def _settled(monkeypatch: pytest.MonkeyPatch, answers: list[Any]) -> tuple[Any, list[float]]:
     """_settle_creation against a cluster whose module listing gives `answers` in turn."""
-    from modpack.rest import publish as publishing
+    from modpack.rest.publish import interruption
+    from modpack.rest.publish.results import PublishResult
 
     def listing(api: Any, name: str, version: int) -> list[dict[str, Any]]:
         answer = answers.pop(0)
@@ -337,9 +347,9 @@ def _settled(monkeypatch: pytest.MonkeyPatch, answers: list[Any]) -> tuple[Any, 
         return list(answer)
 
     monkeypatch.setattr(client, "find_modules", listing)
-    result = publishing.PublishResult("late", 10203, module_object="creating")
+    result = PublishResult("late", 10203, module_object="creating")
     pauses: list[float] = []
-    publishing._settle_creation(None, result, sleep=pauses.append)  # type: ignore[arg-type]
+    interruption._settle_creation(None, result, sleep=pauses.append)  # type: ignore[arg-type]
     return result, pauses
 
 
@@ -351,15 +361,15 @@ def test_an_object_stored_after_the_interrupt_is_found_and_so_can_be_taken_back(
 
 
 def test_an_object_never_stored_is_not_created_after_about_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
-    from modpack.rest import publish as publishing
+    from modpack.rest.publish.interruption import SETTLE_TRIES
 
-    result, pauses = _settled(monkeypatch, [[]] * publishing.SETTLE_TRIES)
+    result, pauses = _settled(monkeypatch, [[]] * SETTLE_TRIES)
     assert result.module_object == "not created"
     assert 0.5 <= sum(pauses) <= 2
 
 
 def test_a_cluster_that_does_not_answer_leaves_the_object_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
-    from modpack.rest import publish as publishing
+    from modpack.rest.publish.interruption import interrupted
 
     result, _ = _settled(monkeypatch, [ClusterError("no answer")])
     assert result.module_object == "creating"
@@ -368,7 +378,7 @@ def test_a_cluster_that_does_not_answer_leaves_the_object_unknown(monkeypatch: p
         raise ClusterError("no answer")
 
     monkeypatch.setattr(client, "find_modules", no_answer)
-    error = publishing._interrupted(None, result, KeyboardInterrupt())  # type: ignore[arg-type]
+    error = interrupted(None, result, KeyboardInterrupt())  # type: ignore[arg-type]
     assert error.message == "interrupted: late 10203 was not uploaded"
     assert error.details[0].startswith("module object: unknown: the run stopped while creating it")
 
@@ -422,7 +432,9 @@ def test_unpublish_node_reaching_every_listed_address_deletes() -> None:
 def test_a_role_is_told_what_it_lacks_for_the_calls_the_run_makes(
     granted: set[str] | None, switch: bool | None, allow: bool, legacy: bool, lacking: str
 ) -> None:
-    from modpack.rest.publish import ClusterView, PublishOptions, _role_lacks
+    from modpack.rest.publish.preflight import _role_lacks
+    from modpack.rest.publish.results import PublishOptions
+    from modpack.rest.publish.view import ClusterView
 
     cluster: dict[str, Any] = {} if switch is None else {"allow_modules_upload": switch}
     view = ClusterView([], cluster, "7.22.0-28" if legacy else "8.2.0-25", role="somebody")
@@ -444,7 +456,8 @@ def test_a_rollback_whose_listing_cannot_be_read_does_not_claim_what_it_did_not_
     cluster still lists it" (found by a review): it says that is not known."""
     from modpack.errors import ModpackError
     from modpack.rest import client
-    from modpack.rest.publish import PublishResult, rollback_failed
+    from modpack.rest.publish.results import PublishResult
+    from modpack.rest.publish.rollback import rollback_failed
 
     def unreadable(*_args: object, **_kwargs: object) -> list[dict[str, object]]:
         raise ModpackError("the cluster did not answer")

@@ -19,7 +19,7 @@ from modpack.rest import publish as publishing
 from modpack.rest.client import Credentials
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ARTIFACTS, MODULES
-from modpack.rest.publish import PreflightError
+from modpack.rest.publish.preflight import PreflightError
 from tests.support.rest import (
     ROLE_USERS,
     SO,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
 import re
 import threading
 from pathlib import Path
@@ -15,6 +16,7 @@ from modpack.errors import FindingsError, UsageError
 from modpack.rest import client
 from modpack.rest import publish as publishing
 from modpack.rest.client import Api, Connection, NodeOutcome, NodeRef
+from modpack.rest.publish import run as publish_run
 from modpack.types import Module
 from tests.support.rest import module_json, write_bundle
 
@@ -56,7 +58,8 @@ def test_each_node_keeps_the_nodes_order_and_turns_failures_into_outcomes() -> N
     assert client.each_node(Connection(cluster="https://c:9443"), [], work) == []
 
 
-REST_SEAMS = ("modpack.rest.client", "modpack.rest.publish", "modpack.rest.upload", "modpack.rest.platforms")
+PUBLISH_MODULES = tuple(f"{publishing.__name__}.{m.name}" for m in pkgutil.iter_modules(publishing.__path__))
+REST_SEAMS = ("modpack.rest.client", *PUBLISH_MODULES, "modpack.rest.upload", "modpack.rest.platforms")
 
 
 @pytest.mark.parametrize("module_name", REST_SEAMS)
@@ -86,7 +89,7 @@ def test_a_bundle_whose_version_is_no_integer_is_validated_before_any_request(
     document = module_json()
     document["version"] = "1.2.3"
     bundle = write_bundle(tmp_path / "textversion.zip", document)
-    monkeypatch.setattr(publishing, "PIPELINE_MIN", 0)  # stream even this small bundle
+    monkeypatch.setattr(publish_run, "PIPELINE_MIN", 0)  # stream even this small bundle
     with pytest.raises(FindingsError) as caught:  # no server: a request would fail to connect
         publishing.publish(bundle, Connection(cluster="https://127.0.0.1:1", retries=0))
     assert any(f.location.path == "version" for f in caught.value.findings)

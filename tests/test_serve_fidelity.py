@@ -24,7 +24,8 @@ from modpack.rest import auth, client
 from modpack.rest import publish as publishing
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
-from modpack.rest.publish import IdentityError, PreflightError
+from modpack.rest.publish.identity import IdentityError, required_fields
+from modpack.rest.publish.preflight import PreflightError
 from tests.support.cli import run_modpack
 from tests.support.rest import (
     ADMIN,
@@ -63,7 +64,7 @@ def test_a_module_object_is_listed_with_the_fields_every_real_listing_carries(tm
     config_command, crdb and dependencies (re-docs captured__redis-enterprise-rs__GET_v1_modules:
     false or true, "", {}, {}); serve listed an object POSTed without them without them."""
     module = module_json(module_name="fourfields")
-    required = {k: module[k] for k in publishing.required_fields()}
+    required = {k: module[k] for k in required_fields()}
     with running_cluster(tmp_path / "data", allow_modules_upload=True) as cluster, http(cluster) as session:
         made = session.post(MODULES, json=required)
         assert made.status_code == 200, made.text

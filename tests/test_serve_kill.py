@@ -25,6 +25,7 @@ import pytest
 
 from modpack.rest import client
 from modpack.rest import publish as publishing
+from modpack.rest.publish.bundles import check_bundle
 from tests.support.cli import build
 from tests.support.files import sha256
 from tests.support.paths import FIXTURES
@@ -146,7 +147,7 @@ def test_killed_during_uploads_keeps_every_complete_artifact(
     first = serve()
     assert not publishing.publish(bundles.good, serve_connection(first)).failed
     with client.Api(serve_connection(first)) as api:
-        client.create_module(api, publishing.check_bundle(bundles.big).module)
+        client.create_module(api, check_bundle(bundles.big).module)
     good_sha = sha256(bundles.good)
     modules_before, _ = listings(first)
 
