@@ -102,6 +102,31 @@ def test_a_changed_binary_under_the_same_version_is_refused_then_replaced(
     assert stored["sha256"] == module_json(so)["sha256"]
 
 
+def test_a_rebuild_refused_with_uploads_off_is_said_with_that_refusal(tmp_path: Path) -> None:
+    """On a cluster with uploads off, publish of a rebuild under a published version said only
+    that uploads were off; re-run with --allow-upload, it then said the cluster holds another
+    build. Both are said in the first refusal, one line each, and nothing is changed."""
+    document = module_json(module_name="offbuild")
+    original = write_bundle(tmp_path / "offbuild.zip", document)
+    so = rebuilt(tmp_path / "rebuilt")
+    changed = write_bundle(tmp_path / "offbuild-2.zip", module_json(so, module_name="offbuild"), so)
+    with running_cluster(tmp_path / "data", allow_modules_upload=False) as closed:
+        assert cli(closed, "publish", original, "--allow-upload").returncode == 0
+        refused = cli(closed, "publish", changed)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        lines = refused.stderr.splitlines()
+        assert lines[0] == "modpack: the cluster cannot take offbuild-2.zip; nothing was changed:", refused.stderr
+        assert any("custom module uploads are off on this cluster" in line for line in lines[1:])
+        (identity,) = [line for line in lines[1:] if "already has module offbuild version 10203" in line]
+        assert "with different content: sha256 differs; nothing was changed." in identity
+        assert "bump semantic_version" in identity and "--replace" in identity
+        (stored,) = modules_named(closed, "offbuild")
+        assert stored["sha256"] == document["sha256"]
+        # the same cluster with an identical bundle: the switch is the one problem
+        same = cli(closed, "publish", original)
+        assert same.returncode == 1 and "already has module" not in same.stderr, same.stderr
+
+
 def _made_meanwhile(
     cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch, name: str, interrupt_at: int = 0
 ) -> None:

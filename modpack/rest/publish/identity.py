@@ -212,6 +212,22 @@ def judge_module_object(
     return Judged(existing[0], tuple(fields))
 
 
+def with_identity(
+    refused: ModpackError, api: Api, bundles: Sequence[Bundle], options: PublishOptions, result: PublishResult
+) -> ModpackError:
+    """A preflight refusal with the identity refusal the run would meet next, as one more line: a
+    rebuild refused only once uploads were on (publish without --allow-upload said only that they
+    were off; with it, that the cluster holds another build) took two runs to learn both."""
+    try:
+        judge_module_object(api, bundles, options, result)
+    except IdentityError as exc:
+        line = f"{exc.message}. {exc.hint}"
+        return type(refused)(refused.message, refused.hint, (*refused.details, line))
+    except client.ClusterError:
+        pass  # the modules could not be read: the refusal stands as it was
+    return refused
+
+
 def check_made_meanwhile(api: Api, bundles: Sequence[Bundle], result: PublishResult, replaced: str) -> None:
     """IdentityError when the module object another run created meanwhile is another build;
     `replaced`: the uid of the object --replace deleted before ("" when none), which is gone."""

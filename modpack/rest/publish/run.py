@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from modpack.rest.client import Api
 from modpack.rest.publish.bundles import disagreements, load_bundles, peek
-from modpack.rest.publish.identity import judge_module_object
+from modpack.rest.publish.identity import judge_module_object, with_identity
 from modpack.rest.publish.legacy import LegacyPublish
-from modpack.rest.publish.preflight import preflight, route_notes, routed
+from modpack.rest.publish.preflight import PreflightError, preflight, route_notes, routed
 from modpack.rest.publish.results import PublishOptions, result_for
 from modpack.rest.publish.switch import UploadsSwitchedOn
 from modpack.rest.publish.user_defined import pipelined, publish_user_defined
@@ -64,7 +64,12 @@ def _in_order(paths: Sequence[Path], connection: Connection, options: PublishOpt
             refuse_node_choice(connection, view.software_version, "publish")
         if options.dry_run:
             read_role(api, view)
-        routes = preflight(given, view, options)
+        try:
+            routes = preflight(given, view, options)
+        except PreflightError as refused:
+            if view.legacy:  # 7.x: identity is judged per platform, on the way (LegacyPublish)
+                raise
+            raise with_identity(refused, api, given, options, result) from None
         bundles = routed(given, routes)
         result.notes += route_notes(given, routes, view, result)
         if view.legacy:

@@ -26,6 +26,7 @@ from modpack.rest.publish.identity import (
     judge_module_object,
     lacking,
     note_unproven,
+    with_identity,
 )
 from modpack.rest.publish.interruption import interrupted, raise_dropped_stop
 from modpack.rest.publish.preflight import PreflightError, preflight, route_notes, routed
@@ -56,9 +57,9 @@ def pipelined(
     """
     try:
         routes = preflight(peeked, view, options)
-    except PreflightError:
+    except PreflightError as refused:
         load_bundles(paths, options.settings)  # a bundle that does not validate says so first
-        raise
+        raise with_identity(refused, api, peeked, options, result_for(peeked)) from None
     result = result_for(peeked)
     result.notes += route_notes(peeked, routes, view, result)
     # The switch is on (or there is none): the object turns it on again only if it goes off meanwhile.
