@@ -36,6 +36,7 @@ def unrelated(path: Path) -> str | None:
 def _unrelated_zip(path: Path) -> str | None:
     import zipfile
 
+    from modpack.bundle import read_small
     from modpack.regular import MAX_TEXT_FILE, open_regular
 
     try:
@@ -51,9 +52,7 @@ def _unrelated_zip(path: Path) -> str | None:
             # A Foundry VTT or HumHub module's release zip holds its own module.json, and no .so.
             if len(manifests) > 1:  # no such zip holds two: validation says what it is
                 return None
-            with archive.open(manifests[0]) as member:
-                text = member.read(MAX_TEXT_FILE + 1)
-            if len(text) > MAX_TEXT_FILE or not _other_module_json(text):
+            if not _other_module_json(read_small(archive, manifests[0], MAX_TEXT_FILE)):
                 return None
     except Exception:  # damaged (a zip version it cannot read, ...): validation says
         return None

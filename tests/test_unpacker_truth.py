@@ -159,3 +159,69 @@ def test_damaged_lzma_data_is_zip014_not_a_crash(tmp_path: Path) -> None:
         assert done.returncode == 1, done.stdout + done.stderr
         assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
         assert "ZIP014" in done.stdout + done.stderr
+
+
+def _lying_member(target: Path, method: int, payload: bytes, size: int) -> Path:
+    """A zip of one module.json whose compressed data is `payload` and whose headers say `size`."""
+    name = b"module.json"
+    local = struct.pack(
+        "<4sHHHHHIIIHH", b"PK\x03\x04", 46, 0, method, 0, 0, 0, len(payload), size, len(name), 0
+    )
+    central = struct.pack(
+        "<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 46, 46, 0, method, 0, 0, 0, len(payload), size, len(name), 0, 0, 0,
+        0, 0o644 << 16, 0,
+    )  # fmt: skip
+    entry = local + name + payload
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 1, 1, len(central) + len(name), len(entry), 0)
+    target.write_bytes(entry + central + name + end)
+    return target
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA], ids=["bzip2", "lzma"])
+def test_a_small_bzip2_or_lzma_member_that_inflates_to_gigabytes_is_not_held(
+    tmp_path: Path, method: int
+) -> None:
+    """zipfile's own loop decompresses each 4 KiB of bzip2 or LZMA input whole before it cuts the
+    output at the member's size: a 1.6 KB bundle whose module.json says 100 bytes and holds 2 GB
+    of zeros took validate 4 GB of memory and 12 s. The member is read a bounded chunk at a time."""
+    import bz2
+    import lzma
+    import tracemalloc
+
+    from modpack.bundle import read_small
+    from modpack.unrelated import unrelated
+
+    zeros = b"\0" * (256 * 1024 * 1024)
+    if method == zipfile.ZIP_BZIP2:
+        payload = bz2.compress(zeros, 9)
+    else:  # as zipfile writes it: version, size of the properties, LZMA1 properties, raw data
+        filters = [{"id": lzma.FILTER_LZMA1, "dict_size": 1 << 20, "lc": 3, "lp": 0, "pb": 2}]
+        raw = lzma.compress(zeros, lzma.FORMAT_RAW, filters=filters)
+        payload = b"\x09\x04\x05\x00" + bytes([(2 * 5 + 0) * 9 + 3]) + (1 << 20).to_bytes(4, "little") + raw
+    del zeros
+    bomb = _lying_member(tmp_path / "bomb.zip", method, payload, 100)
+    tracemalloc.start()
+    try:
+        with zipfile.ZipFile(bomb) as archive, pytest.raises(zipfile.BadZipFile, match="Bad CRC-32"):
+            read_small(archive, archive.getinfo("module.json"), 1024 * 1024)
+        assert unrelated(bomb) is None  # --skip-unrelated's look: damaged, left to validation
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024 * 1024, peak
+    done = run_modpack("validate", bomb)
+    assert "ZIP014 module.json is damaged: Bad CRC-32" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_bzip2_or_lzma_member_reads_as_zipfile_reads_it(tmp_path: Path) -> None:
+    """Read here, not by zipfile's loop: the same bytes, in chunks no larger than asked."""
+    from modpack import codec
+
+    data = bytes(range(256)) * 5000
+    for method in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
+        path = tmp_path / f"{method}.zip"
+        with zipfile.ZipFile(path, "w", compression=method) as archive:
+            archive.writestr("m.bin", data)
+        with zipfile.ZipFile(path) as archive:
+            chunks = list(codec.member_chunks(archive, archive.getinfo("m.bin"), 4096))
+        assert b"".join(chunks) == data and max(map(len, chunks)) <= 4096, method
