@@ -144,3 +144,23 @@ def test_readme_sh_block_runs(block: Block, tmp_path: Path) -> None:
         if stack is not None:
             stack.close()  # type: ignore[attr-defined]
     assert result.returncode == 0, f"README line {block.line}:\n{result.stdout}\n{result.stderr}"
+
+
+def test_the_nodes_serve_refuses_are_all_listed() -> None:
+    """The README lists the nodes serve refuses before an OS's first release; it left out RHEL 9
+    before 7.4.2 (serve --software-version 7.2 --os rhel9 is refused). Every first release from
+    7.2 on (the oldest --software-version serve takes) in platforms.json is named there."""
+    from modpack import policy
+    from modpack.versions import parse_redis_version
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    listed = re.search(r"one before its first release \(([^)]*)\)", text)
+    assert listed is not None
+    for os_id, system in policy.operating_systems().items():
+        if system["status"] == "not-yet":
+            continue
+        for architecture, first in system.get("since", {}).items():
+            if (parse_redis_version(first) or ()) <= (7, 2):
+                continue
+            said = f"before {first}"
+            assert said in listed[1], f"{os_id} on {architecture} {said} is not listed: {listed[1]}"
