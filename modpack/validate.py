@@ -61,7 +61,7 @@ def validate_paths(
         own = settings_for(path)
         if own.load and loaded is None:
             loaded = any(
-                (kind_of(p) in ("bundle", "binary") or (kind_of(p) == "module.json" and _named_beside(p)))
+                (_kind(p) in ("bundle", "binary") or (kind_of(p) == "module.json" and _named_beside(p)))
                 and settings_for(p).load
                 for p in kept
             )
@@ -163,6 +163,11 @@ def validate_file(path: Path, settings: Settings | None = None, *, binary_beside
         sink.add("IN005", "", f"{path.name} is not a bundle, module.json, modpack.toml, ramp.yml or .so")
         findings = sink.resolved()
     return FileReport(str(path), kind or "unknown", findings)
+
+
+def _kind(path: Path) -> SourceKind | None:
+    """What validate_file validates `path` as: by its name, else by its bytes."""
+    return kind_of(path) or _sniffed(path)
 
 
 def _sniffed(path: Path) -> SourceKind | None:

@@ -367,3 +367,18 @@ def test_a_bundle_or_binary_not_named_so_is_read_by_its_bytes(tmp_path: Path) ->
     done = run_modpack("validate", tmp_path / "notes")
     assert done.returncode == 1
     assert "error IN005 notes is not a bundle, module.json, modpack.toml, ramp.yml or .so" in done.stdout
+
+
+@pytest.mark.redis
+def test_a_bundle_not_named_zip_proves_a_ramp_yml_s_load(tmp_path: Path) -> None:
+    """`validate --load ramp.yml artifact`, the bundle not named .zip: the bundle was loaded, and the
+    ramp.yml still said LOAD025 'nothing was loaded' (a ramp.yml names no binary, and a bundle of
+    the run proves it only when told by its name). It is told by its bytes, as validating it does."""
+    from tests.support.tools import require_redis
+
+    require_redis()
+    shutil.copyfile(CASES / "good" / "ramp-yml" / "ramp.yml", tmp_path / "ramp.yml")
+    shutil.copyfile(CASES / "good" / "bundle" / "bundle.zip", tmp_path / "artifact")
+    done = run_modpack("validate", "--load", "ramp.yml", "artifact", cwd=tmp_path)
+    assert "info LOAD003 " in done.stdout, done.stdout + done.stderr
+    assert "LOAD025" not in done.stdout and done.returncode == 0, done.stdout + done.stderr
