@@ -115,7 +115,9 @@ def test_a_rebuild_refused_with_uploads_off_is_said_with_that_refusal(tmp_path: 
         refused = cli(closed, "publish", changed)
         assert refused.returncode == 1, refused.stdout + refused.stderr
         lines = refused.stderr.splitlines()
-        assert lines[0] == "modpack: the cluster cannot take offbuild-2.zip; nothing was changed:", refused.stderr
+        assert lines[0] == "modpack: the cluster cannot take offbuild-2.zip; nothing was changed:", (
+            refused.stderr
+        )
         assert any("custom module uploads are off on this cluster" in line for line in lines[1:])
         (identity,) = [line for line in lines[1:] if "already has module offbuild version 10203" in line]
         assert "with different content: sha256 differs; nothing was changed." in identity

@@ -211,6 +211,16 @@ def test_a_small_bzip2_or_lzma_member_that_inflates_to_gigabytes_is_not_held(
     assert peak < 16 * 1024 * 1024, peak
     done = run_modpack("validate", bomb)
     assert "ZIP014 module.json is damaged: Bad CRC-32" in done.stdout, done.stdout + done.stderr
+    # publish's first look at each bundle's module.json (before validation) read it whole
+    from modpack.rest.publish.bundles import peek
+
+    tracemalloc.start()
+    try:
+        assert peek([bomb]) is None  # damaged: validating, in order, says what is wrong
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024 * 1024, peak
 
 
 def test_a_bzip2_or_lzma_member_reads_as_zipfile_reads_it(tmp_path: Path) -> None:

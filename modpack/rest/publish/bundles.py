@@ -170,16 +170,19 @@ def peek(paths: Sequence[Path]) -> list[Bundle] | None:
     import json
     import zipfile
 
-    from modpack.bundle import MAX_MODULE_JSON
+    from modpack.bundle import MAX_MODULE_JSON, read_small
     from modpack.regular import open_regular
 
     found, names = [], shown_names(paths)
     for path in paths:
         try:  # open_regular: a FIFO named bundle.zip blocked here for ever, before validation
             with open_regular(path) as stream, zipfile.ZipFile(stream) as archive:
-                if archive.getinfo("module.json").file_size > MAX_MODULE_JSON:
+                info = archive.getinfo("module.json")
+                if info.file_size > MAX_MODULE_JSON:
                     return None  # validation says so; read whole here, 300 MB of it took 640 MB
-                module = json.loads(archive.read("module.json"))
+                # read_small: a bzip2 or LZMA member that lies about its size is read no further
+                # than the limit (archive.read inflated 2 GB of it first)
+                module = json.loads(read_small(archive, info, MAX_MODULE_JSON))
         except Exception:  # any damage (encrypted, an unknown method, bad LZMA data, deep nesting):
             # validating, in order, says what is wrong, where it was an internal error
             return None
