@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -1106,6 +1107,48 @@ def test_ctrl_c_before_replace_deleted_anything_says_nothing_changed(
     assert error.details[0] == f"module object: present (uid {uid})"
     assert error.hint == "Nothing is left on the nodes; run the same publish again when ready."
     assert [m["uid"] for m in modules_named(cluster, "replkept")] == [uid]
+
+
+def test_a_stop_raised_where_python_cannot_raise_it_prints_no_traceback() -> None:
+    """Ctrl+C that lands in a weakref callback (WeakSet._remove) or a __del__ cannot propagate:
+    Python printed "Exception ignored in: <function WeakSet.__init__.<locals>._remove ...>" and a
+    traceback above publish's own lines (one CI run). The stop is recorded and raised where the run
+    looks (raise_dropped_stop); publish's signal handling prints nothing for the dropped raise,
+    and hands every other unraisable exception to the hook it found."""
+    import gc
+
+    from modpack.cli.rest import _terminate_as_interrupt
+
+    seen: list[BaseException | None] = []
+    before = sys.unraisablehook
+
+    def hook(raised: Any) -> None:
+        seen.append(raised.exc_value)
+
+    sys.unraisablehook = hook
+    try:
+
+        class Dropped:
+            def __init__(self, error: BaseException) -> None:
+                self.error = error
+
+            def __del__(self) -> None:
+                raise self.error
+
+        with _terminate_as_interrupt():
+            client.request_stop(KeyboardInterrupt())  # as the handler does before it raises
+            Dropped(KeyboardInterrupt())
+            gc.collect()
+            assert seen == []  # dropped in silence: the stop is recorded
+            Dropped(ValueError("other"))
+            gc.collect()
+            assert [type(e) for e in seen] == [ValueError]  # anything else as before
+        assert sys.unraisablehook is hook  # the hook found is back
+        Dropped(KeyboardInterrupt())
+        gc.collect()
+        assert [type(e) for e in seen] == [ValueError, KeyboardInterrupt]  # outside publish: as before
+    finally:
+        sys.unraisablehook = before
 
 
 @pytest.mark.parametrize(

@@ -492,7 +492,15 @@ def _terminate_as_interrupt() -> Iterator[None]:
         client.request_stop(KeyboardInterrupt())
         raise KeyboardInterrupt
 
+    def unraisable(raised: sys.UnraisableHookArgs) -> None:
+        # A signal's raise inside a weakref callback or a __del__ cannot propagate: Python printed
+        # "Exception ignored in: <function WeakSet...>" with its traceback above the run's own
+        # lines. The stop was recorded first and is raised where the run looks (raise_dropped_stop).
+        if not (isinstance(raised.exc_value, KeyboardInterrupt) and client.stop_requested()):
+            hook_before(raised)
+
     client.clear_stop()
+    hook_before, sys.unraisablehook = sys.unraisablehook, unraisable
     before = signal.signal(signal.SIGTERM, stop)
     # Ctrl+C as Python's own handler, but kept too; not where SIGINT is ignored (nohup, `cmd &`)
     ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
@@ -503,6 +511,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, before)
         if not ignored:
             signal.signal(signal.SIGINT, before_int)
+        sys.unraisablehook = hook_before
         client.clear_stop()
 
 
