@@ -67,9 +67,12 @@ def describe(path: Path) -> Description:
 
     if not is_file(path):  # the command's one input: a usage error (2), as build and publish say it
         raise UsageError(f"{path} {not_a_file(path)}", "Pass the module .so or a bundle (.zip).")
+    named_zip = path.suffix.lower() == ".zip"
     try:
-        if not zipfile.is_zipfile(path):
-            if path.suffix.lower() == ".zip":  # "not an ELF file" said nothing of what a bundle lacks
+        # By its name, else by its bytes, as validate tells them: an ELF file whose data ends like
+        # a zip (Debian's zip and zipnote hold an end-of-central-directory record) is a binary
+        if (not named_zip and _starts_as_elf(path)) or not zipfile.is_zipfile(path):
+            if named_zip:  # "not an ELF file" said nothing of what a bundle lacks
                 raise ModpackError(
                     f"{path} is not a zip archive (no end-of-central-directory record)",
                     "Pass a bundle `modpack build` wrote, or the module's .so.",
@@ -78,6 +81,16 @@ def describe(path: Path) -> Description:
         return _describe_bundled(path)
     except elf.ElfError as exc:
         raise ModpackError(f"{path}: {exc.message}", "Run `modpack validate` for every finding.") from exc
+
+
+def _starts_as_elf(path: Path) -> bool:
+    from modpack.regular import open_regular
+
+    try:
+        with open_regular(path) as stream:
+            return stream.read(4) == b"\x7fELF"
+    except OSError:
+        return False  # describe_binary says why it cannot be read
 
 
 def _describe_bundled(path: Path) -> Description:

@@ -143,3 +143,24 @@ def test_a_zip_named_file_that_is_no_zip_is_called_so(tmp_path: Path) -> None:
     binary = tmp_path / "module.so"
     binary.write_bytes(bogus.read_bytes())
     assert "not an ELF file" in run_modpack("inspect", binary).stderr
+
+
+@pytest.mark.parametrize("name", ["module.so", "module"])
+def test_an_elf_file_ending_like_a_zip_is_read_as_a_binary(tmp_path: Path, name: str) -> None:
+    """Debian's /usr/bin/zip, zipnote, zipsplit and zipcloak hold a zip end-of-central-directory
+    record near their end: inspect took each for a bundle ("ZIP018 the archive declares 25710
+    entries", "cannot be read as a bundle") where validate reads it as the ELF file it is."""
+    import io
+    import zipfile
+
+    empty = io.BytesIO()
+    with zipfile.ZipFile(empty, "w"):
+        pass  # an empty archive: just the 22-byte end-of-central-directory record
+    binary = tmp_path / name
+    binary.write_bytes(builder.build()[0] + empty.getvalue())
+    assert zipfile.is_zipfile(binary)
+    result = run_modpack("inspect", "--format", "json", binary)
+    assert result.returncode == 0, result.stdout + result.stderr
+    described = json.loads(result.stdout)
+    assert described["architecture"] == "x86_64" and "bundle" not in described
+    assert described["onload"] == "exported"
