@@ -487,7 +487,7 @@ def require_uploads_allowed(shared: Shared) -> None:
 # objects/module documents each), as it shows them for an object made without them. What else a
 # real cluster lists of a user-defined module object (its commands, architecture and
 # operating_systems, which objects/module does not document) no capture shows: serve lists what
-# was stored, and publish judges only what a listing holds (publish.KEPT_FIELDS).
+# was stored, and publish judges only what a listing holds (publish.identity.KEPT_FIELDS).
 LISTED_DEFAULTS: dict[str, JSON] = {
     "bigstore_version_2_support": False,
     "config_command": "",
