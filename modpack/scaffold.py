@@ -587,10 +587,15 @@ def _record_difference(entry: dict[str, JSON], commands: list[JSON]) -> str:
     if packed is None or packed == entry:
         return ""
     fields = sorted(k for k in {*entry, *packed} if entry.get(k) != packed.get(k))
-    return ", ".join(
+    shown = ", ".join(
         f"{k} {json.dumps(entry.get(k))[:60]} (commands: {json.dumps(packed.get(k))[:60]})"
-        for k in fields[:3]
+        for k in fields[:_RECORD_FIELDS_SHOWN]
     )
+    more = len(fields) - _RECORD_FIELDS_SHOWN
+    return shown + (f" and {more} more field{'s' * (more > 1)}" if more > 0 else "")
+
+
+_RECORD_FIELDS_SHOWN = 3
 
 
 def _listed(value: JSON | None, key: str, conv: Conversion) -> list[JSON]:

@@ -1297,6 +1297,13 @@ def test_init_says_when_an_add_command_record_is_not_its_commands_entry(tmp_path
         f" {json.dumps(written['flags'])} (commands: {json.dumps(packed['flags'])})"
     )
     assert said in result.stdout, result.stdout
+    # a record differing in more fields than are shown says how many more (it listed 3, no more)
+    document["add_command"] = [{**written, "command_arity": 9, "first_key": 2, "last_key": 2, "step": 2}]
+    source.write_text(json.dumps(document))
+    many = run_modpack("init", tmp_path / "modpack.toml", "--from", source, "--force")
+    assert many.returncode == 0, many.stdout + many.stderr
+    (line,) = [line for line in many.stdout.splitlines() if "changed: add_command" in line]
+    assert " and 2 more fields; add_command names the [[commands]] table" in line, line
     document["add_command"] = [packed]  # the record a modpack.toml build writes: nothing to say
     source.write_text(json.dumps(document))
     same = run_modpack("init", tmp_path / "modpack.toml", "--from", source, "--force")
