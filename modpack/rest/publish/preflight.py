@@ -61,10 +61,12 @@ def preflight(bundles: Sequence[Bundle], view: ClusterView, options: PublishOpti
 
 def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], list[str]]:
     """Each node with the one bundle that fits it, and a line per routing problem: nodes no
-    bundle fits (by platform), nodes several fit, and each bundle when none fits any node."""
+    bundle fits and nodes several fit (each by platform), and each bundle when none fits any node."""
     routes, problems = [], []
     unfit: dict[str, list[str]] = {}  # node platform -> the nodes no bundle fits
-    ambiguous: dict[tuple[int, ...], list[str]] = {}  # indexes of the bundles -> nodes they all fit
+    # node platform -> the indexes of the bundles that fit it and its nodes (a bundle fits a node
+    # by its OS and architecture alone, so the nodes of one platform fit the same bundles)
+    ambiguous: dict[str, tuple[list[int], list[str]]] = {}
     taken: set[int] | None = None  # indexes of the bundles a node of GET /v1/nodes fits
     for ref, facts in view.nodes:
         fitting = _fitting(bundles, facts)
@@ -77,7 +79,7 @@ def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], 
         elif not fitting:
             unfit.setdefault(facts.platform, []).append(ref.label)
         else:
-            ambiguous.setdefault(tuple(fitting), []).append(f"{ref.label} ({facts.platform})")
+            ambiguous.setdefault(facts.platform, (fitting, []))[1].append(ref.label)
     offered = "; ".join(b.label for b in bundles)
     problems += [
         f"{joined(labels)} {verb(labels, 'runs', 'run')} {platform}, which no bundle given is built"
@@ -85,9 +87,9 @@ def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], 
         for platform, labels in unfit.items()
     ]
     problems += [
-        f"{joined(labels)} {verb(labels, 'fits', 'fit')} several bundles"
+        f"{joined(labels)} {verb(labels, 'runs', 'run')} {platform}, which several bundles fit"
         f" ({', '.join(bundles[i].name for i in indexes)}): give one per platform"
-        for indexes, labels in ambiguous.items()
+        for platform, (indexes, labels) in ambiguous.items()
     ]
     if taken is not None and not taken:  # None: no node is listed, so none can be said to fit
         # Only when no bundle fits any node: one that fits none beside others that do (an aarch64

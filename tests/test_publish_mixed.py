@@ -1,0 +1,175 @@
+"""`modpack publish` of one bundle per platform to a big mixed cluster, against `modpack serve`
+on loopback: nine x86_64 nodes half-way through an OS upgrade from rhel8 to rhel9, beside
+ubuntu22 nodes, the platforms interleaved as nodes were replaced one at a time.
+
+- each node gets the bundle built for its platform, and the run says so per node;
+- two bundles that fit one platform are refused before anything is created, one line per
+  platform naming its nodes and the bundles that fit it;
+- a platform no bundle is built for is refused the same way: named once, with all its nodes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modpack.rest import client
+from modpack.rest.cluster import LocalCluster
+from tests.support.rest import cli, connection, module_json, rebuilt, running_cluster, write_bundle
+
+PLATFORMS = ("rhel8", "rhel9", "ubuntu22")
+OS_OF = {uid: PLATFORMS[(uid - 1) % 3] for uid in range(1, 10)}  # rhel8 on 1, 4, 7; rhel9 on 2, 5, 8; ...
+FILE_OS = {"rhel8": "rhel8", "rhel9": "rhel9", "ubuntu22": "ubuntu22.04"}  # as `modpack build` names
+EACH = [(FILE_OS[system], [system]) for system in PLATFORMS]  # (file name tag, systems): one build each
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    with running_cluster(tmp_path_factory.mktemp("mixed9") / "data", nodes=9, node_os=OS_OF) as running:
+        yield running
+
+
+def nodes_of(system: str) -> list[int]:
+    return [uid for uid, name in OS_OF.items() if name == system]
+
+
+def platform_bundle(folder: Path, name: str, systems: list[str], tag: str) -> Path:
+    """A bundle of hello.so rebuilt for `systems` (its own bytes, so each build is told apart)."""
+    so = rebuilt(folder / tag, f"{tag} build".encode())
+    document = module_json(so, module_name=name, operating_systems=systems)
+    return write_bundle(folder / f"{name}.Linux-{tag}-x86_64.zip", document, so)
+
+
+def one_per_platform(folder: Path, name: str) -> dict[str, Path]:
+    return {system: platform_bundle(folder, name, [system], FILE_OS[system]) for system in PLATFORMS}
+
+
+def stored_zip(cluster: LocalCluster, node: int, name: str) -> Path:
+    return cluster.options.data / f"node-{node}" / name / "10203" / "module.zip"
+
+
+def listing_nodes(cluster: LocalCluster, name: str) -> list[str]:
+    """The uids of the nodes whose GET .../artifacts lists `name` 10203."""
+    with client.Api(connection(cluster)) as api:
+        return [ref.uid for ref in client.nodes(api) if client.has_artifact(api, ref, name, 10203)]
+
+
+def nothing_of(cluster: LocalCluster, name: str) -> bool:
+    """No module object, no artifact folder and no temporary file anywhere in the cluster."""
+    with client.Api(connection(cluster)) as api:
+        objects: list[Any] = [m for m in client.list_modules(api) if m.get("module_name") == name]
+    temp = [p for n in cluster.nodes for p in n.artifacts.temp.iterdir()]
+    return not objects and not list(cluster.options.data.glob(f"node-*/{name}/*")) and not temp
+
+
+def run_line(cluster: LocalCluster, system: str, tail: str) -> str:
+    """The refusal line of `system`'s nodes: "node 1 (URL), node 4 (URL) and node 7 (URL) run ..."."""
+    labels = [f"node {uid} ({cluster.urls[uid - 1]})" for uid in nodes_of(system)]
+    return f"{', '.join(labels[:-1])} and {labels[-1]} run {system}/x86_64, {tail}"
+
+
+def refusal_lines(stderr: str) -> list[str]:
+    """The problem lines of a refusal: the indented lines between its first line and the hint."""
+    return [line[2:] for line in stderr.splitlines() if line.startswith("  ") and "hint:" not in line]
+
+
+def test_each_node_of_a_mixed_cluster_gets_the_bundle_of_its_platform(
+    mixed: LocalCluster, tmp_path: Path
+) -> None:
+    bundles = one_per_platform(tmp_path, "upgrade")
+    done = cli(mixed, "publish", *bundles.values())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "module object: created" in done.stdout
+    for uid, system in OS_OF.items():
+        line = f"node {uid} ({mixed.urls[uid - 1]}): uploaded: {bundles[system].name}, "
+        assert line in done.stdout, done.stdout
+        assert stored_zip(mixed, uid, "upgrade").read_bytes() == bundles[system].read_bytes()
+    assert len(re.findall(r"^  node \d+ ", done.stdout, re.MULTILINE)) == 9, done.stdout
+    assert sorted(listing_nodes(mixed, "upgrade"), key=int) == [str(uid) for uid in OS_OF]
+
+
+@pytest.mark.parametrize(
+    ("name", "builds"),
+    [
+        pytest.param("elbeside", [*EACH, ("el", ["rhel8", "rhel9"])], id="a-rhel-build-beside-each-build"),
+        pytest.param("anybeside", [*EACH, ("any", list(PLATFORMS))], id="a-build-for-all-beside-each-build"),
+        pytest.param("twoforall", [("a", list(PLATFORMS)), ("b", list(PLATFORMS))], id="two-builds-for-all"),
+    ],
+)
+@pytest.mark.parametrize("dry", [False, True], ids=["run", "dry-run"])
+def test_two_bundles_for_one_platform_are_refused_one_line_per_platform(
+    mixed: LocalCluster,
+    tmp_path: Path,
+    name: str,
+    builds: list[tuple[str, list[str]]],
+    dry: bool,
+) -> None:
+    """The nodes several bundles fit were said in a line per set of those bundles, each node
+    with its platform ("node 1 (URL) (rhel8/x86_64), node 4 (URL) (rhel8/x86_64) and ... fit
+    several bundles"): two builds for every platform gave one line of all nine nodes. It is a line
+    per platform now, worded as the line of a platform no bundle fits, with the bundles that fit."""
+    name += "dry" if dry else ""
+    given = [(platform_bundle(tmp_path, name, systems, tag), systems) for tag, systems in builds]
+    refused = cli(mixed, "publish", *(["--dry-run"] if dry else []), *(b for b, _ in given))
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert refused.stderr.startswith("modpack: the cluster cannot take "), refused.stderr
+    assert refused.stderr.splitlines()[0].endswith("; nothing was changed:"), refused.stderr
+    fitting = {system: [b.name for b, systems in given if system in systems] for system in PLATFORMS}
+    assert refusal_lines(refused.stderr) == [
+        run_line(mixed, system, f"which several bundles fit ({', '.join(names)}): give one per platform")
+        for system, names in fitting.items()
+        if len(names) > 1
+    ], refused.stderr
+    assert "uploaded" not in refused.stdout and "module object" not in refused.stdout
+    assert nothing_of(mixed, name)
+    assert listing_nodes(mixed, name) == []
+
+
+def test_a_platform_no_bundle_is_built_for_is_named_once_with_all_its_nodes(
+    mixed: LocalCluster, tmp_path: Path
+) -> None:
+    bundles = one_per_platform(tmp_path, "noubuntu")
+    given = [bundles["rhel8"], bundles["rhel9"]]
+    refused = cli(mixed, "publish", *given)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    offered = f"{given[0].name} (rhel8/x86_64); {given[1].name} (rhel9/x86_64)"
+    assert refusal_lines(refused.stderr) == [
+        run_line(
+            mixed,
+            "ubuntu22",
+            f"which no bundle given is built for ({offered}): give a bundle built for ubuntu22/x86_64 too",
+        )
+    ], refused.stderr
+    assert refused.stderr.count("ubuntu22/x86_64, which") == 1
+    assert nothing_of(mixed, "noubuntu")
+
+
+def test_a_platform_no_bundle_fits_and_one_several_fit_are_said_alike(
+    mixed: LocalCluster, tmp_path: Path
+) -> None:
+    """Both refusals of one run: the nodes of each platform on one line, the platform named once."""
+    bundles = one_per_platform(tmp_path, "both")
+    extra = platform_bundle(tmp_path, "both", ["rhel9"], "rhel9.4")
+    given = [bundles["rhel8"], bundles["rhel9"], extra]
+    refused = cli(mixed, "publish", *given)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    offered = "; ".join(
+        f"{b.name} ({s}/x86_64)" for b, s in zip(given, ["rhel8", "rhel9", "rhel9"], strict=True)
+    )
+    assert refusal_lines(refused.stderr) == [
+        run_line(
+            mixed,
+            "ubuntu22",
+            f"which no bundle given is built for ({offered}): give a bundle built for ubuntu22/x86_64 too",
+        ),
+        run_line(
+            mixed,
+            "rhel9",
+            f"which several bundles fit ({bundles['rhel9'].name}, {extra.name}): give one per platform",
+        ),
+    ], refused.stderr
+    assert nothing_of(mixed, "both")
