@@ -650,17 +650,62 @@ def declarations_path(path: Path) -> Path:
                     f"{unusable} {not_a_file(unusable)}", "Make it the module's declarations file."
                 )
         where = "the current folder" if str(folder) in ("", ".") else str(folder)
-        raise UsageError(
-            f"{where} has no modpack.toml or ramp.yml",
-            "Run `modpack init` to write modpack.toml, or pass the declarations file.",
-        )
+        raise UsageError(f"{where} has no modpack.toml or ramp.yml", _write_one_hint(folder))
     if not path.is_file():
         from modpack.regular import not_a_file
 
-        hint = "Pass the path of modpack.toml, or run `modpack init`."
-        raise UsageError(f"{path} {not_a_file(path)}", hint)
+        raise UsageError(f"{path} {not_a_file(path)}", _missing_file_hint(path))
     _refuse_other_kinds(path)
     return path
+
+
+def _init_command(*args: str | Path, into: Path | str) -> str:
+    """`modpack init ARGS [INTO]` as a shell takes it: INTO is left out for the current folder."""
+    import shlex
+
+    words = ["modpack", "init", *map(str, args)] + ([] if into in (Path(), "") else [str(into)])
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def _write_one_hint(folder: Path) -> str:
+    """The commands that write modpack.toml in `folder`, to run as written but for the module's
+    own name and version: the hint named a bare `modpack init`, which refuses to run without
+    --name and --version (or --from / --discover)."""
+    ways = [f"`{_init_command('--name', 'NAME', '--version', 'X.Y.Z', into=folder)}`"]
+    try:
+        binaries = sorted(p for p in folder.glob("*.so") if p.is_file())
+    except OSError:
+        binaries = []
+    if len(binaries) == 1:  # which of several is the module is not the hint's to guess
+        so = binaries[0]
+        ways.append(f"`{_init_command('--discover', so, into=folder)}` for what {so.name} registers")
+    if (folder / "module.json").is_file():
+        ways.append(
+            f"`{_init_command('--from', folder / 'module.json', into=folder)}` to convert module.json"
+        )
+    return f"Write one: {', or '.join(ways)}; or pass the declarations file."
+
+
+def _missing_file_hint(path: Path) -> str:
+    """A declarations file that is not there: the one in its folder, when there is one; else the
+    `modpack init` that writes it (a new name ending in .toml), or a modpack.toml in its folder."""
+    from modpack.sources import kind_of
+
+    folder: Path | str = path.parent
+    if path.parent.is_dir():
+        there = next((path.parent / n for n in DECLARATION_NAMES if (path.parent / n).is_file()), None)
+        if there is not None:
+            where = "the current folder" if path.parent == Path() else "that folder"
+            return f"Pass {there}, the declarations file in {where}."
+        if not os.path.lexists(path) and kind_of(path) == "modpack.toml":
+            init = _init_command("--name", "NAME", "--version", "X.Y.Z", path, into="")
+            return f"Pass the path of modpack.toml, or write it: `{init}`."
+    elif not os.path.lexists(path.parent):
+        folder = f"{path.parent}/"  # init makes a folder named so, as `mkdir -p` would
+    else:
+        folder = Path()  # a file where its folder would be: the current one
+    init = _init_command("--name", "NAME", "--version", "X.Y.Z", into=folder)
+    return f"Pass the path of modpack.toml, or write one: `{init}`."
 
 
 def _refuse_other_kinds(path: Path) -> None:

@@ -7,6 +7,9 @@ import gzip
 import hashlib
 import io
 import json
+import re
+import shlex
+import shutil
 import tarfile
 import tomllib
 import zipfile
@@ -500,6 +503,77 @@ def test_init_discover_keeps_the_load_arguments_it_discovered_with(tmp_path: Pat
     assert (
         "kept [module] command_line_args = '', though the module was discovered with --args 'MODE fast'"
     ) in kept.stdout
+
+
+def hinted_inits(stderr: str) -> list[list[str]]:
+    """The `modpack init ...` commands of a hint, as argument lists with the module's own name and
+    version put in for NAME and X.Y.Z, as the user would."""
+    [hint] = [line for line in stderr.splitlines() if line.startswith("  hint: ")]
+    commands = [shlex.split(c) for c in re.findall(r"`([^`]*)`", hint) if c.startswith("modpack init")]
+    assert commands, hint
+    swap = {"NAME": "hello", "X.Y.Z": "1.2.3"}
+    return [[swap.get(word, word) for word in command[1:]] for command in commands]
+
+
+@pytest.mark.parametrize(
+    ("given", "built"),
+    [
+        (None, None),  # the current folder
+        ("my module", "my module"),  # a folder, with a space to quote
+        ("mod.toml", "mod.toml"),  # a new declarations file: init writes it
+        ("new/mod.toml", "new"),  # in a folder to be: init makes it
+    ],
+    ids=["current-folder", "folder", "new-file", "missing-folder"],
+)
+def test_build_without_declarations_hints_an_init_that_runs_as_written(
+    tmp_path: Path, given: str | None, built: str | None
+) -> None:
+    """`modpack build` where there is no modpack.toml hinted "Run `modpack init` to write
+    modpack.toml", which refuses ("init needs --name and --version", exit 2). The hint's command,
+    with the module's name and version put in, writes declarations that build."""
+    if given == "my module":
+        (tmp_path / given).mkdir()
+    done = run_modpack("build", *([given] if given else []), cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    [init] = hinted_inits(done.stderr)
+    wrote = run_modpack(*init, cwd=tmp_path)
+    assert wrote.returncode == 0, wrote.stdout + wrote.stderr
+    assert init[:5] == ["init", "--name", "hello", "--version", "1.2.3"], init
+    made = run_modpack("build", *([built] if built else []), "--so", HELLO, "-o", "out", cwd=tmp_path)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert len(bundles(tmp_path / "out")) == 1
+
+
+def test_build_of_a_missing_file_beside_declarations_names_them(tmp_path: Path) -> None:
+    """A mistyped name beside a modpack.toml: the hint named `modpack init`, which would refuse
+    the folder's modpack.toml as there already; it names that file."""
+    project(tmp_path)
+    done = run_modpack("build", "modpak.toml", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        "modpack: modpak.toml does not exist",
+        "  hint: Pass modpack.toml, the declarations file in the current folder.",
+    ]
+
+
+@pytest.mark.redis
+def test_build_in_a_folder_with_only_a_binary_hints_init_discover_of_it(tmp_path: Path) -> None:
+    """The module's one .so in the folder build was given: the hint also names `init --discover`
+    of it, and each init it names writes declarations that build."""
+    require_redis()
+    folder = tmp_path / "mod"
+    folder.mkdir()
+    shutil.copy(HELLO, folder / "hello.so")
+    done = run_modpack("build", "mod", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    inits = hinted_inits(done.stderr)
+    assert [init[:2] for init in inits] == [["init", "--name"], ["init", "--discover"]], inits
+    for init in inits:
+        (folder / "modpack.toml").unlink(missing_ok=True)
+        wrote = run_modpack(*init, cwd=tmp_path)
+        assert wrote.returncode == 0, wrote.stdout + wrote.stderr
+        made = run_modpack("build", "mod", "-o", "out", "--force", cwd=tmp_path)
+        assert made.returncode == 0, made.stdout + made.stderr
 
 
 def realworld_manifests() -> list[str]:
