@@ -515,7 +515,11 @@ def test_a_7x_rebuild_is_said_to_differ_and_to_need_a_new_version(
         " nothing was changed"
     ) in said
     assert "it has no" not in said
-    assert "A rebuilt module needs a new version: bump semantic_version" in said
+    assert (
+        "A rebuilt module needs a new version in its binary and in its declarations: pass one to"
+        " RedisModule_Init in the module's source (10204 for 1.2.4) and recompile, then set"
+        " semantic_version in modpack.toml to match"
+    ) in said
     assert len(listed(legacy, "rebuilt7")) == 1 and len(installed(legacy, "rebuilt7")) == 3
 
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -32,6 +33,7 @@ from modpack.rest.publish.interruption import PublishInterrupted
 from modpack.rest.publish.preflight import PreflightError
 from modpack.rest.publish.removal import parse_version
 from tests.support.cli import run_modpack
+from tests.support.modules import compile_module
 from tests.support.rest import (
     ADMIN,
     SO,
@@ -43,6 +45,7 @@ from tests.support.rest import (
     running_cluster,
     write_bundle,
 )
+from tests.support.tools import require_redis
 
 
 def modules_named(cluster: LocalCluster, name: str) -> list[dict[str, Any]]:
@@ -122,12 +125,85 @@ def test_a_rebuild_refused_with_uploads_off_is_said_with_that_refusal(tmp_path: 
         assert any("custom module uploads are off on this cluster" in line for line in lines[1:])
         (identity,) = [line for line in lines[1:] if "already has module offbuild version 10203" in line]
         assert "with different content: sha256 differs; nothing was changed." in identity
-        assert "bump semantic_version" in identity and "--replace" in identity
+        assert "pass one to RedisModule_Init in the module's source (10204 for 1.2.4)" in identity
+        assert "--replace" in identity
         (stored,) = modules_named(closed, "offbuild")
         assert stored["sha256"] == document["sha256"]
         # the same cluster with an identical bundle: the switch is the one problem
         same = cli(closed, "publish", original)
         assert same.returncode == 1 and "already has module" not in same.stderr, same.stderr
+
+
+HINTVER_TOML = """\
+[module]
+name = "hintver"
+semantic_version = "1.2.3"
+display_name = "hintver"
+capabilities = []
+min_redis_version = "7.0"
+compatible_redis_version = "7.4"
+
+[build]
+so = "hintver.so"
+
+[[commands]]
+name = "hintver.get"
+arity = -1
+flags = ["readonly"]
+first_key = 1
+last_key = 1
+step = 1
+"""
+
+
+@pytest.mark.redis
+def test_a_rebuild_refused_under_its_version_is_told_to_give_its_binary_the_new_version_too(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """A rebuild refused under the version it was published as was told "bump semantic_version in
+    modpack.toml and build again". The binary still passed the old version to RedisModule_Init: the
+    bundle so built said 1.2.4 of a module that registers 1.2.3, which `validate --load` refuses
+    (LOAD015). The hint says to pass the new version to RedisModule_Init and recompile too; done
+    as it says, the bundle loads as the version it declares, and publishes."""
+    require_redis()
+    get = 'CC("hintver.get", "readonly", 1, 1, 1);'
+    rebuild = f"if (argc > 100) return REDISMODULE_ERR;\n    {get}"  # other code, the same module
+    toml = tmp_path / "modpack.toml"
+    toml.write_text(HINTVER_TOML)
+    compile_module(tmp_path, get, module="hintver", version=10203)
+    first = run_modpack("build", "-o", "first", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert cli(cluster, "publish", *(tmp_path / "first").glob("*.zip")).returncode == 0
+
+    compile_module(tmp_path, rebuild, module="hintver", version=10203)
+    second = run_modpack("build", "-o", "second", cwd=tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    refused = cli(cluster, "publish", *(tmp_path / "second").glob("*.zip"))
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "already has module hintver version 10203" in refused.stderr
+    # the version only in the declarations: a bundle validate --load refuses
+    toml.write_text(HINTVER_TOML.replace('"1.2.3"', '"1.2.4"'))
+    bumped = run_modpack("build", "-o", "bumped", cwd=tmp_path)
+    assert bumped.returncode == 0, bumped.stdout + bumped.stderr
+    loaded = run_modpack("validate", *(tmp_path / "bumped").glob("*.zip"), "--load")
+    assert loaded.returncode == 1, loaded.stdout + loaded.stderr
+    assert "error LOAD015 version is 10204 (1.2.4), the module registers 10203 (1.2.3)" in loaded.stdout
+
+    said = re.search(r"RedisModule_Init in the module's source \((\d+) for (\d+\.\d+\.\d+)\)", refused.stderr)
+    assert said is not None, refused.stderr
+    number, semantic = int(said[1]), said[2]
+    assert (number, semantic) == (10204, "1.2.4")
+    compile_module(tmp_path, rebuild, module="hintver", version=number)
+    toml.write_text(HINTVER_TOML.replace('"1.2.3"', f'"{semantic}"'))
+    third = run_modpack("build", "-o", "third", cwd=tmp_path)
+    assert third.returncode == 0, third.stdout + third.stderr
+    (bundle,) = (tmp_path / "third").glob("*.zip")
+    loaded = run_modpack("validate", bundle, "--load")
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert "LOAD003 hintver 1.2.4 (10204) loaded" in loaded.stdout
+    published = cli(cluster, "publish", bundle)
+    assert published.returncode == 0, published.stdout + published.stderr
+    assert sorted(m["version"] for m in modules_named(cluster, "hintver")) == [10203, 10204]
 
 
 def _made_meanwhile(
@@ -243,6 +319,10 @@ def test_a_module_object_made_from_the_required_fields_only_is_not_called_a_rebu
         " by another tool), re-run with --replace"
     ) in done.stderr
     assert "A rebuilt module needs a new version" not in done.stderr
+    assert (
+        "if this is a rebuild, give it a new version in its binary and in its declarations: pass one to"
+        " RedisModule_Init in the module's source (10204 for 1.2.4) and recompile"
+    ) in done.stderr
 
 
 def test_the_identity_check_works_on_the_dry_run_too(cluster: LocalCluster, tmp_path: Path) -> None:

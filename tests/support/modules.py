@@ -64,7 +64,7 @@ static int set_info(RedisModuleCtx *ctx, const char *name, int arity, RedisModul
 int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     REDISMODULE_NOT_USED(argv);
     REDISMODULE_NOT_USED(argc);
-    if (RedisModule_Init(ctx, "%(module)s", 10000, REDISMODULE_APIVER_1) != REDISMODULE_OK)
+    if (RedisModule_Init(ctx, "%(module)s", %(version)d, REDISMODULE_APIVER_1) != REDISMODULE_OK)
         return REDISMODULE_ERR;
     RedisModule_GetApi("RedisModule_KeyAtPos", (void *)&KeyAtPos);
     RedisModule_GetApi("RedisModule_IsKeysPositionRequest", (void *)&IsKeysPositionRequest);
@@ -74,14 +74,17 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
 """
 
 
-def compile_module(folder: Path, body: str, module: str = "ksx", link: tuple[str, ...] = ()) -> Path:
-    """`folder/<module>.so`, mode 0755, whose RedisModule_OnLoad runs `body` (C statements),
-    linked with `link` (libraries, as paths or -l options) after the source."""
+def compile_module(
+    folder: Path, body: str, module: str = "ksx", link: tuple[str, ...] = (), version: int = 10000
+) -> Path:
+    """`folder/<module>.so`, mode 0755, whose RedisModule_OnLoad runs `body` (C statements) and
+    passes `version` to RedisModule_Init, linked with `link` (libraries, as paths or -l options)
+    after the source."""
     gcc = shutil.which("gcc")
     require(gcc is not None, "gcc (apt-get install gcc)")
     assert gcc is not None
     source = folder / f"{module}.c"
-    source.write_text(PRELUDE % {"module": module, "body": body}, "utf-8")
+    source.write_text(PRELUDE % {"module": module, "body": body, "version": version}, "utf-8")
     so = folder / f"{module}.so"
     include = FIXTURES / "include"
     command = [gcc, "-O2", "-fPIC", "-shared", "-Wall", "-Wno-unused-function", "-I", str(include)]

@@ -161,20 +161,43 @@ def identity_error(
         said.append(f"it has no {joined(missing)}, which this bundle's module.json gives")
     if differ:
         hint = (
-            "A rebuilt module needs a new version: bump semantic_version in modpack.toml and build again"
-            " (or semantic_version and version in module.json); or re-run with --replace to delete the"
-            " module object on the cluster and publish this build."
+            f"A rebuilt module needs a new version {_new_version(result)}; or re-run with --replace to"
+            " delete the module object on the cluster and publish this build."
         )
     else:
         hint = (
             "If the nodes hold this build, and its module object was made from fewer fields (by hand or"
             " by another tool), re-run with --replace to make it again from this bundle's module.json;"
-            " if this is a rebuild, bump semantic_version and build again."
+            f" if this is a rebuild, give it a new version {_new_version(result)}."
         )
     return IdentityError(
         f"the cluster already has module {result.module_name} version {result.version} (uid {uid})"
         f" with different content: {'; '.join(said)}; {changed}",
         hint,
+    )
+
+
+def _new_version(result: PublishResult) -> str:
+    """How a rebuild gets a version of its own. The binary passes its version to RedisModule_Init
+    (MODULE LIST ver), and `validate --load` refuses a module.json version other than that one
+    (LOAD015): "bump semantic_version in modpack.toml and build again" built a bundle whose binary
+    still registers the old version, which validate --load refused (and publish put on the
+    cluster under a version its binary does not register)."""
+    from modpack import versions
+
+    major, minor, patch = versions.decode(result.version)
+    if patch < versions.MAX_COMPONENT:
+        following = (major, minor, patch + 1)
+    elif minor < versions.MAX_COMPONENT:
+        following = (major, minor + 1, 0)
+    else:
+        following = (major + 1, 0, 0)
+    number, semantic = versions.encode(*following), ".".join(map(str, following))
+    return (
+        "in its binary and in its declarations: pass one to RedisModule_Init in the module's source"
+        f" ({number} for {semantic}) and recompile, then set semantic_version in modpack.toml to match"
+        " (or semantic_version and version in module.json) and build again (`modpack validate --load`"
+        " checks that they agree)"
     )
 
 
