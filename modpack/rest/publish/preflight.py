@@ -139,14 +139,19 @@ def route_notes(
 def _down(view: ClusterView) -> list[str]:
     """A line for the nodes GET /v1/nodes says are down (objects/node: status 'down'): an upload
     to one fails after every retry (on a real cluster, each after a connect timeout) and leaves
-    the module on some nodes only."""
+    the module on some nodes only. Before RS 8.0 nothing is uploaded to a node: the cluster
+    installs the module on every node itself, and its action fails on a node that is down."""
     down = [ref.label for ref, facts in view.nodes if facts is not None and facts.status == "down"]
     if not down:
         return []
+    them = verb(down, "it", "them")
+    if view.legacy:
+        cannot = f"the cluster cannot install the module on {them}"
+    else:
+        cannot = f"no upload to {them} can succeed"
     return [
-        f"{joined(down)} {verb(down, 'is', 'are')} down (status in GET /v1/nodes), so no upload to"
-        f" {verb(down, 'it', 'them')} can succeed: run the same command once the cluster reports"
-        f" {verb(down, 'it', 'them')} active"
+        f"{joined(down)} {verb(down, 'is', 'are')} down (status in GET /v1/nodes), so {cannot}:"
+        f" run the same command once the cluster reports {them} active"
     ]
 
 
