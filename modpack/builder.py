@@ -819,16 +819,23 @@ def build_project(
         raise UsageError("no module binary to build from", "Pass --so FILE, or set `so` under [build].")
     binary = chosen
     if not binary.is_file():
-        from modpack.regular import not_a_file
+        from modpack.regular import close_sibling, not_a_file
 
+        near = close_sibling(binary)
+        beside = f"; {near} is beside it" if near else ""
         if so is not None:
-            raise UsageError(f"{binary} {not_a_file(binary)}", "Build the module first, or fix --so.")
+            fix = f"Pass --so {binary.parent / near} if that is the module" if near else "Fix --so"
+            raise UsageError(f"{binary} {not_a_file(binary)}{beside}", f"{fix}, or build the module first.")
         # [build] so named it: say which file, which line, and what to fix there
         line = decl.sink.lines("build.so") if decl.sink.lines else None
         where = f"{decl.path}:{line}" if line else str(decl.path)
+        if near:
+            named = Path(decl.so or "").parent / near
+            fix = f"Set `so` under [build] in {decl.path.name} to {named} if that is the module"
+        else:
+            fix = f"Build the module first, fix `so` under [build] in {decl.path.name}"
         raise UsageError(
-            f"{binary} {not_a_file(binary)} ([build] so of {where})",
-            f"Build the module first, fix `so` under [build] in {decl.path.name}, or pass --so FILE.",
+            f"{binary} {not_a_file(binary)} ([build] so of {where}){beside}", f"{fix}, or pass --so FILE."
         )
     declared = declared_findings(decl, binary, settings)
     if decl.kind == "ramp":

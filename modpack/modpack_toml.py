@@ -21,7 +21,7 @@ from modpack.envvars import TARGET_SO, substitute_env
 from modpack.findings import Sink, unset_variable
 from modpack.naming import FIELDS_TEXT
 from modpack.records import folded_name, recorded
-from modpack.regular import open_regular
+from modpack.regular import close_sibling, open_regular
 from modpack.sources import lazy_lines, read_text
 
 if TYPE_CHECKING:
@@ -231,13 +231,21 @@ def check_local_archive(
     except ValueError:  # a NUL in the path
         _add_unmapped(sink, "DEP006", where, f"local_path of {name!r} is not a usable path")
         return None
+    near = close_sibling(path) if mode is None else None  # a mistyped name, not an archive to build
     if mode is None and not required:
-        message = f"{path} is not built yet: the checks of the archive of dependency {name!r} did not run"
-        _add_unmapped(sink, "DECL010", where, message, NOT_BUILT_HINT)
+        checks = f"the checks of the archive of dependency {name!r} did not run"
+        if near is None:
+            _add_unmapped(sink, "DECL010", where, f"{path} is not built yet: {checks}", NOT_BUILT_HINT)
+        else:
+            hint = f"Fix local_path if {near} is the archive; or validate again once it is built."
+            _add_unmapped(
+                sink, "DECL010", where, f"{path} is not there, but {near} is beside it: {checks}", hint
+            )
         return None
     if mode is None or not stat.S_ISREG(mode):  # a folder is no archive, built or not
         what = "does not exist" if mode is None else "is not a file"
-        _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: {path} {what}")
+        beside = f"; {near} is beside it" if near else ""
+        _add_unmapped(sink, "DEP006", where, f"local_path of {name!r}: {path} {what}{beside}")
         return None
     try:
         digest, damage = read_archive(path)

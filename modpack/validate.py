@@ -418,20 +418,30 @@ def _not_built(decl: Declarations, written: str | None, where: str) -> None:
     checks did not run, and a fresh clone's pre-commit passed without them. IN001 where it names
     something that is no file (a folder, a FIFO, a loop of links), which build refuses."""
     from modpack.declarations import NOT_BUILT_HINT  # where declarations are read: imported already
+    from modpack.regular import close_sibling
 
     if not written or _unexpanded(decl, where, written):
         return  # nothing named, or a variable DECL003 reports
     binary = decl.path.parent / written
     link = _dangling_link(binary)
     if link is not None or not no_binary(decl.sink, binary, where):
-        shown = f"{binary} (a link to {link!r})" if link is not None else str(binary)
-        decl.sink.add(
-            "DECL010",
-            where,
-            f"{shown} is not built yet: the checks of the binary did not run",
-            NOT_BUILT_HINT,
-            source_path=True,
-        )
+        near = None if link is not None else close_sibling(binary, skip=_binary_names(decl, binary))
+        if near is not None:  # "not built yet" of a mistyped name sent its author to build again
+            message = f"{binary} is not there, but {near} is beside it: the checks of the binary did not run"
+            named = Path(written).parent / near
+            hint = f"Set so to {named} if that is the module; or validate again once {written} is built."
+        else:
+            shown = f"{binary} (a link to {link!r})" if link is not None else str(binary)
+            message, hint = f"{shown} is not built yet: the checks of the binary did not run", NOT_BUILT_HINT
+        decl.sink.add("DECL010", where, message, hint, source_path=True)
+
+
+def _binary_names(decl: Declarations, beside: Path) -> set[str]:
+    """The names of the binaries the declarations name ([build] so, each target's) in the folder
+    of `beside`: builds of other targets, never a typo of its name."""
+    written = [decl.so] + [t.expand(t.so) for t in decl.targets if t.so]
+    paths = [decl.path.parent / w for w in written if w]
+    return {p.name for p in paths if p.parent == beside.parent}
 
 
 def empty_so(decl: Declarations, target: Target, sink: Sink, *, missing_said: bool = False) -> None:

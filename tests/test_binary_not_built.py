@@ -162,3 +162,75 @@ def test_a_target_after_one_without_a_name_is_placed_at_its_own_entry(tmp_path: 
         f"modpack.toml:{line} [targets[1].so]: info DECL010 {tmp_path / 'second.so'} is not built yet"
         in done.stdout
     ), done.stdout
+
+
+@pytest.mark.rule("DECL010")
+def test_a_mistyped_so_names_the_binary_beside_it(tmp_path: Path) -> None:
+    """`so = "build/helo.so"` beside a built build/hello.so was "not built yet ... Validate again
+    once it is built", and build said only "does not exist, Build the module first": the author
+    built again, and the message stayed. Both now name the file beside it, and the fix works."""
+    (tmp_path / "build").mkdir()
+    shutil.copyfile(HELLO, tmp_path / "build" / "hello.so")
+    (tmp_path / "build" / "hello.o").write_bytes(b"an object file: another suffix, never named")
+    toml = _project(tmp_path, EXAMPLE.replace("../so/x86_64/hello.so", "build/helo.so"))
+    typo = tmp_path / "build" / "helo.so"
+
+    done = run_modpack("validate", toml)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        f"[build.so]: info DECL010 {typo} is not there, but hello.so is beside it: the checks of the"
+        " binary did not run\n  fix: Set so to build/hello.so if that is the module; or validate again"
+        " once build/helo.so is built."
+    ) in done.stdout, done.stdout
+
+    built = run_modpack("build", toml, "-o", tmp_path / "dist")
+    assert built.returncode == 2 and not (tmp_path / "dist").exists(), built.stdout + built.stderr
+    assert f"modpack: {typo} does not exist ([build] so of {toml}:" in built.stderr
+    assert "); hello.so is beside it\n" in built.stderr
+    assert (
+        "hint: Set `so` under [build] in modpack.toml to build/hello.so if that is the module, or pass --so FILE."
+        in built.stderr
+    )
+    given = run_modpack("build", toml, "--so", typo, "-o", tmp_path / "dist")
+    assert given.returncode == 2, given.stdout + given.stderr
+    assert f"modpack: {typo} does not exist; hello.so is beside it" in given.stderr
+    assert f"hint: Pass --so {tmp_path / 'build' / 'hello.so'} if that is the module" in given.stderr
+
+    toml.write_text(toml.read_text().replace("build/helo.so", "build/hello.so"))  # the fix, as said
+    fixed = run_modpack("validate", toml)
+    assert fixed.returncode == 0 and "DECL010" not in fixed.stdout, fixed.stdout
+
+
+@pytest.mark.rule("DECL010")
+def test_another_target_s_binary_is_not_offered_for_one_not_built_yet(tmp_path: Path) -> None:
+    """hello-rhel8.so is close to hello-rhel9.so by name, but it is the rhel8 target's own build:
+    the rhel9 binary is not built yet, not mistyped."""
+    shutil.copyfile(HELLO, tmp_path / "hello-rhel8.so")
+    targets = (
+        '\n[[targets]]\nname = "rhel8"\noperating_systems = ["rhel8"]\nso = "hello-${os}.so"\n'
+        '\n[[targets]]\nname = "rhel9"\noperating_systems = ["rhel9"]\nso = "hello-${os}.so"\n'
+    )
+    toml = _project(tmp_path, EXAMPLE.replace('so = "../so/x86_64/hello.so"', f'so = "{HELLO}"') + targets)
+    done = run_modpack("validate", toml)
+    assert f"[targets[1].so]: info DECL010 {tmp_path / 'hello-rhel9.so'} is not built yet" in done.stdout, (
+        done.stdout
+    )
+    assert "beside it" not in done.stdout
+
+
+@pytest.mark.rule("DECL010")
+def test_a_mistyped_archive_names_the_archive_beside_it(tmp_path: Path) -> None:
+    _gzip(tmp_path / "deps" / "plugin.tgz")
+    toml = _with_dependencies(tmp_path, {"plugin": "deps/plugn.tgz"})
+    typo = tmp_path / "deps" / "plugn.tgz"
+    done = run_modpack("validate", toml)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        f"info DECL010 {typo} is not there, but plugin.tgz is beside it: the checks of the archive of"
+        " dependency 'plugin' did not run\n  fix: Fix local_path if plugin.tgz is the archive"
+    ) in done.stdout, done.stdout
+    built = run_modpack("build", toml, "-o", tmp_path / "dist")
+    assert built.returncode == 1, built.stdout + built.stderr
+    assert (
+        f"error DEP006 local_path of 'plugin': {typo} does not exist; plugin.tgz is beside it" in built.stdout
+    )
