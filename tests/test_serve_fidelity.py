@@ -317,6 +317,21 @@ def test_8_0_is_its_first_release(tmp_path: Path) -> None:
             "node 3 (rhel7, x86_64, RS 8.2.0): Redis Enterprise has no packages for rhel7 from 7.4",
         ),
         (["--os", "ubuntu24"], "no Redis Enterprise release has packages for ubuntu24 on x86_64"),
+        # one node's architecture (--arch 3=aarch64), as one node's OS
+        (
+            ["--os", "rhel8", "--arch", "x86_64", "--arch", "3=aarch64"],
+            "node 3 (rhel8, aarch64, RS 8.2.0): no Redis Enterprise release has packages for rhel8 on aarch64",
+        ),
+        (
+            ["--os", "ubuntu20", "--arch", "2=aarch64"],
+            "node 2 (ubuntu20, aarch64, RS 8.2.0): no Redis Enterprise release has packages for ubuntu20"
+            " on aarch64",
+        ),
+        (
+            ["--os", "rhel9", "--arch", "1=aarch64", "--software-version", "7.22"],
+            "node 1 (rhel9, aarch64, RS 7.22.0): Redis Enterprise has packages for rhel9 on aarch64 from"
+            " 8.0.10 on",
+        ),
     ],
 )
 def test_serve_refuses_a_node_no_release_makes(tmp_path: Path, options: list[str], message: str) -> None:
@@ -326,6 +341,25 @@ def test_serve_refuses_a_node_no_release_makes(tmp_path: Path, options: list[str
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr, result.stderr
     assert "hint: " in result.stderr and not (tmp_path / "d").exists()  # refused before anything is made
+
+
+def test_a_node_given_its_own_architecture_is_refused_with_a_hint_for_it(tmp_path: Path) -> None:
+    """An aarch64 node 3 on rhel8, which has no ARM64 packages: the hint names node 3 alone, with an
+    OS made for aarch64 or the architecture rhel8 is made for."""
+    result = run_modpack(
+        "serve", "--data", tmp_path / "d", "--port", "0", "--os", "rhel8", "--arch", "3=aarch64"
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        "modpack: node 3 (rhel8, aarch64, RS 8.2.0): no Redis Enterprise release has packages for rhel8"
+        " on aarch64",
+        "  hint: Choose node 3's OS among rhel9, ubuntu22, amzn2023 for aarch64 on this --software-version"
+        " (--os 3=rhel9), or --arch 3=x86_64 for rhel8.",
+    ], result.stderr
+    assert not (tmp_path / "d").exists()
+    unmade = run_modpack("serve", "--data", tmp_path / "e", "--port", "0", "--os", "2=ubuntu24")
+    assert unmade.returncode == 2, unmade.stdout + unmade.stderr
+    assert "(--os 2=rhel8)." in unmade.stderr and "--arch 2=" not in unmade.stderr, unmade.stderr
 
 
 def test_serve_imitates_every_node_a_release_makes(tmp_path: Path) -> None:
@@ -350,6 +384,11 @@ def test_serve_imitates_every_node_a_release_makes(tmp_path: Path) -> None:
         # missing folder a FileNotFoundError after the nodes started.
         (["--os", "9=rhel9"], 2, "--os 9=rhel9: there is no node 9 (--nodes 3 makes nodes 1 to 3)"),
         (["--os", "0=rhel9"], 2, "--os 0=rhel9: there is no node 0"),
+        (["--arch", "9=aarch64"], 2, "--arch 9=aarch64: there is no node 9 (--nodes 3 makes nodes 1 to 3)"),
+        (["--arch", "0=aarch64"], 2, "--arch 0=aarch64: there is no node 0"),
+        (["--arch", "x=aarch64"], 2, "--arch 'x=aarch64': use ARCH or NODE=ARCH, e.g. --arch 3=aarch64"),
+        (["--arch", "arm64"], 2, "unknown node architecture 'arm64'"),
+        (["--arch", "2=ppc64le"], 2, "unknown node architecture 'ppc64le'"),
         (
             ["--port", "65535", "--nodes", "2"],
             2,

@@ -178,8 +178,9 @@ def _with_connection(command: Callable[..., None]) -> Callable[..., None]:
 # --- serve ------------------------------------------------------------------------------------
 
 
-def _node_os(values: tuple[str, ...]) -> tuple[str | None, dict[int, str]]:
-    """`--os rhel9 --os 2=ubuntu22` -> ("rhel9", {2: "ubuntu22"})."""
+def _per_node(option: str, values: tuple[str, ...]) -> tuple[str | None, dict[int, str]]:
+    """`--os rhel9 --os 2=ubuntu22` -> ("rhel9", {2: "ubuntu22"}); `--arch` alike."""
+    what, example = {"--os": ("OS", "2=rhel9"), "--arch": ("ARCH", "3=aarch64")}[option]
     default, per_node = None, {}
     for value in values:
         uid, equals, name = value.partition("=")
@@ -188,7 +189,7 @@ def _node_os(values: tuple[str, ...]) -> tuple[str | None, dict[int, str]]:
         elif uid.isdigit():
             per_node[int(uid)] = name
         else:
-            raise UsageError(f"--os {value!r}: use OS or NODE=OS, e.g. --os 2=rhel9")
+            raise UsageError(f"{option} {value!r}: use {what} or NODE={what}, e.g. {option} {example}")
     return default, per_node
 
 
@@ -253,7 +254,14 @@ def _limit_options(command: F) -> F:
     metavar="[NODE=]OS",
     help="Node OS (default ubuntu22), for all nodes or one: --os rhel9 --os 2=ubuntu22.",
 )
-@click.option("--arch", default="x86_64", type=click.Choice(["x86_64", "aarch64"]), show_default=True)
+@click.option(
+    "--arch",
+    "arch_names",
+    multiple=True,
+    metavar="[NODE=]ARCH",
+    help="Node architecture, x86_64 (default) or aarch64, for all nodes or one:"
+    " --arch x86_64 --arch 3=aarch64.",
+)
 @click.option("--http", "plain_http", is_flag=True, help="Serve plain HTTP instead of HTTPS.")
 @click.option(
     "--cert", type=GivenPath(path_type=Path, dir_okay=False, exists=True), help="TLS certificate (PEM)."
@@ -313,7 +321,7 @@ def serve(
     host: str,
     port: int,
     os_names: tuple[str, ...],
-    arch: str,
+    arch_names: tuple[str, ...],
     plain_http: bool,
     cert: Path | None,
     key: Path | None,
@@ -349,14 +357,15 @@ def serve(
     from modpack.rest.cluster import LocalCluster, ServeOptions, share_one_malloc_arena
     from modpack.rest.limits import ConnectionLimits
 
-    default_os, per_node = _node_os(os_names)
+    default_os, node_os = _per_node("--os", os_names)
+    default_arch, node_arch = _per_node("--arch", arch_names)
     options = ServeOptions(
         data=data,
         nodes=nodes,
         host=host,
         port=port,
-        node_os=per_node,
-        architecture=arch,
+        node_os=node_os,
+        node_architecture=node_arch,
         https=not plain_http,
         cert=cert,
         key=key,
@@ -370,6 +379,8 @@ def serve(
     )
     if default_os:
         options.default_os = default_os
+    if default_arch:
+        options.architecture = default_arch
     share_one_malloc_arena()
     _log_to_stderr(access_log)
     with LocalCluster(options) as cluster:
@@ -421,7 +432,7 @@ def _announce(cluster: LocalCluster) -> None:
     info = cluster.describe()
     click.echo(f"Redis Enterprise {cluster.shared.software_version} module API")
     for node in info["nodes"]:
-        click.echo(f"node {node['uid']}: {node['url']} ({node['os']})")
+        click.echo(f"node {node['uid']}: {node['url']} ({node['os']}/{node['architecture']})")
     if cluster.shared.has_switch and not cluster.shared.uploads_allowed:
         click.echo("allow_modules_upload is off: uploads answer 403 until PUT /v1/cluster turns it on")
     if info["ca_cert"]:

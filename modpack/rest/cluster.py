@@ -43,6 +43,7 @@ DEFAULT_PORT = 9443
 DEFAULT_MAX_UPLOAD = 500 * 1024 * 1024  # MAX_MODULE_SIZE_BYTES per redis-enterprise.md §8
 START_TIMEOUT = 15.0
 _M_ARENA_MAX = -8  # glibc malloc.h
+ARCHITECTURES = ("x86_64", "aarch64")  # what a node object's architecture says (captured GET /v1/nodes/1)
 
 
 @dataclass
@@ -53,8 +54,9 @@ class ServeOptions:
     nodes: int = 3
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
-    node_os: dict[int, str] = field(default_factory=dict)
+    node_os: dict[int, str] = field(default_factory=dict)  # uid -> OS, where not default_os
     default_os: str = "ubuntu22"
+    node_architecture: dict[int, str] = field(default_factory=dict)  # uid -> one, where not architecture
     architecture: str = "x86_64"
     https: bool = True
     cert: Path | None = None
@@ -72,6 +74,7 @@ class NodeEntry(TypedDict):
     uid: int
     url: str
     os: str
+    architecture: str
 
 
 class Description(TypedDict):
@@ -111,8 +114,9 @@ class LocalCluster:
 
         version = _software_version(self.options.software_version or server.SOFTWARE_VERSION)
         for uid in range(1, self.options.nodes + 1):  # before anything is made on disk
-            os_id = _node_os(self.options.node_os.get(uid, self.options.default_os))
-            _refuse_unreleased(uid, os_id, self.options.architecture, version)
+            os_id, architecture = self._platform(uid)
+            per_node = uid in self.options.node_os or uid in self.options.node_architecture
+            _refuse_unreleased(uid, os_id, architecture, version, per_node=per_node)
         self._prepare_data()
         try:  # from here on the data folder is locked: a failed start lets it go
             self.nodes = self._nodes(version)
@@ -239,7 +243,8 @@ class LocalCluster:
         return {
             "cluster": self.urls[0],
             "nodes": [
-                {"uid": n.uid, "url": u, "os": n.os} for n, u in zip(self.nodes, self.urls, strict=True)
+                {"uid": n.uid, "url": u, "os": n.os, "architecture": n.architecture}
+                for n, u in zip(self.nodes, self.urls, strict=True)
             ],
             # absolute: a client runs from another folder (the module's), where a relative
             # cluster/tls/cert.pem named nothing ("cannot use MODPACK_CA_CERT ...: No such file")
@@ -265,13 +270,17 @@ class LocalCluster:
                 f" port {options.port + options.nodes - 1}, past 65535",
                 "Choose a lower --port (node N listens on port+N-1), or --port 0 for any free ports.",
             )
-        strays = sorted(uid for uid in options.node_os if not 1 <= uid <= options.nodes)
-        if strays:
-            raise UsageError(
-                f"--os {strays[0]}={options.node_os[strays[0]]}: there is no node {strays[0]}"
-                f" (--nodes {options.nodes} makes nodes 1 to {options.nodes})",
-                "Give NODE=OS for a node that exists, or raise --nodes.",
-            )
+        for option, what, given in (
+            ("--os", "OS", options.node_os),
+            ("--arch", "ARCH", options.node_architecture),
+        ):
+            strays = sorted(uid for uid in given if not 1 <= uid <= options.nodes)
+            if strays:
+                raise UsageError(
+                    f"{option} {strays[0]}={given[strays[0]]}: there is no node {strays[0]}"
+                    f" (--nodes {options.nodes} makes nodes 1 to {options.nodes})",
+                    f"Give NODE={what} for a node that exists, or raise --nodes.",
+                )
         tls.private_folder(options.data)
         if self._lock is None:
             self._lock = _lock_data(options.data)
@@ -317,11 +326,17 @@ class LocalCluster:
             port = self.options.port + uid - 1 if self.options.port else 0
             artifacts = store.NodeArtifacts(self.options.data / f"node-{uid}")
             artifacts.prepare()
-            os_id = _node_os(self.options.node_os.get(uid, self.options.default_os))
-            node = server.Node(uid, self.options.host, port, os_id, self.options.architecture, artifacts)
+            os_id, architecture = self._platform(uid)
+            node = server.Node(uid, self.options.host, port, os_id, architecture, artifacts)
             node.software_version = version
             nodes.append(node)
         return nodes
+
+    def _platform(self, uid: int) -> tuple[str, str]:
+        """Node `uid`'s OS (canonical id) and architecture, as the options give them."""
+        options = self.options
+        os_id = _node_os(options.node_os.get(uid, options.default_os))
+        return os_id, _node_architecture(options.node_architecture.get(uid, options.architecture))
 
     def _node(self, uid: int) -> server.Node:
         for node in self.nodes:
@@ -385,29 +400,56 @@ def _node_os(name: str) -> str:
     return canonical
 
 
-def _refuse_unreleased(uid: int, os_id: str, architecture: str, version: str) -> None:
+def _node_architecture(name: str) -> str:
+    if name not in ARCHITECTURES:
+        raise UsageError(
+            f"unknown node architecture {name!r}",
+            f"Use {' or '.join(ARCHITECTURES)} (amd64 is x86_64, arm64 is aarch64).",
+        )
+    return name
+
+
+def _refuse_unreleased(
+    uid: int, os_id: str, architecture: str, version: str, *, per_node: bool = False
+) -> None:
     """A node no Redis Enterprise release makes: an OS on an architecture it has no packages for
     (aarch64 rhel8), before its first release there (aarch64 before 8.0.10, Amazon Linux 2023
     before 8.0.20) or from the one that dropped it (Amazon Linux 2 from 8.0.22): pipelines were
     tested green against a cluster that cannot exist. platforms.json `architectures`, `since`,
-    `dropped_in`."""
+    `dropped_in`. `per_node`: the node's OS or architecture was given for it alone (--os 3=...)."""
     from modpack import policy
 
     release = version.split("-", maxsplit=1)[0]
     why = _not_released(os_id, policy.operating_systems()[os_id], architecture, release)
     if why:
-        offered = [
-            name
-            for name, system in policy.operating_systems().items()
-            if not _not_released(name, system, architecture, release)
-        ]
-        hint = (
-            f"Choose --os among {', '.join(offered)} for {architecture} on this --software-version."
-            if offered
-            else f"No Redis Enterprise {release} runs on {architecture}: choose another --software-version"
+        hint = _released_hint(uid, os_id, architecture, release, per_node=per_node)
+        raise UsageError(f"node {uid} ({os_id}, {architecture}, RS {release}): {why}", hint)
+
+
+def _released_hint(uid: int, os_id: str, architecture: str, release: str, *, per_node: bool) -> str:
+    """What to give instead: an OS RS `release` has packages for on `architecture`; for node `uid`
+    alone when its OS or architecture was given for it alone, or the architecture `os_id` is made for."""
+    from modpack import policy
+
+    systems = policy.operating_systems()
+    offered = [
+        name for name, system in systems.items() if not _not_released(name, system, architecture, release)
+    ]
+    if not offered:
+        return (
+            f"No Redis Enterprise {release} runs on {architecture}: choose another --software-version"
             " or --arch."
         )
-        raise UsageError(f"node {uid} ({os_id}, {architecture}, RS {release}): {why}", hint)
+    if not per_node:
+        return f"Choose --os among {', '.join(offered)} for {architecture} on this --software-version."
+    others = [
+        a for a in ARCHITECTURES if a != architecture and not _not_released(os_id, systems[os_id], a, release)
+    ]
+    instead = f", or --arch {uid}={others[0]} for {os_id}" if others else ""
+    return (
+        f"Choose node {uid}'s OS among {', '.join(offered)} for {architecture} on this --software-version"
+        f" (--os {uid}={offered[0]}){instead}."
+    )
 
 
 def _not_released(os_id: str, system: OperatingSystem, architecture: str, release: str) -> str:
