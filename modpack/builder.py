@@ -660,10 +660,12 @@ def declarations_path(path: Path) -> Path:
 
 
 def _init_command(*args: str | Path, into: Path | str) -> str:
-    """`modpack init ARGS [INTO]` as a shell takes it: INTO is left out for the current folder."""
+    """`modpack init ARGS [INTO]` as a shell takes it: INTO is left out for the current folder,
+    and starts with ./ where it starts with '-' (`init ... -mod` read -mod as options)."""
     import shlex
 
-    words = ["modpack", "init", *map(str, args)] + ([] if into in (Path(), "") else [str(into)])
+    target = [] if into in (Path(), "") else [str(into)]
+    words = ["modpack", "init", *map(str, args), *(f"./{w}" if w.startswith("-") else w for w in target)]
     return " ".join(shlex.quote(word) for word in words)
 
 
@@ -698,7 +700,7 @@ def _missing_file_hint(path: Path) -> str:
             where = "the current folder" if path.parent == Path() else "that folder"
             return f"Pass {there}, the declarations file in {where}."
         if not os.path.lexists(path) and kind_of(path) == "modpack.toml":
-            init = _init_command("--name", "NAME", "--version", "X.Y.Z", path, into="")
+            init = _init_command("--name", "NAME", "--version", "X.Y.Z", into=path)
             return f"Pass the path of modpack.toml, or write it: `{init}`."
     elif not os.path.lexists(path.parent):
         folder = f"{path.parent}/"  # init makes a folder named so, as `mkdir -p` would

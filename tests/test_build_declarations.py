@@ -544,6 +544,28 @@ def test_build_without_declarations_hints_an_init_that_runs_as_written(
     assert len(bundles(tmp_path / "out")) == 1
 
 
+@pytest.mark.parametrize(
+    ("given", "built"),
+    [("-mod", "-mod"), ("-mod.toml", "-mod.toml"), ("-new/mod.toml", "-new")],
+    ids=["folder", "new-file", "missing-folder"],
+)
+def test_an_init_hinted_for_a_path_starting_with_a_dash_runs_as_written(
+    tmp_path: Path, given: str, built: str
+) -> None:
+    """`modpack build -- -mod` hinted `modpack init --name NAME --version X.Y.Z -mod`, which init
+    refused ("No such option '-m'", exit 2): the path is written so that it is not an option."""
+    if given == "-mod":
+        (tmp_path / given).mkdir()
+    done = run_modpack("build", "--", given, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    [init] = hinted_inits(done.stderr)
+    wrote = run_modpack(*init, cwd=tmp_path)
+    assert wrote.returncode == 0, wrote.stdout + wrote.stderr
+    made = run_modpack("build", "--so", HELLO, "-o", "out", "--", built, cwd=tmp_path)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert len(bundles(tmp_path / "out")) == 1
+
+
 def test_build_of_a_missing_file_beside_declarations_names_them(tmp_path: Path) -> None:
     """A mistyped name beside a modpack.toml: the hint named `modpack init`, which would refuse
     the folder's modpack.toml as there already; it names that file."""
