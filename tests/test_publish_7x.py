@@ -502,6 +502,20 @@ def _rebuild_refused(legacy: LocalCluster, tmp_path: Path, name: str) -> str:
     return refused.stderr
 
 
+def test_a_7x_rebuild_is_not_told_to_take_a_version_the_cluster_holds(
+    legacy: LocalCluster, tmp_path: Path
+) -> None:
+    """The cluster holds 1.2.3 and 1.2.4: a rebuild of 1.2.3 was told to take 1.2.4, which it holds."""
+    from tests.support.rest import rebuilt
+
+    so = rebuilt(tmp_path / "next", b"1.2.4")
+    later = module_json(so, module_name="held7", version=10204, semantic_version="1.2.4")
+    assert cli(legacy, "publish", write_bundle(tmp_path / "held7-4.zip", later, so)).returncode == 0
+    said = _rebuild_refused(legacy, tmp_path, "held7")
+    assert "already has module held7 version 10203" in said
+    assert "RedisModule_Init in the module's source (10205 for 1.2.5)" in said, said
+
+
 def test_a_7x_refusal_names_each_platform_once(legacy: LocalCluster, tmp_path: Path) -> None:
     """Two ubuntu22 nodes made the refusal say "sha256 for ubuntu22/x86_64" twice."""
     said = _rebuild_refused(legacy, tmp_path, "onceeach")

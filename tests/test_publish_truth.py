@@ -206,6 +206,28 @@ def test_a_rebuild_refused_under_its_version_is_told_to_give_its_binary_the_new_
     assert sorted(m["version"] for m in modules_named(cluster, "hintver")) == [10203, 10204]
 
 
+def test_a_rebuild_is_not_told_to_take_a_version_the_cluster_holds(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """The cluster holds 1.2.3 and 1.2.4, and a rebuild of 1.2.3 was told to take 1.2.4 ("10204
+    for 1.2.4"), which publish then refused as another build of a version the cluster holds. The
+    hint names the next version the cluster does not hold."""
+    assert (
+        cli(cluster, "publish", write_bundle(tmp_path / "a.zip", module_json(module_name="held"))).returncode
+        == 0
+    )
+    so = rebuilt(tmp_path / "next", b"1.2.4")
+    later = module_json(so, module_name="held", version=10204, semantic_version="1.2.4")
+    assert cli(cluster, "publish", write_bundle(tmp_path / "b.zip", later, so)).returncode == 0
+    again = rebuilt(tmp_path / "again", b"1.2.3 again")
+    refused = cli(
+        cluster, "publish", write_bundle(tmp_path / "c.zip", module_json(again, module_name="held"), again)
+    )
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "already has module held version 10203" in refused.stderr
+    assert "RedisModule_Init in the module's source (10205 for 1.2.5)" in refused.stderr, refused.stderr
+
+
 def _made_meanwhile(
     cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch, name: str, interrupt_at: int = 0
 ) -> None:

@@ -8,7 +8,7 @@ artifacts are always uploaded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -145,11 +145,16 @@ def required_fields() -> frozenset[str]:
 
 
 def identity_error(
-    result: PublishResult, fields: list[str], stored: Module, changed: str = "nothing was changed"
+    result: PublishResult,
+    fields: list[str],
+    stored: Module,
+    changed: str = "nothing was changed",
+    held: Collection[int] = (),
 ) -> IdentityError:
     """The refusal of a module object that differs in `fields`: those it holds other values in,
     and those it holds none in (an object made by hand or by another tool from the required
-    fields only, rest-api-user-defined-modules.txt), which are no sign of a rebuild."""
+    fields only, rest-api-user-defined-modules.txt), which are no sign of a rebuild. `held`: the
+    versions of the module the cluster holds (`held_versions`), none of which the hint names."""
     uid = str(stored.get("uid", ""))
     # An object made without a field lists it empty, or at its default (bigstore_version_2_support
     # false, as a real listing shows it): which is no sign of a rebuild either.
@@ -161,14 +166,14 @@ def identity_error(
         said.append(f"it has no {joined(missing)}, which this bundle's module.json gives")
     if differ:
         hint = (
-            f"A rebuilt module needs a new version {_new_version(result)}; or re-run with --replace to"
+            f"A rebuilt module needs a new version {_new_version(result, held)}; or re-run with --replace to"
             " delete the module object on the cluster and publish this build."
         )
     else:
         hint = (
             "If the nodes hold this build, and its module object was made from fewer fields (by hand or"
             " by another tool), re-run with --replace to make it again from this bundle's module.json;"
-            f" if this is a rebuild, give it a new version {_new_version(result)}."
+            f" if this is a rebuild, give it a new version {_new_version(result, held)}."
         )
     return IdentityError(
         f"the cluster already has module {result.module_name} version {result.version} (uid {uid})"
@@ -177,22 +182,35 @@ def identity_error(
     )
 
 
-def _new_version(result: PublishResult) -> str:
+def held_versions(api: Api, name: str) -> frozenset[int]:
+    """The versions of module `name` the cluster holds (none when its modules cannot be read)."""
+    try:
+        listed = client.list_modules(api)
+    except client.ClusterError:
+        return frozenset()
+    found = (m.get("version") for m in listed if m.get("module_name") == name)
+    return frozenset(v for v in found if isinstance(v, int) and not isinstance(v, bool))
+
+
+def _new_version(result: PublishResult, held: Collection[int]) -> str:
     """How a rebuild gets a version of its own. The binary passes its version to RedisModule_Init
     (MODULE LIST ver), and `validate --load` refuses a module.json version other than that one
     (LOAD015): "bump semantic_version in modpack.toml and build again" built a bundle whose binary
     still registers the old version, which validate --load refused (and publish put on the
-    cluster under a version its binary does not register)."""
+    cluster under a version its binary does not register). The one named is the next the cluster
+    does not hold: the next of 1.2.3 beside a 1.2.4 on the cluster was refused in its turn."""
     from modpack import versions
 
-    major, minor, patch = versions.decode(result.version)
-    if patch < versions.MAX_COMPONENT:
-        following = (major, minor, patch + 1)
-    elif minor < versions.MAX_COMPONENT:
-        following = (major, minor + 1, 0)
-    else:
-        following = (major + 1, 0, 0)
-    number, semantic = versions.encode(*following), ".".join(map(str, following))
+    following = versions.decode(result.version)
+    while (number := versions.encode(*following)) == result.version or number in held:
+        major, minor, patch = following
+        if patch < versions.MAX_COMPONENT:
+            following = (major, minor, patch + 1)
+        elif minor < versions.MAX_COMPONENT:
+            following = (major, minor + 1, 0)
+        else:
+            following = (major + 1, 0, 0)
+    semantic = ".".join(map(str, following))
     return (
         "in its binary and in its declarations: pass one to RedisModule_Init in the module's source"
         f" ({number} for {semantic}) and recompile, then set semantic_version in modpack.toml to match"
@@ -231,7 +249,7 @@ def judge_module_object(
     refuse_bundled(existing[0], result)
     fields = differences(existing[0], bundles)
     if fields and not options.replace:
-        raise identity_error(result, fields, existing[0])
+        raise identity_error(result, fields, existing[0], held=held_versions(api, result.module_name))
     return Judged(existing[0], tuple(fields))
 
 
@@ -262,7 +280,7 @@ def check_made_meanwhile(api: Api, bundles: Sequence[Bundle], result: PublishRes
             changed = "nothing was changed"
             if replaced:  # this run's --replace deleted the object it had found
                 changed = f"--replace had deleted module object {replaced} before it appeared"
-            raise identity_error(result, fields, stored, changed)
+            raise identity_error(result, fields, stored, changed, held_versions(api, result.module_name))
         note_unproven(stored, bundles, result, dry_run=False)
 
 

@@ -18,7 +18,7 @@ from modpack.rest.client import ClusterError, NodeOutcome
 from modpack.rest.paths import LEGACY_MODULES
 from modpack.rest.publish.actions import delete_legacy_module, follow_action
 from modpack.rest.publish.bundles import PER_PLATFORM
-from modpack.rest.publish.identity import differences, identity_error, refuse_bundled
+from modpack.rest.publish.identity import differences, held_versions, identity_error, refuse_bundled
 from modpack.rest.publish.interruption import (
     PublishInterrupted,
     interrupted,
@@ -128,7 +128,8 @@ class LegacyPublish:
             return False
         uid = str(stored.get("uid", ""))
         if not self.options.replace:
-            raise identity_error(self.result, fields, {**stored, **wrong})
+            holds = held_versions(self.api, self.result.module_name)
+            raise identity_error(self.result, fields, {**stored, **wrong}, held=holds)
         url = f"{client.cluster_url(self.api.connection)}{LEGACY_MODULES}/{uid}"
         differ = f"{joined(fields)} {verb(fields, 'differs', 'differ')}"
         self.result.calls.append(f"DELETE {url} (replaced: {differ})")
