@@ -132,6 +132,47 @@ def test_identity_takes_capabilities_in_any_order() -> None:
     assert disagreements([Bundle(Path("a.zip"), sent), other_order]) == []
 
 
+@pytest.mark.parametrize(
+    ("version", "held", "named"),
+    [
+        (10203, (), "(10204 for 1.2.4)"),
+        (10299, (), "(10300 for 1.3.0)"),
+        (999999, (), "(1000000 for 100.0.0)"),
+        (2147479998, (), "(2147479999 for 214747.99.99)"),
+        (10203, (10204, 10205), "(10206 for 1.2.6)"),
+    ],
+)
+def test_a_rebuild_is_named_the_next_version_it_can_take(
+    version: int, held: tuple[int, ...], named: str
+) -> None:
+    from modpack.rest.publish.identity import identity_error
+    from modpack.rest.publish.results import PublishResult
+
+    refused = identity_error(
+        PublishResult("m", version), ["sha256"], {"uid": "u1", "sha256": "0" * 64}, held={version, *held}
+    )
+    assert f"RedisModule_Init in the module's source {named} and recompile" in str(refused.hint)
+
+
+@pytest.mark.parametrize("held", [(), (2147479999,)])
+def test_a_rebuild_of_the_largest_version_is_not_named_one_past_it(held: tuple[int, ...]) -> None:
+    """214747.99.99 is the largest version whose number RedisModule_Init takes (VER002): a rebuild
+    of it, or of 214747.99.98 beside it, was told to take 214748.0.0, which init, build and
+    validate refuse."""
+    from modpack.rest.publish.identity import identity_error
+    from modpack.rest.publish.results import PublishResult
+
+    version = 2147479998 if held else 2147479999
+    refused = identity_error(
+        PublishResult("m", version), ["sha256"], {"uid": "u1", "sha256": "0" * 64}, held={version, *held}
+    )
+    assert "214748" not in str(refused.hint), refused.hint
+    assert str(refused.hint).startswith(
+        "A rebuilt module needs a new version, but there is none above 214747.99.99, the largest whose"
+        " number RedisModule_Init takes (a C int); re-run with --replace to delete the module object"
+    ), refused.hint
+
+
 def test_a_version_0_is_not_an_absent_version() -> None:
     assert differences({**module_json(), "version": 0}, [Bundle(Path("a.zip"), module_json())]) == ["version"]
 

@@ -12,6 +12,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from modpack import versions
 from modpack.errors import ModpackError
 from modpack.rest import client, platforms
 from modpack.rest.publish.bundles import PER_PLATFORM, SERVER_FIELDS, compared_keys, empty, same
@@ -164,16 +165,19 @@ def identity_error(
     said = [f"{joined(differ)} {verb(differ, 'differs', 'differ')}"] if differ else []
     if missing:
         said.append(f"it has no {joined(missing)}, which this bundle's module.json gives")
+    how = _new_version(result, held)
     if differ:
+        needs = f"a new version {how}; or" if how else f"a new version, but {_NONE_ABOVE};"
         hint = (
-            f"A rebuilt module needs a new version {_new_version(result, held)}; or re-run with --replace to"
-            " delete the module object on the cluster and publish this build."
+            f"A rebuilt module needs {needs} re-run with --replace to delete the module object on the"
+            " cluster and publish this build."
         )
     else:
+        rebuild = f"give it a new version {how}" if how else f"it needs a new version, but {_NONE_ABOVE}"
         hint = (
             "If the nodes hold this build, and its module object was made from fewer fields (by hand or"
             " by another tool), re-run with --replace to make it again from this bundle's module.json;"
-            f" if this is a rebuild, give it a new version {_new_version(result, held)}."
+            f" if this is a rebuild, {rebuild}."
         )
     return IdentityError(
         f"the cluster already has module {result.module_name} version {result.version} (uid {uid})"
@@ -192,15 +196,21 @@ def held_versions(api: Api, name: str) -> frozenset[int]:
     return frozenset(v for v in found if isinstance(v, int) and not isinstance(v, bool))
 
 
-def _new_version(result: PublishResult, held: Collection[int]) -> str:
+_NONE_ABOVE = (
+    f"there is none above {versions.MAX_MAJOR}.99.99, the largest whose number RedisModule_Init takes"
+    " (a C int)"
+)
+
+
+def _new_version(result: PublishResult, held: Collection[int]) -> str | None:
     """How a rebuild gets a version of its own. The binary passes its version to RedisModule_Init
     (MODULE LIST ver), and `validate --load` refuses a module.json version other than that one
     (LOAD015): "bump semantic_version in modpack.toml and build again" built a bundle whose binary
     still registers the old version, which validate --load refused (and publish put on the
     cluster under a version its binary does not register). The one named is the next the cluster
-    does not hold: the next of 1.2.3 beside a 1.2.4 on the cluster was refused in its turn."""
-    from modpack import versions
-
+    does not hold: the next of 1.2.3 beside a 1.2.4 on the cluster was refused in its turn. None
+    when there is none below the largest version (_NONE_ABOVE): 214748.0.0 was named, which init,
+    build and validate refuse (VER002)."""
     following = versions.decode(result.version)
     while (number := versions.encode(*following)) == result.version or number in held:
         major, minor, patch = following
@@ -210,6 +220,8 @@ def _new_version(result: PublishResult, held: Collection[int]) -> str:
             following = (major, minor + 1, 0)
         else:
             following = (major + 1, 0, 0)
+    if following[0] > versions.MAX_MAJOR:
+        return None
     semantic = ".".join(map(str, following))
     return (
         "in its binary and in its declarations: pass one to RedisModule_Init in the module's source"
