@@ -598,6 +598,29 @@ def test_build_in_a_folder_with_only_a_binary_hints_init_discover_of_it(tmp_path
         assert made.returncode == 0, made.stdout + made.stderr
 
 
+def test_build_in_a_folder_with_module_json_and_its_binary_hints_an_init_that_builds(tmp_path: Path) -> None:
+    """A folder of a module.json beside its .so (a bundle unpacked): the hint names `init --from`
+    of the module.json, which wrote a modpack.toml without [build] so, and the build after it
+    said "no module binary to build from". It takes the one .so beside it, as `init --name` does."""
+    project(tmp_path)
+    first = run_modpack("build", "-o", "first", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    folder = tmp_path / "mod"
+    with zipfile.ZipFile(bundles(tmp_path / "first")[0]) as bundle:
+        bundle.extractall(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["hello.so", "module.json"]
+    done = run_modpack("build", "mod", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    [converted] = [init for init in hinted_inits(done.stderr) if "--from" in init]
+    assert converted == ["init", "--from", "mod/module.json", "mod"], converted
+    wrote = run_modpack(*converted, cwd=tmp_path)
+    assert wrote.returncode == 0, wrote.stdout + wrote.stderr
+    assert "[build] so = 'hello.so': the one .so beside modpack.toml" in wrote.stdout
+    made = run_modpack("build", "mod", "-o", "out", cwd=tmp_path)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert len(bundles(tmp_path / "out")) == 1
+
+
 def realworld_manifests() -> list[str]:
     return sorted(p.name for p in REALWORLD.glob("*.yml")) if REALWORLD.is_dir() else []
 

@@ -87,13 +87,15 @@ def init_command(
     _refuse_existing(path, force)
     _check_identity(name, version)
     discovered, found = _discovered(so, args)
-    conversion = None
+    conversion, taken = None, []
     if source is None:
         text, notes = _new(name, version, discovered, so, path)
     else:
         conversion = _convert(source, discovered, name, version)
         if so is not None:
             conversion.so = str(so)
+        elif source.name.lower().endswith(".json"):
+            taken = _binary_beside(conversion, path)
     made = _make_folder(folder) if folder is not None else []
     extracted: list[Path] = []
     try:
@@ -101,7 +103,7 @@ def init_command(
             from modpack.scaffold import extract_archives
 
             extracted = extract_archives(conversion, path.parent)  # a bundle's deps/, beside it
-            text, notes = conversion.render(), conversion.notes
+            text, notes = conversion.render(), conversion.notes + taken
         _write(path, text, force)
     except BaseException:
         for written in extracted:  # nothing was written: what was made for it goes too
@@ -246,8 +248,23 @@ def _new(
         version = version or click.prompt("semantic version", default="0.1.0")
         _check_identity(name, version)
     beside = _only_binary_beside(path)
-    notes = [f"[build] so = {beside!r}: the one .so beside {path.name}"] if beside else []
+    notes = [_beside_note(beside, path)] if beside else []
     return scaffold.new_module(name, version, so=beside), notes
+
+
+def _binary_beside(conversion: Conversion, path: Path) -> list[str]:
+    """[build] so of a modpack.toml converted from a module.json: the one .so beside it, as a new
+    one takes it (the hint of a build in a folder of a module.json and its .so named `init --from`
+    of it, whose modpack.toml then built nothing: "no module binary to build from")."""
+    beside = _only_binary_beside(path)
+    if beside is None:
+        return []
+    conversion.so = beside
+    return [_beside_note(beside, path)]
+
+
+def _beside_note(beside: str, path: Path) -> str:
+    return f"[build] so = {beside!r}: the one .so beside {path.name}"
 
 
 def _only_binary_beside(path: Path) -> str | None:
