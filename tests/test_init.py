@@ -106,6 +106,24 @@ def test_init_new_module_non_interactive(tmp_path: Path) -> None:
 
 
 @pytest.mark.redis
+def test_from_with_discover_names_the_binary_from_the_file_written(tmp_path: Path) -> None:
+    """`init --from mod/ramp.yml --discover mod/hello.so mod` wrote `so = "mod/hello.so"`, the path
+    as given from the current folder, into mod/modpack.toml, which reads it from its own folder:
+    the build said "mod/mod/hello.so does not exist". It names the binary from the file written,
+    as `init --discover` alone does."""
+    require_redis()
+    folder = tmp_path / "mod"
+    folder.mkdir()
+    shutil.copy(HELLO, folder / "hello.so")
+    (folder / "ramp.yml").write_text(HELLO_MANIFEST)
+    wrote = run_modpack("init", "--from", "mod/ramp.yml", "--discover", "mod/hello.so", "mod", cwd=tmp_path)
+    assert wrote.returncode == 0, wrote.stdout + wrote.stderr
+    assert tomllib.loads((folder / "modpack.toml").read_text())["build"]["so"] == "hello.so"
+    built = run_modpack("build", "mod", "-o", "dist", cwd=tmp_path)
+    assert built.returncode == 0, built.stdout + built.stderr
+
+
+@pytest.mark.redis
 def test_ramp_edits_applied_to_discovered_commands(tmp_path: Path) -> None:
     require_redis()
     manifest = tmp_path / "ramp.yml"

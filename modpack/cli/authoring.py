@@ -92,8 +92,8 @@ def init_command(
         text, notes = _new(name, version, discovered, so, path)
     else:
         conversion = _convert(source, discovered, name, version)
-        if so is not None:
-            conversion.so = str(so)
+        if so is not None:  # from the file written, which reads it from its own folder
+            conversion.so = os.path.relpath(so.resolve(), path.resolve().parent)
         elif source.name.lower().endswith(".json"):
             taken = _binary_beside(conversion, path)
     made = _make_folder(folder) if folder is not None else []
