@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
 from modpack import codec, policy
 from modpack.checks.commands import target_redis
@@ -649,7 +649,7 @@ def declarations_path(path: Path) -> Path:
                 raise UsageError(
                     f"{unusable} {not_a_file(unusable)}", "Make it the module's declarations file."
                 )
-        where = "the current folder" if str(folder) in ("", ".") else str(folder)
+        where = "the current folder" if folder == Path() else str(folder)
         raise UsageError(f"{where} has no modpack.toml or ramp.yml", _write_one_hint(folder))
     if not path.is_file():
         from modpack.regular import not_a_file
@@ -673,13 +673,11 @@ def _write_one_hint(folder: Path) -> str:
     """The commands that write modpack.toml in `folder`, to run as written but for the module's
     own name and version: the hint named a bare `modpack init`, which refuses to run without
     --name and --version (or --from / --discover)."""
+    from modpack.beside import only_binary_in
+
     ways = [f"`{_init_command('--name', 'NAME', '--version', 'X.Y.Z', into=folder)}`"]
-    try:
-        binaries = sorted(p for p in folder.glob("*.so") if p.is_file())
-    except OSError:
-        binaries = []
-    if len(binaries) == 1:  # which of several is the module is not the hint's to guess
-        so = binaries[0]
+    so = only_binary_in(folder)  # which of several is the module is not the hint's to guess
+    if so is not None:
         ways.append(f"`{_init_command('--discover', so, into=folder)}` for what {so.name} registers")
     if (folder / "module.json").is_file():
         ways.append(
@@ -821,24 +819,7 @@ def build_project(
         raise UsageError("no module binary to build from", "Pass --so FILE, or set `so` under [build].")
     binary = chosen
     if not binary.is_file():
-        from modpack.regular import close_sibling, not_a_file
-
-        near = close_sibling(binary)
-        beside = f"; {near} is beside it" if near else ""
-        if so is not None:
-            fix = f"Pass --so {binary.parent / near} if that is the module" if near else "Fix --so"
-            raise UsageError(f"{binary} {not_a_file(binary)}{beside}", f"{fix}, or build the module first.")
-        # [build] so named it: say which file, which line, and what to fix there
-        line = decl.sink.lines("build.so") if decl.sink.lines else None
-        where = f"{decl.path}:{line}" if line else str(decl.path)
-        if near:
-            named = Path(decl.so or "").parent / near
-            fix = f"Set `so` under [build] in {decl.path.name} to {named} if that is the module"
-        else:
-            fix = f"Build the module first, fix `so` under [build] in {decl.path.name}"
-        raise UsageError(
-            f"{binary} {not_a_file(binary)} ([build] so of {where}){beside}", f"{fix}, or pass --so FILE."
-        )
+        _refuse_missing_binary(decl, binary, given=so is not None)
     declared = declared_findings(decl, binary, settings)
     if decl.kind == "ramp":
         declared = _ramp_prepared(
@@ -862,6 +843,29 @@ def build_project(
             declared=declared,
         )
     ]
+
+
+def _refuse_missing_binary(decl: Declarations, binary: Path, *, given: bool) -> NoReturn:
+    """UsageError for a module binary that is not a file: given with --so (`given`), or named by
+    [build] so (then its file and line); with the file of a close name beside it, where one is."""
+    from modpack.beside import close_sibling
+    from modpack.regular import not_a_file
+
+    near = close_sibling(binary)
+    beside = f"; {near} is beside it" if near else ""
+    if given:
+        fix = f"Pass --so {binary.parent / near} if that is the module" if near else "Fix --so"
+        raise UsageError(f"{binary} {not_a_file(binary)}{beside}", f"{fix}, or build the module first.")
+    line = decl.sink.lines("build.so") if decl.sink.lines else None
+    where = f"{decl.path}:{line}" if line else str(decl.path)
+    if near:
+        named = Path(decl.so or "").parent / near
+        fix = f"Set `so` under [build] in {decl.path.name} to {named} if that is the module"
+    else:
+        fix = f"Build the module first, fix `so` under [build] in {decl.path.name}"
+    raise UsageError(
+        f"{binary} {not_a_file(binary)} ([build] so of {where}){beside}", f"{fix}, or pass --so FILE."
+    )
 
 
 def _build_targets(

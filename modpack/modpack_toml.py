@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from modpack import locate, policy, schema, versions
+from modpack.beside import close_sibling
 from modpack.checks.commands import no_commands, target_redis
 from modpack.checks.numbers import C_INT, as_integer
 from modpack.config import normalized_codes, settings_from
@@ -21,7 +22,7 @@ from modpack.envvars import TARGET_SO, substitute_env
 from modpack.findings import Sink, unset_variable
 from modpack.naming import FIELDS_TEXT
 from modpack.records import folded_name, recorded
-from modpack.regular import close_sibling, open_regular
+from modpack.regular import open_regular
 from modpack.sources import lazy_lines, read_text
 
 if TYPE_CHECKING:

@@ -12,10 +12,7 @@ import errno
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
-
-if TYPE_CHECKING:
-    from collections.abc import Collection
+from typing import BinaryIO
 
 MAX_TEXT_FILE = 4 * 1024 * 1024  # declarations and module.json are small; a huge one is crafted
 # The fix for a path that is not a regular file: checking its permissions (the rules' own hint for
@@ -121,32 +118,6 @@ def not_a_file(path: str | os.PathLike[str]) -> str:
     except ValueError:  # a NUL in the path
         return "does not exist"
     return f"is {kind_of(mode)}, not a regular file" if not stat.S_ISREG(mode) else "is a regular file"
-
-
-def close_sibling(path: Path, *, skip: Collection[str] = (), most: int = 1000) -> str | None:
-    """The name of a regular file beside `path` (which is not there) that differs from its name by a
-    typo: same suffix, difflib ratio at least 0.85 ("helo.so" for "hello.so"); None when there is
-    none, or the folder cannot be read. `skip`: names not to give (what the declarations name for
-    other builds: "hello-rhel8.so" is close to a "hello-rhel9.so" not built yet). A name, not a
-    verdict: callers say it beside what they say, and do not call the path a typo. At most `most`
-    entries of the folder are read."""
-    import difflib
-    import itertools
-
-    try:
-        with os.scandir(path.parent if str(path.parent) else ".") as entries:
-            names = [
-                e.name
-                for e in itertools.islice(entries, most)
-                if e.name != path.name
-                and e.name not in skip
-                and Path(e.name).suffix == path.suffix
-                and e.is_file()
-            ]
-    except (OSError, ValueError):
-        return None
-    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.85)
-    return close[0] if close else None
 
 
 def open_regular(path: str | os.PathLike[str]) -> BinaryIO:

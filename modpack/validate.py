@@ -417,8 +417,8 @@ def _not_built(decl: Declarations, written: str | None, where: str) -> None:
     """DECL010 where `so` names a file that is not there (yet): nothing said that the binary's
     checks did not run, and a fresh clone's pre-commit passed without them. IN001 where it names
     something that is no file (a folder, a FIFO, a loop of links), which build refuses."""
+    from modpack.beside import close_sibling
     from modpack.declarations import NOT_BUILT_HINT  # where declarations are read: imported already
-    from modpack.regular import close_sibling
 
     if not written or _unexpanded(decl, where, written):
         return  # nothing named, or a variable DECL003 reports

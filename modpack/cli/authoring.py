@@ -270,15 +270,10 @@ def _beside_note(beside: str, path: Path) -> str:
 def _only_binary_beside(path: Path) -> str | None:
     """The one .so file in the folder modpack.toml goes to (build would otherwise need --so), as
     a path relative to it; None when there is none, or several to choose from."""
-    try:
-        found = [p for p in path.parent.glob("*.so") if p.is_file()]
-    except OSError:
-        return None
-    from modpack.checks.metadata import SAFE_NAME
+    from modpack.beside import only_binary_in
 
-    if len(found) != 1 or not SAFE_NAME.fullmatch(found[0].name):
-        return None  # packed as module_file, the name must be one validate accepts (SCH006)
-    return found[0].name
+    found = only_binary_in(path.parent)
+    return found.name if found is not None else None
 
 
 def _packname_output(stack: contextlib.ExitStack, path: Path | None) -> AtomicFile | None:

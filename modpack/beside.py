@@ -1,0 +1,51 @@
+"""Files beside a path: the one module binary in a folder, and a file whose name is close to one
+that is not there. Messages name them; nothing here decides anything."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+
+def only_binary_in(folder: Path) -> Path | None:
+    """The one .so file in `folder`, when its name can be module_file (SCH006 refuses others, so
+    a build from it would fail); None when there is none, or several to choose from."""
+    try:
+        found = [p for p in folder.glob("*.so") if p.is_file()]
+    except OSError:
+        return None
+    from modpack.checks.metadata import SAFE_NAME
+
+    if len(found) != 1 or not SAFE_NAME.fullmatch(found[0].name):
+        return None
+    return found[0]
+
+
+def close_sibling(path: Path, *, skip: Collection[str] = (), most: int = 1000) -> str | None:
+    """The name of a regular file beside `path` (which is not there) that differs from its name by a
+    typo: same suffix, difflib ratio at least 0.85 ("helo.so" for "hello.so"); None when there is
+    none, or the folder cannot be read. `skip`: names not to give (what the declarations name for
+    other builds: "hello-rhel8.so" is close to a "hello-rhel9.so" not built yet). A name, not a
+    verdict: callers say it beside what they say, and do not call the path a typo. At most `most`
+    entries of the folder are read."""
+    import difflib
+    import itertools
+
+    try:
+        with os.scandir(path.parent if str(path.parent) else ".") as entries:
+            names = [
+                e.name
+                for e in itertools.islice(entries, most)
+                if e.name != path.name
+                and e.name not in skip
+                and Path(e.name).suffix == path.suffix
+                and e.is_file()
+            ]
+    except (OSError, ValueError):
+        return None
+    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.85)
+    return close[0] if close else None
