@@ -598,6 +598,19 @@ def test_build_in_a_folder_with_only_a_binary_hints_init_discover_of_it(tmp_path
         assert made.returncode == 0, made.stdout + made.stderr
 
 
+def test_a_binary_whose_name_cannot_be_module_file_is_not_offered_to_init(tmp_path: Path) -> None:
+    """'my hello.so' alone in the folder: the hint named `init --discover 'mod/my hello.so'`, whose
+    modpack.toml then did not build (SCH006: a module_file name validate refuses). init itself
+    never takes such a file for [build] so; the hint now asks the same question init asks."""
+    folder = tmp_path / "mod"
+    folder.mkdir()
+    shutil.copy(HELLO, folder / "my hello.so")
+    done = run_modpack("build", "mod", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    inits = hinted_inits(done.stderr)
+    assert [init[:2] for init in inits] == [["init", "--name"]], inits
+
+
 def test_build_in_a_folder_with_module_json_and_its_binary_hints_an_init_that_builds(tmp_path: Path) -> None:
     """A folder of a module.json beside its .so (a bundle unpacked): the hint names `init --from`
     of the module.json, which wrote a modpack.toml without [build] so, and the build after it
