@@ -695,3 +695,39 @@ def test_ctrl_c_once_the_7x_zip_went_whole_and_the_cluster_lists_nothing_yet_say
     )
     assert "Nothing was changed" not in stopped.value.hint and "modpack modules list" in stopped.value.hint
     assert len(listed(legacy, "late")) == 1  # it had it: "Nothing was changed" was untrue
+
+
+def hinted(stderr: str, start: str) -> list[str]:
+    """The words of the command in backquotes that the hint names, starting with `start`."""
+    import re
+    import shlex
+
+    found = re.search(r"`(" + re.escape(start) + r"[^`]*)`", stderr)
+    assert found, stderr
+    words = shlex.split(found.group(1))
+    assert words[0] == "modpack", words
+    return words[1:]
+
+
+def test_the_7x_artifact_delete_hint_names_an_unpublish_that_runs(
+    legacy: LocalCluster, tmp_path: Path
+) -> None:
+    """RS 7.x has no per-node artifact API: `artifacts delete hello 1.2.3` was refused with the hint
+    "`modpack unpublish` removes one", and a bare `modpack unpublish` refuses to run (Missing
+    argument 'NAME', exit 2). The hint names the module and version it was given, and the command
+    runs as printed: it removes the module (its object too, as 7.x removes files only with it)."""
+    bundle = write_bundle(tmp_path / "gone.zip", module_json(module_name="gone"))
+    assert cli(legacy, "publish", bundle).returncode == 0
+    assert len(installed(legacy, "gone")) == 3
+
+    refused = cli(legacy, "artifacts", "delete", "gone", "1.2.3")
+
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "`modpack unpublish gone 1.2.3` removes it (its module object with it" in refused.stderr
+    ran = cli(legacy, *hinted(refused.stderr, "modpack unpublish"))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert listed(legacy, "gone") == [] and installed(legacy, "gone") == []
+
+    listing = cli(legacy, "artifacts", "list")
+    assert listing.returncode == 1
+    assert "`modpack unpublish NAME VERSION` removes one" in listing.stderr

@@ -725,14 +725,25 @@ def artifacts() -> None:
     """Artifacts on the nodes (GET/DELETE /v2/local/modules/user-defined/artifacts)."""
 
 
-def _refuse_on_legacy(api: Api) -> None:
+def _refuse_on_legacy(api: Api, module: tuple[str, str] | None = None) -> None:
+    """Refuse a cluster before RS 8.0. `module`: the NAME VERSION an `artifacts delete` was given,
+    which the hint's unpublish names (a bare `modpack unpublish` was the hint, and it refuses to
+    run without them)."""
+    import shlex
+
     from modpack.rest.publish import api_is_legacy
 
     if api_is_legacy(api):
+        if module is None:
+            how = "`modpack unpublish NAME VERSION` removes one (its module object with it)."
+        else:
+            how = (
+                f"`modpack unpublish {shlex.join(module)}` removes it (its module object with it: before"
+                " 8.0 the cluster removes a module's files only with it)."
+            )
         raise ModpackError(
             "this cluster runs Redis Enterprise before 8.0, which has no per-node artifact API",
-            "`modpack modules list --format json` shows each module and its platforms; `modpack unpublish`"
-            " removes one.",
+            f"`modpack modules list --format json` shows each module and its platforms; {how}",
         )
 
 
@@ -792,7 +803,7 @@ def artifacts_delete(name: str, version: str, connection: Connection) -> None:
     number = parse_version(version)
     client.module_name_argument(name)  # before any call (remove_artifacts checks it too)
     with client.Api(connection) as api:
-        _refuse_on_legacy(api)
+        _refuse_on_legacy(api, (name, version))
         outcomes = client.remove_artifacts(api, connection, name, number)
     _print_outcomes(outcomes)
     failed = [o.node.label for o in outcomes if o.failed]
