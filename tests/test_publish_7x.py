@@ -107,15 +107,20 @@ def test_node_choice_is_refused_on_7x(legacy: LocalCluster, tmp_path: Path) -> N
         "--node chooses nodes, but this cluster runs Redis Enterprise before 8.0 (7.22.0-0), which installs"
         " and removes a module on every node itself; nothing was changed"
     ) in refused.stderr
-    assert "Run `modpack publish` with --cluster and without --node" in refused.stderr
+    # the hint names the bundles: a bare `modpack publish` (or unpublish) refuses to run
+    assert f"Run `modpack publish {bundle}` with --cluster and without --node" in refused.stderr
     assert listed(legacy, "chosen") == [] and installed(legacy, "chosen") == []
 
     legacy.start_node(3)
-    assert cli(legacy, "publish", bundle).returncode == 0
+    assert cli(legacy, *hinted(refused.stderr, "modpack publish")).returncode == 0
+    assert len(listed(legacy, "chosen")) == 1 and len(installed(legacy, "chosen")) == 3
     kept = cli(legacy, "unpublish", "chosen", "1.2.3", "--node", legacy.urls[0])
     assert kept.returncode == 1, kept.stdout + kept.stderr
-    assert "Run `modpack unpublish` with --cluster and without --node" in kept.stderr
+    assert "Run `modpack unpublish chosen 10203` with --cluster and without --node" in kept.stderr
     assert len(listed(legacy, "chosen")) == 1 and len(installed(legacy, "chosen")) == 3
+    ran = cli(legacy, *hinted(kept.stderr, "modpack unpublish"))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert listed(legacy, "chosen") == [] and installed(legacy, "chosen") == []
 
 
 def test_the_7x_action_reports_the_node_that_could_not_take_the_bundle(

@@ -78,7 +78,7 @@ def _unpublish(name: str, version: int, connection: Connection) -> UnpublishResu
         listed = node_objects(api)
         legacy = is_legacy(listed)
         if legacy:
-            refuse_node_choice(connection, None, "unpublish")
+            refuse_node_choice(connection, None, ["unpublish", name, str(version)])
             _delete_objects(api, modules, result, legacy=True)  # which removes them from the nodes
             return result
         result.some_nodes = _some_nodes_only(connection, listed)  # decided before anything is deleted

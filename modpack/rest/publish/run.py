@@ -61,7 +61,7 @@ def _in_order(paths: Sequence[Path], connection: Connection, options: PublishOpt
     with Api(connection) as api:
         view = read_cluster(api)
         if view.legacy:
-            refuse_node_choice(connection, view.software_version, "publish")
+            refuse_node_choice(connection, view.software_version, ["publish", *map(str, paths)])
         if options.dry_run:
             read_role(api, view)
         try:

@@ -90,20 +90,24 @@ def read_role(api: Api, view: ClusterView) -> None:
         view.role, view.permissions = role, frozenset(p for p in granted if isinstance(p, str))
 
 
-def refuse_node_choice(connection: Connection, version: str | None, command: str) -> None:
+def refuse_node_choice(connection: Connection, version: str | None, command: Sequence[str]) -> None:
     """Before RS 8.0 the cluster installs (and removes) a module on every node itself
     (`POST /v2/modules`, `DELETE /v2/modules/<uid>`): `--node` cannot choose nodes there, and a
     run that went ahead would change nodes it was not given, and report only those it was.
-    Exit 1, not 2: the command line is valid; this cluster cannot do what it asks."""
+    Exit 1, not 2: the command line is valid; this cluster cannot do what it asks. `command`:
+    the words of the run (`publish` and its bundles, `unpublish` NAME VERSION), which the hint
+    names in full: a bare `modpack unpublish` refuses to run without NAME VERSION."""
     if connection.nodes:
+        import shlex
+
         running = f" ({version})" if version else ""
         raise ModpackError(
             f"--node chooses nodes, but this cluster runs Redis Enterprise before 8.0{running}, which"
             f" installs and removes a module on every node itself; nothing was changed",
-            f"Run `modpack {command}` with --cluster and without --node"
+            f"Run `modpack {shlex.join(command)}` with --cluster and without --node"
             + (
                 ": it checks every node of GET /v1/nodes first."
-                if command == "publish"
+                if command[0] == "publish"
                 else ": the cluster removes the module from every node."
             ),
         )
