@@ -320,3 +320,40 @@ def test_build_and_init_show_a_path_on_one_line(tmp_path: Path) -> None:
     merged = run_modpack("discover", HELLO, "--write", odd / "modpack.toml")
     assert merged.returncode == 0, merged.stdout + merged.stderr
     assert merged.stdout.splitlines()[0].startswith(f"wrote {tmp_path}/a\\nb/modpack.toml ("), merged.stdout
+
+
+def test_an_internal_errors_hint_names_a_debug_run_that_shows_the_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An internal error hinted "run again with --debug for the traceback", which reads as
+    `modpack validate FILE --debug`: click refuses it (No such option: --debug, exit 2), and
+    ramp-pack's own --debug (RAMP's) shows no traceback. The hint names where --debug goes
+    (`modpack --debug validate ...`), and so run the command shows the traceback. The rest of the
+    command line is not repeated, as it may hold a password."""
+    import shlex
+
+    import modpack.validate
+    from modpack.cli.app import main
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(modpack.validate, "validate_paths", broken)
+    given = ["validate", str(CASES / "good" / "module-json" / "module.json")]
+    with pytest.raises(SystemExit) as failed:
+        main(given)
+    said = capsys.readouterr().err
+    assert failed.value.code == 1 and "modpack: internal error: RuntimeError: a bug" in said
+    assert (
+        "hint: run it again as `modpack --debug validate ...` (--debug right after modpack, the rest as"
+        " before) for the traceback, and report it." in said
+    ), said
+    hinted = shlex.split(re.search(r"`modpack ([^`]*) \.\.\.`", said).group(1))  # type: ignore[union-attr]
+    with pytest.raises(SystemExit):
+        main([*hinted, *given[1:]])
+    assert "Traceback" in capsys.readouterr().err
+
+    from modpack.cli.app import _debug_hint
+
+    assert "`modpack --debug modules list ...`" in _debug_hint(["modules", "list", "--cluster", "x"])
+    assert "`modpack --debug rules`" in _debug_hint(["rules"])

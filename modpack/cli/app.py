@@ -94,10 +94,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(1)
     except OSError as error:
         if not isinstance(error.filename, (str, bytes)) or _own_file(os.fsdecode(error.filename)):
-            _internal(error, state.debug)
+            _internal(error, state.debug, args)
         _os_error(error, state.debug)
     except Exception as error:
-        _internal(error, state.debug)
+        _internal(error, state.debug, args)
     sys.exit(0)
 
 
@@ -129,13 +129,34 @@ def _own_file(name: str) -> bool:
     return package in Path(name).absolute().parents
 
 
-def _internal(error: Exception, debug: bool) -> NoReturn:
+def _internal(error: Exception, debug: bool, args: list[str]) -> NoReturn:
     click.echo(f"modpack: internal error: {type(error).__name__}: {error}", err=True)
     if debug:
         _print_traceback()
     else:
-        click.echo("  hint: run again with --debug for the traceback, and report it.", err=True)
+        click.echo(f"  hint: {_debug_hint(args)}", err=True)
     sys.exit(1)
+
+
+def _debug_hint(args: list[str]) -> str:
+    """How to see the traceback: --debug is the group's option, before the command. "run again
+    with --debug" read as `modpack validate x --debug`, which click refuses (No such option), and
+    ramp-pack's own --debug (RAMP's) shows no traceback. The rest of the command line is not
+    repeated: it may hold a password (--password)."""
+    words: list[str] = []
+    for word in args[:2]:  # the command, and a group's subcommand (`modules list`)
+        if word.startswith("-") or (words and words[0] not in _GROUPS):
+            break
+        words.append(word)
+    if not words:
+        return "run again with --debug right after modpack for the traceback, and report it."
+    rest = " ..." if len(args) > len(words) else ""
+    shown = " ".join(words)
+    where = "--debug right after modpack" + (", the rest as before" if rest else "")
+    return f"run it again as `modpack --debug {shown}{rest}` ({where}) for the traceback, and report it."
+
+
+_GROUPS = frozenset(["modules", "artifacts", "redis"])
 
 
 def run() -> NoReturn:
