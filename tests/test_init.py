@@ -553,3 +553,33 @@ def test_the_fix_for_a_missing_name_points_to_a_command_that_works_on_the_file(t
     assert done.returncode == 1, done.stdout
     assert "(`modpack discover FILE.so` shows it)" in done.stdout, done.stdout
     assert "init --discover" not in done.stdout
+
+
+@pytest.mark.parametrize("command", [("init", "--discover"), ("ramp-pack",)])
+def test_a_missing_redis_server_is_hinted_without_an_option_the_command_lacks(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """init --discover and ramp-pack have no --redis-server, and a redis-server that was not there
+    was hinted "Fix or unset MODPACK_REDIS_SERVER, or pass --redis-server PATH" ("Install
+    redis-server ... or pass --redis-server PATH" for none on PATH): passed, it is refused (No such
+    option: --redis-server, exit 2). Their hint names only the environment variable, and done as
+    it says the command runs."""
+    require_redis()
+    so = tmp_path / "hello.so"
+    shutil.copy2(HELLO, so)
+    broken = {"MODPACK_REDIS_SERVER": str(tmp_path / "no-redis-server")}
+
+    failed = run_modpack(*command, so, cwd=tmp_path, env=broken)
+
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "(MODPACK_REDIS_SERVER) is not an executable file" in failed.stderr
+    assert "  hint: Fix or unset MODPACK_REDIS_SERVER.\n" in failed.stderr, failed.stderr
+    assert run_modpack(*command, so, "--redis-server", "redis-server", cwd=tmp_path).returncode == 2
+    fixed = run_modpack(
+        *command, so, cwd=tmp_path, env={"MODPACK_REDIS_SERVER": shutil.which("redis-server") or ""}
+    )
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+
+    from modpack.redis.harness import INSTALL_HINT, WITHOUT_OPTION
+
+    assert "--redis-server" not in WITHOUT_OPTION[INSTALL_HINT]

@@ -18,6 +18,8 @@ from modpack.cli.output import COLOR_OPTION, GivenPath, GivenText, echo_findings
 from modpack.errors import ModpackError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from modpack.atomic import AtomicFile
     from modpack.ramp.pack import RampOption
     from modpack.redis.model import Discovery
@@ -32,8 +34,22 @@ def _discovered(so: Path | None, args: str | None) -> tuple[Discovered | None, D
     from modpack.redis.discover import discover, split_args
     from modpack.scaffold import discovered_of
 
-    found = discover(so, split_args(args or ""))
+    with no_server_option():
+        found = discover(so, split_args(args or ""))
     return discovered_of(found), found
+
+
+@contextlib.contextmanager
+def no_server_option() -> Iterator[None]:
+    """A command without --redis-server (init, ramp-pack): a missing server's hint names the
+    environment variable only."""
+    from modpack.redis.harness import WITHOUT_OPTION, RedisNotFoundError
+
+    try:
+        yield
+    except RedisNotFoundError as exc:
+        exc.hint = WITHOUT_OPTION.get(exc.hint, exc.hint)
+        raise
 
 
 def _write(path: Path, text: str, force: bool) -> None:
@@ -365,7 +381,8 @@ def ramp_pack_command(
     request = RampOptions(module_so, manifest, output, options)
     with contextlib.ExitStack() as stack:
         packname = _packname_output(stack, packname_file)
-        result, formatted = ramp_pack(request, dry_run=print_filename_only, force=force)
+        with no_server_option():
+            result, formatted = ramp_pack(request, dry_run=print_filename_only, force=force)
         if packname is not None:
             _write_packname(packname, formatted, wrote=not print_filename_only)
     if print_filename_only:

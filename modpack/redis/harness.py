@@ -41,6 +41,13 @@ MAX_SOCKET_PATH = 100  # sockaddr_un.sun_path holds 108 bytes on Linux, with the
 LOG_TAIL_LINES = 12
 INSTALL_HINT = "Install redis-server (Debian: apt-get install redis-server) or pass --redis-server PATH."
 ENVIRONMENT_HINT = "Fix or unset MODPACK_REDIS_SERVER, or pass --redis-server PATH."
+# The same, for commands that have no --redis-server (init --discover, ramp-pack): the hints above
+# named an option they refuse (No such option: --redis-server).
+WITHOUT_OPTION = {
+    INSTALL_HINT: "Install redis-server (Debian: apt-get install redis-server) or set MODPACK_REDIS_SERVER"
+    " to its path.",
+    ENVIRONMENT_HINT: "Fix or unset MODPACK_REDIS_SERVER.",
+}
 
 # "12345:M 26 Nov 2026 19:34:44.143 # " : pid, role, date, time and the level marker.
 _LOG_PREFIX = re.compile(r"^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ (?:[.\-*#] )?")
