@@ -790,9 +790,9 @@ def build_project(
             "--all and --target cannot be combined", "Pass --all for every target, or --target NAME."
         )
     chooser = "--all" if all_targets else "--target" if target_names else ""
-    if chooser:
-        _refuse_single_build_options(so, discover, chooser)
+    _refuse_single_build_options(so, chooser)
     decl = manifests.load(declarations_path(path))
+    _refuse_discover_with_targets(decl, chooser if discover else "")
     decl.discovered = discover and decl.kind == "ramp"  # the module's own name and commands are packed
     if decl.kind == "toml" and decl.raw:
         from modpack.modpack_toml import settings_only
@@ -952,20 +952,39 @@ def _refuse_unreadable(decl: Declarations, settings: Settings, binary: Path | No
     raise FindingsError(refusal(found), found)
 
 
-def _refuse_single_build_options(so: Path | None, discover: bool, chooser: str) -> None:
-    """--so and --discover shape one bundle; with [[targets]] they would be silently dropped."""
-    if so is not None:
+def _refuse_single_build_options(so: Path | None, chooser: str) -> None:
+    """--so shapes one bundle; with [[targets]] (a `chooser`) it would be silently dropped."""
+    if chooser and so is not None:
         raise UsageError(
             f"--so cannot be combined with {chooser}: each [[targets]] entry builds from its own `so`",
             "Set `so` in each [[targets]] entry and drop --so, or build one bundle with --so and"
             f" without {chooser}.",
         )
-    if discover:
-        raise UsageError(
-            f"--discover cannot be combined with {chooser}: commands are not discovered per target",
-            "Declare the commands first (`modpack discover SO --write modpack.toml`, or `modpack build"
-            f" --discover` without {chooser}), then build the targets without --discover.",
-        )
+
+
+def _refuse_discover_with_targets(decl: Declarations, chooser: str) -> None:
+    """--discover shapes one bundle; with [[targets]] it would be silently dropped. The hint names
+    the discover that declares the commands in this file, with a [[targets]] binary that is built:
+    it named `modpack discover SO --write modpack.toml`, which from another folder than the
+    file's wrote a new modpack.toml there, and "`modpack build --discover` without --all", which
+    declares nothing (and without --so refuses a file of [[targets]]). `chooser`: --all or
+    --target, given with --discover; "" when it was not."""
+    if not chooser:
+        return
+    import shlex
+
+    why = f"--discover cannot be combined with {chooser}: commands are not discovered per target"
+    if decl.kind != "toml":
+        raise UsageError(why, f"Build without {chooser}: only a modpack.toml has [[targets]].")
+    base = decl.path.parent
+    built = [base / t.expand(t.so) for t in decl.targets if t.so and "$" not in t.expand(t.so)]
+    so = next((str(b) for b in built if b.is_file()), "FILE.so")
+    discover = ["modpack", "discover", so, "--write", str(decl.path)]
+    raise UsageError(
+        why,
+        f"Declare the commands in {decl.path.name} first: `{' '.join(map(shlex.quote, discover))}`"
+        " adds those the module registers; then build the targets without --discover.",
+    )
 
 
 def _chosen_targets(

@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.cli import run_modpack
 from tests.support.paths import FIXTURES, SO
+from tests.support.tools import require_redis
 
 TARGETS = """
 [[targets]]
@@ -49,7 +50,7 @@ def project(tmp_path: Path) -> Path:
             ["--all"],
             ["--discover"],
             "--discover cannot be combined with --all: commands are not discovered per target",
-            "modpack discover SO --write modpack.toml",
+            "Declare the commands in modpack.toml first: `modpack discover",
         ),
         (
             ["--target", "rhel9-x86_64"],
@@ -99,3 +100,38 @@ def test_a_build_that_picks_no_target_of_a_targets_only_file_says_how_to(tmp_pat
     )
     assert "hint: Pass --all for every target, or --target NAME for some" in result.stderr
     assert not (tmp_path / "dist").exists()
+
+
+def test_discover_with_targets_hints_a_discover_that_declares_the_commands_in_that_file(
+    tmp_path: Path,
+) -> None:
+    """`build proj --all --discover` hinted "`modpack discover SO --write modpack.toml`, or `modpack
+    build --discover` without --all": run from the folder above proj, the first wrote a new
+    ./modpack.toml and left proj's without commands, and the second declares nothing (and, with
+    [[targets]] and no --so, refuses to build). The hint names the file and a target's built
+    binary, and run as printed it declares the commands there, after which the targets build."""
+    import re
+    import shlex
+    import shutil
+
+    require_redis()
+    folder = tmp_path / "my module"
+    (folder / "build").mkdir(parents=True)
+    shutil.copy2(SO / "x86_64" / "hello.so", folder / "build" / "hello.so")
+    text = (FIXTURES / "example" / "modpack.toml").read_text()
+    text = re.sub(r"(?ms)^\[\[commands\]\].*?(?=^\[(?!\[commands)|\Z)", "", text)
+    text = re.sub(r"(?ms)^\[build\].*?(?=^\[|\Z)", "", text).replace('architecture = "x86_64"\n', "")
+    (folder / "modpack.toml").write_text(text + TARGETS.replace("{so}/x86_64", "build"))
+
+    refused = run_modpack("build", "my module", "--all", "--discover", cwd=tmp_path)
+
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    command = "modpack discover 'my module/build/hello.so' --write 'my module/modpack.toml'"
+    assert f"hint: Declare the commands in modpack.toml first: `{command}` adds those" in refused.stderr
+    ran = run_modpack(*shlex.split(command)[1:], cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert not (tmp_path / "modpack.toml").exists()
+    assert "[[commands]]" in (folder / "modpack.toml").read_text()
+    built = run_modpack("build", "my module", "--all", "-o", "dist", cwd=tmp_path)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "CMD030" not in built.stdout
