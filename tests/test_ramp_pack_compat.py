@@ -351,3 +351,38 @@ def test_a_key_left_empty_that_an_option_fills_is_no_failure(tmp_path: Path) -> 
     assert "SCH002" not in done.stdout and (tmp_path / "o.zip").is_file()
     alone = run_modpack("validate", manifest)  # without the option it is the failure RAMP meets
     assert alone.returncode == 1 and "error SCH002 `add_command` is a null" in alone.stdout, alone.stdout
+
+
+def test_a_modpack_toml_or_bundle_given_to_m_is_hinted_a_command_that_runs(tmp_path: Path) -> None:
+    """-m takes a ramp.yml; given a modpack.toml it hinted "run `modpack build my module/modpack.toml`":
+    unquoted, a path with a space is two arguments (Got unexpected extra argument), and quoted,
+    a modpack.toml without [build] so still refuses ("no module binary to build from"). The hint
+    quotes the paths and builds with the .so ramp-pack was given; run as printed, it builds. A
+    bundle's `modpack validate` is quoted too."""
+    import re
+    import shlex
+    import shutil
+
+    folder = tmp_path / "my module"
+    folder.mkdir()
+    so = folder / "hello.so"
+    shutil.copy2(HELLO, so)
+    example = (Path(__file__).parent.parent / "fixtures" / "example" / "modpack.toml").read_text()
+    (folder / "modpack.toml").write_text(re.sub(r"(?ms)^\[build\].*?(?=^\[|\Z)", "", example))
+
+    refused = run_modpack("ramp-pack", "-m", "my module/modpack.toml", "my module/hello.so", cwd=tmp_path)
+
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    command = "modpack build 'my module/modpack.toml' --so 'my module/hello.so'"
+    assert f"hint: To build from modpack.toml, run `{command}`." in refused.stderr, refused.stderr
+    built = run_modpack(*shlex.split(command)[1:], "-o", "dist", cwd=tmp_path)
+    assert built.returncode == 0, built.stdout + built.stderr
+    bundle = next((tmp_path / "dist").iterdir())
+    shutil.move(bundle, folder / bundle.name)
+
+    given = f"my module/{bundle.name}"
+    refused = run_modpack("ramp-pack", "-m", given, "my module/hello.so", cwd=tmp_path)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    command = f"modpack validate {shlex.quote(given)}"
+    assert f"hint: To check a bundle, run `{command}`." in refused.stderr, refused.stderr
+    assert run_modpack(*shlex.split(command)[1:], cwd=tmp_path).returncode == 0

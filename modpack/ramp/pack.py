@@ -92,7 +92,7 @@ def _read(request: RampOptions) -> tuple[Declarations, Module]:
     from modpack.ramp import reader
 
     if request.manifest is not None:
-        _refuse_other_kinds(request.manifest)
+        _refuse_other_kinds(request.manifest, request.module_so)
     decl = (
         reader.load(request.manifest)
         if request.manifest
@@ -174,23 +174,28 @@ def _write(
 
 # What to run instead when -m names a file of another kind (by its name, as validate tells kinds).
 # Not .json: RAMP reads -m with a YAML parser, and JSON is YAML, so a JSON manifest is RAMP's too.
+# The paths are shell-quoted ({path}, {so}): `modpack build my module/modpack.toml` was two
+# arguments. The modpack.toml is built with the .so ramp-pack was given: a bare `modpack build` of
+# a file without [build] so refuses ("no module binary to build from").
 _INSTEAD = {
-    "modpack.toml": "To build from modpack.toml, run `modpack build {path}`.",
+    "modpack.toml": "To build from modpack.toml, run `modpack build {path} --so {so}`.",
     "bundle": "To check a bundle, run `modpack validate {path}`.",
     "binary": "Pass the module .so as the argument, and its ramp.yml with -m.",
 }
 
 
-def _refuse_other_kinds(manifest: Path) -> None:
+def _refuse_other_kinds(manifest: Path, module_so: Path) -> None:
     """-m takes RAMP's YAML manifest; a modpack.toml given there was read as YAML, and the user
     got a syntax error about a file that is fine."""
+    import shlex
+
     from modpack.sources import kind_of
 
     kind = kind_of(manifest)
     if kind in _INSTEAD:
         raise UsageError(
             f"-m takes RAMP's manifest (a ramp.yml), not a {kind}: {manifest}",
-            _INSTEAD[kind].format(path=manifest),
+            _INSTEAD[kind].format(path=shlex.quote(str(manifest)), so=shlex.quote(str(module_so))),
         )
 
 
