@@ -511,7 +511,12 @@ def _load_declared(decl: Declarations, so: Path | None, settings: Settings) -> N
         return
     if decl.kind == "ramp":
         why = f"{decl.path.name} names no module binary: RAMP takes the .so on its command line"
-        hint = f"Validate the .so (or the bundle) with it: modpack validate --load {decl.path.name} MODULE.so"
+        import shlex
+
+        # the path as given, quoted: the name alone named another file (or none) from the folder
+        # validate ran in, as a pre-commit hook's repository root for a module's sub/ramp.yml
+        shown = shlex.quote(str(decl.path))
+        hint = f"Validate the .so (or the bundle) with it: modpack validate --load {shown} MODULE.so"
     else:
         why = f"{decl.path.name} names no module binary that exists ([build] so is {decl.so or 'not set'})"
         hint = "Set `so` under [build] to the built .so, or validate the bundle or the .so with --load."

@@ -431,7 +431,7 @@ def test_a_ramp_project_folder_loads_its_so_and_the_manifest_asks_for_no_build_s
     assert (
         "error LOAD025 --load: nothing was loaded: ramp.yml names no module binary: RAMP takes the .so"
         " on its command line\n  fix: Validate the .so (or the bundle) with it: modpack validate --load"
-        " ramp.yml MODULE.so"
+        f" {tmp_path / 'ramp.yml'} MODULE.so"
     ) in alone.stdout
     assert "[build]" not in alone.stdout
     # A zip the hooks skip (no module.json, no .so) is no binary beside the manifest
@@ -836,3 +836,33 @@ def test_a_fix_never_names_a_redis_older_than_the_minimum(monkeypatch: pytest.Mo
     assert servers.how_to_get_newer("x86_64", "7.4") == (
         "Run again with --redis-version 8.0.2, a redis-server 7.4 or newer that is here."
     )
+
+
+@pytest.mark.rule("LOAD025")
+@pytest.mark.redis
+def test_the_ramp_manifests_load_fix_names_its_path_as_given(tmp_path: Path) -> None:
+    """LOAD025 of a ramp.yml said "modpack validate --load ramp.yml MODULE.so", the file's name
+    only: run from the folder validate ran in (a pre-commit hook's repository root, for a
+    module's sub/ramp.yml), it validated another ramp.yml, or none (IN001 ramp.yml does not
+    exist). The fix names the path as given, shell-quoted, and run as printed it passes."""
+    import shlex
+
+    require_redis()
+    folder = tmp_path / "my module"
+    folder.mkdir()
+    (folder / "ramp.yml").write_text(
+        "display_name: Hello\nauthor: me\nemail: a@b.c\ndescription: d\nhomepage: https://x\n"
+        'license: MIT\ncommand_line_args: ""\ncompatible_redis_version: "7.4"\nmin_redis_version: "7.0"\n'
+        "capabilities:\n  - types\n"
+    )
+    shutil.copy(SO / "hello.so", folder / "hello.so")
+
+    alone = run_modpack("validate", "--load", "my module/ramp.yml", cwd=tmp_path)
+
+    assert alone.returncode == 1, alone.stdout + alone.stderr
+    command = "modpack validate --load 'my module/ramp.yml' MODULE.so"
+    assert f"fix: Validate the .so (or the bundle) with it: {command}\n" in alone.stdout, alone.stdout
+    words = [w if w != "MODULE.so" else "my module/hello.so" for w in shlex.split(command)[1:]]
+    ran = run_modpack(*words, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "LOAD025" not in ran.stdout and "LOAD003" in ran.stdout
