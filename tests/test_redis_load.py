@@ -866,3 +866,33 @@ def test_the_ramp_manifests_load_fix_names_its_path_as_given(tmp_path: Path) -> 
     ran = run_modpack(*words, cwd=tmp_path)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "LOAD025" not in ran.stdout and "LOAD003" in ran.stdout
+
+
+@pytest.mark.rule("LOAD017")
+@pytest.mark.redis
+def test_an_undeclared_commands_fix_names_the_discover_that_adds_it(tmp_path: Path) -> None:
+    """LOAD017 of a modpack.toml said "(modpack discover --write adds it)", and that refuses to
+    run (Missing argument 'SO', exit 2): it wants the .so and the file. The fix names both, as
+    given and shell-quoted, and run as printed it declares the commands, after which validate
+    --load says no LOAD017."""
+    import re
+    import shlex
+
+    require_redis()
+    folder = tmp_path / "my module"
+    folder.mkdir()
+    shutil.copy(SO / "hello.so", folder / "hello.so")
+    text = (FIXTURES / "example" / "modpack.toml").read_text()
+    first, *_ = re.split(r"(?m)^(?=\[\[commands\]\])", text.split("[[commands]]", 2)[1])
+    text = text.split("[[commands]]")[0] + "[[commands]]" + first
+    (folder / "modpack.toml").write_text(re.sub(r"(?m)^so = .*$", 'so = "hello.so"', text))
+
+    done = run_modpack("validate", "--load", "my module/modpack.toml", cwd=tmp_path)
+
+    command = "modpack discover 'my module/hello.so' --write 'my module/modpack.toml'"
+    assert "warning LOAD017 hello.copy is registered, but not declared" in done.stdout, done.stdout
+    assert f"(`{command}` adds it); left out on purpose" in done.stdout, done.stdout
+    ran = run_modpack(*shlex.split(command)[1:], cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    again = run_modpack("validate", "--load", "my module/modpack.toml", cwd=tmp_path)
+    assert again.returncode == 0 and "LOAD017" not in again.stdout, again.stdout

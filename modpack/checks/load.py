@@ -153,8 +153,13 @@ def _load_and_compare(
     as_packed = packed(discovery) if packed is not None else None
     if as_packed is not None:
         module = as_packed.module
+    write = ""
+    if declared.toml:  # the discover that adds what is not declared to this file, run as printed
+        import shlex
+
+        write = shlex.join(["modpack", "discover", str(so_path), "--write", declared.file])
     differences = compare.compare(
-        module, discovery, toml=declared.toml, getkeys_api=getkeys_api, reported=reported
+        module, discovery, toml=declared.toml, getkeys_api=getkeys_api, reported=reported, write=write
     )
     places = {name.lower(): f"commands[{index}]" for index, _, name in compare.declared_commands(module)}
     crash = _probe(server, discovery, places, getkeys_api)  # last: it may end the server

@@ -52,9 +52,11 @@ def compare(
     toml: bool = False,
     getkeys_api: bool | None = None,
     reported: frozenset[str] = STATIC_RULES,
+    write: str = "",
 ) -> list[Difference]:
     """Every difference between the declarations in `module` and what Redis registered; `toml`:
     they were written as a modpack.toml, whose syntax a fix then uses (else module.json's).
+    `write`: the `modpack discover ... --write` that adds an undeclared command to that file.
     `getkeys_api`: whether the binary registers a command with the getkeys-api flag (None: not
     known), which decides whether cluster routing may ask the module for keys (§3.4).
     `reported`: the STATIC_RULES this run reports; --load says what the others would have."""
@@ -96,7 +98,7 @@ def compare(
         if info.name.lower() not in names and not excluded_by(info.name, excluded):
             # Undeclared, it is still registered: its keys are extracted all the same.
             found += [
-                _not_declared(info, toml),
+                _not_declared(info, toml, write),
                 *_hazards("commands", {}, info, discovery.redis_version_tuple, getkeys_api=getkeys_api),
             ]
     return found
@@ -278,7 +280,9 @@ def _not_registered(path: str, name: str, toml: bool) -> Difference:
     )
 
 
-def _not_declared(info: CommandInfo, toml: bool) -> Difference:
+def _not_declared(info: CommandInfo, toml: bool, write: str = "") -> Difference:
+    """`write`: the command that adds it to the modpack.toml (the fix said "modpack discover
+    --write adds it", which refuses to run without the .so and the file: Missing argument 'SO')."""
     if info.is_subcommand:
         parent = info.name.split("|", 1)[0]
         return Difference(
@@ -290,7 +294,8 @@ def _not_declared(info: CommandInfo, toml: bool) -> Difference:
     if toml:
         values = ", ".join(f"{k} = {_toml_value(v)}" for k, v in info.as_table().items())
         fix = (
-            f"Declare it: [[commands]] {values} (modpack discover --write adds it); left out on"
+            f"Declare it: [[commands]] {values} ({f'`{write}`' if write else 'modpack discover --write'}"
+            " adds it); left out on"
             " purpose, name it in [module] exclude_commands."
         )
     else:
