@@ -632,7 +632,8 @@ def _name_and_version(
         conv.missing[key] = labels[key]
         conv.todo(
             f"set [module] {key} ({labels[key]}): RAMP reads it from the loaded module; "
-            "or run init again with --discover FILE.so"
+            # --force: run again as it was, init refused the file it had written ("exists")
+            "or run the same init again with --discover FILE.so --force, which replaces this file"
         )
 
 

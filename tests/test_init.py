@@ -583,3 +583,25 @@ def test_a_missing_redis_server_is_hinted_without_an_option_the_command_lacks(
     from modpack.redis.harness import INSTALL_HINT, WITHOUT_OPTION
 
     assert "--redis-server" not in WITHOUT_OPTION[INSTALL_HINT]
+
+
+def test_a_converted_manifests_missing_name_names_a_rerun_that_replaces_the_file(tmp_path: Path) -> None:
+    """A ramp.yml without module_name converted said "to do: set [module] name ...; or run init
+    again with --discover FILE.so", and so run, init refused the file it had just written
+    (modpack.toml exists, exit 2). The to-do adds --force, and run so, init writes the name and
+    version the module registers."""
+    require_redis()
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(HELLO_MANIFEST)
+    so = tmp_path / "hello.so"
+    shutil.copy2(HELLO, so)
+    first = run_modpack("init", "--from", "ramp.yml", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    todo = "or run the same init again with --discover FILE.so --force, which replaces this file"
+    assert f"RAMP reads it from the loaded module; {todo}" in first.stdout, first.stdout
+
+    again = run_modpack("init", "--from", "ramp.yml", "--discover", "hello.so", "--force", cwd=tmp_path)
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    written = tomllib.loads((tmp_path / "modpack.toml").read_text())["module"]
+    assert (written["name"], written["semantic_version"]) == ("hello", "1.2.3")
