@@ -605,3 +605,41 @@ def test_a_converted_manifests_missing_name_names_a_rerun_that_replaces_the_file
     assert again.returncode == 0, again.stdout + again.stderr
     written = tomllib.loads((tmp_path / "modpack.toml").read_text())["module"]
     assert (written["name"], written["semantic_version"]) == ("hello", "1.2.3")
+
+
+def test_a_converted_manifests_command_edits_name_a_rerun_that_applies_them(tmp_path: Path) -> None:
+    """init --from of a ramp.yml with exclude_commands (or overide_command) and no --discover said
+    "run `modpack init --from ramp.yml --discover FILE.so` to apply it": for my module/ramp.yml,
+    from the folder above, that names no file (Invalid value for '--from'), writes to the
+    current folder, and beside the file just written is refused ("exists"). The to-do names the
+    same init again with --discover and --force, which applies the edits to what the module
+    registers."""
+    require_redis()
+    folder = tmp_path / "my module"
+    folder.mkdir()
+    shutil.copy2(HELLO, folder / "hello.so")
+    (folder / "ramp.yml").write_text(
+        HELLO_MANIFEST + "module_name: hello\nsemantic_version: 1.2.3\nexclude_commands:\n  - hello.ping\n"
+    )
+    converted = run_modpack("init", "my module/", "--from", "my module/ramp.yml", cwd=tmp_path)
+    assert converted.returncode == 0, converted.stdout + converted.stderr
+    assert (
+        "to do: exclude_commands (1 name) applies to the commands the module registers: run the same"
+        " init again with --discover FILE.so --force to apply it"
+    ) in converted.stdout, converted.stdout
+
+    again = run_modpack(
+        "init",
+        "my module/",
+        "--from",
+        "my module/ramp.yml",
+        "--discover",
+        "my module/hello.so",
+        "--force",
+        cwd=tmp_path,
+    )
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    written = tomllib.loads((folder / "modpack.toml").read_text())
+    names = sorted(c["name"] for c in written["commands"])
+    assert names == ["hello.copy", "hello.get", "hello.mset", "hello.set"], names

@@ -64,11 +64,14 @@ def apply_ramp_edits(
     overrides = [o for o in _entries(module, "overide_command", sink) if isinstance(o, dict)]
     additions = [a for a in _entries(module, "add_command", sink) if isinstance(a, dict)]
     if discovered is None:
+        # "the same init" (its --from and PATH) with --force: `init --from ramp.yml --discover
+        # FILE.so` named another file than sub/ramp.yml, wrote to the current folder, and was
+        # refused over the modpack.toml the init had just written ("exists")
         if excludes:
             conv.todo(
                 f"exclude_commands ({len(excludes)} {'name' if len(excludes) == 1 else 'names'}) "
                 "applies to the commands the module "
-                "registers: run `modpack init --from ramp.yml --discover FILE.so` to apply it (it is"
+                "registers: run the same init again with --discover FILE.so --force to apply it (it is"
                 " kept under [module], where `modpack build --discover` applies it too when the only"
                 " [[commands]] tables are those add_command names)"
             )
@@ -80,8 +83,8 @@ def apply_ramp_edits(
         if overrides:
             conv.todo(
                 "the overide_command entries are the only commands declared, and with them `modpack"
-                " build --discover` discovers nothing: run `modpack init --from ramp.yml --discover"
-                " FILE.so` for every command the module registers"
+                " build --discover` discovers nothing: run the same init again with --discover FILE.so"
+                " --force for every command the module registers"
             )
         return overrides + additions
     if excludes or overrides or additions:
