@@ -382,3 +382,38 @@ def test_a_bundle_not_named_zip_proves_a_ramp_yml_s_load(tmp_path: Path) -> None
     done = run_modpack("validate", "--load", "ramp.yml", "artifact", cwd=tmp_path)
     assert "info LOAD003 " in done.stdout, done.stdout + done.stderr
     assert "LOAD025" not in done.stdout and done.returncode == 0, done.stdout + done.stderr
+
+
+def test_no_commands_fix_names_a_discover_that_runs(tmp_path: Path) -> None:
+    """CMD030's fix said "`modpack discover` (with --write modpack.toml) lists them", and a bare
+    `modpack discover` refuses to run (Missing argument 'SO', exit 2). The fix names the .so
+    (FILE.so), and run with the module's binary put in, each form does what it says."""
+    import re
+    import shlex
+    import shutil
+    import tomllib
+
+    from tests.support.cli import run_modpack
+    from tests.support.paths import HELLO
+    from tests.support.tools import require_redis
+
+    require_redis()
+    shutil.copy2(HELLO, tmp_path / "hello.so")
+    (tmp_path / "modpack.toml").write_text(
+        '[module]\nname = "hello"\nsemantic_version = "1.2.3"\ncapabilities = ["types"]\n'
+        'min_redis_version = "7.0"\ncompatible_redis_version = "7.4"\n\n[build]\nso = "hello.so"\n'
+    )
+    done = run_modpack("validate", "modpack.toml", cwd=tmp_path)
+    assert "warning CMD030" in done.stdout, done.stdout
+    commands = re.findall(r"`(modpack discover [^`]*)`", done.stdout)
+    assert commands == ["modpack discover FILE.so", "modpack discover FILE.so --write modpack.toml"]
+    listed = run_modpack(
+        *[w.replace("FILE.so", "hello.so") for w in shlex.split(commands[0])[1:]], cwd=tmp_path
+    )
+    assert listed.returncode == 0 and 'name = "hello.copy"' in listed.stdout, listed.stdout + listed.stderr
+    added = run_modpack(
+        *[w.replace("FILE.so", "hello.so") for w in shlex.split(commands[1])[1:]], cwd=tmp_path
+    )
+    assert added.returncode == 0, added.stdout + added.stderr
+    assert len(tomllib.loads((tmp_path / "modpack.toml").read_text())["commands"]) == 5
+    assert "CMD030" not in run_modpack("validate", "modpack.toml", cwd=tmp_path).stdout
