@@ -720,24 +720,27 @@ def _refuse_other_kinds(path: Path) -> None:
             head = stream.read(4)
     except OSError:
         return  # reading it says why, with the file's name (IN001)
+    import shlex
+
     shown = shown_path(path)
+    quoted = shlex.quote(shown)  # in a command: `modpack init --discover my module/x.so` was two paths
     if head == b"\x7fELF" or path.suffix == ".so":
         raise UsageError(
             f"{shown} is a module binary: build reads a modpack.toml or ramp.yml, and packs the binary"
             " it names",
-            f"Pass it as `--so {shown}` with the declarations, or write them:"
-            f" `modpack init --discover {shown}`.",
+            f"Pass it as `--so {quoted}` with the declarations, or write them:"
+            f" `modpack init --discover {quoted}`.",
         )
     if head in (b"PK\x03\x04", b"PK\x05\x06") or path.suffix == ".zip":  # a zip, or an empty one
         raise UsageError(
             f"{shown} is a bundle: build makes bundles from a modpack.toml or ramp.yml",
-            f"Check it with `modpack validate {shown}`, or write its declarations:"
-            f" `modpack init --from {shown}`.",
+            f"Check it with `modpack validate {quoted}`, or write its declarations:"
+            f" `modpack init --from {quoted}`.",
         )
     if path.suffix == ".json":
         raise UsageError(
             f"{shown} is a module.json: build writes module.json from a modpack.toml or ramp.yml",
-            f"Write the declarations from it: `modpack init --from {shown}`.",
+            f"Write the declarations from it: `modpack init --from {quoted}`.",
         )
 
 

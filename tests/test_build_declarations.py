@@ -1440,3 +1440,38 @@ def test_init_says_when_an_add_command_record_is_not_its_commands_entry(tmp_path
     source.write_text(json.dumps(document))
     same = run_modpack("init", tmp_path / "modpack.toml", "--from", source, "--force")
     assert same.returncode == 0 and "changed: add_command" not in same.stdout, same.stdout
+
+
+def test_a_binary_or_bundle_given_to_build_is_hinted_commands_quoted_as_a_shell_takes_them(
+    tmp_path: Path,
+) -> None:
+    """build of a .so, a bundle or a module.json names the init (or validate) that takes it, and
+    the path was put in as it is: for my module/hello.so the hint said `modpack init --discover my
+    module/hello.so`, two arguments (Got unexpected extra argument). The paths are shell-quoted,
+    and each command runs as printed."""
+    require_redis()
+    folder = tmp_path / "my module"
+    folder.mkdir()
+    shutil.copy2(HELLO, folder / "hello.so")
+
+    refused = run_modpack("build", "my module/hello.so", cwd=tmp_path)
+
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    command = "modpack init --discover 'my module/hello.so'"
+    assert f"Pass it as `--so 'my module/hello.so'` with the declarations, or write them: `{command}`." in (
+        refused.stderr
+    ), refused.stderr
+    assert run_modpack(*shlex.split(command)[1:], cwd=tmp_path).returncode == 0
+    built = run_modpack("build", "-o", "my module/dist", cwd=tmp_path)
+    assert built.returncode == 0, built.stdout + built.stderr
+    bundle = next((folder / "dist").iterdir()).relative_to(tmp_path)
+
+    refused = run_modpack("build", bundle, cwd=tmp_path)
+
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    validate = f"modpack validate {shlex.quote(str(bundle))}"
+    assert f"Check it with `{validate}`, or write its declarations: `modpack init --from" in refused.stderr
+    assert run_modpack(*shlex.split(validate)[1:], cwd=tmp_path).returncode == 0
+    (tmp_path / "modpack.toml").unlink()
+    init = re.search(r"`(modpack init --from [^`]*)`", refused.stderr).group(1)  # type: ignore[union-attr]
+    assert run_modpack(*shlex.split(init)[1:], cwd=tmp_path).returncode == 0, init
