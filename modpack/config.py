@@ -61,8 +61,9 @@ def find_config(start: Path | str, seen: dict[str, Path | None] | None = None) -
     return found
 
 
-def file_settings(path: Path, *, given: bool = False) -> Settings:
-    """[validate] of `path`: the --config file when `given`, else the modpack.toml found nearest."""
+def file_settings(path: Path, *, given: bool = False, config_option: bool = True) -> Settings:
+    """[validate] of `path`: the --config file when `given`, else the modpack.toml found nearest.
+    `config_option`: the command has --config (validate, publish), which a fix may then name."""
     import tomllib
 
     from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, hint_for, read_regular
@@ -70,20 +71,22 @@ def file_settings(path: Path, *, given: bool = False) -> Settings:
     try:
         raw = read_regular(path, MAX_TEXT_FILE)  # a FIFO given as --config would block a plain read
         if len(raw) > MAX_TEXT_FILE:
-            raise UsageError(f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB", _fix(given))
+            raise UsageError(
+                f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB", _fix(given, config_option)
+            )
         data = tomllib.loads(decode_utf8(raw, str(path)))
     except NotUtf8Text as exc:
         raise UsageError(f"cannot read settings: {exc.message}", exc.hint) from None
     except OSError as exc:
         raise UsageError(
             f"cannot read settings from {path}: {exc.strerror or exc}",
-            hint_for(exc) or _fix(given),
+            hint_for(exc) or _fix(given, config_option),
         ) from None
     except ValueError as exc:  # TOML syntax, a 4301-digit int
-        raise UsageError(f"cannot read settings from {path}: {exc}", _fix(given)) from None
+        raise UsageError(f"cannot read settings from {path}: {exc}", _fix(given, config_option)) from None
     except RecursionError:  # tomllib recurses per nesting level: an internal error before
         message = f"cannot read settings from {path}: a value is nested too deeply"
-        raise UsageError(message, _fix(given)) from None
+        raise UsageError(message, _fix(given, config_option)) from None
     table = _expanded(path, data.get("validate"))
     _check_types(path, table)
     settings = settings_from(table)
@@ -151,11 +154,14 @@ _VALIDATE_KEYS = (
 )
 
 
-def _fix(given: bool) -> str:
+def _fix(given: bool, config_option: bool = True) -> str:
     """The fix for a settings file that cannot be read: --config names one, so suggesting it to
-    the user who gave it helps nobody."""
+    the user who gave it helps nobody; and build and ramp-pack have no --config (they refused
+    it: No such option), so their fix does not name it."""
     if given:
         return "Fix the file given to --config."
+    if not config_option:
+        return "Fix the file: its [validate] settings apply to the files in its folder and below."
     return "Fix the file, or give --config another modpack.toml to take the [validate] settings from."
 
 
@@ -256,4 +262,5 @@ def settings_near(path: Path) -> Settings:
     """[validate] of the modpack.toml nearest the file `path` (itself, when it is one; else in its
     folder or above); none without one. One that cannot be read is a UsageError, as to build."""
     found = find_config(path.parent.resolve())
-    return file_settings(found) if found is not None else Settings()
+    # for build, ramp-pack and discover, none of which has --config
+    return file_settings(found, config_option=False) if found is not None else Settings()

@@ -908,3 +908,41 @@ def test_the_lone_surrogate_check_reads_escaped_backslashes_as_json_does(text: s
     sink = Sink("module.json")
     sources.parse_json_text(text, sink)
     assert [f.code for f in sink.findings] == (["IN002"] if lone else [])
+
+
+def test_build_and_ramp_pack_of_a_file_under_a_broken_modpack_toml_name_no_config_option(
+    tmp_path: Path,
+) -> None:
+    """A modpack.toml above the files that cannot be read stops build and ramp-pack too, and their
+    fix said "Fix the file, or give --config another modpack.toml to take the [validate] settings
+    from": neither has --config (No such option: --config, exit 2). Their fix says only to fix the
+    file; validate and publish, which have --config, say it as before, and done so it runs."""
+    import shutil
+
+    from tests.support.paths import HELLO
+
+    module = tmp_path / "mod"
+    module.mkdir()
+    shutil.copy2(HELLO, module / "hello.so")
+    (module / "ramp.yml").write_text(
+        "display_name: Hello\nauthor: me\nemail: a@b.c\ndescription: d\nhomepage: https://x\n"
+        'license: MIT\ncommand_line_args: ""\ncompatible_redis_version: "7.4"\nmin_redis_version: "7.0"\n'
+        "module_name: hello\nsemantic_version: 1.2.3\ncommands: []\ncapabilities:\n  - types\n"
+    )
+    (tmp_path / "modpack.toml").write_text("[validate\n")
+    fix = "  hint: Fix the file: its [validate] settings apply to the files in its folder and below."
+    for command in (
+        ("build", "mod/ramp.yml", "--so", "mod/hello.so"),
+        ("ramp-pack", "-m", "mod/ramp.yml", "mod/hello.so"),
+    ):
+        done = run_modpack(*command, cwd=tmp_path)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert f"cannot read settings from {tmp_path / 'modpack.toml'}" in done.stderr
+        assert done.stderr.splitlines()[-1] == fix, done.stderr
+        assert run_modpack(*command, "--config", "x.toml", cwd=tmp_path).returncode == 2  # no such option
+    validated = run_modpack("validate", "mod/ramp.yml", cwd=tmp_path)
+    assert validated.stderr.splitlines()[-1] == (
+        "  hint: Fix the file, or give --config another modpack.toml to take the [validate] settings from."
+    )
+    (tmp_path / "other.toml").write_text("[validate]\nselect = []\n")
+    assert run_modpack("validate", "mod/ramp.yml", "--config", "other.toml", cwd=tmp_path).returncode == 0
