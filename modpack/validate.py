@@ -57,6 +57,7 @@ def validate_paths(
     # bundle of the run that is itself loaded is what proves it, and the manifest's own "nothing
     # to load" is no failure of the run. Looked for once, and only when a file is to be loaded.
     loaded: bool | None = None
+    paired = _ramp_binary(kept)
     for path in kept:
         own = settings_for(path)
         if own.load and loaded is None:
@@ -65,11 +66,25 @@ def validate_paths(
                 and settings_for(p).load
                 for p in kept
             )
-        report = validate_file(path, own, binary_beside=own.load and bool(loaded))
+        so = paired if own.load and kind_of(path) == "ramp.yml" else None
+        report = validate_file(path, own, binary_beside=own.load and bool(loaded), so=so)
         report.findings = select(report.findings, own)
         report.strict = own.strict
         reports.append(report)
     return Report(reports, base)
+
+
+def _ramp_binary(paths: list[Path]) -> Path | None:
+    """The .so a ramp.yml of the run is compared with under --load: the one binary given beside
+    the one ramp.yml, as `ramp pack` takes them (and as LOAD025's fix says to run it). Each was
+    validated alone: the manifest's module_name, commands and exclude_commands were never held
+    against what the module registers. None when the run has several of either: which manifest
+    describes which binary is not validate's to guess."""
+    manifests = [p for p in paths if kind_of(p) == "ramp.yml"]
+    if len(manifests) != 1:
+        return None
+    binaries = [p for p in paths if _kind(p) == "binary"]
+    return binaries[0] if len(binaries) == 1 else None
 
 
 def _unrelated(path: Path) -> str | None:
@@ -138,8 +153,11 @@ def select(findings: list[Finding], settings: Settings) -> list[Finding]:
     return [finding for finding in findings if settings.reports(finding.code)]
 
 
-def validate_file(path: Path, settings: Settings | None = None, *, binary_beside: bool = False) -> FileReport:
-    """`binary_beside`: a .so or bundle is validated in the same run (see validate_paths)."""
+def validate_file(
+    path: Path, settings: Settings | None = None, *, binary_beside: bool = False, so: Path | None = None
+) -> FileReport:
+    """`binary_beside`: a .so or bundle is validated in the same run (see validate_paths). `so`:
+    the binary a ramp.yml describes, loaded and compared with it under --load (`_ramp_binary`)."""
     settings = settings or Settings()
     kind = kind_of(path)
     if kind == "module.json":  # one open says whether it exists (IN001 as below): no stat first
@@ -153,7 +171,7 @@ def validate_file(path: Path, settings: Settings | None = None, *, binary_beside
     if kind is None:
         kind = _sniffed(path)
     if kind in {"modpack.toml", "ramp.yml"}:
-        findings = validate_declarations(path, settings, binary_beside=binary_beside)
+        findings = validate_declarations(path, settings, binary_beside=binary_beside, so=so)
     elif kind == "bundle":
         findings = validate_bundle(path, settings).findings
     elif kind == "binary":
@@ -542,7 +560,7 @@ def _declared_binary(decl: Declarations) -> Path | None:
 
 
 def validate_declarations(
-    path: Path, settings: Settings | None = None, *, binary_beside: bool = False
+    path: Path, settings: Settings | None = None, *, binary_beside: bool = False, so: Path | None = None
 ) -> list[Finding]:
     from modpack import manifests
 
@@ -550,7 +568,7 @@ def validate_declarations(
     decl = manifests.load(path)
     effective = settings._replace(load=settings.load or decl.settings.load)
     targets = _target_findings(decl, effective) if decl.targets else []
-    check_declarations(decl, effective, binary_beside=binary_beside)
+    check_declarations(decl, effective, so=so if decl.kind == "ramp" else None, binary_beside=binary_beside)
     found = decl.sink.resolved()
     said = {f.identity for f in found}
     for target, finding in targets:

@@ -27,6 +27,13 @@ from tests.support.tools import require, require_redis
 CASES = Path(__file__).resolve().parent / "load_cases"
 CASE_NAMES = sorted(p.name for p in CASES.iterdir() if (p / "expected.json").is_file())
 
+# A ramp.yml of the fixture module hello.so: RAMP's keys, no binary named (RAMP takes it on its command line)
+RAMP_MANIFEST = (
+    "display_name: Hello\nauthor: me\nemail: a@b.c\ndescription: d\nhomepage: https://x\n"
+    'license: MIT\ncommand_line_args: ""\ncompatible_redis_version: "7.4"\nmin_redis_version: "7.0"\n'
+    "capabilities:\n  - types\n"
+)
+
 
 def findings_of(so: Path, module: dict[str, Any], redis_server: str | None = None) -> list[str]:
     sink = Sink(str(so))
@@ -416,11 +423,7 @@ def test_a_ramp_project_folder_loads_its_so_and_the_manifest_asks_for_no_build_s
     .so on its command line. The .so beside it is what is loaded; alone, the manifest still
     fails --load, with a fix a RAMP user can follow."""
     require_redis()
-    (tmp_path / "ramp.yml").write_text(
-        "display_name: Hello\nauthor: me\nemail: a@b.c\ndescription: d\nhomepage: https://x\n"
-        'license: MIT\ncommand_line_args: ""\ncompatible_redis_version: "7.4"\nmin_redis_version: "7.0"\n'
-        "capabilities:\n  - types\n"
-    )
+    (tmp_path / "ramp.yml").write_text(RAMP_MANIFEST)
     shutil.copy(SO / "hello.so", tmp_path / "hello.so")
     done = run_modpack("validate", "--load", tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -442,13 +445,18 @@ def test_a_ramp_project_folder_loads_its_so_and_the_manifest_asks_for_no_build_s
     )
     assert hooked.returncode == 1, hooked.stdout + hooked.stderr
     assert "error LOAD025" in hooked.stdout
-    # A .so whose own settings do not load it is no proof for a manifest whose settings do
+    # A .so whose own settings do not load it is no proof for a manifest whose settings do; given
+    # with it as the one binary of the run, the manifest's own load loads it
     (tmp_path / "modpack.toml").write_text("[validate]\nload = true\n")
     other = tmp_path.parent / f"{tmp_path.name}-other"
     other.mkdir()
     shutil.copy(SO / "hello.so", other / "hello.so")
-    unproven = run_modpack("validate", tmp_path / "ramp.yml", other / "hello.so")
+    (other / "second.so").write_bytes((SO / "hello.so").read_bytes())
+    unproven = run_modpack("validate", tmp_path / "ramp.yml", other / "hello.so", other / "second.so")
     assert unproven.returncode == 1 and "error LOAD025" in unproven.stdout, unproven.stdout + unproven.stderr
+    paired = run_modpack("validate", tmp_path / "ramp.yml", other / "hello.so")
+    assert paired.returncode == 0, paired.stdout + paired.stderr
+    assert f"{tmp_path / 'ramp.yml'}:1: info LOAD003 hello 1.2.3 (10203) loaded" in paired.stdout
 
 
 @pytest.mark.redis
@@ -850,11 +858,7 @@ def test_the_ramp_manifests_load_fix_names_its_path_as_given(tmp_path: Path) -> 
     require_redis()
     folder = tmp_path / "my module"
     folder.mkdir()
-    (folder / "ramp.yml").write_text(
-        "display_name: Hello\nauthor: me\nemail: a@b.c\ndescription: d\nhomepage: https://x\n"
-        'license: MIT\ncommand_line_args: ""\ncompatible_redis_version: "7.4"\nmin_redis_version: "7.0"\n'
-        "capabilities:\n  - types\n"
-    )
+    (folder / "ramp.yml").write_text(RAMP_MANIFEST)
     shutil.copy(SO / "hello.so", folder / "hello.so")
 
     alone = run_modpack("validate", "--load", "my module/ramp.yml", cwd=tmp_path)
@@ -896,3 +900,40 @@ def test_an_undeclared_commands_fix_names_the_discover_that_adds_it(tmp_path: Pa
     assert ran.returncode == 0, ran.stdout + ran.stderr
     again = run_modpack("validate", "--load", "my module/modpack.toml", cwd=tmp_path)
     assert again.returncode == 0 and "LOAD017" not in again.stdout, again.stdout
+
+
+@pytest.mark.rule("LOAD014", "LOAD028")
+@pytest.mark.redis
+def test_a_ramp_manifest_given_with_one_binary_is_held_against_it(tmp_path: Path) -> None:
+    """LOAD025's fix says to validate the .so with the ramp.yml (`modpack validate --load ramp.yml
+    MODULE.so`), as `ramp pack` takes them; done so, each was validated alone: a module_name the
+    module does not register and an exclude_commands entry it has no command of passed, exit 0.
+    The one binary given beside the one manifest is now loaded for it and compared."""
+    require_redis()
+    (tmp_path / "ramp.yml").write_text(
+        RAMP_MANIFEST + "module_name: wrongname\nexclude_commands:\n  - nosuch.cmd\n"
+    )
+    shutil.copy(SO / "hello.so", tmp_path / "hello.so")
+    for given in ([tmp_path / "ramp.yml", tmp_path / "hello.so"], [tmp_path]):
+        done = run_modpack("validate", "--load", *given)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert (
+            f"{tmp_path / 'ramp.yml'}:12 [module_name]: error LOAD014 module_name is 'wrongname', the"
+            " module registers itself as 'hello'"
+        ) in done.stdout, done.stdout
+        assert "[exclude_commands[0]]: info LOAD028 exclude_commands names 'nosuch.cmd'" in done.stdout
+    fixed = (
+        (tmp_path / "ramp.yml").read_text().replace("wrongname", "hello").replace("nosuch.cmd", "hello.ping")
+    )
+    (tmp_path / "ramp.yml").write_text(fixed)
+    passed = run_modpack("validate", "--load", tmp_path / "ramp.yml", tmp_path / "hello.so")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "LOAD014" not in passed.stdout and "LOAD028" not in passed.stdout
+    # Two binaries: which one the manifest describes is not validate's to guess; each alone, as before
+    shutil.copy(SO / "hello.so", tmp_path / "other.so")
+    (tmp_path / "ramp.yml").write_text(fixed.replace("module_name: hello", "module_name: wrongname"))
+    two = run_modpack(
+        "validate", "--load", tmp_path / "ramp.yml", tmp_path / "hello.so", tmp_path / "other.so"
+    )
+    assert two.returncode == 0, two.stdout + two.stderr
+    assert "LOAD014" not in two.stdout and "LOAD025" not in two.stdout
