@@ -76,11 +76,19 @@ def zip_timestamp() -> tuple[int, int, int, int, int, int]:
     try:
         stamp = time.gmtime(int(raw))
     except (ValueError, OverflowError, OSError) as exc:
-        raise UsageError(f"SOURCE_DATE_EPOCH={raw!r} is not a Unix timestamp") from exc
+        raise UsageError(
+            f"SOURCE_DATE_EPOCH={raw!r} is not a Unix timestamp",
+            "Set it to a whole number of seconds since 1970-01-01 UTC, as `git log -1 --format=%ct`"
+            " prints, or unset it (the bundle's times are then 1980-01-01).",
+        ) from exc
     if stamp.tm_year < 1980:
         return ZIP_EPOCH
     if stamp.tm_year > 2107:
-        raise UsageError(f"SOURCE_DATE_EPOCH={raw} is past 2107, the last year a zip can record")
+        raise UsageError(
+            f"SOURCE_DATE_EPOCH={raw} is past 2107, the last year a zip can record",
+            "Set it to 4354819199 (2107-12-31 23:59:59 UTC) or less, or unset it (the bundle's times are"
+            " then 1980-01-01).",
+        )
     return (
         stamp.tm_year,
         stamp.tm_mon,
@@ -594,7 +602,9 @@ def _tar_gz(root: Path, out: BinaryIO) -> None:
                 tar.addfile(info, stream)
         else:
             raise ModpackError(
-                f"cannot pack {path}: only folders and regular files go into a dependency archive"
+                f"cannot pack {path}: only folders and regular files go into a dependency archive",
+                "Put a copy of the file itself in its place (cp -L copies what a symlink points to),"
+                " or move it out of the folder that local_path names.",
             )
 
     with (

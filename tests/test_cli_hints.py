@@ -1,0 +1,75 @@
+"""Errors the command line printed with no way forward: each now says what to do, and doing it works."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import run_modpack
+from tests.support.paths import FIXTURES, HELLO, ROOT
+
+EXAMPLE = FIXTURES / "example"
+RAMP_YML = (ROOT / "tests" / "cases" / "good" / "ramp-yml" / "ramp.yml").read_text()
+
+
+# --- build ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "lines"),
+    [
+        (
+            "2024-01-01",
+            [
+                "modpack: SOURCE_DATE_EPOCH='2024-01-01' is not a Unix timestamp",
+                "  hint: Set it to a whole number of seconds since 1970-01-01 UTC, as `git log -1"
+                " --format=%ct` prints, or unset it (the bundle's times are then 1980-01-01).",
+            ],
+        ),
+        (
+            "4354819200",
+            [
+                "modpack: SOURCE_DATE_EPOCH=4354819200 is past 2107, the last year a zip can record",
+                "  hint: Set it to 4354819199 (2107-12-31 23:59:59 UTC) or less, or unset it (the"
+                " bundle's times are then 1980-01-01).",
+            ],
+        ),
+    ],
+    ids=["not-a-number", "past-2107"],
+)
+def test_a_bad_source_date_epoch_says_what_to_set(tmp_path: Path, value: str, lines: list[str]) -> None:
+    result = run_modpack("build", EXAMPLE, "-o", tmp_path / "out", env={"SOURCE_DATE_EPOCH": value})
+    assert (result.returncode, result.stderr.splitlines()) == (2, lines)
+    # as the hint says: the last second of 2107 is taken
+    done = run_modpack("build", EXAMPLE, "-o", tmp_path / "out", env={"SOURCE_DATE_EPOCH": "4354819199"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    (bundle,) = (tmp_path / "out").glob("*.zip")
+    with zipfile.ZipFile(bundle) as archive:
+        assert archive.infolist()[0].date_time == (2107, 12, 31, 23, 59, 58)
+
+
+def test_a_symlink_in_a_dependency_folder_says_how_to_pack_it(tmp_path: Path) -> None:
+    (tmp_path / "plugin").mkdir()
+    (tmp_path / "plugin.conf").write_text("threads 4\n")
+    (tmp_path / "plugin" / "plugin.conf").symlink_to(tmp_path / "plugin.conf")
+    (tmp_path / "ramp.yml").write_text(
+        RAMP_YML
+        + 'module_name: hello\nsemantic_version: "1.2.3"\ncommands:\n'
+        + '    - {"command_name": "hello.get", "command_arity": 2, "flags": ["readonly"], '
+        + '"first_key": 1, "last_key": 1, "step": 1}\n'
+        + "dependencies:\n    plugin:\n        local_path: plugin\n"
+    )
+    result = run_modpack("build", "--so", HELLO, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "modpack: cannot pack plugin/plugin.conf: only folders and regular files go into a dependency archive",
+        "  hint: Put a copy of the file itself in its place (cp -L copies what a symlink points to),"
+        " or move it out of the folder that local_path names.",
+    ]
+    # as the hint says: the copy is packed
+    (tmp_path / "plugin" / "plugin.conf").unlink()
+    (tmp_path / "plugin" / "plugin.conf").write_text("threads 4\n")
+    done = run_modpack("build", "--so", HELLO, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
