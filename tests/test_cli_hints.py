@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.support.cli import run_modpack
+from tests.support.cli import CHECKOUT, run_modpack
 from tests.support.paths import FIXTURES, HELLO, ROOT
 
 EXAMPLE = FIXTURES / "example"
@@ -73,3 +76,40 @@ def test_a_symlink_in_a_dependency_folder_says_how_to_pack_it(tmp_path: Path) ->
     (tmp_path / "plugin" / "plugin.conf").write_text("threads 4\n")
     done = run_modpack("build", "--so", HELLO, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- init -------------------------------------------------------------------------------------
+
+
+def _no_terminal(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m modpack ARGS` with standard input not a terminal (as in CI): nothing is asked."""
+    return subprocess.run(
+        [sys.executable, "-m", "modpack", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": CHECKOUT},
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"), [((), "--name and --version"), (("--name", "hello"), "--version")]
+)
+def test_init_without_a_terminal_names_what_it_needs_and_how_to_give_it(
+    tmp_path: Path, given: tuple[str, ...], missing: str
+) -> None:
+    result = _no_terminal("init", *given, cwd=tmp_path)
+    assert (result.returncode, result.stderr.splitlines()) == (
+        2,
+        [
+            f"modpack: init needs {missing} when standard input is not a terminal to ask on",
+            "  hint: Pass `--name NAME --version X.Y.Z` (the name the module passes to RedisModule_Init),"
+            " or take them from the module with `--discover FILE.so`, or from `--from ramp.yml`.",
+        ],
+    )
+    # as the hint says
+    done = _no_terminal("init", "--name", "hello", "--version", "1.2.3", cwd=tmp_path)
+    assert done.returncode == 0 and (tmp_path / "modpack.toml").is_file(), done.stdout + done.stderr

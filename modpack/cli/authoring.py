@@ -259,7 +259,12 @@ def _new(
         return conversion.render(), conversion.notes
     if name is None or version is None:
         if not sys.stdin.isatty():
-            raise UsageError("init needs --name and --version (or --from / --discover)")
+            missing = " and ".join(o for o, v in (("--name", name), ("--version", version)) if v is None)
+            raise UsageError(
+                f"init needs {missing} when standard input is not a terminal to ask on",
+                "Pass `--name NAME --version X.Y.Z` (the name the module passes to RedisModule_Init),"
+                " or take them from the module with `--discover FILE.so`, or from `--from ramp.yml`.",
+            )
         name = name or click.prompt("module name (as passed to RedisModule_Init)")
         version = version or click.prompt("semantic version", default="0.1.0")
         _check_identity(name, version)
