@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 
 from tests.support.cli import CHECKOUT, run_modpack
 from tests.support.paths import FIXTURES, HELLO, ROOT
+from tests.support.rest import ADMIN, running_cluster
 
 EXAMPLE = FIXTURES / "example"
 RAMP_YML = (ROOT / "tests" / "cases" / "good" / "ramp-yml" / "ramp.yml").read_text()
@@ -113,3 +116,68 @@ def test_init_without_a_terminal_names_what_it_needs_and_how_to_give_it(
     # as the hint says
     done = _no_terminal("init", "--name", "hello", "--version", "1.2.3", cwd=tmp_path)
     assert done.returncode == 0 and (tmp_path / "modpack.toml").is_file(), done.stdout + done.stderr
+
+
+# --- the REST client --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["environment", "option"])
+def test_a_password_without_a_user_says_where_it_came_from(tmp_path: Path, where: str) -> None:
+    password = ["--password", ADMIN.password] if where == "option" else []
+    env = {"MODPACK_USER": "", "MODPACK_PASSWORD": ADMIN.password if where == "environment" else ""}
+    result = run_modpack("modules", "list", "--cluster", "https://127.0.0.1:1", *password, env=env)
+    expected = {
+        "environment": [
+            "modpack: MODPACK_PASSWORD in the environment gives a password, and no user is given",
+            "  hint: Pass --user (or set MODPACK_USER) to the user whose password it is, or unset"
+            " MODPACK_PASSWORD.",
+        ],
+        "option": [
+            "modpack: --password was given without --user (or MODPACK_USER)",
+            "  hint: Pass --user with the name of the user whose password it is.",
+        ],
+    }[where]
+    assert (result.returncode, result.stderr.splitlines()) == (2, expected)
+    # as the hint says
+    with running_cluster(tmp_path / "data") as cluster:
+        given = ["--cluster", cluster.urls[0], "--ca-cert", cluster.ca_cert, "--user", ADMIN.user]
+        done = run_modpack("modules", "list", *given, *password, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+class _WebPage(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<html><body>Sign in</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_an_address_that_answers_no_json_is_named_as_not_the_rest_api() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _WebPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = run_modpack(
+            "modules",
+            "list",
+            "--cluster",
+            url,
+            "--allow-http",
+            env={"MODPACK_USER": "a", "MODPACK_PASSWORD": "b"},
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "modpack: warning: --allow-http: credentials may cross the network in clear text",
+        f"modpack: GET {url}/v1/modules answered 200 without a JSON body",
+        "  hint: The Redis Enterprise REST API answers in JSON: check that the address is the cluster's"
+        " REST API (port 9443 unless cnm_https_port moves it), not a web page or a proxy.",
+    ]

@@ -122,7 +122,16 @@ class ConnectionOptions:
 
         user, password = self.user, self.password
         if password is not None and not user:
-            raise UsageError("a password was given without --user (or MODPACK_USER)")
+            if _from_environment("password"):  # the user may not know it is set
+                raise UsageError(
+                    "MODPACK_PASSWORD in the environment gives a password, and no user is given",
+                    "Pass --user (or set MODPACK_USER) to the user whose password it is, or unset"
+                    " MODPACK_PASSWORD.",
+                )
+            raise UsageError(
+                "--password was given without --user (or MODPACK_USER)",
+                "Pass --user with the name of the user whose password it is.",
+            )
         if user and password is None:
             password = _ask_password(user)
         if self.insecure:

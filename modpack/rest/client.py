@@ -269,7 +269,11 @@ class Api:
         try:
             answer: JSON = response.json()
         except ValueError as exc:
-            raise ClusterError(f"{method} {url} answered {response.status_code} without a JSON body") from exc
+            raise ClusterError(
+                f"{method} {url} answered {response.status_code} without a JSON body",
+                "The Redis Enterprise REST API answers in JSON: check that the address is the cluster's"
+                " REST API (port 9443 unless cnm_https_port moves it), not a web page or a proxy.",
+            ) from exc
         return answer
 
 
