@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.cli import CHECKOUT, run_modpack
 from tests.support.paths import FIXTURES, HELLO, ROOT
-from tests.support.rest import ADMIN, running_cluster
+from tests.support.rest import ADMIN, running_cluster, wait_until
 
 EXAMPLE = FIXTURES / "example"
 RAMP_YML = (ROOT / "tests" / "cases" / "good" / "ramp-yml" / "ramp.yml").read_text()
@@ -181,3 +181,93 @@ def test_an_address_that_answers_no_json_is_named_as_not_the_rest_api() -> None:
         "  hint: The Redis Enterprise REST API answers in JSON: check that the address is the cluster's"
         " REST API (port 9443 unless cnm_https_port moves it), not a web page or a proxy.",
     ]
+
+
+# --- serve ------------------------------------------------------------------------------------
+
+
+def _serves(data: Path, *options: str | Path) -> bool:
+    """Whether `modpack serve --data DATA OPTIONS` comes up (its ports file written); stopped after."""
+    ports = data.parent / f"{data.name}-ports.json"
+    command = [sys.executable, "-m", "modpack", "serve", "--data", str(data), "--port", "0", "--nodes", "1"]
+    process = subprocess.Popen(
+        [*command, "--ports-file", str(ports), *map(str, options)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": CHECKOUT},
+    )
+    try:
+        wait_until(lambda: ports.exists() or process.poll() is not None)
+        return process.poll() is None
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("content", [b"", b"\nsecret-pw\n"], ids=["empty", "blank-first-line"])
+def test_an_empty_admin_password_file_says_where_the_password_goes(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "pw.txt").write_bytes(content)
+    result = run_modpack(
+        "serve", "--data", tmp_path / "data", "--admin-password-file", "pw.txt", cwd=tmp_path
+    )
+    assert (result.returncode, result.stderr.splitlines()) == (
+        2,
+        [
+            "modpack: the first line of --admin-password-file pw.txt is empty: an empty admin password would"
+            " let anyone in",
+            "  hint: Put the password on the file's first line, or leave out --admin-password-file to keep"
+            " the admin's password (a new data folder gets a random one).",
+        ],
+    )
+    # as the hint says, both ways
+    (tmp_path / "pw.txt").write_bytes(b"secret-pw\n")
+    assert _serves(tmp_path / "data", "--admin-password-file", tmp_path / "pw.txt")
+    assert _serves(tmp_path / "new")
+    assert (tmp_path / "new" / "admin-password").is_file()
+
+
+def test_an_empty_admin_password_option_says_so(tmp_path: Path) -> None:
+    result = run_modpack("serve", "--data", tmp_path / "data", "--admin-password", "")
+    assert (result.returncode, result.stderr.splitlines()) == (
+        2,
+        [
+            "modpack: --admin-password is empty: an empty admin password would let anyone in",
+            "  hint: Give a password, or leave out --admin-password to keep the admin's password (a new"
+            " data folder gets a random one).",
+        ],
+    )
+
+
+def test_an_admin_password_file_that_is_not_utf8_says_how_to_save_it(tmp_path: Path) -> None:
+    (tmp_path / "pw.txt").write_bytes("secret-pw\n".encode("utf-16"))
+    result = run_modpack(
+        "serve", "--data", tmp_path / "data", "--admin-password-file", "pw.txt", cwd=tmp_path
+    )
+    assert (result.returncode, result.stderr.splitlines()) == (
+        2,
+        [
+            "modpack: --admin-password-file pw.txt is UTF-16 (little-endian) text (it starts with the byte"
+            " order mark FF FE), not UTF-8",
+            "  hint: Save the file as UTF-8 without a byte order mark (iconv -f UTF-16 -t UTF-8, or your"
+            " editor's encoding menu).",
+        ],
+    )
+
+
+@pytest.mark.parametrize(("given", "missing"), [("--cert", "--key"), ("--key", "--cert")])
+def test_a_certificate_without_its_key_says_what_to_give(tmp_path: Path, given: str, missing: str) -> None:
+    assert _serves(tmp_path / "first")  # neither: serve makes the certificate, as the hint says
+    made = {
+        "--cert": tmp_path / "first" / "tls" / "cert.pem",
+        "--key": tmp_path / "first" / "tls" / "key.pem",
+    }
+    result = run_modpack("serve", "--data", "data", given, made[given], cwd=tmp_path)
+    assert (result.returncode, result.stderr.splitlines()) == (
+        2,
+        [
+            f"modpack: {given} was given without {missing}: the two go together",
+            "  hint: Give --cert the certificate (PEM) and --key its private key (PEM), or neither for a"
+            " certificate serve makes in data/tls.",
+        ],
+    )
+    assert _serves(tmp_path / "data", "--cert", made["--cert"], "--key", made["--key"])

@@ -411,14 +411,28 @@ def _admin_password(password: str | None, path: Path | None, users_file: Path | 
                 f"Unset {name}, or drop --admin-password-file.",
             )
         raise UsageError("--admin-password and --admin-password-file go alone: give one")
+    keep = "to keep the admin's password (a new data folder gets a random one)"
     if path is not None:
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read --admin-password-file {path}: {exc}") from None
-        password = lines[0] if lines else ""
+        from modpack.regular import NotUtf8Text, decode_utf8
+
+        try:  # read_bytes, not read_regular: a pipe (`<(pass show ...)`) is a fair way to pass a secret
+            lines = decode_utf8(path.read_bytes(), f"--admin-password-file {path}").splitlines()
+        except OSError as exc:
+            raise UsageError(f"cannot read --admin-password-file {path}: {exc.strerror or exc}") from None
+        except NotUtf8Text as exc:
+            raise UsageError(exc.message, exc.hint) from None
+        if not lines or not lines[0]:
+            raise UsageError(
+                f"the first line of --admin-password-file {path} is empty: an empty admin password would"
+                " let anyone in",
+                f"Put the password on the file's first line, or leave out --admin-password-file {keep}.",
+            )
+        password = lines[0]
     if password is not None and not password:
-        raise UsageError("the admin password is empty")
+        raise UsageError(
+            "--admin-password is empty: an empty admin password would let anyone in",
+            f"Give a password, or leave out --admin-password {keep}.",
+        )
     if password is not None and users_file is not None:
         raise UsageError(
             "--users names the users file: an admin password given as well would be ignored",

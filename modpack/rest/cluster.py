@@ -349,7 +349,12 @@ class LocalCluster:
         if not options.https:
             return None
         if (options.cert is None) != (options.key is None):
-            raise UsageError("--cert and --key go together")
+            given, missing = ("--cert", "--key") if options.key is None else ("--key", "--cert")
+            raise UsageError(
+                f"{given} was given without {missing}: the two go together",
+                "Give --cert the certificate (PEM) and --key its private key (PEM), or neither for a"
+                f" certificate serve makes in {options.data / 'tls'}.",
+            )
         if options.cert is not None and options.key is not None:
             cert, key = options.cert, options.key
         else:
