@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -271,3 +272,71 @@ def test_a_certificate_without_its_key_says_what_to_give(tmp_path: Path, given: 
         ],
     )
     assert _serves(tmp_path / "data", "--cert", made["--cert"], "--key", made["--key"])
+
+
+# --- ramp-pack --------------------------------------------------------------------------------
+
+COMMAND_EXAMPLE = (
+    '\'{"command_name": "mymodule.cmd", "command_arity": 2, "flags": ["readonly"], "first_key": 1,'
+    ' "last_key": 1, "step": 1}\''
+)
+
+
+@pytest.mark.parametrize(
+    ("given", "lines"),
+    [
+        (
+            "{command_name: 'x'}",
+            [
+                "modpack: --add-command \"{command_name: 'x'}\" is not JSON: Expecting property name enclosed"
+                " in double quotes at character 2",
+                "  hint: Write the value as JSON in single quotes, its names and strings in double quotes, e.g."
+                f" --add-command {COMMAND_EXAMPLE}",
+            ],
+        ),
+        (
+            '{"name": "x"}',
+            [
+                'modpack: --add-command \'{"name": "x"}\' has no command_name: each one gives one command, an'
+                " object with command_name",
+                f"  hint: Give one command object per --add-command (repeat it for more), e.g. --add-command"
+                f" {COMMAND_EXAMPLE}",
+            ],
+        ),
+        (
+            '[{"command_name": "x"}]',
+            [
+                'modpack: --add-command \'[{"command_name": "x"}]\' is not a JSON object: each one gives one'
+                " command, an object with command_name",
+                f"  hint: Give one command object per --add-command (repeat it for more), e.g. --add-command"
+                f" {COMMAND_EXAMPLE}",
+            ],
+        ),
+    ],
+    ids=["not-json", "no-command-name", "a-list"],
+)
+def test_a_command_option_that_is_no_command_object_shows_one(
+    tmp_path: Path, given: str, lines: list[str]
+) -> None:
+    result = run_modpack("ramp-pack", HELLO, "--add-command", given, cwd=tmp_path)
+    assert (result.returncode, result.stderr.splitlines()) == (2, lines)
+    # the hint's example, as printed, packs
+    example = shlex.split(lines[1].rpartition("--add-command ")[2])
+    done = run_modpack("ramp-pack", HELLO, "--add-command", *example, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_dependencies_option_that_is_not_json_shows_the_form(tmp_path: Path) -> None:
+    result = run_modpack("ramp-pack", HELLO, "--dependencies", "{dep: 1}", cwd=tmp_path)
+    assert (result.returncode, result.stderr.splitlines()) == (
+        2,
+        [
+            "modpack: --dependencies '{dep: 1}' is not JSON: Expecting property name enclosed in double quotes"
+            " at character 2",
+            "  hint: Write the value as JSON in single quotes, its names and strings in double quotes, e.g."
+            ' --dependencies \'{"NAME": {"url": "https://example.com/NAME.tgz", "sha256": "<64 hex digits>"}}\'',
+        ],
+    )
+    written = '{"NAME": {"url": "https://example.com/NAME.tgz", "sha256": "' + "a" * 64 + '"}}'
+    done = run_modpack("ramp-pack", HELLO, "--dependencies", written, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr

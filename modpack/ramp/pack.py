@@ -254,13 +254,35 @@ def _apply_command_line(module: Module, options: dict[str, RampOption], sink: Si
             module[key] = value
 
 
+_COMMAND_EXAMPLE = (
+    '\'{"command_name": "mymodule.cmd", "command_arity": 2, "flags": ["readonly"], "first_key": 1,'
+    ' "last_key": 1, "step": 1}\''
+)
+_DEPENDENCIES_EXAMPLE = '\'{"NAME": {"url": "https://example.com/NAME.tgz", "sha256": "<64 hex digits>"}}\''
+
+
+def _json_hint(option: str, how: str) -> str:
+    """`how` a value of `option` is written, with an example in single quotes (the shell keeps it whole)."""
+    example = _COMMAND_EXAMPLE if option in _ENTRY_OPTIONS else _DEPENDENCIES_EXAMPLE
+    return f"{how}, e.g. --{option.replace('_', '-')} {example}"
+
+
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 80 else repr(text[:80]) + "..."  # the whole value was echoed
+
+
 def _json_value(option: str, text: str) -> JSON:
-    shown = repr(text) if len(text) <= 80 else repr(text[:80]) + "..."  # the whole value was echoed
+    shown = _shown(text)
     try:
         value: JSON = json.loads(text)
         return value
     except json.JSONDecodeError as exc:
-        raise UsageError(f"--{option.replace('_', '-')} {shown} is not JSON: {exc.msg}") from exc
+        raise UsageError(
+            f"--{option.replace('_', '-')} {shown} is not JSON: {exc.msg} at character {exc.pos + 1}",
+            _json_hint(
+                option, "Write the value as JSON in single quotes, its names and strings in double quotes"
+            ),
+        ) from exc
     except RecursionError:  # an internal error before
         raise UsageError(f"--{option.replace('_', '-')} {shown} is nested too deeply") from None
 
@@ -268,7 +290,14 @@ def _json_value(option: str, text: str) -> JSON:
 def _json_entry(option: str, text: str) -> Module:
     value = _json_value(option, text)
     if not isinstance(value, dict) or "command_name" not in value:
-        raise UsageError(f"--{option.replace('_', '-')} needs a JSON object with command_name")
+        what = "has no command_name" if isinstance(value, dict) else "is not a JSON object"
+        raise UsageError(
+            f"--{option.replace('_', '-')} {_shown(text)} {what}: each one gives one command, an object"
+            " with command_name",
+            _json_hint(
+                option, f"Give one command object per --{option.replace('_', '-')} (repeat it for more)"
+            ),
+        )
     return value
 
 
