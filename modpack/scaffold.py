@@ -320,7 +320,7 @@ def _escaped_object(value: dict[str, JSON], where: str, found: list[str]) -> dic
 
 
 def from_module_file(path: Path) -> Conversion:
-    from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_module_json, read_regular
+    from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_module_json, hint_for, read_regular
     from modpack.sources import parse_json
 
     sink = Sink(str(path))
@@ -330,7 +330,7 @@ def from_module_file(path: Path) -> Conversion:
             raise ModpackError(f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
         text = decode_module_json(raw, str(path))
     except OSError as exc:
-        raise ModpackError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise ModpackError(f"cannot read {path}: {exc.strerror or exc}", hint_for(exc)) from exc
     except NotUtf8Text as exc:
         raise ModpackError(exc.message, exc.hint) from None
     document = parse_json(text, sink)

@@ -340,3 +340,29 @@ def test_a_dependencies_option_that_is_not_json_shows_the_form(tmp_path: Path) -
     written = '{"NAME": {"url": "https://example.com/NAME.tgz", "sha256": "' + "a" * 64 + '"}}'
     done = run_modpack("ramp-pack", HELLO, "--dependencies", written, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- files that are no regular file -----------------------------------------------------------
+
+NOT_REGULAR = (
+    "  hint: Pass the path of a regular file: modpack does not read from pipes, sockets or devices"
+    " (save what they give to a file first)."
+)
+
+
+def test_init_from_a_named_pipe_says_to_pass_a_file(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "module.json")
+    result = run_modpack("init", "--from", "module.json", "new.toml", cwd=tmp_path)
+    assert (result.returncode, result.stderr.splitlines()) == (
+        1,
+        ["modpack: cannot read module.json: a named pipe (FIFO), not a regular file", NOT_REGULAR],
+    )
+
+
+def test_discover_writing_to_a_named_pipe_says_to_pass_a_file(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "modpack.toml")
+    result = run_modpack("discover", HELLO, "--write", "modpack.toml", cwd=tmp_path)
+    assert (result.returncode, result.stderr.splitlines()) == (
+        1,
+        ["modpack: cannot read modpack.toml: a named pipe (FIFO), not a regular file", NOT_REGULAR],
+    )

@@ -462,14 +462,14 @@ def _module_table(document: tomlkit.TOMLDocument) -> dict[str, JSON]:
 
 
 def _read_existing(path: Path) -> str | None:
-    from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, read_regular
+    from modpack.regular import MAX_TEXT_FILE, NotUtf8Text, decode_utf8, hint_for, read_regular
 
     try:
         raw = read_regular(path, MAX_TEXT_FILE)  # a FIFO named modpack.toml would block a plain read
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise ModpackError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise ModpackError(f"cannot read {path}: {exc.strerror or exc}", hint_for(exc)) from None
     if len(raw) > MAX_TEXT_FILE:
         raise ModpackError(f"{path} is larger than {MAX_TEXT_FILE // (1024 * 1024)} MiB")
     try:
