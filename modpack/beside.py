@@ -1,9 +1,10 @@
-"""Files beside a path: the one module binary in a folder, and a file whose name is close to one
-that is not there. Messages name them; nothing here decides anything."""
+"""Files around a path: the one module binary in a folder, a file whose name is close to one that
+is not there, and what in a folder a dependency archive cannot hold. Messages name them."""
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,3 +50,50 @@ def close_sibling(path: Path, *, skip: Collection[str] = (), most: int = 1000) -
         return None
     close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.85)
     return close[0] if close else None
+
+
+UNPACKABLE_HINT = (
+    "Put a copy of the file itself in its place (cp -L copies what a symlink points to), or move it"
+    " out of the folder that local_path names."
+)
+
+
+def unpackable_message(name: str, unpackable: str) -> str:
+    """The DEP006 message of dependency `name`'s folder holding `unpackable` (first_unpackable)."""
+    return (
+        f"local_path of {name!r}: {unpackable}: only folders and regular files go into a dependency archive"
+    )
+
+
+def first_unpackable(root: Path) -> str | None:
+    """What in the folder `root` a dependency archive cannot hold, said as "PATH is a symbolic
+    link" (a symlink, a FIFO, a device: only folders and regular files are packed, builder._tar_gz);
+    None when all of it can be packed, or `root` is no folder. In the order the build packs it."""
+    from modpack.regular import kind_of as kind_of_mode
+
+    def walk(folder: Path) -> str | None:
+        try:
+            children = sorted(folder.iterdir(), key=lambda p: p.name)
+        except OSError:
+            return None  # the build names what it cannot read
+        for child in children:
+            try:
+                mode = child.lstat().st_mode
+            except OSError:
+                continue
+            if stat.S_ISDIR(mode):
+                found = walk(child)
+                if found is not None:
+                    return found
+            elif stat.S_ISLNK(mode):
+                return f"{child} is a symbolic link"
+            elif not stat.S_ISREG(mode):
+                return f"{child} is {kind_of_mode(mode)}"
+        return None
+
+    try:
+        if root.is_symlink() or not root.is_dir():
+            return None
+    except (OSError, ValueError):
+        return None
+    return walk(root)

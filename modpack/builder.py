@@ -601,10 +601,11 @@ def _tar_gz(root: Path, out: BinaryIO) -> None:
                 info.size = os.fstat(stream.fileno()).st_size
                 tar.addfile(info, stream)
         else:
+            from modpack.beside import UNPACKABLE_HINT
+
             raise ModpackError(
                 f"cannot pack {path}: only folders and regular files go into a dependency archive",
-                "Put a copy of the file itself in its place (cp -L copies what a symlink points to),"
-                " or move it out of the folder that local_path names.",
+                UNPACKABLE_HINT,
             )
 
     with (

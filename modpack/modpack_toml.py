@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from modpack import locate, policy, schema, versions
-from modpack.beside import close_sibling
+from modpack.beside import UNPACKABLE_HINT, close_sibling, first_unpackable, unpackable_message
 from modpack.checks.commands import no_commands, target_redis
 from modpack.checks.numbers import C_INT, as_integer
 from modpack.config import normalized_codes, settings_from
@@ -220,8 +220,11 @@ def check_local_archive(
         message = f"dependency name {name!r} cannot name a file under deps/ (letters, digits, '.', '_', '-')"
         _add_unmapped(sink, "DEP006", where, message)
         return None
-    if not archive:
-        return None  # builder.local_dependencies found a folder or a readable regular file
+    if not archive:  # builder.local_dependencies found a folder or a readable regular file
+        unpackable = first_unpackable(path)
+        if unpackable is not None:
+            _add_unmapped(sink, "DEP006", where, unpackable_message(name, unpackable), UNPACKABLE_HINT)
+        return None
     try:
         mode: int | None = path.stat().st_mode
     except FileNotFoundError:

@@ -68,18 +68,38 @@ def test_a_symlink_in_a_dependency_folder_says_how_to_pack_it(tmp_path: Path) ->
         + '"first_key": 1, "last_key": 1, "step": 1}\n'
         + "dependencies:\n    plugin:\n        local_path: plugin\n"
     )
-    result = run_modpack("build", "--so", HELLO, cwd=tmp_path)
-    assert result.returncode == 1
-    assert result.stderr.splitlines() == [
-        "modpack: cannot pack plugin/plugin.conf: only folders and regular files go into a dependency archive",
-        "  hint: Put a copy of the file itself in its place (cp -L copies what a symlink points to),"
+    line = (tmp_path / "ramp.yml").read_text().splitlines().index("        local_path: plugin") + 1
+    said = [
+        f"ramp.yml:{line} [dependencies.plugin.local_path]: error DEP006 local_path of 'plugin':"
+        " plugin/plugin.conf is a symbolic link: only folders and regular files go into a dependency archive",
+        "  fix: Put a copy of the file itself in its place (cp -L copies what a symlink points to),"
         " or move it out of the folder that local_path names.",
     ]
+    result = run_modpack("build", "--so", HELLO, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "\n".join(said) in result.stdout, result.stdout
+    assert result.stderr == "modpack: ramp.yml has errors; nothing was written\n"
+    # validate says it too: it said nothing (exit 0), and only the build refused the folder
+    checked = run_modpack("validate", "ramp.yml", cwd=tmp_path)
+    assert checked.returncode == 1 and "\n".join(said) in checked.stdout, checked.stdout
     # as the hint says: the copy is packed
     (tmp_path / "plugin" / "plugin.conf").unlink()
     (tmp_path / "plugin" / "plugin.conf").write_text("threads 4\n")
+    assert run_modpack("validate", "ramp.yml", cwd=tmp_path).returncode == 0
     done = run_modpack("build", "--so", HELLO, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
+    # a named pipe deeper down is no file either; a path RAMP evaluates is never looked at
+    (tmp_path / "plugin" / "run").mkdir()
+    os.mkfifo(tmp_path / "plugin" / "run" / "events")
+    piped = run_modpack("validate", "ramp.yml", cwd=tmp_path)
+    assert "plugin/run/events is a named pipe (FIFO): only folders" in piped.stdout, piped.stdout
+    evaluated = (
+        (tmp_path / "ramp.yml")
+        .read_text()
+        .replace("local_path: plugin", 'local_path: "{os.getcwd()}/plugin"')
+    )
+    (tmp_path / "ramp.yml").write_text(evaluated)
+    assert "DEP006" not in run_modpack("validate", "ramp.yml", cwd=tmp_path).stdout
 
 
 # --- init -------------------------------------------------------------------------------------
