@@ -132,31 +132,15 @@ def local_dependencies(decl: Declarations) -> list[LocalDependency]:
     deps = decl.module.get("dependencies")
     if not isinstance(deps, dict):
         return []
+    from modpack.modpack_toml import not_an_archive
+
     found = []
     for name, dep in sorted(deps.items()):
         local = dep.get("local_path") if isinstance(dep, dict) else None
         if isinstance(local, str) and local:
             path = decl.path.parent / local
-            found.append(LocalDependency(str(name), path, decl.kind == "ramp" and _not_an_archive(path)))
+            found.append(LocalDependency(str(name), path, decl.kind == "ramp" and not_an_archive(path)))
     return found
-
-
-def _not_an_archive(path: Path) -> bool:
-    """A folder, or a regular file that does not start as gzip does; False for what cannot be
-    read (the archive check names that)."""
-    from modpack.modpack_toml import GZIP_MAGIC
-
-    try:
-        if path.is_symlink():
-            return False
-        if path.is_dir():
-            return True
-        if not path.is_file():
-            return False
-        with path.open("rb") as stream:
-            return stream.read(2) != GZIP_MAGIC
-    except (OSError, ValueError):
-        return False
 
 
 def check_before_write(

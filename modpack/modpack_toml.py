@@ -202,6 +202,25 @@ def _check_dependencies(decl: Declarations) -> None:
 
 
 GZIP_MAGIC = b"\x1f\x8b"
+
+
+def not_an_archive(path: Path) -> bool:
+    """Whether a ramp.yml's local_path is one the build tar-gzips, as RAMP does: a folder, or a
+    regular file that does not start as gzip does; False for what cannot be read, a symlink
+    among them (check_local_archive names that)."""
+    try:
+        if path.is_symlink():
+            return False
+        if path.is_dir():
+            return True
+        if not path.is_file():
+            return False
+        with path.open("rb") as stream:
+            return stream.read(2) != GZIP_MAGIC
+    except (OSError, ValueError):
+        return False
+
+
 # A dependency name that can name its entry deps/<name>.tgz (and the file init extracts it to).
 DEPENDENCY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,100}")
 

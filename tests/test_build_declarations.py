@@ -7,12 +7,14 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import shlex
 import shutil
 import tarfile
 import tomllib
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -837,6 +839,82 @@ def test_a_symlink_inside_a_ramp_local_path_folder_is_refused(tmp_path: Path) ->
     result = run_modpack("build", "--so", HELLO, cwd=tmp_path)
     assert result.returncode == 1 and "only folders and regular files" in result.stdout + result.stderr
     assert "Traceback" not in result.stderr and bundles(tmp_path / "dist") == []
+
+
+def _no_folder_link(folder: Path) -> None:
+    (folder / "plugin-src").mkdir()
+    (folder / "plugin").symlink_to("plugin-src")
+
+
+def _no_file_link(folder: Path) -> None:
+    (folder / "plugin.conf").write_text("threads 4\n")
+    (folder / "plugin").symlink_to("plugin.conf")
+
+
+def _cut_archive(folder: Path) -> None:
+    (folder / "plugin").write_bytes(gzip.compress(b"plugin" * 1000)[:20])
+
+
+_POINT_AT_TGZ = (
+    "  fix: Point local_path at the dependency's .tgz (tar czf NAME.tgz FILES), relative to the"
+    " declarations file."
+)
+
+
+@pytest.mark.parametrize(
+    ("make", "name", "said"),
+    [
+        (_no_folder_link, "plugin", "local_path of 'plugin': plugin is not a file"),
+        (_no_file_link, "plugin", "local_path of 'plugin': plugin is not a gzip archive"),
+        (
+            lambda folder: os.mkfifo(folder / "plugin"),
+            "plugin",
+            "local_path of 'plugin': plugin is not a file",
+        ),
+        (
+            _cut_archive,
+            "plugin",
+            "local_path of 'plugin': plugin is a damaged gzip archive: it ends before the archive does"
+            " (truncated)",
+        ),
+        (
+            lambda folder: (folder / "plugin").write_text("threads 4\n"),
+            "'a b'",
+            "dependency name 'a b' cannot name a file under deps/ (letters, digits, '.', '_', '-')",
+        ),
+    ],
+    ids=["link-to-folder", "link-to-file", "fifo", "cut-gzip", "name"],
+)
+def test_validate_of_a_ramp_yml_says_the_local_path_build_refuses(
+    tmp_path: Path, make: Callable[[Path], None], name: str, said: str
+) -> None:
+    """validate of a ramp.yml whose local_path build cannot pack (a symlink, a FIFO, a damaged gzip
+    file, a dependency name no deps/ entry can have) said nothing, exit 0, and build refused it:
+    validate now says what build says, at the local_path's line; build says it once."""
+    make(tmp_path)
+    commands = (
+        'commands:\n    - {"command_name": "hello.get", "command_arity": 2, "flags": ["readonly"], '
+        '"first_key": 1, "last_key": 1, "step": 1}\n'
+    )
+    text = (
+        MANIFEST
+        + 'module_name: hello\nsemantic_version: "1.2.3"\n'
+        + commands
+        + f"dependencies:\n    {name}:\n        local_path: plugin\n"
+    )
+    (tmp_path / "ramp.yml").write_text(text)
+    line = text.splitlines().index("        local_path: plugin") + 1
+    key = name.strip("'")
+    finding = f"ramp.yml:{line} [dependencies.{key}.local_path]: error DEP006 {said}"
+    checked = run_modpack("validate", "ramp.yml", cwd=tmp_path)
+    assert checked.returncode == 1, checked.stdout
+    assert [s for s in checked.stdout.splitlines() if "DEP006" in s] == [finding], checked.stdout
+    assert f"{finding}\n{_POINT_AT_TGZ}\n" in checked.stdout
+    built = run_modpack("build", "--so", HELLO, cwd=tmp_path)
+    assert built.returncode == 1, built.stdout + built.stderr
+    assert [s for s in built.stdout.splitlines() if "DEP006" in s] == [finding], built.stdout
+    assert built.stderr == "modpack: ramp.yml has errors; nothing was written\n"
+    assert bundles(tmp_path / "dist") == []
 
 
 def test_build_of_a_bare_ramp_yml_lists_the_lines_to_add_one_per_line(tmp_path: Path) -> None:

@@ -663,7 +663,7 @@ def check(decl: Declarations) -> None:
     metadata.check_dependencies(module, sink)
     _check_empty_lists(decl.raw, sink, decl.given)
     _check_dependency_urls(decl.raw, sink)
-    _check_folders_to_pack(module, decl.path.parent, sink)
+    _check_local_paths(module, decl.path.parent, sink)
     _check_command_entries(module, sink, decl.raw, discovered=decl.discovered)
     # Numbers RAMP copies into module.json verbatim: a YAML 3.0 would be written as 3.0.
     for key in ("commands", "overide_command", "add_command", "crdb"):
@@ -674,21 +674,23 @@ def check(decl: Declarations) -> None:
         sink.findings[start:] = kept
 
 
-def _check_folders_to_pack(module: Module, base: Path, sink: Sink) -> None:
-    """DEP006 for a local_path folder holding what no dependency archive can (a symlink, a FIFO):
-    build refused it ("cannot pack ..."), while validate said nothing. A folder or file not there
-    yet is the build's to name, as one a build step makes may be; a path RAMP evaluates as an
-    f-string (DECL002) is never looked at."""
-    from modpack.beside import UNPACKABLE_HINT, first_unpackable, unpackable_message
-
+def _check_local_paths(module: Module, base: Path, sink: Sink) -> None:
+    """What the build says of each local_path it packs (DEP006), said where it is written: a
+    folder holding a symlink or a FIFO, a symlink, a FIFO, a damaged gzip archive, a dependency
+    name that cannot name deps/<name>.tgz. validate said nothing of these, and build refused them.
+    A path not there yet is the build's to name, as one a build step makes may be; a path RAMP
+    evaluates as an f-string (DECL002) is never looked at."""
     deps = module.get("dependencies")
     for name, dep in sorted(deps.items()) if isinstance(deps, dict) else ():
         local = dep.get("local_path") if isinstance(dep, dict) else None
         if isinstance(local, str) and local and "{" not in local:
-            unpackable = first_unpackable(base / local)
-            if unpackable is not None:
-                message = unpackable_message(str(name), unpackable)
-                sink.add("DEP006", f"dependencies.{name}.local_path", message, UNPACKABLE_HINT)
+            from modpack.modpack_toml import check_local_archive, not_an_archive
+
+            path, start = base / local, len(sink.findings)
+            check_local_archive(
+                str(name), path, sink, required=False, place="", archive=not not_an_archive(path)
+            )
+            sink.findings[start:] = [f for f in sink.findings[start:] if f.code != "DECL010"]
 
 
 # What `ramp pack` 2.5.9 and later writes for a missing compatible_redis_version (ramp.md §2, §12.11).
