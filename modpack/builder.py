@@ -160,7 +160,12 @@ def check_before_write(
     from modpack.checks.numbers import report_floats
     from modpack.modpack_toml import toml_path
 
-    sink = Sink(str(decl.path), mapper=toml_path if decl.kind == "toml" else lambda p: p)
+    if decl.kind == "toml":
+        sink = Sink(str(decl.path), mapper=toml_path)
+    else:  # the version packed from the manifest's semantic_version is said where that is written
+        from modpack.ramp.reader import packed_version_place
+
+        sink = Sink(str(decl.path), mapper=packed_version_place(decl, lambda p: p))
     sink.lines = decl.sink.lines
     if target is not None:  # said where the target gives the value, as validate says it
         from modpack.validate import in_target

@@ -917,6 +917,38 @@ def test_validate_of_a_ramp_yml_says_the_local_path_build_refuses(
     assert bundles(tmp_path / "dist") == []
 
 
+def test_validate_of_a_ramp_yml_says_the_version_0_build_refuses(tmp_path: Path) -> None:
+    """A ramp.yml's semantic_version "0.0.0" packs version 0, which Redis Enterprise refuses:
+    validate said nothing (exit 0) and build refused it at "ramp.yml:1 [version]", a key the file
+    does not hold. Both now say it at the semantic_version line, build once; `version: 0` written
+    is said where it is written."""
+    commands = (
+        'commands:\n    - {"command_name": "hello.get", "command_arity": 2, "flags": ["readonly"], '
+        '"first_key": 1, "last_key": 1, "step": 1}\n'
+    )
+    text = MANIFEST + 'module_name: hello\nsemantic_version: "0.0.0"\n' + commands
+    (tmp_path / "ramp.yml").write_text(text)
+    line = text.splitlines().index('semantic_version: "0.0.0"') + 1
+    said = [
+        f"ramp.yml:{line} [semantic_version]: error VER012 version is 0: Redis Enterprise reads 0 as no"
+        " version and refuses the bundle (module_version_missing), and semantic_version 0.0.0 encodes 0",
+        "  fix: Release as 0.0.1 or later (version 1 or more).",
+    ]
+    checked = run_modpack("validate", "ramp.yml", cwd=tmp_path)
+    assert checked.returncode == 1, checked.stdout
+    assert [s for s in checked.stdout.splitlines() if "VER012" in s] == said[:1], checked.stdout
+    assert "\n".join(said) in checked.stdout
+    built = run_modpack("build", "--so", HELLO, cwd=tmp_path)
+    assert built.returncode == 1, built.stdout + built.stderr
+    assert [s for s in built.stdout.splitlines() if "VER012" in s] == said[:1], built.stdout
+    assert built.stderr == "modpack: ramp.yml has errors; nothing was written\n"
+    assert bundles(tmp_path / "dist") == []
+    # as the fix says: 0.0.1 is taken by both
+    (tmp_path / "ramp.yml").write_text(text.replace('"0.0.0"', '"0.0.1"'))
+    assert "VER012" not in run_modpack("validate", "ramp.yml", cwd=tmp_path).stdout
+    assert run_modpack("build", "--so", HELLO, cwd=tmp_path).returncode == 0
+
+
 def test_build_of_a_bare_ramp_yml_lists_the_lines_to_add_one_per_line(tmp_path: Path) -> None:
     (tmp_path / "ramp.yml").write_text("module_name: hello\ncapabilities: [types]\n")
     result = run_modpack("build", "--so", HELLO, cwd=tmp_path)

@@ -21,7 +21,7 @@ from modpack.checks import metadata
 from modpack.checks.numbers import report_floats
 from modpack.declarations import Declarations
 from modpack.envvars import getenv_as_variables, substitute_env
-from modpack.findings import Sink
+from modpack.findings import PathMapper, Sink
 from modpack.regular import decode_manifest
 from modpack.sources import read_text
 
@@ -646,8 +646,8 @@ def check(decl: Declarations) -> None:
             sink.report(violation)
     # judged as packed: RAMP writes its default where the manifest sets no version (VER008 of
     # min_redis_version '4.0' against a compatible_redis_version of 7.0 was said by build alone)
-    versions = Sink(sink.file, sink.lines, sink.mapper)
-    packed = {**{k: RAMP_DEFAULTS[k] for k in _VERSION_DEFAULTS}, **module}
+    versions = Sink(sink.file, sink.lines, packed_version_place(decl, sink.mapper))
+    packed = {**{k: RAMP_DEFAULTS[k] for k in _VERSION_DEFAULTS}, **_packed_version(decl, module), **module}
     metadata.check_versions(packed, versions)
     sink.extend(named_defaults(versions.resolved(), packed, {*decl.raw, *decl.given}))
     _check_default_compatible(module, sink)
@@ -672,6 +672,27 @@ def check(decl: Declarations) -> None:
     if decl.opaque:
         kept = [f for f in sink.findings[start:] if f.location.path not in decl.opaque]
         sink.findings[start:] = kept
+
+
+def _packed_version(decl: Declarations, module: Module) -> Module:
+    """The version `modpack build` (without --discover) packs from the manifest's semantic_version
+    where the manifest gives no version (ramp.edits.prepare_build), so it is judged as packed:
+    "0.0.0" packs version 0, which Redis Enterprise refuses (VER012), and validate passed it."""
+    semantic = module.get("semantic_version")
+    if decl.discovered or "version" in module or not isinstance(semantic, str):
+        return {}
+    from modpack.versions import encode, parse_semver
+
+    parsed = parse_semver(semantic)
+    return {"version": encode(*parsed)} if parsed is not None else {}
+
+
+def packed_version_place(decl: Declarations, mapper: PathMapper) -> PathMapper:
+    """`mapper`, but for the version build packs from the manifest's semantic_version (it writes no
+    version of its own): said at semantic_version, where it is written, by validate and build alike."""
+    if decl.discovered or "version" in decl.raw or "semantic_version" not in decl.raw:
+        return mapper
+    return lambda path: "semantic_version" if path == "version" else mapper(path)
 
 
 def _check_local_paths(module: Module, base: Path, sink: Sink) -> None:
