@@ -736,3 +736,37 @@ def test_the_7x_artifact_delete_hint_names_an_unpublish_that_runs(
     listing = cli(legacy, "artifacts", "list")
     assert listing.returncode == 1
     assert "`modpack unpublish NAME VERSION` removes one" in listing.stderr
+
+
+def test_a_7x_dry_run_says_it_could_not_check_the_role_the_real_run_is_refused_for(tmp_path: Path) -> None:
+    """On RS 7.x the user's role cannot be read (GET /v1/users/role is RS 8.x's). A dry run as a
+    cluster_member said "module object: would create" and "would upload" on every node, exit 0,
+    with nothing about the role; the real run was then refused on every node, "403 forbidden: role
+    'cluster_member' does not have the update_cluster permission", exit 1. The dry run says that
+    the permission its calls need was not checked; with nothing to do it says nothing of it."""
+    from tests.support.cli import run_modpack
+    from tests.support.rest import ROLE_USERS, write_role_users
+
+    users = write_role_users(tmp_path / "users.json")
+    bundle = write_bundle(tmp_path / "rolecheck.zip", module_json(module_name="rolecheck"))
+    member = ROLE_USERS["cluster_member"]
+    with running_cluster(tmp_path / "data", users=users, software_version="7.22") as legacy:
+        where = ["--cluster", legacy.urls[0], "--ca-cert", str(legacy.ca_cert), "--retries", "0"]
+        env = {"MODPACK_USER": member.user, "MODPACK_PASSWORD": member.password}
+        previewed = run_modpack("publish", bundle, "--dry-run", *where, env=env)
+        assert previewed.returncode == 0, previewed.stdout + previewed.stderr
+        assert "module object: would create" in previewed.stdout
+        (note,) = [line for line in previewed.stdout.splitlines() if "user's role could not be read" in line]
+        assert "whether it has update_cluster, which these calls need, was not checked" in note
+        assert "refused (403 forbidden)" in note
+
+        real = run_modpack("publish", bundle, *where, env=env)
+        assert real.returncode == 1, real.stdout + real.stderr
+        assert "does not have the update_cluster permission" in real.stdout
+        assert listed(legacy, "rolecheck") == []
+
+        assert cli(legacy, "publish", bundle).returncode == 0  # the admin publishes it
+        nothing = run_modpack("publish", bundle, "--dry-run", *where, env=env)
+        assert nothing.returncode == 0, nothing.stdout + nothing.stderr
+        assert "dry run: nothing to do" in nothing.stdout
+        assert "could not be read" not in nothing.stdout

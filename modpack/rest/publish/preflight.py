@@ -224,16 +224,33 @@ def _pack_version(bundles: Sequence[Bundle], view: ClusterView) -> list[str]:
     ]
 
 
+def needed_permissions(view: ClusterView, options: PublishOptions) -> list[str]:
+    """The permissions the run's changing calls need (permissions.md, requests/modules)."""
+    needed = ["update_cluster"] if view.legacy else ["manage_cluster_modules"]
+    if view.uploads_switch is False and options.allow_upload and "update_cluster" not in needed:
+        needed.append("update_cluster")
+    return needed
+
+
+def unread_role_note(view: ClusterView, options: PublishOptions) -> str:
+    """A dry run's note when the user's role could not be read (GET /v1/users/role is RS 8.x's):
+    whether the role may make the calls listed was not checked, and a role without the permission
+    is refused (403) by the real run."""
+    needed = needed_permissions(view, options)
+    return (
+        f"the user's role could not be read (GET /v1/users/role), so whether it has {joined(needed)},"
+        f" which these calls need, was not checked: a role without {verb(needed, 'it', 'them')} is"
+        " refused (403 forbidden) when the calls are made (admin has them all)"
+    )
+
+
 def _role_lacks(view: ClusterView, options: PublishOptions) -> list[str]:
     """A line when the user's role (where read) lacks a permission the run's calls need: the
     module endpoints' (manage_cluster_modules; POST /v2/modules before 8.0: update_cluster), and
     update_cluster for --allow-upload to turn the switch on (requests/modules, permissions.md)."""
     if view.permissions is None:
         return []
-    needed = ["update_cluster"] if view.legacy else ["manage_cluster_modules"]
-    if view.uploads_switch is False and options.allow_upload and "update_cluster" not in needed:
-        needed.append("update_cluster")
-    missing = [p for p in needed if p not in view.permissions]
+    missing = [p for p in needed_permissions(view, options) if p not in view.permissions]
     if not missing:
         return []
     return [

@@ -11,7 +11,7 @@ from modpack.rest.client import Api
 from modpack.rest.publish.bundles import disagreements, load_bundles, peek
 from modpack.rest.publish.identity import judge_module_object, with_identity
 from modpack.rest.publish.legacy import LegacyPublish
-from modpack.rest.publish.preflight import PreflightError, preflight, route_notes, routed
+from modpack.rest.publish.preflight import PreflightError, preflight, route_notes, routed, unread_role_note
 from modpack.rest.publish.results import PublishOptions, result_for
 from modpack.rest.publish.switch import UploadsSwitchedOn
 from modpack.rest.publish.user_defined import pipelined, publish_user_defined
@@ -76,9 +76,11 @@ def _in_order(paths: Sequence[Path], connection: Connection, options: PublishOpt
             with UploadsSwitchedOn(api, view, options, result):
                 result.api = "v2 (RS 7.x)"
                 LegacyPublish(api, bundles, routes, options, result).run()
-            return result
-        # Judged before the upload switch is turned on: a refusal then changes nothing at all.
-        judged = judge_module_object(api, bundles, options, result)
-        with UploadsSwitchedOn(api, view, options, result) as switch:
-            publish_user_defined(api, bundles, routes, options, result, judged=judged, switch=switch)
+        else:
+            # Judged before the upload switch is turned on: a refusal then changes nothing at all.
+            judged = judge_module_object(api, bundles, options, result)
+            with UploadsSwitchedOn(api, view, options, result) as switch:
+                publish_user_defined(api, bundles, routes, options, result, judged=judged, switch=switch)
+    if options.dry_run and view.permissions is None and result.calls:
+        result.notes.append(unread_role_note(view, options))
     return result
