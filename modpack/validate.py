@@ -66,8 +66,11 @@ def validate_paths(
                 and settings_for(p).load
                 for p in kept
             )
-        so = paired if own.load and kind_of(path) == "ramp.yml" else None
+        manifest = own.load and kind_of(path) == "ramp.yml"
+        so = paired if manifest else None
         report = validate_file(path, own, binary_beside=own.load and bool(loaded), so=so)
+        if manifest and so is None and loaded and exists(path):
+            report.findings += _not_compared(path, kept)
         report.findings = select(report.findings, own)
         report.strict = own.strict
         reports.append(report)
@@ -85,6 +88,34 @@ def _ramp_binary(paths: list[Path]) -> Path | None:
         return None
     binaries = [p for p in paths if _kind(p) == "binary"]
     return binaries[0] if len(binaries) == 1 else None
+
+
+def _not_compared(manifest: Path, paths: list[Path]) -> list[Finding]:
+    """LOAD031 for a ramp.yml under --load that was compared with no module: the run loads other
+    files (so LOAD025 does not fail it), but none is the one .so beside the one ramp.yml that it
+    would be compared with (`_ramp_binary`), and nothing said that its module_name and commands
+    were never held against a module."""
+    import shlex
+
+    binaries = [p for p in paths if _kind(p) == "binary"]
+    shown = ", ".join(map(str, binaries[:3])) + (
+        f" and {len(binaries) - 3} more" if len(binaries) > 3 else ""
+    )
+    if len(binaries) > 1:
+        why = f"the run has {len(binaries)} .so files ({shown}): which one it describes is unknown"
+    elif binaries:
+        why = "the run has other manifests: which one describes its .so is unknown"
+    else:
+        why = "the run loads no .so of its own (a bundle's is compared with that bundle's module.json)"
+    command = f"modpack validate --load {shlex.quote(str(manifest))} FILE.so"
+    sink = Sink(str(manifest))
+    sink.add(
+        "LOAD031",
+        "",
+        f"{manifest.name} was not compared with a loaded module: {why}",
+        f"Validate it with the one .so it describes: {command}",
+    )
+    return sink.resolved()
 
 
 def _unrelated(path: Path) -> str | None:

@@ -152,7 +152,7 @@ def test_a_server_that_does_not_start_is_a_finding(tmp_path: Path) -> None:
 def test_every_load_rule_is_documented() -> None:
     rules = all_rules()
     load = {code: rule for code, rule in rules.items() if code.startswith("LOAD")}
-    assert sorted(load) == [f"LOAD{n:03d}" for n in range(1, 31)]
+    assert sorted(load) == [f"LOAD{n:03d}" for n in range(1, 32)]
     assert set(FAILURE_RULES.values()) <= set(load)
     for rule in load.values():
         assert rule.name and rule.why.endswith(".") and rule.fix.endswith(".")
@@ -902,7 +902,7 @@ def test_an_undeclared_commands_fix_names_the_discover_that_adds_it(tmp_path: Pa
     assert again.returncode == 0 and "LOAD017" not in again.stdout, again.stdout
 
 
-@pytest.mark.rule("LOAD014", "LOAD028")
+@pytest.mark.rule("LOAD014", "LOAD028", "LOAD031")
 @pytest.mark.redis
 def test_a_ramp_manifest_given_with_one_binary_is_held_against_it(tmp_path: Path) -> None:
     """LOAD025's fix says to validate the .so with the ramp.yml (`modpack validate --load ramp.yml
@@ -937,3 +937,9 @@ def test_a_ramp_manifest_given_with_one_binary_is_held_against_it(tmp_path: Path
     )
     assert two.returncode == 0, two.stdout + two.stderr
     assert "LOAD014" not in two.stdout and "LOAD025" not in two.stdout
+    # ... and it says that the manifest was compared with none (nothing said so: a pass read as proof)
+    assert (
+        f"{tmp_path / 'ramp.yml'}: info LOAD031 ramp.yml was not compared with a loaded module: the run has"
+        f" 2 .so files ({tmp_path / 'hello.so'}, {tmp_path / 'other.so'}): which one it describes is unknown\n"
+        f"  fix: Validate it with the one .so it describes: modpack validate --load {tmp_path / 'ramp.yml'} FILE.so"
+    ) in two.stdout, two.stdout
