@@ -19,7 +19,16 @@ import pytest
 
 from modpack.rest import client
 from modpack.rest.cluster import LocalCluster
-from tests.support.rest import cli, connection, module_json, rebuilt, running_cluster, write_bundle
+from tests.support.rest import (
+    assert_each_node_holds,
+    cli,
+    connection,
+    listing_nodes,
+    module_json,
+    rebuilt,
+    running_cluster,
+    write_bundle,
+)
 
 PLATFORMS = ("rhel8", "rhel9", "ubuntu22")
 OS_OF = {uid: PLATFORMS[(uid - 1) % 3] for uid in range(1, 10)}  # rhel8 on 1, 4, 7; rhel9 on 2, 5, 8; ...
@@ -48,16 +57,6 @@ def one_per_platform(folder: Path, name: str) -> dict[str, Path]:
     return {system: platform_bundle(folder, name, [system], FILE_OS[system]) for system in PLATFORMS}
 
 
-def stored_zip(cluster: LocalCluster, node: int, name: str) -> Path:
-    return cluster.options.data / f"node-{node}" / name / "10203" / "module.zip"
-
-
-def listing_nodes(cluster: LocalCluster, name: str) -> list[str]:
-    """The uids of the nodes whose GET .../artifacts lists `name` 10203."""
-    with client.Api(connection(cluster)) as api:
-        return [ref.uid for ref in client.nodes(api) if client.has_artifact(api, ref, name, 10203)]
-
-
 def nothing_of(cluster: LocalCluster, name: str) -> bool:
     """No module object, no artifact folder and no temporary file anywhere in the cluster."""
     with client.Api(connection(cluster)) as api:
@@ -84,12 +83,8 @@ def test_each_node_of_a_mixed_cluster_gets_the_bundle_of_its_platform(
     done = cli(mixed, "publish", *bundles.values())
     assert done.returncode == 0, done.stdout + done.stderr
     assert "module object: created" in done.stdout
-    for uid, system in OS_OF.items():
-        line = f"node {uid} ({mixed.urls[uid - 1]}): uploaded: {bundles[system].name}, "
-        assert line in done.stdout, done.stdout
-        assert stored_zip(mixed, uid, "upgrade").read_bytes() == bundles[system].read_bytes()
+    assert_each_node_holds(mixed, done.stdout, "upgrade", {uid: bundles[s] for uid, s in OS_OF.items()})
     assert len(re.findall(r"^  node \d+ ", done.stdout, re.MULTILINE)) == 9, done.stdout
-    assert sorted(listing_nodes(mixed, "upgrade"), key=int) == [str(uid) for uid in OS_OF]
 
 
 @pytest.mark.parametrize(

@@ -28,12 +28,15 @@ from tests.support.rest import (
     ADMIN,
     HELLO,
     SO,
+    assert_each_node_holds,
     cli,
     connection,
     http,
+    listing_nodes,
     module_json,
     running_cluster,
     serve_processes,
+    stored_zip,
     write_bundle,
 )
 
@@ -56,16 +59,6 @@ def bundles(folder: Path, name: str) -> dict[str, Path]:
         "x86_64": write_bundle(folder / f"{name}.Linux-rhel9-x86_64.zip", x86, HELLO),
         "aarch64": write_bundle(folder / f"{name}.Linux-rhel9-aarch64.zip", arm, ARM_SO),
     }
-
-
-def stored_zip(cluster: LocalCluster, node: int, name: str) -> Path:
-    return cluster.options.data / f"node-{node}" / name / "10203" / "module.zip"
-
-
-def listing_nodes(cluster: LocalCluster, name: str) -> list[str]:
-    """The uids of the nodes whose GET .../artifacts lists `name` 10203."""
-    with client.Api(connection(cluster)) as api:
-        return [ref.uid for ref in client.nodes(api) if client.has_artifact(api, ref, name, 10203)]
 
 
 def module_objects(cluster: LocalCluster, name: str) -> list[Any]:
@@ -101,12 +94,7 @@ def test_each_node_gets_the_bundle_of_its_architecture(mixed: LocalCluster, tmp_
     done = cli(mixed, "publish", given["x86_64"], given["aarch64"])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "module object: created" in done.stdout
-    for uid, arch in ARCH_OF.items():
-        line = f"node {uid} ({mixed.urls[uid - 1]}): uploaded: {given[arch].name}, "
-        assert line in done.stdout, done.stdout
-        assert stored_zip(mixed, uid, "botharch").read_bytes() == given[arch].read_bytes()
-    assert done.stdout.count(": uploaded: ") == 3, done.stdout
-    assert sorted(listing_nodes(mixed, "botharch"), key=int) == ["1", "2", "3"]
+    assert_each_node_holds(mixed, done.stdout, "botharch", {uid: given[a] for uid, a in ARCH_OF.items()})
 
 
 @pytest.mark.parametrize(

@@ -245,3 +245,26 @@ class FakeTransport:
 
     def close(self) -> None:
         pass
+
+
+def stored_zip(cluster: LocalCluster, node: int, name: str) -> Path:
+    """The bundle node `node` stores for `name` 10203 (the example version)."""
+    return cluster.options.data / f"node-{node}" / name / "10203" / "module.zip"
+
+
+def listing_nodes(cluster: LocalCluster, name: str) -> list[str]:
+    """The uids of the nodes whose GET .../artifacts lists `name` 10203."""
+    from modpack.rest import client
+
+    with client.Api(connection(cluster)) as api:
+        return [ref.uid for ref in client.nodes(api) if client.has_artifact(api, ref, name, 10203)]
+
+
+def assert_each_node_holds(cluster: LocalCluster, stdout: str, name: str, given: dict[int, Path]) -> None:
+    """Each node of `given` said "uploaded" of its own bundle, holds it byte for byte, and lists it."""
+    for uid, bundle in given.items():
+        line = f"node {uid} ({cluster.urls[uid - 1]}): uploaded: {bundle.name}, "
+        assert line in stdout, stdout
+        assert stored_zip(cluster, uid, name).read_bytes() == bundle.read_bytes()
+    assert stdout.count(": uploaded: ") == len(given), stdout
+    assert sorted(listing_nodes(cluster, name), key=int) == [str(uid) for uid in sorted(given)]
