@@ -58,13 +58,6 @@ UNPACKABLE_HINT = (
 )
 
 
-def unpackable_message(name: str, unpackable: str) -> str:
-    """The DEP006 message of dependency `name`'s folder holding `unpackable` (first_unpackable)."""
-    return (
-        f"local_path of {name!r}: {unpackable}: only folders and regular files go into a dependency archive"
-    )
-
-
 def first_unpackable(root: Path) -> str | None:
     """What in the folder `root` a dependency archive cannot hold, said as "PATH is a symbolic
     link" (a symlink, a FIFO, a device: only folders and regular files are packed, builder._tar_gz);

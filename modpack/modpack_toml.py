@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from modpack import locate, policy, schema, versions
-from modpack.beside import UNPACKABLE_HINT, close_sibling, first_unpackable, unpackable_message
+from modpack.beside import UNPACKABLE_HINT, close_sibling, first_unpackable
 from modpack.checks.commands import no_commands, target_redis
 from modpack.checks.numbers import C_INT, as_integer
 from modpack.config import normalized_codes, settings_from
@@ -242,7 +242,9 @@ def check_local_archive(
     if not archive:  # builder.local_dependencies found a folder or a readable regular file
         unpackable = first_unpackable(path)
         if unpackable is not None:
-            _add_unmapped(sink, "DEP006", where, unpackable_message(name, unpackable), UNPACKABLE_HINT)
+            packed = "only folders and regular files go into a dependency archive"
+            message = f"local_path of {name!r}: {unpackable}: {packed}"
+            _add_unmapped(sink, "DEP006", where, message, UNPACKABLE_HINT)
         return None
     try:
         mode: int | None = path.stat().st_mode

@@ -8,7 +8,8 @@ need them, so validating a module.json stays about as fast as starting Python.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -56,48 +57,53 @@ def validate_paths(
     # A ramp.yml names no binary (RAMP takes it on its command line): with --load, a .so or
     # bundle of the run that is itself loaded is what proves it, and the manifest's own "nothing
     # to load" is no failure of the run. Looked for once, and only when a file is to be loaded.
-    loaded: bool | None = None
-    paired = _ramp_binary(kept)
+    run: _LoadRun | None = None
     for path in kept:
         own = settings_for(path)
-        if own.load and loaded is None:
-            loaded = any(
-                (_kind(p) in ("bundle", "binary") or (kind_of(p) == "module.json" and _named_beside(p)))
-                and settings_for(p).load
-                for p in kept
-            )
-        manifest = own.load and kind_of(path) == "ramp.yml"
-        so = paired if manifest else None
-        report = validate_file(path, own, binary_beside=own.load and bool(loaded), so=so)
-        if manifest and so is None and loaded and exists(path):
-            report.findings += _not_compared(path, kept)
+        if own.load and run is None:
+            run = _LoadRun.of(kept, settings_for)
+        manifest = run if own.load and kind_of(path) == "ramp.yml" else None
+        so = manifest.paired if manifest else None
+        report = validate_file(path, own, binary_beside=own.load and bool(run and run.loaded), so=so)
+        if manifest and so is None and manifest.loaded and exists(path):
+            report.findings += _not_compared(path, manifest.binaries)
         report.findings = select(report.findings, own)
         report.strict = own.strict
         reports.append(report)
     return Report(reports, base)
 
 
-def _ramp_binary(paths: list[Path]) -> Path | None:
-    """The .so a ramp.yml of the run is compared with under --load: the one binary given beside
-    the one ramp.yml, as `ramp pack` takes them (and as LOAD025's fix says to run it). Each was
-    validated alone: the manifest's module_name, commands and exclude_commands were never held
-    against what the module registers. None when the run has several of either: which manifest
-    describes which binary is not validate's to guess."""
-    manifests = [p for p in paths if kind_of(p) == "ramp.yml"]
-    if len(manifests) != 1:
-        return None
-    binaries = [p for p in paths if _kind(p) == "binary"]
-    return binaries[0] if len(binaries) == 1 else None
+@dataclass(frozen=True)
+class _LoadRun:
+    """What a --load run holds for the ramp.yml files in it: whether it loads a module of its own
+    (`loaded`), its .so files, and the one a ramp.yml is compared with (`paired`): the one binary
+    given beside the one ramp.yml, as `ramp pack` takes them (and as LOAD025's fix says to run
+    it). None when the run has several of either: which manifest describes which binary is not
+    validate's to guess (LOAD031 says so)."""
+
+    loaded: bool
+    binaries: list[Path]
+    paired: Path | None
+
+    @classmethod
+    def of(cls, paths: list[Path], settings_for: Callable[[Path], Settings]) -> _LoadRun:
+        loaded = any(
+            (_kind(p) in ("bundle", "binary") or (kind_of(p) == "module.json" and _named_beside(p)))
+            and settings_for(p).load
+            for p in paths
+        )
+        binaries = [p for p in paths if _kind(p) == "binary"]
+        manifests = sum(1 for p in paths if kind_of(p) == "ramp.yml")
+        return cls(loaded, binaries, binaries[0] if len(binaries) == 1 and manifests == 1 else None)
 
 
-def _not_compared(manifest: Path, paths: list[Path]) -> list[Finding]:
+def _not_compared(manifest: Path, binaries: list[Path]) -> list[Finding]:
     """LOAD031 for a ramp.yml under --load that was compared with no module: the run loads other
     files (so LOAD025 does not fail it), but none is the one .so beside the one ramp.yml that it
-    would be compared with (`_ramp_binary`), and nothing said that its module_name and commands
+    would be compared with (_LoadRun.paired), and nothing said that its module_name and commands
     were never held against a module."""
     import shlex
 
-    binaries = [p for p in paths if _kind(p) == "binary"]
     shown = ", ".join(map(str, binaries[:3])) + (
         f" and {len(binaries) - 3} more" if len(binaries) > 3 else ""
     )

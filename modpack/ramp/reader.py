@@ -704,14 +704,12 @@ def _check_local_paths(module: Module, base: Path, sink: Sink) -> None:
     deps = module.get("dependencies")
     for name, dep in sorted(deps.items()) if isinstance(deps, dict) else ():
         local = dep.get("local_path") if isinstance(dep, dict) else None
-        if isinstance(local, str) and local and "{" not in local:
+        path = base / local if isinstance(local, str) and local and "{" not in local else None
+        if path is not None and path.exists():  # not there (a dangling link too): the build's to name
             from modpack.modpack_toml import check_local_archive, not_an_archive
 
-            path, start = base / local, len(sink.findings)
-            check_local_archive(
-                str(name), path, sink, required=False, place="", archive=not not_an_archive(path)
-            )
-            sink.findings[start:] = [f for f in sink.findings[start:] if f.code != "DECL010"]
+            archive = not not_an_archive(path)
+            check_local_archive(str(name), path, sink, required=False, place="", archive=archive)
 
 
 # What `ramp pack` 2.5.9 and later writes for a missing compatible_redis_version (ramp.md §2, §12.11).
