@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -73,8 +72,7 @@ def validate_paths(
     return Report(reports, base)
 
 
-@dataclass(frozen=True)
-class _LoadRun:
+class _LoadRun(NamedTuple):
     """What a --load run holds for the ramp.yml files in it: whether it loads a module of its own
     (`loaded`), its .so files, and the one a ramp.yml is compared with (`paired`): the one binary
     given beside the one ramp.yml, as `ramp pack` takes them (and as LOAD025's fix says to run
