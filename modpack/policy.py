@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import re
-from importlib import resources
 from typing import Literal, NotRequired, TypeAlias, TypedDict, overload
+
+from modpack import read_packaged
 
 # The shapes of modpack/data/*.json (modpack's own files; "$comment" keys are not listed).
 
@@ -105,7 +106,7 @@ def load(name: PolicyName) -> PolicyData:
 
 @functools.cache
 def _read(name: PolicyName) -> PolicyData:
-    text = (resources.files("modpack") / "data" / f"{name}.json").read_text("utf-8")
+    text = read_packaged("data", f"{name}.json")
     data: PolicyData = json.loads(text)  # modpack's own file, of the shape its TypedDict names
     return data
 

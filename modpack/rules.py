@@ -16,8 +16,9 @@ import enum
 import functools
 import json
 from collections.abc import Iterable
-from importlib import resources
 from typing import NamedTuple, NotRequired, TypedDict
+
+from modpack import packaged
 
 
 class Severity(enum.IntEnum):
@@ -103,7 +104,7 @@ RULE_KEYS = frozenset({"code", "name", "severity", "why", "fix", "sources", "exa
 @functools.cache
 def all_rules() -> dict[str, Rule]:
     """Every rule, keyed by code, in catalogue order."""
-    folder = resources.files("modpack") / "data" / "rules"
+    folder = packaged("data", "rules")
     return load_rules(
         json.loads(entry.read_text(encoding="utf-8"))
         for entry in sorted(folder.iterdir(), key=lambda e: e.name)

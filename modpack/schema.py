@@ -16,9 +16,9 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterable
-from importlib import resources
 from typing import TYPE_CHECKING, cast
 
+from modpack import read_packaged
 from modpack.findings import MAX_PER_RULE, Problem
 from modpack.locate import join
 from modpack.types import JSON
@@ -36,7 +36,7 @@ Violation = Problem
 @functools.cache
 def load_schema(name: str) -> Schema:
     """A published schema by name: `module`, `modpack`, `report`."""
-    text = (resources.files("modpack") / "schemas" / f"{name}.schema.json").read_text("utf-8")
+    text = read_packaged("schemas", f"{name}.schema.json")
     schema: Schema = json.loads(text)  # one of modpack's own files, each an object
     return schema
 

@@ -250,9 +250,9 @@ def rules(codes: tuple[str, ...], fmt: str, capabilities: bool, platforms: bool)
 @click.argument("name", type=click.Choice(("module", "modpack", "report")))
 def schema(name: str) -> None:
     """Print a JSON schema: module (module.json), modpack (modpack.toml), report (validate --format json)."""
-    from importlib import resources
+    from modpack import read_packaged
 
-    click.echo((resources.files("modpack") / "schemas" / f"{name}.schema.json").read_text("utf-8"), nl=False)
+    click.echo(read_packaged("schemas", f"{name}.schema.json"), nl=False)
 
 
 @click.command()

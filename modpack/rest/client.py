@@ -14,9 +14,7 @@ place is left alone, so re-running after a partial failure finishes the job.
 from __future__ import annotations
 
 import base64
-import concurrent.futures
 import json
-import logging
 import math
 import os
 import random
@@ -33,13 +31,13 @@ from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar
 from modpack import __version__
 from modpack.errors import ModpackError, UsageError
 from modpack.rest.paths import ARTIFACTS, MODULES
+from modpack.rest.workers import Workers
 
 if TYPE_CHECKING:
     from modpack.rest.transport import Request, Response, Transport, TransportError
     from modpack.types import JSON, Module
 
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # One send's worth (transport.SEND_SLICE, which a send may still split). Against 4 MiB, publish
@@ -258,7 +256,9 @@ class Api:
 
     def _wait(self, attempt: int, why: str) -> None:
         delay = min(self.connection.backoff * 2**attempt, MAX_BACKOFF) * (1 + random.random() / 4)  # noqa: S311
-        log.info("retrying in %.1f s after %s", delay, why)
+        import logging  # only here: a retry is rare, and logging costs every start-up about 5 ms
+
+        logging.getLogger(__name__).info("retrying in %.1f s after %s", delay, why)
         self._sleep(delay)
 
     def json(self, method: str, url: str, body: JSON = None) -> JSON:
@@ -794,6 +794,13 @@ def each_node(
     connection: Connection, targets: list[NodeRef], work: Callable[[NodeRef], NodeOutcome]
 ) -> list[NodeOutcome]:
     """`work` on every node, a few at a time; one node's failure never stops the others."""
+    return _waited(start_each_node(connection, targets, work))
+
+
+def start_each_node(
+    connection: Connection, targets: list[NodeRef], work: Callable[[NodeRef], NodeOutcome]
+) -> Workers[NodeRef, NodeOutcome]:
+    """each_node, started: its `results()` are the nodes' outcomes, in order."""
 
     def guarded(node: NodeRef) -> NodeOutcome:
         try:
@@ -801,16 +808,20 @@ def each_node(
         except ModpackError as exc:
             return NodeOutcome(node, "failed", exc.message)
 
-    return _on_each(connection, targets, guarded)
+    return Workers(targets, guarded, connection.jobs, "modpack-node")
 
 
 def _on_each(connection: Connection, targets: list[NodeRef], work: Callable[[NodeRef], T]) -> list[T]:
     """`work`'s answers for every node in order, at most `connection.jobs` nodes at a time."""
-    if not targets:
-        return []
-    workers = max(1, min(connection.jobs, len(targets)))
-    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="modpack-node") as pool:
-        return list(pool.map(work, targets))
+    return _waited(Workers(targets, work, connection.jobs, "modpack-node"))
+
+
+def _waited(running: Workers[NodeRef, T]) -> list[T]:
+    """The answers; on any way out (Ctrl+C too), not before every node's work has ended."""
+    try:
+        return running.results()
+    finally:
+        running.wait()
 
 
 def module_name_argument(name: str) -> str:

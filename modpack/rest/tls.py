@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import logging
 import ssl
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +35,8 @@ def ensure_certificate(folder: Path, *, in_child: bool = False) -> tuple[Path, P
     kept = [p.name for p in (cert, key) if p.exists()]  # half of a pair: made afresh, and said
     private_folder(folder)
     if in_child:
+        import subprocess  # only for the server's first start: every client imports this module
+
         child = [sys.executable, "-m", "modpack.rest.tls", str(folder)]
         made = subprocess.run(child, capture_output=True, text=True, check=False)
         if made.returncode != 0:  # it says why on its last line (a traceback was an internal error)
@@ -52,6 +52,8 @@ def ensure_certificate(folder: Path, *, in_child: bool = False) -> tuple[Path, P
         write_private(cert, cert_pem, mode=0o644)
     if kept:
         # Clients holding the old certificate (--ca-cert) no longer trust this server.
+        import logging
+
         logging.getLogger(__name__).warning(
             "%s had %s without its pair: a new certificate and key were made; clients must trust the new %s",
             folder,

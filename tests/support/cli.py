@@ -58,14 +58,30 @@ _MODULES_LOADED = (
 )
 
 
-def run_python(code: str, *args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def modules_loaded_as_installed(*args: str | Path) -> set[str]:
+    """modules_loaded, in an interpreter started as a user's installation starts: the .pth files
+    of site-packages are not run (python -S, site-packages on the path). Here an editable
+    install's .pth imports importlib.resources, tempfile and more before modpack starts, which
+    hid any import of them by modpack itself from modules_loaded."""
+    import site
+
+    done = run_python(_MODULES_LOADED, *args, no_site=site.getsitepackages())
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.strip().splitlines()[-1].split())
+
+
+def run_python(
+    code: str, *args: str | Path, timeout: float = 120, no_site: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`python -c CODE ARGS` in a child with the checkout under test first on the import path; the
-    timeout guards code that may block (a reader opening a FIFO)."""
+    timeout guards code that may block (a reader opening a FIFO). `no_site`: run it with -S, these
+    folders on the path after the checkout."""
+    path = os.pathsep.join([_import_path(None), *(no_site or [])])
     return subprocess.run(
-        [sys.executable, "-c", code, *map(str, args)],
+        [sys.executable, *(["-S"] if no_site is not None else []), "-c", code, *map(str, args)],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": _import_path(None)},
+        env={**os.environ, "PYTHONPATH": path},
         timeout=timeout,
         check=False,
     )

@@ -8,7 +8,6 @@ this run created is deleted again.
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -116,37 +115,36 @@ class _Uploads:
         self._gate = client.Gate(api.connection.answer_timeout)
         bundle_of = {r.node.url: r.bundle for r in routes}
         self._work = _NodePublish(api, options, result, bundle_of, self._gate, switch)
-        self._runner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="modpack-uploads")
 
     def __enter__(self) -> _Uploads:
         """Starts the uploads: only here, so that no upload runs that `__exit__` will not stop."""
+        nodes = [r.node for r in self._routes]
         try:
-            nodes = [r.node for r in self._routes]
-            self._future = self._runner.submit(client.each_node, self._api.connection, nodes, self._work)
-            return self
+            self._running = client.start_each_node(self._api.connection, nodes, self._work)
         except BaseException:
-            self._gate.abort()  # Ctrl+C between the submit and the return: __exit__ never runs
-            self._runner.shutdown()
+            # Ctrl+C while the threads start: __exit__ never runs. Those started stop at their
+            # next chunk, and the interpreter waits for them before it exits.
+            self._gate.abort()
             raise
+        return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
         if isinstance(error, KeyboardInterrupt):
             self._gate.abort()
-            self._result.nodes = self._future.result()
-            self._runner.shutdown()
+            self._result.nodes = self._running.results()
             raise interrupted(self._api, self._result, error, self._switch) from None
         self._gate.abort()  # a no-op once the uploads ended; else they stop, as the caller failed
-        self._runner.shutdown()
+        self._running.wait()
 
     def open(self) -> None:
         self._gate.open()
 
     def abort(self) -> None:
         self._gate.abort()
-        self._future.result()
+        self._running.results()
 
     def outcomes(self) -> list[NodeOutcome]:
-        nodes = self._future.result()
+        nodes = self._running.results()
         raise_dropped_stop()  # the uploads stopped for it
         return nodes
 
