@@ -27,6 +27,7 @@ from tests.support.rest import (
     module_json,
     rebuilt,
     running_cluster,
+    stored_zip,
     write_bundle,
 )
 
@@ -168,3 +169,50 @@ def test_a_platform_no_bundle_fits_and_one_several_fit_are_said_alike(
         ),
     ], refused.stderr
     assert nothing_of(mixed, "both")
+
+
+# --- a node whose OS modpack does not know ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def newer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """Node 3 runs an Ubuntu release modpack's platform table does not hold (GET /v1/nodes:
+    os_name ubuntu, os_semantic_version 26.04), as a node upgraded ahead of modpack would.
+    `modpack serve --os` takes only the OSes modpack knows, so the node's OS is set after it
+    started: its node object and its own check of each upload then use it, as a real node would."""
+    systems = {1: "ubuntu22", 2: "rhel9", 3: "ubuntu22"}
+    with running_cluster(tmp_path_factory.mktemp("newer") / "data", node_os=systems) as running:
+        running.nodes[2].os = "ubuntu26"
+        yield running
+
+
+def test_a_node_of_an_os_modpack_does_not_know_is_published_to_apart_as_the_line_says(
+    newer: LocalCluster, tmp_path: Path
+) -> None:
+    """ "give one per platform" could not be followed for a node whose platform nobody can name:
+    every bundle fits it as far as modpack can tell. The line now says how to publish to it
+    apart, and both commands it gives, run as printed, put each build on its node."""
+    bundles = {s: platform_bundle(tmp_path, "newos", [s], FILE_OS[s]) for s in ("ubuntu22", "rhel9")}
+    refused = cli(newer, "publish", *bundles.values())
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    url = newer.urls[2]
+    names = ", ".join(b.name for b in bundles.values())
+    assert (
+        f"node 3 ({url}) runs unknown OS/x86_64: GET /v1/nodes names no OS modpack knows for it, so"
+        f" which of {names} fits it cannot be told: publish the one built for it to it alone"
+        f" (`modpack publish --node {url} BUNDLE`), and the others with a --node for each other node"
+    ) in " ".join(refused.stderr.split())
+    assert "give one per platform" not in refused.stderr
+    hint = "then run the same command again, with a --node for each node but those to publish to apart."
+    assert hint in " ".join(refused.stderr.split())
+    assert nothing_of(newer, "newos")
+    # Followed: node 3's own build (for its OS, which the node itself judges), then the others.
+    own = platform_bundle(tmp_path, "newos", ["ubuntu26"], "ubuntu26")
+    alone = cli(newer, "publish", "--node", url, own)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    rest = ["--node", newer.urls[0], "--node", newer.urls[1]]
+    others = cli(newer, "publish", *rest, *bundles.values())
+    assert others.returncode == 0, others.stdout + others.stderr
+    given = {1: bundles["ubuntu22"], 2: bundles["rhel9"], 3: own}
+    for uid, bundle in given.items():
+        assert stored_zip(newer, uid, "newos").read_bytes() == bundle.read_bytes()

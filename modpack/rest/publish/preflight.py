@@ -7,6 +7,7 @@ cluster older than `min_redis_pack_version`, a role that lacks a permission, upl
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -37,7 +38,7 @@ class Route:
 def preflight(bundles: Sequence[Bundle], view: ClusterView, options: PublishOptions) -> list[Route]:
     """Each node with the bundle it gets; PreflightError naming every problem found, once: nodes
     with the same problem share its line."""
-    routes, problems = _routes(bundles, view)
+    routes, problems, apart = _routes(bundles, view)
     problems[:0] = _down(view)
     for bundle in bundles:
         routed = [(r.node, r.facts) for r in routes if r.bundle is bundle]
@@ -53,20 +54,25 @@ def preflight(bundles: Sequence[Bundle], view: ClusterView, options: PublishOpti
     if problems:
         raise PreflightError(
             f"the cluster cannot take {', '.join(b.name for b in bundles)}; nothing was changed:",
-            "Fix each line above, then run the same command again.",
+            "Fix each line above, then run the same command again"
+            + (", with a --node for each node but those to publish to apart." if apart else "."),
             problems,
         )
     return routes
 
 
-def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], list[str]]:
+def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], list[str], bool]:
     """Each node with the one bundle that fits it, and a line per routing problem: nodes no
-    bundle fits and nodes several fit (each by platform), and each bundle when none fits any node."""
+    bundle fits and nodes several fit (each by platform), and each bundle when none fits any node;
+    and whether some nodes must be published to apart (their platform cannot be told)."""
     routes, problems = [], []
     unfit: dict[str, list[str]] = {}  # node platform -> the nodes no bundle fits
     # node platform -> the indexes of the bundles that fit it and its nodes (a bundle fits a node
     # by its OS and architecture alone, so the nodes of one platform fit the same bundles)
     ambiguous: dict[str, tuple[list[int], list[str]]] = {}
+    # the same for nodes whose OS or architecture GET /v1/nodes does not tell: no bundle can be
+    # given for their platform, so they are published to apart (--node; not on 7.x, see _unknown)
+    unknown: dict[str, tuple[list[int], list[NodeRef]]] = {}
     taken: set[int] | None = None  # indexes of the bundles a node of GET /v1/nodes fits
     for ref, facts in view.nodes:
         fitting = _fitting(bundles, facts)
@@ -78,6 +84,8 @@ def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], 
             problems.append(f"{ref.label}: not in GET /v1/nodes, so which bundle fits it is unknown")
         elif not fitting:
             unfit.setdefault(facts.platform, []).append(ref.label)
+        elif not view.legacy and (facts.os is None or facts.architecture is None):
+            unknown.setdefault(facts.platform, (fitting, []))[1].append(ref)
         else:
             ambiguous.setdefault(facts.platform, (fitting, []))[1].append(ref.label)
     offered = "; ".join(b.label for b in bundles)
@@ -91,11 +99,33 @@ def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], 
         f" ({', '.join(bundles[i].name for i in indexes)}): give one per platform"
         for platform, (indexes, labels) in ambiguous.items()
     ]
+    problems += [
+        _unknown(platform, [bundles[i] for i in fit], nodes) for platform, (fit, nodes) in unknown.items()
+    ]
     if taken is not None and not taken:  # None: no node is listed, so none can be said to fit
         # Only when no bundle fits any node: one that fits none beside others that do (an aarch64
         # build given with dist/*.zip to an x86_64 cluster) is left out with a note (`route_notes`).
         problems += [f"{b.label} fits no node {_of_nodes(view)}" for b in bundles]
-    return routes, problems
+    return routes, problems, bool(unknown)
+
+
+def _unknown(platform: str, fitting: Sequence[Bundle], refs: Sequence[NodeRef]) -> str:
+    """The line for nodes whose OS or architecture GET /v1/nodes does not tell, when several
+    bundles fit them: "give one per platform" cannot be followed for a platform nobody can name,
+    so the line says how to publish to them apart. RS 8.x uploads to each node, and --node picks
+    them; on 7.x the cluster installs on every node itself and --node is refused, so there the
+    usual line stands."""
+    labels = [r.label for r in refs]
+    them = verb(labels, "it", "them")
+    os_untold, arch_untold = platform.startswith("unknown OS"), platform.endswith("unknown architecture")
+    untold = "OS or architecture" if os_untold and arch_untold else "OS" if os_untold else "architecture"
+    chosen = " ".join(f"--node {shlex.quote(r.url)}" for r in refs)
+    return (
+        f"{joined(labels)} {verb(labels, 'runs', 'run')} {platform}: GET /v1/nodes names no {untold}"
+        f" modpack knows for {them}, so which of {', '.join(b.name for b in fitting)} fits {them} cannot"
+        f" be told: publish the one built for {them} to {them} alone (`modpack publish {chosen} BUNDLE`),"
+        " and the others with a --node for each other node"
+    )
 
 
 def _of_nodes(view: ClusterView) -> str:
