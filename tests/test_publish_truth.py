@@ -1041,6 +1041,46 @@ def test_ctrl_c_stops_the_uploads_and_takes_back_the_module_object(
 
 
 @pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_while_publish_waits_for_the_uploads_waits_for_them_to_stop(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """Ctrl+C while publish waited for its uploads (after the module object, in order) interrupted
+    that wait, and Python (3.11, 3.12) then takes the thread it was joining for ended: waiting
+    again returned at once, with no outcome from the nodes still stopping, and publish failed
+    with an internal error (None has no 'status'), the module object left behind. One upload
+    thread (jobs=1) makes it certain: it still has nodes to stop when the wait is interrupted."""
+    import random
+    import signal
+    import threading
+    import time
+
+    from tests.support.rest import wait_until
+
+    name = "ctrlcwait"
+    so = rebuilt(tmp_path / name, random.Random(name).randbytes(3 * client.CHUNK))
+    bundle = write_bundle(tmp_path / f"{name}.zip", module_json(so, module_name=name), so)
+    main, sent = threading.main_thread().ident, []
+
+    def progress(node: str, done: int, total: int) -> None:
+        sent.append(node)
+        if len(sent) == 2:  # node 1 sent its first chunk: the main thread waits for the uploads
+            assert main is not None
+            signal.pthread_kill(main, signal.SIGINT)
+        time.sleep(0.3)
+
+    with pytest.raises(PublishInterrupted) as stopped:
+        publishing.publish(bundle, connection(cluster, jobs=1), progress=progress)
+    error = stopped.value
+    assert error.message == f"interrupted: {name} 10203 is on 0 of 3 nodes"
+    assert error.details[0].startswith("module object: rolled back (uid ")
+    assert [line.split(": ", 1)[1] for line in error.details[1:]] == [
+        "not uploaded (the upload was aborted before its end; nothing was placed)"
+    ] * 3
+    wait_until(lambda: no_temp_files(cluster))
+    assert nothing_of(cluster, name)
+
+
+@pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_says_that_the_upload_switch_turned_on_for_the_run_is_off_again(
     tmp_path: Path,
 ) -> None:

@@ -30,27 +30,39 @@ class Workers(Generic[T, R]):
         self._errors: list[BaseException | None] = [None] * len(self._items)
         self._next = 0
         self._lock = threading.Lock()
+        self._ended = threading.Condition(self._lock)
         count = max(1, min(jobs, len(self._items))) if self._items else 0
+        self._running = count  # threads not yet ended: all are started once __init__ returns
         self._threads = [threading.Thread(target=self._run, name=f"{name}-{n}") for n in range(count)]
         for thread in self._threads:
             thread.start()
 
     def _run(self) -> None:
-        while True:
+        try:
+            while True:
+                with self._lock:
+                    index = self._next
+                    self._next += 1
+                if index >= len(self._items):
+                    return
+                try:
+                    self._answers[index] = self._work(self._items[index])
+                except BaseException as exc:  # raised again by results(), in the caller's thread
+                    self._errors[index] = exc
+        finally:
             with self._lock:
-                index = self._next
-                self._next += 1
-            if index >= len(self._items):
-                return
-            try:
-                self._answers[index] = self._work(self._items[index])
-            except BaseException as exc:  # raised again by results(), in the caller's thread
-                self._errors[index] = exc
+                self._running -= 1
+                self._ended.notify_all()
 
     def wait(self) -> None:
-        """Until every item is done (a signal's exception in the caller interrupts the wait)."""
-        for thread in self._threads:
-            thread.join()
+        """Until every item is done (a signal's exception in the caller interrupts the wait).
+
+        Not Thread.join: Python (3.11, 3.12) takes a thread whose join a signal's exception
+        interrupted for ended, and joins it at once after, while it still works (Ctrl+C while
+        publish waited for its uploads, then waiting again in _Uploads.__exit__).
+        """
+        with self._ended:
+            self._ended.wait_for(lambda: self._running == 0)
 
     def results(self) -> list[R]:
         self.wait()
