@@ -786,6 +786,43 @@ def test_ctrl_c_during_unpublish_says_to_run_it_again(
     assert not again.failed and nothing_of(cluster, "halfgone")
 
 
+@pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_during_unpublish_starts_no_other_node(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl+C while unpublish waited for its nodes let the nodes not yet started (those beyond the
+    few it works on at once) start all the same, and the stop came only once every node was done
+    (or had timed out, when down). Now the nodes under way end and no other starts."""
+    import signal
+    import threading
+    import time
+
+    publishing.publish(
+        write_bundle(tmp_path / "ctrlcrm.zip", module_json(module_name="ctrlcrm")), connection(cluster)
+    )
+    real, main, started = client.delete_artifact, threading.main_thread().ident, []
+
+    def interrupted_on_the_first(api: client.Api, node: client.NodeRef, name: str, version: int) -> bool:
+        started.append(node.uid)
+        if len(started) == 1:  # once the main thread waits for the nodes
+            assert main is not None
+            time.sleep(0.3)
+            signal.pthread_kill(main, signal.SIGINT)
+            time.sleep(0.3)  # the main thread is stopped while this node's deletion runs
+        return real(api, node, name, version)
+
+    monkeypatch.setattr(client, "delete_artifact", interrupted_on_the_first)
+    with pytest.raises(PublishInterrupted) as stopped:
+        publishing.unpublish("ctrlcrm", 10203, connection(cluster, jobs=1))
+    assert stopped.value.message.startswith("interrupted: unpublish of ctrlcrm 10203 stopped part-way")
+    assert len(started) == 1, started
+    held = [node for node in (1, 2, 3) if stored_zip(cluster, node, "ctrlcrm").is_file()]
+    assert len(held) == 2, held
+    monkeypatch.setattr(client, "delete_artifact", real)
+    assert not publishing.unpublish("ctrlcrm", 10203, connection(cluster)).failed
+    assert nothing_of(cluster, "ctrlcrm")
+
+
 def test_unpublish_takes_the_semantic_version_modules_list_prints(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:

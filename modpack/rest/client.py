@@ -817,9 +817,13 @@ def _on_each(connection: Connection, targets: list[NodeRef], work: Callable[[Nod
 
 
 def _waited(running: Workers[NodeRef, T]) -> list[T]:
-    """The answers; on any way out (Ctrl+C too), not before every node's work has ended."""
+    """The answers; on any way out (Ctrl+C too), not before every node's work has ended. Ctrl+C
+    begins no other node: those under way end, and the stop comes then."""
     try:
         return running.results()
+    except BaseException:
+        running.stop()
+        raise
     finally:
         running.wait()
 

@@ -34,8 +34,12 @@ class Workers(Generic[T, R]):
         count = max(1, min(jobs, len(self._items))) if self._items else 0
         self._running = count  # threads not yet ended: all are started once __init__ returns
         self._threads = [threading.Thread(target=self._run, name=f"{name}-{n}") for n in range(count)]
-        for thread in self._threads:
-            thread.start()
+        try:
+            for thread in self._threads:
+                thread.start()
+        except BaseException:  # Ctrl+C while they start: no item more is begun
+            self.stop()
+            raise
 
     def _run(self) -> None:
         try:
@@ -53,6 +57,13 @@ class Workers(Generic[T, R]):
             with self._lock:
                 self._running -= 1
                 self._ended.notify_all()
+
+    def stop(self) -> None:
+        """No item not yet begun is begun (as ThreadPoolExecutor.map cancels its pending calls when
+        the caller stops waiting): those under way go on to their end. `results()` is then not
+        whole: for a caller that gives up on them (Ctrl+C)."""
+        with self._lock:
+            self._next = len(self._items)
 
     def wait(self) -> None:
         """Until every item is done (a signal's exception in the caller interrupts the wait).
