@@ -79,3 +79,16 @@ def test_modules_loaded_reports_what_modpack_imports_not_what_the_interpreter_ha
     loaded = modules_loaded("validate", CASES / "good" / "module-json" / "module.json")
     assert {"click", "modpack.cli.app"} <= loaded  # the command ran, through the real CLI
     assert "sys" not in loaded and "runpy" not in loaded  # the interpreter's own, left out
+
+
+def test_modules_loaded_as_installed_fails_the_test_on_a_failed_command(tmp_path: Path) -> None:
+    """It said nothing of the command's exit: test_start_up's publish to a cluster that refused it
+    passed, having imported none of the modules an upload imports, as it never uploaded."""
+    from tests.support.cli import modules_loaded_as_installed
+    from tests.support.paths import CASES
+
+    assert "modpack.cli.app" in modules_loaded_as_installed(
+        "validate", CASES / "good" / "module-json" / "module.json"
+    )
+    with pytest.raises(AssertionError, match=r"missing\.json"):
+        modules_loaded_as_installed("validate", tmp_path / "missing.json")

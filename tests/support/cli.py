@@ -52,8 +52,9 @@ _MODULES_LOADED = (
     "before = set(sys.modules)\n"
     "sys.argv = ['modpack', *sys.argv[1:]]\n"
     "from modpack.cli import main\n"
+    "code = 0\n"
     "try:\n    main()\n"
-    "except SystemExit:\n    pass\n"
+    "except SystemExit as done:\n    code = done.code\n"
     "print(' '.join(sorted(set(sys.modules) - before)))\n"
 )
 
@@ -65,8 +66,9 @@ def modules_loaded_as_installed(*args: str | Path) -> set[str]:
     hid any import of them by modpack itself from modules_loaded."""
     import site
 
-    done = run_python(_MODULES_LOADED, *args, no_site=site.getsitepackages())
-    assert done.returncode == 0, done.stderr
+    # exiting as the command did: a failed command imports less, and would pass for a lean one
+    done = run_python(_MODULES_LOADED + "sys.exit(code)\n", *args, no_site=site.getsitepackages())
+    assert done.returncode == 0, f"exit {done.returncode}:\n{done.stdout}{done.stderr}"
     return set(done.stdout.strip().splitlines()[-1].split())
 
 
