@@ -216,3 +216,35 @@ def test_a_node_of_an_os_modpack_does_not_know_is_published_to_apart_as_the_line
     given = {1: bundles["ubuntu22"], 2: bundles["rhel9"], 3: own}
     for uid, bundle in given.items():
         assert stored_zip(newer, uid, "newos").read_bytes() == bundle.read_bytes()
+
+
+def test_a_cluster_whose_every_node_runs_an_os_modpack_does_not_know_is_told_to_give_one_build(
+    tmp_path: Path,
+) -> None:
+    """Every node upgraded ahead of modpack's table: the line said to publish to them apart with
+    a --node for each, "and the others with a --node for each other node", of which there are
+    none, and the hint to run the same command again with a --node for each node but those,
+    which is the same command, refused again. Giving their one build is what they need."""
+    with running_cluster(tmp_path / "data", node_os={1: "ubuntu22", 2: "ubuntu22", 3: "ubuntu22"}) as whole:
+        for node in whole.nodes:
+            node.os = "ubuntu26"
+        bundles = [platform_bundle(tmp_path, "allnew", [s], FILE_OS[s]) for s in ("ubuntu22", "rhel9")]
+        refused = cli(whole, "publish", *bundles)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        said = " ".join(refused.stderr.split())
+        labels = (
+            ", ".join(f"node {n} ({whole.urls[n - 1]})" for n in (1, 2)) + f" and node 3 ({whole.urls[2]})"
+        )
+        assert (
+            f"{labels} run unknown OS/x86_64: GET /v1/nodes names no OS modpack knows for them, so which"
+            f" of {', '.join(b.name for b in bundles)} fits them cannot be told: give only the one built"
+            " for them"
+        ) in said, said
+        assert "--node" not in said
+        assert "Fix each line above, then run the same command again." in said
+        assert nothing_of(whole, "allnew")
+        own = platform_bundle(tmp_path, "allnew", ["ubuntu26"], "ubuntu26")
+        done = cli(whole, "publish", own)  # followed: their one build
+        assert done.returncode == 0, done.stdout + done.stderr
+        for uid in (1, 2, 3):
+            assert stored_zip(whole, uid, "allnew").read_bytes() == own.read_bytes()

@@ -99,17 +99,21 @@ def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], 
         f" ({', '.join(bundles[i].name for i in indexes)}): give one per platform"
         for platform, (indexes, labels) in ambiguous.items()
     ]
+    # every node's platform untold alike (a whole cluster upgraded ahead of modpack's table): no
+    # other node to publish to apart from them, so giving the one build for them is the way
+    whole = len(unknown) == 1 and not routes and not problems  # problems: the lines of the others
     problems += [
-        _unknown(platform, [bundles[i] for i in fit], nodes) for platform, (fit, nodes) in unknown.items()
+        _unknown(platform, [bundles[i] for i in fit], nodes, whole)
+        for platform, (fit, nodes) in unknown.items()
     ]
     if taken is not None and not taken:  # None: no node is listed, so none can be said to fit
         # Only when no bundle fits any node: one that fits none beside others that do (an aarch64
         # build given with dist/*.zip to an x86_64 cluster) is left out with a note (`route_notes`).
         problems += [f"{b.label} fits no node {_of_nodes(view)}" for b in bundles]
-    return routes, problems, bool(unknown)
+    return routes, problems, bool(unknown) and not whole
 
 
-def _unknown(platform: str, fitting: Sequence[Bundle], refs: Sequence[NodeRef]) -> str:
+def _unknown(platform: str, fitting: Sequence[Bundle], refs: Sequence[NodeRef], whole: bool = False) -> str:
     """The line for nodes whose OS or architecture GET /v1/nodes does not tell, when several
     bundles fit them: "give one per platform" cannot be followed for a platform nobody can name,
     so the line says how to publish to them apart. RS 8.x uploads to each node, and --node picks
@@ -120,10 +124,15 @@ def _unknown(platform: str, fitting: Sequence[Bundle], refs: Sequence[NodeRef]) 
     os_untold, arch_untold = platform.startswith("unknown OS"), platform.endswith("unknown architecture")
     untold = "OS or architecture" if os_untold and arch_untold else "OS" if os_untold else "architecture"
     chosen = " ".join(f"--node {shlex.quote(r.url)}" for r in refs)
-    return (
+    told = (
         f"{joined(labels)} {verb(labels, 'runs', 'run')} {platform}: GET /v1/nodes names no {untold}"
         f" modpack knows for {them}, so which of {', '.join(b.name for b in fitting)} fits {them} cannot"
-        f" be told: publish the one built for {them} to {them} alone (`modpack publish {chosen} BUNDLE`),"
+        " be told: "
+    )
+    if whole:  # they are every node: nothing to publish apart from them
+        return told + f"give only the one built for {them}"
+    return (
+        told + f"publish the one built for {them} to {them} alone (`modpack publish {chosen} BUNDLE`),"
         " and the others with a --node for each other node"
     )
 
