@@ -38,6 +38,8 @@ class Workers(Generic[T, R]):
             for thread in self._threads:
                 thread.start()
         except BaseException:  # Ctrl+C while they start: no item more is begun
+            # (_running then counts threads never started, so wait() would not return; but no
+            # caller gets this object to wait on, as its construction raised)
             self.stop()
             raise
 
