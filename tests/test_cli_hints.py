@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.cli import CHECKOUT, run_modpack
 from tests.support.paths import FIXTURES, HELLO, ROOT
-from tests.support.rest import ADMIN, running_cluster, wait_until
+from tests.support.rest import ADMIN, cli, hinted, module_json, running_cluster, wait_until, write_bundle
 
 EXAMPLE = FIXTURES / "example"
 RAMP_YML = (ROOT / "tests" / "cases" / "good" / "ramp-yml" / "ramp.yml").read_text()
@@ -202,6 +202,73 @@ def test_an_address_that_answers_no_json_is_named_as_not_the_rest_api() -> None:
         "  hint: The Redis Enterprise REST API answers in JSON: check that the address is the cluster's"
         " REST API (port 9443 unless cnm_https_port moves it), not a web page or a proxy.",
     ]
+
+
+# --- the commands a REST command's lines and hints name ----------------------------------------
+
+
+@pytest.mark.parametrize("given", ["--cluster", "--node only", "--password", "environment"])
+def test_the_commands_a_partial_unpublish_names_run_as_printed(tmp_path: Path, given: str) -> None:
+    """`unpublish --node` of one node of three keeps the module object and names the commands
+    that finish the job. They left out the options that named the cluster (`modpack modules
+    delete UID`, and "run without --node"): copied, they failed with "no cluster given". They
+    now carry the connection options typed (not those the environment gives, nor a password),
+    and run as printed with no MODPACK_CLUSTER or MODPACK_CA_CERT set."""
+    env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password, "MODPACK_CLUSTER": ""}
+    env["MODPACK_CA_CERT"] = ""
+    with running_cluster(tmp_path / "data") as cluster:
+        assert cli(cluster, "publish", write_bundle(tmp_path / "b.zip", module_json())).returncode == 0
+        node, ca = cluster.urls[0], str(cluster.ca_cert)
+        options, expected = {
+            "--cluster": (["--cluster", node, "--ca-cert", ca], f"--cluster {node} --ca-cert {ca}"),
+            # every node serves the cluster's calls: the first --node is the cluster
+            "--node only": (["--ca-cert", ca], f"--ca-cert {ca} --cluster {node}"),
+            "--password": (
+                ["--cluster", node, "-u", ADMIN.user, "--password", ADMIN.password, "--ca-cert", ca],
+                f"--cluster {node} --user {ADMIN.user} --ca-cert {ca}",
+            ),
+            "environment": ([], ""),
+        }[given]
+        if given == "--password":
+            env.update(MODPACK_USER="", MODPACK_PASSWORD="")
+        if given == "environment":
+            env.update(MODPACK_CLUSTER=node, MODPACK_CA_CERT=ca)
+        one = run_modpack("unpublish", "hello", "1.2.3", "--node", node, *options, env=env)
+        assert one.returncode == 0, one.stdout + one.stderr
+        uid = one.stdout.split("module object kept (", 1)[1].split(")", 1)[0]
+        tail = f" {expected}" if expected else ""
+        assert (
+            f"; `modpack unpublish hello 1.2.3{tail}` removes it everywhere, or"
+            f" `modpack modules delete {uid}{tail}` once no node holds it"
+        ) in one.stdout
+        assert ADMIN.password not in one.stdout + one.stderr and "--password" not in one.stdout
+        # as printed, in the order given; the password (typed or not) from the environment
+        later = {**env, "MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
+        deleted = run_modpack(*hinted(one.stdout, "modpack modules delete"), env=later)
+        assert (deleted.returncode, deleted.stdout) == (0, f"deleted module object {uid}\n"), deleted.stderr
+        everywhere = run_modpack(*hinted(one.stdout, "modpack unpublish"), env=later)
+        assert everywhere.returncode == 0, everywhere.stdout + everywhere.stderr
+        assert everywhere.stdout.count(": deleted") == 2, everywhere.stdout
+        assert list(cluster.options.data.glob("node-*/hello/*")) == []
+
+
+def test_a_module_object_not_there_names_a_listing_that_runs_as_printed(tmp_path: Path) -> None:
+    """`modules delete` of a uid the cluster does not hold said "`modpack modules list` shows the
+    uids", which, copied, failed with "no cluster given" where --cluster named the cluster."""
+    env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password, "MODPACK_CLUSTER": ""}
+    env["MODPACK_CA_CERT"] = ""
+    with running_cluster(tmp_path / "data") as cluster:
+        given = ["--cluster", cluster.urls[0], "--ca-cert", str(cluster.ca_cert), "--timeout", "20"]
+        result = run_modpack("modules", "delete", "nosuch", *given, env=env)
+        assert (result.returncode, result.stderr.splitlines()) == (
+            1,
+            [
+                "modpack: there is no module object nosuch",
+                f"  hint: `modpack modules list {shlex.join(given)}` shows the uids.",
+            ],
+        )
+        listed = run_modpack(*hinted(result.stderr, "modpack modules list"), env=env)
+    assert (listed.returncode, listed.stdout) == (0, "(no module objects)\n"), listed.stderr
 
 
 # --- serve ------------------------------------------------------------------------------------

@@ -24,7 +24,16 @@ from modpack.rest.paths import ACTIONS, LEGACY_MODULES
 from modpack.rest.publish import interruption
 from modpack.rest.publish import legacy as publish_7x
 from modpack.rest.publish.interruption import PublishInterrupted
-from tests.support.rest import cli, http, module_json, running_cluster, write_bundle
+from tests.support.rest import (
+    as_printed,
+    cli,
+    hinted,
+    http,
+    module_json,
+    running_cluster,
+    typed,
+    write_bundle,
+)
 
 
 @pytest.fixture
@@ -108,17 +117,21 @@ def test_node_choice_is_refused_on_7x(legacy: LocalCluster, tmp_path: Path) -> N
         " and removes a module on every node itself; nothing was changed"
     ) in refused.stderr
     # the hint names the bundles: a bare `modpack publish` (or unpublish) refuses to run
-    assert f"Run `modpack publish {bundle}` with --cluster and without --node" in refused.stderr
+    assert f"Run `modpack publish {bundle} {typed(legacy)}`, without --node" in " ".join(
+        refused.stderr.split()
+    )
     assert listed(legacy, "chosen") == [] and installed(legacy, "chosen") == []
 
     legacy.start_node(3)
-    assert cli(legacy, *hinted(refused.stderr, "modpack publish")).returncode == 0
+    assert as_printed(hinted(refused.stderr, "modpack publish")).returncode == 0
     assert len(listed(legacy, "chosen")) == 1 and len(installed(legacy, "chosen")) == 3
     kept = cli(legacy, "unpublish", "chosen", "1.2.3", "--node", legacy.urls[0])
     assert kept.returncode == 1, kept.stdout + kept.stderr
-    assert "Run `modpack unpublish chosen 10203` with --cluster and without --node" in kept.stderr
+    assert f"Run `modpack unpublish chosen 10203 {typed(legacy)}`, without --node" in " ".join(
+        kept.stderr.split()
+    )
     assert len(listed(legacy, "chosen")) == 1 and len(installed(legacy, "chosen")) == 3
-    ran = cli(legacy, *hinted(kept.stderr, "modpack unpublish"))
+    ran = as_printed(hinted(kept.stderr, "modpack unpublish"))
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert listed(legacy, "chosen") == [] and installed(legacy, "chosen") == []
 
@@ -626,14 +639,14 @@ def test_a_failed_7x_rollback_says_what_it_left(
     assert "not created" not in failed.stderr
     assert (
         f"no node took the artifact, and the module object this run created ({uid}) is still there:"
-        " `modpack unpublish stuck 10203` removes it, once what failed is fixed"
-    ) in failed.stderr
+        f" `modpack unpublish stuck 10203 {typed(legacy)}` removes it, once what failed is fixed"
+    ) in " ".join(failed.stderr.split())
     assert [m["uid"] for m in listed(legacy, "stuck")] == [uid] and len(installed(legacy, "stuck")) == 1
 
     monkeypatch.undo()  # what the hint says, once what failed is fixed
     temp.unlink()
     temp.mkdir(mode=0o700)
-    assert cli(legacy, "unpublish", "stuck", "1.2.3").returncode == 0
+    assert as_printed(hinted(failed.stderr, "modpack unpublish")).returncode == 0
     assert listed(legacy, "stuck") == [] and installed(legacy, "stuck") == []
     assert cli(legacy, "publish", bundle).returncode == 0
     assert len(installed(legacy, "stuck")) == 3
@@ -659,11 +672,13 @@ def test_a_7x_unpublish_whose_action_failed_says_what_is_left_and_a_rerun_finish
         f" permitted): the module object {uid} stays until a delete removes it from every node); the"
         " cluster still lists it, and the nodes named there may still hold its files"
     ) in failed.stderr
-    assert "hint: Run `modpack unpublish left7 10203` again once what failed is fixed" in failed.stderr
+    assert f"hint: Run `modpack unpublish left7 10203 {typed(legacy)}` again once what failed is fixed" in (
+        " ".join(failed.stderr.split())
+    )
     assert [m["uid"] for m in listed(legacy, "left7")] == [uid] and len(installed(legacy, "left7")) == 1
 
     monkeypatch.undo()
-    again = cli(legacy, "unpublish", "left7", "1.2.3")
+    again = as_printed(hinted(failed.stderr, "modpack unpublish"))
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"  module objects deleted: {uid}\n" in again.stdout
     assert listed(legacy, "left7") == [] and installed(legacy, "left7") == []
@@ -702,18 +717,6 @@ def test_ctrl_c_once_the_7x_zip_went_whole_and_the_cluster_lists_nothing_yet_say
     assert len(listed(legacy, "late")) == 1  # it had it: "Nothing was changed" was untrue
 
 
-def hinted(stderr: str, start: str) -> list[str]:
-    """The words of the command in backquotes that the hint names, starting with `start`."""
-    import re
-    import shlex
-
-    found = re.search(r"`(" + re.escape(start) + r"[^`]*)`", stderr)
-    assert found, stderr
-    words = shlex.split(found.group(1))
-    assert words[0] == "modpack", words
-    return words[1:]
-
-
 def test_the_7x_artifact_delete_hint_names_an_unpublish_that_runs(
     legacy: LocalCluster, tmp_path: Path
 ) -> None:
@@ -728,14 +731,16 @@ def test_the_7x_artifact_delete_hint_names_an_unpublish_that_runs(
     refused = cli(legacy, "artifacts", "delete", "gone", "1.2.3")
 
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert "`modpack unpublish gone 1.2.3` removes it (its module object with it" in refused.stderr
-    ran = cli(legacy, *hinted(refused.stderr, "modpack unpublish"))
+    assert f"`modpack unpublish gone 1.2.3 {typed(legacy)}` removes it (its module object with it" in (
+        " ".join(refused.stderr.split())
+    )
+    ran = as_printed(hinted(refused.stderr, "modpack unpublish"))
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert listed(legacy, "gone") == [] and installed(legacy, "gone") == []
 
     listing = cli(legacy, "artifacts", "list")
     assert listing.returncode == 1
-    assert "`modpack unpublish NAME VERSION` removes one" in listing.stderr
+    assert f"`modpack unpublish NAME VERSION {typed(legacy)}` removes one" in " ".join(listing.stderr.split())
 
 
 def test_a_7x_dry_run_says_it_could_not_check_the_role_the_real_run_is_refused_for(tmp_path: Path) -> None:

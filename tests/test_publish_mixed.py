@@ -20,14 +20,17 @@ import pytest
 from modpack.rest import client
 from modpack.rest.cluster import LocalCluster
 from tests.support.rest import (
+    as_printed,
     assert_each_node_holds,
     cli,
     connection,
+    hinted,
     listing_nodes,
     module_json,
     rebuilt,
     running_cluster,
     stored_zip,
+    typed,
     write_bundle,
 )
 
@@ -200,7 +203,8 @@ def test_a_node_of_an_os_modpack_does_not_know_is_published_to_apart_as_the_line
     assert (
         f"node 3 ({url}) runs unknown OS/x86_64: GET /v1/nodes names no OS modpack knows for it, so"
         f" which of {names} fits it cannot be told: publish the one built for it to it alone"
-        f" (`modpack publish --node {url} BUNDLE`), and the others with a --node for each other node"
+        f" (`modpack publish --node {url} BUNDLE {typed(newer)}`), and the others with a --node for each"
+        " other node"
     ) in " ".join(refused.stderr.split())
     assert "give one per platform" not in refused.stderr
     hint = "then run the same command again, with a --node for each node but those to publish to apart."
@@ -208,7 +212,8 @@ def test_a_node_of_an_os_modpack_does_not_know_is_published_to_apart_as_the_line
     assert nothing_of(newer, "newos")
     # Followed: node 3's own build (for its OS, which the node itself judges), then the others.
     own = platform_bundle(tmp_path, "newos", ["ubuntu26"], "ubuntu26")
-    alone = cli(newer, "publish", "--node", url, own)
+    printed = hinted(" ".join(refused.stderr.split()), "modpack publish")
+    alone = as_printed([str(own) if word == "BUNDLE" else word for word in printed])
     assert alone.returncode == 0, alone.stdout + alone.stderr
     rest = ["--node", newer.urls[0], "--node", newer.urls[1]]
     others = cli(newer, "publish", *rest, *bundles.values())

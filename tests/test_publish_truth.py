@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 import zipfile
@@ -37,8 +38,10 @@ from tests.support.modules import compile_module
 from tests.support.rest import (
     ADMIN,
     SO,
+    as_printed,
     cli,
     connection,
+    hinted,
     http,
     module_json,
     rebuilt,
@@ -567,12 +570,17 @@ def test_a_rollback_that_fails_says_the_object_may_still_be_there(
         with pytest.raises(SystemExit) as ended:
             main(["publish", str(bundle), *options])
         (uid,) = [m["uid"] for m in modules_named(small, "notrolled")]
-    output = capsys.readouterr()
-    assert ended.value.code == 1, output
-    assert f"  module object: created, rollback failed (uid {uid})\n" in output.out
-    assert f"deleting module object {uid}, created by this run, failed (cannot reach" in output.out
-    assert f"({uid}) is still there: `modpack unpublish notrolled 10203` removes it" in output.err
-    assert "for the nodes that took the artifact" not in output.err
+        output = capsys.readouterr()
+        assert ended.value.code == 1, output
+        assert f"  module object: created, rollback failed (uid {uid})\n" in output.out
+        assert f"deleting module object {uid}, created by this run, failed (cannot reach" in output.out
+        said = f"({uid}) is still there: `modpack unpublish notrolled 10203 {shlex.join(options)}` removes it"
+        assert said in output.err
+        assert "for the nodes that took the artifact" not in output.err
+        # as printed, with the cluster named by the command alone
+        done = as_printed(hinted(output.err, "modpack unpublish"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert modules_named(small, "notrolled") == []
 
 
 def test_an_object_that_was_there_before_is_never_rolled_back(tmp_path: Path) -> None:
@@ -1614,10 +1622,10 @@ def test_a_failed_publish_says_what_became_of_the_module_object(state: str, rest
 
     result = publishing.PublishResult("m", 10203, module_object=state, restored=restored)  # type: ignore[arg-type]
     result.nodes = [client.NodeOutcome(client.NodeRef("node 1", "https://n1"), "uploaded")]
-    assert _what_was_kept(result) == said
+    assert _what_was_kept(result, client.Connection()) == said
     if state == "created":  # no node took it, and the rollback failed: the object is there
         result.nodes, result.uid, result.module_object = [], "u1", "created, rollback failed"
-        assert _what_was_kept(result) == (
+        assert _what_was_kept(result, client.Connection()) == (
             "no node took the artifact, and the module object this run created (u1) is still there:"
             " `modpack unpublish m 10203` removes it, once what failed is fixed"
         )

@@ -22,7 +22,7 @@ from modpack.errors import ModpackError
 from modpack.rest import client
 from modpack.rest.cluster import LocalCluster
 from modpack.rest.paths import MODULES
-from tests.support.rest import ADMIN, http, module_json, running_cluster, write_bundle
+from tests.support.rest import ADMIN, as_printed, hinted, http, module_json, running_cluster, write_bundle
 
 
 @pytest.fixture
@@ -57,7 +57,9 @@ def test_publish_says_when_its_module_object_was_deleted_meanwhile(
         error.message
         == "publish failed: the module object of raced 10203 was deleted while this run uploaded"
     )
-    assert "`modpack unpublish raced 10203` to remove what the nodes took" in error.hint
+    # MODPACK_CLUSTER gave the cluster: the command finds it there too, and does not repeat it
+    options = f"--ca-cert {cluster.ca_cert} --retries 0"
+    assert f"`modpack unpublish raced 10203 {options}` to remove what the nodes took" in error.hint
     assert "module object: deleted meanwhile (uid " in done.stdout
     assert done.stdout.count(": uploaded: ") == 1
     [took] = [
@@ -68,6 +70,10 @@ def test_publish_says_when_its_module_object_was_deleted_meanwhile(
     assert "is kept" not in done.output + error.hint
     with http(cluster) as session:
         assert [m for m in session.get("/v1/modules").json() if m["module_name"] == "raced"] == []
+    done = as_printed(hinted(error.hint, "modpack unpublish"), env={"MODPACK_CLUSTER": cluster.urls[0]})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{took}: deleted" in done.stdout
+    assert list(cluster.options.data.glob("node-*/raced/*")) == []
 
 
 def test_the_same_build_made_again_meanwhile_is_no_deletion(

@@ -22,6 +22,7 @@ from tests.support.rest import (
     cli,
     module_json,
     running_cluster,
+    typed,
     write_bundle,
 )
 
@@ -143,8 +144,9 @@ def test_unpublish_with_some_nodes_keeps_the_module_object(cluster: LocalCluster
     uid = one.stdout.split("module object kept (", 1)[1].split(")", 1)[0]
     assert (
         f"module object kept ({uid}): --node reached 1 of the 3 nodes GET /v1/nodes lists (matched by"
-        " address), and the others may still hold the artifact; run without --node to remove it"
-        " everywhere, or `modpack modules delete UID` once no node holds it"
+        f" address), and the others may still hold the artifact; `modpack unpublish somenodes 1.2.3"
+        f" {typed(cluster)}` removes it everywhere, or `modpack modules delete {uid} {typed(cluster)}`"
+        " once no node holds it"
     ) in one.stdout
     listed_now = cli(cluster, "modules", "list").stdout
     assert "somenodes 10203 (1.2.3)" in listed_now and uid in listed_now

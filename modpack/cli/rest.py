@@ -152,7 +152,29 @@ class ConnectionOptions:
             allow_http=self.allow_http,
             trust_node_addresses=self.trust_node_addresses,
             max_nodes=self.max_nodes,
+            typed=self.typed(),
         )
+
+    def typed(self) -> tuple[str, ...]:
+        """The connection options given on the command line, as words for the commands hints
+        name (Connection.typed). Not --node: each hint says whether its command repeats them. Not
+        the password: that command asks for it on a terminal, or reads MODPACK_PASSWORD."""
+        context = click.get_current_context(silent=True)
+        if context is None:
+            return ()
+        words: list[str] = []
+        for param in context.command.params:
+            name = param.name
+            if name in ("node_urls", "password") or name not in _CONNECTION_FIELDS:
+                continue
+            if context.get_parameter_source(name) is not click.core.ParameterSource.COMMANDLINE:
+                continue
+            option, value = max(param.opts, key=len), getattr(self, name)  # --user, not -u
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # --timeout 20, as typed, not 20.0
+            flag = isinstance(param, click.Option) and param.is_flag
+            words += [option] if flag else [option, str(value)]
+        return tuple(words)
 
 
 _CONNECTION_FIELDS = tuple(f.name for f in dataclasses.fields(ConnectionOptions))
@@ -620,20 +642,22 @@ def publish(
     _print_publish(result, dry_run)
     if result.module_object == "deleted meanwhile":
         name, version = result.module_name, result.version
+        # What the nodes took is on the nodes this run was given; no module object is left to keep.
+        took = connection.command("unpublish", name, str(version), nodes=True)
         raise ModpackError(
             f"publish failed: the module object of {name} {version} was deleted while this run uploaded",
-            f"Run the same publish again to make it and check every node, or `modpack unpublish {name}"
-            f" {version}` to remove what the nodes took.",
+            f"Run the same publish again to make it and check every node, or `{took}` to remove what the"
+            " nodes took.",
         )
     if result.failed:
         raise ModpackError(
             f"publish failed on {len(result.failed)} of {len(result.nodes)} nodes: "
             + ", ".join(o.node.label for o in result.failed),
-            f"Fix what failed and run the same command again: {_what_was_kept(result)}.",
+            f"Fix what failed and run the same command again: {_what_was_kept(result, connection)}.",
         )
 
 
-def _what_was_kept(result: PublishResult) -> str:
+def _what_was_kept(result: PublishResult, connection: Connection) -> str:
     """What a failed publish leaves of the module object, as its run left it."""
     if result.module_object == "rolled back":
         if result.restored:
@@ -644,18 +668,19 @@ def _what_was_kept(result: PublishResult) -> str:
                 " (see its note)"
             )
         return "nothing this run created was kept"
-    name, version = result.module_name, result.version
+    # Not with --node: an unpublish leaving nodes out keeps the module object; on 7.x it is refused.
+    everywhere = connection.command("unpublish", result.module_name, str(result.version), nodes=False)
     if result.module_object == "created, rollback failed":  # the note says why
         return (
             f"no node took the artifact, and the module object this run created ({result.uid}) is still"
-            f" there: `modpack unpublish {name} {version}` removes it, once what failed is fixed"
+            f" there: `{everywhere}` removes it, once what failed is fixed"
         )
     if result.module_object == "created, rolled back in part":
         # RS 7.x removes a module's files from its nodes only with its module object
         return (
             f"the cluster deleted the module object this run created ({result.uid}), but nodes may still"
             f" hold files of it (see the note): once what failed is fixed, publish it again and"
-            f" `modpack unpublish {name} {version}` removes it from every node"
+            f" `{everywhere}` removes it from every node"
         )
     if result.module_object == "created":
         return "the module object this run created is kept, for the nodes that took the artifact"
@@ -705,10 +730,12 @@ def unpublish(name: str, version: str, connection: Connection) -> None:
     click.echo(f"{name} {number}")
     if result.some_nodes:
         uids = ", ".join(result.kept_uids) or "none found"
+        everywhere = connection.command("unpublish", name, version, nodes=False)
+        uid = result.kept_uids[0] if len(result.kept_uids) == 1 else "UID"
+        delete = connection.command("modules", "delete", uid, nodes=False)
         click.echo(
             f"  module object kept ({uids}): {result.some_nodes}, and the others may still hold the"
-            " artifact; run without --node to remove it everywhere, or `modpack modules delete UID`"
-            " once no node holds it"
+            f" artifact; `{everywhere}` removes it everywhere, or `{delete}` once no node holds it"
         )
     else:
         click.echo(f"  module objects deleted: {', '.join(result.module_objects) or 'none found'}")
@@ -752,21 +779,21 @@ def _refuse_on_legacy(api: Api, module: tuple[str, str] | None = None) -> None:
     """Refuse a cluster before RS 8.0. `module`: the NAME VERSION an `artifacts delete` was given,
     which the hint's unpublish names (a bare `modpack unpublish` was the hint, and it refuses to
     run without them)."""
-    import shlex
-
     from modpack.rest.publish import api_is_legacy
 
     if api_is_legacy(api):
+        # Not with --node: before 8.0 unpublish refuses it, and the module objects are the cluster's.
+        command = functools.partial(api.connection.command, nodes=False)
         if module is None:
-            how = "`modpack unpublish NAME VERSION` removes one (its module object with it)."
+            how = f"`{command('unpublish', 'NAME', 'VERSION')}` removes one (its module object with it)."
         else:
             how = (
-                f"`modpack unpublish {shlex.join(module)}` removes it (its module object with it: before"
+                f"`{command('unpublish', *module)}` removes it (its module object with it: before"
                 " 8.0 the cluster removes a module's files only with it)."
             )
         raise ModpackError(
             "this cluster runs Redis Enterprise before 8.0, which has no per-node artifact API",
-            f"`modpack modules list --format json` shows each module and its platforms; {how}",
+            f"`{command('modules', 'list', '--format', 'json')}` shows each module and its platforms; {how}",
         )
 
 
@@ -875,9 +902,10 @@ def modules_delete(uid: str, connection: Connection) -> None:
     from modpack.rest import client
     from modpack.rest.publish import delete_module_object
 
+    listing = f"`{connection.command('modules', 'list', nodes=False)}` shows the uids."
     if not uid.strip():  # DELETE /v2/modules/user-defined/ names the collection, not an object
-        raise UsageError("UID is empty", "`modpack modules list` shows the uids.")
+        raise UsageError("UID is empty", listing)
     with client.Api(connection) as api:
         if not delete_module_object(api, uid):
-            raise ModpackError(f"there is no module object {uid}", "`modpack modules list` shows the uids.")
+            raise ModpackError(f"there is no module object {uid}", listing)
     click.echo(f"deleted module object {uid}")

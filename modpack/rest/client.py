@@ -103,6 +103,10 @@ class Connection:
     trust_node_addresses: bool = False  # send credentials to hosts GET /v1/nodes names
     max_nodes: int = MAX_NODES
     max_response: int = MAX_RESPONSE
+    # The connection options the user typed on the command line, --node aside (`nodes`), as words:
+    # ("--cluster", URL, "--ca-cert", PATH). The commands hints name carry them (`command`). Never a
+    # password; never an option the environment gave, which gives it to those commands as well.
+    typed: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from modpack.rest.limits import seconds
@@ -118,6 +122,18 @@ class Connection:
     @property
     def answer_timeout(self) -> float:
         return self.timeout if self.upload_timeout is None else self.upload_timeout
+
+    def command(self, *words: str, nodes: bool) -> str:
+        """`modpack WORDS` with the connection options typed, quoted for a shell: a hint's command
+        that runs as printed. `nodes`: with each --node given; else a command to reach every node,
+        sent to the cluster this run used (the first --node when no cluster was given)."""
+        import shlex
+
+        if nodes:
+            chosen = [word for url in self.nodes for word in ("--node", url)]
+        else:
+            chosen = ["--cluster", self.nodes[0]] if self.nodes and not self.cluster else []
+        return "modpack " + shlex.join([*words, *self.typed, *chosen])
 
 
 _URL_FORM = "Give the cluster's address as https://host:9443 (a host name, an IPv4 address or [IPv6])."

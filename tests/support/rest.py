@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import random
+import shlex
 import subprocess
 import sys
 import time
@@ -171,11 +172,39 @@ def cli(
     """`python -m modpack ARGS --cluster <node 1> --ca-cert <the cluster's>` as the admin (user and
     password in the environment, as a user's script would pass them), with `--retries retries`
     (None: the command's default), run in `cwd` (None: the current folder)."""
-    options = ["--cluster", cluster.urls[0], "--ca-cert", str(cluster.ca_cert)]
-    if retries is not None:
-        options += ["--retries", str(retries)]
     env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
-    return run_modpack(*args, *options, env=env, cwd=cwd)
+    return run_modpack(*args, *cli_options(cluster, retries), env=env, cwd=cwd)
+
+
+def cli_options(cluster: LocalCluster, retries: int | None = 0) -> list[str]:
+    """The options `cli` gives after the command's own arguments, in the order of `--help`."""
+    options = ["--cluster", cluster.urls[0], "--ca-cert", str(cluster.ca_cert)]
+    return options + (["--retries", str(retries)] if retries is not None else [])
+
+
+def typed(cluster: LocalCluster, retries: int | None = 0) -> str:
+    """`cli_options` as a hint's command repeats them."""
+    return shlex.join(cli_options(cluster, retries))
+
+
+def hinted(text: str, start: str) -> list[str]:
+    """The words, `modpack` left out, of the first command in backquotes in `text` that starts
+    with `start`, split as a shell splits them: to run as printed."""
+    import re
+
+    found = re.search(r"`(" + re.escape(start) + r"[^`]*)`", text)
+    assert found, text
+    words = shlex.split(found.group(1))
+    assert words[0] == "modpack", words
+    return words[1:]
+
+
+def as_printed(words: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """A hint's command run as printed: the admin's user and password in the environment (`env`
+    adds to it), and no MODPACK_CLUSTER or MODPACK_CA_CERT there, so that the command must name
+    the cluster itself."""
+    given = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password, "MODPACK_CLUSTER": ""}
+    return run_modpack(*words, env={**given, "MODPACK_CA_CERT": "", **(env or {})})
 
 
 def rebuilt(folder: Path, tail: bytes = b"\0" * 16) -> Path:

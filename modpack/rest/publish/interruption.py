@@ -75,10 +75,9 @@ def interrupted(
     ]
     details += result.notes
     if took:
-        hint = (
-            f"Run the same publish again to finish, or `modpack unpublish {result.module_name}"
-            f" {result.version}` to remove what was placed."
-        )
+        # Where the object was there before, this run placed artifacts only: on the nodes it was given.
+        placed = _unpublish(api, result, nodes=result.module_object == "present")
+        hint = f"Run the same publish again to finish, or `{placed}` to remove what was placed."
     elif result.restored:
         hint = (
             "The cluster holds the build it held before the run (its module object under a new uid);"
@@ -89,18 +88,25 @@ def interrupted(
         did = "may have deleted" if result.module_object == "replacing" else "deleted"
         hint = (
             f"--replace {did} module object {result.replaced}, and the nodes still hold that build's"
-            " artifacts: run the same publish again to finish, or"
-            f" `modpack unpublish {result.module_name} {result.version}` to remove them."
+            f" artifacts: run the same publish again to finish, or `{_unpublish(api, result)}` to remove"
+            " them."
         )
     elif result.module_object == "created, rollback failed":
         hint = (
-            f"Module object {result.uid}, created by this run, is still there: `modpack unpublish"
-            f" {result.module_name} {result.version}` removes it."
+            f"Module object {result.uid}, created by this run, is still there: `{_unpublish(api, result)}`"
+            " removes it."
         )
     else:
         hint = "Nothing is left on the nodes; run the same publish again when ready."
     where = f"is on {len(took)} of {len(result.nodes)} nodes" if result.nodes else "was not uploaded"
     return PublishInterrupted.by(signal, f"{result.module_name} {result.version} {where}", hint, details)
+
+
+def _unpublish(api: Api, result: PublishResult, *, nodes: bool = False) -> str:
+    """The unpublish of the run's module version, as a hint names it. Without the run's --node
+    unless `nodes`: an unpublish that leaves nodes out keeps the module object, and what --replace
+    deleted left its artifacts on every node."""
+    return api.connection.command("unpublish", result.module_name, str(result.version), nodes=nodes)
 
 
 SETTLE_TRIES, SETTLE_PAUSE = 5, 0.2

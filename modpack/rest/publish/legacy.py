@@ -65,8 +65,7 @@ class LegacyPublish:
                     stopped,
                     f"the run stopped once the cluster had been sent {result.module_name} {result.version},"
                     " and the cluster did not say whether it took it",
-                    "See where it stands with `modpack modules list`; `modpack unpublish"
-                    f" {result.module_name} {result.version}` removes it, or run the same publish again.",
+                    f"{self._see_where()}; `{self._unpublish()}` removes it, or run the same publish again.",
                 ) from None
             # Nothing sent, or the cluster said it holds none of it (a bare 'interrupted' said nothing
             # of that, nor of the upload switch turned on and off again, which UploadsSwitchedOn adds).
@@ -153,8 +152,7 @@ class LegacyPublish:
                 stopped,
                 f"--replace deleted {name} {version} (module {uid}), and the cluster holds this run's"
                 f" build as module {listed[0]}",
-                "See where it stands with `modpack modules list`; run the same publish again to check"
-                " every node.",
+                f"{self._see_where()}; run the same publish again to check every node.",
                 self.result.notes,
             )
         if state == "deleted":
@@ -174,9 +172,17 @@ class LegacyPublish:
             stopped,
             f"--replace was deleting {name} {version} (module {uid}), which {how}; this build was not"
             " installed",
-            "See where it stands with `modpack modules list`, then run the same publish again.",
+            f"{self._see_where()}, then run the same publish again.",
             self.result.notes,
         )
+
+    # The commands the hints name. On 7.x --node was refused before anything was sent: none to repeat.
+    def _see_where(self) -> str:
+        return f"See where it stands with `{self.api.connection.command('modules', 'list', nodes=False)}`"
+
+    def _unpublish(self) -> str:
+        words = ("unpublish", self.result.module_name, str(self.result.version))
+        return self.api.connection.command(*words, nodes=False)
 
     def _platform_bundles(self) -> Iterator[tuple[str, Bundle]]:
         """Each platform the nodes have, once (two rhel9 nodes named it twice), with its bundle."""
@@ -244,8 +250,7 @@ class LegacyPublish:
                 stopped,
                 f"the cluster took {bundle.name} and goes on installing"
                 f" {self.result.module_name} {self.result.version} ({action})",
-                "See where it stands with `modpack modules list`; `modpack unpublish"
-                f" {self.result.module_name} {self.result.version}` removes it.",
+                f"{self._see_where()}; `{self._unpublish()}` removes it.",
             ) from None
         return "uploaded", f"{bundle.name} via POST /v2/modules, copied to the nodes by the cluster"
 

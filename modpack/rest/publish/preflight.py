@@ -7,7 +7,6 @@ cluster older than `min_redis_pack_version`, a role that lacks a permission, upl
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,7 +16,7 @@ from modpack.rest import platforms
 from modpack.rest.publish.wording import joined, verb
 
 if TYPE_CHECKING:
-    from modpack.rest.client import NodeRef
+    from modpack.rest.client import Connection, NodeRef
     from modpack.rest.platforms import NodeFacts
     from modpack.rest.publish.bundles import Bundle
     from modpack.rest.publish.results import PublishOptions, PublishResult
@@ -35,10 +34,13 @@ class Route:
     bundle: Bundle
 
 
-def preflight(bundles: Sequence[Bundle], view: ClusterView, options: PublishOptions) -> list[Route]:
+def preflight(
+    bundles: Sequence[Bundle], view: ClusterView, options: PublishOptions, connection: Connection
+) -> list[Route]:
     """Each node with the bundle it gets; PreflightError naming every problem found, once: nodes
-    with the same problem share its line."""
-    routes, problems, apart = _routes(bundles, view)
+    with the same problem share its line. `connection`: the run's, whose options the commands
+    the lines name carry."""
+    routes, problems, apart = _routes(bundles, view, connection)
     problems[:0] = _down(view)
     for bundle in bundles:
         routed = [(r.node, r.facts) for r in routes if r.bundle is bundle]
@@ -61,7 +63,9 @@ def preflight(bundles: Sequence[Bundle], view: ClusterView, options: PublishOpti
     return routes
 
 
-def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], list[str], bool]:
+def _routes(
+    bundles: Sequence[Bundle], view: ClusterView, connection: Connection
+) -> tuple[list[Route], list[str], bool]:
     """Each node with the one bundle that fits it, and a line per routing problem: nodes no
     bundle fits and nodes several fit (each by platform), and each bundle when none fits any node;
     and whether some nodes must be published to apart (their platform cannot be told)."""
@@ -103,7 +107,7 @@ def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], 
     # other node to publish to apart from them, so giving the one build for them is the way
     whole = len(unknown) == 1 and not routes and not problems  # problems: the lines of the others
     problems += [
-        _unknown(platform, [bundles[i] for i in fit], nodes, whole)
+        _unknown(platform, [bundles[i] for i in fit], nodes, connection, whole=whole)
         for platform, (fit, nodes) in unknown.items()
     ]
     if taken is not None and not taken:  # None: no node is listed, so none can be said to fit
@@ -113,7 +117,14 @@ def _routes(bundles: Sequence[Bundle], view: ClusterView) -> tuple[list[Route], 
     return routes, problems, bool(unknown) and not whole
 
 
-def _unknown(platform: str, fitting: Sequence[Bundle], refs: Sequence[NodeRef], whole: bool = False) -> str:
+def _unknown(
+    platform: str,
+    fitting: Sequence[Bundle],
+    refs: Sequence[NodeRef],
+    connection: Connection,
+    *,
+    whole: bool = False,
+) -> str:
     """The line for nodes whose OS or architecture GET /v1/nodes does not tell, when several
     bundles fit them: "give one per platform" cannot be followed for a platform nobody can name,
     so the line says how to publish to them apart. RS 8.x uploads to each node, and --node picks
@@ -123,7 +134,10 @@ def _unknown(platform: str, fitting: Sequence[Bundle], refs: Sequence[NodeRef], 
     them = verb(labels, "it", "them")
     os_untold, arch_untold = platform.startswith("unknown OS"), platform.endswith("unknown architecture")
     untold = "OS or architecture" if os_untold and arch_untold else "OS" if os_untold else "architecture"
-    chosen = " ".join(f"--node {shlex.quote(r.url)}" for r in refs)
+    # The --node options of this run are not repeated: the command gives its own.
+    chosen = connection.command(
+        "publish", *(w for r in refs for w in ("--node", r.url)), "BUNDLE", nodes=False
+    )
     told = (
         f"{joined(labels)} {verb(labels, 'runs', 'run')} {platform}: GET /v1/nodes names no {untold}"
         f" modpack knows for {them}, so which of {', '.join(b.name for b in fitting)} fits {them} cannot"
@@ -132,7 +146,7 @@ def _unknown(platform: str, fitting: Sequence[Bundle], refs: Sequence[NodeRef], 
     if whole:  # they are every node: nothing to publish apart from them
         return told + f"give only the one built for {them}"
     return (
-        told + f"publish the one built for {them} to {them} alone (`modpack publish {chosen} BUNDLE`),"
+        told + f"publish the one built for {them} to {them} alone (`{chosen}`),"
         " and the others with a --node for each other node"
     )
 

@@ -59,7 +59,8 @@ def unpublish(name: str, version: int, connection: Connection) -> UnpublishResul
             signal,
             f"unpublish of {name} {version} stopped part-way: the module object may still be there,"
             " and some nodes may still hold the artifact",
-            f"Run `modpack unpublish {name} {version}` again to finish: it removes what is left.",
+            f"Run `{connection.command('unpublish', name, str(version), nodes=True)}` again to finish:"
+            " it removes what is left.",
         ) from None
 
 
@@ -130,6 +131,8 @@ def _removal_failed(api: Api, result: UnpublishResult, uid: str, failed: ActionF
     failure, and a second one "none found" of a module a node still held: a cluster that drops
     the module object although its action fails leaves files no REST call of 7.x reaches."""
     name, version = result.module_name, result.version
+    # RS 7.x: --node was refused before anything was deleted, and the cluster removes from every node
+    again = api.connection.command("unpublish", name, str(version), nodes=False)
     try:
         kept: bool | None = any(str(m.get("uid", "")) == uid for m in client.find_modules(api, name, version))
     except ModpackError:
@@ -139,14 +142,13 @@ def _removal_failed(api: Api, result: UnpublishResult, uid: str, failed: ActionF
             f"the cluster deleted module object {uid} of {name} {version}, but not from every node"
             f" ({failed.message}): the nodes named there may still hold its files",
             "RS 7.x removes a module's files only with its module object: once what failed is fixed,"
-            f" publish {name} {version} again, then `modpack unpublish {name} {version}` removes it from"
-            " every node.",
+            f" publish {name} {version} again, then `{again}` removes it from every node.",
         )
     listed = "still lists it" if kept else "did not say whether it still lists it"
     return ModpackError(
         f"deleting module object {uid} of {name} {version} failed ({failed.message}); the cluster"
         f" {listed}, and the nodes named there may still hold its files",
-        f"Run `modpack unpublish {name} {version}` again once what failed is fixed: it removes what is left.",
+        f"Run `{again}` again once what failed is fixed: it removes what is left.",
     )
 
 

@@ -82,11 +82,12 @@ def restore_replaced(api: Api, result: PublishResult, switch: UploadsSwitchedOn 
         return ""
     result.replaced_object = None
     if result.replaced_lacks:
+        # Its artifacts are on every node that held its build, not only those this run was given.
+        again = api.connection.command("unpublish", result.module_name, str(result.version), nodes=False)
         note = (
             f"module object {old}, which --replace deleted, cannot be made again from what the cluster"
             f" lists (it keeps no {joined(list(result.replaced_lacks))}): publish the build the nodes hold"
-            f" again to restore it, or `modpack unpublish {result.module_name} {result.version}` to"
-            " remove its artifacts"
+            f" again to restore it, or `{again}` to remove its artifacts"
         )
     else:
         document = {k: v for k, v in stored.items() if k not in SERVER_FIELDS}

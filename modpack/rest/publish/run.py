@@ -65,7 +65,7 @@ def _in_order(paths: Sequence[Path], connection: Connection, options: PublishOpt
         if options.dry_run:
             read_role(api, view)
         try:
-            routes = preflight(given, view, options)
+            routes = preflight(given, view, options, connection)
         except PreflightError as refused:
             if view.legacy:  # 7.x: identity is judged per platform, on the way (LegacyPublish)
                 raise

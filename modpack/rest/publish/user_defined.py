@@ -55,7 +55,7 @@ def pipelined(
     partial files. The order of what changes is the one `_in_order` keeps.
     """
     try:
-        routes = preflight(peeked, view, options)
+        routes = preflight(peeked, view, options, api.connection)
     except PreflightError as refused:
         load_bundles(paths, options.settings)  # a bundle that does not validate says so first
         raise with_identity(refused, api, peeked, options, result_for(peeked)) from None

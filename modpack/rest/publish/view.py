@@ -98,13 +98,11 @@ def refuse_node_choice(connection: Connection, version: str | None, command: Seq
     the words of the run (`publish` and its bundles, `unpublish` NAME VERSION), which the hint
     names in full: a bare `modpack unpublish` refuses to run without NAME VERSION."""
     if connection.nodes:
-        import shlex
-
         running = f" ({version})" if version else ""
         raise ModpackError(
             f"--node chooses nodes, but this cluster runs Redis Enterprise before 8.0{running}, which"
             f" installs and removes a module on every node itself; nothing was changed",
-            f"Run `modpack {shlex.join(command)}` with --cluster and without --node"
+            f"Run `{connection.command(*command, nodes=False)}`, without --node"
             + (
                 ": it checks every node of GET /v1/nodes first."
                 if command[0] == "publish"
