@@ -10,12 +10,22 @@ import sys
 import threading
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.cli import CHECKOUT, run_modpack
 from tests.support.paths import FIXTURES, HELLO, ROOT
-from tests.support.rest import ADMIN, cli, hinted, module_json, running_cluster, wait_until, write_bundle
+from tests.support.rest import (
+    ADMIN,
+    as_printed,
+    cli,
+    hinted,
+    module_json,
+    running_cluster,
+    wait_until,
+    write_bundle,
+)
 
 EXAMPLE = FIXTURES / "example"
 RAMP_YML = (ROOT / "tests" / "cases" / "good" / "ramp-yml" / "ramp.yml").read_text()
@@ -269,6 +279,98 @@ def test_a_module_object_not_there_names_a_listing_that_runs_as_printed(tmp_path
         )
         listed = run_modpack(*hinted(result.stderr, "modpack modules list"), env=env)
     assert (listed.returncode, listed.stdout) == (0, "(no module objects)\n"), listed.stderr
+
+
+@pytest.mark.usefixtures("ctrl_c")
+def test_a_stopped_unpublish_names_itself_with_its_options_and_nodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl+C while unpublish --node deleted: "Run `modpack unpublish hello 10203` again to
+    finish" named no cluster, and, run from where the cluster is set, every node: the same run
+    again is meant, on the nodes it was given (here the module object stays, as that run kept it)."""
+    from modpack.cli.app import main
+    from modpack.rest import client
+
+    real = client.delete_artifact
+
+    def stopped_on_node_2(api: client.Api, node: client.NodeRef, name: str, version: int) -> bool:
+        if node.uid == "2":
+            raise KeyboardInterrupt
+        return real(api, node, name, version)
+
+    for name, value in (("MODPACK_CLUSTER", ""), ("MODPACK_CA_CERT", "")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MODPACK_USER", ADMIN.user)
+    monkeypatch.setenv("MODPACK_PASSWORD", ADMIN.password)
+    with running_cluster(tmp_path / "data") as cluster:
+        assert cli(cluster, "publish", write_bundle(tmp_path / "b.zip", module_json())).returncode == 0
+        given = ["--cluster", cluster.urls[0], "--ca-cert", str(cluster.ca_cert)]
+        nodes = ["--node", cluster.urls[0], "--node", cluster.urls[1]]
+        monkeypatch.setattr(client, "delete_artifact", stopped_on_node_2)
+        with pytest.raises(SystemExit) as ended:
+            main(["unpublish", "hello", "1.2.3", *nodes, *given])
+        monkeypatch.undo()
+        err = capsys.readouterr().err
+        assert ended.value.code == 130, err
+        again = f"modpack unpublish hello 10203 {shlex.join(given)} {shlex.join(nodes)}"
+        assert f"  hint: Run `{again}` again to finish: it removes what is left.\n" in err
+        done = as_printed(hinted(err, "modpack unpublish"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        held = sorted(
+            p.parent.parent.parent.name for p in cluster.options.data.glob("node-*/hello/*/module.zip")
+        )
+        assert held == ["node-3"], held
+
+
+@pytest.mark.usefixtures("ctrl_c")
+def test_a_stopped_publish_names_an_unpublish_that_removes_what_it_placed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl+C once node 1 of the two --node gave took the artifact: "`modpack unpublish hello
+    10203` to remove what was placed" named no cluster. It names the cluster now, and not the
+    nodes: this run created the module object, which an unpublish leaving nodes out keeps."""
+    import signal
+    import threading
+    import time
+
+    from modpack.cli.app import main
+    from modpack.rest import client
+
+    real, main_thread, stopped = client.post_bundle, threading.main_thread().ident, threading.Event()
+
+    def stopped_once_node_1_took_it(*args: Any, **kwargs: Any) -> Any:
+        if args[2].startswith("node 1 "):
+            answer = real(*args, **kwargs)
+            assert main_thread is not None
+            signal.pthread_kill(main_thread, signal.SIGINT)  # Ctrl+C
+            stopped.set()
+            return answer
+        stopped.wait(30)
+        time.sleep(0.5)  # the run aborts the uploads meanwhile: this one sends nothing
+        return real(*args, **kwargs)
+
+    for name, value in (("MODPACK_CLUSTER", ""), ("MODPACK_CA_CERT", "")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MODPACK_USER", ADMIN.user)
+    monkeypatch.setenv("MODPACK_PASSWORD", ADMIN.password)
+    bundle = write_bundle(tmp_path / "b.zip", module_json())
+    with running_cluster(tmp_path / "data") as cluster:
+        given = ["--cluster", cluster.urls[0], "--ca-cert", str(cluster.ca_cert), "--retries", "0"]
+        monkeypatch.setattr(client, "post_bundle", stopped_once_node_1_took_it)
+        with pytest.raises(SystemExit) as ended:
+            main(["publish", str(bundle), "--node", cluster.urls[0], "--node", cluster.urls[1], *given])
+        monkeypatch.undo()
+        err = capsys.readouterr().err
+        assert ended.value.code == 130, err
+        assert "modpack: interrupted: hello 10203 is on 1 of 2 nodes\n" in err
+        assert (
+            "  hint: Run the same publish again to finish, or"
+            f" `modpack unpublish hello 10203 {shlex.join(given)}` to remove what was placed.\n"
+        ) in err
+        done = as_printed(hinted(err, "modpack unpublish"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "module objects deleted: none found" not in done.stdout, done.stdout
+        assert list(cluster.options.data.glob("node-*/hello/*")) == []
 
 
 # --- serve ------------------------------------------------------------------------------------
