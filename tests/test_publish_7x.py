@@ -136,6 +136,26 @@ def test_node_choice_is_refused_on_7x(legacy: LocalCluster, tmp_path: Path) -> N
     assert listed(legacy, "chosen") == [] and installed(legacy, "chosen") == []
 
 
+def test_the_7x_refusal_of_node_choice_names_a_dry_run_as_a_dry_run(
+    legacy: LocalCluster, tmp_path: Path
+) -> None:
+    """`publish --dry-run --node URL` on 7.x named `modpack publish BUNDLE --cluster ...`, without
+    --dry-run (nor --strict): copied, the dry run published for real. The hint names the same run,
+    with its own options as typed, and run as printed it is a dry run again."""
+    bundle = write_bundle(tmp_path / "dry.zip", module_json(module_name="dry"))
+
+    refused = cli(legacy, "publish", bundle, "--dry-run", "--strict", "--node", legacy.urls[1])
+
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"Run `modpack publish {bundle} --dry-run --strict {typed(legacy)}`, without --node" in " ".join(
+        refused.stderr.split()
+    )
+    ran = as_printed(hinted(refused.stderr, "modpack publish"))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert ran.stdout.startswith("dry run; these calls would be made:\n"), ran.stdout
+    assert listed(legacy, "dry") == [] and installed(legacy, "dry") == []
+
+
 def test_the_7x_action_reports_the_node_that_could_not_take_the_bundle(
     legacy: LocalCluster, tmp_path: Path
 ) -> None:

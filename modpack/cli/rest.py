@@ -159,25 +159,33 @@ class ConnectionOptions:
         """The connection options given on the command line, as words for the commands hints
         name (Connection.typed). Not --node: each hint says whether its command repeats them. Not
         the password: that command asks for it on a terminal, or reads MODPACK_PASSWORD."""
-        context = click.get_current_context(silent=True)
-        if context is None:
-            return ()
-        words: list[str] = []
-        for param in context.command.params:
-            name = param.name
-            if name in ("node_urls", "password") or name not in _CONNECTION_FIELDS:
-                continue
-            if context.get_parameter_source(name) is not click.core.ParameterSource.COMMANDLINE:
-                continue
-            option, value = max(param.opts, key=len), getattr(self, name)  # --user, not -u
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)  # --timeout 20, as typed, not 20.0
-            flag = isinstance(param, click.Option) and param.is_flag
-            words += [option] if flag else [option, str(value)]
-        return tuple(words)
+        chosen = (name for name in _CONNECTION_FIELDS if name not in ("node_urls", "password"))
+        return typed_options({name: getattr(self, name) for name in chosen})
 
 
 _CONNECTION_FIELDS = tuple(f.name for f in dataclasses.fields(ConnectionOptions))
+
+
+def typed_options(values: dict[str, Any]) -> tuple[str, ...]:
+    """The running command's options among `values` (by parameter name) that were given on the
+    command line, as words for a hint's command: `--user NAME`, `--insecure`, `--select A
+    --select B`. Those the environment or a default gave are left out."""
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return ()
+    words: list[str] = []
+    for param in context.command.params:
+        name = param.name
+        if not isinstance(param, click.Option) or name is None or name not in values:
+            continue
+        if context.get_parameter_source(name) is not click.core.ParameterSource.COMMANDLINE:
+            continue
+        option = max(param.opts, key=len)  # --user, not -u
+        for value in values[name] if param.multiple else (values[name],):
+            # --timeout 20, as typed, not 20.0
+            shown = int(value) if isinstance(value, float) and value.is_integer() else value
+            words += [option] if param.is_flag else [option, str(shown)]
+    return tuple(words)
 
 
 def _from_environment(parameter: str) -> bool:
@@ -635,6 +643,18 @@ def publish(
                 replace=replace,
                 settings=settings,
                 progress=board,
+                # the 7.x refusal of --node names this run again: a dry run stays one
+                typed=typed_options(
+                    {
+                        "dry_run": dry_run,
+                        "allow_upload": allow_upload,
+                        "replace": replace,
+                        "select": select,
+                        "ignore": ignore,
+                        "strict": strict,
+                        "config": config,
+                    }
+                ),
             )
     finally:
         if board:

@@ -24,6 +24,7 @@ class PublishOptions:
     replace: bool = False  # replace a different build published under the same version
     settings: Settings | NearestSettings | None = None
     progress: Progress | None = None
+    typed: tuple[str, ...] = ()  # the run's own options as typed, for a hint naming it again
 
 
 ObjectStatus = Literal[

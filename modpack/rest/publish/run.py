@@ -36,11 +36,15 @@ def publish(
     replace: bool = False,
     settings: Settings | NearestSettings | None = None,
     progress: Progress | None = None,
+    typed: Sequence[str] = (),
 ) -> PublishResult:
     """Validate, look, preflight, then create the module object and upload each node's bundle.
-    `settings`: the validation settings, or NearestSettings giving each bundle's."""
+    `settings`: the validation settings, or NearestSettings giving each bundle's. `typed`: the
+    run's own options as typed (`--dry-run`, `--config PATH`), which a hint naming this run again
+    repeats."""
     paths = [bundles] if isinstance(bundles, Path) else list(bundles)
-    return _publish(paths, connection, PublishOptions(dry_run, allow_upload, replace, settings, progress))
+    options = PublishOptions(dry_run, allow_upload, replace, settings, progress, tuple(typed))
+    return _publish(paths, connection, options)
 
 
 def _publish(paths: Sequence[Path], connection: Connection, options: PublishOptions) -> PublishResult:
@@ -61,7 +65,9 @@ def _in_order(paths: Sequence[Path], connection: Connection, options: PublishOpt
     with Api(connection) as api:
         view = read_cluster(api)
         if view.legacy:
-            refuse_node_choice(connection, view.software_version, ["publish", *map(str, paths)])
+            refuse_node_choice(
+                connection, view.software_version, ["publish", *map(str, paths), *options.typed]
+            )
         if options.dry_run:
             read_role(api, view)
         try:
