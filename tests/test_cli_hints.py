@@ -262,6 +262,38 @@ def test_the_commands_a_partial_unpublish_names_run_as_printed(tmp_path: Path, g
         assert list(cluster.options.data.glob("node-*/hello/*")) == []
 
 
+def test_an_unpublish_refused_for_node_addresses_deletes_nothing(tmp_path: Path) -> None:
+    """`unpublish --node https://localhost:PORT` names `modpack unpublish ... --cluster
+    https://localhost:PORT` to remove it everywhere; GET /v1/nodes names the nodes 127.0.0.1, a
+    host the user did not give, so that command is refused. It was refused once it had deleted the
+    module object: the object gone, every artifact left, and the error said neither. It is refused
+    now before anything is deleted."""
+    env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password, "MODPACK_CLUSTER": ""}
+    env["MODPACK_CA_CERT"] = ""
+    with running_cluster(tmp_path / "data") as cluster:
+        assert cli(cluster, "publish", write_bundle(tmp_path / "b.zip", module_json())).returncode == 0
+        node = cluster.urls[0].replace("127.0.0.1", "localhost")
+        one = run_modpack(
+            "unpublish", "hello", "1.2.3", "--node", node, "--ca-cert", cluster.ca_cert, env=env
+        )
+        assert one.returncode == 0, one.stdout + one.stderr
+        uid = one.stdout.split("module object kept (", 1)[1].split(")", 1)[0]
+
+        refused = as_printed(hinted(one.stdout, "modpack unpublish"))
+
+        assert (refused.returncode, refused.stdout) == (1, ""), refused.stderr
+        assert refused.stderr.startswith(
+            f"modpack: GET {node}/v1/nodes names nodes on other hosts (127.0.0.1); modpack sends"
+            " credentials only to localhost and to --node addresses\n"
+        ), refused.stderr
+        listed = cli(cluster, "modules", "list")
+        assert listed.stdout.startswith(f"{uid}  hello 10203 "), listed.stdout + listed.stderr
+        held = sorted(
+            p.parent.parent.parent.name for p in cluster.options.data.glob("node-*/hello/*/module.zip")
+        )
+        assert held == ["node-2", "node-3"], held
+
+
 def test_a_module_object_not_there_names_a_listing_that_runs_as_printed(tmp_path: Path) -> None:
     """`modules delete` of a uid the cluster does not hold said "`modpack modules list` shows the
     uids", which, copied, failed with "no cluster given" where --cluster named the cluster."""

@@ -861,16 +861,15 @@ def module_name_argument(name: str) -> str:
 
 
 def remove_artifacts(
-    api: Api, connection: Connection, name: str, version: int, listed: Sequence[JSON] | None = None
+    api: Api, connection: Connection, name: str, version: int, refs: list[NodeRef] | None = None
 ) -> list[NodeOutcome]:
-    """Delete the artifact from each node; `listed`: GET /v1/nodes as the caller read it already."""
+    """Delete the artifact from each node; `refs`: the nodes as the caller chose them already."""
     module_name_argument(name)
 
     def remove(node: NodeRef) -> NodeOutcome:
         return NodeOutcome(node, "deleted" if delete_artifact(api, node, name, version) else "absent")
 
-    refs = nodes_from(connection, cluster_url(connection), listed) if listed else nodes(api)
-    return each_node(connection, refs, remove)
+    return each_node(connection, nodes(api) if refs is None else refs, remove)
 
 
 def node_artifacts(api: Api, connection: Connection) -> list[tuple[NodeRef, list[dict[str, JSON]] | str]]:

@@ -82,12 +82,19 @@ def _unpublish(name: str, version: int, connection: Connection) -> UnpublishResu
             refuse_node_choice(connection, None, ["unpublish", name, str(version)])
             _delete_objects(api, modules, result, legacy=True)  # which removes them from the nodes
             return result
+        # The nodes, their addresses judged (client.nodes_from), before anything is deleted: a
+        # cluster naming nodes on other hosts was refused once the module object was gone.
+        refs = (
+            client.nodes_from(connection, client.cluster_url(connection), listed)
+            if listed
+            else client.nodes(api)
+        )
         result.some_nodes = _some_nodes_only(connection, listed)  # decided before anything is deleted
         if result.some_nodes:
             result.kept_uids = [str(m.get("uid", "")) for m in modules]
         else:
             _delete_objects(api, modules, result)
-        result.nodes = client.remove_artifacts(api, connection, name, version, listed)
+        result.nodes = client.remove_artifacts(api, connection, name, version, refs)
     return result
 
 
