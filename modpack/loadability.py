@@ -287,7 +287,8 @@ def fill_platform(module: Module, info: ElfInfo) -> None:
 
 def oldest_loadable(info: ElfInfo) -> str | None:
     """The loadable supported OS with the oldest glibc (then libstdc++), or None."""
-    loadable = [p for p in platforms() if p.os_id in set(loadable_systems(info))]
+    systems = set(loadable_systems(info))  # once: in the comprehension it was judged again per OS
+    loadable = [p for p in platforms() if p.os_id in systems]
     if not loadable:
         return None
     oldest = min(loadable, key=lambda p: (version_key(p.glibc), version_key(p.glibcxx)))
