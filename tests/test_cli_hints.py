@@ -217,7 +217,7 @@ def test_an_address_that_answers_no_json_is_named_as_not_the_rest_api() -> None:
 # --- the commands a REST command's lines and hints name ----------------------------------------
 
 
-@pytest.mark.parametrize("given", ["--cluster", "--node only", "--password", "environment"])
+@pytest.mark.parametrize("given", ["--cluster", "--node only", "--password", "environment", "relative"])
 def test_the_commands_a_partial_unpublish_names_run_as_printed(tmp_path: Path, given: str) -> None:
     """`unpublish --node` of one node of three keeps the module object and names the commands
     that finish the job. They left out the options that named the cluster (`modpack modules
@@ -238,12 +238,18 @@ def test_the_commands_a_partial_unpublish_names_run_as_printed(tmp_path: Path, g
                 f"--cluster {node} --user {ADMIN.user} --ca-cert {ca}",
             ),
             "environment": ([], ""),
+            # typed relative to the folder the command ran in, printed whole: the hinted commands
+            # run from another folder (`elsewhere`)
+            "relative": (
+                ["--cluster", node, "--ca-cert", "data/tls/cert.pem"],
+                f"--cluster {node} --ca-cert {ca}",
+            ),
         }[given]
         if given == "--password":
             env.update(MODPACK_USER="", MODPACK_PASSWORD="")
         if given == "environment":
             env.update(MODPACK_CLUSTER=node, MODPACK_CA_CERT=ca)
-        one = run_modpack("unpublish", "hello", "1.2.3", "--node", node, *options, env=env)
+        one = run_modpack("unpublish", "hello", "1.2.3", "--node", node, *options, env=env, cwd=tmp_path)
         assert one.returncode == 0, one.stdout + one.stderr
         uid = one.stdout.split("module object kept (", 1)[1].split(")", 1)[0]
         tail = f" {expected}" if expected else ""
@@ -254,9 +260,11 @@ def test_the_commands_a_partial_unpublish_names_run_as_printed(tmp_path: Path, g
         assert ADMIN.password not in one.stdout + one.stderr and "--password" not in one.stdout
         # as printed, in the order given; the password (typed or not) from the environment
         later = {**env, "MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
-        deleted = run_modpack(*hinted(one.stdout, "modpack modules delete"), env=later)
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        deleted = run_modpack(*hinted(one.stdout, "modpack modules delete"), env=later, cwd=elsewhere)
         assert (deleted.returncode, deleted.stdout) == (0, f"deleted module object {uid}\n"), deleted.stderr
-        everywhere = run_modpack(*hinted(one.stdout, "modpack unpublish"), env=later)
+        everywhere = run_modpack(*hinted(one.stdout, "modpack unpublish"), env=later, cwd=elsewhere)
         assert everywhere.returncode == 0, everywhere.stdout + everywhere.stderr
         assert everywhere.stdout.count(": deleted") == 2, everywhere.stdout
         assert list(cluster.options.data.glob("node-*/hello/*")) == []

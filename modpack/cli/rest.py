@@ -182,10 +182,18 @@ def typed_options(values: dict[str, Any]) -> tuple[str, ...]:
             continue
         option = max(param.opts, key=len)  # --user, not -u
         for value in values[name] if param.multiple else (values[name],):
-            # --timeout 20, as typed, not 20.0
-            shown = int(value) if isinstance(value, float) and value.is_integer() else value
-            words += [option] if param.is_flag else [option, str(shown)]
+            words += [option] if param.is_flag else [option, _shown(value)]
     return tuple(words)
+
+
+def _shown(value: object) -> str:
+    """An option's value as a hint's command gives it: `--timeout 20` as typed, not 20.0; a path
+    made absolute, so that the command runs from any folder, not only the one it was typed in."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, Path):
+        return str(value if value.is_absolute() else Path.cwd() / value)  # links kept as typed
+    return str(value)
 
 
 def _from_environment(parameter: str) -> bool:
