@@ -580,9 +580,18 @@ def test_a_missing_redis_server_is_hinted_without_an_option_the_command_lacks(
     )
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
 
-    from modpack.redis.harness import INSTALL_HINT, WITHOUT_OPTION
+    # no redis-server on PATH (a machine's own, as these commands look for it first): the hint
+    # those commands print names the environment variable, not the option
+    from modpack.cli.authoring import no_server_option
+    from modpack.redis.harness import RedisNotFoundError, find_redis_server
 
-    assert "--redis-server" not in WITHOUT_OPTION[INSTALL_HINT]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", str(tmp_path / "empty"))
+        patch.delenv("MODPACK_REDIS_SERVER", raising=False)
+        with pytest.raises(RedisNotFoundError) as missing, no_server_option():
+            find_redis_server()
+    assert missing.value.hint.startswith("Install redis-server"), missing.value.hint
+    assert "MODPACK_REDIS_SERVER" in missing.value.hint and "--redis-server" not in missing.value.hint
 
 
 def test_a_converted_manifests_missing_name_names_a_rerun_that_replaces_the_file(tmp_path: Path) -> None:

@@ -43,12 +43,12 @@ def _discovered(so: Path | None, args: str | None) -> tuple[Discovered | None, D
 def no_server_option() -> Iterator[None]:
     """A command without --redis-server (init, ramp-pack): a missing server's hint names the
     environment variable only."""
-    from modpack.redis.harness import WITHOUT_OPTION, RedisNotFoundError
+    from modpack.redis.harness import RedisNotFoundError
 
     try:
         yield
     except RedisNotFoundError as exc:
-        exc.hint = WITHOUT_OPTION.get(exc.hint, exc.hint)
+        exc.hint = exc.without_option
         raise
 
 

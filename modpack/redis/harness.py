@@ -42,12 +42,11 @@ LOG_TAIL_LINES = 12
 INSTALL_HINT = "Install redis-server (Debian: apt-get install redis-server) or pass --redis-server PATH."
 ENVIRONMENT_HINT = "Fix or unset MODPACK_REDIS_SERVER, or pass --redis-server PATH."
 # The same, for commands that have no --redis-server (init --discover, ramp-pack): the hints above
-# named an option they refuse (No such option: --redis-server).
-WITHOUT_OPTION = {
-    INSTALL_HINT: "Install redis-server (Debian: apt-get install redis-server) or set MODPACK_REDIS_SERVER"
-    " to its path.",
-    ENVIRONMENT_HINT: "Fix or unset MODPACK_REDIS_SERVER.",
-}
+# named an option they refuse (No such option: --redis-server). RedisNotFoundError carries both.
+INSTALL_HINT_WITHOUT_OPTION = (
+    "Install redis-server (Debian: apt-get install redis-server) or set MODPACK_REDIS_SERVER to its path."
+)
+ENVIRONMENT_HINT_WITHOUT_OPTION = "Fix or unset MODPACK_REDIS_SERVER."
 
 # "12345:M 26 Nov 2026 19:34:44.143 # " : pid, role, date, time and the level marker.
 _LOG_PREFIX = re.compile(r"^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ (?:[.\-*#] )?")
@@ -59,7 +58,12 @@ class HarnessError(ModpackError):
 
 
 class RedisNotFoundError(HarnessError):
-    """No redis-server on PATH, or the one named does not exist."""
+    """No redis-server on PATH, or the one named does not exist. `without_option`: the hint for a
+    command that has no --redis-server (the hint itself when it names none)."""
+
+    def __init__(self, message: str, hint: str = "", *, without_option: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.without_option = hint if without_option is None else without_option
 
 
 class RedisStartError(HarnessError):
@@ -96,6 +100,15 @@ _SignalHandler: TypeAlias = Callable[[int, FrameType | None], object] | int | si
 # --- finding the binary -----------------------------------------------------------------------
 
 
+def not_installed() -> RedisNotFoundError:
+    """No redis-server on PATH, and none named."""
+    return RedisNotFoundError(
+        "redis-server is not installed (not found on PATH)",
+        INSTALL_HINT,
+        without_option=INSTALL_HINT_WITHOUT_OPTION,
+    )
+
+
 def find_redis_server(explicit: str | None = None) -> str:
     """The redis-server to run: `explicit` (a path or a name on PATH), else $MODPACK_REDIS_SERVER,
     else `redis-server` on PATH."""
@@ -105,20 +118,26 @@ def find_redis_server(explicit: str | None = None) -> str:
         # a bad value in the environment read as if the user had typed it (click passes the
         # variable as --redis-server too): say where it came from
         origin = " (MODPACK_REDIS_SERVER)" if explicit == from_environment else ""
-        hint = ENVIRONMENT_HINT if origin else INSTALL_HINT
+        hint, without = (
+            (ENVIRONMENT_HINT, ENVIRONMENT_HINT_WITHOUT_OPTION)
+            if origin
+            else (INSTALL_HINT, INSTALL_HINT_WITHOUT_OPTION)
+        )
         if os.sep in explicit:
             if os.path.isfile(explicit) and os.access(explicit, os.X_OK):  # noqa: PTH113
                 # Never resolve symlinks: Debian's redis-server is a link to redis-check-rdb, and the
                 # binary picks its personality from argv[0].
                 return os.path.abspath(explicit)  # noqa: PTH100
-            raise RedisNotFoundError(f"{explicit}{origin} is not an executable file", hint)
+            raise RedisNotFoundError(
+                f"{explicit}{origin} is not an executable file", hint, without_option=without
+            )
         found = shutil.which(explicit)
         if found is None:
-            raise RedisNotFoundError(f"{explicit!r}{origin} is not on PATH", hint)
+            raise RedisNotFoundError(f"{explicit!r}{origin} is not on PATH", hint, without_option=without)
         return found
     found = shutil.which("redis-server")
     if found is None:
-        raise RedisNotFoundError("redis-server is not installed (not found on PATH)", INSTALL_HINT)
+        raise not_installed()
     return found
 
 

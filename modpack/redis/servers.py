@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from modpack import versions
 from modpack.redis import provision
-from modpack.redis.harness import INSTALL_HINT, RedisNotFoundError
+from modpack.redis.harness import RedisNotFoundError, not_installed
 from modpack.redis.spec import ServerSpec, host_architecture
 from modpack.types import Module
 
@@ -267,7 +267,7 @@ def _listed(candidates: list[ServerSpec]) -> str:
 
 def _none_for(arch: str, host: str, subject: str) -> RedisNotFoundError:
     if arch == host:
-        return RedisNotFoundError("redis-server is not installed (not found on PATH)", INSTALL_HINT)
+        return not_installed()
     return RedisNotFoundError(
         f"{subject} is built for {arch} and this machine runs {host}: only an {arch} redis-server can "
         f"load it, and none is prepared here",
