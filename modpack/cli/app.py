@@ -138,6 +138,14 @@ def _internal(error: Exception, debug: bool, args: list[str]) -> NoReturn:
     sys.exit(1)
 
 
+def _is_group(name: str) -> bool:
+    """Whether `modpack NAME` takes a subcommand (modules, artifacts, redis), as click knows it."""
+    try:
+        return isinstance(main_group.get_command(click.Context(main_group), name), click.Group)
+    except Exception:  # a command that cannot even load: the hint must not fail too
+        return False
+
+
 def _debug_hint(args: list[str]) -> str:
     """How to see the traceback: --debug is the group's option, before the command. "run again
     with --debug" read as `modpack validate x --debug`, which click refuses (No such option), and
@@ -145,7 +153,7 @@ def _debug_hint(args: list[str]) -> str:
     repeated: it may hold a password (--password)."""
     words: list[str] = []
     for word in args[:2]:  # the command, and a group's subcommand (`modules list`)
-        if word.startswith("-") or (words and words[0] not in _GROUPS):
+        if word.startswith("-") or (words and not _is_group(words[0])):  # a subcommand only after a group
             break
         words.append(word)
     if not words:
@@ -154,9 +162,6 @@ def _debug_hint(args: list[str]) -> str:
     shown = " ".join(words)
     where = "--debug right after modpack" + (", the rest as before" if rest else "")
     return f"run it again as `modpack --debug {shown}{rest}` ({where}) for the traceback, and report it."
-
-
-_GROUPS = frozenset(["modules", "artifacts", "redis"])
 
 
 def run() -> NoReturn:
