@@ -666,7 +666,7 @@ def _init_command(*args: str | Path, into: Path | str) -> str:
 
     target = [] if into in (Path(), "") else [str(into)]
     words = ["modpack", "init", *map(str, args), *(f"./{w}" if w.startswith("-") else w for w in target)]
-    return " ".join(shlex.quote(word) for word in words)
+    return shlex.join(words)
 
 
 def _write_one_hint(folder: Path) -> str:
@@ -985,7 +985,7 @@ def _refuse_discover_with_targets(decl: Declarations, chooser: str) -> None:
     discover = ["modpack", "discover", so, "--write", str(decl.path)]
     raise UsageError(
         why,
-        f"Declare the commands in {decl.path.name} first: `{' '.join(map(shlex.quote, discover))}`"
+        f"Declare the commands in {decl.path.name} first: `{shlex.join(discover)}`"
         " adds those the module registers; then build the targets without --discover.",
     )
 

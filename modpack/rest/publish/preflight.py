@@ -134,10 +134,6 @@ def _unknown(
     them = verb(labels, "it", "them")
     os_untold, arch_untold = platform.startswith("unknown OS"), platform.endswith("unknown architecture")
     untold = "OS or architecture" if os_untold and arch_untold else "OS" if os_untold else "architecture"
-    # The --node options of this run are not repeated: the command gives its own.
-    chosen = connection.command(
-        "publish", *(w for r in refs for w in ("--node", r.url)), "BUNDLE", nodes=False
-    )
     told = (
         f"{joined(labels)} {verb(labels, 'runs', 'run')} {platform}: GET /v1/nodes names no {untold}"
         f" modpack knows for {them}, so which of {', '.join(b.name for b in fitting)} fits {them} cannot"
@@ -145,6 +141,10 @@ def _unknown(
     )
     if whole:  # they are every node: nothing to publish apart from them
         return told + f"give only the one built for {them}"
+    # The --node options of this run are not repeated: the command gives its own.
+    chosen = connection.command(
+        "publish", *(w for r in refs for w in ("--node", r.url)), "BUNDLE", nodes=False
+    )
     return (
         told + f"publish the one built for {them} to {them} alone (`{chosen}`),"
         " and the others with a --node for each other node"
