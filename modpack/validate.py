@@ -85,12 +85,13 @@ class _LoadRun(NamedTuple):
 
     @classmethod
     def of(cls, paths: list[Path], settings_for: Callable[[Path], Settings]) -> _LoadRun:
+        kinds = {p: _kind(p) for p in paths}  # once each: a file with no telling name is sniffed
         loaded = any(
-            (_kind(p) in ("bundle", "binary") or (kind_of(p) == "module.json" and _named_beside(p)))
+            (kinds[p] in ("bundle", "binary") or (kinds[p] == "module.json" and _named_beside(p)))
             and settings_for(p).load
             for p in paths
         )
-        binaries = [p for p in paths if _kind(p) == "binary"]
+        binaries = [p for p in paths if kinds[p] == "binary"]
         manifests = sum(1 for p in paths if kind_of(p) == "ramp.yml")
         return cls(loaded, binaries, binaries[0] if len(binaries) == 1 and manifests == 1 else None)
 
