@@ -81,13 +81,15 @@ def _expand(text: str, sink: Sink, path: str) -> str:
         if name in ("target", "os", "arch"):
             return match.group(0)  # expanded per build target
         if name not in os.environ:
-            # in a ramp.yml the rule's fix ([[targets]]' ${target}) is no help, and RAMP writes the text
-            hint = (
-                ""
-                if sink.toml
-                else f"Set {name} for modpack, or write the value: `ramp pack` never expands ${{{name}}}."
-            )
-            sink.say_unexpanded(path, f"the environment variable {name} is not set", hint)
+            said = f"the environment variable {name} is not set"
+            if (path, name) in sink.getenv:  # written {os.getenv('NAME')}: RAMP reads it too
+                said += f" ({{os.getenv('{name}')}} reads it)"
+                hint = f"Set {name} for modpack, as for `ramp pack`, which reads it too, or write the value."
+            elif sink.toml:  # the rule's fix names what a modpack.toml can do
+                hint = ""
+            else:  # in a ramp.yml the rule's fix ([[targets]]' ${target}) is no help
+                hint = f"Set {name} for modpack, or write the value: `ramp pack` never expands ${{{name}}}."
+            sink.say_unexpanded(path, said, hint)
             return match.group(0)
         return os.environ[name]
 
@@ -103,6 +105,12 @@ def literal(text: str) -> str:
 def from_getenv(value: str) -> str:
     """`value` with each `{os.getenv('X')}` written as `${X}` (nothing else is touched)."""
     return _GETENV.sub(lambda m: "${" + m.group(1) + "}", value)
+
+
+def getenv_fields(value: object) -> set[tuple[str, str]]:
+    """(path, NAME) of each `{os.getenv('NAME')}` in a parsed manifest's strings, which `ramp pack`
+    reads from the environment as modpack does: what DECL003 says of an unset one differs."""
+    return {(path, m.group(1)) for path, text in locate.strings(value) for m in _GETENV.finditer(text)}
 
 
 def getenv_as_variables(value: object) -> object:

@@ -98,7 +98,7 @@ class Sink:
     translated path into a line number on demand.
     """
 
-    __slots__ = ("counts", "file", "findings", "lines", "mapper", "unexpanded")
+    __slots__ = ("counts", "file", "findings", "getenv", "lines", "mapper", "unexpanded")
 
     def __init__(self, file: str, lines: LineResolver | None = None, mapper: PathMapper = _same_path) -> None:
         self.file = file
@@ -107,6 +107,8 @@ class Sink:
         self.findings: list[Finding] = []
         self.counts: dict[str, int] = {}
         self.unexpanded: set[str] = set()  # source paths of values kept with a ${...} (DECL003)
+        # (source path, NAME) of a ramp.yml's {os.getenv('NAME')} fields, read as ${NAME}
+        self.getenv: set[tuple[str, str]] = set()
 
     def __repr__(self) -> str:
         return f"Sink({self.file!r}, {len(self.findings)} findings)"
@@ -122,6 +124,7 @@ class Sink:
         twin.findings = list(self.findings)
         twin.counts = dict(self.counts)
         twin.unexpanded = set(self.unexpanded)
+        twin.getenv = set(self.getenv)
         return twin
 
     def add(

@@ -186,7 +186,11 @@ def test_an_os_getenv_field_reads_the_environment_as_ramp_does(
     manifest.write_text(BASE + f"dependencies:\n    svs:\n        local_path: {json.dumps(value)}\n")
     monkeypatch.delenv("BINDIR", raising=False)
     assert [(code, line, message) for code, line, message, _ in findings(manifest)] == [
-        ("DECL003", 15, "the environment variable BINDIR is not set")
+        ("DECL003", 15, "the environment variable BINDIR is not set ({os.getenv('BINDIR')} reads it)")
+    ]
+    # RAMP reads it too: the fix is not the one for a ${BINDIR}, which `ramp pack` never expands
+    assert [fix for *_, fix in findings(manifest)] == [
+        "Set BINDIR for modpack, as for `ramp pack`, which reads it too, or write the value."
     ]
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "libsvs.so").write_bytes(b"\x7fELF")
@@ -653,10 +657,37 @@ _VERSIONS = (
             marks=pytest.mark.rule("DECL012"),
             id="a variable in a dependency's name",
         ),
-        (_VERSIONS + "command_line_args: \"PATH {os.getenv('REDIS_MM')}/deps\"\n", None),  # RAMP's own form
+        pytest.param(
+            _VERSIONS + "command_line_args: \"PATH {os.getenv('REDIS_MM')}/deps\"\n",
+            "ramp.yml:5 [command_line_args]: warning DECL012 `ramp pack` packs {os.getenv('REDIS_MM')} into"
+            " module.json as written (only its discovery evaluates command_line_args): Redis Enterprise"
+            " loads the module with that text, where modpack writes REDIS_MM's value\n"
+            "  fix: Write the value itself; a value only RAMP's discovery needs goes in run_command_line_args,",
+            marks=pytest.mark.rule("DECL012"),
+            id="an os.getenv field in the load arguments",
+        ),
+        pytest.param(
+            _VERSIONS + "description: \"Built for {os.getenv('REDIS_MM')}\"\n",
+            "ramp.yml:5 [description]: warning DECL012 `ramp pack` packs {os.getenv('REDIS_MM')} as written,"
+            " where modpack reads REDIS_MM from the environment",
+            marks=pytest.mark.rule("DECL012"),
+            id="an os.getenv field RAMP never evaluates",
+        ),
+        pytest.param(
+            _VERSIONS + 'command_line_args: "PATH ${REDIS_MM}/deps"\n',
+            "ramp.yml:5 [command_line_args]: warning DECL012 `ramp pack` reads {REDIS_MM} in ${REDIS_MM} as a"
+            " Python name and stops (NameError)\n  fix: Write the value itself: `ramp pack` packs"
+            " command_line_args into module.json as written; give its discovery the environment's value in"
+            " run_command_line_args, as {os.getenv('REDIS_MM')}.",
+            marks=pytest.mark.rule("DECL012"),
+            id="a variable in the load arguments",
+        ),
+        # RAMP's own forms: evaluated, then left out of module.json
+        (_VERSIONS + "run_command_line_args: \"PATH {os.getenv('REDIS_MM')}/deps\"\n", None),
+        (_VERSIONS + "dependencies:\n  d:\n    local_path: \"{os.getenv('REDIS_MM')}/d.tgz\"\n", None),
         (_VERSIONS + 'command_line_args: "PATH {{NUMVER}}/deps"\n', None),  # literal braces for RAMP
         ('display_name: X\nmin_redis_version: "7.2"\n', None),
-        (_VERSIONS + "command_line_args: 'PATH {os.getenv(\"REDIS_MM\")}/deps'\n", None),  # Python 3.12's
+        (_VERSIONS + "run_command_line_args: 'PATH {os.getenv(\"REDIS_MM\")}/deps'\n", None),  # Python 3.12's
         ('display_name: X\nmin_redis_version: "8.0"\ncompatible_redis_version: "8.0"\n', None),
         # RAMP evaluates run_command_line_args in its place, and overwrites the discovered keys
         (_VERSIONS + "command_line_args: 'A \"b c\"'\nrun_command_line_args: A\n", None),

@@ -20,7 +20,7 @@ from modpack.checks import commands as command_checks
 from modpack.checks import metadata
 from modpack.checks.numbers import report_floats
 from modpack.declarations import Declarations
-from modpack.envvars import getenv_as_variables, substitute_env
+from modpack.envvars import getenv_as_variables, getenv_fields, substitute_env
 from modpack.findings import PathMapper, Sink
 from modpack.regular import decode_manifest
 from modpack.sources import read_text
@@ -172,6 +172,7 @@ def load(path: Path) -> Declarations:
     # RAMP's f-string field `{os.getenv('X')}` reads the variable `${X}` reads (ramp.md §3.4; real
     # manifests use it for a dependency's local_path): read as that, not as code modpack never runs.
     _check_ramp_reading(data, sink)
+    sink.getenv = getenv_fields(data)
     data = cast("dict[str, JSON]", getenv_as_variables(data))
     broken = bool(placeholders) and _breaks_yaml(text)
     if broken:
@@ -555,6 +556,8 @@ def _check_ramp_string(path: str, text: str, sink: Sink, *, evaluated: bool) -> 
             " reads the value as written).",
         )
         return
+    if not _CONSUMED.fullmatch(path):
+        _check_getenv_packed(path, text, sink)
     names = [n for n in _VARIABLE.findall(text) if n in os.environ]  # an unset one is DECL003
     if not names:
         return
@@ -562,8 +565,43 @@ def _check_ramp_string(path: str, text: str, sink: Sink, *, evaluated: bool) -> 
     if evaluated:
         said = f"`ramp pack` reads {{{names[0]}}} in {shown} as a Python name and stops (NameError)"
         hint = f"Write {{os.getenv('{names[0]}')}}, which both RAMP and modpack read from the environment."
+        if path == "command_line_args":
+            hint = (
+                "Write the value itself: `ramp pack` packs command_line_args into module.json as written;"
+                " give its discovery the environment's value in run_command_line_args, as"
+                f" {{os.getenv('{names[0]}')}}."
+            )
     else:
         said = f"`ramp pack` packs {shown} as written, where modpack expands it from the environment"
+        hint = "If the file is packed with ramp pack too, write the value itself; modpack expands it."
+    sink.add("DECL012", path, said, hint)
+
+
+# Values RAMP evaluates as f-strings and leaves out of module.json (ramp.md §1 step 4: popped before
+# packing; §3.4: a dependency's local_path is archived, then removed). Anywhere else, command_line_args
+# among them (§2.1: "Stored verbatim"; only its discovery evaluates it), a {os.getenv('X')} is packed
+# as written, and Redis Enterprise passes that text to the module.
+_CONSUMED = re.compile(r"run_command_line_args|dependencies(\..+|\[\d+\])\.local_path")
+
+
+def _check_getenv_packed(path: str, text: str, sink: Sink) -> None:
+    """DECL012 for a `{os.getenv('X')}` that `ramp pack` packs as written, where modpack reads X."""
+    names = sorted({name for _, name in getenv_fields(text)})
+    if not names:
+        return
+    shown = ", ".join(f"{{os.getenv('{n}')}}" for n in names)
+    if path == "command_line_args":
+        said = (
+            f"`ramp pack` packs {shown} into module.json as written (only its discovery evaluates"
+            f" command_line_args): Redis Enterprise loads the module with that text, where modpack"
+            f" writes {names[0]}'s value"
+        )
+        hint = (
+            "Write the value itself; a value only RAMP's discovery needs goes in run_command_line_args,"
+            " which RAMP evaluates and leaves out of module.json."
+        )
+    else:
+        said = f"`ramp pack` packs {shown} as written, where modpack reads {names[0]} from the environment"
         hint = "If the file is packed with ramp pack too, write the value itself; modpack expands it."
     sink.add("DECL012", path, said, hint)
 
