@@ -1312,6 +1312,31 @@ def test_movable_keys_of_a_key_spec_command_are_named_beside_a_getkeys_api_one(t
     assert done.stdout.count("CMD013") == 1  # x.mget's flags are the getkeys-api string's
 
 
+@pytest.mark.rule("CMD013")
+def test_a_declaration_copying_flags_command_info_never_shows_is_its_getkeys_api_string(
+    tmp_path: Path,
+) -> None:
+    """A modpack.toml may copy its flags from the C flags string, no-cluster and getchannels-api
+    with them; COMMAND INFO shows neither, so the binary's string gives neither, and the command was
+    said to have its keys in key specs alone (CMD013), though Redis extracts them by getkeys-api."""
+    body = (
+        '    CC("x.copy", "write no-cluster getkeys-api", 0, 0, 0);\n'
+        '    CC("x.pub", "readonly getchannels-api getkeys-api", 0, 0, 0);'
+    )
+    compile_module(tmp_path, body)  # beside the modpack.toml, which names it
+    declared = [
+        table("x.copy", -1, ("write", "no-cluster", "getkeys-api")),
+        table("x.pub", -1, ("readonly", "getchannels-api", "getkeys-api")),
+    ]
+    done = run_modpack("validate", project(tmp_path, declared))
+    assert "CMD013" not in done.stdout, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    # a declared flag the string does not give is still named
+    declared[0] = table("x.copy", -1, ("write", "fast", "no-cluster", "getkeys-api"))
+    done = run_modpack("validate", project(tmp_path, declared))
+    assert "warning CMD013 command 'x.copy' has movable keys, but no flags string" in done.stdout, done.stdout
+
+
 @pytest.mark.redis
 def test_a_getkeys_api_flags_string_merged_into_a_longer_one_is_still_its_commands(tmp_path: Path) -> None:
     """gcc -O2 merges "readonly getkeys-api" into the tail of "fast readonly getkeys-api": only the

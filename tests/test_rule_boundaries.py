@@ -134,6 +134,30 @@ KEY_CASES: list[tuple[str, Module, list[tuple[str, str]]]] = [
         with_command(2, command_arity=-3, first_key=2, last_key=-2, step=1),
         [("KEY007", "commands[2].last_key")],
     ),
+    # Redis takes no key from a call without an argument at last_key, the first neither (src/db.c):
+    # `x.copy src` of 1,2,1 with arity -2 ran keyless on a redis-server 7.0.15 cluster node
+    ("minimum holds last", with_command(2, command_arity=-3, first_key=1, last_key=2, step=1), []),
+    (
+        "minimum lacks last",
+        with_command(2, command_arity=-2, first_key=1, last_key=2, step=1),
+        [("KEY007", "commands[2].last_key")],
+    ),
+    # the step decides whatever the arity: COMMAND GETKEYS of 1,2,2 with arity -3 is the first key only
+    (
+        "step 2 misses last, minimum arity",
+        with_command(2, command_arity=-3, first_key=1, last_key=2, step=2),
+        [("KEY006", "commands[2].step")],
+    ),
+    (
+        "step 2 misses last, arity -1",
+        with_command(2, command_arity=-1, first_key=1, last_key=2, step=2),
+        [("KEY006", "commands[2].step")],
+    ),
+    (
+        "step 2 reaches last, minimum arity",
+        with_command(2, command_arity=-4, first_key=1, last_key=3, step=2),
+        [],
+    ),
     # -1 is what Redis reports when a module never set the arity: it states no minimum
     ("arity -1 states no minimum", with_command(2, command_arity=-1, first_key=5, last_key=-3, step=1), []),
     # routing policies (a negative step): the triple is the proxy's, keys or not

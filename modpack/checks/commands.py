@@ -309,8 +309,11 @@ def _report_key_spec_movables(movable: list[Command], getkeys: GetkeysApi, sink:
         _command_info_flags(" ".join(tail)) for tail in tails if "getkeys-api" in (w.lower() for w in tail)
     ]
     shown = ", ".join(repr(t) for t in named)
+    # what COMMAND INFO never shows (no-cluster, getchannels-api), which a declaration may copy from
+    # the flags string, is not in what the string gives either
+    invisible = policy.load("flags")["module_only_invisible"].keys()
     for command in movable:
-        declared = command.flags - _NOT_COMPARED
+        declared = command.flags - _NOT_COMPARED - invisible
         if any(flags == declared for flags in given):
             continue
         sink.add(
@@ -710,6 +713,9 @@ def _check_key_range(command: Command, sink: Sink, *, reported: bool = False) ->
     # From here first >= 1, step >= 1, and last >= first or negative.
     if arity is not None and arity > 0:
         _check_fixed_arity(command, (first, last, step), arity, sink)
+        return
+    if last >= 0 and (last - first) % step:
+        _say_step_misses_last(command, first, last, step, sink)
     elif arity is not None and arity < _default_arity(command):
         # The default arity, what Redis reports for a module command whose arity was never set
         # (keyspecs.md §2, §1.4), states no minimum: only an explicit -N can leave a minimal call
@@ -748,11 +754,17 @@ def _check_fixed_arity(command: Command, keys: tuple[int, int, int], arity: int,
         # A negative last_key with a step is Redis's "groups to the end" (MSET is 1,-1,2 in COMMAND
         # INFO): the arguments after the last key are its values, which no step reaches. Only a
         # last_key written as a position names a key the step must land on.
-        sink.add(
-            "KEY006",
-            f"{path}.step",
-            f"command {name!r}: keys {first}..{resolved} step {step} never reach {resolved}",
-        )
+        _say_step_misses_last(command, first, last, step, sink)
+
+
+def _say_step_misses_last(command: Command, first: int, last: int, step: int, sink: Sink) -> None:
+    """KEY006: Redis takes keys at first, first+step, ... while <= last (src/db.c,
+    getKeysUsingLegacyRangeSpec), whatever the arity: COMMAND GETKEYS of 1,2,2 is the first only."""
+    sink.add(
+        "KEY006",
+        f"{command.path}.step",
+        f"command {command.name!r}: keys {first}..{last} step {step} never reach {last}",
+    )
 
 
 def _check_minimum_arity(command: Command, keys: tuple[int, int], minimum: int, sink: Sink) -> None:
@@ -769,4 +781,18 @@ def _check_minimum_arity(command: Command, keys: tuple[int, int], minimum: int, 
             "KEY007",
             f"{path}.last_key",
             f"command {name!r}: with {minimum} arguments last_key {last} resolves before first_key {first}",
+        )
+    elif last >= minimum:
+        # Redis gives up on every key of a call that has no argument at last_key, the first too
+        # (src/db.c, getKeysUsingLegacyRangeSpec: `j >= argc` of a module command returns no key;
+        # getKeysUsingKeySpecs, which ACLs and COMMAND GETKEYS use, refuses the call): redis-server
+        # 7.0.15 in cluster mode ran 1,2,1's `x.copy src` on a node that serves no slot.
+        sink.add(
+            "KEY007",
+            f"{path}.last_key",
+            f"command {name!r} accepts {minimum} arguments, but its last_key is {last}: a call of fewer"
+            f" than {last + 1} arguments has no key for Redis, not even its first, and runs on whichever"
+            " shard received it",
+            "Give last_key -1 if every argument from first_key on is a key; declare an optional key with"
+            f" a key spec or getkeys-api; or make the arity -{last + 1} if the command needs that many.",
         )
