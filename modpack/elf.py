@@ -554,9 +554,33 @@ class _Image:
         return data
 
     def linked_strings(self, section: _Section, cap: int = MAX_SYMBOL_TABLE) -> bytes:
+        return self.data(self.linked(section), cap)
+
+    def linked(self, section: _Section) -> _Section:
+        """The string table `section` names its symbols in."""
         if not 0 < section.link < len(self.sections) or self.sections[section.link].type != SHT_STRTAB:
             raise ElfError("malformed", f"section {section.number} links to {section.link}, not strings")
-        return self.data(self.sections[section.link], cap)
+        return self.sections[section.link]
+
+    def pieces(self, section: _Section, size: int, overlap: int = 0) -> Iterator[tuple[int, bytes]]:
+        """(offset in the section, bytes) of `section` read `size` bytes at a time, each piece
+        holding the `overlap` bytes before it too: a section of any size in bounded memory."""
+        if section.flags & SHF_COMPRESSED:
+            raise ElfError("malformed", f"section {section.number} is compressed; a module's never are")
+        if section.type == SHT_NOBITS:
+            return  # zeros: no name, no symbol
+        start = 0
+        while start < section.size:
+            begin = max(0, start - overlap)
+            length = min(size, section.size - start) + start - begin
+            try:
+                data = _read_at(self.stream, section.offset + begin, length)
+            except OSError as exc:
+                raise ElfError("unreadable", f"cannot read section {section.number}: {exc}") from exc
+            if len(data) != length:
+                raise ElfError("truncated", f"section {section.number} is cut short")
+            yield begin, data
+            start = begin + length
 
 
 def _inspect(
@@ -1121,28 +1145,47 @@ def _version_indexes(image: _Image) -> tuple[int, ...]:
     return struct.unpack(f"{image.header.endian}{len(usable) // 2}H", usable)
 
 
+_SCAN_PIECE = 1 << 20
+
+
 def _defined_in_symtab(image: _Image, wanted: str) -> bool:
     """Whether the static symbol table defines `wanted`: tells "hidden" from "missing".
 
     Only a nicety for the message, so a table the stream cannot give (a bundle reader keeps
-    only small sections) counts as "not found" rather than failing the whole read.
+    only small sections) counts as "not found" rather than failing the whole read. Both tables
+    are read a piece at a time (elf.md §5.4): an unstripped C++ module's .strtab passes 64 MiB,
+    and a file that glibc loads was called damaged (ELF003) for the size of a table it never reads.
     """
     section = image.first(SHT_SYMTAB)
     if section is None:
         return False
     try:
-        data = image.data(section, MAX_SYMBOL_TABLE)
-        strings = image.linked_strings(section)
+        names = _string_offsets(image, image.linked(section), wanted.encode() + b"\0")
+        if not names:
+            return False
+        layout = _symbol_layout(image.header)
+        piece = _SCAN_PIECE - _SCAN_PIECE % layout.size  # whole symbols in every piece
+        return any(
+            shndx != 0 and name in names
+            for _, data in image.pieces(section, piece)
+            for name, _info, _other, shndx in _symbols(data, layout, image.header.is64)
+        )
     except ElfError as exc:
         if exc.kind != "unreadable":
             raise
         return False
-    target = wanted.encode() + b"\0"
-    layout = _symbol_layout(image.header)
-    return any(
-        shndx != 0 and strings.startswith(target, name)
-        for name, _info, _other, shndx in _symbols(data, layout, image.header.is64)
-    )
+
+
+def _string_offsets(image: _Image, strings: _Section, target: bytes) -> set[int]:
+    """Every offset in `strings` where `target` (a name and its NUL) starts: a symbol's name may
+    start inside a longer string, whose tail the linker shares with it."""
+    found: set[int] = set()
+    for begin, data in image.pieces(strings, _SCAN_PIECE, overlap=len(target) - 1):
+        at = data.find(target)
+        while at != -1:
+            found.add(begin + at)
+            at = data.find(target, at + 1)
+    return found
 
 
 def _note(image: _Image, kind: int, read: Callable[[bytes, _Header], T | None]) -> T | None:

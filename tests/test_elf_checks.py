@@ -994,3 +994,44 @@ def test_a_separate_debug_info_file_is_not_taken_for_the_module(tmp_path: Path) 
     shown = run_modpack("inspect", debug)
     assert "loads on      none of the supported Redis Enterprise OSes" in shown.stdout, shown.stdout
     assert codes(so, {"architecture": "x86_64", "operating_systems": ["rhel9"]}) == []
+
+
+def _with_strings_moved_out(so: Path, target: Path, padding: int) -> Path:
+    """`so` with the string table of its .symtab moved to the end of the file and grown by
+    `padding` NUL bytes (held sparse), as an unstripped module of many long C++ names has one."""
+    import struct
+
+    data = bytearray(so.read_bytes())
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    headers = [shoff + i * shentsize for i in range(shnum)]
+    (symtab,) = [h for h in headers if struct.unpack_from("<I", data, h + 4)[0] == 2]  # SHT_SYMTAB
+    strtab = headers[struct.unpack_from("<I", data, symtab + 0x28)[0]]
+    offset, size = struct.unpack_from("<QQ", data, strtab + 0x18)
+    moved = (len(data) + 7) // 8 * 8
+    struct.pack_into("<QQ", data, strtab + 0x18, moved, size + padding)
+    strings = bytes(data[offset : offset + size])
+    with target.open("wb") as out:
+        out.write(data)
+        out.seek(moved)
+        out.write(strings)
+        out.truncate(moved + size + padding)
+    return target
+
+
+@pytest.mark.rule("ELF010")
+def test_a_string_table_past_64_mib_is_read_not_called_damaged(tmp_path: Path) -> None:
+    """Whether a RedisModule_OnLoad missing from .dynsym is hidden or absent is read from .symtab.
+    Its string table was read whole, at most 64 MiB: a larger one, which an unstripped module of
+    many long C++ names has (librustc_driver's is 19 MB), made the file "damaged" (ELF003, exit 1,
+    and inspect failed), though glibc and readelf read it. The tables are read a piece at a time."""
+    so = _with_strings_moved_out(SO / "x86_64" / "hidden_onload.so", tmp_path / "big.so", 72 << 20)
+    readelf = shutil.which("readelf")
+    assert readelf, "binutils' readelf is needed"
+    shown = subprocess.run([readelf, "-sW", str(so)], capture_output=True, text=True, check=True).stdout
+    assert " RedisModule_OnLoad" in shown  # the moved table is where readelf reads it
+    done = run_modpack("validate", "--format", "json", so)
+    codes = [f["code"] for f in json.loads(done.stdout)["files"][0]["findings"]]
+    assert codes == ["ELF010"], done.stdout + done.stderr
+    done = run_modpack("inspect", so)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
