@@ -1358,3 +1358,61 @@ def test_a_getkeys_api_flags_string_merged_into_a_longer_one_is_still_its_comman
     ]
     done = run_modpack("validate", project(tmp_path, declared), "--strict")
     assert done.returncode == 0 and "CMD013" not in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.redis
+@pytest.mark.rule("LOAD017")
+def test_the_declaration_a_hint_gives_is_toml_for_any_command_name(tmp_path: Path) -> None:
+    """LOAD017's fix gives the [[commands]] table of a command registered but not declared. A name
+    holding a double quote or a backslash, which RedisModule_CreateCommand accepts in every Redis,
+    was written between quotes as it is: `name = "n.q"x"`, no TOML."""
+    import tomllib
+
+    compile_module(tmp_path, '    CC("n.q\\"x", "readonly", 0, 0, 0); CC("n.b\\\\x", "readonly", 0, 0, 0);')
+    done = run_modpack("validate", "--load", project(tmp_path, [table("n.other", -1, ("readonly",))]))
+    hints = [line for line in done.stdout.splitlines() if line.startswith("  fix: Declare it: [[commands]] ")]
+    names = set()
+    for hint in hints:
+        values = hint.removeprefix("  fix: Declare it: [[commands]] ").split(" (", 1)[0]
+        names.add(tomllib.loads(f"t = {{{values}}}")["t"]["name"])
+    assert names == {'n.q"x', "n.b\\x"}, done.stdout
+
+
+@pytest.mark.redis
+@pytest.mark.rule("LOAD027")
+def test_a_negative_step_declared_as_registered_is_not_called_a_routing_policy(tmp_path: Path) -> None:
+    """CreateCommand's 2,1,-2 is what the module registers, and Redis 7 shows it as 2,-1,-2: the
+    declaration copied from the C call was told both that Redis walks its keys backwards (LOAD027)
+    and that its step is a Redis Enterprise routing policy (LOAD023), one saying the other untrue.
+    Declared as registered, it is not written for the proxy: LOAD027 alone."""
+    so = compile_module(tmp_path, '    CC("h.x", "readonly", 2, 1, -2);')
+    assert observe(so).triple("h.x") == (2, -1, -2)
+    for keys in ((2, 1, -2), (2, -1, -2)):
+        declared = [table("h.x", -1, ("readonly",), keys)]
+        assert findings(project(tmp_path, declared), "--load") == ["LOAD027@commands[0]"], keys
+
+
+@pytest.mark.redis
+@pytest.mark.rule("LOAD012")
+def test_a_redis_assertion_a_module_call_fails_is_named(tmp_path: Path) -> None:
+    """redis-server 7.0.15's RM_SetCommandInfo asserts 'firstkey != 0' when a key spec at index 0
+    sits beside another (src/server.c populateCommandLegacyRangeSpec), and the server ends. LOAD012
+    said a damaged .so or a crash in OnLoad, "run it under a debugger"; the bug report in the log
+    names the failed check and the API call, which the finding now says."""
+    specs = (
+        "static RedisModuleCommandKeySpec two[] = {"
+        "{.flags = KEY_RW, .begin_search_type = REDISMODULE_KSPEC_BS_INDEX, .bs.index = {.pos = 0},"
+        " .find_keys_type = REDISMODULE_KSPEC_FK_RANGE, .fk.range = {.lastkey = 0, .keystep = 1, .limit = 0}},"
+        "{.flags = KEY_RW, .begin_search_type = REDISMODULE_KSPEC_BS_INDEX, .bs.index = {.pos = 1},"
+        " .find_keys_type = REDISMODULE_KSPEC_FK_RANGE, .fk.range = {.lastkey = 0, .keystep = 1, .limit = 0}},"
+        " {0}};\n"
+    )
+    compile_module(tmp_path, specs + '    CC("k.p0", "write", 0, 0, 0); INFO("k.p0", -3, two);')
+    done = run_modpack("validate", "--load", project(tmp_path, [table("k.p0", -3, ("write",))]))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "error LOAD012 redis-server crashed while loading ksx.so: its assertion 'firstkey != 0'"
+        " (server.c:" in done.stdout
+    ), done.stdout
+    assert "in RM_SetCommandInfo failed (redis-server closed the connection (killed by SIG" in done.stdout
+    assert "fix what RedisModule_OnLoad passes to the call named" in done.stdout

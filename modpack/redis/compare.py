@@ -144,11 +144,8 @@ def compare_command(
     step = as_int(entry.get("step", 0))
     # The module may register this negative step itself: no policy written for the proxy, but key
     # positions Redis walks backwards, which LOAD027 names (from its key spec: Redis 7+).
-    registered_step = bool(info.key_specs) and declared_triple(entry) == (
-        info.first_key,
-        info.last_key,
-        info.step,
-    )
+    # (2,1,-2 as registered, which Redis 7 shows as 2,-1,-2, too: no policy either)
+    registered_step = bool(info.key_specs) and not triple_differs(entry, info, redis)
     policy_step = step if step is not None and step < 0 and not registered_step else None
     found = (
         _arity(path, entry, info, redis, declared_for)
@@ -314,9 +311,12 @@ def _not_declared(info: CommandInfo, toml: bool, write: str = "") -> Difference:
 
 
 def _toml_value(value: JSON) -> str:
+    import json
+
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return f'"{value}"' if isinstance(value, str) else str(value)
+    # a JSON string is a TOML basic string: a name holding " or \\ (valid in Redis) stays one
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else str(value)
 
 
 # --- arity ------------------------------------------------------------------------------------

@@ -51,6 +51,20 @@ ENVIRONMENT_HINT_WITHOUT_OPTION = "Fix or unset MODPACK_REDIS_SERVER."
 # "12345:M 26 Nov 2026 19:34:44.143 # " : pid, role, date, time and the level marker.
 _LOG_PREFIX = re.compile(r"^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ (?:[.\-*#] )?")
 _VERSION = re.compile(r"\bv=(\d+)\.(\d+)\.(\d+)")
+# A bug report's assertion (src/debug.c _serverAssert: "==> server.c:2791 'firstkey != 0' is not
+# true") and its backtrace's frames, "redis-server *:6379(RM_SetCommandInfo+0x6f2)[0x...]".
+_ASSERTION = re.compile(r"==> (?P<where>\S+:\d+) '(?P<check>.*)' is not true")
+_API_FRAME = re.compile(r"\((?P<function>RM_\w+)\+0x")
+
+
+def _failed_check(lines: Sequence[str]) -> str:
+    """ "'firstkey != 0' (server.c:2791) in RM_SetCommandInfo": the assertion of Redis's own that
+    stopped the server, and the module API call it failed in, from the bug report; or ""."""
+    found = next((m for line in lines if (m := _ASSERTION.search(line))), None)
+    if found is None:
+        return ""
+    call = next((m.group("function") for line in lines if (m := _API_FRAME.search(line))), None)
+    return f"'{found['check']}' ({found['where']})" + (f" in {call}" if call else "")
 
 
 class HarnessError(ModpackError):
@@ -73,9 +87,12 @@ class RedisStartError(HarnessError):
 class ServerGoneError(HarnessError):
     """The server closed the connection or died while answering (a crash, usually)."""
 
-    def __init__(self, message: str, hint: str = "", *, log: Sequence[str] = ()) -> None:
+    def __init__(
+        self, message: str, hint: str = "", *, log: Sequence[str] = (), failed_check: str = ""
+    ) -> None:
         super().__init__(message, hint)
         self.log = tuple(log)
+        self.failed_check = failed_check  # the assertion of Redis's that failed, as its bug report says
 
 
 class ReplyTimeoutError(HarnessError):
@@ -560,7 +577,7 @@ class RedisServer:
         message = f"redis-server closed the connection ({how})"
         if crash:
             message += f": {crash[-1]}"
-        return ServerGoneError(message, log=lines[-LOG_TAIL_LINES:])
+        return ServerGoneError(message, log=lines[-LOG_TAIL_LINES:], failed_check=_failed_check(lines))
 
     # --- the log ---
 
@@ -590,7 +607,7 @@ class RedisServer:
                 failure = replace(failure, taken=tuple(_taken_names_of(self, path)))
             raise ModuleLoadError(self._with_missing_api(failure, path)) from None
         except ServerGoneError as exc:
-            failure = loadlog.crashed(path, exc.message, exc.log)
+            failure = loadlog.crashed(path, exc.message, exc.log, exc.failed_check)
             raise ModuleLoadError(self._with_missing_api(failure, path)) from None
         except ReplyTimeoutError:
             raise ModuleLoadError(loadlog.timed_out(path, self.timeout)) from None

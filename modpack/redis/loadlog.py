@@ -314,7 +314,20 @@ _DLERROR_EXPLAINERS: tuple[Callable[[Path, str], LoadFailure | None], ...] = (
 )
 
 
-def crashed(path: Path, message: str, log: Sequence[str]) -> LoadFailure:
+def crashed(path: Path, message: str, log: Sequence[str], failed_check: str = "") -> LoadFailure:
+    """`failed_check`: the assertion of Redis's own that stopped it (harness._failed_check)."""
+    if failed_check:
+        # Redis checks some of what a module passes with assertions, which end the server: 7.0.15's
+        # RM_SetCommandInfo asserts 'firstkey != 0' for a key spec at index 0 beside another one.
+        return LoadFailure(
+            "crashed",
+            f"redis-server crashed while loading {path.name}: its assertion {failed_check} failed"
+            f" ({message})",
+            "Redis ends the server on some arguments of its module API instead of answering an error:"
+            " fix what RedisModule_OnLoad passes to the call named (the bug report in the server log"
+            " has the backtrace).",
+            tuple(log),
+        )
     return LoadFailure(
         "crashed",
         f"redis-server crashed while loading {path.name}: {message}",
