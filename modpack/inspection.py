@@ -47,6 +47,8 @@ class Description(TypedDict):
     unbound_api: list[str]  # undefined RedisModule_* names: dlopen fails on every node (ELF032)
     missing_libraries: dict[str, list[str]]
     unlisted_libraries: list[str]  # needed sonames no Redis Enterprise OS is known to install (ELF019)
+    # "ZLIB_1.2.12 of libz.so.1": versions of libraries whose releases per OS modpack does not know
+    unjudged_versions: list[str]
     x86_isa_level: int | None  # the x86-64 level (1 to 4) it needs of the CPU (ELF034); None off x86-64
     execstack: bool
     textrel: bool
@@ -161,6 +163,7 @@ def _describe(info: elf.ElfInfo, name: str, digest: str) -> Description:
         "unbound_api": unbound,
         "missing_libraries": _missing_libraries(info) if library else {},
         "unlisted_libraries": loadability.unlisted_libraries(info) if library else [],
+        "unjudged_versions": loadability.unjudged_versions(info) if library else [],
         "x86_isa_level": info.isa_level if info.architecture == "x86_64" else None,
         "execstack": info.executable_stack,
         "textrel": info.textrel,
@@ -242,6 +245,12 @@ def format_description(description: Description) -> str:
     if unlisted and d["loadable_on"]:  # validate warns ELF019: "loads on" holds only where they are
         names = ", ".join(unlisted)
         loadable += f", only where {names} {'is' if len(unlisted) == 1 else 'are'} installed besides the OS"
+    unjudged = d["unjudged_versions"]
+    if unjudged and d["loadable_on"]:
+        loadable += (
+            f", where the OS's library defines {', '.join(unjudged)} (modpack does not know which"
+            " release of it each OS ships)"
+        )
     level = d["x86_isa_level"]
     if level is not None and level >= 2 and d["loadable_on"]:  # ELF034: glibc refuses it on an older CPU
         loadable += f", on CPUs with x86-64-v{level} only"

@@ -21,6 +21,7 @@ from modpack.elf import (
     is_musl_library,
     libc_family,
     parse_version,
+    split_version_name,
     symbols_by_version,
     version_key,
     version_text,
@@ -222,6 +223,25 @@ def in_module_folder(path: str) -> bool:
             normal = posixpath.normpath("." + path[len(origin) :])
             return normal != ".." and not normal.startswith("../")
     return False
+
+
+def unjudged_versions(info: ElfInfo) -> list[str]:
+    """ "ZLIB_1.2.12 of libz.so.1": per needed library, the newest version node required of it
+    whose family is none of FAMILIES. Which release of zlib or OpenSSL an OS ships is not in the
+    policy (elf.md §2.3 judges glibc, libstdc++ and libgcc_s), so an OS counted as loading the
+    binary does so only if its copy defines that version: a module linked against zlib 1.2.12's
+    crc32_combine_gen (ZLIB_1.2.12) was said to load on every OS, and dlopen names the version."""
+    found = []
+    for need in info.version_needs:
+        others = [
+            (parsed[1], name)
+            for name in need.versions
+            if (parsed := split_version_name(name)) is not None and parsed[0] not in FAMILIES
+        ]
+        if others:
+            newest = max(others, key=lambda pair: version_key(pair[0]))[1]
+            found.append(f"{newest} of {need.library}")
+    return found
 
 
 def unlisted_libraries(info: ElfInfo) -> list[str]:

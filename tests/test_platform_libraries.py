@@ -389,3 +389,39 @@ def test_a_needed_path_is_beside_the_module_only_within_its_folder(soname: str, 
     from modpack.loadability import library_kind
 
     assert library_kind(soname) == kind
+
+
+def test_a_version_of_a_library_modpack_has_no_releases_of_is_said_not_judged(tmp_path: Path) -> None:
+    """zlib 1.2.12's crc32_combine_gen needs ZLIB_1.2.12 of libz.so.1, and dlopen fails where the
+    OS's zlib is older ("version `ZLIB_1.2.12' not found"). Which zlib or OpenSSL release each OS
+    ships is not in modpack's policy, and inspect said the module loads on every OS, validate's
+    ELF029 too, as if that version were judged. Both now say the list holds where the OS's library
+    defines it; versions modpack does judge (GLIBC) are not named so."""
+    symbols = (
+        builder.Sym("RedisModule_OnLoad"),
+        builder.Sym("crc32_combine_gen", defined=False, version="ZLIB_1.2.12"),
+        builder.Sym("compressBound", defined=False, version="ZLIB_1.2.0"),
+        builder.Sym("memcpy", defined=False, version="GLIBC_2.14"),
+    )
+    spec = Spec(
+        needed=("libz.so.1", "libc.so.6"),
+        symbols=symbols,
+        verneed={"libz.so.1": ("ZLIB_1.2.0", "ZLIB_1.2.12"), "libc.so.6": ("GLIBC_2.14",)},
+    )
+    so = tmp_path / "zmod.so"
+    so.write_bytes(builder.build(spec)[0])
+    assert inspection.describe(so)["unjudged_versions"] == ["ZLIB_1.2.12 of libz.so.1"]
+    shown = run_modpack("inspect", so)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(
+        r"loads on\s+rhel8, rhel9, ubuntu20, ubuntu22, amzn2023 \(oldest: rhel8\), where the OS's library"
+        r" defines ZLIB_1.2.12 of libz.so.1 \(modpack does not know which release of it each OS ships\)",
+        shown.stdout,
+    ), shown.stdout
+    [(code, _path, message, _fix)] = findings(so, None)
+    assert code == "ELF029"
+    assert message.endswith(
+        "amzn2023 (where the OS's library defines ZLIB_1.2.12 of libz.so.1: modpack does not know which"
+        " release of it each OS ships)"
+    ), message
+    assert findings(crafted(tmp_path), None)[0][2].endswith("amzn2023")  # GLIBC, judged: not named

@@ -589,11 +589,18 @@ def _report_loadable(info: ElfInfo, sink: Sink, *, suggest: bool) -> None:
     if oldest is not None:
         if not suggest:
             return
+        unjudged = loadability.unjudged_versions(info)
+        unknown = (
+            f" (where the OS's library defines {', '.join(unjudged)}: modpack does not know which release"
+            " of it each OS ships)"
+            if unjudged
+            else ""
+        )
         sink.add(
             "ELF029",
             "",
             f"operating_systems is not declared; the oldest supported OS the binary loads on is "
-            f"{oldest}; all it loads on: {', '.join(loadable)}",
+            f"{oldest}; all it loads on: {', '.join(loadable)}{unknown}",
         )
         return
     # Explain with the supported OS that comes closest: fewest reasons, then the newest runtime
