@@ -27,7 +27,12 @@ from modpack.hashing import sha256_chunks
 
 MAX_ENTRIES = 1000
 MAX_TOTAL_SIZE = 500 * 1024 * 1024  # the RS module size limit quoted in redis-enterprise.md §8
-MAX_RATIO = 200
+# The most an entry's method can expand its bytes: stored not at all; deflate 1032:1, a 258-byte
+# match in 2 bits (zlib makes 1029:1 of zeros). A directory declaring more lies about the entry (a
+# zip bomb's mark); a high ratio alone does not, and ZIP012 caps what a bundle expands to: a
+# module with a 64 MiB zero-initialised table deflates about 1000:1. bzip2 and LZMA expand
+# runs of one byte far more, and declare no bound here.
+MAX_RATIO = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: 1032}
 RATIO_FLOOR = 32 * 1024 * 1024  # small entries may compress well without being bombs
 MAX_MODULE_JSON = 4 * 1024 * 1024
 CHUNK = 1024 * 1024
@@ -68,22 +73,35 @@ class Layout:
 
 
 def declared_entry_count(stream: BinaryIO, size: int) -> int | None:
-    """The entry count of the end-of-central-directory record (zip64 aware), or None."""
-    tail_size = min(size, 65535 + 22)
-    stream.seek(size - tail_size)
-    tail = stream.read(tail_size)
-    at = tail.rfind(_EOCD)
-    if at < 0 or len(tail) - at < 22:
+    """The entry count of the end-of-central-directory record (zip64 aware), or None; the records
+    found as zipfile finds them (`_end_records`)."""
+    found = _end_records(stream, size)
+    if found is None:
         return None
-    count: int = struct.unpack_from("<H", tail, at + 10)[0]
-    if count == 0xFFFF and at >= 20 and tail[at - 20 : at - 16] == _EOCD64_LOCATOR:
-        (offset,) = struct.unpack_from("<Q", tail, at - 20 + 8)
-        if offset + 56 <= size:
-            stream.seek(offset)
-            record = stream.read(56)
-            if record[:4] == b"PK\x06\x06":
-                count = struct.unpack_from("<Q", record, 32)[0]
+    record, end, zip64 = found
+    count: int = struct.unpack_from("<H", record, 10)[0]
+    if count == 0xFFFF and zip64 is None:
+        zip64 = _zip64_at_locator_offset(stream, size, end)  # after a zip64 extensible data sector
+    if count == 0xFFFF and zip64 is not None:
+        count = struct.unpack_from("<Q", zip64, 32)[0]
     return count
+
+
+def _zip64_at_locator_offset(stream: BinaryIO, size: int, end: int) -> bytes | None:
+    """The zip64 end record at the offset its locator gives (APPNOTE 4.3.15), where a zip64
+    extensible data sector keeps it from the locator; None where no such record is."""
+    if end < 20:
+        return None
+    stream.seek(end - 20)
+    locator = stream.read(20)
+    if locator[:4] != _EOCD64_LOCATOR:
+        return None
+    (offset,) = struct.unpack_from("<Q", locator, 8)
+    if offset + 56 > size:
+        return None
+    stream.seek(offset)
+    record = stream.read(56)
+    return record if record[:4] == b"PK\x06\x06" else None
 
 
 _CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # a central-directory record: 46 bytes
@@ -96,23 +114,39 @@ def directory_span(stream: BinaryIO, size: int) -> tuple[int, int] | None:
     record before it) starts, whatever offset the end record gives, so data prepended to the
     archive does not move it.
     """
+    found = _end_records(stream, size)
+    if found is None:
+        return None
+    record, end, zip64 = found
+    (length,) = struct.unpack_from("<I", record, 12)
+    if zip64 is not None:
+        (length,) = struct.unpack_from("<Q", zip64, 40)
+        end -= 56 + 20
+    return end - length, length
+
+
+def _end_records(stream: BinaryIO, size: int) -> tuple[bytes, int, bytes | None] | None:
+    """(the end record's 22 bytes, where it starts, the zip64 end record's 56 bytes or None), as
+    zipfile finds them: an end record with no comment at the very end first, else the last
+    signature in the tail (a directory offset of 0x06054B50 spells the signature itself, 6 bytes
+    before the end: the last one found there was no record, and a valid 96 MiB bundle was "not a
+    zip archive"); the zip64 record right before its locator, not at the offset the locator gives,
+    which data prepended to the archive (a self-extractor's stub) moves."""
     tail_size = min(size, 65535 + 22)
     stream.seek(size - tail_size)
     tail = stream.read(tail_size)
-    # zipfile's first guess is an end record with no comment, then the last signature in the tail
     no_comment = tail[-22:-18] == _EOCD and tail[-2:] == b"\x00\x00"
     at = len(tail) - 22 if no_comment else tail.rfind(_EOCD)
     if at < 0 or len(tail) - at < 22:
         return None
     end = size - tail_size + at
-    (length,) = struct.unpack_from("<I", tail, at + 12)
+    zip64 = None
     if at >= 20 and tail[at - 20 : at - 16] == _EOCD64_LOCATOR and end >= 76:
-        stream.seek(end - 20 - 56)  # zipfile reads the zip64 record right before the locator
+        stream.seek(end - 20 - 56)
         record = stream.read(56)
         if record[:4] == b"PK\x06\x06":
-            (length,) = struct.unpack_from("<Q", record, 40)
-            end -= 56 + 20
-    return end - length, length
+            zip64 = record
+    return tail[at : at + 22], end, zip64
 
 
 def directory_within_limit(stream: BinaryIO, size: int, sink: Sink) -> bool:
@@ -243,7 +277,8 @@ def _entries_safe(
         sink.add("ZIP012", "", f"the entries add up to {total} bytes (the limit is {MAX_TOTAL_SIZE})")
         return False
     for info in infos:
-        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        most = MAX_RATIO.get(info.compress_type)
+        if most and info.file_size > RATIO_FLOOR and info.file_size > most * max(info.compress_size, 1):
             ratio = info.file_size // max(info.compress_size, 1)
             sink.add("ZIP013", "", f"entry {info.filename!r} expands {ratio}:1 to {info.file_size} bytes")
             safe = False
