@@ -153,6 +153,22 @@ KEY_CASES: list[tuple[str, Module, list[tuple[str, str]]]] = [
         with_command(2, command_arity=-1, first_key=1, last_key=2, step=2),
         [("KEY006", "commands[2].step")],
     ),
+    # a getkeys-api command's keys come from its callback: COMMAND GETKEYS of 1,2,1 with arity -2
+    # is `src` on redis-server 7.0.15, and no triple is read
+    (
+        "minimum lacks last, keys by getkeys-api",
+        with_command(
+            2, command_arity=-2, first_key=1, last_key=2, step=1, flags=["write", "module", "movablekeys"]
+        ),
+        [("CMD013", "commands[2].flags")],  # without the binary: whether it has getkeys-api
+    ),
+    (
+        "step 2 misses last, keys by getkeys-api",
+        with_command(
+            2, command_arity=-3, first_key=1, last_key=2, step=2, flags=["readonly", "module", "movablekeys"]
+        ),
+        [("CMD013", "commands[2].flags")],
+    ),
     (
         "step 2 reaches last, minimum arity",
         with_command(2, command_arity=-4, first_key=1, last_key=3, step=2),

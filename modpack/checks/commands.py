@@ -714,13 +714,16 @@ def _check_key_range(command: Command, sink: Sink, *, reported: bool = False) ->
     if arity is not None and arity > 0:
         _check_fixed_arity(command, (first, last, step), arity, sink)
         return
-    if last >= 0 and (last - first) % step:
+    # A getkeys-api command's keys come from its callback, never from the triple (src/db.c,
+    # getKeysFromCommand asks the module first): COMMAND GETKEYS of 1,2,1 with arity -2 is `src`.
+    by_callback = bool(command.flags & {"movablekeys", "getkeys-api"})
+    if last >= 0 and (last - first) % step and not by_callback:
         _say_step_misses_last(command, first, last, step, sink)
     elif arity is not None and arity < _default_arity(command):
         # The default arity, what Redis reports for a module command whose arity was never set
         # (keyspecs.md §2, §1.4), states no minimum: only an explicit -N can leave a minimal call
         # keyless.
-        _check_minimum_arity(command, (first, last), -arity, sink)
+        _check_minimum_arity(command, (first, last), -arity, sink, by_callback=by_callback)
 
 
 def _default_arity(command: Command) -> int:
@@ -767,7 +770,9 @@ def _say_step_misses_last(command: Command, first: int, last: int, step: int, si
     )
 
 
-def _check_minimum_arity(command: Command, keys: tuple[int, int], minimum: int, sink: Sink) -> None:
+def _check_minimum_arity(
+    command: Command, keys: tuple[int, int], minimum: int, sink: Sink, *, by_callback: bool = False
+) -> None:
     first, last = keys
     name, path = command.name, command.path
     if first > minimum - 1:
@@ -782,7 +787,7 @@ def _check_minimum_arity(command: Command, keys: tuple[int, int], minimum: int, 
             f"{path}.last_key",
             f"command {name!r}: with {minimum} arguments last_key {last} resolves before first_key {first}",
         )
-    elif last >= minimum:
+    elif last >= minimum and not by_callback:
         # Redis gives up on every key of a call that has no argument at last_key, the first too
         # (src/db.c, getKeysUsingLegacyRangeSpec: `j >= argc` of a module command returns no key;
         # getKeysUsingKeySpecs, which ACLs and COMMAND GETKEYS use, refuses the call): redis-server
@@ -793,6 +798,7 @@ def _check_minimum_arity(command: Command, keys: tuple[int, int], minimum: int, 
             f"command {name!r} accepts {minimum} arguments, but its last_key is {last}: a call of fewer"
             f" than {last + 1} arguments has no key for Redis, not even its first, and runs on whichever"
             " shard received it",
-            "Give last_key -1 if every argument from first_key on is a key; declare an optional key with"
-            f" a key spec or getkeys-api; or make the arity -{last + 1} if the command needs that many.",
+            "Give last_key -1 if every argument from first_key on is a key; an optional key needs"
+            f" getkeys-api (a key spec is not read for it); or make the arity -{last + 1} if the command"
+            " needs that many.",
         )
