@@ -82,9 +82,15 @@ def _expand(text: str, sink: Sink, path: str) -> str:
             return match.group(0)  # expanded per build target
         if name not in os.environ:
             said = f"the environment variable {name} is not set"
-            if (path, name) in sink.getenv:  # written {os.getenv('NAME')}: RAMP reads it too
+            evaluated = sink.getenv.get((path, name))  # None: not written {os.getenv('NAME')}
+            if evaluated:  # RAMP reads it too
                 said += f" ({{os.getenv('{name}')}} reads it)"
                 hint = f"Set {name} for modpack, as for `ramp pack`, which reads it too, or write the value."
+            elif evaluated is not None:
+                hint = (
+                    f"Set {name} for modpack, or write the value: `ramp pack` packs"
+                    f" {{os.getenv('{name}')}} as written."
+                )
             elif sink.toml:  # the rule's fix names what a modpack.toml can do
                 hint = ""
             else:  # in a ramp.yml the rule's fix ([[targets]]' ${target}) is no help

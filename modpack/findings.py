@@ -107,8 +107,9 @@ class Sink:
         self.findings: list[Finding] = []
         self.counts: dict[str, int] = {}
         self.unexpanded: set[str] = set()  # source paths of values kept with a ${...} (DECL003)
-        # (source path, NAME) of a ramp.yml's {os.getenv('NAME')} fields, read as ${NAME}
-        self.getenv: set[tuple[str, str]] = set()
+        # (source path, NAME) of a ramp.yml's {os.getenv('NAME')} fields, read as ${NAME}: True where
+        # `ramp pack` evaluates the value and leaves it out of module.json, False where it packs it
+        self.getenv: dict[tuple[str, str], bool] = {}
 
     def __repr__(self) -> str:
         return f"Sink({self.file!r}, {len(self.findings)} findings)"
@@ -124,7 +125,7 @@ class Sink:
         twin.findings = list(self.findings)
         twin.counts = dict(self.counts)
         twin.unexpanded = set(self.unexpanded)
-        twin.getenv = set(self.getenv)
+        twin.getenv = dict(self.getenv)
         return twin
 
     def add(

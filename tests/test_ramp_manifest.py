@@ -198,6 +198,40 @@ def test_an_os_getenv_field_reads_the_environment_as_ramp_does(
     assert findings(manifest) == []
 
 
+def test_an_unset_os_getenv_field_is_said_as_ramp_reads_that_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only where RAMP evaluates a value and leaves it out of module.json (run_command_line_args, a
+    dependency's local_path) does it read the variable; a copied value it packs as written, which
+    DECL012 says beside it: DECL003 said there too that RAMP reads it. redis_args RAMP never packs
+    and modpack never runs: nothing is packed otherwise there (it was DECL012, 'packs as written')."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        BASE.replace("description: test module", "description: \"Built {os.getenv('NOPE')}\"")
+        + "run_command_line_args: \"A {os.getenv('NOPE')}\"\n"
+        + "redis_args:\n    loadmodule: \"{os.getenv('HOME')}/dep.so\"\n"
+    )
+    monkeypatch.delenv("NOPE", raising=False)
+    said = {(code, message, fix) for code, _line, message, fix in findings(manifest)}
+    assert said == {
+        (
+            "DECL012",
+            "`ramp pack` packs {os.getenv('NOPE')} as written, where modpack reads NOPE from the environment",
+            "If the file is packed with ramp pack too, write the value itself; modpack expands it.",
+        ),
+        (
+            "DECL003",
+            "the environment variable NOPE is not set",
+            "Set NOPE for modpack, or write the value: `ramp pack` packs {os.getenv('NOPE')} as written.",
+        ),
+        (
+            "DECL003",
+            "the environment variable NOPE is not set ({os.getenv('NOPE')} reads it)",
+            "Set NOPE for modpack, as for `ramp pack`, which reads it too, or write the value.",
+        ),
+    }
+
+
 def test_an_old_key_name_hints_its_new_name_everywhere(tmp_path: Path) -> None:
     manifest = tmp_path / "ramp.yml"
     manifest.write_text(BASE.replace("min_redis_pack_version", "min_rlec_version"))

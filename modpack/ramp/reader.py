@@ -172,7 +172,7 @@ def load(path: Path) -> Declarations:
     # RAMP's f-string field `{os.getenv('X')}` reads the variable `${X}` reads (ramp.md §3.4; real
     # manifests use it for a dependency's local_path): read as that, not as code modpack never runs.
     _check_ramp_reading(data, sink)
-    sink.getenv = getenv_fields(data)
+    sink.getenv = {field: _CONSUMED.fullmatch(field[0]) is not None for field in getenv_fields(data)}
     data = cast("dict[str, JSON]", getenv_as_variables(data))
     broken = bool(placeholders) and _breaks_yaml(text)
     if broken:
@@ -520,11 +520,16 @@ def _check_ramp_reading(data: Mapping[str, JSON], sink: Sink) -> None:
     skipped = {"command_line_args"} if data.get("run_command_line_args") else set()
     for key, value in data.items():
         name = str(key)
-        if name in RAMP_KEYS and name not in _UNREAD_KEYS and name not in DISCOVERED_KEYS:
+        # redis_args: RAMP's discovery passes them to its redis-server, never packs them, and modpack
+        # runs none (ramp.md §1 step 4): nothing there is packed otherwise
+        if name in _PACKED_OR_READ:
             for path, text in locate.strings(value, name):
                 _check_ramp_string(path, text, sink, evaluated=path not in skipped)
             for path, inner in _keys(value, name):  # a dependency's name: RAMP packs it as written
                 _check_ramp_string(path, inner, sink, evaluated=False)
+
+
+_PACKED_OR_READ = RAMP_KEYS - _UNREAD_KEYS - set(DISCOVERED_KEYS) - {"redis_args"}
 
 
 def _keys(value: object, path: str) -> Iterator[tuple[str, str]]:
