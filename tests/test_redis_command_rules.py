@@ -1368,14 +1368,18 @@ def test_the_declaration_a_hint_gives_is_toml_for_any_command_name(tmp_path: Pat
     was written between quotes as it is: `name = "n.q"x"`, no TOML."""
     import tomllib
 
-    compile_module(tmp_path, '    CC("n.q\\"x", "readonly", 0, 0, 0); CC("n.b\\\\x", "readonly", 0, 0, 0);')
+    compile_module(
+        tmp_path,
+        '    CC("n.q\\"x", "readonly", 0, 0, 0); CC("n.b\\\\x", "readonly", 0, 0, 0);'
+        ' CC("n.d\\x7f", "readonly", 0, 0, 0);',
+    )
     done = run_modpack("validate", "--load", project(tmp_path, [table("n.other", -1, ("readonly",))]))
     hints = [line for line in done.stdout.splitlines() if line.startswith("  fix: Declare it: [[commands]] ")]
     names = set()
     for hint in hints:
         values = hint.removeprefix("  fix: Declare it: [[commands]] ").split(" (", 1)[0]
         names.add(tomllib.loads(f"t = {{{values}}}")["t"]["name"])
-    assert names == {'n.q"x', "n.b\\x"}, done.stdout
+    assert names == {'n.q"x', "n.b\\x", "n.d\x7f"}, done.stdout
 
 
 @pytest.mark.redis
@@ -1414,5 +1418,18 @@ def test_a_redis_assertion_a_module_call_fails_is_named(tmp_path: Path) -> None:
         "error LOAD012 redis-server crashed while loading ksx.so: its assertion 'firstkey != 0'"
         " (server.c:" in done.stdout
     ), done.stdout
-    assert "in RM_SetCommandInfo failed (redis-server closed the connection (killed by SIG" in done.stdout
-    assert "fix what RedisModule_OnLoad passes to the call named" in done.stdout
+    assert "failed in RM_SetCommandInfo (redis-server closed the connection (killed by SIG" in done.stdout
+    assert "Redis ends the server on some arguments of RM_SetCommandInfo" in done.stdout
+    # The module's own RedisModule_Assert is its check, not a call of the module's Redis refused.
+    own = (
+        "    void (*module_assert)(const char *, const char *, int) = NULL;\n"
+        '    RedisModule_GetApi("RedisModule__Assert", (void *)&module_assert);\n'
+        '    if (module_assert) module_assert("config_ok", "mymod.c", 42);'
+    )
+    compile_module(tmp_path, own)
+    done = run_modpack("validate", "--load", project(tmp_path, [table("k.p0", -3, ("write",))]))
+    assert (
+        "error LOAD012 redis-server crashed while loading ksx.so: the module's RedisModule_Assert"
+        " 'config_ok' (mymod.c:42) failed (redis-server closed the connection" in done.stdout
+    ), done.stdout
+    assert "fix: The module's own check at mymod.c:42 failed while it loaded" in done.stdout

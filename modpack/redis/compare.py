@@ -315,8 +315,11 @@ def _toml_value(value: JSON) -> str:
 
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    # a JSON string is a TOML basic string: a name holding " or \\ (valid in Redis) stays one
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else str(value)
+    # A JSON string is a TOML basic string, but for DEL, which TOML forbids unescaped: a name
+    # holding ", \\ or a control character (each valid in Redis) stays one.
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    return str(value)
 
 
 # --- arity ------------------------------------------------------------------------------------

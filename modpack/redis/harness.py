@@ -55,16 +55,24 @@ _VERSION = re.compile(r"\bv=(\d+)\.(\d+)\.(\d+)")
 # true") and its backtrace's frames, "redis-server *:6379(RM_SetCommandInfo+0x6f2)[0x...]".
 _ASSERTION = re.compile(r"==> (?P<where>\S+:\d+) '(?P<check>.*)' is not true")
 _API_FRAME = re.compile(r"\((?P<function>RM_\w+)\+0x")
+_FRAME = re.compile(r"^\S.*\([\w.]*\+0x[0-9a-f]+\)\[0x[0-9a-f]+\]$")
 
 
-def _failed_check(lines: Sequence[str]) -> str:
-    """ "'firstkey != 0' (server.c:2791) in RM_SetCommandInfo": the assertion of Redis's own that
-    stopped the server, and the module API call it failed in, from the bug report; or ""."""
+def _failed_assertion(lines: Sequence[str]) -> loadlog.Assertion | None:
+    """The assertion that stopped the server, from its bug report: with the module API call it
+    failed in (the innermost RM_ frame of the backtrace), and the file of the innermost frame
+    (the module's own, for its RedisModule_Assert: the report leaves out the assert's frames)."""
     found = next((m for line in lines if (m := _ASSERTION.search(line))), None)
     if found is None:
-        return ""
-    call = next((m.group("function") for line in lines if (m := _API_FRAME.search(line))), None)
-    return f"'{found['check']}' ({found['where']})" + (f" in {call}" if call else "")
+        return None
+    frames = [line for line in lines if _FRAME.search(line)]
+    calls = [m.group("function") for line in frames if (m := _API_FRAME.search(line))]
+    return loadlog.Assertion(
+        check=found["check"],
+        where=found["where"],
+        call=next((c for c in calls if c != "RM__Assert"), None),
+        innermost=frames[0].split("(", 1)[0].strip() if frames else "",
+    )
 
 
 class HarnessError(ModpackError):
@@ -88,11 +96,16 @@ class ServerGoneError(HarnessError):
     """The server closed the connection or died while answering (a crash, usually)."""
 
     def __init__(
-        self, message: str, hint: str = "", *, log: Sequence[str] = (), failed_check: str = ""
+        self,
+        message: str,
+        hint: str = "",
+        *,
+        log: Sequence[str] = (),
+        assertion: loadlog.Assertion | None = None,
     ) -> None:
         super().__init__(message, hint)
         self.log = tuple(log)
-        self.failed_check = failed_check  # the assertion of Redis's that failed, as its bug report says
+        self.assertion = assertion  # the assertion that ended the server, as its bug report says
 
 
 class ReplyTimeoutError(HarnessError):
@@ -577,7 +590,7 @@ class RedisServer:
         message = f"redis-server closed the connection ({how})"
         if crash:
             message += f": {crash[-1]}"
-        return ServerGoneError(message, log=lines[-LOG_TAIL_LINES:], failed_check=_failed_check(lines))
+        return ServerGoneError(message, log=lines[-LOG_TAIL_LINES:], assertion=_failed_assertion(lines))
 
     # --- the log ---
 
@@ -607,7 +620,7 @@ class RedisServer:
                 failure = replace(failure, taken=tuple(_taken_names_of(self, path)))
             raise ModuleLoadError(self._with_missing_api(failure, path)) from None
         except ServerGoneError as exc:
-            failure = loadlog.crashed(path, exc.message, exc.log, exc.failed_check)
+            failure = loadlog.crashed(path, exc.message, exc.log, exc.assertion)
             raise ModuleLoadError(self._with_missing_api(failure, path)) from None
         except ReplyTimeoutError:
             raise ModuleLoadError(loadlog.timed_out(path, self.timeout)) from None

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import Literal, NamedTuple, TypeAlias
 
 _DLERROR = re.compile(r"Module (?P<path>.+?) failed to load: (?P<error>.*)$")
 _VERSION_NOT_FOUND = re.compile(r"^(?P<lib>.*?): version `(?P<version>[^']+)' not found")
@@ -314,27 +314,46 @@ _DLERROR_EXPLAINERS: tuple[Callable[[Path, str], LoadFailure | None], ...] = (
 )
 
 
-def crashed(path: Path, message: str, log: Sequence[str], failed_check: str = "") -> LoadFailure:
-    """`failed_check`: the assertion of Redis's own that stopped it (harness._failed_check)."""
-    if failed_check:
+class Assertion(NamedTuple):
+    """An assertion that ended redis-server, as its bug report names it."""
+
+    check: str  # 'firstkey != 0'
+    where: str  # server.c:2791
+    call: str | None  # the module API call it failed in (RM_SetCommandInfo), or None
+    innermost: str  # the file of the backtrace's innermost frame ("" when none was read)
+
+
+def crashed(path: Path, message: str, log: Sequence[str], assertion: Assertion | None = None) -> LoadFailure:
+    """LOAD012; `assertion`: the one that ended the server (harness._failed_assertion)."""
+    what, hint = f"redis-server crashed while loading {path.name}: {message}", _CRASH_HINT
+    if assertion is not None and assertion.call is not None:
         # Redis checks some of what a module passes with assertions, which end the server: 7.0.15's
         # RM_SetCommandInfo asserts 'firstkey != 0' for a key spec at index 0 beside another one.
-        return LoadFailure(
-            "crashed",
-            f"redis-server crashed while loading {path.name}: its assertion {failed_check} failed"
-            f" ({message})",
-            "Redis ends the server on some arguments of its module API instead of answering an error:"
-            " fix what RedisModule_OnLoad passes to the call named (the bug report in the server log"
-            " has the backtrace).",
-            tuple(log),
+        what = (
+            f"redis-server crashed while loading {path.name}: its assertion '{assertion.check}'"
+            f" ({assertion.where}) failed in {assertion.call} ({message})"
         )
-    return LoadFailure(
-        "crashed",
-        f"redis-server crashed while loading {path.name}: {message}",
-        "A truncated or damaged .so can crash dlopen() itself; rebuild it and compare its size and "
-        "sha256 with the build output. Otherwise the module's OnLoad crashed: run it under a debugger.",
-        tuple(log),
-    )
+        hint = (
+            f"Redis ends the server on some arguments of {assertion.call} instead of answering an error:"
+            " fix what RedisModule_OnLoad passes to it (the bug report in the server log has the backtrace)."
+        )
+    elif assertion is not None and Path(assertion.innermost).name == path.name:
+        what = (
+            f"redis-server crashed while loading {path.name}: the module's RedisModule_Assert"
+            f" '{assertion.check}' ({assertion.where}) failed ({message})"
+        )
+        hint = (
+            f"The module's own check at {assertion.where} failed while it loaded: see why it does not hold."
+        )
+    elif assertion is not None:
+        what += f"; its assertion '{assertion.check}' ({assertion.where}) failed"
+    return LoadFailure("crashed", what, hint, tuple(log))
+
+
+_CRASH_HINT = (
+    "A truncated or damaged .so can crash dlopen() itself; rebuild it and compare its size and "
+    "sha256 with the build output. Otherwise the module's OnLoad crashed: run it under a debugger."
+)
 
 
 def timed_out(path: Path, seconds: float) -> LoadFailure:
