@@ -132,7 +132,9 @@ class EntryPoint(NamedTuple):
     type: str = ""
     bind: str = ""
     visibility: str = ""
-    defined_locally: bool = False  # defined in .symtab (the static table) but not exported
+    # defined in .symtab (the static table) but not exported; None: that table could not be read
+    # (a bundle's reader keeps tables up to 64 MiB)
+    defined_locally: bool | None = False
     # Its only version is hidden (`.symver f, RedisModule_OnLoad@V1`, one @): dlsym() of the bare
     # name passes over such a definition (glibc dl-lookup.c, check_match: "Don't accept hidden
     # symbols"), so Redis does not find it
@@ -1148,11 +1150,11 @@ def _version_indexes(image: _Image) -> tuple[int, ...]:
 _SCAN_PIECE = 1 << 20
 
 
-def _defined_in_symtab(image: _Image, wanted: str) -> bool:
+def _defined_in_symtab(image: _Image, wanted: str) -> bool | None:
     """Whether the static symbol table defines `wanted`: tells "hidden" from "missing".
 
     Only a nicety for the message, so a table the stream cannot give (a bundle reader keeps
-    only small sections) counts as "not found" rather than failing the whole read. Both tables
+    only small sections) is None, unknown, rather than failing the whole read. Both tables
     are read a piece at a time (elf.md §5.4): an unstripped C++ module's .strtab passes 64 MiB,
     and a file that glibc loads was called damaged (ELF003) for the size of a table it never reads.
     """
@@ -1173,7 +1175,7 @@ def _defined_in_symtab(image: _Image, wanted: str) -> bool:
     except ElfError as exc:
         if exc.kind != "unreadable":
             raise
-        return False
+        return None
 
 
 def _string_offsets(image: _Image, strings: _Section, target: bytes) -> set[int]:

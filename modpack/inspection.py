@@ -248,7 +248,7 @@ def format_description(description: Description) -> str:
     unjudged = d["unjudged_versions"]
     if unjudged and d["loadable_on"]:
         loadable += (
-            f", where the OS's library defines {', '.join(unjudged)} (modpack does not know which"
+            f", where the library it loads defines {', '.join(unjudged)} (modpack does not know which"
             " release of it each OS ships)"
         )
     level = d["x86_isa_level"]

@@ -226,22 +226,40 @@ def in_module_folder(path: str) -> bool:
 
 
 def unjudged_versions(info: ElfInfo) -> list[str]:
-    """ "ZLIB_1.2.12 of libz.so.1": per needed library, the newest version node required of it
-    whose family is none of FAMILIES. Which release of zlib or OpenSSL an OS ships is not in the
-    policy (elf.md §2.3 judges glibc, libstdc++ and libgcc_s), so an OS counted as loading the
+    """ "ZLIB_1.2.12 of libz.so.1": per needed library an OS ships, the newest version node required
+    of it whose family is none of FAMILIES. Which release of zlib or OpenSSL an OS ships is not in
+    the policy (elf.md §2.3 judges glibc, libstdc++ and libgcc_s), so an OS counted as loading the
     binary does so only if its copy defines that version: a module linked against zlib 1.2.12's
-    crc32_combine_gen (ZLIB_1.2.12) was said to load on every OS, and dlopen names the version."""
+    crc32_combine_gen (ZLIB_1.2.12) was said to load on every OS, and dlopen names the version.
+    A library the bundle ships itself ($ORIGIN/deps/...) or a path is no OS's; the libraries every
+    OS has are judged by FAMILIES (their CXXABI_TM_1 and the like every supported OS has)."""
     found = []
     for need in info.version_needs:
+        if library_kind(need.library) in ("beside", "path", "everywhere"):
+            continue  # shipped in the bundle, or glibc's and the GCC runtimes', which FAMILIES judge
         others = [
-            (parsed[1], name)
+            (_version_order(name), name)
             for name in need.versions
-            if (parsed := split_version_name(name)) is not None and parsed[0] not in FAMILIES
+            if _family_of(name) not in FAMILIES and not name.endswith("_PRIVATE")
         ]
         if others:
-            newest = max(others, key=lambda pair: version_key(pair[0]))[1]
-            found.append(f"{newest} of {need.library}")
+            found.append(f"{max(others)[1]} of {need.library}")
     return found
+
+
+def _family_of(name: str) -> str:
+    """GLIBC of GLIBC_2.34, OPENSSL of OPENSSL_1_1_1d (no dotted version: split_version_name's None)."""
+    split = split_version_name(name)
+    return split[0] if split is not None else re.split(r"_(?=\d)", name, maxsplit=1)[0]
+
+
+def _version_order(name: str) -> tuple[tuple[int, ...], str]:
+    """What orders one library's version nodes: the dotted version, else the digits of the name
+    (OPENSSL_1_1_1d after OPENSSL_1_1_0)."""
+    split = split_version_name(name)
+    if split is not None:
+        return version_key(split[1]), name
+    return tuple(int(d) for d in re.findall(r"\d+", name)), name
 
 
 def unlisted_libraries(info: ElfInfo) -> list[str]:

@@ -414,14 +414,30 @@ def test_a_version_of_a_library_modpack_has_no_releases_of_is_said_not_judged(tm
     shown = run_modpack("inspect", so)
     assert shown.returncode == 0, shown.stderr
     assert re.search(
-        r"loads on\s+rhel8, rhel9, ubuntu20, ubuntu22, amzn2023 \(oldest: rhel8\), where the OS's library"
+        r"loads on\s+rhel8, rhel9, ubuntu20, ubuntu22, amzn2023 \(oldest: rhel8\), where the library it loads"
         r" defines ZLIB_1.2.12 of libz.so.1 \(modpack does not know which release of it each OS ships\)",
         shown.stdout,
     ), shown.stdout
     [(code, _path, message, _fix)] = findings(so, None)
     assert code == "ELF029"
     assert message.endswith(
-        "amzn2023 (where the OS's library defines ZLIB_1.2.12 of libz.so.1: modpack does not know which"
-        " release of it each OS ships)"
+        "amzn2023 (where the library it loads defines ZLIB_1.2.12 of libz.so.1: modpack does not know"
+        " which release of it each OS ships)"
     ), message
     assert findings(crafted(tmp_path), None)[0][2].endswith("amzn2023")  # GLIBC, judged: not named
+    # OpenSSL 1.1's nodes have no dotted version; a library the bundle ships is no OS's; libstdc++'s
+    # CXXABI_TM_1 every OS has
+    needs = {
+        "libcrypto.so.1.1": ("OPENSSL_1_1_0", "OPENSSL_1_1_1d"),
+        "$ORIGIN/deps/libz.so.1": ("ZLIB_1.2.12",),
+        "libstdc++.so.6": ("CXXABI_TM_1", "GLIBCXX_3.4"),
+    }
+    symbols = (
+        builder.Sym("RedisModule_OnLoad"),
+        *(
+            builder.Sym(f"f{i}", defined=False, version=v)
+            for i, v in enumerate(v for vs in needs.values() for v in vs)
+        ),
+    )
+    so.write_bytes(builder.build(Spec(needed=("libc.so.6", *needs), symbols=symbols, verneed=needs))[0])
+    assert inspection.describe(so)["unjudged_versions"] == ["OPENSSL_1_1_1d of libcrypto.so.1.1"]

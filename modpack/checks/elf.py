@@ -213,7 +213,13 @@ def _check_entry_point(info: ElfInfo, sink: Sink) -> None:
     if not entry.in_dynsym and entry.defined_locally:
         sink.add("ELF010", "", f"{name} is defined but not exported: it is missing from .dynsym")
     elif not entry.in_dynsym:
-        unknown = "" if info.has_symtab else " (the file is stripped, so it may also be hidden)"
+        unknown = (
+            " (the file is stripped, so it may also be hidden)"
+            if not info.has_symtab
+            else " (its static symbol table is too large to read from a bundle, so it may also be hidden)"
+            if entry.defined_locally is None
+            else ""
+        )
         sink.add("ELF009", "", f"the binary does not define {name}{unknown}")
     elif not entry.defined:
         sink.add(
@@ -591,8 +597,8 @@ def _report_loadable(info: ElfInfo, sink: Sink, *, suggest: bool) -> None:
             return
         unjudged = loadability.unjudged_versions(info)
         unknown = (
-            f" (where the OS's library defines {', '.join(unjudged)}: modpack does not know which release"
-            " of it each OS ships)"
+            f" (where the library it loads defines {', '.join(unjudged)}: modpack does not know which"
+            " release of it each OS ships)"
             if unjudged
             else ""
         )
