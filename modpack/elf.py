@@ -133,7 +133,7 @@ class EntryPoint(NamedTuple):
     bind: str = ""
     visibility: str = ""
     # defined in .symtab (the static table) but not exported; None: that table could not be read
-    # (a bundle's reader keeps tables up to 64 MiB)
+    # (a bundle's reader keeps tables up to 64 MiB, or a read failed)
     defined_locally: bool | None = False
     # Its only version is hidden (`.symver f, RedisModule_OnLoad@V1`, one @): dlsym() of the bare
     # name passes over such a definition (glibc dl-lookup.c, check_match: "Don't accept hidden

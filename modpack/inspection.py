@@ -204,12 +204,15 @@ def sha256_of(path: str | os.PathLike[str]) -> str:
 
 
 def _entry_point_state(info: elf.ElfInfo) -> str:
-    """exported | hidden | missing | undefined | not-a-function, as the ELF checks tell them apart
+    """exported | hidden | missing | missing-or-hidden | undefined | not-a-function, as the ELF
+    checks tell them apart (missing-or-hidden: the static symbol table could not be read)
     (for a shared library: of an object file or an executable, dlopen reads no entry point)."""
     entry = info.onload
     if entry.exported_function:
         return "exported"
     if not entry.in_dynsym:
+        if entry.defined_locally is None:
+            return "missing-or-hidden"
         return "hidden" if entry.defined_locally else "missing"
     if not entry.defined:
         return "undefined"

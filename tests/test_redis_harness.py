@@ -326,3 +326,53 @@ def test_cleanup_after_ctrl_c(tmp_path: Path) -> None:
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)  # the orphan is reaped by init, not by us
     assert_cleaned_up(pid, folder)
+
+
+def test_a_bug_reports_assertion_is_read_in_the_7_0_and_the_8_0_format() -> None:
+    """redis-server 7.0 writes one backtrace, "file(function+0x..)[0x..]"; 8.0 writes one per thread,
+    the crashing one's header ending in " *", and a space before "[0x". The 8.0 report was read as
+    having no frame: LOAD012 named neither the module API call nor the module's own assertion."""
+    from modpack.redis.harness import _failed_assertion
+
+    seven = [
+        "=== ASSERTION FAILED ===",
+        "==> server.c:2791 'firstkey != 0' is not true",
+        "------ STACK TRACE ------",
+        "Backtrace:",
+        "/usr/bin/redis-server *:6379(populateCommandLegacyRangeSpec+0x1f1)[0x560d77525421]",
+        "/usr/bin/redis-server *:6379(RM_SetCommandInfo+0x6f2)[0x560d775c33d2]",
+        "/tmp/m/ksx.so(RedisModule_OnLoad+0x22a)[0x7fb105ca833a]",
+        "/usr/bin/redis-server *:6379(moduleLoad+0xa9)[0x560d775d1249]",
+    ]
+    server = "/opt/redis/usr/bin/redis-server unixsocket:/tmp/r/redis.sock"
+    eight = [
+        "=== ASSERTION FAILED ===",
+        "==> viacall.c:6 'argc == 42' is not true",
+        "------ STACK TRACE ------",
+        "27081 bio_lazy_free",
+        "/opt/redis/lib/x86_64-linux-gnu/libc.so.6(+0x9a72e) [0x7f7c418a672e]",
+        f"{server}(bioProcessBackgroundJobs+0x1ea) [0x7f7c4295714a]",
+        "27078 ld-linux-x86-64 *",
+        "/tmp/m/ksx.so(counted+0x12) [0x7f7c4210c33a]",
+        f"{server}(RM_Call+0x866) [0x7f7c42981046]",
+        "/tmp/m/ksx.so(RedisModule_OnLoad+0x22a) [0x7f7c4210c33a]",
+        f"{server}(moduleLoad+0x90) [0x7f7c42999e20]",
+    ]
+    api = _failed_assertion(seven)
+    assert api is not None and (api.check, api.where, api.call) == (
+        "firstkey != 0",
+        "server.c:2791",
+        "RM_SetCommandInfo",
+    )
+    own = _failed_assertion(eight)
+    # the module asserted in a command RM_Call ran for it: its own check, not RM_Call's
+    assert own is not None and (own.call, own.innermost) == (None, "/tmp/m/ksx.so")
+    in_api_8 = [
+        *eight[:6],
+        "27078 ld-linux-x86-64 *",
+        f"{server}(RM_SetCommandInfo+0x866) [0x7f7c42981046]",
+        eight[9],
+    ]
+    found = _failed_assertion(in_api_8)
+    assert found is not None and found.call == "RM_SetCommandInfo"
+    assert _failed_assertion(["no assertion here"]) is None

@@ -216,7 +216,7 @@ def _check_entry_point(info: ElfInfo, sink: Sink) -> None:
         unknown = (
             " (the file is stripped, so it may also be hidden)"
             if not info.has_symtab
-            else " (its static symbol table is too large to read from a bundle, so it may also be hidden)"
+            else " (its static symbol table could not be read, so it may also be hidden)"
             if entry.defined_locally is None
             else ""
         )

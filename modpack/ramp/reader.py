@@ -190,9 +190,11 @@ def load(path: Path) -> Declarations:
     return decl
 
 
-# Keys whose value nobody reads: RAMP takes `version` from the loaded module, and modpack uses a
-# manifest `version` only when it is an integer, which a ${VAR} string never is (prepare_build).
-_UNREAD_KEYS = frozenset({"version"})
+# Keys whose value modpack never reads: RAMP takes `version` from the loaded module, and modpack uses
+# a manifest `version` only when it is an integer, which a ${VAR} string never is (prepare_build);
+# redis_args are flags for the redis-server RAMP's discovery starts, which RAMP never packs and
+# modpack never runs (ramp.md §1 step 4).
+_UNREAD_KEYS = frozenset({"version", "redis_args"})
 
 
 def _substitute_read_values(data: dict[str, JSON], sink: Sink) -> tuple[dict[str, JSON], set[str]]:
@@ -520,8 +522,6 @@ def _check_ramp_reading(data: Mapping[str, JSON], sink: Sink) -> None:
     skipped = {"command_line_args"} if data.get("run_command_line_args") else set()
     for key, value in data.items():
         name = str(key)
-        # redis_args: RAMP's discovery passes them to its redis-server, never packs them, and modpack
-        # runs none (ramp.md §1 step 4): nothing there is packed otherwise
         if name in _PACKED_OR_READ:
             for path, text in locate.strings(value, name):
                 _check_ramp_string(path, text, sink, evaluated=path not in skipped)
@@ -529,7 +529,7 @@ def _check_ramp_reading(data: Mapping[str, JSON], sink: Sink) -> None:
                 _check_ramp_string(path, inner, sink, evaluated=False)
 
 
-_PACKED_OR_READ = RAMP_KEYS - _UNREAD_KEYS - set(DISCOVERED_KEYS) - {"redis_args"}
+_PACKED_OR_READ = RAMP_KEYS - _UNREAD_KEYS - set(DISCOVERED_KEYS)
 
 
 def _keys(value: object, path: str) -> Iterator[tuple[str, str]]:

@@ -326,7 +326,17 @@ class Assertion(NamedTuple):
 def crashed(path: Path, message: str, log: Sequence[str], assertion: Assertion | None = None) -> LoadFailure:
     """LOAD012; `assertion`: the one that ended the server (harness._failed_assertion)."""
     what, hint = f"redis-server crashed while loading {path.name}: {message}", _CRASH_HINT
-    if assertion is not None and assertion.call is not None:
+    if assertion is not None and Path(assertion.innermost).name == path.name:
+        # RedisModule_Assert, from OnLoad or from a callback Redis runs for it (RM_Call of its own
+        # command, a config's set callback under RM_LoadConfigs): the module's own check
+        what = (
+            f"redis-server crashed while loading {path.name}: the module's RedisModule_Assert"
+            f" '{assertion.check}' ({assertion.where}) failed ({message})"
+        )
+        hint = (
+            f"The module's own check at {assertion.where} failed while it loaded: see why it does not hold."
+        )
+    elif assertion is not None and assertion.call is not None:
         # Redis checks some of what a module passes with assertions, which end the server: 7.0.15's
         # RM_SetCommandInfo asserts 'firstkey != 0' for a key spec at index 0 beside another one.
         what = (
@@ -336,14 +346,6 @@ def crashed(path: Path, message: str, log: Sequence[str], assertion: Assertion |
         hint = (
             f"Redis ends the server on some arguments of {assertion.call} instead of answering an error:"
             " fix what RedisModule_OnLoad passes to it (the bug report in the server log has the backtrace)."
-        )
-    elif assertion is not None and Path(assertion.innermost).name == path.name:
-        what = (
-            f"redis-server crashed while loading {path.name}: the module's RedisModule_Assert"
-            f" '{assertion.check}' ({assertion.where}) failed ({message})"
-        )
-        hint = (
-            f"The module's own check at {assertion.where} failed while it loaded: see why it does not hold."
         )
     elif assertion is not None:
         what += f"; its assertion '{assertion.check}' ({assertion.where}) failed"
