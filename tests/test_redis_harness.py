@@ -332,7 +332,7 @@ def test_a_bug_reports_assertion_is_read_in_the_7_0_and_the_8_0_format() -> None
     """redis-server 7.0 writes one backtrace, "file(function+0x..)[0x..]"; 8.0 writes one per thread,
     the crashing one's header ending in " *", and a space before "[0x". The 8.0 report was read as
     having no frame: LOAD012 named neither the module API call nor the module's own assertion."""
-    from modpack.redis.harness import _failed_assertion
+    from modpack.redis.loadlog import failed_assertion
 
     seven = [
         "=== ASSERTION FAILED ===",
@@ -358,13 +358,13 @@ def test_a_bug_reports_assertion_is_read_in_the_7_0_and_the_8_0_format() -> None
         "/tmp/m/ksx.so(RedisModule_OnLoad+0x22a) [0x7f7c4210c33a]",
         f"{server}(moduleLoad+0x90) [0x7f7c42999e20]",
     ]
-    api = _failed_assertion(seven)
+    api = failed_assertion(seven)
     assert api is not None and (api.check, api.where, api.call) == (
         "firstkey != 0",
         "server.c:2791",
         "RM_SetCommandInfo",
     )
-    own = _failed_assertion(eight)
+    own = failed_assertion(eight)
     # the module asserted in a command RM_Call ran for it: its own check, not RM_Call's
     assert own is not None and (own.call, own.innermost) == (None, "/tmp/m/ksx.so")
     in_api_8 = [
@@ -373,6 +373,6 @@ def test_a_bug_reports_assertion_is_read_in_the_7_0_and_the_8_0_format() -> None
         f"{server}(RM_SetCommandInfo+0x866) [0x7f7c42981046]",
         eight[9],
     ]
-    found = _failed_assertion(in_api_8)
+    found = failed_assertion(in_api_8)
     assert found is not None and found.call == "RM_SetCommandInfo"
-    assert _failed_assertion(["no assertion here"]) is None
+    assert failed_assertion(["no assertion here"]) is None

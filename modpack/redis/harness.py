@@ -51,51 +51,6 @@ ENVIRONMENT_HINT_WITHOUT_OPTION = "Fix or unset MODPACK_REDIS_SERVER."
 # "12345:M 26 Nov 2026 19:34:44.143 # " : pid, role, date, time and the level marker.
 _LOG_PREFIX = re.compile(r"^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ (?:[.\-*#] )?")
 _VERSION = re.compile(r"\bv=(\d+)\.(\d+)\.(\d+)")
-# A bug report's assertion (src/debug.c _serverAssert: "==> server.c:2791 'firstkey != 0' is not
-# true") and its backtrace's frames: "redis-server *:6379(RM_SetCommandInfo+0x6f2)[0x...]" on 7.0,
-# with a space before "[0x" and one block per thread, the crashing one's header ending in " *"
-# ("27078 ld-linux-x86-64 *"), on 8.0.
-_ASSERTION = re.compile(r"==> (?P<where>\S+:\d+) '(?P<check>.*)' is not true")
-_FRAME = re.compile(r"^(?P<object>\S.*?)\((?P<function>[\w.]*)\+0x[0-9a-f]+\) ?\[0x[0-9a-f]+\]$")
-
-
-def _failed_assertion(lines: Sequence[str]) -> loadlog.Assertion | None:
-    """The assertion that stopped the server, from its bug report, with the crashing thread's
-    innermost frame's file (the module's own, for its RedisModule_Assert: the report leaves out
-    the assert's frames) and the module API call of the Redis frames above it, if any."""
-    found = next((m for line in lines if (m := _ASSERTION.search(line))), None)
-    if found is None:
-        return None
-    frames = _crashing_thread(lines)
-    innermost = frames[0][0] if frames else ""
-    leading = []  # the Redis frames the stack starts with: where Redis itself asserted
-    for file, function in frames:
-        if not Path(file.split(" ", 1)[0]).name.startswith("redis-server"):
-            break
-        leading.append(function)
-    return loadlog.Assertion(
-        check=found["check"],
-        where=found["where"],
-        call=next((f for f in leading if f.startswith("RM_") and f != "RM__Assert"), None),
-        innermost=innermost,
-    )
-
-
-def _crashing_thread(lines: Sequence[str]) -> list[tuple[str, str]]:
-    """(file, function) of each frame of the crashing thread's backtrace, innermost first: the
-    block under the header marked " *" where threads are listed, else the first block."""
-    blocks: list[tuple[str, list[tuple[str, str]]]] = []
-    header = ""
-    for line in lines:
-        match = _FRAME.match(line)
-        if match is None:
-            header = line
-            continue
-        if not blocks or blocks[-1][0] is not header:
-            blocks.append((header, []))
-        blocks[-1][1].append((match["object"], match["function"]))
-    marked = [frames for head, frames in blocks if head.endswith(" *")]
-    return marked[0] if marked else (blocks[0][1] if blocks else [])
 
 
 class HarnessError(ModpackError):
@@ -613,7 +568,9 @@ class RedisServer:
         message = f"redis-server closed the connection ({how})"
         if crash:
             message += f": {crash[-1]}"
-        return ServerGoneError(message, log=lines[-LOG_TAIL_LINES:], assertion=_failed_assertion(lines))
+        return ServerGoneError(
+            message, log=lines[-LOG_TAIL_LINES:], assertion=loadlog.failed_assertion(lines)
+        )
 
     # --- the log ---
 

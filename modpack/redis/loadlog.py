@@ -314,6 +314,14 @@ _DLERROR_EXPLAINERS: tuple[Callable[[Path, str], LoadFailure | None], ...] = (
 )
 
 
+# A bug report's assertion (src/debug.c _serverAssert: "==> server.c:2791 'firstkey != 0' is not
+# true") and its backtrace's frames: "redis-server *:6379(RM_SetCommandInfo+0x6f2)[0x...]" on 7.0,
+# with a space before "[0x" and one block per thread, the crashing one's header ending in " *"
+# ("27078 ld-linux-x86-64 *"), on 8.0.
+_ASSERTION = re.compile(r"==> (?P<where>\S+:\d+) '(?P<check>.*)' is not true")
+_FRAME = re.compile(r"^(?P<object>\S.*?)\((?P<function>[\w.]*)\+0x[0-9a-f]+\) ?\[0x[0-9a-f]+\]$")
+
+
 class Assertion(NamedTuple):
     """An assertion that ended redis-server, as its bug report names it."""
 
@@ -323,32 +331,68 @@ class Assertion(NamedTuple):
     innermost: str  # the file of the backtrace's innermost frame ("" when none was read)
 
 
+def failed_assertion(lines: Sequence[str]) -> Assertion | None:
+    """The assertion that stopped the server, from the bug report in its log: with the crashing
+    thread's innermost frame's file (the module's own, for its RedisModule_Assert: the report
+    leaves out the assert's frames) and the module API call of the Redis frames above it, if any."""
+    found = next((m for line in lines if (m := _ASSERTION.search(line))), None)
+    if found is None:
+        return None
+    frames = _crashing_thread(lines)
+    leading = []  # the Redis frames the stack starts with: where Redis itself asserted
+    for file, function in frames:
+        if not Path(file.split(" ", 1)[0]).name.startswith("redis-server"):
+            break
+        leading.append(function)
+    return Assertion(
+        check=found["check"],
+        where=found["where"],
+        call=next((f for f in leading if f.startswith("RM_") and f != "RM__Assert"), None),
+        innermost=frames[0][0] if frames else "",
+    )
+
+
+def _crashing_thread(lines: Sequence[str]) -> list[tuple[str, str]]:
+    """(file, function) of each frame of the crashing thread's backtrace, innermost first: the
+    block under the header marked " *" where threads are listed, else the first block."""
+    blocks: list[tuple[str, list[tuple[str, str]]]] = []
+    header, in_block = "", False
+    for line in lines:
+        match = _FRAME.match(line)
+        if match is None:
+            header, in_block = line, False
+            continue
+        if not in_block:
+            blocks.append((header, []))
+            in_block = True
+        blocks[-1][1].append((match["object"], match["function"]))
+    marked = [frames for head, frames in blocks if head.endswith(" *")]
+    return marked[0] if marked else (blocks[0][1] if blocks else [])
+
+
 def crashed(path: Path, message: str, log: Sequence[str], assertion: Assertion | None = None) -> LoadFailure:
-    """LOAD012; `assertion`: the one that ended the server (harness._failed_assertion)."""
-    what, hint = f"redis-server crashed while loading {path.name}: {message}", _CRASH_HINT
-    if assertion is not None and Path(assertion.innermost).name == path.name:
+    """LOAD012; `assertion`: the one that ended the server (failed_assertion)."""
+    crash = f"redis-server crashed while loading {path.name}"
+    if assertion is None:
+        return LoadFailure("crashed", f"{crash}: {message}", _CRASH_HINT, tuple(log))
+    check = f"'{assertion.check}' ({assertion.where})"
+    if Path(assertion.innermost).name == path.name:
         # RedisModule_Assert, from OnLoad or from a callback Redis runs for it (RM_Call of its own
         # command, a config's set callback under RM_LoadConfigs): the module's own check
-        what = (
-            f"redis-server crashed while loading {path.name}: the module's RedisModule_Assert"
-            f" '{assertion.check}' ({assertion.where}) failed ({message})"
-        )
+        what = f"{crash}: the module's RedisModule_Assert {check} failed ({message})"
         hint = (
             f"The module's own check at {assertion.where} failed while it loaded: see why it does not hold."
         )
-    elif assertion is not None and assertion.call is not None:
+    elif assertion.call is not None:
         # Redis checks some of what a module passes with assertions, which end the server: 7.0.15's
         # RM_SetCommandInfo asserts 'firstkey != 0' for a key spec at index 0 beside another one.
-        what = (
-            f"redis-server crashed while loading {path.name}: its assertion '{assertion.check}'"
-            f" ({assertion.where}) failed in {assertion.call} ({message})"
-        )
+        what = f"{crash}: its assertion {check} failed in {assertion.call} ({message})"
         hint = (
             f"Redis ends the server on some arguments of {assertion.call} instead of answering an error:"
             " fix what RedisModule_OnLoad passes to it (the bug report in the server log has the backtrace)."
         )
-    elif assertion is not None:
-        what += f"; its assertion '{assertion.check}' ({assertion.where}) failed"
+    else:
+        what, hint = f"{crash}: {message}; its assertion {check} failed", _CRASH_HINT
     return LoadFailure("crashed", what, hint, tuple(log))
 
 
