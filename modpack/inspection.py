@@ -250,10 +250,7 @@ def format_description(description: Description) -> str:
         loadable += f", only where {names} {'is' if len(unlisted) == 1 else 'are'} installed besides the OS"
     unjudged = d["unjudged_versions"]
     if unjudged and d["loadable_on"]:
-        loadable += (
-            f", where the library it loads defines {', '.join(unjudged)} (modpack does not know which"
-            " release of it each OS ships)"
-        )
+        loadable += f", {loadability.unjudged_caveat(unjudged)}"
     level = d["x86_isa_level"]
     if level is not None and level >= 2 and d["loadable_on"]:  # ELF034: glibc refuses it on an older CPU
         loadable += f", on CPUs with x86-64-v{level} only"

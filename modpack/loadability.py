@@ -247,6 +247,15 @@ def unjudged_versions(info: ElfInfo) -> list[str]:
     return found
 
 
+def unjudged_caveat(versions: list[str]) -> str:
+    """What a "loads on" list needs said beside it when the binary needs `versions`
+    (unjudged_versions): inspect and ELF029 say it alike."""
+    return (
+        f"where the library it loads defines {', '.join(versions)} (modpack does not know which release"
+        " of it each OS ships)"
+    )
+
+
 def _family_of(name: str) -> str:
     """GLIBC of GLIBC_2.34, OPENSSL of OPENSSL_1_1_1d (no dotted version: split_version_name's None)."""
     split = split_version_name(name)

@@ -421,7 +421,7 @@ def test_a_version_of_a_library_modpack_has_no_releases_of_is_said_not_judged(tm
     [(code, _path, message, _fix)] = findings(so, None)
     assert code == "ELF029"
     assert message.endswith(
-        "amzn2023 (where the library it loads defines ZLIB_1.2.12 of libz.so.1: modpack does not know"
+        "amzn2023, where the library it loads defines ZLIB_1.2.12 of libz.so.1 (modpack does not know"
         " which release of it each OS ships)"
     ), message
     assert findings(crafted(tmp_path), None)[0][2].endswith("amzn2023")  # GLIBC, judged: not named

@@ -213,13 +213,11 @@ def _check_entry_point(info: ElfInfo, sink: Sink) -> None:
     if not entry.in_dynsym and entry.defined_locally:
         sink.add("ELF010", "", f"{name} is defined but not exported: it is missing from .dynsym")
     elif not entry.in_dynsym:
-        unknown = (
-            " (the file is stripped, so it may also be hidden)"
-            if not info.has_symtab
-            else " (its static symbol table could not be read, so it may also be hidden)"
-            if entry.defined_locally is None
-            else ""
-        )
+        unknown = ""
+        if not info.has_symtab:
+            unknown = " (the file is stripped, so it may also be hidden)"
+        elif entry.defined_locally is None:
+            unknown = " (its static symbol table could not be read, so it may also be hidden)"
         sink.add("ELF009", "", f"the binary does not define {name}{unknown}")
     elif not entry.defined:
         sink.add(
@@ -596,12 +594,7 @@ def _report_loadable(info: ElfInfo, sink: Sink, *, suggest: bool) -> None:
         if not suggest:
             return
         unjudged = loadability.unjudged_versions(info)
-        unknown = (
-            f" (where the library it loads defines {', '.join(unjudged)}: modpack does not know which"
-            " release of it each OS ships)"
-            if unjudged
-            else ""
-        )
+        unknown = f", {loadability.unjudged_caveat(unjudged)}" if unjudged else ""
         sink.add(
             "ELF029",
             "",
