@@ -542,16 +542,19 @@ class _Image:
                 f"section {section.number} is {section.size} bytes, above "
                 f"modpack's limit of {cap} for its kind",
             )
-        if section.flags & SHF_COMPRESSED:
-            raise ElfError("malformed", f"section {section.number} is compressed; a module's never are")
+        _check_uncompressed(section)
         if section.type == SHT_NOBITS:
             return bytes(section.size)  # no bytes in the file: zeros, as the loader maps them
+        return self._read(section, 0, section.size)
+
+    def _read(self, section: _Section, begin: int, length: int) -> bytes:
+        """`length` bytes of `section` from `begin`, all of them or ElfError."""
         try:
-            data = _read_at(self.stream, section.offset, section.size)
+            data = _read_at(self.stream, section.offset + begin, length)
         except OSError as exc:
             # The bounds were checked before, so this is the stream failing, not the file lying.
             raise ElfError("unreadable", f"cannot read section {section.number}: {exc}") from exc
-        if len(data) != section.size:
+        if len(data) != length:
             raise ElfError("truncated", f"section {section.number} is cut short")
         return data
 
@@ -567,22 +570,20 @@ class _Image:
     def pieces(self, section: _Section, size: int, overlap: int = 0) -> Iterator[tuple[int, bytes]]:
         """(offset in the section, bytes) of `section` read `size` bytes at a time, each piece
         holding the `overlap` bytes before it too: a section of any size in bounded memory."""
-        if section.flags & SHF_COMPRESSED:
-            raise ElfError("malformed", f"section {section.number} is compressed; a module's never are")
+        _check_uncompressed(section)
         if section.type == SHT_NOBITS:
             return  # zeros: no name, no symbol
         start = 0
         while start < section.size:
             begin = max(0, start - overlap)
             length = min(size, section.size - start) + start - begin
-            try:
-                data = _read_at(self.stream, section.offset + begin, length)
-            except OSError as exc:
-                raise ElfError("unreadable", f"cannot read section {section.number}: {exc}") from exc
-            if len(data) != length:
-                raise ElfError("truncated", f"section {section.number} is cut short")
-            yield begin, data
+            yield begin, self._read(section, begin, length)
             start = begin + length
+
+
+def _check_uncompressed(section: _Section) -> None:
+    if section.flags & SHF_COMPRESSED:
+        raise ElfError("malformed", f"section {section.number} is compressed; a module's never are")
 
 
 def _inspect(
