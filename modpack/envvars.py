@@ -114,8 +114,8 @@ def from_getenv(value: str) -> str:
 
 
 def getenv_fields(value: object) -> set[tuple[str, str]]:
-    """(path, NAME) of each `{os.getenv('NAME')}` in a parsed manifest's strings, which `ramp pack`
-    reads from the environment as modpack does: what DECL003 says of an unset one differs."""
+    """(path, NAME) of each `{os.getenv('NAME')}` in a parsed manifest's strings, which modpack reads
+    as ${NAME}: what DECL003 and DECL012 say of one depends on whether `ramp pack` evaluates it."""
     return {(path, m.group(1)) for path, text in locate.strings(value) for m in _GETENV.finditer(text)}
 
 

@@ -171,8 +171,8 @@ def load(path: Path) -> Declarations:
     decl.raw = data  # as written: init --from carries values from it, unexpanded
     # RAMP's f-string field `{os.getenv('X')}` reads the variable `${X}` reads (ramp.md §3.4; real
     # manifests use it for a dependency's local_path): read as that, not as code modpack never runs.
-    _check_ramp_reading(data, sink)
     sink.getenv = {field: _CONSUMED.fullmatch(field[0]) is not None for field in getenv_fields(data)}
+    _check_ramp_reading(data, sink)
     data = cast("dict[str, JSON]", getenv_as_variables(data))
     broken = bool(placeholders) and _breaks_yaml(text)
     if broken:
@@ -483,11 +483,16 @@ def _check_keys(data: dict[str, JSON], sink: Sink) -> None:
             sink.add("DECL006", name, f"RAMP does not know the key {name!r}", hint)
 
 
-# The values RAMP evaluates as f-strings (ramp.md §2 step 4, §3.4): the module's load arguments,
-# for discovery, and a dependency's local_path. Every other value is copied as written (ramp.md §4:
-# "known key -> value copied verbatim"), so a `{` in a description is text, not code. A
-# dependency's name may hold dots (gears.v8).
-_EVALUATED = re.compile(r"(run_)?command_line_args|dependencies(\..+|\[\d+\])\.local_path")
+# Values RAMP evaluates as f-strings and leaves out of module.json (ramp.md §1 step 4: popped before
+# packing; §3.4: a dependency's local_path is archived, then removed). Anywhere else, command_line_args
+# among them (§2.1: "Stored verbatim"; only its discovery evaluates it), a {os.getenv('X')} is packed
+# as written, and Redis Enterprise passes that text to the module.
+_CONSUMED = re.compile(r"run_command_line_args|dependencies(\..+|\[\d+\])\.local_path")
+# The values RAMP evaluates as f-strings (ramp.md §2 step 4, §3.4): those, and the module's load
+# arguments for its discovery. Every other value is copied as written (ramp.md §4: "known key ->
+# value copied verbatim"), so a `{` in a description is text, not code. A dependency's name may
+# hold dots (gears.v8).
+_EVALUATED = re.compile(rf"command_line_args|{_CONSUMED.pattern}")
 
 
 def _check_templates(value: object, sink: Sink, path: str, *, braces: bool = True) -> None:
@@ -561,8 +566,7 @@ def _check_ramp_string(path: str, text: str, sink: Sink, *, evaluated: bool) -> 
             " reads the value as written).",
         )
         return
-    if not _CONSUMED.fullmatch(path):
-        _check_getenv_packed(path, text, sink)
+    _check_getenv_packed(path, sink)
     names = [n for n in _VARIABLE.findall(text) if n in os.environ]  # an unset one is DECL003
     if not names:
         return
@@ -582,16 +586,11 @@ def _check_ramp_string(path: str, text: str, sink: Sink, *, evaluated: bool) -> 
     sink.add("DECL012", path, said, hint)
 
 
-# Values RAMP evaluates as f-strings and leaves out of module.json (ramp.md §1 step 4: popped before
-# packing; §3.4: a dependency's local_path is archived, then removed). Anywhere else, command_line_args
-# among them (§2.1: "Stored verbatim"; only its discovery evaluates it), a {os.getenv('X')} is packed
-# as written, and Redis Enterprise passes that text to the module.
-_CONSUMED = re.compile(r"run_command_line_args|dependencies(\..+|\[\d+\])\.local_path")
-
-
-def _check_getenv_packed(path: str, text: str, sink: Sink) -> None:
+def _check_getenv_packed(path: str, sink: Sink) -> None:
     """DECL012 for a `{os.getenv('X')}` that `ramp pack` packs as written, where modpack reads X."""
-    names = sorted({name for _, name in getenv_fields(text)})
+    names = sorted(
+        name for (where, name), evaluated in sink.getenv.items() if where == path and not evaluated
+    )
     if not names:
         return
     shown = ", ".join(f"{{os.getenv('{n}')}}" for n in names)
