@@ -170,6 +170,13 @@ KEY_CASES: list[tuple[str, Module, list[tuple[str, str]]]] = [
         [("CMD013", "commands[2].flags")],
     ),
     (
+        "step 2 misses last, fixed arity, keys by getkeys-api",
+        with_command(
+            2, command_arity=4, first_key=1, last_key=2, step=2, flags=["readonly", "module", "movablekeys"]
+        ),
+        [("CMD013", "commands[2].flags")],
+    ),
+    (
         "step 2 reaches last, minimum arity",
         with_command(2, command_arity=-4, first_key=1, last_key=3, step=2),
         [],

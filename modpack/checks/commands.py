@@ -711,12 +711,12 @@ def _check_key_range(command: Command, sink: Sink, *, reported: bool = False) ->
         )
         return
     # From here first >= 1, step >= 1, and last >= first or negative.
-    if arity is not None and arity > 0:
-        _check_fixed_arity(command, (first, last, step), arity, sink)
-        return
     # A getkeys-api command's keys come from its callback, never from the triple (src/db.c,
     # getKeysFromCommand asks the module first): COMMAND GETKEYS of 1,2,1 with arity -2 is `src`.
     by_callback = bool(command.flags & {"movablekeys", "getkeys-api"})
+    if arity is not None and arity > 0:
+        _check_fixed_arity(command, (first, last, step), arity, sink, by_callback=by_callback)
+        return
     if last >= 0 and (last - first) % step and not by_callback:
         _say_step_misses_last(command, first, last, step, sink)
     elif arity is not None and arity < _default_arity(command):
@@ -733,7 +733,9 @@ def _default_arity(command: Command) -> int:
     return -2 if command.name is not None and "|" in command.name else -1
 
 
-def _check_fixed_arity(command: Command, keys: tuple[int, int, int], arity: int, sink: Sink) -> None:
+def _check_fixed_arity(
+    command: Command, keys: tuple[int, int, int], arity: int, sink: Sink, *, by_callback: bool
+) -> None:
     first, last, step = keys
     name, path = command.name, command.path
     resolved = last if last >= 0 else arity + last  # mutate: equivalent -- last is never 0 here
@@ -753,7 +755,7 @@ def _check_fixed_arity(command: Command, keys: tuple[int, int, int], arity: int,
             f"{path}.last_key",
             f"command {name!r}: last_key {last} resolves to {resolved}, before first_key {first}",
         )
-    elif (resolved - first) % step and last >= 0:
+    elif (resolved - first) % step and last >= 0 and not by_callback:
         # A negative last_key with a step is Redis's "groups to the end" (MSET is 1,-1,2 in COMMAND
         # INFO): the arguments after the last key are its values, which no step reaches. Only a
         # last_key written as a position names a key the step must land on.
