@@ -216,10 +216,17 @@ def test_key_messages_say_where_the_keys_go() -> None:
         "command 'hello.copy': keys 1..3 step 3 never reach 3"
     )
     assert only(with_command(2, command_arity=-2, first_key=2, last_key=2, step=1)).message == (
-        "command 'hello.mset' accepts 2 arguments, but its first key is at 2"
+        "command 'hello.mset' (arity -2) may be called with 2 arguments, its name included, but its"
+        " first key is at 2"
     )
     assert only(with_command(2, command_arity=-3, first_key=2, last_key=-2, step=1)).message == (
-        "command 'hello.mset': with 3 arguments last_key -2 resolves before first_key 2"
+        "command 'hello.mset' (arity -3): in a call of 3 arguments, its name included, last_key -2"
+        " resolves before first_key 2"
+    )
+    # arity -2 is "at least two": the message said "accepts 2 arguments", read as exactly two
+    assert only(with_command(2, command_arity=-2, first_key=1, last_key=2, step=1)).message.startswith(
+        "command 'hello.mset' (arity -2) may be called with 2 arguments, its name included, but its"
+        " last_key is 2: a call of fewer than 3 arguments has no key for Redis"
     )
     assert (
         only(with_command(3, last_key=1)).message

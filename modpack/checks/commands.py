@@ -781,13 +781,15 @@ def _check_minimum_arity(
         sink.add(
             "KEY007",
             f"{path}.first_key",
-            f"command {name!r} accepts {minimum} arguments, but its first key is at {first}",
+            f"command {name!r} (arity -{minimum}) may be called with {minimum} arguments, its name"
+            f" included, but its first key is at {first}",
         )
     elif minimum + last < first:  # only a negative last_key can resolve before first_key
         sink.add(
             "KEY007",
             f"{path}.last_key",
-            f"command {name!r}: with {minimum} arguments last_key {last} resolves before first_key {first}",
+            f"command {name!r} (arity -{minimum}): in a call of {minimum} arguments, its name included,"
+            f" last_key {last} resolves before first_key {first}",
         )
     elif last >= minimum and not by_callback:
         # Redis gives up on every key of a call that has no argument at last_key, the first too
@@ -797,7 +799,8 @@ def _check_minimum_arity(
         sink.add(
             "KEY007",
             f"{path}.last_key",
-            f"command {name!r} accepts {minimum} arguments, but its last_key is {last}: a call of fewer"
+            f"command {name!r} (arity -{minimum}) may be called with {minimum} arguments, its name"
+            f" included, but its last_key is {last}: a call of fewer"
             f" than {last + 1} arguments has no key for Redis, not even its first, and runs on whichever"
             " shard received it",
             "Give last_key -1 if every argument from first_key on is a key; an optional key needs"
