@@ -59,10 +59,20 @@ UNPACKABLE_HINT = (
 
 
 def first_unpackable(root: Path) -> str | None:
-    """What in the folder `root` a dependency archive cannot hold, said as "PATH is a symbolic
-    link" (a symlink, a FIFO, a device: only folders and regular files are packed, builder._tar_gz);
-    None when all of it can be packed, or `root` is no folder. In the order the build packs it."""
+    """What at `root` or in the folder `root` a dependency archive cannot hold, said as "PATH is a
+    symbolic link" (a symlink, a FIFO, a device: only folders and regular files are packed,
+    builder._tar_gz); None when all of it can be packed, or `root` is not there. In the order the
+    build packs it."""
     from modpack.regular import kind_of as kind_of_mode
+
+    try:
+        mode = root.lstat().st_mode
+    except (OSError, ValueError):
+        return None  # not there, or not a path: the build names that
+    if stat.S_ISLNK(mode):
+        return f"{root} is a symbolic link"
+    if not stat.S_ISDIR(mode) and not stat.S_ISREG(mode):
+        return f"{root} is {kind_of_mode(mode)}"
 
     def walk(folder: Path) -> str | None:
         try:
@@ -84,9 +94,4 @@ def first_unpackable(root: Path) -> str | None:
                 return f"{child} is {kind_of_mode(mode)}"
         return None
 
-    try:
-        if root.is_symlink() or not root.is_dir():
-            return None
-    except (OSError, ValueError):
-        return None
-    return walk(root)
+    return walk(root) if stat.S_ISDIR(mode) else None

@@ -45,9 +45,8 @@ _PLACEHOLDER = "0" * 64
 class LocalDependency:
     """An archive from `local_path`, packed as deps/<name>.tgz, as RAMP packs it (ramp.md §3.4).
 
-    `wrap`: a ramp.yml's local_path that is no gzip archive (a file or a folder), which RAMP
-    tar-gzips itself (RediSearch's names libsvs_shared_library.so); modpack.toml's local_path is
-    always the archive.
+    `wrap`: a ramp.yml's local_path (a file or a folder, a .tgz too), which RAMP tar-gzips itself
+    (RediSearch's names libsvs_shared_library.so); modpack.toml's local_path is always the archive.
     """
 
     name: str
@@ -132,14 +131,12 @@ def local_dependencies(decl: Declarations) -> list[LocalDependency]:
     deps = decl.module.get("dependencies")
     if not isinstance(deps, dict):
         return []
-    from modpack.modpack_toml import not_an_archive
-
     found = []
     for name, dep in sorted(deps.items()):
         local = dep.get("local_path") if isinstance(dep, dict) else None
         if isinstance(local, str) and local:
             path = decl.path.parent / local
-            found.append(LocalDependency(str(name), path, decl.kind == "ramp" and not_an_archive(path)))
+            found.append(LocalDependency(str(name), path, wrap=decl.kind == "ramp"))
     return found
 
 
@@ -539,8 +536,8 @@ def _write_zip(
 
 
 def _pack_archive(archive: zipfile.ZipFile, dep: LocalDependency) -> str:
-    """A .tgz is already compressed: stored as it is, streamed, hashed on the way. A ramp.yml's
-    file or folder (`dep.wrap`) is tar-gzipped first, into a temporary file."""
+    """modpack.toml's .tgz is already compressed: stored as it is, streamed, hashed on the way. A
+    ramp.yml's file or folder (`dep.wrap`) is tar-gzipped first, into a temporary file."""
     import tempfile
 
     with contextlib.ExitStack() as stack:

@@ -135,6 +135,12 @@ class Declarations:
     # A ramp.yml built RAMP's way (ramp-pack, build --discover): the loaded module gives its
     # module_name, version, semantic_version and commands, and the manifest's own are not packed.
     discovered: bool = False
+    # What RAMP's discovery takes from a ramp.yml and never packs (ramp.md §1 step 4): the module's
+    # load arguments (run_command_line_args as evaluated: {os.getenv} and ${VAR} read; "" for none,
+    # when command_line_args is loaded instead) and its redis-server's options (redis_args, as the
+    # --key value words RAMP's disposable server is given).
+    load_args: str = ""
+    server_options: tuple[str, ...] = ()
 
     @property
     def has_commands(self) -> bool:

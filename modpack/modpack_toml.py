@@ -204,23 +204,6 @@ def _check_dependencies(decl: Declarations) -> None:
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def not_an_archive(path: Path) -> bool:
-    """Whether a ramp.yml's local_path is one the build tar-gzips, as RAMP does: a folder, or a
-    regular file that does not start as gzip does; False for what cannot be read, a symlink
-    among them (check_local_archive names that)."""
-    try:
-        if path.is_symlink():
-            return False
-        if path.is_dir():
-            return True
-        if not path.is_file():
-            return False
-        with path.open("rb") as stream:
-            return stream.read(2) != GZIP_MAGIC
-    except (OSError, ValueError):
-        return False
-
-
 # A dependency name that can name its entry deps/<name>.tgz (and the file init extracts it to).
 DEPENDENCY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,100}")
 
@@ -232,14 +215,16 @@ def check_local_archive(
     A missing file is an error only when building (`required`): validation, as for [build] so,
     may run before the archive is made, and says that its checks did not run (DECL010).
     `place`: where `dependencies` sits in the source file.
-    `archive=False`: a ramp.yml's file or folder the build tar-gzips itself, as RAMP does.
+    `archive=False`: a ramp.yml's local_path, a file or a folder the build tar-gzips itself, as
+    RAMP does (RAMP/packer.py `archive()` runs `tar.add(local_path, arcname=basename)` on every
+    one: a .tgz named there is packed inside deps/<name>.tgz, and that is what a node unpacks).
     Returns the sha256 of an archive that was read through (None for any other)."""
     where = f"{place}dependencies.{name}.local_path"
     if not DEPENDENCY_NAME.fullmatch(name):  # it names the entry deps/<name>.tgz
         message = f"dependency name {name!r} cannot name a file under deps/ (letters, digits, '.', '_', '-')"
         _add_unmapped(sink, "DEP006", where, message)
         return None
-    if not archive:  # builder.local_dependencies found a folder or a readable regular file
+    if not archive and (path.is_symlink() or path.exists()):  # not there: said below, as for an archive
         unpackable = first_unpackable(path)
         if unpackable is not None:
             packed = "only folders and regular files go into a dependency archive"

@@ -58,7 +58,7 @@ NOT_CARRIED = {
     "speedb_git_sha": "RAMP bookkeeping",
     "platforms": "written by Redis Enterprise 7.4-7.22, not by packers",
     "optional-dependencies": "not used by Redis Enterprise's user-defined module API",
-    "redis_args": "pack-time redis-server flags; modpack needs no redis-server to build",
+    "redis_args": "options of RAMP's discovery redis-server; a modpack.toml build loads no module",
     "run_command_line_args": "discovery-time load arguments; pass them to `modpack discover --args`",
 }
 

@@ -6,6 +6,7 @@ Compared with the real RAMP (ramp-packer from PyPI, a test dependency) on the sa
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -386,3 +387,179 @@ def test_a_modpack_toml_or_bundle_given_to_m_is_hinted_a_command_that_runs(tmp_p
     command = f"modpack validate {shlex.quote(given)}"
     assert f"hint: To check a bundle, run `{command}`." in refused.stderr, refused.stderr
     assert run_modpack(*shlex.split(command)[1:], cwd=tmp_path).returncode == 0
+
+
+# A module that loads only with two arguments, the second "fast", and only on a server with a
+# maxmemory limit (REDISMODULE_CTX_FLAGS_MAXMEMORY): what run_command_line_args and redis_args
+# give RAMP's discovery.
+PICKY = r"""
+    const char *(*text)(const RedisModuleString *, size_t *) = NULL;
+    int (*flags)(RedisModuleCtx *) = NULL;
+    RedisModule_GetApi("RedisModule_StringPtrLen", (void *)&text);
+    RedisModule_GetApi("RedisModule_GetContextFlags", (void *)&flags);
+    if (argc != 2 || text == NULL || __builtin_strcmp(text(argv[1], NULL), "fast") != 0)
+        return REDISMODULE_ERR;
+    if (flags == NULL || !(flags(ctx) & (1 << 8))) return REDISMODULE_ERR;
+    CC("picky.get", "readonly", 1, 1, 1);
+"""
+PICKY_MANIFEST = """\
+display_name: Picky
+capabilities: [types]
+min_redis_version: "7.0"
+compatible_redis_version: "7.4"
+command_line_args: ""
+run_command_line_args: "mode {os.getenv('PICKY_MODE')}"
+redis_args:
+  maxmemory: 100mb
+"""
+
+
+def ramp_pack_both(
+    tmp_path: Path, so: Path, *args: str | Path, env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    """The real `ramp pack` and `modpack ramp-pack` with the same arguments, each run from a folder
+    of its own (ramp/, ours/) holding a copy of tmp_path's ramp.yml, each writing its packname to
+    name.txt there."""
+    ramp_pack_command()
+    runs = []
+    for folder, command in (("ramp", [sys.executable, "-m", "RAMP.ramp", "pack"]), ("ours", None)):
+        cwd = tmp_path / folder
+        cwd.mkdir(exist_ok=True)
+        if (tmp_path / "ramp.yml").exists():
+            (cwd / "ramp.yml").write_text((tmp_path / "ramp.yml").read_text())
+        given = [so, *args, "--packname-file", "name.txt"]
+        if command is None:
+            runs.append(run_modpack("ramp-pack", *given, cwd=cwd, env=env))
+        else:
+            runs.append(
+                subprocess.run(
+                    [*command, *given],
+                    cwd=cwd,
+                    env={**os.environ, **env},
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    check=False,
+                )
+            )
+    return runs[0], runs[1]
+
+
+def packnames(tmp_path: Path) -> tuple[str, str]:
+    return (tmp_path / "ramp" / "name.txt").read_text(), (tmp_path / "ours" / "name.txt").read_text()
+
+
+@pytest.mark.redis
+def test_discovery_takes_the_manifest_s_load_arguments_and_server_options_as_ramp_does(
+    tmp_path: Path,
+) -> None:
+    """RAMP's discovery loads the module with run_command_line_args ({os.getenv} evaluated) and
+    starts its redis-server with redis_args (RAMP/packer.py pops both and gives them to
+    discover_modules_commands). ramp-pack dropped both: it loaded the module with the empty
+    command_line_args, and OnLoad's failure was all it said; build --discover passed the text
+    {os.getenv('PICKY_MODE')} to the module."""
+    from tests.support.modules import compile_module
+
+    require_redis()
+    so = compile_module(tmp_path, PICKY, module="picky")
+    (tmp_path / "ramp.yml").write_text(PICKY_MANIFEST)
+    env = {"PICKY_MODE": "fast"}
+    theirs, ours = ramp_pack_both(
+        tmp_path, so, "-m", "ramp.yml", "-o", "{module_name}-{version}.{os}.zip", env=env
+    )
+    assert theirs.returncode == 0, theirs.stdout + theirs.stderr
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+    # -o's {version} is RAMP's float, {os} its "Linux"
+    assert packnames(tmp_path) == ("picky-10000.0.Linux.zip", "picky-10000.0.Linux.zip")
+    packed = module_json(tmp_path / "ours" / "picky-10000.0.Linux.zip")
+    assert [c["command_name"] for c in packed["commands"]] == ["picky.get"]  # type: ignore[index]
+    assert "run_command_line_args" not in packed and "redis_args" not in packed
+    assert packed["command_line_args"] == ""
+
+    built = run_modpack("build", "ramp.yml", "--so", so, "--discover", "-o", "dist", cwd=tmp_path, env=env)
+    assert built.returncode == 0, built.stdout + built.stderr
+
+    # the option replaces the manifest's, evaluated as RAMP evaluates it; -O names {os}
+    (tmp_path / "ramp.yml").write_text(PICKY_MANIFEST.replace("{os.getenv('PICKY_MODE')}", "slow"))
+    given = ["-m", "ramp.yml", "--runcmdargs", "m {os.getenv('PICKY_MODE')}", "-O", "linux", "-o", "{os}.zip"]
+    theirs, ours = ramp_pack_both(tmp_path, so, *given, env=env)
+    assert theirs.returncode == 0 and ours.returncode == 0, ours.stdout + ours.stderr
+    assert packnames(tmp_path) == ("linux.zip", "linux.zip")
+
+    # an unset variable stops before the module is loaded with the text of the field
+    (tmp_path / "ramp.yml").write_text(PICKY_MANIFEST)
+    without = {k: v for k, v in os.environ.items() if k != "PICKY_MODE"}
+    refused = subprocess.run(
+        [sys.executable, "-m", "modpack", "ramp-pack", so, "-m", "ramp.yml", "-o", "y.zip"],
+        cwd=tmp_path, env={**without, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "error DECL003 the environment variable PICKY_MODE is not set" in refused.stdout
+    assert "load arguments (run_command_line_args) cannot be read, so it was not loaded" in refused.stderr
+    assert not (tmp_path / "y.zip").exists()
+
+
+@pytest.mark.redis
+@pytest.mark.rule("DECL013")
+def test_redis_args_of_another_shape_stop_discovery_before_a_server_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RAMP stops with a TypeError on a redis_args value that is not one word; modpack says where.
+    An option redis-server refuses is named in the message, not left to the server's log."""
+    from tests.support.modules import compile_module
+
+    require_redis()
+    so = compile_module(tmp_path, PICKY, module="picky")
+    (tmp_path / "ramp.yml").write_text(PICKY_MANIFEST.replace("maxmemory: 100mb", "maxmemory: [100mb]"))
+    shaped = run_modpack(
+        "ramp-pack", so, "-m", "ramp.yml", "-o", "x.zip", cwd=tmp_path, env={"PICKY_MODE": "fast"}
+    )
+    assert shaped.returncode == 1, shaped.stdout + shaped.stderr
+    assert "ramp.yml:8 [redis_args.maxmemory]: error DECL013 redis_args.maxmemory is a list" in shaped.stdout
+    assert "RAMP's discovery cannot be run as written" in shaped.stderr
+    (tmp_path / "ramp.yml").write_text(
+        PICKY_MANIFEST.replace("maxmemory: 100mb", "maxmemory: 100mb\n  no-such-option: 3")
+    )
+    refused = run_modpack(
+        "ramp-pack", so, "-m", "ramp.yml", "-o", "x.zip", cwd=tmp_path, env={"PICKY_MODE": "fast"}
+    )
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "while starting with --maxmemory 100mb --no-such-option 3" in refused.stderr, refused.stderr
+    assert not (tmp_path / "x.zip").exists()
+    monkeypatch.setenv("PICKY_MODE", "fast")
+    assert not validate_paths([tmp_path / "ramp.yml"]).failed  # validate judges shapes, not options
+
+
+@pytest.mark.redis
+def test_a_local_path_tgz_is_packed_inside_the_dependency_archive_as_ramp_packs_it(tmp_path: Path) -> None:
+    """RAMP tar-gzips every local_path, a .tgz too: a node unpacks deps/NAME.tgz to the .tgz.
+    modpack stored a .tgz as it was, so a node got its content instead."""
+    import gzip
+    import io
+    import tarfile
+
+    require_redis()
+    payload = tmp_path / "payload.tgz"
+    with tarfile.open(payload, "w:gz") as tar:
+        info = tarfile.TarInfo("payload/a.txt")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"hello"))
+    (tmp_path / "ramp.yml").write_text(
+        'display_name: Hello\ncapabilities: [types]\ncompatible_redis_version: "7.4"\n'
+        f"dependencies:\n    plugin:\n        local_path: {payload}\n"
+    )
+    theirs, ours = ramp_pack_both(tmp_path, Path(HELLO), "-m", "ramp.yml", "-o", "m.zip", env={})
+    assert theirs.returncode == 0, theirs.stdout + theirs.stderr
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+    listed = []
+    for folder in ("ramp", "ours"):
+        with zipfile.ZipFile(tmp_path / folder / "m.zip") as archive:
+            packed = archive.read("deps/plugin.tgz")
+        with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as tar:
+            inner = tar.extractfile("payload.tgz")
+            assert inner is not None and gzip.decompress(inner.read()) == gzip.decompress(
+                payload.read_bytes()
+            )
+            listed.append(tar.getnames())
+    assert listed[0] == listed[1] == ["payload.tgz"]

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from modpack.redis.model import Discovery
     from modpack.types import JSON, Module
 
-# RAMP's own bookkeeping: applied to the commands, never written into module.json.
+# Applied to the commands (overide_command) or normalised (optional-dependencies), and left out of
+# the module.json modpack writes, as the README says (RAMP users). RAMP writes both
+# (module_metadata.FIELDS); the override record repeats entries already in commands.
 RAMP_ONLY_KEYS = ("overide_command", "optional-dependencies")
 # Kept in module.json when they name something. RAMP writes them always, empty too ("Emitted" as
 # a record, ramp.md §3.3; a RediSearch module.json in examples/realworld carries both): `validate --load`
@@ -243,8 +245,9 @@ def prepare_build(decl: Declarations, so: Path, *, discover: bool, redis_server:
         from modpack.redis.discover import discover as load_and_list
         from modpack.redis.discover import module_json_commands, split_args
 
-        args = decl.raw.get("run_command_line_args") or module.get("command_line_args") or ""
-        found = load_and_list(so, split_args(str(args)), redis_server)
+        # RAMP loads it with run_command_line_args, else command_line_args (packer.py), evaluated
+        args = decl.load_args or module.get("command_line_args") or ""
+        found = load_and_list(so, split_args(str(args)), redis_server, server_options=decl.server_options)
         from modpack.redis.compare import report_registered_defects
 
         report_registered_defects(decl.sink, found, so)

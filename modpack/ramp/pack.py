@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 # None when not given.
 RampOption: TypeAlias = "str | bool | tuple[str, ...] | None"
 
-# RAMP -o fields (a str.format over its metadata; `os` is "Linux" there, not the distributions).
+# RAMP -o fields (a str.format over its metadata; `os` is "Linux" there unless -O gives another,
+# not the distributions).
 OUTPUT_FIELDS = ("module_name", "display_name", "os", "architecture", "semantic_version", "version")
 
 # What findings about the options are reported against when no -m manifest was given.
@@ -124,10 +125,15 @@ def _pack_discovered(decl: Declarations, module: Module, request: RampOptions) -
     from modpack.redis.discover import discover, module_json_commands, split_args
     from modpack.redis.servers import minimum_version
 
-    load_args = module.pop("run_command_line_args", None) or module.get("command_line_args") or ""
+    load_args = _load_arguments(decl, module)
     # a server not older than -r (min_redis_version) when there is one: a module that needs a
     # newer Redis refuses to load on an older one
-    found = discover(request.module_so, split_args(str(load_args)), minimum=minimum_version(module))
+    found = discover(
+        request.module_so,
+        split_args(load_args),
+        minimum=minimum_version(module),
+        server_options=decl.server_options,
+    )
     report_registered_defects(decl.sink, found, request.module_so)
     given_name = request.options.get("module_name")
     module["module_name"] = given_name if isinstance(given_name, str) and given_name else found.module_name
@@ -142,6 +148,36 @@ def _pack_discovered(decl: Declarations, module: Module, request: RampOptions) -
         where = places[0] if len(places) == 1 else f"{decl.path} and the {NO_MANIFEST}"
         raise FindingsError(f"{where}: RAMP's command edits cannot be applied", moved) from None
     decl.sink.findings[start:] = [_at_option(f, decl.given) for f in decl.sink.findings[start:]]
+
+
+def _load_arguments(decl: Declarations, module: Module) -> str:
+    """What RAMP's discovery loads the module with: --runcmdargs, else the manifest's
+    run_command_line_args, else command_line_args (packer.py: the options fill the metadata over
+    the manifest, then `cmd_line_args if cmd_line_args else metadata["command_line_args"]`), read
+    as RAMP evaluates them: {os.getenv('X')} is X's value. A value that cannot be read (an unset
+    variable, another f-string field) stops here, before a module is loaded with its raw text."""
+    from modpack.envvars import from_getenv, getenv_fields, substitute_env
+
+    key = "run_command_line_args"
+    given = module.pop(key, None)
+    if isinstance(given, str) and given:
+        decl.sink.getenv.update(dict.fromkeys(getenv_fields({key: given}), True))  # RAMP reads them too
+        text = substitute_env(from_getenv(given), decl.sink, key)
+        unread = [key] if key in decl.sink.unexpanded else []
+    else:
+        source = key if decl.load_args or key in decl.opaque else "command_line_args"
+        text = decl.load_args if source == key else str(module.get(source) or "")
+        unread = [source] if source in decl.opaque and source not in decl.given else []
+    if unread:
+        said = [f for f in decl.sink.resolved() if f.location.path == unread[0]]
+        raise FindingsError(
+            f"{decl.path}: the module's load arguments ({unread[0]}) cannot be read, so it was not loaded",
+            _at_fields(said, str(decl.path), decl.given),
+        )
+    shaped = [f for f in decl.sink.resolved() if f.code == "DECL013"]  # redis_args RAMP cannot start
+    if shaped:
+        raise FindingsError(f"{decl.path}: RAMP's discovery cannot be run as written", shaped)
+    return text
 
 
 def _write(
@@ -324,15 +360,21 @@ def _check_fields(template: str) -> None:
 
 
 def _as_modpack_template(template: str, module: Module) -> str:
-    """RAMP's `{os}` is the literal "Linux" and `{display_name}` a literal too; the rest are fields
+    """RAMP's `{os}` is the os its metadata holds ("Linux" unless given), `{display_name}` a literal
+    too, and `{version}` a float's text (10203.0); the rest are fields
     modpack's writer fills once the binary has been read (architecture comes from the ELF header)."""
     _check_fields(template)
     parts = []
     for literal, name, _, _ in template_fields(template, "-o"):
         parts.append(literal.replace("{", "{{").replace("}", "}}"))
         if name in ("os", "display_name"):
-            value = "Linux" if name == "os" else str(module.get("display_name", ""))
+            # RAMP's metadata: `os` is "Linux" unless -O or the manifest gives another
+            value = str(module.get("os", "Linux")) if name == "os" else str(module.get("display_name", ""))
             parts.append(value.replace("{", "{{").replace("}", "}}"))
+        elif name == "version":
+            # RAMP's version is MODULE LIST's `ver` as a float (commands_discovery.py: float(m['ver'])),
+            # which -o formats as 10203.0; module.json gets the integer
+            parts.append("{version}.0")
         elif name is not None:
             parts.append("{" + name + "}")
     return "".join(parts)

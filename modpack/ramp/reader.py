@@ -186,15 +186,69 @@ def load(path: Path) -> Declarations:
     data, unread = _substitute_read_values(data, sink)
     # A value whose ${VAR} is unset is as unknown as a placeholder: DECL003 is its one finding.
     decl.opaque |= unread | sink.unexpanded
+    decl.load_args = discovery_arguments(data.get("run_command_line_args"), sink)
+    if "redis_args" in data:
+        decl.server_options = server_options(data["redis_args"], sink)
     decl.module = _module(data, sink)
     return decl
 
 
-# Keys whose value modpack never reads: RAMP takes `version` from the loaded module, and modpack uses
-# a manifest `version` only when it is an integer, which a ${VAR} string never is (prepare_build);
-# redis_args are flags for the redis-server RAMP's discovery starts, which RAMP never packs and
-# modpack never runs (ramp.md §1 step 4).
+# Keys whose value is not expanded: RAMP takes `version` from the loaded module, and modpack uses a
+# manifest `version` only when it is an integer, which a ${VAR} string never is (prepare_build);
+# redis_args are options of the redis-server RAMP's discovery starts, which RAMP passes as written
+# (ramp.md §1 step 4), and so does modpack's discovery (server_options).
 _UNREAD_KEYS = frozenset({"version", "redis_args"})
+
+
+def discovery_arguments(value: JSON, sink: Sink, path: str = "run_command_line_args") -> str:
+    """run_command_line_args (expanded) as the text of the module's arguments for discovery, or ""
+    when it gives none: RAMP then loads the module with command_line_args (packer.py: `cmd_line_args
+    if cmd_line_args else metadata["command_line_args"]`). RAMP formats it with "%s" before
+    evaluating it, so a number is its digits; a list or a mapping would load the module with
+    Python's text of it."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    sink.add(
+        "DECL013",
+        path,
+        f"{path} is {_a_yaml(value)}, not the text of the module's arguments",
+        "Write the arguments as one string, as in command_line_args.",
+    )
+    return ""
+
+
+def server_options(value: JSON, sink: Sink) -> tuple[str, ...]:
+    """redis_args as redis-server's command-line words: RAMP starts its discovery server with
+    `--key value` for each entry (disposableredis: `('--%s' % k, v) for k, v in extra_args.items()`).
+    RAMP stops with a TypeError on anything but a mapping of texts; modpack takes a number as its
+    digits and true/false as yes/no, which is what a redis.conf line of them means."""
+    if not isinstance(value, dict):
+        sink.add(
+            "DECL013",
+            "redis_args",
+            f"redis_args is {_a_yaml(value)}, not a mapping of redis-server options",
+            "Write one `option: value` line per redis-server option (maxmemory: 100mb), or leave"
+            " redis_args out.",
+        )
+        return ()
+    words: list[str] = []
+    for key, item in value.items():
+        if isinstance(item, bool):
+            text = "yes" if item else "no"
+        elif isinstance(item, str | int | float):
+            text = str(item)
+        else:
+            sink.add(
+                "DECL013",
+                locate.join("redis_args", str(key)),
+                f"redis_args.{key} is {_a_yaml(item)}: a redis-server option takes one value here",
+                "Give the option one value (RAMP passes it as one word after --OPTION).",
+            )
+            continue
+        words += [f"--{key}", text]
+    return tuple(words)
 
 
 def _substitute_read_values(data: dict[str, JSON], sink: Sink) -> tuple[dict[str, JSON], set[str]]:
@@ -739,8 +793,9 @@ def packed_version_place(decl: Declarations, mapper: PathMapper) -> PathMapper:
 
 def _check_local_paths(module: Module, base: Path, sink: Sink) -> None:
     """What the build says of each local_path it packs (DEP006), said where it is written: a
-    folder holding a symlink or a FIFO, a symlink, a FIFO, a damaged gzip archive, a dependency
-    name that cannot name deps/<name>.tgz. validate said nothing of these, and build refused them.
+    folder holding a symlink or a FIFO, a symlink, a FIFO, a dependency name that cannot name
+    deps/<name>.tgz (a .tgz is packed inside the archive, as RAMP packs it: its content is not
+    read). validate said nothing of these, and build refused them.
     A path not there yet is the build's to name, as one a build step makes may be; a path RAMP
     evaluates as an f-string (DECL002) is never looked at."""
     deps = module.get("dependencies")
@@ -748,10 +803,9 @@ def _check_local_paths(module: Module, base: Path, sink: Sink) -> None:
         local = dep.get("local_path") if isinstance(dep, dict) else None
         path = base / local if isinstance(local, str) and local and "{" not in local else None
         if path is not None and path.exists():  # not there (a dangling link too): the build's to name
-            from modpack.modpack_toml import check_local_archive, not_an_archive
+            from modpack.modpack_toml import check_local_archive
 
-            archive = not not_an_archive(path)
-            check_local_archive(str(name), path, sink, required=False, place="", archive=archive)
+            check_local_archive(str(name), path, sink, required=False, place="", archive=False)
 
 
 # What `ramp pack` 2.5.9 and later writes for a missing compatible_redis_version (ramp.md §2, §12.11).

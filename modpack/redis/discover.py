@@ -58,8 +58,10 @@ def discover(
     redis_version: str | None = None,
     target: str | None = None,
     minimum: tuple[str, str] | None = None,
+    server_options: Sequence[str] = (),
 ) -> Discovery:
-    """Start a disposable redis-server, load the module, and read what it registered.
+    """Start a disposable redis-server (with `server_options`, --name value words: a ramp.yml's
+    redis_args), load the module, and read what it registered.
 
     The server is one of the module's architecture (an emulated one for a module of another
     architecture, modpack.redis.servers), `redis_version` when given, else the one closest to
@@ -87,7 +89,7 @@ def discover(
         subject=so_path.name,
         minimum=minimum[1] if minimum is not None else None,
     )
-    with RedisServer(spec=spec, timeout=timeout) as server:
+    with RedisServer(spec=spec, timeout=timeout, options=tuple(server_options)) as server:
         try:
             return discover_with(server, so_path, args)
         except ModuleLoadError as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -169,10 +170,15 @@ def binary_version(binary: str | Sequence[str], timeout: float = 10.0) -> tuple[
     return major, minor, patch
 
 
-def server_arguments(binary: str | Sequence[str], folder: Path, version: tuple[int, int, int]) -> list[str]:
-    """The command line: unix socket only, no persistence, log in the private folder."""
+def server_arguments(
+    binary: str | Sequence[str], folder: Path, version: tuple[int, int, int], options: Sequence[str] = ()
+) -> list[str]:
+    """The command line: unix socket only, no persistence, log in the private folder. `options`
+    (--name value words, a ramp.yml's redis_args) come first, so that where they name one of
+    these, the harness's own value is the one kept: redis-server applies its command line in order."""
     args = [
         *([binary] if isinstance(binary, str) else binary),
+        *options,
         "--port", "0",
         "--unixsocket", str(folder / "redis.sock"),
         "--unixsocketperm", "700",
@@ -394,6 +400,7 @@ class RedisServer:
     stop_timeout: float = STOP_TIMEOUT
     spec: ServerSpec | None = None
     cluster: bool = False  # cluster mode with no slot assigned (cluster_arguments)
+    options: tuple[str, ...] = ()  # redis-server options of the caller's (server_arguments)
     folder: Path | None = field(default=None, init=False)
     version: str = field(default="", init=False)
     version_tuple: tuple[int, ...] = field(default=(), init=False)
@@ -443,7 +450,7 @@ class RedisServer:
         self._crashed = False
         with _signals_held():
             self.folder = private_folder()
-            args = server_arguments(command, self.folder, numbers)
+            args = server_arguments(command, self.folder, numbers, self.options)
             self._process = self._spawn(args + (cluster_arguments(self.folder) if self.cluster else []))
         self._client = self._wait_until_ready()
         self.version = self._info_version()
@@ -510,8 +517,10 @@ class RedisServer:
         while True:
             status = self._process.poll()
             if status is not None:
+                # the caller's options first: a ramp.yml's redis_args may hold one redis-server refuses
+                given = f" with {shlex.join(self.options)}" if self.options else ""
                 raise RedisStartError(
-                    f"redis-server exited with status {status} while starting", self._startup_output()
+                    f"redis-server exited with status {status} while starting{given}", self._startup_output()
                 )
             client = _try_connect(socket_path, self.timeout)
             if client is not None:
