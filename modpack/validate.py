@@ -63,6 +63,11 @@ def validate_paths(
             run = _LoadRun.of(kept, settings_for)
         manifest = run if own.load and kind_of(path) == "ramp.yml" else None
         so = manifest.paired if manifest else None
+        if run is not None and path == run.paired:
+            # loaded once, by the ramp.yml it is paired with, as that manifest's discovery loads it
+            # (run_command_line_args, redis_args): loaded alone with no arguments, a module that
+            # needs them was LOAD011 beside the manifest's own proof that it loads
+            own = own._replace(load=False)
         report = validate_file(path, own, binary_beside=own.load and bool(run and run.loaded), so=so)
         if manifest and so is None and manifest.loaded and exists(path):
             report.findings += _not_compared(path, manifest.binaries)
@@ -561,7 +566,20 @@ def _load_declared(decl: Declarations, so: Path | None, settings: Settings) -> N
         # one that lists them is built from them without --discover, and compared as written.
         listed = decl.kind == "ramp" and isinstance(decl.module.get("commands"), list)
         packed = partial(packed_from, decl) if decl.kind == "ramp" and not listed else None
-        check_load_of(binary, decl.module, decl.sink, settings, packed=packed)
+        if decl.kind == "ramp":  # loaded as RAMP's discovery loads it, which may need its own arguments
+            from modpack.ramp.reader import discovery_words
+
+            check_load_of(
+                binary,
+                decl.module,
+                decl.sink,
+                settings,
+                packed=packed,
+                args=discovery_words(decl),
+                server_options=decl.server_options,
+            )
+        else:
+            check_load_of(binary, decl.module, decl.sink, settings, packed=packed)
         return
     if decl.kind == "ramp":
         why = f"{decl.path.name} names no module binary: RAMP takes the .so on its command line"

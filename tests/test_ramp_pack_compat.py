@@ -563,3 +563,82 @@ def test_a_local_path_tgz_is_packed_inside_the_dependency_archive_as_ramp_packs_
             )
             listed.append(tar.getnames())
     assert listed[0] == listed[1] == ["payload.tgz"]
+
+
+@pytest.mark.redis
+def test_every_path_that_loads_a_ramp_yml_s_module_loads_it_as_ramp_s_discovery_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """validate --load and init --discover of a ramp.yml loaded the module with command_line_args
+    on a plain server: a module that needs run_command_line_args or redis_args to load was LOAD011
+    there, while ramp pack, ramp-pack and build --discover packed it."""
+    from tests.support.modules import compile_module
+
+    require_redis()
+    so = compile_module(tmp_path, PICKY, module="picky")
+    (tmp_path / "ramp.yml").write_text(PICKY_MANIFEST)
+    env = {"PICKY_MODE": "fast"}
+    checked = run_modpack("validate", "--load", "ramp.yml", so, cwd=tmp_path, env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "LOAD003 picky 1.0.0 (10000) loaded" in checked.stdout, checked.stdout
+    made = run_modpack("init", "--from", "ramp.yml", "--discover", so, "new/", cwd=tmp_path, env=env)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert 'name = "picky.get"' in (tmp_path / "new" / "modpack.toml").read_text()
+
+
+@pytest.mark.redis
+def test_ramp_pack_options_replace_the_manifest_s_load_arguments_as_ramp_s_do(tmp_path: Path) -> None:
+    """RAMP's options replace the manifest's values whenever given, "" too (packer.py skips only
+    None and []), and evaluate -c and --runcmdargs for discovery: `--runcmdargs ""` loaded the
+    manifest's run_command_line_args, an unset variable in the value the option replaced was
+    DECL003 at the option, and -c's {os.getenv} reached the module as text."""
+    from tests.support.modules import compile_module
+
+    require_redis()
+    so = compile_module(tmp_path, PICKY, module="picky")
+    manifest = PICKY_MANIFEST.replace('command_line_args: ""', 'command_line_args: "mode fast"')
+    (tmp_path / "ramp.yml").write_text(manifest.replace("{os.getenv('PICKY_MODE')}", "slow"))
+    theirs, ours = ramp_pack_both(tmp_path, so, "-m", "ramp.yml", "-o", "m.zip", "--runcmdargs", "", env={})
+    assert theirs.returncode == 0, theirs.stdout + theirs.stderr
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+
+    (tmp_path / "ramp.yml").write_text(manifest.replace("{os.getenv('PICKY_MODE')}", "${PICKY_UNSET}"))
+    replaced = run_modpack(
+        "ramp-pack", so, "-m", "ramp.yml", "-o", "r.zip", "--runcmdargs", "mode fast", cwd=tmp_path
+    )
+    assert replaced.returncode == 0 and "DECL003" not in replaced.stdout, replaced.stdout + replaced.stderr
+
+    (tmp_path / "ramp.yml").write_text(PICKY_MANIFEST.replace("run_command_line_args", "#"))
+    evaluated = ["-m", "ramp.yml", "-o", "c.zip", "-c", "mode {os.getenv('PICKY_MODE')}"]
+    theirs, ours = ramp_pack_both(tmp_path, so, *evaluated, env={"PICKY_MODE": "fast"})
+    assert theirs.returncode == 0 and ours.returncode == 0, ours.stdout + ours.stderr
+    code = run_modpack(
+        "ramp-pack", so, "-m", "ramp.yml", "-o", "x.zip", "--runcmdargs", "mode {'fast'}", cwd=tmp_path
+    )
+    assert code.returncode == 2, code.stdout + code.stderr
+    assert "--runcmdargs \"mode {'fast'}\" holds {'fast'}, a Python f-string field" in code.stderr
+
+    # RAMP's MODULE LOAD string is split on white space: quotes are characters, not quoting
+    (tmp_path / "ramp.yml").write_text(manifest.replace("{os.getenv('PICKY_MODE')}", "'fast'"))
+    theirs, ours = ramp_pack_both(tmp_path, so, "-m", "ramp.yml", "-o", "q.zip", env={})
+    assert theirs.returncode != 0 and ours.returncode == 1, ours.stdout + ours.stderr
+    assert "RedisModule_OnLoad of picky.so returned an error" in ours.stderr
+
+
+@pytest.mark.rule("DECL012")
+def test_a_redis_args_value_ramp_pack_cannot_pass_is_said(tmp_path: Path) -> None:
+    """RAMP hands redis_args' values to Popen as YAML gives them: `appendonly: no` (a boolean) or
+    `maxmemory: 104857600` (a number) stops ramp pack with a TypeError. modpack passes their text,
+    and says so; quoted, both pass the text and nothing is said."""
+    manifest = 'display_name: T\ncapabilities: [types]\ncompatible_redis_version: "7.4"\nredis_args:\n'
+    (tmp_path / "ramp.yml").write_text(manifest + "  appendonly: no\n  maxmemory: 104857600\n")
+    said = run_modpack("validate", "ramp.yml", cwd=tmp_path)
+    assert said.returncode == 0, said.stdout
+    assert (
+        "ramp.yml:5 [redis_args.appendonly]: warning DECL012 `ramp pack` stops with a TypeError on"
+        " redis_args.appendonly: YAML reads it as a boolean, not text; modpack passes 'no'"
+    ) in said.stdout
+    assert "[redis_args.maxmemory]: warning DECL012" in said.stdout
+    (tmp_path / "ramp.yml").write_text(manifest + '  appendonly: "no"\n  maxmemory: "104857600"\n')
+    quiet = run_modpack("validate", "ramp.yml", cwd=tmp_path)
+    assert quiet.returncode == 0 and "DECL012" not in quiet.stdout, quiet.stdout

@@ -22,7 +22,7 @@ from modpack.findings import Sink
 from modpack.types import Module
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from modpack.elf import ElfInfo
     from modpack.findings import Problem
@@ -68,6 +68,8 @@ def check_load(
     declared: Sink | None = None,
     getkeys_api: bool | None = None,
     packed: Callable[[Discovery], Packed] | None = None,
+    args: Sequence[str] | None = None,
+    server_options: Sequence[str] = (),
 ) -> None:
     """Load `so_path` and add a finding for every difference from `module` (a module document).
 
@@ -77,7 +79,9 @@ def check_load(
     of the declarations, go to `declared` (by default `sink`). `getkeys_api`: whether the binary
     registers a command with the getkeys-api flag (None: not known), for the key-spec checks.
     `packed`: the module document is made from what the module registered (a ramp.yml lists no
-    commands: RAMP reads them from the module, then applies its edits).
+    commands: RAMP reads them from the module, then applies its edits). `args`: the words the module
+    is loaded with (None: its command_line_args, as a node loads it); `server_options`: the
+    redis-server's own (a ramp.yml's, as RAMP's discovery loads it: reader.discovery_words).
     """
     from modpack.redis import harness, servers
     from modpack.redis.compare import STATIC_RULES
@@ -98,13 +102,17 @@ def check_load(
         not_loaded(so_path.name, exc.message, exc.hint, sink, settings)
         return
     try:
-        with harness.RedisServer(spec=spec, timeout=harness.COMMAND_TIMEOUT) as server:
+        loading = harness.RedisServer(
+            spec=spec, timeout=harness.COMMAND_TIMEOUT, options=tuple(server_options)
+        )
+        with loading as server:
             _load_and_compare(
                 server,
                 so_path,
                 module,
                 sink,
                 declared or sink,
+                args=_module_args(module) if args is None else list(args),
                 settings=settings,
                 getkeys_api=getkeys_api,
                 packed=packed,
@@ -123,6 +131,7 @@ def _load_and_compare(
     sink: Sink,
     declared: Sink,
     *,
+    args: list[str],
     settings: Settings,
     getkeys_api: bool | None = None,
     packed: Callable[[Discovery], Packed] | None = None,
@@ -132,7 +141,7 @@ def _load_and_compare(
     from modpack.redis.loadlog import with_missing_api, with_taken_names
 
     try:
-        discovery = discover.discover_with(server, so_path, _module_args(module))
+        discovery = discover.discover_with(server, so_path, args)
     except harness.ModuleLoadError as exc:
         older = servers.older_redis_failure(exc.failure, server, servers.minimum_version(module))
         if older is not None:
@@ -208,7 +217,11 @@ def _probe(
     # a server of its own, started only for such commands: routing asks only in cluster mode
     try:
         with harness.RedisServer(
-            binary=server.binary, spec=server.spec, timeout=server.timeout, cluster=True
+            binary=server.binary,
+            spec=server.spec,
+            timeout=server.timeout,
+            cluster=True,
+            options=server.options,
         ) as routed:
             routed.load_module(Path(discovery.so_path).resolve(), discovery.args)
             return probe_routing(routed, discovery.commands, places)
@@ -302,6 +315,8 @@ def check_load_of(
     *,
     declared: Sink | None = None,
     packed: Callable[[Discovery], Packed] | None = None,
+    args: Sequence[str] | None = None,
+    server_options: Sequence[str] = (),
 ) -> None:
     """`--load` of one binary: `module` None when nothing is declared (a .so validated alone);
     the architecture comes from the ELF facts when they were read. `declared`: where what is said
@@ -319,4 +334,6 @@ def check_load_of(
         declared=declared,
         getkeys_api=flag,
         packed=packed,
+        args=args,
+        server_options=server_options,
     )

@@ -27,15 +27,29 @@ if TYPE_CHECKING:
     from modpack.scaffold import Conversion, Discovered
 
 
-def _discovered(so: Path | None, args: str | None) -> tuple[Discovered | None, Discovery | None]:
-    """What --discover found, as init writes it and as Redis reported it (None: no --discover)."""
+def _discovered(
+    so: Path | None, args: str | None, source: Path | None = None
+) -> tuple[Discovered | None, Discovery | None]:
+    """What --discover found, as init writes it and as Redis reported it (None: no --discover).
+    From a ramp.yml (`source`), the module is loaded as RAMP's discovery loads it, with its
+    run_command_line_args (else command_line_args) unless --args gives others, on a redis-server
+    started with its redis_args."""
     if so is None:
         return None, None
     from modpack.redis.discover import discover, split_args
     from modpack.scaffold import discovered_of
 
+    words = split_args(args or "")
+    options: tuple[str, ...] = ()
+    if source is not None and source.name.lower().endswith((".yml", ".yaml")):
+        from modpack.ramp import reader
+
+        manifest = reader.load(source)
+        options = manifest.server_options
+        if args is None:
+            words = reader.discovery_words(manifest)
     with no_server_option():
-        found = discover(so, split_args(args or ""))
+        found = discover(so, words, server_options=options)
     return discovered_of(found), found
 
 
@@ -102,7 +116,7 @@ def init_command(
     # Then: a bare `init` beside an existing modpack.toml said it needed --name and --version.
     _refuse_existing(path, force)
     _check_identity(name, version)
-    discovered, found = _discovered(so, args)
+    discovered, found = _discovered(so, args, source)
     conversion, taken = None, []
     if source is None:
         text, notes = _new(name, version, discovered, so, path)

@@ -242,12 +242,12 @@ def prepare_build(decl: Declarations, so: Path, *, discover: bool, redis_server:
 
     module = dict(decl.module)
     if discover:
+        from modpack.ramp.reader import discovery_words
         from modpack.redis.discover import discover as load_and_list
-        from modpack.redis.discover import module_json_commands, split_args
+        from modpack.redis.discover import module_json_commands
 
-        # RAMP loads it with run_command_line_args, else command_line_args (packer.py), evaluated
-        args = decl.load_args or module.get("command_line_args") or ""
-        found = load_and_list(so, split_args(str(args)), redis_server, server_options=decl.server_options)
+        # as RAMP loads it: run_command_line_args, else command_line_args, and redis_args
+        found = load_and_list(so, discovery_words(decl), redis_server, server_options=decl.server_options)
         from modpack.redis.compare import report_registered_defects
 
         report_registered_defects(decl.sink, found, so)

@@ -122,7 +122,7 @@ def _read(request: RampOptions) -> tuple[Declarations, Module]:
 def _pack_discovered(decl: Declarations, module: Module, request: RampOptions) -> None:
     """decl.module: what the loaded module registers, with RAMP's command edits applied."""
     from modpack.redis.compare import report_registered_defects
-    from modpack.redis.discover import discover, module_json_commands, split_args
+    from modpack.redis.discover import discover, module_json_commands
     from modpack.redis.servers import minimum_version
 
     load_args = _load_arguments(decl, module)
@@ -130,7 +130,7 @@ def _pack_discovered(decl: Declarations, module: Module, request: RampOptions) -
     # newer Redis refuses to load on an older one
     found = discover(
         request.module_so,
-        split_args(load_args),
+        load_args,
         minimum=minimum_version(module),
         server_options=decl.server_options,
     )
@@ -150,33 +150,59 @@ def _pack_discovered(decl: Declarations, module: Module, request: RampOptions) -
     decl.sink.findings[start:] = [_at_option(f, decl.given) for f in decl.sink.findings[start:]]
 
 
-def _load_arguments(decl: Declarations, module: Module) -> str:
-    """What RAMP's discovery loads the module with: --runcmdargs, else the manifest's
-    run_command_line_args, else command_line_args (packer.py: the options fill the metadata over
-    the manifest, then `cmd_line_args if cmd_line_args else metadata["command_line_args"]`), read
-    as RAMP evaluates them: {os.getenv('X')} is X's value. A value that cannot be read (an unset
-    variable, another f-string field) stops here, before a module is loaded with its raw text."""
-    from modpack.envvars import from_getenv, getenv_fields, substitute_env
-
+def _load_arguments(decl: Declarations, module: Module) -> list[str]:
+    """What RAMP's discovery loads the module with, as words: --runcmdargs when given (empty too),
+    else the manifest's run_command_line_args, and command_line_args when that gives none
+    (packer.py: the options fill the metadata over the manifest, skipping only None and [], then
+    `cmd_line_args if cmd_line_args else metadata["command_line_args"]`, evaluated either way).
+    {os.getenv('X')} is read as X's value; a value that cannot be read (an unset variable, any
+    other f-string field) stops here, before a module is loaded with its raw text. The words are
+    split on white space: RAMP sends `MODULE LOAD {path} {args}` as one string, which its Redis
+    client splits so (quotes are characters there, not quoting)."""
     key = "run_command_line_args"
-    given = module.pop(key, None)
-    if isinstance(given, str) and given:
-        decl.sink.getenv.update(dict.fromkeys(getenv_fields({key: given}), True))  # RAMP reads them too
-        text = substitute_env(from_getenv(given), decl.sink, key)
-        unread = [key] if key in decl.sink.unexpanded else []
+    if key in decl.given:  # the option replaces the manifest's value, which RAMP then never reads
+        decl.sink.findings[:] = [f for f in decl.sink.findings if f.location.path != key]
+        text = _evaluated(str(module.pop(key, "")), "--runcmdargs")
     else:
-        source = key if decl.load_args or key in decl.opaque else "command_line_args"
-        text = decl.load_args if source == key else str(module.get(source) or "")
-        unread = [source] if source in decl.opaque and source not in decl.given else []
-    if unread:
-        said = [f for f in decl.sink.resolved() if f.location.path == unread[0]]
-        raise FindingsError(
-            f"{decl.path}: the module's load arguments ({unread[0]}) cannot be read, so it was not loaded",
-            _at_fields(said, str(decl.path), decl.given),
-        )
+        text = _readable(decl, key, decl.load_args)
+    if not text:
+        if "command_line_args" in decl.given:
+            text = _evaluated(str(module.get("command_line_args") or ""), "-c")
+        else:
+            text = _readable(decl, "command_line_args", str(module.get("command_line_args") or ""))
     shaped = [f for f in decl.sink.resolved() if f.code == "DECL013"]  # redis_args RAMP cannot start
     if shaped:
         raise FindingsError(f"{decl.path}: RAMP's discovery cannot be run as written", shaped)
+    return text.split()
+
+
+def _readable(decl: Declarations, key: str, text: str) -> str:
+    """The manifest's `key` as read (`text`), or a refusal when it could not be (DECL002, DECL003)."""
+    if key in decl.opaque:
+        said = [f for f in decl.sink.resolved() if f.location.path == key]
+        raise FindingsError(
+            f"{decl.path}: the module's load arguments ({key}) cannot be read, so it was not loaded", said
+        )
+    return text
+
+
+def _evaluated(value: str, option: str) -> str:
+    """An option's value as RAMP's discovery evaluates it: {os.getenv('X')} (or ${X}) read."""
+    from modpack.envvars import from_getenv, getenv_fields, substitute_env
+    from modpack.ramp.reader import unevaluated_field
+
+    sink = Sink(NO_MANIFEST)
+    sink.getenv = dict.fromkeys(getenv_fields({option: value}), True)  # RAMP reads them too
+    text = substitute_env(from_getenv(value), sink, option)
+    if sink.unexpanded:
+        raise FindingsError(f"{option} cannot be read, so the module was not loaded", sink.resolved())
+    field = unevaluated_field(from_getenv(value))
+    if field:
+        raise UsageError(
+            f"{option} {value!r} holds {field}, a Python f-string field: ramp pack evaluates it, and"
+            " modpack evaluates no code",
+            "Write the value itself; {os.getenv('NAME')} (or ${NAME}) is read from the environment.",
+        )
     return text
 
 

@@ -203,11 +203,13 @@ _UNREAD_KEYS = frozenset({"version", "redis_args"})
 def discovery_arguments(value: JSON, sink: Sink, path: str = "run_command_line_args") -> str:
     """run_command_line_args (expanded) as the text of the module's arguments for discovery, or ""
     when it gives none: RAMP then loads the module with command_line_args (packer.py: `cmd_line_args
-    if cmd_line_args else metadata["command_line_args"]`). RAMP formats it with "%s" before
-    evaluating it, so a number is its digits; a list or a mapping would load the module with
-    Python's text of it."""
-    if value is None or isinstance(value, str):
-        return value or ""
+    if cmd_line_args else metadata["command_line_args"]`, so 0, false and an empty list give none
+    too). RAMP formats it with "%s" before evaluating it, so a number is its digits; a list or a
+    mapping would load the module with Python's text of it."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     sink.add(
@@ -219,11 +221,19 @@ def discovery_arguments(value: JSON, sink: Sink, path: str = "run_command_line_a
     return ""
 
 
+def discovery_words(decl: Declarations) -> list[str]:
+    """The words RAMP's discovery loads the module of a ramp.yml with: run_command_line_args, else
+    command_line_args, as read (ramp-pack's options aside: pack._load_arguments), split on white
+    space as RAMP's `MODULE LOAD {path} {args}` string is (quotes are characters there)."""
+    return (decl.load_args or str(decl.module.get("command_line_args") or "")).split()
+
+
 def server_options(value: JSON, sink: Sink) -> tuple[str, ...]:
     """redis_args as redis-server's command-line words: RAMP starts its discovery server with
     `--key value` for each entry (disposableredis: `('--%s' % k, v) for k, v in extra_args.items()`).
     RAMP stops with a TypeError on anything but a mapping of texts; modpack takes a number as its
-    digits and true/false as yes/no, which is what a redis.conf line of them means."""
+    digits and true/false as yes/no, which is what a redis.conf line of them means, and says that
+    ramp pack stops there (DECL012)."""
     if not isinstance(value, dict):
         sink.add(
             "DECL013",
@@ -235,14 +245,23 @@ def server_options(value: JSON, sink: Sink) -> tuple[str, ...]:
         return ()
     words: list[str] = []
     for key, item in value.items():
-        if isinstance(item, bool):
-            text = "yes" if item else "no"
-        elif isinstance(item, str | int | float):
-            text = str(item)
+        where = locate.join("redis_args", str(key))
+        if isinstance(item, bool | int | float):
+            text = ("yes" if item else "no") if isinstance(item, bool) else str(item)
+            # RAMP hands the value to Popen as it is, which takes only text (disposableredis)
+            sink.add(
+                "DECL012",
+                where,
+                f"`ramp pack` stops with a TypeError on redis_args.{key}: YAML reads it as a"
+                f" {'boolean' if isinstance(item, bool) else 'number'}, not text; modpack passes {text!r}",
+                f"Quote the value ({key}: {text!r}): both then pass it as written.",
+            )
+        elif isinstance(item, str):
+            text = item
         else:
             sink.add(
                 "DECL013",
-                locate.join("redis_args", str(key)),
+                where,
                 f"redis_args.{key} is {_a_yaml(item)}: a redis-server option takes one value here",
                 "Give the option one value (RAMP passes it as one word after --OPTION).",
             )
@@ -547,6 +566,13 @@ _CONSUMED = re.compile(r"run_command_line_args|dependencies(\..+|\[\d+\])\.local
 # value copied verbatim"), so a `{` in a description is text, not code. A dependency's name may
 # hold dots (gears.v8).
 _EVALUATED = re.compile(rf"command_line_args|{_CONSUMED.pattern}")
+
+
+def unevaluated_field(text: str) -> str:
+    """The first `{...}` f-string field in `text` (a value RAMP evaluates), "" when none: modpack
+    reads only {os.getenv('NAME')}, which envvars.from_getenv has turned into ${NAME} already."""
+    match = _TEMPLATE.search(text.replace("${", "$("))
+    return match.group() if match else ""
 
 
 def _check_templates(value: object, sink: Sink, path: str, *, braces: bool = True) -> None:

@@ -526,8 +526,9 @@ class RedisServer:
             if client is not None:
                 return client
             if time.monotonic() > deadline:
+                given = f" (started with {shlex.join(self.options)})" if self.options else ""
                 raise RedisStartError(
-                    f"redis-server did not accept connections within {self.startup_timeout:g} s",
+                    f"redis-server did not accept connections within {self.startup_timeout:g} s{given}",
                     self._startup_output(),
                 )
             time.sleep(0.02)

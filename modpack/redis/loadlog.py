@@ -104,8 +104,9 @@ def _explain_line(path: Path, line: str, before: Sequence[str]) -> LoadFailure |
             "onload-failed",
             f"RedisModule_OnLoad of {path.name} returned an error{logged}",
             ("A line logged during the load may name the call that failed. " if before else "")
-            + "Redis itself does not say which call failed: check the module arguments"
-            " (command_line_args), the flags strings given to RedisModule_CreateCommand (one space"
+            + "Redis itself does not say which call failed: check the arguments the module was loaded"
+            " with (command_line_args; a ramp.yml's discovery: run_command_line_args), the server's"
+            " settings it needs, the flags strings given to RedisModule_CreateCommand (one space"
             " between flags, no trailing space), command infos and command names already taken.",
         )
     match = _DLERROR.search(line)
