@@ -658,7 +658,7 @@ def test_a_failed_7x_rollback_says_what_it_left(
     assert "the cluster still lists it" in failed.stdout
     assert "not created" not in failed.stderr
     assert (
-        f"no node took the artifact, and the module object this run created ({uid}) is still there:"
+        f"no node took the artifact, and deleting the module object this run created ({uid}) failed:"
         f" `modpack unpublish stuck 10203 {typed(legacy)}` removes it, once what failed is fixed"
     ) in " ".join(failed.stderr.split())
     assert [m["uid"] for m in listed(legacy, "stuck")] == [uid] and len(installed(legacy, "stuck")) == 1

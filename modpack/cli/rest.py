@@ -699,9 +699,9 @@ def _what_was_kept(result: PublishResult, connection: Connection) -> str:
     # Not with --node: an unpublish leaving nodes out keeps the module object; on 7.x it is refused.
     everywhere = connection.command("unpublish", result.module_name, str(result.version), nodes=False)
     if result.module_object == "created, rollback failed":  # the note says why
-        return (
-            f"no node took the artifact, and the module object this run created ({result.uid}) is still"
-            f" there: `{everywhere}` removes it, once what failed is fixed"
+        return (  # the note says whether the cluster still lists it, or that it did not say
+            f"no node took the artifact, and deleting the module object this run created ({result.uid})"
+            f" failed: `{everywhere}` removes it, once what failed is fixed"
         )
     if result.module_object == "created, rolled back in part":
         # RS 7.x removes a module's files from its nodes only with its module object
@@ -711,7 +711,9 @@ def _what_was_kept(result: PublishResult, connection: Connection) -> str:
             f" `{everywhere}` removes it from every node"
         )
     if result.module_object == "created":
-        return "the module object this run created is kept, for the nodes that took the artifact"
+        return (
+            "the module object this run created is kept, for the nodes that took (or may hold) the artifact"
+        )
     if result.module_object == "replaced":
         return (
             "the module object this run created in place of the one --replace deleted is kept, for the"

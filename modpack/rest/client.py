@@ -73,6 +73,12 @@ class ClusterError(ModpackError):
         self.error_code = error_code
 
 
+class AnswerLost(ClusterError):
+    """The request was sent whole and its answer did not come (none in time, or the connection
+    ended): the server may have done what it asked. A node took a 200 MB upload whose answer came
+    after --timeout, and publish, told "cannot reach", deleted the module object as if no node had."""
+
+
 # --- settings ---------------------------------------------------------------------------------
 
 
@@ -332,6 +338,8 @@ def _certificate_problem(exc: BaseException) -> bool:
 
 
 def _transport_error(method: str, url: str, exc: TransportError) -> ModpackError:
+    from modpack.rest import transport  # imported by the caller already
+
     if _certificate_problem(exc):
         return ClusterError(
             f"{url}: the TLS certificate is not trusted",
@@ -339,6 +347,11 @@ def _transport_error(method: str, url: str, exc: TransportError) -> ModpackError
             " verification).",
         )
     reason = str(exc) or type(exc).__name__
+    if isinstance(exc, transport.ReadTimeout | transport.RemoteProtocolError):
+        return AnswerLost(
+            f"{method} {url} was sent, but its answer was lost: {reason}",
+            "The server may have done it: check what it holds before running it again.",
+        )
     return ClusterError(
         f"cannot reach {url} ({method}): {reason}", "Check that the node is up and the URL is right."
     )
@@ -790,8 +803,12 @@ def _body(
 # --- work on every node ---------------------------------------------------------------------
 
 
-NodeStatus = Literal["uploaded", "present", "failed", "would upload", "deleted", "absent"]
-"""What became of one node: publish uploads, unpublish and artifacts delete delete."""
+NodeStatus = Literal[
+    "uploaded", "present", "failed", "would upload", "deleted", "absent", "unconfirmed", "unknown"
+]
+"""What became of one node: publish uploads, unpublish and artifacts delete delete. A request
+whose answer was lost (AnswerLost) is judged by the node's list: "unconfirmed" when it shows what
+the upload would have placed (its answer never said so), "unknown" when the list cannot say."""
 
 
 @dataclass
@@ -803,7 +820,8 @@ class NodeOutcome:
 
     @property
     def failed(self) -> bool:
-        return self.status == "failed"
+        """Not done, or not known to be done: each fails the run."""
+        return self.status in ("failed", "unconfirmed", "unknown")
 
 
 def each_node(
@@ -867,7 +885,19 @@ def remove_artifacts(
     module_name_argument(name)
 
     def remove(node: NodeRef) -> NodeOutcome:
-        return NodeOutcome(node, "deleted" if delete_artifact(api, node, name, version) else "absent")
+        try:
+            return NodeOutcome(node, "deleted" if delete_artifact(api, node, name, version) else "absent")
+        except AnswerLost as lost:  # the node may have deleted it: its list says
+            try:
+                still = has_artifact(api, node, name, version)
+            except ModpackError as unread:
+                why = f"{lost.message}; its list could not be read either ({unread.message})"
+                return NodeOutcome(node, "unknown", f"{why}: whether the artifact is gone is not known")
+            if still:
+                return NodeOutcome(node, "failed", f"{lost.message}, and the node still lists the artifact")
+            return NodeOutcome(
+                node, "deleted", f"its answer was lost ({lost.message}); the node lists it no more"
+            )
 
     return each_node(connection, nodes(api) if refs is None else refs, remove)
 

@@ -25,18 +25,34 @@ def roll_back(
     whether this run's was deleted (notes say what became of each; of this run's, not when
     `noted` is false: the caller's own line says it). `switch`: the run's upload switch, which
     the POST putting it back needs on (another run's --allow-upload may have turned it off)."""
+    lost = ""
     try:
         client.delete_module(api, result.uid)
+    except client.AnswerLost as exc:  # the cluster may have deleted it: its list says
+        if not _gone(api, result):
+            rollback_failed(api, result, exc.message)
+            return False
+        lost = f" (the answer to the DELETE was lost, and the cluster lists it no more: {exc.message})"
     except ModpackError as exc:
         rollback_failed(api, result, exc.message)
         return False
     result.module_object = "rolled back"
     if noted:
         result.notes.append(
-            f"no node took the artifact: module object {result.uid}, created by this run, was deleted again"
+            f"no node took the artifact: module object {result.uid}, created by this run, was deleted"
+            f" again{lost}"
         )
     restore_replaced(api, result, switch)
     return True
+
+
+def _gone(api: Api, result: PublishResult) -> bool:
+    """Whether the cluster provably no longer lists this run's module object."""
+    try:
+        listed = client.find_modules(api, result.module_name, result.version)
+    except ModpackError:
+        return False
+    return not any(str(m.get("uid", "")) == result.uid for m in listed)
 
 
 def rollback_failed(api: Api, result: PublishResult, why: str) -> None:

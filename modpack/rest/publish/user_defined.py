@@ -19,6 +19,7 @@ from modpack.rest.paths import ARTIFACTS, MODULES
 from modpack.rest.publish.bundles import load_bundles
 from modpack.rest.publish.guarded import switched_on
 from modpack.rest.publish.identity import (
+    IdentityError,
     Judged,
     check_made_meanwhile,
     differences,
@@ -61,13 +62,20 @@ def pipelined(
         raise with_identity(refused, api, peeked, options, result_for(peeked)) from None
     result = result_for(peeked)
     result.notes += route_notes(peeked, routes, view, result)
+    try:  # before a byte is sent: a rebuild refused sent most of the bundle to every node first
+        judged = judge_module_object(api, routed(peeked, routes), options, result)
+    except IdentityError:
+        load_bundles(paths, options.settings)  # a bundle that does not validate says so first
+        raise
     # The switch is on (or there is none): the object turns it on again only if it goes off meanwhile.
     with UploadsSwitchedOn(api, view, options, result) as switch:
         with _Uploads(api, options, result, routes, switch) as uploads:
             try:
                 bundles = _validated_as_peeked(paths, peeked, options)
                 raise_dropped_stop()  # before the module object: a stop creates nothing more
-                created = _ensure_module_object(api, routed(bundles, routes), options, result, switch=switch)
+                created = _ensure_module_object(
+                    api, routed(bundles, routes), options, result, judged, switch=switch
+                )
             except KeyboardInterrupt:
                 raise  # _Uploads stops the uploads and says what the run leaves
             except BaseException:
@@ -77,9 +85,7 @@ def pipelined(
             result.nodes = uploads.outcomes()
         result.warnings = [w for b in bundles for w in b.warnings]
         # While the switch is still on: putting back what --replace deleted is a POST it guards.
-        if created and not result.took:
-            roll_back(api, result, switch=switch)
-        else:
+        if not _rolled_back(api, result, created, switch):
             _check_still_there(api, routed(bundles, routes), result)
     return result
 
@@ -172,10 +178,25 @@ def publish_user_defined(
         # Before the uploads started, up to the last statement before them (a SIGTERM that came
         # just after the module object was made left it behind): what was made is taken back.
         raise interrupted(api, result, signal, switch) from None
-    if created and not result.took:
-        roll_back(api, result, switch=switch)
-    elif not options.dry_run:
+    if not _rolled_back(api, result, created, switch) and not options.dry_run:
         _check_still_there(api, bundles, result)
+
+
+def _rolled_back(api: Api, result: PublishResult, created: bool, switch: UploadsSwitchedOn | None) -> bool:
+    """Delete the module object this run created when no node took the artifact, and say so; True
+    when it did. A node whose upload's answer was lost may hold the artifact: the object is kept
+    for it, and a note says why."""
+    if not created or result.took:
+        return False
+    unsure = [o.node.label for o in result.nodes if o.status in ("unconfirmed", "unknown")]
+    if unsure:
+        result.notes.append(
+            f"module object {result.uid}, created by this run, is kept: {joined(unsure)} may hold the"
+            " artifact (the answer to the upload was lost)"
+        )
+        return False
+    roll_back(api, result, switch=switch)
+    return True
 
 
 def _check_still_there(api: Api, bundles: Sequence[Bundle], result: PublishResult) -> None:
@@ -282,13 +303,34 @@ class _NodePublish:
         if self.options.dry_run:
             return NodeOutcome(node, "would upload", bundle.name, bundle=bundle.path)
         url, progress = f"{node.url}{ARTIFACTS}", self.options.progress
-        switched_on(
-            self.switch,
-            lambda: client.post_bundle(self.api, url, node.label, bundle.path, progress, gate=self.gate),
-        )
+        try:
+            switched_on(
+                self.switch,
+                lambda: client.post_bundle(self.api, url, node.label, bundle.path, progress, gate=self.gate),
+            )
+        except client.AnswerLost as lost:
+            return self._answer_lost(node, bundle, lost)
         if not client.has_artifact(self.api, node, name, version):
             return NodeOutcome(
                 node, "failed", "the upload was accepted but the node does not list the artifact", bundle.path
             )
         size = bundle.path.stat().st_size
         return NodeOutcome(node, "uploaded", f"{bundle.name}, {size} bytes, listed by the node", bundle.path)
+
+    def _answer_lost(self, node: NodeRef, bundle: Bundle, lost: client.AnswerLost) -> NodeOutcome:
+        """The upload was sent whole and its answer lost: the node may have taken it, or may still be
+        placing it (a large bundle is validated and synced before the answer). Listed now, it most
+        likely did (an upload replaces what the node held); not listed, that is not known either."""
+        name, version = self.result.module_name, self.result.version
+        try:
+            listed = client.has_artifact(self.api, node, name, version)
+        except ModpackError as unread:
+            why = f"{lost.message}; its list could not be read either ({unread.message})"
+            return NodeOutcome(
+                node, "unknown", f"{why}: whether it took the artifact is not known", bundle.path
+            )
+        if listed:
+            said = f"{lost.message}; the node lists {name} {version} now: it most likely took this upload"
+            return NodeOutcome(node, "unconfirmed", said, bundle.path)
+        said = f"{lost.message}; the node does not list {name} {version} yet, and may still be placing it"
+        return NodeOutcome(node, "unknown", said, bundle.path)
