@@ -249,16 +249,19 @@ class AtomicFile:
                 self.named.unlink(missing_ok=True)
 
     def same_as_target(self) -> bool:
-        """True when the target already holds exactly these bytes."""
+        """True when the target already holds exactly these bytes; False when it holds others or
+        none. OSError when it is there and cannot be read: whether it differs is not known (a
+        bundle build could not read was said to exist "with different content")."""
         if self.direct or self.target.is_symlink():  # a link at the name is replaced: never "unchanged"
             return False
         try:
-            if self.target.stat().st_size != os.fstat(self.stream.fileno()).st_size:
-                return False
-            with self.target.open("rb") as existing:
-                return _rewound_hash(existing) == _rewound_hash(self.stream)
-        except OSError:
+            size = self.target.stat().st_size
+        except FileNotFoundError:
             return False
+        if size != os.fstat(self.stream.fileno()).st_size:
+            return False
+        with self.target.open("rb") as existing:
+            return _rewound_hash(existing) == _rewound_hash(self.stream)
 
     def commit(self) -> None:
         """fsync, give the data a name in the target folder, rename it over the target."""

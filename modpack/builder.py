@@ -431,7 +431,16 @@ def _staged(plan: PlannedBundle, *, force: bool) -> Iterator[_Staged]:
     with source, atomic_output(plan.path) as out:
         size = os.fstat(source.fileno()).st_size
         digest = _write_zip(out.stream, plan.module, source, size, plan.deps)
-        unchanged = out.same_as_target()
+        try:
+            unchanged = out.same_as_target()
+        except OSError as exc:
+            if not force:
+                raise OutputExistsError(
+                    f"{plan.path} exists, and cannot be read to compare with this build:"
+                    f" {exc.strerror or exc}",
+                    "Pass --force to replace it, or choose another -o.",
+                ) from None
+            unchanged = False
         if os.path.lexists(plan.path) and not unchanged and not force:  # a link to nothing too
             raise OutputExistsError(
                 f"{plan.path} exists with different content",
@@ -815,6 +824,16 @@ def build_project(
             raise UsageError(
                 f"no module binary to build from: {decl.path.name} builds its [[targets]] ({names})",
                 "Pass --all for every target, or --target NAME for some (or --so FILE for one bundle).",
+            )
+        if decl.kind == "ramp":  # a ramp.yml has no [build]: RAMP takes the .so on its command line
+            import shlex
+
+            beside = sorted(p.name for p in base.glob("*.so"))
+            example = shlex.quote(str(base / beside[0])) if len(beside) == 1 else "MODULE.so"
+            raise UsageError(
+                f"no module binary to build from: {decl.path.name} names none (RAMP takes the .so on its"
+                " command line)",
+                f"Pass it with --so: modpack build {shlex.quote(str(decl.path))} --so {example}",
             )
         raise UsageError("no module binary to build from", "Pass --so FILE, or set `so` under [build].")
     binary = chosen

@@ -82,6 +82,9 @@ def load_toml(path: Path) -> Declarations:
         line = _toml_error_line(str(exc))
         if line is None and "Unterminated string" in str(exc):
             line = locate.unclosed_string_line(text)
+        if line is None and "(at end of document)" in str(exc):
+            # the last line, whose fix says "at the reported line": a cut file reported none
+            line = text.count("\n") + (0 if text.endswith("\n") else 1) or 1
         sink.add("IN003", "", f"TOML syntax error: {exc}", line=line)
         return decl
     except RecursionError:

@@ -48,8 +48,10 @@ def kind_of(path: Path) -> SourceKind | None:
     return None
 
 
-def folder_candidates(folder: Path) -> Iterator[Path]:
-    for root, dirs, files in os.walk(folder):
+def folder_candidates(folder: Path, unreadable: list[OSError] | None = None) -> Iterator[Path]:
+    """The files under `folder` validate looks at; a folder that cannot be read is added to
+    `unreadable` (os.walk passes over it in silence, and validate passed a tree it had not read)."""
+    for root, dirs, files in os.walk(folder, onerror=None if unreadable is None else unreadable.append):
         dirs[:] = sorted(d for d in dirs if d not in SKIPPED_FOLDERS and not d.startswith("."))
         for name in sorted(files):
             lowered = name.lower()
@@ -70,8 +72,14 @@ def expand(
     empty: list[FileReport] = []
     for path in paths:
         if is_dir(path):
-            found = found_in_folder(list(folder_candidates(path)))
-            if not found:
+            unreadable: list[OSError] = []
+            found = found_in_folder(list(folder_candidates(path, unreadable)))
+            for error in unreadable:  # what it holds is not known: never a pass
+                where = str(error.filename or path)
+                sink = Sink(where)
+                sink.add("IN001", "", f"the folder {where} cannot be read: {error.strerror or error}")
+                empty.append(FileReport(where, "folder", sink.resolved()))
+            if not found and not unreadable:
                 sink = Sink(str(path))
                 sink.add("IN007", "", f"{path} holds no bundle, module.json, modpack.toml, ramp.yml or .so")
                 empty.append(FileReport(str(path), "folder", sink.resolved()))

@@ -1485,6 +1485,21 @@ def test_an_unclosed_multi_line_string_is_said_at_the_line_it_opens(tmp_path: Pa
     assert f"{toml}:3: error IN003 TOML syntax error: Unterminated string" in done.stdout, done.stdout
 
 
+def test_a_file_cut_short_is_said_at_its_last_line(tmp_path: Path) -> None:
+    """Any other error "at end of document" (a file cut mid-key, as a truncated copy is) had no
+    line either, under the same fix."""
+    toml = tmp_path / "modpack.toml"
+    example = (Path(__file__).parent.parent / "fixtures" / "example" / "modpack.toml").read_text()
+    cut = example[: example.index("description")] + "descri"
+    toml.write_text(cut)
+    done = run_modpack("validate", toml)
+    assert done.returncode == 1
+    line = cut.count("\n") + 1
+    assert f"{toml}:{line}: error IN003 TOML syntax error: Expected '=' after a key" in done.stdout, (
+        done.stdout
+    )
+
+
 def test_an_output_template_of_a_field_the_binary_gives_is_no_finding(tmp_path: Path) -> None:
     """validate judged `{architecture}.zip` as the name '.zip' when [platform] leaves architecture
     to the binary, and build, which checks the same, refused a template it writes as x86_64.zip."""
@@ -1606,3 +1621,17 @@ def test_a_binary_or_bundle_given_to_build_is_hinted_commands_quoted_as_a_shell_
     (tmp_path / "modpack.toml").unlink()
     init = re.search(r"`(modpack init --from [^`]*)`", refused.stderr).group(1)  # type: ignore[union-attr]
     assert run_modpack(*shlex.split(init)[1:], cwd=tmp_path).returncode == 0, init
+
+
+def test_a_ramp_yml_built_without_so_is_told_to_pass_it(tmp_path: Path) -> None:
+    """The hint said "Pass --so FILE, or set `so` under [build]": a ramp.yml has no [build]."""
+    (tmp_path / "ramp.yml").write_text(MANIFEST + 'module_name: hello\nsemantic_version: "1.2.3"\n')
+    shutil.copy(HELLO, tmp_path / "hello.so")
+    done = run_modpack("build", ".", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        "modpack: no module binary to build from: ramp.yml names none (RAMP takes the .so on its"
+        in done.stderr
+    )
+    assert "hint: Pass it with --so: modpack build ramp.yml --so hello.so\n" in done.stderr
+    assert "[build]" not in done.stderr

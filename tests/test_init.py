@@ -652,3 +652,24 @@ def test_a_converted_manifests_command_edits_name_a_rerun_that_applies_them(tmp_
     written = tomllib.loads((folder / "modpack.toml").read_text())
     names = sorted(c["name"] for c in written["commands"])
     assert names == ["hello.copy", "hello.get", "hello.mset", "hello.set"], names
+
+
+def test_init_from_a_module_json_written_elsewhere_names_the_so_beside_the_module_json(
+    tmp_path: Path,
+) -> None:
+    """The README says init --from module.json takes the one .so beside it; written to another
+    folder, the new modpack.toml got no [build] so, and its build said "no module binary"."""
+    built = run_modpack("build", FIXTURES / "example", "-o", tmp_path / "dist")
+    assert built.returncode == 0, built.stdout + built.stderr
+    (bundle,) = (tmp_path / "dist").iterdir()
+    (tmp_path / "src").mkdir()
+    with zipfile.ZipFile(bundle) as archive:
+        (tmp_path / "src" / "module.json").write_bytes(archive.read("module.json"))
+    shutil.copy(HELLO, tmp_path / "src" / "hello.so")
+    made = run_modpack("init", "--from", "src/module.json", "out/", cwd=tmp_path)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "[build] so = '../src/hello.so': the one .so beside module.json" in made.stdout
+    again = run_modpack("build", "out", "-o", "again", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    (rebuilt,) = (tmp_path / "again").iterdir()
+    assert rebuilt.read_bytes() == bundle.read_bytes()

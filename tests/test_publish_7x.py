@@ -795,3 +795,24 @@ def test_a_7x_dry_run_says_it_could_not_check_the_role_the_real_run_is_refused_f
         assert nothing.returncode == 0, nothing.stdout + nothing.stderr
         assert "dry run: nothing to do" in nothing.stdout
         assert "could not be read" not in nothing.stdout
+
+
+def test_modules_delete_on_7x_removes_the_module_from_the_nodes_as_its_help_says(
+    legacy: LocalCluster, tmp_path: Path
+) -> None:
+    """`modules delete --help` said "the artifacts on the nodes stay", which is RS 8.x's API; on
+    RS 7.x DELETE /v2/modules/<uid> removes the module from every node."""
+    from tests.support.cli import run_modpack
+
+    bundle = write_bundle(tmp_path / "gone.zip", module_json(module_name="gone"))
+    assert cli(legacy, "publish", bundle).returncode == 0
+    (uid,) = [m["uid"] for m in listed(legacy, "gone")]
+    assert installed(legacy, "gone")
+    done = cli(legacy, "modules", "delete", uid)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert installed(legacy, "gone") == []
+    helped = run_modpack("modules", "delete", "--help")
+    assert "on RS 7.x the cluster removes the module from every node with it" in " ".join(
+        helped.stdout.split()
+    )
+    assert "On RS 8.x the artifacts on the nodes stay" in " ".join(helped.stdout.split())

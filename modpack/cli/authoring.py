@@ -125,7 +125,7 @@ def init_command(
         if so is not None:  # from the file written, which reads it from its own folder
             conversion.so = os.path.relpath(so.resolve(), path.resolve().parent)
         elif source.name.lower().endswith(".json"):
-            taken = _binary_beside(conversion, path)
+            taken = _binary_beside(conversion, path, source)
     made = _make_folder(folder) if folder is not None else []
     extracted: list[Path] = []
     try:
@@ -287,15 +287,24 @@ def _new(
     return scaffold.new_module(name, version, so=beside), notes
 
 
-def _binary_beside(conversion: Conversion, path: Path) -> list[str]:
+def _binary_beside(conversion: Conversion, path: Path, source: Path | None = None) -> list[str]:
     """[build] so of a modpack.toml converted from a module.json: the one .so beside it, as a new
     one takes it (the hint of a build in a folder of a module.json and its .so named `init --from`
-    of it, whose modpack.toml then built nothing: "no module binary to build from")."""
+    of it, whose modpack.toml then built nothing: "no module binary to build from"); else, written
+    elsewhere, the one beside the module.json (`source`), as a path from the new file's folder."""
     beside = _only_binary_beside(path)
-    if beside is None:
+    if beside is not None:
+        conversion.so = beside
+        return [_beside_note(beside, path)]
+    if source is None or source.parent.resolve() == path.parent.resolve():
         return []
-    conversion.so = beside
-    return [_beside_note(beside, path)]
+    from modpack.beside import only_binary_in
+
+    found = only_binary_in(source.parent)
+    if found is None:
+        return []
+    conversion.so = os.path.relpath(found.resolve(), path.resolve().parent)
+    return [f"[build] so = {conversion.so!r}: the one .so beside {source.name}"]
 
 
 def _beside_note(beside: str, path: Path) -> str:

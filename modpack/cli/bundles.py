@@ -67,7 +67,9 @@ class LoadOptions(NamedTuple):
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=GivenPath(path_type=Path))
+# readable=False: a file validate cannot read is IN001 beside the others' findings (as one in a
+# folder is), not a usage error that checked none of them
+@click.argument("paths", nargs=-1, required=True, type=GivenPath(path_type=Path, readable=False))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--select", multiple=True, help="Only these rule codes or prefixes (comma-separated).")
 @click.option("--ignore", multiple=True, help="Skip these rule codes or prefixes (comma-separated).")

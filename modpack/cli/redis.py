@@ -154,7 +154,12 @@ def list_command() -> None:
         click.echo(f"{own.version or '?':<8} {own.architecture:<8} {own.origin}")
     except RedisNotFoundError as exc:
         click.echo(f"{'-':<8} {host_architecture():<8} no redis-server of this machine: {exc.message}")
-    for made in provision.prepared():
+    try:
+        found = provision.prepared()
+    except OSError as exc:  # another user's cache: the machine's own server above still serves
+        found = []
+        click.echo(f"{'-':<8} {'-':<8} the prepared servers cannot be listed: {exc.strerror or exc}")
+    for made in found:
         spec = made.spec()
         how = spec.origin if spec is not None else f"{made.folder}, cannot run here (qemu-user missing?)"
         click.echo(f"{made.version:<8} {made.architecture:<8} {how}")

@@ -928,7 +928,8 @@ def modules_list(connection: Connection, fmt: str) -> None:
 @connection_options
 @_with_connection
 def modules_delete(uid: str, connection: Connection) -> None:
-    """Delete the module object UID (the artifacts on the nodes stay)."""
+    """Delete the module object UID. On RS 8.x the artifacts on the nodes stay (`unpublish` removes
+    them too); on RS 7.x the cluster removes the module from every node with it."""
     from modpack.rest import client
     from modpack.rest.publish import delete_module_object
 

@@ -142,8 +142,15 @@ def prepared() -> list[Prepared]:
 
 
 def installed() -> list[ServerSpec]:
-    """The prepared servers that can run on this machine now."""
-    specs = (p.spec() for p in prepared())
+    """The prepared servers that can run on this machine now: none when the cache folder cannot be
+    read (a job run as another user with HOME kept), whose servers could not be run either. Such
+    a cache stopped discover and validate --load with "Permission denied" alone, though the
+    machine's own redis-server was there. `modpack redis list` names the error."""
+    try:
+        found = prepared()
+    except OSError:
+        return []
+    specs = (p.spec() for p in found)
     return [s for s in specs if s is not None]
 
 
