@@ -11,12 +11,15 @@ answers as usual.
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from pathlib import Path
 
 from modpack.rest import client
 from modpack.rest.cluster import LocalCluster
-from tests.support.relay import relayed
+from tests.support.cli import run_modpack
+from tests.support.relay import first, relayed
 from tests.support.rest import cli, connection, module_json, rebuilt, running_cluster, write_bundle
 
 
@@ -36,13 +39,14 @@ def bundle_of(tmp_path: Path, name: str) -> Path:
 
 
 def test_an_upload_whose_answer_is_lost_is_not_rolled_back_when_the_node_lists_it(tmp_path: Path) -> None:
-    with running_cluster(tmp_path / "data", nodes=1) as cluster, relayed(cluster, drop=1) as (node, _):
+    with running_cluster(tmp_path / "data", nodes=1) as cluster, relayed(cluster, first(1)) as (node, _):
         done = cli(cluster, "publish", bundle_of(tmp_path, "lost"), "--node", node, "--timeout", "2")
         assert done.returncode == 1, done.stdout + done.stderr
         said = (  # "no answer within" or "the answer was not whole within": which, a matter of timing
             f"  node {re.escape(node)}: unconfirmed: POST {re.escape(node)}/v2/local/modules/user-defined"
             "/artifacts was sent, but its answer was lost: (no answer|the answer was not whole) within 2 s;"
-            " the node lists lost 10203 now: it most likely took this upload\n"
+            " the node lists lost 10203 now: this upload's, unless it is a build of that version the node"
+            " held before\n"
         )
         assert re.search(said, done.stdout), done.stdout
         (uid,) = objects(cluster, "lost")
@@ -64,14 +68,14 @@ def test_an_upload_whose_answer_and_node_are_lost_keeps_the_module_object(tmp_pa
     """The node took the upload, and then could not be asked what it holds: not known, so the
     module object stays and the run says why."""
     with running_cluster(tmp_path / "data", nodes=1) as cluster:
-        with relayed(cluster, drop=1, refuse_after=True) as (node, _):
+        with relayed(cluster, first(1), gone_after_drop=True) as (node, _):
             done = cli(cluster, "publish", bundle_of(tmp_path, "gone"), "--node", node, "--timeout", "2")
         assert done.returncode == 1, done.stdout + done.stderr
         assert (
             f"  node {node}: unknown: POST {node}/v2/local/modules/user-defined/artifacts was sent"
             in done.stdout
         )
-        assert "; its list could not be read either (GET " in done.stdout
+        assert "; its list could not be read either (cannot reach " in done.stdout
         assert "): whether it took the artifact is not known\n" in done.stdout
         (uid,) = objects(cluster, "gone")
         assert f"  module object: created (uid {uid})\n" in done.stdout
@@ -81,7 +85,7 @@ def test_an_upload_whose_answer_and_node_are_lost_keeps_the_module_object(tmp_pa
 def test_a_delete_whose_answer_is_lost_is_judged_by_the_node_s_list(tmp_path: Path) -> None:
     with running_cluster(tmp_path / "data", nodes=1) as cluster:
         assert cli(cluster, "publish", bundle_of(tmp_path, "del")).returncode == 0
-        with relayed(cluster, drop=1) as (node, _):
+        with relayed(cluster, first(1)) as (node, _):
             done = cli(cluster, "unpublish", "del", "10203", "--node", node, "--timeout", "2")
         assert done.returncode == 0, done.stdout + done.stderr
         said = (
@@ -111,3 +115,134 @@ def test_a_large_rebuild_the_cluster_refuses_sends_no_byte_to_a_node(tmp_path: P
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert "modpack: the cluster already has module big version 10203 (uid " in refused.stderr
         assert [r for r in requests if r[0] == "POST"] == [], requests
+
+
+def _posts(log: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+    return [entry for entry in log if entry[0] == "POST"]
+
+
+def test_an_upload_whose_connection_ends_after_it_is_sent_is_not_sent_again(tmp_path: Path) -> None:
+    """The connection ended once the bundle was sent whole: Api.send retried it, sending the whole
+    bundle again up to --retries times, and when the node was then gone said "cannot reach",
+    deleted the module object and noted no node took the artifact, which the node held."""
+    with running_cluster(tmp_path / "data", nodes=1) as cluster:
+        with relayed(cluster, first(1), close=True, gone_after_drop=True) as (node, log):
+            done = cli(cluster, "publish", bundle_of(tmp_path, "ends"), "--node", node, retries=None)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert len(_posts(log)) == 1, log
+        assert (
+            f"  node {node}: unknown: POST {node}/v2/local/modules/user-defined/artifacts was sent"
+            in done.stdout
+        )
+        assert "no node took the artifact" not in done.stdout
+        (uid,) = objects(cluster, "ends")
+        assert f"  module object: created (uid {uid})\n" in done.stdout
+        assert held(cluster, "ends")
+
+
+def test_ctrl_c_after_a_lost_upload_answer_keeps_the_module_object(tmp_path: Path) -> None:
+    """Ctrl+C while another node still uploaded, after node 1's answer was lost and its list showed
+    the artifact: the interruption rolled the module object back ("Nothing is left on the nodes"),
+    though node 1 held the artifact."""
+    import random
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support.rest import ADMIN, cli_options, wait_until
+
+    with running_cluster(tmp_path / "data", nodes=2) as cluster:
+        so = rebuilt(tmp_path / "stop", random.Random(1).randbytes(3 * 1024 * 1024))  # 48 slow reads
+        bundle = write_bundle(tmp_path / "stop.zip", module_json(so, module_name="stop"), so)
+        with (
+            relayed(cluster, lambda method, path, index: method == "POST") as (one, lost),
+            relayed(cluster, target=cluster.urls[1], slow=0.5) as (two, _),
+        ):
+            env = {**os.environ, "MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
+            command = ["publish", str(bundle), "--node", one, "--node", two, "--timeout", "2"]
+            running = subprocess.Popen(
+                [sys.executable, "-m", "modpack", *command, *cli_options(cluster)],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            wait_until(lambda: any(entry[0] == "GET" for entry in lost), timeout=60)  # node 1 judged
+            time.sleep(0.5)
+            running.send_signal(signal.SIGINT)
+            out, err = running.communicate(timeout=60)
+        assert running.returncode == 130, out + err
+        (uid,) = objects(cluster, "stop")
+        assert f"module object: created (uid {uid})" in err
+        assert f"node {one}: unconfirmed (" in err
+        assert (
+            "may hold the artifact (the answer to the upload was lost), so the module object is kept" in err
+        )
+        assert "Nothing is left on the nodes" not in err
+        assert held(cluster, "stop")
+
+
+def test_unpublish_with_its_retries_judges_a_lost_delete_by_the_list(tmp_path: Path) -> None:
+    """With the default retries a DELETE whose answer was lost was sent again, met 404, and the node
+    was "absent" though this run deleted its artifact."""
+    with running_cluster(tmp_path / "data", nodes=1) as cluster:
+        assert cli(cluster, "publish", bundle_of(tmp_path, "gone")).returncode == 0
+        with relayed(cluster, first(1), close=True) as (node, log):
+            done = cli(cluster, "unpublish", "gone", "10203", "--node", node, retries=None)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert [entry[0] for entry in log] == ["DELETE", "LOST", "GET"], log  # sent once, then judged
+        assert f"  node {node}: deleted: its answer was lost (DELETE " in done.stdout, done.stdout
+        assert not held(cluster, "gone")
+
+
+def test_unpublish_judges_a_lost_delete_of_the_module_object_by_the_list(tmp_path: Path) -> None:
+    """The module object's DELETE lost its answer: unpublish said it failed and deleted no artifact,
+    leaving every node's artifact with no module object; retried, it met 404 ("none found")."""
+    with running_cluster(tmp_path / "data", nodes=1) as cluster:
+        assert cli(cluster, "publish", bundle_of(tmp_path, "obj")).returncode == 0
+        (uid,) = objects(cluster, "obj")
+
+        def deletes(method: str, path: str, index: int) -> bool:
+            return method == "DELETE"
+
+        with relayed(cluster, deletes, close=True) as (address, log):
+            done = run_modpack(
+                "unpublish", "obj", "10203", "--cluster", address, "--ca-cert", cluster.ca_cert,
+                env={"MODPACK_USER": "admin", "MODPACK_PASSWORD": cluster.options.admin_password or ""},
+            )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert [entry[0] for entry in log].count("LOST") >= 1, log
+        assert f"  module objects deleted: {uid}\n" in done.stdout, done.stdout
+        assert objects(cluster, "obj") == [] and not held(cluster, "obj")
+
+
+def test_a_read_or_a_wrong_port_is_not_said_to_have_maybe_changed_anything(tmp_path: Path) -> None:
+    with running_cluster(tmp_path / "data", nodes=1) as cluster:
+        with relayed(cluster, lambda method, path, index: path.startswith("/v1/modules")) as (address, _):
+            done = run_modpack(
+                "modules", "list", "--cluster", address, "--ca-cert", cluster.ca_cert, "--timeout", "1",
+                "--retries", "0",
+                env={"MODPACK_USER": "admin", "MODPACK_PASSWORD": cluster.options.admin_password or ""},
+            )  # fmt: skip
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"cannot reach {address}/v1/modules (GET)" in done.stderr
+        assert "may have done it" not in done.stderr
+
+
+def test_a_7x_upload_whose_answer_is_lost_is_not_rolled_back(tmp_path: Path) -> None:
+    """RS 7.x: the answer to POST /v2/modules was lost after the cluster had installed the module
+    from it, and publish deleted that module again: "no node took the artifact"."""
+    with running_cluster(tmp_path / "data", nodes=1, software_version="7.22") as cluster:
+
+        def upload(method: str, path: str, index: int) -> bool:
+            return method == "POST" and path.startswith("/v2/modules")
+
+        with relayed(cluster, upload) as (address, _):
+            done = run_modpack(
+                "publish", bundle_of(tmp_path, "old"), "--cluster", address, "--ca-cert", cluster.ca_cert,
+                "--retries", "0", "--timeout", "3",
+                env={"MODPACK_USER": "admin", "MODPACK_PASSWORD": cluster.options.admin_password or ""},
+            )  # fmt: skip
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert ": unconfirmed: POST " in done.stdout and "its answer was lost" in done.stdout, done.stdout
+        assert "no node took the artifact" not in done.stdout
+        (uid,) = objects(cluster, "old")
+        assert f"(uid {uid})" in done.stdout
+        assert sorted(cluster.options.data.glob("node-*/old/*/module.zip"))

@@ -717,7 +717,7 @@ def _what_was_kept(result: PublishResult, connection: Connection) -> str:
     if result.module_object == "replaced":
         return (
             "the module object this run created in place of the one --replace deleted is kept, for the"
-            " nodes that took the artifact"
+            " nodes that took (or may hold) the artifact"
         )
     if result.module_object == "present":
         return "the module object already in place is kept"

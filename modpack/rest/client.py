@@ -251,10 +251,11 @@ class Api:
             except transport.ResponseTooLarge:
                 raise _too_large(method, url, self.connection.max_response) from None
             except transport.TransportError as exc:
-                # An upload whose answer did not come in time is not sent again: the wait for
-                # it is bounded by --timeout once, not (retries + 1) times (issue 12).
-                timed_out = isinstance(exc, transport.ReadTimeout) and "content" in options
-                if _certificate_problem(exc) or last or timed_out:
+                # A change sent whole whose answer was lost is not sent again: it may be done (a
+                # retried DELETE met 404 and said "absent" of what this run deleted; a retried
+                # upload sent the whole bundle again), and an upload's wait is bounded by
+                # --timeout once, not (retries + 1) times (issue 12). Its caller judges it.
+                if _certificate_problem(exc) or last or _answer_lost(method, exc):
                     raise _transport_error(method, url, exc) from exc
                 self._wait(attempt, f"{method} {url}: {type(exc).__name__}")
                 continue
@@ -337,9 +338,20 @@ def _certificate_problem(exc: BaseException) -> bool:
     return False
 
 
-def _transport_error(method: str, url: str, exc: TransportError) -> ModpackError:
+def _answer_lost(method: str, exc: TransportError) -> bool:
+    """Whether `exc` left a request that changes something (not a GET) sent whole and unanswered:
+    no answer in time, or the connection ended after it (not an answer that is no HTTP at all,
+    which says the address is not the cluster's)."""
     from modpack.rest import transport  # imported by the caller already
 
+    if method == "GET":
+        return False
+    if isinstance(exc, transport.ReadTimeout):
+        return True
+    return isinstance(exc, transport.RemoteProtocolError) and "is not HTTP" not in str(exc)
+
+
+def _transport_error(method: str, url: str, exc: TransportError) -> ModpackError:
     if _certificate_problem(exc):
         return ClusterError(
             f"{url}: the TLS certificate is not trusted",
@@ -347,7 +359,7 @@ def _transport_error(method: str, url: str, exc: TransportError) -> ModpackError
             " verification).",
         )
     reason = str(exc) or type(exc).__name__
-    if isinstance(exc, transport.ReadTimeout | transport.RemoteProtocolError):
+    if _answer_lost(method, exc):
         return AnswerLost(
             f"{method} {url} was sent, but its answer was lost: {reason}",
             "The server may have done it: check what it holds before running it again.",

@@ -1,6 +1,14 @@
-"""An HTTPS relay in front of one node of a local cluster, with the cluster's own certificate: it
-passes each request on whole, and can withhold the node's answer, as a network that loses it does
-(the node itself answers as usual)."""
+"""An HTTPS relay in front of one node (or the cluster address) of a local cluster, with the
+cluster's own certificate: it passes each request on whole, and can lose the node's answer as a
+network does, while the node itself answers as usual.
+
+`drop(method, path, index)` picks the requests whose answer is lost (index counts from 1). The
+client then waits until it gives up (`close=False`), or its connection ends unanswered
+(`close=True`). With `gone_after_drop`, the relay stops listening once it has lost an answer:
+the node can no longer be asked anything. `slow` seconds pass per 64 KiB of a request body read
+(a slow link). Yields the URL and the log of (method, path, body bytes) of every request passed on,
+and ("LOST", path, status) for each answer lost.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +17,39 @@ import http.client
 import http.server
 import ssl
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 from modpack.rest.cluster import LocalCluster
+
+Picker = Callable[[str, str, int], bool]
+Log = list[tuple[str, str, int]]
+
+
+def first(count: int) -> Picker:
+    """The first `count` requests."""
+    return lambda method, path, index: index <= count
+
+
+NONE = first(0)
 
 
 @contextlib.contextmanager
 def relayed(
-    cluster: LocalCluster, drop: int = 0, refuse_after: bool = False
-) -> Iterator[tuple[str, list[tuple[str, str, int]]]]:
-    """An HTTPS URL that reaches node 1: the answers to the first `drop` requests are never sent (the
-    client waits until it gives up); with `refuse_after`, every request after those gets its
-    connection closed unanswered (the node cannot be asked anything). Yields the URL and the list
-    of (method, path, body bytes) of every request that reached the relay."""
-    target = cluster.urls[0].removeprefix("https://")
-    host, port = target.rsplit(":", 1)
+    cluster: LocalCluster,
+    drop: Picker = NONE,
+    *,
+    target: str | None = None,
+    close: bool = False,
+    gone_after_drop: bool = False,
+    slow: float = 0.0,
+) -> Iterator[tuple[str, Log]]:
+    host, port = (target or cluster.urls[0]).removeprefix("https://").rsplit(":", 1)
     upstream = ssl.create_default_context(cafile=str(cluster.ca_cert))
-    seen = [0]
-    requests: list[tuple[str, str, int]] = []
+    log: Log = []
+    count = [0]
     release = threading.Event()
+    held: dict[str, http.server.ThreadingHTTPServer] = {}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -36,20 +58,29 @@ def relayed(
             pass
 
         def relay(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            seen[0] += 1
-            requests.append((self.command, self.path, len(body)))
-            number = seen[0]
-            if number > drop and refuse_after:
-                self.close_connection = True
-                return
-            node = http.client.HTTPSConnection(host, int(port), context=upstream, timeout=30)
+            left = int(self.headers.get("Content-Length") or 0)
+            parts = []
+            while left:
+                part = self.rfile.read(min(65536, left))
+                if not part:
+                    return
+                parts.append(part)
+                left -= len(part)
+                time.sleep(slow)
+            body = b"".join(parts)
+            count[0] += 1
+            log.append((self.command, self.path, len(body)))
+            node = http.client.HTTPSConnection(host, int(port), context=upstream, timeout=120)
             node.request(self.command, self.path, body, dict(self.headers.items()))
             answer = node.getresponse()
             data = answer.read()
             node.close()
-            if number <= drop:  # the node did it; its answer goes nowhere
-                release.wait(30)
+            if drop(self.command, self.path, count[0]):  # the node did it; its answer goes nowhere
+                log.append(("LOST", self.path, answer.status))
+                if gone_after_drop:
+                    held["server"].socket.close()
+                if not close:
+                    release.wait(60)
                 self.close_connection = True
                 return
             self.send_response(answer.status, answer.reason)
@@ -62,6 +93,7 @@ def relayed(
         do_GET = do_POST = do_PUT = do_DELETE = relay
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    held["server"] = server
     server.daemon_threads = True
     own = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls = cluster.options.data / "tls"
@@ -69,8 +101,9 @@ def relayed(
     server.socket = own.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", requests
+        yield f"https://127.0.0.1:{server.server_address[1]}", log
     finally:
         release.set()
-        server.shutdown()
-        server.server_close()
+        with contextlib.suppress(OSError):
+            server.shutdown()
+            server.server_close()

@@ -51,11 +51,13 @@ def interrupted(
     """What an interrupted run leaves: the module object (deleted again when this run created it
     and no node took the artifact) and each node's upload."""
     took = [o for o in result.nodes if o.status == "uploaded"]
+    # an upload whose answer was lost: the node may hold the artifact, which the object describes
+    unsure = [o for o in result.nodes if o.status in ("unconfirmed", "unknown")]
     if result.module_object == "replacing":
         _settle_replacing(api, result)
     if result.module_object == "creating":
         _settle_creation(api, result)
-    if result.module_object in ("created", "replaced") and not took:
+    if result.module_object in ("created", "replaced") and not took and not unsure:
         roll_back(api, result, noted=False, switch=switch)  # the module object's line says it
     elif result.module_object in ("", "not created") and result.replaced and not took:
         restore_replaced(api, result, switch)  # --replace deleted it, and this run made none in its place
@@ -70,11 +72,19 @@ def interrupted(
         state = result.module_object or "not created"
     details = [f"module object: {state}" + (f" (uid {result.uid})" if result.uid else "")]
     details += [
-        f"{o.node.label}: " + ("uploaded" if o.status == "uploaded" else f"not uploaded ({o.detail})")
+        f"{o.node.label}: "
+        + ("uploaded" if o.status == "uploaded" else f"{_node_state(o.status)} ({o.detail})")
         for o in result.nodes
     ]
     details += result.notes
-    if took:
+    if unsure and not took:
+        labels = ", ".join(o.node.label for o in unsure)
+        hint = (
+            f"{labels} may hold the artifact (the answer to the upload was lost), so the module object"
+            f" is kept: run the same publish again to finish, or `{_unpublish(api, result)}` to remove"
+            " what was placed."
+        )
+    elif took:
         # Where the object was there before, this run placed artifacts only: on the nodes it was given.
         placed = _unpublish(api, result, nodes=result.module_object == "present")
         hint = f"Run the same publish again to finish, or `{placed}` to remove what was placed."
@@ -92,14 +102,19 @@ def interrupted(
             " them."
         )
     elif result.module_object == "created, rollback failed":
-        hint = (
-            f"Module object {result.uid}, created by this run, is still there: `{_unpublish(api, result)}`"
+        hint = (  # the note says whether the cluster still lists it, or that it did not say
+            f"Deleting module object {result.uid}, created by this run, failed: `{_unpublish(api, result)}`"
             " removes it."
         )
     else:
         hint = "Nothing is left on the nodes; run the same publish again when ready."
     where = f"is on {len(took)} of {len(result.nodes)} nodes" if result.nodes else "was not uploaded"
     return PublishInterrupted.by(signal, f"{result.module_name} {result.version} {where}", hint, details)
+
+
+def _node_state(status: str) -> str:
+    """A node's line that is not "uploaded": not uploaded, or what its lost answer left."""
+    return status if status in ("unconfirmed", "unknown") else "not uploaded"
 
 
 def _unpublish(api: Api, result: PublishResult, *, nodes: bool = False) -> str:

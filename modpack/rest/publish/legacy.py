@@ -224,6 +224,13 @@ class LegacyPublish:
                 self.result.uid = uid
             action_uid = action.get("action_uid") if isinstance(action, dict) else None
             follow_action(self.api, action_uid)
+        except client.AnswerLost as lost:  # the cluster may have taken it: what it holds says
+            taken = self._taken(bundle)
+            if taken:
+                return "unconfirmed", f"{lost.message}; the cluster holds this build for its platforms now"
+            if taken is None:
+                return "unknown", f"{lost.message}; the cluster did not say what it holds either"
+            return "unknown", f"{lost.message}; the cluster does not hold it yet, and may still install it"
         except ClusterError as exc:
             if exc.error_code == "module_exists" and (meanwhile := self._installed_meanwhile(bundle)):
                 return meanwhile
@@ -293,6 +300,14 @@ class LegacyPublish:
             return
         if any(o.status == "present" for o in self.result.nodes):
             self.result.module_object = "present"  # another run's, installed meanwhile: not ours to undo
+            return
+        if any(o.status in ("unconfirmed", "unknown") for o in self.result.nodes):
+            # the answer to the upload was lost: the cluster may hold (or still install) this build
+            self.result.module_object = "replaced" if self.result.replaced else "created"
+            self.result.notes.append(
+                f"module {self.result.uid}, created by this run, is kept: the answer to its upload was lost,"
+                " so the cluster may hold it"
+            )
             return
         try:
             delete_legacy_module(self.api, self.result.uid)

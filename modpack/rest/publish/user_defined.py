@@ -272,7 +272,16 @@ def _ensure_module_object(
         return False
     result.module_object = "creating"  # Ctrl+C from here on: interrupted asks the cluster
     try:
-        result.uid, created = switched_on(switch, lambda: client.create_module(api, bundles[0].module))
+        try:
+            result.uid, created = switched_on(switch, lambda: client.create_module(api, bundles[0].module))
+        except client.AnswerLost as lost:  # the cluster may have made it: its list says
+            made = _made_by_lost_post(api, bundles, result)
+            if made is None:
+                raise lost from None
+            result.uid, created = made, True
+            result.notes.append(
+                f"the answer to the POST of module object {made} was lost; the cluster lists it"
+            )
     except ModpackError as failed:
         result.module_object = "not created"
         if deleted:  # it goes back; a failed run prints no notes, so the error says both
@@ -283,6 +292,19 @@ def _ensure_module_object(
         check_made_meanwhile(api, bundles, result, str(existing.get("uid", "")) if existing else "")
     result.module_object = ("replaced" if existing else "created") if created else "present"
     return created
+
+
+def _made_by_lost_post(api: Api, bundles: Sequence[Bundle], result: PublishResult) -> str | None:
+    """The uid of the module object a POST whose answer was lost made: one of this name and version
+    listed now, of this build (none was before: the run judged the cluster first). None when none
+    is listed, or the list cannot be read (the run then fails, saying the answer was lost)."""
+    try:
+        listed = client.find_modules(api, result.module_name, result.version)
+    except ModpackError:
+        return None
+    if listed and not differences(listed[0], bundles):
+        return str(listed[0].get("uid", "")) or None
+    return None
 
 
 @dataclass
@@ -330,7 +352,10 @@ class _NodePublish:
                 node, "unknown", f"{why}: whether it took the artifact is not known", bundle.path
             )
         if listed:
-            said = f"{lost.message}; the node lists {name} {version} now: it most likely took this upload"
+            said = (
+                f"{lost.message}; the node lists {name} {version} now: this upload's, unless it is a build of"
+                " that version the node held before"
+            )
             return NodeOutcome(node, "unconfirmed", said, bundle.path)
         said = f"{lost.message}; the node does not list {name} {version} yet, and may still be placing it"
         return NodeOutcome(node, "unknown", said, bundle.path)
