@@ -630,7 +630,7 @@ def test_build_in_a_folder_with_module_json_and_its_binary_hints_an_init_that_bu
     assert converted == ["init", "--from", "mod/module.json", "mod"], converted
     wrote = run_modpack(*converted, cwd=tmp_path)
     assert wrote.returncode == 0, wrote.stdout + wrote.stderr
-    assert "[build] so = 'hello.so': the one .so beside modpack.toml" in wrote.stdout
+    assert "[build] so = 'hello.so': the module_file beside module.json" in wrote.stdout
     made = run_modpack("build", "mod", "-o", "out", cwd=tmp_path)
     assert made.returncode == 0, made.stdout + made.stderr
     assert len(bundles(tmp_path / "out")) == 1
@@ -1635,3 +1635,15 @@ def test_a_ramp_yml_built_without_so_is_told_to_pass_it(tmp_path: Path) -> None:
     )
     assert "hint: Pass it with --so: modpack build ramp.yml --so hello.so\n" in done.stderr
     assert "[build]" not in done.stderr
+
+
+def test_validate_of_a_ramp_yml_says_a_local_path_not_there_yet(tmp_path: Path) -> None:
+    """modpack.toml's local_path not there yet is DECL010 (its checks did not run); a ramp.yml's was
+    said nothing of, and build then refused it."""
+    (tmp_path / "ramp.yml").write_text(
+        MANIFEST + 'module_name: hello\nsemantic_version: "1.2.3"\n'
+        "dependencies:\n    plugin:\n        local_path: build/plugin.so\n"
+    )
+    done = run_modpack("validate", "ramp.yml", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout
+    assert "[dependencies.plugin.local_path]: info DECL010 build/plugin.so is not built yet" in done.stdout

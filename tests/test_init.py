@@ -668,8 +668,26 @@ def test_init_from_a_module_json_written_elsewhere_names_the_so_beside_the_modul
     shutil.copy(HELLO, tmp_path / "src" / "hello.so")
     made = run_modpack("init", "--from", "src/module.json", "out/", cwd=tmp_path)
     assert made.returncode == 0, made.stdout + made.stderr
-    assert "[build] so = '../src/hello.so': the one .so beside module.json" in made.stdout
+    assert "[build] so = '../src/hello.so': the module_file beside module.json" in made.stdout
     again = run_modpack("build", "out", "-o", "again", cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     (rebuilt,) = (tmp_path / "again").iterdir()
     assert rebuilt.read_bytes() == bundle.read_bytes()
+
+
+def test_init_from_a_module_json_takes_the_binary_it_names_not_another_so_beside_the_new_file(
+    tmp_path: Path,
+) -> None:
+    """A keyspecs.so beside the new modpack.toml was taken over the hello.so the module.json names
+    beside it, and build then packed keyspecs.so under hello's module.json without a word."""
+    built = run_modpack("build", FIXTURES / "example", "-o", tmp_path / "dist")
+    assert built.returncode == 0, built.stdout + built.stderr
+    (bundle,) = (tmp_path / "dist").iterdir()
+    (tmp_path / "sub").mkdir()
+    with zipfile.ZipFile(bundle) as archive:
+        (tmp_path / "sub" / "module.json").write_bytes(archive.read("module.json"))
+    shutil.copy(HELLO, tmp_path / "sub" / "hello.so")
+    (tmp_path / "other.so").write_bytes(b"\x7fELF not this one")
+    made = run_modpack("init", "--from", "sub/module.json", "modpack.toml", cwd=tmp_path)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert 'so = "sub/hello.so"' in (tmp_path / "modpack.toml").read_text()

@@ -121,10 +121,12 @@ def _posts(log: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
     return [entry for entry in log if entry[0] == "POST"]
 
 
-def test_an_upload_whose_connection_ends_after_it_is_sent_is_not_sent_again(tmp_path: Path) -> None:
-    """The connection ended once the bundle was sent whole: Api.send retried it, sending the whole
-    bundle again up to --retries times, and when the node was then gone said "cannot reach",
-    deleted the module object and noted no node took the artifact, which the node held."""
+def test_an_upload_whose_connection_ends_and_whose_node_goes_is_judged_by_the_lost_answer(
+    tmp_path: Path,
+) -> None:
+    """The connection ended once the bundle was sent whole, and the retry found the node gone:
+    publish said the retry's "cannot reach", deleted the module object and noted no node took the
+    artifact, which the node held."""
     with running_cluster(tmp_path / "data", nodes=1) as cluster:
         with relayed(cluster, first(1), close=True, gone_after_drop=True) as (node, log):
             done = cli(cluster, "publish", bundle_of(tmp_path, "ends"), "--node", node, retries=None)
@@ -152,7 +154,9 @@ def test_ctrl_c_after_a_lost_upload_answer_keeps_the_module_object(tmp_path: Pat
     from tests.support.rest import ADMIN, cli_options, wait_until
 
     with running_cluster(tmp_path / "data", nodes=2) as cluster:
-        so = rebuilt(tmp_path / "stop", random.Random(1).randbytes(3 * 1024 * 1024))  # 48 slow reads
+        # more than the loopback's socket buffers hold: node 2's upload is still being sent when
+        # the signal comes (3 MiB fitted in them, and its answer then timed out before it)
+        so = rebuilt(tmp_path / "stop", random.Random(1).randbytes(16 * 1024 * 1024))
         bundle = write_bundle(tmp_path / "stop.zip", module_json(so, module_name="stop"), so)
         with (
             relayed(cluster, lambda method, path, index: method == "POST") as (one, lost),
@@ -246,3 +250,43 @@ def test_a_7x_upload_whose_answer_is_lost_is_not_rolled_back(tmp_path: Path) -> 
         (uid,) = objects(cluster, "old")
         assert f"(uid {uid})" in done.stdout
         assert sorted(cluster.options.data.glob("node-*/old/*/module.zip"))
+
+
+def test_a_put_of_the_upload_switch_whose_answer_is_lost_is_sent_again(tmp_path: Path) -> None:
+    """Setting allow_modules_upload to the same value twice does no harm: a PUT whose answer was
+    lost keeps its retries (not sending it again failed a publish --allow-upload on one slow
+    answer)."""
+    with running_cluster(tmp_path / "data", nodes=1, allow_modules_upload=False) as cluster:
+        puts: list[str] = []
+
+        def put(method: str, path: str, index: int) -> bool:  # the first PUT only
+            puts.extend([path] if method == "PUT" else [])
+            return method == "PUT" and len(puts) == 1
+
+        with relayed(cluster, put, close=True) as (address, log):
+            done = run_modpack(
+                "publish", bundle_of(tmp_path, "sw"), "--allow-upload", "--cluster", address,
+                "--ca-cert", cluster.ca_cert,
+                env={"MODPACK_USER": "admin", "MODPACK_PASSWORD": cluster.options.admin_password or ""},
+            )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert [entry[0] for entry in log].count("PUT") == 3, log  # on, once more, then off
+        assert ("LOST", "/v1/cluster", 200) in log
+
+
+def test_a_7x_unpublish_whose_delete_answer_is_lost_is_judged_by_the_list(tmp_path: Path) -> None:
+    with running_cluster(tmp_path / "data", nodes=1, software_version="7.22") as cluster:
+        assert cli(cluster, "publish", bundle_of(tmp_path, "old7")).returncode == 0
+        (uid,) = objects(cluster, "old7")
+
+        def deletes(method: str, path: str, index: int) -> bool:
+            return method == "DELETE"
+
+        with relayed(cluster, deletes, close=True) as (address, _):
+            done = run_modpack(
+                "unpublish", "old7", "10203", "--cluster", address, "--ca-cert", cluster.ca_cert,
+                env={"MODPACK_USER": "admin", "MODPACK_PASSWORD": cluster.options.admin_password or ""},
+            )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"  module objects deleted: {uid}\n" in done.stdout
+        assert objects(cluster, "old7") == []

@@ -292,6 +292,14 @@ def _binary_beside(conversion: Conversion, path: Path, source: Path | None = Non
     one takes it (the hint of a build in a folder of a module.json and its .so named `init --from`
     of it, whose modpack.toml then built nothing: "no module binary to build from"); else, written
     elsewhere, the one beside the module.json (`source`), as a path from the new file's folder."""
+    named = conversion.module.get("module_file")
+    if source is not None and isinstance(named, str) and named and "/" not in named:
+        # the binary module.json names, beside it: another .so beside the new file is not it
+        found = source.parent / named
+        if found.is_file():
+            # the path as it lies (a link keeps its own name), from the new file's folder
+            conversion.so = os.path.relpath(found.absolute(), path.parent.absolute())
+            return [f"[build] so = {conversion.so!r}: the module_file beside {source.name}"]
     beside = _only_binary_beside(path)
     if beside is not None:
         conversion.so = beside
@@ -300,10 +308,10 @@ def _binary_beside(conversion: Conversion, path: Path, source: Path | None = Non
         return []
     from modpack.beside import only_binary_in
 
-    found = only_binary_in(source.parent)
-    if found is None:
+    one = only_binary_in(source.parent)
+    if one is None:
         return []
-    conversion.so = os.path.relpath(found.resolve(), path.resolve().parent)
+    conversion.so = os.path.relpath(one.absolute(), path.parent.absolute())
     return [f"[build] so = {conversion.so!r}: the one .so beside {source.name}"]
 
 

@@ -822,13 +822,13 @@ def _check_local_paths(module: Module, base: Path, sink: Sink) -> None:
     folder holding a symlink or a FIFO, a symlink, a FIFO, a dependency name that cannot name
     deps/<name>.tgz (a .tgz is packed inside the archive, as RAMP packs it: its content is not
     read). validate said nothing of these, and build refused them.
-    A path not there yet is the build's to name, as one a build step makes may be; a path RAMP
-    evaluates as an f-string (DECL002) is never looked at."""
+    A path not there yet is DECL010 (its checks did not run), as one a build step makes may be,
+    and the build's to refuse; a path RAMP evaluates as an f-string (DECL002) is never looked at."""
     deps = module.get("dependencies")
     for name, dep in sorted(deps.items()) if isinstance(deps, dict) else ():
         local = dep.get("local_path") if isinstance(dep, dict) else None
         path = base / local if isinstance(local, str) and local and "{" not in local else None
-        if path is not None and path.exists():  # not there (a dangling link too): the build's to name
+        if path is not None:  # not there yet: DECL010 says its checks did not run, as in modpack.toml
             from modpack.modpack_toml import check_local_archive
 
             check_local_archive(str(name), path, sink, required=False, place="", archive=False)

@@ -242,6 +242,7 @@ class Api:
         from modpack.rest import transport
 
         attempts = self.connection.retries + 1
+        lost: transport.TransportError | None = None  # an earlier attempt's answer that was lost
         for attempt in range(attempts):
             last = attempt == attempts - 1
             options: RequestOptions = build() if build else {}
@@ -251,12 +252,17 @@ class Api:
             except transport.ResponseTooLarge:
                 raise _too_large(method, url, self.connection.max_response) from None
             except transport.TransportError as exc:
-                # A change sent whole whose answer was lost is not sent again: it may be done (a
-                # retried DELETE met 404 and said "absent" of what this run deleted; a retried
-                # upload sent the whole bundle again), and an upload's wait is bounded by
-                # --timeout once, not (retries + 1) times (issue 12). Its caller judges it.
-                if _certificate_problem(exc) or last or _answer_lost(method, exc):
-                    raise _transport_error(method, url, exc) from exc
+                if _answer_lost(method, exc):
+                    lost = exc
+                # Not sent again: an upload whose answer did not come in time (its wait is bounded
+                # by --timeout once, not (retries + 1) times, issue 12), and a DELETE whose answer
+                # was lost (sent again, it met 404, and "absent" was said of what the run had
+                # deleted): their callers judge them by what the server lists.
+                stop = lost is exc and (method == "DELETE" or _is_upload_wait(exc, options))
+                if _certificate_problem(exc) or last or stop:
+                    # an attempt whose answer was lost may have been done: that is said, not a later
+                    # attempt's "cannot reach" (a node that took an upload, then went away)
+                    raise _transport_error(method, url, lost or exc) from exc
                 self._wait(attempt, f"{method} {url}: {type(exc).__name__}")
                 continue
             if response.status_code >= 500 and not last:
@@ -336,6 +342,12 @@ def _certificate_problem(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _is_upload_wait(exc: TransportError, options: RequestOptions) -> bool:
+    from modpack.rest import transport  # imported by the caller already
+
+    return isinstance(exc, transport.ReadTimeout) and "content" in options
 
 
 def _answer_lost(method: str, exc: TransportError) -> bool:
@@ -905,8 +917,12 @@ def remove_artifacts(
             except ModpackError as unread:
                 why = f"{lost.message}; its list could not be read either ({unread.message})"
                 return NodeOutcome(node, "unknown", f"{why}: whether the artifact is gone is not known")
-            if still:
-                return NodeOutcome(node, "failed", f"{lost.message}, and the node still lists the artifact")
+            if still:  # not done: sent once more (a connection the node had closed, say)
+                try:
+                    delete_artifact(api, node, name, version)
+                except ModpackError as again:
+                    return NodeOutcome(node, "failed", f"{lost.message}; sent again: {again.message}")
+                return NodeOutcome(node, "deleted", f"its first answer was lost ({lost.message})")
             return NodeOutcome(
                 node, "deleted", f"its answer was lost ({lost.message}); the node lists it no more"
             )

@@ -327,11 +327,13 @@ class StdlibTransport:
                 break
             except (WriteError, RemoteProtocolError):
                 connection.close()
-                if not reused or not isinstance(request.body, bytes | None):
+                if not reused or not isinstance(request.body, bytes | None) or request.method == "DELETE":
                     raise
                 # A kept-alive connection the peer closed just as it was taken (its FIN still on
                 # the way): the request never reached a server that would answer it. Once more,
-                # on a new connection; a streamed body cannot be replayed, the caller decides.
+                # on a new connection; a streamed body cannot be replayed, the caller decides, and so
+                # it does for a DELETE, which may have been done (sent again, it met 404, and what
+                # the run had deleted was "none found"): it asks the server's list.
                 reuse = False
             except BaseException:
                 connection.close()

@@ -106,28 +106,39 @@ def _delete_objects(
     for module in modules:
         uid = str(module.get("uid", ""))
         try:
-            # a 404 (False) is gone all the same: listed a moment ago, and a DELETE whose answer was
-            # lost on a kept-alive connection is sent once more by the transport, and meets 404
-            if legacy:
-                delete_legacy_module(api, uid)
-            else:
-                client.delete_module(api, uid)
+            deleted = _delete_object(api, uid, result, legacy=legacy)
         except ActionFailed as failed:
             raise _removal_failed(api, result, uid, failed) from None
-        except client.AnswerLost as lost:  # the cluster may have deleted it: its list says
-            if legacy or _still_listed(api, uid, result):
-                raise _object_refused(result, uid, lost, legacy) from None
         except ClusterError as refused:
             raise _object_refused(result, uid, refused, legacy) from None
-        result.module_objects.append(uid)
+        if deleted:
+            result.module_objects.append(uid)
 
 
-def _still_listed(api: Api, uid: str, result: UnpublishResult) -> bool:
-    """Whether the cluster still lists module object `uid` (True when its list cannot be read)."""
+def _delete_object(api: Api, uid: str, result: UnpublishResult, *, legacy: bool) -> bool:
+    """DELETE one module object; False when the cluster had none (404). Its answer lost, the
+    cluster's list says whether it is gone (deleted: True) or still there (sent once more)."""
+
+    def delete() -> bool:
+        return delete_legacy_module(api, uid) if legacy else client.delete_module(api, uid)
+
+    try:
+        return delete()
+    except client.AnswerLost as lost:
+        if _still_listed(api, uid, result) is False:
+            return True
+        try:
+            return delete()
+        except client.AnswerLost:
+            raise lost from None
+
+
+def _still_listed(api: Api, uid: str, result: UnpublishResult) -> bool | None:
+    """Whether the cluster still lists module object `uid` (None when its list cannot be read)."""
     try:
         listed = client.find_modules(api, result.module_name, result.version)
     except ModpackError:
-        return True
+        return None
     return any(str(m.get("uid", "")) == uid for m in listed)
 
 

@@ -278,9 +278,11 @@ def _ensure_module_object(
             made = _made_by_lost_post(api, bundles, result)
             if made is None:
                 raise lost from None
-            result.uid, created = made, True
+            # never this run's to undo: another run may have made it meanwhile
+            result.uid, created = made, False
             result.notes.append(
-                f"the answer to the POST of module object {made} was lost; the cluster lists it"
+                f"the answer to the POST of the module object was lost; the cluster lists {made} of this"
+                " build, which this run may have made: it is kept, as another run's would be"
             )
     except ModpackError as failed:
         result.module_object = "not created"
@@ -295,9 +297,9 @@ def _ensure_module_object(
 
 
 def _made_by_lost_post(api: Api, bundles: Sequence[Bundle], result: PublishResult) -> str | None:
-    """The uid of the module object a POST whose answer was lost made: one of this name and version
-    listed now, of this build (none was before: the run judged the cluster first). None when none
-    is listed, or the list cannot be read (the run then fails, saying the answer was lost)."""
+    """The uid of a module object of this name, version and build listed after a POST whose answer
+    was lost: this run's, or another run's made meanwhile. None when none is listed, or the list
+    cannot be read (the run then fails, saying the answer was lost)."""
     try:
         listed = client.find_modules(api, result.module_name, result.version)
     except ModpackError:
