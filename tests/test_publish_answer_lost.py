@@ -155,12 +155,14 @@ def test_ctrl_c_after_a_lost_upload_answer_keeps_the_module_object(tmp_path: Pat
 
     with running_cluster(tmp_path / "data", nodes=2) as cluster:
         # more than the loopback's socket buffers hold: node 2's upload is still being sent when
-        # the signal comes (3 MiB fitted in them, and its answer then timed out before it)
+        # the signal comes (3 MiB fitted in them, and its answer then timed out before it). Its
+        # relay reads 64 KiB each 0.1 s: a 256 KiB send then ends well within --timeout (read
+        # each 0.5 s, one made no progress for 2 s in CI, and failed as a write timeout)
         so = rebuilt(tmp_path / "stop", random.Random(1).randbytes(16 * 1024 * 1024))
         bundle = write_bundle(tmp_path / "stop.zip", module_json(so, module_name="stop"), so)
         with (
             relayed(cluster, lambda method, path, index: method == "POST") as (one, lost),
-            relayed(cluster, target=cluster.urls[1], slow=0.5) as (two, _),
+            relayed(cluster, target=cluster.urls[1], slow=0.1) as (two, _),
         ):
             env = {**os.environ, "MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
             command = ["publish", str(bundle), "--node", one, "--node", two, "--timeout", "2"]
