@@ -828,8 +828,10 @@ def build_project(
         if decl.kind == "ramp":  # a ramp.yml has no [build]: RAMP takes the .so on its command line
             import shlex
 
-            beside = sorted(p.name for p in base.glob("*.so"))
-            example = shlex.quote(str(base / beside[0])) if len(beside) == 1 else "MODULE.so"
+            from modpack.beside import only_binary_in
+
+            one = only_binary_in(base)
+            example = shlex.quote(str(one)) if one is not None else "MODULE.so"
             raise UsageError(
                 f"no module binary to build from: {decl.path.name} names none (RAMP takes the .so on its"
                 " command line)",

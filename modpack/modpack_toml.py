@@ -6,6 +6,7 @@ archives. Content problems are findings in the declarations' sink, never excepti
 from __future__ import annotations
 
 import functools
+import os
 import re
 import stat
 from collections.abc import Mapping
@@ -227,7 +228,7 @@ def check_local_archive(
         message = f"dependency name {name!r} cannot name a file under deps/ (letters, digits, '.', '_', '-')"
         _add_unmapped(sink, "DEP006", where, message)
         return None
-    if not archive and (path.is_symlink() or path.exists()):  # not there: said below, as for an archive
+    if not archive and os.path.lexists(path):  # not there: said below, as for an archive
         unpackable = first_unpackable(path)
         if unpackable is not None:
             packed = "only folders and regular files go into a dependency archive"

@@ -566,20 +566,19 @@ def _load_declared(decl: Declarations, so: Path | None, settings: Settings) -> N
         # one that lists them is built from them without --discover, and compared as written.
         listed = decl.kind == "ramp" and isinstance(decl.module.get("commands"), list)
         packed = partial(packed_from, decl) if decl.kind == "ramp" and not listed else None
-        if decl.kind == "ramp":  # loaded as RAMP's discovery loads it, which may need its own arguments
-            from modpack.ramp.reader import discovery_words
+        from modpack.ramp.reader import discovery_words
 
-            check_load_of(
-                binary,
-                decl.module,
-                decl.sink,
-                settings,
-                packed=packed,
-                args=discovery_words(decl),
-                server_options=decl.server_options,
-            )
-        else:
-            check_load_of(binary, decl.module, decl.sink, settings, packed=packed)
+        # a ramp.yml's module is loaded as RAMP's discovery loads it, which may need its own arguments
+        args = discovery_words(decl) if decl.kind == "ramp" else None
+        check_load_of(
+            binary,
+            decl.module,
+            decl.sink,
+            settings,
+            packed=packed,
+            args=args,
+            server_options=decl.server_options,
+        )
         return
     if decl.kind == "ramp":
         why = f"{decl.path.name} names no module binary: RAMP takes the .so on its command line"

@@ -654,18 +654,25 @@ def test_a_converted_manifests_command_edits_name_a_rerun_that_applies_them(tmp_
     assert names == ["hello.copy", "hello.get", "hello.mset", "hello.set"], names
 
 
+def _unpacked_example(tmp_path: Path, folder: str) -> Path:
+    """The example's bundle, built into tmp_path/dist (returned), and its module.json and hello.so
+    laid out in tmp_path/`folder`, as a RAMP-era project keeps them."""
+    built = run_modpack("build", FIXTURES / "example", "-o", tmp_path / "dist")
+    assert built.returncode == 0, built.stdout + built.stderr
+    (bundle,) = (tmp_path / "dist").iterdir()
+    (tmp_path / folder).mkdir()
+    with zipfile.ZipFile(bundle) as archive:
+        (tmp_path / folder / "module.json").write_bytes(archive.read("module.json"))
+    shutil.copy(HELLO, tmp_path / folder / "hello.so")
+    return bundle
+
+
 def test_init_from_a_module_json_written_elsewhere_names_the_so_beside_the_module_json(
     tmp_path: Path,
 ) -> None:
     """The README says init --from module.json takes the one .so beside it; written to another
     folder, the new modpack.toml got no [build] so, and its build said "no module binary"."""
-    built = run_modpack("build", FIXTURES / "example", "-o", tmp_path / "dist")
-    assert built.returncode == 0, built.stdout + built.stderr
-    (bundle,) = (tmp_path / "dist").iterdir()
-    (tmp_path / "src").mkdir()
-    with zipfile.ZipFile(bundle) as archive:
-        (tmp_path / "src" / "module.json").write_bytes(archive.read("module.json"))
-    shutil.copy(HELLO, tmp_path / "src" / "hello.so")
+    bundle = _unpacked_example(tmp_path, "src")
     made = run_modpack("init", "--from", "src/module.json", "out/", cwd=tmp_path)
     assert made.returncode == 0, made.stdout + made.stderr
     assert "[build] so = '../src/hello.so': the module_file beside module.json" in made.stdout
@@ -680,13 +687,7 @@ def test_init_from_a_module_json_takes_the_binary_it_names_not_another_so_beside
 ) -> None:
     """A keyspecs.so beside the new modpack.toml was taken over the hello.so the module.json names
     beside it, and build then packed keyspecs.so under hello's module.json without a word."""
-    built = run_modpack("build", FIXTURES / "example", "-o", tmp_path / "dist")
-    assert built.returncode == 0, built.stdout + built.stderr
-    (bundle,) = (tmp_path / "dist").iterdir()
-    (tmp_path / "sub").mkdir()
-    with zipfile.ZipFile(bundle) as archive:
-        (tmp_path / "sub" / "module.json").write_bytes(archive.read("module.json"))
-    shutil.copy(HELLO, tmp_path / "sub" / "hello.so")
+    _unpacked_example(tmp_path, "sub")
     (tmp_path / "other.so").write_bytes(b"\x7fELF not this one")
     made = run_modpack("init", "--from", "sub/module.json", "modpack.toml", cwd=tmp_path)
     assert made.returncode == 0, made.stdout + made.stderr

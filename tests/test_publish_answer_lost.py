@@ -12,6 +12,7 @@ answers as usual.
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 from modpack.rest import client
@@ -29,6 +30,13 @@ def held(cluster: LocalCluster, name: str) -> bool:
 def objects(cluster: LocalCluster, name: str) -> list[str]:
     with client.Api(connection(cluster)) as api:
         return [str(m.get("uid")) for m in client.list_modules(api) if m.get("module_name") == name]
+
+
+def as_admin(cluster: LocalCluster, address: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`modpack ARGS --cluster ADDRESS` (a relay in front of the cluster) as the admin, with the
+    cluster's CA and the command's own retries."""
+    env = {"MODPACK_USER": "admin", "MODPACK_PASSWORD": cluster.options.admin_password or ""}
+    return run_modpack(*args, "--cluster", address, "--ca-cert", cluster.ca_cert, env=env)
 
 
 def bundle_of(tmp_path: Path, name: str) -> Path:
@@ -199,10 +207,7 @@ def test_unpublish_judges_a_lost_delete_of_the_module_object_by_the_list(tmp_pat
             return method == "DELETE"
 
         with relayed(cluster, deletes, close=True) as (address, log):
-            done = run_modpack(
-                "unpublish", "obj", "10203", "--cluster", address, "--ca-cert", cluster.ca_cert,
-                env={"MODPACK_USER": "admin", "MODPACK_PASSWORD": cluster.options.admin_password or ""},
-            )  # fmt: skip
+            done = as_admin(cluster, address, "unpublish", "obj", "10203")
         assert done.returncode == 0, done.stdout + done.stderr
         assert [entry[0] for entry in log].count("LOST") >= 1, log
         assert f"  module objects deleted: {uid}\n" in done.stdout, done.stdout
@@ -212,11 +217,7 @@ def test_unpublish_judges_a_lost_delete_of_the_module_object_by_the_list(tmp_pat
 def test_a_read_or_a_wrong_port_is_not_said_to_have_maybe_changed_anything(tmp_path: Path) -> None:
     with running_cluster(tmp_path / "data", nodes=1) as cluster:
         with relayed(cluster, lambda method, path, index: path.startswith("/v1/modules")) as (address, _):
-            done = run_modpack(
-                "modules", "list", "--cluster", address, "--ca-cert", cluster.ca_cert, "--timeout", "1",
-                "--retries", "0",
-                env={"MODPACK_USER": "admin", "MODPACK_PASSWORD": cluster.options.admin_password or ""},
-            )  # fmt: skip
+            done = as_admin(cluster, address, "modules", "list", "--timeout", "1", "--retries", "0")
         assert done.returncode == 1, done.stdout + done.stderr
         assert f"cannot reach {address}/v1/modules (GET)" in done.stderr
         assert "may have done it" not in done.stderr
@@ -231,11 +232,9 @@ def test_a_7x_upload_whose_answer_is_lost_is_not_rolled_back(tmp_path: Path) -> 
             return method == "POST" and path.startswith("/v2/modules")
 
         with relayed(cluster, upload) as (address, _):
-            done = run_modpack(
-                "publish", bundle_of(tmp_path, "old"), "--cluster", address, "--ca-cert", cluster.ca_cert,
-                "--retries", "0", "--timeout", "3",
-                env={"MODPACK_USER": "admin", "MODPACK_PASSWORD": cluster.options.admin_password or ""},
-            )  # fmt: skip
+            done = as_admin(
+                cluster, address, "publish", bundle_of(tmp_path, "old"), "--retries", "0", "--timeout", "3"
+            )
         assert done.returncode == 1, done.stdout + done.stderr
         assert ": unconfirmed: POST " in done.stdout and "its answer was lost" in done.stdout, done.stdout
         assert "no node took the artifact" not in done.stdout
@@ -256,11 +255,7 @@ def test_a_put_of_the_upload_switch_whose_answer_is_lost_is_sent_again(tmp_path:
             return method == "PUT" and len(puts) == 1
 
         with relayed(cluster, put, close=True) as (address, log):
-            done = run_modpack(
-                "publish", bundle_of(tmp_path, "sw"), "--allow-upload", "--cluster", address,
-                "--ca-cert", cluster.ca_cert,
-                env={"MODPACK_USER": "admin", "MODPACK_PASSWORD": cluster.options.admin_password or ""},
-            )  # fmt: skip
+            done = as_admin(cluster, address, "publish", bundle_of(tmp_path, "sw"), "--allow-upload")
         assert done.returncode == 0, done.stdout + done.stderr
         assert [entry[0] for entry in log].count("PUT") == 3, log  # on, once more, then off
         assert ("LOST", "/v1/cluster", 200) in log
@@ -275,10 +270,7 @@ def test_a_7x_unpublish_whose_delete_answer_is_lost_is_judged_by_the_list(tmp_pa
             return method == "DELETE"
 
         with relayed(cluster, deletes, close=True) as (address, _):
-            done = run_modpack(
-                "unpublish", "old7", "10203", "--cluster", address, "--ca-cert", cluster.ca_cert,
-                env={"MODPACK_USER": "admin", "MODPACK_PASSWORD": cluster.options.admin_password or ""},
-            )  # fmt: skip
+            done = as_admin(cluster, address, "unpublish", "old7", "10203")
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"  module objects deleted: {uid}\n" in done.stdout
         assert objects(cluster, "old7") == []

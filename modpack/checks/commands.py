@@ -773,7 +773,7 @@ def _say_step_misses_last(command: Command, first: int, last: int, step: int, si
 
 
 def _check_minimum_arity(
-    command: Command, keys: tuple[int, int], minimum: int, sink: Sink, *, by_callback: bool = False
+    command: Command, keys: tuple[int, int], minimum: int, sink: Sink, *, by_callback: bool
 ) -> None:
     first, last = keys
     name, path = command.name, command.path

@@ -287,13 +287,13 @@ def _new(
     return scaffold.new_module(name, version, so=beside), notes
 
 
-def _binary_beside(conversion: Conversion, path: Path, source: Path | None = None) -> list[str]:
+def _binary_beside(conversion: Conversion, path: Path, source: Path) -> list[str]:
     """[build] so of a modpack.toml converted from a module.json: the one .so beside it, as a new
     one takes it (the hint of a build in a folder of a module.json and its .so named `init --from`
     of it, whose modpack.toml then built nothing: "no module binary to build from"); else, written
     elsewhere, the one beside the module.json (`source`), as a path from the new file's folder."""
     named = conversion.module.get("module_file")
-    if source is not None and isinstance(named, str) and named and "/" not in named:
+    if isinstance(named, str) and named and "/" not in named:
         # the binary module.json names, beside it: another .so beside the new file is not it
         found = source.parent / named
         if found.is_file():
@@ -304,7 +304,7 @@ def _binary_beside(conversion: Conversion, path: Path, source: Path | None = Non
     if beside is not None:
         conversion.so = beside
         return [_beside_note(beside, path)]
-    if source is None or source.parent.resolve() == path.parent.resolve():
+    if source.parent.resolve() == path.parent.resolve():
         return []
     from modpack.beside import only_binary_in
 

@@ -125,6 +125,9 @@ def _pack_discovered(decl: Declarations, module: Module, request: RampOptions) -
     from modpack.redis.discover import discover, module_json_commands
     from modpack.redis.servers import minimum_version
 
+    shaped = [f for f in decl.sink.resolved() if f.code == "DECL013"]  # redis_args RAMP cannot start
+    if shaped:
+        raise FindingsError(f"{decl.path}: RAMP's discovery cannot be run as written", shaped)
     load_args = _load_arguments(decl, module)
     # a server not older than -r (min_redis_version) when there is one: a module that needs a
     # newer Redis refuses to load on an older one
@@ -170,9 +173,6 @@ def _load_arguments(decl: Declarations, module: Module) -> list[str]:
             text = _evaluated(str(module.get("command_line_args") or ""), "-c")
         else:
             text = _readable(decl, "command_line_args", str(module.get("command_line_args") or ""))
-    shaped = [f for f in decl.sink.resolved() if f.code == "DECL013"]  # redis_args RAMP cannot start
-    if shaped:
-        raise FindingsError(f"{decl.path}: RAMP's discovery cannot be run as written", shaped)
     return text.split()
 
 
@@ -193,10 +193,11 @@ def _evaluated(value: str, option: str) -> str:
 
     sink = Sink(NO_MANIFEST)
     sink.getenv = dict.fromkeys(getenv_fields({option: value}), True)  # RAMP reads them too
-    text = substitute_env(from_getenv(value), sink, option)
+    read = from_getenv(value)
+    text = substitute_env(read, sink, option)
     if sink.unexpanded:
         raise FindingsError(f"{option} cannot be read, so the module was not loaded", sink.resolved())
-    field = unevaluated_field(from_getenv(value))
+    field = unevaluated_field(read)
     if field:
         raise UsageError(
             f"{option} {value!r} holds {field}, a Python f-string field: ramp pack evaluates it, and"

@@ -186,9 +186,9 @@ def load(path: Path) -> Declarations:
     data, unread = _substitute_read_values(data, sink)
     # A value whose ${VAR} is unset is as unknown as a placeholder: DECL003 is its one finding.
     decl.opaque |= unread | sink.unexpanded
-    decl.load_args = discovery_arguments(data.get("run_command_line_args"), sink)
+    decl.load_args = _discovery_arguments(data.get("run_command_line_args"), sink)
     if "redis_args" in data:
-        decl.server_options = server_options(data["redis_args"], sink)
+        decl.server_options = _server_options(data["redis_args"], sink)
     decl.module = _module(data, sink)
     return decl
 
@@ -200,7 +200,7 @@ def load(path: Path) -> Declarations:
 _UNREAD_KEYS = frozenset({"version", "redis_args"})
 
 
-def discovery_arguments(value: JSON, sink: Sink, path: str = "run_command_line_args") -> str:
+def _discovery_arguments(value: JSON, sink: Sink) -> str:
     """run_command_line_args (expanded) as the text of the module's arguments for discovery, or ""
     when it gives none: RAMP then loads the module with command_line_args (packer.py: `cmd_line_args
     if cmd_line_args else metadata["command_line_args"]`, so 0, false and an empty list give none
@@ -214,8 +214,8 @@ def discovery_arguments(value: JSON, sink: Sink, path: str = "run_command_line_a
         return str(value)
     sink.add(
         "DECL013",
-        path,
-        f"{path} is {_a_yaml(value)}, not the text of the module's arguments",
+        "run_command_line_args",
+        f"run_command_line_args is {_a_yaml(value)}, not the text of the module's arguments",
         "Write the arguments as one string, as in command_line_args.",
     )
     return ""
@@ -228,7 +228,7 @@ def discovery_words(decl: Declarations) -> list[str]:
     return (decl.load_args or str(decl.module.get("command_line_args") or "")).split()
 
 
-def server_options(value: JSON, sink: Sink) -> tuple[str, ...]:
+def _server_options(value: JSON, sink: Sink) -> tuple[str, ...]:
     """redis_args as redis-server's command-line words: RAMP starts its discovery server with
     `--key value` for each entry (disposableredis: `('--%s' % k, v) for k, v in extra_args.items()`).
     RAMP stops with a TypeError on anything but a mapping of texts; modpack takes a number as its

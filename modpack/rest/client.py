@@ -843,9 +843,14 @@ class NodeOutcome:
     bundle: Path | None = None
 
     @property
+    def unsure(self) -> bool:
+        """A request sent whole whose answer was lost: the node may have done it."""
+        return self.status in ("unconfirmed", "unknown")
+
+    @property
     def failed(self) -> bool:
         """Not done, or not known to be done: each fails the run."""
-        return self.status in ("failed", "unconfirmed", "unknown")
+        return self.status == "failed" or self.unsure
 
 
 def each_node(

@@ -15,7 +15,7 @@ from modpack.rest import client
 from modpack.rest.publish.rollback import restore_replaced, roll_back
 
 if TYPE_CHECKING:
-    from modpack.rest.client import Api
+    from modpack.rest.client import Api, NodeOutcome
     from modpack.rest.publish.results import PublishResult
     from modpack.rest.publish.switch import UploadsSwitchedOn
     from modpack.types import Module
@@ -52,7 +52,7 @@ def interrupted(
     and no node took the artifact) and each node's upload."""
     took = [o for o in result.nodes if o.status == "uploaded"]
     # an upload whose answer was lost: the node may hold the artifact, which the object describes
-    unsure = [o for o in result.nodes if o.status in ("unconfirmed", "unknown")]
+    unsure = [o for o in result.nodes if o.unsure]
     if result.module_object == "replacing":
         _settle_replacing(api, result)
     if result.module_object == "creating":
@@ -72,8 +72,7 @@ def interrupted(
         state = result.module_object or "not created"
     details = [f"module object: {state}" + (f" (uid {result.uid})" if result.uid else "")]
     details += [
-        f"{o.node.label}: "
-        + ("uploaded" if o.status == "uploaded" else f"{_node_state(o.status)} ({o.detail})")
+        f"{o.node.label}: " + ("uploaded" if o.status == "uploaded" else f"{_node_state(o)} ({o.detail})")
         for o in result.nodes
     ]
     details += result.notes
@@ -112,9 +111,9 @@ def interrupted(
     return PublishInterrupted.by(signal, f"{result.module_name} {result.version} {where}", hint, details)
 
 
-def _node_state(status: str) -> str:
+def _node_state(outcome: NodeOutcome) -> str:
     """A node's line that is not "uploaded": not uploaded, or what its lost answer left."""
-    return status if status in ("unconfirmed", "unknown") else "not uploaded"
+    return outcome.status if outcome.unsure else "not uploaded"
 
 
 def _unpublish(api: Api, result: PublishResult, *, nodes: bool = False) -> str:

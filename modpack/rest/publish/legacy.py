@@ -301,7 +301,7 @@ class LegacyPublish:
         if any(o.status == "present" for o in self.result.nodes):
             self.result.module_object = "present"  # another run's, installed meanwhile: not ours to undo
             return
-        if any(o.status in ("unconfirmed", "unknown") for o in self.result.nodes):
+        if any(o.unsure for o in self.result.nodes):
             # the answer to the upload was lost: the cluster may hold (or still install) this build
             self.result.module_object = "replaced" if self.result.replaced else "created"
             self.result.notes.append(

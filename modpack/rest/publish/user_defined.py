@@ -188,7 +188,7 @@ def _rolled_back(api: Api, result: PublishResult, created: bool, switch: Uploads
     for it, and a note says why."""
     if not created or result.took:
         return False
-    unsure = [o.node.label for o in result.nodes if o.status in ("unconfirmed", "unknown")]
+    unsure = [o.node.label for o in result.nodes if o.unsure]
     if unsure:
         result.notes.append(
             f"module object {result.uid}, created by this run, is kept: {joined(unsure)} may hold the"
