@@ -70,12 +70,16 @@ def expand(
     `found_in_folder` picks among what a folder holds."""
     files: list[Path] = []
     empty: list[FileReport] = []
+    unread: set[str] = set()  # a folder named twice, or inside another named: reported once
     for path in paths:
         if is_dir(path):
             unreadable: list[OSError] = []
             found = found_in_folder(list(folder_candidates(path, unreadable)))
             for error in unreadable:  # what it holds is not known: never a pass
                 where = str(error.filename or path)
+                if os.path.realpath(where) in unread:
+                    continue
+                unread.add(os.path.realpath(where))
                 sink = Sink(where)
                 sink.add("IN001", "", f"the folder {where} cannot be read: {error.strerror or error}")
                 empty.append(FileReport(where, "folder", sink.resolved()))

@@ -526,6 +526,11 @@ def test_redis_args_of_another_shape_stop_discovery_before_a_server_starts(
     )
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "while starting with --maxmemory 100mb --no-such-option 3" in refused.stderr, refused.stderr
+    # the server's own words on the message's line, not a hint of "\\n" escapes
+    assert "; it said: *** FATAL CONFIG FILE ERROR" in refused.stderr, refused.stderr
+    assert "Bad directive or wrong number of arguments" in refused.stderr.splitlines()[0], refused.stderr
+    assert "\\n" not in refused.stderr, refused.stderr
+    assert "hint: Correct or remove an option it names" in refused.stderr, refused.stderr
     assert not (tmp_path / "x.zip").exists()
     monkeypatch.setenv("PICKY_MODE", "fast")
     assert not validate_paths([tmp_path / "ramp.yml"]).failed  # validate judges shapes, not options

@@ -131,15 +131,21 @@ def test_startup_timeout_names_the_output_and_cleans_up(tmp_path: Path) -> None:
             pass
     # Far below the fake server's 300 s: it was given up at the timeout (generous for a busy machine).
     assert time.monotonic() - started < 60
-    assert "still starting" in caught.value.hint
+    # what the server printed, in the message itself and on one line: a report escapes newlines
+    assert caught.value.message.endswith("; it said: still starting"), caught.value.message
+    assert "by hand" in caught.value.hint
     assert server.folder is None and server.pid is None
 
 
 def test_a_server_that_exits_at_start_up(tmp_path: Path) -> None:
-    script = fake_server(tmp_path, "echo '*** FATAL CONFIG FILE ERROR'; exit 1")
+    script = fake_server(tmp_path, "echo '*** FATAL CONFIG FILE ERROR'; echo; echo \"  >>> 'x 1'\"; exit 1")
     with pytest.raises(RedisStartError, match="exited with status 1") as caught, RedisServer(script):
         pass
-    assert "FATAL CONFIG" in caught.value.hint
+    assert caught.value.message.endswith("; it said: *** FATAL CONFIG FILE ERROR | >>> 'x 1'"), (
+        caught.value.message
+    )
+    assert "\n" not in caught.value.message + caught.value.hint
+    assert "by hand" in caught.value.hint
 
 
 def test_unparsable_version(tmp_path: Path) -> None:

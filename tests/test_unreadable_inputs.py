@@ -58,6 +58,12 @@ def test_a_folder_validate_cannot_read_is_an_error_not_a_pass(
     assert f"{hidden}: error IN001 the folder {hidden} cannot be read: Permission denied" in said
     assert "3 files checked: 1 error," in said  # ok/'s modpack.toml and hello.so, and the folder
 
+    # named again, and inside another folder named: one finding, as a readable file is checked once
+    code, said = run(["validate", str(tmp_path / "tree"), str(tmp_path / "tree"), str(hidden)], capsys)
+    assert code == 1, said
+    assert said.count("error IN001") == 1, said
+    assert "3 files checked: 1 error," in said
+
 
 @pytest.mark.rule("IN001")
 def test_a_file_named_that_cannot_be_read_is_reported_beside_the_others(

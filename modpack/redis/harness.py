@@ -519,8 +519,16 @@ class RedisServer:
             if status is not None:
                 # the caller's options first: a ramp.yml's redis_args may hold one redis-server refuses
                 given = f" with {shlex.join(self.options)}" if self.options else ""
+                fix = (
+                    "Correct or remove an option it names among those given (a ramp.yml's redis_args"
+                    " are given as --name value); else run this redis-server by hand to see it stop."
+                    if self.options
+                    else "Run this redis-server by hand to see why it stops: it may not run on this machine."
+                )
                 raise RedisStartError(
-                    f"redis-server exited with status {status} while starting{given}", self._startup_output()
+                    f"redis-server ({self.executable}) exited with status {status} while starting{given}"
+                    + self._startup_output(),
+                    fix,
                 )
             client = _try_connect(socket_path, self.timeout)
             if client is not None:
@@ -528,15 +536,20 @@ class RedisServer:
             if time.monotonic() > deadline:
                 given = f" (started with {shlex.join(self.options)})" if self.options else ""
                 raise RedisStartError(
-                    f"redis-server did not accept connections within {self.startup_timeout:g} s{given}",
-                    self._startup_output(),
+                    f"redis-server ({self.executable}) did not accept connections within"
+                    f" {self.startup_timeout:g} s{given}" + self._startup_output(),
+                    "A busy machine starts it slowly: run again; else run this redis-server by hand"
+                    " to see where it stops.",
                 )
             time.sleep(0.02)
 
     def _startup_output(self) -> str:
+        """ "; it said: ..." with the last lines the server printed, on one line (a message is one
+        line; the report would show newlines as \\n escapes), or "" when it printed nothing."""
         assert self.folder is not None
         lines = _read_lines(self.folder / "redis.out") + self.log_lines()
-        return "server output:\n" + "\n".join(lines[-LOG_TAIL_LINES:]) if lines else ""
+        said = " | ".join(line.strip() for line in lines[-LOG_TAIL_LINES:])
+        return f"; it said: {said}" if said else ""
 
     def _info_version(self) -> str:
         info = self.call("INFO", "server")
