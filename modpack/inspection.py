@@ -45,6 +45,7 @@ class Description(TypedDict):
     loadable_on: list[str]
     oldest_os: str | None
     unbound_api: list[str]  # undefined RedisModule_* names: dlopen fails on every node (ELF032)
+    loads_nowhere: list[str]  # what else stops dlopen on every node, with its rule (ELF008, ELF016, ELF018)
     missing_libraries: dict[str, list[str]]
     unlisted_libraries: list[str]  # needed sonames no Redis Enterprise OS is known to install (ELF019)
     # "ZLIB_1.2.12 of libz.so.1": versions of libraries whose releases per OS modpack does not know
@@ -161,6 +162,7 @@ def _describe(info: elf.ElfInfo, name: str, digest: str) -> Description:
         "loadable_on": loadability.loadable_systems(info) if loads else [],
         "oldest_os": loadability.oldest_loadable(info) if loads else None,
         "unbound_api": unbound,
+        "loads_nowhere": loadability.loads_nowhere(info) if library else [],
         "missing_libraries": _missing_libraries(info) if library else {},
         "unlisted_libraries": loadability.unlisted_libraries(info) if library else [],
         "unjudged_versions": loadability.unjudged_versions(info) if library else [],
@@ -241,6 +243,8 @@ def format_description(description: Description) -> str:
         for family, entry in d["symbol_versions"].items()
     ]
     loadable = ", ".join(d["loadable_on"]) or "none of the supported Redis Enterprise OSes"
+    if d["loads_nowhere"]:
+        loadable = f"none: {'; '.join(d['loads_nowhere'])}"
     if d["unbound_api"]:
         loadable = f"none: nothing defines {', '.join(d['unbound_api'])} (undefined; see ELF032)"
     loadable += f" (oldest: {d['oldest_os']})" if d["oldest_os"] else ""

@@ -21,6 +21,7 @@ from modpack.elf import (
     is_musl_library,
     libc_family,
     parse_version,
+    private_versions,
     split_version_name,
     symbols_by_version,
     version_key,
@@ -317,8 +318,28 @@ def _marker_cause(name: str) -> str:
     return policy.load("platforms")["marker_causes"].get(name, name)
 
 
+def loads_nowhere(info: ElfInfo) -> list[str]:
+    """What stops glibc's dlopen() on every OS, each with the rule that reports it as an error:
+    where the binary loads is then none, whatever the limits of each OS (`blockers`) say. An OS/ABI
+    glibc refuses, a *_PRIVATE version no other build of the library is bound to keep, a library
+    named by a path of the build machine; musl and static TLS are blockers of every OS already."""
+    reasons = []
+    if info.osabi not in ("SYSV", "GNU"):  # glibc's open_verify (elf/dl-load.c), VALID_ELF_OSABI
+        reasons.append(f"its OS/ABI is {info.osabi}, not System V or GNU (ELF008)")
+    private = private_versions(info)
+    if private:
+        reasons.append(f"it needs {', '.join(private)}, which only one build of the library has (ELF016)")
+    paths = [name for name in dict.fromkeys(info.needed) if library_kind(name) == "path"]
+    if paths:
+        reasons.append(f"it needs a library by a path of the build machine: {', '.join(paths)} (ELF018)")
+    return reasons
+
+
 def loadable_systems(info: ElfInfo) -> list[str]:
-    """Supported OSes whose limits the binary satisfies, for its architecture, in policy order."""
+    """Supported OSes whose limits the binary satisfies, for its architecture, in policy order;
+    none when something stops it on every OS (`loads_nowhere`)."""
+    if loads_nowhere(info):
+        return []
     return [p.os_id for p in platforms() if p.status == "supported" and not blockers(info, p)]
 
 

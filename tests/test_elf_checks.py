@@ -14,6 +14,7 @@ import pytest
 
 from modpack import loadability
 from modpack.checks.elf import check_binary, declared_targets
+from modpack.elf import read_elf
 from modpack.findings import Finding, Severity, Sink
 from modpack.rules import all_rules
 from tests.cases.make_cases import good_module
@@ -140,6 +141,37 @@ def test_without_module_json_nothing_is_suggested_but_loading_nowhere_is_reporte
     assert codes(SO / "x86_64/hello.so") == []
     assert codes(SO / "x86_64/hello.so", [1, 2]) == []  # type: ignore[arg-type]
     assert codes(SO / "x86_64/glibc_future.so") == ["ELF030"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "code", "reason"),
+    [
+        (Spec(osabi=9), "ELF008", "its OS/ABI is 9, not System V or GNU (ELF008)"),
+        (
+            Spec(verneed={"libc.so.6": ("GLIBC_2.2.5", "GLIBC_PRIVATE")}),
+            "ELF016",
+            "it needs GLIBC_PRIVATE, which only one build of the library has (ELF016)",
+        ),
+        (
+            Spec(needed=("libc.so.6", "/home/me/build/libfoo.so")),
+            "ELF018",
+            "it needs a library by a path of the build machine: /home/me/build/libfoo.so (ELF018)",
+        ),
+    ],
+)
+def test_what_loads_nowhere_is_listed_as_loading_nowhere(
+    tmp_path: Path, spec: Spec, code: str, reason: str
+) -> None:
+    """An error that stops dlopen on every OS: validate listed every OS beside it (ELF029, "all it
+    loads on: rhel8, ..."), and inspect said "loads on rhel8, rhel9, ..." of a binary no node loads."""
+    so = crafted(tmp_path, spec)
+    assert codes(so, {}) == [code]  # declaring no OS: no ELF029 list beside the error
+    assert loadability.loadable_systems(read_elf(so)) == []
+    described = run_modpack("inspect", so)
+    assert described.returncode == 0, described.stderr
+    assert f"  loads on      none: {reason}\n" in described.stdout, described.stdout
+    as_json = json.loads(run_modpack("inspect", "--format", "json", so).stdout)
+    assert as_json["loadable_on"] == [] and as_json["loads_nowhere"] == [reason]
 
 
 HIDDEN, LOCAL = builder.HIDDEN, builder.LOCAL
