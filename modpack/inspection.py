@@ -48,6 +48,7 @@ class Description(TypedDict):
     loads_nowhere: list[str]  # what else stops dlopen on every node, with its rule (ELF008, ELF016, ELF018)
     missing_libraries: dict[str, list[str]]
     unlisted_libraries: list[str]  # needed sonames no Redis Enterprise OS is known to install (ELF019)
+    optional_libraries: list[str]  # needed sonames in a package a minimal node may lack (ELF020)
     # "ZLIB_1.2.12 of libz.so.1": versions of libraries whose releases per OS modpack does not know
     unjudged_versions: list[str]
     x86_isa_level: int | None  # the x86-64 level (1 to 4) it needs of the CPU (ELF034); None off x86-64
@@ -165,6 +166,7 @@ def _describe(info: elf.ElfInfo, name: str, digest: str) -> Description:
         "loads_nowhere": loadability.loads_nowhere(info) if library else [],
         "missing_libraries": _missing_libraries(info) if library else {},
         "unlisted_libraries": loadability.unlisted_libraries(info) if library else [],
+        "optional_libraries": loadability.optional_libraries(info) if library else [],
         "unjudged_versions": loadability.unjudged_versions(info) if library else [],
         "x86_isa_level": info.isa_level if info.architecture == "x86_64" else None,
         "execstack": info.executable_stack,
@@ -252,6 +254,13 @@ def format_description(description: Description) -> str:
     if unlisted and d["loadable_on"]:  # validate warns ELF019: "loads on" holds only where they are
         names = ", ".join(unlisted)
         loadable += f", only where {names} {'is' if len(unlisted) == 1 else 'are'} installed besides the OS"
+    optional = d["optional_libraries"]
+    if optional and d["loadable_on"]:  # validate warns ELF020
+        names = ", ".join(optional)
+        loadable += (
+            f", where {names} {'is' if len(optional) == 1 else 'are'} installed (a minimal node may lack"
+        )
+        loadable += f" {'it' if len(optional) == 1 else 'them'}; see ELF020)"
     unjudged = d["unjudged_versions"]
     if unjudged and d["loadable_on"]:
         loadable += f", {loadability.unjudged_caveat(unjudged)}"

@@ -277,6 +277,17 @@ def unlisted_libraries(info: ElfInfo) -> list[str]:
     return [n for n in dict.fromkeys(info.needed) if library_kind(n) in ("desktop", "unlisted")]
 
 
+def optional_libraries(info: ElfInfo) -> list[str]:
+    """Needed sonames an OS ships in a package a minimal node may lack (ELF020: libatomic.so.1)."""
+    supported = [p for p in platforms() if p.status == "supported"]
+    return [
+        name
+        for name in dict.fromkeys(info.needed)
+        if library_kind(name) == "per-os"
+        and any((lib := p.library(name)) is not None and not lib.installed for p in supported)
+    ]
+
+
 def alternatives(target: Platform, soname: str) -> list[str]:
     """The sonames of the same library `target` ships instead (libcrypto.so.1.1 for libcrypto.so.3)."""
     family = _family(soname)

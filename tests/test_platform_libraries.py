@@ -216,6 +216,12 @@ def test_a_library_a_minimal_node_may_lack_is_a_warning_naming_the_package(tmp_p
         ("ELF020", "the binary needs libnsl.so.1, which a minimal node may lack on rhel9 (libnsl)")
     ]
     assert findings(crafted(tmp_path, "libnsl.so.1"), ["ubuntu22"]) == []  # in libc6 there
+    # inspect said it loads on every OS with no word of the package validate warns of
+    shown = run_modpack("inspect", crafted(tmp_path, "libnsl.so.1"))
+    assert shown.returncode == 0, shown.stderr
+    assert ", where libnsl.so.1 is installed (a minimal node may lack it; see ELF020)" in shown.stdout, (
+        shown.stdout
+    )
 
 
 def test_a_library_no_os_ships_stays_a_warning_with_the_fix(tmp_path: Path) -> None:
