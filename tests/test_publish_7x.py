@@ -704,6 +704,33 @@ def test_a_7x_unpublish_whose_action_failed_says_what_is_left_and_a_rerun_finish
     assert listed(legacy, "left7") == [] and installed(legacy, "left7") == []
 
 
+def test_a_7x_unpublish_while_a_node_is_down_keeps_that_nodes_copy_and_says_so(
+    legacy: LocalCluster, tmp_path: Path
+) -> None:
+    """The 7.x delete removed the files of a node that was down and completed: unpublish said
+    "module objects deleted" while the node, once back, would still hold the module (on serve its
+    files were simply taken off its disk). Now the action fails, naming the node, and the object
+    stays until a delete once the node is back."""
+    bundle = write_bundle(tmp_path / "down7.zip", module_json(module_name="down7"))
+    assert cli(legacy, "publish", bundle).returncode == 0
+    (uid,) = [m["uid"] for m in listed(legacy, "down7")]
+    legacy.stop_node(3)
+
+    failed = cli(legacy, "unpublish", "down7", "1.2.3")
+
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "removing down7 10203 failed on node 3 (it is down)" in failed.stderr, failed.stderr
+    assert "module objects deleted" not in failed.stdout
+    assert [m["uid"] for m in listed(legacy, "down7")] == [uid]
+    assert any(p.parts[-4] == "node-3" for p in installed(legacy, "down7"))
+
+    legacy.start_node(3)
+    again = as_printed(hinted(failed.stderr, "modpack unpublish"))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"  module objects deleted: {uid}\n" in again.stdout
+    assert listed(legacy, "down7") == [] and installed(legacy, "down7") == []
+
+
 @pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_once_the_7x_zip_went_whole_and_the_cluster_lists_nothing_yet_says_it_is_unknown(
     legacy: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

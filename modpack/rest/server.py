@@ -1201,6 +1201,12 @@ async def _remove_everywhere(shared: Shared, uid: str, name: str, number: int, a
     def remove() -> list[str]:
         failed = []
         for done, node in enumerate(shared.nodes):
+            if not node.running:
+                # a node that is down removes nothing, as it installs nothing (`_install`): the
+                # action fails and the object stays, and a delete once it is back finishes the job
+                if node.artifacts.exists(name, number):
+                    failed.append(f"node {node.uid} (it is down)")
+                continue
             try:
                 node.artifacts.remove(name, number)
             except OSError as exc:
