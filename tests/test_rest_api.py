@@ -192,7 +192,11 @@ def test_warnings_do_not_refuse_a_module_object(cluster: LocalCluster) -> None:
     with http(cluster) as session:
         created = session.post(cluster.urls[0] + MODULES, json=document)
         assert created.status_code == 200
-        assert session.delete(f"{cluster.urls[0]}{MODULES}/{created.json()['uid']}").status_code == 200
+        uid = created.json()["uid"]
+        # "Returns a module object": the one GET lists, not the document sent with a uid (the
+        # POST's lacked the fields a cluster fills, crdb, dependencies, config_command, ...)
+        assert created.json() == session.get(f"{cluster.urls[0]}/v1/modules/{uid}").json()
+        assert session.delete(f"{cluster.urls[0]}{MODULES}/{uid}").status_code == 200
 
 
 def test_deleting_what_does_not_exist_is_404(cluster: LocalCluster) -> None:

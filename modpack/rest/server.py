@@ -540,7 +540,7 @@ async def create_module(request: Request) -> Response:
             "module_exists",
             f"module {old['module_name']} version {old['version']} already exists (uid {old['uid']})",
         ) from None
-    return JSONResponse(created)
+    return JSONResponse(listed(created))  # "Returns a module object": as GET /v1/modules lists it
 
 
 def _check_module_object(document: JSON) -> None:
