@@ -27,6 +27,7 @@ from modpack.rest.paths import ACTIONS, ARTIFACTS, LEGACY_MODULES, MODULES
 from modpack.rest.publish.identity import IdentityError, required_fields
 from modpack.rest.publish.preflight import PreflightError
 from tests.support.cli import run_modpack
+from tests.support.paths import RE_DOCS
 from tests.support.rest import (
     ADMIN,
     ROLE_USERS,
@@ -36,6 +37,8 @@ from tests.support.rest import (
     module_json,
     rebuilt,
     running_cluster,
+    serve_connection,
+    serve_processes,
     wait_until,
     write_bundle,
     write_role_users,
@@ -73,6 +76,50 @@ def test_a_module_object_is_listed_with_the_fields_every_real_listing_carries(tm
     expected = {"bigstore_version_2_support": False, "config_command": "", "crdb": {}, "dependencies": {}}
     assert {k: listed[k] for k in expected} == expected == {k: one[k] for k in expected}
     assert listed["commands"] == required["commands"]  # what was stored is listed as it was
+
+
+CAPTURED_MODULES = RE_DOCS / "captured__redis-enterprise-rs__GET_v1_modules.json"
+
+
+def _listed_by_serve(tmp_path: Path, name: str, *extra: str) -> tuple[list[dict[str, Any]], str]:
+    """GET /v1/modules and `modpack modules list` of a `modpack serve` on a new data folder,
+    after a publish and an unpublish of the example module beside what it lists."""
+    bundle = write_bundle(tmp_path / f"{name}.zip", module_json(module_name="mine"))
+    with serve_processes(tmp_path / name, *extra) as start:
+        info = start()
+        with client.Api(serve_connection(info)) as api:
+            assert not publishing.publish(bundle, serve_connection(info)).failed
+            assert [m["module_name"] for m in client.list_modules(api) if not m["is_bundled"]] == ["mine"]
+            assert not publishing.unpublish("mine", 10203, serve_connection(info)).failed
+            modules = client.list_modules(api)
+        shown = run_modpack(
+            "modules", "list", "--cluster", info["cluster"], "--ca-cert", info["ca_cert"],
+            env={"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password},
+        )  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+    return modules, shown.stdout
+
+
+def test_a_new_cluster_lists_the_modules_redis_enterprise_ships(tmp_path: Path) -> None:
+    """A real 8.x cluster's GET /v1/modules lists the modules it ships (is_bundled: true) beside
+    custom ones (re-docs captured__redis-enterprise-rs__GET_v1_modules: 16, bf, search, ReJSON and
+    timeseries, one per Redis version); serve listed none, so a pipeline that read the list as
+    its own modules only passed on serve. publish and unpublish leave them as they are."""
+    modules, shown = _listed_by_serve(tmp_path, "shipped")
+    captured = json.loads(CAPTURED_MODULES.read_text())
+    assert len(captured) == 16
+    assert sorted(modules, key=lambda m: m["uid"]) == sorted(captured, key=lambda m: m["uid"])
+    assert all(m["is_bundled"] is True for m in modules)
+    assert "b14385b09778a335835ee3ae380bbc77  bf 80001 (8.0.1)  bundled with Redis Enterprise\n" in shown
+    assert len(shown.splitlines()) == 16
+
+
+def test_without_the_shipped_modules_and_on_7_22_a_new_cluster_lists_none(tmp_path: Path) -> None:
+    """--no-bundled-modules starts a new data folder empty; so does a 7.x one, whose shipped set no
+    capture shows."""
+    assert _listed_by_serve(tmp_path, "none", "--no-bundled-modules") == ([], "(no module objects)\n")
+    legacy, _ = _listed_by_serve(tmp_path, "legacy", "--software-version", "7.22")
+    assert legacy == []
 
 
 def test_uploads_start_switched_off_on_a_new_data_folder(fresh: LocalCluster) -> None:

@@ -345,6 +345,14 @@ def _limit_options(command: F) -> F:
     help="Set the cluster's allow_modules_upload (RS 8.2 switch; off on a new data folder, as in RS 8.2).",
 )
 @click.option(
+    "--no-bundled-modules",
+    "bundled_modules",
+    flag_value=False,
+    default=True,
+    help="Start a new data folder with no module objects: by default an 8.x one lists the modules"
+    " Redis Enterprise ships (is_bundled), as a real cluster does.",
+)
+@click.option(
     "--software-version",
     default="8.2.0-25",
     show_default=True,
@@ -377,6 +385,7 @@ def serve(
     admin_password_file: Path | None,
     max_upload_mb: int,
     allow_modules_upload: bool | None,
+    bundled_modules: bool,
     software_version: str,
     ports_file: Path | None,
     access_log: bool,
@@ -420,6 +429,7 @@ def serve(
         admin_password=_admin_password(admin_password, admin_password_file, users_file),
         max_upload=max_upload_mb * 1024 * 1024,
         allow_modules_upload=allow_modules_upload,
+        bundled_modules=bundled_modules,
         access_log=access_log,
         software_version=software_version,
         limits=ConnectionLimits(header_timeout, idle_timeout, body_timeout, max_connections),

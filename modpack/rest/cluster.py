@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from modpack.policy import OperatingSystem
     from modpack.rest import server
+    from modpack.types import Module
 
 DEFAULT_PORT = 9443
 DEFAULT_MAX_UPLOAD = 500 * 1024 * 1024  # MAX_MODULE_SIZE_BYTES per redis-enterprise.md §8
@@ -65,6 +66,7 @@ class ServeOptions:
     admin_password: str | None = field(default=None, repr=False)
     max_upload: int = DEFAULT_MAX_UPLOAD
     allow_modules_upload: bool | None = None
+    bundled_modules: bool = True  # a new RS 8.x data folder lists the modules Redis Enterprise ships
     access_log: bool = False
     software_version: str = ""  # default: server.SOFTWARE_VERSION (8.2)
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)  # slow and idle clients
@@ -92,6 +94,17 @@ class _Running:
     future: concurrent.futures.Future[None]
     loop: asyncio.AbstractEventLoop
     thread: threading.Thread
+
+
+def bundled_modules() -> list[Module]:
+    """The module objects a Redis Enterprise 8.x cluster lists beside custom ones, `is_bundled`
+    true: RedisBloom, RediSearch, RedisJSON and RedisTimeSeries, one object per Redis version its
+    databases may run (GET /v1/modules of a real RS 8.x cluster, captured in the reference's
+    re-docs; 7.x lists another set, which no capture shows, so a 7.x data folder starts empty)."""
+    from modpack import read_packaged
+
+    loaded = json.loads(read_packaged("data", "bundled_modules.json"))
+    return [m for m in loaded if isinstance(m, dict)]
 
 
 class LocalCluster:
@@ -310,6 +323,10 @@ class LocalCluster:
             config.set_setting("allow_modules_upload", self.options.allow_modules_upload)
         elif config.setting("allow_modules_upload", None) is None:
             config.set_setting("allow_modules_upload", False)
+        if config.setting("bundled_modules", None) is None:  # a new data folder: once, never again
+            if self.options.bundled_modules and not legacy:
+                config.add_bundled(bundled_modules())
+            config.set_setting("bundled_modules", self.options.bundled_modules and not legacy)
 
     def _users(self) -> auth.Users:
         options = self.options

@@ -145,6 +145,18 @@ class ConfigStore:
             )
         return stored
 
+    def add_bundled(self, documents: list[Module]) -> None:
+        """Module objects a release ships, each with its own uid and `is_bundled` true; one whose
+        name and version are already stored is left out."""
+        with self._lock:
+            for document in documents:
+                name, number = module_name(document.get("module_name")), version(document.get("version"))
+                if self._find(name, number) is None:
+                    self._db.execute(
+                        "INSERT INTO modules (uid, module_name, version, document) VALUES (?, ?, ?, ?)",
+                        (document["uid"], name, number, dumps({**document, "is_bundled": True})),
+                    )
+
     def modules(self) -> list[Module]:
         """Every module object that can be served; a row that cannot (see `unservable`) is skipped."""
         with self._lock:

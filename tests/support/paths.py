@@ -11,3 +11,4 @@ HELLO = SO / "x86_64" / "hello.so"  # the fixture module most tests package, val
 CASES = ROOT / "tests" / "cases"
 REALWORLD = ROOT.parent / "shared" / "reference" / "examples" / "realworld"
 RAMP_EXAMPLES = ROOT.parent / "shared" / "reference" / "examples" / "ramp"
+RE_DOCS = ROOT.parent / "shared" / "reference" / "re-docs"  # verbatim Redis Enterprise pages, captures

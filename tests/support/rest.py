@@ -114,6 +114,8 @@ def running_cluster(data: Path, users: Path | None = None, **options: Any) -> It
     connection of another test could hold it meanwhile as its source port ("cannot listen on
     127.0.0.1:39443: Address already in use", one CI run in many)."""
     options.setdefault("allow_modules_upload", True)
+    # only the test's own module objects (tests/test_serve_fidelity.py lists the shipped ones)
+    options.setdefault("bundled_modules", False)
     for attempt in range(50):
         port = random.randrange(20000, 32000)
         settings = ServeOptions(
