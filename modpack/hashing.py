@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import queue
 import threading
 from collections.abc import Iterable
 from typing import BinaryIO
@@ -33,48 +34,57 @@ class BackgroundHash:
     hashlib and zlib both release the GIL on large buffers, so inflating or deflating a chunk in
     the caller's thread overlaps with hashing the previous one here. `with BackgroundHash() as
     digest:` waits for the last chunk on exit; `hexdigest()` is valid after that. One plain thread
-    and two semaphores: concurrent.futures would cost its import (logging with it) on every
+    and two queue.SimpleQueue: concurrent.futures would cost its import (logging with it) on every
     validate of a bundle, and a future per chunk.
+
+    Ctrl+C may land anywhere in the caller's thread. SimpleQueue's put and get are C calls that
+    a signal never leaves half done (threading.Semaphore's are Python code: a KeyboardInterrupt
+    between a release's count and its notify left the worker waiting on a chunk that had been
+    counted, and `build` hung for ever at the join). Leaving on an exception, the caller does not
+    wait for the digest at all: the worker is told to stop and, a daemon, never holds the exit.
     """
 
     def __init__(self) -> None:
         self.digest = hashlib.sha256()
-        self.chunk: bytes | None = None
         self.error: BaseException | None = None
-        self.ready = threading.Semaphore(0)  # a chunk (or the end) waits for the worker
-        self.idle = threading.Semaphore(1)  # the worker is done with the last chunk
+        self.chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.hashed: queue.SimpleQueue[bool] = queue.SimpleQueue()  # one per chunk the worker is done with
+        self.in_flight = False  # one chunk in flight: memory stays at two chunks
         self.worker = threading.Thread(target=self._run, name="modpack-sha256", daemon=True)
         self.worker.start()
 
     def _run(self) -> None:
-        while True:
-            self.ready.acquire()
-            chunk = self.chunk
-            if chunk is None:
-                return
+        while (chunk := self.chunks.get()) is not None:
             try:
                 self.digest.update(chunk)
             except BaseException as exc:  # handed to the caller's thread by feed() or __exit__
                 self.error = exc
-            self.idle.release()
+            self.hashed.put(True)
+
+    def _wait(self) -> None:
+        """Until the worker is done with the chunk in flight (interruptible by Ctrl+C)."""
+        if self.in_flight:
+            self.hashed.get()
+            self.in_flight = False
 
     def feed(self, chunk: bytes) -> None:
-        self.idle.acquire()  # one chunk in flight: memory stays at two chunks
+        self._wait()
         if self.error is not None:
-            self.idle.release()  # __exit__ still finds the worker idle
             raise self.error
-        self.chunk = chunk
-        self.ready.release()
+        self.in_flight = True  # before the put: interrupted after it, __exit__ does not wait anyway
+        self.chunks.put(chunk)
 
     def __enter__(self) -> BackgroundHash:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.idle.acquire()
-        self.chunk = None
-        self.ready.release()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is not None:  # an error or Ctrl+C on its way out: the digest is not wanted
+            self.chunks.put(None)
+            return
+        self._wait()
+        self.chunks.put(None)
         self.worker.join()
-        if self.error is not None and exc[0] is None:
+        if self.error is not None:
             raise self.error
 
     def hexdigest(self) -> str:
