@@ -192,6 +192,10 @@ def _carry_module(conv: Conversion, module: Module) -> None:
         elif key == "os":
             if value != "Linux":
                 conv.dropped(f"os was {value!r}; Redis Enterprise runs on Linux")
+            else:
+                conv.dropped(
+                    'os "Linux": RAMP\'s record of the OS it packed on, which modpack.toml does not hold'
+                )
         elif key == "commands":
             entries = value if isinstance(value, list) else []
             conv.commands = []
@@ -211,11 +215,12 @@ def _carry_module(conv: Conversion, module: Module) -> None:
                 conv.todo(f"semantic_version '{_comment(semantic)}' is not MAJOR.MINOR.PATCH: fix it")
             elif not _version_agrees(module):
                 conv.changed(f"version {value!r} does not encode semantic_version; it is derived now")
-        elif key in ("sha256", "git_sha", "ramp_format_version"):
-            continue  # recomputed at build time, or bookkeeping: nothing is lost
-        elif key in NOT_CARRIED:
-            conv.dropped(f"{key}: {NOT_CARRIED[key]}")
-        elif key not in ("uid", "is_bundled", "action_uid"):
+        elif key in NOT_CARRIED:  # each said, with what it was: a git_sha is the source's commit
+            shown = f" {_comment(json.dumps(value))[:48]}" if key != "sha256" else ""
+            conv.dropped(f"{key}{shown}: {NOT_CARRIED[key]}")
+        elif key in ("uid", "is_bundled", "action_uid"):
+            conv.dropped(f"{key}: what a cluster adds to the module object it keeps")
+        else:
             conv.dropped(f"{key} is not a module.json field modpack knows")
 
 
@@ -275,10 +280,13 @@ def from_module_json(document: object, source: str) -> Conversion:
     module = dict(document)
     if module.get("overide_command"):  # RAMP applied it: commands holds the entries it replaced
         conv.dropped("overide_command: RAMP's record of the entries it replaced, which commands holds")
+    elif "overide_command" in module:
+        conv.dropped("overide_command is empty: RAMP replaced no entry")
     _edit_records(module, module.get("commands"), conv)
     _carry_module(conv, module)
     _drop_nulls(conv)
     _literal_dollars(conv)
+    _incomplete_commands(conv, "")
     return conv
 
 
@@ -534,7 +542,21 @@ def from_ramp(
     if errors:
         raise FindingsError(f"{path}: RAMP's command edits cannot be applied", errors)
     _drop_nulls(conv)
+    _incomplete_commands(conv, ": RAMP's override replaces the discovered entry whole" if discovered else "")
     return conv
+
+
+def _incomplete_commands(conv: Conversion, why: str) -> None:
+    """A to-do for each command written without an arity: build refuses it (CMD005), and init said
+    nothing of it. RAMP's override replaces a discovered entry whole, so one that gives only a
+    name (as RAMP's own example manifest does) leaves the command with none."""
+    for command in conv.commands:
+        if "command_arity" not in command and isinstance(command.get("command_name"), str):
+            name = _comment(command["command_name"])
+            conv.todo(
+                f"give [[commands]] {name} its arity, flags and key positions (build refuses a command"
+                f" without an arity, CMD005{why})"
+            )
 
 
 def _edit_records(module: Module, commands: object, conv: Conversion) -> None:

@@ -692,3 +692,63 @@ def test_init_from_a_module_json_takes_the_binary_it_names_not_another_so_beside
     made = run_modpack("init", "--from", "sub/module.json", "modpack.toml", cwd=tmp_path)
     assert made.returncode == 0, made.stdout + made.stderr
     assert 'so = "sub/hello.so"' in (tmp_path / "modpack.toml").read_text()
+
+
+def test_a_command_written_without_an_arity_is_a_to_do_not_a_later_build_failure(tmp_path: Path) -> None:
+    """RAMP's override replaces the discovered entry whole: one giving only a name (RAMP's own
+    example manifest has two) left [[commands]] with a name alone, init exited 0 listing no to-do,
+    and the next build failed with CMD005. A module.json command without an arity did the same."""
+    require_redis()
+    shutil.copy2(HELLO, tmp_path / "hello.so")
+    (tmp_path / "ramp.yml").write_text(
+        HELLO_MANIFEST + 'overide_command:\n  - {"command_name": "hello.set"}\n'
+    )
+    converted = run_modpack("init", "--from", "ramp.yml", "--discover", "hello.so", cwd=tmp_path)
+    assert converted.returncode == 0, converted.stdout + converted.stderr
+    assert (
+        "to do: give [[commands]] hello.set its arity, flags and key positions (build refuses a command"
+        " without an arity, CMD005: RAMP's override replaces the discovered entry whole)"
+    ) in converted.stdout, converted.stdout
+    assert "hello.get its arity" not in converted.stdout  # discovered whole: nothing to do
+    built = run_modpack("build", ".", "-o", "dist", cwd=tmp_path)
+    assert built.returncode == 1 and "CMD005 command 'hello.set' has no arity" in built.stdout, built.stdout
+
+    module = tmp_path / "json"
+    module.mkdir()
+    shutil.copy2(HELLO, module / "hello.so")
+    built_example = run_modpack("build", FIXTURES / "example", "-o", tmp_path / "dist-example")
+    assert built_example.returncode == 0, built_example.stderr
+    [bundle] = (tmp_path / "dist-example").glob("*.zip")
+    with zipfile.ZipFile(bundle) as archive:
+        document = json.loads(archive.read("module.json"))
+    del document["commands"][0]["command_arity"]
+    (module / "module.json").write_text(json.dumps(document))
+    from_json = run_modpack("init", "--from", "module.json", cwd=module)
+    assert from_json.returncode == 0, from_json.stdout + from_json.stderr
+    name = document["commands"][0]["command_name"]
+    assert (
+        f"to do: give [[commands]] {name} its arity, flags and key positions (build refuses a command"
+        " without an arity, CMD005)"
+    ) in from_json.stdout, from_json.stdout
+
+
+def test_every_module_json_field_init_does_not_write_is_listed_with_its_value(tmp_path: Path) -> None:
+    """init said only "dependencies is empty" of RAMP's own test bundle's module.json, while the
+    file it wrote held none of its git_sha, os, ramp_format_version or empty overide_command (the
+    README: init "lists what it dropped"); nor of a cluster's uid and is_bundled."""
+    source = RAMP_EXAMPLES.parent / "module-json" / "RAMP@ef5b2b5__test_module.zip__module.json"
+    document = json.loads(source.read_text())
+    document.update(uid="0123456789abcdef", is_bundled=False)
+    (tmp_path / "module.json").write_text(json.dumps(document))
+    converted = run_modpack("init", "--from", "module.json", cwd=tmp_path)
+    assert converted.returncode == 0, converted.stdout + converted.stderr
+    for line in (
+        f'dropped: git_sha "{document["git_sha"]}": RAMP bookkeeping',
+        'dropped: os "Linux": RAMP\'s record of the OS it packed on, which modpack.toml does not hold',
+        "dropped: ramp_format_version 1: RAMP bookkeeping",
+        "dropped: overide_command is empty: RAMP replaced no entry",
+        "dropped: sha256: computed from the binary at build time",
+        "dropped: uid: what a cluster adds to the module object it keeps",
+        "dropped: is_bundled: what a cluster adds to the module object it keeps",
+    ):
+        assert f"  {line}\n" in converted.stdout, converted.stdout
