@@ -551,11 +551,11 @@ def _incomplete_commands(conv: Conversion, why: str) -> None:
     nothing of it. RAMP's override replaces a discovered entry whole, so one that gives only a
     name (as RAMP's own example manifest does) leaves the command with none."""
     for command in conv.commands:
-        if "command_arity" not in command and isinstance(command.get("command_name"), str):
-            name = _comment(command["command_name"])
+        name = command.get("command_name")
+        if "command_arity" not in command and isinstance(name, str):
             conv.todo(
-                f"give [[commands]] {name} its arity, flags and key positions (build refuses a command"
-                f" without an arity, CMD005{why})"
+                f"give [[commands]] {_comment(name)} its arity, flags and key positions (build refuses"
+                f" a command without an arity, CMD005{why})"
             )
 
 
