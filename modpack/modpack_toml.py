@@ -101,7 +101,10 @@ def load_toml(path: Path) -> Declarations:
     for violation in schema.check(parsed, "modpack", exact_integers=True):
         if settings_only(parsed) and not violation.path.startswith("validate"):
             continue  # no module to miss: a folder's settings (README, "as ruff finds pyproject.toml")
-        hint = violation.hint or _REQUIRED_HINTS.get(violation.path, "") or _belongs_elsewhere(violation)
+        required = (
+            _REQUIRED_HINTS.get(violation.path, "") if violation.code == "SCH001" else ""
+        )  # not a wrong type
+        hint = violation.hint or required or _belongs_elsewhere(violation)
         _add_unmapped(sink, violation.code, violation.path, violation.message, hint)
     _check_integer_range(parsed, sink)
     if "{{" in text:

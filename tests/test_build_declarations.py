@@ -1647,3 +1647,18 @@ def test_validate_of_a_ramp_yml_says_a_local_path_not_there_yet(tmp_path: Path) 
     done = run_modpack("validate", "ramp.yml", cwd=tmp_path)
     assert done.returncode == 0, done.stdout
     assert "[dependencies.plugin.local_path]: info DECL010 build/plugin.so is not built yet" in done.stdout
+
+
+@pytest.mark.rule("SCH002")
+def test_a_name_of_the_wrong_type_is_told_its_type_not_to_add_a_name(tmp_path: Path) -> None:
+    """`name = 5` was told 'Add name = "..." under [module]', the hint for a missing name, though
+    the key is there: a wrong type gets the type's fix, a missing name still the hint to add it."""
+    body = 'semantic_version = "1.2.3"\ncapabilities = ["types"]\n'
+    (tmp_path / "modpack.toml").write_text("[module]\nname = 5\n" + body)
+    wrong = run_modpack("validate", tmp_path / "modpack.toml")
+    assert "error SCH002 `module.name` is an integer (5); expected a string" in wrong.stdout, wrong.stdout
+    assert "Add name =" not in wrong.stdout
+    assert "  fix: Give the field a value of the type shown." in wrong.stdout
+    (tmp_path / "modpack.toml").write_text("[module]\n" + body)
+    missing = run_modpack("validate", tmp_path / "modpack.toml")
+    assert '  fix: Add name = "..." under [module]' in missing.stdout, missing.stdout
