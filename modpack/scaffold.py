@@ -647,9 +647,14 @@ def _name_and_version(
         "name": "the name the module passes to RedisModule_Init",
         "semantic_version": "X.Y.Z, the module's version",
     }
+    manifest = {"name": given.get("module_name"), "semantic_version": from_manifest}
     for key, value in values.items():
         if isinstance(value, str) and value:
             conv.module[key] = value
+            written = manifest[key]
+            if isinstance(written, str) and written and written != value:  # RAMP ignores it too
+                source = "the option given" if (name if key == "name" else version) else "the loaded module"
+                conv.changed(f"{key} is {value!r}, from {source}; ramp.yml's {written!r} is not used")
             continue
         conv.missing[key] = labels[key]
         conv.todo(

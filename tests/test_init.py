@@ -752,3 +752,23 @@ def test_every_module_json_field_init_does_not_write_is_listed_with_its_value(tm
         "dropped: is_bundled: what a cluster adds to the module object it keeps",
     ):
         assert f"  {line}\n" in converted.stdout, converted.stdout
+
+
+def test_a_manifests_name_and_version_the_loaded_module_replaces_are_said_to_be(tmp_path: Path) -> None:
+    """RAMP takes the name and version from the loaded module; init did too, and listed nothing,
+    so a manifest's module_name: foo became name = "hello" in silence."""
+    require_redis()
+    shutil.copy2(HELLO, tmp_path / "hello.so")
+    (tmp_path / "ramp.yml").write_text(HELLO_MANIFEST + "module_name: foo\nsemantic_version: 9.9.9\n")
+    converted = run_modpack("init", "--from", "ramp.yml", "--discover", "hello.so", cwd=tmp_path)
+    assert converted.returncode == 0, converted.stdout + converted.stderr
+    assert (
+        "changed: name is 'hello', from the loaded module; ramp.yml's 'foo' is not used" in converted.stdout
+    )
+    assert (
+        "changed: semantic_version is '1.2.3', from the loaded module; ramp.yml's '9.9.9' is not used"
+    ) in converted.stdout
+    named = run_modpack(
+        "init", "x.toml", "--from", "ramp.yml", "--discover", "hello.so", "--name", "hello", cwd=tmp_path
+    )
+    assert "changed: name is 'hello', from the option given; ramp.yml's 'foo' is not used" in named.stdout
