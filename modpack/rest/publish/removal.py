@@ -3,6 +3,7 @@ which the cluster removes from its nodes); `modules delete`; and a module versio
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -122,24 +123,36 @@ def _delete_object(api: Api, uid: str, result: UnpublishResult, *, legacy: bool)
     def delete() -> bool:
         return delete_legacy_module(api, uid) if legacy else client.delete_module(api, uid)
 
+    # RS 7.x deletes in an action, which drops the object once every node removed its copy: a
+    # lost DELETE's object is listed until then (CI's load kept it there past one look, run 159)
+    wait = api.connection.timeout if legacy else 0.0
     try:
         return delete()
     except client.AnswerLost as lost:
-        if _still_listed(api, uid, result) is False:
+        if _still_listed(api, uid, result, wait) is False:
             return True
         try:
             return delete()
         except client.AnswerLost:
+            if _still_listed(api, uid, result, wait) is False:
+                return True
             raise lost from None
 
 
-def _still_listed(api: Api, uid: str, result: UnpublishResult) -> bool | None:
-    """Whether the cluster still lists module object `uid` (None when its list cannot be read)."""
-    try:
-        listed = client.find_modules(api, result.module_name, result.version)
-    except ModpackError:
-        return None
-    return any(str(m.get("uid", "")) == uid for m in listed)
+def _still_listed(api: Api, uid: str, result: UnpublishResult, wait: float = 0.0) -> bool | None:
+    """Whether the cluster still lists module object `uid` (None when its list cannot be read),
+    looked at again for up to `wait` seconds while it does."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            listed = client.find_modules(api, result.module_name, result.version)
+        except ModpackError:
+            return None
+        if not any(str(m.get("uid", "")) == uid for m in listed):
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.2)
 
 
 def _object_refused(result: UnpublishResult, uid: str, refused: ClusterError, legacy: bool) -> ObjectRefused:
