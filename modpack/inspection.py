@@ -45,7 +45,7 @@ class Description(TypedDict):
     loadable_on: list[str]
     oldest_os: str | None
     unbound_api: list[str]  # undefined RedisModule_* names: dlopen fails on every node (ELF032)
-    loads_nowhere: list[str]  # what else stops dlopen on every node, with its rule (ELF008, ELF016, ELF018)
+    loads_nowhere: list[str]  # what else stops dlopen on every node, with its rule (ELF008, ELF018)
     missing_libraries: dict[str, list[str]]
     unlisted_libraries: list[str]  # needed sonames no Redis Enterprise OS is known to install (ELF019)
     optional_libraries: list[str]  # needed sonames in a package a minimal node may lack (ELF020)
@@ -254,6 +254,9 @@ def format_description(description: Description) -> str:
     if unlisted and d["loadable_on"]:  # validate warns ELF019: "loads on" holds only where they are
         names = ", ".join(unlisted)
         loadable += f", only where {names} {'is' if len(unlisted) == 1 else 'are'} installed besides the OS"
+    private = d["private_versions"]
+    if private and d["loadable_on"]:  # validate's ELF016: only the build of the library linked with
+        loadable += f", only where the library has {', '.join(private)} (see ELF016)"
     optional = d["optional_libraries"]
     if optional and d["loadable_on"]:  # validate warns ELF020
         names = ", ".join(optional)

@@ -21,7 +21,6 @@ from modpack.elf import (
     is_musl_library,
     libc_family,
     parse_version,
-    private_versions,
     split_version_name,
     symbols_by_version,
     version_key,
@@ -332,14 +331,12 @@ def _marker_cause(name: str) -> str:
 def loads_nowhere(info: ElfInfo) -> list[str]:
     """What stops glibc's dlopen() on every OS, each with the rule that reports it as an error:
     where the binary loads is then none, whatever the limits of each OS (`blockers`) say. An OS/ABI
-    glibc refuses, a *_PRIVATE version no other build of the library is bound to keep, a library
-    named by a path of the build machine; musl and static TLS are blockers of every OS already."""
+    glibc refuses, a library named by a path of the build machine; musl and static TLS are
+    blockers of every OS already. A *_PRIVATE version (ELF016) is not: the build of the library
+    the module was linked with has it, and a library shipped in deps/ is that build."""
     reasons = []
     if info.osabi not in ("SYSV", "GNU"):  # glibc's open_verify (elf/dl-load.c), VALID_ELF_OSABI
         reasons.append(f"its OS/ABI is {info.osabi}, not System V or GNU (ELF008)")
-    private = private_versions(info)
-    if private:
-        reasons.append(f"it needs {', '.join(private)}, which only one build of the library has (ELF016)")
     paths = [name for name in dict.fromkeys(info.needed) if library_kind(name) == "path"]
     if paths:
         reasons.append(f"it needs a library by a path of the build machine: {', '.join(paths)} (ELF018)")

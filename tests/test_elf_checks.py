@@ -148,11 +148,6 @@ def test_without_module_json_nothing_is_suggested_but_loading_nowhere_is_reporte
     [
         (Spec(osabi=9), "ELF008", "its OS/ABI is 9, not System V or GNU (ELF008)"),
         (
-            Spec(verneed={"libc.so.6": ("GLIBC_2.2.5", "GLIBC_PRIVATE")}),
-            "ELF016",
-            "it needs GLIBC_PRIVATE, which only one build of the library has (ELF016)",
-        ),
-        (
             Spec(needed=("libc.so.6", "/home/me/build/libfoo.so")),
             "ELF018",
             "it needs a library by a path of the build machine: /home/me/build/libfoo.so (ELF018)",
@@ -172,6 +167,17 @@ def test_what_loads_nowhere_is_listed_as_loading_nowhere(
     assert f"  loads on      none: {reason}\n" in described.stdout, described.stdout
     as_json = json.loads(run_modpack("inspect", "--format", "json", so).stdout)
     assert as_json["loadable_on"] == [] and as_json["loads_nowhere"] == [reason]
+
+
+def test_a_private_version_is_a_caveat_of_where_it_loads_not_nowhere(tmp_path: Path) -> None:
+    """The build of a library the module was linked with has its *_PRIVATE versions, and a library
+    shipped in deps/ is that build: "loads on none" was untrue of a module that loads. ELF016
+    stays an error; inspect names the condition beside the OSes."""
+    so = crafted(tmp_path, Spec(verneed={"libc.so.6": ("GLIBC_2.2.5", "GLIBC_PRIVATE")}))
+    assert codes(so, {}) == ["ELF016", "ELF029"]
+    described = run_modpack("inspect", so)
+    assert "loads on      rhel8, rhel9" in described.stdout, described.stdout
+    assert ", only where the library has GLIBC_PRIVATE (see ELF016)" in described.stdout
 
 
 HIDDEN, LOCAL = builder.HIDDEN, builder.LOCAL

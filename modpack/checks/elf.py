@@ -587,7 +587,7 @@ def _report_loadable(info: ElfInfo, sink: Sink, *, suggest: bool) -> None:
     if elf.libc_family(info) == "musl":
         return  # ELF017 already says it loads nowhere
     if info.static_tls > elf.STATIC_TLS_SURPLUS or loadability.loads_nowhere(info):
-        return  # and ELF035 of any glibc, or ELF008, ELF016 or ELF018 of every OS
+        return  # and ELF035 of any glibc, or ELF008 or ELF018 of every OS
     loadable = loadability.loadable_systems(info)
     oldest = loadability.oldest_loadable(info)
     if oldest is not None:
