@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from modpack.rest import auth, client
@@ -120,6 +122,35 @@ def test_without_the_shipped_modules_and_on_7_22_a_new_cluster_lists_none(tmp_pa
     assert _listed_by_serve(tmp_path, "none", "--no-bundled-modules") == ([], "(no module objects)\n")
     legacy, _ = _listed_by_serve(tmp_path, "legacy", "--software-version", "7.22")
     assert legacy == []
+
+
+def test_a_shipped_module_cannot_be_deleted_and_an_older_data_folder_gets_none(tmp_path: Path) -> None:
+    """DELETE /v2/modules/user-defined/<uid> ("Delete custom module") deleted a shipped module's
+    object for good; and a data folder an older modpack made, its modules in it, was given the
+    shipped ones on its first start by this one. Both as a real `modpack serve` does it."""
+    with serve_processes(tmp_path / "data") as start:
+        info = start()
+        with client.Api(serve_connection(info)) as api:
+            bloom = "b14385b09778a335835ee3ae380bbc77"  # bf 8.0.1, shipped
+            assert client.delete_module(api, bloom) is False  # 404: no custom module has that uid
+            assert len(client.list_modules(api)) == 16
+        answer = httpx.delete(
+            f"{info['cluster']}{MODULES}/{bloom}",
+            auth=(ADMIN.user, ADMIN.password),
+            verify=ssl.create_default_context(cafile=info["ca_cert"]),
+        )
+        assert answer.status_code == 404, answer.text
+        assert (
+            "bf 80001) is bundled with Redis Enterprise, not a custom module" in answer.json()["description"]
+        )
+    with serve_processes(tmp_path / "older", "--no-bundled-modules") as start:
+        info = start()  # a folder made before serve listed shipped modules: no module objects
+        info["process"].terminate()
+        info["process"].wait(timeout=30)
+    with serve_processes(tmp_path / "older") as start:
+        info = start()
+        with client.Api(serve_connection(info)) as api:
+            assert client.list_modules(api) == []
 
 
 def test_uploads_start_switched_off_on_a_new_data_folder(fresh: LocalCluster) -> None:

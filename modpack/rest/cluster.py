@@ -309,7 +309,10 @@ class LocalCluster:
         return config
 
     def _settle(self, config: store.ConfigStore, *, legacy: bool) -> None:
-        """Name the rows no response can carry; set the switch as the options say."""
+        """Name the rows no response can carry; set the switch as the options say; on a new data
+        folder, the module objects the release ships."""
+        # new: neither a switch nor a module object yet (a folder of an older modpack has one)
+        new = config.setting("allow_modules_upload", None) is None and not config.has_modules()
         self.skipped = config.unservable()
         for uid, why in self.skipped:
             logging.getLogger(__name__).warning(
@@ -323,10 +326,8 @@ class LocalCluster:
             config.set_setting("allow_modules_upload", self.options.allow_modules_upload)
         elif config.setting("allow_modules_upload", None) is None:
             config.set_setting("allow_modules_upload", False)
-        if config.setting("bundled_modules", None) is None:  # a new data folder: once, never again
-            if self.options.bundled_modules and not legacy:
-                config.add_bundled(bundled_modules())
-            config.set_setting("bundled_modules", self.options.bundled_modules and not legacy)
+        if new and self.options.bundled_modules and not legacy:
+            config.add_bundled(bundled_modules())
 
     def _users(self) -> auth.Users:
         options = self.options

@@ -569,9 +569,23 @@ async def delete_module(request: Request) -> Response:
     await authorize_async(request, auth.MANAGE_CLUSTER_MODULES)
     shared, _ = _context(request)
     uid = request.path_params["uid"]
+    await anyio.to_thread.run_sync(_refuse_bundled, shared, uid)
     if not await anyio.to_thread.run_sync(shared.store.delete_module, uid):
         raise ApiError("module_not_found", f"no module object has uid {uid!r}")
     return Response(status_code=200)
+
+
+def _refuse_bundled(shared: Shared, uid: str) -> None:
+    """A module Redis Enterprise ships is no custom module: the delete endpoints (8.x "Delete
+    custom module", user-defined.md) find none of that uid. Deleted, it was gone for good: a
+    restart seeds a new data folder only."""
+    document = shared.store.module(uid)
+    if document is not None and document.get("is_bundled") is True:
+        raise ApiError(
+            "module_not_found",
+            f"module object {uid} ({document.get('module_name')} {document.get('version')}) is bundled"
+            " with Redis Enterprise, not a custom module: it cannot be deleted",
+        )
 
 
 async def _json_body(request: Request, error_code: str) -> JSON:
@@ -1105,6 +1119,7 @@ async def _to_delete(
     await authorize_async(request, auth.UPDATE_CLUSTER)
     shared, _ = _context(request)
     uid = request.path_params["uid"]
+    await anyio.to_thread.run_sync(_refuse_bundled, shared, uid)
     key = await anyio.to_thread.run_sync(find, shared, uid)
     if key is None:
         raise ApiError("module_not_found", f"Attempting to delete a nonexistent module: {uid!r}")
@@ -1206,11 +1221,11 @@ async def _remove_everywhere(shared: Shared, uid: str, name: str, number: int, a
                 # action fails and the object stays, and a delete once it is back finishes the job
                 if node.artifacts.exists(name, number):
                     failed.append(f"node {node.uid} (it is down)")
-                continue
-            try:
-                node.artifacts.remove(name, number)
-            except OSError as exc:
-                failed.append(f"node {node.uid} ({exc.strerror or exc})")
+            else:
+                try:
+                    node.artifacts.remove(name, number)
+                except OSError as exc:
+                    failed.append(f"node {node.uid} ({exc.strerror or exc})")
             if action is not None:
                 action["progress"] = round(100 * (done + 1) / len(shared.nodes), 1)
         return failed

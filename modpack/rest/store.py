@@ -145,6 +145,11 @@ class ConfigStore:
             )
         return stored
 
+    def has_modules(self) -> bool:
+        """Whether any module object is stored, servable or not."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM modules LIMIT 1").fetchone() is not None
+
     def add_bundled(self, documents: list[Module]) -> None:
         """Module objects a release ships, each with its own uid and `is_bundled` true; one whose
         name and version are already stored is left out."""
