@@ -290,3 +290,36 @@ def test_a_7x_unpublish_whose_delete_answer_is_lost_is_judged_by_the_list(
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"  module objects deleted: {uid}\n" in done.stdout
         assert objects(cluster, "old7") == []
+
+
+def test_a_7x_rollback_whose_delete_answer_is_lost_watches_the_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sibling of the unpublish case above: no node took the bundle (node 2 cannot store a
+    file), the rollback's DELETE was answered into a closed connection, and the one look at the
+    list found the object the cluster's delete action was still removing: "created, rollback
+    failed", exit 1 naming an unpublish, of a module the cluster deleted a moment later."""
+    removing = store.NodeArtifacts.remove
+
+    def slow(self: store.NodeArtifacts, name: str, number: int) -> bool:
+        time.sleep(1.5)
+        return removing(self, name, number)
+
+    with running_cluster(tmp_path / "data", nodes=2, software_version="7.22") as cluster:
+        temp = cluster.nodes[1].artifacts.temp
+        temp.rmdir()
+        temp.write_text("not a folder")  # the install action fails on node 2
+        monkeypatch.setattr(store.NodeArtifacts, "remove", slow)
+
+        def deletes(method: str, path: str, index: int) -> bool:
+            return method == "DELETE"
+
+        with relayed(cluster, deletes, close=True) as (address, _):
+            done = as_admin(cluster, address, "publish", bundle_of(tmp_path, "gone7"))
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "module object: rolled back" in done.stdout, done.stdout
+        assert "was deleted again (the answer to the DELETE was lost, and the cluster lists it no more" in (
+            " ".join(done.stdout.split())
+        ), done.stdout
+        assert "rollback failed" not in done.stdout + done.stderr
+        assert objects(cluster, "gone7") == []

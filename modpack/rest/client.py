@@ -631,6 +631,24 @@ def find_modules(api: Api, name: str, version: int) -> list[Module]:
     return [m for m in list_modules(api) if m.get("module_name") == name and m.get("version") == version]
 
 
+def still_listed(api: Api, name: str, version: int, uid: str, wait: float = 0.0) -> bool | None:
+    """Whether the cluster lists module object `uid` of `name` `version` (None when its list
+    cannot be read), looked at again for up to `wait` seconds while it does: RS 7.x deletes in an
+    action that drops the object once every node removed its copy, so a DELETE whose answer was
+    lost leaves it listed for a while (CI run 159)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            listed = find_modules(api, name, version)
+        except ModpackError:
+            return None
+        if not any(str(m.get("uid", "")) == uid for m in listed):
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.2)
+
+
 def create_module(api: Api, module: Module) -> tuple[str, bool]:
     """(uid, created): a module object with this name and version, made if it is not there yet."""
     name, version = module.get("module_name"), module.get("version")

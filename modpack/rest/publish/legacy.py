@@ -26,7 +26,7 @@ from modpack.rest.publish.interruption import (
     settled,
     without,
 )
-from modpack.rest.publish.rollback import rollback_failed
+from modpack.rest.publish.rollback import gone, rollback_failed
 from modpack.rest.publish.wording import joined, verb
 
 if TYPE_CHECKING:
@@ -309,14 +309,21 @@ class LegacyPublish:
                 " so the cluster may hold it"
             )
             return
+        lost = ""
         try:
             delete_legacy_module(self.api, self.result.uid)
+        except client.AnswerLost as exc:  # the action may be deleting it: the list says, once it ends
+            if not gone(self.api, self.result, self.api.connection.timeout):
+                rollback_failed(self.api, self.result, exc.message)
+                return
+            lost = f" (the answer to the DELETE was lost, and the cluster lists it no more: {exc.message})"
         except ModpackError as exc:
             rollback_failed(self.api, self.result, exc.message)
             return
         self.result.module_object = "rolled back"
         self.result.notes.append(
-            f"no node took the artifact: module {self.result.uid}, created by this run, was deleted again"
+            f"no node took the artifact: module {self.result.uid}, created by this run, was deleted"
+            f" again{lost}"
         )
 
 

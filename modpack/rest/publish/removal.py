@@ -3,7 +3,6 @@ which the cluster removes from its nodes); `modules delete`; and a module versio
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -140,19 +139,7 @@ def _delete_object(api: Api, uid: str, result: UnpublishResult, *, legacy: bool)
 
 
 def _still_listed(api: Api, uid: str, result: UnpublishResult, wait: float = 0.0) -> bool | None:
-    """Whether the cluster still lists module object `uid` (None when its list cannot be read),
-    looked at again for up to `wait` seconds while it does."""
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            listed = client.find_modules(api, result.module_name, result.version)
-        except ModpackError:
-            return None
-        if not any(str(m.get("uid", "")) == uid for m in listed):
-            return False
-        if time.monotonic() >= deadline:
-            return True
-        time.sleep(0.2)
+    return client.still_listed(api, result.module_name, result.version, uid, wait)
 
 
 def _object_refused(result: UnpublishResult, uid: str, refused: ClusterError, legacy: bool) -> ObjectRefused:

@@ -29,7 +29,7 @@ def roll_back(
     try:
         client.delete_module(api, result.uid)
     except client.AnswerLost as exc:  # the cluster may have deleted it: its list says
-        if not _gone(api, result):
+        if not gone(api, result):
             rollback_failed(api, result, exc.message)
             return False
         lost = f" (the answer to the DELETE was lost, and the cluster lists it no more: {exc.message})"
@@ -46,13 +46,10 @@ def roll_back(
     return True
 
 
-def _gone(api: Api, result: PublishResult) -> bool:
-    """Whether the cluster provably no longer lists this run's module object."""
-    try:
-        listed = client.find_modules(api, result.module_name, result.version)
-    except ModpackError:
-        return False
-    return not any(str(m.get("uid", "")) == result.uid for m in listed)
+def gone(api: Api, result: PublishResult, wait: float = 0.0) -> bool:
+    """Whether the cluster provably no longer lists this run's module object (watched for up to
+    `wait` seconds while it does: client.still_listed)."""
+    return client.still_listed(api, result.module_name, result.version, result.uid, wait) is False
 
 
 def rollback_failed(api: Api, result: PublishResult, why: str) -> None:
