@@ -26,7 +26,7 @@ from modpack.rest.publish.interruption import (
     settled,
     without,
 )
-from modpack.rest.publish.rollback import gone, rollback_failed
+from modpack.rest.publish.rollback import delete_own
 from modpack.rest.publish.wording import joined, verb
 
 if TYPE_CHECKING:
@@ -309,16 +309,10 @@ class LegacyPublish:
                 " so the cluster may hold it"
             )
             return
-        lost = ""
-        try:
-            delete_legacy_module(self.api, self.result.uid)
-        except client.AnswerLost as exc:  # the action may be deleting it: the list says, once it ends
-            if not gone(self.api, self.result, self.api.connection.timeout):
-                rollback_failed(self.api, self.result, exc.message)
-                return
-            lost = f" (the answer to the DELETE was lost, and the cluster lists it no more: {exc.message})"
-        except ModpackError as exc:
-            rollback_failed(self.api, self.result, exc.message)
+        # the delete runs in an action: a lost answer's object is listed until the action ends
+        api, uid = self.api, self.result.uid
+        lost = delete_own(api, self.result, lambda: delete_legacy_module(api, uid), api.connection.timeout)
+        if lost is None:
             return
         self.result.module_object = "rolled back"
         self.result.notes.append(

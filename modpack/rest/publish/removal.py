@@ -128,18 +128,14 @@ def _delete_object(api: Api, uid: str, result: UnpublishResult, *, legacy: bool)
     try:
         return delete()
     except client.AnswerLost as lost:
-        if _still_listed(api, uid, result, wait) is False:
+        if client.still_listed(api, result.module_name, result.version, uid, wait) is False:
             return True
         try:
             return delete()
         except client.AnswerLost:
-            if _still_listed(api, uid, result, wait) is False:
+            if client.still_listed(api, result.module_name, result.version, uid, wait) is False:
                 return True
             raise lost from None
-
-
-def _still_listed(api: Api, uid: str, result: UnpublishResult, wait: float = 0.0) -> bool | None:
-    return client.still_listed(api, result.module_name, result.version, uid, wait)
 
 
 def _object_refused(result: UnpublishResult, uid: str, refused: ClusterError, legacy: bool) -> ObjectRefused:

@@ -3,6 +3,7 @@ and the one --replace deleted for it is made again."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from modpack.errors import ModpackError
@@ -25,16 +26,8 @@ def roll_back(
     whether this run's was deleted (notes say what became of each; of this run's, not when
     `noted` is false: the caller's own line says it). `switch`: the run's upload switch, which
     the POST putting it back needs on (another run's --allow-upload may have turned it off)."""
-    lost = ""
-    try:
-        client.delete_module(api, result.uid)
-    except client.AnswerLost as exc:  # the cluster may have deleted it: its list says
-        if not gone(api, result):
-            rollback_failed(api, result, exc.message)
-            return False
-        lost = f" (the answer to the DELETE was lost, and the cluster lists it no more: {exc.message})"
-    except ModpackError as exc:
-        rollback_failed(api, result, exc.message)
+    lost = delete_own(api, result, lambda: client.delete_module(api, result.uid))
+    if lost is None:
         return False
     result.module_object = "rolled back"
     if noted:
@@ -46,10 +39,24 @@ def roll_back(
     return True
 
 
-def gone(api: Api, result: PublishResult, wait: float = 0.0) -> bool:
-    """Whether the cluster provably no longer lists this run's module object (watched for up to
-    `wait` seconds while it does: client.still_listed)."""
-    return client.still_listed(api, result.module_name, result.version, result.uid, wait) is False
+def delete_own(
+    api: Api, result: PublishResult, delete: Callable[[], object], wait: float = 0.0
+) -> str | None:
+    """Delete this run's module object with `delete` (8.x's DELETE, or 7.x's and its action): ""
+    when done; the words a note adds when its answer was lost and the cluster lists it no more
+    (watched for up to `wait` seconds while it does: client.still_listed); None when it failed,
+    which `rollback_failed` has said."""
+    try:
+        delete()
+    except client.AnswerLost as exc:  # the cluster may have deleted it: its list says
+        if client.still_listed(api, result.module_name, result.version, result.uid, wait) is not False:
+            rollback_failed(api, result, exc.message)
+            return None
+        return f" (the answer to the DELETE was lost, and the cluster lists it no more: {exc.message})"
+    except ModpackError as exc:
+        rollback_failed(api, result, exc.message)
+        return None
+    return ""
 
 
 def rollback_failed(api: Api, result: PublishResult, why: str) -> None:
