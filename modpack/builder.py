@@ -105,7 +105,7 @@ def assemble(decl: Declarations, so: Path, facts: ElfInfo, target: Target | None
     module = module_for(decl.module, target)
     module.setdefault("module_file", so.name)
     fill_platform(module, facts)
-    policy.canonicalise_commands(module.get("commands"), target_redis(module))
+    policy.canonicalise_commands(module.get("commands"), target_redis(module), shown=True)
     if decl.kind == "toml":  # a ramp.yml's add_command stays as written, as RAMP writes it
         refresh_added(module)
     for dep in local_dependencies(decl):

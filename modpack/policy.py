@@ -223,16 +223,28 @@ def native_commands() -> dict[str, tuple[int, ...]]:
     }
 
 
-def canonical_flags(flags: list[object], target: tuple[int, ...] | None) -> list[str]:
+def may_replicate_hidden(target: tuple[int, ...] | None) -> bool:
+    """Whether COMMAND INFO of the `target` Redis leaves may_replicate out: it shows it on 6.2 and
+    7.0.0 only (keyspecs.md §1.7; redis/redis PR #10744, 7.0.1). A target written "7.0" is the
+    7.0 line, whose releases since 7.0.1 hide it."""
+    return target is not None and target[:2] >= (7, 0) and target != (7, 0, 0)
+
+
+def canonical_flags(flags: list[object], target: tuple[int, ...] | None, *, shown: bool = False) -> list[str]:
     """COMMAND INFO spellings in Redis 7's emission order, with `module` for Redis 7+ targets.
 
     Redis 7 reports `module` on every module command and 6.x never does (keyspecs.md §1.7), and
     matches a flags string's words case-insensitively (strcasecmp in src/module.c
     commandFlagsFromString; redis-server 7.0.15 reports "WRITE Deny-OOM" as write, denyoom).
+    `shown`: only what COMMAND INFO of the target shows, as module.json holds it: without
+    no-cluster, and without may_replicate where the target hides it. A declaration keeps both
+    (no-cluster is CAP006's; one modpack.toml builds for several targets).
     """
     spelled = module_flag_spellings()
     order = load("flags")["command_info"]
-    left_out = load("flags")["left_out_of_declarations"]  # getchannels-api: COMMAND INFO never shows it
+    left_out = set(load("flags")["left_out_of_declarations"])  # getchannels-api: never shown
+    if shown:
+        left_out |= load("flags")["module_only_invisible"].keys()
     names = {
         spelled.get(f.lower(), f.lower()) for f in flags if isinstance(f, str) and f.lower() not in left_out
     }
@@ -240,12 +252,14 @@ def canonical_flags(flags: list[object], target: tuple[int, ...] | None) -> list
         names.add("module")
     elif target is not None:
         names.discard("module")  # what `discover` copied from a Redis 7 server, for a 6.x target
+    if shown and may_replicate_hidden(target):
+        names.discard("may_replicate")
     return sorted(names, key=lambda f: (order.index(f) if f in order else len(order), f))
 
 
-def canonicalise_commands(commands: object, target: tuple[int, ...] | None) -> None:
+def canonicalise_commands(commands: object, target: tuple[int, ...] | None, *, shown: bool = False) -> None:
     """Every command's flags in place, as canonical_flags spells them for the `target` Redis:
-    what modpack.toml declares and what a build writes, normalised one way."""
+    what modpack.toml declares and what a build writes (`shown`), normalised one way."""
     for command in commands if isinstance(commands, list) else []:
         if isinstance(command, dict) and isinstance(command.get("flags"), list):
-            command["flags"] = canonical_flags(command["flags"], target)
+            command["flags"] = canonical_flags(command["flags"], target, shown=shown)

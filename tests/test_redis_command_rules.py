@@ -298,9 +298,34 @@ def test_getchannels_api_copied_from_the_flags_string_is_left_out(tmp_path: Path
     assert findings(declared, "--load") == []
     command = built_command(tmp_path)
     assert command["flags"] == ["readonly", "module"]
-    # no-cluster stays a finding: the command does not exist when cluster mode is on.
+    # no-cluster likewise: COMMAND INFO never shows it, so the build leaves it out, and the bundle
+    # it wrote was warned about by its own validate (CMD008), so strict refused to build it. A
+    # clustered module is still told (CAP006, tests below).
+    so = compile_module(tmp_path, 'CC("x.c", "readonly no-cluster", 1, 1, 1);')
     declared = project(tmp_path, [table("x.c", flags=("readonly", "no-cluster"), keys=(1, 1, 1))])
-    assert findings(declared) == ["CMD008@commands[0].flags"]
+    assert findings(declared, "--load") == []
+    shutil.rmtree(tmp_path / "out")
+    assert built_command(tmp_path)["flags"] == ["readonly", "module"]
+    assert findings(tmp_path / "out") == []
+
+
+@pytest.mark.redis
+def test_may_replicate_copied_from_the_flags_string_is_built_as_the_target_shows_it(tmp_path: Path) -> None:
+    """COMMAND INFO shows may_replicate on 6.2 and 7.0.0 only (keyspecs.md §1.7): a modpack.toml
+    copying may-replicate from the C flags string got CMD019, and its build for Redis 7.0 wrote
+    may_replicate, which redis-server 7.0.15 does not report, so the bundle got CMD019 too."""
+    so = compile_module(tmp_path, 'CC("x.c", "write may-replicate", 1, 1, 1);')
+    entry = observe(so).info["x.c"]
+    assert isinstance(entry, list) and entry[2] == ["write", "module"]
+    declared = project(tmp_path, [table("x.c", flags=("write", "may-replicate"), keys=(1, 1, 1))])
+    assert findings(declared, "--load") == []
+    assert built_command(tmp_path)["flags"] == ["write", "module"]
+    assert findings(tmp_path / "out") == []
+    # for a Redis 6.2 database it is what COMMAND INFO reports, and is kept
+    project(tmp_path, [table("x.c", flags=("write", "may-replicate"), keys=(1, 1, 1))], target="6.2")
+    shutil.rmtree(tmp_path / "out")
+    assert built_command(tmp_path)["flags"] == ["write", "may_replicate"]
+    assert findings(tmp_path / "out") == []
 
 
 # --- names Redis has already ----------------------------------------------------------------------

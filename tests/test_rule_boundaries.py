@@ -388,7 +388,9 @@ def test_flag_messages() -> None:
         ("write", "module", "stale"): "write command 'hello.set' is allowed on stale replicas",
         ("write", "module", "no_auth"): "no_auth command 'hello.set' touches data",
         ("write", "module", "loading"): "command 'hello.set' runs while loading but touches data",
-        ("write", "module", "may_replicate"): "command 'hello.set' has may_replicate",
+        ("write", "module", "may_replicate"): (
+            "command 'hello.set' has may_replicate, which Redis 7.4 does not report (hidden from 7.0.1)"
+        ),
         ("write", "module", "random"): "command 'hello.set' has random, ignored by Redis 7",
         ("write", "module", "admin", "skip_monitor"): "admin command 'hello.set' also has skip_monitor",
     }
@@ -409,6 +411,27 @@ def test_random_is_judged_by_the_target_redis() -> None:
         entry["flags"] = [f for f in entry["flags"] if f != "module"]
     assert found(six) == []
     unknown = with_command(3, flags=["module", "random"])
+    unknown.update(min_redis_version="99.99", compatible_redis_version="99.99")
+    assert [code for code, _ in found(unknown)] == ["VER010", "VER010"]
+
+
+def test_may_replicate_is_judged_by_the_target_redis() -> None:
+    """COMMAND INFO shows may_replicate on 6.2 and 7.0.0 (keyspecs.md §1.7): an entry Redis 6.2
+    generated for a 6.2 target is what Redis reports, and was called a problem whatever the target."""
+    for compatible in ("6.2", "6.2.14", "7.0.0"):
+        module = with_command(3, flags=["may_replicate"])
+        module.update(min_redis_version="6.2", compatible_redis_version=compatible)
+        for entry in module["commands"]:
+            entry["flags"] = [f for f in entry["flags"] if f != "module" or compatible == "7.0.0"]
+        # a patch level in compatible_redis_version is VER009's, not this rule's
+        assert [f for f in found(module) if f[0] == "CMD019"] == [], compatible
+    for compatible in ("7.0", "7.0.1", "7.2", "8.0"):
+        module = with_command(3, flags=["module", "may_replicate"])
+        module.update(min_redis_version="7.0", compatible_redis_version=compatible)
+        assert [f for f in found(module) if f[0].startswith("CMD")] == [("CMD019", "commands[3].flags")], (
+            compatible
+        )
+    unknown = with_command(3, flags=["module", "may_replicate"])
     unknown.update(min_redis_version="99.99", compatible_redis_version="99.99")
     assert [code for code, _ in found(unknown)] == ["VER010", "VER010"]
 
