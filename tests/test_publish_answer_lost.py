@@ -62,7 +62,7 @@ def test_an_upload_whose_answer_is_lost_is_not_rolled_back_when_the_node_lists_i
         assert f"  module object: created (uid {uid})\n" in done.stdout
         assert (
             f"  note: module object {uid}, created by this run, is kept: node {node} may hold the artifact"
-            " (the answer to the upload was lost)\n"
+            " (see each node's line)\n"
         ) in done.stdout
         assert "no node took the artifact" not in done.stdout + done.stderr
         assert "nothing this run created was kept" not in done.stderr
@@ -89,6 +89,26 @@ def test_an_upload_whose_answer_and_node_are_lost_keeps_the_module_object(tmp_pa
         (uid,) = objects(cluster, "gone")
         assert f"  module object: created (uid {uid})\n" in done.stdout
         assert held(cluster, "gone")  # what the run could not tell: the node did take it
+
+
+def test_a_node_that_stops_after_taking_the_upload_is_not_said_to_have_failed(tmp_path: Path) -> None:
+    """The node answered the upload 200 and stopped before publish read its list: the line said
+    "failed: cannot reach ...", and a run that created the module object rolled it back, while
+    the node held the artifact when it came back."""
+    upload = lambda method, path, index: method == "POST" and path.endswith("/artifacts")  # noqa: E731
+    with running_cluster(tmp_path / "data", nodes=1) as cluster:
+        with relayed(cluster, gone_after_answer=upload) as (node, _):
+            done = cli(cluster, "publish", bundle_of(tmp_path, "stop"), "--node", node, "--timeout", "2")
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert (
+            f"  node {node}: unconfirmed: the node accepted the upload, but its list could not be read"
+            " to check it (cannot reach "
+        ) in done.stdout
+        assert "failed" not in done.stdout
+        (uid,) = objects(cluster, "stop")
+        assert f"  module object: created (uid {uid})\n" in done.stdout
+        assert f"is kept: node {node} may hold the artifact (see each node's line)\n" in done.stdout
+        assert held(cluster, "stop")
 
 
 def test_a_delete_whose_answer_is_lost_is_judged_by_the_node_s_list(tmp_path: Path) -> None:
@@ -180,9 +200,7 @@ def test_ctrl_c_after_a_lost_upload_answer_keeps_the_module_object(tmp_path: Pat
             f"{one.label}: unconfirmed (its answer was lost; the node lists stop 10203 now)"
             in stopped.details
         )
-        assert stopped.hint.startswith(
-            f"{one.label} may hold the artifact (the answer to the upload was lost)"
-        )
+        assert stopped.hint.startswith(f"{one.label} may hold the artifact (see each node's line)")
         assert "Nothing is left on the nodes" not in stopped.hint
 
 

@@ -5,7 +5,8 @@ network does, while the node itself answers as usual.
 `drop(method, path, index)` picks the requests whose answer is lost (index counts from 1). The
 client then waits until it gives up (`close=False`), or its connection ends unanswered
 (`close=True`). With `gone_after_drop`, the relay stops listening once it has lost an answer:
-the node can no longer be asked anything. `slow` seconds pass per 64 KiB of a request body read
+the node can no longer be asked anything; with `gone_after_answer`, once it has passed on the
+answer to a request it picks (a node stopping just after it answered). `slow` seconds pass per 64 KiB of a request body read
 (a slow link). Yields the URL and the log of (method, path, body bytes) of every request passed on,
 and ("LOST", path, status) for each answer lost.
 """
@@ -42,6 +43,7 @@ def relayed(
     target: str | None = None,
     close: bool = False,
     gone_after_drop: bool = False,
+    gone_after_answer: Picker = NONE,
     slow: float = 0.0,
 ) -> Iterator[tuple[str, Log]]:
     host, port = (target or cluster.urls[0]).removeprefix("https://").rsplit(":", 1)
@@ -89,6 +91,9 @@ def relayed(
                     self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
+            if gone_after_answer(self.command, self.path, count[0]):
+                self.close_connection = True
+                held["server"].socket.close()
 
         do_GET = do_POST = do_PUT = do_DELETE = relay
 

@@ -79,7 +79,7 @@ def interrupted(
     if unsure and not took:
         labels = ", ".join(o.node.label for o in unsure)
         hint = (
-            f"{labels} may hold the artifact (the answer to the upload was lost), so the module object"
+            f"{labels} may hold the artifact (see each node's line), so the module object"
             f" is kept: run the same publish again to finish, or `{_unpublish(api, result)}` to remove"
             " what was placed."
         )

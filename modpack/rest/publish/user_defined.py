@@ -192,7 +192,7 @@ def _rolled_back(api: Api, result: PublishResult, created: bool, switch: Uploads
     if unsure:
         result.notes.append(
             f"module object {result.uid}, created by this run, is kept: {joined(unsure)} may hold the"
-            " artifact (the answer to the upload was lost)"
+            " artifact (see each node's line)"
         )
         return False
     roll_back(api, result, switch=switch)
@@ -334,7 +334,14 @@ class _NodePublish:
             )
         except client.AnswerLost as lost:
             return self._answer_lost(node, bundle, lost)
-        if not client.has_artifact(self.api, node, name, version):
+        try:
+            listed = client.has_artifact(self.api, node, name, version)
+        except ModpackError as unread:  # it accepted the upload: not a failed one (a node stopping)
+            said = (
+                f"the node accepted the upload, but its list could not be read to check it ({unread.message})"
+            )
+            return NodeOutcome(node, "unconfirmed", said, bundle.path)
+        if not listed:
             return NodeOutcome(
                 node, "failed", "the upload was accepted but the node does not list the artifact", bundle.path
             )
