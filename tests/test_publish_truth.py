@@ -12,10 +12,14 @@
 from __future__ import annotations
 
 import json
+import os
+import random
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +50,7 @@ from tests.support.rest import (
     module_json,
     rebuilt,
     running_cluster,
+    wait_until,
     write_bundle,
 )
 from tests.support.tools import require_redis
@@ -1304,11 +1309,13 @@ def test_a_stop_raised_where_python_cannot_raise_it_prints_no_traceback() -> Non
     looks (raise_dropped_stop); publish's signal handling prints nothing for the dropped raise,
     and hands every other unraisable exception to the hook it found."""
     import gc
+    import signal
 
     from modpack.cli.rest import _terminate_as_interrupt
 
     seen: list[BaseException | None] = []
     before = sys.unraisablehook
+    handlers = {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)}
 
     def hook(raised: Any) -> None:
         seen.append(raised.exc_value)
@@ -1337,28 +1344,12 @@ def test_a_stop_raised_where_python_cannot_raise_it_prints_no_traceback() -> Non
         assert [type(e) for e in seen] == [ValueError, KeyboardInterrupt]  # outside publish: as before
     finally:
         sys.unraisablehook = before
+        for number, handler in handlers.items():  # a stopped run lets further signals be, as it ends
+            signal.signal(number, handler)
 
 
-@pytest.mark.parametrize(
-    ("signame", "word", "status"), [("SIGINT", "interrupted", 130), ("SIGTERM", "terminated", 143)]
-)
-def test_a_stopped_publish_prints_what_the_cluster_holds(
-    cluster: LocalCluster, tmp_path: Path, signame: str, word: str, status: int
-) -> None:
-    """The real command, stopped by Ctrl+C (or SIGTERM, as a cancelled CI job sends) while all
-    three uploads stream: its exit status, the lines a user reads, and nothing left in the
-    cluster, well before the uploads could have ended. SIGTERM ended the process mid-way and left
-    the module object this run had created."""
-    import os
-    import random
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from tests.support.rest import ADMIN, wait_until
-
-    name = signame.lower()
+def _publish_streaming(cluster: LocalCluster, tmp_path: Path, name: str) -> subprocess.Popen[str]:
+    """`modpack publish` of a 96 MiB bundle as a user runs it, once all three uploads stream."""
     so = rebuilt(tmp_path / name, random.Random(name).randbytes(96 * 1024 * 1024))
     bundle = write_bundle(tmp_path / f"{name}.zip", module_json(so, module_name=name), so)
     command = [sys.executable, "-m", "modpack", "publish", str(bundle), "--cluster", cluster.urls[0]]
@@ -1375,6 +1366,21 @@ def test_a_stopped_publish_prints_what_the_cluster_holds(
     wait_until(
         lambda: all(any(f.stat().st_size for f in t.iterdir()) for t in temps) or process.poll() is not None
     )
+    return process
+
+
+@pytest.mark.parametrize(
+    ("signame", "word", "status"), [("SIGINT", "interrupted", 130), ("SIGTERM", "terminated", 143)]
+)
+def test_a_stopped_publish_prints_what_the_cluster_holds(
+    cluster: LocalCluster, tmp_path: Path, signame: str, word: str, status: int
+) -> None:
+    """The real command, stopped by Ctrl+C (or SIGTERM, as a cancelled CI job sends) while all
+    three uploads stream: its exit status, the lines a user reads, and nothing left in the
+    cluster, well before the uploads could have ended. SIGTERM ended the process mid-way and left
+    the module object this run had created."""
+    name = signame.lower()
+    process = _publish_streaming(cluster, tmp_path, name)
     process.send_signal(getattr(signal, signame))
     signalled = time.monotonic()
     _, err = process.communicate(timeout=60)
@@ -1390,6 +1396,39 @@ def test_a_stopped_publish_prints_what_the_cluster_holds(
         len(lines) == 6
         and lines[5] == "  hint: Nothing is left on the nodes; run the same publish again when ready."
     )
+    wait_until(lambda: no_temp_files(cluster))
+    assert nothing_of(cluster, name)
+
+
+@pytest.mark.parametrize(
+    ("signame", "word", "status"), [("SIGINT", "interrupted", 130), ("SIGTERM", "terminated", 143)]
+)
+def test_a_publish_stopped_again_and_again_still_takes_back_what_it_made_and_says_so(
+    cluster: LocalCluster, tmp_path: Path, signame: str, word: str, status: int
+) -> None:
+    """Ctrl+C pressed again while publish stops (an impatient user, or a CI runner sending SIGTERM
+    twice): the second signal cut the rollback short, leaving the module object this run made
+    (4 runs in 12), or the summary of what each node holds, and after the summary a traceback."""
+    name = f"again{signame.lower()}"
+    process = _publish_streaming(cluster, tmp_path, name)
+    number = getattr(signal, signame)
+    process.send_signal(number)
+    for pause in (0.002, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4):  # again, through the rollback and summary
+        time.sleep(pause)
+        if process.poll() is not None:
+            break
+        process.send_signal(number)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == status, err
+    assert "Traceback" not in err, err
+    again = "modpack: stopping already: taking back what this run created, then saying what each node holds"
+    lines = [line for line in err.splitlines() if line != again]
+    assert len(err.splitlines()) - len(lines) <= 1, err  # said once
+    assert lines[0] == f"modpack: {word}: {name} 10203 is on 0 of 3 nodes", err
+    assert lines[1] == "  module object: not created" or lines[1].startswith(
+        "  module object: rolled back (uid "
+    )
+    assert lines[-1] == "  hint: Nothing is left on the nodes; run the same publish again when ready.", err
     wait_until(lambda: no_temp_files(cluster))
     assert nothing_of(cluster, name)
 

@@ -176,17 +176,20 @@ def run() -> NoReturn:
     """
     status = 0
     try:
-        main()
-    except SystemExit as done:
-        status = _exit_status(done.code)
-    if threading.active_count() > 1:
-        sys.exit(status)
-    atexit._run_exitfuncs()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # the reader went away (`modpack ... | head`): as main's BrokenPipeError
-        status = status or 1
+        try:
+            main()
+        except SystemExit as done:
+            status = _exit_status(done.code)
+        if threading.active_count() > 1:
+            sys.exit(status)
+        atexit._run_exitfuncs()
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:  # the reader went away (`modpack ... | head`): as main's BrokenPipeError
+            status = status or 1
+    except KeyboardInterrupt:  # Ctrl+C once the command had ended: not a traceback; its status stands
+        os._exit(status or 130)
     os._exit(status)
 
 

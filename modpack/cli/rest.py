@@ -566,11 +566,31 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
     from modpack.rest import client
 
+    said: list[bool] = []
+
+    def stopping_already() -> bool:
+        """A second Ctrl+C (or SIGTERM) while the run stops: it cut short the rollback, and the
+        summary of what each node holds, and left a module object behind. Said once, then let be."""
+        if client.stop_requested() is None:
+            return False
+        if not said:
+            said.append(True)  # os.write: a print here may land inside one the run is making
+            os.write(
+                2,
+                b"modpack: stopping already: taking back what this run created, then saying what"
+                b" each node holds\n",
+            )
+        return True
+
     def stop(signum: int, frame: object) -> None:
+        if stopping_already():
+            return
         client.request_stop(Terminated())  # kept where a dropped raise cannot lose it
         raise Terminated
 
     def interrupt(signum: int, frame: object) -> None:
+        if stopping_already():
+            return
         client.request_stop(KeyboardInterrupt())
         raise KeyboardInterrupt
 
@@ -590,11 +610,21 @@ def _terminate_as_interrupt() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, before)
-        if not ignored:
-            signal.signal(signal.SIGINT, before_int)
         sys.unraisablehook = hook_before
+        if client.stop_requested() is None:
+            signal.signal(signal.SIGTERM, before)
+            if not ignored:
+                signal.signal(signal.SIGINT, before_int)
+        else:  # main prints the stopped run's summary after this block: a further signal is let be
+            signal.signal(signal.SIGTERM, _let_be)
+            if not ignored:
+                signal.signal(signal.SIGINT, _let_be)
         client.clear_stop()
+
+
+def _let_be(signum: int, frame: object) -> None:
+    """A signal once a stopped run has done its undoing: the process ends as soon as it has said
+    what it leaves."""
 
 
 @click.command()
