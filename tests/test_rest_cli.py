@@ -229,6 +229,25 @@ def test_wrong_password_is_401_and_never_echoed(cluster: LocalCluster) -> None:
     assert "not-the-password-123" not in shown
 
 
+def test_credentials_of_another_encoding_are_sent_as_given_and_a_colon_in_a_user_is_refused(
+    cluster: LocalCluster,
+) -> None:
+    """A password from an environment of another encoding (Latin-1 'ä') was an internal error
+    (UnicodeEncodeError): it goes as its bytes, as curl sends them, and is a wrong password here.
+    A user name with ':' went as another user (Basic sends user:password) and got a bare 401."""
+    env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": "p\udce4"}  # the byte 0xe4 in os.environ
+    done = run_modpack("modules", "list", "--cluster", cluster.urls[0], "--ca-cert", cluster.ca_cert, env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "401 unauthorized" in done.stderr and "internal error" not in done.stderr, done.stderr
+    env = {"MODPACK_USER": "ad:min", "MODPACK_PASSWORD": ADMIN.password}
+    done = run_modpack("modules", "list", "--cluster", cluster.urls[0], "--ca-cert", cluster.ca_cert, env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        "modpack: the user name 'ad:min' holds ':', which HTTP Basic authentication cannot send\n"
+        in done.stderr
+    ), done.stderr
+
+
 def test_untrusted_certificate_explains_ca_cert(cluster: LocalCluster) -> None:
     env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
     result = CliRunner().invoke(
@@ -237,6 +256,91 @@ def test_untrusted_certificate_explains_ca_cert(cluster: LocalCluster) -> None:
     assert isinstance(result.exception, ModpackError)
     assert "not trusted" in result.exception.message
     assert "--ca-cert FILE or MODPACK_CA_CERT" in result.exception.hint
+
+
+def _signed_by_a_ca(folder: Path, *, names: list[str], days: tuple[int, int]) -> tuple[Path, Path, Path]:
+    """A CA, and a leaf it signed for `names` valid from days[0] to days[1] from now: the CA's,
+    the leaf's and the leaf key's files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("test CA"))
+        .issuer_name(name("test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1000))
+        .not_valid_after(now + datetime.timedelta(days=1000))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    alt: list[x509.GeneralName] = []
+    for text in names:
+        try:
+            alt.append(x509.IPAddress(ipaddress.ip_address(text)))
+        except ValueError:
+            alt.append(x509.DNSName(text))
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(name(names[0]))
+        .issuer_name(ca.subject)
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now + datetime.timedelta(days=days[0]))
+        .not_valid_after(now + datetime.timedelta(days=days[1]))
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    files = folder / "ca.pem", folder / "leaf.pem", folder / "leaf-key.pem"
+    files[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files[1].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    files[2].write_bytes(
+        leaf_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return files
+
+
+@pytest.mark.parametrize(
+    ("names", "days", "said", "hinted"),
+    [
+        (["other.example"], (-1, 30), "is not for this host (IP address mismatch", "subjectAltName"),
+        (
+            ["127.0.0.1", "localhost"],
+            (-30, -1),
+            "is out of its validity period (certificate has expired)",
+            "Renew",
+        ),
+    ],
+    ids=["other host", "expired"],
+)
+def test_a_certificate_refused_for_another_reason_than_its_issuer_says_which(
+    tmp_path: Path, names: list[str], days: tuple[int, int], said: str, hinted: str
+) -> None:
+    """A certificate for another host name, or an expired one, whose CA was given: each was "not
+    trusted", with the hint to pass the CA that was passed already."""
+    ca, leaf, key = _signed_by_a_ca(tmp_path / "tls", names=names, days=days)
+    with running_cluster(tmp_path / "data", nodes=1, cert=leaf, key=key) as served:
+        env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
+        done = run_modpack(
+            "modules", "list", "--cluster", served.urls[0], "--ca-cert", ca, "--retries", "0", env=env
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"{served.urls[0]}/v1/modules: the TLS certificate {said}" in done.stderr, done.stderr
+    assert hinted in done.stderr and "--ca-cert" not in done.stderr, done.stderr
 
 
 def test_the_ca_certificate_may_come_from_the_environment(cluster: LocalCluster, tmp_path: Path) -> None:

@@ -354,6 +354,18 @@ def test_a_proxy_that_cannot_be_reached_is_named_as_the_proxy() -> None:
     )
     assert done.returncode == 1, done.stderr
     assert "Connection refused (through the proxy 127.0.0.1:1 the environment names)" in done.stderr
+    # and the hint is the proxy's: it said to check that the node is up and the URL right
+    assert (
+        "hint: Check the proxy 127.0.0.1:1 (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY names it), or add the"
+        " cluster's host to NO_PROXY to reach it directly." in done.stderr
+    ), done.stderr
+    # an IPv6 proxy as a URL writes it, and the message says "modpack" once
+    env["HTTPS_PROXY"] = "http://[::1]:1"
+    done = run_modpack("modules", "list", "--cluster", "https://[2001:db8::1]:9443", env=env)
+    assert done.returncode == 2, done.stderr
+    assert (
+        "modpack: the IPv6 address 2001:db8::1 cannot be reached through the proxy [::1]\n" in done.stderr
+    ), done.stderr
 
 
 def test_reprs_hide_the_credentials() -> None:
@@ -632,3 +644,28 @@ def test_a_send_that_stalls_stays_a_write_error_under_the_answer_deadline() -> N
             peer.close()
     assert type(failed.value) is transport.WriteError, repr(failed.value)
     assert "not whole" not in str(failed.value)
+
+
+def test_a_proxy_asking_for_credentials_is_said_to_be_the_proxy() -> None:
+    """A plain-HTTP proxy's 407 came with no hint at all, as if the cluster had answered it."""
+    from tests.support.cli import run_modpack
+
+    def ask(peer: socket.socket, head: bytes) -> None:
+        peer.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+
+    with raw_server(ask) as (proxy, heads):
+        env = {"MODPACK_USER": "ann", "MODPACK_PASSWORD": "x", "HTTP_PROXY": proxy}
+        done = run_modpack(
+            "modules",
+            "list",
+            "--cluster",
+            "http://cluster.invalid:8080",
+            "--allow-http",
+            "--retries",
+            "0",
+            env=env,
+        )
+    assert heads and heads[0].startswith(b"GET http://cluster.invalid:8080/"), heads
+    assert done.returncode == 1, done.stderr
+    assert "407" in done.stderr
+    assert "hint: A proxy asks for credentials: give them in its URL" in done.stderr, done.stderr

@@ -132,6 +132,12 @@ class ConnectionOptions:
                 "--password was given without --user (or MODPACK_USER)",
                 "Pass --user with the name of the user whose password it is.",
             )
+        if user and ":" in user:  # Basic authentication sends user:password (RFC 7617 §2)
+            raise UsageError(
+                f"the user name {user!r} holds ':', which HTTP Basic authentication cannot send",
+                "Give the user's name as the cluster knows it (Redis Enterprise users are e-mail"
+                " addresses or names without ':').",
+            )
         if user and password is None:
             password = _ask_password(user)
         if self.insecure:

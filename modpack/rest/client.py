@@ -216,7 +216,11 @@ class Api:
         refuse_plain_http(connection)
         self._headers = {"Accept": "application/json", "User-Agent": f"modpack/{__version__}"}
         if connection.credentials is not None:
-            pair = f"{connection.credentials.user}:{connection.credentials.password}".encode()
+            # the bytes given, as curl sends them: a password from an environment of another
+            # encoding (Latin-1 'ä') reached Python as a lone surrogate, and .encode() crashed
+            pair = f"{connection.credentials.user}:{connection.credentials.password}".encode(
+                "utf-8", "surrogateescape"
+            )
             self._headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         if transport is None:
             from modpack.rest.transport import StdlibTransport, proxy_for
@@ -335,13 +339,24 @@ def _verify(connection: Connection) -> ssl.SSLContext:
         ) from None
 
 
-def _certificate_problem(exc: BaseException) -> bool:
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and the exceptions it came from."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
-            return True
+        yield seen
         seen = seen.__cause__ or seen.__context__
-    return False
+
+
+def _certificate_problem(exc: BaseException) -> bool:
+    return any(
+        isinstance(e, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(e)
+        for e in _chain(exc)
+    )
+
+
+def _verification(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate refusal behind `exc`, where one is there to say why."""
+    return next((e for e in _chain(exc) if isinstance(e, ssl.SSLCertVerificationError)), None)
 
 
 def _is_upload_wait(exc: TransportError, options: RequestOptions) -> bool:
@@ -365,20 +380,51 @@ def _answer_lost(method: str, exc: TransportError) -> bool:
 
 def _transport_error(method: str, url: str, exc: TransportError) -> ModpackError:
     if _certificate_problem(exc):
-        return ClusterError(
-            f"{url}: the TLS certificate is not trusted",
-            "Pass the cluster's CA with --ca-cert FILE or MODPACK_CA_CERT (or --insecure to skip"
-            " verification).",
-        )
+        return _certificate_error(url, _verification(exc))
     reason = str(exc) or type(exc).__name__
     if _answer_lost(method, exc):
         return AnswerLost(
             f"{method} {url} was sent, but its answer was lost: {reason}",
             "The server may have done it: check what it holds before running it again.",
         )
-    return ClusterError(
-        f"cannot reach {url} ({method}): {reason}", "Check that the node is up and the URL is right."
+    proxy = getattr(exc, "proxy", None)
+    hint = (
+        f"Check the proxy {proxy} (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY names it), or add the cluster's"
+        " host to NO_PROXY to reach it directly."
+        if proxy
+        else "Check that the node is up and the URL is right."
     )
+    return ClusterError(f"cannot reach {url} ({method}): {reason}", hint)
+
+
+_TRUST_HINT = (
+    "Pass the cluster's CA with --ca-cert FILE or MODPACK_CA_CERT (or --insecure to skip verification)."
+)
+
+# OpenSSL's X509_V_ERR_* codes (x509_vfy.h) that say something else than an unknown issuer
+_NOT_YET_VALID, _EXPIRED, _HOSTNAME_MISMATCH, _IP_ADDRESS_MISMATCH = 9, 10, 62, 64
+
+
+def _certificate_error(url: str, refused: ssl.SSLCertVerificationError | None) -> ClusterError:
+    """What is wrong with the certificate, as OpenSSL found it: every refusal was "not trusted,
+    pass the CA", also of a certificate for another host name, or an expired one, whose CA was
+    given."""
+    code = refused.verify_code if refused is not None else None
+    said = f" ({refused.verify_message})" if refused is not None and refused.verify_message else ""
+    if code in (_HOSTNAME_MISMATCH, _IP_ADDRESS_MISMATCH):
+        return ClusterError(
+            f"{url}: the TLS certificate is not for this host{said}",
+            "Reach the cluster by a name or address its certificate lists (its subjectAltName), or give"
+            " the cluster a certificate for this one.",
+        )
+    if code in (_EXPIRED, _NOT_YET_VALID):
+        return ClusterError(
+            f"{url}: the TLS certificate is out of its validity period{said}",
+            "Renew the cluster's certificate, or check this machine's clock.",
+        )
+    if code is None or code in (18, 19, 20, 21):  # self-signed, unknown issuer: the usual case
+        return ClusterError(f"{url}: the TLS certificate is not trusted{said}", _TRUST_HINT)
+    return ClusterError(f"{url}: the TLS certificate was refused{said}", _TRUST_HINT)
 
 
 def _checked(method: str, url: str, response: Response) -> Response:
@@ -424,6 +470,11 @@ def _hint(status: int, error_code: str) -> str:
         406: (
             "Fix what the description names: `modpack validate` checks the documented rules locally,"
             " and a cluster may apply more."
+        ),
+        # a cluster never asks for a proxy's credentials: a proxy between (RFC 9110 §15.5.8)
+        407: (
+            "A proxy asks for credentials: give them in its URL (http://user:password@host:port) in"
+            " HTTP_PROXY or HTTPS_PROXY, or add the cluster's host to NO_PROXY."
         ),
         413: "The bundle is larger than the node accepts.",
         507: "The node's disk is full: free space on it, then publish again.",

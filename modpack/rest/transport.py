@@ -112,7 +112,10 @@ class TransportError(Exception):
 
 
 class ConnectError(TransportError):
-    """No connection (refused, unreachable, name unknown, TLS handshake or certificate)."""
+    """No connection (refused, unreachable, name unknown, TLS handshake or certificate).
+    `proxy`: the proxy the environment names (host:port), where the connection went through one."""
+
+    proxy: str | None = None
 
 
 class ConnectTimeout(ConnectError):
@@ -207,14 +210,19 @@ def proxy_for(url: str, environ: Mapping[str, str] = os.environ) -> Proxy | None
     if _address(host) is not None and ":" in host:
         # Python 3.11's CONNECT line writes an IPv6 address without its brackets (http.client).
         raise UsageError(
-            f"modpack cannot reach the IPv6 address {host} through the proxy {proxy.hostname}",
+            f"the IPv6 address {host} cannot be reached through the proxy {_bracketed(proxy.hostname or '')}",
             "Add the address to NO_PROXY, or name the cluster by a host name.",
         )
     authorization = ""
     if proxy.username is not None:
         pair = f"{urllib.parse.unquote(proxy.username)}:{urllib.parse.unquote(proxy.password or '')}"
-        authorization = "Basic " + base64.b64encode(pair.encode()).decode()
+        authorization = "Basic " + base64.b64encode(pair.encode("utf-8", "surrogateescape")).decode()
     return Proxy(proxy.hostname, port_of(proxy, f"the proxy in {variable}", default=80), authorization)
+
+
+def _bracketed(host: str) -> str:
+    """A host as a URL writes it: an IPv6 address in brackets ([::1]:3128, not ::1:3128)."""
+    return f"[{host}]" if ":" in host else host
 
 
 def _redacted_proxy(given: str) -> str:
@@ -367,7 +375,8 @@ class StdlibTransport:
             connection = http.client.HTTPConnection(*where, timeout=timeout.connect)
         # A failure at the proxy (its name unknown, refused, a CONNECT refused) says so: it read as
         # the cluster's own, "cannot resolve the host name" of a cluster that resolves.
-        via = f" (through the proxy {proxy.host}:{proxy.port} the environment names)" if proxy else ""
+        named = f"{_bracketed(proxy.host)}:{proxy.port}" if proxy else None
+        via = f" (through the proxy {named} the environment names)" if proxy else ""
         try:
             connection.connect()
         except TimeoutError as exc:
@@ -382,10 +391,16 @@ class StdlibTransport:
                     f"{where_to} took the connection but no TLS handshake came within {timeout.connect:g} s"
                     " (is it an HTTPS port?)"
                 ) from exc
-            raise ConnectTimeout(f"no connection to {where_to} within {timeout.connect:g} s{via}") from exc
+            failed: ConnectError = ConnectTimeout(
+                f"no connection to {where_to} within {timeout.connect:g} s{via}"
+            )
+            failed.proxy = named
+            raise failed from exc
         except (OSError, http.client.HTTPException) as exc:
             connection.close()
-            raise ConnectError(_reason(exc) + via) from exc
+            failed = ConnectError(_reason(exc) + via)
+            failed.proxy = named
+            raise failed from exc
         return connection, False
 
     def _keep(self, origin: _Origin, connection: http.client.HTTPConnection) -> None:
