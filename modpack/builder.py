@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
-from modpack import codec, policy
+from modpack import codec, policy, schema
 from modpack.checks.commands import target_redis
 from modpack.config import Settings
 from modpack.declarations import Declarations, Target, module_for
@@ -103,6 +103,9 @@ def assemble(decl: Declarations, so: Path, facts: ElfInfo, target: Target | None
     from modpack.loadability import fill_platform
 
     module = module_for(decl.module, target)
+    for key in schema.null_text_fields() & module.keys():  # a ramp.yml's `description:` left empty
+        if module[key] is None:
+            del module[key]
     module.setdefault("module_file", so.name)
     fill_platform(module, facts)
     policy.canonicalise_commands(module.get("commands"), target_redis(module), shown=True)

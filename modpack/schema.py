@@ -105,6 +105,14 @@ def _only_supported(node: object) -> bool:
     return True
 
 
+@functools.cache
+def null_text_fields() -> frozenset[str]:
+    """The module.json fields whose null is SCH008's, not SCH002's: the free-text ones RAMP writes
+    null for a key left empty; a build leaves such a key out."""
+    properties = _object(load_schema("module").get("properties", {}))
+    return frozenset(k for k, v in properties.items() if isinstance(v, dict) and "x-modpack-null" in v)
+
+
 def _check_with_jsonschema(document: object, root: Schema) -> list[Violation]:
     """The full validator, for a schema that uses more than the interpreter knows."""
     import jsonschema
@@ -251,6 +259,7 @@ class _Compiler:
         wanted = _text(schema, "type")
         type_ok = self.type_tests.get(wanted, lambda value: type_name(value) == wanted) if wanted else None
         type_code = _text(schema, "x-modpack-rule", "SCH002")
+        null_code = _text(schema, "x-modpack-null", "")  # a free-text field RAMP writes null
         has_enum, enum = "enum" in schema, _list(schema, "enum")
         has_const, const = "const" in schema, schema.get("const")
         string = _string_checker(schema)
@@ -259,6 +268,9 @@ class _Compiler:
         mapping = self.mapping(schema)
 
         def check(value: object, path: str, out: list[Violation]) -> None:
+            if value is None and null_code:
+                out.append(Violation(null_code, path, f"{_name(path)} is null, where a string is documented"))
+                return
             if type_ok is not None and not type_ok(value):
                 message = wrong_type(path, value, wanted)
                 out.append(Violation(type_code, path, message, integer_hint(value, wanted)))

@@ -389,6 +389,35 @@ def test_ramp_yml_that_gives_name_version_and_commands_builds_without_a_contradi
     assert run_modpack("validate", bundle).returncode == 0
 
 
+@pytest.mark.rule("SCH008")
+def test_a_ramp_yml_with_a_text_field_left_empty_builds_without_it(tmp_path: Path) -> None:
+    """`description:` left empty (RedisDebug's ramp.yml) is null in YAML, which RAMP packs as is:
+    an error (SCH002) that failed CI on a real file, and build refused. It is a warning, and the
+    bundle holds no null."""
+    commands = (
+        "commands:\n"
+        '    - {"command_name": "hello.get", "command_arity": 2, "flags": ["readonly", "fast"], '
+        '"first_key": 1, "last_key": 1, "step": 1}\n'
+    )
+    kept = "".join(
+        line for line in MANIFEST.splitlines(True) if not line.startswith(("description:", "homepage:"))
+    )
+    manifest = kept + 'module_name: hello\nsemantic_version: "1.2.3"\n' + commands
+    (tmp_path / "ramp.yml").write_text(manifest + "description:\nhomepage: ~\n")
+    checked = run_modpack("validate", tmp_path / "ramp.yml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "warning SCH008 `description` is null, where a string is documented" in checked.stdout
+    assert "warning SCH008 `homepage` is null" in checked.stdout
+    result = run_modpack("build", "--so", HELLO, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (bundle,) = bundles(tmp_path / "dist")
+    with zipfile.ZipFile(bundle) as archive:
+        module = json.loads(archive.read("module.json"))
+    assert "description" not in module and "homepage" not in module
+    assert None not in module.values()
+    assert "SCH008" not in run_modpack("validate", bundle).stdout
+
+
 @pytest.mark.redis
 def test_a_ramp_yml_is_loaded_as_ramp_packs_it(tmp_path: Path) -> None:
     """A ramp.yml lists no commands (RAMP reads them from the module): `build ramp.yml --so` with

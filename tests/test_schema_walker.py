@@ -53,6 +53,13 @@ def reference_check(
         node = resolve(node)
         name = schema._name(path)
         wanted = node.get("type")
+        if value is None and "x-modpack-null" in node:
+            out.append(
+                schema.Violation(
+                    node["x-modpack-null"], path, f"{name} is null, where a string is documented"
+                )
+            )
+            return
         if wanted is not None and not is_type(value, wanted):
             message = f"{name} is {schema._describe(value)}; expected {schema._article(wanted)}"
             hint = schema.integer_hint(value, wanted)

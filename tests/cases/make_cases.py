@@ -111,6 +111,7 @@ def add_command(entry: dict[str, Any]) -> Mutation:
 MODULE_JSON_CASES: dict[str, Mutation] = {
     "missing-field": drop("display_name"),
     "wrong-type": put(description=5),
+    "null-text": put(description=None),
     "unknown-field": put(homepage_url="https://example.com"),
     "empty-value": put(module_name=""),
     "invalid-value": put(sha256="abc"),
