@@ -128,6 +128,12 @@ _OS_NAME = re.compile(r"[a-zA-Z_]+")
 _OS_VERSION = re.compile(r"(\d+)(\.\d+)?(\.\d+)?")
 
 
+def os_name(entry: str) -> str:
+    """An OS entry's name, as Redis Enterprise reads it: its first run of letters ('' if none)."""
+    found = _OS_NAME.search(entry)
+    return found.group(0) if found else ""
+
+
 def os_as_read(entry: str) -> str | None:
     """An operating_systems entry as Redis Enterprise reads it (letters, then the version:
     'ubuntu-22.04' is 'ubuntu22.04'), or None for one it refuses."""

@@ -972,13 +972,13 @@ PLATFORM_CASES: list[tuple[str, Callable[[Module], None], list[tuple[str, str]],
     (
         "alias twice",
         lambda m: m.update(operating_systems=["rhel9", "rocky9"]),
-        [("PLT007", "operating_systems[1]")],
+        [("PLT007", "operating_systems[1]"), ("PLT011", "operating_systems[1]")],
         False,
     ),
     (
         "alias first",
         lambda m: m.update(operating_systems=["rocky9", "rhel9"]),
-        [("PLT007", "operating_systems[1]")],
+        [("PLT011", "operating_systems[0]"), ("PLT007", "operating_systems[1]")],
         False,
     ),
     (
@@ -1275,3 +1275,25 @@ def test_a_value_kept_with_a_placeholder_is_known_past_the_findings_a_rule_lists
     assert len([f for f in sink.findings if f.code == "DECL003"]) == MAX_PER_RULE
     assert unset_variable(sink, f"targets[{MAX_PER_RULE + 9}].so")
     assert not unset_variable(sink, "build.so") and unset_variable(sink.copy(), "targets[0].so")
+
+
+@pytest.mark.rule("PLT011")
+def test_a_rhel_compatible_system_under_its_own_name_is_told_the_name_redis_enterprise_gives_it() -> None:
+    """RAMP writes rhelN into module.json for a build on CentOS, Rocky, AlmaLinux or Oracle Linux
+    (ramp.md §8, RAMP PR #100), and Redis Enterprise compares an entry's name and version with the
+    node's OS: 'centos8' was taken for rhel8 without a word."""
+    for entry, canonical in (
+        ("centos8", "rhel8"),
+        ("rocky9", "rhel9"),
+        ("almalinux9", "rhel9"),
+        ("Oracle-8", "rhel8"),
+    ):
+        module = good_module()
+        module["operating_systems"] = [entry]
+        (finding,) = [f for f in check(module) if f.code.startswith("PLT")]
+        assert (finding.code, finding.location.path) == ("PLT011", "operating_systems[0]")
+        assert finding.message == f"{entry!r}: Redis Enterprise names this OS {canonical!r}"
+    for entry in ("rhel8", "rhel9", "ubuntu22.04", "ubuntu-20.04", "amzn2023"):
+        module = good_module()
+        module["operating_systems"] = [entry]
+        assert [f.code for f in check(module) if f.code.startswith("PLT")] == [], entry

@@ -287,10 +287,16 @@ def _os_entry(entry: str, arch: str | None, floor: tuple[int, ...] | None) -> _O
 def _judge_os_entry(entry: str, arch: str | None, floor: tuple[int, ...] | None) -> _OsVerdict:
     if policy.os_as_read(entry) is None:
         return False, None, ()
-    systems = policy.operating_systems()
     canonical = policy.canonical_os(entry)
     if canonical is None:
         return True, None, (("PLT002", f"{entry!r}: not a Redis Enterprise OS"),)
+    identifier, _, problems = _judge_system(entry, canonical, arch, floor)
+    return identifier, canonical, _renamed(entry, canonical) + problems
+
+
+def _judge_system(entry: str, canonical: str, arch: str | None, floor: tuple[int, ...] | None) -> _OsVerdict:
+    """The verdict on a known OS (`canonical`) on `arch` for RS `floor` and later."""
+    systems = policy.operating_systems()
     system = systems[canonical]
     if system["status"] != "supported":
         # A retired OS still runs the releases before the one that dropped it (Amazon Linux 2:
@@ -312,6 +318,16 @@ def _judge_os_entry(entry: str, arch: str | None, floor: tuple[int, ...] | None)
             (("PLT004", f"Redis Enterprise ships {entry} only for {shipped}, not {arch}"),),
         )
     return True, canonical, ()
+
+
+def _renamed(entry: str, canonical: str) -> tuple[tuple[str, str], ...]:
+    """PLT011 for a RHEL-compatible system under its own name (rocky9): Redis Enterprise, and
+    RAMP for module.json, name them all rhelN (RAMP's RLEC_OS_MAP, ramp.md §8)."""
+    read = policy.os_as_read(entry) or entry
+    name, family = policy.os_name(read).lower(), policy.os_name(canonical)
+    if name == family:
+        return ()
+    return (("PLT011", f"{entry!r}: Redis Enterprise names this OS {canonical!r}"),)
 
 
 _cached_os_entry = functools.lru_cache(maxsize=1024)(_judge_os_entry)

@@ -170,6 +170,7 @@ MODULE_JSON_CASES: dict[str, Mutation] = {
     "architecture-os-unsupported": put(architecture="aarch64", operating_systems=["rhel8"]),
     "os-not-linux": put(os="Darwin"),
     "duplicate-os": put(operating_systems=["rhel9", "rhel9"]),
+    "os-alias": put(operating_systems=["rocky9", "ubuntu22"]),  # RAMP writes rhel9 for a Rocky build
     "legacy-os-list": put(os_list=["rhel9"]),
     "dependency-incomplete": put(dependencies={"dep1": {"url": "https://example.com/dep1.tgz"}}),
     "dependency-bad-sha256": put(
