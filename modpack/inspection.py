@@ -45,6 +45,7 @@ class Description(TypedDict):
     loadable_on: list[str]
     oldest_os: str | None
     unbound_api: list[str]  # undefined RedisModule_* names: dlopen fails on every node (ELF032)
+    unbound_symbols: list[str]  # other undefined names nothing in the process defines (ELF036)
     loads_nowhere: list[str]  # what else stops dlopen on every node, with its rule (ELF008, ELF018)
     missing_libraries: dict[str, list[str]]
     unlisted_libraries: list[str]  # needed sonames no Redis Enterprise OS is known to install (ELF019)
@@ -135,11 +136,12 @@ def _stream_or_refuse(
 
 
 def _describe(info: elf.ElfInfo, name: str, digest: str) -> Description:
-    from modpack.checks.elf import unbound_module_api
+    from modpack.checks.elf import unbound_module_api, unbound_symbols
 
     library = _shared_library(info)
     unbound = unbound_module_api(info) if library else []
-    loads = library and not unbound
+    undefined = unbound_symbols(info) if library else []
+    loads = library and not unbound and not undefined
     return {
         "file": name,
         "size": info.size,
@@ -163,6 +165,7 @@ def _describe(info: elf.ElfInfo, name: str, digest: str) -> Description:
         "loadable_on": loadability.loadable_systems(info) if loads else [],
         "oldest_os": loadability.oldest_loadable(info) if loads else None,
         "unbound_api": unbound,
+        "unbound_symbols": undefined,
         "loads_nowhere": loadability.loads_nowhere(info) if library else [],
         "missing_libraries": _missing_libraries(info) if library else {},
         "unlisted_libraries": loadability.unlisted_libraries(info) if library else [],
@@ -247,6 +250,8 @@ def format_description(description: Description) -> str:
     loadable = ", ".join(d["loadable_on"]) or "none of the supported Redis Enterprise OSes"
     if d["loads_nowhere"]:
         loadable = f"none: {'; '.join(d['loads_nowhere'])}"
+    if d["unbound_symbols"]:
+        loadable = f"none: nothing defines {', '.join(d['unbound_symbols'])} (undefined; see ELF036)"
     if d["unbound_api"]:
         loadable = f"none: nothing defines {', '.join(d['unbound_api'])} (undefined; see ELF032)"
     loadable += f" (oldest: {d['oldest_os']})" if d["oldest_os"] else ""

@@ -74,9 +74,14 @@ class Supplement(TypedDict):
 
 
 class RedisServerExports(TypedDict):
-    source: dict[str, str]
+    sources: list[dict[str, str]]
     names: list[str]
     supplement: Supplement
+
+
+class GlibcExports(TypedDict):
+    sources: list[dict[str, str | list[str]]]
+    names: list[str]
 
 
 class NativeCommands(TypedDict):
@@ -85,9 +90,9 @@ class NativeCommands(TypedDict):
 
 
 PolicyName: TypeAlias = Literal[
-    "platforms", "capabilities", "flags", "redis_server_exports", "native_commands"
+    "platforms", "capabilities", "flags", "redis_server_exports", "glibc_exports", "native_commands"
 ]
-PolicyData: TypeAlias = Platforms | Capabilities | Flags | RedisServerExports | NativeCommands
+PolicyData: TypeAlias = Platforms | Capabilities | Flags | RedisServerExports | GlibcExports | NativeCommands
 
 
 @overload
@@ -98,6 +103,8 @@ def load(name: Literal["capabilities"]) -> Capabilities: ...
 def load(name: Literal["flags"]) -> Flags: ...
 @overload
 def load(name: Literal["redis_server_exports"]) -> RedisServerExports: ...
+@overload
+def load(name: Literal["glibc_exports"]) -> GlibcExports: ...
 @overload
 def load(name: Literal["native_commands"]) -> NativeCommands: ...
 def load(name: PolicyName) -> PolicyData:

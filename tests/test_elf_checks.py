@@ -257,13 +257,14 @@ CRAFTED = [
         Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew", defined=False)), relocations=("sdsnew",)),
         ["ELF026"],
     ),
-    # an undefined name no relocation uses is never looked up; one redis-server lacks is ELF025's
+    # an undefined name no relocation uses is never looked up; one neither redis-server nor glibc
+    # defines is ELF036's
     (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sdsnew", defined=False)), relocations=(0,)), []),
     (
         Spec(
             symbols=(Sym("RedisModule_OnLoad"), Sym("rdbModpack", defined=False)), relocations=("rdbModpack",)
         ),
-        ["ELF025"],
+        ["ELF036"],
     ),
     (Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("dictModpack")), relocations=("dictModpack",)), []),
     (
@@ -352,7 +353,7 @@ def test_an_unversioned_name_beside_openssl_is_still_flagged(tmp_path: Path) -> 
         symbols=(Sym("RedisModule_OnLoad"), Sym("not_linked_helper", defined=False)),
     )
     assert codes(crafted(tmp_path, spec), {"architecture": "x86_64", "operating_systems": ["rhel9"]}) == [
-        "ELF025"
+        "ELF036"
     ]
 
 
@@ -420,10 +421,10 @@ def test_an_undefined_module_api_name_is_an_error_and_redis_refuses_it(
 
 
 def test_unversioned_message_lists_names(tmp_path: Path) -> None:
-    names = [f"rdb{i}" for i in range(7)]
+    names = [f"ceil{suffix}" for suffix in ("", "f", "l", "f32", "f64", "f32x", "f64x")]
     spec = Spec(symbols=(Sym("RedisModule_OnLoad"), *(Sym(n, defined=False) for n in names)))
     [finding] = findings(crafted(tmp_path, spec), {"architecture": "x86_64", "operating_systems": ["rhel9"]})
-    assert finding.message.endswith("rdb0, rdb1, rdb2, rdb3, rdb4 and 2 more")
+    assert finding.message.endswith("ceil, ceilf, ceilf32, ceilf32x, ceilf64 and 2 more")
 
 
 def test_stripped_missing_onload_says_it_may_be_hidden(tmp_path: Path) -> None:
@@ -1118,3 +1119,57 @@ def _lead_to_straddle(so: Path) -> int:
     name = data[offset : offset + size].find(b"RedisModule_OnLoad\0")
     assert name > 0
     return (1 << 20) - 7 - name
+
+
+@pytest.mark.rule("ELF036")
+def test_a_function_nothing_defines_is_an_error_and_build_refuses_it(tmp_path: Path) -> None:
+    """A module calling json_parse_helper, whose source file the build left out, got only the
+    warning ELF025 and `build` wrote its bundle (exit 0); redis-server refuses it at dlopen
+    (RTLD_NOW: "undefined symbol: json_parse_helper")."""
+    from tests.support.modules import compile_module, observe
+
+    body = (
+        'extern int json_parse_helper(const char *); if (json_parse_helper("1") < 0) return REDISMODULE_ERR;'
+    )
+    so = compile_module(tmp_path, body, "hello")
+    assert not observe(so).loaded
+
+    static = run_modpack("validate", so)
+    assert static.returncode == 1, static.stdout + static.stderr
+    assert (
+        "error ELF036 the binary needs json_parse_helper at load time, which neither redis-server nor"
+        " glibc defines" in static.stdout
+    )
+    assert "ELF025" not in static.stdout
+    shown = run_modpack("inspect", so)
+    assert "loads on      none: nothing defines json_parse_helper (undefined; see ELF036)" in shown.stdout
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "fixtures" / "example" / "modpack.toml", project)
+    built = run_modpack("build", project, "--so", so, "-o", tmp_path / "dist")
+    assert built.returncode == 1, built.stdout + built.stderr
+    assert "ELF036" in built.stdout + built.stderr
+    assert not list((tmp_path / "dist").glob("*.zip"))
+
+
+@pytest.mark.parametrize(
+    ("body", "name"),
+    [
+        # sqrt without -lm: redis-server needs libm, so the unversioned reference binds there
+        (
+            "extern double sqrt(double); volatile double y = 9.0; if (sqrt(y) < 0) return REDISMODULE_ERR;",
+            "sqrt",
+        ),
+        # a redis-server internal (-rdynamic): binds, and is ELF026's to warn of
+        ("extern void *zmalloc(unsigned long); if (!zmalloc(8)) return REDISMODULE_ERR;", "zmalloc"),
+    ],
+)
+def test_a_name_glibc_or_redis_server_defines_is_no_error(tmp_path: Path, body: str, name: str) -> None:
+    from tests.support.modules import compile_module, observe
+
+    so = compile_module(tmp_path, body, "hello")
+    assert observe(so).loaded  # the real redis-server 7.0.15 loads it
+    done = run_modpack("validate", so)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ELF036" not in done.stdout
+    assert name in done.stdout  # still warned of: ELF025 (sqrt), ELF026 (zmalloc)

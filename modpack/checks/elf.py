@@ -8,6 +8,7 @@ and nothing else, since every further finding would be noise.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -498,6 +499,16 @@ def _check_hardening(info: ElfInfo, sink: Sink) -> None:
             " dlopen fails with 'undefined symbol'",
         )
     others = [n for n in _unbound(info, server) if n not in api]
+    nowhere = _undefined_anywhere(others)
+    if nowhere:
+        sink.add(
+            "ELF036",
+            "",
+            f"the binary needs {_some(nowhere)} at load time, which neither redis-server nor glibc"
+            " defines and no library the binary needs may provide: dlopen (RTLD_NOW) fails with"
+            f" 'undefined symbol: {nowhere[0]}'",
+        )
+    others = [n for n in others if n not in nowhere]
     if others:
         sink.add(
             "ELF025",
@@ -515,6 +526,26 @@ def unbound_module_api(info: ElfInfo, server: frozenset[str] | None = None) -> l
     return [n for n in _unbound(info, server or redis_server_names()) if n.startswith("RedisModule_")]
 
 
+def unbound_symbols(info: ElfInfo) -> list[str]:
+    """Undefined names other than the module API's that nothing in the process or the needed
+    libraries can define: dlopen fails on every node (ELF036)."""
+    api = set(unbound_module_api(info))
+    return _undefined_anywhere([n for n in _unbound(info, redis_server_names()) if n not in api])
+
+
+def _undefined_anywhere(names: Sequence[str]) -> list[str]:
+    """Of unversioned undefined names no needed library may define (`_unbound`), those that glibc
+    defines under no version of any release either: nothing in redis-server's global scope
+    (redis-server's -rdynamic exports, already left out of `names`, and the glibc libraries it
+    loads) can bind them, so dlopen fails (ELF036). A name glibc has stays ELF025's: `sqrt` of a
+    module built without -lm binds to the libm redis-server loads. The list of glibc's names is
+    read only when there is such a name (start-up time)."""
+    if not names:
+        return []
+    glibc = frozenset(policy.load("glibc_exports")["names"])
+    return [n for n in names if n not in glibc]
+
+
 def _unbound(info: ElfInfo, server: frozenset[str]) -> list[str]:
     """Unversioned undefined names that neither redis-server (ELF026's) nor a needed library can
     define."""
@@ -522,6 +553,7 @@ def _unbound(info: ElfInfo, server: frozenset[str]) -> list[str]:
     return unversioned if unversioned and not _unversioned_provider(info) else []
 
 
+@functools.cache
 def redis_server_names() -> frozenset[str]:
     """Names redis-server exports to the modules it loads (data/redis_server_exports.json)."""
     data = policy.load("redis_server_exports")
