@@ -10,7 +10,9 @@ tables against `.dynsym`) are read at their checked extents and unpacked raw wit
 capped; sections are found by type, never by name; DWARF is never loaded and large sections are
 never read whole (the read-only data is searched for a few API names a chunk at a time).
 pyelftools is imported only to name an unusual machine or file type. Whatever is wrong with the
-file ends as one `ElfError`."""
+file ends as one `ElfError`. A file without section headers (strip --strip-sections, sstrip) loads,
+since the loader reads only the program headers: its tables are then found through the dynamic
+segment, as the loader finds them (`_sections_from_dynamic`), and every check runs."""
 
 from __future__ import annotations
 
@@ -57,13 +59,17 @@ SHT_DYNAMIC, SHT_NOTE, SHT_NOBITS, SHT_REL, SHT_DYNSYM = 6, 7, 8, 9, 11
 SHT_GNU_VERNEED, SHT_GNU_VERSYM = 0x6FFFFFFE, 0x6FFFFFFF
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR, SHF_COMPRESSED = 0x1, 0x2, 0x4, 0x800
 # Segment types and flags.
-PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_TLS = 1, 2, 3, 7
+PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE, PT_TLS = 1, 2, 3, 4, 7
 PT_GNU_STACK, PT_GNU_RELRO = 0x6474E551, 0x6474E552
-PF_X = 1
+PF_X, PF_W = 1, 2
 # Dynamic tags and flags.
 DT_NULL, DT_NEEDED, DT_SONAME, DT_RPATH, DT_SYMBOLIC = 0, 1, 14, 15, 16
 DT_TEXTREL, DT_BIND_NOW, DT_RUNPATH, DT_FLAGS = 22, 24, 29, 30
 DT_RELR = 36  # packed relative relocations (glibc 2.36's elf.h)
+# The tags that locate the dynamic tables, read when a file has no section headers (elf.h).
+DT_PLTRELSZ, DT_HASH, DT_STRTAB, DT_SYMTAB, DT_RELA, DT_RELASZ = 2, 4, 5, 6, 7, 8
+DT_STRSZ, DT_SYMENT, DT_REL, DT_RELSZ, DT_PLTREL, DT_JMPREL = 10, 11, 17, 18, 20, 23
+DT_GNU_HASH, DT_VERSYM, DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFEF5, 0x6FFFFFF0, 0x6FFFFFFE, 0x6FFFFFFF
 RELR_MARKER = "GLIBC_ABI_DT_RELR"  # the version node glibc 2.36+ defines for DT_RELR (elf.md §2.3)
 DT_FLAGS_1 = 0x6FFFFFFB
 DF_SYMBOLIC, DF_TEXTREL, DF_BIND_NOW, DF_1_NOW, DF_1_PIE = 0x2, 0x4, 0x8, 0x1, 0x08000000
@@ -352,7 +358,7 @@ def read_elf(source: Source) -> ElfInfo:
             size = stream.seek(0, os.SEEK_END)
             header = _read_header(stream)
             segments = _read_segments(stream, header, size)
-            sections = _read_sections(stream, header, size)
+            sections = _sections_of(stream, header, segments, size)
         except OSError as exc:
             raise ElfError("unreadable", f"cannot read the file: {exc.strerror or exc}") from exc
         try:
@@ -474,13 +480,17 @@ def _read_segments(stream: Stream, header: _Header, size: int) -> tuple[_Segment
     return tuple(segments)
 
 
+def _sections_of(
+    stream: Stream, header: _Header, segments: tuple[_Segment, ...], size: int
+) -> tuple[_Section, ...]:
+    """The section headers, or those the dynamic segment implies when the file has none."""
+    if header.shoff == 0:
+        return _sections_from_dynamic(stream, header, segments, size)
+    return _read_sections(stream, header, size)
+
+
 def _read_sections(stream: Stream, header: _Header, size: int) -> tuple[_Section, ...]:
     layout = struct.Struct(header.endian + ("IIQQQQIIQQ" if header.is64 else "IIIIIIIIII"))
-    if header.shoff == 0:
-        raise ElfError(
-            "malformed",
-            "no section header table (stripped with sstrip?); modpack needs it to read the exported symbols",
-        )
     if header.shentsize != layout.size:
         raise ElfError("malformed", f"section header entry size {header.shentsize}, expected {layout.size}")
     if header.shoff + layout.size > size:
@@ -514,6 +524,169 @@ def _past_end(what: str, end: int, size: int) -> str:
     return f"{what} ends at byte {end}, past the end of the {size}-byte file (truncated upload?)"
 
 
+def _sections_from_dynamic(
+    stream: Stream, header: _Header, segments: tuple[_Segment, ...], size: int
+) -> tuple[_Section, ...]:
+    """The sections a file without a section header table implies (strip --strip-sections,
+    sstrip): glibc's loader reads only the program headers and the dynamic segment, so such a
+    module loads, and the dynamic tags say where its tables are (elf.md §1.3). Each table is
+    found at its address through the PT_LOAD segment that maps it, bounded by that segment;
+    the dynamic symbols are counted by DT_HASH or DT_GNU_HASH, as the loader would. The notes
+    come from PT_NOTE, and the string literals are searched for in the read-only segments (all
+    of them but .dynstr, whose symbol names are no literals). The sections have no names."""
+    null = _Section(0, 0, SHT_NULL, 0, 0, 0, 0, 0)
+    dynamic = next((s for s in segments if s.type == PT_DYNAMIC and s.filesz), None)
+    if dynamic is None:
+        return (null,)  # no dynamic segment: ELF005 says what the file is
+    if dynamic.filesz > MAX_SMALL_TABLE:
+        raise ElfError("malformed", f"the dynamic segment is {dynamic.filesz} bytes")
+    tags = _tag_values(_read_at(stream, dynamic.offset, dynamic.filesz), header)
+    tables = _DynamicTables(stream, header, [s for s in segments if s.type == PT_LOAD], tags)
+    return tables.sections(dynamic, [s for s in segments if s.type == PT_NOTE])
+
+
+class _DynamicTables:
+    """The dynamic tables of a file without section headers, made into sections one by one."""
+
+    def __init__(
+        self, stream: Stream, header: _Header, loads: list[_Segment], tags: dict[int, list[int]]
+    ) -> None:
+        self.stream, self.header, self.loads, self.tags = stream, header, loads, tags
+        self.made: list[_Section] = [_Section(0, 0, SHT_NULL, 0, 0, 0, 0, 0)]
+
+    def sections(self, dynamic: _Segment, notes: list[_Segment]) -> tuple[_Section, ...]:
+        strings = self._table(SHT_STRTAB, DT_STRTAB, self._tag(DT_STRSZ) or 0)
+        self._add(SHT_DYNAMIC, dynamic.offset, dynamic.filesz, strings)
+        layout = _symbol_layout(self.header)
+        if self._tag(DT_SYMENT) not in (None, layout.size):
+            raise ElfError("malformed", f"DT_SYMENT is {self._tag(DT_SYMENT)}, expected {layout.size}")
+        count = self._symbol_count() if self._tag(DT_SYMTAB) is not None else 0
+        symbols = self._table(SHT_DYNSYM, DT_SYMTAB, count * layout.size, strings)
+        self._table(SHT_GNU_VERSYM, DT_VERSYM, count * 2, symbols)
+        verneed = self._tag(DT_VERNEED)
+        if verneed is not None:
+            offset, length = self._extent(verneed, "DT_VERNEED", MAX_SMALL_TABLE)
+            self._add(SHT_GNU_VERNEED, offset, length, strings, self._tag(DT_VERNEEDNUM) or 0)
+        self._table(SHT_RELA, DT_RELA, self._tag(DT_RELASZ) or 0, symbols)
+        self._table(SHT_REL, DT_REL, self._tag(DT_RELSZ) or 0, symbols)
+        plt = SHT_REL if self._tag(DT_PLTREL) == DT_REL else SHT_RELA
+        self._table(plt, DT_JMPREL, self._tag(DT_PLTRELSZ) or 0, symbols)
+        for note in notes:
+            self._add(SHT_NOTE, note.offset, note.filesz)
+        self._read_only_data(self.made[strings] if strings else None)
+        return tuple(self.made)
+
+    def _tag(self, tag: int) -> int | None:
+        return self.tags[tag][0] if tag in self.tags else None
+
+    def _add(self, kind: int, offset: int, length: int, link: int = 0, info: int = 0) -> int:
+        self.made.append(_Section(len(self.made), 0, kind, SHF_ALLOC, offset, length, link, info))
+        return len(self.made) - 1
+
+    def _table(self, kind: int, tag: int, length: int, link: int = 0) -> int:
+        """The section of the table the tag's address starts, `length` bytes; 0 without the tag."""
+        address = self._tag(tag)
+        if address is None or not length:
+            return 0
+        offset, available = self._extent(address, _TAG_NAMES[tag], length)
+        if available < length:
+            raise ElfError(
+                "malformed",
+                f"{_TAG_NAMES[tag]} (address 0x{address:x}, {length} bytes) runs past its segment",
+            )
+        return self._add(kind, offset, length, link)
+
+    def _extent(self, address: int, what: str, cap: int) -> tuple[int, int]:
+        """The file offset of `address` and the bytes from there to the end of its segment's
+        file image, at most `cap`."""
+        for segment in self.loads:
+            if segment.vaddr <= address < segment.vaddr + segment.filesz:
+                end = segment.vaddr + segment.filesz
+                return segment.offset + address - segment.vaddr, min(end - address, cap)
+        raise ElfError("malformed", f"{what} (address 0x{address:x}) lies in no loaded segment of the file")
+
+    def _read(self, address: int, what: str, cap: int) -> bytes:
+        offset, length = self._extent(address, what, cap)
+        return _read_at(self.stream, offset, length)
+
+    def _symbol_count(self) -> int:
+        """How many dynamic symbols there are: DT_HASH's nchain, or one past the last symbol of
+        the last DT_GNU_HASH chain (the layout of binutils' bfd/elflink.c and glibc's
+        dl-lookup.c: a bloom filter, the buckets, then one hash per symbol from symoffset on,
+        the last of each chain with its low bit set)."""
+        endian = self.header.endian
+        most = MAX_SYMBOL_TABLE // _symbol_layout(self.header).size
+        sysv, gnu = self._tag(DT_HASH), self._tag(DT_GNU_HASH)
+        if sysv is not None:
+            data = self._read(sysv, "DT_HASH", 8)
+            if len(data) < 8:
+                raise ElfError("malformed", "DT_HASH is cut short")
+            nchain: int = struct.unpack(endian + "II", data)[1]
+            return min(nchain, most)
+        if gnu is None:
+            raise ElfError(
+                "malformed", "no section headers, and neither DT_HASH nor DT_GNU_HASH to count symbols by"
+            )
+        data = self._read(gnu, "DT_GNU_HASH", MAX_SYMBOL_TABLE)
+        if len(data) < 16:
+            raise ElfError("malformed", "DT_GNU_HASH is cut short")
+        buckets, offset, bloom, _shift = cast(
+            "tuple[int, int, int, int]", struct.unpack_from(endian + "IIII", data)
+        )
+        start = 16 + bloom * (8 if self.header.is64 else 4)
+        chains = start + 4 * buckets
+        if chains > len(data):
+            raise ElfError("malformed", "DT_GNU_HASH's buckets run past its segment")
+        last = max(struct.unpack_from(f"{endian}{buckets}I", data, start), default=0)
+        if last < offset:
+            # No symbol is hashed (the module defines none it exports), and symoffset need not
+            # count the undefined ones (ld writes 1): the table runs to the next one
+            return self._count_to_next_table()
+        words = data[chains + 4 * (last - offset) :]
+        hashes = struct.iter_unpack(endian + "I", words[: len(words) - len(words) % 4])
+        end = next((i for i, (word,) in enumerate(hashes) if word & 1), None)
+        if end is None or last + end + 1 > most:
+            raise ElfError("malformed", "DT_GNU_HASH's last chain does not end")
+        return last + end + 1
+
+    def _count_to_next_table(self) -> int:
+        """The symbols that fit between DT_SYMTAB and the next table the tags place after it, or
+        the end of its segment (ld and lld both follow .dynsym with another dynamic table)."""
+        start = self._tag(DT_SYMTAB) or 0
+        _offset, length = self._extent(start, "DT_SYMTAB", MAX_SYMBOL_TABLE)
+        following = [
+            address
+            for tag in (DT_STRTAB, DT_VERSYM, DT_VERNEED, DT_HASH, DT_GNU_HASH, DT_RELA, DT_REL, DT_JMPREL)
+            if (address := self._tag(tag)) is not None and start < address < start + length
+        ]
+        return (min(following, default=start + length) - start) // _symbol_layout(self.header).size
+
+    def _read_only_data(self, strings: _Section | None) -> None:
+        """The segments that are not writable, as sections of read-only data, .dynstr cut out.
+        Executable ones too: without -z separate-code (aarch64's default) .rodata shares the
+        text segment."""
+        cut = (strings.offset, strings.offset + strings.size) if strings is not None else (0, 0)
+        for segment in self.loads:
+            if segment.flags & PF_W or not segment.filesz:
+                continue
+            start, end = segment.offset, segment.offset + segment.filesz
+            for begin, stop in ((start, min(end, cut[0])), (max(start, cut[1]), end)):
+                if stop > begin:
+                    self.made.append(
+                        _Section(len(self.made), 0, SHT_PROGBITS, SHF_ALLOC, begin, stop - begin, 0, 0)
+                    )
+
+
+_TAG_NAMES = {
+    DT_STRTAB: "DT_STRTAB",
+    DT_SYMTAB: "DT_SYMTAB",
+    DT_VERSYM: "DT_VERSYM",
+    DT_RELA: "DT_RELA",
+    DT_REL: "DT_REL",
+    DT_JMPREL: "DT_JMPREL",
+}
+
+
 class _Image:
     """The checked tables of one open file; `data()` reads a section within its checked extent.
 
@@ -527,7 +700,8 @@ class _Image:
         self.header = header
         self.sections = sections
         shstrndx = header.shstrndx if header.shstrndx != 0xFFFF else sections[0].link
-        self.names = self.data(sections[shstrndx], MAX_SMALL_TABLE)
+        # Sections made from the dynamic segment (no section headers) have no names
+        self.names = self.data(sections[shstrndx], MAX_SMALL_TABLE) if header.shoff else b""
 
     def first(self, kind: int) -> _Section | None:
         return next((s for s in self.sections if s.type == kind), None)
@@ -735,17 +909,8 @@ def _dynamic_tags(image: _Image) -> _Dynamic:
     section = image.first(SHT_DYNAMIC)
     if section is None:
         return _Dynamic()
-    data = image.data(section, MAX_SMALL_TABLE)
+    values = _tag_values(image.data(section, MAX_SMALL_TABLE), image.header)
     strings = image.linked_strings(section)
-    layout = struct.Struct(image.header.endian + ("qQ" if image.header.is64 else "iI"))
-    values: dict[int, list[int]] = {}
-    # Bounded by the section size, not by DT_NULL (a file without DT_NULL runs pyelftools to EOF).
-    for tag, value in layout.iter_unpack(data[: len(data) - len(data) % layout.size]):
-        if tag == DT_NULL:
-            break
-        values.setdefault(tag, []).append(value)
-    else:
-        raise ElfError("malformed", "the dynamic section has no DT_NULL terminator")
 
     def texts(tag: int) -> tuple[str, ...]:
         return tuple(_string(strings, v, ".dynstr") for v in values.get(tag, ()))
@@ -765,6 +930,18 @@ def _dynamic_tags(image: _Image) -> _Dynamic:
         static_tls=bool(flags & DF_STATIC_TLS),
         relr=DT_RELR in values,
     )
+
+
+def _tag_values(data: bytes, header: _Header) -> dict[int, list[int]]:
+    """Each dynamic tag's values, in order, up to DT_NULL."""
+    layout = struct.Struct(header.endian + ("qQ" if header.is64 else "iI"))
+    values: dict[int, list[int]] = {}
+    # Bounded by the section size, not by DT_NULL (a file without DT_NULL runs pyelftools to EOF).
+    for tag, value in layout.iter_unpack(data[: len(data) - len(data) % layout.size]):
+        if tag == DT_NULL:
+            return values
+        values.setdefault(tag, []).append(value)
+    raise ElfError("malformed", "the dynamic section has no DT_NULL terminator")
 
 
 def _or(values: tuple[int, ...] | list[int]) -> int:
@@ -985,7 +1162,8 @@ def _literals(
         with _open(path) as stream:
             size = stream.seek(0, os.SEEK_END)
             header = _read_header(stream)
-            image = _Image(stream, header, _read_sections(stream, header, size))
+            segments = _read_segments(stream, header, size)
+            image = _Image(stream, header, _sections_of(stream, header, segments, size))
             for section in _read_only_data(image):
                 if section.flags & SHF_COMPRESSED:
                     continue
