@@ -1173,3 +1173,29 @@ def test_a_name_glibc_or_redis_server_defines_is_no_error(tmp_path: Path, body: 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ELF036" not in done.stdout
     assert name in done.stdout  # still warned of: ELF025 (sqrt), ELF026 (zmalloc)
+
+
+def test_an_os_without_the_binarys_architecture_gets_no_build_there_advice(tmp_path: Path) -> None:
+    """An aarch64 module needing GLIBC_2.34 with rhel8 declared got ELF012 "Build on rhel8 or an
+    older OS": Redis Enterprise has no aarch64 rhel8. The architecture is that OS's one cause."""
+    spec = Spec(machine=builder.EM_AARCH64, verneed={"libc.so.6": ("GLIBC_2.2.5", "GLIBC_2.34")})
+    declared = {"architecture": "aarch64", "operating_systems": ["rhel8", "rhel9"]}
+    assert findings(crafted(tmp_path, spec), declared) == []
+    undeclared = findings(crafted(tmp_path, spec), {"operating_systems": ["rhel8", "rhel9"]})
+    assert [(f.code, f.location.path) for f in undeclared] == [("ELF027", "operating_systems[0]")]
+
+
+def test_an_os_not_shipped_for_the_architecture_is_warned_of_once(tmp_path: Path) -> None:
+    """modpack.toml without architecture, an aarch64 .so, rhel8 declared: ELF027 (from the binary)
+    and PLT004 (from the module.json build makes, architecture filled in) said the same."""
+    project = tmp_path / "project"
+    project.mkdir()
+    toml = (Path(__file__).parents[1] / "fixtures" / "example" / "modpack.toml").read_text("utf-8")
+    toml = toml.replace('architecture = "x86_64"', 'operating_systems = ["rhel8", "rhel9"]')
+    toml = toml.replace('so = "../so/x86_64/hello.so"', f'so = "{SO / "aarch64" / "hello.so"}"')
+    (project / "modpack.toml").write_text(toml, "utf-8")
+    for command in (("validate", project / "modpack.toml"), ("build", project, "-o", tmp_path / "dist")):
+        done = run_modpack(*command)
+        assert done.returncode == 0, done.stdout + done.stderr
+        said = [line for line in (done.stdout + done.stderr).splitlines() if "rhel8 only for x86_64" in line]
+        assert len(said) == 1 and "ELF027" in said[0], done.stdout + done.stderr

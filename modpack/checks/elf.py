@@ -242,17 +242,23 @@ def _check_entry_point(info: ElfInfo, sink: Sink) -> None:
 
 def _check_targets(info: ElfInfo, targets: list[Target], declared_arch: str | None, sink: _Placed) -> None:
     for target, path in targets:
-        for blocker in loadability.blockers(info, target):
-            if blocker.kind in _VERSION_CODES:
-                _report_version(blocker, target, path, sink)
-            elif blocker.kind == "architecture" and declared_arch is None:
-                # With a declared architecture, ELF007 or PLT004 already says this.
+        found = loadability.blockers(info, target)
+        shipped = next((b for b in found if b.kind == "architecture"), None)
+        if shipped is not None:
+            # An OS not shipped for the binary's architecture is that one cause: which glibc it
+            # has is moot, and "build on rhel8" would name an OS that has no aarch64 build.
+            # With a declared architecture, ELF007 or PLT004 already says it.
+            if declared_arch is None:
                 sink.add(
                     "ELF027",
                     path,
-                    f"Redis Enterprise ships {target.os_id} only for {blocker.available}; "
-                    f"the binary is {blocker.needed}",
+                    f"Redis Enterprise ships {target.os_id} only for {shipped.available}; "
+                    f"the binary is {shipped.needed}",
                 )
+            continue
+        for blocker in found:
+            if blocker.kind in _VERSION_CODES:
+                _report_version(blocker, target, path, sink)
 
 
 def _report_version(blocker: loadability.Blocker, target: Platform, path: str, sink: _Placed) -> None:
