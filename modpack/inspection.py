@@ -85,7 +85,12 @@ def describe(path: Path) -> Description:
             return describe_binary(path)
         return _describe_bundled(path)
     except elf.ElfError as exc:
-        raise ModpackError(f"{path}: {exc.message}", "Run `modpack validate` for every finding.") from exc
+        # A file that is no ELF at all (a source file, a text) has no findings to run validate for
+        hint = "Pass the module's .so or a bundle (.zip)." if exc.kind == "not-elf" else _VALIDATE_HINT
+        raise ModpackError(f"{path}: {exc.message}", hint) from exc
+
+
+_VALIDATE_HINT = "Run `modpack validate` for every finding."
 
 
 def _starts_as_elf(path: Path) -> bool:

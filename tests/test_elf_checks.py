@@ -1199,3 +1199,29 @@ def test_an_os_not_shipped_for_the_architecture_is_warned_of_once(tmp_path: Path
         assert done.returncode == 0, done.stdout + done.stderr
         said = [line for line in (done.stdout + done.stderr).splitlines() if "rhel8 only for x86_64" in line]
         assert len(said) == 1 and "ELF027" in said[0], done.stdout + done.stderr
+
+
+def test_one_unversioned_symbol_is_said_in_the_singular(tmp_path: Path) -> None:
+    """It read "1 undefined symbols have no version ... define them"."""
+    spec = Spec(symbols=(Sym("RedisModule_OnLoad"), Sym("sqrt", defined=False)))
+    done = run_modpack("validate", crafted(tmp_path, spec))
+    assert (
+        "warning ELF025 1 undefined symbol has no version and no needed library that could define it: sqrt"
+        in (done.stdout)
+    )
+
+
+def test_an_object_entry_point_takes_an(tmp_path: Path) -> None:
+    """It read "RedisModule_OnLoad is a OBJECT symbol"."""
+    spec = Spec(symbols=(Sym("RedisModule_OnLoad", type=builder.OBJECT),))
+    done = run_modpack("validate", crafted(tmp_path, spec))
+    assert "error ELF011 RedisModule_OnLoad is an OBJECT symbol, not a function" in done.stdout
+
+
+def test_inspect_of_a_file_that_is_no_elf_does_not_send_to_validate(tmp_path: Path) -> None:
+    source = tmp_path / "plain.c"
+    source.write_text("int main(void) { return 0; }\n", "utf-8")
+    done = run_modpack("inspect", source)
+    assert done.returncode == 1
+    assert "not an ELF file" in done.stderr + done.stdout
+    assert "Run `modpack validate`" not in done.stderr + done.stdout

@@ -105,7 +105,7 @@ def test_a_module_binding_its_own_names_is_clean(tmp_path: Path, flags: tuple[st
 def test_borrowed_redis_server_internals_are_reported_not_as_missing(tmp_path: Path) -> None:
     found = findings(compile_so(tmp_path, "borrowed.so", BORROWED))
     assert [(f.code, f.message) for f in found] == [
-        ("ELF026", "at load time 1 undefined symbols resolve to redis-server internals: sdsnew")
+        ("ELF026", "at load time 1 undefined symbol resolves to redis-server internals: sdsnew")
     ]
     assert "redis-server internals" in found[0].fix
 

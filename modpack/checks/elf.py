@@ -114,6 +114,16 @@ def _check_isa_level(info: ElfInfo, targets: Sequence[Target], sink: Sink) -> No
     sink.add("ELF034", "", said)
 
 
+def _counted(count: int, noun: str) -> str:
+    """'1 undefined symbol', '2 undefined symbols'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _article(word: str) -> str:
+    """'an OBJECT', 'a NOTYPE', 'a TLS' (symbol types, read as words)."""
+    return "an" if word[:1].upper() in "AEIO" else "a"
+
+
 def _listed(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
@@ -225,7 +235,7 @@ def _check_entry_point(info: ElfInfo, sink: Sink) -> None:
             "ELF011", "", f"{name} is undefined in the binary: it imports the name instead of defining it"
         )
     elif entry.type not in ("FUNC", "GNU_IFUNC"):
-        sink.add("ELF011", "", f"{name} is a {entry.type} symbol, not a function")
+        sink.add("ELF011", "", f"{name} is {_article(entry.type)} {entry.type} symbol, not a function")
     elif entry.hidden_version:
         sink.add(
             "ELF010",
@@ -519,8 +529,9 @@ def _check_hardening(info: ElfInfo, sink: Sink) -> None:
         sink.add(
             "ELF025",
             "",
-            f"{len(others)} undefined symbols have no version and no needed library that could "
-            f"define them: {_some(others)}",
+            f"{_counted(len(others), 'undefined symbol')} {'has' if len(others) == 1 else 'have'} no"
+            f" version and no needed library that could define {'it' if len(others) == 1 else 'them'}:"
+            f" {_some(others)}",
         )
     _check_redis_bindings(info, server, sink)
 
@@ -581,9 +592,13 @@ def _check_redis_bindings(info: ElfInfo, server: frozenset[str], sink: Sink) -> 
     taken = sorted(lookup.name for lookup in bound if not lookup.defined)
     parts = []
     if own:
-        parts.append(f"{len(own)} of the module's own symbols lose to redis-server's copies: {_some(own)}")
+        verb = "loses" if len(own) == 1 else "lose"
+        parts.append(f"{len(own)} of the module's own symbols {verb} to redis-server's copies: {_some(own)}")
     if taken:
-        parts.append(f"{len(taken)} undefined symbols resolve to redis-server internals: {_some(taken)}")
+        verb = "resolves" if len(taken) == 1 else "resolve"
+        parts.append(
+            f"{_counted(len(taken), 'undefined symbol')} {verb} to redis-server internals: {_some(taken)}"
+        )
     sink.add("ELF026", "", f"at load time {'; '.join(parts)}", _binding_hint(own, taken))
 
 
