@@ -79,7 +79,7 @@ class RedisServerExports(TypedDict):
     supplement: Supplement
 
 
-class GlibcExports(TypedDict):
+class HostExports(TypedDict):
     sources: list[dict[str, str | list[str]]]
     names: list[str]
 
@@ -90,9 +90,9 @@ class NativeCommands(TypedDict):
 
 
 PolicyName: TypeAlias = Literal[
-    "platforms", "capabilities", "flags", "redis_server_exports", "glibc_exports", "native_commands"
+    "platforms", "capabilities", "flags", "redis_server_exports", "host_exports", "native_commands"
 ]
-PolicyData: TypeAlias = Platforms | Capabilities | Flags | RedisServerExports | GlibcExports | NativeCommands
+PolicyData: TypeAlias = Platforms | Capabilities | Flags | RedisServerExports | HostExports | NativeCommands
 
 
 @overload
@@ -104,7 +104,7 @@ def load(name: Literal["flags"]) -> Flags: ...
 @overload
 def load(name: Literal["redis_server_exports"]) -> RedisServerExports: ...
 @overload
-def load(name: Literal["glibc_exports"]) -> GlibcExports: ...
+def load(name: Literal["host_exports"]) -> HostExports: ...
 @overload
 def load(name: Literal["native_commands"]) -> NativeCommands: ...
 def load(name: PolicyName) -> PolicyData:

@@ -520,8 +520,8 @@ def _check_hardening(info: ElfInfo, sink: Sink) -> None:
         sink.add(
             "ELF036",
             "",
-            f"the binary needs {_some(nowhere)} at load time, which neither redis-server nor glibc"
-            " defines and no library the binary needs may provide: dlopen (RTLD_NOW) fails with"
+            f"the binary needs {_some(nowhere)} at load time, which neither redis-server nor a library"
+            " it loads defines, and no library the binary needs may provide: dlopen (RTLD_NOW) fails with"
             f" 'undefined symbol: {nowhere[0]}'",
         )
     others = [n for n in others if n not in nowhere]
@@ -551,16 +551,17 @@ def unbound_symbols(info: ElfInfo) -> list[str]:
 
 
 def _undefined_anywhere(names: Sequence[str]) -> list[str]:
-    """Of unversioned undefined names no needed library may define (`_unbound`), those that glibc
-    defines under no version of any release either: nothing in redis-server's global scope
-    (redis-server's -rdynamic exports, already left out of `names`, and the glibc libraries it
-    loads) can bind them, so dlopen fails (ELF036). A name glibc has stays ELF025's: `sqrt` of a
-    module built without -lm binds to the libm redis-server loads. The list of glibc's names is
-    read only when there is such a name (start-up time)."""
+    """Of unversioned undefined names no needed library may define (`_unbound`), those that no
+    library of a redis-server process defines either, under any version of any release: nothing
+    in its global scope (redis-server's -rdynamic exports, already left out of `names`, glibc's
+    libraries and those redis-server links, data/host_exports.json) can bind them, so dlopen
+    fails (ELF036). A name one of them has stays ELF025's: `sqrt` of a module built without -lm
+    binds to the libm redis-server loads. The list is read only when there is such a name
+    (start-up time)."""
     if not names:
         return []
-    glibc = frozenset(policy.load("glibc_exports")["names"])
-    return [n for n in names if n not in glibc]
+    host = frozenset(policy.load("host_exports")["names"])
+    return [n for n in names if n not in host]
 
 
 def _unbound(info: ElfInfo, server: frozenset[str]) -> list[str]:

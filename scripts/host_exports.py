@@ -1,6 +1,7 @@
-"""Regenerates modpack/data/glibc_exports.json: every name glibc's libraries define.
+"""Regenerates modpack/data/host_exports.json: every name the libraries of a redis-server
+process define: glibc's, and those redis-server itself links (OpenSSL, libatomic, libstdc++...).
 
-    python scripts/glibc_exports.py [ROOT ...]
+    python scripts/host_exports.py [ROOT ...]
 
 A module's undefined symbol that carries no version is looked up at dlopen in the global scope:
 redis-server (linked -rdynamic, scripts/redis_server_exports.py) and the libraries loaded with it,
@@ -9,6 +10,11 @@ elf/dl-lookup.c, check_match: with no version asked for, the base version or the
 non-hidden one is taken), which is how `sqrt` from a module built without -lm loads: redis-server
 needs libm. So the names kept are every defined dynamic symbol of each library, whatever its
 version, as `nm -D --defined-only` lists them; the version nodes themselves (type A) are not names.
+
+Beside glibc's, the libraries each root's redis-server needs (its DT_NEEDED: Debian's links
+libssl, libcrypto, libatomic, libsystemd, liblzf, libjemalloc, and 8.x libstdc++) are loaded
+into the same global scope, so a module's name one of them defines may bind too: such a name is
+not one nothing defines (a module relying on it is ELF025's to warn of).
 
 The list is a union over every root given (the machine's own, `/`, and the Debian roots
 `modpack redis prepare` unpacks in $XDG_CACHE_HOME/modpack/redis/), so a name a newer glibc or
@@ -25,7 +31,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-OUTPUT = Path(__file__).resolve().parent.parent / "modpack" / "data" / "glibc_exports.json"
+OUTPUT = Path(__file__).resolve().parent.parent / "modpack" / "data" / "host_exports.json"
 # The libraries of glibc a process may hold: libc, libm, libpthread, libdl, librt, the loader,
 # and the smaller ones (libresolv, libutil, libanl) a server links for DNS or ptys.
 LIBRARIES = (
@@ -63,11 +69,21 @@ def shown(root: Path) -> str:
         return str(root)
 
 
+def redis_server_needs(root: Path) -> list[str]:
+    """The sonames `root`'s redis-server needs (DT_NEEDED), as modpack's own reader reads them."""
+    sys.path.insert(0, str(OUTPUT.parent.parent.parent))
+    from modpack.elf import read_elf
+
+    server = root / "usr" / "bin" / "redis-server"
+    return sorted(read_elf(server).needed) if server.exists() else []
+
+
 def library_files(root: Path) -> list[Path]:
-    """Each glibc library of `root`, once (lib/ is often a link to usr/lib/)."""
+    """Each glibc library of `root`, and each its redis-server needs, once (lib/ is often a link
+    to usr/lib/)."""
     found: dict[Path, Path] = {}
     for folder in FOLDERS:
-        for name in LIBRARIES:
+        for name in (*LIBRARIES, *redis_server_needs(root)):
             path = root / folder / name
             if path.exists():
                 found.setdefault(path.resolve(), path)
@@ -102,7 +118,7 @@ def main(argv: list[str]) -> int:
     for root in roots:
         files = library_files(root)
         if not files:
-            print(f"no glibc libraries under {root}", file=sys.stderr)
+            print(f"no libraries under {root}", file=sys.stderr)
             continue
         for path in files:
             names |= defined_names(path)
@@ -111,9 +127,10 @@ def main(argv: list[str]) -> int:
     described = "; ".join(f"{s['glibc']} ({s['root']})" for s in sources)
     data = {
         "$comment": (
-            "Every name glibc's libraries define (nm -D --defined-only, any version), a union over: "
+            "Every name the libraries of a redis-server process define (nm -D --defined-only, any"
+            " version): glibc's, and those its redis-server needs; a union over: "
             f"{described}. An unversioned undefined symbol of a module may bind to one of these at "
-            "dlopen. Regenerate with scripts/glibc_exports.py."
+            "dlopen. Regenerate with scripts/host_exports.py."
         ),
         "sources": sources,
         "names": sorted(names),
