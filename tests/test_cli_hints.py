@@ -595,3 +595,40 @@ def test_discover_writing_to_a_named_pipe_says_to_pass_a_file(tmp_path: Path) ->
         1,
         ["modpack: cannot read modpack.toml: a named pipe (FIFO), not a regular file", NOT_REGULAR],
     )
+
+
+# --- hints that fit the file they are about ---------------------------------------------------------
+
+
+def test_version_hints_fit_the_field_and_the_file(tmp_path: Path) -> None:
+    """min_redis_pack_version "8.0.2-17" in a modpack.toml was told to write "the Redis version"
+    and to quote it in YAML; a ramp.yml's own `version: 10203.0` was said to be "as RAMP writes it",
+    and a template manifest was told to write ${VAR}, which `ramp pack` packs as text (DECL012)."""
+    toml = tmp_path / "toml" / "modpack.toml"
+    toml.parent.mkdir()
+    text = (EXAMPLE / "modpack.toml").read_text()
+    toml.write_text(
+        text.replace(
+            'min_redis_version = "7.0"', 'min_redis_version = "7.0"\nmin_redis_pack_version = "8.0.2-17"'
+        )
+    )
+    done = run_modpack("validate", toml)
+    assert "error VER005 min_redis_pack_version '8.0.2-17' is not major.minor[.patch]" in done.stdout, (
+        done.stdout
+    )
+    assert '  fix: Write "8.0.2", the release without its build number.\n' in done.stdout
+    manifest = tmp_path / "yml" / "ramp.yml"
+    manifest.parent.mkdir()
+    manifest.write_text(
+        'module_name: x\nsemantic_version: "1.2.3"\nversion: 10203.0\nmin_redis_version: "7.x"\n'
+    )
+    done = run_modpack("validate", manifest)
+    assert "warning VER011 version is the float 10203.0\n" in done.stdout, done.stdout
+    assert (
+        '  fix: Write the Redis version as a string such as "7.4" or "7.4.0" (quote it: 8.10 unquoted is 8.1).\n'
+        in (done.stdout)
+    )
+    manifest.write_text('module_name: x\nsemantic_version: "1.2.3"\ndisplay_name: {{NAME}}\n')
+    done = run_modpack("validate", manifest)
+    assert "IN004" in done.stdout and "${VAR}, which modpack expands" not in done.stdout, done.stdout
+    assert "Validate the manifest the build script writes, not its template" in done.stdout

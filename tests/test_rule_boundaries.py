@@ -697,6 +697,17 @@ MULTI_CASES: list[tuple[str, Module, str]] = [
         single_key(command_arity=-1, last_key=-1),
         ("hello.get (keys 1 to the last argument (last_key -1), step 1)"),
     ),
+    # -2 is the argument before the last (json.mget 1,-2,1): it read "to the last argument"
+    (
+        "-2 with a minimum arity",
+        single_key(command_arity=-3, last_key=-2),
+        ("hello.get (keys 1 to the argument before the last (last_key -2), step 1)"),
+    ),
+    (
+        "-3 with a minimum arity",
+        single_key(command_arity=-4, last_key=-3),
+        ("hello.get (keys 1 to the 3rd argument from the end (last_key -3), step 1)"),
+    ),
     ("-1 without an arity", single_key(command_arity=DROP, last_key=-1), ""),
     ("movable keys", single_key(flags=["readonly", "module", "movablekeys"]), "hello.get (movable keys)"),
     ("routing policy", single_key(last_key=3, step=-2), ""),

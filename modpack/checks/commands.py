@@ -653,8 +653,19 @@ def _several_keys(command: Command) -> str:
         resolved = arity + last
         return f"keys {first} to {resolved}, step {step}" if resolved - first >= step else ""
     if arity is not None and arity < 0:
-        return f"keys {first} to the last argument (last_key {last}), step {step}"
+        return f"keys {first} to {_from_the_end(last)} (last_key {last}), step {step}"
     return ""  # mutate: equivalent -- None is as false as ""
+
+
+def _from_the_end(last: int) -> str:
+    """A negative last_key as words: -1 the last argument, -2 the one before it (keyspecs.md §2)."""
+    if last == -1:
+        return "the last argument"
+    if last == -2:
+        return "the argument before the last"
+    n = -last
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"the {n}{suffix} argument from the end"
 
 
 def key_range_rule(first: int, last: int, step: int, name: str | None) -> str | None:

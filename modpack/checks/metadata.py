@@ -67,7 +67,7 @@ def _check_numeric_version(number: object, parsed: tuple[int, int, int] | None, 
         sink.add(
             "VER011",
             "version",
-            f"version is the float {number!r}, as RAMP writes it",
+            f"version is the float {number!r}" + ("" if _yaml(sink) else ", as RAMP writes it"),
             f"Write {int(number)} (an integer).",
         )
     if int(number) == 0:
@@ -91,6 +91,24 @@ def _check_numeric_version(number: object, parsed: tuple[int, int, int] | None, 
         )
 
 
+def _yaml(sink: Sink) -> bool:
+    """Whether the findings are about a YAML file (a ramp.yml), written by its author."""
+    return sink.file.lower().endswith((".yml", ".yaml"))
+
+
+def _version_fix(key: str, value: str, sink: Sink) -> str:
+    """VER005's fix for the field and the file: min_redis_pack_version is a Redis Enterprise
+    version, written without its build number (7.4.2, not 7.4.2-54); YAML's float trap is a YAML
+    file's, which modpack.toml (a TOML file) and module.json (JSON) do not have."""
+    quoted = " (quote it: 8.10 unquoted is 8.1)" if _yaml(sink) else ""
+    if key == "min_redis_pack_version":
+        release = value.split("-", 1)[0] if "-" in value else ""
+        if _redis_version(release) is not None:  # 7.4.2-54: the release and its build number
+            return f'Write "{release}", the release without its build number{quoted}.'
+        return f'Write the Redis Enterprise version as a string such as "7.4" or "7.4.2"{quoted}.'
+    return f'Write the Redis version as a string such as "7.4" or "7.4.0"{quoted}.'
+
+
 def _check_redis_versions(module: Module, sink: Sink) -> None:
     parsed: dict[str, tuple[int, ...]] = {}
     for key in ("min_redis_version", "compatible_redis_version", "min_redis_pack_version"):
@@ -99,7 +117,9 @@ def _check_redis_versions(module: Module, sink: Sink) -> None:
             continue
         version = _redis_version(value) if len(value) <= 64 else versions.parse_redis_version(value)
         if version is None:
-            sink.add("VER005", key, f"{key} {value!r} is not major.minor[.patch]")
+            sink.add(
+                "VER005", key, f"{key} {value!r} is not major.minor[.patch]", _version_fix(key, value, sink)
+            )
             continue
         if version[:2] == (99, 99):
             sink.add("VER010", key, f"{key} {value!r} is the development placeholder")

@@ -351,7 +351,8 @@ def _report_template(text: str, sink: Sink) -> None:
         f"{shown.group() if shown else '{{...}}'} is a template placeholder: this file is a template "
         f"that a build script expands before packing ({count} placeholders), so as written it is not "
         "YAML; the rest was checked with each placeholder held as an opaque string",
-        "Validate the expanded manifest, or write ${VAR}, which modpack expands from the environment.",
+        "Validate the manifest the build script writes, not its template (`ramp pack` reads no"
+        " ${VAR} either: DECL012).",
         line=line_number,
     )
 
