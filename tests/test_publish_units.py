@@ -512,3 +512,26 @@ def test_a_rollback_whose_listing_cannot_be_read_does_not_claim_what_it_did_not_
         "no node took the artifact, and deleting module object u1, created by this run, failed (timed out):"
         " whether the cluster still lists it is not known"
     ]
+
+
+def test_a_replace_stopped_between_uploads_says_which_nodes_hold_the_build_it_replaced() -> None:
+    """`publish --replace` stopped after two nodes of five took the new build: the other three
+    were 'not uploaded ... nothing was placed', while they held the build the deleted module
+    object described, under the same version as the new one."""
+    from modpack.rest.client import Api, Connection, NodeOutcome, NodeRef
+    from modpack.rest.publish.interruption import interrupted
+    from modpack.rest.publish.results import PublishResult
+
+    nodes = [NodeRef(f"node {n}", f"https://n{n}:9443") for n in range(1, 6)]
+    result = PublishResult("mix", 10203, module_object="replaced", uid="new", replaced="old")
+    result.replaced_object = {"uid": "old", "sha256": "b4e1" + "0" * 60}
+    result.nodes = [NodeOutcome(n, "uploaded" if i < 2 else "failed", "stopped") for i, n in enumerate(nodes)]
+    api = Api(Connection(cluster="https://c:9443", ca_cert=None, insecure=True))
+    error = interrupted(api, result, KeyboardInterrupt())
+    assert error.message == "interrupted: mix 10203 is on 2 of 5 nodes"
+    assert (
+        "node 3, node 4 and node 5 still hold the build module object old described (sha256 b4e100000000...),"
+        " which --replace deleted: module object new describes this run's"
+    ) in error.details
+    result.replaced = ""  # no --replace: nothing of the kind to say
+    assert not any("still hold" in line for line in interrupted(api, result, KeyboardInterrupt()).details)

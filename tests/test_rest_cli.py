@@ -597,3 +597,32 @@ def test_serve_names_its_certificate_by_an_absolute_path(tmp_path: Path) -> None
         process.terminate()
         announced = process.communicate(timeout=30)[0].decode()
     assert f"certificate: {info['ca_cert']} (clients: --ca-cert {info['ca_cert']}" in announced, announced
+
+
+def test_serve_with_a_certificate_a_ca_signed_names_the_ca_and_says_it_expired(tmp_path: Path) -> None:
+    """serve --cert leaf.pem, signed by a CA, printed 'clients: --ca-cert leaf.pem', which fails
+    ("not trusted"); and an expired one started without a word, every client then refusing it."""
+    from tests.support.rest import ADMIN
+
+    _, leaf, key = _signed_by_a_ca(tmp_path / "tls", names=["127.0.0.1"], days=(-30, -1))
+    ports = tmp_path / "ports.json"
+    command = [sys.executable, "-m", "modpack", "serve", "--data", str(tmp_path / "data"), "--port", "0"]
+    command += ["--nodes", "1", "--ports-file", str(ports), "--admin-password", ADMIN.password]
+    command += ["--cert", str(leaf), "--key", str(key)]
+    process = subprocess.Popen(
+        command, env={**os.environ, "PYTHONPATH": CHECKOUT}, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    said: list[str] = []
+    try:
+        assert process.stderr is not None
+        while not said or said[-1] != "Ctrl+C stops the cluster.\n":  # the announcement's last line
+            line = process.stderr.readline().decode()
+            assert line, "".join(said)
+            said.append(line)
+    finally:
+        process.terminate()
+        out, rest = (text.decode() for text in process.communicate(timeout=30))
+    err = "".join(said) + rest
+    assert f"certificate: {leaf}, signed by a CA (clients: --ca-cert with that CA's certificate)" in out, out
+    assert f"--ca-cert {leaf}" not in out
+    assert f"modpack: warning: the certificate {leaf} expired on " in err, err

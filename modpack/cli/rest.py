@@ -513,16 +513,29 @@ def _announce(cluster: LocalCluster) -> None:
     if cluster.shared.has_switch and not cluster.shared.uploads_allowed:
         click.echo("allow_modules_upload is off: uploads answer 403 until PUT /v1/cluster turns it on")
     if info["ca_cert"]:
-        click.echo(
-            f"certificate: {info['ca_cert']} (clients: --ca-cert {info['ca_cert']}"
-            f" or MODPACK_CA_CERT={info['ca_cert']})"
-        )
+        _announce_certificate(Path(info["ca_cert"]))
     if cluster.password_changed:
         click.echo("user 'admin': the password given replaced the one stored in the data folder")
     secret = cluster.options.data / "admin-password"
     if cluster.options.users_file is None and secret.exists():
         click.echo(f"user 'admin': password in {secret}")
     click.echo("Ctrl+C stops the cluster.", err=True)
+
+
+def _announce_certificate(cert: Path) -> None:
+    """Which file a client trusts: the certificate itself when it signed itself (serve's own),
+    else the CA that signed it, which serve does not have: `--ca-cert leaf.pem` of a leaf a CA
+    signed fails ("not trusted"). A certificate out of date is said too: every client refuses it."""
+    from modpack.rest.tls import certificate_facts
+
+    facts = certificate_facts(cert)
+    if facts is None or facts.self_signed:
+        click.echo(f"certificate: {cert} (clients: --ca-cert {cert} or MODPACK_CA_CERT={cert})")
+    else:
+        click.echo(f"certificate: {cert}, signed by a CA (clients: --ca-cert with that CA's certificate)")
+    dated = facts.out_of_date() if facts is not None else ""
+    if dated:
+        click.echo(f"modpack: warning: the certificate {cert} {dated}: clients refuse it", err=True)
 
 
 def _wait_for_signal() -> None:

@@ -14,6 +14,7 @@ import datetime
 import ipaddress
 import ssl
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -142,6 +143,37 @@ def _general_name(host: str) -> x509.GeneralName:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
         return x509.DNSName(host)
+
+
+@dataclass(frozen=True)
+class CertificateFacts:
+    """What a client meets in a served certificate: who signed it, and whether it is in date."""
+
+    self_signed: bool
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+
+    def out_of_date(self, now: datetime.datetime | None = None) -> str:
+        """'expired on ...' or 'valid only from ...', '' while in date."""
+        now = now or datetime.datetime.now(datetime.UTC)
+        if now > self.not_after:
+            return f"expired on {self.not_after:%Y-%m-%d %H:%M} UTC"
+        if now < self.not_before:
+            return f"valid only from {self.not_before:%Y-%m-%d %H:%M} UTC"
+        return ""
+
+
+def certificate_facts(cert: Path) -> CertificateFacts | None:
+    """The first certificate of a PEM file, or None when it cannot be read as one."""
+    from cryptography import x509
+
+    try:
+        parsed = x509.load_pem_x509_certificate(cert.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return CertificateFacts(
+        parsed.issuer == parsed.subject, parsed.not_valid_before_utc, parsed.not_valid_after_utc
+    )
 
 
 def server_context(cert: Path, key: Path) -> ssl.SSLContext:

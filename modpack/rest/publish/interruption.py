@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from modpack.errors import ModpackError, Terminated
 from modpack.rest import client
 from modpack.rest.publish.rollback import restore_replaced, roll_back
+from modpack.rest.publish.wording import joined, verb
 
 if TYPE_CHECKING:
     from modpack.rest.client import Api, NodeOutcome
@@ -76,6 +77,14 @@ def interrupted(
         for o in result.nodes
     ]
     details += result.notes
+    behind = [o.node.label for o in result.nodes if o.status != "uploaded"]
+    if took and behind and result.replaced and result.module_object == "replaced":
+        # the run stopped between --replace and the last upload: one version, two builds
+        details.append(
+            f"{joined(behind)} still {verb(behind, 'holds', 'hold')} the build module object"
+            f" {result.replaced} described ({_sha(result.replaced_object)}), which --replace deleted:"
+            f" module object {result.uid} describes this run's"
+        )
     if unsure and not took:
         labels = ", ".join(o.node.label for o in unsure)
         hint = (
@@ -109,6 +118,12 @@ def interrupted(
         hint = "Nothing is left on the nodes; run the same publish again when ready."
     where = f"is on {len(took)} of {len(result.nodes)} nodes" if result.nodes else "was not uploaded"
     return PublishInterrupted.by(signal, f"{result.module_name} {result.version} {where}", hint, details)
+
+
+def _sha(module: Module | None) -> str:
+    """A module object's build as a user tells it apart: its sha256's first 12 digits."""
+    digest = module.get("sha256") if module is not None else None
+    return f"sha256 {digest[:12]}..." if isinstance(digest, str) and digest else "its sha256 not listed"
 
 
 def _node_state(outcome: NodeOutcome) -> str:
