@@ -145,6 +145,9 @@ class EntryPoint(NamedTuple):
     # name passes over such a definition (glibc dl-lookup.c, check_match: "Don't accept hidden
     # symbols"), so Redis does not find it
     hidden_version: bool = False
+    # A C++ RedisModule_OnLoad not declared extern "C" (_Z18RedisModule_OnLoadP14RedisModuleCtx...),
+    # which dlsym() of the bare name never finds; "" when there is none
+    cxx_name: str = ""
 
     @property
     def exported_function(self) -> bool:
@@ -773,7 +776,7 @@ def _inspect(
     symbols = _dynamic_symbols(image, version_map, symbolic=dynamic.symbolic)
     onload = symbols.onload
     if not onload.in_dynsym:
-        onload = EntryPoint(defined_locally=_defined_in_symtab(image, ONLOAD))
+        onload = EntryPoint(defined_locally=_defined_in_symtab(image, ONLOAD), cxx_name=onload.cxx_name)
     stack = next((s for s in segments if s.type == PT_GNU_STACK), None)
     architecture = ARCHITECTURES.get((header.e_machine, header.elf_class, header.little_endian))
     e_type, machine = _type_names(stream, header)
@@ -1009,6 +1012,8 @@ def _dynamic_symbols(
     layout = _symbol_layout(image.header)
     versions = _version_indexes(image)
     target = ONLOAD.encode() + b"\0"
+    mangled = f"_Z{len(ONLOAD)}{ONLOAD}".encode()  # a function at namespace scope, Itanium C++ ABI
+    cxx_name = ""
     undefined: list[UndefinedSymbol] = []
     table = list(_symbols(data, layout, image.header.is64))
     onload = EntryPoint()
@@ -1023,6 +1028,8 @@ def _dynamic_symbols(
                 versions[index] & 0x7FFF if index < len(versions) else 0, (None, None)
             )
             undefined.append(UndefinedSymbol(_string(strings, name, ".dynstr"), version, library, bind == 2))
+        elif not cxx_name and strings.startswith(mangled, name):
+            cxx_name = _string(strings, name, ".dynstr")
         elif strings.startswith(target, name) and not (onload.in_dynsym and not onload.hidden_version):
             # the first definition dlsym() takes: one of the default version beats a hidden one
             # (a module may define both, gold putting the default first)
@@ -1037,7 +1044,7 @@ def _dynamic_symbols(
                 and (index_word & 0x7FFF) >= 2,  # 0, 1: local, global
             )
     if not onload.in_dynsym:
-        onload = _undefined_onload(undefined)
+        onload = _undefined_onload(undefined)._replace(cxx_name=cxx_name)
     lookups, own_static_tls = _lookups(image, section, table, strings, symbolic=symbolic)
     return _Symbols(tuple(undefined), onload, lookups, own_static_tls)
 

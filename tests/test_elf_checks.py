@@ -1233,3 +1233,30 @@ def test_inspect_of_a_file_that_is_no_elf_does_not_send_to_validate(tmp_path: Pa
     assert done.returncode == 1
     assert "not an ELF file" in done.stderr + done.stdout
     assert "Run `modpack validate`" not in done.stderr + done.stdout
+
+
+@pytest.mark.rule("ELF009")
+def test_a_cxx_onload_without_extern_c_is_named_by_its_mangled_name(tmp_path: Path) -> None:
+    """A C++ module whose RedisModule_OnLoad is not declared extern "C" exports it under its C++
+    name, which dlsym() of the bare name never finds: ELF009 said only that the binary does not
+    define RedisModule_OnLoad, as of a module that has none at all."""
+    import subprocess
+
+    from tests.support.tools import require
+
+    gxx = shutil.which("g++")
+    require(gxx is not None, "g++ (Debian: apt-get install g++)")
+    source = tmp_path / "m.cpp"
+    source.write_text(
+        "struct RedisModuleCtx; struct RedisModuleString;\n"
+        "int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) { return 0; }\n"
+    )
+    so = tmp_path / "m.so"
+    subprocess.run([str(gxx), "-shared", "-fPIC", "-o", str(so), str(source)], check=True)
+    done = run_modpack("validate", so)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "error ELF009 the binary does not define RedisModule_OnLoad: it defines"
+        " _Z18RedisModule_OnLoadP14RedisModuleCtxPP17RedisModuleStringi, the C++ name of one not declared"
+        ' extern "C"' in done.stdout
+    ), done.stdout

@@ -229,6 +229,8 @@ def _check_entry_point(info: ElfInfo, sink: Sink) -> None:
             unknown = " (the file is stripped, so it may also be hidden)"
         elif entry.defined_locally is None:
             unknown = " (its static symbol table could not be read, so it may also be hidden)"
+        if entry.cxx_name:  # C++ without extern "C": the name is there, mangled
+            unknown = f': it defines {entry.cxx_name}, the C++ name of one not declared extern "C"'
         sink.add("ELF009", "", f"the binary does not define {name}{unknown}")
     elif not entry.defined:
         sink.add(
