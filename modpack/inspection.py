@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
 
 from modpack import elf, loadability
+from modpack.reporters import printable, shown_path
 
 if TYPE_CHECKING:
     from modpack.bundle import StreamedBinary
@@ -302,9 +303,11 @@ def format_description(description: Description) -> str:
         ("textrel", "yes" if d["textrel"] else "no"),
         ("stripped", "yes" if d["stripped"] else "no"),
     ]
-    lines = [d["file"]]
+    lines = [shown_path(d["file"])]
     for label, value in rows:
         values = value if isinstance(value, list) else [value]
         lines.append(f"  {label:<14}{values[0]}")
         lines.extend(f"  {'':<14}{more}" for more in values[1:])
-    return "\n".join(lines)
+    # a file name, or a name the binary holds (a needed library, a runpath), may hold control
+    # characters: shown as escapes, as validate shows them, never sent to the terminal
+    return "\n".join(printable(line) for line in lines)

@@ -164,3 +164,16 @@ def test_an_elf_file_ending_like_a_zip_is_read_as_a_binary(tmp_path: Path, name:
     described = json.loads(result.stdout)
     assert described["architecture"] == "x86_64" and "bundle" not in described
     assert described["onload"] == "exported"
+
+
+def test_a_file_name_with_control_characters_is_shown_escaped(tmp_path: Path) -> None:
+    """inspect printed a file name as it is, so an escape sequence in it reached the terminal
+    (validate shows it escaped)."""
+    import shutil
+
+    named = tmp_path / "bad\x1b[2Jname.so"
+    shutil.copy(HELLO, named)
+    done = run_modpack("inspect", named)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "\x1b" not in done.stdout
+    assert done.stdout.splitlines()[0] == f"{tmp_path}/bad\\x1b[2Jname.so"
