@@ -616,6 +616,34 @@ def _table_ranges(header: bytes, size: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in ranges if 0 < a < b <= size]
 
 
+_PT_LOAD, _PT_DYNAMIC, _PT_NOTE, _PF_W = 1, 2, 4, 2
+
+
+def _segment_ranges(pieces: list[tuple[int, bytes]], header: bytes, size: int) -> list[tuple[int, int]]:
+    """What the ELF reader reads of a module without section headers (elf._sections_from_dynamic):
+    the dynamic and note segments, and the segments that are not writable, where the dynamic
+    tables and the read-only data lie; in file order, up to TOTAL_KEEP in all."""
+    phoff = struct.unpack_from("<Q", header, 32)[0]
+    phentsize, phnum = struct.unpack_from("<HH", header, 54)
+    table = (
+        _kept_bytes(pieces, phoff, min(phentsize * phnum, max(0, size - phoff))) if phentsize == 56 else None
+    )
+    if table is None:
+        return []
+    ranges, total = [], 0
+    for offset in range(0, len(table) - 55, 56):
+        kind, flags = struct.unpack_from("<II", table, offset)
+        start, _, _, filesz = struct.unpack_from("<QQQQ", table, offset + 8)
+        wanted = kind in (_PT_DYNAMIC, _PT_NOTE) or (kind == _PT_LOAD and not flags & _PF_W)
+        if not wanted or filesz == 0 or start + filesz > size or filesz > TABLE_KEEP:
+            continue
+        total += filesz
+        if total > TOTAL_KEEP:
+            break
+        ranges.append((start, start + filesz))
+    return ranges
+
+
 def _needed_ranges(kept: dict[int, bytes], size: int) -> list[tuple[int, int]]:
     """Small sections (and the tables) an ELF reader may read, from the kept section table."""
     pieces = sorted(kept.items())
@@ -625,7 +653,9 @@ def _needed_ranges(kept: dict[int, bytes], size: int) -> list[tuple[int, int]]:
     ranges = _table_ranges(header, size)
     shoff = struct.unpack_from("<Q", header, 40)[0]
     shentsize, shnum = struct.unpack_from("<HH", header, 58)
-    if shentsize != 64 or shoff == 0:
+    if shoff == 0:  # stripped of its section headers: the reader goes by the program headers
+        return ranges + _segment_ranges(pieces, header, size)
+    if shentsize != 64:
         return ranges
     table = _kept_bytes(pieces, shoff, max(0, min(64 * min(shnum, 4096), size - shoff)))
     if table is None:

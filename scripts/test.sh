@@ -15,6 +15,7 @@ declare -A tool_package=(
   [gcc]=gcc
   [g++]=g++
   [objcopy]=binutils
+  [llvm-strip]=llvm
   [zip]=zip
   [unzip]=unzip
   [curl]=curl

@@ -17,6 +17,7 @@ from modpack.findings import Sink
 from tests.support.cli import run_modpack
 from tests.support.modules import compile_module, observe
 from tests.support.paths import SO
+from tests.support.tools import require
 
 # dlopen is GLIBC_2.34 since libdl moved into libc: rhel8 (2.28) cannot load the module
 BODY = "extern void *dlopen(const char *, int); if (!dlopen(0, 1)) return REDISMODULE_ERR;"
@@ -27,8 +28,8 @@ def without_sections(so: Path, name: str) -> Path:
     stripped = so.with_name(name)
     shutil.copy(so, stripped)
     strip = shutil.which("llvm-strip")
-    if strip is None:
-        pytest.skip("llvm-strip (apt-get install llvm)")
+    require(strip is not None, "llvm-strip (Debian: apt-get install llvm; scripts/test.sh installs it)")
+    assert strip is not None
     subprocess.run([strip, "--strip-sections", str(stripped)], check=True)
     assert struct.unpack_from("<Q", stripped.read_bytes(), 40)[0] == 0  # e_shoff
     return stripped
@@ -115,3 +116,33 @@ def test_a_gnu_hash_chain_without_an_end_is_malformed(tmp_path: Path) -> None:
     with pytest.raises(elf.ElfError) as raised:
         elf.read_elf(stripped)
     assert raised.value.kind == "malformed"
+
+
+def test_a_large_module_without_section_headers_reads_from_its_bundle(tmp_path: Path) -> None:
+    """A bundle keeps only the head, the tail and what the reader needs of a module over 32 MiB,
+    and it found what the reader needs in the section headers: without them, build wrote the
+    bundle and then validate, inspect and publish refused it (IN001 'bytes ... were not kept')."""
+    from tests.support.rest import module_json, write_bundle
+
+    body = (
+        "static const char big[20 << 20] = {1}; static volatile char data[20 << 20] = {1};"
+        " if (big[argc] + data[argc] == 7) return REDISMODULE_ERR;"
+    )
+    stripped = without_sections(compile_module(tmp_path, body, "hello"), "hello_big.so")
+    assert stripped.stat().st_size > 40 * 1024 * 1024
+    # the dynamic segment lies past the head and before the tail a bundle keeps of such a module
+    head = stripped.read_bytes()[:4096]
+    phoff, phnum = struct.unpack_from("<Q", head, 32)[0], struct.unpack_from("<H", head, 56)[0]
+    (dynamic,) = [
+        struct.unpack_from("<Q", head, phoff + 56 * n + 8)[0]
+        for n in range(phnum)
+        if struct.unpack_from("<I", head, phoff + 56 * n)[0] == 2
+    ]
+    assert 8 << 20 < dynamic < stripped.stat().st_size - (8 << 20)
+    bundle = write_bundle(tmp_path / "big.zip", module_json(stripped), stripped)
+    done = run_modpack("validate", bundle)
+    assert "IN001" not in done.stdout and "ELF003" not in done.stdout, done.stdout
+    assert done.returncode == 0, done.stdout + done.stderr
+    shown = run_modpack("inspect", bundle)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "OnLoad        exported" in shown.stdout
