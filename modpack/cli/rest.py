@@ -585,30 +585,38 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
     from modpack.rest import client
 
-    said: list[bool] = []
+    presses: list[int] = []  # signals received once the run was stopping
 
-    def stopping_already() -> bool:
-        """A second Ctrl+C (or SIGTERM) while the run stops: it cut short the rollback, and the
-        summary of what each node holds, and left a module object behind. Said once, then let be."""
+    def stopping_already(signum: int) -> bool:
+        """A further Ctrl+C (or SIGTERM) while the run stops: the second cut the rollback short
+        (a module object was left) or the summary of what each node holds, so it is let be, and
+        said once; a third quits at once, for a cluster that no longer answers the undoing."""
         if client.stop_requested() is None:
             return False
-        if not said:
-            said.append(True)  # os.write: a print here may land inside one the run is making
+        presses.append(signum)
+        if len(presses) == 1:  # os.write: a print here may land inside one the run is making
             os.write(
                 2,
                 b"modpack: stopping already: taking back what this run created, then saying what"
-                b" each node holds\n",
+                b" each node holds (press Ctrl+C again to quit at once)\n",
             )
+        elif len(presses) == 2:
+            os.write(
+                2,
+                b"modpack: quit at once: what this run created may be left"
+                b" (`modpack modules list` and `modpack artifacts list` show it)\n",
+            )
+            os._exit(143 if signum == signal.SIGTERM else 130)
         return True
 
     def stop(signum: int, frame: object) -> None:
-        if stopping_already():
+        if stopping_already(signum):
             return
         client.request_stop(Terminated())  # kept where a dropped raise cannot lose it
         raise Terminated
 
     def interrupt(signum: int, frame: object) -> None:
-        if stopping_already():
+        if stopping_already(signum):
             return
         client.request_stop(KeyboardInterrupt())
         raise KeyboardInterrupt
