@@ -70,12 +70,25 @@ def shown(root: Path) -> str:
 
 
 def redis_server_needs(root: Path) -> list[str]:
-    """The sonames `root`'s redis-server needs (DT_NEEDED), as modpack's own reader reads them."""
+    """The sonames `root`'s redis-server loads: its DT_NEEDED and theirs, as the loader follows
+    them (libstdc++ brings libgcc_s, libsystemd liblz4 and more), read by modpack's own reader."""
     sys.path.insert(0, str(OUTPUT.parent.parent.parent))
     from modpack.elf import read_elf
 
     server = root / "usr" / "bin" / "redis-server"
-    return sorted(read_elf(server).needed) if server.exists() else []
+    if not server.exists():
+        return []
+    seen: set[str] = set()
+    queue = list(read_elf(server).needed)
+    while queue:
+        name = queue.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        found = next((root / f / name for f in FOLDERS if (root / f / name).exists()), None)
+        if found is not None:
+            queue += read_elf(found.resolve()).needed
+    return sorted(seen)
 
 
 def library_files(root: Path) -> list[Path]:

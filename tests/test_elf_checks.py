@@ -1168,6 +1168,12 @@ def test_a_function_nothing_defines_is_an_error_and_build_refuses_it(tmp_path: P
             " if (!OPENSSL_init_ssl(0, 0)) return REDISMODULE_ERR;",
             "OPENSSL_init_ssl",
         ),
+        # libgcc_s, which no redis-server needs itself but a library it needs does: in scope too
+        (
+            "extern void *_Unwind_FindEnclosingFunction(void *);"
+            " if (_Unwind_FindEnclosingFunction(0) == (void *)1) return REDISMODULE_ERR;",
+            "_Unwind_FindEnclosingFunction -nodefaultlibs",
+        ),
     ],
 )
 def test_a_name_redis_server_or_a_library_it_loads_defines_is_no_error(
@@ -1175,7 +1181,8 @@ def test_a_name_redis_server_or_a_library_it_loads_defines_is_no_error(
 ) -> None:
     from tests.support.modules import compile_module, observe
 
-    so = compile_module(tmp_path, body, "hello")
+    name, *link = name.split(" ")  # gcc links libgcc_s unless told not to
+    so = compile_module(tmp_path, body, "hello", link=tuple(link))
     assert observe(so).loaded  # the real redis-server 7.0.15 loads it
     done = run_modpack("validate", so)
     assert done.returncode == 0, done.stdout + done.stderr
