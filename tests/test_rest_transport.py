@@ -149,7 +149,7 @@ def test_no_proxy_entries(host: str, no_proxy: str, bypassed: bool) -> None:
 
 def test_proxy_credentials_travel_only_to_the_proxy() -> None:
     found = transport.proxy_for("https://c:9443", {"ALL_PROXY": "http://ann:s%40cret@proxy:8080"})
-    assert found == transport.Proxy("proxy", 8080, "Basic YW5uOnNAY3JldA==")  # ann:s@cret
+    assert found == transport.Proxy("proxy", 8080, "Basic YW5uOnNAY3JldA==", "ALL_PROXY")  # ann:s@cret
 
 
 @pytest.mark.parametrize("proxy", ["https://proxy:3128", "socks5://proxy:1080"])
@@ -353,11 +353,11 @@ def test_a_proxy_that_cannot_be_reached_is_named_as_the_proxy() -> None:
         "modules", "list", "--cluster", "https://cluster.invalid:9443", "--timeout", "5", env=env
     )
     assert done.returncode == 1, done.stderr
-    assert "Connection refused (through the proxy 127.0.0.1:1 the environment names)" in done.stderr
+    assert "Connection refused (through the proxy 127.0.0.1:1 that HTTPS_PROXY names)" in done.stderr
     # and the hint is the proxy's: it said to check that the node is up and the URL right
     assert (
-        "hint: Check the proxy 127.0.0.1:1 (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY names it), or add the"
-        " cluster's host to NO_PROXY to reach it directly." in done.stderr
+        "hint: Check the proxy 127.0.0.1:1 (HTTPS_PROXY names it), or add the cluster's host to NO_PROXY."
+        in done.stderr
     ), done.stderr
     # an IPv6 proxy as a URL writes it, and the message says "modpack" once
     env["HTTPS_PROXY"] = "http://[::1]:1"
@@ -669,3 +669,25 @@ def test_a_proxy_asking_for_credentials_is_said_to_be_the_proxy() -> None:
     assert done.returncode == 1, done.stderr
     assert "407" in done.stderr
     assert "hint: A proxy asks for credentials: give them in its URL" in done.stderr, done.stderr
+
+
+def test_a_proxy_refusing_the_tunnel_for_credentials_says_so() -> None:
+    """An https:// cluster goes through a CONNECT tunnel: a 407 there read 'Tunnel connection
+    failed: 407 ...' with the hint to check the proxy, which named HTTP_PROXY too."""
+    from tests.support.cli import run_modpack
+
+    def ask(peer: socket.socket, head: bytes) -> None:
+        peer.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+
+    with raw_server(ask) as (proxy, heads):
+        env = {"MODPACK_USER": "ann", "MODPACK_PASSWORD": "x", "HTTPS_PROXY": proxy}
+        done = run_modpack(
+            "modules", "list", "--cluster", "https://cluster.invalid:9443", "--retries", "0", env=env
+        )
+    assert heads and heads[0].startswith(b"CONNECT cluster.invalid:9443 "), heads
+    assert done.returncode == 1, done.stderr
+    port = proxy.rsplit(":", 1)[1]
+    assert (
+        f"hint: The proxy 127.0.0.1:{port} asks for credentials: give them in HTTPS_PROXY"
+        " (http://user:password@host:port), or add the cluster's host to NO_PROXY." in done.stderr
+    ), done.stderr

@@ -387,13 +387,16 @@ def _transport_error(method: str, url: str, exc: TransportError) -> ModpackError
             f"{method} {url} was sent, but its answer was lost: {reason}",
             "The server may have done it: check what it holds before running it again.",
         )
-    proxy = getattr(exc, "proxy", None)
-    hint = (
-        f"Check the proxy {proxy} (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY names it), or add the cluster's"
-        " host to NO_PROXY to reach it directly."
-        if proxy
-        else "Check that the node is up and the URL is right."
-    )
+    proxy, variable = getattr(exc, "proxy", None), getattr(exc, "variable", "")
+    if proxy and " 407 " in f" {reason} ":  # the CONNECT of an https:// cluster, refused (RFC 9110 §15.5.8)
+        hint = (
+            f"The proxy {proxy} asks for credentials: give them in {variable}"
+            " (http://user:password@host:port), or add the cluster's host to NO_PROXY."
+        )
+    elif proxy:
+        hint = f"Check the proxy {proxy} ({variable} names it), or add the cluster's host to NO_PROXY."
+    else:
+        hint = "Check that the node is up and the URL is right."
     return ClusterError(f"cannot reach {url} ({method}): {reason}", hint)
 
 
@@ -474,7 +477,7 @@ def _hint(status: int, error_code: str) -> str:
         # a cluster never asks for a proxy's credentials: a proxy between (RFC 9110 §15.5.8)
         407: (
             "A proxy asks for credentials: give them in its URL (http://user:password@host:port) in"
-            " HTTP_PROXY or HTTPS_PROXY, or add the cluster's host to NO_PROXY."
+            " HTTP_PROXY (or ALL_PROXY), or add the cluster's host to NO_PROXY."
         ),
         413: "The bundle is larger than the node accepts.",
         507: "The node's disk is full: free space on it, then publish again.",

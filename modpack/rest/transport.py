@@ -113,9 +113,11 @@ class TransportError(Exception):
 
 class ConnectError(TransportError):
     """No connection (refused, unreachable, name unknown, TLS handshake or certificate).
-    `proxy`: the proxy the environment names (host:port), where the connection went through one."""
+    `proxy`: the proxy the environment names (host:port), where the connection went through one,
+    and `variable` the environment variable that names it."""
 
     proxy: str | None = None
+    variable: str = ""
 
 
 class ConnectTimeout(ConnectError):
@@ -158,6 +160,7 @@ class Proxy(NamedTuple):
     host: str
     port: int
     authorization: str  # a Proxy-Authorization value, or ""
+    variable: str = "HTTPS_PROXY"  # the environment variable that names it
 
     def __repr__(self) -> str:
         hidden = "***" if self.authorization else ""
@@ -217,7 +220,9 @@ def proxy_for(url: str, environ: Mapping[str, str] = os.environ) -> Proxy | None
     if proxy.username is not None:
         pair = f"{urllib.parse.unquote(proxy.username)}:{urllib.parse.unquote(proxy.password or '')}"
         authorization = "Basic " + base64.b64encode(pair.encode("utf-8", "surrogateescape")).decode()
-    return Proxy(proxy.hostname, port_of(proxy, f"the proxy in {variable}", default=80), authorization)
+    return Proxy(
+        proxy.hostname, port_of(proxy, f"the proxy in {variable}", default=80), authorization, variable
+    )
 
 
 def _bracketed(host: str) -> str:
@@ -376,7 +381,7 @@ class StdlibTransport:
         # A failure at the proxy (its name unknown, refused, a CONNECT refused) says so: it read as
         # the cluster's own, "cannot resolve the host name" of a cluster that resolves.
         named = f"{_bracketed(proxy.host)}:{proxy.port}" if proxy else None
-        via = f" (through the proxy {named} the environment names)" if proxy else ""
+        via = f" (through the proxy {named} that {proxy.variable} names)" if proxy else ""
         try:
             connection.connect()
         except TimeoutError as exc:
@@ -385,7 +390,7 @@ class StdlibTransport:
             # another protocol, a stuck server), as if nothing listened there
             handshake = origin.scheme == "https" and proxy is None and connection.sock is not None
             connection.close()
-            where_to = f"{origin.host}:{origin.port}"
+            where_to = f"{_bracketed(origin.host)}:{origin.port}"
             if handshake:
                 raise ConnectTimeout(
                     f"{where_to} took the connection but no TLS handshake came within {timeout.connect:g} s"
@@ -394,12 +399,12 @@ class StdlibTransport:
             failed: ConnectError = ConnectTimeout(
                 f"no connection to {where_to} within {timeout.connect:g} s{via}"
             )
-            failed.proxy = named
+            failed.proxy, failed.variable = named, proxy.variable if proxy else ""
             raise failed from exc
         except (OSError, http.client.HTTPException) as exc:
             connection.close()
             failed = ConnectError(_reason(exc) + via)
-            failed.proxy = named
+            failed.proxy, failed.variable = named, proxy.variable if proxy else ""
             raise failed from exc
         return connection, False
 
