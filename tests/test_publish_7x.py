@@ -24,6 +24,7 @@ from modpack.rest.paths import ACTIONS, LEGACY_MODULES
 from modpack.rest.publish import interruption
 from modpack.rest.publish import legacy as publish_7x
 from modpack.rest.publish.interruption import PublishInterrupted
+from tests.support.cli import run_modpack
 from tests.support.rest import (
     as_printed,
     cli,
@@ -843,3 +844,27 @@ def test_modules_delete_on_7x_removes_the_module_from_the_nodes_as_its_help_says
         helped.stdout.split()
     )
     assert "On RS 8.x the artifacts on the nodes stay" in " ".join(helped.stdout.split())
+
+
+def test_a_7x_upload_whose_action_cannot_be_followed_is_not_said_to_have_failed(
+    legacy: LocalCluster, tmp_path: Path
+) -> None:
+    """The cluster took the zip (POST /v2/modules answered with its action) and then could not be
+    asked about the action: the bundle was 'failed', and the run deleted the module object it had
+    made while the cluster's action could still install it."""
+    from tests.support.relay import relayed
+
+    taken = lambda method, path, index: method == "POST" and path.rstrip("/").endswith("/v2/modules")  # noqa: E731
+    bundle = write_bundle(tmp_path / "follow.zip", module_json(module_name="follow"))
+    with relayed(legacy, target=legacy.urls[0], gone_after_answer=taken) as (address, _):
+        env = {"MODPACK_USER": "admin", "MODPACK_PASSWORD": legacy.options.admin_password or ""}
+        done = run_modpack(
+            "publish", bundle, "--cluster", address, "--ca-cert", legacy.ca_cert, "--retries", "0", env=env
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = done.stdout + done.stderr
+    assert "but its action was not seen to end: cannot reach" in said, said
+    assert "failed: cannot reach" not in said, said
+    assert "rolled back" not in said, said
+    assert len(listed(legacy, "follow")) == 1  # kept: the cluster installed it
+    assert "is kept: the cluster could not be asked what it holds" in said, said

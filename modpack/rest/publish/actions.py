@@ -34,6 +34,10 @@ class ActionFailed(ClusterError):
     call, it may have done part of its work."""
 
 
+class ActionUnfinished(ActionFailed):
+    """A 7.x action that did not end in time: it may still end well, after the run."""
+
+
 def follow_action(api: Api, action_uid: object, sleep: Callable[[float], None] = time.sleep) -> None:
     """Wait for `/v1/actions/<uid>` to complete; ClusterError when it fails or takes too long."""
     if not isinstance(action_uid, str) or not action_uid:
@@ -50,7 +54,7 @@ def follow_action(api: Api, action_uid: object, sleep: Callable[[float], None] =
         if status in ENDED_BADLY:
             raise ActionFailed(f"action {action_uid} ({action.get('name', '?')}) {status}: {_reason(action)}")
         if time.monotonic() > deadline:
-            raise ActionFailed(
+            raise ActionUnfinished(
                 f"action {action_uid} did not complete within {api.connection.answer_timeout:.0f} s"
             )
         sleep(ACTION_POLL)

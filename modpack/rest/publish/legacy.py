@@ -16,7 +16,7 @@ from modpack.errors import ModpackError
 from modpack.rest import client
 from modpack.rest.client import ClusterError, NodeOutcome
 from modpack.rest.paths import LEGACY_MODULES
-from modpack.rest.publish.actions import delete_legacy_module, follow_action
+from modpack.rest.publish.actions import ActionFailed, ActionUnfinished, delete_legacy_module, follow_action
 from modpack.rest.publish.bundles import PER_PLATFORM
 from modpack.rest.publish.identity import differences, held_versions, identity_error, refuse_bundled
 from modpack.rest.publish.interruption import (
@@ -234,6 +234,15 @@ class LegacyPublish:
         except ClusterError as exc:
             if exc.error_code == "module_exists" and (meanwhile := self._installed_meanwhile(bundle)):
                 return meanwhile
+            if action_uid is not None and (
+                isinstance(exc, ActionUnfinished) or not isinstance(exc, ActionFailed)
+            ):
+                # The cluster took the zip; its action was not seen to end (the cluster stopped
+                # answering, or it ran past --timeout): it may still install it.
+                return "unknown", (
+                    f"the cluster took {bundle.name} (action {action_uid}), but its action was not seen to"
+                    f" end: {exc.message}"
+                )
             return "failed", exc.message
         except client.UploadAborted:
             self.nothing_taken = True  # stopped before its last bytes: the cluster has none of it
@@ -290,7 +299,19 @@ class LegacyPublish:
         return NodeOutcome(route.node, status, detail, route.bundle.path)
 
     def _finish_new(self) -> None:
-        now = client.find_modules(self.api, self.result.module_name, self.result.version)
+        try:
+            now = client.find_modules(self.api, self.result.module_name, self.result.version)
+        except ModpackError as unread:
+            if not self.result.uid or not any(o.unsure or o.status == "uploaded" for o in self.result.nodes):
+                raise
+            # The cluster answered the upload with the module's uid, then could not be asked: the
+            # module is kept (a rollback would need the same cluster), and the run says so.
+            self.result.module_object = "replaced" if self.result.replaced else "created"
+            self.result.notes.append(
+                f"module {self.result.uid}, created by this run, is kept: the cluster could not be asked"
+                f" what it holds ({unread.message})"
+            )
+            return
         if not now:
             self.result.module_object = "not created"
             return
@@ -302,11 +323,12 @@ class LegacyPublish:
             self.result.module_object = "present"  # another run's, installed meanwhile: not ours to undo
             return
         if any(o.unsure for o in self.result.nodes):
-            # the answer to the upload was lost: the cluster may hold (or still install) this build
+            # the answer to the upload was lost, or its action not seen to end: the cluster may
+            # hold (or still install) this build
             self.result.module_object = "replaced" if self.result.replaced else "created"
             self.result.notes.append(
-                f"module {self.result.uid}, created by this run, is kept: the answer to its upload was lost,"
-                " so the cluster may hold it"
+                f"module {self.result.uid}, created by this run, is kept: the cluster may hold it (see each"
+                " platform's line)"
             )
             return
         # the delete runs in an action: a lost answer's object is listed until the action ends
