@@ -513,7 +513,7 @@ def _announce(cluster: LocalCluster) -> None:
     if cluster.shared.has_switch and not cluster.shared.uploads_allowed:
         click.echo("allow_modules_upload is off: uploads answer 403 until PUT /v1/cluster turns it on")
     if info["ca_cert"]:
-        _announce_certificate(Path(info["ca_cert"]))
+        _announce_certificate(Path(info["ca_cert"]), given=cluster.options.cert is not None)
     if cluster.password_changed:
         click.echo("user 'admin': the password given replaced the one stored in the data folder")
     secret = cluster.options.data / "admin-password"
@@ -522,13 +522,16 @@ def _announce(cluster: LocalCluster) -> None:
     click.echo("Ctrl+C stops the cluster.", err=True)
 
 
-def _announce_certificate(cert: Path) -> None:
+def _announce_certificate(cert: Path, *, given: bool) -> None:
     """Which file a client trusts: the certificate itself when it signed itself (serve's own),
     else the CA that signed it, which serve does not have: `--ca-cert leaf.pem` of a leaf a CA
-    signed fails ("not trusted"). A certificate out of date is said too: every client refuses it."""
+    signed fails ("not trusted"). A certificate out of date is said too: every client refuses it.
+    Read only of one --cert gave: serve makes its own self-signed and in date, and reading it
+    here cost the serving process 9 MB (cryptography's OpenSSL bindings), as making it would
+    (tls.ensure_certificate makes it in a child process)."""
     from modpack.rest.tls import certificate_facts
 
-    facts = certificate_facts(cert)
+    facts = certificate_facts(cert) if given else None
     if facts is None or facts.self_signed:
         click.echo(f"certificate: {cert} (clients: --ca-cert {cert} or MODPACK_CA_CERT={cert})")
     else:
