@@ -616,13 +616,12 @@ def _table_ranges(header: bytes, size: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in ranges if 0 < a < b <= size]
 
 
-_PT_LOAD, _PT_DYNAMIC, _PT_NOTE, _PF_W = 1, 2, 4, 2
-
-
 def _segment_ranges(pieces: list[tuple[int, bytes]], header: bytes, size: int) -> list[tuple[int, int]]:
     """What the ELF reader reads of a module without section headers (elf._sections_from_dynamic):
     the dynamic and note segments, and the segments that are not writable, where the dynamic
     tables and the read-only data lie; in file order, up to TOTAL_KEEP in all."""
+    from modpack.elf import PF_W, PT_DYNAMIC, PT_LOAD, PT_NOTE  # the reader these ranges are for
+
     phoff = struct.unpack_from("<Q", header, 32)[0]
     phentsize, phnum = struct.unpack_from("<HH", header, 54)
     table = (
@@ -634,7 +633,7 @@ def _segment_ranges(pieces: list[tuple[int, bytes]], header: bytes, size: int) -
     for offset in range(0, len(table) - 55, 56):
         kind, flags = struct.unpack_from("<II", table, offset)
         start, _, _, filesz = struct.unpack_from("<QQQQ", table, offset + 8)
-        wanted = kind in (_PT_DYNAMIC, _PT_NOTE) or (kind == _PT_LOAD and not flags & _PF_W)
+        wanted = kind in (PT_DYNAMIC, PT_NOTE) or (kind == PT_LOAD and not flags & PF_W)
         if not wanted or filesz == 0 or start + filesz > size or filesz > TABLE_KEEP:
             continue
         total += filesz

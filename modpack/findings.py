@@ -158,6 +158,11 @@ class Sink:
         spells them (`arity`, [module] `name`), the file's kind told as sources.kind_of tells it."""
         return self.file.lower().endswith(".toml")
 
+    @property
+    def yaml(self) -> bool:
+        """Whether the findings are about a YAML file (a ramp.yml), whose author wrote each value."""
+        return self.file.lower().endswith((".yml", ".yaml"))
+
     def report(self, problem: Problem) -> None:
         """Report a Problem at its module.json path."""
         self.add(problem.code, problem.path, problem.message, problem.hint)

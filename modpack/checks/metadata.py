@@ -67,7 +67,7 @@ def _check_numeric_version(number: object, parsed: tuple[int, int, int] | None, 
         sink.add(
             "VER011",
             "version",
-            f"version is the float {number!r}" + ("" if _yaml(sink) else ", as RAMP writes it"),
+            f"version is the float {number!r}" + ("" if sink.yaml else ", as RAMP writes it"),
             f"Write {int(number)} (an integer).",
         )
     if int(number) == 0:
@@ -91,16 +91,11 @@ def _check_numeric_version(number: object, parsed: tuple[int, int, int] | None, 
         )
 
 
-def _yaml(sink: Sink) -> bool:
-    """Whether the findings are about a YAML file (a ramp.yml), written by its author."""
-    return sink.file.lower().endswith((".yml", ".yaml"))
-
-
 def _version_fix(key: str, value: str, sink: Sink) -> str:
     """VER005's fix for the field and the file: min_redis_pack_version is a Redis Enterprise
     version, written without its build number (7.4.2, not 7.4.2-54); YAML's float trap is a YAML
     file's, which modpack.toml (a TOML file) and module.json (JSON) do not have."""
-    quoted = " (quote it: 8.10 unquoted is 8.1)" if _yaml(sink) else ""
+    quoted = " (quote it: 8.10 unquoted is 8.1)" if sink.yaml else ""
     if key == "min_redis_pack_version":
         release = value.split("-", 1)[0] if "-" in value else ""
         if _redis_version(release) is not None:  # 7.4.2-54: the release and its build number
@@ -310,12 +305,13 @@ def _judge_os_entry(entry: str, arch: str | None, floor: tuple[int, ...] | None)
     canonical = policy.canonical_os(entry)
     if canonical is None:
         return True, None, (("PLT002", f"{entry!r}: not a Redis Enterprise OS"),)
-    identifier, _, problems = _judge_system(entry, canonical, arch, floor)
-    return identifier, canonical, _renamed(entry, canonical) + problems
+    return True, canonical, _renamed(entry, canonical) + _system_findings(entry, canonical, arch, floor)
 
 
-def _judge_system(entry: str, canonical: str, arch: str | None, floor: tuple[int, ...] | None) -> _OsVerdict:
-    """The verdict on a known OS (`canonical`) on `arch` for RS `floor` and later."""
+def _system_findings(
+    entry: str, canonical: str, arch: str | None, floor: tuple[int, ...] | None
+) -> tuple[tuple[str, str], ...]:
+    """The findings of a known OS (`canonical`) on `arch` for RS `floor` and later."""
     systems = policy.operating_systems()
     system = systems[canonical]
     if system["status"] != "supported":
@@ -329,15 +325,11 @@ def _judge_system(entry: str, canonical: str, arch: str | None, floor: tuple[int
             if cut is not None and floor is not None:
                 shown = ".".join(map(str, floor if floor[2] else floor[:2]))
                 note += f" The bundle asks for RS {shown} or later (min_redis_pack_version)."
-            return True, canonical, (("PLT002", f"{entry!r}: {note}".rstrip(": ")),)
+            return (("PLT002", f"{entry!r}: {note}".rstrip(": ")),)
     if arch is not None and arch not in systems[canonical]["architectures"]:
         shipped = ", ".join(systems[canonical]["architectures"])
-        return (
-            True,
-            canonical,
-            (("PLT004", f"Redis Enterprise ships {entry} only for {shipped}, not {arch}"),),
-        )
-    return True, canonical, ()
+        return (("PLT004", f"Redis Enterprise ships {entry} only for {shipped}, not {arch}"),)
+    return ()
 
 
 def _renamed(entry: str, canonical: str) -> tuple[tuple[str, str], ...]:
