@@ -1153,36 +1153,38 @@ def test_a_function_nothing_defines_is_an_error_and_build_refuses_it(tmp_path: P
 
 
 @pytest.mark.parametrize(
-    ("body", "name"),
+    ("body", "name", "link"),
     [
         # sqrt without -lm: redis-server needs libm, so the unversioned reference binds there
         (
             "extern double sqrt(double); volatile double y = 9.0; if (sqrt(y) < 0) return REDISMODULE_ERR;",
             "sqrt",
+            (),
         ),
         # a redis-server internal (-rdynamic): binds, and is ELF026's to warn of
-        ("extern void *zmalloc(unsigned long); if (!zmalloc(8)) return REDISMODULE_ERR;", "zmalloc"),
+        ("extern void *zmalloc(unsigned long); if (!zmalloc(8)) return REDISMODULE_ERR;", "zmalloc", ()),
         # OpenSSL without -lssl: redis-server (built with TLS) needs libssl, so the name binds there
         (
             "extern int OPENSSL_init_ssl(unsigned long, const void *);"
             " if (!OPENSSL_init_ssl(0, 0)) return REDISMODULE_ERR;",
             "OPENSSL_init_ssl",
+            (),
         ),
         # libgcc_s, which no redis-server needs itself but a library it needs does: in scope too
         (
             "extern void *_Unwind_FindEnclosingFunction(void *);"
             " if (_Unwind_FindEnclosingFunction(0) == (void *)1) return REDISMODULE_ERR;",
-            "_Unwind_FindEnclosingFunction -nodefaultlibs",
+            "_Unwind_FindEnclosingFunction",
+            ("-nodefaultlibs",),  # gcc links libgcc_s unless told not to
         ),
     ],
 )
 def test_a_name_redis_server_or_a_library_it_loads_defines_is_no_error(
-    tmp_path: Path, body: str, name: str
+    tmp_path: Path, body: str, name: str, link: tuple[str, ...]
 ) -> None:
     from tests.support.modules import compile_module, observe
 
-    name, *link = name.split(" ")  # gcc links libgcc_s unless told not to
-    so = compile_module(tmp_path, body, "hello", link=tuple(link))
+    so = compile_module(tmp_path, body, "hello", link=link)
     assert observe(so).loaded  # the real redis-server 7.0.15 loads it
     done = run_modpack("validate", so)
     assert done.returncode == 0, done.stdout + done.stderr
