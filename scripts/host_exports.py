@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,11 +53,16 @@ FOLDERS = (
 )
 
 
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "modpack" / "redis"
+sys.path.insert(0, str(OUTPUT.parent.parent.parent))  # this checkout's modpack: its ELF reader, its cache
+
+from modpack.elf import read_elf  # noqa: E402
+from modpack.redis.provision import cache_root, prepared  # noqa: E402
+
+CACHE = cache_root()
 
 
 def prepared_roots() -> list[Path]:
-    return sorted(p / "root" for p in CACHE.glob("*") if (p / "root").is_dir())
+    return [p.folder / "root" for p in prepared() if (p.folder / "root").is_dir()]
 
 
 def shown(root: Path) -> str:
@@ -72,9 +76,6 @@ def shown(root: Path) -> str:
 def redis_server_needs(root: Path) -> list[str]:
     """The sonames `root`'s redis-server loads: its DT_NEEDED and theirs, as the loader follows
     them (libstdc++ brings libgcc_s, libsystemd liblz4 and more), read by modpack's own reader."""
-    sys.path.insert(0, str(OUTPUT.parent.parent.parent))
-    from modpack.elf import read_elf
-
     server = root / "usr" / "bin" / "redis-server"
     if not server.exists():
         return []
@@ -95,8 +96,9 @@ def library_files(root: Path) -> list[Path]:
     """Each glibc library of `root`, and each its redis-server needs, once (lib/ is often a link
     to usr/lib/)."""
     found: dict[Path, Path] = {}
+    names = (*LIBRARIES, *redis_server_needs(root))
     for folder in FOLDERS:
-        for name in (*LIBRARIES, *redis_server_needs(root)):
+        for name in names:
             path = root / folder / name
             if path.exists():
                 found.setdefault(path.resolve(), path)

@@ -248,7 +248,7 @@ def test_usage_errors_name_the_variable_to_change() -> None:
 
 def test_the_lower_case_variable_wins_as_with_curl() -> None:
     environ = {"HTTPS_PROXY": "http://upper:1", "https_proxy": "http://lower:2"}
-    assert transport.proxy_for("https://c:9443", environ) == transport.Proxy("lower", 2, "")
+    assert transport.proxy_for("https://c:9443", environ) == transport.Proxy("lower", 2, "", "HTTPS_PROXY")
 
 
 def test_an_international_host_name_reaches_the_proxy_in_its_ascii_form(relay: Relay) -> None:

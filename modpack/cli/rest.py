@@ -588,7 +588,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
     from modpack.rest import client
 
-    presses: list[int] = []  # signals received once the run was stopping
+    presses = [0]  # signals received once the run was stopping
 
     def stopping_already(signum: int) -> bool:
         """A further Ctrl+C (or SIGTERM) while the run stops: the second cut the rollback short
@@ -596,14 +596,14 @@ def _terminate_as_interrupt() -> Iterator[None]:
         said once; a third quits at once, for a cluster that no longer answers the undoing."""
         if client.stop_requested() is None:
             return False
-        presses.append(signum)
-        if len(presses) == 1:  # os.write: a print here may land inside one the run is making
+        presses[0] += 1
+        if presses[0] == 1:  # os.write: a print here may land inside one the run is making
             os.write(
                 2,
                 b"modpack: stopping already: taking back what this run created, then saying what"
                 b" each node holds (press Ctrl+C again to quit at once)\n",
             )
-        elif len(presses) == 2:
+        elif presses[0] == 2:
             os.write(
                 2,
                 b"modpack: quit at once: what this run created may be left"
@@ -641,20 +641,12 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         sys.unraisablehook = hook_before
-        if client.stop_requested() is None:
-            signal.signal(signal.SIGTERM, before)
-            if not ignored:
-                signal.signal(signal.SIGINT, before_int)
-        else:  # main prints the stopped run's summary after this block: a further signal is let be
-            signal.signal(signal.SIGTERM, _let_be)
-            if not ignored:
-                signal.signal(signal.SIGINT, _let_be)
+        # main prints a stopped run's summary after this block: a further signal is let be
+        stopped = client.stop_requested() is not None
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if stopped else before)
+        if not ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN if stopped else before_int)
         client.clear_stop()
-
-
-def _let_be(signum: int, frame: object) -> None:
-    """A signal once a stopped run has done its undoing: the process ends as soon as it has said
-    what it leaves."""
 
 
 @click.command()

@@ -13,7 +13,6 @@ place is left alone, so re-running after a partial failure finishes the job.
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import os
@@ -216,12 +215,10 @@ class Api:
         refuse_plain_http(connection)
         self._headers = {"Accept": "application/json", "User-Agent": f"modpack/{__version__}"}
         if connection.credentials is not None:
-            # the bytes given, as curl sends them: a password from an environment of another
-            # encoding (Latin-1 'ä') reached Python as a lone surrogate, and .encode() crashed
-            pair = f"{connection.credentials.user}:{connection.credentials.password}".encode(
-                "utf-8", "surrogateescape"
-            )
-            self._headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+            from modpack.rest.transport import basic_authorization
+
+            credentials = connection.credentials
+            self._headers["Authorization"] = basic_authorization(credentials.user, credentials.password)
         if transport is None:
             from modpack.rest.transport import StdlibTransport, proxy_for
 
@@ -387,14 +384,19 @@ def _transport_error(method: str, url: str, exc: TransportError) -> ModpackError
             f"{method} {url} was sent, but its answer was lost: {reason}",
             "The server may have done it: check what it holds before running it again.",
         )
-    proxy, variable = getattr(exc, "proxy", None), getattr(exc, "variable", "")
-    if proxy and " 407 " in f" {reason} ":  # the CONNECT of an https:// cluster, refused (RFC 9110 §15.5.8)
+    from modpack.rest.transport import ConnectError  # imported by the caller already
+
+    proxy = exc.proxy if isinstance(exc, ConnectError) else None
+    if proxy is not None and isinstance(exc, ConnectError) and exc.credentials_asked:
         hint = (
-            f"The proxy {proxy} asks for credentials: give them in {variable}"
+            f"The proxy {proxy.shown} asks for credentials: give them in {proxy.variable}"
             " (http://user:password@host:port), or add the cluster's host to NO_PROXY."
         )
-    elif proxy:
-        hint = f"Check the proxy {proxy} ({variable} names it), or add the cluster's host to NO_PROXY."
+    elif proxy is not None:
+        hint = (
+            f"Check the proxy {proxy.shown} ({proxy.variable} names it), or add the cluster's host to"
+            " NO_PROXY."
+        )
     else:
         hint = "Check that the node is up and the URL is right."
     return ClusterError(f"cannot reach {url} ({method}): {reason}", hint)

@@ -113,11 +113,12 @@ class TransportError(Exception):
 
 class ConnectError(TransportError):
     """No connection (refused, unreachable, name unknown, TLS handshake or certificate).
-    `proxy`: the proxy the environment names (host:port), where the connection went through one,
-    and `variable` the environment variable that names it."""
+    `proxy`: the proxy the environment names, where the connection went through one;
+    `credentials_asked`: that proxy refused the tunnel with 407 (RFC 9110 §15.5.8)."""
 
-    proxy: str | None = None
-    variable: str = ""
+    def __init__(self, message: str, proxy: Proxy | None = None, *, credentials_asked: bool = False) -> None:
+        super().__init__(message)
+        self.proxy, self.credentials_asked = proxy, credentials_asked
 
 
 class ConnectTimeout(ConnectError):
@@ -160,7 +161,12 @@ class Proxy(NamedTuple):
     host: str
     port: int
     authorization: str  # a Proxy-Authorization value, or ""
-    variable: str = "HTTPS_PROXY"  # the environment variable that names it
+    variable: str  # the environment variable that names it
+
+    @property
+    def shown(self) -> str:
+        """host:port, as a URL writes them ([::1]:3128)."""
+        return f"{_bracketed(self.host)}:{self.port}"
 
     def __repr__(self) -> str:
         hidden = "***" if self.authorization else ""
@@ -218,11 +224,20 @@ def proxy_for(url: str, environ: Mapping[str, str] = os.environ) -> Proxy | None
         )
     authorization = ""
     if proxy.username is not None:
-        pair = f"{urllib.parse.unquote(proxy.username)}:{urllib.parse.unquote(proxy.password or '')}"
-        authorization = "Basic " + base64.b64encode(pair.encode("utf-8", "surrogateescape")).decode()
+        authorization = basic_authorization(
+            urllib.parse.unquote(proxy.username), urllib.parse.unquote(proxy.password or "")
+        )
     return Proxy(
         proxy.hostname, port_of(proxy, f"the proxy in {variable}", default=80), authorization, variable
     )
+
+
+def basic_authorization(user: str, password: str) -> str:
+    """An Authorization (or Proxy-Authorization) value of HTTP Basic: the bytes given, as curl
+    sends them (a password from an environment of another encoding reached Python as a lone
+    surrogate, and a plain .encode() crashed)."""
+    pair = f"{user}:{password}".encode("utf-8", "surrogateescape")
+    return "Basic " + base64.b64encode(pair).decode()
 
 
 def _bracketed(host: str) -> str:
@@ -380,8 +395,7 @@ class StdlibTransport:
             connection = http.client.HTTPConnection(*where, timeout=timeout.connect)
         # A failure at the proxy (its name unknown, refused, a CONNECT refused) says so: it read as
         # the cluster's own, "cannot resolve the host name" of a cluster that resolves.
-        named = f"{_bracketed(proxy.host)}:{proxy.port}" if proxy else None
-        via = f" (through the proxy {named} that {proxy.variable} names)" if proxy else ""
+        via = f" (through the proxy {proxy.shown} that {proxy.variable} names)" if proxy else ""
         try:
             connection.connect()
         except TimeoutError as exc:
@@ -396,16 +410,14 @@ class StdlibTransport:
                     f"{where_to} took the connection but no TLS handshake came within {timeout.connect:g} s"
                     " (is it an HTTPS port?)"
                 ) from exc
-            failed: ConnectError = ConnectTimeout(
-                f"no connection to {where_to} within {timeout.connect:g} s{via}"
-            )
-            failed.proxy, failed.variable = named, proxy.variable if proxy else ""
-            raise failed from exc
+            raise ConnectTimeout(
+                f"no connection to {where_to} within {timeout.connect:g} s{via}", proxy
+            ) from exc
         except (OSError, http.client.HTTPException) as exc:
             connection.close()
-            failed = ConnectError(_reason(exc) + via)
-            failed.proxy, failed.variable = named, proxy.variable if proxy else ""
-            raise failed from exc
+            # http.client's CONNECT refused: OSError("Tunnel connection failed: 407 ...")
+            asked = proxy is not None and str(exc).startswith("Tunnel connection failed: 407")
+            raise ConnectError(_reason(exc) + via, proxy, credentials_asked=asked) from exc
         return connection, False
 
     def _keep(self, origin: _Origin, connection: http.client.HTTPConnection) -> None:
