@@ -1442,7 +1442,9 @@ def test_a_publish_stopped_twice_still_takes_back_what_it_made_and_says_so(
         " (press Ctrl+C again to quit at once)"
     )
     lines = [line for line in err.splitlines() if line != again]
-    assert (again in err.splitlines()) == again_sent, err  # the second press was handled, and said
+    # said once at most: a second signal sent before the first was handled merges with it (the
+    # interpreter runs a handler once for both), so whether it was said is not asserted
+    assert err.splitlines().count(again) <= (1 if again_sent else 0), err
     assert lines[0] == f"modpack: {word}: {name} 10203 is on 0 of 3 nodes", err
     assert lines[1] == "  module object: not created" or lines[1].startswith(
         "  module object: rolled back (uid "

@@ -498,7 +498,7 @@ def test_a_rollback_whose_listing_cannot_be_read_does_not_claim_what_it_did_not_
     from modpack.errors import ModpackError
     from modpack.rest import client
     from modpack.rest.publish.results import PublishResult
-    from modpack.rest.publish.rollback import rollback_failed
+    from modpack.rest.publish.rollback import delete_own
 
     def unreadable(*_args: object, **_kwargs: object) -> list[dict[str, object]]:
         raise ModpackError("the cluster did not answer")
@@ -506,7 +506,11 @@ def test_a_rollback_whose_listing_cannot_be_read_does_not_claim_what_it_did_not_
     monkeypatch.setattr(client, "find_modules", unreadable)
     result = PublishResult("m", 10203)
     result.uid = "u1"
-    rollback_failed(Api(Connection(cluster="https://c:9443", retries=0)), result, "timed out")
+
+    def refused() -> None:
+        raise ModpackError("timed out")
+
+    assert delete_own(Api(Connection(cluster="https://c:9443", retries=0)), result, refused) is None
     assert result.module_object == "created, rollback failed"
     assert result.notes == [
         "no node took the artifact, and deleting module object u1, created by this run, failed (timed out):"

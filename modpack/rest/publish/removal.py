@@ -163,10 +163,7 @@ def _removal_failed(api: Api, result: UnpublishResult, uid: str, failed: ActionF
     name, version = result.module_name, result.version
     # RS 7.x: --node was refused before anything was deleted, and the cluster removes from every node
     again = api.connection.command("unpublish", name, str(version), nodes=False)
-    try:
-        kept: bool | None = any(str(m.get("uid", "")) == uid for m in client.find_modules(api, name, version))
-    except ModpackError:
-        kept = None
+    kept = client.still_listed(api, name, version, uid)
     if kept is False:
         return ModpackError(
             f"the cluster deleted module object {uid} of {name} {version}, but not from every node"

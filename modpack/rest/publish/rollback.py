@@ -49,29 +49,27 @@ def delete_own(
     try:
         delete()
     except client.AnswerLost as exc:  # the cluster may have deleted it: its list says
-        if client.still_listed(api, result.module_name, result.version, result.uid, wait) is not False:
-            rollback_failed(api, result, exc.message)
+        listed = client.still_listed(api, result.module_name, result.version, result.uid, wait)
+        if listed is not False:
+            rollback_failed(api, result, exc.message, listed)
             return None
         return f" (the answer to the DELETE was lost, and the cluster lists it no more: {exc.message})"
     except ModpackError as exc:
-        rollback_failed(api, result, exc.message)
+        rollback_failed(
+            api, result, exc.message, client.still_listed(api, result.module_name, result.version, result.uid)
+        )
         return None
     return ""
 
 
-def rollback_failed(api: Api, result: PublishResult, why: str) -> None:
+def rollback_failed(api: Api, result: PublishResult, why: str, listed: bool | None) -> None:
     """The status and note of the module object this run created, when no node took the artifact
     and deleting it again failed (`why`): still listed, or not said ("created, rollback failed");
     or gone, the deletion's action having failed to remove it from every node (RS 7.x, "created,
-    rolled back in part"). It printed an empty status on 7.x, and a hint that it was not created."""
+    rolled back in part"). It printed an empty status on 7.x, and a hint that it was not created.
+    `listed`: whether the cluster lists it, as the caller has just asked (client.still_listed;
+    None: not known, the hint's unpublish settles it either way)."""
     uid = result.uid
-    listed: bool | None
-    try:
-        listed = any(
-            str(m.get("uid", "")) == uid for m in client.find_modules(api, result.module_name, result.version)
-        )
-    except ModpackError:
-        listed = None  # not known: the hint's unpublish settles it either way
     if listed is not False:
         result.module_object = "created, rollback failed"
         whether = (
