@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import ssl
 import zipfile
 from collections.abc import Iterator
@@ -143,14 +144,21 @@ def test_a_shipped_module_cannot_be_deleted_and_an_older_data_folder_gets_none(t
         assert (
             "bf 80001) is bundled with Redis Enterprise, not a custom module" in answer.json()["description"]
         )
+    # A folder an older modpack made, before serve stored the upload switch: its own module
+    # objects in it, and no allow_modules_upload setting (today's serve writes one at every start).
     with serve_processes(tmp_path / "older", "--no-bundled-modules") as start:
-        info = start()  # a folder made before serve listed shipped modules: no module objects
+        info = start()
+        with client.Api(serve_connection(info)) as api:
+            uid, _ = client.create_module(api, module_json(module_name="mine"))
         info["process"].terminate()
         info["process"].wait(timeout=30)
+    with sqlite3.connect(tmp_path / "older" / "ccs.sqlite3") as db:
+        db.execute("DELETE FROM settings WHERE key = 'allow_modules_upload'")
+    db.close()
     with serve_processes(tmp_path / "older") as start:
         info = start()
         with client.Api(serve_connection(info)) as api:
-            assert client.list_modules(api) == []
+            assert [m["uid"] for m in client.list_modules(api)] == [uid]
 
 
 def test_uploads_start_switched_off_on_a_new_data_folder(fresh: LocalCluster) -> None:
