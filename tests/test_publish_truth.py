@@ -954,6 +954,13 @@ def pipelined(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(publish_run, "PIPELINE_MIN", 0)
 
 
+@pytest.fixture
+def machines_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upload to the nodes at once, as publish does to nodes on machines of their own: this
+    cluster's nodes share one machine, so they take turns (user_defined.machine_turns)."""
+    monkeypatch.setattr(user_defined, "machine_turns", lambda routes: {})
+
+
 def no_temp_files(cluster: LocalCluster) -> bool:
     return not [p for n in cluster.nodes for p in n.artifacts.temp.iterdir()]
 
@@ -981,7 +988,7 @@ def test_a_bundle_failing_validation_mid_stream_leaves_nothing(cluster: LocalClu
     assert nothing_of(cluster, "badsha")
 
 
-@pytest.mark.usefixtures("pipelined")
+@pytest.mark.usefixtures("pipelined", "machines_of_their_own")
 def test_uploads_stop_at_their_next_chunk_once_validation_fails(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
@@ -1029,6 +1036,154 @@ def test_an_identity_refusal_mid_stream_changes_nothing(cluster: LocalCluster, t
         assert stored_zip(cluster, node, "held").read_bytes() == original.read_bytes()
 
 
+# --- nodes on one machine take turns ------------------------------------------------------------
+
+
+def _progress_log() -> tuple[Any, list[tuple[str, int]]]:
+    """A progress callback that keeps (node, bytes sent) in the order the uploads report them."""
+    import threading
+
+    lock, events = threading.Lock(), []
+
+    def progress(node: str, done: int, total: int) -> None:
+        with lock:
+            events.append((node.split(" (", maxsplit=1)[0], done))
+
+    return progress, events
+
+
+@pytest.mark.parametrize("mode", ["in order", "pipelined"])
+def test_uploads_to_nodes_on_one_machine_take_turns(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """This cluster's nodes share one machine (GET /v1/nodes gives each the same `addr`): each
+    upload begins only once the one before has sent all but the last chunk it holds, so a node
+    validates what it received while the next receives, rather than all three competing for the
+    same CPUs and disk. Every node gets the bundle."""
+    if mode == "pipelined":
+        monkeypatch.setattr(publish_run, "PIPELINE_MIN", 0)
+    name = "turns" + mode[0]
+    so = rebuilt(tmp_path / name, random.Random(name).randbytes(12 * client.CHUNK))
+    bundle = write_bundle(tmp_path / f"{name}.zip", module_json(so, module_name=name), so)
+    progress, events = _progress_log()
+    result = publishing.publish(bundle, connection(cluster), progress=progress)
+    assert [o.status for o in result.nodes] == ["uploaded"] * 3
+    size = bundle.stat().st_size
+    for before, after in (("node 1", "node 2"), ("node 2", "node 3")):
+        start = next(i for i, (node, _) in enumerate(events) if node == after)
+        sent_before = max(done for node, done in events[:start] if node == before)
+        assert sent_before >= size - client.CHUNK, (before, sent_before, after, size)
+    for node in (1, 2, 3):
+        assert stored_zip(cluster, node, name).read_bytes() == bundle.read_bytes()
+
+
+@pytest.mark.usefixtures("pipelined")
+def test_a_bundle_failing_validation_reaches_only_the_first_node_on_one_machine(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """Nodes on one machine take turns: a refused bundle is cut at the first node's next chunk,
+    and the nodes after it never receive a byte."""
+    import time
+
+    from modpack.errors import FindingsError
+    from tests.support.rest import wait_until
+
+    so = rebuilt(tmp_path / "turnbad", random.Random("turnbad").randbytes(24 * 1024 * 1024))
+    bundle = write_bundle(
+        tmp_path / "turnbad.zip", module_json(so, module_name="turnbad", sha256="0" * 64), so
+    )
+    progress, events = _progress_log()
+
+    def slow_link(node: str, done: int, total: int) -> None:
+        progress(node, done, total)
+        time.sleep(0.02)
+
+    with pytest.raises(FindingsError):
+        publishing.publish(bundle, connection(cluster), progress=slow_link)
+    assert {node for node, _ in events} == {"node 1"}
+    assert max(done for _, done in events) < 0.6 * bundle.stat().st_size
+    wait_until(lambda: no_temp_files(cluster))
+    assert nothing_of(cluster, "turnbad")
+
+
+def test_an_upload_that_fails_before_its_hold_lets_the_next_take_its_turn(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """The bundle is cut short (rebuilt elsewhere) while node 1 receives it: node 1's upload stops
+    there, before its hold, and the nodes after it still take their turn (they waited for ever
+    when only reaching the hold let them go): each fails on the changed file, the run ends and
+    leaves nothing."""
+    import threading
+
+    so = rebuilt(tmp_path / "turncut", random.Random("turncut").randbytes(12 * client.CHUNK))
+    bundle = write_bundle(tmp_path / "turncut.zip", module_json(so, module_name="turncut"), so)
+    assert bundle.stat().st_size < publish_run.PIPELINE_MIN  # validated first: the cut is the upload's
+
+    def cut_once_node_1_streams(node: str, done: int, total: int) -> None:
+        if node.startswith("node 1 ") and done > 4 * client.CHUNK and not cut:
+            cut.append(done)
+            with bundle.open("r+b") as rebuilt_meanwhile:
+                rebuilt_meanwhile.truncate(done // 2)
+
+    cut: list[int] = []
+    ended: list[BaseException | publishing.PublishResult] = []
+
+    def run() -> None:
+        try:
+            ended.append(publishing.publish(bundle, connection(cluster), progress=cut_once_node_1_streams))
+        except BaseException as failed:  # asserted below, in the test's thread
+            ended.append(failed)
+
+    publishing_thread = threading.Thread(target=run)
+    publishing_thread.start()
+    publishing_thread.join(60)
+    assert not publishing_thread.is_alive(), "publish waited for a turn that never came"
+    (outcome,) = ended
+    assert cut and isinstance(outcome, publishing.PublishResult), outcome
+    assert [o.status for o in outcome.nodes] == ["failed"] * 3
+    assert outcome.nodes[0].detail.endswith("turncut.zip became shorter while it was uploaded")
+    assert all("400 invalid_module" in o.detail for o in outcome.nodes[1:]), outcome.nodes
+    assert outcome.module_object == "rolled back"
+    assert nothing_of(cluster, "turncut")
+
+
+def test_only_nodes_with_one_address_take_turns() -> None:
+    """Turns follow the node object's `addr`: nodes of one address queue in their order, nodes of
+    their own address (or of none said) are not held."""
+    from modpack.rest.platforms import NodeFacts
+    from modpack.rest.publish.preflight import Route
+
+    def route(url: str, address: str | None) -> Route:
+        facts = NodeFacts(url, "rhel9", "x86_64", "active", "8.0.2-17", None, address)
+        return Route(client.NodeRef(url, url, url), facts, None)  # type: ignore[arg-type]
+
+    routes = [route("a", "10.0.0.1"), route("b", "10.0.0.2"), route("c", "10.0.0.1"), route("d", None)]
+    routes += [route("e", "10.0.0.1"), route("f", None)]
+    assert user_defined.machine_turns(routes) == {"c": "a", "e": "c"}
+
+
+def test_an_upload_waiting_for_its_turn_stops_when_the_run_aborts() -> None:
+    import threading
+
+    gate = client.Gate(5.0, {"b": "a"})
+    gate.take_turn("a")  # a node that comes after none goes at once
+    ended: list[client.UploadAborted] = []
+
+    def second() -> None:
+        try:
+            gate.take_turn("b")
+        except client.UploadAborted as stopped:
+            ended.append(stopped)
+
+    waiting = threading.Thread(target=second)
+    waiting.start()
+    waiting.join(0.2)
+    assert waiting.is_alive()  # "a" has not reached its hold
+    gate.abort()
+    waiting.join(5)
+    assert [e.message for e in ended] == ["the upload was aborted before it began; nothing was placed"]
+
+
 # --- Ctrl+C -------------------------------------------------------------------------------------
 
 
@@ -1054,7 +1209,7 @@ def _interrupt_once_every_node_sent(chunks: int, pause: float) -> tuple[Any, dic
     return progress, when
 
 
-@pytest.mark.usefixtures("ctrl_c")
+@pytest.mark.usefixtures("ctrl_c", "machines_of_their_own")
 @pytest.mark.parametrize("mode", ["in order", "pipelined"])
 def test_ctrl_c_stops_the_uploads_and_takes_back_the_module_object(
     cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
@@ -1073,7 +1228,8 @@ def test_ctrl_c_stops_the_uploads_and_takes_back_the_module_object(
     so = rebuilt(tmp_path / name, random.Random(name).randbytes(10 * 1024 * 1024))  # 3 chunks of 4 MiB
     bundle = write_bundle(tmp_path / f"{name}.zip", module_json(so, module_name=name), so)
     # Interrupted after two chunks: the module object exists by then (the third, the last, is the
-    # one a pipelined upload holds until it does), and every upload is still sending.
+    # one a pipelined upload holds until it does), and every upload is still sending (at once,
+    # as to nodes on machines of their own).
     progress, when = _interrupt_once_every_node_sent(2, pause=1.5)
     with pytest.raises(PublishInterrupted) as stopped:
         publishing.publish(bundle, connection(cluster), progress=progress)
@@ -1124,13 +1280,14 @@ def test_ctrl_c_while_publish_waits_for_the_uploads_waits_for_them_to_stop(
     assert error.message == f"interrupted: {name} 10203 is on 0 of 3 nodes"
     assert error.details[0].startswith("module object: rolled back (uid ")
     assert [line.split(": ", 1)[1] for line in error.details[1:]] == [
-        "not uploaded (the upload was aborted before its end; nothing was placed)"
-    ] * 3
+        "not uploaded (the upload was aborted before its end; nothing was placed)",
+        *["not uploaded (the upload was aborted before it began; nothing was placed)"] * 2,
+    ]
     wait_until(lambda: no_temp_files(cluster))
     assert nothing_of(cluster, name)
 
 
-@pytest.mark.usefixtures("ctrl_c")
+@pytest.mark.usefixtures("ctrl_c", "machines_of_their_own")
 def test_ctrl_c_says_that_the_upload_switch_turned_on_for_the_run_is_off_again(
     tmp_path: Path,
 ) -> None:
@@ -1352,7 +1509,8 @@ def _publish_streaming(
     cluster: LocalCluster, tmp_path: Path, name: str, address: str | None = None
 ) -> subprocess.Popen[str]:
     """`modpack publish` of a 96 MiB bundle as a user runs it (its cluster API at `address`, else
-    the cluster's), once all three uploads stream."""
+    the cluster's), once its first upload streams (this cluster's nodes share a machine: the
+    others wait their turn, see user_defined.machine_turns)."""
     so = rebuilt(tmp_path / name, random.Random(name).randbytes(96 * 1024 * 1024))
     bundle = write_bundle(tmp_path / f"{name}.zip", module_json(so, module_name=name), so)
     command = [
@@ -1375,7 +1533,7 @@ def _publish_streaming(
     )
     temps = [n.artifacts.temp for n in cluster.nodes]
     wait_until(
-        lambda: all(any(f.stat().st_size for f in t.iterdir()) for t in temps) or process.poll() is not None
+        lambda: any(any(f.stat().st_size for f in t.iterdir()) for t in temps) or process.poll() is not None
     )
     return process
 
@@ -1386,8 +1544,8 @@ def _publish_streaming(
 def test_a_stopped_publish_prints_what_the_cluster_holds(
     cluster: LocalCluster, tmp_path: Path, signame: str, word: str, status: int
 ) -> None:
-    """The real command, stopped by Ctrl+C (or SIGTERM, as a cancelled CI job sends) while all
-    three uploads stream: its exit status, the lines a user reads, and nothing left in the
+    """The real command, stopped by Ctrl+C (or SIGTERM, as a cancelled CI job sends) while its
+    uploads stream: its exit status, the lines a user reads, and nothing left in the
     cluster, well before the uploads could have ended. SIGTERM ended the process mid-way and left
     the module object this run had created."""
     name = signame.lower()
@@ -1460,17 +1618,21 @@ def test_a_third_ctrl_c_quits_at_once_and_says_what_may_be_left(
     """The undoing waits for the cluster, and a cluster that stopped answering is why one presses
     Ctrl+C: every press after the first was let be, and the run ended only when the undoing's
     requests had timed out (250 s with the default --timeout and --retries). Here the cluster
-    never answers the DELETE of the module object the run made."""
+    makes the module object but never answers its POST, nor the DELETE of it: no upload is let
+    through its hold meanwhile, so the undoing must DELETE it."""
     from tests.support.relay import relayed
 
-    deletes = lambda method, path, index: method == "DELETE"  # noqa: E731
-    with relayed(cluster, deletes, target=cluster.urls[0]) as (address, log):
+    def unanswered(method: str, path: str, index: int) -> bool:
+        return method == "DELETE" or (method == "POST" and path.endswith("/modules/user-defined"))
+
+    def lost() -> int:
+        return sum(entry[0] == "LOST" for entry in log)
+
+    with relayed(cluster, unanswered, target=cluster.urls[0]) as (address, log):
         process = _publish_streaming(cluster, tmp_path, "thrice", address)
-        made = lambda: any(e[0] == "POST" and e[1].endswith("/modules/user-defined") for e in log)  # noqa: E731
-        wait_until(lambda: made() or process.poll() is not None)
-        time.sleep(0.2)  # the module object is made: the undoing must DELETE it
+        wait_until(lambda: lost() == 1 or process.poll() is not None)  # made; the answer held
         process.send_signal(signal.SIGINT)
-        wait_until(lambda: any(entry[0] == "LOST" for entry in log) or process.poll() is not None)
+        wait_until(lambda: lost() == 2 or process.poll() is not None)  # the undoing's DELETE, held
         for _ in range(2):
             time.sleep(0.2)
             process.send_signal(signal.SIGINT)

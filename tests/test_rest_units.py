@@ -430,3 +430,41 @@ def test_openapi_error_codes_cover_the_problems_table() -> None:
         ERROR_CODES
     )
     json.dumps(document)  # serialisable as served
+
+
+def test_ctrl_c_while_the_node_threads_start_is_raised_once_all_have(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl+C as the second of three threads started: it was raised between two starts, the third
+    never ran, and waiting for the items hung (publish's uploads then ended without saying what
+    each node held: `modpack: interrupted` alone). Now it is held back until every thread is
+    started, then raised; no item more is begun, and the results can be waited for."""
+    import signal
+    import threading
+
+    from modpack.rest.workers import Workers
+
+    begun: list[int] = []
+    stopped = threading.Event()
+
+    def work(item: int) -> int:
+        begun.append(item)
+        stopped.wait(10)  # under way when the Ctrl+C comes
+        return item
+
+    workers = Workers([1, 2, 3, 4, 5, 6], work, 3, "test-start")
+    real_start = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name == "test-start-1":
+            signal.raise_signal(signal.SIGINT)  # Ctrl+C, as the second thread starts
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    with pytest.raises(KeyboardInterrupt):
+        workers.start()
+    monkeypatch.undo()
+    stopped.set()
+    waiting = threading.Thread(target=workers.wait, daemon=True)
+    waiting.start()
+    waiting.join(10)
+    assert not waiting.is_alive(), "a thread counted was never started"
+    assert sorted(begun) == [1, 2, 3]  # those under way ended; none more was begun after the stop

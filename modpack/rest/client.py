@@ -22,7 +22,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar
@@ -792,15 +792,21 @@ class Gate:
     The server judges an artifact only once its body is complete, so an upload held before
     its last chunk has changed nothing yet: publish streams while it still validates, and
     aborts (the server then discards the partial file) if validation or a check fails.
+
+    `after` makes uploads take turns: a node's upload begins only once the one it comes after
+    has reached its hold or ended (nodes on one machine, see machine_turns).
     """
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, after: Mapping[str, str] | None = None) -> None:
         self._event = threading.Event()
         self._aborted = False
         self._timeout = timeout
         # The body's last bytes were handed to the connection: the server may take the upload
         # though its answer is never read.
         self.handed_over = False
+        # Turns (see take_turn): node URL -> the node URL whose upload it starts after.
+        self._after = dict(after or {})
+        self._reached = {url: threading.Event() for url in self._after.values()}
 
     def open(self) -> None:
         self._event.set()
@@ -808,6 +814,8 @@ class Gate:
     def abort(self) -> None:
         self._aborted = True
         self._event.set()
+        for reached in self._reached.values():  # an upload waiting for its turn stops too
+            reached.set()
 
     def wait(self) -> None:
         if not self._event.wait(self._timeout) or self._aborted or _STOPPED:
@@ -818,6 +826,20 @@ class Gate:
         so does every upload once a signal asked to stop."""
         if self._aborted or _STOPPED:
             raise UploadAborted("the upload was aborted before its end; nothing was placed")
+
+    def take_turn(self, url: str) -> None:
+        """Wait until the upload to the node `url` starts after has reached its hold (sent all
+        but its last chunk) or ended; at once for a node that starts after none."""
+        previous = self._after.get(url)
+        if previous is not None:
+            self._reached[previous].wait()
+        if self._aborted or _STOPPED:
+            raise UploadAborted("the upload was aborted before it began; nothing was placed")
+
+    def reached(self, url: str) -> None:
+        """The upload to the node `url` has reached its hold, or ended: the next may begin."""
+        if url in self._reached:
+            self._reached[url].set()
 
 
 class UploadAborted(ModpackError):
@@ -832,8 +854,10 @@ def post_bundle(
     progress: Progress | None = None,
     *,
     gate: Gate | None = None,
+    held: Callable[[], None] | None = None,
 ) -> Response:
-    """POST `bundle` to `url` as the multipart field `module`, streamed with a Content-Length."""
+    """POST `bundle` to `url` as the multipart field `module`, streamed with a Content-Length.
+    `held`: called once the body has been sent up to its last chunk, where `gate` holds it."""
     boundary = secrets.token_hex(16)
     size = bundle.stat().st_size
     head, tail = _multipart_frame(boundary, bundle.name)
@@ -846,7 +870,12 @@ def post_bundle(
 
     def build() -> RequestOptions:
         body = _body(
-            bundle, size, (head, tail), lambda sent: progress(label, sent, total) if progress else None, gate
+            bundle,
+            size,
+            (head, tail),
+            lambda sent: progress(label, sent, total) if progress else None,
+            gate=gate,
+            held=held,
         )
         return {"content": body, "headers": headers, "read_timeout": api.connection.answer_timeout}
 
@@ -867,7 +896,13 @@ def _multipart_frame(boundary: str, filename: str) -> tuple[bytes, bytes]:
 
 
 def _body(
-    bundle: Path, size: int, frame: tuple[bytes, bytes], sent: Callable[[int], None], gate: Gate | None = None
+    bundle: Path,
+    size: int,
+    frame: tuple[bytes, bytes],
+    sent: Callable[[int], None],
+    *,
+    gate: Gate | None = None,
+    held: Callable[[], None] | None = None,
 ) -> Iterator[bytes]:
     """The multipart body: `size` bytes of the bundle between the frame's head and tail; an error,
     not a body of another length than announced, when the file changes size meanwhile."""
@@ -881,6 +916,8 @@ def _body(
             if not chunk:
                 raise ModpackError(f"{bundle} became shorter while it was uploaded", "Publish it again.")
             left -= len(chunk)
+            if left == 0 and held is not None:
+                held()
             if gate is not None:
                 gate.check()  # aborted: stop now, not at the last chunk
                 if left == 0:
@@ -931,13 +968,13 @@ def each_node(
     connection: Connection, targets: list[NodeRef], work: Callable[[NodeRef], NodeOutcome]
 ) -> list[NodeOutcome]:
     """`work` on every node, a few at a time; one node's failure never stops the others."""
-    return _waited(start_each_node(connection, targets, work))
+    return _waited(node_workers(connection, targets, work).start())
 
 
-def start_each_node(
+def node_workers(
     connection: Connection, targets: list[NodeRef], work: Callable[[NodeRef], NodeOutcome]
 ) -> Workers[NodeRef, NodeOutcome]:
-    """each_node, started: its `results()` are the nodes' outcomes, in order."""
+    """each_node, to start: its `results()` are the nodes' outcomes, in order."""
 
     def guarded(node: NodeRef) -> NodeOutcome:
         try:
@@ -950,7 +987,7 @@ def start_each_node(
 
 def _on_each(connection: Connection, targets: list[NodeRef], work: Callable[[NodeRef], T]) -> list[T]:
     """`work`'s answers for every node in order, at most `connection.jobs` nodes at a time."""
-    return _waited(Workers(targets, work, connection.jobs, "modpack-node"))
+    return _waited(Workers(targets, work, connection.jobs, "modpack-node").start())
 
 
 def _waited(running: Workers[NodeRef, T]) -> list[T]:

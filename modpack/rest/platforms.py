@@ -110,6 +110,7 @@ class NodeFacts:
     status: str
     software_version: str | None
     redis_versions: tuple[str, ...] | None  # major.minor of redis databases it offers; None: not said
+    address: str | None = None  # `addr`, the node's internal IP address: one per machine
 
     @property
     def platform(self) -> str:
@@ -126,6 +127,7 @@ def node_facts(node: Mapping[str, JSON]) -> NodeFacts:
         status=str(node.get("status", "active")),
         software_version=version if isinstance(version, str) else None,
         redis_versions=_redis_versions(node.get("supported_database_versions")),
+        address=addr if isinstance(addr := node.get("addr"), str) and addr else None,
     )
 
 

@@ -6,8 +6,10 @@ every publish about 8 ms before its first upload byte (python -X importtime), fo
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar, cast
 
 T = TypeVar("T")
@@ -24,6 +26,7 @@ class Workers(Generic[T, R]):
     """
 
     def __init__(self, items: Sequence[T], work: Callable[[T], R], jobs: int, name: str) -> None:
+        """The threads, not yet started: `start()` starts them."""
         self._items = list(items)
         self._work = work
         self._answers: list[R | None] = [None] * len(self._items)
@@ -32,16 +35,27 @@ class Workers(Generic[T, R]):
         self._lock = threading.Lock()
         self._ended = threading.Condition(self._lock)
         count = max(1, min(jobs, len(self._items))) if self._items else 0
-        self._running = count  # threads not yet ended: all are started once __init__ returns
+        self._running = count  # threads not yet ended: all are started once start() returns
         self._threads = [threading.Thread(target=self._run, name=f"{name}-{n}") for n in range(count)]
+
+    def start(self) -> Workers[T, R]:
+        """Start every thread. Ctrl+C (or SIGTERM) meanwhile is held back until all are started,
+        then raised here, with no item more begun: `wait()` and `results()` still work, so a
+        caller can say what the items under way did (a Ctrl+C raised between two starts left
+        threads that wait() counted but that never ran, and waiting for them hung)."""
+        started = 0
         try:
-            for thread in self._threads:
-                thread.start()
-        except BaseException:  # Ctrl+C while they start: no item more is begun
-            # (_running then counts threads never started, so wait() would not return; but no
-            # caller gets this object to wait on, as its construction raised)
+            with _signals_deferred():
+                for thread in self._threads:
+                    thread.start()
+                    started += 1
+        except BaseException:  # the deferred signal, or a thread the system could not start
+            with self._lock:
+                self._running -= len(self._threads) - started
+                self._ended.notify_all()
             self.stop()
             raise
+        return self
 
     def _run(self) -> None:
         try:
@@ -83,3 +97,28 @@ class Workers(Generic[T, R]):
             if error is not None:
                 raise error
         return cast("list[R]", self._answers)  # every item answered: none failed
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM recorded rather than handled until the block ends, then handled as
+    their handlers would have: a handler raising in the middle of the block is what this avoids.
+    Python runs handlers in the main thread only, so elsewhere nothing needs deferring."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for number in handlers:
+            signal.signal(number, lambda signum, frame: came.append(signum))
+        yield
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        for signum in came[:1]:  # the first: a handler raises, so a second would never be handled
+            handler = handlers[signal.Signals(signum)]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)  # its default action (SIGTERM ends the process)
