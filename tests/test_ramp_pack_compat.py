@@ -647,3 +647,59 @@ def test_a_redis_args_value_ramp_pack_cannot_pass_is_said(tmp_path: Path) -> Non
     (tmp_path / "ramp.yml").write_text(manifest + '  appendonly: "no"\n  maxmemory: "104857600"\n')
     quiet = run_modpack("validate", "ramp.yml", cwd=tmp_path)
     assert quiet.returncode == 0 and "DECL012" not in quiet.stdout, quiet.stdout
+
+
+# Registered as RediSearch registers FT.SUGADD ("write deny-oom" 1 1 1) and RedisGears rg.trigger
+# ("readonly" 0 0 0), which their manifests override (overide_command): a policy, and a key.
+OVERRIDDEN = 'CC("ov.sugadd", "write deny-oom", 1, 1, 1); CC("ov.trigger", "readonly", 0, 0, 0); CC("ov.get", "readonly", 1, 1, 1);'
+OVERRIDE_MANIFEST = """\
+display_name: Ov
+capabilities: [types]
+min_redis_version: "7.0"
+compatible_redis_version: "7.4"
+overide_command:
+  - {"command_arity": -1, "command_name": "ov.sugadd", "first_key": 0, "flags": ["write"], "last_key": 0, "step": -1}
+  - {"command_arity": -1, "command_name": "ov.trigger", "first_key": 2, "flags": ["readonly"], "last_key": 2, "step": 1}
+"""
+
+
+@pytest.mark.redis
+@pytest.mark.rule("LOAD032")
+def test_an_override_replaces_what_redis_registers_on_purpose(tmp_path: Path) -> None:
+    """overide_command replaces a registered entry whole (RAMP packer.py), so its arity, flags and
+    keys differ from Redis's on purpose: `validate --load` called them errors (LOAD020, LOAD021) of
+    the ramp.yml, of the bundle RAMP packs from it and of the one ramp-pack packs, and build with
+    load = true refused it. They are said as information at the override; modpack's bundle records
+    the override as RAMP's does, or its own `validate --load` could not tell."""
+    from tests.support.modules import compile_module
+
+    require_redis()
+    so = compile_module(tmp_path, OVERRIDDEN, module="ov")
+    (tmp_path / "ramp.yml").write_text(OVERRIDE_MANIFEST)
+    trigger = (
+        "ov.trigger: overide_command replaces the entry Redis registers, and differs from it: first_key is 2,"
+        " Redis registers 0; last_key is 2, Redis registers 0; step is 1, Redis registers 0"
+    )
+    sugadd = (
+        "ov.sugadd: overide_command replaces the entry Redis registers, and differs from it: flags differ"
+    )
+    checked = run_modpack("validate", "--load", "ramp.yml", so, cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"ramp.yml:7 [overide_command[1]]: info LOAD032 {trigger}" in checked.stdout, checked.stdout
+    assert f"ramp.yml:6 [overide_command[0]]: info LOAD032 {sugadd}" in checked.stdout, checked.stdout
+    assert "error" not in checked.stdout.replace("0 errors", ""), checked.stdout
+    theirs, ours = ramp_pack_both(tmp_path, so, "-m", "ramp.yml", "-o", "m.zip", env={})
+    assert theirs.returncode == 0 and ours.returncode == 0, theirs.stderr + ours.stdout + ours.stderr
+    assert (
+        module_json(tmp_path / "ours" / "m.zip")["overide_command"]
+        == module_json(tmp_path / "ramp" / "m.zip")["overide_command"]
+    )
+    for folder in ("ramp", "ours"):
+        loaded = run_modpack("validate", "--load", tmp_path / folder / "m.zip")
+        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+        assert f"info LOAD032 {trigger}" in loaded.stdout and f"info LOAD032 {sugadd}" in loaded.stdout
+        assert "LOAD020" not in loaded.stdout and "LOAD021" not in loaded.stdout, loaded.stdout
+    (tmp_path / "modpack.toml").write_text("[validate]\nload = true\nstrict = true\n")
+    built = run_modpack("build", "ramp.yml", "--so", so, "--discover", "-o", "dist", cwd=tmp_path)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert f"info LOAD032 {trigger}" in built.stdout and len(list((tmp_path / "dist").glob("*.zip"))) == 1

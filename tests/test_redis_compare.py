@@ -435,3 +435,31 @@ def test_an_exclusion_the_module_does_not_register_is_said() -> None:
     [finding] = sink.findings
     assert finding.severity is Severity.INFO  # a light build may lack a command a full one excludes
     assert finding.message == "exclude_commands names 'a.mget', which the module does not register"
+
+
+@pytest.mark.rule("LOAD032")
+def test_an_entry_overide_command_gives_differs_on_purpose() -> None:
+    """RAMP's overide_command record names entries that replace the registered ones whole (ramp.md
+    §3.3): their differences are one LOAD032 (information) at the entry; the same entry without
+    the record is still wrong."""
+    info = CommandInfo("rg.trigger", -1, ("readonly", "module"), 0, 0, 0)
+    entry = declared("rg.trigger", 2, ["write"], (2, 2, 1))
+    assert codes({"commands": [entry]}, discovery(info)) == [
+        ("LOAD019", "commands[0].command_arity"),
+        ("LOAD020", "commands[0].flags"),
+        ("LOAD021", "commands[0].first_key"),
+        ("LOAD021", "commands[0].last_key"),
+        ("LOAD021", "commands[0].step"),
+    ]
+    module = {"commands": [entry], "overide_command": [{**entry, "command_name": "RG.TRIGGER"}]}
+    (found,) = compare.compare(module, discovery(info))
+    assert (found.code, found.path) == ("LOAD032", "commands[0]")
+    assert found.message == (
+        "rg.trigger: overide_command replaces the entry Redis registers, and differs from it: arity is 2, Redis"
+        " registers -1; flags differ (declared but not registered: write; registered but not declared:"
+        " readonly); first_key is 2, Redis registers 0; last_key is 2, Redis registers 0; step is 1, Redis"
+        " registers 0"
+    )
+    sink = Sink("module.json")
+    sink.report(found)
+    assert sink.findings[0].severity is Severity.INFO

@@ -26,15 +26,15 @@ if TYPE_CHECKING:
     from modpack.redis.model import Discovery
     from modpack.types import JSON, Module
 
-# Applied to the commands (overide_command) or normalised (optional-dependencies), and left out of
-# the module.json modpack writes, as the README says (RAMP users). RAMP writes both
-# (module_metadata.FIELDS); the override record repeats entries already in commands.
-RAMP_ONLY_KEYS = ("overide_command", "optional-dependencies")
+# Normalised (optional-dependencies), and left out of the module.json modpack writes, as the README
+# says (RAMP users). RAMP writes it (module_metadata.FIELDS).
+RAMP_ONLY_KEYS = ("optional-dependencies",)
 # Kept in module.json when they name something. RAMP writes them always, empty too ("Emitted" as
 # a record, ramp.md §3.3; a RediSearch module.json in examples/realworld carries both): `validate --load`
-# reads them, so a command a plugin registers (add_command) or one left out on purpose
-# (exclude_commands) is not reported as a difference from what Redis registers.
-RAMP_RECORDS = ("exclude_commands", "add_command")
+# reads them, so a command a plugin registers (add_command), one left out on purpose
+# (exclude_commands) or one whose registered entry is replaced on purpose (overide_command) is not
+# reported as an error for differing from what Redis registers.
+RAMP_RECORDS = ("exclude_commands", "add_command", "overide_command")
 
 
 class NoteTaker(Protocol):

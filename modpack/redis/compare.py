@@ -72,6 +72,9 @@ def compare(
     # module does not register when it is loaded (RedisGears' rg.jexecute comes with a plugin),
     # and exclude_commands leaves out on purpose what it registers.
     added, excluded = recorded(module, "add_command"), recorded(module, "exclude_commands")
+    # and overide_command replaces what the module registers with the manifest's entry, on purpose
+    # (ramp.md §1 step 7): RediSearch routes FT.SUGADD by a policy, RedisGears rg.trigger by its key.
+    overridden = recorded(module, "overide_command")
     undescribed = {name.lower() for name in discovery.undescribed}
     for index, entry, name in declared:
         info = registered.get(name.lower())
@@ -82,7 +85,7 @@ def compare(
             if name.casefold() not in added:
                 found.append(_not_registered(path, name, toml))
         else:
-            found += compare_command(
+            differences = compare_command(
                 path,
                 entry,
                 info,
@@ -91,6 +94,7 @@ def compare(
                 reported=reported,
                 declared_for=declared_for,
             )
+            found += _as_overridden(path, info, differences) if name.casefold() in overridden else differences
     found += _unmatched_exclusions(module, registered)
     names = {name.lower() for _, _, name in declared}
     found += [_undescribed("commands", name) for name in discovery.undescribed if name.lower() not in names]
@@ -167,6 +171,34 @@ def compare_command(
     if step is not None and step < 0:
         return found
     return found + _keys(path, entry, info, redis) + _coverage(path, info, getkeys_api)
+
+
+# What an overide_command entry says instead of what Redis registers: its arity, flags and key
+# positions, which RAMP packs whole in place of the registered entry (ramp.md §1 step 7, §3.3), so
+# Redis Enterprise routes the command as the override says. (A routing policy in its step is
+# LOAD023's, information already.)
+OVERRIDDEN_RULES = frozenset({"LOAD019", "LOAD020", "LOAD021"})
+
+
+def _as_overridden(path: str, info: CommandInfo, differences: list[Difference]) -> list[Difference]:
+    """The differences of an entry overide_command gives, as one LOAD032 (information): what the
+    override says against what Redis registers, so it is still seen. The rest are kept as they are:
+    key specs Redis cannot use (LOAD027) are the module's own, whatever the entry says."""
+    replaced = [d for d in differences if d.code in OVERRIDDEN_RULES]
+    if not replaced:
+        return differences
+    said = "; ".join(d.message.removeprefix(f"{info.name}: ") for d in replaced)
+    kept = [d for d in differences if d.code not in OVERRIDDEN_RULES]
+    return [
+        *kept,
+        Difference(
+            "LOAD032",
+            path,
+            f"{info.name}: overide_command replaces the entry Redis registers, and differs from it: {said}",
+            "Nothing to fix if the override is meant: Redis Enterprise routes the command by it. To"
+            " declare what Redis registers, remove the command from overide_command.",
+        ),
+    ]
 
 
 # --- module name and version ------------------------------------------------------------------
