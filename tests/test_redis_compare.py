@@ -169,6 +169,11 @@ def test_module_identity() -> None:
     module = {"module_name": "M", "version": "10001", "commands": []}
     assert codes(module, discovery()) == [("LOAD014", "module_name"), ("LOAD015", "version")]
     assert codes({"commands": []}, discovery()) == []
+    # a ramp.yml gives semantic_version alone: build packs the version it encodes, compared so
+    assert codes({"semantic_version": "1.0.1", "commands": []}, discovery()) == [
+        ("LOAD015", "semantic_version")
+    ]
+    assert codes({"semantic_version": "1.0.0", "commands": []}, discovery()) == []
 
 
 def test_negative_step_is_compared_as_declared() -> None:

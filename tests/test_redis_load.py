@@ -945,3 +945,33 @@ def test_a_ramp_manifest_given_with_one_binary_is_held_against_it(tmp_path: Path
         f" 2 .so files ({tmp_path / 'hello.so'}, {tmp_path / 'other.so'}): which one it describes is unknown\n"
         f"  fix: Validate it with the one .so it describes: modpack validate --load {tmp_path / 'ramp.yml'} FILE.so"
     ) in two.stdout, two.stdout
+
+
+@pytest.mark.rule("LOAD015")
+@pytest.mark.redis
+def test_a_ramp_manifest_s_semantic_version_is_held_against_the_module(tmp_path: Path) -> None:
+    """`modpack build ramp.yml` packs the version semantic_version encodes, yet `validate --load`
+    compared only a literal `version:` key: a ramp.yml saying 1.2.4 of a module registering 1.2.3
+    passed, and the bundle built from it failed its own check (LOAD015). build --discover packs
+    the module's own (RAMP's way), so with load = true it is not told off for the manifest's."""
+    require_redis()
+    shutil.copy(SO / "hello.so", tmp_path / "hello.so")
+    said = (
+        "ramp.yml:{line} [semantic_version]: error LOAD015 semantic_version is 1.2.4 (version 10204), the"
+        " module registers 10203 (1.2.3)\n  fix: Declare semantic_version 1.2.3, or pass the declared"
+        " version to RedisModule_Init and rebuild."
+    )
+    for listed in ("", "commands: []\n"):  # compared as ramp pack packs it, and as written
+        (tmp_path / "ramp.yml").write_text(RAMP_MANIFEST + 'semantic_version: "1.2.4"\n' + listed)
+        done = run_modpack("validate", "--load", "ramp.yml", "hello.so", cwd=tmp_path)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert said.format(line=12) in done.stdout, done.stdout
+    (tmp_path / "ramp.yml").write_text(RAMP_MANIFEST + 'semantic_version: "1.2.4"\n')
+    (tmp_path / "modpack.toml").write_text("[validate]\nload = true\n")
+    refused = run_modpack("build", "ramp.yml", "--so", "hello.so", "-o", "manifest", cwd=tmp_path)
+    assert refused.returncode == 1 and said.format(line=12) in refused.stdout, refused.stdout
+    discovered = run_modpack("build", "ramp.yml", "--so", "hello.so", "--discover", "-o", "own", cwd=tmp_path)
+    assert discovered.returncode == 0 and "LOAD015" not in discovered.stdout, discovered.stdout
+    (tmp_path / "ramp.yml").write_text(RAMP_MANIFEST + 'semantic_version: "1.2.3"\n')
+    passed = run_modpack("validate", "--load", "ramp.yml", "hello.so", cwd=tmp_path)
+    assert passed.returncode == 0 and "LOAD015" not in passed.stdout, passed.stdout

@@ -192,9 +192,13 @@ def packed_from(decl: Declarations, discovery: Discovery) -> Packed:
     from modpack.redis.discover import module_json_commands
 
     module = with_defaults(json.loads(json.dumps(decl.module)))
-    # What the manifest gives is what build writes (and is compared): only the rest is read.
+    if decl.discovered:  # build --discover packs the module's own, as RAMP does (prepare_build)
+        module["module_name"] = discovery.module_name
+        module["semantic_version"], module["version"] = discovery.semantic_version, discovery.module_version
+    # What the manifest gives is what build writes (and is compared): only the rest is read. Its
+    # semantic_version, or else its version, is the version build packs (prepare_build).
     module.setdefault("module_name", discovery.module_name)
-    if "semantic_version" not in module:
+    if "semantic_version" not in module and "version" not in module:
         module["semantic_version"], module["version"] = discovery.semantic_version, discovery.module_version
     listed = module_json_commands(discovery)
     commands = apply_ramp_edits(module, listed, Notes(), Sink(str(decl.path)))

@@ -224,21 +224,22 @@ def identity(module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = F
                 f"{use}, the name the module passes to RedisModule_Init.",
             )
         )
-    version = as_int(module.get("version"))
+    key, version = declared_version(module)
     if version is not None and version != discovery.module_version:
+        semantic = toml or key == "semantic_version"  # the file gives the version as semantic_version
         said = (
             f"semantic_version is {_semver(version)} (version {version})"
-            if toml
+            if semantic
             else f"version is {version} ({_semver(version)})"
         )
         found.append(
             Difference(
                 "LOAD015",
-                "version",
+                key,
                 f"{said}, the module registers {discovery.module_version} ({discovery.semantic_version})",
                 (
                     f"Declare semantic_version {discovery.semantic_version}"
-                    if toml
+                    if semantic
                     else f"Declare version {discovery.module_version} and semantic_version"
                     f" {discovery.semantic_version}"
                 )
@@ -246,6 +247,17 @@ def identity(module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = F
             )
         )
     return found
+
+
+def declared_version(module: Mapping[str, JSON]) -> tuple[str, int | None]:
+    """The key that declares the module's version, and the version number: `version`, or where
+    only semantic_version is given (a ramp.yml: `modpack build` packs the version it encodes,
+    ramp.edits.prepare_build), semantic_version and that number. None: neither gives one."""
+    semantic = module.get("semantic_version")
+    if "version" not in module and isinstance(semantic, str):
+        parsed = versions.parse_semver(semantic)
+        return "semantic_version", versions.encode(*parsed) if parsed is not None else None
+    return "version", as_int(module.get("version"))
 
 
 def _semver(number: int) -> str:
