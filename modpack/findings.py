@@ -26,6 +26,7 @@ __all__ = [
     "Severity",
     "Sink",
     "Source",
+    "said_once",
 ]
 
 
@@ -75,6 +76,18 @@ class Problem(NamedTuple):
     path: str
     message: str
     hint: str = ""
+
+
+def said_once(findings: list[Finding]) -> list[Finding]:
+    """`findings` with each said once: a later one a reader takes for the same (Finding.identity:
+    rule, place and message), which two checks of one value may both say, is left out."""
+    seen: set[tuple[str, str, str, str]] = set()
+    kept = []
+    for finding in findings:
+        if finding.identity not in seen:
+            seen.add(finding.identity)
+            kept.append(finding)
+    return kept
 
 
 MAX_PER_RULE = 50  # findings of one rule listed per file; a crafted file cannot flood the report

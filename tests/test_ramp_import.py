@@ -129,7 +129,9 @@ def test_a_command_edit_that_is_not_a_list_is_one_clear_error(
 ) -> None:
     """RAMP walks a string exclude_commands letter by letter (and a number not at all): init said
     "exclude_commands names 'h', which the module does not register" once per letter, and ended
-    in an internal TypeError on a number. Now one SCH002, as validate says it, and nothing written."""
+    in an internal TypeError on a number. Now one SCH002, as validate says it, and nothing written.
+    ramp-pack, which checks the manifest and then applies its edits, said it twice (with another
+    fix for an overide_command mapping): once, with validate's fix, there too."""
     require_redis()
     manifest = tmp_path / "ramp.yml"
     manifest.write_text(HELLO_MANIFEST + edit + "\n")
@@ -138,9 +140,40 @@ def test_a_command_edit_that_is_not_a_list_is_one_clear_error(
     assert result.stdout.count("error SCH002") == 1 and message in result.stdout
     assert "DECL004" not in result.stdout and "internal error" not in result.stderr
     assert not (tmp_path / "modpack.toml").exists()
-    packed = run_modpack("ramp-pack", "-m", manifest, "-o", tmp_path / "x.zip", HELLO)
-    assert packed.returncode == 1 and "SCH002" in packed.stdout and "internal error" not in packed.stderr
-    assert not (tmp_path / "x.zip").exists()
+    validated = run_modpack("validate", manifest)
+    said = next(line for line in validated.stdout.splitlines() if "error SCH002" in line)
+    fix = validated.stdout.splitlines()[validated.stdout.splitlines().index(said) + 1]
+    packed = run_modpack("ramp-pack", "-m", manifest, HELLO, "-o", tmp_path / "m.zip")
+    assert packed.returncode == 1 and "internal error" not in packed.stderr, packed.stdout + packed.stderr
+    assert packed.stdout.count("error SCH002") == 1 and f"{said}\n{fix}\n" in packed.stdout, packed.stdout
+    assert f"{said.split(': error')[1]}\n{fix}\n" in result.stdout, result.stdout  # init's fix too
+    assert not (tmp_path / "m.zip").exists()
+
+
+@pytest.mark.redis
+@pytest.mark.rule("DECL004")
+def test_an_override_of_an_excluded_command_is_said_once_as_what_it_is(tmp_path: Path) -> None:
+    """An override of a command exclude_commands names matches nothing, because RAMP excludes
+    first: ramp-pack said so, then "overide_command 'hello.get' matches 0 commands", a second
+    finding of the same mistake that sent the user looking for a misspelt name (init --from and
+    `ramp-pack -E` said only that one)."""
+    require_redis()
+    manifest = tmp_path / "ramp.yml"
+    override = '{"command_name": "hello.get", "command_arity": 2, "flags": ["readonly"], "first_key": 1, "last_key": 1, "step": 1}'
+    manifest.write_text(HELLO_MANIFEST + f"exclude_commands: [hello.get]\noveride_command:\n  - {override}\n")
+    said = (
+        "error DECL004 overide_command 'hello.get' overrides a command exclude_commands leaves out: RAMP"
+        " excludes first, so the override matches nothing and module.json carries neither"
+    )
+    packed = run_modpack("ramp-pack", "-m", manifest, HELLO, "-o", tmp_path / "m.zip")
+    made = run_modpack("init", tmp_path / "modpack.toml", "--from", manifest, "--discover", HELLO)
+    options = run_modpack(
+        "ramp-pack", HELLO, "-E", "hello.get", "--overide-command", override, "-o", tmp_path / "o.zip"
+    )
+    for done in (packed, made, options):
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert done.stdout.count("DECL004") == 1 and said in done.stdout, done.stdout
+        assert "matches 0 commands" not in done.stdout
 
 
 @pytest.mark.redis

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from modpack.errors import FindingsError, UsageError
-from modpack.findings import Sink
+from modpack.findings import Sink, said_once
 from modpack.records import unmatched_exclusion
 
 if TYPE_CHECKING:
@@ -111,7 +111,11 @@ def apply_ramp_edits(
         sink.add("DECL004", f"exclude_commands[{index}]", message)
     kept = [dict(c) for c in discovered if c.get("command_name") not in excludes]
     for index, override in enumerate(overrides):
-        matches = [i for i, c in enumerate(kept) if c.get("command_name") == override.get("command_name")]
+        target = override.get("command_name")
+        if isinstance(target, str) and target in excludes:  # excluded first: it matches nothing, as told
+            say_excluded_override(sink, index, target)
+            continue
+        matches = [i for i, c in enumerate(kept) if c.get("command_name") == target]
         if len(matches) != 1:
             sink.add(
                 "DECL004",
@@ -126,13 +130,36 @@ def apply_ramp_edits(
 def _entries(module: Module, key: str, sink: Sink) -> list[JSON]:
     """The edit's list; anything else is SCH002 and no edit. RAMP would iterate a string letter
     by letter (and test names as substrings of it), a mapping by its keys, and fail on a number."""
-    from modpack.schema import wrong_type
-
     value = module.get(key)
     if value is None or isinstance(value, list):
         return value or []
-    sink.add("SCH002", key, wrong_type(key, value, "array"))
+    say_not_a_list(sink, key, value)
     return []
+
+
+# What the manifest's own checks (ramp.reader) and the edits say alike of an edit that cannot be
+# applied, so that a run saying both says it once (finish_module).
+
+
+def say_not_a_list(sink: Sink, key: str, value: JSON) -> None:
+    """SCH002: an edit key (exclude_commands, overide_command, add_command) that is no list."""
+    from modpack.schema import wrong_type
+
+    entries = "" if key == "exclude_commands" else "Write a list of command objects."  # else the rule's
+    sink.add("SCH002", key, wrong_type(key, value, "array"), entries)
+
+
+def say_excluded_override(sink: Sink, index: int, name: str) -> None:
+    """DECL004: an override of a command exclude_commands names. RAMP excludes first, so the
+    override matches no command, and RAMP drops it ("the given override command appears more then
+    once", exit 0; ramp.md §3.3): the module.json carries neither."""
+    sink.add(
+        "DECL004",
+        f"overide_command[{index}].command_name",
+        f"overide_command {name!r} overrides a command exclude_commands leaves out: RAMP"
+        " excludes first, so the override matches nothing and module.json carries neither",
+        f"Remove {name!r} from exclude_commands to pack the override, or remove the override.",
+    )
 
 
 def edit_errors(sink: Sink, since: int) -> list[Finding]:
@@ -155,7 +182,9 @@ def finish_module(decl: Declarations, module: Module, listed: list[Module]) -> N
     commands: list[JSON] = [*apply_ramp_edits(module, listed, Notes(), decl.sink)]
     module["commands"] = commands
     if edit_errors(decl.sink, before):
-        raise FindingsError(f"{decl.path}: RAMP's command edits cannot be applied", decl.sink.resolved())
+        # the manifest's own checks said some of them already (ramp-pack runs both): once each
+        found = said_once(decl.sink.resolved())
+        raise FindingsError(f"{decl.path}: RAMP's command edits cannot be applied", found)
     for key in RAMP_ONLY_KEYS:
         module.pop(key, None)
     for key in RAMP_RECORDS:

@@ -22,6 +22,7 @@ from modpack.checks.numbers import report_floats
 from modpack.declarations import Declarations
 from modpack.envvars import getenv_as_variables, getenv_fields, substitute_env
 from modpack.findings import PathMapper, Sink
+from modpack.ramp.edits import say_excluded_override, say_not_a_list
 from modpack.regular import decode_manifest
 from modpack.sources import read_text
 
@@ -924,22 +925,14 @@ def _without_local_dependencies(module: Module) -> Module:
 
 
 def _check_excluded_overrides(module: Module, sink: Sink) -> None:
-    """DECL004 for an override of a command exclude_commands names: RAMP excludes first, so the
-    override matches no command, and RAMP drops it ("the given override command appears more then
-    once", exit 0; ramp.md §3.3): the module.json carries neither."""
+    """DECL004 for an override of a command exclude_commands names (edits.say_excluded_override)."""
     excluded, overrides = module.get("exclude_commands"), module.get("overide_command")
     if not isinstance(excluded, list) or not isinstance(overrides, list):
         return
     for index, item in enumerate(overrides):
         name = item.get("command_name") if isinstance(item, dict) else None
         if isinstance(name, str) and name in excluded:
-            sink.add(
-                "DECL004",
-                f"overide_command[{index}].command_name",
-                f"overide_command {name!r} overrides a command exclude_commands leaves out: RAMP"
-                " excludes first, so the override matches nothing and module.json carries neither",
-                f"Remove {name!r} from exclude_commands to pack the override, or remove the override.",
-            )
+            say_excluded_override(sink, index, name)
 
 
 def _name_of(entry: JSON) -> str | None:
@@ -990,9 +983,7 @@ def _check_command_entries(
         items = module.get(key)
         if items is not None and not isinstance(items, list):  # commands: the schema's
             # build refused it (SCH002), and validate passed it
-            sink.add(
-                "SCH002", key, schema.wrong_type(key, items, "array"), "Write a list of command objects."
-            )
+            say_not_a_list(sink, key, items)
     _check_excluded_overrides(module, sink)
     places, entries = _packed_entries(module, discovered=discovered)
     if not entries:
