@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, cast
 from modpack import locate, policy, schema, versions
 from modpack.beside import UNPACKABLE_HINT, close_sibling, first_unpackable
 from modpack.checks.commands import no_commands, target_redis
+from modpack.checks.metadata import version_fix
 from modpack.checks.numbers import C_INT, as_integer
 from modpack.config import normalized_codes, settings_from
 from modpack.declarations import MODULE_KEYS, NOT_BUILT_HINT, Declarations, Target, target_variables
@@ -105,6 +106,8 @@ def load_toml(path: Path) -> Declarations:
             _REQUIRED_HINTS.get(violation.path, "") if violation.code == "SCH001" else ""
         )  # not a wrong type
         hint = violation.hint or required or _belongs_elsewhere(violation)
+        if violation.code == "VER005":  # a number where a version string belongs
+            hint = version_fix(violation.path, None, sink)
         _add_unmapped(sink, violation.code, violation.path, violation.message, hint)
     _check_integer_range(parsed, sink)
     if "{{" in text:

@@ -632,3 +632,56 @@ def test_version_hints_fit_the_field_and_the_file(tmp_path: Path) -> None:
     done = run_modpack("validate", manifest)
     assert "IN004" in done.stdout and "${VAR}, which modpack expands" not in done.stdout, done.stdout
     assert "Validate the manifest the build script writes, not its template" in done.stdout
+
+
+@pytest.mark.rule("VER005")
+def test_a_version_written_as_a_number_is_told_what_fits_its_field_and_file(tmp_path: Path) -> None:
+    """An unquoted version is a number: in a modpack.toml the fix said "quote it in YAML: 8.10 unquoted
+    is 8.1", a YAML trap a TOML file does not have, and told min_redis_pack_version, a Redis
+    Enterprise version, to "Write the Redis version"."""
+    toml = tmp_path / "toml" / "modpack.toml"
+    toml.parent.mkdir()
+    text = (EXAMPLE / "modpack.toml").read_text()
+    toml.write_text(
+        text.replace('min_redis_version = "7.0"', "min_redis_version = 7.0\nmin_redis_pack_version = 7.2")
+    )
+    done = run_modpack("validate", toml)
+    assert (
+        "[module.min_redis_version]: error VER005 `module.min_redis_version` is a number (7.0); expected a"
+        ' string\n  fix: Write the Redis version as a string such as "7.4" or "7.4.0".\n'
+    ) in done.stdout, done.stdout
+    assert (
+        "[module.min_redis_pack_version]: error VER005 `module.min_redis_pack_version` is a number (7.2);"
+        ' expected a string\n  fix: Write the Redis Enterprise version as a string such as "7.4" or "7.4.2".\n'
+    ) in done.stdout, done.stdout
+    assert "YAML" not in done.stdout and "unquoted" not in done.stdout
+    manifest = tmp_path / "yml" / "ramp.yml"
+    manifest.parent.mkdir()
+    manifest.write_text("module_name: x\nmin_redis_version: 8.10\nmin_redis_pack_version: 7.2\n")
+    done = run_modpack("validate", manifest)
+    assert (
+        "[min_redis_version]: error VER005 `min_redis_version` is a number (8.1); expected a string\n"
+        '  fix: Write the Redis version as a string such as "7.4" or "7.4.0" (quote it: 8.10 unquoted is'
+        " 8.1).\n"
+    ) in done.stdout, done.stdout
+    assert (
+        '  fix: Write the Redis Enterprise version as a string such as "7.4" or "7.4.2" (quote it: 8.10'
+        " unquoted is 8.1).\n"
+    ) in done.stdout, done.stdout
+
+
+@pytest.mark.rule("DEP001")
+def test_a_listed_dependency_without_a_name_is_told_to_add_one(tmp_path: Path) -> None:
+    """RAMP's list form keys each dependency by its name: an item without one was told to "Give the
+    dependency a url and a sha256, or a local_path", which it had."""
+    manifest = tmp_path / "ramp.yml"
+    manifest.write_text(
+        'module_name: x\ndependencies: [{"url": "https://example.com/a.tgz", "sha256": "' + "a" * 64 + '"}]\n'
+    )
+    done = run_modpack("validate", manifest)
+    assert done.returncode == 1, done.stdout
+    assert (
+        "ramp.yml:2 [dependencies[0]]: error DEP001 dependencies[0] has no name\n  fix: Give the item a name"
+        " (`name: NAME`): RAMP writes the dependency under it, and fails without one; or write dependencies"
+        " as a mapping, NAME: {url: ..., sha256: ...}.\n"
+    ) in done.stdout, done.stdout

@@ -91,13 +91,14 @@ def _check_numeric_version(number: object, parsed: tuple[int, int, int] | None, 
         )
 
 
-def _version_fix(key: str, value: str, sink: Sink) -> str:
-    """VER005's fix for the field and the file: min_redis_pack_version is a Redis Enterprise
-    version, written without its build number (7.4.2, not 7.4.2-54); YAML's float trap is a YAML
-    file's, which modpack.toml (a TOML file) and module.json (JSON) do not have."""
+def version_fix(key: str, value: JSON, sink: Sink) -> str:
+    """VER005's fix for the field and the file, of a value that is no version string or no string
+    at all (a number): min_redis_pack_version is a Redis Enterprise version, written without its
+    build number (7.4.2, not 7.4.2-54); YAML's float trap is a YAML file's, which modpack.toml (a
+    TOML file) and module.json (JSON) do not have."""
     quoted = " (quote it: 8.10 unquoted is 8.1)" if sink.yaml else ""
-    if key == "min_redis_pack_version":
-        release = value.split("-", 1)[0] if "-" in value else ""
+    if key.rsplit(".", 1)[-1] == "min_redis_pack_version":
+        release = value.split("-", 1)[0] if isinstance(value, str) and "-" in value else ""
         if _redis_version(release) is not None:  # 7.4.2-54: the release and its build number
             return f'Write "{release}", the release without its build number{quoted}.'
         return f'Write the Redis Enterprise version as a string such as "7.4" or "7.4.2"{quoted}.'
@@ -113,7 +114,7 @@ def _check_redis_versions(module: Module, sink: Sink) -> None:
         version = _redis_version(value) if len(value) <= 64 else versions.parse_redis_version(value)
         if version is None:
             sink.add(
-                "VER005", key, f"{key} {value!r} is not major.minor[.patch]", _version_fix(key, value, sink)
+                "VER005", key, f"{key} {value!r} is not major.minor[.patch]", version_fix(key, value, sink)
             )
             continue
         if version[:2] == (99, 99):

@@ -743,7 +743,14 @@ def normalize_dependencies(value: JSON, key: str, sink: Sink) -> JSON:
         result: dict[str, JSON] = {}
         for index, item in enumerate(value):
             if not isinstance(item, dict) or not isinstance(name := item.get("name"), str):
-                sink.add("DEP001", f"{key}[{index}]", f"{key}[{index}] has no name")
+                # the list form's name is the key RAMP gives the dependency (ramp.md §3.4)
+                sink.add(
+                    "DEP001",
+                    f"{key}[{index}]",
+                    f"{key}[{index}] has no name",
+                    f"Give the item a name (`name: NAME`): RAMP writes the dependency under it, and fails"
+                    f" without one; or write {key} as a mapping, NAME: {{url: ..., sha256: ...}}.",
+                )
                 continue
             result[name] = {k: v for k, v in item.items() if k != "name"}
         return result
@@ -766,7 +773,10 @@ def check(decl: Declarations) -> None:
     start = len(sink.findings)
     present = {k: v for k, v in module.items() if k not in ("overide_command", "add_command")}
     for violation in schema.check(_without_local_dependencies(present), "module"):
-        if violation.code not in ("SCH001", "SCH003"):
+        if violation.code == "VER005":  # a number: the fix says to quote it, as YAML reads 8.10 as 8.1
+            fix = metadata.version_fix(violation.path, present.get(violation.path), sink)
+            sink.report(violation._replace(hint=fix))
+        elif violation.code not in ("SCH001", "SCH003"):
             sink.report(violation)
     # judged as packed: RAMP writes its default where the manifest sets no version (VER008 of
     # min_redis_version '4.0' against a compatible_redis_version of 7.0 was said by build alone)
