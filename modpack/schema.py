@@ -343,6 +343,8 @@ class _Compiler:
         extra = schema.get("additionalProperties", True)
         extra_check = self.compile(extra) if isinstance(extra, dict) else None
         unknown_code = _text(schema, "x-modpack-unknown", "SCH003")
+        # keys module.json (and a ramp.yml) name otherwise: [[commands]] `name` is command_name there
+        aliases = _object(schema.get("x-modpack-aliases", {}))
         if not required and not properties and extra is True:
             return None
 
@@ -363,6 +365,9 @@ class _Compiler:
                     unknown += 1
                     # The sink lists MAX_PER_RULE findings of a rule; hints past that are never shown.
                     hint = _hint(str(key), names) if unknown <= MAX_PER_RULE else ""
+                    if isinstance(alias := aliases.get(key), str):
+                        called = f"module.json and a ramp.yml call it {key!r}"
+                        hint = f"Here it is called {alias!r} ({called}): write {alias}."
                     message = f"unknown key {key!r}"
                     out.append(Violation(unknown_code, join(path, str(key)), message, hint))
                 elif extra_check is not None:

@@ -685,3 +685,25 @@ def test_a_listed_dependency_without_a_name_is_told_to_add_one(tmp_path: Path) -
         " (`name: NAME`): RAMP writes the dependency under it, and fails without one; or write dependencies"
         " as a mapping, NAME: {url: ..., sha256: ...}.\n"
     ) in done.stdout, done.stdout
+
+
+@pytest.mark.rule("DECL001")
+def test_a_command_key_spelt_as_module_json_spells_it_is_given_modpack_toml_s_name(tmp_path: Path) -> None:
+    """RAMP users write [[commands]] tables with module.json's command_name and command_arity: they
+    got "Remove the key or correct its spelling", where `firstkey` gets "Did you mean 'first_key'?"."""
+    toml = tmp_path / "modpack.toml"
+    text = (EXAMPLE / "modpack.toml").read_text()
+    toml.write_text(
+        text.replace('name = "hello.set"\narity = 3', 'command_name = "hello.set"\ncommand_arity = 3')
+    )
+    done = run_modpack("validate", toml)
+    assert done.returncode == 1, done.stdout
+    for written, called in (("command_name", "name"), ("command_arity", "arity")):
+        assert (
+            f"[commands[0].{written}]: error DECL001 unknown key {written!r}\n  fix: Here it is called"
+            f" {called!r} (module.json and a ramp.yml call it {written!r}): write {called}.\n"
+        ) in done.stdout, done.stdout
+    # [module] has a `name` too, the module's: command_name there is no alias of it
+    toml.write_text(text.replace('name = "hello"', 'name = "hello"\ncommand_name = "x"', 1))
+    done = run_modpack("validate", toml)
+    assert "unknown key 'command_name'" in done.stdout and "Here it is called" not in done.stdout
