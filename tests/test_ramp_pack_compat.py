@@ -703,3 +703,35 @@ def test_an_override_replaces_what_redis_registers_on_purpose(tmp_path: Path) ->
     built = run_modpack("build", "ramp.yml", "--so", so, "--discover", "-o", "dist", cwd=tmp_path)
     assert built.returncode == 0, built.stdout + built.stderr
     assert f"info LOAD032 {trigger}" in built.stdout and len(list((tmp_path / "dist").glob("*.zip"))) == 1
+
+
+@pytest.mark.redis
+@pytest.mark.rule("SCH002", "CMD006")
+def test_a_command_entry_without_a_usable_name_is_told_so(tmp_path: Path) -> None:
+    """An --add-command whose command_name is a number was "command None has no flags", and an
+    --overide-command whose command_name is null "overide_command None matches 0 commands", as if a
+    name were misspelt: each is now said to lack a command_name, or to have one of the wrong type."""
+    require_redis()
+    options = ("-C", "types", "-cr", "7.4")
+    added = run_modpack(
+        "ramp-pack", HELLO, "--add-command", '{"command_name": 5, "command_arity": 1}', *options,
+        "-o", tmp_path / "a.zip",
+    )  # fmt: skip
+    assert added.returncode == 1, added.stdout + added.stderr
+    assert "`commands[5].command_name` is an integer (5); expected a string" in added.stdout, added.stdout
+    assert "warning CMD006 command without a command_name has no flags" in added.stdout
+    assert "None" not in added.stdout
+    overridden = run_modpack(
+        "ramp-pack", HELLO, "--overide-command", '{"command_name": null}', *options, "-o", tmp_path / "o.zip"
+    )
+    assert overridden.returncode == 1, overridden.stdout + overridden.stderr
+    assert (
+        "ramp-pack options [--overide-command[0].command_name]: error SCH002 `overide_command[0].command_name`"
+        " is a null (null); expected a string"
+    ) in overridden.stdout, overridden.stdout
+    assert "None" not in overridden.stdout and "DECL004" not in overridden.stdout
+    (tmp_path / "ramp.yml").write_text('capabilities: [types]\noveride_command:\n  - {"command_name": ""}\n')
+    empty = run_modpack("ramp-pack", "-m", tmp_path / "ramp.yml", HELLO, "-o", tmp_path / "e.zip")
+    assert empty.returncode == 1, empty.stdout + empty.stderr
+    assert empty.stdout.count("error CMD001 command_name is empty") == 1, empty.stdout
+    assert "DECL004" not in empty.stdout and not list(tmp_path.glob("*.zip"))

@@ -45,6 +45,12 @@ class Command(NamedTuple):
     raw: dict[str, JSON]
 
     @property
+    def said(self) -> str:
+        """The command as a message names it: its name quoted, or the entry's lack of one (a
+        command_name missing or no string is SCH001/SCH002 of its own; it said "command None")."""
+        return repr(self.name) if self.name is not None else "without a command_name"
+
+    @property
     def routing_policy(self) -> bool:
         return self.step is not None and self.step < 0
 
@@ -247,12 +253,12 @@ def _report_movable_keys(commands: list[Command], getkeys: GetkeysApi | None, si
         _report_key_spec_movables(movable, getkeys, sink)
         return
     for command in movable:
-        path, name = f"{command.path}.flags", command.name
+        path = f"{command.path}.flags"
         if getkeys is None:
             sink.add(
                 "CMD013",
                 path,
-                f"command {name!r} has movable keys; without the module's binary modpack cannot tell "
+                f"command {command.said} has movable keys; without the module's binary modpack cannot tell "
                 "whether it implements getkeys-api",
                 "Validate the bundle (or set [build] so), which checks the binary; or make sure the "
                 "module implements getkeys-api (RedisModule_IsKeysPositionRequest/KeyAtPos).",
@@ -261,7 +267,7 @@ def _report_movable_keys(commands: list[Command], getkeys: GetkeysApi | None, si
             sink.add(
                 "CMD013",
                 path,
-                f"command {name!r} has movable keys, and part of the binary's read-only data could not "
+                f"command {command.said} has movable keys, and part of the binary's read-only data could not "
                 "be read, so modpack cannot tell whether it implements getkeys-api",
                 "Make sure the module implements getkeys-api (RedisModule_IsKeysPositionRequest and "
                 "RedisModule_KeyAtPos); validate --load shows whether Redis extracts its keys.",
@@ -272,16 +278,17 @@ def _report_movable_keys(commands: list[Command], getkeys: GetkeysApi | None, si
             sink.add(
                 "CMD013",
                 path,
-                f"command {name!r} has movable keys, but the binary {getkeys.missing()}, so none of its "
-                "commands can say where its keys are: cluster routing, which reads only first/last/step "
-                "or that answer, misses them (a getkeys-api command asked for its keys runs instead)",
+                f"command {command.said} has movable keys, but the binary {getkeys.missing()}, so none"
+                " of its commands can say where its keys are: cluster routing, which reads only"
+                " first/last/step or that answer, misses them (a getkeys-api command asked for its keys"
+                " runs instead)",
                 _GETKEYS_FIX,
             )
         else:
             sink.add(
                 "CMD013",
                 path,
-                f"command {name!r} has movable keys, but the binary {getkeys.missing()}: its keys are "
+                f"command {command.said} has movable keys, but the binary {getkeys.missing()}: its keys are "
                 "described only by key specs, which cluster routing does not read",
                 _GETKEYS_FIX,
             )
@@ -319,7 +326,7 @@ def _report_key_spec_movables(movable: list[Command], getkeys: GetkeysApi, sink:
         sink.add(
             "CMD013",
             f"{command.path}.flags",
-            f"command {command.name!r} has movable keys, but no flags string of the binary that names "
+            f"command {command.said} has movable keys, but no flags string of the binary that names "
             f"getkeys-api gives its flags ({', '.join(sorted(declared))}; the binary has {shown}): its keys "
             "are described by key specs, which cluster routing does not read",
             _GETKEYS_FIX,
@@ -426,14 +433,14 @@ def _check_fields(command: Command, sink: Sink) -> None:
     if "command_arity" not in raw:
         if sink.toml:  # a [[commands]] table spells it `arity`
             fix = "Add `arity = N` to its [[commands]] table (negative N: at least |N| arguments)."
-            sink.add("CMD005", command.path, f"command {command.name!r} has no arity", fix)
+            sink.add("CMD005", command.path, f"command {command.said} has no arity", fix)
         else:
-            sink.add("CMD005", command.path, f"command {command.name!r} has no command_arity")
+            sink.add("CMD005", command.path, f"command {command.said} has no command_arity")
     elif command.arity == 0:
-        sink.add("CMD004", f"{command.path}.command_arity", f"command {command.name!r} has arity 0")
+        sink.add("CMD004", f"{command.path}.command_arity", f"command {command.said} has arity 0")
     missing = [k for k in ("flags", "first_key", "last_key", "step") if k not in raw]
     if missing:
-        sink.add("CMD006", command.path, f"command {command.name!r} has no {', '.join(missing)}")
+        sink.add("CMD006", command.path, f"command {command.said} has no {', '.join(missing)}")
 
 
 def _check_flag_vocabulary(command: Command, sink: Sink) -> None:
@@ -468,40 +475,41 @@ def _check_flag_vocabulary(command: Command, sink: Sink) -> None:
 
 
 def _check_flag_semantics(command: Command, target: tuple[int, ...] | None, sink: Sink) -> None:
-    flags, path, name = command.flags, f"{command.path}.flags", command.name
+    flags, path = command.flags, f"{command.path}.flags"
     writes = "write" in flags
     has_keys = command.has_keys
     if writes and "readonly" in flags:
-        sink.add("CMD010", path, f"command {name!r} is both write and readonly")
+        sink.add("CMD010", path, f"command {command.said} is both write and readonly")
     if has_keys and not _access_written(command) and not _arity_excludes_keys(command):
         sink.add(
             "CMD011",
             path,
-            f"command {name!r} {_keys_said(command)} but is neither write nor readonly",
+            f"command {command.said} {_keys_said(command)} but is neither write nor readonly",
             _access_hint(command),
         )
     if "readonly" in flags and "denyoom" in flags:
-        sink.add("CMD012", path, f"readonly command {name!r} has denyoom")
+        sink.add("CMD012", path, f"readonly command {command.said} has denyoom")
     if "no_auth" in flags and (writes or "denyoom" in flags or has_keys):
-        sink.add("CMD014", path, f"no_auth command {name!r} touches data")
+        sink.add("CMD014", path, f"no_auth command {command.said} touches data")
     if "loading" in flags and (writes or has_keys):
-        sink.add("CMD015", path, f"command {name!r} runs while loading but touches data")
+        sink.add("CMD015", path, f"command {command.said} runs while loading but touches data")
     if "no_mandatory_keys" in flags and not has_keys and command.first == 0:
-        sink.add("CMD016", path, f"command {name!r} has no_mandatory_keys but no keys")
+        sink.add("CMD016", path, f"command {command.said} has no_mandatory_keys but no keys")
     if "stale" in flags and writes:
-        sink.add("CMD017", path, f"write command {name!r} is allowed on stale replicas")
+        sink.add("CMD017", path, f"write command {command.said} is allowed on stale replicas")
     if "random" in flags and target is not None and _redis7(target):
-        sink.add("CMD018", path, f"command {name!r} has random, ignored by Redis {target[0]}")
+        sink.add("CMD018", path, f"command {command.said} has random, ignored by Redis {target[0]}")
     if "may_replicate" in flags and policy.may_replicate_hidden(target) and not sink.toml:
         # a modpack.toml may copy may-replicate from the flags string: build leaves it out
         shown = ".".join(map(str, target or ()))
         sink.add(
             "CMD019",
             path,
-            f"command {name!r} has may_replicate, which Redis {shown} does not report (hidden from 7.0.1)",
+            f"command {command.said} has may_replicate, which Redis {shown} does not report"
+            " (hidden from 7.0.1)",
         )
     if "admin" in flags and "skip_monitor" in flags:
-        sink.add("CMD021", path, f"admin command {name!r} also has skip_monitor")
+        sink.add("CMD021", path, f"admin command {command.said} also has skip_monitor")
 
 
 def _access_written(command: Command) -> bool:
@@ -634,7 +642,7 @@ def _check_no_cluster(module: Module, commands: list[Command], sink: Sink) -> No
             sink.add(
                 "CAP006",
                 f"{command.path}.flags[{words.index('no-cluster')}]",
-                f"command {command.name!r} is no-cluster, and capabilities has clustering: "
+                f"command {command.said} is no-cluster, and capabilities has clustering: "
                 + NO_CLUSTER_EFFECT,
                 NO_CLUSTER_FIX,
             )
@@ -694,14 +702,14 @@ def _check_key_range(command: Command, sink: Sink, *, reported: bool = False) ->
     name, path = command.name, command.path
     if step < 0:
         if step not in ROUTING_POLICIES:
-            sink.add("KEY008", f"{path}.step", f"command {name!r} has step {step}")
+            sink.add("KEY008", f"{path}.step", f"command {command.said} has step {step}")
         return
     if first < 0:
-        sink.add("KEY001", f"{path}.first_key", f"command {name!r} has first_key {first}")
+        sink.add("KEY001", f"{path}.first_key", f"command {command.said} has first_key {first}")
         return
     if first == 0:
         if last != 0 or step != 0:
-            message = f"command {name!r} has first_key 0 but last_key {last}, step {step}"
+            message = f"command {command.said} has first_key 0 but last_key {last}, step {step}"
             if reported:
                 # Redis 7 drops last/step of a CreateCommand first_key 0 (it prints 0,0,0); it
                 # shows them only for a key spec at index 0, which makes the command name itself
@@ -713,10 +721,12 @@ def _check_key_range(command: Command, sink: Sink, *, reported: bool = False) ->
             sink.add("KEY005", path, message)
         return
     if step == 0:
-        sink.add("KEY002", f"{path}.step", f"command {name!r} has keys ({first},{last}) but step 0")
+        sink.add("KEY002", f"{path}.step", f"command {command.said} has keys ({first},{last}) but step 0")
         return
     if 0 <= last < first:
-        sink.add("KEY003", f"{path}.last_key", f"command {name!r} has last_key {last} < first_key {first}")
+        sink.add(
+            "KEY003", f"{path}.last_key", f"command {command.said} has last_key {last} < first_key {first}"
+        )
         return
     if first == 1 and name is not None and "|" in name:
         sink.add(
@@ -755,23 +765,25 @@ def _check_fixed_arity(
     command: Command, keys: tuple[int, int, int], arity: int, sink: Sink, *, by_callback: bool
 ) -> None:
     first, last, step = keys
-    name, path = command.name, command.path
+    path = command.path
     resolved = last if last >= 0 else arity + last  # mutate: equivalent -- last is never 0 here
     if first > arity - 1:
         sink.add(
             "KEY004",
             f"{path}.first_key",
-            f"command {name!r} has arity {arity} but first_key {first}: no call has an argument "
+            f"command {command.said} has arity {arity} but first_key {first}: no call has an argument "
             "there, so it takes no key",
             "If the command takes no key, register it with 0,0,0; otherwise fix the arity.",
         )
     elif last > arity - 1:
-        sink.add("KEY004", f"{path}.last_key", f"command {name!r} has arity {arity} but last_key {last}")
+        sink.add(
+            "KEY004", f"{path}.last_key", f"command {command.said} has arity {arity} but last_key {last}"
+        )
     elif resolved < first:
         sink.add(
             "KEY004",
             f"{path}.last_key",
-            f"command {name!r}: last_key {last} resolves to {resolved}, before first_key {first}",
+            f"command {command.said}: last_key {last} resolves to {resolved}, before first_key {first}",
         )
     elif (resolved - first) % step and last >= 0 and not by_callback:
         # A negative last_key with a step is Redis's "groups to the end" (MSET is 1,-1,2 in COMMAND
@@ -786,7 +798,7 @@ def _say_step_misses_last(command: Command, first: int, last: int, step: int, si
     sink.add(
         "KEY006",
         f"{command.path}.step",
-        f"command {command.name!r}: keys {first}..{last} step {step} never reach {last}",
+        f"command {command.said}: keys {first}..{last} step {step} never reach {last}",
     )
 
 
@@ -794,19 +806,19 @@ def _check_minimum_arity(
     command: Command, keys: tuple[int, int], minimum: int, sink: Sink, *, by_callback: bool
 ) -> None:
     first, last = keys
-    name, path = command.name, command.path
+    path = command.path
     if first > minimum - 1:
         sink.add(
             "KEY007",
             f"{path}.first_key",
-            f"command {name!r} (arity -{minimum}) may be called with {minimum} arguments, its name"
+            f"command {command.said} (arity -{minimum}) may be called with {minimum} arguments, its name"
             f" included, but its first key is at {first}",
         )
     elif minimum + last < first:  # only a negative last_key can resolve before first_key
         sink.add(
             "KEY007",
             f"{path}.last_key",
-            f"command {name!r} (arity -{minimum}): in a call of {minimum} arguments, its name included,"
+            f"command {command.said} (arity -{minimum}): in a call of {minimum} arguments, its name included,"
             f" last_key {last} resolves before first_key {first}",
         )
     elif last >= minimum and not by_callback:
@@ -817,7 +829,7 @@ def _check_minimum_arity(
         sink.add(
             "KEY007",
             f"{path}.last_key",
-            f"command {name!r} (arity -{minimum}) may be called with {minimum} arguments, its name"
+            f"command {command.said} (arity -{minimum}) may be called with {minimum} arguments, its name"
             f" included, but its last_key is {last}: a call of fewer"
             f" than {last + 1} arguments has no key for Redis, not even its first, and runs on whichever"
             " shard received it",

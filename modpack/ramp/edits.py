@@ -112,7 +112,10 @@ def apply_ramp_edits(
     kept = [dict(c) for c in discovered if c.get("command_name") not in excludes]
     for index, override in enumerate(overrides):
         target = override.get("command_name")
-        if isinstance(target, str) and target in excludes:  # excluded first: it matches nothing, as told
+        if not isinstance(target, str) or not target:  # it names no command to replace
+            _say_unnamed(sink, f"overide_command[{index}].command_name", override)
+            continue
+        if target in excludes:  # excluded first: it matches nothing, as told
             say_excluded_override(sink, index, target)
             continue
         matches = [i for i, c in enumerate(kept) if c.get("command_name") == target]
@@ -149,6 +152,20 @@ def say_not_a_list(sink: Sink, key: str, value: JSON) -> None:
     sink.add("SCH002", key, wrong_type(key, value, "array"), entries)
 
 
+def _say_unnamed(sink: Sink, path: str, entry: Module) -> None:
+    """An override whose command_name is missing, no string or empty, as the manifest's checks say
+    it (it was "overide_command None matches 0 commands", as if a name were misspelt)."""
+    from modpack.schema import wrong_type
+
+    name = entry.get("command_name")
+    if "command_name" not in entry:
+        sink.add("SCH001", path, f"`{path}` is missing")
+    elif not isinstance(name, str):
+        sink.add("SCH002", path, wrong_type(path, name, "string"))
+    else:
+        sink.add("CMD001", path, "command_name is empty")
+
+
 def say_excluded_override(sink: Sink, index: int, name: str) -> None:
     """DECL004: an override of a command exclude_commands names. RAMP excludes first, so the
     override matches no command, and RAMP drops it ("the given override command appears more then
@@ -163,10 +180,10 @@ def say_excluded_override(sink: Sink, index: int, name: str) -> None:
 
 
 def edit_errors(sink: Sink, since: int) -> list[Finding]:
-    """The findings since the `since`-th that stop the edits: an edit matching no command, or an
-    edit list of the wrong type."""
+    """The findings since the `since`-th that stop the edits: an edit matching no command, an
+    edit list of the wrong type, or an override naming no command."""
     added = sink.resolved()[since : len(sink.findings)]  # with their lines; not the flood notes after
-    return [f for f in added if f.code in ("DECL004", "SCH002")]
+    return [f for f in added if f.code in ("DECL004", "SCH001", "SCH002", "CMD001")]
 
 
 def finish_module(decl: Declarations, module: Module, listed: list[Module]) -> None:
