@@ -432,6 +432,7 @@ def test_openapi_error_codes_cover_the_problems_table() -> None:
     json.dumps(document)  # serialisable as served
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_while_the_node_threads_start_is_raised_once_all_have(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl+C as the second of three threads started: it was raised between two starts, the third
     never ran, and waiting for the items hung (publish's uploads then ended without saying what

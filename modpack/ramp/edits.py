@@ -116,6 +116,8 @@ def apply_ramp_edits(
             _say_unnamed(sink, f"overide_command[{index}].command_name", override)
             continue
         if target in excludes:  # excluded first: it matches nothing, as told
+            from modpack.ramp.reader import say_excluded_override
+
             say_excluded_override(sink, index, target)
             continue
         matches = [i for i, c in enumerate(kept) if c.get("command_name") == target]
@@ -136,20 +138,14 @@ def _entries(module: Module, key: str, sink: Sink) -> list[JSON]:
     value = module.get(key)
     if value is None or isinstance(value, list):
         return value or []
+    from modpack.ramp.reader import say_not_a_list
+
     say_not_a_list(sink, key, value)
     return []
 
 
 # What the manifest's own checks (ramp.reader) and the edits say alike of an edit that cannot be
 # applied, so that a run saying both says it once (finish_module).
-
-
-def say_not_a_list(sink: Sink, key: str, value: JSON) -> None:
-    """SCH002: an edit key (exclude_commands, overide_command, add_command) that is no list."""
-    from modpack.schema import wrong_type
-
-    entries = "" if key == "exclude_commands" else "Write a list of command objects."  # else the rule's
-    sink.add("SCH002", key, wrong_type(key, value, "array"), entries)
 
 
 def _say_unnamed(sink: Sink, path: str, entry: Module) -> None:
@@ -164,19 +160,6 @@ def _say_unnamed(sink: Sink, path: str, entry: Module) -> None:
         sink.add("SCH002", path, wrong_type(path, name, "string"))
     else:
         sink.add("CMD001", path, "command_name is empty")
-
-
-def say_excluded_override(sink: Sink, index: int, name: str) -> None:
-    """DECL004: an override of a command exclude_commands names. RAMP excludes first, so the
-    override matches no command, and RAMP drops it ("the given override command appears more then
-    once", exit 0; ramp.md §3.3): the module.json carries neither."""
-    sink.add(
-        "DECL004",
-        f"overide_command[{index}].command_name",
-        f"overide_command {name!r} overrides a command exclude_commands leaves out: RAMP"
-        " excludes first, so the override matches nothing and module.json carries neither",
-        f"Remove {name!r} from exclude_commands to pack the override, or remove the override.",
-    )
 
 
 def edit_errors(sink: Sink, since: int) -> list[Finding]:

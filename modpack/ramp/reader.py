@@ -22,7 +22,6 @@ from modpack.checks.numbers import report_floats
 from modpack.declarations import Declarations
 from modpack.envvars import getenv_as_variables, getenv_fields, substitute_env
 from modpack.findings import PathMapper, Sink
-from modpack.ramp.edits import say_excluded_override, say_not_a_list
 from modpack.regular import decode_manifest
 from modpack.sources import read_text
 
@@ -935,7 +934,7 @@ def _without_local_dependencies(module: Module) -> Module:
 
 
 def _check_excluded_overrides(module: Module, sink: Sink) -> None:
-    """DECL004 for an override of a command exclude_commands names (edits.say_excluded_override)."""
+    """DECL004 for an override of a command exclude_commands names (say_excluded_override, below)."""
     excluded, overrides = module.get("exclude_commands"), module.get("overide_command")
     if not isinstance(excluded, list) or not isinstance(overrides, list):
         return
@@ -1023,3 +1022,27 @@ def _check_command_entries(
     ]
     command_checks.check_flag_versions(view, registered, inner)
     sink.findings += named_defaults(inner.findings, view, written)
+
+
+# --- shared with RAMP's command edits (modpack.ramp.edits), in the same words --------------------
+
+
+def say_not_a_list(sink: Sink, key: str, value: JSON) -> None:
+    """SCH002: an edit key (exclude_commands, overide_command, add_command) that is no list."""
+    from modpack.schema import wrong_type
+
+    entries = "" if key == "exclude_commands" else "Write a list of command objects."  # else the rule's
+    sink.add("SCH002", key, wrong_type(key, value, "array"), entries)
+
+
+def say_excluded_override(sink: Sink, index: int, name: str) -> None:
+    """DECL004: an override of a command exclude_commands names. RAMP excludes first, so the
+    override matches no command, and RAMP drops it ("the given override command appears more then
+    once", exit 0; ramp.md §3.3): the module.json carries neither."""
+    sink.add(
+        "DECL004",
+        f"overide_command[{index}].command_name",
+        f"overide_command {name!r} overrides a command exclude_commands leaves out: RAMP"
+        " excludes first, so the override matches nothing and module.json carries neither",
+        f"Remove {name!r} from exclude_commands to pack the override, or remove the override.",
+    )
