@@ -13,7 +13,11 @@ each measurement:
   beforehand, so curl makes only the upload calls);
 - curl, one node after the other;
 - `modpack publish` as a user runs it: validate the bundle, read /v1/nodes and /v1/cluster,
-  create the module object, upload to every node, check every node's listing;
+  create the module object, upload to every node, check every node's listing. This cluster's
+  nodes share one machine (GET /v1/nodes gives them one `addr`), so publish gives them their
+  uploads in turns, each beginning once the one before has sent all but its last chunk (README,
+  publish step 5); to nodes on machines of their own it uploads at once, as curl does here, and
+  this bench does not measure that case;
 - the floor for any Python client (bench/bare_upload.py): the interpreter modpack runs on,
   uploading to the three at once with http.client and nothing else (the module object exists
   beforehand, as for curl);
