@@ -45,6 +45,23 @@ def test_other_versions_are_refused(value: Any) -> None:
         store.version(value)
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("99999999999999999999999", "'99999999999999999999999'"),
+        ("9223372036854775808", "'9223372036854775808'"),
+        (2**64, "18446744073709551616"),
+        ("9" * 100, "'" + "9" * 40 + "... (100 digits)'"),
+    ],
+)
+def test_a_version_too_large_is_called_too_large(value: Any, shown: str) -> None:
+    """A DELETE of .../artifacts/hello/99999999999999999999999 was answered "is not a non-negative
+    integer", which it is."""
+    with pytest.raises(store.UnsafeNameError) as refused:
+        store.version(value)
+    assert str(refused.value) == f"version {shown} is larger than the largest version, {2**63 - 1}"
+
+
 # --- configuration store ----------------------------------------------------------------------
 
 

@@ -94,6 +94,14 @@ def version(value: object) -> int:
         return value
     if isinstance(value, str) and _VERSION.fullmatch(value) and int(value) <= MAX_VERSION:
         return int(value)
+    if (isinstance(value, int) and value > MAX_VERSION) or (
+        isinstance(value, str) and value.isascii() and value.isdigit()
+    ):
+        # digits only, and too many for one (a 20-digit number, or 19 above the largest)
+        shown = (
+            value if isinstance(value, int) or len(value) <= 40 else f"{value[:40]}... ({len(value)} digits)"
+        )
+        raise UnsafeNameError(f"version {shown!r} is larger than the largest version, {MAX_VERSION}")
     raise UnsafeNameError(f"version {value!r} is not a non-negative integer")
 
 
