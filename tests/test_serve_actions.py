@@ -306,3 +306,17 @@ def test_a_second_delete_of_a_module_being_deleted_waits_and_succeeds(
         assert ended(http, second["action_uid"])["status"] == "completed"
         assert [m for m in http.get("/v1/modules").json() if m["module_name"] == "twice"] == []
     assert list(legacy.options.data.glob("node-*/twice/*")) == []
+
+
+def test_the_7_x_upload_answers_the_module_object_as_the_cluster_then_lists_it(
+    legacy: LocalCluster, tmp_path: Path
+) -> None:
+    """The 7.22 page: POST /v2/modules "Returns a module object with an additional action_uid
+    field" (its example carries dependencies and config_command). The answer lacked the fields a
+    listing always carries (dependencies, config_command, crdb, bigstore_version_2_support), which
+    GET /v1/modules then showed for the same object."""
+    with session(legacy) as http:
+        created = upload(http, tmp_path, "answered").json()
+        assert ended(http, created["action_uid"])["status"] == "completed"
+        (listed,) = [m for m in http.get("/v1/modules").json() if m["module_name"] == "answered"]
+    assert {k: v for k, v in created.items() if k != "action_uid"} == listed

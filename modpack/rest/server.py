@@ -864,7 +864,9 @@ async def upload_legacy_module(request: Request) -> Response:
         received.discard()
     copying = _installing(shared, validated, _copy_to_nodes(action, kept, validated.module, targets))
     _start(shared, _as_action(shared, action, copying))
-    return JSONResponse({**stored, "action_uid": action["action_uid"]})
+    # "a module object with an additional action_uid field", as GET /v1/modules lists it (the
+    # 7.22 page's example answer carries dependencies and config_command)
+    return JSONResponse({**listed(stored), "action_uid": action["action_uid"]})
 
 
 async def upload_v1_module(request: Request) -> Response:
