@@ -209,14 +209,19 @@ def advertised_address(bound: str, reached: str | None = None) -> str:
     return "127.0.0.1" if address.version == 4 else "::1"
 
 
+MEMCACHED_VERSION = "1.4.17"  # re-docs/captured__redis-enterprise-rs__GET_v1_nodes_1.json
+
+
 def database_versions(software_version: str) -> list[JSON]:
-    """supported_database_versions as the captured node object writes them."""
+    """supported_database_versions as the captured node object writes them: the Redis releases,
+    and memcached (Redis Enterprise's memcached databases), whose entry has no redis_version."""
     release = (platforms.version_tuple(software_version) or (0, 0, 0))[:2]
     offered = next(versions for since, versions in DATABASE_VERSIONS if release >= since)
-    return [
+    redis: list[JSON] = [
         {"db_type": "redis", "major": True, "redis_version": v.rsplit(".", 1)[0], "version": v}
         for v in offered
     ]
+    return [*redis, {"db_type": "memcached", "version": MEMCACHED_VERSION}]
 
 
 def _disk_size(folder: Path) -> float:
