@@ -503,8 +503,8 @@ def nodes(api: Api) -> list[NodeRef]:
     if connection.nodes:
         return nodes_from(connection, cluster_url(connection), [])
     cluster = cluster_url(connection)
-    listed = api.json("GET", f"{cluster}/v1/nodes")
-    if not isinstance(listed, list) or not listed:
+    listed = listing(api, f"{cluster}/v1/nodes")
+    if not listed:
         raise ClusterError(f"GET {cluster}/v1/nodes returned no nodes", "Pass the nodes with --node URL.")
     return nodes_from(connection, cluster, listed)
 
@@ -678,9 +678,26 @@ def _check_trusted(connection: Connection, cluster: str, refs: list[NodeRef]) ->
 # --- module objects ---------------------------------------------------------------------------
 
 
+def listing(api: Api, url: str) -> list[JSON]:
+    """GET `url`, which the API answers with a JSON array. Another answer (a proxy's or a
+    gateway's `{"modules": []}`, say) was taken for an empty list: "(no module objects)", "no
+    node holds it", exit 0, of a cluster never asked; it is an error that names the URL."""
+    found = api.json("GET", url)
+    if not isinstance(found, list):
+        kind = {dict: "an object", str: "a string", bool: "a boolean", type(None): "null"}.get(
+            type(found), "a number"
+        )
+        raise ClusterError(
+            f"GET {url} answered {kind}, not the JSON list the Redis Enterprise REST API answers",
+            "Check that the address is the cluster's REST API (port 9443 unless cnm_https_port moves it),"
+            " not a proxy or a gateway that answers for it.",
+        )
+    return found
+
+
 def list_modules(api: Api) -> list[Module]:
-    found = api.json("GET", f"{cluster_url(api.connection)}/v1/modules")
-    return [m for m in found if isinstance(m, dict)] if isinstance(found, list) else []
+    found = listing(api, f"{cluster_url(api.connection)}/v1/modules")
+    return [m for m in found if isinstance(m, dict)]
 
 
 def find_modules(api: Api, name: str, version: int) -> list[Module]:
@@ -725,14 +742,20 @@ def create_module(api: Api, module: Module) -> tuple[str, bool]:
 
 
 def delete_module(api: Api, uid: str) -> bool:
-    """Delete a module object; False when there was none."""
+    """Delete a module object; False when there was none: the cluster said so
+    (`module_not_found`), or, for a 404 of another code (no such endpoint), its list does not
+    hold `uid`."""
     quoted = urllib.parse.quote(uid, safe="")
     try:
         api.send("DELETE", f"{cluster_url(api.connection)}{MODULES}/{quoted}")
     except ClusterError as exc:
-        if exc.status == 404:
+        if exc.status != 404:
+            raise
+        if exc.error_code == "module_not_found":
             return False
-        raise
+        if any(str(m.get("uid", "")) == uid for m in list_modules(api)):
+            raise
+        return False
     return True
 
 
@@ -740,8 +763,27 @@ def delete_module(api: Api, uid: str) -> bool:
 
 
 def artifacts(api: Api, node: NodeRef) -> list[dict[str, JSON]]:
-    found = api.json("GET", f"{node.url}{ARTIFACTS}")
-    return [a for a in found if isinstance(a, dict)] if isinstance(found, list) else []
+    url = f"{node.url}{ARTIFACTS}"
+    try:
+        found = listing(api, url)
+    except ClusterError as exc:
+        if exc.status == 404 and exc.error_code != "artifact_not_found":
+            raise no_artifact_api(node, exc) from None
+        raise
+    return [a for a in found if isinstance(a, dict)]
+
+
+def no_artifact_api(node: NodeRef, answer: ClusterError) -> ClusterError:
+    """A node whose artifact list is 404: it has no user-defined module API (RS before 8.0, or
+    not a Redis Enterprise node at all). Its 404 to a DELETE was taken for "absent"."""
+    return ClusterError(
+        f"{node.label} has no user-defined module API ({answer.message})",
+        "Redis Enterprise has GET and DELETE /v2/local/modules/user-defined/artifacts from 8.0: check"
+        " that the address is an 8.0 or later node's REST API; before 8.0, `modpack unpublish`"
+        " removes a module from every node with its module object.",
+        status=404,
+        error_code=answer.error_code,
+    )
 
 
 def has_artifact(api: Api, node: NodeRef, name: str, version: int) -> bool:
@@ -749,14 +791,21 @@ def has_artifact(api: Api, node: NodeRef, name: str, version: int) -> bool:
 
 
 def delete_artifact(api: Api, node: NodeRef, name: str, version: int) -> bool:
-    """Delete an artifact from one node; False when it had none."""
+    """Delete an artifact from one node; False when it had none.
+
+    A 404 means "absent" only when the node says so (`artifact_not_found`) or its list shows it:
+    any 404 counted, and a node without the endpoint (RS 7.x; `not_found`) was said to hold none."""
     url = f"{node.url}{ARTIFACTS}/{urllib.parse.quote(name, safe='')}/{version}"
     try:
         api.send("DELETE", url)
     except ClusterError as exc:
-        if exc.status == 404:
+        if exc.status != 404:
+            raise
+        if exc.error_code == "artifact_not_found":
             return False
-        raise
+        if has_artifact(api, node, name, version):  # its list raises when the node has no such API
+            raise
+        return False
     return True
 
 

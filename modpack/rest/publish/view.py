@@ -45,8 +45,8 @@ class ClusterView:
 
 def read_cluster(api: Api) -> ClusterView:
     base = client.cluster_url(api.connection)
-    listed = api.json("GET", f"{base}/v1/nodes")
-    if not isinstance(listed, list) or not listed:
+    listed = client.listing(api, f"{base}/v1/nodes")
+    if not listed:
         raise ClusterError(f"GET {base}/v1/nodes returned no nodes", "Is --cluster a Redis Enterprise node?")
     objects = [n for n in listed if isinstance(n, dict)]
     facts = {str(n.get("uid")): platforms.node_facts(n) for n in objects}
@@ -118,8 +118,7 @@ def api_is_legacy(api: Api) -> bool:
 
 def node_objects(api: Api) -> list[dict[str, JSON]]:
     base = client.cluster_url(api.connection)
-    listed = api.json("GET", f"{base}/v1/nodes")
-    return [n for n in (listed if isinstance(listed, list) else []) if isinstance(n, dict)]
+    return [n for n in client.listing(api, f"{base}/v1/nodes") if isinstance(n, dict)]
 
 
 def is_legacy(listed: Sequence[dict[str, JSON]]) -> bool:
