@@ -27,7 +27,7 @@ from modpack.cli.output import GivenPath, GivenText, OnceGroup
 from modpack.errors import ModpackError, Terminated, UsageError
 
 if TYPE_CHECKING:
-    from modpack.rest.client import Api, Connection, NodeOutcome
+    from modpack.rest.client import Api, Connection, NodeOutcome, Removal
     from modpack.rest.cluster import LocalCluster
     from modpack.rest.publish import PublishResult, UnpublishResult
     from modpack.types import JSON
@@ -581,10 +581,21 @@ class ProgressBoard:
             click.echo("", err=True)
 
 
+PUBLISH_STOPPING = (
+    "taking back what this run created, then saying what each node holds",
+    "what this run created may be left",
+)
+REMOVAL_STOPPING = ("saying what this run removed and what is left", "what this run removed is not said")
+READING_STOPPING = ("", "")
+
+
 @contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a cancelled CI job, `kill`) stops publish as Ctrl+C does: the uploads abort and
-    what the run created is taken back, where the process ended mid-way and left it."""
+def _terminate_as_interrupt(stopping: tuple[str, str] = PUBLISH_STOPPING) -> Iterator[None]:
+    """SIGTERM (a cancelled CI job, `kill`) stops a REST command as Ctrl+C does: publish's uploads
+    abort and what the run created is taken back; unpublish and the deletions say what they
+    removed and what is left. SIGTERM's default ended the process mid-way, silent, exit 143.
+    `stopping`: what a stopping run still does, and what quitting at once leaves unsaid, for the
+    lines a further signal prints ("": a command that only reads, which has nothing to say)."""
 
     from modpack.rest import client
 
@@ -597,18 +608,15 @@ def _terminate_as_interrupt() -> Iterator[None]:
         if client.stop_requested() is None:
             return False
         presses[0] += 1
-        if presses[0] == 1:  # os.write: a print here may land inside one the run is making
-            os.write(
-                2,
-                b"modpack: stopping already: taking back what this run created, then saying what"
-                b" each node holds (press Ctrl+C again to quit at once)\n",
+        still, unsaid = stopping
+        if presses[0] == 1 and still:  # os.write: a print here may land inside one the run is making
+            os.write(2, f"modpack: stopping already: {still} (press Ctrl+C again to quit at once)\n".encode())
+        elif presses[0] == 2 or not still:
+            shown = "show it" if "created" in unsaid else "show what is left"
+            said = (
+                f": {unsaid} (`modpack modules list` and `modpack artifacts list` {shown})" if unsaid else ""
             )
-        elif presses[0] == 2:
-            os.write(
-                2,
-                b"modpack: quit at once: what this run created may be left"
-                b" (`modpack modules list` and `modpack artifacts list` show it)\n",
-            )
+            os.write(2, f"modpack: quit at once{said}\n".encode())
             os._exit(143 if signum == signal.SIGTERM else 130)
         return True
 
@@ -818,10 +826,11 @@ def unpublish(name: str, version: str, connection: Connection) -> None:
     from modpack.rest import publish as publishing
 
     number = publishing.parse_version(version)
-    result = publishing.unpublish(name, number, connection)
+    with _terminate_as_interrupt(REMOVAL_STOPPING):
+        result = publishing.unpublish(name, number, connection)
     click.echo(f"{name} {number}")
-    if result.some_nodes:
-        uids = ", ".join(result.kept_uids) or "none found"
+    if result.some_nodes and result.kept_uids:
+        uids = ", ".join(result.kept_uids)
         everywhere = connection.command("unpublish", name, version, nodes=False)
         uid = result.kept_uids[0] if len(result.kept_uids) == 1 else "UID"
         delete = connection.command("modules", "delete", uid, nodes=False)
@@ -829,6 +838,8 @@ def unpublish(name: str, version: str, connection: Connection) -> None:
             f"  module object kept ({uids}): {result.some_nodes}, and the others may still hold the"
             f" artifact; `{everywhere}` removes it everywhere, or `{delete}` once no node holds it"
         )
+    elif result.some_nodes:  # nothing to keep: --node changes only what the nodes given hold
+        click.echo(f"  module object: none found ({result.some_nodes})")
     else:
         click.echo(f"  module objects deleted: {', '.join(result.module_objects) or 'none found'}")
     _print_outcomes(result.nodes)
@@ -838,6 +849,51 @@ def unpublish(name: str, version: str, connection: Connection) -> None:
             f"{_object_after(result)}: each failed node's line says why; run the same command again once"
             " that is fixed, and it removes the artifacts left.",
         )
+    if result.nothing_found:
+        raise _nothing_to_remove(result, connection)
+
+
+def _nothing_to_remove(result: UnpublishResult, connection: Connection) -> ModpackError:
+    """An unpublish that found no module object and no artifact of its name and version: a typo,
+    a name in another case, another version, or a version a run before removed whole. It said
+    "none found" and "absent" of every node, exit 0, as if it had removed something."""
+    name, version = result.module_name, result.version
+    asked = len(result.nodes)
+    if result.legacy:  # RS 7.x: a module's files go with its module object
+        where = ""
+    elif asked == 1:
+        where = ", and the node asked holds no artifact of it"
+    else:
+        where = f", and none of the {asked} nodes asked holds an artifact of it"
+    listed = result.listed or []
+    same = sorted(
+        {v for m in listed if m.get("module_name") == name and isinstance(v := m.get("version"), int)}
+    )
+    cased = sorted(
+        {n for m in listed if isinstance(n := m.get("module_name"), str) and n.lower() == name.lower()}
+        - {name}
+    )
+    if cased:
+        look = (
+            f"the cluster has {' and '.join(cased)}, which differs from {name} only in case: names are"
+            " case-sensitive"
+        )
+    elif same:
+        look = (
+            f"the cluster has {name} in version {', '.join(map(_semantic, same))}, not {_semantic(version)}"
+        )
+    else:
+        look = f"check the name and the version, or a run before removed {name} {version} already"
+    modules = connection.command("modules", "list", nodes=False)
+    return ModpackError(
+        f"nothing to remove: the cluster has no module object of {name} {version}{where}",
+        f"{look[0].upper()}{look[1:]}; `{modules}` shows the names and versions of its module objects.",
+    )
+
+
+def _semantic(version: int) -> str:
+    """10203 as `1.2.3 (10203)`: a user gives either."""
+    return f"{version // 10000}.{version // 100 % 100}.{version % 100} ({version})"
 
 
 def _object_after(result: UnpublishResult) -> str:
@@ -897,7 +953,7 @@ def artifacts_list(connection: Connection, fmt: str) -> None:
     """List every node's artifacts."""
     from modpack.rest import client
 
-    with client.Api(connection) as api:
+    with _terminate_as_interrupt(READING_STOPPING), client.Api(connection) as api:
         _refuse_on_legacy(api)
         listings = client.node_artifacts(api, connection)
     if fmt == "json":
@@ -944,15 +1000,64 @@ def artifacts_delete(name: str, version: str, connection: Connection) -> None:
 
     number = parse_version(version)
     client.module_name_argument(name)  # before any call (remove_artifacts checks it too)
-    with client.Api(connection) as api:
-        _refuse_on_legacy(api, (name, version))
-        outcomes = client.remove_artifacts(api, connection, name, number)
+    removal = client.Removal()
+    try:
+        with _terminate_as_interrupt(REMOVAL_STOPPING), client.Api(connection) as api:
+            _refuse_on_legacy(api, (name, version))
+            outcomes = client.remove_artifacts(api, connection, name, number, progress=removal)
+    except KeyboardInterrupt as stop:
+        raise _artifacts_stopped(
+            stop,
+            f"{name} {number}",
+            removal,
+            connection.command("artifacts", "delete", name, version, nodes=True),
+        ) from None
     _print_outcomes(outcomes)
-    failed = [o.node.label for o in outcomes if o.failed]
+    failed = [o for o in outcomes if o.failed]
     if failed:
+        raise ModpackError("delete failed on " + ", ".join(o.node.label for o in failed), _retry_hint(failed))
+    if all(o.status == "absent" for o in outcomes):
+        listing = connection.command("artifacts", "list", nodes=True)
         raise ModpackError(
-            "delete failed on " + ", ".join(failed), "Run the same command again when they are up."
+            f"nothing to remove: none of the {len(outcomes)} nodes asked holds an artifact of"
+            f" {name} {number}",
+            "Check the name (names are case-sensitive) and the version, or a run before removed it"
+            f" already; `{listing}` shows what each node holds.",
         )
+
+
+def _retry_hint(failed: list[NodeOutcome]) -> str:
+    """What to do about nodes that refused or could not be reached: a 401 or 403 is no node
+    being down ("run the same command again when they are up" was said of nodes that were up)."""
+    codes = {o.http_status for o in failed}
+    if codes == {401}:
+        return (
+            "The cluster refused the credentials: check --user and the password (MODPACK_USER /"
+            " MODPACK_PASSWORD)."
+        )
+    if codes <= {401, 403}:
+        return (
+            "The user's role lacks manage_cluster_modules, which deleting an artifact needs: run it as a"
+            " user whose role has it (admin does)."
+        )
+    if codes == {404}:
+        return (
+            "A node without the user-defined module API (Redis Enterprise before 8.0) holds no artifacts:"
+            " check the --node address; before 8.0 `modpack unpublish NAME VERSION` removes a module from"
+            " every node."
+        )
+    return "Each failed node's line says why: run the same command again once that is fixed."
+
+
+def _artifacts_stopped(stop: KeyboardInterrupt, module: str, removal: Removal, again: str) -> ModpackError:
+    """A stopped `artifacts delete`: what each node did, as far as the run knows."""
+    from modpack.rest.publish.interruption import PublishInterrupted
+
+    if not removal.changed:
+        what, hint = "stopped before it removed anything", f"Nothing was removed; run `{again}` when ready."
+    else:
+        what, hint = "stopped part-way", f"Run `{again}` again to finish: it removes what is left."
+    return PublishInterrupted.by(stop, f"artifacts delete of {module} {what}", hint, removal.lines())
 
 
 @click.group(cls=OnceGroup)
@@ -968,7 +1073,7 @@ def modules_list(connection: Connection, fmt: str) -> None:
     """List the cluster's module objects."""
     from modpack.rest import client
 
-    with client.Api(connection) as api:
+    with _terminate_as_interrupt(READING_STOPPING), client.Api(connection) as api:
         found = client.list_modules(api)
     if fmt == "json":
         import json
@@ -998,7 +1103,27 @@ def modules_delete(uid: str, connection: Connection) -> None:
     listing = f"`{connection.command('modules', 'list', nodes=False)}` shows the uids."
     if not uid.strip():  # DELETE /v2/modules/user-defined/ names the collection, not an object
         raise UsageError("UID is empty", listing)
-    with client.Api(connection) as api:
-        if not delete_module_object(api, uid):
-            raise ModpackError(f"there is no module object {uid}", listing)
+    sent: list[bool] = []
+    try:
+        with _terminate_as_interrupt(REMOVAL_STOPPING), client.Api(connection) as api:
+            deleted = delete_module_object(api, uid, lambda: sent.append(True))
+    except KeyboardInterrupt as stop:
+        from modpack.rest.publish.interruption import PublishInterrupted
+
+        if not sent:
+            again = connection.command("modules", "delete", uid, nodes=False)
+            raise PublishInterrupted.by(
+                stop,
+                f"modules delete of {uid} stopped before it deleted anything",
+                f"Nothing was deleted; run `{again}` when ready.",
+            ) from None
+        listed = connection.command("modules", "list", nodes=False)
+        raise PublishInterrupted.by(
+            stop,
+            f"modules delete of {uid} stopped while its DELETE was out: whether module object {uid} is"
+            " gone is not known",
+            f"`{listed}` shows whether it is still there.",
+        ) from None
+    if not deleted:
+        raise ModpackError(f"there is no module object {uid}", listing)
     click.echo(f"deleted module object {uid}")

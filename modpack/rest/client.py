@@ -1001,6 +1001,7 @@ class NodeOutcome:
     status: NodeStatus
     detail: str = ""
     bundle: Path | None = None
+    http_status: int | None = None  # of a "failed" node's refusal (401, 403, ...), where it answered
 
     @property
     def unsure(self) -> bool:
@@ -1029,14 +1030,14 @@ def node_workers(
         try:
             return work(node)
         except ModpackError as exc:
-            return NodeOutcome(node, "failed", exc.message)
+            return failed(node, exc)
 
     return Workers(targets, guarded, connection.jobs, "modpack-node")
 
 
-def _on_each(connection: Connection, targets: list[NodeRef], work: Callable[[NodeRef], T]) -> list[T]:
-    """`work`'s answers for every node in order, at most `connection.jobs` nodes at a time."""
-    return _waited(Workers(targets, work, connection.jobs, "modpack-node").start())
+def failed(node: NodeRef, error: ModpackError) -> NodeOutcome:
+    """A node whose work failed, with the HTTP status of its refusal where it answered one."""
+    return NodeOutcome(node, "failed", error.message, http_status=getattr(error, "status", None))
 
 
 def _waited(running: Workers[NodeRef, T]) -> list[T]:
@@ -1067,32 +1068,89 @@ def module_name_argument(name: str) -> str:
     return name
 
 
+@dataclass
+class Removal:
+    """Each node's part of a removal as it goes (the threads fill it in): what a stopped run says
+    of every node. A stop waits for no DELETE under way, whose answer may take --timeout and
+    more (a node that accepts and never answers): those are said to be unknown."""
+
+    targets: list[NodeRef] = field(default_factory=list)
+    begun: set[str] = field(default_factory=set)  # the nodes whose DELETE was sent (by url)
+    done: dict[str, NodeOutcome] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        """One line per node: its outcome, or where the stop left it."""
+        said: list[str] = []
+        for node in self.targets:
+            outcome = self.done.get(node.url)
+            if outcome is not None:
+                detail = f": {outcome.detail}" if outcome.detail else ""
+                said.append(f"{node.label}: {outcome.status}{detail}")
+            elif node.url in self.begun:
+                said.append(f"{node.label}: unknown: the run stopped while its DELETE was out")
+            else:
+                said.append(f"{node.label}: not asked: the run stopped first")
+        return said
+
+    @property
+    def changed(self) -> bool:
+        """Whether a node may have lost an artifact to this run."""
+        return any(o.status != "absent" and not o.failed for o in self.done.values()) or any(
+            url not in self.done for url in self.begun
+        )
+
+
 def remove_artifacts(
-    api: Api, connection: Connection, name: str, version: int, refs: list[NodeRef] | None = None
+    api: Api,
+    connection: Connection,
+    name: str,
+    version: int,
+    *,
+    refs: list[NodeRef] | None = None,
+    progress: Removal | None = None,
 ) -> list[NodeOutcome]:
-    """Delete the artifact from each node; `refs`: the nodes as the caller chose them already."""
+    """Delete the artifact from each node; `refs`: the nodes as the caller chose them already;
+    `progress`: filled in as each node is begun and done."""
     module_name_argument(name)
+    track = Removal() if progress is None else progress
+    track.targets = nodes(api) if refs is None else refs
 
     def remove(node: NodeRef) -> NodeOutcome:
+        track.begun.add(node.url)
         try:
-            return NodeOutcome(node, "deleted" if delete_artifact(api, node, name, version) else "absent")
-        except AnswerLost as lost:  # the node may have deleted it: its list says
-            try:
-                still = has_artifact(api, node, name, version)
-            except ModpackError as unread:
-                why = f"{lost.message}; its list could not be read either ({unread.message})"
-                return NodeOutcome(node, "unknown", f"{why}: whether the artifact is gone is not known")
-            if still:  # not done: sent once more (a connection the node had closed, say)
-                try:
-                    delete_artifact(api, node, name, version)
-                except ModpackError as again:
-                    return NodeOutcome(node, "failed", f"{lost.message}; sent again: {again.message}")
-                return NodeOutcome(node, "deleted", f"its first answer was lost ({lost.message})")
-            return NodeOutcome(
-                node, "deleted", f"its answer was lost ({lost.message}); the node lists it no more"
-            )
+            outcome = _remove_one(api, node, name, version)
+        except ModpackError as exc:
+            outcome = failed(node, exc)
+        track.done[node.url] = outcome
+        return outcome
 
-    return each_node(connection, nodes(api) if refs is None else refs, remove)
+    # daemon threads: a stopped run says what each node did at once, and need not wait for them
+    running = Workers(track.targets, remove, connection.jobs, "modpack-node", daemon=True).start()
+    try:
+        return running.results()
+    except BaseException:
+        running.stop()  # no other node begun
+        raise
+
+
+def _remove_one(api: Api, node: NodeRef, name: str, version: int) -> NodeOutcome:
+    try:
+        return NodeOutcome(node, "deleted" if delete_artifact(api, node, name, version) else "absent")
+    except AnswerLost as lost:  # the node may have deleted it: its list says
+        try:
+            still = has_artifact(api, node, name, version)
+        except ModpackError as unread:
+            why = f"{lost.message}; its list could not be read either ({unread.message})"
+            return NodeOutcome(node, "unknown", f"{why}: whether the artifact is gone is not known")
+        if still:  # not done: sent once more (a connection the node had closed, say)
+            try:
+                delete_artifact(api, node, name, version)
+            except ModpackError as again:
+                return NodeOutcome(node, "failed", f"{lost.message}; sent again: {again.message}")
+            return NodeOutcome(node, "deleted", f"its first answer was lost ({lost.message})")
+        return NodeOutcome(
+            node, "deleted", f"its answer was lost ({lost.message}); the node lists it no more"
+        )
 
 
 def node_artifacts(api: Api, connection: Connection) -> list[tuple[NodeRef, list[dict[str, JSON]] | str]]:
@@ -1104,4 +1162,9 @@ def node_artifacts(api: Api, connection: Connection) -> list[tuple[NodeRef, list
         except ModpackError as exc:
             return node, exc.message
 
-    return _on_each(connection, nodes(api), listing)
+    running = Workers(nodes(api), listing, connection.jobs, "modpack-node", daemon=True).start()
+    try:  # read only: a stop need not wait for the lists under way
+        return running.results()
+    except BaseException:
+        running.stop()
+        raise

@@ -325,10 +325,13 @@ class StdlibTransport:
         self._environ = dict(environ)
         self._idle: dict[_Origin, list[tuple[float, http.client.HTTPConnection]]] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def close(self) -> None:
+        """Close the idle connections, and any a request under way ends with (a stopped run's
+        daemon thread): kept after close, it was never closed."""
         with self._lock:
-            idle, self._idle = self._idle, {}
+            idle, self._idle, self._closed = self._idle, {}, True
         for connections in idle.values():
             for _, connection in connections:
                 connection.close()
@@ -422,7 +425,10 @@ class StdlibTransport:
 
     def _keep(self, origin: _Origin, connection: http.client.HTTPConnection) -> None:
         with self._lock:
-            self._idle.setdefault(origin, []).append((time.monotonic(), connection))
+            if not self._closed:
+                self._idle.setdefault(origin, []).append((time.monotonic(), connection))
+                return
+        connection.close()
 
 
 def _still_open(connection: http.client.HTTPConnection) -> bool:

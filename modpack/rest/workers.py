@@ -21,12 +21,15 @@ class Workers(Generic[T, R]):
 
     `results()` waits for all of them and gives the answers in the items' order, or raises the
     error of the first item (in their order) that failed, once all have ended, as
-    ThreadPoolExecutor.map in a `with` block does. The threads are not daemons: the interpreter
-    waits for them at exit, so no work is cut short silently.
+    ThreadPoolExecutor.map in a `with` block does. The threads are not daemons unless asked: the
+    interpreter waits for them at exit, so no work is cut short silently.
     """
 
-    def __init__(self, items: Sequence[T], work: Callable[[T], R], jobs: int, name: str) -> None:
-        """The threads, not yet started: `start()` starts them."""
+    def __init__(
+        self, items: Sequence[T], work: Callable[[T], R], jobs: int, name: str, *, daemon: bool = False
+    ) -> None:
+        """The threads, not yet started: `start()` starts them. `daemon`: for work a caller may
+        give up on (a stop that says what is not known), which the interpreter need not wait for."""
         self._items = list(items)
         self._work = work
         self._answers: list[R | None] = [None] * len(self._items)
@@ -36,7 +39,9 @@ class Workers(Generic[T, R]):
         self._ended = threading.Condition(self._lock)
         count = max(1, min(jobs, len(self._items))) if self._items else 0
         self._running = count  # threads not yet ended: all are started once start() returns
-        self._threads = [threading.Thread(target=self._run, name=f"{name}-{n}") for n in range(count)]
+        self._threads = [
+            threading.Thread(target=self._run, name=f"{name}-{n}", daemon=daemon) for n in range(count)
+        ]
 
     def start(self) -> Workers[T, R]:
         """Start every thread. Ctrl+C (or SIGTERM) meanwhile is held back until all are started,

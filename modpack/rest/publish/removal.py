@@ -3,7 +3,7 @@ which the cluster removes from its nodes); `modules delete`; and a module versio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,10 +28,28 @@ class UnpublishResult:
     module_objects: list[str] = field(default_factory=list)  # uids deleted
     some_nodes: str = ""  # why the module object was kept: --node left nodes out
     kept_uids: list[str] = field(default_factory=list)  # the module objects kept for that reason
+    legacy: bool = False  # RS 7.x: the cluster removes the module from its nodes with its object
+    # What the run had done, for a stopped run's summary: the cluster's module objects (None
+    # until listed), the uid whose DELETE is out, and each node's part.
+    listed: list[Module] | None = None
+    deleting: str = ""
+    removal: client.Removal = field(default_factory=client.Removal)
 
     @property
     def failed(self) -> list[NodeOutcome]:
         return [n for n in self.nodes if n.failed]
+
+    @property
+    def found(self) -> list[Module]:
+        """The module objects of this name and version the cluster listed."""
+        name, version = self.module_name, self.version
+        return [m for m in self.listed or [] if m.get("module_name") == name and m.get("version") == version]
+
+    @property
+    def nothing_found(self) -> bool:
+        """No module object of this name and version, and every node asked answered that it holds
+        no artifact of it: nothing was there to remove (a typo, another case, another version)."""
+        return self.listed is not None and not self.found and all(n.status == "absent" for n in self.nodes)
 
 
 class ObjectRefused(ModpackError):
@@ -52,22 +70,64 @@ def unpublish(name: str, version: int, connection: Connection) -> UnpublishResul
     `--node` cannot choose nodes there and is refused.
     """
     client.module_name_argument(name)
-    try:
-        return _unpublish(name, version, connection)
-    except KeyboardInterrupt as signal:  # some deletions may be done: the user must know to re-run
-        raise PublishInterrupted.by(
-            signal,
-            f"unpublish of {name} {version} stopped part-way: the module object may still be there,"
-            " and some nodes may still hold the artifact",
-            f"Run `{connection.command('unpublish', name, str(version), nodes=True)}` again to finish:"
-            " it removes what is left.",
-        ) from None
-
-
-def _unpublish(name: str, version: int, connection: Connection) -> UnpublishResult:
     result = UnpublishResult(name, version)
+    try:
+        _unpublish(result, connection)
+    except KeyboardInterrupt as signal:  # the user must know what was removed, and what is left
+        raise _stopped(result, connection, signal) from None
+    return result
+
+
+def _stopped(
+    result: UnpublishResult, connection: Connection, signal: KeyboardInterrupt
+) -> PublishInterrupted:
+    """What a stopped unpublish had done, as far as it knows: the module object, then each node."""
+    name, version = result.module_name, result.version
+    again = connection.command("unpublish", name, str(version), nodes=True)
+    if result.listed is None:
+        details = ["module object: not looked up yet (the run stopped while it asked the cluster)"]
+    elif not result.found:
+        details = [f"module object: none found of {name} {version}"]
+    else:
+        details = [f"module object {uid}: {_object_state(result, uid)}" for uid in _uids(result.found)]
+    if result.removal.targets:
+        details += result.removal.lines()
+    elif result.listed is not None and not result.legacy:
+        details.append("artifacts: no node asked yet")
+    if not (result.module_objects or result.deleting or result.removal.changed):
+        return PublishInterrupted.by(
+            signal,
+            f"unpublish of {name} {version} stopped before it removed anything",
+            f"Nothing was removed; run `{again}` when ready.",
+            details,
+        )
+    return PublishInterrupted.by(
+        signal,
+        f"unpublish of {name} {version} stopped part-way",
+        f"Run `{again}` again to finish: it removes what is left.",
+        details,
+    )
+
+
+def _object_state(result: UnpublishResult, uid: str) -> str:
+    if uid in result.module_objects:
+        return "deleted"
+    if uid == result.deleting:
+        return "unknown: the run stopped while its DELETE was out (`modpack modules list` shows it)"
+    if uid in result.kept_uids:
+        return "kept (--node left nodes out)"
+    return "not deleted"
+
+
+def _uids(modules: Sequence[Module]) -> list[str]:
+    return [str(m.get("uid", "")) for m in modules]
+
+
+def _unpublish(result: UnpublishResult, connection: Connection) -> None:
+    name, version = result.module_name, result.version
     with Api(connection) as api:
-        modules = client.find_modules(api, name, version)
+        result.listed = client.list_modules(api)
+        modules = result.found
         for module in modules:
             if module.get("is_bundled") is True:
                 raise ModpackError(
@@ -77,11 +137,11 @@ def _unpublish(name: str, version: int, connection: Connection) -> UnpublishResu
                     " upgrades.",
                 )
         listed = node_objects(api)
-        legacy = is_legacy(listed)
-        if legacy:
+        result.legacy = is_legacy(listed)
+        if result.legacy:
             refuse_node_choice(connection, None, ["unpublish", name, str(version)])
             _delete_objects(api, modules, result, legacy=True)  # which removes them from the nodes
-            return result
+            return
         # The nodes, their addresses judged (client.nodes_from), before anything is deleted: a
         # cluster naming nodes on other hosts was refused once the module object was gone.
         refs = (
@@ -91,11 +151,12 @@ def _unpublish(name: str, version: int, connection: Connection) -> UnpublishResu
         )
         result.some_nodes = _some_nodes_only(connection, listed)  # decided before anything is deleted
         if result.some_nodes:
-            result.kept_uids = [str(m.get("uid", "")) for m in modules]
+            result.kept_uids = _uids(modules)
         else:
             _delete_objects(api, modules, result)
-        result.nodes = client.remove_artifacts(api, connection, name, version, refs)
-    return result
+        result.nodes = client.remove_artifacts(
+            api, connection, name, version, refs=refs, progress=result.removal
+        )
 
 
 def _delete_objects(
@@ -118,7 +179,13 @@ def _delete_objects(
 def _delete_object(api: Api, uid: str, result: UnpublishResult, *, legacy: bool) -> bool:
     """DELETE one module object; False when the cluster had none (404). Its answer lost, the
     cluster's list says whether it is gone (deleted: True) or still there (sent once more)."""
+    result.deleting = uid  # said "unknown" if the run stops before its answer
+    deleted = _delete_or_settle(api, uid, result, legacy=legacy)
+    result.deleting = ""
+    return deleted
 
+
+def _delete_or_settle(api: Api, uid: str, result: UnpublishResult, *, legacy: bool) -> bool:
     def delete() -> bool:
         return delete_legacy_module(api, uid) if legacy else client.delete_module(api, uid)
 
@@ -195,8 +262,9 @@ def _some_nodes_only(connection: Connection, listed: Sequence[dict[str, JSON]]) 
     return f"--node reached {reached} of the {len(listed)} nodes GET /v1/nodes lists (matched by address)"
 
 
-def delete_module_object(api: Api, uid: str) -> bool:
-    """`modules delete`: the endpoint the cluster's version has; never a bundled module's object."""
+def delete_module_object(api: Api, uid: str, sent: Callable[[], None] = lambda: None) -> bool:
+    """`modules delete`: the endpoint the cluster's version has; never a bundled module's object.
+    `sent()` is called as the DELETE goes out: until then nothing was changed."""
     bundled = [m for m in client.list_modules(api) if m.get("uid") == uid and m.get("is_bundled") is True]
     if bundled:
         name, version = bundled[0].get("module_name"), bundled[0].get("version")
@@ -205,7 +273,9 @@ def delete_module_object(api: Api, uid: str) -> bool:
             " nothing was deleted",
             "modpack deletes the objects of custom modules only.",
         )
-    return delete_legacy_module(api, uid) if api_is_legacy(api) else client.delete_module(api, uid)
+    legacy = api_is_legacy(api)
+    sent()
+    return delete_legacy_module(api, uid) if legacy else client.delete_module(api, uid)
 
 
 def parse_version(text: str) -> int:
