@@ -44,6 +44,7 @@ from tests.support.rest import (
     SO,
     as_printed,
     cli,
+    cli_options,
     connection,
     hinted,
     http,
@@ -140,6 +141,39 @@ def test_a_rebuild_refused_with_uploads_off_is_said_with_that_refusal(tmp_path: 
         # the same cluster with an identical bundle: the switch is the one problem
         same = cli(closed, "publish", original)
         assert same.returncode == 1 and "already has module" not in same.stderr, same.stderr
+
+
+def test_a_role_that_cannot_turn_uploads_on_is_not_told_to_use_allow_upload(tmp_path: Path) -> None:
+    """A cluster_viewer publishing to a cluster with uploads off was told only that uploads were
+    off, "re-run with --allow-upload"; that run then failed with PUT /v1/cluster: 403 forbidden.
+    The first refusal now says both what the role lacks and that --allow-upload cannot help, and
+    the --allow-upload run is refused before its PUT, the switch left off."""
+    from tests.support.rest import ROLE_USERS, http, write_role_users
+
+    bundle = write_bundle(tmp_path / "viewer.zip", module_json(module_name="viewer"))
+    users = write_role_users(tmp_path / "users.json")
+    viewer = ROLE_USERS["cluster_viewer"]
+    env = {"MODPACK_USER": viewer.user, "MODPACK_PASSWORD": viewer.password}
+    with running_cluster(tmp_path / "data", users, allow_modules_upload=False) as closed:
+        options = cli_options(closed)
+        refused = run_modpack("publish", bundle, *options, env=env)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        lines = refused.stderr.splitlines()
+        assert lines[0] == "modpack: the cluster cannot take viewer.zip; nothing was changed:", refused.stderr
+        (role,) = [line for line in lines if "which publishing needs" in line]
+        assert "the user's role, cluster_viewer, lacks manage_cluster_modules, which" in role, role
+        (switch,) = [line for line in lines if "custom module uploads are off" in line]
+        assert switch.endswith(
+            "--allow-upload cannot, as the user's role, cluster_viewer, lacks update_cluster"
+        )
+        assert "re-run with --allow-upload" not in refused.stderr
+        turning = run_modpack("publish", bundle, "--allow-upload", *options, env=env)
+        assert turning.returncode == 1, turning.stdout + turning.stderr
+        assert "lacks manage_cluster_modules and update_cluster" in turning.stderr, turning.stderr
+        assert "PUT" not in turning.stderr  # refused in the preflight, not by the cluster
+        with http(closed) as session:
+            assert session.get(closed.urls[0] + "/v1/cluster").json()["allow_modules_upload"] is False
+        assert nothing_of(closed, "viewer")
 
 
 HINTVER_TOML = """\

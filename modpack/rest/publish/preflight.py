@@ -48,11 +48,7 @@ def preflight(
     problems += _pack_version(bundles, view)
     problems += _role_lacks(view, options)
     if view.uploads_switch is False and not options.allow_upload:
-        problems.append(
-            "custom module uploads are off on this cluster (allow_modules_upload is false): an admin"
-            ' turns them on with PUT /v1/cluster {"allow_modules_upload": true}, or re-run with'
-            " --allow-upload to turn them on for this run only (modpack turns them off again after)"
-        )
+        problems.append(_uploads_off(view))
     if problems:
         raise PreflightError(
             f"the cluster cannot take {', '.join(b.name for b in bundles)}; nothing was changed:",
@@ -294,6 +290,20 @@ def unread_role_note(view: ClusterView, options: PublishOptions) -> str:
         f"the user's role could not be read (GET /v1/users/role), so whether it has {joined(needed)},"
         f" which these calls need, was not checked: a role without {verb(needed, 'it', 'them')} is"
         " refused (403 forbidden) when the calls are made (admin has them all)"
+    )
+
+
+def _uploads_off(view: ClusterView) -> str:
+    """The line for a cluster whose upload switch is off; --allow-upload is advised only to a role
+    that may turn it on (update_cluster: PUT /v1/cluster), where the role was read: a
+    cluster_viewer who followed that advice was refused the PUT (403) after the preflight."""
+    off = "custom module uploads are off on this cluster (allow_modules_upload is false): an admin"
+    off += ' turns them on with PUT /v1/cluster {"allow_modules_upload": true}'
+    if view.permissions is not None and "update_cluster" not in view.permissions:
+        return f"{off}; --allow-upload cannot, as the user's role, {view.role}, lacks update_cluster"
+    return (
+        f"{off}, or re-run with --allow-upload to turn them on for this run only (modpack turns them"
+        " off again after)"
     )
 
 

@@ -68,7 +68,8 @@ def _in_order(paths: Sequence[Path], connection: Connection, options: PublishOpt
             refuse_node_choice(
                 connection, view.software_version, ["publish", *map(str, paths), *options.typed]
             )
-        if options.dry_run:
+        if options.dry_run or view.uploads_switch is False:
+            # with the switch off, whether the role may turn it on decides what to advise
             read_role(api, view)
         try:
             routes = preflight(given, view, options, connection)
