@@ -1205,6 +1205,36 @@ def test_only_nodes_with_one_address_take_turns() -> None:
     assert user_defined.machine_turns(routes) == {"c": "a", "e": "c"}
 
 
+@pytest.mark.usefixtures("ctrl_c")
+def test_ctrl_c_while_the_upload_threads_start_says_what_each_node_holds(
+    cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl+C as the first upload thread starts, with fewer threads than nodes (jobs=1): the stop
+    is raised once the thread is started and no node more is begun, and nodes no thread began
+    had no outcome: publish said "internal error: AttributeError" and left the module object."""
+    import threading
+
+    name = "startstop"
+    bundle = write_bundle(tmp_path / f"{name}.zip", module_json(module_name=name))
+    real_start = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name == "modpack-node-0":
+            signal.raise_signal(signal.SIGINT)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    with pytest.raises(PublishInterrupted) as stopped:
+        publishing.publish(bundle, connection(cluster, jobs=1))
+    monkeypatch.undo()
+    error = stopped.value
+    assert error.message == f"interrupted: {name} 10203 is on 0 of 3 nodes"
+    assert error.details[0].startswith("module object: rolled back (uid "), error.details
+    for line in error.details[1:]:
+        assert line.split(": ", 1)[1].startswith("not uploaded (the upload was aborted before"), line
+    assert nothing_of(cluster, name)
+
+
 def test_an_upload_waiting_for_its_turn_stops_when_the_run_aborts() -> None:
     import threading
 

@@ -321,3 +321,19 @@ def test_a_port_that_never_speaks_tls_is_told_apart_from_no_connection() -> None
     assert "took the connection but no TLS handshake came within 0.5 s (is it an HTTPS port?)" in str(
         failed.value.message
     )
+
+
+def test_node_objects_that_give_one_address_are_refused() -> None:
+    """Node objects of one address and no port of their own (a real node object has no `port`;
+    behind a proxy, say): publish sent every node's upload to the one URL, reported each node
+    for it, and, as such nodes share a machine, each upload waited for its own turn, for ever."""
+    base = "https://localhost:9443"
+    given = client.Connection(cluster=base, credentials=ADMIN, retries=0)
+    listed = [{"uid": n, "addr": "localhost", "software_version": "8.2.0-25"} for n in (1, 2, 3)]
+    with pytest.raises(client.ClusterError) as refused:
+        client.nodes_from(given, base, listed)
+    assert refused.value.message == (
+        f"GET {base}/v1/nodes gives nodes 1, 2 and 3 one address, https://localhost:9443: each would be"
+        " sent what is meant for another; nothing was changed"
+    )
+    assert refused.value.hint == "Pass each node with --node URL, at an address that reaches that node alone."

@@ -534,6 +534,7 @@ def nodes_from(
     else:
         refs = [r for r in (_node_ref(cluster, item) for item in listed) if r is not None]
         _check_trusted(connection, cluster, refs)
+        _refuse_shared_urls(cluster, refs)
     if not connection.nodes:
         return refs
     given = [base_url(u, "--node") for u in connection.nodes]
@@ -579,6 +580,22 @@ def host_addresses(host: str) -> frozenset[str]:
     except (OSError, UnicodeError):
         return frozenset()
     return frozenset(str(ipaddress.ip_address(str(info[4][0]).split("%")[0])) for info in found)
+
+
+def _refuse_shared_urls(cluster: str, refs: Sequence[NodeRef]) -> None:
+    """Node objects that give one URL (the same address, and no port of their own: behind a proxy
+    that rewrites them, say) would each be sent what is meant for another node, and every node
+    reported for what one of them did."""
+    by_url: dict[str, list[str]] = {}
+    for ref in refs:
+        by_url.setdefault(ref.url.lower(), []).append(ref.uid or ref.label)
+    for url, uids in by_url.items():
+        if len(uids) > 1:
+            raise ClusterError(
+                f"GET {cluster}/v1/nodes gives nodes {', '.join(uids[:-1])} and {uids[-1]} one address,"
+                f" {url}: each would be sent what is meant for another; nothing was changed",
+                "Pass each node with --node URL, at an address that reaches that node alone.",
+            )
 
 
 def _refuse_repeated_nodes(given: Sequence[str], matched: dict[str, NodeRef | None]) -> None:
@@ -835,6 +852,9 @@ def clear_stop() -> None:
     _STOPPED.clear()
 
 
+ABORTED_BEFORE_BEGINNING = "the upload was aborted before it began; nothing was placed"
+
+
 class Gate:
     """Holds uploads back before their last bytes until `open()`; `abort()` makes them fail.
 
@@ -883,7 +903,7 @@ class Gate:
         if previous is not None:
             self._reached[previous].wait()
         if self._aborted or _STOPPED:
-            raise UploadAborted("the upload was aborted before it began; nothing was placed")
+            raise UploadAborted(ABORTED_BEFORE_BEGINNING)
 
     def reached(self, url: str) -> None:
         """The upload to the node `url` has reached its hold, or ended: the next may begin."""

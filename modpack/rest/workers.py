@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import FrameType
 from typing import Generic, TypeVar, cast
 
 T = TypeVar("T")
@@ -33,6 +34,7 @@ class Workers(Generic[T, R]):
         self._items = list(items)
         self._work = work
         self._answers: list[R | None] = [None] * len(self._items)
+        self._begun = [False] * len(self._items)  # a stop leaves those no thread took unbegun
         self._errors: list[BaseException | None] = [None] * len(self._items)
         self._next = 0
         self._lock = threading.Lock()
@@ -68,8 +70,9 @@ class Workers(Generic[T, R]):
                 with self._lock:
                     index = self._next
                     self._next += 1
-                if index >= len(self._items):
-                    return
+                    if index >= len(self._items):
+                        return
+                    self._begun[index] = True
                 try:
                     self._answers[index] = self._work(self._items[index])
                 except BaseException as exc:  # raised again by results(), in the caller's thread
@@ -103,27 +106,53 @@ class Workers(Generic[T, R]):
                 raise error
         return cast("list[R]", self._answers)  # every item answered: none failed
 
+    def settled(self, not_begun: Callable[[T], R]) -> list[R]:
+        """`results()` once a stop may have left items no thread began (a Ctrl+C while the threads
+        started): `not_begun(item)` stands for each of those."""
+        answers = self.results()
+        return [
+            a if begun else not_begun(i)
+            for a, i, begun in zip(answers, self._items, self._begun, strict=True)
+        ]
+
 
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
     """SIGINT and SIGTERM recorded rather than handled until the block ends, then handled as
     their handlers would have: a handler raising in the middle of the block is what this avoids.
-    Python runs handlers in the main thread only, so elsewhere nothing needs deferring."""
+    Python runs handlers in the main thread only, so elsewhere nothing needs deferring; a handler
+    Python did not install (getsignal gives None: an embedding program's) is left alone."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     came: list[int] = []
-    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {n: h for n in (signal.SIGINT, signal.SIGTERM) if (h := signal.getsignal(n)) is not None}
     try:
         for number in handlers:
             signal.signal(number, lambda signum, frame: came.append(signum))
         yield
     finally:
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
+        _restore(handlers)
         for signum in came[:1]:  # the first: a handler raises, so a second would never be handled
             handler = handlers[signal.Signals(signum)]
             if callable(handler):
                 handler(signum, None)
             elif handler == signal.SIG_DFL:
                 signal.raise_signal(signum)  # its default action (SIGTERM ends the process)
+
+
+Handler = Callable[[int, FrameType | None], object] | int  # what signal.signal takes
+
+
+def _restore(handlers: Mapping[signal.Signals, Handler]) -> None:
+    """Put `handlers` back, every one: a signal that comes meanwhile is held (where the system
+    can hold it) until all are back, so that a handler raising for it cannot leave the others
+    recording. signal.signal runs what is pending first: the recording handler, until replaced."""
+    held = hasattr(signal, "pthread_sigmask")
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, set(handlers)) if held else set()
+    try:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)

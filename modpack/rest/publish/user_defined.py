@@ -145,7 +145,7 @@ class _Uploads:
         """Ctrl+C or SIGTERM: the uploads stop at their next chunk, and the error says what each
         node holds, and what became of the module object."""
         self._gate.abort()
-        self._result.nodes = self._running.results()
+        self._result.nodes = self._running.settled(_not_begun)
         raise interrupted(self._api, self._result, stop, self._switch) from None
 
     def open(self) -> None:
@@ -159,6 +159,11 @@ class _Uploads:
         nodes = self._running.results()
         raise_dropped_stop()  # the uploads stopped for it
         return nodes
+
+
+def _not_begun(node: NodeRef) -> NodeOutcome:
+    """A node whose upload no thread began: the stop came while the threads started."""
+    return NodeOutcome(node, "failed", client.ABORTED_BEFORE_BEGINNING)
 
 
 def machine_turns(routes: Sequence[Route]) -> dict[str, str]:
@@ -179,7 +184,7 @@ def machine_turns(routes: Sequence[Route]) -> dict[str, str]:
         machine = route.facts.address if route.facts is not None else None
         if machine is None:
             continue
-        if machine in last:
+        if machine in last and last[machine] != route.node.url:  # (one URL twice is refused before)
             after[route.node.url] = last[machine]
         last[machine] = route.node.url
     return after
