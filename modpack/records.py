@@ -1,6 +1,7 @@
 """RAMP's records of its command edits in module.json: `exclude_commands` (names of commands the
-module registers that module.json leaves out on purpose) and `add_command` (entries added by hand,
-which a plugin registers), ramp.md §3.3. modpack.toml keeps them under [module]. Read by `validate
+module registers that module.json leaves out on purpose), `add_command` (entries added by hand,
+which a plugin registers) and `overide_command` (entries that replace what the module registers,
+on purpose), ramp.md §3.3. modpack.toml keeps them under [module]. Read by `validate
 --load` (modpack.redis.compare), `build --discover` and `discover --write` (modpack.redis.discover),
 and each build (modpack.builder); imports nothing of modpack's, so any of them may use it.
 """

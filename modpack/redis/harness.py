@@ -34,6 +34,7 @@ from typing import Protocol, TypeAlias, Union
 from modpack.errors import ModpackError, Terminated
 from modpack.redis import loadlog
 from modpack.redis.spec import STARTUP_TIMEOUT, ServerSpec
+from modpack.signals import signals_held
 
 COMMAND_TIMEOUT = 60.0
 STOP_TIMEOUT = 3.0
@@ -350,30 +351,6 @@ def terminate_raises() -> Iterator[None]:
         _restore_terminate(before)
 
 
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait for the block (in the main thread), then act as they would have.
-
-    The block starts or stops a server: cut short, it would leave a process or a folder behind."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-
-    def hold(signum: int, frame: FrameType | None) -> None:
-        caught.append(signum)
-
-    held = [n for n in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(n) is not None]
-    before = {n: signal.signal(n, hold) for n in held}
-    try:
-        yield
-    finally:
-        for held_number, handler in before.items():
-            signal.signal(held_number, handler)
-        for signum in dict.fromkeys(caught):
-            signal.raise_signal(signum)  # its own handler runs now (and may raise)
-
-
 # --- the server -------------------------------------------------------------------------------
 
 
@@ -448,7 +425,7 @@ class RedisServer:
             self._sigterm_before = _raise_on_terminate()  # until stop(): SIGTERM unwinds through it
         numbers = binary_version(command, timeout=max(10.0, self.startup_timeout))
         self._crashed = False
-        with _signals_held():
+        with signals_held():
             self.folder = private_folder()
             args = server_arguments(command, self.folder, numbers, self.options)
             self._process = self._spawn(args + (cluster_arguments(self.folder) if self.cluster else []))
@@ -478,7 +455,7 @@ class RedisServer:
         """Stop the process (SIGTERM, then SIGKILL) and remove the folder, whatever happens; a
         signal that comes meanwhile takes effect after."""
         try:
-            with _signals_held():
+            with signals_held():
                 self._stop_now()
         finally:
             _restore_terminate(self._sigterm_before)

@@ -6,12 +6,11 @@ every publish about 8 ms before its first upload byte (python -X importtime), fo
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from types import FrameType
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar, cast
+
+from modpack.signals import signals_held
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -52,7 +51,7 @@ class Workers(Generic[T, R]):
         threads that wait() counted but that never ran, and waiting for them hung)."""
         started = 0
         try:
-            with _signals_deferred():
+            with signals_held():
                 for thread in self._threads:
                     thread.start()
                     started += 1
@@ -114,45 +113,3 @@ class Workers(Generic[T, R]):
             a if begun else not_begun(i)
             for a, i, begun in zip(answers, self._items, self._begun, strict=True)
         ]
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM recorded rather than handled until the block ends, then handled as
-    their handlers would have: a handler raising in the middle of the block is what this avoids.
-    Python runs handlers in the main thread only, so elsewhere nothing needs deferring; a handler
-    Python did not install (getsignal gives None: an embedding program's) is left alone."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    came: list[int] = []
-    handlers = {n: h for n in (signal.SIGINT, signal.SIGTERM) if (h := signal.getsignal(n)) is not None}
-    try:
-        for number in handlers:
-            signal.signal(number, lambda signum, frame: came.append(signum))
-        yield
-    finally:
-        _restore(handlers)
-        for signum in came[:1]:  # the first: a handler raises, so a second would never be handled
-            handler = handlers[signal.Signals(signum)]
-            if callable(handler):
-                handler(signum, None)
-            elif handler == signal.SIG_DFL:
-                signal.raise_signal(signum)  # its default action (SIGTERM ends the process)
-
-
-Handler = Callable[[int, FrameType | None], object] | int  # what signal.signal takes
-
-
-def _restore(handlers: Mapping[signal.Signals, Handler]) -> None:
-    """Put `handlers` back, every one: a signal that comes meanwhile is held (where the system
-    can hold it) until all are back, so that a handler raising for it cannot leave the others
-    recording. signal.signal runs what is pending first: the recording handler, until replaced."""
-    held = hasattr(signal, "pthread_sigmask")
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, set(handlers)) if held else set()
-    try:
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
-    finally:
-        if held:
-            signal.pthread_sigmask(signal.SIG_SETMASK, before)
