@@ -539,3 +539,38 @@ def test_a_replace_stopped_between_uploads_says_which_nodes_hold_the_build_it_re
     ) in error.details
     result.replaced = ""  # no --replace: nothing of the kind to say
     assert not any("still hold" in line for line in interrupted(api, result, KeyboardInterrupt()).details)
+
+
+@pytest.mark.parametrize(
+    ("code", "listed", "gone"), [("not_found", True, None), ("module_not_found", True, False)]
+)
+def test_a_7x_delete_answered_404_is_absence_only_where_the_cluster_agrees(
+    code: str, listed: bool, gone: bool | None
+) -> None:
+    """DELETE /v2/modules/<uid> answered 404 by a proxy (error_code not_found) while the cluster
+    still lists the module: unpublish said "module objects deleted: none found", exit 0, the
+    module left in place. Only module_not_found, or a list without it, is absence (as on 8.x)."""
+    from modpack.rest.publish.actions import delete_legacy_module
+
+    def cluster(request: Request) -> Response:
+        if request.method == "DELETE":
+            return json_reply(404, {"error_code": code, "message": "no"})
+        return json_reply(200, [{"uid": "u1", "module_name": "hello", "version": 10203}] if listed else [])
+
+    api = Api(Connection(cluster="https://c:9443", retries=0), transport=FakeTransport(cluster))
+    if gone is None:
+        with pytest.raises(ClusterError) as refused:
+            delete_legacy_module(api, "u1")
+        assert refused.value.status == 404
+    else:
+        assert delete_legacy_module(api, "u1") is gone
+
+
+def test_a_node_taken_just_as_the_run_stops_is_not_asked() -> None:
+    """A worker that had taken its node when the stop came sent its DELETE all the same, while
+    the summary said "not asked: the run stopped first"."""
+    removal = client.Removal(targets=[client.NodeRef("node 1", "https://n1")])
+    removal.stop()
+    assert removal.begin("https://n1") is False
+    assert removal.lines() == ["node 1: not asked: the run stopped first"]
+    assert not removal.changed and not removal.unknown

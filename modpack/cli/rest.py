@@ -1051,12 +1051,14 @@ def _retry_hint(failed: list[NodeOutcome]) -> str:
 
 def _artifacts_stopped(stop: KeyboardInterrupt, module: str, removal: Removal, again: str) -> ModpackError:
     """A stopped `artifacts delete`: what each node did, as far as the run knows."""
+    from modpack.rest import client
     from modpack.rest.publish.interruption import PublishInterrupted
 
     if not removal.changed:
         what, hint = "stopped before it removed anything", f"Nothing was removed; run `{again}` when ready."
     else:
         what, hint = "stopped part-way", f"Run `{again}` again to finish: it removes what is left."
+        hint += client.MAY_BE_DONE if removal.unknown else ""
     return PublishInterrupted.by(stop, f"artifacts delete of {module} {what}", hint, removal.lines())
 
 

@@ -852,6 +852,12 @@ def clear_stop() -> None:
     _STOPPED.clear()
 
 
+# A stopped removal's hint, where a DELETE's fate is unknown: the re-run it advises may find it done.
+MAY_BE_DONE = (
+    " A DELETE said unknown may have been done: the re-run then finds nothing to remove there"
+    " (exit 1 if it finds nothing at all)."
+)
+
 ABORTED_BEFORE_BEGINNING = "the upload was aborted before it began; nothing was placed"
 
 
@@ -1097,27 +1103,54 @@ class Removal:
     targets: list[NodeRef] = field(default_factory=list)
     begun: set[str] = field(default_factory=set)  # the nodes whose DELETE was sent (by url)
     done: dict[str, NodeOutcome] = field(default_factory=dict)
+    stopped: bool = False  # once set, no DELETE more is sent: a node not begun is "not asked"
+    # The threads go on after a stop (a DELETE under way is not waited for): what they record
+    # and what the summary reads of it are taken under this lock.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def begin(self, url: str) -> bool:
+        """Record that the node's DELETE is sent; False once the run stopped (none is sent)."""
+        with self._lock:
+            if not self.stopped:
+                self.begun.add(url)
+            return not self.stopped
+
+    def end(self, url: str, outcome: NodeOutcome) -> None:
+        with self._lock:
+            self.done[url] = outcome
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
 
     def lines(self) -> list[str]:
         """One line per node: its outcome, or where the stop left it."""
+        with self._lock:
+            begun, done = set(self.begun), dict(self.done)
         said: list[str] = []
         for node in self.targets:
-            outcome = self.done.get(node.url)
+            outcome = done.get(node.url)
             if outcome is not None:
                 detail = f": {outcome.detail}" if outcome.detail else ""
                 said.append(f"{node.label}: {outcome.status}{detail}")
-            elif node.url in self.begun:
+            elif node.url in begun:
                 said.append(f"{node.label}: unknown: the run stopped while its DELETE was out")
             else:
                 said.append(f"{node.label}: not asked: the run stopped first")
         return said
 
     @property
+    def unknown(self) -> bool:
+        """Whether a node's DELETE was out when the run stopped: it may have been done."""
+        with self._lock:
+            return bool(self.begun - self.done.keys())
+
+    @property
     def changed(self) -> bool:
         """Whether a node may have lost an artifact to this run."""
-        return any(o.status != "absent" and not o.failed for o in self.done.values()) or any(
-            url not in self.done for url in self.begun
-        )
+        with self._lock:
+            begun, done = set(self.begun), dict(self.done)
+        return any(o.status != "absent" and not o.failed for o in done.values()) or bool(begun - done.keys())
 
 
 def remove_artifacts(
@@ -1136,12 +1169,13 @@ def remove_artifacts(
     track.targets = nodes(api) if refs is None else refs
 
     def remove(node: NodeRef) -> NodeOutcome:
-        track.begun.add(node.url)
+        if not track.begin(node.url):  # taken just as the run stopped: not sent
+            return NodeOutcome(node, "failed", "not asked: the run stopped first")
         try:
             outcome = _remove_one(api, node, name, version)
         except ModpackError as exc:
             outcome = failed(node, exc)
-        track.done[node.url] = outcome
+        track.end(node.url, outcome)
         return outcome
 
     # daemon threads: a stopped run says what each node did at once, and need not wait for them
@@ -1149,7 +1183,8 @@ def remove_artifacts(
     try:
         return running.results()
     except BaseException:
-        running.stop()  # no other node begun
+        track.stop()  # no other node begun, one a thread has taken already neither
+        running.stop()
         raise
 
 

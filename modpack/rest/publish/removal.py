@@ -104,7 +104,8 @@ def _stopped(
     return PublishInterrupted.by(
         signal,
         f"unpublish of {name} {version} stopped part-way",
-        f"Run `{again}` again to finish: it removes what is left.",
+        f"Run `{again}` again to finish: it removes what is left."
+        + (client.MAY_BE_DONE if result.deleting or result.removal.unknown else ""),
         details,
     )
 
@@ -167,13 +168,11 @@ def _delete_objects(
     for module in modules:
         uid = str(module.get("uid", ""))
         try:
-            deleted = _delete_object(api, uid, result, legacy=legacy)
+            _delete_object(api, uid, result, legacy=legacy)
         except ActionFailed as failed:
             raise _removal_failed(api, result, uid, failed) from None
         except ClusterError as refused:
             raise _object_refused(result, uid, refused, legacy) from None
-        if deleted:
-            result.module_objects.append(uid)
 
 
 def _delete_object(api: Api, uid: str, result: UnpublishResult, *, legacy: bool) -> bool:
@@ -181,6 +180,8 @@ def _delete_object(api: Api, uid: str, result: UnpublishResult, *, legacy: bool)
     cluster's list says whether it is gone (deleted: True) or still there (sent once more)."""
     result.deleting = uid  # said "unknown" if the run stops before its answer
     deleted = _delete_or_settle(api, uid, result, legacy=legacy)
+    if deleted:  # before `deleting` is cleared: a stop in between says unknown, never "not deleted"
+        result.module_objects.append(uid)
     result.deleting = ""
     return deleted
 
