@@ -82,6 +82,22 @@ def _rule_marker_is_true(request: pytest.FixtureRequest) -> Iterator[None]:
     assert not missing, f"marked @pytest.mark.rule but no such finding was produced: {missing}"
 
 
+@pytest.fixture(autouse=True)
+def _signal_handlers_kept() -> Iterator[None]:
+    """SIGINT and SIGTERM as they were before each test. A test that runs a command in-process
+    (`main([...])`) and stops it leaves them ignored, as a stopped run does on its way out; every
+    later test of that worker then started its subprocesses with SIGTERM ignored, and one whose
+    `modpack discover` is stopped by SIGTERM waited for ever (two CI runs in three, after
+    test_cli_hints' stopped publish ran in the same worker)."""
+    import signal
+
+    before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for number, handler in before.items():
+        if handler is not None and signal.getsignal(number) is not handler:
+            signal.signal(number, handler)
+
+
 @pytest.fixture
 def ctrl_c() -> Iterator[None]:
     """Ctrl+C raises KeyboardInterrupt in this test, as in a terminal: a test run started in the
