@@ -27,7 +27,7 @@ from modpack.checks.commands import target_redis
 from modpack.config import Settings
 from modpack.declarations import Declarations, Target, module_for
 from modpack.errors import FindingsError, ModpackError, OutputExistsError, UsageError
-from modpack.findings import Finding, Severity, Sink
+from modpack.findings import Finding, Severity, Sink, said_once
 from modpack.hashing import BackgroundHash, stream_chunks
 from modpack.naming import DEFAULT_NAME, output_name
 from modpack.records import refresh_added
@@ -940,21 +940,10 @@ def _build_targets(
         except FindingsError as exc:
             refused[target.name] = exc.findings
     if refused:
-        found = _unique([f for findings in refused.values() for f in findings])
+        found = said_once([f for findings in refused.values() for f in findings])  # one each, not per target
         names = ", ".join(repr(name) for name in refused)
         raise FindingsError(f"[[targets]] {names}: {refusal(found)}", found)
     return write_bundles(planned, out_dir, force=force)
-
-
-def _unique(findings: list[Finding]) -> list[Finding]:
-    """Each finding once: one said of the declarations is said again for every target."""
-    seen: set[tuple[str, str, str, str]] = set()
-    kept = []
-    for finding in findings:
-        if finding.identity not in seen:
-            seen.add(finding.identity)
-            kept.append(finding)
-    return kept
 
 
 def build_settings(decl: Declarations, redis_server: str | None) -> Settings:

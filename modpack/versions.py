@@ -52,6 +52,11 @@ def decode(number: int) -> tuple[int, int, int]:
     return number // 10000, number // 100 % 100, number % 100
 
 
+def semantic(number: int) -> str:
+    """10203 as `1.2.3`."""
+    return ".".join(map(str, decode(number)))
+
+
 def parse_redis_version(text: str) -> tuple[int, ...] | None:
     match = REDIS_VERSION.fullmatch(text)
     if not match:

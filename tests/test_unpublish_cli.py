@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from modpack.rest.cluster import LocalCluster
-from tests.support.cli import CHECKOUT
+from tests.support.cli import CHECKOUT, run_modpack
 from tests.support.rest import (
     ADMIN,
     ROLE_USERS,
@@ -278,20 +278,8 @@ def test_artifacts_delete_refused_by_the_role_says_so_not_that_nodes_are_down(cl
     """403 on each node: the hint said "Run the same command again when they are up" of nodes
     that were up and refused the user's role."""
     viewer = ROLE_USERS["cluster_viewer"]
-    env = {
-        **os.environ,
-        "MODPACK_USER": viewer.user,
-        "MODPACK_PASSWORD": viewer.password,
-        "PYTHONPATH": CHECKOUT,
-    }
-    run = subprocess.run(
-        [sys.executable, "-m", "modpack", "artifacts", "delete", "x", "1.2.3", *cli_options(cluster)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = {"MODPACK_USER": viewer.user, "MODPACK_PASSWORD": viewer.password}
+    run = run_modpack("artifacts", "delete", "x", "1.2.3", *cli_options(cluster), env=env)
     assert run.returncode == 1, run.stdout + run.stderr
     assert run.stdout.count(": failed: ") == 3
     assert run.stderr.splitlines()[-1] == (
@@ -341,15 +329,8 @@ def test_an_answer_that_is_no_list_is_no_empty_list(command: list[str], path: st
     for GET /v1/nodes was "returned no nodes"."""
     documents = {"/v1/modules": {"modules": []}, "/v1/nodes": {"nodes": []}}
     with answering(documents) as url:
-        env = {**os.environ, "MODPACK_USER": "", "MODPACK_PASSWORD": "", "PYTHONPATH": CHECKOUT}
-        run = subprocess.run(
-            [sys.executable, "-m", "modpack", *command, "--cluster", url, "--allow-http"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        env = {"MODPACK_USER": "", "MODPACK_PASSWORD": ""}
+        run = run_modpack(*command, "--cluster", url, "--allow-http", env=env)
     assert run.returncode == 1, run.stdout + run.stderr
     assert (
         f"modpack: GET {url}{path} answered an object, not the JSON list the Redis Enterprise REST API answers"

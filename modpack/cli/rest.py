@@ -581,11 +581,17 @@ class ProgressBoard:
             click.echo("", err=True)
 
 
+# (what a stopping run still does, what quitting at once leaves unsaid): the lines a further
+# Ctrl+C prints; ("", ""): a command that only reads, which has nothing to say.
+_LISTS = "`modpack modules list` and `modpack artifacts list`"
 PUBLISH_STOPPING = (
     "taking back what this run created, then saying what each node holds",
-    "what this run created may be left",
+    f"what this run created may be left ({_LISTS} show it)",
 )
-REMOVAL_STOPPING = ("saying what this run removed and what is left", "what this run removed is not said")
+REMOVAL_STOPPING = (
+    "saying what this run removed and what is left",
+    f"what this run removed is not said ({_LISTS} show what is left)",
+)
 READING_STOPPING = ("", "")
 
 
@@ -612,11 +618,7 @@ def _terminate_as_interrupt(stopping: tuple[str, str] = PUBLISH_STOPPING) -> Ite
         if presses[0] == 1 and still:  # os.write: a print here may land inside one the run is making
             os.write(2, f"modpack: stopping already: {still} (press Ctrl+C again to quit at once)\n".encode())
         elif presses[0] == 2 or not still:
-            shown = "show it" if "created" in unsaid else "show what is left"
-            said = (
-                f": {unsaid} (`modpack modules list` and `modpack artifacts list` {shown})" if unsaid else ""
-            )
-            os.write(2, f"modpack: quit at once{said}\n".encode())
+            os.write(2, f"modpack: quit at once{': ' + unsaid if unsaid else ''}\n".encode())
             os._exit(143 if signum == signal.SIGTERM else 130)
         return True
 
@@ -893,7 +895,9 @@ def _nothing_to_remove(result: UnpublishResult, connection: Connection) -> Modpa
 
 def _semantic(version: int) -> str:
     """10203 as `1.2.3 (10203)`: a user gives either."""
-    return f"{version // 10000}.{version // 100 % 100}.{version % 100} ({version})"
+    from modpack import versions
+
+    return f"{versions.semantic(version)} ({version})"
 
 
 def _object_after(result: UnpublishResult) -> str:

@@ -228,9 +228,9 @@ def identity(module: Mapping[str, JSON], discovery: Discovery, *, toml: bool = F
     if version is not None and version != discovery.module_version:
         semantic = toml or key == "semantic_version"  # the file gives the version as semantic_version
         said = (
-            f"semantic_version is {_semver(version)} (version {version})"
+            f"semantic_version is {versions.semantic(version)} (version {version})"
             if semantic
-            else f"version is {version} ({_semver(version)})"
+            else f"version is {version} ({versions.semantic(version)})"
         )
         found.append(
             Difference(
@@ -258,10 +258,6 @@ def declared_version(module: Mapping[str, JSON]) -> tuple[str, int | None]:
         parsed = versions.parse_semver(semantic)
         return "semantic_version", versions.encode(*parsed) if parsed is not None else None
     return "version", as_int(module.get("version"))
-
-
-def _semver(number: int) -> str:
-    return ".".join(str(n) for n in versions.decode(number))
 
 
 # --- commands declared on one side only -------------------------------------------------------

@@ -766,14 +766,23 @@ def delete_module(api: Api, uid: str) -> bool:
     try:
         api.send("DELETE", f"{cluster_url(api.connection)}{MODULES}/{quoted}")
     except ClusterError as exc:
-        if exc.status != 404:
-            raise
-        if exc.error_code == "module_not_found":
+        if absent(exc, "module_not_found", lambda: uid_listed(api, uid)):
             return False
-        if any(str(m.get("uid", "")) == uid for m in list_modules(api)):
-            raise
-        return False
+        raise
     return True
+
+
+def uid_listed(api: Api, uid: str) -> bool:
+    """Whether the cluster lists a module object of `uid`."""
+    return any(str(m.get("uid", "")) == uid for m in list_modules(api))
+
+
+def absent(refusal: ClusterError, code: str, still_held: Callable[[], bool]) -> bool:
+    """Whether a DELETE's refusal says that what it deletes is not there: a 404 of `code`, the
+    endpoint's own for it, or a 404 of another code (a proxy's, no such endpoint) where the list
+    `still_held()` reads no longer holds it. Any 404 counted, and a node without the endpoint
+    was said to hold none. False: the caller raises `refusal` again."""
+    return refusal.status == 404 and (refusal.error_code == code or not still_held())
 
 
 # --- artifacts --------------------------------------------------------------------------------
@@ -816,13 +825,10 @@ def delete_artifact(api: Api, node: NodeRef, name: str, version: int) -> bool:
     try:
         api.send("DELETE", url)
     except ClusterError as exc:
-        if exc.status != 404:
-            raise
-        if exc.error_code == "artifact_not_found":
+        # its list raises when the node has no such API
+        if absent(exc, "artifact_not_found", lambda: has_artifact(api, node, name, version)):
             return False
-        if has_artifact(api, node, name, version):  # its list raises when the node has no such API
-            raise
-        return False
+        raise
     return True
 
 
@@ -1063,19 +1069,22 @@ def node_workers(
 
 def failed(node: NodeRef, error: ModpackError) -> NodeOutcome:
     """A node whose work failed, with the HTTP status of its refusal where it answered one."""
-    return NodeOutcome(node, "failed", error.message, http_status=getattr(error, "status", None))
+    status = error.status if isinstance(error, ClusterError) else None
+    return NodeOutcome(node, "failed", error.message, http_status=status)
 
 
-def _waited(running: Workers[NodeRef, T]) -> list[T]:
+def _waited(running: Workers[NodeRef, T], *, read_only: bool = False) -> list[T]:
     """The answers; on any way out (Ctrl+C too), not before every node's work has ended. Ctrl+C
-    begins no other node: those under way end, and the stop comes then."""
+    begins no other node: those under way end, and the stop comes then (at once for `read_only`
+    work on daemon threads, which a stop need not wait for)."""
     try:
         return running.results()
     except BaseException:
         running.stop()
         raise
     finally:
-        running.wait()
+        if not read_only:
+            running.wait()
 
 
 def module_name_argument(name: str) -> str:
@@ -1217,9 +1226,6 @@ def node_artifacts(api: Api, connection: Connection) -> list[tuple[NodeRef, list
         except ModpackError as exc:
             return node, exc.message
 
-    running = Workers(nodes(api), listing, connection.jobs, "modpack-node", daemon=True).start()
-    try:  # read only: a stop need not wait for the lists under way
-        return running.results()
-    except BaseException:
-        running.stop()
-        raise
+    return _waited(
+        Workers(nodes(api), listing, connection.jobs, "modpack-node", daemon=True).start(), read_only=True
+    )

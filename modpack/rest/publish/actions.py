@@ -74,15 +74,9 @@ def delete_legacy_module(api: Api, uid: str) -> bool:
     try:
         response = api.send("DELETE", f"{client.cluster_url(api.connection)}{LEGACY_MODULES}/{quoted}")
     except ClusterError as exc:
-        # a 404 of another code than module_not_found (a proxy's, no such endpoint) is absence
-        # only where the cluster's list agrees, as client.delete_module judges it on 8.x
-        if exc.status != 404:
-            raise
-        if exc.error_code == "module_not_found":
+        if client.absent(exc, "module_not_found", lambda: client.uid_listed(api, uid)):
             return False
-        if any(str(m.get("uid", "")) == uid for m in client.list_modules(api)):
-            raise
-        return False
+        raise
     body = response.json() if response.content else {}
     follow_action(api, body.get("action_uid") if isinstance(body, dict) else None)
     return True

@@ -89,7 +89,10 @@ def _stopped(
     elif not result.found:
         details = [f"module object: none found of {name} {version}"]
     else:
-        details = [f"module object {uid}: {_object_state(result, uid)}" for uid in _uids(result.found)]
+        listed = connection.command("modules", "list", nodes=False)
+        details = [
+            f"module object {uid}: {_object_state(result, uid, listed)}" for uid in _uids(result.found)
+        ]
     if result.removal.targets:
         details += result.removal.lines()
     elif result.listed is not None and not result.legacy:
@@ -110,11 +113,12 @@ def _stopped(
     )
 
 
-def _object_state(result: UnpublishResult, uid: str) -> str:
+def _object_state(result: UnpublishResult, uid: str, listed: str) -> str:
+    """What became of module object `uid`; `listed`: the run's `modules list` command."""
     if uid in result.module_objects:
         return "deleted"
     if uid == result.deleting:
-        return "unknown: the run stopped while its DELETE was out (`modpack modules list` shows it)"
+        return f"unknown: the run stopped while its DELETE was out (`{listed}` shows it)"
     if uid in result.kept_uids:
         return "kept (--node left nodes out)"
     return "not deleted"
@@ -175,15 +179,14 @@ def _delete_objects(
             raise _object_refused(result, uid, refused, legacy) from None
 
 
-def _delete_object(api: Api, uid: str, result: UnpublishResult, *, legacy: bool) -> bool:
-    """DELETE one module object; False when the cluster had none (404). Its answer lost, the
-    cluster's list says whether it is gone (deleted: True) or still there (sent once more)."""
+def _delete_object(api: Api, uid: str, result: UnpublishResult, *, legacy: bool) -> None:
+    """DELETE one module object, into result.module_objects unless the cluster had none (404).
+    Its answer lost, the cluster's list says whether it is gone or still there (sent once more)."""
     result.deleting = uid  # said "unknown" if the run stops before its answer
-    deleted = _delete_or_settle(api, uid, result, legacy=legacy)
-    if deleted:  # before `deleting` is cleared: a stop in between says unknown, never "not deleted"
+    if _delete_or_settle(api, uid, result, legacy=legacy):
+        # before `deleting` is cleared: a stop in between says unknown, never "not deleted"
         result.module_objects.append(uid)
     result.deleting = ""
-    return deleted
 
 
 def _delete_or_settle(api: Api, uid: str, result: UnpublishResult, *, legacy: bool) -> bool:
