@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shlex
@@ -37,7 +36,7 @@ from modpack.rest.publish.identity import KEPT_FIELDS, IdentityError, required_f
 from modpack.rest.publish.interruption import PublishInterrupted
 from modpack.rest.publish.preflight import PreflightError
 from modpack.rest.publish.removal import parse_version
-from tests.support.cli import run_modpack
+from tests.support.cli import run_modpack, start_modpack
 from tests.support.modules import compile_module
 from tests.support.rest import (
     ADMIN,
@@ -849,6 +848,7 @@ def test_ctrl_c_during_unpublish_starts_no_other_node(
         write_bundle(tmp_path / "ctrlcrm.zip", module_json(module_name="ctrlcrm")), connection(cluster)
     )
     real, main, started = client.delete_artifact, threading.main_thread().ident, []
+    summarized = threading.Event()
 
     def interrupted_on_the_first(api: client.Api, node: client.NodeRef, name: str, version: int) -> bool:
         started.append(node.uid)
@@ -856,12 +856,15 @@ def test_ctrl_c_during_unpublish_starts_no_other_node(
             assert main is not None
             time.sleep(0.3)
             signal.pthread_kill(main, signal.SIGINT)
-            time.sleep(0.3)  # the main thread is stopped while this node's deletion runs
+            summarized.wait(30)  # this node's deletion runs on only once the run has said its summary
         return real(api, node, name, version)
 
     monkeypatch.setattr(client, "delete_artifact", interrupted_on_the_first)
-    with pytest.raises(PublishInterrupted) as stopped:
-        publishing.unpublish("ctrlcrm", 10203, connection(cluster, jobs=1))
+    try:
+        with pytest.raises(PublishInterrupted) as stopped:
+            publishing.unpublish("ctrlcrm", 10203, connection(cluster, jobs=1))
+    finally:
+        summarized.set()
     assert stopped.value.message == "interrupted: unpublish of ctrlcrm 10203 stopped part-way"
     assert list(stopped.value.details[1:]) == [
         f"node 1 ({cluster.urls[0]}): unknown: the run stopped while its DELETE was out",
@@ -1230,6 +1233,7 @@ def test_ctrl_c_while_the_upload_threads_start_says_what_each_node_holds(
     error = stopped.value
     assert error.message == f"interrupted: {name} 10203 is on 0 of 3 nodes"
     assert error.details[0].startswith("module object: rolled back (uid "), error.details
+    assert len(error.details) == 4, error.details  # the module object, then each of the 3 nodes
     for line in error.details[1:]:  # held back at its end, or aborted before it began
         said = line.split(": ", 1)[1]
         assert said.startswith("not uploaded (the upload was") and said.endswith("nothing was placed)"), line
@@ -1249,12 +1253,13 @@ def test_an_upload_waiting_for_its_turn_stops_when_the_run_aborts() -> None:
         except client.UploadAborted as stopped:
             ended.append(stopped)
 
-    waiting = threading.Thread(target=second)
+    waiting = threading.Thread(target=second, daemon=True)  # a wait abort() missed fails, not hangs
     waiting.start()
     waiting.join(0.2)
     assert waiting.is_alive()  # "a" has not reached its hold
     gate.abort()
     waiting.join(5)
+    assert not waiting.is_alive(), "abort() did not release the upload waiting for its turn"
     assert [e.message for e in ended] == ["the upload was aborted before it began; nothing was placed"]
 
 
@@ -1587,24 +1592,9 @@ def _publish_streaming(
     others wait their turn, see user_defined.machine_turns)."""
     so = rebuilt(tmp_path / name, random.Random(name).randbytes(96 * 1024 * 1024))
     bundle = write_bundle(tmp_path / f"{name}.zip", module_json(so, module_name=name), so)
-    command = [
-        sys.executable,
-        "-m",
-        "modpack",
-        "publish",
-        str(bundle),
-        "--cluster",
-        address or cluster.urls[0],
-    ]
-    env = {**os.environ, "MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
-    # A test run started in the background (nohup, `cmd &`) passes SIGINT on ignored, and Python
-    # keeps it so: coreutils' env gives the command Ctrl+C as in a terminal.
-    process = subprocess.Popen(
-        ["env", "--default-signal=INT", *command, "--ca-cert", str(cluster.ca_cert)],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    cluster_options = ["--cluster", address or cluster.urls[0], "--ca-cert", str(cluster.ca_cert)]
+    env = {"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password}
+    process = start_modpack("publish", bundle, *cluster_options, env=env)
     temps = [n.artifacts.temp for n in cluster.nodes]
     wait_until(
         lambda: any(any(f.stat().st_size for f in t.iterdir()) for t in temps) or process.poll() is not None

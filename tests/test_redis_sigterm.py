@@ -9,13 +9,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.cli import CHECKOUT
+from tests.support.cli import CHECKOUT, start_modpack
 from tests.support.redis import SO, redis_processes_in
 from tests.support.tools import require, require_redis
 
@@ -99,13 +98,6 @@ def _environment(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, **extra}
 
 
-def _start(*args: str | Path, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    """`python -m modpack ARGS`; a test run started in the background passes SIGINT on ignored,
-    and Python keeps it so: env gives the command Ctrl+C as in a terminal."""
-    argv = ["env", "--default-signal=INT", sys.executable, "-m", "modpack", *map(str, args)]
-    return subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def _stop(cli: subprocess.Popen[str]) -> None:
     """Kill a command that is still running, and its children, which it would leave behind."""
     if cli.poll() is None:
@@ -121,7 +113,7 @@ def _stop(cli: subprocess.Popen[str]) -> None:
 def test_a_signal_stops_the_command_and_its_server(tmp_path: Path, command: str, signame: str) -> None:
     require_redis()
     number, status, word = SIGNALS[signame]
-    cli = _start(*COMMANDS[command], HANG, cwd=tmp_path, env=_environment())
+    cli = start_modpack(*COMMANDS[command], HANG, cwd=tmp_path, env=_environment())
     server: int | None = None
     folder: Path | None = None
     try:
@@ -154,7 +146,7 @@ def test_sigterm_stops_redis_prepare_and_the_apt_get_it_runs(tmp_path: Path) -> 
     fake.write_text("#!/bin/sh\nexec sleep 600\n")
     fake.chmod(0o755)
     env = _environment(PATH=f"{fake.parent}{os.pathsep}{os.environ['PATH']}", XDG_CACHE_HOME=str(tmp_path))
-    cli = _start("redis", "prepare", cwd=tmp_path, env=env)
+    cli = start_modpack("redis", "prepare", cwd=tmp_path, env=env)
     apt: int | None = None
     try:
         deadline = time.monotonic() + WAIT

@@ -7,11 +7,9 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from modpack.rest.cluster import LocalCluster
-from tests.support.cli import CHECKOUT, run_modpack
+from tests.support.cli import run_modpack, start_modpack
 from tests.support.rest import (
     ADMIN,
     ROLE_USERS,
@@ -71,14 +69,7 @@ def silent_listener(port: int = 0) -> Iterator[tuple[int, list[socket.socket]]]:
 def started(*args: str) -> subprocess.Popen[str]:
     """`python -m modpack ARGS` as the admin, as a user runs it in a terminal: SIGINT is Ctrl+C
     even when the tests run in the background (which passes SIGINT on ignored)."""
-    env = {
-        **os.environ,
-        "MODPACK_USER": ADMIN.user,
-        "MODPACK_PASSWORD": ADMIN.password,
-        "PYTHONPATH": CHECKOUT,
-    }
-    command = ["env", "--default-signal=INT", sys.executable, "-m", "modpack", *args]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_modpack(*args, env={"MODPACK_USER": ADMIN.user, "MODPACK_PASSWORD": ADMIN.password})
 
 
 @pytest.mark.parametrize(

@@ -144,13 +144,10 @@ def _entries(module: Module, key: str, sink: Sink) -> list[JSON]:
     return []
 
 
-# What the manifest's own checks (ramp.reader) and the edits say alike of an edit that cannot be
-# applied, so that a run saying both says it once (finish_module).
-
-
 def _say_unnamed(sink: Sink, path: str, entry: Module) -> None:
-    """An override whose command_name is missing, no string or empty, as the manifest's checks say
-    it (it was "overide_command None matches 0 commands", as if a name were misspelt)."""
+    """An override whose command_name is missing, no string or empty, in the words the manifest's
+    checks (ramp.reader) use for it, so that a run saying both says it once (finish_module); it
+    was "overide_command None matches 0 commands", as if a name were misspelt."""
     from modpack.schema import wrong_type
 
     name = entry.get("command_name")

@@ -31,6 +31,22 @@ def run_modpack(
     return done
 
 
+def start_modpack(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """`python -m modpack ARGS`, started and left running, as a user runs it in a terminal: Ctrl+C
+    is SIGINT's even when the tests run in the background, which passes SIGINT on ignored (and
+    Python keeps it so): coreutils' env gives it back. stdout and stderr piped, as text."""
+    return subprocess.Popen(
+        ["env", "--default-signal=INT", sys.executable, "-m", "modpack", *map(str, args)],
+        cwd=cwd,
+        env={**os.environ, **(env or {}), "PYTHONPATH": _import_path(env)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def _import_path(env: dict[str, str] | None) -> str:
     given = (env or {}).get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
     return os.pathsep.join([CHECKOUT, *filter(None, given.split(os.pathsep))])
